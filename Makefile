@@ -1,0 +1,30 @@
+# The two commands of the README: `make demo` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: venv build demo test lint bench clean
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip "setuptools>=64" wheel "Cython>=3.0"
+
+venv: $(PY)
+	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
+
+build: venv
+	$(PY) setup.py -q build_ext --inplace
+
+demo: build
+	$(PY) -m pyhaproxy.demo
+
+test: build
+	$(PY) -m ruff check pyhaproxy tests bench
+	$(PY) -m mypy
+	$(PY) -m pytest -q tests
+
+bench: build
+	$(PY) -m pip install -q matplotlib
+	$(PY) -m bench.run
+
+clean:
+	rm -rf build $(VENV) pyhaproxy/*.so ext/_core.c

@@ -1,0 +1,24 @@
+# cython: language_level=3
+"""pyhaproxy's one extension module: the worker's event loop and everything on its hot path.
+
+Each concern lives in its own .pxi, included here so that calls between them can be inlined
+(several extension modules cimporting each other cannot); .pxd files hold plain C declarations.
+"""
+
+from libc.stdlib cimport malloc, calloc, free
+from libc.string cimport memset, memcpy, memcmp, memchr, strlen
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
+from linux cimport *
+from shm cimport *
+
+# include "h1.pxi"
+include "types.pxi"
+include "pools.pxi"
+include "shmview.pxi"
+include "backend.pxi"
+include "relay.pxi"
+include "logline.pxi"
+include "http.pxi"
+include "loop.pxi"
+include "setup.pxi"
+# include "h1_py.pxi"

@@ -1,0 +1,101 @@
+# Server choice: weighted round robin, source hash, backups, dispatch; reads the shared server state.
+
+cdef inline int srv_usable(int g) noexcept nogil:
+    cdef shm_srv *st = shm_srv_at(g_shm, g)
+    if st.state != SRV_UP or st.admin_down:
+        return 0
+    if g_srv[g].maxconn and g_srv[g].cur_sess >= g_srv[g].maxconn:
+        return 0
+    return 1
+
+
+cdef inline int srv_alive(int g) noexcept nogil:
+    """Up by the checks and not disabled by the operator (ignores maxconn)."""
+    cdef shm_srv *st = shm_srv_at(g_shm, g)
+    return st.state == SRV_UP and st.admin_down == 0
+
+
+cdef int pick_seq(int *seq, int n, int *pos) noexcept nogil:
+    cdef int k, g
+    if n == 0:
+        return -1
+    for k in range(n):
+        g = seq[pos[0]]
+        pos[0] += 1
+        if pos[0] >= n:
+            pos[0] = 0
+        if srv_usable(g):
+            return g
+    return -1
+
+
+cdef int pick_hash(int *seq, int n, unsigned int h) noexcept nogil:
+    cdef int k, g
+    if n == 0:
+        return -1
+    for k in range(n):
+        g = seq[(h + <unsigned int>k) % <unsigned int>n]
+        if srv_usable(g):
+            return g
+    return -1
+
+
+cdef unsigned int addr_hash(sockaddr_storage *a) noexcept nogil:
+    """HAProxy's source hash: the address words XORed together, host order."""
+    cdef unsigned int h = 0
+    cdef int i
+    cdef unsigned int w
+    cdef unsigned char *b
+    if a.ss_family == AF_INET:
+        return ntohl((<sockaddr_in *>a).sin_addr.s_addr)
+    b = (<sockaddr_in6 *>a).sin6_addr.s6_addr
+    for i in range(4):
+        w = (<unsigned int>b[4 * i] << 24) | (<unsigned int>b[4 * i + 1] << 16) | (<unsigned int>b[4 * i + 2] << 8) | b[4 * i + 3]
+        h ^= w
+    return h
+
+
+cdef int first_backup(px_t *p) noexcept nogil:
+    cdef int g
+    for g in range(p.srv_first, p.srv_first + p.nsrv):
+        if g_srv[g].backup and srv_usable(g):
+            return g
+    return -1
+
+
+cdef int select_server(sess_t *s) noexcept nogil:
+    """Global index of the chosen server, -2 for the dispatch address, -1 when none is available."""
+    cdef px_t *p = &g_px[s.px]
+    cdef int g
+    cdef unsigned int h
+    if p.nsrv == 0:
+        return -2 if p.has_dispatch else -1
+    if p.balance == BAL_SOURCE:
+        h = addr_hash(&s.cli_addr)
+        g = pick_hash(p.rr_act, p.rr_act_len, h)
+        if g < 0:
+            if p.opts & PO_ALLBACKUPS:
+                g = pick_hash(p.rr_bck, p.rr_bck_len, h)
+            else:
+                g = first_backup(p)
+    else:
+        g = pick_seq(p.rr_act, p.rr_act_len, &p.rr_act_pos)
+        if g < 0:
+            if p.opts & PO_ALLBACKUPS:
+                g = pick_seq(p.rr_bck, p.rr_bck_len, &p.rr_bck_pos)
+            else:
+                g = first_backup(p)
+    if g < 0 and p.has_dispatch:
+        return -2
+    return g
+
+
+cdef inline void sess_set_srv(sess_t *s, int g) noexcept nogil:
+    if s.srv >= 0:
+        g_srv[s.srv].cur_sess -= 1
+        shm_ctr_at(g_shm, g_worker, g_npx + s.srv).cur_sess -= 1
+    s.srv = g
+    if g >= 0:
+        g_srv[g].cur_sess += 1
+        ctr_open(shm_ctr_at(g_shm, g_worker, g_npx + g))
+

@@ -1,0 +1,963 @@
+# HTTP/1.x scanner for pyhaproxy's worker hot path (included by ext/_core.pyx).
+#
+# Everything here is `cdef ... noexcept nogil` over C buffers: no Python object is touched, so the
+# loop can call it without the GIL and `cython -a` shows it white.  The scanner is stateless: it
+# re-reads the buffer from offset 0 on every call and returns > 0 (header block complete, that many
+# bytes), 0 (need more bytes) or -code (the HTTP status to answer).  To avoid rescanning on every
+# read of a slow client, the loop can first call h1_hdr_block_end() incrementally and only call the
+# full parser once the empty line is there (or the buffer reached H1_MAX_HDR_BLOCK).
+#
+# Strictness follows RFC 9112 and HAProxy's answers; the choices are listed in the comment block
+# "Decisions" below and in the report that introduced this file.
+#
+# Decisions:
+#  - Bare LF is accepted as a line end in the start line and header fields (RFC 9112 2.2 allows it,
+#    HAProxy does it).  A CR not followed by LF is an error.  Chunked framing lines (sizes, CRLF
+#    after data, trailers) require CRLF strictly: lenient chunk-line parsing is a known smuggling
+#    vector when the backend disagrees.
+#  - Empty lines before the request line are skipped (RFC 9112 2.2, HAProxy); m.start points at the
+#    request line, the returned length includes them.
+#  - Version must be "HTTP/" DIGIT "." DIGIT.  Major 0 (and a request line without a version, the
+#    HTTP/0.9 form) -> 400; major >= 2 -> 505 (request) / 502 (response); HTTP/1.2..1.9 are
+#    accepted and treated as 1.1.
+#  - The request-target may not hold CTL, SP, DEL or bytes >= 0x80 (HAProxy 2.6 answers 400 to raw
+#    UTF-8 in the URI too).
+#  - Transfer-Encoding: a comma list of tokens (empty elements ignored, no parameters); `chunked`
+#    must be the final coding and appear once; other codings before it are allowed (RFC).  In a
+#    request anything else is 400; TE together with Content-Length, or in HTTP/1.0, is an error
+#    in both directions (a response with both is refused with 502 rather than rewritten).  A
+#    response whose final coding is not chunked is delimited by the close (m.chunked = 0, m.has_te).
+#  - Content-Length: 1*DIGIT, or a list of identical values ("5, 5"), also across several lines.
+#  - A status line may omit the reason and its SP ("HTTP/1.1 200\r\n"), as servers do.
+#  - The whole header block must end within H1_MAX_HDR_BLOCK (bufsize - maxrewrite) bytes; when the
+#    buffer holds that much and the block is still open, the parser itself returns -400 (-414 if the
+#    request line is the part still open, -502 for a response).
+
+from libc.string cimport memchr, memcmp, memcpy, memmove
+from libc.stdint cimport uint64_t
+
+cdef extern from *:
+    """
+    /* h1_ctab: character classes for the HTTP/1 scanner (bits: 1 tchar, 2 field-value byte
+       (VCHAR, obs-text, SP, HTAB), 4 request-target byte (VCHAR), 8 digit, 16 hex digit,
+       32 URI scheme byte).  h1_lower: ASCII lower-casing. */
+    static const unsigned char h1_ctab[256] = {
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        2, 7, 6, 7, 7, 7, 7, 7, 6, 6, 7, 39, 6, 39, 39, 6,
+        63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 6, 6, 6, 6, 6, 6,
+        6, 55, 55, 55, 55, 55, 55, 39, 39, 39, 39, 39, 39, 39, 39, 39,
+        39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 6, 6, 6, 7, 7,
+        7, 55, 55, 55, 55, 55, 55, 39, 39, 39, 39, 39, 39, 39, 39, 39,
+        39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 6, 7, 6, 7, 0,
+        6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+        6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+        6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+        6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+        6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+        6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+        6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+        6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+    };
+    static const unsigned char h1_lower[256] = {
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+        16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
+        32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47,
+        48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63,
+        64, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111,
+        112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 91, 92, 93, 94, 95,
+        96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111,
+        112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127,
+        128, 129, 130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 142, 143,
+        144, 145, 146, 147, 148, 149, 150, 151, 152, 153, 154, 155, 156, 157, 158, 159,
+        160, 161, 162, 163, 164, 165, 166, 167, 168, 169, 170, 171, 172, 173, 174, 175,
+        176, 177, 178, 179, 180, 181, 182, 183, 184, 185, 186, 187, 188, 189, 190, 191,
+        192, 193, 194, 195, 196, 197, 198, 199, 200, 201, 202, 203, 204, 205, 206, 207,
+        208, 209, 210, 211, 212, 213, 214, 215, 216, 217, 218, 219, 220, 221, 222, 223,
+        224, 225, 226, 227, 228, 229, 230, 231, 232, 233, 234, 235, 236, 237, 238, 239,
+        240, 241, 242, 243, 244, 245, 246, 247, 248, 249, 250, 251, 252, 253, 254, 255,
+    };
+    """
+    const unsigned char h1_ctab[256]
+    const unsigned char h1_lower[256]
+
+cdef enum:
+    H1_MAX_HDRS = 101           # HAProxy 1.3's MAX_HTTP_HDR; one more header -> 400
+    H1_MAX_HDR_BLOCK = 8192     # bufsize 16384 - maxrewrite 8192
+    H1_MAX_REQLINE = 8190       # request line (without its line end) longer than this -> 414
+
+cdef enum:
+    H1_C_TCHAR = 1
+    H1_C_VAL = 2
+    H1_C_URI = 4
+    H1_C_DIGIT = 8
+    H1_C_HEX = 16
+    H1_C_SCHEME = 32
+
+cdef enum:
+    H1_M_NONE = 0               # responses
+    H1_M_GET = 1
+    H1_M_HEAD = 2
+    H1_M_POST = 3
+    H1_M_PUT = 4
+    H1_M_DELETE = 5
+    H1_M_OPTIONS = 6
+    H1_M_TRACE = 7
+    H1_M_CONNECT = 8
+    H1_M_OTHER = 9
+
+cdef struct h1_hdr:
+    int n_off, n_len            # field name
+    int v_off, v_len            # field value, OWS trimmed on both sides
+    int line_off, line_len      # whole line including its CRLF (or LF)
+
+cdef struct h1_msg:
+    int start                   # offset of the start line (after skipped empty lines)
+    int meth_off, meth_len, uri_off, uri_len, ver_off, ver_len
+    int status, reason_off, reason_len
+    int major, minor
+    int meth
+    int first_line_len          # start line including its line end
+    int hdrs_end                # offset just after the empty line that ends the header block
+    int nhdr
+    h1_hdr hdr[H1_MAX_HDRS]
+    long long content_length    # -1 when absent
+    int chunked                 # final transfer coding is chunked
+    int has_te                  # a Transfer-Encoding header was present
+    int conn_close, conn_keepalive
+    int err_pos, err_code
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+
+cdef inline int _h1_swar_has_lt(uint64_t x, uint64_t rep) noexcept nogil:
+    # any byte of x < n (rep = n * 0x0101..01, n <= 0x80) or == 0x7f; exact as a yes/no answer
+    cdef uint64_t lo = (x - rep) & ~x & <uint64_t>0x8080808080808080ULL
+    cdef uint64_t y = x ^ <uint64_t>0x7f7f7f7f7f7f7f7fULL
+    cdef uint64_t de = (y - <uint64_t>0x0101010101010101ULL) & ~y & <uint64_t>0x8080808080808080ULL
+    return (lo | de) != 0
+
+cdef inline int _h1_swar_bad_uri(uint64_t x) noexcept nogil:
+    # any byte <= 0x20, == 0x7f, or >= 0x80
+    if x & <uint64_t>0x8080808080808080ULL:
+        return 1
+    return _h1_swar_has_lt(x, <uint64_t>0x2121212121212121ULL)
+
+cdef inline int _h1_scan_value(const char *buf, int p, int lim) noexcept nogil:
+    # advance over field-value bytes (VCHAR, obs-text, SP, HTAB); 8 bytes at a time while none of
+    # them is a CTL, byte by byte around one
+    cdef uint64_t x
+    cdef int e
+    while True:
+        if p + 8 <= lim:
+            memcpy(&x, buf + p, 8)
+            if not _h1_swar_has_lt(x, <uint64_t>0x2020202020202020ULL):
+                p += 8
+                continue
+            e = p + 8
+        else:
+            e = lim
+        while p < e and (h1_ctab[<unsigned char>buf[p]] & H1_C_VAL):
+            p += 1
+        if p < e or p >= lim:
+            return p
+
+cdef inline int _h1_scan_uri(const char *buf, int p, int lim) noexcept nogil:
+    cdef uint64_t x
+    cdef int e
+    while True:
+        if p + 8 <= lim:
+            memcpy(&x, buf + p, 8)
+            if not _h1_swar_bad_uri(x):
+                p += 8
+                continue
+            e = p + 8
+        else:
+            e = lim
+        while p < e and (h1_ctab[<unsigned char>buf[p]] & H1_C_URI):
+            p += 1
+        if p < e or p >= lim:
+            return p
+
+cdef inline int _h1_ieq(const char *a, const char *b, int n) noexcept nogil:
+    # case-insensitive equality of n bytes
+    cdef int i
+    for i in range(n):
+        if h1_lower[<unsigned char>a[i]] != h1_lower[<unsigned char>b[i]]:
+            return 0
+    return 1
+
+cdef inline int _h1_eol(const char *buf, int p, int lim) noexcept nogil:
+    # at buf[p] (p < lim) expect a line end: returns its length (1 or 2), 0 if incomplete, -1 if bad
+    cdef char c = buf[p]
+    if c == b'\n':
+        return 1
+    if c == b'\r':
+        if p + 1 >= lim:
+            return 0
+        if buf[p + 1] == b'\n':
+            return 2
+    return -1
+
+cdef inline int _h1_fail(h1_msg *m, int pos, int code) noexcept nogil:
+    m.err_pos = pos
+    m.err_code = code
+    return -code
+
+cdef inline int _h1_version(const char *buf, int p, int lim, h1_msg *m) noexcept nogil:
+    # "HTTP/" DIGIT "." DIGIT at p: 1 ok (major/minor set), 0 incomplete, -1 bad (err_pos set)
+    cdef const char *pat = b"HTTP/"
+    cdef int i
+    cdef char c
+    for i in range(8):
+        if p + i >= lim:
+            return 0
+        c = buf[p + i]
+        if i < 5:
+            if c != pat[i]:
+                m.err_pos = p + i
+                return -1
+        elif i == 6:
+            if c != b'.':
+                m.err_pos = p + i
+                return -1
+        elif not (h1_ctab[<unsigned char>c] & H1_C_DIGIT):
+            m.err_pos = p + i
+            return -1
+    m.major = buf[p + 5] - 48
+    m.minor = buf[p + 7] - 48
+    return 1
+
+cdef inline void _h1_reset(h1_msg *m) noexcept nogil:
+    m.start = 0
+    m.meth_off = m.meth_len = m.uri_off = m.uri_len = m.ver_off = m.ver_len = 0
+    m.status = m.reason_off = m.reason_len = 0
+    m.major = m.minor = 0
+    m.meth = H1_M_NONE
+    m.first_line_len = m.hdrs_end = m.nhdr = 0
+    m.content_length = -1
+    m.chunked = m.has_te = m.conn_close = m.conn_keepalive = 0
+    m.err_pos = -1
+    m.err_code = 0
+
+cdef inline int _h1_method(const char *p, int n) noexcept nogil:
+    # methods are case-sensitive (RFC 9110 9.1)
+    if n == 3:
+        if memcmp(p, b"GET", 3) == 0:
+            return H1_M_GET
+        if memcmp(p, b"PUT", 3) == 0:
+            return H1_M_PUT
+    elif n == 4:
+        if memcmp(p, b"POST", 4) == 0:
+            return H1_M_POST
+        if memcmp(p, b"HEAD", 4) == 0:
+            return H1_M_HEAD
+    elif n == 5:
+        if memcmp(p, b"TRACE", 5) == 0:
+            return H1_M_TRACE
+    elif n == 6:
+        if memcmp(p, b"DELETE", 6) == 0:
+            return H1_M_DELETE
+    elif n == 7:
+        if memcmp(p, b"OPTIONS", 7) == 0:
+            return H1_M_OPTIONS
+        if memcmp(p, b"CONNECT", 7) == 0:
+            return H1_M_CONNECT
+    return H1_M_OTHER
+
+# ---------------------------------------------------------------------------------------------
+# list-valued headers
+
+cdef int _h1_cl_value(const char *v, int n, long long *out) noexcept nogil:
+    # Content-Length value: 1*DIGIT, or a comma list of equal values. 0 ok, -1 bad.
+    cdef int i = 0
+    cdef int nd
+    cdef long long val, prev = -1
+    cdef unsigned char c
+    while True:
+        while i < n and (v[i] == b' ' or v[i] == b'\t'):
+            i += 1
+        val = 0
+        nd = 0
+        while i < n:
+            c = <unsigned char>v[i]
+            if not (h1_ctab[c] & H1_C_DIGIT):
+                break
+            if val > (<long long>0x7fffffffffffffffLL - 9) // 10:
+                return -1
+            val = val * 10 + (c - 48)
+            nd += 1
+            i += 1
+        if nd == 0:
+            return -1
+        if prev >= 0 and val != prev:
+            return -1
+        prev = val
+        while i < n and (v[i] == b' ' or v[i] == b'\t'):
+            i += 1
+        if i == n:
+            break
+        if v[i] != b',':
+            return -1
+        i += 1
+    out[0] = prev
+    return 0
+
+cdef int _h1_te_value(const char *v, int n, int *seen_chunked, int *last_chunked) noexcept nogil:
+    # Transfer-Encoding value: comma list of tokens; `chunked` at most once and only last (checked
+    # by the caller over all TE lines through last_chunked).  0 ok, -1 bad.
+    cdef int i = 0, s
+    while i <= n:
+        while i < n and (v[i] == b' ' or v[i] == b'\t'):
+            i += 1
+        s = i
+        while i < n and (h1_ctab[<unsigned char>v[i]] & H1_C_TCHAR):
+            i += 1
+        if i > s:
+            if i - s == 7 and _h1_ieq(v + s, b"chunked", 7):
+                if seen_chunked[0]:
+                    return -1
+                seen_chunked[0] = 1
+                last_chunked[0] = 1
+            else:
+                if seen_chunked[0]:
+                    return -1     # a coding after chunked: the length cannot be known
+                last_chunked[0] = 0
+        while i < n and (v[i] == b' ' or v[i] == b'\t'):
+            i += 1
+        if i == n:
+            return 0
+        if v[i] != b',':
+            return -1             # parameters, quotes, stray bytes: not a plain token list
+        i += 1
+    return 0
+
+cdef void _h1_conn_value(const char *v, int n, h1_msg *m) noexcept nogil:
+    # Connection tokens we care about: close, keep-alive (case-insensitive)
+    cdef int i = 0, s, e
+    while i < n:
+        while i < n and (v[i] == b' ' or v[i] == b'\t' or v[i] == b','):
+            i += 1
+        s = i
+        while i < n and v[i] != b',':
+            i += 1
+        e = i
+        while e > s and (v[e - 1] == b' ' or v[e - 1] == b'\t'):
+            e -= 1
+        if e - s == 5 and _h1_ieq(v + s, b"close", 5):
+            m.conn_close = 1
+        elif e - s == 10 and _h1_ieq(v + s, b"keep-alive", 10):
+            m.conn_keepalive = 1
+
+# ---------------------------------------------------------------------------------------------
+# header block (shared by requests and responses)
+
+cdef int _h1_headers(const char *buf, int p, int lim, h1_msg *m, int code) noexcept nogil:
+    # parses header lines from p; > 0 end of block, 0 incomplete, < 0 error (-code)
+    cdef int ls, ns, ne, vs, ve, r, nl
+    cdef int has_cl = 0, seen_chunked = 0, last_chunked = 0, te_pos = -1, cl_pos = -1
+    cdef long long cl
+    cdef unsigned char c
+    cdef h1_hdr *h
+    while True:
+        if p >= lim:
+            return 0
+        ls = p
+        c = <unsigned char>buf[p]
+        if c == b'\r' or c == b'\n':
+            r = _h1_eol(buf, p, lim)
+            if r == 0:
+                return 0
+            if r < 0:
+                return _h1_fail(m, p + 1, code)
+            p += r
+            break
+        if c == b' ' or c == b'\t':
+            return _h1_fail(m, p, code)         # obs-fold (or whitespace before the first field)
+        ns = p
+        while p < lim and (h1_ctab[<unsigned char>buf[p]] & H1_C_TCHAR):
+            p += 1
+        if p >= lim:
+            return 0
+        if buf[p] != b':' or p == ns:
+            return _h1_fail(m, p, code)         # SP before colon, CTL, empty name...
+        ne = p
+        p += 1
+        while p < lim and (buf[p] == b' ' or buf[p] == b'\t'):
+            p += 1
+        vs = p
+        p = _h1_scan_value(buf, p, lim)
+        if p >= lim:
+            return 0
+        r = _h1_eol(buf, p, lim)
+        if r == 0:
+            return 0
+        if r < 0:
+            return _h1_fail(m, p, code)         # NUL, CTL, bare CR in the value
+        ve = p
+        while ve > vs and (buf[ve - 1] == b' ' or buf[ve - 1] == b'\t'):
+            ve -= 1
+        p += r
+        if m.nhdr >= H1_MAX_HDRS:
+            return _h1_fail(m, ls, code)
+        h = &m.hdr[m.nhdr]
+        m.nhdr += 1
+        h.n_off = ns
+        h.n_len = ne - ns
+        h.v_off = vs
+        h.v_len = ve - vs
+        h.line_off = ls
+        h.line_len = p - ls
+        nl = ne - ns
+        # the three framing headers, recognised by length then name
+        if nl == 14:
+            if _h1_ieq(buf + ns, b"content-length", 14):
+                if _h1_cl_value(buf + vs, ve - vs, &cl) < 0:
+                    return _h1_fail(m, vs, code)
+                if has_cl and cl != m.content_length:
+                    return _h1_fail(m, vs, code)
+                has_cl = 1
+                cl_pos = vs
+                m.content_length = cl
+        elif nl == 17:
+            if _h1_ieq(buf + ns, b"transfer-encoding", 17):
+                if _h1_te_value(buf + vs, ve - vs, &seen_chunked, &last_chunked) < 0:
+                    return _h1_fail(m, vs, code)
+                if te_pos < 0:
+                    te_pos = vs
+                m.has_te = 1
+        elif nl == 10:
+            if _h1_ieq(buf + ns, b"connection", 10):
+                _h1_conn_value(buf + vs, ve - vs, m)
+    m.hdrs_end = p
+    if m.has_te:
+        if has_cl:
+            return _h1_fail(m, te_pos if te_pos > cl_pos else cl_pos, code)    # CL.TE / TE.CL
+        if m.minor == 0:
+            return _h1_fail(m, te_pos, code)    # no Transfer-Encoding in HTTP/1.0
+        if not last_chunked:
+            if code != 502:
+                return _h1_fail(m, te_pos, code)
+            m.chunked = 0                        # response: body ends with the connection
+        else:
+            m.chunked = 1
+    return p
+
+# ---------------------------------------------------------------------------------------------
+# public API
+
+cdef inline int h1_too_large(int len) noexcept nogil:
+    # an incomplete header block of len bytes will never fit: answer 400
+    return len >= H1_MAX_HDR_BLOCK
+
+cdef int h1_hdr_block_end(const char *buf, int len, int frm) noexcept nogil:
+    # offset just after the first empty line (LF [CR] LF) found from `frm`, 0 when none yet.  A hint
+    # for when to run the full parser: searching from the previous length - 3 keeps a byte-by-byte
+    # client linear.  Empty lines before the request line also match; the parser then returns 0.
+    cdef const char *q
+    cdef int p = frm if frm > 0 else 0
+    while p < len:
+        q = <const char *>memchr(buf + p, b'\n', len - p)
+        if q == NULL:
+            return 0
+        p = <int>(q - buf) + 1
+        if p < len and buf[p] == b'\n':
+            return p + 1
+        if p + 1 < len and buf[p] == b'\r' and buf[p + 1] == b'\n':
+            return p + 2
+    return 0
+
+cdef int h1_parse_request(const char *buf, int len, h1_msg *m) noexcept nogil:
+    cdef int lim = len if len < H1_MAX_HDR_BLOCK else H1_MAX_HDR_BLOCK
+    cdef int p = 0, s, r, e
+    cdef unsigned char c
+    _h1_reset(m)
+    # skip empty lines before the request line
+    while p < lim:
+        c = <unsigned char>buf[p]
+        if c == b'\n':
+            p += 1
+        elif c == b'\r':
+            if p + 1 >= lim:
+                break
+            if buf[p + 1] != b'\n':
+                return _h1_fail(m, p + 1, 400)
+            p += 2
+        else:
+            break
+    s = p
+    m.start = s
+    m.meth_off = s
+    while p < lim and (h1_ctab[<unsigned char>buf[p]] & H1_C_TCHAR):
+        p += 1
+    if p >= lim:
+        return _h1_reqline_need(m, s, lim, len)
+    if buf[p] != b' ' or p == s:
+        return _h1_fail(m, p, 400)
+    m.meth_len = p - s
+    m.meth = _h1_method(buf + s, p - s)
+    p += 1
+    m.uri_off = p
+    p = _h1_scan_uri(buf, p, lim)
+    if p >= lim:
+        return _h1_reqline_need(m, s, lim, len)
+    if buf[p] != b' ' or p == m.uri_off:
+        return _h1_fail(m, p, 400)             # HTTP/0.9 form, CTL, 8-bit byte, empty target
+    m.uri_len = p - m.uri_off
+    if _h1_check_target(buf + m.uri_off, m.uri_len, m.meth) < 0:
+        return _h1_fail(m, m.uri_off, 400)
+    p += 1
+    m.ver_off = p
+    r = _h1_version(buf, p, lim, m)
+    if r == 0:
+        return _h1_reqline_need(m, s, lim, len)
+    if r < 0:
+        return _h1_fail(m, m.err_pos, 400)
+    m.ver_len = 8
+    p += 8
+    if p >= lim:
+        return _h1_reqline_need(m, s, lim, len)
+    r = _h1_eol(buf, p, lim)
+    if r == 0:
+        return _h1_reqline_need(m, s, lim, len)
+    if r < 0:
+        return _h1_fail(m, p, 400)
+    if p - s > H1_MAX_REQLINE:
+        return _h1_fail(m, s + H1_MAX_REQLINE, 414)
+    if m.major != 1:
+        return _h1_fail(m, m.ver_off + 5, 400 if m.major == 0 else 505)
+    p += r
+    m.first_line_len = p - s
+    e = _h1_headers(buf, p, lim, m, 400)
+    if e == 0 and len >= H1_MAX_HDR_BLOCK:
+        return _h1_fail(m, lim, 400)
+    return e
+
+cdef inline int _h1_reqline_need(h1_msg *m, int s, int lim, int len) noexcept nogil:
+    # the request line is still open at lim
+    if lim - s > H1_MAX_REQLINE:
+        return _h1_fail(m, s + H1_MAX_REQLINE, 414)
+    if len >= H1_MAX_HDR_BLOCK:
+        return _h1_fail(m, lim, 400)
+    return 0
+
+cdef int _h1_check_target(const char *u, int n, int meth) noexcept nogil:
+    # origin-form, absolute-form, authority-form (CONNECT only), asterisk-form (OPTIONS only)
+    cdef int i
+    if meth == H1_M_CONNECT:
+        # host ":" port, no path
+        if u[0] == b'/' or u[0] == b'*':
+            return -1
+        i = n
+        while i > 0 and (h1_ctab[<unsigned char>u[i - 1]] & H1_C_DIGIT):
+            i -= 1
+        if i == n or i < 2 or u[i - 1] != b':':
+            return -1
+        if memchr(u, b'/', n) != NULL:
+            return -1
+        return 0
+    if u[0] == b'/':
+        return 0
+    if u[0] == b'*':
+        return 0 if (n == 1 and meth == H1_M_OPTIONS) else -1
+    # absolute-form: scheme ":" ...
+    if not ((u[0] | 0x20) >= b'a' and (u[0] | 0x20) <= b'z'):
+        return -1
+    i = 1
+    while i < n and (h1_ctab[<unsigned char>u[i]] & H1_C_SCHEME):
+        i += 1
+    if i >= n or u[i] != b':':
+        return -1
+    return 0
+
+cdef int h1_parse_response(const char *buf, int len, h1_msg *m) noexcept nogil:
+    cdef int lim = len if len < H1_MAX_HDR_BLOCK else H1_MAX_HDR_BLOCK
+    cdef int p = 0, r, i, e
+    cdef unsigned char c
+    _h1_reset(m)
+    m.ver_off = 0
+    r = _h1_version(buf, 0, lim, m)
+    if r == 0:
+        return _h1_resp_need(m, lim, len)
+    if r < 0:
+        return _h1_fail(m, m.err_pos, 502)
+    m.ver_len = 8
+    if m.major != 1:
+        return _h1_fail(m, 5, 502)
+    p = 8
+    if p >= lim:
+        return _h1_resp_need(m, lim, len)
+    if buf[p] != b' ':
+        return _h1_fail(m, p, 502)
+    p += 1
+    for i in range(3):
+        if p >= lim:
+            return _h1_resp_need(m, lim, len)
+        c = <unsigned char>buf[p]
+        if not (h1_ctab[c] & H1_C_DIGIT):
+            return _h1_fail(m, p, 502)
+        m.status = m.status * 10 + (c - 48)
+        p += 1
+    if m.status < 100:
+        return _h1_fail(m, p - 3, 502)
+    if p >= lim:
+        return _h1_resp_need(m, lim, len)
+    if buf[p] == b' ':
+        p += 1
+        m.reason_off = p
+        p = _h1_scan_value(buf, p, lim)
+        if p >= lim:
+            return _h1_resp_need(m, lim, len)
+        m.reason_len = p - m.reason_off
+    else:
+        m.reason_off = p
+    r = _h1_eol(buf, p, lim)
+    if r == 0:
+        return _h1_resp_need(m, lim, len)
+    if r < 0:
+        return _h1_fail(m, p, 502)
+    p += r
+    m.first_line_len = p
+    e = _h1_headers(buf, p, lim, m, 502)
+    if e == 0 and len >= H1_MAX_HDR_BLOCK:
+        return _h1_fail(m, lim, 502)
+    return e
+
+cdef inline int _h1_resp_need(h1_msg *m, int lim, int len) noexcept nogil:
+    if len >= H1_MAX_HDR_BLOCK:
+        return _h1_fail(m, lim, 502)
+    return 0
+
+cdef int h1_hdr_name_is(const char *buf, h1_hdr *h, const char *name, int nlen) noexcept nogil:
+    # 1 when header h's name equals name (case-insensitive)
+    if h.n_len != nlen:
+        return 0
+    return _h1_ieq(buf + h.n_off, name, nlen)
+
+cdef int h1_find_hdr(const char *buf, h1_msg *m, const char *name, int nlen, int frm) noexcept nogil:
+    # index of the first header at or after index frm named name (case-insensitive), -1 if none
+    cdef int i
+    for i in range(frm if frm > 0 else 0, m.nhdr):
+        if m.hdr[i].n_len == nlen and _h1_ieq(buf + m.hdr[i].n_off, name, nlen):
+            return i
+    return -1
+
+# ---------------------------------------------------------------------------------------------
+# chunked bodies
+
+cdef enum:
+    H1_CK_SIZE = 0          # reading hex digits of a chunk size (c.ndig of them so far)
+    H1_CK_SIZE_WS = 1       # whitespace after the size: only ';' or CR may follow
+    H1_CK_EXT = 2           # chunk extension, up to CR
+    H1_CK_SIZE_LF = 3       # CR seen after size line, LF must follow
+    H1_CK_DATA = 4          # c.remaining bytes of data
+    H1_CK_DATA_CR = 5       # CR expected after data
+    H1_CK_DATA_LF = 6       # LF expected after data
+    H1_CK_TRL_START = 7     # start of a trailer line (or of the final empty line)
+    H1_CK_TRL_LINE = 8      # inside a trailer field line
+    H1_CK_TRL_LF = 9        # CR seen at the end of a trailer line
+    H1_CK_END_LF = 10       # CR of the final empty line seen, LF must follow
+    H1_CK_DONE = 11
+
+cdef struct h1_chunk:
+    int state
+    int ndig                # hex digits read for the current size
+    long long remaining     # data bytes left in the current chunk (state DATA)
+    long long size          # size of the current chunk
+    int done                # the last chunk and trailers have been consumed
+    int err                 # 1 after a framing error (the message is poisoned)
+
+cdef void h1_chunk_init(h1_chunk *c) noexcept nogil:
+    c.state = H1_CK_SIZE
+    c.ndig = 0
+    c.remaining = 0
+    c.size = 0
+    c.done = 0
+    c.err = 0
+
+cdef inline int _h1_ck_fail(h1_chunk *c) noexcept nogil:
+    c.err = 1
+    return -1
+
+cdef int h1_chunk_feed(h1_chunk *c, const char *p, int n) noexcept nogil:
+    # consumes n bytes of a chunked body; returns how many belong to this message (n unless it
+    # ended inside p, then c.done = 1), -1 on malformed framing.  Data bytes are only counted.
+    cdef int i = 0, k, st
+    cdef unsigned char ch
+    cdef long long take
+    if c.err:
+        return -1
+    while i < n:
+        st = c.state
+        if st == H1_CK_DATA:
+            take = c.remaining
+            if take > n - i:
+                take = n - i
+            i += <int>take
+            c.remaining -= take
+            if c.remaining == 0:
+                c.state = H1_CK_DATA_CR
+            continue
+        ch = <unsigned char>p[i]
+        if st == H1_CK_SIZE:
+            if h1_ctab[ch] & H1_C_HEX:
+                if c.size >= (<long long>1 << 58):
+                    return _h1_ck_fail(c)     # next digit would pass 2^62
+                k = (ch - 48) if ch <= b'9' else ((ch | 0x20) - 87)
+                c.size = c.size * 16 + k
+                c.ndig += 1
+                i += 1
+                continue
+            if c.ndig == 0:
+                return _h1_ck_fail(c)
+            if ch == b'\r':
+                c.state = H1_CK_SIZE_LF
+            elif ch == b';':
+                c.state = H1_CK_EXT
+            elif ch == b' ' or ch == b'\t':
+                c.state = H1_CK_SIZE_WS
+            else:
+                return _h1_ck_fail(c)
+            i += 1
+        elif st == H1_CK_SIZE_WS:
+            if ch == b'\r':
+                c.state = H1_CK_SIZE_LF
+            elif ch == b';':
+                c.state = H1_CK_EXT
+            elif ch != b' ' and ch != b'\t':
+                return _h1_ck_fail(c)
+            i += 1
+        elif st == H1_CK_EXT:
+            if ch == b'\r':
+                c.state = H1_CK_SIZE_LF
+            elif not (h1_ctab[ch] & H1_C_VAL):
+                return _h1_ck_fail(c)     # LF, NUL, CTL inside an extension
+            i += 1
+        elif st == H1_CK_SIZE_LF:
+            if ch != b'\n':
+                return _h1_ck_fail(c)
+            i += 1
+            if c.size == 0:
+                c.state = H1_CK_TRL_START
+            else:
+                c.remaining = c.size
+                c.state = H1_CK_DATA
+            c.size = 0
+            c.ndig = 0
+        elif st == H1_CK_DATA_CR:
+            if ch != b'\r':
+                return _h1_ck_fail(c)
+            c.state = H1_CK_DATA_LF
+            i += 1
+        elif st == H1_CK_DATA_LF:
+            if ch != b'\n':
+                return _h1_ck_fail(c)
+            c.state = H1_CK_SIZE
+            i += 1
+        elif st == H1_CK_TRL_START:
+            if ch == b'\r':
+                c.state = H1_CK_END_LF
+            elif h1_ctab[ch] & H1_C_TCHAR:
+                c.state = H1_CK_TRL_LINE
+            else:
+                return _h1_ck_fail(c)     # bare LF, obs-fold, junk
+            i += 1
+        elif st == H1_CK_TRL_LINE:
+            if ch == b'\r':
+                c.state = H1_CK_TRL_LF
+            elif not (h1_ctab[ch] & H1_C_VAL):
+                return _h1_ck_fail(c)
+            i += 1
+        elif st == H1_CK_TRL_LF:
+            if ch != b'\n':
+                return _h1_ck_fail(c)
+            c.state = H1_CK_TRL_START
+            i += 1
+        elif st == H1_CK_END_LF:
+            if ch != b'\n':
+                return _h1_ck_fail(c)
+            i += 1
+            c.state = H1_CK_DONE
+            c.done = 1
+            return i
+        else:   # DONE: nothing more belongs to this message
+            return i
+    return i
+
+cdef inline long long h1_chunk_data_left(h1_chunk *c) noexcept nogil:
+    # data bytes that may be moved without looking at them (e.g. spliced), 0 outside chunk data
+    return c.remaining if c.state == H1_CK_DATA else 0
+
+cdef inline void h1_chunk_skip_data(h1_chunk *c, long long n) noexcept nogil:
+    # account for n data bytes moved without h1_chunk_feed (n <= h1_chunk_data_left(c))
+    c.remaining -= n
+    if c.remaining == 0:
+        c.state = H1_CK_DATA_CR
+
+# ---------------------------------------------------------------------------------------------
+# cookies
+
+cdef int h1_find_cookie(const char *v, int vlen, const char *name, int nlen,
+                        int *pair_off, int *pair_len, int *val_off, int *val_len) noexcept nogil:
+    # In a Cookie value ("a=1; SERVERID=A; b=2") find the pair NAME=value (exact, case-sensitive
+    # name).  val_off/val_len: the value (trimmed, quotes kept).  pair_off/pair_len: the bytes to cut
+    # so the rest stays well formed: the pair and the separator after it ("SERVERID=A; ") when a
+    # pair follows, else the separator before it ("; SERVERID=A"), else the whole value (the
+    # caller then drops the header).  Offsets are relative to v.  Returns 1 found, 0 not.
+    cdef int i = 0, s, ns, ne, vs, ve, prev_end = -1, e, j
+    while i < vlen:
+        while i < vlen and (v[i] == b' ' or v[i] == b'\t'):
+            i += 1
+        s = i
+        ns = i
+        while i < vlen and v[i] != b'=' and v[i] != b';':
+            i += 1
+        ne = i
+        while ne > ns and (v[ne - 1] == b' ' or v[ne - 1] == b'\t'):
+            ne -= 1
+        if i < vlen and v[i] == b'=':
+            i += 1
+            while i < vlen and (v[i] == b' ' or v[i] == b'\t'):
+                i += 1
+            vs = i
+            while i < vlen and v[i] != b';':
+                i += 1
+            ve = i
+            while ve > vs and (v[ve - 1] == b' ' or v[ve - 1] == b'\t'):
+                ve -= 1
+            e = ve
+            if ne - ns == nlen and memcmp(v + ns, name, nlen) == 0:
+                val_off[0] = vs
+                val_len[0] = ve - vs
+                # look for a following non-empty pair
+                j = i
+                while j < vlen and (v[j] == b';' or v[j] == b' ' or v[j] == b'\t'):
+                    j += 1
+                if j < vlen:
+                    pair_off[0] = s
+                    pair_len[0] = j - s
+                elif prev_end >= 0:
+                    pair_off[0] = prev_end
+                    pair_len[0] = vlen - prev_end
+                else:
+                    pair_off[0] = 0
+                    pair_len[0] = vlen
+                return 1
+        else:
+            e = ne
+        if e > s:
+            prev_end = e
+        if i < vlen:
+            i += 1            # the ';'
+    return 0
+
+cdef int h1_find_setcookie(const char *v, int vlen, const char *name, int nlen,
+                           int *pair_off, int *pair_len, int *val_off, int *val_len) noexcept nogil:
+    # In a Set-Cookie value ("SERVERID=A; path=/") the cookie is the first NAME=value before ';'.
+    # pair_off/pair_len cover that NAME=value (trimmed); val_* its value.  Returns 1 if it is NAME.
+    cdef int i = 0, ns, ne, vs, ve
+    while i < vlen and (v[i] == b' ' or v[i] == b'\t'):
+        i += 1
+    ns = i
+    while i < vlen and v[i] != b'=' and v[i] != b';':
+        i += 1
+    if i >= vlen or v[i] != b'=':
+        return 0
+    ne = i
+    while ne > ns and (v[ne - 1] == b' ' or v[ne - 1] == b'\t'):
+        ne -= 1
+    if ne - ns != nlen or memcmp(v + ns, name, nlen) != 0:
+        return 0
+    i += 1
+    while i < vlen and (v[i] == b' ' or v[i] == b'\t'):
+        i += 1
+    vs = i
+    while i < vlen and v[i] != b';':
+        i += 1
+    ve = i
+    while ve > vs and (v[ve - 1] == b' ' or v[ve - 1] == b'\t'):
+        ve -= 1
+    pair_off[0] = ns
+    pair_len[0] = ve - ns
+    val_off[0] = vs
+    val_len[0] = ve - vs
+    return 1
+
+# ---------------------------------------------------------------------------------------------
+# in-place edits of a parsed header block (the buffer keeps maxrewrite bytes free for these)
+
+cdef inline void _h1_span(int *o, int *l, int off, int olen, int delta) noexcept nogil:
+    # keep one (offset, length) span valid after bytes [off, off+olen) became olen+delta bytes
+    if o[0] >= off + olen and not (olen == 0 and o[0] == off and l[0] > 0):
+        o[0] += delta
+    elif o[0] <= off and off + olen <= o[0] + l[0]:
+        l[0] += delta
+
+cdef int h1_replace(char *buf, int len, int cap, h1_msg *m, int off, int olen,
+                    const char *data, int dlen) noexcept nogil:
+    # replace buf[off:off+olen] by data[:dlen] inside the header block and fix every offset in m.
+    # The edited range must sit inside one field (start-line part, name or value).  A span that
+    # contains the range grows or shrinks; spans after it move.  An insertion (olen 0) at the start
+    # or end of a non-empty span extends it, so never insert between two lines with this (use
+    # h1_add_hdr).  Returns the new length, or -1 when cap would be exceeded.
+    cdef int delta = dlen - olen, i
+    cdef h1_hdr *h
+    if len + delta > cap:
+        return -1
+    if delta != 0:
+        memmove(buf + off + dlen, buf + off + olen, len - off - olen)
+    if dlen > 0:
+        memcpy(buf + off, data, dlen)
+    _h1_span(&m.meth_off, &m.meth_len, off, olen, delta)
+    _h1_span(&m.uri_off, &m.uri_len, off, olen, delta)
+    _h1_span(&m.ver_off, &m.ver_len, off, olen, delta)
+    _h1_span(&m.reason_off, &m.reason_len, off, olen, delta)
+    _h1_span(&m.start, &m.first_line_len, off, olen, delta)
+    for i in range(m.nhdr):
+        h = &m.hdr[i]
+        _h1_span(&h.n_off, &h.n_len, off, olen, delta)
+        _h1_span(&h.v_off, &h.v_len, off, olen, delta)
+        _h1_span(&h.line_off, &h.line_len, off, olen, delta)
+    m.hdrs_end += delta
+    return len + delta
+
+cdef int h1_del_hdr(char *buf, int len, h1_msg *m, int idx) noexcept nogil:
+    # remove header line idx; returns the new buffer length
+    cdef int off = m.hdr[idx].line_off, n = m.hdr[idx].line_len, i
+    memmove(buf + off, buf + off + n, len - off - n)
+    for i in range(idx, m.nhdr - 1):
+        m.hdr[i] = m.hdr[i + 1]
+        m.hdr[i].n_off -= n
+        m.hdr[i].v_off -= n
+        m.hdr[i].line_off -= n
+    m.nhdr -= 1
+    m.hdrs_end -= n
+    return len - n
+
+cdef int h1_add_hdr(char *buf, int len, int cap, h1_msg *m, const char *name, int nlen,
+                    const char *val, int vlen) noexcept nogil:
+    # append "name: value\r\n" as the last header line; returns the new length, -1 when it does not
+    # fit in cap or the header table is full
+    cdef int at, n = nlen + 2 + vlen + 2
+    cdef h1_hdr *h
+    if len + n > cap or m.nhdr >= H1_MAX_HDRS:
+        return -1
+    # the final empty line is CRLF or a bare LF
+    at = m.hdrs_end - 2 if (m.hdrs_end >= 2 and buf[m.hdrs_end - 2] == b'\r') else m.hdrs_end - 1
+    memmove(buf + at + n, buf + at, len - at)
+    memcpy(buf + at, name, nlen)
+    buf[at + nlen] = b':'
+    buf[at + nlen + 1] = b' '
+    memcpy(buf + at + nlen + 2, val, vlen)
+    buf[at + n - 2] = b'\r'
+    buf[at + n - 1] = b'\n'
+    h = &m.hdr[m.nhdr]
+    m.nhdr += 1
+    h.n_off = at
+    h.n_len = nlen
+    h.v_off = at + nlen + 2
+    h.v_len = vlen
+    h.line_off = at
+    h.line_len = n
+    m.hdrs_end += n
+    return len + n

@@ -1,0 +1,45 @@
+# Cython view of ext/shm.h (the single definition of the shared-memory layout).
+from libc.stdint cimport uint32_t, uint64_t, int32_t, int64_t
+
+cdef extern from "shm.h" nogil:
+    enum:
+        SHM_MAGIC
+        SRV_DOWN
+        SRV_UP
+        SHM_NHRSP
+    ctypedef struct shm_hdr:
+        uint32_t magic
+        uint32_t nproxy
+        uint32_t nsrv
+        uint32_t nworkers
+        int64_t start_ms
+        uint32_t generation
+    ctypedef struct shm_srv:
+        int32_t state
+        int32_t admin_down
+        int32_t weight
+        int32_t check_status
+        int32_t check_duration_ms
+        int32_t check_health
+        int64_t last_change_ms
+        int64_t downtime_ms
+        uint64_t chk_fail
+        uint64_t down_trans
+    ctypedef struct shm_ctr:
+        uint64_t cur_sess
+        uint64_t max_sess
+        uint64_t tot_sess
+        uint64_t bytes_in
+        uint64_t bytes_out
+        uint64_t denied_req
+        uint64_t denied_resp
+        uint64_t err_req
+        uint64_t err_conn
+        uint64_t err_resp
+        uint64_t retries
+        uint64_t redispatches
+        uint64_t req_tot
+        uint64_t hrsp[6]
+    shm_srv *shm_srv_at(shm_hdr *h, uint32_t i)
+    shm_ctr *shm_ctr_at(shm_hdr *h, uint32_t w, uint32_t s)
+    uint64_t shm_size(uint32_t nproxy, uint32_t nsrv, uint32_t nworkers)

@@ -1,0 +1,212 @@
+# Worker-global state, clocks, the session/buffer/pipe pools and the timer heap.
+
+cdef int g_ep = -1
+cdef long long g_now = 0          # monotonic milliseconds, updated once per loop turn
+cdef long long g_wall = 0         # wall-clock milliseconds, same turn
+cdef px_t *g_px = NULL
+cdef int g_npx = 0
+cdef srv_t *g_srv = NULL
+cdef int g_nsrv = 0
+cdef lst_t *g_lst = NULL
+cdef int g_nlst = 0
+cdef sess_t *g_sess = NULL
+cdef int g_maxsess = 0
+cdef int *g_free_sess = NULL
+cdef int g_nfree = 0
+cdef int g_actconn = 0
+cdef int g_maxconn = 0
+cdef shm_hdr *g_shm = NULL
+cdef int g_worker = 0
+cdef int g_stopping = 0
+cdef int g_terminate = 0
+cdef int g_sigfd = -1
+cdef int g_listeners_full = 0
+cdef int g_debug = 0
+cdef long long *g_grace_until = NULL   # per proxy, set by soft stop when the proxy has a grace time
+
+cdef enum:
+    BUFSIZE = 16384
+    MAXREWRITE = 8192
+    PIPE_POOL_MAX = 1024
+    BUF_POOL_MAX = 1024
+
+cdef char **g_bufs = NULL
+cdef int g_nbufs = 0
+cdef int *g_pipes = NULL
+cdef int g_npipes = 0
+
+cdef long long *g_heap_exp = NULL
+cdef int *g_heap_idx = NULL
+cdef int g_heap_n = 0
+
+
+cdef inline void clock_update() noexcept nogil:
+    global g_now, g_wall
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    g_now = <long long>ts.tv_sec * 1000 + ts.tv_nsec // 1000000
+    clock_gettime(CLOCK_REALTIME, &ts)
+    g_wall = <long long>ts.tv_sec * 1000 + ts.tv_nsec // 1000000
+
+
+cdef long long _wall_ms() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return <long long>ts.tv_sec * 1000 + ts.tv_nsec // 1000000
+
+
+cdef inline shm_ctr *ctr_px(int px) noexcept nogil:
+    return shm_ctr_at(g_shm, g_worker, g_px[px].slot)
+
+
+cdef inline shm_ctr *ctr_srv(int gidx) noexcept nogil:
+    return shm_ctr_at(g_shm, g_worker, g_npx + gidx)
+
+
+cdef inline void ctr_open(shm_ctr *c) noexcept nogil:
+    c.cur_sess += 1
+    c.tot_sess += 1
+    if c.cur_sess > c.max_sess:
+        c.max_sess = c.cur_sess
+
+
+# ---- buffers: LIFO so that RSS only grows with the peak number of buffers in use
+
+cdef char *buf_get() noexcept nogil:
+    global g_nbufs
+    if g_nbufs > 0:
+        g_nbufs -= 1
+        return g_bufs[g_nbufs]
+    return <char *>malloc(BUFSIZE)
+
+
+cdef void buf_put(char *b) noexcept nogil:
+    global g_nbufs
+    if b == NULL:
+        return
+    if g_nbufs < BUF_POOL_MAX:
+        g_bufs[g_nbufs] = b
+        g_nbufs += 1
+    else:
+        free(b)
+
+
+# ---- pipes for splice(): taken when data flows, given back once empty
+
+cdef int pipe_get(chan_t *ch) noexcept nogil:
+    global g_npipes
+    cdef int fds[2]
+    if ch.pipe_r >= 0:
+        return 0
+    if g_npipes > 0:
+        g_npipes -= 1
+        ch.pipe_r = g_pipes[2 * g_npipes]
+        ch.pipe_w = g_pipes[2 * g_npipes + 1]
+        return 0
+    if pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0:
+        return -1
+    ch.pipe_r = fds[0]
+    ch.pipe_w = fds[1]
+    return 0
+
+
+cdef void pipe_put(chan_t *ch) noexcept nogil:
+    global g_npipes
+    if ch.pipe_r < 0:
+        return
+    if ch.in_pipe == 0 and g_npipes < PIPE_POOL_MAX:
+        g_pipes[2 * g_npipes] = ch.pipe_r
+        g_pipes[2 * g_npipes + 1] = ch.pipe_w
+        g_npipes += 1
+    else:
+        close(ch.pipe_r)
+        close(ch.pipe_w)
+    ch.pipe_r = -1
+    ch.pipe_w = -1
+    ch.in_pipe = 0
+
+
+# ---- timer heap: one entry per session at most; the entry is re-checked lazily when it expires
+
+cdef inline long long sess_next_exp(sess_t *s) noexcept nogil:
+    cdef long long e = 0
+    if s.cli_exp and (e == 0 or s.cli_exp < e):
+        e = s.cli_exp
+    if s.srv_exp and (e == 0 or s.srv_exp < e):
+        e = s.srv_exp
+    if s.con_exp and (e == 0 or s.con_exp < e):
+        e = s.con_exp
+    return e
+
+
+cdef void heap_push(long long exp, int idx) noexcept nogil:
+    global g_heap_n
+    cdef int i = g_heap_n
+    cdef int p
+    g_heap_n += 1
+    while i > 0:
+        p = (i - 1) >> 1
+        if g_heap_exp[p] <= exp:
+            break
+        g_heap_exp[i] = g_heap_exp[p]
+        g_heap_idx[i] = g_heap_idx[p]
+        i = p
+    g_heap_exp[i] = exp
+    g_heap_idx[i] = idx
+
+
+cdef void heap_pop() noexcept nogil:
+    global g_heap_n
+    cdef int i = 0
+    cdef int c
+    cdef long long exp
+    cdef int idx
+    g_heap_n -= 1
+    if g_heap_n == 0:
+        return
+    exp = g_heap_exp[g_heap_n]
+    idx = g_heap_idx[g_heap_n]
+    while True:
+        c = 2 * i + 1
+        if c >= g_heap_n:
+            break
+        if c + 1 < g_heap_n and g_heap_exp[c + 1] < g_heap_exp[c]:
+            c += 1
+        if g_heap_exp[c] >= exp:
+            break
+        g_heap_exp[i] = g_heap_exp[c]
+        g_heap_idx[i] = g_heap_idx[c]
+        i = c
+    g_heap_exp[i] = exp
+    g_heap_idx[i] = idx
+
+
+cdef int g_heap_cap = 0
+
+
+cdef void heap_rebuild() noexcept nogil:
+    """Drop every entry and push one per live session (used when stale entries fill the heap)."""
+    global g_heap_n
+    cdef int i
+    cdef long long e
+    g_heap_n = 0
+    for i in range(g_maxsess):
+        g_sess[i].heap_at = 0
+        if g_sess[i].state != ST_FREE:
+            e = sess_next_exp(&g_sess[i])
+            if e:
+                heap_push(e, i)
+                g_sess[i].heap_at = e
+
+
+cdef inline void sess_arm(sess_t *s, int idx) noexcept nogil:
+    """Make sure the session has a heap entry no later than its earliest timer."""
+    cdef long long e = sess_next_exp(s)
+    if e == 0 or (s.heap_at != 0 and s.heap_at <= e):
+        return
+    if g_heap_n >= g_heap_cap:
+        heap_rebuild()
+        if s.heap_at != 0 and s.heap_at <= e:
+            return
+    heap_push(e, idx)
+    s.heap_at = e

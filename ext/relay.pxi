@@ -1,0 +1,82 @@
+# Moving bytes one way: first whatever sits in the channel's user buffer, then splice() through a pipe.
+
+cdef enum:
+    XF_RD = 1          # read progress on the source
+    XF_WR = 2          # write progress on the destination
+    XF_SRC_ERR = 4     # the source failed (reset)
+    XF_DST_ERR = 8     # the destination failed (reset / broken pipe)
+    SPLICE_CHUNK = 1 << 20
+
+
+cdef int chan_flush_buf(chan_t *ch, int dst, int *dst_ready) noexcept nogil:
+    """Send the buffered bytes; returns XF_* flags."""
+    cdef ssize_t n
+    cdef int r = 0
+    while ch.buf_off < ch.buf_len and dst_ready[0]:
+        n = send(dst, ch.buf + ch.buf_off, ch.buf_len - ch.buf_off, MSG_NOSIGNAL | MSG_DONTWAIT)
+        if n > 0:
+            ch.buf_off += n
+            ch.bytes += n
+            r |= XF_WR
+        elif n < 0 and (errno == EAGAIN or errno == EINTR):
+            if errno == EAGAIN:
+                dst_ready[0] = 0
+        else:
+            ch.err = 1
+            return r | XF_DST_ERR
+    if ch.buf_off >= ch.buf_len:
+        ch.buf_off = 0
+        ch.buf_len = 0
+    return r
+
+
+cdef int chan_xfer(chan_t *ch, int src, int dst, int *src_ready, int *dst_ready) noexcept nogil:
+    """Forward src -> dst while both sides allow it, honouring ch.to_fwd (-1 = unbounded)."""
+    cdef ssize_t n
+    cdef size_t want
+    cdef int r
+    r = chan_flush_buf(ch, dst, dst_ready)
+    if r & XF_DST_ERR or ch.buf_len > 0:
+        return r
+    while True:
+        while ch.in_pipe > 0 and dst_ready[0]:
+            n = splice(ch.pipe_r, NULL, dst, NULL, ch.in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+            if n > 0:
+                ch.in_pipe -= n
+                ch.bytes += n
+                r |= XF_WR
+            elif n < 0 and errno == EAGAIN:
+                dst_ready[0] = 0
+            elif n < 0 and errno == EINTR:
+                pass
+            else:
+                ch.err = 1
+                return r | XF_DST_ERR
+        if ch.in_pipe > 0:
+            return r
+        if ch.eof or ch.to_fwd == 0 or not src_ready[0]:
+            if ch.pipe_r >= 0:
+                pipe_put(ch)
+            return r
+        if pipe_get(ch) < 0:
+            return r
+        want = SPLICE_CHUNK
+        if ch.to_fwd > 0 and ch.to_fwd < <long long>want:
+            want = <size_t>ch.to_fwd
+        n = splice(src, NULL, ch.pipe_w, NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+        if n > 0:
+            ch.in_pipe += n
+            if ch.to_fwd > 0:
+                ch.to_fwd -= n
+            r |= XF_RD
+        elif n == 0:
+            ch.eof = 1
+            r |= XF_RD
+        elif errno == EAGAIN:
+            src_ready[0] = 0
+        elif errno == EINTR:
+            pass
+        else:
+            ch.eof = 1
+            ch.err = 1
+            return r | XF_SRC_ERR

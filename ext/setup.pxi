@@ -1,0 +1,160 @@
+# Start-up of a worker (Python, runs once): copy the compiled tables into C structs, then enter the loop.
+
+cdef int fill_addr(sockaddr_storage *ss, socklen_t *slen, str host, int port) except -1:
+    """IPv4/IPv6 literal + port -> sockaddr; the parser already resolved names."""
+    cdef bytes h = host.encode()
+    cdef sockaddr_in *a4 = <sockaddr_in *>ss
+    cdef sockaddr_in6 *a6 = <sockaddr_in6 *>ss
+    memset(ss, 0, sizeof(sockaddr_storage))
+    if inet_pton(AF_INET, h, &a4.sin_addr) == 1:
+        a4.sin_family = AF_INET
+        a4.sin_port = htons(<uint16_t>port)
+        slen[0] = sizeof(sockaddr_in)
+        return 0
+    if inet_pton(AF_INET6, h, &a6.sin6_addr) == 1:
+        a6.sin6_family = AF_INET6
+        a6.sin6_port = htons(<uint16_t>port)
+        slen[0] = sizeof(sockaddr_in6)
+        return 0
+    raise ValueError(f"not an IP address: {host!r}")
+
+
+cdef void copy_name(char *dst, int cap, str value, int *out_len):
+    cdef bytes b = value.encode()[:cap - 1]
+    memcpy(dst, <const char *>b, len(b))
+    dst[len(b)] = 0
+    if out_len != NULL:
+        out_len[0] = len(b)
+
+
+cdef int *int_array(list values) except? NULL:
+    cdef int *arr
+    cdef int i
+    if not values:
+        return NULL
+    arr = <int *>malloc(sizeof(int) * len(values))
+    if arr == NULL:
+        raise MemoryError()
+    for i in range(len(values)):
+        arr[i] = values[i]
+    return arr
+
+
+def run_worker(dict tables, Shm shm, int worker_idx, list listeners, int debug=0) -> int:
+    """Build the C tables from `tables` (see pyhaproxy/worker.py) and run the loop until stopped.
+
+    listeners: list of (fd, proxy_index, port, backlog). Returns the exit status.
+    """
+    global g_ep, g_px, g_npx, g_srv, g_nsrv, g_lst, g_nlst, g_sess, g_maxsess, g_free_sess, g_nfree
+    global g_maxconn, g_shm, g_worker, g_sigfd, g_bufs, g_pipes, g_heap_exp, g_heap_idx, g_heap_cap
+    global g_debug, g_grace_until
+    cdef int i, j
+    cdef px_t *p
+    cdef srv_t *sv
+    cdef sigset_t mask
+    cdef epoll_event ev
+    proxies = tables["proxies"]
+    servers = tables["servers"]
+    g_shm = shm.hdr
+    g_worker = worker_idx
+    g_debug = debug
+    g_npx = len(proxies)
+    g_px = <px_t *>calloc(max(1, g_npx), sizeof(px_t))
+    g_grace_until = <long long *>calloc(max(1, g_npx), sizeof(long long))
+    g_nsrv = len(servers)
+    g_srv = <srv_t *>calloc(max(1, g_nsrv), sizeof(srv_t))
+    for i, d in enumerate(proxies):
+        p = &g_px[i]
+        copy_name(p.name, MAX_NAME, d["name"], &p.name_len)
+        p.mode = d["mode"]
+        p.maxconn = d["maxconn"]
+        p.contimeout = d["contimeout"]
+        p.clitimeout = d["clitimeout"]
+        p.srvtimeout = d["srvtimeout"]
+        p.httpreqtimeout = d["httpreqtimeout"]
+        p.grace = d["grace"]
+        p.retries = d["retries"]
+        p.balance = d["balance"]
+        p.opts = d["opts"]
+        p.srv_first = d["srv_first"]
+        p.nsrv = d["nsrv"]
+        p.slot = i
+        p.rr_act = int_array(d["rr_act"])
+        p.rr_act_len = len(d["rr_act"])
+        p.rr_bck = int_array(d["rr_bck"])
+        p.rr_bck_len = len(d["rr_bck"])
+        if d["dispatch"] is not None:
+            p.has_dispatch = 1
+            fill_addr(&p.dispatch, &p.dispatch_len, d["dispatch"][0], d["dispatch"][1])
+        if d["source"] is not None:
+            p.has_source = 1
+            fill_addr(&p.source, &p.source_len, d["source"][0], d["source"][1])
+        p.nmon = min(len(d["monitor_net"]), MAX_MONNET)
+        for j in range(p.nmon):
+            fam, raw, bits = d["monitor_net"][j]
+            p.mon_family[j] = fam
+            memcpy(p.mon_net[j], <const char *>raw, len(raw))
+            p.mon_bits[j] = bits
+        p.ck_mode = d["ck_mode"]
+        p.ck_indirect = d["ck_indirect"]
+        p.ck_nocache = d["ck_nocache"]
+        p.ck_postonly = d["ck_postonly"]
+        copy_name(p.ck_name, MAX_COOKIE, d["ck_name"], &p.ck_name_len)
+        copy_name(p.ck_domain, MAX_NAME, d["ck_domain"], &p.ck_domain_len)
+        copy_name(p.mon_uri, 256, d["monitor_uri"], &p.mon_uri_len)
+    for i, d in enumerate(servers):
+        sv = &g_srv[i]
+        copy_name(sv.name, MAX_NAME, d["name"], &sv.name_len)
+        sv.px = d["px"]
+        sv.gidx = i
+        fill_addr(&sv.addr, &sv.addrlen, d["host"], d["port"])
+        sv.port_mode = d["port_mode"]
+        sv.port_offset = d["port_offset"]
+        if d["source"] is not None:
+            sv.has_source = 1
+            fill_addr(&sv.source, &sv.source_len, d["source"][0], d["source"][1])
+        copy_name(sv.cookie, MAX_COOKIE, d["cookie"], &sv.cookie_len)
+        sv.backup = d["backup"]
+        sv.weight = d["weight"]
+        sv.maxconn = d["maxconn"]
+    g_nlst = len(listeners)
+    g_lst = <lst_t *>calloc(max(1, g_nlst), sizeof(lst_t))
+    for i, (fd, px, port, backlog) in enumerate(listeners):
+        g_lst[i].fd = fd
+        g_lst[i].px = px
+        g_lst[i].port = port
+        g_lst[i].backlog = backlog
+        g_lst[i].state = LI_FULL
+    g_maxconn = tables["maxconn"]
+    g_maxsess = g_maxconn
+    g_sess = <sess_t *>calloc(g_maxsess, sizeof(sess_t))
+    g_free_sess = <int *>malloc(sizeof(int) * g_maxsess)
+    for i in range(g_maxsess):
+        g_free_sess[i] = g_maxsess - 1 - i
+    g_nfree = g_maxsess
+    g_heap_cap = 4 * g_maxsess + 64
+    g_heap_exp = <long long *>malloc(sizeof(long long) * g_heap_cap)
+    g_heap_idx = <int *>malloc(sizeof(int) * g_heap_cap)
+    g_bufs = <char **>malloc(sizeof(char *) * BUF_POOL_MAX)
+    g_pipes = <int *>malloc(sizeof(int) * 2 * PIPE_POOL_MAX)
+    if g_sess == NULL or g_free_sess == NULL or g_heap_exp == NULL or g_heap_idx == NULL:
+        raise MemoryError("cannot allocate the session table")
+    log_setup(tables)
+
+    # The worker dies with its master; its signals arrive through a signalfd in the epoll set.
+    prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0)
+    g_ep = epoll_create1(EPOLL_CLOEXEC)
+    sigemptyset(&mask)
+    for sig in (SIGUSR1, SIGUSR2, SIGTTOU, SIGTTIN, SIGTERM, SIGINT, SIGHUP, SIGQUIT):
+        sigaddset(&mask, sig)
+    sigprocmask(SIG_BLOCK, &mask, NULL)
+    g_sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)
+    ev.events = EPOLLIN
+    ev.data.u64 = TAG_SIGNAL
+    epoll_ctl(g_ep, EPOLL_CTL_ADD, g_sigfd, &ev)
+    clock_update()
+    for i in range(g_nlst):
+        lst_enable(i)
+    with nogil:
+        rc = event_loop()
+    return rc

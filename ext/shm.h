@@ -1,0 +1,87 @@
+/* Shared-memory layout between the master and the workers: the single definition.
+ *
+ * One anonymous MAP_SHARED region made by the master before fork:
+ *   [shm_hdr][shm_srv x nsrv][shm_ctr x nworkers x (nproxy + nsrv)]
+ * Server state is written by the master (checks, stats socket) and read by every worker.
+ * Each worker writes only its own counter blocks, so the hot path takes no lock.
+ */
+#ifndef PYHAPROXY_SHM_H
+#define PYHAPROXY_SHM_H
+
+#include <stdint.h>
+
+#define SHM_MAGIC 0x50594858u
+
+/* shm_srv.state */
+#define SRV_DOWN 0
+#define SRV_UP 1
+
+/* shm_srv.check_status: HAProxy's check result codes (subset) */
+#define CHK_UNKNOWN 0
+#define CHK_L4OK 1
+#define CHK_L4CON 2
+#define CHK_L4TOUT 3
+#define CHK_L7OK 4
+#define CHK_L7STS 5
+#define CHK_L7RSP 6
+#define CHK_L7TOUT 7
+
+typedef struct shm_hdr {
+    uint32_t magic;
+    uint32_t nproxy;
+    uint32_t nsrv;
+    uint32_t nworkers;
+    int64_t start_ms;      /* wall clock at master start */
+    volatile uint32_t generation;
+    uint32_t pad;
+} shm_hdr;
+
+typedef struct shm_srv {
+    volatile int32_t state;       /* SRV_UP / SRV_DOWN as seen by health checks */
+    volatile int32_t admin_down;  /* disabled by the operator (stats socket / "disabled") */
+    volatile int32_t weight;      /* current effective weight */
+    volatile int32_t check_status;
+    volatile int32_t check_duration_ms;
+    volatile int32_t check_health; /* rise/fall counter */
+    volatile int64_t last_change_ms;
+    volatile int64_t downtime_ms;
+    volatile uint64_t chk_fail;
+    volatile uint64_t down_trans;
+} shm_srv;
+
+/* HTTP response classes: 1xx..5xx and other */
+#define SHM_NHRSP 6
+
+typedef struct shm_ctr {
+    volatile uint64_t cur_sess;
+    volatile uint64_t max_sess;
+    volatile uint64_t tot_sess;
+    volatile uint64_t bytes_in;
+    volatile uint64_t bytes_out;
+    volatile uint64_t denied_req;
+    volatile uint64_t denied_resp;
+    volatile uint64_t err_req;
+    volatile uint64_t err_conn;
+    volatile uint64_t err_resp;
+    volatile uint64_t retries;
+    volatile uint64_t redispatches;
+    volatile uint64_t req_tot;
+    volatile uint64_t hrsp[SHM_NHRSP];
+} shm_ctr;
+
+static inline shm_srv *shm_srv_at(shm_hdr *h, uint32_t i) {
+    return ((shm_srv *)(h + 1)) + i;
+}
+
+/* Counter block of worker w for slot s: slots 0..nproxy-1 are proxies, then servers. */
+static inline shm_ctr *shm_ctr_at(shm_hdr *h, uint32_t w, uint32_t s) {
+    shm_ctr *base = (shm_ctr *)(shm_srv_at(h, h->nsrv));
+    return base + (uint64_t)w * (h->nproxy + h->nsrv) + s;
+}
+
+static inline uint64_t shm_size(uint32_t nproxy, uint32_t nsrv, uint32_t nworkers) {
+    return sizeof(shm_hdr) + (uint64_t)nsrv * sizeof(shm_srv)
+        + (uint64_t)nworkers * (nproxy + nsrv) * sizeof(shm_ctr);
+}
+
+#endif

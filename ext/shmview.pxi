@@ -1,0 +1,131 @@
+# The Python-facing accessor of the shared-memory region (used by the master: checks, stats, signals).
+# The worker reads and writes the same region directly through the C pointers in shm.pxd.
+
+_CTR_FIELDS = ("cur_sess", "max_sess", "tot_sess", "bytes_in", "bytes_out", "denied_req", "denied_resp",
+               "err_req", "err_conn", "err_resp", "retries", "redispatches", "req_tot")
+
+
+cdef class Shm:
+    """One anonymous MAP_SHARED mapping made before fork; every process sees the same bytes."""
+
+    cdef shm_hdr *hdr
+    cdef uint64_t size
+
+    def __cinit__(self, int nproxy, int nsrv, int nworkers):
+        cdef void *p
+        self.size = shm_size(nproxy, nsrv, nworkers)
+        p = mmap(NULL, self.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
+        if p == MAP_FAILED:
+            raise OSError("cannot map shared memory")
+        self.hdr = <shm_hdr *>p
+        memset(p, 0, self.size)
+        self.hdr.magic = SHM_MAGIC
+        self.hdr.nproxy = nproxy
+        self.hdr.nsrv = nsrv
+        self.hdr.nworkers = nworkers
+        self.hdr.start_ms = _wall_ms()
+        cdef int i
+        for i in range(nsrv):
+            shm_srv_at(self.hdr, i).state = SRV_UP
+            shm_srv_at(self.hdr, i).weight = 1
+            shm_srv_at(self.hdr, i).last_change_ms = self.hdr.start_ms
+
+    def __dealloc__(self):
+        if self.hdr != NULL:
+            munmap(self.hdr, self.size)
+            self.hdr = NULL
+
+    @property
+    def nproxy(self) -> int:
+        return self.hdr.nproxy
+
+    @property
+    def nsrv(self) -> int:
+        return self.hdr.nsrv
+
+    @property
+    def nworkers(self) -> int:
+        return self.hdr.nworkers
+
+    @property
+    def start_ms(self) -> int:
+        return self.hdr.start_ms
+
+    cdef shm_srv *_srv(self, int i) except NULL:
+        if i < 0 or i >= <int>self.hdr.nsrv:
+            raise IndexError("server index out of range")
+        return shm_srv_at(self.hdr, i)
+
+    def srv_state(self, int i) -> int:
+        return self._srv(i).state
+
+    def set_srv_state(self, int i, int state, long long now_ms=0):
+        cdef shm_srv *s = self._srv(i)
+        if now_ms == 0:
+            now_ms = _wall_ms()
+        if s.state != state:
+            if state == SRV_DOWN:
+                s.down_trans += 1
+            elif s.last_change_ms:
+                s.downtime_ms += now_ms - s.last_change_ms
+            s.last_change_ms = now_ms
+        s.state = state
+
+    def srv_admin_down(self, int i) -> bool:
+        return self._srv(i).admin_down != 0
+
+    def set_srv_admin_down(self, int i, bint down):
+        self._srv(i).admin_down = 1 if down else 0
+
+    def srv_weight(self, int i) -> int:
+        return self._srv(i).weight
+
+    def set_srv_weight(self, int i, int w):
+        self._srv(i).weight = w
+
+    def set_srv_check(self, int i, int status, int duration_ms, int health):
+        cdef shm_srv *s = self._srv(i)
+        s.check_status = status
+        s.check_duration_ms = duration_ms
+        s.check_health = health
+        if status in (2, 3, 5, 6, 7):
+            s.chk_fail += 1
+
+    def srv_info(self, int i) -> dict:
+        cdef shm_srv *s = self._srv(i)
+        return dict(state=s.state, admin_down=s.admin_down, weight=s.weight, check_status=s.check_status,
+                    check_duration_ms=s.check_duration_ms, check_health=s.check_health,
+                    last_change_ms=s.last_change_ms, downtime_ms=s.downtime_ms, chk_fail=s.chk_fail,
+                    down_trans=s.down_trans)
+
+    def counters(self, int worker, int slot) -> dict:
+        if worker < 0 or worker >= <int>self.hdr.nworkers or slot < 0 or slot >= <int>(self.hdr.nproxy + self.hdr.nsrv):
+            raise IndexError("counter block out of range")
+        cdef shm_ctr *c = shm_ctr_at(self.hdr, worker, slot)
+        d = dict(cur_sess=c.cur_sess, max_sess=c.max_sess, tot_sess=c.tot_sess, bytes_in=c.bytes_in,
+                 bytes_out=c.bytes_out, denied_req=c.denied_req, denied_resp=c.denied_resp, err_req=c.err_req,
+                 err_conn=c.err_conn, err_resp=c.err_resp, retries=c.retries, redispatches=c.redispatches,
+                 req_tot=c.req_tot)
+        d["hrsp"] = [c.hrsp[k] for k in range(SHM_NHRSP)]
+        return d
+
+    def counters_sum(self, int slot) -> dict:
+        total = None
+        for w in range(self.hdr.nworkers):
+            d = self.counters(w, slot)
+            if total is None:
+                total = d
+            else:
+                for k in _CTR_FIELDS:
+                    if k == "max_sess":
+                        total[k] = max(total[k], d[k])
+                    else:
+                        total[k] += d[k]
+                total["hrsp"] = [a + b for a, b in zip(total["hrsp"], d["hrsp"])]
+        return total
+
+    def reset_worker(self, int worker):
+        """Zero the current-session gauges of a worker slot before a respawned worker reuses it."""
+        cdef int s
+        for s in range(self.hdr.nproxy + self.hdr.nsrv):
+            shm_ctr_at(self.hdr, worker, s).cur_sess = 0

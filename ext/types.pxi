@@ -1,0 +1,215 @@
+# C structs of the worker: proxies, servers, listeners, sessions, channels. No Python objects here.
+
+cdef enum:
+    MODE_TCP = 0
+    MODE_HTTP = 1
+    MODE_HEALTH = 2
+
+    BAL_RR = 0
+    BAL_SOURCE = 1
+
+    # proxy option bits
+    PO_HTTPCLOSE = 1 << 0
+    PO_FORWARDFOR = 1 << 1
+    PO_PERSIST = 1 << 2
+    PO_REDISPATCH = 1 << 3
+    PO_DONTLOGNULL = 1 << 4
+    PO_HTTPLOG = 1 << 5
+    PO_TCPLOG = 1 << 6
+    PO_LOGASAP = 1 << 7
+    PO_ALLBACKUPS = 1 << 8
+    PO_HTTPCHK = 1 << 9
+    PO_ABORTONCLOSE = 1 << 10
+    PO_CHECKCACHE = 1 << 11
+    PO_CLITCPKA = 1 << 12
+    PO_SRVTCPKA = 1 << 13
+    PO_NOLINGER = 1 << 14
+    PO_FORCECLOSE = 1 << 15
+
+    # cookie modes
+    CK_NONE = 0
+    CK_PASSIVE = 1
+    CK_REWRITE = 2
+    CK_INSERT = 3
+    CK_PREFIX = 4
+
+    # session states
+    ST_FREE = 0
+    ST_REQ = 1          # HTTP: waiting for the request headers
+    ST_CONNECTING = 2   # connect() in progress
+    ST_RELAY = 3        # connected, data moving both ways
+    ST_ERRPAGE = 4      # sending an error page / monitor answer, then close
+
+    # epoll tags (low 2 bits of data.u64)
+    TAG_LISTENER = 0
+    TAG_CLIENT = 1
+    TAG_SERVER = 2
+    TAG_SIGNAL = 3
+
+    # listener states
+    LI_READY = 0
+    LI_FULL = 1
+    LI_PAUSED = 2
+    LI_CLOSED = 3
+
+    # termination cause (first letter of HAProxy's termination state)
+    TERM_NONE = 0      # '-'
+    TERM_CLI_ABORT = 1 # 'C'
+    TERM_SRV_ABORT = 2 # 'S'
+    TERM_PROXY = 3     # 'P'
+    TERM_RESOURCE = 4  # 'R'
+    TERM_INTERNAL = 5  # 'I'
+    TERM_CLI_TO = 6    # 'c'
+    TERM_SRV_TO = 7    # 's'
+    # session phase at termination (second letter)
+    PH_NONE = 0        # '-'
+    PH_REQ = 1         # 'R'
+    PH_QUEUE = 2       # 'Q'
+    PH_CONNECT = 3     # 'C'
+    PH_HDRS = 4        # 'H'
+    PH_DATA = 5        # 'D'
+    PH_LAST = 6        # 'L'
+
+    MAX_MONNET = 16
+    MAX_NAME = 128
+    MAX_COOKIE = 64
+    MAX_LOGSRV = 2
+    MAX_CAPTURE = 8
+
+
+cdef struct logsrv_t:
+    sockaddr_storage addr
+    socklen_t addrlen
+    int fd
+    int facility
+    int level
+
+
+cdef struct px_t:
+    char name[MAX_NAME]
+    int name_len
+    int mode
+    int maxconn
+    int feconn
+    int beconn
+    int contimeout
+    int clitimeout
+    int srvtimeout
+    int httpreqtimeout
+    int grace
+    int retries
+    int balance
+    int opts
+    int srv_first       # index of the first server in the worker's server table
+    int nsrv
+    int nactive
+    int *rr_act         # weighted round-robin sequence of active servers (global indexes)
+    int rr_act_len
+    int rr_act_pos
+    int *rr_bck         # same for backup servers
+    int rr_bck_len
+    int rr_bck_pos
+    int has_dispatch
+    sockaddr_storage dispatch
+    socklen_t dispatch_len
+    int has_source
+    sockaddr_storage source
+    socklen_t source_len
+    int nmon
+    int mon_family[MAX_MONNET]
+    unsigned char mon_net[MAX_MONNET][16]
+    int mon_bits[MAX_MONNET]
+    int ck_mode
+    int ck_indirect
+    int ck_nocache
+    int ck_postonly
+    char ck_name[MAX_COOKIE]
+    int ck_name_len
+    char ck_domain[MAX_NAME]
+    int ck_domain_len
+    char mon_uri[256]
+    int mon_uri_len
+    int nlog
+    logsrv_t log[MAX_LOGSRV]
+    int slot            # shm counter slot
+
+
+cdef struct srv_t:
+    char name[MAX_NAME]
+    int name_len
+    int px
+    int gidx            # global index = shm slot (servers) and counter slot nproxy + gidx
+    sockaddr_storage addr
+    socklen_t addrlen
+    int port_mode       # 0 fixed port, 1 client's port + offset
+    int port_offset
+    int has_source
+    sockaddr_storage source
+    socklen_t source_len
+    char cookie[MAX_COOKIE]
+    int cookie_len
+    int backup
+    int weight
+    int maxconn
+    int cur_sess
+
+
+cdef struct lst_t:
+    int fd
+    int px
+    int port
+    int state
+    int backlog
+
+
+cdef struct chan_t:
+    int pipe_r
+    int pipe_w
+    int in_pipe          # bytes held in the pipe
+    char *buf            # user-space buffer (headers, error pages); NULL when not needed
+    int buf_len          # bytes in buf
+    int buf_off          # bytes of buf already sent
+    long long to_fwd     # bytes still to forward in this message; -1: until close
+    int eof              # the reading side reached end of stream
+    int shut             # the writing side was shut down
+    int err
+    unsigned long long bytes
+
+
+cdef struct sess_t:
+    int state
+    unsigned int gen
+    int cfd
+    int sfd
+    int px
+    int lst
+    int srv              # global server index, -1 none, -2 dispatch
+    int retries_left
+    int flags
+    int term_cause
+    int term_phase
+    int cli_rd, cli_wr, srv_rd, srv_wr   # edge-triggered readiness
+    long long cli_exp
+    long long srv_exp
+    long long con_exp
+    long long heap_at       # time of this session's earliest heap entry, 0 if none
+    long long accept_ms
+    long long accept_wall_ms
+    long long t_req        # request complete (Tq)
+    long long t_conn       # connection established (Tc)
+    long long t_rsp        # response headers received (Tr)
+    sockaddr_storage cli_addr
+    socklen_t cli_addrlen
+    chan_t req
+    chan_t rsp
+    int status
+    int http_ka            # HTTP keep-alive: analyse the next request on this connection
+    int req_chunked
+    int rsp_chunked
+    int meth
+    int rsp_no_body
+    int ck_found_srv       # server found by cookie (global idx) or -1
+    int ck_insert          # insert a Set-Cookie in the response
+    int logged
+    char *loginfo          # request line kept for the log (allocated from buffer pool when logging)
+    int loginfo_len

@@ -1,0 +1,218 @@
+"""Typed model of a parsed HAProxy configuration (global, defaults, listen sections).
+
+The parser fills these dataclasses; the master and the worker compiler only read them.
+Times are milliseconds; 0 means "no timeout" as in HAProxy 1.x.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# HAProxy 1.2 compile-time defaults (include/common/defaults.h).
+DEFAULT_MAXCONN = 2000
+DEFAULT_RETRIES = 3
+DEFAULT_INTER = 2000
+DEFAULT_RISE = 2
+DEFAULT_FALL = 3
+BUFSIZE = 16384
+MAXREWRITE = 8192
+
+
+@dataclass
+class Where:
+    """A place in a configuration file, for error messages."""
+
+    file: str = ""
+    line: int = 0
+
+
+@dataclass
+class LogTarget:
+    """`log ADDRESS FACILITY [MAX_LEVEL]`; address is 'host:port', 'host' (port 514) or a path."""
+
+    address: str
+    facility: str
+    level: str = "debug"
+    where: Where = field(default_factory=Where)
+
+
+@dataclass
+class StatsSocket:
+    path: str
+    mode: int | None = None
+    level: str = "user"
+    uid: int | None = None
+    gid: int | None = None
+
+
+@dataclass
+class Global:
+    daemon: bool = False
+    debug: bool = False
+    quiet: bool = False
+    master_worker: bool = False
+    maxconn: int = DEFAULT_MAXCONN
+    nbproc: int = 1
+    uid: int | None = None
+    gid: int | None = None
+    user: str | None = None
+    group: str | None = None
+    chroot: str | None = None
+    pidfile: str | None = None
+    ulimit_n: int | None = None
+    logs: list[LogTarget] = field(default_factory=list)
+    stats_socket: StatsSocket | None = None
+    stats_timeout: int = 10000
+    stats_maxconn: int = 10  # `stats maxconn N`: connections accepted on the stats socket
+    # polling-method switches, accepted for compatibility: the worker always uses epoll.
+    nopoll: bool = False
+    noepoll: bool = False
+    nokqueue: bool = False
+    nosepoll: bool = False
+    tune: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Bind:
+    """One address of a `listen`/`bind` line; host '' means any address (IPv4 0.0.0.0 or '*')."""
+
+    host: str
+    port_lo: int
+    port_hi: int
+    family: int = 2  # socket.AF_INET; 10 = AF_INET6
+    where: Where = field(default_factory=Where)
+
+
+@dataclass
+class Server:
+    name: str
+    host: str
+    port: int | None = None  # None: the port the client connected to (HAProxy 1.x behaviour)
+    port_offset: int = 0  # "+N"/"-N" port syntax: client's port plus offset
+    cookie: str | None = None
+    check: bool = False
+    inter: int = DEFAULT_INTER
+    fastinter: int | None = None
+    downinter: int | None = None
+    rise: int = DEFAULT_RISE
+    fall: int = DEFAULT_FALL
+    check_port: int | None = None
+    check_addr: str | None = None
+    backup: bool = False
+    weight: int = 1
+    source: str | None = None  # "ip[:port]"
+    maxconn: int = 0
+    minconn: int = 0
+    maxqueue: int = 0
+    slowstart: int = 0
+    disabled: bool = False
+    where: Where = field(default_factory=Where)
+    family: int = 2  # socket.AF_INET; 10 = AF_INET6 (host is always a numeric address)
+    hostname: str | None = None  # the name as written when it had to be resolved
+
+
+@dataclass
+class Cookie:
+    """`cookie NAME [rewrite|insert|prefix] [indirect] [nocache] [postonly] [domain D]`."""
+
+    name: str
+    mode: str = "passive"  # passive | rewrite | insert | prefix
+    indirect: bool = False
+    nocache: bool = False
+    postonly: bool = False
+    domain: str | None = None
+
+
+@dataclass
+class HeaderRule:
+    """A req*/rsp* rule, e.g. reqirep. `action` is one of add, del, rep, deny, allow, pass, tarpit, setbe."""
+
+    direction: str  # "req" | "rsp"
+    action: str
+    icase: bool
+    regex: str | None
+    replacement: str | None = None
+    where: Where = field(default_factory=Where)
+
+
+@dataclass
+class Capture:
+    """`capture cookie NAME len N` | `capture request|response header NAME len N`."""
+
+    kind: str  # "cookie" | "request" | "response"
+    name: str
+    length: int
+
+
+@dataclass
+class HttpCheck:
+    method: str = "OPTIONS"
+    uri: str = "/"
+    version: str = "HTTP/1.0"
+
+
+@dataclass
+class Stats:
+    enabled: bool = False
+    uri: str = "/haproxy?stats"
+    realm: str = "HAProxy Statistics"
+    auth: list[tuple[str, str]] = field(default_factory=list)
+    scope: list[str] = field(default_factory=list)
+    refresh: int = 0
+    hide_version: bool = False
+
+
+@dataclass
+class Proxy:
+    """A `listen` section (or the `defaults` it inherits from)."""
+
+    name: str
+    binds: list[Bind] = field(default_factory=list)
+    mode: str = "tcp"  # tcp | http | health
+    balance: str = "roundrobin"  # roundrobin | source
+    disabled: bool = False
+    servers: list[Server] = field(default_factory=list)
+    dispatch: tuple[str, int] | None = None
+    transparent: bool = False
+    source: str | None = None
+    cookie: Cookie | None = None
+    appsession: str | None = None
+    options: set[str] = field(default_factory=set)  # httpclose, forwardfor, persist, ...
+    httpchk: HttpCheck | None = None
+    contimeout: int = 0
+    clitimeout: int = 0
+    srvtimeout: int = 0
+    queuetimeout: int = 0
+    httpreqtimeout: int = 0
+    keepalivetimeout: int = 0
+    retries: int = DEFAULT_RETRIES
+    redispatch: bool = False
+    grace: int = 0
+    maxconn: int = DEFAULT_MAXCONN
+    fullconn: int = 0
+    monitor_net: list[tuple[str, int]] = field(default_factory=list)  # (network, prefixlen)
+    monitor_uri: str | None = None
+    logs: list[LogTarget] = field(default_factory=list)
+    log_global: bool = False
+    rules: list[HeaderRule] = field(default_factory=list)
+    captures: list[Capture] = field(default_factory=list)
+    errorloc: dict[int, tuple[str, str]] = field(default_factory=dict)  # code -> (kind, value)
+    errorfile: dict[int, str] = field(default_factory=dict)  # code -> file contents
+    stats: Stats = field(default_factory=Stats)
+    where: Where = field(default_factory=Where)
+    # True when a `balance` line was given (directly or through defaults). HAProxy 1.2 without
+    # it used servers only for cookie persistence and sent new clients to `dispatch`.
+    balance_explicit: bool = False
+    appsession_len: int = 0
+    appsession_timeout: int = 0
+    checktimeout: int = 0  # `timeout check`
+    tunneltimeout: int = 0  # `timeout tunnel`
+    smtpchk: tuple[str, str] | None = None  # `option smtpchk [HELO|EHLO domain]`
+
+
+@dataclass
+class Config:
+    global_: Global = field(default_factory=Global)
+    proxies: list[Proxy] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)

@@ -1,0 +1,189 @@
+"""Worker start-up: compile the configuration into plain tables, drop privileges, run the C loop."""
+
+from __future__ import annotations
+
+import grp
+import ipaddress
+import os
+import pwd
+import socket
+import sys
+from typing import Any, NoReturn
+
+from pyhaproxy import _core
+from pyhaproxy.config.model import Config, Proxy, Server
+from pyhaproxy.shm import Shm, server_table
+
+MODES = {"tcp": 0, "http": 1, "health": 2}
+BALANCES = {"roundrobin": 0, "source": 1}
+COOKIE_MODES = {"passive": 1, "rewrite": 2, "insert": 3, "prefix": 4}
+# Bits shared with ext/types.pxi (PO_*).
+OPTION_BITS = {
+    "httpclose": 1 << 0,
+    "forwardfor": 1 << 1,
+    "persist": 1 << 2,
+    "redispatch": 1 << 3,
+    "dontlognull": 1 << 4,
+    "httplog": 1 << 5,
+    "tcplog": 1 << 6,
+    "logasap": 1 << 7,
+    "allbackups": 1 << 8,
+    "httpchk": 1 << 9,
+    "abortonclose": 1 << 10,
+    "checkcache": 1 << 11,
+    "clitcpka": 1 << 12,
+    "srvtcpka": 1 << 13,
+    "nolinger": 1 << 14,
+    "forceclose": 1 << 15,
+}
+
+
+def _resolve(host: str) -> str:
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        return socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0]
+
+
+def _ip_port(spec: str | None, default_port: int = 0) -> tuple[str, int] | None:
+    """'ip', 'ip:port' or '[v6]:port' -> (ip, port)."""
+    if not spec:
+        return None
+    if spec.startswith("["):
+        host, _, rest = spec[1:].partition("]")
+        return _resolve(host), int(rest[1:]) if rest.startswith(":") else default_port
+    if spec.count(":") == 1:
+        host, port = spec.split(":")
+        return _resolve(host or "0.0.0.0"), int(port) if port else default_port
+    return _resolve(spec), default_port
+
+
+def weighted_sequence(items: list[tuple[int, int]]) -> list[int]:
+    """Smooth weighted round robin over (global index, weight): each appears `weight` times, spread out."""
+    total = sum(w for _, w in items)
+    current = [0] * len(items)
+    seq: list[int] = []
+    for _ in range(total):
+        for k, (_, w) in enumerate(items):
+            current[k] += w
+        best = max(range(len(items)), key=lambda k: current[k])
+        current[best] -= total
+        seq.append(items[best][0])
+    return seq
+
+
+def _monitor_nets(px: Proxy) -> list[tuple[int, bytes, int]]:
+    nets = []
+    for net, bits in px.monitor_net:
+        addr = ipaddress.ip_address(net)
+        fam = socket.AF_INET if addr.version == 4 else socket.AF_INET6
+        nets.append((int(fam), addr.packed, int(bits)))
+    return nets
+
+
+def compile_tables(cfg: Config) -> dict[str, Any]:
+    """The configuration as plain dicts and lists that ext/setup.pxi copies into C structs."""
+    proxies: list[dict[str, Any]] = []
+    servers: list[dict[str, Any]] = []
+    table = server_table(cfg)
+    by_proxy: dict[int, list[tuple[int, Server]]] = {}
+    for gi, pi, sv in table:
+        by_proxy.setdefault(pi, []).append((gi, sv))
+    for pi, px in enumerate(cfg.proxies):
+        mine = by_proxy.get(pi, [])
+        opts = 0
+        for name in px.options:
+            opts |= OPTION_BITS.get(name, 0)
+        if px.redispatch:
+            opts |= OPTION_BITS["redispatch"]
+        if px.httpchk is not None:
+            opts |= OPTION_BITS["httpchk"]
+        if "tcpka" in px.options:
+            opts |= OPTION_BITS["clitcpka"] | OPTION_BITS["srvtcpka"]
+        ck = px.cookie
+        proxies.append({
+            "name": px.name,
+            "mode": MODES.get(px.mode, 0),
+            "maxconn": max(1, px.maxconn),
+            "contimeout": px.contimeout,
+            "clitimeout": px.clitimeout,
+            "srvtimeout": px.srvtimeout,
+            "httpreqtimeout": px.httpreqtimeout,
+            "grace": px.grace,
+            "retries": px.retries,
+            "balance": BALANCES.get(px.balance, 0),
+            "opts": opts,
+            "srv_first": mine[0][0] if mine else 0,
+            "nsrv": len(mine),
+            "rr_act": weighted_sequence([(gi, sv.weight) for gi, sv in mine if not sv.backup and sv.weight > 0]),
+            "rr_bck": weighted_sequence([(gi, sv.weight) for gi, sv in mine if sv.backup and sv.weight > 0]),
+            "dispatch": (_resolve(px.dispatch[0]), px.dispatch[1]) if px.dispatch else None,
+            "source": _ip_port(px.source),
+            "monitor_net": _monitor_nets(px),
+            "ck_mode": COOKIE_MODES.get(ck.mode, 0) if ck else 0,
+            "ck_indirect": int(bool(ck and ck.indirect)),
+            "ck_nocache": int(bool(ck and ck.nocache)),
+            "ck_postonly": int(bool(ck and ck.postonly)),
+            "ck_name": ck.name if ck else "",
+            "ck_domain": (ck.domain or "") if ck else "",
+            "monitor_uri": px.monitor_uri or "",
+            "capture_cookie": next(((c.name, c.length) for c in px.captures if c.kind == "cookie"), None),
+            "log": [(t.address, t.facility, t.level) for t in (cfg.global_.logs if px.log_global else [])]
+            + [(t.address, t.facility, t.level) for t in px.logs],
+        })
+    for gi, pi, sv in table:
+        port_mode = 1 if sv.port is None or sv.port_offset else 0
+        servers.append({
+            "name": sv.name,
+            "px": pi,
+            "host": _resolve(sv.host),
+            "port": sv.port or 0,
+            "port_mode": port_mode,
+            "port_offset": sv.port_offset,
+            "source": _ip_port(sv.source),
+            "cookie": sv.cookie or "",
+            "backup": int(sv.backup),
+            "weight": sv.weight,
+            "maxconn": sv.maxconn,
+        })
+    return {"proxies": proxies, "servers": servers, "maxconn": max(1, cfg.global_.maxconn),
+            "quiet": cfg.global_.quiet}
+
+
+def drop_privileges(cfg: Config) -> None:
+    """chroot, then group and user, as HAProxy does after binding."""
+    g = cfg.global_
+    gid = g.gid
+    uid = g.uid
+    if g.group:
+        gid = grp.getgrnam(g.group).gr_gid
+    if g.user:
+        pw = pwd.getpwnam(g.user)
+        uid = pw.pw_uid
+    if g.chroot:
+        os.chroot(g.chroot)
+        os.chdir("/")
+    if gid is not None:
+        os.setgroups([])
+        os.setgid(gid)
+    if uid is not None:
+        os.setuid(uid)
+
+
+def run(cfg: Config, listeners: list[Any], shm: Shm, worker_idx: int, debug: bool = False) -> NoReturn:
+    """Body of a forked worker: never returns."""
+    code = 0
+    try:
+        tables = compile_tables(cfg)
+        fds = [(lst.sock.fileno(), lst.proxy_index, lst.port, max(1, cfg.proxies[lst.proxy_index].maxconn))
+               for lst in listeners]
+        drop_privileges(cfg)
+        code = _core.run_worker(tables, shm, worker_idx, fds, 1 if debug else 0)
+    except BaseException as exc:  # a worker must never unwind into the master's code
+        print(f"[ALERT] worker {os.getpid()}: {exc!r}", file=sys.stderr)
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
