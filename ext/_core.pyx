@@ -11,7 +11,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from linux cimport *
 from shm cimport *
 
-# include "h1.pxi"
+include "h1.pxi"
 include "types.pxi"
 include "pools.pxi"
 include "shmview.pxi"
@@ -21,4 +21,4 @@ include "logline.pxi"
 include "http.pxi"
 include "loop.pxi"
 include "setup.pxi"
-# include "h1_py.pxi"
+include "h1_py.pxi"

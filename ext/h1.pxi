@@ -40,7 +40,7 @@ cdef extern from *:
     """
     /* h1_ctab: character classes for the HTTP/1 scanner (bits: 1 tchar, 2 field-value byte
        (VCHAR, obs-text, SP, HTAB), 4 request-target byte (VCHAR), 8 digit, 16 hex digit,
-       32 URI scheme byte).  h1_lower: ASCII lower-casing. */
+       32 URI scheme byte; bytes >= 0x80 are value bytes only).  h1_lower: ASCII lower-casing. */
     static const unsigned char h1_ctab[256] = {
         0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0,
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -50,14 +50,14 @@ cdef extern from *:
         39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 6, 6, 6, 7, 7,
         7, 55, 55, 55, 55, 55, 55, 39, 39, 39, 39, 39, 39, 39, 39, 39,
         39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 6, 7, 6, 7, 0,
-        6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
-        6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
-        6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
-        6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
-        6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
-        6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
-        6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
-        6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+        2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+        2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+        2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+        2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+        2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+        2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+        2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+        2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
     };
     static const unsigned char h1_lower[256] = {
         0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
@@ -130,54 +130,80 @@ cdef struct h1_msg:
 # ---------------------------------------------------------------------------------------------
 # small helpers
 
-cdef inline int _h1_swar_has_lt(uint64_t x, uint64_t rep) noexcept nogil:
-    # any byte of x < n (rep = n * 0x0101..01, n <= 0x80) or == 0x7f; exact as a yes/no answer
-    cdef uint64_t lo = (x - rep) & ~x & <uint64_t>0x8080808080808080ULL
-    cdef uint64_t y = x ^ <uint64_t>0x7f7f7f7f7f7f7f7fULL
-    cdef uint64_t de = (y - <uint64_t>0x0101010101010101ULL) & ~y & <uint64_t>0x8080808080808080ULL
-    return (lo | de) != 0
+cdef extern from *:
+    """
+    /* 8 buffer bytes as a word whose low byte is the first in memory (one unaligned mov on x86),
+       so that in the SWAR masks below the first flagged byte is the lowest set bit */
+    #include <string.h>
+    #include <stdint.h>
+    static inline uint64_t h1_load64(const char *p) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        x = __builtin_bswap64(x);
+    #endif
+        return x;
+    }
+    #define h1_first_byte(x) (__builtin_ctzll(x) >> 3)
+    """
+    uint64_t h1_load64(const char *p) nogil
+    int h1_first_byte(uint64_t x) nogil
 
-cdef inline int _h1_swar_bad_uri(uint64_t x) noexcept nogil:
-    # any byte <= 0x20, == 0x7f, or >= 0x80
-    if x & <uint64_t>0x8080808080808080ULL:
-        return 1
-    return _h1_swar_has_lt(x, <uint64_t>0x2121212121212121ULL)
+cdef inline uint64_t _h1_swar_ctl(uint64_t x) noexcept nogil:
+    # high bit set in the bytes of x that are < 0x20 or == 0x7f.  Only the first flagged byte (in
+    # memory order) is exact -- borrows can flag bytes after it -- which is all the scanners use.
+    cdef uint64_t lo = (x - <uint64_t>0x2020202020202020ULL) & ~x
+    cdef uint64_t y = x ^ <uint64_t>0x7f7f7f7f7f7f7f7fULL
+    cdef uint64_t de = (y - <uint64_t>0x0101010101010101ULL) & ~y
+    return (lo | de) & <uint64_t>0x8080808080808080ULL
+
+cdef inline uint64_t _h1_swar_bad_uri(uint64_t x) noexcept nogil:
+    # high bit set in the bytes of x that are <= 0x20, == 0x7f or >= 0x80 (first one exact)
+    cdef uint64_t lo = (x - <uint64_t>0x2121212121212121ULL) & ~x
+    cdef uint64_t y = x ^ <uint64_t>0x7f7f7f7f7f7f7f7fULL
+    cdef uint64_t de = (y - <uint64_t>0x0101010101010101ULL) & ~y
+    return ((lo | de) & <uint64_t>0x8080808080808080ULL) | (x & <uint64_t>0x8080808080808080ULL)
 
 cdef inline int _h1_scan_value(const char *buf, int p, int lim) noexcept nogil:
-    # advance over field-value bytes (VCHAR, obs-text, SP, HTAB); 8 bytes at a time while none of
-    # them is a CTL, byte by byte around one
-    cdef uint64_t x
-    cdef int e
-    while True:
-        if p + 8 <= lim:
-            memcpy(&x, buf + p, 8)
-            if not _h1_swar_has_lt(x, <uint64_t>0x2020202020202020ULL):
-                p += 8
-                continue
-            e = p + 8
-        else:
-            e = lim
-        while p < e and (h1_ctab[<unsigned char>buf[p]] & H1_C_VAL):
-            p += 1
-        if p < e or p >= lim:
+    # advance over field-value bytes (VCHAR, obs-text, SP, HTAB), 8 at a time: the first CTL of a
+    # word is located with ctz; HTAB is stepped over, anything else ends the scan
+    cdef uint64_t x, mk
+    while p + 8 <= lim:
+        x = h1_load64(buf + p)
+        mk = _h1_swar_ctl(x)
+        if mk == 0:
+            p += 8
+            continue
+        p += h1_first_byte(mk)
+        if buf[p] != b'\t':
             return p
+        p += 1
+    while p < lim and (h1_ctab[<unsigned char>buf[p]] & H1_C_VAL):
+        p += 1
+    return p
 
 cdef inline int _h1_scan_uri(const char *buf, int p, int lim) noexcept nogil:
-    cdef uint64_t x
-    cdef int e
-    while True:
-        if p + 8 <= lim:
-            memcpy(&x, buf + p, 8)
-            if not _h1_swar_bad_uri(x):
-                p += 8
-                continue
-            e = p + 8
-        else:
-            e = lim
-        while p < e and (h1_ctab[<unsigned char>buf[p]] & H1_C_URI):
-            p += 1
-        if p < e or p >= lim:
-            return p
+    cdef uint64_t x, mk
+    while p + 8 <= lim:
+        x = h1_load64(buf + p)
+        mk = _h1_swar_bad_uri(x)
+        if mk == 0:
+            p += 8
+            continue
+        return p + (h1_first_byte(mk))
+    while p < lim and (h1_ctab[<unsigned char>buf[p]] & H1_C_URI):
+        p += 1
+    return p
+
+cdef inline int _h1_scan_token(const char *buf, int p, int lim) noexcept nogil:
+    # advance over tchar bytes, four table lookups per step while they all pass
+    while p + 4 <= lim and (h1_ctab[<unsigned char>buf[p]] & h1_ctab[<unsigned char>buf[p + 1]]
+                            & h1_ctab[<unsigned char>buf[p + 2]]
+                            & h1_ctab[<unsigned char>buf[p + 3]] & H1_C_TCHAR):
+        p += 4
+    while p < lim and (h1_ctab[<unsigned char>buf[p]] & H1_C_TCHAR):
+        p += 1
+    return p
 
 cdef inline int _h1_ieq(const char *a, const char *b, int n) noexcept nogil:
     # case-insensitive equality of n bytes
@@ -188,7 +214,8 @@ cdef inline int _h1_ieq(const char *a, const char *b, int n) noexcept nogil:
     return 1
 
 cdef inline int _h1_eol(const char *buf, int p, int lim) noexcept nogil:
-    # at buf[p] (p < lim) expect a line end: returns its length (1 or 2), 0 if incomplete, -1 if bad
+    # at buf[p] (p < lim) expect a line end: returns its length (1 or 2), 0 if incomplete, -1 if
+    # buf[p] is bad, -2 if buf[p+1] is (a bare CR); so the bad byte is at p - r - 1
     cdef char c = buf[p]
     if c == b'\n':
         return 1
@@ -197,6 +224,7 @@ cdef inline int _h1_eol(const char *buf, int p, int lim) noexcept nogil:
             return 0
         if buf[p + 1] == b'\n':
             return 2
+        return -2
     return -1
 
 cdef inline int _h1_fail(h1_msg *m, int pos, int code) noexcept nogil:
@@ -369,14 +397,13 @@ cdef int _h1_headers(const char *buf, int p, int lim, h1_msg *m, int code) noexc
             if r == 0:
                 return 0
             if r < 0:
-                return _h1_fail(m, p + 1, code)
+                return _h1_fail(m, p - r - 1, code)
             p += r
             break
         if c == b' ' or c == b'\t':
             return _h1_fail(m, p, code)         # obs-fold (or whitespace before the first field)
         ns = p
-        while p < lim and (h1_ctab[<unsigned char>buf[p]] & H1_C_TCHAR):
-            p += 1
+        p = _h1_scan_token(buf, p, lim)
         if p >= lim:
             return 0
         if buf[p] != b':' or p == ns:
@@ -393,7 +420,7 @@ cdef int _h1_headers(const char *buf, int p, int lim, h1_msg *m, int code) noexc
         if r == 0:
             return 0
         if r < 0:
-            return _h1_fail(m, p, code)         # NUL, CTL, bare CR in the value
+            return _h1_fail(m, p - r - 1, code)     # NUL, CTL, bare CR in the value
         ve = p
         while ve > vs and (buf[ve - 1] == b' ' or buf[ve - 1] == b'\t'):
             ve -= 1
@@ -479,7 +506,7 @@ cdef int h1_parse_request(const char *buf, int len, h1_msg *m) noexcept nogil:
             p += 1
         elif c == b'\r':
             if p + 1 >= lim:
-                break
+                return _h1_reqline_need(m, p, lim, len)
             if buf[p + 1] != b'\n':
                 return _h1_fail(m, p + 1, 400)
             p += 2
@@ -488,8 +515,7 @@ cdef int h1_parse_request(const char *buf, int len, h1_msg *m) noexcept nogil:
     s = p
     m.start = s
     m.meth_off = s
-    while p < lim and (h1_ctab[<unsigned char>buf[p]] & H1_C_TCHAR):
-        p += 1
+    p = _h1_scan_token(buf, p, lim)
     if p >= lim:
         return _h1_reqline_need(m, s, lim, len)
     if buf[p] != b' ' or p == s:
@@ -521,7 +547,7 @@ cdef int h1_parse_request(const char *buf, int len, h1_msg *m) noexcept nogil:
     if r == 0:
         return _h1_reqline_need(m, s, lim, len)
     if r < 0:
-        return _h1_fail(m, p, 400)
+        return _h1_fail(m, p - r - 1, 400)
     if p - s > H1_MAX_REQLINE:
         return _h1_fail(m, s + H1_MAX_REQLINE, 414)
     if m.major != 1:
@@ -560,13 +586,14 @@ cdef int _h1_check_target(const char *u, int n, int meth) noexcept nogil:
         return 0
     if u[0] == b'*':
         return 0 if (n == 1 and meth == H1_M_OPTIONS) else -1
-    # absolute-form: scheme ":" ...
+    # absolute-form
     if not ((u[0] | 0x20) >= b'a' and (u[0] | 0x20) <= b'z'):
         return -1
     i = 1
     while i < n and (h1_ctab[<unsigned char>u[i]] & H1_C_SCHEME):
         i += 1
-    if i >= n or u[i] != b':':
+    # "scheme://" -- a bare "host:port" would also parse as scheme ":" path, HAProxy refuses it
+    if i + 2 >= n or u[i] != b':' or u[i + 1] != b'/' or u[i + 2] != b'/':
         return -1
     return 0
 
@@ -615,7 +642,7 @@ cdef int h1_parse_response(const char *buf, int len, h1_msg *m) noexcept nogil:
     if r == 0:
         return _h1_resp_need(m, lim, len)
     if r < 0:
-        return _h1_fail(m, p, 502)
+        return _h1_fail(m, p - r - 1, 502)
     p += r
     m.first_line_len = p
     e = _h1_headers(buf, p, lim, m, 502)

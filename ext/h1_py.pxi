@@ -167,3 +167,26 @@ def h1_edit_py(bytes data, list ops) -> dict:
     # the edited block must still parse to the same description
     res["reparse"] = h1_parse_request_py(out)
     return res
+
+
+def h1_bench_request_py(bytes data, int n) -> int:
+    """Parse data n times in C without the GIL (for bench/test_bench_scanner.py); last result."""
+    cdef h1_msg m
+    cdef const char *b = data
+    cdef int ln = len(data), i, r = 0
+    with nogil:
+        for i in range(n):
+            r = h1_parse_request(b, ln, &m)
+    return r
+
+
+def h1_bench_chunk_py(bytes data, int n) -> int:
+    """Run the chunk parser over data n times in C (for the micro-benchmark); last result."""
+    cdef h1_chunk c
+    cdef const char *b = data
+    cdef int ln = len(data), i, r = 0
+    with nogil:
+        for i in range(n):
+            h1_chunk_init(&c)
+            r = h1_chunk_feed(&c, b, ln)
+    return r

@@ -49,9 +49,256 @@ cdef void http_send_error(int idx, int status) noexcept nogil:
     http_client_io(idx)
 
 
+cdef enum:
+    CH_HDR = 0
+    CH_BODY = 1
+    CH_DONE = 2
+
+cdef h1_msg g_msg      # scratch: one header block is analysed at a time, never across loop turns
+cdef const char *MONITOR_OK = b"HTTP/1.0 200 OK\r\n\r\n"
+
+
+cdef inline void chan_compact(chan_t *ch) noexcept nogil:
+    """Once everything analysed has been sent, move the unanalysed rest to the front."""
+    if ch.buf == NULL or ch.buf_off < ch.buf_len:
+        return
+    if ch.buf_in > ch.buf_len and ch.buf_len > 0:
+        memmove(ch.buf, ch.buf + ch.buf_len, ch.buf_in - ch.buf_len)
+    ch.buf_in -= ch.buf_len
+    ch.buf_len = 0
+    ch.buf_off = 0
+    ch.scan_from = 0
+
+
+cdef inline void chan_reset_msg(chan_t *ch) noexcept nogil:
+    ch.phase = CH_HDR
+    ch.chunked = 0
+    ch.to_fwd = 0
+    ch.scan_from = 0
+    ch.eof = 0
+
+
+cdef int chan_recv(chan_t *ch, int fd, int *ready, int limit) noexcept nogil:
+    """recv() into the free part of buf up to `limit` bytes in all: >0 read, 0 EOF, -1 nothing now, -2 error."""
+    cdef ssize_t n
+    if ch.buf == NULL:
+        ch.buf = buf_get()
+        if ch.buf == NULL:
+            return -2
+    if ch.buf_in >= limit or not ready[0]:
+        return -1
+    n = recv(fd, ch.buf + ch.buf_in, limit - ch.buf_in, MSG_DONTWAIT)
+    if n > 0:
+        ch.buf_in += n
+        return <int>n
+    if n == 0:
+        ch.eof = 1
+        return 0
+    if errno == EAGAIN:
+        ready[0] = 0
+        return -1
+    if errno == EINTR:
+        return -1
+    ch.eof = 1
+    ch.err = 1
+    return -2
+
+
+cdef void http_send_raw(int idx, const char *data, int n) noexcept nogil:
+    """Queue a fixed answer (monitor-uri) and close once it is sent."""
+    cdef sess_t *s = &g_sess[idx]
+    chan_release(&s.rsp)
+    s.rsp.buf = buf_get()
+    if s.rsp.buf == NULL:
+        sess_close(idx)
+        return
+    memcpy(s.rsp.buf, data, n)
+    s.rsp.buf_len = n
+    s.rsp.buf_in = n
+    s.rsp.buf_off = 0
+    s.state = ST_ERRPAGE
+    http_client_io(idx)
+
+
+cdef int cookie_server(sess_t *s, const char *val, int vlen) noexcept nogil:
+    """The server named by a persistence cookie value; also records it in s.ck_found_srv.
+
+    Active servers are preferred to backups sharing the cookie (guide 4.2); a server that is down
+    is still chosen with `option persist`.
+    """
+    cdef px_t *p = &g_px[s.px]
+    cdef int g, bck, first = -1
+    for bck in range(2):
+        for g in range(p.srv_first, p.srv_first + p.nsrv):
+            if g_srv[g].backup != bck or g_srv[g].cookie_len != vlen or vlen == 0:
+                continue
+            if memcmp(g_srv[g].cookie, val, vlen) != 0:
+                continue
+            if first < 0:
+                first = g
+            if srv_usable(g):
+                s.ck_found_srv = g
+                return g
+    s.ck_found_srv = first
+    if first >= 0 and (p.opts & PO_PERSIST) and shm_srv_at(g_shm, first).admin_down == 0:
+        return first
+    return -1
+
+
+cdef int http_req_cookie(int idx, char *buf, int *plen) noexcept nogil:
+    """Find the persistence cookie in the request, edit it as the cookie mode says; the server or -1."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef px_t *p = &g_px[s.px]
+    cdef h1_msg *m = &g_msg
+    cdef int i = 0, po, pl, vo, vl, k, srvlen, g = -1, n
+    cdef h1_hdr *h
+    while i < m.nhdr:
+        h = &m.hdr[i]
+        if not h1_hdr_name_is(buf, h, b"cookie", 6):
+            i += 1
+            continue
+        if not h1_find_cookie(buf + h.v_off, h.v_len, p.ck_name, p.ck_name_len, &po, &pl, &vo, &vl):
+            i += 1
+            continue
+        srvlen = vl
+        if p.ck_mode == CK_PREFIX:
+            srvlen = -1
+            for k in range(vl):
+                if buf[h.v_off + vo + k] == b'~':
+                    srvlen = k
+                    break
+            if srvlen < 0:
+                return -1          # the application's own cookie, not prefixed by us
+        g = cookie_server(s, buf + h.v_off + vo, srvlen)
+        if p.ck_mode == CK_PREFIX:
+            # Give the server back the value it set: strip "SRV~".
+            n = h1_replace(buf, plen[0], BUFSIZE, m, h.v_off + vo, srvlen + 1, b"", 0)
+            if n >= 0:
+                plen[0] = n
+        elif p.ck_mode == CK_INSERT and p.ck_indirect:
+            if pl >= h.v_len:
+                plen[0] = h1_del_hdr(buf, plen[0], m, i)
+            else:
+                n = h1_replace(buf, plen[0], BUFSIZE, m, h.v_off + po, pl, b"", 0)
+                if n >= 0:
+                    plen[0] = n
+        return g
+    return -1
+
+
+cdef void http_del_conn_hdrs(char *buf, int *plen) noexcept nogil:
+    cdef h1_msg *m = &g_msg
+    cdef int i = 0
+    while i < m.nhdr:
+        if h1_hdr_name_is(buf, &m.hdr[i], b"connection", 10) or h1_hdr_name_is(buf, &m.hdr[i], b"proxy-connection", 16):
+            plen[0] = h1_del_hdr(buf, plen[0], m, i)
+        else:
+            i += 1
+
+
+cdef int http_body_start(chan_t *ch, int hdr_len, int no_body, int is_req) noexcept nogil:
+    """Set up body forwarding after a header block of hdr_len bytes; -1 on a bad chunked body."""
+    cdef h1_msg *m = &g_msg
+    cdef long long avail = ch.buf_in - hdr_len
+    cdef int c
+    ch.buf_len = hdr_len
+    ch.chunked = 0
+    if no_body:
+        ch.to_fwd = 0
+        ch.phase = CH_DONE
+        return 0
+    if m.chunked:
+        ch.chunked = 1
+        ch.to_fwd = 0
+        h1_chunk_init(&ch.ck)
+        ch.phase = CH_BODY
+        if avail > 0:
+            c = h1_chunk_feed(&ch.ck, ch.buf + hdr_len, <int>avail)
+            if c < 0:
+                return -1
+            ch.buf_len += c
+            if ch.ck.done:
+                ch.phase = CH_DONE
+        return 0
+    if m.content_length >= 0:
+        if avail > m.content_length:
+            avail = m.content_length
+        ch.buf_len += <int>avail
+        ch.to_fwd = m.content_length - avail
+        ch.phase = CH_BODY if ch.to_fwd > 0 else CH_DONE
+        return 0
+    if is_req:
+        ch.to_fwd = 0        # a request without Content-Length or chunked coding has no body
+        ch.phase = CH_DONE
+        return 0
+    ch.to_fwd = -1           # delimited by the end of the connection
+    ch.buf_len = ch.buf_in
+    ch.phase = CH_BODY
+    return 0
+
+
+cdef void http_request_ready(int idx, int hlen) noexcept nogil:
+    cdef sess_t *s = &g_sess[idx]
+    cdef px_t *p = &g_px[s.px]
+    cdef h1_msg *m = &g_msg
+    cdef char *buf = s.req.buf
+    cdef int total = s.req.buf_in
+    cdef int g = -1, r
+    cdef char ip[64]
+    s.meth = m.meth
+    s.t_req = g_now
+    s.status = 0
+    s.ck_found_srv = -1
+    ctr_px(s.px).req_tot += 1
+    if p.mon_uri_len and m.uri_len == p.mon_uri_len and memcmp(buf + m.uri_off, p.mon_uri, p.mon_uri_len) == 0:
+        s.status = 200
+        http_send_raw(idx, MONITOR_OK, 19)
+        return
+    log_keep_request(s, buf + m.start, m.first_line_len)
+    s.cli_ka = (m.minor >= 1 and not m.conn_close) or (m.minor == 0 and m.conn_keepalive)
+    if p.opts & (PO_HTTPCLOSE | PO_FORCECLOSE):
+        s.cli_ka = 0
+    if p.ck_mode != CK_NONE and p.nsrv > 0:
+        g = http_req_cookie(idx, buf, &total)
+    if p.opts & PO_HTTPCLOSE:
+        http_del_conn_hdrs(buf, &total)
+        total = h1_add_hdr(buf, total, BUFSIZE, m, b"Connection", 10, b"close", 5)
+    if total >= 0 and (p.opts & PO_FORWARDFOR):
+        addr_to_str(&s.cli_addr, ip, 64)
+        total = h1_add_hdr(buf, total, BUFSIZE, m, b"X-Forwarded-For", 15, ip, <int>strlen(ip))
+    if total < 0:
+        ctr_px(s.px).err_req += 1
+        sess_fail(idx, TERM_PROXY, PH_REQ, 400)
+        return
+    s.req.buf_in = total
+    if http_body_start(&s.req, m.hdrs_end, 0, 1) < 0:
+        ctr_px(s.px).err_req += 1
+        sess_fail(idx, TERM_PROXY, PH_REQ, 400)
+        return
+    chan_reset_msg(&s.rsp)
+    s.rsp_no_body = 1 if m.meth == H1_M_HEAD else 0
+    s.cli_exp = 0
+    s.retries_left = p.retries
+    # Keep the server of this connection unless the cookie names another one.
+    if s.sfd >= 0 and s.srv >= 0 and (g < 0 or g == s.srv) and srv_alive(s.srv):
+        s.state = ST_RELAY
+        s.t_conn = g_now
+        touch_srv(s)
+        s.srv_rd = 1
+        http_relay_io(idx)
+        return
+    if s.sfd >= 0:
+        close(s.sfd)
+        s.sfd = -1
+    sess_set_srv(s, -1)
+    if g >= 0:
+        sess_set_srv(s, g)
+    sess_start_connect(idx)
+
+
 cdef void http_client_io(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
-    cdef int r
+    cdef int r, n, end
     if s.state == ST_ERRPAGE:
         r = chan_flush_buf(&s.rsp, s.cfd, &s.cli_wr)
         if (r & XF_DST_ERR) or s.rsp.buf_len == 0:
@@ -60,10 +307,316 @@ cdef void http_client_io(int idx) noexcept nogil:
         else:
             sess_arm(s, idx)
         return
-    # Placeholder until the HTTP analyser lands: relay as TCP.
+    # ST_REQ: gather and analyse the request headers
+    while True:
+        chan_compact(&s.req)
+        if s.req.buf != NULL and s.req.buf_in > 0:
+            end = h1_hdr_block_end(s.req.buf, s.req.buf_in, s.req.scan_from)
+            if end > 0 or s.req.buf_in >= H1_MAX_HDR_BLOCK:
+                r = h1_parse_request(s.req.buf, s.req.buf_in, &g_msg)
+                if r > 0:
+                    http_request_ready(idx, r)
+                    return
+                if r < 0 or s.req.buf_in >= H1_MAX_HDR_BLOCK:
+                    ctr_px(s.px).err_req += 1
+                    sess_fail(idx, TERM_PROXY, PH_REQ, g_msg.err_code if r < 0 and g_msg.err_code else 400)
+                    return
+            s.req.scan_from = s.req.buf_in - 3 if s.req.buf_in > 3 else 0
+        n = chan_recv(&s.req, s.cfd, &s.cli_rd, H1_MAX_HDR_BLOCK)
+        if n > 0:
+            if s.http_ka and s.req.buf_in == n:
+                # A new request on a kept-alive connection: the request timer starts now.
+                s.accept_ms = g_now
+                s.accept_wall_ms = g_wall
+            continue
+        if n == -1:
+            break
+        # EOF or error before a complete request: an idle keep-alive end or an aborted request.
+        if s.req.buf_in > 0:
+            s.term_cause = TERM_CLI_ABORT
+            s.term_phase = PH_REQ
+        s.logged = 1 if s.req.buf_in == 0 and s.http_ka else s.logged
+        sess_close(idx)
+        return
+    sess_arm(s, idx)
+
+
+cdef int http_forward(chan_t *ch, int src, int dst, int *src_ready, int *dst_ready) noexcept nogil:
+    """Forward the body of the current message (XF_* flags); sets ch.phase = CH_DONE at its end."""
+    cdef int r = 0, c, n
+    while True:
+        if ch.in_pipe > 0:
+            r |= chan_xfer(ch, src, dst, src_ready, dst_ready) & ~XF_RD
+            if ch.in_pipe > 0 or (r & (XF_DST_ERR | XF_SRC_ERR)):
+                return r
+        r |= chan_flush_buf(ch, dst, dst_ready)
+        if r & XF_DST_ERR or ch.buf_off < ch.buf_len:
+            return r
+        if ch.phase != CH_BODY:
+            return r
+        if ch.chunked:
+            chan_compact(ch)
+            if ch.buf_in > ch.buf_len:
+                c = h1_chunk_feed(&ch.ck, ch.buf + ch.buf_len, ch.buf_in - ch.buf_len)
+                if c < 0:
+                    ch.err = 1
+                    return r | XF_SRC_ERR
+                ch.buf_len += c
+                if ch.ck.done:
+                    ch.phase = CH_DONE
+                continue
+            n = chan_recv(ch, src, src_ready, BUFSIZE)
+            if n > 0:
+                r |= XF_RD
+                continue
+            if n == -1:
+                return r
+            return r | XF_SRC_ERR     # the message was cut short
+        # Content-Length or close-delimited: bytes already buffered were counted by http_body_start.
+        chan_compact(ch)
+        if ch.to_fwd == 0:
+            ch.phase = CH_DONE
+            return r
+        if ch.to_fwd < 0 and ch.buf_in > ch.buf_len:
+            ch.buf_len = ch.buf_in
+            continue
+        r |= chan_xfer(ch, src, dst, src_ready, dst_ready)
+        if ch.to_fwd == 0 and ch.in_pipe == 0:
+            ch.phase = CH_DONE
+            return r
+        if ch.eof and ch.in_pipe == 0:
+            if ch.to_fwd < 0:
+                ch.phase = CH_DONE
+                return r
+            return r | XF_SRC_ERR     # Content-Length not reached
+        if ch.in_pipe > 0 or not src_ready[0]:
+            return r
+
+
+cdef int http_response_ready(int idx, int hlen) noexcept nogil:
+    """Edit the response headers (cookies, Connection) and set up its body; -1 if it cannot be done."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef px_t *p = &g_px[s.px]
+    cdef h1_msg *m = &g_msg
+    cdef char *buf = s.rsp.buf
+    cdef int total = s.rsp.buf_in
+    cdef int i, po, pl, vo, vl, n, no_body, klass, rsp_ka
+    cdef srv_t *sv = NULL
+    cdef char val[512]
+    cdef h1_hdr *h
+    s.status = m.status
+    s.t_rsp = g_now
+    klass = m.status // 100
+    if klass < 1 or klass > 5:
+        klass = 0
+    ctr_px(s.px).hrsp[klass] += 1
+    if s.srv >= 0:
+        sv = &g_srv[s.srv]
+        ctr_srv(s.srv).hrsp[klass] += 1
+    no_body = s.rsp_no_body or klass == 1 or m.status == 204 or m.status == 304
+    rsp_ka = (m.minor >= 1 and not m.conn_close) or (m.minor == 0 and m.conn_keepalive)
+    if sv != NULL and p.ck_mode == CK_PREFIX or (sv != NULL and p.ck_mode == CK_REWRITE):
+        i = 0
+        while i < m.nhdr:
+            h = &m.hdr[i]
+            if h1_hdr_name_is(buf, h, b"set-cookie", 10) and h1_find_setcookie(buf + h.v_off, h.v_len, p.ck_name, p.ck_name_len, &po, &pl, &vo, &vl):
+                if p.ck_mode == CK_PREFIX:
+                    memcpy(val, sv.cookie, sv.cookie_len)
+                    val[sv.cookie_len] = b'~'
+                    n = h1_replace(buf, total, BUFSIZE, m, h.v_off + vo, 0, val, sv.cookie_len + 1)
+                else:
+                    n = h1_replace(buf, total, BUFSIZE, m, h.v_off + vo, vl, sv.cookie, sv.cookie_len)
+                if n < 0:
+                    return -1
+                total = n
+            i += 1
+    if sv != NULL and p.ck_mode == CK_INSERT and sv.cookie_len > 0 and klass != 1:
+        if (s.ck_found_srv < 0 or g_srv[s.ck_found_srv].cookie_len != sv.cookie_len
+                or memcmp(g_srv[s.ck_found_srv].cookie, sv.cookie, sv.cookie_len) != 0) and (
+                not p.ck_postonly or s.meth == H1_M_POST):
+            n = 0
+            memcpy(val, p.ck_name, p.ck_name_len)
+            n = p.ck_name_len
+            val[n] = b'='
+            n += 1
+            memcpy(val + n, sv.cookie, sv.cookie_len)
+            n += sv.cookie_len
+            memcpy(val + n, b"; path=/", 8)
+            n += 8
+            if p.ck_domain_len:
+                memcpy(val + n, b"; domain=", 9)
+                n += 9
+                memcpy(val + n, p.ck_domain, p.ck_domain_len)
+                n += p.ck_domain_len
+            total = h1_add_hdr(buf, total, BUFSIZE, m, b"Set-Cookie", 10, val, n)
+            if total >= 0 and p.ck_nocache:
+                total = h1_add_hdr(buf, total, BUFSIZE, m, b"Cache-control", 13, b"private", 7)
+            if total < 0:
+                return -1
+    if klass == 1:
+        s.rsp.buf_len = m.hdrs_end
+        s.rsp.phase = CH_HDR
+        s.rsp.buf_in = total
+        return 0
+    if p.opts & PO_HTTPCLOSE:
+        http_del_conn_hdrs(buf, &total)
+        total = h1_add_hdr(buf, total, BUFSIZE, m, b"Connection", 10, b"close", 5)
+        if total < 0:
+            return -1
+    s.rsp.buf_in = total
+    if http_body_start(&s.rsp, m.hdrs_end, no_body, 0) < 0:
+        return -1
+    s.srv_ka = rsp_ka and s.rsp.to_fwd >= 0 and not (p.opts & PO_HTTPCLOSE)
+    if s.rsp.to_fwd < 0 or m.conn_close:
+        s.cli_ka = 0
+    if s.cli_ka and m.minor == 0 and not m.conn_keepalive:
+        s.cli_ka = 0
+    return 0
+
+
+cdef void http_read_response(int idx) noexcept nogil:
+    cdef sess_t *s = &g_sess[idx]
+    cdef int r, n, end
+    while s.rsp.phase == CH_HDR:
+        chan_compact(&s.rsp)
+        if s.rsp.buf_off < s.rsp.buf_len:
+            return            # an interim (1xx) answer is still being sent
+        if s.rsp.buf != NULL and s.rsp.buf_in > 0:
+            end = h1_hdr_block_end(s.rsp.buf, s.rsp.buf_in, s.rsp.scan_from)
+            if end > 0 or s.rsp.buf_in >= H1_MAX_HDR_BLOCK:
+                r = h1_parse_response(s.rsp.buf, s.rsp.buf_in, &g_msg)
+                if r > 0:
+                    if http_response_ready(idx, r) < 0:
+                        r = -1
+                    else:
+                        touch_srv(s)
+                        touch_cli(s)
+                        if s.rsp.phase == CH_HDR:
+                            chan_flush_buf(&s.rsp, s.cfd, &s.cli_wr)
+                            continue
+                        return
+                if r < 0 or s.rsp.buf_in >= H1_MAX_HDR_BLOCK:
+                    ctr_px(s.px).err_resp += 1
+                    if s.srv >= 0:
+                        ctr_srv(s.srv).err_resp += 1
+                    sess_fail(idx, TERM_PROXY, PH_HDRS, 502)
+                    s.status = 502
+                    return
+            s.rsp.scan_from = s.rsp.buf_in - 3 if s.rsp.buf_in > 3 else 0
+        n = chan_recv(&s.rsp, s.sfd, &s.srv_rd, H1_MAX_HDR_BLOCK)
+        if n > 0:
+            continue
+        if n == -1:
+            return
+        # The server closed or failed before a complete response.
+        ctr_px(s.px).err_resp += 1
+        if s.srv >= 0:
+            ctr_srv(s.srv).err_resp += 1
+        sess_fail(idx, TERM_SRV_ABORT, PH_HDRS, 502)
+        return
+
+
+cdef void http_end_transaction(int idx) noexcept nogil:
+    """Both messages are complete: log, then close or wait for the next request on this connection."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef char tmp[256]
+    sess_log(s)
+    if not s.cli_ka or g_stopping or s.req.eof:
+        shutdown(s.cfd, SHUT_WR)
+        # Read what is left so close() does not turn into a reset that could eat the response.
+        while recv(s.cfd, tmp, 256, MSG_DONTWAIT) > 0:
+            pass
+        s.logged = 1
+        sess_close(idx)
+        return
+    if not s.srv_ka or s.rsp.buf_in > s.rsp.buf_len:
+        if s.sfd >= 0:
+            close(s.sfd)
+            s.sfd = -1
+        sess_set_srv(s, -1)
+    if s.rsp.buf != NULL:
+        buf_put(s.rsp.buf)
+        s.rsp.buf = NULL
+    s.rsp.buf_in = s.rsp.buf_len = s.rsp.buf_off = 0
+    chan_reset_msg(&s.rsp)
+    chan_reset_msg(&s.req)
+    s.state = ST_REQ
+    s.http_ka = 1
+    s.logged = 0
+    s.status = 0
+    s.t_req = s.t_conn = s.t_rsp = 0
+    s.req.bytes = 0
+    s.rsp.bytes = 0
+    s.accept_ms = g_now
+    s.accept_wall_ms = g_wall
+    s.srv_exp = 0
+    s.con_exp = 0
     touch_cli(s)
-    sess_start_connect(idx)
+    if s.req.buf != NULL and s.req.buf_in == s.req.buf_len:
+        buf_put(s.req.buf)
+        s.req.buf = NULL
+        s.req.buf_in = s.req.buf_len = s.req.buf_off = 0
+    http_client_io(idx)
 
 
 cdef void http_relay_io(int idx) noexcept nogil:
-    tcp_relay_io(idx)
+    cdef sess_t *s = &g_sess[idx]
+    cdef int r1 = 0, r2 = 0
+    cdef char probe
+    if s.req.phase != CH_DONE or s.req.buf_off < s.req.buf_len or s.req.in_pipe > 0:
+        r1 = http_forward(&s.req, s.cfd, s.sfd, &s.cli_rd, &s.srv_wr)
+        if r1 & XF_SRC_ERR:
+            s.term_cause = TERM_CLI_ABORT
+            s.term_phase = PH_DATA
+            sess_close(idx)
+            return
+        if r1 & XF_DST_ERR:
+            s.term_cause = TERM_SRV_ABORT
+            s.term_phase = PH_DATA
+            sess_fail(idx, TERM_SRV_ABORT, PH_DATA, 502)
+            return
+        if r1 & XF_RD:
+            touch_cli(s)
+        if r1 & XF_WR:
+            touch_srv(s)
+        if s.req.phase == CH_DONE and s.req.buf_off >= s.req.buf_len and s.req.in_pipe == 0:
+            s.cli_exp = 0
+            touch_srv(s)
+    if s.rsp.phase == CH_HDR:
+        http_read_response(idx)
+        if s.state != ST_RELAY or g_sess[idx].gen != s.gen:
+            return
+    if s.rsp.phase != CH_HDR:
+        r2 = http_forward(&s.rsp, s.sfd, s.cfd, &s.srv_rd, &s.cli_wr)
+        if r2 & XF_DST_ERR:
+            s.term_cause = TERM_CLI_ABORT
+            s.term_phase = PH_DATA
+            sess_close(idx)
+            return
+        if r2 & XF_SRC_ERR:
+            s.term_cause = TERM_SRV_ABORT
+            s.term_phase = PH_DATA
+            sess_close(idx)
+            return
+        if r2 & XF_RD:
+            touch_srv(s)
+        if r2 & XF_WR:
+            touch_cli(s)
+    if (s.req.phase == CH_DONE and s.req.buf_off >= s.req.buf_len and s.req.in_pipe == 0
+            and s.rsp.phase == CH_DONE and s.rsp.buf_off >= s.rsp.buf_len and s.rsp.in_pipe == 0):
+        http_end_transaction(idx)
+        return
+    sess_arm(s, idx)
+
+
+cdef void http_idle_server_event(int idx) noexcept nogil:
+    """A kept server connection spoke while no request was pending: it closed, or it is broken."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef char b
+    if s.sfd < 0:
+        return
+    if recv(s.sfd, &b, 1, MSG_DONTWAIT | MSG_PEEK) < 0 and errno == EAGAIN:
+        return
+    close(s.sfd)
+    s.sfd = -1
+    sess_set_srv(s, -1)

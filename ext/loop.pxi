@@ -642,6 +642,9 @@ cdef void dispatch_event(unsigned long long data, unsigned int events) noexcept 
         if s.state == ST_CONNECTING:
             handle_server_connecting(idx, events)
             return
+        if s.state == ST_REQ or s.state == ST_ERRPAGE:
+            http_idle_server_event(idx)
+            return
         if events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR):
             s.srv_rd = 1
         if events & (EPOLLOUT | EPOLLHUP | EPOLLERR):

@@ -174,6 +174,11 @@ cdef struct chan_t:
     int shut             # the writing side was shut down
     int err
     unsigned long long bytes
+    int buf_in           # HTTP: bytes received into buf; [buf_len, buf_in) is not yet analysed
+    int phase            # HTTP: CH_HDR, CH_BODY, CH_DONE
+    int chunked
+    int scan_from        # where to resume looking for the end of the header block
+    h1_chunk ck
 
 
 cdef struct sess_t:
@@ -203,6 +208,8 @@ cdef struct sess_t:
     chan_t req
     chan_t rsp
     int status
+    int cli_ka             # the client connection stays open after this transaction
+    int srv_ka             # the server connection may serve the next request
     int http_ka            # HTTP keep-alive: analyse the next request on this connection
     int req_chunked
     int rsp_chunked

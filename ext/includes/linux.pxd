@@ -130,6 +130,7 @@ cdef extern from "<sys/socket.h>" nogil:
         MSG_NOSIGNAL
         MSG_DONTWAIT
         MSG_MORE
+        MSG_PEEK
     cdef struct linger:
         int l_onoff
         int l_linger

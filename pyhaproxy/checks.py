@@ -1,0 +1,423 @@
+"""Health checks of the servers, run once by the master for every worker (HAProxy 1.2 semantics).
+
+Each server with `check` gets one non-blocking TCP connect per interval (plus an HTTP request when
+the proxy has `option httpchk`); `rise`/`fall` consecutive results move it UP/DOWN, the new state
+goes to shared memory for the workers and the transition is logged with HAProxy 1.2.12's texts.
+
+Facts taken from HAProxy 1.2.12 (haproxy.c: process_chk, set_server_down, cfg parsing):
+  * a checked server starts UP with health = rise ("up, but will fall down at first failure"):
+    health runs 0..rise+fall-1, UP means health >= rise. A success raises health by one and, once
+    it reaches rise, pins it to rise+fall-1. A failure lowers it by one while it is above rise;
+    at rise or below the server is (or stays) DOWN and health restarts at 0. So a server that has
+    never passed a check drops at its first failure; one that passed goes down after `fall`
+    consecutive failures; a DOWN server comes back after `rise` consecutive successes.
+  * the check's timeout is `inter`; the next check is due `inter` after the previous one started
+    (on a timeout that slot has passed, so the next one is a whole interval later).
+  * the first check of the n-th checked server of a proxy is due at
+    inter + mininter * n / nbchk, so the checks of one proxy do not fire together.
+  * HTTP check: `METHOD URI VERSION\\r\\n\\r\\n` (default `OPTIONS / HTTP/1.0`); a reply starting
+    with `HTTP/1.x 2xx` or `3xx` passes, anything else fails.
+  * messages: "[Backup ]Server PX/SRV is DOWN|UP. ..." counting the proxy's servers still UP,
+    then "Proxy PX has no server available !" when none is left; stderr [WARNING] plus syslog
+    at alert (DOWN) / notice (UP), and [ALERT] plus emerg for the last one.
+`fastinter`/`downinter` (HAProxy 1.3) are honoured: downinter while fully down, fastinter while
+the health counter is between its ends. A server put down by the operator (shm admin_down) is
+not checked until it is enabled again, and does not count among the servers left.
+"""
+
+from __future__ import annotations
+
+import errno
+import selectors
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pyhaproxy.config.model import Config, Proxy, Server
+from pyhaproxy.logs import LOG_ALERT, LOG_EMERG, LOG_NOTICE
+from pyhaproxy.shm import SRV_DOWN, SRV_UP, server_table
+
+# Check result codes, as in ext/shm.h (shm_srv.check_status).
+CHK_UNKNOWN = 0
+CHK_L4OK = 1
+CHK_L4CON = 2
+CHK_L4TOUT = 3
+CHK_L7OK = 4
+CHK_L7STS = 5
+CHK_L7RSP = 6
+CHK_L7TOUT = 7
+
+# A status line is judged on its first 12 bytes, "HTTP/1.x NNN" (HAProxy 1.2 looked at reply[9]).
+_STATUS_LEN = 12
+# Anything longer than this without a verdict is not an HTTP reply worth waiting for.
+_MAX_REPLY = 4096
+
+
+class ShmLike(Protocol):
+    """The part of pyhaproxy._core.Shm the checker uses."""
+
+    def srv_state(self, i: int) -> int: ...
+    def set_srv_state(self, i: int, state: int, now_ms: int) -> None: ...
+    def set_srv_check(self, i: int, status: int, duration_ms: int, health: int) -> None: ...
+    def srv_admin_down(self, i: int) -> bool: ...
+
+
+class LogLike(Protocol):
+    """The master's log as far as the checker needs it (any sink with these four methods).
+
+    When the object also has pyhaproxy.logs.MasterLog's `proxy_log(proxy, level, msg)` and the
+    `syslog=False` switch of alert/warning, messages are routed exactly as HAProxy 1.2 did:
+    stderr [WARNING]/[ALERT] line plus send_log() to the proxy's own log targets.
+    """
+
+    def alert(self, msg: str) -> None: ...
+    def warning(self, msg: str) -> None: ...
+    def notice(self, msg: str) -> None: ...
+    def info(self, msg: str) -> None: ...
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _parse_source(spec: str) -> tuple[str, int]:
+    """`ip[:port]` (IPv6 as `[ip]:port` or bare) -> (ip, port)."""
+    if spec.startswith("["):
+        host, _, rest = spec[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else 0
+    if spec.count(":") == 1:
+        host, _, port = spec.partition(":")
+        return host, int(port) if port.isdigit() else 0
+    return spec, 0
+
+
+@dataclass(eq=False)
+class _Target:
+    """One checked server: its static parameters, its health and its check in flight."""
+
+    idx: int
+    pidx: int
+    proxy: Proxy
+    srv: Server
+    family: int
+    sockaddr: tuple[Any, ...] | None  # None: the name did not resolve
+    request: bytes | None
+    source: tuple[str, int] | None
+    health: int
+    up: bool = True
+    next_start: float = 0.0
+    # the check in flight (sock is None when idle)
+    sock: socket.socket | None = None
+    started: float = 0.0
+    deadline: float = 0.0
+    connected: bool = False
+    reply: bytearray = field(default_factory=bytearray)
+    cb: Callable[[int], None] | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.proxy.name}/{self.srv.name}"
+
+    def interval_ms(self) -> int:
+        """Time between two checks: HAProxy 1.3's inter / fastinter / downinter choice."""
+        s = self.srv
+        if self.health >= s.rise + s.fall - 1:
+            return s.inter
+        if not self.up and self.health == 0:
+            return s.downinter or s.inter
+        return s.fastinter or s.inter
+
+
+class HealthChecker:
+    """All health checks of one configuration, driven by the master's selector loop."""
+
+    def __init__(self, cfg: Config, shm: ShmLike, log: LogLike) -> None:
+        self._cfg = cfg
+        self._shm = shm
+        self._log = log
+        self._sel: selectors.BaseSelector | None = None
+        self._closed = False
+        self._targets: list[_Target] = []
+        # global indexes of every server of each proxy, and whether it is a backup, for counting
+        self._members: dict[int, list[tuple[int, bool]]] = {}
+        self._build(time.monotonic())
+
+    def _say(self, px: Proxy, stderr_kind: str, level: int | None, msg: str) -> None:
+        """One message: `stderr_kind` ("warning"/"alert") on stderr, syslog `level` (None: none).
+
+        HAProxy 1.2 prints check transitions with Warning()/Alert() and sends them with
+        send_log(proxy, level), i.e. to the proxy's log targets. A plain sink gets the level's method.
+        """
+        log: Any = self._log
+        proxy_log = getattr(log, "proxy_log", None)
+        if proxy_log is not None:
+            getattr(log, stderr_kind)(msg, syslog=False)
+            if level is not None:
+                proxy_log(px, level, msg)
+        elif level is None:
+            getattr(log, stderr_kind)(msg)
+        elif level == LOG_NOTICE:
+            log.notice(msg)
+        else:
+            log.alert(msg)
+
+    # ---- setup -------------------------------------------------------------------------------
+
+    def _build(self, now: float) -> None:
+        by_proxy: dict[int, list[tuple[int, Server]]] = {}
+        for idx, pidx, srv in server_table(self._cfg):
+            self._members.setdefault(pidx, []).append((idx, srv.backup))
+            by_proxy.setdefault(pidx, []).append((idx, srv))
+        now_ms = _wall_ms()
+        for pidx, entries in by_proxy.items():
+            px = self._cfg.proxies[pidx]
+            if px.disabled:
+                continue
+            targets: list[_Target] = []
+            for idx, srv in entries:
+                if not srv.check:
+                    continue
+                t = self._make_target(idx, pidx, px, srv)
+                if t is not None:
+                    targets.append(t)
+            if not targets:
+                continue
+            # HAProxy spreads the first checks of a proxy over its smallest interval.
+            mininter = min(t.srv.inter for t in targets)
+            for pos, t in enumerate(targets):
+                first_ms = t.srv.inter + mininter * pos // len(targets)
+                t.next_start = now + first_ms / 1000.0
+                self._shm.set_srv_state(t.idx, SRV_UP, now_ms)
+                self._shm.set_srv_check(t.idx, CHK_UNKNOWN, 0, t.health)
+            self._targets.extend(targets)
+
+    def _make_target(self, idx: int, pidx: int, px: Proxy, srv: Server) -> _Target | None:
+        port = srv.check_port if srv.check_port is not None else srv.port
+        if not port:
+            # HAProxy's parser rejects this config; should one get here, the server is not checked
+            self._log.alert(
+                f"parsing [{srv.where.file}:{srv.where.line}] : server {srv.name} has neither "
+                "service port nor check port. Check has been disabled."
+            )
+            return None
+        host = srv.check_addr or srv.host
+        # resolved once, at startup as HAProxy did, so the loop never blocks on DNS
+        family: int = socket.AF_INET
+        sockaddr: tuple[Any, ...] | None = None
+        try:
+            info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+            family, sockaddr = info[0], tuple(info[4])
+        except (OSError, UnicodeError):
+            self._log.alert(f"Cannot resolve address '{host}' of server {px.name}/{srv.name}.")
+        request = None
+        if px.httpchk is not None:
+            hc = px.httpchk
+            request = f"{hc.method} {hc.uri} {hc.version}\r\n\r\n".encode("latin-1")
+        source_spec = srv.source or px.source
+        source = _parse_source(source_spec) if source_spec else None
+        return _Target(idx=idx, pidx=pidx, proxy=px, srv=srv, family=family, sockaddr=sockaddr,
+                       request=request, source=source, health=srv.rise)
+
+    # ---- the master's interface --------------------------------------------------------------
+
+    def attach(self, sel: selectors.BaseSelector) -> None:
+        """Use the master's selector; every key registered here has data = callable(mask)."""
+        self._sel = sel
+
+    def next_deadline(self) -> float | None:
+        """time.monotonic() of the next check start or timeout; None when nothing is checked."""
+        if self._closed or not self._targets:
+            return None
+        return min(t.deadline if t.sock is not None else t.next_start for t in self._targets)
+
+    def tick(self, now: float) -> None:
+        """Expire checks past their timeout, then start the checks that are due."""
+        if self._closed:
+            return
+        for t in self._targets:
+            if t.sock is not None:
+                if now >= t.deadline:
+                    self._finish(t, False, CHK_L7TOUT if t.connected else CHK_L4TOUT, now)
+            if t.sock is None and now >= t.next_start:
+                if self._shm.srv_admin_down(t.idx):
+                    # maintenance: no check while the operator keeps it down (HAProxy 1.4+ too)
+                    self._reschedule(t, now, now)
+                    continue
+                self._start(t, now)
+
+    def close(self) -> None:
+        """Abort the checks in flight and stop checking."""
+        self._closed = True
+        for t in self._targets:
+            self._drop_socket(t)
+
+    # ---- one check ---------------------------------------------------------------------------
+
+    def _start(self, t: _Target, now: float) -> None:
+        if self._sel is None:
+            raise RuntimeError("HealthChecker.attach() was not called")
+        t.started = now
+        t.deadline = now + t.srv.inter / 1000.0  # HAProxy 1.2: a check may last up to inter
+        t.connected = False
+        t.reply = bytearray()
+        if t.sockaddr is None:
+            self._finish(t, False, CHK_L4CON, now)
+            return
+        try:
+            sock = socket.socket(t.family, socket.SOCK_STREAM)
+        except OSError:
+            self._finish(t, False, CHK_L4CON, now)
+            return
+        t.sock = sock
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if t.source is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind(t.source)
+                except OSError:
+                    msg = f"Cannot bind to source address before connect() for server {t.label}. Aborting."
+                    self._say(t.proxy, "alert", None, msg)
+                    self._finish(t, False, CHK_L4CON, now)
+                    return
+            err = sock.connect_ex(t.sockaddr)
+        except OSError:
+            self._finish(t, False, CHK_L4CON, now)
+            return
+        if err not in (0, errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY):
+            self._finish(t, False, CHK_L4CON, now)
+            return
+        target = t
+
+        def on_event(mask: int) -> None:
+            self._on_event(target, mask)
+
+        t.cb = on_event
+        self._sel.register(sock, selectors.EVENT_WRITE, on_event)
+
+    def _on_event(self, t: _Target, mask: int) -> None:
+        sock = t.sock
+        if sock is None or self._sel is None:
+            return
+        now = time.monotonic()
+        if not t.connected:
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                self._finish(t, False, CHK_L4CON, now)
+                return
+            t.connected = True
+            if t.request is None:
+                self._finish(t, True, CHK_L4OK, now)
+                return
+            try:
+                sent = sock.send(t.request)
+            except OSError:
+                sent = -1
+            if sent != len(t.request):
+                # the request is a few bytes on a fresh socket: a short send is a broken peer
+                self._finish(t, False, CHK_L7RSP, now)
+                return
+            self._sel.modify(sock, selectors.EVENT_READ, t.cb)
+            return
+        try:
+            data = sock.recv(_MAX_REPLY)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._judge_reply(t, now, eof=True)
+            return
+        if not data:
+            self._judge_reply(t, now, eof=True)
+            return
+        t.reply += data
+        if len(t.reply) >= _STATUS_LEN:
+            self._judge_reply(t, now, eof=False)
+
+    def _judge_reply(self, t: _Target, now: float, eof: bool) -> None:
+        head = bytes(t.reply[:_STATUS_LEN])
+        if (len(head) == _STATUS_LEN and head.startswith(b"HTTP/1.") and head[8:9] == b" "
+                and head[9:12].isdigit()):
+            if head[9:10] in (b"2", b"3"):
+                self._finish(t, True, CHK_L7OK, now)
+            else:
+                self._finish(t, False, CHK_L7STS, now)
+        else:
+            self._finish(t, False, CHK_L7RSP, now)
+
+    def _drop_socket(self, t: _Target) -> None:
+        sock, t.sock, t.cb = t.sock, None, None
+        if sock is None:
+            return
+        if self._sel is not None:
+            try:
+                self._sel.unregister(sock)
+            except (KeyError, ValueError):
+                pass
+        sock.close()
+
+    def _reschedule(self, t: _Target, started: float, now: float) -> None:
+        step = t.interval_ms() / 1000.0
+        nxt = started + step
+        if nxt <= now:
+            # a slot already gone (timeout, or a slow loop): skip to the next one, no burst
+            nxt += step * (int((now - nxt) / step) + 1)
+        t.next_start = nxt
+
+    # ---- results and transitions ---------------------------------------------------------------
+
+    def _finish(self, t: _Target, ok: bool, status: int, now: float) -> None:
+        self._drop_socket(t)
+        s = t.srv
+        if ok:
+            t.health += 1
+            if t.health >= s.rise:
+                if not t.up:
+                    self._set_up(t)
+                t.health = s.rise + s.fall - 1
+        elif t.health > s.rise:
+            t.health -= 1
+        else:
+            if t.up:
+                self._set_down(t)
+            t.health = 0
+        duration_ms = max(0, int((now - t.started) * 1000))
+        self._shm.set_srv_check(t.idx, status, duration_ms, t.health)
+        self._reschedule(t, t.started, now)
+
+    def _count(self, t: _Target) -> tuple[int, int]:
+        """Servers of t's proxy that are UP and not put down by the operator: (active, backup)."""
+        act = bck = 0
+        for idx, backup in self._members.get(t.pidx, []):
+            if self._shm.srv_state(idx) != SRV_UP or self._shm.srv_admin_down(idx):
+                continue
+            if backup:
+                bck += 1
+            else:
+                act += 1
+        return act, bck
+
+    def _set_down(self, t: _Target) -> None:
+        t.up = False
+        self._shm.set_srv_state(t.idx, SRV_DOWN, _wall_ms())
+        act, bck = self._count(t)
+        prefix = "Backup " if t.srv.backup else ""
+        on_backup = " Running on backup." if bck and not act else ""
+        # session counts: the worker counters are not summed here yet, 0 as in an idle proxy
+        self._say(t.proxy, "warning", LOG_ALERT,
+                  f"{prefix}Server {t.label} is DOWN. {act} active and {bck} backup servers left."
+                  f"{on_backup} 0 sessions active, 0 requeued, 0 remaining in queue.")
+        if act == 0 and bck == 0:
+            self._say(t.proxy, "alert", LOG_EMERG, f"Proxy {t.proxy.name} has no server available !")
+
+    def _set_up(self, t: _Target) -> None:
+        t.up = True
+        self._shm.set_srv_state(t.idx, SRV_UP, _wall_ms())
+        act, bck = self._count(t)
+        prefix = "Backup " if t.srv.backup else ""
+        on_backup = " Running on backup." if bck and not act else ""
+        self._say(t.proxy, "warning", LOG_NOTICE,
+                  f"{prefix}Server {t.label} is UP. {act} active and {bck} backup servers online."
+                  f"{on_backup} 0 sessions requeued, 0 total in queue.")
