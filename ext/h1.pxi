@@ -383,7 +383,7 @@ cdef void _h1_conn_value(const char *v, int n, h1_msg *m) noexcept nogil:
 cdef int _h1_headers(const char *buf, int p, int lim, h1_msg *m, int code) noexcept nogil:
     # parses header lines from p; > 0 end of block, 0 incomplete, < 0 error (-code)
     cdef int ls, ns, ne, vs, ve, r, nl
-    cdef int has_cl = 0, seen_chunked = 0, last_chunked = 0, te_pos = -1, cl_pos = -1
+    cdef int has_cl = 0, seen_chunked = 0, last_chunked = 0
     cdef long long cl
     cdef unsigned char c
     cdef h1_hdr *h
@@ -440,31 +440,29 @@ cdef int _h1_headers(const char *buf, int p, int lim, h1_msg *m, int code) noexc
         if nl == 14:
             if _h1_ieq(buf + ns, b"content-length", 14):
                 if _h1_cl_value(buf + vs, ve - vs, &cl) < 0:
-                    return _h1_fail(m, vs, code)
+                    return _h1_fail(m, p - 1, code)
                 if has_cl and cl != m.content_length:
-                    return _h1_fail(m, vs, code)
+                    return _h1_fail(m, p - 1, code)
                 has_cl = 1
-                cl_pos = vs
                 m.content_length = cl
         elif nl == 17:
             if _h1_ieq(buf + ns, b"transfer-encoding", 17):
                 if _h1_te_value(buf + vs, ve - vs, &seen_chunked, &last_chunked) < 0:
-                    return _h1_fail(m, vs, code)
-                if te_pos < 0:
-                    te_pos = vs
+                    return _h1_fail(m, p - 1, code)
                 m.has_te = 1
         elif nl == 10:
             if _h1_ieq(buf + ns, b"connection", 10):
                 _h1_conn_value(buf + vs, ve - vs, m)
     m.hdrs_end = p
+    # framing errors seen at the end of the block; err_pos: its last byte, the one that decided
     if m.has_te:
         if has_cl:
-            return _h1_fail(m, te_pos if te_pos > cl_pos else cl_pos, code)    # CL.TE / TE.CL
+            return _h1_fail(m, p - 1, code)     # CL.TE / TE.CL
         if m.minor == 0:
-            return _h1_fail(m, te_pos, code)    # no Transfer-Encoding in HTTP/1.0
+            return _h1_fail(m, p - 1, code)     # no Transfer-Encoding in HTTP/1.0
         if not last_chunked:
             if code != 502:
-                return _h1_fail(m, te_pos, code)
+                return _h1_fail(m, p - 1, code)
             m.chunked = 0                        # response: body ends with the connection
         else:
             m.chunked = 1
@@ -531,7 +529,7 @@ cdef int h1_parse_request(const char *buf, int len, h1_msg *m) noexcept nogil:
         return _h1_fail(m, p, 400)             # HTTP/0.9 form, CTL, 8-bit byte, empty target
     m.uri_len = p - m.uri_off
     if _h1_check_target(buf + m.uri_off, m.uri_len, m.meth) < 0:
-        return _h1_fail(m, m.uri_off, 400)
+        return _h1_fail(m, p, 400)             # known bad once the SP ending it arrived
     p += 1
     m.ver_off = p
     r = _h1_version(buf, p, lim, m)
@@ -539,6 +537,8 @@ cdef int h1_parse_request(const char *buf, int len, h1_msg *m) noexcept nogil:
         return _h1_reqline_need(m, s, lim, len)
     if r < 0:
         return _h1_fail(m, m.err_pos, 400)
+    if m.major != 1:
+        return _h1_fail(m, p + 7, 400 if m.major == 0 else 505)
     m.ver_len = 8
     p += 8
     if p >= lim:
@@ -550,8 +550,6 @@ cdef int h1_parse_request(const char *buf, int len, h1_msg *m) noexcept nogil:
         return _h1_fail(m, p - r - 1, 400)
     if p - s > H1_MAX_REQLINE:
         return _h1_fail(m, s + H1_MAX_REQLINE, 414)
-    if m.major != 1:
-        return _h1_fail(m, m.ver_off + 5, 400 if m.major == 0 else 505)
     p += r
     m.first_line_len = p - s
     e = _h1_headers(buf, p, lim, m, 400)
@@ -610,7 +608,7 @@ cdef int h1_parse_response(const char *buf, int len, h1_msg *m) noexcept nogil:
         return _h1_fail(m, m.err_pos, 502)
     m.ver_len = 8
     if m.major != 1:
-        return _h1_fail(m, 5, 502)
+        return _h1_fail(m, 7, 502)
     p = 8
     if p >= lim:
         return _h1_resp_need(m, lim, len)

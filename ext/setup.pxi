@@ -141,8 +141,8 @@ def run_worker(dict tables, Shm shm, int worker_idx, list listeners, int debug=0
         raise MemoryError("cannot allocate the session table")
     log_setup(tables)
 
-    # The worker dies with its master; its signals arrive through a signalfd in the epoll set.
-    prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0)
+    # The worker soft-stops when its master dies; its signals arrive through a signalfd in the epoll set.
+    prctl(PR_SET_PDEATHSIG, SIGUSR1, 0, 0, 0)
     g_ep = epoll_create1(EPOLL_CLOEXEC)
     sigemptyset(&mask)
     for sig in (SIGUSR1, SIGUSR2, SIGTTOU, SIGTTIN, SIGTERM, SIGINT, SIGHUP, SIGQUIT):

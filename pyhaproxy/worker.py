@@ -43,7 +43,7 @@ def _resolve(host: str) -> str:
         ipaddress.ip_address(host)
         return host
     except ValueError:
-        return socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0]
+        return str(socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0])
 
 
 def _ip_port(spec: str | None, default_port: int = 0) -> tuple[str, int] | None:
@@ -116,8 +116,8 @@ def compile_tables(cfg: Config) -> dict[str, Any]:
             "opts": opts,
             "srv_first": mine[0][0] if mine else 0,
             "nsrv": len(mine),
-            "rr_act": weighted_sequence([(gi, sv.weight) for gi, sv in mine if not sv.backup and sv.weight > 0]),
-            "rr_bck": weighted_sequence([(gi, sv.weight) for gi, sv in mine if sv.backup and sv.weight > 0]),
+            "rr_act": weighted_sequence([(gi, sv.weight) for gi, sv in mine if not sv.backup and sv.weight]),
+            "rr_bck": weighted_sequence([(gi, sv.weight) for gi, sv in mine if sv.backup and sv.weight]),
             "dispatch": (_resolve(px.dispatch[0]), px.dispatch[1]) if px.dispatch else None,
             "source": _ip_port(px.source),
             "monitor_net": _monitor_nets(px),
@@ -132,7 +132,7 @@ def compile_tables(cfg: Config) -> dict[str, Any]:
             "log": [(t.address, t.facility, t.level) for t in (cfg.global_.logs if px.log_global else [])]
             + [(t.address, t.facility, t.level) for t in px.logs],
         })
-    for gi, pi, sv in table:
+    for _gi, pi, sv in table:
         port_mode = 1 if sv.port is None or sv.port_offset else 0
         servers.append({
             "name": sv.name,
@@ -176,8 +176,10 @@ def run(cfg: Config, listeners: list[Any], shm: Shm, worker_idx: int, debug: boo
     code = 0
     try:
         tables = compile_tables(cfg)
-        fds = [(lst.sock.fileno(), lst.proxy_index, lst.port, max(1, cfg.proxies[lst.proxy_index].maxconn))
-               for lst in listeners]
+        fds = [
+            (lst.sock.fileno(), lst.proxy_index, lst.port, max(1, cfg.proxies[lst.proxy_index].maxconn))
+            for lst in listeners
+        ]
         drop_privileges(cfg)
         code = _core.run_worker(tables, shm, worker_idx, fds, 1 if debug else 0)
     except BaseException as exc:  # a worker must never unwind into the master's code

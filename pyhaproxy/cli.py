@@ -1,0 +1,314 @@
+"""Command line: HAProxy 1.2's flags, the -v/-vv/-c/usage outputs and exit codes.
+
+Arguments are read the way HAProxy reads them: each one must start with '-', the first letter
+after the dash decides (``-dfoo`` is ``-d``), flags taking a value take the next argument, and
+``-sf``/``-st`` take every following numeric argument as an old pid. Anything else prints the
+version and the usage text and exits 1.
+
+Exit codes: 0 when the service is up (or, with -c, the configuration is valid), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+
+from pyhaproxy import __version__
+from pyhaproxy.config.model import DEFAULT_MAXCONN, Config
+
+HAPROXY_VERSION = "1.2.18"
+RELEASE_DATE = "2026/11/24"
+
+
+class UsageError(Exception):
+    """Bad command line: main() prints the usage text and returns 1."""
+
+
+@dataclass
+class Options:
+    files: list[str] = field(default_factory=list)
+    pidfile: str | None = None
+    daemon: bool = False  # -D
+    debug: bool = False  # -d
+    foreground: bool = False  # -db
+    quiet: bool = False  # -q (and -D)
+    verbose: bool = False  # -V
+    check: bool = False  # -c
+    maxconn: int = 0  # -n (0 = not given)
+    maxpconn: int = 0  # -N (0 = not given)
+    memmax: int = 0  # -m, in megabytes
+    oldpids: list[int] = field(default_factory=list)
+    oldpids_sig: int = signal.SIGUSR1  # -sf: SIGUSR1, -st: SIGTERM
+    master_worker: bool = False  # -W
+    version: int = 0  # 1 for -v, 2 for -vv
+    nopoll: set[str] = field(default_factory=set)  # -de -dp -dk -ds: accepted, epoll is always used
+
+
+def progname(argv0: str | None = None) -> str:
+    name = os.path.basename(argv0 if argv0 is not None else (sys.argv[0] if sys.argv else "haproxy"))
+    if name in ("__main__.py", "", "-c", "-m"):
+        return "pyhaproxy"
+    return name
+
+
+def _int_arg(flag: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise UsageError(f"-{flag} expects a number") from None
+
+
+def parse_args(argv: list[str]) -> Options:
+    """argv without the program name -> Options. Raises UsageError."""
+    o = Options()
+    i = 0
+    n = len(argv)
+    while i < n:
+        arg = argv[i]
+        if not arg.startswith("-"):
+            raise UsageError(f"unexpected argument '{arg}'")
+        flag = arg[1:]
+        c = flag[:1]
+        if c == "v":
+            # like HAProxy: -v prints the version at once, whatever follows
+            o.version = 2 if flag.startswith("vv") else 1
+            return o
+        if c == "d" and flag[1:2] in ("e", "p", "k", "s"):
+            o.nopoll.add(flag[:2])
+        elif c == "V":
+            o.verbose = True
+        elif c == "d" and flag[1:2] == "b":
+            o.foreground = True
+        elif c == "d":
+            o.debug = True
+        elif c == "c":
+            o.check = True
+        elif c == "D":
+            o.daemon = True
+            o.quiet = True  # -D implies -q
+        elif c == "q":
+            o.quiet = True
+        elif c == "W":
+            o.master_worker = True
+        elif c == "s" and flag[1:2] in ("f", "t"):
+            o.oldpids_sig = signal.SIGUSR1 if flag[1] == "f" else signal.SIGTERM
+            i += 1
+            while i < n and not argv[i].startswith("-"):
+                try:
+                    pid = int(argv[i])
+                except ValueError:
+                    raise UsageError(f"invalid pid '{argv[i]}'") from None
+                if pid <= 0:
+                    raise UsageError(f"invalid pid '{argv[i]}'")
+                o.oldpids.append(pid)
+                i += 1
+            continue
+        elif c in ("n", "m", "N", "f", "p"):
+            i += 1
+            if i >= n:
+                raise UsageError(f"-{c} requires an argument")
+            value = argv[i]
+            if c == "n":
+                o.maxconn = _int_arg(c, value)
+            elif c == "m":
+                o.memmax = _int_arg(c, value)
+            elif c == "N":
+                o.maxpconn = _int_arg(c, value)
+            elif c == "f":
+                o.files.append(value)
+            else:
+                o.pidfile = value
+        else:
+            raise UsageError(f"unknown option '{arg}'")
+        i += 1
+    if not o.files:
+        raise UsageError("no configuration file")
+    return o
+
+
+# --- texts -------------------------------------------------------------------------------------
+def version_text() -> str:
+    return (
+        f"HA-Proxy version {HAPROXY_VERSION} (pyhaproxy {__version__}) {RELEASE_DATE}\n"
+        "Copyright 2026 the pyhaproxy authors; HAProxy is Copyright 2000-2008 Willy Tarreau <w@1wt.eu>\n"
+        "\n"
+    )
+
+
+def build_options_text() -> str:
+    import platform
+
+    try:
+        from pyhaproxy import _core  # type: ignore[attr-defined]
+
+        core = "built (" + os.path.basename(getattr(_core, "__file__", "") or "?") + ")"
+    except ImportError:
+        core = "not built"
+    try:
+        import Cython  # type: ignore[import-not-found, import-untyped]
+
+        cython = str(Cython.__version__)
+    except ImportError:
+        cython = "absent"
+    return (
+        "Build options :\n"
+        f"  TARGET  = {sys.platform} ({platform.machine()})\n"
+        f"  PYTHON  = {platform.python_implementation()} {platform.python_version()}\n"
+        f"  CYTHON  = {cython}\n"
+        f"  CORE    = pyhaproxy._core {core}\n"
+        "\n"
+        "Available polling systems :\n"
+        "      epoll : pref=300,  test result OK\n"
+        "\n"
+    )
+
+
+def usage_text(name: str) -> str:
+    return (
+        f"Usage : {name} -f <cfgfile> [ -vdVD ] [ -n <maxconn> ] [ -N <maxpconn> ]\n"
+        "        [ -p <pidfile> ] [ -m <max megs> ]\n"
+        "        -v displays version ; -vv shows known build options.\n"
+        "        -d enters debug mode ; -db only disables background mode.\n"
+        "        -V enters verbose mode (disables quiet mode)\n"
+        "        -D goes daemon ; implies -q\n"
+        "        -q quiet mode : don't display messages\n"
+        "        -c check mode : only check config file and exit\n"
+        f"        -n sets the maximum total # of connections ({DEFAULT_MAXCONN})\n"
+        "        -m limits the usable amount of memory (in MB)\n"
+        f"        -N sets the default, per-proxy maximum # of connections ({DEFAULT_MAXCONN})\n"
+        "        -p writes the pid of the master process to this file\n"
+        "        -W master-worker mode (SIGUSR2 reloads the configuration)\n"
+        "        -de/-dp/-dk/-ds accepted for compatibility (epoll() is always used)\n"
+        "        -f may be repeated ; files are read in order.\n"
+        "        -sf/-st [pid ]* finishes/terminates old pids.\n"
+        "\n"
+    )
+
+
+# --- configuration -----------------------------------------------------------------------------
+def load_config(opts: Options) -> Config:
+    """Parses the files and applies the command line over the global section (HAProxy's order).
+
+    Raises pyhaproxy.config.ConfigError (or OSError for an unreadable file).
+    """
+    from pyhaproxy.config import parse_files
+
+    cfg = parse_files(list(opts.files))
+    apply_options(cfg, opts)
+    return cfg
+
+
+def apply_options(cfg: Config, opts: Options) -> list[str]:
+    """Command line over configuration; returns the warnings to print (bare messages)."""
+    g = cfg.global_
+    warnings: list[str] = []
+    if opts.maxconn > 0:
+        g.maxconn = opts.maxconn
+    if g.maxconn <= 0:
+        g.maxconn = DEFAULT_MAXCONN
+    if opts.maxpconn > 0:
+        # -N is the default for proxies without their own maxconn; the model cannot tell an explicit
+        # "maxconn 2000" from the default, so only proxies still at the default take it.
+        for p in cfg.proxies:
+            if p.maxconn == DEFAULT_MAXCONN:
+                p.maxconn = opts.maxpconn
+    if opts.pidfile:
+        g.pidfile = opts.pidfile
+    if opts.master_worker:
+        g.master_worker = True
+    if opts.debug or opts.foreground:
+        # the command line's debug/foreground mode cancels the configuration's daemon and quiet
+        g.daemon = False
+        g.quiet = False
+    if opts.daemon:
+        g.daemon = True
+    if opts.quiet:
+        g.quiet = True
+    if opts.debug:
+        g.debug = True
+    if g.debug and (g.daemon or g.quiet):
+        warnings.append("<debug> mode incompatible with <quiet> and <daemon>. Keeping <debug> only.")
+        g.daemon = False
+        g.quiet = False
+    if opts.foreground:
+        g.nbproc = 1
+    elif g.nbproc > 1 and not g.daemon and not g.master_worker:
+        if not g.debug:
+            warnings.append("<nbproc> is only meaningful in daemon mode. Setting limit to 1 process.")
+        g.nbproc = 1
+    if g.nbproc < 1:
+        g.nbproc = 1
+    return warnings
+
+
+def _print_config_error(e: BaseException) -> None:
+    text = str(e).rstrip("\n")
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``haproxy``/``pyhaproxy`` commands and of ``python -m pyhaproxy``."""
+    if argv is None:
+        argv = sys.argv[1:]
+    name = progname()
+    try:
+        opts = parse_args(argv)
+    except UsageError:
+        sys.stdout.write(version_text())
+        sys.stdout.flush()
+        sys.stderr.write(usage_text(name))
+        return 1
+    if opts.version:
+        sys.stdout.write(version_text())
+        if opts.version > 1:
+            sys.stdout.write(build_options_text())
+        return 0
+
+    from pyhaproxy.config import ConfigError
+    from pyhaproxy.logs import MasterLog
+
+    # During startup alerts are shown even in quiet mode (HAProxy's MODE_STARTING); warnings follow -q.
+    startup_log = MasterLog(None, quiet=False)
+    try:
+        from pyhaproxy.config import parse_files
+
+        cfg = parse_files(list(opts.files))
+    except ConfigError as e:
+        _print_config_error(e)
+        startup_log.alert(f"Error reading configuration file : {' '.join(opts.files)}", syslog=False)
+        return 1
+    except OSError as e:
+        startup_log.alert(
+            f"Could not open configuration file {getattr(e, 'filename', None) or ' '.join(opts.files)}"
+            f" : {e.strerror or e}",
+            syslog=False,
+        )
+        return 1
+
+    quiet = (opts.quiet or cfg.global_.quiet) and not opts.verbose and not opts.debug and not opts.foreground
+    if not quiet:
+        for w in cfg.warnings:
+            sys.stderr.write(w.rstrip("\n") + "\n")
+        sys.stderr.flush()
+
+    if opts.check:
+        if not quiet:
+            sys.stdout.write(f"Configuration file is valid : {' '.join(opts.files)}\n")
+            sys.stdout.flush()
+        return 0
+
+    extra = apply_options(cfg, opts)
+    warn_log = MasterLog(None, quiet=quiet)
+    for w in extra:
+        warn_log.warning(w, syslog=False)
+
+    from pyhaproxy.master import Master
+
+    return Master(cfg, opts).run()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Listening sockets: bound once by the master, inherited by the workers; pause and resume.
+
+Each (address, port) of every enabled proxy gets one non-blocking TCP socket with SO_REUSEADDR
+and a backlog equal to the proxy's maxconn (HAProxy calls listen(fd, maxconn)).
+
+Pause uses HAProxy's Linux trick: shutdown(SHUT_WR), listen(), shutdown(SHUT_RD) takes the socket
+out of the LISTEN state while it stays bound to its address, so a new process using SO_REUSEADDR can
+bind the same port; resume() is listen() again, which fails with EADDRINUSE if someone else now
+listens there. Since a socket is shared by every process holding it, pausing it in one process
+pauses it for all of them.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from dataclasses import dataclass
+
+from pyhaproxy.config.model import Bind, Config, Proxy
+
+# A listener's identity across reloads: a socket is reused when all of these are unchanged.
+ListenerKey = tuple[str, int, str, int]  # (proxy name, family, host, port)
+
+
+class BindError(Exception):
+    """A listener could not be set up. ``str()`` is HAProxy's alert text (without the [ALERT] prefix)."""
+
+    def __init__(self, message: str, proxy: str, retryable: bool = True, err: int = 0) -> None:
+        super().__init__(message)
+        self.proxy = proxy
+        self.retryable = retryable
+        self.errno = err
+
+
+@dataclass
+class Listener:
+    sock: socket.socket
+    proxy_index: int
+    bind: Bind
+    port: int
+    proxy_name: str = ""
+    backlog: int = 0
+    paused: bool = False
+
+    @property
+    def key(self) -> ListenerKey:
+        return listener_key(self.proxy_name, self.bind, self.port)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def pause(self) -> bool:
+        """Leaves the LISTEN state but stays bound (Linux). False if the kernel refused."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.listen(self.backlog)
+            self.sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            return False
+        self.paused = True
+        return True
+
+    def resume(self) -> bool:
+        """listen() again; False (EADDRINUSE) if another socket took the port meanwhile."""
+        try:
+            self.sock.listen(self.backlog)
+        except OSError:
+            return False
+        self.paused = False
+        return True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def listen_host(bind: Bind) -> str:
+    """The address to bind: '' and '*' mean any address of the bind's family."""
+    if bind.host in ("", "*"):
+        return "::" if bind.family == socket.AF_INET6 else "0.0.0.0"
+    return bind.host
+
+
+def listener_key(proxy_name: str, bind: Bind, port: int) -> ListenerKey:
+    return (proxy_name, bind.family, listen_host(bind), port)
+
+
+def iter_binds(cfg: Config) -> list[tuple[int, Proxy, Bind, int]]:
+    """(proxy index, proxy, bind, port) for every port of every enabled proxy, in config order."""
+    out: list[tuple[int, Proxy, Bind, int]] = []
+    for pi, proxy in enumerate(cfg.proxies):
+        if proxy.disabled:
+            continue
+        for b in proxy.binds:
+            for port in range(b.port_lo, max(b.port_lo, b.port_hi) + 1):
+                out.append((pi, proxy, b, port))
+    return out
+
+
+def bind_one(proxy_index: int, proxy: Proxy, bind: Bind, port: int) -> Listener:
+    """Creates, binds and listens one socket; raises BindError with HAProxy's message."""
+    family = socket.AF_INET6 if bind.family == socket.AF_INET6 else socket.AF_INET
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    except OSError as e:
+        msg = f"cannot create listening socket for proxy {proxy.name}. Aborting."
+        raise BindError(msg, proxy.name, True, e.errno or 0) from e
+    try:
+        try:
+            sock.setblocking(False)
+            # set on the listener so that accepted sockets inherit it, as HAProxy does
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as e:
+            raise BindError(
+                f"cannot make socket non-blocking for proxy {proxy.name}. Aborting.", proxy.name, False
+            ) from e
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        except OSError:
+            pass  # HAProxy only warns ("Continuing.")
+        try:
+            sock.bind((listen_host(bind), port))
+        except OSError as e:
+            raise BindError(
+                f"cannot bind socket for proxy {proxy.name}. Aborting.", proxy.name, True, e.errno or 0
+            ) from e
+        backlog = proxy.maxconn if proxy.maxconn > 0 else socket.SOMAXCONN
+        try:
+            sock.listen(backlog)
+        except OSError as e:
+            raise BindError(
+                f"cannot listen to socket for proxy {proxy.name}. Aborting.", proxy.name, True, e.errno or 0
+            ) from e
+    except BaseException:
+        sock.close()
+        raise
+    return Listener(sock, proxy_index, bind, port, proxy_name=proxy.name, backlog=backlog)
+
+
+def bind_all(cfg: Config, reuse: dict[ListenerKey, Listener] | None = None) -> list[Listener]:
+    """One listening socket per (bind, port) of every enabled proxy.
+
+    With ``reuse`` (the master's table of sockets already bound), an identical
+    (proxy name, family, address, port) takes the existing socket instead of binding again; the
+    returned Listener then carries the new proxy index. On error every socket this call created is
+    closed (reused ones are left alone) and the BindError propagates.
+    """
+    out: list[Listener] = []
+    created: list[Listener] = []
+    try:
+        for pi, proxy, b, port in iter_binds(cfg):
+            key = listener_key(proxy.name, b, port)
+            old = reuse.get(key) if reuse else None
+            if old is not None:
+                backlog = proxy.maxconn if proxy.maxconn > 0 else old.backlog
+                if backlog != old.backlog and not old.paused:
+                    try:
+                        old.sock.listen(backlog)  # only updates the backlog of a listening socket
+                    except OSError:
+                        pass
+                out.append(Listener(old.sock, pi, b, port, proxy_name=proxy.name, backlog=backlog,
+                                    paused=old.paused))
+                continue
+            lst = bind_one(pi, proxy, b, port)
+            created.append(lst)
+            out.append(lst)
+    except BaseException:
+        for lst in created:
+            lst.close()
+        raise
+    return out
+
+
+def is_addr_in_use(err: BindError) -> bool:
+    return err.errno == errno.EADDRINUSE

@@ -1,0 +1,874 @@
+"""The master process: binds, daemonizes, forks the workers, then only handles signals and children.
+
+Start-up, in the process the user started (so that every error reaches the terminal and exit 1):
+bind every listener (with -sf/-st: on failure send SIGTTOU to the old pids and retry for up to 1 s,
+as HAProxy does), open the pidfile, raise RLIMIT_NOFILE. Then, in daemon mode, fork: the parent
+waits on a pipe until the master reports that its workers run, and exits 0 (or 1). The master
+creates the shared memory, forks ``nbproc`` workers, starts the health checks, writes the pidfile,
+sends SIGUSR1 (-sf) or SIGTERM (-st) to the old pids and enters its loop.
+
+The loop (gunicorn's arbiter shape) is one selector: a wakeup fd for signals, the health-check
+sockets, and timers. Signals:
+
+- SIGUSR1: soft stop. Forwarded to the workers (they stop accepting and finish their sessions);
+  the master closes its copies of the listening sockets, stops respawning, and exits 0 once the
+  last worker is gone.
+- SIGTTOU / SIGTTIN: forwarded; the workers pause / resume the (shared) listening sockets.
+- SIGTERM / SIGINT: SIGTERM forwarded, stragglers SIGKILLed after 5 s, then exit.
+- SIGHUP: server states logged; SIGQUIT: per-proxy counters logged.
+- SIGCHLD: workers reaped; one that died abnormally while not stopping is respawned, so that
+  nbproc workers keep running.
+- SIGUSR2 with -W / ``master-worker``: the configuration is read again; if it parses, a new
+  generation of workers starts with the new configuration (reusing the sockets of unchanged
+  listeners) and the old generation gets SIGUSR1. If not, the alert is logged and nothing changes.
+
+The pidfile holds the master's pid only, one line. HAProxy 1.2 wrote one line per process; here
+the master forwards every signal to its workers, so ``kill -USR1 $(cat pidfile)``, ``kill -TTOU``,
+``-TTIN``, ``-sf $(cat pidfile)`` and the hot-reconfiguration script reach every worker through it.
+It is written once the workers run and, as HAProxy does, never removed by the master.
+
+chroot, uid and gid are applied by each worker, not here; the master never touches traffic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import resource
+import selectors
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyhaproxy.cli import Options, apply_options, load_config, progname
+from pyhaproxy.config.model import Config, Proxy
+from pyhaproxy.listeners import BindError, Listener, ListenerKey, bind_all, bind_one, iter_binds
+from pyhaproxy.logs import LOG_NOTICE, LOG_WARNING, MasterLog
+
+HealthChecker: Any
+try:
+    from pyhaproxy.checks import HealthChecker
+except ImportError:  # checks are optional for the master to run
+    HealthChecker = None
+
+# HAProxy: up to 100 bind attempts 10 ms apart while the old processes release the ports.
+MAX_START_RETRIES = 100
+RETRY_DELAY = 0.010
+KILL_TIMEOUT = 5.0  # SIGTERM -> SIGKILL for workers that do not exit
+SETTLE_TIME = 0.2  # a worker dying this soon after start fails the start-up
+RESPAWN_MIN_LIFE = 1.0  # a worker that lived less than this is respawned after RESPAWN_DELAY
+RESPAWN_DELAY = 1.0
+MAX_WAIT = 5.0  # longest selector sleep; children are also reaped at every wake-up
+# HAProxy 1.2 only warns when RLIMIT_NOFILE cannot be raised; True makes it fatal.
+STRICT_LIMITS = False
+
+SRV_UP = 1
+
+HANDLED_SIGNALS = (
+    signal.SIGUSR1, signal.SIGUSR2, signal.SIGTTOU, signal.SIGTTIN, signal.SIGTERM,
+    signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD,
+)  # fmt: skip
+# The worker takes these through its signalfd: they stay blocked across fork so none is lost.
+WORKER_SIGNALS = (signal.SIGUSR1, signal.SIGTTOU, signal.SIGTTIN, signal.SIGTERM, signal.SIGINT)
+PR_SET_PDEATHSIG = 1
+
+
+class StartupFailed(Exception):
+    """Start-up cannot complete; the alert has been printed."""
+
+
+def compute_maxsock(cfg: Config, nlisteners: int) -> int:
+    """File descriptors one worker may need: HAProxy's count plus one splice pipe per session.
+
+    2 sockets per connection (client + server), 2 fds for its pipe, one per listener, one per
+    checked server, and a reserve of 10 (logs, stats socket, signalfd, epoll...).
+    """
+    g = cfg.global_
+    checks = sum(1 for p in cfg.proxies if not p.disabled for s in p.servers if s.check)
+    return 10 + 2 * g.maxconn + 2 * g.maxconn + nlisteners + checks + len(g.logs)
+
+
+@dataclass
+class Generation:
+    """One set of workers sharing a configuration and a shared-memory region."""
+
+    number: int
+    cfg: Config
+    listeners: list[Listener]
+    shm: Any
+    slots: list[int | None]
+    started: list[float]
+    checker: Any = None
+    stopping: bool = False
+
+    def live(self) -> list[int]:
+        return [p for p in self.slots if p is not None]
+
+
+@dataclass
+class _Respawn:
+    due: float
+    gen: Generation
+    idx: int
+
+
+@dataclass
+class _State:
+    stopping: str = ""  # "", "soft" or "hard"
+    kill_deadline: float | None = None
+    ready: bool = False  # start-up completed (parent notified)
+    startup_failed: bool = False
+    respawns: list[_Respawn] = field(default_factory=list)
+
+
+def _status_text(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = str(sig)
+        return f"killed by signal {sig} ({name})" + (", core dumped" if os.WCOREDUMP(status) else "")
+    if os.WIFEXITED(status):
+        return f"exit status {os.WEXITSTATUS(status)}"
+    return f"status {status}"
+
+
+def _abnormal(status: int) -> bool:
+    return os.WIFSIGNALED(status) or (os.WIFEXITED(status) and os.WEXITSTATUS(status) != 0)
+
+
+class Master:
+    """The arbiter. ``Master(cfg, opts).run()`` returns the process exit code."""
+
+    def __init__(self, cfg: Config, opts: Options) -> None:
+        self.cfg = cfg
+        self.opts = opts
+        self.name = progname()
+        g = cfg.global_
+        # during start-up alerts always show (HAProxy's MODE_STARTING); warnings follow quiet
+        self.quiet = bool(g.quiet) and not opts.verbose
+        self.log = MasterLog(g, quiet=self.quiet, verbose=opts.verbose)
+        self.log.starting = True
+        self._run_worker: Any = None
+        self.bound: dict[ListenerKey, Listener] = {}
+        self.gens: list[Generation] = []
+        self.pids: dict[int, tuple[Generation, int]] = {}
+        self.st = _State()
+        self.selector: selectors.BaseSelector | None = None
+        self._wake_r = -1
+        self._wake_w = -1
+        self._pidfile_fd = -1
+        self._notify_fd = -1
+        self._daemon = False
+        self._gen_counter = 0
+
+    # ------------------------------------------------------------------------------------------
+    # start-up
+    # ------------------------------------------------------------------------------------------
+    def run(self) -> int:
+        g = self.cfg.global_
+        try:
+            listeners = self._bind_initial()
+        except StartupFailed:
+            return 1
+        if not listeners:
+            self.log.alert(
+                f"[{self.name}.main()] No enabled listener found (check the <listen> keywords) ! Exiting.",
+                syslog=False,
+            )
+            return 1
+        for lst in listeners:
+            self.bound[lst.key] = lst
+        try:
+            self._open_pidfile()
+            self._raise_limits(len(listeners))
+        except StartupFailed:
+            self._close_listeners()
+            self._tell_old_pids(signal.SIGTTIN)
+            return 1
+
+        if g.daemon and not (self.opts.debug or self.opts.foreground):
+            rc = self._daemonize()
+            if rc is not None:
+                return rc  # the parent, once the master reported
+        return self._serve(listeners)
+
+    def _bind_initial(self) -> list[Listener]:
+        """Binds everything; with old pids, pauses them (SIGTTOU) and retries for up to ~1 s."""
+        binds = iter_binds(self.cfg)
+        done: dict[int, Listener] = {}
+        nold = len(self.opts.oldpids)
+        retry = MAX_START_RETRIES
+        failed = False
+        while retry >= 0:
+            verbose = retry == 0 or nold == 0
+            failed = False
+            fatal = False
+            for i, (pi, proxy, b, port) in enumerate(binds):
+                if i in done:
+                    continue
+                try:
+                    done[i] = bind_one(pi, proxy, b, port)
+                except BindError as e:
+                    failed = True
+                    if not e.retryable:
+                        self.log.alert(str(e), syslog=False)
+                        fatal = True
+                        break
+                    if verbose:
+                        self.log.alert(str(e), syslog=False)
+            if not failed or fatal or nold == 0 or retry == 0:
+                break
+            if self._tell_old_pids(signal.SIGTTOU) == 0:
+                retry = 0  # nobody to wait for: one last, verbose, attempt
+                continue
+            time.sleep(RETRY_DELAY)
+            retry -= 1
+        if failed:
+            for lst in done.values():
+                lst.close()
+            if retry != MAX_START_RETRIES and nold:
+                self._tell_old_pids(signal.SIGTTIN)
+            raise StartupFailed()
+        return [done[i] for i in sorted(done)]
+
+    def _tell_old_pids(self, sig: int) -> int:
+        n = 0
+        for pid in self.opts.oldpids:
+            try:
+                os.kill(pid, sig)
+                n += 1
+            except OSError:
+                pass
+        return n
+
+    def _open_pidfile(self) -> None:
+        path = self.cfg.global_.pidfile
+        if not path:
+            return
+        # like HAProxy: removed then created 0644, before any privilege change, outside the chroot
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+            os.unlink(path)
+        try:
+            self._pidfile_fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        except OSError:
+            self.log.alert(f"[{self.name}.main()] Cannot create pidfile {path}", syslog=False)
+            raise StartupFailed() from None
+
+    def _write_pidfile(self) -> None:
+        if self._pidfile_fd < 0:
+            return
+        try:
+            os.write(self._pidfile_fd, f"{os.getpid()}\n".encode())
+        except OSError:
+            pass
+        os.close(self._pidfile_fd)
+        self._pidfile_fd = -1
+
+    def _remove_unwritten_pidfile(self) -> None:
+        """Start-up failed after the (empty) pidfile was created: do not leave it behind."""
+        if self._pidfile_fd >= 0:
+            os.close(self._pidfile_fd)
+            self._pidfile_fd = -1
+            path = self.cfg.global_.pidfile
+            if path:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+
+    def _raise_limits(self, nlisteners: int) -> None:
+        g = self.cfg.global_
+        maxsock = compute_maxsock(self.cfg, nlisteners)
+        want = g.ulimit_n if g.ulimit_n else maxsock
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != want and (g.ulimit_n or soft < want):
+            new_hard = hard if hard == resource.RLIM_INFINITY or hard >= want else want
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (want, new_hard))
+            except (OSError, ValueError):
+                if STRICT_LIMITS:
+                    self.log.alert(f"[{self.name}.main()] Cannot raise FD limit to {want}.", syslog=False)
+                    raise StartupFailed() from None
+                self.log.warning(f"[{self.name}.main()] Cannot raise FD limit to {want}.", syslog=False)
+                if soft < hard:  # at least up to the hard limit
+                    with contextlib.suppress(OSError, ValueError):
+                        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft < maxsock:
+            self.log.warning(
+                f"[{self.name}.main()] FD limit ({soft}) too low for maxconn={g.maxconn}/maxsock={maxsock}."
+                f" Please raise 'ulimit-n' to {maxsock} or more to avoid any trouble.",
+                syslog=False,
+            )
+
+    def _daemonize(self) -> int | None:
+        """Forks; returns the parent's exit code in the parent, None in the child (the master)."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid > 0:
+            os.close(w)
+            self._close_listeners()  # the parent's copies only; the master keeps its own
+            if self._pidfile_fd >= 0:
+                os.close(self._pidfile_fd)
+                self._pidfile_fd = -1
+            data = b""
+            while True:
+                try:
+                    chunk = os.read(r, 16)
+                except InterruptedError:
+                    continue
+                if not chunk:
+                    break
+                data += chunk
+            os.close(r)
+            return 0 if data.startswith(b"1") else 1
+        os.close(r)
+        self._notify_fd = w
+        os.setsid()
+        # stdin now; stdout/stderr once start-up is over, so that its alerts still reach the
+        # terminal (the workers get /dev/null from the start, see _child_setup)
+        _devnull_on((0,))
+        self._daemon = True
+        self.quiet = True
+        self.log.update_pid()
+        return None
+
+    def _notify_parent(self, ok: bool) -> None:
+        if self._notify_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._notify_fd, b"1" if ok else b"0")
+            os.close(self._notify_fd)
+            self._notify_fd = -1
+
+    # ------------------------------------------------------------------------------------------
+    # the loop
+    # ------------------------------------------------------------------------------------------
+    def _serve(self, listeners: list[Listener]) -> int:
+        self.log.update_pid()
+        self.selector = selectors.DefaultSelector()
+        self._setup_signals()
+        try:
+            gen = self._new_generation(self.cfg, listeners)
+        except StartupFailed:
+            return self._startup_failed()
+        # let the workers drop privileges and start: one dying now fails the whole start-up
+        settle_end = time.monotonic() + SETTLE_TIME
+        while not self.st.startup_failed and not self.st.stopping:
+            now = time.monotonic()
+            if now >= settle_end:
+                break
+            self._loop_once(min(settle_end - now, self._timeout(now)))
+        if self.st.startup_failed:
+            return self._startup_failed()
+        self._write_pidfile()
+        if self.opts.oldpids:
+            self._tell_old_pids(self.opts.oldpids_sig)
+        for p in gen.cfg.proxies:
+            if not p.disabled:
+                self.log.proxy_log(p, LOG_NOTICE, f"Proxy {p.name} started.")
+        self.st.ready = True
+        if self._daemon:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            _devnull_on((1, 2))
+        self._notify_parent(True)
+        self.log.quiet = self.quiet
+        self.log.starting = False  # from now on quiet mode silences alerts too
+        while True:
+            if not self.pids and (self.st.stopping or not self.st.respawns):
+                break
+            self._loop_once(self._timeout(time.monotonic()))
+        self._shutdown()
+        return 0
+
+    def _startup_failed(self) -> int:
+        self._hard_stop(log=False)
+        while self.pids:
+            self._loop_once(self._timeout(time.monotonic()))
+        self._remove_unwritten_pidfile()
+        if self.opts.oldpids:
+            self._tell_old_pids(signal.SIGTTIN)
+        self._notify_parent(False)
+        self._shutdown()
+        return 1
+
+    def _shutdown(self) -> None:
+        for gen in self.gens:
+            self._retire(gen)
+        self.gens.clear()
+        self._close_listeners()
+        signal.set_wakeup_fd(-1)
+        if self.selector is not None:
+            self.selector.close()
+            self.selector = None
+        for fd in (self._wake_r, self._wake_w):
+            if fd >= 0:
+                os.close(fd)
+        self._wake_r = self._wake_w = -1
+        self.log.close()
+
+    def _setup_signals(self) -> None:
+        assert self.selector is not None
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        for sig in HANDLED_SIGNALS:
+            # the Python handler does nothing: the C-level handler writes the signal number into
+            # the wakeup fd, which the selector reads
+            signal.signal(sig, lambda s, f: None)
+        self.selector.register(self._wake_r, selectors.EVENT_READ, self._on_wakeup)
+
+    def _timeout(self, now: float) -> float:
+        deadlines: list[float] = [now + MAX_WAIT]
+        for gen in self.gens:
+            if gen.checker is not None:
+                d = gen.checker.next_deadline()
+                if d is not None:
+                    deadlines.append(d)
+        deadlines.extend(r.due for r in self.st.respawns)
+        if self.st.kill_deadline is not None:
+            deadlines.append(self.st.kill_deadline)
+        return max(0.0, min(deadlines) - now)
+
+    def _loop_once(self, timeout: float) -> None:
+        assert self.selector is not None
+        try:
+            events = self.selector.select(timeout)
+        except InterruptedError:
+            events = []
+        for key, mask in events:
+            key.data(mask)
+        self._reap()
+        now = time.monotonic()
+        for gen in list(self.gens):
+            if gen.checker is not None:
+                d = gen.checker.next_deadline()
+                if d is not None and d <= now:
+                    gen.checker.tick(now)
+        if self.st.respawns:
+            due = [r for r in self.st.respawns if r.due <= now]
+            self.st.respawns = [r for r in self.st.respawns if r.due > now]
+            for r in due:
+                if not self.st.stopping and not r.gen.stopping and r.gen.slots[r.idx] is None:
+                    self._spawn(r.gen, r.idx)
+        if self.st.kill_deadline is not None and now >= self.st.kill_deadline:
+            self.st.kill_deadline = None
+            for pid in list(self.pids):
+                self.log.warning(f"worker {pid} still running after {KILL_TIMEOUT:.0f}s, killing it.")
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+
+    def _on_wakeup(self, mask: int) -> None:
+        while True:
+            try:
+                data = os.read(self._wake_r, 256)
+            except (BlockingIOError, InterruptedError):
+                return
+            if not data:
+                return
+            for sig in data:
+                self._handle_signal(sig)
+
+    def _handle_signal(self, sig: int) -> None:
+        if sig == signal.SIGCHLD:
+            self._reap()
+        elif sig == signal.SIGUSR1:
+            self._soft_stop()
+        elif sig in (signal.SIGTERM, signal.SIGINT):
+            self._hard_stop()
+        elif sig == signal.SIGTTOU:
+            self._proxies_message("Pausing proxy {}.")
+            self._signal_workers(signal.SIGTTOU)
+        elif sig == signal.SIGTTIN:
+            self._proxies_message("Enabling proxy {}.")
+            self._signal_workers(signal.SIGTTIN)
+        elif sig == signal.SIGHUP:
+            self._dump_states()
+        elif sig == signal.SIGQUIT:
+            self._dump_counters()
+        elif sig == signal.SIGUSR2:
+            if self.cfg.global_.master_worker:
+                self._reload()
+
+    def _current(self) -> Generation | None:
+        return self.gens[-1] if self.gens else None
+
+    def _proxies_message(self, fmt: str, *args: object) -> None:
+        gen = self._current()
+        if gen is None:
+            return
+        for p in gen.cfg.proxies:
+            if p.disabled:
+                continue
+            msg = fmt.format(p.name, *args)
+            self.log.warning(msg, syslog=False)
+            self.log.proxy_log(p, LOG_WARNING, msg)
+
+    def _signal_workers(self, sig: int, gens: list[Generation] | None = None) -> None:
+        for gen in gens if gens is not None else self.gens:
+            for pid in gen.live():
+                with contextlib.suppress(OSError):
+                    os.kill(pid, sig)
+
+    def _soft_stop(self) -> None:
+        if self.st.stopping:
+            return
+        self.st.stopping = "soft"
+        self.st.respawns.clear()
+        for gen in self.gens:
+            gen.stopping = True
+        cur = self._current()
+        if cur is not None:
+            for p in cur.cfg.proxies:
+                if not p.disabled:
+                    msg = f"Stopping proxy {p.name} in {p.grace} ms."
+                    self.log.warning(msg, syslog=False)
+                    self.log.proxy_log(p, LOG_WARNING, msg)
+        self._signal_workers(signal.SIGUSR1)
+        # the workers hold the sockets; the master's copies would keep the ports bound after them
+        self._close_listeners()
+
+    def _hard_stop(self, log: bool = True) -> None:
+        if self.st.stopping == "hard":
+            return
+        self.st.stopping = "hard"
+        self.st.respawns.clear()
+        for gen in self.gens:
+            gen.stopping = True
+        if log:
+            self.log.notice("Stopping all workers (SIGTERM).")
+        self._signal_workers(signal.SIGTERM)
+        self.st.kill_deadline = time.monotonic() + KILL_TIMEOUT
+        self._close_listeners()
+
+    def _close_listeners(self) -> None:
+        for lst in self.bound.values():
+            lst.close()
+        self.bound.clear()
+
+    # ------------------------------------------------------------------------------------------
+    # workers
+    # ------------------------------------------------------------------------------------------
+    def _new_generation(self, cfg: Config, listeners: list[Listener]) -> Generation:
+        try:
+            from pyhaproxy.shm import create_shm
+            from pyhaproxy.worker import run as run_worker
+        except ImportError as e:
+            # imported here, before fork, so that the workers start at once and an error shows
+            self.log.alert(f"[{self.name}.main()] Cannot load the worker: {e}.")
+            raise StartupFailed() from None
+        self._run_worker = run_worker
+        n = max(1, cfg.global_.nbproc)
+        shm = create_shm(cfg, n)
+        self._gen_counter += 1
+        gen = Generation(self._gen_counter, cfg, listeners, shm, [None] * n, [0.0] * n)
+        self.gens.append(gen)
+        for i in range(n):
+            self._spawn(gen, i)
+        if HealthChecker is not None:
+            try:
+                gen.checker = HealthChecker(cfg, shm, self.log)
+                assert self.selector is not None
+                gen.checker.attach(self.selector)
+            except Exception as e:  # checks failing must not take the service down
+                self.log.alert(f"health checks could not start: {e}")
+                gen.checker = None
+        return gen
+
+    def _spawn(self, gen: Generation, idx: int) -> int | None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+        try:
+            pid = os.fork()
+        except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            self.log.alert(f"[{self.name}.main()] Cannot fork.")
+            return None
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 1
+            try:
+                self._child_setup(gen, old_mask)
+                self._run_worker(gen.cfg, gen.listeners, gen.shm, idx, debug=bool(gen.cfg.global_.debug))
+                code = 0
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else 1
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    traceback.print_exc()
+            finally:
+                os._exit(code)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        gen.slots[idx] = pid
+        gen.started[idx] = time.monotonic()
+        self.pids[pid] = (gen, idx)
+        return pid
+
+    def _child_setup(self, gen: Generation, old_mask: set[Any]) -> None:  # pragma: no cover
+        """In the forked worker: drop everything of the master's before entering the worker."""
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR2):
+            signal.signal(sig, signal.SIG_IGN)  # the master's business: a worker must not die of them
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for sig in WORKER_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        # worker signals stay blocked for the worker's signalfd; the others get their old mask
+        signal.pthread_sigmask(signal.SIG_SETMASK, set(old_mask) | set(WORKER_SIGNALS))
+        if self.selector is not None:
+            for key in list(self.selector.get_map().values()):
+                fobj = key.fileobj
+                if hasattr(fobj, "detach") and fobj is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fobj.detach())  # type: ignore[union-attr]
+                else:
+                    with contextlib.suppress(OSError):
+                        os.close(key.fd)
+            self.selector.close()
+            self.selector = None
+        for fd in (self._wake_r, self._wake_w, self._pidfile_fd, self._notify_fd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        mine = {lst.sock.fileno() for lst in gen.listeners}
+        for lst in self.bound.values():
+            fd = lst.sock.fileno()
+            if fd >= 0 and fd not in mine:
+                with contextlib.suppress(OSError):
+                    os.close(lst.sock.detach())
+        if self._daemon:
+            _devnull_on((0, 1, 2))
+        # the worker soft-stops if the master disappears (kill -9)
+        with contextlib.suppress(Exception):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGUSR1), 0, 0, 0)
+        if self.opts.memmax > 0:
+            limit = self.opts.memmax * 1048576 // max(1, gen.cfg.global_.nbproc)
+            try:
+                resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            except (OSError, ValueError):
+                self.log.warning(f"[{self.name}.main()] Cannot fix MEM limit to {self.opts.memmax} megs.")
+        self.log.update_pid()
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            except InterruptedError:
+                continue
+            if pid == 0:
+                return
+            self._worker_exited(pid, status)
+
+    def _worker_exited(self, pid: int, status: int) -> None:
+        entry = self.pids.pop(pid, None)
+        if entry is None:
+            return
+        gen, idx = entry
+        gen.slots[idx] = None
+        lived = time.monotonic() - gen.started[idx]
+        if self.st.stopping or gen.stopping:
+            if _abnormal(status) and self.st.stopping != "hard":
+                self.log.warning(f"worker {pid} exited ({_status_text(status)}).")
+        elif _abnormal(status):
+            if not self.st.ready:
+                self.log.alert(f"worker {pid} died ({_status_text(status)}) during start-up.")
+                self.st.startup_failed = True
+            else:
+                self.log.alert(f"worker {pid} died ({_status_text(status)}), respawning")
+                delay = RESPAWN_DELAY if lived < RESPAWN_MIN_LIFE else 0.0
+                self.st.respawns.append(_Respawn(time.monotonic() + delay, gen, idx))
+        else:
+            # a clean exit while the master did not ask for it: the worker was stopped directly
+            # (e.g. SIGUSR1 sent to its own pid); it is not replaced
+            self.log.notice(f"worker {pid} exited ({_status_text(status)}).")
+        if not gen.live() and not any(r.gen is gen for r in self.st.respawns):
+            if gen.stopping or self.st.stopping:
+                if gen is self._current() and self.st.stopping == "soft":
+                    for p in gen.cfg.proxies:
+                        if not p.disabled:
+                            self.log.proxy_log(p, LOG_WARNING, f"Proxy {p.name} stopped.")
+                self._retire(gen)
+                self.gens.remove(gen)
+
+    def _retire(self, gen: Generation) -> None:
+        """A generation without workers: stop its checks and drop its shared memory."""
+        if gen.checker is not None:
+            with contextlib.suppress(Exception):
+                gen.checker.close()
+            gen.checker = None
+        close = getattr(gen.shm, "close", None)
+        if callable(close):
+            with contextlib.suppress(Exception):
+                close()
+
+    # ------------------------------------------------------------------------------------------
+    # SIGUSR2: reload (master-worker mode)
+    # ------------------------------------------------------------------------------------------
+    def _reload(self) -> None:
+        if self.st.stopping or not self.st.ready:
+            return
+        from pyhaproxy.config import ConfigError
+
+        self.log.warning("SIGUSR2 received, reloading the configuration.")
+        try:
+            cfg = load_config(self.opts)
+        except ConfigError as e:
+            self.log.alert(_bare(str(e), "[ALERT]"))
+            self.log.alert("Configuration not reloaded, the running workers are kept.")
+            return
+        except OSError as e:
+            self.log.alert(f"Could not read the configuration : {e}")
+            return
+        for w in cfg.warnings:
+            self.log.warning(_bare(w, "[WARNING]"))
+        for w in apply_options(cfg, self.opts):
+            self.log.warning(w)
+        try:
+            listeners = bind_all(cfg, reuse=self.bound)
+        except BindError as e:
+            self.log.alert(str(e))
+            self.log.alert("Configuration not reloaded, the running workers are kept.")
+            return
+        if not listeners:
+            self.log.alert("No enabled listener found in the new configuration, not reloaded.")
+            return
+        new_bound: dict[ListenerKey, Listener] = {}
+        for lst in listeners:
+            new_bound[lst.key] = self.bound.get(lst.key, lst)
+        old = [g for g in self.gens if not g.stopping]
+        self._raise_limits(len(listeners))
+        self.log.set_targets(cfg.global_.logs)
+        self.cfg = cfg
+        self.quiet = self.quiet or bool(cfg.global_.quiet)
+        try:
+            gen = self._new_generation(cfg, listeners)
+        except StartupFailed:
+            for key, lst in new_bound.items():
+                if key not in self.bound:
+                    lst.close()
+            return
+        for g in old:
+            g.stopping = True
+        self.st.respawns = [r for r in self.st.respawns if not r.gen.stopping]
+        self._signal_workers(signal.SIGUSR1, old)
+        for key, lst in self.bound.items():
+            if key not in new_bound:
+                lst.close()  # the old workers close theirs when they finish
+        self.bound = new_bound
+        for g in old:
+            if not g.live():
+                self._retire(g)
+                self.gens.remove(g)
+        self.log.notice(f"Configuration reloaded, generation {gen.number} started.")
+
+    # ------------------------------------------------------------------------------------------
+    # SIGHUP / SIGQUIT dumps
+    # ------------------------------------------------------------------------------------------
+    def _dump_states(self) -> None:
+        gen = self._current()
+        if gen is None:
+            return
+        try:
+            from pyhaproxy.shm import server_table
+        except ImportError:
+            return
+        cfg = gen.cfg
+        nproxy = len(cfg.proxies)
+        table = server_table(cfg)
+        self.log.warning("SIGHUP received, dumping servers states.", syslog=False)
+        for pi, p in enumerate(cfg.proxies):
+            self.log.proxy_log(p, LOG_NOTICE, f"SIGHUP received, dumping servers states for proxy {p.name}.")
+            act = bck = 0
+            nsrv = 0
+            for gi, ppi, srv in table:
+                if ppi != pi:
+                    continue
+                nsrv += 1
+                up = _state_of(gen.shm, gi) == SRV_UP
+                if up:
+                    if srv.backup:
+                        bck += 1
+                    else:
+                        act += 1
+                c = _counters(gen.shm, nproxy + gi)
+                line = (
+                    f"SIGHUP: Server {p.name}/{srv.name} is {'UP' if up else 'DOWN'}."
+                    f" Conn: {c.get('cur_sess', 0)} act, 0 pend, {c.get('tot_sess', 0)} tot."
+                )
+                self._emit(p, line)
+            pc = _counters(gen.shm, pi)
+            conn = (
+                f"Conn: act(FE+BE): {pc.get('cur_sess', 0)}+{pc.get('cur_sess', 0)}, 0 pend (0 unass),"
+                f" tot(FE+BE): {pc.get('tot_sess', 0)}+{pc.get('tot_sess', 0)}."
+            )
+            if nsrv == 0:
+                line = f"SIGHUP: Proxy {p.name} has no servers. {conn}"
+            elif act == 0:
+                what = "is running on backup servers" if bck else "has no server available"
+                line = f"SIGHUP: Proxy {p.name} {what} ! {conn}"
+            else:
+                line = (
+                    f"SIGHUP: Proxy {p.name} has {act} active servers and {bck} backup servers available."
+                    f" {conn}"
+                )
+            self._emit(p, line)
+
+    def _dump_counters(self) -> None:
+        gen = self._current()
+        if gen is None:
+            return
+        self.log.warning("SIGQUIT received, dumping proxies counters.", syslog=False)
+        for pi, p in enumerate(gen.cfg.proxies):
+            c = _counters(gen.shm, pi)
+            parts: list[str] = []
+            for k, v in c.items():
+                if isinstance(v, (list, tuple)):  # hrsp: 1xx..5xx then other
+                    names = [f"{k}_{i}xx" for i in range(1, len(v))] + [f"{k}_other"]
+                    parts.extend(f"{n}={x}" for n, x in zip(names, v, strict=False))
+                else:
+                    parts.append(f"{k}={v}")
+            fields = " ".join(parts)
+            self._emit(p, f"SIGQUIT: Proxy {p.name} : {fields}")
+
+    def _emit(self, p: Proxy, line: str) -> None:
+        self.log.warning(line, syslog=False)
+        self.log.proxy_log(p, LOG_NOTICE, line)
+
+
+def _devnull_on(fds: tuple[int, ...]) -> None:
+    fd = os.open(os.devnull, os.O_RDWR)
+    for target in fds:
+        os.dup2(fd, target)
+    if fd not in fds:
+        os.close(fd)
+
+
+def _bare(line: str, prefix: str) -> str:
+    line = line.rstrip("\n")
+    return line[len(prefix) :].lstrip() if line.startswith(prefix) else line
+
+
+def _state_of(shm: Any, i: int) -> int:
+    try:
+        st = shm.srv_state(i)
+    except Exception:
+        return -1
+    if isinstance(st, int):
+        return st
+    if isinstance(st, dict):
+        return int(st.get("state", -1))
+    return int(getattr(st, "state", -1))
+
+
+def _counters(shm: Any, slot: int) -> dict[str, Any]:
+    try:
+        c = shm.counters_sum(slot)
+    except Exception:
+        return {}
+    return dict(c) if c else {}
