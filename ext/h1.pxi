@@ -7,10 +7,12 @@
 # read of a slow client, the loop can first call h1_hdr_block_end() incrementally and only call the
 # full parser once the empty line is there (or the buffer reached H1_MAX_HDR_BLOCK).
 #
-# Strictness follows RFC 9112 and HAProxy's answers; the choices are listed in the comment block
-# "Decisions" below and in the report that introduced this file.
+# Every function is declared `noexcept`: they return negative codes, and without it Cython 3 would
+# add an exception check (and a GIL grab) after each call.  m.err_code is the status to answer and
+# m.err_pos the offset of the byte that made the input bad: every prefix shorter than err_pos + 1
+# parses as incomplete (0), every longer input gives the same error (HAProxy's "show errors" idea).
 #
-# Decisions:
+# Strictness follows RFC 9112 and HAProxy's answers.  Decisions:
 #  - Bare LF is accepted as a line end in the start line and header fields (RFC 9112 2.2 allows it,
 #    HAProxy does it).  A CR not followed by LF is an error.  Chunked framing lines (sizes, CRLF
 #    after data, trailers) require CRLF strictly: lenient chunk-line parsing is a known smuggling
@@ -384,7 +386,7 @@ cdef int _h1_headers(const char *buf, int p, int lim, h1_msg *m, int code) noexc
     # parses header lines from p; > 0 end of block, 0 incomplete, < 0 error (-code)
     cdef int ls, ns, ne, vs, ve, r, nl
     cdef int has_cl = 0, seen_chunked = 0, last_chunked = 0
-    cdef long long cl
+    cdef long long cl = -1
     cdef unsigned char c
     cdef h1_hdr *h
     while True:
@@ -477,8 +479,9 @@ cdef inline int h1_too_large(int len) noexcept nogil:
 
 cdef int h1_hdr_block_end(const char *buf, int len, int frm) noexcept nogil:
     # offset just after the first empty line (LF [CR] LF) found from `frm`, 0 when none yet.  A hint
-    # for when to run the full parser: searching from the previous length - 3 keeps a byte-by-byte
-    # client linear.  Empty lines before the request line also match; the parser then returns 0.
+    # for when to run the full parser: searching from max(0, previous length - 3) keeps a
+    # byte-by-byte client linear.  Empty lines before the request line also match; the parser
+    # then returns 0 and the search goes on from there.
     cdef const char *q
     cdef int p = frm if frm > 0 else 0
     while p < len:
@@ -554,7 +557,7 @@ cdef int h1_parse_request(const char *buf, int len, h1_msg *m) noexcept nogil:
     m.first_line_len = p - s
     e = _h1_headers(buf, p, lim, m, 400)
     if e == 0 and len >= H1_MAX_HDR_BLOCK:
-        return _h1_fail(m, lim, 400)
+        return _h1_fail(m, lim - 1, 400)
     return e
 
 cdef inline int _h1_reqline_need(h1_msg *m, int s, int lim, int len) noexcept nogil:
@@ -562,7 +565,7 @@ cdef inline int _h1_reqline_need(h1_msg *m, int s, int lim, int len) noexcept no
     if lim - s > H1_MAX_REQLINE:
         return _h1_fail(m, s + H1_MAX_REQLINE, 414)
     if len >= H1_MAX_HDR_BLOCK:
-        return _h1_fail(m, lim, 400)
+        return _h1_fail(m, lim - 1, 400)
     return 0
 
 cdef int _h1_check_target(const char *u, int n, int meth) noexcept nogil:
@@ -597,7 +600,7 @@ cdef int _h1_check_target(const char *u, int n, int meth) noexcept nogil:
 
 cdef int h1_parse_response(const char *buf, int len, h1_msg *m) noexcept nogil:
     cdef int lim = len if len < H1_MAX_HDR_BLOCK else H1_MAX_HDR_BLOCK
-    cdef int p = 0, r, i, e
+    cdef int p = 0, r, e
     cdef unsigned char c
     _h1_reset(m)
     m.ver_off = 0
@@ -615,7 +618,8 @@ cdef int h1_parse_response(const char *buf, int len, h1_msg *m) noexcept nogil:
     if buf[p] != b' ':
         return _h1_fail(m, p, 502)
     p += 1
-    for i in range(3):
+    e = p + 3
+    while p < e:
         if p >= lim:
             return _h1_resp_need(m, lim, len)
         c = <unsigned char>buf[p]
@@ -624,7 +628,7 @@ cdef int h1_parse_response(const char *buf, int len, h1_msg *m) noexcept nogil:
         m.status = m.status * 10 + (c - 48)
         p += 1
     if m.status < 100:
-        return _h1_fail(m, p - 3, 502)
+        return _h1_fail(m, p - 1, 502)
     if p >= lim:
         return _h1_resp_need(m, lim, len)
     if buf[p] == b' ':
@@ -645,12 +649,12 @@ cdef int h1_parse_response(const char *buf, int len, h1_msg *m) noexcept nogil:
     m.first_line_len = p
     e = _h1_headers(buf, p, lim, m, 502)
     if e == 0 and len >= H1_MAX_HDR_BLOCK:
-        return _h1_fail(m, lim, 502)
+        return _h1_fail(m, lim - 1, 502)
     return e
 
 cdef inline int _h1_resp_need(h1_msg *m, int lim, int len) noexcept nogil:
     if len >= H1_MAX_HDR_BLOCK:
-        return _h1_fail(m, lim, 502)
+        return _h1_fail(m, lim - 1, 502)
     return 0
 
 cdef int h1_hdr_name_is(const char *buf, h1_hdr *h, const char *name, int nlen) noexcept nogil:

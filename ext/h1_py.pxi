@@ -173,10 +173,11 @@ def h1_bench_request_py(bytes data, int n) -> int:
     """Parse data n times in C without the GIL (for bench/test_bench_scanner.py); last result."""
     cdef h1_msg m
     cdef const char *b = data
-    cdef int ln = len(data), i, r = 0
+    cdef int ln = len(data), r = 0
     with nogil:
-        for i in range(n):
+        while n > 0:
             r = h1_parse_request(b, ln, &m)
+            n -= 1
     return r
 
 
@@ -184,9 +185,10 @@ def h1_bench_chunk_py(bytes data, int n) -> int:
     """Run the chunk parser over data n times in C (for the micro-benchmark); last result."""
     cdef h1_chunk c
     cdef const char *b = data
-    cdef int ln = len(data), i, r = 0
+    cdef int ln = len(data), r = 0
     with nogil:
-        for i in range(n):
+        while n > 0:
             h1_chunk_init(&c)
             r = h1_chunk_feed(&c, b, ln)
+            n -= 1
     return r

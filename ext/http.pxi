@@ -255,6 +255,25 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         http_send_raw(idx, MONITOR_OK, 19)
         return
     log_keep_request(s, buf + m.start, m.first_line_len)
+    if (p.stats_uri_len and g_stats_addrlen and m.uri_len >= p.stats_uri_len
+            and memcmp(buf + m.uri_off, p.stats_uri, p.stats_uri_len) == 0):
+        # Rare event: the master renders the page; the request goes there unchanged.
+        s.cli_ka = 0
+        s.req.buf_in = total
+        if http_body_start(&s.req, m.hdrs_end, 0, 1) < 0:
+            sess_fail(idx, TERM_PROXY, PH_REQ, 400)
+            return
+        chan_reset_msg(&s.rsp)
+        s.rsp_no_body = 1 if m.meth == H1_M_HEAD else 0
+        s.cli_exp = 0
+        if s.sfd >= 0:
+            close(s.sfd)
+            s.sfd = -1
+        sess_set_srv(s, -1)
+        s.srv = SRV_STATS
+        s.retries_left = 0
+        sess_start_connect(idx)
+        return
     s.cli_ka = (m.minor >= 1 and not m.conn_close) or (m.minor == 0 and m.conn_keepalive)
     if p.opts & (PO_HTTPCLOSE | PO_FORCECLOSE):
         s.cli_ka = 0
@@ -545,8 +564,7 @@ cdef void http_end_transaction(int idx) noexcept nogil:
     s.logged = 0
     s.status = 0
     s.t_req = s.t_conn = s.t_rsp = 0
-    s.req.bytes = 0
-    s.rsp.bytes = 0
+    ctr_add_bytes(s)
     s.accept_ms = g_now
     s.accept_wall_ms = g_wall
     s.srv_exp = 0

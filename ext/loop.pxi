@@ -139,6 +139,19 @@ cdef void chan_release(chan_t *ch) noexcept nogil:
         ch.buf = NULL
 
 
+cdef void ctr_add_bytes(sess_t *s) noexcept nogil:
+    """Move the session's byte counts into its proxy's and server's counters."""
+    cdef shm_ctr *c = ctr_px(s.px)
+    c.bytes_in += s.req.bytes
+    c.bytes_out += s.rsp.bytes
+    if s.srv >= 0:
+        c = ctr_srv(s.srv)
+        c.bytes_in += s.req.bytes
+        c.bytes_out += s.rsp.bytes
+    s.req.bytes = 0
+    s.rsp.bytes = 0
+
+
 cdef void sess_close(int idx) noexcept nogil:
     """End a session: log it, close both sides, give back every resource, account for it."""
     global g_actconn, g_nfree
@@ -157,14 +170,8 @@ cdef void sess_close(int idx) noexcept nogil:
     if s.loginfo != NULL:
         buf_put(s.loginfo)
         s.loginfo = NULL
-    c = ctr_px(s.px)
-    c.bytes_in += s.req.bytes
-    c.bytes_out += s.rsp.bytes
-    c.cur_sess -= 1
-    if s.srv >= 0:
-        c = ctr_srv(s.srv)
-        c.bytes_in += s.req.bytes
-        c.bytes_out += s.rsp.bytes
+    ctr_add_bytes(s)
+    ctr_px(s.px).cur_sess -= 1
     sess_set_srv(s, -1)
     s.state = ST_FREE
     s.gen += 1
@@ -297,16 +304,22 @@ cdef int sess_try_connect(int idx) noexcept nogil:
         if sv.has_source:
             src = &sv.source
             srclen = sv.source_len
+    elif s.srv == SRV_STATS:
+        addr = g_stats_addr
+        alen = g_stats_addrlen
     else:
         addr = p.dispatch
         alen = p.dispatch_len
     if src == NULL and p.has_source:
         src = &p.source
         srclen = p.source_len
+    if s.srv == SRV_STATS:
+        src = NULL
     fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
     if fd < 0:
         return -2
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
+    if addr.ss_family != AF_UNIX:
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
     if p.opts & PO_SRVTCPKA:
         setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one))
     if src != NULL:

@@ -22,6 +22,8 @@ cdef int g_terminate = 0
 cdef int g_sigfd = -1
 cdef int g_listeners_full = 0
 cdef int g_debug = 0
+cdef sockaddr_storage g_stats_addr   # the master's internal stats server (AF_UNIX), family 0 if none
+cdef socklen_t g_stats_addrlen = 0
 cdef long long *g_grace_until = NULL   # per proxy, set by soft stop when the proxy has a grace time
 
 cdef enum:

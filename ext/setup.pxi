@@ -47,7 +47,7 @@ def run_worker(dict tables, Shm shm, int worker_idx, list listeners, int debug=0
     """
     global g_ep, g_px, g_npx, g_srv, g_nsrv, g_lst, g_nlst, g_sess, g_maxsess, g_free_sess, g_nfree
     global g_maxconn, g_shm, g_worker, g_sigfd, g_bufs, g_pipes, g_heap_exp, g_heap_idx, g_heap_cap
-    global g_debug, g_grace_until
+    global g_debug, g_grace_until, g_stats_addrlen
     cdef int i, j
     cdef px_t *p
     cdef srv_t *sv
@@ -102,6 +102,7 @@ def run_worker(dict tables, Shm shm, int worker_idx, list listeners, int debug=0
         copy_name(p.ck_name, MAX_COOKIE, d["ck_name"], &p.ck_name_len)
         copy_name(p.ck_domain, MAX_NAME, d["ck_domain"], &p.ck_domain_len)
         copy_name(p.mon_uri, 256, d["monitor_uri"], &p.mon_uri_len)
+        copy_name(p.stats_uri, 256, d["stats_uri"], &p.stats_uri_len)
     for i, d in enumerate(servers):
         sv = &g_srv[i]
         copy_name(sv.name, MAX_NAME, d["name"], &sv.name_len)
@@ -139,6 +140,12 @@ def run_worker(dict tables, Shm shm, int worker_idx, list listeners, int debug=0
     g_pipes = <int *>malloc(sizeof(int) * 2 * PIPE_POOL_MAX)
     if g_sess == NULL or g_free_sess == NULL or g_heap_exp == NULL or g_heap_idx == NULL:
         raise MemoryError("cannot allocate the session table")
+    memset(&g_stats_addr, 0, sizeof(g_stats_addr))
+    if tables.get("stats_sock"):
+        path = tables["stats_sock"].encode()[:107]
+        (<sockaddr_un *>&g_stats_addr).sun_family = AF_UNIX
+        memcpy((<sockaddr_un *>&g_stats_addr).sun_path, <const char *>path, len(path))
+        g_stats_addrlen = sizeof(sockaddr_un)
     log_setup(tables)
 
     # The worker soft-stops when its master dies; its signals arrive through a signalfd in the epoll set.

@@ -75,6 +75,7 @@ cdef enum:
     MAX_COOKIE = 64
     MAX_LOGSRV = 2
     MAX_CAPTURE = 8
+    SRV_STATS = -3      # sess_t.srv: the request goes to the master's stats server
 
 
 cdef struct logsrv_t:
@@ -129,6 +130,8 @@ cdef struct px_t:
     int ck_domain_len
     char mon_uri[256]
     int mon_uri_len
+    char stats_uri[256]   # `stats enable`: requests under this URI go to the master's stats server
+    int stats_uri_len
     int nlog
     logsrv_t log[MAX_LOGSRV]
     int slot            # shm counter slot

@@ -128,6 +128,7 @@ def compile_tables(cfg: Config) -> dict[str, Any]:
             "ck_name": ck.name if ck else "",
             "ck_domain": (ck.domain or "") if ck else "",
             "monitor_uri": px.monitor_uri or "",
+            "stats_uri": px.stats.uri if px.stats.enabled and px.mode == "http" else "",
             "capture_cookie": next(((c.name, c.length) for c in px.captures if c.kind == "cookie"), None),
             "log": [(t.address, t.facility, t.level) for t in (cfg.global_.logs if px.log_global else [])]
             + [(t.address, t.facility, t.level) for t in px.logs],
@@ -148,7 +149,7 @@ def compile_tables(cfg: Config) -> dict[str, Any]:
             "maxconn": sv.maxconn,
         })
     return {"proxies": proxies, "servers": servers, "maxconn": max(1, cfg.global_.maxconn),
-            "quiet": cfg.global_.quiet}
+            "quiet": cfg.global_.quiet, "stats_sock": cfg.global_.tune.get("__stats_sock")}
 
 
 def drop_privileges(cfg: Config) -> None:

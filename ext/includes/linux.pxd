@@ -147,6 +147,11 @@ cdef extern from "<sys/socket.h>" nogil:
     ssize_t recv(int fd, void *buf, size_t len, int flags)
     ssize_t sendto(int fd, const void *buf, size_t len, int flags, const sockaddr *addr, socklen_t alen)
 
+cdef extern from "<sys/un.h>" nogil:
+    cdef struct sockaddr_un:
+        sa_family_t sun_family
+        char sun_path[108]
+
 cdef extern from "<netinet/in.h>" nogil:
     cdef struct in_addr:
         uint32_t s_addr
