@@ -3,6 +3,7 @@
 cdef const char *ERR_400 = b"HTTP/1.0 400 Bad request\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n"
 cdef const char *ERR_403 = b"HTTP/1.0 403 Forbidden\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>403 Forbidden</h1>\nRequest forbidden by administrative rules.\n</body></html>\n"
 cdef const char *ERR_408 = b"HTTP/1.0 408 Request Time-out\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n"
+cdef const char *ERR_414 = b"HTTP/1.0 414 Request-URI Too Long\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>414 Request-URI Too Long</h1>\nThe request URI is too long.\n</body></html>\n"
 cdef const char *ERR_500 = b"HTTP/1.0 500 Internal Server Error\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>500 Internal Server Error</h1>\nAn internal server error occurred.\n</body></html>\n"
 cdef const char *ERR_502 = b"HTTP/1.0 502 Bad Gateway\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>502 Bad Gateway</h1>\nThe server returned an invalid or incomplete response.\n</body></html>\n"
 cdef const char *ERR_503 = b"HTTP/1.0 503 Service Unavailable\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n"
@@ -16,6 +17,10 @@ cdef const char *error_page(int status) noexcept nogil:
         return ERR_403
     if status == 408:
         return ERR_408
+    if status == 414:
+        return ERR_414
+    if status == 505 or status == 501:
+        return ERR_400
     if status == 502:
         return ERR_502
     if status == 503:
@@ -89,6 +94,10 @@ cdef int chan_recv(chan_t *ch, int fd, int *ready, int limit) noexcept nogil:
         return -1
     n = recv(fd, ch.buf + ch.buf_in, limit - ch.buf_in, MSG_DONTWAIT)
     if n > 0:
+        if n < limit - ch.buf_in and ready[0] == 1:
+            # Edge-triggered: a short read drained the socket; new data raises a new edge.
+            # (ready == 2: the peer's FIN came with that edge, keep reading until 0.)
+            ready[0] = 0
         ch.buf_in += n
         return <int>n
     if n == 0:
@@ -303,7 +312,6 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         s.state = ST_RELAY
         s.t_conn = g_now
         touch_srv(s)
-        s.srv_rd = 1
         http_relay_io(idx)
         return
     if s.sfd >= 0:

@@ -415,7 +415,9 @@ cdef void handle_server_connecting(int idx, unsigned int events) noexcept nogil:
         getsockopt(s.sfd, SOL_SOCKET, SO_ERROR, &err, &elen)
         if err == 0 and not (events & EPOLLERR):
             s.srv_wr = 1
-            if events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP):
+            if events & (EPOLLRDHUP | EPOLLHUP):
+                s.srv_rd = 2
+            elif events & EPOLLIN:
                 s.srv_rd = 1
             conn_established(idx)
             sess_io(idx)
@@ -646,7 +648,9 @@ cdef void dispatch_event(unsigned long long data, unsigned int events) noexcept 
     if s.state == ST_FREE or s.gen != gen:
         return
     if tag == TAG_CLIENT:
-        if events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR):
+        if events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR):
+            s.cli_rd = 2
+        elif events & EPOLLIN and s.cli_rd == 0:
             s.cli_rd = 1
         if events & (EPOLLOUT | EPOLLHUP | EPOLLERR):
             s.cli_wr = 1
@@ -658,7 +662,9 @@ cdef void dispatch_event(unsigned long long data, unsigned int events) noexcept 
         if s.state == ST_REQ or s.state == ST_ERRPAGE:
             http_idle_server_event(idx)
             return
-        if events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR):
+        if events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR):
+            s.srv_rd = 2
+        elif events & EPOLLIN and s.srv_rd == 0:
             s.srv_rd = 1
         if events & (EPOLLOUT | EPOLLHUP | EPOLLERR):
             s.srv_wr = 1
