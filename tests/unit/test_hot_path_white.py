@@ -15,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 # Functions that run once at start-up, in the master, or only for tests.
 ALLOWED = {"3Shm__srv", "fill_addr", "copy_name", "int_array", "_h1_msg_dict"}
+DIRECTIVES = "cdivision=True,boundscheck=False,wraparound=False,initializedcheck=False"  # as setup.py
 IGNORED_CALLS = ("__Pyx_RefNanny", "__Pyx_TraceCall", "__Pyx_TraceReturn")
 
 
@@ -22,7 +23,8 @@ IGNORED_CALLS = ("__Pyx_RefNanny", "__Pyx_TraceCall", "__Pyx_TraceReturn")
 def test_cdef_functions_make_no_python_calls(tmp_path: Path) -> None:
     out = tmp_path / "_core.c"
     subprocess.run(
-        [sys.executable, "-m", "cython", "-3", "-I", str(ROOT / "ext"), "-I", str(ROOT / "ext" / "includes"),
+        [sys.executable, "-m", "cython", "-3", "-X", DIRECTIVES,
+         "-I", str(ROOT / "ext"), "-I", str(ROOT / "ext" / "includes"),
          str(ROOT / "ext" / "_core.pyx"), "-o", str(out)],
         check=True, capture_output=True,
     )
