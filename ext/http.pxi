@@ -311,6 +311,8 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     if s.sfd >= 0 and s.srv >= 0 and (g < 0 or g == s.srv) and srv_alive(s.srv):
         s.state = ST_RELAY
         s.t_conn = g_now
+        s.srv_reused = 1
+        s.req.hold = 1
         touch_srv(s)
         http_relay_io(idx)
         return
@@ -501,6 +503,28 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     return 0
 
 
+cdef int http_retry_fresh(int idx) noexcept nogil:
+    """A kept server connection failed before answering (it was closing): resend on a new one.
+
+    Only possible while the whole request is still in the buffer. Returns 1 if a retry started.
+    """
+    cdef sess_t *s = &g_sess[idx]
+    if not s.srv_reused or s.rsp.bytes or s.rsp.buf_in or s.req.chunked or s.req.in_pipe or s.req.to_fwd:
+        return 0
+    if s.req.phase != CH_DONE or s.srv < 0:
+        return 0
+    s.srv_reused = 0
+    s.req.hold = 0
+    close(s.sfd)
+    s.sfd = -1
+    s.req.buf_off = 0
+    s.req.err = 0
+    chan_reset_msg(&s.rsp)
+    s.rsp.err = 0
+    sess_start_connect(idx)
+    return 1
+
+
 cdef void http_read_response(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef int r, n, end
@@ -536,6 +560,8 @@ cdef void http_read_response(int idx) noexcept nogil:
         if n == -1:
             return
         # The server closed or failed before a complete response.
+        if http_retry_fresh(idx):
+            return
         ctr_px(s.px).err_resp += 1
         if s.srv >= 0:
             ctr_srv(s.srv).err_resp += 1
@@ -572,6 +598,7 @@ cdef void http_end_transaction(int idx) noexcept nogil:
     s.logged = 0
     s.status = 0
     s.t_req = s.t_conn = s.t_rsp = 0
+    s.req.hold = 0
     ctr_add_bytes(s)
     s.accept_ms = g_now
     s.accept_wall_ms = g_wall
@@ -597,6 +624,8 @@ cdef void http_relay_io(int idx) noexcept nogil:
             sess_close(idx)
             return
         if r1 & XF_DST_ERR:
+            if http_retry_fresh(idx):
+                return
             s.term_cause = TERM_SRV_ABORT
             s.term_phase = PH_DATA
             sess_fail(idx, TERM_SRV_ABORT, PH_DATA, 502)

@@ -372,7 +372,7 @@ cdef int sess_retry(int idx) noexcept nogil:
     """After a failed connect: 1 if another attempt should be made now, 0 if the session was failed."""
     cdef sess_t *s = &g_sess[idx]
     cdef px_t *p = &g_px[s.px]
-    cdef int g
+    cdef int g, failed
     if s.srv >= 0:
         ctr_srv(s.srv).err_conn += 1
     if s.retries_left <= 0:
@@ -384,9 +384,12 @@ cdef int sess_retry(int idx) noexcept nogil:
     if s.srv >= 0:
         ctr_srv(s.srv).retries += 1
     if s.retries_left == 0 and (p.opts & PO_REDISPATCH) and p.nsrv > 0:
-        # The last attempt goes to another server (HAProxy's redispatch).
+        # The last attempt goes to another server (HAProxy's redispatch), not the one that failed.
+        failed = s.srv
         sess_set_srv(s, -1)
         g = select_server(s)
+        if g == failed and g >= 0:
+            g = select_server(s)
         if g == -1:
             sess_fail(idx, TERM_SRV_ABORT, PH_CONNECT, 503)
             return 0
@@ -401,6 +404,7 @@ cdef int sess_retry(int idx) noexcept nogil:
 cdef void conn_established(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     s.state = ST_RELAY
+    s.srv_reused = 0
     s.con_exp = 0
     s.t_conn = g_now
     touch_srv(s)
@@ -526,12 +530,9 @@ cdef void sess_timeout(int idx) noexcept nogil:
     if s.cli_exp and s.cli_exp <= g_now:
         if s.state == ST_REQ:
             s.cli_exp = 0
-            if s.req.buf_len == 0 and s.rsp.bytes == 0 and s.http_ka == 0:
-                # Nothing was ever received: HAProxy answers 408 to a started request only.
-                s.term_cause = TERM_CLI_TO
-                s.term_phase = PH_REQ
-                sess_close(idx)
-            elif s.http_ka and s.req.buf_len == 0:
+            if s.http_ka and s.req.buf_in == 0:
+                # An idle kept-alive connection simply ends.
+                s.logged = 1
                 sess_close(idx)
             else:
                 sess_fail(idx, TERM_CLI_TO, PH_REQ, 408)

@@ -24,7 +24,7 @@ cdef int chan_flush_buf(chan_t *ch, int dst, int *dst_ready) noexcept nogil:
         else:
             ch.err = 1
             return r | XF_DST_ERR
-    if ch.buf_off >= ch.buf_len and ch.buf_in <= ch.buf_len:
+    if ch.buf_off >= ch.buf_len and ch.buf_in <= ch.buf_len and not ch.hold:
         # Everything sent and nothing unanalysed behind it: start again at the front.
         ch.buf_off = 0
         ch.buf_len = 0

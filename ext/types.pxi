@@ -181,6 +181,7 @@ cdef struct chan_t:
     int phase            # HTTP: CH_HDR, CH_BODY, CH_DONE
     int chunked
     int scan_from        # where to resume looking for the end of the header block
+    int hold             # keep sent bytes in buf (a request that may have to be sent again)
     h1_chunk ck
 
 
@@ -213,6 +214,7 @@ cdef struct sess_t:
     int status
     int cli_ka             # the client connection stays open after this transaction
     int srv_ka             # the server connection may serve the next request
+    int srv_reused         # this request went to a kept server connection (retry once on a fresh one)
     int http_ka            # HTTP keep-alive: analyse the next request on this connection
     int req_chunked
     int rsp_chunked
