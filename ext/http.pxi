@@ -86,11 +86,13 @@ cdef inline void chan_reset_msg(chan_t *ch) noexcept nogil:
 cdef int chan_recv(chan_t *ch, int fd, int *ready, int limit) noexcept nogil:
     """recv() into the free part of buf up to `limit` bytes in all: >0 read, 0 EOF, -1 nothing now, -2 error."""
     cdef ssize_t n
+    if not ready[0]:
+        return -1            # an idle connection holds no buffer
     if ch.buf == NULL:
         ch.buf = buf_get()
         if ch.buf == NULL:
             return -2
-    if ch.buf_in >= limit or not ready[0]:
+    if ch.buf_in >= limit:
         return -1
     n = recv(fd, ch.buf + ch.buf_in, limit - ch.buf_in, MSG_DONTWAIT)
     if n > 0:
