@@ -77,6 +77,7 @@ cdef inline void chan_compact(chan_t *ch) noexcept nogil:
 
 cdef inline void chan_reset_msg(chan_t *ch) noexcept nogil:
     ch.phase = CH_HDR
+    ch.big = 0
     ch.chunked = 0
     ch.to_fwd = 0
     ch.scan_from = 0
@@ -502,6 +503,7 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
         s.cli_ka = 0
     if s.cli_ka and m.minor == 0 and not m.conn_keepalive:
         s.cli_ka = 0
+    log_response(s)
     return 0
 
 
@@ -584,7 +586,8 @@ cdef void http_end_transaction(int idx) noexcept nogil:
         s.logged = 1
         sess_close(idx)
         return
-    if not s.srv_ka or s.rsp.buf_in > s.rsp.buf_len:
+    if not s.srv_ka or s.rsp.buf_in > s.rsp.buf_len or s.srv_rd == 2 or s.rsp.eof:
+        # (srv_rd == 2: the server's FIN came with the response's edge, it will not serve again)
         if s.sfd >= 0:
             close(s.sfd)
             s.sfd = -1

@@ -1,15 +1,667 @@
 # Log lines: formatted in C into a stack buffer and sent with one non-blocking sendto() per target.
+#
+# Formats are HAProxy's (doc/haproxy-en.txt section 4.2, in the 1.3+ form that log tools parse):
+#   default  "Connect from IP:PORT to IP:PORT (PROXY/MODE)"            at accept (HAProxy 1.2)
+#   tcplog   "IP:PORT [DD/Mon/YYYY:HH:MM:SS.mmm] FE BE/SRV Tw/Tc/Tt BYTES TT ACT/FE/BE/SRV/RETRIES SQ/BQ"
+#   httplog  "IP:PORT [date] FE BE/SRV Tq/Tw/Tc/Tr/Tt STATUS BYTES CC CC TTTT ACT/FE/BE/SRV/RETRIES SQ/BQ
+#             [{hdrs}] [{hdrs}] "REQUEST""
+# each behind the RFC 3164 header "<PRI>Mon DD HH:MM:SS haproxy[PID]: " and cut at 1024 bytes.
+# Nothing here blocks or raises: a lost datagram is a lost log line, as in HAProxy.
 
-cdef void sess_log(sess_t *s) noexcept nogil:
-    pass
+cdef extern from "<time.h>" nogil:
+    ctypedef long log_time_t "time_t"
+    ctypedef struct log_tm "struct tm":
+        int tm_sec
+        int tm_min
+        int tm_hour
+        int tm_mday
+        int tm_mon
+        int tm_year
+    log_tm *log_localtime_r "localtime_r"(const log_time_t *t, log_tm *out)
+
+cdef enum:
+    LOG_INFO = 6
+    LOG_MAX = 1024            # RFC 3164: messages are truncated to 1024 bytes
+    LOG_HDR_ROOM = 8          # room for "<PRI>" in front of the date
+    LOG_REQ_MAX = 1024        # request line kept for the log
+    LOG_CCK_REQ_OFF = 1024    # loginfo layout: request line, captured cookies, captured headers
+    LOG_CCK_RSP_OFF = 1152
+    LOG_CCK_MAX = 127
+    LOG_HREQ_OFF = 1280
+    LOG_HRSP_OFF = 1280 + 8 * 256
+    LOG_HDR_MAX = 255
+
+cdef const char *LOG_MONTHS = b"JanFebMarAprMayJunJulAugSepOctNovDec"
+cdef const char *LOG_HEX = b"0123456789ABCDEF"      # the #XX escapes
+cdef const char *LOG_HEXL = b"0123456789abcdef"     # the -d trace (printf's %x)
+cdef const char *LOG_TERM_CAUSE = b"-CSPRIcs"
+cdef const char *LOG_TERM_PHASE = b"-RQCHDL"
+
+cdef int g_log_fd4 = -1
+cdef int g_log_fd6 = -1
+cdef int g_log_fdu = -1
+cdef int g_log_pid = 0
+cdef int g_log_quiet = 0
+cdef unsigned int g_log_uid = 0
+# The syslog date prefix "Mon DD HH:MM:SS haproxy[PID]: " changes once a second: cached.
+cdef long long g_log_hdr_sec = -1
+cdef char g_log_hdr[64]
+cdef int g_log_hdr_len = 0
+# Accept dates are formatted from a cached broken-down time of the same second.
+cdef long long g_log_acc_sec = -1
+cdef log_tm g_log_acc_tm
 
 
-def log_setup(dict tables):
-    pass
+# ---- appending to a bounded buffer (never past cap; the caller's buffer has cap bytes)
+
+cdef inline void la(char *b, int *n, int cap, const char *src, int len) noexcept nogil:
+    if len > cap - n[0]:
+        len = cap - n[0]
+    if len > 0:
+        memcpy(b + n[0], src, len)
+        n[0] += len
+
+
+cdef inline void lc(char *b, int *n, int cap, char c) noexcept nogil:
+    if n[0] < cap:
+        b[n[0]] = c
+        n[0] += 1
+
+
+cdef void ld(char *b, int *n, int cap, long long v) noexcept nogil:
+    """Decimal, with a '-' sign for negative values."""
+    cdef char tmp[24]
+    cdef int i = 24
+    cdef unsigned long long u
+    if v < 0:
+        lc(b, n, cap, b'-')
+        u = <unsigned long long>(-v)
+    else:
+        u = <unsigned long long>v
+    while True:
+        i -= 1
+        tmp[i] = <char>(48 + u % 10)
+        u //= 10
+        if u == 0:
+            break
+    la(b, n, cap, tmp + i, 24 - i)
+
+
+cdef void ldw(char *b, int *n, int cap, long long v, int width) noexcept nogil:
+    """Zero-padded decimal of at least `width` digits (v >= 0)."""
+    cdef char tmp[24]
+    cdef int i = 24
+    while True:
+        i -= 1
+        tmp[i] = <char>(48 + v % 10)
+        v //= 10
+        if v == 0 and 24 - i >= width:
+            break
+    la(b, n, cap, tmp + i, 24 - i)
+
+
+cdef void lhex(char *b, int *n, int cap, unsigned int v, int width) noexcept nogil:
+    cdef int k
+    for k in range(width - 1, -1, -1):
+        lc(b, n, cap, LOG_HEXL[(v >> (4 * k)) & 15])
+
+
+cdef void lesc(char *b, int *n, int cap, const char *src, int len, int hdr) noexcept nogil:
+    """HAProxy's escaping: bytes outside 32..126, '#' and '"' (and '{|}' in headers) become #XX."""
+    cdef int i
+    cdef unsigned char c
+    for i in range(len):
+        c = <unsigned char>src[i]
+        if c < 32 or c > 126 or c == b'#' or c == b'"' or (hdr and (c == b'{' or c == b'|' or c == b'}')):
+            if n[0] + 3 > cap:
+                return
+            b[n[0]] = b'#'
+            b[n[0] + 1] = LOG_HEX[c >> 4]
+            b[n[0] + 2] = LOG_HEX[c & 15]
+            n[0] += 3
+        else:
+            if n[0] >= cap:
+                return
+            b[n[0]] = <char>c
+            n[0] += 1
+
+
+cdef void laddr(char *b, int *n, int cap, sockaddr_storage *a) noexcept nogil:
+    """IP:PORT of an IPv4/IPv6 address; "unix" for a UNIX socket."""
+    cdef char ip[64]
+    cdef int port
+    if a.ss_family == AF_INET or a.ss_family == AF_INET6:
+        addr_to_str(a, ip, 64)
+        la(b, n, cap, ip, <int>strlen(ip))
+        lc(b, n, cap, b':')
+        if a.ss_family == AF_INET:
+            port = ntohs((<sockaddr_in *>a).sin_port)
+        else:
+            port = ntohs((<sockaddr_in6 *>a).sin6_port)
+        ld(b, n, cap, port)
+    else:
+        la(b, n, cap, b"unix", 4)
+
+
+# ---- sending
+
+cdef void log_hdr_update() noexcept nogil:
+    global g_log_hdr_sec, g_log_hdr_len
+    cdef long long sec = g_wall // 1000
+    cdef log_time_t t = <log_time_t>sec
+    cdef log_tm tm
+    cdef int n = 0
+    if sec == g_log_hdr_sec:
+        return
+    g_log_hdr_sec = sec
+    log_localtime_r(&t, &tm)
+    la(g_log_hdr, &n, 64, LOG_MONTHS + 3 * tm.tm_mon, 3)
+    lc(g_log_hdr, &n, 64, b' ')
+    if tm.tm_mday < 10:
+        lc(g_log_hdr, &n, 64, b' ')
+    ld(g_log_hdr, &n, 64, tm.tm_mday)
+    lc(g_log_hdr, &n, 64, b' ')
+    ldw(g_log_hdr, &n, 64, tm.tm_hour, 2)
+    lc(g_log_hdr, &n, 64, b':')
+    ldw(g_log_hdr, &n, 64, tm.tm_min, 2)
+    lc(g_log_hdr, &n, 64, b':')
+    ldw(g_log_hdr, &n, 64, tm.tm_sec, 2)
+    la(g_log_hdr, &n, 64, b" haproxy[", 9)
+    ld(g_log_hdr, &n, 64, g_log_pid)
+    la(g_log_hdr, &n, 64, b"]: ", 3)
+    g_log_hdr_len = n
+
+
+cdef int log_begin(char *b) noexcept nogil:
+    """Write the date prefix after LOG_HDR_ROOM bytes; returns the write position for the message."""
+    cdef int n = LOG_HDR_ROOM
+    log_hdr_update()
+    la(b, &n, LOG_HDR_ROOM + LOG_MAX, g_log_hdr, g_log_hdr_len)
+    return n
+
+
+cdef void log_send(px_t *p, int level, char *b, int end) noexcept nogil:
+    """Put "<PRI>" in front of the prepared line and send it to each target of the proxy."""
+    cdef int i, k, start, len
+    cdef char pri[8]
+    cdef int np
+    cdef logsrv_t *t
+    for i in range(p.nlog):
+        t = &p.log[i]
+        if level > t.level or t.fd < 0:
+            continue
+        np = 0
+        lc(pri, &np, 8, b'<')
+        ld(pri, &np, 8, t.facility * 8 + level)
+        lc(pri, &np, 8, b'>')
+        start = LOG_HDR_ROOM - np
+        for k in range(np):
+            b[start + k] = pri[k]
+        len = end - start
+        if len > LOG_MAX:
+            len = LOG_MAX
+        sendto(t.fd, b + start, len, MSG_DONTWAIT | MSG_NOSIGNAL, <sockaddr *>&t.addr, t.addrlen)
+
+
+cdef inline void log_end_line(char *b, int *n) noexcept nogil:
+    # The line ends with '\n' like HAProxy's; the cut at LOG_MAX may drop it, as in HAProxy.
+    lc(b, n, LOG_HDR_ROOM + LOG_MAX, b'\n')
+
+
+# ---- the -d trace on stdout
+
+cdef inline int dbg_on() noexcept nogil:
+    return g_debug and not g_log_quiet
+
+
+cdef int dbg_begin(char *b, int cap, sess_t *s, const char *what, int wlen) noexcept nogil:
+    """"%08x:PROXY.what" """
+    cdef int n = 0
+    cdef px_t *p = &g_px[s.px]
+    lhex(b, &n, cap, s.log_uid, 8)
+    lc(b, &n, cap, b':')
+    la(b, &n, cap, p.name, p.name_len)
+    lc(b, &n, cap, b'.')
+    la(b, &n, cap, what, wlen)
+    return n
+
+
+cdef void dbg_fds(char *b, int *n, int cap, sess_t *s) noexcept nogil:
+    """"[%04x:%04x]" of the client and server fds, as HAProxy prints them (unsigned short)."""
+    lc(b, n, cap, b'[')
+    lhex(b, n, cap, <unsigned short>s.cfd, 4)
+    lc(b, n, cap, b':')
+    lhex(b, n, cap, <unsigned short>s.sfd, 4)
+    lc(b, n, cap, b']')
+
+
+cdef void dbg_line(sess_t *s, const char *what, int wlen, const char *txt, int tlen) noexcept nogil:
+    """"%08x:PROXY.what[cfd:sfd]: txt\\n" (or without ": txt" when txt is NULL)."""
+    cdef char b[1100]
+    cdef int n = dbg_begin(b, 1099, s, what, wlen)
+    dbg_fds(b, &n, 1099, s)
+    if txt != NULL:
+        la(b, &n, 1099, b": ", 2)
+        while tlen > 0 and (txt[tlen - 1] == b'\n' or txt[tlen - 1] == b'\r'):
+            tlen -= 1
+        la(b, &n, 1099, txt, tlen)
+    lc(b, &n, 1100, b'\n')
+    write(1, b, n)
+
+
+# ---- hooks called by the loop
+
+cdef void log_accept(sess_t *s) noexcept nogil:
+    """A session was accepted: -d trace, and HAProxy 1.2's default "Connect from" log line."""
+    global g_log_uid
+    cdef px_t *p = &g_px[s.px]
+    cdef char b[LOG_HDR_ROOM + LOG_MAX + 8]
+    cdef int n
+    cdef sockaddr_storage local
+    cdef socklen_t llen = sizeof(local)
+    s.log_uid = g_log_uid
+    g_log_uid += 1
+    if dbg_on():
+        n = dbg_begin(b, 1000, s, b"accept(", 7)
+        lhex(b, &n, 1000, <unsigned short>g_lst[s.lst].fd, 4)
+        la(b, &n, 1000, b")=", 2)
+        lhex(b, &n, 1000, <unsigned short>s.cfd, 4)
+        la(b, &n, 1000, b" from [", 7)
+        laddr(b, &n, 1000, &s.cli_addr)
+        la(b, &n, 1000, b"]\n", 2)
+        write(1, b, n)
+    if p.nlog == 0 or (p.opts & (PO_HTTPLOG | PO_TCPLOG)):
+        return
+    memset(&local, 0, sizeof(local))
+    getsockname(s.cfd, <sockaddr *>&local, &llen)
+    n = log_begin(b)
+    la(b, &n, LOG_HDR_ROOM + LOG_MAX, b"Connect from ", 13)
+    laddr(b, &n, LOG_HDR_ROOM + LOG_MAX, &s.cli_addr)
+    la(b, &n, LOG_HDR_ROOM + LOG_MAX, b" to ", 4)
+    laddr(b, &n, LOG_HDR_ROOM + LOG_MAX, &local)
+    la(b, &n, LOG_HDR_ROOM + LOG_MAX, b" (", 2)
+    la(b, &n, LOG_HDR_ROOM + LOG_MAX, p.name, p.name_len)
+    if p.mode == MODE_HTTP:
+        la(b, &n, LOG_HDR_ROOM + LOG_MAX, b"/HTTP)", 6)
+    else:
+        la(b, &n, LOG_HDR_ROOM + LOG_MAX, b"/TCP)", 5)
+    log_end_line(b, &n)
+    log_send(p, LOG_INFO, b, n)
+    s.logged = 1     # this mode logs nothing at the end of the session
+
+
+cdef void log_connected(sess_t *s) noexcept nogil:
+    """The server connection is established: `option logasap` logs TCP sessions now."""
+    cdef px_t *p = &g_px[s.px]
+    if p.mode != MODE_HTTP and (p.opts & PO_LOGASAP) and (p.opts & (PO_TCPLOG | PO_HTTPLOG)):
+        log_session(s, 1, s.rsp.bytes)
+
+
+cdef void log_closed(sess_t *s) noexcept nogil:
+    """The session ends (called before its fds are closed): -d trace."""
+    if dbg_on():
+        dbg_line(s, b"closed", 6, NULL, 0)
+
+
+cdef inline int log_wanted(px_t *p) noexcept nogil:
+    return p.nlog > 0 and (p.opts & (PO_HTTPLOG | PO_TCPLOG)) != 0
+
+
+cdef void log_capture_cookie(px_t *p, const char *v, int vlen, int setcookie, char *dst, int *out) noexcept nogil:
+    """`capture cookie PREFIX len N`: the first NAME=value whose name starts with PREFIX."""
+    cdef int i = 0, st, en, k
+    if out[0] > 0:
+        return
+    while i < vlen:
+        while i < vlen and (v[i] == b' ' or v[i] == b'\t' or v[i] == b';' or v[i] == b','):
+            i += 1
+        st = i
+        while i < vlen and v[i] != b';' and not (v[i] == b',' and not setcookie):
+            i += 1
+        en = i
+        while en > st and (v[en - 1] == b' ' or v[en - 1] == b'\t'):
+            en -= 1
+        if en - st >= p.cap_ck_len and memcmp(v + st, p.cap_ck_name, p.cap_ck_len) == 0:
+            k = en - st
+            if k > p.cap_ck_max:
+                k = p.cap_ck_max
+            memcpy(dst, v + st, k)
+            out[0] = k
+            return
+        if setcookie:
+            return          # only the first pair of a Set-Cookie is the cookie
+        if i < vlen:
+            i += 1
+
+
+cdef void log_capture_headers(char *buf, h1_msg *m, int ncap, int *lens, int *maxs,
+                              char (*names)[64], char *dst, short *out) noexcept nogil:
+    """`capture request|response header NAME len N`: the last occurrence of each, cut at N."""
+    cdef int i, c, k
+    cdef h1_hdr *h
+    for i in range(m.nhdr):
+        h = &m.hdr[i]
+        for c in range(ncap):
+            if h1_hdr_name_is(buf, h, names[c], lens[c]):
+                k = h.v_len
+                if k > maxs[c]:
+                    k = maxs[c]
+                memcpy(dst + c * 256, buf + h.v_off, k)
+                out[c] = <short>k
+
+
+cdef void log_reset_tx(sess_t *s) noexcept nogil:
+    cdef int i
+    s.loginfo_len = 0
+    s.log_ck_req = 0
+    s.log_ck_rsp = 0
+    s.log_cck_req_len = 0
+    s.log_cck_rsp_len = 0
+    for i in range(MAX_CAPTURE):
+        s.log_hreq_len[i] = 0
+        s.log_hrsp_len[i] = 0
 
 
 cdef void log_keep_request(sess_t *s, const char *line, int n) noexcept nogil:
-    pass
+    """A request was parsed (g_msg holds it, in s.req.buf): keep its line and captures for the log."""
+    cdef px_t *p = &g_px[s.px]
+    cdef h1_msg *m = &g_msg
+    cdef char *buf = s.req.buf
+    cdef int i, k, po, pl, vo, vl
+    cdef h1_hdr *h
+    while n > 0 and (line[n - 1] == b'\n' or line[n - 1] == b'\r'):
+        n -= 1
+    if dbg_on():
+        dbg_line(s, b"clireq", 6, line, n)
+        for i in range(m.nhdr):
+            dbg_line(s, b"clihdr", 6, buf + m.hdr[i].line_off, m.hdr[i].line_len)
+    if not log_wanted(p):
+        return
+    if s.loginfo == NULL:
+        s.loginfo = buf_get()
+        if s.loginfo == NULL:
+            return
+    log_reset_tx(s)
+    if n > LOG_REQ_MAX:
+        n = LOG_REQ_MAX
+    memcpy(s.loginfo, line, n)
+    s.loginfo_len = n
+    if p.ck_mode != CK_NONE:
+        s.log_ck_req = 1
+        for i in range(m.nhdr):
+            h = &m.hdr[i]
+            if h1_hdr_name_is(buf, h, b"cookie", 6) and h1_find_cookie(
+                    buf + h.v_off, h.v_len, p.ck_name, p.ck_name_len, &po, &pl, &vo, &vl):
+                if p.ck_mode != CK_PREFIX or memchr(buf + h.v_off + vo, b'~', vl) != NULL:
+                    s.log_ck_req = 2
+                break
+    if p.cap_ck_len:
+        for i in range(m.nhdr):
+            h = &m.hdr[i]
+            if h1_hdr_name_is(buf, h, b"cookie", 6):
+                log_capture_cookie(p, buf + h.v_off, h.v_len, 0, s.loginfo + LOG_CCK_REQ_OFF, &s.log_cck_req_len)
+    if p.ncap_req:
+        log_capture_headers(buf, m, p.ncap_req, p.cap_req_len, p.cap_req_max, p.cap_req_name,
+                            s.loginfo + LOG_HREQ_OFF, s.log_hreq_len)
+
+
+cdef void log_response(sess_t *s) noexcept nogil:
+    """The final response headers were analysed and edited (g_msg holds them, in s.rsp.buf)."""
+    cdef px_t *p = &g_px[s.px]
+    cdef h1_msg *m = &g_msg
+    cdef char *buf = s.rsp.buf
+    cdef int i, po, pl, vo, vl, seen = 0, ours = 0
+    cdef h1_hdr *h
+    cdef srv_t *sv = NULL
+    if dbg_on():
+        dbg_line(s, b"srvrep", 6, buf + m.start, m.first_line_len)
+        for i in range(m.nhdr):
+            dbg_line(s, b"srvhdr", 6, buf + m.hdr[i].line_off, m.hdr[i].line_len)
+    if not log_wanted(p) or s.logged:
+        return
+    if p.ck_mode != CK_NONE:
+        if s.srv >= 0:
+            sv = &g_srv[s.srv]
+        for i in range(m.nhdr):
+            h = &m.hdr[i]
+            if h1_hdr_name_is(buf, h, b"set-cookie", 10) and h1_find_setcookie(
+                    buf + h.v_off, h.v_len, p.ck_name, p.ck_name_len, &po, &pl, &vo, &vl):
+                seen += 1
+                if (p.ck_mode == CK_INSERT and sv != NULL and vl == sv.cookie_len
+                        and memcmp(buf + h.v_off + vo, sv.cookie, vl) == 0 and i >= m.nhdr - 2):
+                    ours = 1     # the Set-Cookie we appended (Cache-control may follow it)
+        if p.ck_mode == CK_INSERT and ours:
+            s.log_ck_rsp = c'I'
+        elif seen and (p.ck_mode == CK_PREFIX or p.ck_mode == CK_REWRITE) and sv != NULL:
+            s.log_ck_rsp = c'R'
+        elif seen:
+            s.log_ck_rsp = c'P'
+    if s.loginfo != NULL:
+        if p.cap_ck_len:
+            for i in range(m.nhdr):
+                h = &m.hdr[i]
+                if h1_hdr_name_is(buf, h, b"set-cookie", 10):
+                    log_capture_cookie(p, buf + h.v_off, h.v_len, 1, s.loginfo + LOG_CCK_RSP_OFF, &s.log_cck_rsp_len)
+        if p.ncap_rsp:
+            log_capture_headers(buf, m, p.ncap_rsp, p.cap_rsp_len, p.cap_rsp_max, p.cap_rsp_name,
+                                s.loginfo + LOG_HRSP_OFF, s.log_hrsp_len)
+    if p.opts & PO_LOGASAP:
+        # Logged before the body moves; the byte count is the header bytes sent to the client.
+        log_session(s, 1, s.rsp.bytes + m.hdrs_end)
+
+
+# ---- the session log line
+
+cdef inline int sess_got_data(sess_t *s) noexcept nogil:
+    """HAProxy's dontlognull test: did the client send at least one byte?"""
+    return s.req.bytes > 0 or s.req.buf_in > 0 or s.req.in_pipe > 0 or s.t_req != 0
+
+
+cdef void log_release(sess_t *s) noexcept nogil:
+    if s.loginfo != NULL:
+        buf_put(s.loginfo)
+        s.loginfo = NULL
+    log_reset_tx(s)
+
+
+cdef void log_date(char *b, int *n, int cap, long long wall_ms) noexcept nogil:
+    """"[DD/Mon/YYYY:HH:MM:SS.mmm]" in local time."""
+    global g_log_acc_sec
+    cdef long long sec = wall_ms // 1000
+    cdef log_time_t t
+    if sec != g_log_acc_sec:
+        t = <log_time_t>sec
+        log_localtime_r(&t, &g_log_acc_tm)
+        g_log_acc_sec = sec
+    lc(b, n, cap, b'[')
+    ldw(b, n, cap, g_log_acc_tm.tm_mday, 2)
+    lc(b, n, cap, b'/')
+    la(b, n, cap, LOG_MONTHS + 3 * g_log_acc_tm.tm_mon, 3)
+    lc(b, n, cap, b'/')
+    ldw(b, n, cap, g_log_acc_tm.tm_year + 1900, 4)
+    lc(b, n, cap, b':')
+    ldw(b, n, cap, g_log_acc_tm.tm_hour, 2)
+    lc(b, n, cap, b':')
+    ldw(b, n, cap, g_log_acc_tm.tm_min, 2)
+    lc(b, n, cap, b':')
+    ldw(b, n, cap, g_log_acc_tm.tm_sec, 2)
+    lc(b, n, cap, b'.')
+    ldw(b, n, cap, wall_ms % 1000, 3)
+    lc(b, n, cap, b']')
+
+
+cdef void log_captures(char *b, int *n, int cap, char *base, int ncap, short *lens) noexcept nogil:
+    cdef int c
+    la(b, n, cap, b" {", 2)
+    for c in range(ncap):
+        if c:
+            lc(b, n, cap, b'|')
+        if base != NULL:
+            lesc(b, n, cap, base + c * 256, lens[c], 1)
+    lc(b, n, cap, b'}')
+
+
+cdef void sess_log(sess_t *s) noexcept nogil:
+    """Log the session (TCP) or the transaction (HTTP) once; a no-op when already logged."""
+    log_session(s, 0, 0)
+
+
+cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexcept nogil:
+    cdef px_t *p = &g_px[s.px]
+    cdef char b[LOG_HDR_ROOM + LOG_MAX + 8]
+    cdef int cap = LOG_HDR_ROOM + LOG_MAX
+    cdef int n, http, retries, redisp, srvconn, status, k
+    cdef long long tq, tw, tc, tr, tt, t0
+    cdef unsigned long long nbytes
+    cdef const char *line
+    cdef const char *srvname
+    cdef int srvname_len, line_len
+    if s.logged:
+        return
+    s.logged = 1
+    if not log_wanted(p) or (not asap and (p.opts & PO_DONTLOGNULL) and not sess_got_data(s)):
+        log_release(s)
+        return
+    http = p.mode == MODE_HTTP and (p.opts & PO_HTTPLOG) != 0
+    # timers; -1 for a phase never reached
+    t0 = s.t_req if (http and s.t_req) else s.accept_ms
+    tq = s.t_req - s.accept_ms if s.t_req else -1
+    if s.t_conn or (s.term_phase >= PH_CONNECT and s.srv != -1) or (not http and s.term_phase == PH_DATA):
+        tw = 0
+    else:
+        tw = -1
+    tc = s.t_conn - t0 if s.t_conn else -1
+    tr = s.t_rsp - s.t_conn if (s.t_rsp and s.t_conn) else -1
+    tt = g_now - s.accept_ms
+    if http and s.t_req == 0:
+        tw = -1
+    # server
+    if s.srv >= 0:
+        srvname = g_srv[s.srv].name
+        srvname_len = g_srv[s.srv].name_len
+        srvconn = g_srv[s.srv].cur_sess
+    elif s.srv == SRV_STATS:
+        srvname = b"<STATS>"
+        srvname_len = 7
+        srvconn = 0
+    else:
+        srvname = b"<NOSRV>"
+        srvname_len = 7
+        srvconn = 0
+    retries = 0
+    redisp = 0
+    if s.srv != SRV_STATS and p.retries > 0:
+        retries = p.retries - s.retries_left
+        if retries < 0:
+            retries = 0
+        redisp = (p.opts & PO_REDISPATCH) != 0 and s.retries_left == 0 and p.nsrv > 0
+    nbytes = asap_bytes if asap else s.rsp.bytes
+
+    n = log_begin(b)
+    laddr(b, &n, cap, &s.cli_addr)
+    lc(b, &n, cap, b' ')
+    log_date(b, &n, cap, s.accept_wall_ms)
+    lc(b, &n, cap, b' ')
+    la(b, &n, cap, p.name, p.name_len)
+    lc(b, &n, cap, b' ')
+    la(b, &n, cap, p.name, p.name_len)
+    lc(b, &n, cap, b'/')
+    la(b, &n, cap, srvname, srvname_len)
+    lc(b, &n, cap, b' ')
+    if http:
+        ld(b, &n, cap, tq)
+        lc(b, &n, cap, b'/')
+    ld(b, &n, cap, tw)
+    lc(b, &n, cap, b'/')
+    ld(b, &n, cap, tc)
+    lc(b, &n, cap, b'/')
+    if http:
+        ld(b, &n, cap, tr)
+        lc(b, &n, cap, b'/')
+    if asap:
+        lc(b, &n, cap, b'+')
+    ld(b, &n, cap, tt)
+    lc(b, &n, cap, b' ')
+    if http:
+        status = s.status if s.status else -1
+        ld(b, &n, cap, status)
+        lc(b, &n, cap, b' ')
+    if asap:
+        lc(b, &n, cap, b'+')
+    ld(b, &n, cap, <long long>nbytes)
+    lc(b, &n, cap, b' ')
+    if http:
+        # captured request and response cookies
+        if s.loginfo != NULL and s.log_cck_req_len > 0:
+            lesc(b, &n, cap, s.loginfo + LOG_CCK_REQ_OFF, s.log_cck_req_len, 0)
+        else:
+            lc(b, &n, cap, b'-')
+        lc(b, &n, cap, b' ')
+        if s.loginfo != NULL and s.log_cck_rsp_len > 0:
+            lesc(b, &n, cap, s.loginfo + LOG_CCK_RSP_OFF, s.log_cck_rsp_len, 0)
+        else:
+            lc(b, &n, cap, b'-')
+        lc(b, &n, cap, b' ')
+    lc(b, &n, cap, LOG_TERM_CAUSE[s.term_cause if 0 <= s.term_cause <= 7 else 5])
+    lc(b, &n, cap, LOG_TERM_PHASE[s.term_phase if 0 <= s.term_phase <= 6 else 0])
+    if http:
+        if p.ck_mode == CK_NONE:
+            la(b, &n, cap, b"--", 2)
+        else:
+            if s.log_ck_req != 2:
+                lc(b, &n, cap, b'N')
+            elif s.ck_found_srv < 0:
+                lc(b, &n, cap, b'I')
+            elif srv_alive(s.ck_found_srv):
+                lc(b, &n, cap, b'V')
+            else:
+                lc(b, &n, cap, b'D')
+            if s.log_ck_rsp:
+                lc(b, &n, cap, <char>s.log_ck_rsp)
+            else:
+                lc(b, &n, cap, c'N')
+    lc(b, &n, cap, b' ')
+    ld(b, &n, cap, g_actconn)
+    lc(b, &n, cap, b'/')
+    ld(b, &n, cap, p.feconn)
+    lc(b, &n, cap, b'/')
+    ld(b, &n, cap, p.feconn)       # a `listen` proxy is its own backend
+    lc(b, &n, cap, b'/')
+    ld(b, &n, cap, srvconn)
+    lc(b, &n, cap, b'/')
+    if redisp:
+        lc(b, &n, cap, b'+')
+    ld(b, &n, cap, retries)
+    la(b, &n, cap, b" 0/0", 4)     # no queues: position in the server / backend queue
+    if http:
+        if p.ncap_req:
+            log_captures(b, &n, cap, s.loginfo + LOG_HREQ_OFF if s.loginfo != NULL else NULL,
+                         p.ncap_req, s.log_hreq_len)
+        if p.ncap_rsp:
+            log_captures(b, &n, cap, s.loginfo + LOG_HRSP_OFF if s.loginfo != NULL else NULL,
+                         p.ncap_rsp, s.log_hrsp_len)
+        la(b, &n, cap, b" \"", 2)
+        if s.loginfo != NULL and s.loginfo_len > 0:
+            lesc(b, &n, cap, s.loginfo, s.loginfo_len, 0)
+        elif s.req.buf != NULL and s.req.buf_in > 0 and s.term_cause == TERM_PROXY and s.term_phase == PH_REQ:
+            # A request rejected by the parser: its first line when complete, as HAProxy does.
+            line = s.req.buf
+            line_len = s.req.buf_in
+            k = 0
+            while k < line_len and line[k] != b'\n':
+                k += 1
+            if k < line_len:
+                while k > 0 and line[k - 1] == b'\r':
+                    k -= 1
+                lesc(b, &n, cap, line, k if k < LOG_REQ_MAX else LOG_REQ_MAX, 0)
+            else:
+                la(b, &n, cap, b"<BADREQ>", 8)
+        else:
+            la(b, &n, cap, b"<BADREQ>", 8)
+        lc(b, &n, cap, b'"')
+    log_end_line(b, &n)
+    log_send(p, LOG_INFO, b, n)
+    log_release(s)
 
 
 cdef void addr_to_str(sockaddr_storage *a, char *out, int cap) noexcept nogil:
@@ -17,3 +669,105 @@ cdef void addr_to_str(sockaddr_storage *a, char *out, int cap) noexcept nogil:
         inet_ntop(AF_INET, &(<sockaddr_in *>a).sin_addr, out, cap)
     else:
         inet_ntop(AF_INET6, &(<sockaddr_in6 *>a).sin6_addr, out, cap)
+
+
+# ---- setup (Python, once per worker)
+
+LOG_FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+                  "auth2", "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2",
+                  "local3", "local4", "local5", "local6", "local7")
+LOG_LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+
+
+def log_parse_address(str address):
+    """`log` target -> ("unix", path) | (family, host, port); port 514 by default.
+
+    Forms: /path, ip, ip:port, [v6], [v6]:port, bare v6 literal, or a host name (resolved here).
+    """
+    import socket
+    if address.startswith("/"):
+        return ("unix", address, 0)
+    host, port = address, 514
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        if rest.startswith(":") and rest[1:]:
+            port = int(rest[1:])
+    elif address.count(":") == 1:
+        host, _, ps = address.partition(":")
+        if ps:
+            port = int(ps)
+    host = host or "127.0.0.1"
+    for fam in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(fam, host)
+            return (int(fam), host, port)
+        except OSError:
+            pass
+    info = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)[0]
+    return (int(info[0]), info[4][0], port)
+
+
+cdef int log_socket(int family):
+    global g_log_fd4, g_log_fd6, g_log_fdu
+    cdef int *slot = &g_log_fd4
+    if family == AF_INET6:
+        slot = &g_log_fd6
+    elif family == AF_UNIX:
+        slot = &g_log_fdu
+    if slot[0] < 0:
+        slot[0] = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
+    return slot[0]
+
+
+def log_setup(dict tables):
+    """Fill each proxy's log targets and captures from the tables; open the datagram sockets."""
+    global g_log_pid, g_log_quiet, g_log_hdr_sec, g_log_acc_sec
+    cdef int i, j, k
+    cdef px_t *p
+    cdef logsrv_t *t
+    cdef bytes raw
+    cdef sockaddr_un *un
+    g_log_pid = getpid()
+    g_log_quiet = 1 if tables.get("quiet") else 0
+    g_log_hdr_sec = -1
+    g_log_acc_sec = -1
+    for i, d in enumerate(tables["proxies"]):
+        p = &g_px[i]
+        p.nlog = 0
+        for address, facility, level in list(d.get("log") or [])[:MAX_LOGSRV]:
+            t = &p.log[p.nlog]
+            memset(&t.addr, 0, sizeof(sockaddr_storage))
+            try:
+                kind, host, port = log_parse_address(str(address))
+            except (OSError, ValueError, IndexError):
+                continue            # the parser validated it; a name that stopped resolving is skipped
+            if kind == "unix":
+                raw = host.encode()[:107]
+                un = <sockaddr_un *>&t.addr
+                un.sun_family = AF_UNIX
+                memcpy(un.sun_path, <const char *>raw, len(raw))
+                t.addrlen = sizeof(sockaddr_un)
+                t.fd = log_socket(AF_UNIX)
+            else:
+                fill_addr(&t.addr, &t.addrlen, host, port)
+                t.fd = log_socket(t.addr.ss_family)
+            t.facility = LOG_FACILITIES.index(facility) if facility in LOG_FACILITIES else 1
+            t.level = LOG_LEVELS.index(level) if level in LOG_LEVELS else 7
+            p.nlog += 1
+        cc = d.get("capture_cookie")
+        p.cap_ck_len = 0
+        if cc:
+            copy_name(p.cap_ck_name, MAX_COOKIE, cc[0], &p.cap_ck_len)
+            p.cap_ck_max = max(0, min(int(cc[1]), LOG_CCK_MAX))
+        p.ncap_req = 0
+        for name, length in list(d.get("capture_req") or [])[:MAX_CAPTURE]:
+            k = p.ncap_req
+            copy_name(p.cap_req_name[k], 64, name, &p.cap_req_len[k])
+            p.cap_req_max[k] = max(0, min(int(length), LOG_HDR_MAX))
+            p.ncap_req += 1
+        p.ncap_rsp = 0
+        for name, length in list(d.get("capture_rsp") or [])[:MAX_CAPTURE]:
+            k = p.ncap_rsp
+            copy_name(p.cap_rsp_name[k], 64, name, &p.cap_rsp_len[k])
+            p.cap_rsp_max[k] = max(0, min(int(length), LOG_HDR_MAX))
+            p.ncap_rsp += 1

@@ -161,6 +161,7 @@ cdef void sess_close(int idx) noexcept nogil:
     if s.state == ST_FREE:
         return
     sess_log(s)
+    log_closed(s)
     if s.cfd >= 0:
         close(s.cfd)
     if s.sfd >= 0:
@@ -266,6 +267,7 @@ cdef void handle_accept(int li) noexcept nogil:
         g_actconn += 1
         p.feconn += 1
         ctr_open(ctr_px(l.px))
+        log_accept(s)
         if p.opts & PO_CLITCPKA:
             setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one))
         if ep_add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, ev_data(idx, TAG_CLIENT)) < 0:
@@ -409,6 +411,7 @@ cdef void conn_established(int idx) noexcept nogil:
     s.t_conn = g_now
     touch_srv(s)
     sess_arm(s, idx)
+    log_connected(s)
 
 
 cdef void handle_server_connecting(int idx, unsigned int events) noexcept nogil:
@@ -416,8 +419,12 @@ cdef void handle_server_connecting(int idx, unsigned int events) noexcept nogil:
     cdef int err = 0
     cdef socklen_t elen = sizeof(err)
     if events & (EPOLLOUT | EPOLLERR | EPOLLHUP):
-        getsockopt(s.sfd, SOL_SOCKET, SO_ERROR, &err, &elen)
-        if err == 0 and not (events & EPOLLERR):
+        # Writable without an error flag means connected; only an error needs SO_ERROR.
+        if events & (EPOLLERR | EPOLLHUP):
+            getsockopt(s.sfd, SOL_SOCKET, SO_ERROR, &err, &elen)
+            if err == 0:
+                err = ECONNREFUSED
+        if err == 0:
             s.srv_wr = 1
             if events & (EPOLLRDHUP | EPOLLHUP):
                 s.srv_rd = 2

@@ -6,6 +6,7 @@ cdef enum:
     XF_SRC_ERR = 4     # the source failed (reset)
     XF_DST_ERR = 8     # the destination failed (reset / broken pipe)
     SPLICE_CHUNK = 1 << 20
+    COPY_CHUNK = 16384   # below this, recv()/send() through the stack costs less than two splices
 
 
 cdef int chan_flush_buf(chan_t *ch, int dst, int *dst_ready) noexcept nogil:
@@ -32,6 +33,65 @@ cdef int chan_flush_buf(chan_t *ch, int dst, int *dst_ready) noexcept nogil:
     return r
 
 
+cdef int chan_copy(chan_t *ch, int src, int dst, int *src_ready, int *dst_ready) noexcept nogil:
+    """Small transfers: recv() into the stack, send() at once; what the peer cannot take waits in buf.
+
+    Switches the channel to splice() (ch.big) as soon as a read fills the whole chunk.
+    """
+    cdef char tmp[COPY_CHUNK]
+    cdef ssize_t n, m
+    cdef size_t want
+    cdef int r = 0
+    while src_ready[0] and dst_ready[0] and not ch.eof and ch.to_fwd != 0:
+        want = COPY_CHUNK
+        if ch.to_fwd > 0 and ch.to_fwd < <long long>want:
+            want = <size_t>ch.to_fwd
+        n = recv(src, tmp, want, MSG_DONTWAIT)
+        if n == 0:
+            ch.eof = 1
+            return r | XF_RD
+        if n < 0:
+            if errno == EAGAIN:
+                src_ready[0] = 0
+                return r
+            if errno == EINTR:
+                continue
+            ch.eof = 1
+            ch.err = 1
+            return r | XF_SRC_ERR
+        r |= XF_RD
+        if ch.to_fwd > 0:
+            ch.to_fwd -= n
+        if <size_t>n < want and src_ready[0] == 1:
+            src_ready[0] = 0
+        m = send(dst, tmp, n, MSG_NOSIGNAL | MSG_DONTWAIT)
+        if m < 0:
+            if errno != EAGAIN and errno != EINTR:
+                ch.err = 1
+                return r | XF_DST_ERR
+            m = 0
+        if m > 0:
+            ch.bytes += m
+            r |= XF_WR
+        if m < n:
+            # The destination is full: keep the rest for chan_flush_buf.
+            dst_ready[0] = 0
+            if ch.buf == NULL:
+                ch.buf = buf_get()
+                if ch.buf == NULL:
+                    ch.err = 1
+                    return r | XF_DST_ERR
+            memcpy(ch.buf, tmp + m, n - m)
+            ch.buf_off = 0
+            ch.buf_len = <int>(n - m)
+            ch.buf_in = ch.buf_len
+            return r
+        if <size_t>n == COPY_CHUNK:
+            ch.big = 1
+            return r
+    return r
+
+
 cdef int chan_xfer(chan_t *ch, int src, int dst, int *src_ready, int *dst_ready) noexcept nogil:
     """Forward src -> dst while both sides allow it, honouring ch.to_fwd (-1 = unbounded)."""
     cdef ssize_t n
@@ -40,6 +100,10 @@ cdef int chan_xfer(chan_t *ch, int src, int dst, int *src_ready, int *dst_ready)
     r = chan_flush_buf(ch, dst, dst_ready)
     if r & XF_DST_ERR or ch.buf_len > 0:
         return r
+    if not ch.big and ch.in_pipe == 0 and ch.buf_in == 0:
+        r |= chan_copy(ch, src, dst, src_ready, dst_ready)
+        if (r & (XF_DST_ERR | XF_SRC_ERR)) or not ch.big:
+            return r
     while True:
         while ch.in_pipe > 0 and dst_ready[0]:
             n = splice(ch.pipe_r, NULL, dst, NULL, ch.in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK)

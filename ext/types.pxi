@@ -135,6 +135,18 @@ cdef struct px_t:
     int nlog
     logsrv_t log[MAX_LOGSRV]
     int slot            # shm counter slot
+    # --- logging (logline.pxi)
+    int cap_ck_len                      # `capture cookie NAME len N`: prefix length, 0 none
+    int cap_ck_max
+    char cap_ck_name[MAX_COOKIE]
+    int ncap_req                        # `capture request header NAME len N`
+    int cap_req_len[MAX_CAPTURE]
+    int cap_req_max[MAX_CAPTURE]
+    char cap_req_name[MAX_CAPTURE][64]
+    int ncap_rsp                        # `capture response header NAME len N`
+    int cap_rsp_len[MAX_CAPTURE]
+    int cap_rsp_max[MAX_CAPTURE]
+    char cap_rsp_name[MAX_CAPTURE][64]
 
 
 cdef struct srv_t:
@@ -181,6 +193,7 @@ cdef struct chan_t:
     int phase            # HTTP: CH_HDR, CH_BODY, CH_DONE
     int chunked
     int scan_from        # where to resume looking for the end of the header block
+    int big              # large transfers seen: move data with splice() instead of recv()/send()
     int hold             # keep sent bytes in buf (a request that may have to be sent again)
     h1_chunk ck
 
@@ -225,3 +238,11 @@ cdef struct sess_t:
     int logged
     char *loginfo          # request line kept for the log (allocated from buffer pool when logging)
     int loginfo_len
+    # --- logging (logline.pxi)
+    unsigned int log_uid   # session number shown by the -d trace
+    int log_ck_req         # request persistence cookie: 0 n/a, 1 absent, 2 present (3rd state char)
+    int log_ck_rsp         # response cookie: 0 none seen, else the 4th state char ('I','P','R','D')
+    int log_cck_req_len    # captured cookies (kept in loginfo), 0 none
+    int log_cck_rsp_len
+    short log_hreq_len[MAX_CAPTURE]   # captured headers (kept in loginfo), 0 absent or empty
+    short log_hrsp_len[MAX_CAPTURE]
