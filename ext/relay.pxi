@@ -134,8 +134,8 @@ cdef int chan_xfer(chan_t *ch, int src, int dst, int *src_ready, int *dst_ready)
             ch.in_pipe += n
             if ch.to_fwd > 0:
                 ch.to_fwd -= n
-            if <size_t>n < want and n < 65536 and src_ready[0] == 1:
-                src_ready[0] = 0    # short read: drained (edge-triggered)
+            # No short-read shortcut here: a pipe fills by buffer slots, not bytes, so a short
+            # splice does not mean the socket is drained; only EAGAIN says so.
             r |= XF_RD
         elif n == 0:
             ch.eof = 1

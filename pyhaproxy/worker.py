@@ -130,6 +130,8 @@ def compile_tables(cfg: Config) -> dict[str, Any]:
             "monitor_uri": px.monitor_uri or "",
             "stats_uri": px.stats.uri if px.stats.enabled and px.mode == "http" else "",
             "capture_cookie": next(((c.name, c.length) for c in px.captures if c.kind == "cookie"), None),
+            "capture_req": [(c.name, c.length) for c in px.captures if c.kind == "request"],
+            "capture_rsp": [(c.name, c.length) for c in px.captures if c.kind == "response"],
             "log": [(t.address, t.facility, t.level) for t in (cfg.global_.logs if px.log_global else [])]
             + [(t.address, t.facility, t.level) for t in px.logs],
         })
