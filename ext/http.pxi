@@ -364,10 +364,12 @@ cdef void http_client_io(int idx) noexcept nogil:
         if n == -1:
             break
         # EOF or error before a complete request: an idle keep-alive end or an aborted request.
-        if s.req.buf_in > 0:
+        if s.req.buf_in > 0 or not s.http_ka:
+            # HAProxy logs a connection that ends before a complete request as "CR".
             s.term_cause = TERM_CLI_ABORT
             s.term_phase = PH_REQ
-        s.logged = 1 if s.req.buf_in == 0 and s.http_ka else s.logged
+        else:
+            s.logged = 1         # the normal end of a kept-alive connection: nothing to log
         sess_close(idx)
         return
     sess_arm(s, idx)
