@@ -268,6 +268,8 @@ cdef void handle_accept(int li) noexcept nogil:
         p.feconn += 1
         ctr_open(ctr_px(l.px))
         log_accept(s)
+        # Small request/response exchanges must not wait on Nagle for the previous ACK.
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
         if p.opts & PO_CLITCPKA:
             setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one))
         if ep_add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, ev_data(idx, TAG_CLIENT)) < 0:
