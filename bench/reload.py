@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -235,9 +236,9 @@ class MasterWorker(Reloadable):
 
     def start(self) -> None:
         self.write_config()
-        self.master = self.spawn([sys.executable, "-m", "pyhaproxy", "-W", "-db", "-f", str(self.cfg)], "master")
+        argv = [sys.executable, "-m", "pyhaproxy", "-W", "-db", "-f", str(self.cfg)]
+        self.master = self.spawn(argv, "master")
         self.wait_serving()
-        self.current = self.workers()
 
     def reload(self) -> bool:
         assert self.master is not None
@@ -344,8 +345,6 @@ def run_mode(mode: str, seconds: float, bport: int) -> Result:
         res.notes.append(f"failed: {e}")
     finally:
         proxy.stop()
-        import shutil
-
         shutil.rmtree(workdir, ignore_errors=True)
     return res
 
@@ -364,7 +363,8 @@ def render(results: list[Result], seconds: float) -> str:
     ]
     for r in results:
         if r.notes:
-            lines.append(f"| {r.mode} | {r.reloads} ({r.reload_failures}) | - | - | - | {'; '.join(r.notes)} |")
+            notes = "; ".join(r.notes)
+            lines.append(f"| {r.mode} | {r.reloads} ({r.reload_failures}) | - | - | - | {notes} |")
             continue
         rate = r.requests / r.seconds if r.seconds else 0.0
         lines.append(f"| {r.mode} | {r.reloads} ({r.reload_failures}) | {r.requests} | {rate:.0f} |"
@@ -386,8 +386,11 @@ pyhaproxy can be reloaded three ways:
 - **Master-worker mode** (`-W` or `master-worker` in `global`): SIGUSR2 to the master re-reads
   the configuration. If it is invalid, the master logs the ALERT and the running workers go on.
   Otherwise the master starts a new generation of workers that inherit the *same* listening
-  sockets for every unchanged (proxy, address, port) (new ones are bound, removed ones closed),
-  then sends SIGUSR1 to the old generation. An old worker only closes its own copy of each
+  sockets for every unchanged (proxy, address, port) (new ones are bound, removed ones closed).
+  Once the new workers have run for 0.2 s, the old generation gets SIGUSR1; if a new worker
+  dies within that time (a config that parses but cannot run, e.g. a missing chroot directory),
+  the reload is abandoned with an ALERT and the old generation simply goes on. A SIGUSR2 that
+  arrives meanwhile is handled right after. An old worker only closes its own copy of each
   listening fd and finishes its sessions; the socket itself, with its accept queue, stays open
   in the master and the new workers, so no connection waiting in the queue is lost.
 
@@ -405,7 +408,7 @@ server weight toggled between 1 and 2. A failed request is anything wrk reports 
 - `4.3-script`: `pyhaproxy -D -p pidfile -f cfg`, each reload the section 4.3 sequence: `kill -TTOU
   old`, start a new `pyhaproxy -D -p pidfile -f cfg`, `kill -USR1 old` (or `-TTIN` on failure).
 - `master-worker`: one `pyhaproxy -W -db -f cfg`, each reload `kill -USR2 master`.
-- `haproxy-sf`: Debian's `{haproxy}` with the same proxy in 2.6 syntax (`bind`,
+- `haproxy-sf`: Debian's `/usr/sbin/haproxy` ({haproxy}) with the same proxy in 2.6 syntax (`bind`,
   `timeout connect/client/server`), each reload `haproxy -D -p pidfile -f cfg -sf OLDPID`
   (plain `-sf`: no `-x`/`expose-fd listeners` socket transfer).
 
@@ -416,11 +419,13 @@ Results ({seconds:g} s per mode, {when}, {machine}):
 DOC_TAIL = """
 Why the first and last lose requests: with the 4.3 script, SIGTTOU takes the old sockets out of
 the LISTEN state, which resets every connection still in their accept queue, and the port
-refuses connections until the new process (a Python start-up, a few hundred ms) has bound it.
+refuses connections until the new process (a Python start-up, a few hundred ms) has bound it
+(wrk reports a refused or reset connection as a write error).
 With haproxy's plain `-sf`, both processes listen on the port at once (SO_REUSEPORT, one accept
 queue each); when the old one closes its sockets, the connections the kernel had already queued
-on them are reset. In master-worker mode there is only ever one socket per address: the new
-workers add it to their epoll set before the old ones drop their copy, so nothing is reset.
+on them are reset. In master-worker mode there is only ever one socket per address, and it never
+leaves the LISTEN state: the master holds it throughout, so connections queued while the old
+workers drop their copies simply wait for the new workers to accept them.
 """
 
 
@@ -448,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     if not args.no_write:
         wrk = f'wrk -t1 -c{CONNS} --timeout 5s -H "Connection: close"'
-        head = DOC_HEAD.format(wrk=f"`{wrk}`", haproxy=_version([HAPROXY, "-v"]), seconds=args.seconds,
+        head = DOC_HEAD.format(wrk=wrk, haproxy=_version([HAPROXY, "-v"]), seconds=args.seconds,
                                when=time.strftime("%Y-%m-%d"),
                                machine=f"{os.cpu_count()} CPUs, {platform.platform(terse=True)}")
         RESULTS.write_text(head + table + DOC_TAIL)

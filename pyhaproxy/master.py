@@ -20,7 +20,8 @@ sockets, and timers. Signals:
   nbproc workers keep running.
 - SIGUSR2 with -W / ``master-worker``: the configuration is read again; if it parses, a new
   generation of workers starts with the new configuration (reusing the sockets of unchanged
-  listeners) and the old generation gets SIGUSR1. If not, the alert is logged and nothing changes.
+  listeners) and, once it has run SETTLE_TIME, the old generation gets SIGUSR1. If the config does
+  not parse, or a new worker dies while settling, the alert is logged and the old workers go on.
 
 The pidfile holds the master's pid only, one line. HAProxy 1.2 wrote one line per process; here
 the master forwards every signal to its workers, so ``kill -USR1 $(cat pidfile)``, ``kill -TTOU``,
@@ -117,12 +118,30 @@ class _Respawn:
 
 
 @dataclass
+class _PendingReload:
+    """A -W reload whose new generation is still settling (SETTLE_TIME).
+
+    The old generation is only told to stop once the new one has run that long, so that a
+    configuration which parses but whose workers cannot start (a missing chroot directory, an
+    unknown user...) leaves the running workers serving instead of taking the service down.
+    """
+
+    gen: Generation
+    old: list[Generation]
+    new_bound: dict[ListenerKey, Listener]
+    prev_cfg: Config
+    due: float
+
+
+@dataclass
 class _State:
     stopping: str = ""  # "", "soft" or "hard"
     kill_deadline: float | None = None
     ready: bool = False  # start-up completed (parent notified)
     startup_failed: bool = False
     respawns: list[_Respawn] = field(default_factory=list)
+    pending: _PendingReload | None = None
+    reload_again: bool = False  # SIGUSR2 received while a reload was settling
 
 
 def _status_text(status: int) -> str:
@@ -166,6 +185,7 @@ class Master:
         self._notify_fd = -1
         self._daemon = False
         self._gen_counter = 0
+        self._stats: Any = None  # stats hook: pyhaproxy.stats.StatsService, made with the first generation
 
     # ------------------------------------------------------------------------------------------
     # start-up
@@ -380,6 +400,7 @@ class Master:
         self._notify_parent(True)
         self.log.quiet = self.quiet
         self.log.starting = False  # from now on quiet mode silences alerts too
+        self._reload_again()  # a SIGUSR2 that came while the first workers were settling
         while True:
             if not self.pids and (self.st.stopping or not self.st.respawns):
                 break
@@ -402,6 +423,9 @@ class Master:
         for gen in self.gens:
             self._retire(gen)
         self.gens.clear()
+        if self._stats is not None:  # stats hook
+            self._stats.close()
+            self._stats = None
         self._close_listeners()
         signal.set_wakeup_fd(-1)
         if self.selector is not None:
@@ -431,6 +455,8 @@ class Master:
                 if d is not None:
                     deadlines.append(d)
         deadlines.extend(r.due for r in self.st.respawns)
+        if self.st.pending is not None:
+            deadlines.append(self.st.pending.due)
         if self.st.kill_deadline is not None:
             deadlines.append(self.st.kill_deadline)
         return max(0.0, min(deadlines) - now)
@@ -445,6 +471,10 @@ class Master:
             key.data(mask)
         self._reap()
         now = time.monotonic()
+        if self.st.pending is not None and now >= self.st.pending.due:
+            self._commit_reload(self.st.pending)
+        if self._stats is not None:  # stats hook: expire idle stats connections
+            self._stats.tick(now)
         for gen in list(self.gens):
             if gen.checker is not None:
                 d = gen.checker.next_deadline()
@@ -530,6 +560,7 @@ class Master:
                     self.log.warning(msg, syslog=False)
                     self.log.proxy_log(p, LOG_WARNING, msg)
         self._signal_workers(signal.SIGUSR1)
+        self._forget_pending()
         # the workers hold the sockets; the master's copies would keep the ports bound after them
         self._close_listeners()
 
@@ -544,6 +575,7 @@ class Master:
             self.log.notice("Stopping all workers (SIGTERM).")
         self._signal_workers(signal.SIGTERM)
         self.st.kill_deadline = time.monotonic() + KILL_TIMEOUT
+        self._forget_pending()
         self._close_listeners()
 
     def _close_listeners(self) -> None:
@@ -563,6 +595,7 @@ class Master:
             self.log.alert(f"[{self.name}.main()] Cannot load the worker: {e}.")
             raise StartupFailed() from None
         self._run_worker = run_worker
+        self._stats_configure(cfg)  # stats hook: before fork, the workers read the address from cfg
         n = max(1, cfg.global_.nbproc)
         shm = create_shm(cfg, n)
         self._gen_counter += 1
@@ -579,6 +612,29 @@ class Master:
                 self.log.alert(f"health checks could not start: {e}")
                 gen.checker = None
         return gen
+
+    # --- stats hook (pyhaproxy/stats): the stats socket and the internal stats-page server ----
+    def _stats_configure(self, cfg: Config) -> None:
+        from pyhaproxy.stats import StatsService, StatsSocketError
+
+        assert self.selector is not None
+        if self._stats is None:
+            self._stats = StatsService(self.selector, self._stats_view, self.log.notice)
+        try:
+            self._stats.configure(cfg)
+        except StatsSocketError as e:
+            self.log.alert(f"[{self.name}.main()] Starting frontend GLOBAL: {e}")
+            raise StartupFailed() from None
+
+    def _stats_view(self) -> Any:
+        from pyhaproxy.stats import View
+
+        gen = self._current()
+        if gen is None:
+            return None
+        return View(
+            gen.cfg, gen.shm, list(gen.slots), started=self._stats.started, stopping=bool(self.st.stopping)
+        )
 
     def _spawn(self, gen: Generation, idx: int) -> int | None:
         sys.stdout.flush()
@@ -672,6 +728,10 @@ class Master:
         gen, idx = entry
         gen.slots[idx] = None
         lived = time.monotonic() - gen.started[idx]
+        pending = self.st.pending
+        if pending is not None and gen is pending.gen and _abnormal(status) and not self.st.stopping:
+            self.log.alert(f"worker {pid} of the new configuration died ({_status_text(status)}).")
+            self._abort_reload(pending)  # marks gen stopping: cleaned up below like any old one
         if self.st.stopping or gen.stopping:
             if _abnormal(status) and self.st.stopping != "hard":
                 self.log.warning(f"worker {pid} exited ({_status_text(status)}).")
@@ -711,7 +771,11 @@ class Master:
     # SIGUSR2: reload (master-worker mode)
     # ------------------------------------------------------------------------------------------
     def _reload(self) -> None:
-        if self.st.stopping or not self.st.ready:
+        if self.st.stopping:
+            return
+        if self.st.pending is not None or not self.st.ready:
+            # done once the settling generation (or the first one, at start-up) is kept or dropped
+            self.st.reload_again = True
             return
         from pyhaproxy.config import ConfigError
 
@@ -742,6 +806,7 @@ class Master:
         for lst in listeners:
             new_bound[lst.key] = self.bound.get(lst.key, lst)
         old = [g for g in self.gens if not g.stopping]
+        prev_cfg = self.cfg
         self._raise_limits(len(listeners))
         self.log.set_targets(cfg.global_.logs)
         self.cfg = cfg
@@ -752,20 +817,73 @@ class Master:
             for key, lst in new_bound.items():
                 if key not in self.bound:
                     lst.close()
+            self.cfg = prev_cfg
+            self.log.set_targets(prev_cfg.global_.logs)
             return
-        for g in old:
+        # Both generations now accept on the shared sockets; the old one is told to stop once the
+        # new one has lived SETTLE_TIME (_commit_reload), or keeps serving if it dies (_abort_reload).
+        self.st.pending = _PendingReload(gen, old, new_bound, prev_cfg, time.monotonic() + SETTLE_TIME)
+
+    def _commit_reload(self, p: _PendingReload) -> None:
+        """The new generation settled: soft-stop the old one, drop the listeners it alone used."""
+        self.st.pending = None
+        if len(p.gen.live()) < len(p.gen.slots):  # a fork failed
+            self.log.alert("Not every worker of the new configuration started.")
+            self._abort_reload(p)
+            if not p.gen.live() and p.gen in self.gens:
+                self._retire(p.gen)
+                self.gens.remove(p.gen)
+            return
+        for g in p.old:
             g.stopping = True
         self.st.respawns = [r for r in self.st.respawns if not r.gen.stopping]
-        self._signal_workers(signal.SIGUSR1, old)
+        # An old worker only closes its own copy of each listening fd: the sockets the new
+        # generation shares stay open (master + new workers), so their accept queues survive.
+        self._signal_workers(signal.SIGUSR1, p.old)
         for key, lst in self.bound.items():
-            if key not in new_bound:
+            if key not in p.new_bound:
                 lst.close()  # the old workers close theirs when they finish
-        self.bound = new_bound
-        for g in old:
-            if not g.live():
+        self.bound = p.new_bound
+        for g in p.old:
+            if not g.live() and g in self.gens:
                 self._retire(g)
                 self.gens.remove(g)
-        self.log.notice(f"Configuration reloaded, generation {gen.number} started.")
+        self.log.notice(f"Configuration reloaded, generation {p.gen.number} started.")
+        self._reload_again()
+
+    def _abort_reload(self, p: _PendingReload) -> None:
+        """A worker of the settling generation died: keep the old generation, stop the new one."""
+        self.st.pending = None
+        gen = p.gen
+        gen.stopping = True
+        self.st.respawns = [r for r in self.st.respawns if r.gen is not gen]
+        self._signal_workers(signal.SIGUSR1, [gen])  # may have accepted a few sessions already
+        for key, lst in p.new_bound.items():
+            if key not in self.bound:
+                lst.close()
+        # the kept generation must stay _current() (the last one) for dumps and stats
+        if gen in self.gens:
+            self.gens.remove(gen)
+            self.gens.insert(0, gen)
+        self.cfg = p.prev_cfg
+        self.log.set_targets(p.prev_cfg.global_.logs)
+        with contextlib.suppress(Exception):
+            self._stats_configure(p.prev_cfg)
+        self.log.alert("Configuration not reloaded, the running workers are kept.")
+        self._reload_again()
+
+    def _reload_again(self) -> None:
+        if self.st.reload_again:
+            self.st.reload_again = False
+            self._reload()
+
+    def _forget_pending(self) -> None:
+        """Stopping: the master's copies of the settling generation's new sockets close too."""
+        p = self.st.pending
+        if p is not None:
+            self.st.pending = None
+            for key, lst in p.new_bound.items():
+                self.bound.setdefault(key, lst)
 
     # ------------------------------------------------------------------------------------------
     # SIGHUP / SIGQUIT dumps

@@ -1,0 +1,90 @@
+"""Statistics: rows gathered from the configuration, shared memory and psutil, and their renderings.
+
+- collect.py    one snapshot (process info + FRONTEND / server / BACKEND rows per proxy), counters
+                summed over every worker
+- csv.py        HAProxy's CSV (`show stat`, `<stats uri>;csv`), HAProxy 2.6's column names and order
+- html.py       the stats page (one table per proxy, one row per server, colours by state)
+- prometheus.py text exposition with the metric names of HAProxy's exporter (`<stats uri>;prometheus`)
+- socket.py     `stats socket PATH [mode M] [level L]`: the CLI (show info/stat, enable/disable
+                server, get/set weight, help), and the non-blocking unix-server plumbing
+- http.py       the master's internal HTTP server: the workers relay `stats uri` requests to it
+
+`StatsService` owns both servers for the master: `configure(cfg)` (before each generation of
+workers forks) opens or re-opens them and publishes the internal server's address in
+`cfg.global_.tune[STATS_SOCK_KEY]`; `tick(now)` expires idle connections; `close()` at exit.
+Everything runs inside the master's selector loop, never blocking it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import selectors
+import time
+from collections.abc import Callable
+
+from pyhaproxy.config.model import Config
+from pyhaproxy.stats.collect import Snapshot, View, collect
+from pyhaproxy.stats.http import InternalHttpServer
+from pyhaproxy.stats.socket import CliServer, StatsSocketError
+
+# The tune key the worker compiler reads (pyhaproxy/worker.py: tables["stats_sock"]).
+STATS_SOCK_KEY = "__stats_sock"
+
+__all__ = ["STATS_SOCK_KEY", "Snapshot", "StatsService", "StatsSocketError", "View", "collect"]
+
+
+class StatsService:
+    """The master's stats servers: the `stats socket` CLI and the internal HTTP server."""
+
+    def __init__(
+        self,
+        selector: selectors.BaseSelector,
+        get_view: Callable[[], View | None],
+        notify: Callable[[str], None] | None = None,
+    ) -> None:
+        self.selector = selector
+        self.get_view = get_view
+        self.notify = notify
+        self.started = time.time()
+        self.cli: CliServer | None = None
+        self.http: InternalHttpServer | None = None
+
+    def configure(self, cfg: Config) -> None:
+        """Before forking workers for `cfg`. Raises StatsSocketError if the socket cannot bind."""
+        g = cfg.global_
+        timeout = max(0.1, g.stats_timeout / 1000.0)
+        conf = g.stats_socket
+        if self.cli is not None and not self.cli.same_as(conf):
+            self.cli.close()
+            self.cli = None
+        if conf is not None and self.cli is None:
+            self.cli = CliServer(
+                self.selector,
+                conf,
+                self.get_view,
+                maxconn=g.stats_maxconn,
+                timeout=timeout,
+                notify=self.notify,
+            )
+        elif self.cli is not None:
+            self.cli.timeout = timeout
+            self.cli.maxconn = max(1, g.stats_maxconn)
+        wanted = any(p.stats.enabled and p.mode == "http" and not p.disabled for p in cfg.proxies)
+        if wanted and self.http is None:
+            self.http = InternalHttpServer(self.selector, self.get_view)
+        if self.http is not None:
+            g.tune[STATS_SOCK_KEY] = self.http.name
+        else:
+            g.tune.pop(STATS_SOCK_KEY, None)
+
+    def tick(self, now: float) -> None:
+        for srv in (self.cli, self.http):
+            if srv is not None:
+                srv.tick(now)
+
+    def close(self) -> None:
+        for srv in (self.cli, self.http):
+            if srv is not None:
+                with contextlib.suppress(Exception):
+                    srv.close()
+        self.cli = self.http = None

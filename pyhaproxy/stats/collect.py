@@ -1,0 +1,352 @@
+"""One statistics snapshot: process figures and one row per frontend, server and backend.
+
+Counters come from shared memory, summed over every worker (`Shm.counters_sum`), so a
+multi-process setup shows one set of figures, not one per process as HAProxy's nbproc did.
+Server states are the master's own (its health checks and the stats socket write them).
+Rows use HAProxy's CSV column names as keys (see `FIELDS`); a missing key renders as an empty
+field, as HAProxy leaves the columns that do not apply to a row type empty.
+
+A `listen` section is both a frontend and a backend, as in HAProxy 1.x: its FRONTEND and
+BACKEND rows read the same proxy counters, and the BACKEND adds the servers' view (status,
+weight, active/backup servers, load-balanced total).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyhaproxy import __version__
+from pyhaproxy.config.model import Config, Proxy, Server
+
+# HAProxy 2.6's fixed statistics fields, in `show stat` order (read from Debian's haproxy 2.6
+# header line). The per-module columns that follow them there (`-`, ssl_*, h2_*, h1_*) are not
+# produced.
+FIELDS: tuple[str, ...] = tuple(
+    "pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,"
+    "status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,"
+    "type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,"
+    "hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,cli_abrt,srv_abrt,comp_in,"
+    "comp_out,comp_byp,comp_rsp,lastsess,last_chk,last_agt,qtime,ctime,rtime,ttime,agent_status,"
+    "agent_code,agent_duration,check_desc,agent_desc,check_rise,check_fall,check_health,agent_rise,"
+    "agent_fall,agent_health,addr,cookie,mode,algo,conn_rate,conn_rate_max,conn_tot,intercepted,dcon,"
+    "dses,wrew,connect,reuse,cache_lookups,cache_hits,srv_icur,src_ilim,qtime_max,ctime_max,rtime_max,"
+    "ttime_max,eint,idle_conn_cur,safe_conn_cur,used_conn_cur,need_conn_est,uweight,agg_server_status,"
+    "agg_server_check_status,agg_check_status".split(",")
+)
+
+TYPE_FRONTEND = 0
+TYPE_BACKEND = 1
+TYPE_SERVER = 2
+
+# shm_srv.check_status (ext/shm.h) -> HAProxy's check_status names and descriptions
+CHECK_NAMES = {0: "", 1: "L4OK", 2: "L4CON", 3: "L4TOUT", 4: "L7OK", 5: "L7STS", 6: "L7RSP", 7: "L7TOUT"}
+CHECK_DESC = {
+    1: "Layer4 check passed",
+    2: "Layer4 connection problem",
+    3: "Layer4 timeout",
+    4: "Layer7 check passed",
+    5: "Layer7 wrong status",
+    6: "Layer7 invalid response",
+    7: "Layer7 timeout",
+}
+HRSP = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other")
+# Index of each HRSP column in shm_ctr.hrsp[6] as the worker writes it (ext/http.pxi:
+# hrsp[status // 100] for 1xx..5xx, hrsp[0] for any other status).
+HRSP_INDEX = (1, 2, 3, 4, 5, 0)
+
+
+@dataclass
+class View:
+    """What the master hands to the stats code: the current generation and its workers."""
+
+    cfg: Config
+    shm: Any  # pyhaproxy._core.Shm (or anything with the same methods)
+    workers: list[int | None]  # worker pid per slot (None: not running)
+    master_pid: int = field(default_factory=os.getpid)
+    started: float = field(default_factory=time.time)  # wall clock of the master's start
+    stopping: bool = False
+
+
+@dataclass
+class Row:
+    """One line of `show stat`: keys are CSV column names; `state` drives the HTML colour."""
+
+    pxname: str
+    svname: str
+    type: int
+    values: dict[str, Any]
+    state: str = ""  # server: "up", "down", "going_down", "going_up", "maint", "nocheck"
+    backup: bool = False
+
+
+@dataclass
+class ProxyStats:
+    proxy: Proxy
+    iid: int
+    frontend: Row
+    servers: list[Row]
+    backend: Row
+
+
+@dataclass
+class WorkerInfo:
+    slot: int
+    pid: int | None
+    rss: int | None = None  # bytes
+    cpu: float | None = None  # user + system seconds
+
+
+@dataclass
+class Snapshot:
+    info: dict[str, Any]  # `show info` fields, in order
+    proxies: list[ProxyStats]
+    workers: list[WorkerInfo]
+    now: float  # wall clock
+
+    def rows(self) -> Iterable[Row]:
+        for ps in self.proxies:
+            yield ps.frontend
+            yield from ps.servers
+            yield ps.backend
+
+
+def _process_figures(pid: int | None) -> tuple[int | None, float | None]:
+    if pid is None:
+        return None, None
+    try:
+        import psutil
+
+        p = psutil.Process(pid)
+        with p.oneshot():
+            t = p.cpu_times()
+            return int(p.memory_info().rss), float(t.user + t.system)
+    except Exception:  # gone between the listing and the read, or psutil missing
+        return None, None
+
+
+def server_state(info: dict[str, Any], srv: Server) -> tuple[str, str]:
+    """(state key, HAProxy status text) of a server from its shared-memory record."""
+    if info.get("admin_down"):
+        return "maint", "MAINT"
+    up = info.get("state", 1) == 1
+    if not srv.check:
+        return ("nocheck", "no check") if up else ("down", "DOWN")
+    health = int(info.get("check_health", 0))
+    rise, fall = max(1, srv.rise), max(1, srv.fall)
+    if up:
+        # health runs rise..rise+fall-1 while UP: below the top, failures are being counted
+        if health and health < rise + fall - 1:
+            return "going_down", f"UP {health - rise + 1}/{fall}"
+        return "up", "UP"
+    if 0 < health < rise:
+        return "going_up", f"DOWN {health}/{rise}"
+    return "down", "DOWN"
+
+
+def _in_scope(scope: set[str] | None, name: str) -> bool:
+    return scope is None or name in scope
+
+
+def collect(view: View, scope: set[str] | None = None, now: float | None = None) -> Snapshot:
+    """Gather a snapshot; `scope` (proxy names) limits the proxies listed, None lists all."""
+    now = time.time() if now is None else now
+    cfg, shm = view.cfg, view.shm
+    nproxy = len(cfg.proxies)
+    proxies: list[ProxyStats] = []
+    gi = 0  # global server index: proxies in config order, servers in order inside each
+    cum_conns = cum_req = cur_conns = 0
+    for pi, px in enumerate(cfg.proxies):
+        first = gi
+        gi += len(px.servers)
+        pc = _sum(shm, pi)
+        cum_conns += pc["tot_sess"]
+        cum_req += pc["req_tot"]
+        cur_conns += pc["cur_sess"]
+        if not _in_scope(scope, px.name):
+            continue
+        proxies.append(_proxy_rows(view, px, pi, first, nproxy, pc, now))
+    workers = []
+    for slot, pid in enumerate(view.workers):
+        rss, cpu = _process_figures(pid)
+        workers.append(WorkerInfo(slot + 1, pid, rss, cpu))
+    uptime = max(0, int(now - view.started))
+    g = cfg.global_
+    info: dict[str, Any] = {
+        "Name": "pyhaproxy",
+        "Version": __version__,
+        "Nbproc": len(view.workers),
+        "Process_num": 0,  # the master answers, for every worker
+        "Pid": view.master_pid,
+        "Uptime": format_uptime(uptime),
+        "Uptime_sec": uptime,
+        "Start_time_sec": int(view.started),
+        "Ulimit-n": _nofile(),
+        "Maxconn": g.maxconn,
+        "Hard_maxconn": g.maxconn,
+        "CurrConns": cur_conns,
+        "CumConns": cum_conns,
+        "CumReq": cum_req,
+        "Stopping": int(view.stopping),
+        "Listeners": sum(len(p.binds) for p in cfg.proxies if not p.disabled),
+    }
+    mrss, mcpu = _process_figures(view.master_pid)
+    if mrss is not None:
+        info["Master_RSS_bytes"] = mrss
+        info["Master_CPU_sec"] = round(mcpu or 0.0, 2)
+    for w in workers:
+        info[f"Worker{w.slot}_Pid"] = w.pid if w.pid is not None else ""
+        info[f"Worker{w.slot}_RSS_bytes"] = w.rss if w.rss is not None else ""
+        info[f"Worker{w.slot}_CPU_sec"] = round(w.cpu, 2) if w.cpu is not None else ""
+    return Snapshot(info, proxies, workers, now)
+
+
+def _nofile() -> int:
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return int(soft) if soft != resource.RLIM_INFINITY else 0
+
+
+def format_uptime(sec: int) -> str:
+    """HAProxy's `0d 0h00m03s`."""
+    d, r = divmod(sec, 86400)
+    h, r = divmod(r, 3600)
+    m, s = divmod(r, 60)
+    return f"{d}d {h}h{m:02d}m{s:02d}s"
+
+
+def _sum(shm: Any, slot: int) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "cur_sess": 0, "max_sess": 0, "tot_sess": 0, "bytes_in": 0, "bytes_out": 0,
+        "denied_req": 0, "denied_resp": 0, "err_req": 0, "err_conn": 0, "err_resp": 0,
+        "retries": 0, "redispatches": 0, "req_tot": 0, "hrsp": [0] * 6,
+    }  # fmt: skip
+    try:
+        got = shm.counters_sum(slot)
+    except Exception:  # a slot the region does not have: show zeros rather than fail the page
+        return base
+    if got:
+        base.update(got)
+    return base
+
+
+def _srv_info(shm: Any, gi: int) -> dict[str, Any]:
+    try:
+        return dict(shm.srv_info(gi))
+    except Exception:
+        return {"state": 1}
+
+
+def _http_fields(px: Proxy, c: dict[str, Any], values: dict[str, Any]) -> None:
+    if px.mode == "http":
+        hrsp = list(c["hrsp"]) + [0] * 6
+        for name, i in zip(HRSP, HRSP_INDEX, strict=True):
+            values[name] = hrsp[i]
+
+
+def _proxy_rows(
+    view: View, px: Proxy, pi: int, first: int, nproxy: int, pc: dict[str, Any], now: float
+) -> ProxyStats:
+    shm = view.shm
+    iid = pi + 1
+    mode = px.mode if px.mode in ("tcp", "http") else "tcp"
+    fe: dict[str, Any] = {
+        "qcur": "", "qmax": "", "scur": pc["cur_sess"], "smax": pc["max_sess"], "slim": px.maxconn,
+        "stot": pc["tot_sess"], "bin": pc["bytes_in"], "bout": pc["bytes_out"],
+        "dreq": pc["denied_req"], "dresp": pc["denied_resp"], "ereq": pc["err_req"],
+        "status": "STOP" if px.disabled or view.stopping else "OPEN",
+        "pid": 1, "iid": iid, "sid": 0, "type": TYPE_FRONTEND, "mode": mode, "conn_tot": pc["tot_sess"],
+    }  # fmt: skip
+    _http_fields(px, pc, fe)
+    if px.mode == "http":
+        fe["req_tot"] = pc["req_tot"]
+    frontend = Row(px.name, "FRONTEND", TYPE_FRONTEND, fe, "up" if fe["status"] == "OPEN" else "down")
+
+    servers: list[Row] = []
+    act = bck = 0
+    weight = bck_weight = 0
+    lbtot = chkdown = 0
+    last_change = 0
+    for si, srv in enumerate(px.servers):
+        gi = first + si
+        info = _srv_info(shm, gi)
+        sc = _sum(shm, nproxy + gi)
+        state, status = server_state(info, srv)
+        usable = state in ("up", "going_down", "nocheck")
+        w = int(info.get("weight", srv.weight))
+        if usable:
+            if srv.backup:
+                bck += 1
+                bck_weight += w
+            else:
+                act += 1
+                weight += w
+        lbtot += sc["tot_sess"]
+        chkdown += int(info.get("down_trans", 0))
+        lc = int(info.get("last_change_ms", 0))
+        last_change = max(last_change, lc)
+        downtime = int(info.get("downtime_ms", 0))
+        if info.get("state", 1) != 1 and lc:
+            downtime += max(0, int(now * 1000) - lc)  # the current down period counts too
+        v: dict[str, Any] = {
+            "qcur": 0, "qmax": 0, "scur": sc["cur_sess"], "smax": sc["max_sess"],
+            "slim": srv.maxconn or "", "stot": sc["tot_sess"], "bin": sc["bytes_in"],
+            "bout": sc["bytes_out"], "dresp": sc["denied_resp"], "econ": sc["err_conn"],
+            "eresp": sc["err_resp"], "wretr": sc["retries"], "wredis": sc["redispatches"],
+            "status": status, "weight": w, "act": 0 if srv.backup else 1, "bck": 1 if srv.backup else 0,
+            "pid": 1, "iid": iid, "sid": si + 1, "lbtot": sc["tot_sess"], "type": TYPE_SERVER,
+            "qlimit": srv.maxqueue or "", "addr": _addr(srv), "cookie": srv.cookie or "", "mode": mode,
+            "uweight": srv.weight,
+        }  # fmt: skip
+        if srv.check:
+            cs = int(info.get("check_status", 0))
+            v.update({
+                "chkfail": int(info.get("chk_fail", 0)), "chkdown": int(info.get("down_trans", 0)),
+                "check_status": CHECK_NAMES.get(cs, ""), "check_desc": CHECK_DESC.get(cs, ""),
+                "check_duration": int(info.get("check_duration_ms", 0)) if cs else "",
+                "check_rise": srv.rise, "check_fall": srv.fall,
+                "check_health": int(info.get("check_health", 0)),
+                "downtime": downtime // 1000,
+            })  # fmt: skip
+        if lc:
+            v["lastchg"] = max(0, int(now - lc / 1000))
+        _http_fields(px, sc, v)
+        servers.append(Row(px.name, srv.name, TYPE_SERVER, v, state, srv.backup))
+
+    up = act > 0 or bck > 0 or (not px.servers and px.dispatch is not None)
+    be: dict[str, Any] = {
+        "qcur": 0, "qmax": 0, "scur": pc["cur_sess"], "smax": pc["max_sess"],
+        "slim": px.fullconn or px.maxconn, "stot": pc["tot_sess"], "bin": pc["bytes_in"],
+        "bout": pc["bytes_out"], "dreq": pc["denied_req"], "dresp": pc["denied_resp"],
+        "econ": pc["err_conn"], "eresp": pc["err_resp"], "wretr": pc["retries"],
+        "wredis": pc["redispatches"], "status": "UP" if up else "DOWN",
+        # HAProxy: the backups' weight only counts when no active server is left
+        "weight": weight if act else bck_weight, "act": act, "bck": bck, "chkdown": chkdown,
+        "pid": 1, "iid": iid, "sid": 0, "lbtot": lbtot, "type": TYPE_BACKEND, "mode": mode,
+        "algo": px.balance,
+    }  # fmt: skip
+    if last_change:
+        be["lastchg"] = max(0, int(now - last_change / 1000))
+    _http_fields(px, pc, be)
+    if px.mode == "http":
+        be["req_tot"] = pc["req_tot"]
+    backend = Row(px.name, "BACKEND", TYPE_BACKEND, be, "up" if up else "down")
+    return ProxyStats(px, iid, frontend, servers, backend)
+
+
+def _addr(srv: Server) -> str:
+    host = f"[{srv.host}]" if ":" in srv.host else srv.host
+    if srv.port is None:
+        return host
+    return f"{host}:{srv.port}"
+
+
+def scope_for(proxy: Proxy) -> set[str] | None:
+    """The proxy names a proxy's stats page may list (None: all); `.` is the proxy itself."""
+    if not proxy.stats.scope:
+        return None
+    return {proxy.name if s == "." else s for s in proxy.stats.scope}
