@@ -2,8 +2,8 @@
 
 cdef inline int srv_usable(int g) noexcept nogil:
     cdef shm_srv *st = shm_srv_at(g_shm, g)
-    if st.state != SRV_UP or st.admin_down:
-        return 0
+    if st.state != SRV_UP or st.admin_down or st.weight == 0:
+        return 0             # weight 0 (stats socket `set weight`) drains the server
     if g_srv[g].maxconn and g_srv[g].cur_sess >= g_srv[g].maxconn:
         return 0
     return 1

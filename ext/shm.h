@@ -49,7 +49,7 @@ typedef struct shm_srv {
     volatile uint64_t down_trans;
 } shm_srv;
 
-/* HTTP response classes: 1xx..5xx and other */
+/* HTTP response classes: hrsp[0] other, hrsp[1..5] 1xx..5xx (indexed by status / 100) */
 #define SHM_NHRSP 6
 
 typedef struct shm_ctr {

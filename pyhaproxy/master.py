@@ -946,8 +946,8 @@ class Master:
             c = _counters(gen.shm, pi)
             parts: list[str] = []
             for k, v in c.items():
-                if isinstance(v, (list, tuple)):  # hrsp: 1xx..5xx then other
-                    names = [f"{k}_{i}xx" for i in range(1, len(v))] + [f"{k}_other"]
+                if isinstance(v, (list, tuple)):  # hrsp: [0] other, [1..5] 1xx..5xx (ext/shm.h)
+                    names = [f"{k}_other"] + [f"{k}_{i}xx" for i in range(1, len(v))]
                     parts.extend(f"{n}={x}" for n, x in zip(names, v, strict=False))
                 else:
                     parts.append(f"{k}={v}")
