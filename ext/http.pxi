@@ -611,7 +611,10 @@ cdef void http_end_transaction(int idx) noexcept nogil:
     s.accept_wall_ms = g_wall
     s.srv_exp = 0
     s.con_exp = 0
-    touch_cli(s)
+    if g_px[s.px].keepalivetimeout > 0:
+        s.cli_exp = g_now + g_px[s.px].keepalivetimeout
+    else:
+        touch_cli(s)
     if s.req.buf != NULL and s.req.buf_in == s.req.buf_len:
         buf_put(s.req.buf)
         s.req.buf = NULL

@@ -157,10 +157,15 @@ cdef void sess_close(int idx) noexcept nogil:
     global g_actconn, g_nfree
     cdef sess_t *s = &g_sess[idx]
     cdef px_t *p = &g_px[s.px]
-    cdef shm_ctr *c
+    cdef linger lg
     if s.state == ST_FREE:
         return
     sess_log(s)
+    if g_px[s.px].opts & PO_NOLINGER and s.cfd >= 0:
+        # `option nolinger`: drop unsent data and free the socket at once (a reset).
+        lg.l_onoff = 1
+        lg.l_linger = 0
+        setsockopt(s.cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg))
     log_closed(s)
     if s.cfd >= 0:
         close(s.cfd)

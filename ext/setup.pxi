@@ -72,6 +72,7 @@ def run_worker(dict tables, Shm shm, int worker_idx, list listeners, int debug=0
         p.clitimeout = d["clitimeout"]
         p.srvtimeout = d["srvtimeout"]
         p.httpreqtimeout = d["httpreqtimeout"]
+        p.keepalivetimeout = d["keepalivetimeout"]
         p.grace = d["grace"]
         p.retries = d["retries"]
         p.balance = d["balance"]

@@ -97,6 +97,7 @@ cdef struct px_t:
     int clitimeout
     int srvtimeout
     int httpreqtimeout
+    int keepalivetimeout   # idle time allowed between two requests (`timeout http-keep-alive`)
     int grace
     int retries
     int balance

@@ -110,6 +110,7 @@ def compile_tables(cfg: Config) -> dict[str, Any]:
             "clitimeout": px.clitimeout,
             "srvtimeout": px.srvtimeout,
             "httpreqtimeout": px.httpreqtimeout,
+            "keepalivetimeout": px.keepalivetimeout,
             "grace": px.grace,
             "retries": px.retries,
             "balance": BALANCES.get(px.balance, 0),
