@@ -33,8 +33,11 @@ cdef const char *error_page(int status) noexcept nogil:
 cdef void http_send_error(int idx, int status) noexcept nogil:
     """Answer with HAProxy's error page, then close the connection."""
     cdef sess_t *s = &g_sess[idx]
-    cdef const char *page = error_page(status)
-    cdef int n = <int>strlen(page)
+    cdef int n = 0
+    cdef const char *page = px_error_page(s.px, status, &n)   # errorfile / errorloc (rules.pxi)
+    if page == NULL:
+        page = error_page(status)
+        n = <int>strlen(page)
     if s.sfd >= 0:
         close(s.sfd)
         s.sfd = -1
@@ -45,6 +48,7 @@ cdef void http_send_error(int idx, int status) noexcept nogil:
         return
     memcpy(s.rsp.buf, page, n)
     s.rsp.buf_len = n
+    s.rsp.buf_in = n         # (a longer response read before would keep the page from completing)
     s.rsp.buf_off = 0
     s.status = status
     s.state = ST_ERRPAGE
@@ -267,6 +271,8 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         http_send_raw(idx, MONITOR_OK, 19)
         return
     log_keep_request(s, buf + m.start, m.first_line_len)
+    if rules_http_request(idx, &total):     # reqadd/reqrep/reqdeny... (rules.pxi)
+        return
     if (p.stats_uri_len and g_stats_addrlen and m.uri_len >= p.stats_uri_len
             and memcmp(buf + m.uri_off, p.stats_uri, p.stats_uri_len) == 0):
         # Rare event: the master renders the page; the request goes there unchanged.
@@ -438,6 +444,8 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     cdef srv_t *sv = NULL
     cdef char val[512]
     cdef h1_hdr *h
+    if rules_http_response(idx, &total):    # rspadd/rsprep/rspdeny... (rules.pxi)
+        return -2
     s.status = m.status
     s.t_rsp = g_now
     klass = m.status // 100
@@ -543,7 +551,10 @@ cdef void http_read_response(int idx) noexcept nogil:
             if end > 0 or s.rsp.buf_in >= H1_MAX_HDR_BLOCK:
                 r = h1_parse_response(s.rsp.buf, s.rsp.buf_in, &g_msg)
                 if r > 0:
-                    if http_response_ready(idx, r) < 0:
+                    r = http_response_ready(idx, r)
+                    if r == -2:
+                        return            # refused by rspdeny: the 502 is on its way
+                    if r < 0:
                         r = -1
                     else:
                         touch_srv(s)

@@ -523,6 +523,12 @@ cdef void tcp_shut_check(int idx) noexcept nogil:
 
 cdef void sess_timeout(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
+    if s.state == ST_TARPIT:
+        # A tarpitted request is held on cli_exp alone; its end is the 500 page.
+        if s.cli_exp and s.cli_exp <= g_now:
+            s.cli_exp = 0
+            rules_tarpit_expired(idx)
+        return
     if s.con_exp and s.con_exp <= g_now and s.state == ST_CONNECTING:
         s.con_exp = 0
         if s.srv >= 0:

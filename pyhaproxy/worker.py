@@ -82,6 +82,20 @@ def _monitor_nets(px: Proxy) -> list[tuple[int, bytes, int]]:
     return nets
 
 
+RULE_ACTIONS = ("add", "del", "rep", "deny", "allow", "pass", "tarpit")
+ERRORLOC_STATUS = {"302": "302 Found", "303": "303 See Other"}
+
+
+def error_pages(px: Proxy) -> dict[int, bytes]:
+    """The proxy's custom answers by status: errorfile contents as they are, errorloc redirects."""
+    pages = {code: text.encode("latin-1") for code, text in px.errorfile.items()}
+    for code, (kind, url) in px.errorloc.items():
+        status = ERRORLOC_STATUS.get(kind, ERRORLOC_STATUS["302"])
+        pages[code] = (f"HTTP/1.0 {status}\r\nCache-Control: no-cache\r\nConnection: close\r\n"
+                       f"Location: {url}\r\n\r\n").encode("latin-1")
+    return pages
+
+
 def compile_tables(cfg: Config) -> dict[str, Any]:
     """The configuration as plain dicts and lists that ext/setup.pxi copies into C structs."""
     proxies: list[dict[str, Any]] = []
@@ -135,6 +149,11 @@ def compile_tables(cfg: Config) -> dict[str, Any]:
             "capture_rsp": [(c.name, c.length) for c in px.captures if c.kind == "response"],
             "log": [(t.address, t.facility, t.level) for t in (cfg.global_.logs if px.log_global else [])]
             + [(t.address, t.facility, t.level) for t in px.logs],
+            # --- rules (ext/rules.pxi): header rules apply in HTTP mode only (the parser warns)
+            "rules": [(r.direction, r.action, int(r.icase), (r.regex or "").encode("latin-1"),
+                       (r.replacement or "").encode("latin-1"))
+                      for r in px.rules if px.mode == "http" and r.action in RULE_ACTIONS],
+            "errpages": error_pages(px),
         })
     for _gi, pi, sv in table:
         port_mode = 1 if sv.port is None or sv.port_offset else 0
