@@ -65,6 +65,9 @@ cdef enum:
 
 cdef h1_msg g_msg      # scratch: one header block is analysed at a time, never across loop turns
 cdef const char *MONITOR_OK = b"HTTP/1.0 200 OK\r\n\r\n"
+cdef enum:
+    LINGER_MS = 1000              # longest wait for a client's FIN after an error page
+    LINGER_MAX_BYTES = 262144     # a client still sending this much per wake-up is cut (reset)
 
 
 cdef inline void chan_compact(chan_t *ch) noexcept nogil:
@@ -118,6 +121,53 @@ cdef int chan_recv(chan_t *ch, int fd, int *ready, int limit) noexcept nogil:
     ch.eof = 1
     ch.err = 1
     return -2
+
+
+cdef void http_linger(int idx) noexcept nogil:
+    """The answer is sent: log, shut the write side, and drain the client's input before closing.
+
+    A close() with unread request bytes makes the kernel send a reset, which can destroy the
+    answer before the client reads it (error pages on requests with bodies, monitor probes).
+    """
+    cdef sess_t *s = &g_sess[idx]
+    cdef int to = g_px[s.px].clitimeout
+    sess_log(s)        # the transaction ends here; the lingering is not part of its timers
+    if g_px[s.px].opts & PO_NOLINGER:
+        sess_close(idx)
+        return
+    shutdown(s.cfd, SHUT_WR)
+    if s.sfd >= 0:
+        close(s.sfd)
+        s.sfd = -1
+    chan_release(&s.req)
+    chan_release(&s.rsp)
+    s.state = ST_LINGER
+    s.srv_exp = 0
+    s.con_exp = 0
+    if to <= 0 or to > LINGER_MS:
+        to = LINGER_MS
+    s.cli_exp = g_now + to
+    http_linger_drain(idx)
+
+
+cdef void http_linger_drain(int idx) noexcept nogil:
+    """Discard what the client sends until its FIN, an error, or too much; then close."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef char junk[4096]
+    cdef ssize_t n
+    cdef int total = 0
+    while total < LINGER_MAX_BYTES:
+        n = recv(s.cfd, junk, sizeof(junk), MSG_DONTWAIT)
+        if n > 0:
+            total += <int>n
+            continue
+        if n < 0 and errno == EINTR:
+            continue
+        if n < 0 and errno == EAGAIN:
+            sess_arm(s, idx)
+            return
+        break
+    sess_close(idx)
 
 
 cdef void http_send_raw(int idx, const char *data, int n) noexcept nogil:
@@ -339,11 +389,15 @@ cdef void http_client_io(int idx) noexcept nogil:
     cdef int r, n, end
     if s.state == ST_ERRPAGE:
         r = chan_flush_buf(&s.rsp, s.cfd, &s.cli_wr)
-        if (r & XF_DST_ERR) or s.rsp.buf_len == 0:
-            shutdown(s.cfd, SHUT_WR)
+        if r & XF_DST_ERR:
             sess_close(idx)
+        elif s.rsp.buf_len == 0:
+            http_linger(idx)
         else:
             sess_arm(s, idx)
+        return
+    if s.state == ST_LINGER:
+        http_linger_drain(idx)
         return
     # ST_REQ: gather and analyse the request headers
     while True:

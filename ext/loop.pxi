@@ -223,6 +223,47 @@ cdef int monitor_match(px_t *p, sockaddr_storage *a) noexcept nogil:
     return 0
 
 
+cdef void handle_monitor(int li, int fd, sockaddr_storage *addr, socklen_t alen) noexcept nogil:
+    """A monitor-net client or a `mode health` connection: "200 OK" (HTTP), "OK" or a plain close.
+
+    The answer goes through a session so that the probe's unread request is drained before the
+    close (a close with unread input is a reset, which can destroy the answer in flight).
+    """
+    global g_actconn
+    cdef px_t *p = &g_px[g_lst[li].px]
+    cdef int idx
+    cdef sess_t *s
+    if p.mode == MODE_TCP:
+        close(fd)
+        return
+    idx = sess_alloc()
+    if idx < 0:
+        close(fd)
+        return
+    s = &g_sess[idx]
+    s.cfd = fd
+    s.px = g_lst[li].px
+    s.lst = li
+    s.cli_addr = addr[0]
+    s.cli_addrlen = alen
+    s.accept_ms = g_now
+    s.accept_wall_ms = g_wall
+    s.cli_wr = 1
+    s.logged = 1
+    s.status = 200
+    g_actconn += 1
+    p.feconn += 1
+    ctr_open(ctr_px(s.px))
+    if ep_add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, ev_data(idx, TAG_CLIENT)) < 0:
+        s.state = ST_RELAY
+        sess_close(idx)
+        return
+    if p.mode == MODE_HEALTH and not (p.opts & PO_HTTPCHK):
+        http_send_raw(idx, b"OK\n", 3)
+    else:
+        http_send_raw(idx, MONITOR_OK, 19)
+
+
 cdef void handle_accept(int li) noexcept nogil:
     global g_actconn
     cdef lst_t *l = &g_lst[li]
@@ -242,17 +283,9 @@ cdef void handle_accept(int li) noexcept nogil:
                 # Out of resources: stop accepting until a session ends.
                 lst_disable_full(li)
             return
-        if monitor_match(p, &addr):
-            if p.mode == MODE_HTTP:
-                send(fd, b"HTTP/1.0 200 OK\r\n\r\n", 19, MSG_NOSIGNAL | MSG_DONTWAIT)
-            close(fd)
-            continue
-        if p.mode == MODE_HEALTH:
-            if p.opts & PO_HTTPCHK:
-                send(fd, b"HTTP/1.0 200 OK\r\n\r\n", 19, MSG_NOSIGNAL | MSG_DONTWAIT)
-            else:
-                send(fd, b"OK\n", 3, MSG_NOSIGNAL | MSG_DONTWAIT)
-            close(fd)
+        if monitor_match(p, &addr) or p.mode == MODE_HEALTH:
+            # Answered by the proxy itself, never relayed nor logged.
+            handle_monitor(li, fd, &addr, alen)
             continue
         idx = sess_alloc()
         if idx < 0:
@@ -469,7 +502,7 @@ cdef void sess_fail(int idx, int cause, int phase, int status) noexcept nogil:
 
 cdef void sess_io(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
-    if s.state == ST_REQ or s.state == ST_ERRPAGE:
+    if s.state == ST_REQ or s.state == ST_ERRPAGE or s.state == ST_LINGER:
         http_client_io(idx)
         return
     if s.state != ST_RELAY:
@@ -680,7 +713,7 @@ cdef void dispatch_event(unsigned long long data, unsigned int events) noexcept 
         if s.state == ST_CONNECTING:
             handle_server_connecting(idx, events)
             return
-        if s.state == ST_REQ or s.state == ST_ERRPAGE:
+        if s.state == ST_REQ or s.state == ST_ERRPAGE or s.state == ST_LINGER:
             http_idle_server_event(idx)
             return
         if events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR):

@@ -39,6 +39,8 @@ cdef enum:
     ST_CONNECTING = 2   # connect() in progress
     ST_RELAY = 3        # connected, data moving both ways
     ST_ERRPAGE = 4      # sending an error page / monitor answer, then close
+    ST_LINGER = 8       # answer sent and write side shut: read what the client still sends, then close
+                        # (closing with unread input would turn the answer into a reset)
 
     # epoll tags (low 2 bits of data.u64)
     TAG_LISTENER = 0
