@@ -192,3 +192,57 @@ def h1_bench_chunk_py(bytes data, int n) -> int:
             r = h1_chunk_feed(&c, b, ln)
             n -= 1
     return r
+
+
+def h1_bench_cookie_py(bytes value, bytes name, int n) -> int:
+    """Find NAME in a Cookie value n times in C (for bench/test_bench_cookie.py); its value's length."""
+    cdef const char *b = value
+    cdef const char *nm = name
+    cdef int ln = len(value), nl = len(name), po = 0, pl = 0, vo = 0, vl = 0
+    with nogil:
+        while n > 0:
+            if not h1_find_cookie(b, ln, nm, nl, &po, &pl, &vo, &vl):
+                vl = -1
+            n -= 1
+    return vl
+
+
+def h1_bench_setcookie_py(bytes value, bytes name, int n) -> int:
+    """Find NAME in a Set-Cookie value n times in C (micro-benchmark); its value's length."""
+    cdef const char *b = value
+    cdef const char *nm = name
+    cdef int ln = len(value), nl = len(name), po = 0, pl = 0, vo = 0, vl = 0
+    with nogil:
+        while n > 0:
+            if not h1_find_setcookie(b, ln, nm, nl, &po, &pl, &vo, &vl):
+                vl = -1
+            n -= 1
+    return vl
+
+
+def h1_bench_cookie_cut_py(bytes data, bytes name, int n) -> int:
+    """`cookie NAME indirect` on a request n times in C: copy, parse, find the cookie, cut the pair
+    (or the whole header when it was alone). Returns the edited length (micro-benchmark)."""
+    cdef h1_msg m
+    cdef int ln = len(data), nl = len(name), r = 0, idx, po = 0, pl = 0, vo = 0, vl = 0
+    cdef bytearray work = bytearray(ln + 4096)
+    cdef char *b = work
+    cdef const char *src = data
+    cdef const char *nm = name
+    with nogil:
+        while n > 0:
+            n -= 1
+            memcpy(b, src, ln)
+            r = h1_parse_request(b, ln, &m)
+            if r <= 0:
+                break
+            idx = h1_find_hdr(b, &m, b"cookie", 6, 0)
+            if idx < 0 or not h1_find_cookie(b + m.hdr[idx].v_off, m.hdr[idx].v_len, nm, nl,
+                                             &po, &pl, &vo, &vl):
+                r = ln
+                continue
+            if pl == m.hdr[idx].v_len:
+                r = h1_del_hdr(b, ln, &m, idx)
+            else:
+                r = h1_replace(b, ln, ln + 4096, &m, m.hdr[idx].v_off + po, pl, NULL, 0)
+    return r
