@@ -413,6 +413,12 @@ cdef void http_client_io(int idx) noexcept nogil:
                     ctr_px(s.px).err_req += 1
                     sess_fail(idx, TERM_PROXY, PH_REQ, g_msg.err_code if r < 0 and g_msg.err_code else 400)
                     return
+            elif h1_parse_request(s.req.buf, s.req.buf_in, &g_msg) < 0:
+                # A bad byte before the block ends (binary junk, an HTTP/0.9 line): refuse it now
+                # instead of holding the connection until a timeout.
+                ctr_px(s.px).err_req += 1
+                sess_fail(idx, TERM_PROXY, PH_REQ, g_msg.err_code if g_msg.err_code else 400)
+                return
             s.req.scan_from = s.req.buf_in - 3 if s.req.buf_in > 3 else 0
         n = chan_recv(&s.req, s.cfd, &s.cli_rd, H1_MAX_HDR_BLOCK)
         if n > 0:
@@ -487,6 +493,59 @@ cdef int http_forward(chan_t *ch, int src, int dst, int *src_ready, int *dst_rea
             return r
 
 
+cdef inline int _tok_is(const char *t, int n, const char *w) noexcept nogil:
+    cdef int k = <int>strlen(w)
+    return n == k and _h1_ieq(t, w, k)
+
+
+cdef int rsp_cacheable_cookie(const char *buf, h1_msg *m) noexcept nogil:
+    """`option checkcache`: 1 when the response sets a cookie and a shared cache may store it.
+
+    HAProxy's rules: statuses 200, 203, 206, 300, 301 and 410 are cacheable by default;
+    `Cache-control: public` makes a response cacheable, `private`, `no-cache`, `no-store`,
+    `max-age=0` and `s-maxage=0` (and `Pragma: no-cache`) make it not; `no-cache="set-cookie"`
+    only keeps the cookie from being cached.
+    """
+    cdef int cacheable = 0, cook_ok = 1, has_cookie = 0, i, p, e, pragma
+    cdef const char *v
+    cdef h1_hdr *h
+    cdef int st = m.status
+    if st == 200 or st == 203 or st == 206 or st == 300 or st == 301 or st == 410:
+        cacheable = 1
+    for i in range(m.nhdr):
+        h = &m.hdr[i]
+        if h1_hdr_name_is(buf, h, b"set-cookie", 10) or h1_hdr_name_is(buf, h, b"set-cookie2", 11):
+            has_cookie = 1
+            continue
+        pragma = h1_hdr_name_is(buf, h, b"pragma", 6)
+        if not pragma and not h1_hdr_name_is(buf, h, b"cache-control", 13):
+            continue
+        v = buf + h.v_off
+        p = 0
+        while p < h.v_len:
+            while p < h.v_len and (v[p] == b' ' or v[p] == b'\t' or v[p] == b','):
+                p += 1
+            e = p
+            while e < h.v_len and v[e] != b',':
+                e += 1
+            while e > p and (v[e - 1] == b' ' or v[e - 1] == b'\t'):
+                e -= 1
+            if _tok_is(v + p, e - p, b"no-cache"):
+                cacheable = 0
+            elif pragma:
+                pass
+            elif _tok_is(v + p, e - p, b"public"):
+                cacheable = 1
+            elif (_tok_is(v + p, e - p, b"private") or _tok_is(v + p, e - p, b"no-store")
+                    or _tok_is(v + p, e - p, b"max-age=0") or _tok_is(v + p, e - p, b"s-maxage=0")):
+                cacheable = 0
+            elif (_tok_is(v + p, e - p, b"no-cache=\"set-cookie\"")
+                    or _tok_is(v + p, e - p, b"no-cache=\"set-cookie,")):
+                cook_ok = 0
+            p = e + 1
+    return has_cookie and cacheable and cook_ok
+
+
 cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     """Edit the response headers (cookies, Connection) and set up its body; -1 if it cannot be done."""
     cdef sess_t *s = &g_sess[idx]
@@ -499,6 +558,15 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     cdef char val[512]
     cdef h1_hdr *h
     if rules_http_response(idx, &total):    # rspadd/rsprep/rspdeny... (rules.pxi)
+        return -2
+    if (p.opts & PO_CHECKCACHE) and rsp_cacheable_cookie(buf, m):
+        # A cookie that a shared cache could hand to other users: refused as HAProxy does (502, PH).
+        ctr_px(s.px).denied_resp += 1
+        if s.srv >= 0:
+            ctr_srv(s.srv).denied_resp += 1
+        s.cli_ka = 0
+        s.srv_ka = 0
+        sess_fail(idx, TERM_PROXY, PH_HDRS, 502)
         return -2
     s.status = m.status
     s.t_rsp = g_now
@@ -624,6 +692,14 @@ cdef void http_read_response(int idx) noexcept nogil:
                     sess_fail(idx, TERM_PROXY, PH_HDRS, 502)
                     s.status = 502
                     return
+            elif h1_parse_response(s.rsp.buf, s.rsp.buf_in, &g_msg) < 0:
+                # Not HTTP from the first bytes on (a banner, junk): 502 now, not 504 at srvtimeout.
+                ctr_px(s.px).err_resp += 1
+                if s.srv >= 0:
+                    ctr_srv(s.srv).err_resp += 1
+                sess_fail(idx, TERM_PROXY, PH_HDRS, 502)
+                s.status = 502
+                return
             s.rsp.scan_from = s.rsp.buf_in - 3 if s.rsp.buf_in > 3 else 0
         n = chan_recv(&s.rsp, s.sfd, &s.srv_rd, H1_MAX_HDR_BLOCK)
         if n > 0:

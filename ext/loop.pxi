@@ -505,6 +505,12 @@ cdef void sess_io(int idx) noexcept nogil:
     if s.state == ST_REQ or s.state == ST_ERRPAGE or s.state == ST_LINGER:
         http_client_io(idx)
         return
+    if s.state == ST_CONNECTING and s.cli_rd == 2 and (g_px[s.px].opts & PO_ABORTONCLOSE):
+        # `option abortonclose`: the client left while the server was being reached (CC).
+        s.term_cause = TERM_CLI_ABORT
+        s.term_phase = PH_CONNECT
+        sess_close(idx)
+        return
     if s.state != ST_RELAY:
         return
     if g_px[s.px].mode == MODE_HTTP:
