@@ -347,6 +347,8 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         s.cli_ka = 0
     if p.ck_mode != CK_NONE and p.nsrv > 0:
         g = http_req_cookie(idx, buf, &total)
+    if g < 0 and as_used(s.px):
+        g = appsession_request(idx, buf)
     if p.opts & PO_HTTPCLOSE:
         http_del_conn_hdrs(buf, &total)
         total = h1_add_hdr(buf, total, BUFSIZE, m, b"Connection", 10, b"close", 5)
@@ -570,6 +572,8 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
         return -2
     s.status = m.status
     s.t_rsp = g_now
+    if as_used(s.px):
+        appsession_response(idx, buf)
     klass = m.status // 100
     if klass < 1 or klass > 5:
         klass = 0

@@ -105,6 +105,7 @@ def run_worker(dict tables, Shm shm, int worker_idx, list listeners, int debug=0
         copy_name(p.mon_uri, 256, d["monitor_uri"], &p.mon_uri_len)
         copy_name(p.stats_uri, 256, d["stats_uri"], &p.stats_uri_len)
         rules_setup_proxy(i, d)     # header rules and error pages (rules.pxi)
+        appsession_setup_proxy(i, d)
     for i, d in enumerate(servers):
         sv = &g_srv[i]
         copy_name(sv.name, MAX_NAME, d["name"], &sv.name_len)

@@ -154,6 +154,8 @@ def compile_tables(cfg: Config) -> dict[str, Any]:
                        (r.replacement or "").encode("latin-1"))
                       for r in px.rules if px.mode == "http" and r.action in RULE_ACTIONS],
             "errpages": error_pages(px),
+            "appsession": ((px.appsession, px.appsession_len, px.appsession_timeout)
+                           if px.appsession and px.mode == "http" else None),
         })
     for _gi, pi, sv in table:
         port_mode = 1 if sv.port is None or sv.port_offset else 0
