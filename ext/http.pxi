@@ -563,6 +563,14 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
         return -2
     if (p.opts & PO_CHECKCACHE) and rsp_cacheable_cookie(buf, m):
         # A cookie that a shared cache could hand to other users: refused as HAProxy does (502, PH).
+        n = 0
+        la(val, &n, 512, b"Blocking cacheable cookie in response from instance ", 52)
+        la(val, &n, 512, p.name, p.name_len)
+        la(val, &n, 512, b", server ", 9)
+        if s.srv >= 0:
+            la(val, &n, 512, g_srv[s.srv].name, g_srv[s.srv].name_len)
+        lc(val, &n, 512, b'.')
+        log_alert(p, val, n)
         ctr_px(s.px).denied_resp += 1
         if s.srv >= 0:
             ctr_srv(s.srv).denied_resp += 1

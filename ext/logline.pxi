@@ -17,9 +17,11 @@ cdef extern from "<time.h>" nogil:
         int tm_mday
         int tm_mon
         int tm_year
+        int tm_yday
     log_tm *log_localtime_r "localtime_r"(const log_time_t *t, log_tm *out)
 
 cdef enum:
+    LOG_ALERT = 1
     LOG_INFO = 6
     LOG_MAX = 1024            # RFC 3164: messages are truncated to 1024 bytes
     LOG_HDR_ROOM = 8          # room for "<PRI>" in front of the date
@@ -201,6 +203,34 @@ cdef void log_send(px_t *p, int level, char *b, int end) noexcept nogil:
         if len > LOG_MAX:
             len = LOG_MAX
         sendto(t.fd, b + start, len, MSG_DONTWAIT | MSG_NOSIGNAL, <sockaddr *>&t.addr, t.addrlen)
+
+
+cdef void log_alert(px_t *p, const char *msg, int len) noexcept nogil:
+    """A rare alert from the worker, as HAProxy's Alert() + send_log(LOG_ALERT): to the proxy's
+    syslog targets, and unless quiet to stderr as `[ALERT] DDD/HHMMSS (PID) : msg`."""
+    cdef char b[LOG_HDR_ROOM + LOG_MAX + 8]
+    cdef char e[LOG_MAX + 64]
+    cdef int n = log_begin(b), k = 0
+    cdef log_time_t t = <log_time_t>(g_wall // 1000)
+    cdef log_tm tm
+    la(b, &n, LOG_HDR_ROOM + LOG_MAX, msg, len)
+    log_end_line(b, &n)
+    log_send(p, LOG_ALERT, b, n)
+    if g_log_quiet:
+        return
+    log_localtime_r(&t, &tm)
+    la(e, &k, LOG_MAX + 64, b"[ALERT] ", 8)
+    ldw(e, &k, LOG_MAX + 64, tm.tm_yday, 3)
+    lc(e, &k, LOG_MAX + 64, b'/')
+    ldw(e, &k, LOG_MAX + 64, tm.tm_hour, 2)
+    ldw(e, &k, LOG_MAX + 64, tm.tm_min, 2)
+    ldw(e, &k, LOG_MAX + 64, tm.tm_sec, 2)
+    la(e, &k, LOG_MAX + 64, b" (", 2)
+    ld(e, &k, LOG_MAX + 64, g_log_pid)
+    la(e, &k, LOG_MAX + 64, b") : ", 4)
+    la(e, &k, LOG_MAX + 64, msg, len)
+    lc(e, &k, LOG_MAX + 64, b'\n')
+    write(2, e, k)
 
 
 cdef inline void log_end_line(char *b, int *n) noexcept nogil:

@@ -385,11 +385,25 @@ cdef int sess_try_connect(int idx) noexcept nogil:
     return 0
 
 
+cdef int sess_abort_on_close(int idx) noexcept nogil:
+    """`option abortonclose`: a client that has closed before its server connection is up is not
+    worth a server's time; end the session (CC). 1 when it was ended."""
+    cdef sess_t *s = &g_sess[idx]
+    if s.cli_rd != 2 or not (g_px[s.px].opts & PO_ABORTONCLOSE):
+        return 0
+    s.term_cause = TERM_CLI_ABORT
+    s.term_phase = PH_CONNECT
+    sess_close(idx)
+    return 1
+
+
 cdef void sess_start_connect(int idx) noexcept nogil:
     """Choose a server if none is set yet, then connect, retrying as `retries`/`redispatch` say."""
     cdef sess_t *s = &g_sess[idx]
     cdef px_t *p = &g_px[s.px]
     cdef int g, r
+    if sess_abort_on_close(idx):
+        return
     if s.srv == -1:
         g = select_server(s)
         if g == -1:
@@ -505,11 +519,7 @@ cdef void sess_io(int idx) noexcept nogil:
     if s.state == ST_REQ or s.state == ST_ERRPAGE or s.state == ST_LINGER:
         http_client_io(idx)
         return
-    if s.state == ST_CONNECTING and s.cli_rd == 2 and (g_px[s.px].opts & PO_ABORTONCLOSE):
-        # `option abortonclose`: the client left while the server was being reached (CC).
-        s.term_cause = TERM_CLI_ABORT
-        s.term_phase = PH_CONNECT
-        sess_close(idx)
+    if s.state == ST_CONNECTING and sess_abort_on_close(idx):
         return
     if s.state != ST_RELAY:
         return

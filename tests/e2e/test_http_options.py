@@ -12,13 +12,16 @@ ends the session at once (`CC--`) instead of leaving a connection to finish and 
 
 from __future__ import annotations
 
+import re
 import socket
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from tests.e2e.test_logging import Syslog, httplog
-from tests.helpers import HttpResponse, free_port, recv_until_closed
+from tests.helpers import HttpResponse, free_port, recv_until_closed, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -41,9 +44,9 @@ def get(port: int) -> bytes:
         return recv_until_closed(c, timeout=15)
 
 
-def start_checkcache(proxy, be_port: int, lport: int, checkcache: bool = True) -> int:
+def start_checkcache(proxy, be_port: int, lport: int, checkcache: bool = True) -> tuple[int, Any]:
     port = free_port()
-    proxy.start(f"""
+    h = proxy.start(f"""
     listen web {HOST}:{port}
         mode http
         {"option checkcache" if checkcache else ""}
@@ -54,7 +57,7 @@ def start_checkcache(proxy, be_port: int, lport: int, checkcache: bool = True) -
         srvtimeout 30000
         server s1 {HOST}:{be_port}
     """)
-    return port
+    return port, h
 
 
 BLOCKED = [
@@ -82,12 +85,16 @@ def test_checkcache_blocks_a_cacheable_cookie(proxy, http_backend, syslog, what,
     rx, lport = syslog
     be = http_backend(response=HttpResponse(status=status, body=b"secret\n",
                                             headers=[("Set-Cookie", "JSESSIONID=42"), *headers]))
-    port = start_checkcache(proxy, be.port, lport)
+    port, h = start_checkcache(proxy, be.port, lport)
     answer = get(port)
     assert answer.startswith(b"HTTP/1.0 502 Bad Gateway\r\n"), answer[:200]
     assert b"JSESSIONID" not in answer and b"secret" not in answer
     m = httplog(rx.line())
     assert m["status"] == "502" and m["term"].startswith("PH"), m.string
+    # HAProxy's alert, on stderr (not quiet) and to syslog at level alert.
+    alert = "Blocking cacheable cookie in response from instance web, server s1."
+    wait_until(lambda: alert in h.stderr_text(), 10, message="alert on stderr")
+    assert re.search(r"\[ALERT\] \d{3}/\d{6} \(\d+\) : " + re.escape(alert), h.stderr_text())
 
 
 @pytest.mark.parametrize("what,status,headers", PASSED, ids=[c[0] for c in PASSED])
@@ -96,7 +103,7 @@ def test_checkcache_lets_uncacheable_cookies_through(proxy, http_backend, syslog
     rx, lport = syslog
     be = http_backend(response=HttpResponse(status=status, body=b"secret\n",
                                             headers=[("Set-Cookie", "JSESSIONID=42"), *headers]))
-    port = start_checkcache(proxy, be.port, lport)
+    port, h = start_checkcache(proxy, be.port, lport)
     answer = get(port)
     assert answer.startswith(b"HTTP/1.1 %d" % status), answer[:200]
     assert b"Set-Cookie: JSESSIONID=42\r\n" in answer
@@ -107,14 +114,14 @@ def test_checkcache_lets_uncacheable_cookies_through(proxy, http_backend, syslog
 def test_cacheable_response_without_cookie_passes(proxy, http_backend, syslog) -> None:
     rx, lport = syslog
     be = http_backend(response=HttpResponse(status=200, body=b"public page\n"))
-    port = start_checkcache(proxy, be.port, lport)
+    port, h = start_checkcache(proxy, be.port, lport)
     assert get(port).startswith(b"HTTP/1.1 200")
 
 
 def test_without_checkcache_the_cookie_passes(proxy, http_backend, syslog) -> None:
     rx, lport = syslog
     be = http_backend(response=HttpResponse(status=200, headers=[("Set-Cookie", "JSESSIONID=42")]))
-    port = start_checkcache(proxy, be.port, lport, checkcache=False)
+    port, h = start_checkcache(proxy, be.port, lport, checkcache=False)
     answer = get(port)
     assert answer.startswith(b"HTTP/1.1 200") and b"JSESSIONID=42" in answer
 
@@ -140,8 +147,10 @@ class Unreachable:
         self.lsock.close()
 
 
-@pytest.mark.parametrize("abortonclose", [True, False])
-def test_abortonclose_ends_a_connecting_session(proxy, syslog, abortonclose: bool) -> None:
+@pytest.mark.parametrize("abortonclose,pause", [(True, 0.0), (True, 0.4), (False, 0.0)])
+def test_abortonclose_ends_a_connecting_session(proxy, syslog, abortonclose: bool, pause: float) -> None:
+    """pause 0: the client's FIN comes with its request, before the connect starts; pause 0.4: it
+    comes while the connect is in progress."""
     rx, lport = syslog
     srv = Unreachable()
     try:
@@ -160,11 +169,12 @@ def test_abortonclose_ends_a_connecting_session(proxy, syslog, abortonclose: boo
         """)
         with socket.create_connection((HOST, port), timeout=10) as c:
             c.sendall(b"GET /slow HTTP/1.0\r\nHost: t\r\n\r\n")
+            time.sleep(pause)
             c.shutdown(socket.SHUT_WR)          # the client gives up while the connect hangs
             answer = recv_until_closed(c, timeout=15)
         m = httplog(rx.line(timeout=15))
         if abortonclose:
-            assert answer == b""
+            assert answer == b"", (answer[:40], m.string)
             assert m["term"].startswith("CC"), m.string
         else:
             # The connection attempt runs to contimeout and the 503 page goes to the client.
