@@ -17,7 +17,8 @@ Facts taken from HAProxy 1.2.12 (haproxy.c: process_chk, set_server_down, cfg pa
     inter + mininter * n / nbchk, so the checks of one proxy do not fire together.
   * HTTP check: `METHOD URI VERSION\\r\\n\\r\\n` (default `OPTIONS / HTTP/1.0`); a reply starting
     with `HTTP/1.x 2xx` or `3xx` passes, anything else fails.
-  * messages: "[Backup ]Server PX/SRV is DOWN|UP. ..." counting the proxy's servers still UP,
+  * messages: "[Backup ]Server PX/SRV is DOWN|UP. ..." counting the proxy's servers still UP
+    (and, for DOWN, the sessions the workers still have on the server: they are not cut),
     then "Proxy PX has no server available !" when none is left; stderr [WARNING] plus syslog
     at alert (DOWN) / notice (UP), and [ALERT] plus emerg for the last one.
 `fastinter`/`downinter` (HAProxy 1.3) are honoured: downinter while fully down, fastinter while
@@ -399,16 +400,35 @@ class HealthChecker:
                 act += 1
         return act, bck
 
+    def _active_sessions(self, t: _Target) -> int:
+        """Sessions the workers have on t's server now (HAProxy printed the server's cur_sess).
+
+        Each worker keeps its own gauge in its counter block (slot nproxy + server index); a
+        gauge is read as signed so that a momentary decrement-before-increment cannot show as a
+        huge number. A sink without counters (a test double) gives 0.
+        """
+        shm: Any = self._shm
+        try:
+            slot = int(shm.nproxy) + t.idx
+            total = 0
+            for w in range(int(shm.nworkers)):
+                n = int(shm.counters(w, slot)["cur_sess"])
+                total += n - (1 << 64) if n >= 1 << 63 else n
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+            return 0
+        return max(0, total)
+
     def _set_down(self, t: _Target) -> None:
         t.up = False
         self._shm.set_srv_state(t.idx, SRV_DOWN, _wall_ms())
         act, bck = self._count(t)
         prefix = "Backup " if t.srv.backup else ""
         on_backup = " Running on backup." if bck and not act else ""
-        # session counts: the worker counters are not summed here yet, 0 as in an idle proxy
+        cur = self._active_sessions(t)
+        # no queues here: nothing is requeued and nothing remains in a queue
         self._say(t.proxy, "warning", LOG_ALERT,
                   f"{prefix}Server {t.label} is DOWN. {act} active and {bck} backup servers left."
-                  f"{on_backup} 0 sessions active, 0 requeued, 0 remaining in queue.")
+                  f"{on_backup} {cur} sessions active, 0 requeued, 0 remaining in queue.")
         if act == 0 and bck == 0:
             self._say(t.proxy, "alert", LOG_EMERG, f"Proxy {t.proxy.name} has no server available !")
 
