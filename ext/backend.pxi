@@ -65,7 +65,7 @@ cdef int first_backup(px_t *p) noexcept nogil:
 
 cdef int select_server(sess_t *s) noexcept nogil:
     """Global index of the chosen server, -2 for the dispatch address, -1 when none is available."""
-    cdef px_t *p = &g_px[s.px]
+    cdef px_t *p = &g_px[s.be]
     cdef int g
     cdef unsigned int h
     if p.nsrv == 0:
@@ -88,6 +88,19 @@ cdef int select_server(sess_t *s) noexcept nogil:
     if g < 0 and p.has_dispatch:
         return -2
     return g
+
+
+cdef inline void sess_set_be(sess_t *s, int be) noexcept nogil:
+    """Route the session to backend be (its own proxy for a `listen`); counts backend sessions."""
+    if be == s.be:
+        return
+    if s.be != s.px:
+        g_px[s.be].beconn -= 1
+        ctr_px(s.be).cur_sess -= 1
+    s.be = be
+    if be != s.px:
+        g_px[be].beconn += 1
+        ctr_open(ctr_px(be))
 
 
 cdef inline void sess_set_srv(sess_t *s, int g) noexcept nogil:

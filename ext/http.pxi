@@ -34,7 +34,9 @@ cdef void http_send_error(int idx, int status) noexcept nogil:
     """Answer with HAProxy's error page, then close the connection."""
     cdef sess_t *s = &g_sess[idx]
     cdef int n = 0
-    cdef const char *page = px_error_page(s.px, status, &n)   # errorfile / errorloc (rules.pxi)
+    cdef const char *page = px_error_page(s.be, status, &n)   # errorfile / errorloc (rules.pxi)
+    if page == NULL and s.be != s.px:
+        page = px_error_page(s.px, status, &n)
     if page == NULL:
         page = error_page(status)
         n = <int>strlen(page)
@@ -192,7 +194,7 @@ cdef int cookie_server(sess_t *s, const char *val, int vlen) noexcept nogil:
     Active servers are preferred to backups sharing the cookie (guide 4.2); a server that is down
     is still chosen with `option persist`.
     """
-    cdef px_t *p = &g_px[s.px]
+    cdef px_t *p = &g_px[s.be]
     cdef int g, bck, first = -1
     for bck in range(2):
         for g in range(p.srv_first, p.srv_first + p.nsrv):
@@ -214,7 +216,7 @@ cdef int cookie_server(sess_t *s, const char *val, int vlen) noexcept nogil:
 cdef int http_req_cookie(int idx, char *buf, int *plen) noexcept nogil:
     """Find the persistence cookie in the request, edit it as the cookie mode says; the server or -1."""
     cdef sess_t *s = &g_sess[idx]
-    cdef px_t *p = &g_px[s.px]
+    cdef px_t *p = &g_px[s.be]
     cdef h1_msg *m = &g_msg
     cdef int i = 0, po, pl, vo, vl, k, srvlen, g = -1, n
     cdef h1_hdr *h
@@ -306,10 +308,11 @@ cdef int http_body_start(chan_t *ch, int hdr_len, int no_body, int is_req) noexc
 cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef px_t *p = &g_px[s.px]
+    cdef px_t *be
     cdef h1_msg *m = &g_msg
     cdef char *buf = s.req.buf
     cdef int total = s.req.buf_in
-    cdef int g = -1, r
+    cdef int g = -1, r, opts
     cdef char ip[64]
     s.meth = m.meth
     s.t_req = g_now
@@ -320,8 +323,13 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         s.status = 200
         http_send_raw(idx, MONITOR_OK, 19)
         return
+    # use_backend / default_backend, on the request as received (acl.pxi)
+    sess_set_be(s, acl_switch_backend(s, buf, m))
+    be = &g_px[s.be]
     log_keep_request(s, buf + m.start, m.first_line_len)
-    if rules_http_request(idx, &total):     # reqadd/reqrep/reqdeny... (rules.pxi)
+    if rules_http_request(idx, s.px, &total):     # reqadd/reqrep/reqdeny... (rules.pxi)
+        return
+    if s.be != s.px and rules_http_request(idx, s.be, &total):
         return
     if (p.stats_uri_len and g_stats_addrlen and m.uri_len >= p.stats_uri_len
             and memcmp(buf + m.uri_off, p.stats_uri, p.stats_uri_len) == 0):
@@ -343,14 +351,16 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         sess_start_connect(idx)
         return
     s.cli_ka = (m.minor >= 1 and not m.conn_close) or (m.minor == 0 and m.conn_keepalive)
-    if p.opts & (PO_HTTPCLOSE | PO_FORCECLOSE):
+    # connection options: either side asks (HAProxy ORs the frontend's and the backend's)
+    opts = p.opts | be.opts
+    if opts & (PO_HTTPCLOSE | PO_FORCECLOSE):
         s.cli_ka = 0
-    if p.ck_mode != CK_NONE and p.nsrv > 0:
+    if be.ck_mode != CK_NONE and be.nsrv > 0:
         g = http_req_cookie(idx, buf, &total)
-    if p.opts & PO_HTTPCLOSE:
+    if opts & PO_HTTPCLOSE:
         http_del_conn_hdrs(buf, &total)
         total = h1_add_hdr(buf, total, BUFSIZE, m, b"Connection", 10, b"close", 5)
-    if total >= 0 and (p.opts & PO_FORWARDFOR):
+    if total >= 0 and (opts & PO_FORWARDFOR):
         addr_to_str(&s.cli_addr, ip, 64)
         total = h1_add_hdr(buf, total, BUFSIZE, m, b"X-Forwarded-For", 15, ip, <int>strlen(ip))
     if total < 0:
@@ -365,9 +375,10 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     chan_reset_msg(&s.rsp)
     s.rsp_no_body = 1 if m.meth == H1_M_HEAD else 0
     s.cli_exp = 0
-    s.retries_left = p.retries
-    # Keep the server of this connection unless the cookie names another one.
-    if s.sfd >= 0 and s.srv >= 0 and (g < 0 or g == s.srv) and srv_alive(s.srv):
+    s.retries_left = be.retries
+    # Keep the server of this connection unless the cookie names another one (or another backend
+    # serves this request).
+    if s.sfd >= 0 and s.srv >= 0 and g_srv[s.srv].px == s.be and (g < 0 or g == s.srv) and srv_alive(s.srv):
         s.state = ST_RELAY
         s.t_conn = g_now
         s.srv_reused = 1
@@ -490,7 +501,8 @@ cdef int http_forward(chan_t *ch, int src, int dst, int *src_ready, int *dst_rea
 cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     """Edit the response headers (cookies, Connection) and set up its body; -1 if it cannot be done."""
     cdef sess_t *s = &g_sess[idx]
-    cdef px_t *p = &g_px[s.px]
+    cdef px_t *p = &g_px[s.be]
+    cdef int opts = g_px[s.px].opts | g_px[s.be].opts
     cdef h1_msg *m = &g_msg
     cdef char *buf = s.rsp.buf
     cdef int total = s.rsp.buf_in
@@ -506,6 +518,8 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     if klass < 1 or klass > 5:
         klass = 0
     ctr_px(s.px).hrsp[klass] += 1
+    if s.be != s.px:
+        ctr_px(s.be).hrsp[klass] += 1
     if s.srv >= 0:
         sv = &g_srv[s.srv]
         ctr_srv(s.srv).hrsp[klass] += 1
@@ -554,7 +568,7 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
         s.rsp.phase = CH_HDR
         s.rsp.buf_in = total
         return 0
-    if p.opts & PO_HTTPCLOSE:
+    if opts & PO_HTTPCLOSE:
         http_del_conn_hdrs(buf, &total)
         total = h1_add_hdr(buf, total, BUFSIZE, m, b"Connection", 10, b"close", 5)
         if total < 0:
@@ -562,7 +576,7 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     s.rsp.buf_in = total
     if http_body_start(&s.rsp, m.hdrs_end, no_body, 0) < 0:
         return -1
-    s.srv_ka = rsp_ka and s.rsp.to_fwd >= 0 and not (p.opts & PO_HTTPCLOSE)
+    s.srv_ka = rsp_ka and s.rsp.to_fwd >= 0 and not (opts & PO_HTTPCLOSE)
     if s.rsp.to_fwd < 0 or m.conn_close:
         s.cli_ka = 0
     if s.cli_ka and m.minor == 0 and not m.conn_keepalive:
@@ -618,7 +632,7 @@ cdef void http_read_response(int idx) noexcept nogil:
                             continue
                         return
                 if r < 0 or s.rsp.buf_in >= H1_MAX_HDR_BLOCK:
-                    ctr_px(s.px).err_resp += 1
+                    ctr_px(s.be).err_resp += 1
                     if s.srv >= 0:
                         ctr_srv(s.srv).err_resp += 1
                     sess_fail(idx, TERM_PROXY, PH_HDRS, 502)
@@ -633,7 +647,7 @@ cdef void http_read_response(int idx) noexcept nogil:
         # The server closed or failed before a complete response.
         if http_retry_fresh(idx):
             return
-        ctr_px(s.px).err_resp += 1
+        ctr_px(s.be).err_resp += 1
         if s.srv >= 0:
             ctr_srv(s.srv).err_resp += 1
         sess_fail(idx, TERM_SRV_ABORT, PH_HDRS, 502)

@@ -144,6 +144,10 @@ cdef void ctr_add_bytes(sess_t *s) noexcept nogil:
     cdef shm_ctr *c = ctr_px(s.px)
     c.bytes_in += s.req.bytes
     c.bytes_out += s.rsp.bytes
+    if s.be != s.px:
+        c = ctr_px(s.be)
+        c.bytes_in += s.req.bytes
+        c.bytes_out += s.rsp.bytes
     if s.srv >= 0:
         c = ctr_srv(s.srv)
         c.bytes_in += s.req.bytes
@@ -179,6 +183,7 @@ cdef void sess_close(int idx) noexcept nogil:
     ctr_add_bytes(s)
     ctr_px(s.px).cur_sess -= 1
     sess_set_srv(s, -1)
+    sess_set_be(s, s.px)
     s.state = ST_FREE
     s.gen += 1
     p.feconn -= 1
@@ -194,7 +199,7 @@ cdef inline void touch_cli(sess_t *s) noexcept nogil:
 
 
 cdef inline void touch_srv(sess_t *s) noexcept nogil:
-    cdef int to = g_px[s.px].srvtimeout
+    cdef int to = g_px[s.be].srvtimeout
     s.srv_exp = g_now + to if to > 0 else 0
 
 
@@ -243,6 +248,7 @@ cdef void handle_monitor(int li, int fd, sockaddr_storage *addr, socklen_t alen)
     s = &g_sess[idx]
     s.cfd = fd
     s.px = g_lst[li].px
+    s.be = s.px
     s.lst = li
     s.cli_addr = addr[0]
     s.cli_addrlen = alen
@@ -294,12 +300,12 @@ cdef void handle_accept(int li) noexcept nogil:
         s = &g_sess[idx]
         s.cfd = fd
         s.px = l.px
+        s.be = l.px
         s.lst = li
         s.cli_addr = addr
         s.cli_addrlen = alen
         s.accept_ms = g_now
         s.accept_wall_ms = g_wall
-        s.retries_left = p.retries
         s.cli_rd = 0
         s.cli_wr = 1
         g_actconn += 1
@@ -321,6 +327,9 @@ cdef void handle_accept(int li) noexcept nogil:
             s.cli_exp = g_now + tq if tq > 0 else 0
             sess_arm(s, idx)
         else:
+            # TCP: the backend is chosen now, on what is known at accept (src, dst_port)
+            sess_set_be(s, acl_switch_backend(s, NULL, NULL))
+            s.retries_left = g_px[s.be].retries
             touch_cli(s)
             sess_start_connect(idx)
 
@@ -330,7 +339,7 @@ cdef void handle_accept(int li) noexcept nogil:
 cdef int sess_try_connect(int idx) noexcept nogil:
     """Start one connect(); 0 in progress, -1 failed at once (retryable), -2 no resource."""
     cdef sess_t *s = &g_sess[idx]
-    cdef px_t *p = &g_px[s.px]
+    cdef px_t *p = &g_px[s.be]
     cdef srv_t *sv
     cdef sockaddr_storage addr
     cdef socklen_t alen
@@ -388,7 +397,6 @@ cdef int sess_try_connect(int idx) noexcept nogil:
 cdef void sess_start_connect(int idx) noexcept nogil:
     """Choose a server if none is set yet, then connect, retrying as `retries`/`redispatch` say."""
     cdef sess_t *s = &g_sess[idx]
-    cdef px_t *p = &g_px[s.px]
     cdef int g, r
     if s.srv == -1:
         g = select_server(s)
@@ -413,16 +421,16 @@ cdef void sess_start_connect(int idx) noexcept nogil:
 cdef int sess_retry(int idx) noexcept nogil:
     """After a failed connect: 1 if another attempt should be made now, 0 if the session was failed."""
     cdef sess_t *s = &g_sess[idx]
-    cdef px_t *p = &g_px[s.px]
+    cdef px_t *p = &g_px[s.be]
     cdef int g, failed
     if s.srv >= 0:
         ctr_srv(s.srv).err_conn += 1
     if s.retries_left <= 0:
-        ctr_px(s.px).err_conn += 1
+        ctr_px(s.be).err_conn += 1
         sess_fail(idx, TERM_SRV_ABORT, PH_CONNECT, 503)
         return 0
     s.retries_left -= 1
-    ctr_px(s.px).retries += 1
+    ctr_px(s.be).retries += 1
     if s.srv >= 0:
         ctr_srv(s.srv).retries += 1
     if s.retries_left == 0 and (p.opts & PO_REDISPATCH) and p.nsrv > 0:
@@ -439,7 +447,7 @@ cdef int sess_retry(int idx) noexcept nogil:
             sess_set_srv(s, g)
         else:
             s.srv = -2
-        ctr_px(s.px).redispatches += 1
+        ctr_px(s.be).redispatches += 1
     return 1
 
 
@@ -574,7 +582,7 @@ cdef void sess_timeout(int idx) noexcept nogil:
             s.term_phase = PH_CONNECT
             if s.srv >= 0:
                 ctr_srv(s.srv).err_conn += 1
-            ctr_px(s.px).err_conn += 1
+            ctr_px(s.be).err_conn += 1
             sess_fail(idx, TERM_SRV_TO, PH_CONNECT, 503)
             return
         if sess_retry(idx):

@@ -354,11 +354,11 @@ cdef int rules_rsp(int px, char *buf, int *plen, h1_msg *m) noexcept nogil:
 # ---------------------------------------------------------------------------------------------
 # session-level glue, called from http.pxi
 
-cdef int rules_http_request(int idx, int *plen) noexcept nogil:
-    """Apply the request rules to session idx's request (in g_msg). 1: the session was taken over
-    (403 page, 400 page or tarpit), 0: go on with the (possibly edited) request."""
+cdef int rules_http_request(int idx, int px, int *plen) noexcept nogil:
+    """Apply proxy px's request rules to session idx's request (in g_msg). 1: the session was taken
+    over (403 page, 400 page or tarpit), 0: go on with the (possibly edited) request."""
     cdef sess_t *s = &g_sess[idx]
-    cdef int r = rules_req(s.px, s.req.buf, plen, &g_msg)
+    cdef int r = rules_req(px, s.req.buf, plen, &g_msg)
     if r == 0:
         return 0
     s.cli_ka = 0
@@ -375,10 +375,11 @@ cdef int rules_http_request(int idx, int *plen) noexcept nogil:
 
 
 cdef int rules_http_response(int idx, int *plen) noexcept nogil:
-    """Apply the response rules to session idx's response (in g_msg). 1: it was refused and the
-    502 page is on its way, 0: go on."""
+    """Apply the response rules to session idx's response (in g_msg), the backend's then the
+    frontend's. 1: it was refused and the 502 page is on its way, 0: go on."""
     cdef sess_t *s = &g_sess[idx]
-    if rules_rsp(s.px, s.rsp.buf, plen, &g_msg) == 0:
+    if rules_rsp(s.be, s.rsp.buf, plen, &g_msg) == 0 and (
+            s.be == s.px or rules_rsp(s.px, s.rsp.buf, plen, &g_msg) == 0):
         return 0
     ctr_px(s.px).denied_resp += 1
     if s.srv >= 0:

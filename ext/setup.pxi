@@ -80,6 +80,7 @@ def run_worker(dict tables, Shm shm, int worker_idx, list listeners, int debug=0
         p.srv_first = d["srv_first"]
         p.nsrv = d["nsrv"]
         p.slot = i
+        p.default_be = i
         p.rr_act = int_array(d["rr_act"])
         p.rr_act_len = len(d["rr_act"])
         p.rr_bck = int_array(d["rr_bck"])
@@ -120,6 +121,7 @@ def run_worker(dict tables, Shm shm, int worker_idx, list listeners, int debug=0
         sv.backup = d["backup"]
         sv.weight = d["weight"]
         sv.maxconn = d["maxconn"]
+    acl_setup(tables)               # ACLs and use_backend rules (acl.pxi)
     g_nlst = len(listeners)
     g_lst = <lst_t *>calloc(max(1, g_nlst), sizeof(lst_t))
     for i, (fd, px, port, backlog) in enumerate(listeners):

@@ -138,6 +138,10 @@ cdef struct px_t:
     int nlog
     logsrv_t log[MAX_LOGSRV]
     int slot            # shm counter slot
+    # --- frontend/backend (acl.pxi): a `listen` is its own backend, a frontend switches
+    int default_be      # backend when no use_backend matches (the proxy itself: no server, 503)
+    int swr_first       # its use_backend rules: g_acl_cond[swr_first .. swr_first + nswr]
+    int nswr
     # --- logging (logline.pxi)
     int cap_ck_len                      # `capture cookie NAME len N`: prefix length, 0 none
     int cap_ck_max
@@ -206,7 +210,8 @@ cdef struct sess_t:
     unsigned int gen
     int cfd
     int sfd
-    int px
+    int px               # the frontend (listener side: client timeouts, logs, captures)
+    int be               # the backend (servers, cookie, server timeouts, retries); px for `listen`
     int lst
     int srv              # global server index, -1 none, -2 dispatch
     int retries_left
