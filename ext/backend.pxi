@@ -63,6 +63,74 @@ cdef int first_backup(px_t *p) noexcept nogil:
     return -1
 
 
+cdef long long srv_conns(int g) noexcept nogil:
+    """Connections a server serves now, summed over every worker (the shared counters)."""
+    cdef long long n = 0
+    cdef unsigned int w
+    for w in range(g_shm.nworkers):
+        n += <long long>shm_ctr_at(g_shm, w, g_npx + g).cur_sess
+    return n
+
+
+cdef int pick_leastconn(px_t *p, int bck) noexcept nogil:
+    """balance leastconn: the usable server with the fewest connections for its weight; servers
+    that tie take turns (the scan starts after the last one chosen)."""
+    cdef int k, g, best = -1, w, bw = 1
+    cdef long long c, bc = 0
+    for k in range(p.nsrv):
+        g = p.srv_first + (p.lc_pos + k) % p.nsrv
+        if g_srv[g].backup != bck or not srv_usable(g):
+            continue
+        c = srv_conns(g)
+        w = g_srv[g].weight if g_srv[g].weight > 0 else 1
+        if best < 0 or c * bw < bc * w:
+            best = g
+            bc = c
+            bw = w
+    if best >= 0:
+        p.lc_pos = (best - p.srv_first + 1) % p.nsrv
+    return best
+
+
+cdef int pick_first(px_t *p, int bck) noexcept nogil:
+    """balance first: the first server in declaration order that has a free slot (maxconn)."""
+    cdef int g
+    for g in range(p.srv_first, p.srv_first + p.nsrv):
+        if g_srv[g].backup == bck and srv_usable(g):
+            return g
+    return -1
+
+
+cdef unsigned int lb_hash_bytes(const char *b, int n) noexcept nogil:
+    """sdbm, the hash HAProxy uses by default for `balance uri` and `hdr()`."""
+    cdef unsigned int h = 0
+    cdef int i
+    for i in range(n):
+        h = <unsigned char>b[i] + (h << 6) + (h << 16) - h
+    return h
+
+
+cdef void lb_hash_request(sess_t *s, const char *buf, h1_msg *m) noexcept nogil:
+    """balance uri / hdr(NAME): hash what this request is balanced on (g_msg is the request)."""
+    cdef px_t *p = &g_px[s.be]
+    cdef int i, n
+    s.lb_hash_ok = 0
+    if p.balance == BAL_URI:
+        n = m.uri_len
+        if not p.hash_whole:
+            i = 0
+            while i < n and buf[m.uri_off + i] != b'?':
+                i += 1
+            n = i
+        s.lb_hash = lb_hash_bytes(buf + m.uri_off, n)
+        s.lb_hash_ok = 1
+    elif p.balance == BAL_HDR:
+        i = h1_find_hdr(buf, m, p.hash_hdr, p.hash_hdr_len, 0)
+        if i >= 0 and m.hdr[i].v_len > 0:
+            s.lb_hash = lb_hash_bytes(buf + m.hdr[i].v_off, m.hdr[i].v_len)
+            s.lb_hash_ok = 1
+
+
 cdef int select_server(sess_t *s) noexcept nogil:
     """Global index of the chosen server, -2 for the dispatch address, -1 when none is available."""
     cdef px_t *p = &g_px[s.be]
@@ -70,15 +138,23 @@ cdef int select_server(sess_t *s) noexcept nogil:
     cdef unsigned int h
     if p.nsrv == 0:
         return -2 if p.has_dispatch else -1
-    if p.balance == BAL_SOURCE:
-        h = addr_hash(&s.cli_addr)
+    if p.balance == BAL_SOURCE or ((p.balance == BAL_URI or p.balance == BAL_HDR) and s.lb_hash_ok):
+        h = addr_hash(&s.cli_addr) if p.balance == BAL_SOURCE else s.lb_hash
         g = pick_hash(p.rr_act, p.rr_act_len, h)
         if g < 0:
             if p.opts & PO_ALLBACKUPS:
                 g = pick_hash(p.rr_bck, p.rr_bck_len, h)
             else:
                 g = first_backup(p)
+    elif p.balance == BAL_LEASTCONN or p.balance == BAL_FIRST:
+        g = pick_leastconn(p, 0) if p.balance == BAL_LEASTCONN else pick_first(p, 0)
+        if g < 0:
+            if p.opts & PO_ALLBACKUPS:
+                g = pick_leastconn(p, 1) if p.balance == BAL_LEASTCONN else pick_first(p, 1)
+            else:
+                g = first_backup(p)
     else:
+        # roundrobin and static-rr (weights only change through the stats socket, read live)
         g = pick_seq(p.rr_act, p.rr_act_len, &p.rr_act_pos)
         if g < 0:
             if p.opts & PO_ALLBACKUPS:

@@ -326,6 +326,9 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     # use_backend / default_backend, on the request as received (acl.pxi)
     sess_set_be(s, acl_switch_backend(s, buf, m))
     be = &g_px[s.be]
+    s.lb_hash_ok = 0
+    if be.balance == BAL_URI or be.balance == BAL_HDR:
+        lb_hash_request(s, buf, m)
     log_keep_request(s, buf + m.start, m.first_line_len)
     if rules_http_request(idx, s.px, &total):     # reqadd/reqrep/reqdeny... (rules.pxi)
         return
@@ -376,6 +379,11 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     s.rsp_no_body = 1 if m.meth == H1_M_HEAD else 0
     s.cli_exp = 0
     s.retries_left = be.retries
+    if g < 0 and s.lb_hash_ok:
+        # balance uri / hdr: the hash decides the server of every request (as a cookie would)
+        g = select_server(s)
+        if g < 0:
+            g = -1
     # Keep the server of this connection unless the cookie names another one (or another backend
     # serves this request).
     if s.sfd >= 0 and s.srv >= 0 and g_srv[s.srv].px == s.be and (g < 0 or g == s.srv) and srv_alive(s.srv):

@@ -81,6 +81,9 @@ def run_worker(dict tables, Shm shm, int worker_idx, list listeners, int debug=0
         p.nsrv = d["nsrv"]
         p.slot = i
         p.default_be = i
+        p.hash_whole = 1 if d.get("hash_arg") == "whole" and d["balance"] == BAL_URI else 0
+        if d["balance"] == BAL_HDR:
+            copy_name(p.hash_hdr, 64, d.get("hash_arg") or "", &p.hash_hdr_len)
         p.rr_act = int_array(d["rr_act"])
         p.rr_act_len = len(d["rr_act"])
         p.rr_bck = int_array(d["rr_bck"])

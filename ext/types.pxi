@@ -7,6 +7,11 @@ cdef enum:
 
     BAL_RR = 0
     BAL_SOURCE = 1
+    BAL_STATIC_RR = 2
+    BAL_LEASTCONN = 3
+    BAL_FIRST = 4
+    BAL_URI = 5
+    BAL_HDR = 6
 
     # proxy option bits
     PO_HTTPCLOSE = 1 << 0
@@ -142,6 +147,11 @@ cdef struct px_t:
     int default_be      # backend when no use_backend matches (the proxy itself: no server, 503)
     int swr_first       # its use_backend rules: g_acl_cond[swr_first .. swr_first + nswr]
     int nswr
+    # --- balance leastconn / uri / hdr(NAME) (backend.pxi)
+    int lc_pos          # leastconn: where the next scan starts, so equal servers take turns
+    int hash_whole      # balance uri whole: the query string is hashed too
+    char hash_hdr[64]   # balance hdr(NAME)
+    int hash_hdr_len
     # --- logging (logline.pxi)
     int cap_ck_len                      # `capture cookie NAME len N`: prefix length, 0 none
     int cap_ck_max
@@ -214,6 +224,8 @@ cdef struct sess_t:
     int be               # the backend (servers, cookie, server timeouts, retries); px for `listen`
     int lst
     int srv              # global server index, -1 none, -2 dispatch
+    unsigned int lb_hash # balance uri/hdr: hash of this request's URI or header
+    int lb_hash_ok       # lb_hash is set (otherwise hashing balances fall back to round robin)
     int retries_left
     int flags
     int term_cause

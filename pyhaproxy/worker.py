@@ -16,7 +16,7 @@ from pyhaproxy.config.model import Acl, Condition, Config, Proxy, Server
 from pyhaproxy.shm import Shm, server_table
 
 MODES = {"tcp": 0, "http": 1, "health": 2}
-BALANCES = {"roundrobin": 0, "source": 1}
+BALANCES = {"roundrobin": 0, "source": 1, "static-rr": 2, "leastconn": 3, "first": 4, "uri": 5, "hdr": 6}
 COOKIE_MODES = {"passive": 1, "rewrite": 2, "insert": 3, "prefix": 4}
 # Bits shared with ext/types.pxi (PO_*).
 OPTION_BITS = {
@@ -185,7 +185,8 @@ def compile_tables(cfg: Config) -> dict[str, Any]:
             "keepalivetimeout": px.keepalivetimeout,
             "grace": px.grace,
             "retries": px.retries,
-            "balance": BALANCES.get(px.balance, 0),
+            "balance": BALANCES[px.balance],
+            "hash_arg": px.hash_balance_arg,
             "opts": opts,
             "srv_first": mine[0][0] if mine else 0,
             "nsrv": len(mine),
