@@ -166,6 +166,54 @@ cdef int select_server(sess_t *s) noexcept nogil:
     return g
 
 
+cdef int be_can_queue(px_t *p) noexcept nogil:
+    """1 if a request that found no free server should wait: an alive server is at its maxconn."""
+    cdef int g
+    cdef shm_srv *st
+    for g in range(p.srv_first, p.srv_first + p.nsrv):
+        st = shm_srv_at(g_shm, g)
+        if (g_srv[g].maxconn and g_srv[g].cur_sess >= g_srv[g].maxconn and st.state == SRV_UP
+                and not st.admin_down and st.weight != 0):
+            return 1
+    return 0
+
+
+cdef void queue_add(int idx) noexcept nogil:
+    """Append session idx to its backend's queue; `timeout queue` (else `timeout connect`) runs."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef px_t *p = &g_px[s.be]
+    cdef int to = p.queuetimeout if p.queuetimeout > 0 else p.contimeout
+    s.q_next = -1
+    s.q_prev = p.q_tail
+    if p.q_tail >= 0:
+        g_sess[p.q_tail].q_next = idx
+    else:
+        p.q_head = idx
+    p.q_tail = idx
+    p.nq += 1
+    s.q_pos = p.nq
+    s.state = ST_QUEUED
+    s.con_exp = g_now + to if to > 0 else 0
+    sess_arm(s, idx)
+
+
+cdef void queue_del(int idx) noexcept nogil:
+    cdef sess_t *s = &g_sess[idx]
+    cdef px_t *p = &g_px[s.be]
+    if s.q_prev >= 0:
+        g_sess[s.q_prev].q_next = s.q_next
+    else:
+        p.q_head = s.q_next
+    if s.q_next >= 0:
+        g_sess[s.q_next].q_prev = s.q_prev
+    else:
+        p.q_tail = s.q_prev
+    p.nq -= 1
+    s.q_next = -1
+    s.q_prev = -1
+    s.con_exp = 0
+
+
 cdef inline void sess_set_be(sess_t *s, int be) noexcept nogil:
     """Route the session to backend be (its own proxy for a `listen`); counts backend sessions."""
     if be == s.be:
@@ -180,9 +228,12 @@ cdef inline void sess_set_be(sess_t *s, int be) noexcept nogil:
 
 
 cdef inline void sess_set_srv(sess_t *s, int g) noexcept nogil:
+    global g_queue_dirty
     if s.srv >= 0:
         g_srv[s.srv].cur_sess -= 1
         shm_ctr_at(g_shm, g_worker, g_npx + s.srv).cur_sess -= 1
+        if g_srv[s.srv].maxconn and g_px[g_srv[s.srv].px].nq > 0:
+            g_queue_dirty = 1      # a slot was freed: the queue is served at the end of this turn
     s.srv = g
     if g >= 0:
         g_srv[g].cur_sess += 1

@@ -4,6 +4,9 @@ cdef const char *ERR_400 = b"HTTP/1.0 400 Bad request\r\nCache-Control: no-cache
 cdef const char *ERR_403 = b"HTTP/1.0 403 Forbidden\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>403 Forbidden</h1>\nRequest forbidden by administrative rules.\n</body></html>\n"
 cdef const char *ERR_408 = b"HTTP/1.0 408 Request Time-out\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n"
 cdef const char *ERR_414 = b"HTTP/1.0 414 Request-URI Too Long\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>414 Request-URI Too Long</h1>\nThe request URI is too long.\n</body></html>\n"
+cdef const char *ERR_404 = b"HTTP/1.0 404 Not Found\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>404 Not Found</h1>\nThe resource could not be found.\n</body></html>\n"
+cdef const char *ERR_405 = b"HTTP/1.0 405 Method Not Allowed\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>405 Method Not Allowed</h1>\nA request was made of a resource using a request method not supported by that resource\n</body></html>\n"
+cdef const char *ERR_429 = b"HTTP/1.0 429 Too Many Requests\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>429 Too Many Requests</h1>\nYou have sent too many requests in a given amount of time.\n</body></html>\n"
 cdef const char *ERR_500 = b"HTTP/1.0 500 Internal Server Error\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>500 Internal Server Error</h1>\nAn internal server error occurred.\n</body></html>\n"
 cdef const char *ERR_502 = b"HTTP/1.0 502 Bad Gateway\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>502 Bad Gateway</h1>\nThe server returned an invalid or incomplete response.\n</body></html>\n"
 cdef const char *ERR_503 = b"HTTP/1.0 503 Service Unavailable\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n"
@@ -19,6 +22,12 @@ cdef const char *error_page(int status) noexcept nogil:
         return ERR_408
     if status == 414:
         return ERR_414
+    if status == 404:
+        return ERR_404
+    if status == 405:
+        return ERR_405
+    if status == 429:
+        return ERR_429
     if status == 505 or status == 501:
         return ERR_400
     if status == 502:
@@ -309,6 +318,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef px_t *p = &g_px[s.px]
     cdef px_t *be
+    cdef px_t *ffp
     cdef h1_msg *m = &g_msg
     cdef char *buf = s.req.buf
     cdef int total = s.req.buf_in
@@ -330,6 +340,11 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     if be.balance == BAL_URI or be.balance == BAL_HDR:
         lb_hash_request(s, buf, m)
     log_keep_request(s, buf + m.start, m.first_line_len)
+    # http-request rules (httpreq.pxi): the frontend's, then the backend's
+    if p.nhr and http_req_rules(idx, s.px, &total):
+        return
+    if s.be != s.px and be.nhr and http_req_rules(idx, s.be, &total):
+        return
     if rules_http_request(idx, s.px, &total):     # reqadd/reqrep/reqdeny... (rules.pxi)
         return
     if s.be != s.px and rules_http_request(idx, s.be, &total):
@@ -354,18 +369,22 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         sess_start_connect(idx)
         return
     s.cli_ka = (m.minor >= 1 and not m.conn_close) or (m.minor == 0 and m.conn_keepalive)
+    s.req_v10 = m.minor == 0
     # connection options: either side asks (HAProxy ORs the frontend's and the backend's)
     opts = p.opts | be.opts
     if opts & (PO_HTTPCLOSE | PO_FORCECLOSE):
         s.cli_ka = 0
     if be.ck_mode != CK_NONE and be.nsrv > 0:
         g = http_req_cookie(idx, buf, &total)
-    if opts & PO_HTTPCLOSE:
+    if opts & (PO_HTTPCLOSE | PO_SRVCLOSE):
         http_del_conn_hdrs(buf, &total)
         total = h1_add_hdr(buf, total, BUFSIZE, m, b"Connection", 10, b"close", 5)
     if total >= 0 and (opts & PO_FORWARDFOR):
-        addr_to_str(&s.cli_addr, ip, 64)
-        total = h1_add_hdr(buf, total, BUFSIZE, m, b"X-Forwarded-For", 15, ip, <int>strlen(ip))
+        # the backend's settings when it asks for the header, else the frontend's
+        ffp = be if be.opts & PO_FORWARDFOR else p
+        if not (ffp.ff_except and ff_excepted(ffp, &s.cli_addr)):
+            addr_to_str(&s.cli_addr, ip, 64)
+            total = h1_add_hdr(buf, total, BUFSIZE, m, ffp.ff_hdr, ffp.ff_hdr_len, ip, <int>strlen(ip))
     if total < 0:
         ctr_px(s.px).err_req += 1
         sess_fail(idx, TERM_PROXY, PH_REQ, 400)
@@ -581,16 +600,48 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
         total = h1_add_hdr(buf, total, BUFSIZE, m, b"Connection", 10, b"close", 5)
         if total < 0:
             return -1
+    elif (opts & PO_SRVCLOSE) and s.cli_ka:
+        # http-server-close: the server was asked to close; the client keeps its connection
+        http_del_conn_hdrs(buf, &total)
+        if s.req_v10:
+            total = h1_add_hdr(buf, total, BUFSIZE, m, b"Connection", 10, b"keep-alive", 10)
+            if total < 0:
+                return -1
     s.rsp.buf_in = total
     if http_body_start(&s.rsp, m.hdrs_end, no_body, 0) < 0:
         return -1
-    s.srv_ka = rsp_ka and s.rsp.to_fwd >= 0 and not (opts & PO_HTTPCLOSE)
-    if s.rsp.to_fwd < 0 or m.conn_close:
+    s.srv_ka = rsp_ka and s.rsp.to_fwd >= 0 and not (opts & (PO_HTTPCLOSE | PO_SRVCLOSE))
+    if s.rsp.to_fwd < 0 or (m.conn_close and not (opts & PO_SRVCLOSE)):
         s.cli_ka = 0
+    if (opts & PO_SRVCLOSE) and s.cli_ka:
+        return http_response_done(s)
     if s.cli_ka and m.minor == 0 and not m.conn_keepalive:
         s.cli_ka = 0
     log_response(s)
     return 0
+
+
+cdef int http_response_done(sess_t *s) noexcept nogil:
+    """http-server-close: the client's keep-alive does not depend on the server's answer."""
+    log_response(s)
+    return 0
+
+
+cdef int ff_excepted(px_t *p, sockaddr_storage *a) noexcept nogil:
+    """option forwardfor except NET: 1 if the client address is inside NET."""
+    cdef unsigned char *ip
+    cdef int nbytes = p.ff_exc_bits >> 3, rem = p.ff_exc_bits & 7
+    if a.ss_family != p.ff_exc_family:
+        return 0
+    if a.ss_family == AF_INET:
+        ip = <unsigned char *>&(<sockaddr_in *>a).sin_addr.s_addr
+    else:
+        ip = (<sockaddr_in6 *>a).sin6_addr.s6_addr
+    if nbytes and memcmp(ip, p.ff_exc_net, nbytes) != 0:
+        return 0
+    if rem and ((ip[nbytes] ^ p.ff_exc_net[nbytes]) & (0xff << (8 - rem)) & 0xff):
+        return 0
+    return 1
 
 
 cdef int http_retry_fresh(int idx) noexcept nogil:
@@ -675,7 +726,9 @@ cdef void http_end_transaction(int idx) noexcept nogil:
         s.logged = 1
         sess_close(idx)
         return
-    if not s.srv_ka or s.rsp.buf_in > s.rsp.buf_len or s.srv_rd == 2 or s.rsp.eof:
+    if (not s.srv_ka or s.rsp.buf_in > s.rsp.buf_len or s.srv_rd == 2 or s.rsp.eof
+            or (s.srv >= 0 and g_srv[s.srv].maxconn)):
+        # (a server with maxconn counts transactions: its slot is given back between requests)
         # (srv_rd == 2: the server's FIN came with the response's edge, it will not serve again)
         if s.sfd >= 0:
             close(s.sfd)

@@ -639,7 +639,8 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     if redisp:
         lc(b, &n, cap, b'+')
     ld(b, &n, cap, retries)
-    la(b, &n, cap, b" 0/0", 4)     # no queues: position in the server / backend queue
+    la(b, &n, cap, b" 0/", 3)      # position in the server queue (none) / in the backend queue
+    ld(b, &n, cap, s.q_pos - 1 if s.q_pos > 0 else 0)
     if http:
         if p.ncap_req:
             log_captures(b, &n, cap, s.loginfo + LOG_HREQ_OFF if s.loginfo != NULL else NULL,

@@ -164,6 +164,8 @@ cdef void sess_close(int idx) noexcept nogil:
     cdef linger lg
     if s.state == ST_FREE:
         return
+    if s.state == ST_QUEUED:
+        queue_del(idx)
     sess_log(s)
     if g_px[s.px].opts & PO_NOLINGER and s.cfd >= 0:
         # `option nolinger`: drop unsent data and free the socket at once (a reset).
@@ -193,13 +195,24 @@ cdef void sess_close(int idx) noexcept nogil:
     lst_recheck_full()
 
 
+cdef inline int sess_tunnel(sess_t *s) noexcept nogil:
+    """`timeout tunnel` of a connected TCP session (it replaces client and server timeouts), or 0."""
+    if s.state == ST_RELAY and g_px[s.px].mode == MODE_TCP:
+        return g_px[s.be].tunneltimeout
+    return 0
+
+
 cdef inline void touch_cli(sess_t *s) noexcept nogil:
-    cdef int to = g_px[s.px].clitimeout
+    cdef int to = sess_tunnel(s)
+    if to == 0:
+        to = g_px[s.px].clitimeout
     s.cli_exp = g_now + to if to > 0 else 0
 
 
 cdef inline void touch_srv(sess_t *s) noexcept nogil:
-    cdef int to = g_px[s.be].srvtimeout
+    cdef int to = sess_tunnel(s)
+    if to == 0:
+        to = g_px[s.be].srvtimeout
     s.srv_exp = g_now + to if to > 0 else 0
 
 
@@ -399,8 +412,14 @@ cdef void sess_start_connect(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef int g, r
     if s.srv == -1:
+        if g_px[s.be].nq > 0 and be_can_queue(&g_px[s.be]):
+            queue_add(idx)         # others wait already: behind them (FIFO)
+            return
         g = select_server(s)
         if g == -1:
+            if be_can_queue(&g_px[s.be]):
+                queue_add(idx)     # every server that could take it is at its maxconn
+                return
             sess_fail(idx, TERM_SRV_ABORT, PH_CONNECT, 503)
             return
         if g >= 0:
@@ -458,6 +477,8 @@ cdef void conn_established(int idx) noexcept nogil:
     s.con_exp = 0
     s.t_conn = g_now
     touch_srv(s)
+    if sess_tunnel(s):
+        touch_cli(s)
     sess_arm(s, idx)
     log_connected(s)
 
@@ -562,8 +583,43 @@ cdef void tcp_shut_check(int idx) noexcept nogil:
 
 # ---- timers
 
+cdef void process_queues() noexcept nogil:
+    """Server slots were freed: start the sessions at the head of each backend queue that can go."""
+    global g_queue_dirty
+    cdef int b, idx, g
+    cdef px_t *p
+    cdef sess_t *s
+    while g_queue_dirty:
+        g_queue_dirty = 0
+        for b in range(g_npx):
+            p = &g_px[b]
+            while p.nq > 0:
+                idx = p.q_head
+                s = &g_sess[idx]
+                g = select_server(s)
+                if g == -1:
+                    if be_can_queue(p):
+                        break              # still full: wait for the next freed slot
+                    queue_del(idx)         # no server can take it any more
+                    sess_fail(idx, TERM_SRV_ABORT, PH_QUEUE, 503)
+                    continue
+                queue_del(idx)
+                if g >= 0:
+                    sess_set_srv(s, g)
+                else:
+                    s.srv = -2
+                s.state = ST_CONNECTING
+                sess_start_connect(idx)
+
+
 cdef void sess_timeout(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
+    if s.state == ST_QUEUED and s.con_exp and s.con_exp <= g_now:
+        # `timeout queue` expired: 503, logged "sQ"
+        queue_del(idx)
+        ctr_px(s.be).err_conn += 1
+        sess_fail(idx, TERM_SRV_TO, PH_QUEUE, 503)
+        return
     if s.state == ST_TARPIT:
         # A tarpitted request is held on cli_exp alone; its end is the 500 page.
         if s.cli_exp and s.cli_exp <= g_now:
@@ -744,6 +800,8 @@ cdef int event_loop() noexcept nogil:
             for i in range(n):
                 dispatch_event(events[i].data.u64, events[i].events)
         run_timers()
+        if g_queue_dirty:
+            process_queues()
         if g_stopping:
             check_grace()
         if g_terminate:

@@ -184,8 +184,10 @@ cdef const char *px_error_page(int px, int status, int *len) noexcept nogil:
         k = 5
     elif status == 504:
         k = 6
-    else:
+    elif status == 500:
         k = 3
+    else:
+        return NULL          # (404, 405, 429 of http-request deny: the built-in page)
     if g_rules[px].page[k] == NULL:
         return NULL
     len[0] = g_rules[px].page_len[k]

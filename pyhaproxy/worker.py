@@ -36,6 +36,7 @@ OPTION_BITS = {
     "srvtcpka": 1 << 13,
     "nolinger": 1 << 14,
     "forceclose": 1 << 15,
+    "http-server-close": 1 << 16,
 }
 
 
@@ -117,6 +118,8 @@ def compile_acls(cfg: Config) -> dict[str, Any]:
     acls: list[tuple[str, str, int, bytes, list[Any]]] = []
     conds: list[tuple[int, int, list[tuple[int, int, list[int]]]]] = []
     switch: list[tuple[int, int, int]] = []
+    hrules: list[tuple[str, int, int, int, bytes, bytes]] = []
+    hreq: list[tuple[int, int]] = []
     backends: dict[str, int] = {}
     for pi, px in enumerate(cfg.proxies):
         if px.cap in ("listen", "backend"):
@@ -151,7 +154,22 @@ def compile_acls(cfg: Config) -> dict[str, Any]:
         if px.cap != "backend" and px.default_backend is not None:
             default_be = backends[px.default_backend]
         switch.append((first, len(conds) - first, default_be))
-    return {"acls": acls, "conds": conds, "switch": switch}
+        hfirst = len(hrules)
+        for hr in px.http_rules if px.mode == "http" else []:
+            cond = -1
+            if hr.cond is not None:
+                cond = len(conds)
+                add_cond(px, local, hr.cond, -1)
+            a = hr.args
+            if hr.action == "deny":
+                hrules.append(("deny", cond, int(a[0]) if a else 403, 0, b"", b""))
+            elif hr.action == "redirect":
+                hrules.append((f"redirect-{a[0]}", cond, int(a[2]), int(a[3]), a[1].encode("latin-1"), b""))
+            else:
+                value = a[1] if len(a) > 1 else ""
+                hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"), value.encode("latin-1")))
+        hreq.append((hfirst, len(hrules) - hfirst))
+    return {"acls": acls, "conds": conds, "switch": switch, "hrules": hrules, "hreq": hreq}
 
 
 def compile_tables(cfg: Config) -> dict[str, Any]:
@@ -182,6 +200,11 @@ def compile_tables(cfg: Config) -> dict[str, Any]:
             "clitimeout": px.clitimeout,
             "srvtimeout": px.srvtimeout,
             "httpreqtimeout": px.httpreqtimeout,
+            "queuetimeout": px.queuetimeout,
+            "tunneltimeout": px.tunneltimeout,
+            "ff_header": px.forwardfor_header,
+            "ff_except": acl_ip(f"{px.forwardfor_except[0]}/{px.forwardfor_except[1]}")
+            if px.forwardfor_except else None,
             "keepalivetimeout": px.keepalivetimeout,
             "grace": px.grace,
             "retries": px.retries,

@@ -527,7 +527,7 @@ def _defaults_forbidden(st: State, args: list[str], where: Where, label: str | N
 
 # `bind` options we apply (value-taking ones map to True), those that need TLS, and later ones.
 _BIND_OPTIONS = {
-    "name": True, "backlog": True, "interface": True, "mss": True, "maxconn": True, "id": True,
+    "name": True, "backlog": True, "interface": True, "mss": True, "id": True,
     "defer-accept": False, "v6only": False, "v4v6": False, "transparent": False, "tfo": False,
 }
 _BIND_TLS_OPTIONS = frozenset({
@@ -542,7 +542,7 @@ _BIND_LATER_OPTIONS = {
     "accept-proxy": "1.5", "accept-netscaler-cip": "1.6", "process": "1.5", "thread": "1.8",
     "proto": "1.9", "level": "1.5", "severity-output": "1.9", "expose-fd": "1.8", "mode": "1.5",
     "user": "1.5", "group": "1.5", "uid": "1.5", "gid": "1.5", "nice": "1.5", "namespace": "1.6",
-    "nbconn": "1.5", "shards": "2.5", "label": "2.6",
+    "nbconn": "1.5", "shards": "2.5", "label": "2.6", "maxconn": "1.4",
 }
 
 
@@ -1463,6 +1463,7 @@ def p_use_backend(st: State, args: list[str], where: Where) -> None:
     st.px().use_backends.append(UseBackend(backend=args[1], cond=cond, where=copy.copy(where)))
 
 
+DENY_CODES = (400, 403, 404, 405, 408, 429, 500, 502, 503, 504)
 _HTTP_REQUEST_ACTIONS = {"deny": 0, "add-header": 2, "set-header": 2, "del-header": 1, "redirect": -1}
 _HTTP_REQUEST_LATER = (
     "allow tarpit auth set-path set-uri set-query set-method set-var unset-var set-log-level "
@@ -1490,6 +1491,9 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
     if action == "deny":
         if params[:1] == ["deny_status"] and len(params) == 2:
             code = parse_int(params[1], "deny_status", where, lo=200, hi=599)
+            if code not in DENY_CODES:
+                raise fail(where, f"'http-request deny' : status {code} is not supported (only "
+                                  f"{', '.join(map(str, DENY_CODES))}).")
             params = [str(code)]
         elif params:
             raise fail(where, f"'http-request deny' : unsupported argument '{params[0]}' "
