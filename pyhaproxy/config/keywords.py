@@ -438,6 +438,8 @@ def g_tune(st: State, args: list[str], where: Where) -> None:
     if kw == "tune.maxpollevents":
         parse_int(args[1], kw, where, lo=1)
     st.config.global_.tune[kw[len("tune.") :]] = args[1]
+    # the worker's buffers, polling and TLS are fixed: say so rather than ignore it silently
+    st.warn(where, f"'{kw}' has no effect in pyhaproxy (accepted for compatibility).")
 
 
 def g_stats(st: State, args: list[str], where: Where) -> None:

@@ -204,7 +204,10 @@ class Parser:
                 f"listener {px.name} has no listen address. Please either specify a valid "
                 "address on the <listen> line, or use the <bind> keyword."
             )
-        elif px.mode != "health" and not px.servers and px.dispatch is None and not px.transparent:
+        elif (px.mode != "health" and not px.servers and px.dispatch is None and not px.transparent
+              and not (px.mode == "http" and px.stats.enabled) and px.default_backend is None
+              and not px.use_backends):
+            # (a `listen` serving only the stats page, or switching to backends, is valid in 1.3+)
             raise err(
                 f"listener {px.name} has no dispatch address and is not in transparent or balance mode."
             )

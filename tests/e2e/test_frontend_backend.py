@@ -254,3 +254,25 @@ def test_same_backends_as_haproxy(proxy, farm: dict[str, HttpServer], tmp_path: 
     ours = run_cases(values)
     assert ours == theirs
     assert theirs == [want for *_x, want in CASES]
+
+
+def test_stats_rows_follow_the_sections(proxy, farm: dict[str, HttpServer]) -> None:
+    """A frontend has a FRONTEND row only, a backend a BACKEND row only, a listen both; a listen
+    serving only the stats page needs no server (HAProxy 1.3+)."""
+    values = routing_values(farm)
+    (stats,) = free_ports(1)
+    cfg = ROUTING + "listen stats\n    bind 127.0.0.1:{stats}\n    stats enable\n    stats uri /st\n"
+    proxy.start(cfg, stats=stats, **values)
+    request(int(str(values["port"])), "GET", "/api/x", {"Host": "w"})
+    with socket.create_connection((HOST, stats), timeout=10) as s:
+        s.sendall(b"GET /st;csv HTTP/1.0\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    body = data.split(b"\r\n\r\n", 1)[1].decode()
+    rows = [tuple(line.split(",")[:2]) for line in body.splitlines() if line and not line.startswith("#")]
+    assert rows == [("www", "FRONTEND"), ("static", "st"), ("static", "BACKEND"), ("api", "ap"),
+                    ("api", "BACKEND"), ("web", "wb"), ("web", "BACKEND"), ("stats", "FRONTEND"),
+                    ("stats", "BACKEND")]
+    api = next(line.split(",") for line in body.splitlines() if line.startswith("api,BACKEND"))
+    assert api[7] == "1"     # stot: the session routed to it
