@@ -131,7 +131,7 @@ cdef int as_uri_value(const char *u, int n, const char *name, int nlen, int *vof
 cdef int appsession_request(int idx, const char *buf) noexcept nogil:
     """The server a request's application session belongs to, or -1 (unknown, or not usable)."""
     cdef sess_t *s = &g_sess[idx]
-    cdef as_px_t *a = &g_as_px[s.px]
+    cdef as_px_t *a = &g_as_px[s.be]
     cdef h1_msg *m = &g_msg
     cdef h1_hdr *h
     cdef int i, po = 0, pl = 0, vo = 0, vl = 0, g = -1
@@ -139,12 +139,12 @@ cdef int appsession_request(int idx, const char *buf) noexcept nogil:
         h = &m.hdr[i]
         if h1_hdr_name_is(buf, h, b"cookie", 6) and h1_find_cookie(
                 buf + h.v_off, h.v_len, a.name, a.name_len, &po, &pl, &vo, &vl):
-            g = as_find(s.px, buf + h.v_off + vo, vl)
+            g = as_find(s.be, buf + h.v_off + vo, vl)
             break
     if g < 0:
         vl = as_uri_value(buf + m.uri_off, m.uri_len, a.name, a.name_len, &vo)
         if vl > 0:
-            g = as_find(s.px, buf + m.uri_off + vo, vl)
+            g = as_find(s.be, buf + m.uri_off + vo, vl)
     if g >= 0 and srv_usable(g):
         return g
     return -1
@@ -153,7 +153,7 @@ cdef int appsession_request(int idx, const char *buf) noexcept nogil:
 cdef void appsession_response(int idx, const char *buf) noexcept nogil:
     """Learn the session values a server sets in its response."""
     cdef sess_t *s = &g_sess[idx]
-    cdef as_px_t *a = &g_as_px[s.px]
+    cdef as_px_t *a = &g_as_px[s.be]
     cdef h1_msg *m = &g_msg
     cdef h1_hdr *h
     cdef int i, po = 0, pl = 0, vo = 0, vl = 0
@@ -163,4 +163,4 @@ cdef void appsession_response(int idx, const char *buf) noexcept nogil:
         h = &m.hdr[i]
         if h1_hdr_name_is(buf, h, b"set-cookie", 10) and h1_find_setcookie(
                 buf + h.v_off, h.v_len, a.name, a.name_len, &po, &pl, &vo, &vl):
-            as_learn(s.px, s.srv, buf + h.v_off + vo, vl)
+            as_learn(s.be, s.srv, buf + h.v_off + vo, vl)

@@ -63,22 +63,98 @@ cdef int first_backup(px_t *p) noexcept nogil:
     return -1
 
 
+cdef long long srv_conns(int g) noexcept nogil:
+    """Connections a server serves now, summed over every worker (the shared counters)."""
+    cdef long long n = 0
+    cdef unsigned int w
+    for w in range(g_shm.nworkers):
+        n += <long long>shm_ctr_at(g_shm, w, g_npx + g).cur_sess
+    return n
+
+
+cdef int pick_leastconn(px_t *p, int bck) noexcept nogil:
+    """balance leastconn: the usable server with the fewest connections for its weight; servers
+    that tie take turns (the scan starts after the last one chosen)."""
+    cdef int k, g, best = -1, w, bw = 1
+    cdef long long c, bc = 0
+    for k in range(p.nsrv):
+        g = p.srv_first + (p.lc_pos + k) % p.nsrv
+        if g_srv[g].backup != bck or not srv_usable(g):
+            continue
+        c = srv_conns(g)
+        w = g_srv[g].weight if g_srv[g].weight > 0 else 1
+        if best < 0 or c * bw < bc * w:
+            best = g
+            bc = c
+            bw = w
+    if best >= 0:
+        p.lc_pos = (best - p.srv_first + 1) % p.nsrv
+    return best
+
+
+cdef int pick_first(px_t *p, int bck) noexcept nogil:
+    """balance first: the first server in declaration order that has a free slot (maxconn)."""
+    cdef int g
+    for g in range(p.srv_first, p.srv_first + p.nsrv):
+        if g_srv[g].backup == bck and srv_usable(g):
+            return g
+    return -1
+
+
+cdef unsigned int lb_hash_bytes(const char *b, int n) noexcept nogil:
+    """sdbm, the hash HAProxy uses by default for `balance uri` and `hdr()`."""
+    cdef unsigned int h = 0
+    cdef int i
+    for i in range(n):
+        h = <unsigned char>b[i] + (h << 6) + (h << 16) - h
+    return h
+
+
+cdef void lb_hash_request(sess_t *s, const char *buf, h1_msg *m) noexcept nogil:
+    """balance uri / hdr(NAME): hash what this request is balanced on (g_msg is the request)."""
+    cdef px_t *p = &g_px[s.be]
+    cdef int i, n
+    s.lb_hash_ok = 0
+    if p.balance == BAL_URI:
+        n = m.uri_len
+        if not p.hash_whole:
+            i = 0
+            while i < n and buf[m.uri_off + i] != b'?':
+                i += 1
+            n = i
+        s.lb_hash = lb_hash_bytes(buf + m.uri_off, n)
+        s.lb_hash_ok = 1
+    elif p.balance == BAL_HDR:
+        i = h1_find_hdr(buf, m, p.hash_hdr, p.hash_hdr_len, 0)
+        if i >= 0 and m.hdr[i].v_len > 0:
+            s.lb_hash = lb_hash_bytes(buf + m.hdr[i].v_off, m.hdr[i].v_len)
+            s.lb_hash_ok = 1
+
+
 cdef int select_server(sess_t *s) noexcept nogil:
     """Global index of the chosen server, -2 for the dispatch address, -1 when none is available."""
-    cdef px_t *p = &g_px[s.px]
+    cdef px_t *p = &g_px[s.be]
     cdef int g
     cdef unsigned int h
     if p.nsrv == 0:
         return -2 if p.has_dispatch else -1
-    if p.balance == BAL_SOURCE:
-        h = addr_hash(&s.cli_addr)
+    if p.balance == BAL_SOURCE or ((p.balance == BAL_URI or p.balance == BAL_HDR) and s.lb_hash_ok):
+        h = addr_hash(&s.cli_addr) if p.balance == BAL_SOURCE else s.lb_hash
         g = pick_hash(p.rr_act, p.rr_act_len, h)
         if g < 0:
             if p.opts & PO_ALLBACKUPS:
                 g = pick_hash(p.rr_bck, p.rr_bck_len, h)
             else:
                 g = first_backup(p)
+    elif p.balance == BAL_LEASTCONN or p.balance == BAL_FIRST:
+        g = pick_leastconn(p, 0) if p.balance == BAL_LEASTCONN else pick_first(p, 0)
+        if g < 0:
+            if p.opts & PO_ALLBACKUPS:
+                g = pick_leastconn(p, 1) if p.balance == BAL_LEASTCONN else pick_first(p, 1)
+            else:
+                g = first_backup(p)
     else:
+        # roundrobin and static-rr (weights only change through the stats socket, read live)
         g = pick_seq(p.rr_act, p.rr_act_len, &p.rr_act_pos)
         if g < 0:
             if p.opts & PO_ALLBACKUPS:
@@ -90,10 +166,74 @@ cdef int select_server(sess_t *s) noexcept nogil:
     return g
 
 
+cdef int be_can_queue(px_t *p) noexcept nogil:
+    """1 if a request that found no free server should wait: an alive server is at its maxconn."""
+    cdef int g
+    cdef shm_srv *st
+    for g in range(p.srv_first, p.srv_first + p.nsrv):
+        st = shm_srv_at(g_shm, g)
+        if (g_srv[g].maxconn and g_srv[g].cur_sess >= g_srv[g].maxconn and st.state == SRV_UP
+                and not st.admin_down and st.weight != 0):
+            return 1
+    return 0
+
+
+cdef void queue_add(int idx) noexcept nogil:
+    """Append session idx to its backend's queue; `timeout queue` (else `timeout connect`) runs."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef px_t *p = &g_px[s.be]
+    cdef int to = p.queuetimeout if p.queuetimeout > 0 else p.contimeout
+    s.q_next = -1
+    s.q_prev = p.q_tail
+    if p.q_tail >= 0:
+        g_sess[p.q_tail].q_next = idx
+    else:
+        p.q_head = idx
+    p.q_tail = idx
+    p.nq += 1
+    s.q_pos = p.nq
+    s.state = ST_QUEUED
+    s.con_exp = g_now + to if to > 0 else 0
+    sess_arm(s, idx)
+
+
+cdef void queue_del(int idx) noexcept nogil:
+    cdef sess_t *s = &g_sess[idx]
+    cdef px_t *p = &g_px[s.be]
+    if s.q_prev >= 0:
+        g_sess[s.q_prev].q_next = s.q_next
+    else:
+        p.q_head = s.q_next
+    if s.q_next >= 0:
+        g_sess[s.q_next].q_prev = s.q_prev
+    else:
+        p.q_tail = s.q_prev
+    p.nq -= 1
+    s.q_next = -1
+    s.q_prev = -1
+    s.con_exp = 0
+
+
+cdef inline void sess_set_be(sess_t *s, int be) noexcept nogil:
+    """Route the session to backend be (its own proxy for a `listen`); counts backend sessions."""
+    if be == s.be:
+        return
+    if s.be != s.px:
+        g_px[s.be].beconn -= 1
+        ctr_px(s.be).cur_sess -= 1
+    s.be = be
+    if be != s.px:
+        g_px[be].beconn += 1
+        ctr_open(ctr_px(be))
+
+
 cdef inline void sess_set_srv(sess_t *s, int g) noexcept nogil:
+    global g_queue_dirty
     if s.srv >= 0:
         g_srv[s.srv].cur_sess -= 1
         shm_ctr_at(g_shm, g_worker, g_npx + s.srv).cur_sess -= 1
+        if g_srv[s.srv].maxconn and g_px[g_srv[s.srv].px].nq > 0:
+            g_queue_dirty = 1      # a slot was freed: the queue is served at the end of this turn
     s.srv = g
     if g >= 0:
         g_srv[g].cur_sess += 1

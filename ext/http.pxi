@@ -4,6 +4,9 @@ cdef const char *ERR_400 = b"HTTP/1.0 400 Bad request\r\nCache-Control: no-cache
 cdef const char *ERR_403 = b"HTTP/1.0 403 Forbidden\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>403 Forbidden</h1>\nRequest forbidden by administrative rules.\n</body></html>\n"
 cdef const char *ERR_408 = b"HTTP/1.0 408 Request Time-out\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n"
 cdef const char *ERR_414 = b"HTTP/1.0 414 Request-URI Too Long\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>414 Request-URI Too Long</h1>\nThe request URI is too long.\n</body></html>\n"
+cdef const char *ERR_404 = b"HTTP/1.0 404 Not Found\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>404 Not Found</h1>\nThe resource could not be found.\n</body></html>\n"
+cdef const char *ERR_405 = b"HTTP/1.0 405 Method Not Allowed\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>405 Method Not Allowed</h1>\nA request was made of a resource using a request method not supported by that resource\n</body></html>\n"
+cdef const char *ERR_429 = b"HTTP/1.0 429 Too Many Requests\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>429 Too Many Requests</h1>\nYou have sent too many requests in a given amount of time.\n</body></html>\n"
 cdef const char *ERR_500 = b"HTTP/1.0 500 Internal Server Error\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>500 Internal Server Error</h1>\nAn internal server error occurred.\n</body></html>\n"
 cdef const char *ERR_502 = b"HTTP/1.0 502 Bad Gateway\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>502 Bad Gateway</h1>\nThe server returned an invalid or incomplete response.\n</body></html>\n"
 cdef const char *ERR_503 = b"HTTP/1.0 503 Service Unavailable\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n"
@@ -19,6 +22,12 @@ cdef const char *error_page(int status) noexcept nogil:
         return ERR_408
     if status == 414:
         return ERR_414
+    if status == 404:
+        return ERR_404
+    if status == 405:
+        return ERR_405
+    if status == 429:
+        return ERR_429
     if status == 505 or status == 501:
         return ERR_400
     if status == 502:
@@ -34,7 +43,9 @@ cdef void http_send_error(int idx, int status) noexcept nogil:
     """Answer with HAProxy's error page, then close the connection."""
     cdef sess_t *s = &g_sess[idx]
     cdef int n = 0
-    cdef const char *page = px_error_page(s.px, status, &n)   # errorfile / errorloc (rules.pxi)
+    cdef const char *page = px_error_page(s.be, status, &n)   # errorfile / errorloc (rules.pxi)
+    if page == NULL and s.be != s.px:
+        page = px_error_page(s.px, status, &n)
     if page == NULL:
         page = error_page(status)
         n = <int>strlen(page)
@@ -192,7 +203,7 @@ cdef int cookie_server(sess_t *s, const char *val, int vlen) noexcept nogil:
     Active servers are preferred to backups sharing the cookie (guide 4.2); a server that is down
     is still chosen with `option persist`.
     """
-    cdef px_t *p = &g_px[s.px]
+    cdef px_t *p = &g_px[s.be]
     cdef int g, bck, first = -1
     for bck in range(2):
         for g in range(p.srv_first, p.srv_first + p.nsrv):
@@ -214,7 +225,7 @@ cdef int cookie_server(sess_t *s, const char *val, int vlen) noexcept nogil:
 cdef int http_req_cookie(int idx, char *buf, int *plen) noexcept nogil:
     """Find the persistence cookie in the request, edit it as the cookie mode says; the server or -1."""
     cdef sess_t *s = &g_sess[idx]
-    cdef px_t *p = &g_px[s.px]
+    cdef px_t *p = &g_px[s.be]
     cdef h1_msg *m = &g_msg
     cdef int i = 0, po, pl, vo, vl, k, srvlen, g = -1, n
     cdef h1_hdr *h
@@ -306,10 +317,12 @@ cdef int http_body_start(chan_t *ch, int hdr_len, int no_body, int is_req) noexc
 cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef px_t *p = &g_px[s.px]
+    cdef px_t *be
+    cdef px_t *ffp
     cdef h1_msg *m = &g_msg
     cdef char *buf = s.req.buf
     cdef int total = s.req.buf_in
-    cdef int g = -1, r
+    cdef int g = -1, r, opts
     cdef char ip[64]
     s.meth = m.meth
     s.t_req = g_now
@@ -320,8 +333,21 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         s.status = 200
         http_send_raw(idx, MONITOR_OK, 19)
         return
+    # use_backend / default_backend, on the request as received (acl.pxi)
+    sess_set_be(s, acl_switch_backend(s, buf, m))
+    be = &g_px[s.be]
+    s.lb_hash_ok = 0
+    if be.balance == BAL_URI or be.balance == BAL_HDR:
+        lb_hash_request(s, buf, m)
     log_keep_request(s, buf + m.start, m.first_line_len)
-    if rules_http_request(idx, &total):     # reqadd/reqrep/reqdeny... (rules.pxi)
+    # http-request rules (httpreq.pxi): the frontend's, then the backend's
+    if p.nhr and http_req_rules(idx, s.px, &total):
+        return
+    if s.be != s.px and be.nhr and http_req_rules(idx, s.be, &total):
+        return
+    if rules_http_request(idx, s.px, &total):     # reqadd/reqrep/reqdeny... (rules.pxi)
+        return
+    if s.be != s.px and rules_http_request(idx, s.be, &total):
         return
     if (p.stats_uri_len and g_stats_addrlen and m.uri_len >= p.stats_uri_len
             and memcmp(buf + m.uri_off, p.stats_uri, p.stats_uri_len) == 0):
@@ -343,18 +369,24 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         sess_start_connect(idx)
         return
     s.cli_ka = (m.minor >= 1 and not m.conn_close) or (m.minor == 0 and m.conn_keepalive)
-    if p.opts & (PO_HTTPCLOSE | PO_FORCECLOSE):
+    s.req_v10 = m.minor == 0
+    # connection options: either side asks (HAProxy ORs the frontend's and the backend's)
+    opts = p.opts | be.opts
+    if opts & (PO_HTTPCLOSE | PO_FORCECLOSE):
         s.cli_ka = 0
-    if p.ck_mode != CK_NONE and p.nsrv > 0:
+    if be.ck_mode != CK_NONE and be.nsrv > 0:
         g = http_req_cookie(idx, buf, &total)
-    if g < 0 and as_used(s.px):
+    if g < 0 and as_used(s.be):
         g = appsession_request(idx, buf)
-    if p.opts & PO_HTTPCLOSE:
+    if opts & (PO_HTTPCLOSE | PO_SRVCLOSE):
         http_del_conn_hdrs(buf, &total)
         total = h1_add_hdr(buf, total, BUFSIZE, m, b"Connection", 10, b"close", 5)
-    if total >= 0 and (p.opts & PO_FORWARDFOR):
-        addr_to_str(&s.cli_addr, ip, 64)
-        total = h1_add_hdr(buf, total, BUFSIZE, m, b"X-Forwarded-For", 15, ip, <int>strlen(ip))
+    if total >= 0 and (opts & PO_FORWARDFOR):
+        # the backend's settings when it asks for the header, else the frontend's
+        ffp = be if be.opts & PO_FORWARDFOR else p
+        if not (ffp.ff_except and ff_excepted(ffp, &s.cli_addr)):
+            addr_to_str(&s.cli_addr, ip, 64)
+            total = h1_add_hdr(buf, total, BUFSIZE, m, ffp.ff_hdr, ffp.ff_hdr_len, ip, <int>strlen(ip))
     if total < 0:
         ctr_px(s.px).err_req += 1
         sess_fail(idx, TERM_PROXY, PH_REQ, 400)
@@ -367,9 +399,15 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     chan_reset_msg(&s.rsp)
     s.rsp_no_body = 1 if m.meth == H1_M_HEAD else 0
     s.cli_exp = 0
-    s.retries_left = p.retries
-    # Keep the server of this connection unless the cookie names another one.
-    if s.sfd >= 0 and s.srv >= 0 and (g < 0 or g == s.srv) and srv_alive(s.srv):
+    s.retries_left = be.retries
+    if g < 0 and s.lb_hash_ok:
+        # balance uri / hdr: the hash decides the server of every request (as a cookie would)
+        g = select_server(s)
+        if g < 0:
+            g = -1
+    # Keep the server of this connection unless the cookie names another one (or another backend
+    # serves this request).
+    if s.sfd >= 0 and s.srv >= 0 and g_srv[s.srv].px == s.be and (g < 0 or g == s.srv) and srv_alive(s.srv):
         s.state = ST_RELAY
         s.t_conn = g_now
         s.srv_reused = 1
@@ -551,7 +589,8 @@ cdef int rsp_cacheable_cookie(const char *buf, h1_msg *m) noexcept nogil:
 cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     """Edit the response headers (cookies, Connection) and set up its body; -1 if it cannot be done."""
     cdef sess_t *s = &g_sess[idx]
-    cdef px_t *p = &g_px[s.px]
+    cdef px_t *p = &g_px[s.be]
+    cdef int opts = g_px[s.px].opts | g_px[s.be].opts
     cdef h1_msg *m = &g_msg
     cdef char *buf = s.rsp.buf
     cdef int total = s.rsp.buf_in
@@ -580,12 +619,14 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
         return -2
     s.status = m.status
     s.t_rsp = g_now
-    if as_used(s.px):
+    if as_used(s.be):
         appsession_response(idx, buf)
     klass = m.status // 100
     if klass < 1 or klass > 5:
         klass = 0
     ctr_px(s.px).hrsp[klass] += 1
+    if s.be != s.px:
+        ctr_px(s.be).hrsp[klass] += 1
     if s.srv >= 0:
         sv = &g_srv[s.srv]
         ctr_srv(s.srv).hrsp[klass] += 1
@@ -634,21 +675,53 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
         s.rsp.phase = CH_HDR
         s.rsp.buf_in = total
         return 0
-    if p.opts & PO_HTTPCLOSE:
+    if opts & PO_HTTPCLOSE:
         http_del_conn_hdrs(buf, &total)
         total = h1_add_hdr(buf, total, BUFSIZE, m, b"Connection", 10, b"close", 5)
         if total < 0:
             return -1
+    elif (opts & PO_SRVCLOSE) and s.cli_ka:
+        # http-server-close: the server was asked to close; the client keeps its connection
+        http_del_conn_hdrs(buf, &total)
+        if s.req_v10:
+            total = h1_add_hdr(buf, total, BUFSIZE, m, b"Connection", 10, b"keep-alive", 10)
+            if total < 0:
+                return -1
     s.rsp.buf_in = total
     if http_body_start(&s.rsp, m.hdrs_end, no_body, 0) < 0:
         return -1
-    s.srv_ka = rsp_ka and s.rsp.to_fwd >= 0 and not (p.opts & PO_HTTPCLOSE)
-    if s.rsp.to_fwd < 0 or m.conn_close:
+    s.srv_ka = rsp_ka and s.rsp.to_fwd >= 0 and not (opts & (PO_HTTPCLOSE | PO_SRVCLOSE))
+    if s.rsp.to_fwd < 0 or (m.conn_close and not (opts & PO_SRVCLOSE)):
         s.cli_ka = 0
+    if (opts & PO_SRVCLOSE) and s.cli_ka:
+        return http_response_done(s)
     if s.cli_ka and m.minor == 0 and not m.conn_keepalive:
         s.cli_ka = 0
     log_response(s)
     return 0
+
+
+cdef int http_response_done(sess_t *s) noexcept nogil:
+    """http-server-close: the client's keep-alive does not depend on the server's answer."""
+    log_response(s)
+    return 0
+
+
+cdef int ff_excepted(px_t *p, sockaddr_storage *a) noexcept nogil:
+    """option forwardfor except NET: 1 if the client address is inside NET."""
+    cdef unsigned char *ip
+    cdef int nbytes = p.ff_exc_bits >> 3, rem = p.ff_exc_bits & 7
+    if a.ss_family != p.ff_exc_family:
+        return 0
+    if a.ss_family == AF_INET:
+        ip = <unsigned char *>&(<sockaddr_in *>a).sin_addr.s_addr
+    else:
+        ip = (<sockaddr_in6 *>a).sin6_addr.s6_addr
+    if nbytes and memcmp(ip, p.ff_exc_net, nbytes) != 0:
+        return 0
+    if rem and ((ip[nbytes] ^ p.ff_exc_net[nbytes]) & (0xff << (8 - rem)) & 0xff):
+        return 0
+    return 1
 
 
 cdef int http_retry_fresh(int idx) noexcept nogil:
@@ -698,7 +771,7 @@ cdef void http_read_response(int idx) noexcept nogil:
                             continue
                         return
                 if r < 0 or s.rsp.buf_in >= H1_MAX_HDR_BLOCK:
-                    ctr_px(s.px).err_resp += 1
+                    ctr_px(s.be).err_resp += 1
                     if s.srv >= 0:
                         ctr_srv(s.srv).err_resp += 1
                     sess_fail(idx, TERM_PROXY, PH_HDRS, 502)
@@ -721,7 +794,7 @@ cdef void http_read_response(int idx) noexcept nogil:
         # The server closed or failed before a complete response.
         if http_retry_fresh(idx):
             return
-        ctr_px(s.px).err_resp += 1
+        ctr_px(s.be).err_resp += 1
         if s.srv >= 0:
             ctr_srv(s.srv).err_resp += 1
         sess_fail(idx, TERM_SRV_ABORT, PH_HDRS, 502)
@@ -741,7 +814,9 @@ cdef void http_end_transaction(int idx) noexcept nogil:
         s.logged = 1
         sess_close(idx)
         return
-    if not s.srv_ka or s.rsp.buf_in > s.rsp.buf_len or s.srv_rd == 2 or s.rsp.eof:
+    if (not s.srv_ka or s.rsp.buf_in > s.rsp.buf_len or s.srv_rd == 2 or s.rsp.eof
+            or (s.srv >= 0 and g_srv[s.srv].maxconn)):
+        # (a server with maxconn counts transactions: its slot is given back between requests)
         # (srv_rd == 2: the server's FIN came with the response's edge, it will not serve again)
         if s.sfd >= 0:
             close(s.sfd)

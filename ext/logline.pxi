@@ -395,6 +395,7 @@ cdef void log_reset_tx(sess_t *s) noexcept nogil:
 cdef void log_keep_request(sess_t *s, const char *line, int n) noexcept nogil:
     """A request was parsed (g_msg holds it, in s.req.buf): keep its line and captures for the log."""
     cdef px_t *p = &g_px[s.px]
+    cdef px_t *be = &g_px[s.be]
     cdef h1_msg *m = &g_msg
     cdef char *buf = s.req.buf
     cdef int i, k, po, pl, vo, vl
@@ -416,13 +417,13 @@ cdef void log_keep_request(sess_t *s, const char *line, int n) noexcept nogil:
         n = LOG_REQ_MAX
     memcpy(s.loginfo, line, n)
     s.loginfo_len = n
-    if p.ck_mode != CK_NONE:
+    if be.ck_mode != CK_NONE:
         s.log_ck_req = 1
         for i in range(m.nhdr):
             h = &m.hdr[i]
             if h1_hdr_name_is(buf, h, b"cookie", 6) and h1_find_cookie(
-                    buf + h.v_off, h.v_len, p.ck_name, p.ck_name_len, &po, &pl, &vo, &vl):
-                if p.ck_mode != CK_PREFIX or memchr(buf + h.v_off + vo, b'~', vl) != NULL:
+                    buf + h.v_off, h.v_len, be.ck_name, be.ck_name_len, &po, &pl, &vo, &vl):
+                if be.ck_mode != CK_PREFIX or memchr(buf + h.v_off + vo, b'~', vl) != NULL:
                     s.log_ck_req = 2
                 break
     if p.cap_ck_len:
@@ -438,6 +439,7 @@ cdef void log_keep_request(sess_t *s, const char *line, int n) noexcept nogil:
 cdef void log_response(sess_t *s) noexcept nogil:
     """The final response headers were analysed and edited (g_msg holds them, in s.rsp.buf)."""
     cdef px_t *p = &g_px[s.px]
+    cdef px_t *be = &g_px[s.be]
     cdef h1_msg *m = &g_msg
     cdef char *buf = s.rsp.buf
     cdef int i, po, pl, vo, vl, seen = 0, ours = 0
@@ -449,20 +451,20 @@ cdef void log_response(sess_t *s) noexcept nogil:
             dbg_line(s, b"srvhdr", 6, buf + m.hdr[i].line_off, m.hdr[i].line_len)
     if not log_wanted(p) or s.logged:
         return
-    if p.ck_mode != CK_NONE:
+    if be.ck_mode != CK_NONE:
         if s.srv >= 0:
             sv = &g_srv[s.srv]
         for i in range(m.nhdr):
             h = &m.hdr[i]
             if h1_hdr_name_is(buf, h, b"set-cookie", 10) and h1_find_setcookie(
-                    buf + h.v_off, h.v_len, p.ck_name, p.ck_name_len, &po, &pl, &vo, &vl):
+                    buf + h.v_off, h.v_len, be.ck_name, be.ck_name_len, &po, &pl, &vo, &vl):
                 seen += 1
-                if (p.ck_mode == CK_INSERT and sv != NULL and vl == sv.cookie_len
+                if (be.ck_mode == CK_INSERT and sv != NULL and vl == sv.cookie_len
                         and memcmp(buf + h.v_off + vo, sv.cookie, vl) == 0 and i >= m.nhdr - 2):
                     ours = 1     # the Set-Cookie we appended (Cache-control may follow it)
-        if p.ck_mode == CK_INSERT and ours:
+        if be.ck_mode == CK_INSERT and ours:
             s.log_ck_rsp = c'I'
-        elif seen and (p.ck_mode == CK_PREFIX or p.ck_mode == CK_REWRITE) and sv != NULL:
+        elif seen and (be.ck_mode == CK_PREFIX or be.ck_mode == CK_REWRITE) and sv != NULL:
             s.log_ck_rsp = c'R'
         elif seen:
             s.log_ck_rsp = c'P'
@@ -538,6 +540,7 @@ cdef void sess_log(sess_t *s) noexcept nogil:
 
 cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexcept nogil:
     cdef px_t *p = &g_px[s.px]
+    cdef px_t *be = &g_px[s.be]     # the same proxy for a `listen`
     cdef char b[LOG_HDR_ROOM + LOG_MAX + 8]
     cdef int cap = LOG_HDR_ROOM + LOG_MAX
     cdef int n, http, retries, redisp, srvconn, status, k
@@ -584,11 +587,11 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         srvconn = 0
     retries = 0
     redisp = 0
-    if s.srv != SRV_STATS and p.retries > 0:
-        retries = p.retries - s.retries_left
+    if s.srv != SRV_STATS and be.retries > 0:
+        retries = be.retries - s.retries_left
         if retries < 0:
             retries = 0
-        redisp = (p.opts & PO_REDISPATCH) != 0 and s.retries_left == 0 and p.nsrv > 0
+        redisp = (be.opts & PO_REDISPATCH) != 0 and s.retries_left == 0 and be.nsrv > 0
     nbytes = asap_bytes if asap else s.rsp.bytes
 
     n = log_begin(b)
@@ -598,7 +601,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     lc(b, &n, cap, b' ')
     la(b, &n, cap, p.name, p.name_len)
     lc(b, &n, cap, b' ')
-    la(b, &n, cap, p.name, p.name_len)
+    la(b, &n, cap, be.name, be.name_len)
     lc(b, &n, cap, b'/')
     la(b, &n, cap, srvname, srvname_len)
     lc(b, &n, cap, b' ')
@@ -639,7 +642,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     lc(b, &n, cap, LOG_TERM_CAUSE[s.term_cause if 0 <= s.term_cause <= 7 else 5])
     lc(b, &n, cap, LOG_TERM_PHASE[s.term_phase if 0 <= s.term_phase <= 6 else 0])
     if http:
-        if p.ck_mode == CK_NONE:
+        if be.ck_mode == CK_NONE:
             la(b, &n, cap, b"--", 2)
         else:
             if s.log_ck_req != 2:
@@ -659,14 +662,15 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     lc(b, &n, cap, b'/')
     ld(b, &n, cap, p.feconn)
     lc(b, &n, cap, b'/')
-    ld(b, &n, cap, p.feconn)       # a `listen` proxy is its own backend
+    ld(b, &n, cap, p.feconn if s.be == s.px else be.beconn)   # a `listen` proxy is its own backend
     lc(b, &n, cap, b'/')
     ld(b, &n, cap, srvconn)
     lc(b, &n, cap, b'/')
     if redisp:
         lc(b, &n, cap, b'+')
     ld(b, &n, cap, retries)
-    la(b, &n, cap, b" 0/0", 4)     # no queues: position in the server / backend queue
+    la(b, &n, cap, b" 0/", 3)      # position in the server queue (none) / in the backend queue
+    ld(b, &n, cap, s.q_pos - 1 if s.q_pos > 0 else 0)
     if http:
         if p.ncap_req:
             log_captures(b, &n, cap, s.loginfo + LOG_HREQ_OFF if s.loginfo != NULL else NULL,

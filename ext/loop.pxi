@@ -144,6 +144,10 @@ cdef void ctr_add_bytes(sess_t *s) noexcept nogil:
     cdef shm_ctr *c = ctr_px(s.px)
     c.bytes_in += s.req.bytes
     c.bytes_out += s.rsp.bytes
+    if s.be != s.px:
+        c = ctr_px(s.be)
+        c.bytes_in += s.req.bytes
+        c.bytes_out += s.rsp.bytes
     if s.srv >= 0:
         c = ctr_srv(s.srv)
         c.bytes_in += s.req.bytes
@@ -160,6 +164,8 @@ cdef void sess_close(int idx) noexcept nogil:
     cdef linger lg
     if s.state == ST_FREE:
         return
+    if s.state == ST_QUEUED:
+        queue_del(idx)
     sess_log(s)
     if g_px[s.px].opts & PO_NOLINGER and s.cfd >= 0:
         # `option nolinger`: drop unsent data and free the socket at once (a reset).
@@ -179,6 +185,7 @@ cdef void sess_close(int idx) noexcept nogil:
     ctr_add_bytes(s)
     ctr_px(s.px).cur_sess -= 1
     sess_set_srv(s, -1)
+    sess_set_be(s, s.px)
     s.state = ST_FREE
     s.gen += 1
     p.feconn -= 1
@@ -188,13 +195,24 @@ cdef void sess_close(int idx) noexcept nogil:
     lst_recheck_full()
 
 
+cdef inline int sess_tunnel(sess_t *s) noexcept nogil:
+    """`timeout tunnel` of a connected TCP session (it replaces client and server timeouts), or 0."""
+    if s.state == ST_RELAY and g_px[s.px].mode == MODE_TCP:
+        return g_px[s.be].tunneltimeout
+    return 0
+
+
 cdef inline void touch_cli(sess_t *s) noexcept nogil:
-    cdef int to = g_px[s.px].clitimeout
+    cdef int to = sess_tunnel(s)
+    if to == 0:
+        to = g_px[s.px].clitimeout
     s.cli_exp = g_now + to if to > 0 else 0
 
 
 cdef inline void touch_srv(sess_t *s) noexcept nogil:
-    cdef int to = g_px[s.px].srvtimeout
+    cdef int to = sess_tunnel(s)
+    if to == 0:
+        to = g_px[s.be].srvtimeout
     s.srv_exp = g_now + to if to > 0 else 0
 
 
@@ -243,6 +261,7 @@ cdef void handle_monitor(int li, int fd, sockaddr_storage *addr, socklen_t alen)
     s = &g_sess[idx]
     s.cfd = fd
     s.px = g_lst[li].px
+    s.be = s.px
     s.lst = li
     s.cli_addr = addr[0]
     s.cli_addrlen = alen
@@ -294,12 +313,12 @@ cdef void handle_accept(int li) noexcept nogil:
         s = &g_sess[idx]
         s.cfd = fd
         s.px = l.px
+        s.be = l.px
         s.lst = li
         s.cli_addr = addr
         s.cli_addrlen = alen
         s.accept_ms = g_now
         s.accept_wall_ms = g_wall
-        s.retries_left = p.retries
         s.cli_rd = 0
         s.cli_wr = 1
         g_actconn += 1
@@ -321,6 +340,9 @@ cdef void handle_accept(int li) noexcept nogil:
             s.cli_exp = g_now + tq if tq > 0 else 0
             sess_arm(s, idx)
         else:
+            # TCP: the backend is chosen now, on what is known at accept (src, dst_port)
+            sess_set_be(s, acl_switch_backend(s, NULL, NULL))
+            s.retries_left = g_px[s.be].retries
             touch_cli(s)
             sess_start_connect(idx)
 
@@ -330,7 +352,7 @@ cdef void handle_accept(int li) noexcept nogil:
 cdef int sess_try_connect(int idx) noexcept nogil:
     """Start one connect(); 0 in progress, -1 failed at once (retryable), -2 no resource."""
     cdef sess_t *s = &g_sess[idx]
-    cdef px_t *p = &g_px[s.px]
+    cdef px_t *p = &g_px[s.be]
     cdef srv_t *sv
     cdef sockaddr_storage addr
     cdef socklen_t alen
@@ -389,7 +411,7 @@ cdef int sess_abort_on_close(int idx) noexcept nogil:
     """`option abortonclose`: a client that has closed before its server connection is up is not
     worth a server's time; end the session (CC). 1 when it was ended."""
     cdef sess_t *s = &g_sess[idx]
-    if s.cli_rd != 2 or not (g_px[s.px].opts & PO_ABORTONCLOSE):
+    if s.cli_rd != 2 or not ((g_px[s.px].opts | g_px[s.be].opts) & PO_ABORTONCLOSE):
         return 0
     s.term_cause = TERM_CLI_ABORT
     s.term_phase = PH_CONNECT
@@ -400,13 +422,18 @@ cdef int sess_abort_on_close(int idx) noexcept nogil:
 cdef void sess_start_connect(int idx) noexcept nogil:
     """Choose a server if none is set yet, then connect, retrying as `retries`/`redispatch` say."""
     cdef sess_t *s = &g_sess[idx]
-    cdef px_t *p = &g_px[s.px]
     cdef int g, r
     if sess_abort_on_close(idx):
         return
     if s.srv == -1:
+        if g_px[s.be].nq > 0 and be_can_queue(&g_px[s.be]):
+            queue_add(idx)         # others wait already: behind them (FIFO)
+            return
         g = select_server(s)
         if g == -1:
+            if be_can_queue(&g_px[s.be]):
+                queue_add(idx)     # every server that could take it is at its maxconn
+                return
             sess_fail(idx, TERM_SRV_ABORT, PH_CONNECT, 503)
             return
         if g >= 0:
@@ -427,16 +454,16 @@ cdef void sess_start_connect(int idx) noexcept nogil:
 cdef int sess_retry(int idx) noexcept nogil:
     """After a failed connect: 1 if another attempt should be made now, 0 if the session was failed."""
     cdef sess_t *s = &g_sess[idx]
-    cdef px_t *p = &g_px[s.px]
+    cdef px_t *p = &g_px[s.be]
     cdef int g, failed
     if s.srv >= 0:
         ctr_srv(s.srv).err_conn += 1
     if s.retries_left <= 0:
-        ctr_px(s.px).err_conn += 1
+        ctr_px(s.be).err_conn += 1
         sess_fail(idx, TERM_SRV_ABORT, PH_CONNECT, 503)
         return 0
     s.retries_left -= 1
-    ctr_px(s.px).retries += 1
+    ctr_px(s.be).retries += 1
     if s.srv >= 0:
         ctr_srv(s.srv).retries += 1
     if s.retries_left == 0 and (p.opts & PO_REDISPATCH) and p.nsrv > 0:
@@ -453,7 +480,7 @@ cdef int sess_retry(int idx) noexcept nogil:
             sess_set_srv(s, g)
         else:
             s.srv = -2
-        ctr_px(s.px).redispatches += 1
+        ctr_px(s.be).redispatches += 1
     return 1
 
 
@@ -464,6 +491,8 @@ cdef void conn_established(int idx) noexcept nogil:
     s.con_exp = 0
     s.t_conn = g_now
     touch_srv(s)
+    if sess_tunnel(s):
+        touch_cli(s)
     sess_arm(s, idx)
     log_connected(s)
 
@@ -570,8 +599,43 @@ cdef void tcp_shut_check(int idx) noexcept nogil:
 
 # ---- timers
 
+cdef void process_queues() noexcept nogil:
+    """Server slots were freed: start the sessions at the head of each backend queue that can go."""
+    global g_queue_dirty
+    cdef int b, idx, g
+    cdef px_t *p
+    cdef sess_t *s
+    while g_queue_dirty:
+        g_queue_dirty = 0
+        for b in range(g_npx):
+            p = &g_px[b]
+            while p.nq > 0:
+                idx = p.q_head
+                s = &g_sess[idx]
+                g = select_server(s)
+                if g == -1:
+                    if be_can_queue(p):
+                        break              # still full: wait for the next freed slot
+                    queue_del(idx)         # no server can take it any more
+                    sess_fail(idx, TERM_SRV_ABORT, PH_QUEUE, 503)
+                    continue
+                queue_del(idx)
+                if g >= 0:
+                    sess_set_srv(s, g)
+                else:
+                    s.srv = -2
+                s.state = ST_CONNECTING
+                sess_start_connect(idx)
+
+
 cdef void sess_timeout(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
+    if s.state == ST_QUEUED and s.con_exp and s.con_exp <= g_now:
+        # `timeout queue` expired: 503, logged "sQ"
+        queue_del(idx)
+        ctr_px(s.be).err_conn += 1
+        sess_fail(idx, TERM_SRV_TO, PH_QUEUE, 503)
+        return
     if s.state == ST_TARPIT:
         # A tarpitted request is held on cli_exp alone; its end is the 500 page.
         if s.cli_exp and s.cli_exp <= g_now:
@@ -590,7 +654,7 @@ cdef void sess_timeout(int idx) noexcept nogil:
             s.term_phase = PH_CONNECT
             if s.srv >= 0:
                 ctr_srv(s.srv).err_conn += 1
-            ctr_px(s.px).err_conn += 1
+            ctr_px(s.be).err_conn += 1
             sess_fail(idx, TERM_SRV_TO, PH_CONNECT, 503)
             return
         if sess_retry(idx):
@@ -752,6 +816,8 @@ cdef int event_loop() noexcept nogil:
             for i in range(n):
                 dispatch_event(events[i].data.u64, events[i].events)
         run_timers()
+        if g_queue_dirty:
+            process_queues()
         if g_stopping:
             check_grace()
         if g_terminate:

@@ -22,6 +22,7 @@ cdef int g_terminate = 0
 cdef int g_sigfd = -1
 cdef int g_listeners_full = 0
 cdef int g_debug = 0
+cdef int g_queue_dirty = 0        # a server slot was freed while sessions wait in a backend queue
 cdef sockaddr_storage g_stats_addr   # the master's internal stats server (AF_UNIX), family 0 if none
 cdef socklen_t g_stats_addrlen = 0
 cdef long long *g_grace_until = NULL   # per proxy, set by soft stop when the proxy has a grace time

@@ -184,8 +184,10 @@ cdef const char *px_error_page(int px, int status, int *len) noexcept nogil:
         k = 5
     elif status == 504:
         k = 6
-    else:
+    elif status == 500:
         k = 3
+    else:
+        return NULL          # (404, 405, 429 of http-request deny: the built-in page)
     if g_rules[px].page[k] == NULL:
         return NULL
     len[0] = g_rules[px].page_len[k]
@@ -354,11 +356,11 @@ cdef int rules_rsp(int px, char *buf, int *plen, h1_msg *m) noexcept nogil:
 # ---------------------------------------------------------------------------------------------
 # session-level glue, called from http.pxi
 
-cdef int rules_http_request(int idx, int *plen) noexcept nogil:
-    """Apply the request rules to session idx's request (in g_msg). 1: the session was taken over
-    (403 page, 400 page or tarpit), 0: go on with the (possibly edited) request."""
+cdef int rules_http_request(int idx, int px, int *plen) noexcept nogil:
+    """Apply proxy px's request rules to session idx's request (in g_msg). 1: the session was taken
+    over (403 page, 400 page or tarpit), 0: go on with the (possibly edited) request."""
     cdef sess_t *s = &g_sess[idx]
-    cdef int r = rules_req(s.px, s.req.buf, plen, &g_msg)
+    cdef int r = rules_req(px, s.req.buf, plen, &g_msg)
     if r == 0:
         return 0
     s.cli_ka = 0
@@ -375,10 +377,11 @@ cdef int rules_http_request(int idx, int *plen) noexcept nogil:
 
 
 cdef int rules_http_response(int idx, int *plen) noexcept nogil:
-    """Apply the response rules to session idx's response (in g_msg). 1: it was refused and the
-    502 page is on its way, 0: go on."""
+    """Apply the response rules to session idx's response (in g_msg), the backend's then the
+    frontend's. 1: it was refused and the 502 page is on its way, 0: go on."""
     cdef sess_t *s = &g_sess[idx]
-    if rules_rsp(s.px, s.rsp.buf, plen, &g_msg) == 0:
+    if rules_rsp(s.be, s.rsp.buf, plen, &g_msg) == 0 and (
+            s.be == s.px or rules_rsp(s.px, s.rsp.buf, plen, &g_msg) == 0):
         return 0
     ctr_px(s.px).denied_resp += 1
     if s.srv >= 0:

@@ -80,6 +80,21 @@ def run_worker(dict tables, Shm shm, int worker_idx, list listeners, int debug=0
         p.srv_first = d["srv_first"]
         p.nsrv = d["nsrv"]
         p.slot = i
+        p.default_be = i
+        p.queuetimeout = d.get("queuetimeout", 0)
+        p.tunneltimeout = d.get("tunneltimeout", 0)
+        copy_name(p.ff_hdr, 64, d.get("ff_header") or "X-Forwarded-For", &p.ff_hdr_len)
+        if d.get("ff_except"):
+            p.ff_except = 1
+            fam, raw, bits = d["ff_except"]
+            p.ff_exc_family = fam
+            memcpy(p.ff_exc_net, <const char *>raw, len(raw))
+            p.ff_exc_bits = bits
+        p.q_head = -1
+        p.q_tail = -1
+        p.hash_whole = 1 if d.get("hash_arg") == "whole" and d["balance"] == BAL_URI else 0
+        if d["balance"] == BAL_HDR:
+            copy_name(p.hash_hdr, 64, d.get("hash_arg") or "", &p.hash_hdr_len)
         p.rr_act = int_array(d["rr_act"])
         p.rr_act_len = len(d["rr_act"])
         p.rr_bck = int_array(d["rr_bck"])
@@ -121,6 +136,8 @@ def run_worker(dict tables, Shm shm, int worker_idx, list listeners, int debug=0
         sv.backup = d["backup"]
         sv.weight = d["weight"]
         sv.maxconn = d["maxconn"]
+    acl_setup(tables)               # ACLs and use_backend rules (acl.pxi)
+    httpreq_setup(tables)           # http-request rules (httpreq.pxi)
     g_nlst = len(listeners)
     g_lst = <lst_t *>calloc(max(1, g_nlst), sizeof(lst_t))
     for i, (fd, px, port, backlog) in enumerate(listeners):

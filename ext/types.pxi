@@ -7,6 +7,11 @@ cdef enum:
 
     BAL_RR = 0
     BAL_SOURCE = 1
+    BAL_STATIC_RR = 2
+    BAL_LEASTCONN = 3
+    BAL_FIRST = 4
+    BAL_URI = 5
+    BAL_HDR = 6
 
     # proxy option bits
     PO_HTTPCLOSE = 1 << 0
@@ -25,6 +30,7 @@ cdef enum:
     PO_SRVTCPKA = 1 << 13
     PO_NOLINGER = 1 << 14
     PO_FORCECLOSE = 1 << 15
+    PO_SRVCLOSE = 1 << 16     # option http-server-close: close the server side after each response
 
     # cookie modes
     CK_NONE = 0
@@ -41,6 +47,7 @@ cdef enum:
     ST_ERRPAGE = 4      # sending an error page / monitor answer, then close
     ST_LINGER = 8       # answer sent and write side shut: read what the client still sends, then close
                         # (closing with unread input would turn the answer into a reset)
+    ST_QUEUED = 9       # waiting in its backend's queue for a server slot (server maxconn)
 
     # epoll tags (low 2 bits of data.u64)
     TAG_LISTENER = 0
@@ -138,6 +145,29 @@ cdef struct px_t:
     int nlog
     logsrv_t log[MAX_LOGSRV]
     int slot            # shm counter slot
+    # --- frontend/backend (acl.pxi): a `listen` is its own backend, a frontend switches
+    int default_be      # backend when no use_backend matches (the proxy itself: no server, 503)
+    int swr_first       # its use_backend rules: g_acl_cond[swr_first .. swr_first + nswr]
+    int nswr
+    int hr_first        # its http-request rules: g_hrule[hr_first .. hr_first + nhr] (httpreq.pxi)
+    int nhr
+    char ff_hdr[64]     # option forwardfor header NAME (X-Forwarded-For)
+    int ff_hdr_len
+    int ff_except       # option forwardfor except NET: no header for clients in it
+    int ff_exc_family
+    unsigned char ff_exc_net[16]
+    int ff_exc_bits
+    # --- balance leastconn / uri / hdr(NAME) (backend.pxi)
+    int lc_pos          # leastconn: where the next scan starts, so equal servers take turns
+    int hash_whole      # balance uri whole: the query string is hashed too
+    char hash_hdr[64]   # balance hdr(NAME)
+    int hash_hdr_len
+    # --- queue of sessions waiting for a server slot (server maxconn), FIFO, per worker
+    int queuetimeout    # `timeout queue` (0: `timeout connect`, as HAProxy does)
+    int tunneltimeout   # `timeout tunnel`: TCP sessions once connected (both directions)
+    int q_head          # session indexes, -1 when empty
+    int q_tail
+    int nq
     # --- logging (logline.pxi)
     int cap_ck_len                      # `capture cookie NAME len N`: prefix length, 0 none
     int cap_ck_max
@@ -206,9 +236,16 @@ cdef struct sess_t:
     unsigned int gen
     int cfd
     int sfd
-    int px
+    int px               # the frontend (listener side: client timeouts, logs, captures)
+    int be               # the backend (servers, cookie, server timeouts, retries); px for `listen`
     int lst
     int srv              # global server index, -1 none, -2 dispatch
+    unsigned int lb_hash # balance uri/hdr: hash of this request's URI or header
+    int lb_hash_ok       # lb_hash is set (otherwise hashing balances fall back to round robin)
+    int q_next           # backend queue links (ST_QUEUED)
+    int q_prev
+    int q_pos            # place in the queue when it entered (log: backend queue)
+    int req_v10          # the request was HTTP/1.0 (http-server-close answers keep-alive to it)
     int retries_left
     int flags
     int term_cause

@@ -21,6 +21,8 @@ Facts taken from HAProxy 1.2.12 (haproxy.c: process_chk, set_server_down, cfg pa
     (and, for DOWN, the sessions the workers still have on the server: they are not cut),
     then "Proxy PX has no server available !" when none is left; stderr [WARNING] plus syslog
     at alert (DOWN) / notice (UP), and [ALERT] plus emerg for the last one.
+`timeout check` (HAProxy 1.3.15+): when set, the connect phase may last min(timeout connect,
+inter) and the reply `timeout check` from the connection; without it the whole check has `inter`.
 `fastinter`/`downinter` (HAProxy 1.3) are honoured: downinter while fully down, fastinter while
 the health counter is between its ends. A server put down by the operator (shm admin_down) is
 not checked until it is enabled again, and does not count among the servers left.
@@ -261,6 +263,8 @@ class HealthChecker:
             raise RuntimeError("HealthChecker.attach() was not called")
         t.started = now
         t.deadline = now + t.srv.inter / 1000.0  # HAProxy 1.2: a check may last up to inter
+        if t.proxy.checktimeout > 0 and t.proxy.contimeout > 0:
+            t.deadline = now + min(t.proxy.contimeout, t.srv.inter) / 1000.0
         t.connected = False
         t.reply = bytearray()
         if t.sockaddr is None:
@@ -310,6 +314,8 @@ class HealthChecker:
                 self._finish(t, False, CHK_L4CON, now)
                 return
             t.connected = True
+            if t.proxy.checktimeout > 0:
+                t.deadline = now + t.proxy.checktimeout / 1000.0  # the reply's own timeout
             if t.request is None:
                 self._finish(t, True, CHK_L4OK, now)
                 return

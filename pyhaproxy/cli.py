@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from pyhaproxy.config import parse_files
 
-        cfg = parse_files(list(opts.files))
+        cfg = parse_files(list(opts.files), allow_empty=opts.check)
     except ConfigError as e:
         _print_config_error(e)
         startup_log.alert(f"Error reading configuration file : {' '.join(opts.files)}", syslog=False)

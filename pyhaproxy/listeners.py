@@ -96,6 +96,30 @@ def iter_binds(cfg: Config) -> list[tuple[int, Proxy, Bind, int]]:
     return out
 
 
+def _bind_options(sock: socket.socket, bind: Bind, proxy: Proxy) -> None:
+    """The socket options of a 1.3+/2.x `bind` line (set before bind()); name/id are labels."""
+    opts = bind.options
+    try:
+        if "v6only" in opts or "v4v6" in opts:
+            if bind.family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1 if "v6only" in opts else 0)
+        if "defer-accept" in opts:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
+        if "mss" in opts:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, int(opts["mss"]))
+        if "tfo" in opts:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 128)
+        if "transparent" in opts:
+            sock.setsockopt(socket.SOL_IP, socket.IP_TRANSPARENT, 1)
+        if "interface" in opts:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, opts["interface"].encode() + b"\0")
+    except OSError as e:
+        raise BindError(
+            f"cannot set the 'bind' options {sorted(opts)} for proxy {proxy.name} ({e.strerror}). Aborting.",
+            proxy.name, False, e.errno or 0,
+        ) from e
+
+
 def bind_one(proxy_index: int, proxy: Proxy, bind: Bind, port: int) -> Listener:
     """Creates, binds and listens one socket; raises BindError with HAProxy's message."""
     family = socket.AF_INET6 if bind.family == socket.AF_INET6 else socket.AF_INET
@@ -117,6 +141,7 @@ def bind_one(proxy_index: int, proxy: Proxy, bind: Bind, port: int) -> Listener:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         except OSError:
             pass  # HAProxy only warns ("Continuing.")
+        _bind_options(sock, bind, proxy)
         try:
             sock.bind((listen_host(bind), port))
         except OSError as e:
@@ -124,6 +149,8 @@ def bind_one(proxy_index: int, proxy: Proxy, bind: Bind, port: int) -> Listener:
                 f"cannot bind socket for proxy {proxy.name}. Aborting.", proxy.name, True, e.errno or 0
             ) from e
         backlog = proxy.maxconn if proxy.maxconn > 0 else socket.SOMAXCONN
+        if "backlog" in bind.options:
+            backlog = int(bind.options["backlog"])
         try:
             sock.listen(backlog)
         except OSError as e:

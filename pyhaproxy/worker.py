@@ -11,11 +11,12 @@ import sys
 from typing import Any, NoReturn
 
 from pyhaproxy import _core
-from pyhaproxy.config.model import Config, Proxy, Server
+from pyhaproxy.config.keywords import ACL_CRITERIA, acl_ip, acl_port_range
+from pyhaproxy.config.model import Acl, Condition, Config, Proxy, Server
 from pyhaproxy.shm import Shm, server_table
 
 MODES = {"tcp": 0, "http": 1, "health": 2}
-BALANCES = {"roundrobin": 0, "source": 1}
+BALANCES = {"roundrobin": 0, "source": 1, "static-rr": 2, "leastconn": 3, "first": 4, "uri": 5, "hdr": 6}
 COOKIE_MODES = {"passive": 1, "rewrite": 2, "insert": 3, "prefix": 4}
 # Bits shared with ext/types.pxi (PO_*).
 OPTION_BITS = {
@@ -35,6 +36,7 @@ OPTION_BITS = {
     "srvtcpka": 1 << 13,
     "nolinger": 1 << 14,
     "forceclose": 1 << 15,
+    "http-server-close": 1 << 16,
 }
 
 
@@ -96,6 +98,80 @@ def error_pages(px: Proxy) -> dict[int, bytes]:
     return pages
 
 
+def _acl_patterns(acl: Acl) -> list[Any]:
+    match = ACL_CRITERIA[acl.criterion][1]
+    if match == "ip":
+        return [acl_ip(p) for p in acl.patterns]
+    if match == "int":
+        return [acl_port_range(p) for p in acl.patterns]
+    return [p.encode("latin-1") for p in acl.patterns]
+
+
+def compile_acls(cfg: Config) -> dict[str, Any]:
+    """ACL lines, conditions and each proxy's use_backend range, for ext/acl.pxi.
+
+    A condition term names an ACL; every line with that name is one acl entry and the term keeps
+    the list of them (ORed). Backend names become proxy indexes (the first proxy of that name
+    that has servers' side); a `listen` is its own default backend, a frontend without
+    default_backend uses itself (no server: 503).
+    """
+    acls: list[tuple[str, str, int, bytes, list[Any]]] = []
+    conds: list[tuple[int, int, list[tuple[int, int, list[int]]]]] = []
+    switch: list[tuple[int, int, int]] = []
+    hrules: list[tuple[str, int, int, int, bytes, bytes]] = []
+    hreq: list[tuple[int, int]] = []
+    backends: dict[str, int] = {}
+    for pi, px in enumerate(cfg.proxies):
+        if px.cap in ("listen", "backend"):
+            backends.setdefault(px.name, pi)
+
+    def add_cond(px: Proxy, local: dict[str, list[int]], cond: Condition | None, target: int) -> None:
+        terms: list[tuple[int, int, list[int]]] = []
+        if cond is not None:
+            for gi, group in enumerate(cond.groups):
+                for ti, (neg, name) in enumerate(group):
+                    last = ti == len(group) - 1 and gi < len(cond.groups) - 1
+                    if name in ("TRUE", "FALSE"):
+                        refs = [len(acls)]
+                        acls.append(("always_true" if name == "TRUE" else "always_false", "str", 0, b"", []))
+                    else:
+                        refs = local[name]
+                    terms.append((int(neg), int(last), refs))
+        conds.append((int(cond.unless) if cond is not None else 0, target, terms))
+
+    for pi, px in enumerate(cfg.proxies):
+        local: dict[str, list[int]] = {}
+        for acl in px.acls:
+            fetch, match = ACL_CRITERIA[acl.criterion]
+            local.setdefault(acl.name, []).append(len(acls))
+            acls.append((fetch, match, int(acl.icase), (acl.header or "").encode("latin-1"),
+                         _acl_patterns(acl)))
+        first = len(conds)
+        if px.cap != "backend":
+            for rule in px.use_backends:
+                add_cond(px, local, rule.cond, backends[rule.backend])
+        default_be = pi
+        if px.cap != "backend" and px.default_backend is not None:
+            default_be = backends[px.default_backend]
+        switch.append((first, len(conds) - first, default_be))
+        hfirst = len(hrules)
+        for hr in px.http_rules if px.mode == "http" else []:
+            cond = -1
+            if hr.cond is not None:
+                cond = len(conds)
+                add_cond(px, local, hr.cond, -1)
+            a = hr.args
+            if hr.action == "deny":
+                hrules.append(("deny", cond, int(a[0]) if a else 403, 0, b"", b""))
+            elif hr.action == "redirect":
+                hrules.append((f"redirect-{a[0]}", cond, int(a[2]), int(a[3]), a[1].encode("latin-1"), b""))
+            else:
+                value = a[1] if len(a) > 1 else ""
+                hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"), value.encode("latin-1")))
+        hreq.append((hfirst, len(hrules) - hfirst))
+    return {"acls": acls, "conds": conds, "switch": switch, "hrules": hrules, "hreq": hreq}
+
+
 def compile_tables(cfg: Config) -> dict[str, Any]:
     """The configuration as plain dicts and lists that ext/setup.pxi copies into C structs."""
     proxies: list[dict[str, Any]] = []
@@ -124,10 +200,16 @@ def compile_tables(cfg: Config) -> dict[str, Any]:
             "clitimeout": px.clitimeout,
             "srvtimeout": px.srvtimeout,
             "httpreqtimeout": px.httpreqtimeout,
+            "queuetimeout": px.queuetimeout,
+            "tunneltimeout": px.tunneltimeout,
+            "ff_header": px.forwardfor_header,
+            "ff_except": acl_ip(f"{px.forwardfor_except[0]}/{px.forwardfor_except[1]}")
+            if px.forwardfor_except else None,
             "keepalivetimeout": px.keepalivetimeout,
             "grace": px.grace,
             "retries": px.retries,
-            "balance": BALANCES.get(px.balance, 0),
+            "balance": BALANCES[px.balance],
+            "hash_arg": px.hash_balance_arg,
             "opts": opts,
             "srv_first": mine[0][0] if mine else 0,
             "nsrv": len(mine),
@@ -173,6 +255,7 @@ def compile_tables(cfg: Config) -> dict[str, Any]:
             "maxconn": sv.maxconn,
         })
     return {"proxies": proxies, "servers": servers, "maxconn": max(1, cfg.global_.maxconn),
+            "acl": compile_acls(cfg),
             "quiet": cfg.global_.quiet, "stats_sock": cfg.global_.tune.get("__stats_sock")}
 
 

@@ -24,30 +24,34 @@ from typing import NamedTuple
 from .lexer import ConfigError
 from .model import (
     BUFSIZE,
+    Acl,
     Bind,
     Capture,
+    Condition,
     Config,
     Cookie,
     HeaderRule,
     HttpCheck,
+    HttpRule,
     LogTarget,
     Proxy,
     Server,
     Stats,
     StatsSocket,
+    UseBackend,
     Where,
 )
 
 GLOBAL = "global"
 DEFAULTS = "defaults"
 LISTEN = "listen"
-PROXY_SECTIONS = frozenset({DEFAULTS, LISTEN})
-ALL_SECTIONS = frozenset({GLOBAL, DEFAULTS, LISTEN})
+FRONTEND = "frontend"
+BACKEND = "backend"
+PROXY_SECTIONS = frozenset({DEFAULTS, LISTEN, FRONTEND, BACKEND})
+ALL_SECTIONS = frozenset({GLOBAL, DEFAULTS, LISTEN, FRONTEND, BACKEND})
 
 # Sections of later HAProxy versions: recognised so the error can say "not supported yet".
 UNSUPPORTED_SECTIONS = {
-    "frontend": "1.3",
-    "backend": "1.3",
     "ruleset": "1.3",
     "userlist": "1.4",
     "peers": "1.5",
@@ -80,11 +84,12 @@ class State:
 
     config: Config
     section: str | None = None
-    proxy: Proxy | None = None  # the `defaults` or `listen` being filled
+    proxy: Proxy | None = None  # the `defaults`, `listen`, `frontend` or `backend` being filled
     defaults: Proxy = field(default_factory=lambda: Proxy(name=""))
     seen: set[str] = field(default_factory=set)  # "already specified" tracking, per section
     global_seen: set[str] = field(default_factory=set)
     stats_detached: bool = False  # a listen's first `stats` line drops the inherited settings
+    anon_acls: int = 0  # numbering of anonymous `{ ... }` ACLs
 
     def warn(self, where: Where, message: str) -> None:
         self.config.warnings.append(f"[WARNING] parsing [{where.file}:{where.line}] : {message}")
@@ -433,6 +438,8 @@ def g_tune(st: State, args: list[str], where: Where) -> None:
     if kw == "tune.maxpollevents":
         parse_int(args[1], kw, where, lo=1)
     st.config.global_.tune[kw[len("tune.") :]] = args[1]
+    # the worker's buffers, polling and TLS are fixed: say so rather than ignore it silently
+    st.warn(where, f"'{kw}' has no effect in pyhaproxy (accepted for compatibility).")
 
 
 def g_stats(st: State, args: list[str], where: Where) -> None:
@@ -495,6 +502,23 @@ def g_stats(st: State, args: list[str], where: Where) -> None:
         raise fail(where, "'stats' expects 'socket', 'maxconn' or 'timeout' in 'global' section.")
 
 
+def g_tls_ignored(st: State, args: list[str], where: Where) -> None:
+    """TLS settings of a global section (Debian's default has them): accepted, with a warning."""
+    need(args, 1, where, f"'{args[0]}' expects an argument.")
+    st.warn(where, f"'{args[0]}' ignored: pyhaproxy does not handle TLS ('bind ... ssl' is an error).")
+
+
+_GLOBAL_TLS_KEYWORDS = (
+    "ca-base", "crt-base", "key-base", "ssl-default-bind-ciphers", "ssl-default-bind-ciphersuites",
+    "ssl-default-bind-options", "ssl-default-bind-curves", "ssl-default-bind-sigalgs",
+    "ssl-default-bind-client-sigalgs", "ssl-default-server-ciphers",
+    "ssl-default-server-ciphersuites", "ssl-default-server-options", "ssl-default-server-curves",
+    "ssl-default-server-sigalgs", "ssl-server-verify", "ssl-dh-param-file", "ssl-engine",
+    "ssl-mode-async", "ssl-load-extra-files", "ssl-load-extra-del-ext", "ssl-skip-self-issued-ca",
+    "ssl-propquery", "ssl-provider", "ssl-provider-path", "ssl-security-level",
+)
+
+
 # --------------------------------------------------------------------------- proxy sections
 
 
@@ -503,18 +527,68 @@ def _defaults_forbidden(st: State, args: list[str], where: Where, label: str | N
         raise fail(where, f"'{label or args[0]}' not allowed in 'defaults' section.")
 
 
+# `bind` options we apply (value-taking ones map to True), those that need TLS, and later ones.
+_BIND_OPTIONS = {
+    "name": True, "backlog": True, "interface": True, "mss": True, "id": True,
+    "defer-accept": False, "v6only": False, "v4v6": False, "transparent": False, "tfo": False,
+}
+_BIND_TLS_OPTIONS = frozenset({
+    "ssl", "crt", "crt-list", "ca-file", "crl-file", "verify", "alpn", "npn", "ciphers",
+    "ciphersuites", "curves", "ecdhe", "ssl-min-ver", "ssl-max-ver", "no-sslv3", "no-tlsv10",
+    "no-tlsv11", "no-tlsv12", "no-tlsv13", "force-sslv3", "force-tlsv10", "force-tlsv11",
+    "force-tlsv12", "force-tlsv13", "strict-sni", "generate-certificates", "ca-sign-file",
+    "ca-sign-pass", "no-tls-tickets", "prefer-client-ciphers", "allow-0rtt", "ssl-ignore-err",
+    "ca-ignore-err", "crt-ignore-err", "no-ca-names", "quic-cc-algo", "sigalgs", "client-sigalgs",
+})
+_BIND_LATER_OPTIONS = {
+    "accept-proxy": "1.5", "accept-netscaler-cip": "1.6", "process": "1.5", "thread": "1.8",
+    "proto": "1.9", "level": "1.5", "severity-output": "1.9", "expose-fd": "1.8", "mode": "1.5",
+    "user": "1.5", "group": "1.5", "uid": "1.5", "gid": "1.5", "nice": "1.5", "namespace": "1.6",
+    "nbconn": "1.5", "shards": "2.5", "label": "2.6", "maxconn": "1.4",
+}
+
+
 def p_bind(st: State, args: list[str], where: Where) -> None:
     _defaults_forbidden(st, args, where)
     if len(args) < 2 or ":" not in args[1]:
         raise fail(where, "'bind' expects [addr1]:port1[-end1]{,[addr]:port[-end]}... as arguments.")
-    if len(args) > 2:
-        raise not_supported(f"'bind' option '{args[2]}'", "1.3", where)
-    add_binds(st.px(), args[1], where)
+    opts: dict[str, str] = {}
+    i = 2
+    while i < len(args):
+        opt = args[i]
+        if opt in _BIND_TLS_OPTIONS:
+            raise fail(
+                where,
+                f"'bind {args[1]}' : option '{opt}' needs TLS, which pyhaproxy does not handle "
+                "(terminate TLS in front of it).",
+            )
+        if opt in _BIND_LATER_OPTIONS:
+            raise not_supported(f"'bind' option '{opt}'", _BIND_LATER_OPTIONS[opt], where)
+        if opt not in _BIND_OPTIONS:
+            raise fail(where, f"'bind {args[1]}' : unknown option '{opt}'.")
+        if _BIND_OPTIONS[opt]:
+            if i + 1 >= len(args) or args[i + 1] == "":
+                raise fail(where, f"'bind {args[1]}' : option '{opt}' expects an argument.")
+            val = args[i + 1]
+            if opt in ("backlog", "mss", "maxconn", "id"):
+                parse_int(val, f"bind {opt}", where, lo=1)
+            opts[opt] = val
+            i += 2
+        else:
+            opts[opt] = ""
+            i += 1
+    add_binds(st.px(), args[1], where, opts)
 
 
-def add_binds(px: Proxy, text: str, where: Where) -> None:
+def add_binds(px: Proxy, text: str, where: Where, opts: dict[str, str] | None = None) -> None:
+    if text.startswith(("unix@", "abns@", "fd@", "sockpair@", "udp@", "quic4@", "quic6@", "/")):
+        raise not_supported(f"'bind {text}' (only TCP addresses)", "1.5", where)
+    for pre in ("ipv4@", "ipv6@"):
+        if text.startswith(pre):
+            text = text[len(pre):]
     for host, lo, hi, fam in parse_binds(text, where):
-        px.binds.append(Bind(host=host, port_lo=lo, port_hi=hi, family=fam, where=copy.copy(where)))
+        px.binds.append(Bind(host=host, port_lo=lo, port_hi=hi, family=fam, where=copy.copy(where),
+                             options=dict(opts or {})))
 
 
 def p_mode(st: State, args: list[str], where: Where) -> None:
@@ -533,23 +607,37 @@ def p_disabled(st: State, args: list[str], where: Where) -> None:
 def p_balance(st: State, args: list[str], where: Where) -> None:
     px = st.px()
     algo = args[1] if len(args) > 1 else "roundrobin"
-    if algo in ("roundrobin", "source"):
+    if algo in ("roundrobin", "source", "static-rr", "leastconn", "first"):
         no_extra(args, 2, where)
         px.balance = algo
         px.balance_explicit = True
         return
+    if algo == "uri":
+        for opt in args[2:]:
+            if opt != "whole":
+                raise not_supported(f"'balance uri {opt}'", "1.3.21", where)
+        px.balance = "uri"
+        px.hash_balance_arg = "whole" if args[2:] else ""
+        px.balance_explicit = True
+        return
+    m = re.match(r"^hdr\(([!#$%&'*+.^_`|~0-9A-Za-z-]+)\)$", algo)
+    if m:
+        for opt in args[2:]:
+            raise not_supported(f"'balance {algo} {opt}'", "1.3.21", where)
+        px.balance = "hdr"
+        px.hash_balance_arg = m.group(1)
+        px.balance_explicit = True
+        return
     later = {
-        "uri": "1.3.10",
         "url_param": "1.3.14",
-        "leastconn": "1.3.15",
-        "static-rr": "1.3.16",
-        "first": "1.5",
         "random": "1.9",
         "rdp-cookie": "1.3.22",
+        "hash": "2.6",
     }
-    if algo in later or algo.startswith("hdr("):
-        raise not_supported(f"'balance {algo}'", later.get(algo, "1.3.15"), where)
-    raise fail(where, "'balance' only supports 'roundrobin' and 'source' options.")
+    if algo in later or algo.startswith("rdp-cookie"):
+        raise not_supported(f"'balance {algo}'", later.get(algo, "1.3.22"), where)
+    raise fail(where, "'balance' only supports 'roundrobin', 'static-rr', 'leastconn', 'first', "
+                      "'source', 'uri' and 'hdr(name)' options.")
 
 
 def p_dispatch(st: State, args: list[str], where: Where) -> None:
@@ -800,8 +888,6 @@ _FLAG_OPTIONS = {
     "accept-invalid-http-response": "1.3.15",
 }
 _LATER_OPTIONS = {
-    "http-server-close": "1.4",
-    "http-keep-alive": "1.5",
     "http-pretend-keepalive": "1.4",
     "http-no-delay": "1.5",
     "http-use-proxy-header": "1.4",
@@ -839,13 +925,44 @@ _LATER_OPTIONS = {
 }
 
 
+def _forwardfor_args(px: Proxy, args: list[str], where: Where) -> None:
+    """`option forwardfor [except NETWORK] [header NAME]`."""
+    i = 2
+    while i < len(args):
+        opt = args[i]
+        if opt in ("except", "header") and i + 1 < len(args) and args[i + 1]:
+            if opt == "except":
+                try:
+                    net = ipaddress.ip_network(args[i + 1], strict=False)
+                except ValueError:
+                    raise fail(where, f"'option forwardfor' : invalid network '{args[i + 1]}'.") from None
+                px.forwardfor_except = (str(net.network_address), net.prefixlen)
+            else:
+                if not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", args[i + 1]):
+                    raise fail(where, f"'option forwardfor' : invalid header name '{args[i + 1]}'.")
+                px.forwardfor_header = args[i + 1]
+            i += 2
+        elif opt == "if-none":
+            raise not_supported("'option forwardfor if-none'", "1.5", where)
+        else:
+            raise fail(where, "'option forwardfor' only supports optional values 'except' and 'header'.")
+
+
 def p_option(st: State, args: list[str], where: Where) -> None:
     need(args, 1, where, "'option' expects an option name.")
     px = st.px()
     name = args[1]
+    if name == "forwardfor" and len(args) > 2:
+        _forwardfor_args(px, args, where)
+        px.options.add(name)
+        return
+    if name in ("http-server-close", "http-keep-alive", "httpclose"):
+        # the last of these three wins, as in HAProxy 1.5+
+        no_extra(args, 2, where)
+        px.options.difference_update(("http-server-close", "http-keep-alive", "httpclose"))
+        px.options.add(name)
+        return
     if name in _FLAG_OPTIONS:
-        if name == "forwardfor" and len(args) > 2:
-            raise not_supported(f"'option forwardfor {args[2]}'", "1.3.8", where)
         if name == "httplog" and len(args) > 2:
             raise not_supported(f"'option httplog {args[2]}'", "1.3.21", where)
         no_extra(args, 2, where)
@@ -1150,6 +1267,281 @@ _LATER_SERVER_OPTIONS = {
 }
 
 
+# --------------------------------------------------------------------------- ACLs, switching
+
+# criterion -> (fetch, match): what the C evaluator implements (ext/acl.pxi)
+ACL_CRITERIA = {
+    "path": ("path", "str"), "path_beg": ("path", "beg"), "path_end": ("path", "end"),
+    "path_sub": ("path", "sub"), "path_reg": ("path", "reg"), "path_dir": ("path", "dir"),
+    "path_dom": ("path", "dom"),
+    "url": ("url", "str"), "url_beg": ("url", "beg"), "url_end": ("url", "end"),
+    "url_sub": ("url", "sub"), "url_reg": ("url", "reg"),
+    "hdr": ("hdr", "str"), "hdr_beg": ("hdr", "beg"), "hdr_end": ("hdr", "end"),
+    "hdr_sub": ("hdr", "sub"), "hdr_reg": ("hdr", "reg"), "hdr_dom": ("hdr", "dom"),
+    "hdr_dir": ("hdr", "dir"),
+    "method": ("method", "str"), "src": ("src", "ip"), "dst_port": ("dst_port", "int"),
+}
+_MATCH_SUFFIX = {"str": "", "beg": "_beg", "end": "_end", "sub": "_sub", "reg": "_reg", "dom": "_dom",
+                 "dir": "_dir"}
+_ACL_RE = re.compile(r"^([a-z_.0-9]+)(?:\(([^)]*)\))?$")
+_HTTP_FETCHES = frozenset({"path", "url", "hdr", "method"})
+_PREDEFINED_ACLS = {"TRUE": ("always_true", ""), "FALSE": ("always_false", "")}
+
+
+def _acl_criterion(text: str, where: Where) -> tuple[str, str | None]:
+    """`hdr_dom(host)` -> ('hdr_dom', 'host'); 2.x spellings `req.hdr(x)`, `hdr(x)` accepted."""
+    m = _ACL_RE.match(text)
+    if not m:
+        raise fail(where, f"'acl' : criterion '{text}' is not supported (converters and sample "
+                          "expressions are not handled).")
+    crit, arg = m.group(1), m.group(2)
+    if crit.startswith("req."):
+        crit = crit[4:]
+    if crit not in ACL_CRITERIA:
+        raise fail(where, f"'acl' : criterion '{crit}' is not supported.")
+    fetch = ACL_CRITERIA[crit][0]
+    if fetch == "hdr":
+        if not arg:
+            raise fail(where, f"'acl' : '{crit}' needs a header name, as in {crit}(host).")
+        if "," in arg:
+            raise fail(where, f"'acl' : '{crit}({arg})' : occurrence numbers are not supported.")
+    elif arg is not None:
+        raise fail(where, f"'acl' : '{crit}' takes no argument.")
+    return crit, arg
+
+
+def parse_acl(name: str, words: list[str], where: Where) -> Acl:
+    """`CRITERION [-i] [-m MATCH] [--] VALUES...` -> Acl (validated)."""
+    if not words:
+        raise fail(where, f"'acl {name}' expects a criterion.")
+    crit, hdr = _acl_criterion(words[0], where)
+    icase = False
+    i = 1
+    while i < len(words) and words[i].startswith("-") and crit != "dst_port":
+        flag = words[i]
+        if flag == "--":
+            i += 1
+            break
+        if flag == "-i":
+            icase = True
+        elif flag == "-m":
+            if i + 1 >= len(words):
+                raise fail(where, "'acl' : '-m' expects a match method.")
+            meth = words[i + 1]
+            if meth not in _MATCH_SUFFIX or ACL_CRITERIA[crit][1] not in ("str",) + tuple(_MATCH_SUFFIX):
+                raise fail(where, f"'acl' : match method '-m {meth}' is not supported for '{crit}'.")
+            fetch = ACL_CRITERIA[crit][0]
+            crit = fetch + _MATCH_SUFFIX[meth]
+            if crit not in ACL_CRITERIA:
+                raise fail(where, f"'acl' : match method '-m {meth}' is not supported for '{fetch}'.")
+            i += 1
+        elif flag == "-f":
+            raise fail(where, "'acl' : pattern files ('-f') are not supported.")
+        elif flag in ("-n", "-u", "-M"):
+            raise fail(where, f"'acl' : flag '{flag}' is not supported.")
+        else:
+            break
+        i += 1
+    pats = words[i:]
+    if not pats:
+        raise fail(where, f"'acl {name}' : no pattern for criterion '{words[0]}' (ACLs that only test "
+                          "for the presence of a value are not supported).")
+    fetch, match = ACL_CRITERIA[crit]
+    for pat in pats:
+        if match == "reg":
+            compile_regex(pat, icase, where)
+        elif match == "ip":
+            _acl_ip(pat, where)
+        elif match == "int":
+            _acl_port_range(pat, where)
+    return Acl(name=name, criterion=crit, header=hdr, icase=icase, patterns=list(pats),
+               where=copy.copy(where))
+
+
+def _acl_ip(pat: str, where: Where) -> tuple[int, bytes, int]:
+    """`addr[/bits|/mask]` -> (family, packed network, prefix length)."""
+    try:
+        net = ipaddress.ip_network(pat, strict=False)
+    except ValueError:
+        raise fail(where, f"'acl' : '{pat}' is not a valid IPv4 or IPv6 address[/mask].") from None
+    return (2 if net.version == 4 else 10), net.network_address.packed, net.prefixlen
+
+
+def _acl_port_range(pat: str, where: Where) -> tuple[int, int]:
+    """`N`, `LO:HI`, `:HI`, `LO:` (HAProxy's integer ranges) and `eq|ge|gt|le|lt N`-free forms."""
+    lo_t, colon, hi_t = pat.partition(":")
+    try:
+        lo = int(lo_t) if lo_t else 0
+        hi = (int(hi_t) if hi_t else 65535) if colon else lo
+    except ValueError:
+        raise fail(where, f"'acl' : '{pat}' is not an integer or a range LO:HI.") from None
+    if not (0 <= lo <= 65535 and 0 <= hi <= 65535) or hi < lo:
+        raise fail(where, f"'acl' : '{pat}' is not a valid port range.")
+    return lo, hi
+
+
+def acl_ip(pat: str) -> tuple[int, bytes, int]:
+    return _acl_ip(pat, Where())
+
+
+def acl_port_range(pat: str) -> tuple[int, int]:
+    return _acl_port_range(pat, Where())
+
+
+def p_acl(st: State, args: list[str], where: Where) -> None:
+    _defaults_forbidden(st, args, where)
+    if len(args) < 3:
+        raise fail(where, "'acl' expects an ACL name, a criterion and values.")
+    name = args[1]
+    if not re.match(r"^[A-Za-z0-9_.:-]+$", name):
+        raise fail(where, f"'acl' : invalid character in ACL name '{name}'.")
+    st.px().acls.append(parse_acl(name, args[2:], where))
+
+
+def parse_condition(st: State, words: list[str], where: Where, what: str) -> Condition:
+    """`if|unless TERMS`: terms are ACL names, `!NAME`, `{ anonymous acl }`, joined by `||`/`or`."""
+    if not words or words[0] not in ("if", "unless"):
+        raise fail(where, f"'{what}' : expects 'if' or 'unless' followed by a condition.")
+    px = st.px()
+    groups: list[list[tuple[bool, str]]] = [[]]
+    i = 1
+    known = {a.name for a in px.acls}
+    while i < len(words):
+        w = words[i]
+        if w in ("||", "or", "OR"):
+            if not groups[-1]:
+                raise fail(where, f"'{what}' : missing ACL before '{w}'.")
+            groups.append([])
+            i += 1
+            continue
+        neg = False
+        if w == "!":
+            neg = True
+            i += 1
+            if i >= len(words):
+                raise fail(where, f"'{what}' : missing ACL after '!'.")
+            w = words[i]
+        elif w.startswith("!"):
+            neg = True
+            w = w[1:]
+        if w == "{":
+            end = i + 1
+            while end < len(words) and words[end] != "}":
+                end += 1
+            if end >= len(words):
+                raise fail(where, f"'{what}' : missing closing '}}' in condition.")
+            st.anon_acls += 1
+            name = f"{{anonymous-{st.anon_acls}}}"
+            px.acls.append(parse_acl(name, words[i + 1:end], where))
+            groups[-1].append((neg, name))
+            i = end + 1
+            continue
+        if w in _PREDEFINED_ACLS:
+            groups[-1].append((neg, w))
+            i += 1
+            continue
+        if w not in known:
+            raise fail(where, f"'{what}' : no such ACL : '{w}'.")
+        groups[-1].append((neg, w))
+        i += 1
+    if not groups[-1]:
+        raise fail(where, f"'{what}' : missing ACL in condition.")
+    return Condition(unless=words[0] == "unless", groups=groups)
+
+
+def p_default_backend(st: State, args: list[str], where: Where) -> None:
+    need(args, 1, where, "'default_backend' expects a backend name.")
+    no_extra(args, 2, where)
+    if st.px().cap == BACKEND:
+        st.warn(where, f"'default_backend' ignored in backend '{st.px().name}'.")
+        return
+    st.px().default_backend = args[1]
+
+
+def p_use_backend(st: State, args: list[str], where: Where) -> None:
+    _defaults_forbidden(st, args, where)
+    need(args, 1, where, "'use_backend' expects a backend name.")
+    cond = parse_condition(st, args[2:], where, "use_backend") if len(args) > 2 else None
+    st.px().use_backends.append(UseBackend(backend=args[1], cond=cond, where=copy.copy(where)))
+
+
+DENY_CODES = (400, 403, 404, 405, 408, 429, 500, 502, 503, 504)
+_HTTP_REQUEST_ACTIONS = {"deny": 0, "add-header": 2, "set-header": 2, "del-header": 1, "redirect": -1}
+_HTTP_REQUEST_LATER = (
+    "allow tarpit auth set-path set-uri set-query set-method set-var unset-var set-log-level "
+    "set-nice set-tos set-mark replace-header replace-value replace-path replace-uri capture "
+    "track-sc0 track-sc1 track-sc2 sc-inc-gpc0 sc-set-gpt0 lua cache-use return reject "
+    "silent-drop wait-for-body wait-for-handshake early-hint normalize-uri set-timeout "
+    "set-src set-dst set-src-port set-dst-port do-resolve use-service add-acl del-acl set-map "
+    "del-map set-priority-class set-priority-offset send-spoe-group set-bandwidth-limit"
+).split()
+
+
+def p_http_request(st: State, args: list[str], where: Where) -> None:
+    _defaults_forbidden(st, args, where)
+    need(args, 1, where, "'http-request' expects an action.")
+    action = args[1]
+    if action not in _HTTP_REQUEST_ACTIONS:
+        if action in _HTTP_REQUEST_LATER or action.startswith(("track-sc", "sc-", "lua.")):
+            raise fail(where, f"'http-request {action}' is not supported (only deny, add-header, "
+                              "set-header, del-header and redirect are).")
+        raise fail(where, f"'http-request' : unknown action '{action}'.")
+    rest = args[2:]
+    k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))
+    params, cond_words = rest[:k], rest[k:]
+    cond = parse_condition(st, cond_words, where, f"http-request {action}") if cond_words else None
+    if action == "deny":
+        if params[:1] == ["deny_status"] and len(params) == 2:
+            code = parse_int(params[1], "deny_status", where, lo=200, hi=599)
+            if code not in DENY_CODES:
+                raise fail(where, f"'http-request deny' : status {code} is not supported (only "
+                                  f"{', '.join(map(str, DENY_CODES))}).")
+            params = [str(code)]
+        elif params:
+            raise fail(where, f"'http-request deny' : unsupported argument '{params[0]}' "
+                              "(only 'deny_status CODE').")
+    elif action == "redirect":
+        params = _parse_redirect(params, where)
+    else:
+        nargs = _HTTP_REQUEST_ACTIONS[action]
+        if len(params) != nargs:
+            if action == "del-header" and len(params) == 3 and params[1] == "-m":
+                raise fail(where, "'http-request del-header -m' is not supported.")
+            raise fail(where, f"'http-request {action}' expects {nargs} argument(s) "
+                              f"({'<name>' if nargs == 1 else '<name> <value>'}).")
+        if "%" in "".join(params[1:]):
+            raise fail(where, f"'http-request {action}' : log-format values ('%...') are not "
+                              "supported; use a literal value.")
+        if not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", params[0]):
+            raise fail(where, f"'http-request {action}' : invalid header name '{params[0]}'.")
+    st.px().http_rules.append(HttpRule(action=action, args=params, cond=cond, where=copy.copy(where)))
+
+
+def _parse_redirect(params: list[str], where: Where) -> list[str]:
+    """`location|prefix|scheme URL [code N] [drop-query]` -> [kind, url, code, drop]."""
+    if len(params) < 2 or params[0] not in ("location", "prefix", "scheme"):
+        raise fail(where, "'http-request redirect' expects 'location', 'prefix' or 'scheme' <value>.")
+    kind, url = params[0], params[1]
+    if kind == "scheme":
+        raise fail(where, "'http-request redirect scheme' is not supported.")
+    if "%" in url:
+        raise fail(where, "'http-request redirect' : log-format values ('%...') are not supported.")
+    code, drop = "302", "0"
+    i = 2
+    while i < len(params):
+        if params[i] == "code" and i + 1 < len(params):
+            if params[i + 1] not in ("301", "302", "303", "307", "308"):
+                raise fail(where, f"'http-request redirect' : invalid code '{params[i + 1]}'.")
+            code = params[i + 1]
+            i += 2
+        elif params[i] == "drop-query":
+            drop = "1"
+            i += 1
+        else:
+            raise fail(where, f"'http-request redirect' : option '{params[i]}' is not supported.")
+    return [kind, url, code, drop]
+
+
 def p_fullconn(st: State, args: list[str], where: Where) -> None:
     need(args, 1, where, "'fullconn' expects an integer argument.")
     no_extra(args, 2, where)
@@ -1160,7 +1552,10 @@ def p_fullconn(st: State, args: list[str], where: Where) -> None:
 
 G = frozenset({GLOBAL})
 P = PROXY_SECTIONS
-L = frozenset({LISTEN})
+L = frozenset({LISTEN, FRONTEND, BACKEND})  # a proxy, not `defaults`
+FE = frozenset({LISTEN, FRONTEND})  # sides that accept clients
+BE = frozenset({LISTEN, BACKEND})  # sides that have servers
+FED = FE | {DEFAULTS}
 
 KEYWORDS: dict[str, tuple[Kw, ...]] = {
     # global
@@ -1184,15 +1579,19 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "log": (Kw(G, g_log, "1.0"), Kw(P, p_log, "1.0")),
     "stats": (Kw(G, g_stats, "1.2"), Kw(P, p_stats, "1.2.14")),
     # proxies
-    "bind": (Kw(L, p_bind, "1.2"),),
+    "bind": (Kw(FE, p_bind, "1.2"),),
+    "acl": (Kw(L, p_acl, "1.3.10"),),
+    "use_backend": (Kw(FE, p_use_backend, "1.3.10"),),
+    "default_backend": (Kw(FED, p_default_backend, "1.3"),),
+    "http-request": (Kw(L, p_http_request, "1.4"),),
     "mode": (Kw(P, p_mode, "1.0"),),
     "disabled": (Kw(P, p_disabled, "1.1"),),
     "enabled": (Kw(P, p_disabled, "1.1.22"),),
     "balance": (Kw(P, p_balance, "1.1"),),
-    "dispatch": (Kw(L, p_dispatch, "1.0"),),
+    "dispatch": (Kw(BE, p_dispatch, "1.0"),),
     "source": (Kw(P, p_source, "1.1.18"),),
     "cookie": (Kw(P, p_cookie, "1.0"),),
-    "appsession": (Kw(L, p_appsession, "1.2.4"),),
+    "appsession": (Kw(BE, p_appsession, "1.2.4"),),
     "capture": (Kw(P, p_capture, "1.1.23"),),
     "contimeout": (Kw(P, p_old_timeout, "1.0"),),
     "clitimeout": (Kw(P, p_old_timeout, "1.0"),),
@@ -1209,7 +1608,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "monitor": (Kw(P, p_monitor, "1.3.10"),),
     "option": (Kw(P, p_option, "1.0"),),
     "no": (Kw(P, p_no, "1.3.15"),),
-    "server": (Kw(L, p_server, "1.0"),),
+    "server": (Kw(BE, p_server, "1.0"),),
     "errorloc": (Kw(P, p_errorloc, "1.1"),),
     "errorloc302": (Kw(P, p_errorloc, "1.2.5"),),
     "errorloc303": (Kw(P, p_errorloc, "1.2.5"),),
@@ -1231,12 +1630,8 @@ for _dir, _acts in (("req", ("del", "deny", "allow", "pass", "tarpit")), ("rsp",
 
 # Recognised keywords of later versions: an error that says "not supported yet".
 _LATER_PROXY_KEYWORDS = {
-    "acl": "1.3.10",
     "block": "1.3.10",
-    "use_backend": "1.3.10",
-    "default_backend": "1.3",
     "redirect": "1.3.14",
-    "http-request": "1.4",
     "http-response": "1.5",
     "http-check": "1.4",
     "http-after-response": "2.2",
@@ -1326,6 +1721,8 @@ _LATER_GLOBAL_KEYWORDS = {
     "default-path": "2.4",
     "stats-file": "3.0",
 }
+for _kw in _GLOBAL_TLS_KEYWORDS:
+    KEYWORDS[_kw] = (Kw(G, g_tls_ignored, "1.5"),)
 for _kw, _since in _LATER_PROXY_KEYWORDS.items():
     KEYWORDS.setdefault(_kw, (Kw(P, None, _since),))
 for _kw, _since in _LATER_GLOBAL_KEYWORDS.items():
@@ -1346,8 +1743,9 @@ def lookup(keyword: str, section: str, where: Where) -> Kw:
             if kw.handler is None:
                 raise not_supported(f"'{keyword}'", kw.since, where)
             return kw
-    allowed = sorted(set().union(*(k.sections for k in entries)))
-    if section == DEFAULTS and LISTEN in allowed:
+    order = (GLOBAL, DEFAULTS, LISTEN, FRONTEND, BACKEND)
+    allowed = [sec for sec in order if any(sec in k.sections for k in entries)]
+    if section == DEFAULTS and (LISTEN in allowed or FRONTEND in allowed or BACKEND in allowed):
         raise fail(where, f"'{keyword}' not allowed in 'defaults' section.")
     where_ok = " or ".join(f"'{s}'" for s in allowed)
     raise fail(where, f"'{keyword}' not allowed in '{section}' section (only in {where_ok}).")

@@ -1,4 +1,4 @@
-"""Typed model of a parsed HAProxy configuration (global, defaults, listen sections).
+"""Typed model of a parsed HAProxy configuration (global, defaults, listen, frontend, backend).
 
 The parser fills these dataclasses; the master and the worker compiler only read them.
 Times are milliseconds; 0 means "no timeout" as in HAProxy 1.x.
@@ -81,6 +81,9 @@ class Bind:
     port_hi: int
     family: int = 2  # socket.AF_INET; 10 = AF_INET6
     where: Where = field(default_factory=Where)
+    # options of a 1.3+ `bind` line: name, backlog, defer-accept, v6only, v4v6, transparent,
+    # interface, mss (value "" for flags)
+    options: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -163,10 +166,55 @@ class Stats:
 
 
 @dataclass
-class Proxy:
-    """A `listen` section (or the `defaults` it inherits from)."""
+class Acl:
+    """One `acl NAME CRITERION [FLAGS] VALUES...` line (or an anonymous `{ ... }` condition).
+
+    `criterion` is the match form (path, path_beg, hdr_dom, src, dst_port...); `header` is the
+    NAME of hdr*(NAME). Several lines with the same name are ORed, as in HAProxy.
+    """
 
     name: str
+    criterion: str
+    header: str | None
+    icase: bool
+    patterns: list[str]
+    where: Where = field(default_factory=Where)
+
+
+@dataclass
+class Condition:
+    """`if|unless TERMS`: OR (`||`, `or`) of groups of ANDed terms; a term is (negated, acl name)."""
+
+    unless: bool
+    groups: list[list[tuple[bool, str]]]
+
+
+@dataclass
+class UseBackend:
+    """`use_backend NAME [if|unless COND]` (a missing condition always matches)."""
+
+    backend: str
+    cond: Condition | None
+    where: Where = field(default_factory=Where)
+
+
+@dataclass
+class HttpRule:
+    """`http-request ACTION ARGS [if|unless COND]` (deny, add-header, set-header, del-header, redirect)."""
+
+    action: str
+    args: list[str]
+    cond: Condition | None
+    where: Where = field(default_factory=Where)
+
+
+@dataclass
+class Proxy:
+    """A `listen`, `frontend` or `backend` section (or the `defaults` it inherits from)."""
+
+    name: str
+    # "listen" (both sides), "frontend" (listeners, switching rules) or "backend" (servers)
+    cap: str = "listen"
     binds: list[Bind] = field(default_factory=list)
     mode: str = "tcp"  # tcp | http | health
     balance: str = "roundrobin"  # roundrobin | source
@@ -208,6 +256,13 @@ class Proxy:
     checktimeout: int = 0  # `timeout check`
     tunneltimeout: int = 0  # `timeout tunnel`
     smtpchk: tuple[str, str] | None = None  # `option smtpchk [HELO|EHLO domain]`
+    default_backend: str | None = None
+    use_backends: list[UseBackend] = field(default_factory=list)
+    acls: list[Acl] = field(default_factory=list)
+    http_rules: list[HttpRule] = field(default_factory=list)
+    forwardfor_header: str = "X-Forwarded-For"
+    forwardfor_except: tuple[str, int] | None = None  # (network, prefixlen)
+    hash_balance_arg: str = ""  # the NAME of `balance hdr(NAME)`
 
 
 @dataclass

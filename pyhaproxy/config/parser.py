@@ -1,9 +1,11 @@
-"""Words -> model: sections, `defaults` inheritance and HAProxy 1.2's post-parse checks.
+"""Words -> model: sections, `defaults` inheritance and the post-parse checks.
 
-Sections are `global`, `defaults` and `listen`, as in HAProxy 1.x. A `defaults` section resets
-the defaults and every following `listen` starts as a copy of them (servers, header rules and
-binds are never inherited). The first error stops parsing, as HAProxy 1.2 does, and is raised as
-a ConfigError carrying file and line. Warnings are collected in Config.warnings.
+Sections are `global`, `defaults`, `listen` (HAProxy 1.x) and `frontend`/`backend` (1.3+). A
+`defaults` section resets the defaults and every following proxy section starts as a copy of
+them (servers, header rules, ACLs, switching rules and binds are never inherited). After the
+whole file: backend names are resolved (`default_backend`, `use_backend`) and checked. The first
+error stops parsing, as HAProxy 1.2 does, and is raised as a ConfigError carrying file and line.
+Warnings are collected in Config.warnings.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import os
 
 from . import keywords as K
 from .lexer import ConfigError, Line, tokenize
-from .model import Config, Proxy, Where
+from .model import Acl, Condition, Config, Proxy, Where
+
+_SIDES = {"listen": {"fe", "be"}, "frontend": {"fe"}, "backend": {"be"}}
 
 
 def _new_defaults() -> Proxy:
@@ -45,7 +49,7 @@ class Parser:
             st.section, st.proxy = K.DEFAULTS, st.defaults
             st.seen = set()
             return
-        if kw == "listen":
+        if kw in ("listen", "frontend", "backend"):
             self._listen(args, where)
             return
         if kw in K.UNSUPPORTED_SECTIONS:
@@ -58,12 +62,27 @@ class Parser:
 
     def _listen(self, args: list[str], where: Where) -> None:
         st = self.st
+        cap = args[0]
         if len(args) < 2 or args[1] == "":
             raise K.fail(
                 where,
-                "'listen' expects an <id> argument and optionnally supports "
+                f"'{cap}' expects an <id> argument and optionnally supports "
                 "[addr1]:port1[-end1]{,[addr]:port[-end]}...",
             )
+        if cap == "backend" and len(args) > 2:
+            raise K.fail(
+                where, f"'backend' : unexpected extra argument '{args[2]}' (a backend has no address)."
+            )
+        for other in self.config.proxies:
+            # a frontend and a backend may share a name (HAProxy 1.3+), two of one side may not
+            if other.name != args[1] or other.cap == cap == "listen":
+                continue  # (1.x accepted two `listen` with one name; kept)
+            if _SIDES[other.cap] & _SIDES[cap]:
+                raise K.fail(
+                    where,
+                    f"{cap} '{args[1]}' has the same name as {other.cap} '{other.name}' declared at "
+                    f"{other.where.file}:{other.where.line}.",
+                )
         if len(args) > 3:
             raise K.fail(
                 where,
@@ -72,8 +91,12 @@ class Parser:
             )
         px = copy.deepcopy(st.defaults)
         px.name = args[1]
+        px.cap = cap
         px.where = where
         px.binds, px.servers, px.rules = [], [], []
+        px.acls, px.use_backends, px.http_rules = [], [], []
+        if cap == "backend":
+            px.default_backend = None
         px.dispatch = None
         px.appsession, px.appsession_len, px.appsession_timeout = None, 0, 0
         # header captures are not inherited in 1.2 (only the cookie capture is)
@@ -89,19 +112,69 @@ class Parser:
                 "and the listening address (HAProxy 1.2 expects 'listen <id> [addr]').",
             )
         self.config.proxies.append(px)
-        st.section, st.proxy = K.LISTEN, px
+        st.section, st.proxy = cap, px
         st.seen = set()
         st.stats_detached = False
 
     # ------------------------------------------------------------------ validation
-    def finish(self, files: list[str]) -> Config:
+    def finish(self, files: list[str], allow_empty: bool = False) -> Config:
+        """Post-parse checks. `allow_empty`: a file without proxies is valid (`-c`, as HAProxy 2.x
+        says of Debian's default configuration); running one is still an error."""
         cfg = self.config
         cfg.files = list(files)
+        if not cfg.proxies and allow_empty:
+            return cfg
         if not cfg.proxies:
             raise ConfigError(files[-1] if files else "<string>", 0, "no <listen> line. Nothing to do !")
         for px in cfg.proxies:
             self._check_proxy(px)
+        self._check_switching(cfg)
         return cfg
+
+    def _check_switching(self, cfg: Config) -> None:
+        """Resolve backend names: they must exist, have servers' side and the frontend's mode."""
+        backends = {p.name: p for p in cfg.proxies if p.cap in ("backend", "listen")}
+        for px in cfg.proxies:
+            if px.cap == "backend":
+                continue
+            targets = [(r.backend, r.where) for r in px.use_backends]
+            if px.default_backend is not None:
+                targets.append((px.default_backend, px.where))
+            for name, where in targets:
+                be = backends.get(name)
+                if be is None:
+                    raise ConfigError(
+                        where.file, where.line,
+                        f"Proxy '{px.name}': unable to find required backend '{name}'.",
+                    )
+                if px.disabled or be.disabled:
+                    continue
+                if be.mode != px.mode and not (px.mode == "health" or be.mode == "health"):
+                    raise ConfigError(
+                        where.file, where.line,
+                        f"{px.cap} '{px.name}' in {px.mode} mode cannot use backend '{name}' in "
+                        f"{be.mode} mode (switching between modes is not supported).",
+                    )
+            if px.mode == "tcp":
+                for r in px.use_backends:
+                    for acl in self._cond_acls(px, r.cond):
+                        if K.ACL_CRITERIA[acl.criterion][0] in K._HTTP_FETCHES:
+                            raise ConfigError(
+                                r.where.file, r.where.line,
+                                f"'use_backend' in {px.cap} '{px.name}' (mode tcp) uses ACL '{acl.name}' "
+                                f"with the HTTP criterion '{acl.criterion}'; only src and dst_port work "
+                                "in mode tcp.",
+                            )
+            if px.http_rules and px.mode != "http":
+                w = px.http_rules[0].where
+                self.st.warn(w, f"'http-request' rules ignored for {px.cap} '{px.name}' (needs 'mode http').")
+
+    @staticmethod
+    def _cond_acls(px: Proxy, cond: Condition | None) -> list[Acl]:
+        if cond is None:
+            return []
+        names = {n for g in cond.groups for _neg, n in g}
+        return [a for a in px.acls if a.name in names]
 
     def _check_proxy(self, px: Proxy) -> None:
         where = px.where
@@ -118,12 +191,23 @@ class Parser:
                 srv.maxconn, srv.minconn = srv.minconn, 0
         if px.disabled:
             return
-        if not px.binds:
+        if px.cap == "frontend" or px.cap == "backend":
+            if px.cap == "frontend" and not px.binds:
+                raise err(f"frontend '{px.name}' has no 'bind' directive. Please declare it as a backend "
+                          "if this was intended.")
+            no_route = px.default_backend is None and not px.use_backends
+            if px.cap == "frontend" and px.mode != "health" and no_route:
+                warn(f"frontend '{px.name}' has no default_backend nor use_backend rule: every request "
+                     "will get a 503.")
+        elif not px.binds:
             raise err(
                 f"listener {px.name} has no listen address. Please either specify a valid "
                 "address on the <listen> line, or use the <bind> keyword."
             )
-        if px.mode != "health" and not px.servers and px.dispatch is None and not px.transparent:
+        elif (px.mode != "health" and not px.servers and px.dispatch is None and not px.transparent
+              and not (px.mode == "http" and px.stats.enabled) and px.default_backend is None
+              and not px.use_backends):
+            # (a `listen` serving only the stats page, or switching to backends, is valid in 1.3+)
             raise err(
                 f"listener {px.name} has no dispatch address and is not in transparent or balance mode."
             )
@@ -147,20 +231,20 @@ class Parser:
                 px.options.add("tcplog")
             if px.appsession is not None:
                 warn(f"'appsession' will be ignored for listener {px.name} (needs 'mode http').")
-        elif px.mode == "http":
+        elif px.mode == "http" and px.cap == "listen":
             if px.cookie is not None and not px.servers:
                 raise err(f"HTTP proxy {px.name} has a cookie but no server list !")
 
 
-def parse_text(text: str, filename: str = "<string>") -> Config:
+def parse_text(text: str, filename: str = "<string>", allow_empty: bool = False) -> Config:
     """Parse configuration text; raise ConfigError on the first error."""
     p = Parser()
     for line in tokenize(text, filename):
         p.feed(line)
-    return p.finish([filename])
+    return p.finish([filename], allow_empty)
 
 
-def parse_files(paths: list[str]) -> Config:
+def parse_files(paths: list[str], allow_empty: bool = False) -> Config:
     """Parse the files in order as one concatenated configuration (several `-f`)."""
     if not paths:
         raise ConfigError(None, 0, "no configuration file specified.")
@@ -179,4 +263,4 @@ def parse_files(paths: list[str]) -> Config:
             ) from None
         for line in tokenize(data.decode("latin-1"), path):
             p.feed(line)
-    return p.finish(list(paths))
+    return p.finish(list(paths), allow_empty)

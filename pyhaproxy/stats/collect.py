@@ -91,6 +91,15 @@ class ProxyStats:
     servers: list[Row]
     backend: Row
 
+    @property
+    def has_frontend(self) -> bool:
+        """A `backend` section has no FRONTEND row, a `frontend` no BACKEND row (HAProxy 1.3+)."""
+        return self.proxy.cap != "backend"
+
+    @property
+    def has_backend(self) -> bool:
+        return self.proxy.cap != "frontend"
+
 
 @dataclass
 class WorkerInfo:
@@ -109,9 +118,11 @@ class Snapshot:
 
     def rows(self) -> Iterable[Row]:
         for ps in self.proxies:
-            yield ps.frontend
+            if ps.has_frontend:
+                yield ps.frontend
             yield from ps.servers
-            yield ps.backend
+            if ps.has_backend:
+                yield ps.backend
 
 
 def _process_figures(pid: int | None) -> tuple[int | None, float | None]:

@@ -147,13 +147,15 @@ def _proxy_table(ps: ProxyStats, only_up: bool) -> str:
         f'<th class="empty" colspan="{ncols - 1}"></th></tr>',
         '<tr class="titre">' + "".join(_group_th(g, n) for g, n in _GROUPS) + "</tr>",
         '<tr class="titre">' + "".join(f"<th>{t}</th>" for t, _ in _COLS) + "</tr>",
-        _row_html(ps.frontend),
     ]  # fmt: skip
+    if ps.has_frontend:
+        out.append(_row_html(ps.frontend))
     for r in ps.servers:
         if only_up and r.state in ("down", "going_up", "maint"):
             continue
         out.append(_row_html(r))
-    out.append(_row_html(ps.backend))
+    if ps.has_backend:
+        out.append(_row_html(ps.backend))
     out.append("</table>")
     return "\n".join(out)
 

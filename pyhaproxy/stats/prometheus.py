@@ -235,8 +235,8 @@ def render(snap: Snapshot) -> str:
         "pyhaproxy_worker_cpu_seconds_total", "counter", "User and system CPU time of each worker", cpu
     )
 
-    fes = [p.frontend for p in snap.proxies]
-    bes = [p.backend for p in snap.proxies]
+    fes = [p.frontend for p in snap.proxies if p.has_frontend]
+    bes = [p.backend for p in snap.proxies if p.has_backend]
     svs = [s for p in snap.proxies for s in p.servers]
 
     def px(r: Row) -> dict[str, str]:

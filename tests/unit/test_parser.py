@@ -70,7 +70,10 @@ global
     assert g.stats_socket is not None
     assert (g.stats_socket.path, g.stats_socket.mode, g.stats_socket.level) == ("/run/h.sock", 0o600, "admin")
     assert (g.stats_timeout, g.stats_maxconn) == (120000, 5)
-    assert cfg.warnings == []
+    assert [w.split(" : ", 1)[1] for w in cfg.warnings] == [
+        "'tune.maxpollevents' has no effect in pyhaproxy (accepted for compatibility).",
+        "'tune.bufsize' has no effect in pyhaproxy (accepted for compatibility).",
+    ]
 
 
 def test_global_user_group_resolve() -> None:
@@ -603,14 +606,15 @@ BROKEN: list[tuple[str, int, str]] = [
     ("listen a :80\n    server s\n", 2, "'server' expects <name> and <addr>[:<port>] as arguments."),
     ("listen a :80\n    mode ftp\n", 2, "unknown proxy mode 'ftp'."),
     (
-        "listen a :80\n    balance leastconn\n",
+        "listen a :80\n    balance url_param id\n",
         2,
-        "'balance leastconn' is not supported yet (it appeared in HAProxy 1.3.15).",
+        "'balance url_param' is not supported yet (it appeared in HAProxy 1.3.14).",
     ),
     (
         "listen a :80\n    balance random-ish\n",
         2,
-        "'balance' only supports 'roundrobin' and 'source' options.",
+        "'balance' only supports 'roundrobin', 'static-rr', 'leastconn', 'first', 'source', 'uri' "
+        "and 'hdr(name)' options.",
     ),
     (
         "# c\n\nlisten a :80\n    server s 127.0.0.2 weight 300\n",
@@ -652,36 +656,74 @@ BROKEN: list[tuple[str, int, str]] = [
     ("listen a :80\n    option bogus\n", 2, "unknown option 'bogus'."),
     ("listen a :80\n    option\n", 2, "'option' expects an option name."),
     (
-        "listen a :80\n    option http-server-close\n",
+        "listen a :80\n    option http-pretend-keepalive\n",
         2,
-        "'option http-server-close' is not supported yet (it appeared in HAProxy 1.4).",
+        "'option http-pretend-keepalive' is not supported yet (it appeared in HAProxy 1.4).",
     ),
     (
-        "listen a :80\n    acl local src 127.0.0.1\n",
+        "listen a :80\n    acl local src 127.0.0.1:80\n",
         2,
-        "'acl' is not supported yet (it appeared in HAProxy 1.3.10).",
+        "'acl' : '127.0.0.1:80' is not a valid IPv4 or IPv6 address[/mask].",
     ),
     (
-        "listen a :80\n    http-request deny\n",
+        "listen a :80\n    http-request set-var(txn.x) str(1)\n",
         2,
-        "'http-request' is not supported yet (it appeared in HAProxy 1.4).",
+        "'http-request' : unknown action 'set-var(txn.x)'.",
     ),
     (
-        "listen a :80\n    use_backend b\n",
+        "listen a :80\n    http-request return status 200\n",
         2,
-        "'use_backend' is not supported yet (it appeared in HAProxy 1.3.10).",
+        "'http-request return' is not supported (only deny, add-header, set-header, del-header and "
+        "redirect are).",
     ),
     (
-        "frontend f\n    bind :80\n",
+        "listen a :80\n    use_backend b if nope\n",
+        2,
+        "'use_backend' : no such ACL : 'nope'.",
+    ),
+    (
+        "listen a :80\n    server s 127.0.0.2:80\n    use_backend b\n",
+        3,
+        "Proxy 'a': unable to find required backend 'b'.",
+    ),
+    (
+        "frontend f\n    mode http\n    bind :80\n    default_backend b\nbackend b\n    mode tcp\n",
         1,
-        "section 'frontend' is not supported yet (it appeared in HAProxy 1.3).",
+        "frontend 'f' in http mode cannot use backend 'b' in tcp mode (switching between modes is not "
+        "supported).",
     ),
-    ("backend b\n", 1, "section 'backend' is not supported yet (it appeared in HAProxy 1.3)."),
+    ("frontend f\n", 1, "frontend 'f' has no 'bind' directive. Please declare it as a backend if this was "
+     "intended."),
+    ("backend b\n    bind :80\n", 2,
+     "'bind' not allowed in 'backend' section (only in 'listen' or 'frontend')."),
+    ("frontend f\n    server s 127.0.0.1:80\n", 2,
+     "'server' not allowed in 'frontend' section (only in 'listen' or 'backend')."),
+    ("backend b :80\n", 1, "'backend' : unexpected extra argument ':80' (a backend has no address)."),
+    ("backend b\nbackend b\n", 2, "backend 'b' has the same name as backend 'b' declared at bad.cfg:1."),
+    (
+        "frontend f\n    mode tcp\n    bind :80\n    acl p path /x\n    use_backend b if p\nbackend b\n",
+        5,
+        "'use_backend' in frontend 'f' (mode tcp) uses ACL 'p' with the HTTP criterion 'path'; only src "
+        "and dst_port work in mode tcp.",
+    ),
+    ("frontend f\n    bind :80\n    acl x hdr_beg /a\n", 3, "'acl' : 'hdr_beg' needs a header name, as in "
+     "hdr_beg(host)."),
+    ("frontend f\n    bind :80\n    acl x foo_bar 1\n", 3, "'acl' : criterion 'foo_bar' is not supported."),
+    ("frontend f\n    bind :80\n    acl x path_reg (\n", 3, "bad regular expression '('."),
     (
         "listen a\n    bind :443 ssl crt /x.pem\n",
         2,
-        "'bind' option 'ssl' is not supported yet (it appeared in HAProxy 1.3).",
+        "'bind :443' : option 'ssl' needs TLS, which pyhaproxy does not handle "
+        "(terminate TLS in front of it).",
     ),
+    ("listen a\n    bind :443 accept-proxy\n", 2,
+     "'bind' option 'accept-proxy' is not supported yet (it appeared in HAProxy 1.5)."),
+    ("listen a\n    bind :443 bogus\n", 2, "'bind :443' : unknown option 'bogus'."),
+    ("listen a :80\n    http-request add-header X-A %[src]\n", 2,
+     "'http-request add-header' : log-format values ('%...') are not supported; use a literal value."),
+    ("listen a :80\n    stick-table type ip size 1m\n", 2,
+     "'stick-table' is not supported yet (it appeared in HAProxy 1.5)."),
+    ("global\n    lua-load /x.lua\n", 2, "'lua-load' is not supported yet (it appeared in HAProxy 1.6)."),
     (
         "listen a\n    bind 127.0.0.1\n",
         2,
@@ -693,7 +735,8 @@ BROKEN: list[tuple[str, int, str]] = [
     (
         "global\n    mode http\n",
         2,
-        "'mode' not allowed in 'global' section (only in 'defaults' or 'listen').",
+        "'mode' not allowed in 'global' section (only in 'defaults' or 'listen' or 'frontend' or "
+        "'backend').",
     ),
     ("defaults\n    server s 127.0.0.2:80\n", 2, "'server' not allowed in 'defaults' section."),
     ("defaults\n    bind :80\n", 2, "'bind' not allowed in 'defaults' section."),

@@ -1,0 +1,158 @@
+# `http-request deny|add-header|set-header|del-header|redirect [if|unless COND]` (HAProxy 1.4+/2.x),
+# run in plain C on the scanned request, in declaration order: the frontend's rules, then the
+# backend's. deny answers the error page of its status (403 unless `deny_status`); redirect
+# answers a 30x with a Location (`location URL`, or `prefix PFX` + the request URI, without its
+# query string under `drop-query`), then closes. Header values are literal (no log-format).
+
+cdef enum:
+    HR_DENY = 0
+    HR_ADD = 1
+    HR_SET = 2
+    HR_DEL = 3
+    HR_REDIR_LOC = 4
+    HR_REDIR_PREFIX = 5
+
+
+cdef struct hrule_t:
+    int action
+    int cond            # index in g_acl_cond, -1: always
+    int status          # deny / redirect status
+    int drop_query
+    char *name          # header name, or the redirect location / prefix
+    int nlen
+    char *val
+    int vlen
+
+
+cdef hrule_t *g_hrule = NULL
+cdef const char *REDIR_END = b"\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n"
+cdef char g_redir[BUFSIZE]
+
+_HR_ACTIONS = {"deny": HR_DENY, "add-header": HR_ADD, "set-header": HR_SET, "del-header": HR_DEL,
+               "redirect-location": HR_REDIR_LOC, "redirect-prefix": HR_REDIR_PREFIX}
+
+
+cdef char *_hr_copy(bytes b) except? NULL:
+    cdef char *p = <char *>malloc(len(b) + 1)
+    if p == NULL:
+        raise MemoryError()
+    memcpy(p, <const char *>b, len(b))
+    p[len(b)] = 0
+    return p
+
+
+cdef int httpreq_setup(dict tables) except -1:
+    """tables["acl"]["hrules"] = [(action, cond, status, drop_query, name, value)],
+    tables["acl"]["hreq"] = [(first, count)] one per proxy (start-up, Python)."""
+    global g_hrule
+    cdef dict t = tables.get("acl") or {}
+    cdef list rules = t.get("hrules") or []
+    cdef hrule_t *r
+    cdef int i
+    g_hrule = <hrule_t *>calloc(max(1, len(rules)), sizeof(hrule_t))
+    if g_hrule == NULL:
+        raise MemoryError()
+    for i, (action, cond, status, drop, name, value) in enumerate(rules):
+        r = &g_hrule[i]
+        r.action = _HR_ACTIONS[action]
+        r.cond = cond
+        r.status = status
+        r.drop_query = drop
+        r.name = _hr_copy(bytes(name))
+        r.nlen = len(name)
+        r.val = _hr_copy(bytes(value))
+        r.vlen = len(value)
+    for i, (first, count) in enumerate(t.get("hreq") or []):
+        if i < g_npx:
+            g_px[i].hr_first = first
+            g_px[i].nhr = count
+    return 0
+
+
+cdef int _hr_put(char *dst, int n, const char *src, int len) noexcept nogil:
+    if n + len > BUFSIZE:
+        return -1
+    memcpy(dst + n, src, len)
+    return n + len
+
+
+cdef void http_redirect(int idx, hrule_t *r, const char *buf, h1_msg *m) noexcept nogil:
+    """Answer the redirect of rule r and close."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef int n = 0, ulen
+    cdef const char *reason
+    if r.status == 301:
+        reason = b"HTTP/1.1 301 Moved Permanently\r\n"
+    elif r.status == 303:
+        reason = b"HTTP/1.1 303 See Other\r\n"
+    elif r.status == 307:
+        reason = b"HTTP/1.1 307 Temporary Redirect\r\n"
+    elif r.status == 308:
+        reason = b"HTTP/1.1 308 Permanent Redirect\r\n"
+    else:
+        reason = b"HTTP/1.1 302 Found\r\n"
+    n = _hr_put(g_redir, n, reason, <int>strlen(reason))
+    n = _hr_put(g_redir, n, b"Content-Length: 0\r\nLocation: ", 29)
+    if n >= 0 and r.action == HR_REDIR_PREFIX:
+        if not (r.nlen == 1 and r.name[0] == b'/'):     # a "/" prefix is the URI itself
+            n = _hr_put(g_redir, n, r.name, r.nlen)
+        ulen = m.uri_len
+        if r.drop_query:
+            ulen = 0
+            while ulen < m.uri_len and buf[m.uri_off + ulen] != b'?':
+                ulen += 1
+        if n >= 0:
+            n = _hr_put(g_redir, n, buf + m.uri_off, ulen)
+    elif n >= 0:
+        n = _hr_put(g_redir, n, r.name, r.nlen)
+    if n >= 0:
+        n = _hr_put(g_redir, n, REDIR_END, <int>strlen(REDIR_END))
+    if n < 0:
+        sess_fail(idx, TERM_PROXY, PH_REQ, 500)
+        return
+    s.cli_ka = 0
+    s.status = r.status
+    if s.term_cause == TERM_NONE:
+        s.term_cause = TERM_PROXY       # "PR": the proxy answered (HAProxy logs redirects so)
+        s.term_phase = PH_REQ
+    http_send_raw(idx, g_redir, n)
+
+
+cdef int http_req_rules(int idx, int px, int *plen) noexcept nogil:
+    """Proxy px's http-request rules on the request in g_msg. 1: the session was taken over
+    (deny, redirect, or an edit that does not fit), 0: go on."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef px_t *p = &g_px[px]
+    cdef h1_msg *m = &g_msg
+    cdef char *buf = s.req.buf
+    cdef hrule_t *r
+    cdef int i, k, n
+    for i in range(p.nhr):
+        r = &g_hrule[p.hr_first + i]
+        if r.cond >= 0 and not acl_cond_match(s, &g_acl_cond[r.cond], buf, m):
+            continue
+        if r.action == HR_DENY:
+            s.cli_ka = 0
+            ctr_px(px).denied_req += 1
+            sess_fail(idx, TERM_PROXY, PH_REQ, r.status)
+            return 1
+        if r.action == HR_REDIR_LOC or r.action == HR_REDIR_PREFIX:
+            http_redirect(idx, r, buf, m)
+            return 1
+        if r.action == HR_SET or r.action == HR_DEL:
+            k = 0
+            while k < m.nhdr:
+                if h1_hdr_name_is(buf, &m.hdr[k], r.name, r.nlen):
+                    plen[0] = h1_del_hdr(buf, plen[0], m, k)
+                else:
+                    k += 1
+        if r.action == HR_SET or r.action == HR_ADD:
+            n = h1_add_hdr(buf, plen[0], BUFSIZE, m, r.name, r.nlen, r.val, r.vlen)
+            if n < 0:
+                # HAProxy 2.x answers 500 when a rewrite does not fit
+                s.cli_ka = 0
+                ctr_px(px).err_req += 1
+                sess_fail(idx, TERM_PROXY, PH_REQ, 500)
+                return 1
+            plen[0] = n
+    return 0

@@ -1,0 +1,177 @@
+"""Parser: HAProxy 1.3+/2.x configurations (frontend/backend, ACLs, switching, timeouts, TLS lines)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyhaproxy.config import ConfigError
+from pyhaproxy.config.parser import parse_text
+
+pytestmark = pytest.mark.timeout(60)
+
+ROOT = Path(__file__).resolve().parents[2]
+DEBIAN_CFG = Path("/etc/haproxy/haproxy.cfg")
+
+ROUTING = """
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 1m
+    timeout server 50000
+frontend www
+    bind 127.0.0.1:8080 name web backlog 100 defer-accept
+    acl host_static hdr_dom(host) -i static.example
+    acl is_api path_beg /api/ /v2/
+    acl is_img path_end .png .jpg
+    acl from_lan src 10.0.0.0/8 127.0.0.1
+    acl alt_port dst_port 8080:8090
+    acl is_post method POST
+    use_backend static if host_static || is_img
+    use_backend api if is_api !is_post
+    use_backend api if { hdr(x-api) -i yes } from_lan alt_port
+    default_backend web
+defaults
+    mode http
+    timeout connect 2000
+backend static
+    server s1 127.0.0.1:9001
+backend api
+    balance leastconn
+    timeout queue 3s
+    server a1 127.0.0.1:9002 maxconn 1 weight 3
+backend web
+    server w1 127.0.0.1:9003
+"""
+
+
+def test_frontend_backend_sections() -> None:
+    cfg = parse_text(ROUTING, "r.cfg")
+    names = [(p.cap, p.name) for p in cfg.proxies]
+    assert names == [("frontend", "www"), ("backend", "static"), ("backend", "api"), ("backend", "web")]
+    fe = cfg.proxies[0]
+    assert fe.default_backend == "web"
+    assert [r.backend for r in fe.use_backends] == ["static", "api", "api"]
+    assert fe.use_backends[0].cond is not None
+    assert fe.use_backends[0].cond.groups == [[(False, "host_static")], [(False, "is_img")]]
+    assert fe.use_backends[1].cond is not None
+    assert fe.use_backends[1].cond.groups == [[(False, "is_api"), (True, "is_post")]]
+    acl = {a.name: a for a in fe.acls}
+    assert acl["host_static"].criterion == "hdr_dom" and acl["host_static"].header == "host"
+    assert acl["host_static"].icase
+    assert acl["is_api"].patterns == ["/api/", "/v2/"]
+    anon = [a for a in fe.acls if a.name.startswith("{")]
+    assert len(anon) == 1 and anon[0].criterion == "hdr" and anon[0].header == "x-api"
+    b = fe.binds[0]
+    assert (b.host, b.port_lo, b.options) == ("127.0.0.1", 8080, {"name": "web", "backlog": "100",
+                                                                  "defer-accept": ""})
+    # timeouts: units, bare numbers in ms; each `defaults` replaces the previous one
+    assert (fe.contimeout, fe.clitimeout, fe.srvtimeout) == (5000, 60000, 50000)
+    api = cfg.proxies[2]
+    assert (api.contimeout, api.clitimeout, api.queuetimeout) == (2000, 0, 3000)
+    assert api.balance == "leastconn" and api.servers[0].maxconn == 1 and api.servers[0].weight == 3
+
+
+@pytest.mark.parametrize(("text", "attr", "value"), [
+    ("timeout connect 3s", "contimeout", 3000),
+    ("contimeout 3000", "contimeout", 3000),
+    ("timeout client 2m", "clitimeout", 120000),
+    ("clitimeout 20", "clitimeout", 20),
+    ("timeout server 1h", "srvtimeout", 3600000),
+    ("srvtimeout 1500", "srvtimeout", 1500),
+    ("timeout queue 1d", "queuetimeout", 86400000),
+    ("timeout http-request 10s", "httpreqtimeout", 10000),
+    ("timeout http-keep-alive 500ms", "keepalivetimeout", 500),
+    ("timeout check 2s", "checktimeout", 2000),
+    ("timeout tunnel 1h", "tunneltimeout", 3600000),
+])
+def test_timeouts_with_units(text: str, attr: str, value: int) -> None:
+    cfg = parse_text(f"backend b\n    {text}\n    server s 127.0.0.1:80\n")
+    assert getattr(cfg.proxies[0], attr) == value
+
+
+@pytest.mark.parametrize(("line", "balance", "arg"), [
+    ("balance leastconn", "leastconn", ""),
+    ("balance first", "first", ""),
+    ("balance static-rr", "static-rr", ""),
+    ("balance uri", "uri", ""),
+    ("balance uri whole", "uri", "whole"),
+    ("balance hdr(Host)", "hdr", "Host"),
+    ("balance source", "source", ""),
+])
+def test_balance_algorithms(line: str, balance: str, arg: str) -> None:
+    px = parse_text(f"backend b\n    {line}\n    server s 127.0.0.1:80\n").proxies[0]
+    assert (px.balance, px.hash_balance_arg) == (balance, arg)
+
+
+def test_options_and_http_request_rules() -> None:
+    px = parse_text(
+        "frontend f\n    mode http\n    bind :80\n    option http-server-close\n"
+        "    option forwardfor except 127.0.0.0/8 header X-Client\n"
+        "    acl adm path_beg /admin\n"
+        "    http-request deny if adm\n"
+        "    http-request deny deny_status 429 unless adm\n"
+        "    http-request add-header X-A 1\n"
+        "    http-request set-header X-B two\n"
+        "    http-request del-header X-C\n"
+        "    http-request redirect location /new code 301 if { path /old }\n"
+        "    http-request redirect prefix http://x.example drop-query if { path_beg /p }\n"
+        "    default_backend b\nbackend b\n    mode http\n    server s 127.0.0.1:80\n"
+    ).proxies[0]
+    assert "http-server-close" in px.options and "forwardfor" in px.options
+    assert px.forwardfor_except == ("127.0.0.0", 8) and px.forwardfor_header == "X-Client"
+    acts = [(r.action, r.args) for r in px.http_rules]
+    assert acts == [("deny", []), ("deny", ["429"]), ("add-header", ["X-A", "1"]),
+                    ("set-header", ["X-B", "two"]), ("del-header", ["X-C"]),
+                    ("redirect", ["location", "/new", "301", "0"]),
+                    ("redirect", ["prefix", "http://x.example", "302", "1"])]
+    # the last of httpclose / http-server-close / http-keep-alive wins
+    px = parse_text("listen a :80\n    option httpclose\n    option http-keep-alive\n"
+                    "    server s 127.0.0.1:80\n").proxies[0]
+    assert "httpclose" not in px.options and "http-keep-alive" in px.options
+
+
+def test_same_name_frontend_and_backend() -> None:
+    cfg = parse_text("frontend app\n    bind :80\n    default_backend app\nbackend app\n"
+                     "    server s 127.0.0.1:80\n")
+    assert [p.cap for p in cfg.proxies] == ["frontend", "backend"]
+
+
+def test_backend_without_server_is_accepted() -> None:
+    cfg = parse_text("frontend f\n    bind :80\n    default_backend b\nbackend b\n")
+    assert cfg.proxies[1].servers == []
+
+
+def test_debian_default_with_proxies_parses() -> None:
+    if not DEBIAN_CFG.exists():
+        pytest.skip("no Debian haproxy.cfg")
+    text = DEBIAN_CFG.read_text() + "\nfrontend f\n    bind 127.0.0.1:8080\n    default_backend b\n" \
+        "backend b\n    server s 127.0.0.1:9000\n"
+    cfg = parse_text(text, "debian.cfg")
+    g = cfg.global_
+    assert g.chroot == "/var/lib/haproxy" and g.daemon and g.user == "haproxy"
+    assert g.stats_socket is not None and g.stats_socket.level == "admin" and g.stats_timeout == 30000
+    assert [t.address for t in g.logs] == ["/dev/log", "/dev/log"]
+    assert sorted(cfg.proxies[0].errorfile) == [400, 403, 408, 500, 502, 503, 504]
+    assert any("'ca-base' ignored" in w for w in cfg.warnings)
+    assert any("'ssl-default-bind-ciphers' ignored" in w for w in cfg.warnings)
+
+
+def test_debian_default_check_mode() -> None:
+    """`haproxy -c -f /etc/haproxy/haproxy.cfg` is valid, as Debian's haproxy 2.6 says."""
+    if not DEBIAN_CFG.exists():
+        pytest.skip("no Debian haproxy.cfg")
+    r = subprocess.run([sys.executable, "-m", "pyhaproxy", "-c", "-f", str(DEBIAN_CFG)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "Configuration file is valid" in r.stdout
+    assert "TLS" in r.stderr  # the ssl-default-bind-* lines are warned about
+
+
+def test_bind_ssl_names_the_line() -> None:
+    with pytest.raises(ConfigError) as ei:
+        parse_text("frontend f\n    bind :80\n\n    bind :443 ssl crt /etc/ssl/x.pem\n", "t.cfg")
+    assert ei.value.line == 4 and "'ssl'" in ei.value.message and "TLS" in ei.value.message
