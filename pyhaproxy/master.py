@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import resource
 import selectors
@@ -272,7 +273,8 @@ class Master:
         if not path:
             return
         # like HAProxy: removed then created 0644, before any privilege change, outside the chroot
-        with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+        # (an unlink failure of any kind, e.g. EBUSY on a mount point, is left to open() to judge)
+        with contextlib.suppress(OSError):
             os.unlink(path)
         try:
             self._pidfile_fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC, 0o644)
@@ -281,12 +283,22 @@ class Master:
             raise StartupFailed() from None
 
     def _write_pidfile(self) -> None:
+        """Writes the master's pid; StartupFailed if it cannot be stored (e.g. ENOSPC).
+
+        HAProxy ignores a failed write and runs with an empty pidfile, which later breaks
+        `kill $(cat pidfile)` and `-sf $(cat pidfile)`; here the start-up fails instead.
+        """
         if self._pidfile_fd < 0:
             return
+        data = f"{os.getpid()}\n".encode()
         try:
-            os.write(self._pidfile_fd, f"{os.getpid()}\n".encode())
-        except OSError:
-            pass
+            if os.write(self._pidfile_fd, data) != len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError as e:
+            reason = e.strerror or str(e)
+            path = self.cfg.global_.pidfile
+            self.log.alert(f"[{self.name}.main()] Cannot write pidfile {path} : {reason}", syslog=False)
+            raise StartupFailed() from None
         os.close(self._pidfile_fd)
         self._pidfile_fd = -1
 
@@ -386,7 +398,10 @@ class Master:
             self._loop_once(min(settle_end - now, self._timeout(now)))
         if self.st.startup_failed:
             return self._startup_failed()
-        self._write_pidfile()
+        try:
+            self._write_pidfile()
+        except StartupFailed:
+            return self._startup_failed()
         if self.opts.oldpids:
             self._tell_old_pids(self.opts.oldpids_sig)
         for p in gen.cfg.proxies:

@@ -1,0 +1,1 @@
+"""Robustness tests: hostile input, fuzzing, slow and flood clients, faults (docs/robustness.md)."""
