@@ -17,6 +17,11 @@ Facts taken from HAProxy 1.2.12 (haproxy.c: process_chk, set_server_down, cfg pa
     inter + mininter * n / nbchk, so the checks of one proxy do not fire together.
   * HTTP check: `METHOD URI VERSION\\r\\n\\r\\n` (default `OPTIONS / HTTP/1.0`); a reply starting
     with `HTTP/1.x 2xx` or `3xx` passes, anything else fails.
+  * `option smtpchk [HELO|EHLO domain]` (default `HELO localhost`): the command is sent once
+    connected and the first reply line (the server's greeting) must start with '2'.
+  * `option ssl-hello-chk`: a TLS ClientHello is sent and the reply must be a TLS record of type
+    handshake (22) or alert (21), proof that an SSL/TLS stack answered.
+    When a proxy names several, ssl-hello-chk is used, else smtpchk, else httpchk.
   * messages: "[Backup ]Server PX/SRV is DOWN|UP. ..." counting the proxy's servers still UP
     (and, for DOWN, the sessions the workers still have on the server: they are not cut),
     then "Proxy PX has no server available !" when none is left; stderr [WARNING] plus syslog
@@ -56,6 +61,19 @@ CHK_L7TOUT = 7
 _STATUS_LEN = 12
 # Anything longer than this without a verdict is not an HTTP reply worth waiting for.
 _MAX_REPLY = 4096
+
+
+def _client_hello() -> bytes:
+    """A TLS 1.2 ClientHello without extensions, with common RSA and ECDHE suites: any TLS stack
+    answers it with a handshake record (a ServerHello) or an alert (21)."""
+    suites = bytes.fromhex("c02f c030 009c 009d 002f 0035 000a 00ff".replace(" ", ""))
+    body = (b"\x03\x03" + bytes(range(32)) + b"\x00" + len(suites).to_bytes(2, "big") + suites
+            + b"\x01\x00")
+    handshake = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x01" + len(handshake).to_bytes(2, "big") + handshake
+
+
+_SSL_HELLO = _client_hello()
 
 
 class ShmLike(Protocol):
@@ -109,6 +127,7 @@ class _Target:
     request: bytes | None
     source: tuple[str, int] | None
     health: int
+    kind: str = "tcp"   # tcp, http, smtp or ssl: how the reply is judged
     up: bool = True
     next_start: float = 0.0
     # the check in flight (sock is None when idle)
@@ -215,13 +234,19 @@ class HealthChecker:
         except (OSError, UnicodeError):
             self._log.alert(f"Cannot resolve address '{host}' of server {px.name}/{srv.name}.")
         request = None
-        if px.httpchk is not None:
+        kind = "tcp"
+        if "ssl-hello-chk" in px.options:
+            request, kind = _SSL_HELLO, "ssl"
+        elif px.smtpchk is not None:
+            request, kind = f"{px.smtpchk[0]} {px.smtpchk[1]}\r\n".encode("latin-1"), "smtp"
+        elif px.httpchk is not None:
             hc = px.httpchk
             request = f"{hc.method} {hc.uri} {hc.version}\r\n\r\n".encode("latin-1")
+            kind = "http"
         source_spec = srv.source or px.source
         source = _parse_source(source_spec) if source_spec else None
         return _Target(idx=idx, pidx=pidx, proxy=px, srv=srv, family=family, sockaddr=sockaddr,
-                       request=request, source=source, health=srv.rise)
+                       request=request, source=source, health=srv.rise, kind=kind)
 
     # ---- the master's interface --------------------------------------------------------------
 
@@ -340,10 +365,23 @@ class HealthChecker:
             self._judge_reply(t, now, eof=True)
             return
         t.reply += data
-        if len(t.reply) >= _STATUS_LEN:
+        if (len(t.reply) >= _STATUS_LEN or (t.kind == "ssl")
+                or (t.kind == "smtp" and b"\n" in t.reply)):
             self._judge_reply(t, now, eof=False)
 
     def _judge_reply(self, t: _Target, now: float, eof: bool) -> None:
+        if t.kind == "ssl":
+            ok = t.reply[:1] in (b"\x15", b"\x16")
+            self._finish(t, ok, CHK_L7OK if ok else CHK_L7RSP, now)
+            return
+        if t.kind == "smtp":
+            if not t.reply:
+                self._finish(t, False, CHK_L7RSP, now)
+            elif t.reply[:1] == b"2":
+                self._finish(t, True, CHK_L7OK, now)
+            else:
+                self._finish(t, False, CHK_L7STS, now)
+            return
         head = bytes(t.reply[:_STATUS_LEN])
         if (len(head) == _STATUS_LEN and head.startswith(b"HTTP/1.") and head[8:9] == b" "
                 and head[9:12].isdigit()):
