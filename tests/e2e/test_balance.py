@@ -2,6 +2,8 @@
 
 Every test runs a frontend and a backend in HTTP mode against real threaded HTTP servers; a slow
 path (`/long`) keeps a connection busy on whichever server took it.
+
+These tests also pass against Debian's haproxy 2.6: PYHAPROXY_CMD=/usr/sbin/haproxy.
 """
 
 from __future__ import annotations
