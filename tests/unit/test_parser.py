@@ -668,7 +668,8 @@ BROKEN: list[tuple[str, int, str]] = [
     (
         "listen a :80\n    http-request set-var(txn.x) str(1)\n",
         2,
-        "'http-request' : unknown action 'set-var(txn.x)'.",
+        "'http-request set-var(txn.x)' is not supported (only deny, add-header, set-header, "
+        "del-header and redirect are).",
     ),
     (
         "listen a :80\n    http-request return status 200\n",
