@@ -69,6 +69,9 @@ class Parser:
                 f"'{cap}' expects an <id> argument and optionnally supports "
                 "[addr1]:port1[-end1]{,[addr]:port[-end]}...",
             )
+        if len(args) > 2 and args[2] == "from":
+            what = f"'{cap} {args[1]} from' (inheriting a named defaults section)"
+            raise K.not_supported(what, "2.5", where)
         if cap == "backend" and len(args) > 2:
             raise K.fail(
                 where, f"'backend' : unexpected extra argument '{args[2]}' (a backend has no address)."
