@@ -220,3 +220,15 @@ def test_every_haproxy_26_keyword_is_handled_or_refused_by_name() -> None:
             parse_text(text, "k.cfg")
         except ConfigError as e:
             assert bad not in e.message, (text, e.message)
+
+
+def test_one_side_keywords_are_warned_about() -> None:
+    cfg = parse_text("frontend f\n    bind :80\n    balance leastconn\n    timeout server 3s\n"
+                     "    default_backend b\nbackend b\n    timeout client 2s\n    capture cookie c len 9\n"
+                     "    server s 127.0.0.1:1\n", "s.cfg")
+    assert [w.split(" : ", 1)[1] for w in cfg.warnings] == [
+        "'balance' ignored because frontend 'f' has no backend capability.",
+        "'timeout server' ignored because frontend 'f' has no backend capability.",
+        "'timeout client' ignored because backend 'b' has no frontend capability.",
+        "'capture' ignored because backend 'b' has no frontend capability.",
+    ]
