@@ -15,8 +15,26 @@ cdef inline int srv_alive(int g) noexcept nogil:
     return st.state == SRV_UP and st.admin_down == 0
 
 
+cdef int srv_ramp(int g) noexcept nogil:
+    """`slowstart`: the share of its weight (out of 256) a server has, ramping up linearly for
+    `slowstart` ms after it came back UP (not at start-up, as in HAProxy)."""
+    cdef srv_t *sv = &g_srv[g]
+    cdef shm_srv *st
+    cdef long long el
+    if sv.slowstart <= 0:
+        return 256
+    st = shm_srv_at(g_shm, g)
+    if st.down_trans == 0 or st.state != SRV_UP:
+        return 256
+    el = g_wall - st.last_change_ms
+    if el < 0 or el >= sv.slowstart:
+        return 256
+    el = el * 256 // sv.slowstart
+    return <int>el if el > 0 else 1
+
+
 cdef int pick_seq(int *seq, int n, int *pos) noexcept nogil:
-    cdef int k, g
+    cdef int k, g, ramp, held = -1
     if n == 0:
         return -1
     for k in range(n):
@@ -25,8 +43,17 @@ cdef int pick_seq(int *seq, int n, int *pos) noexcept nogil:
         if pos[0] >= n:
             pos[0] = 0
         if srv_usable(g):
+            ramp = srv_ramp(g)
+            if ramp < 256:
+                # slowstart: the server takes only ramp/256 of its turns
+                g_srv[g].ss_acc += ramp
+                if g_srv[g].ss_acc < 256:
+                    if held < 0:
+                        held = g
+                    continue
+                g_srv[g].ss_acc -= 256
             return g
-    return -1
+    return held       # only servers in slowstart are left: they still serve
 
 
 cdef int pick_hash(int *seq, int n, unsigned int h) noexcept nogil:
@@ -83,6 +110,7 @@ cdef int pick_leastconn(px_t *p, int bck) noexcept nogil:
             continue
         c = srv_conns(g)
         w = g_srv[g].weight if g_srv[g].weight > 0 else 1
+        w = w * srv_ramp(g)          # (out of 256: slowstart ramps it up)
         if best < 0 or c * bw < bc * w:
             best = g
             bc = c

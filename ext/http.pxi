@@ -327,6 +327,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     s.meth = m.meth
     s.t_req = g_now
     s.status = 0
+    s.q_pos = 0
     s.ck_found_srv = -1
     ctr_px(s.px).req_tot += 1
     if p.mon_uri_len and m.uri_len == p.mon_uri_len and memcmp(buf + m.uri_off, p.mon_uri, p.mon_uri_len) == 0:

@@ -421,6 +421,7 @@ cdef int sess_abort_on_close(int idx) noexcept nogil:
 
 cdef void sess_start_connect(int idx) noexcept nogil:
     """Choose a server if none is set yet, then connect, retrying as `retries`/`redispatch` say."""
+    global g_queue_dirty
     cdef sess_t *s = &g_sess[idx]
     cdef int g, r
     if sess_abort_on_close(idx):
@@ -428,6 +429,7 @@ cdef void sess_start_connect(int idx) noexcept nogil:
     if s.srv == -1:
         if g_px[s.be].nq > 0 and be_can_queue(&g_px[s.be]):
             queue_add(idx)         # others wait already: behind them (FIFO)
+            g_queue_dirty = 1      # (a server may have come back since: look at the queue again)
             return
         g = select_server(s)
         if g == -1:

@@ -136,6 +136,7 @@ def run_worker(dict tables, Shm shm, int worker_idx, list listeners, int debug=0
         sv.backup = d["backup"]
         sv.weight = d["weight"]
         sv.maxconn = d["maxconn"]
+        sv.slowstart = d.get("slowstart", 0)
     acl_setup(tables)               # ACLs and use_backend rules (acl.pxi)
     httpreq_setup(tables)           # http-request rules (httpreq.pxi)
     g_nlst = len(listeners)

@@ -200,6 +200,8 @@ cdef struct srv_t:
     int weight
     int maxconn
     int cur_sess
+    int slowstart        # ms over which the weight ramps up after the server came back UP
+    int ss_acc           # slowstart: round-robin credit (a turn is taken once it reaches 256)
 
 
 cdef struct lst_t:

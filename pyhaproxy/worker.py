@@ -253,6 +253,7 @@ def compile_tables(cfg: Config) -> dict[str, Any]:
             "backup": int(sv.backup),
             "weight": sv.weight,
             "maxconn": sv.maxconn,
+            "slowstart": sv.slowstart,
         })
     return {"proxies": proxies, "servers": servers, "maxconn": max(1, cfg.global_.maxconn),
             "acl": compile_acls(cfg),

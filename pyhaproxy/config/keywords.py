@@ -117,7 +117,14 @@ def fail(where: Where, message: str) -> ConfigError:
     return ConfigError(where.file, where.line, message)
 
 
+# `since` for keywords taken from haproxy 2.6's own keyword list (`haproxy -dKcfg`) whose first
+# version we did not look up: the message then says that 2.6 has them.
+IN_26 = "in-2.6"
+
+
 def not_supported(what: str, since: str, where: Where) -> ConfigError:
+    if since == IN_26:
+        return fail(where, f"{what} is not supported (it is a keyword of HAProxy 2.6).")
     return fail(where, f"{what} is not supported yet (it appeared in HAProxy {since}).")
 
 
@@ -533,6 +540,7 @@ _BIND_OPTIONS = {
     "defer-accept": False, "v6only": False, "v4v6": False, "transparent": False, "tfo": False,
 }
 _BIND_TLS_OPTIONS = frozenset({
+    "ca-verify-file", "tls-ticket-keys",
     "ssl", "crt", "crt-list", "ca-file", "crl-file", "verify", "alpn", "npn", "ciphers",
     "ciphersuites", "curves", "ecdhe", "ssl-min-ver", "ssl-max-ver", "no-sslv3", "no-tlsv10",
     "no-tlsv11", "no-tlsv12", "no-tlsv13", "force-sslv3", "force-tlsv10", "force-tlsv11",
@@ -1473,7 +1481,8 @@ _HTTP_REQUEST_LATER = (
     "track-sc0 track-sc1 track-sc2 sc-inc-gpc0 sc-set-gpt0 lua cache-use return reject "
     "silent-drop wait-for-body wait-for-handshake early-hint normalize-uri set-timeout "
     "set-src set-dst set-src-port set-dst-port do-resolve use-service add-acl del-acl set-map "
-    "del-map set-priority-class set-priority-offset send-spoe-group set-bandwidth-limit"
+    "del-map set-priority-class set-priority-offset send-spoe-group set-bandwidth-limit "
+    "disable-l7-retry ot-group replace-pathq set-pathq set-var-fmt strict-mode"
 ).split()
 
 
@@ -1482,7 +1491,8 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
     need(args, 1, where, "'http-request' expects an action.")
     action = args[1]
     if action not in _HTTP_REQUEST_ACTIONS:
-        if action in _HTTP_REQUEST_LATER or action.startswith(("track-sc", "sc-", "lua.")):
+        base = action.split("(", 1)[0]
+        if base in _HTTP_REQUEST_LATER or base.startswith(("track-sc", "sc-", "lua.")):
             raise fail(where, f"'http-request {action}' is not supported (only deny, add-header, "
                               "set-header, del-header and redirect are).")
         raise fail(where, f"'http-request' : unknown action '{action}'.")
@@ -1721,6 +1731,28 @@ _LATER_GLOBAL_KEYWORDS = {
     "default-path": "2.4",
     "stats-file": "3.0",
 }
+# Keywords haproxy 2.6 lists (`haproxy -dKcfg`) that the tables above do not name yet.
+for _kw in (
+    "close-spread-time h1-accept-payload-with-any-method h1-case-adjust-file httpclient.resolvers.id "
+    "httpclient.ssl.ca-file httpclient.ssl.verify issuers-chain-path lua-load-per-thread "
+    "lua-prepend-path mworker-max-reloads no-memory-trimming pp2-never-send-local set-var "
+    "set-var-fmt thread-group thread-groups"
+).split():
+    KEYWORDS.setdefault(_kw, (Kw(G, None, IN_26),))
+for _kw in "clitcpka-idle clitcpka-intvl http-error srvtcpka-idle srvtcpka-intvl use-fcgi-app".split():
+    KEYWORDS.setdefault(_kw, (Kw(P, None, IN_26),))
+for _kw in (
+    "agent-addr agent-send allow-0rtt check-alpn check-proto check-sni check-via-socks4 ciphers "
+    "ciphersuites crl-file enabled force-sslv3 force-tlsv10 force-tlsv11 force-tlsv12 force-tlsv13 "
+    "log-proto max-reuse no-agent-check no-backup no-check no-check-send-proxy no-check-ssl "
+    "no-send-proxy no-send-proxy-v2 no-send-proxy-v2-ssl no-send-proxy-v2-ssl-cn no-ssl "
+    "no-ssl-reuse no-sslv3 no-tfo no-tls-tickets no-tlsv10 no-tlsv11 no-tlsv12 no-tlsv13 npn "
+    "pool-low-conn pool-max-conn pool-purge-delay proxy-v2-options resolve-net resolve-opts "
+    "send-proxy-v2-ssl send-proxy-v2-ssl-cn socks4 ssl-max-ver ssl-min-ver ssl-reuse stick tcp-ut "
+    "tls-tickets verifyhost ws"
+).split():
+    _LATER_SERVER_OPTIONS.setdefault(_kw, IN_26)
+_BIND_LATER_OPTIONS.setdefault("tcp-ut", IN_26)
 for _kw in _GLOBAL_TLS_KEYWORDS:
     KEYWORDS[_kw] = (Kw(G, g_tls_ignored, "1.5"),)
 for _kw, _since in _LATER_PROXY_KEYWORDS.items():

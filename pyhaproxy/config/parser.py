@@ -18,6 +18,14 @@ from .lexer import ConfigError, Line, tokenize
 from .model import Acl, Condition, Config, Proxy, Where
 
 _SIDES = {"listen": {"fe", "be"}, "frontend": {"fe"}, "backend": {"be"}}
+# keywords that only act on one side of a proxy: the side that uses them
+_ONE_SIDE = {
+    **dict.fromkeys(("balance", "cookie", "retries", "redispatch", "redisp", "fullconn", "source",
+                     "transparent", "contimeout", "srvtimeout", "timeout connect", "timeout server",
+                     "timeout queue", "timeout tunnel", "timeout check"), "backend"),
+    **dict.fromkeys(("capture", "monitor-net", "monitor-uri", "monitor", "clitimeout",
+                     "timeout client", "timeout http-request"), "frontend"),
+}
 
 
 def _new_defaults() -> Proxy:
@@ -59,6 +67,11 @@ class Parser:
         spec = K.lookup(kw, st.section, where)
         assert spec.handler is not None
         spec.handler(st, args, where)
+        side = _ONE_SIDE.get(kw if kw != "timeout" or len(args) < 2 else f"timeout {args[1]}")
+        if side is not None and st.section in ("frontend", "backend") and side != st.section:
+            # HAProxy says the same: the keyword is kept but has no effect on this side
+            st.warn(where, f"'{' '.join(args[:2]) if kw == 'timeout' else kw}' ignored because "
+                           f"{st.section} '{st.px().name}' has no {side} capability.")
 
     def _listen(self, args: list[str], where: Where) -> None:
         st = self.st
@@ -69,6 +82,9 @@ class Parser:
                 f"'{cap}' expects an <id> argument and optionnally supports "
                 "[addr1]:port1[-end1]{,[addr]:port[-end]}...",
             )
+        if len(args) > 2 and args[2] == "from":
+            what = f"'{cap} {args[1]} from' (inheriting a named defaults section)"
+            raise K.not_supported(what, "2.5", where)
         if cap == "backend" and len(args) > 2:
             raise K.fail(
                 where, f"'backend' : unexpected extra argument '{args[2]}' (a backend has no address)."

@@ -2,6 +2,8 @@
 
 Every test runs a frontend and a backend in HTTP mode against real threaded HTTP servers; a slow
 path (`/long`) keeps a connection busy on whichever server took it.
+
+These tests also pass against Debian's haproxy 2.6: PYHAPROXY_CMD=/usr/sbin/haproxy.
 """
 
 from __future__ import annotations
@@ -151,3 +153,37 @@ def test_static_rr_rotates(proxy, three: list[HttpServer]) -> None:
     port = start(proxy, three, "static-rr")
     got = [get(port, f"/{i}") for i in range(6)]
     assert sorted(got[:3]) == ["s1", "s2", "s3"] and got[3:] == got[:3]
+
+
+def test_slowstart_ramps_a_server_back_in(proxy, http_backend: Callable[..., HttpServer]) -> None:
+    """`slowstart 20s`: a server that comes back UP gets a small share of requests at first."""
+    s1 = http_backend(name="s1")
+    s2 = http_backend(name="s2")
+    (port,) = free_ports(1)
+    px = proxy.start("""
+        defaults
+            mode http
+            timeout connect 2s
+            timeout client 30s
+            timeout server 30s
+        frontend f
+            bind 127.0.0.1:{port}
+            default_backend b
+        backend b
+            server s1 127.0.0.1:{p1} check inter 200ms fall 1 rise 1
+            server s2 127.0.0.1:{p2} check inter 200ms fall 1 rise 1 slowstart 20s
+        """, port=port, p1=s1.port, p2=s2.port)
+    # at start-up there is no slowstart: both share the load
+    assert sorted(get(port, f"/a/{i}") for i in range(4)) == ["s1", "s1", "s2", "s2"]
+    s2.stop()
+    deadline = time.monotonic() + 15
+    while "Server b/s2 is DOWN" not in px.stderr_text():
+        assert time.monotonic() < deadline, px.stderr_text()
+        time.sleep(0.05)
+    s2.start()
+    while "Server b/s2 is UP" not in px.stderr_text():
+        assert time.monotonic() < deadline, px.stderr_text()
+        time.sleep(0.05)
+    time.sleep(2.0)                          # ~10% of its weight by now, growing
+    got = [get(port, f"/b/{i}") for i in range(60)]
+    assert 0 < got.count("s2") < 20, got     # round robin alone would give it 30

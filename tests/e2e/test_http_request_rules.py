@@ -1,5 +1,7 @@
 """End-to-end: `http-request` rules, `option http-server-close` / `http-keep-alive`, and
-`option forwardfor except NET header NAME` in frontend/backend configurations."""
+`option forwardfor except NET header NAME` in frontend/backend configurations.
+
+These tests also pass against Debian's haproxy 2.6: PYHAPROXY_CMD=/usr/sbin/haproxy."""
 
 from __future__ import annotations
 
@@ -39,6 +41,12 @@ backend b
 """
 
 
+def status(data: bytes) -> int:
+    """The status code of an answer (our error pages say HTTP/1.0 as HAProxy 1.x did, 2.x's 1.1)."""
+    parts = data.split(b" ", 2)
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+
 def exchange(port: int, raw: bytes) -> bytes:
     with socket.create_connection((HOST, port), timeout=15) as s:
         s.sendall(raw)
@@ -62,19 +70,19 @@ def started(proxy, http_backend: Callable[..., HttpServer]) -> tuple[int, HttpSe
 
 def test_deny_and_deny_status(started: tuple[int, HttpServer]) -> None:
     port, srv = started
-    assert get(port, "/admin/x").startswith(b"HTTP/1.0 403 Forbidden\r\n")
-    assert get(port, "/busy").startswith(b"HTTP/1.0 429 Too Many Requests\r\n")
-    assert get(port, "/file.bak").startswith(b"HTTP/1.0 403 Forbidden\r\n")   # the backend's rule
+    assert status(get(port, "/admin/x")) == 403
+    assert status(get(port, "/busy")) == 429
+    assert status(get(port, "/file.bak")) == 403   # the backend's rule
     assert srv.requests == []
 
 
 def test_redirects(started: tuple[int, HttpServer]) -> None:
     port, srv = started
     a = get(port, "/old")
-    assert a.startswith(b"HTTP/1.1 301 Moved Permanently\r\n") and b"\r\nLocation: /new\r\n" in a
+    assert a.startswith(b"HTTP/1.1 301 Moved Permanently\r\n") and b"\r\nlocation: /new\r\n" in a.lower()
     b = get(port, "/some/page?x=1", host="Example.COM")
     assert b.startswith(b"HTTP/1.1 302 Found\r\n")
-    assert b"\r\nLocation: https://www.example/some/page\r\n" in b
+    assert b"\r\nlocation: https://www.example/some/page\r\n" in b.lower()
     assert srv.requests == []
 
 

@@ -3,6 +3,8 @@
 With `maxconn 1` a server never sees two requests at once; the others wait in the backend's
 queue and are served first come, first served. A request that waits longer than `timeout queue`
 gets a 503 (HAProxy logs it `sQ`).
+
+These tests also pass against Debian's haproxy 2.6: PYHAPROXY_CMD=/usr/sbin/haproxy.
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ from tests.helpers.servers import HttpResponse, HttpServer, RecordedRequest
 pytestmark = pytest.mark.timeout(120)
 
 HOST = "127.0.0.1"
+
+
+def status(data: bytes) -> int:
+    """The status code of an answer (our error pages say HTTP/1.0 as HAProxy 1.x did, 2.x's 1.1)."""
+    parts = data.split(b" ", 2)
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
 
 
 def send(port: int, path: str) -> socket.socket:
@@ -133,7 +141,7 @@ def test_timeout_queue_answers_503(proxy, http_backend: Callable[..., HttpServer
     t0 = time.monotonic()
     queued = read_all(send(port, "/queued"))
     waited = time.monotonic() - t0
-    assert queued.startswith(b"HTTP/1.0 503"), queued[:80]
+    assert status(queued) == 503, queued[:80]
     assert waited < 2.9          # answered by the queue timeout, not after the slow request
     assert read_all(slow).startswith(b"HTTP/1.1 200")
     assert gate.order == ["/slow"]
@@ -153,5 +161,5 @@ def test_timeout_connect_bounds_the_queue_without_timeout_queue(
     while not gate.order:
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    assert read_all(send(port, "/queued")).startswith(b"HTTP/1.0 503")
+    assert status(read_all(send(port, "/queued"))) == 503
     assert read_all(slow).startswith(b"HTTP/1.1 200")

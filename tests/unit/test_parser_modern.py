@@ -175,3 +175,60 @@ def test_bind_ssl_names_the_line() -> None:
     with pytest.raises(ConfigError) as ei:
         parse_text("frontend f\n    bind :80\n\n    bind :443 ssl crt /etc/ssl/x.pem\n", "t.cfg")
     assert ei.value.line == 4 and "'ssl'" in ei.value.message and "TLS" in ei.value.message
+
+
+HAPROXY = Path("/usr/sbin/haproxy")
+
+
+def _haproxy_keywords() -> dict[str, list[str]]:
+    """haproxy 2.6's own list of configuration keywords (`haproxy -dKcfg`), by section."""
+    out = subprocess.run([str(HAPROXY), "-dKcfg", "-q", "-c", "-f", "/dev/null"],
+                         capture_output=True, text=True, timeout=30)
+    found: dict[str, list[str]] = {}
+    section = ""
+    for line in (out.stdout + out.stderr).splitlines():
+        if not line.startswith("\t"):
+            section = line.strip()
+            continue
+        found.setdefault(section, []).append(line.strip())
+    return found
+
+
+@pytest.mark.skipif(not HAPROXY.exists(), reason="Debian's haproxy is not installed")
+def test_every_haproxy_26_keyword_is_handled_or_refused_by_name() -> None:
+    """A keyword haproxy 2.6 knows is never "unknown" here: it works or is refused as unsupported."""
+    kws = _haproxy_keywords()
+    assert kws.get("global") and kws.get("listen")
+    cases: list[tuple[str, str]] = []
+    for w in kws["global"]:
+        if " " not in w and not w.startswith("tune."):
+            cases.append((f"global\n    {w} x\n", "unknown keyword"))
+    for w in kws["listen"]:
+        parts = w.split()
+        if len(parts) == 1:
+            cases.append((f"frontend f\n    bind :80\n    {w} x\n", "unknown keyword"))
+        elif parts[:2] == ["bind", "<addr>"]:
+            opt = parts[3] if parts[2] == "ssl" else parts[2]
+            arg = " x" if "+1" in parts else ""     # (haproxy marks options taking a value "+1")
+            cases.append((f"frontend f\n    bind :80 {opt}{arg}\n", "unknown option"))
+        elif parts[:3] == ["server", "<name>", "<addr>"]:
+            arg = " x" if "+1" in parts else ""
+            cases.append((f"backend b\n    server s 127.0.0.1:80 {parts[3]}{arg}\n", "only supports options"))
+    assert len(cases) > 150
+    for text, bad in cases:
+        try:
+            parse_text(text, "k.cfg")
+        except ConfigError as e:
+            assert bad not in e.message, (text, e.message)
+
+
+def test_one_side_keywords_are_warned_about() -> None:
+    cfg = parse_text("frontend f\n    bind :80\n    balance leastconn\n    timeout server 3s\n"
+                     "    default_backend b\nbackend b\n    timeout client 2s\n    capture cookie c len 9\n"
+                     "    server s 127.0.0.1:1\n", "s.cfg")
+    assert [w.split(" : ", 1)[1] for w in cfg.warnings] == [
+        "'balance' ignored because frontend 'f' has no backend capability.",
+        "'timeout server' ignored because frontend 'f' has no backend capability.",
+        "'timeout client' ignored because backend 'b' has no frontend capability.",
+        "'capture' ignored because backend 'b' has no frontend capability.",
+    ]
