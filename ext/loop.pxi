@@ -584,11 +584,15 @@ cdef void tcp_relay_io(int idx) noexcept nogil:
 
 cdef void tcp_shut_check(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
+    # Half-closes are passed on with shutdown(); the last one is left to close(), which sends
+    # the same FIN (both receive queues are empty by then, so it is not a reset): one syscall less.
     if s.req.eof and not s.req.shut and s.req.in_pipe == 0 and s.req.buf_len == 0:
-        shutdown(s.sfd, SHUT_WR)
+        if not s.rsp.shut:
+            shutdown(s.sfd, SHUT_WR)
         s.req.shut = 1
     if s.rsp.eof and not s.rsp.shut and s.rsp.in_pipe == 0 and s.rsp.buf_len == 0:
-        shutdown(s.cfd, SHUT_WR)
+        if not s.req.shut:
+            shutdown(s.cfd, SHUT_WR)
         s.rsp.shut = 1
     if s.req.shut and s.rsp.shut:
         sess_close(idx)
