@@ -11,8 +11,12 @@ $(PY):
 venv: $(PY)
 	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
 
+# Built into build/ and moved into place: rewriting the .so in place (build_ext --inplace) can
+# crash a running pyhaproxy that has it mapped.
 build: venv
-	$(PY) setup.py -q build_ext --inplace
+	$(PY) setup.py -q build_ext
+	@so=$$(ls build/lib.*/pyhaproxy/_core*.so) && cp "$$so" pyhaproxy/.core-new.so && \
+		mv -f pyhaproxy/.core-new.so "pyhaproxy/$$(basename "$$so")"
 
 demo: build
 	$(PY) -m pyhaproxy.demo
