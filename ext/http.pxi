@@ -611,12 +611,7 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
             la(val, &n, 512, g_srv[s.srv].name, g_srv[s.srv].name_len)
         lc(val, &n, 512, b'.')
         log_alert(p, val, n)
-        ctr_px(s.px).denied_resp += 1
-        if s.srv >= 0:
-            ctr_srv(s.srv).denied_resp += 1
-        s.cli_ka = 0
-        s.srv_ka = 0
-        sess_fail(idx, TERM_PROXY, PH_HDRS, 502)
+        http_refuse_response(idx)
         return -2
     s.status = m.status
     s.t_rsp = g_now

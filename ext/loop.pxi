@@ -241,23 +241,15 @@ cdef int monitor_match(px_t *p, sockaddr_storage *a) noexcept nogil:
     return 0
 
 
-cdef void handle_monitor(int li, int fd, sockaddr_storage *addr, socklen_t alen) noexcept nogil:
-    """A monitor-net client or a `mode health` connection: "200 OK" (HTTP), "OK" or a plain close.
-
-    The answer goes through a session so that the probe's unread request is drained before the
-    close (a close with unread input is a reset, which can destroy the answer in flight).
-    """
+cdef int sess_open(int li, int fd, sockaddr_storage *addr, socklen_t alen) noexcept nogil:
+    """A counted session for a connection just accepted on listener li (not yet watched by
+    epoll); -1, with fd closed, when the session table is full."""
     global g_actconn
-    cdef px_t *p = &g_px[g_lst[li].px]
-    cdef int idx
+    cdef int idx = sess_alloc()
     cdef sess_t *s
-    if p.mode == MODE_TCP:
-        close(fd)
-        return
-    idx = sess_alloc()
     if idx < 0:
         close(fd)
-        return
+        return -1
     s = &g_sess[idx]
     s.cfd = fd
     s.px = g_lst[li].px
@@ -268,14 +260,39 @@ cdef void handle_monitor(int li, int fd, sockaddr_storage *addr, socklen_t alen)
     s.accept_ms = g_now
     s.accept_wall_ms = g_wall
     s.cli_wr = 1
-    s.logged = 1
-    s.status = 200
     g_actconn += 1
-    p.feconn += 1
+    g_px[s.px].feconn += 1
     ctr_open(ctr_px(s.px))
-    if ep_add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, ev_data(idx, TAG_CLIENT)) < 0:
+    return idx
+
+
+cdef int sess_watch(int idx) noexcept nogil:
+    """Have epoll report the client side (edge-triggered); -1 after ending the session if it cannot."""
+    cdef sess_t *s = &g_sess[idx]
+    if ep_add(s.cfd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, ev_data(idx, TAG_CLIENT)) < 0:
         s.state = ST_RELAY
         sess_close(idx)
+        return -1
+    return 0
+
+
+cdef void handle_monitor(int li, int fd, sockaddr_storage *addr, socklen_t alen) noexcept nogil:
+    """A monitor-net client or a `mode health` connection: "200 OK" (HTTP), "OK" or a plain close.
+
+    The answer goes through a session so that the probe's unread request is drained before the
+    close (a close with unread input is a reset, which can destroy the answer in flight).
+    """
+    cdef px_t *p = &g_px[g_lst[li].px]
+    cdef int idx
+    if p.mode == MODE_TCP:
+        close(fd)
+        return
+    idx = sess_open(li, fd, addr, alen)
+    if idx < 0:
+        return
+    g_sess[idx].logged = 1
+    g_sess[idx].status = 200
+    if sess_watch(idx) < 0:
         return
     if p.mode == MODE_HEALTH and not (p.opts & PO_HTTPCHK):
         http_send_raw(idx, b"OK\n", 3)
@@ -284,7 +301,6 @@ cdef void handle_monitor(int li, int fd, sockaddr_storage *addr, socklen_t alen)
 
 
 cdef void handle_accept(int li) noexcept nogil:
-    global g_actconn
     cdef lst_t *l = &g_lst[li]
     cdef px_t *p = &g_px[l.px]
     cdef sockaddr_storage addr
@@ -306,32 +322,16 @@ cdef void handle_accept(int li) noexcept nogil:
             # Answered by the proxy itself, never relayed nor logged.
             handle_monitor(li, fd, &addr, alen)
             continue
-        idx = sess_alloc()
+        idx = sess_open(li, fd, &addr, alen)
         if idx < 0:
-            close(fd)
             continue
         s = &g_sess[idx]
-        s.cfd = fd
-        s.px = l.px
-        s.be = l.px
-        s.lst = li
-        s.cli_addr = addr
-        s.cli_addrlen = alen
-        s.accept_ms = g_now
-        s.accept_wall_ms = g_wall
-        s.cli_rd = 0
-        s.cli_wr = 1
-        g_actconn += 1
-        p.feconn += 1
-        ctr_open(ctr_px(l.px))
         log_accept(s)
         # Small request/response exchanges must not wait on Nagle for the previous ACK.
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
         if p.opts & PO_CLITCPKA:
             setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one))
-        if ep_add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, ev_data(idx, TAG_CLIENT)) < 0:
-            s.state = ST_RELAY
-            sess_close(idx)
+        if sess_watch(idx) < 0:
             continue
         if p.mode == MODE_HTTP:
             s.state = ST_REQ

@@ -383,6 +383,14 @@ cdef int rules_http_response(int idx, int *plen) noexcept nogil:
     if rules_rsp(s.be, s.rsp.buf, plen, &g_msg) == 0 and (
             s.be == s.px or rules_rsp(s.px, s.rsp.buf, plen, &g_msg) == 0):
         return 0
+    http_refuse_response(idx)
+    return 1
+
+
+cdef void http_refuse_response(int idx) noexcept nogil:
+    """A server's response is not let through (rspdeny, checkcache): counted as denied, the
+    connections not kept, HAProxy's 502 page instead (logged PH)."""
+    cdef sess_t *s = &g_sess[idx]
     ctr_px(s.px).denied_resp += 1
     if s.srv >= 0:
         ctr_srv(s.srv).denied_resp += 1
@@ -390,7 +398,6 @@ cdef int rules_http_response(int idx, int *plen) noexcept nogil:
     s.srv_ka = 0
     s.status = 502
     sess_fail(idx, TERM_PROXY, PH_HDRS, 502)
-    return 1
 
 
 cdef void rules_tarpit_start(int idx) noexcept nogil:
