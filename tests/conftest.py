@@ -13,6 +13,8 @@ Fixtures (all clean up after themselves):
     `http_backend(host=, port=, keepalive=True, response=, responder=)` -> HttpServer
   Every server records the (ip, port) of each accepted connection in `.peers`; stop() / start()
   restart it on the same port. All are stopped in teardown.
+- `syslog`: (Syslog, port): a UDP syslog receiver on 127.0.0.1 (tests/helpers/syslog.py) collecting
+  the session log lines; a module may define its own `syslog` fixture instead.
 - `proxy`: a ProxyLauncher (tests/helpers/proxy.py). `proxy.start(cfg_text, daemon=False, **ports)`
   runs `python -m pyhaproxy -f cfg -db` (or `-D -p pidfile`), waits for its listeners, returns a
   ProxyProcess with `.pid`, `.master_pid`, `.signal()`, `.wait_exit()`, `.stderr_text()`,
@@ -24,6 +26,7 @@ Fixtures (all clean up after themselves):
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,7 @@ import pytest
 from tests.helpers import net
 from tests.helpers.proxy import ProxyLauncher, render_config
 from tests.helpers.servers import DataServer, EchoServer, EofReplyServer, HttpServer, SilentServer, TcpServer
+from tests.helpers.syslog import Syslog
 
 _LAUNCHER_KEY = pytest.StashKey[ProxyLauncher]()
 
@@ -159,3 +163,13 @@ def proxy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ProxyLaunc
         yield launcher
     finally:
         launcher.cleanup()
+
+
+@pytest.fixture
+def syslog() -> Iterator[tuple[Syslog, int]]:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((net.LOCALHOST, 0))
+    try:
+        yield Syslog(s), s.getsockname()[1]
+    finally:
+        s.close()

@@ -15,27 +15,16 @@ from __future__ import annotations
 import re
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.e2e.test_logging import Syslog, httplog
+from tests.e2e.test_logging import httplog
 from tests.helpers import HttpResponse, free_port, recv_until_closed, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
 HOST = "127.0.0.1"
-
-
-@pytest.fixture
-def syslog() -> Iterator[tuple[Syslog, int]]:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((HOST, 0))
-    try:
-        yield Syslog(s), s.getsockname()[1]
-    finally:
-        s.close()
 
 
 def get(port: int) -> bytes:

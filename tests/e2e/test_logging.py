@@ -15,12 +15,13 @@ from __future__ import annotations
 import re
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import HttpResponse, free_port, recv_until_closed
+from tests.helpers.syslog import LEVEL_INFO, Syslog
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -31,7 +32,6 @@ TIMEOUTS = """
         srvtimeout 10000"""
 FAC_LOCAL0 = 16
 FAC_LOCAL3 = 19
-LEVEL_INFO = 6
 
 SYSLOG_RE = re.compile(
     r"^<(?P<pri>\d{1,3})>(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (?P<day>[ 1-3]\d) "
@@ -52,66 +52,6 @@ TCPLOG_RE = re.compile(
     + COUNTERS + "$")
 CONNECT_RE = re.compile(r"^Connect from (?P<src>[\d.]+):(?P<sport>\d+) to (?P<dst>[\d.]+):(?P<dport>\d+) "
                         r"\((?P<name>[^/]+)/(?P<mode>HTTP|TCP)\)$")
-
-
-# ---------------------------------------------------------------------------------------------
-# receivers
-
-
-class Syslog:
-    """A datagram socket collecting syslog lines (UDP on 127.0.0.1 or a UNIX path)."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.sock.settimeout(0.2)
-
-    def lines(self, n: int, timeout: float = 10.0) -> list[str]:
-        """The next `n` datagrams as text; AssertionError if they do not all come in time."""
-        got: list[str] = []
-        deadline = time.monotonic() + timeout
-        while len(got) < n:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"expected {n} log lines, got {got!r}")
-            try:
-                data = self.sock.recv(65536)
-            except TimeoutError:
-                continue
-            if self.is_session_log(data):
-                got.append(data.decode("latin-1"))
-        return got
-
-    @staticmethod
-    def is_session_log(data: bytes) -> bool:
-        """Connection logs are at level info; the master's own messages (proxy started, server
-        up/down...) at notice and above are not what these tests look at."""
-        m = re.match(rb"<(\d+)>", data)
-        return m is None or int(m[1]) & 7 == LEVEL_INFO
-
-    def line(self, timeout: float = 10.0) -> str:
-        return self.lines(1, timeout)[0]
-
-    def quiet_for(self, seconds: float) -> list[str]:
-        """Whatever arrives within `seconds` (expected: nothing)."""
-        got: list[str] = []
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            try:
-                data = self.sock.recv(65536)
-            except TimeoutError:
-                continue
-            if self.is_session_log(data):
-                got.append(data.decode("latin-1"))
-        return got
-
-
-@pytest.fixture
-def syslog() -> Iterator[tuple[Syslog, int]]:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((HOST, 0))
-    try:
-        yield Syslog(s), s.getsockname()[1]
-    finally:
-        s.close()
 
 
 def parse(datagram: str, pri: int = FAC_LOCAL0 * 8 + LEVEL_INFO) -> str:
