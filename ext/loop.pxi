@@ -427,8 +427,10 @@ cdef void sess_start_connect(int idx) noexcept nogil:
     if sess_abort_on_close(idx):
         return
     if s.srv == -1:
-        if g_px[s.be].nq > 0 and be_can_queue(&g_px[s.be]):
-            queue_add(idx)         # others wait already: behind them (FIFO)
+        if g_px[s.be].nq > 0:
+            # Others wait already: behind them (FIFO), even when a slot has just been freed,
+            # since the queue is served at the end of this turn and its head comes first.
+            queue_add(idx)
             g_queue_dirty = 1      # (a server may have come back since: look at the queue again)
             return
         g = select_server(s)
