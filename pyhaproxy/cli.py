@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 
 from pyhaproxy import __version__
 from pyhaproxy.config.model import DEFAULT_MAXCONN, Config
-
-HAPROXY_VERSION = "1.2.18"
-RELEASE_DATE = "2026/11/24"
+from pyhaproxy.version import HAPROXY_VERSION, RELEASE_DATE, feature_list
 
 
 class UsageError(Exception):
@@ -43,6 +41,7 @@ class Options:
     oldpids_sig: int = signal.SIGUSR1  # -sf: SIGUSR1, -st: SIGTERM
     master_worker: bool = False  # -W
     version: int = 0  # 1 for -v, 2 for -vv
+    condition: str | None = None  # -cc EXPR: evaluate a .if condition and exit
     nopoll: set[str] = field(default_factory=set)  # -de -dp -dk -ds: accepted, epoll is always used
 
 
@@ -83,6 +82,12 @@ def parse_args(argv: list[str]) -> Options:
             o.foreground = True
         elif c == "d":
             o.debug = True
+        elif flag[:2] == "cc":
+            i += 1
+            if i >= n:
+                raise UsageError("-cc requires a condition")
+            o.condition = argv[i]
+            return o  # like HAProxy, the condition alone decides: no configuration is read
         elif c == "c":
             o.check = True
         elif c == "D":
@@ -130,10 +135,13 @@ def parse_args(argv: list[str]) -> Options:
 
 # --- texts -------------------------------------------------------------------------------------
 def version_text() -> str:
+    """`-v` in HAProxy 2.x's form: the version line that scripts parse, then where it runs."""
+    u = os.uname()
     return (
-        f"HA-Proxy version {HAPROXY_VERSION} (pyhaproxy {__version__}) {RELEASE_DATE}\n"
-        "Copyright 2026 the pyhaproxy authors; HAProxy is Copyright 2000-2008 Willy Tarreau <w@1wt.eu>\n"
-        "\n"
+        f"HAProxy version {HAPROXY_VERSION} {RELEASE_DATE} - pyhaproxy {__version__}\n"
+        f"Status: pyhaproxy, a drop-in for HAProxy {HAPROXY_VERSION.rsplit('.', 1)[0]} configurations "
+        "(HAProxy is Copyright Willy Tarreau and contributors).\n"
+        f"Running on: {u.sysname} {u.release} {u.version} {u.machine}\n"
     )
 
 
@@ -158,6 +166,8 @@ def build_options_text() -> str:
         f"  PYTHON  = {platform.python_implementation()} {platform.python_version()}\n"
         f"  CYTHON  = {cython}\n"
         f"  CORE    = pyhaproxy._core {core}\n"
+        "\n"
+        f"Feature list : {feature_list()}\n"
         "\n"
         "Available polling systems :\n"
         "      epoll : pref=300,  test result OK\n"
@@ -243,6 +253,23 @@ def apply_options(cfg: Config, opts: Options) -> list[str]:
     return warnings
 
 
+def check_condition(text: str) -> int:
+    """`-cc EXPR`: 0 when the `.if` condition is true, 1 when false, 2 when it cannot be read."""
+    from pyhaproxy.config.conditions import ConditionError, evaluate
+    from pyhaproxy.config.lexer import ConfigError, split_line
+
+    try:
+        words = split_line(text, "<cmdline>", 0)
+    except ConfigError as e:
+        sys.stderr.write(f"[ALERT] Syntax Error in condition: {e.message}\n")
+        return 2
+    try:
+        return 0 if evaluate(" ".join(words)) else 1
+    except ConditionError as e:
+        sys.stderr.write(f"[ALERT] Failed to evaluate condition: {e.message}\n")
+        return 2
+
+
 def _print_config_error(e: BaseException) -> None:
     text = str(e).rstrip("\n")
     sys.stderr.write(text + "\n")
@@ -266,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
         if opts.version > 1:
             sys.stdout.write(build_options_text())
         return 0
+    if opts.condition is not None:
+        return check_condition(opts.condition)
 
     from pyhaproxy.config import ConfigError
     from pyhaproxy.logs import MasterLog

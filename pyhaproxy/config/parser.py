@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import copy
 import os
+import stat
 
 from . import keywords as K
-from .lexer import ConfigError, Line, tokenize
+from .lexer import ConfigError, Context, Line, tokenize
 from .model import Acl, Condition, Config, Proxy, Where
 
 _SIDES = {"listen": {"fe", "be"}, "frontend": {"fe"}, "backend": {"be"}}
@@ -35,9 +36,20 @@ def _new_defaults() -> Proxy:
 class Parser:
     """Feeds tokenized lines through the keyword table into one Config."""
 
-    def __init__(self) -> None:
+    def __init__(self, ctx: Context | None = None) -> None:
         self.config = Config()
         self.st = K.State(config=self.config, defaults=_new_defaults())
+        self.ctx = ctx or Context()
+
+    def feed_text(self, text: str, file: str) -> None:
+        """Tokenize and feed one file's text; `${.SECTION}` follows the sections as they open."""
+        for line in tokenize(text, file, self.ctx):
+            self.feed(line)
+            if line.words[0] in ("global", "defaults", "listen", "frontend", "backend"):
+                self.ctx.section = line.words[1] if len(line.words) > 1 and line.words[0] != "global" \
+                    else line.words[0]
+        self.config.warnings.extend(self.ctx.messages)
+        self.ctx.messages.clear()
 
     # ------------------------------------------------------------------ sections
     def feed(self, line: Line) -> None:
@@ -252,31 +264,66 @@ class Parser:
                 raise err(f"HTTP proxy {px.name} has a cookie but no server list !")
 
 
-def parse_text(text: str, filename: str = "<string>", allow_empty: bool = False) -> Config:
+# A configuration is text an operator wrote: far below these. They bound what a mistaken
+# `-f /dev/zero` or a runaway generator can make the master read into memory.
+MAX_CONFIG_BYTES = 64 * 1024 * 1024
+MAX_LINE_BYTES = 1024 * 1024
+
+
+def parse_text(text: str, filename: str = "<string>", allow_empty: bool = False,
+               ctx: Context | None = None) -> Config:
     """Parse configuration text; raise ConfigError on the first error."""
-    p = Parser()
-    for line in tokenize(text, filename):
-        p.feed(line)
+    p = Parser(ctx)
+    p.feed_text(text, filename)
     return p.finish([filename], allow_empty)
 
 
-def parse_files(paths: list[str], allow_empty: bool = False) -> Config:
+def read_config_file(path: str) -> str:
+    """The text of one configuration file: a regular file or a FIFO (`-f /dev/stdin` from a pipe),
+    or /dev/null; read with a bound on the file's and each line's size."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        reason = os.strerror(e.errno) if e.errno else str(e)
+        raise ConfigError(
+            path,
+            0,
+            f"could not open configuration file '{path}': {reason}",
+            alert=f"[ALERT] could not open configuration file '{path}': {reason}",
+        ) from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        readable = stat.S_ISREG(st.st_mode) or stat.S_ISFIFO(st.st_mode)
+        if not (readable or os.path.realpath(path) == "/dev/null"):
+            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a device or socket"
+            raise ConfigError(path, 0, f"'{path}' is {kind}, not a regular file: refusing to read it.")
+        data = f.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(path, 0, f"configuration file larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB: "
+                          "refusing to read it.")
+    start = 0
+    for num, end in enumerate(_line_ends(data), start=1):
+        if end - start > MAX_LINE_BYTES:
+            raise ConfigError(path, num, f"line longer than {MAX_LINE_BYTES} bytes.")
+        start = end + 1
+    return data.decode("latin-1")
+
+
+def _line_ends(data: bytes) -> list[int]:
+    ends = []
+    i = data.find(b"\n")
+    while i >= 0:
+        ends.append(i)
+        i = data.find(b"\n", i + 1)
+    ends.append(len(data))
+    return ends
+
+
+def parse_files(paths: list[str], allow_empty: bool = False, ctx: Context | None = None) -> Config:
     """Parse the files in order as one concatenated configuration (several `-f`)."""
     if not paths:
         raise ConfigError(None, 0, "no configuration file specified.")
-    p = Parser()
+    p = Parser(ctx)
     for path in paths:
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            reason = os.strerror(e.errno) if e.errno else str(e)
-            raise ConfigError(
-                path,
-                0,
-                f"could not open configuration file '{path}': {reason}",
-                alert=f"[ALERT] could not open configuration file '{path}': {reason}",
-            ) from None
-        for line in tokenize(data.decode("latin-1"), path):
-            p.feed(line)
+        p.feed_text(read_config_file(path), path)
     return p.finish(list(paths), allow_empty)

@@ -103,8 +103,9 @@ def test_main_usage_on_unknown_flag(capsys: pytest.CaptureFixture[str]) -> None:
 def test_main_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["-v"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert re.fullmatch(r"HA-Proxy version 1\.2\.\d+ \(pyhaproxy 0\.1\.0\) \d{4}/\d\d/\d\d", out[0])
-    assert out[1].startswith("Copyright")
+    # HAProxy 2.x's first line: "HAProxy version X.Y.Z DATE - ...", what scripts parse
+    assert re.fullmatch(r"HAProxy version 2\.6\.\d+ \d{4}/\d\d/\d\d - pyhaproxy 0\.1\.0", out[0])
+    assert out[2].startswith("Running on: Linux")
     assert cli.main(["-vv"]) == 0
     assert "Build options :" in capsys.readouterr().out
 

@@ -52,7 +52,8 @@ def test_hex_escape() -> None:
 def test_bad_hex_escape_is_an_error() -> None:
     with pytest.raises(ConfigError) as ei:
         split_line(r"reqadd X\xZZ", "f.cfg", 7)
-    assert str(ei.value) == "[ALERT] parsing [f.cfg:7] : invalid or incomplete '\\x' sequence in 'reqadd'."
+    assert str(ei.value) == (
+        "[ALERT] parsing [f.cfg:7] : truncated or invalid hexadecimal sequence at position 9.")
     with pytest.raises(ConfigError):
         split_line("reqadd X\\x4", "f.cfg", 1)
 

@@ -846,7 +846,7 @@ BROKEN: list[tuple[str, int, str]] = [
         "'listen' expects an <id> argument and optionnally supports "
         "[addr1]:port1[-end1]{,[addr]:port[-end]}...",
     ),
-    ("listen a :80\n    reqadd X\\x4g\n", 2, "invalid or incomplete '\\x' sequence in 'reqadd'."),
+    ("listen a :80\n    reqadd X\\x4g\n", 2, "truncated or invalid hexadecimal sequence at position 13."),
     # post-parse validation: reported at the proxy's `listen` line
     (
         "global\n    daemon\nlisten web\n    server s 127.0.0.2\n",
