@@ -250,6 +250,16 @@ def apply_options(cfg: Config, opts: Options) -> list[str]:
         g.nbproc = 1
     if g.nbproc < 1:
         g.nbproc = 1
+    if g.nbthread > 1:
+        # 2.x configurations ask for threads; pyhaproxy's unit of parallelism is the worker process
+        # (in every mode, as 2.x threads are), each with its own sessions, queues and counters.
+        if g.nbproc > 1:
+            warnings.append(f"'nbthread {g.nbthread}' ignored: 'nbproc {g.nbproc}' already sets the "
+                            "number of worker processes.")
+        else:
+            g.nbproc = g.nbthread
+            warnings.append(f"'nbthread {g.nbthread}': pyhaproxy starts {g.nbthread} worker processes "
+                            "instead of threads (each has its own queues; stats are summed).")
     return warnings
 
 

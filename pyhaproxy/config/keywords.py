@@ -75,6 +75,7 @@ LOG_LEVELS = "emerg alert crit err warning notice info debug".split()
 CAPTURE_LEN = 64  # HAProxy 1.2: cookie captures are truncated to CAPTURE_LEN - 1 bytes
 ERROR_CODES = (400, 403, 408, 500, 502, 503, 504)
 MAX_TIME_MS = 2**31 - 1
+MAX_PROCS = 64  # nbproc / nbthread upper bound (HAProxy: bits of a long; 2.6's MAX_THREADS)
 SYSLOG_PORT = 514
 
 
@@ -351,8 +352,12 @@ def g_int(st: State, args: list[str], where: Where) -> None:
     kw = args[0]
     need(args, 1, where, f"'{kw}' expects an integer argument.")
     no_extra(args, 2, where)
-    lo = 1 if kw in ("nbproc", "maxconn", "ulimit-n") else 0
+    lo = 1 if kw in ("nbproc", "nbthread", "maxconn", "ulimit-n") else 0
     value = parse_int(args[1], kw, where, lo=lo)
+    if kw in ("nbproc", "nbthread") and value > MAX_PROCS:
+        # HAProxy 1.x kept one bit per process in a long; 2.6 caps nbthread at MAX_THREADS=64.
+        # A larger value is a typo that would fork without bound: refused before anything starts.
+        raise fail(where, f"'{kw}' value must be between 1 and {MAX_PROCS} (was {value})")
     if not _once(st, kw, where):
         return
     g = st.config.global_
@@ -360,6 +365,8 @@ def g_int(st: State, args: list[str], where: Where) -> None:
         g.maxconn = value
     elif kw == "nbproc":
         g.nbproc = value
+    elif kw == "nbthread":
+        g.nbthread = value
     elif kw == "ulimit-n":
         g.ulimit_n = value
     elif kw == "uid":
@@ -1238,6 +1245,10 @@ def p_server(st: State, args: list[str], where: Where) -> None:
             raise fail(
                 where, f"server {name} has neither service port nor check port. Check has been disabled."
             )
+    for other in st.px().servers:
+        if other.name == srv.name:
+            raise fail(where, f"{st.px().cap} '{st.px().name}', another server named '{srv.name}' was "
+                              f"already defined at line {other.where.line}, please use distinct names.")
     st.px().servers.append(srv)
 
 
@@ -1580,6 +1591,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "uid": (Kw(G, g_int, "1.0"),),
     "gid": (Kw(G, g_int, "1.0"),),
     "nbproc": (Kw(G, g_int, "1.1"),),
+    "nbthread": (Kw(G, g_int, "1.8"),),
     "ulimit-n": (Kw(G, g_int, "1.1.32"),),
     "user": (Kw(G, g_user, "1.1.27"),),
     "group": (Kw(G, g_user, "1.1.27"),),
@@ -1686,7 +1698,6 @@ _LATER_PROXY_KEYWORDS = {
     "max-session-srv-conns": "2.0",
 }
 _LATER_GLOBAL_KEYWORDS = {
-    "nbthread": "1.8",
     "cpu-map": "1.5",
     "lua-load": "1.6",
     "ssl-default-bind-ciphers": "1.5",

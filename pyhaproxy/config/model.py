@@ -53,6 +53,7 @@ class Global:
     master_worker: bool = False
     maxconn: int = DEFAULT_MAXCONN
     nbproc: int = 1
+    nbthread: int = 1  # worker processes too (pyhaproxy has no threads): see cli.apply_command_line
     uid: int | None = None
     gid: int | None = None
     user: str | None = None

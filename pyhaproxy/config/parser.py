@@ -103,8 +103,8 @@ class Parser:
             )
         for other in self.config.proxies:
             # a frontend and a backend may share a name (HAProxy 1.3+), two of one side may not
-            if other.name != args[1] or other.cap == cap == "listen":
-                continue  # (1.x accepted two `listen` with one name; kept)
+            if other.name != args[1]:
+                continue
             if _SIDES[other.cap] & _SIDES[cap]:
                 raise K.fail(
                     where,

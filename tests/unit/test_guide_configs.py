@@ -6,6 +6,8 @@ The configurations are copied from the guide with addresses moved into 127.0.0.0
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pyhaproxy.config import parse_text
@@ -331,5 +333,18 @@ def test_source_balancing() -> None:
 
 
 def test_all_guide_configs_concatenated() -> None:
-    cfg = parse_text("\n".join(GUIDE_CONFIGS), "all.cfg")
+    # the guide reuses names (`webfarm`) across its examples; one file needs distinct ones
+    # (two proxies of one name are refused, as haproxy 2.6 does)
+    count: dict[str, int] = {}
+
+    def rename(m: re.Match[str]) -> str:
+        name = m[2]
+        count[name] = n = count.get(name, 0) + 1
+        if n == 1:
+            return m[0]
+        # `listen ADDR` (the guide's 1.x shorthand) gets a name in front of its address
+        return f"{m[1]} dup{n} {name}" if ":" in name else f"{m[1]} {name}_{n}"
+
+    text = re.sub(r"(?m)^(listen|frontend|backend) +(\S+)", rename, "\n".join(GUIDE_CONFIGS))
+    cfg = parse_text(text, "all.cfg")
     assert len(cfg.proxies) == 18

@@ -809,7 +809,6 @@ BROKEN: list[tuple[str, int, str]] = [
     ("global\n    chroot\n", 2, "'chroot' expects a directory as an argument."),
     ("global\n    pidfile\n", 2, "'pidfile' expects a file name as an argument."),
     ("global\n    user no-such-user-xyz\n", 2, "cannot find user id for 'no-such-user-xyz'."),
-    ("global\n    nbthread 4\n", 2, "'nbthread' is not supported yet (it appeared in HAProxy 1.8)."),
     ("listen a :80\n    stats\n", 2, "'stats' expects 'uri', 'realm', 'auth', 'scope' or 'enable'."),
     ("listen a :80\n    stats auth nocolon\n", 2, "'auth' needs a user:password account."),
     (
@@ -847,6 +846,16 @@ BROKEN: list[tuple[str, int, str]] = [
         "[addr1]:port1[-end1]{,[addr]:port[-end]}...",
     ),
     ("listen a :80\n    reqadd X\\x4g\n", 2, "truncated or invalid hexadecimal sequence at position 13."),
+    # limits and names refused as haproxy 2.6 refuses them (a bound on nbproc: it forks that many)
+    ("global\n    nbproc 65\n", 2, "'nbproc' value must be between 1 and 64 (was 65)"),
+    ("global\n    nbproc 100000\n", 2, "'nbproc' value must be between 1 and 64 (was 100000)"),
+    ("global\n    nbthread 65\n", 2, "'nbthread' value must be between 1 and 64 (was 65)"),
+    ("listen a :80\nlisten a :81\n", 2, "listen 'a' has the same name as listen 'a' declared at bad.cfg:1."),
+    (
+        "backend b\n    server s 127.0.0.1:80\n    server s 127.0.0.1:81\n",
+        3,
+        "backend 'b', another server named 's' was already defined at line 2, please use distinct names.",
+    ),
     # post-parse validation: reported at the proxy's `listen` line
     (
         "global\n    daemon\nlisten web\n    server s 127.0.0.2\n",
