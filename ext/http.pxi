@@ -683,6 +683,15 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
             total = h1_add_hdr(buf, total, BUFSIZE, m, b"Connection", 10, b"keep-alive", 10)
             if total < 0:
                 return -1
+    if g_stopping and s.cli_ka:
+        # Stopping (soft stop, reload): this is the connection's last answer and it says so, so
+        # the client opens its next request's connection to the new process instead of losing
+        # it on this one's close.
+        http_del_conn_hdrs(buf, &total)
+        total = h1_add_hdr(buf, total, BUFSIZE, m, b"Connection", 10, b"close", 5)
+        if total < 0:
+            return -1
+        s.cli_ka = 0
     s.rsp.buf_in = total
     if http_body_start(&s.rsp, m.hdrs_end, no_body, 0) < 0:
         return -1
@@ -802,7 +811,7 @@ cdef void http_end_transaction(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef char tmp[256]
     sess_log(s)
-    if not s.cli_ka or g_stopping or s.req.eof:
+    if not s.cli_ka or s.req.eof:
         shutdown(s.cfd, SHUT_WR)
         # Read what is left so close() does not turn into a reset that could eat the response.
         while recv(s.cfd, tmp, 256, MSG_DONTWAIT) > 0:
@@ -839,6 +848,11 @@ cdef void http_end_transaction(int idx) noexcept nogil:
         s.cli_exp = g_now + g_px[s.px].keepalivetimeout
     else:
         touch_cli(s)
+    if g_stopping:
+        # The answer went out before the stop and promised keep-alive: one more request is
+        # served (with `Connection: close`) if it comes soon, else the idle connection ends.
+        stop_idle_deadline(s)
+        sess_arm(s, idx)
     if s.req.buf != NULL and s.req.buf_in == s.req.buf_len:
         buf_put(s.req.buf)
         s.req.buf = NULL

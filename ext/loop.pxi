@@ -735,10 +735,18 @@ cdef int next_timeout_ms() noexcept nogil:
 # ---- signals and soft stop
 
 cdef void soft_stop() noexcept nogil:
-    """SIGUSR1: stop listening (after `grace` for proxies that have one); exit once sessions end."""
+    """SIGUSR1: stop listening (after `grace` for proxies that have one); exit once sessions end.
+
+    Idle kept-alive HTTP connections end within STOP_IDLE_MS: a request already on its way
+    is still served, with `Connection: close`, rather than met by a close (which loses it).
+    """
     global g_stopping
-    cdef int li, px
+    cdef int li, px, i
     g_stopping = 1
+    for i in range(g_maxsess):
+        if g_sess[i].state == ST_REQ and g_sess[i].http_ka and g_sess[i].req.buf_in == 0:
+            stop_idle_deadline(&g_sess[i])
+            sess_arm(&g_sess[i], i)
     for li in range(g_nlst):
         px = g_lst[li].px
         if g_px[px].grace > 0:

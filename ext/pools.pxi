@@ -202,6 +202,18 @@ cdef void heap_rebuild() noexcept nogil:
                 g_sess[i].heap_at = e
 
 
+# How long an idle kept-alive connection is kept once the process is stopping: long enough for
+# a client that is sending its next request to have it served (with `Connection: close`).
+cdef enum:
+    STOP_IDLE_MS = 1000
+
+
+cdef inline void stop_idle_deadline(sess_t *s) noexcept nogil:
+    """Stopping: an idle kept-alive connection ends within STOP_IDLE_MS."""
+    if s.cli_exp == 0 or s.cli_exp > g_now + STOP_IDLE_MS:
+        s.cli_exp = g_now + STOP_IDLE_MS
+
+
 cdef inline void sess_arm(sess_t *s, int idx) noexcept nogil:
     """Make sure the session has a heap entry no later than its earliest timer."""
     cdef long long e = sess_next_exp(s)
