@@ -166,10 +166,10 @@ def test_master_worker_reloads_lose_no_kept_alive_request(proxy, http_backend) -
         for _ in range(4):
             before = set(px.worker_pids())
             px.signal(signal.SIGUSR2)
-            wait_until(lambda: set(px.worker_pids()) - before, 15, message="new workers")
+            wait_until(lambda before=before: set(px.worker_pids()) - before, 15, message="new workers")
             time.sleep(1.0)
             served = [c.ok for c in clients]
-            wait_until(lambda: all(c.ok > n for c, n in zip(clients, served, strict=True)), 15,
+            wait_until(lambda served=served: all(c.ok > n for c, n in zip(clients, served, strict=True)), 15,
                        message="every client served after the reload")
     finally:
         for c in clients:
