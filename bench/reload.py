@@ -47,7 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 HAPROXY = "/usr/sbin/haproxy"  # full path: our own `haproxy` console script may shadow it
 WRK = "wrk"
 CONNS = 20
-MODES = ("4.3-script", "master-worker", "haproxy-sf")
+MODES = ("4.3-script", "master-worker", "pyhaproxy-sf", "haproxy-W", "haproxy-sf")
+LOADS = ("close", "keep-alive")  # wrk with `Connection: close` (a connection per request), or not
 TAG_VAR = "PYHAPROXY_BENCH_RELOAD_TAG"
 RESULTS = ROOT / "docs" / "reload.md"
 
@@ -81,6 +82,7 @@ listen bench
 @dataclass
 class Result:
     mode: str
+    load: str = "close"
     requests: int = 0
     seconds: float = 0.0
     errors: int = 0
@@ -226,6 +228,9 @@ class MasterWorker(Reloadable):
 
     master: subprocess.Popen[bytes] | None = None
 
+    def master_argv(self) -> list[str]:
+        return [sys.executable, "-m", "pyhaproxy", "-W", "-db", "-f", str(self.cfg)]
+
     def workers(self) -> set[int]:
         if self.master is None:
             return set()
@@ -236,8 +241,7 @@ class MasterWorker(Reloadable):
 
     def start(self) -> None:
         self.write_config()
-        argv = [sys.executable, "-m", "pyhaproxy", "-W", "-db", "-f", str(self.cfg)]
-        self.master = self.spawn(argv, "master")
+        self.master = self.spawn(self.master_argv(), "master")
         self.wait_serving()
 
     def reload(self) -> bool:
@@ -295,12 +299,34 @@ class HaproxySf(Reloadable):
         return ok and new is not None and new != old
 
 
+class HaproxyMasterWorker(MasterWorker):
+    """Debian's haproxy 2.6 in master-worker mode, SIGUSR2 for each reload."""
+
+    template = HA_CONFIG
+
+    def master_argv(self) -> list[str]:
+        return [HAPROXY, "-W", "-db", "-f", str(self.cfg)]
+
+
+class PyhaproxySf(HaproxySf):
+    """pyhaproxy reloaded as haproxy is with -sf: a new `-D -p pidfile -sf OLDPID` each time."""
+
+    template = PY_CONFIG
+
+    def command(self, old: int | None) -> list[str]:
+        argv = [sys.executable, "-m", "pyhaproxy", "-D", "-p", str(self.pidfile), "-f", str(self.cfg)]
+        if old is not None:
+            argv += ["-sf", str(old)]
+        return argv
+
+
 KINDS: dict[str, type[Reloadable]] = {"4.3-script": Script43, "master-worker": MasterWorker,
+                                      "pyhaproxy-sf": PyhaproxySf, "haproxy-W": HaproxyMasterWorker,
                                       "haproxy-sf": HaproxySf}
 
 
-def run_mode(mode: str, seconds: float, bport: int) -> Result:
-    res = Result(mode)
+def run_mode(mode: str, seconds: float, bport: int, load: str = "close") -> Result:
+    res = Result(mode, load)
     workdir = Path(tempfile.mkdtemp(prefix=f"pyhaproxy-reload-{mode}-"))
     port = free_port()
     proxy = KINDS[mode](workdir, port, bport)
@@ -324,8 +350,9 @@ def run_mode(mode: str, seconds: float, bport: int) -> Result:
     try:
         proxy.start()
         t = threading.Thread(target=reloader, daemon=True)
-        cmd = [WRK, "-t1", f"-c{CONNS}", f"-d{seconds:g}s", "--timeout", "5s",
-               "-H", "Connection: close", f"http://127.0.0.1:{port}/"]
+        close = ["-H", "Connection: close"] if load == "close" else []
+        cmd = [WRK, "-t1", f"-c{CONNS}", f"-d{seconds:g}s", "--timeout", "5s", *close,
+               f"http://127.0.0.1:{port}/"]
         t.start()
         try:
             cp = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
@@ -358,16 +385,17 @@ def _version(argv: list[str]) -> str:
 
 def render(results: list[Result], seconds: float) -> str:
     lines = [
-        "| mode | reloads (failed) | requests | req/s | failed requests | wrk error lines |",
-        "|---|---:|---:|---:|---:|---|",
+        "| mode | load | reloads (failed) | requests | req/s | failed requests | wrk error lines |",
+        "|---|---|---:|---:|---:|---:|---|",
     ]
     for r in results:
         if r.notes:
             notes = "; ".join(r.notes)
-            lines.append(f"| {r.mode} | {r.reloads} ({r.reload_failures}) | - | - | - | {notes} |")
+            lines.append(f"| {r.mode} | {r.load} | {r.reloads} ({r.reload_failures}) | - | - | - | {notes} |")
             continue
         rate = r.requests / r.seconds if r.seconds else 0.0
-        lines.append(f"| {r.mode} | {r.reloads} ({r.reload_failures}) | {r.requests} | {rate:.0f} |"
+        lines.append(f"| {r.mode} | {r.load} | {r.reloads} ({r.reload_failures}) | {r.requests} |"
+                     f" {rate:.0f} |"
                      f" **{r.errors}** | {r.detail} |")
     return "\n".join(lines) + "\n"
 
@@ -399,8 +427,10 @@ connections is destroyed; the other two lose requests under load, as the figures
 
 ## Benchmark
 
-`python -m bench.reload` (`--seconds N`, default 30; `--only MODE`) — one nginx backend on
-loopback, `{wrk}` for N seconds (a new connection for every request), and a reloader thread that
+`python -m bench.reload` (`--seconds N`, default 30; `--only MODE`; `--load close|keep-alive`) — one
+nginx backend on loopback, `{wrk}` for N seconds, once with `Connection: close` (a new connection
+for every request) and once with keep-alive (20 connections kept; a request lost on a closing
+connection counts as a read error), and a reloader thread that
 reloads the proxy every second (about N reloads), each time writing the config again with the
 server weight toggled between 1 and 2. A failed request is anything wrk reports as a socket error
 (connect, read, write, timeout) or a non-2xx/3xx response.
@@ -408,6 +438,9 @@ server weight toggled between 1 and 2. A failed request is anything wrk reports 
 - `4.3-script`: `pyhaproxy -D -p pidfile -f cfg`, each reload the section 4.3 sequence: `kill -TTOU
   old`, start a new `pyhaproxy -D -p pidfile -f cfg`, `kill -USR1 old` (or `-TTIN` on failure).
 - `master-worker`: one `pyhaproxy -W -db -f cfg`, each reload `kill -USR2 master`.
+- `pyhaproxy-sf`: each reload a new `pyhaproxy -D -p pidfile -f cfg -sf OLDPID`.
+- `haproxy-W`: Debian's haproxy 2.6 in master-worker mode, `haproxy -W -db -f cfg`, each reload
+  `kill -USR2 master`.
 - `haproxy-sf`: Debian's `/usr/sbin/haproxy` ({haproxy}) with the same proxy in 2.6 syntax (`bind`,
   `timeout connect/client/server`), each reload `haproxy -D -p pidfile -f cfg -sf OLDPID`
   (plain `-sf`: no `-x`/`expose-fd listeners` socket transfer).
@@ -433,26 +466,28 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.reload", description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=30.0, help="load duration per mode (default 30)")
     ap.add_argument("--only", action="append", choices=MODES, help="run only this mode (repeatable)")
+    ap.add_argument("--load", action="append", choices=LOADS, help="only this load (default: both)")
     ap.add_argument("--no-write", action="store_true", help="print the table, do not write docs/reload.md")
     args = ap.parse_args(argv)
     modes = args.only or list(MODES)
-    if not Path(HAPROXY).exists() and "haproxy-sf" in modes:
-        print(f"{HAPROXY} not found: skipping haproxy-sf", file=sys.stderr)
-        modes.remove("haproxy-sf")
+    if not Path(HAPROXY).exists():
+        print(f"{HAPROXY} not found: skipping haproxy modes", file=sys.stderr)
+        modes = [m for m in modes if not m.startswith("haproxy")]
     results: list[Result] = []
     with NginxBackends() as nginx:
         bport = nginx.ports[0]
-        for mode in modes:
-            print(f"-- {mode}: {args.seconds:g} s of load, one reload per second", flush=True)
-            r = run_mode(mode, args.seconds, bport)
-            print(f"   {r.reloads} reloads ({r.reload_failures} failed), {r.requests} requests, "
-                  f"{r.errors} failed; {r.detail or ''} {' '.join(r.notes)}", flush=True)
-            results.append(r)
+        for load in args.load or LOADS:
+            for mode in modes:
+                print(f"-- {mode}, {load}: {args.seconds:g} s of load, one reload per second", flush=True)
+                r = run_mode(mode, args.seconds, bport, load)
+                print(f"   {r.reloads} reloads ({r.reload_failures} failed), {r.requests} requests, "
+                      f"{r.errors} failed; {r.detail or ''} {' '.join(r.notes)}", flush=True)
+                results.append(r)
     table = render(results, args.seconds)
     print()
     print(table)
     if not args.no_write:
-        wrk = f'wrk -t1 -c{CONNS} --timeout 5s -H "Connection: close"'
+        wrk = f'wrk -t1 -c{CONNS} --timeout 5s [-H "Connection: close"]'
         head = DOC_HEAD.format(wrk=wrk, haproxy=_version([HAPROXY, "-v"]), seconds=args.seconds,
                                when=time.strftime("%Y-%m-%d"),
                                machine=f"{os.cpu_count()} CPUs, {platform.platform(terse=True)}")

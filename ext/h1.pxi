@@ -126,6 +126,9 @@ cdef struct h1_msg:
     long long content_length    # -1 when absent
     int chunked                 # final transfer coding is chunked
     int has_te                  # a Transfer-Encoding header was present
+    int te_other                # a transfer coding other than chunked was named
+    int host_off, host_len      # the first Host header's value (host_off -1: none)
+    int cl_drop                 # response: index of a Content-Length that chunked overrides, or -1
     int conn_close, conn_keepalive
     int err_pos, err_code
 
@@ -266,7 +269,10 @@ cdef inline void _h1_reset(h1_msg *m) noexcept nogil:
     m.meth = H1_M_NONE
     m.first_line_len = m.hdrs_end = m.nhdr = 0
     m.content_length = -1
-    m.chunked = m.has_te = m.conn_close = m.conn_keepalive = 0
+    m.chunked = m.has_te = m.te_other = m.conn_close = m.conn_keepalive = 0
+    m.host_off = -1
+    m.host_len = 0
+    m.cl_drop = -1
     m.err_pos = -1
     m.err_code = 0
 
@@ -333,9 +339,11 @@ cdef int _h1_cl_value(const char *v, int n, long long *out) noexcept nogil:
     out[0] = prev
     return 0
 
-cdef int _h1_te_value(const char *v, int n, int *seen_chunked, int *last_chunked) noexcept nogil:
+cdef int _h1_te_value(const char *v, int n, int *seen_chunked, int *last_chunked,
+                      int *other) noexcept nogil:
     # Transfer-Encoding value: comma list of tokens; `chunked` at most once and only last (checked
-    # by the caller over all TE lines through last_chunked).  0 ok, -1 bad.
+    # by the caller over all TE lines through last_chunked); `other` set when another coding is
+    # named (a request with one is refused with 422, as haproxy 2.6 does).  0 ok, -1 bad.
     cdef int i = 0, s
     while i <= n:
         while i < n and (v[i] == b' ' or v[i] == b'\t'):
@@ -353,6 +361,7 @@ cdef int _h1_te_value(const char *v, int n, int *seen_chunked, int *last_chunked
                 if seen_chunked[0]:
                     return -1     # a coding after chunked: the length cannot be known
                 last_chunked[0] = 0
+                other[0] = 1
         while i < n and (v[i] == b' ' or v[i] == b'\t'):
             i += 1
         if i == n:
@@ -447,27 +456,46 @@ cdef int _h1_headers(const char *buf, int p, int lim, h1_msg *m, int code) noexc
                     return _h1_fail(m, p - 1, code)
                 has_cl = 1
                 m.content_length = cl
+                m.cl_drop = m.nhdr - 1
         elif nl == 17:
             if _h1_ieq(buf + ns, b"transfer-encoding", 17):
-                if _h1_te_value(buf + vs, ve - vs, &seen_chunked, &last_chunked) < 0:
+                if _h1_te_value(buf + vs, ve - vs, &seen_chunked, &last_chunked, &m.te_other) < 0:
                     return _h1_fail(m, p - 1, code)
                 m.has_te = 1
         elif nl == 10:
             if _h1_ieq(buf + ns, b"connection", 10):
                 _h1_conn_value(buf + vs, ve - vs, m)
+        elif nl == 4 and code == 400 and _h1_ieq(buf + ns, b"host", 4):
+            if m.host_off < 0:
+                m.host_off = vs
+                m.host_len = ve - vs
+            elif m.host_len != ve - vs or not _h1_ieq(buf + m.host_off, buf + vs, m.host_len):
+                return _h1_fail(m, p - 1, code)     # two different Host headers (RFC 9112 3.2)
     m.hdrs_end = p
     # framing errors seen at the end of the block; err_pos: its last byte, the one that decided
-    if m.has_te:
+    if not m.has_te:
+        m.cl_drop = -1
+    elif code == 400:
+        # requests: strict, as RFC 9112 allows (6.1: a server MAY reject TE+CL, and TE in 1.0)
+        if not last_chunked:
+            return _h1_fail(m, p - 1, code)     # the length of the body cannot be known
+        if m.te_other:
+            return _h1_fail(m, p - 1, 422)      # chunked over a coding we cannot undo (2.6: 422)
         if has_cl:
             return _h1_fail(m, p - 1, code)     # CL.TE / TE.CL
         if m.minor == 0:
             return _h1_fail(m, p - 1, code)     # no Transfer-Encoding in HTTP/1.0
-        if not last_chunked:
-            if code != 502:
-                return _h1_fail(m, p - 1, code)
-            m.chunked = 0                        # response: body ends with the connection
-        else:
-            m.chunked = 1
+        m.chunked = 1
+    else:
+        # responses: as haproxy 2.6 (stricter would only break servers): a coding other than
+        # chunked is a 502, chunked overrides a Content-Length (which is removed), and a chunked
+        # HTTP/1.0 response is read as chunked
+        if m.te_other or not last_chunked:
+            return _h1_fail(m, p - 1, code)
+        m.chunked = 1
+        m.content_length = -1
+        if not has_cl:
+            m.cl_drop = -1
     return p
 
 # ---------------------------------------------------------------------------------------------
@@ -558,7 +586,24 @@ cdef int h1_parse_request(const char *buf, int len, h1_msg *m) noexcept nogil:
     e = _h1_headers(buf, p, lim, m, 400)
     if e == 0 and len >= H1_MAX_HDR_BLOCK:
         return _h1_fail(m, lim - 1, 400)
+    if e > 0 and m.host_off >= 0 and _h1_authority_mismatch(buf, m):
+        return _h1_fail(m, e - 1, 400)
     return e
+
+cdef int _h1_authority_mismatch(const char *buf, h1_msg *m) noexcept nogil:
+    # absolute-form target whose authority is not the Host header's value (RFC 9112 3.2.2: a
+    # proxy must not let the two disagree; haproxy 2.6 answers 400)
+    cdef const char *u = buf + m.uri_off
+    cdef int n = m.uri_len, i = 0, a, e
+    if m.meth == H1_M_CONNECT or n == 0 or u[0] == b'/' or u[0] == b'*':
+        return 0
+    while i < n and u[i] != b':':
+        i += 1
+    a = i + 3                       # after "scheme://", checked by _h1_check_target
+    e = a
+    while e < n and u[e] != b'/' and u[e] != b'?':
+        e += 1
+    return e - a != m.host_len or not _h1_ieq(u + a, buf + m.host_off, m.host_len)
 
 cdef inline int _h1_reqline_need(h1_msg *m, int s, int lim, int len) noexcept nogil:
     # the request line is still open at lim
@@ -569,8 +614,11 @@ cdef inline int _h1_reqline_need(h1_msg *m, int s, int lim, int len) noexcept no
     return 0
 
 cdef int _h1_check_target(const char *u, int n, int meth) noexcept nogil:
-    # origin-form, absolute-form, authority-form (CONNECT only), asterisk-form (OPTIONS only)
+    # origin-form, absolute-form, authority-form (CONNECT only), asterisk-form (OPTIONS only);
+    # a fragment (`#`) is never sent in a request target (RFC 9112 3.2, haproxy 2.6: 400)
     cdef int i
+    if memchr(u, b'#', n) != NULL:
+        return -1
     if meth == H1_M_CONNECT:
         # host ":" port, no path
         if u[0] == b'/' or u[0] == b'*':

@@ -6,6 +6,7 @@ cdef const char *ERR_408 = b"HTTP/1.0 408 Request Time-out\r\nCache-Control: no-
 cdef const char *ERR_414 = b"HTTP/1.0 414 Request-URI Too Long\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>414 Request-URI Too Long</h1>\nThe request URI is too long.\n</body></html>\n"
 cdef const char *ERR_404 = b"HTTP/1.0 404 Not Found\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>404 Not Found</h1>\nThe resource could not be found.\n</body></html>\n"
 cdef const char *ERR_405 = b"HTTP/1.0 405 Method Not Allowed\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>405 Method Not Allowed</h1>\nA request was made of a resource using a request method not supported by that resource\n</body></html>\n"
+cdef const char *ERR_422 = b"HTTP/1.0 422 Unprocessable Content\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>422 Unprocessable Content</h1>\nThe server cannot process the contained instructions.\n</body></html>\n"
 cdef const char *ERR_429 = b"HTTP/1.0 429 Too Many Requests\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>429 Too Many Requests</h1>\nYou have sent too many requests in a given amount of time.\n</body></html>\n"
 cdef const char *ERR_500 = b"HTTP/1.0 500 Internal Server Error\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>500 Internal Server Error</h1>\nAn internal server error occurred.\n</body></html>\n"
 cdef const char *ERR_502 = b"HTTP/1.0 502 Bad Gateway\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>502 Bad Gateway</h1>\nThe server returned an invalid or incomplete response.\n</body></html>\n"
@@ -26,6 +27,8 @@ cdef const char *error_page(int status) noexcept nogil:
         return ERR_404
     if status == 405:
         return ERR_405
+    if status == 422:
+        return ERR_422
     if status == 429:
         return ERR_429
     if status == 505 or status == 501:
@@ -37,6 +40,27 @@ cdef const char *error_page(int status) noexcept nogil:
     if status == 504:
         return ERR_504
     return ERR_500
+
+
+cdef int monitor_uri_matches(px_t *p, const char *buf, h1_msg *m) noexcept nogil:
+    """The request's URI is `monitor-uri`; one starting with `/` is compared with the path of an
+    absolute-form target too (`GET http://host/health`), as HAProxy 2.x does."""
+    cdef const char *u = buf + m.uri_off
+    cdef const char *q
+    cdef int n = m.uri_len, i = 0
+    if n == p.mon_uri_len and memcmp(u, p.mon_uri, n) == 0:
+        return 1
+    if p.mon_uri[0] != b'/' or n == 0 or u[0] == b'/' or u[0] == b'*':
+        return 0
+    while i + 2 < n and not (u[i] == b':' and u[i + 1] == b'/' and u[i + 2] == b'/'):
+        i += 1
+    if i + 2 >= n:
+        return 0
+    q = <const char *>memchr(u + i + 3, b'/', n - i - 3)
+    if q == NULL:
+        return 0
+    i = <int>(q - u)
+    return n - i == p.mon_uri_len and memcmp(q, p.mon_uri, p.mon_uri_len) == 0
 
 
 cdef void http_send_error(int idx, int status) noexcept nogil:
@@ -330,7 +354,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     s.q_pos = 0
     s.ck_found_srv = -1
     ctr_px(s.px).req_tot += 1
-    if p.mon_uri_len and m.uri_len == p.mon_uri_len and memcmp(buf + m.uri_off, p.mon_uri, p.mon_uri_len) == 0:
+    if p.mon_uri_len and monitor_uri_matches(p, buf, m):
         s.status = 200
         http_send_raw(idx, MONITOR_OK, 19)
         return
@@ -617,6 +641,8 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     s.t_rsp = g_now
     if as_used(s.be):
         appsession_response(idx, buf)
+    if m.cl_drop >= 0:
+        total = h1_del_hdr(buf, total, m, m.cl_drop)   # chunked wins over Content-Length
     klass = m.status // 100
     if klass < 1 or klass > 5:
         klass = 0
