@@ -41,7 +41,9 @@ def test_single_quotes_protect_everything() -> None:
 def test_quotes_join_into_one_word_and_empty_quotes_are_a_word() -> None:
     assert words("""log-format "%{+Q}o %t"' %s'\\ %{-Q}r""") == ["log-format", "%{+Q}o %t %s %{-Q}r"]
     assert words('x "" y') == ["x", "", "y"]
-    assert words("x ''") == ["x", ""]
+    # at the end of a line an empty word is no word: HAProxy cannot tell it from the end
+    assert words("x ''") == ["x"]
+    assert words('x "" ""  # c') == ["x"]
 
 
 def test_backslash_escapes() -> None:
@@ -63,7 +65,7 @@ def test_variables_expand_inside_double_quotes_only() -> None:
 def test_undefined_variable_is_empty_and_default_applies_to_undefined_only() -> None:
     assert words('x "a${NOPE}b"') == ["x", "ab"]
     assert words('x "${NOPE-127.0.0.1}:514"') == ["x", "127.0.0.1:514"]
-    assert words('x "${EMPTY-dflt}"') == ["x", ""]
+    assert words('x "${EMPTY-dflt}" y') == ["x", "", "y"]
     assert words('x "${HOST-dflt}"') == ["x", "example.com"]
 
 
@@ -94,7 +96,8 @@ def test_section_pseudo_variable_follows_the_parser() -> None:
         ('x "${.NOPE}"', "forbidden first char in environment variable name at position 6."),
         ('x "${LIST[x]}"', "truncated or invalid word expansion sequence at position 10."),
         (r"x \x4", "truncated or invalid hexadecimal sequence at position 3."),
-        ("x" + " w" * 64, "too many words, truncating after word 64: <w>."),
+        ("x" + " w" * 64, "too many words, truncating after word 64, position 127: <w>."),
+        ("xyz" + " ab" * 70, "too many words, truncating after word 64, position 191: <ab>."),
     ],
 )
 def test_bad_lines_are_alerts_with_positions(line: str, message: str) -> None:
