@@ -69,7 +69,8 @@ class Line:
 @dataclass
 class Context:
     """What the tokenizer needs besides the text: the environment, the current section (for
-    `${.SECTION}`), and where `.warning`/`.notice` messages go."""
+    `${.SECTION}`), where `.warning`/`.notice` messages go, and whether `.diag` ones are wanted
+    (2.6's `-dD`)."""
 
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     section: str = ""
@@ -283,8 +284,10 @@ def tokenize(text: str, file: str = "<string>", ctx: Context | None = None) -> I
                 raise ConfigError(file, num, f"'{msg}'.")
             if kw == ".warning":
                 ctx.messages.append(f"[WARNING] parsing [{file}:{num}] : '{msg}'.")
-            elif kw == ".notice" or ctx.diag:
+            elif kw == ".notice":
                 ctx.messages.append(f"[NOTICE] parsing [{file}:{num}] : '{msg}'.")
+            elif ctx.diag:  # .diag: only in diagnostic mode (-dD)
+                ctx.messages.append(f"[DIAG] parsing [{file}:{num}] : '{msg}'.")
             continue
         if kw.startswith("."):
             raise ConfigError(file, num, f"unknown directive '{kw}'.")

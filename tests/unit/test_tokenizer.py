@@ -153,6 +153,10 @@ def test_messages() -> None:
         "[ALERT] parsing [t.cfg:1] : Unexpected argument 'words' for '.warning'. "
         "Use quotes if the message should contain spaces.")
     assert lines('.if 0\n.alert "not reached"\n.endif\n') == []
+    quiet, diag = Context(env=ENV), Context(env=ENV, diag=True)
+    for ctx in (quiet, diag):
+        assert list(tokenize('.diag "look at ${USER}"\n', "t.cfg", ctx)) == []
+    assert quiet.messages == [] and diag.messages == ["[DIAG] parsing [t.cfg:1] : 'look at www'."]
 
 
 @pytest.mark.parametrize(
