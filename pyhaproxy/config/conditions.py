@@ -3,9 +3,11 @@
 A condition is empty (false) or an expression of terms joined by `&&` and `||` (`&&` binds
 tighter); a term is `!`-negatable and is an integer (zero is false), a parenthesised expression,
 or a predicate with its arguments in parentheses: `defined(VAR)`, `feature(NAME)`,
-`streq(A,B)`, `strneq(A,B)`, `version_atleast(V)`, `version_before(V)`. The condition text has
-already been through the line tokenizer (quotes removed, `"$VAR"` expanded); predicate arguments
-get the second-level argument parsing (commas separate, quotes and backslashes protect).
+`streq(A,B)`, `strneq(A,B)`, `version_atleast(V)`, `version_before(V)` (and 2.6's
+`openssl_version_atleast/before(V)`, `ssllib_name_startswith(S)`, answered as by a 2.6 built
+without OpenSSL). The condition text has already been through the line tokenizer (quotes
+removed, `"$VAR"` expanded); predicate arguments get 2.6's second-level argument reading (commas
+separate, quotes protect, blanks are kept, no parenthesis is one empty argument).
 """
 
 from __future__ import annotations

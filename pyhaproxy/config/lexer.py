@@ -8,7 +8,8 @@ backslash pair is kept as written (regexes and replacement strings rely on `\\1`
 Double quotes protect blanks, `'` and `#` and expand environment variables (`$VAR`, `${VAR}`,
 `${VAR-default}`, `${VAR[*]}` which splits the value into words, and the pseudo-variables
 `.FILE`, `.LINE`, `.SECTION`); an undefined variable expands to nothing. Single quotes protect
-everything. `$` outside double quotes is a plain character. `""` is an empty word.
+everything. `$` outside double quotes is a plain character. `""` is an empty word, except at the
+end of a line where HAProxy cannot tell empty words from the end of the arguments.
 
 Lines starting with `.if/.elif/.else/.endif` open and close conditional blocks (conditions in
 `conditions.py`); `.notice/.warning/.alert/.diag "msg"` report. A 1.x configuration has no quotes
