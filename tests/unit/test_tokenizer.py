@@ -10,6 +10,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyhaproxy.config.conditions import ConditionError, evaluate, split_version, version_key
 from pyhaproxy.config.lexer import ConfigError, Context, Line, check_condition, split_line, tokenize
@@ -475,3 +477,18 @@ def test_every_1x_config_of_the_suite_builds_the_same_model() -> None:
             changed.append((where, old[:200], new[:200]))
     assert checked > 200
     assert changed == []
+
+
+_COND_ALPHABET = "01 !()&|,\"'\\$x{}[]*-.#defin" + "streqvsao_lbf"
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.text(alphabet=_COND_ALPHABET, max_size=40))
+def test_any_condition_text_is_an_answer_or_an_alert(text: str) -> None:
+    """`-cc` and `.if` on any text: 0, 1 or 2 with an alert, never an exception."""
+    rc, alert = check_condition(text)
+    assert (rc in (0, 1) and alert is None) or (rc == 2 and alert and alert.startswith("[ALERT] "))
+    try:
+        list(tokenize(f".if {text}\n.endif\n", "t.cfg", Context(env=ENV)))
+    except ConfigError as e:
+        assert str(e).startswith("[ALERT] parsing [t.cfg:")
