@@ -265,19 +265,12 @@ def apply_options(cfg: Config, opts: Options) -> list[str]:
 
 def check_condition(text: str) -> int:
     """`-cc EXPR`: 0 when the `.if` condition is true, 1 when false, 2 when it cannot be read."""
-    from pyhaproxy.config.conditions import ConditionError, evaluate
-    from pyhaproxy.config.lexer import ConfigError, split_line
+    from pyhaproxy.config.lexer import check_condition as evaluate
 
-    try:
-        words = split_line(text, "<cmdline>", 0)
-    except ConfigError as e:
-        sys.stderr.write(f"[ALERT] Syntax Error in condition: {e.message}\n")
-        return 2
-    try:
-        return 0 if evaluate(" ".join(words)) else 1
-    except ConditionError as e:
-        sys.stderr.write(f"[ALERT] Failed to evaluate condition: {e.message}\n")
-        return 2
+    rc, alert = evaluate(text)
+    if alert:
+        sys.stderr.write(alert + "\n")
+    return rc
 
 
 def _print_config_error(e: BaseException) -> None:

@@ -8,7 +8,8 @@ backslash pair is kept as written (regexes and replacement strings rely on `\\1`
 Double quotes protect blanks, `'` and `#` and expand environment variables (`$VAR`, `${VAR}`,
 `${VAR-default}`, `${VAR[*]}` which splits the value into words, and the pseudo-variables
 `.FILE`, `.LINE`, `.SECTION`); an undefined variable expands to nothing. Single quotes protect
-everything. `$` outside double quotes is a plain character. `""` is an empty word.
+everything. `$` outside double quotes is a plain character. `""` is an empty word, except at the
+end of a line where HAProxy cannot tell empty words from the end of the arguments.
 
 Lines starting with `.if/.elif/.else/.endif` open and close conditional blocks (conditions in
 `conditions.py`); `.notice/.warning/.alert/.diag "msg"` report. A 1.x configuration has no quotes
@@ -25,8 +26,11 @@ from .conditions import ConditionError, evaluate
 
 _HEX = "0123456789abcdefABCDEF"
 _BLANKS = " \t\f\v"
+_SPACES = " \t\n\v\f\r"  # C's isspace(): what splits a `${VAR[*]}` value
+_ALPHA = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_NAME = _ALPHA | frozenset("0123456789_")  # ASCII only, as C's isalnum() in HAProxy
 MAX_LINE_ARGS = 64  # HAProxy's MAX_LINE_ARGS: more words on one line is an error
-MAX_NESTED_CONDS = 64  # HAProxy's MAXNESTEDCONDS
+MAX_NESTED_CONDS = 100  # HAProxy's MAXNESTEDCONDS
 
 
 class ConfigError(Exception):
@@ -66,7 +70,8 @@ class Line:
 @dataclass
 class Context:
     """What the tokenizer needs besides the text: the environment, the current section (for
-    `${.SECTION}`), and where `.warning`/`.notice` messages go."""
+    `${.SECTION}`), where `.warning`/`.notice` messages go, and whether `.diag` ones are wanted
+    (2.6's `-dD`)."""
 
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     section: str = ""
@@ -86,10 +91,10 @@ def _expand(text: str, i: int, ctx: Context, file: str, line: int) -> tuple[str,
     brace = i < len(text) and text[i] == "{"
     if brace:
         i += 1
-    if i >= len(text) or not (text[i].isalpha() or text[i] in "_."):
+    if i >= len(text) or not (text[i] in _ALPHA or text[i] in "_."):
         raise _position_error(file, line, "forbidden first char in environment variable name", i)
     j = i + 1 if text[i] == "." else i
-    while j < len(text) and (text[j].isalnum() or text[j] == "_"):
+    while j < len(text) and text[j] in _NAME:
         j += 1
     name = text[i:j]
     value: str | None
@@ -121,8 +126,14 @@ def _expand(text: str, i: int, ctx: Context, file: str, line: int) -> tuple[str,
     return value or "", split, i
 
 
-def split_line(text: str, file: str = "<string>", line: int = 0, ctx: Context | None = None) -> list[str]:
-    """Split one line into words, applying quotes, escapes, variables and comments."""
+def split_line(text: str, file: str = "<string>", line: int = 0, ctx: Context | None = None,
+               sharp: bool = True) -> list[str]:
+    """Split one line into words, applying quotes, escapes, variables and comments.
+
+    Empty words at the end of the line are dropped: HAProxy cannot tell them from the end of
+    the arguments (`set-header X ""` lacks its value there too). `sharp=False` (the `-cc`
+    reading) makes `#` an ordinary character.
+    """
     ctx = ctx or Context()
     words: list[str] = []
     cur: list[str] = []
@@ -135,7 +146,7 @@ def split_line(text: str, file: str = "<string>", line: int = 0, ctx: Context | 
         c = text[i]
         if c in "\r\n":
             break
-        if c == "#" and not squote and not dquote:
+        if c == "#" and sharp and not squote and not dquote:
             break
         if c == '"' and not squote:
             dquote = not dquote
@@ -151,7 +162,7 @@ def split_line(text: str, file: str = "<string>", line: int = 0, ctx: Context | 
             continue
         if c == "\\" and not squote:
             nxt = text[i + 1] if i + 1 < n else ""
-            if nxt in (" ", "\\", "#", "'", '"') and nxt:
+            if nxt in (" ", "\\", "'", '"') and nxt or (nxt == "#" and sharp):
                 cur.append(nxt)
                 i += 2
             elif nxt in ("t", "n", "r"):
@@ -183,15 +194,17 @@ def split_line(text: str, file: str = "<string>", line: int = 0, ctx: Context | 
             if not split:
                 cur.append(value)
                 continue
-            parts = value.split()
-            if value[:1].isspace() and (cur or have_word):
-                words.append("".join(cur))
-                cur = []
-            for k, part in enumerate(parts):
-                if k:
+            # `${VAR[*]}`: each run of blanks in the value ends the word being built
+            k = 0
+            while k < len(value):
+                if value[k] in _SPACES:
                     words.append("".join(cur))
                     cur = []
-                cur.append(part)
+                    while k < len(value) and value[k] in _SPACES:
+                        k += 1
+                else:
+                    cur.append(value[k])
+                    k += 1
             continue
         cur.append(c)
         have_word = True
@@ -200,12 +213,37 @@ def split_line(text: str, file: str = "<string>", line: int = 0, ctx: Context | 
         raise _position_error(file, line, "unmatched quote", quote_at)
     if have_word:
         words.append("".join(cur))
+    while words and not words[-1]:
+        words.pop()
     if len(words) > MAX_LINE_ARGS:
+        pos = sum(len(w) + 1 for w in words[: MAX_LINE_ARGS - 1]) + 1  # in HAProxy's word buffer
         raise ConfigError(
             file, line,
-            f"too many words, truncating after word {MAX_LINE_ARGS}: <{words[MAX_LINE_ARGS - 1]}>.",
+            f"too many words, truncating after word {MAX_LINE_ARGS}, position {pos}: "
+            f"<{words[MAX_LINE_ARGS - 1]}>.",
         )
     return words
+
+
+def check_condition(text: str) -> tuple[int, str | None]:
+    """`-cc EXPR` as HAProxy 2.6 answers it: (0 true, 1 false, 2 unreadable) and the alert to print.
+
+    The text is read as a configuration line is, but `#` is no comment; the words are joined
+    back with single spaces and evaluated.
+    """
+    try:
+        words = split_line(text, "<cmdline>", 0, Context(), sharp=False)
+    except ConfigError as e:
+        what = e.message.rstrip(".").split(" at position")[0]
+        if what.startswith(("unmatched quote", "truncated or invalid hex")):
+            return 2, f"[ALERT] Syntax Error in condition: {what[0].upper()}{what[1:]}."
+        if what.startswith("too many words"):
+            return 2, "[ALERT] Error in condition: Too many words."
+        return 2, f"[ALERT] Syntax Error in condition: {what[0].upper()}{what[1:]}."
+    try:
+        return (0 if evaluate(" ".join(words)) else 1), None
+    except ConditionError as e:
+        return 2, f"[ALERT] Failed to evaluate condition: {e.message}"
 
 
 # conditional block states, as HAProxy's nested_cond_state
@@ -239,7 +277,7 @@ def tokenize(text: str, file: str = "<string>", ctx: Context | None = None) -> I
         if any(state != _TAKE for state, _ in stack):
             continue
         if kw in (".alert", ".warning", ".notice", ".diag"):
-            if len(words) > 2:
+            if len(words) > 2 and words[2]:
                 raise ConfigError(file, num, f"Unexpected argument '{words[2]}' for '{kw}'. "
                                   "Use quotes if the message should contain spaces.")
             msg = words[1] if len(words) > 1 else ""
@@ -247,8 +285,10 @@ def tokenize(text: str, file: str = "<string>", ctx: Context | None = None) -> I
                 raise ConfigError(file, num, f"'{msg}'.")
             if kw == ".warning":
                 ctx.messages.append(f"[WARNING] parsing [{file}:{num}] : '{msg}'.")
-            elif kw == ".notice" or ctx.diag:
+            elif kw == ".notice":
                 ctx.messages.append(f"[NOTICE] parsing [{file}:{num}] : '{msg}'.")
+            elif ctx.diag:  # .diag: only in diagnostic mode (-dD)
+                ctx.messages.append(f"[DIAG] parsing [{file}:{num}] : '{msg}'.")
             continue
         if kw.startswith("."):
             raise ConfigError(file, num, f"unknown directive '{kw}'.")
@@ -260,7 +300,7 @@ def tokenize(text: str, file: str = "<string>", ctx: Context | None = None) -> I
 def _conditional(kw: str, words: list[str], stack: list[tuple[str, bool]], file: str, num: int,
                  ctx: Context) -> None:
     """Apply one `.if/.elif/.else/.endif` line to the stack of open blocks."""
-    if kw in (".else", ".endif") and len(words) > 1:
+    if kw in (".else", ".endif") and len(words) > 1 and words[1]:
         raise ConfigError(file, num, f"Unexpected argument '{words[1]}' for '{kw}'.")
     if kw != ".if" and not stack:
         raise ConfigError(file, num, f"lone '{kw}' with no matching '.if'.")

@@ -48,6 +48,7 @@ class Parser:
             if line.words[0] in ("global", "defaults", "listen", "frontend", "backend"):
                 self.ctx.section = line.words[1] if len(line.words) > 1 and line.words[0] != "global" \
                     else line.words[0]
+        self.ctx.section = ""  # each file starts before any section, as in 2.6
         self.config.warnings.extend(self.ctx.messages)
         self.ctx.messages.clear()
 
@@ -279,8 +280,9 @@ def parse_text(text: str, filename: str = "<string>", allow_empty: bool = False,
 
 
 def read_config_file(path: str) -> str:
-    """The text of one configuration file: a regular file or a FIFO (`-f /dev/stdin` from a pipe),
-    or /dev/null; read with a bound on the file's and each line's size."""
+    """The text of one configuration file: a regular file, a FIFO (`-f /dev/stdin` from a pipe), a
+    terminal (`-f /dev/stdin` typed in) or /dev/null; read with a bound on the file's and each
+    line's size. Any other device (`/dev/zero`, `/dev/urandom`) would be read without end."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as e:
@@ -293,13 +295,13 @@ def read_config_file(path: str) -> str:
         ) from None
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(fd)
-        readable = stat.S_ISREG(st.st_mode) or stat.S_ISFIFO(st.st_mode)
+        readable = stat.S_ISREG(st.st_mode) or stat.S_ISFIFO(st.st_mode) or os.isatty(fd)
         if not (readable or os.path.realpath(path) == "/dev/null"):
             kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a device or socket"
             raise ConfigError(path, 0, f"'{path}' is {kind}, not a regular file: refusing to read it.")
         data = f.read(MAX_CONFIG_BYTES + 1)
     if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(path, 0, f"configuration file larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB: "
+        raise ConfigError(path, 0, f"configuration file larger than {MAX_CONFIG_BYTES} bytes: "
                           "refusing to read it.")
     start = 0
     for num, end in enumerate(_line_ends(data), start=1):
@@ -323,7 +325,37 @@ def parse_files(paths: list[str], allow_empty: bool = False, ctx: Context | None
     """Parse the files in order as one concatenated configuration (several `-f`)."""
     if not paths:
         raise ConfigError(None, 0, "no configuration file specified.")
+    files = expand_directories(paths)
     p = Parser(ctx)
-    for path in paths:
+    for path in files:
         p.feed_text(read_config_file(path), path)
-    return p.finish(list(paths), allow_empty)
+    return p.finish(files, allow_empty)
+
+
+def expand_directories(paths: list[str]) -> list[str]:
+    """`-f DIR` stands for the regular files of DIR named `*.cfg`, hidden ones excepted, in name
+    order (HAProxy 1.7+, management guide section 3): an `a.cfg.cfg` is skipped as 2.6 skips it."""
+    out: list[str] = []
+    for path in paths:
+        try:
+            is_dir = stat.S_ISDIR(os.stat(path).st_mode)
+        except OSError:
+            is_dir = False  # read_config_file names the error
+        if not is_dir:
+            out.append(path)
+            continue
+        try:
+            names = sorted(os.listdir(path))
+        except OSError as e:
+            why = f"Cannot open configuration directory {path} : {os.strerror(e.errno or 0)}"
+            raise ConfigError(path, 0, why, alert=f"[ALERT] {why}") from None
+        for name in names:
+            if name.startswith(".") or name.find(".cfg") != len(name) - 4:
+                continue
+            full = os.path.join(path, name)
+            try:
+                if stat.S_ISREG(os.stat(full).st_mode):
+                    out.append(full)
+            except OSError:
+                continue
+    return out

@@ -33,10 +33,13 @@ frontend "www"
     acl h_api  hdr(host) -i "api.example"
     acl h_both hdr(host) -i "two words.example" other.example
     acl p_hash path_beg "/#tag"
+    acl h_list hdr(host) -i "${API_HOSTS[*]}"
+    .notice "frontend ${.SECTION} at ${.FILE}:${.LINE}"
     http-request set-header X-Quoted "v w"
     http-request set-header X-Env "user=${APP_USER} dflt=${UNSET_VAR-fallback} lit=\\$x"
+    http-request set-header X-Unset "[${NEVER_SET_VAR}]"
     http-request set-header X-Single '${APP_USER} \\1'
-    use_backend api if h_api || p_hash
+    use_backend api if h_api || p_hash || h_list
     use_backend "${OTHER_BACKEND}" if h_both
 .if defined(ROUTE_LEGACY)
     use_backend legacy if { path_beg /old }
@@ -77,7 +80,8 @@ def farm(http_backend: Callable[..., HttpServer]) -> dict[str, HttpServer]:
 
 def start(proxy, farm: dict[str, HttpServer], **env: str) -> int:
     (port,) = free_ports(1)
-    base = {"LISTEN_ADDR": HOST, "LISTEN_PORT": str(port), "APP_USER": "www", "OTHER_BACKEND": "legacy"}
+    base = {"LISTEN_ADDR": HOST, "LISTEN_PORT": str(port), "APP_USER": "www", "OTHER_BACKEND": "legacy",
+            "API_HOSTS": "a.example  b.example"}
     proxy.start(CONFIG, wait=[(HOST, port)], env={**base, **env}, host=HOST,
                 **{name: srv.port for name, srv in farm.items()})
     return port
@@ -90,6 +94,8 @@ def test_quoted_values_and_variables_route_and_rewrite(proxy, farm: dict[str, Ht
     assert get(port, "/", "two words.example") == (200, "legacy")  # one quoted pattern, blank kept
     assert get(port, "/", "other.example") == (200, "legacy")
     assert get(port, "/", "www.example") == (200, "web")
+    assert get(port, "/", "a.example") == (200, "api")  # "${API_HOSTS[*]}": one pattern per word
+    assert get(port, "/", "b.example") == (200, "api")
     assert get(port, "/%23tag", "x") == (200, "web")  # the pattern is "/#tag", not a comment
     assert get(port, "/old", "x") == (200, "web")  # the .else branch
     assert get(port, "/new", "x") == (200, "legacy")
@@ -97,6 +103,7 @@ def test_quoted_values_and_variables_route_and_rewrite(proxy, farm: dict[str, Ht
     assert req.header("X-Quoted") == "v w"
     assert req.header("X-Env") == "user=www dflt=fallback lit=$x"
     assert req.header("X-Single") == "${APP_USER} \\1"
+    assert req.header("X-Unset") == "[]"  # an undefined variable is empty, no alert
 
 
 def test_if_branches_follow_the_environment(proxy, farm: dict[str, HttpServer]) -> None:
@@ -118,6 +125,8 @@ def test_config_errors_are_alerts(proxy, tmp_path) -> None:
         "global\n.if 1\n": "[tcfg:2]",
         "global\n.if nosuchpredicate(1)\n.endif\n": "[tcfg:2]",
         'global\n.alert "not supported here"\n': "[tcfg:2]",
+        "global\n.if 1\n.else\n.elif 1\n.endif\n": "[tcfg:4]",
+        "global\n    maxconn 10\0 x\n": "[tcfg:2]",
     }
     for text, where in cases.items():
         cfg = tmp_path / "tcfg"
@@ -126,12 +135,19 @@ def test_config_errors_are_alerts(proxy, tmp_path) -> None:
         assert done.returncode == 1, (text, done.stderr)
         alert = [ln for ln in done.stderr.splitlines() if "[ALERT]" in ln]
         assert alert and f"parsing [{cfg}:{where[6:]}" in alert[0], (text, done.stderr)
+        if "\0" in text and base_command()[0] != "/usr/sbin/haproxy":
+            assert "Stray NUL character at position 15" in alert[0]  # 2.6 says "Missing LF" here
 
 
 @pytest.mark.parametrize(
     ("cond", "rc"),
     [("1", 0), ("0", 1), ("defined(HOME)", 0), ("defined(NOPE_NOT_SET)", 1), ('streq("$HOME",/x) || 1', 0),
-     ("version_atleast(2.4) && version_before(3.0)", 0), ("!(1 && (0 || 1))", 1), ("junk", 2), ("(1", 2)],
+     ("version_atleast(2.4) && version_before(3.0)", 0), ("!(1 && (0 || 1))", 1), ("junk", 2), ("(1", 2),
+     # the corners, as 2.6 answers them: a bare predicate has one empty argument, blanks in an
+     # argument count, an unreadable version is older, `#` is no comment, an unset variable is empty
+     ("defined", 1), ("streq( a ,a)", 1), ("streq( a , a )", 0), ("version_atleast(x)", 0),
+     ("streq(a,b,c)", 2), ("streq(a)", 2), ("1 # c", 2), ('"${NOPE_NOT_SET}"', 1),
+     ('streq("${NOPE_NOT_SET-d}",d)', 0), ('"abc', 2), ("1 ||", 2), ("", 1)],
 )
 def test_cc_evaluates_a_condition(proxy, cond: str, rc: int) -> None:
     done = proxy.run(["-cc", cond])
@@ -145,10 +161,40 @@ def test_cc_feature_names_this_build(proxy) -> None:
     assert proxy.run(["-cc", "feature(EPOLL)"]).returncode == 0
 
 
-def test_a_device_is_not_read_as_a_config(proxy) -> None:
-    """`-f /dev/zero` would otherwise be read until memory runs out."""
-    done = proxy.run(["-c", "-f", "/dev/zero"], timeout=30)
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_a_device_is_not_read_as_a_config(proxy, device: str) -> None:
+    """`-f /dev/zero` once read until memory ran out; now refused at once. proxy.run kills the
+    process (by its pid) if it has not exited after 30 s."""
+    done = proxy.run(["-c", "-f", device], timeout=30)
     assert done.returncode == 1
     ours = base_command()[0] != "/usr/sbin/haproxy"
-    if ours:  # haproxy 2.6 reads a NUL and stops on it: a less clear alert, same exit code
-        assert "not a regular file" in done.stderr
+    if ours:  # haproxy 2.6 reads /dev/zero until the first NUL, /dev/urandom until 50 errors
+        assert f"'{device}' is a device or socket, not a regular file" in done.stderr
+
+
+def test_an_endless_pipe_is_cut(proxy) -> None:
+    """`-f /dev/stdin` from a pipe is read (as 2.6 reads it), but not without bound: 200 MB of
+    zeros are refused (ours: past 64 MiB; 2.6: at the first NUL)."""
+    done = proxy.run_shell("head -c 200000000 /dev/zero | haproxy -c -f /dev/stdin", timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert "[ALERT]" in done.stderr
+
+
+def test_stdin_pipe_and_directory_are_read(proxy, tmp_path) -> None:
+    (port,) = free_ports(1)
+    text = (f"defaults\n    mode http\n    timeout connect 5s\n    timeout client 5s\n    timeout server 5s\n"
+            f"listen web\n    bind {HOST}:{port}\n    server s {HOST}:9\n")
+    cfg = tmp_path / "web.cfg"
+    cfg.write_text(text)
+    done = proxy.run_shell(f"haproxy -c -f /dev/stdin < <(cat {cfg})", timeout=60)
+    assert done.returncode == 0, done.stderr
+    # -f DIR: its *.cfg files in name order, hidden and other files left out
+    d = tmp_path / "conf.d"
+    d.mkdir()
+    (d / "20-web.cfg").write_text(text.split("listen")[0].replace("defaults", "defaults"))
+    (d / "30-listen.cfg").write_text("listen" + text.split("listen")[1])
+    (d / "10-global.cfg").write_text("global\n    maxconn 50\n")
+    (d / ".hidden.cfg").write_text("junk\n")
+    (d / "README").write_text("junk\n")
+    done = proxy.run(["-c", "-f", str(d)])
+    assert done.returncode == 0, done.stderr

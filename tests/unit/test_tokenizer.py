@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pyhaproxy.config.conditions import ConditionError, evaluate, version_key
-from pyhaproxy.config.lexer import ConfigError, Context, split_line, tokenize
-from pyhaproxy.config.parser import parse_text
+from pyhaproxy.config.conditions import ConditionError, evaluate, split_version, version_key
+from pyhaproxy.config.lexer import ConfigError, Context, Line, check_condition, split_line, tokenize
+from pyhaproxy.config.parser import Parser, expand_directories, parse_files, parse_text, read_config_file
 
 ENV = {"HOST": "example.com", "PORT": "8080", "EMPTY": "", "LIST": "a  b c", "USER": "www"}
 
@@ -41,7 +45,9 @@ def test_single_quotes_protect_everything() -> None:
 def test_quotes_join_into_one_word_and_empty_quotes_are_a_word() -> None:
     assert words("""log-format "%{+Q}o %t"' %s'\\ %{-Q}r""") == ["log-format", "%{+Q}o %t %s %{-Q}r"]
     assert words('x "" y') == ["x", "", "y"]
-    assert words("x ''") == ["x", ""]
+    # at the end of a line an empty word is no word: HAProxy cannot tell it from the end
+    assert words("x ''") == ["x"]
+    assert words('x "" ""  # c') == ["x"]
 
 
 def test_backslash_escapes() -> None:
@@ -63,7 +69,7 @@ def test_variables_expand_inside_double_quotes_only() -> None:
 def test_undefined_variable_is_empty_and_default_applies_to_undefined_only() -> None:
     assert words('x "a${NOPE}b"') == ["x", "ab"]
     assert words('x "${NOPE-127.0.0.1}:514"') == ["x", "127.0.0.1:514"]
-    assert words('x "${EMPTY-dflt}"') == ["x", ""]
+    assert words('x "${EMPTY-dflt}" y') == ["x", "", "y"]
     assert words('x "${HOST-dflt}"') == ["x", "example.com"]
 
 
@@ -94,7 +100,8 @@ def test_section_pseudo_variable_follows_the_parser() -> None:
         ('x "${.NOPE}"', "forbidden first char in environment variable name at position 6."),
         ('x "${LIST[x]}"', "truncated or invalid word expansion sequence at position 10."),
         (r"x \x4", "truncated or invalid hexadecimal sequence at position 3."),
-        ("x" + " w" * 64, "too many words, truncating after word 64: <w>."),
+        ("x" + " w" * 64, "too many words, truncating after word 64, position 127: <w>."),
+        ("xyz" + " ab" * 70, "too many words, truncating after word 64, position 191: <ab>."),
     ],
 )
 def test_bad_lines_are_alerts_with_positions(line: str, message: str) -> None:
@@ -148,6 +155,10 @@ def test_messages() -> None:
         "[ALERT] parsing [t.cfg:1] : Unexpected argument 'words' for '.warning'. "
         "Use quotes if the message should contain spaces.")
     assert lines('.if 0\n.alert "not reached"\n.endif\n') == []
+    quiet, diag = Context(env=ENV), Context(env=ENV, diag=True)
+    for ctx in (quiet, diag):
+        assert list(tokenize('.diag "look at ${USER}"\n', "t.cfg", ctx)) == []
+    assert quiet.messages == [] and diag.messages == ["[DIAG] parsing [t.cfg:1] : 'look at www'."]
 
 
 @pytest.mark.parametrize(
@@ -197,6 +208,160 @@ def test_condition_errors() -> None:
 def test_version_order() -> None:
     assert version_key("2.4-dev19") < version_key("2.4-rc1") < version_key("2.4") == version_key("2.4.0")
     assert version_key("2.4.0") < version_key("2.4.1") < version_key("2.10")
+
+
+@pytest.mark.parametrize(
+    ("cond", "value"),
+    [
+        # predicate arguments as 2.6's second-level reader: no parenthesis is one empty argument,
+        # blanks are kept, quotes protect commas, a backslash protects a blank or a quote only
+        ("defined", False), ("defined()", False), ("streq( a ,a)", False), ("streq( a , a )", True),
+        ("streq('x)',\"x)\")", True), ("streq(a\\ b,a b)", True), ("streq(x\\,x\\)", True),
+        # an unreadable version counts as older than this one, as in 2.6
+        ("version_atleast(x)", True), ("version_atleast()", True), ("version_before(3.x)", False),
+        ("version_atleast(2.6-pre1) && version_atleast(2.6-rc1)", True),
+        ("ssllib_name_startswith(OpenSSL)", False),  # no TLS library in this build
+    ],
+)
+def test_predicate_arguments_and_versions(cond: str, value: bool) -> None:
+    assert evaluate(cond, ENV) is value
+
+
+@pytest.mark.parametrize(
+    ("cond", "message"),
+    [
+        ("streq(a)", "missing arguments (got 1/2), type 'string' expected in argument 1 of predicate "
+                     "'streq' used in conditional expression"),
+        ("streq(a,b,c)", "expected ')' before ',c)' in argument 1 of predicate 'streq' used in "
+                         "conditional expression"),
+        ("defined(HOME", "expected ')' in argument 1 of predicate 'defined' used in conditional expression"),
+        ("1 &&", "unparsable conditional expression '&&'"),
+        ("1 ||", "unparsable conditional expression '1 ||'"),
+        ("(", "unparsable conditional expression '('"),
+        ("openssl_version_atleast(1.1)",
+         "predicate 'openssl_version_atleast' needs OpenSSL, which this build does not have"),
+    ],
+)
+def test_condition_error_messages(cond: str, message: str) -> None:
+    with pytest.raises(ConditionError) as ei:
+        evaluate(cond, ENV)
+    assert ei.value.message == message
+
+
+def test_split_version_as_haproxy() -> None:
+    assert split_version("1.2.1-pre2") == (1, 2, 1, 0, 2, 2, 0)
+    assert split_version("1.2.10.1") == (1, 2, 10, 1, 3, 0, 0)
+    assert split_version("1.5-dev18-43") == (1, 5, 0, 0, 1, 18, 43)
+    assert split_version("2.4-dev18-f6818d-20") == (2, 4, 0, 0, 1, 18, 20)
+    assert split_version("2.6.12-1+deb12u4") == (2, 6, 12, 0, 3, 0, 0)
+    for bad in ("", "x", "2.x", "1.2.3.4.5", "2.4-devX"):
+        assert split_version(bad) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "rc", "alert"),
+    [
+        ("1", 0, None), ("0", 1, None), ("", 1, None), ('"${NOPE_UNSET}"', 1, None),
+        ("streq(\"$HOME\",\"$HOME\")", 0, None),
+        ("1 # no comment here", 2,
+         "[ALERT] Failed to evaluate condition: unexpected character '#' at the end of conditional "
+         "expression '1 # no comment here'"),
+        ('"1', 2, "[ALERT] Syntax Error in condition: Unmatched quote."),
+        ("\\x4", 2, "[ALERT] Syntax Error in condition: Truncated or invalid hexadecimal sequence."),
+        ("yes", 2, "[ALERT] Failed to evaluate condition: unparsable conditional expression 'yes'"),
+    ],
+)
+def test_cc(text: str, rc: int, alert: str | None) -> None:
+    assert check_condition(text) == (rc, alert)
+
+
+def test_word_expansion_edges() -> None:
+    env = {**ENV, "PAD": " a  b ", "NONE": ""}
+    ctx = Context(env=env)
+    # a blank at either end of the value ends a word there, as 2.6 does (an empty word between)
+    assert split_line('x "${PAD[*]}" y', "t.cfg", 1, ctx) == ["x", "", "a", "b", "", "y"]
+    assert split_line('x "${NONE[*]}" y', "t.cfg", 1, ctx) == ["x", "", "y"]
+    assert split_line('x "p${LIST[*]}q"', "t.cfg", 1, ctx) == ["x", "pa", "b", "cq"]
+    # only C blanks split; a latin-1 no-break space is part of a word, and names are ASCII
+    assert split_line('x "${V[*]}"', "t.cfg", 1, Context(env={"V": "a\xa0b"})) == ["x", "a\xa0b"]
+    with pytest.raises(ConfigError):
+        split_line('x "$\xe9t\xe9"', "t.cfg", 1, ctx)
+
+
+def test_directive_arguments_count_only_when_not_empty() -> None:
+    assert lines('.if 1\n.else ""\na\n.endif "" x\n.notice "m" ""\n') == []
+
+
+def test_deep_nesting_limit_is_haproxys() -> None:
+    assert lines(".if 1\n" * 98 + "a\n" + ".endif\n" * 98) == [["a"]]
+    assert "too many nested '.if', max is 100." in alert(".if 1\n" * 100 + ".endif\n" * 100)
+
+
+def test_section_pseudo_variable_starts_empty_in_each_file(tmp_path: Path) -> None:
+    one = tmp_path / "1.cfg"
+    two = tmp_path / "2.cfg"
+    one.write_text("listen a 127.0.0.1:8000\n    mode http\n    server s1 127.0.0.1:80\n")
+    two.write_text('listen "b${.SECTION}" 127.0.0.1:8001\n    mode http\n    server s1 127.0.0.1:80\n')
+    cfg = parse_files([str(one), str(two)])
+    assert [p.name for p in cfg.proxies] == ["a", "b"]
+
+
+# --- reading files -------------------------------------------------------------------------------
+def test_devices_are_refused_dev_null_is_read() -> None:
+    for dev in ("/dev/zero", "/dev/urandom"):
+        with pytest.raises(ConfigError) as ei:
+            read_config_file(dev)
+        assert str(ei.value) == (f"[ALERT] parsing {dev} : '{dev}' is a device or socket, "
+                                 "not a regular file: refusing to read it.")
+    assert read_config_file("/dev/null") == ""
+
+
+def test_a_fifo_is_read_like_a_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    pid = os.fork()
+    if pid == 0:  # the writer: one config, then EOF
+        try:
+            with open(fifo, "wb") as f:
+                f.write(b"global\n    maxconn 7\n")
+        finally:
+            os._exit(0)
+    try:
+        assert read_config_file(str(fifo)) == "global\n    maxconn 7\n"
+    finally:
+        os.waitpid(pid, 0)
+
+
+def test_size_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyhaproxy.config.parser as P
+
+    monkeypatch.setattr(P, "MAX_LINE_BYTES", 100)
+    monkeypatch.setattr(P, "MAX_CONFIG_BYTES", 1000)
+    cfg = tmp_path / "big.cfg"
+    cfg.write_text("global\n" + "#" * 101 + "\n")
+    with pytest.raises(ConfigError) as ei:
+        read_config_file(str(cfg))
+    assert str(ei.value) == f"[ALERT] parsing [{cfg}:2] : line longer than 100 bytes."
+    cfg.write_text(("#" * 99 + "\n") * 11)
+    with pytest.raises(ConfigError) as ei:
+        read_config_file(str(cfg))
+    assert str(ei.value) == (f"[ALERT] parsing {cfg} : configuration file larger than 1000 bytes: "
+                             "refusing to read it.")
+
+
+def test_a_directory_stands_for_its_cfg_files(tmp_path: Path) -> None:
+    d = tmp_path / "conf.d"
+    d.mkdir()
+    for name in ("20-b.cfg", "10-a.cfg", ".hidden.cfg", "c.cfg.cfg", "d.txt", "e.cfgx"):
+        (d / name).write_text("junk\n")
+    (d / "sub.cfg").mkdir()
+    assert expand_directories([str(d), "/x/y.cfg"]) == [str(d / "10-a.cfg"), str(d / "20-b.cfg"), "/x/y.cfg"]
+    (d / "10-a.cfg").write_text("global\n    maxconn 5\n")
+    (d / "20-b.cfg").write_text("listen b 127.0.0.1:8000\n    mode http\n    server s 127.0.0.1:80\n")
+    for name in (".hidden.cfg", "c.cfg.cfg", "d.txt", "e.cfgx"):
+        (d / name).unlink()
+    cfg = parse_files([str(d)])
+    assert cfg.global_.maxconn == 5 and [p.name for p in cfg.proxies] == ["b"]
 
 
 # --- 1.x configurations read as they always did ---------------------------------------------------
@@ -263,3 +428,67 @@ def test_every_1x_config_of_the_suite_tokenizes_as_before() -> None:
             if new != _legacy_split(line):
                 changed.append((where, line))
     assert changed == []
+
+
+# The files written for the 2.x syntax (quotes, variables, `.if`): they are meant to read differently.
+_2X_FILES = {"test_tokenizer.py", "test_config_syntax.py"}
+
+
+def _fill_placeholders(text: str) -> str:
+    """A test config's `{host}`/`{port}`-style placeholders, filled as the test would fill them."""
+    ports = iter(range(20000, 30000))
+    return re.sub(r"\{(\w+)\}", lambda m: "127.0.0.1" if m[1] == "host" else str(next(ports)),
+                  textwrap.dedent(text).lstrip("\n"))
+
+
+def _model(text: str, legacy: bool) -> str:
+    """repr() of the model the parser builds from `text`, or where it stopped: the words coming
+    from HAProxy 1.2's reader (`legacy`) or from the 2.x tokenizer."""
+    p = Parser(Context(env={}))
+    try:
+        if legacy:
+            for num, raw in enumerate(text.split("\n"), start=1):
+                try:
+                    w = _legacy_split(raw)
+                except ValueError:  # a bad \x sequence: 1.2 refused the line too
+                    return f"error at line {num}"
+                if w:
+                    p.feed(Line("t.cfg", num, w))
+        else:
+            p.feed_text(text, "t.cfg")
+        return repr(p.finish(["t.cfg"], allow_empty=True))
+    except ConfigError as e:
+        return f"error at line {e.line}"
+
+
+def test_every_1x_config_of_the_suite_builds_the_same_model() -> None:
+    """Every configuration of the suite (the guide's, every e2e/scenario/unit config) gives the
+    very same model through the 2.x tokenizer as through the 1.x reader: same proxies, servers,
+    rules, regexes and values, or an error on the same line."""
+    checked = 0
+    changed = []
+    for where, text in _test_configs():
+        if where.split(":")[0] in _2X_FILES:
+            continue
+        filled = _fill_placeholders(text)
+        old, new = _model(filled, legacy=True), _model(filled, legacy=False)
+        checked += 1
+        if old != new:
+            changed.append((where, old[:200], new[:200]))
+    assert checked > 200
+    assert changed == []
+
+
+_COND_ALPHABET = "01 !()&|,\"'\\$x{}[]*-.#defin" + "streqvsao_lbf"
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.text(alphabet=_COND_ALPHABET, max_size=40))
+def test_any_condition_text_is_an_answer_or_an_alert(text: str) -> None:
+    """`-cc` and `.if` on any text: 0, 1 or 2 with an alert, never an exception."""
+    rc, alert = check_condition(text)
+    assert (rc in (0, 1) and alert is None) or (rc == 2 and alert and alert.startswith("[ALERT] "))
+    try:
+        list(tokenize(f".if {text}\n.endif\n", "t.cfg", Context(env=ENV)))
+    except ConfigError as e:
+        assert str(e).startswith("[ALERT] parsing [t.cfg:")
