@@ -130,6 +130,8 @@ cdef struct h1_msg:
     int host_off, host_len      # the first Host header's value (host_off -1: none)
     int cl_drop                 # response: index of a Content-Length that chunked overrides, or -1
     int conn_close, conn_keepalive
+    int conn_upgrade            # `Connection: upgrade`
+    int has_upgrade             # an `Upgrade:` header
     int err_pos, err_code
 
 # ---------------------------------------------------------------------------------------------
@@ -270,6 +272,7 @@ cdef inline void _h1_reset(h1_msg *m) noexcept nogil:
     m.first_line_len = m.hdrs_end = m.nhdr = 0
     m.content_length = -1
     m.chunked = m.has_te = m.te_other = m.conn_close = m.conn_keepalive = 0
+    m.conn_upgrade = m.has_upgrade = 0
     m.host_off = -1
     m.host_len = 0
     m.cl_drop = -1
@@ -387,6 +390,8 @@ cdef void _h1_conn_value(const char *v, int n, h1_msg *m) noexcept nogil:
             m.conn_close = 1
         elif e - s == 10 and _h1_ieq(v + s, b"keep-alive", 10):
             m.conn_keepalive = 1
+        elif e - s == 7 and _h1_ieq(v + s, b"upgrade", 7):
+            m.conn_upgrade = 1
 
 # ---------------------------------------------------------------------------------------------
 # header block (shared by requests and responses)
@@ -465,6 +470,8 @@ cdef int _h1_headers(const char *buf, int p, int lim, h1_msg *m, int code) noexc
         elif nl == 10:
             if _h1_ieq(buf + ns, b"connection", 10):
                 _h1_conn_value(buf + vs, ve - vs, m)
+        elif nl == 7 and _h1_ieq(buf + ns, b"upgrade", 7):
+            m.has_upgrade = 1
         elif nl == 4 and code == 400 and _h1_ieq(buf + ns, b"host", 4):
             if m.host_off < 0:
                 m.host_off = vs

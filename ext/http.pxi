@@ -395,6 +395,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         return
     s.cli_ka = (m.minor >= 1 and not m.conn_close) or (m.minor == 0 and m.conn_keepalive)
     s.req_v10 = m.minor == 0
+    s.req_upgrade = 1 if (m.conn_upgrade and m.has_upgrade) or m.meth == H1_M_CONNECT else 0
     # connection options: either side asks (HAProxy ORs the frontend's and the backend's)
     opts = p.opts | be.opts
     if opts & (PO_HTTPCLOSE | PO_FORCECLOSE):
@@ -405,7 +406,11 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         g = appsession_request(idx, buf)
     if opts & (PO_HTTPCLOSE | PO_SRVCLOSE):
         http_del_conn_hdrs(buf, &total)
-        total = h1_add_hdr(buf, total, BUFSIZE, m, b"Connection", 10, b"close", 5)
+        if s.req_upgrade and m.meth != H1_M_CONNECT:
+            # an upgrade is asked for: the connection ends as a tunnel or with this answer anyway
+            total = h1_add_hdr(buf, total, BUFSIZE, m, b"Connection", 10, b"upgrade", 7)
+        else:
+            total = h1_add_hdr(buf, total, BUFSIZE, m, b"Connection", 10, b"close", 5)
     if total >= 0 and (opts & PO_FORWARDFOR):
         # the backend's settings when it asks for the header, else the frontend's
         ffp = be if be.opts & PO_FORWARDFOR else p
@@ -692,6 +697,12 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
                 total = h1_add_hdr(buf, total, BUFSIZE, m, b"Cache-control", 13, b"private", 7)
             if total < 0:
                 return -1
+    if (m.status == 101 and s.req_upgrade and s.meth != H1_M_CONNECT) or (
+            klass == 2 and s.meth == H1_M_CONNECT):
+        http_switch_to_tunnel(s, total)
+        return 0
+    if m.status == 101:
+        return -1      # a switch nobody asked for: a broken server (haproxy 2.6: 502 too)
     if klass == 1:
         s.rsp.buf_len = m.hdrs_end
         s.rsp.phase = CH_HDR
@@ -730,6 +741,28 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
         s.cli_ka = 0
     log_response(s)
     return 0
+
+
+cdef void http_switch_to_tunnel(sess_t *s, int total) noexcept nogil:
+    """A 101 to a request that asked for an upgrade (WebSocket...), or a 2xx to CONNECT: from now
+    on the session relays bytes both ways as TCP mode does, under `timeout tunnel` when set. What
+    either side sent after its headers (the server's first frames, the client's early ones) goes
+    first."""
+    s.tunnel = 1
+    s.cli_ka = 0
+    s.srv_ka = 0
+    s.rsp.buf_in = total
+    s.rsp.buf_len = total
+    s.rsp.chunked = 0
+    s.rsp.to_fwd = -1
+    s.rsp.phase = CH_BODY
+    s.req.buf_len = s.req.buf_in
+    s.req.chunked = 0
+    s.req.to_fwd = -1
+    s.req.phase = CH_BODY
+    s.req.hold = 0
+    s.rsp.hold = 0
+    log_response(s)
 
 
 cdef int http_response_done(sess_t *s) noexcept nogil:
@@ -890,6 +923,9 @@ cdef void http_relay_io(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef int r1 = 0, r2 = 0
     cdef char probe
+    if s.tunnel:
+        tcp_relay_io(idx)
+        return
     if s.req.phase != CH_DONE or s.req.buf_off < s.req.buf_len or s.req.in_pipe > 0:
         r1 = http_forward(&s.req, s.cfd, s.sfd, &s.cli_rd, &s.srv_wr)
         if r1 & XF_SRC_ERR:
@@ -914,6 +950,11 @@ cdef void http_relay_io(int idx) noexcept nogil:
     if s.rsp.phase == CH_HDR:
         http_read_response(idx)
         if s.state != ST_RELAY or g_sess[idx].gen != s.gen:
+            return
+        if s.tunnel:
+            touch_cli(s)
+            touch_srv(s)
+            tcp_relay_io(idx)
             return
     if s.rsp.phase != CH_HDR:
         r2 = http_forward(&s.rsp, s.sfd, s.cfd, &s.srv_rd, &s.cli_wr)

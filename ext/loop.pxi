@@ -196,8 +196,9 @@ cdef void sess_close(int idx) noexcept nogil:
 
 
 cdef inline int sess_tunnel(sess_t *s) noexcept nogil:
-    """`timeout tunnel` of a connected TCP session (it replaces client and server timeouts), or 0."""
-    if s.state == ST_RELAY and g_px[s.px].mode == MODE_TCP:
+    """`timeout tunnel` of a connected TCP session or HTTP tunnel (it replaces client and server
+    timeouts), or 0."""
+    if s.state == ST_RELAY and (g_px[s.px].mode == MODE_TCP or s.tunnel):
         return g_px[s.be].tunneltimeout
     return 0
 

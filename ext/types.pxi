@@ -268,6 +268,8 @@ cdef struct sess_t:
     chan_t rsp
     int status
     int cli_ka             # the client connection stays open after this transaction
+    int req_upgrade        # the request asked for a protocol switch (Connection: upgrade + Upgrade)
+    int tunnel             # HTTP became a byte tunnel (101 to an upgrade, 2xx to CONNECT)
     int srv_ka             # the server connection may serve the next request
     int srv_reused         # this request went to a kept server connection (retry once on a fresh one)
     int http_ka            # HTTP keep-alive: analyse the next request on this connection
