@@ -42,6 +42,13 @@ class Options:
     master_worker: bool = False  # -W
     version: int = 0  # 1 for -v, 2 for -vv
     condition: str | None = None  # -cc EXPR: evaluate a .if condition and exit
+    sd_notify: bool = False  # -Ws: master-worker with systemd's readiness notifications
+    master_cli: list[str] = field(default_factory=list)  # -S SOCKET[,opts]: the master CLI
+    expose_fd: str | None = None  # -x SOCKET: accepted (the listeners are kept across reloads anyway)
+    localpeer: str | None = None  # -L NAME
+    zero_warning: bool = False  # -dW: a warning at start-up is fatal
+    diag: bool = False  # -dD: diagnostic messages (.diag)
+    accepted_debug: set[str] = field(default_factory=set)  # -dV -dM...: accepted, no effect here
     nopoll: set[str] = field(default_factory=set)  # -de -dp -dk -ds: accepted, epoll is always used
 
 
@@ -74,7 +81,33 @@ def parse_args(argv: list[str]) -> Options:
             # like HAProxy: -v prints the version at once, whatever follows
             o.version = 2 if flag.startswith("vv") else 1
             return o
-        if c == "d" and flag[1:2] in ("e", "p", "k", "s"):
+        # 2.x multi-letter flags first, then the 1.x first-letter rule
+        if flag == "Ws":
+            o.master_worker = True
+            o.sd_notify = True
+        elif flag in ("S", "x", "L"):
+            i += 1
+            if i >= n:
+                raise UsageError(f"-{flag} requires an argument")
+            if flag == "S":
+                from pyhaproxy.master_cli import parse_master_cli
+
+                try:
+                    parse_master_cli(argv[i])
+                except ValueError as e:
+                    raise UsageError(str(e)) from None
+                o.master_cli.append(argv[i])
+            elif flag == "x":
+                o.expose_fd = argv[i]
+            else:
+                o.localpeer = argv[i]
+        elif flag == "dW":
+            o.zero_warning = True
+        elif flag == "dD":
+            o.diag = True
+        elif flag in ("dV", "dr", "dG") or flag.startswith("dM"):
+            o.accepted_debug.add(flag[:2])  # TLS verify, resolvers, getaddrinfo, pool poisoning
+        elif c == "d" and flag[1:2] in ("e", "p", "k", "s"):
             o.nopoll.add(flag[:2])
         elif c == "V":
             o.verbose = True
@@ -306,8 +339,13 @@ def main(argv: list[str] | None = None) -> int:
     startup_log = MasterLog(None, quiet=False)
     try:
         from pyhaproxy.config import parse_files
+        from pyhaproxy.config.lexer import Context
 
-        cfg = parse_files(list(opts.files), allow_empty=opts.check)
+        if opts.localpeer is not None:
+            os.environ["HAPROXY_LOCALPEER"] = opts.localpeer  # as 2.x, for "${HAPROXY_LOCALPEER}"
+        if opts.master_worker:
+            os.environ["HAPROXY_MWORKER"] = "1"
+        cfg = parse_files(list(opts.files), allow_empty=opts.check, ctx=Context(diag=opts.diag))
     except ConfigError as e:
         _print_config_error(e)
         startup_log.alert(f"Error reading configuration file : {' '.join(opts.files)}", syslog=False)
@@ -326,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(w.rstrip("\n") + "\n")
         sys.stderr.flush()
 
+    if opts.zero_warning and cfg.warnings:
+        startup_log.alert("Some warnings were found and 'zero-warning' is set. Aborting.", syslog=False)
+        return 1
     if opts.check:
         if not quiet:
             sys.stdout.write(f"Configuration file is valid : {' '.join(opts.files)}\n")
@@ -336,6 +377,12 @@ def main(argv: list[str] | None = None) -> int:
     warn_log = MasterLog(None, quiet=quiet)
     for w in extra:
         warn_log.warning(w, syslog=False)
+    if opts.expose_fd is not None and opts.verbose:
+        warn_log.warning(f"-x {opts.expose_fd}: not needed, pyhaproxy keeps its listening sockets "
+                         "across reloads itself.", syslog=False)
+    if opts.zero_warning and extra:
+        startup_log.alert("Some warnings were found and 'zero-warning' is set. Aborting.", syslog=False)
+        return 1
 
     from pyhaproxy.master import Master
 

@@ -46,10 +46,13 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+import psutil
+
 from pyhaproxy.cli import Options, apply_options, load_config, progname
 from pyhaproxy.config.model import Config, Proxy
 from pyhaproxy.listeners import BindError, Listener, ListenerKey, bind_all, bind_one, iter_binds
 from pyhaproxy.logs import LOG_NOTICE, LOG_WARNING, MasterLog
+from pyhaproxy.sdnotify import Notifier
 
 HealthChecker: Any
 try:
@@ -187,6 +190,10 @@ class Master:
         self._daemon = False
         self._gen_counter = 0
         self._stats: Any = None  # stats hook: pyhaproxy.stats.StatsService, made with the first generation
+        self.notifier = Notifier(opts.sd_notify)  # -Ws: systemd's READY=1 / RELOADING=1 / STOPPING=1
+        self._mcli: list[Any] = []  # -S: pyhaproxy.master_cli.MasterCliServer
+        self._started_at = time.time()
+        self._reloads = 0
 
     # ------------------------------------------------------------------------------------------
     # start-up
@@ -386,6 +393,7 @@ class Master:
         self.selector = selectors.DefaultSelector()
         self._setup_signals()
         try:
+            self._start_master_cli()  # before the workers, as haproxy: usable as soon as they serve
             gen = self._new_generation(self.cfg, listeners)
         except StartupFailed:
             return self._startup_failed()
@@ -408,6 +416,7 @@ class Master:
             if not p.disabled:
                 self.log.proxy_log(p, LOG_NOTICE, f"Proxy {p.name} started.")
         self.st.ready = True
+        self.notifier.ready()
         if self._daemon:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -434,7 +443,51 @@ class Master:
         self._shutdown()
         return 1
 
+    def _start_master_cli(self) -> None:
+        """-S SOCKET: the master CLI (master_cli.py), bound once the workers serve."""
+        from pyhaproxy.master_cli import MasterCliServer, parse_master_cli
+        from pyhaproxy.stats import StatsSocketError
+
+        assert self.selector is not None
+        for spec in self.opts.master_cli:
+            try:
+                self._mcli.append(MasterCliServer(self.selector, parse_master_cli(spec), self._processes,
+                                                  self._cli_reload, self._stats_view, self.log.notice))
+            except (StatsSocketError, ValueError) as e:
+                self.log.alert(f"Master CLI: {e}", syslog=False)
+                raise StartupFailed from None
+
+    def _processes(self) -> tuple[Any, list[Any], list[Any]]:
+        """For `show proc`: the master, the current generation's workers, the leaving ones."""
+        from pyhaproxy.master_cli import ProcInfo
+
+        master = ProcInfo(os.getpid(), "master", self._reloads, self._started_at)
+        cur = self._current()
+        last = cur.number if cur is not None else 0
+
+        def infos(gens: list[Generation]) -> list[ProcInfo]:
+            out = []
+            for g in gens:
+                for pid in g.live():
+                    try:
+                        t = psutil.Process(pid).create_time()
+                    except psutil.Error:
+                        t = time.time()
+                    out.append(ProcInfo(pid, "worker", last - g.number, t))
+            return out
+
+        current = [g for g in self.gens if not g.stopping]
+        return master, infos(current), infos([g for g in self.gens if g.stopping])
+
+    def _cli_reload(self) -> None:
+        """The master CLI's `reload`: what SIGUSR2 does."""
+        if self.cfg.global_.master_worker:
+            self._reload()
+
     def _shutdown(self) -> None:
+        for srv in self._mcli:
+            srv.close()
+        self._mcli.clear()
         for gen in self.gens:
             self._retire(gen)
         self.gens.clear()
@@ -563,6 +616,7 @@ class Master:
     def _soft_stop(self) -> None:
         if self.st.stopping:
             return
+        self.notifier.stopping()
         self.st.stopping = "soft"
         self.st.respawns.clear()
         for gen in self.gens:
@@ -582,6 +636,7 @@ class Master:
     def _hard_stop(self, log: bool = True) -> None:
         if self.st.stopping == "hard":
             return
+        self.notifier.stopping()
         self.st.stopping = "hard"
         self.st.respawns.clear()
         for gen in self.gens:
@@ -792,6 +847,15 @@ class Master:
             # done once the settling generation (or the first one, at start-up) is kept or dropped
             self.st.reload_again = True
             return
+        self.notifier.reloading()
+        self._reloads += 1
+        try:
+            self._start_reload()
+        finally:
+            if self.st.pending is None:  # refused at once: back to the running configuration
+                self.notifier.ready()
+
+    def _start_reload(self) -> None:
         from pyhaproxy.config import ConfigError
 
         self.log.warning("SIGUSR2 received, reloading the configuration.")
@@ -864,6 +928,7 @@ class Master:
                 self._retire(g)
                 self.gens.remove(g)
         self.log.notice(f"Configuration reloaded, generation {p.gen.number} started.")
+        self.notifier.ready()
         self._reload_again()
 
     def _abort_reload(self, p: _PendingReload) -> None:
@@ -885,6 +950,7 @@ class Master:
         with contextlib.suppress(Exception):
             self._stats_configure(p.prev_cfg)
         self.log.alert("Configuration not reloaded, the running workers are kept.")
+        self.notifier.ready()
         self._reload_again()
 
     def _reload_again(self) -> None:

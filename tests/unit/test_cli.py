@@ -354,3 +354,43 @@ def test_bind_failure_exits_1_without_pidfile(tmp_path: Path) -> None:
         assert not pidfile.exists()
     finally:
         holder.close()
+
+
+# --- 2.x command line -----------------------------------------------------------------------------
+def test_2x_multi_letter_flags_before_the_1x_rule() -> None:
+    o = cli.parse_args(["-Ws", "-f", "a.cfg", "-S", "/run/m.sock,mode,600,level,admin", "-x", "/run/x.sock",
+                        "-L", "peer1", "-dV", "-dM", "-dW", "-dD"])
+    assert (o.master_worker, o.sd_notify) == (True, True)
+    assert o.master_cli == ["/run/m.sock,mode,600,level,admin"]
+    assert (o.expose_fd, o.localpeer, o.zero_warning, o.diag) == ("/run/x.sock", "peer1", True, True)
+    assert not o.debug  # -dV/-dM are not -d
+    o = cli.parse_args(["-W", "-f", "a.cfg"])
+    assert (o.master_worker, o.sd_notify) == (True, False)
+
+
+@pytest.mark.parametrize("argv", [["-f", "a.cfg", "-S"], ["-f", "a.cfg", "-S", "127.0.0.1:9999"],
+                                  ["-f", "a.cfg", "-S", "/x,bogus,1"], ["-f", "a.cfg", "-x"]])
+def test_bad_2x_flags_are_usage_errors(argv: list[str]) -> None:
+    with pytest.raises(cli.UsageError):
+        cli.parse_args(argv)
+
+
+def test_sd_notify_datagrams(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyhaproxy.sdnotify import Notifier
+
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.bind(str(tmp_path / "n.sock"))
+    rx.settimeout(5)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "n.sock"))
+    n = Notifier(True)
+    n.ready()
+    n.reloading()
+    n.stopping()
+    assert rx.recv(100).startswith(b"READY=1\nMAINPID=")
+    assert rx.recv(100) == b"RELOADING=1\n"
+    assert rx.recv(100) == b"STOPPING=1\n"
+    Notifier(False).ready()  # -W without s: nothing sent
+    with pytest.raises(TimeoutError):
+        rx.settimeout(0.2)
+        rx.recv(100)
+    rx.close()
