@@ -13,6 +13,7 @@ pauses it for all of them.
 from __future__ import annotations
 
 import errno
+import os
 import socket
 from dataclasses import dataclass
 
@@ -74,7 +75,8 @@ class Listener:
 
 
 def listen_host(bind: Bind) -> str:
-    """The address to bind: '' and '*' mean any address of the bind's family."""
+    """The address to bind: '' and '*' mean any address of the bind's family ("fd@N" for an
+    inherited socket, a name only)."""
     if bind.host in ("", "*"):
         return "::" if bind.family == socket.AF_INET6 else "0.0.0.0"
     return bind.host
@@ -120,8 +122,39 @@ def _bind_options(sock: socket.socket, bind: Bind, proxy: Proxy) -> None:
         ) from e
 
 
+def adopt_fd(proxy_index: int, proxy: Proxy, bind: Bind) -> Listener:
+    """`bind fd@N`: take over a listening TCP socket inherited from our parent (a dup of it, so
+    that it survives as N for reloads); its address and port are read back from the socket."""
+    try:
+        sock = socket.socket(fileno=os.dup(bind.fd))
+    except OSError as e:
+        raise BindError(f"cannot use inherited fd@{bind.fd} for proxy {proxy.name}: {e.strerror}. "
+                        "Aborting.", proxy.name, False, e.errno or 0) from e
+    try:
+        if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6):
+            raise BindError(f"fd@{bind.fd} of proxy {proxy.name} is not a TCP socket. Aborting.",
+                            proxy.name, False)
+        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            raise BindError(f"fd@{bind.fd} of proxy {proxy.name} is not a listening socket. Aborting.",
+                            proxy.name, False)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        bind.family = sock.family
+        port = sock.getsockname()[1]
+    except OSError as e:
+        sock.close()
+        raise BindError(f"cannot use inherited fd@{bind.fd} for proxy {proxy.name}: {e.strerror}. "
+                        "Aborting.", proxy.name, False, e.errno or 0) from e
+    except BaseException:
+        sock.close()
+        raise
+    return Listener(sock, proxy_index, bind, port, proxy_name=proxy.name, backlog=socket.SOMAXCONN)
+
+
 def bind_one(proxy_index: int, proxy: Proxy, bind: Bind, port: int) -> Listener:
     """Creates, binds and listens one socket; raises BindError with HAProxy's message."""
+    if bind.fd >= 0:
+        return adopt_fd(proxy_index, proxy, bind)
     family = socket.AF_INET6 if bind.family == socket.AF_INET6 else socket.AF_INET
     try:
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)

@@ -498,7 +498,17 @@ def g_stats(st: State, args: list[str], where: Where) -> None:
             else:
                 raise not_supported(f"'stats socket' option '{opt}'", "1.4", where)
             i += 2
-        g.stats_socket = sock
+        if sock.path.startswith(("ipv4@", "ipv6@", "udp@", "abns@")) or (
+                ":" in sock.path and not sock.path.startswith(("/", "fd@", "unix@"))):
+            raise fail(where, f"'stats socket {sock.path}' : only UNIX socket paths and fd@N are "
+                              "supported by pyhaproxy.")
+        if sock.path.startswith("unix@"):
+            sock.path = sock.path[5:]
+        if sock.path.startswith("fd@") and not sock.path[3:].isdigit():
+            raise fail(where, f"'stats socket {sock.path}' : 'fd@' expects a file descriptor number.")
+        if g.stats_socket is None:
+            g.stats_socket = sock
+        g.stats_sockets.append(sock)
     elif sub == "timeout":
         need(args, 2, where, "'stats timeout' expects a timeout argument.")
         no_extra(args, 3, where)
@@ -565,7 +575,7 @@ _BIND_LATER_OPTIONS = {
 
 def p_bind(st: State, args: list[str], where: Where) -> None:
     _defaults_forbidden(st, args, where)
-    if len(args) < 2 or ":" not in args[1]:
+    if len(args) < 2 or (":" not in args[1] and not args[1].startswith(("fd@", "unix@", "abns@", "/"))):
         raise fail(where, "'bind' expects [addr1]:port1[-end1]{,[addr]:port[-end]}... as arguments.")
     opts: dict[str, str] = {}
     i = 2
@@ -596,7 +606,17 @@ def p_bind(st: State, args: list[str], where: Where) -> None:
 
 
 def add_binds(px: Proxy, text: str, where: Where, opts: dict[str, str] | None = None) -> None:
-    if text.startswith(("unix@", "abns@", "fd@", "sockpair@", "udp@", "quic4@", "quic6@", "/")):
+    if text.startswith("fd@"):
+        # a listening socket inherited from whoever started us (systemd, VTest, a wrapper)
+        if not text[3:].isdigit():
+            raise fail(where, f"'bind {text}' : 'fd@' expects a file descriptor number.")
+        px.binds.append(Bind(host=text, port_lo=0, port_hi=0, fd=int(text[3:]), where=copy.copy(where),
+                             options=dict(opts or {})))
+        return
+    if text.startswith(("unix@", "abns@", "/")):
+        raise fail(where, f"'bind {text}' : UNIX sockets are not supported by pyhaproxy yet "
+                          "(TCP addresses and fd@N only).")
+    if text.startswith(("sockpair@", "udp@", "quic4@", "quic6@")):
         raise not_supported(f"'bind {text}' (only TCP addresses)", "1.5", where)
     for pre in ("ipv4@", "ipv6@"):
         if text.startswith(pre):

@@ -62,7 +62,8 @@ class Global:
     pidfile: str | None = None
     ulimit_n: int | None = None
     logs: list[LogTarget] = field(default_factory=list)
-    stats_socket: StatsSocket | None = None
+    stats_socket: StatsSocket | None = None  # the first `stats socket` line
+    stats_sockets: list[StatsSocket] = field(default_factory=list)  # every one, in order
     stats_timeout: int = 10000
     stats_maxconn: int = 10  # `stats maxconn N`: connections accepted on the stats socket
     # polling-method switches, accepted for compatibility: the worker always uses epoll.
@@ -85,6 +86,7 @@ class Bind:
     # options of a 1.3+ `bind` line: name, backlog, defer-accept, v6only, v4v6, transparent,
     # interface, mss (value "" for flags)
     options: dict[str, str] = field(default_factory=dict)
+    fd: int = -1  # `bind fd@N`: an inherited listening socket (host is then "fd@N")
 
 
 @dataclass

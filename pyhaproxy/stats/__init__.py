@@ -46,29 +46,26 @@ class StatsService:
         self.get_view = get_view
         self.notify = notify
         self.started = time.time()
-        self.cli: CliServer | None = None
+        self.clis: list[CliServer] = []  # one per `stats socket` line
         self.http: InternalHttpServer | None = None
 
     def configure(self, cfg: Config) -> None:
         """Before forking workers for `cfg`. Raises StatsSocketError if the socket cannot bind."""
         g = cfg.global_
         timeout = max(0.1, g.stats_timeout / 1000.0)
-        conf = g.stats_socket
-        if self.cli is not None and not self.cli.same_as(conf):
-            self.cli.close()
-            self.cli = None
-        if conf is not None and self.cli is None:
-            self.cli = CliServer(
-                self.selector,
-                conf,
-                self.get_view,
-                maxconn=g.stats_maxconn,
-                timeout=timeout,
-                notify=self.notify,
-            )
-        elif self.cli is not None:
-            self.cli.timeout = timeout
-            self.cli.maxconn = max(1, g.stats_maxconn)
+        keep: list[CliServer] = []
+        for conf in g.stats_sockets:
+            cli = next((c for c in self.clis if c.same_as(conf) and c not in keep), None)
+            if cli is None:
+                cli = CliServer(self.selector, conf, self.get_view, maxconn=g.stats_maxconn,
+                                timeout=timeout, notify=self.notify)
+            cli.timeout = timeout
+            cli.maxconn = max(1, g.stats_maxconn)
+            keep.append(cli)
+        for cli in self.clis:
+            if cli not in keep:
+                cli.close()
+        self.clis = keep
         wanted = any(p.stats.enabled and p.mode == "http" and not p.disabled for p in cfg.proxies)
         if wanted and self.http is None:
             self.http = InternalHttpServer(self.selector, self.get_view)
@@ -78,13 +75,14 @@ class StatsService:
             g.tune.pop(STATS_SOCK_KEY, None)
 
     def tick(self, now: float) -> None:
-        for srv in (self.cli, self.http):
+        for srv in (*self.clis, self.http):
             if srv is not None:
                 srv.tick(now)
 
     def close(self) -> None:
-        for srv in (self.cli, self.http):
+        for srv in (*self.clis, self.http):
             if srv is not None:
                 with contextlib.suppress(Exception):
                     srv.close()
-        self.cli = self.http = None
+        self.clis = []
+        self.http = None

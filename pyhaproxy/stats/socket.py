@@ -233,6 +233,18 @@ def bind_unix(
         ) from None
 
 
+def adopt_unix_fd(fd: int) -> socket.socket:
+    """`stats socket fd@N`: a listening socket inherited from whoever started us (VTest's -cli)."""
+    try:
+        s = socket.socket(fileno=os.dup(fd))
+        if not s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            s.close()
+            raise StatsSocketError(f"cannot use fd@{fd} for the stats socket: not a listening socket")
+        return s
+    except OSError as e:
+        raise StatsSocketError(f"cannot use fd@{fd} for the stats socket: {e.strerror}") from None
+
+
 HELP = (
     "The following commands are valid at this level:\n"
     "  help                          : this message\n"
@@ -387,7 +399,10 @@ class CliServer(UnixServer):
         timeout: float = 10.0,
         notify: Callable[[str], None] | None = None,
     ) -> None:
-        sock, self.ident = bind_unix(conf.path, conf.mode, conf.uid, conf.gid)
+        if conf.path.startswith("fd@"):
+            sock, self.ident = adopt_unix_fd(int(conf.path[3:])), None
+        else:
+            sock, self.ident = bind_unix(conf.path, conf.mode, conf.uid, conf.gid)
         self.conf = conf
         self.handler = CommandHandler(get_view, conf.level, notify)
         super().__init__(selector, sock, maxconn, timeout)

@@ -232,3 +232,26 @@ def test_one_side_keywords_are_warned_about() -> None:
         "'timeout client' ignored because backend 'b' has no frontend capability.",
         "'capture' ignored because backend 'b' has no frontend capability.",
     ]
+
+
+def test_fd_binds_and_several_stats_sockets() -> None:
+    cfg = parse_text(
+        "global\n    stats socket /run/a.sock level admin\n    stats socket fd@5 level user\n"
+        "frontend fe\n    bind fd@7\n    mode http\n",
+        "t.cfg",
+    )
+    g = cfg.global_
+    assert [s.path for s in g.stats_sockets] == ["/run/a.sock", "fd@5"]
+    assert g.stats_socket is g.stats_sockets[0]
+    assert [(b.host, b.fd) for b in cfg.proxies[0].binds] == [("fd@7", 7)]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("    bind fd@x", "'bind fd@x' : 'fd@' expects a file descriptor number."),
+    ("    bind unix@/run/x.sock", "'bind unix@/run/x.sock' : UNIX sockets are not supported by pyhaproxy "
+                                "yet (TCP addresses and fd@N only)."),
+])
+def test_bad_fd_and_unix_binds(line: str, message: str) -> None:
+    with pytest.raises(ConfigError) as ei:
+        parse_text(f"frontend fe\n{line}\n", "t.cfg")
+    assert str(ei.value) == f"[ALERT] parsing [t.cfg:2] : {message}"
