@@ -109,6 +109,13 @@ class Generation:
     started: list[float]
     checker: Any = None
     stopping: bool = False
+    # readiness: each worker writes one byte once its tables are built, just before its loop
+    ready_r: int = -1
+    ready_w: int = -1
+    ready: int = 0
+
+    def all_ready(self) -> bool:
+        return self.ready >= len(self.slots)
 
     def live(self) -> list[int]:
         return [p for p in self.slots if p is not None]
@@ -401,9 +408,10 @@ class Master:
         settle_end = time.monotonic() + SETTLE_TIME
         while not self.st.startup_failed and not self.st.stopping:
             now = time.monotonic()
-            if now >= settle_end:
+            if now >= settle_end and gen.all_ready():
                 break
-            self._loop_once(min(settle_end - now, self._timeout(now)))
+            wait = self._timeout(now) if now >= settle_end else min(settle_end - now, self._timeout(now))
+            self._loop_once(wait)
         if self.st.startup_failed:
             return self._startup_failed()
         try:
@@ -523,8 +531,8 @@ class Master:
                 if d is not None:
                     deadlines.append(d)
         deadlines.extend(r.due for r in self.st.respawns)
-        if self.st.pending is not None:
-            deadlines.append(self.st.pending.due)
+        if self.st.pending is not None and self.st.pending.due > now:
+            deadlines.append(self.st.pending.due)  # past it, the readiness pipe wakes us
         if self.st.kill_deadline is not None:
             deadlines.append(self.st.kill_deadline)
         return max(0.0, min(deadlines) - now)
@@ -539,7 +547,9 @@ class Master:
             key.data(mask)
         self._reap()
         now = time.monotonic()
-        if self.st.pending is not None and now >= self.st.pending.due:
+        if self.st.pending is not None and now >= self.st.pending.due and self.st.pending.gen.all_ready():
+            # the old generation stops only once every new worker serves (a farm of 100,000
+            # servers takes seconds to build; the old workers serve meanwhile)
             self._commit_reload(self.st.pending)
         if self._stats is not None:  # stats hook: expire idle stats connections
             self._stats.tick(now)
@@ -670,6 +680,9 @@ class Master:
         shm = create_shm(cfg, n)
         self._gen_counter += 1
         gen = Generation(self._gen_counter, cfg, listeners, shm, [None] * n, [0.0] * n)
+        gen.ready_r, gen.ready_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        assert self.selector is not None
+        self.selector.register(gen.ready_r, selectors.EVENT_READ, lambda mask, g=gen: self._on_ready(g))
         self.gens.append(gen)
         for i in range(n):
             self._spawn(gen, i)
@@ -682,6 +695,16 @@ class Master:
                 self.log.alert(f"health checks could not start: {e}")
                 gen.checker = None
         return gen
+
+    def _on_ready(self, gen: Generation) -> None:
+        """Workers of `gen` have built their tables and are entering their loops."""
+        try:
+            data = os.read(gen.ready_r, 4096)
+        except BlockingIOError:
+            return
+        gen.ready += len(data)
+        if not data and self.selector is not None:  # every writer gone
+            self.selector.unregister(gen.ready_r)
 
     # --- stats hook (pyhaproxy/stats): the stats socket and the internal stats-page server ----
     def _stats_configure(self, cfg: Config) -> None:
@@ -720,7 +743,8 @@ class Master:
             code = 1
             try:
                 self._child_setup(gen, old_mask)
-                self._run_worker(gen.cfg, gen.listeners, gen.shm, idx, debug=bool(gen.cfg.global_.debug))
+                self._run_worker(gen.cfg, gen.listeners, gen.shm, idx, debug=bool(gen.cfg.global_.debug),
+                                 ready_fd=gen.ready_w)
                 code = 0
             except SystemExit as e:
                 code = e.code if isinstance(e.code, int) else 1
@@ -832,6 +856,14 @@ class Master:
             with contextlib.suppress(Exception):
                 gen.checker.close()
             gen.checker = None
+        for fd in (gen.ready_r, gen.ready_w):
+            if fd >= 0:
+                if self.selector is not None and fd == gen.ready_r:
+                    with contextlib.suppress(KeyError, ValueError):
+                        self.selector.unregister(fd)
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        gen.ready_r = gen.ready_w = -1
         close = getattr(gen.shm, "close", None)
         if callable(close):
             with contextlib.suppress(Exception):
