@@ -754,7 +754,18 @@ cdef void soft_stop() noexcept nogil:
             if g_grace_until[px] == 0:
                 g_grace_until[px] = g_now + g_px[px].grace
         else:
-            lst_close(li)
+            lst_drain_close(li)
+
+
+cdef void lst_drain_close(int li) noexcept nogil:
+    """Stopping: accept what already waits in the listener's queue, then close it. With -sf the
+    socket is this process's own (SO_REUSEPORT), and closing it resets every connection still
+    queued in it; the new process's socket takes the next ones."""
+    cdef int k
+    if g_lst[li].state == LI_READY:
+        for k in range(64):       # bounded: at most 64 bursts (4,096 connections)
+            handle_accept(li)
+    lst_close(li)
 
 
 cdef void check_grace() noexcept nogil:
@@ -764,7 +775,7 @@ cdef void check_grace() noexcept nogil:
     for li in range(g_nlst):
         px = g_lst[li].px
         if g_lst[li].state != LI_CLOSED and g_grace_until[px] and g_grace_until[px] <= g_now:
-            lst_close(li)
+            lst_drain_close(li)
 
 
 cdef void handle_signals() noexcept nogil:

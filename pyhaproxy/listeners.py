@@ -151,8 +151,12 @@ def adopt_fd(proxy_index: int, proxy: Proxy, bind: Bind) -> Listener:
     return Listener(sock, proxy_index, bind, port, proxy_name=proxy.name, backlog=socket.SOMAXCONN)
 
 
-def bind_one(proxy_index: int, proxy: Proxy, bind: Bind, port: int) -> Listener:
-    """Creates, binds and listens one socket; raises BindError with HAProxy's message."""
+def bind_one(proxy_index: int, proxy: Proxy, bind: Bind, port: int, reuseport: bool = True) -> Listener:
+    """Creates, binds and listens one socket; raises BindError with HAProxy's message.
+
+    SO_REUSEPORT (HAProxy 2.x's default on Linux, `noreuseport` turns it off) lets a new process
+    started with `-sf` bind beside the old one before the old one is told to stop, so the port
+    never refuses a connection during the start-up."""
     if bind.fd >= 0:
         return adopt_fd(proxy_index, proxy, bind)
     family = socket.AF_INET6 if bind.family == socket.AF_INET6 else socket.AF_INET
@@ -174,6 +178,11 @@ def bind_one(proxy_index: int, proxy: Proxy, bind: Bind, port: int) -> Listener:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         except OSError:
             pass  # HAProxy only warns ("Continuing.")
+        if reuseport:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            except OSError:
+                pass
         _bind_options(sock, bind, proxy)
         try:
             sock.bind((listen_host(bind), port))
@@ -220,7 +229,7 @@ def bind_all(cfg: Config, reuse: dict[ListenerKey, Listener] | None = None) -> l
                 out.append(Listener(old.sock, pi, b, port, proxy_name=proxy.name, backlog=backlog,
                                     paused=old.paused))
                 continue
-            lst = bind_one(pi, proxy, b, port)
+            lst = bind_one(pi, proxy, b, port, reuseport=not cfg.global_.noreuseport)
             created.append(lst)
             out.append(lst)
     except BaseException:

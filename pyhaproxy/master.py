@@ -248,7 +248,7 @@ class Master:
                 if i in done:
                     continue
                 try:
-                    done[i] = bind_one(pi, proxy, b, port)
+                    done[i] = bind_one(pi, proxy, b, port, reuseport=not self.cfg.global_.noreuseport)
                 except BindError as e:
                     failed = True
                     if not e.retryable:

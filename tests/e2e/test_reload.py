@@ -477,3 +477,30 @@ def test_master_worker_nbproc2_respawn_keeps_count(proxy, tcp_echo_backend):
     wait_until(lambda: not (before & set(px.worker_pids())) and len(px.worker_pids()) == 2,
                timeout=15, message="the new generation of two workers alone")
     assert _banner(port) == b"E\n"
+
+
+def test_sf_binds_beside_the_old_instance_and_loses_nothing(proxy, http_backend):
+    """`-sf` binds beside the old instance (SO_REUSEPORT, as haproxy 2.x) instead of pausing it
+    with SIGTTOU first, so the port never refuses during the new one's start-up; the old one
+    accepts what is queued on its socket before closing it. Three reloads under a sequential
+    new-connection load fail no request."""
+    backend = http_backend(name="b")
+    port = free_port()
+    cur = proxy.start(HTTP_PROXY, daemon=True, host=HOST, port=port, bport=backend.port, name="gen0")
+    load = LoadThread(port)
+    load.start()
+    olds = []
+    try:
+        for i in range(1, 4):
+            time.sleep(0.5)
+            new = proxy.start(HTTP_PROXY, daemon=True, host=HOST, port=port, bport=backend.port,
+                              name=f"gen{i}", extra_args=["-sf", str(cur.master_pid)])
+            olds.append(cur)
+            cur = new
+        for old in olds:
+            wait_until(lambda old=old: not old.alive(), timeout=20, message="an old instance to exit")
+    finally:
+        load.stop()
+    assert len(load.bodies) > 20, "the load thread barely ran"
+    # (a pause with SIGTTOU, as before, refused every connection during the new start-up)
+    assert not load.failures, f"{len(load.failures)} failed requests: {load.failures[:5]}"

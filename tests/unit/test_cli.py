@@ -227,23 +227,36 @@ def test_master_log_sends_udp_with_level_filter() -> None:
 
 
 # --- listeners ---------------------------------------------------------------------------------
-def _listen_cfg(port: int, name: str = "px") -> Config:
+def _listen_cfg(port: int, name: str = "px", noreuseport: bool = False) -> Config:
     c = Config()
+    c.global_.noreuseport = noreuseport
     c.proxies = [Proxy(name, binds=[Bind("127.0.0.1", port, port)], maxconn=64)]
     return c
 
 
-def test_bind_error_message_and_pause_resume() -> None:
+def test_reuseport_lets_a_new_process_bind_beside_the_old_one() -> None:
+    """SO_REUSEPORT, as haproxy 2.x on Linux: `-sf` binds before the old process stops."""
     port = free_port()
     ls = bind_all(_listen_cfg(port))
     try:
+        beside = bind_all(_listen_cfg(port, "new"))
+        beside[0].close()
+    finally:
+        for lst in ls:
+            lst.close()
+
+
+def test_bind_error_message_and_pause_resume() -> None:
+    port = free_port()
+    ls = bind_all(_listen_cfg(port, noreuseport=True))
+    try:
         assert len(ls) == 1 and ls[0].port == port and ls[0].backlog == 64
         with pytest.raises(BindError) as ei:
-            bind_all(_listen_cfg(port, "other"))
+            bind_all(_listen_cfg(port, "other", noreuseport=True))
         assert str(ei.value) == "cannot bind socket for proxy other. Aborting."
         # paused: the port can be taken by another SO_REUSEADDR socket, and resume then fails
         assert ls[0].pause()
-        other = bind_all(_listen_cfg(port, "other"))
+        other = bind_all(_listen_cfg(port, "other", noreuseport=True))
         assert not ls[0].resume()
         other[0].close()
         assert ls[0].resume()
