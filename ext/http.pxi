@@ -440,6 +440,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     if s.sfd >= 0 and s.srv >= 0 and g_srv[s.srv].px == s.be and (g < 0 or g == s.srv) and srv_alive(s.srv):
         s.state = ST_RELAY
         s.t_conn = g_now
+        s.t_cstart = g_now
         s.srv_reused = 1
         s.req.hold = 1
         touch_srv(s)
@@ -896,7 +897,7 @@ cdef void http_end_transaction(int idx) noexcept nogil:
     s.http_ka = 1
     s.logged = 0
     s.status = 0
-    s.t_req = s.t_conn = s.t_rsp = 0
+    s.t_req = s.t_conn = s.t_rsp = s.t_cstart = 0
     s.req.hold = 0
     ctr_add_bytes(s)
     s.accept_ms = g_now

@@ -563,11 +563,16 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     # timers; -1 for a phase never reached
     t0 = s.t_req if (http and s.t_req) else s.accept_ms
     tq = s.t_req - s.accept_ms if s.t_req else -1
-    if s.t_conn or (s.term_phase >= PH_CONNECT and s.srv != -1) or (not http and s.term_phase == PH_DATA):
+    if s.t_cstart:
+        tw = s.t_cstart - t0           # time in the backend queue (0 when it did not wait)
+    elif s.t_conn or (s.term_phase >= PH_CONNECT and s.srv != -1) or (not http and s.term_phase == PH_DATA):
         tw = 0
     else:
         tw = -1
-    tc = s.t_conn - t0 if s.t_conn else -1
+    if s.t_conn:
+        tc = s.t_conn - (s.t_cstart if s.t_cstart else t0)
+    else:
+        tc = -1
     tr = s.t_rsp - s.t_conn if (s.t_rsp and s.t_conn) else -1
     tt = g_now - s.accept_ms
     if http and s.t_req == 0:
@@ -670,7 +675,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         lc(b, &n, cap, b'+')
     ld(b, &n, cap, retries)
     la(b, &n, cap, b" 0/", 3)      # position in the server queue (none) / in the backend queue
-    ld(b, &n, cap, s.q_pos - 1 if s.q_pos > 0 else 0)
+    ld(b, &n, cap, s.q_pos)       # its place when it entered, itself included (as haproxy 2.6)
     if http:
         if p.ncap_req:
             log_captures(b, &n, cap, s.loginfo + LOG_HREQ_OFF if s.loginfo != NULL else NULL,

@@ -445,6 +445,8 @@ cdef void sess_start_connect(int idx) noexcept nogil:
             sess_set_srv(s, g)
         else:
             s.srv = -2
+    if s.t_cstart == 0:
+        s.t_cstart = g_now     # the end of Tw (time in the queue), the start of Tc
     while True:
         r = sess_try_connect(idx)
         if r == 0:
@@ -554,6 +556,14 @@ cdef void sess_io(int idx) noexcept nogil:
         http_client_io(idx)
         return
     if s.state == ST_CONNECTING and sess_abort_on_close(idx):
+        return
+    if s.state == ST_QUEUED:
+        if s.cli_rd == 2 and (g_px[s.px].opts | g_px[s.be].opts) & PO_ABORTONCLOSE:
+            # abortonclose: the client left while waiting for a slot; the queue shrinks at once
+            # (CQ, <NOSRV>) instead of when its turn comes
+            s.term_cause = TERM_CLI_ABORT
+            s.term_phase = PH_QUEUE
+            sess_close(idx)
         return
     if s.state != ST_RELAY:
         return

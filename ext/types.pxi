@@ -261,6 +261,7 @@ cdef struct sess_t:
     long long accept_wall_ms
     long long t_req        # request complete (Tq)
     long long t_conn       # connection established (Tc)
+    long long t_cstart     # left the queue (or never waited) and began connecting: ends Tw
     long long t_rsp        # response headers received (Tr)
     sockaddr_storage cli_addr
     socklen_t cli_addrlen
