@@ -164,7 +164,9 @@ cdef int select_server(sess_t *s) noexcept nogil:
     cdef px_t *p = &g_px[s.be]
     cdef int g
     cdef unsigned int h
-    if p.nsrv == 0:
+    if p.nsrv == 0 or (p.has_dispatch and not p.balance_set):
+        # HAProxy 1.2 (2.7, 2.10, 3.2): without `balance`, servers only serve their cookie's
+        # clients (chosen before this); every new client goes to the dispatch address
         return -2 if p.has_dispatch else -1
     if p.balance == BAL_SOURCE or ((p.balance == BAL_URI or p.balance == BAL_HDR) and s.lb_hash_ok):
         h = addr_hash(&s.cli_addr) if p.balance == BAL_SOURCE else s.lb_hash

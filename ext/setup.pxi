@@ -99,6 +99,7 @@ def run_worker(dict tables, Shm shm, int worker_idx, list listeners, int debug=0
         p.rr_act_len = len(d["rr_act"])
         p.rr_bck = int_array(d["rr_bck"])
         p.rr_bck_len = len(d["rr_bck"])
+        p.balance_set = d["balance_set"]
         if d["dispatch"] is not None:
             p.has_dispatch = 1
             fill_addr(&p.dispatch, &p.dispatch_len, d["dispatch"][0], d["dispatch"][1])

@@ -121,6 +121,7 @@ cdef struct px_t:
     int rr_bck_len
     int rr_bck_pos
     int has_dispatch
+    int balance_set      # a `balance` line: without one, `dispatch` takes every new client (1.2 2.7)
     sockaddr_storage dispatch
     socklen_t dispatch_len
     int has_source

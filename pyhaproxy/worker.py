@@ -237,6 +237,7 @@ def compile_tables(cfg: Config) -> dict[str, Any]:
             "grace": px.grace,
             "retries": px.retries,
             "balance": BALANCES[px.balance],
+            "balance_set": 1 if px.balance_explicit else 0,
             "hash_arg": px.hash_balance_arg,
             "opts": opts,
             "srv_first": mine[0][0] if mine else 0,
