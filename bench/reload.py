@@ -405,9 +405,11 @@ DOC_HEAD = """\
 
 pyhaproxy can be reloaded three ways:
 
-- **`-sf`/`-st` PIDs**, as with HAProxy: the new process binds (sending SIGTTOU to the old pids
-  and retrying for up to 1 s if a port is taken), starts its workers, then sends SIGUSR1 (`-sf`,
-  finish the sessions then exit) or SIGTERM (`-st`) to the old pids.
+- **`-sf`/`-st` PIDs**, as with HAProxy: the new process binds beside the old one (SO_REUSEPORT,
+  as haproxy 2.x; with an old instance bound without it, SIGTTOU to the old pids and retries for
+  up to 1 s), starts its workers, waits until they serve, then sends SIGUSR1 (`-sf`, finish the
+  sessions then exit) or SIGTERM (`-st`) to the old pids. The old workers accept what waits in
+  their sockets' queues before closing them.
 - **The section 4.3 script** (architecture.txt): SIGTTOU to the old instance (its listeners leave
   the LISTEN state but stay bound), start the new one, then SIGUSR1 to the old one, or SIGTTIN to
   resume it if the new one failed to start.
@@ -454,9 +456,10 @@ Why the first and last lose requests: with the 4.3 script, SIGTTOU takes the old
 the LISTEN state, which resets every connection still in their accept queue, and the port
 refuses connections until the new process (a Python start-up, a few hundred ms) has bound it
 (wrk reports a refused or reset connection as a write error).
-With haproxy's plain `-sf`, both processes listen on the port at once (SO_REUSEPORT, one accept
-queue each); when the old one closes its sockets, the connections the kernel had already queued
-on them are reset. In master-worker mode there is only ever one socket per address, and it never
+With `-sf`, both processes listen on the port at once (SO_REUSEPORT, one accept queue each);
+when the old one closes its sockets, the connections the kernel had already queued on them are
+reset. pyhaproxy's old workers first accept what is queued, which leaves only the connections
+that arrive between that last accept and the close. In master-worker mode there is only ever one socket per address, and it never
 leaves the LISTEN state: the master holds it throughout, so connections queued while the old
 workers drop their copies simply wait for the new workers to accept them.
 """
