@@ -460,8 +460,9 @@ With `-sf`, both processes listen on the port at once (SO_REUSEPORT, one accept 
 when the old one closes its sockets, the connections the kernel had already queued on them are
 reset. pyhaproxy's old workers first accept what is queued, which leaves only the connections
 that arrive between that last accept and the close. In master-worker mode there is only ever
-one socket per address, and it never leaves the LISTEN state: the master holds it throughout, so connections queued while the old
-workers drop their copies simply wait for the new workers to accept them.
+one socket per address, and it never leaves the LISTEN state: the master holds it throughout,
+so connections queued while the old workers drop their copies simply wait for the new workers
+to accept them.
 """
 
 
