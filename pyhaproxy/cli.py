@@ -31,7 +31,7 @@ class Options:
     daemon: bool = False  # -D
     debug: bool = False  # -d
     foreground: bool = False  # -db
-    quiet: bool = False  # -q (and -D)
+    quiet: bool = False  # -q
     verbose: bool = False  # -V
     check: bool = False  # -c
     maxconn: int = 0  # -n (0 = not given)
@@ -125,7 +125,8 @@ def parse_args(argv: list[str]) -> Options:
             o.check = True
         elif c == "D":
             o.daemon = True
-            o.quiet = True  # -D implies -q
+            # (HAProxy 1.x's -D implied -q; 2.x prints every start-up warning and alert before
+            # detaching, so a daemon that caps itself at the fd limit says so)
         elif c == "q":
             o.quiet = True
         elif c == "W":
@@ -215,7 +216,7 @@ def usage_text(name: str) -> str:
         "        -v displays version ; -vv shows known build options.\n"
         "        -d enters debug mode ; -db only disables background mode.\n"
         "        -V enters verbose mode (disables quiet mode)\n"
-        "        -D goes daemon ; implies -q\n"
+        "        -D goes daemon ; warnings and alerts are shown before detaching\n"
         "        -q quiet mode : don't display messages\n"
         "        -c check mode : only check config file and exit\n"
         f"        -n sets the maximum total # of connections ({DEFAULT_MAXCONN})\n"

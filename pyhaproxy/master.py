@@ -733,6 +733,7 @@ class Master:
         sys.stdout.flush()
         sys.stderr.flush()
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+        master_pid = os.getpid()
         try:
             pid = os.fork()
         except OSError:
@@ -740,6 +741,12 @@ class Master:
             self.log.alert(f"[{self.name}.main()] Cannot fork.")
             return None
         if pid == 0:  # pragma: no cover - runs in the child
+            # First thing: soft-stop if the master dies (kill -9)... and if it died already,
+            # between fork() and here, no signal will ever come: leave at once.
+            with contextlib.suppress(Exception):
+                ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGUSR1), 0, 0, 0)
+            if os.getppid() != master_pid:
+                os._exit(0)
             code = 1
             try:
                 self._child_setup(gen, old_mask)
@@ -792,9 +799,6 @@ class Master:
                     os.close(lst.sock.detach())
         if self._daemon:
             _devnull_on((0, 1, 2))
-        # the worker soft-stops if the master disappears (kill -9)
-        with contextlib.suppress(Exception):
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGUSR1), 0, 0, 0)
         if self.opts.memmax > 0:
             limit = self.opts.memmax * 1048576 // max(1, gen.cfg.global_.nbproc)
             try:

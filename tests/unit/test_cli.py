@@ -50,9 +50,10 @@ def test_parse_basic_flags() -> None:
     assert not o.daemon and not o.check
 
 
-def test_parse_daemon_implies_quiet_and_debug_modes() -> None:
+def test_parse_daemon_and_debug_modes() -> None:
+    # -D no longer implies -q (1.x did): 2.x shows start-up warnings before detaching
     o = cli.parse_args(["-D", "-f", "x"])
-    assert o.daemon and o.quiet
+    assert o.daemon and not o.quiet
     o = cli.parse_args(["-db", "-f", "x"])
     assert o.foreground and not o.debug
     o = cli.parse_args(["-d", "-f", "x"])
@@ -133,7 +134,7 @@ def test_apply_options_nbproc_needs_daemon() -> None:
     assert warnings == ["<nbproc> is only meaningful in daemon mode. Setting limit to 1 process."]
     c = _cfg(nbproc=3)
     cli.apply_options(c, cli.parse_args(["-D", "-f", "x"]))
-    assert c.global_.nbproc == 3 and c.global_.daemon and c.global_.quiet
+    assert c.global_.nbproc == 3 and c.global_.daemon and not c.global_.quiet
 
 
 def test_apply_options_maxconn_and_pidfile() -> None:
