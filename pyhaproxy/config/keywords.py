@@ -772,8 +772,8 @@ def p_capture(st: State, args: list[str], where: Where) -> None:
         raise fail(where, "'capture' expects 'cookie' or 'request header' or 'response header'.")
 
 
-def _set_timeout(st: State, key: str, attr: str, text: str, where: Where) -> None:
-    value = parse_time(text, key, where)
+def _set_timeout(st: State, key: str, attr: str, text: str, where: Where, written: str = "") -> None:
+    value = parse_time(text, written or key, where)  # errors name the keyword as written
     if key in st.seen and not st.in_defaults:
         st.warn(where, f"'{key}' already specified. Continuing.")
         return
@@ -817,7 +817,8 @@ def p_timeout(st: State, args: list[str], where: Where) -> None:
         )
     need(args, 2, where, f"'timeout {name}' expects an integer value (in milliseconds).")
     no_extra(args, 3, where)
-    _set_timeout(st, _TIMEOUT_KEYS.get(name, f"timeout {name}"), _TIMEOUTS[name], args[2], where)
+    _set_timeout(st, _TIMEOUT_KEYS.get(name, f"timeout {name}"), _TIMEOUTS[name], args[2], where,
+                 written=f"timeout {name}")
 
 
 def p_int(st: State, args: list[str], where: Where) -> None:
@@ -1542,7 +1543,8 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
                                   f"{', '.join(map(str, DENY_CODES))}).")
             params = [str(code)]
         elif params:
-            raise fail(where, f"'http-request deny' : unsupported argument '{params[0]}' "
+            extra = params[2] if params[:1] == ["deny_status"] and len(params) > 2 else params[0]
+            raise fail(where, f"'http-request deny' : unsupported argument '{extra}' "
                               "(only 'deny_status CODE').")
     elif action == "redirect":
         params = _parse_redirect(params, where)
@@ -1562,17 +1564,16 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
 
 
 def _parse_redirect(params: list[str], where: Where) -> list[str]:
-    """`location|prefix|scheme URL [code N] [drop-query]` -> [kind, url, code, drop]."""
-    if len(params) < 2 or params[0] not in ("location", "prefix", "scheme"):
-        raise fail(where, "'http-request redirect' expects 'location', 'prefix' or 'scheme' <value>.")
-    kind, url = params[0], params[1]
-    if kind == "scheme":
-        raise fail(where, "'http-request redirect scheme' is not supported.")
-    if "%" in url:
-        raise fail(where, "'http-request redirect' : log-format values ('%...') are not supported.")
+    """`location|prefix|scheme URL`, `code N` and `drop-query` in any order (as 2.x) ->
+    [kind, url, code, drop]."""
+    kind = url = ""
     code, drop = "302", "0"
-    i = 2
+    i = 0
     while i < len(params):
+        if params[i] in ("location", "prefix", "scheme") and i + 1 < len(params) and not kind:
+            kind, url = params[i], params[i + 1]
+            i += 2
+            continue
         if params[i] == "code" and i + 1 < len(params):
             if params[i + 1] not in ("301", "302", "303", "307", "308"):
                 raise fail(where, f"'http-request redirect' : invalid code '{params[i + 1]}'.")
@@ -1583,6 +1584,12 @@ def _parse_redirect(params: list[str], where: Where) -> list[str]:
             i += 1
         else:
             raise fail(where, f"'http-request redirect' : option '{params[i]}' is not supported.")
+    if not kind:
+        raise fail(where, "'http-request redirect' expects 'location', 'prefix' or 'scheme' <value>.")
+    if kind == "scheme":
+        raise fail(where, "'http-request redirect scheme' is not supported.")
+    if "%" in url:
+        raise fail(where, "'http-request redirect' : log-format values ('%...') are not supported.")
     return [kind, url, code, drop]
 
 

@@ -255,3 +255,23 @@ def test_bad_fd_and_unix_binds(line: str, message: str) -> None:
     with pytest.raises(ConfigError) as ei:
         parse_text(f"frontend fe\n{line}\n", "t.cfg")
     assert str(ei.value) == f"[ALERT] parsing [t.cfg:2] : {message}"
+
+
+def test_redirect_options_in_any_order() -> None:
+    cfg = parse_text("frontend fe\n    bind :80\n    mode http\n"
+                     "    http-request redirect code 301 location /x\n"
+                     "    http-request redirect drop-query prefix /p code 308\n", "t.cfg")
+    assert [r.args for r in cfg.proxies[0].http_rules] == [["location", "/x", "301", "0"],
+                                                           ["prefix", "/p", "308", "1"]]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("    timeout connect abc", "unexpected character 'a' in time argument 'abc' to 'timeout connect'."),
+    ("    contimeout abc", "unexpected character 'a' in time argument 'abc' to 'contimeout'."),
+    ("    http-request deny deny_status 403 errorfile /x",
+     "'http-request deny' : unsupported argument 'errorfile' (only 'deny_status CODE')."),
+])
+def test_errors_name_what_was_written(line: str, message: str) -> None:
+    with pytest.raises(ConfigError) as ei:
+        parse_text(f"frontend fe\n    bind :80\n    mode http\n{line}\n", "t.cfg")
+    assert str(ei.value) == f"[ALERT] parsing [t.cfg:4] : {message}"
