@@ -770,7 +770,9 @@ def log_setup(dict tables):
     cdef logsrv_t *t
     cdef bytes raw
     cdef sockaddr_un *un
-    g_log_pid = getpid()
+    # the pid HAProxy logs: the process that was started (the pidfile's, our master) outside
+    # master-worker mode, where each worker logs its own
+    g_log_pid = tables.get("log_pid") or getpid()
     g_log_quiet = 1 if tables.get("quiet") else 0
     g_log_hdr_sec = -1
     g_log_acc_sec = -1

@@ -316,6 +316,7 @@ def run(cfg: Config, listeners: list[Any], shm: Shm, worker_idx: int, debug: boo
     code = 0
     try:
         tables = compile_tables(cfg)
+        tables["log_pid"] = 0 if cfg.global_.master_worker else os.getppid()
         fds = [
             (lst.sock.fileno(), lst.proxy_index, lst.port, max(1, cfg.proxies[lst.proxy_index].maxconn))
             for lst in listeners
