@@ -316,7 +316,11 @@ def run(cfg: Config, listeners: list[Any], shm: Shm, worker_idx: int, debug: boo
     code = 0
     try:
         tables = compile_tables(cfg)
-        tables["log_pid"] = 0 if cfg.global_.master_worker else os.getppid()
+        # HAProxy logs the pid of a process it started: with one worker outside master-worker
+        # mode that is our master (the pidfile's pid); with nbproc > 1 each 1.x process logged
+        # its own (all were in the pidfile), as 2.x workers do
+        single = not cfg.global_.master_worker and cfg.global_.nbproc <= 1
+        tables["log_pid"] = os.getppid() if single else 0
         fds = [
             (lst.sock.fileno(), lst.proxy_index, lst.port, max(1, cfg.proxies[lst.proxy_index].maxconn))
             for lst in listeners
