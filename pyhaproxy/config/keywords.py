@@ -1169,40 +1169,16 @@ def p_stats(st: State, args: list[str], where: Where) -> None:
     s.enabled = True
 
 
-def p_server(st: State, args: list[str], where: Where) -> None:
-    _defaults_forbidden(st, args, where)
-    if len(args) < 3 or args[2] == "":
-        raise fail(where, "'server' expects <name> and <addr>[:<port>] as arguments.")
-    name = args[1]
-    srv = Server(name=name, host="", where=copy.copy(where))
-    host, port = split_host_port(args[2])
-    res = resolve(host)
-    if res is None:
-        raise fail(where, f"server {name} : could not resolve address '{host}'.")
-    srv.host, srv.family = res
-    if srv.host != host:
-        srv.hostname = host
-    # IP => port of the client connection ; IP:N => N ; IP:+N / IP:-N => client's port +/- N
-    fixed_port: int | None = None
-    if port not in (None, ""):
-        assert port is not None
-        if port[0] in "+-" and _isnum(port[1:]):
-            off = int(port[1:])
-            if off > 65535:
-                raise fail(where, f"server {name} : invalid port offset '{port}'.")
-            srv.port_offset = off if port[0] == "+" else -off
-        elif _isnum(port) and int(port) <= 65535:
-            fixed_port = int(port) or None  # ':0' means "same port as the client"
-        else:
-            raise fail(where, f"server {name} : invalid port '{port}'.")
-    srv.port = fixed_port
+def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
+    """The options of a `server` line (after its address), `default-server` ones first."""
+    name = srv.name
 
     def val(i: int) -> str:
         if i + 1 >= len(args) or args[i + 1] == "":
             raise fail(where, f"'{args[i]}' expects an argument (server {name}).")
         return args[i + 1]
 
-    i = 3
+    i = 0
     while i < len(args):
         opt = args[i]
         if opt == "cookie":
@@ -1260,6 +1236,45 @@ def p_server(st: State, args: list[str], where: Where) -> None:
                 "'source', 'minconn', 'maxconn', 'maxqueue', 'slowstart', "
                 "'disabled' and 'weight'.",
             )
+
+
+def p_default_server(st: State, args: list[str], where: Where) -> None:
+    """`default-server OPTIONS`: options every later `server` line of the section (and of the
+    proxies after a `defaults` section) starts with; its own options come after and win."""
+    need(args, 1, where, "'default-server' expects at least one option.")
+    _apply_server_options(Server(name="default-server", host=""), args[1:], where)  # validated now
+    st.px().default_server = [*st.px().default_server, *args[1:]]
+
+
+def p_server(st: State, args: list[str], where: Where) -> None:
+    _defaults_forbidden(st, args, where)
+    if len(args) < 3 or args[2] == "":
+        raise fail(where, "'server' expects <name> and <addr>[:<port>] as arguments.")
+    name = args[1]
+    srv = Server(name=name, host="", where=copy.copy(where))
+    host, port = split_host_port(args[2])
+    res = resolve(host)
+    if res is None:
+        raise fail(where, f"server {name} : could not resolve address '{host}'.")
+    srv.host, srv.family = res
+    if srv.host != host:
+        srv.hostname = host
+    # IP => port of the client connection ; IP:N => N ; IP:+N / IP:-N => client's port +/- N
+    fixed_port: int | None = None
+    if port not in (None, ""):
+        assert port is not None
+        if port[0] in "+-" and _isnum(port[1:]):
+            off = int(port[1:])
+            if off > 65535:
+                raise fail(where, f"server {name} : invalid port offset '{port}'.")
+            srv.port_offset = off if port[0] == "+" else -off
+        elif _isnum(port) and int(port) <= 65535:
+            fixed_port = int(port) or None  # ':0' means "same port as the client"
+        else:
+            raise fail(where, f"server {name} : invalid port '{port}'.")
+    srv.port = fixed_port
+
+    _apply_server_options(srv, [*st.px().default_server, *args[3:]], where)
     if srv.check:
         if srv.check_port is None and srv.port is not None:
             srv.check_port = srv.port
@@ -1662,6 +1677,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "option": (Kw(P, p_option, "1.0"),),
     "no": (Kw(P, p_no, "1.3.15"),),
     "server": (Kw(BE, p_server, "1.0"),),
+    "default-server": (Kw(P, p_default_server, "1.4"),),
     "errorloc": (Kw(P, p_errorloc, "1.1"),),
     "errorloc302": (Kw(P, p_errorloc, "1.2.5"),),
     "errorloc303": (Kw(P, p_errorloc, "1.2.5"),),
@@ -1712,7 +1728,6 @@ _LATER_PROXY_KEYWORDS = {
     "reqsetbe": "1.3",
     "reqisetbe": "1.3",
     "server-template": "1.8",
-    "default-server": "1.4",
     "bind-process": "1.4",
     "backlog": "1.4",
     "email-alert": "1.6",

@@ -255,6 +255,7 @@ class Proxy:
     # True when a `balance` line was given (directly or through defaults). HAProxy 1.2 without
     # it used servers only for cookie persistence and sent new clients to `dispatch`.
     balance_explicit: bool = False
+    default_server: list[str] = field(default_factory=list)  # `default-server` options, in order
     appsession_len: int = 0
     appsession_timeout: int = 0
     checktimeout: int = 0  # `timeout check`

@@ -275,3 +275,20 @@ def test_errors_name_what_was_written(line: str, message: str) -> None:
     with pytest.raises(ConfigError) as ei:
         parse_text(f"frontend fe\n    bind :80\n    mode http\n{line}\n", "t.cfg")
     assert str(ei.value) == f"[ALERT] parsing [t.cfg:4] : {message}"
+
+
+def test_default_server_options_come_first_and_add_up() -> None:
+    cfg = parse_text(
+        "defaults\n    default-server inter 3s fall 5\n"
+        "backend b\n    server a 127.0.0.1:80\n    default-server check weight 7\n"
+        "    server b 127.0.0.1:81\n    server c 127.0.0.1:82 weight 2 fall 1\n", "t.cfg")
+    a, b, c = cfg.proxies[0].servers
+    assert (a.inter, a.fall, a.check, a.weight) == (3000, 5, False, 1)
+    assert (b.inter, b.fall, b.check, b.weight) == (3000, 5, True, 7)
+    assert (c.fall, c.check, c.weight) == (1, True, 2)  # its own options win
+
+
+def test_default_server_options_are_checked_on_their_line() -> None:
+    with pytest.raises(ConfigError) as ei:
+        parse_text("backend b\n    default-server weight 900\n", "t.cfg")
+    assert str(ei.value).startswith("[ALERT] parsing [t.cfg:2] : weight of server default-server")
