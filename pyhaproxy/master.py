@@ -153,6 +153,7 @@ class _State:
     respawns: list[_Respawn] = field(default_factory=list)
     pending: _PendingReload | None = None
     reload_again: bool = False  # SIGUSR2 received while a reload was settling
+    hard_stops: list[tuple[float, Generation]] = field(default_factory=list)  # hard-stop-after
 
 
 def _status_text(status: int) -> str:
@@ -535,6 +536,7 @@ class Master:
             deadlines.append(self.st.pending.due)  # past it, the readiness pipe wakes us
         if self.st.kill_deadline is not None:
             deadlines.append(self.st.kill_deadline)
+        deadlines.extend(d for d, _ in self.st.hard_stops)
         return max(0.0, min(deadlines) - now)
 
     def _loop_once(self, timeout: float) -> None:
@@ -553,6 +555,8 @@ class Master:
             self._commit_reload(self.st.pending)
         if self._stats is not None:  # stats hook: expire idle stats connections
             self._stats.tick(now)
+        if self.st.hard_stops:
+            self._run_hard_stops(now)
         for gen in list(self.gens):
             if gen.checker is not None:
                 d = gen.checker.next_deadline()
@@ -639,9 +643,28 @@ class Master:
                     self.log.warning(msg, syslog=False)
                     self.log.proxy_log(p, LOG_WARNING, msg)
         self._signal_workers(signal.SIGUSR1)
+        for gen in self.gens:
+            self._arm_hard_stop(gen)
         self._forget_pending()
         # the workers hold the sockets; the master's copies would keep the ports bound after them
         self._close_listeners()
+
+    def _arm_hard_stop(self, gen: Generation) -> None:
+        """`hard-stop-after`: the soft-stopping generation gets SIGTERM once that time is up."""
+        t = gen.cfg.global_.hard_stop_after
+        if t > 0:
+            self.st.hard_stops.append((time.monotonic() + t / 1000.0, gen))
+
+    def _run_hard_stops(self, now: float) -> None:
+        due = [(d, g) for d, g in self.st.hard_stops if d <= now]
+        if not due:
+            return
+        self.st.hard_stops = [(d, g) for d, g in self.st.hard_stops if d > now]
+        for _, gen in due:
+            if gen.live():
+                self.log.warning(f"soft-stop still running after hard-stop-after: stopping generation "
+                                 f"{gen.number}'s workers now (SIGTERM).")
+                self._signal_workers(signal.SIGTERM, [gen])
 
     def _hard_stop(self, log: bool = True) -> None:
         if self.st.stopping == "hard":
@@ -955,6 +978,8 @@ class Master:
         # An old worker only closes its own copy of each listening fd: the sockets the new
         # generation shares stay open (master + new workers), so their accept queues survive.
         self._signal_workers(signal.SIGUSR1, p.old)
+        for g in p.old:
+            self._arm_hard_stop(g)
         for key, lst in self.bound.items():
             if key not in p.new_bound:
                 lst.close()  # the old workers close theirs when they finish

@@ -343,6 +343,14 @@ def _once(st: State, key: str, where: Where) -> bool:
     return True
 
 
+def g_hard_stop_after(st: State, args: list[str], where: Where) -> None:
+    """`hard-stop-after TIME`: a soft stop (or the old workers of a reload) that has not ended
+    after TIME becomes a hard stop."""
+    need(args, 1, where, "'hard-stop-after' expects <time> as argument.")
+    no_extra(args, 2, where)
+    st.config.global_.hard_stop_after = parse_time(args[1], "hard-stop-after", where)
+
+
 def g_flag(st: State, args: list[str], where: Where) -> None:
     no_extra(args, 1, where)
     attr = args[0].replace("-", "_")
@@ -1630,6 +1638,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "quiet": (Kw(G, g_flag, "1.0"),),
     "nopoll": (Kw(G, g_flag, "1.2.5", "accepted, epoll is always used"),),
     "noreuseport": (Kw(G, g_flag, "1.8"),),
+    "hard-stop-after": (Kw(G, g_hard_stop_after, "1.8"),),
     "noepoll": (Kw(G, g_flag, "1.2.5", "accepted, epoll is always used"),),
     "nosepoll": (Kw(G, g_flag, "1.3.9", "accepted, epoll is always used"),),
     "nokqueue": (Kw(G, g_flag, "1.3.9", "accepted, epoll is always used"),),
@@ -1761,7 +1770,6 @@ _LATER_GLOBAL_KEYWORDS = {
     "maxconnrate": "1.5",
     "maxsessrate": "1.5",
     "maxpipes": "1.4",
-    "hard-stop-after": "1.8",
     "ca-base": "1.5",
     "crt-base": "1.5",
     "setenv": "1.7",

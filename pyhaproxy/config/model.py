@@ -53,6 +53,7 @@ class Global:
     master_worker: bool = False
     maxconn: int = DEFAULT_MAXCONN
     nbproc: int = 1
+    hard_stop_after: int = 0  # ms; 0: a soft stop waits for every session
     noreuseport: bool = False  # listeners are bound with SO_REUSEPORT unless this is set (2.x)
     nbthread: int = 1  # worker processes too (pyhaproxy has no threads): see cli.apply_command_line
     uid: int | None = None
