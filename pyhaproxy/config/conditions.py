@@ -231,7 +231,9 @@ class _Parser:
         m = re.match(r"[+-]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", rest)
         if m:
             self.i += m.end()
-            return (int(m[0], 0) != 0) != neg
+            # strtol(..., 0) as 2.6: 0x hex, a leading 0 octal ("01"); only zero or not matters
+            digits = m[1][2:] if m[1][:2].lower() == "0x" else m[1]
+            return any(c != "0" for c in digits) != neg
         if rest.startswith("("):
             self.i += 1
             self.empty_operand(self.text[start:], start)
