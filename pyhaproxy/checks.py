@@ -36,6 +36,7 @@ not checked until it is enabled again, and does not count among the servers left
 from __future__ import annotations
 
 import errno
+import re
 import selectors
 import socket
 import time
@@ -61,6 +62,21 @@ CHK_L7TOUT = 7
 _STATUS_LEN = 12
 # Anything longer than this without a verdict is not an HTTP reply worth waiting for.
 _MAX_REPLY = 4096
+
+
+def _status_expected(expect: tuple[bool, str, str], status: str) -> bool:
+    """`http-check expect [!] status CODES|RANGES` or `rstatus REGEX` against a reply's status."""
+    neg, kind, pattern = expect
+    if kind == "rstatus":
+        hit = re.search(pattern, status) is not None
+    else:
+        code = int(status)
+        hit = False
+        for part in pattern.split(","):
+            lo, _, hi = part.partition("-")
+            if int(lo) <= code <= int(hi or lo):
+                hit = True
+    return hit != neg
 
 
 def _client_hello() -> bytes:
@@ -385,7 +401,10 @@ class HealthChecker:
         head = bytes(t.reply[:_STATUS_LEN])
         if (len(head) == _STATUS_LEN and head.startswith(b"HTTP/1.") and head[8:9] == b" "
                 and head[9:12].isdigit()):
-            if head[9:10] in (b"2", b"3"):
+            if t.proxy.http_check_expect is not None:
+                ok = _status_expected(t.proxy.http_check_expect, head[9:12].decode())
+                self._finish(t, ok, CHK_L7OK if ok else CHK_L7STS, now)
+            elif head[9:10] in (b"2", b"3"):
                 self._finish(t, True, CHK_L7OK, now)
             else:
                 self._finish(t, False, CHK_L7STS, now)

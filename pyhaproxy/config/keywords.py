@@ -1246,6 +1246,34 @@ def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
             )
 
 
+def p_http_check(st: State, args: list[str], where: Where) -> None:
+    """`http-check expect [!] status|rstatus PATTERN`: what an `option httpchk` reply's status must
+    be (2xx/3xx without it). `status` takes codes and ranges separated by commas (200-399,404)."""
+    if len(args) < 2 or args[1] != "expect":
+        raise not_supported(f"'http-check {args[1] if len(args) > 1 else ''}'", "1.4", where)
+    rest = args[2:]
+    neg = bool(rest) and rest[0] == "!"
+    if neg:
+        rest = rest[1:]
+    if len(rest) != 2 or rest[0] not in ("status", "rstatus"):
+        what = rest[0] if rest else ""
+        if what in ("string", "rstring", "hdr", "fhdr"):
+            raise not_supported(f"'http-check expect {what}'", "1.4", where)
+        raise fail(where, "'http-check expect' expects '[!] status <codes>' or '[!] rstatus <regex>'.")
+    kind, pattern = rest
+    if kind == "status":
+        for part in pattern.split(","):
+            lo, _, hi = part.partition("-")
+            if not lo.isdigit() or (hi and not hi.isdigit()):
+                raise fail(where, f"'http-check expect status' : invalid status code or range '{part}'.")
+    else:
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            raise fail(where, f"'http-check expect rstatus' : invalid regex '{pattern}' ({e}).") from None
+    st.px().http_check_expect = (neg, kind, pattern)
+
+
 def p_default_server(st: State, args: list[str], where: Where) -> None:
     """`default-server OPTIONS`: options every later `server` line of the section (and of the
     proxies after a `defaults` section) starts with; its own options come after and win."""
@@ -1687,6 +1715,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "no": (Kw(P, p_no, "1.3.15"),),
     "server": (Kw(BE, p_server, "1.0"),),
     "default-server": (Kw(P, p_default_server, "1.4"),),
+    "http-check": (Kw(P, p_http_check, "1.4"),),
     "errorloc": (Kw(P, p_errorloc, "1.1"),),
     "errorloc302": (Kw(P, p_errorloc, "1.2.5"),),
     "errorloc303": (Kw(P, p_errorloc, "1.2.5"),),
@@ -1711,7 +1740,6 @@ _LATER_PROXY_KEYWORDS = {
     "block": "1.3.10",
     "redirect": "1.3.14",
     "http-response": "1.5",
-    "http-check": "1.4",
     "http-after-response": "2.2",
     "http-reuse": "1.6",
     "http-send-name-header": "1.4",

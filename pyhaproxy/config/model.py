@@ -257,6 +257,7 @@ class Proxy:
     # it used servers only for cookie persistence and sent new clients to `dispatch`.
     balance_explicit: bool = False
     default_server: list[str] = field(default_factory=list)  # `default-server` options, in order
+    http_check_expect: tuple[bool, str, str] | None = None  # (negated, "status"|"rstatus", pattern)
     appsession_len: int = 0
     appsession_timeout: int = 0
     checktimeout: int = 0  # `timeout check`

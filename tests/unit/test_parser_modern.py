@@ -292,3 +292,15 @@ def test_default_server_options_are_checked_on_their_line() -> None:
     with pytest.raises(ConfigError) as ei:
         parse_text("backend b\n    default-server weight 900\n", "t.cfg")
     assert str(ei.value).startswith("[ALERT] parsing [t.cfg:2] : weight of server default-server")
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("    http-check expect status 2x0", "'http-check expect status' : invalid status code or range '2x0'."),
+    ("    http-check expect string OK", "'http-check expect string' is not supported yet (it appeared in "
+                                      "HAProxy 1.4)."),
+    ("    http-check send meth GET", "'http-check send' is not supported yet (it appeared in HAProxy 1.4)."),
+])
+def test_http_check_errors(line: str, message: str) -> None:
+    with pytest.raises(ConfigError) as ei:
+        parse_text(f"backend b\n    option httpchk\n{line}\n", "t.cfg")
+    assert str(ei.value) == f"[ALERT] parsing [t.cfg:3] : {message}"
