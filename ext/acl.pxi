@@ -93,18 +93,12 @@ _ACL_MATCH = {"str": AM_STR, "beg": AM_BEG, "end": AM_END, "sub": AM_SUB, "reg":
               "dom": AM_DOM, "dir": AM_DIR, "ip": AM_IP, "int": AM_INT}
 
 
-cdef int acl_setup(dict tables) except -1:
-    """Copy tables["acl"] into the C arrays; set each proxy's switching-rule range.
-
-    tables["acl"] = {"acls": [(fetch, match, icase, hdr bytes, [pattern...])],
-                     "conds": [(unless, target, [(neg, or_after, [acl index...])])],
-                     "switch": [(first cond, count, default backend)] one per proxy}
-    Patterns: bytes for strings and regexes, (family, packed, bits) for ip, (lo, hi) for int.
-    """
+cdef int acl_setup(object t) except -1:
+    """Copy the ACL tables (pyhaproxy/worker.py AclTables: acls, conds, switch) into the C
+    arrays; set each proxy's switching-rule range."""
     global g_acl, g_acl_pat, g_acl_ref, g_acl_term, g_acl_cond
-    cdef dict t = tables.get("acl") or {}
-    cdef list acls = t.get("acls") or []
-    cdef list conds = t.get("conds") or []
+    cdef list acls = t.acls
+    cdef list conds = t.conds
     cdef int npat = 0, nref = 0, nterm = 0, i, k, rc, flags
     cdef acl_t *a
     cdef acl_pat_t *pt
@@ -185,7 +179,7 @@ cdef int acl_setup(dict tables) except -1:
                 g_acl_ref[nref + k] = refs[k]
             nref += len(refs)
             nterm += 1
-    for i, (first, count, default_be) in enumerate(t.get("switch") or []):
+    for i, (first, count, default_be) in enumerate(t.switch):
         if i < g_npx:
             g_px[i].swr_first = first
             g_px[i].nswr = count

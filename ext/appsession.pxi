@@ -32,17 +32,16 @@ cdef as_px_t *g_as_px = NULL
 cdef as_entry_t *g_as = NULL
 
 
-cdef int appsession_setup_proxy(int i, dict d) except -1:
-    """Start-up: the proxy's appsession settings (d["appsession"] = (name, len, timeout_ms) or None)."""
+cdef int appsession_setup_proxy(int i, object px) except -1:
+    """Start-up: the proxy's `appsession NAME len N timeout T` (model fields of `Proxy`)."""
     global g_as_px, g_as
     if g_as_px == NULL:
         g_as_px = <as_px_t *>calloc(max(1, g_npx), sizeof(as_px_t))
         if g_as_px == NULL:
             raise MemoryError()
-    a = d.get("appsession")
-    if a is None:
+    if not px.appsession or px.mode != "http":
         return 0
-    name, length, timeout = a
+    name, length, timeout = px.appsession, px.appsession_len, px.appsession_timeout
     copy_name(g_as_px[i].name, MAX_COOKIE, name, &g_as_px[i].name_len)
     g_as_px[i].len = min(max(1, length), AS_MAXLEN)
     # A timeout of 0 would forget every entry at once: keep them instead (until evicted).

@@ -4,7 +4,7 @@ cdef inline int srv_usable(int g) noexcept nogil:
     cdef shm_srv *st = shm_srv_at(g_shm, g)
     if st.state != SRV_UP or st.admin_down or st.weight == 0:
         return 0             # weight 0 (stats socket `set weight`) drains the server
-    if g_srv[g].maxconn and g_srv[g].cur_sess >= g_srv[g].maxconn:
+    if g_srv[g].conf.maxconn and g_srv[g].cur_sess >= g_srv[g].conf.maxconn:
         return 0
     return 1
 
@@ -21,15 +21,15 @@ cdef int srv_ramp(int g) noexcept nogil:
     cdef srv_t *sv = &g_srv[g]
     cdef shm_srv *st
     cdef long long el
-    if sv.slowstart <= 0:
+    if sv.conf.slowstart <= 0:
         return 256
     st = shm_srv_at(g_shm, g)
     if st.down_trans == 0 or st.state != SRV_UP:
         return 256
     el = g_wall - st.last_change_ms
-    if el < 0 or el >= sv.slowstart:
+    if el < 0 or el >= sv.conf.slowstart:
         return 256
-    el = el * 256 // sv.slowstart
+    el = el * 256 // sv.conf.slowstart
     return <int>el if el > 0 else 1
 
 
@@ -85,7 +85,7 @@ cdef unsigned int addr_hash(sockaddr_storage *a) noexcept nogil:
 cdef int first_backup(px_t *p) noexcept nogil:
     cdef int g
     for g in range(p.srv_first, p.srv_first + p.nsrv):
-        if g_srv[g].backup and srv_usable(g):
+        if g_srv[g].conf.backup and srv_usable(g):
             return g
     return -1
 
@@ -106,10 +106,10 @@ cdef int pick_leastconn(px_t *p, int bck) noexcept nogil:
     cdef long long c, bc = 0
     for k in range(p.nsrv):
         g = p.srv_first + (p.lc_pos + k) % p.nsrv
-        if g_srv[g].backup != bck or not srv_usable(g):
+        if g_srv[g].conf.backup != bck or not srv_usable(g):
             continue
         c = srv_conns(g)
-        w = g_srv[g].weight if g_srv[g].weight > 0 else 1
+        w = g_srv[g].conf.weight if g_srv[g].conf.weight > 0 else 1
         w = w * srv_ramp(g)          # (out of 256: slowstart ramps it up)
         if best < 0 or c * bw < bc * w:
             best = g
@@ -124,7 +124,7 @@ cdef int pick_first(px_t *p, int bck) noexcept nogil:
     """balance first: the first server in declaration order that has a free slot (maxconn)."""
     cdef int g
     for g in range(p.srv_first, p.srv_first + p.nsrv):
-        if g_srv[g].backup == bck and srv_usable(g):
+        if g_srv[g].conf.backup == bck and srv_usable(g):
             return g
     return -1
 
@@ -202,7 +202,7 @@ cdef int be_can_queue(px_t *p) noexcept nogil:
     cdef shm_srv *st
     for g in range(p.srv_first, p.srv_first + p.nsrv):
         st = shm_srv_at(g_shm, g)
-        if (g_srv[g].maxconn and g_srv[g].cur_sess >= g_srv[g].maxconn and st.state == SRV_UP
+        if (g_srv[g].conf.maxconn and g_srv[g].cur_sess >= g_srv[g].conf.maxconn and st.state == SRV_UP
                 and not st.admin_down and st.weight != 0):
             return 1
     return 0
@@ -212,7 +212,7 @@ cdef void queue_add(int idx) noexcept nogil:
     """Append session idx to its backend's queue; `timeout queue` (else `timeout connect`) runs."""
     cdef sess_t *s = &g_sess[idx]
     cdef px_t *p = &g_px[s.be]
-    cdef int to = p.queuetimeout if p.queuetimeout > 0 else p.contimeout
+    cdef int to = p.conf.queuetimeout if p.conf.queuetimeout > 0 else p.conf.contimeout
     s.q_next = -1
     s.q_prev = p.q_tail
     if p.q_tail >= 0:
@@ -262,7 +262,7 @@ cdef inline void sess_set_srv(sess_t *s, int g) noexcept nogil:
     if s.srv >= 0:
         g_srv[s.srv].cur_sess -= 1
         shm_ctr_at(g_shm, g_worker, g_npx + s.srv).cur_sess -= 1
-        if g_srv[s.srv].maxconn and g_px[g_srv[s.srv].px].nq > 0:
+        if g_srv[s.srv].conf.maxconn and g_px[g_srv[s.srv].px].nq > 0:
             g_queue_dirty = 1      # a slot was freed: the queue is served at the end of this turn
     s.srv = g
     if g >= 0:

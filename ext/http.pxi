@@ -165,7 +165,7 @@ cdef void http_linger(int idx) noexcept nogil:
     answer before the client reads it (error pages on requests with bodies, monitor probes).
     """
     cdef sess_t *s = &g_sess[idx]
-    cdef int to = g_px[s.px].clitimeout
+    cdef int to = g_px[s.px].conf.clitimeout
     sess_log(s)        # the transaction ends here; the lingering is not part of its timers
     if g_px[s.px].opts & PO_NOLINGER:
         sess_close(idx)
@@ -231,7 +231,7 @@ cdef int cookie_server(sess_t *s, const char *val, int vlen) noexcept nogil:
     cdef int g, bck, first = -1
     for bck in range(2):
         for g in range(p.srv_first, p.srv_first + p.nsrv):
-            if g_srv[g].backup != bck or g_srv[g].cookie_len != vlen or vlen == 0:
+            if g_srv[g].conf.backup != bck or g_srv[g].cookie_len != vlen or vlen == 0:
                 continue
             if memcmp(g_srv[g].cookie, val, vlen) != 0:
                 continue
@@ -404,7 +404,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         g = http_req_cookie(idx, buf, &total)
     if g < 0 and as_used(s.be):
         g = appsession_request(idx, buf)
-    if opts & (PO_HTTPCLOSE | PO_SRVCLOSE):
+    if opts & (PO_HTTPCLOSE | PO_HTTP_SERVER_CLOSE):
         http_del_conn_hdrs(buf, &total)
         if s.req_upgrade and m.meth != H1_M_CONNECT:
             # an upgrade is asked for: the connection ends as a tunnel or with this answer anyway
@@ -429,7 +429,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     chan_reset_msg(&s.rsp)
     s.rsp_no_body = 1 if m.meth == H1_M_HEAD else 0
     s.cli_exp = 0
-    s.retries_left = be.retries
+    s.retries_left = be.conf.retries
     if g < 0 and s.lb_hash_ok:
         # balance uri / hdr: the hash decides the server of every request (as a cookie would)
         g = select_server(s)
@@ -714,7 +714,7 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
         total = h1_add_hdr(buf, total, BUFSIZE, m, b"Connection", 10, b"close", 5)
         if total < 0:
             return -1
-    elif (opts & PO_SRVCLOSE) and s.cli_ka:
+    elif (opts & PO_HTTP_SERVER_CLOSE) and s.cli_ka:
         # http-server-close: the server was asked to close; the client keeps its connection
         http_del_conn_hdrs(buf, &total)
         if s.req_v10:
@@ -733,10 +733,10 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     s.rsp.buf_in = total
     if http_body_start(&s.rsp, m.hdrs_end, no_body, 0) < 0:
         return -1
-    s.srv_ka = rsp_ka and s.rsp.to_fwd >= 0 and not (opts & (PO_HTTPCLOSE | PO_SRVCLOSE))
-    if s.rsp.to_fwd < 0 or (m.conn_close and not (opts & PO_SRVCLOSE)):
+    s.srv_ka = rsp_ka and s.rsp.to_fwd >= 0 and not (opts & (PO_HTTPCLOSE | PO_HTTP_SERVER_CLOSE))
+    if s.rsp.to_fwd < 0 or (m.conn_close and not (opts & PO_HTTP_SERVER_CLOSE)):
         s.cli_ka = 0
-    if (opts & PO_SRVCLOSE) and s.cli_ka:
+    if (opts & PO_HTTP_SERVER_CLOSE) and s.cli_ka:
         return http_response_done(s)
     if s.cli_ka and m.minor == 0 and not m.conn_keepalive:
         s.cli_ka = 0
@@ -880,7 +880,7 @@ cdef void http_end_transaction(int idx) noexcept nogil:
         sess_close(idx)
         return
     if (not s.srv_ka or s.rsp.buf_in > s.rsp.buf_len or s.srv_rd == 2 or s.rsp.eof
-            or (s.srv >= 0 and g_srv[s.srv].maxconn)):
+            or (s.srv >= 0 and g_srv[s.srv].conf.maxconn)):
         # (a server with maxconn counts transactions: its slot is given back between requests)
         # (srv_rd == 2: the server's FIN came with the response's edge, it will not serve again)
         if s.sfd >= 0:
@@ -904,8 +904,8 @@ cdef void http_end_transaction(int idx) noexcept nogil:
     s.accept_wall_ms = g_wall
     s.srv_exp = 0
     s.con_exp = 0
-    if g_px[s.px].keepalivetimeout > 0:
-        s.cli_exp = g_now + g_px[s.px].keepalivetimeout
+    if g_px[s.px].conf.keepalivetimeout > 0:
+        s.cli_exp = g_now + g_px[s.px].conf.keepalivetimeout
     else:
         touch_cli(s)
     if g_stopping:

@@ -41,12 +41,11 @@ cdef char *_hr_copy(bytes b) except? NULL:
     return p
 
 
-cdef int httpreq_setup(dict tables) except -1:
-    """tables["acl"]["hrules"] = [(action, cond, status, drop_query, name, value)],
-    tables["acl"]["hreq"] = [(first, count)] one per proxy (start-up, Python)."""
+cdef int httpreq_setup(object t) except -1:
+    """The http-request rules (AclTables.hrules: (action, cond, status, drop_query, name, value))
+    and each proxy's range (AclTables.hreq: (first, count)); start-up, Python."""
     global g_hrule
-    cdef dict t = tables.get("acl") or {}
-    cdef list rules = t.get("hrules") or []
+    cdef list rules = t.hrules
     cdef hrule_t *r
     cdef int i
     g_hrule = <hrule_t *>calloc(max(1, len(rules)), sizeof(hrule_t))
@@ -62,7 +61,7 @@ cdef int httpreq_setup(dict tables) except -1:
         r.nlen = len(name)
         r.val = _hr_copy(bytes(value))
         r.vlen = len(value)
-    for i, (first, count) in enumerate(t.get("hreq") or []):
+    for i, (first, count) in enumerate(t.hreq):
         if i < g_npx:
             g_px[i].hr_first = first
             g_px[i].nhr = count

@@ -592,8 +592,8 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         srvconn = 0
     retries = 0
     redisp = 0
-    if s.srv != SRV_STATS and be.retries > 0:
-        retries = be.retries - s.retries_left
+    if s.srv != SRV_STATS and be.conf.retries > 0:
+        retries = be.conf.retries - s.retries_left
         if retries < 0:
             retries = 0
         redisp = (be.opts & PO_REDISPATCH) != 0 and s.retries_left == 0 and be.nsrv > 0
@@ -762,8 +762,9 @@ cdef int log_socket(int family):
     return slot[0]
 
 
-def log_setup(dict tables):
-    """Fill each proxy's log targets and captures from the tables; open the datagram sockets."""
+def log_setup(object plan):
+    """Fill each proxy's log targets and captures from the plan (pyhaproxy/worker.py WorkerPlan)
+    and the model's `captures`; open the datagram sockets."""
     global g_log_pid, g_log_quiet, g_log_hdr_sec, g_log_acc_sec
     cdef int i, j, k
     cdef px_t *p
@@ -772,14 +773,16 @@ def log_setup(dict tables):
     cdef sockaddr_un *un
     # the pid HAProxy logs: the process that was started (the pidfile's, our master) outside
     # master-worker mode, where each worker logs its own
-    g_log_pid = tables.get("log_pid") or getpid()
-    g_log_quiet = 1 if tables.get("quiet") else 0
+    g_log_pid = plan.log_pid or getpid()
+    g_log_quiet = 1 if plan.quiet else 0
     g_log_hdr_sec = -1
     g_log_acc_sec = -1
-    for i, d in enumerate(tables["proxies"]):
+    for i, pp in enumerate(plan.proxies):
+        captures = pp.px.captures
         p = &g_px[i]
         p.nlog = 0
-        for address, facility, level in list(d.get("log") or [])[:MAX_LOGSRV]:
+        for target in pp.logs[:MAX_LOGSRV]:
+            address, facility, level = target.address, target.facility, target.level
             t = &p.log[p.nlog]
             memset(&t.addr, 0, sizeof(sockaddr_storage))
             try:
@@ -799,19 +802,19 @@ def log_setup(dict tables):
             t.facility = LOG_FACILITIES.index(facility) if facility in LOG_FACILITIES else 1
             t.level = LOG_LEVELS.index(level) if level in LOG_LEVELS else 7
             p.nlog += 1
-        cc = d.get("capture_cookie")
+        cc = next(((c.name, c.length) for c in captures if c.kind == "cookie"), None)
         p.cap_ck_len = 0
         if cc:
             copy_name(p.cap_ck_name, MAX_COOKIE, cc[0], &p.cap_ck_len)
             p.cap_ck_max = max(0, min(int(cc[1]), LOG_CCK_MAX))
         p.ncap_req = 0
-        for name, length in list(d.get("capture_req") or [])[:MAX_CAPTURE]:
+        for name, length in [(c.name, c.length) for c in captures if c.kind == "request"][:MAX_CAPTURE]:
             k = p.ncap_req
             copy_name(p.cap_req_name[k], 64, name, &p.cap_req_len[k])
             p.cap_req_max[k] = max(0, min(int(length), LOG_HDR_MAX))
             p.ncap_req += 1
         p.ncap_rsp = 0
-        for name, length in list(d.get("capture_rsp") or [])[:MAX_CAPTURE]:
+        for name, length in [(c.name, c.length) for c in captures if c.kind == "response"][:MAX_CAPTURE]:
             k = p.ncap_rsp
             copy_name(p.cap_rsp_name[k], 64, name, &p.cap_rsp_len[k])
             p.cap_rsp_max[k] = max(0, min(int(length), LOG_HDR_MAX))

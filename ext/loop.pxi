@@ -82,7 +82,7 @@ cdef void lst_recheck_full() noexcept nogil:
     for li in range(g_nlst):
         if g_lst[li].state == LI_FULL:
             p = &g_px[g_lst[li].px]
-            if p.feconn < p.maxconn:
+            if p.feconn < p.conf.maxconn:
                 lst_enable(li)
             else:
                 g_listeners_full = 1
@@ -199,21 +199,21 @@ cdef inline int sess_tunnel(sess_t *s) noexcept nogil:
     """`timeout tunnel` of a connected TCP session or HTTP tunnel (it replaces client and server
     timeouts), or 0."""
     if s.state == ST_RELAY and (g_px[s.px].mode == MODE_TCP or s.tunnel):
-        return g_px[s.be].tunneltimeout
+        return g_px[s.be].conf.tunneltimeout
     return 0
 
 
 cdef inline void touch_cli(sess_t *s) noexcept nogil:
     cdef int to = sess_tunnel(s)
     if to == 0:
-        to = g_px[s.px].clitimeout
+        to = g_px[s.px].conf.clitimeout
     s.cli_exp = g_now + to if to > 0 else 0
 
 
 cdef inline void touch_srv(sess_t *s) noexcept nogil:
     cdef int to = sess_tunnel(s)
     if to == 0:
-        to = g_px[s.be].srvtimeout
+        to = g_px[s.be].conf.srvtimeout
     s.srv_exp = g_now + to if to > 0 else 0
 
 
@@ -309,7 +309,7 @@ cdef void handle_accept(int li) noexcept nogil:
     cdef int fd, idx, k, tq, one = 1
     cdef sess_t *s
     for k in range(ACCEPT_BURST):
-        if g_actconn >= g_maxconn or p.feconn >= p.maxconn:
+        if g_actconn >= g_maxconn or p.feconn >= p.conf.maxconn:
             lst_disable_full(li)
             return
         alen = sizeof(addr)
@@ -337,13 +337,13 @@ cdef void handle_accept(int li) noexcept nogil:
         if p.mode == MODE_HTTP:
             s.state = ST_REQ
             s.req.buf = NULL
-            tq = p.httpreqtimeout if p.httpreqtimeout > 0 else p.clitimeout
+            tq = p.conf.httpreqtimeout if p.conf.httpreqtimeout > 0 else p.conf.clitimeout
             s.cli_exp = g_now + tq if tq > 0 else 0
             sess_arm(s, idx)
         else:
             # TCP: the backend is chosen now, on what is known at accept (src, dst_port)
             sess_set_be(s, acl_switch_backend(s, NULL, NULL))
-            s.retries_left = g_px[s.be].retries
+            s.retries_left = g_px[s.be].conf.retries
             touch_cli(s)
             sess_start_connect(idx)
 
@@ -365,7 +365,7 @@ cdef int sess_try_connect(int idx) noexcept nogil:
         addr = sv.addr
         alen = sv.addrlen
         if sv.port_mode:
-            (<sockaddr_in *>&addr).sin_port = htons(<uint16_t>(g_lst[s.lst].port + sv.port_offset))
+            (<sockaddr_in *>&addr).sin_port = htons(<uint16_t>(g_lst[s.lst].port + sv.conf.port_offset))
         if sv.has_source:
             src = &sv.source
             srclen = sv.source_len
@@ -403,7 +403,7 @@ cdef int sess_try_connect(int idx) noexcept nogil:
     s.srv_rd = 0
     s.srv_wr = 0
     s.state = ST_CONNECTING
-    s.con_exp = g_now + p.contimeout if p.contimeout > 0 else 0
+    s.con_exp = g_now + p.conf.contimeout if p.conf.contimeout > 0 else 0
     sess_arm(s, idx)
     return 0
 
@@ -760,9 +760,9 @@ cdef void soft_stop() noexcept nogil:
             sess_arm(&g_sess[i], i)
     for li in range(g_nlst):
         px = g_lst[li].px
-        if g_px[px].grace > 0:
+        if g_px[px].conf.grace > 0:
             if g_grace_until[px] == 0:
-                g_grace_until[px] = g_now + g_px[px].grace
+                g_grace_until[px] = g_now + g_px[px].conf.grace
         else:
             lst_drain_close(li)
 

@@ -85,11 +85,11 @@ _RULE_ACTIONS = {"add": RA_ADD, "del": RA_DEL, "rep": RA_REP, "deny": RA_DENY,
 _PAGE_CODES = (400, 403, 408, 500, 502, 503, 504)
 
 
-cdef int rules_setup_proxy(int px, dict d) except -1:
-    """Compile proxy px's rules (d["rules"]) and keep its custom error pages (d["errpages"]).
+cdef int rules_setup_proxy(int px, object pp) except -1:
+    """Compile proxy px's rules (pp.rules) and keep its custom error pages (pp.errpages).
 
-    d["rules"]: list of (direction "req"|"rsp", action, icase, regex bytes, string bytes);
-    d["errpages"]: {status: the raw answer bytes}.
+    pp.rules: list of (direction "req"|"rsp", action, icase, regex bytes, string bytes);
+    pp.errpages: {status: the raw answer bytes} (pp: pyhaproxy/worker.py ProxyPlan).
     """
     global g_rules, g_nrules_px
     cdef px_rules_t *pr
@@ -105,7 +105,7 @@ cdef int rules_setup_proxy(int px, dict d) except -1:
     if px >= g_nrules_px:
         raise ValueError("proxy index out of range")
     pr = &g_rules[px]
-    rules = d.get("rules") or []
+    rules = pp.rules
     for item in rules:
         if item[0] == "req":
             nreq += 1
@@ -148,7 +148,7 @@ cdef int rules_setup_proxy(int px, dict d) except -1:
             r.re = NULL
             raise ValueError(f"bad regular expression '{rx.decode('latin-1')}': "
                              f"{err[:strlen(err)].decode('latin-1')}")
-    for code, page in (d.get("errpages") or {}).items():
+    for code, page in pp.errpages.items():
         if code not in _PAGE_CODES:
             continue
         k = _PAGE_CODES.index(code)
@@ -406,7 +406,7 @@ cdef void rules_tarpit_start(int idx) noexcept nogil:
     The timer end is handled by rules_tarpit_expired(), called by sess_timeout() for ST_TARPIT.
     """
     cdef sess_t *s = &g_sess[idx]
-    cdef int to = g_px[s.px].contimeout
+    cdef int to = g_px[s.px].conf.contimeout
     ctr_px(s.px).denied_req += 1
     if s.term_cause == TERM_NONE:
         s.term_cause = TERM_PROXY

@@ -40,106 +40,131 @@ cdef int *int_array(list values) except? NULL:
     return arr
 
 
-def run_worker(dict tables, Shm shm, int worker_idx, list listeners, int debug=0) -> int:
-    """Build the C tables from `tables` (see pyhaproxy/worker.py) and run the loop until stopped.
+cdef tuple _struct_fields(object zero):
+    return tuple(zero.keys())
+
+
+cdef px_conf_t _px_conf_zero
+cdef srv_conf_t _srv_conf_zero
+memset(&_px_conf_zero, 0, sizeof(px_conf_t))
+memset(&_srv_conf_zero, 0, sizeof(srv_conf_t))
+PX_CONF_FIELDS = _struct_fields(_px_conf_zero)
+SRV_CONF_FIELDS = _struct_fields(_srv_conf_zero)
+
+
+def px_conf_fields() -> tuple:
+    """The names of px_conf_t, each a field of the model's `Proxy` (the boundary test reads it)."""
+    return PX_CONF_FIELDS
+
+
+def srv_conf_fields() -> tuple:
+    """The names of srv_conf_t, each a field of the model's `Server`."""
+    return SRV_CONF_FIELDS
+
+
+cdef int setup_proxy(int i, object pp) except -1:
+    """Proxy i from its plan (pyhaproxy/worker.py ProxyPlan) and its model (pp.px)."""
+    cdef px_t *p = &g_px[i]
+    cdef int j
+    px = pp.px
+    p.conf = {name: getattr(px, name) for name in PX_CONF_FIELDS}
+    p.conf.maxconn = max(1, p.conf.maxconn)
+    copy_name(p.name, MAX_NAME, px.name, &p.name_len)
+    p.mode = pp.mode
+    p.balance = pp.balance
+    p.balance_set = 1 if px.balance_explicit else 0
+    p.opts = pp.opts
+    p.srv_first = pp.srv_first
+    p.nsrv = pp.nsrv
+    p.slot = i
+    p.default_be = i
+    copy_name(p.ff_hdr, 64, px.forwardfor_header or "X-Forwarded-For", &p.ff_hdr_len)
+    if pp.ff_except is not None:
+        p.ff_except = 1
+        fam, raw, bits = pp.ff_except
+        p.ff_exc_family = fam
+        memcpy(p.ff_exc_net, <const char *>raw, len(raw))
+        p.ff_exc_bits = bits
+    p.q_head = -1
+    p.q_tail = -1
+    p.hash_whole = 1 if px.hash_balance_arg == "whole" and p.balance == BAL_URI else 0
+    if p.balance == BAL_HDR:
+        copy_name(p.hash_hdr, 64, px.hash_balance_arg or "", &p.hash_hdr_len)
+    p.rr_act = int_array(pp.rr_act)
+    p.rr_act_len = len(pp.rr_act)
+    p.rr_bck = int_array(pp.rr_bck)
+    p.rr_bck_len = len(pp.rr_bck)
+    if pp.dispatch is not None:
+        p.has_dispatch = 1
+        fill_addr(&p.dispatch, &p.dispatch_len, pp.dispatch[0], pp.dispatch[1])
+    if pp.source is not None:
+        p.has_source = 1
+        fill_addr(&p.source, &p.source_len, pp.source[0], pp.source[1])
+    p.nmon = min(len(pp.monitor_net), MAX_MONNET)
+    for j in range(p.nmon):
+        fam, raw, bits = pp.monitor_net[j]
+        p.mon_family[j] = fam
+        memcpy(p.mon_net[j], <const char *>raw, len(raw))
+        p.mon_bits[j] = bits
+    ck = px.cookie
+    p.ck_mode = pp.cookie_mode
+    if ck is not None:
+        p.ck_indirect = 1 if ck.indirect else 0
+        p.ck_nocache = 1 if ck.nocache else 0
+        p.ck_postonly = 1 if ck.postonly else 0
+        copy_name(p.ck_name, MAX_COOKIE, ck.name, &p.ck_name_len)
+        copy_name(p.ck_domain, MAX_NAME, ck.domain or "", &p.ck_domain_len)
+    copy_name(p.mon_uri, 256, px.monitor_uri or "", &p.mon_uri_len)
+    copy_name(p.stats_uri, 256, pp.stats_uri, &p.stats_uri_len)
+    rules_setup_proxy(i, pp)        # header rules and error pages (rules.pxi)
+    appsession_setup_proxy(i, px)   # (appsession.pxi)
+    return 0
+
+
+cdef int setup_server(int i, object sp) except -1:
+    """Server i from its plan (pyhaproxy/worker.py ServerPlan) and its model (sp.sv)."""
+    cdef srv_t *sv = &g_srv[i]
+    model = sp.sv
+    sv.conf = {name: getattr(model, name) for name in SRV_CONF_FIELDS}
+    copy_name(sv.name, MAX_NAME, model.name, &sv.name_len)
+    sv.px = sp.px
+    sv.gidx = i
+    fill_addr(&sv.addr, &sv.addrlen, sp.host, sp.port)
+    sv.port_mode = sp.port_mode
+    if sp.source is not None:
+        sv.has_source = 1
+        fill_addr(&sv.source, &sv.source_len, sp.source[0], sp.source[1])
+    copy_name(sv.cookie, MAX_COOKIE, model.cookie or "", &sv.cookie_len)
+    return 0
+
+
+def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0) -> int:
+    """Build the C tables from `plan` (pyhaproxy/worker.py WorkerPlan) and run the loop until stopped.
 
     listeners: list of (fd, proxy_index, port, backlog). Returns the exit status.
     """
     global g_ep, g_px, g_npx, g_srv, g_nsrv, g_lst, g_nlst, g_sess, g_maxsess, g_free_sess, g_nfree
     global g_maxconn, g_shm, g_worker, g_sigfd, g_bufs, g_pipes, g_heap_exp, g_heap_idx, g_heap_cap
     global g_debug, g_grace_until, g_stats_addrlen
-    cdef int i, j
-    cdef px_t *p
-    cdef srv_t *sv
+    cdef int i
     cdef sigset_t mask
     cdef epoll_event ev
-    proxies = tables["proxies"]
-    servers = tables["servers"]
     g_shm = shm.hdr
     g_worker = worker_idx
     g_debug = debug
-    g_npx = len(proxies)
+    g_npx = len(plan.proxies)
     g_px = <px_t *>calloc(max(1, g_npx), sizeof(px_t))
     g_grace_until = <long long *>calloc(max(1, g_npx), sizeof(long long))
-    g_nsrv = len(servers)
+    g_nsrv = len(plan.servers)
     g_srv = <srv_t *>calloc(max(1, g_nsrv), sizeof(srv_t))
-    for i, d in enumerate(proxies):
-        p = &g_px[i]
-        copy_name(p.name, MAX_NAME, d["name"], &p.name_len)
-        p.mode = d["mode"]
-        p.maxconn = d["maxconn"]
-        p.contimeout = d["contimeout"]
-        p.clitimeout = d["clitimeout"]
-        p.srvtimeout = d["srvtimeout"]
-        p.httpreqtimeout = d["httpreqtimeout"]
-        p.keepalivetimeout = d["keepalivetimeout"]
-        p.grace = d["grace"]
-        p.retries = d["retries"]
-        p.balance = d["balance"]
-        p.opts = d["opts"]
-        p.srv_first = d["srv_first"]
-        p.nsrv = d["nsrv"]
-        p.slot = i
-        p.default_be = i
-        p.queuetimeout = d.get("queuetimeout", 0)
-        p.tunneltimeout = d.get("tunneltimeout", 0)
-        copy_name(p.ff_hdr, 64, d.get("ff_header") or "X-Forwarded-For", &p.ff_hdr_len)
-        if d.get("ff_except"):
-            p.ff_except = 1
-            fam, raw, bits = d["ff_except"]
-            p.ff_exc_family = fam
-            memcpy(p.ff_exc_net, <const char *>raw, len(raw))
-            p.ff_exc_bits = bits
-        p.q_head = -1
-        p.q_tail = -1
-        p.hash_whole = 1 if d.get("hash_arg") == "whole" and d["balance"] == BAL_URI else 0
-        if d["balance"] == BAL_HDR:
-            copy_name(p.hash_hdr, 64, d.get("hash_arg") or "", &p.hash_hdr_len)
-        p.rr_act = int_array(d["rr_act"])
-        p.rr_act_len = len(d["rr_act"])
-        p.rr_bck = int_array(d["rr_bck"])
-        p.rr_bck_len = len(d["rr_bck"])
-        p.balance_set = d["balance_set"]
-        if d["dispatch"] is not None:
-            p.has_dispatch = 1
-            fill_addr(&p.dispatch, &p.dispatch_len, d["dispatch"][0], d["dispatch"][1])
-        if d["source"] is not None:
-            p.has_source = 1
-            fill_addr(&p.source, &p.source_len, d["source"][0], d["source"][1])
-        p.nmon = min(len(d["monitor_net"]), MAX_MONNET)
-        for j in range(p.nmon):
-            fam, raw, bits = d["monitor_net"][j]
-            p.mon_family[j] = fam
-            memcpy(p.mon_net[j], <const char *>raw, len(raw))
-            p.mon_bits[j] = bits
-        p.ck_mode = d["ck_mode"]
-        p.ck_indirect = d["ck_indirect"]
-        p.ck_nocache = d["ck_nocache"]
-        p.ck_postonly = d["ck_postonly"]
-        copy_name(p.ck_name, MAX_COOKIE, d["ck_name"], &p.ck_name_len)
-        copy_name(p.ck_domain, MAX_NAME, d["ck_domain"], &p.ck_domain_len)
-        copy_name(p.mon_uri, 256, d["monitor_uri"], &p.mon_uri_len)
-        copy_name(p.stats_uri, 256, d["stats_uri"], &p.stats_uri_len)
-        rules_setup_proxy(i, d)     # header rules and error pages (rules.pxi)
-        appsession_setup_proxy(i, d)
-    for i, d in enumerate(servers):
-        sv = &g_srv[i]
-        copy_name(sv.name, MAX_NAME, d["name"], &sv.name_len)
-        sv.px = d["px"]
-        sv.gidx = i
-        fill_addr(&sv.addr, &sv.addrlen, d["host"], d["port"])
-        sv.port_mode = d["port_mode"]
-        sv.port_offset = d["port_offset"]
-        if d["source"] is not None:
-            sv.has_source = 1
-            fill_addr(&sv.source, &sv.source_len, d["source"][0], d["source"][1])
-        copy_name(sv.cookie, MAX_COOKIE, d["cookie"], &sv.cookie_len)
-        sv.backup = d["backup"]
-        sv.weight = d["weight"]
-        sv.maxconn = d["maxconn"]
-        sv.slowstart = d.get("slowstart", 0)
-    acl_setup(tables)               # ACLs and use_backend rules (acl.pxi)
-    httpreq_setup(tables)           # http-request rules (httpreq.pxi)
+    if g_px == NULL or g_grace_until == NULL or g_srv == NULL:
+        raise MemoryError()
+    for i, pp in enumerate(plan.proxies):
+        setup_proxy(i, pp)
+    for i, sp in enumerate(plan.servers):
+        setup_server(i, sp)
+    acl_setup(plan.acl)             # ACLs and use_backend rules (acl.pxi)
+    httpreq_setup(plan.acl)         # http-request rules (httpreq.pxi)
     g_nlst = len(listeners)
     g_lst = <lst_t *>calloc(max(1, g_nlst), sizeof(lst_t))
     for i, (fd, px, port, backlog) in enumerate(listeners):
@@ -148,7 +173,7 @@ def run_worker(dict tables, Shm shm, int worker_idx, list listeners, int debug=0
         g_lst[i].port = port
         g_lst[i].backlog = backlog
         g_lst[i].state = LI_FULL
-    g_maxconn = tables["maxconn"]
+    g_maxconn = plan.maxconn
     g_maxsess = g_maxconn
     g_sess = <sess_t *>calloc(g_maxsess, sizeof(sess_t))
     g_free_sess = <int *>malloc(sizeof(int) * g_maxsess)
@@ -163,12 +188,12 @@ def run_worker(dict tables, Shm shm, int worker_idx, list listeners, int debug=0
     if g_sess == NULL or g_free_sess == NULL or g_heap_exp == NULL or g_heap_idx == NULL:
         raise MemoryError("cannot allocate the session table")
     memset(&g_stats_addr, 0, sizeof(g_stats_addr))
-    if tables.get("stats_sock"):
-        path = tables["stats_sock"].encode()[:107]
+    if plan.stats_sock:
+        path = plan.stats_sock.encode()[:107]
         (<sockaddr_un *>&g_stats_addr).sun_family = AF_UNIX
         memcpy((<sockaddr_un *>&g_stats_addr).sun_path, <const char *>path, len(path))
         g_stats_addrlen = sizeof(sockaddr_un)
-    log_setup(tables)
+    log_setup(plan)
 
     # The worker soft-stops when its master dies; its signals arrive through a signalfd in the epoll set.
     prctl(PR_SET_PDEATHSIG, SIGUSR1, 0, 0, 0)

@@ -12,19 +12,14 @@
 
 #define SHM_MAGIC 0x50594858u
 
-/* shm_srv.state */
-#define SRV_DOWN 0
-#define SRV_UP 1
+/* shm_srv.state (exported to Python as pyhaproxy._core.srv_state) */
+enum srv_state { SRV_DOWN = 0, SRV_UP = 1 };
 
-/* shm_srv.check_status: HAProxy's check result codes (subset) */
-#define CHK_UNKNOWN 0
-#define CHK_L4OK 1
-#define CHK_L4CON 2
-#define CHK_L4TOUT 3
-#define CHK_L7OK 4
-#define CHK_L7STS 5
-#define CHK_L7RSP 6
-#define CHK_L7TOUT 7
+/* shm_srv.check_status: HAProxy's check result codes, a subset (pyhaproxy._core.check_status) */
+enum check_status {
+    CHK_UNKNOWN = 0, CHK_L4OK = 1, CHK_L4CON = 2, CHK_L4TOUT = 3,
+    CHK_L7OK = 4, CHK_L7STS = 5, CHK_L7RSP = 6, CHK_L7TOUT = 7,
+};
 
 typedef struct shm_hdr {
     uint32_t magic;

@@ -1,6 +1,23 @@
 # The Python-facing accessor of the shared-memory region (used by the master: checks, stats, signals).
 # The worker reads and writes the same region directly through the C pointers in shm.pxd.
 
+# The server states and check results of ext/shm.h, exported to Python (pyhaproxy._core.srv_state,
+# .check_status) for the master and the checks: declared here because a `cpdef enum` in a .pxd
+# would belong to that .pxd's module, not to _core.
+cdef extern from "shm.h" nogil:
+    cpdef enum srv_state:
+        SRV_DOWN
+        SRV_UP
+    cpdef enum check_status:
+        CHK_UNKNOWN
+        CHK_L4OK
+        CHK_L4CON
+        CHK_L4TOUT
+        CHK_L7OK
+        CHK_L7STS
+        CHK_L7RSP
+        CHK_L7TOUT
+
 _CTR_FIELDS = ("cur_sess", "max_sess", "tot_sess", "bytes_in", "bytes_out", "denied_req", "denied_resp",
                "err_req", "err_conn", "err_resp", "retries", "redispatches", "req_tot")
 

@@ -1,11 +1,17 @@
 # C structs of the worker: proxies, servers, listeners, sessions, channels. No Python objects here.
+#
+# The `cpdef enum`s are the constants Python needs too (pyhaproxy._core.px_mode, .balance_algo,
+# .proxy_option, .cookie_mode): the member name is derived from the configuration word
+# (`static-rr` -> BAL_STATIC_RR, `http-server-close` -> PO_HTTP_SERVER_CLOSE), so there is no
+# Python copy to keep in step.
 
-cdef enum:
+cpdef enum px_mode:
     MODE_TCP = 0
     MODE_HTTP = 1
     MODE_HEALTH = 2
 
-    BAL_RR = 0
+cpdef enum balance_algo:
+    BAL_ROUNDROBIN = 0
     BAL_SOURCE = 1
     BAL_STATIC_RR = 2
     BAL_LEASTCONN = 3
@@ -13,7 +19,7 @@ cdef enum:
     BAL_URI = 5
     BAL_HDR = 6
 
-    # proxy option bits
+cpdef enum proxy_option:
     PO_HTTPCLOSE = 1 << 0
     PO_FORWARDFOR = 1 << 1
     PO_PERSIST = 1 << 2
@@ -30,15 +36,16 @@ cdef enum:
     PO_SRVTCPKA = 1 << 13
     PO_NOLINGER = 1 << 14
     PO_FORCECLOSE = 1 << 15
-    PO_SRVCLOSE = 1 << 16     # option http-server-close: close the server side after each response
+    PO_HTTP_SERVER_CLOSE = 1 << 16   # close the server side after each response
 
-    # cookie modes
+cpdef enum cookie_mode:
     CK_NONE = 0
     CK_PASSIVE = 1
     CK_REWRITE = 2
     CK_INSERT = 3
     CK_PREFIX = 4
 
+cdef enum:
     # session states
     ST_FREE = 0
     ST_REQ = 1          # HTTP: waiting for the request headers
@@ -95,20 +102,37 @@ cdef struct logsrv_t:
     int level
 
 
-cdef struct px_t:
-    char name[MAX_NAME]
-    int name_len
-    int mode
+# The scalar settings of a proxy and of a server: copied at start-up from the model's dataclass
+# (pyhaproxy/config/model.py `Proxy`, `Server`) field by field BY NAME (setup.pxi), so a field
+# here must exist there under the same name (tests/unit/test_core_boundary.py checks it).
+# A new scalar keyword adds its field in both and its use; nothing in between.
+cdef struct px_conf_t:
     int maxconn
-    int feconn
-    int beconn
     int contimeout
     int clitimeout
     int srvtimeout
     int httpreqtimeout
     int keepalivetimeout   # idle time allowed between two requests (`timeout http-keep-alive`)
+    int queuetimeout       # `timeout queue` (0: `timeout connect`, as HAProxy does)
+    int tunneltimeout      # `timeout tunnel`: TCP sessions once connected (both directions)
     int grace
     int retries
+
+cdef struct srv_conf_t:
+    int weight
+    int maxconn
+    int slowstart        # ms over which the weight ramps up after the server came back UP
+    int backup
+    int port_offset      # "+N"/"-N" port syntax: the client's port plus this offset
+
+
+cdef struct px_t:
+    px_conf_t conf
+    char name[MAX_NAME]
+    int name_len
+    int mode
+    int feconn
+    int beconn
     int balance
     int opts
     int srv_first       # index of the first server in the worker's server table
@@ -164,8 +188,6 @@ cdef struct px_t:
     char hash_hdr[64]   # balance hdr(NAME)
     int hash_hdr_len
     # --- queue of sessions waiting for a server slot (server maxconn), FIFO, per worker
-    int queuetimeout    # `timeout queue` (0: `timeout connect`, as HAProxy does)
-    int tunneltimeout   # `timeout tunnel`: TCP sessions once connected (both directions)
     int q_head          # session indexes, -1 when empty
     int q_tail
     int nq
@@ -184,6 +206,7 @@ cdef struct px_t:
 
 
 cdef struct srv_t:
+    srv_conf_t conf
     char name[MAX_NAME]
     int name_len
     int px
@@ -191,17 +214,12 @@ cdef struct srv_t:
     sockaddr_storage addr
     socklen_t addrlen
     int port_mode       # 0 fixed port, 1 client's port + offset
-    int port_offset
     int has_source
     sockaddr_storage source
     socklen_t source_len
     char cookie[MAX_COOKIE]
     int cookie_len
-    int backup
-    int weight
-    int maxconn
     int cur_sess
-    int slowstart        # ms over which the weight ramps up after the server came back UP
     int ss_acc           # slowstart: round-robin credit (a turn is taken once it reaches 256)
 
 

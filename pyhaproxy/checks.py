@@ -44,19 +44,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pyhaproxy._core import check_status, srv_state
 from pyhaproxy.config.model import Config, Proxy, Server
 from pyhaproxy.logs import LOG_ALERT, LOG_EMERG, LOG_NOTICE
-from pyhaproxy.shm import SRV_DOWN, SRV_UP, server_table
-
-# Check result codes, as in ext/shm.h (shm_srv.check_status).
-CHK_UNKNOWN = 0
-CHK_L4OK = 1
-CHK_L4CON = 2
-CHK_L4TOUT = 3
-CHK_L7OK = 4
-CHK_L7STS = 5
-CHK_L7RSP = 6
-CHK_L7TOUT = 7
+from pyhaproxy.shm import server_table
 
 # A status line is judged on its first 12 bytes, "HTTP/1.x NNN" (HAProxy 1.2 looked at reply[9]).
 _STATUS_LEN = 12
@@ -227,8 +218,8 @@ class HealthChecker:
             for pos, t in enumerate(targets):
                 first_ms = t.srv.inter + mininter * pos // len(targets)
                 t.next_start = now + first_ms / 1000.0
-                self._shm.set_srv_state(t.idx, SRV_UP, now_ms)
-                self._shm.set_srv_check(t.idx, CHK_UNKNOWN, 0, t.health)
+                self._shm.set_srv_state(t.idx, srv_state.SRV_UP, now_ms)
+                self._shm.set_srv_check(t.idx, check_status.CHK_UNKNOWN, 0, t.health)
             self._targets.extend(targets)
 
     def _make_target(self, idx: int, pidx: int, px: Proxy, srv: Server) -> _Target | None:
@@ -283,7 +274,8 @@ class HealthChecker:
         for t in self._targets:
             if t.sock is not None:
                 if now >= t.deadline:
-                    self._finish(t, False, CHK_L7TOUT if t.connected else CHK_L4TOUT, now)
+                    tout = check_status.CHK_L7TOUT if t.connected else check_status.CHK_L4TOUT
+                    self._finish(t, False, tout, now)
             if t.sock is None and now >= t.next_start:
                 if self._shm.srv_admin_down(t.idx):
                     # maintenance: no check while the operator keeps it down (HAProxy 1.4+ too)
@@ -309,12 +301,12 @@ class HealthChecker:
         t.connected = False
         t.reply = bytearray()
         if t.sockaddr is None:
-            self._finish(t, False, CHK_L4CON, now)
+            self._finish(t, False, check_status.CHK_L4CON, now)
             return
         try:
             sock = socket.socket(t.family, socket.SOCK_STREAM)
         except OSError:
-            self._finish(t, False, CHK_L4CON, now)
+            self._finish(t, False, check_status.CHK_L4CON, now)
             return
         t.sock = sock
         try:
@@ -327,14 +319,14 @@ class HealthChecker:
                 except OSError:
                     msg = f"Cannot bind to source address before connect() for server {t.label}. Aborting."
                     self._say(t.proxy, "alert", None, msg)
-                    self._finish(t, False, CHK_L4CON, now)
+                    self._finish(t, False, check_status.CHK_L4CON, now)
                     return
             err = sock.connect_ex(t.sockaddr)
         except OSError:
-            self._finish(t, False, CHK_L4CON, now)
+            self._finish(t, False, check_status.CHK_L4CON, now)
             return
         if err not in (0, errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY):
-            self._finish(t, False, CHK_L4CON, now)
+            self._finish(t, False, check_status.CHK_L4CON, now)
             return
         target = t
 
@@ -352,13 +344,13 @@ class HealthChecker:
         if not t.connected:
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err:
-                self._finish(t, False, CHK_L4CON, now)
+                self._finish(t, False, check_status.CHK_L4CON, now)
                 return
             t.connected = True
             if t.proxy.checktimeout > 0:
                 t.deadline = now + t.proxy.checktimeout / 1000.0  # the reply's own timeout
             if t.request is None:
-                self._finish(t, True, CHK_L4OK, now)
+                self._finish(t, True, check_status.CHK_L4OK, now)
                 return
             try:
                 sent = sock.send(t.request)
@@ -366,7 +358,7 @@ class HealthChecker:
                 sent = -1
             if sent != len(t.request):
                 # the request is a few bytes on a fresh socket: a short send is a broken peer
-                self._finish(t, False, CHK_L7RSP, now)
+                self._finish(t, False, check_status.CHK_L7RSP, now)
                 return
             self._sel.modify(sock, selectors.EVENT_READ, t.cb)
             return
@@ -388,28 +380,28 @@ class HealthChecker:
     def _judge_reply(self, t: _Target, now: float, eof: bool) -> None:
         if t.kind == "ssl":
             ok = t.reply[:1] in (b"\x15", b"\x16")
-            self._finish(t, ok, CHK_L7OK if ok else CHK_L7RSP, now)
+            self._finish(t, ok, check_status.CHK_L7OK if ok else check_status.CHK_L7RSP, now)
             return
         if t.kind == "smtp":
             if not t.reply:
-                self._finish(t, False, CHK_L7RSP, now)
+                self._finish(t, False, check_status.CHK_L7RSP, now)
             elif t.reply[:1] == b"2":
-                self._finish(t, True, CHK_L7OK, now)
+                self._finish(t, True, check_status.CHK_L7OK, now)
             else:
-                self._finish(t, False, CHK_L7STS, now)
+                self._finish(t, False, check_status.CHK_L7STS, now)
             return
         head = bytes(t.reply[:_STATUS_LEN])
         if (len(head) == _STATUS_LEN and head.startswith(b"HTTP/1.") and head[8:9] == b" "
                 and head[9:12].isdigit()):
             if t.proxy.http_check_expect is not None:
                 ok = _status_expected(t.proxy.http_check_expect, head[9:12].decode())
-                self._finish(t, ok, CHK_L7OK if ok else CHK_L7STS, now)
+                self._finish(t, ok, check_status.CHK_L7OK if ok else check_status.CHK_L7STS, now)
             elif head[9:10] in (b"2", b"3"):
-                self._finish(t, True, CHK_L7OK, now)
+                self._finish(t, True, check_status.CHK_L7OK, now)
             else:
-                self._finish(t, False, CHK_L7STS, now)
+                self._finish(t, False, check_status.CHK_L7STS, now)
         else:
-            self._finish(t, False, CHK_L7RSP, now)
+            self._finish(t, False, check_status.CHK_L7RSP, now)
 
     def _drop_socket(self, t: _Target) -> None:
         sock, t.sock, t.cb = t.sock, None, None
@@ -455,7 +447,7 @@ class HealthChecker:
         """Servers of t's proxy that are UP and not put down by the operator: (active, backup)."""
         act = bck = 0
         for idx, backup in self._members.get(t.pidx, []):
-            if self._shm.srv_state(idx) != SRV_UP or self._shm.srv_admin_down(idx):
+            if self._shm.srv_state(idx) != srv_state.SRV_UP or self._shm.srv_admin_down(idx):
                 continue
             if backup:
                 bck += 1
@@ -483,7 +475,7 @@ class HealthChecker:
 
     def _set_down(self, t: _Target) -> None:
         t.up = False
-        self._shm.set_srv_state(t.idx, SRV_DOWN, _wall_ms())
+        self._shm.set_srv_state(t.idx, srv_state.SRV_DOWN, _wall_ms())
         act, bck = self._count(t)
         prefix = "Backup " if t.srv.backup else ""
         on_backup = " Running on backup." if bck and not act else ""
@@ -497,7 +489,7 @@ class HealthChecker:
 
     def _set_up(self, t: _Target) -> None:
         t.up = True
-        self._shm.set_srv_state(t.idx, SRV_UP, _wall_ms())
+        self._shm.set_srv_state(t.idx, srv_state.SRV_UP, _wall_ms())
         act, bck = self._count(t)
         prefix = "Backup " if t.srv.backup else ""
         on_backup = " Running on backup." if bck and not act else ""

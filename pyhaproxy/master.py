@@ -48,6 +48,7 @@ from typing import Any
 
 import psutil
 
+from pyhaproxy._core import srv_state
 from pyhaproxy.cli import Options, apply_options, load_config, progname
 from pyhaproxy.config.model import Config, Proxy
 from pyhaproxy.listeners import BindError, Listener, ListenerKey, bind_all, bind_one, iter_binds
@@ -71,7 +72,6 @@ MAX_WAIT = 5.0  # longest selector sleep; children are also reaped at every wake
 # HAProxy 1.2 only warns when RLIMIT_NOFILE cannot be raised; True makes it fatal.
 STRICT_LIMITS = False
 
-SRV_UP = 1
 
 HANDLED_SIGNALS = (
     signal.SIGUSR1, signal.SIGUSR2, signal.SIGTTOU, signal.SIGTTIN, signal.SIGTERM,
@@ -1050,7 +1050,7 @@ class Master:
                 if ppi != pi:
                     continue
                 nsrv += 1
-                up = _state_of(gen.shm, gi) == SRV_UP
+                up = _state_of(gen.shm, gi) == srv_state.SRV_UP
                 if up:
                     if srv.backup:
                         bck += 1

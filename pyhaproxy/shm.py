@@ -5,10 +5,7 @@ from __future__ import annotations
 from pyhaproxy._core import Shm
 from pyhaproxy.config.model import Config, Server
 
-__all__ = ["Shm", "create_shm", "server_table", "SRV_UP", "SRV_DOWN"]
-
-SRV_DOWN = 0
-SRV_UP = 1
+__all__ = ["Shm", "create_shm", "server_table"]
 
 
 def server_table(cfg: Config) -> list[tuple[int, int, Server]]:

@@ -10,36 +10,13 @@ import os
 import pwd
 import socket
 import sys
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from pyhaproxy import _core
 from pyhaproxy.config.keywords import ACL_CRITERIA, acl_ip, acl_port_range
-from pyhaproxy.config.model import Acl, Condition, Config, Proxy, Server
+from pyhaproxy.config.model import Acl, Condition, Config, LogTarget, Proxy, Server
 from pyhaproxy.shm import Shm, server_table
-
-MODES = {"tcp": 0, "http": 1, "health": 2}
-BALANCES = {"roundrobin": 0, "source": 1, "static-rr": 2, "leastconn": 3, "first": 4, "uri": 5, "hdr": 6}
-COOKIE_MODES = {"passive": 1, "rewrite": 2, "insert": 3, "prefix": 4}
-# Bits shared with ext/types.pxi (PO_*).
-OPTION_BITS = {
-    "httpclose": 1 << 0,
-    "forwardfor": 1 << 1,
-    "persist": 1 << 2,
-    "redispatch": 1 << 3,
-    "dontlognull": 1 << 4,
-    "httplog": 1 << 5,
-    "tcplog": 1 << 6,
-    "logasap": 1 << 7,
-    "allbackups": 1 << 8,
-    "httpchk": 1 << 9,
-    "abortonclose": 1 << 10,
-    "checkcache": 1 << 11,
-    "clitcpka": 1 << 12,
-    "srvtcpka": 1 << 13,
-    "nolinger": 1 << 14,
-    "forceclose": 1 << 15,
-    "http-server-close": 1 << 16,
-}
 
 
 def _resolve(host: str) -> str:
@@ -135,7 +112,23 @@ def _acl_patterns(acl: Acl) -> list[Any]:
     return [p.encode("latin-1") for p in acl.patterns]
 
 
-def compile_acls(cfg: Config) -> dict[str, Any]:
+@dataclass
+class AclTables:
+    """ACLs, conditions and rules of every proxy as ext/acl.pxi and ext/httpreq.pxi copy them.
+
+    acls: (fetch, match, icase, header bytes, [pattern...]); conds: (unless, target,
+    [(neg, or_after, [acl index...])]); switch: (first cond, count, default backend) per proxy;
+    hrules: (action, cond, status, drop_query, name, value); hreq: (first, count) per proxy.
+    Patterns: bytes for strings and regexes, (family, packed, bits) for ip, (lo, hi) for int.
+    """
+    acls: list[tuple[str, str, int, bytes, list[Any]]]
+    conds: list[tuple[int, int, list[tuple[int, int, list[int]]]]]
+    switch: list[tuple[int, int, int]]
+    hrules: list[tuple[str, int, int, int, bytes, bytes]]
+    hreq: list[tuple[int, int]]
+
+
+def compile_acls(cfg: Config) -> AclTables:
     """ACL lines, conditions and each proxy's use_backend range, for ext/acl.pxi.
 
     A condition term names an ACL; every line with that name is one acl entry and the term keeps
@@ -197,96 +190,118 @@ def compile_acls(cfg: Config) -> dict[str, Any]:
                 value = a[1] if len(a) > 1 else ""
                 hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"), value.encode("latin-1")))
         hreq.append((hfirst, len(hrules) - hfirst))
-    return {"acls": acls, "conds": conds, "switch": switch, "hrules": hrules, "hreq": hreq}
+    return AclTables(acls=acls, conds=conds, switch=switch, hrules=hrules, hreq=hreq)
 
 
-def compile_tables(cfg: Config) -> dict[str, Any]:
-    """The configuration as plain dicts and lists that ext/setup.pxi copies into C structs."""
-    proxies: list[dict[str, Any]] = []
-    servers: list[dict[str, Any]] = []
+@dataclass
+class ProxyPlan:
+    """What the C proxy needs beyond the model's own fields (read by ext/setup.pxi by attribute):
+    the configuration words as the C enums, and what is computed from the whole configuration."""
+    px: Proxy
+    mode: int
+    balance: int
+    opts: int
+    cookie_mode: int
+    srv_first: int
+    nsrv: int
+    rr_act: list[int]
+    rr_bck: list[int]
+    dispatch: tuple[str, int] | None
+    source: tuple[str, int] | None
+    monitor_net: list[tuple[int, bytes, int]]
+    ff_except: tuple[int, bytes, int] | None
+    stats_uri: str
+    logs: list[LogTarget]
+    # header rules apply in HTTP mode only (the parser warns): (direction, action, icase, regex, text)
+    rules: list[tuple[str, str, int, bytes, bytes]]
+    errpages: dict[int, bytes]
+
+
+@dataclass
+class ServerPlan:
+    """A server as the worker sees it: its model, its proxy's index, its address resolved."""
+    sv: Server
+    px: int
+    host: str
+    port: int
+    port_mode: int  # 0 fixed port, 1 the client's port (plus sv.port_offset)
+    source: tuple[str, int] | None
+
+
+@dataclass
+class WorkerPlan:
+    """Everything ext/setup.pxi copies into C structs, in one typed object."""
+    proxies: list[ProxyPlan]
+    servers: list[ServerPlan]
+    acl: AclTables
+    maxconn: int
+    quiet: bool
+    stats_sock: str | None
+    log_pid: int = 0  # the pid the log lines carry; 0: the worker's own
+
+
+def _enum_member(enum: Any, prefix: str, word: str) -> int:
+    """A configuration word as its C constant: `static-rr` -> balance_algo.BAL_STATIC_RR."""
+    return int(enum[prefix + word.upper().replace("-", "_")])
+
+
+def _option_bits(px: Proxy) -> int:
+    """The proxy's options as PO_* bits; an option the C loop does not read has no bit."""
+    names = set(px.options)
+    if px.redispatch:
+        names.add("redispatch")
+    if px.httpchk is not None:
+        names.add("httpchk")
+    if "tcpka" in names:
+        names.update(("clitcpka", "srvtcpka"))
+    bits = 0
+    for name in names:
+        member = "PO_" + name.upper().replace("-", "_")
+        if member in _core.proxy_option.__members__:
+            bits |= int(_core.proxy_option[member])
+    return bits
+
+
+def plan_worker(cfg: Config) -> WorkerPlan:
+    """The configuration as the worker's C tables need it (ext/setup.pxi reads it)."""
+    proxies: list[ProxyPlan] = []
+    servers: list[ServerPlan] = []
     table = server_table(cfg)
     by_proxy: dict[int, list[tuple[int, Server]]] = {}
     for gi, pi, sv in table:
         by_proxy.setdefault(pi, []).append((gi, sv))
     for pi, px in enumerate(cfg.proxies):
         mine = by_proxy.get(pi, [])
-        opts = 0
-        for name in px.options:
-            opts |= OPTION_BITS.get(name, 0)
-        if px.redispatch:
-            opts |= OPTION_BITS["redispatch"]
-        if px.httpchk is not None:
-            opts |= OPTION_BITS["httpchk"]
-        if "tcpka" in px.options:
-            opts |= OPTION_BITS["clitcpka"] | OPTION_BITS["srvtcpka"]
         ck = px.cookie
-        proxies.append({
-            "name": px.name,
-            "mode": MODES.get(px.mode, 0),
-            "maxconn": max(1, px.maxconn),
-            "contimeout": px.contimeout,
-            "clitimeout": px.clitimeout,
-            "srvtimeout": px.srvtimeout,
-            "httpreqtimeout": px.httpreqtimeout,
-            "queuetimeout": px.queuetimeout,
-            "tunneltimeout": px.tunneltimeout,
-            "ff_header": px.forwardfor_header,
-            "ff_except": acl_ip(f"{px.forwardfor_except[0]}/{px.forwardfor_except[1]}")
+        proxies.append(ProxyPlan(
+            px=px,
+            mode=_enum_member(_core.px_mode, "MODE_", px.mode),
+            balance=_enum_member(_core.balance_algo, "BAL_", px.balance),
+            opts=_option_bits(px),
+            cookie_mode=_enum_member(_core.cookie_mode, "CK_", ck.mode) if ck else 0,
+            srv_first=mine[0][0] if mine else 0,
+            nsrv=len(mine),
+            rr_act=weighted_sequence([(gi, sv.weight) for gi, sv in mine if not sv.backup and sv.weight]),
+            rr_bck=weighted_sequence([(gi, sv.weight) for gi, sv in mine if sv.backup and sv.weight]),
+            dispatch=(_resolve(px.dispatch[0]), px.dispatch[1]) if px.dispatch else None,
+            source=_ip_port(px.source),
+            monitor_net=_monitor_nets(px),
+            ff_except=acl_ip(f"{px.forwardfor_except[0]}/{px.forwardfor_except[1]}")
             if px.forwardfor_except else None,
-            "keepalivetimeout": px.keepalivetimeout,
-            "grace": px.grace,
-            "retries": px.retries,
-            "balance": BALANCES[px.balance],
-            "balance_set": 1 if px.balance_explicit else 0,
-            "hash_arg": px.hash_balance_arg,
-            "opts": opts,
-            "srv_first": mine[0][0] if mine else 0,
-            "nsrv": len(mine),
-            "rr_act": weighted_sequence([(gi, sv.weight) for gi, sv in mine if not sv.backup and sv.weight]),
-            "rr_bck": weighted_sequence([(gi, sv.weight) for gi, sv in mine if sv.backup and sv.weight]),
-            "dispatch": (_resolve(px.dispatch[0]), px.dispatch[1]) if px.dispatch else None,
-            "source": _ip_port(px.source),
-            "monitor_net": _monitor_nets(px),
-            "ck_mode": COOKIE_MODES.get(ck.mode, 0) if ck else 0,
-            "ck_indirect": int(bool(ck and ck.indirect)),
-            "ck_nocache": int(bool(ck and ck.nocache)),
-            "ck_postonly": int(bool(ck and ck.postonly)),
-            "ck_name": ck.name if ck else "",
-            "ck_domain": (ck.domain or "") if ck else "",
-            "monitor_uri": px.monitor_uri or "",
-            "stats_uri": px.stats.uri if px.stats.enabled and px.mode == "http" else "",
-            "capture_cookie": next(((c.name, c.length) for c in px.captures if c.kind == "cookie"), None),
-            "capture_req": [(c.name, c.length) for c in px.captures if c.kind == "request"],
-            "capture_rsp": [(c.name, c.length) for c in px.captures if c.kind == "response"],
-            "log": [(t.address, t.facility, t.level) for t in (cfg.global_.logs if px.log_global else [])]
-            + [(t.address, t.facility, t.level) for t in px.logs],
-            # --- rules (ext/rules.pxi): header rules apply in HTTP mode only (the parser warns)
-            "rules": [(r.direction, r.action, int(r.icase), (r.regex or "").encode("latin-1"),
-                       (r.replacement or "").encode("latin-1"))
-                      for r in px.rules if px.mode == "http" and r.action in RULE_ACTIONS],
-            "errpages": error_pages(px),
-            "appsession": ((px.appsession, px.appsession_len, px.appsession_timeout)
-                           if px.appsession and px.mode == "http" else None),
-        })
+            stats_uri=px.stats.uri if px.stats.enabled and px.mode == "http" else "",
+            logs=(cfg.global_.logs if px.log_global else []) + px.logs,
+            rules=[(r.direction, r.action, int(r.icase), (r.regex or "").encode("latin-1"),
+                    (r.replacement or "").encode("latin-1"))
+                   for r in px.rules if px.mode == "http" and r.action in RULE_ACTIONS],
+            errpages=error_pages(px),
+        ))
     for _gi, pi, sv in table:
-        port_mode = 1 if sv.port is None or sv.port_offset else 0
-        servers.append({
-            "name": sv.name,
-            "px": pi,
-            "host": _resolve(sv.host),
-            "port": sv.port or 0,
-            "port_mode": port_mode,
-            "port_offset": sv.port_offset,
-            "source": _ip_port(sv.source),
-            "cookie": sv.cookie or "",
-            "backup": int(sv.backup),
-            "weight": sv.weight,
-            "maxconn": sv.maxconn,
-            "slowstart": sv.slowstart,
-        })
-    return {"proxies": proxies, "servers": servers, "maxconn": max(1, cfg.global_.maxconn),
-            "acl": compile_acls(cfg),
-            "quiet": cfg.global_.quiet, "stats_sock": cfg.global_.tune.get("__stats_sock")}
+        servers.append(ServerPlan(
+            sv=sv, px=pi, host=_resolve(sv.host), port=sv.port or 0,
+            port_mode=1 if sv.port is None or sv.port_offset else 0, source=_ip_port(sv.source)))
+    return WorkerPlan(proxies=proxies, servers=servers, acl=compile_acls(cfg),
+                      maxconn=max(1, cfg.global_.maxconn), quiet=cfg.global_.quiet,
+                      stats_sock=cfg.global_.tune.get("__stats_sock"))
 
 
 def drop_privileges(cfg: Config) -> None:
@@ -315,12 +330,12 @@ def run(cfg: Config, listeners: list[Any], shm: Shm, worker_idx: int, debug: boo
     tables are built (the C copy that follows is linear and short)."""
     code = 0
     try:
-        tables = compile_tables(cfg)
+        plan = plan_worker(cfg)
         # HAProxy logs the pid of a process it started: with one worker outside master-worker
         # mode that is our master (the pidfile's pid); with nbproc > 1 each 1.x process logged
         # its own (all were in the pidfile), as 2.x workers do
         single = not cfg.global_.master_worker and cfg.global_.nbproc <= 1
-        tables["log_pid"] = os.getppid() if single else 0
+        plan.log_pid = os.getppid() if single else 0
         fds = [
             (lst.sock.fileno(), lst.proxy_index, lst.port, max(1, cfg.proxies[lst.proxy_index].maxconn))
             for lst in listeners
@@ -330,7 +345,7 @@ def run(cfg: Config, listeners: list[Any], shm: Shm, worker_idx: int, debug: boo
             with contextlib.suppress(OSError):
                 os.write(ready_fd, b"r")
                 os.close(ready_fd)
-        code = _core.run_worker(tables, shm, worker_idx, fds, 1 if debug else 0)
+        code = _core.run_worker(plan, shm, worker_idx, fds, 1 if debug else 0)
     except BaseException as exc:  # a worker must never unwind into the master's code
         print(f"[ALERT] worker {os.getpid()}: {exc!r}", file=sys.stderr)
         code = 1

@@ -4,8 +4,6 @@ from libc.stdint cimport uint32_t, uint64_t, int32_t, int64_t
 cdef extern from "shm.h" nogil:
     enum:
         SHM_MAGIC
-        SRV_DOWN
-        SRV_UP
         SHM_NHRSP
     ctypedef struct shm_hdr:
         uint32_t magic

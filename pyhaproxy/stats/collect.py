@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyhaproxy import __version__
+from pyhaproxy._core import check_status
 from pyhaproxy.config.model import Config, Proxy, Server
 
 # HAProxy 2.6's fixed statistics fields, in `show stat` order (read from Debian's haproxy 2.6
@@ -43,7 +44,8 @@ TYPE_BACKEND = 1
 TYPE_SERVER = 2
 
 # shm_srv.check_status (ext/shm.h) -> HAProxy's check_status names and descriptions
-CHECK_NAMES = {0: "", 1: "L4OK", 2: "L4CON", 3: "L4TOUT", 4: "L7OK", 5: "L7STS", 6: "L7RSP", 7: "L7TOUT"}
+# check_status.CHK_L4OK -> "L4OK" (the stats page's names); CHK_UNKNOWN shows nothing
+CHECK_NAMES = {int(m): ("" if m is check_status.CHK_UNKNOWN else m.name[4:]) for m in check_status}
 CHECK_DESC = {
     1: "Layer4 check passed",
     2: "Layer4 connection problem",

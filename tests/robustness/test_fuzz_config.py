@@ -145,7 +145,7 @@ def check_config(text: str) -> str:
         return alert
     apply_options(cfg, Options(files=["fuzz.cfg"]))
     try:
-        worker.compile_tables(cfg)
+        worker.plan_worker(cfg)
     except socket.gaierror:
         pass   # a server name that only DNS could resolve (pinned off here); not a parser question
     return "ok"

@@ -18,16 +18,8 @@ from typing import Any
 
 import pytest
 
-from pyhaproxy.checks import (
-    CHK_L4CON,
-    CHK_L4OK,
-    CHK_L4TOUT,
-    CHK_L7OK,
-    CHK_L7RSP,
-    CHK_L7STS,
-    CHK_L7TOUT,
-    HealthChecker,
-)
+from pyhaproxy._core import check_status
+from pyhaproxy.checks import HealthChecker
 from pyhaproxy.config.model import Config, Global, HttpCheck, LogTarget, Proxy, Server
 from pyhaproxy.logs import MasterLog
 from pyhaproxy.shm import create_shm
@@ -190,7 +182,7 @@ def test_accepting_server_stays_up(servers: list[TcpServer], loops: list[Loop]) 
     loop.run(0.55)
     assert len(target.times()) >= 3
     assert shm.srv_state(0) == 1
-    assert status(shm, 0) == CHK_L4OK
+    assert status(shm, 0) == check_status.CHK_L4OK
     assert shm.srv_info(0)["check_health"] == 3  # rise + fall - 1: fully up
     assert log.lines == []
 
@@ -211,7 +203,7 @@ def test_unreachable_server_goes_down_at_first_check(loops: list[Loop]) -> None:
         "Proxy px has no server available !",
     ]
     assert log.messages("alert") == log.messages()
-    assert status(shm, 0) == CHK_L4CON
+    assert status(shm, 0) == check_status.CHK_L4CON
     assert shm.srv_info(0)["check_health"] == 0
 
 
@@ -221,7 +213,7 @@ def test_up_server_falls_after_fall_failures_and_rises_after_rise(
     inter, rise, fall = 100, 2, 3
     loop, shm, log = build(loops, Proxy(name="px", servers=[srv("s1", target.port, inter=inter,
                                                                  rise=rise, fall=fall)]))
-    assert loop.run(2.0, until=lambda: status(shm, 0) == CHK_L4OK)
+    assert loop.run(2.0, until=lambda: status(shm, 0) == check_status.CHK_L4OK)
     target.stop()
     stopped = time.monotonic()
     assert loop.run(3.0, until=lambda: shm.srv_state(0) == 0)
@@ -239,7 +231,7 @@ def test_up_server_falls_after_fall_failures_and_rises_after_rise(
     assert (rise - 1) * inter / 1000 - 0.03 <= up[0] - restarted <= rise * inter / 1000 + 0.25
     assert up[1:] == ("notice", "Server px/s1 is UP. 1 active and 0 backup servers online. "
                                 "0 sessions requeued, 0 total in queue.")
-    assert status(shm, 0) == CHK_L4OK
+    assert status(shm, 0) == check_status.CHK_L4OK
 
 
 def test_counts_active_backup_and_unchecked_servers(servers: list[TcpServer], loops: list[Loop]) -> None:
@@ -295,7 +287,7 @@ def test_connect_timeout_is_inter(loops: list[Loop]) -> None:
         assert down is not None
         # first check at +inter, declared failed at +2*inter
         assert 0.28 <= down[0] - t0 <= 0.6
-        assert status(shm, 0) == CHK_L4TOUT
+        assert status(shm, 0) == check_status.CHK_L4TOUT
     finally:
         for c in fillers:
             c.close()
@@ -306,13 +298,13 @@ def test_connect_timeout_is_inter(loops: list[Loop]) -> None:
 
 
 @pytest.mark.parametrize("reply, up, code", [
-    (b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", True, CHK_L7OK),
-    (b"HTTP/1.1 302 Found\r\nLocation: /x\r\n\r\n", True, CHK_L7OK),
-    (b"HTTP/1.0 500 Internal Server Error\r\n\r\n", False, CHK_L7STS),
-    (b"HTTP/1.1 404 Not Found\r\n\r\n", False, CHK_L7STS),
-    (b"SSH-2.0-OpenSSH_9.6\r\n", False, CHK_L7RSP),
-    (b"HTTP/1.0 2", False, CHK_L7RSP),  # truncated status line, then close
-    (None, False, CHK_L7RSP),  # closes without a word
+    (b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", True, check_status.CHK_L7OK),
+    (b"HTTP/1.1 302 Found\r\nLocation: /x\r\n\r\n", True, check_status.CHK_L7OK),
+    (b"HTTP/1.0 500 Internal Server Error\r\n\r\n", False, check_status.CHK_L7STS),
+    (b"HTTP/1.1 404 Not Found\r\n\r\n", False, check_status.CHK_L7STS),
+    (b"SSH-2.0-OpenSSH_9.6\r\n", False, check_status.CHK_L7RSP),
+    (b"HTTP/1.0 2", False, check_status.CHK_L7RSP),  # truncated status line, then close
+    (None, False, check_status.CHK_L7RSP),  # closes without a word
 ])
 def test_httpchk_replies(servers: list[TcpServer], loops: list[Loop], reply: bytes | None,
                          up: bool, code: int) -> None:
@@ -347,7 +339,7 @@ def test_httpchk_silent_server_times_out(servers: list[TcpServer], loops: list[L
     down = log.first("is DOWN")
     assert down is not None
     assert 0.28 <= down[0] - t0 <= 0.6  # connected at +inter, no answer within inter
-    assert status(shm, 0) == CHK_L7TOUT
+    assert status(shm, 0) == check_status.CHK_L7TOUT
 
 
 def test_httpchk_brings_server_back(servers: list[TcpServer], loops: list[Loop]) -> None:
@@ -370,7 +362,7 @@ def test_check_port_is_used(servers: list[TcpServer], loops: list[Loop]) -> None
     loop, shm, log = build(loops, Proxy(name="px", servers=[
         srv("s1", refused_port(), check_port=target.port)]))
     assert loop.run(2.0, until=lambda: len(target.times()) >= 2)
-    assert shm.srv_state(0) == 1 and status(shm, 0) == CHK_L4OK
+    assert shm.srv_state(0) == 1 and status(shm, 0) == check_status.CHK_L4OK
     assert log.lines == []
 
 
@@ -380,7 +372,7 @@ def test_check_addr_is_used(servers: list[TcpServer], loops: list[Loop]) -> None
     loop, shm, log = build(loops, Proxy(name="px", servers=[
         srv("s1", target.port, host=LOCALHOST, check_addr="127.0.0.3")]))
     assert loop.run(2.0, until=lambda: len(target.times()) >= 2)
-    assert shm.srv_state(0) == 1 and status(shm, 0) == CHK_L4OK
+    assert shm.srv_state(0) == 1 and status(shm, 0) == check_status.CHK_L4OK
 
 
 def test_check_addr_and_port_together(servers: list[TcpServer], loops: list[Loop]) -> None:
@@ -389,7 +381,7 @@ def test_check_addr_and_port_together(servers: list[TcpServer], loops: list[Loop
     loop, shm, log = build(loops, Proxy(name="px", httpchk=HttpCheck(), servers=[
         srv("s1", refused_port(), check_addr="127.0.0.3", check_port=target.port)]))
     assert loop.run(2.0, until=lambda: len(target.times()) >= 2)
-    assert shm.srv_state(0) == 1 and status(shm, 0) == CHK_L7OK
+    assert shm.srv_state(0) == 1 and status(shm, 0) == check_status.CHK_L7OK
 
 
 def test_server_source_is_bound(servers: list[TcpServer], loops: list[Loop]) -> None:
@@ -418,7 +410,7 @@ def test_unbindable_source_fails_the_check(loops: list[Loop], servers: list[TcpS
     assert target.times() == []
     assert ("Cannot bind to source address before connect() for server px/s1. Aborting."
             in log.messages("alert"))
-    assert status(shm, 0) == CHK_L4CON
+    assert status(shm, 0) == check_status.CHK_L4CON
 
 
 # ---- scheduling --------------------------------------------------------------------------------

@@ -21,8 +21,10 @@ import pytest
 
 pytest.importorskip("pyhaproxy._core")
 
+from pyhaproxy._core import srv_state  # noqa: E402
+
 from pyhaproxy.config.model import Bind, Config, Proxy, Server, Stats, StatsSocket  # noqa: E402
-from pyhaproxy.shm import SRV_DOWN, create_shm  # noqa: E402
+from pyhaproxy.shm import create_shm  # noqa: E402
 from pyhaproxy.stats import STATS_SOCK_KEY, StatsService  # noqa: E402
 from pyhaproxy.stats import csv as csv_fmt  # noqa: E402
 from pyhaproxy.stats import html as html_fmt  # noqa: E402
@@ -108,7 +110,7 @@ def view() -> View:
     s2.update(tot_sess=40, bytes_in=400, bytes_out=20000, err_conn=1, hrsp=[0, 0, 50, 3, 5, 2])
     shm.ctr[nproxy + 1] = s2
     # s2 down by its checks
-    shm.set_srv_state(1, SRV_DOWN)
+    shm.set_srv_state(1, srv_state.SRV_DOWN)
     return View(cfg, shm, [111, 222], master_pid=99, started=time.time() - 3725)
 
 
