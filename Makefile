@@ -15,8 +15,9 @@ venv: $(PY)
 # crash a running pyhaproxy that has it mapped.
 build: venv
 	$(PY) setup.py -q build_ext
-	@so=$$(ls build/lib.*/pyhaproxy/_core*.so) && cp "$$so" pyhaproxy/.core-new.so && \
-		mv -f pyhaproxy/.core-new.so "pyhaproxy/$$(basename "$$so")"
+	@for so in build/lib.*/pyhaproxy/*.so; do \
+		cp "$$so" pyhaproxy/.new.so && mv -f pyhaproxy/.new.so "pyhaproxy/$$(basename "$$so")" || exit 1; \
+	done
 
 demo: build
 	$(PY) -m pyhaproxy.demo
@@ -31,4 +32,4 @@ bench: build
 	$(PY) -m bench.run
 
 clean:
-	rm -rf build $(VENV) pyhaproxy/*.so ext/_core.c
+	rm -rf build $(VENV) pyhaproxy/*.so ext/_core.c ext/_h1test.c

@@ -1,4 +1,5 @@
-"""Build script: compiles the one Cython extension, pyhaproxy._core, from ext/_core.pyx."""
+"""Build script: compiles pyhaproxy._core (the worker, ext/_core.pyx) and pyhaproxy._h1test (the
+scanner's test and benchmark hooks, ext/_h1test.pyx: kept out of the worker's module)."""
 
 import os
 
@@ -10,17 +11,15 @@ extra = ["-O2", "-fno-strict-aliasing"]
 if os.environ.get("PYHAPROXY_ASAN") == "1":
     extra += ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"]
 
-ext = Extension(
-    "pyhaproxy._core",
-    sources=["ext/_core.pyx"],
-    include_dirs=["ext"],
-    extra_compile_args=extra,
-    extra_link_args=["-fsanitize=address"] if os.environ.get("PYHAPROXY_ASAN") == "1" else [],
-)
+link = ["-fsanitize=address"] if os.environ.get("PYHAPROXY_ASAN") == "1" else []
+exts = [
+    Extension(name, sources=[src], include_dirs=["ext"], extra_compile_args=extra, extra_link_args=link)
+    for name, src in (("pyhaproxy._core", "ext/_core.pyx"), ("pyhaproxy._h1test", "ext/_h1test.pyx"))
+]
 
 setup(
     ext_modules=cythonize(
-        [ext],
+        exts,
         include_path=["ext", "ext/includes"],
         language_level=3,
         annotate=annotate,

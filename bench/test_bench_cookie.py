@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyhaproxy import _core
+from pyhaproxy import _h1test
 
 from .test_bench_scanner import REQUEST
 
@@ -28,25 +28,25 @@ def report(benchmark, what: str) -> None:
 
 def test_cookie_cut_result() -> None:
     # The benchmark below measures the real edit: check once that it removes exactly the pair.
-    r = _core.h1_edit_py(REQUEST, [("cut_cookie", 7, b"SERVERID")])
+    r = _h1test.h1_edit_py(REQUEST, [("cut_cookie", 7, b"SERVERID")])
     assert b"SERVERID" not in r["data"] and b"JSESSIONID=4F2A1C0E9B7D" in r["data"]
-    assert _core.h1_bench_cookie_cut_py(REQUEST, b"SERVERID", 1) == len(r["data"])
+    assert _h1test.h1_bench_cookie_cut_py(REQUEST, b"SERVERID", 1) == len(r["data"])
 
 
 @pytest.mark.benchmark(group="cookie")
 def test_bench_find_cookie(benchmark) -> None:
-    assert benchmark(_core.h1_bench_cookie_py, COOKIE, b"SERVERID", LOOPS) == 2
+    assert benchmark(_h1test.h1_bench_cookie_py, COOKIE, b"SERVERID", LOOPS) == 2
     report(benchmark, f"h1_find_cookie, 5 pairs ({len(COOKIE)} bytes), 4th pair")
 
 
 @pytest.mark.benchmark(group="cookie")
 def test_bench_find_setcookie(benchmark) -> None:
-    assert benchmark(_core.h1_bench_setcookie_py, SET_COOKIE, b"SERVERID", LOOPS) == 2
+    assert benchmark(_h1test.h1_bench_setcookie_py, SET_COOKIE, b"SERVERID", LOOPS) == 2
     report(benchmark, "h1_find_setcookie")
 
 
 @pytest.mark.benchmark(group="cookie")
 def test_bench_indirect_cut(benchmark) -> None:
-    n = benchmark(_core.h1_bench_cookie_cut_py, REQUEST, b"SERVERID", LOOPS)
+    n = benchmark(_h1test.h1_bench_cookie_cut_py, REQUEST, b"SERVERID", LOOPS)
     assert 0 < n < len(REQUEST)
     report(benchmark, f"parse + cut SERVERID from a {len(REQUEST)}-byte request")

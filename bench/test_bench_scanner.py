@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyhaproxy import _core
+from pyhaproxy import _h1test
 
 LOOPS = 10_000
 
@@ -34,14 +34,14 @@ CHUNKED = b"".join(b"%x\r\n%s\r\n" % (n, b"x" * n) for n in (100, 2000, 7, 4096)
 
 
 def test_request_shape() -> None:
-    r = _core.h1_parse_request_py(REQUEST)
+    r = _h1test.h1_parse_request_py(REQUEST)
     assert r["ret"] == len(REQUEST) and len(r["headers"]) == 12
     assert 450 <= len(REQUEST) <= 600
 
 
 @pytest.mark.benchmark(group="h1")
 def test_bench_parse_request(benchmark) -> None:
-    ret = benchmark(_core.h1_bench_request_py, REQUEST, LOOPS)
+    ret = benchmark(_h1test.h1_bench_request_py, REQUEST, LOOPS)
     assert ret == len(REQUEST)
     st = benchmark.stats.stats
     ns = {k: getattr(st, k) / LOOPS * 1e9 for k in ("min", "median", "mean")}
@@ -54,7 +54,7 @@ def test_bench_parse_request(benchmark) -> None:
 
 @pytest.mark.benchmark(group="h1")
 def test_bench_chunked(benchmark) -> None:
-    ret = benchmark(_core.h1_bench_chunk_py, CHUNKED, LOOPS)
+    ret = benchmark(_h1test.h1_bench_chunk_py, CHUNKED, LOOPS)
     assert ret == len(CHUNKED)
     st = benchmark.stats.stats
     ns = {k: getattr(st, k) / LOOPS * 1e9 for k in ("min", "median", "mean")}

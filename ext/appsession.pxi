@@ -127,11 +127,10 @@ cdef int as_uri_value(const char *u, int n, const char *name, int nlen, int *vof
     return -1
 
 
-cdef int appsession_request(int idx, const char *buf) noexcept nogil:
+cdef int appsession_request(int idx, const char *buf, h1_msg *m) noexcept nogil:
     """The server a request's application session belongs to, or -1 (unknown, or not usable)."""
     cdef sess_t *s = &g_sess[idx]
     cdef as_px_t *a = &g_as_px[s.be]
-    cdef h1_msg *m = &g_msg
     cdef h1_hdr *h
     cdef int i, po = 0, pl = 0, vo = 0, vl = 0, g = -1
     for i in range(m.nhdr):
@@ -149,11 +148,10 @@ cdef int appsession_request(int idx, const char *buf) noexcept nogil:
     return -1
 
 
-cdef void appsession_response(int idx, const char *buf) noexcept nogil:
+cdef void appsession_response(int idx, const char *buf, h1_msg *m) noexcept nogil:
     """Learn the session values a server sets in its response."""
     cdef sess_t *s = &g_sess[idx]
     cdef as_px_t *a = &g_as_px[s.be]
-    cdef h1_msg *m = &g_msg
     cdef h1_hdr *h
     cdef int i, po = 0, pl = 0, vo = 0, vl = 0
     if s.srv < 0:

@@ -139,7 +139,7 @@ cdef unsigned int lb_hash_bytes(const char *b, int n) noexcept nogil:
 
 
 cdef void lb_hash_request(sess_t *s, const char *buf, h1_msg *m) noexcept nogil:
-    """balance uri / hdr(NAME): hash what this request is balanced on (g_msg is the request)."""
+    """balance uri / hdr(NAME): hash what this request is balanced on (m is the request)."""
     cdef px_t *p = &g_px[s.be]
     cdef int i, n
     s.lb_hash_ok = 0

@@ -1,45 +1,6 @@
-# HTTP mode: request analysis, server choice by cookie, header edits, response analysis, error pages.
+# HTTP mode: request and response analysis, server choice by cookie, header edits, keep-alive.
 
-cdef const char *ERR_400 = b"HTTP/1.0 400 Bad request\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n"
-cdef const char *ERR_403 = b"HTTP/1.0 403 Forbidden\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>403 Forbidden</h1>\nRequest forbidden by administrative rules.\n</body></html>\n"
-cdef const char *ERR_408 = b"HTTP/1.0 408 Request Time-out\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n"
-cdef const char *ERR_414 = b"HTTP/1.0 414 Request-URI Too Long\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>414 Request-URI Too Long</h1>\nThe request URI is too long.\n</body></html>\n"
-cdef const char *ERR_404 = b"HTTP/1.0 404 Not Found\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>404 Not Found</h1>\nThe resource could not be found.\n</body></html>\n"
-cdef const char *ERR_405 = b"HTTP/1.0 405 Method Not Allowed\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>405 Method Not Allowed</h1>\nA request was made of a resource using a request method not supported by that resource\n</body></html>\n"
-cdef const char *ERR_422 = b"HTTP/1.0 422 Unprocessable Content\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>422 Unprocessable Content</h1>\nThe server cannot process the contained instructions.\n</body></html>\n"
-cdef const char *ERR_429 = b"HTTP/1.0 429 Too Many Requests\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>429 Too Many Requests</h1>\nYou have sent too many requests in a given amount of time.\n</body></html>\n"
-cdef const char *ERR_500 = b"HTTP/1.0 500 Internal Server Error\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>500 Internal Server Error</h1>\nAn internal server error occurred.\n</body></html>\n"
-cdef const char *ERR_502 = b"HTTP/1.0 502 Bad Gateway\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>502 Bad Gateway</h1>\nThe server returned an invalid or incomplete response.\n</body></html>\n"
-cdef const char *ERR_503 = b"HTTP/1.0 503 Service Unavailable\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n"
-cdef const char *ERR_504 = b"HTTP/1.0 504 Gateway Time-out\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>504 Gateway Time-out</h1>\nThe server didn't respond in time.\n</body></html>\n"
-
-
-cdef const char *error_page(int status) noexcept nogil:
-    if status == 400:
-        return ERR_400
-    if status == 403:
-        return ERR_403
-    if status == 408:
-        return ERR_408
-    if status == 414:
-        return ERR_414
-    if status == 404:
-        return ERR_404
-    if status == 405:
-        return ERR_405
-    if status == 422:
-        return ERR_422
-    if status == 429:
-        return ERR_429
-    if status == 505 or status == 501:
-        return ERR_400
-    if status == 502:
-        return ERR_502
-    if status == 503:
-        return ERR_503
-    if status == 504:
-        return ERR_504
-    return ERR_500
+cdef h1_msg g_msg      # scratch: one header block is analysed at a time, never across loop turns
 
 
 cdef int monitor_uri_matches(px_t *p, const char *buf, h1_msg *m) noexcept nogil:
@@ -61,164 +22,6 @@ cdef int monitor_uri_matches(px_t *p, const char *buf, h1_msg *m) noexcept nogil
         return 0
     i = <int>(q - u)
     return n - i == p.mon_uri_len and memcmp(q, p.mon_uri, p.mon_uri_len) == 0
-
-
-cdef void http_send_error(int idx, int status) noexcept nogil:
-    """Answer with HAProxy's error page, then close the connection."""
-    cdef sess_t *s = &g_sess[idx]
-    cdef int n = 0
-    cdef const char *page = px_error_page(s.be, status, &n)   # errorfile / errorloc (rules.pxi)
-    if page == NULL and s.be != s.px:
-        page = px_error_page(s.px, status, &n)
-    if page == NULL:
-        page = error_page(status)
-        n = <int>strlen(page)
-    if s.sfd >= 0:
-        close(s.sfd)
-        s.sfd = -1
-    chan_release(&s.rsp)
-    s.rsp.buf = buf_get()
-    if s.rsp.buf == NULL:
-        sess_close(idx)
-        return
-    memcpy(s.rsp.buf, page, n)
-    s.rsp.buf_len = n
-    s.rsp.buf_in = n         # (a longer response read before would keep the page from completing)
-    s.rsp.buf_off = 0
-    s.status = status
-    s.state = ST_ERRPAGE
-    s.srv_exp = 0
-    s.con_exp = 0
-    touch_cli(s)
-    http_client_io(idx)
-
-
-cdef enum:
-    CH_HDR = 0
-    CH_BODY = 1
-    CH_DONE = 2
-
-cdef h1_msg g_msg      # scratch: one header block is analysed at a time, never across loop turns
-cdef const char *MONITOR_OK = b"HTTP/1.0 200 OK\r\n\r\n"
-cdef enum:
-    LINGER_MS = 1000              # longest wait for a client's FIN after an error page
-    LINGER_MAX_BYTES = 262144     # a client still sending this much per wake-up is cut (reset)
-
-
-cdef inline void chan_compact(chan_t *ch) noexcept nogil:
-    """Once everything analysed has been sent, move the unanalysed rest to the front."""
-    if ch.buf == NULL or ch.buf_off < ch.buf_len:
-        return
-    if ch.buf_in > ch.buf_len and ch.buf_len > 0:
-        memmove(ch.buf, ch.buf + ch.buf_len, ch.buf_in - ch.buf_len)
-    ch.buf_in -= ch.buf_len
-    ch.buf_len = 0
-    ch.buf_off = 0
-    ch.scan_from = 0
-
-
-cdef inline void chan_reset_msg(chan_t *ch) noexcept nogil:
-    ch.phase = CH_HDR
-    ch.big = 0
-    ch.chunked = 0
-    ch.to_fwd = 0
-    ch.scan_from = 0
-    ch.eof = 0
-
-
-cdef int chan_recv(chan_t *ch, int fd, int *ready, int limit) noexcept nogil:
-    """recv() into the free part of buf up to `limit` bytes in all: >0 read, 0 EOF, -1 nothing now, -2 error."""
-    cdef ssize_t n
-    if not ready[0]:
-        return -1            # an idle connection holds no buffer
-    if ch.buf == NULL:
-        ch.buf = buf_get()
-        if ch.buf == NULL:
-            return -2
-    if ch.buf_in >= limit:
-        return -1
-    n = recv(fd, ch.buf + ch.buf_in, limit - ch.buf_in, MSG_DONTWAIT)
-    if n > 0:
-        if n < limit - ch.buf_in and ready[0] == 1:
-            # Edge-triggered: a short read drained the socket; new data raises a new edge.
-            # (ready == 2: the peer's FIN came with that edge, keep reading until 0.)
-            ready[0] = 0
-        ch.buf_in += n
-        return <int>n
-    if n == 0:
-        ch.eof = 1
-        return 0
-    if errno == EAGAIN:
-        ready[0] = 0
-        return -1
-    if errno == EINTR:
-        return -1
-    ch.eof = 1
-    ch.err = 1
-    return -2
-
-
-cdef void http_linger(int idx) noexcept nogil:
-    """The answer is sent: log, shut the write side, and drain the client's input before closing.
-
-    A close() with unread request bytes makes the kernel send a reset, which can destroy the
-    answer before the client reads it (error pages on requests with bodies, monitor probes).
-    """
-    cdef sess_t *s = &g_sess[idx]
-    cdef int to = g_px[s.px].conf.clitimeout
-    sess_log(s)        # the transaction ends here; the lingering is not part of its timers
-    if g_px[s.px].opts & PO_NOLINGER:
-        sess_close(idx)
-        return
-    shutdown(s.cfd, SHUT_WR)
-    if s.sfd >= 0:
-        close(s.sfd)
-        s.sfd = -1
-    chan_release(&s.req)
-    chan_release(&s.rsp)
-    s.state = ST_LINGER
-    s.srv_exp = 0
-    s.con_exp = 0
-    if to <= 0 or to > LINGER_MS:
-        to = LINGER_MS
-    s.cli_exp = g_now + to
-    http_linger_drain(idx)
-
-
-cdef void http_linger_drain(int idx) noexcept nogil:
-    """Discard what the client sends until its FIN, an error, or too much; then close."""
-    cdef sess_t *s = &g_sess[idx]
-    cdef char junk[4096]
-    cdef ssize_t n
-    cdef int total = 0
-    while total < LINGER_MAX_BYTES:
-        n = recv(s.cfd, junk, sizeof(junk), MSG_DONTWAIT)
-        if n > 0:
-            total += <int>n
-            continue
-        if n < 0 and errno == EINTR:
-            continue
-        if n < 0 and errno == EAGAIN:
-            sess_arm(s, idx)
-            return
-        break
-    sess_close(idx)
-
-
-cdef void http_send_raw(int idx, const char *data, int n) noexcept nogil:
-    """Queue a fixed answer (monitor-uri) and close once it is sent."""
-    cdef sess_t *s = &g_sess[idx]
-    chan_release(&s.rsp)
-    s.rsp.buf = buf_get()
-    if s.rsp.buf == NULL:
-        sess_close(idx)
-        return
-    memcpy(s.rsp.buf, data, n)
-    s.rsp.buf_len = n
-    s.rsp.buf_in = n
-    s.rsp.buf_off = 0
-    s.state = ST_ERRPAGE
-    http_client_io(idx)
 
 
 cdef int cookie_server(sess_t *s, const char *val, int vlen) noexcept nogil:
@@ -364,15 +167,15 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     s.lb_hash_ok = 0
     if be.balance == BAL_URI or be.balance == BAL_HDR:
         lb_hash_request(s, buf, m)
-    log_keep_request(s, buf + m.start, m.first_line_len)
+    log_keep_request(s, m, buf + m.start, m.first_line_len)
     # http-request rules (httpreq.pxi): the frontend's, then the backend's
-    if p.nhr and http_req_rules(idx, s.px, &total):
+    if p.nhr and http_req_rules(idx, s.px, &total, m):
         return
-    if s.be != s.px and be.nhr and http_req_rules(idx, s.be, &total):
+    if s.be != s.px and be.nhr and http_req_rules(idx, s.be, &total, m):
         return
-    if rules_http_request(idx, s.px, &total):     # reqadd/reqrep/reqdeny... (rules.pxi)
+    if rules_http_request(idx, s.px, &total, m):     # reqadd/reqrep/reqdeny... (rules.pxi)
         return
-    if s.be != s.px and rules_http_request(idx, s.be, &total):
+    if s.be != s.px and rules_http_request(idx, s.be, &total, m):
         return
     if (p.stats_uri_len and g_stats_addrlen and m.uri_len >= p.stats_uri_len
             and memcmp(buf + m.uri_off, p.stats_uri, p.stats_uri_len) == 0):
@@ -403,7 +206,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     if be.ck_mode != CK_NONE and be.nsrv > 0:
         g = http_req_cookie(idx, buf, &total)
     if g < 0 and as_used(s.be):
-        g = appsession_request(idx, buf)
+        g = appsession_request(idx, buf, m)
     if opts & (PO_HTTPCLOSE | PO_HTTP_SERVER_CLOSE):
         http_del_conn_hdrs(buf, &total)
         if s.req_upgrade and m.meth != H1_M_CONNECT:
@@ -458,17 +261,8 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
 cdef void http_client_io(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef int r, n, end
-    if s.state == ST_ERRPAGE:
-        r = chan_flush_buf(&s.rsp, s.cfd, &s.cli_wr)
-        if r & XF_DST_ERR:
-            sess_close(idx)
-        elif s.rsp.buf_len == 0:
-            http_linger(idx)
-        else:
-            sess_arm(s, idx)
-        return
-    if s.state == ST_LINGER:
-        http_linger_drain(idx)
+    if s.state == ST_ERRPAGE or s.state == ST_LINGER:
+        answer_io(idx)
         return
     # ST_REQ: gather and analyse the request headers
     while True:
@@ -629,7 +423,7 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     cdef srv_t *sv = NULL
     cdef char val[512]
     cdef h1_hdr *h
-    if rules_http_response(idx, &total):    # rspadd/rsprep/rspdeny... (rules.pxi)
+    if rules_http_response(idx, &total, &g_msg):    # rspadd/rsprep/rspdeny... (rules.pxi)
         return -2
     if (p.opts & PO_CHECKCACHE) and rsp_cacheable_cookie(buf, m):
         # A cookie that a shared cache could hand to other users: refused as HAProxy does (502, PH).
@@ -646,7 +440,7 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     s.status = m.status
     s.t_rsp = g_now
     if as_used(s.be):
-        appsession_response(idx, buf)
+        appsession_response(idx, buf, &g_msg)
     if m.cl_drop >= 0:
         total = h1_del_hdr(buf, total, m, m.cl_drop)   # chunked wins over Content-Length
     klass = m.status // 100
@@ -740,7 +534,7 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
         return http_response_done(s)
     if s.cli_ka and m.minor == 0 and not m.conn_keepalive:
         s.cli_ka = 0
-    log_response(s)
+    log_response(s, &g_msg)
     return 0
 
 
@@ -763,12 +557,12 @@ cdef void http_switch_to_tunnel(sess_t *s, int total) noexcept nogil:
     s.req.phase = CH_BODY
     s.req.hold = 0
     s.rsp.hold = 0
-    log_response(s)
+    log_response(s, &g_msg)
 
 
 cdef int http_response_done(sess_t *s) noexcept nogil:
     """http-server-close: the client's keep-alive does not depend on the server's answer."""
-    log_response(s)
+    log_response(s, &g_msg)
     return 0
 
 

@@ -117,12 +117,11 @@ cdef void http_redirect(int idx, hrule_t *r, const char *buf, h1_msg *m) noexcep
     http_send_raw(idx, g_redir, n)
 
 
-cdef int http_req_rules(int idx, int px, int *plen) noexcept nogil:
-    """Proxy px's http-request rules on the request in g_msg. 1: the session was taken over
+cdef int http_req_rules(int idx, int px, int *plen, h1_msg *m) noexcept nogil:
+    """Proxy px's http-request rules on the request m. 1: the session was taken over
     (deny, redirect, or an edit that does not fit), 0: go on."""
     cdef sess_t *s = &g_sess[idx]
     cdef px_t *p = &g_px[px]
-    cdef h1_msg *m = &g_msg
     cdef char *buf = s.req.buf
     cdef hrule_t *r
     cdef int i, k, n

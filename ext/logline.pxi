@@ -392,11 +392,10 @@ cdef void log_reset_tx(sess_t *s) noexcept nogil:
         s.log_hrsp_len[i] = 0
 
 
-cdef void log_keep_request(sess_t *s, const char *line, int n) noexcept nogil:
-    """A request was parsed (g_msg holds it, in s.req.buf): keep its line and captures for the log."""
+cdef void log_keep_request(sess_t *s, h1_msg *m, const char *line, int n) noexcept nogil:
+    """A request was parsed (m, in s.req.buf): keep its line and captures for the log."""
     cdef px_t *p = &g_px[s.px]
     cdef px_t *be = &g_px[s.be]
-    cdef h1_msg *m = &g_msg
     cdef char *buf = s.req.buf
     cdef int i, k, po, pl, vo, vl
     cdef h1_hdr *h
@@ -436,11 +435,10 @@ cdef void log_keep_request(sess_t *s, const char *line, int n) noexcept nogil:
                             s.loginfo + LOG_HREQ_OFF, s.log_hreq_len)
 
 
-cdef void log_response(sess_t *s) noexcept nogil:
-    """The final response headers were analysed and edited (g_msg holds them, in s.rsp.buf)."""
+cdef void log_response(sess_t *s, h1_msg *m) noexcept nogil:
+    """The final response headers were analysed and edited (m describes them, in s.rsp.buf)."""
     cdef px_t *p = &g_px[s.px]
     cdef px_t *be = &g_px[s.be]
-    cdef h1_msg *m = &g_msg
     cdef char *buf = s.rsp.buf
     cdef int i, po, pl, vo, vl, seen = 0, ours = 0
     cdef h1_hdr *h

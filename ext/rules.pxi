@@ -1,5 +1,5 @@
 # Header rules (reqadd/reqrep/reqdel/reqdeny/reqallow/reqpass/reqtarpit, rspadd/rsprep/rspdel/
-# rspdeny and their case-insensitive forms) and custom error pages (errorfile, errorloc, errorloc303).
+# rspdeny and their case-insensitive forms). The proxy's custom error pages are in errors.pxi.
 #
 # Semantics follow HAProxy 1.2 (doc/haproxy-en.txt section 4.3, and 1.2's engine):
 #  - every line of the header block is a "header": the request/status line first, then each
@@ -52,7 +52,6 @@ cdef enum:
     RULES_TARPIT = 1        # rules_req: the request is tarpitted
     RULES_MAXLINE = 8192    # a header line (a block never exceeds H1_MAX_HDR_BLOCK)
     RULES_NMATCH = 10       # \0 .. \9
-    RULES_NPAGES = 7        # 400 403 408 500 502 503 504
 
     ST_TARPIT = 7           # sess_t.state: held until contimeout, then 500 (no other state uses 7)
 
@@ -69,8 +68,6 @@ cdef struct px_rules_t:
     int nreq
     rule_t *rsp
     int nrsp
-    char *page[RULES_NPAGES]    # errorfile / errorloc answer, NULL: the built-in page
-    int page_len[RULES_NPAGES]
 
 
 cdef px_rules_t *g_rules = NULL
@@ -82,15 +79,11 @@ cdef int g_nrules_px = 0
 
 _RULE_ACTIONS = {"add": RA_ADD, "del": RA_DEL, "rep": RA_REP, "deny": RA_DENY,
                  "allow": RA_ALLOW, "pass": RA_PASS, "tarpit": RA_TARPIT}
-_PAGE_CODES = (400, 403, 408, 500, 502, 503, 504)
 
 
 cdef int rules_setup_proxy(int px, object pp) except -1:
-    """Compile proxy px's rules (pp.rules) and keep its custom error pages (pp.errpages).
-
-    pp.rules: list of (direction "req"|"rsp", action, icase, regex bytes, string bytes);
-    pp.errpages: {status: the raw answer bytes} (pp: pyhaproxy/worker.py ProxyPlan).
-    """
+    """Compile proxy px's rules (pp.rules: (direction "req"|"rsp", action, icase, regex bytes,
+    string bytes); pp: pyhaproxy/worker.py ProxyPlan)."""
     global g_rules, g_nrules_px
     cdef px_rules_t *pr
     cdef rule_t *r
@@ -148,50 +141,7 @@ cdef int rules_setup_proxy(int px, object pp) except -1:
             r.re = NULL
             raise ValueError(f"bad regular expression '{rx.decode('latin-1')}': "
                              f"{err[:strlen(err)].decode('latin-1')}")
-    for code, page in pp.errpages.items():
-        if code not in _PAGE_CODES:
-            continue
-        k = _PAGE_CODES.index(code)
-        text = bytes(page)[:BUFSIZE]
-        pr.page[k] = <char *>malloc(max(1, len(text)))
-        if pr.page[k] == NULL:
-            raise MemoryError()
-        memcpy(pr.page[k], <const char *>text, len(text))
-        pr.page_len[k] = len(text)
     return 0
-
-
-# ---------------------------------------------------------------------------------------------
-# error pages
-
-cdef const char *px_error_page(int px, int status, int *len) noexcept nogil:
-    """Proxy px's errorfile/errorloc answer for status (len set), or NULL for the built-in page.
-
-    Statuses map to pages as error_page() does (501/505 use the 400 page, unknown ones the 500).
-    """
-    cdef int k
-    if g_rules == NULL or px < 0 or px >= g_nrules_px:
-        return NULL
-    if status == 400 or status == 501 or status == 505:
-        k = 0
-    elif status == 403:
-        k = 1
-    elif status == 408:
-        k = 2
-    elif status == 502:
-        k = 4
-    elif status == 503:
-        k = 5
-    elif status == 504:
-        k = 6
-    elif status == 500:
-        k = 3
-    else:
-        return NULL          # (404, 405, 429 of http-request deny: the built-in page)
-    if g_rules[px].page[k] == NULL:
-        return NULL
-    len[0] = g_rules[px].page_len[k]
-    return g_rules[px].page[k]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,11 +306,11 @@ cdef int rules_rsp(int px, char *buf, int *plen, h1_msg *m) noexcept nogil:
 # ---------------------------------------------------------------------------------------------
 # session-level glue, called from http.pxi
 
-cdef int rules_http_request(int idx, int px, int *plen) noexcept nogil:
-    """Apply proxy px's request rules to session idx's request (in g_msg). 1: the session was taken
+cdef int rules_http_request(int idx, int px, int *plen, h1_msg *m) noexcept nogil:
+    """Apply proxy px's request rules to session idx's request (m). 1: the session was taken
     over (403 page, 400 page or tarpit), 0: go on with the (possibly edited) request."""
     cdef sess_t *s = &g_sess[idx]
-    cdef int r = rules_req(px, s.req.buf, plen, &g_msg)
+    cdef int r = rules_req(px, s.req.buf, plen, m)
     if r == 0:
         return 0
     s.cli_ka = 0
@@ -376,12 +326,12 @@ cdef int rules_http_request(int idx, int px, int *plen) noexcept nogil:
     return 1
 
 
-cdef int rules_http_response(int idx, int *plen) noexcept nogil:
-    """Apply the response rules to session idx's response (in g_msg), the backend's then the
+cdef int rules_http_response(int idx, int *plen, h1_msg *m) noexcept nogil:
+    """Apply the response rules to session idx's response (m), the backend's then the
     frontend's. 1: it was refused and the 502 page is on its way, 0: go on."""
     cdef sess_t *s = &g_sess[idx]
-    if rules_rsp(s.be, s.rsp.buf, plen, &g_msg) == 0 and (
-            s.be == s.px or rules_rsp(s.px, s.rsp.buf, plen, &g_msg) == 0):
+    if rules_rsp(s.be, s.rsp.buf, plen, m) == 0 and (
+            s.be == s.px or rules_rsp(s.px, s.rsp.buf, plen, m) == 0):
         return 0
     http_refuse_response(idx)
     return 1

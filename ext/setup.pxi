@@ -1,54 +1,24 @@
-# Start-up of a worker (Python, runs once): copy the compiled tables into C structs, then enter the loop.
-
-cdef int fill_addr(sockaddr_storage *ss, socklen_t *slen, str host, int port) except -1:
-    """IPv4/IPv6 literal + port -> sockaddr; the parser already resolved names."""
-    cdef bytes h = host.encode()
-    cdef sockaddr_in *a4 = <sockaddr_in *>ss
-    cdef sockaddr_in6 *a6 = <sockaddr_in6 *>ss
-    memset(ss, 0, sizeof(sockaddr_storage))
-    if inet_pton(AF_INET, h, &a4.sin_addr) == 1:
-        a4.sin_family = AF_INET
-        a4.sin_port = htons(<uint16_t>port)
-        slen[0] = sizeof(sockaddr_in)
-        return 0
-    if inet_pton(AF_INET6, h, &a6.sin6_addr) == 1:
-        a6.sin6_family = AF_INET6
-        a6.sin6_port = htons(<uint16_t>port)
-        slen[0] = sizeof(sockaddr_in6)
-        return 0
-    raise ValueError(f"not an IP address: {host!r}")
-
-
-cdef void copy_name(char *dst, int cap, str value, int *out_len):
-    cdef bytes b = value.encode()[:cap - 1]
-    memcpy(dst, <const char *>b, len(b))
-    dst[len(b)] = 0
-    if out_len != NULL:
-        out_len[0] = len(b)
-
-
-cdef int *int_array(list values) except? NULL:
-    cdef int *arr
-    cdef int i
-    if not values:
-        return NULL
-    arr = <int *>malloc(sizeof(int) * len(values))
-    if arr == NULL:
-        raise MemoryError()
-    for i in range(len(values)):
-        arr[i] = values[i]
-    return arr
-
+# Start-up of a worker (Python, runs once): fill the C structs from the plan and the model, enter the loop.
 
 cdef tuple _struct_fields(object zero):
     return tuple(zero.keys())
 
 
 cdef px_conf_t _px_conf_zero
+
+
 cdef srv_conf_t _srv_conf_zero
+
+
 memset(&_px_conf_zero, 0, sizeof(px_conf_t))
+
+
 memset(&_srv_conf_zero, 0, sizeof(srv_conf_t))
+
+
 PX_CONF_FIELDS = _struct_fields(_px_conf_zero)
+
+
 SRV_CONF_FIELDS = _struct_fields(_srv_conf_zero)
 
 
@@ -116,7 +86,8 @@ cdef int setup_proxy(int i, object pp) except -1:
         copy_name(p.ck_domain, MAX_NAME, ck.domain or "", &p.ck_domain_len)
     copy_name(p.mon_uri, 256, px.monitor_uri or "", &p.mon_uri_len)
     copy_name(p.stats_uri, 256, pp.stats_uri, &p.stats_uri_len)
-    rules_setup_proxy(i, pp)        # header rules and error pages (rules.pxi)
+    errors_setup_proxy(i, pp)       # errorfile / errorloc (errors.pxi)
+    rules_setup_proxy(i, pp)        # header rules (rules.pxi)
     appsession_setup_proxy(i, px)   # (appsession.pxi)
     return 0
 

@@ -1,6 +1,7 @@
 """The C scanner built once with AddressSanitizer and fuzzed in a subprocess.
 
-ext/_core.pyx is cythonized and compiled into a temporary directory with `-fsanitize=address`
+ext/_h1test.pyx (the scanner, ext/h1.pxi) is cythonized and compiled into a temporary directory
+with `-fsanitize=address`
 (the in-tree build is left alone), then a child Python loads that build with libasan preloaded
 and PYTHONMALLOC=malloc (so every bytes object is its own malloc block with redzones around it)
 and throws mutated requests, responses, chunked bodies and header edits at it. Any out-of-bounds
@@ -41,7 +42,7 @@ BUILD = textwrap.dedent("""
     from Cython.Build import cythonize
     from setuptools import Extension, setup
     flags = ["-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer", "-fno-strict-aliasing", "-w"]
-    ext = Extension("pyhaproxy._core", sources=["ext/_core.pyx"], include_dirs=["ext"],
+    ext = Extension("pyhaproxy._h1test", sources=["ext/_h1test.pyx"], include_dirs=["ext"],
                     extra_compile_args=flags, extra_link_args=["-fsanitize=address"])
     setup(script_args=["-q", "build_ext", "--inplace"],
           ext_modules=cythonize([ext], include_path=["ext", "ext/includes"], language_level=3, quiet=True,
@@ -51,8 +52,8 @@ BUILD = textwrap.dedent("""
 
 FUZZ = textwrap.dedent("""
     import random, sys
-    from pyhaproxy import _core
-    assert "asan" in _core.__file__, _core.__file__
+    from pyhaproxy import _h1test
+    assert "asan" in _h1test.__file__, _h1test.__file__
     n = int(sys.argv[1])
     rnd = random.Random(20261127)
     alphabet = b"\\x00\\t\\n\\r \\x01\\x0b\\x7f\\x80\\xff:;,=/*-_aAzZ09Hh\\""
@@ -90,28 +91,28 @@ FUZZ = textwrap.dedent("""
     counts = {"req": 0, "rsp": 0, "chunk": 0, "edit": 0, "cookie": 0}
     for i in range(n):
         data = mutate(reqs[i % len(reqs)])
-        r = _core.h1_parse_request_py(data)
+        r = _h1test.h1_parse_request_py(data)
         counts["req"] += 1
         for cut in (len(data) // 2, len(data) - 1):
-            _core.h1_parse_request_py(data[:cut])
+            _h1test.h1_parse_request_py(data[:cut])
         if r["ret"] > 0 and i % 3 == 0:
             ops = [("add", b"X-Forwarded-For", b"127.0.0.1"), ("del", 0)] if r["headers"] else [
                 ("add", b"X", b"y")]
             try:
-                _core.h1_edit_py(data, ops[: rnd.randint(1, len(ops))])
+                _h1test.h1_edit_py(data, ops[: rnd.randint(1, len(ops))])
             except ValueError:
                 pass
             counts["edit"] += 1
         data = mutate(rsps[i % len(rsps)])
-        _core.h1_parse_response_py(data)
+        _h1test.h1_parse_response_py(data)
         counts["rsp"] += 1
         data = mutate(chunks[i % len(chunks)])
-        _core.h1_chunk_py(data)
-        _core.h1_chunk_py(data, 1 + i % 5)
+        _h1test.h1_chunk_py(data)
+        _h1test.h1_chunk_py(data, 1 + i % 5)
         counts["chunk"] += 1
         value = mutate(b"a=1; SERVERID=s1; b=2")
-        _core.h1_find_cookie_py(value, b"SERVERID")
-        _core.h1_find_setcookie_py(value, b"SERVERID")
+        _h1test.h1_find_cookie_py(value, b"SERVERID")
+        _h1test.h1_find_setcookie_py(value, b"SERVERID")
         counts["cookie"] += 1
     print("ASAN-FUZZ-OK", counts)
 """)
@@ -125,14 +126,14 @@ def asan_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip("libasan.so is not installed (gcc -print-file-name=libasan.so finds nothing)")
     work = tmp_path_factory.mktemp("asan")
     shutil.copytree(ROOT / "ext", work / "ext",
-                    ignore=shutil.ignore_patterns("_core.c", "*.html", "*.so"))
+                    ignore=shutil.ignore_patterns("_h1test.c", "*.html", "*.so"))
     (work / "pyhaproxy").mkdir()
-    (work / "pyhaproxy" / "__init__.py").write_text('"""ASan build of pyhaproxy._core (fuzz test)."""\n')
+    (work / "pyhaproxy" / "__init__.py").write_text('"""ASan build of pyhaproxy._h1test (fuzz test)."""\n')
     (work / "build_asan.py").write_text(BUILD)
     done = subprocess.run([sys.executable, "build_asan.py"], cwd=work, capture_output=True, text=True,
                           timeout=540)
     assert done.returncode == 0, f"ASan build failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    built = list((work / "pyhaproxy").glob("_core*.so"))
+    built = list((work / "pyhaproxy").glob("_h1test*.so"))
     assert built, "the ASan build produced no extension"
     # The test must not pass on an uninstrumented build.
     assert b"__asan_report" in built[0].read_bytes(), "the extension is not instrumented"

@@ -23,18 +23,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyhaproxy import _core
+from pyhaproxy import _h1test
 
 pytestmark = pytest.mark.timeout(900)
 
 EXAMPLES = int(os.environ.get("ROBUSTNESS_FUZZ_EXAMPLES", "500"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=False,
                 suppress_health_check=list(HealthCheck))
-LIM = _core.h1_limits()
+LIM = _h1test.h1_limits()
 REQ_ERRORS = {400, 414, 505}
 
-req = _core.h1_parse_request_py
-rsp = _core.h1_parse_response_py
+req = _h1test.h1_parse_request_py
+rsp = _h1test.h1_parse_response_py
 
 # hostile pieces ------------------------------------------------------------------------------
 EOL = st.sampled_from([b"\r\n", b"\r\n", b"\r\n", b"\n", b"\r", b"", b"\r\r\n", b"\n\r"])
@@ -163,10 +163,10 @@ def test_response_raw_bytes(data: bytes) -> None:
 @FUZZ
 @given(chunked_like(), st.integers(min_value=1, max_value=7))
 def test_chunked_split_invariant(body: bytes, step: int) -> None:
-    whole = _core.h1_chunk_py(body)
+    whole = _h1test.h1_chunk_py(body)
     assert whole["consumed"] <= len(body)
-    assert _core.h1_chunk_py(body, 1) == whole
-    assert _core.h1_chunk_py(body, step) == whole
+    assert _h1test.h1_chunk_py(body, 1) == whole
+    assert _h1test.h1_chunk_py(body, step) == whole
     if whole["consumed"] < 0:
         assert whole["err"] == 1
 
@@ -174,7 +174,7 @@ def test_chunked_split_invariant(body: bytes, step: int) -> None:
 @FUZZ
 @given(st.binary(max_size=64), st.sampled_from([b"SERVERID", b"JSESSIONID", b"a", b""]))
 def test_cookie_finders_stay_inside(value: bytes, name: bytes) -> None:
-    for finder in (_core.h1_find_cookie_py, _core.h1_find_setcookie_py):
+    for finder in (_h1test.h1_find_cookie_py, _h1test.h1_find_setcookie_py):
         found = finder(value, name)
         if found is not None:
             po, pl, vo, vl = found

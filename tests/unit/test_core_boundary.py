@@ -28,7 +28,8 @@ def _int_fields(cls: type) -> dict[str, typing.Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
-@pytest.mark.parametrize(("names", "cls"), [(_core.px_conf_fields(), Proxy), (_core.srv_conf_fields(), Server)])
+@pytest.mark.parametrize(("names", "cls"),
+                         [(_core.px_conf_fields(), Proxy), (_core.srv_conf_fields(), Server)])
 def test_every_c_scalar_is_an_int_field_of_the_model(names: tuple[str, ...], cls: type) -> None:
     fields = _int_fields(cls)
     assert names, "the C struct has no field: the by-name copy would copy nothing"
@@ -51,7 +52,8 @@ def test_scalars_reach_the_plan_unchanged() -> None:
     assert plan.proxies[0].mode == _core.px_mode.MODE_HTTP
 
 
-@pytest.mark.parametrize("word", ["roundrobin", "static-rr", "leastconn", "first", "source", "uri", "hdr(host)"])
+@pytest.mark.parametrize("word",
+                         ["roundrobin", "static-rr", "leastconn", "first", "source", "uri", "hdr(host)"])
 def test_every_balance_word_names_a_c_constant(word: str) -> None:
     cfg = parse_text(f"listen a\n bind 127.0.0.1:1\n mode http\n balance {word}\n server s 127.0.0.1:2\n")
     algo = worker.plan_worker(cfg).proxies[0].balance
@@ -76,7 +78,7 @@ def test_every_option_bit_is_set_by_its_config_word(member: typing.Any) -> None:
 @pytest.mark.parametrize("enum", [_core.srv_state, _core.check_status])
 def test_shm_enums_are_the_ones_in_shm_h(enum: typing.Any) -> None:
     """The exported enums are declared from shm.h: same names, same values as the header."""
-    body = re.search(r"enum %s \{([^}]*)\}" % enum.__name__, SHM_H)
+    body = re.search(r"enum " + enum.__name__ + r" \{([^}]*)\}", SHM_H)
     assert body is not None
     in_header = {k: int(v) for k, v in re.findall(r"(\w+)\s*=\s*(\d+)", body.group(1))}
     assert {m.name: int(m) for m in enum} == in_header
@@ -86,3 +88,27 @@ def test_stats_check_names_follow_the_enum() -> None:
     assert CHECK_NAMES[int(_core.check_status.CHK_L4CON)] == "L4CON"
     assert CHECK_NAMES[int(_core.check_status.CHK_UNKNOWN)] == ""
     assert len(CHECK_NAMES) == len(_core.check_status)
+
+
+def test_the_typed_stub_names_what_the_module_has() -> None:
+    """pyhaproxy/_core.pyi (what mypy checks the Python side against) matches the built module."""
+    import ast
+
+    stub = ast.parse((__import__("pathlib").Path(_core.__file__).with_name("_core.pyi")).read_text())
+    for node in stub.body:
+        if isinstance(node, ast.ClassDef):
+            live = getattr(_core, node.name)
+            members = [t.targets[0].id for t in node.body if isinstance(t, ast.Assign)]  # type: ignore[attr-defined]
+            methods = [f.name for f in node.body if isinstance(f, ast.FunctionDef) and f.name != "__init__"]
+            if members:
+                assert members == [m.name for m in live], f"{node.name}: stub and C enum differ"
+                for t in node.body:
+                    value = t.value if isinstance(t, ast.Assign) else None
+                    if isinstance(value, ast.Constant) and value.value is not ...:
+                        assert int(live[t.targets[0].id]) == value.value  # type: ignore[attr-defined]
+            for name in methods:
+                assert hasattr(live, name), f"{node.name}.{name} is in the stub, not in the module"
+        elif isinstance(node, ast.FunctionDef):
+            assert callable(getattr(_core, node.name)), node.name
+        elif isinstance(node, ast.AnnAssign):
+            assert hasattr(_core, node.target.id), node.target.id  # type: ignore[attr-defined]

@@ -6,20 +6,20 @@ import random
 
 import pytest
 
-from pyhaproxy import _core
+from pyhaproxy import _h1test
 
 pytestmark = pytest.mark.timeout(60)
 
-M = _core.h1_method_codes()
-LIM = _core.h1_limits()
+M = _h1test.h1_method_codes()
+LIM = _h1test.h1_limits()
 
 
 def req(data: bytes) -> dict:
-    return _core.h1_parse_request_py(data)
+    return _h1test.h1_parse_request_py(data)
 
 
 def rsp(data: bytes) -> dict:
-    return _core.h1_parse_response_py(data)
+    return _h1test.h1_parse_response_py(data)
 
 
 BROWSER = (
@@ -169,10 +169,10 @@ def test_every_prefix_is_incomplete() -> None:
 
 
 def test_block_end_hint() -> None:
-    assert _core.h1_hdr_block_end_py(BROWSER) == len(BROWSER)
-    assert _core.h1_hdr_block_end_py(BROWSER[:-1]) == 0
-    assert _core.h1_hdr_block_end_py(BROWSER, len(BROWSER) - 4) == len(BROWSER)
-    assert _core.h1_hdr_block_end_py(b"GET / HTTP/1.0\n\n") == 16
+    assert _h1test.h1_hdr_block_end_py(BROWSER) == len(BROWSER)
+    assert _h1test.h1_hdr_block_end_py(BROWSER[:-1]) == 0
+    assert _h1test.h1_hdr_block_end_py(BROWSER, len(BROWSER) - 4) == len(BROWSER)
+    assert _h1test.h1_hdr_block_end_py(b"GET / HTTP/1.0\n\n") == 16
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,9 +401,9 @@ GOOD_CHUNKED: list[tuple[bytes, bytes]] = [
 
 @pytest.mark.parametrize("body,after", GOOD_CHUNKED)
 def test_chunked_bytewise_equals_whole(body: bytes, after: bytes) -> None:
-    whole = _core.h1_chunk_py(body + after)
+    whole = _h1test.h1_chunk_py(body + after)
     for step in (1, 2, 3, 7):
-        assert _core.h1_chunk_py(body + after, step) == whole
+        assert _h1test.h1_chunk_py(body + after, step) == whole
     if whole["done"]:
         assert whole["consumed"] == len(body)
     else:
@@ -411,9 +411,9 @@ def test_chunked_bytewise_equals_whole(body: bytes, after: bytes) -> None:
 
 
 def test_chunked_incomplete() -> None:
-    r = _core.h1_chunk_py(b"5\r\nhel")
+    r = _h1test.h1_chunk_py(b"5\r\nhel")
     assert r == {"consumed": 6, "done": 0, "err": 0, "remaining": 2, "data_left": 2}
-    r = _core.h1_chunk_py(b"5\r\nhello\r\n0\r\n")
+    r = _h1test.h1_chunk_py(b"5\r\nhello\r\n0\r\n")
     assert r["done"] == 0 and r["consumed"] == 13
 
 
@@ -442,7 +442,7 @@ BAD_CHUNKED: list[tuple[str, bytes]] = [
 @pytest.mark.parametrize("name,body", BAD_CHUNKED, ids=[c[0] for c in BAD_CHUNKED])
 def test_bad_chunked(name: str, body: bytes) -> None:
     for step in (0, 1):
-        r = _core.h1_chunk_py(body, step)
+        r = _h1test.h1_chunk_py(body, step)
         assert r["consumed"] == -1 and r["err"] == 1, (step, r)
 
 
@@ -451,7 +451,7 @@ def test_bad_chunked(name: str, body: bytes) -> None:
 
 
 def cut(value: bytes, name: bytes) -> bytes | None:
-    found = _core.h1_find_cookie_py(value, name)
+    found = _h1test.h1_find_cookie_py(value, name)
     if found is None:
         return None
     po, pl, vo, vl = found
@@ -459,7 +459,7 @@ def cut(value: bytes, name: bytes) -> bytes | None:
 
 
 def cookie_value(value: bytes, name: bytes) -> bytes | None:
-    found = _core.h1_find_cookie_py(value, name)
+    found = _h1test.h1_find_cookie_py(value, name)
     return None if found is None else value[found[2] : found[2] + found[3]]
 
 
@@ -490,17 +490,17 @@ def test_cookie_find_and_cut(value: bytes, expect_val: bytes, expect_rest: bytes
     "value", [b"", b"a=1; b=2", b"XSERVERID=A", b"SERVERIDX=A", b"serverid=A", b"SERVERID", b"a=SERVERID=A"]
 )
 def test_cookie_not_found(value: bytes) -> None:
-    assert _core.h1_find_cookie_py(value, b"SERVERID") is None
+    assert _h1test.h1_find_cookie_py(value, b"SERVERID") is None
 
 
 def test_set_cookie() -> None:
     v = b"SERVERID=A; path=/; HttpOnly"
-    assert _core.h1_find_setcookie_py(v, b"SERVERID") == (0, 10, 9, 1)
-    assert _core.h1_find_setcookie_py(b" SERVERID = A ;path=/", b"SERVERID") == (1, 12, 12, 1)
-    assert _core.h1_find_setcookie_py(b"SERVERID=A", b"SERVERID") == (0, 10, 9, 1)
-    assert _core.h1_find_setcookie_py(b"JSESSIONID=1; SERVERID=A", b"SERVERID") is None
-    assert _core.h1_find_setcookie_py(b"XSERVERID=A", b"SERVERID") is None
-    assert _core.h1_find_setcookie_py(b"path=/; SERVERID=A", b"SERVERID") is None
+    assert _h1test.h1_find_setcookie_py(v, b"SERVERID") == (0, 10, 9, 1)
+    assert _h1test.h1_find_setcookie_py(b" SERVERID = A ;path=/", b"SERVERID") == (1, 12, 12, 1)
+    assert _h1test.h1_find_setcookie_py(b"SERVERID=A", b"SERVERID") == (0, 10, 9, 1)
+    assert _h1test.h1_find_setcookie_py(b"JSESSIONID=1; SERVERID=A", b"SERVERID") is None
+    assert _h1test.h1_find_setcookie_py(b"XSERVERID=A", b"SERVERID") is None
+    assert _h1test.h1_find_setcookie_py(b"path=/; SERVERID=A", b"SERVERID") is None
 
 
 # --------------------------------------------------------------------------------------------
@@ -508,12 +508,12 @@ def test_set_cookie() -> None:
 
 
 def test_name_lookup() -> None:
-    assert _core.h1_hdr_name_is_py(BROWSER, 0, b"HOST")
-    assert not _core.h1_hdr_name_is_py(BROWSER, 0, b"Hos")
-    assert _core.h1_find_hdr_py(BROWSER, b"cookie") == 7
-    assert _core.h1_find_hdr_py(BROWSER, b"cookie", 8) == -1
+    assert _h1test.h1_hdr_name_is_py(BROWSER, 0, b"HOST")
+    assert not _h1test.h1_hdr_name_is_py(BROWSER, 0, b"Hos")
+    assert _h1test.h1_find_hdr_py(BROWSER, b"cookie") == 7
+    assert _h1test.h1_find_hdr_py(BROWSER, b"cookie", 8) == -1
     # '^' and '~' differ by 0x20 but are not letters
-    assert _core.h1_find_hdr_py(b"GET / HTTP/1.1\r\nA^: 1\r\n\r\n", b"A~") == -1
+    assert _h1test.h1_find_hdr_py(b"GET / HTTP/1.1\r\nA^: 1\r\n\r\n", b"A~") == -1
 
 
 def check_consistent(res: dict) -> None:
@@ -531,10 +531,10 @@ def test_edit_cut_cookie_middle_first_last_only() -> None:
         (b"SERVERID=A; b=2", b"b=2"),
         (b"a=1; SERVERID=A", b"a=1"),
     ]:
-        res = _core.h1_edit_py(base % value, [("cut_cookie", 1, b"SERVERID")])
+        res = _h1test.h1_edit_py(base % value, [("cut_cookie", 1, b"SERVERID")])
         check_consistent(res)
         assert res["headers"][1] == (b"Cookie", rest)
-    res = _core.h1_edit_py(base % b"SERVERID=A", [("cut_cookie", 1, b"SERVERID")])
+    res = _h1test.h1_edit_py(base % b"SERVERID=A", [("cut_cookie", 1, b"SERVERID")])
     check_consistent(res)
     assert res["headers"] == [(b"Host", b"a"), (b"X", b"y")]
 
@@ -543,7 +543,7 @@ def test_edit_prefix_value_and_add_header() -> None:
     data = b"GET / HTTP/1.1\r\nCookie: JSESSIONID=abc\r\nX: y\r\n\r\n"
     r = req(data)
     vo = data.index(b"abc")
-    res = _core.h1_edit_py(data, [("replace", vo, 0, b"s1~"), ("add", b"X-Forwarded-For", b"127.0.0.1")])
+    res = _h1test.h1_edit_py(data, [("replace", vo, 0, b"s1~"), ("add", b"X-Forwarded-For", b"127.0.0.1")])
     check_consistent(res)
     assert res["headers"] == [
         (b"Cookie", b"JSESSIONID=s1~abc"),
@@ -555,7 +555,7 @@ def test_edit_prefix_value_and_add_header() -> None:
 
 def test_edit_replace_uri_and_delete() -> None:
     data = b"GET /old/path HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\n"
-    res = _core.h1_edit_py(data, [("replace", 4, 4, b"/new/longer"), ("del", 1), ("add", b"D", b"4")])
+    res = _h1test.h1_edit_py(data, [("replace", 4, 4, b"/new/longer"), ("del", 1), ("add", b"D", b"4")])
     check_consistent(res)
     assert res["uri"] == b"/new/longer/path"
     assert res["headers"] == [(b"A", b"1"), (b"C", b"3"), (b"D", b"4")]
@@ -623,6 +623,6 @@ def test_fuzz_response_and_chunks() -> None:
             assert r["ret"] == -502 and rsp(data[: r["err_pos"]])["ret"] == 0
     body = b"5;x=y\r\nhello\r\n1A\r\n" + b"z" * 26 + b"\r\n0\r\nT: 1\r\n\r\n"
     for data in _mutants(8, body, 1500):
-        whole = _core.h1_chunk_py(data)
-        assert whole == _core.h1_chunk_py(data, 1), data
+        whole = _h1test.h1_chunk_py(data)
+        assert whole == _h1test.h1_chunk_py(data, 1), data
         assert whole["consumed"] <= len(data)

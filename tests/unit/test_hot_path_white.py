@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # Functions that run once at start-up, in the master, or only for tests.
-ALLOWED = {"3Shm__srv", "fill_addr", "copy_name", "int_array", "_h1_msg_dict", "rules_setup_proxy",
+ALLOWED = {"3Shm__srv", "fill_addr", "copy_name", "int_array", "rules_setup_proxy", "errors_setup_proxy",
            "acl_setup", "httpreq_setup", "_hr_copy", "appsession_setup_proxy", "setup_proxy",
            "setup_server", "_struct_fields"}
 DIRECTIVES = "cdivision=True,boundscheck=False,wraparound=False,initializedcheck=False"  # as setup.py

@@ -1,4 +1,5 @@
-# Moving bytes one way: first whatever sits in the channel's user buffer, then splice() through a pipe.
+# Channels: one direction of a session's data, held in a user buffer and/or a pipe; moving
+# bytes one way: first whatever sits in the buffer, then splice() through a pipe.
 
 cdef enum:
     XF_RD = 1          # read progress on the source
@@ -7,6 +8,80 @@ cdef enum:
     XF_DST_ERR = 8     # the destination failed (reset / broken pipe)
     SPLICE_CHUNK = 1 << 20
     COPY_CHUNK = 16384   # below this, recv()/send() through the stack costs less than two splices
+
+
+cdef enum:
+    CH_HDR = 0
+    CH_BODY = 1
+    CH_DONE = 2
+
+
+cdef void chan_release(chan_t *ch) noexcept nogil:
+    if ch.pipe_r >= 0:
+        if ch.in_pipe:
+            close(ch.pipe_r)
+            close(ch.pipe_w)
+            ch.pipe_r = -1
+            ch.pipe_w = -1
+            ch.in_pipe = 0
+        else:
+            pipe_put(ch)
+    if ch.buf != NULL:
+        buf_put(ch.buf)
+        ch.buf = NULL
+
+
+cdef inline void chan_compact(chan_t *ch) noexcept nogil:
+    """Once everything analysed has been sent, move the unanalysed rest to the front."""
+    if ch.buf == NULL or ch.buf_off < ch.buf_len:
+        return
+    if ch.buf_in > ch.buf_len and ch.buf_len > 0:
+        memmove(ch.buf, ch.buf + ch.buf_len, ch.buf_in - ch.buf_len)
+    ch.buf_in -= ch.buf_len
+    ch.buf_len = 0
+    ch.buf_off = 0
+    ch.scan_from = 0
+
+
+cdef inline void chan_reset_msg(chan_t *ch) noexcept nogil:
+    ch.phase = CH_HDR
+    ch.big = 0
+    ch.chunked = 0
+    ch.to_fwd = 0
+    ch.scan_from = 0
+    ch.eof = 0
+
+
+cdef int chan_recv(chan_t *ch, int fd, int *ready, int limit) noexcept nogil:
+    """recv() into the free part of buf up to `limit` bytes in all: >0 read, 0 EOF, -1 nothing now, -2 error."""
+    cdef ssize_t n
+    if not ready[0]:
+        return -1            # an idle connection holds no buffer
+    if ch.buf == NULL:
+        ch.buf = buf_get()
+        if ch.buf == NULL:
+            return -2
+    if ch.buf_in >= limit:
+        return -1
+    n = recv(fd, ch.buf + ch.buf_in, limit - ch.buf_in, MSG_DONTWAIT)
+    if n > 0:
+        if n < limit - ch.buf_in and ready[0] == 1:
+            # Edge-triggered: a short read drained the socket; new data raises a new edge.
+            # (ready == 2: the peer's FIN came with that edge, keep reading until 0.)
+            ready[0] = 0
+        ch.buf_in += n
+        return <int>n
+    if n == 0:
+        ch.eof = 1
+        return 0
+    if errno == EAGAIN:
+        ready[0] = 0
+        return -1
+    if errno == EINTR:
+        return -1
+    ch.eof = 1
+    ch.err = 1
+    return -2
 
 
 cdef int chan_flush_buf(chan_t *ch, int dst, int *dst_ready) noexcept nogil:

@@ -1,0 +1,14 @@
+# cython: language_level=3
+"""Test and benchmark hooks of the HTTP/1 scanner: Python wrappers around ext/h1.pxi.
+
+A module of its own (pyhaproxy._h1test), so that the worker's pyhaproxy._core carries no
+test-only code; it compiles the same h1.pxi the worker uses.
+"""
+
+from libc.stdlib cimport malloc, calloc, free
+from libc.string cimport memset, memcpy, memcmp, memchr, strlen
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
+from linux cimport *
+
+include "h1.pxi"
+include "h1_py.pxi"

@@ -1,0 +1,193 @@
+# The server side: connect (server choice done), retries and redispatch, the queue's turn.
+
+cdef int sess_try_connect(int idx) noexcept nogil:
+    """Start one connect(); 0 in progress, -1 failed at once (retryable), -2 no resource."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef px_t *p = &g_px[s.be]
+    cdef srv_t *sv
+    cdef sockaddr_storage addr
+    cdef socklen_t alen
+    cdef sockaddr_storage *src = NULL
+    cdef socklen_t srclen = 0
+    cdef int fd, one = 1
+    if s.srv >= 0:
+        sv = &g_srv[s.srv]
+        addr = sv.addr
+        alen = sv.addrlen
+        if sv.port_mode:
+            (<sockaddr_in *>&addr).sin_port = htons(<uint16_t>(g_lst[s.lst].port + sv.conf.port_offset))
+        if sv.has_source:
+            src = &sv.source
+            srclen = sv.source_len
+    elif s.srv == SRV_STATS:
+        addr = g_stats_addr
+        alen = g_stats_addrlen
+    else:
+        addr = p.dispatch
+        alen = p.dispatch_len
+    if src == NULL and p.has_source:
+        src = &p.source
+        srclen = p.source_len
+    if s.srv == SRV_STATS:
+        src = NULL
+    fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
+    if fd < 0:
+        return -2
+    if addr.ss_family != AF_UNIX:
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
+    if p.opts & PO_SRVTCPKA:
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one))
+    if src != NULL:
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one))
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one))
+        if bind(fd, <sockaddr *>src, srclen) < 0:
+            close(fd)
+            return -2
+    if connect(fd, <sockaddr *>&addr, alen) < 0 and errno != EINPROGRESS:
+        close(fd)
+        return -1
+    if ep_add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, ev_data(idx, TAG_SERVER)) < 0:
+        close(fd)
+        return -2
+    s.sfd = fd
+    s.srv_rd = 0
+    s.srv_wr = 0
+    s.state = ST_CONNECTING
+    s.con_exp = g_now + p.conf.contimeout if p.conf.contimeout > 0 else 0
+    sess_arm(s, idx)
+    return 0
+
+
+cdef int sess_abort_on_close(int idx) noexcept nogil:
+    """`option abortonclose`: a client that has closed before its server connection is up is not
+    worth a server's time; end the session (CC). 1 when it was ended."""
+    cdef sess_t *s = &g_sess[idx]
+    if s.cli_rd != 2 or not ((g_px[s.px].opts | g_px[s.be].opts) & PO_ABORTONCLOSE):
+        return 0
+    s.term_cause = TERM_CLI_ABORT
+    s.term_phase = PH_CONNECT
+    sess_close(idx)
+    return 1
+
+
+cdef void sess_start_connect(int idx) noexcept nogil:
+    """Choose a server if none is set yet, then connect, retrying as `retries`/`redispatch` say."""
+    global g_queue_dirty
+    cdef sess_t *s = &g_sess[idx]
+    cdef int g, r
+    if sess_abort_on_close(idx):
+        return
+    if s.srv == -1:
+        if g_px[s.be].nq > 0:
+            # Others wait already: behind them (FIFO), even when a slot has just been freed,
+            # since the queue is served at the end of this turn and its head comes first.
+            queue_add(idx)
+            g_queue_dirty = 1      # (a server may have come back since: look at the queue again)
+            return
+        g = select_server(s)
+        if g == -1:
+            if be_can_queue(&g_px[s.be]):
+                queue_add(idx)     # every server that could take it is at its maxconn
+                return
+            sess_fail(idx, TERM_SRV_ABORT, PH_CONNECT, 503)
+            return
+        if g >= 0:
+            sess_set_srv(s, g)
+        else:
+            s.srv = -2
+    if s.t_cstart == 0:
+        s.t_cstart = g_now     # the end of Tw (time in the queue), the start of Tc
+    while True:
+        r = sess_try_connect(idx)
+        if r == 0:
+            return
+        if r == -2:
+            sess_fail(idx, TERM_RESOURCE, PH_CONNECT, 503)
+            return
+        if not sess_retry(idx):
+            return
+
+
+cdef int sess_retry(int idx) noexcept nogil:
+    """After a failed connect: 1 if another attempt should be made now, 0 if the session was failed."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef px_t *p = &g_px[s.be]
+    cdef int g, failed
+    if s.srv >= 0:
+        ctr_srv(s.srv).err_conn += 1
+    if s.retries_left <= 0:
+        ctr_px(s.be).err_conn += 1
+        sess_fail(idx, TERM_SRV_ABORT, PH_CONNECT, 503)
+        return 0
+    s.retries_left -= 1
+    ctr_px(s.be).retries += 1
+    if s.srv >= 0:
+        ctr_srv(s.srv).retries += 1
+    if s.retries_left == 0 and (p.opts & PO_REDISPATCH) and p.nsrv > 0:
+        # The last attempt goes to another server (HAProxy's redispatch), not the one that failed.
+        failed = s.srv
+        sess_set_srv(s, -1)
+        g = select_server(s)
+        if g == failed and g >= 0:
+            g = select_server(s)
+        if g == -1:
+            sess_fail(idx, TERM_SRV_ABORT, PH_CONNECT, 503)
+            return 0
+        if g >= 0:
+            sess_set_srv(s, g)
+        else:
+            s.srv = -2
+        ctr_px(s.be).redispatches += 1
+    return 1
+
+
+cdef void conn_established(int idx) noexcept nogil:
+    cdef sess_t *s = &g_sess[idx]
+    s.state = ST_RELAY
+    s.srv_reused = 0
+    s.con_exp = 0
+    s.t_conn = g_now
+    touch_srv(s)
+    if sess_tunnel(s):
+        touch_cli(s)
+    sess_arm(s, idx)
+    log_connected(s)
+
+
+cdef void conn_failed(int idx) noexcept nogil:
+    cdef sess_t *s = &g_sess[idx]
+    if s.sfd >= 0:
+        close(s.sfd)
+        s.sfd = -1
+    s.con_exp = 0
+    if sess_retry(idx):
+        sess_start_connect(idx)
+
+
+cdef void process_queues() noexcept nogil:
+    """Server slots were freed: start the sessions at the head of each backend queue that can go."""
+    global g_queue_dirty
+    cdef int b, idx, g
+    cdef px_t *p
+    cdef sess_t *s
+    while g_queue_dirty:
+        g_queue_dirty = 0
+        for b in range(g_npx):
+            p = &g_px[b]
+            while p.nq > 0:
+                idx = p.q_head
+                s = &g_sess[idx]
+                g = select_server(s)
+                if g == -1:
+                    if be_can_queue(p):
+                        break              # still full: wait for the next freed slot
+                    queue_del(idx)         # no server can take it any more
+                    sess_fail(idx, TERM_SRV_ABORT, PH_QUEUE, 503)
+                    continue
+                queue_del(idx)
+                if g >= 0:
+                    sess_set_srv(s, g)
+                else:
+                    s.srv = -2
+                s.state = ST_CONNECTING
+                sess_start_connect(idx)

@@ -1,0 +1,138 @@
+# Error pages, in one place: HAProxy's built-in answers, and each proxy's own (errorfile,
+# errorloc, errorloc303: the raw answers built by pyhaproxy/worker.py error_pages()).
+# Sending one is session.pxi's http_send_error(); http-request deny/return statuses without a
+# page of their own (404, 405, 429...) use the built-in one.
+
+cdef enum:
+    ERR_NPAGES = 7          # the statuses a proxy can replace: 400 403 408 500 502 503 504
+
+
+cdef struct px_pages_t:
+    char *page[ERR_NPAGES]  # errorfile / errorloc answer, NULL: the built-in page
+    int page_len[ERR_NPAGES]
+
+
+cdef px_pages_t *g_pages = NULL
+cdef int g_npages_px = 0
+_PAGE_CODES = (400, 403, 408, 500, 502, 503, 504)
+
+cdef const char *ERR_400 = b"HTTP/1.0 400 Bad request\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n"
+
+
+cdef const char *ERR_403 = b"HTTP/1.0 403 Forbidden\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>403 Forbidden</h1>\nRequest forbidden by administrative rules.\n</body></html>\n"
+
+
+cdef const char *ERR_408 = b"HTTP/1.0 408 Request Time-out\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n"
+
+
+cdef const char *ERR_414 = b"HTTP/1.0 414 Request-URI Too Long\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>414 Request-URI Too Long</h1>\nThe request URI is too long.\n</body></html>\n"
+
+
+cdef const char *ERR_404 = b"HTTP/1.0 404 Not Found\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>404 Not Found</h1>\nThe resource could not be found.\n</body></html>\n"
+
+
+cdef const char *ERR_405 = b"HTTP/1.0 405 Method Not Allowed\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>405 Method Not Allowed</h1>\nA request was made of a resource using a request method not supported by that resource\n</body></html>\n"
+
+
+cdef const char *ERR_422 = b"HTTP/1.0 422 Unprocessable Content\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>422 Unprocessable Content</h1>\nThe server cannot process the contained instructions.\n</body></html>\n"
+
+
+cdef const char *ERR_429 = b"HTTP/1.0 429 Too Many Requests\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>429 Too Many Requests</h1>\nYou have sent too many requests in a given amount of time.\n</body></html>\n"
+
+
+cdef const char *ERR_500 = b"HTTP/1.0 500 Internal Server Error\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>500 Internal Server Error</h1>\nAn internal server error occurred.\n</body></html>\n"
+
+
+cdef const char *ERR_502 = b"HTTP/1.0 502 Bad Gateway\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>502 Bad Gateway</h1>\nThe server returned an invalid or incomplete response.\n</body></html>\n"
+
+
+cdef const char *ERR_503 = b"HTTP/1.0 503 Service Unavailable\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n"
+
+
+cdef const char *ERR_504 = b"HTTP/1.0 504 Gateway Time-out\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>504 Gateway Time-out</h1>\nThe server didn't respond in time.\n</body></html>\n"
+
+
+cdef const char *MONITOR_OK = b"HTTP/1.0 200 OK\r\n\r\n"
+
+
+cdef const char *error_page(int status) noexcept nogil:
+    if status == 400:
+        return ERR_400
+    if status == 403:
+        return ERR_403
+    if status == 408:
+        return ERR_408
+    if status == 414:
+        return ERR_414
+    if status == 404:
+        return ERR_404
+    if status == 405:
+        return ERR_405
+    if status == 422:
+        return ERR_422
+    if status == 429:
+        return ERR_429
+    if status == 505 or status == 501:
+        return ERR_400
+    if status == 502:
+        return ERR_502
+    if status == 503:
+        return ERR_503
+    if status == 504:
+        return ERR_504
+    return ERR_500
+
+
+cdef int errors_setup_proxy(int px, object pp) except -1:
+    """Keep proxy px's custom pages (pp.errpages: {status: the raw answer bytes}; start-up)."""
+    global g_pages, g_npages_px
+    cdef int k
+    cdef bytes text
+    if g_pages == NULL:
+        g_npages_px = max(1, g_npx)
+        g_pages = <px_pages_t *>calloc(g_npages_px, sizeof(px_pages_t))
+        if g_pages == NULL:
+            raise MemoryError()
+    if px >= g_npages_px:
+        raise ValueError("proxy index out of range")
+    for code, page in pp.errpages.items():
+        if code not in _PAGE_CODES:
+            continue
+        k = _PAGE_CODES.index(code)
+        text = bytes(page)[:BUFSIZE]
+        g_pages[px].page[k] = <char *>malloc(max(1, len(text)))
+        if g_pages[px].page[k] == NULL:
+            raise MemoryError()
+        memcpy(g_pages[px].page[k], <const char *>text, len(text))
+        g_pages[px].page_len[k] = len(text)
+    return 0
+
+
+cdef const char *px_error_page(int px, int status, int *len) noexcept nogil:
+    """Proxy px's errorfile/errorloc answer for status (len set), or NULL for the built-in page.
+
+    Statuses map to pages as error_page() does (501/505 use the 400 page, unknown ones the 500).
+    """
+    cdef int k
+    if g_pages == NULL or px < 0 or px >= g_npages_px:
+        return NULL
+    if status == 400 or status == 501 or status == 505:
+        k = 0
+    elif status == 403:
+        k = 1
+    elif status == 408:
+        k = 2
+    elif status == 502:
+        k = 4
+    elif status == 503:
+        k = 5
+    elif status == 504:
+        k = 6
+    elif status == 500:
+        k = 3
+    else:
+        return NULL          # (404, 405, 429 of http-request deny: the built-in page)
+    if g_pages[px].page[k] == NULL:
+        return NULL
+    len[0] = g_pages[px].page_len[k]
+    return g_pages[px].page[k]

@@ -1,0 +1,271 @@
+# A session's life: allocation, timers, the end (log, close, account), and the fixed answers
+# that end one (error pages, monitor and redirect answers, then the lingering close).
+
+cdef int sess_alloc() noexcept nogil:
+    global g_nfree
+    cdef int idx
+    cdef sess_t *s
+    cdef unsigned int gen
+    if g_nfree == 0:
+        return -1
+    g_nfree -= 1
+    idx = g_free_sess[g_nfree]
+    s = &g_sess[idx]
+    gen = s.gen + 1
+    memset(s, 0, sizeof(sess_t))
+    s.gen = gen
+    s.cfd = -1
+    s.sfd = -1
+    s.srv = -1
+    s.ck_found_srv = -1
+    s.req.pipe_r = -1
+    s.req.pipe_w = -1
+    s.rsp.pipe_r = -1
+    s.rsp.pipe_w = -1
+    s.req.to_fwd = -1
+    s.rsp.to_fwd = -1
+    return idx
+
+
+cdef void ctr_add_bytes(sess_t *s) noexcept nogil:
+    """Move the session's byte counts into its proxy's and server's counters."""
+    cdef shm_ctr *c = ctr_px(s.px)
+    c.bytes_in += s.req.bytes
+    c.bytes_out += s.rsp.bytes
+    if s.be != s.px:
+        c = ctr_px(s.be)
+        c.bytes_in += s.req.bytes
+        c.bytes_out += s.rsp.bytes
+    if s.srv >= 0:
+        c = ctr_srv(s.srv)
+        c.bytes_in += s.req.bytes
+        c.bytes_out += s.rsp.bytes
+    s.req.bytes = 0
+    s.rsp.bytes = 0
+
+
+cdef void sess_close(int idx) noexcept nogil:
+    """End a session: log it, close both sides, give back every resource, account for it."""
+    global g_actconn, g_nfree
+    cdef sess_t *s = &g_sess[idx]
+    cdef px_t *p = &g_px[s.px]
+    cdef linger lg
+    if s.state == ST_FREE:
+        return
+    if s.state == ST_QUEUED:
+        queue_del(idx)
+    sess_log(s)
+    if g_px[s.px].opts & PO_NOLINGER and s.cfd >= 0:
+        # `option nolinger`: drop unsent data and free the socket at once (a reset).
+        lg.l_onoff = 1
+        lg.l_linger = 0
+        setsockopt(s.cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg))
+    log_closed(s)
+    if s.cfd >= 0:
+        close(s.cfd)
+    if s.sfd >= 0:
+        close(s.sfd)
+    chan_release(&s.req)
+    chan_release(&s.rsp)
+    if s.loginfo != NULL:
+        buf_put(s.loginfo)
+        s.loginfo = NULL
+    ctr_add_bytes(s)
+    ctr_px(s.px).cur_sess -= 1
+    sess_set_srv(s, -1)
+    sess_set_be(s, s.px)
+    s.state = ST_FREE
+    s.gen += 1
+    p.feconn -= 1
+    g_actconn -= 1
+    g_free_sess[g_nfree] = idx
+    g_nfree += 1
+    lst_recheck_full()
+
+
+cdef inline int sess_tunnel(sess_t *s) noexcept nogil:
+    """`timeout tunnel` of a connected TCP session or HTTP tunnel (it replaces client and server
+    timeouts), or 0."""
+    if s.state == ST_RELAY and (g_px[s.px].mode == MODE_TCP or s.tunnel):
+        return g_px[s.be].conf.tunneltimeout
+    return 0
+
+
+cdef inline void touch_cli(sess_t *s) noexcept nogil:
+    cdef int to = sess_tunnel(s)
+    if to == 0:
+        to = g_px[s.px].conf.clitimeout
+    s.cli_exp = g_now + to if to > 0 else 0
+
+
+cdef inline void touch_srv(sess_t *s) noexcept nogil:
+    cdef int to = sess_tunnel(s)
+    if to == 0:
+        to = g_px[s.be].conf.srvtimeout
+    s.srv_exp = g_now + to if to > 0 else 0
+
+
+# ---- a session for an accepted connection
+
+
+cdef int sess_open(int li, int fd, sockaddr_storage *addr, socklen_t alen) noexcept nogil:
+    """A counted session for a connection just accepted on listener li (not yet watched by
+    epoll); -1, with fd closed, when the session table is full."""
+    global g_actconn
+    cdef int idx = sess_alloc()
+    cdef sess_t *s
+    if idx < 0:
+        close(fd)
+        return -1
+    s = &g_sess[idx]
+    s.cfd = fd
+    s.px = g_lst[li].px
+    s.be = s.px
+    s.lst = li
+    s.cli_addr = addr[0]
+    s.cli_addrlen = alen
+    s.accept_ms = g_now
+    s.accept_wall_ms = g_wall
+    s.cli_wr = 1
+    g_actconn += 1
+    g_px[s.px].feconn += 1
+    ctr_open(ctr_px(s.px))
+    return idx
+
+
+cdef int sess_watch(int idx) noexcept nogil:
+    """Have epoll report the client side (edge-triggered); -1 after ending the session if it cannot."""
+    cdef sess_t *s = &g_sess[idx]
+    if ep_add(s.cfd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, ev_data(idx, TAG_CLIENT)) < 0:
+        s.state = ST_RELAY
+        sess_close(idx)
+        return -1
+    return 0
+
+
+cdef enum:
+    LINGER_MS = 1000              # longest wait for a client's FIN after an error page
+    LINGER_MAX_BYTES = 262144     # a client still sending this much per wake-up is cut (reset)
+
+
+cdef void http_linger(int idx) noexcept nogil:
+    """The answer is sent: log, shut the write side, and drain the client's input before closing.
+
+    A close() with unread request bytes makes the kernel send a reset, which can destroy the
+    answer before the client reads it (error pages on requests with bodies, monitor probes).
+    """
+    cdef sess_t *s = &g_sess[idx]
+    cdef int to = g_px[s.px].conf.clitimeout
+    sess_log(s)        # the transaction ends here; the lingering is not part of its timers
+    if g_px[s.px].opts & PO_NOLINGER:
+        sess_close(idx)
+        return
+    shutdown(s.cfd, SHUT_WR)
+    if s.sfd >= 0:
+        close(s.sfd)
+        s.sfd = -1
+    chan_release(&s.req)
+    chan_release(&s.rsp)
+    s.state = ST_LINGER
+    s.srv_exp = 0
+    s.con_exp = 0
+    if to <= 0 or to > LINGER_MS:
+        to = LINGER_MS
+    s.cli_exp = g_now + to
+    http_linger_drain(idx)
+
+
+cdef void http_linger_drain(int idx) noexcept nogil:
+    """Discard what the client sends until its FIN, an error, or too much; then close."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef char junk[4096]
+    cdef ssize_t n
+    cdef int total = 0
+    while total < LINGER_MAX_BYTES:
+        n = recv(s.cfd, junk, sizeof(junk), MSG_DONTWAIT)
+        if n > 0:
+            total += <int>n
+            continue
+        if n < 0 and errno == EINTR:
+            continue
+        if n < 0 and errno == EAGAIN:
+            sess_arm(s, idx)
+            return
+        break
+    sess_close(idx)
+
+
+cdef void answer_io(int idx) noexcept nogil:
+    """A fixed answer on its way (ST_ERRPAGE), then the lingering close (ST_LINGER)."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef int r
+    if s.state == ST_ERRPAGE:
+        r = chan_flush_buf(&s.rsp, s.cfd, &s.cli_wr)
+        if r & XF_DST_ERR:
+            sess_close(idx)
+        elif s.rsp.buf_len == 0:
+            http_linger(idx)
+        else:
+            sess_arm(s, idx)
+        return
+    if s.state == ST_LINGER:
+        http_linger_drain(idx)
+
+
+cdef void http_send_raw(int idx, const char *data, int n) noexcept nogil:
+    """Queue a fixed answer (monitor-uri) and close once it is sent."""
+    cdef sess_t *s = &g_sess[idx]
+    chan_release(&s.rsp)
+    s.rsp.buf = buf_get()
+    if s.rsp.buf == NULL:
+        sess_close(idx)
+        return
+    memcpy(s.rsp.buf, data, n)
+    s.rsp.buf_len = n
+    s.rsp.buf_in = n
+    s.rsp.buf_off = 0
+    s.state = ST_ERRPAGE
+    answer_io(idx)
+
+
+cdef void http_send_error(int idx, int status) noexcept nogil:
+    """Answer with HAProxy's error page, then close the connection."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef int n = 0
+    cdef const char *page = px_error_page(s.be, status, &n)   # errorfile / errorloc (errors.pxi)
+    if page == NULL and s.be != s.px:
+        page = px_error_page(s.px, status, &n)
+    if page == NULL:
+        page = error_page(status)
+        n = <int>strlen(page)
+    if s.sfd >= 0:
+        close(s.sfd)
+        s.sfd = -1
+    chan_release(&s.rsp)
+    s.rsp.buf = buf_get()
+    if s.rsp.buf == NULL:
+        sess_close(idx)
+        return
+    memcpy(s.rsp.buf, page, n)
+    s.rsp.buf_len = n
+    s.rsp.buf_in = n         # (a longer response read before would keep the page from completing)
+    s.rsp.buf_off = 0
+    s.status = status
+    s.state = ST_ERRPAGE
+    s.srv_exp = 0
+    s.con_exp = 0
+    touch_cli(s)
+    answer_io(idx)
+
+
+cdef void sess_fail(int idx, int cause, int phase, int status) noexcept nogil:
+    """Give up on a session: HTTP sessions get the error page, TCP ones are closed."""
+    cdef sess_t *s = &g_sess[idx]
+    if s.term_cause == TERM_NONE:
+        s.term_cause = cause
+        s.term_phase = phase
+    if g_px[s.px].mode == MODE_HTTP and s.rsp.bytes == 0 and status:
+        http_send_error(idx, status)
+        return
+    sess_close(idx)
+
