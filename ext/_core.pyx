@@ -12,6 +12,8 @@ from linux cimport *
 from shm cimport *
 
 include "h1.pxi"
+include "h1chunk.pxi"
+include "h1edit.pxi"
 include "types.pxi"
 include "convert.pxi"
 include "pools.pxi"

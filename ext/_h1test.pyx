@@ -11,4 +11,6 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from linux cimport *
 
 include "h1.pxi"
+include "h1chunk.pxi"
+include "h1edit.pxi"
 include "h1_py.pxi"

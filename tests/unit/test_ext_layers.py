@@ -61,7 +61,7 @@ def upward_references() -> dict[tuple[str, str], set[str]]:
 def test_the_layer_check_sees_definitions() -> None:
     """The parser of this test finds the names it must (or the next test would pass vacuously)."""
     order = include_order()
-    assert order[:2] == ["h1.pxi", "types.pxi"] and order[-1] == "setup.pxi"
+    assert order[0] == "h1.pxi" and "types.pxi" in order and order[-1] == "setup.pxi"
     defs = {f: defined_names((EXT / f).read_text()) for f in order}
     assert {"sess_close", "sess_fail", "http_send_error"} <= defs["session.pxi"]
     assert {"g_msg", "http_client_io"} <= defs["http.pxi"]
