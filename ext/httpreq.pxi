@@ -2,7 +2,8 @@
 # run in plain C on the scanned request, in declaration order: the frontend's rules, then the
 # backend's. deny answers the error page of its status (403 unless `deny_status`); redirect
 # answers a 30x with a Location (`location URL`, or `prefix PFX` + the request URI, without its
-# query string under `drop-query`), then closes. Header values are literal (no log-format).
+# query string under `drop-query`), then closes. A header value may hold `%[sample]` parts,
+# built per request before the header block is edited (sample.pxi's formats).
 
 cdef enum:
     HR_DENY = 0
@@ -22,11 +23,14 @@ cdef struct hrule_t:
     int nlen
     char *val
     int vlen
+    int fmt_first       # the value's segments in g_fmt when it has %[...] parts
+    int nfmt            # 0: the value is the literal val
 
 
 cdef hrule_t *g_hrule = NULL
 cdef const char *REDIR_END = b"\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n"
 cdef char g_redir[BUFSIZE]
+cdef char g_hr_val[BUFSIZE]
 
 _HR_ACTIONS = {"deny": HR_DENY, "add-header": HR_ADD, "set-header": HR_SET, "del-header": HR_DEL,
                "redirect-location": HR_REDIR_LOC, "redirect-prefix": HR_REDIR_PREFIX}
@@ -51,7 +55,8 @@ cdef int httpreq_setup(object t) except -1:
     g_hrule = <hrule_t *>calloc(max(1, len(rules)), sizeof(hrule_t))
     if g_hrule == NULL:
         raise MemoryError()
-    for i, (action, cond, status, drop, name, value) in enumerate(rules):
+    format_setup(t.fmts)
+    for i, (action, cond, status, drop, name, value, fmt_first, nfmt) in enumerate(rules):
         r = &g_hrule[i]
         r.action = _HR_ACTIONS[action]
         r.cond = cond
@@ -61,6 +66,8 @@ cdef int httpreq_setup(object t) except -1:
         r.nlen = len(name)
         r.val = _hr_copy(bytes(value))
         r.vlen = len(value)
+        r.fmt_first = fmt_first
+        r.nfmt = nfmt
     for i, (first, count) in enumerate(t.hreq):
         if i < g_npx:
             g_px[i].hr_first = first
@@ -124,7 +131,8 @@ cdef int http_req_rules(int idx, int px, int *plen, h1_msg *m) noexcept nogil:
     cdef px_t *p = &g_px[px]
     cdef char *buf = s.req.buf
     cdef hrule_t *r
-    cdef int i, k, n
+    cdef int i, k, n, vlen
+    cdef const char *val
     for i in range(p.nhr):
         r = &g_hrule[p.hr_first + i]
         if r.cond >= 0 and not acl_cond_match(s, &g_acl_cond[r.cond], buf, m):
@@ -137,6 +145,17 @@ cdef int http_req_rules(int idx, int px, int *plen, h1_msg *m) noexcept nogil:
         if r.action == HR_REDIR_LOC or r.action == HR_REDIR_PREFIX:
             http_redirect(idx, r, buf, m)
             return 1
+        val = r.val
+        vlen = r.vlen
+        if r.nfmt:
+            # built before the edits below: a sample may read the header being replaced
+            vlen = format_build(s, r.fmt_first, r.nfmt, buf, m, g_hr_val, BUFSIZE)
+            val = g_hr_val
+            if vlen < 0:
+                s.cli_ka = 0
+                ctr_px(px).err_req += 1
+                sess_fail(idx, TERM_PROXY, PH_REQ, 500)
+                return 1
         if r.action == HR_SET or r.action == HR_DEL:
             k = 0
             while k < m.nhdr:
@@ -145,7 +164,7 @@ cdef int http_req_rules(int idx, int px, int *plen, h1_msg *m) noexcept nogil:
                 else:
                     k += 1
         if r.action == HR_SET or r.action == HR_ADD:
-            n = h1_add_hdr(buf, plen[0], BUFSIZE, m, r.name, r.nlen, r.val, r.vlen)
+            n = h1_add_hdr(buf, plen[0], BUFSIZE, m, r.name, r.nlen, val, vlen)
             if n < 0:
                 # HAProxy 2.x answers 500 when a rewrite does not fit
                 s.cli_ka = 0

@@ -61,6 +61,49 @@ class check_status(IntEnum):
     CHK_L7RSP = 6
     CHK_L7TOUT = 7
 
+class sample_fetch(IntEnum):
+    SF_TRUE = 0
+    SF_FALSE = 1
+    SF_SRC = 2
+    SF_SRC_PORT = 3
+    SF_DST = 4
+    SF_DST_PORT = 5
+    SF_FE_NAME = 6
+    SF_BE_NAME = 7
+    SF_METHOD = 8
+    SF_PATH = 9
+    SF_PATHQ = 10
+    SF_URL = 11
+    SF_QUERY = 12
+    SF_BASE = 13
+    SF_VER = 14
+    SF_HDR = 15
+    SF_FHDR = 16
+    SF_HDR_CNT = 17
+    SF_FHDR_CNT = 18
+    SF_HDR_VAL = 19
+    SF_COOK = 20
+    SF_COOK_CNT = 21
+    SF_URL_PARAM = 22
+    SF_PROTO_HTTP = 23
+    SF_STR = 24
+    SF_INT = 25
+    SF_SRV_NAME = 26
+    SF_STATUS = 27
+    SF_REQ_LEN = 28
+
+class sample_conv(IntEnum):
+    SC_LOWER = 0
+    SC_UPPER = 1
+    SC_LENGTH = 2
+
+class sample_type(IntEnum):
+    SMP_NONE = 0
+    SMP_STR = 1
+    SMP_INT = 2
+    SMP_IP = 3
+    SMP_BOOL = 4
+
 LOG_FACILITIES: list[str]
 LOG_LEVELS: list[str]
 

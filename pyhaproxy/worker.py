@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from pyhaproxy import _core
-from pyhaproxy.config.keywords import ACL_CRITERIA, acl_ip, acl_port_range
+from pyhaproxy.config.acl import network as acl_ip
+from pyhaproxy.config.acl import predefined as predefined_acl
 from pyhaproxy.config.model import Acl, Condition, Config, LogTarget, Proxy, Server
+from pyhaproxy.config.sample import SampleExpr, c_converter
 from pyhaproxy.shm import Shm, server_table
 
 
@@ -103,29 +105,32 @@ def error_pages(px: Proxy) -> dict[int, bytes]:
     return pages
 
 
-def _acl_patterns(acl: Acl) -> list[Any]:
-    match = ACL_CRITERIA[acl.criterion][1]
-    if match == "ip":
-        return [acl_ip(p) for p in acl.patterns]
-    if match == "int":
-        return [acl_port_range(p) for p in acl.patterns]
-    return [p.encode("latin-1") for p in acl.patterns]
-
-
 @dataclass
 class AclTables:
     """ACLs, conditions and rules of every proxy as ext/acl.pxi and ext/httpreq.pxi copy them.
 
-    acls: (fetch, match, icase, header bytes, [pattern...]); conds: (unless, target,
+    exprs: sample expressions (fetch, arg bytes or None, int arg, occurrence, [converter...]);
+    acls: (expr index, match, icase, [pattern...]); conds: (unless, target,
     [(neg, or_after, [acl index...])]); switch: (first cond, count, default backend) per proxy;
-    hrules: (action, cond, status, drop_query, name, value); hreq: (first, count) per proxy.
-    Patterns: bytes for strings and regexes, (family, packed, bits) for ip, (lo, hi) for int.
+    hrules: (action, cond, status, drop_query, name, value, fmt first, fmt count); hreq:
+    (first, count) per proxy; fmts: (expr index or -1, literal bytes), the values' segments.
+    Patterns: bytes for strings and regexes, (family, packed, bits) for ip, (lo, hi) for int/len.
     """
-    acls: list[tuple[str, str, int, bytes, list[Any]]]
+    exprs: list[tuple[int, bytes | None, int, int, list[int]]]
+    acls: list[tuple[int, str, int, list[Any]]]
     conds: list[tuple[int, int, list[tuple[int, int, list[int]]]]]
     switch: list[tuple[int, int, int]]
-    hrules: list[tuple[str, int, int, int, bytes, bytes]]
+    hrules: list[tuple[str, int, int, int, bytes, bytes, int, int]]
     hreq: list[tuple[int, int]]
+    fmts: list[tuple[int, bytes]]
+
+
+def _expr_row(e: SampleExpr) -> tuple[int, bytes | None, int, int, list[int]]:
+    """A SampleExpr as ext/sample.pxi's sexpr_t wants it (C enum values by name)."""
+    fetch = int(_core.sample_fetch[e.c_fetch])
+    iarg = int(e.arg) if e.fetch == "int" and e.arg is not None else 0
+    arg = e.arg.encode("latin-1") if e.arg is not None else None
+    return fetch, arg, iarg, e.occ, [int(_core.sample_conv[c_converter(c)]) for c in e.convs]
 
 
 def compile_acls(cfg: Config) -> AclTables:
@@ -136,15 +141,33 @@ def compile_acls(cfg: Config) -> AclTables:
     that has servers' side); a `listen` is its own default backend, a frontend without
     default_backend uses itself (no server: 503).
     """
-    acls: list[tuple[str, str, int, bytes, list[Any]]] = []
+    exprs: list[tuple[int, bytes | None, int, int, list[int]]] = []
+    expr_index: dict[tuple[Any, ...], int] = {}
+    acls: list[tuple[int, str, int, list[Any]]] = []
+    fmts: list[tuple[int, bytes]] = []
     conds: list[tuple[int, int, list[tuple[int, int, list[int]]]]] = []
     switch: list[tuple[int, int, int]] = []
-    hrules: list[tuple[str, int, int, int, bytes, bytes]] = []
+    hrules: list[tuple[str, int, int, int, bytes, bytes, int, int]] = []
     hreq: list[tuple[int, int]] = []
     backends: dict[str, int] = {}
     for pi, px in enumerate(cfg.proxies):
         if px.cap in ("listen", "backend"):
             backends.setdefault(px.name, pi)
+
+    def expr_of(e: SampleExpr) -> int:
+        row = _expr_row(e)
+        key = (row[0], row[1], row[2], row[3], tuple(row[4]))
+        if key not in expr_index:
+            expr_index[key] = len(exprs)
+            exprs.append(row)
+        return expr_index[key]
+
+    def add_acl(acl: Acl) -> int:
+        assert acl.expr is not None
+        acls.append((expr_of(acl.expr), acl.match, int(acl.icase), acl.values))
+        return len(acls) - 1
+
+    predefined: dict[str, int] = {}
 
     def add_cond(px: Proxy, local: dict[str, list[int]], cond: Condition | None, target: int) -> None:
         terms: list[tuple[int, int, list[int]]] = []
@@ -152,9 +175,12 @@ def compile_acls(cfg: Config) -> AclTables:
             for gi, group in enumerate(cond.groups):
                 for ti, (neg, name) in enumerate(group):
                     last = ti == len(group) - 1 and gi < len(cond.groups) - 1
-                    if name in ("TRUE", "FALSE"):
-                        refs = [len(acls)]
-                        acls.append(("always_true" if name == "TRUE" else "always_false", "str", 0, b"", []))
+                    if name not in local:
+                        if name not in predefined:
+                            pre = predefined_acl(name)
+                            assert pre is not None, name
+                            predefined[name] = add_acl(pre)
+                        refs = [predefined[name]]
                     else:
                         refs = local[name]
                     terms.append((int(neg), int(last), refs))
@@ -163,10 +189,7 @@ def compile_acls(cfg: Config) -> AclTables:
     for pi, px in enumerate(cfg.proxies):
         local: dict[str, list[int]] = {}
         for acl in px.acls:
-            fetch, match = ACL_CRITERIA[acl.criterion]
-            local.setdefault(acl.name, []).append(len(acls))
-            acls.append((fetch, match, int(acl.icase), (acl.header or "").encode("latin-1"),
-                         _acl_patterns(acl)))
+            local.setdefault(acl.name, []).append(add_acl(acl))
         first = len(conds)
         if px.cap != "backend":
             for rule in px.use_backends:
@@ -183,14 +206,20 @@ def compile_acls(cfg: Config) -> AclTables:
                 add_cond(px, local, hr.cond, -1)
             a = hr.args
             if hr.action == "deny":
-                hrules.append(("deny", cond, int(a[0]) if a else 403, 0, b"", b""))
+                hrules.append(("deny", cond, int(a[0]) if a else 403, 0, b"", b"", 0, 0))
             elif hr.action == "redirect":
-                hrules.append((f"redirect-{a[0]}", cond, int(a[2]), int(a[3]), a[1].encode("latin-1"), b""))
+                hrules.append((f"redirect-{a[0]}", cond, int(a[2]), int(a[3]), a[1].encode("latin-1"), b"",
+                               0, 0))
             else:
                 value = a[1] if len(a) > 1 else ""
-                hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"), value.encode("latin-1")))
+                first = len(fmts)
+                for seg in hr.fmt or []:
+                    fmts.append((expr_of(seg.sample), b"") if seg.sample is not None
+                                else (-1, seg.text.encode("latin-1")))
+                hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"), value.encode("latin-1"),
+                               first, len(fmts) - first))
         hreq.append((hfirst, len(hrules) - hfirst))
-    return AclTables(acls=acls, conds=conds, switch=switch, hrules=hrules, hreq=hreq)
+    return AclTables(exprs=exprs, acls=acls, conds=conds, switch=switch, hrules=hrules, hreq=hreq, fmts=fmts)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
 
+from . import acl as acl_lines
 from .lexer import ConfigError
 from .model import (
     BUFSIZE,
@@ -41,6 +42,7 @@ from .model import (
     UseBackend,
     Where,
 )
+from .sample import SampleError, parse_format
 
 GLOBAL = "global"
 DEFAULTS = "defaults"
@@ -1404,52 +1406,10 @@ def _acl_criterion(text: str, where: Where) -> tuple[str, str | None]:
     return crit, arg
 
 
-def parse_acl(name: str, words: list[str], where: Where) -> Acl:
-    """`CRITERION [-i] [-m MATCH] [--] VALUES...` -> Acl (validated)."""
-    if not words:
-        raise fail(where, f"'acl {name}' expects a criterion.")
-    crit, hdr = _acl_criterion(words[0], where)
-    icase = False
-    i = 1
-    while i < len(words) and words[i].startswith("-") and crit != "dst_port":
-        flag = words[i]
-        if flag == "--":
-            i += 1
-            break
-        if flag == "-i":
-            icase = True
-        elif flag == "-m":
-            if i + 1 >= len(words):
-                raise fail(where, "'acl' : '-m' expects a match method.")
-            meth = words[i + 1]
-            if meth not in _MATCH_SUFFIX or ACL_CRITERIA[crit][1] not in ("str",) + tuple(_MATCH_SUFFIX):
-                raise fail(where, f"'acl' : match method '-m {meth}' is not supported for '{crit}'.")
-            fetch = ACL_CRITERIA[crit][0]
-            crit = fetch + _MATCH_SUFFIX[meth]
-            if crit not in ACL_CRITERIA:
-                raise fail(where, f"'acl' : match method '-m {meth}' is not supported for '{fetch}'.")
-            i += 1
-        elif flag == "-f":
-            raise fail(where, "'acl' : pattern files ('-f') are not supported.")
-        elif flag in ("-n", "-u", "-M"):
-            raise fail(where, f"'acl' : flag '{flag}' is not supported.")
-        else:
-            break
-        i += 1
-    pats = words[i:]
-    if not pats:
-        raise fail(where, f"'acl {name}' : no pattern for criterion '{words[0]}' (ACLs that only test "
-                          "for the presence of a value are not supported).")
-    fetch, match = ACL_CRITERIA[crit]
-    for pat in pats:
-        if match == "reg":
-            compile_regex(pat, icase, where)
-        elif match == "ip":
-            _acl_ip(pat, where)
-        elif match == "int":
-            _acl_port_range(pat, where)
-    return Acl(name=name, criterion=crit, header=hdr, icase=icase, patterns=list(pats),
-               where=copy.copy(where))
+def parse_acl(name: str, words: list[str], where: Where,
+              warn: Callable[[Where, str], None] | None = None) -> Acl:
+    """`CRITERION [-i] [-m MATCH] [--] VALUES...` -> Acl (validated): see config/acl.py."""
+    return acl_lines.parse_acl(name, words, where, warn)
 
 
 def _acl_ip(pat: str, where: Where) -> tuple[int, bytes, int]:
@@ -1489,7 +1449,7 @@ def p_acl(st: State, args: list[str], where: Where) -> None:
     name = args[1]
     if not re.match(r"^[A-Za-z0-9_.:-]+$", name):
         raise fail(where, f"'acl' : invalid character in ACL name '{name}'.")
-    st.px().acls.append(parse_acl(name, args[2:], where))
+    st.px().acls.append(parse_acl(name, args[2:], where, st.warn))
 
 
 def parse_condition(st: State, words: list[str], where: Where, what: str) -> Condition:
@@ -1530,7 +1490,7 @@ def parse_condition(st: State, words: list[str], where: Where, what: str) -> Con
             groups[-1].append((neg, name))
             i = end + 1
             continue
-        if w in _PREDEFINED_ACLS:
+        if w in acl_lines.PREDEFINED and w not in known:
             groups[-1].append((neg, w))
             i += 1
             continue
@@ -1586,6 +1546,7 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
     k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))
     params, cond_words = rest[:k], rest[k:]
     cond = parse_condition(st, cond_words, where, f"http-request {action}") if cond_words else None
+    fmt = None
     if action == "deny":
         if params[:1] == ["deny_status"] and len(params) == 2:
             code = parse_int(params[1], "deny_status", where, lo=200, hi=599)
@@ -1606,12 +1567,18 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
                 raise fail(where, "'http-request del-header -m' is not supported.")
             raise fail(where, f"'http-request {action}' expects {nargs} argument(s) "
                               f"({'<name>' if nargs == 1 else '<name> <value>'}).")
+        fmt = None
         if "%" in "".join(params[1:]):
-            raise fail(where, f"'http-request {action}' : log-format values ('%...') are not "
-                              "supported; use a literal value.")
+            try:
+                fmt = parse_format(params[1])
+            except SampleError as exc:
+                raise fail(where, f"'http-request {action}' : {exc}.") from None
+            if any(s.sample is not None and s.sample.http and st.px().mode != "http" for s in fmt):
+                raise fail(where, f"'http-request {action}' : an HTTP sample in a {st.px().mode} proxy.")
         if not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", params[0]):
             raise fail(where, f"'http-request {action}' : invalid header name '{params[0]}'.")
-    st.px().http_rules.append(HttpRule(action=action, args=params, cond=cond, where=copy.copy(where)))
+    st.px().http_rules.append(HttpRule(action=action, args=params, cond=cond, where=copy.copy(where),
+                                       fmt=fmt if action in ("add-header", "set-header") else None))
 
 
 def _parse_redirect(params: list[str], where: Where) -> list[str]:

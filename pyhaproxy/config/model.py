@@ -7,6 +7,9 @@ Times are milliseconds; 0 means "no timeout" as in HAProxy 1.x.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+from .sample import SampleExpr, Segment
 
 # HAProxy 1.2 compile-time defaults (include/common/defaults.h).
 DEFAULT_MAXCONN = 2000
@@ -184,6 +187,11 @@ class Acl:
     icase: bool
     patterns: list[str]
     where: Where = field(default_factory=Where)
+    expr: SampleExpr | None = None  # the sample (config/sample.py), parsed once
+    match: str = "str"  # str beg end sub reg dom dir len found int ip bool
+    # the patterns as the worker copies them: bytes (string matches), (family, packed, bits)
+    # (ip), (lo, hi) (int, len)
+    values: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -211,6 +219,7 @@ class HttpRule:
     args: list[str]
     cond: Condition | None
     where: Where = field(default_factory=Where)
+    fmt: list[Segment] | None = None  # a header value with %[...] parts, parsed
 
 
 @dataclass

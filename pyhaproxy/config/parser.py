@@ -187,12 +187,12 @@ class Parser:
             if px.mode == "tcp":
                 for r in px.use_backends:
                     for acl in self._cond_acls(px, r.cond):
-                        if K.ACL_CRITERIA[acl.criterion][0] in K._HTTP_FETCHES:
+                        if acl.expr is not None and acl.expr.http:
                             raise ConfigError(
                                 r.where.file, r.where.line,
                                 f"'use_backend' in {px.cap} '{px.name}' (mode tcp) uses ACL '{acl.name}' "
-                                f"with the HTTP criterion '{acl.criterion}'; only src and dst_port work "
-                                "in mode tcp.",
+                                f"with the HTTP criterion '{acl.criterion}'; the request is not "
+                                "analysed in mode tcp.",
                             )
             if px.http_rules and px.mode != "http":
                 w = px.http_rules[0].where

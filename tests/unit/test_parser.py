@@ -706,12 +706,16 @@ BROKEN: list[tuple[str, int, str]] = [
     (
         "frontend f\n    mode tcp\n    bind :80\n    acl p path /x\n    use_backend b if p\nbackend b\n",
         5,
-        "'use_backend' in frontend 'f' (mode tcp) uses ACL 'p' with the HTTP criterion 'path'; only src "
-        "and dst_port work in mode tcp.",
+        "'use_backend' in frontend 'f' (mode tcp) uses ACL 'p' with the HTTP criterion 'path'; the "
+        "request is not analysed in mode tcp.",
     ),
-    ("frontend f\n    bind :80\n    acl x hdr_beg /a\n", 3, "'acl' : 'hdr_beg' needs a header name, as in "
-     "hdr_beg(host)."),
-    ("frontend f\n    bind :80\n    acl x foo_bar 1\n", 3, "'acl' : criterion 'foo_bar' is not supported."),
+    ("frontend f\n    bind :80\n    acl w path(1) x\n", 3,
+     "error detected while parsing ACL 'w' : ACL keyword 'path' : fetch method 'path' : no argument "
+     "supported, but got '1'."),
+    ("frontend f\n    bind :80\n    acl x foo_bar 1\n", 3,
+     "error detected while parsing ACL 'x' : unknown fetch method 'foo_bar' in ACL expression 'foo_bar'."),
+    ("frontend f\n    bind :80\n    acl z hdr(host),foo x\n", 3,
+     "error detected while parsing ACL 'z' : ACL keyword 'hdr' : unknown converter 'foo'."),
     ("frontend f\n    bind :80\n    acl x path_reg (\n", 3, "bad regular expression '('."),
     (
         "listen a\n    bind :443 ssl crt /x.pem\n",
@@ -722,8 +726,10 @@ BROKEN: list[tuple[str, int, str]] = [
     ("listen a\n    bind :443 accept-proxy\n", 2,
      "'bind' option 'accept-proxy' is not supported yet (it appeared in HAProxy 1.5)."),
     ("listen a\n    bind :443 bogus\n", 2, "'bind :443' : unknown option 'bogus'."),
-    ("listen a :80\n    http-request add-header X-A %[src]\n", 2,
-     "'http-request add-header' : log-format values ('%...') are not supported; use a literal value."),
+    ("listen a :80\n    mode http\n    http-request add-header X-A %ci\n", 3,
+     "'http-request add-header' : log-format variable '%ci' is not supported (only %[...] samples are)."),
+    ("listen a :80\n    mode http\n    http-request add-header X-A %[src,bogus]\n", 3,
+     "'http-request add-header' : unknown converter 'bogus'."),
     ("listen a :80\n    stick-table type ip size 1m\n", 2,
      "'stick-table' is not supported yet (it appeared in HAProxy 1.5)."),
     ("global\n    lua-load /x.lua\n", 2, "'lua-load' is not supported yet (it appeared in HAProxy 1.6)."),
