@@ -19,19 +19,6 @@
 # the parser); `found` matches when there is a value at all, `bool` when it is not zero.
 
 cdef enum:
-    AM_STR = 0
-    AM_BEG = 1
-    AM_END = 2
-    AM_SUB = 3
-    AM_REG = 4
-    AM_DOM = 5
-    AM_DIR = 6
-    AM_IP = 7
-    AM_INT = 8
-    AM_LEN = 9
-    AM_FOUND = 10
-    AM_BOOL = 11
-
     ACL_REG_MAX = 8192
 
 
@@ -65,7 +52,9 @@ cdef struct acl_cond_t:
     int unless
     int term_first
     int nterm
-    int target
+    int target           # backend index (use_backend), rule index, or -1
+    int fmt_first        # use_backend %[...]: the backend's name as a format (sample.pxi)
+    int nfmt
 
 
 cdef acl_t *g_acl = NULL
@@ -79,9 +68,9 @@ cdef char g_acl_scratch[ACL_REG_MAX + 1]
 # ---------------------------------------------------------------------------------------------
 # start-up (Python)
 
-_ACL_MATCH = {"str": AM_STR, "beg": AM_BEG, "end": AM_END, "sub": AM_SUB, "reg": AM_REG,
-              "dom": AM_DOM, "dir": AM_DIR, "ip": AM_IP, "int": AM_INT, "len": AM_LEN,
-              "found": AM_FOUND, "bool": AM_BOOL}
+_ACL_MATCH = {"str": PM_STR, "beg": PM_BEG, "end": PM_END, "sub": PM_SUB, "reg": PM_REG,
+              "dom": PM_DOM, "dir": PM_DIR, "ip": PM_IP, "int": PM_INT, "len": PM_LEN,
+              "found": PM_FOUND, "bool": PM_BOOL}
 
 
 cdef int acl_setup(object t) except -1:
@@ -97,6 +86,7 @@ cdef int acl_setup(object t) except -1:
     cdef acl_cond_t *c
     cdef bytes b
     cdef char err[256]
+    maps_setup(t.maps, t.mapuses)
     sample_setup(t.exprs)
     for item in acls:
         npat += len(item[3])
@@ -122,11 +112,11 @@ cdef int acl_setup(object t) except -1:
         for k in range(len(pats)):
             pt = &g_acl_pat[npat + k]
             pat = pats[k]
-            if a.match == AM_IP:
+            if a.match == PM_IP:
                 pt.family = pat[0]
                 memcpy(pt.net, <const char *>pat[1], len(pat[1]))
                 pt.bits = pat[2]
-            elif a.match == AM_INT or a.match == AM_LEN:
+            elif a.match == PM_INT or a.match == PM_LEN:
                 pt.lo = pat[0]
                 pt.hi = pat[1]
             else:
@@ -137,7 +127,7 @@ cdef int acl_setup(object t) except -1:
                 memcpy(pt.s, <const char *>b, len(b))
                 pt.s[len(b)] = 0
                 pt.len = len(b)
-                if a.match == AM_REG:
+                if a.match == PM_REG:
                     pt.re = <regex_t *>malloc(sizeof(regex_t))
                     if pt.re == NULL:
                         raise MemoryError()
@@ -152,10 +142,12 @@ cdef int acl_setup(object t) except -1:
         npat += len(pats)
     nref = 0
     nterm = 0
-    for i, (unless, target, terms) in enumerate(conds):
+    for i, (unless, target, terms, fmt_first, nfmt) in enumerate(conds):
         c = &g_acl_cond[i]
         c.unless = 1 if unless else 0
         c.target = target
+        c.fmt_first = fmt_first
+        c.nfmt = nfmt
         c.term_first = nterm
         c.nterm = len(terms)
         for neg, or_after, refs in terms:
@@ -179,94 +171,24 @@ cdef int acl_setup(object t) except -1:
 # ---------------------------------------------------------------------------------------------
 # matching (plain C)
 
-cdef inline unsigned char _acl_low(unsigned char c) noexcept nogil:
-    if c >= b'A' and c <= b'Z':
-        return c + 32
-    return c
-
-
-cdef int _acl_eq(const char *a, const char *b, int n, int icase) noexcept nogil:
-    cdef int i
-    if not icase:
-        return memcmp(a, b, n) == 0
-    for i in range(n):
-        if _acl_low(<unsigned char>a[i]) != _acl_low(<unsigned char>b[i]):
-            return 0
-    return 1
-
-
-cdef inline int _acl_delim(char c, int dom) noexcept nogil:
-    if c == b'/' or c == b'?':
-        return 1
-    return dom and (c == b'.' or c == b':')
-
-
-cdef int _acl_word(const char *v, int vlen, const char *p, int plen, int icase, int dom) noexcept nogil:
-    """dom/dir matching: p occurs in v between delimiters (or ends); delimiters around p ignored."""
-    cdef int i
-    while plen > 0 and _acl_delim(p[0], dom):
-        p += 1
-        plen -= 1
-    while plen > 0 and _acl_delim(p[plen - 1], dom):
-        plen -= 1
-    if plen == 0:
-        return 0
-    i = 0
-    while i + plen <= vlen:
-        if (i == 0 or _acl_delim(v[i - 1], dom)) and _acl_eq(v + i, p, plen, icase):
-            if i + plen == vlen or _acl_delim(v[i + plen], dom):
-                return 1
-        i += 1
-    return 0
-
-
 cdef int acl_match_str(acl_t *a, const char *v, int vlen) noexcept nogil:
     """1 if the sample v matches one of a's patterns (string and regex matches)."""
-    cdef int k, i, n
+    cdef int k
     cdef acl_pat_t *pt
     for k in range(a.npat):
         pt = &g_acl_pat[a.pat_first + k]
-        if a.match == AM_STR:
-            if vlen == pt.len and _acl_eq(v, pt.s, vlen, a.icase):
-                return 1
-        elif a.match == AM_BEG:
-            if vlen >= pt.len and _acl_eq(v, pt.s, pt.len, a.icase):
-                return 1
-        elif a.match == AM_END:
-            if vlen >= pt.len and _acl_eq(v + vlen - pt.len, pt.s, pt.len, a.icase):
-                return 1
-        elif a.match == AM_SUB:
-            i = 0
-            while i + pt.len <= vlen:
-                if _acl_eq(v + i, pt.s, pt.len, a.icase):
-                    return 1
-                i += 1
-        elif a.match == AM_DOM or a.match == AM_DIR:
-            if _acl_word(v, vlen, pt.s, pt.len, a.icase, a.match == AM_DOM):
-                return 1
-        elif a.match == AM_REG:
-            n = vlen if vlen < ACL_REG_MAX else ACL_REG_MAX
-            memcpy(g_acl_scratch, v, n)
-            g_acl_scratch[n] = 0
-            if regexec(pt.re, g_acl_scratch, 0, NULL, 0) == 0:
-                return 1
+        if pat_str_match(a.match, a.icase, v, vlen, pt.s, pt.len, pt.re, g_acl_scratch, ACL_REG_MAX + 1):
+            return 1
     return 0
 
 
 cdef int acl_match_ip(acl_t *a, int family, const unsigned char *ip) noexcept nogil:
-    cdef int k, nbytes, rem
+    cdef int k
     cdef acl_pat_t *pt
     for k in range(a.npat):
         pt = &g_acl_pat[a.pat_first + k]
-        if pt.family != family:
-            continue
-        nbytes = pt.bits >> 3
-        rem = pt.bits & 7
-        if nbytes and memcmp(ip, pt.net, nbytes) != 0:
-            continue
-        if rem and ((ip[nbytes] ^ pt.net[nbytes]) & (0xff << (8 - rem)) & 0xff):
-            continue
-        return 1
+        if pat_ip_match(family, ip, pt.family, pt.net, pt.bits):
+            return 1
     return 0
 
 
@@ -283,13 +205,13 @@ cdef int acl_match_value(acl_t *a, smp_t *v) noexcept nogil:
     cdef unsigned char ip[16]
     cdef long long x
     cdef int k, neg, n
-    if a.match == AM_FOUND:
+    if a.match == PM_FOUND:
         return 1
-    if a.match == AM_BOOL:
+    if a.match == PM_BOOL:
         if v.type == SMP_INT or v.type == SMP_BOOL:
             return v.i != 0
         return v.type != SMP_NONE
-    if a.match == AM_IP:
+    if a.match == PM_IP:
         if v.type == SMP_IP:
             return acl_match_ip(a, v.family, v.ip)
         if v.type != SMP_STR or v.len >= 64:
@@ -301,7 +223,7 @@ cdef int acl_match_value(acl_t *a, smp_t *v) noexcept nogil:
         if inet_pton(AF_INET6, g_acl_scratch, ip) == 1:
             return acl_match_ip(a, AF_INET6, ip)
         return 0
-    if a.match == AM_INT:
+    if a.match == PM_INT:
         if v.type == SMP_INT or v.type == SMP_BOOL:
             return acl_match_range(a, v.i)
         if v.type != SMP_STR:
@@ -322,7 +244,7 @@ cdef int acl_match_value(acl_t *a, smp_t *v) noexcept nogil:
         return acl_match_range(a, -x if neg else x)
     if not smp_as_str(v):
         return 0
-    if a.match == AM_LEN:
+    if a.match == PM_LEN:
         return acl_match_range(a, v.len)
     return acl_match_str(a, v.p, v.len)
 
@@ -365,13 +287,31 @@ cdef int acl_cond_match(sess_t *s, acl_cond_t *c, const char *buf, h1_msg *m) no
     return res
 
 
-cdef int acl_switch_backend(sess_t *s, const char *buf, h1_msg *m) noexcept nogil:
-    """The backend of this request: the first use_backend whose condition matches, else default."""
-    cdef px_t *p = &g_px[s.px]
+cdef char g_be_name[MAX_NAME]
+
+
+cdef int backend_by_name(const char *name, int n) noexcept nogil:
+    """The backend (or listen) proxy called name, or -1."""
     cdef int i
+    for i in range(g_npx):
+        if g_px[i].has_be and g_px[i].name_len == n and memcmp(g_px[i].name, name, n) == 0:
+            return i
+    return -1
+
+
+cdef int acl_switch_backend(sess_t *s, const char *buf, h1_msg *m) noexcept nogil:
+    """The backend of this request: the first use_backend whose condition matches, else default.
+    A name built from samples (`use_backend be_%[...]`) that names no backend stops the search
+    at the default backend, as 2.6 does."""
+    cdef px_t *p = &g_px[s.px]
+    cdef int i, n, be
     cdef acl_cond_t *c
     for i in range(p.nswr):
         c = &g_acl_cond[p.swr_first + i]
         if c.nterm == 0 or acl_cond_match(s, c, buf, m):
-            return c.target
+            if c.nfmt == 0:
+                return c.target
+            n = format_build(s, c.fmt_first, c.nfmt, buf, m, g_be_name, MAX_NAME - 1)
+            be = backend_by_name(g_be_name, n) if n > 0 else -1
+            return be if be >= 0 else p.default_be
     return p.default_be

@@ -16,25 +16,8 @@
 # framing fields (Content-Length, Transfer-Encoding, Connection) describe what is forwarded; a
 # block the edits made invalid, or larger than bufsize - maxrewrite, is answered with 400 (502).
 #
-# Regexes are compiled once at start-up (rules_setup_proxy, Python); the per-request functions are
+# Regexes (POSIX, <regex.h> declared in includes/linux.pxd) are compiled once at start-up (rules_setup_proxy, Python); the per-request functions are
 # plain C.  regexec() wants a NUL-terminated string: each line is copied to a stack buffer.
-
-cdef extern from "<regex.h>" nogil:
-    ctypedef struct regex_t:
-        pass
-    ctypedef int regoff_t
-    ctypedef struct regmatch_t:
-        regoff_t rm_so
-        regoff_t rm_eo
-    int regcomp(regex_t *preg, const char *regex, int cflags)
-    int regexec(const regex_t *preg, const char *string, size_t nmatch, regmatch_t *pmatch,
-                int eflags)
-    size_t regerror(int errcode, const regex_t *preg, char *errbuf, size_t errbuf_size)
-    void regfree(regex_t *preg)
-    enum:
-        REG_EXTENDED
-        REG_ICASE
-        REG_NOSUB
 
 cdef enum:
     RA_ADD = 0

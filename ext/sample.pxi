@@ -43,6 +43,22 @@ cpdef enum sample_conv:
     SC_LOWER = 0
     SC_UPPER = 1
     SC_LENGTH = 2
+    SC_MAP = 3           # map*(FILE[,DEFAULT]): conv_arg is a g_mapuse index
+
+# How a pattern (an ACL's, a map key) matches a string value (7.1.3 "Matching strings").
+cpdef enum pattern_match:
+    PM_STR = 0
+    PM_BEG = 1
+    PM_END = 2
+    PM_SUB = 3
+    PM_REG = 4
+    PM_DOM = 5
+    PM_DIR = 6
+    PM_IP = 7
+    PM_INT = 8
+    PM_LEN = 9
+    PM_FOUND = 10
+    PM_BOOL = 11
 
 cpdef enum sample_type:
     SMP_NONE = 0
@@ -73,8 +89,38 @@ cdef struct sexpr_t:
     int occ              # 0: every value (ACL) / the last (one value); >0 from the first, <0 from the last
     int nconv
     int conv[SMP_MAXCONV]
+    int conv_arg[SMP_MAXCONV]
 
 
+cdef struct map_ent_t:
+    char *key            # NUL-terminated
+    int klen
+    char *val
+    int vlen
+    regex_t *re          # map_reg
+    int family           # map_ip
+    unsigned char net[16]
+    int bits
+
+
+cdef struct map_t:
+    int match            # PM_*
+    int first            # entries g_map_ent[first .. first + n], in file order
+    int n
+    int *htab            # map_str: open addressing over the entries (index + 1, 0 empty)
+    int hmask
+
+
+cdef struct mapuse_t:    # one map* converter: its map and default value
+    int map
+    char *dflt
+    int dlen
+    int has_dflt
+
+
+cdef map_t *g_map = NULL
+cdef map_ent_t *g_map_ent = NULL
+cdef mapuse_t *g_mapuse = NULL
 cdef sexpr_t *g_sexpr = NULL
 cdef int g_nsexpr = 0
 cdef char g_smp_scratch[SMP_SCRATCH]
@@ -84,9 +130,93 @@ cdef char g_smp_num[24]
 # ---------------------------------------------------------------------------------------------
 # start-up (Python)
 
+cdef unsigned int map_hash(const char *s, int n) noexcept nogil:
+    cdef unsigned int h = 2166136261u
+    cdef int i
+    for i in range(n):
+        h = (h ^ <unsigned char>s[i]) * 16777619u
+    return h
+
+
+cdef char *_smp_copy(bytes b) except NULL:
+    cdef char *p = <char *>malloc(len(b) + 1)
+    if p == NULL:
+        raise MemoryError()
+    memcpy(p, <const char *>b, len(b))
+    p[len(b)] = 0
+    return p
+
+
+cdef int maps_setup(list maps, list uses) except -1:
+    """maps: (match, [(key bytes, value bytes, (family, packed, bits) or None)]) per map file;
+    uses: (map index, default bytes or None) per map* converter (start-up)."""
+    global g_map, g_map_ent, g_mapuse
+    cdef int i, k, n = 0, size, h, rc
+    cdef map_t *mp
+    cdef map_ent_t *me
+    cdef char err[256]
+    for match, ents in maps:
+        n += len(ents)
+    g_map = <map_t *>calloc(max(1, len(maps)), sizeof(map_t))
+    g_map_ent = <map_ent_t *>calloc(max(1, n), sizeof(map_ent_t))
+    g_mapuse = <mapuse_t *>calloc(max(1, len(uses)), sizeof(mapuse_t))
+    if g_map == NULL or g_map_ent == NULL or g_mapuse == NULL:
+        raise MemoryError()
+    n = 0
+    for i, (match, ents) in enumerate(maps):
+        mp = &g_map[i]
+        mp.match = match
+        mp.first = n
+        mp.n = len(ents)
+        for k, (key, val, net) in enumerate(ents):
+            me = &g_map_ent[n + k]
+            me.key = _smp_copy(key)
+            me.klen = len(key)
+            me.val = _smp_copy(val)
+            me.vlen = len(val)
+            if net is not None:
+                me.family = net[0]
+                memcpy(me.net, <const char *>net[1], len(net[1]))
+                me.bits = net[2]
+            if match == PM_REG:
+                me.re = <regex_t *>malloc(sizeof(regex_t))
+                if me.re == NULL:
+                    raise MemoryError()
+                rc = regcomp(me.re, me.key, REG_EXTENDED | REG_NOSUB)
+                if rc != 0:
+                    regerror(rc, me.re, err, 256)
+                    raise ValueError(f"bad regular expression '{key.decode('latin-1')}' in a map")
+        if match == PM_STR:
+            size = 16
+            while size < 2 * len(ents) + 2:
+                size *= 2
+            mp.htab = <int *>calloc(size, sizeof(int))
+            if mp.htab == NULL:
+                raise MemoryError()
+            mp.hmask = size - 1
+            for k in range(len(ents)):
+                me = &g_map_ent[n + k]
+                h = map_hash(me.key, me.klen) & mp.hmask
+                while mp.htab[h] != 0:
+                    if g_map_ent[mp.htab[h] - 1].klen == me.klen and \
+                            memcmp(g_map_ent[mp.htab[h] - 1].key, me.key, me.klen) == 0:
+                        break           # a duplicate key: the first one wins
+                    h = (h + 1) & mp.hmask
+                if mp.htab[h] == 0:
+                    mp.htab[h] = n + k + 1
+        n += len(ents)
+    for i, (m, dflt) in enumerate(uses):
+        g_mapuse[i].map = m
+        if dflt is not None:
+            g_mapuse[i].has_dflt = 1
+            g_mapuse[i].dflt = _smp_copy(dflt)
+            g_mapuse[i].dlen = len(dflt)
+    return 0
+
+
 cdef int sample_setup(list exprs) except -1:
-    """exprs: (fetch, arg bytes, iarg, occ, [conv...]) per expression, as compiled by
-    pyhaproxy/worker.py from the model's SampleExpr; referenced by index (acl_t.expr...)."""
+    """exprs: (fetch, arg bytes, iarg, occ, [(conv, conv arg)...]) per expression, as compiled
+    by pyhaproxy/worker.py from the model's SampleExpr; referenced by index (acl_t.expr...)."""
     global g_sexpr, g_nsexpr
     cdef sexpr_t *e
     cdef int i, k
@@ -111,7 +241,8 @@ cdef int sample_setup(list exprs) except -1:
             raise ValueError("too many converters")
         e.nconv = len(convs)
         for k in range(e.nconv):
-            e.conv[k] = convs[k]
+            e.conv[k] = convs[k][0]
+            e.conv_arg[k] = convs[k][1]
     return 0
 
 
@@ -425,6 +556,144 @@ cdef int smp_local_addr(sess_t *s, smp_t *v) noexcept nogil:
 
 
 # ---------------------------------------------------------------------------------------------
+# string patterns (ACLs and map keys)
+
+cdef inline unsigned char pat_low(unsigned char c) noexcept nogil:
+    if c >= b'A' and c <= b'Z':
+        return c + 32
+    return c
+
+
+cdef int pat_eq(const char *a, const char *b, int n, int icase) noexcept nogil:
+    cdef int i
+    if not icase:
+        return memcmp(a, b, n) == 0
+    for i in range(n):
+        if pat_low(<unsigned char>a[i]) != pat_low(<unsigned char>b[i]):
+            return 0
+    return 1
+
+
+cdef inline int pat_delim(char c, int dom) noexcept nogil:
+    if c == b'/' or c == b'?':
+        return 1
+    return dom and (c == b'.' or c == b':')
+
+
+cdef int pat_word(const char *v, int vlen, const char *p, int plen, int icase, int dom) noexcept nogil:
+    """dom/dir matching: p occurs in v between delimiters (or ends); delimiters around p ignored."""
+    cdef int i
+    while plen > 0 and pat_delim(p[0], dom):
+        p += 1
+        plen -= 1
+    while plen > 0 and pat_delim(p[plen - 1], dom):
+        plen -= 1
+    if plen == 0:
+        return 0
+    i = 0
+    while i + plen <= vlen:
+        if (i == 0 or pat_delim(v[i - 1], dom)) and pat_eq(v + i, p, plen, icase):
+            if i + plen == vlen or pat_delim(v[i + plen], dom):
+                return 1
+        i += 1
+    return 0
+
+
+cdef int pat_str_match(int match, int icase, const char *v, int vlen, const char *p, int plen,
+                       regex_t *re, char *scratch, int cap) noexcept nogil:
+    """One string pattern against a value (str beg end sub dom dir reg); scratch: room for a
+    NUL-terminated copy of v for regexec()."""
+    cdef int i, n
+    if match == PM_STR:
+        return vlen == plen and pat_eq(v, p, vlen, icase)
+    if match == PM_BEG:
+        return vlen >= plen and pat_eq(v, p, plen, icase)
+    if match == PM_END:
+        return vlen >= plen and pat_eq(v + vlen - plen, p, plen, icase)
+    if match == PM_SUB:
+        i = 0
+        while i + plen <= vlen:
+            if pat_eq(v + i, p, plen, icase):
+                return 1
+            i += 1
+        return 0
+    if match == PM_DOM or match == PM_DIR:
+        return pat_word(v, vlen, p, plen, icase, match == PM_DOM)
+    if match == PM_REG and re != NULL:
+        n = vlen if vlen < cap - 1 else cap - 1
+        memcpy(scratch, v, n)
+        scratch[n] = 0
+        return regexec(re, scratch, 0, NULL, 0) == 0
+    return 0
+
+
+cdef int pat_ip_match(int family, const unsigned char *ip, int pfamily, const unsigned char *net,
+                      int bits) noexcept nogil:
+    cdef int nbytes = bits >> 3, rem = bits & 7
+    if pfamily != family:
+        return 0
+    if nbytes and memcmp(ip, net, nbytes) != 0:
+        return 0
+    if rem and ((ip[nbytes] ^ net[nbytes]) & (0xff << (8 - rem)) & 0xff):
+        return 0
+    return 1
+
+
+cdef char g_map_regbuf[8193]
+
+
+cdef int map_lookup(mapuse_t *u, smp_t *v) noexcept nogil:
+    """map*: the value of the first matching key (the longest network for map_ip; a hash for
+    map_str), else the default; 0 when neither (the sample then gives nothing)."""
+    cdef map_t *mp = &g_map[u.map]
+    cdef map_ent_t *me
+    cdef int k, h, best = -1, bestbits = -1
+    cdef unsigned char ip[16]
+    cdef int fam = 0
+    if mp.match == PM_IP:
+        if v.type == SMP_IP:
+            fam = v.family
+            memcpy(ip, v.ip, 16)
+        elif smp_as_str(v) and v.len < 64:
+            memcpy(g_map_regbuf, v.p, v.len)
+            g_map_regbuf[v.len] = 0
+            if inet_pton(AF_INET, g_map_regbuf, ip) == 1:
+                fam = AF_INET
+            elif inet_pton(AF_INET6, g_map_regbuf, ip) == 1:
+                fam = AF_INET6
+        if fam:
+            for k in range(mp.n):
+                me = &g_map_ent[mp.first + k]
+                if me.bits > bestbits and pat_ip_match(fam, ip, me.family, me.net, me.bits):
+                    best = k
+                    bestbits = me.bits
+    elif smp_as_str(v):
+        if mp.match == PM_STR:
+            h = map_hash(v.p, v.len) & mp.hmask
+            while mp.htab[h] != 0:
+                me = &g_map_ent[mp.htab[h] - 1]
+                if me.klen == v.len and memcmp(me.key, v.p, v.len) == 0:
+                    best = mp.htab[h] - 1 - mp.first
+                    break
+                h = (h + 1) & mp.hmask
+        else:
+            for k in range(mp.n):
+                me = &g_map_ent[mp.first + k]
+                if pat_str_match(mp.match, 0, v.p, v.len, me.key, me.klen, me.re, g_map_regbuf,
+                                 sizeof(g_map_regbuf)):
+                    best = k
+                    break
+    if best >= 0:
+        me = &g_map_ent[mp.first + best]
+        smp_str(v, me.val, me.vlen)
+        return 1
+    if u.has_dflt:
+        smp_str(v, u.dflt, u.dlen)
+        return 1
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # converters (plain C)
 
 cdef int smp_as_str(smp_t *v) noexcept nogil:
@@ -483,6 +752,9 @@ cdef int smp_convert(sexpr_t *e, smp_t *v) noexcept nogil:
             if not smp_as_str(v):
                 return 0
             smp_int(v, v.len)
+        elif c == SC_MAP:
+            if not map_lookup(&g_mapuse[e.conv_arg[k]], v):
+                return 0
         else:
             return 0
     return 1

@@ -172,6 +172,7 @@ cdef struct px_t:
     int slot            # shm counter slot
     # --- frontend/backend (acl.pxi): a `listen` is its own backend, a frontend switches
     int default_be      # backend when no use_backend matches (the proxy itself: no server, 503)
+    int has_be          # a backend or listen: `use_backend %[...]` may name it
     int swr_first       # its use_backend rules: g_acl_cond[swr_first .. swr_first + nswr]
     int nswr
     int hr_first        # its http-request rules: g_hrule[hr_first .. hr_first + nhr] (httpreq.pxi)

@@ -96,6 +96,21 @@ class sample_conv(IntEnum):
     SC_LOWER = 0
     SC_UPPER = 1
     SC_LENGTH = 2
+    SC_MAP = 3
+
+class pattern_match(IntEnum):
+    PM_STR = 0
+    PM_BEG = 1
+    PM_END = 2
+    PM_SUB = 3
+    PM_REG = 4
+    PM_DOM = 5
+    PM_DIR = 6
+    PM_IP = 7
+    PM_INT = 8
+    PM_LEN = 9
+    PM_FOUND = 10
+    PM_BOOL = 11
 
 class sample_type(IntEnum):
     SMP_NONE = 0

@@ -16,8 +16,9 @@ from typing import Any, NoReturn
 from pyhaproxy import _core
 from pyhaproxy.config.acl import network as acl_ip
 from pyhaproxy.config.acl import predefined as predefined_acl
+from pyhaproxy.config.lexer import ConfigError
 from pyhaproxy.config.model import Acl, Condition, Config, LogTarget, Proxy, Server
-from pyhaproxy.config.sample import SampleExpr, c_converter
+from pyhaproxy.config.sample import ConvArg, SampleExpr, Segment, c_converter
 from pyhaproxy.shm import Shm, server_table
 
 
@@ -116,21 +117,52 @@ class AclTables:
     (first, count) per proxy; fmts: (expr index or -1, literal bytes), the values' segments.
     Patterns: bytes for strings and regexes, (family, packed, bits) for ip, (lo, hi) for int/len.
     """
-    exprs: list[tuple[int, bytes | None, int, int, list[int]]]
+    exprs: list[tuple[int, bytes | None, int, int, list[tuple[int, int]]]]
+    maps: list[tuple[int, list[tuple[bytes, bytes, tuple[int, bytes, int] | None]]]]
+    mapuses: list[tuple[int, bytes | None]]
     acls: list[tuple[int, str, int, list[Any]]]
-    conds: list[tuple[int, int, list[tuple[int, int, list[int]]]]]
+    conds: list[tuple[int, int, list[tuple[int, int, list[int]]], int, int]]
     switch: list[tuple[int, int, int]]
     hrules: list[tuple[str, int, int, int, bytes, bytes, int, int]]
     hreq: list[tuple[int, int]]
     fmts: list[tuple[int, bytes]]
 
 
-def _expr_row(e: SampleExpr) -> tuple[int, bytes | None, int, int, list[int]]:
+class _Maps:
+    """Map files and map* converters as ext/sample.pxi's maps_setup() wants them."""
+
+    def __init__(self) -> None:
+        self.maps: list[tuple[int, list[tuple[bytes, bytes, tuple[int, bytes, int] | None]]]] = []
+        self.uses: list[tuple[int, bytes | None]] = []
+        self._index: dict[tuple[str, str], int] = {}
+
+    def use(self, arg: ConvArg) -> int:
+        assert arg.map is not None
+        key = (arg.map.path, arg.map.match)
+        if key not in self._index:
+            self._index[key] = len(self.maps)
+            ip = arg.map.match == "ip"
+            rows = []
+            for k, v in arg.map.entries:
+                try:
+                    net = acl_ip(k) if ip else None
+                except ConfigError:
+                    continue            # 2.6 refuses the file; the parser checked it already
+                rows.append((k.encode("latin-1"), v.encode("latin-1"), net))
+            self.maps.append((int(_core.pattern_match["PM_" + arg.map.match.upper()]), rows))
+        dflt = arg.default.encode("latin-1") if arg.default is not None else None
+        self.uses.append((self._index[key], dflt))
+        return len(self.uses) - 1
+
+
+def _expr_row(e: SampleExpr, maps: _Maps) -> tuple[int, bytes | None, int, int, list[tuple[int, int]]]:
     """A SampleExpr as ext/sample.pxi's sexpr_t wants it (C enum values by name)."""
     fetch = int(_core.sample_fetch[e.c_fetch])
     iarg = int(e.arg) if e.fetch == "int" and e.arg is not None else 0
     arg = e.arg.encode("latin-1") if e.arg is not None else None
-    return fetch, arg, iarg, e.occ, [int(_core.sample_conv[c_converter(c)]) for c in e.convs]
+    convs = [(int(_core.sample_conv[c_converter(c)]), maps.use(a) if a.map is not None else 0)
+             for c, a in zip(e.convs, e.conv_args, strict=True)]
+    return fetch, arg, iarg, e.occ, convs
 
 
 def compile_acls(cfg: Config) -> AclTables:
@@ -141,11 +173,12 @@ def compile_acls(cfg: Config) -> AclTables:
     that has servers' side); a `listen` is its own default backend, a frontend without
     default_backend uses itself (no server: 503).
     """
-    exprs: list[tuple[int, bytes | None, int, int, list[int]]] = []
+    exprs: list[tuple[int, bytes | None, int, int, list[tuple[int, int]]]] = []
+    maps = _Maps()
     expr_index: dict[tuple[Any, ...], int] = {}
     acls: list[tuple[int, str, int, list[Any]]] = []
     fmts: list[tuple[int, bytes]] = []
-    conds: list[tuple[int, int, list[tuple[int, int, list[int]]]]] = []
+    conds: list[tuple[int, int, list[tuple[int, int, list[int]]], int, int]] = []
     switch: list[tuple[int, int, int]] = []
     hrules: list[tuple[str, int, int, int, bytes, bytes, int, int]] = []
     hreq: list[tuple[int, int]] = []
@@ -155,7 +188,7 @@ def compile_acls(cfg: Config) -> AclTables:
             backends.setdefault(px.name, pi)
 
     def expr_of(e: SampleExpr) -> int:
-        row = _expr_row(e)
+        row = _expr_row(e, maps)
         key = (row[0], row[1], row[2], row[3], tuple(row[4]))
         if key not in expr_index:
             expr_index[key] = len(exprs)
@@ -169,7 +202,15 @@ def compile_acls(cfg: Config) -> AclTables:
 
     predefined: dict[str, int] = {}
 
-    def add_cond(px: Proxy, local: dict[str, list[int]], cond: Condition | None, target: int) -> None:
+    def add_fmt(segs: list[Segment]) -> tuple[int, int]:
+        first = len(fmts)
+        for seg in segs:
+            fmts.append((expr_of(seg.sample), b"") if seg.sample is not None
+                        else (-1, seg.text.encode("latin-1")))
+        return first, len(fmts) - first
+
+    def add_cond(px: Proxy, local: dict[str, list[int]], cond: Condition | None, target: int,
+                 fmt: list[Segment] | None = None) -> None:
         terms: list[tuple[int, int, list[int]]] = []
         if cond is not None:
             for gi, group in enumerate(cond.groups):
@@ -184,7 +225,8 @@ def compile_acls(cfg: Config) -> AclTables:
                     else:
                         refs = local[name]
                     terms.append((int(neg), int(last), refs))
-        conds.append((int(cond.unless) if cond is not None else 0, target, terms))
+        fmt_first, nfmt = add_fmt(fmt) if fmt else (0, 0)
+        conds.append((int(cond.unless) if cond is not None else 0, target, terms, fmt_first, nfmt))
 
     for pi, px in enumerate(cfg.proxies):
         local: dict[str, list[int]] = {}
@@ -193,7 +235,10 @@ def compile_acls(cfg: Config) -> AclTables:
         first = len(conds)
         if px.cap != "backend":
             for rule in px.use_backends:
-                add_cond(px, local, rule.cond, backends[rule.backend])
+                if rule.fmt is not None:
+                    add_cond(px, local, rule.cond, -1, rule.fmt)
+                else:
+                    add_cond(px, local, rule.cond, backends[rule.backend])
         default_be = pi
         if px.cap != "backend" and px.default_backend is not None:
             default_be = backends[px.default_backend]
@@ -212,14 +257,12 @@ def compile_acls(cfg: Config) -> AclTables:
                                0, 0))
             else:
                 value = a[1] if len(a) > 1 else ""
-                first = len(fmts)
-                for seg in hr.fmt or []:
-                    fmts.append((expr_of(seg.sample), b"") if seg.sample is not None
-                                else (-1, seg.text.encode("latin-1")))
+                first, nfmt = add_fmt(hr.fmt or [])
                 hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"), value.encode("latin-1"),
-                               first, len(fmts) - first))
+                               first, nfmt))
         hreq.append((hfirst, len(hrules) - hfirst))
-    return AclTables(exprs=exprs, acls=acls, conds=conds, switch=switch, hrules=hrules, hreq=hreq, fmts=fmts)
+    return AclTables(exprs=exprs, maps=maps.maps, mapuses=maps.uses, acls=acls, conds=conds, switch=switch,
+                     hrules=hrules, hreq=hreq, fmts=fmts)
 
 
 @dataclass

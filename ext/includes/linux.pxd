@@ -198,3 +198,20 @@ cdef extern from "<sys/prctl.h>" nogil:
     enum:
         PR_SET_PDEATHSIG
     int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)
+
+cdef extern from "<regex.h>" nogil:
+    ctypedef struct regex_t:
+        pass
+    ctypedef int regoff_t
+    ctypedef struct regmatch_t:
+        regoff_t rm_so
+        regoff_t rm_eo
+    int regcomp(regex_t *preg, const char *regex, int cflags)
+    int regexec(const regex_t *preg, const char *string, size_t nmatch, regmatch_t *pmatch,
+                int eflags)
+    size_t regerror(int errcode, const regex_t *preg, char *errbuf, size_t errbuf_size)
+    void regfree(regex_t *preg)
+    enum:
+        REG_EXTENDED
+        REG_ICASE
+        REG_NOSUB

@@ -1516,7 +1516,13 @@ def p_use_backend(st: State, args: list[str], where: Where) -> None:
     _defaults_forbidden(st, args, where)
     need(args, 1, where, "'use_backend' expects a backend name.")
     cond = parse_condition(st, args[2:], where, "use_backend") if len(args) > 2 else None
-    st.px().use_backends.append(UseBackend(backend=args[1], cond=cond, where=copy.copy(where)))
+    fmt = None
+    if "%" in args[1]:
+        try:
+            fmt = parse_format(args[1])
+        except SampleError as exc:
+            raise fail(where, f"'use_backend' : {exc}.") from None
+    st.px().use_backends.append(UseBackend(backend=args[1], cond=cond, where=copy.copy(where), fmt=fmt))
 
 
 DENY_CODES = (400, 403, 404, 405, 408, 429, 500, 502, 503, 504)

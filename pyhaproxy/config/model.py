@@ -209,6 +209,7 @@ class UseBackend:
     backend: str
     cond: Condition | None
     where: Where = field(default_factory=Where)
+    fmt: list[Segment] | None = None  # a name with %[...] parts: resolved per request
 
 
 @dataclass

@@ -166,7 +166,7 @@ class Parser:
         for px in cfg.proxies:
             if px.cap == "backend":
                 continue
-            targets = [(r.backend, r.where) for r in px.use_backends]
+            targets = [(r.backend, r.where) for r in px.use_backends if r.fmt is None]
             if px.default_backend is not None:
                 targets.append((px.default_backend, px.where))
             for name, where in targets:

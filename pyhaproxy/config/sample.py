@@ -8,6 +8,7 @@ each is refused by name, as 2.6 refuses it, with the caller's [ALERT] location.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -58,7 +59,17 @@ _CONVERTERS: dict[str, tuple[str, str, str]] = {
     "lower": ("SC_LOWER", "any", "str"),
     "upper": ("SC_UPPER", "any", "str"),
     "length": ("SC_LENGTH", "any", "int"),
+    "map": ("SC_MAP", "any", "str"),
+    "map_str": ("SC_MAP", "any", "str"),
+    "map_beg": ("SC_MAP", "any", "str"),
+    "map_end": ("SC_MAP", "any", "str"),
+    "map_sub": ("SC_MAP", "any", "str"),
+    "map_dir": ("SC_MAP", "any", "str"),
+    "map_dom": ("SC_MAP", "any", "str"),
+    "map_reg": ("SC_MAP", "any", "str"),
+    "map_ip": ("SC_MAP", "any", "str"),
 }
+_MAP_LIMIT = 64 << 20
 MATCHES = ("str", "beg", "end", "sub", "reg", "dom", "dir", "len", "found", "int", "ip", "bool")
 # the match a fetch gets without -m, by its output type (7.1: "the default matching method")
 DEFAULT_MATCH = {"str": "str", "int": "int", "ip": "ip", "bool": "bool"}
@@ -71,12 +82,50 @@ class SampleError(ValueError):
 
 
 @dataclass
+class MapFile:
+    """A map file read at start-up: (key, value) lines in file order, and how keys match."""
+    path: str
+    match: str                          # str beg end sub dir dom reg ip
+    entries: list[tuple[str, str]]
+
+
+@dataclass
+class ConvArg:
+    """A converter's arguments, checked: for map*, the file and the default value."""
+    map: MapFile | None = None
+    default: str | None = None
+
+
+def load_map(path: str, match: str) -> MapFile:
+    """A map file (configuration.txt, `map`): one key and value per line, `#` comments."""
+    try:
+        with open(path, encoding="latin-1") as f:
+            text = f.read(_MAP_LIMIT)
+    except OSError as exc:
+        raise SampleError(f"unable to load map file '{path}' : {exc.strerror}") from None
+    entries = []
+    for line in text.splitlines():
+        m = re.match(r"[ \t]*(\S+)[ \t]*(.*?)[ \t]*$", line)
+        if m is None or m.group(1).startswith("#"):
+            continue
+        if match == "ip":
+            try:
+                ipaddress.ip_network(m.group(1), strict=False)
+            except ValueError:
+                raise SampleError(f"unable to load map file '{path}' : '{m.group(1)}' is not an IP "
+                                  "address or network") from None
+        entries.append((m.group(1), m.group(2)))
+    return MapFile(path=path, match=match, entries=entries)
+
+
+@dataclass
 class SampleExpr:
     """A fetch with its arguments and its converters, the output type known."""
     fetch: str                      # canonical name (req.hdr, src, ...)
     arg: str | None = None          # NAME, or the constant of str()/int()/env()
     occ: int = 0                    # 0: all (ACL) / the last (one value)
     convs: list[str] = field(default_factory=list)
+    conv_args: list[ConvArg] = field(default_factory=list)
     type: str = "str"
     http: bool = False              # needs an HTTP request
 
@@ -162,12 +211,20 @@ def parse_sample(text: str) -> SampleExpr:
         cname = cm.group(1) if cm else conv_text
         if cm is None or cname not in _CONVERTERS:
             raise SampleError(f"unknown converter '{cname}'")
-        if cm.group(2):
+        carg = ConvArg()
+        if cname.startswith("map"):
+            margs = [a.strip() for a in (cm.group(2) or "").split(",", 1)] if cm.group(2) else []
+            if not margs or not margs[0]:
+                raise SampleError(f"converter '{cname}' : expects a map file as its argument")
+            carg.map = load_map(margs[0], cname[4:] or "str")
+            carg.default = margs[1] if len(margs) > 1 else None
+        elif cm.group(2):
             raise SampleError(f"converter '{cname}' does not take any argument")
         _cc, tin, tout = _CONVERTERS[cname]
         if tin != "any" and tin != expr.type:
             raise SampleError(f"converter '{cname}' cannot be applied to a {expr.type}")
         expr.convs.append(cname)
+        expr.conv_args.append(carg)
         expr.type = tout
     return expr
 
