@@ -425,6 +425,10 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     cdef h1_hdr *h
     if rules_http_response(idx, &total, &g_msg):    # rspadd/rsprep/rspdeny... (rules.pxi)
         return -2
+    if g_px[s.be].nhs and http_rsp_rules(idx, s.be, &total, m):        # http-response (httpreq.pxi)
+        return -2
+    if s.be != s.px and g_px[s.px].nhs and http_rsp_rules(idx, s.px, &total, m):
+        return -2
     if (p.opts & PO_CHECKCACHE) and rsp_cacheable_cookie(buf, m):
         # A cookie that a shared cache could hand to other users: refused as HAProxy does (502, PH).
         n = 0

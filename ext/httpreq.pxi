@@ -1,4 +1,5 @@
-# `http-request deny|add-header|set-header|del-header|redirect [if|unless COND]` (HAProxy 1.4+/2.x),
+# `http-request deny|add-header|set-header|del-header|redirect [if|unless COND]` (HAProxy 1.4+/2.x)
+# and `http-response deny|add-header|set-header|del-header` (1.5+),
 # run in plain C on the scanned request, in declaration order: the frontend's rules, then the
 # backend's. deny answers the error page of its status (403 unless `deny_status`); redirect
 # answers a 30x with a Location (`location URL`, or `prefix PFX` + the request URI, without its
@@ -72,6 +73,10 @@ cdef int httpreq_setup(object t) except -1:
         if i < g_npx:
             g_px[i].hr_first = first
             g_px[i].nhr = count
+    for i, (first, count) in enumerate(t.hres):
+        if i < g_npx:
+            g_px[i].hs_first = first
+            g_px[i].nhs = count
     return 0
 
 
@@ -127,20 +132,34 @@ cdef void http_redirect(int idx, hrule_t *r, const char *buf, h1_msg *m) noexcep
 cdef int http_req_rules(int idx, int px, int *plen, h1_msg *m) noexcept nogil:
     """Proxy px's http-request rules on the request m. 1: the session was taken over
     (deny, redirect, or an edit that does not fit), 0: go on."""
+    return _http_rules(idx, px, g_px[px].hr_first, g_px[px].nhr, g_sess[idx].req.buf, plen, m, 0)
+
+
+cdef int http_rsp_rules(int idx, int px, int *plen, h1_msg *m) noexcept nogil:
+    """Proxy px's http-response rules on the response m (the backend's, then the frontend's, as
+    2.6 runs them). 1: the response was refused (deny: the error page instead), 0: go on."""
+    return _http_rules(idx, px, g_px[px].hs_first, g_px[px].nhs, g_sess[idx].rsp.buf, plen, m, 1)
+
+
+cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen, h1_msg *m,
+                     int rsp) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
-    cdef px_t *p = &g_px[px]
-    cdef char *buf = s.req.buf
     cdef hrule_t *r
     cdef int i, k, n, vlen
     cdef const char *val
-    for i in range(p.nhr):
-        r = &g_hrule[p.hr_first + i]
+    for i in range(count):
+        r = &g_hrule[first + i]
         if r.cond >= 0 and not acl_cond_match(s, &g_acl_cond[r.cond], buf, m):
             continue
         if r.action == HR_DENY:
             s.cli_ka = 0
-            ctr_px(px).denied_req += 1
-            sess_fail(idx, TERM_PROXY, PH_REQ, r.status)
+            if rsp:
+                s.srv_ka = 0
+                ctr_px(px).denied_resp += 1
+                sess_fail(idx, TERM_PROXY, PH_HDRS, r.status)
+            else:
+                ctr_px(px).denied_req += 1
+                sess_fail(idx, TERM_PROXY, PH_REQ, r.status)
             return 1
         if r.action == HR_REDIR_LOC or r.action == HR_REDIR_PREFIX:
             http_redirect(idx, r, buf, m)
@@ -152,10 +171,7 @@ cdef int http_req_rules(int idx, int px, int *plen, h1_msg *m) noexcept nogil:
             vlen = format_build(s, r.fmt_first, r.nfmt, buf, m, g_hr_val, BUFSIZE)
             val = g_hr_val
             if vlen < 0:
-                s.cli_ka = 0
-                ctr_px(px).err_req += 1
-                sess_fail(idx, TERM_PROXY, PH_REQ, 500)
-                return 1
+                return _http_rules_fail(idx, px, rsp)
         if r.action == HR_SET or r.action == HR_DEL:
             k = 0
             while k < m.nhdr:
@@ -166,10 +182,20 @@ cdef int http_req_rules(int idx, int px, int *plen, h1_msg *m) noexcept nogil:
         if r.action == HR_SET or r.action == HR_ADD:
             n = h1_add_hdr(buf, plen[0], BUFSIZE, m, r.name, r.nlen, val, vlen)
             if n < 0:
-                # HAProxy 2.x answers 500 when a rewrite does not fit
-                s.cli_ka = 0
-                ctr_px(px).err_req += 1
-                sess_fail(idx, TERM_PROXY, PH_REQ, 500)
-                return 1
+                return _http_rules_fail(idx, px, rsp)
             plen[0] = n
     return 0
+
+
+cdef int _http_rules_fail(int idx, int px, int rsp) noexcept nogil:
+    """A rewrite that does not fit: HAProxy 2.x answers 500 (a request) or 502 (a response)."""
+    cdef sess_t *s = &g_sess[idx]
+    s.cli_ka = 0
+    if rsp:
+        s.srv_ka = 0
+        ctr_px(px).err_resp += 1
+        sess_fail(idx, TERM_PROXY, PH_HDRS, 502)
+    else:
+        ctr_px(px).err_req += 1
+        sess_fail(idx, TERM_PROXY, PH_REQ, 500)
+    return 1

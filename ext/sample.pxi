@@ -482,6 +482,9 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
         smp_int(v, e.iarg)
         return 1
     if e.fetch == SF_STATUS:
+        if m != NULL and m.status > 0:
+            smp_int(v, m.status)        # the response being analysed
+            return 1
         if s.status <= 0:
             return 0
         smp_int(v, s.status)

@@ -177,6 +177,8 @@ cdef struct px_t:
     int nswr
     int hr_first        # its http-request rules: g_hrule[hr_first .. hr_first + nhr] (httpreq.pxi)
     int nhr
+    int hs_first        # its http-response rules, in the same table
+    int nhs
     char ff_hdr[64]     # option forwardfor header NAME (X-Forwarded-For)
     int ff_hdr_len
     int ff_except       # option forwardfor except NET: no header for clients in it

@@ -113,8 +113,9 @@ class AclTables:
     exprs: sample expressions (fetch, arg bytes or None, int arg, occurrence, [converter...]);
     acls: (expr index, match, icase, [pattern...]); conds: (unless, target,
     [(neg, or_after, [acl index...])]); switch: (first cond, count, default backend) per proxy;
-    hrules: (action, cond, status, drop_query, name, value, fmt first, fmt count); hreq:
-    (first, count) per proxy; fmts: (expr index or -1, literal bytes), the values' segments.
+    hrules: (action, cond, status, drop_query, name, value, fmt first, fmt count); hreq, hres:
+    (first, count) per proxy, its http-request and http-response rules; fmts: (expr index or
+    -1, literal bytes), the values' segments.
     Patterns: bytes for strings and regexes, (family, packed, bits) for ip, (lo, hi) for int/len.
     """
     exprs: list[tuple[int, bytes | None, int, int, list[tuple[int, int]]]]
@@ -125,6 +126,7 @@ class AclTables:
     switch: list[tuple[int, int, int]]
     hrules: list[tuple[str, int, int, int, bytes, bytes, int, int]]
     hreq: list[tuple[int, int]]
+    hres: list[tuple[int, int]]
     fmts: list[tuple[int, bytes]]
 
 
@@ -182,6 +184,7 @@ def compile_acls(cfg: Config) -> AclTables:
     switch: list[tuple[int, int, int]] = []
     hrules: list[tuple[str, int, int, int, bytes, bytes, int, int]] = []
     hreq: list[tuple[int, int]] = []
+    hres: list[tuple[int, int]] = []
     backends: dict[str, int] = {}
     for pi, px in enumerate(cfg.proxies):
         if px.cap in ("listen", "backend"):
@@ -261,8 +264,22 @@ def compile_acls(cfg: Config) -> AclTables:
                 hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"), value.encode("latin-1"),
                                first, nfmt))
         hreq.append((hfirst, len(hrules) - hfirst))
+        hfirst = len(hrules)
+        for hr in px.http_res_rules if px.mode == "http" else []:
+            cond = -1
+            if hr.cond is not None:
+                cond = len(conds)
+                add_cond(px, local, hr.cond, -1)
+            a = hr.args
+            if hr.action == "deny":
+                hrules.append(("deny", cond, int(a[0]), 0, b"", b"", 0, 0))
+            else:
+                first, nfmt = add_fmt(hr.fmt or [])
+                hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"),
+                               (a[1] if len(a) > 1 else "").encode("latin-1"), first, nfmt))
+        hres.append((hfirst, len(hrules) - hfirst))
     return AclTables(exprs=exprs, maps=maps.maps, mapuses=maps.uses, acls=acls, conds=conds, switch=switch,
-                     hrules=hrules, hreq=hreq, fmts=fmts)
+                     hrules=hrules, hreq=hreq, hres=hres, fmts=fmts)
 
 
 @dataclass

@@ -42,7 +42,7 @@ from .model import (
     UseBackend,
     Where,
 )
-from .sample import SampleError, parse_format
+from .sample import SampleError, Segment, parse_format
 
 GLOBAL = "global"
 DEFAULTS = "defaults"
@@ -1583,8 +1583,67 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
                 raise fail(where, f"'http-request {action}' : an HTTP sample in a {st.px().mode} proxy.")
         if not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", params[0]):
             raise fail(where, f"'http-request {action}' : invalid header name '{params[0]}'.")
+    _check_sides(st, cond, fmt, "req", f"http-request {action}", where)
     st.px().http_rules.append(HttpRule(action=action, args=params, cond=cond, where=copy.copy(where),
                                        fmt=fmt if action in ("add-header", "set-header") else None))
+
+
+_HTTP_RESPONSE_ACTIONS = {"add-header": 2, "set-header": 2, "del-header": 1, "deny": 0}
+
+
+def _check_sides(st: State, cond: Condition | None, fmt: list[Segment] | None, side: str, what: str,
+                 where: Where) -> None:
+    """Every sample of a rule (its value's %[...], its condition's ACLs) reads this message."""
+    samples = [s.sample for s in fmt or [] if s.sample is not None]
+    names = {n for g in (cond.groups if cond else []) for _neg, n in g}
+    samples += [a.expr for a in st.px().acls if a.name in names and a.expr is not None]
+    for smp in samples:
+        try:
+            smp.check_side(side)
+        except SampleError as exc:
+            raise fail(where, f"'{what}' : {exc}.") from None
+
+
+def p_http_response(st: State, args: list[str], where: Where) -> None:
+    """`http-response set-header|add-header|del-header|deny [if|unless COND]`."""
+    _defaults_forbidden(st, args, where)
+    kw = args[0]
+    need(args, 1, where, f"'{kw}' expects an action.")
+    action = args[1]
+    allowed = tuple(_HTTP_RESPONSE_ACTIONS)
+    if action not in allowed:
+        raise fail(where, f"'{kw} {action}' is not supported (only {', '.join(allowed)} are).")
+    rest = args[2:]
+    k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))
+    params, cond_words = rest[:k], rest[k:]
+    cond = parse_condition(st, cond_words, where, f"{kw} {action}") if cond_words else None
+    fmt = None
+    if action == "deny":
+        status = "502"
+        if params[:1] == ["deny_status"] and len(params) == 2:
+            code = parse_int(params[1], "deny_status", where, lo=200, hi=599)
+            if code not in DENY_CODES:
+                raise fail(where, f"'{kw} deny' : status {code} is not supported (only "
+                                  f"{', '.join(map(str, DENY_CODES))}).")
+            status = str(code)
+        elif params:
+            raise fail(where, f"'{kw} deny' : unsupported argument '{params[0]}' (only 'deny_status CODE').")
+        params = [status]
+    else:
+        nargs = _HTTP_RESPONSE_ACTIONS[action]
+        if len(params) != nargs:
+            raise fail(where, f"'{kw} {action}' expects {nargs} argument(s) "
+                              f"({'<name>' if nargs == 1 else '<name> <value>'}).")
+        if not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", params[0]):
+            raise fail(where, f"'{kw} {action}' : invalid header name '{params[0]}'.")
+        if nargs == 2 and "%" in params[1]:
+            try:
+                fmt = parse_format(params[1])
+            except SampleError as exc:
+                raise fail(where, f"'{kw} {action}' : {exc}.") from None
+    _check_sides(st, cond, fmt, "res", f"{kw} {action}", where)
+    st.px().http_res_rules.append(HttpRule(action=action, args=params, cond=cond, where=copy.copy(where),
+                                           fmt=fmt))
 
 
 def _parse_redirect(params: list[str], where: Where) -> list[str]:
@@ -1662,6 +1721,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "use_backend": (Kw(FE, p_use_backend, "1.3.10"),),
     "default_backend": (Kw(FED, p_default_backend, "1.3"),),
     "http-request": (Kw(L, p_http_request, "1.4"),),
+    "http-response": (Kw(L, p_http_response, "1.5"),),
     "mode": (Kw(P, p_mode, "1.0"),),
     "disabled": (Kw(P, p_disabled, "1.1"),),
     "enabled": (Kw(P, p_disabled, "1.1.22"),),
@@ -1710,10 +1770,9 @@ for _dir, _acts in (("req", ("del", "deny", "allow", "pass", "tarpit")), ("rsp",
 
 # Recognised keywords of later versions: an error that says "not supported yet".
 _LATER_PROXY_KEYWORDS = {
+    "http-after-response": "2.2",
     "block": "1.3.10",
     "redirect": "1.3.14",
-    "http-response": "1.5",
-    "http-after-response": "2.2",
     "http-reuse": "1.6",
     "http-send-name-header": "1.4",
     "tcp-request": "1.3.15",

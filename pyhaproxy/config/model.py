@@ -277,6 +277,7 @@ class Proxy:
     use_backends: list[UseBackend] = field(default_factory=list)
     acls: list[Acl] = field(default_factory=list)
     http_rules: list[HttpRule] = field(default_factory=list)
+    http_res_rules: list[HttpRule] = field(default_factory=list)  # http-response / http-after-response
     forwardfor_header: str = "X-Forwarded-For"
     forwardfor_except: tuple[str, int] | None = None  # (network, prefixlen)
     hash_balance_arg: str = ""  # the NAME of `balance hdr(NAME)`

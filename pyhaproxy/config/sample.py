@@ -44,6 +44,11 @@ _FETCHES: dict[str, tuple[str, str, str, bool]] = {
     "req.proto_http": ("SF_PROTO_HTTP", "bool", "", True),
     "req.len": ("SF_REQ_LEN", "int", "", False),
     "status": ("SF_STATUS", "int", "", True),
+    "res.hdr": ("SF_HDR", "str", "name,occ", True),
+    "res.fhdr": ("SF_FHDR", "str", "name,occ", True),
+    "res.hdr_cnt": ("SF_HDR_CNT", "int", "name?", True),
+    "res.fhdr_cnt": ("SF_FHDR_CNT", "int", "name?", True),
+    "res.hdr_val": ("SF_HDR_VAL", "int", "name,occ", True),
     "str": ("SF_STR", "str", "const", False),
     "int": ("SF_INT", "int", "const", False),
     "env": ("SF_STR", "str", "const", False),
@@ -73,6 +78,14 @@ _MAP_LIMIT = 64 << 20
 MATCHES = ("str", "beg", "end", "sub", "reg", "dom", "dir", "len", "found", "int", "ip", "bool")
 # the match a fetch gets without -m, by its output type (7.1: "the default matching method")
 DEFAULT_MATCH = {"str": "str", "int": "int", "ip": "ip", "bool": "bool"}
+
+# Where a fetch reads (2.6's "extracts information from ..."): the request, the response, or
+# the message being analysed (`hdr()` without a prefix); the rest read the session.
+_REQUEST_ONLY = {"method", "path", "pathq", "url", "query", "base", "req.ver", "req.hdr", "req.fhdr",
+                 "req.hdr_cnt", "req.fhdr_cnt", "req.hdr_val", "req.cook", "req.cook_cnt", "url_param",
+                 "req.proto_http", "req.len"}
+_RESPONSE_ONLY = {"status", "res.hdr", "res.fhdr", "res.hdr_cnt", "res.fhdr_cnt", "res.hdr_val"}
+_BOTH_WAYS = {"hdr", "fhdr", "hdr_cnt", "fhdr_cnt", "hdr_val"}   # the message being analysed
 
 _CALL = re.compile(r"([a-z_][a-z0-9_.]*)(?:\((.*)\))?$")
 
@@ -128,6 +141,15 @@ class SampleExpr:
     conv_args: list[ConvArg] = field(default_factory=list)
     type: str = "str"
     http: bool = False              # needs an HTTP request
+    side: str = "any"               # "req" / "res": usable only while analysing that message
+
+    def check_side(self, side: str) -> None:
+        """Refuse a fetch of the other message, as 2.6 does (we do not keep the request's
+        headers while the response is analysed)."""
+        if self.side != "any" and self.side != side:
+            where = "HTTP request headers" if self.side == "req" else "HTTP response headers"
+            raise SampleError(f"fetch method '{self.fetch}' extracts information from '{where}', "
+                              "none of which is available here")
 
     @property
     def c_fetch(self) -> str:
@@ -171,7 +193,9 @@ def parse_sample(text: str) -> SampleExpr:
         raise SampleError(f"unknown fetch method '{raw}'")
     cfetch, typ, spec, http = _FETCHES[name]
     args = [a.strip() for a in args_text.split(",")] if args_text not in (None, "") else []
-    expr = SampleExpr(fetch=name, type=typ, http=http)
+    side = "any" if raw in _BOTH_WAYS else "req" if name in _REQUEST_ONLY else \
+        "res" if name in _RESPONSE_ONLY else "any"
+    expr = SampleExpr(fetch=name, type=typ, http=http, side=side)
     if spec == "":
         if args:
             raise SampleError(f"fetch method '{raw}' : no argument supported, but got '{args_text}'")

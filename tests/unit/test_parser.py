@@ -730,6 +730,15 @@ BROKEN: list[tuple[str, int, str]] = [
      "'http-request add-header' : log-format variable '%ci' is not supported (only %[...] samples are)."),
     ("listen a :80\n    mode http\n    http-request add-header X-A %[src,bogus]\n", 3,
      "'http-request add-header' : unknown converter 'bogus'."),
+    ("listen a :80\n    mode http\n    http-request set-header X %[status]\n", 3,
+     "'http-request set-header' : fetch method 'status' extracts information from 'HTTP response "
+     "headers', none of which is available here."),
+    # 2.6 keeps the request for http-response rules; pyhaproxy does not (refused, not ignored)
+    ("listen a :80\n    mode http\n    http-response set-header X %[path]\n", 3,
+     "'http-response set-header' : fetch method 'path' extracts information from 'HTTP request "
+     "headers', none of which is available here."),
+    ("listen a :80\n    mode http\n    http-response replace-header X a b\n", 3,
+     "'http-response replace-header' is not supported (only add-header, set-header, del-header, deny are)."),
     ("listen a :80\n    stick-table type ip size 1m\n", 2,
      "'stick-table' is not supported yet (it appeared in HAProxy 1.5)."),
     ("global\n    lua-load /x.lua\n", 2, "'lua-load' is not supported yet (it appeared in HAProxy 1.6)."),
