@@ -195,6 +195,9 @@ cdef struct px_t:
     int q_tail
     int nq
     # --- logging (logline.pxi)
+    int lf_first                        # `log-format`: g_lf[lf_first .. + nlf] (logformat.pxi), 0: none
+    int nlf
+    long long lf_count                  # lines logged (%lc)
     int cap_ck_len                      # `capture cookie NAME len N`: prefix length, 0 none
     int cap_ck_max
     char cap_ck_name[MAX_COOKIE]

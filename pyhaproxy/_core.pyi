@@ -119,6 +119,68 @@ class sample_type(IntEnum):
     SMP_IP = 3
     SMP_BOOL = 4
 
+class log_var(IntEnum):
+    LV_TEXT = 0
+    LV_SAMPLE = 1
+    LV_BYTES_READ = 2
+    LV_CAPTURED_REQ_COOKIE = 3
+    LV_CAPTURED_RSP_COOKIE = 4
+    LV_HOSTNAME = 5
+    LV_HTTP_METHOD = 6
+    LV_HTTP_PATH = 7
+    LV_HTTP_PATH_ONLY = 8
+    LV_HTTP_QUERY = 9
+    LV_HTTP_URI = 10
+    LV_HTTP_VERSION = 11
+    LV_STATUS = 12
+    LV_DATE_GMT = 13
+    LV_TA = 14
+    LV_TC = 15
+    LV_TD = 16
+    LV_DATE_LOCAL = 17
+    LV_TH = 18
+    LV_TI = 19
+    LV_TQ = 20
+    LV_TR_REQ = 21
+    LV_TR = 22
+    LV_TS = 23
+    LV_TT = 24
+    LV_TU = 25
+    LV_TW = 26
+    LV_BYTES_UPLOADED = 27
+    LV_ACTCONN = 28
+    LV_BACKEND = 29
+    LV_BECONN = 30
+    LV_BACKEND_QUEUE = 31
+    LV_CLIENT_IP = 32
+    LV_CLIENT_PORT = 33
+    LV_FRONTEND = 34
+    LV_FECONN = 35
+    LV_FRONTEND_IP = 36
+    LV_FRONTEND_PORT = 37
+    LV_FRONTEND_TRANSPORT = 38
+    LV_LOG_COUNTER = 39
+    LV_HDR_REQ = 40
+    LV_HDR_REQ_LIST = 41
+    LV_HDR_RSP = 42
+    LV_HDR_RSP_LIST = 43
+    LV_MS = 44
+    LV_PID = 45
+    LV_REQUEST = 46
+    LV_RETRIES = 47
+    LV_REQ_COUNTER = 48
+    LV_SERVER = 49
+    LV_SRVCONN = 50
+    LV_SERVER_IP = 51
+    LV_SERVER_PORT = 52
+    LV_SRV_QUEUE = 53
+    LV_DATE = 54
+    LV_DATE_REQ = 55
+    LV_DATE_REQ_GMT = 56
+    LV_DATE_REQ_LOCAL = 57
+    LV_TERM_STATE = 58
+    LV_TERM_STATE_COOKIE = 59
+
 LOG_FACILITIES: list[str]
 LOG_LEVELS: list[str]
 

@@ -17,6 +17,7 @@ from pyhaproxy import _core
 from pyhaproxy.config.acl import network as acl_ip
 from pyhaproxy.config.acl import predefined as predefined_acl
 from pyhaproxy.config.lexer import ConfigError
+from pyhaproxy.config.logformat import VARIABLES
 from pyhaproxy.config.model import Acl, Condition, Config, LogTarget, Proxy, Server
 from pyhaproxy.config.sample import ConvArg, SampleExpr, Segment, c_converter
 from pyhaproxy.shm import Shm, server_table
@@ -115,7 +116,8 @@ class AclTables:
     [(neg, or_after, [acl index...])]); switch: (first cond, count, default backend) per proxy;
     hrules: (action, cond, status, drop_query, name, value, fmt first, fmt count); hreq, hres:
     (first, count) per proxy, its http-request and http-response rules; fmts: (expr index or
-    -1, literal bytes), the values' segments.
+    -1, literal bytes), the values' segments; lf: log-format items (var, flags, expr, text) and
+    lfpx: (first, count) per proxy.
     Patterns: bytes for strings and regexes, (family, packed, bits) for ip, (lo, hi) for int/len.
     """
     exprs: list[tuple[int, bytes | None, int, int, list[tuple[int, int]]]]
@@ -127,6 +129,8 @@ class AclTables:
     hrules: list[tuple[str, int, int, int, bytes, bytes, int, int]]
     hreq: list[tuple[int, int]]
     hres: list[tuple[int, int]]
+    lf: list[tuple[int, int, int, bytes]]
+    lfpx: list[tuple[int, int]]
     fmts: list[tuple[int, bytes]]
 
 
@@ -185,6 +189,8 @@ def compile_acls(cfg: Config) -> AclTables:
     hrules: list[tuple[str, int, int, int, bytes, bytes, int, int]] = []
     hreq: list[tuple[int, int]] = []
     hres: list[tuple[int, int]] = []
+    lf: list[tuple[int, int, int, bytes]] = []
+    lfpx: list[tuple[int, int]] = []
     backends: dict[str, int] = {}
     for pi, px in enumerate(cfg.proxies):
         if px.cap in ("listen", "backend"):
@@ -278,8 +284,17 @@ def compile_acls(cfg: Config) -> AclTables:
                 hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"),
                                (a[1] if len(a) > 1 else "").encode("latin-1"), first, nfmt))
         hres.append((hfirst, len(hrules) - hfirst))
+        lfirst = len(lf)
+        for item in px.log_format or [] if px.cap != "backend" else []:
+            if item.sample is not None:
+                lf.append((int(_core.log_var.LV_SAMPLE), item.flags, expr_of(item.sample), b""))
+            elif item.var:
+                lf.append((int(_core.log_var[VARIABLES[item.var]]), item.flags, 0, b""))
+            else:
+                lf.append((int(_core.log_var.LV_TEXT), 0, 0, item.text.encode("latin-1")))
+        lfpx.append((lfirst, len(lf) - lfirst))
     return AclTables(exprs=exprs, maps=maps.maps, mapuses=maps.uses, acls=acls, conds=conds, switch=switch,
-                     hrules=hrules, hreq=hreq, hres=hres, fmts=fmts)
+                     hrules=hrules, hreq=hreq, hres=hres, lf=lf, lfpx=lfpx, fmts=fmts)
 
 
 @dataclass
@@ -341,6 +356,9 @@ def _option_bits(px: Proxy) -> int:
         names.add("redispatch")
     if px.httpchk is not None:
         names.add("httpchk")
+    if px.log_format is not None:
+        # a log-format logs each session (or request) at its end, as option httplog/tcplog do
+        names.add("httplog" if px.mode == "http" else "tcplog")
     if "tcpka" in names:
         names.update(("clitcpka", "srvtcpka"))
     bits = 0

@@ -143,6 +143,7 @@ cdef extern from "<sys/socket.h>" nogil:
     int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
     int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
     int getsockname(int fd, sockaddr *addr, socklen_t *len)
+    int gethostname(char *name, size_t len)
     ssize_t send(int fd, const void *buf, size_t len, int flags)
     ssize_t recv(int fd, void *buf, size_t len, int flags)
     ssize_t sendto(int fd, const void *buf, size_t len, int flags, const sockaddr *addr, socklen_t alen)

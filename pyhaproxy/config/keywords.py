@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 from . import acl as acl_lines
 from .lexer import ConfigError
+from .logformat import LogFormatError, parse_log_format
 from .model import (
     BUFSIZE,
     Acl,
@@ -1646,6 +1647,15 @@ def p_http_response(st: State, args: list[str], where: Where) -> None:
                                            fmt=fmt))
 
 
+def p_log_format(st: State, args: list[str], where: Where) -> None:
+    """`log-format STRING`: the words are joined by one space (2.6 merges unescaped spaces)."""
+    need(args, 1, where, "'log-format' expects a log format string.")
+    try:
+        st.px().log_format = parse_log_format(" ".join(args[1:]))
+    except LogFormatError as exc:
+        raise fail(where, f"'log-format' : {exc}.") from None
+
+
 def _parse_redirect(params: list[str], where: Where) -> list[str]:
     """`location|prefix|scheme URL`, `code N` and `drop-query` in any order (as 2.x) ->
     [kind, url, code, drop]."""
@@ -1722,6 +1732,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "default_backend": (Kw(FED, p_default_backend, "1.3"),),
     "http-request": (Kw(L, p_http_request, "1.4"),),
     "http-response": (Kw(L, p_http_response, "1.5"),),
+    "log-format": (Kw(FED, p_log_format, "1.5"),),
     "mode": (Kw(P, p_mode, "1.0"),),
     "disabled": (Kw(P, p_disabled, "1.1"),),
     "enabled": (Kw(P, p_disabled, "1.1.22"),),
@@ -1786,7 +1797,6 @@ _LATER_PROXY_KEYWORDS = {
     "filter": "1.7",
     "unique-id-format": "1.5",
     "unique-id-header": "1.5",
-    "log-format": "1.5",
     "log-tag": "1.6",
     "rate-limit": "1.4",
     "persist": "1.5",

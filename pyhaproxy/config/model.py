@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .logformat import LogItem
 from .sample import SampleExpr, Segment
 
 # HAProxy 1.2 compile-time defaults (include/common/defaults.h).
@@ -277,7 +278,8 @@ class Proxy:
     use_backends: list[UseBackend] = field(default_factory=list)
     acls: list[Acl] = field(default_factory=list)
     http_rules: list[HttpRule] = field(default_factory=list)
-    http_res_rules: list[HttpRule] = field(default_factory=list)  # http-response / http-after-response
+    http_res_rules: list[HttpRule] = field(default_factory=list)  # http-response
+    log_format: list[LogItem] | None = None  # `log-format`, parsed (replaces option httplog/tcplog)
     forwardfor_header: str = "X-Forwarded-For"
     forwardfor_except: tuple[str, int] | None = None  # (network, prefixlen)
     hash_balance_arg: str = ""  # the NAME of `balance hdr(NAME)`
