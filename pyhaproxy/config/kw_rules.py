@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import copy
-import ipaddress
 import re
 from collections.abc import Callable
 
@@ -49,85 +48,10 @@ def _rule(direction: str, action: str, icase: bool, nargs: int) -> Handler:
     return handler
 
 
-# criterion -> (fetch, match): what the C evaluator implements (ext/acl.pxi)
-ACL_CRITERIA = {
-    "path": ("path", "str"), "path_beg": ("path", "beg"), "path_end": ("path", "end"),
-    "path_sub": ("path", "sub"), "path_reg": ("path", "reg"), "path_dir": ("path", "dir"),
-    "path_dom": ("path", "dom"),
-    "url": ("url", "str"), "url_beg": ("url", "beg"), "url_end": ("url", "end"),
-    "url_sub": ("url", "sub"), "url_reg": ("url", "reg"),
-    "hdr": ("hdr", "str"), "hdr_beg": ("hdr", "beg"), "hdr_end": ("hdr", "end"),
-    "hdr_sub": ("hdr", "sub"), "hdr_reg": ("hdr", "reg"), "hdr_dom": ("hdr", "dom"),
-    "hdr_dir": ("hdr", "dir"),
-    "method": ("method", "str"), "src": ("src", "ip"), "dst_port": ("dst_port", "int"),
-}
-
-_MATCH_SUFFIX = {"str": "", "beg": "_beg", "end": "_end", "sub": "_sub", "reg": "_reg", "dom": "_dom",
-                 "dir": "_dir"}
-
-_ACL_RE = re.compile(r"^([a-z_.0-9]+)(?:\(([^)]*)\))?$")
-
-_HTTP_FETCHES = frozenset({"path", "url", "hdr", "method"})
-
-_PREDEFINED_ACLS = {"TRUE": ("always_true", ""), "FALSE": ("always_false", "")}
-
-
-def _acl_criterion(text: str, where: Where) -> tuple[str, str | None]:
-    """`hdr_dom(host)` -> ('hdr_dom', 'host'); 2.x spellings `req.hdr(x)`, `hdr(x)` accepted."""
-    m = _ACL_RE.match(text)
-    if not m:
-        raise fail(where, f"'acl' : criterion '{text}' is not supported (converters and sample "
-                          "expressions are not handled).")
-    crit, arg = m.group(1), m.group(2)
-    if crit.startswith("req."):
-        crit = crit[4:]
-    if crit not in ACL_CRITERIA:
-        raise fail(where, f"'acl' : criterion '{crit}' is not supported.")
-    fetch = ACL_CRITERIA[crit][0]
-    if fetch == "hdr":
-        if not arg:
-            raise fail(where, f"'acl' : '{crit}' needs a header name, as in {crit}(host).")
-        if "," in arg:
-            raise fail(where, f"'acl' : '{crit}({arg})' : occurrence numbers are not supported.")
-    elif arg is not None:
-        raise fail(where, f"'acl' : '{crit}' takes no argument.")
-    return crit, arg
-
-
 def parse_acl(name: str, words: list[str], where: Where,
               warn: Callable[[Where, str], None] | None = None) -> Acl:
     """`CRITERION [-i] [-m MATCH] [--] VALUES...` -> Acl (validated): see config/acl.py."""
     return acl_lines.parse_acl(name, words, where, warn)
-
-
-def _acl_ip(pat: str, where: Where) -> tuple[int, bytes, int]:
-    """`addr[/bits|/mask]` -> (family, packed network, prefix length)."""
-    try:
-        net = ipaddress.ip_network(pat, strict=False)
-    except ValueError:
-        raise fail(where, f"'acl' : '{pat}' is not a valid IPv4 or IPv6 address[/mask].") from None
-    return (2 if net.version == 4 else 10), net.network_address.packed, net.prefixlen
-
-
-def _acl_port_range(pat: str, where: Where) -> tuple[int, int]:
-    """`N`, `LO:HI`, `:HI`, `LO:` (HAProxy's integer ranges) and `eq|ge|gt|le|lt N`-free forms."""
-    lo_t, colon, hi_t = pat.partition(":")
-    try:
-        lo = int(lo_t) if lo_t else 0
-        hi = (int(hi_t) if hi_t else 65535) if colon else lo
-    except ValueError:
-        raise fail(where, f"'acl' : '{pat}' is not an integer or a range LO:HI.") from None
-    if not (0 <= lo <= 65535 and 0 <= hi <= 65535) or hi < lo:
-        raise fail(where, f"'acl' : '{pat}' is not a valid port range.")
-    return lo, hi
-
-
-def acl_ip(pat: str) -> tuple[int, bytes, int]:
-    return _acl_ip(pat, Where())
-
-
-def acl_port_range(pat: str) -> tuple[int, int]:
-    return _acl_port_range(pat, Where())
 
 
 def p_acl(st: State, args: list[str], where: Where) -> None:
