@@ -1,13 +1,15 @@
-"""The keyword table of the configuration language, and one handler per keyword.
+"""The keyword table of the configuration language: one row per keyword and section kind.
 
 `KEYWORDS` maps a keyword to the sections it is allowed in, the handler that stores its
-arguments into the model, and the HAProxy version that introduced it. A handler of `None` marks
-a keyword we recognise (HAProxy 1.3 and later) but do not support yet: using it is an error that
-says so, never a silent no-op. Messages copy HAProxy 1.2's wording where it had one.
+arguments into the model (in the kw_*.py modules), the HAProxy version that introduced it and
+the side of a proxy (frontend or backend) it acts on when it acts on one side only. A handler of
+`None` marks a keyword we recognise (HAProxy 1.3 and later) but do not support yet: using it is an
+error that says so, never a silent no-op. Messages copy HAProxy 1.2's wording where it had one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple
 
 from .kw_bind import _BIND_LATER_OPTIONS, p_bind
@@ -34,6 +36,7 @@ from .kw_http import (
     p_option,
 )
 from .kw_proxy import (
+    TIMEOUT_SIDES,
     p_balance,
     p_disabled,
     p_dispatch,
@@ -62,6 +65,17 @@ class Kw(NamedTuple):
     handler: Handler | None  # None: recognised, not supported yet
     since: str  # HAProxy version that introduced the keyword
     note: str = ""
+    # The one side of a proxy the keyword acts on (FRONTEND or BACKEND), None when it acts on
+    # both; a mapping when the first argument decides (`timeout client`, `timeout server`). In a
+    # `frontend` or `backend` of the other side the keyword is kept but warned about.
+    side: str | Mapping[str, str] | None = None
+
+    def side_of(self, args: list[str]) -> tuple[str, str] | None:
+        """(the side `args` act on, the keyword as the warning names it), or None for both."""
+        if self.side is None or isinstance(self.side, str):
+            return None if self.side is None else (self.side, args[0])
+        side = self.side.get(args[1]) if len(args) > 1 else None
+        return None if side is None else (side, f"{args[0]} {args[1]}")
 
 
 G = frozenset({GLOBAL})
@@ -110,25 +124,25 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "mode": (Kw(P, p_mode, "1.0"),),
     "disabled": (Kw(P, p_disabled, "1.1"),),
     "enabled": (Kw(P, p_disabled, "1.1.22"),),
-    "balance": (Kw(P, p_balance, "1.1"),),
+    "balance": (Kw(P, p_balance, "1.1", side=BACKEND),),
     "dispatch": (Kw(BE, p_dispatch, "1.0"),),
-    "source": (Kw(P, p_source, "1.1.18"),),
-    "cookie": (Kw(P, p_cookie, "1.0"),),
+    "source": (Kw(P, p_source, "1.1.18", side=BACKEND),),
+    "cookie": (Kw(P, p_cookie, "1.0", side=BACKEND),),
     "appsession": (Kw(BE, p_appsession, "1.2.4"),),
-    "capture": (Kw(P, p_capture, "1.1.23"),),
-    "contimeout": (Kw(P, p_old_timeout, "1.0"),),
-    "clitimeout": (Kw(P, p_old_timeout, "1.0"),),
-    "srvtimeout": (Kw(P, p_old_timeout, "1.0"),),
-    "timeout": (Kw(P, p_timeout, "1.3.14"),),
-    "retries": (Kw(P, p_int, "1.0"),),
+    "capture": (Kw(P, p_capture, "1.1.23", side=FRONTEND),),
+    "contimeout": (Kw(P, p_old_timeout, "1.0", side=BACKEND),),
+    "clitimeout": (Kw(P, p_old_timeout, "1.0", side=FRONTEND),),
+    "srvtimeout": (Kw(P, p_old_timeout, "1.0", side=BACKEND),),
+    "timeout": (Kw(P, p_timeout, "1.3.14", side=TIMEOUT_SIDES),),
+    "retries": (Kw(P, p_int, "1.0", side=BACKEND),),
     "grace": (Kw(P, p_grace, "1.1"),),
-    "fullconn": (Kw(P, p_fullconn, "1.3.9"),),
-    "redispatch": (Kw(P, p_redispatch, "1.0"),),
-    "redisp": (Kw(P, p_redispatch, "1.0"),),
-    "transparent": (Kw(P, p_transparent, "1.1"),),
-    "monitor-net": (Kw(P, p_monitor_net, "1.2.6"),),
-    "monitor-uri": (Kw(P, p_monitor_uri, "1.2.15"),),
-    "monitor": (Kw(P, p_monitor, "1.3.10"),),
+    "fullconn": (Kw(P, p_fullconn, "1.3.9", side=BACKEND),),
+    "redispatch": (Kw(P, p_redispatch, "1.0", side=BACKEND),),
+    "redisp": (Kw(P, p_redispatch, "1.0", side=BACKEND),),
+    "transparent": (Kw(P, p_transparent, "1.1", side=BACKEND),),
+    "monitor-net": (Kw(P, p_monitor_net, "1.2.6", side=FRONTEND),),
+    "monitor-uri": (Kw(P, p_monitor_uri, "1.2.15", side=FRONTEND),),
+    "monitor": (Kw(P, p_monitor, "1.3.10", side=FRONTEND),),
     "option": (Kw(P, p_option, "1.0"),),
     "no": (Kw(P, p_no, "1.3.15"),),
     "server": (Kw(BE, p_server, "1.0"),),

@@ -7,7 +7,7 @@ import re
 from .model import (
     Where,
 )
-from .state import State, _defaults_forbidden
+from .state import BACKEND, FRONTEND, State, _defaults_forbidden
 from .values import (
     _isnum,
     fail,
@@ -120,6 +120,11 @@ _TIMEOUTS = {
     "http-keep-alive": "keepalivetimeout",
     "check": "checktimeout",
     "tunnel": "tunneltimeout",
+}
+# the side of a proxy each `timeout` acts on (the table's side column); the others act on both
+TIMEOUT_SIDES = {
+    **dict.fromkeys(("connect", "server", "queue", "tunnel", "check"), BACKEND),
+    **dict.fromkeys(("client", "http-request"), FRONTEND),
 }
 
 # the 1.2 keyword each `timeout` form shares its "already specified" state with

@@ -22,14 +22,6 @@ from .state import DEFAULTS, GLOBAL, UNSUPPORTED_SECTIONS, State
 from .values import fail, looks_like_bind, not_supported
 
 _SIDES = {"listen": {"fe", "be"}, "frontend": {"fe"}, "backend": {"be"}}
-# keywords that only act on one side of a proxy: the side that uses them
-_ONE_SIDE = {
-    **dict.fromkeys(("balance", "cookie", "retries", "redispatch", "redisp", "fullconn", "source",
-                     "transparent", "contimeout", "srvtimeout", "timeout connect", "timeout server",
-                     "timeout queue", "timeout tunnel", "timeout check"), "backend"),
-    **dict.fromkeys(("capture", "monitor-net", "monitor-uri", "monitor", "clitimeout",
-                     "timeout client", "timeout http-request"), "frontend"),
-}
 
 
 def _new_defaults() -> Proxy:
@@ -83,11 +75,12 @@ class Parser:
         spec = lookup(kw, st.section, where)
         assert spec.handler is not None
         spec.handler(st, args, where)
-        side = _ONE_SIDE.get(kw if kw != "timeout" or len(args) < 2 else f"timeout {args[1]}")
-        if side is not None and st.section in ("frontend", "backend") and side != st.section:
+        one_side = spec.side_of(args)
+        if one_side is not None and st.section in ("frontend", "backend") and one_side[0] != st.section:
             # HAProxy says the same: the keyword is kept but has no effect on this side
-            st.warn(where, f"'{' '.join(args[:2]) if kw == 'timeout' else kw}' ignored because "
-                           f"{st.section} '{st.px().name}' has no {side} capability.")
+            side, name = one_side
+            st.warn(where, f"'{name}' ignored because {st.section} '{st.px().name}' has no {side} "
+                           "capability.")
 
     def _listen(self, args: list[str], where: Where) -> None:
         st = self.st
