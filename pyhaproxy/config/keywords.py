@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from .kw_bind import _BIND_LATER_OPTIONS, p_bind
+from .kw_bind import p_bind
 from .kw_global import (
-    _GLOBAL_TLS_KEYWORDS,
+    GLOBAL_TLS_KEYWORDS,
     g_flag,
     g_hard_stop_after,
     g_int,
@@ -50,8 +50,8 @@ from .kw_proxy import (
     p_timeout,
     p_transparent,
 )
-from .kw_rules import _rule, p_acl, p_default_backend, p_http_request, p_http_response, p_use_backend
-from .kw_server import _LATER_SERVER_OPTIONS, p_default_server, p_http_check, p_server
+from .kw_rules import header_rule, p_acl, p_default_backend, p_http_request, p_http_response, p_use_backend
+from .kw_server import p_default_server, p_http_check, p_server
 from .kw_stats_log import g_log, g_stats, p_log, p_stats
 from .model import (
     Where,
@@ -152,21 +152,22 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "errorloc302": (Kw(P, p_errorloc, "1.2.5"),),
     "errorloc303": (Kw(P, p_errorloc, "1.2.5"),),
     "errorfile": (Kw(P, p_errorfile, "1.2.13"),),
-    "reqadd": (Kw(L, _rule("req", "add", False, 1), "1.0"),),
-    "rspadd": (Kw(L, _rule("rsp", "add", False, 1), "1.0"),),
-    "reqrep": (Kw(L, _rule("req", "rep", False, 2), "1.0"),),
-    "cliexp": (Kw(L, _rule("req", "rep", False, 2), "1.0", "old name of reqrep"),),
-    "reqirep": (Kw(L, _rule("req", "rep", True, 2), "1.1"),),
-    "rsprep": (Kw(L, _rule("rsp", "rep", False, 2), "1.0"),),
-    "srvexp": (Kw(L, _rule("rsp", "rep", False, 2), "1.0", "old name of rsprep"),),
-    "rspirep": (Kw(L, _rule("rsp", "rep", True, 2), "1.1"),),
+    "reqadd": (Kw(L, header_rule("req", "add", False, 1), "1.0"),),
+    "rspadd": (Kw(L, header_rule("rsp", "add", False, 1), "1.0"),),
+    "reqrep": (Kw(L, header_rule("req", "rep", False, 2), "1.0"),),
+    "cliexp": (Kw(L, header_rule("req", "rep", False, 2), "1.0", "old name of reqrep"),),
+    "reqirep": (Kw(L, header_rule("req", "rep", True, 2), "1.1"),),
+    "rsprep": (Kw(L, header_rule("rsp", "rep", False, 2), "1.0"),),
+    "srvexp": (Kw(L, header_rule("rsp", "rep", False, 2), "1.0", "old name of rsprep"),),
+    "rspirep": (Kw(L, header_rule("rsp", "rep", True, 2), "1.1"),),
 }
 
 for _dir, _acts in (("req", ("del", "deny", "allow", "pass", "tarpit")), ("rsp", ("del", "deny"))):
     for _act in _acts:
         for _icase in (False, True):
             _kw = f"{_dir}{'i' if _icase else ''}{_act}"
-            KEYWORDS[_kw] = (Kw(L, _rule(_dir, _act, _icase, 1), "1.2.10" if _act == "tarpit" else "1.1"),)
+            _since = "1.2.10" if _act == "tarpit" else "1.1"
+            KEYWORDS[_kw] = (Kw(L, header_rule(_dir, _act, _icase, 1), _since),)
 
 # Recognised keywords of later versions: an error that says "not supported yet".
 _LATER_PROXY_KEYWORDS = {
@@ -269,21 +270,8 @@ for _kw in (
 for _kw in "clitcpka-idle clitcpka-intvl http-error srvtcpka-idle srvtcpka-intvl use-fcgi-app".split():
     KEYWORDS.setdefault(_kw, (Kw(P, None, IN_26),))
 
-for _kw in (
-    "agent-addr agent-send allow-0rtt check-alpn check-proto check-sni check-via-socks4 ciphers "
-    "ciphersuites crl-file enabled force-sslv3 force-tlsv10 force-tlsv11 force-tlsv12 force-tlsv13 "
-    "log-proto max-reuse no-agent-check no-backup no-check no-check-send-proxy no-check-ssl "
-    "no-send-proxy no-send-proxy-v2 no-send-proxy-v2-ssl no-send-proxy-v2-ssl-cn no-ssl "
-    "no-ssl-reuse no-sslv3 no-tfo no-tls-tickets no-tlsv10 no-tlsv11 no-tlsv12 no-tlsv13 npn "
-    "pool-low-conn pool-max-conn pool-purge-delay proxy-v2-options resolve-net resolve-opts "
-    "send-proxy-v2-ssl send-proxy-v2-ssl-cn socks4 ssl-max-ver ssl-min-ver ssl-reuse stick tcp-ut "
-    "tls-tickets verifyhost ws"
-).split():
-    _LATER_SERVER_OPTIONS.setdefault(_kw, IN_26)
 
-_BIND_LATER_OPTIONS.setdefault("tcp-ut", IN_26)
-
-for _kw in _GLOBAL_TLS_KEYWORDS:
+for _kw in GLOBAL_TLS_KEYWORDS:
     KEYWORDS[_kw] = (Kw(G, g_tls_ignored, "1.5"),)
 
 for _kw, _since in _LATER_PROXY_KEYWORDS.items():

@@ -9,8 +9,8 @@ from .model import (
     Proxy,
     Where,
 )
-from .state import State, _defaults_forbidden
-from .values import fail, not_supported, parse_binds, parse_int
+from .state import State, defaults_forbidden
+from .values import IN_26, fail, not_supported, parse_binds, parse_int
 
 # `bind` options we apply (value-taking ones map to True), those that need TLS, and later ones.
 _BIND_OPTIONS = {
@@ -28,16 +28,17 @@ _BIND_TLS_OPTIONS = frozenset({
     "ca-ignore-err", "crt-ignore-err", "no-ca-names", "quic-cc-algo", "sigalgs", "client-sigalgs",
 })
 
-_BIND_LATER_OPTIONS = {
+BIND_LATER_OPTIONS = {
     "accept-proxy": "1.5", "accept-netscaler-cip": "1.6", "process": "1.5", "thread": "1.8",
     "proto": "1.9", "level": "1.5", "severity-output": "1.9", "expose-fd": "1.8", "mode": "1.5",
     "user": "1.5", "group": "1.5", "uid": "1.5", "gid": "1.5", "nice": "1.5", "namespace": "1.6",
     "nbconn": "1.5", "shards": "2.5", "label": "2.6", "maxconn": "1.4",
 }
+BIND_LATER_OPTIONS.setdefault("tcp-ut", IN_26)  # listed by haproxy 2.6 too
 
 
 def p_bind(st: State, args: list[str], where: Where) -> None:
-    _defaults_forbidden(st, args, where)
+    defaults_forbidden(st, args, where)
     if len(args) < 2 or (":" not in args[1] and not args[1].startswith(("fd@", "unix@", "abns@", "/"))):
         raise fail(where, "'bind' expects [addr1]:port1[-end1]{,[addr]:port[-end]}... as arguments.")
     opts: dict[str, str] = {}
@@ -50,8 +51,8 @@ def p_bind(st: State, args: list[str], where: Where) -> None:
                 f"'bind {args[1]}' : option '{opt}' needs TLS, which pyhaproxy does not handle "
                 "(terminate TLS in front of it).",
             )
-        if opt in _BIND_LATER_OPTIONS:
-            raise not_supported(f"'bind' option '{opt}'", _BIND_LATER_OPTIONS[opt], where)
+        if opt in BIND_LATER_OPTIONS:
+            raise not_supported(f"'bind' option '{opt}'", BIND_LATER_OPTIONS[opt], where)
         if opt not in _BIND_OPTIONS:
             raise fail(where, f"'bind {args[1]}' : unknown option '{opt}'.")
         if _BIND_OPTIONS[opt]:

@@ -11,7 +11,7 @@ import pwd
 from .model import (
     Where,
 )
-from .state import State, _once
+from .state import State, once
 from .values import MAX_PROCS, fail, need, no_extra, parse_int, parse_time
 
 
@@ -39,7 +39,7 @@ def g_int(st: State, args: list[str], where: Where) -> None:
         # HAProxy 1.x kept one bit per process in a long; 2.6 caps nbthread at MAX_THREADS=64.
         # A larger value is a typo that would fork without bound: refused before anything starts.
         raise fail(where, f"'{kw}' value must be between 1 and {MAX_PROCS} (was {value})")
-    if not _once(st, kw, where):
+    if not once(st, kw, where):
         return
     g = st.config.global_
     if kw == "maxconn":
@@ -82,7 +82,7 @@ def g_path(st: State, args: list[str], where: Where) -> None:
     what = "a directory" if kw == "chroot" else "a file name"
     need(args, 1, where, f"'{kw}' expects {what} as an argument.")
     no_extra(args, 2, where)
-    if not _once(st, kw, where):
+    if not once(st, kw, where):
         return
     if kw == "chroot":
         st.config.global_.chroot = args[1]
@@ -107,7 +107,7 @@ def g_tls_ignored(st: State, args: list[str], where: Where) -> None:
     st.warn(where, f"'{args[0]}' ignored: pyhaproxy does not handle TLS ('bind ... ssl' is an error).")
 
 
-_GLOBAL_TLS_KEYWORDS = (
+GLOBAL_TLS_KEYWORDS = (
     "ca-base", "crt-base", "key-base", "ssl-default-bind-ciphers", "ssl-default-bind-ciphersuites",
     "ssl-default-bind-options", "ssl-default-bind-curves", "ssl-default-bind-sigalgs",
     "ssl-default-bind-client-sigalgs", "ssl-default-server-ciphers",

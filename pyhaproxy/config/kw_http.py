@@ -14,12 +14,12 @@ from .model import (
     Proxy,
     Where,
 )
-from .state import State, _defaults_forbidden
+from .state import State, defaults_forbidden
 from .values import (
     CAPTURE_LEN,
     ERROR_CODES,
-    _isnum,
     fail,
+    isnum,
     need,
     no_extra,
     not_supported,
@@ -68,7 +68,7 @@ def p_cookie(st: State, args: list[str], where: Where) -> None:
 
 
 def p_appsession(st: State, args: list[str], where: Where) -> None:
-    _defaults_forbidden(st, args, where)
+    defaults_forbidden(st, args, where)
     if len(args) < 6 or args[2] != "len" or args[4] != "timeout":
         raise fail(where, "'appsession' expects 'appsession' <cookie_name> 'len' <len> 'timeout' <timeout>.")
     if len(args) > 6:
@@ -94,7 +94,7 @@ def p_capture(st: State, args: list[str], where: Where) -> None:
         px.captures = [c for c in px.captures if c.kind != "cookie"]
         px.captures.append(Capture(kind="cookie", name=args[2], length=length))
     elif kind in ("request", "response") and len(args) > 2 and args[2] == "header":
-        _defaults_forbidden(st, args, where, f"capture {kind}")
+        defaults_forbidden(st, args, where, f"capture {kind}")
         if len(args) < 6 or args[4] != "len":
             raise fail(where, f"'capture {kind}' expects 'header' <header_name> 'len' <len>.")
         no_extra(args, 6, where)
@@ -105,7 +105,7 @@ def p_capture(st: State, args: list[str], where: Where) -> None:
 
 
 def _prefix_len(mask: str, where: Where) -> int:
-    if _isnum(mask):
+    if isnum(mask):
         n = int(mask)
         if n > 32:
             raise fail(where, "'monitor-net' expects address[/mask].")

@@ -7,10 +7,10 @@ import re
 from .model import (
     Where,
 )
-from .state import BACKEND, FRONTEND, State, _defaults_forbidden
+from .state import BACKEND, FRONTEND, State, defaults_forbidden
 from .values import (
-    _isnum,
     fail,
+    isnum,
     need,
     no_extra,
     not_supported,
@@ -72,7 +72,7 @@ def p_balance(st: State, args: list[str], where: Where) -> None:
 
 
 def p_dispatch(st: State, args: list[str], where: Where) -> None:
-    _defaults_forbidden(st, args, where)
+    defaults_forbidden(st, args, where)
     if len(args) < 2 or ":" not in args[1]:
         raise fail(where, "'dispatch' expects <addr:port> as argument.")
     no_extra(args, 2, where)
@@ -80,7 +80,7 @@ def p_dispatch(st: State, args: list[str], where: Where) -> None:
     res = resolve(host)
     if res is None or res[0] in ("0.0.0.0", "::"):
         raise fail(where, f"'dispatch' : invalid address '{host}'.")
-    if port is None or not _isnum(port) or not 1 <= int(port) <= 65535:
+    if port is None or not isnum(port) or not 1 <= int(port) <= 65535:
         raise fail(where, f"'dispatch' : invalid port '{port or ''}'.")
     st.px().dispatch = (res[0], int(port))
 
@@ -111,7 +111,7 @@ def p_old_timeout(st: State, args: list[str], where: Where) -> None:
     _set_timeout(st, kw, _OLD_TIMEOUTS[kw], args[1], where)
 
 
-_TIMEOUTS = {
+TIMEOUTS = {
     "connect": "contimeout",
     "client": "clitimeout",
     "server": "srvtimeout",
@@ -135,7 +135,7 @@ def p_timeout(st: State, args: list[str], where: Where) -> None:
     name = args[1] if len(args) > 1 else ""
     if name in ("tarpit", "client-fin", "server-fin", "appsession"):
         raise not_supported(f"'timeout {name}'", "1.3.15" if name == "tarpit" else "1.5", where)
-    if name not in _TIMEOUTS:
+    if name not in TIMEOUTS:
         raise fail(
             where,
             "'timeout' supports 'client', 'server', 'connect', 'check', 'queue', "
@@ -143,7 +143,7 @@ def p_timeout(st: State, args: list[str], where: Where) -> None:
         )
     need(args, 2, where, f"'timeout {name}' expects an integer value (in milliseconds).")
     no_extra(args, 3, where)
-    _set_timeout(st, _TIMEOUT_KEYS.get(name, f"timeout {name}"), _TIMEOUTS[name], args[2], where,
+    _set_timeout(st, _TIMEOUT_KEYS.get(name, f"timeout {name}"), TIMEOUTS[name], args[2], where,
                  written=f"timeout {name}")
 
 

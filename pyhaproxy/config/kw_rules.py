@@ -18,14 +18,14 @@ from .model import (
     Where,
 )
 from .sample import SampleError, Segment, parse_format
-from .state import BACKEND, Handler, State, _defaults_forbidden
+from .state import BACKEND, Handler, State, defaults_forbidden
 from .values import check_replacement, compile_regex, fail, need, no_extra, parse_int
 
 
-def _rule(direction: str, action: str, icase: bool, nargs: int) -> Handler:
+def header_rule(direction: str, action: str, icase: bool, nargs: int) -> Handler:
     def handler(st: State, args: list[str], where: Where) -> None:
         kw = args[0]
-        _defaults_forbidden(st, args, where)
+        defaults_forbidden(st, args, where)
         if action == "add":
             need(args, 1, where, f"'{kw}' expects <header> as an argument.")
             no_extra(args, 2, where)
@@ -55,7 +55,7 @@ def parse_acl(name: str, words: list[str], where: Where,
 
 
 def p_acl(st: State, args: list[str], where: Where) -> None:
-    _defaults_forbidden(st, args, where)
+    defaults_forbidden(st, args, where)
     if len(args) < 3:
         raise fail(where, "'acl' expects an ACL name, a criterion and values.")
     name = args[1]
@@ -125,7 +125,7 @@ def p_default_backend(st: State, args: list[str], where: Where) -> None:
 
 
 def p_use_backend(st: State, args: list[str], where: Where) -> None:
-    _defaults_forbidden(st, args, where)
+    defaults_forbidden(st, args, where)
     need(args, 1, where, "'use_backend' expects a backend name.")
     cond = parse_condition(st, args[2:], where, "use_backend") if len(args) > 2 else None
     fmt = None
@@ -153,7 +153,7 @@ _HTTP_REQUEST_LATER = (
 
 
 def p_http_request(st: State, args: list[str], where: Where) -> None:
-    _defaults_forbidden(st, args, where)
+    defaults_forbidden(st, args, where)
     need(args, 1, where, "'http-request' expects an action.")
     action = args[1]
     if action not in _HTTP_REQUEST_ACTIONS:
@@ -220,7 +220,7 @@ def _check_sides(st: State, cond: Condition | None, fmt: list[Segment] | None, s
 
 def p_http_response(st: State, args: list[str], where: Where) -> None:
     """`http-response set-header|add-header|del-header|deny [if|unless COND]`."""
-    _defaults_forbidden(st, args, where)
+    defaults_forbidden(st, args, where)
     kw = args[0]
     need(args, 1, where, f"'{kw}' expects an action.")
     action = args[1]

@@ -9,10 +9,11 @@ from .model import (
     Server,
     Where,
 )
-from .state import State, _defaults_forbidden
+from .state import State, defaults_forbidden
 from .values import (
-    _isnum,
+    IN_26,
     fail,
+    isnum,
     need,
     not_supported,
     parse_int,
@@ -67,7 +68,7 @@ def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
             i += 1
         elif opt == "weight":
             w_text = val(i)
-            w = int(w_text) if _isnum(w_text) else -1
+            w = int(w_text) if isnum(w_text) else -1
             if not 1 <= w <= 256:
                 raise fail(where, f"weight of server {name} is not within 1 and 256 ({w_text}).")
             srv.weight = w
@@ -80,8 +81,8 @@ def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
                 raise fail(where, "'source' expects <addr>[:<port>] as argument.")
             srv.source = parse_source_addr(args[i + 1], "source", where)
             i += 2
-        elif opt in _LATER_SERVER_OPTIONS:
-            raise not_supported(f"server option '{opt}'", _LATER_SERVER_OPTIONS[opt], where)
+        elif opt in LATER_SERVER_OPTIONS:
+            raise not_supported(f"server option '{opt}'", LATER_SERVER_OPTIONS[opt], where)
         else:
             raise fail(
                 where,
@@ -129,7 +130,7 @@ def p_default_server(st: State, args: list[str], where: Where) -> None:
 
 
 def p_server(st: State, args: list[str], where: Where) -> None:
-    _defaults_forbidden(st, args, where)
+    defaults_forbidden(st, args, where)
     if len(args) < 3 or args[2] == "":
         raise fail(where, "'server' expects <name> and <addr>[:<port>] as arguments.")
     name = args[1]
@@ -145,12 +146,12 @@ def p_server(st: State, args: list[str], where: Where) -> None:
     fixed_port: int | None = None
     if port not in (None, ""):
         assert port is not None
-        if port[0] in "+-" and _isnum(port[1:]):
+        if port[0] in "+-" and isnum(port[1:]):
             off = int(port[1:])
             if off > 65535:
                 raise fail(where, f"server {name} : invalid port offset '{port}'.")
             srv.port_offset = off if port[0] == "+" else -off
-        elif _isnum(port) and int(port) <= 65535:
+        elif isnum(port) and int(port) <= 65535:
             fixed_port = int(port) or None  # ':0' means "same port as the client"
         else:
             raise fail(where, f"server {name} : invalid port '{port}'.")
@@ -173,7 +174,7 @@ def p_server(st: State, args: list[str], where: Where) -> None:
     st.px().servers.append(srv)
 
 
-_LATER_SERVER_OPTIONS = {
+LATER_SERVER_OPTIONS = {
     "ssl": "1.5",
     "verify": "1.5",
     "ca-file": "1.5",
@@ -205,3 +206,16 @@ _LATER_SERVER_OPTIONS = {
     "usesrc": "1.3.10",
     "init-state": "3.1",
 }
+# Server options haproxy 2.6 lists (`haproxy -dKcfg`) that the table above does not name yet.
+for _kw in (
+    "agent-addr agent-send allow-0rtt check-alpn check-proto check-sni check-via-socks4 ciphers "
+    "ciphersuites crl-file enabled force-sslv3 force-tlsv10 force-tlsv11 force-tlsv12 force-tlsv13 "
+    "log-proto max-reuse no-agent-check no-backup no-check no-check-send-proxy no-check-ssl "
+    "no-send-proxy no-send-proxy-v2 no-send-proxy-v2-ssl no-send-proxy-v2-ssl-cn no-ssl "
+    "no-ssl-reuse no-sslv3 no-tfo no-tls-tickets no-tlsv10 no-tlsv11 no-tlsv12 no-tlsv13 npn "
+    "pool-low-conn pool-max-conn pool-purge-delay proxy-v2-options resolve-net resolve-opts "
+    "send-proxy-v2-ssl send-proxy-v2-ssl-cn socks4 ssl-max-ver ssl-min-ver ssl-reuse stick tcp-ut "
+    "tls-tickets verifyhost ws"
+).split():
+    LATER_SERVER_OPTIONS.setdefault(_kw, IN_26)
+

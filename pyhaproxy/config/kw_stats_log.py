@@ -16,8 +16,8 @@ from .values import (
     LOG_FACILITIES,
     LOG_LEVELS,
     SYSLOG_PORT,
-    _isnum,
     fail,
+    isnum,
     need,
     no_extra,
     not_supported,
@@ -47,7 +47,7 @@ def parse_log(args: list[str], where: Where) -> LogTarget:
         raise fail(where, f"'log' : invalid address '{addr}'.")
     if port in (None, "", "0"):
         nport = SYSLOG_PORT
-    elif _isnum(port) and 1 <= int(port) <= 65535:
+    elif isnum(port) and 1 <= int(port) <= 65535:
         nport = int(port)
     else:
         raise fail(where, f"'log' : invalid port in address '{addr}'.")

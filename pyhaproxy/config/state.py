@@ -78,7 +78,7 @@ class State:
 Handler = Callable[[State, list[str], Where], None]
 
 
-def _once(st: State, key: str, where: Where) -> bool:
+def once(st: State, key: str, where: Where) -> bool:
     """HAProxy 1.2 keeps the first value of these keywords and alerts (non-fatally) on repeats."""
     seen = st.global_seen if st.section == GLOBAL else st.seen
     if key in seen:
@@ -88,6 +88,6 @@ def _once(st: State, key: str, where: Where) -> bool:
     return True
 
 
-def _defaults_forbidden(st: State, args: list[str], where: Where, label: str | None = None) -> None:
+def defaults_forbidden(st: State, args: list[str], where: Where, label: str | None = None) -> None:
     if st.in_defaults:
         raise fail(where, f"'{label or args[0]}' not allowed in 'defaults' section.")

@@ -50,7 +50,7 @@ def not_supported(what: str, since: str, where: Where) -> ConfigError:
     return fail(where, f"{what} is not supported yet (it appeared in HAProxy {since}).")
 
 
-def _isnum(s: str) -> bool:
+def isnum(s: str) -> bool:
     """ASCII digits only, short enough for any port/count/time (str.isdigit accepts '²')."""
     return s.isascii() and s.isdigit() and len(s) <= 18
 
@@ -80,7 +80,7 @@ def parse_time(text: str, what: str, where: Where, default_unit: str = "ms") -> 
 
 
 def parse_int(text: str, what: str, where: Where, lo: int = 0, hi: int = 2**31 - 1) -> int:
-    if not _isnum(text):
+    if not isnum(text):
         raise fail(where, f"'{what}' expects an integer argument (got '{text}').")
     value = int(text)
     if not lo <= value <= hi:
@@ -194,7 +194,7 @@ def parse_binds(text: str, where: Where) -> list[tuple[str, int, int, int]]:
             host, family = res
         lo_text, dash, hi_text = port_text.partition("-")
         for p in (lo_text, hi_text if dash else lo_text):
-            if not _isnum(p) or not 1 <= int(p) <= 65535:
+            if not isnum(p) or not 1 <= int(p) <= 65535:
                 raise fail(where, f"Invalid port '{p}' specified for address '{part.rpartition(':')[0]}'.")
         lo = int(lo_text)
         hi = int(hi_text) if dash else lo
@@ -218,7 +218,7 @@ def parse_source_addr(text: str, what: str, where: Where) -> str:
         ip = res[0] if res[1] == 2 else f"[{res[0]}]"
     if port is None or port in ("", "0"):
         return ip
-    if not _isnum(port) or not 1 <= int(port) <= 65535:
+    if not isnum(port) or not 1 <= int(port) <= 65535:
         raise fail(where, f"'{what}' : invalid source port '{port}'.")
     return f"{ip}:{int(port)}"
 
@@ -238,7 +238,7 @@ def check_replacement(text: str, where: Where) -> None:
     i = 0
     while i < len(text):
         if text[i] == "\\":
-            if i + 1 >= len(text) or not _isnum(text[i + 1]):
+            if i + 1 >= len(text) or not isnum(text[i + 1]):
                 near = text[i + 1] if i + 1 < len(text) else "\\"
                 raise fail(
                     where, f"invalid character or unterminated sequence in replacement string near '{near}'."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyhaproxy.config import parse_text
 from pyhaproxy.config.keywords import KEYWORDS
-from pyhaproxy.config.kw_proxy import _TIMEOUTS, TIMEOUT_SIDES
+from pyhaproxy.config.kw_proxy import TIMEOUT_SIDES, TIMEOUTS
 
 
 def test_side_of_reads_the_column() -> None:
@@ -21,7 +21,7 @@ def test_side_of_reads_the_column() -> None:
 
 
 def test_timeout_sides_name_known_timeouts_only() -> None:
-    assert set(TIMEOUT_SIDES) <= set(_TIMEOUTS)
+    assert set(TIMEOUT_SIDES) <= set(TIMEOUTS)
 
 
 def test_one_side_keywords_in_a_listen_are_not_warned_about() -> None:
