@@ -334,12 +334,14 @@ cdef void http_refuse_response(int idx) noexcept nogil:
 
 
 cdef void rules_tarpit_start(int idx) noexcept nogil:
-    """Hold a tarpitted request: nothing goes to a server; a 500 answers it after contimeout.
+    """Hold a tarpitted request: nothing goes to a server; a 500 answers it after `timeout tarpit`
+    (`timeout connect` when there is none, as HAProxy does).
 
     The timer end is handled by rules_tarpit_expired(), called by sess_timeout() for ST_TARPIT.
     """
     cdef sess_t *s = &g_sess[idx]
-    cdef int to = g_px[s.px].conf.contimeout
+    cdef px_conf_t *c = &g_px[s.px].conf
+    cdef int to = c.tarpittimeout if c.tarpittimeout > 0 else c.contimeout
     ctr_px(s.px).denied_req += 1
     if s.term_cause == TERM_NONE:
         s.term_cause = TERM_PROXY

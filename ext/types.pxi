@@ -115,6 +115,7 @@ cdef struct px_conf_t:
     int keepalivetimeout   # idle time allowed between two requests (`timeout http-keep-alive`)
     int queuetimeout       # `timeout queue` (0: `timeout connect`, as HAProxy does)
     int tunneltimeout      # `timeout tunnel`: TCP sessions once connected (both directions)
+    int tarpittimeout      # `timeout tarpit`: how long a tarpitted request is held (0: contimeout)
     int grace
     int retries
 

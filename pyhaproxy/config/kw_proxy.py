@@ -120,6 +120,7 @@ TIMEOUTS = {
     "http-keep-alive": "keepalivetimeout",
     "check": "checktimeout",
     "tunnel": "tunneltimeout",
+    "tarpit": "tarpittimeout",
 }
 # the side of a proxy each `timeout` acts on (the table's side column); the others act on both
 TIMEOUT_SIDES = {
@@ -133,13 +134,13 @@ _TIMEOUT_KEYS = {"connect": "contimeout", "client": "clitimeout", "server": "srv
 
 def p_timeout(st: State, args: list[str], where: Where) -> None:
     name = args[1] if len(args) > 1 else ""
-    if name in ("tarpit", "client-fin", "server-fin", "appsession"):
-        raise not_supported(f"'timeout {name}'", "1.3.15" if name == "tarpit" else "1.5", where)
+    if name in ("client-fin", "server-fin", "appsession"):
+        raise not_supported(f"'timeout {name}'", "1.5", where)
     if name not in TIMEOUTS:
         raise fail(
             where,
             "'timeout' supports 'client', 'server', 'connect', 'check', 'queue', "
-            "'http-keep-alive', 'http-request' or 'tunnel' (got '" + name + "').",
+            "'http-keep-alive', 'http-request', 'tunnel' or 'tarpit' (got '" + name + "').",
         )
     need(args, 2, where, f"'timeout {name}' expects an integer value (in milliseconds).")
     no_extra(args, 3, where)

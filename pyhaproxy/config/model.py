@@ -273,6 +273,7 @@ class Proxy:
     appsession_timeout: int = 0
     checktimeout: int = 0  # `timeout check`
     tunneltimeout: int = 0  # `timeout tunnel`
+    tarpittimeout: int = 0  # `timeout tarpit` (0: `timeout connect`, as HAProxy does)
     smtpchk: tuple[str, str] | None = None  # `option smtpchk [HELO|EHLO domain]`
     default_backend: str | None = None
     use_backends: list[UseBackend] = field(default_factory=list)

@@ -846,12 +846,12 @@ BROKEN: list[tuple[str, int, str]] = [
         "listen a :80\n    timeout fortnight 5s\n",
         2,
         "'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', "
-        "'http-request' or 'tunnel' (got 'fortnight').",
+        "'http-request', 'tunnel' or 'tarpit' (got 'fortnight').",
     ),
     (
-        "listen a :80\n    timeout tarpit 5s\n",
+        "listen a :80\n    timeout client-fin 5s\n",
         2,
-        "'timeout tarpit' is not supported yet (it appeared in HAProxy 1.3.15).",
+        "'timeout client-fin' is not supported yet (it appeared in HAProxy 1.5).",
     ),
     ("listen a :80\n    timeout client\n", 2, "'timeout client' expects an integer value (in milliseconds)."),
     (
