@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import grp
+import http
 import ipaddress
 import math
 import os
@@ -171,6 +172,22 @@ def _expr_row(e: SampleExpr, maps: _Maps) -> tuple[int, bytes | None, int, int, 
     return fetch, arg, iarg, e.occ, convs
 
 
+def _return_head(args: list[str]) -> bytes:
+    """`http-request return`'s status line and headers, without Content-Length and the blank
+    line (ext/httpreq.pxi adds them once the payload is known)."""
+    status, ctype, body, *hdrs = args
+    try:
+        reason = http.HTTPStatus(int(status)).phrase
+    except ValueError:
+        reason = ""
+    head = f"HTTP/1.1 {status} {reason}\r\n"
+    if ctype:
+        head += f"content-type: {ctype}\r\n"
+    for name, value in zip(hdrs[::2], hdrs[1::2], strict=True):
+        head += f"{name}: {value}\r\n"
+    return head.encode("latin-1")
+
+
 def compile_acls(cfg: Config) -> AclTables:
     """ACL lines, conditions and each proxy's use_backend range, for ext/acl.pxi.
 
@@ -264,6 +281,13 @@ def compile_acls(cfg: Config) -> AclTables:
             elif hr.action == "redirect":
                 hrules.append((f"redirect-{a[0]}", cond, int(a[2]), int(a[3]), a[1].encode("latin-1"), b"",
                                0, 0))
+            elif hr.action == "return":
+                first, nfmt = add_fmt(hr.fmt or [])
+                hrules.append(("return", cond, int(a[0]), 0, _return_head(a), a[2].encode("latin-1"),
+                               first, nfmt))
+            elif hr.action in ("set-path", "set-query", "set-uri"):
+                first, nfmt = add_fmt(hr.fmt or [])
+                hrules.append((hr.action, cond, 0, 0, b"", b"", first, nfmt))
             else:
                 value = a[1] if len(a) > 1 else ""
                 first, nfmt = add_fmt(hr.fmt or [])

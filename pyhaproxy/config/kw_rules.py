@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from . import acl as acl_lines
 from .model import (
+    BUFSIZE,
     Acl,
     Condition,
     HeaderRule,
@@ -139,12 +140,15 @@ def p_use_backend(st: State, args: list[str], where: Where) -> None:
 
 DENY_CODES = (400, 403, 404, 405, 408, 429, 500, 502, 503, 504)
 
-_HTTP_REQUEST_ACTIONS = {"deny": 0, "add-header": 2, "set-header": 2, "del-header": 1, "redirect": -1}
+_HTTP_REQUEST_ACTIONS = {"deny": 0, "add-header": 2, "set-header": 2, "del-header": 1, "redirect": -1,
+                         "return": -1, "set-path": 1, "set-query": 1, "set-uri": 1}
+# actions whose one argument is a format (%[...] allowed), not a header name
+_URI_ACTIONS = ("set-path", "set-query", "set-uri")
 
 _HTTP_REQUEST_LATER = (
-    "allow tarpit auth set-path set-uri set-query set-method set-var unset-var set-log-level "
+    "allow tarpit auth set-method set-var unset-var set-log-level "
     "set-nice set-tos set-mark replace-header replace-value replace-path replace-uri capture "
-    "track-sc0 track-sc1 track-sc2 sc-inc-gpc0 sc-set-gpt0 lua cache-use return reject "
+    "track-sc0 track-sc1 track-sc2 sc-inc-gpc0 sc-set-gpt0 lua cache-use reject "
     "silent-drop wait-for-body wait-for-handshake early-hint normalize-uri set-timeout "
     "set-src set-dst set-src-port set-dst-port do-resolve use-service add-acl del-acl set-map "
     "del-map set-priority-class set-priority-offset send-spoe-group set-bandwidth-limit "
@@ -160,7 +164,8 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
         base = action.split("(", 1)[0]
         if base in _HTTP_REQUEST_LATER or base.startswith(("track-sc", "sc-", "lua.")):
             raise fail(where, f"'http-request {action}' is not supported (only deny, add-header, "
-                              "set-header, del-header and redirect are).")
+                              "set-header, del-header, redirect, return, set-path, set-query and "
+                              "set-uri are).")
         raise fail(where, f"'http-request' : unknown action '{action}'.")
     rest = args[2:]
     k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))
@@ -180,6 +185,15 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
                               "(only 'deny_status CODE').")
     elif action == "redirect":
         params = _parse_redirect(params, where)
+    elif action == "return":
+        params, fmt = _parse_return(params, where)
+    elif action in _URI_ACTIONS:
+        if len(params) != 1:
+            raise fail(where, f"'http-request {action}' expects exactly 1 argument.")
+        try:
+            fmt = parse_format(params[0])
+        except SampleError as exc:
+            raise fail(where, f"'http-request {action}' : {exc}.") from None
     else:
         nargs = _HTTP_REQUEST_ACTIONS[action]
         if len(params) != nargs:
@@ -199,7 +213,53 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
             raise fail(where, f"'http-request {action}' : invalid header name '{params[0]}'.")
     _check_sides(st, cond, fmt, "req", f"http-request {action}", where)
     st.px().http_rules.append(HttpRule(action=action, args=params, cond=cond, where=copy.copy(where),
-                                       fmt=fmt if action in ("add-header", "set-header") else None))
+                                       fmt=fmt if action not in ("deny", "redirect", "del-header") else None))
+
+
+def _parse_return(params: list[str], where: Where) -> tuple[list[str], list[Segment] | None]:
+    """`[status N] [content-type T] [string S | lf-string FMT | file F] [hdr NAME VALUE]...` ->
+    ([status, content-type, body, name, value, ...], the body's format for lf-string)."""
+    status, ctype, body = "200", "", ""
+    fmt = None
+    hdrs: list[str] = []
+    i = 0
+    while i < len(params):
+        w = params[i]
+        if i + 1 >= len(params) and w != "default-errorfiles":
+            raise fail(where, f"'http-request return' : '{w}' expects an argument.")
+        if w == "status":
+            status = str(parse_int(params[i + 1], "status", where, lo=200, hi=599))
+        elif w == "content-type":
+            ctype = params[i + 1]
+        elif w == "string":
+            body = params[i + 1]
+        elif w == "lf-string":
+            try:
+                fmt = parse_format(params[i + 1])
+            except SampleError as exc:
+                raise fail(where, f"'http-request return' : {exc}.") from None
+        elif w == "file":
+            try:
+                with open(params[i + 1], encoding="latin-1") as f:
+                    body = f.read(BUFSIZE)
+            except OSError as exc:
+                raise fail(where, f"'http-request return' : failed to open file '{params[i + 1]}' "
+                                  f"({exc.strerror}).") from None
+        elif w == "hdr":
+            if i + 2 >= len(params):
+                raise fail(where, "'http-request return' : 'hdr' expects a name and a value.")
+            if "%" in params[i + 2]:
+                raise fail(where, "'http-request return' : log-format values in 'hdr' are not supported.")
+            hdrs += [params[i + 1], params[i + 2]]
+            i += 3
+            continue
+        else:
+            raise fail(where, f"'http-request return' : option '{w}' is not supported "
+                              "(status, content-type, string, lf-string, file and hdr are).")
+        i += 2
+    if (body or fmt) and not ctype:
+        raise fail(where, "'http-request return' : a 'content-type' must be set for a payload.")
+    return [status, ctype, body, *hdrs], fmt
 
 
 _HTTP_RESPONSE_ACTIONS = {"add-header": 2, "set-header": 2, "del-header": 1, "deny": 0}

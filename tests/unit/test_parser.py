@@ -669,13 +669,18 @@ BROKEN: list[tuple[str, int, str]] = [
         "listen a :80\n    http-request set-var(txn.x) str(1)\n",
         2,
         "'http-request set-var(txn.x)' is not supported (only deny, add-header, set-header, "
-        "del-header and redirect are).",
+        "del-header, redirect, return, set-path, set-query and set-uri are).",
     ),
     (
-        "listen a :80\n    http-request return status 200\n",
-        2,
-        "'http-request return' is not supported (only deny, add-header, set-header, del-header and "
-        "redirect are).",
+        "listen a :80\n    mode http\n    http-request return status 200 string x\n",
+        3,
+        "'http-request return' : a 'content-type' must be set for a payload.",
+    ),
+    (
+        "listen a :80\n    mode http\n    http-request return errorfile /x.http\n",
+        3,
+        "'http-request return' : option 'errorfile' is not supported (status, content-type, string, "
+        "lf-string, file and hdr are).",
     ),
     (
         "listen a :80\n    use_backend b if nope\n",
