@@ -1,8 +1,9 @@
-# The two commands of the README: `make demo` and `make test`.
+# The two commands of the README: `make demo` and `make test`; `make check` is the fast tier
+# (lint, types, unit tests: under a minute).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv build demo test lint bench clean
+.PHONY: venv build demo check test lint bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -21,6 +22,11 @@ build: venv
 
 demo: build
 	$(PY) -m pyhaproxy.demo
+
+check: build
+	$(PY) -m ruff check pyhaproxy tests bench
+	$(PY) -m mypy
+	$(PY) -m pytest -q -m unit tests/unit
 
 test: build
 	$(PY) -m ruff check pyhaproxy tests bench

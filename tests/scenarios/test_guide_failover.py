@@ -1,4 +1,5 @@
-"""The soft-stop examples of the architecture guide (/work/shared/architecture.txt, section 4) with
+"""The soft-stop examples of the architecture guide
+(https://github.com/haproxy/haproxy/blob/v1.2.14/doc/architecture.txt, section 4) with
 real health checks, at small intervals (`inter 300`) so state changes show within a second.
 
 - 4.2  active servers checked on a second port ("port 81", here a small TCP forwarder to the real

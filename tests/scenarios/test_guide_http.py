@@ -1,4 +1,5 @@
-"""The HTTP examples of the architecture guide (/work/shared/architecture.txt), one test per flow
+"""The HTTP examples of the architecture guide
+(https://github.com/haproxy/haproxy/blob/v1.2.14/doc/architecture.txt), one test per flow
 diagram, checked byte for byte on what the client and the servers see.
 
 Addresses move to 127.0.0.0/8: the proxy on 127.0.0.1, servers webA..webD on 127.0.1.11-14

@@ -17,8 +17,8 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
-from pyhaproxy._core import check_status
 
+from pyhaproxy._core import check_status
 from pyhaproxy.checks import HealthChecker
 from pyhaproxy.config.model import Config, Global, HttpCheck, LogTarget, Proxy, Server
 from pyhaproxy.logs import MasterLog

@@ -288,7 +288,6 @@ def test_bind_reuse_and_disabled_proxy() -> None:
 def _core_built() -> bool:
     try:
         import pyhaproxy._core  # noqa: F401
-
         import pyhaproxy.worker  # noqa: F401,I001
     except ImportError:
         return False

@@ -1,4 +1,5 @@
-"""Every configuration of the architecture guide (architecture.txt) parses.
+"""Every configuration of the architecture guide
+(https://github.com/haproxy/haproxy/blob/v1.2.14/doc/architecture.txt) parses.
 
 The configurations are copied from the guide with addresses moved into 127.0.0.0/8:
 192.168.A.B -> 127.0.A.B and 10.A.B.C -> 127.A.B.C.
