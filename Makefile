@@ -9,8 +9,12 @@ $(PY):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "setuptools>=64" wheel "Cython>=3.0"
 
-venv: $(PY)
+# Installed once, again only when the package's declaration changes (a stamp in the venv).
+$(VENV)/.installed: $(PY) pyproject.toml setup.py
 	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
 
 # Built into build/ and moved into place: rewriting the .so in place (build_ext --inplace) can
 # crash a running pyhaproxy that has it mapped.

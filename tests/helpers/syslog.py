@@ -5,7 +5,8 @@ the lines a pyhaproxy (or haproxy) process sends.
 - Read on demand: `line()`, `lines(n)`, `quiet_for(s)` see only session lines (level info: the
   master's own notices, "Proxy ... started", server up/down, are skipped); `wait_for(needle)`
   returns the first line containing `needle`, of any level, already seen or arriving in time;
-  `lines_with(needle, n)` the next `n` such lines.
+  `lines_with(needle, n)` the next `n` such lines; `datagram()` the next datagram as sent (bytes),
+  `pending()` those already queued.
 - Or collect in a thread: `start()`, then `entries` holds (arrival time, pri, pid, message) of
   every line; `messages()`, `find(msg)`, `wait(msg, count=)`.
 - `python tests/helpers/syslog.py ADDR PORT LOGFILE` (stdlib only) runs it as a process that writes
@@ -114,6 +115,28 @@ class Syslog:
             if needle in line:
                 got.append(line)
         return got
+
+    def datagram(self, timeout: float = 10.0) -> bytes:
+        """The next datagram as sent, whatever its level; AssertionError if none comes in time."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            data = self._recv()
+            if data is not None:
+                return data
+        raise AssertionError(f"no syslog datagram in {timeout}s")
+
+    def pending(self) -> list[bytes]:
+        """The datagrams already queued on the socket, without waiting."""
+        got: list[bytes] = []
+        self.sock.setblocking(False)
+        try:
+            while True:
+                try:
+                    got.append(self.sock.recv(65536))
+                except BlockingIOError:
+                    return got
+        finally:
+            self.sock.settimeout(0.2)
 
     def quiet_for(self, seconds: float) -> list[str]:
         """Whatever session lines arrive within `seconds` (expected: nothing)."""
