@@ -1,19 +1,20 @@
 """The HAProxy 1.2 architecture guide's configurations and its section 4.3 reload script
 (https://github.com/haproxy/haproxy/blob/v1.2.14/doc/architecture.txt), written once here.
 
-GUIDE_CONFIGS: every configuration of the guide, with addresses moved into 127.0.0.0/8:
-192.168.A.B -> 127.0.A.B and 10.A.B.C -> 127.A.B.C (line numbers are the guide's).
+GUIDE: every configuration of the guide by the line it starts at, with addresses moved into
+127.0.0.0/8: 192.168.A.B -> 127.0.A.B and 10.A.B.C -> 127.A.B.C; GUIDE_CONFIGS: the same, in order.
+`template(line, ...)` turns one into a template for the tests that run it on free ports.
 HOT_RECONF_SCRIPT: section 4.3's hot-reconfiguration script, verbatim but for its paths
 (`hot_reconf_script(etc, run)` moves /etc/haproxy/ and /var/run/ under the test's directories).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-GUIDE_CONFIGS = [
-    # guide line 53
-    """\
+GUIDE = {
+    53: """\
 listen webfarm 127.0.1.1:80
    mode http
    balance roundrobin
@@ -24,8 +25,7 @@ listen webfarm 127.0.1.1:80
    server webC 127.0.1.13:80 cookie C check
    server webD 127.0.1.14:80 cookie D check
 """,
-    # guide line 174
-    """\
+    174: """\
 listen webfarm 127.0.1.1:80
    mode http
    balance roundrobin
@@ -38,8 +38,7 @@ listen webfarm 127.0.1.1:80
    server webC 127.0.1.13:80 cookie C check
    server webD 127.0.1.14:80 cookie D check
 """,
-    # guide line 270
-    """\
+    270: """\
 listen webfarm 0.0.0.0:80
    mode http
    balance roundrobin
@@ -54,8 +53,7 @@ listen webfarm 0.0.0.0:80
    server webC 127.0.1.13:80 cookie C check
    server webD 127.0.1.14:80 cookie D check
 """,
-    # guide line 351
-    """\
+    351: """\
 listen tse-proxy
    bind :3389,:1494,:5900  # TSE, ICA and VNC at once.
    mode tcp
@@ -63,8 +61,7 @@ listen tse-proxy
    server tse-farm 127.0.1.10
    monitor-net 127.0.1.252/31
 """,
-    # guide line 438
-    """\
+    438: """\
 listen 127.0.0.1:8000
    mode http
    balance roundrobin
@@ -75,8 +72,7 @@ listen 127.0.0.1:8000
    server webC 127.0.1.13:80 cookie C check
    server webD 127.0.1.14:80 cookie D check
 """,
-    # guide line 524
-    """\
+    524: """\
 listen 127.0.1.1:80
    mode http
    balance roundrobin
@@ -90,8 +86,7 @@ listen 127.0.1.1:80
    redispatch
    contimeout 5000
 """,
-    # guide line 583
-    """\
+    583: """\
 listen 127.0.1.1:80
    mode http
    balance roundrobin
@@ -108,8 +103,7 @@ listen 127.0.1.1:80
    server bkpC 127.0.1.13:80 cookie C check port 80 inter 2000 backup
    server bkpD 127.0.1.14:80 cookie D check port 80 inter 2000 backup
 """,
-    # guide line 655
-    """\
+    655: """\
 global
     daemon
     quiet
@@ -121,8 +115,7 @@ listen 0.0.0.0:81
     clitimeout 10000
     srvtimeout 10000
 """,
-    # guide line 899
-    """\
+    899: """\
 listen 127.0.1.1:80
    mode http
    balance roundrobin
@@ -132,8 +125,7 @@ listen 127.0.1.1:80
    server SD1 127.1.1.1:80 cookie SITE1 check inter 30000
    server SD2 127.2.1.1:80 cookie SITE2 check inter 60000 backup
 """,
-    # guide line 912
-    """\
+    912: """\
 listen 127.0.2.1:80
    mode http
    balance roundrobin
@@ -143,8 +135,7 @@ listen 127.0.2.1:80
    server SD1 127.1.1.1:80 cookie SITE1 check inter 30000
    server SD2 127.2.1.1:80 cookie SITE2 check inter 60000 backup
 """,
-    # guide line 925
-    """\
+    925: """\
 listen 127.0.3.1:80
    mode http
    balance roundrobin
@@ -154,8 +145,7 @@ listen 127.0.3.1:80
    server SD2 127.2.1.1:80 cookie SITE2 check inter 30000
    server SD1 127.1.1.1:80 cookie SITE1 check inter 60000 backup
 """,
-    # guide line 961
-    """\
+    961: """\
 listen 127.1.1.1:80
    mode http
    balance roundrobin
@@ -168,8 +158,7 @@ listen 127.1.1.1:80
    server S2L1 127.2.1.11:80 cookie SITE2 check port 81 inter 8000 backup
    server S2L2 127.2.1.12:80 cookie SITE2 check port 81 inter 8000 backup
 """,
-    # guide line 976
-    """\
+    976: """\
 listen 127.2.1.1:80
    mode http
    balance roundrobin
@@ -182,8 +171,7 @@ listen 127.2.1.1:80
    server S1L1 127.1.1.11:80 cookie SITE1 check port 81 inter 8000 backup
    server S1L2 127.1.1.12:80 cookie SITE1 check port 81 inter 8000 backup
 """,
-    # guide line 1016
-    """\
+    1016: """\
 listen 127.1.1.11:80 # 127.1.1.12:80 for S1L2
    grace 20000  # don't kill us until 20 seconds have elapsed
    mode http
@@ -206,8 +194,7 @@ listen 127.1.1.11:81 # 127.1.1.12:81 for S1L2
    mode tcp
    dispatch 127.1.1.11:80  # 127.1.1.12:80 for S1L2
 """,
-    # guide line 1042
-    """\
+    1042: """\
 listen 127.2.1.11:80 # 127.2.1.12:80 for S2L2
    grace 20000  # don't kill us until 20 seconds have elapsed
    mode http
@@ -230,8 +217,7 @@ listen 127.2.1.11:81 # 127.2.1.12:81 for S2L2
    mode tcp
    dispatch 127.2.1.11:80  # 127.2.1.12:80 for S2L2
 """,
-    # guide line 1115
-    """\
+    1115: """\
 listen 0.0.0.0:80
    mode tcp
    balance roundrobin
@@ -244,7 +230,8 @@ listen 0.0.0.0:80
    server from7to1 127.1.1.1:80 source 127.1.2.7
    server from8to1 127.1.1.1:80 source 127.1.2.8
 """,
-]
+}
+GUIDE_CONFIGS = list(GUIDE.values())
 
 
 # Architecture guide, section 4.3: the hot-reconfiguration script, verbatim but for its paths.
@@ -275,3 +262,21 @@ HOT_RECONF_SCRIPT = """\
 def hot_reconf_script(etc: Path | str, run: Path | str) -> str:
     """The section 4.3 script with /etc/haproxy/ -> etc/ and /var/run/ -> run/."""
     return HOT_RECONF_SCRIPT.replace("/etc/haproxy/", f"{etc}/").replace("/var/run/", f"{run}/")
+
+
+SERVER_NAMES = {"11": "a", "12": "b", "13": "c", "14": "d"}
+
+
+def template(line: int, server_port: str = "bport", inter: str | None = None) -> str:
+    """GUIDE[line] with its listen address as `{host}:{port}`, the webA..D servers 127.0.1.11-14:80
+    as `{a}..{d}:{server_port}`, `check port 80/81` as `{p80}/{p81}` and, given `inter`, each
+    `inter 2000` replaced by it (the scenarios check faster than the guide)."""
+    text = GUIDE[line]
+    first, rest = text.split("\n", 1)
+    first = re.sub(r"\S+:\d+$", "{host}:{port}", first)
+    rest = re.sub(r"\b127\.0\.1\.(1[1-4]):80\b",
+                  lambda m: f"{{{SERVER_NAMES[m[1]]}}}:{{{server_port}}}", rest)
+    rest = re.sub(r" port (8[01])\b", r" port {p\1}", rest)
+    if inter is not None:
+        rest = rest.replace("inter 2000", inter)
+    return first + "\n" + rest

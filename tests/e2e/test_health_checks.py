@@ -14,7 +14,8 @@ these tests look at it from the outside only:
     0 sessions requeued, 0 total in queue.``
   with the detection times (DOWN after `fall` failed checks, UP after `rise` good ones), measured
   and held to generous bounds only;
-- `option httpchk` (default ``OPTIONS / HTTP/1.0``, custom forms of doc/haproxy-en.txt 3.1): 2xx and
+- `option httpchk` (default ``OPTIONS / HTTP/1.0``, custom forms of the 1.2 manual,
+  https://github.com/haproxy/haproxy/blob/v1.2.14/doc/haproxy-en.txt 3.1): 2xx and
   3xx keep a server up, anything else takes it down; `port` and `addr` send checks elsewhere;
 - a server marked down gets no request, even on a kept-alive client connection;
 - with `nbproc 4` each server still receives one check per interval;
