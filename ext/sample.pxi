@@ -43,7 +43,35 @@ cpdef enum sample_conv:
     SC_LOWER = 0
     SC_UPPER = 1
     SC_LENGTH = 2
-    SC_MAP = 3           # map*(FILE[,DEFAULT]): conv_arg is a g_mapuse index
+    SC_MAP = 3           # map*(FILE[,DEFAULT])
+    SC_BYTES = 4
+    SC_FIELD = 5
+    SC_WORD = 6
+    SC_REGSUB = 7
+    SC_HEX = 8
+    SC_BASE64 = 9
+    SC_URL_DEC = 10
+    SC_JSON = 11
+    SC_LTRIM = 12
+    SC_RTRIM = 13
+    SC_SDBM = 14
+    SC_DJB2 = 15
+    SC_WT6 = 16
+    SC_CRC32 = 17
+    SC_ADD = 18
+    SC_SUB = 19
+    SC_MUL = 20
+    SC_DIV = 21
+    SC_MOD = 22
+    SC_AND = 23
+    SC_OR = 24
+    SC_XOR = 25
+    SC_NEG = 26
+    SC_NOT = 27
+    SC_BOOL = 28
+    SC_ODD = 29
+    SC_EVEN = 30
+    SC_IPMASK = 31
 
 # How a pattern (an ACL's, a map key) matches a string value (7.1.3 "Matching strings").
 cpdef enum pattern_match:
@@ -111,6 +139,20 @@ cdef struct map_t:
     int hmask
 
 
+cdef struct carg_t:      # a converter's arguments (conv_arg indexes g_carg)
+    long long i0
+    long long i1
+    int ni
+    char *s0
+    int s0len
+    char *s1
+    int s1len
+    int ns
+    regex_t *re          # regsub
+    int glob             # regsub's g flag
+    int mapuse           # map*: g_mapuse index
+
+
 cdef struct mapuse_t:    # one map* converter: its map and default value
     int map
     char *dflt
@@ -118,13 +160,17 @@ cdef struct mapuse_t:    # one map* converter: its map and default value
     int has_dflt
 
 
+cdef carg_t *g_carg = NULL
 cdef map_t *g_map = NULL
 cdef map_ent_t *g_map_ent = NULL
 cdef mapuse_t *g_mapuse = NULL
 cdef sexpr_t *g_sexpr = NULL
 cdef int g_nsexpr = 0
 cdef char g_smp_scratch[SMP_SCRATCH]
+cdef char g_smp_scratch2[SMP_SCRATCH]
 cdef char g_smp_num[24]
+cdef const char *LOG_HEX_UP = b"0123456789ABCDEF"
+cdef const char *LOG_HEX_LOW = b"0123456789abcdef"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,13 +260,44 @@ cdef int maps_setup(list maps, list uses) except -1:
     return 0
 
 
-cdef int sample_setup(list exprs) except -1:
-    """exprs: (fetch, arg bytes, iarg, occ, [(conv, conv arg)...]) per expression, as compiled
-    by pyhaproxy/worker.py from the model's SampleExpr; referenced by index (acl_t.expr...)."""
-    global g_sexpr, g_nsexpr
+cdef int sample_setup(list exprs, list cargs) except -1:
+    """exprs: (fetch, arg bytes, iarg, occ, [(conv, carg index)...]) per expression, as compiled
+    by pyhaproxy/worker.py from the model's SampleExpr; referenced by index (acl_t.expr...).
+    cargs: ([int...], [bytes...], icase, glob, mapuse) per converter."""
+    global g_sexpr, g_nsexpr, g_carg
+    cdef carg_t *c
+    cdef int flags, rc
     cdef sexpr_t *e
     cdef int i, k
     cdef bytes arg
+    g_carg = <carg_t *>calloc(max(1, len(cargs)), sizeof(carg_t))
+    if g_carg == NULL:
+        raise MemoryError()
+    for i, (ints, strs, icase, glob, mapuse) in enumerate(cargs):
+        c = &g_carg[i]
+        c.ni = len(ints)
+        c.i0 = ints[0] if len(ints) > 0 else 0
+        c.i1 = ints[1] if len(ints) > 1 else 0
+        c.ns = len(strs)
+        if len(strs) > 0:
+            c.s0 = _smp_copy(strs[0])
+            c.s0len = len(strs[0])
+        if len(strs) > 1:
+            c.s1 = _smp_copy(strs[1])
+            c.s1len = len(strs[1])
+        c.glob = 1 if glob else 0
+        c.mapuse = mapuse
+    for i, (ints, strs, icase, glob, mapuse) in enumerate(cargs):
+        if icase is None:       # not a regsub
+            continue
+        c = &g_carg[i]
+        c.re = <regex_t *>malloc(sizeof(regex_t))
+        if c.re == NULL:
+            raise MemoryError()
+        flags = REG_EXTENDED | (REG_ICASE if icase else 0)
+        rc = regcomp(c.re, c.s0, flags)
+        if rc != 0:
+            raise ValueError(f"bad regular expression '{strs[0].decode('latin-1')}' in regsub")
     g_nsexpr = len(exprs)
     g_sexpr = <sexpr_t *>calloc(max(1, g_nsexpr), sizeof(sexpr_t))
     if g_sexpr == NULL:
@@ -735,6 +812,352 @@ cdef int smp_as_str(smp_t *v) noexcept nogil:
     return 0
 
 
+cdef inline char *smp_other_buf(smp_t *v) noexcept nogil:
+    """The scratch buffer v does not point into (a converter writes its output there)."""
+    if v.p == &g_smp_scratch[0]:
+        return &g_smp_scratch2[0]
+    return &g_smp_scratch[0]
+
+
+cdef int smp_as_int(smp_t *v) noexcept nogil:
+    """Cast v to an integer in place (a string of decimal digits, as 2.6 casts)."""
+    cdef long long x = 0
+    cdef int k = 0, neg = 0
+    if v.type == SMP_INT or v.type == SMP_BOOL:
+        v.type = SMP_INT
+        return 1
+    if v.type != SMP_STR:
+        return 0
+    if k < v.len and (v.p[k] == b'-' or v.p[k] == b'+'):
+        neg = v.p[k] == b'-'
+        k += 1
+    if k >= v.len or v.p[k] < b'0' or v.p[k] > b'9':
+        return 0
+    while k < v.len and v.p[k] >= b'0' and v.p[k] <= b'9' and x < 100000000000000000LL:
+        x = x * 10 + (<int>v.p[k] - 48)
+        k += 1
+    if k < v.len:
+        return 0                    # not all digits: 2.6's cast fails too
+    smp_int(v, -x if neg else x)
+    return 1
+
+
+cdef inline unsigned int smp_avalanche(unsigned int a) noexcept nogil:
+    """Bob Jenkins' full avalanche of a 32-bit integer (the `avalanche` argument of the hashes)."""
+    a = (a + 0x7ed55d16u) + (a << 12)
+    a = (a ^ 0xc761c23cu) ^ (a >> 19)
+    a = (a + 0x165667b1u) + (a << 5)
+    a = (a + 0xd3a2646cu) ^ (a << 9)
+    a = (a + 0xfd7046c5u) + (a << 3)
+    a = (a ^ 0xb55a4f09u) ^ (a >> 16)
+    return a * 3221225473u            # spread over the 32-bit space, as 2.6 does
+
+
+cdef unsigned int smp_hash(int c, const unsigned char *k, int n) noexcept nogil:
+    """The hashes of HAProxy's hash-type (sdbm, djb2, wt6, crc32), same results."""
+    cdef unsigned int h, h0, h1, step0, step1, x
+    cdef int i, bit
+    if c == SC_SDBM:
+        h = 0
+        for i in range(n):
+            h = k[i] + (h << 6) + (h << 16) - h
+        return h
+    if c == SC_DJB2:
+        h = 5381
+        for i in range(n):
+            h = ((h << 5) + h) + k[i]
+        return h
+    if c == SC_CRC32:
+        h = 0xffffffffu
+        for i in range(n):
+            h ^= k[i]
+            for bit in range(8):
+                h = (h >> 1) ^ (0xedb88320u if (h & 1) else 0)
+        return ~h
+    h0 = 0xa53c965au
+    h1 = 0x5ca6953au
+    step0 = 6
+    step1 = 18
+    for i in range(n):
+        x = k[i]
+        h0 = ~(h0 ^ x)
+        h1 = ~(h1 + x)
+        x = (h1 << step0) | (h1 >> (32 - step0))
+        h1 = (h0 << step1) | (h0 >> (32 - step1))
+        h0 = x
+        x = ((h0 >> 16) ^ h1) & 0xffff
+        step0 = x & 0x1f
+        step1 = x >> 11
+    return h0 ^ h1
+
+
+cdef int smp_field(carg_t *a, smp_t *v, int words) noexcept nogil:
+    """field(index,delims[,count]) and word(): 1-based from the start, negative from the end;
+    count 0 takes every remaining one. word() skips empty fields."""
+    cdef int idx = <int>a.i0, cnt = <int>a.i1 if a.ni > 1 else 1
+    cdef int i, cur = 0, st = -1, en = -1, fs
+    cdef int starts[512]
+    cdef int ends[512]
+    cdef int nf = 0
+    i = 0
+    while i <= v.len and nf < 512:
+        fs = i
+        while i < v.len and memchr(a.s0, v.p[i], a.s0len) == NULL:
+            i += 1
+        if not (words and i == fs):
+            starts[nf] = fs
+            ends[nf] = i
+            nf += 1
+        i += 1
+    if idx == 0 or nf == 0:
+        return 0
+    if idx > 0:
+        cur = idx - 1
+        if cur >= nf:
+            return 0
+        st = starts[cur]
+        en = ends[nf - 1] if cnt == 0 or cur + cnt >= nf else ends[cur + cnt - 1]
+    else:
+        cur = nf + idx
+        if cur < 0:
+            return 0
+        en = ends[cur]
+        st = starts[0] if cnt == 0 or cur - cnt + 1 <= 0 else starts[cur - cnt + 1]
+    smp_str(v, v.p + st, en - st)
+    return 1
+
+
+cdef int smp_regsub(carg_t *a, smp_t *v) noexcept nogil:
+    """regsub(regex,subst[,flags]): sed's s/regex/subst/ with \\0..\\9, all matches with g."""
+    cdef char *out = smp_other_buf(v)
+    cdef char *src = g_map_regbuf
+    cdef int n = 0, pos = 0, k, g, eflags = 0
+    cdef regmatch_t pm[10]
+    if v.len >= <int>sizeof(g_map_regbuf):
+        return 0
+    memcpy(src, v.p, v.len)
+    src[v.len] = 0
+    while pos <= v.len:
+        if regexec(a.re, src + pos, 10, pm, eflags) != 0:
+            break
+        if n + pm[0].rm_so > SMP_SCRATCH:
+            return 0
+        memcpy(out + n, src + pos, pm[0].rm_so)
+        n += pm[0].rm_so
+        k = 0
+        while k < a.s1len:
+            if a.s1[k] == b'\\' and k + 1 < a.s1len and a.s1[k + 1] >= b'0' and a.s1[k + 1] <= b'9':
+                g = a.s1[k + 1] - 48
+                if pm[g].rm_so >= 0:
+                    if n + pm[g].rm_eo - pm[g].rm_so > SMP_SCRATCH:
+                        return 0
+                    memcpy(out + n, src + pos + pm[g].rm_so, pm[g].rm_eo - pm[g].rm_so)
+                    n += pm[g].rm_eo - pm[g].rm_so
+                k += 2
+                continue
+            if n >= SMP_SCRATCH:
+                return 0
+            out[n] = a.s1[k]
+            n += 1
+            k += 1
+        if pm[0].rm_eo == pm[0].rm_so:
+            # an empty match: copy one character and go on, or stop at the end
+            if pos + pm[0].rm_eo < v.len:
+                if n >= SMP_SCRATCH:
+                    return 0
+                out[n] = src[pos + pm[0].rm_eo]
+                n += 1
+            pos += pm[0].rm_eo + 1
+        else:
+            pos += pm[0].rm_eo
+        eflags = REG_NOTBOL
+        if not a.glob:
+            break
+    if pos < v.len:
+        if n + v.len - pos > SMP_SCRATCH:
+            return 0
+        memcpy(out + n, src + pos, v.len - pos)
+        n += v.len - pos
+    smp_str(v, out, n)
+    return 1
+
+
+cdef int smp_conv_more(int c, carg_t *a, smp_t *v) noexcept nogil:
+    """Every converter but lower/upper/length/map: 0 if it cannot apply (the value is dropped)."""
+    cdef char *out
+    cdef const unsigned char *u
+    cdef int i, n = 0, x, hi, lo
+    cdef unsigned int h
+    cdef const char *B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    cdef unsigned char ch
+    if c >= SC_ADD and c <= SC_EVEN:
+        if not smp_as_int(v):
+            return 0
+        if c == SC_ADD:
+            v.i = v.i + a.i0
+        elif c == SC_SUB:
+            v.i = v.i - a.i0
+        elif c == SC_MUL:
+            v.i = v.i * a.i0
+        elif c == SC_DIV:
+            v.i = v.i // a.i0 if a.i0 != 0 else 9223372036854775807LL
+        elif c == SC_MOD:
+            v.i = v.i % a.i0 if a.i0 != 0 else 0
+        elif c == SC_AND:
+            v.i = v.i & a.i0
+        elif c == SC_OR:
+            v.i = v.i | a.i0
+        elif c == SC_XOR:
+            v.i = v.i ^ a.i0
+        elif c == SC_NEG:
+            v.i = -v.i
+        else:
+            if c == SC_NOT:
+                v.i = v.i == 0
+            elif c == SC_BOOL:
+                v.i = v.i != 0
+            elif c == SC_ODD:
+                v.i = (v.i & 1) != 0
+            else:
+                v.i = (v.i & 1) == 0
+            v.type = SMP_BOOL
+        return 1
+    if c == SC_IPMASK:
+        if v.type != SMP_IP:
+            return 0
+        x = <int>(a.i0 if v.family == AF_INET else (a.i1 if a.ni > 1 else 128))
+        n = 4 if v.family == AF_INET else 16
+        for i in range(n):
+            if x >= 8:
+                x -= 8
+            elif x > 0:
+                v.ip[i] = v.ip[i] & <unsigned char>(0xff << (8 - x))
+                x = 0
+            else:
+                v.ip[i] = 0
+        return 1
+    if not smp_as_str(v):
+        return 0
+    u = <const unsigned char *>v.p
+    if c == SC_BYTES:
+        if a.i0 < 0 or a.i0 > v.len:
+            return 0
+        n = v.len - <int>a.i0
+        if a.ni > 1 and a.i1 >= 0 and a.i1 < n:
+            n = <int>a.i1
+        smp_str(v, v.p + a.i0, n)
+        return 1
+    if c == SC_FIELD or c == SC_WORD:
+        return smp_field(a, v, c == SC_WORD)
+    if c == SC_REGSUB:
+        return smp_regsub(a, v)
+    if c == SC_LTRIM:
+        i = 0
+        while i < v.len and memchr(a.s0, v.p[i], a.s0len) != NULL:
+            i += 1
+        smp_str(v, v.p + i, v.len - i)
+        return 1
+    if c == SC_RTRIM:
+        n = v.len
+        while n > 0 and memchr(a.s0, v.p[n - 1], a.s0len) != NULL:
+            n -= 1
+        v.len = n
+        return 1
+    if c >= SC_SDBM and c <= SC_CRC32:
+        h = smp_hash(c, u, v.len)
+        if a.ni > 0 and a.i0 == 1:
+            h = smp_avalanche(h)
+        smp_int(v, h)
+        return 1
+    out = smp_other_buf(v)
+    if c == SC_HEX:
+        if 2 * v.len > SMP_SCRATCH:
+            return 0
+        for i in range(v.len):
+            out[n] = LOG_HEX_UP[u[i] >> 4]
+            out[n + 1] = LOG_HEX_UP[u[i] & 15]
+            n += 2
+    elif c == SC_BASE64:
+        if (v.len + 2) // 3 * 4 > SMP_SCRATCH:
+            return 0
+        i = 0
+        while i + 2 < v.len:
+            out[n] = B64[u[i] >> 2]
+            out[n + 1] = B64[((u[i] & 3) << 4) | (u[i + 1] >> 4)]
+            out[n + 2] = B64[((u[i + 1] & 15) << 2) | (u[i + 2] >> 6)]
+            out[n + 3] = B64[u[i + 2] & 63]
+            n += 4
+            i += 3
+        if v.len - i == 1:
+            out[n] = B64[u[i] >> 2]
+            out[n + 1] = B64[(u[i] & 3) << 4]
+            out[n + 2] = b'='
+            out[n + 3] = b'='
+            n += 4
+        elif v.len - i == 2:
+            out[n] = B64[u[i] >> 2]
+            out[n + 1] = B64[((u[i] & 3) << 4) | (u[i + 1] >> 4)]
+            out[n + 2] = B64[(u[i + 1] & 15) << 2]
+            out[n + 3] = b'='
+            n += 4
+    elif c == SC_URL_DEC:
+        i = 0
+        while i < v.len:
+            ch = u[i]
+            if ch == b'%':
+                if i + 2 >= v.len:
+                    return 0            # a truncated escape: 2.6 fails too
+                hi = smp_hexval(u[i + 1])
+                lo = smp_hexval(u[i + 2])
+                if hi < 0 or lo < 0:
+                    return 0            # 2.6 fails on a bad escape
+                out[n] = <char>(hi * 16 + lo)
+                i += 3
+            else:
+                out[n] = <char>(b' ' if ch == b'+' and a.ni > 0 and a.i0 else ch)
+                i += 1
+            n += 1
+    elif c == SC_JSON:
+        for i in range(v.len):
+            ch = u[i]
+            if n + 6 > SMP_SCRATCH:
+                return 0
+            if ch == b'"' or ch == b'\\' or ch == b'/':
+                out[n] = b'\\'
+                out[n + 1] = <char>ch
+                n += 2
+            elif ch == 8 or ch == 9 or ch == 10 or ch == 12 or ch == 13:
+                out[n] = b'\\'
+                out[n + 1] = b'b' if ch == 8 else b't' if ch == 9 else b'n' if ch == 10 else \
+                    b'f' if ch == 12 else b'r'
+                n += 2
+            elif ch < 32:
+                out[n] = b'\\'
+                out[n + 1] = b'u'
+                out[n + 2] = b'0'
+                out[n + 3] = b'0'
+                out[n + 4] = LOG_HEX_LOW[ch >> 4]
+                out[n + 5] = LOG_HEX_LOW[ch & 15]
+                n += 6
+            else:
+                out[n] = <char>ch
+                n += 1
+    else:
+        return 0
+    smp_str(v, out, n)
+    return 1
+
+
+cdef inline int smp_hexval(unsigned char c) noexcept nogil:
+    if c >= b'0' and c <= b'9':
+        return c - 48
+    if c >= b'a' and c <= b'f':
+        return c - 87
+    if c >= b'A' and c <= b'F':
+        return c - 55
+    return -1
+
+
 cdef int smp_convert(sexpr_t *e, smp_t *v) noexcept nogil:
     """Apply e's converters to v: 0 if one cannot (the value is then dropped, as in 2.6)."""
     cdef int k, i, c
@@ -756,9 +1179,9 @@ cdef int smp_convert(sexpr_t *e, smp_t *v) noexcept nogil:
                 return 0
             smp_int(v, v.len)
         elif c == SC_MAP:
-            if not map_lookup(&g_mapuse[e.conv_arg[k]], v):
+            if not map_lookup(&g_mapuse[g_carg[e.conv_arg[k]].mapuse], v):
                 return 0
-        else:
+        elif not smp_conv_more(c, &g_carg[e.conv_arg[k]], v):
             return 0
     return 1
 
