@@ -55,6 +55,8 @@ cdef enum:
     ST_LINGER = 8       # answer sent and write side shut: read what the client still sends, then close
                         # (closing with unread input would turn the answer into a reset)
     ST_QUEUED = 9       # waiting in its backend's queue for a server slot (server maxconn)
+    ST_TURNAROUND = 10  # a connect failed: waiting min(`timeout connect`, 1 s) before the retry
+                        # (not counted as a session of its server meanwhile, as in HAProxy 2.x)
 
     # epoll tags (low 2 bits of data.u64)
     TAG_LISTENER = 0
@@ -275,6 +277,7 @@ cdef struct sess_t:
     int q_pos            # place in the queue when it entered (log: backend queue)
     int req_v10          # the request was HTTP/1.0 (http-server-close answers keep-alive to it)
     int retries_left
+    int redispatched     # a retry went to another server (the log's retries field gets a '+')
     int flags
     int term_cause
     int term_phase
