@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from . import tls as TLS  # tls
 from .kw_bind import p_bind
 from .kw_global import (
     GLOBAL_TLS_KEYWORDS,
@@ -19,6 +20,7 @@ from .kw_global import (
     g_hard_stop_after,
     g_int,
     g_path,
+    g_tls,
     g_tls_ignored,
     g_tune,
     g_user,
@@ -272,7 +274,7 @@ for _kw in "clitcpka-idle clitcpka-intvl http-error srvtcpka-idle srvtcpka-intvl
 
 
 for _kw in GLOBAL_TLS_KEYWORDS:
-    KEYWORDS[_kw] = (Kw(G, g_tls_ignored, "1.5"),)
+    KEYWORDS[_kw] = (Kw(G, g_tls if _kw in TLS.GLOBAL_KEYWORDS else g_tls_ignored, "1.5"),)  # tls
 
 for _kw, _since in _LATER_PROXY_KEYWORDS.items():
     KEYWORDS.setdefault(_kw, (Kw(P, None, _since),))
