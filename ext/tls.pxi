@@ -73,6 +73,14 @@ cdef inline int tls_is(int fd) noexcept nogil:
     return tls_ssl(fd) != NULL
 
 
+cdef inline const char *tls_sni(int fd) noexcept nogil:
+    """The server name the client sent (SNI), NULL if none or not TLS."""
+    cdef SSL *ssl = tls_ssl(fd)
+    if ssl == NULL:
+        return NULL
+    return SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)
+
+
 # ---- callbacks (called by OpenSSL during the handshake)
 
 cdef inline unsigned char _tls_low(unsigned char c) noexcept nogil:
@@ -332,7 +340,8 @@ cdef SSL_CTX *_tls_ctx(object cfg, object crt, tls_bind_t *tb) except NULL:
     if SSL_CTX_use_PrivateKey_file(ctx, path, SSL_FILETYPE_PEM) != 1 or SSL_CTX_check_private_key(ctx) != 1:
         SSL_CTX_free(ctx)
         raise ValueError(f"unable to load SSL private key from PEM file '{crt.path}': {_tls_errors()}")
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION
+    # (a FIN without close_notify is an end of stream, without an alert, as in haproxy)
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF
                         | (SSL_OP_CIPHER_SERVER_PREFERENCE if not cfg.prefer_client_ciphers else 0))
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
                      | SSL_MODE_RELEASE_BUFFERS)

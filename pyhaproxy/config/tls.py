@@ -225,3 +225,4 @@ def parse_bind(g: GlobalTLS, bind_text: str, words: list[str], where: Where) -> 
     if t.min_ver and t.max_ver and VERSIONS.index(t.min_ver) > VERSIONS.index(t.max_ver):
         raise _fail(where, f"{label} : 'ssl-min-ver {t.min_ver}' is above 'ssl-max-ver {t.max_ver}'.")
     return t
+
