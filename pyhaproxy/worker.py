@@ -277,7 +277,9 @@ def compile_acls(cfg: Config) -> AclTables:
             default_be = backends[px.default_backend]
         switch.append((first, len(conds) - first, default_be))
         hfirst = len(hrules)
-        for hr in px.http_rules if px.mode == "http" else []:
+        # (the `redirect` keyword's rules, args[4] == "kw", run after the http-request rules)
+        for hr in sorted(px.http_rules, key=lambda r: r.action == "redirect" and r.args[4:] == ["kw"]) \
+                if px.mode == "http" else []:
             cond = -1
             if hr.cond is not None:
                 cond = len(conds)

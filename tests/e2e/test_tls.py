@@ -375,3 +375,44 @@ def test_config_errors_name_the_problem(proxy: Any, certs: dict[str, Path], tmp_
         cfg = proxy.write_config(f"frontend f\n    mode http\n    {line}\n")
         r = proxy.run(["-c", "-f", str(cfg)])
         assert r.returncode != 0 and words in r.stderr, (line, r.stderr)
+
+
+REDIRECT_CFG = """
+defaults
+    mode http
+    timeout client 5s
+    timeout connect 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{plain}
+    bind 127.0.0.1:{port} ssl crt {a}
+    http-request set-header X-Forwarded-Proto https if { ssl_fc }
+    redirect scheme https code 301 if !{ ssl_fc }
+    http-request redirect scheme https if { path_beg /old }
+    default_backend bd
+backend bd
+    server s 127.0.0.1:{pd}
+"""
+
+
+def test_redirect_scheme_https(proxy: Any, binary: str, certs: dict[str, Path],
+                               http_backend: Callable[..., Any]) -> None:
+    port, plain = free_ports(2)
+    bd = http_backend(name="D")
+    proxy.start(REDIRECT_CFG, port=port, plain=plain, a=certs["a"], pd=bd.port)
+    with socket.create_connection((LOCALHOST, plain), timeout=10) as s:
+        s.sendall(b"GET /p?q=1 HTTP/1.1\r\nHost: a.example\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 301 Moved Permanently"
+    assert b"location: https://a.example/p?q=1" in [h.lower()[:9] + h[9:] for h in lines]
+    # over TLS: no redirect, the header tells the server
+    r = tls_get(port, certs["ca"], "a.example", path="/x")
+    assert (r["status"], r["body"]) == (200, "D\n")
+    assert bd.requests[-1].header("x-forwarded-proto") == "https"
+    assert tls_get(port, certs["ca"], "a.example", path="/old")["status"] == 302
