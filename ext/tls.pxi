@@ -364,6 +364,13 @@ cdef SSL_CTX *_tls_ctx(object cfg, object crt, tls_bind_t *tb) except NULL:
             raise ValueError(f"unable to set SSL curves list to '{cfg.curves}': {_tls_errors()}")
     if cfg.no_tls_tickets:
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET)
+    else:
+        # the same ticket keys in every context of the bind and every worker (drawn once by the
+        # master while it read the configuration): a ticket resumes on whichever worker accepts
+        b = bytes(cfg.ticket_keys)
+        if len(b) != 80 or SSL_CTX_set_tlsext_ticket_keys(ctx, <char *>b, 80) != 1:
+            SSL_CTX_free(ctx)
+            raise ValueError(f"unable to set the TLS ticket keys: {_tls_errors()}")
     SSL_CTX_set_session_id_context(ctx, <const unsigned char *>b"pyhaproxy", 9)
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER)
     SSL_CTX_set_tlsext_servername_callback(ctx, _tls_sni_cb)

@@ -36,7 +36,7 @@ cdef extern from "<openssl/ssl.h>" nogil:
     int SSL_select_next_proto(unsigned char **out, unsigned char *outlen, const unsigned char *server,
                               unsigned int server_len, const unsigned char *client,
                               unsigned int client_len)
-    long SSL_CTX_set_tlsext_ticket_key_cb(SSL_CTX *ctx, void *cb)
+    long SSL_CTX_set_tlsext_ticket_keys(SSL_CTX *ctx, void *keys, long keylen)
 
     SSL *SSL_new(SSL_CTX *ctx)
     void SSL_free(SSL *ssl)

@@ -64,6 +64,9 @@ class BindTLS:
     curves: str | None = None
     no_tls_tickets: bool = False
     prefer_client_ciphers: bool = False
+    # session ticket keys (OpenSSL's 80 bytes: name, HMAC key, AES key), drawn here in the master
+    # so that every worker it forks resumes the tickets of the others
+    ticket_keys: bytes = field(default_factory=lambda: os.urandom(80))
 
 
 @dataclass

@@ -416,3 +416,66 @@ def test_redirect_scheme_https(proxy: Any, binary: str, certs: dict[str, Path],
     assert (r["status"], r["body"]) == (200, "D\n")
     assert bd.requests[-1].header("x-forwarded-proto") == "https"
     assert tls_get(port, certs["ca"], "a.example", path="/old")["status"] == 302
+
+
+RESUME_CFG = """
+global
+    nbthread 2
+    log 127.0.0.1:{logport} local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout client 5s
+    timeout connect 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port} ssl crt {a} crt {b}
+    default_backend bd
+backend bd
+    server s 127.0.0.1:{pd}
+"""
+
+
+def _https_close(ctx: ssl.SSLContext, port: int, session: Any) -> tuple[bool, Any]:
+    with socket.create_connection((LOCALHOST, port), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname="b.example", session=session) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ssl.SSLZeroReturnError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 200")
+        return s.session_reused, s.session
+
+
+def test_ticket_resumption_across_workers(proxy: Any, binary: str, certs: dict[str, Path],
+                                          http_backend: Callable[..., Any], syslog: Any) -> None:
+    """Tickets (TLS 1.3 and 1.2) resume on every worker: pyhaproxy runs `nbthread 2` as two
+    worker processes; each one logs its own pid, which tells which worker served a connection:
+    connections go on until both have resumed one (haproxy's threads share one pid)."""
+    (port,) = free_ports(1)
+    bd = http_backend(name="D")
+    proxy.start(RESUME_CFG, port=port, logport=syslog[1], a=certs["a"], b=certs["b"], pd=bd.port)
+    log = syslog[0]
+    for ver in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+        ctx = ssl.create_default_context(cafile=str(certs["ca"]))
+        ctx.check_hostname = False
+        ctx.maximum_version = ver
+        reused, session = _https_close(ctx, port, None)
+        log.lines(1)
+        assert not reused
+        pids: set[str] = set()
+        for _ in range(200):
+            reused, _s = _https_close(ctx, port, session)
+            (line,) = log.lines(1)
+            assert reused, (ver, line)
+            pids.add(line.split("haproxy[", 1)[1].split("]", 1)[0])
+            if len(pids) == 2 or (binary == "haproxy" and len(pids) == 1):
+                break
+        assert len(pids) == (2 if binary == "pyhaproxy" else 1)
