@@ -451,7 +451,7 @@ def _https_close(ctx: ssl.SSLContext, port: int, session: Any) -> tuple[bool, An
                 break
             data += chunk
         assert data.startswith(b"HTTP/1.1 200")
-        return s.session_reused, s.session
+        return bool(s.session_reused), s.session
 
 
 def test_ticket_resumption_across_workers(proxy: Any, binary: str, certs: dict[str, Path],
