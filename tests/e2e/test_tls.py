@@ -479,3 +479,79 @@ def test_ticket_resumption_across_workers(proxy: Any, binary: str, certs: dict[s
             if len(pids) == 2 or (binary == "haproxy" and len(pids) == 1):
                 break
         assert len(pids) == (2 if binary == "pyhaproxy" else 1)
+
+
+BODY_CFG = """
+defaults
+    mode http
+    timeout client 10s
+    timeout connect 5s
+    timeout server 10s
+frontend fe
+    bind 127.0.0.1:{port} ssl crt {b}
+    default_backend bd
+backend bd
+    server s 127.0.0.1:{pd}
+"""
+
+
+def _read_response(s: ssl.SSLSocket) -> tuple[bytes, bytes]:
+    """One response (Content-Length or chunked) on a kept-alive TLS connection: (head, body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        assert chunk, data
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    fields = {k.strip().lower(): v.strip() for k, _c, v in
+              (line.partition(b":") for line in head.split(b"\r\n")[1:])}
+    if b"content-length" in fields:
+        n = int(fields[b"content-length"])
+        while len(rest) < n:
+            chunk = s.recv(65536)
+            assert chunk
+            rest += chunk
+        return head, rest[:n]
+    body = b""
+    while True:     # chunked
+        while b"\r\n" not in rest:
+            rest += s.recv(65536)
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        while len(rest) < size + 2:
+            chunk = s.recv(65536)
+            assert chunk
+            rest += chunk
+        body += rest[:size]
+        rest = rest[size + 2:]
+        if size == 0:
+            return head, body
+
+
+def test_large_bodies_both_ways_on_one_connection(proxy: Any, binary: str, certs: dict[str, Path],
+                                                  http_backend: Callable[..., Any]) -> None:
+    """1 MiB responses (Content-Length, then chunked) and a 1 MiB request body, kept alive over
+    one TLS connection: TLS sessions relay through the buffers, never splice."""
+    (port,) = free_ports(1)
+    big = bytes(range(251)) * 4178          # 1 MiB and a little, not a multiple of a record
+    bd = http_backend(name="D")
+    proxy.start(BODY_CFG, port=port, b=certs["b"], pd=bd.port)
+    ctx = ssl.create_default_context(cafile=str(certs["ca"]))
+    with socket.create_connection((LOCALHOST, port), timeout=20) as raw, \
+            ctx.wrap_socket(raw, server_hostname="b.example") as s:
+        bd.set_response(body=big)
+        s.sendall(b"GET /cl HTTP/1.1\r\nHost: b\r\n\r\n")
+        head, body = _read_response(s)
+        assert head.startswith(b"HTTP/1.1 200") and body == big
+        bd.set_response(headers=[("Transfer-Encoding", "chunked")],
+                        body=b"".join(b"%x\r\n" % len(big[i:i + 70000]) + big[i:i + 70000] + b"\r\n"
+                                      for i in range(0, len(big), 70000)) + b"0\r\n\r\n")
+        s.sendall(b"GET /chunked HTTP/1.1\r\nHost: b\r\n\r\n")
+        head, body = _read_response(s)
+        assert head.startswith(b"HTTP/1.1 200") and body == big
+        bd.set_response(body=b"ok\n")
+        s.sendall(b"POST /up HTTP/1.1\r\nHost: b\r\nContent-Length: %d\r\n\r\n" % len(big) + big)
+        head, body = _read_response(s)
+        assert head.startswith(b"HTTP/1.1 200") and body == b"ok\n"
+    assert [r.target for r in bd.requests] == ["/cl", "/chunked", "/up"]
+    assert bd.requests[2].body == big
