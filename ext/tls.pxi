@@ -437,3 +437,18 @@ cdef int tls_setup(list tls) except -1:
             cfg, luid, lname = item
             g_lst_tls[li] = _tls_bind(cfg, luid, lname)
     return 0
+
+
+def tls_check(object cfg) -> None:
+    """Build (then free) the contexts of one `bind ... ssl` (pyhaproxy/config/tls.py BindTLS), as
+    the worker will: the parser calls it so that `-c` and the master refuse what OpenSSL refuses
+    (a certificate, a cipher list, cipher suites, curves). Raises ValueError."""
+    cdef tls_bind_t *tb = _tls_bind(cfg, 1, "")
+    cdef int i
+    for i in range(tb.nctx):
+        SSL_CTX_free(tb.ctx[i])
+    for i in range(tb.nnames):
+        free(tb.names[i].name)
+    free(tb.ctx)
+    free(tb.names)
+    free(tb)

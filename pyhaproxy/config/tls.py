@@ -227,5 +227,12 @@ def parse_bind(g: GlobalTLS, bind_text: str, words: list[str], where: Where) -> 
         raise _fail(where, f"{label} : no certificate found in '{crts[0]}'.")
     if t.min_ver and t.max_ver and VERSIONS.index(t.min_ver) > VERSIONS.index(t.max_ver):
         raise _fail(where, f"{label} : 'ssl-min-ver {t.min_ver}' is above 'ssl-max-ver {t.max_ver}'.")
+    # the worker's own code builds the contexts once, here, to check them
+    from .. import _core
+
+    try:
+        _core.tls_check(t)
+    except ValueError as exc:
+        raise _fail(where, f"{label} : {exc}.") from None
     return t
 

@@ -370,6 +370,8 @@ def test_config_errors_name_the_problem(proxy: Any, certs: dict[str, Path], tmp_
         (f"bind 127.0.0.1:1 ssl crt {certs['a']} crt-list /x", "'crt-list' is not supported"),
         (f"bind 127.0.0.1:1 ssl crt {bad}", "unable to load SSL certificate"),
         ("bind 127.0.0.1:1 ssl", "'ssl' needs at least one certificate"),
+        (f"bind 127.0.0.1:1 ssl crt {certs['a']} ciphersuites BOGUS", "unable to set TLS 1.3 cipher suites"),
+        (f"bind 127.0.0.1:1 ssl crt {certs['a']} ciphers BOGUS", "unable to set SSL cipher list"),
     ]
     for line, words in cases:
         cfg = proxy.write_config(f"frontend f\n    mode http\n    {line}\n")
