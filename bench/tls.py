@@ -1,10 +1,11 @@
-"""TLS handshakes per proxy CPU-second: pyhaproxy against haproxy 2.6 (issue 20, first figures).
+"""TLS handshakes per proxy CPU-second: pyhaproxy, haproxy 2.6 and nginx (issue 20, first figures).
 
     python -m bench.tls [--runs 3] [--time 5]
 
-For each key type (ECDSA P-256, RSA 2048) and each run, pyhaproxy then haproxy (A B A B), each
-started fresh on the same configuration (`mode http`, one `bind ... ssl crt`, one worker / one
-thread, no log), pinned to CPU 1 while `openssl s_time` runs on CPU 0:
+For each key type (ECDSA P-256, RSA 2048) and each run, pyhaproxy, haproxy then nginx (A B C A B
+C), each started fresh on the same configuration (`mode http`, one `bind ... ssl crt`, one worker
+/ one thread, no log; nginx: one worker, `listen ... ssl`, `return 200`), pinned to CPU 1 while
+`openssl s_time` runs on CPU 0:
 
 - full handshakes: `s_time -new` (a new TCP connection and a full handshake each time, TLS 1.3,
   no resumption, no request: the connection ends after the handshake);
@@ -35,6 +36,7 @@ import psutil
 from bench.run import HAPROXY, PINNED, _preexec_proxy
 
 CLIENT_CPU = 0
+PROXIES = ("pyhaproxy", "haproxy", "nginx")
 
 CFG = """global
     maxconn 4000
@@ -49,6 +51,31 @@ frontend fe
     default_backend be
 backend be
     server s 127.0.0.1:9
+"""
+
+
+NGINX = "/usr/sbin/nginx"
+NGINX_CFG = """daemon off;
+master_process on;
+worker_processes 1;
+pid {dir}/nginx-{port}.pid;
+error_log {dir}/nginx-{port}.err;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/nginx-body;
+    proxy_temp_path {dir}/nginx-proxy;
+    fastcgi_temp_path {dir}/nginx-fcgi;
+    uwsgi_temp_path {dir}/nginx-uwsgi;
+    scgi_temp_path {dir}/nginx-scgi;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {crt};
+        ssl_certificate_key {crt};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        return 200;
+    }}
+}}
 """
 
 
@@ -90,9 +117,13 @@ def _client_preexec() -> None:
 def measure(which: str, crt: Path, workdir: Path, seconds: int, mode: list[str]) -> float:
     port = _free_port()
     cfg = workdir / f"{which}-{port}.cfg"
-    cfg.write_text(CFG.format(port=port, crt=crt))
-    cmd = ([sys.executable, "-m", "pyhaproxy", "-db", "-f", str(cfg)] if which == "pyhaproxy"
-           else [HAPROXY, "-db", "-f", str(cfg)])
+    if which == "nginx":
+        cfg.write_text(NGINX_CFG.format(port=port, crt=crt, dir=workdir))
+        cmd = [NGINX, "-p", str(workdir), "-e", str(workdir / f"nginx-{port}.err"), "-c", str(cfg)]
+    else:
+        cfg.write_text(CFG.format(port=port, crt=crt))
+        cmd = ([sys.executable, "-m", "pyhaproxy", "-db", "-f", str(cfg)] if which == "pyhaproxy"
+               else [HAPROXY, "-db", "-f", str(cfg)])
     log = open(workdir / f"{which}-{port}.log", "wb")
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                             preexec_fn=_preexec_proxy, start_new_session=True)
@@ -153,18 +184,19 @@ def main(argv: list[str] | None = None) -> int:
         for kname, crt in keys.items():
             for label, mode in (("full handshakes (TLS 1.3)", ["-new"]),
                                 ("resumed handshakes (TLS 1.2 tickets)", ["-reuse", "-tls1_2"])):
-                vals: dict[str, list[float]] = {"pyhaproxy": [], "haproxy": []}
+                vals: dict[str, list[float]] = {w: [] for w in PROXIES}
                 for _ in range(a.runs):
-                    for which in ("pyhaproxy", "haproxy"):
+                    for which in PROXIES:
                         vals[which].append(measure(which, crt, d, a.time, mode))
-                py, hp = statistics.median(vals["pyhaproxy"]), statistics.median(vals["haproxy"])
-                rows.append((f"{label} per proxy CPU-second, {kname}", py, hp, vals))
-    print("| figure | pyhaproxy | haproxy 2.6 | ratio |")
-    print("|---|---|---|---|")
-    for name, py, hp, _vals in rows:
-        print(f"| {name} | {py:,.0f} | {hp:,.0f} | {py / hp:.2f}x |")
+                med = {w: statistics.median(v) for w, v in vals.items()}
+                rows.append((f"{label} per proxy CPU-second, {kname}", med, vals))
+    print("| figure | pyhaproxy | haproxy 2.6 | nginx | pyhaproxy / haproxy | pyhaproxy / nginx |")
+    print("|---|---|---|---|---|---|")
+    for name, med, _vals in rows:
+        py, hp, ng = med["pyhaproxy"], med["haproxy"], med["nginx"]
+        print(f"| {name} | {py:,.0f} | {hp:,.0f} | {ng:,.0f} | {py / hp:.2f}x | {py / ng:.2f}x |")
     print()
-    for name, _py, _hp, vals in rows:
+    for name, _med, vals in rows:
         print(f"{name}: " + "; ".join(f"{k} " + ", ".join(f"{v:,.0f}" for v in vs) for k, vs in vals.items()))
     return 0
 
