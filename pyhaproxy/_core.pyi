@@ -91,6 +91,8 @@ class sample_fetch(IntEnum):
     SF_SRV_NAME = 26
     SF_STATUS = 27
     SF_REQ_LEN = 28
+    SF_SSL_FC = 29  # tls
+    SF_SSL_FC_SNI = 30  # tls
 
 class sample_conv(IntEnum):
     SC_LOWER = 0
