@@ -9,6 +9,7 @@ cipher, certificate chosen by SNI, ALPN, routing, status, the log line of a fail
 
 from __future__ import annotations
 
+import signal
 import socket
 import ssl
 import subprocess
@@ -557,3 +558,42 @@ def test_large_bodies_both_ways_on_one_connection(proxy: Any, binary: str, certs
         assert head.startswith(b"HTTP/1.1 200") and body == b"ok\n"
     assert [r.target for r in bd.requests] == ["/cl", "/chunked", "/up"]
     assert bd.requests[2].body == big
+
+
+RELOAD_CFG = """
+defaults
+    mode http
+    timeout client 5s
+    timeout connect 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port} ssl crt {crt}
+    default_backend bd
+backend bd
+    server s 127.0.0.1:{pd}
+"""
+
+
+def test_reload_reads_the_new_certificate(proxy: Any, binary: str, certs: dict[str, Path],
+                                          http_backend: Callable[..., Any], tmp_path: Path) -> None:
+    """Master-worker mode: the certificate file replaced, SIGUSR2, and new connections get the new
+    certificate while every request along the way is answered."""
+    (port,) = free_ports(1)
+    bd = http_backend(name="D")
+    crt = tmp_path / "site.pem"
+    crt.write_text(certs["a"].read_text())
+    px = proxy.start(RELOAD_CFG, extra_args=["-W"], port=port, crt=crt, pd=bd.port)
+    r = tls_get(port, certs["ca"], None)
+    assert (r["cn"], r["status"]) == ("a.example", 200)
+    crt.write_text(certs["b"].read_text())
+    px.signal(signal.SIGUSR2)
+    cns = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        r = tls_get(port, certs["ca"], None)
+        assert r["status"] == 200
+        cns.append(r["cn"])
+        if r["cn"] == "b.example":
+            break
+        time.sleep(0.05)
+    assert cns[-1] == "b.example" and set(cns) <= {"a.example", "b.example"}
