@@ -588,8 +588,13 @@ def test_reload_reads_the_new_certificate(proxy: Any, binary: str, certs: dict[s
     crt.write_text(certs["b"].read_text())
     px.signal(signal.SIGUSR2)
     cns = []
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+    start = time.monotonic()
+    resent = False
+    while time.monotonic() < start + 20:
+        if not resent and time.monotonic() > start + 5:
+            # (haproxy's master can miss a SIGUSR2 that comes right after its start: once more)
+            px.signal(signal.SIGUSR2)
+            resent = True
         r = tls_get(port, certs["ca"], None)
         assert r["status"] == 200
         cns.append(r["cn"])
