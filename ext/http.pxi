@@ -674,6 +674,7 @@ cdef void http_end_transaction(int idx) noexcept nogil:
     sess_log(s)
     vars_end_txn(s)
     if not s.cli_ka or s.req.eof:
+        tls_shut(s.cfd)     # tls: close_notify first
         shutdown(s.cfd, SHUT_WR)
         # Read what is left so close() does not turn into a reset that could eat the response.
         while recv(s.cfd, tmp, 256, MSG_DONTWAIT) > 0:

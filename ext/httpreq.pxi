@@ -20,6 +20,7 @@ cdef enum:
     HR_SET_VAR = 10       # status = the variable's index, fmt_first = the expression's index
     HR_SET_VAR_FMT = 11   # the value is the format
     HR_UNSET_VAR = 12
+    HR_REDIR_SCHEME = 13    # tls: Location = SCHEME "://" Host-header path
 
 
 cdef struct hrule_t:
@@ -43,7 +44,8 @@ cdef char g_hr_val[BUFSIZE]
 _HR_ACTIONS = {"deny": HR_DENY, "add-header": HR_ADD, "set-header": HR_SET, "del-header": HR_DEL,
                "redirect-location": HR_REDIR_LOC, "redirect-prefix": HR_REDIR_PREFIX, "return": HR_RETURN,
                "set-path": HR_SET_PATH, "set-query": HR_SET_QUERY, "set-uri": HR_SET_URI,
-               "set-var": HR_SET_VAR, "set-var-fmt": HR_SET_VAR_FMT, "unset-var": HR_UNSET_VAR}
+               "set-var": HR_SET_VAR, "set-var-fmt": HR_SET_VAR_FMT, "unset-var": HR_UNSET_VAR,
+               "redirect-scheme": HR_REDIR_SCHEME}   # tls: the last one
 
 
 cdef char *_hr_copy(bytes b) except? NULL:
@@ -99,7 +101,7 @@ cdef int _hr_put(char *dst, int n, const char *src, int len) noexcept nogil:
 cdef void http_redirect(int idx, hrule_t *r, const char *buf, h1_msg *m) noexcept nogil:
     """Answer the redirect of rule r and close."""
     cdef sess_t *s = &g_sess[idx]
-    cdef int n = 0, ulen
+    cdef int n = 0, ulen, k
     cdef const char *reason
     if r.status == 301:
         reason = b"HTTP/1.1 301 Moved Permanently\r\n"
@@ -113,8 +115,15 @@ cdef void http_redirect(int idx, hrule_t *r, const char *buf, h1_msg *m) noexcep
         reason = b"HTTP/1.1 302 Found\r\n"
     n = _hr_put(g_redir, n, reason, <int>strlen(reason))
     n = _hr_put(g_redir, n, b"Content-Length: 0\r\nLocation: ", 29)
-    if n >= 0 and r.action == HR_REDIR_PREFIX:
-        if not (r.nlen == 1 and r.name[0] == b'/'):     # a "/" prefix is the URI itself
+    if n >= 0 and (r.action == HR_REDIR_PREFIX or r.action == HR_REDIR_SCHEME):
+        if r.action == HR_REDIR_SCHEME:     # tls: scheme "://" host, then the URI as for prefix
+            n = _hr_put(g_redir, n, r.name, r.nlen)
+            if n >= 0:
+                n = _hr_put(g_redir, n, b"://", 3)
+            k = h1_find_hdr(buf, m, b"host", 4, 0)
+            if k >= 0 and n >= 0:
+                n = _hr_put(g_redir, n, buf + m.hdr[k].v_off, m.hdr[k].v_len)
+        elif not (r.nlen == 1 and r.name[0] == b'/'):     # a "/" prefix is the URI itself
             n = _hr_put(g_redir, n, r.name, r.nlen)
         ulen = m.uri_len
         if r.drop_query:
@@ -227,7 +236,7 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
                 ctr_px(px).denied_req += 1
                 sess_fail(idx, TERM_PROXY, PH_REQ, r.status)
             return 1
-        if r.action == HR_REDIR_LOC or r.action == HR_REDIR_PREFIX:
+        if r.action == HR_REDIR_LOC or r.action == HR_REDIR_PREFIX or r.action == HR_REDIR_SCHEME:
             http_redirect(idx, r, buf, m)
             return 1
         if r.action == HR_SET_VAR:
@@ -252,7 +261,7 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
         if r.action == HR_RETURN:
             http_return(idx, r, val, vlen)
             return 1
-        if r.action >= HR_SET_PATH:
+        if r.action == HR_SET_PATH or r.action == HR_SET_QUERY or r.action == HR_SET_URI:
             n = http_set_uri_part(buf, plen[0], m, r.action, val, vlen)
             if n < 0:
                 return _http_rules_fail(idx, px, rsp)

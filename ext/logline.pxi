@@ -545,6 +545,8 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     log_date(b, &n, cap, s.accept_wall_ms)
     lc(b, &n, cap, b' ')
     la(b, &n, cap, p.name, p.name_len)
+    if tls_is(s.cfd):
+        lc(b, &n, cap, b'~')    # tls: haproxy marks a TLS frontend connection "fe~"
     lc(b, &n, cap, b' ')
     la(b, &n, cap, be.name, be.name_len)
     lc(b, &n, cap, b'/')

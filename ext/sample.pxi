@@ -39,6 +39,8 @@ cpdef enum sample_fetch:
     SF_STATUS = 27       # the response's status (response rules)
     SF_REQ_LEN = 28      # bytes of the request held in the buffer
     SF_VAR = 29          # var(scope.name): iarg is the variable's index
+    SF_SSL_FC = 30       # tls: the client connection is TLS (bool)
+    SF_SSL_FC_SNI = 31   # tls: the server name the client sent (SNI)
 
 
 cpdef enum sample_type:
@@ -442,6 +444,16 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
         if s.status <= 0:
             return 0
         smp_int(v, s.status)
+        return 1
+    if e.fetch == SF_SSL_FC:     # tls
+        v.type = SMP_BOOL
+        v.i = tls_is(s.cfd)
+        return 1
+    if e.fetch == SF_SSL_FC_SNI:     # tls
+        p = tls_sni(s.cfd)
+        if p == NULL:
+            return 0
+        smp_str(v, p, <int>strlen(p))
         return 1
     if buf == NULL or m == NULL:
         return 0              # an HTTP fetch outside HTTP gives nothing

@@ -62,6 +62,7 @@ cdef void sess_close(int idx) noexcept nogil:
         setsockopt(s.cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg))
     log_closed(s)
     if s.cfd >= 0:
+        tls_release(s.cfd)      # tls: close_notify, free the TLS state
         close(s.cfd)
     if s.sfd >= 0:
         close(s.sfd)
@@ -165,6 +166,7 @@ cdef void http_linger(int idx) noexcept nogil:
     if g_px[s.px].opts & PO_NOLINGER:
         sess_close(idx)
         return
+    tls_shut(s.cfd)     # tls: close_notify first
     shutdown(s.cfd, SHUT_WR)
     if s.sfd >= 0:
         close(s.sfd)

@@ -92,6 +92,8 @@ class sample_fetch(IntEnum):
     SF_STATUS = 27
     SF_REQ_LEN = 28
     SF_VAR = 29
+    SF_SSL_FC = 30  # tls
+    SF_SSL_FC_SNI = 31  # tls
 
 class sample_conv(IntEnum):
     SC_LOWER = 0
@@ -239,5 +241,6 @@ def px_conf_fields() -> tuple[str, ...]: ...
 def srv_conf_fields() -> tuple[str, ...]: ...
 def log_parse_address(address: str) -> tuple[str, str, int]: ...
 def log_setup(plan: Any) -> None: ...
+def tls_check(cfg: Any) -> None: ...  # tls
 def run_worker(plan: Any, shm: Shm, worker_idx: int, listeners: list[tuple[int, int, int, int]],
-               debug: int = 0) -> int: ...
+               debug: int = 0, tls: list[Any] | None = None) -> int: ...  # tls

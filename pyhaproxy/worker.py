@@ -304,7 +304,9 @@ def compile_acls(cfg: Config) -> AclTables:
             default_be = backends[px.default_backend]
         switch.append((first, len(conds) - first, default_be))
         hfirst = len(hrules)
-        for hr in px.http_rules if px.mode == "http" else []:
+        # (the `redirect` keyword's rules, args[4] == "kw", run after the http-request rules)
+        for hr in sorted(px.http_rules, key=lambda r: r.action == "redirect" and r.args[4:] == ["kw"]) \
+                if px.mode == "http" else []:
             cond = -1
             if hr.cond is not None:
                 cond = len(conds)
@@ -475,6 +477,18 @@ def plan_worker(cfg: Config) -> WorkerPlan:
                       stats_sock=cfg.global_.tune.get("__stats_sock"))
 
 
+def tls_plan(listeners: list[Any]) -> list[Any] | None:
+    """tls: per listener, None or (BindTLS, luid, name): luid numbers a proxy's listeners from 1
+    (haproxy's log names a listener `fe/1` unless its bind has a `name`)."""
+    out: list[Any] = []
+    count: dict[int, int] = {}
+    for lst in listeners:
+        count[lst.proxy_index] = count.get(lst.proxy_index, 0) + 1
+        tls = getattr(lst.bind, "tls", None)
+        out.append(None if tls is None else (tls, count[lst.proxy_index], lst.bind.options.get("name", "")))
+    return out if any(t is not None for t in out) else None
+
+
 def drop_privileges(cfg: Config) -> None:
     """chroot, then group and user, as HAProxy does after binding."""
     g = cfg.global_
@@ -516,7 +530,7 @@ def run(cfg: Config, listeners: list[Any], shm: Shm, worker_idx: int, debug: boo
             with contextlib.suppress(OSError):
                 os.write(ready_fd, b"r")
                 os.close(ready_fd)
-        code = _core.run_worker(plan, shm, worker_idx, fds, 1 if debug else 0)
+        code = _core.run_worker(plan, shm, worker_idx, fds, 1 if debug else 0, tls=tls_plan(listeners))
     except BaseException as exc:  # a worker must never unwind into the master's code
         print(f"[ALERT] worker {os.getpid()}: {exc!r}", file=sys.stderr)
         code = 1

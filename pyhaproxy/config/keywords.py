@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from . import tls as TLS  # tls
 from .kw_bind import p_bind
 from .kw_global import (
     GLOBAL_TLS_KEYWORDS,
@@ -19,6 +20,7 @@ from .kw_global import (
     g_hard_stop_after,
     g_int,
     g_path,
+    g_tls,
     g_tls_ignored,
     g_tune,
     g_user,
@@ -50,7 +52,15 @@ from .kw_proxy import (
     p_timeout,
     p_transparent,
 )
-from .kw_rules import header_rule, p_acl, p_default_backend, p_http_request, p_http_response, p_use_backend
+from .kw_rules import (
+    header_rule,
+    p_acl,
+    p_default_backend,
+    p_http_request,
+    p_http_response,
+    p_redirect,
+    p_use_backend,
+)
 from .kw_server import p_default_server, p_http_check, p_server
 from .kw_stats_log import g_log, g_stats, p_log, p_log_format, p_stats
 from .model import (
@@ -120,6 +130,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "use_backend": (Kw(FE, p_use_backend, "1.3.10"),),
     "default_backend": (Kw(FED, p_default_backend, "1.3"),),
     "http-request": (Kw(L, p_http_request, "1.4"),),
+    "redirect": (Kw(L, p_redirect, "1.3.14"),),   # tls: redirect scheme https if !{ ssl_fc }
     "http-response": (Kw(L, p_http_response, "1.5"),),
     "log-format": (Kw(FED, p_log_format, "1.5"),),
     "mode": (Kw(P, p_mode, "1.0"),),
@@ -174,7 +185,6 @@ for _dir, _acts in (("req", ("del", "deny", "allow", "pass", "tarpit")), ("rsp",
 _LATER_PROXY_KEYWORDS = {
     "http-after-response": "2.2",
     "block": "1.3.10",
-    "redirect": "1.3.14",
     "http-reuse": "1.6",
     "http-send-name-header": "1.4",
     "tcp-request": "1.3.15",
@@ -272,7 +282,7 @@ for _kw in "clitcpka-idle clitcpka-intvl http-error srvtcpka-idle srvtcpka-intvl
 
 
 for _kw in GLOBAL_TLS_KEYWORDS:
-    KEYWORDS[_kw] = (Kw(G, g_tls_ignored, "1.5"),)
+    KEYWORDS[_kw] = (Kw(G, g_tls if _kw in TLS.GLOBAL_KEYWORDS else g_tls_ignored, "1.5"),)  # tls
 
 for _kw, _since in _LATER_PROXY_KEYWORDS.items():
     KEYWORDS.setdefault(_kw, (Kw(P, None, _since),))

@@ -189,6 +189,20 @@ def _var_rule(st: State, kw: str, args: list[str], where: Where, side: str) -> b
     return True
 
 
+def p_redirect(st: State, args: list[str], where: Where) -> None:
+    """tls: `redirect location|prefix|scheme TO [code N] [drop-query] [if|unless COND]`: an
+    http-request redirect run after the proxy's http-request rules, as haproxy runs them (args[4]
+    "kw" marks it; pyhaproxy/worker.py orders them)."""
+    defaults_forbidden(st, args, where)
+    rest = args[1:]
+    k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))
+    params, cond_words = rest[:k], rest[k:]
+    cond = parse_condition(st, cond_words, where, "redirect") if cond_words else None
+    _check_sides(st, cond, None, "req", "redirect", where)
+    st.px().http_rules.append(HttpRule(action="redirect", args=[*_parse_redirect(params, where), "kw"],
+                                       cond=cond, where=copy.copy(where)))
+
+
 def p_http_request(st: State, args: list[str], where: Where) -> None:
     defaults_forbidden(st, args, where)
     need(args, 1, where, "'http-request' expects an action.")
@@ -380,8 +394,6 @@ def _parse_redirect(params: list[str], where: Where) -> list[str]:
             raise fail(where, f"'http-request redirect' : option '{params[i]}' is not supported.")
     if not kind:
         raise fail(where, "'http-request redirect' expects 'location', 'prefix' or 'scheme' <value>.")
-    if kind == "scheme":
-        raise fail(where, "'http-request redirect scheme' is not supported.")
     if "%" in url:
         raise fail(where, "'http-request redirect' : log-format values ('%...') are not supported.")
     return [kind, url, code, drop]

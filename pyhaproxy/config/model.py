@@ -7,10 +7,13 @@ Times are milliseconds; 0 means "no timeout" as in HAProxy 1.x.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .logformat import LogItem
 from .sample import SampleExpr, Segment
+
+if TYPE_CHECKING:  # tls
+    from .tls import BindTLS, GlobalTLS
 
 # HAProxy 1.2 compile-time defaults (include/common/defaults.h).
 DEFAULT_MAXCONN = 2000
@@ -78,6 +81,7 @@ class Global:
     nokqueue: bool = False
     nosepoll: bool = False
     tune: dict[str, str] = field(default_factory=dict)
+    tls: GlobalTLS = field(default_factory=lambda: _global_tls())  # tls: crt-base, ssl-default-bind-*
 
 
 @dataclass
@@ -93,6 +97,7 @@ class Bind:
     # interface, mss (value "" for flags)
     options: dict[str, str] = field(default_factory=dict)
     fd: int = -1  # `bind fd@N`: an inherited listening socket (host is then "fd@N")
+    tls: BindTLS | None = None  # tls: `bind ... ssl crt ...` (config/tls.py)
 
 
 @dataclass
@@ -292,3 +297,8 @@ class Config:
     proxies: list[Proxy] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+def _global_tls() -> Any:  # tls: (config/tls.py imports this module)
+    from .tls import GlobalTLS
+    return GlobalTLS()

@@ -43,6 +43,8 @@ _FETCHES: dict[str, tuple[str, str, str, bool]] = {
     "url_param": ("SF_URL_PARAM", "str", "name", True),
     "req.proto_http": ("SF_PROTO_HTTP", "bool", "", True),
     "req.len": ("SF_REQ_LEN", "int", "", False),
+    "ssl_fc": ("SF_SSL_FC", "bool", "", False),            # tls
+    "ssl_fc_sni": ("SF_SSL_FC_SNI", "str", "", False),     # tls
     "status": ("SF_STATUS", "int", "", True),
     "res.hdr": ("SF_HDR", "str", "name,occ", True),
     "res.fhdr": ("SF_FHDR", "str", "name,occ", True),

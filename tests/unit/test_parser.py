@@ -724,10 +724,9 @@ BROKEN: list[tuple[str, int, str]] = [
      "error detected while parsing ACL 'z' : ACL keyword 'hdr' : unknown converter 'foo'."),
     ("frontend f\n    bind :80\n    acl x path_reg (\n", 3, "bad regular expression '('."),
     (
-        "listen a\n    bind :443 ssl crt /x.pem\n",
+        "listen a\n    bind :443 ssl crt-list /x.lst\n",
         2,
-        "'bind :443' : option 'ssl' needs TLS, which pyhaproxy does not handle "
-        "(terminate TLS in front of it).",
+        "'bind :443' : TLS option 'crt-list' is not supported by pyhaproxy yet.",
     ),
     ("listen a\n    bind :443 accept-proxy\n", 2,
      "'bind' option 'accept-proxy' is not supported yet (it appeared in HAProxy 1.5)."),
