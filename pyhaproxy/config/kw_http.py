@@ -14,6 +14,7 @@ from .model import (
     Proxy,
     Where,
 )
+from .kw_stats_log import p_no_log
 from .state import State, defaults_forbidden
 from .values import (
     CAPTURE_LEN,
@@ -289,6 +290,9 @@ def p_option(st: State, args: list[str], where: Where) -> None:
 
 
 def p_no(st: State, args: list[str], where: Where) -> None:
+    if len(args) > 1 and args[1] == "log":
+        p_no_log(st, args[1:], where)
+        return
     raise not_supported("'no option'", "1.3.15", where)
 
 
