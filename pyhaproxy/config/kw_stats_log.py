@@ -111,6 +111,8 @@ def parse_log(args: list[str], where: Where) -> LogTarget:
         raise fail(where, f"log : cannot handle unexpected argument '{a[i]}'")
     opts = {"length": length, "format": fmt, "minlevel": minlevel, "sample": sample,
             "sample_size": size}
+    if addr == "global":  # `log global FACILITY ...`: read as an address, as 2.6 does
+        raise fail(where, "log : invalid address: 'global' in 'global'")
     if addr.startswith("fd@"):
         if not isnum(addr[3:]):
             raise fail(where, f"log : invalid address: '{addr}'")
@@ -142,8 +144,6 @@ def parse_log(args: list[str], where: Where) -> LogTarget:
 def g_log(st: State, args: list[str], where: Where) -> None:
     if len(args) < 3:
         raise fail(where, "log : expects <address> and <facility>  as arguments")
-    if args[1] == "global":
-        raise fail(where, "log : invalid address: 'global' in 'global'")
     target = parse_log(args, where)
     if len(st.config.global_.logs) >= 2:
         raise fail(where, "too many syslog servers")
