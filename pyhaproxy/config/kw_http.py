@@ -6,6 +6,7 @@ import ipaddress
 import os
 import re
 
+from .kw_stats_log import p_no_log
 from .model import (
     BUFSIZE,
     Capture,
@@ -14,7 +15,6 @@ from .model import (
     Proxy,
     Where,
 )
-from .kw_stats_log import p_no_log
 from .state import State, defaults_forbidden
 from .values import (
     CAPTURE_LEN,

@@ -29,7 +29,6 @@ from .values import (
     split_host_port,
 )
 
-
 LOG_FORMATS = ("local", "rfc3164", "rfc5424", "priority", "short", "timed", "iso", "raw")
 
 
@@ -109,18 +108,19 @@ def parse_log(args: list[str], where: Where) -> LogTarget:
         i += 1
     if a[i]:
         raise fail(where, f"log : cannot handle unexpected argument '{a[i]}'")
-    opts = {"length": length, "format": fmt, "minlevel": minlevel, "sample": sample,
-            "sample_size": size}
+    target = LogTarget(address=addr, facility=fac, level=level, where=where, length=length,
+                       format=fmt, minlevel=minlevel, sample=sample, sample_size=size)
     if addr == "global":  # `log global FACILITY ...`: read as an address, as 2.6 does
         raise fail(where, "log : invalid address: 'global' in 'global'")
     if addr.startswith("fd@"):
         if not isnum(addr[3:]):
             raise fail(where, f"log : invalid address: '{addr}'")
-        return LogTarget(address=addr, facility=fac, level=level, where=where, **opts)
+        return target
     if addr.startswith("unix@"):
         addr = addr[5:]
     if addr.startswith("/"):
-        return LogTarget(address=addr, facility=fac, level=level, where=where, **opts)
+        target.address = addr
+        return target
     if addr.startswith(("ring@", "tcp@", "abns@")):
         raise fail(where, f"log : '{addr}' : ring buffers and TCP log servers are not supported by "
                           "pyhaproxy (UDP, unix sockets and stdout/stderr are).")
@@ -138,7 +138,8 @@ def parse_log(args: list[str], where: Where) -> LogTarget:
     else:
         raise fail(where, f"'log' : invalid port in address '{addr}'.")
     ip = res[0] if res[1] == 2 else f"[{res[0]}]"
-    return LogTarget(address=f"{ip}:{nport}", facility=fac, level=level, where=where, **opts)
+    target.address = f"{ip}:{nport}"
+    return target
 
 
 def g_log(st: State, args: list[str], where: Where) -> None:
@@ -172,7 +173,8 @@ def p_log_tag(st: State, args: list[str], where: Where) -> None:
 
 
 def p_no_log(st: State, args: list[str], where: Where) -> None:
-    """`no log` (args: ['log', ...]): forget the log targets inherited or defined so far (`log global` included)."""
+    """`no log` (args: ['log', ...]): forget the log targets inherited or defined so far
+    (`log global` included)."""
     if len(args) > 1:
         raise fail(where, "log : 'no log' does not expect arguments")
     px = st.px()
