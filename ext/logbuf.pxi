@@ -18,6 +18,7 @@ cdef extern from "<time.h>" nogil:
 
 cdef enum:
     LOG_ALERT = 1
+    LOG_ERR = 3
     LOG_INFO = 6
     LOG_MAX = 65536           # room for a message; each target cuts header + message at its `len`
     LOG_DEFAULT_LEN = 1024    # a target's `len` by default (RFC 3164's limit)

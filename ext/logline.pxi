@@ -617,7 +617,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     cdef px_t *be = &g_px[s.be]     # the same proxy for a `listen`
     cdef char b[LOG_HDR_ROOM + LOG_MAX + 8]
     cdef int cap = LOG_HDR_ROOM + LOG_MAX
-    cdef int n, http, retries, redisp, srvconn, status, k
+    cdef int n, http, retries, redisp, srvconn, status, k, level
     cdef long long tq, tw, tc, tr, tt, t0
     cdef unsigned long long nbytes
     cdef const char *line
@@ -674,6 +674,13 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
             retries = 0
         redisp = s.redispatched
     nbytes = asap_bytes if asap else s.rsp.bytes
+    # `option log-separate-errors`: a redispatch, an abnormal end, a retry or a 5xx is logged
+    # at level err (2.6's strm_log)
+    level = LOG_INFO
+    if (p.opts & PO_LOG_SEPARATE_ERRORS) and (
+            redisp or s.term_cause != 0 or retries > 0
+            or (p.mode == MODE_HTTP and s.status >= 500)):
+        level = LOG_ERR
 
     if p.nlf:
         # the frontend's log-format (logformat.pxi)
@@ -695,7 +702,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         n = log_begin(b)
         log_custom(s, &f, b, &n, cap)
         log_end_line(b, &n)
-        log_send(p, LOG_INFO, b, n)
+        log_send(p, level, b, n)
         log_release(s)
         return
 
@@ -790,7 +797,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
             la(b, &n, cap, b"<BADREQ>", 8)
         lc(b, &n, cap, b'"')
     log_end_line(b, &n)
-    log_send(p, LOG_INFO, b, n)
+    log_send(p, level, b, n)
     log_release(s)
 
 

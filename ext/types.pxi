@@ -37,6 +37,7 @@ cpdef enum proxy_option:
     PO_NOLINGER = 1 << 14
     PO_FORCECLOSE = 1 << 15
     PO_HTTP_SERVER_CLOSE = 1 << 16   # close the server side after each response
+    PO_LOG_SEPARATE_ERRORS = 1 << 17 # a session ending in error is logged at level err
 
 cpdef enum cookie_mode:
     CK_NONE = 0

@@ -163,6 +163,7 @@ _FLAG_OPTIONS = {
     "keepalive": "1.1",
     "accept-invalid-http-request": "1.3.15",
     "accept-invalid-http-response": "1.3.15",
+    "log-separate-errors": "1.3.21",
 }
 
 _LATER_OPTIONS = {
@@ -190,7 +191,6 @@ _LATER_OPTIONS = {
     "independent-streams": "1.4",
     "independant-streams": "1.4",
     "originalto": "1.4",
-    "log-separate-errors": "1.3.21",
     "contstats": "1.4",
     "dontlog-normal": "1.3.21",
     "prefer-last-server": "1.5",
