@@ -151,6 +151,16 @@ def g_log(st: State, args: list[str], where: Where) -> None:
     st.config.global_.logs.append(target)
 
 
+def g_no(st: State, args: list[str], where: Where) -> None:
+    """`no log` in the global section forgets the global log targets read so far."""
+    if len(args) > 1 and args[1] == "log":
+        if len(args) > 2:
+            raise fail(where, "log : 'no log' does not expect arguments")
+        st.config.global_.logs = []
+        return
+    raise fail(where, "'no' in 'global' : pyhaproxy supports only 'no log' there.")
+
+
 def g_log_send_hostname(st: State, args: list[str], where: Where) -> None:
     """`log-send-hostname [NAME]`: NAME, else the system's host name, in every syslog header."""
     if not once(st, args[0], where):

@@ -332,6 +332,26 @@ def test_monitor_net_and_uri() -> None:
     assert px.monitor_uri == "/haproxy_test"
 
 
+def test_log_2x_forms() -> None:
+    cfg = parse_text(
+        "global\n    log 127.0.0.9 local1\n    no log\n    log-send-hostname h1\n    log-tag gt\n"
+        "    log 127.0.0.1:5140 len 200 format rfc5424 sample 1-2,4:5 local0 info notice\n"
+        "defaults\n    log global\n    log 127.0.0.7 local2\n"
+        "listen a\n    bind :80\n    no log\n    log stdout format raw local0\n    log-tag pt\n"
+        "    log stderr local3\n    server s 127.0.0.2\n"
+        "listen b\n    bind :81\n    server s 127.0.0.2\n"
+    )
+    g = cfg.global_
+    assert (g.log_send_hostname, g.log_tag) == ("h1", "gt")
+    assert [(t.address, t.length, t.format, t.sample, t.sample_size, t.level, t.minlevel)
+            for t in g.logs] == [("127.0.0.1:5140", 200, "rfc5424", [(1, 2), (4, 4)], 5, "info", "notice")]
+    a, b = cfg.proxies
+    assert (a.log_global, a.log_tag) == (False, "pt")
+    assert [(t.address, t.format, t.facility) for t in a.logs] == [("fd@1", "raw", "local0"),
+                                                                   ("fd@2", "", "local3")]
+    assert (b.log_global, b.log_tag, [t.address for t in b.logs]) == (True, None, ["127.0.0.7:514"])
+
+
 def test_proxy_logs() -> None:
     px = one(
         "    log global\n    log 127.0.0.5 local3\n    log 127.0.0.6:600 local4 err\n    server s 127.0.0.2\n"
@@ -833,6 +853,7 @@ BROKEN: list[tuple[str, int, str]] = [
     ("global\n    log-tag a b\n", 2, "'log-tag' cannot handle unexpected argument 'b'."),
     ("global\n    log global local0\n", 2, "log : invalid address: 'global' in 'global'"),
     ("global\n    log global local9\n", 2, "log : unknown log facility 'local9'"),
+    ("global\n    no log x\n", 2, "log : 'no log' does not expect arguments"),
     ("listen a :80\n    log ring@buf local0\n", 2,
      "log : 'ring@buf' : ring buffers and TCP log servers are not supported by pyhaproxy "
      "(UDP, unix sockets and stdout/stderr are)."),
