@@ -37,6 +37,7 @@ cpdef enum proxy_option:
     PO_NOLINGER = 1 << 14
     PO_FORCECLOSE = 1 << 15
     PO_HTTP_SERVER_CLOSE = 1 << 16   # close the server side after each response
+    PO_LOG_SEPARATE_ERRORS = 1 << 17 # a session ending in error is logged at level err
 
 cpdef enum cookie_mode:
     CK_NONE = 0
@@ -91,7 +92,8 @@ cdef enum:
     MAX_MONNET = 16
     MAX_NAME = 128
     MAX_COOKIE = 64
-    MAX_LOGSRV = 2
+    MAX_LOGSRV = 4
+    MAX_LOG_RANGES = 8
     MAX_CAPTURE = 8
     SRV_STATS = -3      # sess_t.srv: the request goes to the master's stats server
 
@@ -100,8 +102,19 @@ cdef struct logsrv_t:
     sockaddr_storage addr
     socklen_t addrlen
     int fd
+    int is_fd           # an inherited fd (`stdout`, `stderr`, fd@N): written, not sent
     int facility
     int level
+    int minlvl          # the level sent is at least this one (2.6's MINLEVEL)
+    int format          # LOG_FMT_* of logbuf.pxi, the unspecified one already resolved
+    int maxlen          # `len N`: header and message are cut there
+    int nrg             # `sample`: ranges [rg_low, rg_high] (1-based) of each smp_sz messages
+    unsigned int rg_low[MAX_LOG_RANGES]
+    unsigned int rg_high[MAX_LOG_RANGES]
+    unsigned int rg_idx[MAX_LOG_RANGES]
+    unsigned int smp_sz
+    unsigned int curr_idx
+    unsigned int curr_rg
 
 
 # The scalar settings of a proxy and of a server: copied at start-up from the model's dataclass
@@ -172,6 +185,8 @@ cdef struct px_t:
     int stats_uri_len
     int nlog
     logsrv_t log[MAX_LOGSRV]
+    char log_tag[64]    # `log-tag` (the proxy's, else the global one): the syslog program name
+    int log_tag_len
     int slot            # shm counter slot
     # --- frontend/backend (acl.pxi): a `listen` is its own backend, a frontend switches
     int default_be      # backend when no use_backend matches (the proxy itself: no server, 503)

@@ -382,6 +382,7 @@ class ProxyPlan:
     ff_except: tuple[int, bytes, int] | None
     stats_uri: str
     logs: list[LogTarget]
+    log_tag: str  # `log-tag`: the proxy's, else the global one
     # header rules apply in HTTP mode only (the parser warns): (direction, action, icase, regex, text)
     rules: list[tuple[str, str, int, bytes, bytes]]
     errpages: dict[int, bytes]
@@ -408,6 +409,7 @@ class WorkerPlan:
     quiet: bool
     stats_sock: str | None
     log_pid: int = 0  # the pid the log lines carry; 0: the worker's own
+    log_host: str = ""  # `log-send-hostname`: the host name of the syslog headers
 
 
 def _enum_member(enum: Any, prefix: str, word: str) -> int:
@@ -463,6 +465,7 @@ def plan_worker(cfg: Config) -> WorkerPlan:
             if px.forwardfor_except else None,
             stats_uri=px.stats.uri if px.stats.enabled and px.mode == "http" else "",
             logs=(cfg.global_.logs if px.log_global else []) + px.logs,
+            log_tag=px.log_tag if px.log_tag is not None else cfg.global_.log_tag,
             rules=[(r.direction, r.action, int(r.icase), (r.regex or "").encode("latin-1"),
                     (r.replacement or "").encode("latin-1"))
                    for r in px.rules if px.mode == "http" and r.action in RULE_ACTIONS],
@@ -474,7 +477,8 @@ def plan_worker(cfg: Config) -> WorkerPlan:
             port_mode=1 if sv.port is None or sv.port_offset else 0, source=_ip_port(sv.source)))
     return WorkerPlan(proxies=proxies, servers=servers, acl=compile_acls(cfg),
                       maxconn=max(1, cfg.global_.maxconn), quiet=cfg.global_.quiet,
-                      stats_sock=cfg.global_.tune.get("__stats_sock"))
+                      stats_sock=cfg.global_.tune.get("__stats_sock"),
+                      log_host=cfg.global_.log_send_hostname or "")
 
 
 def tls_plan(listeners: list[Any]) -> list[Any] | None:

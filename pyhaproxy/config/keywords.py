@@ -62,7 +62,17 @@ from .kw_rules import (
     p_use_backend,
 )
 from .kw_server import p_default_server, p_http_check, p_server
-from .kw_stats_log import g_log, g_stats, p_log, p_log_format, p_stats
+from .kw_stats_log import (
+    g_log,
+    g_log_send_hostname,
+    g_log_tag,
+    g_no,
+    g_stats,
+    p_log,
+    p_log_format,
+    p_log_tag,
+    p_stats,
+)
 from .model import (
     Where,
 )
@@ -123,6 +133,8 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "pidfile": (Kw(G, g_path, "1.1.21"),),
     "maxconn": (Kw(G, g_int, "1.0"), Kw(P, p_int, "1.0")),
     "log": (Kw(G, g_log, "1.0"), Kw(P, p_log, "1.0")),
+    "log-tag": (Kw(G, g_log_tag, "1.5"), Kw(P, p_log_tag, "1.6")),
+    "log-send-hostname": (Kw(G, g_log_send_hostname, "1.4"),),
     "stats": (Kw(G, g_stats, "1.2"), Kw(P, p_stats, "1.2.14")),
     # proxies
     "bind": (Kw(FE, p_bind, "1.2"),),
@@ -156,7 +168,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "monitor-uri": (Kw(P, p_monitor_uri, "1.2.15", side=FRONTEND),),
     "monitor": (Kw(P, p_monitor, "1.3.10", side=FRONTEND),),
     "option": (Kw(P, p_option, "1.0"),),
-    "no": (Kw(P, p_no, "1.3.15"),),
+    "no": (Kw(P, p_no, "1.3.15"), Kw(G, g_no, "1.3.15")),
     "server": (Kw(BE, p_server, "1.0"),),
     "default-server": (Kw(P, p_default_server, "1.4"),),
     "http-check": (Kw(P, p_http_check, "1.4"),),
@@ -198,7 +210,6 @@ _LATER_PROXY_KEYWORDS = {
     "filter": "1.7",
     "unique-id-format": "1.5",
     "unique-id-header": "1.5",
-    "log-tag": "1.6",
     "rate-limit": "1.4",
     "persist": "1.5",
     "ignore-persist": "1.5",
@@ -236,8 +247,6 @@ _LATER_GLOBAL_KEYWORDS = {
     "spread-checks": "1.3.15",
     "node": "1.4",
     "description": "1.4",
-    "log-send-hostname": "1.4",
-    "log-tag": "1.5",
     "maxsslconn": "1.5",
     "maxconnrate": "1.5",
     "maxsessrate": "1.5",

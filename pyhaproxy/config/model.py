@@ -35,12 +35,22 @@ class Where:
 
 @dataclass
 class LogTarget:
-    """`log ADDRESS FACILITY [MAX_LEVEL]`; address is 'host:port', 'host' (port 514) or a path."""
+    """`log ADDRESS [len N] [format F] [sample R:N] FACILITY [LEVEL [MINLEVEL]]` (2.6's order).
+
+    address is 'host:port' (port 514 by default), a unix socket path, or 'fd@N' (`stdout` is
+    'fd@1', `stderr` 'fd@2'). format "" is 2.6's unspecified format: RFC 3164 without the
+    hostname ("local"), with it when `log-send-hostname` is set. sample: the ranges (low, high)
+    of the messages logged out of each `sample_size` consecutive ones."""
 
     address: str
     facility: str
     level: str = "debug"
     where: Where = field(default_factory=Where)
+    length: int = 1024
+    format: str = ""
+    minlevel: str = "emerg"
+    sample: list[tuple[int, int]] = field(default_factory=list)
+    sample_size: int = 0
 
 
 @dataclass
@@ -71,6 +81,8 @@ class Global:
     pidfile: str | None = None
     ulimit_n: int | None = None
     logs: list[LogTarget] = field(default_factory=list)
+    log_send_hostname: str | None = None  # `log-send-hostname [NAME]`: the host name in headers
+    log_tag: str = "haproxy"  # `log-tag`: the program name of the syslog header
     stats_socket: StatsSocket | None = None  # the first `stats socket` line
     stats_sockets: list[StatsSocket] = field(default_factory=list)  # every one, in order
     stats_timeout: int = 10000
@@ -263,6 +275,7 @@ class Proxy:
     monitor_uri: str | None = None
     logs: list[LogTarget] = field(default_factory=list)
     log_global: bool = False
+    log_tag: str | None = None  # `log-tag` of the proxy; else the global one
     rules: list[HeaderRule] = field(default_factory=list)
     captures: list[Capture] = field(default_factory=list)
     errorloc: dict[int, tuple[str, str]] = field(default_factory=dict)  # code -> (kind, value)

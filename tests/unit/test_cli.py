@@ -198,8 +198,27 @@ def test_format_syslog() -> None:
 
 
 def test_format_syslog_cut_at_1024() -> None:
+    # 2.6 cuts header + message at `len` (1024) and then adds the newline: 1025 bytes
     line = format_syslog(23, 0, 1, "y" * 5000, _local(2026, 3, 1, 0, 0, 0))
-    assert len(line) == 1024 and line.endswith(b"y\n") and line.startswith(b"<184>Mar  1 ")
+    assert len(line) == 1025 and line.endswith(b"y\n") and line.startswith(b"<184>Mar  1 ")
+    # to an fd (stdout/stderr) the newline is inside the `len`
+    assert len(format_syslog(23, 0, 1, "y" * 5000, 0.0, fmt="raw", maxlen=80, is_fd=True)) == 80
+
+
+def test_format_headers_of_2_6() -> None:
+    now = _local(2026, 11, 4, 9, 5, 7) + 0.25
+    pid = 77
+    assert format_syslog(16, LOG_INFO, pid, "m", now, fmt="raw") == b"m\n"
+    assert format_syslog(16, LOG_INFO, pid, "m", now, fmt="short") == b"<6>m\n"
+    assert format_syslog(16, LOG_INFO, pid, "m", now, fmt="priority") == b"<134>m\n"
+    assert format_syslog(16, LOG_INFO, pid, "m", now, "tg", host="hst") == \
+        b"<134>Nov  4 09:05:07 hst tg[77]: m\n"
+    assert format_syslog(16, LOG_INFO, pid, "m", now, fmt="rfc3164") == \
+        b"<134>Nov  4 09:05:07 localhost haproxy[77]: m\n"
+    assert re.fullmatch(rb"<134>1 2026-11-04T09:05:07\.250000[-+]\d\d:\d\d - haproxy 77 - - m\n",
+                        format_syslog(16, LOG_INFO, pid, "m", now, fmt="rfc5424"))
+    assert re.fullmatch(rb"<6>2026-11-04T09:05:07\.250000[-+]\d\d:\d\d m\n",
+                        format_syslog(16, LOG_INFO, pid, "m", now, fmt="timed"))
 
 
 def test_format_stderr_day_of_year_from_zero() -> None:
