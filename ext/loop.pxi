@@ -57,7 +57,7 @@ cdef void handle_accept(int li) noexcept nogil:
     cdef px_t *p = &g_px[l.px]
     cdef sockaddr_storage addr
     cdef socklen_t alen
-    cdef int fd, idx, k, tq, one = 1
+    cdef int fd, idx, k, one = 1
     cdef sess_t *s
     for k in range(ACCEPT_BURST):
         if g_actconn >= g_maxconn or p.feconn >= p.conf.maxconn:
@@ -78,25 +78,139 @@ cdef void handle_accept(int li) noexcept nogil:
         if idx < 0:
             continue
         s = &g_sess[idx]
-        log_accept(s)
         # Small request/response exchanges must not wait on Nagle for the previous ACK.
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
         if p.opts & PO_CLITCPKA:
             setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one))
         if sess_watch(idx) < 0:
             continue
-        if p.mode == MODE_HTTP:
-            s.state = ST_REQ
-            s.req.buf = NULL
-            tq = p.conf.httpreqtimeout if p.conf.httpreqtimeout > 0 else p.conf.clitimeout
-            s.cli_exp = g_now + tq if tq > 0 else 0
+        if l.accept_proxy:
+            # Nothing else happens before the PROXY header: it may change the client address
+            # that logs, ACLs, the source hash and forwardfor see. `timeout client` bounds the
+            # wait, as in haproxy 2.6.
+            s.state = ST_PROXY
+            s.cli_exp = g_now + p.conf.clitimeout if p.conf.clitimeout > 0 else 0
             sess_arm(s, idx)
-        else:
-            # TCP: the backend is chosen now, on what is known at accept (src, dst_port)
-            sess_set_be(s, acl_switch_backend(s, NULL, NULL))
-            s.retries_left = g_px[s.be].conf.retries
-            touch_cli(s)
-            sess_start_connect(idx)
+            pp_client_io(idx)
+            continue
+        sess_begin(idx)
+
+
+cdef void sess_begin(int idx) noexcept nogil:
+    """The session starts for real: HTTP waits for a request, TCP chooses its backend and connects."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef px_t *p = &g_px[s.px]
+    cdef int tq
+    log_accept(s)
+    if p.mode == MODE_HTTP:
+        s.state = ST_REQ
+        s.req.buf = NULL
+        tq = p.conf.httpreqtimeout if p.conf.httpreqtimeout > 0 else p.conf.clitimeout
+        s.cli_exp = g_now + tq if tq > 0 else 0
+        sess_arm(s, idx)
+        if s.cli_rd:
+            http_client_io(idx)       # (the request came with the PROXY header)
+    else:
+        # TCP: the backend is chosen now, on what is known at accept (src, dst_port)
+        sess_set_be(s, acl_switch_backend(s, NULL, NULL))
+        s.retries_left = g_px[s.be].conf.retries
+        touch_cli(s)
+        sess_start_connect(idx)
+
+
+# ---- the PROXY protocol header of an `accept-proxy` listener (parsing: proxyproto.pxi)
+
+cdef void pp_refuse(int idx, int err) noexcept nogil:
+    """A missing, malformed or late header: log it as haproxy 2.6 does, close (unread bytes
+    make that a reset, as in 2.6). The session never began: no session log line."""
+    cdef sess_t *s = &g_sess[idx]
+    pp_log_refused(s, err)
+    s.logged = 1
+    s.term_cause = TERM_CLI_ABORT
+    sess_close(idx)
+
+
+cdef void pp_client_io(int idx) noexcept nogil:
+    """Look at what the client sent so far (MSG_PEEK: nothing is consumed until the whole
+    header is there and valid, so a header split over several reads waits for the rest, until
+    `timeout client`); then take exactly the header off the socket and begin the session."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef char *b
+    cdef ssize_t n
+    cdef int r, has_addr = 0
+    cdef sockaddr_storage src, dst
+    b = buf_get()
+    if b == NULL:
+        s.logged = 1
+        sess_close(idx)
+        return
+    while True:
+        n = recv(s.cfd, b, PP_PEEK_MAX, MSG_PEEK | MSG_DONTWAIT)
+        if n < 0 and errno == EINTR:
+            continue
+        break
+    if n < 0:
+        buf_put(b)
+        if errno == EAGAIN:
+            if s.cli_rd == 2:
+                pp_refuse(idx, PP_ERR_EMPTY)
+            return
+        pp_refuse(idx, PP_ERR_ABORT)
+        return
+    if n == 0:
+        buf_put(b)
+        pp_refuse(idx, PP_ERR_EMPTY)
+        return
+    r = pp_parse(b, <int>n, &src, &dst, &has_addr)
+    if r == 0:
+        buf_put(b)
+        if s.cli_rd == 2:
+            pp_refuse(idx, PP_ERR_TRUNCATED)    # the client closed inside the header
+        return
+    if r < 0:
+        buf_put(b)
+        pp_refuse(idx, r)
+        return
+    n = recv(s.cfd, b, r, MSG_DONTWAIT)
+    buf_put(b)
+    if n != r:
+        pp_refuse(idx, PP_ERR_ABORT)
+        return
+    if has_addr:
+        s.cli_addr = src
+        s.cli_addrlen = sizeof(sockaddr_in) if src.ss_family == AF_INET else sizeof(sockaddr_in6)
+        s.pp_dst = dst
+        s.pp_dst_set = 1
+    s.cli_exp = 0
+    if s.cli_rd != 2:
+        s.cli_rd = 1          # what followed the header may be there already: read it
+    sess_begin(idx)
+
+
+cdef int pp_send_header(int idx) noexcept nogil:
+    """`send-proxy`/`send-proxy-v2`: the header goes first on a connection just established,
+    in one write (it is far smaller than an empty socket buffer). -1 if it could not be sent."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef srv_t *sv
+    cdef char out[256]
+    cdef sockaddr_storage local
+    cdef socklen_t llen = sizeof(local)
+    cdef sockaddr_storage *dst = &s.pp_dst
+    cdef int n
+    if s.srv < 0:
+        return 0
+    sv = &g_srv[s.srv]
+    if sv.conf.send_proxy == 0:
+        return 0
+    if not s.pp_dst_set:
+        memset(&local, 0, sizeof(local))
+        if getsockname(s.cfd, <sockaddr *>&local, &llen) < 0:
+            return -1
+        dst = &local
+    n = pp_build(sv.conf.send_proxy, sv.conf.pp_opts, &s.cli_addr, dst, out, 256)
+    if n <= 0 or send(s.sfd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT) != n:
+        return -1
+    return 0
 
 
 # ---- server connection events
@@ -111,6 +225,8 @@ cdef void handle_server_connecting(int idx, unsigned int events) noexcept nogil:
             getsockopt(s.sfd, SOL_SOCKET, SO_ERROR, &err, &elen)
             if err == 0:
                 err = ECONNREFUSED
+        if err == 0 and pp_send_header(idx) < 0:
+            err = EPIPE
         if err == 0:
             s.srv_wr = 1
             if events & (EPOLLRDHUP | EPOLLHUP):
@@ -127,6 +243,9 @@ cdef void handle_server_connecting(int idx, unsigned int events) noexcept nogil:
 
 cdef void sess_io(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
+    if s.state == ST_PROXY:
+        pp_client_io(idx)
+        return
     if s.state == ST_REQ or s.state == ST_ERRPAGE or s.state == ST_LINGER:
         http_client_io(idx)
         return
@@ -152,6 +271,12 @@ cdef void sess_io(int idx) noexcept nogil:
 
 cdef void sess_timeout(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
+    if s.state == ST_PROXY:
+        if s.cli_exp and s.cli_exp <= g_now:
+            pp_refuse(idx, PP_ERR_TIMEOUT)
+        else:
+            sess_arm(s, idx)
+        return
     if s.state == ST_QUEUED and s.con_exp and s.con_exp <= g_now:
         # `timeout queue` expired: 503, logged "sQ"
         queue_del(idx)

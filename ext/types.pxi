@@ -55,6 +55,7 @@ cdef enum:
     ST_LINGER = 8       # answer sent and write side shut: read what the client still sends, then close
                         # (closing with unread input would turn the answer into a reset)
     ST_QUEUED = 9       # waiting in its backend's queue for a server slot (server maxconn)
+    ST_PROXY = 10       # `accept-proxy`: waiting for the PROXY protocol header (proxyproto.pxi)
 
     # epoll tags (low 2 bits of data.u64)
     TAG_LISTENER = 0
@@ -124,6 +125,8 @@ cdef struct srv_conf_t:
     int slowstart        # ms over which the weight ramps up after the server came back UP
     int backup
     int port_offset      # "+N"/"-N" port syntax: the client's port plus this offset
+    int send_proxy       # `send-proxy` 1, `send-proxy-v2` 2: the PROXY header opens each connection
+    int pp_opts          # `proxy-v2-options`: PP_OPT_* (proxyproto.pxi)
 
 
 cdef struct px_t:
@@ -229,6 +232,10 @@ cdef struct lst_t:
     int port
     int state
     int backlog
+    int accept_proxy    # `bind ... accept-proxy`: a PROXY header comes before anything else
+    int luid            # its number in its proxy (`id`, else 1, 2...), and its `name`: the log
+    char name[64]       # of a refused PROXY header names it
+    int name_len
 
 
 cdef struct chan_t:
@@ -282,8 +289,10 @@ cdef struct sess_t:
     long long t_conn       # connection established (Tc)
     long long t_cstart     # left the queue (or never waited) and began connecting: ends Tw
     long long t_rsp        # response headers received (Tr)
-    sockaddr_storage cli_addr
+    sockaddr_storage cli_addr    # the client: the socket's peer, or what a PROXY header said
     socklen_t cli_addrlen
+    sockaddr_storage pp_dst      # the address the client reached, when a PROXY header gave it
+    int pp_dst_set
     chan_t req
     chan_t rsp
     int status

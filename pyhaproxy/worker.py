@@ -304,6 +304,28 @@ def plan_worker(cfg: Config) -> WorkerPlan:
                       stats_sock=cfg.global_.tune.get("__stats_sock"))
 
 
+def _listener_id(cfg: Config, lst: Any) -> tuple[int, str]:
+    """(luid, name) of a listener as haproxy 2.6 names it in a refused PROXY header's log
+    line: its `bind ... name`, else its `id`, else its rank among its proxy's listeners (one per
+    address and port, in configuration order, skipping the ids given explicitly)."""
+    px = cfg.proxies[lst.proxy_index]
+    name = lst.bind.options.get("name", "")
+    if "id" in lst.bind.options:
+        return int(lst.bind.options["id"]), name
+    used = {int(b.options["id"]) for b in px.binds if "id" in b.options}
+    nid = 0
+    for b in px.binds:
+        if "id" in b.options:
+            continue
+        for port in range(b.port_lo, b.port_hi + 1):
+            nid += 1
+            while nid in used:
+                nid += 1
+            if b is lst.bind and (port == lst.port or b.fd >= 0):
+                return nid, name
+    return nid or 1, name
+
+
 def drop_privileges(cfg: Config) -> None:
     """chroot, then group and user, as HAProxy does after binding."""
     g = cfg.global_
@@ -337,7 +359,8 @@ def run(cfg: Config, listeners: list[Any], shm: Shm, worker_idx: int, debug: boo
         single = not cfg.global_.master_worker and cfg.global_.nbproc <= 1
         plan.log_pid = os.getppid() if single else 0
         fds = [
-            (lst.sock.fileno(), lst.proxy_index, lst.port, max(1, cfg.proxies[lst.proxy_index].maxconn))
+            (lst.sock.fileno(), lst.proxy_index, lst.port, max(1, cfg.proxies[lst.proxy_index].maxconn),
+             "accept-proxy" in lst.bind.options, *_listener_id(cfg, lst))
             for lst in listeners
         ]
         drop_privileges(cfg)

@@ -719,8 +719,8 @@ BROKEN: list[tuple[str, int, str]] = [
         "'bind :443' : option 'ssl' needs TLS, which pyhaproxy does not handle "
         "(terminate TLS in front of it).",
     ),
-    ("listen a\n    bind :443 accept-proxy\n", 2,
-     "'bind' option 'accept-proxy' is not supported yet (it appeared in HAProxy 1.5)."),
+    ("listen a\n    bind :443 accept-netscaler-cip 1234\n", 2,
+     "'bind' option 'accept-netscaler-cip' is not supported yet (it appeared in HAProxy 1.6)."),
     ("listen a\n    bind :443 bogus\n", 2, "'bind :443' : unknown option 'bogus'."),
     ("listen a :80\n    http-request add-header X-A %[src]\n", 2,
      "'http-request add-header' : log-format values ('%...') are not supported; use a literal value."),
