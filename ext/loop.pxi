@@ -167,20 +167,19 @@ cdef void pp_client_io(int idx) noexcept nogil:
         if s.cli_rd == 2:
             pp_refuse(idx, PP_ERR_TRUNCATED)    # the client closed inside the header
         return
-    if r < 0:
-        buf_put(b)
-        pp_refuse(idx, r)
-        return
-    n = recv(s.cfd, b, r, MSG_DONTWAIT)
+    if r > 0:
+        n = recv(s.cfd, b, r, MSG_DONTWAIT)
+        if n != r:
+            r = PP_ERR_ABORT
     buf_put(b)
-    if n != r:
-        pp_refuse(idx, PP_ERR_ABORT)
-        return
     if has_addr:
         s.cli_addr = src
         s.cli_addrlen = sizeof(sockaddr_in) if src.ss_family == AF_INET else sizeof(sockaddr_in6)
         s.pp_dst = dst
         s.pp_dst_set = 1
+    if r < 0:
+        pp_refuse(idx, r)
+        return
     s.cli_exp = 0
     if s.cli_rd != 2:
         s.cli_rd = 1          # what followed the header may be there already: read it

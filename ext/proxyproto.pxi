@@ -173,7 +173,9 @@ cdef int pp_parse_v1(const char *b, int n, sockaddr_storage *src, sockaddr_stora
 cdef int pp_parse_v2(uint8_t *b, int n, sockaddr_storage *src, sockaddr_storage *dst,
                      int *has_addr) noexcept nogil:
     """A v2 header (signature already matched, n >= 16): its length, 0 incomplete, or PP_ERR_*.
-    Every TLV is bounds-checked; CRC32C is verified, AUTHORITY and UNIQUE_ID lengths checked."""
+    Every TLV is bounds-checked; CRC32C is verified, AUTHORITY and UNIQUE_ID lengths checked.
+    *has_addr is set as soon as the address block is read: as in haproxy 2.6, a bad TLV is
+    logged with the address the header gave."""
     cdef int ver_cmd = b[12], fam = b[13]
     cdef int dlen = (b[14] << 8) | b[15]
     cdef int total = PP_V2_HDR + dlen
@@ -203,6 +205,7 @@ cdef int pp_parse_v2(uint8_t *b, int n, sockaddr_storage *src, sockaddr_storage 
         memcpy(&(<sockaddr_in *>dst).sin_addr.s_addr, b + 20, 4)
         memcpy(&(<sockaddr_in *>dst).sin_port, b + 26, 2)
         off += 12
+        has_addr[0] = 1
     elif fam == 0x21:          # TCP over IPv6
         if dlen < 36:
             return PP_ERR_BAD_HDR
@@ -213,6 +216,7 @@ cdef int pp_parse_v2(uint8_t *b, int n, sockaddr_storage *src, sockaddr_storage 
         memcpy(&(<sockaddr_in6 *>dst).sin6_addr, b + 32, 16)
         memcpy(&(<sockaddr_in6 *>dst).sin6_port, b + 50, 2)
         off += 36
+        has_addr[0] = 1
     elif fam == 0x12 or fam == 0x22:   # UDP: addresses of a protocol we do not relay
         off += 12 if fam == 0x12 else 36
         if off > total:
@@ -244,8 +248,6 @@ cdef int pp_parse_v2(uint8_t *b, int n, sockaddr_storage *src, sockaddr_storage 
         elif ttype == PP2_TYPE_UNIQUE_ID and tlen > 128:
             return PP_ERR_BAD_HDR
         off += 3 + tlen
-    if fam == 0x11 or fam == 0x21:
-        has_addr[0] = 1
     return total
 
 
@@ -253,7 +255,8 @@ cdef int pp_parse(char *b, int n, sockaddr_storage *src, sockaddr_storage *dst,
                   int *has_addr) noexcept nogil:
     """The PROXY header at the start of b[0:n] (what has been received so far): its length
     once complete and valid (src/dst filled and *has_addr set when it carries addresses),
-    0 when more bytes are needed, PP_ERR_* when it can never be valid."""
+    0 when more bytes are needed, PP_ERR_* when it can never be valid (a v2 header whose TLVs
+    are bad has *has_addr set: the caller logs that address, as 2.6 does)."""
     cdef int k = n if n < 12 else 12
     has_addr[0] = 0
     if n <= 0:
