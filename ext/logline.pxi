@@ -303,7 +303,10 @@ cdef void log_accept(sess_t *s) noexcept nogil:
     if p.nlog == 0 or (p.opts & (PO_HTTPLOG | PO_TCPLOG)):
         return
     memset(&local, 0, sizeof(local))
-    getsockname(s.cfd, <sockaddr *>&local, &llen)
+    if s.pp_dst_set:
+        local = s.pp_dst         # (the address a PROXY header said the client reached)
+    else:
+        getsockname(s.cfd, <sockaddr *>&local, &llen)
     n = log_begin(b)
     la(b, &n, LOG_HDR_ROOM + LOG_MAX, b"Connect from ", 13)
     laddr(b, &n, LOG_HDR_ROOM + LOG_MAX, &s.cli_addr)

@@ -84,7 +84,7 @@ cdef void handle_accept(int li) noexcept nogil:
             setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one))
         if sess_watch(idx) < 0:
             continue
-        if l.accept_proxy:
+        if l.accept_proxy or (p.nxp > 0 and acl_expect_proxy(s)):
             # Nothing else happens before the PROXY header: it may change the client address
             # that logs, ACLs, the source hash and forwardfor see. `timeout client` bounds the
             # wait, as in haproxy 2.6.

@@ -179,6 +179,8 @@ cdef struct px_t:
     int nswr
     int hr_first        # its http-request rules: g_hrule[hr_first .. hr_first + nhr] (httpreq.pxi)
     int nhr
+    int xp_first        # its `tcp-request connection expect-proxy` conditions (acl.pxi)
+    int nxp
     char ff_hdr[64]     # option forwardfor header NAME (X-Forwarded-For)
     int ff_hdr_len
     int ff_except       # option forwardfor except NET: no header for clients in it

@@ -126,6 +126,7 @@ class AclTables:
     switch: list[tuple[int, int, int]]
     hrules: list[tuple[str, int, int, int, bytes, bytes]]
     hreq: list[tuple[int, int]]
+    expect: list[tuple[int, int]]   # `tcp-request connection expect-proxy`: (first cond, count)
 
 
 def compile_acls(cfg: Config) -> AclTables:
@@ -141,6 +142,7 @@ def compile_acls(cfg: Config) -> AclTables:
     switch: list[tuple[int, int, int]] = []
     hrules: list[tuple[str, int, int, int, bytes, bytes]] = []
     hreq: list[tuple[int, int]] = []
+    expect: list[tuple[int, int]] = []
     backends: dict[str, int] = {}
     for pi, px in enumerate(cfg.proxies):
         if px.cap in ("listen", "backend"):
@@ -190,7 +192,11 @@ def compile_acls(cfg: Config) -> AclTables:
                 value = a[1] if len(a) > 1 else ""
                 hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"), value.encode("latin-1")))
         hreq.append((hfirst, len(hrules) - hfirst))
-    return AclTables(acls=acls, conds=conds, switch=switch, hrules=hrules, hreq=hreq)
+        xfirst = len(conds)
+        for xcond in px.expect_proxy if px.cap != "backend" else []:
+            add_cond(px, local, xcond, -1)
+        expect.append((xfirst, len(conds) - xfirst))
+    return AclTables(acls=acls, conds=conds, switch=switch, hrules=hrules, hreq=hreq, expect=expect)
 
 
 @dataclass

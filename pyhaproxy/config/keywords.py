@@ -564,7 +564,7 @@ def _defaults_forbidden(st: State, args: list[str], where: Where, label: str | N
 _BIND_OPTIONS = {
     "name": True, "backlog": True, "interface": True, "mss": True, "id": True,
     "defer-accept": False, "v6only": False, "v4v6": False, "transparent": False, "tfo": False,
-    "accept-proxy": False,  # [PROXY-PROTOCOL hook 1/3] a PROXY header opens each connection
+    "accept-proxy": False,  # [PROXY-PROTOCOL hook 1/4] a PROXY header opens each connection
 }
 _BIND_TLS_OPTIONS = frozenset({
     "ca-verify-file", "tls-ticket-keys",
@@ -1235,7 +1235,7 @@ def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
                 raise fail(where, "'source' expects <addr>[:<port>] as argument.")
             srv.source = parse_source_addr(args[i + 1], "source", where)
             i += 2
-        elif opt in _PROXY_PROTOCOL_SERVER_OPTIONS:  # [PROXY-PROTOCOL hook 2/3]
+        elif opt in _PROXY_PROTOCOL_SERVER_OPTIONS:  # [PROXY-PROTOCOL hook 2/4]
             i += _proxy_protocol_server_option(srv, args, i, where)
         elif opt in _LATER_SERVER_OPTIONS:
             raise not_supported(f"server option '{opt}'", _LATER_SERVER_OPTIONS[opt], where)
@@ -1249,7 +1249,7 @@ def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
             )
 
 
-# [PROXY-PROTOCOL hook 3/3] the server options of the PROXY protocol (send side): one function,
+# [PROXY-PROTOCOL hook 3/4] the server options of the PROXY protocol (send side): one function,
 # called from _apply_server_options, returning how many words it took.
 _PROXY_PROTOCOL_SERVER_OPTIONS = frozenset({
     "send-proxy", "send-proxy-v2", "no-send-proxy", "no-send-proxy-v2", "proxy-v2-options",
@@ -1597,6 +1597,24 @@ def p_use_backend(st: State, args: list[str], where: Where) -> None:
     st.px().use_backends.append(UseBackend(backend=args[1], cond=cond, where=copy.copy(where)))
 
 
+def p_tcp_request(st: State, args: list[str], where: Where) -> None:
+    """[PROXY-PROTOCOL hook 4/4] `tcp-request connection expect-proxy layer4 [if|unless COND]`:
+    the connections the condition matches (src, dst_port: known at accept) start with a PROXY
+    header, as on an `accept-proxy` bind. Every other `tcp-request` rule is not supported."""
+    _defaults_forbidden(st, args, where)
+    if args[1:4] != ["connection", "expect-proxy", "layer4"]:
+        what = " ".join(args[:3]) if len(args) > 2 else " ".join(args)
+        raise not_supported(f"'{what}'", "1.3.15", where)
+    cond = parse_condition(st, args[4:], where, "tcp-request connection") if len(args) > 4 else None
+    if cond is not None:
+        names = {n for g in cond.groups for _neg, n in g}
+        for acl in st.px().acls:
+            if acl.name in names and ACL_CRITERIA[acl.criterion][0] not in ("src", "dst_port"):
+                raise fail(where, f"'tcp-request connection' : ACL '{acl.name}' uses '{acl.criterion}', "
+                                  "which is not known when the connection is accepted (src, dst_port).")
+    st.px().expect_proxy.append(cond)
+
+
 DENY_CODES = (400, 403, 404, 405, 408, 429, 500, 502, 503, 504)
 _HTTP_REQUEST_ACTIONS = {"deny": 0, "add-header": 2, "set-header": 2, "del-header": 1, "redirect": -1}
 _HTTP_REQUEST_LATER = (
@@ -1725,6 +1743,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "bind": (Kw(FE, p_bind, "1.2"),),
     "acl": (Kw(L, p_acl, "1.3.10"),),
     "use_backend": (Kw(FE, p_use_backend, "1.3.10"),),
+    "tcp-request": (Kw(FE, p_tcp_request, "1.3.15"),),  # [PROXY-PROTOCOL hook 4/4]
     "default_backend": (Kw(FED, p_default_backend, "1.3"),),
     "http-request": (Kw(L, p_http_request, "1.4"),),
     "mode": (Kw(P, p_mode, "1.0"),),
@@ -1781,7 +1800,6 @@ _LATER_PROXY_KEYWORDS = {
     "http-after-response": "2.2",
     "http-reuse": "1.6",
     "http-send-name-header": "1.4",
-    "tcp-request": "1.3.15",
     "tcp-response": "1.5",
     "tcp-check": "1.5",
     "stick-table": "1.5",

@@ -268,6 +268,8 @@ class Proxy:
     smtpchk: tuple[str, str] | None = None  # `option smtpchk [HELO|EHLO domain]`
     default_backend: str | None = None
     use_backends: list[UseBackend] = field(default_factory=list)
+    # `tcp-request connection expect-proxy layer4 [if|unless COND]`: None = always
+    expect_proxy: list[Condition | None] = field(default_factory=list)
     acls: list[Acl] = field(default_factory=list)
     http_rules: list[HttpRule] = field(default_factory=list)
     forwardfor_header: str = "X-Forwarded-For"

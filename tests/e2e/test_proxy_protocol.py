@@ -351,3 +351,178 @@ def test_hostile_headers_are_refused(start: Starter, http_backend: Callable[...,
     # and no session was left behind by the refused ones
     wait_until(lambda: stat_scur(sock, "f") == 0, 10, message="frontend scur back to 0")
 
+
+
+# ---------------------------------------------------------------- tcp-request connection expect-proxy
+
+EXPECT = """
+defaults
+    mode http
+    log 127.0.0.1:{logport} local0
+    option httplog
+    timeout client 5s
+    timeout server 10s
+    timeout connect 5s
+frontend f
+    bind 127.0.0.1:{port}
+    tcp-request connection expect-proxy layer4 if {{ src 127.0.0.7 }}
+    default_backend web
+backend web
+    server s1 127.0.0.1:{wport}
+"""
+
+
+@pytest.mark.parametrize("binary", ["ours", pytest.param("haproxy", marks=need_haproxy)])
+def test_expect_proxy_for_some_sources(start: Starter, http_backend: Callable[..., HttpServer],
+                                       syslog: tuple[Syslog, int], binary: str) -> None:
+    """Only the connections the condition matches must open with a header."""
+    log, logport = syslog
+    web = http_backend()
+    (port,) = free_ports(1)
+    start(binary, EXPECT.format(port=port, logport=logport, wport=web.port))
+    status, _, _ = http_get(port, "/a", source=CLIENT, header=v1("10.2.3.4", "10.0.0.1", 5555, 80))
+    assert status == 200
+    assert re.search(r"\]: 10\.2\.3\.4:5555 \[.* 200 .*\"GET /a ", log.line())
+    status, _, cport = http_get(port, "/b", source=HOST)
+    assert status == 200
+    assert re.search(rf"\]: 127\.0\.0\.1:{cport} \[.* 200 .*\"GET /b ", log.line())
+    cport, got = send_hostile_from(CLIENT, port, b"GET /c HTTP/1.0\r\n\r\n")
+    assert got == b""
+    assert re.search(rf"\]: {re.escape(CLIENT)}:{cport} \[[^\]]+\] f/1: {NOT_HDR}", log.line())
+    assert [r.target for r in web.requests] == ["/a", "/b"]
+
+
+def send_hostile_from(source: str, port: int, data: bytes) -> tuple[int, bytes]:
+    s = socket.create_connection((HOST, port), timeout=10, source_address=(source, 0))
+    cport = s.getsockname()[1]
+    got = b""
+    try:
+        s.sendall(data)
+        while chunk := s.recv(65536):
+            got += chunk
+    except ConnectionResetError:
+        pass
+    finally:
+        s.close()
+    return cport, got
+
+
+# ---------------------------------------------------------------- IPv6 addresses, headers in pieces
+
+V6_BACK = """
+defaults
+    mode http
+    log 127.0.0.1:{logport} local0
+    option httplog
+    option forwardfor
+    timeout client 5s
+    timeout server 10s
+    timeout connect 5s
+frontend f
+    bind 127.0.0.1:{port} accept-proxy
+    default_backend web
+backend web
+    server s1 127.0.0.1:{wport}
+"""
+
+
+@pytest.mark.parametrize("binary", ["ours", pytest.param("haproxy", marks=need_haproxy)])
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_ipv6_client_from_the_header(start: Starter, http_backend: Callable[..., HttpServer],
+                                     syslog: tuple[Syslog, int], binary: str, version: str) -> None:
+    log, logport = syslog
+    web = http_backend()
+    (port,) = free_ports(1)
+    start(binary, V6_BACK.format(port=port, logport=logport, wport=web.port))
+    if version == "v1":
+        header = b"PROXY TCP6 2001:db8::17 2001:db8::1 40001 443\r\n"
+    else:
+        body = (socket.inet_pton(socket.AF_INET6, "2001:db8::17")
+                + socket.inet_pton(socket.AF_INET6, "2001:db8::1")
+                + struct.pack("!HH", 40001, 443) + b"\x05\x00\x03abc")      # a UNIQUE_ID TLV, ignored
+        header = V2_SIG + b"\x21\x21" + struct.pack("!H", len(body)) + body
+    status, _, _ = http_get(port, "/v6", source=HOST, header=header)
+    assert status == 200
+    (req,) = web.wait_requests(1)
+    assert req.header("X-Forwarded-For") == "2001:db8::17"
+    assert re.search(r"\]: 2001:db8::17:40001 \[.* 200 ", log.line())
+
+
+@pytest.mark.parametrize("binary", ["ours", pytest.param("haproxy", marks=need_haproxy)])
+@pytest.mark.parametrize("header", [b"PROXY UNKNOWN\r\n", V2_SIG + b"\x20\x00\x00\x00"],
+                         ids=["v1-unknown", "v2-local"])
+def test_header_without_addresses_keeps_the_socket_address(
+        start: Starter, http_backend: Callable[..., HttpServer], syslog: tuple[Syslog, int],
+        binary: str, header: bytes) -> None:
+    log, logport = syslog
+    web = http_backend()
+    (port,) = free_ports(1)
+    start(binary, V6_BACK.format(port=port, logport=logport, wport=web.port))
+    status, _, cport = http_get(port, "/x", source=CLIENT, header=header)
+    assert status == 200
+    assert re.search(rf"\]: {re.escape(CLIENT)}:{cport} \[.* 200 ", log.line())
+
+
+@pytest.mark.skipif(not OURS, reason="haproxy 2.6 refuses a header that does not come in one read")
+def test_header_in_two_pieces_is_awaited(start: Starter, http_backend: Callable[..., HttpServer],
+                                         syslog: tuple[Syslog, int]) -> None:
+    """pyhaproxy waits for the rest of a header (within `timeout client`), as the specification
+    recommends; the client address is the header's once it is complete."""
+    log, logport = syslog
+    web = http_backend()
+    (port,) = free_ports(1)
+    start("ours", V6_BACK.format(port=port, logport=logport, wport=web.port))
+    header = v2_tcp4("10.4.4.4", "10.0.0.1", 4444, 80)
+    with socket.create_connection((HOST, port), timeout=10) as s:
+        s.sendall(header[:10])
+        time.sleep(0.3)
+        s.sendall(header[10:] + b"GET /p HTTP/1.0\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.")
+    assert re.search(r"\]: 10\.4\.4\.4:4444 \[.* 200 ", log.line())
+
+
+# ---------------------------------------------------------------- health checks
+
+CHECKS = """
+defaults
+    mode tcp
+    timeout client 5s
+    timeout server 5s
+    timeout connect 5s
+listen l
+    bind 127.0.0.1:{port}
+    server s1 127.0.0.1:{sport} {opts} check inter 300
+"""
+
+
+@pytest.mark.parametrize("binary", ["ours", pytest.param("haproxy", marks=need_haproxy)])
+@pytest.mark.parametrize("opts", ["send-proxy", "send-proxy-v2", "check-send-proxy",
+                                  "send-proxy-v2 check-send-proxy"])
+def test_check_send_proxy(start: Starter, binary: str, opts: str) -> None:
+    """A check opens with the header: v2 a LOCAL command, v1 the check connection's addresses."""
+    lst = socket.socket()
+    lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lst.bind((HOST, 0))
+    lst.listen(8)
+    lst.settimeout(15)
+    sport = lst.getsockname()[1]
+    (port,) = free_ports(1)
+    try:
+        start(binary, CHECKS.format(port=port, sport=sport, opts=opts))
+        conn, peer = lst.accept()
+        with conn:
+            conn.settimeout(10)
+            data = b""
+            while len(data) < 16 and (chunk := conn.recv(256)):
+                data += chunk
+                if data.startswith(b"PROXY") and b"\r\n" in data:
+                    break
+    finally:
+        lst.close()
+    if "v2" in opts:
+        assert data == V2_SIG + b"\x20\x00\x00\x00"
+    else:
+        assert data == v1(peer[0], HOST, peer[1], sport)
