@@ -125,6 +125,7 @@ cdef void pp_refuse(int idx, int err) noexcept nogil:
     make that a reset, as in 2.6). The session never began: no session log line."""
     cdef sess_t *s = &g_sess[idx]
     pp_log_refused(s, err)
+    ctr_px(s.px).tot_sess -= 1      # (2.6 counts no session, nor connection, for it: stot)
     s.logged = 1
     s.term_cause = TERM_CLI_ABORT
     sess_close(idx)
