@@ -820,3 +820,35 @@ def log_setup(object plan):
             copy_name(p.cap_rsp_name[k], 64, name, &p.cap_rsp_len[k])
             p.cap_rsp_max[k] = max(0, min(int(length), LOG_HDR_MAX))
             p.ncap_rsp += 1
+
+
+# ---- the log line of a refused PROXY header (proxyproto.pxi parses it, loop.pxi waits for it)
+
+cdef void pp_log_refused(sess_t *s, int err) noexcept nogil:
+    """haproxy 2.6's line for a connection that ended before its session began:
+    "IP:PORT [date] FRONTEND/LISTENER: message", LISTENER its `name` or its number. As in 2.6,
+    `option dontlognull` hides a client that closed or reset before sending anything."""
+    cdef px_t *p = &g_px[s.px]
+    cdef lst_t *l = &g_lst[s.lst]
+    cdef char b[LOG_HDR_ROOM + LOG_MAX + 8]
+    cdef const char *msg = pp_err_msg(err)
+    cdef int n
+    if p.nlog == 0:
+        return
+    if (p.opts & PO_DONTLOGNULL) and (err == PP_ERR_EMPTY or err == PP_ERR_ABORT):
+        return
+    n = log_begin(b)
+    laddr(b, &n, LOG_HDR_ROOM + LOG_MAX, &s.cli_addr)
+    lc(b, &n, LOG_HDR_ROOM + LOG_MAX, b' ')
+    log_date(b, &n, LOG_HDR_ROOM + LOG_MAX, s.accept_wall_ms)
+    lc(b, &n, LOG_HDR_ROOM + LOG_MAX, b' ')
+    la(b, &n, LOG_HDR_ROOM + LOG_MAX, p.name, p.name_len)
+    lc(b, &n, LOG_HDR_ROOM + LOG_MAX, b'/')
+    if l.name_len > 0:
+        la(b, &n, LOG_HDR_ROOM + LOG_MAX, l.name, l.name_len)
+    else:
+        ld(b, &n, LOG_HDR_ROOM + LOG_MAX, l.luid)
+    la(b, &n, LOG_HDR_ROOM + LOG_MAX, b": ", 2)
+    la(b, &n, LOG_HDR_ROOM + LOG_MAX, msg, <int>strlen(msg))
+    log_end_line(b, &n)
+    log_send(p, LOG_INFO, b, n)

@@ -146,7 +146,7 @@ cdef void pp_client_io(int idx) noexcept nogil:
         sess_close(idx)
         return
     while True:
-        n = recv(s.cfd, b, PP_PEEK_MAX, MSG_PEEK | MSG_DONTWAIT)
+        n = recv(s.cfd, b, PP_PEEK_MAX if PP_PEEK_MAX <= BUFSIZE else BUFSIZE, MSG_PEEK | MSG_DONTWAIT)
         if n < 0 and errno == EINTR:
             continue
         break

@@ -1,7 +1,8 @@
-# The PROXY protocol (v1 text, v2 binary; /work/ref/proxy-protocol.txt): `pp_parse` reads a
-# header received on an `accept-proxy` listener, `pp_build` writes the one a `send-proxy` /
-# `send-proxy-v2` server gets, `pp_log_refused` is haproxy 2.6's log line for a refused header.
-# The wait for the header itself (a session in ST_PROXY) is the loop's (loop.pxi).
+# The PROXY protocol's bytes (v1 text, v2 binary; /work/ref/proxy-protocol.txt): `pp_parse`
+# reads a header received on an `accept-proxy` listener, `pp_build` writes the one a
+# `send-proxy` / `send-proxy-v2` server gets. Plain C on bytes and addresses, nothing of the
+# worker (pyhaproxy._h1test wraps them for the unit tests); the wait for a header (a session in
+# ST_PROXY) is the loop's (loop.pxi), the log line of a refused one logline.pxi's.
 
 cdef enum:
     # pp_parse results (< 0), with haproxy 2.6's connection error codes' messages
@@ -274,6 +275,26 @@ cdef int pp_parse(char *b, int n, sockaddr_storage *src, sockaddr_storage *dst,
 
 # ---- writing a header (send-proxy, send-proxy-v2)
 
+cdef inline void pp_put(char *out, int *n, const char *s, int len) noexcept nogil:
+    memcpy(out + n[0], s, len)
+    n[0] += len
+
+
+cdef void pp_putu(char *out, int *n, unsigned int v) noexcept nogil:
+    cdef char tmp[12]
+    cdef int k = 0
+    while True:
+        tmp[k] = <char>(c'0' + v % 10)
+        k += 1
+        v //= 10
+        if v == 0:
+            break
+    while k > 0:
+        k -= 1
+        out[n[0]] = tmp[k]
+        n[0] += 1
+
+
 cdef inline void pp_v4tov6(uint8_t *out, sockaddr_storage *a) noexcept nogil:
     """The 16 bytes of a's address, an IPv4 one mapped (::ffff:a.b.c.d)."""
     if a.ss_family == AF_INET6:
@@ -311,25 +332,25 @@ cdef int pp_build(int version, int opts, sockaddr_storage *src, sockaddr_storage
         if not known:
             memcpy(out, b"PROXY UNKNOWN\r\n", 15)
             return 15
-        la(out, &n, cap, b"PROXY TCP6 " if v6 else b"PROXY TCP4 ", 11)
+        pp_put(out, &n, b"PROXY TCP6 " if v6 else b"PROXY TCP4 ", 11)
         if v6:
             pp_v4tov6(a6, src)
             inet_ntop(AF_INET6, a6, ip, 64)
         else:
             inet_ntop(AF_INET, &(<sockaddr_in *>src).sin_addr, ip, 64)
-        la(out, &n, cap, ip, <int>strlen(ip))
-        lc(out, &n, cap, b' ')
+        pp_put(out, &n, ip, <int>strlen(ip))
+        pp_put(out, &n, b" ", 1)
         if v6:
             pp_v4tov6(a6, dst)
             inet_ntop(AF_INET6, a6, ip, 64)
         else:
             inet_ntop(AF_INET, &(<sockaddr_in *>dst).sin_addr, ip, 64)
-        la(out, &n, cap, ip, <int>strlen(ip))
-        lc(out, &n, cap, b' ')
-        ld(out, &n, cap, ntohs(pp_port_n(src)))
-        lc(out, &n, cap, b' ')
-        ld(out, &n, cap, ntohs(pp_port_n(dst)))
-        la(out, &n, cap, b"\r\n", 2)
+        pp_put(out, &n, ip, <int>strlen(ip))
+        pp_put(out, &n, b" ", 1)
+        pp_putu(out, &n, ntohs(pp_port_n(src)))
+        pp_put(out, &n, b" ", 1)
+        pp_putu(out, &n, ntohs(pp_port_n(dst)))
+        pp_put(out, &n, b"\r\n", 2)
         return n
     if cap < PP_V2_HDR + 36 + 7:
         return 0
@@ -370,35 +391,3 @@ cdef int pp_build(int version, int opts, sockaddr_storage *src, sockaddr_storage
         u[crc_at + 2] = <uint8_t>(crc >> 8)
         u[crc_at + 3] = <uint8_t>crc
     return n
-
-
-# ---- the log line of a refused header
-
-cdef void pp_log_refused(sess_t *s, int err) noexcept nogil:
-    """haproxy 2.6's line for a connection that ended before its session began:
-    "IP:PORT [date] FRONTEND/LISTENER: message", LISTENER its `name` or its number. As in 2.6,
-    `option dontlognull` hides a client that closed or reset before sending anything."""
-    cdef px_t *p = &g_px[s.px]
-    cdef lst_t *l = &g_lst[s.lst]
-    cdef char b[LOG_HDR_ROOM + LOG_MAX + 8]
-    cdef const char *msg = pp_err_msg(err)
-    cdef int n
-    if p.nlog == 0:
-        return
-    if (p.opts & PO_DONTLOGNULL) and (err == PP_ERR_EMPTY or err == PP_ERR_ABORT):
-        return
-    n = log_begin(b)
-    laddr(b, &n, LOG_HDR_ROOM + LOG_MAX, &s.cli_addr)
-    lc(b, &n, LOG_HDR_ROOM + LOG_MAX, b' ')
-    log_date(b, &n, LOG_HDR_ROOM + LOG_MAX, s.accept_wall_ms)
-    lc(b, &n, LOG_HDR_ROOM + LOG_MAX, b' ')
-    la(b, &n, LOG_HDR_ROOM + LOG_MAX, p.name, p.name_len)
-    lc(b, &n, LOG_HDR_ROOM + LOG_MAX, b'/')
-    if l.name_len > 0:
-        la(b, &n, LOG_HDR_ROOM + LOG_MAX, l.name, l.name_len)
-    else:
-        ld(b, &n, LOG_HDR_ROOM + LOG_MAX, l.luid)
-    la(b, &n, LOG_HDR_ROOM + LOG_MAX, b": ", 2)
-    la(b, &n, LOG_HDR_ROOM + LOG_MAX, msg, <int>strlen(msg))
-    log_end_line(b, &n)
-    log_send(p, LOG_INFO, b, n)
