@@ -824,10 +824,11 @@ def log_setup(object plan):
 
 # ---- the log line of a refused PROXY header (proxyproto.pxi parses it, loop.pxi waits for it)
 
-cdef void pp_log_refused(sess_t *s, int err) noexcept nogil:
+cdef void pp_log_refused(sess_t *s, int err, int null_conn) noexcept nogil:
     """haproxy 2.6's line for a connection that ended before its session began:
     "IP:PORT [date] FRONTEND/LISTENER: message", LISTENER its `name` or its number. As in 2.6,
-    `option dontlognull` hides a client that closed or reset before sending anything."""
+    `option dontlognull` hides a client that closed or failed before a header, or that sent
+    nothing before `timeout client` (null_conn)."""
     cdef px_t *p = &g_px[s.px]
     cdef lst_t *l = &g_lst[s.lst]
     cdef char b[LOG_HDR_ROOM + LOG_MAX + 8]
@@ -835,7 +836,8 @@ cdef void pp_log_refused(sess_t *s, int err) noexcept nogil:
     cdef int n
     if p.nlog == 0:
         return
-    if (p.opts & PO_DONTLOGNULL) and (err == PP_ERR_EMPTY or err == PP_ERR_ABORT):
+    if (p.opts & PO_DONTLOGNULL) and (err == PP_ERR_EMPTY or err == PP_ERR_ABORT or
+                                      (err == PP_ERR_TIMEOUT and null_conn)):
         return
     n = log_begin(b)
     laddr(b, &n, LOG_HDR_ROOM + LOG_MAX, &s.cli_addr)

@@ -124,7 +124,11 @@ cdef void pp_refuse(int idx, int err) noexcept nogil:
     """A missing, malformed or late header: log it as haproxy 2.6 does, close (unread bytes
     make that a reset, as in 2.6). The session never began: no session log line."""
     cdef sess_t *s = &g_sess[idx]
-    pp_log_refused(s, err)
+    cdef char c
+    cdef int null_conn = 0
+    if err == PP_ERR_TIMEOUT:
+        null_conn = recv(s.cfd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0     # nothing came at all
+    pp_log_refused(s, err, null_conn)
     ctr_px(s.px).tot_sess -= 1      # (2.6 counts no session, nor connection, for it: stot)
     s.logged = 1
     s.term_cause = TERM_CLI_ABORT

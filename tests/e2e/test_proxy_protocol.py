@@ -251,6 +251,7 @@ defaults
     mode http
     log 127.0.0.1:{logport} local0
     option httplog
+    option dontlognull
     timeout client 1s
     timeout server 10s
     timeout connect 5s
@@ -265,9 +266,13 @@ NOT_HDR = "Received something which does not look like a PROXY protocol header"
 BAD_HDR = "Received an invalid PROXY protocol header"
 TRUNCATED = "Truncated PROXY protocol header received"
 TIMEOUT = "Timeout while waiting for PROXY protocol header"
+EMPTY = "Connection closed while waiting for PROXY protocol header"
 
-# name, what is sent (b"" nothing; a list: one piece at a time), close after sending, expected
-HOSTILE_CASES: list[tuple[str, bytes | list[bytes], bool, dict[str, str]]] = [
+# name, what is sent (b"" nothing; a list: one piece at a time), close after sending, the log
+# line's message (None: none, `option dontlognull` hides a client that sent nothing)
+HOSTILE_CASES: list[tuple[str, bytes | list[bytes], bool, dict[str, str | None]]] = [
+    ("nothing", b"", False, {"ours": None, "haproxy": None}),
+    ("closed-at-once", b"", True, {"ours": None, "haproxy": None}),
     ("bad-signature", b"\r\n\r\n\x00\r\nQUIX\n\x21\x11\x00\x0c" + bytes(12), False,
      {"ours": NOT_HDR, "haproxy": NOT_HDR}),
     ("truncated", V2_SIG + b"\x21\x11\x00\x0c\x7f\x00", True, {"ours": TRUNCATED, "haproxy": TRUNCATED}),
@@ -277,7 +282,7 @@ HOSTILE_CASES: list[tuple[str, bytes | list[bytes], bool, dict[str, str]]] = [
     ("v1-over-107-bytes", b"PROXY TCP6 " + b"1" * 120 + b" ::1 1 2\r\nGET / HTTP/1.0\r\n\r\n", False,
      {"ours": BAD_HDR, "haproxy": BAD_HDR}),
     ("plain-http", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", False, {"ours": NOT_HDR, "haproxy": NOT_HDR}),
-    ("nothing", b"", False, {"ours": TIMEOUT, "haproxy": TIMEOUT}),
+
     # 2.6 refuses a partial header at once; we wait for the rest, until timeout client (1s)
     ("byte-by-byte", [bytes([c]) for c in v1("10.0.0.1", "10.0.0.2", 1, 2)], False,
      {"ours": TIMEOUT, "haproxy": TRUNCATED}),
@@ -299,6 +304,13 @@ def stat_frontend(sock: Path, px: str) -> dict[str, str]:
         if row.get("pxname") == px and row.get("svname") == "FRONTEND":
             return row
     raise AssertionError(f"no FRONTEND row for {px}: {out!r}")
+
+
+def _one_line(log: Syslog, name: str) -> str:
+    try:
+        return log.line(timeout=5)
+    except AssertionError:
+        raise AssertionError(f"{name}: no log line") from None
 
 
 def send_hostile(port: int, data: bytes | list[bytes], close: bool) -> tuple[int, bytes]:
@@ -337,10 +349,12 @@ def test_hostile_headers_are_refused(start: Starter, http_backend: Callable[...,
     for name, data, close, expected in HOSTILE_CASES:
         cport, got = send_hostile(port, data, close)
         assert got == b"", f"{name}: the proxy answered {got!r}"
-        line = log.line()
+        want = expected["ours" if binary == "ours" and OURS else "haproxy"]
+        if want is None:
+            continue      # (no line: the next case's line must come next, with its own port)
+        line = _one_line(log, name)
         m = re.search(r"\]: (\S+):(\d+) \[[^\]]+\] f/1: (.*?)\n?$", line)
         assert m, f"{name}: {line!r}"
-        want = expected["ours" if binary == "ours" and OURS else "haproxy"]
         # 2.6 has taken the addresses of a v2 header before it finds a bad TLV, and logs them
         addr = ("10.0.0.1", 1) if name == "tlv-past-the-end" else (HOST, cport)
         assert (m[1], int(m[2]), m[3]) == (*addr, want), f"{name}: {line!r}"
@@ -354,6 +368,31 @@ def test_hostile_headers_are_refused(start: Starter, http_backend: Callable[...,
     wait_until(lambda: stat_frontend(sock, "f")["scur"] == "0", 10, message="frontend scur back to 0")
     assert stat_frontend(sock, "f")["stot"] == "2"
 
+
+
+@pytest.mark.parametrize("binary", ["ours", pytest.param("haproxy", marks=need_haproxy)])
+@pytest.mark.parametrize("dontlognull", [False, True])
+def test_silent_clients_and_dontlognull(start: Starter, http_backend: Callable[..., HttpServer],
+                                        syslog: tuple[Syslog, int], tmp_path: Path, binary: str,
+                                        dontlognull: bool) -> None:
+    """A client that sends nothing (then times out, or closes) is logged, unless `option
+    dontlognull`; a bad header after them is logged either way (and its line comes next)."""
+    log, logport = syslog
+    web = http_backend()
+    (port,) = free_ports(1)
+    cfg = HOSTILE.format(port=port, logport=logport, wport=web.port, sock=tmp_path / "s.sock")
+    if not dontlognull:
+        cfg = cfg.replace("    option dontlognull\n", "")
+    start(binary, cfg)
+    cases = [("nothing", b"", False, TIMEOUT), ("closed-at-once", b"", True, EMPTY),
+             ("plain-http", b"GET / HTTP/1.0\r\n\r\n", False, NOT_HDR)]
+    for name, data, close, message in cases:
+        cport, got = send_hostile(port, data, close)
+        assert got == b""
+        if dontlognull and message != NOT_HDR:
+            continue
+        line = _one_line(log, name)
+        assert re.search(rf"\]: 127\.0\.0\.1:{cport} \[[^\]]+\] f/1: {message}", line), f"{name}: {line!r}"
 
 
 # ---------------------------------------------------------------- tcp-request connection expect-proxy
