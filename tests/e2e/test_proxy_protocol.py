@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import signal
@@ -114,6 +115,8 @@ backend to_back
 """
 
 BACK = """
+global
+    stats socket {sock} level admin
 defaults
     mode http
     log 127.0.0.1:{logport} local0
@@ -142,7 +145,7 @@ def test_chain_shows_the_original_client(start: Starter, http_backend: Callable[
     log, logport = syslog
     web = http_backend()
     fport, bport = free_ports(2)
-    start(back, BACK.format(logport=logport, bport=bport, wport=web.port))
+    start(back, BACK.format(logport=logport, bport=bport, wport=web.port, sock=tmp_path / "back.sock"))
     start(front, CHAIN.format(fport=fport, bport=bport, send=send))
     status, _, cport = http_get(fport, "/hello")
     assert status == 200
@@ -152,6 +155,36 @@ def test_chain_shows_the_original_client(start: Starter, http_backend: Callable[
     # the back's log: the client the header named, not the front's connection from 127.0.0.1
     want = rf"\]: {re.escape(CLIENT)}:{cport} \[[^\]]+\] back web/s1 .* 200 .*\"GET /hello HTTP/1.0\""
     assert re.search(want, line), line
+
+
+@pytest.mark.parametrize(("front", "back"), PAIRS[:3], ids=[f"{a}-to-{b}" for a, b in PAIRS[:3]])
+def test_kept_alive_server_connection_has_one_header(
+        start: Starter, http_backend: Callable[..., HttpServer], syslog: tuple[Syslog, int],
+        tmp_path: Path, front: str, back: str) -> None:
+    """Three requests of one kept-alive client: the header opens the server connection once;
+    sent again before a later request, the back would read it as a (bad) request."""
+    if "haproxy" in (front, back) and not HAPROXY.exists():
+        pytest.skip("Debian's haproxy is not installed")
+    log, logport = syslog
+    web = http_backend()
+    fport, bport = free_ports(2)
+    sock = tmp_path / "back.sock"
+    start(back, BACK.format(logport=logport, bport=bport, wport=web.port, sock=sock))
+    start(front, CHAIN.format(fport=fport, bport=bport, send="send-proxy-v2"))
+    conn = http.client.HTTPConnection(HOST, fport, timeout=10, source_address=(CLIENT, 0))
+    try:
+        for i in range(3):
+            conn.request("GET", f"/k{i}")
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.status == 200
+        cport = conn.sock.getsockname()[1]
+    finally:
+        conn.close()
+    assert [r.target for r in web.wait_requests(3)] == ["/k0", "/k1", "/k2"]
+    for i in range(3):
+        assert re.search(rf"\]: {re.escape(CLIENT)}:{cport} \[.* 200 .*\"GET /k{i} ", log.line())
+    assert stat_frontend(sock, "back")["stot"] == "1"      # one server connection for the three
 
 
 # ---------------------------------------------------------------- the bytes a server receives
@@ -454,6 +487,8 @@ def send_hostile_from(source: str, port: int, data: bytes) -> tuple[int, bytes]:
 # ---------------------------------------------------------------- IPv6 addresses, headers in pieces
 
 V6_BACK = """
+global
+    stats socket {sock} level admin
 defaults
     mode http
     log 127.0.0.1:{logport} local0
