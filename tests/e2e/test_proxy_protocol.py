@@ -275,6 +275,44 @@ def test_src_acl_sees_the_header_address(start: Starter, tcp_echo_backend: Calla
         assert data == want
 
 
+BY_SOURCE = """
+defaults
+    mode tcp
+    timeout client 10s
+    timeout server 10s
+    timeout connect 5s
+listen l
+    bind 127.0.0.1:{port} accept-proxy
+    balance source
+    server a 127.0.0.1:{pa}
+    server b 127.0.0.1:{pb}
+"""
+
+
+@pytest.mark.parametrize("binary", ["ours", pytest.param("haproxy", marks=need_haproxy)])
+def test_balance_source_hashes_the_header_address(start: Starter, tcp_echo_backend: Callable[..., EchoServer],
+                                                  binary: str) -> None:
+    """Every connection comes from 127.0.0.1; only the header's source varies. Each source
+    keeps its server, and the sources spread over both (the socket's address would send all
+    of them to one)."""
+    a = tcp_echo_backend(banner=b"A\n")
+    b = tcp_echo_backend(banner=b"B\n")
+    (port,) = free_ports(1)
+    start(binary, BY_SOURCE.format(port=port, pa=a.port, pb=b.port))
+    chosen: dict[str, set[bytes]] = {}
+    for last in range(20, 36):
+        src = f"10.0.0.{last}"
+        for sport in (1000, 2000, 3000):
+            with socket.create_connection((HOST, port), timeout=10) as s:
+                s.sendall(v1(src, "10.0.0.1", sport, 80))
+                got = b""
+                while len(got) < 2 and (chunk := s.recv(2 - len(got))):
+                    got += chunk
+            chosen.setdefault(src, set()).add(got)
+    assert all(len(g) == 1 for g in chosen.values()), chosen
+    assert set().union(*chosen.values()) == {b"A\n", b"B\n"}
+
+
 # ---------------------------------------------------------------- the hostile set
 
 HOSTILE = """
