@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import random
 import re
 import signal
 import socket
@@ -439,6 +440,40 @@ def test_hostile_headers_are_refused(start: Starter, http_backend: Callable[...,
     wait_until(lambda: stat_frontend(sock, "f")["scur"] == "0", 10, message="frontend scur back to 0")
     assert stat_frontend(sock, "f")["stot"] == "2"
 
+
+
+@pytest.mark.parametrize("binary", ["ours", pytest.param("haproxy", marks=need_haproxy)])
+def test_random_headers_leave_the_frontend_serving(start: Starter, http_backend: Callable[..., HttpServer],
+                                                   syslog: tuple[Syslog, int], tmp_path: Path,
+                                                   binary: str) -> None:
+    """300 connections opening with mutated headers (seeded), each closed after sending: the
+    frontend still serves afterwards and holds no session."""
+    _, logport = syslog
+    web = http_backend()
+    (port,) = free_ports(1)
+    sock = tmp_path / "stats.sock"
+    start(binary, HOSTILE.format(port=port, logport=logport, wport=web.port, sock=sock))
+    rng = random.Random(19)
+    seeds = [v1("10.0.0.1", "10.0.0.2", 1, 2), v2_tcp4("10.0.0.1", "10.0.0.2", 1, 2, b"\x02\x00\x02ab"),
+             b"PROXY TCP6 ::1 ::2 1 2\r\n", b"PROXY UNKNOWN\r\n", V2_SIG + b"\x20\x00\x00\x00"]
+    for _ in range(300):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 4)):
+            what = rng.random()
+            pos = rng.randrange(len(data) + 1)
+            if what < 0.4 and pos < len(data):
+                data[pos] = rng.randrange(256)
+            elif what < 0.6:
+                del data[pos:pos + rng.randint(1, 8)]
+            elif what < 0.8:
+                data[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+            else:
+                data = data[:pos]
+        data += b"GET / HTTP/1.0\r\n\r\n"
+        send_hostile(port, bytes(data), True)
+    status, _, _ = http_get(port, "/after", source=HOST, header=v1("10.9.9.9", "10.0.0.1", 9, 80))
+    assert status == 200
+    wait_until(lambda: stat_frontend(sock, "f")["scur"] == "0", 15, message="frontend scur back to 0")
 
 
 @pytest.mark.parametrize("binary", ["ours", pytest.param("haproxy", marks=need_haproxy)])
