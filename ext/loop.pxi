@@ -142,7 +142,7 @@ cdef void pp_client_io(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef char *b
     cdef ssize_t n
-    cdef int r, has_addr = 0
+    cdef int r, has_addr = 0, auth_off = 0, auth_len = 0
     cdef sockaddr_storage src, dst
     b = buf_get()
     if b == NULL:
@@ -166,7 +166,7 @@ cdef void pp_client_io(int idx) noexcept nogil:
         buf_put(b)
         pp_refuse(idx, PP_ERR_EMPTY)
         return
-    r = pp_parse(b, <int>n, &src, &dst, &has_addr)
+    r = pp_parse(b, <int>n, &src, &dst, &has_addr, &auth_off, &auth_len)
     if r == 0:
         buf_put(b)
         if s.cli_rd == 2:
@@ -176,6 +176,12 @@ cdef void pp_client_io(int idx) noexcept nogil:
         n = recv(s.cfd, b, r, MSG_DONTWAIT)
         if n != r:
             r = PP_ERR_ABORT
+        elif auth_len > 0:
+            # kept for `proxy-v2-options authority` (the copy read now is the peeked one)
+            s.pp_auth = <char *>malloc(auth_len)
+            if s.pp_auth != NULL:
+                memcpy(s.pp_auth, b + auth_off, auth_len)
+                s.pp_auth_len = auth_len
     buf_put(b)
     if has_addr:
         s.cli_addr = src
@@ -196,7 +202,7 @@ cdef int pp_send_header(int idx) noexcept nogil:
     in one write (it is far smaller than an empty socket buffer). -1 if it could not be sent."""
     cdef sess_t *s = &g_sess[idx]
     cdef srv_t *sv
-    cdef char out[256]
+    cdef char out[PP_BUILD_MAX]
     cdef sockaddr_storage local
     cdef socklen_t llen = sizeof(local)
     cdef sockaddr_storage *dst = &s.pp_dst
@@ -211,7 +217,8 @@ cdef int pp_send_header(int idx) noexcept nogil:
         if getsockname(s.cfd, <sockaddr *>&local, &llen) < 0:
             return -1
         dst = &local
-    n = pp_build(sv.conf.send_proxy, sv.conf.pp_opts, &s.cli_addr, dst, out, 256)
+    n = pp_build(sv.conf.send_proxy, sv.conf.pp_opts, &s.cli_addr, dst, s.pp_auth, s.pp_auth_len,
+                 out, PP_BUILD_MAX)
     if n <= 0 or send(s.sfd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT) != n:
         return -1
     return 0

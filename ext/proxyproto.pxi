@@ -20,6 +20,9 @@ cdef enum:
 
     # server proxy-v2-options (srv_conf_t.pp_opts)
     PP_OPT_CRC32C = 1
+    PP_OPT_AUTHORITY = 2   # pass on the AUTHORITY TLV the client's own header carried
+    PP_AUTHORITY_MAX = 255
+    PP_BUILD_MAX = 16 + 36 + 7 + 3 + 255   # the longest header pp_build writes
 
     # v2 TLV types that are checked
     PP2_TYPE_AUTHORITY = 0x02
@@ -172,7 +175,7 @@ cdef int pp_parse_v1(const char *b, int n, sockaddr_storage *src, sockaddr_stora
 
 
 cdef int pp_parse_v2(uint8_t *b, int n, sockaddr_storage *src, sockaddr_storage *dst,
-                     int *has_addr) noexcept nogil:
+                     int *has_addr, int *auth_off, int *auth_len) noexcept nogil:
     """A v2 header (signature already matched, n >= 16): its length, 0 incomplete, or PP_ERR_*.
     Every TLV is bounds-checked; CRC32C is verified, AUTHORITY and UNIQUE_ID lengths checked.
     *has_addr is set as soon as the address block is read: as in haproxy 2.6, a bad TLV is
@@ -244,8 +247,11 @@ cdef int pp_parse_v2(uint8_t *b, int n, sockaddr_storage *src, sockaddr_storage 
             crc = pp_crc32c(b, total)
             if crc != want:
                 return PP_ERR_BAD_HDR
-        elif ttype == PP2_TYPE_AUTHORITY and tlen > 255:
-            return PP_ERR_BAD_HDR
+        elif ttype == PP2_TYPE_AUTHORITY:
+            if tlen > PP_AUTHORITY_MAX:
+                return PP_ERR_BAD_HDR
+            auth_off[0] = off + 3
+            auth_len[0] = tlen
         elif ttype == PP2_TYPE_UNIQUE_ID and tlen > 128:
             return PP_ERR_BAD_HDR
         off += 3 + tlen
@@ -253,13 +259,16 @@ cdef int pp_parse_v2(uint8_t *b, int n, sockaddr_storage *src, sockaddr_storage 
 
 
 cdef int pp_parse(char *b, int n, sockaddr_storage *src, sockaddr_storage *dst,
-                  int *has_addr) noexcept nogil:
+                  int *has_addr, int *auth_off, int *auth_len) noexcept nogil:
     """The PROXY header at the start of b[0:n] (what has been received so far): its length
     once complete and valid (src/dst filled and *has_addr set when it carries addresses),
     0 when more bytes are needed, PP_ERR_* when it can never be valid (a v2 header whose TLVs
-    are bad has *has_addr set: the caller logs that address, as 2.6 does)."""
+    are bad has *has_addr set: the caller logs that address, as 2.6 does). A v2 AUTHORITY TLV
+    is at b[*auth_off:*auth_off + *auth_len] (*auth_len 0: none)."""
     cdef int k = n if n < 12 else 12
     has_addr[0] = 0
+    auth_off[0] = 0
+    auth_len[0] = 0
     if n <= 0:
         return 0
     if memcmp(b, b"PROXY ", n if n < 6 else 6) == 0:
@@ -270,7 +279,7 @@ cdef int pp_parse(char *b, int n, sockaddr_storage *src, sockaddr_storage *dst,
         return PP_ERR_NOT_HDR
     if n < PP_V2_HDR:
         return 0
-    return pp_parse_v2(<uint8_t *>b, n, src, dst, has_addr)
+    return pp_parse_v2(<uint8_t *>b, n, src, dst, has_addr, auth_off, auth_len)
 
 
 # ---- writing a header (send-proxy, send-proxy-v2)
@@ -313,10 +322,11 @@ cdef inline uint16_t pp_port_n(sockaddr_storage *a) noexcept nogil:
 
 
 cdef int pp_build(int version, int opts, sockaddr_storage *src, sockaddr_storage *dst,
-                  char *out, int cap) noexcept nogil:
+                  const char *auth, int auth_len, char *out, int cap) noexcept nogil:
     """The header for a server connection carrying a client from src to dst (as haproxy 2.6
     writes it: one family, IPv4 mapped into IPv6 when the two differ; UNKNOWN / LOCAL when
-    either address is not IP, e.g. NULL for a health check). Its length, 0 if cap is short."""
+    either address is not IP, e.g. NULL for a health check), with the TLVs `opts` asks for:
+    CRC32C, then AUTHORITY when auth_len > 0, in 2.6's order. Its length, 0 if cap is short."""
     cdef int n = 0, known, v6, crc_at = -1
     cdef char ip[64]
     cdef uint8_t a6[16]
@@ -352,7 +362,7 @@ cdef int pp_build(int version, int opts, sockaddr_storage *src, sockaddr_storage
         pp_putu(out, &n, ntohs(pp_port_n(dst)))
         pp_put(out, &n, b"\r\n", 2)
         return n
-    if cap < PP_V2_HDR + 36 + 7:
+    if cap < PP_BUILD_MAX or auth_len > PP_AUTHORITY_MAX:
         return 0
     memcpy(out, PP_V2_SIG, 12)
     if not known:
@@ -382,6 +392,12 @@ cdef int pp_build(int version, int opts, sockaddr_storage *src, sockaddr_storage
         memset(out + n + 3, 0, 4)
         crc_at = n + 3
         n += 7
+    if (opts & PP_OPT_AUTHORITY) and auth_len > 0:
+        u[n] = PP2_TYPE_AUTHORITY
+        u[n + 1] = 0
+        u[n + 2] = <uint8_t>auth_len
+        memcpy(out + n + 3, auth, auth_len)
+        n += 3 + auth_len
     u[14] = <uint8_t>((n - PP_V2_HDR) >> 8)
     u[15] = <uint8_t>((n - PP_V2_HDR) & 0xff)
     if crc_at >= 0:

@@ -31,29 +31,36 @@ cdef int _pp_addr_c(object addr, sockaddr_storage *a) except -1:
 def pp_parse_py(bytes data):
     """(result, src, dst): result as pp_parse returns it (length, 0 incomplete, PP_ERR_* < 0),
     src/dst as (ip, port) when the header carried addresses, else None."""
+    return pp_parse_full_py(data)[:3]
+
+
+def pp_parse_full_py(bytes data):
+    """(result, src, dst, authority): pp_parse_py's and the AUTHORITY TLV (bytes or None)."""
     cdef sockaddr_storage src, dst
-    cdef int has_addr = 0, r
+    cdef int has_addr = 0, r, auth_off = 0, auth_len = 0
     cdef char *b = <char *>malloc(len(data) + 1)
     if b == NULL:
         raise MemoryError()
     memcpy(b, <const char *>data, len(data))
-    r = pp_parse(b, <int>len(data), &src, &dst, &has_addr)
+    r = pp_parse(b, <int>len(data), &src, &dst, &has_addr, &auth_off, &auth_len)
     free(b)
+    auth = data[auth_off:auth_off + auth_len] if r > 0 and auth_len > 0 else None
     if not has_addr:
-        return r, None, None
-    return r, _pp_addr_py(&src), _pp_addr_py(&dst)
+        return r, None, None, auth
+    return r, _pp_addr_py(&src), _pp_addr_py(&dst), auth
 
 
-def pp_build_py(int version, int opts, src, dst):
+def pp_build_py(int version, int opts, src, dst, bytes authority=b""):
     """The header pp_build writes for src/dst ((ip, port) or None)."""
     cdef sockaddr_storage s, d
-    cdef char out[256]
+    cdef char out[PP_BUILD_MAX]
     cdef int n
     if src is not None:
         _pp_addr_c(src, &s)
     if dst is not None:
         _pp_addr_c(dst, &d)
-    n = pp_build(version, opts, &s if src is not None else NULL, &d if dst is not None else NULL, out, 256)
+    n = pp_build(version, opts, &s if src is not None else NULL, &d if dst is not None else NULL,
+                 authority, <int>len(authority), out, PP_BUILD_MAX)
     return out[:n]
 
 

@@ -70,6 +70,9 @@ cdef void sess_close(int idx) noexcept nogil:
     if s.loginfo != NULL:
         buf_put(s.loginfo)
         s.loginfo = NULL
+    if s.pp_auth != NULL:
+        free(s.pp_auth)
+        s.pp_auth = NULL
     ctr_add_bytes(s)
     ctr_px(s.px).cur_sess -= 1
     sess_set_srv(s, -1)

@@ -295,6 +295,8 @@ cdef struct sess_t:
     socklen_t cli_addrlen
     sockaddr_storage pp_dst      # the address the client reached, when a PROXY header gave it
     int pp_dst_set
+    char *pp_auth                # its AUTHORITY TLV (malloc'ed, freed with the session), or NULL
+    int pp_auth_len
     chan_t req
     chan_t rsp
     int status

@@ -1276,10 +1276,12 @@ def _proxy_protocol_server_option(srv: Server, args: list[str], i: int, where: W
         for word in args[i + 1].split(","):
             if word == "crc32c":
                 srv.pp_opts |= 1
+            elif word == "authority":  # the AUTHORITY a client's own PROXY header carried
+                srv.pp_opts |= 2
             elif word in _PP2_TLS_OPTIONS:
                 raise fail(where, f"server {srv.name} : 'proxy-v2-options {word}' needs TLS, which "
                                   "pyhaproxy does not handle.")
-            elif word in ("unique-id", "authority"):
+            elif word == "unique-id":
                 raise not_supported(f"'proxy-v2-options {word}'", "1.9", where)
             else:
                 raise fail(where, f"'{opt}' : failed to parse '{word}' (server {srv.name}).")

@@ -228,6 +228,39 @@ def test_header_sent_to_the_server(start: Starter, tcp_echo_backend: Callable[..
     assert data == want + b"ping\n"
 
 
+RELAY = """
+defaults
+    mode tcp
+    timeout client 10s
+    timeout server 10s
+    timeout connect 5s
+listen l
+    bind 127.0.0.1:{port} accept-proxy
+    server echo 127.0.0.1:{eport} send-proxy-v2 proxy-v2-options authority
+"""
+
+
+@pytest.mark.parametrize("binary", ["ours", pytest.param("haproxy", marks=need_haproxy)])
+def test_authority_is_passed_on(start: Starter, tcp_echo_backend: Callable[..., EchoServer],
+                                binary: str) -> None:
+    """`proxy-v2-options authority`: the AUTHORITY TLV of the client's header goes on to the
+    server, with the header's addresses (other TLVs are not passed on)."""
+    echo = tcp_echo_backend()
+    (port,) = free_ports(1)
+    start(binary, RELAY.format(port=port, eport=echo.port))
+    sent = v2_tcp4("192.0.2.7", "198.51.100.1", 5000, 443, b"\x04\x00\x01z\x02\x00\x0bexample.com")
+    for header, want in ((sent, v2_tcp4("192.0.2.7", "198.51.100.1", 5000, 443, b"\x02\x00\x0bexample.com")),
+                         (v1("192.0.2.7", "198.51.100.1", 5000, 443),
+                          v2_tcp4("192.0.2.7", "198.51.100.1", 5000, 443))):
+        with socket.create_connection((HOST, port), timeout=10) as s:
+            s.sendall(header + b"ping\n")
+            s.shutdown(socket.SHUT_WR)
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        assert data == want + b"ping\n"
+
+
 def crc32c(data: bytes) -> int:
     crc = 0xFFFFFFFF
     for b in data:
@@ -560,8 +593,6 @@ def send_hostile_from(source: str, port: int, data: bytes) -> tuple[int, bytes]:
 # ---------------------------------------------------------------- IPv6 addresses, headers in pieces
 
 V6_BACK = """
-global
-    stats socket {sock} level admin
 defaults
     mode http
     log 127.0.0.1:{logport} local0

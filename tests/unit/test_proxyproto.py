@@ -197,3 +197,20 @@ def test_fuzz_v2(body: bytes, ver_cmd: int, fam: int, length: int) -> None:
 @given(st.text(alphabet="PROXYTCUNKW46 .:0123456789abcdef\r\n", max_size=140))
 def test_fuzz_v1(text: str) -> None:
     _check_result(b"PROXY " + text.encode())
+
+
+def test_authority_read_and_passed_on() -> None:
+    h = v2_tcp4("10.0.0.1", "10.0.0.2", 1, 2, b"\x04\x00\x01z" + b"\x02\x00\x0bexample.com")
+    assert _h1test.pp_parse_full_py(h) == (len(h), ("10.0.0.1", 1), ("10.0.0.2", 2), b"example.com")
+    assert _h1test.pp_parse_full_py(v2_tcp4("10.0.0.1", "10.0.0.2", 1, 2))[3] is None
+    a, b = ("10.0.0.1", 5), ("10.0.0.2", 80)
+    out = _h1test.pp_build_py(2, 2, a, b, b"example.com")
+    assert out == v2_tcp4("10.0.0.1", "10.0.0.2", 5, 80, b"\x02\x00\x0bexample.com")
+    assert _h1test.pp_build_py(2, 2, a, b, b"") == v2_tcp4("10.0.0.1", "10.0.0.2", 5, 80)
+    assert _h1test.pp_build_py(2, 0, a, b, b"example.com") == v2_tcp4("10.0.0.1", "10.0.0.2", 5, 80)
+    # CRC32C first, then AUTHORITY, the CRC over the whole
+    out = _h1test.pp_build_py(2, 3, a, b, b"x" * 255)
+    want = v2_tcp4("10.0.0.1", "10.0.0.2", 5, 80, b"\x03\x00\x04" + bytes(4) + b"\x02\x00\xff" + b"x" * 255)
+    crc = _h1test.pp_crc32c_py(want)
+    assert out == want[:31] + struct.pack("!I", crc) + want[35:]
+    assert _h1test.pp_parse_full_py(out)[0] == len(out)
