@@ -1603,10 +1603,21 @@ def p_tcp_request(st: State, args: list[str], where: Where) -> None:
     """[PROXY-PROTOCOL hook 4/4] `tcp-request connection expect-proxy layer4 [if|unless COND]`:
     the connections the condition matches (src, dst_port: known at accept) start with a PROXY
     header, as on an `accept-proxy` bind. Every other `tcp-request` rule is not supported."""
-    _defaults_forbidden(st, args, where)
-    if args[1:4] != ["connection", "expect-proxy", "layer4"]:
+    if args[1:3] != ["connection", "expect-proxy"]:
         what = " ".join(args[:3]) if len(args) > 2 else " ".join(args)
         raise not_supported(f"'{what}'", "1.3.15", where)
+    px = st.px()
+    if st.in_defaults and px.name:
+        raise not_supported("'tcp-request connection' in a named 'defaults' section", IN_26, where)
+    if st.in_defaults:
+        raise fail(where, "tcp-request connection is not allowed in anonymous 'defaults' sections")
+    if px.cap == BACKEND:
+        raise fail(where, "tcp-request connection is not allowed because backend "
+                          f"{px.name} is not a frontend")
+    if len(args) < 4 or args[3] != "layer4":
+        got = args[3] if len(args) > 3 else ""
+        raise fail(where, f"'tcp-request connection expect-proxy' only supports 'layer4' in {px.cap} "
+                          f"'{px.name}' (got '{got}')")
     cond = parse_condition(st, args[4:], where, "tcp-request connection") if len(args) > 4 else None
     if cond is not None:
         names = {n for g in cond.groups for _neg, n in g}
@@ -1745,7 +1756,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "bind": (Kw(FE, p_bind, "1.2"),),
     "acl": (Kw(L, p_acl, "1.3.10"),),
     "use_backend": (Kw(FE, p_use_backend, "1.3.10"),),
-    "tcp-request": (Kw(FE, p_tcp_request, "1.3.15"),),  # [PROXY-PROTOCOL hook 4/4]
+    "tcp-request": (Kw(P, p_tcp_request, "1.3.15"),),  # [PROXY-PROTOCOL hook 4/4]
     "default_backend": (Kw(FED, p_default_backend, "1.3"),),
     "http-request": (Kw(L, p_http_request, "1.4"),),
     "mode": (Kw(P, p_mode, "1.0"),),
