@@ -161,22 +161,23 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         s.status = 200
         http_send_raw(idx, MONITOR_OK, 19)
         return
-    # use_backend / default_backend, on the request as received (acl.pxi)
-    sess_set_be(s, acl_switch_backend(s, buf, m))
-    be = &g_px[s.be]
-    s.lb_hash_ok = 0
-    if be.balance == BAL_URI or be.balance == BAL_HDR:
-        lb_hash_request(s, buf, m)
-    log_keep_request(s, m, buf + m.start, m.first_line_len)
-    # http-request rules (httpreq.pxi): the frontend's, then the backend's
+    log_keep_request(s, m, buf + m.start, m.first_line_len)     # the request line as received
+    # 2.6's order: the frontend's http-request rules (httpreq.pxi) and 1.x header rules
+    # (rules.pxi), then use_backend / default_backend (acl.pxi) on the request they left, then
+    # the backend's rules
     if p.nhr and http_req_rules(idx, s.px, &total, m):
         return
-    if s.be != s.px and be.nhr and http_req_rules(idx, s.be, &total, m):
+    if rules_http_request(idx, s.px, &total, m):     # reqadd/reqrep/reqdeny...
         return
-    if rules_http_request(idx, s.px, &total, m):     # reqadd/reqrep/reqdeny... (rules.pxi)
+    sess_set_be(s, acl_switch_backend(s, buf, m))
+    be = &g_px[s.be]
+    if s.be != s.px and be.nhr and http_req_rules(idx, s.be, &total, m):
         return
     if s.be != s.px and rules_http_request(idx, s.be, &total, m):
         return
+    s.lb_hash_ok = 0
+    if be.balance == BAL_URI or be.balance == BAL_HDR:
+        lb_hash_request(s, buf, m)
     if (p.stats_uri_len and g_stats_addrlen and m.uri_len >= p.stats_uri_len
             and memcmp(buf + m.uri_off, p.stats_uri, p.stats_uri_len) == 0):
         # Rare event: the master renders the page; the request goes there unchanged.
@@ -424,6 +425,10 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     cdef char val[512]
     cdef h1_hdr *h
     if rules_http_response(idx, &total, &g_msg):    # rspadd/rsprep/rspdeny... (rules.pxi)
+        return -2
+    if g_px[s.be].nhs and http_rsp_rules(idx, s.be, &total, m):        # http-response (httpreq.pxi)
+        return -2
+    if s.be != s.px and g_px[s.px].nhs and http_rsp_rules(idx, s.px, &total, m):
         return -2
     if (p.opts & PO_CHECKCACHE) and rsp_cacheable_cookie(buf, m):
         # A cookie that a shared cache could hand to other users: refused as HAProxy does (502, PH).

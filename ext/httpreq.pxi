@@ -1,8 +1,10 @@
-# `http-request deny|add-header|set-header|del-header|redirect [if|unless COND]` (HAProxy 1.4+/2.x),
+# `http-request deny|add-header|set-header|del-header|redirect [if|unless COND]` (HAProxy 1.4+/2.x)
+# and `http-response deny|add-header|set-header|del-header` (1.5+),
 # run in plain C on the scanned request, in declaration order: the frontend's rules, then the
 # backend's. deny answers the error page of its status (403 unless `deny_status`); redirect
 # answers a 30x with a Location (`location URL`, or `prefix PFX` + the request URI, without its
-# query string under `drop-query`), then closes. Header values are literal (no log-format).
+# query string under `drop-query`), then closes. A header value may hold `%[sample]` parts,
+# built per request before the header block is edited (sample.pxi's formats).
 
 cdef enum:
     HR_DENY = 0
@@ -11,6 +13,10 @@ cdef enum:
     HR_DEL = 3
     HR_REDIR_LOC = 4
     HR_REDIR_PREFIX = 5
+    HR_RETURN = 6         # http-request return: name = status line and headers, val = payload
+    HR_SET_PATH = 7
+    HR_SET_QUERY = 8
+    HR_SET_URI = 9
 
 
 cdef struct hrule_t:
@@ -22,14 +28,18 @@ cdef struct hrule_t:
     int nlen
     char *val
     int vlen
+    int fmt_first       # the value's segments in g_fmt when it has %[...] parts
+    int nfmt            # 0: the value is the literal val
 
 
 cdef hrule_t *g_hrule = NULL
 cdef const char *REDIR_END = b"\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n"
 cdef char g_redir[BUFSIZE]
+cdef char g_hr_val[BUFSIZE]
 
 _HR_ACTIONS = {"deny": HR_DENY, "add-header": HR_ADD, "set-header": HR_SET, "del-header": HR_DEL,
-               "redirect-location": HR_REDIR_LOC, "redirect-prefix": HR_REDIR_PREFIX}
+               "redirect-location": HR_REDIR_LOC, "redirect-prefix": HR_REDIR_PREFIX, "return": HR_RETURN,
+               "set-path": HR_SET_PATH, "set-query": HR_SET_QUERY, "set-uri": HR_SET_URI}
 
 
 cdef char *_hr_copy(bytes b) except? NULL:
@@ -51,7 +61,8 @@ cdef int httpreq_setup(object t) except -1:
     g_hrule = <hrule_t *>calloc(max(1, len(rules)), sizeof(hrule_t))
     if g_hrule == NULL:
         raise MemoryError()
-    for i, (action, cond, status, drop, name, value) in enumerate(rules):
+    format_setup(t.fmts)
+    for i, (action, cond, status, drop, name, value, fmt_first, nfmt) in enumerate(rules):
         r = &g_hrule[i]
         r.action = _HR_ACTIONS[action]
         r.cond = cond
@@ -61,10 +72,16 @@ cdef int httpreq_setup(object t) except -1:
         r.nlen = len(name)
         r.val = _hr_copy(bytes(value))
         r.vlen = len(value)
+        r.fmt_first = fmt_first
+        r.nfmt = nfmt
     for i, (first, count) in enumerate(t.hreq):
         if i < g_npx:
             g_px[i].hr_first = first
             g_px[i].nhr = count
+    for i, (first, count) in enumerate(t.hres):
+        if i < g_npx:
+            g_px[i].hs_first = first
+            g_px[i].nhs = count
     return 0
 
 
@@ -117,26 +134,114 @@ cdef void http_redirect(int idx, hrule_t *r, const char *buf, h1_msg *m) noexcep
     http_send_raw(idx, g_redir, n)
 
 
+cdef void http_return(int idx, hrule_t *r, const char *body, int blen) noexcept nogil:
+    """http-request return: the status line and headers, Content-Length, the payload; close."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef int n = 0
+    cdef char num[24]
+    cdef int k = 0, x = blen
+    n = _hr_put(g_redir, n, r.name, r.nlen)
+    if n >= 0:
+        n = _hr_put(g_redir, n, b"content-length: ", 16)
+    while True:
+        num[k] = <char>(48 + x % 10)
+        k += 1
+        x //= 10
+        if x == 0:
+            break
+    while k > 0 and n >= 0:
+        k -= 1
+        n = _hr_put(g_redir, n, &num[k], 1)
+    if n >= 0:
+        n = _hr_put(g_redir, n, b"\r\n\r\n", 4)
+    if n >= 0:
+        n = _hr_put(g_redir, n, body, blen)
+    if n < 0:
+        sess_fail(idx, TERM_PROXY, PH_REQ, 500)
+        return
+    s.cli_ka = 0
+    s.status = r.status
+    if s.term_cause == TERM_NONE:
+        s.term_cause = TERM_PROXY       # "PR": the proxy answered, as for a redirect
+        s.term_phase = PH_REQ
+    http_send_raw(idx, g_redir, n)
+
+
+cdef int http_set_uri_part(char *buf, int len, h1_msg *m, int action, const char *val, int vlen) noexcept nogil:
+    """set-uri (the whole target), set-path (up to '?'), set-query (after '?'; one is added when
+    there is none and the value is not empty, as 2.6 does). The new length, or -1."""
+    cdef int off = 0, n = 0, q
+    if action == HR_SET_URI:
+        return h1_replace(buf, len, BUFSIZE, m, m.uri_off, m.uri_len, val, vlen)
+    if action == HR_SET_PATH:
+        if not smp_path(buf, m, &off, &n, 0):
+            return len
+        return h1_replace(buf, len, BUFSIZE, m, off, n, val, vlen)
+    q = 0
+    while q < m.uri_len and buf[m.uri_off + q] != b'?':
+        q += 1
+    if q < m.uri_len:
+        return h1_replace(buf, len, BUFSIZE, m, m.uri_off + q + 1, m.uri_len - q - 1, val, vlen)
+    if vlen == 0:
+        return len
+    len = h1_replace(buf, len, BUFSIZE, m, m.uri_off + m.uri_len, 0, b"?", 1)
+    if len < 0:
+        return -1
+    return h1_replace(buf, len, BUFSIZE, m, m.uri_off + m.uri_len, 0, val, vlen)
+
+
 cdef int http_req_rules(int idx, int px, int *plen, h1_msg *m) noexcept nogil:
     """Proxy px's http-request rules on the request m. 1: the session was taken over
     (deny, redirect, or an edit that does not fit), 0: go on."""
+    return _http_rules(idx, px, g_px[px].hr_first, g_px[px].nhr, g_sess[idx].req.buf, plen, m, 0)
+
+
+cdef int http_rsp_rules(int idx, int px, int *plen, h1_msg *m) noexcept nogil:
+    """Proxy px's http-response rules on the response m (the backend's, then the frontend's, as
+    2.6 runs them). 1: the response was refused (deny: the error page instead), 0: go on."""
+    return _http_rules(idx, px, g_px[px].hs_first, g_px[px].nhs, g_sess[idx].rsp.buf, plen, m, 1)
+
+
+cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen, h1_msg *m,
+                     int rsp) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
-    cdef px_t *p = &g_px[px]
-    cdef char *buf = s.req.buf
     cdef hrule_t *r
-    cdef int i, k, n
-    for i in range(p.nhr):
-        r = &g_hrule[p.hr_first + i]
+    cdef int i, k, n, vlen
+    cdef const char *val
+    for i in range(count):
+        r = &g_hrule[first + i]
         if r.cond >= 0 and not acl_cond_match(s, &g_acl_cond[r.cond], buf, m):
             continue
         if r.action == HR_DENY:
             s.cli_ka = 0
-            ctr_px(px).denied_req += 1
-            sess_fail(idx, TERM_PROXY, PH_REQ, r.status)
+            if rsp:
+                s.srv_ka = 0
+                ctr_px(px).denied_resp += 1
+                sess_fail(idx, TERM_PROXY, PH_HDRS, r.status)
+            else:
+                ctr_px(px).denied_req += 1
+                sess_fail(idx, TERM_PROXY, PH_REQ, r.status)
             return 1
         if r.action == HR_REDIR_LOC or r.action == HR_REDIR_PREFIX:
             http_redirect(idx, r, buf, m)
             return 1
+        val = r.val
+        vlen = r.vlen
+        if r.nfmt:
+            # built before the edits below: a sample may read the header being replaced
+            vlen = format_build(s, r.fmt_first, r.nfmt, buf, m, g_hr_val, BUFSIZE)
+            val = g_hr_val
+            if vlen < 0:
+                return _http_rules_fail(idx, px, rsp)
+        if r.action == HR_RETURN:
+            http_return(idx, r, val, vlen)
+            return 1
+        if r.action >= HR_SET_PATH:
+            n = http_set_uri_part(buf, plen[0], m, r.action, val, vlen)
+            if n < 0:
+                return _http_rules_fail(idx, px, rsp)
+            plen[0] = n
+            continue
         if r.action == HR_SET or r.action == HR_DEL:
             k = 0
             while k < m.nhdr:
@@ -145,12 +250,22 @@ cdef int http_req_rules(int idx, int px, int *plen, h1_msg *m) noexcept nogil:
                 else:
                     k += 1
         if r.action == HR_SET or r.action == HR_ADD:
-            n = h1_add_hdr(buf, plen[0], BUFSIZE, m, r.name, r.nlen, r.val, r.vlen)
+            n = h1_add_hdr(buf, plen[0], BUFSIZE, m, r.name, r.nlen, val, vlen)
             if n < 0:
-                # HAProxy 2.x answers 500 when a rewrite does not fit
-                s.cli_ka = 0
-                ctr_px(px).err_req += 1
-                sess_fail(idx, TERM_PROXY, PH_REQ, 500)
-                return 1
+                return _http_rules_fail(idx, px, rsp)
             plen[0] = n
     return 0
+
+
+cdef int _http_rules_fail(int idx, int px, int rsp) noexcept nogil:
+    """A rewrite that does not fit: HAProxy 2.x answers 500 (a request) or 502 (a response)."""
+    cdef sess_t *s = &g_sess[idx]
+    s.cli_ka = 0
+    if rsp:
+        s.srv_ka = 0
+        ctr_px(px).err_resp += 1
+        sess_fail(idx, TERM_PROXY, PH_HDRS, 502)
+    else:
+        ctr_px(px).err_req += 1
+        sess_fail(idx, TERM_PROXY, PH_REQ, 500)
+    return 1

@@ -8,144 +8,40 @@
 # each behind the RFC 3164 header "<PRI>Mon DD HH:MM:SS haproxy[PID]: " and cut at 1024 bytes.
 # Nothing here blocks or raises: a lost datagram is a lost log line, as in HAProxy.
 
-cdef extern from "<time.h>" nogil:
-    ctypedef long log_time_t "time_t"
-    ctypedef struct log_tm "struct tm":
-        int tm_sec
-        int tm_min
-        int tm_hour
-        int tm_mday
-        int tm_mon
-        int tm_year
-        int tm_yday
-    log_tm *log_localtime_r "localtime_r"(const log_time_t *t, log_tm *out)
-
-cdef enum:
-    LOG_ALERT = 1
-    LOG_INFO = 6
-    LOG_MAX = 1024            # RFC 3164: messages are truncated to 1024 bytes
-    LOG_HDR_ROOM = 8          # room for "<PRI>" in front of the date
-    LOG_REQ_MAX = 1024        # request line kept for the log
-    LOG_CCK_REQ_OFF = 1024    # loginfo layout: request line, captured cookies, captured headers
-    LOG_CCK_RSP_OFF = 1152
-    LOG_CCK_MAX = 127
-    LOG_HREQ_OFF = 1280
-    LOG_HRSP_OFF = 1280 + 8 * 256
-    LOG_HDR_MAX = 255
-
-cdef const char *LOG_MONTHS = b"JanFebMarAprMayJunJulAugSepOctNovDec"
-cdef const char *LOG_HEX = b"0123456789ABCDEF"      # the #XX escapes
-cdef const char *LOG_HEXL = b"0123456789abcdef"     # the -d trace (printf's %x)
-cdef const char *LOG_TERM_CAUSE = b"-CSPRIcs"
-cdef const char *LOG_TERM_PHASE = b"-RQCHDL"
-
 cdef int g_log_fd4 = -1
+
+
 cdef int g_log_fd6 = -1
+
+
 cdef int g_log_fdu = -1
-cdef int g_log_pid = 0
+
+
 cdef int g_log_quiet = 0
+
+
 cdef unsigned int g_log_uid = 0
+
+
 # The syslog date prefix "Mon DD HH:MM:SS haproxy[PID]: " changes once a second: cached.
 cdef long long g_log_hdr_sec = -1
+
+
 cdef char g_log_hdr[64]
+
+
 cdef int g_log_hdr_len = 0
+
+
 # Accept dates are formatted from a cached broken-down time of the same second.
 cdef long long g_log_acc_sec = -1
+
+
 cdef log_tm g_log_acc_tm
 
 
 # ---- appending to a bounded buffer (never past cap; the caller's buffer has cap bytes)
 
-cdef inline void la(char *b, int *n, int cap, const char *src, int len) noexcept nogil:
-    if len > cap - n[0]:
-        len = cap - n[0]
-    if len > 0:
-        memcpy(b + n[0], src, len)
-        n[0] += len
-
-
-cdef inline void lc(char *b, int *n, int cap, char c) noexcept nogil:
-    if n[0] < cap:
-        b[n[0]] = c
-        n[0] += 1
-
-
-cdef void ld(char *b, int *n, int cap, long long v) noexcept nogil:
-    """Decimal, with a '-' sign for negative values."""
-    cdef char tmp[24]
-    cdef int i = 24
-    cdef unsigned long long u
-    if v < 0:
-        lc(b, n, cap, b'-')
-        u = <unsigned long long>(-v)
-    else:
-        u = <unsigned long long>v
-    while True:
-        i -= 1
-        tmp[i] = <char>(48 + u % 10)
-        u //= 10
-        if u == 0:
-            break
-    la(b, n, cap, tmp + i, 24 - i)
-
-
-cdef void ldw(char *b, int *n, int cap, long long v, int width) noexcept nogil:
-    """Zero-padded decimal of at least `width` digits (v >= 0)."""
-    cdef char tmp[24]
-    cdef int i = 24
-    while True:
-        i -= 1
-        tmp[i] = <char>(48 + v % 10)
-        v //= 10
-        if v == 0 and 24 - i >= width:
-            break
-    la(b, n, cap, tmp + i, 24 - i)
-
-
-cdef void lhex(char *b, int *n, int cap, unsigned int v, int width) noexcept nogil:
-    cdef int k
-    for k in range(width - 1, -1, -1):
-        lc(b, n, cap, LOG_HEXL[(v >> (4 * k)) & 15])
-
-
-cdef void lesc(char *b, int *n, int cap, const char *src, int len, int hdr) noexcept nogil:
-    """HAProxy's escaping: bytes outside 32..126, '#' and '"' (and '{|}' in headers) become #XX."""
-    cdef int i
-    cdef unsigned char c
-    for i in range(len):
-        c = <unsigned char>src[i]
-        if c < 32 or c > 126 or c == b'#' or c == b'"' or (hdr and (c == b'{' or c == b'|' or c == b'}')):
-            if n[0] + 3 > cap:
-                return
-            b[n[0]] = b'#'
-            b[n[0] + 1] = LOG_HEX[c >> 4]
-            b[n[0] + 2] = LOG_HEX[c & 15]
-            n[0] += 3
-        else:
-            if n[0] >= cap:
-                return
-            b[n[0]] = <char>c
-            n[0] += 1
-
-
-cdef void laddr(char *b, int *n, int cap, sockaddr_storage *a) noexcept nogil:
-    """IP:PORT of an IPv4/IPv6 address; "unix" for a UNIX socket."""
-    cdef char ip[64]
-    cdef int port
-    if a.ss_family == AF_INET or a.ss_family == AF_INET6:
-        addr_to_str(a, ip, 64)
-        la(b, n, cap, ip, <int>strlen(ip))
-        lc(b, n, cap, b':')
-        if a.ss_family == AF_INET:
-            port = ntohs((<sockaddr_in *>a).sin_port)
-        else:
-            port = ntohs((<sockaddr_in6 *>a).sin6_port)
-        ld(b, n, cap, port)
-    else:
-        la(b, n, cap, b"unix", 4)
-
-
-# ---- sending
 
 cdef void log_hdr_update() noexcept nogil:
     global g_log_hdr_sec, g_log_hdr_len
@@ -240,6 +136,7 @@ cdef inline void log_end_line(char *b, int *n) noexcept nogil:
 
 # ---- the -d trace on stdout
 
+
 cdef inline int dbg_on() noexcept nogil:
     return g_debug and not g_log_quiet
 
@@ -281,6 +178,7 @@ cdef void dbg_line(sess_t *s, const char *what, int wlen, const char *txt, int t
 
 # ---- hooks called by the loop
 
+
 cdef void log_accept(sess_t *s) noexcept nogil:
     """A session was accepted: -d trace, and HAProxy 1.2's default "Connect from" log line."""
     global g_log_uid
@@ -288,7 +186,6 @@ cdef void log_accept(sess_t *s) noexcept nogil:
     cdef char b[LOG_HDR_ROOM + LOG_MAX + 8]
     cdef int n
     cdef sockaddr_storage local
-    cdef socklen_t llen = sizeof(local)
     s.log_uid = g_log_uid
     g_log_uid += 1
     if dbg_on():
@@ -302,11 +199,7 @@ cdef void log_accept(sess_t *s) noexcept nogil:
         write(1, b, n)
     if p.nlog == 0 or (p.opts & (PO_HTTPLOG | PO_TCPLOG)):
         return
-    memset(&local, 0, sizeof(local))
-    if s.pp_dst_set:
-        local = s.pp_dst         # (the address a PROXY header said the client reached)
-    else:
-        getsockname(s.cfd, <sockaddr *>&local, &llen)
+    sess_local_addr(s, &local)        # (the address a PROXY header said the client reached)
     n = log_begin(b)
     la(b, &n, LOG_HDR_ROOM + LOG_MAX, b"Connect from ", 13)
     laddr(b, &n, LOG_HDR_ROOM + LOG_MAX, &s.cli_addr)
@@ -485,6 +378,7 @@ cdef void log_response(sess_t *s, h1_msg *m) noexcept nogil:
 
 # ---- the session log line
 
+
 cdef inline int sess_got_data(sess_t *s) noexcept nogil:
     """HAProxy's dontlognull test: did the client send at least one byte?"""
     return s.req.bytes > 0 or s.req.buf_in > 0 or s.req.in_pipe > 0 or s.t_req != 0
@@ -539,6 +433,23 @@ cdef void sess_log(sess_t *s) noexcept nogil:
     log_session(s, 0, 0)
 
 
+cdef void log_cookie_state(sess_t *s, px_t *be, char *out) noexcept nogil:
+    """The two cookie characters of the termination state (request cookie, response cookie)."""
+    if be.ck_mode == CK_NONE:
+        out[0] = b'-'
+        out[1] = b'-'
+        return
+    if s.log_ck_req != 2:
+        out[0] = b'N'
+    elif s.ck_found_srv < 0:
+        out[0] = b'I'
+    elif srv_alive(s.ck_found_srv):
+        out[0] = b'V'
+    else:
+        out[0] = b'D'
+    out[1] = <char>s.log_ck_rsp if s.log_ck_rsp else b'N'
+
+
 cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexcept nogil:
     cdef px_t *p = &g_px[s.px]
     cdef px_t *be = &g_px[s.be]     # the same proxy for a `listen`
@@ -550,6 +461,8 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     cdef const char *line
     cdef const char *srvname
     cdef int srvname_len, line_len
+    cdef log_fields_t f
+    cdef char ck[2]
     if s.logged:
         return
     s.logged = 1
@@ -600,6 +513,30 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         redisp = (be.opts & PO_REDISPATCH) != 0 and s.retries_left == 0 and be.nsrv > 0
     nbytes = asap_bytes if asap else s.rsp.bytes
 
+    if p.nlf:
+        # the frontend's log-format (logformat.pxi)
+        f.tq = tq
+        f.tw = tw
+        f.tc = tc
+        f.tr = tr
+        f.tt = tt
+        f.status = s.status if s.status else -1
+        f.bytes = nbytes
+        f.srvname = srvname
+        f.srvname_len = srvname_len
+        f.srvconn = srvconn
+        f.retries = retries
+        f.redisp = redisp
+        f.tsc[0] = LOG_TERM_CAUSE[s.term_cause if 0 <= s.term_cause <= 7 else 5]
+        f.tsc[1] = LOG_TERM_PHASE[s.term_phase if 0 <= s.term_phase <= 6 else 0]
+        log_cookie_state(s, be, f.tsc + 2)
+        n = log_begin(b)
+        log_custom(s, &f, b, &n, cap)
+        log_end_line(b, &n)
+        log_send(p, LOG_INFO, b, n)
+        log_release(s)
+        return
+
     n = log_begin(b)
     laddr(b, &n, cap, &s.cli_addr)
     lc(b, &n, cap, b' ')
@@ -648,21 +585,8 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     lc(b, &n, cap, LOG_TERM_CAUSE[s.term_cause if 0 <= s.term_cause <= 7 else 5])
     lc(b, &n, cap, LOG_TERM_PHASE[s.term_phase if 0 <= s.term_phase <= 6 else 0])
     if http:
-        if be.ck_mode == CK_NONE:
-            la(b, &n, cap, b"--", 2)
-        else:
-            if s.log_ck_req != 2:
-                lc(b, &n, cap, b'N')
-            elif s.ck_found_srv < 0:
-                lc(b, &n, cap, b'I')
-            elif srv_alive(s.ck_found_srv):
-                lc(b, &n, cap, b'V')
-            else:
-                lc(b, &n, cap, b'D')
-            if s.log_ck_rsp:
-                lc(b, &n, cap, <char>s.log_ck_rsp)
-            else:
-                lc(b, &n, cap, c'N')
+        log_cookie_state(s, be, ck)
+        la(b, &n, cap, ck, 2)
     lc(b, &n, cap, b' ')
     ld(b, &n, cap, g_actconn)
     lc(b, &n, cap, b'/')
@@ -708,18 +632,11 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     log_release(s)
 
 
-cdef void addr_to_str(sockaddr_storage *a, char *out, int cap) noexcept nogil:
-    if a.ss_family == AF_INET:
-        inet_ntop(AF_INET, &(<sockaddr_in *>a).sin_addr, out, cap)
-    else:
-        inet_ntop(AF_INET6, &(<sockaddr_in6 *>a).sin6_addr, out, cap)
-
-
-# ---- setup (Python, once per worker)
-
 LOG_FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
                   "auth2", "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2",
                   "local3", "local4", "local5", "local6", "local7")
+
+
 LOG_LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 
 
@@ -778,6 +695,7 @@ def log_setup(object plan):
     g_log_quiet = 1 if plan.quiet else 0
     g_log_hdr_sec = -1
     g_log_acc_sec = -1
+    logformat_setup(plan.acl.lf, plan.acl.lfpx)     # log-format (logformat.pxi)
     for i, pp in enumerate(plan.proxies):
         captures = pp.px.captures
         p = &g_px[i]

@@ -204,7 +204,6 @@ cdef int pp_send_header(int idx) noexcept nogil:
     cdef srv_t *sv
     cdef char out[PP_BUILD_MAX]
     cdef sockaddr_storage local
-    cdef socklen_t llen = sizeof(local)
     cdef sockaddr_storage *dst = &s.pp_dst
     cdef int n
     if s.srv < 0:
@@ -213,8 +212,7 @@ cdef int pp_send_header(int idx) noexcept nogil:
     if sv.conf.send_proxy == 0:
         return 0
     if not s.pp_dst_set:
-        memset(&local, 0, sizeof(local))
-        if getsockname(s.cfd, <sockaddr *>&local, &llen) < 0:
+        if sess_local_addr(s, &local) < 0:
             return -1
         dst = &local
     n = pp_build(sv.conf.send_proxy, sv.conf.pp_opts, &s.cli_addr, dst, s.pp_auth, s.pp_auth_len,

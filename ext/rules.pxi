@@ -16,25 +16,8 @@
 # framing fields (Content-Length, Transfer-Encoding, Connection) describe what is forwarded; a
 # block the edits made invalid, or larger than bufsize - maxrewrite, is answered with 400 (502).
 #
-# Regexes are compiled once at start-up (rules_setup_proxy, Python); the per-request functions are
+# Regexes (POSIX, <regex.h> declared in includes/linux.pxd) are compiled once at start-up (rules_setup_proxy, Python); the per-request functions are
 # plain C.  regexec() wants a NUL-terminated string: each line is copied to a stack buffer.
-
-cdef extern from "<regex.h>" nogil:
-    ctypedef struct regex_t:
-        pass
-    ctypedef int regoff_t
-    ctypedef struct regmatch_t:
-        regoff_t rm_so
-        regoff_t rm_eo
-    int regcomp(regex_t *preg, const char *regex, int cflags)
-    int regexec(const regex_t *preg, const char *string, size_t nmatch, regmatch_t *pmatch,
-                int eflags)
-    size_t regerror(int errcode, const regex_t *preg, char *errbuf, size_t errbuf_size)
-    void regfree(regex_t *preg)
-    enum:
-        REG_EXTENDED
-        REG_ICASE
-        REG_NOSUB
 
 cdef enum:
     RA_ADD = 0
@@ -351,12 +334,14 @@ cdef void http_refuse_response(int idx) noexcept nogil:
 
 
 cdef void rules_tarpit_start(int idx) noexcept nogil:
-    """Hold a tarpitted request: nothing goes to a server; a 500 answers it after contimeout.
+    """Hold a tarpitted request: nothing goes to a server; a 500 answers it after `timeout tarpit`
+    (`timeout connect` when there is none, as HAProxy does).
 
     The timer end is handled by rules_tarpit_expired(), called by sess_timeout() for ST_TARPIT.
     """
     cdef sess_t *s = &g_sess[idx]
-    cdef int to = g_px[s.px].conf.contimeout
+    cdef px_conf_t *c = &g_px[s.px].conf
+    cdef int to = c.tarpittimeout if c.tarpittimeout > 0 else c.contimeout
     ctr_px(s.px).denied_req += 1
     if s.term_cause == TERM_NONE:
         s.term_cause = TERM_PROXY

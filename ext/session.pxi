@@ -111,15 +111,6 @@ cdef inline void touch_srv(sess_t *s) noexcept nogil:
 # ---- a session for an accepted connection
 
 
-cdef inline int sess_dst_port(sess_t *s) noexcept nogil:
-    """The port the client connected to: the listener's, or the one a PROXY header gave."""
-    if s.pp_dst_set:
-        if s.pp_dst.ss_family == AF_INET:
-            return ntohs((<sockaddr_in *>&s.pp_dst).sin_port)
-        return ntohs((<sockaddr_in6 *>&s.pp_dst).sin6_port)
-    return g_lst[s.lst].port
-
-
 cdef int sess_open(int li, int fd, sockaddr_storage *addr, socklen_t alen) noexcept nogil:
     """A counted session for a connection just accepted on listener li (not yet watched by
     epoll); -1, with fd closed, when the session table is full."""

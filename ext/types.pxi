@@ -116,6 +116,7 @@ cdef struct px_conf_t:
     int keepalivetimeout   # idle time allowed between two requests (`timeout http-keep-alive`)
     int queuetimeout       # `timeout queue` (0: `timeout connect`, as HAProxy does)
     int tunneltimeout      # `timeout tunnel`: TCP sessions once connected (both directions)
+    int tarpittimeout      # `timeout tarpit`: how long a tarpitted request is held (0: contimeout)
     int grace
     int retries
 
@@ -175,10 +176,13 @@ cdef struct px_t:
     int slot            # shm counter slot
     # --- frontend/backend (acl.pxi): a `listen` is its own backend, a frontend switches
     int default_be      # backend when no use_backend matches (the proxy itself: no server, 503)
+    int has_be          # a backend or listen: `use_backend %[...]` may name it
     int swr_first       # its use_backend rules: g_acl_cond[swr_first .. swr_first + nswr]
     int nswr
     int hr_first        # its http-request rules: g_hrule[hr_first .. hr_first + nhr] (httpreq.pxi)
     int nhr
+    int hs_first        # its http-response rules, in the same table
+    int nhs
     int xp_first        # its `tcp-request connection expect-proxy` conditions (acl.pxi)
     int nxp
     char ff_hdr[64]     # option forwardfor header NAME (X-Forwarded-For)
@@ -197,6 +201,9 @@ cdef struct px_t:
     int q_tail
     int nq
     # --- logging (logline.pxi)
+    int lf_first                        # `log-format`: g_lf[lf_first .. + nlf] (logformat.pxi), 0: none
+    int nlf
+    long long lf_count                  # lines logged (%lc)
     int cap_ck_len                      # `capture cookie NAME len N`: prefix length, 0 none
     int cap_ck_max
     char cap_ck_name[MAX_COOKIE]

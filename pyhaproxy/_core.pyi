@@ -61,6 +61,126 @@ class check_status(IntEnum):
     CHK_L7RSP = 6
     CHK_L7TOUT = 7
 
+class sample_fetch(IntEnum):
+    SF_TRUE = 0
+    SF_FALSE = 1
+    SF_SRC = 2
+    SF_SRC_PORT = 3
+    SF_DST = 4
+    SF_DST_PORT = 5
+    SF_FE_NAME = 6
+    SF_BE_NAME = 7
+    SF_METHOD = 8
+    SF_PATH = 9
+    SF_PATHQ = 10
+    SF_URL = 11
+    SF_QUERY = 12
+    SF_BASE = 13
+    SF_VER = 14
+    SF_HDR = 15
+    SF_FHDR = 16
+    SF_HDR_CNT = 17
+    SF_FHDR_CNT = 18
+    SF_HDR_VAL = 19
+    SF_COOK = 20
+    SF_COOK_CNT = 21
+    SF_URL_PARAM = 22
+    SF_PROTO_HTTP = 23
+    SF_STR = 24
+    SF_INT = 25
+    SF_SRV_NAME = 26
+    SF_STATUS = 27
+    SF_REQ_LEN = 28
+
+class sample_conv(IntEnum):
+    SC_LOWER = 0
+    SC_UPPER = 1
+    SC_LENGTH = 2
+    SC_MAP = 3
+
+class pattern_match(IntEnum):
+    PM_STR = 0
+    PM_BEG = 1
+    PM_END = 2
+    PM_SUB = 3
+    PM_REG = 4
+    PM_DOM = 5
+    PM_DIR = 6
+    PM_IP = 7
+    PM_INT = 8
+    PM_LEN = 9
+    PM_FOUND = 10
+    PM_BOOL = 11
+
+class sample_type(IntEnum):
+    SMP_NONE = 0
+    SMP_STR = 1
+    SMP_INT = 2
+    SMP_IP = 3
+    SMP_BOOL = 4
+
+class log_var(IntEnum):
+    LV_TEXT = 0
+    LV_SAMPLE = 1
+    LV_BYTES_READ = 2
+    LV_CAPTURED_REQ_COOKIE = 3
+    LV_CAPTURED_RSP_COOKIE = 4
+    LV_HOSTNAME = 5
+    LV_HTTP_METHOD = 6
+    LV_HTTP_PATH = 7
+    LV_HTTP_PATH_ONLY = 8
+    LV_HTTP_QUERY = 9
+    LV_HTTP_URI = 10
+    LV_HTTP_VERSION = 11
+    LV_STATUS = 12
+    LV_DATE_GMT = 13
+    LV_TA = 14
+    LV_TC = 15
+    LV_TD = 16
+    LV_DATE_LOCAL = 17
+    LV_TH = 18
+    LV_TI = 19
+    LV_TQ = 20
+    LV_TR_REQ = 21
+    LV_TR = 22
+    LV_TS = 23
+    LV_TT = 24
+    LV_TU = 25
+    LV_TW = 26
+    LV_BYTES_UPLOADED = 27
+    LV_ACTCONN = 28
+    LV_BACKEND = 29
+    LV_BECONN = 30
+    LV_BACKEND_QUEUE = 31
+    LV_CLIENT_IP = 32
+    LV_CLIENT_PORT = 33
+    LV_FRONTEND = 34
+    LV_FECONN = 35
+    LV_FRONTEND_IP = 36
+    LV_FRONTEND_PORT = 37
+    LV_FRONTEND_TRANSPORT = 38
+    LV_LOG_COUNTER = 39
+    LV_HDR_REQ = 40
+    LV_HDR_REQ_LIST = 41
+    LV_HDR_RSP = 42
+    LV_HDR_RSP_LIST = 43
+    LV_MS = 44
+    LV_PID = 45
+    LV_REQUEST = 46
+    LV_RETRIES = 47
+    LV_REQ_COUNTER = 48
+    LV_SERVER = 49
+    LV_SRVCONN = 50
+    LV_SERVER_IP = 51
+    LV_SERVER_PORT = 52
+    LV_SRV_QUEUE = 53
+    LV_DATE = 54
+    LV_DATE_REQ = 55
+    LV_DATE_REQ_GMT = 56
+    LV_DATE_REQ_LOCAL = 57
+    LV_TERM_STATE = 58
+    LV_TERM_STATE_COOKIE = 59
+
 LOG_FACILITIES: list[str]
 LOG_LEVELS: list[str]
 

@@ -13,50 +13,15 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from dataclasses import dataclass, field
 
 from pyhaproxy import __version__
-from pyhaproxy.config.model import DEFAULT_MAXCONN, Config
+from pyhaproxy.config.model import DEFAULT_MAXCONN
+from pyhaproxy.startup import Options, apply_options, progname
 from pyhaproxy.version import HAPROXY_VERSION, RELEASE_DATE, feature_list
 
 
 class UsageError(Exception):
     """Bad command line: main() prints the usage text and returns 1."""
-
-
-@dataclass
-class Options:
-    files: list[str] = field(default_factory=list)
-    pidfile: str | None = None
-    daemon: bool = False  # -D
-    debug: bool = False  # -d
-    foreground: bool = False  # -db
-    quiet: bool = False  # -q
-    verbose: bool = False  # -V
-    check: bool = False  # -c
-    maxconn: int = 0  # -n (0 = not given)
-    maxpconn: int = 0  # -N (0 = not given)
-    memmax: int = 0  # -m, in megabytes
-    oldpids: list[int] = field(default_factory=list)
-    oldpids_sig: int = signal.SIGUSR1  # -sf: SIGUSR1, -st: SIGTERM
-    master_worker: bool = False  # -W
-    version: int = 0  # 1 for -v, 2 for -vv
-    condition: str | None = None  # -cc EXPR: evaluate a .if condition and exit
-    sd_notify: bool = False  # -Ws: master-worker with systemd's readiness notifications
-    master_cli: list[str] = field(default_factory=list)  # -S SOCKET[,opts]: the master CLI
-    expose_fd: str | None = None  # -x SOCKET: accepted (the listeners are kept across reloads anyway)
-    localpeer: str | None = None  # -L NAME
-    zero_warning: bool = False  # -dW: a warning at start-up is fatal
-    diag: bool = False  # -dD: diagnostic messages (.diag)
-    accepted_debug: set[str] = field(default_factory=set)  # -dV -dM...: accepted, no effect here
-    nopoll: set[str] = field(default_factory=set)  # -de -dp -dk -ds: accepted, epoll is always used
-
-
-def progname(argv0: str | None = None) -> str:
-    name = os.path.basename(argv0 if argv0 is not None else (sys.argv[0] if sys.argv else "haproxy"))
-    if name in ("__main__.py", "", "-c", "-m"):
-        return "pyhaproxy"
-    return name
 
 
 def _int_arg(flag: str, value: str) -> int:
@@ -229,72 +194,6 @@ def usage_text(name: str) -> str:
         "        -sf/-st [pid ]* finishes/terminates old pids.\n"
         "\n"
     )
-
-
-# --- configuration -----------------------------------------------------------------------------
-def load_config(opts: Options) -> Config:
-    """Parses the files and applies the command line over the global section (HAProxy's order).
-
-    Raises pyhaproxy.config.ConfigError (or OSError for an unreadable file).
-    """
-    from pyhaproxy.config import parse_files
-
-    cfg = parse_files(list(opts.files))
-    apply_options(cfg, opts)
-    return cfg
-
-
-def apply_options(cfg: Config, opts: Options) -> list[str]:
-    """Command line over configuration; returns the warnings to print (bare messages)."""
-    g = cfg.global_
-    warnings: list[str] = []
-    if opts.maxconn > 0:
-        g.maxconn = opts.maxconn
-    if g.maxconn <= 0:
-        g.maxconn = DEFAULT_MAXCONN
-    if opts.maxpconn > 0:
-        # -N is the default for proxies without their own maxconn; the model cannot tell an explicit
-        # "maxconn 2000" from the default, so only proxies still at the default take it.
-        for p in cfg.proxies:
-            if p.maxconn == DEFAULT_MAXCONN:
-                p.maxconn = opts.maxpconn
-    if opts.pidfile:
-        g.pidfile = opts.pidfile
-    if opts.master_worker:
-        g.master_worker = True
-    if opts.debug or opts.foreground:
-        # the command line's debug/foreground mode cancels the configuration's daemon and quiet
-        g.daemon = False
-        g.quiet = False
-    if opts.daemon:
-        g.daemon = True
-    if opts.quiet:
-        g.quiet = True
-    if opts.debug:
-        g.debug = True
-    if g.debug and (g.daemon or g.quiet):
-        warnings.append("<debug> mode incompatible with <quiet> and <daemon>. Keeping <debug> only.")
-        g.daemon = False
-        g.quiet = False
-    if opts.foreground:
-        g.nbproc = 1
-    elif g.nbproc > 1 and not g.daemon and not g.master_worker:
-        if not g.debug:
-            warnings.append("<nbproc> is only meaningful in daemon mode. Setting limit to 1 process.")
-        g.nbproc = 1
-    if g.nbproc < 1:
-        g.nbproc = 1
-    if g.nbthread > 1:
-        # 2.x configurations ask for threads; pyhaproxy's unit of parallelism is the worker process
-        # (in every mode, as 2.x threads are), each with its own sessions, queues and counters.
-        if g.nbproc > 1:
-            warnings.append(f"'nbthread {g.nbthread}' ignored: 'nbproc {g.nbproc}' already sets the "
-                            "number of worker processes.")
-        else:
-            g.nbproc = g.nbthread
-            warnings.append(f"'nbthread {g.nbthread}': pyhaproxy starts {g.nbthread} worker processes "
-                            "instead of threads (each has its own queues; stats are summed).")
-    return warnings
 
 
 def check_condition(text: str) -> int:

@@ -1,9 +1,6 @@
-"""The master process: binds, daemonizes, forks the workers, then only handles signals and children.
+"""The master process: after start-up, forks the workers, then only handles signals and children.
 
-Start-up, in the process the user started (so that every error reaches the terminal and exit 1):
-bind every listener (with -sf/-st: on failure send SIGTTOU to the old pids and retry for up to 1 s,
-as HAProxy does), open the pidfile, raise RLIMIT_NOFILE. Then, in daemon mode, fork: the parent
-waits on a pipe until the master reports that its workers run, and exits 0 (or 1). The master
+Start-up (bind, pidfile, RLIMIT_NOFILE, daemonize) is startup.py; `Master.run` calls it, then
 creates the shared memory, forks ``nbproc`` workers, starts the health checks, writes the pidfile,
 sends SIGUSR1 (-sf) or SIGTERM (-st) to the old pids and enters its loop.
 
@@ -23,10 +20,7 @@ sockets, and timers. Signals:
   listeners) and, once it has run SETTLE_TIME, the old generation gets SIGUSR1. If the config does
   not parse, or a new worker dies while settling, the alert is logged and the old workers go on.
 
-The pidfile holds the master's pid only, one line. HAProxy 1.2 wrote one line per process; here
-the master forwards every signal to its workers, so ``kill -USR1 $(cat pidfile)``, ``kill -TTOU``,
-``-TTIN``, ``-sf $(cat pidfile)`` and the hot-reconfiguration script reach every worker through it.
-It is written once the workers run and, as HAProxy does, never removed by the master.
+The pidfile holds the master's pid only (see startup.py).
 
 chroot, uid and gid are applied by each worker, not here; the master never touches traffic.
 """
@@ -35,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import errno
 import os
 import resource
 import selectors
@@ -49,11 +42,19 @@ from typing import Any
 import psutil
 
 from pyhaproxy._core import srv_state
-from pyhaproxy.cli import Options, apply_options, load_config, progname
 from pyhaproxy.config.model import Config, Proxy
-from pyhaproxy.listeners import BindError, Listener, ListenerKey, bind_all, bind_one, iter_binds
+from pyhaproxy.listeners import BindError, Listener, ListenerKey, bind_all
 from pyhaproxy.logs import LOG_NOTICE, LOG_WARNING, MasterLog
 from pyhaproxy.sdnotify import Notifier
+from pyhaproxy.startup import (
+    Options,
+    Startup,
+    StartupFailed,
+    apply_options,
+    devnull_on,
+    load_config,
+    progname,
+)
 
 HealthChecker: Any
 try:
@@ -61,16 +62,11 @@ try:
 except ImportError:  # checks are optional for the master to run
     HealthChecker = None
 
-# HAProxy: up to 100 bind attempts 10 ms apart while the old processes release the ports.
-MAX_START_RETRIES = 100
-RETRY_DELAY = 0.010
 KILL_TIMEOUT = 5.0  # SIGTERM -> SIGKILL for workers that do not exit
 SETTLE_TIME = 0.2  # a worker dying this soon after start fails the start-up
 RESPAWN_MIN_LIFE = 1.0  # a worker that lived less than this is respawned after RESPAWN_DELAY
 RESPAWN_DELAY = 1.0
 MAX_WAIT = 5.0  # longest selector sleep; children are also reaped at every wake-up
-# HAProxy 1.2 only warns when RLIMIT_NOFILE cannot be raised; True makes it fatal.
-STRICT_LIMITS = False
 
 
 HANDLED_SIGNALS = (
@@ -80,21 +76,6 @@ HANDLED_SIGNALS = (
 # The worker takes these through its signalfd: they stay blocked across fork so none is lost.
 WORKER_SIGNALS = (signal.SIGUSR1, signal.SIGTTOU, signal.SIGTTIN, signal.SIGTERM, signal.SIGINT)
 PR_SET_PDEATHSIG = 1
-
-
-class StartupFailed(Exception):
-    """Start-up cannot complete; the alert has been printed."""
-
-
-def compute_maxsock(cfg: Config, nlisteners: int) -> int:
-    """File descriptors one worker may need: HAProxy's count plus one splice pipe per session.
-
-    2 sockets per connection (client + server), 2 fds for its pipe, one per listener, one per
-    checked server, and a reserve of 10 (logs, stats socket, signalfd, epoll...).
-    """
-    g = cfg.global_
-    checks = sum(1 for p in cfg.proxies if not p.disabled for s in p.servers if s.check)
-    return 10 + 2 * g.maxconn + 2 * g.maxconn + nlisteners + checks + len(g.logs)
 
 
 @dataclass
@@ -185,6 +166,7 @@ class Master:
         self.quiet = bool(g.quiet) and not opts.verbose
         self.log = MasterLog(g, quiet=self.quiet, verbose=opts.verbose)
         self.log.starting = True
+        self.startup = Startup(cfg, opts, self.log)
         self._run_worker: Any = None
         self.bound: dict[ListenerKey, Listener] = {}
         self.gens: list[Generation] = []
@@ -193,9 +175,6 @@ class Master:
         self.selector: selectors.BaseSelector | None = None
         self._wake_r = -1
         self._wake_w = -1
-        self._pidfile_fd = -1
-        self._notify_fd = -1
-        self._daemon = False
         self._gen_counter = 0
         self._stats: Any = None  # stats hook: pyhaproxy.stats.StatsService, made with the first generation
         self.notifier = Notifier(opts.sd_notify)  # -Ws: systemd's READY=1 / RELOADING=1 / STOPPING=1
@@ -207,191 +186,14 @@ class Master:
     # start-up
     # ------------------------------------------------------------------------------------------
     def run(self) -> int:
-        g = self.cfg.global_
-        try:
-            listeners = self._bind_initial()
-        except StartupFailed:
-            return 1
-        if not listeners:
-            self.log.alert(
-                f"[{self.name}.main()] No enabled listener found (check the <listen> keywords) ! Exiting.",
-                syslog=False,
-            )
-            return 1
+        rc, listeners = self.startup.begin()
+        if rc is not None:
+            return rc
+        if self.startup.daemon:
+            self.quiet = True
         for lst in listeners:
             self.bound[lst.key] = lst
-        try:
-            self._open_pidfile()
-            self._raise_limits(len(listeners))
-        except StartupFailed:
-            self._close_listeners()
-            self._tell_old_pids(signal.SIGTTIN)
-            return 1
-
-        if g.daemon and not (self.opts.debug or self.opts.foreground):
-            rc = self._daemonize()
-            if rc is not None:
-                return rc  # the parent, once the master reported
         return self._serve(listeners)
-
-    def _bind_initial(self) -> list[Listener]:
-        """Binds everything; with old pids, pauses them (SIGTTOU) and retries for up to ~1 s."""
-        binds = iter_binds(self.cfg)
-        done: dict[int, Listener] = {}
-        nold = len(self.opts.oldpids)
-        retry = MAX_START_RETRIES
-        failed = False
-        while retry >= 0:
-            verbose = retry == 0 or nold == 0
-            failed = False
-            fatal = False
-            for i, (pi, proxy, b, port) in enumerate(binds):
-                if i in done:
-                    continue
-                try:
-                    done[i] = bind_one(pi, proxy, b, port, reuseport=not self.cfg.global_.noreuseport)
-                except BindError as e:
-                    failed = True
-                    if not e.retryable:
-                        self.log.alert(str(e), syslog=False)
-                        fatal = True
-                        break
-                    if verbose:
-                        self.log.alert(str(e), syslog=False)
-            if not failed or fatal or nold == 0 or retry == 0:
-                break
-            if self._tell_old_pids(signal.SIGTTOU) == 0:
-                retry = 0  # nobody to wait for: one last, verbose, attempt
-                continue
-            time.sleep(RETRY_DELAY)
-            retry -= 1
-        if failed:
-            for lst in done.values():
-                lst.close()
-            if retry != MAX_START_RETRIES and nold:
-                self._tell_old_pids(signal.SIGTTIN)
-            raise StartupFailed()
-        return [done[i] for i in sorted(done)]
-
-    def _tell_old_pids(self, sig: int) -> int:
-        n = 0
-        for pid in self.opts.oldpids:
-            try:
-                os.kill(pid, sig)
-                n += 1
-            except OSError:
-                pass
-        return n
-
-    def _open_pidfile(self) -> None:
-        path = self.cfg.global_.pidfile
-        if not path:
-            return
-        # like HAProxy: removed then created 0644, before any privilege change, outside the chroot
-        # (an unlink failure of any kind, e.g. EBUSY on a mount point, is left to open() to judge)
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        try:
-            self._pidfile_fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        except OSError:
-            self.log.alert(f"[{self.name}.main()] Cannot create pidfile {path}", syslog=False)
-            raise StartupFailed() from None
-
-    def _write_pidfile(self) -> None:
-        """Writes the master's pid; StartupFailed if it cannot be stored (e.g. ENOSPC).
-
-        HAProxy ignores a failed write and runs with an empty pidfile, which later breaks
-        `kill $(cat pidfile)` and `-sf $(cat pidfile)`; here the start-up fails instead.
-        """
-        if self._pidfile_fd < 0:
-            return
-        data = f"{os.getpid()}\n".encode()
-        try:
-            if os.write(self._pidfile_fd, data) != len(data):
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        except OSError as e:
-            reason = e.strerror or str(e)
-            path = self.cfg.global_.pidfile
-            self.log.alert(f"[{self.name}.main()] Cannot write pidfile {path} : {reason}", syslog=False)
-            raise StartupFailed() from None
-        os.close(self._pidfile_fd)
-        self._pidfile_fd = -1
-
-    def _remove_unwritten_pidfile(self) -> None:
-        """Start-up failed after the (empty) pidfile was created: do not leave it behind."""
-        if self._pidfile_fd >= 0:
-            os.close(self._pidfile_fd)
-            self._pidfile_fd = -1
-            path = self.cfg.global_.pidfile
-            if path:
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-
-    def _raise_limits(self, nlisteners: int) -> None:
-        g = self.cfg.global_
-        maxsock = compute_maxsock(self.cfg, nlisteners)
-        want = g.ulimit_n if g.ulimit_n else maxsock
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft != want and (g.ulimit_n or soft < want):
-            new_hard = hard if hard == resource.RLIM_INFINITY or hard >= want else want
-            try:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (want, new_hard))
-            except (OSError, ValueError):
-                if STRICT_LIMITS:
-                    self.log.alert(f"[{self.name}.main()] Cannot raise FD limit to {want}.", syslog=False)
-                    raise StartupFailed() from None
-                self.log.warning(f"[{self.name}.main()] Cannot raise FD limit to {want}.", syslog=False)
-                if soft < hard:  # at least up to the hard limit
-                    with contextlib.suppress(OSError, ValueError):
-                        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft != resource.RLIM_INFINITY and soft < maxsock:
-            self.log.warning(
-                f"[{self.name}.main()] FD limit ({soft}) too low for maxconn={g.maxconn}/maxsock={maxsock}."
-                f" Please raise 'ulimit-n' to {maxsock} or more to avoid any trouble.",
-                syslog=False,
-            )
-
-    def _daemonize(self) -> int | None:
-        """Forks; returns the parent's exit code in the parent, None in the child (the master)."""
-        sys.stdout.flush()
-        sys.stderr.flush()
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid > 0:
-            os.close(w)
-            self._close_listeners()  # the parent's copies only; the master keeps its own
-            if self._pidfile_fd >= 0:
-                os.close(self._pidfile_fd)
-                self._pidfile_fd = -1
-            data = b""
-            while True:
-                try:
-                    chunk = os.read(r, 16)
-                except InterruptedError:
-                    continue
-                if not chunk:
-                    break
-                data += chunk
-            os.close(r)
-            return 0 if data.startswith(b"1") else 1
-        os.close(r)
-        self._notify_fd = w
-        os.setsid()
-        # stdin now; stdout/stderr once start-up is over, so that its alerts still reach the
-        # terminal (the workers get /dev/null from the start, see _child_setup)
-        _devnull_on((0,))
-        self._daemon = True
-        self.quiet = True
-        self.log.update_pid()
-        return None
-
-    def _notify_parent(self, ok: bool) -> None:
-        if self._notify_fd >= 0:
-            with contextlib.suppress(OSError):
-                os.write(self._notify_fd, b"1" if ok else b"0")
-            os.close(self._notify_fd)
-            self._notify_fd = -1
 
     # ------------------------------------------------------------------------------------------
     # the loop
@@ -416,21 +218,21 @@ class Master:
         if self.st.startup_failed:
             return self._startup_failed()
         try:
-            self._write_pidfile()
+            self.startup.write_pidfile()
         except StartupFailed:
             return self._startup_failed()
         if self.opts.oldpids:
-            self._tell_old_pids(self.opts.oldpids_sig)
+            self.startup.tell_old_pids(self.opts.oldpids_sig)
         for p in gen.cfg.proxies:
             if not p.disabled:
                 self.log.proxy_log(p, LOG_NOTICE, f"Proxy {p.name} started.")
         self.st.ready = True
         self.notifier.ready()
-        if self._daemon:
+        if self.startup.daemon:
             sys.stdout.flush()
             sys.stderr.flush()
-            _devnull_on((1, 2))
-        self._notify_parent(True)
+            devnull_on((1, 2))
+        self.startup.notify_parent(True)
         self.log.quiet = self.quiet
         self.log.starting = False  # from now on quiet mode silences alerts too
         self._reload_again()  # a SIGUSR2 that came while the first workers were settling
@@ -445,10 +247,10 @@ class Master:
         self._hard_stop(log=False)
         while self.pids:
             self._loop_once(self._timeout(time.monotonic()))
-        self._remove_unwritten_pidfile()
+        self.startup.remove_unwritten_pidfile()
         if self.opts.oldpids:
-            self._tell_old_pids(signal.SIGTTIN)
-        self._notify_parent(False)
+            self.startup.tell_old_pids(signal.SIGTTIN)
+        self.startup.notify_parent(False)
         self._shutdown()
         return 1
 
@@ -810,7 +612,7 @@ class Master:
                         os.close(key.fd)
             self.selector.close()
             self.selector = None
-        for fd in (self._wake_r, self._wake_w, self._pidfile_fd, self._notify_fd):
+        for fd in (self._wake_r, self._wake_w, self.startup.pidfile_fd, self.startup.notify_fd):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
@@ -820,8 +622,8 @@ class Master:
             if fd >= 0 and fd not in mine:
                 with contextlib.suppress(OSError):
                     os.close(lst.sock.detach())
-        if self._daemon:
-            _devnull_on((0, 1, 2))
+        if self.startup.daemon:
+            devnull_on((0, 1, 2))
         if self.opts.memmax > 0:
             limit = self.opts.memmax * 1048576 // max(1, gen.cfg.global_.nbproc)
             try:
@@ -945,7 +747,7 @@ class Master:
             new_bound[lst.key] = self.bound.get(lst.key, lst)
         old = [g for g in self.gens if not g.stopping]
         prev_cfg = self.cfg
-        self._raise_limits(len(listeners))
+        self.startup.raise_limits(self.cfg, len(listeners))
         self.log.set_targets(cfg.global_.logs)
         self.cfg = cfg
         self.quiet = self.quiet or bool(cfg.global_.quiet)
@@ -1099,14 +901,6 @@ class Master:
     def _emit(self, p: Proxy, line: str) -> None:
         self.log.warning(line, syslog=False)
         self.log.proxy_log(p, LOG_NOTICE, line)
-
-
-def _devnull_on(fds: tuple[int, ...]) -> None:
-    fd = os.open(os.devnull, os.O_RDWR)
-    for target in fds:
-        os.dup2(fd, target)
-    if fd not in fds:
-        os.close(fd)
 
 
 def _bare(line: str, prefix: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import grp
+import http
 import ipaddress
 import math
 import os
@@ -14,8 +15,12 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from pyhaproxy import _core
-from pyhaproxy.config.keywords import ACL_CRITERIA, acl_ip, acl_port_range
+from pyhaproxy.config.acl import network as acl_ip
+from pyhaproxy.config.acl import predefined as predefined_acl
+from pyhaproxy.config.lexer import ConfigError
+from pyhaproxy.config.logformat import VARIABLES
 from pyhaproxy.config.model import Acl, Condition, Config, LogTarget, Proxy, Server
+from pyhaproxy.config.sample import ConvArg, SampleExpr, Segment, c_converter
 from pyhaproxy.shm import Shm, server_table
 
 
@@ -103,30 +108,85 @@ def error_pages(px: Proxy) -> dict[int, bytes]:
     return pages
 
 
-def _acl_patterns(acl: Acl) -> list[Any]:
-    match = ACL_CRITERIA[acl.criterion][1]
-    if match == "ip":
-        return [acl_ip(p) for p in acl.patterns]
-    if match == "int":
-        return [acl_port_range(p) for p in acl.patterns]
-    return [p.encode("latin-1") for p in acl.patterns]
-
-
 @dataclass
 class AclTables:
     """ACLs, conditions and rules of every proxy as ext/acl.pxi and ext/httpreq.pxi copy them.
 
-    acls: (fetch, match, icase, header bytes, [pattern...]); conds: (unless, target,
+    exprs: sample expressions (fetch, arg bytes or None, int arg, occurrence, [converter...]);
+    acls: (expr index, match, icase, [pattern...]); conds: (unless, target,
     [(neg, or_after, [acl index...])]); switch: (first cond, count, default backend) per proxy;
-    hrules: (action, cond, status, drop_query, name, value); hreq: (first, count) per proxy.
-    Patterns: bytes for strings and regexes, (family, packed, bits) for ip, (lo, hi) for int.
+    hrules: (action, cond, status, drop_query, name, value, fmt first, fmt count); hreq, hres:
+    (first, count) per proxy, its http-request and http-response rules; fmts: (expr index or
+    -1, literal bytes), the values' segments; lf: log-format items (var, flags, expr, text) and
+    lfpx: (first, count) per proxy.
+    Patterns: bytes for strings and regexes, (family, packed, bits) for ip, (lo, hi) for int/len.
     """
-    acls: list[tuple[str, str, int, bytes, list[Any]]]
-    conds: list[tuple[int, int, list[tuple[int, int, list[int]]]]]
+    exprs: list[tuple[int, bytes | None, int, int, list[tuple[int, int]]]]
+    maps: list[tuple[int, list[tuple[bytes, bytes, tuple[int, bytes, int] | None]]]]
+    mapuses: list[tuple[int, bytes | None]]
+    acls: list[tuple[int, str, int, list[Any]]]
+    conds: list[tuple[int, int, list[tuple[int, int, list[int]]], int, int]]
     switch: list[tuple[int, int, int]]
-    hrules: list[tuple[str, int, int, int, bytes, bytes]]
+    hrules: list[tuple[str, int, int, int, bytes, bytes, int, int]]
     hreq: list[tuple[int, int]]
+    hres: list[tuple[int, int]]
+    lf: list[tuple[int, int, int, bytes]]
+    lfpx: list[tuple[int, int]]
+    fmts: list[tuple[int, bytes]]
     expect: list[tuple[int, int]]   # `tcp-request connection expect-proxy`: (first cond, count)
+
+
+class _Maps:
+    """Map files and map* converters as ext/sample.pxi's maps_setup() wants them."""
+
+    def __init__(self) -> None:
+        self.maps: list[tuple[int, list[tuple[bytes, bytes, tuple[int, bytes, int] | None]]]] = []
+        self.uses: list[tuple[int, bytes | None]] = []
+        self._index: dict[tuple[str, str], int] = {}
+
+    def use(self, arg: ConvArg) -> int:
+        assert arg.map is not None
+        key = (arg.map.path, arg.map.match)
+        if key not in self._index:
+            self._index[key] = len(self.maps)
+            ip = arg.map.match == "ip"
+            rows = []
+            for k, v in arg.map.entries:
+                try:
+                    net = acl_ip(k) if ip else None
+                except ConfigError:
+                    continue            # 2.6 refuses the file; the parser checked it already
+                rows.append((k.encode("latin-1"), v.encode("latin-1"), net))
+            self.maps.append((int(_core.pattern_match["PM_" + arg.map.match.upper()]), rows))
+        dflt = arg.default.encode("latin-1") if arg.default is not None else None
+        self.uses.append((self._index[key], dflt))
+        return len(self.uses) - 1
+
+
+def _expr_row(e: SampleExpr, maps: _Maps) -> tuple[int, bytes | None, int, int, list[tuple[int, int]]]:
+    """A SampleExpr as ext/sample.pxi's sexpr_t wants it (C enum values by name)."""
+    fetch = int(_core.sample_fetch[e.c_fetch])
+    iarg = int(e.arg) if e.fetch == "int" and e.arg is not None else 0
+    arg = e.arg.encode("latin-1") if e.arg is not None else None
+    convs = [(int(_core.sample_conv[c_converter(c)]), maps.use(a) if a.map is not None else 0)
+             for c, a in zip(e.convs, e.conv_args, strict=True)]
+    return fetch, arg, iarg, e.occ, convs
+
+
+def _return_head(args: list[str]) -> bytes:
+    """`http-request return`'s status line and headers, without Content-Length and the blank
+    line (ext/httpreq.pxi adds them once the payload is known)."""
+    status, ctype, body, *hdrs = args
+    try:
+        reason = http.HTTPStatus(int(status)).phrase
+    except ValueError:
+        reason = ""
+    head = f"HTTP/1.1 {status} {reason}\r\n"
+    if ctype:
+        head += f"content-type: {ctype}\r\n"
+    for name, value in zip(hdrs[::2], hdrs[1::2], strict=True):
+        head += f"{name}: {value}\r\n"
+    return head.encode("latin-1")
 
 
 def compile_acls(cfg: Config) -> AclTables:
@@ -137,42 +197,76 @@ def compile_acls(cfg: Config) -> AclTables:
     that has servers' side); a `listen` is its own default backend, a frontend without
     default_backend uses itself (no server: 503).
     """
-    acls: list[tuple[str, str, int, bytes, list[Any]]] = []
-    conds: list[tuple[int, int, list[tuple[int, int, list[int]]]]] = []
+    exprs: list[tuple[int, bytes | None, int, int, list[tuple[int, int]]]] = []
+    maps = _Maps()
+    expr_index: dict[tuple[Any, ...], int] = {}
+    acls: list[tuple[int, str, int, list[Any]]] = []
+    fmts: list[tuple[int, bytes]] = []
+    conds: list[tuple[int, int, list[tuple[int, int, list[int]]], int, int]] = []
     switch: list[tuple[int, int, int]] = []
-    hrules: list[tuple[str, int, int, int, bytes, bytes]] = []
+    hrules: list[tuple[str, int, int, int, bytes, bytes, int, int]] = []
     hreq: list[tuple[int, int]] = []
+    hres: list[tuple[int, int]] = []
+    lf: list[tuple[int, int, int, bytes]] = []
+    lfpx: list[tuple[int, int]] = []
     expect: list[tuple[int, int]] = []
     backends: dict[str, int] = {}
     for pi, px in enumerate(cfg.proxies):
         if px.cap in ("listen", "backend"):
             backends.setdefault(px.name, pi)
 
-    def add_cond(px: Proxy, local: dict[str, list[int]], cond: Condition | None, target: int) -> None:
+    def expr_of(e: SampleExpr) -> int:
+        row = _expr_row(e, maps)
+        key = (row[0], row[1], row[2], row[3], tuple(row[4]))
+        if key not in expr_index:
+            expr_index[key] = len(exprs)
+            exprs.append(row)
+        return expr_index[key]
+
+    def add_acl(acl: Acl) -> int:
+        assert acl.expr is not None
+        acls.append((expr_of(acl.expr), acl.match, int(acl.icase), acl.values))
+        return len(acls) - 1
+
+    predefined: dict[str, int] = {}
+
+    def add_fmt(segs: list[Segment]) -> tuple[int, int]:
+        first = len(fmts)
+        for seg in segs:
+            fmts.append((expr_of(seg.sample), b"") if seg.sample is not None
+                        else (-1, seg.text.encode("latin-1")))
+        return first, len(fmts) - first
+
+    def add_cond(px: Proxy, local: dict[str, list[int]], cond: Condition | None, target: int,
+                 fmt: list[Segment] | None = None) -> None:
         terms: list[tuple[int, int, list[int]]] = []
         if cond is not None:
             for gi, group in enumerate(cond.groups):
                 for ti, (neg, name) in enumerate(group):
                     last = ti == len(group) - 1 and gi < len(cond.groups) - 1
-                    if name in ("TRUE", "FALSE"):
-                        refs = [len(acls)]
-                        acls.append(("always_true" if name == "TRUE" else "always_false", "str", 0, b"", []))
+                    if name not in local:
+                        if name not in predefined:
+                            pre = predefined_acl(name)
+                            assert pre is not None, name
+                            predefined[name] = add_acl(pre)
+                        refs = [predefined[name]]
                     else:
                         refs = local[name]
                     terms.append((int(neg), int(last), refs))
-        conds.append((int(cond.unless) if cond is not None else 0, target, terms))
+        fmt_first, nfmt = add_fmt(fmt) if fmt else (0, 0)
+        conds.append((int(cond.unless) if cond is not None else 0, target, terms, fmt_first, nfmt))
 
     for pi, px in enumerate(cfg.proxies):
         local: dict[str, list[int]] = {}
         for acl in px.acls:
-            fetch, match = ACL_CRITERIA[acl.criterion]
-            local.setdefault(acl.name, []).append(len(acls))
-            acls.append((fetch, match, int(acl.icase), (acl.header or "").encode("latin-1"),
-                         _acl_patterns(acl)))
+            local.setdefault(acl.name, []).append(add_acl(acl))
         first = len(conds)
         if px.cap != "backend":
             for rule in px.use_backends:
-                add_cond(px, local, rule.cond, backends[rule.backend])
+                if rule.fmt is not None:
+                    add_cond(px, local, rule.cond, -1, rule.fmt)
+                else:
+                    add_cond(px, local, rule.cond, backends[rule.backend])
         default_be = pi
         if px.cap != "backend" and px.default_backend is not None:
             default_be = backends[px.default_backend]
@@ -185,18 +279,52 @@ def compile_acls(cfg: Config) -> AclTables:
                 add_cond(px, local, hr.cond, -1)
             a = hr.args
             if hr.action == "deny":
-                hrules.append(("deny", cond, int(a[0]) if a else 403, 0, b"", b""))
+                hrules.append(("deny", cond, int(a[0]) if a else 403, 0, b"", b"", 0, 0))
             elif hr.action == "redirect":
-                hrules.append((f"redirect-{a[0]}", cond, int(a[2]), int(a[3]), a[1].encode("latin-1"), b""))
+                hrules.append((f"redirect-{a[0]}", cond, int(a[2]), int(a[3]), a[1].encode("latin-1"), b"",
+                               0, 0))
+            elif hr.action == "return":
+                first, nfmt = add_fmt(hr.fmt or [])
+                hrules.append(("return", cond, int(a[0]), 0, _return_head(a), a[2].encode("latin-1"),
+                               first, nfmt))
+            elif hr.action in ("set-path", "set-query", "set-uri"):
+                first, nfmt = add_fmt(hr.fmt or [])
+                hrules.append((hr.action, cond, 0, 0, b"", b"", first, nfmt))
             else:
                 value = a[1] if len(a) > 1 else ""
-                hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"), value.encode("latin-1")))
+                first, nfmt = add_fmt(hr.fmt or [])
+                hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"), value.encode("latin-1"),
+                               first, nfmt))
         hreq.append((hfirst, len(hrules) - hfirst))
+        hfirst = len(hrules)
+        for hr in px.http_res_rules if px.mode == "http" else []:
+            cond = -1
+            if hr.cond is not None:
+                cond = len(conds)
+                add_cond(px, local, hr.cond, -1)
+            a = hr.args
+            if hr.action == "deny":
+                hrules.append(("deny", cond, int(a[0]), 0, b"", b"", 0, 0))
+            else:
+                first, nfmt = add_fmt(hr.fmt or [])
+                hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"),
+                               (a[1] if len(a) > 1 else "").encode("latin-1"), first, nfmt))
+        hres.append((hfirst, len(hrules) - hfirst))
+        lfirst = len(lf)
+        for item in px.log_format or [] if px.cap != "backend" else []:
+            if item.sample is not None:
+                lf.append((int(_core.log_var.LV_SAMPLE), item.flags, expr_of(item.sample), b""))
+            elif item.var:
+                lf.append((int(_core.log_var[VARIABLES[item.var]]), item.flags, 0, b""))
+            else:
+                lf.append((int(_core.log_var.LV_TEXT), 0, 0, item.text.encode("latin-1")))
+        lfpx.append((lfirst, len(lf) - lfirst))
         xfirst = len(conds)
         for xcond in px.expect_proxy if px.cap != "backend" else []:
             add_cond(px, local, xcond, -1)
         expect.append((xfirst, len(conds) - xfirst))
-    return AclTables(acls=acls, conds=conds, switch=switch, hrules=hrules, hreq=hreq, expect=expect)
+    return AclTables(exprs=exprs, maps=maps.maps, mapuses=maps.uses, acls=acls, conds=conds, switch=switch,
+                     hrules=hrules, hreq=hreq, hres=hres, lf=lf, lfpx=lfpx, fmts=fmts, expect=expect)
 
 
 @dataclass
@@ -258,6 +386,9 @@ def _option_bits(px: Proxy) -> int:
         names.add("redispatch")
     if px.httpchk is not None:
         names.add("httpchk")
+    if px.log_format is not None:
+        # a log-format logs each session (or request) at its end, as option httplog/tcplog do
+        names.add("httplog" if px.mode == "http" else "tcplog")
     if "tcpka" in names:
         names.update(("clitcpka", "srvtcpka"))
     bits = 0

@@ -143,6 +143,7 @@ cdef extern from "<sys/socket.h>" nogil:
     int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
     int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
     int getsockname(int fd, sockaddr *addr, socklen_t *len)
+    int gethostname(char *name, size_t len)
     ssize_t send(int fd, const void *buf, size_t len, int flags)
     ssize_t recv(int fd, void *buf, size_t len, int flags)
     ssize_t sendto(int fd, const void *buf, size_t len, int flags, const sockaddr *addr, socklen_t alen)
@@ -198,3 +199,20 @@ cdef extern from "<sys/prctl.h>" nogil:
     enum:
         PR_SET_PDEATHSIG
     int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)
+
+cdef extern from "<regex.h>" nogil:
+    ctypedef struct regex_t:
+        pass
+    ctypedef int regoff_t
+    ctypedef struct regmatch_t:
+        regoff_t rm_so
+        regoff_t rm_eo
+    int regcomp(regex_t *preg, const char *regex, int cflags)
+    int regexec(const regex_t *preg, const char *string, size_t nmatch, regmatch_t *pmatch,
+                int eflags)
+    size_t regerror(int errcode, const regex_t *preg, char *errbuf, size_t errbuf_size)
+    void regfree(regex_t *preg)
+    enum:
+        REG_EXTENDED
+        REG_ICASE
+        REG_NOSUB

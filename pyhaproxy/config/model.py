@@ -7,6 +7,10 @@ Times are milliseconds; 0 means "no timeout" as in HAProxy 1.x.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+from .logformat import LogItem
+from .sample import SampleExpr, Segment
 
 # HAProxy 1.2 compile-time defaults (include/common/defaults.h).
 DEFAULT_MAXCONN = 2000
@@ -187,6 +191,11 @@ class Acl:
     icase: bool
     patterns: list[str]
     where: Where = field(default_factory=Where)
+    expr: SampleExpr | None = None  # the sample (config/sample.py), parsed once
+    match: str = "str"  # str beg end sub reg dom dir len found int ip bool
+    # the patterns as the worker copies them: bytes (string matches), (family, packed, bits)
+    # (ip), (lo, hi) (int, len)
+    values: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -204,6 +213,7 @@ class UseBackend:
     backend: str
     cond: Condition | None
     where: Where = field(default_factory=Where)
+    fmt: list[Segment] | None = None  # a name with %[...] parts: resolved per request
 
 
 @dataclass
@@ -214,6 +224,7 @@ class HttpRule:
     args: list[str]
     cond: Condition | None
     where: Where = field(default_factory=Where)
+    fmt: list[Segment] | None = None  # a header value with %[...] parts, parsed
 
 
 @dataclass
@@ -265,6 +276,7 @@ class Proxy:
     appsession_timeout: int = 0
     checktimeout: int = 0  # `timeout check`
     tunneltimeout: int = 0  # `timeout tunnel`
+    tarpittimeout: int = 0  # `timeout tarpit` (0: `timeout connect`, as HAProxy does)
     smtpchk: tuple[str, str] | None = None  # `option smtpchk [HELO|EHLO domain]`
     default_backend: str | None = None
     use_backends: list[UseBackend] = field(default_factory=list)
@@ -272,6 +284,8 @@ class Proxy:
     expect_proxy: list[Condition | None] = field(default_factory=list)
     acls: list[Acl] = field(default_factory=list)
     http_rules: list[HttpRule] = field(default_factory=list)
+    http_res_rules: list[HttpRule] = field(default_factory=list)  # http-response
+    log_format: list[LogItem] | None = None  # `log-format`, parsed (replaces option httplog/tcplog)
     forwardfor_header: str = "X-Forwarded-For"
     forwardfor_except: tuple[str, int] | None = None  # (network, prefixlen)
     hash_balance_arg: str = ""  # the NAME of `balance hdr(NAME)`

@@ -14,19 +14,14 @@ import copy
 import os
 import stat
 
-from . import keywords as K
+from .keywords import lookup
+from .kw_bind import add_binds
 from .lexer import ConfigError, Context, Line, tokenize
 from .model import Acl, Condition, Config, Proxy, Where
+from .state import DEFAULTS, GLOBAL, UNSUPPORTED_SECTIONS, State
+from .values import fail, looks_like_bind, not_supported
 
 _SIDES = {"listen": {"fe", "be"}, "frontend": {"fe"}, "backend": {"be"}}
-# keywords that only act on one side of a proxy: the side that uses them
-_ONE_SIDE = {
-    **dict.fromkeys(("balance", "cookie", "retries", "redispatch", "redisp", "fullconn", "source",
-                     "transparent", "contimeout", "srvtimeout", "timeout connect", "timeout server",
-                     "timeout queue", "timeout tunnel", "timeout check"), "backend"),
-    **dict.fromkeys(("capture", "monitor-net", "monitor-uri", "monitor", "clitimeout",
-                     "timeout client", "timeout http-request"), "frontend"),
-}
 
 
 def _new_defaults() -> Proxy:
@@ -38,7 +33,7 @@ class Parser:
 
     def __init__(self, ctx: Context | None = None) -> None:
         self.config = Config()
-        self.st = K.State(config=self.config, defaults=_new_defaults())
+        self.st = State(config=self.config, defaults=_new_defaults())
         self.ctx = ctx or Context()
 
     def feed_text(self, text: str, file: str) -> None:
@@ -60,46 +55,47 @@ class Parser:
         st = self.st
         if kw == "global":
             if len(args) > 1:
-                raise K.fail(where, "'global' expects no argument.")
-            st.section, st.proxy = K.GLOBAL, None
+                raise fail(where, "'global' expects no argument.")
+            st.section, st.proxy = GLOBAL, None
             return
         if kw == "defaults":
             # "The 'defaults' keyword ignores everything on its command line"
             st.defaults = _new_defaults()
             st.defaults.where = where
-            st.section, st.proxy = K.DEFAULTS, st.defaults
+            st.section, st.proxy = DEFAULTS, st.defaults
             st.seen = set()
             return
         if kw in ("listen", "frontend", "backend"):
             self._listen(args, where)
             return
-        if kw in K.UNSUPPORTED_SECTIONS:
-            raise K.not_supported(f"section '{kw}'", K.UNSUPPORTED_SECTIONS[kw], where)
+        if kw in UNSUPPORTED_SECTIONS:
+            raise not_supported(f"section '{kw}'", UNSUPPORTED_SECTIONS[kw], where)
         if st.section is None:
-            raise K.fail(where, f"unknown keyword '{kw}' out of section.")
-        spec = K.lookup(kw, st.section, where)
+            raise fail(where, f"unknown keyword '{kw}' out of section.")
+        spec = lookup(kw, st.section, where)
         assert spec.handler is not None
         spec.handler(st, args, where)
-        side = _ONE_SIDE.get(kw if kw != "timeout" or len(args) < 2 else f"timeout {args[1]}")
-        if side is not None and st.section in ("frontend", "backend") and side != st.section:
+        one_side = spec.side_of(args)
+        if one_side is not None and st.section in ("frontend", "backend") and one_side[0] != st.section:
             # HAProxy says the same: the keyword is kept but has no effect on this side
-            st.warn(where, f"'{' '.join(args[:2]) if kw == 'timeout' else kw}' ignored because "
-                           f"{st.section} '{st.px().name}' has no {side} capability.")
+            side, name = one_side
+            st.warn(where, f"'{name}' ignored because {st.section} '{st.px().name}' has no {side} "
+                           "capability.")
 
     def _listen(self, args: list[str], where: Where) -> None:
         st = self.st
         cap = args[0]
         if len(args) < 2 or args[1] == "":
-            raise K.fail(
+            raise fail(
                 where,
                 f"'{cap}' expects an <id> argument and optionnally supports "
                 "[addr1]:port1[-end1]{,[addr]:port[-end]}...",
             )
         if len(args) > 2 and args[2] == "from":
             what = f"'{cap} {args[1]} from' (inheriting a named defaults section)"
-            raise K.not_supported(what, "2.5", where)
+            raise not_supported(what, "2.5", where)
         if cap == "backend" and len(args) > 2:
-            raise K.fail(
+            raise fail(
                 where, f"'backend' : unexpected extra argument '{args[2]}' (a backend has no address)."
             )
         for other in self.config.proxies:
@@ -107,13 +103,13 @@ class Parser:
             if other.name != args[1]:
                 continue
             if _SIDES[other.cap] & _SIDES[cap]:
-                raise K.fail(
+                raise fail(
                     where,
                     f"{cap} '{args[1]}' has the same name as {other.cap} '{other.name}' declared at "
                     f"{other.where.file}:{other.where.line}.",
                 )
         if len(args) > 3:
-            raise K.fail(
+            raise fail(
                 where,
                 f"'listen' : unexpected extra argument '{args[3]}' (expects <id> "
                 "and optionally [addr1]:port1[-end1]{,[addr]:port[-end]}...).",
@@ -131,10 +127,10 @@ class Parser:
         # header captures are not inherited in 1.2 (only the cookie capture is)
         px.captures = [c for c in px.captures if c.kind == "cookie"]
         if len(args) == 3:
-            K.add_binds(px, args[2], where)
-        elif K.looks_like_bind(args[1]):
+            add_binds(px, args[2], where)
+        elif looks_like_bind(args[1]):
             # `listen ADDR:PORT` with no name: the guide's form, which real 1.2.x rejected.
-            K.add_binds(px, args[1], where)
+            add_binds(px, args[1], where)
             st.warn(
                 where,
                 f"proxy '{args[1]}' has no name: using its address as both the name "
@@ -166,7 +162,7 @@ class Parser:
         for px in cfg.proxies:
             if px.cap == "backend":
                 continue
-            targets = [(r.backend, r.where) for r in px.use_backends]
+            targets = [(r.backend, r.where) for r in px.use_backends if r.fmt is None]
             if px.default_backend is not None:
                 targets.append((px.default_backend, px.where))
             for name, where in targets:
@@ -187,12 +183,12 @@ class Parser:
             if px.mode == "tcp":
                 for r in px.use_backends:
                     for acl in self._cond_acls(px, r.cond):
-                        if K.ACL_CRITERIA[acl.criterion][0] in K._HTTP_FETCHES:
+                        if acl.expr is not None and acl.expr.http:
                             raise ConfigError(
                                 r.where.file, r.where.line,
                                 f"'use_backend' in {px.cap} '{px.name}' (mode tcp) uses ACL '{acl.name}' "
-                                f"with the HTTP criterion '{acl.criterion}'; only src and dst_port work "
-                                "in mode tcp.",
+                                f"with the HTTP criterion '{acl.criterion}'; the request is not "
+                                "analysed in mode tcp.",
                             )
             if px.http_rules and px.mode != "http":
                 w = px.http_rules[0].where

@@ -318,3 +318,25 @@ def test_reqtarpit_holds_the_request_then_answers_500(proxy, http_backend) -> No
     finally:
         c.close()
     assert [r.target for r in be.wait_requests(1)] == ["/other"]
+
+
+def test_timeout_tarpit_replaces_the_connect_timeout_for_the_hold(proxy, http_backend) -> None:
+    """`timeout tarpit` (2.x): the hold lasts it, not `timeout connect` (30 s here)."""
+    be = http_backend(name="A")
+    port = free_port()
+    proxy.start("""
+    listen web {host}:{port}
+        mode http
+        server A {host}:{pa}
+        reqitarpit ^GET\\ /login
+        timeout connect 30s
+        timeout tarpit 1500ms
+        timeout client 30s
+        timeout server 30s
+    """, host=HOST, port=port, pa=be.port)
+    t0 = time.monotonic()
+    answer = one_shot(port, get("/LOGIN?user=x"))
+    held = time.monotonic() - t0
+    assert answer.startswith(b"HTTP/1.0 500 Internal Server Error\r\n"), answer
+    assert 1.3 <= held < 20, f"held {held:.2f}s, timeout tarpit is 1.5s and timeout connect 30s"
+    assert be.request_count() == 0

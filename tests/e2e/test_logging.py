@@ -1,7 +1,8 @@
 """End-to-end tests of the worker's log lines: syslog over UDP and a UNIX datagram socket.
 
 A real `python -m pyhaproxy -f CFG -db` sends its lines to receivers opened here; each line is
-parsed with a regex that follows HAProxy's documented formats (doc/haproxy-en.txt, section 4.2,
+parsed with a regex that follows HAProxy's documented formats (the 1.2 manual,
+https://github.com/haproxy/haproxy/blob/v1.2.14/doc/haproxy-en.txt, section 4.2,
 in the 1.3+ form: accept date with milliseconds, `frontend backend/server`, ACT/FE/BE/SRV/RETRIES):
 
   <PRI>Mon DD HH:MM:SS haproxy[PID]: IP:PORT [DD/Mon/YYYY:HH:MM:SS.mmm] FE BE/SRV

@@ -38,8 +38,9 @@ import pytest
 
 from tests.helpers import free_port, wait_until
 from tests.helpers.proxy import ROOT
+from tests.helpers.syslog import Syslog
 
-from .common import HOST, SyslogSink, send_raw, status_of, workers_of
+from .common import HOST, send_raw, status_of, workers_of
 from .servers import StreamServer, run_killable_backend
 
 pytestmark = pytest.mark.timeout(120)
@@ -50,8 +51,8 @@ PAGE_503_HEAD = b"HTTP/1.0 503 Service Unavailable\r\n"
 
 
 @pytest.fixture
-def syslog() -> Iterator[SyslogSink]:
-    sink = SyslogSink()
+def syslog() -> Iterator[Syslog]:
+    sink = Syslog()
     yield sink
     sink.close()
 

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from pyhaproxy import worker
 from pyhaproxy.cli import Options, apply_options
-from pyhaproxy.config import ConfigError, keywords, parse_text
+from pyhaproxy.config import ConfigError, parse_text, values
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -130,7 +130,7 @@ def local_names_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     real = socket.getaddrinfo
-    monkeypatch.setattr(keywords.socket, "getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr(values.socket, "getaddrinfo", fake_getaddrinfo)
     yield
 
 

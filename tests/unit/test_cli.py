@@ -18,6 +18,7 @@ from pyhaproxy import cli
 from pyhaproxy.config.model import DEFAULT_MAXCONN, Bind, Config, LogTarget, Proxy
 from pyhaproxy.listeners import BindError, bind_all
 from pyhaproxy.logs import LOG_INFO, LOG_NOTICE, LOG_WARNING, MasterLog, format_stderr, format_syslog
+from tests.helpers.syslog import Syslog
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -208,21 +209,19 @@ def test_format_stderr_day_of_year_from_zero() -> None:
 
 
 def test_master_log_sends_udp_with_level_filter() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
-        rx.bind(("127.0.0.1", 0))
-        rx.settimeout(2)
-        port = rx.getsockname()[1]
+    with Syslog() as rx:
+        port = rx.port
         c = Config()
         c.global_.logs = [LogTarget(f"127.0.0.1:{port}", "local0", "notice")]
         log = MasterLog(c.global_, quiet=True)
         try:
             log.info("dropped by the max level")
             log.notice("kept")
-            data = rx.recv(2048)
+            data = rx.datagram(2)
             assert re.fullmatch(rb"<133>\w{3} [ \d]\d \d\d:\d\d:\d\d haproxy\[\d+\]: kept\n", data)
             p = Proxy("px", logs=[LogTarget(f"127.0.0.1:{port}", "local1", "debug")])
             log.proxy_log(p, LOG_NOTICE, "Proxy px started.")
-            assert rx.recv(2048).startswith(b"<141>")
+            assert rx.datagram(2).startswith(b"<141>")
         finally:
             log.close()
 
@@ -288,7 +287,6 @@ def test_bind_reuse_and_disabled_proxy() -> None:
 def _core_built() -> bool:
     try:
         import pyhaproxy._core  # noqa: F401
-
         import pyhaproxy.worker  # noqa: F401,I001
     except ImportError:
         return False

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # Functions that run once at start-up, in the master, or only for tests.
 ALLOWED = {"3Shm__srv", "fill_addr", "copy_name", "int_array", "rules_setup_proxy", "errors_setup_proxy",
            "acl_setup", "httpreq_setup", "_hr_copy", "appsession_setup_proxy", "setup_proxy",
-           "setup_server", "_struct_fields"}
+           "setup_server", "_struct_fields", "sample_setup", "format_setup", "maps_setup", "_smp_copy",
+           "logformat_setup"}
 DIRECTIVES = "cdivision=True,boundscheck=False,wraparound=False,initializedcheck=False"  # as setup.py
 IGNORED_CALLS = ("__Pyx_RefNanny", "__Pyx_TraceCall", "__Pyx_TraceReturn")
 

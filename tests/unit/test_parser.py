@@ -669,13 +669,18 @@ BROKEN: list[tuple[str, int, str]] = [
         "listen a :80\n    http-request set-var(txn.x) str(1)\n",
         2,
         "'http-request set-var(txn.x)' is not supported (only deny, add-header, set-header, "
-        "del-header and redirect are).",
+        "del-header, redirect, return, set-path, set-query and set-uri are).",
     ),
     (
-        "listen a :80\n    http-request return status 200\n",
-        2,
-        "'http-request return' is not supported (only deny, add-header, set-header, del-header and "
-        "redirect are).",
+        "listen a :80\n    mode http\n    http-request return status 200 string x\n",
+        3,
+        "'http-request return' : a 'content-type' must be set for a payload.",
+    ),
+    (
+        "listen a :80\n    mode http\n    http-request return errorfile /x.http\n",
+        3,
+        "'http-request return' : option 'errorfile' is not supported (status, content-type, string, "
+        "lf-string, file and hdr are).",
     ),
     (
         "listen a :80\n    use_backend b if nope\n",
@@ -706,12 +711,16 @@ BROKEN: list[tuple[str, int, str]] = [
     (
         "frontend f\n    mode tcp\n    bind :80\n    acl p path /x\n    use_backend b if p\nbackend b\n",
         5,
-        "'use_backend' in frontend 'f' (mode tcp) uses ACL 'p' with the HTTP criterion 'path'; only src "
-        "and dst_port work in mode tcp.",
+        "'use_backend' in frontend 'f' (mode tcp) uses ACL 'p' with the HTTP criterion 'path'; the "
+        "request is not analysed in mode tcp.",
     ),
-    ("frontend f\n    bind :80\n    acl x hdr_beg /a\n", 3, "'acl' : 'hdr_beg' needs a header name, as in "
-     "hdr_beg(host)."),
-    ("frontend f\n    bind :80\n    acl x foo_bar 1\n", 3, "'acl' : criterion 'foo_bar' is not supported."),
+    ("frontend f\n    bind :80\n    acl w path(1) x\n", 3,
+     "error detected while parsing ACL 'w' : ACL keyword 'path' : fetch method 'path' : no argument "
+     "supported, but got '1'."),
+    ("frontend f\n    bind :80\n    acl x foo_bar 1\n", 3,
+     "error detected while parsing ACL 'x' : unknown fetch method 'foo_bar' in ACL expression 'foo_bar'."),
+    ("frontend f\n    bind :80\n    acl z hdr(host),foo x\n", 3,
+     "error detected while parsing ACL 'z' : ACL keyword 'hdr' : unknown converter 'foo'."),
     ("frontend f\n    bind :80\n    acl x path_reg (\n", 3, "bad regular expression '('."),
     (
         "listen a\n    bind :443 ssl crt /x.pem\n",
@@ -722,8 +731,19 @@ BROKEN: list[tuple[str, int, str]] = [
     ("listen a\n    bind :443 accept-netscaler-cip 1234\n", 2,
      "'bind' option 'accept-netscaler-cip' is not supported yet (it appeared in HAProxy 1.6)."),
     ("listen a\n    bind :443 bogus\n", 2, "'bind :443' : unknown option 'bogus'."),
-    ("listen a :80\n    http-request add-header X-A %[src]\n", 2,
-     "'http-request add-header' : log-format values ('%...') are not supported; use a literal value."),
+    ("listen a :80\n    mode http\n    http-request add-header X-A %ci\n", 3,
+     "'http-request add-header' : log-format variable '%ci' is not supported (only %[...] samples are)."),
+    ("listen a :80\n    mode http\n    http-request add-header X-A %[src,bogus]\n", 3,
+     "'http-request add-header' : unknown converter 'bogus'."),
+    ("listen a :80\n    mode http\n    http-request set-header X %[status]\n", 3,
+     "'http-request set-header' : fetch method 'status' extracts information from 'HTTP response "
+     "headers', none of which is available here."),
+    # 2.6 keeps the request for http-response rules; pyhaproxy does not (refused, not ignored)
+    ("listen a :80\n    mode http\n    http-response set-header X %[path]\n", 3,
+     "'http-response set-header' : fetch method 'path' extracts information from 'HTTP request "
+     "headers', none of which is available here."),
+    ("listen a :80\n    mode http\n    http-response replace-header X a b\n", 3,
+     "'http-response replace-header' is not supported (only add-header, set-header, del-header, deny are)."),
     ("listen a :80\n    stick-table type ip size 1m\n", 2,
      "'stick-table' is not supported yet (it appeared in HAProxy 1.5)."),
     ("global\n    lua-load /x.lua\n", 2, "'lua-load' is not supported yet (it appeared in HAProxy 1.6)."),
@@ -831,12 +851,12 @@ BROKEN: list[tuple[str, int, str]] = [
         "listen a :80\n    timeout fortnight 5s\n",
         2,
         "'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', "
-        "'http-request' or 'tunnel' (got 'fortnight').",
+        "'http-request', 'tunnel' or 'tarpit' (got 'fortnight').",
     ),
     (
-        "listen a :80\n    timeout tarpit 5s\n",
+        "listen a :80\n    timeout client-fin 5s\n",
         2,
-        "'timeout tarpit' is not supported yet (it appeared in HAProxy 1.3.15).",
+        "'timeout client-fin' is not supported yet (it appeared in HAProxy 1.5).",
     ),
     ("listen a :80\n    timeout client\n", 2, "'timeout client' expects an integer value (in milliseconds)."),
     (

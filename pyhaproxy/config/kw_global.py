@@ -1,0 +1,118 @@
+"""Handlers of the `global` section: process settings (daemon, uid/gid, limits, paths, tune.*).
+
+The `log` and `stats` lines of `global` are in kw_stats_log.
+"""
+
+from __future__ import annotations
+
+import grp
+import pwd
+
+from .model import (
+    Where,
+)
+from .state import State, once
+from .values import MAX_PROCS, fail, need, no_extra, parse_int, parse_time
+
+
+def g_hard_stop_after(st: State, args: list[str], where: Where) -> None:
+    """`hard-stop-after TIME`: a soft stop (or the old workers of a reload) that has not ended
+    after TIME becomes a hard stop."""
+    need(args, 1, where, "'hard-stop-after' expects <time> as argument.")
+    no_extra(args, 2, where)
+    st.config.global_.hard_stop_after = parse_time(args[1], "hard-stop-after", where)
+
+
+def g_flag(st: State, args: list[str], where: Where) -> None:
+    no_extra(args, 1, where)
+    attr = args[0].replace("-", "_")
+    setattr(st.config.global_, attr, True)
+
+
+def g_int(st: State, args: list[str], where: Where) -> None:
+    kw = args[0]
+    need(args, 1, where, f"'{kw}' expects an integer argument.")
+    no_extra(args, 2, where)
+    lo = 1 if kw in ("nbproc", "nbthread", "maxconn", "ulimit-n") else 0
+    value = parse_int(args[1], kw, where, lo=lo)
+    if kw in ("nbproc", "nbthread") and value > MAX_PROCS:
+        # HAProxy 1.x kept one bit per process in a long; 2.6 caps nbthread at MAX_THREADS=64.
+        # A larger value is a typo that would fork without bound: refused before anything starts.
+        raise fail(where, f"'{kw}' value must be between 1 and {MAX_PROCS} (was {value})")
+    if not once(st, kw, where):
+        return
+    g = st.config.global_
+    if kw == "maxconn":
+        g.maxconn = value
+    elif kw == "nbproc":
+        g.nbproc = value
+    elif kw == "nbthread":
+        g.nbthread = value
+    elif kw == "ulimit-n":
+        g.ulimit_n = value
+    elif kw == "uid":
+        g.uid = value
+    elif kw == "gid":
+        g.gid = value
+
+
+def g_user(st: State, args: list[str], where: Where) -> None:
+    kw = args[0]
+    need(args, 1, where, f"'{kw}' expects a {kw} name as an argument.")
+    no_extra(args, 2, where)
+    g = st.config.global_
+    key = "uid" if kw == "user" else "gid"  # `user` and `uid` set the same thing
+    if key in st.global_seen:
+        st.warn(where, f"'{kw}' : {key} already specified. Continuing.")
+        return
+    st.global_seen.add(key)
+    try:
+        if kw == "user":
+            g.uid = pwd.getpwnam(args[1]).pw_uid
+            g.user = args[1]
+        else:
+            g.gid = grp.getgrnam(args[1]).gr_gid
+            g.group = args[1]
+    except KeyError:
+        raise fail(where, f"cannot find {'user' if kw == 'user' else 'group'} id for '{args[1]}'.") from None
+
+
+def g_path(st: State, args: list[str], where: Where) -> None:
+    kw = args[0]
+    what = "a directory" if kw == "chroot" else "a file name"
+    need(args, 1, where, f"'{kw}' expects {what} as an argument.")
+    no_extra(args, 2, where)
+    if not once(st, kw, where):
+        return
+    if kw == "chroot":
+        st.config.global_.chroot = args[1]
+    else:
+        st.config.global_.pidfile = args[1]
+
+
+def g_tune(st: State, args: list[str], where: Where) -> None:
+    kw = args[0]
+    need(args, 1, where, f"'{kw}' expects an argument.")
+    no_extra(args, 2, where)
+    if kw == "tune.maxpollevents":
+        parse_int(args[1], kw, where, lo=1)
+    st.config.global_.tune[kw[len("tune.") :]] = args[1]
+    # the worker's buffers, polling and TLS are fixed: say so rather than ignore it silently
+    st.warn(where, f"'{kw}' has no effect in pyhaproxy (accepted for compatibility).")
+
+
+def g_tls_ignored(st: State, args: list[str], where: Where) -> None:
+    """TLS settings of a global section (Debian's default has them): accepted, with a warning."""
+    need(args, 1, where, f"'{args[0]}' expects an argument.")
+    st.warn(where, f"'{args[0]}' ignored: pyhaproxy does not handle TLS ('bind ... ssl' is an error).")
+
+
+GLOBAL_TLS_KEYWORDS = (
+    "ca-base", "crt-base", "key-base", "ssl-default-bind-ciphers", "ssl-default-bind-ciphersuites",
+    "ssl-default-bind-options", "ssl-default-bind-curves", "ssl-default-bind-sigalgs",
+    "ssl-default-bind-client-sigalgs", "ssl-default-server-ciphers",
+    "ssl-default-server-ciphersuites", "ssl-default-server-options", "ssl-default-server-curves",
+    "ssl-default-server-sigalgs", "ssl-server-verify", "ssl-dh-param-file", "ssl-engine",
+    "ssl-mode-async", "ssl-load-extra-files", "ssl-load-extra-del-ext", "ssl-skip-self-issued-ca",
+    "ssl-propquery", "ssl-provider", "ssl-provider-path", "ssl-security-level",
+)

@@ -1,0 +1,380 @@
+"""Rules of a proxy: `acl` (parsed by acl.py), conditions, `use_backend`/`default_backend`,
+`http-request` and the 1.x header rules (`reqadd`, `rsprep`, `reqideny`...).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+
+from . import acl as acl_lines
+from .model import (
+    BUFSIZE,
+    Acl,
+    Condition,
+    HeaderRule,
+    HttpRule,
+    UseBackend,
+    Where,
+)
+from .sample import SampleError, Segment, parse_format
+from .state import BACKEND, Handler, State, defaults_forbidden
+from .values import IN_26, check_replacement, compile_regex, fail, need, no_extra, not_supported, parse_int
+
+
+def header_rule(direction: str, action: str, icase: bool, nargs: int) -> Handler:
+    def handler(st: State, args: list[str], where: Where) -> None:
+        kw = args[0]
+        defaults_forbidden(st, args, where)
+        if action == "add":
+            need(args, 1, where, f"'{kw}' expects <header> as an argument.")
+            no_extra(args, 2, where)
+            st.px().rules.append(HeaderRule(direction, "add", False, None, args[1], copy.copy(where)))
+            return
+        what = "<search>" if direction == "rsp" else "<regex>"
+        if nargs == 2:
+            if len(args) < 3 or args[1] == "" or args[2] == "":
+                raise fail(where, f"'{kw}' expects <search> and <replace> as arguments.")
+            no_extra(args, 3, where)
+        else:
+            need(args, 1, where, f"'{kw}' expects {what} as an argument.")
+            no_extra(args, 2, where)
+        compile_regex(args[1], icase, where)
+        repl = args[2] if nargs == 2 else None
+        if repl is not None:
+            check_replacement(repl, where)
+        st.px().rules.append(HeaderRule(direction, action, icase, args[1], repl, copy.copy(where)))
+
+    return handler
+
+
+def parse_acl(name: str, words: list[str], where: Where,
+              warn: Callable[[Where, str], None] | None = None) -> Acl:
+    """`CRITERION [-i] [-m MATCH] [--] VALUES...` -> Acl (validated): see config/acl.py."""
+    return acl_lines.parse_acl(name, words, where, warn)
+
+
+def p_acl(st: State, args: list[str], where: Where) -> None:
+    defaults_forbidden(st, args, where)
+    if len(args) < 3:
+        raise fail(where, "'acl' expects an ACL name, a criterion and values.")
+    name = args[1]
+    if not re.match(r"^[A-Za-z0-9_.:-]+$", name):
+        raise fail(where, f"'acl' : invalid character in ACL name '{name}'.")
+    st.px().acls.append(parse_acl(name, args[2:], where, st.warn))
+
+
+def parse_condition(st: State, words: list[str], where: Where, what: str) -> Condition:
+    """`if|unless TERMS`: terms are ACL names, `!NAME`, `{ anonymous acl }`, joined by `||`/`or`."""
+    if not words or words[0] not in ("if", "unless"):
+        raise fail(where, f"'{what}' : expects 'if' or 'unless' followed by a condition.")
+    px = st.px()
+    groups: list[list[tuple[bool, str]]] = [[]]
+    i = 1
+    known = {a.name for a in px.acls}
+    while i < len(words):
+        w = words[i]
+        if w in ("||", "or", "OR"):
+            if not groups[-1]:
+                raise fail(where, f"'{what}' : missing ACL before '{w}'.")
+            groups.append([])
+            i += 1
+            continue
+        neg = False
+        if w == "!":
+            neg = True
+            i += 1
+            if i >= len(words):
+                raise fail(where, f"'{what}' : missing ACL after '!'.")
+            w = words[i]
+        elif w.startswith("!"):
+            neg = True
+            w = w[1:]
+        if w == "{":
+            end = i + 1
+            while end < len(words) and words[end] != "}":
+                end += 1
+            if end >= len(words):
+                raise fail(where, f"'{what}' : missing closing '}}' in condition.")
+            st.anon_acls += 1
+            name = f"{{anonymous-{st.anon_acls}}}"
+            px.acls.append(parse_acl(name, words[i + 1:end], where))
+            groups[-1].append((neg, name))
+            i = end + 1
+            continue
+        if w in acl_lines.PREDEFINED and w not in known:
+            groups[-1].append((neg, w))
+            i += 1
+            continue
+        if w not in known:
+            raise fail(where, f"'{what}' : no such ACL : '{w}'.")
+        groups[-1].append((neg, w))
+        i += 1
+    if not groups[-1]:
+        raise fail(where, f"'{what}' : missing ACL in condition.")
+    return Condition(unless=words[0] == "unless", groups=groups)
+
+
+def p_default_backend(st: State, args: list[str], where: Where) -> None:
+    need(args, 1, where, "'default_backend' expects a backend name.")
+    no_extra(args, 2, where)
+    if st.px().cap == BACKEND:
+        st.warn(where, f"'default_backend' ignored in backend '{st.px().name}'.")
+        return
+    st.px().default_backend = args[1]
+
+
+def p_use_backend(st: State, args: list[str], where: Where) -> None:
+    defaults_forbidden(st, args, where)
+    need(args, 1, where, "'use_backend' expects a backend name.")
+    cond = parse_condition(st, args[2:], where, "use_backend") if len(args) > 2 else None
+    fmt = None
+    if "%" in args[1]:
+        try:
+            fmt = parse_format(args[1])
+        except SampleError as exc:
+            raise fail(where, f"'use_backend' : {exc}.") from None
+    st.px().use_backends.append(UseBackend(backend=args[1], cond=cond, where=copy.copy(where), fmt=fmt))
+
+
+DENY_CODES = (400, 403, 404, 405, 408, 429, 500, 502, 503, 504)
+
+_HTTP_REQUEST_ACTIONS = {"deny": 0, "add-header": 2, "set-header": 2, "del-header": 1, "redirect": -1,
+                         "return": -1, "set-path": 1, "set-query": 1, "set-uri": 1}
+# actions whose one argument is a format (%[...] allowed), not a header name
+_URI_ACTIONS = ("set-path", "set-query", "set-uri")
+
+_HTTP_REQUEST_LATER = (
+    "allow tarpit auth set-method set-var unset-var set-log-level "
+    "set-nice set-tos set-mark replace-header replace-value replace-path replace-uri capture "
+    "track-sc0 track-sc1 track-sc2 sc-inc-gpc0 sc-set-gpt0 lua cache-use reject "
+    "silent-drop wait-for-body wait-for-handshake early-hint normalize-uri set-timeout "
+    "set-src set-dst set-src-port set-dst-port do-resolve use-service add-acl del-acl set-map "
+    "del-map set-priority-class set-priority-offset send-spoe-group set-bandwidth-limit "
+    "disable-l7-retry ot-group replace-pathq set-pathq set-var-fmt strict-mode"
+).split()
+
+
+def p_http_request(st: State, args: list[str], where: Where) -> None:
+    defaults_forbidden(st, args, where)
+    need(args, 1, where, "'http-request' expects an action.")
+    action = args[1]
+    if action not in _HTTP_REQUEST_ACTIONS:
+        base = action.split("(", 1)[0]
+        if base in _HTTP_REQUEST_LATER or base.startswith(("track-sc", "sc-", "lua.")):
+            raise fail(where, f"'http-request {action}' is not supported (only deny, add-header, "
+                              "set-header, del-header, redirect, return, set-path, set-query and "
+                              "set-uri are).")
+        raise fail(where, f"'http-request' : unknown action '{action}'.")
+    rest = args[2:]
+    k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))
+    params, cond_words = rest[:k], rest[k:]
+    cond = parse_condition(st, cond_words, where, f"http-request {action}") if cond_words else None
+    fmt = None
+    if action == "deny":
+        if params[:1] == ["deny_status"] and len(params) == 2:
+            code = parse_int(params[1], "deny_status", where, lo=200, hi=599)
+            if code not in DENY_CODES:
+                raise fail(where, f"'http-request deny' : status {code} is not supported (only "
+                                  f"{', '.join(map(str, DENY_CODES))}).")
+            params = [str(code)]
+        elif params:
+            extra = params[2] if params[:1] == ["deny_status"] and len(params) > 2 else params[0]
+            raise fail(where, f"'http-request deny' : unsupported argument '{extra}' "
+                              "(only 'deny_status CODE').")
+    elif action == "redirect":
+        params = _parse_redirect(params, where)
+    elif action == "return":
+        params, fmt = _parse_return(params, where)
+    elif action in _URI_ACTIONS:
+        if len(params) != 1:
+            raise fail(where, f"'http-request {action}' expects exactly 1 argument.")
+        try:
+            fmt = parse_format(params[0])
+        except SampleError as exc:
+            raise fail(where, f"'http-request {action}' : {exc}.") from None
+    else:
+        nargs = _HTTP_REQUEST_ACTIONS[action]
+        if len(params) != nargs:
+            if action == "del-header" and len(params) == 3 and params[1] == "-m":
+                raise fail(where, "'http-request del-header -m' is not supported.")
+            raise fail(where, f"'http-request {action}' expects {nargs} argument(s) "
+                              f"({'<name>' if nargs == 1 else '<name> <value>'}).")
+        fmt = None
+        if "%" in "".join(params[1:]):
+            try:
+                fmt = parse_format(params[1])
+            except SampleError as exc:
+                raise fail(where, f"'http-request {action}' : {exc}.") from None
+            if any(s.sample is not None and s.sample.http and st.px().mode != "http" for s in fmt):
+                raise fail(where, f"'http-request {action}' : an HTTP sample in a {st.px().mode} proxy.")
+        if not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", params[0]):
+            raise fail(where, f"'http-request {action}' : invalid header name '{params[0]}'.")
+    _check_sides(st, cond, fmt, "req", f"http-request {action}", where)
+    st.px().http_rules.append(HttpRule(action=action, args=params, cond=cond, where=copy.copy(where),
+                                       fmt=fmt if action not in ("deny", "redirect", "del-header") else None))
+
+
+def _parse_return(params: list[str], where: Where) -> tuple[list[str], list[Segment] | None]:
+    """`[status N] [content-type T] [string S | lf-string FMT | file F] [hdr NAME VALUE]...` ->
+    ([status, content-type, body, name, value, ...], the body's format for lf-string)."""
+    status, ctype, body = "200", "", ""
+    fmt = None
+    hdrs: list[str] = []
+    i = 0
+    while i < len(params):
+        w = params[i]
+        if i + 1 >= len(params) and w != "default-errorfiles":
+            raise fail(where, f"'http-request return' : '{w}' expects an argument.")
+        if w == "status":
+            status = str(parse_int(params[i + 1], "status", where, lo=200, hi=599))
+        elif w == "content-type":
+            ctype = params[i + 1]
+        elif w == "string":
+            body = params[i + 1]
+        elif w == "lf-string":
+            try:
+                fmt = parse_format(params[i + 1])
+            except SampleError as exc:
+                raise fail(where, f"'http-request return' : {exc}.") from None
+        elif w == "file":
+            try:
+                with open(params[i + 1], encoding="latin-1") as f:
+                    body = f.read(BUFSIZE)
+            except OSError as exc:
+                raise fail(where, f"'http-request return' : failed to open file '{params[i + 1]}' "
+                                  f"({exc.strerror}).") from None
+        elif w == "hdr":
+            if i + 2 >= len(params):
+                raise fail(where, "'http-request return' : 'hdr' expects a name and a value.")
+            if "%" in params[i + 2]:
+                raise fail(where, "'http-request return' : log-format values in 'hdr' are not supported.")
+            hdrs += [params[i + 1], params[i + 2]]
+            i += 3
+            continue
+        else:
+            raise fail(where, f"'http-request return' : option '{w}' is not supported "
+                              "(status, content-type, string, lf-string, file and hdr are).")
+        i += 2
+    if (body or fmt) and not ctype:
+        raise fail(where, "'http-request return' : a 'content-type' must be set for a payload.")
+    return [status, ctype, body, *hdrs], fmt
+
+
+_HTTP_RESPONSE_ACTIONS = {"add-header": 2, "set-header": 2, "del-header": 1, "deny": 0}
+
+
+def _check_sides(st: State, cond: Condition | None, fmt: list[Segment] | None, side: str, what: str,
+                 where: Where) -> None:
+    """Every sample of a rule (its value's %[...], its condition's ACLs) reads this message."""
+    samples = [s.sample for s in fmt or [] if s.sample is not None]
+    names = {n for g in (cond.groups if cond else []) for _neg, n in g}
+    samples += [a.expr for a in st.px().acls if a.name in names and a.expr is not None]
+    for smp in samples:
+        try:
+            smp.check_side(side)
+        except SampleError as exc:
+            raise fail(where, f"'{what}' : {exc}.") from None
+
+
+def p_http_response(st: State, args: list[str], where: Where) -> None:
+    """`http-response set-header|add-header|del-header|deny [if|unless COND]`."""
+    defaults_forbidden(st, args, where)
+    kw = args[0]
+    need(args, 1, where, f"'{kw}' expects an action.")
+    action = args[1]
+    allowed = tuple(_HTTP_RESPONSE_ACTIONS)
+    if action not in allowed:
+        raise fail(where, f"'{kw} {action}' is not supported (only {', '.join(allowed)} are).")
+    rest = args[2:]
+    k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))
+    params, cond_words = rest[:k], rest[k:]
+    cond = parse_condition(st, cond_words, where, f"{kw} {action}") if cond_words else None
+    fmt = None
+    if action == "deny":
+        status = "502"
+        if params[:1] == ["deny_status"] and len(params) == 2:
+            code = parse_int(params[1], "deny_status", where, lo=200, hi=599)
+            if code not in DENY_CODES:
+                raise fail(where, f"'{kw} deny' : status {code} is not supported (only "
+                                  f"{', '.join(map(str, DENY_CODES))}).")
+            status = str(code)
+        elif params:
+            raise fail(where, f"'{kw} deny' : unsupported argument '{params[0]}' (only 'deny_status CODE').")
+        params = [status]
+    else:
+        nargs = _HTTP_RESPONSE_ACTIONS[action]
+        if len(params) != nargs:
+            raise fail(where, f"'{kw} {action}' expects {nargs} argument(s) "
+                              f"({'<name>' if nargs == 1 else '<name> <value>'}).")
+        if not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", params[0]):
+            raise fail(where, f"'{kw} {action}' : invalid header name '{params[0]}'.")
+        if nargs == 2 and "%" in params[1]:
+            try:
+                fmt = parse_format(params[1])
+            except SampleError as exc:
+                raise fail(where, f"'{kw} {action}' : {exc}.") from None
+    _check_sides(st, cond, fmt, "res", f"{kw} {action}", where)
+    st.px().http_res_rules.append(HttpRule(action=action, args=params, cond=cond, where=copy.copy(where),
+                                           fmt=fmt))
+
+
+def _parse_redirect(params: list[str], where: Where) -> list[str]:
+    """`location|prefix|scheme URL`, `code N` and `drop-query` in any order (as 2.x) ->
+    [kind, url, code, drop]."""
+    kind = url = ""
+    code, drop = "302", "0"
+    i = 0
+    while i < len(params):
+        if params[i] in ("location", "prefix", "scheme") and i + 1 < len(params) and not kind:
+            kind, url = params[i], params[i + 1]
+            i += 2
+            continue
+        if params[i] == "code" and i + 1 < len(params):
+            if params[i + 1] not in ("301", "302", "303", "307", "308"):
+                raise fail(where, f"'http-request redirect' : invalid code '{params[i + 1]}'.")
+            code = params[i + 1]
+            i += 2
+        elif params[i] == "drop-query":
+            drop = "1"
+            i += 1
+        else:
+            raise fail(where, f"'http-request redirect' : option '{params[i]}' is not supported.")
+    if not kind:
+        raise fail(where, "'http-request redirect' expects 'location', 'prefix' or 'scheme' <value>.")
+    if kind == "scheme":
+        raise fail(where, "'http-request redirect scheme' is not supported.")
+    if "%" in url:
+        raise fail(where, "'http-request redirect' : log-format values ('%...') are not supported.")
+    return [kind, url, code, drop]
+
+
+def p_tcp_request(st: State, args: list[str], where: Where) -> None:
+    """[PROXY-PROTOCOL hook 4/4] `tcp-request connection expect-proxy layer4 [if|unless COND]`:
+    the connections the condition matches (src, dst_port: known at accept) start with a PROXY
+    header, as on an `accept-proxy` bind. Every other `tcp-request` rule is not supported."""
+    if args[1:3] != ["connection", "expect-proxy"]:
+        what = " ".join(args[:3]) if len(args) > 2 else " ".join(args)
+        raise not_supported(f"'{what}'", "1.3.15", where)
+    px = st.px()
+    if st.in_defaults and px.name:
+        raise not_supported("'tcp-request connection' in a named 'defaults' section", IN_26, where)
+    if st.in_defaults:
+        raise fail(where, "tcp-request connection is not allowed in anonymous 'defaults' sections")
+    if px.cap == BACKEND:
+        raise fail(where, "tcp-request connection is not allowed because backend "
+                          f"{px.name} is not a frontend")
+    if len(args) < 4 or args[3] != "layer4":
+        got = args[3] if len(args) > 3 else ""
+        raise fail(where, f"'tcp-request connection expect-proxy' only supports 'layer4' in {px.cap} "
+                          f"'{px.name}' (got '{got}')")
+    cond = parse_condition(st, args[4:], where, "tcp-request connection") if len(args) > 4 else None
+    if cond is not None:
+        names = {n for g in cond.groups for _neg, n in g}
+        for acl in px.acls:
+            if acl.name in names and acl.expr is not None and acl.expr.http:
+                raise fail(where, f"'tcp-request connection' : ACL '{acl.name}' uses '{acl.criterion}', "
+                                  "which is not known when the connection is accepted.")
+    px.expect_proxy.append(cond)
+

@@ -1,0 +1,260 @@
+"""`server`, `default-server` and `http-check`: the servers of a backend and their options."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+from .model import (
+    Server,
+    Where,
+)
+from .state import State, defaults_forbidden
+from .values import (
+    IN_26,
+    fail,
+    isnum,
+    need,
+    not_supported,
+    parse_int,
+    parse_source_addr,
+    parse_time,
+    resolve,
+    split_host_port,
+)
+
+
+def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
+    """The options of a `server` line (after its address), `default-server` ones first."""
+    name = srv.name
+
+    def val(i: int) -> str:
+        if i + 1 >= len(args) or args[i + 1] == "":
+            raise fail(where, f"'{args[i]}' expects an argument (server {name}).")
+        return args[i + 1]
+
+    i = 0
+    while i < len(args):
+        opt = args[i]
+        if opt == "cookie":
+            srv.cookie = val(i)
+            i += 2
+        elif opt in ("rise", "fall"):
+            setattr(srv, opt, parse_int(val(i), opt, where, lo=1))
+            i += 2
+        elif opt in ("inter", "fastinter", "downinter", "slowstart"):
+            t = parse_time(val(i), opt, where)
+            if opt != "slowstart" and t == 0:
+                raise fail(where, f"server {name} : '{opt}' expects a positive time.")
+            setattr(srv, opt, t)
+            i += 2
+        elif opt == "port":
+            srv.check_port = parse_int(val(i), "port", where, lo=1, hi=65535)
+            i += 2
+        elif opt == "addr":
+            r = resolve(val(i))
+            if r is None:
+                raise fail(where, f"server {name} : invalid check address '{args[i + 1]}'.")
+            srv.check_addr = r[0]
+            i += 2
+        elif opt == "backup":
+            srv.backup = True
+            i += 1
+        elif opt == "check":
+            srv.check = True
+            i += 1
+        elif opt == "disabled":
+            srv.disabled = True
+            i += 1
+        elif opt == "weight":
+            w_text = val(i)
+            w = int(w_text) if isnum(w_text) else -1
+            if not 1 <= w <= 256:
+                raise fail(where, f"weight of server {name} is not within 1 and 256 ({w_text}).")
+            srv.weight = w
+            i += 2
+        elif opt in ("minconn", "maxconn", "maxqueue"):
+            setattr(srv, opt, parse_int(val(i), opt, where))
+            i += 2
+        elif opt == "source":
+            if i + 1 >= len(args):
+                raise fail(where, "'source' expects <addr>[:<port>] as argument.")
+            srv.source = parse_source_addr(args[i + 1], "source", where)
+            i += 2
+        elif opt in _PROXY_PROTOCOL_SERVER_OPTIONS:  # [PROXY-PROTOCOL hook 2/4]
+            i += _proxy_protocol_server_option(srv, args, i, where)
+        elif opt in LATER_SERVER_OPTIONS:
+            raise not_supported(f"server option '{opt}'", LATER_SERVER_OPTIONS[opt], where)
+        else:
+            raise fail(
+                where,
+                f"server {name} only supports options 'backup', 'cookie', 'check', "
+                "'inter', 'fastinter', 'downinter', 'rise', 'fall', 'port', 'addr', "
+                "'source', 'minconn', 'maxconn', 'maxqueue', 'slowstart', "
+                "'disabled' and 'weight'.",
+            )
+
+
+# [PROXY-PROTOCOL hook 3/4] the server options of the PROXY protocol (send side): one function,
+# called from _apply_server_options, returning how many words it took.
+_PROXY_PROTOCOL_SERVER_OPTIONS = frozenset({
+    "send-proxy", "send-proxy-v2", "no-send-proxy", "no-send-proxy-v2", "proxy-v2-options",
+    "check-send-proxy", "no-check-send-proxy",
+})
+_PP2_TLS_OPTIONS = frozenset({"ssl", "cert-cn", "ssl-cipher", "cert-sig", "cert-key"})
+
+
+def _proxy_protocol_server_option(srv: Server, args: list[str], i: int, where: Where) -> int:
+    opt = args[i]
+    if opt == "send-proxy":
+        srv.send_proxy = 1
+    elif opt == "send-proxy-v2":
+        srv.send_proxy = 2
+    elif opt in ("no-send-proxy", "no-send-proxy-v2"):
+        srv.send_proxy = 0
+    elif opt == "check-send-proxy":
+        srv.check_send_proxy = True
+    elif opt == "no-check-send-proxy":
+        srv.check_send_proxy = False
+    else:  # proxy-v2-options LIST: used by send-proxy-v2 (it does not imply it, as in 2.6)
+        if i + 1 >= len(args) or args[i + 1] == "":
+            raise fail(where, f"'{opt}' expects an argument (server {srv.name}).")
+        for word in args[i + 1].split(","):
+            if word == "crc32c":
+                srv.pp_opts |= 1
+            elif word == "authority":  # the AUTHORITY a client's own PROXY header carried
+                srv.pp_opts |= 2
+            elif word in _PP2_TLS_OPTIONS:
+                raise fail(where, f"server {srv.name} : 'proxy-v2-options {word}' needs TLS, which "
+                                  "pyhaproxy does not handle.")
+            elif word == "unique-id":
+                raise not_supported(f"'proxy-v2-options {word}'", "1.9", where)
+            else:
+                raise fail(where, f"'{opt}' : failed to parse '{word}' (server {srv.name}).")
+        return 2
+    return 1
+
+
+def p_http_check(st: State, args: list[str], where: Where) -> None:
+    """`http-check expect [!] status|rstatus PATTERN`: what an `option httpchk` reply's status must
+    be (2xx/3xx without it). `status` takes codes and ranges separated by commas (200-399,404)."""
+    if len(args) < 2 or args[1] != "expect":
+        raise not_supported(f"'http-check {args[1] if len(args) > 1 else ''}'", "1.4", where)
+    rest = args[2:]
+    neg = bool(rest) and rest[0] == "!"
+    if neg:
+        rest = rest[1:]
+    if len(rest) != 2 or rest[0] not in ("status", "rstatus"):
+        what = rest[0] if rest else ""
+        if what in ("string", "rstring", "hdr", "fhdr"):
+            raise not_supported(f"'http-check expect {what}'", "1.4", where)
+        raise fail(where, "'http-check expect' expects '[!] status <codes>' or '[!] rstatus <regex>'.")
+    kind, pattern = rest
+    if kind == "status":
+        for part in pattern.split(","):
+            lo, _, hi = part.partition("-")
+            if not lo.isdigit() or (hi and not hi.isdigit()):
+                raise fail(where, f"'http-check expect status' : invalid status code or range '{part}'.")
+    else:
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            raise fail(where, f"'http-check expect rstatus' : invalid regex '{pattern}' ({e}).") from None
+    st.px().http_check_expect = (neg, kind, pattern)
+
+
+def p_default_server(st: State, args: list[str], where: Where) -> None:
+    """`default-server OPTIONS`: options every later `server` line of the section (and of the
+    proxies after a `defaults` section) starts with; its own options come after and win."""
+    need(args, 1, where, "'default-server' expects at least one option.")
+    _apply_server_options(Server(name="default-server", host=""), args[1:], where)  # validated now
+    st.px().default_server = [*st.px().default_server, *args[1:]]
+
+
+def p_server(st: State, args: list[str], where: Where) -> None:
+    defaults_forbidden(st, args, where)
+    if len(args) < 3 or args[2] == "":
+        raise fail(where, "'server' expects <name> and <addr>[:<port>] as arguments.")
+    name = args[1]
+    srv = Server(name=name, host="", where=copy.copy(where))
+    host, port = split_host_port(args[2])
+    res = resolve(host)
+    if res is None:
+        raise fail(where, f"server {name} : could not resolve address '{host}'.")
+    srv.host, srv.family = res
+    if srv.host != host:
+        srv.hostname = host
+    # IP => port of the client connection ; IP:N => N ; IP:+N / IP:-N => client's port +/- N
+    fixed_port: int | None = None
+    if port not in (None, ""):
+        assert port is not None
+        if port[0] in "+-" and isnum(port[1:]):
+            off = int(port[1:])
+            if off > 65535:
+                raise fail(where, f"server {name} : invalid port offset '{port}'.")
+            srv.port_offset = off if port[0] == "+" else -off
+        elif isnum(port) and int(port) <= 65535:
+            fixed_port = int(port) or None  # ':0' means "same port as the client"
+        else:
+            raise fail(where, f"server {name} : invalid port '{port}'.")
+    srv.port = fixed_port
+
+    _apply_server_options(srv, [*st.px().default_server, *args[3:]], where)
+    if srv.check:
+        if srv.check_port is None and srv.port is not None:
+            srv.check_port = srv.port
+        if srv.check_port is None:
+            raise fail(
+                where, f"server {name} has neither service port nor check port. Check has been disabled."
+            )
+    seen = st.server_names.setdefault(id(st.px()), {})  # a dict: a farm of 100,000 stays linear
+    other = seen.get(srv.name)
+    if other is not None:
+        raise fail(where, f"{st.px().cap} '{st.px().name}', another server named '{srv.name}' was "
+                          f"already defined at line {other.where.line}, please use distinct names.")
+    seen[srv.name] = srv
+    st.px().servers.append(srv)
+
+
+LATER_SERVER_OPTIONS = {
+    "ssl": "1.5",
+    "verify": "1.5",
+    "ca-file": "1.5",
+    "crt": "1.5",
+    "sni": "1.5",
+    "alpn": "1.5",
+    "check-ssl": "1.5",
+    "track": "1.3.21",
+    "id": "1.3.16",
+    "redir": "1.3.20",
+    "observe": "1.4",
+    "error-limit": "1.4",
+    "on-error": "1.4",
+    "on-marked-down": "1.5",
+    "on-marked-up": "1.5",
+    "agent-check": "1.5",
+    "agent-port": "1.5",
+    "agent-inter": "1.5",
+    "resolvers": "1.6",
+    "resolve-prefer": "1.6",
+    "init-addr": "1.7",
+    "namespace": "1.6",
+    "proto": "1.9",
+    "non-stick": "1.5",
+    "tfo": "1.8",
+    "usesrc": "1.3.10",
+    "init-state": "3.1",
+}
+# Server options haproxy 2.6 lists (`haproxy -dKcfg`) that the table above does not name yet.
+for _kw in (
+    "agent-addr agent-send allow-0rtt check-alpn check-proto check-sni check-via-socks4 ciphers "
+    "ciphersuites crl-file enabled force-sslv3 force-tlsv10 force-tlsv11 force-tlsv12 force-tlsv13 "
+    "log-proto max-reuse no-agent-check no-backup no-check no-check-ssl "
+    "no-send-proxy-v2-ssl no-send-proxy-v2-ssl-cn no-ssl "
+    "no-ssl-reuse no-sslv3 no-tfo no-tls-tickets no-tlsv10 no-tlsv11 no-tlsv12 no-tlsv13 npn "
+    "pool-low-conn pool-max-conn pool-purge-delay resolve-net resolve-opts "
+    "send-proxy-v2-ssl send-proxy-v2-ssl-cn socks4 ssl-max-ver ssl-min-ver ssl-reuse stick tcp-ut "
+    "tls-tickets verifyhost ws"
+).split():
+    LATER_SERVER_OPTIONS.setdefault(_kw, IN_26)
+

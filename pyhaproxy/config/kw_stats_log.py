@@ -1,0 +1,215 @@
+"""`log` and `stats` in every section: syslog targets, the stats socket and the stats page."""
+
+from __future__ import annotations
+
+import grp
+import pwd
+
+from .logformat import LogFormatError, parse_log_format
+from .model import (
+    LogTarget,
+    Stats,
+    StatsSocket,
+    Where,
+)
+from .state import State
+from .values import (
+    LOG_FACILITIES,
+    LOG_LEVELS,
+    SYSLOG_PORT,
+    fail,
+    isnum,
+    need,
+    no_extra,
+    not_supported,
+    parse_int,
+    parse_time,
+    resolve,
+    split_host_port,
+)
+
+
+def parse_log(args: list[str], where: Where) -> LogTarget:
+    """`log <address> <facility> [max_level]` (args[0] is 'log')."""
+    addr, fac = args[1], args[2]
+    if fac not in LOG_FACILITIES:
+        raise fail(where, f"unknown log facility '{fac}'")
+    level = "debug"
+    if len(args) > 3:
+        level = args[3]
+        if level not in LOG_LEVELS:
+            raise fail(where, f"unknown optional log level '{level}'")
+        no_extra(args, 4, where)
+    if addr.startswith("/"):
+        return LogTarget(address=addr, facility=fac, level=level, where=where)
+    host, port = split_host_port(addr)
+    res = resolve(host) if host else None
+    if res is None:
+        raise fail(where, f"'log' : invalid address '{addr}'.")
+    if port in (None, "", "0"):
+        nport = SYSLOG_PORT
+    elif isnum(port) and 1 <= int(port) <= 65535:
+        nport = int(port)
+    else:
+        raise fail(where, f"'log' : invalid port in address '{addr}'.")
+    ip = res[0] if res[1] == 2 else f"[{res[0]}]"
+    return LogTarget(address=f"{ip}:{nport}", facility=fac, level=level, where=where)
+
+
+def g_log(st: State, args: list[str], where: Where) -> None:
+    if len(args) < 3:
+        raise fail(where, "'log' expects <address> and <facility> as arguments.")
+    target = parse_log(args, where)
+    if len(st.config.global_.logs) >= 2:
+        raise fail(where, "too many syslog servers")
+    st.config.global_.logs.append(target)
+
+
+def g_stats(st: State, args: list[str], where: Where) -> None:
+    g = st.config.global_
+    if len(args) == 1:
+        return  # HAProxy 1.2's bare `stats` (a compile-time statistics switch): no effect here
+    sub = args[1]
+    if sub == "socket":
+        need(args, 2, where, "'stats socket' expects a path to a UNIX socket.")
+        sock = StatsSocket(path=args[2])
+        i = 3
+        while i < len(args):
+            opt = args[i]
+            if i + 1 >= len(args):
+                raise fail(where, f"'stats socket' : '{opt}' expects an argument.")
+            val = args[i + 1]
+            if opt == "mode":
+                try:
+                    sock.mode = int(val, 8)
+                except ValueError:
+                    raise fail(where, f"'stats socket' : invalid mode '{val}' (octal expected).") from None
+            elif opt == "level":
+                if val not in ("user", "operator", "admin"):
+                    raise fail(
+                        where, "'stats socket' : 'level' only supports 'user', 'operator', and 'admin'."
+                    )
+                sock.level = val
+            elif opt == "uid":
+                sock.uid = parse_int(val, "stats socket uid", where)
+            elif opt == "gid":
+                sock.gid = parse_int(val, "stats socket gid", where)
+            elif opt == "user":
+                try:
+                    sock.uid = pwd.getpwnam(val).pw_uid
+                except KeyError:
+                    raise fail(where, f"'stats socket' : unknown user '{val}'.") from None
+            elif opt == "group":
+                try:
+                    sock.gid = grp.getgrnam(val).gr_gid
+                except KeyError:
+                    raise fail(where, f"'stats socket' : unknown group '{val}'.") from None
+            else:
+                raise not_supported(f"'stats socket' option '{opt}'", "1.4", where)
+            i += 2
+        if sock.path.startswith(("ipv4@", "ipv6@", "udp@", "abns@")) or (
+                ":" in sock.path and not sock.path.startswith(("/", "fd@", "unix@"))):
+            raise fail(where, f"'stats socket {sock.path}' : only UNIX socket paths and fd@N are "
+                              "supported by pyhaproxy.")
+        if sock.path.startswith("unix@"):
+            sock.path = sock.path[5:]
+        if sock.path.startswith("fd@") and not sock.path[3:].isdigit():
+            raise fail(where, f"'stats socket {sock.path}' : 'fd@' expects a file descriptor number.")
+        if g.stats_socket is None:
+            g.stats_socket = sock
+        g.stats_sockets.append(sock)
+    elif sub == "timeout":
+        need(args, 2, where, "'stats timeout' expects a timeout argument.")
+        no_extra(args, 3, where)
+        t = parse_time(args[2], "stats timeout", where)
+        if t == 0:
+            raise fail(where, "'stats timeout' expects a positive value.")
+        g.stats_timeout = t
+    elif sub == "maxconn":
+        need(args, 2, where, "'stats maxconn' expects an integer argument.")
+        no_extra(args, 3, where)
+        g.stats_maxconn = parse_int(args[2], "stats maxconn", where, lo=1)
+    elif sub in ("bind-process", "bind"):
+        raise not_supported(f"'stats {sub}'", "1.4", where)
+    else:
+        raise fail(where, "'stats' expects 'socket', 'maxconn' or 'timeout' in 'global' section.")
+
+
+def p_log(st: State, args: list[str], where: Where) -> None:
+    px = st.px()
+    if len(args) == 2 and args[1] == "global":
+        px.log_global = True
+        return
+    if len(args) < 3:
+        raise fail(where, "'log' expects either <address[:port]> and <facility> or 'global' as arguments.")
+    target = parse_log(args, where)
+    if len(px.logs) >= 2:
+        raise fail(where, "too many syslog servers")
+    px.logs.append(target)
+
+
+def p_stats(st: State, args: list[str], where: Where) -> None:
+    px = st.px()
+    if not st.in_defaults and not st.stats_detached:
+        # "if an instance redefines any 'stats' parameter, defaults will not be used"
+        px.stats = Stats()
+        st.stats_detached = True
+    sub = args[1] if len(args) > 1 else ""
+    s = px.stats
+    if sub == "":
+        raise fail(where, "'stats' expects 'uri', 'realm', 'auth', 'scope' or 'enable'.")
+    if sub == "uri":
+        need(args, 2, where, "'uri' needs an URI prefix.")
+        no_extra(args, 3, where)
+        s.uri = args[2]
+    elif sub == "realm":
+        need(args, 2, where, "'realm' needs an realm name.")
+        no_extra(args, 3, where)
+        s.realm = args[2]
+    elif sub == "auth":
+        need(args, 2, where, "'auth' needs a user:password account.")
+        no_extra(args, 3, where)
+        user, colon, password = args[2].partition(":")
+        if not colon or not user:
+            raise fail(where, "'auth' needs a user:password account.")
+        s.auth.append((user, password))
+    elif sub == "scope":
+        need(args, 2, where, "'scope' needs a proxy name.")
+        no_extra(args, 3, where)
+        s.scope.append(args[2])
+    elif sub == "refresh":
+        need(args, 2, where, "'refresh' needs a positive interval in seconds.")
+        no_extra(args, 3, where)
+        s.refresh = parse_time(args[2], "stats refresh", where, default_unit="s")
+    elif sub == "hide-version":
+        no_extra(args, 2, where)
+        s.hide_version = True
+    elif sub == "enable":
+        no_extra(args, 2, where)
+    elif sub in (
+        "admin",
+        "show-desc",
+        "show-legends",
+        "show-node",
+        "http-request",
+        "bind-process",
+        "show-modules",
+        "socket",
+        "timeout",
+        "maxconn",
+    ):
+        raise not_supported(f"'stats {sub}' in a proxy", "1.4", where)
+    else:
+        raise fail(
+            where, f"unknown stats parameter '{sub}' (expects 'uri', 'realm', 'auth', 'scope' or 'enable')."
+        )
+    s.enabled = True
+
+
+def p_log_format(st: State, args: list[str], where: Where) -> None:
+    """`log-format STRING`: the words are joined by one space (2.6 merges unescaped spaces)."""
+    need(args, 1, where, "'log-format' expects a log format string.")
+    try:
+        st.px().log_format = parse_log_format(" ".join(args[1:]))
+    except LogFormatError as exc:
+        raise fail(where, f"'log-format' : {exc}.") from None

@@ -1,0 +1,310 @@
+"""Sample expressions of HAProxy 2.x: `fetch(args),converter(args),...` (configuration.txt 7.3).
+
+Parsed once here into `SampleExpr` (the fetch and converters by name, their arguments checked,
+the output type known), which the worker compiles into ext/sample.pxi's sexpr_t. An unknown
+fetch or converter, a missing or extra argument, a converter applied to a type it cannot take:
+each is refused by name, as 2.6 refuses it, with the caller's [ALERT] location.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field
+
+# name -> (C fetch member, output type, arguments, HTTP only)
+# arguments: "" none, "name" a required NAME, "name?" optional NAME, "name,occ" NAME then an
+# optional occurrence (both optional for hdr()), "const" the constant of str()/int()/env()
+_FETCHES: dict[str, tuple[str, str, str, bool]] = {
+    "always_true": ("SF_TRUE", "bool", "", False),
+    "always_false": ("SF_FALSE", "bool", "", False),
+    "src": ("SF_SRC", "ip", "", False),
+    "src_port": ("SF_SRC_PORT", "int", "", False),
+    "dst": ("SF_DST", "ip", "", False),
+    "dst_port": ("SF_DST_PORT", "int", "", False),
+    "fe_name": ("SF_FE_NAME", "str", "", False),
+    "be_name": ("SF_BE_NAME", "str", "", False),
+    "srv_name": ("SF_SRV_NAME", "str", "", False),
+    "method": ("SF_METHOD", "str", "", True),
+    "path": ("SF_PATH", "str", "", True),
+    "pathq": ("SF_PATHQ", "str", "", True),
+    "url": ("SF_URL", "str", "", True),
+    "query": ("SF_QUERY", "str", "", True),
+    "base": ("SF_BASE", "str", "", True),
+    "req.ver": ("SF_VER", "str", "", True),
+    "req.hdr": ("SF_HDR", "str", "name,occ", True),
+    "req.fhdr": ("SF_FHDR", "str", "name,occ", True),
+    "req.hdr_cnt": ("SF_HDR_CNT", "int", "name?", True),
+    "req.fhdr_cnt": ("SF_FHDR_CNT", "int", "name?", True),
+    "req.hdr_val": ("SF_HDR_VAL", "int", "name,occ", True),
+    "req.cook": ("SF_COOK", "str", "name?", True),
+    "req.cook_cnt": ("SF_COOK_CNT", "int", "name?", True),
+    "url_param": ("SF_URL_PARAM", "str", "name", True),
+    "req.proto_http": ("SF_PROTO_HTTP", "bool", "", True),
+    "req.len": ("SF_REQ_LEN", "int", "", False),
+    "status": ("SF_STATUS", "int", "", True),
+    "res.hdr": ("SF_HDR", "str", "name,occ", True),
+    "res.fhdr": ("SF_FHDR", "str", "name,occ", True),
+    "res.hdr_cnt": ("SF_HDR_CNT", "int", "name?", True),
+    "res.fhdr_cnt": ("SF_FHDR_CNT", "int", "name?", True),
+    "res.hdr_val": ("SF_HDR_VAL", "int", "name,occ", True),
+    "str": ("SF_STR", "str", "const", False),
+    "int": ("SF_INT", "int", "const", False),
+    "env": ("SF_STR", "str", "const", False),
+}
+# 2.6's other spellings of the same fetches
+_ALIASES = {
+    "hdr": "req.hdr", "fhdr": "req.fhdr", "hdr_cnt": "req.hdr_cnt", "fhdr_cnt": "req.fhdr_cnt",
+    "hdr_val": "req.hdr_val", "cook": "req.cook", "cook_cnt": "req.cook_cnt", "urlp": "url_param",
+    "req_ver": "req.ver", "req_proto_http": "req.proto_http", "req_len": "req.len",
+}
+# name -> (C converter member, input type, output type); "any" takes every type (cast to string)
+_CONVERTERS: dict[str, tuple[str, str, str]] = {
+    "lower": ("SC_LOWER", "any", "str"),
+    "upper": ("SC_UPPER", "any", "str"),
+    "length": ("SC_LENGTH", "any", "int"),
+    "map": ("SC_MAP", "any", "str"),
+    "map_str": ("SC_MAP", "any", "str"),
+    "map_beg": ("SC_MAP", "any", "str"),
+    "map_end": ("SC_MAP", "any", "str"),
+    "map_sub": ("SC_MAP", "any", "str"),
+    "map_dir": ("SC_MAP", "any", "str"),
+    "map_dom": ("SC_MAP", "any", "str"),
+    "map_reg": ("SC_MAP", "any", "str"),
+    "map_ip": ("SC_MAP", "any", "str"),
+}
+_MAP_LIMIT = 64 << 20
+MATCHES = ("str", "beg", "end", "sub", "reg", "dom", "dir", "len", "found", "int", "ip", "bool")
+# the match a fetch gets without -m, by its output type (7.1: "the default matching method")
+DEFAULT_MATCH = {"str": "str", "int": "int", "ip": "ip", "bool": "bool"}
+
+# Where a fetch reads (2.6's "extracts information from ..."): the request, the response, or
+# the message being analysed (`hdr()` without a prefix); the rest read the session.
+_REQUEST_ONLY = {"method", "path", "pathq", "url", "query", "base", "req.ver", "req.hdr", "req.fhdr",
+                 "req.hdr_cnt", "req.fhdr_cnt", "req.hdr_val", "req.cook", "req.cook_cnt", "url_param",
+                 "req.proto_http", "req.len"}
+_RESPONSE_ONLY = {"status", "res.hdr", "res.fhdr", "res.hdr_cnt", "res.fhdr_cnt", "res.hdr_val"}
+_BOTH_WAYS = {"hdr", "fhdr", "hdr_cnt", "fhdr_cnt", "hdr_val"}   # the message being analysed
+
+_CALL = re.compile(r"([a-z_][a-z0-9_.]*)(?:\((.*)\))?$")
+
+
+class SampleError(ValueError):
+    """A sample expression that cannot be used; the message names what is wrong."""
+
+
+@dataclass
+class MapFile:
+    """A map file read at start-up: (key, value) lines in file order, and how keys match."""
+    path: str
+    match: str                          # str beg end sub dir dom reg ip
+    entries: list[tuple[str, str]]
+
+
+@dataclass
+class ConvArg:
+    """A converter's arguments, checked: for map*, the file and the default value."""
+    map: MapFile | None = None
+    default: str | None = None
+
+
+def load_map(path: str, match: str) -> MapFile:
+    """A map file (configuration.txt, `map`): one key and value per line, `#` comments."""
+    try:
+        with open(path, encoding="latin-1") as f:
+            text = f.read(_MAP_LIMIT)
+    except OSError as exc:
+        raise SampleError(f"unable to load map file '{path}' : {exc.strerror}") from None
+    entries = []
+    for line in text.splitlines():
+        m = re.match(r"[ \t]*(\S+)[ \t]*(.*?)[ \t]*$", line)
+        if m is None or m.group(1).startswith("#"):
+            continue
+        if match == "ip":
+            try:
+                ipaddress.ip_network(m.group(1), strict=False)
+            except ValueError:
+                raise SampleError(f"unable to load map file '{path}' : '{m.group(1)}' is not an IP "
+                                  "address or network") from None
+        entries.append((m.group(1), m.group(2)))
+    return MapFile(path=path, match=match, entries=entries)
+
+
+@dataclass
+class SampleExpr:
+    """A fetch with its arguments and its converters, the output type known."""
+    fetch: str                      # canonical name (req.hdr, src, ...)
+    arg: str | None = None          # NAME, or the constant of str()/int()/env()
+    occ: int = 0                    # 0: all (ACL) / the last (one value)
+    convs: list[str] = field(default_factory=list)
+    conv_args: list[ConvArg] = field(default_factory=list)
+    type: str = "str"
+    http: bool = False              # needs an HTTP request
+    side: str = "any"               # "req" / "res": usable only while analysing that message
+
+    def check_side(self, side: str) -> None:
+        """Refuse a fetch of the other message, as 2.6 does (we do not keep the request's
+        headers while the response is analysed)."""
+        if self.side != "any" and self.side != side:
+            where = "HTTP request headers" if self.side == "req" else "HTTP response headers"
+            raise SampleError(f"fetch method '{self.fetch}' extracts information from '{where}', "
+                              "none of which is available here")
+
+    @property
+    def c_fetch(self) -> str:
+        return _FETCHES[self.fetch][0]
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split on `sep` outside parentheses."""
+    out: list[str] = []
+    cur: list[str] = []
+    depth = 0
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == sep and depth == 0:
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur))
+    return out
+
+
+def fetch_name(name: str) -> str | None:
+    """The canonical name of a fetch, or None when there is no such fetch."""
+    name = _ALIASES.get(name, name)
+    return name if name in _FETCHES else None
+
+
+def parse_sample(text: str) -> SampleExpr:
+    """`req.hdr(host,1),lower` -> SampleExpr; SampleError names what is wrong."""
+    parts = _split_top(text, ",")
+    m = _CALL.match(parts[0])
+    if not m:
+        raise SampleError(f"unknown fetch method '{parts[0]}'")
+    raw, args_text = m.group(1), m.group(2)
+    name = fetch_name(raw)
+    if name is None:
+        raise SampleError(f"unknown fetch method '{raw}'")
+    cfetch, typ, spec, http = _FETCHES[name]
+    args = [a.strip() for a in args_text.split(",")] if args_text not in (None, "") else []
+    side = "any" if raw in _BOTH_WAYS else "req" if name in _REQUEST_ONLY else \
+        "res" if name in _RESPONSE_ONLY else "any"
+    expr = SampleExpr(fetch=name, type=typ, http=http, side=side)
+    if spec == "":
+        if args:
+            raise SampleError(f"fetch method '{raw}' : no argument supported, but got '{args_text}'")
+    elif spec == "name":
+        if len(args) != 1 or not args[0]:
+            raise SampleError(f"fetch method '{raw}' : expects a name as its argument")
+        expr.arg = args[0]
+    elif spec == "name?":
+        if len(args) > 1:
+            raise SampleError(f"fetch method '{raw}' : end of arguments expected at '{args[1]}'")
+        expr.arg = args[0] if args and args[0] else None
+    elif spec == "name,occ":
+        if len(args) > 2:
+            raise SampleError(f"fetch method '{raw}' : end of arguments expected at '{args[2]}'")
+        expr.arg = args[0] if args and args[0] else None
+        if len(args) == 2:
+            try:
+                expr.occ = int(args[1])
+            except ValueError:
+                raise SampleError(f"fetch method '{raw}' : failed to parse '{args[1]}' as type "
+                                  "signed integer") from None
+    elif spec == "const":
+        if len(args) != 1:
+            raise SampleError(f"fetch method '{raw}' : expects one argument")
+        if raw == "env":
+            expr.arg = os.environ.get(args[0], "")
+        elif raw == "int":
+            try:
+                expr.arg = str(int(args[0]))
+            except ValueError:
+                raise SampleError(f"fetch method 'int' : failed to parse '{args[0]}' as type "
+                                  "signed integer") from None
+        else:
+            expr.arg = args[0]
+    for conv_text in parts[1:]:
+        cm = _CALL.match(conv_text.strip())
+        cname = cm.group(1) if cm else conv_text
+        if cm is None or cname not in _CONVERTERS:
+            raise SampleError(f"unknown converter '{cname}'")
+        carg = ConvArg()
+        if cname.startswith("map"):
+            margs = [a.strip() for a in (cm.group(2) or "").split(",", 1)] if cm.group(2) else []
+            if not margs or not margs[0]:
+                raise SampleError(f"converter '{cname}' : expects a map file as its argument")
+            carg.map = load_map(margs[0], cname[4:] or "str")
+            carg.default = margs[1] if len(margs) > 1 else None
+        elif cm.group(2):
+            raise SampleError(f"converter '{cname}' does not take any argument")
+        _cc, tin, tout = _CONVERTERS[cname]
+        if tin != "any" and tin != expr.type:
+            raise SampleError(f"converter '{cname}' cannot be applied to a {expr.type}")
+        expr.convs.append(cname)
+        expr.conv_args.append(carg)
+        expr.type = tout
+    return expr
+
+
+def c_converter(name: str) -> str:
+    return _CONVERTERS[name][0]
+
+
+@dataclass
+class Segment:
+    """A piece of a log-format string: literal text, or a sample to insert (`%[...]`)."""
+    text: str = ""
+    sample: SampleExpr | None = None
+
+
+def parse_format(text: str) -> list[Segment]:
+    """A value with `%[expr]` parts (2.x log-format syntax, sample part) -> segments.
+
+    `%%` is a literal percent. Other log-format variables (`%ci`, `%{+Q}[...]`) are refused by
+    name, not sent as they are.
+    """
+    segs: list[Segment] = []
+    lit: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch != "%":
+            lit.append(ch)
+            i += 1
+            continue
+        if text.startswith("%%", i):
+            lit.append("%")
+            i += 2
+            continue
+        if text.startswith("%[", i):
+            depth, j = 0, i + 1
+            while j < len(text):
+                if text[j] == "[":
+                    depth += 1
+                elif text[j] == "]":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                j += 1
+            if j >= len(text):
+                raise SampleError(f"missing ']' in '{text}'")
+            if lit:
+                segs.append(Segment(text="".join(lit)))
+                lit = []
+            segs.append(Segment(sample=parse_sample(text[i + 2:j])))
+            i = j + 1
+            continue
+        end = i + 1
+        while end < len(text) and (text[end].isalnum() or text[end] in "{}+-"):
+            end += 1
+        raise SampleError(f"log-format variable '{text[i:end]}' is not supported (only %[...] samples are)")
+    if lit:
+        segs.append(Segment(text="".join(lit)))
+    return segs
