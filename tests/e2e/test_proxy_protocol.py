@@ -709,3 +709,34 @@ def test_check_send_proxy(start: Starter, binary: str, opts: str) -> None:
         assert data == V2_SIG + b"\x20\x00\x00\x00"
     else:
         assert data == v1(peer[0], HOST, peer[1], sport)
+
+
+# ---------------------------------------------------------------- the header's addresses in log-format
+
+LOGFORMAT = """
+defaults
+    mode http
+    log 127.0.0.1:{logport} local0
+    timeout client 5s
+    timeout server 10s
+    timeout connect 5s
+frontend f
+    bind 127.0.0.1:{port} accept-proxy
+    log-format "pp %ci:%cp %fi:%fp %[src] %[src_port] %[dst] %[dst_port]"
+    default_backend web
+backend web
+    server s1 127.0.0.1:{wport}
+"""
+
+
+@pytest.mark.parametrize("binary", ["ours", pytest.param("haproxy", marks=need_haproxy)])
+def test_log_format_and_samples_see_the_header(start: Starter, http_backend: Callable[..., HttpServer],
+                                               syslog: tuple[Syslog, int], binary: str) -> None:
+    log, logport = syslog
+    web = http_backend()
+    (port,) = free_ports(1)
+    start(binary, LOGFORMAT.format(port=port, logport=logport, wport=web.port))
+    status, _, _ = http_get(port, "/", source=HOST, header=v1("10.1.1.1", "10.2.2.2", 1111, 8443))
+    assert status == 200
+    line = log.line()
+    assert line.rstrip("\n").endswith(": pp 10.1.1.1:1111 10.2.2.2:8443 10.1.1.1 1111 10.2.2.2 8443"), line
