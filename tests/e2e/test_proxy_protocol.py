@@ -722,7 +722,7 @@ defaults
     timeout connect 5s
 frontend f
     bind 127.0.0.1:{port} accept-proxy
-    log-format "pp %ci:%cp %fi:%fp %[src] %[src_port] %[dst] %[dst_port]"
+    log-format pp\\ %ci:%cp\\ %fi:%fp\\ %[src]\\ %[src_port]\\ %[dst]\\ %[dst_port]
     default_backend web
 backend web
     server s1 127.0.0.1:{wport}
