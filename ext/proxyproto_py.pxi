@@ -38,7 +38,7 @@ def pp_parse_full_py(bytes data):
     """(result, src, dst, authority): pp_parse_py's and the AUTHORITY TLV (bytes or None)."""
     cdef sockaddr_storage src, dst
     cdef int has_addr = 0, r, auth_off = 0, auth_len = 0
-    cdef char *b = <char *>malloc(len(data) + 1)
+    cdef char *b = <char *>malloc(len(data) if len(data) > 0 else 1)   # exact: ASan sees an overread
     if b == NULL:
         raise MemoryError()
     memcpy(b, <const char *>data, len(data))
