@@ -87,7 +87,7 @@ cdef int acl_setup(object t) except -1:
     cdef bytes b
     cdef char err[256]
     maps_setup(t.maps, t.mapuses)
-    sample_setup(t.exprs)
+    sample_setup(t.exprs, t.cargs)
     for item in acls:
         npat += len(item[3])
     for item in conds:

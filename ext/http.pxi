@@ -195,6 +195,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         sess_set_srv(s, -1)
         s.srv = SRV_STATS
         s.retries_left = 0
+        s.redispatched = 0
         sess_start_connect(idx)
         return
     s.cli_ka = (m.minor >= 1 and not m.conn_close) or (m.minor == 0 and m.conn_keepalive)
@@ -234,6 +235,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     s.rsp_no_body = 1 if m.meth == H1_M_HEAD else 0
     s.cli_exp = 0
     s.retries_left = be.conf.retries
+    s.redispatched = 0
     if g < 0 and s.lb_hash_ok:
         # balance uri / hdr: the hash decides the server of every request (as a cookie would)
         g = select_server(s)

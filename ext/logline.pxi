@@ -510,7 +510,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         retries = be.conf.retries - s.retries_left
         if retries < 0:
             retries = 0
-        redisp = (be.opts & PO_REDISPATCH) != 0 and s.retries_left == 0 and be.nsrv > 0
+        redisp = s.redispatched
     nbytes = asap_bytes if asap else s.rsp.bytes
 
     if p.nlf:

@@ -114,6 +114,7 @@ cdef void sess_begin(int idx) noexcept nogil:
         # TCP: the backend is chosen now, on what is known at accept (src, dst_port)
         sess_set_be(s, acl_switch_backend(s, NULL, NULL))
         s.retries_left = g_px[s.be].conf.retries
+        s.redispatched = 0
         touch_cli(s)
         sess_start_connect(idx)
 
@@ -258,7 +259,7 @@ cdef void sess_io(int idx) noexcept nogil:
     if s.state == ST_REQ or s.state == ST_ERRPAGE or s.state == ST_LINGER:
         http_client_io(idx)
         return
-    if s.state == ST_CONNECTING and sess_abort_on_close(idx):
+    if (s.state == ST_CONNECTING or s.state == ST_TURNAROUND) and sess_abort_on_close(idx):
         return
     if s.state == ST_QUEUED:
         if s.cli_rd == 2 and (g_px[s.px].opts | g_px[s.be].opts) & PO_ABORTONCLOSE:
@@ -298,6 +299,10 @@ cdef void sess_timeout(int idx) noexcept nogil:
             s.cli_exp = 0
             rules_tarpit_expired(idx)
         return
+    if s.state == ST_TURNAROUND and s.con_exp and s.con_exp <= g_now:
+        s.con_exp = 0
+        turnaround_end(idx)
+        return
     if s.con_exp and s.con_exp <= g_now and s.state == ST_CONNECTING:
         s.con_exp = 0
         if s.srv >= 0:
@@ -313,7 +318,7 @@ cdef void sess_timeout(int idx) noexcept nogil:
             ctr_px(s.be).err_conn += 1
             sess_fail(idx, TERM_SRV_TO, PH_CONNECT, 503)
             return
-        if sess_retry(idx):
+        if sess_retry(idx, 0) == 1:
             sess_start_connect(idx)
         return
     if s.cli_exp and s.cli_exp <= g_now:

@@ -75,6 +75,8 @@ cdef void sess_close(int idx) noexcept nogil:
         s.pp_auth = NULL
     ctr_add_bytes(s)
     ctr_px(s.px).cur_sess -= 1
+    if s.state == ST_TURNAROUND and s.srv >= 0:
+        ctr_srv(s.srv).cur_sess += 1     # given back while waiting to retry: even it up
     sess_set_srv(s, -1)
     sess_set_be(s, s.px)
     s.state = ST_FREE

@@ -55,7 +55,9 @@ cdef enum:
     ST_LINGER = 8       # answer sent and write side shut: read what the client still sends, then close
                         # (closing with unread input would turn the answer into a reset)
     ST_QUEUED = 9       # waiting in its backend's queue for a server slot (server maxconn)
-    ST_PROXY = 10       # `accept-proxy`: waiting for the PROXY protocol header (proxyproto.pxi)
+    ST_TURNAROUND = 10  # a connect failed: waiting min(`timeout connect`, 1 s) before the retry
+                        # (not counted as a session of its server meanwhile, as in HAProxy 2.x)
+    ST_PROXY = 11       # `accept-proxy`: waiting for the PROXY protocol header (proxyproto.pxi)
 
     # epoll tags (low 2 bits of data.u64)
     TAG_LISTENER = 0
@@ -284,6 +286,7 @@ cdef struct sess_t:
     int q_pos            # place in the queue when it entered (log: backend queue)
     int req_v10          # the request was HTTP/1.0 (http-server-close answers keep-alive to it)
     int retries_left
+    int redispatched     # a retry went to another server (the log's retries field gets a '+')
     int flags
     int term_cause
     int term_phase

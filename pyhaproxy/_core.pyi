@@ -97,6 +97,34 @@ class sample_conv(IntEnum):
     SC_UPPER = 1
     SC_LENGTH = 2
     SC_MAP = 3
+    SC_BYTES = 4
+    SC_FIELD = 5
+    SC_WORD = 6
+    SC_REGSUB = 7
+    SC_HEX = 8
+    SC_BASE64 = 9
+    SC_URL_DEC = 10
+    SC_JSON = 11
+    SC_LTRIM = 12
+    SC_RTRIM = 13
+    SC_SDBM = 14
+    SC_DJB2 = 15
+    SC_WT6 = 16
+    SC_CRC32 = 17
+    SC_ADD = 18
+    SC_SUB = 19
+    SC_MUL = 20
+    SC_DIV = 21
+    SC_MOD = 22
+    SC_AND = 23
+    SC_OR = 24
+    SC_XOR = 25
+    SC_NEG = 26
+    SC_NOT = 27
+    SC_BOOL = 28
+    SC_ODD = 29
+    SC_EVEN = 30
+    SC_IPMASK = 31
 
 class pattern_match(IntEnum):
     PM_STR = 0

@@ -124,6 +124,7 @@ class AclTables:
     exprs: list[tuple[int, bytes | None, int, int, list[tuple[int, int]]]]
     maps: list[tuple[int, list[tuple[bytes, bytes, tuple[int, bytes, int] | None]]]]
     mapuses: list[tuple[int, bytes | None]]
+    cargs: list[tuple[list[int], list[bytes], bool | None, bool, int]]
     acls: list[tuple[int, str, int, list[Any]]]
     conds: list[tuple[int, int, list[tuple[int, int, list[int]]], int, int]]
     switch: list[tuple[int, int, int]]
@@ -142,6 +143,8 @@ class _Maps:
     def __init__(self) -> None:
         self.maps: list[tuple[int, list[tuple[bytes, bytes, tuple[int, bytes, int] | None]]]] = []
         self.uses: list[tuple[int, bytes | None]] = []
+        # every converter's arguments: (ints, strings, regsub icase or None, glob, map use or -1)
+        self.cargs: list[tuple[list[int], list[bytes], bool | None, bool, int]] = []
         self._index: dict[tuple[str, str], int] = {}
 
     def use(self, arg: ConvArg) -> int:
@@ -168,8 +171,12 @@ def _expr_row(e: SampleExpr, maps: _Maps) -> tuple[int, bytes | None, int, int, 
     fetch = int(_core.sample_fetch[e.c_fetch])
     iarg = int(e.arg) if e.fetch == "int" and e.arg is not None else 0
     arg = e.arg.encode("latin-1") if e.arg is not None else None
-    convs = [(int(_core.sample_conv[c_converter(c)]), maps.use(a) if a.map is not None else 0)
-             for c, a in zip(e.convs, e.conv_args, strict=True)]
+    convs = []
+    for c, a in zip(e.convs, e.conv_args, strict=True):
+        mapuse = maps.use(a) if a.map is not None else -1
+        maps.cargs.append((list(a.ints), [s.encode("latin-1") for s in a.strs],
+                           a.icase if c == "regsub" else None, a.glob, mapuse))
+        convs.append((int(_core.sample_conv[c_converter(c)]), len(maps.cargs) - 1))
     return fetch, arg, iarg, e.occ, convs
 
 
@@ -323,8 +330,9 @@ def compile_acls(cfg: Config) -> AclTables:
         for xcond in px.expect_proxy if px.cap != "backend" else []:
             add_cond(px, local, xcond, -1)
         expect.append((xfirst, len(conds) - xfirst))
-    return AclTables(exprs=exprs, maps=maps.maps, mapuses=maps.uses, acls=acls, conds=conds, switch=switch,
-                     hrules=hrules, hreq=hreq, hres=hres, lf=lf, lfpx=lfpx, fmts=fmts, expect=expect)
+    return AclTables(exprs=exprs, maps=maps.maps, mapuses=maps.uses, cargs=maps.cargs, acls=acls,
+                     conds=conds, switch=switch, hrules=hrules, hreq=hreq, hres=hres, lf=lf, lfpx=lfpx,
+                     fmts=fmts, expect=expect)
 
 
 @dataclass

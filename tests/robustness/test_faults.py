@@ -206,8 +206,9 @@ def test_blackholed_server_retries_then_redispatch(proxy, http_backend, syslog) 
             assert status_of(send_raw(port, GET)) == 200
             times.append(time.monotonic() - start)
         slow = max(times)
-        # contimeout 400 ms, tried 1 + retries times (the last one redispatched): 0.8 s or more
-        assert slow >= 0.75, times
+        # contimeout 400 ms, then redispatched at once: round robin has another active server
+        # (HAProxy 2.x; 1.x retried the same server first, redispatching only the last retry)
+        assert slow >= 0.35, times
         assert slow < 5, times
         start = time.monotonic()
         answer = send_raw(port_alone, GET)
