@@ -672,6 +672,7 @@ cdef void http_end_transaction(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef char tmp[256]
     sess_log(s)
+    vars_end_txn(s)
     if not s.cli_ka or s.req.eof:
         shutdown(s.cfd, SHUT_WR)
         # Read what is left so close() does not turn into a reset that could eat the response.

@@ -17,6 +17,9 @@ cdef enum:
     HR_SET_PATH = 7
     HR_SET_QUERY = 8
     HR_SET_URI = 9
+    HR_SET_VAR = 10       # status = the variable's index, fmt_first = the expression's index
+    HR_SET_VAR_FMT = 11   # the value is the format
+    HR_UNSET_VAR = 12
 
 
 cdef struct hrule_t:
@@ -39,7 +42,8 @@ cdef char g_hr_val[BUFSIZE]
 
 _HR_ACTIONS = {"deny": HR_DENY, "add-header": HR_ADD, "set-header": HR_SET, "del-header": HR_DEL,
                "redirect-location": HR_REDIR_LOC, "redirect-prefix": HR_REDIR_PREFIX, "return": HR_RETURN,
-               "set-path": HR_SET_PATH, "set-query": HR_SET_QUERY, "set-uri": HR_SET_URI}
+               "set-path": HR_SET_PATH, "set-query": HR_SET_QUERY, "set-uri": HR_SET_URI,
+               "set-var": HR_SET_VAR, "set-var-fmt": HR_SET_VAR_FMT, "unset-var": HR_UNSET_VAR}
 
 
 cdef char *_hr_copy(bytes b) except? NULL:
@@ -208,6 +212,7 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
     cdef hrule_t *r
     cdef int i, k, n, vlen
     cdef const char *val
+    cdef smp_t sv
     for i in range(count):
         r = &g_hrule[first + i]
         if r.cond >= 0 and not acl_cond_match(s, &g_acl_cond[r.cond], buf, m):
@@ -225,6 +230,13 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
         if r.action == HR_REDIR_LOC or r.action == HR_REDIR_PREFIX:
             http_redirect(idx, r, buf, m)
             return 1
+        if r.action == HR_SET_VAR:
+            if smp_one(s, &g_sexpr[r.fmt_first], buf, m, &sv):
+                var_set(s, r.status, &sv)
+            continue
+        if r.action == HR_UNSET_VAR:
+            var_unset(s, r.status)
+            continue
         val = r.val
         vlen = r.vlen
         if r.nfmt:
@@ -233,6 +245,10 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
             val = g_hr_val
             if vlen < 0:
                 return _http_rules_fail(idx, px, rsp)
+        if r.action == HR_SET_VAR_FMT:
+            smp_str(&sv, val, vlen)
+            var_set(s, r.status, &sv)
+            continue
         if r.action == HR_RETURN:
             http_return(idx, r, val, vlen)
             return 1

@@ -38,6 +38,7 @@ cpdef enum sample_fetch:
     SF_SRV_NAME = 26
     SF_STATUS = 27       # the response's status (response rules)
     SF_REQ_LEN = 28      # bytes of the request held in the buffer
+    SF_VAR = 29          # var(scope.name): iarg is the variable's index
 
 
 cpdef enum sample_type:
@@ -73,6 +74,25 @@ cdef struct sexpr_t:
     int conv_arg[SMP_MAXCONV]
 
 
+cdef enum:
+    VAR_MAX = 32         # variables of a configuration (every scope)
+    VAR_LEN = 256        # the longest string a variable keeps (longer ones are cut)
+    VAR_PROC = 0         # scopes
+    VAR_SESS = 1
+    VAR_TXN = 2          # txn, req and res: forgotten when the transaction ends
+
+
+cdef struct var_t:      # one slot of a session's variables (and of the process's)
+    int type             # SMP_NONE: unset
+    int len
+    long long i
+    int family
+    unsigned char ip[16]
+    char data[VAR_LEN]
+
+
+cdef int g_var_scope[VAR_MAX]
+cdef var_t g_proc_vars[VAR_MAX]
 cdef sexpr_t *g_sexpr = NULL
 
 
@@ -306,6 +326,77 @@ cdef int smp_local_addr(sess_t *s, smp_t *v) noexcept nogil:
 
 
 
+cdef int vars_setup(list scopes) except -1:
+    """scopes: each variable's scope (VAR_PROC, VAR_SESS, VAR_TXN), by index (start-up)."""
+    cdef int k
+    if len(scopes) > VAR_MAX:
+        raise ValueError(f"more than {VAR_MAX} variables")
+    for k in range(len(scopes)):
+        g_var_scope[k] = scopes[k]
+    memset(g_proc_vars, 0, sizeof(g_proc_vars))
+    return 0
+
+
+cdef var_t *var_slot(sess_t *s, int k, int create) noexcept nogil:
+    """Variable k of the session (or of the process for proc.*); NULL when it has no storage."""
+    if k < 0 or k >= VAR_MAX:
+        return NULL
+    if g_var_scope[k] == VAR_PROC:
+        return &g_proc_vars[k]
+    if s.vars == NULL:
+        if not create:
+            return NULL
+        s.vars = buf_get()
+        if s.vars == NULL:
+            return NULL
+        memset(s.vars, 0, sizeof(var_t) * VAR_MAX)
+    return &(<var_t *>s.vars)[k]
+
+
+cdef int var_get(sess_t *s, int k, smp_t *v) noexcept nogil:
+    cdef var_t *x = var_slot(s, k, 0)
+    if x == NULL or x.type == SMP_NONE:
+        return 0
+    v.type = x.type
+    v.i = x.i
+    v.p = x.data
+    v.len = x.len
+    v.family = x.family
+    memcpy(v.ip, x.ip, 16)
+    return 1
+
+
+cdef void var_set(sess_t *s, int k, smp_t *v) noexcept nogil:
+    """set-var: the value is copied (a string is cut at VAR_LEN bytes)."""
+    cdef var_t *x = var_slot(s, k, 1)
+    if x == NULL:
+        return
+    x.type = v.type
+    x.i = v.i
+    x.family = v.family
+    memcpy(x.ip, v.ip, 16)
+    x.len = 0
+    if v.type == SMP_STR:
+        x.len = v.len if v.len < VAR_LEN else VAR_LEN
+        memcpy(x.data, v.p, x.len)
+
+
+cdef void var_unset(sess_t *s, int k) noexcept nogil:
+    cdef var_t *x = var_slot(s, k, 0)
+    if x != NULL:
+        x.type = SMP_NONE
+
+
+cdef void vars_end_txn(sess_t *s) noexcept nogil:
+    """The transaction ended: its txn/req/res variables are forgotten, sess ones kept."""
+    cdef int k
+    if s.vars == NULL:
+        return
+    for k in range(VAR_MAX):
+        if g_var_scope[k] == VAR_TXN:
+            (<var_t *>s.vars)[k].type = SMP_NONE
+
+
 cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, smp_t *v) noexcept nogil:
     """The next raw value of fetch e (it starts at 0): 1 and v set, 0 when there is no more.
     buf/m: the scanned request, NULL outside HTTP (HTTP fetches then give nothing)."""
@@ -363,6 +454,8 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
     if e.fetch == SF_INT:
         smp_int(v, e.iarg)
         return 1
+    if e.fetch == SF_VAR:
+        return var_get(s, <int>e.iarg, v)
     if e.fetch == SF_STATUS:
         if m != NULL and m.status > 0:
             smp_int(v, m.status)        # the response being analysed

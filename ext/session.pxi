@@ -73,6 +73,9 @@ cdef void sess_close(int idx) noexcept nogil:
     if s.pp_auth != NULL:
         free(s.pp_auth)
         s.pp_auth = NULL
+    if s.vars != NULL:
+        buf_put(s.vars)
+        s.vars = NULL
     ctr_add_bytes(s)
     ctr_px(s.px).cur_sess -= 1
     if s.state == ST_TURNAROUND and s.srv >= 0:

@@ -324,6 +324,7 @@ cdef struct sess_t:
     int ck_insert          # insert a Set-Cookie in the response
     int logged
     char *loginfo          # request line kept for the log (allocated from buffer pool when logging)
+    char *vars             # set-var storage (sample.pxi), a pooled buffer taken at the first set
     int loginfo_len
     # --- logging (logline.pxi)
     unsigned int log_uid   # session number shown by the -d trace

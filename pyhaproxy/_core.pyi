@@ -91,6 +91,7 @@ class sample_fetch(IntEnum):
     SF_SRV_NAME = 26
     SF_STATUS = 27
     SF_REQ_LEN = 28
+    SF_VAR = 29
 
 class sample_conv(IntEnum):
     SC_LOWER = 0

@@ -19,8 +19,8 @@ from pyhaproxy.config.acl import network as acl_ip
 from pyhaproxy.config.acl import predefined as predefined_acl
 from pyhaproxy.config.lexer import ConfigError
 from pyhaproxy.config.logformat import VARIABLES
-from pyhaproxy.config.model import Acl, Condition, Config, LogTarget, Proxy, Server
-from pyhaproxy.config.sample import ConvArg, SampleExpr, Segment, c_converter
+from pyhaproxy.config.model import Acl, Condition, Config, HttpRule, LogTarget, Proxy, Server
+from pyhaproxy.config.sample import VAR_SCOPES, ConvArg, SampleExpr, Segment, c_converter
 from pyhaproxy.shm import Shm, server_table
 
 
@@ -125,6 +125,7 @@ class AclTables:
     maps: list[tuple[int, list[tuple[bytes, bytes, tuple[int, bytes, int] | None]]]]
     mapuses: list[tuple[int, bytes | None]]
     cargs: list[tuple[list[int], list[bytes], bool | None, bool, int]]
+    var_scopes: list[int]
     acls: list[tuple[int, str, int, list[Any]]]
     conds: list[tuple[int, int, list[tuple[int, int, list[int]]], int, int]]
     switch: list[tuple[int, int, int]]
@@ -145,7 +146,17 @@ class _Maps:
         self.uses: list[tuple[int, bytes | None]] = []
         # every converter's arguments: (ints, strings, regsub icase or None, glob, map use or -1)
         self.cargs: list[tuple[list[int], list[bytes], bool | None, bool, int]] = []
+        self.var_names: dict[str, int] = {}     # `scope.name` -> index (ext/sample.pxi's slots)
+        self.var_scopes: list[int] = []
         self._index: dict[tuple[str, str], int] = {}
+
+    def var(self, name: str) -> int:
+        """The index of variable `scope.name` (req and res share txn's storage, as 2.6 ends
+        them with the transaction); a name is one variable whatever rule uses it."""
+        if name not in self.var_names:
+            self.var_names[name] = len(self.var_scopes)
+            self.var_scopes.append(VAR_SCOPES[name.partition(".")[0]])
+        return self.var_names[name]
 
     def use(self, arg: ConvArg) -> int:
         assert arg.map is not None
@@ -170,6 +181,8 @@ def _expr_row(e: SampleExpr, maps: _Maps) -> tuple[int, bytes | None, int, int, 
     """A SampleExpr as ext/sample.pxi's sexpr_t wants it (C enum values by name)."""
     fetch = int(_core.sample_fetch[e.c_fetch])
     iarg = int(e.arg) if e.fetch == "int" and e.arg is not None else 0
+    if e.fetch == "var" and e.arg is not None:
+        iarg = maps.var(e.arg)
     arg = e.arg.encode("latin-1") if e.arg is not None else None
     convs = []
     for c, a in zip(e.convs, e.conv_args, strict=True):
@@ -194,6 +207,9 @@ def _return_head(args: list[str]) -> bytes:
     for name, value in zip(hdrs[::2], hdrs[1::2], strict=True):
         head += f"{name}: {value}\r\n"
     return head.encode("latin-1")
+
+
+VAR_ACTIONS = ("set-var", "set-var-fmt", "unset-var")
 
 
 def compile_acls(cfg: Config) -> AclTables:
@@ -236,6 +252,17 @@ def compile_acls(cfg: Config) -> AclTables:
         return len(acls) - 1
 
     predefined: dict[str, int] = {}
+
+    def var_rule(hr: HttpRule, cond: int) -> tuple[str, int, int, int, bytes, bytes, int, int]:
+        """set-var: status = the variable, fmt_first = its expression; set-var-fmt: the format."""
+        var = maps.var(hr.args[0])
+        if hr.action == "set-var":
+            assert hr.fmt and hr.fmt[0].sample is not None
+            return ("set-var", cond, var, 0, b"", b"", expr_of(hr.fmt[0].sample), 0)
+        if hr.action == "set-var-fmt":
+            first, nfmt = add_fmt(hr.fmt or [])
+            return ("set-var-fmt", cond, var, 0, b"", b"", first, nfmt)
+        return ("unset-var", cond, var, 0, b"", b"", 0, 0)
 
     def add_fmt(segs: list[Segment]) -> tuple[int, int]:
         first = len(fmts)
@@ -294,6 +321,8 @@ def compile_acls(cfg: Config) -> AclTables:
                 first, nfmt = add_fmt(hr.fmt or [])
                 hrules.append(("return", cond, int(a[0]), 0, _return_head(a), a[2].encode("latin-1"),
                                first, nfmt))
+            elif hr.action in VAR_ACTIONS:
+                hrules.append(var_rule(hr, cond))
             elif hr.action in ("set-path", "set-query", "set-uri"):
                 first, nfmt = add_fmt(hr.fmt or [])
                 hrules.append((hr.action, cond, 0, 0, b"", b"", first, nfmt))
@@ -312,6 +341,8 @@ def compile_acls(cfg: Config) -> AclTables:
             a = hr.args
             if hr.action == "deny":
                 hrules.append(("deny", cond, int(a[0]), 0, b"", b"", 0, 0))
+            elif hr.action in VAR_ACTIONS:
+                hrules.append(var_rule(hr, cond))
             else:
                 first, nfmt = add_fmt(hr.fmt or [])
                 hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"),
@@ -330,7 +361,8 @@ def compile_acls(cfg: Config) -> AclTables:
         for xcond in px.expect_proxy if px.cap != "backend" else []:
             add_cond(px, local, xcond, -1)
         expect.append((xfirst, len(conds) - xfirst))
-    return AclTables(exprs=exprs, maps=maps.maps, mapuses=maps.uses, cargs=maps.cargs, acls=acls,
+    return AclTables(exprs=exprs, maps=maps.maps, mapuses=maps.uses, cargs=maps.cargs,
+                     var_scopes=maps.var_scopes, acls=acls,
                      conds=conds, switch=switch, hrules=hrules, hreq=hreq, hres=hres, lf=lf, lfpx=lfpx,
                      fmts=fmts, expect=expect)
 

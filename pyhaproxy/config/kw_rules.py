@@ -18,7 +18,7 @@ from .model import (
     UseBackend,
     Where,
 )
-from .sample import SampleError, Segment, parse_format
+from .sample import SampleError, Segment, check_var_name, parse_format, parse_sample
 from .state import BACKEND, Handler, State, defaults_forbidden
 from .values import IN_26, check_replacement, compile_regex, fail, need, no_extra, not_supported, parse_int
 
@@ -146,7 +146,7 @@ _HTTP_REQUEST_ACTIONS = {"deny": 0, "add-header": 2, "set-header": 2, "del-heade
 _URI_ACTIONS = ("set-path", "set-query", "set-uri")
 
 _HTTP_REQUEST_LATER = (
-    "allow tarpit auth set-method set-var unset-var set-log-level "
+    "allow tarpit auth set-method set-log-level "
     "set-nice set-tos set-mark replace-header replace-value replace-path replace-uri capture "
     "track-sc0 track-sc1 track-sc2 sc-inc-gpc0 sc-set-gpt0 lua cache-use reject "
     "silent-drop wait-for-body wait-for-handshake early-hint normalize-uri set-timeout "
@@ -156,16 +156,51 @@ _HTTP_REQUEST_LATER = (
 ).split()
 
 
+_VAR_ACTION = re.compile(r"^(set-var|set-var-fmt|unset-var)\((.*)\)$")
+
+
+def _var_rule(st: State, kw: str, args: list[str], where: Where, side: str) -> bool:
+    """`set-var(scope.name) EXPR`, `set-var-fmt(scope.name) FMT`, `unset-var(scope.name)`: the
+    rule, added to the proxy; False when args[1] is no variable action."""
+    m = _VAR_ACTION.match(args[1])
+    if not m:
+        return False
+    action, name = m.group(1), m.group(2)
+    rest = args[2:]
+    k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))
+    params, cond_words = rest[:k], rest[k:]
+    what = f"{kw} {args[1]}"
+    cond = parse_condition(st, cond_words, where, what) if cond_words else None
+    want = 0 if action == "unset-var" else 1
+    if len(params) != want:
+        raise fail(where, f"'{what}' expects {'no argument' if not want else 'one expression'}.")
+    fmt = None
+    try:
+        check_var_name(name)
+        if action == "set-var":
+            fmt = [Segment(sample=parse_sample(params[0]))]
+        elif action == "set-var-fmt":
+            fmt = parse_format(params[0])
+    except SampleError as exc:
+        raise fail(where, f"'{what}' : {exc}.") from None
+    _check_sides(st, cond, fmt, side, what, where)
+    rules = st.px().http_rules if side == "req" else st.px().http_res_rules
+    rules.append(HttpRule(action=action, args=[name], cond=cond, where=copy.copy(where), fmt=fmt))
+    return True
+
+
 def p_http_request(st: State, args: list[str], where: Where) -> None:
     defaults_forbidden(st, args, where)
     need(args, 1, where, "'http-request' expects an action.")
     action = args[1]
+    if _var_rule(st, "http-request", args, where, "req"):
+        return
     if action not in _HTTP_REQUEST_ACTIONS:
         base = action.split("(", 1)[0]
         if base in _HTTP_REQUEST_LATER or base.startswith(("track-sc", "sc-", "lua.")):
             raise fail(where, f"'http-request {action}' is not supported (only deny, add-header, "
-                              "set-header, del-header, redirect, return, set-path, set-query and "
-                              "set-uri are).")
+                              "set-header, del-header, redirect, return, set-path, set-query, "
+                              "set-uri, set-var, set-var-fmt and unset-var are).")
         raise fail(where, f"'http-request' : unknown action '{action}'.")
     rest = args[2:]
     k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))
@@ -284,6 +319,8 @@ def p_http_response(st: State, args: list[str], where: Where) -> None:
     kw = args[0]
     need(args, 1, where, f"'{kw}' expects an action.")
     action = args[1]
+    if _var_rule(st, kw, args, where, "res"):
+        return
     allowed = tuple(_HTTP_RESPONSE_ACTIONS)
     if action not in allowed:
         raise fail(where, f"'{kw} {action}' is not supported (only {', '.join(allowed)} are).")

@@ -52,6 +52,7 @@ _FETCHES: dict[str, tuple[str, str, str, bool]] = {
     "str": ("SF_STR", "str", "const", False),
     "int": ("SF_INT", "int", "const", False),
     "env": ("SF_STR", "str", "const", False),
+    "var": ("SF_VAR", "str", "var", False),
 }
 # 2.6's other spellings of the same fetches
 _ALIASES = {
@@ -246,6 +247,18 @@ def _unquote(arg: str) -> str:
     return "".join(out)
 
 
+VAR_SCOPES = {"proc": 0, "sess": 1, "txn": 2, "req": 2, "res": 2}   # ext/sample.pxi VAR_*
+
+
+def check_var_name(name: str) -> str:
+    """`scope.name` of a variable (proc, sess, txn, req, res), as 2.6 checks it."""
+    scope, _, rest = name.partition(".")
+    if scope not in VAR_SCOPES or not rest or not re.match(r"^[A-Za-z0-9._]+$", rest):
+        raise SampleError(f"invalid variable name '{name}'. A variable name must start with its scope "
+                          "(proc, sess, txn, req or res), then a dot and letters, digits, '.' or '_'")
+    return name
+
+
 def fetch_name(name: str) -> str | None:
     """The canonical name of a fetch, or None when there is no such fetch."""
     name = _ALIASES.get(name, name)
@@ -288,6 +301,10 @@ def parse_sample(text: str) -> SampleExpr:
             except ValueError:
                 raise SampleError(f"fetch method '{raw}' : failed to parse '{args[1]}' as type "
                                   "signed integer") from None
+    elif spec == "var":
+        if len(args) != 1:
+            raise SampleError(f"fetch method '{raw}' : expects a variable name as its argument")
+        expr.arg = check_var_name(args[0])
     elif spec == "const":
         if len(args) != 1:
             raise SampleError(f"fetch method '{raw}' : expects one argument")

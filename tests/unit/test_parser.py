@@ -666,10 +666,11 @@ BROKEN: list[tuple[str, int, str]] = [
         "'acl' : '127.0.0.1:80' is not a valid IPv4 or IPv6 address[/mask].",
     ),
     (
-        "listen a :80\n    http-request set-var(txn.x) str(1)\n",
+        "listen a :80\n    http-request set-method POST\n",
         2,
-        "'http-request set-var(txn.x)' is not supported (only deny, add-header, set-header, "
-        "del-header, redirect, return, set-path, set-query and set-uri are).",
+        "'http-request set-method' is not supported (only deny, add-header, set-header, "
+        "del-header, redirect, return, set-path, set-query, set-uri, set-var, set-var-fmt and "
+        "unset-var are).",
     ),
     (
         "listen a :80\n    mode http\n    http-request return status 200 string x\n",
@@ -742,6 +743,9 @@ BROKEN: list[tuple[str, int, str]] = [
     ("listen a :80\n    mode http\n    http-response set-header X %[path]\n", 3,
      "'http-response set-header' : fetch method 'path' extracts information from 'HTTP request "
      "headers', none of which is available here."),
+    ("listen a :80\n    mode http\n    http-request set-var(foo.x) str(1)\n", 3,
+     "'http-request set-var(foo.x)' : invalid variable name 'foo.x'. A variable name must start with "
+     "its scope (proc, sess, txn, req or res), then a dot and letters, digits, '.' or '_'."),
     ("listen a :80\n    mode http\n    http-response replace-header X a b\n", 3,
      "'http-response replace-header' is not supported (only add-header, set-header, del-header, deny are)."),
     ("listen a :80\n    stick-table type ip size 1m\n", 2,
