@@ -15,6 +15,7 @@ from openssl cimport *          # tls: OpenSSL 3.0 (ext/tls.pxi)
 include "h1.pxi"
 include "h1chunk.pxi"
 include "h1edit.pxi"
+include "proxyproto.pxi"
 include "types.pxi"
 include "convert.pxi"
 include "pools.pxi"

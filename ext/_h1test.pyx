@@ -1,8 +1,9 @@
 # cython: language_level=3
-"""Test and benchmark hooks of the HTTP/1 scanner: Python wrappers around ext/h1.pxi.
+"""Test and benchmark hooks of the HTTP/1 scanner and the PROXY protocol codec: Python
+wrappers around ext/h1.pxi and ext/proxyproto.pxi.
 
 A module of its own (pyhaproxy._h1test), so that the worker's pyhaproxy._core carries no
-test-only code; it compiles the same h1.pxi the worker uses.
+test-only code; it compiles the same .pxi files the worker uses.
 """
 
 from libc.stdlib cimport malloc, calloc, free
@@ -14,3 +15,5 @@ include "h1.pxi"
 include "h1chunk.pxi"
 include "h1edit.pxi"
 include "h1_py.pxi"
+include "proxyproto.pxi"
+include "proxyproto_py.pxi"

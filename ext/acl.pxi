@@ -166,6 +166,10 @@ cdef int acl_setup(object t) except -1:
             g_px[i].swr_first = first
             g_px[i].nswr = count
             g_px[i].default_be = default_be
+    for i, (first, count) in enumerate(t.expect):
+        if i < g_npx:
+            g_px[i].xp_first = first
+            g_px[i].nxp = count
     return 0
 
 
@@ -316,3 +320,16 @@ cdef int acl_switch_backend(sess_t *s, const char *buf, h1_msg *m) noexcept nogi
             be = backend_by_name(g_be_name, n) if n > 0 else -1
             return be if be >= 0 else p.default_be
     return p.default_be
+
+
+cdef int acl_expect_proxy(sess_t *s) noexcept nogil:
+    """`tcp-request connection expect-proxy layer4`: 1 when one of the proxy's rules matches
+    the connection just accepted (the action does not end the rules, so any one will do)."""
+    cdef px_t *p = &g_px[s.px]
+    cdef int i
+    cdef acl_cond_t *c
+    for i in range(p.nxp):
+        c = &g_acl_cond[p.xp_first + i]
+        if c.nterm == 0 or acl_cond_match(s, c, NULL, NULL):
+            return 1
+    return 0

@@ -16,7 +16,7 @@ cdef int sess_try_connect(int idx) noexcept nogil:
         addr = sv.addr
         alen = sv.addrlen
         if sv.port_mode:
-            (<sockaddr_in *>&addr).sin_port = htons(<uint16_t>(g_lst[s.lst].port + sv.conf.port_offset))
+            (<sockaddr_in *>&addr).sin_port = htons(<uint16_t>(sess_dst_port(s) + sv.conf.port_offset))
         if sv.has_source:
             src = &sv.source
             srclen = sv.source_len

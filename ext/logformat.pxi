@@ -283,7 +283,6 @@ cdef void log_custom(sess_t *s, log_fields_t *f, char *b, int *n, int cap) noexc
     cdef long long td
     cdef smp_t v
     cdef sockaddr_storage a
-    cdef socklen_t alen
     p.lf_count += 1
     for k in range(p.nlf):
         op = &g_lf[p.lf_first + k]
@@ -298,8 +297,7 @@ cdef void log_custom(sess_t *s, log_fields_t *f, char *b, int *n, int cap) noexc
         elif op.var == LV_CLIENT_IP or op.var == LV_CLIENT_PORT:
             lf_ip(b, n, cap, &s.cli_addr, op.var == LV_CLIENT_PORT, fl)
         elif op.var == LV_FRONTEND_IP or op.var == LV_FRONTEND_PORT:
-            alen = sizeof(a)
-            if s.cfd >= 0 and getsockname(s.cfd, <sockaddr *>&a, &alen) == 0:
+            if sess_local_addr(s, &a) == 0:      # (a PROXY header's destination, if any)
                 lf_ip(b, n, cap, &a, op.var == LV_FRONTEND_PORT, fl)
             else:
                 lf_str(b, n, cap, NULL, 0, fl)

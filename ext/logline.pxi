@@ -346,7 +346,6 @@ cdef void log_accept(sess_t *s) noexcept nogil:
     cdef char b[LOG_HDR_ROOM + LOG_MAX + 8]
     cdef int n
     cdef sockaddr_storage local
-    cdef socklen_t llen = sizeof(local)
     s.log_uid = g_log_uid
     g_log_uid += 1
     if dbg_on():
@@ -360,8 +359,7 @@ cdef void log_accept(sess_t *s) noexcept nogil:
         write(1, b, n)
     if p.nlog == 0 or (p.opts & (PO_HTTPLOG | PO_TCPLOG)):
         return
-    memset(&local, 0, sizeof(local))
-    getsockname(s.cfd, <sockaddr *>&local, &llen)
+    sess_local_addr(s, &local)        # (the address a PROXY header said the client reached)
     n = log_begin(b)
     la(b, &n, LOG_HDR_ROOM + LOG_MAX, b"Connect from ", 13)
     laddr(b, &n, LOG_HDR_ROOM + LOG_MAX, &s.cli_addr)
@@ -937,3 +935,37 @@ def log_setup(object plan):
             copy_name(p.cap_rsp_name[k], 64, name, &p.cap_rsp_len[k])
             p.cap_rsp_max[k] = max(0, min(int(length), LOG_HDR_MAX))
             p.ncap_rsp += 1
+
+
+# ---- the log line of a refused PROXY header (proxyproto.pxi parses it, loop.pxi waits for it)
+
+cdef void pp_log_refused(sess_t *s, int err, int null_conn) noexcept nogil:
+    """haproxy 2.6's line for a connection that ended before its session began:
+    "IP:PORT [date] FRONTEND/LISTENER: message", LISTENER its `name` or its number. As in 2.6,
+    `option dontlognull` hides a client that closed or failed before a header, or that sent
+    nothing before `timeout client` (null_conn)."""
+    cdef px_t *p = &g_px[s.px]
+    cdef lst_t *l = &g_lst[s.lst]
+    cdef char b[LOG_HDR_ROOM + LOG_MAX + 8]
+    cdef const char *msg = pp_err_msg(err)
+    cdef int n
+    if p.nlog == 0:
+        return
+    if (p.opts & PO_DONTLOGNULL) and (err == PP_ERR_EMPTY or err == PP_ERR_ABORT or
+                                      (err == PP_ERR_TIMEOUT and null_conn)):
+        return
+    n = log_begin(b)
+    laddr(b, &n, LOG_HDR_ROOM + LOG_MAX, &s.cli_addr)
+    lc(b, &n, LOG_HDR_ROOM + LOG_MAX, b' ')
+    log_date(b, &n, LOG_HDR_ROOM + LOG_MAX, s.accept_wall_ms)
+    lc(b, &n, LOG_HDR_ROOM + LOG_MAX, b' ')
+    la(b, &n, LOG_HDR_ROOM + LOG_MAX, p.name, p.name_len)
+    lc(b, &n, LOG_HDR_ROOM + LOG_MAX, b'/')
+    if l.name_len > 0:
+        la(b, &n, LOG_HDR_ROOM + LOG_MAX, l.name, l.name_len)
+    else:
+        ld(b, &n, LOG_HDR_ROOM + LOG_MAX, l.luid)
+    la(b, &n, LOG_HDR_ROOM + LOG_MAX, b": ", 2)
+    la(b, &n, LOG_HDR_ROOM + LOG_MAX, msg, <int>strlen(msg))
+    log_end_line(b, &n)
+    log_send(p, LOG_INFO, b, n)

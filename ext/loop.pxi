@@ -78,12 +78,20 @@ cdef void handle_accept(int li) noexcept nogil:
         if idx < 0:
             continue
         s = &g_sess[idx]
-        log_accept(s)
         # Small request/response exchanges must not wait on Nagle for the previous ACK.
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
         if p.opts & PO_CLITCPKA:
             setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one))
         if sess_watch(idx) < 0:
+            continue
+        if l.accept_proxy or (p.nxp > 0 and acl_expect_proxy(s)):
+            # Nothing else happens before the PROXY header: it may change the client address
+            # that logs, ACLs, the source hash and forwardfor see. `timeout client` bounds the
+            # wait, as in haproxy 2.6. (On a TLS listener the handshake follows the header.)
+            s.state = ST_PROXY
+            s.cli_exp = g_now + p.conf.clitimeout if p.conf.clitimeout > 0 else 0
+            sess_arm(s, idx)
+            pp_client_io(idx)
             continue
         if tls_start(idx):      # tls: a TLS listener: the session begins after the handshake
             continue
@@ -91,19 +99,21 @@ cdef void handle_accept(int li) noexcept nogil:
 
 
 cdef void sess_begin(int idx) noexcept nogil:
-    """A new connection (after its TLS handshake on a TLS listener): wait for the HTTP request,
-    or (TCP) choose the backend and connect."""
+    """The session starts for real (after its PROXY header and TLS handshake, if any): HTTP waits
+    for a request, TCP chooses its backend and connects."""
     cdef sess_t *s = &g_sess[idx]
     cdef px_t *p = &g_px[s.px]
     cdef int tq
+    log_accept(s)
     if p.mode == MODE_HTTP:
         s.state = ST_REQ
         s.req.buf = NULL
         tq = p.conf.httpreqtimeout if p.conf.httpreqtimeout > 0 else p.conf.clitimeout
         s.cli_exp = g_now + tq if tq > 0 else 0
         sess_arm(s, idx)
-        if tls_is(s.cfd):
-            http_client_io(idx)     # tls: the request may have come with the handshake's end
+        if tls_is(s.cfd) or s.cli_rd:
+            # the request may have come with the handshake's end or with the PROXY header
+            http_client_io(idx)
     else:
         # TCP: the backend is chosen now, on what is known at accept (src, dst_port)
         sess_set_be(s, acl_switch_backend(s, NULL, NULL))
@@ -111,6 +121,113 @@ cdef void sess_begin(int idx) noexcept nogil:
         s.redispatched = 0
         touch_cli(s)
         sess_start_connect(idx)
+
+
+# ---- the PROXY protocol header of an `accept-proxy` listener (parsing: proxyproto.pxi)
+
+cdef void pp_refuse(int idx, int err) noexcept nogil:
+    """A missing, malformed or late header: log it as haproxy 2.6 does, close (unread bytes
+    make that a reset, as in 2.6). The session never began: no session log line."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef char c
+    cdef int null_conn = 0
+    if err == PP_ERR_TIMEOUT:
+        null_conn = recv(s.cfd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0     # nothing came at all
+    pp_log_refused(s, err, null_conn)
+    ctr_px(s.px).tot_sess -= 1      # (2.6 counts no session, nor connection, for it: stot)
+    s.logged = 1
+    s.term_cause = TERM_CLI_ABORT
+    sess_close(idx)
+
+
+cdef void pp_client_io(int idx) noexcept nogil:
+    """Look at what the client sent so far (MSG_PEEK: nothing is consumed until the whole
+    header is there and valid, so a header split over several reads waits for the rest, until
+    `timeout client`); then take exactly the header off the socket and begin the session."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef char *b
+    cdef ssize_t n
+    cdef int r, has_addr = 0, auth_off = 0, auth_len = 0
+    cdef sockaddr_storage src, dst
+    b = buf_get()
+    if b == NULL:
+        s.logged = 1
+        sess_close(idx)
+        return
+    while True:
+        n = recv(s.cfd, b, PP_PEEK_MAX if PP_PEEK_MAX <= BUFSIZE else BUFSIZE, MSG_PEEK | MSG_DONTWAIT)
+        if n < 0 and errno == EINTR:
+            continue
+        break
+    if n < 0:
+        buf_put(b)
+        if errno == EAGAIN:
+            if s.cli_rd == 2:
+                pp_refuse(idx, PP_ERR_EMPTY)
+            return
+        pp_refuse(idx, PP_ERR_ABORT)
+        return
+    if n == 0:
+        buf_put(b)
+        pp_refuse(idx, PP_ERR_EMPTY)
+        return
+    r = pp_parse(b, <int>n, &src, &dst, &has_addr, &auth_off, &auth_len)
+    if r == 0:
+        buf_put(b)
+        if s.cli_rd == 2:
+            pp_refuse(idx, PP_ERR_TRUNCATED)    # the client closed inside the header
+        return
+    if r > 0:
+        n = recv(s.cfd, b, r, MSG_DONTWAIT)
+        if n != r:
+            r = PP_ERR_ABORT
+        elif auth_len > 0:
+            # kept for `proxy-v2-options authority` (the copy read now is the peeked one)
+            s.pp_auth = <char *>malloc(auth_len)
+            if s.pp_auth != NULL:
+                memcpy(s.pp_auth, b + auth_off, auth_len)
+                s.pp_auth_len = auth_len
+    buf_put(b)
+    if has_addr:
+        s.cli_addr = src
+        s.cli_addrlen = sizeof(sockaddr_in) if src.ss_family == AF_INET else sizeof(sockaddr_in6)
+        s.pp_dst = dst
+        s.pp_dst_set = 1
+    if r < 0:
+        pp_refuse(idx, r)
+        return
+    s.cli_exp = 0
+    if s.cli_rd != 2:
+        s.cli_rd = 1          # what followed the header may be there already: read it
+    if tls_start(idx):          # tls: the handshake follows the header
+        sess_io(idx)            # (the ClientHello may have come with it: no new edge)
+        return
+    sess_begin(idx)
+
+
+cdef int pp_send_header(int idx) noexcept nogil:
+    """`send-proxy`/`send-proxy-v2`: the header goes first on a connection just established,
+    in one write (it is far smaller than an empty socket buffer). -1 if it could not be sent."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef srv_t *sv
+    cdef char out[PP_BUILD_MAX]
+    cdef sockaddr_storage local
+    cdef sockaddr_storage *dst = &s.pp_dst
+    cdef int n
+    if s.srv < 0:
+        return 0
+    sv = &g_srv[s.srv]
+    if sv.conf.send_proxy == 0:
+        return 0
+    if not s.pp_dst_set:
+        if sess_local_addr(s, &local) < 0:
+            return -1
+        dst = &local
+    n = pp_build(sv.conf.send_proxy, sv.conf.pp_opts, &s.cli_addr, dst, s.pp_auth, s.pp_auth_len,
+                 out, PP_BUILD_MAX)
+    if n <= 0 or send(s.sfd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT) != n:
+        return -1
+    return 0
 
 
 # ---- server connection events
@@ -125,6 +242,8 @@ cdef void handle_server_connecting(int idx, unsigned int events) noexcept nogil:
             getsockopt(s.sfd, SOL_SOCKET, SO_ERROR, &err, &elen)
             if err == 0:
                 err = ECONNREFUSED
+        if err == 0 and pp_send_header(idx) < 0:
+            err = EPIPE
         if err == 0:
             s.srv_wr = 1
             if events & (EPOLLRDHUP | EPOLLHUP):
@@ -141,6 +260,9 @@ cdef void handle_server_connecting(int idx, unsigned int events) noexcept nogil:
 
 cdef void sess_io(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
+    if s.state == ST_PROXY:
+        pp_client_io(idx)
+        return
     if s.state == ST_TLS_HS:    # tls
         if tls_hs_io(idx) > 0:
             sess_begin(idx)
@@ -170,6 +292,12 @@ cdef void sess_io(int idx) noexcept nogil:
 
 cdef void sess_timeout(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
+    if s.state == ST_PROXY:
+        if s.cli_exp and s.cli_exp <= g_now:
+            pp_refuse(idx, PP_ERR_TIMEOUT)
+        else:
+            sess_arm(s, idx)
+        return
     if s.state == ST_TLS_HS:    # tls: `timeout client` during the handshake
         if s.cli_exp and s.cli_exp <= g_now:
             tls_hs_timeout(idx)

@@ -297,10 +297,31 @@ cdef int _smp_count(sexpr_t *e, const char *buf, h1_msg *m, int split) noexcept 
     return n
 
 
+cdef int sess_local_addr(sess_t *s, sockaddr_storage *out) noexcept nogil:
+    """The address the client connected to (dst, %fi): what its PROXY header said, else the
+    socket's own; -1 if unknown."""
+    cdef socklen_t alen = sizeof(sockaddr_storage)
+    if s.pp_dst_set:
+        out[0] = s.pp_dst
+        return 0
+    memset(out, 0, sizeof(sockaddr_storage))
+    if s.cfd < 0 or getsockname(s.cfd, <sockaddr *>out, &alen) != 0:
+        return -1
+    return 0
+
+
+cdef inline int sess_dst_port(sess_t *s) noexcept nogil:
+    """The port the client connected to: the listener's, or the one a PROXY header gave."""
+    if s.pp_dst_set:
+        if s.pp_dst.ss_family == AF_INET:
+            return ntohs((<sockaddr_in *>&s.pp_dst).sin_port)
+        return ntohs((<sockaddr_in6 *>&s.pp_dst).sin6_port)
+    return g_lst[s.lst].port
+
+
 cdef int smp_local_addr(sess_t *s, smp_t *v) noexcept nogil:
     cdef sockaddr_storage a
-    cdef socklen_t alen = sizeof(a)
-    if getsockname(s.cfd, <sockaddr *>&a, &alen) != 0:
+    if sess_local_addr(s, &a) < 0:
         return 0
     smp_addr(v, &a, 0)
     return v.type != SMP_NONE
@@ -415,7 +436,7 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
         return v.type != SMP_NONE
     if e.fetch == SF_DST or e.fetch == SF_DST_PORT:
         if e.fetch == SF_DST_PORT:
-            smp_int(v, g_lst[s.lst].port)
+            smp_int(v, sess_dst_port(s))
             return 1
         return smp_local_addr(s, v)
     if e.fetch == SF_FE_NAME:

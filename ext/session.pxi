@@ -71,6 +71,9 @@ cdef void sess_close(int idx) noexcept nogil:
     if s.loginfo != NULL:
         buf_put(s.loginfo)
         s.loginfo = NULL
+    if s.pp_auth != NULL:
+        free(s.pp_auth)
+        s.pp_auth = NULL
     if s.vars != NULL:
         buf_put(s.vars)
         s.vars = NULL

@@ -113,8 +113,8 @@ cdef int setup_server(int i, object sp) except -1:
 def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0, list tls=None) -> int:
     """Build the C tables from `plan` (pyhaproxy/worker.py WorkerPlan) and run the loop until stopped.
 
-    listeners: list of (fd, proxy_index, port, backlog); tls: per listener, None or its TLS
-    settings (tls.pxi tls_setup). Returns the exit status.
+    listeners: list of (fd, proxy_index, port, backlog, accept_proxy, luid, name); tls: per
+    listener, None or its TLS settings (tls.pxi tls_setup). Returns the exit status.
     """
     global g_ep, g_px, g_npx, g_srv, g_nsrv, g_lst, g_nlst, g_sess, g_maxsess, g_free_sess, g_nfree
     global g_maxconn, g_shm, g_worker, g_sigfd, g_bufs, g_pipes, g_heap_exp, g_heap_idx, g_heap_cap
@@ -140,11 +140,14 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
     httpreq_setup(plan.acl)         # http-request rules (httpreq.pxi)
     g_nlst = len(listeners)
     g_lst = <lst_t *>calloc(max(1, g_nlst), sizeof(lst_t))
-    for i, (fd, px, port, backlog) in enumerate(listeners):
+    for i, (fd, px, port, backlog, accept_proxy, luid, lname) in enumerate(listeners):
         g_lst[i].fd = fd
         g_lst[i].px = px
         g_lst[i].port = port
         g_lst[i].backlog = backlog
+        g_lst[i].accept_proxy = 1 if accept_proxy else 0
+        g_lst[i].luid = luid
+        copy_name(g_lst[i].name, 64, lname, &g_lst[i].name_len)
         g_lst[i].state = LI_FULL
     tls_setup(tls or [])    # tls: contexts (tls.pxi)
     g_maxconn = plan.maxconn

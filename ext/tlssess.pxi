@@ -5,7 +5,7 @@
 # and no session log, as haproxy does for a connection that never became a session.
 
 cdef enum:
-    ST_TLS_HS = 11      # TLS handshake in progress (sess_t.state; 0-10 are types.pxi's and rules.pxi's)
+    ST_TLS_HS = 12      # TLS handshake in progress (sess_t.state; the others: types.pxi, rules.pxi)
 
 
 cdef void tls_log_fail(sess_t *s, const char *msg, int mlen) noexcept nogil:

@@ -58,6 +58,7 @@ cdef enum:
     ST_QUEUED = 9       # waiting in its backend's queue for a server slot (server maxconn)
     ST_TURNAROUND = 10  # a connect failed: waiting min(`timeout connect`, 1 s) before the retry
                         # (not counted as a session of its server meanwhile, as in HAProxy 2.x)
+    ST_PROXY = 11       # `accept-proxy`: waiting for the PROXY protocol header (proxyproto.pxi)
 
     # epoll tags (low 2 bits of data.u64)
     TAG_LISTENER = 0
@@ -140,6 +141,8 @@ cdef struct srv_conf_t:
     int slowstart        # ms over which the weight ramps up after the server came back UP
     int backup
     int port_offset      # "+N"/"-N" port syntax: the client's port plus this offset
+    int send_proxy       # `send-proxy` 1, `send-proxy-v2` 2: the PROXY header opens each connection
+    int pp_opts          # `proxy-v2-options`: PP_OPT_* (proxyproto.pxi)
 
 
 cdef struct px_t:
@@ -197,6 +200,8 @@ cdef struct px_t:
     int nhr
     int hs_first        # its http-response rules, in the same table
     int nhs
+    int xp_first        # its `tcp-request connection expect-proxy` conditions (acl.pxi)
+    int nxp
     char ff_hdr[64]     # option forwardfor header NAME (X-Forwarded-For)
     int ff_hdr_len
     int ff_except       # option forwardfor except NET: no header for clients in it
@@ -253,6 +258,10 @@ cdef struct lst_t:
     int port
     int state
     int backlog
+    int accept_proxy    # `bind ... accept-proxy`: a PROXY header comes before anything else
+    int luid            # its number in its proxy (`id`, else 1, 2...), and its `name`: the log
+    char name[64]       # of a refused PROXY header names it
+    int name_len
 
 
 cdef struct chan_t:
@@ -307,8 +316,12 @@ cdef struct sess_t:
     long long t_conn       # connection established (Tc)
     long long t_cstart     # left the queue (or never waited) and began connecting: ends Tw
     long long t_rsp        # response headers received (Tr)
-    sockaddr_storage cli_addr
+    sockaddr_storage cli_addr    # the client: the socket's peer, or what a PROXY header said
     socklen_t cli_addrlen
+    sockaddr_storage pp_dst      # the address the client reached, when a PROXY header gave it
+    int pp_dst_set
+    char *pp_auth                # its AUTHORITY TLV (malloc'ed, freed with the session), or NULL
+    int pp_auth_len
     chan_t req
     chan_t rsp
     int status

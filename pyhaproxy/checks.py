@@ -106,6 +106,22 @@ class LogLike(Protocol):
     def info(self, msg: str) -> None: ...
 
 
+def _check_proxy_header(sock: socket.socket, version: int) -> bytes:
+    """The PROXY header of a health check, as haproxy 2.6 sends it: v2 is a LOCAL command
+    (the check is the proxy's own connection), v1 names the check connection's own addresses."""
+    if version == 2:
+        return b"\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00"
+    try:
+        src, dst = sock.getsockname(), sock.getpeername()
+    except OSError:
+        return b"PROXY UNKNOWN\r\n"
+    if sock.family == socket.AF_INET:
+        return f"PROXY TCP4 {src[0]} {dst[0]} {src[1]} {dst[1]}\r\n".encode()
+    if sock.family == socket.AF_INET6:
+        return f"PROXY TCP6 {src[0]} {dst[0]} {src[1]} {dst[1]}\r\n".encode()
+    return b"PROXY UNKNOWN\r\n"
+
+
 def _wall_ms() -> int:
     return int(time.time() * 1000)
 
@@ -135,6 +151,7 @@ class _Target:
     source: tuple[str, int] | None
     health: int
     kind: str = "tcp"   # tcp, http, smtp or ssl: how the reply is judged
+    proxy_version: int = 0  # 1 or 2: a PROXY header opens each check (check-send-proxy)
     up: bool = True
     next_start: float = 0.0
     # the check in flight (sock is None when idle)
@@ -252,8 +269,14 @@ class HealthChecker:
             kind = "http"
         source_spec = srv.source or px.source
         source = _parse_source(source_spec) if source_spec else None
+        # haproxy 2.6: the header goes with the checks under `check-send-proxy`, or when the
+        # traffic has one and the check goes where the traffic goes (no `port`, no `addr`)
+        pp = 0
+        if srv.check_send_proxy or (srv.send_proxy and srv.check_addr is None
+                                    and srv.check_port in (None, srv.port)):
+            pp = 2 if srv.send_proxy == 2 else 1
         return _Target(idx=idx, pidx=pidx, proxy=px, srv=srv, family=family, sockaddr=sockaddr,
-                       request=request, source=source, health=srv.rise, kind=kind)
+                       request=request, source=source, health=srv.rise, kind=kind, proxy_version=pp)
 
     # ---- the master's interface --------------------------------------------------------------
 
@@ -349,14 +372,16 @@ class HealthChecker:
             t.connected = True
             if t.proxy.checktimeout > 0:
                 t.deadline = now + t.proxy.checktimeout / 1000.0  # the reply's own timeout
-            if t.request is None:
-                self._finish(t, True, check_status.CHK_L4OK, now)
-                return
+            out = _check_proxy_header(sock, t.proxy_version) if t.proxy_version else b""
+            out += t.request or b""
             try:
-                sent = sock.send(t.request)
+                sent = sock.send(out) if out else 0
             except OSError:
                 sent = -1
-            if sent != len(t.request):
+            if t.request is None and sent == len(out):
+                self._finish(t, True, check_status.CHK_L4OK, now)
+                return
+            if sent != len(out):
                 # the request is a few bytes on a fresh socket: a short send is a broken peer
                 self._finish(t, False, check_status.CHK_L7RSP, now)
                 return

@@ -135,6 +135,7 @@ class AclTables:
     lf: list[tuple[int, int, int, bytes]]
     lfpx: list[tuple[int, int]]
     fmts: list[tuple[int, bytes]]
+    expect: list[tuple[int, int]]   # `tcp-request connection expect-proxy`: (first cond, count)
 
 
 class _Maps:
@@ -231,6 +232,7 @@ def compile_acls(cfg: Config) -> AclTables:
     hres: list[tuple[int, int]] = []
     lf: list[tuple[int, int, int, bytes]] = []
     lfpx: list[tuple[int, int]] = []
+    expect: list[tuple[int, int]] = []
     backends: dict[str, int] = {}
     for pi, px in enumerate(cfg.proxies):
         if px.cap in ("listen", "backend"):
@@ -357,10 +359,14 @@ def compile_acls(cfg: Config) -> AclTables:
             else:
                 lf.append((int(_core.log_var.LV_TEXT), 0, 0, item.text.encode("latin-1")))
         lfpx.append((lfirst, len(lf) - lfirst))
+        xfirst = len(conds)
+        for xcond in px.expect_proxy if px.cap != "backend" else []:
+            add_cond(px, local, xcond, -1)
+        expect.append((xfirst, len(conds) - xfirst))
     return AclTables(exprs=exprs, maps=maps.maps, mapuses=maps.uses, cargs=maps.cargs,
                      var_scopes=maps.var_scopes, acls=acls,
                      conds=conds, switch=switch, hrules=hrules, hreq=hreq, hres=hres, lf=lf, lfpx=lfpx,
-                     fmts=fmts)
+                     fmts=fmts, expect=expect)
 
 
 @dataclass
@@ -493,6 +499,28 @@ def tls_plan(listeners: list[Any]) -> list[Any] | None:
     return out if any(t is not None for t in out) else None
 
 
+def _listener_id(cfg: Config, lst: Any) -> tuple[int, str]:
+    """(luid, name) of a listener as haproxy 2.6 names it in a refused PROXY header's log
+    line: its `bind ... name`, else its `id`, else its rank among its proxy's listeners (one per
+    address and port, in configuration order, skipping the ids given explicitly)."""
+    px = cfg.proxies[lst.proxy_index]
+    name = lst.bind.options.get("name", "")
+    if "id" in lst.bind.options:
+        return int(lst.bind.options["id"]), name
+    used = {int(b.options["id"]) for b in px.binds if "id" in b.options}
+    nid = 0
+    for b in px.binds:
+        if "id" in b.options:
+            continue
+        for port in range(b.port_lo, b.port_hi + 1):
+            nid += 1
+            while nid in used:
+                nid += 1
+            if b is lst.bind and (port == lst.port or b.fd >= 0):
+                return nid, name
+    return nid or 1, name
+
+
 def drop_privileges(cfg: Config) -> None:
     """chroot, then group and user, as HAProxy does after binding."""
     g = cfg.global_
@@ -526,7 +554,8 @@ def run(cfg: Config, listeners: list[Any], shm: Shm, worker_idx: int, debug: boo
         single = not cfg.global_.master_worker and cfg.global_.nbproc <= 1
         plan.log_pid = os.getppid() if single else 0
         fds = [
-            (lst.sock.fileno(), lst.proxy_index, lst.port, max(1, cfg.proxies[lst.proxy_index].maxconn))
+            (lst.sock.fileno(), lst.proxy_index, lst.port, max(1, cfg.proxies[lst.proxy_index].maxconn),
+             "accept-proxy" in lst.bind.options, *_listener_id(cfg, lst))
             for lst in listeners
         ]
         drop_privileges(cfg)

@@ -59,6 +59,7 @@ from .kw_rules import (
     p_http_request,
     p_http_response,
     p_redirect,
+    p_tcp_request,
     p_use_backend,
 )
 from .kw_server import p_default_server, p_http_check, p_server
@@ -140,6 +141,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "bind": (Kw(FE, p_bind, "1.2"),),
     "acl": (Kw(L, p_acl, "1.3.10"),),
     "use_backend": (Kw(FE, p_use_backend, "1.3.10"),),
+    "tcp-request": (Kw(P, p_tcp_request, "1.3.15"),),  # [PROXY-PROTOCOL hook 4/4]
     "default_backend": (Kw(FED, p_default_backend, "1.3"),),
     "http-request": (Kw(L, p_http_request, "1.4"),),
     "redirect": (Kw(L, p_redirect, "1.3.14"),),   # tls: redirect scheme https if !{ ssl_fc }
@@ -199,7 +201,6 @@ _LATER_PROXY_KEYWORDS = {
     "block": "1.3.10",
     "http-reuse": "1.6",
     "http-send-name-header": "1.4",
-    "tcp-request": "1.3.15",
     "tcp-response": "1.5",
     "tcp-check": "1.5",
     "stick-table": "1.5",

@@ -17,6 +17,7 @@ from .values import IN_26, fail, not_supported, parse_binds, parse_int
 _BIND_OPTIONS = {
     "name": True, "backlog": True, "interface": True, "mss": True, "id": True,
     "defer-accept": False, "v6only": False, "v4v6": False, "transparent": False, "tfo": False,
+    "accept-proxy": False,  # [PROXY-PROTOCOL hook 1/4] a PROXY header opens each connection
 }
 
 _BIND_TLS_OPTIONS = frozenset({
@@ -30,7 +31,7 @@ _BIND_TLS_OPTIONS = frozenset({
 })
 
 BIND_LATER_OPTIONS = {
-    "accept-proxy": "1.5", "accept-netscaler-cip": "1.6", "process": "1.5", "thread": "1.8",
+    "accept-netscaler-cip": "1.6", "process": "1.5", "thread": "1.8",
     "proto": "1.9", "level": "1.5", "severity-output": "1.9", "expose-fd": "1.8", "mode": "1.5",
     "user": "1.5", "group": "1.5", "uid": "1.5", "gid": "1.5", "nice": "1.5", "namespace": "1.6",
     "nbconn": "1.5", "shards": "2.5", "label": "2.6", "maxconn": "1.4",

@@ -20,7 +20,7 @@ from .model import (
 )
 from .sample import SampleError, Segment, check_var_name, parse_format, parse_sample
 from .state import BACKEND, Handler, State, defaults_forbidden
-from .values import check_replacement, compile_regex, fail, need, no_extra, parse_int
+from .values import IN_26, check_replacement, compile_regex, fail, need, no_extra, not_supported, parse_int
 
 
 def header_rule(direction: str, action: str, icase: bool, nargs: int) -> Handler:
@@ -397,3 +397,33 @@ def _parse_redirect(params: list[str], where: Where) -> list[str]:
     if "%" in url:
         raise fail(where, "'http-request redirect' : log-format values ('%...') are not supported.")
     return [kind, url, code, drop]
+
+
+def p_tcp_request(st: State, args: list[str], where: Where) -> None:
+    """[PROXY-PROTOCOL hook 4/4] `tcp-request connection expect-proxy layer4 [if|unless COND]`:
+    the connections the condition matches (src, dst_port: known at accept) start with a PROXY
+    header, as on an `accept-proxy` bind. Every other `tcp-request` rule is not supported."""
+    if args[1:3] != ["connection", "expect-proxy"]:
+        what = " ".join(args[:3]) if len(args) > 2 else " ".join(args)
+        raise not_supported(f"'{what}'", "1.3.15", where)
+    px = st.px()
+    if st.in_defaults and px.name:
+        raise not_supported("'tcp-request connection' in a named 'defaults' section", IN_26, where)
+    if st.in_defaults:
+        raise fail(where, "tcp-request connection is not allowed in anonymous 'defaults' sections")
+    if px.cap == BACKEND:
+        raise fail(where, "tcp-request connection is not allowed because backend "
+                          f"{px.name} is not a frontend")
+    if len(args) < 4 or args[3] != "layer4":
+        got = args[3] if len(args) > 3 else ""
+        raise fail(where, f"'tcp-request connection expect-proxy' only supports 'layer4' in {px.cap} "
+                          f"'{px.name}' (got '{got}')")
+    cond = parse_condition(st, args[4:], where, "tcp-request connection") if len(args) > 4 else None
+    if cond is not None:
+        names = {n for g in cond.groups for _neg, n in g}
+        for acl in px.acls:
+            if acl.name in names and acl.expr is not None and acl.expr.http:
+                raise fail(where, f"'tcp-request connection' : ACL '{acl.name}' uses '{acl.criterion}', "
+                                  "which is not known when the connection is accepted.")
+    px.expect_proxy.append(cond)
+

@@ -81,6 +81,8 @@ def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
                 raise fail(where, "'source' expects <addr>[:<port>] as argument.")
             srv.source = parse_source_addr(args[i + 1], "source", where)
             i += 2
+        elif opt in _PROXY_PROTOCOL_SERVER_OPTIONS:  # [PROXY-PROTOCOL hook 2/4]
+            i += _proxy_protocol_server_option(srv, args, i, where)
         elif opt in LATER_SERVER_OPTIONS:
             raise not_supported(f"server option '{opt}'", LATER_SERVER_OPTIONS[opt], where)
         else:
@@ -91,6 +93,46 @@ def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
                 "'source', 'minconn', 'maxconn', 'maxqueue', 'slowstart', "
                 "'disabled' and 'weight'.",
             )
+
+
+# [PROXY-PROTOCOL hook 3/4] the server options of the PROXY protocol (send side): one function,
+# called from _apply_server_options, returning how many words it took.
+_PROXY_PROTOCOL_SERVER_OPTIONS = frozenset({
+    "send-proxy", "send-proxy-v2", "no-send-proxy", "no-send-proxy-v2", "proxy-v2-options",
+    "check-send-proxy", "no-check-send-proxy",
+})
+_PP2_TLS_OPTIONS = frozenset({"ssl", "cert-cn", "ssl-cipher", "cert-sig", "cert-key"})
+
+
+def _proxy_protocol_server_option(srv: Server, args: list[str], i: int, where: Where) -> int:
+    opt = args[i]
+    if opt == "send-proxy":
+        srv.send_proxy = 1
+    elif opt == "send-proxy-v2":
+        srv.send_proxy = 2
+    elif opt in ("no-send-proxy", "no-send-proxy-v2"):
+        srv.send_proxy = 0
+    elif opt == "check-send-proxy":
+        srv.check_send_proxy = True
+    elif opt == "no-check-send-proxy":
+        srv.check_send_proxy = False
+    else:  # proxy-v2-options LIST: used by send-proxy-v2 (it does not imply it, as in 2.6)
+        if i + 1 >= len(args) or args[i + 1] == "":
+            raise fail(where, f"'{opt}' expects an argument (server {srv.name}).")
+        for word in args[i + 1].split(","):
+            if word == "crc32c":
+                srv.pp_opts |= 1
+            elif word == "authority":  # the AUTHORITY a client's own PROXY header carried
+                srv.pp_opts |= 2
+            elif word in _PP2_TLS_OPTIONS:
+                raise fail(where, f"server {srv.name} : 'proxy-v2-options {word}' needs TLS, which "
+                                  "pyhaproxy does not handle.")
+            elif word == "unique-id":
+                raise not_supported(f"'proxy-v2-options {word}'", "1.9", where)
+            else:
+                raise fail(where, f"'{opt}' : failed to parse '{word}' (server {srv.name}).")
+        return 2
+    return 1
 
 
 def p_http_check(st: State, args: list[str], where: Where) -> None:
@@ -182,8 +224,6 @@ LATER_SERVER_OPTIONS = {
     "sni": "1.5",
     "alpn": "1.5",
     "check-ssl": "1.5",
-    "send-proxy": "1.5",
-    "send-proxy-v2": "1.5",
     "track": "1.3.21",
     "id": "1.3.16",
     "redir": "1.3.20",
@@ -200,7 +240,6 @@ LATER_SERVER_OPTIONS = {
     "init-addr": "1.7",
     "namespace": "1.6",
     "proto": "1.9",
-    "check-send-proxy": "1.5",
     "non-stick": "1.5",
     "tfo": "1.8",
     "usesrc": "1.3.10",
@@ -210,10 +249,10 @@ LATER_SERVER_OPTIONS = {
 for _kw in (
     "agent-addr agent-send allow-0rtt check-alpn check-proto check-sni check-via-socks4 ciphers "
     "ciphersuites crl-file enabled force-sslv3 force-tlsv10 force-tlsv11 force-tlsv12 force-tlsv13 "
-    "log-proto max-reuse no-agent-check no-backup no-check no-check-send-proxy no-check-ssl "
-    "no-send-proxy no-send-proxy-v2 no-send-proxy-v2-ssl no-send-proxy-v2-ssl-cn no-ssl "
+    "log-proto max-reuse no-agent-check no-backup no-check no-check-ssl "
+    "no-send-proxy-v2-ssl no-send-proxy-v2-ssl-cn no-ssl "
     "no-ssl-reuse no-sslv3 no-tfo no-tls-tickets no-tlsv10 no-tlsv11 no-tlsv12 no-tlsv13 npn "
-    "pool-low-conn pool-max-conn pool-purge-delay proxy-v2-options resolve-net resolve-opts "
+    "pool-low-conn pool-max-conn pool-purge-delay resolve-net resolve-opts "
     "send-proxy-v2-ssl send-proxy-v2-ssl-cn socks4 ssl-max-ver ssl-min-ver ssl-reuse stick tcp-ut "
     "tls-tickets verifyhost ws"
 ).split():

@@ -138,6 +138,9 @@ class Server:
     where: Where = field(default_factory=Where)
     family: int = 2  # socket.AF_INET; 10 = AF_INET6 (host is always a numeric address)
     hostname: str | None = None  # the name as written when it had to be resolved
+    send_proxy: int = 0  # `send-proxy` 1, `send-proxy-v2` 2: PROXY header on each connection
+    pp_opts: int = 0  # `proxy-v2-options`: _core PP_OPT_* bits (crc32c 1, authority 2)
+    check_send_proxy: bool = False  # `check-send-proxy`: health checks send the header too
 
 
 @dataclass
@@ -295,6 +298,8 @@ class Proxy:
     smtpchk: tuple[str, str] | None = None  # `option smtpchk [HELO|EHLO domain]`
     default_backend: str | None = None
     use_backends: list[UseBackend] = field(default_factory=list)
+    # `tcp-request connection expect-proxy layer4 [if|unless COND]`: None = always
+    expect_proxy: list[Condition | None] = field(default_factory=list)
     acls: list[Acl] = field(default_factory=list)
     http_rules: list[HttpRule] = field(default_factory=list)
     http_res_rules: list[HttpRule] = field(default_factory=list)  # http-response

@@ -4,7 +4,8 @@ ext/_h1test.pyx (the scanner, ext/h1.pxi) is cythonized and compiled into a temp
 with `-fsanitize=address`
 (the in-tree build is left alone), then a child Python loads that build with libasan preloaded
 and PYTHONMALLOC=malloc (so every bytes object is its own malloc block with redzones around it)
-and throws mutated requests, responses, chunked bodies and header edits at it. Any out-of-bounds
+and throws mutated requests, responses, chunked bodies, header edits and PROXY protocol headers
+(ext/proxyproto.pxi) at it. Any out-of-bounds
 access aborts the child with an ASan report, which fails the test.
 
 Skipped only when gcc or libasan is really missing.
@@ -88,7 +89,13 @@ FUZZ = textwrap.dedent("""
             b"HTTP/1.0 304 Not Modified\\r\\nConnection: keep-alive\\r\\n\\r\\n"]
     chunks = [b"5;x=y\\r\\nhello\\r\\n1A\\r\\n" + b"z" * 26 + b"\\r\\n0\\r\\nT: 1\\r\\n\\r\\n",
               b"0\\r\\n\\r\\n"]
-    counts = {"req": 0, "rsp": 0, "chunk": 0, "edit": 0, "cookie": 0}
+    sig = b"\\r\\n\\r\\n\\x00\\r\\nQUIT\\n"
+    pps = [b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\\r\\n",
+           b"PROXY TCP6 2001:db8::1 ::1 1 65535\\r\\n", b"PROXY UNKNOWN\\r\\n",
+           sig + b"\\x21\\x11\\x00\\x1c" + bytes(12) + b"\\x02\\x00\\x03abc\\x03\\x00\\x04" + bytes(4)
+           + b"\\x05\\x00\\x00",
+           sig + b"\\x21\\x21\\x00\\x24" + bytes(36), sig + b"\\x21\\x31\\x00\\xd8" + bytes(216)]
+    counts = {"req": 0, "rsp": 0, "chunk": 0, "edit": 0, "cookie": 0, "proxy": 0}
     for i in range(n):
         data = mutate(reqs[i % len(reqs)])
         r = _h1test.h1_parse_request_py(data)
@@ -114,6 +121,10 @@ FUZZ = textwrap.dedent("""
         _h1test.h1_find_cookie_py(value, b"SERVERID")
         _h1test.h1_find_setcookie_py(value, b"SERVERID")
         counts["cookie"] += 1
+        data = mutate(pps[i % len(pps)])
+        for cut in (len(data), len(data) // 2, len(data) - 1):
+            _h1test.pp_parse_full_py(data[:max(cut, 0)])
+        counts["proxy"] += 1
     print("ASAN-FUZZ-OK", counts)
 """)
 
