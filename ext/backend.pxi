@@ -9,10 +9,22 @@ cdef inline int srv_usable(int g) noexcept nogil:
     return 1
 
 
-cdef inline int srv_alive(int g) noexcept nogil:
-    """Up by the checks and not disabled by the operator (ignores maxconn)."""
+cdef inline int srv_persist_ok(int g) noexcept nogil:
+    """srv_usable() for a request that names its server (cookie, appsession): a NOLB server
+    (`http-check disable-on-404`) still takes it, as 2.6 keeps persistent traffic on it."""
     cdef shm_srv *st = shm_srv_at(g_shm, g)
-    return st.state == SRV_UP and st.admin_down == 0
+    if st.state == SRV_DOWN or st.admin_down or st.weight == 0:
+        return 0
+    if g_srv[g].conf.maxconn and g_srv[g].cur_sess >= g_srv[g].conf.maxconn:
+        return 0
+    return 1
+
+
+cdef inline int srv_alive(int g) noexcept nogil:
+    """Up by the checks (NOLB included: it still takes persistent requests) and not disabled by
+    the operator (ignores maxconn)."""
+    cdef shm_srv *st = shm_srv_at(g_shm, g)
+    return st.state != SRV_DOWN and st.admin_down == 0
 
 
 cdef int srv_ramp(int g) noexcept nogil:

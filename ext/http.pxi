@@ -40,7 +40,7 @@ cdef int cookie_server(sess_t *s, const char *val, int vlen) noexcept nogil:
                 continue
             if first < 0:
                 first = g
-            if srv_usable(g):
+            if srv_persist_ok(g):
                 s.ck_found_srv = g
                 return g
     s.ck_found_srv = first

@@ -164,6 +164,17 @@ class HttpCheck:
 
 
 @dataclass
+class HttpCheckSend:
+    """`http-check send`: what it names overrides `option httpchk`'s method, URI and version."""
+
+    method: str | None = None
+    uri: str | None = None
+    version: str | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: str | None = None
+
+
+@dataclass
 class Stats:
     enabled: bool = False
     uri: str = "/haproxy?stats"
@@ -268,7 +279,10 @@ class Proxy:
     # it used servers only for cookie persistence and sent new clients to `dispatch`.
     balance_explicit: bool = False
     default_server: list[str] = field(default_factory=list)  # `default-server` options, in order
-    http_check_expect: tuple[bool, str, str] | None = None  # (negated, "status"|"rstatus", pattern)
+    # (negated, "status"|"rstatus"|"string"|"rstring", pattern)
+    http_check_expect: tuple[bool, str, str] | None = None
+    http_check_send: HttpCheckSend | None = None
+    http_check_disable_404: bool = False  # `http-check disable-on-404`
     appsession_len: int = 0
     appsession_timeout: int = 0
     checktimeout: int = 0  # `timeout check`

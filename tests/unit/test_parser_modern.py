@@ -296,11 +296,43 @@ def test_default_server_options_are_checked_on_their_line() -> None:
 
 @pytest.mark.parametrize(("line", "message"), [
     ("    http-check expect status 2x0", "'http-check expect status' : invalid status code or range '2x0'."),
-    ("    http-check expect string OK", "'http-check expect string' is not supported yet (it appeared in "
-                                      "HAProxy 1.4)."),
-    ("    http-check send meth GET", "'http-check send' is not supported yet (it appeared in HAProxy 1.4)."),
+    ("    http-check expect hdr name x", "'http-check expect hdr' is not supported (it is a keyword of "
+                                       "HAProxy 2.6)."),
+    ("    http-check expect rstring (", "'http-check expect rstring' : invalid regex '(' (missing ), "
+                                      "unterminated subpattern at position 0)."),
+    ("    http-check send meth", "'http-check send' : 'meth' expects a value as argument."),
+    ("    http-check send foo bar", "'http-check send' : expects 'comment', 'meth', 'uri', 'uri-lf', "
+                                  "'ver', 'hdr', 'body' or 'body-lf' but got 'foo' as argument."),
+    ("    http-check send uri-lf /%[src]", "'http-check send uri-lf' (log-format) is not supported (it is a "
+                                         "keyword of HAProxy 2.6)."),
+    ("    http-check disable-on-404 x", "'http-check disable-on-404' cannot handle unexpected argument 'x'."),
 ])
 def test_http_check_errors(line: str, message: str) -> None:
     with pytest.raises(ConfigError) as ei:
         parse_text(f"backend b\n    option httpchk\n{line}\n", "t.cfg")
     assert str(ei.value) == f"[ALERT] parsing [t.cfg:3] : {message}"
+
+
+def test_http_check_26_forms() -> None:
+    cfg = parse_text(
+        "backend b\n    option httpchk GET /h\n    option log-health-checks\n"
+        "    http-check send meth POST ver HTTP/1.1 hdr Host x hdr X-A b body hello\n"
+        "    http-check expect ! string down\n    http-check disable-on-404\n", "t.cfg")
+    px = cfg.proxies[0]
+    assert px.http_check_expect == (True, "string", "down")
+    assert px.http_check_disable_404 and "log-health-checks" in px.options
+    send = px.http_check_send
+    assert send is not None
+    assert (send.method, send.uri, send.version, send.headers, send.body) == (
+        "POST", None, "HTTP/1.1", [("Host", "x"), ("X-A", "b")], "hello")
+
+
+def test_a_second_http_check_expect_is_refused() -> None:
+    with pytest.raises(ConfigError) as ei:
+        parse_text("backend b\n    option httpchk\n    http-check expect status 200\n"
+                   "    http-check expect string ok\n", "t.cfg")
+    assert "a second 'http-check expect' rule" in str(ei.value)
+    # one from `defaults` is replaced by the proxy's own
+    cfg = parse_text("defaults\n    http-check expect status 200\nbackend b\n    option httpchk\n"
+                     "    http-check expect string ok\n", "t.cfg")
+    assert cfg.proxies[0].http_check_expect == (False, "string", "ok")
