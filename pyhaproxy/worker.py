@@ -341,6 +341,7 @@ class WorkerPlan:
     maxconn: int
     quiet: bool
     stats_sock: str | None
+    maxconnrate: int = 0  # global `maxconnrate`: accepted connections per second, per process
     log_pid: int = 0  # the pid the log lines carry; 0: the worker's own
 
 
@@ -408,6 +409,7 @@ def plan_worker(cfg: Config) -> WorkerPlan:
             port_mode=1 if sv.port is None or sv.port_offset else 0, source=_ip_port(sv.source)))
     return WorkerPlan(proxies=proxies, servers=servers, acl=compile_acls(cfg),
                       maxconn=max(1, cfg.global_.maxconn), quiet=cfg.global_.quiet,
+                      maxconnrate=cfg.global_.maxconnrate,
                       stats_sock=cfg.global_.tune.get("__stats_sock"))
 
 

@@ -56,6 +56,7 @@ class Global:
     quiet: bool = False
     master_worker: bool = False
     maxconn: int = DEFAULT_MAXCONN
+    maxconnrate: int = 0  # `maxconnrate N`: connections accepted per second by each worker (0: none)
     nbproc: int = 1
     hard_stop_after: int = 0  # ms; 0: a soft stop waits for every session
     noreuseport: bool = False  # listeners are bound with SO_REUSEPORT unless this is set (2.x)

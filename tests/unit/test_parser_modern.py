@@ -336,3 +336,11 @@ def test_a_second_http_check_expect_is_refused() -> None:
     cfg = parse_text("defaults\n    http-check expect status 200\nbackend b\n    option httpchk\n"
                      "    http-check expect string ok\n", "t.cfg")
     assert cfg.proxies[0].http_check_expect == (False, "string", "ok")
+
+
+def test_maxconnrate_reaches_the_worker_plan() -> None:
+    from pyhaproxy.worker import plan_worker
+
+    cfg = parse_text("global\n    maxconnrate 250\nfrontend fe\n    bind :80\n", "t.cfg")
+    assert cfg.global_.maxconnrate == 250
+    assert plan_worker(cfg).maxconnrate == 250
