@@ -344,3 +344,25 @@ def test_maxconnrate_reaches_the_worker_plan() -> None:
     cfg = parse_text("global\n    maxconnrate 250\nfrontend fe\n    bind :80\n", "t.cfg")
     assert cfg.global_.maxconnrate == 250
     assert plan_worker(cfg).maxconnrate == 250
+
+
+def test_stats_socket_addresses() -> None:
+    cfg = parse_text("global\n    stats socket ipv4@127.0.0.1:9999\n    stats socket 127.0.0.2:9998\n"
+                     "    stats socket ipv6@[::1]:9997\n    stats socket abns@cli\n"
+                     "frontend fe\n    bind :80\n", "t.cfg")
+    assert [s.path for s in cfg.global_.stats_sockets] == [
+        "ipv4@127.0.0.1:9999", "ipv4@127.0.0.2:9998", "ipv6@[::1]:9997", "abns@cli"]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("stats socket ipv4@127.0.0.1",
+     "'stats socket ipv4@127.0.0.1' : missing or invalid port in '127.0.0.1'."),
+    ("stats socket ipv4@[::1]:80", "'stats socket ipv4@[::1]:80' : address '::1' is not an IPv4 address."),
+    ("stats socket udp@1.2.3.4:5",
+     "'stats socket udp@1.2.3.4:5' : only UNIX sockets (path, unix@, abns@), "
+     "TCP addresses (ipv4@, ipv6@, ADDR:PORT) and fd@N are supported by pyhaproxy."),
+])
+def test_stats_socket_bad_addresses(line: str, message: str) -> None:
+    with pytest.raises(ConfigError) as ei:
+        parse_text(f"global\n    {line}\n", "t.cfg")
+    assert str(ei.value) == f"[ALERT] parsing [t.cfg:2] : {message}"
