@@ -113,7 +113,7 @@ cdef int setup_server(int i, object sp) except -1:
 def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0) -> int:
     """Build the C tables from `plan` (pyhaproxy/worker.py WorkerPlan) and run the loop until stopped.
 
-    listeners: list of (fd, proxy_index, port, backlog). Returns the exit status.
+    listeners: list of (fd, proxy_index, port, backlog[, luid]). Returns the exit status.
     """
     global g_ep, g_px, g_npx, g_srv, g_nsrv, g_lst, g_nlst, g_sess, g_maxsess, g_free_sess, g_nfree
     global g_maxconn, g_cps_lim, g_shm, g_worker, g_sigfd, g_bufs, g_pipes, g_heap_exp, g_heap_idx, g_heap_cap
@@ -139,7 +139,9 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
     httpreq_setup(plan.acl)         # http-request rules (httpreq.pxi)
     g_nlst = len(listeners)
     g_lst = <lst_t *>calloc(max(1, g_nlst), sizeof(lst_t))
-    for i, (fd, px, port, backlog) in enumerate(listeners):
+    for i, entry in enumerate(listeners):
+        fd, px, port, backlog = entry[:4]
+        g_lst[i].luid = entry[4] if len(entry) > 4 else 0
         g_lst[i].fd = fd
         g_lst[i].px = px
         g_lst[i].port = port

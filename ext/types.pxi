@@ -237,6 +237,7 @@ cdef struct lst_t:
     int port
     int state
     int backlog
+    int luid      # the listener's number in its proxy (1-based): a UNIX client logs as unix:LUID
 
 
 cdef struct chan_t:

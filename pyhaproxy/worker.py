@@ -445,10 +445,13 @@ def run(cfg: Config, listeners: list[Any], shm: Shm, worker_idx: int, debug: boo
         # its own (all were in the pidfile), as 2.x workers do
         single = not cfg.global_.master_worker and cfg.global_.nbproc <= 1
         plan.log_pid = os.getppid() if single else 0
-        fds = [
-            (lst.sock.fileno(), lst.proxy_index, lst.port, max(1, cfg.proxies[lst.proxy_index].maxconn))
-            for lst in listeners
-        ]
+        # each listener's number in its proxy (2.6's luid, bind order): logged for UNIX clients
+        luids: dict[int, int] = {}
+        fds = []
+        for lst in listeners:
+            luids[lst.proxy_index] = luids.get(lst.proxy_index, 0) + 1
+            fds.append((lst.sock.fileno(), lst.proxy_index, lst.port,
+                        max(1, cfg.proxies[lst.proxy_index].maxconn), luids[lst.proxy_index]))
         drop_privileges(cfg)
         if ready_fd >= 0:
             with contextlib.suppress(OSError):

@@ -88,7 +88,7 @@ class Bind:
     host: str
     port_lo: int
     port_hi: int
-    family: int = 2  # socket.AF_INET; 10 = AF_INET6
+    family: int = 2  # socket.AF_INET; 10 = AF_INET6; 1 = AF_UNIX (host: a path or "abns@NAME")
     where: Where = field(default_factory=Where)
     # options of a 1.3+ `bind` line: name, backlog, defer-accept, v6only, v4v6, transparent,
     # interface, mss (value "" for flags)

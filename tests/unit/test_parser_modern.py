@@ -248,8 +248,8 @@ def test_fd_binds_and_several_stats_sockets() -> None:
 
 @pytest.mark.parametrize(("line", "message"), [
     ("    bind fd@x", "'bind fd@x' : 'fd@' expects a file descriptor number."),
-    ("    bind unix@/run/x.sock", "'bind unix@/run/x.sock' : UNIX sockets are not supported by pyhaproxy "
-                                "yet (TCP addresses and fd@N only)."),
+    ("    bind abns@", "'bind abns@' : missing socket path or name."),
+    ("    bind unix@/run/x.sock mode 9z", "'bind unix@/run/x.sock' : invalid mode '9z' (octal expected)."),
 ])
 def test_bad_fd_and_unix_binds(line: str, message: str) -> None:
     with pytest.raises(ConfigError) as ei:
@@ -366,3 +366,12 @@ def test_stats_socket_bad_addresses(line: str, message: str) -> None:
     with pytest.raises(ConfigError) as ei:
         parse_text(f"global\n    {line}\n", "t.cfg")
     assert str(ei.value) == f"[ALERT] parsing [t.cfg:2] : {message}"
+
+
+def test_unix_binds() -> None:
+    cfg = parse_text("frontend fe\n    bind unix@/run/a.sock mode 660 uid 0\n    bind /run/b.sock\n"
+                     "    bind abns@name\n    bind :80\n", "t.cfg")
+    binds = cfg.proxies[0].binds
+    assert [(b.host, b.family) for b in binds] == [("/run/a.sock", 1), ("/run/b.sock", 1),
+                                                   ("abns@name", 1), ("", 2)]
+    assert binds[0].options == {"mode": "660", "uid": "0"}
