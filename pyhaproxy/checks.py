@@ -522,10 +522,11 @@ class HealthChecker:
         if t.kind == "smtp":
             if not t.reply:
                 self._finish(t, False, check_status.CHK_L7RSP, now)
-            elif t.reply[:1] == b"2":
-                self._finish(t, True, check_status.CHK_L7OK, now)
             else:
-                self._finish(t, False, check_status.CHK_L7STS, now)
+                code = int(t.reply[:3]) if t.reply[:3].isdigit() else 0  # logged as the code
+                ok = t.reply[:1] == b"2"
+                self._finish(t, ok, check_status.CHK_L7OK if ok else check_status.CHK_L7STS, now,
+                             code=code)
             return
         head = bytes(t.reply[:_STATUS_LEN])
         if (len(head) == _STATUS_LEN and head.startswith(b"HTTP/1.") and head[8:9] == b" "
@@ -667,6 +668,9 @@ class HealthChecker:
         self._say(t.proxy, "warning", LOG_NOTICE,
                   f"{prefix}Server {t.label} is stopping. {act} active and {bck} backup servers online."
                   f"{on_backup} 0 sessions requeued, 0 total in queue.")
+        if act == 0 and bck == 0:
+            # 2.6 sets the backend down when its last server stops taking new traffic
+            self._say(t.proxy, "alert", LOG_EMERG, f"Proxy {t.proxy.name} has no server available !")
 
     def _set_up(self, t: _Target) -> None:
         t.up = True

@@ -217,8 +217,11 @@ def p_stats(st: State, args: list[str], where: Where) -> None:
         s.hide_version = True
     elif sub == "enable":
         no_extra(args, 2, where)
+    elif sub == "admin":
+        raise fail(where, "'stats admin' is not supported: pyhaproxy's stats page has no admin mode "
+                          "(change server states on the stats socket: 'disable server', "
+                          "'enable server', 'set weight').")
     elif sub in (
-        "admin",
         "show-desc",
         "show-legends",
         "show-node",

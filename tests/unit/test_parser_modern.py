@@ -375,3 +375,9 @@ def test_unix_binds() -> None:
     assert [(b.host, b.family) for b in binds] == [("/run/a.sock", 1), ("/run/b.sock", 1),
                                                    ("abns@name", 1), ("", 2)]
     assert binds[0].options == {"mode": "660", "uid": "0"}
+
+
+def test_stats_admin_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError) as ei:
+        parse_text("listen st\n    bind :80\n    mode http\n    stats enable\n    stats admin if TRUE\n", "t.cfg")
+    assert "'stats admin' is not supported: pyhaproxy's stats page has no admin mode" in str(ei.value)
