@@ -379,5 +379,6 @@ def test_unix_binds() -> None:
 
 def test_stats_admin_is_refused_by_name() -> None:
     with pytest.raises(ConfigError) as ei:
-        parse_text("listen st\n    bind :80\n    mode http\n    stats enable\n    stats admin if TRUE\n", "t.cfg")
+        parse_text("listen st\n    bind :80\n    mode http\n    stats enable\n"
+                   "    stats admin if TRUE\n", "t.cfg")
     assert "'stats admin' is not supported: pyhaproxy's stats page has no admin mode" in str(ei.value)
