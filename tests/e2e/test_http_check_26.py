@@ -96,7 +96,24 @@ def test_expect_string_matches_the_body(proxy, http_backend, expect: str, served
     assert get(port)[0] == (200 if served else 503)
 
 
-def test_disable_on_404_takes_the_server_out_of_load_balancing(proxy, http_backend) -> None:
+def stat_status(sock: str, px: str, sv: str) -> str:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(sock)
+        s.sendall(b"show stat\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    lines = data.decode().splitlines()
+    cols = lines[0].lstrip("# ").split(",")
+    for line in lines[1:]:
+        row = dict(zip(cols, line.split(","), strict=False))
+        if row.get("pxname") == px and row.get("svname") == sv:
+            return row["status"]
+    raise AssertionError(f"{px}/{sv} not in show stat")
+
+
+def test_disable_on_404_takes_the_server_out_of_load_balancing(proxy, http_backend, tmp_path) -> None:
     a: HttpServer = http_backend(name="a")
     b: HttpServer = http_backend(name="b")
     b.responder = lambda req: HttpResponse(status=200, body=b"b")
@@ -104,21 +121,27 @@ def test_disable_on_404_takes_the_server_out_of_load_balancing(proxy, http_backe
     a.responder = lambda req: HttpResponse(status=health["a"] if req.target == "/health" else 200,
                                            body=b"a")
     (port,) = free_ports(1)
-    p = proxy.start(HEAD + """
+    sock = str(tmp_path / "stats.sock")
+    p = proxy.start("""
+    global
+        stats socket {sock} level admin
+    """ + HEAD + """
     backend be
         option httpchk GET /health
         http-check disable-on-404
         cookie SRV insert indirect nocache
         server a 127.0.0.1:{aport} check inter 100 rise 1 fall 1 cookie a
         server b 127.0.0.1:{bport} check inter 100 rise 1 fall 1 cookie b
-    """, port=port, aport=a.port, bport=b.port)
+    """, port=port, aport=a.port, bport=b.port, sock=sock)
     wait_until(lambda: len(checks(a)) >= 2, 15, message="checks of a")
+    assert stat_status(sock, "be", "a") == "UP"
     assert {get(port)[1] for _ in range(4)} == {b"a", b"b"}
     health["a"] = 404
     wait_until(lambda: "Server be/a is stopping" in p.stderr_text(), 15, message="a stopping")
     # NOLB: no new traffic, but the request that names it by its cookie still reaches it
     assert {get(port)[1] for _ in range(6)} == {b"b"}
     assert get(port, cookie="a") == (200, b"a")
+    assert stat_status(sock, "be", "a") == "NOLB"
     health["a"] = 200
     wait_until(lambda: "Server be/a is UP" in p.stderr_text(), 15, message="a back up")
     assert {get(port)[1] for _ in range(4)} == {b"a", b"b"}
