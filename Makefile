@@ -1,15 +1,20 @@
-# The two commands of the README: `make demo` and `make test`.
+# The two commands of the README: `make demo` and `make test`; `make check` is the fast tier
+# (lint, types, unit tests: under a minute).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv build demo test lint bench clean
+.PHONY: venv build demo check test lint bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "setuptools>=64" wheel "Cython>=3.0"
 
-venv: $(PY)
+# Installed once, again only when the package's declaration changes (a stamp in the venv).
+$(VENV)/.installed: $(PY) pyproject.toml setup.py
 	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
 
 # Built into build/ and moved into place: rewriting the .so in place (build_ext --inplace) can
 # crash a running pyhaproxy that has it mapped.
@@ -21,6 +26,11 @@ build: venv
 
 demo: build
 	$(PY) -m pyhaproxy.demo
+
+check: build
+	$(PY) -m ruff check pyhaproxy tests bench
+	$(PY) -m mypy
+	$(PY) -m pytest -q -m unit tests/unit
 
 test: build
 	$(PY) -m ruff check pyhaproxy tests bench

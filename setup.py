@@ -2,6 +2,9 @@
 scanner's test and benchmark hooks, ext/_h1test.pyx: kept out of the worker's module)."""
 
 import os
+import shlex
+import subprocess
+import sys
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -12,9 +15,28 @@ if os.environ.get("PYHAPROXY_ASAN") == "1":
     extra += ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"]
 
 link = ["-fsanitize=address"] if os.environ.get("PYHAPROXY_ASAN") == "1" else []
+
+
+def openssl_flags() -> tuple[list[str], list[str]]:
+    """(compile, link) flags of OpenSSL >= 3.0 (TLS in the worker, ext/tls.pxi) from pkg-config."""
+    try:
+        subprocess.run(["pkg-config", "--atleast-version=3.0", "openssl"], check=True, capture_output=True)
+        cflags = subprocess.run(["pkg-config", "--cflags", "openssl"], check=True, capture_output=True,
+                                text=True).stdout
+        libs = subprocess.run(["pkg-config", "--libs", "openssl"], check=True, capture_output=True,
+                              text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        sys.exit("error: OpenSSL 3.0 development files not found by pkg-config: install Debian's "
+                 "'libssl-dev' (and 'pkg-config'): apt-get install libssl-dev pkg-config")
+    return shlex.split(cflags), shlex.split(libs)
+
+
+ssl_cflags, ssl_libs = openssl_flags()
 exts = [
-    Extension(name, sources=[src], include_dirs=["ext"], extra_compile_args=extra, extra_link_args=link)
-    for name, src in (("pyhaproxy._core", "ext/_core.pyx"), ("pyhaproxy._h1test", "ext/_h1test.pyx"))
+    Extension("pyhaproxy._core", sources=["ext/_core.pyx"], include_dirs=["ext"],
+              extra_compile_args=extra + ssl_cflags, extra_link_args=link + ssl_libs),
+    Extension("pyhaproxy._h1test", sources=["ext/_h1test.pyx"], include_dirs=["ext"],
+              extra_compile_args=extra, extra_link_args=link),
 ]
 
 setup(

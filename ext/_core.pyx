@@ -10,6 +10,7 @@ from libc.string cimport memset, memcpy, memcmp, memchr, strlen
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from linux cimport *
 from shm cimport *
+from openssl cimport *          # tls: OpenSSL 3.0 (ext/tls.pxi)
 
 include "h1.pxi"
 include "h1chunk.pxi"
@@ -17,16 +18,20 @@ include "h1edit.pxi"
 include "types.pxi"
 include "convert.pxi"
 include "pools.pxi"
+include "tls.pxi"               # tls: contexts, TLS client I/O
 include "shmview.pxi"
 include "channel.pxi"
 include "errors.pxi"
 include "backend.pxi"
+include "pattern.pxi"
 include "sample.pxi"
+include "converters.pxi"
 include "logbuf.pxi"
 include "logformat.pxi"
 include "logline.pxi"
 include "listeners.pxi"
 include "session.pxi"
+include "tlssess.pxi"           # tls: handshake of a session
 include "connect.pxi"
 include "tcp.pxi"
 include "acl.pxi"

@@ -86,8 +86,9 @@ cdef int acl_setup(object t) except -1:
     cdef acl_cond_t *c
     cdef bytes b
     cdef char err[256]
+    vars_setup(t.var_scopes)
     maps_setup(t.maps, t.mapuses)
-    sample_setup(t.exprs)
+    sample_setup(t.exprs, t.cargs)
     for item in acls:
         npat += len(item[3])
     for item in conds:

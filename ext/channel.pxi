@@ -63,7 +63,7 @@ cdef int chan_recv(chan_t *ch, int fd, int *ready, int limit) noexcept nogil:
             return -2
     if ch.buf_in >= limit:
         return -1
-    n = recv(fd, ch.buf + ch.buf_in, limit - ch.buf_in, MSG_DONTWAIT)
+    n = tls_recv(fd, ch.buf + ch.buf_in, limit - ch.buf_in)   # tls: recv() or SSL_read()
     if n > 0:
         if n < limit - ch.buf_in and ready[0] == 1:
             # Edge-triggered: a short read drained the socket; new data raises a new edge.
@@ -89,7 +89,7 @@ cdef int chan_flush_buf(chan_t *ch, int dst, int *dst_ready) noexcept nogil:
     cdef ssize_t n
     cdef int r = 0
     while ch.buf_off < ch.buf_len and dst_ready[0]:
-        n = send(dst, ch.buf + ch.buf_off, ch.buf_len - ch.buf_off, MSG_NOSIGNAL | MSG_DONTWAIT)
+        n = tls_send(dst, ch.buf + ch.buf_off, ch.buf_len - ch.buf_off)   # tls: send() or SSL_write()
         if n > 0:
             ch.buf_off += n
             ch.bytes += n
@@ -121,7 +121,7 @@ cdef int chan_copy(chan_t *ch, int src, int dst, int *src_ready, int *dst_ready)
         want = COPY_CHUNK
         if ch.to_fwd > 0 and ch.to_fwd < <long long>want:
             want = <size_t>ch.to_fwd
-        n = recv(src, tmp, want, MSG_DONTWAIT)
+        n = tls_recv(src, tmp, want)   # tls
         if n == 0:
             ch.eof = 1
             return r | XF_RD
@@ -139,7 +139,7 @@ cdef int chan_copy(chan_t *ch, int src, int dst, int *src_ready, int *dst_ready)
             ch.to_fwd -= n
         if <size_t>n < want and src_ready[0] == 1:
             src_ready[0] = 0
-        m = send(dst, tmp, n, MSG_NOSIGNAL | MSG_DONTWAIT)
+        m = tls_send(dst, tmp, n)   # tls
         if m < 0:
             if errno != EAGAIN and errno != EINTR:
                 ch.err = 1
@@ -161,7 +161,7 @@ cdef int chan_copy(chan_t *ch, int src, int dst, int *src_ready, int *dst_ready)
             ch.buf_len = <int>(n - m)
             ch.buf_in = ch.buf_len
             return r
-        if <size_t>n == COPY_CHUNK:
+        if <size_t>n == COPY_CHUNK and not tls_is(src) and not tls_is(dst):   # tls: never splice
             ch.big = 1
             return r
     return r
@@ -175,6 +175,11 @@ cdef int chan_xfer(chan_t *ch, int src, int dst, int *src_ready, int *dst_ready)
     r = chan_flush_buf(ch, dst, dst_ready)
     if r & XF_DST_ERR or ch.buf_len > 0:
         return r
+    if tls_is(src) or tls_is(dst):
+        # tls: a TLS side never splices: through the stack and the buffer only
+        if ch.to_fwd == 0 or ch.buf_in > 0:
+            return r
+        return r | chan_copy(ch, src, dst, src_ready, dst_ready)
     if not ch.big and ch.in_pipe == 0 and ch.buf_in == 0:
         r |= chan_copy(ch, src, dst, src_ready, dst_ready)
         if (r & (XF_DST_ERR | XF_SRC_ERR)) or not ch.big:

@@ -1,4 +1,5 @@
-# The server side: connect (server choice done), retries and redispatch, the queue's turn.
+# The server side: connect (server choice done), retries (with HAProxy 2.x's turn-around wait)
+# and redispatch, the queue's turn.
 
 cdef int sess_try_connect(int idx) noexcept nogil:
     """Start one connect(); 0 in progress, -1 failed at once (retryable), -2 no resource."""
@@ -95,24 +96,44 @@ cdef void sess_start_connect(int idx) noexcept nogil:
             sess_set_srv(s, g)
         else:
             s.srv = -2
-    if s.t_cstart == 0:
-        s.t_cstart = g_now     # the end of Tw (time in the queue), the start of Tc
     while True:
+        if s.t_cstart == 0:
+            s.t_cstart = g_now     # the end of Tw (time in the queue), the start of Tc
         r = sess_try_connect(idx)
         if r == 0:
             return
         if r == -2:
             sess_fail(idx, TERM_RESOURCE, PH_CONNECT, 503)
             return
-        if not sess_retry(idx):
+        if sess_retry(idx, 0) == 0:
             return
 
 
-cdef int sess_retry(int idx) noexcept nogil:
-    """After a failed connect: 1 if another attempt should be made now, 0 if the session was failed."""
+cdef int be_srv_act(px_t *p) noexcept nogil:
+    """The backend's active (not backup) servers that are up and take traffic: HAProxy's srv_act."""
+    cdef int g, n = 0
+    cdef shm_srv *st
+    for g in range(p.srv_first, p.srv_first + p.nsrv):
+        st = shm_srv_at(g_shm, g)
+        if not g_srv[g].conf.backup and st.state == SRV_UP and not st.admin_down and st.weight != 0:
+            n += 1
+    return n
+
+
+cdef int sess_retry(int idx, int async_err) noexcept nogil:
+    """After a failed connect: 0 if the session was failed, 1 if another attempt should be made
+    now, 2 if it should be made after the turn-around wait (`sess_turnaround`).
+
+    As HAProxy 2.6 does (backend.c, back_handle_st_cer and stream_choose_redispatch): with
+    `redispatch`, a retry goes to another server when the server is not up, on the last retry, or
+    at once when round robin has more than one active server to choose from and no cookie chose
+    this one. A connect refused asynchronously (`async_err`: refused after EINPROGRESS, the usual
+    case) waits min(`timeout connect`, 1 s) before the next attempt unless it is redispatched by
+    round robin among several servers; a synchronous failure or a connect timeout retries at once.
+    """
     cdef sess_t *s = &g_sess[idx]
     cdef px_t *p = &g_px[s.be]
-    cdef int g, failed
+    cdef int g, failed, redisp = 0, rr, act
     if s.srv >= 0:
         ctr_srv(s.srv).err_conn += 1
     if s.retries_left <= 0:
@@ -123,8 +144,13 @@ cdef int sess_retry(int idx) noexcept nogil:
     ctr_px(s.be).retries += 1
     if s.srv >= 0:
         ctr_srv(s.srv).retries += 1
-    if s.retries_left == 0 and (p.opts & PO_REDISPATCH) and p.nsrv > 0:
-        # The last attempt goes to another server (HAProxy's redispatch), not the one that failed.
+    rr = p.balance == BAL_ROUNDROBIN or p.balance == BAL_STATIC_RR
+    act = be_srv_act(p)
+    if (p.opts & PO_REDISPATCH) and p.nsrv > 0:
+        redisp = s.retries_left == 0 or (s.srv >= 0 and (
+            not srv_alive(s.srv) or (s.ck_found_srv != s.srv and act > 1 and rr)))
+    if redisp:
+        # Another server than the one that failed.
         failed = s.srv
         sess_set_srv(s, -1)
         g = select_server(s)
@@ -138,7 +164,37 @@ cdef int sess_retry(int idx) noexcept nogil:
         else:
             s.srv = -2
         ctr_px(s.be).redispatches += 1
+        if g != failed:
+            s.redispatched = 1     # (2.6 marks it only when the server changed)
+        s.t_cstart = 0             # Tw ends when the redispatched attempt starts, as in 2.6
+    if async_err and (not redisp or not rr or act <= 1):
+        return 2
     return 1
+
+
+cdef void sess_turnaround(int idx) noexcept nogil:
+    """Wait min(`timeout connect`, 1 s) before the next connect (HAProxy 2.x's turn-around); the
+    session stops counting as its server's meanwhile, and `abortonclose` may end it (CC)."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef int d = 1000
+    cdef int to = g_px[s.be].conf.contimeout
+    if 0 < to < d:
+        d = to
+    s.state = ST_TURNAROUND
+    s.con_exp = g_now + d
+    if s.srv >= 0:
+        ctr_srv(s.srv).cur_sess -= 1
+    sess_arm(s, idx)
+    sess_abort_on_close(idx)
+
+
+cdef void turnaround_end(int idx) noexcept nogil:
+    """The turn-around wait is over: connect again."""
+    cdef sess_t *s = &g_sess[idx]
+    s.state = ST_CONNECTING
+    if s.srv >= 0:
+        ctr_srv(s.srv).cur_sess += 1
+    sess_start_connect(idx)
 
 
 cdef void conn_established(int idx) noexcept nogil:
@@ -155,13 +211,18 @@ cdef void conn_established(int idx) noexcept nogil:
 
 
 cdef void conn_failed(int idx) noexcept nogil:
+    """The connect failed after EINPROGRESS (refused, unreachable): retry, maybe after a wait."""
     cdef sess_t *s = &g_sess[idx]
+    cdef int r
     if s.sfd >= 0:
         close(s.sfd)
         s.sfd = -1
     s.con_exp = 0
-    if sess_retry(idx):
+    r = sess_retry(idx, 1)
+    if r == 1:
         sess_start_connect(idx)
+    elif r == 2:
+        sess_turnaround(idx)
 
 
 cdef void process_queues() noexcept nogil:

@@ -161,22 +161,23 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         s.status = 200
         http_send_raw(idx, MONITOR_OK, 19)
         return
-    # use_backend / default_backend, on the request as received (acl.pxi)
-    sess_set_be(s, acl_switch_backend(s, buf, m))
-    be = &g_px[s.be]
-    s.lb_hash_ok = 0
-    if be.balance == BAL_URI or be.balance == BAL_HDR:
-        lb_hash_request(s, buf, m)
-    log_keep_request(s, m, buf + m.start, m.first_line_len)
-    # http-request rules (httpreq.pxi): the frontend's, then the backend's
+    log_keep_request(s, m, buf + m.start, m.first_line_len)     # the request line as received
+    # 2.6's order: the frontend's http-request rules (httpreq.pxi) and 1.x header rules
+    # (rules.pxi), then use_backend / default_backend (acl.pxi) on the request they left, then
+    # the backend's rules
     if p.nhr and http_req_rules(idx, s.px, &total, m):
         return
-    if s.be != s.px and be.nhr and http_req_rules(idx, s.be, &total, m):
+    if rules_http_request(idx, s.px, &total, m):     # reqadd/reqrep/reqdeny...
         return
-    if rules_http_request(idx, s.px, &total, m):     # reqadd/reqrep/reqdeny... (rules.pxi)
+    sess_set_be(s, acl_switch_backend(s, buf, m))
+    be = &g_px[s.be]
+    if s.be != s.px and be.nhr and http_req_rules(idx, s.be, &total, m):
         return
     if s.be != s.px and rules_http_request(idx, s.be, &total, m):
         return
+    s.lb_hash_ok = 0
+    if be.balance == BAL_URI or be.balance == BAL_HDR:
+        lb_hash_request(s, buf, m)
     if (p.stats_uri_len and g_stats_addrlen and m.uri_len >= p.stats_uri_len
             and memcmp(buf + m.uri_off, p.stats_uri, p.stats_uri_len) == 0):
         # Rare event: the master renders the page; the request goes there unchanged.
@@ -194,6 +195,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         sess_set_srv(s, -1)
         s.srv = SRV_STATS
         s.retries_left = 0
+        s.redispatched = 0
         sess_start_connect(idx)
         return
     s.cli_ka = (m.minor >= 1 and not m.conn_close) or (m.minor == 0 and m.conn_keepalive)
@@ -235,6 +237,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     s.rsp_no_body = 1 if m.meth == H1_M_HEAD else 0
     s.cli_exp = 0
     s.retries_left = be.conf.retries
+    s.redispatched = 0
     if g < 0 and s.lb_hash_ok:
         # balance uri / hdr: the hash decides the server of every request (as a cookie would)
         g = select_server(s)
@@ -671,7 +674,9 @@ cdef void http_end_transaction(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef char tmp[256]
     sess_log(s)
+    vars_end_txn(s)
     if not s.cli_ka or s.req.eof:
+        tls_shut(s.cfd)     # tls: close_notify first
         shutdown(s.cfd, SHUT_WR)
         # Read what is left so close() does not turn into a reset that could eat the response.
         while recv(s.cfd, tmp, 256, MSG_DONTWAIT) > 0:

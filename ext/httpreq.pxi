@@ -13,6 +13,14 @@ cdef enum:
     HR_DEL = 3
     HR_REDIR_LOC = 4
     HR_REDIR_PREFIX = 5
+    HR_RETURN = 6         # http-request return: name = status line and headers, val = payload
+    HR_SET_PATH = 7
+    HR_SET_QUERY = 8
+    HR_SET_URI = 9
+    HR_SET_VAR = 10       # status = the variable's index, fmt_first = the expression's index
+    HR_SET_VAR_FMT = 11   # the value is the format
+    HR_UNSET_VAR = 12
+    HR_REDIR_SCHEME = 13    # tls: Location = SCHEME "://" Host-header path
 
 
 cdef struct hrule_t:
@@ -34,7 +42,10 @@ cdef char g_redir[BUFSIZE]
 cdef char g_hr_val[BUFSIZE]
 
 _HR_ACTIONS = {"deny": HR_DENY, "add-header": HR_ADD, "set-header": HR_SET, "del-header": HR_DEL,
-               "redirect-location": HR_REDIR_LOC, "redirect-prefix": HR_REDIR_PREFIX}
+               "redirect-location": HR_REDIR_LOC, "redirect-prefix": HR_REDIR_PREFIX, "return": HR_RETURN,
+               "set-path": HR_SET_PATH, "set-query": HR_SET_QUERY, "set-uri": HR_SET_URI,
+               "set-var": HR_SET_VAR, "set-var-fmt": HR_SET_VAR_FMT, "unset-var": HR_UNSET_VAR,
+               "redirect-scheme": HR_REDIR_SCHEME}   # tls: the last one
 
 
 cdef char *_hr_copy(bytes b) except? NULL:
@@ -90,7 +101,7 @@ cdef int _hr_put(char *dst, int n, const char *src, int len) noexcept nogil:
 cdef void http_redirect(int idx, hrule_t *r, const char *buf, h1_msg *m) noexcept nogil:
     """Answer the redirect of rule r and close."""
     cdef sess_t *s = &g_sess[idx]
-    cdef int n = 0, ulen
+    cdef int n = 0, ulen, k
     cdef const char *reason
     if r.status == 301:
         reason = b"HTTP/1.1 301 Moved Permanently\r\n"
@@ -104,8 +115,15 @@ cdef void http_redirect(int idx, hrule_t *r, const char *buf, h1_msg *m) noexcep
         reason = b"HTTP/1.1 302 Found\r\n"
     n = _hr_put(g_redir, n, reason, <int>strlen(reason))
     n = _hr_put(g_redir, n, b"Content-Length: 0\r\nLocation: ", 29)
-    if n >= 0 and r.action == HR_REDIR_PREFIX:
-        if not (r.nlen == 1 and r.name[0] == b'/'):     # a "/" prefix is the URI itself
+    if n >= 0 and (r.action == HR_REDIR_PREFIX or r.action == HR_REDIR_SCHEME):
+        if r.action == HR_REDIR_SCHEME:     # tls: scheme "://" host, then the URI as for prefix
+            n = _hr_put(g_redir, n, r.name, r.nlen)
+            if n >= 0:
+                n = _hr_put(g_redir, n, b"://", 3)
+            k = h1_find_hdr(buf, m, b"host", 4, 0)
+            if k >= 0 and n >= 0:
+                n = _hr_put(g_redir, n, buf + m.hdr[k].v_off, m.hdr[k].v_len)
+        elif not (r.nlen == 1 and r.name[0] == b'/'):     # a "/" prefix is the URI itself
             n = _hr_put(g_redir, n, r.name, r.nlen)
         ulen = m.uri_len
         if r.drop_query:
@@ -129,6 +147,62 @@ cdef void http_redirect(int idx, hrule_t *r, const char *buf, h1_msg *m) noexcep
     http_send_raw(idx, g_redir, n)
 
 
+cdef void http_return(int idx, hrule_t *r, const char *body, int blen) noexcept nogil:
+    """http-request return: the status line and headers, Content-Length, the payload; close."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef int n = 0
+    cdef char num[24]
+    cdef int k = 0, x = blen
+    n = _hr_put(g_redir, n, r.name, r.nlen)
+    if n >= 0:
+        n = _hr_put(g_redir, n, b"content-length: ", 16)
+    while True:
+        num[k] = <char>(48 + x % 10)
+        k += 1
+        x //= 10
+        if x == 0:
+            break
+    while k > 0 and n >= 0:
+        k -= 1
+        n = _hr_put(g_redir, n, &num[k], 1)
+    if n >= 0:
+        n = _hr_put(g_redir, n, b"\r\n\r\n", 4)
+    if n >= 0:
+        n = _hr_put(g_redir, n, body, blen)
+    if n < 0:
+        sess_fail(idx, TERM_PROXY, PH_REQ, 500)
+        return
+    s.cli_ka = 0
+    s.status = r.status
+    if s.term_cause == TERM_NONE:
+        s.term_cause = TERM_PROXY       # "PR": the proxy answered, as for a redirect
+        s.term_phase = PH_REQ
+    http_send_raw(idx, g_redir, n)
+
+
+cdef int http_set_uri_part(char *buf, int len, h1_msg *m, int action, const char *val, int vlen) noexcept nogil:
+    """set-uri (the whole target), set-path (up to '?'), set-query (after '?'; one is added when
+    there is none and the value is not empty, as 2.6 does). The new length, or -1."""
+    cdef int off = 0, n = 0, q
+    if action == HR_SET_URI:
+        return h1_replace(buf, len, BUFSIZE, m, m.uri_off, m.uri_len, val, vlen)
+    if action == HR_SET_PATH:
+        if not smp_path(buf, m, &off, &n, 0):
+            return len
+        return h1_replace(buf, len, BUFSIZE, m, off, n, val, vlen)
+    q = 0
+    while q < m.uri_len and buf[m.uri_off + q] != b'?':
+        q += 1
+    if q < m.uri_len:
+        return h1_replace(buf, len, BUFSIZE, m, m.uri_off + q + 1, m.uri_len - q - 1, val, vlen)
+    if vlen == 0:
+        return len
+    len = h1_replace(buf, len, BUFSIZE, m, m.uri_off + m.uri_len, 0, b"?", 1)
+    if len < 0:
+        return -1
+    return h1_replace(buf, len, BUFSIZE, m, m.uri_off + m.uri_len, 0, val, vlen)
+
+
 cdef int http_req_rules(int idx, int px, int *plen, h1_msg *m) noexcept nogil:
     """Proxy px's http-request rules on the request m. 1: the session was taken over
     (deny, redirect, or an edit that does not fit), 0: go on."""
@@ -147,6 +221,7 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
     cdef hrule_t *r
     cdef int i, k, n, vlen
     cdef const char *val
+    cdef smp_t sv
     for i in range(count):
         r = &g_hrule[first + i]
         if r.cond >= 0 and not acl_cond_match(s, &g_acl_cond[r.cond], buf, m):
@@ -161,9 +236,16 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
                 ctr_px(px).denied_req += 1
                 sess_fail(idx, TERM_PROXY, PH_REQ, r.status)
             return 1
-        if r.action == HR_REDIR_LOC or r.action == HR_REDIR_PREFIX:
+        if r.action == HR_REDIR_LOC or r.action == HR_REDIR_PREFIX or r.action == HR_REDIR_SCHEME:
             http_redirect(idx, r, buf, m)
             return 1
+        if r.action == HR_SET_VAR:
+            if smp_one(s, &g_sexpr[r.fmt_first], buf, m, &sv):
+                var_set(s, r.status, &sv)
+            continue
+        if r.action == HR_UNSET_VAR:
+            var_unset(s, r.status)
+            continue
         val = r.val
         vlen = r.vlen
         if r.nfmt:
@@ -172,6 +254,19 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
             val = g_hr_val
             if vlen < 0:
                 return _http_rules_fail(idx, px, rsp)
+        if r.action == HR_SET_VAR_FMT:
+            smp_str(&sv, val, vlen)
+            var_set(s, r.status, &sv)
+            continue
+        if r.action == HR_RETURN:
+            http_return(idx, r, val, vlen)
+            return 1
+        if r.action == HR_SET_PATH or r.action == HR_SET_QUERY or r.action == HR_SET_URI:
+            n = http_set_uri_part(buf, plen[0], m, r.action, val, vlen)
+            if n < 0:
+                return _http_rules_fail(idx, px, rsp)
+            plen[0] = n
+            continue
         if r.action == HR_SET or r.action == HR_DEL:
             k = 0
             while k < m.nhdr:

@@ -18,9 +18,11 @@ cdef extern from "<time.h>" nogil:
 
 cdef enum:
     LOG_ALERT = 1
+    LOG_ERR = 3
     LOG_INFO = 6
-    LOG_MAX = 1024            # RFC 3164: messages are truncated to 1024 bytes
-    LOG_HDR_ROOM = 8          # room for "<PRI>" in front of the date
+    LOG_MAX = 65536           # room for a message; each target cuts header + message at its `len`
+    LOG_DEFAULT_LEN = 1024    # a target's `len` by default (RFC 3164's limit)
+    LOG_HDR_ROOM = 8          # the message starts there (headers are built per target)
     LOG_REQ_MAX = 1024        # request line kept for the log
     LOG_CCK_REQ_OFF = 1024    # loginfo layout: request line, captured cookies, captured headers
     LOG_CCK_RSP_OFF = 1152
@@ -28,6 +30,23 @@ cdef enum:
     LOG_HREQ_OFF = 1280
     LOG_HRSP_OFF = 1280 + 8 * 256
     LOG_HDR_MAX = 255
+
+
+# The header formats of `log ... format F` (2.6's log_fmt order; 0 is "unspecified", resolved at
+# start-up to LOCAL, or RFC3164 when `log-send-hostname` is set, as 2.6 does).
+cdef enum:
+    LOG_FMT_UNSPEC = 0
+    LOG_FMT_LOCAL = 1         # "<PRI>Mon DD HH:MM:SS tag[pid]: "
+    LOG_FMT_RFC3164 = 2       # "<PRI>Mon DD HH:MM:SS host tag[pid]: "
+    LOG_FMT_RFC5424 = 3       # "<PRI>1 ISO-TIME host tag pid - - "
+    LOG_FMT_PRIO = 4          # "<PRI>"
+    LOG_FMT_SHORT = 5         # "<LEVEL>"
+    LOG_FMT_TIMED = 6         # "<LEVEL>ISO-TIME "
+    LOG_FMT_ISO = 7           # "ISO-TIME "
+    LOG_FMT_RAW = 8           # nothing
+
+
+LOG_FORMAT_NAMES = ("", "local", "rfc3164", "rfc5424", "priority", "short", "timed", "iso", "raw")
 
 
 cdef const char *LOG_MONTHS = b"JanFebMarAprMayJunJulAugSepOctNovDec"

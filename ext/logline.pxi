@@ -1,11 +1,13 @@
-# Log lines: formatted in C into a stack buffer and sent with one non-blocking sendto() per target.
+# Log lines: formatted in C into a stack buffer and sent with one non-blocking sendmsg() per target
+# (writev() for `stdout`/`stderr`/fd@N), each with the header of its `format`.
 #
 # Formats are HAProxy's (doc/haproxy-en.txt section 4.2, in the 1.3+ form that log tools parse):
 #   default  "Connect from IP:PORT to IP:PORT (PROXY/MODE)"            at accept (HAProxy 1.2)
 #   tcplog   "IP:PORT [DD/Mon/YYYY:HH:MM:SS.mmm] FE BE/SRV Tw/Tc/Tt BYTES TT ACT/FE/BE/SRV/RETRIES SQ/BQ"
 #   httplog  "IP:PORT [date] FE BE/SRV Tq/Tw/Tc/Tr/Tt STATUS BYTES CC CC TTTT ACT/FE/BE/SRV/RETRIES SQ/BQ
 #             [{hdrs}] [{hdrs}] "REQUEST""
-# each behind the RFC 3164 header "<PRI>Mon DD HH:MM:SS haproxy[PID]: " and cut at 1024 bytes.
+# each behind the target's header (by default "<PRI>Mon DD HH:MM:SS TAG[PID]: ", see log_header)
+# and cut at the target's `len` (1024 by default), as haproxy 2.6 does.
 # Nothing here blocks or raises: a lost datagram is a lost log line, as in HAProxy.
 
 cdef int g_log_fd4 = -1
@@ -23,7 +25,8 @@ cdef int g_log_quiet = 0
 cdef unsigned int g_log_uid = 0
 
 
-# The syslog date prefix "Mon DD HH:MM:SS haproxy[PID]: " changes once a second: cached.
+# The RFC 3164 date "Mon DD HH:MM:SS " and the ISO 8601 one "YYYY-MM-DDTHH:MM:SS.uuuuuu+hh:mm "
+# change once a second: cached (the microseconds of the ISO one are written per line).
 cdef long long g_log_hdr_sec = -1
 
 
@@ -33,6 +36,48 @@ cdef char g_log_hdr[64]
 cdef int g_log_hdr_len = 0
 
 
+cdef long long g_log_iso_sec = -1
+
+
+cdef char g_log_iso[40]
+
+
+# `log-send-hostname`: the host name of the RFC 3164/5424 headers (empty: none)
+cdef char g_log_host[256]
+
+
+cdef int g_log_host_len = 0
+
+
+cdef extern from "<unistd.h>" nogil:
+    int isatty(int fd)
+
+
+cdef extern from "<fcntl.h>" nogil:
+    enum:
+        F_GETFL
+        F_SETFL
+
+
+cdef extern from "<sys/uio.h>" nogil:
+    cdef struct log_iovec "iovec":
+        void *iov_base
+        size_t iov_len
+    ssize_t log_writev "writev"(int fd, const log_iovec *iov, int iovcnt)
+
+
+cdef extern from "<sys/socket.h>" nogil:
+    cdef struct log_msghdr "msghdr":
+        void *msg_name
+        socklen_t msg_namelen
+        log_iovec *msg_iov
+        size_t msg_iovlen
+        void *msg_control
+        size_t msg_controllen
+        int msg_flags
+    ssize_t log_sendmsg "sendmsg"(int fd, const log_msghdr *msg, int flags)
+
+
 # Accept dates are formatted from a cached broken-down time of the same second.
 cdef long long g_log_acc_sec = -1
 
@@ -40,10 +85,8 @@ cdef long long g_log_acc_sec = -1
 cdef log_tm g_log_acc_tm
 
 
-# ---- appending to a bounded buffer (never past cap; the caller's buffer has cap bytes)
-
-
 cdef void log_hdr_update() noexcept nogil:
+    """The cached "Mon DD HH:MM:SS " of the current second (local time)."""
     global g_log_hdr_sec, g_log_hdr_len
     cdef long long sec = g_wall // 1000
     cdef log_time_t t = <log_time_t>sec
@@ -64,41 +107,158 @@ cdef void log_hdr_update() noexcept nogil:
     ldw(g_log_hdr, &n, 64, tm.tm_min, 2)
     lc(g_log_hdr, &n, 64, b':')
     ldw(g_log_hdr, &n, 64, tm.tm_sec, 2)
-    la(g_log_hdr, &n, 64, b" haproxy[", 9)
-    ld(g_log_hdr, &n, 64, g_log_pid)
-    la(g_log_hdr, &n, 64, b"]: ", 3)
+    lc(g_log_hdr, &n, 64, b' ')
     g_log_hdr_len = n
 
 
+cdef void log_iso_update() noexcept nogil:
+    """g_log_iso = "YYYY-MM-DDTHH:MM:SS.uuuuuu+hh:mm " of now, local time with its offset
+    (2.6's timeofday_as_iso_us: the time of the call, to the microsecond)."""
+    global g_log_iso_sec
+    cdef timespec ts
+    cdef log_time_t t
+    cdef log_tm tm
+    cdef int n = 0
+    cdef long off
+    clock_gettime(CLOCK_REALTIME, &ts)
+    if ts.tv_sec != g_log_iso_sec:
+        g_log_iso_sec = ts.tv_sec
+        t = <log_time_t>ts.tv_sec
+        log_localtime_r(&t, &tm)
+        ldw(g_log_iso, &n, 40, tm.tm_year + 1900, 4)
+        lc(g_log_iso, &n, 40, b'-')
+        ldw(g_log_iso, &n, 40, tm.tm_mon + 1, 2)
+        lc(g_log_iso, &n, 40, b'-')
+        ldw(g_log_iso, &n, 40, tm.tm_mday, 2)
+        lc(g_log_iso, &n, 40, b'T')
+        ldw(g_log_iso, &n, 40, tm.tm_hour, 2)
+        lc(g_log_iso, &n, 40, b':')
+        ldw(g_log_iso, &n, 40, tm.tm_min, 2)
+        lc(g_log_iso, &n, 40, b':')
+        ldw(g_log_iso, &n, 40, tm.tm_sec, 2)
+        la(g_log_iso, &n, 40, b".000000", 7)
+        off = tm.tm_gmtoff
+        if off < 0:
+            lc(g_log_iso, &n, 40, b'-')
+            off = -off
+        else:
+            lc(g_log_iso, &n, 40, b'+')
+        ldw(g_log_iso, &n, 40, off // 3600, 2)
+        lc(g_log_iso, &n, 40, b':')
+        ldw(g_log_iso, &n, 40, (off // 60) % 60, 2)
+        lc(g_log_iso, &n, 40, b' ')
+    n = 20
+    ldw(g_log_iso, &n, 40, (ts.tv_nsec // 1000) % 1000000, 6)
+
+
 cdef int log_begin(char *b) noexcept nogil:
-    """Write the date prefix after LOG_HDR_ROOM bytes; returns the write position for the message."""
-    cdef int n = LOG_HDR_ROOM
-    log_hdr_update()
-    la(b, &n, LOG_HDR_ROOM + LOG_MAX, g_log_hdr, g_log_hdr_len)
+    """The write position of a message in b (its header is built per target by log_send)."""
+    return LOG_HDR_ROOM
+
+
+cdef int log_header(logsrv_t *t, px_t *p, int level, char *h, int cap) noexcept nogil:
+    """The header of the target's format for one message at `level`, as 2.6's
+    build_log_header(); returns its length."""
+    cdef int n = 0, f = t.format
+    if f == LOG_FMT_LOCAL or f == LOG_FMT_RFC3164 or f == LOG_FMT_RFC5424 or f == LOG_FMT_PRIO:
+        lc(h, &n, cap, b'<')
+        ld(h, &n, cap, t.facility * 8 + level)
+        lc(h, &n, cap, b'>')
+    elif f == LOG_FMT_TIMED or f == LOG_FMT_SHORT:
+        lc(h, &n, cap, b'<')
+        ld(h, &n, cap, level)
+        lc(h, &n, cap, b'>')
+    if f == LOG_FMT_LOCAL or f == LOG_FMT_RFC3164:
+        log_hdr_update()
+        la(h, &n, cap, g_log_hdr, g_log_hdr_len)
+        if f == LOG_FMT_RFC3164:
+            if g_log_host_len:
+                la(h, &n, cap, g_log_host, g_log_host_len)
+                lc(h, &n, cap, b' ')
+            else:
+                la(h, &n, cap, b"localhost ", 10)
+        la(h, &n, cap, p.log_tag, p.log_tag_len)
+        lc(h, &n, cap, b'[')
+        ld(h, &n, cap, g_log_pid)
+        la(h, &n, cap, b"]: ", 3)
+    elif f == LOG_FMT_RFC5424 or f == LOG_FMT_TIMED or f == LOG_FMT_ISO:
+        if f == LOG_FMT_RFC5424:
+            la(h, &n, cap, b"1 ", 2)
+        log_iso_update()
+        la(h, &n, cap, g_log_iso, 33)
+        if f == LOG_FMT_RFC5424:
+            if g_log_host_len:
+                la(h, &n, cap, g_log_host, g_log_host_len)
+                lc(h, &n, cap, b' ')
+            else:
+                la(h, &n, cap, b"- ", 2)
+            if p.log_tag_len:
+                la(h, &n, cap, p.log_tag, p.log_tag_len)
+                lc(h, &n, cap, b' ')
+            else:
+                la(h, &n, cap, b"- ", 2)
+            ld(h, &n, cap, g_log_pid)
+            la(h, &n, cap, b" - - ", 5)     # no MSGID, no STRUCTURED-DATA
     return n
 
 
+cdef inline int log_sampled(logsrv_t *t) noexcept nogil:
+    """`sample R:N`: is this message one of the ranges? Advances the target's counters as 2.6's
+    process_send_log() does."""
+    cdef unsigned int rg, sz
+    cdef int in_range
+    if t.nrg == 0:
+        return 1
+    rg = t.curr_rg
+    in_range = t.curr_idx + 1 >= t.rg_low[rg] and t.curr_idx + 1 <= t.rg_high[rg]
+    if in_range:
+        sz = t.rg_high[rg] - t.rg_low[rg] + 1
+        t.rg_idx[rg] = (t.rg_idx[rg] + 1) % sz
+        if t.rg_idx[rg] == 0:
+            t.curr_rg = (t.curr_rg + 1) % <unsigned int>t.nrg
+    t.curr_idx = (t.curr_idx + 1) % t.smp_sz
+    return in_range
+
+
 cdef void log_send(px_t *p, int level, char *b, int end) noexcept nogil:
-    """Put "<PRI>" in front of the prepared line and send it to each target of the proxy."""
-    cdef int i, k, start, len
-    cdef char pri[8]
-    cdef int np
+    """Send the message b[LOG_HDR_ROOM:end] to each target of the proxy with its own header:
+    header + message cut at the target's `len` and a '\n' added (a datagram may so be len + 1
+    bytes, as in 2.6; a line written to an fd is len bytes, '\n' included). Never blocks."""
+    cdef int i, hl, ml, lvl, room
+    cdef char h[512]
     cdef logsrv_t *t
+    cdef log_iovec iov[3]
+    cdef log_msghdr mh
+    cdef char *msg = b + LOG_HDR_ROOM
+    ml = end - LOG_HDR_ROOM
+    while ml > 0 and (msg[ml - 1] == b'\n' or msg[ml - 1] == 0):
+        ml -= 1
     for i in range(p.nlog):
         t = &p.log[i]
         if level > t.level or t.fd < 0:
             continue
-        np = 0
-        lc(pri, &np, 8, b'<')
-        ld(pri, &np, 8, t.facility * 8 + level)
-        lc(pri, &np, 8, b'>')
-        start = LOG_HDR_ROOM - np
-        for k in range(np):
-            b[start + k] = pri[k]
-        len = end - start
-        if len > LOG_MAX:
-            len = LOG_MAX
-        sendto(t.fd, b + start, len, MSG_DONTWAIT | MSG_NOSIGNAL, <sockaddr *>&t.addr, t.addrlen)
+        if not log_sampled(t):
+            continue
+        lvl = level if level > t.minlvl else t.minlvl
+        hl = log_header(t, p, lvl, h, 512)
+        room = t.maxlen - 1 if t.is_fd else t.maxlen
+        if hl > room:
+            hl = room
+        iov[0].iov_base = h
+        iov[0].iov_len = hl
+        iov[1].iov_base = msg
+        iov[1].iov_len = ml if ml < room - hl else room - hl
+        iov[2].iov_base = <void *><const char *>"\n"
+        iov[2].iov_len = 1
+        if t.is_fd:
+            log_writev(t.fd, iov, 3)
+        else:
+            memset(&mh, 0, sizeof(mh))
+            mh.msg_name = <void *>&t.addr
+            mh.msg_namelen = t.addrlen
+            mh.msg_iov = iov
+            mh.msg_iovlen = 3
+            log_sendmsg(t.fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL)
 
 
 cdef void log_alert(px_t *p, const char *msg, int len) noexcept nogil:
@@ -457,7 +617,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     cdef px_t *be = &g_px[s.be]     # the same proxy for a `listen`
     cdef char b[LOG_HDR_ROOM + LOG_MAX + 8]
     cdef int cap = LOG_HDR_ROOM + LOG_MAX
-    cdef int n, http, retries, redisp, srvconn, status, k
+    cdef int n, http, retries, redisp, srvconn, status, k, level
     cdef long long tq, tw, tc, tr, tt, t0
     cdef unsigned long long nbytes
     cdef const char *line
@@ -512,8 +672,15 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         retries = be.conf.retries - s.retries_left
         if retries < 0:
             retries = 0
-        redisp = (be.opts & PO_REDISPATCH) != 0 and s.retries_left == 0 and be.nsrv > 0
+        redisp = s.redispatched
     nbytes = asap_bytes if asap else s.rsp.bytes
+    # `option log-separate-errors`: a redispatch, an abnormal end, a retry or a 5xx is logged
+    # at level err (2.6's strm_log)
+    level = LOG_INFO
+    if (p.opts & PO_LOG_SEPARATE_ERRORS) and (
+            redisp or s.term_cause != 0 or retries > 0
+            or (p.mode == MODE_HTTP and s.status >= 500)):
+        level = LOG_ERR
 
     if p.nlf:
         # the frontend's log-format (logformat.pxi)
@@ -535,7 +702,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         n = log_begin(b)
         log_custom(s, &f, b, &n, cap)
         log_end_line(b, &n)
-        log_send(p, LOG_INFO, b, n)
+        log_send(p, level, b, n)
         log_release(s)
         return
 
@@ -550,6 +717,8 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     log_date(b, &n, cap, s.accept_wall_ms)
     lc(b, &n, cap, b' ')
     la(b, &n, cap, p.name, p.name_len)
+    if tls_is(s.cfd):
+        lc(b, &n, cap, b'~')    # tls: haproxy marks a TLS frontend connection "fe~"
     lc(b, &n, cap, b' ')
     la(b, &n, cap, be.name, be.name_len)
     lc(b, &n, cap, b'/')
@@ -635,7 +804,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
             la(b, &n, cap, b"<BADREQ>", 8)
         lc(b, &n, cap, b'"')
     log_end_line(b, &n)
-    log_send(p, LOG_INFO, b, n)
+    log_send(p, level, b, n)
     log_release(s)
 
 
@@ -690,8 +859,8 @@ cdef int log_socket(int family):
 def log_setup(object plan):
     """Fill each proxy's log targets and captures from the plan (pyhaproxy/worker.py WorkerPlan)
     and the model's `captures`; open the datagram sockets."""
-    global g_log_pid, g_log_quiet, g_log_hdr_sec, g_log_acc_sec
-    cdef int i, j, k
+    global g_log_pid, g_log_quiet, g_log_hdr_sec, g_log_acc_sec, g_log_iso_sec, g_log_host_len
+    cdef int i, j, k, fd, fl
     cdef px_t *p
     cdef logsrv_t *t
     cdef bytes raw
@@ -702,31 +871,59 @@ def log_setup(object plan):
     g_log_quiet = 1 if plan.quiet else 0
     g_log_hdr_sec = -1
     g_log_acc_sec = -1
+    g_log_iso_sec = -1
+    raw = str(plan.log_host).encode()[:255]
+    memcpy(g_log_host, <const char *>raw, len(raw))
+    g_log_host_len = len(raw)
     logformat_setup(plan.acl.lf, plan.acl.lfpx)     # log-format (logformat.pxi)
     for i, pp in enumerate(plan.proxies):
         captures = pp.px.captures
         p = &g_px[i]
+        copy_name(p.log_tag, 64, pp.log_tag, &p.log_tag_len)
         p.nlog = 0
         for target in pp.logs[:MAX_LOGSRV]:
             address, facility, level = target.address, target.facility, target.level
             t = &p.log[p.nlog]
-            memset(&t.addr, 0, sizeof(sockaddr_storage))
-            try:
-                kind, host, port = log_parse_address(str(address))
-            except (OSError, ValueError, IndexError):
-                continue            # the parser validated it; a name that stopped resolving is skipped
-            if kind == "unix":
-                raw = host.encode()[:107]
-                un = <sockaddr_un *>&t.addr
-                un.sun_family = AF_UNIX
-                memcpy(un.sun_path, <const char *>raw, len(raw))
-                t.addrlen = sizeof(sockaddr_un)
-                t.fd = log_socket(AF_UNIX)
+            memset(t, 0, sizeof(logsrv_t))
+            if str(address).startswith("fd@"):
+                # `stdout`/`stderr`/fd@N: written with writev(), the fd made non-blocking
+                # unless it is a terminal, as 2.6 does (a full pipe loses the line)
+                fd = int(str(address)[3:])
+                t.fd = fd
+                t.is_fd = 1
+                if not isatty(fd):
+                    fl = fcntl(fd, F_GETFL)
+                    if fl >= 0:
+                        fcntl(fd, F_SETFL, fl | O_NONBLOCK)
             else:
-                fill_addr(&t.addr, &t.addrlen, host, port)
-                t.fd = log_socket(t.addr.ss_family)
+                try:
+                    kind, host, port = log_parse_address(str(address))
+                except (OSError, ValueError, IndexError):
+                    continue        # the parser validated it; a name that stopped resolving is skipped
+                if kind == "unix":
+                    raw = host.encode()[:107]
+                    un = <sockaddr_un *>&t.addr
+                    un.sun_family = AF_UNIX
+                    memcpy(un.sun_path, <const char *>raw, len(raw))
+                    t.addrlen = sizeof(sockaddr_un)
+                    t.fd = log_socket(AF_UNIX)
+                else:
+                    fill_addr(&t.addr, &t.addrlen, host, port)
+                    t.fd = log_socket(t.addr.ss_family)
             t.facility = LOG_FACILITIES.index(facility) if facility in LOG_FACILITIES else 1
             t.level = LOG_LEVELS.index(level) if level in LOG_LEVELS else 7
+            t.minlvl = LOG_LEVELS.index(target.minlevel) if target.minlevel in LOG_LEVELS else 0
+            t.maxlen = int(target.length) if target.length else LOG_DEFAULT_LEN
+            t.format = LOG_FORMAT_NAMES.index(target.format) if target.format in LOG_FORMAT_NAMES else 0
+            if t.format == LOG_FMT_UNSPEC:
+                # 2.6: with a host name an RFC 3164 header, else the local one (no host name)
+                t.format = LOG_FMT_RFC3164 if g_log_host_len else LOG_FMT_LOCAL
+            t.nrg = 0
+            for j, (lo, hi) in enumerate(list(target.sample)[:MAX_LOG_RANGES]):
+                t.rg_low[j] = lo
+                t.rg_high[j] = hi
+                t.nrg += 1
+            t.smp_sz = int(target.sample_size) if t.nrg else 1
             p.nlog += 1
         cc = next(((c.name, c.length) for c in captures if c.kind == "cookie"), None)
         p.cap_ck_len = 0

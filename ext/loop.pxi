@@ -57,7 +57,7 @@ cdef void handle_accept(int li) noexcept nogil:
     cdef px_t *p = &g_px[l.px]
     cdef sockaddr_storage addr
     cdef socklen_t alen
-    cdef int fd, idx, k, tq, one = 1
+    cdef int fd, idx, k, one = 1
     cdef sess_t *s
     for k in range(ACCEPT_BURST):
         if g_actconn >= g_maxconn or p.feconn >= p.conf.maxconn:
@@ -91,18 +91,32 @@ cdef void handle_accept(int li) noexcept nogil:
             setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one))
         if sess_watch(idx) < 0:
             continue
-        if p.mode == MODE_HTTP:
-            s.state = ST_REQ
-            s.req.buf = NULL
-            tq = p.conf.httpreqtimeout if p.conf.httpreqtimeout > 0 else p.conf.clitimeout
-            s.cli_exp = g_now + tq if tq > 0 else 0
-            sess_arm(s, idx)
-        else:
-            # TCP: the backend is chosen now, on what is known at accept (src, dst_port)
-            sess_set_be(s, acl_switch_backend(s, NULL, NULL))
-            s.retries_left = g_px[s.be].conf.retries
-            touch_cli(s)
-            sess_start_connect(idx)
+        if tls_start(idx):      # tls: a TLS listener: the session begins after the handshake
+            continue
+        sess_begin(idx)
+
+
+cdef void sess_begin(int idx) noexcept nogil:
+    """A new connection (after its TLS handshake on a TLS listener): wait for the HTTP request,
+    or (TCP) choose the backend and connect."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef px_t *p = &g_px[s.px]
+    cdef int tq
+    if p.mode == MODE_HTTP:
+        s.state = ST_REQ
+        s.req.buf = NULL
+        tq = p.conf.httpreqtimeout if p.conf.httpreqtimeout > 0 else p.conf.clitimeout
+        s.cli_exp = g_now + tq if tq > 0 else 0
+        sess_arm(s, idx)
+        if tls_is(s.cfd):
+            http_client_io(idx)     # tls: the request may have come with the handshake's end
+    else:
+        # TCP: the backend is chosen now, on what is known at accept (src, dst_port)
+        sess_set_be(s, acl_switch_backend(s, NULL, NULL))
+        s.retries_left = g_px[s.be].conf.retries
+        s.redispatched = 0
+        touch_cli(s)
+        sess_start_connect(idx)
 
 
 # ---- server connection events
@@ -133,10 +147,14 @@ cdef void handle_server_connecting(int idx, unsigned int events) noexcept nogil:
 
 cdef void sess_io(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
+    if s.state == ST_TLS_HS:    # tls
+        if tls_hs_io(idx) > 0:
+            sess_begin(idx)
+        return
     if s.state == ST_REQ or s.state == ST_ERRPAGE or s.state == ST_LINGER:
         http_client_io(idx)
         return
-    if s.state == ST_CONNECTING and sess_abort_on_close(idx):
+    if (s.state == ST_CONNECTING or s.state == ST_TURNAROUND) and sess_abort_on_close(idx):
         return
     if s.state == ST_QUEUED:
         if s.cli_rd == 2 and (g_px[s.px].opts | g_px[s.be].opts) & PO_ABORTONCLOSE:
@@ -158,6 +176,12 @@ cdef void sess_io(int idx) noexcept nogil:
 
 cdef void sess_timeout(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
+    if s.state == ST_TLS_HS:    # tls: `timeout client` during the handshake
+        if s.cli_exp and s.cli_exp <= g_now:
+            tls_hs_timeout(idx)
+        else:
+            sess_arm(s, idx)
+        return
     if s.state == ST_QUEUED and s.con_exp and s.con_exp <= g_now:
         # `timeout queue` expired: 503, logged "sQ"
         queue_del(idx)
@@ -169,6 +193,10 @@ cdef void sess_timeout(int idx) noexcept nogil:
         if s.cli_exp and s.cli_exp <= g_now:
             s.cli_exp = 0
             rules_tarpit_expired(idx)
+        return
+    if s.state == ST_TURNAROUND and s.con_exp and s.con_exp <= g_now:
+        s.con_exp = 0
+        turnaround_end(idx)
         return
     if s.con_exp and s.con_exp <= g_now and s.state == ST_CONNECTING:
         s.con_exp = 0
@@ -185,7 +213,7 @@ cdef void sess_timeout(int idx) noexcept nogil:
             ctr_px(s.be).err_conn += 1
             sess_fail(idx, TERM_SRV_TO, PH_CONNECT, 503)
             return
-        if sess_retry(idx):
+        if sess_retry(idx, 0) == 1:
             sess_start_connect(idx)
         return
     if s.cli_exp and s.cli_exp <= g_now:
@@ -333,6 +361,7 @@ cdef void dispatch_event(unsigned long long data, unsigned int events) noexcept 
     if s.state == ST_FREE or s.gen != gen:
         return
     if tag == TAG_CLIENT:
+        events = tls_cli_events(s.cfd, events)     # tls
         if events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR):
             s.cli_rd = 2
         elif events & EPOLLIN and s.cli_rd == 0:

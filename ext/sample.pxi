@@ -38,27 +38,10 @@ cpdef enum sample_fetch:
     SF_SRV_NAME = 26
     SF_STATUS = 27       # the response's status (response rules)
     SF_REQ_LEN = 28      # bytes of the request held in the buffer
+    SF_VAR = 29          # var(scope.name): iarg is the variable's index
+    SF_SSL_FC = 30       # tls: the client connection is TLS (bool)
+    SF_SSL_FC_SNI = 31   # tls: the server name the client sent (SNI)
 
-cpdef enum sample_conv:
-    SC_LOWER = 0
-    SC_UPPER = 1
-    SC_LENGTH = 2
-    SC_MAP = 3           # map*(FILE[,DEFAULT]): conv_arg is a g_mapuse index
-
-# How a pattern (an ACL's, a map key) matches a string value (7.1.3 "Matching strings").
-cpdef enum pattern_match:
-    PM_STR = 0
-    PM_BEG = 1
-    PM_END = 2
-    PM_SUB = 3
-    PM_REG = 4
-    PM_DOM = 5
-    PM_DIR = 6
-    PM_IP = 7
-    PM_INT = 8
-    PM_LEN = 9
-    PM_FOUND = 10
-    PM_BOOL = 11
 
 cpdef enum sample_type:
     SMP_NONE = 0
@@ -66,6 +49,7 @@ cpdef enum sample_type:
     SMP_INT = 2
     SMP_IP = 3
     SMP_BOOL = 4
+
 
 cdef enum:
     SMP_MAXCONV = 8
@@ -92,51 +76,42 @@ cdef struct sexpr_t:
     int conv_arg[SMP_MAXCONV]
 
 
-cdef struct map_ent_t:
-    char *key            # NUL-terminated
-    int klen
-    char *val
-    int vlen
-    regex_t *re          # map_reg
-    int family           # map_ip
-    unsigned char net[16]
-    int bits
+cdef enum:
+    VAR_MAX = 32         # variables of a configuration (every scope)
+    VAR_LEN = 256        # the longest string a variable keeps (longer ones are cut)
+    VAR_PROC = 0         # scopes
+    VAR_SESS = 1
+    VAR_TXN = 2          # txn, req and res: forgotten when the transaction ends
 
 
-cdef struct map_t:
-    int match            # PM_*
-    int first            # entries g_map_ent[first .. first + n], in file order
-    int n
-    int *htab            # map_str: open addressing over the entries (index + 1, 0 empty)
-    int hmask
+cdef struct var_t:      # one slot of a session's variables (and of the process's)
+    int type             # SMP_NONE: unset
+    int len
+    long long i
+    int family
+    unsigned char ip[16]
+    char data[VAR_LEN]
 
 
-cdef struct mapuse_t:    # one map* converter: its map and default value
-    int map
-    char *dflt
-    int dlen
-    int has_dflt
-
-
-cdef map_t *g_map = NULL
-cdef map_ent_t *g_map_ent = NULL
-cdef mapuse_t *g_mapuse = NULL
+cdef int g_var_scope[VAR_MAX]
+cdef var_t g_proc_vars[VAR_MAX]
 cdef sexpr_t *g_sexpr = NULL
+
+
 cdef int g_nsexpr = 0
+
+
 cdef char g_smp_scratch[SMP_SCRATCH]
+
+
+cdef char g_smp_scratch2[SMP_SCRATCH]
+
+
 cdef char g_smp_num[24]
 
 
 # ---------------------------------------------------------------------------------------------
-# start-up (Python)
-
-cdef unsigned int map_hash(const char *s, int n) noexcept nogil:
-    cdef unsigned int h = 2166136261u
-    cdef int i
-    for i in range(n):
-        h = (h ^ <unsigned char>s[i]) * 16777619u
-    return h
-
+# start-up helper, then fetching (plain C)
 
 cdef char *_smp_copy(bytes b) except NULL:
     cdef char *p = <char *>malloc(len(b) + 1)
@@ -146,108 +121,6 @@ cdef char *_smp_copy(bytes b) except NULL:
     p[len(b)] = 0
     return p
 
-
-cdef int maps_setup(list maps, list uses) except -1:
-    """maps: (match, [(key bytes, value bytes, (family, packed, bits) or None)]) per map file;
-    uses: (map index, default bytes or None) per map* converter (start-up)."""
-    global g_map, g_map_ent, g_mapuse
-    cdef int i, k, n = 0, size, h, rc
-    cdef map_t *mp
-    cdef map_ent_t *me
-    cdef char err[256]
-    for match, ents in maps:
-        n += len(ents)
-    g_map = <map_t *>calloc(max(1, len(maps)), sizeof(map_t))
-    g_map_ent = <map_ent_t *>calloc(max(1, n), sizeof(map_ent_t))
-    g_mapuse = <mapuse_t *>calloc(max(1, len(uses)), sizeof(mapuse_t))
-    if g_map == NULL or g_map_ent == NULL or g_mapuse == NULL:
-        raise MemoryError()
-    n = 0
-    for i, (match, ents) in enumerate(maps):
-        mp = &g_map[i]
-        mp.match = match
-        mp.first = n
-        mp.n = len(ents)
-        for k, (key, val, net) in enumerate(ents):
-            me = &g_map_ent[n + k]
-            me.key = _smp_copy(key)
-            me.klen = len(key)
-            me.val = _smp_copy(val)
-            me.vlen = len(val)
-            if net is not None:
-                me.family = net[0]
-                memcpy(me.net, <const char *>net[1], len(net[1]))
-                me.bits = net[2]
-            if match == PM_REG:
-                me.re = <regex_t *>malloc(sizeof(regex_t))
-                if me.re == NULL:
-                    raise MemoryError()
-                rc = regcomp(me.re, me.key, REG_EXTENDED | REG_NOSUB)
-                if rc != 0:
-                    regerror(rc, me.re, err, 256)
-                    raise ValueError(f"bad regular expression '{key.decode('latin-1')}' in a map")
-        if match == PM_STR:
-            size = 16
-            while size < 2 * len(ents) + 2:
-                size *= 2
-            mp.htab = <int *>calloc(size, sizeof(int))
-            if mp.htab == NULL:
-                raise MemoryError()
-            mp.hmask = size - 1
-            for k in range(len(ents)):
-                me = &g_map_ent[n + k]
-                h = map_hash(me.key, me.klen) & mp.hmask
-                while mp.htab[h] != 0:
-                    if g_map_ent[mp.htab[h] - 1].klen == me.klen and \
-                            memcmp(g_map_ent[mp.htab[h] - 1].key, me.key, me.klen) == 0:
-                        break           # a duplicate key: the first one wins
-                    h = (h + 1) & mp.hmask
-                if mp.htab[h] == 0:
-                    mp.htab[h] = n + k + 1
-        n += len(ents)
-    for i, (m, dflt) in enumerate(uses):
-        g_mapuse[i].map = m
-        if dflt is not None:
-            g_mapuse[i].has_dflt = 1
-            g_mapuse[i].dflt = _smp_copy(dflt)
-            g_mapuse[i].dlen = len(dflt)
-    return 0
-
-
-cdef int sample_setup(list exprs) except -1:
-    """exprs: (fetch, arg bytes, iarg, occ, [(conv, conv arg)...]) per expression, as compiled
-    by pyhaproxy/worker.py from the model's SampleExpr; referenced by index (acl_t.expr...)."""
-    global g_sexpr, g_nsexpr
-    cdef sexpr_t *e
-    cdef int i, k
-    cdef bytes arg
-    g_nsexpr = len(exprs)
-    g_sexpr = <sexpr_t *>calloc(max(1, g_nsexpr), sizeof(sexpr_t))
-    if g_sexpr == NULL:
-        raise MemoryError()
-    for i, (fetch, arg, iarg, occ, convs) in enumerate(exprs):
-        e = &g_sexpr[i]
-        e.fetch = fetch
-        e.iarg = iarg
-        e.occ = occ
-        if arg is not None:
-            e.arg_len = len(arg)
-            e.arg = <char *>malloc(e.arg_len + 1)
-            if e.arg == NULL:
-                raise MemoryError()
-            memcpy(e.arg, <const char *>arg, e.arg_len)
-            e.arg[e.arg_len] = 0
-        if len(convs) > SMP_MAXCONV:
-            raise ValueError("too many converters")
-        e.nconv = len(convs)
-        for k in range(e.nconv):
-            e.conv[k] = convs[k][0]
-            e.conv_arg[k] = convs[k][1]
-    return 0
-
-
-# ---------------------------------------------------------------------------------------------
-# fetching (plain C)
 
 cdef inline void smp_str(smp_t *v, const char *p, int n) noexcept nogil:
     v.type = SMP_STR
@@ -424,6 +297,87 @@ cdef int _smp_count(sexpr_t *e, const char *buf, h1_msg *m, int split) noexcept 
     return n
 
 
+cdef int smp_local_addr(sess_t *s, smp_t *v) noexcept nogil:
+    cdef sockaddr_storage a
+    cdef socklen_t alen = sizeof(a)
+    if getsockname(s.cfd, <sockaddr *>&a, &alen) != 0:
+        return 0
+    smp_addr(v, &a, 0)
+    return v.type != SMP_NONE
+
+
+
+cdef int vars_setup(list scopes) except -1:
+    """scopes: each variable's scope (VAR_PROC, VAR_SESS, VAR_TXN), by index (start-up)."""
+    cdef int k
+    if len(scopes) > VAR_MAX:
+        raise ValueError(f"more than {VAR_MAX} variables")
+    for k in range(len(scopes)):
+        g_var_scope[k] = scopes[k]
+    memset(g_proc_vars, 0, sizeof(g_proc_vars))
+    return 0
+
+
+cdef var_t *var_slot(sess_t *s, int k, int create) noexcept nogil:
+    """Variable k of the session (or of the process for proc.*); NULL when it has no storage."""
+    if k < 0 or k >= VAR_MAX:
+        return NULL
+    if g_var_scope[k] == VAR_PROC:
+        return &g_proc_vars[k]
+    if s.vars == NULL:
+        if not create:
+            return NULL
+        s.vars = buf_get()
+        if s.vars == NULL:
+            return NULL
+        memset(s.vars, 0, sizeof(var_t) * VAR_MAX)
+    return &(<var_t *>s.vars)[k]
+
+
+cdef int var_get(sess_t *s, int k, smp_t *v) noexcept nogil:
+    cdef var_t *x = var_slot(s, k, 0)
+    if x == NULL or x.type == SMP_NONE:
+        return 0
+    v.type = x.type
+    v.i = x.i
+    v.p = x.data
+    v.len = x.len
+    v.family = x.family
+    memcpy(v.ip, x.ip, 16)
+    return 1
+
+
+cdef void var_set(sess_t *s, int k, smp_t *v) noexcept nogil:
+    """set-var: the value is copied (a string is cut at VAR_LEN bytes)."""
+    cdef var_t *x = var_slot(s, k, 1)
+    if x == NULL:
+        return
+    x.type = v.type
+    x.i = v.i
+    x.family = v.family
+    memcpy(x.ip, v.ip, 16)
+    x.len = 0
+    if v.type == SMP_STR:
+        x.len = v.len if v.len < VAR_LEN else VAR_LEN
+        memcpy(x.data, v.p, x.len)
+
+
+cdef void var_unset(sess_t *s, int k) noexcept nogil:
+    cdef var_t *x = var_slot(s, k, 0)
+    if x != NULL:
+        x.type = SMP_NONE
+
+
+cdef void vars_end_txn(sess_t *s) noexcept nogil:
+    """The transaction ended: its txn/req/res variables are forgotten, sess ones kept."""
+    cdef int k
+    if s.vars == NULL:
+        return
+    for k in range(VAR_MAX):
+        if g_var_scope[k] == VAR_TXN:
+            (<var_t *>s.vars)[k].type = SMP_NONE
+
+
 cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, smp_t *v) noexcept nogil:
     """The next raw value of fetch e (it starts at 0): 1 and v set, 0 when there is no more.
     buf/m: the scanned request, NULL outside HTTP (HTTP fetches then give nothing)."""
@@ -481,6 +435,8 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
     if e.fetch == SF_INT:
         smp_int(v, e.iarg)
         return 1
+    if e.fetch == SF_VAR:
+        return var_get(s, <int>e.iarg, v)
     if e.fetch == SF_STATUS:
         if m != NULL and m.status > 0:
             smp_int(v, m.status)        # the response being analysed
@@ -488,6 +444,16 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
         if s.status <= 0:
             return 0
         smp_int(v, s.status)
+        return 1
+    if e.fetch == SF_SSL_FC:     # tls
+        v.type = SMP_BOOL
+        v.i = tls_is(s.cfd)
+        return 1
+    if e.fetch == SF_SSL_FC_SNI:     # tls
+        p = tls_sni(s.cfd)
+        if p == NULL:
+            return 0
+        smp_str(v, p, <int>strlen(p))
         return 1
     if buf == NULL or m == NULL:
         return 0              # an HTTP fetch outside HTTP gives nothing
@@ -549,156 +515,6 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
     return 0
 
 
-cdef int smp_local_addr(sess_t *s, smp_t *v) noexcept nogil:
-    cdef sockaddr_storage a
-    cdef socklen_t alen = sizeof(a)
-    if getsockname(s.cfd, <sockaddr *>&a, &alen) != 0:
-        return 0
-    smp_addr(v, &a, 0)
-    return v.type != SMP_NONE
-
-
-# ---------------------------------------------------------------------------------------------
-# string patterns (ACLs and map keys)
-
-cdef inline unsigned char pat_low(unsigned char c) noexcept nogil:
-    if c >= b'A' and c <= b'Z':
-        return c + 32
-    return c
-
-
-cdef int pat_eq(const char *a, const char *b, int n, int icase) noexcept nogil:
-    cdef int i
-    if not icase:
-        return memcmp(a, b, n) == 0
-    for i in range(n):
-        if pat_low(<unsigned char>a[i]) != pat_low(<unsigned char>b[i]):
-            return 0
-    return 1
-
-
-cdef inline int pat_delim(char c, int dom) noexcept nogil:
-    if c == b'/' or c == b'?':
-        return 1
-    return dom and (c == b'.' or c == b':')
-
-
-cdef int pat_word(const char *v, int vlen, const char *p, int plen, int icase, int dom) noexcept nogil:
-    """dom/dir matching: p occurs in v between delimiters (or ends); delimiters around p ignored."""
-    cdef int i
-    while plen > 0 and pat_delim(p[0], dom):
-        p += 1
-        plen -= 1
-    while plen > 0 and pat_delim(p[plen - 1], dom):
-        plen -= 1
-    if plen == 0:
-        return 0
-    i = 0
-    while i + plen <= vlen:
-        if (i == 0 or pat_delim(v[i - 1], dom)) and pat_eq(v + i, p, plen, icase):
-            if i + plen == vlen or pat_delim(v[i + plen], dom):
-                return 1
-        i += 1
-    return 0
-
-
-cdef int pat_str_match(int match, int icase, const char *v, int vlen, const char *p, int plen,
-                       regex_t *re, char *scratch, int cap) noexcept nogil:
-    """One string pattern against a value (str beg end sub dom dir reg); scratch: room for a
-    NUL-terminated copy of v for regexec()."""
-    cdef int i, n
-    if match == PM_STR:
-        return vlen == plen and pat_eq(v, p, vlen, icase)
-    if match == PM_BEG:
-        return vlen >= plen and pat_eq(v, p, plen, icase)
-    if match == PM_END:
-        return vlen >= plen and pat_eq(v + vlen - plen, p, plen, icase)
-    if match == PM_SUB:
-        i = 0
-        while i + plen <= vlen:
-            if pat_eq(v + i, p, plen, icase):
-                return 1
-            i += 1
-        return 0
-    if match == PM_DOM or match == PM_DIR:
-        return pat_word(v, vlen, p, plen, icase, match == PM_DOM)
-    if match == PM_REG and re != NULL:
-        n = vlen if vlen < cap - 1 else cap - 1
-        memcpy(scratch, v, n)
-        scratch[n] = 0
-        return regexec(re, scratch, 0, NULL, 0) == 0
-    return 0
-
-
-cdef int pat_ip_match(int family, const unsigned char *ip, int pfamily, const unsigned char *net,
-                      int bits) noexcept nogil:
-    cdef int nbytes = bits >> 3, rem = bits & 7
-    if pfamily != family:
-        return 0
-    if nbytes and memcmp(ip, net, nbytes) != 0:
-        return 0
-    if rem and ((ip[nbytes] ^ net[nbytes]) & (0xff << (8 - rem)) & 0xff):
-        return 0
-    return 1
-
-
-cdef char g_map_regbuf[8193]
-
-
-cdef int map_lookup(mapuse_t *u, smp_t *v) noexcept nogil:
-    """map*: the value of the first matching key (the longest network for map_ip; a hash for
-    map_str), else the default; 0 when neither (the sample then gives nothing)."""
-    cdef map_t *mp = &g_map[u.map]
-    cdef map_ent_t *me
-    cdef int k, h, best = -1, bestbits = -1
-    cdef unsigned char ip[16]
-    cdef int fam = 0
-    if mp.match == PM_IP:
-        if v.type == SMP_IP:
-            fam = v.family
-            memcpy(ip, v.ip, 16)
-        elif smp_as_str(v) and v.len < 64:
-            memcpy(g_map_regbuf, v.p, v.len)
-            g_map_regbuf[v.len] = 0
-            if inet_pton(AF_INET, g_map_regbuf, ip) == 1:
-                fam = AF_INET
-            elif inet_pton(AF_INET6, g_map_regbuf, ip) == 1:
-                fam = AF_INET6
-        if fam:
-            for k in range(mp.n):
-                me = &g_map_ent[mp.first + k]
-                if me.bits > bestbits and pat_ip_match(fam, ip, me.family, me.net, me.bits):
-                    best = k
-                    bestbits = me.bits
-    elif smp_as_str(v):
-        if mp.match == PM_STR:
-            h = map_hash(v.p, v.len) & mp.hmask
-            while mp.htab[h] != 0:
-                me = &g_map_ent[mp.htab[h] - 1]
-                if me.klen == v.len and memcmp(me.key, v.p, v.len) == 0:
-                    best = mp.htab[h] - 1 - mp.first
-                    break
-                h = (h + 1) & mp.hmask
-        else:
-            for k in range(mp.n):
-                me = &g_map_ent[mp.first + k]
-                if pat_str_match(mp.match, 0, v.p, v.len, me.key, me.klen, me.re, g_map_regbuf,
-                                 sizeof(g_map_regbuf)):
-                    best = k
-                    break
-    if best >= 0:
-        me = &g_map_ent[mp.first + best]
-        smp_str(v, me.val, me.vlen)
-        return 1
-    if u.has_dflt:
-        smp_str(v, u.dflt, u.dlen)
-        return 1
-    return 0
-
-
-# ---------------------------------------------------------------------------------------------
-# converters (plain C)
-
 cdef int smp_as_str(smp_t *v) noexcept nogil:
     """Cast v to a string in place (an integer is printed into g_smp_num): 1 if it is one."""
     cdef long long x
@@ -735,120 +551,31 @@ cdef int smp_as_str(smp_t *v) noexcept nogil:
     return 0
 
 
-cdef int smp_convert(sexpr_t *e, smp_t *v) noexcept nogil:
-    """Apply e's converters to v: 0 if one cannot (the value is then dropped, as in 2.6)."""
-    cdef int k, i, c
-    for k in range(e.nconv):
-        c = e.conv[k]
-        if c == SC_LOWER or c == SC_UPPER:
-            if not smp_as_str(v) or v.len > SMP_SCRATCH:
-                return 0
-            if v.p != g_smp_scratch:
-                memcpy(g_smp_scratch, v.p, v.len)
-                v.p = g_smp_scratch
-            for i in range(v.len):
-                if c == SC_LOWER and g_smp_scratch[i] >= b'A' and g_smp_scratch[i] <= b'Z':
-                    g_smp_scratch[i] = g_smp_scratch[i] + 32
-                elif c == SC_UPPER and g_smp_scratch[i] >= b'a' and g_smp_scratch[i] <= b'z':
-                    g_smp_scratch[i] = g_smp_scratch[i] - 32
-        elif c == SC_LENGTH:
-            if not smp_as_str(v):
-                return 0
-            smp_int(v, v.len)
-        elif c == SC_MAP:
-            if not map_lookup(&g_mapuse[e.conv_arg[k]], v):
-                return 0
-        else:
-            return 0
-    return 1
+cdef inline char *smp_other_buf(smp_t *v) noexcept nogil:
+    """The scratch buffer v does not point into (a converter writes its output there)."""
+    if v.p == &g_smp_scratch[0]:
+        return &g_smp_scratch2[0]
+    return &g_smp_scratch[0]
 
 
-cdef int smp_next(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, smp_t *v) noexcept nogil:
-    """The next converted value of e (ACL iteration): 1 and v set, 0 when there is no more."""
-    while smp_fetch(s, e, buf, m, it, v):
-        if smp_convert(e, v):
-            return 1
-    return 0
-
-
-cdef int smp_one(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, smp_t *v) noexcept nogil:
-    """The one value of e for an action argument: the occurrence e.occ asks for (the last when
-    0 or negative -1, counted from the first when positive), converted. 1 if there is one."""
-    cdef int it = 0, n = 0, want, total = 0
-    cdef smp_t last
-    if e.occ < 0:
-        while smp_fetch(s, e, buf, m, &it, v):
-            total += 1
-        want = total + 1 + e.occ
-        if want <= 0:
-            return 0
-        it = 0
-    else:
-        want = e.occ
-    last.type = SMP_NONE
-    while smp_fetch(s, e, buf, m, &it, v):
-        n += 1
-        if want > 0 and n == want:
-            return smp_convert(e, v)
-        last = v[0]
-    if want > 0 or last.type == SMP_NONE:
+cdef int smp_as_int(smp_t *v) noexcept nogil:
+    """Cast v to an integer in place (a string of decimal digits, as 2.6 casts)."""
+    cdef long long x = 0
+    cdef int k = 0, neg = 0
+    if v.type == SMP_INT or v.type == SMP_BOOL:
+        v.type = SMP_INT
+        return 1
+    if v.type != SMP_STR:
         return 0
-    v[0] = last
-    return smp_convert(e, v)
-
-
-# ---------------------------------------------------------------------------------------------
-# formats: a value with %[...] parts (http-request set-header/add-header), built per request
-
-cdef struct fmt_seg_t:
-    int expr             # g_sexpr index, -1: literal text
-    char *text
-    int len
-
-
-cdef fmt_seg_t *g_fmt = NULL
-cdef int g_nfmt = 0
-
-
-cdef int format_setup(list segs) except -1:
-    """segs: (expr index or -1, literal bytes) for every format of every rule (start-up)."""
-    global g_fmt, g_nfmt
-    cdef int i
-    cdef bytes b
-    g_nfmt = len(segs)
-    g_fmt = <fmt_seg_t *>calloc(max(1, g_nfmt), sizeof(fmt_seg_t))
-    if g_fmt == NULL:
-        raise MemoryError()
-    for i, (expr, text) in enumerate(segs):
-        b = bytes(text)
-        g_fmt[i].expr = expr
-        g_fmt[i].len = len(b)
-        g_fmt[i].text = <char *>malloc(len(b) + 1)
-        if g_fmt[i].text == NULL:
-            raise MemoryError()
-        memcpy(g_fmt[i].text, <const char *>b, len(b))
-        g_fmt[i].text[len(b)] = 0
-    return 0
-
-
-cdef int format_build(sess_t *s, int first, int n, const char *buf, h1_msg *m, char *out, int cap) noexcept nogil:
-    """Segments g_fmt[first .. first + n] into out: the length, or -1 when it does not fit.
-    A sample that gives nothing adds nothing (2.6 leaves it empty)."""
-    cdef int k, len = 0
-    cdef fmt_seg_t *g
-    cdef smp_t v
-    for k in range(n):
-        g = &g_fmt[first + k]
-        if g.expr < 0:
-            if len + g.len > cap:
-                return -1
-            memcpy(out + len, g.text, g.len)
-            len += g.len
-            continue
-        if not smp_one(s, &g_sexpr[g.expr], buf, m, &v) or not smp_as_str(&v):
-            continue
-        if len + v.len > cap:
-            return -1
-        memcpy(out + len, v.p, v.len)
-        len += v.len
-    return len
+    if k < v.len and (v.p[k] == b'-' or v.p[k] == b'+'):
+        neg = v.p[k] == b'-'
+        k += 1
+    if k >= v.len or v.p[k] < b'0' or v.p[k] > b'9':
+        return 0
+    while k < v.len and v.p[k] >= b'0' and v.p[k] <= b'9' and x < 100000000000000000LL:
+        x = x * 10 + (<int>v.p[k] - 48)
+        k += 1
+    if k < v.len:
+        return 0                    # not all digits: 2.6's cast fails too
+    smp_int(v, -x if neg else x)
+    return 1

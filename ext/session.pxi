@@ -62,6 +62,7 @@ cdef void sess_close(int idx) noexcept nogil:
         setsockopt(s.cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg))
     log_closed(s)
     if s.cfd >= 0:
+        tls_release(s.cfd)      # tls: close_notify, free the TLS state
         close(s.cfd)
     if s.sfd >= 0:
         close(s.sfd)
@@ -70,8 +71,13 @@ cdef void sess_close(int idx) noexcept nogil:
     if s.loginfo != NULL:
         buf_put(s.loginfo)
         s.loginfo = NULL
+    if s.vars != NULL:
+        buf_put(s.vars)
+        s.vars = NULL
     ctr_add_bytes(s)
     ctr_px(s.px).cur_sess -= 1
+    if s.state == ST_TURNAROUND and s.srv >= 0:
+        ctr_srv(s.srv).cur_sess += 1     # given back while waiting to retry: even it up
     sess_set_srv(s, -1)
     sess_set_be(s, s.px)
     s.state = ST_FREE
@@ -160,6 +166,7 @@ cdef void http_linger(int idx) noexcept nogil:
     if g_px[s.px].opts & PO_NOLINGER:
         sess_close(idx)
         return
+    tls_shut(s.cfd)     # tls: close_notify first
     shutdown(s.cfd, SHUT_WR)
     if s.sfd >= 0:
         close(s.sfd)

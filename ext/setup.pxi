@@ -110,10 +110,11 @@ cdef int setup_server(int i, object sp) except -1:
     return 0
 
 
-def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0) -> int:
+def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0, list tls=None) -> int:
     """Build the C tables from `plan` (pyhaproxy/worker.py WorkerPlan) and run the loop until stopped.
 
-    listeners: list of (fd, proxy_index, port, backlog[, luid]). Returns the exit status.
+    listeners: list of (fd, proxy_index, port, backlog[, luid]); tls: per listener, None or its
+    TLS settings (tls.pxi tls_setup). Returns the exit status.
     """
     global g_ep, g_px, g_npx, g_srv, g_nsrv, g_lst, g_nlst, g_sess, g_maxsess, g_free_sess, g_nfree
     global g_maxconn, g_cps_lim, g_shm, g_worker, g_sigfd, g_bufs, g_pipes, g_heap_exp, g_heap_idx, g_heap_cap
@@ -147,6 +148,7 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
         g_lst[i].port = port
         g_lst[i].backlog = backlog
         g_lst[i].state = LI_FULL
+    tls_setup(tls or [])    # tls: contexts (tls.pxi)
     g_maxconn = plan.maxconn
     g_cps_lim = plan.maxconnrate
     g_maxsess = g_maxconn

@@ -32,6 +32,7 @@ cdef void tcp_shut_check(int idx) noexcept nogil:
         s.req.shut = 1
     if s.rsp.eof and not s.rsp.shut and s.rsp.in_pipe == 0 and s.rsp.buf_len == 0:
         if not s.req.shut:
+            tls_shut(s.cfd)     # tls: close_notify first
             shutdown(s.cfd, SHUT_WR)
         s.rsp.shut = 1
     if s.req.shut and s.rsp.shut:

@@ -37,6 +37,7 @@ cpdef enum proxy_option:
     PO_NOLINGER = 1 << 14
     PO_FORCECLOSE = 1 << 15
     PO_HTTP_SERVER_CLOSE = 1 << 16   # close the server side after each response
+    PO_LOG_SEPARATE_ERRORS = 1 << 17 # a session ending in error is logged at level err
 
 cpdef enum cookie_mode:
     CK_NONE = 0
@@ -55,6 +56,8 @@ cdef enum:
     ST_LINGER = 8       # answer sent and write side shut: read what the client still sends, then close
                         # (closing with unread input would turn the answer into a reset)
     ST_QUEUED = 9       # waiting in its backend's queue for a server slot (server maxconn)
+    ST_TURNAROUND = 10  # a connect failed: waiting min(`timeout connect`, 1 s) before the retry
+                        # (not counted as a session of its server meanwhile, as in HAProxy 2.x)
 
     # epoll tags (low 2 bits of data.u64)
     TAG_LISTENER = 0
@@ -90,7 +93,8 @@ cdef enum:
     MAX_MONNET = 16
     MAX_NAME = 128
     MAX_COOKIE = 64
-    MAX_LOGSRV = 2
+    MAX_LOGSRV = 4
+    MAX_LOG_RANGES = 8
     MAX_CAPTURE = 8
     SRV_STATS = -3      # sess_t.srv: the request goes to the master's stats server
 
@@ -99,8 +103,19 @@ cdef struct logsrv_t:
     sockaddr_storage addr
     socklen_t addrlen
     int fd
+    int is_fd           # an inherited fd (`stdout`, `stderr`, fd@N): written, not sent
     int facility
     int level
+    int minlvl          # the level sent is at least this one (2.6's MINLEVEL)
+    int format          # LOG_FMT_* of logbuf.pxi, the unspecified one already resolved
+    int maxlen          # `len N`: header and message are cut there
+    int nrg             # `sample`: ranges [rg_low, rg_high] (1-based) of each smp_sz messages
+    unsigned int rg_low[MAX_LOG_RANGES]
+    unsigned int rg_high[MAX_LOG_RANGES]
+    unsigned int rg_idx[MAX_LOG_RANGES]
+    unsigned int smp_sz
+    unsigned int curr_idx
+    unsigned int curr_rg
 
 
 # The scalar settings of a proxy and of a server: copied at start-up from the model's dataclass
@@ -171,6 +186,8 @@ cdef struct px_t:
     int stats_uri_len
     int nlog
     logsrv_t log[MAX_LOGSRV]
+    char log_tag[64]    # `log-tag` (the proxy's, else the global one): the syslog program name
+    int log_tag_len
     int slot            # shm counter slot
     # --- frontend/backend (acl.pxi): a `listen` is its own backend, a frontend switches
     int default_be      # backend when no use_backend matches (the proxy itself: no server, 503)
@@ -277,6 +294,7 @@ cdef struct sess_t:
     int q_pos            # place in the queue when it entered (log: backend queue)
     int req_v10          # the request was HTTP/1.0 (http-server-close answers keep-alive to it)
     int retries_left
+    int redispatched     # a retry went to another server (the log's retries field gets a '+')
     int flags
     int term_cause
     int term_phase
@@ -310,6 +328,7 @@ cdef struct sess_t:
     int ck_insert          # insert a Set-Cookie in the response
     int logged
     char *loginfo          # request line kept for the log (allocated from buffer pool when logging)
+    char *vars             # set-var storage (sample.pxi), a pooled buffer taken at the first set
     int loginfo_len
     # --- logging (logline.pxi)
     unsigned int log_uid   # session number shown by the -d trace

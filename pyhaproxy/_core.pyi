@@ -39,6 +39,7 @@ class proxy_option(IntEnum):
     PO_NOLINGER = ...
     PO_FORCECLOSE = ...
     PO_HTTP_SERVER_CLOSE = ...
+    PO_LOG_SEPARATE_ERRORS = ...
 
 class cookie_mode(IntEnum):
     CK_NONE = 0
@@ -93,12 +94,43 @@ class sample_fetch(IntEnum):
     SF_SRV_NAME = 26
     SF_STATUS = 27
     SF_REQ_LEN = 28
+    SF_VAR = 29
+    SF_SSL_FC = 30  # tls
+    SF_SSL_FC_SNI = 31  # tls
 
 class sample_conv(IntEnum):
     SC_LOWER = 0
     SC_UPPER = 1
     SC_LENGTH = 2
     SC_MAP = 3
+    SC_BYTES = 4
+    SC_FIELD = 5
+    SC_WORD = 6
+    SC_REGSUB = 7
+    SC_HEX = 8
+    SC_BASE64 = 9
+    SC_URL_DEC = 10
+    SC_JSON = 11
+    SC_LTRIM = 12
+    SC_RTRIM = 13
+    SC_SDBM = 14
+    SC_DJB2 = 15
+    SC_WT6 = 16
+    SC_CRC32 = 17
+    SC_ADD = 18
+    SC_SUB = 19
+    SC_MUL = 20
+    SC_DIV = 21
+    SC_MOD = 22
+    SC_AND = 23
+    SC_OR = 24
+    SC_XOR = 25
+    SC_NEG = 26
+    SC_NOT = 27
+    SC_BOOL = 28
+    SC_ODD = 29
+    SC_EVEN = 30
+    SC_IPMASK = 31
 
 class pattern_match(IntEnum):
     PM_STR = 0
@@ -212,5 +244,6 @@ def px_conf_fields() -> tuple[str, ...]: ...
 def srv_conf_fields() -> tuple[str, ...]: ...
 def log_parse_address(address: str) -> tuple[str, str, int]: ...
 def log_setup(plan: Any) -> None: ...
+def tls_check(cfg: Any) -> None: ...  # tls
 def run_worker(plan: Any, shm: Shm, worker_idx: int, listeners: list[tuple[int, int, int, int, int]],
-               debug: int = 0) -> int: ...
+               debug: int = 0, tls: list[Any] | None = None) -> int: ...  # tls

@@ -3,8 +3,10 @@
 Two outputs, as in HAProxy:
 - stderr, for alerts and warnings, as ``[ALERT] DDD/HHMMSS (PID) : msg`` (day of year counted from
   0 like C's tm_yday, local time), unless quiet mode is on;
-- the ``log`` targets of the global section (or of a proxy), as RFC 3164 datagrams
-  ``<PRI>Mon DD HH:MM:SS haproxy[PID]: msg`` cut at 1024 bytes, each target filtered by its max level.
+- the ``log`` targets of the global section (or of a proxy), each with the header of its
+  ``format`` (by default ``<PRI>Mon DD HH:MM:SS TAG[PID]: msg``, see format_header), cut at its
+  ``len`` (1024), filtered by its max level, raised to its min level and sampled, as haproxy 2.6
+  does; ``stdout``/``stderr``/``fd@N`` targets are written to the fd without blocking.
 
 Sending never blocks and never raises: a log line that cannot be sent is lost, as in HAProxy.
 Traffic logs are not written here (the workers format and send them in C).
@@ -42,23 +44,58 @@ SYSLOG_PORT = 514
 PROGNAME = "haproxy"
 
 
+def _iso_time(now: float) -> str:
+    """"YYYY-MM-DDTHH:MM:SS.uuuuuu+hh:mm" in local time, as 2.6's timeofday_as_iso_us()."""
+    tm = time.localtime(now)
+    off = tm.tm_gmtoff
+    sign = "-" if off < 0 else "+"
+    off = abs(off)
+    usec = int(round((now - int(now)) * 1_000_000)) % 1_000_000
+    return (f"{time.strftime('%Y-%m-%dT%H:%M:%S', tm)}.{usec:06d}"
+            f"{sign}{off // 3600:02d}:{(off // 60) % 60:02d}")
+
+
+def format_header(fmt: str, facility: int, level: int, pid: int, now: float,
+                  tag: str = PROGNAME, host: str = "") -> str:
+    """The header of one message in a `log ... format FMT` target (2.6's build_log_header);
+    fmt "" is the unspecified format: "rfc3164" with a host name, else "local"."""
+    if not fmt:
+        fmt = "rfc3164" if host else "local"
+    out = ""
+    if fmt in ("local", "rfc3164", "rfc5424", "priority"):
+        out = f"<{facility * 8 + level}>"
+    elif fmt in ("timed", "short"):
+        out = f"<{level}>"
+    if fmt in ("local", "rfc3164"):
+        tm = time.localtime(now)
+        out += (f"{MONTHS[tm.tm_mon - 1]} {tm.tm_mday:2d}"
+                f" {tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d} ")
+        if fmt == "rfc3164":
+            out += f"{host or 'localhost'} "
+        out += f"{tag}[{pid}]: "
+    elif fmt in ("rfc5424", "timed", "iso"):
+        if fmt == "rfc5424":
+            out += "1 "
+        out += _iso_time(now) + " "
+        if fmt == "rfc5424":
+            out += f"{host or '-'} {tag or '-'} {pid} - - "
+    return out
+
+
 def format_syslog(
-    pri_facility: int, level: int, pid: int, msg: str, now: float, progname: str = PROGNAME
+    pri_facility: int, level: int, pid: int, msg: str, now: float, progname: str = PROGNAME,
+    fmt: str = "", host: str = "", maxlen: int = MAX_SYSLOG_LEN, is_fd: bool = False,
 ) -> bytes:
-    """One RFC 3164 datagram: ``<PRI>Mon DD HH:MM:SS haproxy[PID]: msg\\n``, at most 1024 bytes.
+    """One line: the header of `fmt` and the message, cut at `maxlen` bytes (`maxlen` - 1 for an
+    fd), then a newline, as 2.6 sends them (a datagram may so be maxlen + 1 bytes).
 
     PRI = facility * 8 + level; the day is space-padded ("Nov  4") and the time is local time,
-    as in HAProxy. A message too long is cut and still ends with a newline.
+    as in HAProxy.
     """
-    tm = time.localtime(now)
-    header = (
-        f"<{pri_facility * 8 + level}>{MONTHS[tm.tm_mon - 1]} {tm.tm_mday:2d}"
-        f" {tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d} {progname}[{pid}]: "
-    )
+    header = format_header(fmt, pri_facility, level, pid, now, progname, host)
     data = (header + msg.rstrip("\n")).encode("utf-8", "replace")
-    if len(data) > MAX_SYSLOG_LEN - 1:
-        data = data[: MAX_SYSLOG_LEN - 1]
-    return data + b"\n"
+    room = maxlen - 1 if is_fd else maxlen
+    return data[:room] + b"\n"
 
 
 def format_stderr(kind: str, msg: str, pid: int, now: float) -> str:
@@ -71,25 +108,51 @@ def format_stderr(kind: str, msg: str, pid: int, now: float) -> str:
     )
 
 
-class _Target:
-    """A resolved syslog destination with its facility and max level."""
+def _write_nonblocking(fd: int, data: bytes) -> None:
+    """One write() that never waits: the fd is made non-blocking unless it is a terminal, as
+    2.6 does for its stdout/stderr log targets; a full pipe loses the line."""
+    if not os.isatty(fd) and os.get_blocking(fd):
+        os.set_blocking(fd, False)
+    os.write(fd, data)
 
-    def __init__(self, family: int, addr: Any, facility: int, maxlevel: int, key: tuple[str, ...]):
+
+class _Target:
+    """A resolved syslog destination (or an fd) with its facility, levels, format and sampling."""
+
+    def __init__(self, family: int, addr: Any, facility: int, maxlevel: int, key: tuple[str, ...],
+                 t: LogTarget | None = None, fd: int = -1):
         self.family = family
         self.addr = addr
         self.facility = facility
         self.maxlevel = maxlevel
         self.key = key
+        self.fd = fd
+        self.format = t.format if t is not None else ""
+        self.maxlen = t.length if t is not None else MAX_SYSLOG_LEN
+        self.minlevel = LEVELS.get(t.minlevel, LOG_EMERG) if t is not None else LOG_EMERG
+        self.ranges = list(t.sample) if t is not None else []
+        self.sample_size = t.sample_size if t is not None else 0
+        self.idx = 0
+
+    def sampled(self) -> bool:
+        """`sample R:N`: is this message one of the ranges (1-based) of each N?"""
+        if not self.ranges:
+            return True
+        pos = self.idx + 1
+        self.idx = (self.idx + 1) % self.sample_size
+        return any(lo <= pos <= hi for lo, hi in self.ranges)
 
 
 def _resolve(t: LogTarget) -> _Target | None:
     """Turns a LogTarget into a destination; None if it cannot be used (never fatal here)."""
     facility = FACILITIES.get(t.facility.lower(), FACILITIES["local0"])
     maxlevel = LEVELS.get(t.level.lower(), LOG_DEBUG) if t.level else LOG_DEBUG
-    key = (t.address, t.facility, t.level)
+    key = (t.address, t.facility, t.level, t.format, str(t.length))
     address = t.address
+    if address.startswith("fd@") and address[3:].isdigit():
+        return _Target(0, None, facility, maxlevel, key, t, fd=int(address[3:]))
     if address.startswith("/"):
-        return _Target(socket.AF_UNIX, address, facility, maxlevel, key)
+        return _Target(socket.AF_UNIX, address, facility, maxlevel, key, t)
     host, port = address, SYSLOG_PORT
     if address.startswith("["):  # [v6]:port
         end = address.find("]")
@@ -108,7 +171,7 @@ def _resolve(t: LogTarget) -> _Target | None:
     if not infos:
         return None
     family, _, _, _, sockaddr = infos[0]
-    return _Target(family, sockaddr, facility, maxlevel, key)
+    return _Target(family, sockaddr, facility, maxlevel, key, t)
 
 
 class MasterLog:
@@ -131,8 +194,10 @@ class MasterLog:
         self._global: list[_Target] = []
         self._proxy_cache: dict[int, list[_Target]] = {}
         self._global_raw: list[LogTarget] = []
+        self.tag = PROGNAME
+        self.host = ""
         if glob is not None:
-            self.set_targets(glob.logs)
+            self.set_global(glob)
 
     # --- configuration -------------------------------------------------------------------------
     def set_targets(self, targets: Iterable[LogTarget]) -> None:
@@ -140,6 +205,12 @@ class MasterLog:
         self._global_raw = list(targets)
         self._global = [r for r in (_resolve(t) for t in self._global_raw) if r is not None]
         self._proxy_cache.clear()
+
+    def set_global(self, glob: Global) -> None:
+        """(Re)reads the global section's log targets, `log-tag` and `log-send-hostname`."""
+        self.tag = glob.log_tag
+        self.host = glob.log_send_hostname or ""
+        self.set_targets(glob.logs)
 
     def update_pid(self) -> None:
         """Call after fork (the daemon's master has a new pid)."""
@@ -162,16 +233,21 @@ class MasterLog:
             self._socks[family] = s
         return s
 
-    def _send(self, targets: Iterable[_Target], level: int, msg: str) -> None:
+    def _send(self, targets: Iterable[_Target], level: int, msg: str, tag: str | None = None) -> None:
         now = time.time()
         for t in targets:
-            if level > t.maxlevel:
+            if level > t.maxlevel or not t.sampled():
                 continue
-            s = self._sock(t.family)
-            if s is None:
-                continue
+            line = format_syslog(t.facility, max(level, t.minlevel), self.pid, msg, now,
+                                 tag if tag is not None else self.tag, t.format, self.host,
+                                 t.maxlen, t.fd >= 0)
             try:
-                s.sendto(format_syslog(t.facility, level, self.pid, msg, now), t.addr)
+                if t.fd >= 0:
+                    _write_nonblocking(t.fd, line)
+                    continue
+                s = self._sock(t.family)
+                if s is not None:
+                    s.sendto(line, t.addr)
             except OSError:
                 pass  # a full socket buffer or an absent syslogd loses the line, never blocks
 
@@ -222,4 +298,4 @@ class MasterLog:
 
     def proxy_log(self, proxy: Proxy, level: int, msg: str) -> None:
         """Sends to one proxy's log targets (HAProxy's send_log(proxy, ...))."""
-        self._send(self.proxy_targets(proxy), level, msg)
+        self._send(self.proxy_targets(proxy), level, msg, proxy.log_tag)

@@ -748,7 +748,7 @@ class Master:
         old = [g for g in self.gens if not g.stopping]
         prev_cfg = self.cfg
         self.startup.raise_limits(self.cfg, len(listeners))
-        self.log.set_targets(cfg.global_.logs)
+        self.log.set_global(cfg.global_)
         self.cfg = cfg
         self.quiet = self.quiet or bool(cfg.global_.quiet)
         try:
@@ -758,7 +758,7 @@ class Master:
                 if key not in self.bound:
                     lst.close()
             self.cfg = prev_cfg
-            self.log.set_targets(prev_cfg.global_.logs)
+            self.log.set_global(prev_cfg.global_)
             return
         # Both generations now accept on the shared sockets; the old one is told to stop once the
         # new one has lived SETTLE_TIME (_commit_reload), or keeps serving if it dies (_abort_reload).
@@ -809,7 +809,7 @@ class Master:
             self.gens.remove(gen)
             self.gens.insert(0, gen)
         self.cfg = p.prev_cfg
-        self.log.set_targets(p.prev_cfg.global_.logs)
+        self.log.set_global(p.prev_cfg.global_)
         with contextlib.suppress(Exception):
             self._stats_configure(p.prev_cfg)
         self.log.alert("Configuration not reloaded, the running workers are kept.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import grp
+import http
 import ipaddress
 import math
 import os
@@ -18,8 +19,8 @@ from pyhaproxy.config.acl import network as acl_ip
 from pyhaproxy.config.acl import predefined as predefined_acl
 from pyhaproxy.config.lexer import ConfigError
 from pyhaproxy.config.logformat import VARIABLES
-from pyhaproxy.config.model import Acl, Condition, Config, LogTarget, Proxy, Server
-from pyhaproxy.config.sample import ConvArg, SampleExpr, Segment, c_converter
+from pyhaproxy.config.model import Acl, Condition, Config, HttpRule, LogTarget, Proxy, Server
+from pyhaproxy.config.sample import VAR_SCOPES, ConvArg, SampleExpr, Segment, c_converter
 from pyhaproxy.shm import Shm, server_table
 
 
@@ -123,6 +124,8 @@ class AclTables:
     exprs: list[tuple[int, bytes | None, int, int, list[tuple[int, int]]]]
     maps: list[tuple[int, list[tuple[bytes, bytes, tuple[int, bytes, int] | None]]]]
     mapuses: list[tuple[int, bytes | None]]
+    cargs: list[tuple[list[int], list[bytes], bool | None, bool, int]]
+    var_scopes: list[int]
     acls: list[tuple[int, str, int, list[Any]]]
     conds: list[tuple[int, int, list[tuple[int, int, list[int]]], int, int]]
     switch: list[tuple[int, int, int]]
@@ -140,7 +143,19 @@ class _Maps:
     def __init__(self) -> None:
         self.maps: list[tuple[int, list[tuple[bytes, bytes, tuple[int, bytes, int] | None]]]] = []
         self.uses: list[tuple[int, bytes | None]] = []
+        # every converter's arguments: (ints, strings, regsub icase or None, glob, map use or -1)
+        self.cargs: list[tuple[list[int], list[bytes], bool | None, bool, int]] = []
+        self.var_names: dict[str, int] = {}     # `scope.name` -> index (ext/sample.pxi's slots)
+        self.var_scopes: list[int] = []
         self._index: dict[tuple[str, str], int] = {}
+
+    def var(self, name: str) -> int:
+        """The index of variable `scope.name` (req and res share txn's storage, as 2.6 ends
+        them with the transaction); a name is one variable whatever rule uses it."""
+        if name not in self.var_names:
+            self.var_names[name] = len(self.var_scopes)
+            self.var_scopes.append(VAR_SCOPES[name.partition(".")[0]])
+        return self.var_names[name]
 
     def use(self, arg: ConvArg) -> int:
         assert arg.map is not None
@@ -165,10 +180,35 @@ def _expr_row(e: SampleExpr, maps: _Maps) -> tuple[int, bytes | None, int, int, 
     """A SampleExpr as ext/sample.pxi's sexpr_t wants it (C enum values by name)."""
     fetch = int(_core.sample_fetch[e.c_fetch])
     iarg = int(e.arg) if e.fetch == "int" and e.arg is not None else 0
+    if e.fetch == "var" and e.arg is not None:
+        iarg = maps.var(e.arg)
     arg = e.arg.encode("latin-1") if e.arg is not None else None
-    convs = [(int(_core.sample_conv[c_converter(c)]), maps.use(a) if a.map is not None else 0)
-             for c, a in zip(e.convs, e.conv_args, strict=True)]
+    convs = []
+    for c, a in zip(e.convs, e.conv_args, strict=True):
+        mapuse = maps.use(a) if a.map is not None else -1
+        maps.cargs.append((list(a.ints), [s.encode("latin-1") for s in a.strs],
+                           a.icase if c == "regsub" else None, a.glob, mapuse))
+        convs.append((int(_core.sample_conv[c_converter(c)]), len(maps.cargs) - 1))
     return fetch, arg, iarg, e.occ, convs
+
+
+def _return_head(args: list[str]) -> bytes:
+    """`http-request return`'s status line and headers, without Content-Length and the blank
+    line (ext/httpreq.pxi adds them once the payload is known)."""
+    status, ctype, body, *hdrs = args
+    try:
+        reason = http.HTTPStatus(int(status)).phrase
+    except ValueError:
+        reason = ""
+    head = f"HTTP/1.1 {status} {reason}\r\n"
+    if ctype:
+        head += f"content-type: {ctype}\r\n"
+    for name, value in zip(hdrs[::2], hdrs[1::2], strict=True):
+        head += f"{name}: {value}\r\n"
+    return head.encode("latin-1")
+
+
+VAR_ACTIONS = ("set-var", "set-var-fmt", "unset-var")
 
 
 def compile_acls(cfg: Config) -> AclTables:
@@ -210,6 +250,17 @@ def compile_acls(cfg: Config) -> AclTables:
         return len(acls) - 1
 
     predefined: dict[str, int] = {}
+
+    def var_rule(hr: HttpRule, cond: int) -> tuple[str, int, int, int, bytes, bytes, int, int]:
+        """set-var: status = the variable, fmt_first = its expression; set-var-fmt: the format."""
+        var = maps.var(hr.args[0])
+        if hr.action == "set-var":
+            assert hr.fmt and hr.fmt[0].sample is not None
+            return ("set-var", cond, var, 0, b"", b"", expr_of(hr.fmt[0].sample), 0)
+        if hr.action == "set-var-fmt":
+            first, nfmt = add_fmt(hr.fmt or [])
+            return ("set-var-fmt", cond, var, 0, b"", b"", first, nfmt)
+        return ("unset-var", cond, var, 0, b"", b"", 0, 0)
 
     def add_fmt(segs: list[Segment]) -> tuple[int, int]:
         first = len(fmts)
@@ -253,7 +304,9 @@ def compile_acls(cfg: Config) -> AclTables:
             default_be = backends[px.default_backend]
         switch.append((first, len(conds) - first, default_be))
         hfirst = len(hrules)
-        for hr in px.http_rules if px.mode == "http" else []:
+        # (the `redirect` keyword's rules, args[4] == "kw", run after the http-request rules)
+        for hr in sorted(px.http_rules, key=lambda r: r.action == "redirect" and r.args[4:] == ["kw"]) \
+                if px.mode == "http" else []:
             cond = -1
             if hr.cond is not None:
                 cond = len(conds)
@@ -264,6 +317,15 @@ def compile_acls(cfg: Config) -> AclTables:
             elif hr.action == "redirect":
                 hrules.append((f"redirect-{a[0]}", cond, int(a[2]), int(a[3]), a[1].encode("latin-1"), b"",
                                0, 0))
+            elif hr.action == "return":
+                first, nfmt = add_fmt(hr.fmt or [])
+                hrules.append(("return", cond, int(a[0]), 0, _return_head(a), a[2].encode("latin-1"),
+                               first, nfmt))
+            elif hr.action in VAR_ACTIONS:
+                hrules.append(var_rule(hr, cond))
+            elif hr.action in ("set-path", "set-query", "set-uri"):
+                first, nfmt = add_fmt(hr.fmt or [])
+                hrules.append((hr.action, cond, 0, 0, b"", b"", first, nfmt))
             else:
                 value = a[1] if len(a) > 1 else ""
                 first, nfmt = add_fmt(hr.fmt or [])
@@ -279,6 +341,8 @@ def compile_acls(cfg: Config) -> AclTables:
             a = hr.args
             if hr.action == "deny":
                 hrules.append(("deny", cond, int(a[0]), 0, b"", b"", 0, 0))
+            elif hr.action in VAR_ACTIONS:
+                hrules.append(var_rule(hr, cond))
             else:
                 first, nfmt = add_fmt(hr.fmt or [])
                 hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"),
@@ -293,8 +357,10 @@ def compile_acls(cfg: Config) -> AclTables:
             else:
                 lf.append((int(_core.log_var.LV_TEXT), 0, 0, item.text.encode("latin-1")))
         lfpx.append((lfirst, len(lf) - lfirst))
-    return AclTables(exprs=exprs, maps=maps.maps, mapuses=maps.uses, acls=acls, conds=conds, switch=switch,
-                     hrules=hrules, hreq=hreq, hres=hres, lf=lf, lfpx=lfpx, fmts=fmts)
+    return AclTables(exprs=exprs, maps=maps.maps, mapuses=maps.uses, cargs=maps.cargs,
+                     var_scopes=maps.var_scopes, acls=acls,
+                     conds=conds, switch=switch, hrules=hrules, hreq=hreq, hres=hres, lf=lf, lfpx=lfpx,
+                     fmts=fmts)
 
 
 @dataclass
@@ -316,6 +382,7 @@ class ProxyPlan:
     ff_except: tuple[int, bytes, int] | None
     stats_uri: str
     logs: list[LogTarget]
+    log_tag: str  # `log-tag`: the proxy's, else the global one
     # header rules apply in HTTP mode only (the parser warns): (direction, action, icase, regex, text)
     rules: list[tuple[str, str, int, bytes, bytes]]
     errpages: dict[int, bytes]
@@ -343,6 +410,7 @@ class WorkerPlan:
     stats_sock: str | None
     maxconnrate: int = 0  # global `maxconnrate`: accepted connections per second, per process
     log_pid: int = 0  # the pid the log lines carry; 0: the worker's own
+    log_host: str = ""  # `log-send-hostname`: the host name of the syslog headers
 
 
 def _enum_member(enum: Any, prefix: str, word: str) -> int:
@@ -398,6 +466,7 @@ def plan_worker(cfg: Config) -> WorkerPlan:
             if px.forwardfor_except else None,
             stats_uri=px.stats.uri if px.stats.enabled and px.mode == "http" else "",
             logs=(cfg.global_.logs if px.log_global else []) + px.logs,
+            log_tag=px.log_tag if px.log_tag is not None else cfg.global_.log_tag,
             rules=[(r.direction, r.action, int(r.icase), (r.regex or "").encode("latin-1"),
                     (r.replacement or "").encode("latin-1"))
                    for r in px.rules if px.mode == "http" and r.action in RULE_ACTIONS],
@@ -410,7 +479,20 @@ def plan_worker(cfg: Config) -> WorkerPlan:
     return WorkerPlan(proxies=proxies, servers=servers, acl=compile_acls(cfg),
                       maxconn=max(1, cfg.global_.maxconn), quiet=cfg.global_.quiet,
                       maxconnrate=cfg.global_.maxconnrate,
-                      stats_sock=cfg.global_.tune.get("__stats_sock"))
+                      stats_sock=cfg.global_.tune.get("__stats_sock"),
+                      log_host=cfg.global_.log_send_hostname or "")
+
+
+def tls_plan(listeners: list[Any]) -> list[Any] | None:
+    """tls: per listener, None or (BindTLS, luid, name): luid numbers a proxy's listeners from 1
+    (haproxy's log names a listener `fe/1` unless its bind has a `name`)."""
+    out: list[Any] = []
+    count: dict[int, int] = {}
+    for lst in listeners:
+        count[lst.proxy_index] = count.get(lst.proxy_index, 0) + 1
+        tls = getattr(lst.bind, "tls", None)
+        out.append(None if tls is None else (tls, count[lst.proxy_index], lst.bind.options.get("name", "")))
+    return out if any(t is not None for t in out) else None
 
 
 def drop_privileges(cfg: Config) -> None:
@@ -457,7 +539,7 @@ def run(cfg: Config, listeners: list[Any], shm: Shm, worker_idx: int, debug: boo
             with contextlib.suppress(OSError):
                 os.write(ready_fd, b"r")
                 os.close(ready_fd)
-        code = _core.run_worker(plan, shm, worker_idx, fds, 1 if debug else 0)
+        code = _core.run_worker(plan, shm, worker_idx, fds, 1 if debug else 0, tls=tls_plan(listeners))
     except BaseException as exc:  # a worker must never unwind into the master's code
         print(f"[ALERT] worker {os.getpid()}: {exc!r}", file=sys.stderr)
         code = 1

@@ -40,6 +40,21 @@ from tests.helpers.syslog import Syslog
 
 _LAUNCHER_KEY = pytest.StashKey[ProxyLauncher]()
 
+# The tier of a test is the directory it lives in (markers registered in pyproject.toml).
+_TIERS = ("unit", "e2e", "scenarios", "robustness", "ha", "vtc")
+_TESTS_DIR = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with its tier, from its path: tests/unit/... -> @pytest.mark.unit."""
+    for item in items:
+        try:
+            rel = item.path.resolve().relative_to(_TESTS_DIR)
+        except ValueError:
+            continue
+        if len(rel.parts) > 1 and rel.parts[0] in _TIERS:
+            item.add_marker(getattr(pytest.mark, rel.parts[0]))
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:

@@ -216,3 +216,4 @@ cdef extern from "<regex.h>" nogil:
         REG_EXTENDED
         REG_ICASE
         REG_NOSUB
+        REG_NOTBOL

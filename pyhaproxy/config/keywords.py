@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from . import tls as TLS  # tls
 from .kw_bind import p_bind
 from .kw_global import (
     GLOBAL_TLS_KEYWORDS,
@@ -19,6 +20,7 @@ from .kw_global import (
     g_hard_stop_after,
     g_int,
     g_path,
+    g_tls,
     g_tls_ignored,
     g_tune,
     g_user,
@@ -50,9 +52,27 @@ from .kw_proxy import (
     p_timeout,
     p_transparent,
 )
-from .kw_rules import header_rule, p_acl, p_default_backend, p_http_request, p_http_response, p_use_backend
+from .kw_rules import (
+    header_rule,
+    p_acl,
+    p_default_backend,
+    p_http_request,
+    p_http_response,
+    p_redirect,
+    p_use_backend,
+)
 from .kw_server import p_default_server, p_http_check, p_server
-from .kw_stats_log import g_log, g_stats, p_log, p_log_format, p_stats
+from .kw_stats_log import (
+    g_log,
+    g_log_send_hostname,
+    g_log_tag,
+    g_no,
+    g_stats,
+    p_log,
+    p_log_format,
+    p_log_tag,
+    p_stats,
+)
 from .model import (
     Where,
 )
@@ -114,6 +134,8 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "pidfile": (Kw(G, g_path, "1.1.21"),),
     "maxconn": (Kw(G, g_int, "1.0"), Kw(P, p_int, "1.0")),
     "log": (Kw(G, g_log, "1.0"), Kw(P, p_log, "1.0")),
+    "log-tag": (Kw(G, g_log_tag, "1.5"), Kw(P, p_log_tag, "1.6")),
+    "log-send-hostname": (Kw(G, g_log_send_hostname, "1.4"),),
     "stats": (Kw(G, g_stats, "1.2"), Kw(P, p_stats, "1.2.14")),
     # proxies
     "bind": (Kw(FE, p_bind, "1.2"),),
@@ -121,6 +143,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "use_backend": (Kw(FE, p_use_backend, "1.3.10"),),
     "default_backend": (Kw(FED, p_default_backend, "1.3"),),
     "http-request": (Kw(L, p_http_request, "1.4"),),
+    "redirect": (Kw(L, p_redirect, "1.3.14"),),   # tls: redirect scheme https if !{ ssl_fc }
     "http-response": (Kw(L, p_http_response, "1.5"),),
     "log-format": (Kw(FED, p_log_format, "1.5"),),
     "mode": (Kw(P, p_mode, "1.0"),),
@@ -146,7 +169,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "monitor-uri": (Kw(P, p_monitor_uri, "1.2.15", side=FRONTEND),),
     "monitor": (Kw(P, p_monitor, "1.3.10", side=FRONTEND),),
     "option": (Kw(P, p_option, "1.0"),),
-    "no": (Kw(P, p_no, "1.3.15"),),
+    "no": (Kw(P, p_no, "1.3.15"), Kw(G, g_no, "1.3.15")),
     "server": (Kw(BE, p_server, "1.0"),),
     "default-server": (Kw(P, p_default_server, "1.4"),),
     "http-check": (Kw(P, p_http_check, "1.4"),),
@@ -175,7 +198,6 @@ for _dir, _acts in (("req", ("del", "deny", "allow", "pass", "tarpit")), ("rsp",
 _LATER_PROXY_KEYWORDS = {
     "http-after-response": "2.2",
     "block": "1.3.10",
-    "redirect": "1.3.14",
     "http-reuse": "1.6",
     "http-send-name-header": "1.4",
     "tcp-request": "1.3.15",
@@ -189,7 +211,6 @@ _LATER_PROXY_KEYWORDS = {
     "filter": "1.7",
     "unique-id-format": "1.5",
     "unique-id-header": "1.5",
-    "log-tag": "1.6",
     "rate-limit": "1.4",
     "persist": "1.5",
     "ignore-persist": "1.5",
@@ -227,8 +248,6 @@ _LATER_GLOBAL_KEYWORDS = {
     "spread-checks": "1.3.15",
     "node": "1.4",
     "description": "1.4",
-    "log-send-hostname": "1.4",
-    "log-tag": "1.5",
     "maxsslconn": "1.5",
     "maxsessrate": "1.5",
     "maxpipes": "1.4",
@@ -272,7 +291,7 @@ for _kw in "clitcpka-idle clitcpka-intvl http-error srvtcpka-idle srvtcpka-intvl
 
 
 for _kw in GLOBAL_TLS_KEYWORDS:
-    KEYWORDS[_kw] = (Kw(G, g_tls_ignored, "1.5"),)
+    KEYWORDS[_kw] = (Kw(G, g_tls if _kw in TLS.GLOBAL_KEYWORDS else g_tls_ignored, "1.5"),)  # tls
 
 for _kw, _since in _LATER_PROXY_KEYWORDS.items():
     KEYWORDS.setdefault(_kw, (Kw(P, None, _since),))

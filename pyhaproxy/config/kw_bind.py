@@ -7,6 +7,7 @@ import grp
 import pwd
 import socket
 
+from . import tls as TLS  # tls
 from .model import (
     Bind,
     Proxy,
@@ -47,15 +48,17 @@ def p_bind(st: State, args: list[str], where: Where) -> None:
     if len(args) < 2 or (":" not in args[1] and not args[1].startswith(("fd@", "unix@", "abns@", "/"))):
         raise fail(where, "'bind' expects [addr1]:port1[-end1]{,[addr]:port[-end]}... as arguments.")
     opts: dict[str, str] = {}
+    tls_words: list[str] = []   # tls: handled by config/tls.py
     i = 2
     while i < len(args):
         opt = args[i]
+        if opt in TLS.BIND_OPTIONS:   # tls
+            n = 2 if TLS.BIND_OPTIONS[opt] else 1
+            tls_words.extend(args[i:i + n])
+            i += n
+            continue
         if opt in _BIND_TLS_OPTIONS:
-            raise fail(
-                where,
-                f"'bind {args[1]}' : option '{opt}' needs TLS, which pyhaproxy does not handle "
-                "(terminate TLS in front of it).",
-            )
+            raise fail(where, f"'bind {args[1]}' : TLS option '{opt}' is not supported by pyhaproxy yet.")
         if opt in BIND_LATER_OPTIONS:
             raise not_supported(f"'bind' option '{opt}'", BIND_LATER_OPTIONS[opt], where)
         if opt not in _BIND_OPTIONS:
@@ -90,7 +93,11 @@ def p_bind(st: State, args: list[str], where: Where) -> None:
         else:
             opts[opt] = ""
             i += 1
+    tls = TLS.parse_bind(st.config.global_.tls, args[1], tls_words, where) if tls_words else None
+    n0 = len(st.px().binds)
     add_binds(st.px(), args[1], where, opts)
+    for b in st.px().binds[n0:]:   # tls
+        b.tls = tls
 
 
 def add_binds(px: Proxy, text: str, where: Where, opts: dict[str, str] | None = None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import grp
 import pwd
 
+from . import tls as TLS  # tls
 from .model import (
     Where,
 )
@@ -106,7 +107,11 @@ def g_tune(st: State, args: list[str], where: Where) -> None:
 def g_tls_ignored(st: State, args: list[str], where: Where) -> None:
     """TLS settings of a global section (Debian's default has them): accepted, with a warning."""
     need(args, 1, where, f"'{args[0]}' expects an argument.")
-    st.warn(where, f"'{args[0]}' ignored: pyhaproxy does not handle TLS ('bind ... ssl' is an error).")
+    st.warn(where, f"'{args[0]}' ignored: not supported by pyhaproxy yet.")
+
+
+def g_tls(st: State, args: list[str], where: Where) -> None:  # tls: crt-base, ssl-default-bind-*
+    TLS.parse_global(st.config.global_.tls, args, where)
 
 
 GLOBAL_TLS_KEYWORDS = (

@@ -6,6 +6,7 @@ import ipaddress
 import os
 import re
 
+from .kw_stats_log import p_no_log
 from .model import (
     BUFSIZE,
     Capture,
@@ -163,6 +164,7 @@ _FLAG_OPTIONS = {
     "keepalive": "1.1",
     "accept-invalid-http-request": "1.3.15",
     "accept-invalid-http-response": "1.3.15",
+    "log-separate-errors": "1.3.21",
 }
 
 _LATER_OPTIONS = {
@@ -189,7 +191,6 @@ _LATER_OPTIONS = {
     "independent-streams": "1.4",
     "independant-streams": "1.4",
     "originalto": "1.4",
-    "log-separate-errors": "1.3.21",
     "contstats": "1.4",
     "dontlog-normal": "1.3.21",
     "prefer-last-server": "1.5",
@@ -289,6 +290,9 @@ def p_option(st: State, args: list[str], where: Where) -> None:
 
 
 def p_no(st: State, args: list[str], where: Where) -> None:
+    if len(args) > 1 and args[1] == "log":
+        p_no_log(st, args[1:], where)
+        return
     raise not_supported("'no option'", "1.3.15", where)
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from . import acl as acl_lines
 from .model import (
+    BUFSIZE,
     Acl,
     Condition,
     HeaderRule,
@@ -17,7 +18,7 @@ from .model import (
     UseBackend,
     Where,
 )
-from .sample import SampleError, Segment, parse_format
+from .sample import SampleError, Segment, check_var_name, parse_format, parse_sample
 from .state import BACKEND, Handler, State, defaults_forbidden
 from .values import check_replacement, compile_regex, fail, need, no_extra, parse_int
 
@@ -139,12 +140,15 @@ def p_use_backend(st: State, args: list[str], where: Where) -> None:
 
 DENY_CODES = (400, 403, 404, 405, 408, 429, 500, 502, 503, 504)
 
-_HTTP_REQUEST_ACTIONS = {"deny": 0, "add-header": 2, "set-header": 2, "del-header": 1, "redirect": -1}
+_HTTP_REQUEST_ACTIONS = {"deny": 0, "add-header": 2, "set-header": 2, "del-header": 1, "redirect": -1,
+                         "return": -1, "set-path": 1, "set-query": 1, "set-uri": 1}
+# actions whose one argument is a format (%[...] allowed), not a header name
+_URI_ACTIONS = ("set-path", "set-query", "set-uri")
 
 _HTTP_REQUEST_LATER = (
-    "allow tarpit auth set-path set-uri set-query set-method set-var unset-var set-log-level "
+    "allow tarpit auth set-method set-log-level "
     "set-nice set-tos set-mark replace-header replace-value replace-path replace-uri capture "
-    "track-sc0 track-sc1 track-sc2 sc-inc-gpc0 sc-set-gpt0 lua cache-use return reject "
+    "track-sc0 track-sc1 track-sc2 sc-inc-gpc0 sc-set-gpt0 lua cache-use reject "
     "silent-drop wait-for-body wait-for-handshake early-hint normalize-uri set-timeout "
     "set-src set-dst set-src-port set-dst-port do-resolve use-service add-acl del-acl set-map "
     "del-map set-priority-class set-priority-offset send-spoe-group set-bandwidth-limit "
@@ -152,15 +156,65 @@ _HTTP_REQUEST_LATER = (
 ).split()
 
 
+_VAR_ACTION = re.compile(r"^(set-var|set-var-fmt|unset-var)\((.*)\)$")
+
+
+def _var_rule(st: State, kw: str, args: list[str], where: Where, side: str) -> bool:
+    """`set-var(scope.name) EXPR`, `set-var-fmt(scope.name) FMT`, `unset-var(scope.name)`: the
+    rule, added to the proxy; False when args[1] is no variable action."""
+    m = _VAR_ACTION.match(args[1])
+    if not m:
+        return False
+    action, name = m.group(1), m.group(2)
+    rest = args[2:]
+    k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))
+    params, cond_words = rest[:k], rest[k:]
+    what = f"{kw} {args[1]}"
+    cond = parse_condition(st, cond_words, where, what) if cond_words else None
+    want = 0 if action == "unset-var" else 1
+    if len(params) != want:
+        raise fail(where, f"'{what}' expects {'no argument' if not want else 'one expression'}.")
+    fmt = None
+    try:
+        check_var_name(name)
+        if action == "set-var":
+            fmt = [Segment(sample=parse_sample(params[0]))]
+        elif action == "set-var-fmt":
+            fmt = parse_format(params[0])
+    except SampleError as exc:
+        raise fail(where, f"'{what}' : {exc}.") from None
+    _check_sides(st, cond, fmt, side, what, where)
+    rules = st.px().http_rules if side == "req" else st.px().http_res_rules
+    rules.append(HttpRule(action=action, args=[name], cond=cond, where=copy.copy(where), fmt=fmt))
+    return True
+
+
+def p_redirect(st: State, args: list[str], where: Where) -> None:
+    """tls: `redirect location|prefix|scheme TO [code N] [drop-query] [if|unless COND]`: an
+    http-request redirect run after the proxy's http-request rules, as haproxy runs them (args[4]
+    "kw" marks it; pyhaproxy/worker.py orders them)."""
+    defaults_forbidden(st, args, where)
+    rest = args[1:]
+    k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))
+    params, cond_words = rest[:k], rest[k:]
+    cond = parse_condition(st, cond_words, where, "redirect") if cond_words else None
+    _check_sides(st, cond, None, "req", "redirect", where)
+    st.px().http_rules.append(HttpRule(action="redirect", args=[*_parse_redirect(params, where), "kw"],
+                                       cond=cond, where=copy.copy(where)))
+
+
 def p_http_request(st: State, args: list[str], where: Where) -> None:
     defaults_forbidden(st, args, where)
     need(args, 1, where, "'http-request' expects an action.")
     action = args[1]
+    if _var_rule(st, "http-request", args, where, "req"):
+        return
     if action not in _HTTP_REQUEST_ACTIONS:
         base = action.split("(", 1)[0]
         if base in _HTTP_REQUEST_LATER or base.startswith(("track-sc", "sc-", "lua.")):
             raise fail(where, f"'http-request {action}' is not supported (only deny, add-header, "
-                              "set-header, del-header and redirect are).")
+                              "set-header, del-header, redirect, return, set-path, set-query, "
+                              "set-uri, set-var, set-var-fmt and unset-var are).")
         raise fail(where, f"'http-request' : unknown action '{action}'.")
     rest = args[2:]
     k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))
@@ -180,6 +234,15 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
                               "(only 'deny_status CODE').")
     elif action == "redirect":
         params = _parse_redirect(params, where)
+    elif action == "return":
+        params, fmt = _parse_return(params, where)
+    elif action in _URI_ACTIONS:
+        if len(params) != 1:
+            raise fail(where, f"'http-request {action}' expects exactly 1 argument.")
+        try:
+            fmt = parse_format(params[0])
+        except SampleError as exc:
+            raise fail(where, f"'http-request {action}' : {exc}.") from None
     else:
         nargs = _HTTP_REQUEST_ACTIONS[action]
         if len(params) != nargs:
@@ -199,7 +262,53 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
             raise fail(where, f"'http-request {action}' : invalid header name '{params[0]}'.")
     _check_sides(st, cond, fmt, "req", f"http-request {action}", where)
     st.px().http_rules.append(HttpRule(action=action, args=params, cond=cond, where=copy.copy(where),
-                                       fmt=fmt if action in ("add-header", "set-header") else None))
+                                       fmt=fmt if action not in ("deny", "redirect", "del-header") else None))
+
+
+def _parse_return(params: list[str], where: Where) -> tuple[list[str], list[Segment] | None]:
+    """`[status N] [content-type T] [string S | lf-string FMT | file F] [hdr NAME VALUE]...` ->
+    ([status, content-type, body, name, value, ...], the body's format for lf-string)."""
+    status, ctype, body = "200", "", ""
+    fmt = None
+    hdrs: list[str] = []
+    i = 0
+    while i < len(params):
+        w = params[i]
+        if i + 1 >= len(params) and w != "default-errorfiles":
+            raise fail(where, f"'http-request return' : '{w}' expects an argument.")
+        if w == "status":
+            status = str(parse_int(params[i + 1], "status", where, lo=200, hi=599))
+        elif w == "content-type":
+            ctype = params[i + 1]
+        elif w == "string":
+            body = params[i + 1]
+        elif w == "lf-string":
+            try:
+                fmt = parse_format(params[i + 1])
+            except SampleError as exc:
+                raise fail(where, f"'http-request return' : {exc}.") from None
+        elif w == "file":
+            try:
+                with open(params[i + 1], encoding="latin-1") as f:
+                    body = f.read(BUFSIZE)
+            except OSError as exc:
+                raise fail(where, f"'http-request return' : failed to open file '{params[i + 1]}' "
+                                  f"({exc.strerror}).") from None
+        elif w == "hdr":
+            if i + 2 >= len(params):
+                raise fail(where, "'http-request return' : 'hdr' expects a name and a value.")
+            if "%" in params[i + 2]:
+                raise fail(where, "'http-request return' : log-format values in 'hdr' are not supported.")
+            hdrs += [params[i + 1], params[i + 2]]
+            i += 3
+            continue
+        else:
+            raise fail(where, f"'http-request return' : option '{w}' is not supported "
+                              "(status, content-type, string, lf-string, file and hdr are).")
+        i += 2
+    if (body or fmt) and not ctype:
+        raise fail(where, "'http-request return' : a 'content-type' must be set for a payload.")
+    return [status, ctype, body, *hdrs], fmt
 
 
 _HTTP_RESPONSE_ACTIONS = {"add-header": 2, "set-header": 2, "del-header": 1, "deny": 0}
@@ -224,6 +333,8 @@ def p_http_response(st: State, args: list[str], where: Where) -> None:
     kw = args[0]
     need(args, 1, where, f"'{kw}' expects an action.")
     action = args[1]
+    if _var_rule(st, kw, args, where, "res"):
+        return
     allowed = tuple(_HTTP_RESPONSE_ACTIONS)
     if action not in allowed:
         raise fail(where, f"'{kw} {action}' is not supported (only {', '.join(allowed)} are).")
@@ -283,8 +394,6 @@ def _parse_redirect(params: list[str], where: Where) -> list[str]:
             raise fail(where, f"'http-request redirect' : option '{params[i]}' is not supported.")
     if not kind:
         raise fail(where, "'http-request redirect' expects 'location', 'prefix' or 'scheme' <value>.")
-    if kind == "scheme":
-        raise fail(where, "'http-request redirect scheme' is not supported.")
     if "%" in url:
         raise fail(where, "'http-request redirect' : log-format values ('%...') are not supported.")
     return [kind, url, code, drop]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import grp
 import ipaddress
 import pwd
+import socket
 
 from .logformat import LogFormatError, parse_log_format
 from .model import (
@@ -13,7 +14,7 @@ from .model import (
     StatsSocket,
     Where,
 )
-from .state import State
+from .state import State, once
 from .values import (
     LOG_FACILITIES,
     LOG_LEVELS,
@@ -29,20 +30,104 @@ from .values import (
     split_host_port,
 )
 
+LOG_FORMATS = ("local", "rfc3164", "rfc5424", "priority", "short", "timed", "iso", "raw")
+
+
+def _parse_sample(spec: str, where: Where) -> tuple[list[tuple[int, int]], int]:
+    """`sample R[,R...]:N`, each R being `I` or `LOW-HIGH` (1-based), as 2.6 reads them."""
+    ranges_s, colon, size_s = spec.partition(":")
+    if not colon:
+        raise fail(where, "log : Missing sample size")
+    ranges: list[tuple[int, int]] = []
+    rest = ranges_s
+    while rest:
+        part, _, tail = rest.partition(",")
+        lo_s, dash, hi_s = part.partition("-")
+        lo = int(lo_s) if isnum(lo_s) else 0
+        hi = (int(hi_s) if isnum(hi_s) else 0) if dash else lo
+        if not lo or not hi or hi < lo or (dash and hi == lo):
+            raise fail(where, f"log : wrong sample range '{rest}'")
+        if any(a <= lo <= b or a <= hi <= b for a, b in ranges):
+            raise fail(where, "log : ranges are overlapping")
+        ranges.append((lo, hi))
+        rest = tail
+    if not ranges:
+        raise fail(where, "log : no sampling ranges given")
+    size = int(size_s) if isnum(size_s) else 0
+    if not size:
+        raise fail(where, f"log : wrong sample size '{size_s}' for sample range '{ranges_s}'")
+    top = max(h for _, h in ranges)
+    if size < top:
+        raise fail(where, f"log : sample size {size} should be greater or equal to {top} "
+                          "the maximum of the high ranges limits")
+    return sorted(ranges), size
+
 
 def parse_log(args: list[str], where: Where) -> LogTarget:
-    """`log <address> <facility> [max_level]` (args[0] is 'log')."""
-    addr, fac = args[1], args[2]
+    """`log ADDR [len N] [format F] [sample R:N] FACILITY [LEVEL [MINLEVEL]]` (args[0] is 'log'),
+    the options in this order only, as haproxy 2.6 reads them; errors with 2.6's words."""
+    addr = args[1]
+    if addr == "stdout":
+        addr = "fd@1"
+    elif addr == "stderr":
+        addr = "fd@2"
+    a = args + [""] * 12
+    i = 2
+    length = 1024
+    if a[i] == "len":
+        n = int(a[i + 1]) if isnum(a[i + 1]) else 0
+        if n < 80 or n > 65535:
+            raise fail(where, f"log : invalid log length '{a[i + 1]}', must be between 80 and 65535")
+        length = n
+        i += 2
+    fmt = ""
+    if a[i] == "format":
+        if a[i + 1] not in LOG_FORMATS:
+            raise fail(where, f"log : unknown log format '{a[i + 1]}'")
+        fmt = a[i + 1]
+        i += 2
+    sample: list[tuple[int, int]] = []
+    size = 0
+    if a[i] == "sample":
+        sample, size = _parse_sample(a[i + 1], where)
+        i += 2
+    fac = a[i]
     if fac not in LOG_FACILITIES:
-        raise fail(where, f"unknown log facility '{fac}'")
+        raise fail(where, f"log : unknown log facility '{fac}'")
+    i += 1
     level = "debug"
-    if len(args) > 3:
-        level = args[3]
+    if a[i]:
+        level = a[i]
         if level not in LOG_LEVELS:
-            raise fail(where, f"unknown optional log level '{level}'")
-        no_extra(args, 4, where)
+            raise fail(where, f"log : unknown optional log level '{level}'")
+        i += 1
+    minlevel = "emerg"
+    if a[i]:
+        minlevel = a[i]
+        if minlevel not in LOG_LEVELS:
+            raise fail(where, f"log : unknown optional minimum log level '{minlevel}'")
+        i += 1
+    if a[i]:
+        raise fail(where, f"log : cannot handle unexpected argument '{a[i]}'")
+    target = LogTarget(address=addr, facility=fac, level=level, where=where, length=length,
+                       format=fmt, minlevel=minlevel, sample=sample, sample_size=size)
+    if addr == "global":  # `log global FACILITY ...`: read as an address, as 2.6 does
+        raise fail(where, "log : invalid address: 'global' in 'global'")
+    if addr.startswith("fd@"):
+        if not isnum(addr[3:]):
+            raise fail(where, f"log : invalid address: '{addr}'")
+        return target
+    if addr.startswith("unix@"):
+        addr = addr[5:]
     if addr.startswith("/"):
-        return LogTarget(address=addr, facility=fac, level=level, where=where)
+        target.address = addr
+        return target
+    if addr.startswith(("ring@", "tcp@", "abns@")):
+        raise fail(where, f"log : '{addr}' : ring buffers and TCP log servers are not supported by "
+                          "pyhaproxy (UDP, unix sockets and stdout/stderr are).")
+    for pfx in ("udp@", "udp4@", "udp6@", "ipv4@", "ipv6@"):
+        if addr.startswith(pfx):
+            addr = addr[len(pfx):]
     host, port = split_host_port(addr)
     res = resolve(host) if host else None
     if res is None:
@@ -54,16 +139,58 @@ def parse_log(args: list[str], where: Where) -> LogTarget:
     else:
         raise fail(where, f"'log' : invalid port in address '{addr}'.")
     ip = res[0] if res[1] == 2 else f"[{res[0]}]"
-    return LogTarget(address=f"{ip}:{nport}", facility=fac, level=level, where=where)
+    target.address = f"{ip}:{nport}"
+    return target
 
 
 def g_log(st: State, args: list[str], where: Where) -> None:
     if len(args) < 3:
-        raise fail(where, "'log' expects <address> and <facility> as arguments.")
+        raise fail(where, "log : expects <address> and <facility>  as arguments")
     target = parse_log(args, where)
     if len(st.config.global_.logs) >= 2:
         raise fail(where, "too many syslog servers")
     st.config.global_.logs.append(target)
+
+
+def g_no(st: State, args: list[str], where: Where) -> None:
+    """`no log` in the global section forgets the global log targets read so far."""
+    if len(args) > 1 and args[1] == "log":
+        if len(args) > 2:
+            raise fail(where, "log : 'no log' does not expect arguments")
+        st.config.global_.logs = []
+        return
+    raise fail(where, "'no' in 'global' : pyhaproxy supports only 'no log' there.")
+
+
+def g_log_send_hostname(st: State, args: list[str], where: Where) -> None:
+    """`log-send-hostname [NAME]`: NAME, else the system's host name, in every syslog header."""
+    if not once(st, args[0], where):
+        return
+    st.config.global_.log_send_hostname = args[1] if len(args) > 1 and args[1] else socket.gethostname()
+
+
+def g_log_tag(st: State, args: list[str], where: Where) -> None:
+    if len(args) > 2:
+        raise fail(where, f"'{args[0]}' cannot handle unexpected argument '{args[2]}'.")
+    if len(args) < 2 or not args[1]:
+        raise fail(where, f"'{args[0]}' expects a tag for use in syslog.")
+    st.config.global_.log_tag = args[1]
+
+
+def p_log_tag(st: State, args: list[str], where: Where) -> None:
+    if len(args) < 2 or not args[1]:
+        raise fail(where, f"'{args[0]}' expects a tag for use in syslog.")
+    st.px().log_tag = args[1]
+
+
+def p_no_log(st: State, args: list[str], where: Where) -> None:
+    """`no log` (args: ['log', ...]): forget the log targets inherited or defined so far
+    (`log global` included)."""
+    if len(args) > 1:
+        raise fail(where, "log : 'no log' does not expect arguments")
+    px = st.px()
+    px.logs = []
+    px.log_global = False
 
 
 def _tcp_stats_address(text: str, where: Where) -> str:
@@ -172,7 +299,7 @@ def p_log(st: State, args: list[str], where: Where) -> None:
         px.log_global = True
         return
     if len(args) < 3:
-        raise fail(where, "'log' expects either <address[:port]> and <facility> or 'global' as arguments.")
+        raise fail(where, "log : expects <address> and <facility> or global as arguments")
     target = parse_log(args, where)
     if len(px.logs) >= 2:
         raise fail(where, "too many syslog servers")

@@ -7,10 +7,13 @@ Times are milliseconds; 0 means "no timeout" as in HAProxy 1.x.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .logformat import LogItem
 from .sample import SampleExpr, Segment
+
+if TYPE_CHECKING:  # tls
+    from .tls import BindTLS, GlobalTLS
 
 # HAProxy 1.2 compile-time defaults (include/common/defaults.h).
 DEFAULT_MAXCONN = 2000
@@ -32,12 +35,22 @@ class Where:
 
 @dataclass
 class LogTarget:
-    """`log ADDRESS FACILITY [MAX_LEVEL]`; address is 'host:port', 'host' (port 514) or a path."""
+    """`log ADDRESS [len N] [format F] [sample R:N] FACILITY [LEVEL [MINLEVEL]]` (2.6's order).
+
+    address is 'host:port' (port 514 by default), a unix socket path, or 'fd@N' (`stdout` is
+    'fd@1', `stderr` 'fd@2'). format "" is 2.6's unspecified format: RFC 3164 without the
+    hostname ("local"), with it when `log-send-hostname` is set. sample: the ranges (low, high)
+    of the messages logged out of each `sample_size` consecutive ones."""
 
     address: str
     facility: str
     level: str = "debug"
     where: Where = field(default_factory=Where)
+    length: int = 1024
+    format: str = ""
+    minlevel: str = "emerg"
+    sample: list[tuple[int, int]] = field(default_factory=list)
+    sample_size: int = 0
 
 
 @dataclass
@@ -69,6 +82,8 @@ class Global:
     pidfile: str | None = None
     ulimit_n: int | None = None
     logs: list[LogTarget] = field(default_factory=list)
+    log_send_hostname: str | None = None  # `log-send-hostname [NAME]`: the host name in headers
+    log_tag: str = "haproxy"  # `log-tag`: the program name of the syslog header
     stats_socket: StatsSocket | None = None  # the first `stats socket` line
     stats_sockets: list[StatsSocket] = field(default_factory=list)  # every one, in order
     stats_timeout: int = 10000
@@ -79,6 +94,7 @@ class Global:
     nokqueue: bool = False
     nosepoll: bool = False
     tune: dict[str, str] = field(default_factory=dict)
+    tls: GlobalTLS = field(default_factory=lambda: _global_tls())  # tls: crt-base, ssl-default-bind-*
 
 
 @dataclass
@@ -94,6 +110,7 @@ class Bind:
     # interface, mss (value "" for flags)
     options: dict[str, str] = field(default_factory=dict)
     fd: int = -1  # `bind fd@N`: an inherited listening socket (host is then "fd@N")
+    tls: BindTLS | None = None  # tls: `bind ... ssl crt ...` (config/tls.py)
 
 
 @dataclass
@@ -270,6 +287,7 @@ class Proxy:
     monitor_uri: str | None = None
     logs: list[LogTarget] = field(default_factory=list)
     log_global: bool = False
+    log_tag: str | None = None  # `log-tag` of the proxy; else the global one
     rules: list[HeaderRule] = field(default_factory=list)
     captures: list[Capture] = field(default_factory=list)
     errorloc: dict[int, tuple[str, str]] = field(default_factory=dict)  # code -> (kind, value)
@@ -307,3 +325,8 @@ class Config:
     proxies: list[Proxy] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+def _global_tls() -> Any:  # tls: (config/tls.py imports this module)
+    from .tls import GlobalTLS
+    return GlobalTLS()

@@ -43,6 +43,8 @@ _FETCHES: dict[str, tuple[str, str, str, bool]] = {
     "url_param": ("SF_URL_PARAM", "str", "name", True),
     "req.proto_http": ("SF_PROTO_HTTP", "bool", "", True),
     "req.len": ("SF_REQ_LEN", "int", "", False),
+    "ssl_fc": ("SF_SSL_FC", "bool", "", False),            # tls
+    "ssl_fc_sni": ("SF_SSL_FC_SNI", "str", "", False),     # tls
     "status": ("SF_STATUS", "int", "", True),
     "res.hdr": ("SF_HDR", "str", "name,occ", True),
     "res.fhdr": ("SF_FHDR", "str", "name,occ", True),
@@ -52,6 +54,7 @@ _FETCHES: dict[str, tuple[str, str, str, bool]] = {
     "str": ("SF_STR", "str", "const", False),
     "int": ("SF_INT", "int", "const", False),
     "env": ("SF_STR", "str", "const", False),
+    "var": ("SF_VAR", "str", "var", False),
 }
 # 2.6's other spellings of the same fetches
 _ALIASES = {
@@ -59,20 +62,50 @@ _ALIASES = {
     "hdr_val": "req.hdr_val", "cook": "req.cook", "cook_cnt": "req.cook_cnt", "urlp": "url_param",
     "req_ver": "req.ver", "req_proto_http": "req.proto_http", "req_len": "req.len",
 }
-# name -> (C converter member, input type, output type); "any" takes every type (cast to string)
-_CONVERTERS: dict[str, tuple[str, str, str]] = {
-    "lower": ("SC_LOWER", "any", "str"),
-    "upper": ("SC_UPPER", "any", "str"),
-    "length": ("SC_LENGTH", "any", "int"),
-    "map": ("SC_MAP", "any", "str"),
-    "map_str": ("SC_MAP", "any", "str"),
-    "map_beg": ("SC_MAP", "any", "str"),
-    "map_end": ("SC_MAP", "any", "str"),
-    "map_sub": ("SC_MAP", "any", "str"),
-    "map_dir": ("SC_MAP", "any", "str"),
-    "map_dom": ("SC_MAP", "any", "str"),
-    "map_reg": ("SC_MAP", "any", "str"),
-    "map_ip": ("SC_MAP", "any", "str"),
+# name -> (C converter member, input type, output type, arguments); "any" takes every type (cast
+# to a string); arguments: "i" integer, "s" string, "r" regex, "f" regsub flags, "m" map file,
+# a trailing "?" marks the optional ones
+_CONVERTERS: dict[str, tuple[str, str, str, str]] = {
+    "lower": ("SC_LOWER", "any", "str", ""),
+    "upper": ("SC_UPPER", "any", "str", ""),
+    "length": ("SC_LENGTH", "any", "int", ""),
+    "bytes": ("SC_BYTES", "any", "str", "i i?"),
+    "field": ("SC_FIELD", "any", "str", "i s i?"),
+    "word": ("SC_WORD", "any", "str", "i s i?"),
+    "regsub": ("SC_REGSUB", "any", "str", "r s f?"),
+    "hex": ("SC_HEX", "any", "str", ""),
+    "base64": ("SC_BASE64", "any", "str", ""),
+    "url_dec": ("SC_URL_DEC", "any", "str", "i?"),
+    "json": ("SC_JSON", "any", "str", "s?"),
+    "ltrim": ("SC_LTRIM", "any", "str", "s"),
+    "rtrim": ("SC_RTRIM", "any", "str", "s"),
+    "sdbm": ("SC_SDBM", "any", "int", "i?"),
+    "djb2": ("SC_DJB2", "any", "int", "i?"),
+    "wt6": ("SC_WT6", "any", "int", "i?"),
+    "crc32": ("SC_CRC32", "any", "int", "i?"),
+    "add": ("SC_ADD", "int", "int", "i"),
+    "sub": ("SC_SUB", "int", "int", "i"),
+    "mul": ("SC_MUL", "int", "int", "i"),
+    "div": ("SC_DIV", "int", "int", "i"),
+    "mod": ("SC_MOD", "int", "int", "i"),
+    "and": ("SC_AND", "int", "int", "i"),
+    "or": ("SC_OR", "int", "int", "i"),
+    "xor": ("SC_XOR", "int", "int", "i"),
+    "neg": ("SC_NEG", "int", "int", ""),
+    "not": ("SC_NOT", "int", "bool", ""),
+    "bool": ("SC_BOOL", "int", "bool", ""),
+    "odd": ("SC_ODD", "int", "bool", ""),
+    "even": ("SC_EVEN", "int", "bool", ""),
+    "ipmask": ("SC_IPMASK", "ip", "ip", "s s?"),
+    "map": ("SC_MAP", "any", "str", "m s?"),
+    "map_str": ("SC_MAP", "any", "str", "m s?"),
+    "map_beg": ("SC_MAP", "any", "str", "m s?"),
+    "map_end": ("SC_MAP", "any", "str", "m s?"),
+    "map_sub": ("SC_MAP", "any", "str", "m s?"),
+    "map_dir": ("SC_MAP", "any", "str", "m s?"),
+    "map_dom": ("SC_MAP", "any", "str", "m s?"),
+    "map_reg": ("SC_MAP", "any", "str", "m s?"),
+    "map_ip": ("SC_MAP", "any", "str", "m s?"),
 }
 _MAP_LIMIT = 64 << 20
 MATCHES = ("str", "beg", "end", "sub", "reg", "dom", "dir", "len", "found", "int", "ip", "bool")
@@ -104,9 +137,14 @@ class MapFile:
 
 @dataclass
 class ConvArg:
-    """A converter's arguments, checked: for map*, the file and the default value."""
+    """A converter's arguments, checked: for map*, the file and the default value; for the
+    others up to two integers, two strings and regsub's flags."""
     map: MapFile | None = None
     default: str | None = None
+    ints: list[int] = field(default_factory=list)
+    strs: list[str] = field(default_factory=list)
+    icase: bool = False
+    glob: bool = False
 
 
 def load_map(path: str, match: str) -> MapFile:
@@ -157,22 +195,70 @@ class SampleExpr:
 
 
 def _split_top(text: str, sep: str) -> list[str]:
-    """Split on `sep` outside parentheses."""
+    """Split on `sep` outside parentheses and quotes (quotes and backslashes are kept)."""
     out: list[str] = []
     cur: list[str] = []
     depth = 0
-    for ch in text:
-        if ch == "(":
+    quote = ""
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            cur.append(text[i:i + 2])
+            i += 2
+            continue
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
             depth += 1
         elif ch == ")":
             depth -= 1
-        if ch == sep and depth == 0:
+        elif ch == sep and depth == 0:
             out.append("".join(cur))
             cur = []
-        else:
-            cur.append(ch)
+            i += 1
+            continue
+        cur.append(ch)
+        i += 1
     out.append("".join(cur))
     return out
+
+
+def _unquote(arg: str) -> str:
+    """A converter argument: one level of quotes removed, `\\x` -> x outside single quotes."""
+    arg = arg.strip()
+    out: list[str] = []
+    quote = ""
+    i = 0
+    while i < len(arg):
+        ch = arg[i]
+        if ch == "\\" and quote != "'" and i + 1 < len(arg):
+            out.append(arg[i + 1])
+            i += 2
+            continue
+        if quote and ch == quote:
+            quote = ""
+        elif not quote and ch in "'\"":
+            quote = ch
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+VAR_SCOPES = {"proc": 0, "sess": 1, "txn": 2, "req": 2, "res": 2}   # ext/sample.pxi VAR_*
+
+
+def check_var_name(name: str) -> str:
+    """`scope.name` of a variable (proc, sess, txn, req, res), as 2.6 checks it."""
+    scope, _, rest = name.partition(".")
+    if scope not in VAR_SCOPES or not rest or not re.match(r"^[A-Za-z0-9._]+$", rest):
+        raise SampleError(f"invalid variable name '{name}'. A variable name must start with its scope "
+                          "(proc, sess, txn, req or res), then a dot and letters, digits, '.' or '_'")
+    return name
 
 
 def fetch_name(name: str) -> str | None:
@@ -217,6 +303,10 @@ def parse_sample(text: str) -> SampleExpr:
             except ValueError:
                 raise SampleError(f"fetch method '{raw}' : failed to parse '{args[1]}' as type "
                                   "signed integer") from None
+    elif spec == "var":
+        if len(args) != 1:
+            raise SampleError(f"fetch method '{raw}' : expects a variable name as its argument")
+        expr.arg = check_var_name(args[0])
     elif spec == "const":
         if len(args) != 1:
             raise SampleError(f"fetch method '{raw}' : expects one argument")
@@ -235,22 +325,62 @@ def parse_sample(text: str) -> SampleExpr:
         cname = cm.group(1) if cm else conv_text
         if cm is None or cname not in _CONVERTERS:
             raise SampleError(f"unknown converter '{cname}'")
-        carg = ConvArg()
-        if cname.startswith("map"):
-            margs = [a.strip() for a in (cm.group(2) or "").split(",", 1)] if cm.group(2) else []
-            if not margs or not margs[0]:
-                raise SampleError(f"converter '{cname}' : expects a map file as its argument")
-            carg.map = load_map(margs[0], cname[4:] or "str")
-            carg.default = margs[1] if len(margs) > 1 else None
-        elif cm.group(2):
-            raise SampleError(f"converter '{cname}' does not take any argument")
-        _cc, tin, tout = _CONVERTERS[cname]
-        if tin != "any" and tin != expr.type:
+        carg = _conv_args(cname, cm.group(2))
+        _cc, tin, tout, _spec = _CONVERTERS[cname]
+        if tin == "int" and expr.type == "bool":
+            pass                          # a boolean is an integer to the arithmetic converters
+        elif tin != "any" and tin != expr.type and not (tin == "int" and expr.type == "str"):
             raise SampleError(f"converter '{cname}' cannot be applied to a {expr.type}")
         expr.convs.append(cname)
         expr.conv_args.append(carg)
         expr.type = tout
     return expr
+
+
+def _conv_args(cname: str, text: str | None) -> ConvArg:
+    """Check a converter's arguments against its spec (`i s i?`...)."""
+    spec = _CONVERTERS[cname][3].split()
+    args = [_unquote(a) for a in _split_top(text, ",")] if text not in (None, "") else []
+    need = len([s for s in spec if not s.endswith("?")])
+    if len(args) < need:
+        raise SampleError(f"converter '{cname}' : expects {need} argument(s)")
+    if len(args) > len(spec):
+        raise SampleError(f"converter '{cname}' : end of arguments expected at '{args[len(spec)]}'")
+    carg = ConvArg()
+    for kind, arg in zip((s.rstrip("?") for s in spec), args, strict=False):
+        if kind == "i":
+            try:
+                carg.ints.append(int(arg))
+            except ValueError:
+                raise SampleError(f"converter '{cname}' : failed to parse '{arg}' as type signed "
+                                  "integer") from None
+        elif kind == "m":
+            if not arg:
+                raise SampleError(f"converter '{cname}' : expects a map file as its argument")
+            carg.map = load_map(arg, cname[4:] or "str")
+        elif kind == "r":
+            try:
+                re.compile(arg)
+            except re.error:
+                raise SampleError(f"converter '{cname}' : bad regular expression '{arg}'") from None
+            carg.strs.append(arg)
+        elif kind == "f":
+            if set(arg) - set("gi"):
+                raise SampleError(f"converter '{cname}' : unknown flags '{arg}' (g and i are)")
+            carg.glob, carg.icase = "g" in arg, "i" in arg
+        elif cname.startswith("map"):
+            carg.default = arg
+        else:
+            carg.strs.append(arg)
+    if cname == "ipmask":
+        for k, mask in enumerate(carg.strs):
+            try:
+                bits = int(mask) if mask.isdigit() else \
+                    ipaddress.ip_network(f"0.0.0.0/{mask}" if k == 0 else f"::/{mask}").prefixlen
+            except ValueError:
+                raise SampleError(f"converter 'ipmask' : bad mask '{mask}'") from None
+            carg.ints.append(bits)
+    return carg
 
 
 def c_converter(name: str) -> str:

@@ -169,23 +169,16 @@ def test_routing_by_host_and_path_to_three_backends(proxy, farm: dict[str, HttpS
 
 def test_frontend_log_line_names_frontend_and_backend(proxy, farm: dict[str, HttpServer]) -> None:
     """httplog: `frontend backend/server` (HAProxy 1.3.15+); a listen keeps `name name/server`."""
-    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    rx.bind((HOST, 0))
-    # The shared receiver keeps only session lines (level info): the master's "Proxy ... started"
-    # notice may arrive first on a loaded machine.
-    log = Syslog(rx)
-    try:
+    # Wait for the request's own line: the master's "Proxy ... started" notice may come first.
+    with Syslog(host=HOST) as log:
         values = routing_values(farm)
-        values["log"] = rx.getsockname()[1]
+        values["log"] = log.port
         cfg = ROUTING.replace("defaults\n", "defaults\n    log 127.0.0.1:{log} local0\n"
                               "    option httplog\n", 1)
         proxy.start(cfg, **values)
         request(int(str(values["port"])), "GET", "/api/x", {"Host": "w"})
-        line = log.line()
+        line = log.wait_for('"GET /api/x HTTP/1.1"')
         assert " www api/ap " in line, line
-        assert '"GET /api/x HTTP/1.1"' in line
-    finally:
-        rx.close()
 
 
 def test_tcp_frontend_routes_on_dst_port(proxy, tcp_echo_backend) -> None:

@@ -14,12 +14,16 @@ these tests look at it from the outside only:
     0 sessions requeued, 0 total in queue.``
   with the detection times (DOWN after `fall` failed checks, UP after `rise` good ones), measured
   and held to generous bounds only;
-- `option httpchk` (default ``OPTIONS / HTTP/1.0``, custom forms of doc/haproxy-en.txt 3.1): 2xx and
+- `option httpchk` (default ``OPTIONS / HTTP/1.0``, custom forms of the 1.2 manual,
+  https://github.com/haproxy/haproxy/blob/v1.2.14/doc/haproxy-en.txt 3.1): 2xx and
   3xx keep a server up, anything else takes it down; `port` and `addr` send checks elsewhere;
 - a server marked down gets no request, even on a kept-alive client connection;
 - with `nbproc 4` each server still receives one check per interval;
 - under a small load, stopping one of four servers: no failure once it is marked down, none at all
-  with `redispatch` + `retries 3`; sessions already on a server that goes down are not cut.
+  with `redispatch` + `retries 3` (round robin sends a failed request to another server at once);
+  without it, a request given to the stopped server before it is marked down fails with a 503 after
+  its retries, each made after min(`timeout connect`, 1 s), as in HAProxy 2.x; sessions already on
+  a server that goes down are not cut.
 
 Backends are the threaded servers of tests/helpers; a server "stops" by closing its listening
 socket (connects are refused) while its established connections go on.
@@ -52,6 +56,7 @@ from tests.helpers import (
     recv_exactly,
     wait_until,
 )
+from tests.helpers.syslog import Syslog
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -64,9 +69,6 @@ TIMEOUTS = """
     srvtimeout 20000"""
 
 STDERR_RE = re.compile(r"^\[(?P<kind>WARNING|ALERT)\] \d{3}/\d{6} \((?P<pid>\d+)\) : (?P<msg>.*)$")
-SYSLOG_RE = re.compile(r"^<(?P<pri>\d+)>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d haproxy\[(?P<pid>\d+)\]: "
-                       r"(?P<msg>.*)\n$", re.S)
-
 
 def down_msg(label: str, act: int, bck: int, backup: bool = False, sessions: int = 0) -> str:
     on_backup = " Running on backup." if bck and not act else ""
@@ -88,55 +90,9 @@ def no_server_msg(proxy_name: str) -> str:
 # observers
 
 
-class SyslogReceiver:
-    """UDP syslog receiver on 127.0.0.1: keeps (arrival time, pri, pid, message) of every line."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((HOST, 0))
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self.lock = threading.Lock()
-        self.entries: list[tuple[float, int, int, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="syslog", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(65536)
-            except (TimeoutError, OSError):
-                continue
-            m = SYSLOG_RE.match(data.decode("latin-1"))
-            entry = (time.monotonic(), int(m["pri"]), int(m["pid"]), m["msg"]) if m else \
-                (time.monotonic(), -1, -1, data.decode("latin-1"))
-            with self.lock:
-                self.entries.append(entry)
-
-    def messages(self) -> list[str]:
-        with self.lock:
-            return [e[3] for e in self.entries]
-
-    def find(self, msg: str) -> list[tuple[float, int, int, str]]:
-        with self.lock:
-            return [e for e in self.entries if e[3] == msg]
-
-    def wait(self, msg: str, timeout: float = 10.0, count: int = 1) -> tuple[float, int, int, str]:
-        """The `count`-th line equal to msg (waiting for it)."""
-        found = wait_until(lambda: len(self.find(msg)) >= count and self.find(msg), timeout, 0.01,
-                           message=f"syslog line {msg!r}")
-        return found[count - 1]
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
-
-
 @pytest.fixture
-def syslog() -> Iterator[SyslogReceiver]:
-    r = SyslogReceiver()
+def syslog() -> Iterator[Syslog]:
+    r = Syslog().start()
     try:
         yield r
     finally:
@@ -794,7 +750,12 @@ def test_stopping_one_of_four_servers_under_load(proxy, farm, redispatch: bool) 
         served_before = s4.served
         s4.close_listener()  # connects refused from now on; the accepted requests are answered
         t_down = wait_stderr(px, down_msg("farm/s4", 3, 0))
-        time.sleep(1.5)
+        # Requests round robin gave to s4 before it was marked DOWN wait min(timeout connect, 1 s)
+        # before each retry (HAProxy 2.x's turn-around; 3 s with `retries 3` and no redispatch,
+        # which is also what haproxy 2.6 does), so every client may still be held when the DOWN
+        # message comes: wait for requests started after it rather than for a fixed time.
+        wait_until(lambda: sum(r.start >= t_down for r in load.snapshot()) >= 10, 15, 0.05,
+                   message="10 requests started after the DOWN message")
     results = load.snapshot()
     before = [r for r in results if r.end < t_stop]
     during = [r for r in results if r.end >= t_stop and r.start < t_down]

@@ -18,6 +18,7 @@ import pytest
 
 from tests.helpers import free_ports
 from tests.helpers.servers import HttpResponse, HttpServer, RecordedRequest
+from tests.helpers.syslog import Syslog
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -86,31 +87,23 @@ backend b
 """
 
 
-def http_log_lines(rx: socket.socket, n: int) -> list[str]:
+def http_log_lines(log: Syslog, n: int) -> list[str]:
     """The next n request log lines (the master's "Proxy started" lines are skipped)."""
-    out: list[str] = []
-    while len(out) < n:
-        line = rx.recv(4096).decode()
-        if '"GET ' in line:
-            out.append(line)
-    return out
+    return log.lines_with('"GET ', n, timeout=30)
 
 
 @pytest.fixture
-def syslog() -> Iterator[socket.socket]:
-    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    rx.bind((HOST, 0))
-    rx.settimeout(10)
-    yield rx
-    rx.close()
+def syslog() -> Iterator[Syslog]:
+    with Syslog(host=HOST) as log:
+        yield log
 
 
 def test_maxconn_1_serves_20_concurrent_requests_in_order(
-        proxy, http_backend: Callable[..., HttpServer], syslog: socket.socket) -> None:
+        proxy, http_backend: Callable[..., HttpServer], syslog: Syslog) -> None:
     gate = Gate(0.05)
     srv = http_backend(name="s1", responder=gate)
     (port,) = free_ports(1)
-    proxy.start(CONFIG, port=port, s1=srv.port, log=syslog.getsockname()[1], extra="", bextra="")
+    proxy.start(CONFIG, port=port, s1=srv.port, log=syslog.port, extra="", bextra="")
     socks = []
     for i in range(20):
         socks.append(send(port, f"/r{i:02d}"))
@@ -127,11 +120,11 @@ def test_maxconn_1_serves_20_concurrent_requests_in_order(
 
 
 def test_timeout_queue_answers_503(proxy, http_backend: Callable[..., HttpServer],
-                                   syslog: socket.socket) -> None:
+                                   syslog: Syslog) -> None:
     gate = Gate(0.0)
     srv = http_backend(name="s1", responder=gate)
     (port,) = free_ports(1)
-    proxy.start(CONFIG, port=port, s1=srv.port, log=syslog.getsockname()[1], extra="",
+    proxy.start(CONFIG, port=port, s1=srv.port, log=syslog.port, extra="",
                 bextra="timeout queue 400ms")
     slow = send(port, "/slow")
     deadline = time.monotonic() + 10
@@ -150,12 +143,12 @@ def test_timeout_queue_answers_503(proxy, http_backend: Callable[..., HttpServer
 
 
 def test_timeout_connect_bounds_the_queue_without_timeout_queue(
-        proxy, http_backend: Callable[..., HttpServer], syslog: socket.socket) -> None:
+        proxy, http_backend: Callable[..., HttpServer], syslog: Syslog) -> None:
     gate = Gate(0.0)
     srv = http_backend(name="s1", responder=gate)
     (port,) = free_ports(1)
     proxy.start(CONFIG.replace("timeout connect 5s", "timeout connect 300ms"), port=port, s1=srv.port,
-                log=syslog.getsockname()[1], extra="", bextra="")
+                log=syslog.port, extra="", bextra="")
     slow = send(port, "/slow")
     deadline = time.monotonic() + 10
     while not gate.order:

@@ -22,6 +22,7 @@ import time
 import psutil
 import pytest
 
+from tests.configs.guide import hot_reconf_script
 from tests.helpers import (
     connect,
     deterministic_bytes,
@@ -351,28 +352,6 @@ def test_download_survives_master_worker_reload(proxy, streaming_backend, http_b
                message="the old worker to exit after its session")
 
 
-HOT_RECONF_SCRIPT = """\
-  # save previous state
-  mv /etc/haproxy/config /etc/haproxy/config.old
-  mv /var/run/haproxy.pid /var/run/haproxy.pid.old
-
-  mv /etc/haproxy/config.new /etc/haproxy/config
-  kill -TTOU $(cat /var/run/haproxy.pid.old)
-  if haproxy -p /var/run/haproxy.pid -f /etc/haproxy/config; then
-    echo "New instance successfully loaded, stopping previous one."
-    kill -USR1 $(cat /var/run/haproxy.pid.old)
-    rm -f /var/run/haproxy.pid.old
-    exit 1
-  else
-    echo "New instance failed to start, resuming previous one."
-    kill -TTIN $(cat /var/run/haproxy.pid.old)
-    rm -f /var/run/haproxy.pid
-    mv /var/run/haproxy.pid.old /var/run/haproxy.pid
-    mv /etc/haproxy/config /etc/haproxy/config.new
-    mv /etc/haproxy/config.old /etc/haproxy/config
-    exit 0
-  fi
-"""
 
 DAEMON_HTTP_PROXY = HTTP_PROXY.replace("maxconn 200", "maxconn 200\n        daemon\n        quiet")
 
@@ -394,7 +373,7 @@ def test_download_survives_hot_reconfiguration_script(proxy, streaming_backend, 
     old = proxy.start(config, daemon=True, pidfile=pidfile, args=["-p", str(pidfile)], name="old")
     old_pid = old.master_pid
     dl = Download(port)
-    script = HOT_RECONF_SCRIPT.replace("/etc/haproxy/", f"{etc}/").replace("/var/run/", f"{run}/")
+    script = hot_reconf_script(etc, run)
     done = proxy.run_shell(script, timeout=40)
     assert "New instance successfully loaded" in done.stdout, done.stdout + done.stderr
     new_pid = read_pidfile(pidfile)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.configs.guide import hot_reconf_script
 from tests.helpers import (
     connect,
     connection_refused,
@@ -166,28 +167,6 @@ def test_master_respawns_killed_worker(proxy, tcp_echo_backend):
 # ---------------------------------------------------------------------------------------------
 # Architecture guide, section 4.3: the hot-reconfiguration script, verbatim but for its paths.
 
-HOT_RECONF_SCRIPT = """\
-  # save previous state
-  mv /etc/haproxy/config /etc/haproxy/config.old
-  mv /var/run/haproxy.pid /var/run/haproxy.pid.old
-
-  mv /etc/haproxy/config.new /etc/haproxy/config
-  kill -TTOU $(cat /var/run/haproxy.pid.old)
-  if haproxy -p /var/run/haproxy.pid -f /etc/haproxy/config; then
-    echo "New instance successfully loaded, stopping previous one."
-    kill -USR1 $(cat /var/run/haproxy.pid.old)
-    rm -f /var/run/haproxy.pid.old
-    exit 1
-  else
-    echo "New instance failed to start, resuming previous one."
-    kill -TTIN $(cat /var/run/haproxy.pid.old)
-    rm -f /var/run/haproxy.pid
-    mv /var/run/haproxy.pid.old /var/run/haproxy.pid
-    mv /etc/haproxy/config /etc/haproxy/config.new
-    mv /etc/haproxy/config.old /etc/haproxy/config
-    exit 0
-  fi
-"""
 
 RELOAD_CONFIG = """
     global
@@ -214,7 +193,7 @@ def _hot_reconf_setup(proxy, tmp_path: Path, port: int, old_backend: int, new_co
     pidfile = run / "haproxy.pid"
     # Start the old instance the way an init script would: `haproxy -f config -p pidfile`.
     old = proxy.start(config, daemon=True, pidfile=pidfile, args=["-p", str(pidfile)], name="old")
-    script = HOT_RECONF_SCRIPT.replace("/etc/haproxy/", f"{etc}/").replace("/var/run/", f"{run}/")
+    script = hot_reconf_script(etc, run)
     assert "/etc/" not in script.replace(str(etc), "") and "/var/run/" not in script.replace(str(run), "")
     return old, script, etc, run
 

@@ -93,18 +93,6 @@ print("ready", flush=True)
 servers[0].serve_forever()
 '''
 
-SYSLOG_RECEIVER = r'''
-"""UDP syslog receiver: argv ADDR PORT LOGFILE; one received datagram per line."""
-import socket, sys
-
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], int(sys.argv[2])))
-with open(sys.argv[3], "a", buffering=1) as f:
-    print("ready", flush=True)
-    while True:
-        data = s.recv(65536)
-        f.write(data.decode(errors="replace").rstrip("\n") + "\n")
-'''
 
 TCP_ECHO = r'''
 """TCP echo server: argv LOGFILE ADDR PORT [PORT...]; logs one JSON line per connection."""
@@ -250,6 +238,9 @@ while time.monotonic() < deadline:
     time.sleep(0.05)
 sys.exit(1)
 '''
+
+# The syslog receiver is the tests' own (tests/helpers/syslog.py), run as a script in a namespace.
+SYSLOG_RECEIVER = (Path(__file__).resolve().parent.parent / "helpers" / "syslog.py").read_text()
 
 SCRIPTS = {"web.py": WEB_SERVER, "syslog.py": SYSLOG_RECEIVER, "echo.py": TCP_ECHO,
            "client.py": HTTP_CLIENT, "ports.py": PORT_CHECK}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import resource
 import socket
-import time
 
 import psutil
 
@@ -59,37 +58,6 @@ def raise_nofile(want: int) -> None:
 def rss_kib(pid: int) -> int:
     """Resident set size of `pid` in KiB."""
     return psutil.Process(pid).memory_info().rss // 1024
-
-
-class SyslogSink:
-    """A UDP socket on 127.0.0.1 that collects the proxy's syslog datagrams."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((HOST, 0))
-        self.port = self.sock.getsockname()[1]
-        self.sock.settimeout(0.2)
-        self.seen: list[str] = []
-
-    def wait_for(self, needle: str, timeout: float = 10.0) -> str:
-        """The first line containing `needle` (already seen or arriving within `timeout`)."""
-        for line in self.seen:
-            if needle in line:
-                return line
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                data = self.sock.recv(65536)
-            except TimeoutError:
-                continue
-            line = data.decode("latin-1")
-            self.seen.append(line)
-            if needle in line:
-                return line
-        raise AssertionError(f"no log line with {needle!r} in {timeout}s; got {self.seen!r}")
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def workers_of(px: ProxyProcess, n: int = 1) -> list[int]:

@@ -38,8 +38,9 @@ import pytest
 
 from tests.helpers import free_port, wait_until
 from tests.helpers.proxy import ROOT
+from tests.helpers.syslog import Syslog
 
-from .common import HOST, SyslogSink, send_raw, status_of, workers_of
+from .common import HOST, send_raw, status_of, workers_of
 from .servers import StreamServer, run_killable_backend
 
 pytestmark = pytest.mark.timeout(120)
@@ -50,8 +51,8 @@ PAGE_503_HEAD = b"HTTP/1.0 503 Service Unavailable\r\n"
 
 
 @pytest.fixture
-def syslog() -> Iterator[SyslogSink]:
-    sink = SyslogSink()
+def syslog() -> Iterator[Syslog]:
+    sink = Syslog()
     yield sink
     sink.close()
 
@@ -205,8 +206,9 @@ def test_blackholed_server_retries_then_redispatch(proxy, http_backend, syslog) 
             assert status_of(send_raw(port, GET)) == 200
             times.append(time.monotonic() - start)
         slow = max(times)
-        # contimeout 400 ms, tried 1 + retries times (the last one redispatched): 0.8 s or more
-        assert slow >= 0.75, times
+        # contimeout 400 ms, then redispatched at once: round robin has another active server
+        # (HAProxy 2.x; 1.x retried the same server first, redispatching only the last retry)
+        assert slow >= 0.35, times
         assert slow < 5, times
         start = time.monotonic()
         answer = send_raw(port_alone, GET)

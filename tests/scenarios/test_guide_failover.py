@@ -1,4 +1,5 @@
-"""The soft-stop examples of the architecture guide (/work/shared/architecture.txt, section 4) with
+"""The soft-stop examples of the architecture guide
+(https://github.com/haproxy/haproxy/blob/v1.2.14/doc/architecture.txt, section 4) with
 real health checks, at small intervals (`inter 300`) so state changes show within a second.
 
 - 4.2  active servers checked on a second port ("port 81", here a small TCP forwarder to the real
@@ -23,6 +24,7 @@ import socket
 
 import pytest
 
+from tests.configs.guide import template
 from tests.helpers import (
     HttpResponse,
     HttpServer,
@@ -114,23 +116,7 @@ def app_requests(server: HttpServer) -> list[RecordedRequest]:
 # ---------------------------------------------------------------------------------------------
 # 4.2 Soft-stop using backup servers
 
-GUIDE_4_2 = """
-    listen {host}:{port}
-       mode http
-       balance roundrobin
-       redispatch
-       cookie SERVERID insert indirect
-       option httpchk HEAD / HTTP/1.0
-       server webA {a}:{p80} cookie A check port {p81} inter 300 rise 1 fall 1
-       server webB {b}:{p80} cookie B check port {p81} inter 300 rise 1 fall 1
-       server webC {c}:{p80} cookie C check port {p81} inter 300 rise 1 fall 1
-       server webD {d}:{p80} cookie D check port {p81} inter 300 rise 1 fall 1
-
-       server bkpA {a}:{p80} cookie A check port {p80} inter 300 rise 1 fall 1 backup
-       server bkpB {b}:{p80} cookie B check port {p80} inter 300 rise 1 fall 1 backup
-       server bkpC {c}:{p80} cookie C check port {p80} inter 300 rise 1 fall 1 backup
-       server bkpD {d}:{p80} cookie D check port {p80} inter 300 rise 1 fall 1 backup
-""" + TIMEOUTS
+GUIDE_4_2 = template(583, "p80", "inter 300 rise 1 fall 1") + TIMEOUTS
 
 
 def start(proxy, cfg: str, p80: int, p81: int = 0) -> int:

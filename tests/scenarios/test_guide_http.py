@@ -1,4 +1,5 @@
-"""The HTTP examples of the architecture guide (/work/shared/architecture.txt), one test per flow
+"""The HTTP examples of the architecture guide
+(https://github.com/haproxy/haproxy/blob/v1.2.14/doc/architecture.txt), one test per flow
 diagram, checked byte for byte on what the client and the servers see.
 
 Addresses move to 127.0.0.0/8: the proxy on 127.0.0.1, servers webA..webD on 127.0.1.11-14
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.configs.guide import template
 from tests.helpers import HttpResponse, RecordedRequest, free_port, recv_until_closed
 
 pytestmark = pytest.mark.timeout(90)
@@ -139,17 +141,7 @@ def who_got(servers, path: str) -> tuple[str, RecordedRequest]:
 # ---------------------------------------------------------------------------------------------
 # 1. Simple HTTP load-balancing with cookie insertion
 
-GUIDE_1 = """
-    listen webfarm {host}:{port}
-       mode http
-       balance roundrobin
-       cookie SERVERID insert indirect
-       option httpchk HEAD /index.html HTTP/1.0
-       server webA {a}:{bport} cookie A check
-       server webB {b}:{bport} cookie B check
-       server webC {c}:{bport} cookie C check
-       server webD {d}:{bport} cookie D check
-""" + TIMEOUTS
+GUIDE_1 = template(53) + TIMEOUTS
 
 
 def start_farm_proxy(proxy, cfg: str, bport: int, extra: str = "") -> int:
@@ -253,19 +245,7 @@ def test_1_dead_server_redispatches_and_reassigns_cookie(proxy, farm):
 # ---------------------------------------------------------------------------------------------
 # 2. HTTP load-balancing with cookie prefixing and high availability
 
-GUIDE_2 = """
-    listen webfarm {host}:{port}
-       mode http
-       balance roundrobin
-       cookie JSESSIONID prefix
-       option httpclose
-       option forwardfor
-       option httpchk HEAD /index.html HTTP/1.0
-       server webA {a}:{bport} cookie A check
-       server webB {b}:{bport} cookie B check
-       server webC {c}:{bport} cookie C check
-       server webD {d}:{bport} cookie D check
-""" + TIMEOUTS
+GUIDE_2 = template(174) + TIMEOUTS
 
 PROXY_ADDS = [("Connection", "close"), ("X-Forwarded-For", "127.0.0.1")]
 
@@ -344,17 +324,7 @@ def test_2_httpclose_closes_a_keepalive_client(proxy, farm):
 # ---------------------------------------------------------------------------------------------
 # 3. Simple HTTP/HTTPS load-balancing with cookie insertion (nocache)
 
-GUIDE_3 = """
-    listen {host}:{port}
-       mode http
-       balance roundrobin
-       cookie SERVERID insert indirect nocache
-       option httpchk HEAD /index.html HTTP/1.0
-       server webA {a}:{bport} cookie A check
-       server webB {b}:{bport} cookie B check
-       server webC {c}:{bport} cookie C check
-       server webD {d}:{bport} cookie D check
-""" + TIMEOUTS
+GUIDE_3 = template(438) + TIMEOUTS
 
 
 def test_3_insert_nocache_flow(proxy, farm):

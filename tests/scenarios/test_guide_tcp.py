@@ -1,4 +1,5 @@
-"""The TCP examples of the architecture guide (/work/shared/architecture.txt), run for real with
+"""The TCP examples of the architecture guide
+(https://github.com/haproxy/haproxy/blob/v1.2.14/doc/architecture.txt), run for real with
 addresses moved to 127.0.0.0/8 and ports picked at run time:
 
 - 2.2   generic TCP relaying on three ports with a port-less server and `monitor-net`;

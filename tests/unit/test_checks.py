@@ -25,6 +25,7 @@ from pyhaproxy.logs import MasterLog
 from pyhaproxy.shm import create_shm
 from tests.helpers.net import LOCALHOST, free_port
 from tests.helpers.servers import TcpServer
+from tests.helpers.syslog import Syslog
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -537,20 +538,16 @@ def test_checks_do_not_block_the_loop(servers: list[TcpServer], loops: list[Loop
 def test_master_log_routing_is_haproxy_12s(servers: list[TcpServer], loops: list[Loop]) -> None:
     """With MasterLog: stderr [WARNING]/[ALERT] lines, syslog to the proxy's own targets at
     alert (DOWN), notice (UP) and emerg (no server left), as HAProxy 1.2's send_log(proxy, ...)."""
-    rx_proxy = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    rx_global = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    rx_proxy.bind((LOCALHOST, 0))
-    rx_global.bind((LOCALHOST, 0))
-    rx_proxy.settimeout(2)
-    rx_global.setblocking(False)
+    rx_proxy = Syslog(host=LOCALHOST)
+    rx_global = Syslog(host=LOCALHOST)
     target = start(servers, CheckTarget())
     port = target.port
     target.stop()
     err = io.StringIO()
     try:
-        glob = Global(logs=[LogTarget(address=f"{LOCALHOST}:{rx_global.getsockname()[1]}",
+        glob = Global(logs=[LogTarget(address=f"{LOCALHOST}:{rx_global.port}",
                                       facility="local1")])
-        px = Proxy(name="px", logs=[LogTarget(address=f"{LOCALHOST}:{rx_proxy.getsockname()[1]}",
+        px = Proxy(name="px", logs=[LogTarget(address=f"{LOCALHOST}:{rx_proxy.port}",
                                               facility="local0")],
                    servers=[srv("s1", port, rise=1)])
         cfg = Config(global_=glob, proxies=[px])
@@ -560,9 +557,8 @@ def test_master_log_routing_is_haproxy_12s(servers: list[TcpServer], loops: list
         assert loop.run(2.0, until=lambda: "no server available" in err.getvalue())
         target.start()
         assert loop.run(2.0, until=lambda: "is UP" in err.getvalue())
-        got = [rx_proxy.recv(2048) for _ in range(3)]
-        with pytest.raises(BlockingIOError):
-            rx_global.recv(2048)  # the proxy has its own targets and no `log global`
+        got = [rx_proxy.datagram(2) for _ in range(3)]
+        assert rx_global.pending() == []  # the proxy has its own targets and no `log global`
         log.close()
     finally:
         rx_proxy.close()

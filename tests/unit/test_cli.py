@@ -18,6 +18,7 @@ from pyhaproxy import cli
 from pyhaproxy.config.model import DEFAULT_MAXCONN, Bind, Config, LogTarget, Proxy
 from pyhaproxy.listeners import BindError, bind_all
 from pyhaproxy.logs import LOG_INFO, LOG_NOTICE, LOG_WARNING, MasterLog, format_stderr, format_syslog
+from tests.helpers.syslog import Syslog
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -197,8 +198,27 @@ def test_format_syslog() -> None:
 
 
 def test_format_syslog_cut_at_1024() -> None:
+    # 2.6 cuts header + message at `len` (1024) and then adds the newline: 1025 bytes
     line = format_syslog(23, 0, 1, "y" * 5000, _local(2026, 3, 1, 0, 0, 0))
-    assert len(line) == 1024 and line.endswith(b"y\n") and line.startswith(b"<184>Mar  1 ")
+    assert len(line) == 1025 and line.endswith(b"y\n") and line.startswith(b"<184>Mar  1 ")
+    # to an fd (stdout/stderr) the newline is inside the `len`
+    assert len(format_syslog(23, 0, 1, "y" * 5000, 0.0, fmt="raw", maxlen=80, is_fd=True)) == 80
+
+
+def test_format_headers_of_2_6() -> None:
+    now = _local(2026, 11, 4, 9, 5, 7) + 0.25
+    pid = 77
+    assert format_syslog(16, LOG_INFO, pid, "m", now, fmt="raw") == b"m\n"
+    assert format_syslog(16, LOG_INFO, pid, "m", now, fmt="short") == b"<6>m\n"
+    assert format_syslog(16, LOG_INFO, pid, "m", now, fmt="priority") == b"<134>m\n"
+    assert format_syslog(16, LOG_INFO, pid, "m", now, "tg", host="hst") == \
+        b"<134>Nov  4 09:05:07 hst tg[77]: m\n"
+    assert format_syslog(16, LOG_INFO, pid, "m", now, fmt="rfc3164") == \
+        b"<134>Nov  4 09:05:07 localhost haproxy[77]: m\n"
+    assert re.fullmatch(rb"<134>1 2026-11-04T09:05:07\.250000[-+]\d\d:\d\d - haproxy 77 - - m\n",
+                        format_syslog(16, LOG_INFO, pid, "m", now, fmt="rfc5424"))
+    assert re.fullmatch(rb"<6>2026-11-04T09:05:07\.250000[-+]\d\d:\d\d m\n",
+                        format_syslog(16, LOG_INFO, pid, "m", now, fmt="timed"))
 
 
 def test_format_stderr_day_of_year_from_zero() -> None:
@@ -208,21 +228,19 @@ def test_format_stderr_day_of_year_from_zero() -> None:
 
 
 def test_master_log_sends_udp_with_level_filter() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
-        rx.bind(("127.0.0.1", 0))
-        rx.settimeout(2)
-        port = rx.getsockname()[1]
+    with Syslog() as rx:
+        port = rx.port
         c = Config()
         c.global_.logs = [LogTarget(f"127.0.0.1:{port}", "local0", "notice")]
         log = MasterLog(c.global_, quiet=True)
         try:
             log.info("dropped by the max level")
             log.notice("kept")
-            data = rx.recv(2048)
+            data = rx.datagram(2)
             assert re.fullmatch(rb"<133>\w{3} [ \d]\d \d\d:\d\d:\d\d haproxy\[\d+\]: kept\n", data)
             p = Proxy("px", logs=[LogTarget(f"127.0.0.1:{port}", "local1", "debug")])
             log.proxy_log(p, LOG_NOTICE, "Proxy px started.")
-            assert rx.recv(2048).startswith(b"<141>")
+            assert rx.datagram(2).startswith(b"<141>")
         finally:
             log.close()
 
@@ -288,7 +306,6 @@ def test_bind_reuse_and_disabled_proxy() -> None:
 def _core_built() -> bool:
     try:
         import pyhaproxy._core  # noqa: F401
-
         import pyhaproxy.worker  # noqa: F401,I001
     except ImportError:
         return False

@@ -77,3 +77,14 @@ def test_each_pxi_opens_with_what_it_offers() -> None:
     for f in include_order():
         first = (EXT / f).read_text().lstrip().splitlines()[0]
         assert first.startswith("#") and len(first) > 20, f"{f} does not open by saying what it is"
+
+
+def test_session_states_are_distinct() -> None:
+    """sess_t.state values are declared in more than one file (types, rules, tlssess): two with
+    one value would make a session in one state run the other's code."""
+    states: dict[int, str] = {}
+    for f in include_order():
+        for name, value in re.findall(r"^\s+(ST_\w+)\s*=\s*(\d+)", (EXT / f).read_text(), re.M):
+            assert int(value) not in states, f"{name} and {states[int(value)]} are both {value}"
+            states[int(value)] = name
+    assert {"ST_FREE", "ST_TURNAROUND", "ST_TLS_HS", "ST_TARPIT"} <= set(states.values())

@@ -332,6 +332,26 @@ def test_monitor_net_and_uri() -> None:
     assert px.monitor_uri == "/haproxy_test"
 
 
+def test_log_2x_forms() -> None:
+    cfg = parse_text(
+        "global\n    log 127.0.0.9 local1\n    no log\n    log-send-hostname h1\n    log-tag gt\n"
+        "    log 127.0.0.1:5140 len 200 format rfc5424 sample 1-2,4:5 local0 info notice\n"
+        "defaults\n    log global\n    log 127.0.0.7 local2\n"
+        "listen a\n    bind :80\n    no log\n    log stdout format raw local0\n    log-tag pt\n"
+        "    log stderr local3\n    server s 127.0.0.2\n"
+        "listen b\n    bind :81\n    server s 127.0.0.2\n"
+    )
+    g = cfg.global_
+    assert (g.log_send_hostname, g.log_tag) == ("h1", "gt")
+    assert [(t.address, t.length, t.format, t.sample, t.sample_size, t.level, t.minlevel)
+            for t in g.logs] == [("127.0.0.1:5140", 200, "rfc5424", [(1, 2), (4, 4)], 5, "info", "notice")]
+    a, b = cfg.proxies
+    assert (a.log_global, a.log_tag) == (False, "pt")
+    assert [(t.address, t.format, t.facility) for t in a.logs] == [("fd@1", "raw", "local0"),
+                                                                   ("fd@2", "", "local3")]
+    assert (b.log_global, b.log_tag, [t.address for t in b.logs]) == (True, None, ["127.0.0.7:514"])
+
+
 def test_proxy_logs() -> None:
     px = one(
         "    log global\n    log 127.0.0.5 local3\n    log 127.0.0.6:600 local4 err\n    server s 127.0.0.2\n"
@@ -666,16 +686,22 @@ BROKEN: list[tuple[str, int, str]] = [
         "'acl' : '127.0.0.1:80' is not a valid IPv4 or IPv6 address[/mask].",
     ),
     (
-        "listen a :80\n    http-request set-var(txn.x) str(1)\n",
+        "listen a :80\n    http-request set-method POST\n",
         2,
-        "'http-request set-var(txn.x)' is not supported (only deny, add-header, set-header, "
-        "del-header and redirect are).",
+        "'http-request set-method' is not supported (only deny, add-header, set-header, "
+        "del-header, redirect, return, set-path, set-query, set-uri, set-var, set-var-fmt and "
+        "unset-var are).",
     ),
     (
-        "listen a :80\n    http-request return status 200\n",
-        2,
-        "'http-request return' is not supported (only deny, add-header, set-header, del-header and "
-        "redirect are).",
+        "listen a :80\n    mode http\n    http-request return status 200 string x\n",
+        3,
+        "'http-request return' : a 'content-type' must be set for a payload.",
+    ),
+    (
+        "listen a :80\n    mode http\n    http-request return errorfile /x.http\n",
+        3,
+        "'http-request return' : option 'errorfile' is not supported (status, content-type, string, "
+        "lf-string, file and hdr are).",
     ),
     (
         "listen a :80\n    use_backend b if nope\n",
@@ -718,10 +744,9 @@ BROKEN: list[tuple[str, int, str]] = [
      "error detected while parsing ACL 'z' : ACL keyword 'hdr' : unknown converter 'foo'."),
     ("frontend f\n    bind :80\n    acl x path_reg (\n", 3, "bad regular expression '('."),
     (
-        "listen a\n    bind :443 ssl crt /x.pem\n",
+        "listen a\n    bind :443 ssl crt-list /x.lst\n",
         2,
-        "'bind :443' : option 'ssl' needs TLS, which pyhaproxy does not handle "
-        "(terminate TLS in front of it).",
+        "'bind :443' : TLS option 'crt-list' is not supported by pyhaproxy yet.",
     ),
     ("listen a\n    bind :443 accept-proxy\n", 2,
      "'bind' option 'accept-proxy' is not supported yet (it appeared in HAProxy 1.5)."),
@@ -737,6 +762,9 @@ BROKEN: list[tuple[str, int, str]] = [
     ("listen a :80\n    mode http\n    http-response set-header X %[path]\n", 3,
      "'http-response set-header' : fetch method 'path' extracts information from 'HTTP request "
      "headers', none of which is available here."),
+    ("listen a :80\n    mode http\n    http-request set-var(foo.x) str(1)\n", 3,
+     "'http-request set-var(foo.x)' : invalid variable name 'foo.x'. A variable name must start with "
+     "its scope (proc, sess, txn, req or res), then a dot and letters, digits, '.' or '_'."),
     ("listen a :80\n    mode http\n    http-response replace-header X a b\n", 3,
      "'http-response replace-header' is not supported (only add-header, set-header, del-header, deny are)."),
     ("listen a :80\n    stick-table type ip size 1m\n", 2,
@@ -806,15 +834,38 @@ BROKEN: list[tuple[str, int, str]] = [
     ),
     ("listen a :80\n    dispatch 127.0.0.2\n", 2, "'dispatch' expects <addr:port> as argument."),
     ("listen a :80\n    monitor-net 127.0.0.1/40\n", 2, "'monitor-net' expects address[/mask]."),
-    ("listen a :80\n    log 127.0.0.1 local9\n", 2, "unknown log facility 'local9'"),
-    ("listen a :80\n    log 127.0.0.1 local0 loud\n", 2, "unknown optional log level 'loud'"),
-    ("listen a :80\n    log global extra\n", 2, "unknown log facility 'extra'"),
+    ("listen a :80\n    log 127.0.0.1 local9\n", 2, "log : unknown log facility 'local9'"),
+    ("listen a :80\n    log 127.0.0.1 local0 loud\n", 2, "log : unknown optional log level 'loud'"),
+    ("listen a :80\n    log global extra\n", 2, "log : unknown log facility 'extra'"),
+    # the 2.x forms, with haproxy 2.6's words (`haproxy -c` prints the same after its prefix)
+    ("listen a :80\n    log 127.0.0.1 local0 info loud\n", 2,
+     "log : unknown optional minimum log level 'loud'"),
+    ("listen a :80\n    log 127.0.0.1 len 50 local0\n", 2,
+     "log : invalid log length '50', must be between 80 and 65535"),
+    ("listen a :80\n    log 127.0.0.1 format foo local0\n", 2, "log : unknown log format 'foo'"),
+    ("listen a :80\n    log 127.0.0.1 format rfc5424 len 100 local0\n", 2,
+     "log : unknown log facility 'len'"),
+    ("listen a :80\n    log 127.0.0.1 sample 1 local0\n", 2, "log : Missing sample size"),
+    ("listen a :80\n    log 127.0.0.1 sample 0:2 local0\n", 2, "log : wrong sample range '0'"),
+    ("listen a :80\n    log 127.0.0.1 sample 3:2 local0\n", 2,
+     "log : sample size 2 should be greater or equal to 3 the maximum of the high ranges limits"),
+    ("listen a :80\n    log 127.0.0.1 sample 1-2,2-3:4 local0\n", 2, "log : ranges are overlapping"),
+    ("listen a :80\n    log 127.0.0.1 local0 info err x\n", 2, "log : cannot handle unexpected argument 'x'"),
+    ("listen a :80\n    no log x\n", 2, "log : 'no log' does not expect arguments"),
+    ("listen a :80\n    log-tag\n", 2, "'log-tag' expects a tag for use in syslog."),
+    ("global\n    log-tag a b\n", 2, "'log-tag' cannot handle unexpected argument 'b'."),
+    ("global\n    log global local0\n", 2, "log : invalid address: 'global' in 'global'"),
+    ("global\n    log global local9\n", 2, "log : unknown log facility 'local9'"),
+    ("global\n    no log x\n", 2, "log : 'no log' does not expect arguments"),
+    ("listen a :80\n    log ring@buf local0\n", 2,
+     "log : 'ring@buf' : ring buffers and TCP log servers are not supported by pyhaproxy "
+     "(UDP, unix sockets and stdout/stderr are)."),
     (
         "listen a :80\n    log\n",
         2,
-        "'log' expects either <address[:port]> and <facility> or 'global' as arguments.",
+        "log : expects <address> and <facility> or global as arguments",
     ),
-    ("global\n    log 127.0.0.1\n", 2, "'log' expects <address> and <facility> as arguments."),
+    ("global\n    log 127.0.0.1\n", 2, "log : expects <address> and <facility>  as arguments"),
     (
         "global\n    log 127.0.0.1 local0\n    log 127.0.0.1 local1\n    log 127.0.0.1 local2\n",
         4,

@@ -27,7 +27,9 @@ def test_fetch_arguments_occurrence_and_converters() -> None:
     ("url_param", "fetch method 'url_param' : expects a name as its argument"),
     ("req.hdr(a,x)", "fetch method 'req.hdr' : failed to parse 'x' as type signed integer"),
     ("src,nosuch", "unknown converter 'nosuch'"),
-    ("src,lower(1)", "converter 'lower' does not take any argument"),
+    ("src,lower(1)", "converter 'lower' : end of arguments expected at '1'"),
+    ("src,field(x,_)", "converter 'field' : failed to parse 'x' as type signed integer"),
+    ("src,regsub(a)", "converter 'regsub' : expects 2 argument(s)"),
 ])
 def test_bad_samples_are_named(text: str, message: str) -> None:
     with pytest.raises(SampleError) as exc:

@@ -22,7 +22,6 @@ import pytest
 pytest.importorskip("pyhaproxy._core")
 
 from pyhaproxy._core import srv_state  # noqa: E402
-
 from pyhaproxy.config.model import Bind, Config, Proxy, Server, Stats, StatsSocket  # noqa: E402
 from pyhaproxy.shm import create_shm  # noqa: E402
 from pyhaproxy.stats import STATS_SOCK_KEY, StatsService  # noqa: E402

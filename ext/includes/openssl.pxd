@@ -1,0 +1,108 @@
+# OpenSSL 3.0 (Debian's libssl-dev): the part of the API the worker's TLS layer uses (ext/tls.pxi).
+# Several of these are macros in the headers (SSL_CTX_set_mode, SSL_CTX_set_min_proto_version,
+# SSL_CTX_set_tlsext_servername_callback...): declared here as the functions they expand to.
+
+cdef extern from "<openssl/ssl.h>" nogil:
+    ctypedef struct SSL_CTX:
+        pass
+    ctypedef struct SSL:
+        pass
+    ctypedef struct SSL_METHOD:
+        pass
+    ctypedef struct SSL_CIPHER:
+        pass
+
+    const SSL_METHOD *TLS_server_method()
+    SSL_CTX *SSL_CTX_new(const SSL_METHOD *meth)
+    void SSL_CTX_free(SSL_CTX *ctx)
+    int SSL_CTX_use_certificate_chain_file(SSL_CTX *ctx, const char *file)
+    int SSL_CTX_use_PrivateKey_file(SSL_CTX *ctx, const char *file, int type)
+    int SSL_CTX_check_private_key(const SSL_CTX *ctx)
+    unsigned long long SSL_CTX_set_options(SSL_CTX *ctx, unsigned long long op)
+    long SSL_CTX_set_mode(SSL_CTX *ctx, long mode)
+    int SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version)
+    int SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version)
+    int SSL_CTX_set_cipher_list(SSL_CTX *ctx, const char *s)
+    int SSL_CTX_set_ciphersuites(SSL_CTX *ctx, const char *s)
+    int SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *s)
+    int SSL_CTX_set_session_id_context(SSL_CTX *ctx, const unsigned char *sid, unsigned int len)
+    long SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode)
+    long SSL_CTX_set_tlsext_servername_callback(SSL_CTX *ctx, int (*cb)(SSL *, int *, void *) noexcept nogil)
+    long SSL_CTX_set_tlsext_servername_arg(SSL_CTX *ctx, void *arg)
+    void SSL_CTX_set_alpn_select_cb(SSL_CTX *ctx,
+                                    int (*cb)(SSL *, const unsigned char **, unsigned char *,
+                                              const unsigned char *, unsigned int, void *) noexcept nogil,
+                                    void *arg)
+    int SSL_select_next_proto(unsigned char **out, unsigned char *outlen, const unsigned char *server,
+                              unsigned int server_len, const unsigned char *client,
+                              unsigned int client_len)
+    long SSL_CTX_set_tlsext_ticket_keys(SSL_CTX *ctx, void *keys, long keylen)
+
+    SSL *SSL_new(SSL_CTX *ctx)
+    void SSL_free(SSL *ssl)
+    int SSL_set_fd(SSL *ssl, int fd)
+    void SSL_set_accept_state(SSL *ssl)
+    SSL_CTX *SSL_set_SSL_CTX(SSL *ssl, SSL_CTX *ctx)
+    SSL_CTX *SSL_get_SSL_CTX(const SSL *ssl)
+    int SSL_do_handshake(SSL *ssl)
+    int SSL_is_init_finished(const SSL *ssl)
+    int SSL_read(SSL *ssl, void *buf, int num)
+    int SSL_write(SSL *ssl, const void *buf, int num)
+    int SSL_get_error(const SSL *ssl, int ret)
+    int SSL_shutdown(SSL *ssl)
+    void SSL_set_quiet_shutdown(SSL *ssl, int mode)
+    const char *SSL_get_servername(const SSL *ssl, int type)
+    const char *SSL_get_version(const SSL *ssl)
+    const SSL_CIPHER *SSL_get_current_cipher(const SSL *ssl)
+    const char *SSL_CIPHER_get_name(const SSL_CIPHER *c)
+    void SSL_get0_alpn_selected(const SSL *ssl, const unsigned char **data, unsigned int *len)
+    int SSL_session_reused(const SSL *ssl)
+    int SSL_get_ex_new_index(long argl, void *argp, void *newf, void *dupf, void *freef)
+    int SSL_set_ex_data(SSL *ssl, int idx, void *data)
+    void *SSL_get_ex_data(const SSL *ssl, int idx)
+
+    enum:
+        SSL_FILETYPE_PEM
+        SSL_ERROR_NONE
+        SSL_ERROR_SSL
+        SSL_ERROR_WANT_READ
+        SSL_ERROR_WANT_WRITE
+        SSL_ERROR_SYSCALL
+        SSL_ERROR_ZERO_RETURN
+        SSL_MODE_ENABLE_PARTIAL_WRITE
+        SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
+        SSL_MODE_RELEASE_BUFFERS
+        SSL_OP_NO_RENEGOTIATION
+        SSL_OP_IGNORE_UNEXPECTED_EOF
+        SSL_OP_NO_COMPRESSION
+        SSL_OP_CIPHER_SERVER_PREFERENCE
+        SSL_OP_NO_TICKET
+        SSL_SESS_CACHE_SERVER
+        SSL_SESS_CACHE_OFF
+        TLSEXT_NAMETYPE_host_name
+        SSL_TLSEXT_ERR_OK
+        SSL_TLSEXT_ERR_NOACK
+        SSL_TLSEXT_ERR_ALERT_FATAL
+        OPENSSL_NPN_NEGOTIATED
+        SSL3_VERSION
+        TLS1_VERSION
+        TLS1_1_VERSION
+        TLS1_2_VERSION
+        TLS1_3_VERSION
+
+cdef extern from "<openssl/err.h>" nogil:
+    void ERR_clear_error()
+    unsigned long ERR_get_error()
+    unsigned long ERR_peek_error()
+    void ERR_error_string_n(unsigned long e, char *buf, size_t len)
+    int ERR_GET_REASON(unsigned long e)
+
+cdef extern from "<openssl/sslerr.h>" nogil:
+    enum:
+        SSL_R_HTTP_REQUEST
+        SSL_R_UNEXPECTED_EOF_WHILE_READING
+
+cdef extern from "<openssl/ssl.h>" nogil:
+    ctypedef enum OSSL_HANDSHAKE_STATE:
+        TLS_ST_BEFORE
+    OSSL_HANDSHAKE_STATE SSL_get_state(const SSL *ssl)

@@ -1,0 +1,454 @@
+# TLS (OpenSSL 3.0): the contexts of each `bind ... ssl` listener, built once at worker start, and
+# a connection's TLS state, found by its fd: tls_recv()/tls_send() read and write a client
+# connection in clear whether or not it is TLS (the channel functions call them instead of
+# recv()/send()), tls_shut() sends the close_notify, tls_release() frees the state.
+#
+# A TLS connection is non-blocking like any other: SSL_read/SSL_write/SSL_do_handshake return
+# WANT_READ or WANT_WRITE, mapped onto the session's edge-triggered readiness (cli_rd, cli_wr;
+# both directions are always registered). tls_recv() reads until OpenSSL asks for more bytes
+# from the socket or the buffer is full, so that a short read means, as for recv(), that the
+# socket is drained (a TLS record can end before the socket's data does). TLS connections
+# never splice (the channel stays on its buffers); plain ones are untouched.
+#
+# Per listener (g_lst_tls[li], NULL for a plain one): one SSL_CTX per certificate (`crt`), the
+# first the default; the SNI callback switches to the context whose name matches exactly, else
+# by wildcard (`*.example.com` matches one label), else keeps the default. Every context of a
+# listener has the same settings (versions, ciphers, ALPN), so only the certificate changes.
+
+cdef extern from *:
+    """
+    #include <errno.h>
+    static inline void tls_set_errno(int e) { errno = e; }
+    """
+    void tls_set_errno(int e) nogil
+
+
+cdef enum:
+    TLS_HS = 1            # the handshake is done
+    TLS_RD_WANT_WR = 2    # SSL_read needs the socket writable (a post-handshake message to send)
+    TLS_WR_WANT_RD = 4    # SSL_write needs to read first
+    TLS_SHUT = 8          # close_notify sent (or the connection failed: no more SSL calls)
+    TLS_GOT_HELLO = 16    # the ClientHello was read (SNI callback called)
+    TLS_MAX_NAMES = 4096
+
+
+cdef struct tls_name_t:
+    char *name            # lower-case; for a wildcard, the part after "*" (".example.com")
+    int len
+    int wild
+    int ctx
+
+
+cdef struct tls_bind_t:
+    SSL_CTX **ctx         # one per certificate; ctx[0] is the default
+    int nctx
+    tls_name_t *names
+    int nnames
+    unsigned char alpn[256]   # wire format: length-prefixed protocol names
+    int alpn_len
+    int luid              # the listener's number in its proxy (log: "fe/1" when the bind has no name)
+    char lname[64]        # `bind ... name N`
+    int lname_len
+
+
+cdef struct tls_conn_t:
+    SSL *ssl
+    int flags
+
+
+cdef tls_conn_t *g_tls_fd = NULL     # indexed by fd; ssl NULL for a plain connection
+cdef int g_tls_maxfd = 0
+cdef tls_bind_t **g_lst_tls = NULL   # indexed by listener
+cdef int g_tls_ex_conn = -1          # SSL ex_data index: the tls_conn_t of an SSL
+
+
+cdef inline SSL *tls_ssl(int fd) noexcept nogil:
+    """The TLS state of a client fd, NULL for a plain connection."""
+    if g_tls_fd == NULL or fd < 0 or fd >= g_tls_maxfd:
+        return NULL
+    return g_tls_fd[fd].ssl
+
+
+cdef inline int tls_is(int fd) noexcept nogil:
+    return tls_ssl(fd) != NULL
+
+
+cdef inline const char *tls_sni(int fd) noexcept nogil:
+    """The server name the client sent (SNI), NULL if none or not TLS."""
+    cdef SSL *ssl = tls_ssl(fd)
+    if ssl == NULL:
+        return NULL
+    return SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)
+
+
+# ---- callbacks (called by OpenSSL during the handshake)
+
+cdef inline unsigned char _tls_low(unsigned char c) noexcept nogil:
+    if c >= b'A' and c <= b'Z':
+        return c + 32
+    return c
+
+
+cdef int _tls_name_eq(const char *a, const char *b, int n) noexcept nogil:
+    cdef int i
+    for i in range(n):
+        if _tls_low(<unsigned char>a[i]) != <unsigned char>b[i]:
+            return 0
+    return 1
+
+
+cdef int tls_pick_ctx(tls_bind_t *tb, const char *sni) noexcept nogil:
+    """The context for this server name: exact name first, then a wildcard, else -1."""
+    cdef int n = <int>strlen(sni), i, dot = 0
+    for i in range(tb.nnames):
+        if not tb.names[i].wild and tb.names[i].len == n and _tls_name_eq(sni, tb.names[i].name, n):
+            return tb.names[i].ctx
+    while dot < n and sni[dot] != b'.':
+        dot += 1
+    if dot == 0 or dot >= n:
+        return -1
+    for i in range(tb.nnames):
+        if tb.names[i].wild and tb.names[i].len == n - dot and _tls_name_eq(sni + dot, tb.names[i].name, n - dot):
+            return tb.names[i].ctx
+    return -1
+
+
+cdef int _tls_sni_cb(SSL *ssl, int *al, void *arg) noexcept nogil:
+    cdef tls_bind_t *tb = <tls_bind_t *>arg
+    cdef const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)
+    cdef tls_conn_t *c = <tls_conn_t *>SSL_get_ex_data(ssl, g_tls_ex_conn)
+    cdef int k
+    if c != NULL:
+        c.flags |= TLS_GOT_HELLO
+    if sni == NULL or tb.nctx < 2:
+        return SSL_TLSEXT_ERR_OK
+    k = tls_pick_ctx(tb, sni)
+    if k > 0:
+        SSL_set_SSL_CTX(ssl, tb.ctx[k])
+    return SSL_TLSEXT_ERR_OK
+
+
+cdef int _tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                      const unsigned char *inp, unsigned int inlen, void *arg) noexcept nogil:
+    cdef tls_bind_t *tb = <tls_bind_t *>arg
+    if tb.alpn_len == 0:
+        return SSL_TLSEXT_ERR_NOACK
+    if SSL_select_next_proto(<unsigned char **>out, outlen, tb.alpn, tb.alpn_len, inp, inlen) \
+            != OPENSSL_NPN_NEGOTIATED:
+        return SSL_TLSEXT_ERR_NOACK        # (haproxy 2.6 goes on without ALPN too)
+    return SSL_TLSEXT_ERR_OK
+
+
+# ---- I/O on a client connection, TLS or not
+
+cdef inline void _tls_fail(tls_conn_t *c) noexcept nogil:
+    c.flags |= TLS_SHUT           # after a fatal error OpenSSL must not be called again
+
+
+cdef ssize_t tls_recv(int fd, char *buf, size_t n) noexcept nogil:
+    """recv(fd, buf, n, MSG_DONTWAIT) in clear: >0 bytes, 0 end of stream (close_notify or FIN),
+    -1 with errno (EAGAIN: nothing now; ECONNRESET: the connection failed)."""
+    cdef tls_conn_t *c
+    cdef int r, e
+    cdef size_t got = 0
+    if g_tls_fd == NULL or fd < 0 or fd >= g_tls_maxfd or g_tls_fd[fd].ssl == NULL:
+        return recv(fd, buf, n, MSG_DONTWAIT)
+    c = &g_tls_fd[fd]
+    if c.flags & TLS_SHUT:
+        return 0
+    c.flags &= ~TLS_RD_WANT_WR
+    while got < n:
+        ERR_clear_error()
+        r = SSL_read(c.ssl, buf + got, <int>(n - got) if n - got < 0x40000000 else 0x40000000)
+        if r > 0:
+            got += r
+            continue
+        e = SSL_get_error(c.ssl, r)
+        if got > 0:
+            if e == SSL_ERROR_WANT_WRITE:
+                c.flags |= TLS_RD_WANT_WR
+            elif e != SSL_ERROR_WANT_READ and e != SSL_ERROR_ZERO_RETURN:
+                _tls_fail(c)
+            return <ssize_t>got       # (an end of stream is seen again by the next call)
+        if e == SSL_ERROR_WANT_READ:
+            tls_set_errno(EAGAIN)
+            return -1
+        if e == SSL_ERROR_WANT_WRITE:
+            c.flags |= TLS_RD_WANT_WR
+            tls_set_errno(EAGAIN)
+            return -1
+        if e == SSL_ERROR_ZERO_RETURN:
+            return 0
+        _tls_fail(c)
+        if e == SSL_ERROR_SYSCALL and errno == 0:
+            return 0                  # a FIN without close_notify: an end of stream all the same
+        if e == SSL_ERROR_SSL and ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING:
+            return 0
+        tls_set_errno(ECONNRESET)
+        return -1
+    return <ssize_t>got
+
+
+cdef ssize_t tls_send(int fd, const char *buf, size_t n) noexcept nogil:
+    """send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT) in clear. After EAGAIN the same bytes must
+    be offered again (they are: the channel keeps them in its buffer)."""
+    cdef tls_conn_t *c
+    cdef int r, e
+    if g_tls_fd == NULL or fd < 0 or fd >= g_tls_maxfd or g_tls_fd[fd].ssl == NULL:
+        return send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT)
+    c = &g_tls_fd[fd]
+    if c.flags & TLS_SHUT:
+        tls_set_errno(EPIPE)
+        return -1
+    c.flags &= ~TLS_WR_WANT_RD
+    if n == 0:
+        return 0
+    ERR_clear_error()
+    r = SSL_write(c.ssl, buf, <int>n if n < 0x40000000 else 0x40000000)
+    if r > 0:
+        return r
+    e = SSL_get_error(c.ssl, r)
+    if e == SSL_ERROR_WANT_WRITE:
+        tls_set_errno(EAGAIN)
+        return -1
+    if e == SSL_ERROR_WANT_READ:
+        c.flags |= TLS_WR_WANT_RD
+        tls_set_errno(EAGAIN)
+        return -1
+    _tls_fail(c)
+    tls_set_errno(EPIPE)
+    return -1
+
+
+cdef inline int tls_cli_events(int fd, int events) noexcept nogil:
+    """epoll events of a client fd as its TLS layer sees them: a read that waited for the socket
+    to become writable (or a write that waited for input) may go on."""
+    cdef SSL *ssl = tls_ssl(fd)
+    if ssl == NULL:
+        return events
+    if (g_tls_fd[fd].flags & TLS_RD_WANT_WR) and (events & EPOLLOUT):
+        events |= EPOLLIN
+    if (g_tls_fd[fd].flags & TLS_WR_WANT_RD) and (events & EPOLLIN):
+        events |= EPOLLOUT
+    return events
+
+
+cdef void tls_shut(int fd) noexcept nogil:
+    """Send the close_notify (once, best effort) before the write side is shut or closed."""
+    cdef tls_conn_t *c
+    if tls_ssl(fd) == NULL:
+        return
+    c = &g_tls_fd[fd]
+    if c.flags & TLS_SHUT or not (c.flags & TLS_HS):
+        return
+    c.flags |= TLS_SHUT
+    ERR_clear_error()
+    SSL_shutdown(c.ssl)
+    ERR_clear_error()
+
+
+cdef void tls_release(int fd) noexcept nogil:
+    """The connection is being closed: close_notify if still possible, then free its TLS state."""
+    if tls_ssl(fd) == NULL:
+        return
+    tls_shut(fd)
+    SSL_free(g_tls_fd[fd].ssl)
+    g_tls_fd[fd].ssl = NULL
+    g_tls_fd[fd].flags = 0
+
+
+cdef int tls_new(int li, int fd) noexcept nogil:
+    """A TLS state for a connection accepted on TLS listener li: 0, or -1 (no memory, fd too high)."""
+    cdef tls_bind_t *tb = g_lst_tls[li]
+    cdef SSL *ssl
+    if fd >= g_tls_maxfd:
+        return -1
+    ssl = SSL_new(tb.ctx[0])
+    if ssl == NULL:
+        ERR_clear_error()
+        return -1
+    SSL_set_fd(ssl, fd)
+    SSL_set_accept_state(ssl)
+    g_tls_fd[fd].ssl = ssl
+    g_tls_fd[fd].flags = 0
+    SSL_set_ex_data(ssl, g_tls_ex_conn, &g_tls_fd[fd])
+    return 0
+
+
+cdef int tls_handshake(int fd) noexcept nogil:
+    """Advance the handshake: 1 done, 0 waiting for the socket, -1 failed (see tls_hs_error)."""
+    cdef tls_conn_t *c = &g_tls_fd[fd]
+    cdef int r, e
+    ERR_clear_error()
+    r = SSL_do_handshake(c.ssl)
+    if r == 1:
+        c.flags |= TLS_HS
+        return 1
+    e = SSL_get_error(c.ssl, r)
+    if e == SSL_ERROR_WANT_READ or e == SSL_ERROR_WANT_WRITE:
+        return 0
+    _tls_fail(c)
+    return -1
+
+
+cdef const char *tls_hs_error(int fd, int *n) noexcept nogil:
+    """After a failed handshake, haproxy 2.6's words for it (its log line): nothing of a TLS
+    handshake was received ("Connection closed"/"error"), or a handshake that went wrong."""
+    cdef const char *m
+    if SSL_get_state(g_tls_fd[fd].ssl) == TLS_ST_BEFORE and not (g_tls_fd[fd].flags & TLS_GOT_HELLO) \
+            and ERR_GET_REASON(ERR_peek_error()) != SSL_R_HTTP_REQUEST:
+        if errno == 0 or ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING:
+            m = b"Connection closed during SSL handshake"
+        else:
+            m = b"Connection error during SSL handshake"
+    else:
+        m = b"SSL handshake failure"
+    ERR_clear_error()
+    n[0] = <int>strlen(m)
+    return m
+
+
+# ---- start-up (Python)
+
+_TLS_VERSIONS = {"SSLv3": SSL3_VERSION, "TLSv1.0": TLS1_VERSION, "TLSv1.1": TLS1_1_VERSION,
+                 "TLSv1.2": TLS1_2_VERSION, "TLSv1.3": TLS1_3_VERSION}
+
+
+cdef str _tls_errors():
+    cdef char b[256]
+    cdef unsigned long e
+    out = []
+    while True:
+        e = ERR_get_error()
+        if e == 0:
+            break
+        ERR_error_string_n(e, b, 256)
+        out.append(b[:strlen(b)].decode("latin-1"))
+    return "; ".join(out) or "unknown error"
+
+
+cdef SSL_CTX *_tls_ctx(object cfg, object crt, tls_bind_t *tb) except NULL:
+    """One context: the certificate file crt (PEM: certificate, chain, key) with the bind's settings."""
+    cdef SSL_CTX *ctx = SSL_CTX_new(TLS_server_method())
+    cdef bytes b
+    if ctx == NULL:
+        raise MemoryError()
+    path = str(crt.path).encode()
+    if SSL_CTX_use_certificate_chain_file(ctx, path) != 1:
+        SSL_CTX_free(ctx)
+        raise ValueError(f"unable to load SSL certificate from PEM file '{crt.path}': {_tls_errors()}")
+    if SSL_CTX_use_PrivateKey_file(ctx, path, SSL_FILETYPE_PEM) != 1 or SSL_CTX_check_private_key(ctx) != 1:
+        SSL_CTX_free(ctx)
+        raise ValueError(f"unable to load SSL private key from PEM file '{crt.path}': {_tls_errors()}")
+    # (a FIN without close_notify is an end of stream, without an alert, as in haproxy)
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF
+                        | (SSL_OP_CIPHER_SERVER_PREFERENCE if not cfg.prefer_client_ciphers else 0))
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
+                     | SSL_MODE_RELEASE_BUFFERS)
+    SSL_CTX_set_min_proto_version(ctx, _TLS_VERSIONS[cfg.min_ver] if cfg.min_ver else TLS1_2_VERSION)
+    SSL_CTX_set_max_proto_version(ctx, _TLS_VERSIONS[cfg.max_ver] if cfg.max_ver else 0)
+    if cfg.ciphers:
+        b = cfg.ciphers.encode()
+        if SSL_CTX_set_cipher_list(ctx, b) != 1:
+            SSL_CTX_free(ctx)
+            raise ValueError(f"unable to set SSL cipher list to '{cfg.ciphers}': {_tls_errors()}")
+    if cfg.ciphersuites:
+        b = cfg.ciphersuites.encode()
+        if SSL_CTX_set_ciphersuites(ctx, b) != 1:
+            SSL_CTX_free(ctx)
+            raise ValueError(f"unable to set TLS 1.3 cipher suites to '{cfg.ciphersuites}': {_tls_errors()}")
+    if cfg.curves:
+        b = cfg.curves.encode()
+        if SSL_CTX_set1_groups_list(ctx, b) != 1:
+            SSL_CTX_free(ctx)
+            raise ValueError(f"unable to set SSL curves list to '{cfg.curves}': {_tls_errors()}")
+    if cfg.no_tls_tickets:
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET)
+    else:
+        # the same ticket keys in every context of the bind and every worker (drawn once by the
+        # master while it read the configuration): a ticket resumes on whichever worker accepts
+        b = bytes(cfg.ticket_keys)
+        if len(b) != 80 or SSL_CTX_set_tlsext_ticket_keys(ctx, <char *>b, 80) != 1:
+            SSL_CTX_free(ctx)
+            raise ValueError(f"unable to set the TLS ticket keys: {_tls_errors()}")
+    SSL_CTX_set_session_id_context(ctx, <const unsigned char *>b"pyhaproxy", 9)
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER)
+    SSL_CTX_set_tlsext_servername_callback(ctx, _tls_sni_cb)
+    SSL_CTX_set_tlsext_servername_arg(ctx, tb)
+    SSL_CTX_set_alpn_select_cb(ctx, _tls_alpn_cb, tb)
+    return ctx
+
+
+cdef tls_bind_t *_tls_bind(object cfg, int luid, str lname) except NULL:
+    cdef tls_bind_t *tb = <tls_bind_t *>calloc(1, sizeof(tls_bind_t))
+    cdef int i, k
+    cdef bytes b
+    if tb == NULL:
+        raise MemoryError()
+    crts = list(cfg.certs)
+    names = [(name, k) for k, crt in enumerate(crts) for name in crt.names][:TLS_MAX_NAMES]
+    tb.ctx = <SSL_CTX **>calloc(max(1, len(crts)), sizeof(SSL_CTX *))
+    tb.names = <tls_name_t *>calloc(max(1, len(names)), sizeof(tls_name_t))
+    if tb.ctx == NULL or tb.names == NULL:
+        raise MemoryError()
+    for k, crt in enumerate(crts):
+        tb.ctx[k] = _tls_ctx(cfg, crt, tb)
+        tb.nctx = k + 1
+    for i, (name, k) in enumerate(names):
+        name = name.lower()
+        wild = name.startswith("*.")
+        b = (name[1:] if wild else name).encode("idna" if not name.isascii() else "ascii")
+        tb.names[i].name = <char *>malloc(len(b) + 1)
+        if tb.names[i].name == NULL:
+            raise MemoryError()
+        memcpy(tb.names[i].name, <const char *>b, len(b))
+        tb.names[i].name[len(b)] = 0
+        tb.names[i].len = len(b)
+        tb.names[i].wild = 1 if wild else 0
+        tb.names[i].ctx = k
+        tb.nnames = i + 1
+    b = b"".join(bytes([len(p)]) + p.encode() for p in cfg.alpn)[:255]
+    memcpy(tb.alpn, <const char *>b, len(b))
+    tb.alpn_len = len(b)
+    tb.luid = luid
+    b = lname.encode()[:63]
+    memcpy(tb.lname, <const char *>b, len(b))
+    tb.lname_len = len(b)
+    return tb
+
+
+cdef int tls_setup(list tls) except -1:
+    """tls: per listener, its TLS settings (pyhaproxy/config/tls.py BindTLS, with `luid` and
+    `lname` of the listener) or None. Builds every context before the loop starts."""
+    global g_lst_tls, g_tls_fd, g_tls_maxfd, g_tls_ex_conn
+    cdef int li, maxfd
+    if not any(t is not None for t in tls):
+        return 0
+    import resource
+    maxfd = min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], 1 << 24)
+    g_lst_tls = <tls_bind_t **>calloc(max(1, len(tls)), sizeof(tls_bind_t *))
+    g_tls_fd = <tls_conn_t *>calloc(maxfd, sizeof(tls_conn_t))
+    if g_lst_tls == NULL or g_tls_fd == NULL:
+        raise MemoryError()
+    g_tls_maxfd = maxfd
+    g_tls_ex_conn = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL)
+    for li, item in enumerate(tls):
+        if item is not None:
+            cfg, luid, lname = item
+            g_lst_tls[li] = _tls_bind(cfg, luid, lname)
+    return 0
+
+
+def tls_check(object cfg) -> None:
+    """Build (then free) the contexts of one `bind ... ssl` (pyhaproxy/config/tls.py BindTLS), as
+    the worker will: the parser calls it so that `-c` and the master refuse what OpenSSL refuses
+    (a certificate, a cipher list, cipher suites, curves). Raises ValueError."""
+    cdef tls_bind_t *tb = _tls_bind(cfg, 1, "")
+    cdef int i
+    for i in range(tb.nctx):
+        SSL_CTX_free(tb.ctx[i])
+    for i in range(tb.nnames):
+        free(tb.names[i].name)
+    free(tb.ctx)
+    free(tb.names)
+    free(tb)

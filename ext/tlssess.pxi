@@ -1,0 +1,89 @@
+# The TLS handshake of a session accepted on a `bind ... ssl` listener (state ST_TLS_HS), before
+# the session begins as a plain one would (HTTP request, or TCP connect): driven by the session's
+# client events, bounded by `timeout client`; a failure (not TLS, closed, stalled) ends the
+# connection with haproxy 2.6's log line ("127.0.0.1:4242 [date] fe/1: SSL handshake failure")
+# and no session log, as haproxy does for a connection that never became a session.
+
+cdef enum:
+    ST_TLS_HS = 11      # TLS handshake in progress (sess_t.state; 0-10 are types.pxi's and rules.pxi's)
+
+
+cdef void tls_log_fail(sess_t *s, const char *msg, int mlen) noexcept nogil:
+    """haproxy 2.6's line for a connection that failed before becoming a session (session.c):
+    with `option dontlognull`, one that received nothing is not logged."""
+    cdef px_t *p = &g_px[s.px]
+    cdef tls_bind_t *tb = g_lst_tls[s.lst]
+    cdef char b[LOG_HDR_ROOM + LOG_MAX + 8]
+    cdef int cap = LOG_HDR_ROOM + LOG_MAX
+    cdef int n
+    if not log_wanted(p):
+        return
+    if (p.opts & PO_DONTLOGNULL) and msg[0] == b'C':     # "Connection closed/error during ..."
+        return
+    n = log_begin(b)
+    laddr(b, &n, cap, &s.cli_addr)
+    lc(b, &n, cap, b' ')
+    log_date(b, &n, cap, s.accept_wall_ms)
+    lc(b, &n, cap, b' ')
+    la(b, &n, cap, p.name, p.name_len)
+    lc(b, &n, cap, b'/')
+    if tb.lname_len:
+        la(b, &n, cap, tb.lname, tb.lname_len)
+    else:
+        ld(b, &n, cap, tb.luid)
+    la(b, &n, cap, b": ", 2)
+    la(b, &n, cap, msg, mlen)
+    lc(b, &n, cap, b'\n')
+    log_send(p, LOG_INFO, b, n)
+
+
+cdef void tls_hs_end(int idx, const char *msg, int mlen) noexcept nogil:
+    cdef sess_t *s = &g_sess[idx]
+    cdef char junk[4096]
+    cdef int k
+    tls_log_fail(s, msg, mlen)
+    s.logged = 1
+    # what the client sent and OpenSSL did not read (a plain request) is read first: a close
+    # with unread input would be a reset, haproxy's is a FIN
+    for k in range(16):
+        if recv(s.cfd, junk, sizeof(junk), MSG_DONTWAIT) <= 0:
+            break
+    sess_close(idx)
+
+
+cdef int tls_start(int idx) noexcept nogil:
+    """Just accepted and watched: 0 for a plain listener (the session begins now), else 1 with the
+    handshake under way (or the session closed if no TLS state could be had)."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef int to
+    if g_lst_tls == NULL or g_lst_tls[s.lst] == NULL:
+        return 0
+    if tls_new(s.lst, s.cfd) < 0:
+        s.logged = 1
+        sess_close(idx)
+        return 1
+    s.state = ST_TLS_HS
+    to = g_px[s.px].conf.clitimeout
+    s.cli_exp = g_now + to if to > 0 else 0
+    sess_arm(s, idx)
+    return 1
+
+
+cdef int tls_hs_io(int idx) noexcept nogil:
+    """A client event during the handshake: 1 done (the session may begin), 0 waiting, -1 ended."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef int r, n = 0
+    cdef const char *msg
+    r = tls_handshake(s.cfd)
+    if r > 0:
+        s.cli_exp = 0
+        return 1
+    if r == 0:
+        return 0
+    msg = tls_hs_error(s.cfd, &n)
+    tls_hs_end(idx, msg, n)
+    return -1
+
+
+cdef void tls_hs_timeout(int idx) noexcept nogil:
+    tls_hs_end(idx, b"Timeout during SSL handshake", 28)

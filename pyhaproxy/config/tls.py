@@ -1,0 +1,238 @@
+"""TLS settings: `bind ... ssl crt FILE|DIR [alpn ...] [ssl-min-ver ...] [ciphers ...]...` and the
+global `crt-base`, `ca-base`, `ssl-default-bind-ciphers|ciphersuites|curves|options`.
+
+What is applied is built by the worker (ext/tls.pxi): one OpenSSL context per certificate, the
+first the default, the others chosen by SNI on the names of each certificate (its DNS
+subjectAltNames and its CN, `*.` wildcards allowed). Certificates are loaded here once, while the
+configuration is read, so that a bad file is an alert before anything is bound (as haproxy 2.6
+does). The options not handled yet are refused by name.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from dataclasses import dataclass, field
+
+from .lexer import ConfigError
+from .model import Where
+
+VERSIONS = ("SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+_NO_VERSION = {"no-sslv3": "SSLv3", "no-tlsv10": "TLSv1.0", "no-tlsv11": "TLSv1.1",
+               "no-tlsv12": "TLSv1.2", "no-tlsv13": "TLSv1.3"}
+_FORCE_VERSION = {"force-sslv3": "SSLv3", "force-tlsv10": "TLSv1.0", "force-tlsv11": "TLSv1.1",
+                  "force-tlsv12": "TLSv1.2", "force-tlsv13": "TLSv1.3"}
+# bind options handled here: value-taking ones map to True
+BIND_OPTIONS = {
+    "ssl": False, "crt": True, "alpn": True, "ssl-min-ver": True, "ssl-max-ver": True,
+    "ciphers": True, "ciphersuites": True, "curves": True, "no-tls-tickets": False,
+    "prefer-client-ciphers": False,
+    **{k: False for k in _NO_VERSION}, **{k: False for k in _FORCE_VERSION},
+}
+# the options of ssl-default-bind-options that are applied (the others are refused by name)
+_DEFAULT_BIND_OPTIONS = {"ssl-min-ver": True, "ssl-max-ver": True, "no-tls-tickets": False,
+                         "prefer-client-ciphers": False, **{k: False for k in _NO_VERSION},
+                         **{k: False for k in _FORCE_VERSION}}
+# the global TLS keywords handled here
+GLOBAL_KEYWORDS = ("crt-base", "ca-base", "ssl-default-bind-ciphers", "ssl-default-bind-ciphersuites",
+                   "ssl-default-bind-curves", "ssl-default-bind-options")
+_CRT_SKIP_EXT = (".key", ".ocsp", ".issuer", ".sctl")   # `crt DIR`: files that are not certificates
+
+
+def _fail(where: Where, message: str) -> ConfigError:
+    return ConfigError(where.file, where.line, message)
+
+
+@dataclass
+class Crt:
+    """One certificate (PEM with its key and chain) and the names SNI selects it by."""
+
+    path: str
+    names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BindTLS:
+    """The TLS settings of one `bind ... ssl` line (the defaults of `global` applied)."""
+
+    certs: list[Crt] = field(default_factory=list)
+    alpn: list[str] = field(default_factory=list)
+    min_ver: str | None = None      # None: TLSv1.2, as haproxy 2.6
+    max_ver: str | None = None      # None: the highest OpenSSL has
+    ciphers: str | None = None
+    ciphersuites: str | None = None
+    curves: str | None = None
+    no_tls_tickets: bool = False
+    prefer_client_ciphers: bool = False
+    # session ticket keys (OpenSSL's 80 bytes: name, HMAC key, AES key), drawn here in the master
+    # so that every worker it forks resumes the tickets of the others
+    ticket_keys: bytes = field(default_factory=lambda: os.urandom(80))
+
+
+@dataclass
+class GlobalTLS:
+    crt_base: str | None = None
+    ca_base: str | None = None
+    bind_ciphers: str | None = None
+    bind_ciphersuites: str | None = None
+    bind_curves: str | None = None
+    bind_options: list[str] = field(default_factory=list)
+
+
+def parse_global(g: GlobalTLS, args: list[str], where: Where) -> None:
+    """One of GLOBAL_KEYWORDS."""
+    kw = args[0]
+    if len(args) < 2 or args[1] == "":
+        raise _fail(where, f"'{kw}' expects an argument.")
+    if kw == "ssl-default-bind-options":
+        _apply_options(BindTLS(), args[1:], where, _DEFAULT_BIND_OPTIONS, f"'{kw}'")
+        g.bind_options = list(args[1:])
+        return
+    if len(args) > 2:
+        raise _fail(where, f"'{kw}' expects exactly one argument.")
+    attr = {"crt-base": "crt_base", "ca-base": "ca_base", "ssl-default-bind-ciphers": "bind_ciphers",
+            "ssl-default-bind-ciphersuites": "bind_ciphersuites",
+            "ssl-default-bind-curves": "bind_curves"}[kw]
+    if kw in ("crt-base", "ca-base") and getattr(g, attr) is not None:
+        raise _fail(where, f"'{kw}' already specified.")
+    setattr(g, attr, args[1])
+
+
+def _cert_names(path: str) -> list[str]:
+    """The DNS subjectAltNames and the CN of the first certificate of a PEM file."""
+    try:
+        info = ssl._ssl._test_decode_cert(path)  # type: ignore[attr-defined]
+    except (ssl.SSLError, OSError, ValueError):
+        return []
+    names = [v for k, v in info.get("subjectAltName", ()) if k == "DNS"]
+    for rdn in info.get("subject", ()):
+        for k, v in rdn:
+            if k == "commonName" and v not in names:
+                names.append(v)
+    return names
+
+
+def load_crt(g: GlobalTLS, name: str, where: Where) -> list[Crt]:
+    """`crt FILE` (relative to crt-base) or `crt DIR` (each file, in name order)."""
+    path = name if os.path.isabs(name) or not g.crt_base else os.path.join(g.crt_base, name)
+    if os.path.isdir(path):
+        files = [os.path.join(path, f) for f in sorted(os.listdir(path))
+                 if not f.startswith(".") and not f.endswith(_CRT_SKIP_EXT)
+                 and os.path.isfile(os.path.join(path, f))]
+    else:
+        files = [path]
+    out = []
+    for f in files:
+        try:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(f)
+        except FileNotFoundError:
+            raise _fail(where, f"'bind' : unable to stat SSL certificate from file '{f}' : "
+                               "No such file or directory.") from None
+        except (ssl.SSLError, OSError) as exc:
+            raise _fail(where, f"'bind' : unable to load SSL certificate from PEM file '{f}' "
+                               f"(a PEM file with the certificate, its chain and its private key is "
+                               f"expected): {exc}.") from None
+        out.append(Crt(path=f, names=_cert_names(f)))
+    return out
+
+
+def _set_version(t: BindTLS, opt: str, val: str, where: Where, label: str) -> None:
+    if val not in VERSIONS:
+        raise _fail(where, f"{label} : option '{opt}' expects one of {', '.join(VERSIONS)} "
+                           f"(got '{val}').")
+    if opt == "ssl-min-ver":
+        t.min_ver = val
+    else:
+        t.max_ver = val
+
+
+def _apply_options(t: BindTLS, words: list[str], where: Where, table: dict[str, bool], label: str,
+                   g: GlobalTLS | None = None, crts: list[str] | None = None) -> bool:
+    """Apply the TLS options among `words` to t; returns whether `ssl` was given."""
+    has_ssl = False
+    no_versions: set[str] = set()
+    i = 0
+    while i < len(words):
+        opt = words[i]
+        if opt not in table:
+            raise _fail(where, f"{label} : TLS option '{opt}' is not supported by pyhaproxy yet.")
+        val = ""
+        if table[opt]:
+            if i + 1 >= len(words) or words[i + 1] == "":
+                raise _fail(where, f"{label} : option '{opt}' expects an argument.")
+            val = words[i + 1]
+            i += 2
+        else:
+            i += 1
+        if opt == "ssl":
+            has_ssl = True
+        elif opt == "crt":
+            assert crts is not None
+            crts.append(val)
+        elif opt == "alpn":
+            protos = [p for p in val.split(",") if p]
+            for p in protos:
+                if p in ("h2", "h3"):
+                    raise _fail(where, f"{label} : 'alpn {val}' : protocol '{p}' (HTTP/2 and later) "
+                                       "is not supported by pyhaproxy yet; use 'alpn http/1.1'.")
+                if len(p) > 255:
+                    raise _fail(where, f"{label} : 'alpn' : protocol name too long.")
+            t.alpn = protos
+        elif opt in ("ssl-min-ver", "ssl-max-ver"):
+            _set_version(t, opt, val, where, label)
+        elif opt in _NO_VERSION:
+            no_versions.add(_NO_VERSION[opt])
+        elif opt in _FORCE_VERSION:
+            t.min_ver = t.max_ver = _FORCE_VERSION[opt]
+        elif opt == "ciphers":
+            t.ciphers = val
+        elif opt == "ciphersuites":
+            t.ciphersuites = val
+        elif opt == "curves":
+            t.curves = val
+        elif opt == "no-tls-tickets":
+            t.no_tls_tickets = True
+        elif opt == "prefer-client-ciphers":
+            t.prefer_client_ciphers = True
+    if no_versions:
+        # the no-* options narrow the range from each end (as haproxy does with a gap-free range)
+        lo = VERSIONS.index(t.min_ver) if t.min_ver else VERSIONS.index("TLSv1.2")
+        hi = VERSIONS.index(t.max_ver) if t.max_ver else len(VERSIONS) - 1
+        while lo <= hi and VERSIONS[lo] in no_versions:
+            lo += 1
+        while hi >= lo and VERSIONS[hi] in no_versions:
+            hi -= 1
+        if lo > hi:
+            raise _fail(where, f"{label} : every TLS version is disabled.")
+        t.min_ver, t.max_ver = VERSIONS[lo], VERSIONS[hi]
+    return has_ssl
+
+
+def parse_bind(g: GlobalTLS, bind_text: str, words: list[str], where: Where) -> BindTLS | None:
+    """The TLS options of one `bind` line (already separated from the others): its BindTLS, or
+    None when the line has no `ssl` (certificates named without `ssl` are not used, as in 2.6)."""
+    label = f"'bind {bind_text}'"
+    t = BindTLS(ciphers=g.bind_ciphers, ciphersuites=g.bind_ciphersuites, curves=g.bind_curves)
+    if g.bind_options:
+        _apply_options(t, g.bind_options, where, _DEFAULT_BIND_OPTIONS, label)
+    crts: list[str] = []
+    if not _apply_options(t, words, where, BIND_OPTIONS, label, g, crts):
+        return None
+    if not crts:
+        raise _fail(where, f"{label} : 'ssl' needs at least one certificate (use 'crt').")
+    for c in crts:
+        t.certs.extend(load_crt(g, c, where))
+    if not t.certs:
+        raise _fail(where, f"{label} : no certificate found in '{crts[0]}'.")
+    if t.min_ver and t.max_ver and VERSIONS.index(t.min_ver) > VERSIONS.index(t.max_ver):
+        raise _fail(where, f"{label} : 'ssl-min-ver {t.min_ver}' is above 'ssl-max-ver {t.max_ver}'.")
+    # the worker's own code builds the contexts once, here, to check them
+    from .. import _core
+
+    try:
+        _core.tls_check(t)
+    except ValueError as exc:
+        raise _fail(where, f"{label} : {exc}.") from None
+    return t
+

@@ -1,0 +1,1 @@
+"""The architecture guide's configurations and scripts, once for every test that uses them."""
