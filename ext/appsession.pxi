@@ -143,7 +143,7 @@ cdef int appsession_request(int idx, const char *buf, h1_msg *m) noexcept nogil:
         vl = as_uri_value(buf + m.uri_off, m.uri_len, a.name, a.name_len, &vo)
         if vl > 0:
             g = as_find(s.be, buf + m.uri_off + vo, vl)
-    if g >= 0 and srv_usable(g):
+    if g >= 0 and srv_persist_ok(g):
         return g
     return -1
 

@@ -9,10 +9,22 @@ cdef inline int srv_usable(int g) noexcept nogil:
     return 1
 
 
-cdef inline int srv_alive(int g) noexcept nogil:
-    """Up by the checks and not disabled by the operator (ignores maxconn)."""
+cdef inline int srv_persist_ok(int g) noexcept nogil:
+    """srv_usable() for a request that names its server (cookie, appsession): a NOLB server
+    (`http-check disable-on-404`) still takes it, as 2.6 keeps persistent traffic on it."""
     cdef shm_srv *st = shm_srv_at(g_shm, g)
-    return st.state == SRV_UP and st.admin_down == 0
+    if st.state == SRV_DOWN or st.admin_down or st.weight == 0:
+        return 0
+    if g_srv[g].conf.maxconn and g_srv[g].cur_sess >= g_srv[g].conf.maxconn:
+        return 0
+    return 1
+
+
+cdef inline int srv_alive(int g) noexcept nogil:
+    """Up by the checks (NOLB included: it still takes persistent requests) and not disabled by
+    the operator (ignores maxconn)."""
+    cdef shm_srv *st = shm_srv_at(g_shm, g)
+    return st.state != SRV_DOWN and st.admin_down == 0
 
 
 cdef int srv_ramp(int g) noexcept nogil:
@@ -168,7 +180,9 @@ cdef int select_server(sess_t *s) noexcept nogil:
         # HAProxy 1.2 (2.7, 2.10, 3.2): without `balance`, servers only serve their cookie's
         # clients (chosen before this); every new client goes to the dispatch address
         return -2 if p.has_dispatch else -1
-    if p.balance == BAL_SOURCE or ((p.balance == BAL_URI or p.balance == BAL_HDR) and s.lb_hash_ok):
+    if ((p.balance == BAL_SOURCE and (s.cli_addr.ss_family == AF_INET or s.cli_addr.ss_family == AF_INET6))
+            or ((p.balance == BAL_URI or p.balance == BAL_HDR) and s.lb_hash_ok)):
+        # a UNIX-socket client has no address to hash: round robin, as 2.6 falls back
         h = addr_hash(&s.cli_addr) if p.balance == BAL_SOURCE else s.lb_hash
         g = pick_hash(p.rr_act, p.rr_act_len, h)
         if g < 0:

@@ -40,7 +40,7 @@ cdef int cookie_server(sess_t *s, const char *val, int vlen) noexcept nogil:
                 continue
             if first < 0:
                 first = g
-            if srv_usable(g):
+            if srv_persist_ok(g):
                 s.ck_found_srv = g
                 return g
     s.ck_found_srv = first
@@ -219,7 +219,9 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     if total >= 0 and (opts & PO_FORWARDFOR):
         # the backend's settings when it asks for the header, else the frontend's
         ffp = be if be.opts & PO_FORWARDFOR else p
-        if not (ffp.ff_except and ff_excepted(ffp, &s.cli_addr)):
+        # a client on a UNIX socket has no IP to tell: no header, as 2.6
+        if (s.cli_addr.ss_family == AF_INET or s.cli_addr.ss_family == AF_INET6) and not (
+                ffp.ff_except and ff_excepted(ffp, &s.cli_addr)):
             addr_to_str(&s.cli_addr, ip, 64)
             total = h1_add_hdr(buf, total, BUFSIZE, m, ffp.ff_hdr, ffp.ff_hdr_len, ip, <int>strlen(ip))
     if total < 0:

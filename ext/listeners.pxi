@@ -1,4 +1,5 @@
-# epoll registration and the listeners: enable, pause, resume, close, drain.
+# epoll registration and the listeners: enable, full, rate-limited (maxconnrate), pause, resume,
+# close, drain.
 
 cdef inline unsigned long long ev_data(int idx, int tag) noexcept nogil:
     return (<unsigned long long>g_sess[idx].gen << 32) | (<unsigned long long>idx << 2) | <unsigned long long>tag
@@ -35,6 +36,18 @@ cdef void lst_disable_full(int li) noexcept nogil:
         g_listeners_full = 1
 
 
+cdef void lst_limit_rate(int li, long long resume_at) noexcept nogil:
+    """`maxconnrate` reached: stop polling the listener (it stays bound and listening, the kernel
+    queues what comes) until `resume_at`."""
+    global g_cps_resume_at
+    cdef lst_t *l = &g_lst[li]
+    if l.state == LI_READY:
+        ep_del(l.fd)
+        l.state = LI_LIMITED
+    if g_cps_resume_at == 0 or resume_at < g_cps_resume_at:
+        g_cps_resume_at = resume_at
+
+
 cdef void lst_close(int li) noexcept nogil:
     cdef lst_t *l = &g_lst[li]
     if l.state == LI_CLOSED:
@@ -48,7 +61,7 @@ cdef void lst_close(int li) noexcept nogil:
 cdef void lst_pause_all() noexcept nogil:
     cdef int li
     for li in range(g_nlst):
-        if g_lst[li].state == LI_READY or g_lst[li].state == LI_FULL:
+        if g_lst[li].state == LI_READY or g_lst[li].state == LI_FULL or g_lst[li].state == LI_LIMITED:
             if g_lst[li].state == LI_READY:
                 ep_del(g_lst[li].fd)
             # Leaving the LISTEN state while staying bound frees the port for a new instance.
@@ -82,6 +95,18 @@ cdef void lst_recheck_full() noexcept nogil:
                 lst_enable(li)
             else:
                 g_listeners_full = 1
+
+
+cdef void lst_resume_rate() noexcept nogil:
+    """Poll the rate-limited listeners again (through the 'full' path: maxconn still applies)."""
+    global g_cps_resume_at, g_listeners_full
+    cdef int li
+    g_cps_resume_at = 0
+    for li in range(g_nlst):
+        if g_lst[li].state == LI_LIMITED:
+            g_lst[li].state = LI_FULL
+            g_listeners_full = 1
+    lst_recheck_full()
 
 
 cdef int open_listeners() noexcept nogil:

@@ -705,7 +705,12 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         return
 
     n = log_begin(b)
-    laddr(b, &n, cap, &s.cli_addr)
+    if s.cli_addr.ss_family == AF_UNIX:
+        # 2.6 logs a UNIX-socket client as unix:<the listener's id in its proxy>
+        la(b, &n, cap, b"unix:", 5)
+        ld(b, &n, cap, g_lst[s.lst].luid)
+    else:
+        laddr(b, &n, cap, &s.cli_addr)
     lc(b, &n, cap, b' ')
     log_date(b, &n, cap, s.accept_wall_ms)
     lc(b, &n, cap, b' ')

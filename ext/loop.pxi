@@ -63,6 +63,10 @@ cdef void handle_accept(int li) noexcept nogil:
         if g_actconn >= g_maxconn or p.feconn >= p.conf.maxconn:
             lst_disable_full(li)
             return
+        if g_cps_lim > 0 and cps_count() >= g_cps_lim:
+            # `maxconnrate`: this second's connections are taken; poll again when one is free
+            lst_limit_rate(li, g_now + cps_wait_ms())
+            return
         alen = sizeof(addr)
         fd = accept4(l.fd, <sockaddr *>&addr, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC)
         if fd < 0:
@@ -70,6 +74,8 @@ cdef void handle_accept(int li) noexcept nogil:
                 # Out of resources: stop accepting until a session ends.
                 lst_disable_full(li)
             return
+        if g_cps_lim > 0:
+            cps_add()
         if monitor_match(p, &addr) or p.mode == MODE_HEALTH:
             # Answered by the proxy itself, never relayed nor logged.
             handle_monitor(li, fd, &addr, alen)
@@ -388,6 +394,8 @@ cdef int next_timeout_ms() noexcept nogil:
     cdef int i
     if g_heap_n > 0:
         t = g_heap_exp[0]
+    if g_cps_resume_at and (t < 0 or g_cps_resume_at < t):
+        t = g_cps_resume_at
     if g_stopping:
         for i in range(g_npx):
             if g_grace_until[i] and (t < 0 or g_grace_until[i] < t):
@@ -516,6 +524,8 @@ cdef int event_loop() noexcept nogil:
             for i in range(n):
                 dispatch_event(events[i].data.u64, events[i].events)
         run_timers()
+        if g_cps_resume_at and g_cps_resume_at <= g_now and not g_stopping:
+            lst_resume_rate()
         if g_queue_dirty:
             process_queues()
         if g_stopping:

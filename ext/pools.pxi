@@ -27,6 +27,50 @@ cdef sockaddr_storage g_stats_addr   # the master's internal stats server (AF_UN
 cdef socklen_t g_stats_addrlen = 0
 cdef long long *g_grace_until = NULL   # per proxy, set by soft stop when the proxy has a grace time
 
+# `maxconnrate`: connections accepted per second by this process, 2.6's freq_ctr over a 1 s
+# period: the current period's count plus the previous one's, weighted by what is left of it.
+cdef int g_cps_lim = 0            # 0: no limit
+cdef long long g_cps_tick = 0     # start of the current period (g_now ms)
+cdef long long g_cps_curr = 0
+cdef long long g_cps_prev = 0
+cdef long long g_cps_resume_at = 0  # when limited listeners are polled again (0: none limited)
+
+cdef void cps_rotate() noexcept nogil:
+    global g_cps_tick, g_cps_curr, g_cps_prev
+    cdef long long el = g_now - g_cps_tick
+    if el >= 1000:
+        g_cps_prev = g_cps_curr if el < 2000 else 0
+        g_cps_curr = 0
+        g_cps_tick = g_now - el % 1000
+
+
+cdef long long cps_count() noexcept nogil:
+    """The connection rate as 2.6 computes it (freq_ctr_remain's sum)."""
+    cps_rotate()
+    return g_cps_curr + g_cps_prev * (1000 - (g_now - g_cps_tick)) // 1000
+
+
+cdef inline void cps_add() noexcept nogil:
+    global g_cps_curr
+    cps_rotate()
+    g_cps_curr += 1
+
+
+cdef long long cps_wait_ms() noexcept nogil:
+    """Milliseconds until the rate falls below the limit again (at least 1)."""
+    cdef long long el, w
+    cps_rotate()
+    el = g_now - g_cps_tick
+    if g_cps_curr >= g_cps_lim:
+        # this period is full: wait for the next one, then for its weight to decay enough
+        w = (1000 - el) + 1000 - 1000 * g_cps_lim // g_cps_curr + 1
+    elif g_cps_prev > 0:
+        w = 1000 - el - 1000 * (g_cps_lim - g_cps_curr) // g_cps_prev + 1
+    else:
+        w = 1
+    return w if w > 0 else 1
+
+
 cdef enum:
     BUFSIZE = 16384
     MAXREWRITE = 8192

@@ -117,7 +117,7 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
     listener, None or its TLS settings (tls.pxi tls_setup). Returns the exit status.
     """
     global g_ep, g_px, g_npx, g_srv, g_nsrv, g_lst, g_nlst, g_sess, g_maxsess, g_free_sess, g_nfree
-    global g_maxconn, g_shm, g_worker, g_sigfd, g_bufs, g_pipes, g_heap_exp, g_heap_idx, g_heap_cap
+    global g_maxconn, g_cps_lim, g_shm, g_worker, g_sigfd, g_bufs, g_pipes, g_heap_exp, g_heap_idx, g_heap_cap
     global g_debug, g_grace_until, g_stats_addrlen
     cdef int i
     cdef sigset_t mask
@@ -151,6 +151,7 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
         g_lst[i].state = LI_FULL
     tls_setup(tls or [])    # tls: contexts (tls.pxi)
     g_maxconn = plan.maxconn
+    g_cps_lim = plan.maxconnrate
     g_maxsess = g_maxconn
     g_sess = <sess_t *>calloc(g_maxsess, sizeof(sess_t))
     g_free_sess = <int *>malloc(sizeof(int) * g_maxsess)

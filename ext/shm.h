@@ -13,12 +13,15 @@
 #define SHM_MAGIC 0x50594858u
 
 /* shm_srv.state (exported to Python as pyhaproxy._core.srv_state) */
-enum srv_state { SRV_DOWN = 0, SRV_UP = 1 };
+/* SRV_NOLB: UP by its checks but out of load balancing (`http-check disable-on-404` got a 404):
+ * no new traffic, persistent (cookie) requests still go to it, as 2.6's "NOLB"/stopping state. */
+enum srv_state { SRV_DOWN = 0, SRV_UP = 1, SRV_NOLB = 2 };
 
 /* shm_srv.check_status: HAProxy's check result codes, a subset (pyhaproxy._core.check_status) */
 enum check_status {
     CHK_UNKNOWN = 0, CHK_L4OK = 1, CHK_L4CON = 2, CHK_L4TOUT = 3,
     CHK_L7OK = 4, CHK_L7STS = 5, CHK_L7RSP = 6, CHK_L7TOUT = 7,
+    CHK_L7OKC = 8, /* "conditionally passed": a 404 under disable-on-404 */
 };
 
 typedef struct shm_hdr {
@@ -32,7 +35,7 @@ typedef struct shm_hdr {
 } shm_hdr;
 
 typedef struct shm_srv {
-    volatile int32_t state;       /* SRV_UP / SRV_DOWN as seen by health checks */
+    volatile int32_t state;       /* SRV_UP / SRV_DOWN / SRV_NOLB as seen by health checks */
     volatile int32_t admin_down;  /* disabled by the operator (stats socket / "disabled") */
     volatile int32_t weight;      /* current effective weight */
     volatile int32_t check_status;

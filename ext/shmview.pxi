@@ -8,6 +8,7 @@ cdef extern from "shm.h" nogil:
     cpdef enum srv_state:
         SRV_DOWN
         SRV_UP
+        SRV_NOLB
     cpdef enum check_status:
         CHK_UNKNOWN
         CHK_L4OK
@@ -17,6 +18,7 @@ cdef extern from "shm.h" nogil:
         CHK_L7STS
         CHK_L7RSP
         CHK_L7TOUT
+        CHK_L7OKC
 
 _CTR_FIELDS = ("cur_sess", "max_sess", "tot_sess", "bytes_in", "bytes_out", "denied_req", "denied_resp",
                "err_req", "err_conn", "err_resp", "retries", "redispatches", "req_tot")
@@ -83,7 +85,7 @@ cdef class Shm:
         if s.state != state:
             if state == SRV_DOWN:
                 s.down_trans += 1
-            elif s.last_change_ms:
+            elif s.state == SRV_DOWN and s.last_change_ms:  # leaving DOWN (UP <-> NOLB is not)
                 s.downtime_ms += now_ms - s.last_change_ms
             s.last_change_ms = now_ms
         s.state = state

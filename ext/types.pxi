@@ -71,6 +71,7 @@ cdef enum:
     LI_FULL = 1
     LI_PAUSED = 2
     LI_CLOSED = 3
+    LI_LIMITED = 4   # `maxconnrate` reached: not polled until the rate allows it again
 
     # termination cause (first letter of HAProxy's termination state)
     TERM_NONE = 0      # '-'

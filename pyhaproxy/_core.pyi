@@ -51,6 +51,7 @@ class cookie_mode(IntEnum):
 class srv_state(IntEnum):
     SRV_DOWN = 0
     SRV_UP = 1
+    SRV_NOLB = 2
 
 class check_status(IntEnum):
     CHK_UNKNOWN = 0
@@ -61,6 +62,7 @@ class check_status(IntEnum):
     CHK_L7STS = 5
     CHK_L7RSP = 6
     CHK_L7TOUT = 7
+    CHK_L7OKC = 8
 
 class sample_fetch(IntEnum):
     SF_TRUE = 0

@@ -31,11 +31,30 @@ inter) and the reply `timeout check` from the connection; without it the whole c
 `fastinter`/`downinter` (HAProxy 1.3) are honoured: downinter while fully down, fastinter while
 the health counter is between its ends. A server put down by the operator (shm admin_down) is
 not checked until it is enabled again, and does not count among the servers left.
+
+HAProxy 2.6 additions:
+  * `http-check send [meth M] [uri U] [ver V] [hdr N V]... [body S]`: the request is built as 2.6
+    sends it: header names lower-cased, then `content-length` (when there is a body, or on
+    HTTP/1.1 for a method other than GET/HEAD), then `connection: close` on HTTP/1.1 unless a
+    `hdr connection` was given.
+  * `http-check expect [!] string S | rstring RE`: the body (after the headers, up to the
+    Content-Length or the end of the connection, at most tune.chksize = 16384 bytes) must contain
+    S / match RE; a mismatch waits for more data until then. Failures are L7RSP with 2.6's
+    "HTTP content check did not match" / "HTTP check matched unwanted content".
+  * `http-check disable-on-404`: a 404 from a server that is not DOWN "conditionally passes"
+    (L7OKC): the server goes to NOLB (SRV_NOLB in shared memory): no new load-balanced traffic,
+    persistent requests still reach it; "Server PX/SRV is stopping" is logged at notice. A normal
+    pass brings it back UP; a failure from NOLB logs DOWN at notice rather than alert.
+  * `option log-health-checks`: each check whose status differs from the previous one, or that
+    moved the health counter, is logged (stderr warning + the proxy's log at notice) as
+    "Health check for [backup ]server PX/SRV [conditionally ]succeeded|failed, reason: ...,
+    code: N, info: "...", check duration: Nms, status: A/B UP|DOWN."
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import re
 import selectors
 import socket
@@ -53,6 +72,58 @@ from pyhaproxy.shm import server_table
 _STATUS_LEN = 12
 # Anything longer than this without a verdict is not an HTTP reply worth waiting for.
 _MAX_REPLY = 4096
+# 2.6's tune.chksize default: how much of a reply a body match reads at most.
+CHKSIZE = 16384
+
+# check_status -> 2.6's reason text (get_check_status_description)
+REASONS: dict[int, str] = {
+    check_status.CHK_UNKNOWN: "Unknown",
+    check_status.CHK_L4OK: "Layer4 check passed",
+    check_status.CHK_L4CON: "Layer4 connection problem",
+    check_status.CHK_L4TOUT: "Layer4 timeout",
+    check_status.CHK_L7OK: "Layer7 check passed",
+    check_status.CHK_L7OKC: "Layer7 check conditionally passed",
+    check_status.CHK_L7STS: "Layer7 wrong status",
+    check_status.CHK_L7RSP: "Layer7 invalid response",
+    check_status.CHK_L7TOUT: "Layer7 timeout",
+}
+# statuses at or above 2.6's HCHK_STATUS_L57DATA print the reply's code
+_WITH_CODE = (check_status.CHK_L7OK, check_status.CHK_L7OKC, check_status.CHK_L7STS)
+
+
+def http_check_request(px: Proxy) -> bytes:
+    """The request an `option httpchk` check sends, `http-check send` applied (2.6's form)."""
+    hc = px.httpchk
+    send = px.http_check_send
+    method = (send.method if send and send.method else None) or (hc.method if hc else "OPTIONS")
+    uri = (send.uri if send and send.uri else None) or (hc.uri if hc else "/")
+    version = (send.version if send and send.version else None) or (hc.version if hc else "HTTP/1.0")
+    if send is None:
+        return f"{method} {uri} {version}\r\n\r\n".encode("latin-1")
+    lines = [f"{method} {uri} {version}"]
+    has_conn = False
+    for name, value in send.headers:
+        lname = name.lower()
+        if lname == "connection":
+            has_conn = True
+        if lname == "content-length":
+            continue  # 2.6 computes it
+        lines.append(f"{lname}: {value}")
+    body = send.body or ""
+    v11 = version.upper() == "HTTP/1.1"
+    if body or (v11 and method.upper() not in ("GET", "HEAD")):
+        lines.append(f"content-length: {len(body.encode('latin-1'))}")
+    if v11 and not has_conn:
+        lines.append("connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n" + body).encode("latin-1")
+
+
+def _content_length(head: bytes) -> int | None:
+    for line in head.split(b"\r\n")[1:]:
+        name, colon, value = line.partition(b":")
+        if colon and name.strip().lower() == b"content-length" and value.strip().isdigit():
+            return int(value.strip())
+    return None
 
 
 def _status_expected(expect: tuple[bool, str, str], status: str) -> bool:
@@ -152,7 +223,9 @@ class _Target:
     health: int
     kind: str = "tcp"   # tcp, http, smtp or ssl: how the reply is judged
     proxy_version: int = 0  # 1 or 2: a PROXY header opens each check (check-send-proxy)
-    up: bool = True
+    up: bool = True     # UP by its health (NOLB included)
+    nolb: bool = False  # UP but out of load balancing (disable-on-404)
+    prev_status: int = 0  # check_status of the previous check (log-health-checks)
     next_start: float = 0.0
     # the check in flight (sock is None when idle)
     sock: socket.socket | None = None
@@ -264,8 +337,7 @@ class HealthChecker:
         elif px.smtpchk is not None:
             request, kind = f"{px.smtpchk[0]} {px.smtpchk[1]}\r\n".encode("latin-1"), "smtp"
         elif px.httpchk is not None:
-            hc = px.httpchk
-            request = f"{hc.method} {hc.uri} {hc.version}\r\n\r\n".encode("latin-1")
+            request = http_check_request(px)
             kind = "http"
         source_spec = srv.source or px.source
         source = _parse_source(source_spec) if source_spec else None
@@ -349,7 +421,7 @@ class HealthChecker:
             self._finish(t, False, check_status.CHK_L4CON, now)
             return
         if err not in (0, errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY):
-            self._finish(t, False, check_status.CHK_L4CON, now)
+            self._finish(t, False, check_status.CHK_L4CON, now, desc=os.strerror(err))
             return
         target = t
 
@@ -367,7 +439,7 @@ class HealthChecker:
         if not t.connected:
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err:
-                self._finish(t, False, check_status.CHK_L4CON, now)
+                self._finish(t, False, check_status.CHK_L4CON, now, desc=os.strerror(err))
                 return
             t.connected = True
             if t.proxy.checktimeout > 0:
@@ -388,7 +460,7 @@ class HealthChecker:
             self._sel.modify(sock, selectors.EVENT_READ, t.cb)
             return
         try:
-            data = sock.recv(_MAX_REPLY)
+            data = sock.recv(CHKSIZE if t.kind == "http" else _MAX_REPLY)
         except BlockingIOError:
             return
         except OSError:
@@ -398,11 +470,76 @@ class HealthChecker:
             self._judge_reply(t, now, eof=True)
             return
         t.reply += data
-        if (len(t.reply) >= _STATUS_LEN or (t.kind == "ssl")
+        if t.kind == "http":
+            self._judge_http(t, now, eof=len(t.reply) >= CHKSIZE)
+        elif (len(t.reply) >= _STATUS_LEN or (t.kind == "ssl")
                 or (t.kind == "smtp" and b"\n" in t.reply)):
             self._judge_reply(t, now, eof=False)
 
+    def _judge_http(self, t: _Target, now: float, eof: bool) -> None:
+        """An `option httpchk` reply, as 2.6 judges it; returns without a verdict (waits for more)
+        while a body match could still change with more data."""
+        expect = t.proxy.http_check_expect
+        head = bytes(t.reply[:_STATUS_LEN])
+        if len(head) < _STATUS_LEN and not eof:
+            return
+        if not (len(head) == _STATUS_LEN and head.startswith(b"HTTP/1.") and head[8:9] == b" "
+                and head[9:12].isdigit()):
+            self._finish(t, False, check_status.CHK_L7RSP, now)
+            return
+        code = int(head[9:12])
+        end = t.reply.find(b"\r\n\r\n")
+        body_kind = expect is not None and expect[1] in ("string", "rstring")
+        if body_kind and end < 0 and not eof:
+            return  # the headers are not complete yet
+        line_end = t.reply.find(b"\r\n")
+        reason = bytes(t.reply[13:line_end]).decode("latin-1") if line_end > 13 else ""
+        if t.proxy.http_check_disable_404 and t.up and code == 404:
+            # 2.6: "404 may be accepted as 'stopping' only if the server was up"
+            self._finish(t, True, check_status.CHK_L7OKC, now, code=code, cond=True)
+            return
+        if expect is None or not body_kind:
+            if expect is not None:
+                ok = _status_expected(expect, head[9:12].decode())
+            else:
+                ok = head[9:10] in (b"2", b"3")
+            if ok:
+                self._finish(t, True, check_status.CHK_L7OK, now, code=code)
+            else:
+                self._finish(t, False, check_status.CHK_L7STS, now, code=code, desc=reason)
+            return
+        neg, kind, pattern = expect
+        body = bytes(t.reply[end + 4:]) if end >= 0 else b""
+        clen = _content_length(bytes(t.reply[:end])) if end >= 0 else None
+        last = eof or (clen is not None and len(body) >= clen)
+        if clen is not None:
+            body = body[:clen]
+        if not body:
+            if not last:
+                return
+            self._finish(t, False, check_status.CHK_L7RSP, now, code=code,
+                         desc="HTTP content check could not find a response body")
+            return
+        if kind == "string":
+            pat = pattern.encode("latin-1")
+            if not last and len(body) < len(pat):
+                return
+            match = pat in body
+        else:
+            match = re.search(pattern, body.decode("latin-1")) is not None
+        if not match and not last:
+            return  # 2.6 waits for more data on a mismatch
+        if match != neg:
+            self._finish(t, True, check_status.CHK_L7OK, now, code=code)
+        else:
+            self._finish(t, False, check_status.CHK_L7RSP, now, code=code,
+                         desc="HTTP check matched unwanted content" if neg
+                         else "HTTP content check did not match")
+
     def _judge_reply(self, t: _Target, now: float, eof: bool) -> None:
+        if t.kind == "http":
+            self._judge_http(t, now, eof=True)
+            return
         if t.kind == "ssl":
             ok = t.reply[:1] in (b"\x15", b"\x16")
             self._finish(t, ok, check_status.CHK_L7OK if ok else check_status.CHK_L7RSP, now)
@@ -410,10 +547,11 @@ class HealthChecker:
         if t.kind == "smtp":
             if not t.reply:
                 self._finish(t, False, check_status.CHK_L7RSP, now)
-            elif t.reply[:1] == b"2":
-                self._finish(t, True, check_status.CHK_L7OK, now)
             else:
-                self._finish(t, False, check_status.CHK_L7STS, now)
+                code = int(t.reply[:3]) if t.reply[:3].isdigit() else 0  # logged as the code
+                ok = t.reply[:1] == b"2"
+                self._finish(t, ok, check_status.CHK_L7OK if ok else check_status.CHK_L7STS, now,
+                             code=code)
             return
         head = bytes(t.reply[:_STATUS_LEN])
         if (len(head) == _STATUS_LEN and head.startswith(b"HTTP/1.") and head[8:9] == b" "
@@ -449,24 +587,55 @@ class HealthChecker:
 
     # ---- results and transitions ---------------------------------------------------------------
 
-    def _finish(self, t: _Target, ok: bool, status: int, now: float) -> None:
+    def _finish(self, t: _Target, ok: bool, status: int, now: float, code: int = 0,
+                desc: str = "", cond: bool = False) -> None:
+        """One check's result. `cond`: a conditional pass (2.6's L7OKC, disable-on-404)."""
         self._drop_socket(t)
         s = t.srv
+        duration_ms = max(0, int((now - t.started) * 1000))
+        before = t.health
+        was_up = t.up
         if ok:
-            t.health += 1
-            if t.health >= s.rise:
-                if not t.up:
-                    self._set_up(t)
-                t.health = s.rise + s.fall - 1
+            if t.health < s.rise + s.fall - 1:
+                t.health += 1
+                if t.health >= s.rise:
+                    t.health = s.rise + s.fall - 1
         elif t.health > s.rise:
             t.health -= 1
-        else:
-            if t.up:
-                self._set_down(t)
+        elif t.health > 0:
             t.health = 0
-        duration_ms = max(0, int((now - t.started) * 1000))
+        if "log-health-checks" in t.proxy.options and (status != t.prev_status or t.health != before):
+            self._log_check(t, ok, cond, status, code, desc, duration_ms)
+        t.prev_status = status
+        if ok and t.health >= s.rise:
+            if cond and not t.nolb:
+                self._set_nolb(t)
+            elif not cond and (not was_up or t.nolb):
+                self._set_up(t)
+        elif not ok and t.health < s.rise and was_up:
+            self._set_down(t)
+            t.health = 0
         self._shm.set_srv_check(t.idx, status, duration_ms, t.health)
         self._reschedule(t, t.started, now)
+
+    def _log_check(self, t: _Target, ok: bool, cond: bool, status: int, code: int, desc: str,
+                   duration_ms: int) -> None:
+        """2.6's `option log-health-checks` line (check.c set_server_check_status)."""
+        s = t.srv
+        msg = (f"Health check for {'backup ' if s.backup else ''}server {t.label} "
+               f"{'conditionally ' if cond else ''}{'succeeded' if ok else 'failed'}")
+        msg += f", reason: {REASONS.get(status, 'Unknown')}"
+        if status in _WITH_CODE:
+            msg += f", code: {code}"
+        if desc:
+            msg += ', info: "' + desc.replace('"', '\\"') + '"'
+        msg += f", check duration: {duration_ms}ms"
+        h = t.health
+        if h >= s.rise:
+            msg += f", status: {h - s.rise + 1}/{s.fall} {'UP' if s.weight else 'DRAIN'}."
+        else:
+            msg += f", status: {h}/{s.rise} DOWN."
+        self._say(t.proxy, "warning", LOG_NOTICE, msg)
 
     def _count(self, t: _Target) -> tuple[int, int]:
         """Servers of t's proxy that are UP and not put down by the operator: (active, backup)."""
@@ -499,21 +668,38 @@ class HealthChecker:
         return max(0, total)
 
     def _set_down(self, t: _Target) -> None:
-        t.up = False
+        was_nolb = t.nolb
+        t.up = t.nolb = False
         self._shm.set_srv_state(t.idx, srv_state.SRV_DOWN, _wall_ms())
         act, bck = self._count(t)
         prefix = "Backup " if t.srv.backup else ""
         on_backup = " Running on backup." if bck and not act else ""
         cur = self._active_sessions(t)
         # no queues here: nothing is requeued and nothing remains in a queue
-        self._say(t.proxy, "warning", LOG_ALERT,
+        # 2.6: "we don't send an alert if the server was previously paused" (stopping)
+        self._say(t.proxy, "warning", LOG_NOTICE if was_nolb else LOG_ALERT,
                   f"{prefix}Server {t.label} is DOWN. {act} active and {bck} backup servers left."
                   f"{on_backup} {cur} sessions active, 0 requeued, 0 remaining in queue.")
         if act == 0 and bck == 0:
             self._say(t.proxy, "alert", LOG_EMERG, f"Proxy {t.proxy.name} has no server available !")
 
+    def _set_nolb(self, t: _Target) -> None:
+        """disable-on-404: UP but out of load balancing; 2.6 logs it "is stopping" at notice."""
+        t.up = t.nolb = True
+        self._shm.set_srv_state(t.idx, srv_state.SRV_NOLB, _wall_ms())
+        act, bck = self._count(t)
+        prefix = "Backup " if t.srv.backup else ""
+        on_backup = " Running on backup." if bck and not act else ""
+        self._say(t.proxy, "warning", LOG_NOTICE,
+                  f"{prefix}Server {t.label} is stopping. {act} active and {bck} backup servers online."
+                  f"{on_backup} 0 sessions requeued, 0 total in queue.")
+        if act == 0 and bck == 0:
+            # 2.6 sets the backend down when its last server stops taking new traffic
+            self._say(t.proxy, "alert", LOG_EMERG, f"Proxy {t.proxy.name} has no server available !")
+
     def _set_up(self, t: _Target) -> None:
         t.up = True
+        t.nolb = False
         self._shm.set_srv_state(t.idx, srv_state.SRV_UP, _wall_ms())
         act, bck = self._count(t)
         prefix = "Backup " if t.srv.backup else ""

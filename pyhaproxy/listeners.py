@@ -12,6 +12,7 @@ pauses it for all of them.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
@@ -151,6 +152,65 @@ def adopt_fd(proxy_index: int, proxy: Proxy, bind: Bind) -> Listener:
     return Listener(sock, proxy_index, bind, port, proxy_name=proxy.name, backlog=socket.SOMAXCONN)
 
 
+def abns_address(name: str) -> bytes:
+    """`abns@NAME` as 2.6 binds it: NUL, the name, NULs up to the whole sun_path (108 bytes)."""
+    raw = (b"\0" + name.encode())[:108]
+    return raw.ljust(108, b"\0")
+
+
+def bind_unix_listener(proxy_index: int, proxy: Proxy, bind: Bind) -> Listener:
+    """`bind /path`, `unix@/path`, `abns@NAME`: a listening UNIX stream socket. A path is bound
+    under a temporary name, given its mode/owner, then renamed over the final one, as 2.6 does,
+    so a socket file left by a previous instance is replaced and never missing."""
+    opts = bind.options
+    backlog = int(opts["backlog"]) if "backlog" in opts else (proxy.maxconn if proxy.maxconn > 0
+                                                              else socket.SOMAXCONN)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    tmp = ""
+    try:
+        sock.setblocking(False)
+        if bind.host.startswith("abns@"):
+            try:
+                sock.bind(abns_address(bind.host[5:]))
+            except OSError as e:
+                raise BindError(f"cannot bind UNIX socket (abstract) [{bind.host}] for proxy "
+                                f"{proxy.name}. Aborting.", proxy.name, True, e.errno or 0) from e
+        else:
+            path = bind.host
+            tmp = f"{path}.{os.getpid()}.tmp"
+            try:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                sock.bind(tmp)
+                if "mode" in opts:
+                    os.chmod(tmp, int(opts["mode"], 8))
+                if "uid" in opts or "gid" in opts:
+                    os.chown(tmp, int(opts.get("uid", -1)), int(opts.get("gid", -1)))
+            except OSError as e:
+                raise BindError(f"cannot bind UNIX socket [{path}] for proxy {proxy.name} "
+                                f"({e.strerror}). Aborting.", proxy.name, False, e.errno or 0) from e
+        try:
+            sock.listen(backlog)
+        except OSError as e:
+            raise BindError(f"cannot listen to UNIX socket [{bind.host}] for proxy {proxy.name}. "
+                            "Aborting.", proxy.name, True, e.errno or 0) from e
+        if tmp:
+            try:
+                os.rename(tmp, bind.host)
+            except OSError as e:
+                raise BindError(f"cannot switch final and temporary UNIX sockets [{bind.host}] for "
+                                f"proxy {proxy.name} ({e.strerror}). Aborting.", proxy.name, False,
+                                e.errno or 0) from e
+            tmp = ""
+    except BaseException:
+        sock.close()
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
+    return Listener(sock, proxy_index, bind, 0, proxy_name=proxy.name, backlog=backlog)
+
+
 def bind_one(proxy_index: int, proxy: Proxy, bind: Bind, port: int, reuseport: bool = True) -> Listener:
     """Creates, binds and listens one socket; raises BindError with HAProxy's message.
 
@@ -159,6 +219,8 @@ def bind_one(proxy_index: int, proxy: Proxy, bind: Bind, port: int, reuseport: b
     never refuses a connection during the start-up."""
     if bind.fd >= 0:
         return adopt_fd(proxy_index, proxy, bind)
+    if bind.family == socket.AF_UNIX:
+        return bind_unix_listener(proxy_index, proxy, bind)
     family = socket.AF_INET6 if bind.family == socket.AF_INET6 else socket.AF_INET
     try:
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)

@@ -414,6 +414,7 @@ class WorkerPlan:
     maxconn: int
     quiet: bool
     stats_sock: str | None
+    maxconnrate: int = 0  # global `maxconnrate`: accepted connections per second, per process
     log_pid: int = 0  # the pid the log lines carry; 0: the worker's own
     log_host: str = ""  # `log-send-hostname`: the host name of the syslog headers
 
@@ -483,6 +484,7 @@ def plan_worker(cfg: Config) -> WorkerPlan:
             port_mode=1 if sv.port is None or sv.port_offset else 0, source=_ip_port(sv.source)))
     return WorkerPlan(proxies=proxies, servers=servers, acl=compile_acls(cfg),
                       maxconn=max(1, cfg.global_.maxconn), quiet=cfg.global_.quiet,
+                      maxconnrate=cfg.global_.maxconnrate,
                       stats_sock=cfg.global_.tune.get("__stats_sock"),
                       log_host=cfg.global_.log_send_hostname or "")
 

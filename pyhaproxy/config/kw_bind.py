@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import grp
+import pwd
+import socket
 
 from . import tls as TLS  # tls
 from .model import (
@@ -16,6 +19,8 @@ from .values import IN_26, fail, not_supported, parse_binds, parse_int
 # `bind` options we apply (value-taking ones map to True), those that need TLS, and later ones.
 _BIND_OPTIONS = {
     "name": True, "backlog": True, "interface": True, "mss": True, "id": True,
+    # UNIX socket file options (ignored on TCP addresses, as 2.6 does)
+    "mode": True, "user": True, "group": True, "uid": True, "gid": True,
     "defer-accept": False, "v6only": False, "v4v6": False, "transparent": False, "tfo": False,
     "accept-proxy": False,  # [PROXY-PROTOCOL hook 1/4] a PROXY header opens each connection
 }
@@ -32,8 +37,8 @@ _BIND_TLS_OPTIONS = frozenset({
 
 BIND_LATER_OPTIONS = {
     "accept-netscaler-cip": "1.6", "process": "1.5", "thread": "1.8",
-    "proto": "1.9", "level": "1.5", "severity-output": "1.9", "expose-fd": "1.8", "mode": "1.5",
-    "user": "1.5", "group": "1.5", "uid": "1.5", "gid": "1.5", "nice": "1.5", "namespace": "1.6",
+    "proto": "1.9", "level": "1.5", "severity-output": "1.9", "expose-fd": "1.8",
+    "nice": "1.5", "namespace": "1.6",
     "nbconn": "1.5", "shards": "2.5", "label": "2.6", "maxconn": "1.4",
 }
 BIND_LATER_OPTIONS.setdefault("tcp-ut", IN_26)  # listed by haproxy 2.6 too
@@ -65,6 +70,25 @@ def p_bind(st: State, args: list[str], where: Where) -> None:
             val = args[i + 1]
             if opt in ("backlog", "mss", "maxconn", "id"):
                 parse_int(val, f"bind {opt}", where, lo=1)
+            elif opt in ("uid", "gid"):
+                parse_int(val, f"bind {opt}", where)
+            elif opt == "mode":
+                try:
+                    int(val, 8)
+                except ValueError:
+                    raise fail(where, f"'bind {args[1]}' : invalid mode '{val}' (octal expected).") from None
+            elif opt == "user":
+                try:
+                    val = str(pwd.getpwnam(val).pw_uid)
+                except KeyError:
+                    raise fail(where, f"'bind {args[1]}' : unknown user '{val}'.") from None
+                opt = "uid"
+            elif opt == "group":
+                try:
+                    val = str(grp.getgrnam(val).gr_gid)
+                except KeyError:
+                    raise fail(where, f"'bind {args[1]}' : unknown group '{val}'.") from None
+                opt = "gid"
             opts[opt] = val
             i += 2
         else:
@@ -86,8 +110,15 @@ def add_binds(px: Proxy, text: str, where: Where, opts: dict[str, str] | None = 
                              options=dict(opts or {})))
         return
     if text.startswith(("unix@", "abns@", "/")):
-        raise fail(where, f"'bind {text}' : UNIX sockets are not supported by pyhaproxy yet "
-                          "(TCP addresses and fd@N only).")
+        # a UNIX stream socket: a file path (unix@/path or /path) or an abstract name (abns@name)
+        host = text[5:] if text.startswith("unix@") else text
+        if host in ("", "abns@"):
+            raise fail(where, f"'bind {text}' : missing socket path or name.")
+        if len(host.encode()) > 107:
+            raise fail(where, f"'bind {text}' : socket path too long (107 bytes at most).")
+        px.binds.append(Bind(host=host, port_lo=0, port_hi=0, family=socket.AF_UNIX,
+                             where=copy.copy(where), options=dict(opts or {})))
+        return
     if text.startswith(("sockpair@", "udp@", "quic4@", "quic6@")):
         raise not_supported(f"'bind {text}' (only TCP addresses)", "1.5", where)
     for pre in ("ipv4@", "ipv6@"):

@@ -45,6 +45,8 @@ def g_int(st: State, args: list[str], where: Where) -> None:
     g = st.config.global_
     if kw == "maxconn":
         g.maxconn = value
+    elif kw == "maxconnrate":
+        g.maxconnrate = value  # per worker process, as 2.6 counts it per process
     elif kw == "nbproc":
         g.nbproc = value
     elif kw == "nbthread":

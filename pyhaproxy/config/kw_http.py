@@ -145,6 +145,7 @@ def p_monitor(st: State, args: list[str], where: Where) -> None:
 
 # option name -> (handler, since); plain flags are stored as-is in Proxy.options
 _FLAG_OPTIONS = {
+    "log-health-checks": "1.5",  # checks.py logs each change of a check's result
     "httpclose": "1.1.28",
     "forwardfor": "1.1.22",
     "httplog": "1.1.22",
@@ -181,7 +182,6 @@ _LATER_OPTIONS = {
     "tcp-check": "1.5",
     "external-check": "1.6",
     "spop-check": "1.7",
-    "log-health-checks": "1.5",
     "splice-auto": "1.4",
     "splice-request": "1.4",
     "splice-response": "1.4",

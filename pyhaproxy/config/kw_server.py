@@ -6,6 +6,7 @@ import copy
 import re
 
 from .model import (
+    HttpCheckSend,
     Server,
     Where,
 )
@@ -135,31 +136,81 @@ def _proxy_protocol_server_option(srv: Server, args: list[str], i: int, where: W
     return 1
 
 
+_SEND_LATER = ("uri-lf", "body-lf")
+
+
+def _http_check_send(st: State, args: list[str], where: Where) -> None:
+    """`http-check send [meth M] [uri U] [ver V] [hdr NAME VALUE]... [body S] [comment C]`."""
+    send = HttpCheckSend()
+    i = 2
+    while i < len(args):
+        word = args[i]
+        if word in _SEND_LATER:
+            raise not_supported(f"'http-check send {word}' (log-format)", IN_26, where)
+        nval = 2 if word == "hdr" else 1
+        if word not in ("meth", "uri", "ver", "hdr", "body", "comment") or i + nval >= len(args):
+            if word in ("meth", "uri", "ver", "hdr", "body", "comment"):
+                raise fail(where, f"'http-check send' : '{word}' expects "
+                                  f"{'<name> and <value>' if word == 'hdr' else 'a value'} as argument.")
+            raise fail(where, f"'http-check send' : expects 'comment', 'meth', 'uri', 'uri-lf', "
+                              f"'ver', 'hdr', 'body' or 'body-lf' but got '{word}' as argument.")
+        val = args[i + 1]
+        if word == "meth":
+            send.method = val
+        elif word == "uri":
+            send.uri = val
+        elif word == "ver":
+            send.version = val
+        elif word == "hdr":
+            send.headers.append((val, args[i + 2]))
+        elif word == "body":
+            send.body = val
+        i += 1 + nval
+    st.px().http_check_send = send
+
+
 def p_http_check(st: State, args: list[str], where: Where) -> None:
-    """`http-check expect [!] status|rstatus PATTERN`: what an `option httpchk` reply's status must
-    be (2xx/3xx without it). `status` takes codes and ranges separated by commas (200-399,404)."""
-    if len(args) < 2 or args[1] != "expect":
-        raise not_supported(f"'http-check {args[1] if len(args) > 1 else ''}'", "1.4", where)
+    """`http-check expect [!] status|rstatus|string|rstring PATTERN`: what an `option httpchk`
+    reply must be (2xx/3xx without it); `status` takes codes and ranges separated by commas
+    (200-399,404), `string`/`rstring` look in the body. `http-check send ...` shapes the request,
+    `http-check disable-on-404` turns a 404 from an UP server into NOLB (out of load balancing)."""
+    sub = args[1] if len(args) > 1 else ""
+    if sub == "send":
+        _http_check_send(st, args, where)
+        return
+    if sub == "disable-on-404":
+        if len(args) > 2:
+            raise fail(where, "'http-check disable-on-404' cannot handle unexpected argument "
+                              f"'{args[2]}'.")
+        st.px().http_check_disable_404 = True
+        return
+    if sub != "expect":
+        raise not_supported(f"'http-check {sub}'", "1.4", where)
     rest = args[2:]
     neg = bool(rest) and rest[0] == "!"
     if neg:
         rest = rest[1:]
-    if len(rest) != 2 or rest[0] not in ("status", "rstatus"):
+    if len(rest) != 2 or rest[0] not in ("status", "rstatus", "string", "rstring"):
         what = rest[0] if rest else ""
-        if what in ("string", "rstring", "hdr", "fhdr"):
-            raise not_supported(f"'http-check expect {what}'", "1.4", where)
-        raise fail(where, "'http-check expect' expects '[!] status <codes>' or '[!] rstatus <regex>'.")
+        if what in ("hdr", "fhdr", "min-recv", "comment", "ok-status", "error-status", "tout-status",
+                    "on-success", "on-error", "status-code", "string-lf", "binary", "rbinary"):
+            raise not_supported(f"'http-check expect {what}'", IN_26, where)
+        raise fail(where, "'http-check expect' expects '[!] status <codes>', '[!] rstatus <regex>', "
+                          "'[!] string <text>' or '[!] rstring <regex>'.")
+    if "http-check expect" in st.seen:
+        raise not_supported("a second 'http-check expect' rule (one rule per proxy)", IN_26, where)
     kind, pattern = rest
     if kind == "status":
         for part in pattern.split(","):
             lo, _, hi = part.partition("-")
             if not lo.isdigit() or (hi and not hi.isdigit()):
                 raise fail(where, f"'http-check expect status' : invalid status code or range '{part}'.")
-    else:
+    elif kind in ("rstatus", "rstring"):
         try:
             re.compile(pattern)
         except re.error as e:
-            raise fail(where, f"'http-check expect rstatus' : invalid regex '{pattern}' ({e}).") from None
+            raise fail(where, f"'http-check expect {kind}' : invalid regex '{pattern}' ({e}).") from None
+    st.seen.add("http-check expect")
     st.px().http_check_expect = (neg, kind, pattern)
 
 

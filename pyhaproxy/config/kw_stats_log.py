@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grp
+import ipaddress
 import pwd
 import socket
 
@@ -192,6 +193,32 @@ def p_no_log(st: State, args: list[str], where: Where) -> None:
     px.log_global = False
 
 
+def _tcp_stats_address(text: str, where: Where) -> str:
+    """`ipv4@ADDR:PORT`, `ipv6@ADDR:PORT` or a bare `ADDR:PORT` -> `ipv4@ADDR:PORT` / `ipv6@...`
+    (the family from the prefix, else from the address, as 2.6's str2sa_range)."""
+    prefix = ""
+    for pre in ("ipv4@", "ipv6@"):
+        if text.startswith(pre):
+            prefix, text = pre, text[len(pre):]
+    host, port = split_host_port(text)
+    if port is None or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise fail(where, f"'stats socket {prefix}{text}' : missing or invalid port in '{text}'.")
+    host = host or ("::" if prefix == "ipv6@" else "0.0.0.0")
+    try:
+        fam = ipaddress.ip_address(host).version
+    except ValueError:
+        res = resolve(host)
+        if res is None:
+            raise fail(where, f"'stats socket {prefix}{text}' : could not resolve address "
+                              f"'{host}'.") from None
+        host = res[0]
+        fam = ipaddress.ip_address(host).version
+    if prefix and prefix != f"ipv{fam}@":
+        raise fail(where, f"'stats socket {prefix}{text}' : address '{host}' is not an "
+                          f"IPv{prefix[3]} address.")
+    return f"ipv{fam}@{'[' + host + ']' if fam == 6 else host}:{port}"
+
+
 def g_stats(st: State, args: list[str], where: Where) -> None:
     g = st.config.global_
     if len(args) == 1:
@@ -234,10 +261,14 @@ def g_stats(st: State, args: list[str], where: Where) -> None:
             else:
                 raise not_supported(f"'stats socket' option '{opt}'", "1.4", where)
             i += 2
-        if sock.path.startswith(("ipv4@", "ipv6@", "udp@", "abns@")) or (
-                ":" in sock.path and not sock.path.startswith(("/", "fd@", "unix@"))):
-            raise fail(where, f"'stats socket {sock.path}' : only UNIX socket paths and fd@N are "
-                              "supported by pyhaproxy.")
+        if sock.path.startswith(("udp@", "udp4@", "udp6@", "sockpair@", "quic4@", "quic6@")):
+            raise fail(where, f"'stats socket {sock.path}' : only UNIX sockets (path, unix@, abns@), "
+                              "TCP addresses (ipv4@, ipv6@, ADDR:PORT) and fd@N are supported by pyhaproxy.")
+        if sock.path.startswith(("ipv4@", "ipv6@")) or (
+                ":" in sock.path and not sock.path.startswith(("/", "fd@", "unix@", "abns@"))):
+            sock.path = _tcp_stats_address(sock.path, where)
+        if sock.path.startswith("abns@") and len(sock.path) == 5:
+            raise fail(where, f"'stats socket {sock.path}' : an abstract socket needs a name.")
         if sock.path.startswith("unix@"):
             sock.path = sock.path[5:]
         if sock.path.startswith("fd@") and not sock.path[3:].isdigit():
@@ -313,8 +344,11 @@ def p_stats(st: State, args: list[str], where: Where) -> None:
         s.hide_version = True
     elif sub == "enable":
         no_extra(args, 2, where)
+    elif sub == "admin":
+        raise fail(where, "'stats admin' is not supported: pyhaproxy's stats page has no admin mode "
+                          "(change server states on the stats socket: 'disable server', "
+                          "'enable server', 'set weight').")
     elif sub in (
-        "admin",
         "show-desc",
         "show-legends",
         "show-node",

@@ -69,6 +69,7 @@ class Global:
     quiet: bool = False
     master_worker: bool = False
     maxconn: int = DEFAULT_MAXCONN
+    maxconnrate: int = 0  # `maxconnrate N`: connections accepted per second by each worker (0: none)
     nbproc: int = 1
     hard_stop_after: int = 0  # ms; 0: a soft stop waits for every session
     noreuseport: bool = False  # listeners are bound with SO_REUSEPORT unless this is set (2.x)
@@ -103,7 +104,7 @@ class Bind:
     host: str
     port_lo: int
     port_hi: int
-    family: int = 2  # socket.AF_INET; 10 = AF_INET6
+    family: int = 2  # socket.AF_INET; 10 = AF_INET6; 1 = AF_UNIX (host: a path or "abns@NAME")
     where: Where = field(default_factory=Where)
     # options of a 1.3+ `bind` line: name, backlog, defer-accept, v6only, v4v6, transparent,
     # interface, mss (value "" for flags)
@@ -181,6 +182,17 @@ class HttpCheck:
     method: str = "OPTIONS"
     uri: str = "/"
     version: str = "HTTP/1.0"
+
+
+@dataclass
+class HttpCheckSend:
+    """`http-check send`: what it names overrides `option httpchk`'s method, URI and version."""
+
+    method: str | None = None
+    uri: str | None = None
+    version: str | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: str | None = None
 
 
 @dataclass
@@ -289,7 +301,10 @@ class Proxy:
     # it used servers only for cookie persistence and sent new clients to `dispatch`.
     balance_explicit: bool = False
     default_server: list[str] = field(default_factory=list)  # `default-server` options, in order
-    http_check_expect: tuple[bool, str, str] | None = None  # (negated, "status"|"rstatus", pattern)
+    # (negated, "status"|"rstatus"|"string"|"rstring", pattern)
+    http_check_expect: tuple[bool, str, str] | None = None
+    http_check_send: HttpCheckSend | None = None
+    http_check_disable_404: bool = False  # `http-check disable-on-404`
     appsession_len: int = 0
     appsession_timeout: int = 0
     checktimeout: int = 0  # `timeout check`

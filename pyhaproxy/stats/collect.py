@@ -54,6 +54,7 @@ CHECK_DESC = {
     5: "Layer7 wrong status",
     6: "Layer7 invalid response",
     7: "Layer7 timeout",
+    8: "Layer7 check conditionally passed",
 }
 HRSP = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other")
 # Index of each HRSP column in shm_ctr.hrsp[6] as the worker writes it (ext/http.pxi:
@@ -81,7 +82,7 @@ class Row:
     svname: str
     type: int
     values: dict[str, Any]
-    state: str = ""  # server: "up", "down", "going_down", "going_up", "maint", "nocheck"
+    state: str = ""  # server: "up", "down", "going_down", "going_up", "maint", "nocheck", "nolb"
     backup: bool = False
 
 
@@ -145,7 +146,14 @@ def server_state(info: dict[str, Any], srv: Server) -> tuple[str, str]:
     """(state key, HAProxy status text) of a server from its shared-memory record."""
     if info.get("admin_down"):
         return "maint", "MAINT"
-    up = info.get("state", 1) == 1
+    up = info.get("state", 1) in (1, 2)
+    if info.get("state", 1) == 2:
+        # UP by its checks but out of load balancing (http-check disable-on-404): 2.6's NOLB
+        health = int(info.get("check_health", 0))
+        rise, fall = max(1, srv.rise), max(1, srv.fall)
+        if health and health < rise + fall - 1:
+            return "nolb", f"NOLB {health - rise + 1}/{fall}"
+        return "nolb", "NOLB"
     if not srv.check:
         return ("nocheck", "no check") if up else ("down", "DOWN")
     health = int(info.get("check_health", 0))
@@ -303,7 +311,7 @@ def _proxy_rows(
         lc = int(info.get("last_change_ms", 0))
         last_change = max(last_change, lc)
         downtime = int(info.get("downtime_ms", 0))
-        if info.get("state", 1) != 1 and lc:
+        if info.get("state", 1) == 0 and lc:
             downtime += max(0, int(now * 1000) - lc)  # the current down period counts too
         v: dict[str, Any] = {
             "qcur": 0, "qmax": 0, "scur": sc["cur_sess"], "smax": sc["max_sess"],

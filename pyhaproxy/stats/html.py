@@ -53,6 +53,7 @@ table.info td { vertical-align: top; padding: 0 1em 0 0; }
 .backup_going_up { background: #ff80ff; }
 .backup_going_down { background: #c060ff; }
 .backup_up { background: #b0d0ff; }
+.active_nolb, .backup_nolb { background: #20a0ff; }
 .active_maint, .backup_maint { background: #c0c0c0; }
 .stopped { background: #ff9090; }
 """

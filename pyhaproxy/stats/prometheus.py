@@ -187,6 +187,8 @@ def _hrsp_family(out: _Out, prefix: str, rows: list[Row], labels: Callable[[Row]
 def _server_status(r: Row) -> str:
     if r.state == "maint":
         return "MAINT"
+    if r.state == "nolb":
+        return "NOLB"
     return "DOWN" if r.state in ("down", "going_up") else "UP"
 
 

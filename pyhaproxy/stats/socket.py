@@ -233,6 +233,33 @@ def bind_unix(
         ) from None
 
 
+def abns_address(name: str) -> str:
+    """`abns@NAME` as haproxy 2.6 binds it: a NUL, the name, then NULs up to the whole sun_path
+    (108 bytes), so a client must connect with the same padded address."""
+    raw = ("\0" + name)[:108]
+    return raw + "\0" * (108 - len(raw))
+
+
+def bind_tcp(spec: str, backlog: int = 16) -> socket.socket:
+    """`stats socket ipv4@ADDR:PORT` / `ipv6@[ADDR]:PORT` (as the parser normalised it)."""
+    fam = socket.AF_INET6 if spec.startswith("ipv6@") else socket.AF_INET
+    addr = spec[5:]
+    host, _, port = addr.rpartition(":")
+    host = host.strip("[]")
+    s = socket.socket(fam, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, int(port)))
+        s.listen(backlog)
+        return s
+    except OSError as e:
+        s.close()
+        raise StatsSocketError(
+            f"cannot bind socket (ipv{6 if fam == socket.AF_INET6 else 4}) for [{addr}]: "
+            f"{os.strerror(e.errno or errno.EIO)}"
+        ) from None
+
+
 def adopt_unix_fd(fd: int) -> socket.socket:
     """`stats socket fd@N`: a listening socket inherited from whoever started us (VTest's -cli)."""
     try:
@@ -401,6 +428,10 @@ class CliServer(UnixServer):
     ) -> None:
         if conf.path.startswith("fd@"):
             sock, self.ident = adopt_unix_fd(int(conf.path[3:])), None
+        elif conf.path.startswith(("ipv4@", "ipv6@")):
+            sock, self.ident = bind_tcp(conf.path), None  # the CLI over TCP, as 2.6 offers it
+        elif conf.path.startswith("abns@"):
+            sock, self.ident = bind_unix(abns_address(conf.path[5:]))
         else:
             sock, self.ident = bind_unix(conf.path, conf.mode, conf.uid, conf.gid)
         self.conf = conf

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from pyhaproxy._core import check_status
-from pyhaproxy.checks import HealthChecker
-from pyhaproxy.config.model import Config, Global, HttpCheck, LogTarget, Proxy, Server
+from pyhaproxy.checks import HealthChecker, http_check_request
+from pyhaproxy.config.model import Config, Global, HttpCheck, HttpCheckSend, LogTarget, Proxy, Server
 from pyhaproxy.logs import MasterLog
 from pyhaproxy.shm import create_shm
 from tests.helpers.net import LOCALHOST, free_port
@@ -574,3 +574,20 @@ def test_master_log_routing_is_haproxy_12s(servers: list[TcpServer], loops: list
     assert lines[1].startswith("[ALERT] ") and lines[1].endswith(" : Proxy px has no server available !")
     assert lines[2].startswith("[WARNING] ") and "Server px/s1 is UP." in lines[2]
     assert len(lines) == 3
+
+
+@pytest.mark.parametrize(("httpchk", "send", "wire"), [
+    # what haproxy 2.6 sent in each case (observed with /usr/sbin/haproxy)
+    (HttpCheck(), None, b"OPTIONS / HTTP/1.0\r\n\r\n"),
+    (HttpCheck("GET", "/x"), HttpCheckSend(headers=[("Host", "h")], body="zz"),
+     b"GET /x HTTP/1.0\r\nhost: h\r\ncontent-length: 2\r\n\r\nzz"),
+    (HttpCheck("HEAD", "/y", "HTTP/1.1"), HttpCheckSend(method="POST"),
+     b"POST /y HTTP/1.1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"),
+    (HttpCheck(), HttpCheckSend(method="GET", uri="/a", version="HTTP/1.1"),
+     b"GET /a HTTP/1.1\r\nconnection: close\r\n\r\n"),
+    (HttpCheck(), HttpCheckSend(method="GET", uri="/b", headers=[("Connection", "keep-alive")]),
+     b"GET /b HTTP/1.0\r\nconnection: keep-alive\r\n\r\n"),
+])
+def test_http_check_send_request(httpchk: HttpCheck, send: HttpCheckSend | None, wire: bytes) -> None:
+    px = Proxy(name="b", httpchk=httpchk, http_check_send=send)
+    assert http_check_request(px) == wire

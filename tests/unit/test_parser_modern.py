@@ -254,8 +254,8 @@ def test_fd_binds_and_several_stats_sockets() -> None:
 
 @pytest.mark.parametrize(("line", "message"), [
     ("    bind fd@x", "'bind fd@x' : 'fd@' expects a file descriptor number."),
-    ("    bind unix@/run/x.sock", "'bind unix@/run/x.sock' : UNIX sockets are not supported by pyhaproxy "
-                                "yet (TCP addresses and fd@N only)."),
+    ("    bind abns@", "'bind abns@' : missing socket path or name."),
+    ("    bind unix@/run/x.sock mode 9z", "'bind unix@/run/x.sock' : invalid mode '9z' (octal expected)."),
 ])
 def test_bad_fd_and_unix_binds(line: str, message: str) -> None:
     with pytest.raises(ConfigError) as ei:
@@ -302,11 +302,89 @@ def test_default_server_options_are_checked_on_their_line() -> None:
 
 @pytest.mark.parametrize(("line", "message"), [
     ("    http-check expect status 2x0", "'http-check expect status' : invalid status code or range '2x0'."),
-    ("    http-check expect string OK", "'http-check expect string' is not supported yet (it appeared in "
-                                      "HAProxy 1.4)."),
-    ("    http-check send meth GET", "'http-check send' is not supported yet (it appeared in HAProxy 1.4)."),
+    ("    http-check expect hdr name x", "'http-check expect hdr' is not supported (it is a keyword of "
+                                       "HAProxy 2.6)."),
+    ("    http-check expect rstring (", "'http-check expect rstring' : invalid regex '(' (missing ), "
+                                      "unterminated subpattern at position 0)."),
+    ("    http-check send meth", "'http-check send' : 'meth' expects a value as argument."),
+    ("    http-check send foo bar", "'http-check send' : expects 'comment', 'meth', 'uri', 'uri-lf', "
+                                  "'ver', 'hdr', 'body' or 'body-lf' but got 'foo' as argument."),
+    ("    http-check send uri-lf /%[src]", "'http-check send uri-lf' (log-format) is not supported (it is a "
+                                         "keyword of HAProxy 2.6)."),
+    ("    http-check disable-on-404 x", "'http-check disable-on-404' cannot handle unexpected argument 'x'."),
 ])
 def test_http_check_errors(line: str, message: str) -> None:
     with pytest.raises(ConfigError) as ei:
         parse_text(f"backend b\n    option httpchk\n{line}\n", "t.cfg")
     assert str(ei.value) == f"[ALERT] parsing [t.cfg:3] : {message}"
+
+
+def test_http_check_26_forms() -> None:
+    cfg = parse_text(
+        "backend b\n    option httpchk GET /h\n    option log-health-checks\n"
+        "    http-check send meth POST ver HTTP/1.1 hdr Host x hdr X-A b body hello\n"
+        "    http-check expect ! string down\n    http-check disable-on-404\n", "t.cfg")
+    px = cfg.proxies[0]
+    assert px.http_check_expect == (True, "string", "down")
+    assert px.http_check_disable_404 and "log-health-checks" in px.options
+    send = px.http_check_send
+    assert send is not None
+    assert (send.method, send.uri, send.version, send.headers, send.body) == (
+        "POST", None, "HTTP/1.1", [("Host", "x"), ("X-A", "b")], "hello")
+
+
+def test_a_second_http_check_expect_is_refused() -> None:
+    with pytest.raises(ConfigError) as ei:
+        parse_text("backend b\n    option httpchk\n    http-check expect status 200\n"
+                   "    http-check expect string ok\n", "t.cfg")
+    assert "a second 'http-check expect' rule" in str(ei.value)
+    # one from `defaults` is replaced by the proxy's own
+    cfg = parse_text("defaults\n    http-check expect status 200\nbackend b\n    option httpchk\n"
+                     "    http-check expect string ok\n", "t.cfg")
+    assert cfg.proxies[0].http_check_expect == (False, "string", "ok")
+
+
+def test_maxconnrate_reaches_the_worker_plan() -> None:
+    from pyhaproxy.worker import plan_worker
+
+    cfg = parse_text("global\n    maxconnrate 250\nfrontend fe\n    bind :80\n", "t.cfg")
+    assert cfg.global_.maxconnrate == 250
+    assert plan_worker(cfg).maxconnrate == 250
+
+
+def test_stats_socket_addresses() -> None:
+    cfg = parse_text("global\n    stats socket ipv4@127.0.0.1:9999\n    stats socket 127.0.0.2:9998\n"
+                     "    stats socket ipv6@[::1]:9997\n    stats socket abns@cli\n"
+                     "frontend fe\n    bind :80\n", "t.cfg")
+    assert [s.path for s in cfg.global_.stats_sockets] == [
+        "ipv4@127.0.0.1:9999", "ipv4@127.0.0.2:9998", "ipv6@[::1]:9997", "abns@cli"]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("stats socket ipv4@127.0.0.1",
+     "'stats socket ipv4@127.0.0.1' : missing or invalid port in '127.0.0.1'."),
+    ("stats socket ipv4@[::1]:80", "'stats socket ipv4@[::1]:80' : address '::1' is not an IPv4 address."),
+    ("stats socket udp@1.2.3.4:5",
+     "'stats socket udp@1.2.3.4:5' : only UNIX sockets (path, unix@, abns@), "
+     "TCP addresses (ipv4@, ipv6@, ADDR:PORT) and fd@N are supported by pyhaproxy."),
+])
+def test_stats_socket_bad_addresses(line: str, message: str) -> None:
+    with pytest.raises(ConfigError) as ei:
+        parse_text(f"global\n    {line}\n", "t.cfg")
+    assert str(ei.value) == f"[ALERT] parsing [t.cfg:2] : {message}"
+
+
+def test_unix_binds() -> None:
+    cfg = parse_text("frontend fe\n    bind unix@/run/a.sock mode 660 uid 0\n    bind /run/b.sock\n"
+                     "    bind abns@name\n    bind :80\n", "t.cfg")
+    binds = cfg.proxies[0].binds
+    assert [(b.host, b.family) for b in binds] == [("/run/a.sock", 1), ("/run/b.sock", 1),
+                                                   ("abns@name", 1), ("", 2)]
+    assert binds[0].options == {"mode": "660", "uid": "0"}
+
+
+def test_stats_admin_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError) as ei:
+        parse_text("listen st\n    bind :80\n    mode http\n    stats enable\n"
+                   "    stats admin if TRUE\n", "t.cfg")
+    assert "'stats admin' is not supported: pyhaproxy's stats page has no admin mode" in str(ei.value)
