@@ -162,6 +162,15 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         http_send_raw(idx, MONITOR_OK, 19)
         return
     log_keep_request(s, m, buf + m.start, m.first_line_len)     # the request line as received
+    s.uid_len = 0
+    if p.nuid:
+        unique_id_build(s, buf, m)  # unique-id-format (logformat.pxi)
+        if p.uid_hdr_len:
+            r = h1_add_hdr(buf, total, BUFSIZE, m, p.uid_hdr, p.uid_hdr_len, s.uid, s.uid_len)
+            if r < 0:
+                sess_fail(idx, TERM_PROXY, PH_REQ, 500)
+                return
+            total = r
     # 2.6's order: the frontend's http-request rules (httpreq.pxi) and 1.x header rules
     # (rules.pxi), then use_backend / default_backend (acl.pxi) on the request they left, then
     # the backend's rules

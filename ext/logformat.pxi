@@ -64,6 +64,7 @@ cpdef enum log_var:
     LV_DATE_REQ_LOCAL = 57
     LV_TERM_STATE = 58
     LV_TERM_STATE_COOKIE = 59
+    LV_UNIQUE_ID = 60
 
 cdef enum:
     LF_Q = 1        # quote a string
@@ -96,8 +97,9 @@ cdef char g_hostname[256]
 cdef int g_hostname_len = 0
 
 
-cdef int logformat_setup(list ops, list ranges) except -1:
-    """ops: (var, flags, expr, text bytes) of every format; ranges: (first, count) per proxy."""
+cdef int logformat_setup(list ops, list ranges, list uid_ranges) except -1:
+    """ops: (var, flags, expr, text bytes) of every format; ranges: (first, count) per proxy,
+    its log-format; uid_ranges: the same for its unique-id-format."""
     global g_lf, g_hostname_len
     cdef int i
     cdef bytes b
@@ -119,6 +121,10 @@ cdef int logformat_setup(list ops, list ranges) except -1:
         if i < g_npx:
             g_px[i].lf_first = first
             g_px[i].nlf = count
+    for i, (first, count) in enumerate(uid_ranges):
+        if i < g_npx:
+            g_px[i].uid_first = first
+            g_px[i].nuid = count
     if gethostname(g_hostname, sizeof(g_hostname) - 1) == 0:
         g_hostname[sizeof(g_hostname) - 1] = 0
         g_hostname_len = <int>strlen(g_hostname)
@@ -277,20 +283,47 @@ cdef void lf_headers(char *b, int *n, int cap, sess_t *s, int rsp, int clf, int 
 cdef void log_custom(sess_t *s, log_fields_t *f, char *b, int *n, int cap) noexcept nogil:
     """The frontend's log-format items, in order, after the syslog header."""
     cdef px_t *p = &g_px[s.px]
+    p.lf_count += 1
+    lf_format(s, f, p.lf_first, p.nlf, b, n, cap, NULL, NULL)
+
+
+cdef void unique_id_build(sess_t *s, const char *buf, h1_msg *m) noexcept nogil:
+    """`unique-id-format`: the request's ID, built once when its analysis starts (%ID, the
+    unique-id fetch and unique-id-header use it)."""
+    cdef px_t *p = &g_px[s.px]
+    cdef log_fields_t f
+    cdef int n = 0
+    memset(&f, 0, sizeof(f))
+    f.tq = f.tw = f.tc = f.tr = f.tt = -1
+    f.status = -1
+    f.srvname = b"<NOSRV>"
+    f.srvname_len = 7
+    f.tsc[0] = b'-'
+    f.tsc[1] = b'-'
+    f.tsc[2] = b'-'
+    f.tsc[3] = b'-'
+    lf_format(s, &f, p.uid_first, p.nuid, s.uid, &n, UID_MAX - 1, buf, m)
+    s.uid_len = n
+
+
+cdef void lf_format(sess_t *s, log_fields_t *f, int first, int count, char *b, int *n, int cap,
+                    const char *buf, h1_msg *m) noexcept nogil:
+    """Log items g_lf[first .. first + count] into b (log-format and unique-id-format). buf/m:
+    the request being analysed (unique-id-format), NULL when the line is logged."""
+    cdef px_t *p = &g_px[s.px]
     cdef px_t *be = &g_px[s.be]
     cdef lf_op_t *op
     cdef int k, fl
     cdef long long td
     cdef smp_t v
     cdef sockaddr_storage a
-    p.lf_count += 1
-    for k in range(p.nlf):
-        op = &g_lf[p.lf_first + k]
+    for k in range(count):
+        op = &g_lf[first + k]
         fl = op.flags
         if op.var == LV_TEXT:
             la(b, n, cap, op.text, op.len)
         elif op.var == LV_SAMPLE:
-            if smp_one(s, &g_sexpr[op.expr], NULL, NULL, &v) and smp_as_str(&v):
+            if smp_one(s, &g_sexpr[op.expr], buf, m, &v) and smp_as_str(&v):
                 lf_str(b, n, cap, v.p, v.len, fl)
             else:
                 lf_str(b, n, cap, NULL, 0, fl)
@@ -390,5 +423,7 @@ cdef void log_custom(sess_t *s, log_fields_t *f, char *b, int *n, int cap) noexc
             lf_reqpart(b, n, cap, s, op.var, fl)
         elif op.var == LV_HDR_REQ or op.var == LV_HDR_REQ_LIST:
             lf_headers(b, n, cap, s, 0, op.var == LV_HDR_REQ_LIST, fl)
+        elif op.var == LV_UNIQUE_ID:
+            lf_str(b, n, cap, s.uid if s.uid_len > 0 else NULL, s.uid_len, fl)
         elif op.var == LV_HDR_RSP or op.var == LV_HDR_RSP_LIST:
             lf_headers(b, n, cap, s, 1, op.var == LV_HDR_RSP_LIST, fl)

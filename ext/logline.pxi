@@ -873,7 +873,7 @@ def log_setup(object plan):
     raw = str(plan.log_host).encode()[:255]
     memcpy(g_log_host, <const char *>raw, len(raw))
     g_log_host_len = len(raw)
-    logformat_setup(plan.acl.lf, plan.acl.lfpx)     # log-format (logformat.pxi)
+    logformat_setup(plan.acl.lf, plan.acl.lfpx, plan.acl.uidpx)     # log-format, unique-id-format
     for i, pp in enumerate(plan.proxies):
         captures = pp.px.captures
         p = &g_px[i]

@@ -41,6 +41,7 @@ cpdef enum sample_fetch:
     SF_VAR = 29          # var(scope.name): iarg is the variable's index
     SF_SSL_FC = 30       # tls: the client connection is TLS (bool)
     SF_SSL_FC_SNI = 31   # tls: the server name the client sent (SNI)
+    SF_UNIQUE_ID = 32    # the request's unique-id-format ID
 
 
 cpdef enum sample_type:
@@ -455,6 +456,11 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
         return 1
     if e.fetch == SF_INT:
         smp_int(v, e.iarg)
+        return 1
+    if e.fetch == SF_UNIQUE_ID:
+        if s.uid_len <= 0:
+            return 0
+        smp_str(v, s.uid, s.uid_len)
         return 1
     if e.fetch == SF_VAR:
         return var_get(s, <int>e.iarg, v)

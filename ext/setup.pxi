@@ -50,6 +50,7 @@ cdef int setup_proxy(int i, object pp) except -1:
     p.default_be = i
     p.has_be = 1 if px.cap in ("listen", "backend") else 0
     copy_name(p.ff_hdr, 64, px.forwardfor_header or "X-Forwarded-For", &p.ff_hdr_len)
+    copy_name(p.uid_hdr, 64, px.unique_id_header or "", &p.uid_hdr_len)
     if pp.ff_except is not None:
         p.ff_except = 1
         fam, raw, bits = pp.ff_except

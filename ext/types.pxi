@@ -97,6 +97,7 @@ cdef enum:
     MAX_LOGSRV = 4
     MAX_LOG_RANGES = 8
     MAX_CAPTURE = 8
+    UID_MAX = 128       # the longest unique ID kept (2.6 caps it at 128 too)
     SRV_STATS = -3      # sess_t.srv: the request goes to the master's stats server
 
 
@@ -222,6 +223,10 @@ cdef struct px_t:
     int lf_first                        # `log-format`: g_lf[lf_first .. + nlf] (logformat.pxi), 0: none
     int nlf
     long long lf_count                  # lines logged (%lc)
+    int uid_first                       # `unique-id-format`: g_lf[uid_first .. + nuid], 0: none
+    int nuid
+    char uid_hdr[64]                    # `unique-id-header NAME`, "" none
+    int uid_hdr_len
     int cap_ck_len                      # `capture cookie NAME len N`: prefix length, 0 none
     int cap_ck_max
     char cap_ck_name[MAX_COOKIE]
@@ -341,6 +346,8 @@ cdef struct sess_t:
     int logged
     char *loginfo          # request line kept for the log (allocated from buffer pool when logging)
     char *vars             # set-var storage (sample.pxi), a pooled buffer taken at the first set
+    char uid[UID_MAX]      # `unique-id-format`: this request's ID (logformat.pxi)
+    int uid_len
     int loginfo_len
     # --- logging (logline.pxi)
     unsigned int log_uid   # session number shown by the -d trace

@@ -97,6 +97,7 @@ class sample_fetch(IntEnum):
     SF_VAR = 29
     SF_SSL_FC = 30  # tls
     SF_SSL_FC_SNI = 31  # tls
+    SF_UNIQUE_ID = 32
 
 class sample_conv(IntEnum):
     SC_LOWER = 0
@@ -214,6 +215,7 @@ class log_var(IntEnum):
     LV_DATE_REQ_LOCAL = 57
     LV_TERM_STATE = 58
     LV_TERM_STATE_COOKIE = 59
+    LV_UNIQUE_ID = 60
 
 LOG_FACILITIES: list[str]
 LOG_LEVELS: list[str]

@@ -18,7 +18,7 @@ from pyhaproxy import _core
 from pyhaproxy.config.acl import network as acl_ip
 from pyhaproxy.config.acl import predefined as predefined_acl
 from pyhaproxy.config.lexer import ConfigError
-from pyhaproxy.config.logformat import VARIABLES
+from pyhaproxy.config.logformat import VARIABLES, LogItem
 from pyhaproxy.config.model import Acl, Condition, Config, HttpRule, LogTarget, Proxy, Server
 from pyhaproxy.config.sample import VAR_SCOPES, ConvArg, SampleExpr, Segment, c_converter
 from pyhaproxy.shm import Shm, server_table
@@ -134,6 +134,7 @@ class AclTables:
     hres: list[tuple[int, int]]
     lf: list[tuple[int, int, int, bytes]]
     lfpx: list[tuple[int, int]]
+    uidpx: list[tuple[int, int]]
     fmts: list[tuple[int, bytes]]
     expect: list[tuple[int, int]]   # `tcp-request connection expect-proxy`: (first cond, count)
 
@@ -232,6 +233,19 @@ def compile_acls(cfg: Config) -> AclTables:
     hres: list[tuple[int, int]] = []
     lf: list[tuple[int, int, int, bytes]] = []
     lfpx: list[tuple[int, int]] = []
+    uidpx: list[tuple[int, int]] = []
+
+    def add_log_items(items: list[LogItem] | None) -> tuple[int, int]:
+        """A log-format (or unique-id-format) as logformat.pxi's ops: (first, count)."""
+        first = len(lf)
+        for item in items or []:
+            if item.sample is not None:
+                lf.append((int(_core.log_var.LV_SAMPLE), item.flags, expr_of(item.sample), b""))
+            elif item.var:
+                lf.append((int(_core.log_var[VARIABLES[item.var]]), item.flags, 0, b""))
+            else:
+                lf.append((int(_core.log_var.LV_TEXT), 0, 0, item.text.encode("latin-1")))
+        return first, len(lf) - first
     expect: list[tuple[int, int]] = []
     backends: dict[str, int] = {}
     for pi, px in enumerate(cfg.proxies):
@@ -350,15 +364,9 @@ def compile_acls(cfg: Config) -> AclTables:
                 hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"),
                                (a[1] if len(a) > 1 else "").encode("latin-1"), first, nfmt))
         hres.append((hfirst, len(hrules) - hfirst))
-        lfirst = len(lf)
-        for item in px.log_format or [] if px.cap != "backend" else []:
-            if item.sample is not None:
-                lf.append((int(_core.log_var.LV_SAMPLE), item.flags, expr_of(item.sample), b""))
-            elif item.var:
-                lf.append((int(_core.log_var[VARIABLES[item.var]]), item.flags, 0, b""))
-            else:
-                lf.append((int(_core.log_var.LV_TEXT), 0, 0, item.text.encode("latin-1")))
-        lfpx.append((lfirst, len(lf) - lfirst))
+        lfpx.append(add_log_items(px.log_format if px.cap != "backend" else None))
+        uid_format = px.unique_id_format if px.cap != "backend" and px.mode == "http" else None
+        uidpx.append(add_log_items(uid_format))
         xfirst = len(conds)
         for xcond in px.expect_proxy if px.cap != "backend" else []:
             add_cond(px, local, xcond, -1)
@@ -366,7 +374,7 @@ def compile_acls(cfg: Config) -> AclTables:
     return AclTables(exprs=exprs, maps=maps.maps, mapuses=maps.uses, cargs=maps.cargs,
                      var_scopes=maps.var_scopes, acls=acls,
                      conds=conds, switch=switch, hrules=hrules, hreq=hreq, hres=hres, lf=lf, lfpx=lfpx,
-                     fmts=fmts, expect=expect)
+                     uidpx=uidpx, fmts=fmts, expect=expect)
 
 
 @dataclass

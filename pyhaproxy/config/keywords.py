@@ -73,6 +73,8 @@ from .kw_stats_log import (
     p_log_format,
     p_log_tag,
     p_stats,
+    p_unique_id_format,
+    p_unique_id_header,
 )
 from .model import (
     Where,
@@ -148,6 +150,8 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "redirect": (Kw(L, p_redirect, "1.3.14"),),   # tls: redirect scheme https if !{ ssl_fc }
     "http-response": (Kw(L, p_http_response, "1.5"),),
     "log-format": (Kw(FED, p_log_format, "1.5"),),
+    "unique-id-format": (Kw(FED, p_unique_id_format, "1.5"),),
+    "unique-id-header": (Kw(FED, p_unique_id_header, "1.5"),),
     "mode": (Kw(P, p_mode, "1.0"),),
     "disabled": (Kw(P, p_disabled, "1.1"),),
     "enabled": (Kw(P, p_disabled, "1.1.22"),),
@@ -210,8 +214,6 @@ _LATER_PROXY_KEYWORDS = {
     "hash-balance-factor": "1.7",
     "compression": "1.5",
     "filter": "1.7",
-    "unique-id-format": "1.5",
-    "unique-id-header": "1.5",
     "rate-limit": "1.4",
     "persist": "1.5",
     "ignore-persist": "1.5",

@@ -374,3 +374,19 @@ def p_log_format(st: State, args: list[str], where: Where) -> None:
         st.px().log_format = parse_log_format(" ".join(args[1:]))
     except LogFormatError as exc:
         raise fail(where, f"'log-format' : {exc}.") from None
+
+
+def p_unique_id_format(st: State, args: list[str], where: Where) -> None:
+    """`unique-id-format STRING`: a log-format built once per request (%ID, unique-id)."""
+    need(args, 1, where, "'unique-id-format' expects an argument.")
+    try:
+        st.px().unique_id_format = parse_log_format(" ".join(args[1:]), request_samples=True)
+    except LogFormatError as exc:
+        raise fail(where, f"'unique-id-format' : {exc}.") from None
+
+
+def p_unique_id_header(st: State, args: list[str], where: Where) -> None:
+    """`unique-id-header NAME`: the ID is sent to the server in that header."""
+    need(args, 1, where, "'unique-id-header' expects an argument.")
+    no_extra(args, 2, where)
+    st.px().unique_id_header = args[1]

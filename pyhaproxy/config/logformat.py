@@ -27,9 +27,10 @@ VARIABLES = {
     "s": "LV_SERVER", "sc": "LV_SRVCONN", "si": "LV_SERVER_IP", "sp": "LV_SERVER_PORT",
     "sq": "LV_SRV_QUEUE", "t": "LV_DATE", "tr": "LV_DATE_REQ", "trg": "LV_DATE_REQ_GMT",
     "trl": "LV_DATE_REQ_LOCAL", "ts": "LV_TERM_STATE", "tsc": "LV_TERM_STATE_COOKIE",
+    "ID": "LV_UNIQUE_ID",
 }
 # 2.6's variables we cannot produce yet: an error names them
-UNSUPPORTED = {"ID": "unique-id", "sslc": "TLS", "sslv": "TLS", "bi": "the backend source address",
+UNSUPPORTED = {"sslc": "TLS", "sslv": "TLS", "bi": "the backend source address",
                "bp": "the backend source port"}
 FLAG_Q, FLAG_X, FLAG_E = 1, 2, 4
 _FLAGS = {"Q": FLAG_Q, "X": FLAG_X, "E": FLAG_E}
@@ -51,8 +52,10 @@ class LogItem:
     sample: SampleExpr | None = None
 
 
-def parse_log_format(text: str) -> list[LogItem]:
-    """A log-format string -> items (`%%` is a percent sign; `%o` sets flags for what follows)."""
+def parse_log_format(text: str, request_samples: bool = False) -> list[LogItem]:
+    """A log-format string -> items (`%%` is a percent sign; `%o` sets flags for what follows).
+    `request_samples`: the format is built while the request is analysed (unique-id-format), so
+    a request fetch may be used."""
     items: list[LogItem] = []
     lit: list[str] = []
     default_flags = 0
@@ -99,7 +102,7 @@ def parse_log_format(text: str) -> list[LogItem]:
                 smp = parse_sample(text[i + 1:j])
             except SampleError as exc:
                 raise LogFormatError(str(exc)) from None
-            if smp.side != "any":
+            if smp.side != "any" and not (request_samples and smp.side == "req"):
                 raise LogFormatError(f"sample fetch '{smp.fetch}' reads a message that is gone when the "
                                      "line is logged (pyhaproxy does not keep it)")
             flush()

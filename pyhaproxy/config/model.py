@@ -319,6 +319,8 @@ class Proxy:
     http_rules: list[HttpRule] = field(default_factory=list)
     http_res_rules: list[HttpRule] = field(default_factory=list)  # http-response
     log_format: list[LogItem] | None = None  # `log-format`, parsed (replaces option httplog/tcplog)
+    unique_id_format: list[LogItem] | None = None  # `unique-id-format`, parsed
+    unique_id_header: str | None = None  # `unique-id-header NAME`
     forwardfor_header: str = "X-Forwarded-For"
     forwardfor_except: tuple[str, int] | None = None  # (network, prefixlen)
     hash_balance_arg: str = ""  # the NAME of `balance hdr(NAME)`

@@ -55,6 +55,7 @@ _FETCHES: dict[str, tuple[str, str, str, bool]] = {
     "int": ("SF_INT", "int", "const", False),
     "env": ("SF_STR", "str", "const", False),
     "var": ("SF_VAR", "str", "var", False),
+    "unique-id": ("SF_UNIQUE_ID", "str", "", True),
 }
 # 2.6's other spellings of the same fetches
 _ALIASES = {
@@ -120,7 +121,7 @@ _REQUEST_ONLY = {"method", "path", "pathq", "url", "query", "base", "req.ver", "
 _RESPONSE_ONLY = {"status", "res.hdr", "res.fhdr", "res.hdr_cnt", "res.fhdr_cnt", "res.hdr_val"}
 _BOTH_WAYS = {"hdr", "fhdr", "hdr_cnt", "fhdr_cnt", "hdr_val"}   # the message being analysed
 
-_CALL = re.compile(r"([a-z_][a-z0-9_.]*)(?:\((.*)\))?$")
+_CALL = re.compile(r"([a-z_][a-z0-9_.-]*)(?:\((.*)\))?$")
 
 
 class SampleError(ValueError):
