@@ -424,6 +424,7 @@ def test_redirect_scheme_https(proxy: Any, binary: str, certs: dict[str, Path],
 RESUME_CFG = """
 global
     nbthread 2
+    {maxconn}
     log 127.0.0.1:{logport} local0
 defaults
     mode http
@@ -457,32 +458,52 @@ def _https_close(ctx: ssl.SSLContext, port: int, session: Any) -> tuple[bool, An
         return bool(s.session_reused), s.session
 
 
+def _https_keep(ctx: ssl.SSLContext, port: int, session: Any) -> ssl.SSLSocket:
+    """A TLS connection that has had one answer and stays open (keep-alive)."""
+    raw = socket.create_connection((LOCALHOST, port), timeout=10)
+    s = ctx.wrap_socket(raw, server_hostname="b.example", session=session)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: b\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += s.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    length = int(next(ln.split(b":", 1)[1] for ln in head.split(b"\r\n")
+                      if ln.lower().startswith(b"content-length:")))
+    while len(body) < length:
+        body += s.recv(65536)
+    return s
+
+
 def test_ticket_resumption_across_workers(proxy: Any, binary: str, certs: dict[str, Path],
                                           http_backend: Callable[..., Any], syslog: Any) -> None:
-    """Tickets (TLS 1.3 and 1.2) resume on every worker: pyhaproxy runs `nbthread 2` as two
-    worker processes; each one logs its own pid, which tells which worker served a connection:
-    connections go on until both have resumed one (haproxy's threads share one pid)."""
+    """Tickets (TLS 1.3 and 1.2) resume on every worker. pyhaproxy runs `nbthread 2` as two
+    worker processes, each with `maxconn 1`: a kept-alive resumed connection fills one worker, so
+    the next resumed one must be the other's, and each worker logs its own pid. (Sequential
+    connections may all land on one worker: the kernel chooses.) haproxy's threads share one
+    pid and one maxconn: there, one resumed connection after another is the check."""
     (port,) = free_ports(1)
     bd = http_backend(name="D")
-    proxy.start(RESUME_CFG, port=port, logport=syslog[1], a=certs["a"], b=certs["b"], pd=bd.port)
+    ours = binary == "pyhaproxy"
+    proxy.start(RESUME_CFG, port=port, logport=syslog[1], a=certs["a"], b=certs["b"], pd=bd.port,
+                maxconn="maxconn 1" if ours else "")
     log = syslog[0]
     for ver in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
         ctx = ssl.create_default_context(cafile=str(certs["ca"]))
         ctx.check_hostname = False
         ctx.maximum_version = ver
         reused, session = _https_close(ctx, port, None)
-        log.lines(1)
+        log.wait_for("GET / HTTP/1.1")
         assert not reused
-        pids: set[str] = set()
-        for _ in range(200):
-            reused, _s = _https_close(ctx, port, session)
-            (line,) = log.lines(1)
-            assert reused, (ver, line)
-            pids.add(line.split("haproxy[", 1)[1].split("]", 1)[0])
-            if len(pids) == 2 or (binary == "haproxy" and len(pids) == 1):
-                break
-        assert len(pids) == (2 if binary == "pyhaproxy" else 1)
-
+        held = [_https_keep(ctx, port, session) for _ in range(2 if ours else 1)]
+        try:
+            assert all(s.session_reused for s in held), ver
+            lines = log.lines_with("GET / HTTP/1.1", len(held))
+        finally:
+            for s in held:
+                s.close()
+        pids = {line.split("haproxy[", 1)[1].split("]", 1)[0] for line in lines}
+        assert len(pids) == len(held), (ver, lines)
 
 BODY_CFG = """
 defaults

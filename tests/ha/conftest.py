@@ -172,7 +172,10 @@ def one(host, port, cookies, timeout, src=None, path="/"):
             k, _, v = c.split(";")[0].strip().partition("=")
             cookies[k] = v
         fields = dict(ln.split("=", 1) for ln in body.decode(errors="replace").splitlines() if "=" in ln)
-        res.update(ok=status == 200, status=status, setcookie=setc, server=fields.get("server"),
+        # a 200 whose body was cut (the proxy killed mid-answer, HTTP/1.0 ends at EOF) is a failed
+        # request: the servers' bodies always name the server
+        res.update(ok=status == 200 and "server" in fields, status=status, setcookie=setc,
+                   server=fields.get("server"),
                    jsessionid=fields.get("jsessionid"), xff=fields.get("xff"),
                    body=body.decode(errors="replace"))
     except OSError as exc:
