@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .sample import SampleError, SampleExpr, parse_sample
+from .sample import SampleError, SampleExpr, closing_bracket, parse_sample
 
 # variable -> C member of ext/logline.pxi's log_var; HTTP-only ones noted by 2.6 with "H"
 VARIABLES = {
@@ -89,14 +89,8 @@ def parse_log_format(text: str, request_samples: bool = False) -> list[LogItem]:
                 flags = flags | _FLAGS[f[1]] if f[0] == "+" else flags & ~_FLAGS[f[1]]
             i = end + 1
         if i < len(text) and text[i] == "[":
-            depth, j = 0, i
-            while j < len(text):
-                depth += text[j] == "["
-                depth -= text[j] == "]"
-                if depth == 0:
-                    break
-                j += 1
-            if j >= len(text):
+            j = closing_bracket(text, i)
+            if j < 0:
                 raise LogFormatError(f"missing ']' in log-format '{text}'")
             try:
                 smp = parse_sample(text[i + 1:j])

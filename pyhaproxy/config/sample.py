@@ -395,6 +395,17 @@ class Segment:
     sample: SampleExpr | None = None
 
 
+def closing_bracket(text: str, i: int) -> int:
+    """The index of the `]` that closes the `[` at text[i] (brackets nest), or -1."""
+    depth = 0
+    for j in range(i, len(text)):
+        depth += text[j] == "["
+        depth -= text[j] == "]"
+        if depth == 0:
+            return j
+    return -1
+
+
 def parse_format(text: str) -> list[Segment]:
     """A value with `%[expr]` parts (2.x log-format syntax, sample part) -> segments.
 
@@ -415,16 +426,8 @@ def parse_format(text: str) -> list[Segment]:
             i += 2
             continue
         if text.startswith("%[", i):
-            depth, j = 0, i + 1
-            while j < len(text):
-                if text[j] == "[":
-                    depth += 1
-                elif text[j] == "]":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                j += 1
-            if j >= len(text):
+            j = closing_bracket(text, i + 1)
+            if j < 0:
                 raise SampleError(f"missing ']' in '{text}'")
             if lit:
                 segs.append(Segment(text="".join(lit)))
