@@ -159,7 +159,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     ctr_px(s.px).req_tot += 1
     if p.mon_uri_len and monitor_uri_matches(p, buf, m):
         s.status = 200
-        http_send_raw(idx, MONITOR_OK, 19)
+        http_send_raw(idx, MONITOR_OK, <int>strlen(MONITOR_OK))
         return
     log_keep_request(s, m, buf + m.start, m.first_line_len)     # the request line as received
     s.uid_len = 0

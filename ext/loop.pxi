@@ -49,7 +49,7 @@ cdef void handle_monitor(int li, int fd, sockaddr_storage *addr, socklen_t alen)
     if p.mode == MODE_HEALTH and not (p.opts & PO_HTTPCHK):
         http_send_raw(idx, b"OK\n", 3)
     else:
-        http_send_raw(idx, MONITOR_OK, 19)
+        http_send_raw(idx, MONITOR_NET_OK, 19)
 
 
 cdef void handle_accept(int li) noexcept nogil:

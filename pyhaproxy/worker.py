@@ -99,12 +99,15 @@ ERRORLOC_STATUS = {"302": "302 Found", "303": "303 See Other"}
 
 
 def error_pages(px: Proxy) -> dict[int, bytes]:
-    """The proxy's custom answers by status: errorfile contents as they are, errorloc redirects."""
+    """The proxy's custom answers by status: errorfile contents as they are, errorloc redirects.
+
+    An errorloc answer is 2.6's bytes, plus `connection: close` since we close after it.
+    """
     pages = {code: text.encode("latin-1") for code, text in px.errorfile.items()}
     for code, (kind, url) in px.errorloc.items():
         status = ERRORLOC_STATUS.get(kind, ERRORLOC_STATUS["302"])
-        pages[code] = (f"HTTP/1.0 {status}\r\nCache-Control: no-cache\r\nConnection: close\r\n"
-                       f"Location: {url}\r\n\r\n").encode("latin-1")
+        pages[code] = (f"HTTP/1.1 {status}\r\ncache-control: no-cache\r\ncontent-length: 0\r\n"
+                       f"location: {url}\r\nconnection: close\r\n\r\n").encode("latin-1")
     return pages
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.helpers import HttpResponse, HttpServer, free_port, recv_until_closed
+from tests.helpers.pages import builtin_page
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -26,12 +27,8 @@ TIMEOUTS = """
         clitimeout 30000
         srvtimeout 30000"""
 
-ERR_403 = (b"HTTP/1.0 403 Forbidden\r\nCache-Control: no-cache\r\nConnection: close\r\n"
-           b"Content-Type: text/html\r\n\r\n<html><body><h1>403 Forbidden</h1>\n"
-           b"Request forbidden by administrative rules.\n</body></html>\n")
-ERR_502 = (b"HTTP/1.0 502 Bad Gateway\r\nCache-Control: no-cache\r\nConnection: close\r\n"
-           b"Content-Type: text/html\r\n\r\n<html><body><h1>502 Bad Gateway</h1>\n"
-           b"The server returned an invalid or incomplete response.\n</body></html>\n")
+ERR_403 = builtin_page(403)
+ERR_502 = builtin_page(502)
 
 
 class Client:
@@ -291,7 +288,7 @@ def test_rewrite_that_breaks_the_request_gets_400(start, http_backend) -> None:
     be = http_backend(name="A")
     port = start(r"reqrep ^GET\ (.*) GET", be)
     answer = one_shot(port, get("/x"))
-    assert answer.startswith(b"HTTP/1.0 400 Bad request\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 Bad request\r\n")
     assert be.request_count() == 0
 
 
@@ -310,7 +307,7 @@ def test_reqtarpit_holds_the_request_then_answers_500(proxy, http_backend) -> No
     t0 = time.monotonic()
     answer = one_shot(port, get("/LOGIN?user=x"))
     held = time.monotonic() - t0
-    assert answer.startswith(b"HTTP/1.0 500 Internal Server Error\r\n"), answer
+    assert answer.startswith(b"HTTP/1.1 500 Internal Server Error\r\n"), answer
     assert 1.3 <= held < 10, f"held {held:.2f}s, contimeout is 1.5s"
     c = Client(port)
     try:
@@ -337,6 +334,6 @@ def test_timeout_tarpit_replaces_the_connect_timeout_for_the_hold(proxy, http_ba
     t0 = time.monotonic()
     answer = one_shot(port, get("/LOGIN?user=x"))
     held = time.monotonic() - t0
-    assert answer.startswith(b"HTTP/1.0 500 Internal Server Error\r\n"), answer
+    assert answer.startswith(b"HTTP/1.1 500 Internal Server Error\r\n"), answer
     assert 1.3 <= held < 20, f"held {held:.2f}s, timeout tarpit is 1.5s and timeout connect 30s"
     assert be.request_count() == 0

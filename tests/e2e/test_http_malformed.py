@@ -16,16 +16,14 @@ from dataclasses import dataclass
 import pytest
 
 from tests.helpers import HttpServer, ProxyLauncher, ProxyProcess, free_port, recv_until_closed
+from tests.helpers.pages import builtin_page, page_head
 
 pytestmark = pytest.mark.timeout(60)
 
 HOST = "127.0.0.1"
 
-PAGE_400 = (b"HTTP/1.0 400 Bad request\r\nCache-Control: no-cache\r\nConnection: close\r\n"
-            b"Content-Type: text/html\r\n\r\n<html><body><h1>400 Bad request</h1>\n"
-            b"Your browser sent an invalid request.\n</body></html>\n")
-HEAD_414 = (b"HTTP/1.0 414 Request-URI Too Long\r\nCache-Control: no-cache\r\nConnection: close\r\n"
-            b"Content-Type: text/html\r\n\r\n<html><body><h1>414 Request-URI Too Long</h1>\n")
+PAGE_400 = builtin_page(400)
+HEAD_414 = page_head(414)
 
 H = b"Host: test\r\n"
 

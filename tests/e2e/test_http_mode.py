@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -29,6 +28,7 @@ from tests.helpers import (
     recv_until_closed,
     wait_until,
 )
+from tests.helpers.pages import builtin_page
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -38,35 +38,8 @@ TIMEOUTS = """
         clitimeout 30000
         srvtimeout 30000"""
 
-# HAProxy's built-in error pages. Debian's haproxy package ships the same bytes in
-# /etc/haproxy/errors/*.http, plus one empty line at the end of each file.
-ERROR_PAGES = {
-    400: b"HTTP/1.0 400 Bad request\r\nCache-Control: no-cache\r\nConnection: close\r\n"
-         b"Content-Type: text/html\r\n\r\n<html><body><h1>400 Bad request</h1>\n"
-         b"Your browser sent an invalid request.\n</body></html>\n",
-    408: b"HTTP/1.0 408 Request Time-out\r\nCache-Control: no-cache\r\nConnection: close\r\n"
-         b"Content-Type: text/html\r\n\r\n<html><body><h1>408 Request Time-out</h1>\n"
-         b"Your browser didn't send a complete request in time.\n</body></html>\n",
-    502: b"HTTP/1.0 502 Bad Gateway\r\nCache-Control: no-cache\r\nConnection: close\r\n"
-         b"Content-Type: text/html\r\n\r\n<html><body><h1>502 Bad Gateway</h1>\n"
-         b"The server returned an invalid or incomplete response.\n</body></html>\n",
-    503: b"HTTP/1.0 503 Service Unavailable\r\nCache-Control: no-cache\r\nConnection: close\r\n"
-         b"Content-Type: text/html\r\n\r\n<html><body><h1>503 Service Unavailable</h1>\n"
-         b"No server is available to handle this request.\n</body></html>\n",
-    504: b"HTTP/1.0 504 Gateway Time-out\r\nCache-Control: no-cache\r\nConnection: close\r\n"
-         b"Content-Type: text/html\r\n\r\n<html><body><h1>504 Gateway Time-out</h1>\n"
-         b"The server didn't respond in time.\n</body></html>\n",
-}
-DEBIAN_ERRORS = Path("/etc/haproxy/errors")
-
-
-def error_page(code: int) -> bytes:
-    """HAProxy's page for `code`; checked against Debian's copy when it is installed."""
-    page = ERROR_PAGES[code]
-    debian = DEBIAN_ERRORS / f"{code}.http"
-    if debian.exists():
-        assert debian.read_bytes().rstrip(b"\n") + b"\n" == page, f"{debian} differs from {page!r}"
-    return page
+# HAProxy 2.6's built-in error pages (tests/helpers/pages.py).
+error_page = builtin_page
 
 
 # ---------------------------------------------------------------------------------------------
@@ -572,8 +545,9 @@ def test_408_when_the_client_stops_mid_request(proxy, http_backend):
 def test_monitor_uri(proxy, http_backend):
     be = http_backend()
     port = simple_proxy(proxy, be.port, extra="\n        monitor-uri /haproxy_test")
-    assert one_shot(port, get("/haproxy_test", "1.0")) == b"HTTP/1.0 200 OK\r\n\r\n"
-    assert one_shot(port, get("/haproxy_test", "1.1")) == b"HTTP/1.0 200 OK\r\n\r\n"
+    # 2.6's answer (its HTTP_ERR_200 page), closed after it
+    assert one_shot(port, get("/haproxy_test", "1.0")) == builtin_page(200)
+    assert one_shot(port, get("/haproxy_test", "1.1")) == builtin_page(200)
     assert be.accepted == 0, "monitor requests must not reach a server"
     # other URIs are forwarded as usual
     with Client(port) as c:

@@ -76,7 +76,7 @@ def test_checkcache_blocks_a_cacheable_cookie(proxy, http_backend, syslog, what,
                                             headers=[("Set-Cookie", "JSESSIONID=42"), *headers]))
     port, h = start_checkcache(proxy, be.port, lport)
     answer = get(port)
-    assert answer.startswith(b"HTTP/1.0 502 Bad Gateway\r\n"), answer[:200]
+    assert answer.startswith(b"HTTP/1.1 502 Bad Gateway\r\n"), answer[:200]
     assert b"JSESSIONID" not in answer and b"secret" not in answer
     m = httplog(rx.line())
     assert m["status"] == "502" and m["term"].startswith("PH"), m.string
@@ -167,7 +167,7 @@ def test_abortonclose_ends_a_connecting_session(proxy, syslog, abortonclose: boo
             assert m["term"].startswith("CC"), m.string
         else:
             # The connection attempt runs to contimeout and the 503 page goes to the client.
-            assert answer.startswith(b"HTTP/1.0 503"), answer[:100]
+            assert answer.startswith(b"HTTP/1.1 503"), answer[:100]
             assert m["term"].startswith("sC"), m.string
     finally:
         srv.close()

@@ -174,7 +174,7 @@ def test_dead_server_sc_503(proxy, syslog) -> None:
     proxy.start(listen_cfg(port, f"log {HOST}:{lport} local0", "        option httplog\n        retries 2",
                            f"        server dead {HOST}:{dead}"))
     answer = http_get(port)
-    assert answer.startswith(b"HTTP/1.0 503")
+    assert answer.startswith(b"HTTP/1.1 503")
     m = httplog(rx.line())
     assert m["status"] == "503" and m["term"] == "SC--" and m["srv"] == "dead"
     assert int(m["tq"]) >= 0 and m["tc"] == "-1" and m["tr"] == "-1"
@@ -213,7 +213,7 @@ def test_server_timeout_sh_504(proxy, tcp_backend, syslog) -> None:
     """
     proxy.start(cfg)
     answer = http_get(port)
-    assert answer.startswith(b"HTTP/1.0 504")
+    assert answer.startswith(b"HTTP/1.1 504")
     m = httplog(rx.line())
     assert m["status"] == "504" and m["term"] == "sH--" and m["srv"] == "mute"
     assert int(m["tc"]) >= 0 and m["tr"] == "-1" and int(m["tt"]) >= 400
@@ -226,7 +226,7 @@ def test_bad_request_pr_400(proxy, http_backend, syslog) -> None:
     proxy.start(listen_cfg(port, f"log {HOST}:{lport} local0", "        option httplog",
                            f"        server s1 {HOST}:{be.address[1]}"))
     answer = http_get(port, b"GET / HTTP/1.1\r\nBad Header Line\r\n\r\n")
-    assert answer.startswith(b"HTTP/1.0 400")
+    assert answer.startswith(b"HTTP/1.1 400")
     m = httplog(rx.line())
     assert m["status"] == "400" and m["term"] == "PR--" and m["srv"] == "<NOSRV>"
     assert m["tq"] == "-1"
@@ -265,7 +265,7 @@ def test_monitor_uri_not_logged(proxy, http_backend, syslog) -> None:
     proxy.start(listen_cfg(port, f"log {HOST}:{lport} local0",
                            "        option httplog\n        monitor-uri /alive",
                            f"        server s1 {HOST}:{be.address[1]}"))
-    assert http_get(port, b"GET /alive HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200")
+    assert http_get(port, b"GET /alive HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 200")
     http_get(port)
     assert httplog(rx.line())["request"].startswith("GET /x")
     assert rx.quiet_for(0.3) == []

@@ -35,7 +35,7 @@ def test_http_request_timeout_answers_408_before_clitimeout(proxy, http_backend,
     c = socket.create_connection(("127.0.0.1", port))
     c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # never finished
     data, took = _recv_until_close(c, 20)
-    assert data.startswith(b"HTTP/1.0 408 Request Time-out\r\n")
+    assert data.startswith(b"HTTP/1.1 408 Request Time-out\r\n")
     assert took < 15  # well before clitimeout (30 s)
     assert backend.requests == []
 

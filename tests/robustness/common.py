@@ -9,12 +9,11 @@ import socket
 import psutil
 
 from tests.helpers import ProxyProcess, wait_until
+from tests.helpers.pages import builtin_page
 
 HOST = "127.0.0.1"
 
-PAGE_400 = (b"HTTP/1.0 400 Bad request\r\nCache-Control: no-cache\r\nConnection: close\r\n"
-            b"Content-Type: text/html\r\n\r\n<html><body><h1>400 Bad request</h1>\n"
-            b"Your browser sent an invalid request.\n</body></html>\n")
+PAGE_400 = builtin_page(400)
 
 
 def send_raw(port: int, data: bytes, timeout: float = 15.0, host: str = HOST) -> bytes:

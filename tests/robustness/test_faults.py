@@ -37,6 +37,7 @@ import psutil
 import pytest
 
 from tests.helpers import free_port, wait_until
+from tests.helpers.pages import page_head
 from tests.helpers.proxy import ROOT
 from tests.helpers.syslog import Syslog
 
@@ -46,8 +47,8 @@ from .servers import StreamServer, run_killable_backend
 pytestmark = pytest.mark.timeout(120)
 
 GET = b"GET /f HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-PAGE_504_HEAD = b"HTTP/1.0 504 Gateway Time-out\r\n"
-PAGE_503_HEAD = b"HTTP/1.0 503 Service Unavailable\r\n"
+PAGE_504_HEAD = page_head(504)
+PAGE_503_HEAD = page_head(503)
 
 
 @pytest.fixture

@@ -27,16 +27,15 @@ import pytest
 
 from tests.helpers import HttpServer, ProxyLauncher, ProxyProcess, TcpServer, free_port, wait_listening
 from tests.helpers.net import recv_until_closed
+from tests.helpers.pages import builtin_page, page_head
 
 from .common import HOST, PAGE_400, send_raw, status_of, workers_of
 from .corpus import REQUEST_CASES, RESPONSE_CASES, ReqCase, RspCase
 
 pytestmark = pytest.mark.timeout(120)
 
-PAGE_502 = (b"HTTP/1.0 502 Bad Gateway\r\nCache-Control: no-cache\r\nConnection: close\r\n"
-            b"Content-Type: text/html\r\n\r\n<html><body><h1>502 Bad Gateway</h1>\n"
-            b"The server returned an invalid or incomplete response.\n</body></html>\n")
-HEAD_414 = b"HTTP/1.0 414 Request-URI Too Long\r\n"
+PAGE_502 = builtin_page(502)
+HEAD_414 = page_head(414)
 VALID = b"GET /alive HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
 HAPROXY26 = "/usr/sbin/haproxy"
 
