@@ -223,9 +223,7 @@ class Master:
             return self._startup_failed()
         if self.opts.oldpids:
             self.startup.tell_old_pids(self.opts.oldpids_sig)
-        for p in gen.cfg.proxies:
-            if not p.disabled:
-                self.log.proxy_log(p, LOG_NOTICE, f"Proxy {p.name} started.")
+        # (HAProxy up to 2.2 logged "Proxy NAME started." here; 2.3 dropped it, and 2.6 says nothing)
         self.st.ready = True
         self.notifier.ready()
         if self.startup.daemon:
