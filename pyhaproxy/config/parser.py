@@ -14,6 +14,7 @@ import copy
 import os
 import stat
 
+from . import sample
 from .keywords import lookup
 from .kw_bind import add_binds
 from .lexer import ConfigError, Context, Line, tokenize
@@ -50,6 +51,7 @@ class Parser:
     # ------------------------------------------------------------------ sections
     def feed(self, line: Line) -> None:
         where = Where(line.file, line.line)
+        sample.LOAD_SITE[0] = (line.file, line.line)
         args = line.words
         kw = args[0]
         st = self.st
