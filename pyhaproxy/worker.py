@@ -451,6 +451,7 @@ class WorkerPlan:
     maxconn: int
     quiet: bool
     stats_sock: str | None
+    promex_sock: str | None = None  # `use-service prometheus-exporter`: the master's service address
     maxconnrate: int = 0  # global `maxconnrate`: accepted connections per second, per process
     log_pid: int = 0  # the pid the log lines carry; 0: the worker's own
     log_host: str = ""  # `log-send-hostname`: the host name of the syslog headers
@@ -523,6 +524,7 @@ def plan_worker(cfg: Config) -> WorkerPlan:
                       maxconn=max(1, cfg.global_.maxconn), quiet=cfg.global_.quiet,
                       maxconnrate=cfg.global_.maxconnrate,
                       stats_sock=cfg.global_.tune.get("__stats_sock"),
+                      promex_sock=cfg.global_.tune.get("__promex_sock"),
                       log_host=cfg.global_.log_send_hostname or "")
 
 
