@@ -22,6 +22,7 @@ cdef enum:
     HR_UNSET_VAR = 12
     HR_REDIR_SCHEME = 13    # tls: Location = SCHEME "://" Host-header path
     HR_USE_SERVICE = 30     # use-service prometheus-exporter: answered by the master (http.pxi)
+    HR_TARPIT = 31          # held `timeout tarpit`, then the error page of `status` (rules.pxi)
 
 
 cdef struct hrule_t:
@@ -47,7 +48,7 @@ _HR_ACTIONS = {"deny": HR_DENY, "add-header": HR_ADD, "set-header": HR_SET, "del
                "set-path": HR_SET_PATH, "set-query": HR_SET_QUERY, "set-uri": HR_SET_URI,
                "set-var": HR_SET_VAR, "set-var-fmt": HR_SET_VAR_FMT, "unset-var": HR_UNSET_VAR,
                "redirect-scheme": HR_REDIR_SCHEME,   # tls
-               "use-service": HR_USE_SERVICE}
+               "use-service": HR_USE_SERVICE, "tarpit": HR_TARPIT}
 
 
 cdef char *_hr_copy(bytes b) except? NULL:
@@ -241,6 +242,10 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
             return 1
         if r.action == HR_REDIR_LOC or r.action == HR_REDIR_PREFIX or r.action == HR_REDIR_SCHEME:
             http_redirect(idx, r, buf, m)
+            return 1
+        if r.action == HR_TARPIT and not rsp:
+            s.cli_ka = 0
+            rules_tarpit_start(idx, r.status)
             return 1
         if r.action == HR_USE_SERVICE:
             if not rsp:

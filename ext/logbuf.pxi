@@ -61,7 +61,7 @@ cdef const char *LOG_HEXL = b"0123456789abcdef"     # the -d trace (printf's %x)
 cdef const char *LOG_TERM_CAUSE = b"-CSPRIcs"
 
 
-cdef const char *LOG_TERM_PHASE = b"-RQCHDL"
+cdef const char *LOG_TERM_PHASE = b"-RQCHDLT"
 
 
 cdef int g_log_pid = 0

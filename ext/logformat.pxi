@@ -397,7 +397,7 @@ cdef void lf_format(sess_t *s, log_fields_t *f, int first, int count, char *b, i
         elif op.var == LV_FECONN:
             ld(b, n, cap, p.feconn)
         elif op.var == LV_BECONN:
-            ld(b, n, cap, p.feconn if s.be == s.px else be.beconn)
+            ld(b, n, cap, (p.feconn if p.has_be else 0) if s.be == s.px else be.beconn)
         elif op.var == LV_SRVCONN:
             ld(b, n, cap, f.srvconn)
         elif op.var == LV_RETRIES:

@@ -649,6 +649,10 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         tc = -1
     tr = s.t_rsp - s.t_conn if (s.t_rsp and s.t_conn) else -1
     tt = g_now - s.accept_ms
+    if s.term_phase == PH_TARPIT:
+        # 2.6 counts the hold as the wait (Tw) and no request time (TR -1)
+        tw = g_now - t0
+        tq = -1
     if http and s.t_req == 0:
         tw = -1
     # server
@@ -670,7 +674,10 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         srvconn = 0
     retries = 0
     redisp = 0
-    if s.srv != SRV_STATS and s.srv != SRV_PROMEX and be.conf.retries > 0:
+    # retries count only once a connection was tried: a request answered in the request phase
+    # (deny, tarpit, return, auth...) logs 0, as 2.6 does
+    if (s.srv != SRV_STATS and s.srv != SRV_PROMEX and be.conf.retries > 0
+            and s.term_phase != PH_REQ and s.term_phase != PH_TARPIT):
         retries = be.conf.retries - s.retries_left
         if retries < 0:
             retries = 0
@@ -699,7 +706,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         f.retries = retries
         f.redisp = redisp
         f.tsc[0] = LOG_TERM_CAUSE[s.term_cause if 0 <= s.term_cause <= 7 else 5]
-        f.tsc[1] = LOG_TERM_PHASE[s.term_phase if 0 <= s.term_phase <= 6 else 0]
+        f.tsc[1] = LOG_TERM_PHASE[s.term_phase if 0 <= s.term_phase <= 7 else 0]
         log_cookie_state(s, be, f.tsc + 2)
         n = log_begin(b)
         log_custom(s, &f, b, &n, cap)
@@ -761,7 +768,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
             lc(b, &n, cap, b'-')
         lc(b, &n, cap, b' ')
     lc(b, &n, cap, LOG_TERM_CAUSE[s.term_cause if 0 <= s.term_cause <= 7 else 5])
-    lc(b, &n, cap, LOG_TERM_PHASE[s.term_phase if 0 <= s.term_phase <= 6 else 0])
+    lc(b, &n, cap, LOG_TERM_PHASE[s.term_phase if 0 <= s.term_phase <= 7 else 0])
     if http:
         log_cookie_state(s, be, ck)
         la(b, &n, cap, ck, 2)
@@ -770,7 +777,8 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     lc(b, &n, cap, b'/')
     ld(b, &n, cap, p.feconn)
     lc(b, &n, cap, b'/')
-    ld(b, &n, cap, p.feconn if s.be == s.px else be.beconn)   # a `listen` proxy is its own backend
+    # a `listen` proxy is its own backend; a frontend that has not switched yet has none (0)
+    ld(b, &n, cap, (p.feconn if p.has_be else 0) if s.be == s.px else be.beconn)
     lc(b, &n, cap, b'/')
     ld(b, &n, cap, srvconn)
     lc(b, &n, cap, b'/')

@@ -302,7 +302,7 @@ cdef int rules_http_request(int idx, int px, int *plen, h1_msg *m) noexcept nogi
         sess_fail(idx, TERM_PROXY, PH_REQ, 403)
         return 1
     if r == RULES_TARPIT:
-        rules_tarpit_start(idx)
+        rules_tarpit_start(idx, 500)
         return 1
     ctr_px(s.px).err_req += 1
     sess_fail(idx, TERM_PROXY, PH_REQ, 400)
@@ -333,8 +333,9 @@ cdef void http_refuse_response(int idx) noexcept nogil:
     sess_fail(idx, TERM_PROXY, PH_HDRS, 502)
 
 
-cdef void rules_tarpit_start(int idx) noexcept nogil:
-    """Hold a tarpitted request: nothing goes to a server; a 500 answers it after `timeout tarpit`
+cdef void rules_tarpit_start(int idx, int status) noexcept nogil:
+    """Hold a tarpitted request: nothing goes to a server; the error page of status (500 for
+    reqtarpit, `deny_status` of `http-request tarpit`) answers it after `timeout tarpit`
     (`timeout connect` when there is none, as HAProxy does).
 
     The timer end is handled by rules_tarpit_expired(), called by sess_timeout() for ST_TARPIT.
@@ -345,14 +346,14 @@ cdef void rules_tarpit_start(int idx) noexcept nogil:
     ctr_px(s.px).denied_req += 1
     if s.term_cause == TERM_NONE:
         s.term_cause = TERM_PROXY
-        s.term_phase = PH_REQ
+        s.term_phase = PH_TARPIT
     if s.sfd >= 0:
         close(s.sfd)
         s.sfd = -1
     sess_set_srv(s, -1)
-    s.status = 500
+    s.status = status
     if to <= 0:
-        http_send_error(idx, 500)
+        http_send_error(idx, status)
         return
     s.state = ST_TARPIT
     s.srv_exp = 0
@@ -362,5 +363,5 @@ cdef void rules_tarpit_start(int idx) noexcept nogil:
 
 
 cdef void rules_tarpit_expired(int idx) noexcept nogil:
-    """The tarpit delay is over: answer 500 and close."""
-    http_send_error(idx, 500)
+    """The tarpit delay is over: answer its status (set by rules_tarpit_start) and close."""
+    http_send_error(idx, g_sess[idx].status)

@@ -90,6 +90,7 @@ cdef enum:
     PH_HDRS = 4        # 'H'
     PH_DATA = 5        # 'D'
     PH_LAST = 6        # 'L'
+    PH_TARPIT = 7      # 'T': held by a tarpit (reqtarpit, http-request tarpit)
 
     MAX_MONNET = 16
     MAX_NAME = 128

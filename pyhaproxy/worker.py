@@ -359,6 +359,8 @@ def compile_acls(cfg: Config) -> AclTables:
             a = hr.args
             if hr.action == "deny":
                 hrules.append(("deny", cond, int(a[0]) if a else 403, 0, b"", b"", 0, 0))
+            elif hr.action == "tarpit":
+                hrules.append(("tarpit", cond, int(a[0]) if a else 500, 0, b"", b"", 0, 0))
             elif hr.action == "redirect":
                 hrules.append((f"redirect-{a[0]}", cond, int(a[2]), int(a[3]), a[1].encode("latin-1"), b"",
                                0, 0))

@@ -140,13 +140,13 @@ def p_use_backend(st: State, args: list[str], where: Where) -> None:
 
 DENY_CODES = (400, 403, 404, 405, 408, 429, 500, 502, 503, 504)
 
-_HTTP_REQUEST_ACTIONS = {"deny": 0, "add-header": 2, "set-header": 2, "del-header": 1, "redirect": -1,
-                         "return": -1, "set-path": 1, "set-query": 1, "set-uri": 1}
+_HTTP_REQUEST_ACTIONS = {"deny": 0, "tarpit": 0, "add-header": 2, "set-header": 2, "del-header": 1,
+                         "redirect": -1, "return": -1, "set-path": 1, "set-query": 1, "set-uri": 1}
 # actions whose one argument is a format (%[...] allowed), not a header name
 _URI_ACTIONS = ("set-path", "set-query", "set-uri")
 
 _HTTP_REQUEST_LATER = (
-    "allow tarpit auth set-method set-log-level "
+    "allow auth set-method set-log-level "
     "set-nice set-tos set-mark replace-header replace-value replace-path replace-uri capture "
     "track-sc0 track-sc1 track-sc2 sc-inc-gpc0 sc-set-gpt0 lua cache-use reject "
     "silent-drop wait-for-body wait-for-handshake early-hint normalize-uri set-timeout "
@@ -236,7 +236,7 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
     if action not in _HTTP_REQUEST_ACTIONS:
         base = action.split("(", 1)[0]
         if base in _HTTP_REQUEST_LATER or base.startswith(("track-sc", "sc-", "lua.")):
-            raise fail(where, f"'http-request {action}' is not supported (only deny, add-header, "
+            raise fail(where, f"'http-request {action}' is not supported (only deny, tarpit, add-header, "
                               "set-header, del-header, redirect, return, set-path, set-query, "
                               "set-uri, set-var, set-var-fmt and unset-var are).")
         raise fail(where, f"'http-request' : unknown action '{action}'.")
@@ -245,16 +245,18 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
     params, cond_words = rest[:k], rest[k:]
     cond = parse_condition(st, cond_words, where, f"http-request {action}") if cond_words else None
     fmt = None
-    if action == "deny":
-        if params[:1] == ["deny_status"] and len(params) == 2:
-            code = parse_int(params[1], "deny_status", where, lo=200, hi=599)
+    if action in ("deny", "tarpit"):
+        # (`status` is 2.6's other name of deny_status)
+        if params[:1] in (["deny_status"], ["status"]) and len(params) == 2:
+            code = parse_int(params[1], params[0], where, lo=200, hi=599)
             if code not in DENY_CODES:
-                raise fail(where, f"'http-request deny' : status {code} is not supported (only "
+                raise fail(where, f"'http-request {action}' : status {code} is not supported (only "
                                   f"{', '.join(map(str, DENY_CODES))}).")
             params = [str(code)]
         elif params:
-            extra = params[2] if params[:1] == ["deny_status"] and len(params) > 2 else params[0]
-            raise fail(where, f"'http-request deny' : unsupported argument '{extra}' "
+            named = params[:1] in (["deny_status"], ["status"])
+            extra = params[2] if named and len(params) > 2 else params[0]
+            raise fail(where, f"'http-request {action}' : unsupported argument '{extra}' "
                               "(only 'deny_status CODE').")
     elif action == "redirect":
         params = _parse_redirect(params, where)
@@ -285,8 +287,9 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
         if not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", params[0]):
             raise fail(where, f"'http-request {action}' : invalid header name '{params[0]}'.")
     _check_sides(st, cond, fmt, "req", f"http-request {action}", where)
+    no_fmt = action in ("deny", "tarpit", "redirect", "del-header")
     st.px().http_rules.append(HttpRule(action=action, args=params, cond=cond, where=copy.copy(where),
-                                       fmt=fmt if action not in ("deny", "redirect", "del-header") else None))
+                                       fmt=None if no_fmt else fmt))
 
 
 def _parse_return(params: list[str], where: Where) -> tuple[list[str], list[Segment] | None]:
