@@ -245,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["HAPROXY_LOCALPEER"] = opts.localpeer  # as 2.x, for "${HAPROXY_LOCALPEER}"
         if opts.master_worker:
             os.environ["HAPROXY_MWORKER"] = "1"
-        cfg = parse_files(list(opts.files), allow_empty=opts.check, ctx=Context(diag=opts.diag))
+        cfg = parse_files(list(opts.files), allow_empty=opts.check,
+                          ctx=Context(diag=opts.diag, localpeer=opts.localpeer))
     except ConfigError as e:
         _print_config_error(e)
         startup_log.alert(f"Error reading configuration file : {' '.join(opts.files)}", syslog=False)
