@@ -3,9 +3,10 @@
 ``peers NAME`` opens a section; inside it ``peer NAME ADDR:PORT`` (the local peer's line is its
 listening address), or 2.x's ``bind ADDR:PORT`` plus ``server NAME [ADDR:PORT]`` lines (the two
 forms cannot be mixed), ``disabled``/``enabled``, and ``table NAME type ... size ... [expire
-...] [store ...]``, a stick table of the section, known on the wire by NAME and locally as
-``SECTION/NAME``. The local peer is the one named by ``-L``, else ``localpeer``, else the
-host name. Messages are 2.6's (cfgparse.c's cfg_parse_peers, stick_table.c's parse_stick_table).
+...] [store ...]``, a stick table of the section, known locally as ``SECTION/NAME`` and on
+the wire as ``/NAME`` (what 2.6 sends). The local peer is the one named by ``-L``, else
+``localpeer``, else the host name. Messages are 2.6's (cfgparse.c's cfg_parse_peers,
+stick_table.c's parse_stick_table).
 """
 
 from __future__ import annotations

@@ -351,7 +351,8 @@ class PeerDef:
 @dataclass
 class PeerTable:
     """A `table NAME type ... size ...` line of a peers section (2.0+): a stick table the
-    section owns, named NAME on the wire. `key_len` is haproxy's key size (a string's `len` + 1)."""
+    section owns, named "/NAME" on the wire (as 2.6 sends it). `key_len` is haproxy's key size
+    (a string's `len` + 1)."""
 
     name: str
     where: Where
