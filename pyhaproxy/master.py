@@ -286,6 +286,28 @@ class Master:
                                syslog=False)
                 raise StartupFailed from None
 
+    def _reload_peers(self, cfg: Config) -> None:
+        """peers: a reload that changes the peers sections restarts their links; the tables
+        of the same section, name and shape keep their entries (the master outlives reloads,
+        so 2.6's hand-over from the old process to the new one is not needed)."""
+        from pyhaproxy.peers.service import PeersService
+
+        old = self.peers
+        if old is not None and old.signature == PeersService.signature_of(cfg):
+            return
+        if old is not None:
+            old.close()
+        self.peers = None
+        if not cfg.peers:
+            return
+        self.peers = PeersService(cfg, keep=old.stores if old is not None else None)
+        assert self.selector is not None
+        for eng in self.peers.engines:
+            try:
+                eng.attach(self.selector)
+            except OSError as e:
+                self.log.alert(f"Starting peers {eng.section}: cannot bind socket ({e.strerror})")
+
     def _processes(self) -> tuple[Any, list[Any], list[Any]]:
         """For `show proc`: the master, the current generation's workers, the leaving ones."""
         from pyhaproxy.master_cli import ProcInfo
@@ -817,6 +839,7 @@ class Master:
             if not g.live() and g in self.gens:
                 self._retire(g)
                 self.gens.remove(g)
+        self._reload_peers(p.gen.cfg)
         self.log.notice(f"Configuration reloaded, generation {p.gen.number} started.")
         self.notifier.ready()
         self._reload_again()

@@ -30,7 +30,11 @@ def section_engine(sec: PeersSection, local_name: str, tables: list[TableStore],
 
 class PeersService:
     def __init__(self, cfg: Config, log: Callable[[str], None] | None = None,
-                 extra: Mapping[str, list[TableStore]] | None = None) -> None:
+                 extra: Mapping[str, list[TableStore]] | None = None,
+                 keep: Mapping[str, MemoryStore] | None = None) -> None:
+        """``keep``: stores of a previous service (a reload) reused when a table's shape is
+        the same."""
+        self.signature = self.signature_of(cfg)
         self.engines: list[PeersEngine] = []
         self.stores: dict[str, MemoryStore] = {}  # "SECTION/NAME" -> the section table's store
         for sec in cfg.peers:
@@ -41,10 +45,20 @@ class PeersService:
                 # 2.6 names such a table "/NAME" on the wire (the part of "SECTION/NAME" after
                 # the section: cfgparse.c passes id + strlen(section) as the network id)
                 st = MemoryStore("/" + t.name, t.key_type, t.key_len, list(t.data_types), t.expire_ms)
+                prev = (keep or {}).get(f"{sec.name}/{t.name}")
+                if prev is not None and (prev.key_type, prev.key_len, prev.data_types) == \
+                        (st.key_type, st.key_len, st.data_types):
+                    prev.expire_ms = st.expire_ms
+                    st = prev
                 self.stores[f"{sec.name}/{t.name}"] = st
                 tables.append(st)
             tables.extend((extra or {}).get(sec.name, []))
             self.engines.append(section_engine(sec, cfg.localpeer, tables, log))
+
+    @staticmethod
+    def signature_of(cfg: Config) -> object:
+        """What the links depend on: a reload that changes it restarts them."""
+        return (cfg.localpeer, repr(cfg.peers))
 
     def attach(self, selector: selectors.BaseSelector) -> None:
         """Listen and start calling; OSError when a local peer's address cannot be bound."""
