@@ -30,7 +30,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import report
+from bench import machine, report
 from bench.backends import NginxBackends, free_port, http_get
 from bench.configs import MAXCONN, ULIMIT_N, WANTED_MAXCONN, write_config
 
@@ -255,6 +255,25 @@ class Bench:
         self.notes: list[str] = []
         self.cpu_use: dict[tuple[str, str], list[float]] = {}
         self.start_failed: dict[tuple[str, str], str] = {}
+        # machine CPU-seconds per request (per MB for /1m) with no proxy, per (run, test)
+        self.baseline_cost: dict[tuple[int, str], float] = {}
+        self.baseline_rate: dict[str, list[float]] = {}
+
+    def baseline(self, port: int, run: int) -> None:
+        """The same wrk runs straight to one nginx backend: the machine's cost without a proxy."""
+        runs = (("ka", "/", 50, False), ("close", "/", 50, True), ("1m", "/1m", 10, False))
+        for test, path, conns, close in runs:
+            try:
+                with machine.Window() as mw:
+                    w = run_wrk(f"http://127.0.0.1:{port}{path}", conns, self.duration, close)
+            except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
+                self.notes.append(f"- run {run + 1}, no-proxy baseline {test}: {e}")
+                continue
+            units = w["bytes"] / 2**20 if test == "1m" else w["requests"]
+            if units > 0 and mw.seconds >= 0.1:
+                self.baseline_cost[(run, test)] = mw.seconds / units
+                self.baseline_rate.setdefault(test, []).append(units / mw.seconds)
+                print(f"  {'no proxy':9s} {test:5s}: {units / mw.seconds:9.0f} per machine CPU-s", flush=True)
 
     def ok(self, key: str, proxy: str, value: float) -> None:
         self.results.setdefault(key, {}).setdefault(proxy, []).append(value)
@@ -280,9 +299,12 @@ class Bench:
     def wrk_group(self, name: str, mode: str, workdir: Path, backends: list[int], run: int) -> None:
         """keep-alive, close and /1m through the `mode` config of proxy `name`."""
         tests: list[tuple[str, str, int, bool, list[str]]] = [
-            ("ka", "/", 50, False, [f"{mode}_ka_rps", f"{mode}_ka_p99", f"{mode}_ka_rpcpu"]),
-            ("close", "/", 50, True, [f"{mode}_close_rps", f"{mode}_close_p99", f"{mode}_close_rpcpu"]),
-            ("1m", "/1m", 10, False, [f"{mode}_1m_mbs", f"{mode}_1m_mbcpu"]),
+            ("ka", "/", 50, False, [f"{mode}_ka_rps", f"{mode}_ka_p99", f"{mode}_ka_rpmcpu",
+                                    f"{mode}_ka_rpacpu", f"{mode}_ka_rpcpu"]),
+            ("close", "/", 50, True, [f"{mode}_close_rps", f"{mode}_close_p99", f"{mode}_close_rpmcpu",
+                                      f"{mode}_close_rpacpu", f"{mode}_close_rpcpu"]),
+            ("1m", "/1m", 10, False, [f"{mode}_1m_mbs", f"{mode}_1m_mbmcpu", f"{mode}_1m_mbacpu",
+                                      f"{mode}_1m_mbcpu"]),
         ]
         proxy = self.started(name, mode, workdir, backends)
         if isinstance(proxy, str):
@@ -300,7 +322,8 @@ class Bench:
                 before = proxy.cpu()
                 t0 = time.monotonic()
                 try:
-                    w = run_wrk(url, conns, self.duration, close)
+                    with machine.Window() as mw:
+                        w = run_wrk(url, conns, self.duration, close)
                 except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
                     self.fail(keys, name, f"{mode}/{test}: {e}")
                     continue
@@ -340,22 +363,39 @@ class Bench:
                     self.fail([keys[-1]], name, f"{mode}/{test}: too little proxy CPU time ({cpu:.2f}s)")
                 rps = w["requests"] / w["seconds"]
                 per_cpu = w["requests"] / cpu if cpu > 0 else float("nan")
+                units = w["bytes"] / 2**20 if test == "1m" else w["requests"]
+                # machine-wide: every process and the kernel; then minus the no-proxy run
+                mkeys = keys[-3:-1]
+                per_mcpu = machine.per_cpu_second(units, mw.seconds)
+                if per_mcpu is None:
+                    self.fail(mkeys, name, f"{mode}/{test}: too little machine CPU time ({mw.seconds:.2f}s)")
+                else:
+                    self.ok(mkeys[0], name, per_mcpu)
+                    base = self.baseline_cost.get((run, test))
+                    attr = machine.attributable_rate(units, mw.seconds, base) if base is not None else None
+                    if attr is None:
+                        why = "no baseline" if base is None else "proxy cost within the baseline's noise"
+                        self.fail([mkeys[1]], name, f"{mode}/{test}: {why}")
+                    else:
+                        self.ok(mkeys[1], name, attr)
                 if test == "1m":
                     mbs = w["bytes"] / w["seconds"] / 2**20
                     self.ok(keys[0], name, mbs)
                     if cpu_ok:
-                        self.ok(keys[1], name, w["bytes"] / 2**20 / cpu)
-                    print(f"  {name:9s} {mode}/{test:5s}: {mbs:9.1f} MB/s  cpu {cpu:5.2f}s", flush=True)
+                        self.ok(keys[-1], name, w["bytes"] / 2**20 / cpu)
+                    print(f"  {name:9s} {mode}/{test:5s}: {mbs:9.1f} MB/s  cpu {cpu:5.2f}s"
+                          f"  machine {mw.seconds:5.2f}s", flush=True)
                 else:
                     self.ok(keys[0], name, rps)
                     if "p99" in w:
                         self.ok(keys[1], name, w["p99"] * 1000)
                     if cpu_ok:
-                        self.ok(keys[2], name, per_cpu)
+                        self.ok(keys[-1], name, per_cpu)
                     print(
                         f"  {name:9s} {mode}/{test:5s}: {rps:9.0f} req/s"
                         f"  p99 {w.get('p99', 0) * 1000:6.2f} ms"
-                        f"  {per_cpu:9.0f} req/CPU-s  cpu {cpu:5.2f}s",
+                        f"  {per_cpu:9.0f} req/CPU-s  {per_mcpu or 0:9.0f} req/machine-CPU-s"
+                        f"  cpu {cpu:5.2f}s machine {mw.seconds:5.2f}s",
                         flush=True,
                     )
                 time.sleep(0.3)
@@ -551,6 +591,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"nginx backends on ports {nginx.ports}", flush=True)
             for run in range(runs):
                 print(f"run {run + 1}/{runs}", flush=True)
+                if any(g != "mem" for g in groups):
+                    bench.baseline(nginx.ports[0], run)
                 for group in groups:
                     for name in PROXIES:  # A B A B: the two proxies alternate within each group
                         if group == "mem":
@@ -571,6 +613,11 @@ def main(argv: list[str] | None = None) -> int:
             if (name, test) in bench.cpu_use
         ]
         cpu_parts.append(f"{test} {', '.join(per)}")
+    if bench.baseline_rate:
+        parts = [f"{t} {statistics.median(v):,.0f} {'MB' if t == '1m' else 'req'}"
+                 for t, v in bench.baseline_rate.items()]
+        bench.notes.append("- no-proxy baseline (wrk straight to nginx), per machine CPU-second: "
+                           + "; ".join(parts))
     if cpu_parts:
         bench.notes.append("- proxy CPU use in the wrk runs (median % of its core): " + "; ".join(cpu_parts))
     params = {
@@ -579,6 +626,9 @@ def main(argv: list[str] | None = None) -> int:
         f"`-H 'Connection: close'`; `-c10` on `/1m` (1 MiB)",
         "requests per CPU-second": "requests / (user+system CPU seconds of every process of the proxy's "
         "tree during the wrk run); the fair figure here since client and backends share the other core",
+        "machine-wide": "busy CPU-seconds of all CPUs from /proc/stat (every process and the kernel: "
+        "softirq, kworkers) over the wrk run; 'proxy-attributable' subtracts the machine cost per "
+        "request of the same wrk run straight to nginx (no proxy) in the same run (bench/machine.py)",
         "memory": f"{IDLE_CONNS} idle client connections (nothing sent), (RSS sum over the proxy tree - "
         f"RSS right after start) / connections; fresh proxy per mode",
         "maxconn": (

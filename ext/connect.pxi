@@ -23,13 +23,16 @@ cdef int sess_try_connect(int idx) noexcept nogil:
     elif s.srv == SRV_STATS:
         addr = g_stats_addr
         alen = g_stats_addrlen
+    elif s.srv == SRV_PROMEX:
+        addr = g_promex_addr
+        alen = g_promex_addrlen
     else:
         addr = p.dispatch
         alen = p.dispatch_len
     if src == NULL and p.has_source:
         src = &p.source
         srclen = p.source_len
-    if s.srv == SRV_STATS:
+    if s.srv == SRV_STATS or s.srv == SRV_PROMEX:
         src = NULL
     fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
     if fd < 0:

@@ -84,6 +84,19 @@ cdef map_t *g_map = NULL
 
 
 cdef map_ent_t *g_map_ent = NULL
+cdef int g_nmap = 0
+cdef int g_nmap_ent = 0
+# the tables the previous rebuild replaced: freed at the next one, so that nothing still pointing
+# into them from the event being processed when the update came can read freed memory
+cdef map_t *g_map_old = NULL
+cdef map_ent_t *g_map_ent_old = NULL
+cdef int g_nmap_old = 0
+cdef int g_nmap_ent_old = 0
+# runtime map updates (`add map`, `set map`, `del map`, `clear map` on the stats socket): the
+# master publishes the new contents and bumps shm_hdr.maps_gen; the loop sees the change between
+# two epoll waits and calls g_maps_refresh(gen) (Python: pyhaproxy/worker.py), a rare event
+cdef object g_maps_refresh = None
+cdef unsigned int g_maps_gen_seen = 0
 
 
 cdef mapuse_t *g_mapuse = NULL
@@ -107,64 +120,125 @@ cdef unsigned int map_hash(const char *s, int n) noexcept nogil:
     return h
 
 
-cdef int maps_setup(list maps, list uses) except -1:
-    """maps: (match, [(key bytes, value bytes, (family, packed, bits) or None)]) per map file;
-    uses: (map index, default bytes or None) per map* converter (start-up)."""
-    global g_map, g_map_ent, g_mapuse
-    cdef int i, k, n = 0, size, h, rc
+cdef void _maps_free(map_t *maps, int nmap, map_ent_t *ents, int nent) noexcept:
+    cdef int i
+    for i in range(nent):
+        free(ents[i].key)
+        free(ents[i].val)
+        if ents[i].re != NULL:
+            regfree(ents[i].re)
+            free(ents[i].re)
+    for i in range(nmap):
+        free(maps[i].htab)
+    free(ents)
+    free(maps)
+
+
+cdef int maps_build(list maps) except -1:
+    """maps: (match, [(key bytes, value bytes, (family, packed, bits) or None)]) per map file and
+    match kind; replaces g_map/g_map_ent (at start-up, and again on a runtime update)."""
+    global g_map, g_map_ent, g_nmap, g_nmap_ent, g_map_old, g_map_ent_old, g_nmap_old, g_nmap_ent_old
+    cdef int i, k, n = 0, total, size, h, rc
     cdef map_t *mp
+    cdef map_t *new_map
+    cdef map_ent_t *new_ent
     cdef map_ent_t *me
     cdef char err[256]
     for match, ents in maps:
         n += len(ents)
-    g_map = <map_t *>calloc(max(1, len(maps)), sizeof(map_t))
-    g_map_ent = <map_ent_t *>calloc(max(1, n), sizeof(map_ent_t))
-    g_mapuse = <mapuse_t *>calloc(max(1, len(uses)), sizeof(mapuse_t))
-    if g_map == NULL or g_map_ent == NULL or g_mapuse == NULL:
+    total = n
+    new_map = <map_t *>calloc(max(1, len(maps)), sizeof(map_t))
+    new_ent = <map_ent_t *>calloc(max(1, total), sizeof(map_ent_t))
+    if new_map == NULL or new_ent == NULL:
+        free(new_map)
+        free(new_ent)
         raise MemoryError()
     n = 0
-    for i, (match, ents) in enumerate(maps):
-        mp = &g_map[i]
-        mp.match = match
-        mp.first = n
-        mp.n = len(ents)
-        for k, (key, val, net) in enumerate(ents):
-            me = &g_map_ent[n + k]
-            me.key = _smp_copy(key)
-            me.klen = len(key)
-            me.val = _smp_copy(val)
-            me.vlen = len(val)
-            if net is not None:
-                me.family = net[0]
-                memcpy(me.net, <const char *>net[1], len(net[1]))
-                me.bits = net[2]
-            if match == PM_REG:
-                me.re = <regex_t *>malloc(sizeof(regex_t))
-                if me.re == NULL:
+    try:
+        for i, (match, ents) in enumerate(maps):
+            mp = &new_map[i]
+            mp.match = match
+            mp.first = n
+            mp.n = len(ents)
+            for k, (key, val, net) in enumerate(ents):
+                me = &new_ent[n + k]
+                me.key = _smp_copy(key)
+                me.klen = len(key)
+                me.val = _smp_copy(val)
+                me.vlen = len(val)
+                if net is not None:
+                    me.family = net[0]
+                    memcpy(me.net, <const char *>net[1], len(net[1]))
+                    me.bits = net[2]
+                if match == PM_REG:
+                    me.re = <regex_t *>calloc(1, sizeof(regex_t))
+                    if me.re == NULL:
+                        raise MemoryError()
+                    rc = regcomp(me.re, me.key, REG_EXTENDED | REG_NOSUB)
+                    if rc != 0:
+                        regerror(rc, me.re, err, 256)
+                        free(me.re)
+                        me.re = NULL
+                        raise ValueError(f"bad regular expression '{key.decode('latin-1')}' in a map")
+            if match == PM_STR:
+                size = 16
+                while size < 2 * len(ents) + 2:
+                    size *= 2
+                mp.htab = <int *>calloc(size, sizeof(int))
+                if mp.htab == NULL:
                     raise MemoryError()
-                rc = regcomp(me.re, me.key, REG_EXTENDED | REG_NOSUB)
-                if rc != 0:
-                    regerror(rc, me.re, err, 256)
-                    raise ValueError(f"bad regular expression '{key.decode('latin-1')}' in a map")
-        if match == PM_STR:
-            size = 16
-            while size < 2 * len(ents) + 2:
-                size *= 2
-            mp.htab = <int *>calloc(size, sizeof(int))
-            if mp.htab == NULL:
-                raise MemoryError()
-            mp.hmask = size - 1
-            for k in range(len(ents)):
-                me = &g_map_ent[n + k]
-                h = map_hash(me.key, me.klen) & mp.hmask
-                while mp.htab[h] != 0:
-                    if g_map_ent[mp.htab[h] - 1].klen == me.klen and \
-                            memcmp(g_map_ent[mp.htab[h] - 1].key, me.key, me.klen) == 0:
-                        break           # a duplicate key: the first one wins
-                    h = (h + 1) & mp.hmask
-                if mp.htab[h] == 0:
-                    mp.htab[h] = n + k + 1
-        n += len(ents)
+                mp.hmask = size - 1
+                for k in range(len(ents)):
+                    me = &new_ent[n + k]
+                    h = map_hash(me.key, me.klen) & mp.hmask
+                    while mp.htab[h] != 0:
+                        if new_ent[mp.htab[h] - 1].klen == me.klen and \
+                                memcmp(new_ent[mp.htab[h] - 1].key, me.key, me.klen) == 0:
+                            break           # a duplicate key: the first one wins
+                        h = (h + 1) & mp.hmask
+                    if mp.htab[h] == 0:
+                        mp.htab[h] = n + k + 1
+            n += len(ents)
+    except BaseException:
+        _maps_free(new_map, len(maps), new_ent, total)   # calloc'd: what was not set is NULL
+        raise
+    if g_map_old != NULL:
+        _maps_free(g_map_old, g_nmap_old, g_map_ent_old, g_nmap_ent_old)
+    g_map_old, g_map_ent_old, g_nmap_old, g_nmap_ent_old = g_map, g_map_ent, g_nmap, g_nmap_ent
+    g_map, g_map_ent, g_nmap, g_nmap_ent = new_map, new_ent, len(maps), n
+    return 0
+
+
+cdef void maps_refresh(unsigned int gen) noexcept with gil:
+    """The master published new map contents (generation gen): rebuild the tables from them.
+    On any error the previous tables stay (and the error is printed once)."""
+    global g_maps_gen_seen
+    g_maps_gen_seen = gen
+    if g_maps_refresh is None:
+        return
+    try:
+        maps_build(g_maps_refresh(gen))
+    except BaseException as exc:
+        import sys
+        print(f"[ALERT] worker: runtime map update {gen} not applied: {exc!r}", file=sys.stderr)
+
+
+def set_maps_refresh(object fn) -> None:
+    """fn(gen) -> the maps list of maps_build() for published generation gen (the worker sets it
+    before run_worker)."""
+    global g_maps_refresh
+    g_maps_refresh = fn
+
+
+cdef int maps_setup(list maps, list uses) except -1:
+    """maps: as maps_build(); uses: (map index, default bytes or None) per map* converter
+    (start-up)."""
+    global g_mapuse
+    cdef int i
+    maps_build(maps)
+    g_mapuse = <mapuse_t *>calloc(max(1, len(uses)), sizeof(mapuse_t))
+    if g_mapuse == NULL:
+        raise MemoryError()
     for i, (m, dflt) in enumerate(uses):
         g_mapuse[i].map = m
         if dflt is not None:

@@ -141,6 +141,32 @@ cdef int http_body_start(chan_t *ch, int hdr_len, int no_body, int is_req) noexc
     return 0
 
 
+cdef void http_to_master(int idx, int total, h1_msg *m, int kind) noexcept nogil:
+    """Rare event: the master answers (kind SRV_STATS: the stats page of `stats uri`; SRV_PROMEX:
+    `http-request use-service prometheus-exporter`); the request goes there unchanged, then the
+    connection closes."""
+    cdef sess_t *s = &g_sess[idx]
+    if kind == SRV_PROMEX and g_promex_addrlen == 0:
+        sess_fail(idx, TERM_PROXY, PH_REQ, 503)
+        return
+    s.cli_ka = 0
+    s.req.buf_in = total
+    if http_body_start(&s.req, m.hdrs_end, 0, 1) < 0:
+        sess_fail(idx, TERM_PROXY, PH_REQ, 400)
+        return
+    chan_reset_msg(&s.rsp)
+    s.rsp_no_body = 1 if m.meth == H1_M_HEAD else 0
+    s.cli_exp = 0
+    if s.sfd >= 0:
+        close(s.sfd)
+        s.sfd = -1
+    sess_set_srv(s, -1)
+    s.srv = kind
+    s.retries_left = 0
+    s.redispatched = 0
+    sess_start_connect(idx)
+
+
 cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef px_t *p = &g_px[s.px]
@@ -174,14 +200,22 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     # 2.6's order: the frontend's http-request rules (httpreq.pxi) and 1.x header rules
     # (rules.pxi), then use_backend / default_backend (acl.pxi) on the request they left, then
     # the backend's rules
-    if p.nhr and http_req_rules(idx, s.px, &total, m):
-        return
+    if p.nhr:
+        r = http_req_rules(idx, s.px, &total, m)
+        if r == 2:
+            http_to_master(idx, total, m, SRV_PROMEX)
+        if r:
+            return
     if rules_http_request(idx, s.px, &total, m):     # reqadd/reqrep/reqdeny...
         return
     sess_set_be(s, acl_switch_backend(s, buf, m))
     be = &g_px[s.be]
-    if s.be != s.px and be.nhr and http_req_rules(idx, s.be, &total, m):
-        return
+    if s.be != s.px and be.nhr:
+        r = http_req_rules(idx, s.be, &total, m)
+        if r == 2:
+            http_to_master(idx, total, m, SRV_PROMEX)
+        if r:
+            return
     if s.be != s.px and rules_http_request(idx, s.be, &total, m):
         return
     s.lb_hash_ok = 0
@@ -189,23 +223,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         lb_hash_request(s, buf, m)
     if (p.stats_uri_len and g_stats_addrlen and m.uri_len >= p.stats_uri_len
             and memcmp(buf + m.uri_off, p.stats_uri, p.stats_uri_len) == 0):
-        # Rare event: the master renders the page; the request goes there unchanged.
-        s.cli_ka = 0
-        s.req.buf_in = total
-        if http_body_start(&s.req, m.hdrs_end, 0, 1) < 0:
-            sess_fail(idx, TERM_PROXY, PH_REQ, 400)
-            return
-        chan_reset_msg(&s.rsp)
-        s.rsp_no_body = 1 if m.meth == H1_M_HEAD else 0
-        s.cli_exp = 0
-        if s.sfd >= 0:
-            close(s.sfd)
-            s.sfd = -1
-        sess_set_srv(s, -1)
-        s.srv = SRV_STATS
-        s.retries_left = 0
-        s.redispatched = 0
-        sess_start_connect(idx)
+        http_to_master(idx, total, m, SRV_STATS)
         return
     s.cli_ka = (m.minor >= 1 and not m.conn_close) or (m.minor == 0 and m.conn_keepalive)
     s.req_v10 = m.minor == 0

@@ -21,6 +21,7 @@ cdef enum:
     HR_SET_VAR_FMT = 11   # the value is the format
     HR_UNSET_VAR = 12
     HR_REDIR_SCHEME = 13    # tls: Location = SCHEME "://" Host-header path
+    HR_USE_SERVICE = 30     # use-service prometheus-exporter: answered by the master (http.pxi)
 
 
 cdef struct hrule_t:
@@ -45,7 +46,8 @@ _HR_ACTIONS = {"deny": HR_DENY, "add-header": HR_ADD, "set-header": HR_SET, "del
                "redirect-location": HR_REDIR_LOC, "redirect-prefix": HR_REDIR_PREFIX, "return": HR_RETURN,
                "set-path": HR_SET_PATH, "set-query": HR_SET_QUERY, "set-uri": HR_SET_URI,
                "set-var": HR_SET_VAR, "set-var-fmt": HR_SET_VAR_FMT, "unset-var": HR_UNSET_VAR,
-               "redirect-scheme": HR_REDIR_SCHEME}   # tls: the last one
+               "redirect-scheme": HR_REDIR_SCHEME,   # tls
+               "use-service": HR_USE_SERVICE}
 
 
 cdef char *_hr_copy(bytes b) except? NULL:
@@ -205,7 +207,8 @@ cdef int http_set_uri_part(char *buf, int len, h1_msg *m, int action, const char
 
 cdef int http_req_rules(int idx, int px, int *plen, h1_msg *m) noexcept nogil:
     """Proxy px's http-request rules on the request m. 1: the session was taken over
-    (deny, redirect, or an edit that does not fit), 0: go on."""
+    (deny, redirect, or an edit that does not fit), 2: `use-service` (the caller routes the
+    request to the service), 0: go on."""
     return _http_rules(idx, px, g_px[px].hr_first, g_px[px].nhr, g_sess[idx].req.buf, plen, m, 0)
 
 
@@ -239,6 +242,10 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
         if r.action == HR_REDIR_LOC or r.action == HR_REDIR_PREFIX or r.action == HR_REDIR_SCHEME:
             http_redirect(idx, r, buf, m)
             return 1
+        if r.action == HR_USE_SERVICE:
+            if not rsp:
+                return 2        # a final action: http.pxi hands the request to the service
+            continue
         if r.action == HR_SET_VAR:
             if smp_one(s, &g_sexpr[r.fmt_first], buf, m, &sv):
                 var_set(s, r.status, &sv)

@@ -660,13 +660,17 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         srvname = b"<STATS>"
         srvname_len = 7
         srvconn = 0
+    elif s.srv == SRV_PROMEX:
+        srvname = b"<PROMEX>"
+        srvname_len = 8
+        srvconn = 0
     else:
         srvname = b"<NOSRV>"
         srvname_len = 7
         srvconn = 0
     retries = 0
     redisp = 0
-    if s.srv != SRV_STATS and be.conf.retries > 0:
+    if s.srv != SRV_STATS and s.srv != SRV_PROMEX and be.conf.retries > 0:
         retries = be.conf.retries - s.retries_left
         if retries < 0:
             retries = 0

@@ -520,6 +520,8 @@ cdef int event_loop() noexcept nogil:
         timeout = next_timeout_ms()
         n = epoll_wait(g_ep, events, MAX_EVENTS, timeout)
         clock_update()
+        if g_shm.maps_gen != g_maps_gen_seen:
+            maps_refresh(g_shm.maps_gen)    # `add map`... on the stats socket: a rare event
         if n > 0:
             for i in range(n):
                 dispatch_event(events[i].data.u64, events[i].events)

@@ -25,6 +25,8 @@ cdef int g_debug = 0
 cdef int g_queue_dirty = 0        # a server slot was freed while sessions wait in a backend queue
 cdef sockaddr_storage g_stats_addr   # the master's internal stats server (AF_UNIX), family 0 if none
 cdef socklen_t g_stats_addrlen = 0
+cdef sockaddr_storage g_promex_addr  # the master's prometheus-exporter service (AF_UNIX)
+cdef socklen_t g_promex_addrlen = 0
 cdef long long *g_grace_until = NULL   # per proxy, set by soft stop when the proxy has a grace time
 
 # `maxconnrate`: connections accepted per second by this process, 2.6's freq_ctr over a 1 s

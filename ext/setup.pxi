@@ -119,7 +119,7 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
     """
     global g_ep, g_px, g_npx, g_srv, g_nsrv, g_lst, g_nlst, g_sess, g_maxsess, g_free_sess, g_nfree
     global g_maxconn, g_cps_lim, g_shm, g_worker, g_sigfd, g_bufs, g_pipes, g_heap_exp, g_heap_idx, g_heap_cap
-    global g_debug, g_grace_until, g_stats_addrlen
+    global g_debug, g_grace_until, g_stats_addrlen, g_promex_addrlen
     cdef int i
     cdef sigset_t mask
     cdef epoll_event ev
@@ -172,6 +172,12 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
         (<sockaddr_un *>&g_stats_addr).sun_family = AF_UNIX
         memcpy((<sockaddr_un *>&g_stats_addr).sun_path, <const char *>path, len(path))
         g_stats_addrlen = sizeof(sockaddr_un)
+    memset(&g_promex_addr, 0, sizeof(g_promex_addr))
+    if plan.promex_sock:
+        path = plan.promex_sock.encode()[:107]
+        (<sockaddr_un *>&g_promex_addr).sun_family = AF_UNIX
+        memcpy((<sockaddr_un *>&g_promex_addr).sun_path, <const char *>path, len(path))
+        g_promex_addrlen = sizeof(sockaddr_un)
     log_setup(plan)
 
     # The worker soft-stops when its master dies; its signals arrive through a signalfd in the epoll set.

@@ -31,7 +31,7 @@ typedef struct shm_hdr {
     uint32_t nworkers;
     int64_t start_ms;      /* wall clock at master start */
     volatile uint32_t generation;
-    uint32_t pad;
+    volatile uint32_t maps_gen; /* runtime map updates published by the master (converters.pxi) */
 } shm_hdr;
 
 typedef struct shm_srv {

@@ -70,6 +70,16 @@ cdef class Shm:
     def start_ms(self) -> int:
         return self.hdr.start_ms
 
+    @property
+    def maps_gen(self) -> int:
+        """The generation of the runtime map contents the master published last."""
+        return self.hdr.maps_gen
+
+    def bump_maps_gen(self) -> int:
+        """Tell the workers new map contents are published (after they are): the new generation."""
+        self.hdr.maps_gen += 1     # one writer (the master); volatile in shm.h, read by the loop
+        return self.hdr.maps_gen
+
     cdef shm_srv *_srv(self, int i) except NULL:
         if i < 0 or i >= <int>self.hdr.nsrv:
             raise IndexError("server index out of range")

@@ -99,6 +99,7 @@ cdef enum:
     MAX_CAPTURE = 8
     UID_MAX = 128       # the longest unique ID kept (2.6 caps it at 128 too)
     SRV_STATS = -3      # sess_t.srv: the request goes to the master's stats server
+    SRV_PROMEX = -4     # sess_t.srv: `use-service prometheus-exporter`, also answered by the master
 
 
 cdef struct logsrv_t:

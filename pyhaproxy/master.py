@@ -89,6 +89,7 @@ class Generation:
     slots: list[int | None]
     started: list[float]
     checker: Any = None
+    maps: Any = None  # pyhaproxy.runtime_maps.RuntimeMaps: `add map`... on the stats socket
     stopping: bool = False
     # readiness: each worker writes one byte once its tables are built, just before its loop
     ready_r: int = -1
@@ -542,7 +543,9 @@ class Master:
     # ------------------------------------------------------------------------------------------
     def _new_generation(self, cfg: Config, listeners: list[Listener]) -> Generation:
         try:
+            from pyhaproxy.runtime_maps import RuntimeMaps
             from pyhaproxy.shm import create_shm
+            from pyhaproxy.worker import compile_acls
             from pyhaproxy.worker import run as run_worker
         except ImportError as e:
             # imported here, before fork, so that the workers start at once and an error shows
@@ -554,6 +557,7 @@ class Master:
         shm = create_shm(cfg, n)
         self._gen_counter += 1
         gen = Generation(self._gen_counter, cfg, listeners, shm, [None] * n, [0.0] * n)
+        gen.maps = RuntimeMaps(compile_acls(cfg).map_files, shm)
         gen.ready_r, gen.ready_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         assert self.selector is not None
         self.selector.register(gen.ready_r, selectors.EVENT_READ, lambda mask, g=gen: self._on_ready(g))
@@ -600,7 +604,8 @@ class Master:
         if gen is None:
             return None
         return View(
-            gen.cfg, gen.shm, list(gen.slots), started=self._stats.started, stopping=bool(self.st.stopping)
+            gen.cfg, gen.shm, list(gen.slots), started=self._stats.started, stopping=bool(self.st.stopping),
+            maps=gen.maps,
         )
 
     def _spawn(self, gen: Generation, idx: int) -> int | None:
@@ -625,7 +630,7 @@ class Master:
             try:
                 self._child_setup(gen, old_mask)
                 self._run_worker(gen.cfg, gen.listeners, gen.shm, idx, debug=bool(gen.cfg.global_.debug),
-                                 ready_fd=gen.ready_w)
+                                 ready_fd=gen.ready_w, maps_dir=gen.maps.directory if gen.maps else "")
                 code = 0
             except SystemExit as e:
                 code = e.code if isinstance(e.code, int) else 1
@@ -742,6 +747,8 @@ class Master:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         gen.ready_r = gen.ready_w = -1
+        if gen.maps is not None:
+            gen.maps.close()
         close = getattr(gen.shm, "close", None)
         if callable(close):
             with contextlib.suppress(Exception):

@@ -11,6 +11,7 @@ import os
 import pwd
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -20,7 +21,8 @@ from pyhaproxy.config.acl import predefined as predefined_acl
 from pyhaproxy.config.lexer import ConfigError
 from pyhaproxy.config.logformat import VARIABLES, LogItem
 from pyhaproxy.config.model import Acl, Condition, Config, HttpRule, LogTarget, Proxy, Server
-from pyhaproxy.config.sample import VAR_SCOPES, ConvArg, SampleExpr, Segment, c_converter
+from pyhaproxy.config.sample import VAR_SCOPES, ConvArg, MapFile, SampleExpr, Segment, c_converter
+from pyhaproxy.runtime_maps import read_published
 from pyhaproxy.shm import Shm, server_table
 
 
@@ -138,8 +140,36 @@ class AclTables:
     lf: list[tuple[int, int, int, bytes]]
     lfpx: list[tuple[int, int]]
     uidpx: list[tuple[int, int]]
+    map_keys: list[tuple[str, str]]     # (file, match) per map index
+    map_files: list[MapFile]            # every map* converter's file (runtime_maps.py)
     fmts: list[tuple[int, bytes]]
     expect: list[tuple[int, int]]   # `tcp-request connection expect-proxy`: (first cond, count)
+
+
+MapRows = tuple[int, list[tuple[bytes, bytes, tuple[int, bytes, int] | None]]]
+
+
+def map_rows(match: str, entries: list[tuple[str, str]]) -> MapRows:
+    """One map as ext/converters.pxi's maps_build() wants it: the match kind, then (key, value,
+    network or None) per entry in order."""
+    ip = match == "ip"
+    rows = []
+    for k, v in entries:
+        try:
+            net = acl_ip(k) if ip else None
+        except ConfigError:
+            continue            # 2.6 refuses the file; the parser (or `add map`) checked it already
+        rows.append((k.encode("latin-1"), v.encode("latin-1"), net))
+    return int(_core.pattern_match["PM_" + match.upper()]), rows
+
+
+def maps_refresher(keys: list[tuple[str, str]], directory: str) -> Callable[[int], list[MapRows]]:
+    """The worker's hook for runtime map updates: generation -> every map rebuilt from what the
+    master published (pyhaproxy/runtime_maps.py)."""
+    def refresh(gen: int) -> list[MapRows]:
+        published = read_published(directory, gen)
+        return [map_rows(match, published.get(path, [])) for path, match in keys]
+    return refresh
 
 
 class _Maps:
@@ -153,6 +183,8 @@ class _Maps:
         self.var_names: dict[str, int] = {}     # `scope.name` -> index (ext/sample.pxi's slots)
         self.var_scopes: list[int] = []
         self._index: dict[tuple[str, str], int] = {}
+        self.keys: list[tuple[str, str]] = []   # (file, match) of each map, in index order
+        self.files: list[MapFile] = []          # every map* converter's file, in compile order
 
     def var(self, name: str) -> int:
         """The index of variable `scope.name` (req and res share txn's storage, as 2.6 ends
@@ -165,17 +197,11 @@ class _Maps:
     def use(self, arg: ConvArg) -> int:
         assert arg.map is not None
         key = (arg.map.path, arg.map.match)
+        self.files.append(arg.map)
         if key not in self._index:
             self._index[key] = len(self.maps)
-            ip = arg.map.match == "ip"
-            rows = []
-            for k, v in arg.map.entries:
-                try:
-                    net = acl_ip(k) if ip else None
-                except ConfigError:
-                    continue            # 2.6 refuses the file; the parser checked it already
-                rows.append((k.encode("latin-1"), v.encode("latin-1"), net))
-            self.maps.append((int(_core.pattern_match["PM_" + arg.map.match.upper()]), rows))
+            self.keys.append(key)
+            self.maps.append(map_rows(arg.map.match, arg.map.entries))
         dflt = arg.default.encode("latin-1") if arg.default is not None else None
         self.uses.append((self._index[key], dflt))
         return len(self.uses) - 1
@@ -377,7 +403,7 @@ def compile_acls(cfg: Config) -> AclTables:
     return AclTables(exprs=exprs, maps=maps.maps, mapuses=maps.uses, cargs=maps.cargs,
                      var_scopes=maps.var_scopes, acls=acls,
                      conds=conds, switch=switch, hrules=hrules, hreq=hreq, hres=hres, lf=lf, lfpx=lfpx,
-                     uidpx=uidpx, fmts=fmts, expect=expect)
+                     uidpx=uidpx, fmts=fmts, expect=expect, map_keys=maps.keys, map_files=maps.files)
 
 
 @dataclass
@@ -425,6 +451,7 @@ class WorkerPlan:
     maxconn: int
     quiet: bool
     stats_sock: str | None
+    promex_sock: str | None = None  # `use-service prometheus-exporter`: the master's service address
     maxconnrate: int = 0  # global `maxconnrate`: accepted connections per second, per process
     log_pid: int = 0  # the pid the log lines carry; 0: the worker's own
     log_host: str = ""  # `log-send-hostname`: the host name of the syslog headers
@@ -497,6 +524,7 @@ def plan_worker(cfg: Config) -> WorkerPlan:
                       maxconn=max(1, cfg.global_.maxconn), quiet=cfg.global_.quiet,
                       maxconnrate=cfg.global_.maxconnrate,
                       stats_sock=cfg.global_.tune.get("__stats_sock"),
+                      promex_sock=cfg.global_.tune.get("__promex_sock"),
                       log_host=cfg.global_.log_send_hostname or "")
 
 
@@ -555,12 +583,14 @@ def drop_privileges(cfg: Config) -> None:
 
 
 def run(cfg: Config, listeners: list[Any], shm: Shm, worker_idx: int, debug: bool = False,
-        ready_fd: int = -1) -> NoReturn:
+        ready_fd: int = -1, maps_dir: str = "") -> NoReturn:
     """Body of a forked worker: never returns. One byte on `ready_fd` tells the master that the
     tables are built (the C copy that follows is linear and short)."""
     code = 0
     try:
         plan = plan_worker(cfg)
+        if maps_dir:
+            _core.set_maps_refresh(maps_refresher(plan.acl.map_keys, maps_dir))
         # HAProxy logs the pid of a process it started: with one worker outside master-worker
         # mode that is our master (the pidfile's pid); with nbproc > 1 each 1.x process logged
         # its own (all were in the pidfile), as 2.x workers do

@@ -12,6 +12,7 @@ cdef extern from "shm.h" nogil:
         uint32_t nworkers
         int64_t start_ms
         uint32_t generation
+        uint32_t maps_gen
     ctypedef struct shm_srv:
         int32_t state
         int32_t admin_down

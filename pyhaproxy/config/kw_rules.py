@@ -150,7 +150,7 @@ _HTTP_REQUEST_LATER = (
     "set-nice set-tos set-mark replace-header replace-value replace-path replace-uri capture "
     "track-sc0 track-sc1 track-sc2 sc-inc-gpc0 sc-set-gpt0 lua cache-use reject "
     "silent-drop wait-for-body wait-for-handshake early-hint normalize-uri set-timeout "
-    "set-src set-dst set-src-port set-dst-port do-resolve use-service add-acl del-acl set-map "
+    "set-src set-dst set-src-port set-dst-port do-resolve add-acl del-acl set-map "
     "del-map set-priority-class set-priority-offset send-spoe-group set-bandwidth-limit "
     "disable-l7-retry ot-group replace-pathq set-pathq set-var-fmt strict-mode"
 ).split()
@@ -203,11 +203,35 @@ def p_redirect(st: State, args: list[str], where: Where) -> None:
                                        cond=cond, where=copy.copy(where)))
 
 
+SERVICES = ("prometheus-exporter",)
+
+
+def _service_rule(st: State, args: list[str], where: Where) -> None:
+    """`http-request use-service prometheus-exporter [if|unless COND]`: the request is answered by
+    the exporter (the master renders it, pyhaproxy/stats/http.py), a final action as in 2.6."""
+    rest = args[2:]
+    k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))
+    params, cond_words = rest[:k], rest[k:]
+    if not params:
+        raise fail(where, f"error detected in {st.px().cap} '{st.px().name}' while parsing "
+                          "'http-request use-service' rule : expects a service name.")
+    if params[0] not in SERVICES or len(params) > 1:
+        raise fail(where, f"error detected in {st.px().cap} '{st.px().name}' while parsing "
+                          f"'http-request use-service' rule : '{params[0]}' unknown service name.")
+    cond = parse_condition(st, cond_words, where, "http-request use-service") if cond_words else None
+    _check_sides(st, cond, None, "req", "http-request use-service", where)
+    st.px().http_rules.append(HttpRule(action="use-service", args=params[:1], cond=cond,
+                                       where=copy.copy(where)))
+
+
 def p_http_request(st: State, args: list[str], where: Where) -> None:
     defaults_forbidden(st, args, where)
     need(args, 1, where, "'http-request' expects an action.")
     action = args[1]
     if _var_rule(st, "http-request", args, where, "req"):
+        return
+    if action == "use-service":
+        _service_rule(st, args, where)
         return
     if action not in _HTTP_REQUEST_ACTIONS:
         base = action.split("(", 1)[0]

@@ -14,6 +14,7 @@ import copy
 import os
 import stat
 
+from . import sample
 from .keywords import lookup
 from .kw_bind import add_binds
 from .kw_peers import PEERS, initial_localpeer, peers_line
@@ -54,6 +55,7 @@ class Parser:
     # ------------------------------------------------------------------ sections
     def feed(self, line: Line) -> None:
         where = Where(line.file, line.line)
+        sample.LOAD_SITE[0] = (line.file, line.line)
         args = line.words
         kw = args[0]
         st = self.st

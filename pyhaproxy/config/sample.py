@@ -134,6 +134,12 @@ class MapFile:
     path: str
     match: str                          # str beg end sub dir dom reg ip
     entries: list[tuple[str, str]]
+    site: tuple[str, int] = ("", 0)     # the configuration line that uses it (`show map`)
+
+
+# The configuration line being parsed (the parser sets it): load_map() records it, for the
+# stats socket's `show map` ("used by map at file F line N").
+LOAD_SITE: list[tuple[str, int]] = [("", 0)]
 
 
 @dataclass
@@ -167,7 +173,7 @@ def load_map(path: str, match: str) -> MapFile:
                 raise SampleError(f"unable to load map file '{path}' : '{m.group(1)}' is not an IP "
                                   "address or network") from None
         entries.append((m.group(1), m.group(2)))
-    return MapFile(path=path, match=match, entries=entries)
+    return MapFile(path=path, match=match, entries=entries, site=LOAD_SITE[0])
 
 
 @dataclass

@@ -29,6 +29,7 @@ from pyhaproxy.stats.socket import CliServer, StatsSocketError
 
 # The tune key the worker compiler reads (pyhaproxy/worker.py: tables["stats_sock"]).
 STATS_SOCK_KEY = "__stats_sock"
+PROMEX_SOCK_KEY = "__promex_sock"  # `http-request use-service prometheus-exporter` (promex_sock)
 
 __all__ = ["STATS_SOCK_KEY", "Snapshot", "StatsService", "StatsSocketError", "View", "collect"]
 
@@ -48,6 +49,7 @@ class StatsService:
         self.started = time.time()
         self.clis: list[CliServer] = []  # one per `stats socket` line
         self.http: InternalHttpServer | None = None
+        self.promex: InternalHttpServer | None = None
 
     def configure(self, cfg: Config) -> None:
         """Before forking workers for `cfg`. Raises StatsSocketError if the socket cannot bind."""
@@ -73,16 +75,24 @@ class StatsService:
             g.tune[STATS_SOCK_KEY] = self.http.name
         else:
             g.tune.pop(STATS_SOCK_KEY, None)
+        promex = any(r.action == "use-service" for p in cfg.proxies for r in p.http_rules)
+        if promex and self.promex is None:
+            self.promex = InternalHttpServer(self.selector, self.get_view, service="prometheus-exporter")
+        if self.promex is not None:
+            g.tune[PROMEX_SOCK_KEY] = self.promex.name
+        else:
+            g.tune.pop(PROMEX_SOCK_KEY, None)
 
     def tick(self, now: float) -> None:
-        for srv in (*self.clis, self.http):
+        for srv in (*self.clis, self.http, self.promex):
             if srv is not None:
                 srv.tick(now)
 
     def close(self) -> None:
-        for srv in (*self.clis, self.http):
+        for srv in (*self.clis, self.http, self.promex):
             if srv is not None:
                 with contextlib.suppress(Exception):
                     srv.close()
         self.clis = []
         self.http = None
+        self.promex = None

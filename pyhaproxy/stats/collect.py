@@ -72,6 +72,7 @@ class View:
     master_pid: int = field(default_factory=os.getpid)
     started: float = field(default_factory=time.time)  # wall clock of the master's start
     stopping: bool = False
+    maps: Any = None  # pyhaproxy.runtime_maps.RuntimeMaps of the generation
 
 
 @dataclass

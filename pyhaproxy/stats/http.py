@@ -63,6 +63,7 @@ _REASONS = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    503: "Service Unavailable",
 }
 
 
@@ -120,6 +121,16 @@ def _credentials(value: str | None) -> tuple[str, str] | None:
     except (binascii.Error, ValueError):
         return None
     return (user, pw) if colon else None
+
+
+def handle_service(raw: bytes, view: View | None) -> bytes:
+    """`http-request use-service prometheus-exporter`: every proxy's metrics, whatever the URI
+    (the rule's condition chose the requests), no authentication, as 2.6's exporter."""
+    head_only = raw.split(b" ", 1)[0] == b"HEAD"
+    if view is None:
+        return _error(503, "No statistics available.", head_only=head_only)
+    return response(200, prom_fmt.render(collect(view, None)).encode(), "text/plain; version=0.0.4",
+                    head_only=head_only)
 
 
 def handle_request(raw: bytes, view: View | None) -> bytes:
@@ -190,7 +201,9 @@ class InternalHttpServer(UnixServer):
         name: str | None = None,
         maxconn: int = 64,
         timeout: float = 10.0,
+        service: str = "",
     ) -> None:
+        self.service = service  # "prometheus-exporter": every request gets the exporter's page
         self.name = name or abstract_name()
         sock, _ = bind_unix(
             sockaddr_bytes(self.name).decode("latin-1") if self.name.startswith("\0") else self.name,
@@ -217,6 +230,9 @@ class InternalHttpServer(UnixServer):
             if eof:
                 c.closing = True  # nothing complete to answer
             return
-        c.out += handle_request(bytes(c.inbuf), self.get_view())
+        if self.service:
+            c.out += handle_service(bytes(c.inbuf), self.get_view())
+        else:
+            c.out += handle_request(bytes(c.inbuf), self.get_view())
         c.inbuf.clear()
         c.closing = True

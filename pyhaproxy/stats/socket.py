@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pyhaproxy import runtime_maps
 from pyhaproxy.config.model import StatsSocket
 from pyhaproxy.stats import csv as csv_fmt
 from pyhaproxy.stats.collect import View, collect
@@ -283,6 +284,11 @@ HELP = (
     "  set weight <px>/<srv> <w>[%]  : change a server's weight (admin)\n"
     "  disable server <px>/<srv>     : put a server in maintenance, no new sessions (admin)\n"
     "  enable server <px>/<srv>      : end a server's maintenance (admin)\n"
+    "  show map [map]                : report available maps or dump a map's contents\n"
+    "  add map <map> <key> <value>   : add a map entry\n"
+    "  set map <map> <key> <value>   : modify a map entry\n"
+    "  del map <map> <key>           : delete a map entry\n"
+    "  clear map <map>               : clear the content of a map\n"
 )
 
 
@@ -346,6 +352,8 @@ class CommandHandler:
             return f"{view.shm.srv_weight(gi)} (initial {srv.weight})\n"
         if w0 == "set" and w1 == "weight":
             return self._set_weight(view, words)
+        if w0 in ("show", "add", "set", "del", "clear") and w1 == "map":
+            return runtime_maps.execute(view.maps, words)
         return f"Unknown command: '{cmd.strip()}'. Type 'help' for the list of commands.\n"
 
     def _show_stat(self, view: View, args: list[str]) -> str:
