@@ -30,7 +30,7 @@ import selectors
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pyhaproxy.peers import codec as c
 from pyhaproxy.peers.store import Entry, TableStore
@@ -149,6 +149,7 @@ class Session:
                 return
             assert self.peer is not None
             self.state = "status"
+            self.peer.statuscode = 110  # PEER_SESS_SC_CONNECTEDCODE: TCP up, handshake running
             self.send(c.hello(self.peer.conf.name, self.engine.local_name, os.getpid()))
         if mask & selectors.EVENT_WRITE:
             self.flush()
@@ -176,6 +177,8 @@ class Session:
                 self.close("message too large")
                 return
             except c.ProtocolError as e:
+                if self.peer is not None:
+                    self.peer.proto_err += 1
                 self.send(c.error_msg(c.ERR_PROTOCOL))
                 self.close(f"protocol error: {e}")
                 return
@@ -265,7 +268,8 @@ class Session:
                 self.send(c.control(c.CTRL_RESYNCCONFIRM))
             elif msg.type == c.CTRL_RESYNCCONFIRM:
                 self.teaching = False
-            # heartbeats only refresh last_rx
+            elif msg.type == c.CTRL_HEARTBEAT and self.peer is not None:
+                self.peer.rx_hbt += 1
         elif msg.cls == c.CLASS_ERROR:
             self.close("error message from peer")
         elif msg.cls == c.CLASS_STICKTABLE:
@@ -357,10 +361,14 @@ class Session:
                 self.close("handshake timeout")
             return
         if now - self.last_rx > RECONNECT:
+            if self.peer is not None:
+                self.peer.no_hbt += 1
             self.close("no message for 5s")
             return
         self.push()
         if now - self.last_tx >= HEARTBEAT:
+            if self.peer is not None:
+                self.peer.tx_hbt += 1
             self.send(c.control(c.CTRL_HEARTBEAT))
 
 
@@ -373,7 +381,14 @@ class Peer:
     statuscode: int = 0
     not_up_to_date: bool = False  # its lesson was partial: ask another peer
     sessions: int = 0
-    counters: dict[str, int] = field(default_factory=dict)
+    last_hdshk: float | None = None  # clock of the last handshake's end (`show peers`)
+    # `show peers`' counters, as 2.6 names them
+    new_conn: int = 0
+    tx_hbt: int = 0
+    rx_hbt: int = 0
+    no_hbt: int = 0
+    proto_err: int = 0
+    coll: int = 0
 
 
 class PeersEngine:
@@ -399,6 +414,7 @@ class PeersEngine:
         # what each peer last told us per (table, key): a change equal to it is not pushed back
         self._applied: dict[tuple[int, bytes], dict[str, int]] = {}
         self._next_push = 0.0
+        self.created = time.time()  # `show peers`' date of the section
 
     # -- life -------------------------------------------------------------------------------
     def attach(self, selector: selectors.BaseSelector) -> None:
@@ -478,6 +494,7 @@ class PeersEngine:
         s = socket.socket(fam, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         p.statuscode = 100  # PEER_SESS_SC_CONNECTCODE
+        p.new_conn += 1
         sess = Session(self, s, True, p)
         p.session = sess
         err = s.connect_ex((p.conf.host, p.conf.port))
@@ -512,6 +529,7 @@ class PeersEngine:
             # two peers calling each other at once do not go on killing each other's sessions
             old = p.session
             p.session = None
+            p.coll += 1
             old.close("replaced by an incoming session")
             p.reconnect_at = self.clock() + (50 + random.randrange(2000)) / 1000
         p.session = sess
@@ -523,6 +541,7 @@ class PeersEngine:
         assert p is not None
         p.backoff = BACKOFF_MIN
         p.sessions += 1
+        p.last_hdshk = self.clock()
         sess.last_rx = sess.last_tx = self.clock()
         self._assign_learner()
         sess.push()  # what we know, at once (2.6 pushes its updates not yet acked)

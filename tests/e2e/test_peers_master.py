@@ -1,8 +1,9 @@
 """A `peers` section with a `table` in the proxy under test (pyhaproxy's master runs the link),
 between two real haproxy 2.6: A tracks `src` into the table and pushes to us; B, started later,
 asks us for a resync and must be taught A's entry. So the master learns from haproxy and
-teaches haproxy. Differential: under `PYHAPROXY_CMD=/usr/sbin/haproxy` the middle peer is a
-haproxy and the test passes the same (2.6 teaches on resync what it learnt from other peers)."""
+teaches haproxy; its `show peers` has 2.6's header and peer lines. Differential: under
+`PYHAPROXY_CMD=/usr/sbin/haproxy` the middle peer is a haproxy and the test passes the same
+(2.6 teaches on resync what it learnt from other peers)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ pytestmark = [pytest.mark.timeout(60),
 TABLE = "table t type ip size 1k expire 1m store conn_cnt,http_req_cnt,http_req_rate(10s),gpc0"
 
 MIDDLE = """
+global
+    stats socket {sock} level admin
 peers mesh
     peer py 127.0.0.1:{py}
     peer hapA 127.0.0.1:{a}
@@ -57,15 +60,19 @@ frontend fe
 """
 
 
-def _show_table(sock: Path) -> dict[str, dict[str, str]]:
+def _cli(sock: Path, cmd: str) -> str:
     with socket.socket(socket.AF_UNIX) as s:
         s.connect(str(sock))
-        s.sendall(b"show table mesh/t\n")
+        s.sendall(cmd.encode() + b"\n")
         out = b""
         while chunk := s.recv(65536):
             out += chunk
+    return out.decode()
+
+
+def _show_table(sock: Path) -> dict[str, dict[str, str]]:
     rows = {}
-    for line in out.decode().splitlines():
+    for line in _cli(sock, "show table mesh/t").splitlines():
         m = re.match(r"0x[0-9a-f]+: key=(\S+) (.*)", line)
         if m:
             rows[m.group(1)] = dict(kv.split("=", 1) for kv in m.group(2).split())
@@ -95,7 +102,9 @@ def _start_side(tmp_path: Path, procs: list[subprocess.Popen[bytes]], me: str, p
 def test_master_learns_from_haproxy_and_teaches_haproxy(proxy: ProxyLauncher, tmp_path: Path,
                                                         sides: list[subprocess.Popen[bytes]]) -> None:
     py, a, b, idle, http_a, http_b = free_ports(6)
-    proxy.start(MIDDLE.format(py=py, a=a, b=b, idle=idle, table=TABLE), extra_args=["-L", "py"])
+    mid_sock = tmp_path / "middle.sock"
+    middle = MIDDLE.format(py=py, a=a, b=b, idle=idle, table=TABLE, sock=mid_sock)
+    proxy.start(middle, extra_args=["-L", "py"])
     wait_listening("127.0.0.1", py)  # the master's peers listener
     sock_a = _start_side(tmp_path, sides, "hapA", a, py, http_a)
     for _ in range(3):
@@ -110,3 +119,16 @@ def test_master_learns_from_haproxy_and_teaches_haproxy(proxy: ProxyLauncher, tm
     row = _show_table(sock_b).get("127.0.0.1")
     assert row is not None, "B was not taught A's entry by the middle peer"
     assert row["http_req_cnt"] == "3" and row["conn_cnt"] == "3" and row["gpc0"] == "0"
+
+    # `show peers` on the middle peer: 2.6's header and peer lines (fields we share with it)
+    out = _cli(mid_sock, "show peers")
+    lines = out.splitlines()
+    assert re.match(r"0x[0-9a-f]+: \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\] id=mesh disabled=0 flags=0x[0-9a-f]+ "
+                    r"resync_timeout=\S+ task_calls=\d+$", lines[0]), out
+    assert re.search(rf"^  0x[0-9a-f]+: id=hapB\(remote,active\) addr=127\.0\.0\.1:{b} last_status=ESTA "
+                     r"last_hdshk=\d+s$", out, re.M), out
+    assert re.search(rf"^  0x[0-9a-f]+: id=py\(local,inactive\) addr=127\.0\.0\.1:{py} last_status=NONE "
+                     r"last_hdshk=<NEVER>$", out, re.M), out
+    assert re.search(r"^        reconnect=\S+ heartbeat=\S+ confirm=\d+ tx_hbt=\d+ rx_hbt=\d+ no_hbt=\d+ "
+                     r"new_conn=\d+ proto_err=0 coll=\d+$", out, re.M), out
+    assert "No such peers" in _cli(mid_sock, "show peers nosuch")
