@@ -17,7 +17,7 @@ import socket
 
 from .model import PeerDef, PeersSection, PeerTable, Where
 from .state import State
-from .values import fail, not_supported, parse_time, split_host_port
+from .values import fail, is_any, not_supported, parse_time, resolve, split_host_port
 
 PEERS = "peers"
 
@@ -73,13 +73,22 @@ def open_section(st: State, args: list[str], where: Where) -> None:
     st.section, st.proxy = PEERS, None
 
 
-def _addr(args: list[str], where: Where, text: str) -> tuple[str, int]:
+def _addr(args: list[str], where: Where, text: str, local: str = "") -> tuple[str, int]:
+    """ADDR:PORT -> (numeric address, port): names are resolved here, as 2.6 resolves them at
+    start-up, so that the master's loop never waits on DNS."""
     host, port = split_host_port(text)
     if port is None or port == "":
         raise fail(where, f"'{args[0]} {args[1]}' : missing port specification in '{text}'")
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise fail(where, f"'{args[0]} {args[1]}' : invalid port '{port}'")
-    return host or "0.0.0.0", int(port)
+    if is_any(host):
+        return "0.0.0.0", int(port)
+    found = resolve(host)
+    if found is None:
+        # 2.6: "[F:L] : 'server LOCAL/NAME' : invalid address: ..." (it names the peers frontend
+        # after the local peer)
+        raise fail(where, f"'server {local}/{args[1]}' : invalid address: '{host}' in '{text}'")
+    return found[0], int(port)
 
 
 def peers_line(st: State, args: list[str], where: Where) -> None:
@@ -120,7 +129,7 @@ def peers_line(st: State, args: list[str], where: Where) -> None:
         host, port = "", 0
         if len(args) > 2 and args[2]:
             if not (kw == "server" and is_local):  # a local `server` line takes no address
-                host, port = _addr(args, where, args[2])
+                host, port = _addr(args, where, args[2], local)
         if len(args) > 3:
             raise not_supported(f"'{kw}' option '{args[3]}' in a peers section", "2.0", where)
         sec.peers.append(PeerDef(name=name, host=host, port=port, local=is_local, where=where))

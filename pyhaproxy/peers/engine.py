@@ -42,6 +42,7 @@ RESYNC_TIMEOUT = 5.0  # PEER_RESYNC_TIMEOUT
 HANDSHAKE_TIMEOUT = 5.0
 BACKOFF_MIN = 0.2
 BACKOFF_MAX = 5.0
+APPLIED_MAX = 1 << 20  # remote values remembered for the echo filter
 
 
 @dataclass
@@ -102,6 +103,7 @@ class Session:
         self.learning = False  # asked to teach us (resync request sent)
         self.teaching = False  # teaching the peer, until it confirms
         self.mask = 0
+        self.next_push = 0.0
 
     # -- i/o ------------------------------------------------------------------------------
     def fileno(self) -> int:
@@ -365,7 +367,9 @@ class Session:
                 self.peer.no_hbt += 1
             self.close("no message for 5s")
             return
-        self.push()
+        if now >= self.next_push:
+            self.next_push = now + PUSH_INTERVAL
+            self.push()
         if now - self.last_tx >= HEARTBEAT:
             if self.peer is not None:
                 self.peer.tx_hbt += 1
@@ -413,7 +417,6 @@ class PeersEngine:
         self.resync_deadline = 0.0
         # what each peer last told us per (table, key): a change equal to it is not pushed back
         self._applied: dict[tuple[int, bytes], dict[str, int]] = {}
-        self._next_push = 0.0
         self.created = time.time()  # `show peers`' date of the section
 
     # -- life -------------------------------------------------------------------------------
@@ -590,6 +593,8 @@ class PeersEngine:
 
     # -- tables -----------------------------------------------------------------------------
     def apply(self, idx: int, key: bytes, data: dict[str, int], expire_ms: int) -> None:
+        if len(self._applied) >= APPLIED_MAX:
+            self._applied.clear()  # at worst a few entries are sent back once: harmless
         self._applied[(idx, key)] = dict(data)
         self.tables[idx].update(key, data, expire_ms)
 

@@ -46,6 +46,9 @@ def _check(tmp_path: Path, text: str, *extra: str) -> tuple[int, str]:
         (["peers a", "peer me 127.0.0.1:1", "peer me 127.0.0.1:2"],
          "parsing [{f}:3] : 'peer me' : local peer name already referenced at {f}:2. me"),
         (["peers a", "foo"], "parsing [{f}:2] : unknown keyword 'foo' in 'peers' section"),
+        # (2.6 leaves out "parsing " in this one)
+        (["peers a", "peer me 127.0.0.1:1", "peer x nosuchhost.invalid:1000"],
+         "[{f}:3] : 'server me/x' : invalid address: 'nosuchhost.invalid' in 'nosuchhost.invalid:1000'"),
         (["peers a", "peer me 127.0.0.1:1", "table t type ip"], "parsing [{f}:3] : table: missing size."),
         (["peers a", "peer me 127.0.0.1:1", "table t size 1k"], "parsing [{f}:3] : table: missing type."),
         (["peers a", "peer me 127.0.0.1:1", "table t type foo size 1k"],
