@@ -142,6 +142,13 @@ class Session:
             self.mask = mask
 
     def on_event(self, mask: int) -> None:
+        # the master's loop calls this: whatever goes wrong ends this session, never the master
+        try:
+            self._on_event(mask)
+        except Exception as e:  # noqa: BLE001
+            self.close(f"internal error: {e!r}")
+
+    def _on_event(self, mask: int) -> None:
         if self.closed:
             return
         if self.state == "connecting" and mask & selectors.EVENT_WRITE:
@@ -484,11 +491,17 @@ class PeersEngine:
         for p in self.peers.values():
             if p.conf.local:
                 continue
-            if p.session is None:
-                if now >= p.reconnect_at:
-                    self._connect(p)
-            else:
-                p.session.timers(now)
+            try:
+                if p.session is None:
+                    if now >= p.reconnect_at:
+                        self._connect(p)
+                else:
+                    p.session.timers(now)
+            except Exception as e:  # noqa: BLE001 - a store or a socket failing ends the session only
+                if p.session is not None:
+                    p.session.close(f"internal error: {e!r}")
+                else:
+                    p.reconnect_at = now + BACKOFF_MAX
         self._assign_learner()
 
     # -- sessions ---------------------------------------------------------------------------

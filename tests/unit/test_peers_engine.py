@@ -119,3 +119,38 @@ def _listening(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+class BrokenStore(MemoryStore):
+    def update(self, key: bytes, data: dict[str, int], expire_ms: int) -> None:
+        raise RuntimeError("store failure")
+
+
+@pytest.mark.parametrize(
+    "payload,error",
+    [(b"\xff\x00", b"\x01\x00"),  # the reserved class: a protocol error
+     (b"\x0a\x80" + c.encode_varint(c.MAX_MSG_LEN + 1), b"\x01\x01"),  # larger than 2.6's buffer
+     # a definition of our table, then an update cut short
+     (c.encode_define(c.TableDef(1, "t", "ip", 4, [2])) + b"\x0a\x80\x05\x00\x00\x00\x01\x01", b"\x01\x00"),
+     # a store that raises: the session ends, the engine goes on
+     (c.encode_define(c.TableDef(1, "t", "ip", 4, [2]))
+      + c.encode_update(c.TableDef(1, "t", "ip", 4, [2]), c.Update(b"\x01\x02\x03\x04", {2: 1}, 1)), b"")],
+)  # fmt: skip
+def test_bad_input_ends_the_session_not_the_engine(pair: Pair, payload: bytes, error: bytes) -> None:
+    ports, start = pair
+    r = start("b", BrokenStore("t", "ip", 4, [("gpc0", 0)]))
+    _wait(lambda: _listening(ports[1]))
+    with socket.create_connection(("127.0.0.1", ports[1]), timeout=3) as s:
+        s.sendall(b"HAProxyS 2.1\nb\na 1 1\n")
+        got = s.recv(4)
+        assert got == b"200\n"
+        s.sendall(payload)
+        data = b""
+        while True:  # the engine closes the session (after an error message for a bad message)
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        assert data.endswith(error)  # the error message is the last thing sent
+    assert r.thread.is_alive()
+    assert _handshake(ports[1], b"HAProxyS 2.1\nb\na 1 1\n").startswith(b"200\n")
