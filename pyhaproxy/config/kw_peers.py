@@ -258,3 +258,19 @@ def _store_option(t: PeerTable, opt: tuple[str, str | None], where: Where) -> No
     if any(n == name for n, _ in t.data_types):
         return  # 2.6 warns "already enabled, ignored"
     t.data_types.append((name, period))
+
+
+def sync_peers_error(cfg_peers: list[PeersSection], localpeer: str, proxy: str, name: str) -> str | None:
+    """For a proxy's ``stick-table ... peers NAME``: 2.6's post-parse alert (without its
+    ``[ALERT]`` prefix), or None when the section exists (the table is shared only if the
+    section names the local peer and is not disabled)."""
+    sec = next((s for s in cfg_peers if s.name == name), None)
+    if sec is None:
+        return f"Proxy '{proxy}': unable to find sync peers '{name}'."
+    if sec.disabled:
+        return None
+    if sec.local() is None and not (sec.peers or sec.tables or sec.bind_line):
+        # 2.6 says this only of an empty section; one with other peers is dropped with its
+        # "Removing incomplete section" warning and the table is not shared
+        return f"Proxy '{proxy}': unable to find local peer '{localpeer}' in peers section '{name}'."
+    return None

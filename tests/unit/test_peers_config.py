@@ -64,3 +64,16 @@ def test_service_tables_and_reload_keeps_entries() -> None:
     changed = TEXT.replace("store gpc0,http_req_rate(10s)", "store gpc1")
     other = PeersService(parse_text(changed, ctx=Context(localpeer="me")), keep=svc.stores)
     assert other.signature != svc.signature and other.stores["mesh/t"].get(b"k") is None
+
+
+def test_sync_peers_error_for_stick_tables() -> None:
+    from pyhaproxy.config.kw_peers import sync_peers_error
+
+    cfg = parse_text(TEXT, ctx=Context(localpeer="me"))
+    assert sync_peers_error(cfg.peers, "me", "be", "mesh") is None
+    assert sync_peers_error(cfg.peers, "me", "be", "off") is None  # disabled: not shared, no alert
+    assert sync_peers_error(cfg.peers, "me", "be", "nope") == "Proxy 'be': unable to find sync peers 'nope'."
+    assert sync_peers_error(cfg.peers, "me", "be", "elsewhere") is None  # dropped with a warning
+    empty = parse_text("peers e\n" + TEXT, ctx=Context(localpeer="me"))
+    assert sync_peers_error(empty.peers, "me", "be", "e") == \
+        "Proxy 'be': unable to find local peer 'me' in peers section 'e'."
