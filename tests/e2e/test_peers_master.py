@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.net import free_ports, wait_listening
+from tests.helpers.net import free_ports, wait_listening, wait_not_listening
 from tests.helpers.proxy import ProxyLauncher
 
 HAPROXY = "/usr/sbin/haproxy"
@@ -132,3 +133,17 @@ def test_master_learns_from_haproxy_and_teaches_haproxy(proxy: ProxyLauncher, tm
     assert re.search(r"^        reconnect=\S+ heartbeat=\S+ confirm=\d+ tx_hbt=\d+ rx_hbt=\d+ no_hbt=\d+ "
                      r"new_conn=\d+ proto_err=0 coll=\d+$", out, re.M), out
     assert "No such peers" in _cli(mid_sock, "show peers nosuch")
+
+
+def test_reload_moves_the_peers_listener(proxy: ProxyLauncher, tmp_path: Path) -> None:
+    """-W and SIGUSR2 with a peer address changed: the new address listens, the old one stops."""
+    old, new, a, b, idle = free_ports(5)
+    sock = tmp_path / "middle.sock"
+    cfg = tmp_path / "middle.cfg"
+    cfg.write_text(MIDDLE.format(py=old, a=a, b=b, idle=idle, table=TABLE, sock=sock))
+    p = proxy.start(cfg, extra_args=["-W", "-L", "py"])
+    wait_listening("127.0.0.1", old)
+    cfg.write_text(MIDDLE.format(py=new, a=a, b=b, idle=idle, table=TABLE, sock=sock))
+    p.signal(signal.SIGUSR2)
+    wait_listening("127.0.0.1", new, timeout=10)
+    wait_not_listening("127.0.0.1", old, timeout=10)
