@@ -617,7 +617,8 @@ class PeersEngine:
         got = self._applied.get((idx, key))
         if got is None:
             return False
-        if all(data.get(k) == v for k, v in got.items()):
+        # a rate read by the store decays with time: it is ours as long as it did not grow
+        if all(_same(k, data.get(k), v) for k, v in got.items()):
             return True
         del self._applied[(idx, key)]  # changed locally since: push it from now on
         return False
@@ -627,6 +628,15 @@ class PeersEngine:
             return None
         h, port = self.listener.getsockname()[:2]
         return h, port
+
+
+def _same(name: str, now: int | None, told: int) -> bool:
+    if now is None:
+        return False
+    info = c.DATA_TYPE_BY_NAME.get(name)
+    if name.endswith("_rate") and (info is None or info.std == c.STD_FRQP):
+        return now <= told
+    return now == told
 
 
 def run_engine(engine: PeersEngine, stop: Callable[[], bool]) -> None:

@@ -154,3 +154,13 @@ def test_bad_input_ends_the_session_not_the_engine(pair: Pair, payload: bytes, e
         assert data.endswith(error)  # the error message is the last thing sent
     assert r.thread.is_alive()
     assert _handshake(ports[1], b"HAProxyS 2.1\nb\na 1 1\n").startswith(b"200\n")
+
+
+def test_echo_filter() -> None:
+    e = PeersEngine("s", "a", [PeerConf("a", "127.0.0.1", 0, True)], [MemoryStore("t", "ip", 4, TYPES)])
+    e.apply(0, b"k", {"gpc0": 3, "http_req_rate": 5}, 0)
+    assert e.is_echo(0, (b"k", 0, {"gpc0": 3, "http_req_rate": 5}))
+    assert e.is_echo(0, (b"k", 0, {"gpc0": 3, "http_req_rate": 4}))  # the rate decayed: still theirs
+    assert not e.is_echo(0, (b"k", 0, {"gpc0": 3, "http_req_rate": 6}))  # grew here: ours to push
+    assert not e.is_echo(0, (b"k", 0, {"gpc0": 3, "http_req_rate": 5}))  # and from then on
+    assert not e.is_echo(0, (b"other", 0, {}))
