@@ -57,20 +57,21 @@ def _wait(pred: Callable[[], object], timeout: float) -> None:
 
 
 class Setup:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, cfg: str = CFG, stores: list[MemoryStore] | None = None) -> None:
         self.hap_port, self.py_port, self.http_port = free_ports(3)
         self.sock = tmp / "stats.sock"
         self.cfg = tmp / "haproxy.cfg"
-        self.cfg.write_text(CFG.format(sock=self.sock, hap_port=self.hap_port, py_port=self.py_port,
+        self.cfg.write_text(cfg.format(sock=self.sock, hap_port=self.hap_port, py_port=self.py_port,
                                        http_port=self.http_port))
-        self.store = MemoryStore("st", "ip", 4, TYPES, 60000)
+        self.stores = stores or [MemoryStore("st", "ip", 4, TYPES, 60000)]
+        self.store = self.stores[0]
         self.proc: subprocess.Popen[bytes] | None = None
         self.stop = False
         self.thread: threading.Thread | None = None
 
     def start_engine(self) -> None:
         peers = [PeerConf("hap", "127.0.0.1", self.hap_port), PeerConf("py", "127.0.0.1", self.py_port, True)]
-        self.engine = PeersEngine("mesh", "py", peers, [self.store])
+        self.engine = PeersEngine("mesh", "py", peers, list(self.stores))
         self.thread = threading.Thread(target=run_engine, args=(self.engine, lambda: self.stop), daemon=True)
         self.thread.start()
         wait_listening("127.0.0.1", self.py_port)
@@ -80,14 +81,15 @@ class Setup:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_listening("127.0.0.1", self.http_port)
 
-    def request(self) -> None:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/", timeout=5) as r:
+    def request(self, headers: dict[str, str] | None = None) -> None:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}/", headers=headers or {})
+        with urllib.request.urlopen(req, timeout=5) as r:
             assert r.status == 200
 
-    def show_table(self) -> dict[str, dict[str, str]]:
+    def show_table(self, table: str = "st") -> dict[str, dict[str, str]]:
         with socket.socket(socket.AF_UNIX) as s:
             s.connect(str(self.sock))
-            s.sendall(b"show table st\n")
+            s.sendall(f"show table {table}\n".encode())
             out = b""
             while chunk := s.recv(65536):
                 out += chunk
@@ -160,3 +162,46 @@ def test_we_learn_on_start(setup: Setup) -> None:
     # says "finished" only once its own resync is over); we confirmed it and asked no one else
     hap = setup.engine.peers["hap"]
     _wait(lambda: setup.engine.learner is None and (setup.engine.synced or hap.not_up_to_date), 2.0)
+
+
+KEYS_CFG = """\
+global
+    stats socket {sock} level admin
+peers mesh
+    peer hap 127.0.0.1:{hap_port}
+    peer py 127.0.0.1:{py_port}
+backend st
+    stick-table type string len 32 size 1k expire 1m store http_req_cnt,server_id peers mesh
+backend si
+    stick-table type integer size 1k expire 1m store gpc0 peers mesh
+frontend fe
+    mode http
+    timeout client 5s
+    bind 127.0.0.1:{http_port}
+    http-request track-sc0 req.hdr(host) table st
+    http-request track-sc1 req.fhdr(x-n),add(0) table si
+    http-request sc-inc-gpc0(1)
+    http-request return status 200
+"""
+
+
+def test_string_and_integer_keys(tmp_path: Path) -> None:
+    # a string table's key size is its len + 1 (the NUL), as 2.6's definition says
+    st = MemoryStore("st", "string", 33, [("http_req_cnt", 0), ("server_id", 0)], 60000)
+    si = MemoryStore("si", "integer", 4, [("gpc0", 0)], 60000)
+    st.update(b"pushed.example", {"http_req_cnt": 9, "server_id": -2}, 30000)
+    si.update((123456).to_bytes(4, "big"), {"gpc0": 77}, 30000)
+    s = Setup(tmp_path, KEYS_CFG, [st, si])
+    try:
+        s.start_engine()
+        s.start_haproxy()
+        s.request({"Host": "hello.example", "X-N": "5"})
+        _wait(lambda: st.get(b"hello.example") is not None and si.get(b"\x00\x00\x00\x05") is not None, 2.0)
+        assert st.get(b"hello.example") == {"http_req_cnt": 1, "server_id": 0}
+        assert si.get(b"\x00\x00\x00\x05") == {"gpc0": 1}
+        _wait(lambda: "pushed.example" in s.show_table("st") and "123456" in s.show_table("si"), 2.0)
+        row = s.show_table("st")["pushed.example"]
+        assert row["http_req_cnt"] == "9" and row["server_id"] == "-2"
+        assert s.show_table("si")["123456"]["gpc0"] == "77"
+    finally:
+        s.close()
