@@ -42,6 +42,7 @@ RESYNC_TIMEOUT = 5.0  # PEER_RESYNC_TIMEOUT
 HANDSHAKE_TIMEOUT = 5.0
 BACKOFF_MIN = 0.2
 BACKOFF_MAX = 5.0
+WBUF_MAX = 64 << 20  # bytes waiting for a peer that does not read: the session is dropped
 APPLIED_MAX = 1 << 20  # remote values remembered for the echo filter
 
 
@@ -115,6 +116,8 @@ class Session:
         self.wbuf += data
         self.last_tx = self.engine.clock()
         self.flush()
+        if len(self.wbuf) > WBUF_MAX:
+            self.close("peer does not read")  # the master's memory is not the peer's buffer
 
     def flush(self) -> None:
         while self.wbuf and not self.closed:
