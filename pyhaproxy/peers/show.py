@@ -66,7 +66,7 @@ def _peer(e: PeersEngine, p: Peer, now: float) -> str:
             out += f" state=EST\n        xprt=RAW src={src[0]}:{src[1]} addr={dst[0]}:{dst[1]}"
         except OSError:
             pass
-    if not p.conf.local and e.tables:
+    if e.tables:
         out += "\n        shared tables:"
         for i, t in enumerate(e.tables):
             remote = 0
