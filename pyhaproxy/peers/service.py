@@ -11,7 +11,7 @@ from __future__ import annotations
 import selectors
 from collections.abc import Callable, Mapping
 
-from pyhaproxy.config.model import Config, PeersSection
+from pyhaproxy.config.model import Config, PeersSection, PeerTable
 from pyhaproxy.peers.engine import PeerConf, PeersEngine
 from pyhaproxy.peers.store import MemoryStore, TableStore
 
@@ -31,9 +31,11 @@ def section_engine(sec: PeersSection, local_name: str, tables: list[TableStore],
 class PeersService:
     def __init__(self, cfg: Config, log: Callable[[str], None] | None = None,
                  extra: Mapping[str, list[TableStore]] | None = None,
-                 keep: Mapping[str, MemoryStore] | None = None) -> None:
+                 keep: Mapping[str, MemoryStore] | None = None,
+                 section_table: Callable[[PeersSection, PeerTable], TableStore | None] | None = None) -> None:
         """``keep``: stores of a previous service (a reload) reused when a table's shape is
-        the same."""
+        the same. ``section_table``: the store of a section's ``table`` line when the workers
+        hold it (shared memory); None (or no callable) keeps it in a MemoryStore here."""
         self.signature = self.signature_of(cfg)
         self.engines: list[PeersEngine] = []
         self.stores: dict[str, MemoryStore] = {}  # "SECTION/NAME" -> the section table's store
@@ -42,6 +44,10 @@ class PeersService:
                 continue
             tables: list[TableStore] = []
             for t in sec.tables:
+                shared = section_table(sec, t) if section_table is not None else None
+                if shared is not None:
+                    tables.append(shared)  # its name must be "/NAME" on the wire, as below
+                    continue
                 # 2.6 names such a table "/NAME" on the wire (the part of "SECTION/NAME" after
                 # the section: cfgparse.c passes id + strlen(section) as the network id)
                 st = MemoryStore("/" + t.name, t.key_type, t.key_len, list(t.data_types), t.expire_ms)
