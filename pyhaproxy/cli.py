@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 
 from pyhaproxy import __version__
@@ -241,11 +242,12 @@ def main(argv: list[str] | None = None) -> int:
         from pyhaproxy.config import parse_files
         from pyhaproxy.config.lexer import Context
 
-        if opts.localpeer is not None:
-            os.environ["HAPROXY_LOCALPEER"] = opts.localpeer  # as 2.x, for "${HAPROXY_LOCALPEER}"
+        # as 2.6, for "${HAPROXY_LOCALPEER}": -L, else the host name (a `localpeer` line may change it)
+        os.environ["HAPROXY_LOCALPEER"] = opts.localpeer or socket.gethostname()
         if opts.master_worker:
             os.environ["HAPROXY_MWORKER"] = "1"
-        cfg = parse_files(list(opts.files), allow_empty=opts.check, ctx=Context(diag=opts.diag))
+        cfg = parse_files(list(opts.files), allow_empty=opts.check,
+                          ctx=Context(diag=opts.diag, localpeer=opts.localpeer))
     except ConfigError as e:
         _print_config_error(e)
         startup_log.alert(f"Error reading configuration file : {' '.join(opts.files)}", syslog=False)

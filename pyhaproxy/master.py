@@ -180,6 +180,7 @@ class Master:
         self._stats: Any = None  # stats hook: pyhaproxy.stats.StatsService, made with the first generation
         self.notifier = Notifier(opts.sd_notify)  # -Ws: systemd's READY=1 / RELOADING=1 / STOPPING=1
         self._mcli: list[Any] = []  # -S: pyhaproxy.master_cli.MasterCliServer
+        self.peers: Any = None  # peers: pyhaproxy.peers.service.PeersService, with `peers` sections
         self._started_at = time.time()
         self._reloads = 0
 
@@ -205,6 +206,7 @@ class Master:
         self._setup_signals()
         try:
             self._start_master_cli()  # before the workers, as haproxy: usable as soon as they serve
+            self._start_peers()
             gen = self._new_generation(self.cfg, listeners)
         except StartupFailed:
             return self._startup_failed()
@@ -267,6 +269,46 @@ class Master:
                 self.log.alert(f"Master CLI: {e}", syslog=False)
                 raise StartupFailed from None
 
+    def _start_peers(self) -> None:
+        """peers: the stick-table links of the `peers` sections, on this loop (docs: Peers)."""
+        if not self.cfg.peers:
+            return
+        from pyhaproxy.peers.service import PeersService
+
+        assert self.selector is not None
+        self.peers = PeersService(self.cfg)
+        for eng in self.peers.engines:
+            try:
+                eng.attach(self.selector)
+            except OSError as e:
+                loc = eng.local
+                addr = f"{loc.host}:{loc.port}" if loc is not None else "?"
+                self.log.alert(f"Starting peers {eng.section}: cannot bind socket ({e.strerror}) [{addr}]",
+                               syslog=False)
+                raise StartupFailed from None
+
+    def _reload_peers(self, cfg: Config) -> None:
+        """peers: a reload that changes the peers sections restarts their links; the tables
+        of the same section, name and shape keep their entries (the master outlives reloads,
+        so 2.6's hand-over from the old process to the new one is not needed)."""
+        from pyhaproxy.peers.service import PeersService
+
+        old = self.peers
+        if old is not None and old.signature == PeersService.signature_of(cfg):
+            return
+        if old is not None:
+            old.close()
+        self.peers = None
+        if not cfg.peers:
+            return
+        self.peers = PeersService(cfg, keep=old.stores if old is not None else None)
+        assert self.selector is not None
+        for eng in self.peers.engines:
+            try:
+                eng.attach(self.selector)
+            except OSError as e:
+                self.log.alert(f"Starting peers {eng.section}: cannot bind socket ({e.strerror})")
+
     def _processes(self) -> tuple[Any, list[Any], list[Any]]:
         """For `show proc`: the master, the current generation's workers, the leaving ones."""
         from pyhaproxy.master_cli import ProcInfo
@@ -298,6 +340,9 @@ class Master:
         for srv in self._mcli:
             srv.close()
         self._mcli.clear()
+        if self.peers is not None:  # peers
+            self.peers.close()
+            self.peers = None
         for gen in self.gens:
             self._retire(gen)
         self.gens.clear()
@@ -333,6 +378,10 @@ class Master:
                 if d is not None:
                     deadlines.append(d)
         deadlines.extend(r.due for r in self.st.respawns)
+        if self.peers is not None:  # peers
+            d = self.peers.next_deadline()
+            if d is not None:
+                deadlines.append(d)
         if self.st.pending is not None and self.st.pending.due > now:
             deadlines.append(self.st.pending.due)  # past it, the readiness pipe wakes us
         if self.st.kill_deadline is not None:
@@ -356,6 +405,8 @@ class Master:
             self._commit_reload(self.st.pending)
         if self._stats is not None:  # stats hook: expire idle stats connections
             self._stats.tick(now)
+        if self.peers is not None:  # peers: connects, pushes, heartbeats
+            self.peers.tick(now)
         if self.st.hard_stops:
             self._run_hard_stops(now)
         for gen in list(self.gens):
@@ -555,6 +606,7 @@ class Master:
         return View(
             gen.cfg, gen.shm, list(gen.slots), started=self._stats.started, stopping=bool(self.st.stopping),
             maps=gen.maps,
+            peers=list(self.peers.engines) if self.peers is not None else [],  # peers
         )
 
     def _spawn(self, gen: Generation, idx: int) -> int | None:
@@ -795,6 +847,7 @@ class Master:
             if not g.live() and g in self.gens:
                 self._retire(g)
                 self.gens.remove(g)
+        self._reload_peers(p.gen.cfg)
         self.log.notice(f"Configuration reloaded, generation {p.gen.number} started.")
         self.notifier.ready()
         self._reload_again()

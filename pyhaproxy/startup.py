@@ -82,8 +82,9 @@ def load_config(opts: Options) -> Config:
     Raises pyhaproxy.config.ConfigError (or OSError for an unreadable file).
     """
     from pyhaproxy.config import parse_files
+    from pyhaproxy.config.lexer import Context
 
-    cfg = parse_files(list(opts.files))
+    cfg = parse_files(list(opts.files), ctx=Context(localpeer=opts.localpeer))
     apply_options(cfg, opts)
     return cfg
 

@@ -37,6 +37,7 @@ from .kw_http import (
     p_no,
     p_option,
 )
+from .kw_peers import g_localpeer  # peers
 from .kw_proxy import (
     TIMEOUT_SIDES,
     p_balance,
@@ -128,6 +129,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "uid": (Kw(G, g_int, "1.0"),),
     "gid": (Kw(G, g_int, "1.0"),),
     "nbproc": (Kw(G, g_int, "1.1"),),
+    "localpeer": (Kw(G, g_localpeer, "2.0"),),  # peers
     "maxconnrate": (Kw(G, g_int, "1.5"),),
     "nbthread": (Kw(G, g_int, "1.8"),),
     "ulimit-n": (Kw(G, g_int, "1.1.32"),),

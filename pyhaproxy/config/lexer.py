@@ -77,6 +77,7 @@ class Context:
     section: str = ""
     messages: list[str] = field(default_factory=list)
     diag: bool = False
+    localpeer: str | None = None  # peers: -L NAME, the local peer's name given on the command line
 
 
 def _position_error(file: str, line: int, what: str, pos: int) -> ConfigError:

@@ -332,6 +332,52 @@ class Config:
     proxies: list[Proxy] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    peers: list[PeersSection] = field(default_factory=list)  # peers: the `peers` sections
+    localpeer: str = ""  # peers: this process's peer name (-L, `localpeer`, the host name)
+    localpeer_cmdline: bool = False  # peers: -L given (a `localpeer` line is then ignored)
+
+
+@dataclass
+class PeerDef:
+    """A `peer NAME ADDR:PORT` (or 2.x `server NAME [ADDR:PORT]`) line of a peers section."""
+
+    name: str
+    host: str
+    port: int
+    local: bool
+    where: Where
+
+
+@dataclass
+class PeerTable:
+    """A `table NAME type ... size ...` line of a peers section (2.0+): a stick table the
+    section owns, named "/NAME" on the wire (as 2.6 sends it). `key_len` is haproxy's key size
+    (a string's `len` + 1)."""
+
+    name: str
+    where: Where
+    key_type: str = ""
+    key_len: int = 0
+    size: int = 0
+    expire_ms: int = 0
+    nopurge: bool = False
+    data_types: list[tuple[str, int]] = field(default_factory=list)  # (store option, period ms)
+
+
+@dataclass
+class PeersSection:
+    name: str
+    where: Where
+    peers: list[PeerDef] = field(default_factory=list)
+    tables: list[PeerTable] = field(default_factory=list)
+    bind: tuple[str, int] | None = None  # the local peer's listening address
+    bind_where: Where = field(default_factory=lambda: Where("", 0))
+    disabled: bool = False
+    peer_line: bool = False  # `peer` and `bind` lines cannot be mixed
+    bind_line: bool = False
+
+    def local(self) -> PeerDef | None:
+        return next((p for p in self.peers if p.local), None)
 
 
 def _global_tls() -> Any:  # tls: (config/tls.py imports this module)

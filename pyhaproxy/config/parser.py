@@ -17,6 +17,8 @@ import stat
 from . import sample
 from .keywords import lookup
 from .kw_bind import add_binds
+from .kw_peers import PEERS, initial_localpeer, peers_line
+from .kw_peers import open_section as peers_open_section
 from .lexer import ConfigError, Context, Line, tokenize
 from .model import Acl, Condition, Config, Proxy, Where
 from .state import DEFAULTS, GLOBAL, UNSUPPORTED_SECTIONS, State
@@ -36,6 +38,8 @@ class Parser:
         self.config = Config()
         self.st = State(config=self.config, defaults=_new_defaults())
         self.ctx = ctx or Context()
+        self.config.localpeer = initial_localpeer(self.ctx.localpeer)  # peers
+        self.config.localpeer_cmdline = bool(self.ctx.localpeer)
 
     def feed_text(self, text: str, file: str) -> None:
         """Tokenize and feed one file's text; `${.SECTION}` follows the sections as they open."""
@@ -70,8 +74,14 @@ class Parser:
         if kw in ("listen", "frontend", "backend"):
             self._listen(args, where)
             return
+        if kw == PEERS:
+            peers_open_section(st, args, where)
+            return
         if kw in UNSUPPORTED_SECTIONS:
             raise not_supported(f"section '{kw}'", UNSUPPORTED_SECTIONS[kw], where)
+        if st.section == PEERS:
+            peers_line(st, args, where)
+            return
         if st.section is None:
             raise fail(where, f"unknown keyword '{kw}' out of section.")
         spec = lookup(kw, st.section, where)
@@ -149,6 +159,10 @@ class Parser:
         says of Debian's default configuration); running one is still an error."""
         cfg = self.config
         cfg.files = list(files)
+        for sec in cfg.peers:  # peers: as 2.6, a section without the local peer is dropped
+            if not sec.disabled and sec.local() is None:
+                cfg.warnings.append(f"[WARNING] Removing incomplete section 'peers {sec.name}' "
+                                    f"(no peer named '{cfg.localpeer}').")
         if not cfg.proxies and allow_empty:
             return cfg
         if not cfg.proxies:

@@ -35,7 +35,6 @@ ALL_SECTIONS = frozenset({GLOBAL, DEFAULTS, LISTEN, FRONTEND, BACKEND})
 UNSUPPORTED_SECTIONS = {
     "ruleset": "1.3",
     "userlist": "1.4",
-    "peers": "1.5",
     "resolvers": "1.6",
     "mailers": "1.6",
     "program": "1.9",

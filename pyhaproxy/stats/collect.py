@@ -73,6 +73,7 @@ class View:
     started: float = field(default_factory=time.time)  # wall clock of the master's start
     stopping: bool = False
     maps: Any = None  # pyhaproxy.runtime_maps.RuntimeMaps of the generation
+    peers: list[Any] = field(default_factory=list)  # peers: the master's PeersEngines (`show peers`)
 
 
 @dataclass

@@ -340,6 +340,10 @@ class CommandHandler:
         if w0 == "show" and w1 == "info":
             snap = collect(view)
             return "".join(f"{k}: {v}\n" for k, v in snap.info.items())
+        if w0 == "show" and w1 == "peers":  # peers
+            from pyhaproxy.peers.show import show_peers
+
+            return show_peers(view.peers, words[2:])
         if w0 == "show" and w1 == "stat":
             return self._show_stat(view, words[2:])
         if w0 in ("disable", "enable") and w1 == "server":
