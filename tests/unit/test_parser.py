@@ -688,7 +688,7 @@ BROKEN: list[tuple[str, int, str]] = [
     (
         "listen a :80\n    http-request set-method POST\n",
         2,
-        "'http-request set-method' is not supported (only deny, add-header, set-header, "
+        "'http-request set-method' is not supported (only deny, tarpit, add-header, set-header, "
         "del-header, redirect, return, set-path, set-query, set-uri, set-var, set-var-fmt and "
         "unset-var are).",
     ),
