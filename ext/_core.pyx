@@ -21,6 +21,7 @@ include "convert.pxi"
 include "pools.pxi"
 include "tls.pxi"               # tls: contexts, TLS client I/O
 include "shmview.pxi"
+include "stktable.pxi"           # stick tables in shared memory
 include "channel.pxi"
 include "errors.pxi"
 include "backend.pxi"

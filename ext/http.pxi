@@ -183,6 +183,8 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     s.q_pos = 0
     s.ck_found_srv = -1
     ctr_px(s.px).req_tot += 1
+    s.stk_done = 0
+    stk_new_request(s)          # counters tracked before HTTP count this request
     if p.mon_uri_len and monitor_uri_matches(p, buf, m):
         s.status = 200
         http_send_raw(idx, MONITOR_OK, <int>strlen(MONITOR_OK))
@@ -702,6 +704,7 @@ cdef void http_end_transaction(int idx) noexcept nogil:
     cdef char tmp[256]
     sess_log(s)
     vars_end_txn(s)
+    stk_txn_status(s, s.term_phase == PH_TARPIT)
     if not s.cli_ka or s.req.eof:
         tls_shut(s.cfd)     # tls: close_notify first
         shutdown(s.cfd, SHUT_WR)
@@ -732,6 +735,8 @@ cdef void http_end_transaction(int idx) noexcept nogil:
     s.t_req = s.t_conn = s.t_rsp = s.t_cstart = 0
     s.req.hold = 0
     ctr_add_bytes(s)
+    stk_release(s, 1)           # the counters this request's http-request rules tracked
+    s.stk_done = 0
     s.accept_ms = g_now
     s.accept_wall_ms = g_wall
     s.srv_exp = 0

@@ -23,6 +23,9 @@ cdef enum:
     HR_REDIR_SCHEME = 13    # tls: Location = SCHEME "://" Host-header path
     HR_USE_SERVICE = 30     # use-service prometheus-exporter: answered by the master (http.pxi)
     HR_TARPIT = 31          # held `timeout tarpit`, then the error page of `status` (rules.pxi)
+    HR_TRACK = 32           # track-scN: status = N, drop_query = the table, fmt_first = the key's expression
+    HR_SC_INC = 33          # sc-inc-gpc0/1(N): status = N, drop_query = the data type
+    HR_SC_SET_GPT0 = 34     # sc-set-gpt0(N): status = N, fmt_first = the value's expression
 
 
 cdef struct hrule_t:
@@ -48,7 +51,8 @@ _HR_ACTIONS = {"deny": HR_DENY, "add-header": HR_ADD, "set-header": HR_SET, "del
                "set-path": HR_SET_PATH, "set-query": HR_SET_QUERY, "set-uri": HR_SET_URI,
                "set-var": HR_SET_VAR, "set-var-fmt": HR_SET_VAR_FMT, "unset-var": HR_UNSET_VAR,
                "redirect-scheme": HR_REDIR_SCHEME,   # tls
-               "use-service": HR_USE_SERVICE, "tarpit": HR_TARPIT}
+               "use-service": HR_USE_SERVICE, "tarpit": HR_TARPIT, "track-sc": HR_TRACK,
+               "sc-inc": HR_SC_INC, "sc-set-gpt0": HR_SC_SET_GPT0}
 
 
 cdef char *_hr_copy(bytes b) except? NULL:
@@ -258,6 +262,9 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
         if r.action == HR_UNSET_VAR:
             var_unset(s, r.status)
             continue
+        if r.action == HR_TRACK or r.action == HR_SC_INC or r.action == HR_SC_SET_GPT0:
+            rules_stk(s, r, buf, m, not rsp)
+            continue
         val = r.val
         vlen = r.vlen
         if r.nfmt:
@@ -292,6 +299,27 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
                 return _http_rules_fail(idx, px, rsp)
             plen[0] = n
     return 0
+
+
+cdef void rules_stk(sess_t *s, hrule_t *r, const char *buf, h1_msg *m, int http_req) noexcept nogil:
+    """track-scN KEY (an HTTP request counted when an http-request rule tracks), sc-inc-gpc0/1,
+    sc-set-gpt0: nothing when the key cannot be built or the counter is not tracked."""
+    cdef smp_t sv
+    cdef unsigned char key[STK_KEYMAX]
+    cdef uint32_t klen = 0
+    cdef int c = r.status
+    if r.action == HR_TRACK:
+        if s.stk_tab[c] or r.drop_query < 0 or r.drop_query >= g_nst:
+            return
+        if smp_one(s, &g_sexpr[r.fmt_first], buf, m, &sv) and stk_key_of(g_st[r.drop_query], &sv, key, &klen):
+            stk_track(s, c, r.drop_query, key, klen, http_req)
+        return
+    if not s.stk_tab[c]:
+        return
+    if r.action == HR_SC_INC:
+        st_count(g_st[s.stk_tab[c] - 1], s.stk_ent[c], r.drop_query, r.drop_query + 1, 1)
+    elif smp_one(s, &g_sexpr[r.fmt_first], buf, m, &sv) and smp_as_int(&sv):
+        st_set_value(g_st[s.stk_tab[c] - 1], s.stk_ent[c], STD_GPT0, sv.i)
 
 
 cdef int _http_rules_fail(int idx, int px, int rsp) noexcept nogil:

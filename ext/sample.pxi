@@ -42,6 +42,22 @@ cpdef enum sample_fetch:
     SF_SSL_FC = 30       # tls: the client connection is TLS (bool)
     SF_SSL_FC_SNI = 31   # tls: the server name the client sent (SNI)
     SF_UNIQUE_ID = 32    # the request's unique-id-format ID
+    SF_STK = 33          # sc_*, scN_*, src_*, table_cnt/avl (stktable.pxi): iarg = stk_fetch_arg()
+
+
+cpdef enum stk_op:       # what an SF_STK fetch does with its data type
+    STK_GET = 0          # the value (a rate read over its period)
+    STK_INC = 1          # inc_gpc0/1: +1 (and its rate), then the value
+    STK_CLR = 2          # clr_gpc0/1: the value, then 0
+    STK_TRACKED = 3      # sc_tracked: a bool
+    STK_TRACKERS = 4     # sc_trackers: sessions tracking the entry
+    STK_KBYTES = 5       # kbytes_in/out: the byte count / 1024
+    STK_TABLE_CNT = 6    # table_cnt: entries in use
+    STK_TABLE_AVL = 7    # table_avl: free entries
+
+
+cdef enum:
+    STK_SRC = 3          # an SF_STK fetch's counter field for src_*: the client address is the key
 
 
 cpdef enum sample_type:
@@ -400,6 +416,139 @@ cdef void vars_end_txn(sess_t *s) noexcept nogil:
             (<var_t *>s.vars)[k].type = SMP_NONE
 
 
+cdef int stk_key_of(st_hdr *h, smp_t *v, unsigned char *out, uint32_t *n) noexcept nogil:
+    """A sample as a key of table h (2.6's casts: an IPv4 into an ipv6 table is v4-mapped, a
+    v4-mapped IPv6 fits an ip table, an address is a string as text); 0 when it cannot be one."""
+    cdef uint32_t x
+    cdef int k
+    cdef char txt[64]
+    if h.key_type == STK_IP or h.key_type == STK_IPV6:
+        if v.type == SMP_STR:
+            if v.len >= 64:
+                return 0
+            memcpy(txt, v.p, v.len)
+            txt[v.len] = 0
+            if inet_pton(AF_INET, txt, v.ip) == 1:
+                v.family = AF_INET
+            elif inet_pton(AF_INET6, txt, v.ip) == 1:
+                v.family = AF_INET6
+            else:
+                return 0
+            v.type = SMP_IP
+        if v.type != SMP_IP:
+            return 0
+        if h.key_type == STK_IP:
+            if v.family == AF_INET:
+                memcpy(out, v.ip, 4)
+            elif memcmp(v.ip, b"\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0:
+                memcpy(out, v.ip + 12, 4)
+            else:
+                return 0
+            n[0] = 4
+            return 1
+        if v.family == AF_INET:
+            memset(out, 0, 10)
+            out[10] = 0xff
+            out[11] = 0xff
+            memcpy(out + 12, v.ip, 4)
+        else:
+            memcpy(out, v.ip, 16)
+        n[0] = 16
+        return 1
+    if h.key_type == STK_INTEGER:
+        if v.type == SMP_IP and v.family == AF_INET:
+            memcpy(&x, v.ip, 4)
+            x = ntohl(x)
+        elif not smp_as_int(v):
+            return 0
+        else:
+            x = <uint32_t>v.i
+        memcpy(out, &x, 4)
+        n[0] = 4
+        return 1
+    if not smp_as_str(v):
+        return 0
+    k = v.len
+    if h.key_type == STK_STRING:
+        if k > <int>h.key_size - 1:
+            k = h.key_size - 1          # 2.6 keeps what fits
+        memcpy(out, v.p, k)
+        n[0] = k
+        return 1
+    if k > <int>h.key_size:
+        k = h.key_size
+    memcpy(out, v.p, k)
+    memset(out + k, 0, h.key_size - k)   # binary keys are padded with zeroes
+    n[0] = h.key_size
+    return 1
+
+
+cdef int smp_stk(sess_t *s, long long arg, smp_t *v) noexcept nogil:
+    """sc_*/scN_*/src_*/table_* (2.6's semantics): a counter not tracked gives 0, a data type
+    the table does not store gives nothing; src_* looks the client's address up (inc creates)."""
+    cdef int ctr = arg & 0xff, dt = (arg >> 8) & 0xff, op = (arg >> 16) & 0xff
+    cdef int t = <int>(arg >> 32) - 1, i
+    cdef st_hdr *h
+    cdef smp_t kv
+    cdef unsigned char key[STK_KEYMAX]
+    cdef uint32_t klen = 0
+    cdef st_entry *e
+    cdef long long x
+    if op == STK_TABLE_CNT or op == STK_TABLE_AVL:
+        if t < 0 or t >= g_nst:
+            return 0
+        smp_int(v, g_st[t].used if op == STK_TABLE_CNT else g_st[t].size - g_st[t].used)
+        return 1
+    if ctr < STK_SRC:
+        if not s.stk_tab[ctr]:
+            if op == STK_TRACKED:
+                v.type = SMP_BOOL
+                v.i = 0
+            else:
+                smp_int(v, 0)
+            return 1
+        if op == STK_TRACKED:
+            v.type = SMP_BOOL
+            v.i = 1
+            return 1
+        h = g_st[s.stk_tab[ctr] - 1]
+        i = s.stk_ent[ctr]
+        if t >= 0 and t < g_nst and t != s.stk_tab[ctr] - 1:
+            # sc_*(N,table): the tracked key, looked up in another table
+            e = st_entry_at(h, i)
+            klen = e.key_len
+            memcpy(key, st_key(e), klen)
+            h = g_st[t]
+            i = st_get(h, key, klen, op == STK_INC, 0)
+    else:
+        if t < 0 or t >= g_nst:
+            return 0
+        h = g_st[t]
+        smp_addr(&kv, &s.cli_addr, 0)
+        if kv.type == SMP_NONE or not stk_key_of(h, &kv, key, &klen):
+            return 0
+        i = st_get(h, key, klen, op == STK_INC, 0)
+    if i < 0:
+        smp_int(v, 0)       # no entry for that key: 0, as 2.6
+        return 1
+    if op == STK_TRACKERS:
+        smp_int(v, st_entry_at(h, i).ref_cnt)
+        return 1
+    if op == STK_INC:
+        if st_data(h, st_entry_at(h, i), dt) == NULL:
+            return 0
+        st_count(h, i, dt, dt + 1, 1)           # gpc0/gpc1 and their rates (id + 1)
+        x = st_value(h, i, dt)
+    elif op == STK_CLR:
+        x = st_value_clear(h, i, dt)
+    else:
+        x = st_value(h, i, dt)
+    if x < 0:
+        return 0
+    smp_int(v, x >> 10 if op == STK_KBYTES else x)
+    return 1
+
+
 cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, smp_t *v) noexcept nogil:
     """The next raw value of fetch e (it starts at 0): 1 and v set, 0 when there is no more.
     buf/m: the scanned request, NULL outside HTTP (HTTP fetches then give nothing)."""
@@ -464,6 +613,8 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
         return 1
     if e.fetch == SF_VAR:
         return var_get(s, <int>e.iarg, v)
+    if e.fetch == SF_STK:
+        return smp_stk(s, e.iarg, v)
     if e.fetch == SF_STATUS:
         if m != NULL and m.status > 0:
             smp_int(v, m.status)        # the response being analysed

@@ -28,8 +28,10 @@ cdef int sess_alloc() noexcept nogil:
 
 
 cdef void ctr_add_bytes(sess_t *s) noexcept nogil:
-    """Move the session's byte counts into its proxy's and server's counters."""
+    """Move the session's byte counts into its proxy's and server's counters (and the stick
+    table entries it tracks)."""
     cdef shm_ctr *c = ctr_px(s.px)
+    stk_bytes(s, s.req.bytes, s.rsp.bytes)
     c.bytes_in += s.req.bytes
     c.bytes_out += s.rsp.bytes
     if s.be != s.px:
@@ -78,6 +80,9 @@ cdef void sess_close(int idx) noexcept nogil:
         buf_put(s.vars)
         s.vars = NULL
     ctr_add_bytes(s)
+    if g_px[s.px].mode == MODE_HTTP and s.status > 0:
+        stk_txn_status(s, s.term_phase == PH_TARPIT)
+    stk_release(s, 0)
     ctr_px(s.px).cur_sess -= 1
     if s.state == ST_TURNAROUND and s.srv >= 0:
         ctr_srv(s.srv).cur_sess += 1     # given back while waiting to retry: even it up

@@ -139,6 +139,7 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
         setup_server(i, sp)
     acl_setup(plan.acl)             # ACLs and use_backend rules (acl.pxi)
     httpreq_setup(plan.acl)         # http-request rules (httpreq.pxi)
+    stk_tables_setup(shm.tables)    # stick tables (stktable.pxi)
     g_nlst = len(listeners)
     g_lst = <lst_t *>calloc(max(1, g_nlst), sizeof(lst_t))
     for i, (fd, px, port, backlog, accept_proxy, luid, lname) in enumerate(listeners):

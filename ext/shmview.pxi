@@ -29,6 +29,7 @@ cdef class Shm:
 
     cdef shm_hdr *hdr
     cdef uint64_t size
+    cdef public list tables     # the stick tables (stktable.pxi StkTable), by index, for the workers
 
     def __cinit__(self, int nproxy, int nsrv, int nworkers):
         cdef void *p
@@ -43,6 +44,7 @@ cdef class Shm:
         self.hdr.nsrv = nsrv
         self.hdr.nworkers = nworkers
         self.hdr.start_ms = _wall_ms()
+        self.tables = []
         cdef int i
         for i in range(nsrv):
             shm_srv_at(self.hdr, i).state = SRV_UP

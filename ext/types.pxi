@@ -348,6 +348,10 @@ cdef struct sess_t:
     int logged
     char *loginfo          # request line kept for the log (allocated from buffer pool when logging)
     char *vars             # set-var storage (sample.pxi), a pooled buffer taken at the first set
+    int stk_tab[3]         # track-sc0..2: the tracked table's index + 1, 0 none (stktable.pxi)
+    int stk_ent[3]         # the tracked entry
+    int stk_http[3]        # tracked by an http-request rule: released when the request ends
+    int stk_done           # this request's status was counted (http_err/http_fail)
     char uid[UID_MAX]      # `unique-id-format`: this request's ID (logformat.pxi)
     int uid_len
     int loginfo_len

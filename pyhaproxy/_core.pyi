@@ -99,6 +99,64 @@ class sample_fetch(IntEnum):
     SF_SSL_FC = 30  # tls
     SF_SSL_FC_SNI = 31  # tls
     SF_UNIQUE_ID = 32
+    SF_STK = 33
+
+class stk_op(IntEnum):
+    STK_GET = 0
+    STK_INC = 1
+    STK_CLR = 2
+    STK_TRACKED = 3
+    STK_TRACKERS = 4
+    STK_KBYTES = 5
+    STK_TABLE_CNT = 6
+    STK_TABLE_AVL = 7
+
+class stk_key_type(IntEnum):
+    STK_IP = 0
+    STK_IPV6 = 1
+    STK_INTEGER = 2
+    STK_STRING = 3
+    STK_BINARY = 4
+
+class stk_data(IntEnum):
+    STD_SERVER_ID = 0
+    STD_GPT0 = 1
+    STD_GPC0 = 2
+    STD_GPC0_RATE = 3
+    STD_CONN_CNT = 4
+    STD_CONN_RATE = 5
+    STD_CONN_CUR = 6
+    STD_SESS_CNT = 7
+    STD_SESS_RATE = 8
+    STD_HTTP_REQ_CNT = 9
+    STD_HTTP_REQ_RATE = 10
+    STD_HTTP_ERR_CNT = 11
+    STD_HTTP_ERR_RATE = 12
+    STD_BYTES_IN_CNT = 13
+    STD_BYTES_IN_RATE = 14
+    STD_BYTES_OUT_CNT = 15
+    STD_BYTES_OUT_RATE = 16
+    STD_GPC1 = 17
+    STD_GPC1_RATE = 18
+    STD_SERVER_KEY = 19
+    STD_HTTP_FAIL_CNT = 20
+    STD_HTTP_FAIL_RATE = 21
+
+class StkTable:
+    shape: tuple[Any, ...]
+    def __init__(self, key_type: int, key_size: int, size: int, expire_ms: int, nopurge: bool,
+                 data: list[tuple[int, int]]) -> None: ...
+    @property
+    def used(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def seq(self) -> int: ...
+    def entries(self, since: int = 0) -> list[tuple[bytes, int, int, int, dict[int, int]]]: ...
+    def lookup(self, key: bytes) -> tuple[int, int, dict[int, int]] | None: ...
+    def set(self, key: bytes, values: dict[int, int], expire_ms: int = -1) -> bool: ...
+    def clear(self, key: bytes | None = None) -> int: ...
+    def purge(self) -> int: ...
 
 class sample_conv(IntEnum):
     SC_LOWER = 0
@@ -222,6 +280,7 @@ LOG_FACILITIES: list[str]
 LOG_LEVELS: list[str]
 
 class Shm:
+    tables: list[StkTable]
     def __init__(self, nproxy: int, nsrv: int, nworkers: int) -> None: ...
     @property
     def nproxy(self) -> int: ...

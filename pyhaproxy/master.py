@@ -181,6 +181,7 @@ class Master:
         self.notifier = Notifier(opts.sd_notify)  # -Ws: systemd's READY=1 / RELOADING=1 / STOPPING=1
         self._mcli: list[Any] = []  # -S: pyhaproxy.master_cli.MasterCliServer
         self.peers: Any = None  # peers: pyhaproxy.peers.service.PeersService, with `peers` sections
+        self._purge_due = 0.0   # stick tables: the next purge of expired entries
         self._started_at = time.time()
         self._reloads = 0
 
@@ -378,6 +379,9 @@ class Master:
                 if d is not None:
                     deadlines.append(d)
         deadlines.extend(r.due for r in self.st.respawns)
+        from pyhaproxy.shm import TABLES
+        if TABLES.by_name:
+            deadlines.append(max(now, self._purge_due))
         if self.peers is not None:  # peers
             d = self.peers.next_deadline()
             if d is not None:
@@ -407,6 +411,10 @@ class Master:
             self._stats.tick(now)
         if self.peers is not None:  # peers: connects, pushes, heartbeats
             self.peers.tick(now)
+        if now >= self._purge_due:  # stick tables: expired entries freed once a second
+            from pyhaproxy.shm import TABLES
+            TABLES.purge()
+            self._purge_due = now + 1.0
         if self.st.hard_stops:
             self._run_hard_stops(now)
         for gen in list(self.gens):

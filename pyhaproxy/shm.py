@@ -2,10 +2,45 @@
 
 from __future__ import annotations
 
-from pyhaproxy._core import Shm
-from pyhaproxy.config.model import Config, Server
+from pyhaproxy._core import Shm, StkTable
+from pyhaproxy.config.kw_stick import DATA_IDS, KEY_TYPE_IDS, table_names
+from pyhaproxy.config.model import Config, PeerTable, Server
 
-__all__ = ["Shm", "create_shm", "server_table"]
+__all__ = ["Shm", "StickTables", "create_shm", "server_table"]
+
+
+def table_shape(t: PeerTable) -> tuple[int, int, int, int, bool, tuple[tuple[int, int], ...]]:
+    """A table's shape as StkTable takes it (and compares it across reloads)."""
+    return (KEY_TYPE_IDS[t.key_type], t.key_len, t.size, t.expire_ms, t.nopurge,
+            tuple((DATA_IDS[name], period) for name, period in t.data_types))
+
+
+class StickTables:
+    """The master's stick tables, by name. A reload keeps a table (and its entries) whose name
+    and shape are unchanged, as 2.6 hands a table over to its new process; others start empty."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, StkTable] = {}
+
+    def for_config(self, cfg: Config) -> list[StkTable]:
+        kept: dict[str, StkTable] = {}
+        for name, t in table_names(cfg):
+            shape = table_shape(t)
+            old = self.by_name.get(name)
+            if old is not None and old.shape == shape:
+                kept[name] = old
+            else:
+                kept[name] = StkTable(*shape[:5], list(shape[5]))
+        self.by_name = kept
+        return list(kept.values())
+
+    def purge(self) -> None:
+        """Free expired entries (the master's once-a-second task)."""
+        for t in self.by_name.values():
+            t.purge()
+
+
+TABLES = StickTables()      # the master's (a module global: it outlives the generations)
 
 
 def server_table(cfg: Config) -> list[tuple[int, int, Server]]:
@@ -21,6 +56,7 @@ def create_shm(cfg: Config, nworkers: int) -> Shm:
     """Map the region for `nworkers` workers; servers start up except those declared `disabled`."""
     table = server_table(cfg)
     shm = Shm(max(1, len(cfg.proxies)), len(table), max(1, nworkers))
+    shm.tables = TABLES.for_config(cfg)
     for gi, _pi, sv in table:
         shm.set_srv_weight(gi, sv.weight)
         if sv.disabled:

@@ -18,10 +18,11 @@ from typing import Any, NoReturn
 from pyhaproxy import _core
 from pyhaproxy.config.acl import network as acl_ip
 from pyhaproxy.config.acl import predefined as predefined_acl
+from pyhaproxy.config.kw_stick import table_names
 from pyhaproxy.config.lexer import ConfigError
 from pyhaproxy.config.logformat import VARIABLES, LogItem
 from pyhaproxy.config.model import Acl, Condition, Config, HttpRule, LogTarget, Proxy, Server
-from pyhaproxy.config.sample import VAR_SCOPES, ConvArg, MapFile, SampleExpr, Segment, c_converter
+from pyhaproxy.config.sample import STK_SRC, VAR_SCOPES, ConvArg, MapFile, SampleExpr, Segment, c_converter
 from pyhaproxy.runtime_maps import read_published
 from pyhaproxy.shm import Shm, server_table
 
@@ -185,6 +186,12 @@ class _Maps:
         self._index: dict[tuple[str, str], int] = {}
         self.keys: list[tuple[str, str]] = []   # (file, match) of each map, in index order
         self.files: list[MapFile] = []          # every map* converter's file, in compile order
+        self.tables: dict[str, int] = {}        # stick table name -> index (ext/stktable.pxi)
+        self.proxy = ""                         # the proxy being compiled (src_*'s own table)
+
+    def table(self, name: str | None) -> int:
+        """A stick table's index, -1 when none (the parser checked the names)."""
+        return self.tables.get(name or self.proxy, -1)
 
     def var(self, name: str) -> int:
         """The index of variable `scope.name` (req and res share txn's storage, as 2.6 ends
@@ -213,14 +220,23 @@ def _expr_row(e: SampleExpr, maps: _Maps) -> tuple[int, bytes | None, int, int, 
     iarg = int(e.arg) if e.fetch == "int" and e.arg is not None else 0
     if e.fetch == "var" and e.arg is not None:
         iarg = maps.var(e.arg)
+    if e.stk is not None:
+        ctr, dtype, op = e.stk
+        own = e.arg is not None or ctr == STK_SRC or e.fetch.startswith("table_")
+        iarg = ctr | dtype << 8 | op << 16 | (maps.table(e.arg) + 1 if own else 0) << 32
+        return fetch, None, iarg, 0, _conv_rows(e, maps)
     arg = e.arg.encode("latin-1") if e.arg is not None else None
+    return fetch, arg, iarg, e.occ, _conv_rows(e, maps)
+
+
+def _conv_rows(e: SampleExpr, maps: _Maps) -> list[tuple[int, int]]:
     convs = []
     for c, a in zip(e.convs, e.conv_args, strict=True):
         mapuse = maps.use(a) if a.map is not None else -1
         maps.cargs.append((list(a.ints), [s.encode("latin-1") for s in a.strs],
                            a.icase if c == "regsub" else None, a.glob, mapuse))
         convs.append((int(_core.sample_conv[c_converter(c)]), len(maps.cargs) - 1))
-    return fetch, arg, iarg, e.occ, convs
+    return convs
 
 
 def _return_head(args: list[str]) -> bytes:
@@ -240,6 +256,7 @@ def _return_head(args: list[str]) -> bytes:
 
 
 VAR_ACTIONS = ("set-var", "set-var-fmt", "unset-var")
+STICK_ACTIONS = ("track-sc", "sc-inc", "sc-set-gpt0")
 
 
 def compile_acls(cfg: Config) -> AclTables:
@@ -252,6 +269,7 @@ def compile_acls(cfg: Config) -> AclTables:
     """
     exprs: list[tuple[int, bytes | None, int, int, list[tuple[int, int]]]] = []
     maps = _Maps()
+    maps.tables = {name: i for i, (name, _t) in enumerate(table_names(cfg))}
     expr_index: dict[tuple[Any, ...], int] = {}
     acls: list[tuple[int, str, int, list[Any]]] = []
     fmts: list[tuple[int, bytes]] = []
@@ -333,8 +351,22 @@ def compile_acls(cfg: Config) -> AclTables:
         fmt_first, nfmt = add_fmt(fmt) if fmt else (0, 0)
         conds.append((int(cond.unless) if cond is not None else 0, target, terms, fmt_first, nfmt))
 
+    def stick_rule(hr: HttpRule, cond: int) -> tuple[str, int, int, int, bytes, bytes, int, int]:
+        """track-sc: status = the counter, drop_query = the table, fmt_first = the key; sc-inc:
+        drop_query = the data type; sc-set-gpt0: fmt_first = the value."""
+        ctr = int(hr.args[0])
+        if hr.action == "track-sc":
+            assert hr.fmt and hr.fmt[0].sample is not None
+            return ("track-sc", cond, ctr, maps.table(hr.args[1] or None), b"", b"",
+                    expr_of(hr.fmt[0].sample), 0)
+        if hr.action == "sc-inc":
+            return ("sc-inc", cond, ctr, int(hr.args[1]), b"", b"", 0, 0)
+        assert hr.fmt and hr.fmt[0].sample is not None
+        return ("sc-set-gpt0", cond, ctr, 0, b"", b"", expr_of(hr.fmt[0].sample), 0)
+
     for pi, px in enumerate(cfg.proxies):
         local: dict[str, list[int]] = {}
+        maps.proxy = px.name
         for acl in px.acls:
             local.setdefault(acl.name, []).append(add_acl(acl))
         first = len(conds)
@@ -370,6 +402,8 @@ def compile_acls(cfg: Config) -> AclTables:
                                first, nfmt))
             elif hr.action in VAR_ACTIONS:
                 hrules.append(var_rule(hr, cond))
+            elif hr.action in STICK_ACTIONS:
+                hrules.append(stick_rule(hr, cond))
             elif hr.action in ("set-path", "set-query", "set-uri"):
                 first, nfmt = add_fmt(hr.fmt or [])
                 hrules.append((hr.action, cond, 0, 0, b"", b"", first, nfmt))

@@ -77,6 +77,7 @@ from .kw_stats_log import (
     p_unique_id_format,
     p_unique_id_header,
 )
+from .kw_stick import p_stick_table
 from .model import (
     Where,
 )
@@ -151,6 +152,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "http-request": (Kw(L, p_http_request, "1.4"),),
     "redirect": (Kw(L, p_redirect, "1.3.14"),),   # tls: redirect scheme https if !{ ssl_fc }
     "http-response": (Kw(L, p_http_response, "1.5"),),
+    "stick-table": (Kw(P, p_stick_table, "1.5"),),
     "log-format": (Kw(FED, p_log_format, "1.5"),),
     "unique-id-format": (Kw(FED, p_unique_id_format, "1.5"),),
     "unique-id-header": (Kw(FED, p_unique_id_header, "1.5"),),
@@ -210,7 +212,6 @@ _LATER_PROXY_KEYWORDS = {
     "http-send-name-header": "1.4",
     "tcp-response": "1.5",
     "tcp-check": "1.5",
-    "stick-table": "1.5",
     "stick": "1.5",
     "hash-type": "1.3.22",
     "hash-balance-factor": "1.7",

@@ -159,14 +159,21 @@ def _table(st: State, sec: PeersSection, args: list[str], where: Where) -> None:
             if t.name == name:
                 raise fail(where, f"stick-table name '{name}' conflicts with table declared in peers "
                                   f"'{other_sec.name}' at {t.where.file}:{t.where.line}.")
+    sec.tables.append(parse_table(args[0], name, args[2:], where))
+
+
+def parse_table(kw: str, name: str, args: list[str], where: Where,
+                peers: list[str] | None = None) -> PeerTable:
+    """The options of a `table` line of a peers section or of a proxy's `stick-table` (kw names
+    it in 2.6's messages); `peers NAME` is accepted only when `peers` collects it."""
     t = PeerTable(name=name, where=where)
-    i = 2
+    i = 0
     key_type: str | None = None
     size = 0
 
     def arg_after(i: int) -> str:
         if i + 1 >= len(args) or not args[i + 1]:
-            raise fail(where, f"table: missing argument after '{args[i]}'.")
+            raise fail(where, f"{kw}: missing argument after '{args[i]}'.")
         return args[i + 1]
 
     while i < len(args):
@@ -176,7 +183,7 @@ def _table(st: State, sec: PeersSection, args: list[str], where: Where) -> None:
             m = _SIZE_RE.match(v)
             if not m:
                 bad = next((ch for ch in v if not ch.isdigit()), v[:1])
-                raise fail(where, f"table: unexpected character '{bad}' in argument of 'size'.")
+                raise fail(where, f"{kw}: unexpected character '{bad}' in argument of 'size'.")
             size = int(m.group(1)) * _SIZE_MULT[m.group(2).lower()]
             i += 2
         elif w == "expire":
@@ -185,35 +192,38 @@ def _table(st: State, sec: PeersSection, args: list[str], where: Where) -> None:
         elif w == "nopurge":
             t.nopurge = True
             i += 1
+        elif w == "peers" and peers is not None:
+            peers.append(arg_after(i))
+            i += 2
         elif w == "type":
             kt = args[i + 1] if i + 1 < len(args) else ""
             if kt not in _KEY_TYPES:
-                raise fail(where, f"table: unknown type '{kt}'.")
+                raise fail(where, f"{kw}: unknown type '{kt}'.")
             key_type, t.key_len = kt, _KEY_TYPES[kt]
             i += 2
             if kt in ("string", "binary") and i < len(args) and args[i] == "len":
                 n = args[i + 1] if i + 1 < len(args) else ""
                 if not n.isdigit() or int(n) == 0:
-                    raise fail(where, f"table: unknown type '{kt}'.")
+                    raise fail(where, f"{kw}: unknown type '{kt}'.")
                 t.key_len = int(n) + (1 if kt == "string" else 0)  # room for the NUL, as 2.6
                 i += 2
         elif w == "store":
             for opt in _split_store(arg_after(i), where):
-                _store_option(t, opt, where)
+                _store_option(kw, t, opt, where)
             i += 2
         elif w == "srvkey":
             v = args[i + 1] if i + 1 < len(args) else ""
             if v not in ("name", "addr"):
-                raise fail(where, f"table : unknown server key type '{v}'.")
+                raise fail(where, f"{kw} : unknown server key type '{v}'.")
             i += 2
         else:
-            raise fail(where, f"table: unknown argument '{w}'.")
+            raise fail(where, f"{kw}: unknown argument '{w}'.")
     if not size:
-        raise fail(where, "table: missing size.")
+        raise fail(where, f"{kw}: missing size.")
     if key_type is None:
-        raise fail(where, "table: missing type.")
+        raise fail(where, f"{kw}: missing type.")
     t.key_type, t.size = key_type, size
-    sec.tables.append(t)
+    return t
 
 
 def _split_store(text: str, where: Where) -> list[tuple[str, str | None]]:
@@ -241,19 +251,20 @@ def _split_store(text: str, where: Where) -> list[tuple[str, str | None]]:
     return out
 
 
-def _store_option(t: PeerTable, opt: tuple[str, str | None], where: Where) -> None:
+def _store_option(kw: str, t: PeerTable, opt: tuple[str, str | None], where: Where) -> None:
     name, arg = opt
     if name in _ARRAYS:
-        raise not_supported(f"store option '{name}' in a peers section's table", "2.5", where)
+        what = "in a peers section's table" if kw == "table" else "of a stick-table"
+        raise not_supported(f"store option '{name}' {what}", "2.5", where)
     if name not in _RATE and name not in _PLAIN:
-        raise fail(where, f"table: unknown store option '{name}'.")
+        raise fail(where, f"{kw}: unknown store option '{name}'.")
     if name in _RATE:
         if not arg:
-            raise fail(where, f"table: missing argument to store option '{name}'.")
+            raise fail(where, f"{kw}: missing argument to store option '{name}'.")
         period = parse_time(arg, name, where)
     else:
         if arg is not None:
-            raise fail(where, f"table: unexpected argument to store option '{name}'.")
+            raise fail(where, f"{kw}: unexpected argument to store option '{name}'.")
         period = 0
     if any(n == name for n, _ in t.data_types):
         return  # 2.6 warns "already enabled, ignored"

@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 
 from . import acl as acl_lines
+from .kw_stick import is_stick_action, stick_rule
 from .model import (
     BUFSIZE,
     Acl,
@@ -233,12 +234,18 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
     if action == "use-service":
         _service_rule(st, args, where)
         return
+    if is_stick_action(action):
+        rule = stick_rule(st, "http-request", args[1:], where)
+        _check_sides(st, rule.cond, rule.fmt, "req", f"http-request {action}", where)
+        st.px().http_rules.append(rule)
+        return
     if action not in _HTTP_REQUEST_ACTIONS:
         base = action.split("(", 1)[0]
         if base in _HTTP_REQUEST_LATER or base.startswith(("track-sc", "sc-", "lua.")):
             raise fail(where, f"'http-request {action}' is not supported (only deny, tarpit, add-header, "
                               "set-header, del-header, redirect, return, set-path, set-query, "
-                              "set-uri, set-var, set-var-fmt and unset-var are).")
+                              "set-uri, set-var, set-var-fmt, unset-var, track-sc0/1/2, sc-inc-gpc0, "
+                              "sc-inc-gpc1 and sc-set-gpt0 are).")
         raise fail(where, f"'http-request' : unknown action '{action}'.")
     rest = args[2:]
     k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))

@@ -19,6 +19,7 @@ from .keywords import lookup
 from .kw_bind import add_binds
 from .kw_peers import PEERS, initial_localpeer, peers_line
 from .kw_peers import open_section as peers_open_section
+from .kw_stick import check_stick_refs
 from .lexer import ConfigError, Context, Line, tokenize
 from .model import Acl, Condition, Config, Proxy, Where
 from .state import DEFAULTS, GLOBAL, UNSUPPORTED_SECTIONS, State
@@ -170,6 +171,7 @@ class Parser:
         for px in cfg.proxies:
             self._check_proxy(px)
         self._check_switching(cfg)
+        check_stick_refs(cfg)
         return cfg
 
     def _check_switching(self, cfg: Config) -> None:

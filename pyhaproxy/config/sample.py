@@ -57,6 +57,40 @@ _FETCHES: dict[str, tuple[str, str, str, bool]] = {
     "var": ("SF_VAR", "str", "var", False),
     "unique-id": ("SF_UNIQUE_ID", "str", "", True),
 }
+# The stick-table fetches (2.6's 7.3.3): `sc_NAME(N[,table])`, `scN_NAME([table])`,
+# `src_NAME([table])`: NAME -> (data type id, ext/sample.pxi stk_op); the ids are 2.6's
+# (ext/stktable.pxi stk_data)
+STK_GET, STK_INC, STK_CLR, STK_TRACKED, STK_TRACKERS, STK_KBYTES, STK_TABLE_CNT, STK_TABLE_AVL = range(8)
+STK_SRC = 3
+STK_FETCHES: dict[str, tuple[int, int]] = {
+    "get_gpt0": (1, STK_GET), "get_gpc0": (2, STK_GET), "inc_gpc0": (2, STK_INC),
+    "clr_gpc0": (2, STK_CLR), "gpc0_rate": (3, STK_GET), "conn_cnt": (4, STK_GET),
+    "conn_rate": (5, STK_GET), "conn_cur": (6, STK_GET), "sess_cnt": (7, STK_GET),
+    "sess_rate": (8, STK_GET), "http_req_cnt": (9, STK_GET), "http_req_rate": (10, STK_GET),
+    "http_err_cnt": (11, STK_GET), "http_err_rate": (12, STK_GET), "kbytes_in": (13, STK_KBYTES),
+    "bytes_in_rate": (14, STK_GET), "kbytes_out": (15, STK_KBYTES), "bytes_out_rate": (16, STK_GET),
+    "get_gpc1": (17, STK_GET), "inc_gpc1": (17, STK_INC), "clr_gpc1": (17, STK_CLR),
+    "gpc1_rate": (18, STK_GET), "http_fail_cnt": (20, STK_GET), "http_fail_rate": (21, STK_GET),
+    "tracked": (0, STK_TRACKED), "trackers": (0, STK_TRACKERS),
+}
+STK_COUNTERS = 3        # sc0..sc2 (2.6's default tune.stick-counters)
+_STK_NAME = re.compile(r"^(sc_|sc([0-9])_|src_)([a-z0-9_]+)$")
+
+
+def stk_fetch(name: str) -> tuple[int | None, str] | None:
+    """`sc1_http_req_rate` -> (1, "http_req_rate"); `sc_x` -> (None, "x") (its counter is an
+    argument); `src_x` -> (STK_SRC, "x"); None when it is not a stick-table fetch (src_*
+    exists only for the data types, not tracked/trackers)."""
+    m = _STK_NAME.match(name)
+    if not m or m.group(3) not in STK_FETCHES:
+        return None
+    if m.group(1) == "src_":
+        return None if m.group(3) in ("tracked", "trackers") else (STK_SRC, m.group(3))
+    if m.group(1) == "sc_":
+        return None, m.group(3)
+    return int(m.group(2)), m.group(3)
+
+
 # 2.6's other spellings of the same fetches
 _ALIASES = {
     "hdr": "req.hdr", "fhdr": "req.fhdr", "hdr_cnt": "req.hdr_cnt", "fhdr_cnt": "req.fhdr_cnt",
@@ -187,6 +221,8 @@ class SampleExpr:
     type: str = "str"
     http: bool = False              # needs an HTTP request
     side: str = "any"               # "req" / "res": usable only while analysing that message
+    stk: tuple[int, int, int] | None = None  # sc_*/src_*/table_*: (counter, data type, stk op);
+    # `arg` then names the table (None: the tracked one, or the proxy's own for src_*/table_*)
 
     def check_side(self, side: str) -> None:
         """Refuse a fetch of the other message, as 2.6 does (we do not keep the request's
@@ -198,7 +234,7 @@ class SampleExpr:
 
     @property
     def c_fetch(self) -> str:
-        return _FETCHES[self.fetch][0]
+        return "SF_STK" if self.stk is not None else _FETCHES[self.fetch][0]
 
 
 def _split_top(text: str, sep: str) -> list[str]:
@@ -271,7 +307,40 @@ def check_var_name(name: str) -> str:
 def fetch_name(name: str) -> str | None:
     """The canonical name of a fetch, or None when there is no such fetch."""
     name = _ALIASES.get(name, name)
+    if name in ("table_cnt", "table_avl") or stk_fetch(name) is not None:
+        return name
     return name if name in _FETCHES else None
+
+
+def _parse_stk(raw: str, args: list[str], args_text: str | None) -> SampleExpr:
+    """sc_NAME(N[,table]), scN_NAME([table]), src_NAME([table]), table_cnt/table_avl([table])."""
+    if raw in ("table_cnt", "table_avl"):
+        if len(args) > 1:
+            raise SampleError(f"fetch method '{raw}' : end of arguments expected at '{args[1]}'")
+        op = STK_TABLE_CNT if raw == "table_cnt" else STK_TABLE_AVL
+        return SampleExpr(fetch=raw, arg=args[0] if args and args[0] else None, type="int",
+                          stk=(0, 0, op))
+    found = stk_fetch(raw)
+    assert found is not None
+    ctr, what = found
+    if ctr is None:
+        if not args or not args[0]:
+            raise SampleError(f"fetch method '{raw}' : expects a stick counter number as its "
+                              "first argument")
+        if not args[0].isdigit():
+            raise SampleError(f"fetch method '{raw}' : failed to parse '{args[0]}' as type "
+                              "signed integer")
+        ctr = int(args[0])
+        args = args[1:]
+    if ctr != STK_SRC and ctr >= STK_COUNTERS:
+        raise SampleError(f"fetch method '{raw}' : invalid stick counter {ctr} (only "
+                          f"0 to {STK_COUNTERS - 1} are)")
+    if len(args) > 1:
+        raise SampleError(f"fetch method '{raw}' : end of arguments expected at '{args[1]}'")
+    dtype, op = STK_FETCHES[what]
+    typ = "bool" if op == STK_TRACKED else "int"
+    return SampleExpr(fetch=raw, arg=args[0] if args and args[0] else None, type=typ,
+                      stk=(ctr, dtype, op))
 
 
 def parse_sample(text: str) -> SampleExpr:
@@ -284,8 +353,10 @@ def parse_sample(text: str) -> SampleExpr:
     name = fetch_name(raw)
     if name is None:
         raise SampleError(f"unknown fetch method '{raw}'")
-    cfetch, typ, spec, http = _FETCHES[name]
     args = [a.strip() for a in args_text.split(",")] if args_text not in (None, "") else []
+    if name not in _FETCHES:
+        return _with_converters(_parse_stk(name, args, args_text), parts[1:])
+    cfetch, typ, spec, http = _FETCHES[name]
     side = "any" if raw in _BOTH_WAYS else "req" if name in _REQUEST_ONLY else \
         "res" if name in _RESPONSE_ONLY else "any"
     expr = SampleExpr(fetch=name, type=typ, http=http, side=side)
@@ -327,7 +398,11 @@ def parse_sample(text: str) -> SampleExpr:
                                   "signed integer") from None
         else:
             expr.arg = args[0]
-    for conv_text in parts[1:]:
+    return _with_converters(expr, parts[1:])
+
+
+def _with_converters(expr: SampleExpr, parts: list[str]) -> SampleExpr:
+    for conv_text in parts:
         cm = _CALL.match(conv_text.strip())
         cname = cm.group(1) if cm else conv_text
         if cm is None or cname not in _CONVERTERS:

@@ -689,8 +689,8 @@ BROKEN: list[tuple[str, int, str]] = [
         "listen a :80\n    http-request set-method POST\n",
         2,
         "'http-request set-method' is not supported (only deny, tarpit, add-header, set-header, "
-        "del-header, redirect, return, set-path, set-query, set-uri, set-var, set-var-fmt and "
-        "unset-var are).",
+        "del-header, redirect, return, set-path, set-query, set-uri, set-var, set-var-fmt, "
+        "unset-var, track-sc0/1/2, sc-inc-gpc0, sc-inc-gpc1 and sc-set-gpt0 are).",
     ),
     (
         "listen a :80\n    mode http\n    http-request return status 200 string x\n",
@@ -767,8 +767,8 @@ BROKEN: list[tuple[str, int, str]] = [
      "its scope (proc, sess, txn, req or res), then a dot and letters, digits, '.' or '_'."),
     ("listen a :80\n    mode http\n    http-response replace-header X a b\n", 3,
      "'http-response replace-header' is not supported (only add-header, set-header, del-header, deny are)."),
-    ("listen a :80\n    stick-table type ip size 1m\n", 2,
-     "'stick-table' is not supported yet (it appeared in HAProxy 1.5)."),
+    ("listen a :80\n    stick-table type ip size 1m store gpc(3)\n", 2,
+     "store option 'gpc' of a stick-table is not supported yet (it appeared in HAProxy 2.5)."),
     ("global\n    lua-load /x.lua\n", 2, "'lua-load' is not supported yet (it appeared in HAProxy 1.6)."),
     (
         "listen a\n    bind 127.0.0.1\n",

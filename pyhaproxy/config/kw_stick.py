@@ -1,0 +1,162 @@
+"""Stick tables in proxies (HAProxy 1.5+, 2.6's syntax): the `stick-table` line, the
+`track-scN`/`sc-inc-gpc0`/`sc-inc-gpc1`/`sc-set-gpt0` actions of `http-request` and
+`tcp-request connection`, and the post-parse check that every table a rule or a fetch names
+exists (2.6's messages). The tables live in shared memory (ext/stktable.pxi); a table is named
+after its proxy.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+from .kw_peers import parse_table
+from .lexer import ConfigError
+from .model import Config, HttpRule, PeerTable, Proxy, Where
+from .sample import STK_COUNTERS, STK_SRC, SampleError, SampleExpr, Segment, parse_sample
+from .state import State, defaults_forbidden
+from .values import fail, not_supported
+
+KEY_TYPE_IDS = {"ip": 0, "ipv6": 1, "integer": 2, "string": 3, "binary": 4}   # stktable.pxi stk_key_type
+KEY_MAX = 1024          # ext/stktable.pxi STK_KEYMAX
+# 2.6's data type ids (ext/stktable.pxi stk_data), by store option name
+DATA_IDS = {
+    "server_id": 0, "gpt0": 1, "gpc0": 2, "gpc0_rate": 3, "conn_cnt": 4, "conn_rate": 5,
+    "conn_cur": 6, "sess_cnt": 7, "sess_rate": 8, "http_req_cnt": 9, "http_req_rate": 10,
+    "http_err_cnt": 11, "http_err_rate": 12, "bytes_in_cnt": 13, "bytes_in_rate": 14,
+    "bytes_out_cnt": 15, "bytes_out_rate": 16, "gpc1": 17, "gpc1_rate": 18, "server_key": 19,
+    "http_fail_cnt": 20, "http_fail_rate": 21,
+}
+DATA_NAMES = {v: k for k, v in DATA_IDS.items()}
+
+_TRACK = re.compile(r"^track-sc([0-9]+)$")
+_SC_ACTION = re.compile(r"^(sc-inc-gpc0|sc-inc-gpc1|sc-set-gpt0)\(([0-9]+)\)$")
+
+
+def p_stick_table(st: State, args: list[str], where: Where) -> None:
+    """`stick-table type T [len N] size S [expire E] [nopurge] [peers P] [store ...]`."""
+    defaults_forbidden(st, args, where)
+    px = st.px()
+    if px.stick_table is not None:
+        raise fail(where, f"{args[0]}: only one stick-table per proxy (another one at "
+                          f"{px.stick_table.where.file}:{px.stick_table.where.line}).")
+    peers: list[str] = []
+    t = parse_table(args[0], px.name, args[1:], where, peers)
+    if peers:
+        raise not_supported("'peers' on a proxy's stick-table (the peers sections' own `table` "
+                            "lines are shared)", "1.5", where)
+    if any(name == "server_key" for name, _ in t.data_types):
+        raise not_supported("store option 'server_key' (stick on/match persistence)", "2.0", where)
+    if t.key_len > KEY_MAX:
+        raise fail(where, f"{args[0]}: a key of {t.key_len} bytes is longer than pyhaproxy's "
+                          f"{KEY_MAX}.")
+    px.stick_table = t
+
+
+def is_stick_action(action: str) -> bool:
+    return bool(_TRACK.match(action) or _SC_ACTION.match(action))
+
+
+def stick_rule(st: State, kw: str, args: list[str], where: Where) -> HttpRule:
+    """`track-scN KEY [table T]`, `sc-inc-gpc0(N)`, `sc-inc-gpc1(N)`, `sc-set-gpt0(N) VALUE`
+    (args[0] is the action) followed by `[if|unless COND]`: the rule. `kw` names the ruleset
+    in messages (`http-request`, `tcp-request connection`)."""
+    from .kw_rules import parse_condition  # (kw_rules imports this module)
+    action = args[0]
+    rest = args[1:]
+    k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))
+    params, cond_words = rest[:k], rest[k:]
+    what = f"{kw} {action}"
+    cond = parse_condition(st, cond_words, where, what) if cond_words else None
+    m = _TRACK.match(action)
+    if m:
+        ctr = int(m.group(1))
+        if ctr >= STK_COUNTERS:
+            raise fail(where, f"'{kw}' : invalid stick counter '{action}' (only track-sc0 to "
+                              f"track-sc{STK_COUNTERS - 1} are, 2.6's default tune.stick-counters).")
+        if not params:
+            raise fail(where, f"'{what}' : missing fetch method.")
+        try:
+            expr = parse_sample(params[0])
+        except SampleError as exc:
+            raise fail(where, f"'{what}' : {exc}.") from None
+        table = ""
+        extra = params[1:]
+        if extra[:1] == ["table"]:
+            if len(extra) < 2:
+                raise fail(where, f"'{what}' : missing table name after 'table'.")
+            table, extra = extra[1], extra[2:]
+        if extra:
+            raise fail(where, f"'{what}' : unexpected argument '{extra[0]}'.")
+        return HttpRule(action="track-sc", args=[str(ctr), table], cond=cond, where=copy.copy(where),
+                        fmt=[Segment(sample=expr)])
+    m = _SC_ACTION.match(action)
+    assert m is not None
+    name, ctr = m.group(1), int(m.group(2))
+    if ctr >= STK_COUNTERS:
+        raise fail(where, f"'{kw} {name}' : invalid stick counter {ctr} (only 0 to "
+                          f"{STK_COUNTERS - 1} are).")
+    if name == "sc-set-gpt0":
+        if len(params) != 1:
+            raise fail(where, f"'{what}' expects an integer or an expression.")
+        text = params[0]
+        try:
+            expr = parse_sample(f"int({text})" if re.fullmatch(r"-?[0-9]+", text) else text)
+        except SampleError as exc:
+            raise fail(where, f"'{what}' : {exc}.") from None
+        return HttpRule(action="sc-set-gpt0", args=[str(ctr)], cond=cond, where=copy.copy(where),
+                        fmt=[Segment(sample=expr)])
+    if params:
+        raise fail(where, f"'{what}' : unexpected argument '{params[0]}'.")
+    dtype = DATA_IDS["gpc0"] if name == "sc-inc-gpc0" else DATA_IDS["gpc1"]
+    return HttpRule(action="sc-inc", args=[str(ctr), str(dtype)], cond=cond, where=copy.copy(where))
+
+
+def table_names(cfg: Config) -> list[tuple[str, PeerTable]]:
+    """Every proxy's stick table in index order (ext/stktable.pxi's g_st), named by its proxy."""
+    return [(px.name, px.stick_table) for px in cfg.proxies if px.stick_table is not None]
+
+
+def _samples(px: Proxy) -> list[tuple[SampleExpr, Where, str]]:
+    """Every sample of a proxy with where it was written and 2.6's name for its context."""
+    out: list[tuple[SampleExpr, Where, str]] = []
+    for acl in px.acls:
+        if acl.expr is not None:
+            out.append((acl.expr, acl.where, "ACL keyword"))
+    for rule in [*px.http_rules, *px.http_res_rules, *px.tcp_conn_rules]:
+        for seg in rule.fmt or []:
+            if seg.sample is not None:
+                out.append((seg.sample, rule.where, "sample fetch keyword"))
+    for ub in px.use_backends:
+        for seg in ub.fmt or []:
+            if seg.sample is not None:
+                out.append((seg.sample, ub.where, "sample fetch keyword"))
+    for item in [*(px.log_format or []), *(px.unique_id_format or [])]:
+        if item.sample is not None:
+            out.append((item.sample, px.where, "sample fetch keyword"))
+    return out
+
+
+def check_stick_refs(cfg: Config) -> None:
+    """2.6's post-parse errors: a table named by a track-sc rule or a fetch must exist (src_*
+    and table_* default to the proxy's own table; sc_* to the tracked one)."""
+    tables = {name for name, _t in table_names(cfg)}
+    for px in cfg.proxies:
+        for rule in [*px.http_rules, *px.tcp_conn_rules]:
+            if rule.action == "track-sc":
+                name = rule.args[1] or px.name
+                if name not in tables:
+                    w = rule.where
+                    raise ConfigError(w.file, w.line, f"{px.cap} '{px.name}': unable to find table "
+                                                      f"'{name}' referenced by track-sc{rule.args[0]}.")
+        for expr, w, ctx in _samples(px):
+            if expr.stk is None:
+                continue
+            ctr = expr.stk[0]
+            if expr.arg is None and ctr != STK_SRC and not expr.fetch.startswith("table_"):
+                continue
+            name = expr.arg or px.name
+            if name not in tables:
+                pos = 2 if expr.fetch.startswith("sc_") else 1
+                raise ConfigError(w.file, w.line, f"unable to find table '{name}' referenced in arg "
+                                                  f"{pos} of {ctx} '{expr.fetch}' in proxy '{px.name}'.")
