@@ -591,6 +591,18 @@ cdef class StkTable:
         st_eunlock(self.h, e)
         return True
 
+    def count(self, bytes key, int t, long long n=1) -> bool:
+        """n events on data type t of key (created if needed), as a worker counts them."""
+        cdef int i
+        self._own()
+        if len(key) > self.h.key_size or t < 0 or t >= ST_NDATA:
+            raise ValueError("bad key or data type")
+        i = st_get(self.h, <const unsigned char *><const char *>key, len(key), 1, 0)
+        if i < 0:
+            return False
+        st_count(self.h, i, t, -1, n)
+        return True
+
     def clear(self, key=None) -> int:
         """Remove key's entry, or every entry, unless in use (2.6's `clear table`): how many."""
         cdef uint32_t b, *link, i

@@ -222,6 +222,11 @@ def test_flood_beyond_maxconn_waits_and_is_served(proxy, stream_server) -> None:
     assert results.count(200) == nclients, f"{results.count(200)} of {nclients} served: {set(results)}"
     assert backend.max_active <= maxconn, f"backend saw {backend.max_active} connections at once"
     assert backend.max_active >= maxconn // 2, "the flood never filled the proxy"
+    # (the server counts an answer after its last sendall() returns, which may be after the
+    # client has read it all: wait for the count, bounded)
+    deadline = time.monotonic() + 10
+    while backend.served < nclients and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert backend.served == nclients
     print(f"flood: {nclients} clients, maxconn {maxconn}: all served in {took:.2f}s,"
           f" backend peak {backend.max_active} connections")
