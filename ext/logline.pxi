@@ -626,8 +626,9 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     if s.logged:
         return
     s.logged = 1
-    if s.state == ST_ERRPAGE and s.status == 200:
-        # monitor-uri answers are neither forwarded nor logged (HAProxy's rule)
+    if s.state == ST_ERRPAGE and s.status == 200 and s.term_cause == TERM_NONE:
+        # monitor-uri answers are neither forwarded nor logged (HAProxy's rule); an
+        # `http-request return` (term_cause PR) is logged
         log_release(s)
         return
     if not log_wanted(p) or (not asap and (p.opts & PO_DONTLOGNULL) and not sess_got_data(s)):

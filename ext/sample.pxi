@@ -42,7 +42,7 @@ cpdef enum sample_fetch:
     SF_SSL_FC = 30       # tls: the client connection is TLS (bool)
     SF_SSL_FC_SNI = 31   # tls: the server name the client sent (SNI)
     SF_UNIQUE_ID = 32    # the request's unique-id-format ID
-    SF_STK = 33          # sc_*, scN_*, src_*, table_cnt/avl (stktable.pxi): iarg = stk_fetch_arg()
+    SF_STK = 33          # sc_*, scN_*, src_*, table_cnt/avl (stktable.pxi): iarg = counter | type << 8 | op << 16 | table+1 << 32
 
 
 cpdef enum stk_op:       # what an SF_STK fetch does with its data type
