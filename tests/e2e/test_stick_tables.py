@@ -52,7 +52,7 @@ defaults
     timeout server 5s
 frontend fe
     bind 127.0.0.1:{port}
-    stick-table type ip size 100 expire 30s store conn_cur,conn_cnt,http_req_cnt store http_err_cnt,gpc0,gpc0_rate(10s)
+    stick-table type ip size 100 expire 30s {store}
     http-request track-sc1 src
     http-request sc-inc-gpc0(1) if { path /bump }
     http-request return status 200 content-type text/plain string ok if { path /bump }
@@ -135,7 +135,8 @@ def test_counters_are_haproxys(proxy: Any, binary: str, http_backend: Callable[.
     (port,) = free_ports(1)
     app = http_backend(name="APP")
     app.set_response(404)           # what reaches the server is /missing-404
-    proxy.start(COUNTERS_CFG.replace("{body}", BODY), port=port, pb=app.port)
+    store = "store conn_cur,conn_cnt,http_req_cnt store http_err_cnt,gpc0,gpc0_rate(10s)"
+    proxy.start(COUNTERS_CFG.replace("{body}", BODY).replace("{store}", store), port=port, pb=app.port)
     _s, body = get(port, "/show")
     assert fields(body) == {"cur": "1", "cnt": "1", "req": "1", "err": "0", "gpc0": "0", "gpc0r": "0",
                             "src_req": "1", "tracked": "1", "t0": "0", "n": "1", "avl": "99"}
