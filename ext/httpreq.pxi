@@ -26,6 +26,8 @@ cdef enum:
     HR_TRACK = 32           # track-scN: status = N, drop_query = the table, fmt_first = the key's expression
     HR_SC_INC = 33          # sc-inc-gpc0/1(N): status = N, drop_query = the data type
     HR_SC_SET_GPT0 = 34     # sc-set-gpt0(N): status = N, fmt_first = the value's expression
+    HR_ACCEPT = 35          # tcp-request connection|session accept: the rules stop, go on
+    HR_REJECT = 36          # tcp-request connection|session reject: closed, not logged (2.6)
 
 
 cdef struct hrule_t:
@@ -52,7 +54,8 @@ _HR_ACTIONS = {"deny": HR_DENY, "add-header": HR_ADD, "set-header": HR_SET, "del
                "set-var": HR_SET_VAR, "set-var-fmt": HR_SET_VAR_FMT, "unset-var": HR_UNSET_VAR,
                "redirect-scheme": HR_REDIR_SCHEME,   # tls
                "use-service": HR_USE_SERVICE, "tarpit": HR_TARPIT, "track-sc": HR_TRACK,
-               "sc-inc": HR_SC_INC, "sc-set-gpt0": HR_SC_SET_GPT0}
+               "sc-inc": HR_SC_INC, "sc-set-gpt0": HR_SC_SET_GPT0, "accept": HR_ACCEPT,
+               "reject": HR_REJECT}
 
 
 cdef char *_hr_copy(bytes b) except? NULL:
@@ -95,6 +98,14 @@ cdef int httpreq_setup(object t) except -1:
         if i < g_npx:
             g_px[i].hs_first = first
             g_px[i].nhs = count
+    for i, (first, count) in enumerate(t.tconn):
+        if i < g_npx:
+            g_px[i].tc_first = first
+            g_px[i].ntc = count
+    for i, (first, count) in enumerate(t.tsess):
+        if i < g_npx:
+            g_px[i].ts_first = first
+            g_px[i].nts = count
     return 0
 
 
@@ -320,6 +331,28 @@ cdef void rules_stk(sess_t *s, hrule_t *r, const char *buf, h1_msg *m, int http_
         st_count(g_st[s.stk_tab[c] - 1], s.stk_ent[c], r.drop_query, r.drop_query + 1, 1)
     elif smp_one(s, &g_sexpr[r.fmt_first], buf, m, &sv) and smp_as_int(&sv):
         st_set_value(g_st[s.stk_tab[c] - 1], s.stk_ent[c], STD_GPT0, sv.i)
+
+
+cdef int tcp_rules(int idx, int first, int count) noexcept nogil:
+    """`tcp-request connection` rules (at accept, before any PROXY header) or `tcp-request
+    session` rules (once the PROXY header and TLS handshake are done), in order: accept stops
+    them, reject closes the connection unlogged, as 2.6 (1: rejected, the session is gone)."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef hrule_t *r
+    cdef int i
+    for i in range(count):
+        r = &g_hrule[first + i]
+        if r.cond >= 0 and not acl_cond_match(s, &g_acl_cond[r.cond], NULL, NULL):
+            continue
+        if r.action == HR_ACCEPT:
+            return 0
+        if r.action == HR_REJECT:
+            s.logged = 1            # "not logged either" (2.6)
+            s.state = ST_RELAY      # (a session not begun yet is still ST_FREE to sess_close)
+            sess_close(idx)
+            return 1
+        rules_stk(s, r, NULL, NULL, 0)
+    return 0
 
 
 cdef int _http_rules_fail(int idx, int px, int rsp) noexcept nogil:

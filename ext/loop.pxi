@@ -90,6 +90,8 @@ cdef void handle_accept(int li) noexcept nogil:
             setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one))
         if sess_watch(idx) < 0:
             continue
+        if p.ntc > 0 and tcp_rules(idx, p.tc_first, p.ntc):
+            continue
         if l.accept_proxy or (p.nxp > 0 and acl_expect_proxy(s)):
             # Nothing else happens before the PROXY header: it may change the client address
             # that logs, ACLs, the source hash and forwardfor see. `timeout client` bounds the
@@ -110,6 +112,8 @@ cdef void sess_begin(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef px_t *p = &g_px[s.px]
     cdef int tq
+    if p.nts > 0 and tcp_rules(idx, p.ts_first, p.nts):
+        return
     log_accept(s)
     if p.mode == MODE_HTTP:
         s.state = ST_REQ

@@ -206,6 +206,10 @@ cdef struct px_t:
     int nhs
     int xp_first        # its `tcp-request connection expect-proxy` conditions (acl.pxi)
     int nxp
+    int tc_first        # its other `tcp-request connection` rules, in g_hrule (httpreq.pxi)
+    int ntc
+    int ts_first        # its `tcp-request session` rules, in g_hrule
+    int nts
     char ff_hdr[64]     # option forwardfor header NAME (X-Forwarded-For)
     int ff_hdr_len
     int ff_except       # option forwardfor except NET: no header for clients in it

@@ -145,6 +145,8 @@ class AclTables:
     map_files: list[MapFile]            # every map* converter's file (runtime_maps.py)
     fmts: list[tuple[int, bytes]]
     expect: list[tuple[int, int]]   # `tcp-request connection expect-proxy`: (first cond, count)
+    tconn: list[tuple[int, int]]    # `tcp-request connection` rules: (first, count) in hrules
+    tsess: list[tuple[int, int]]    # `tcp-request session` rules
 
 
 MapRows = tuple[int, list[tuple[bytes, bytes, tuple[int, bytes, int] | None]]]
@@ -294,6 +296,8 @@ def compile_acls(cfg: Config) -> AclTables:
                 lf.append((int(_core.log_var.LV_TEXT), 0, 0, item.text.encode("latin-1")))
         return first, len(lf) - first
     expect: list[tuple[int, int]] = []
+    tconn: list[tuple[int, int]] = []
+    tsess: list[tuple[int, int]] = []
     backends: dict[str, int] = {}
     for pi, px in enumerate(cfg.proxies):
         if px.cap in ("listen", "backend"):
@@ -429,6 +433,18 @@ def compile_acls(cfg: Config) -> AclTables:
                 hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"),
                                (a[1] if len(a) > 1 else "").encode("latin-1"), first, nfmt))
         hres.append((hfirst, len(hrules) - hfirst))
+        for ruleset, ranges in ((px.tcp_conn_rules, tconn), (px.tcp_sess_rules, tsess)):
+            tfirst = len(hrules)
+            for tr in ruleset if px.cap != "backend" else []:
+                cond = -1
+                if tr.cond is not None:
+                    cond = len(conds)
+                    add_cond(px, local, tr.cond, -1)
+                if tr.action in STICK_ACTIONS:
+                    hrules.append(stick_rule(tr, cond))
+                else:
+                    hrules.append((tr.action, cond, 0, 0, b"", b"", 0, 0))
+            ranges.append((tfirst, len(hrules) - tfirst))
         lfpx.append(add_log_items(px.log_format if px.cap != "backend" else None))
         uid_format = px.unique_id_format if px.cap != "backend" and px.mode == "http" else None
         uidpx.append(add_log_items(uid_format))
@@ -439,7 +455,8 @@ def compile_acls(cfg: Config) -> AclTables:
     return AclTables(exprs=exprs, maps=maps.maps, mapuses=maps.uses, cargs=maps.cargs,
                      var_scopes=maps.var_scopes, acls=acls,
                      conds=conds, switch=switch, hrules=hrules, hreq=hreq, hres=hres, lf=lf, lfpx=lfpx,
-                     uidpx=uidpx, fmts=fmts, expect=expect, map_keys=maps.keys, map_files=maps.files)
+                     uidpx=uidpx, fmts=fmts, expect=expect, map_keys=maps.keys, map_files=maps.files,
+                     tconn=tconn, tsess=tsess)
 
 
 @dataclass

@@ -433,10 +433,20 @@ def _parse_redirect(params: list[str], where: Where) -> list[str]:
     return [kind, url, code, drop]
 
 
+_TCP_ACTIONS = "accept, reject, track-sc0/1/2, sc-inc-gpc0, sc-inc-gpc1, sc-set-gpt0"
+
+
 def p_tcp_request(st: State, args: list[str], where: Where) -> None:
-    """[PROXY-PROTOCOL hook 4/4] `tcp-request connection expect-proxy layer4 [if|unless COND]`:
-    the connections the condition matches (src, dst_port: known at accept) start with a PROXY
-    header, as on an `accept-proxy` bind. Every other `tcp-request` rule is not supported."""
+    """`tcp-request connection|session accept|reject|track-scN|sc-inc-gpc0/1|sc-set-gpt0
+    [if|unless COND]` (connection rules run at accept, on the socket's addresses; session rules
+    once the PROXY header and the TLS handshake are done) and [PROXY-PROTOCOL hook 4/4]
+    `tcp-request connection expect-proxy layer4 [if|unless COND]`: the connections the
+    condition matches start with a PROXY header, as on an `accept-proxy` bind. `tcp-request
+    content` and `inspect-delay` are not supported."""
+    kind = args[1] if len(args) > 1 else ""
+    if kind in ("connection", "session") and len(args) > 2 and args[2] != "expect-proxy":
+        _tcp_rule(st, kind, args, where)
+        return
     if args[1:3] != ["connection", "expect-proxy"]:
         what = " ".join(args[:3]) if len(args) > 2 else " ".join(args)
         raise not_supported(f"'{what}'", "1.3.15", where)
@@ -460,4 +470,33 @@ def p_tcp_request(st: State, args: list[str], where: Where) -> None:
                 raise fail(where, f"'tcp-request connection' : ACL '{acl.name}' uses '{acl.criterion}', "
                                   "which is not known when the connection is accepted.")
     px.expect_proxy.append(cond)
+
+
+def _tcp_rule(st: State, kind: str, args: list[str], where: Where) -> None:
+    px = st.px()
+    if st.in_defaults and px.name:
+        raise not_supported(f"'tcp-request {kind}' in a named 'defaults' section", IN_26, where)
+    if st.in_defaults:
+        raise fail(where, f"tcp-request {kind} is not allowed in anonymous 'defaults' sections")
+    if px.cap == BACKEND:
+        raise fail(where, f"tcp-request {kind} is not allowed because backend {px.name} is not a "
+                          "frontend")
+    action = args[2]
+    if action in ("accept", "reject"):
+        rest = args[3:]
+        if rest and rest[0] not in ("if", "unless"):
+            raise fail(where, f"'tcp-request {kind} {action}' : unexpected argument '{rest[0]}'.")
+        cond = parse_condition(st, rest, where, f"tcp-request {kind}") if rest else None
+        rule = HttpRule(action=action, args=[], cond=cond, where=copy.copy(where))
+    elif is_stick_action(action):
+        rule = stick_rule(st, f"tcp-request {kind}", args[2:], where)
+    else:
+        raise fail(where, f"'tcp-request {kind} {action}' is not supported (only {_TCP_ACTIONS} "
+                          "are).")
+    names = {n for g in (rule.cond.groups if rule.cond else []) for _neg, n in g}
+    samples = [a for a in px.acls if a.name in names and a.expr is not None and a.expr.http]
+    if samples or any(s.sample is not None and s.sample.http for s in rule.fmt or []):
+        what = f"ACL '{samples[0].name}' uses '{samples[0].criterion}'" if samples else "its key is HTTP"
+        raise fail(where, f"'tcp-request {kind}' : {what}, which is not known before the request.")
+    (px.tcp_conn_rules if kind == "connection" else px.tcp_sess_rules).append(rule)
 

@@ -123,7 +123,7 @@ def _samples(px: Proxy) -> list[tuple[SampleExpr, Where, str]]:
     for acl in px.acls:
         if acl.expr is not None:
             out.append((acl.expr, acl.where, "ACL keyword"))
-    for rule in [*px.http_rules, *px.http_res_rules, *px.tcp_conn_rules]:
+    for rule in [*px.http_rules, *px.http_res_rules, *px.tcp_conn_rules, *px.tcp_sess_rules]:
         for seg in rule.fmt or []:
             if seg.sample is not None:
                 out.append((seg.sample, rule.where, "sample fetch keyword"))
@@ -142,7 +142,7 @@ def check_stick_refs(cfg: Config) -> None:
     and table_* default to the proxy's own table; sc_* to the tracked one)."""
     tables = {name for name, _t in table_names(cfg)}
     for px in cfg.proxies:
-        for rule in [*px.http_rules, *px.tcp_conn_rules]:
+        for rule in [*px.http_rules, *px.tcp_conn_rules, *px.tcp_sess_rules]:
             if rule.action == "track-sc":
                 name = rule.args[1] or px.name
                 if name not in tables:

@@ -8,6 +8,7 @@ same for both. Waits are bounded and only ever checked from below.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -119,15 +120,27 @@ def test_rate_limit_answers_429_at_haproxys_count_from_every_worker(proxy: Any, 
 
 
 def test_both_workers_share_the_count(proxy: Any, binary: str, syslog: Any) -> None:  # noqa: F811
-    """Under the limit, the requests are served by both worker processes (their log lines say
-    which) and the rate they show still goes 1, 2, 3... (pyhaproxy: two pids; haproxy: one
-    process, two threads)."""
+    """The requests of one client are served by both worker processes (their log lines say
+    which) and the rate they show goes 1, 2, 3... across them. pyhaproxy's workers share the
+    listening socket and an idle one may take every connection, so each is paused (SIGSTOP)
+    in turn to make the other serve; haproxy is one process (two threads): nothing to pause."""
     (port,) = free_ports(1)
     log, logport = syslog
-    proxy.start(LIMIT_CFG.replace("gt 4", "gt 100"), port=port, logport=logport)
-    rates = [int(fields(get(port)[1])["rate"]) for _ in range(24)]
-    assert rates == list(range(1, 25))
-    pids = {fields(line.encode())["pid"] for line in log.lines(24)}
+    px = proxy.start(LIMIT_CFG.replace("gt 4", "gt 100"), port=port, logport=logport)
+    workers = px.worker_pids() if binary == "pyhaproxy" else []
+    if binary == "pyhaproxy":
+        assert len(workers) == 2
+    rates = []
+    for paused in (workers or [None, None]):
+        if paused is not None:
+            os.kill(paused, signal.SIGSTOP)
+        try:
+            rates += [int(fields(get(port)[1])["rate"]) for _ in range(3)]
+        finally:
+            if paused is not None:
+                os.kill(paused, signal.SIGCONT)
+    assert rates == [1, 2, 3, 4, 5, 6]
+    pids = {fields(line.encode())["pid"] for line in log.lines(6)}
     assert len(pids) == (2 if binary == "pyhaproxy" else 1), pids
 
 
@@ -191,3 +204,52 @@ def test_a_reload_keeps_a_table_of_the_same_shape(proxy: Any) -> None:
     assert kept >= 4, kept                  # the 3 requests before the reload are still counted
     fresh = reload_to("two", "three", lambda t: t.replace("size 10", "size 20"))
     assert fresh == 1, fresh
+
+
+TCP_RULES_CFG = """
+global
+    nbthread 2
+    log 127.0.0.1:{logport} local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout client 5s
+    timeout connect 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    stick-table type ip size 1k expire 10s store conn_rate(3s),conn_cur,http_req_cnt,gpc0
+    tcp-request connection track-sc0 src
+    tcp-request connection reject if { sc0_conn_rate gt 3 }
+    tcp-request session sc-inc-gpc0(0)
+    http-request return status 200 content-type text/plain lf-string "{body}\\n"
+"""
+TCP_BODY = "rate=%[sc0_conn_rate] cur=%[sc0_conn_cur] req=%[sc0_http_req_cnt] gpc0=%[sc0_get_gpc0]"
+
+
+def try_get(port: int) -> tuple[int, bytes] | None:
+    """A request whose connection may be refused: None when no answer came."""
+    try:
+        return get(port)
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def test_tcp_request_connection_and_session_rules(proxy: Any, binary: str, syslog: Any) -> None:  # noqa: F811
+    """`tcp-request connection track-sc0 src` counts connections (and the requests they carry),
+    `reject` closes the 4th one in the period unanswered and unlogged, `tcp-request session
+    sc-inc-gpc0` runs once per accepted connection."""
+    (port,) = free_ports(1)
+    log, logport = syslog
+    proxy.start(TCP_RULES_CFG.replace("{body}", TCP_BODY), port=port, logport=logport)
+    answers = [try_get(port) for _ in range(5)]
+    assert [a is not None for a in answers] == [True, True, True, False, False], answers
+    got = [fields(a[1]) for a in answers[:3] if a]
+    # (conn_cur may still count the previous connection: the proxy sees its close a moment
+    # after the client has read the answer, as it is a different worker)
+    assert all(int(f.pop("cur")) >= 1 for f in got), got
+    assert got == [{"rate": str(n), "req": str(n), "gpc0": str(n)} for n in (1, 2, 3)]
+    assert len(log.lines(3)) == 3
+    with pytest.raises(AssertionError):
+        log.lines(1, timeout=1.0)        # the rejected connections are not logged

@@ -59,8 +59,9 @@ def test_expect_proxy_rules() -> None:
      "tcp-request connection is not allowed in anonymous 'defaults' sections"),
     ("frontend f\n    bind :1\n    tcp-request connection expect-proxy\n", 3,
      "'tcp-request connection expect-proxy' only supports 'layer4' in frontend 'f' (got '')"),
-    ("frontend f\n    bind :1\n    tcp-request connection reject\n", 3,
-     "'tcp-request connection reject' is not supported yet (it appeared in HAProxy 1.3.15)."),
+    ("frontend f\n    bind :1\n    tcp-request connection set-mark 1\n", 3,
+     "'tcp-request connection set-mark' is not supported (only accept, reject, track-sc0/1/2, "
+     "sc-inc-gpc0, sc-inc-gpc1, sc-set-gpt0 are)."),
     ("frontend f\n    bind :1\n    tcp-request content accept\n", 3,
      "'tcp-request content accept' is not supported yet (it appeared in HAProxy 1.3.15)."),
     ("frontend f\n    bind :1\n    acl p path /x\n    tcp-request connection expect-proxy layer4 if p\n", 4,
