@@ -238,6 +238,8 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         g = http_req_cookie(idx, buf, &total)
     if g < 0 and as_used(s.be):
         g = appsession_request(idx, buf, m)
+    if g < 0 and be.nsk:
+        g = stick_match(idx, buf, m)       # stick match|on (httpreq.pxi)
     if opts & (PO_HTTPCLOSE | PO_HTTP_SERVER_CLOSE):
         http_del_conn_hdrs(buf, &total)
         if s.req_upgrade and m.meth != H1_M_CONNECT:
@@ -281,6 +283,8 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         s.srv_reused = 1
         s.req.hold = 1
         touch_srv(s)
+        if be.nsk:
+            stick_store(idx, buf, m)
         http_relay_io(idx)
         return
     if s.sfd >= 0:
@@ -290,6 +294,8 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     if g >= 0:
         sess_set_srv(s, g)
     sess_start_connect(idx)
+    if be.nsk:
+        stick_store(idx, buf, m)           # (a request still queued stores nothing)
 
 
 cdef void http_client_io(int idx) noexcept nogil:

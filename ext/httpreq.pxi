@@ -28,6 +28,8 @@ cdef enum:
     HR_SC_SET_GPT0 = 34     # sc-set-gpt0(N): status = N, fmt_first = the value's expression
     HR_ACCEPT = 35          # tcp-request connection|session accept: the rules stop, go on
     HR_REJECT = 36          # tcp-request connection|session reject: closed, not logged (2.6)
+    HR_STICK_MATCH = 37     # stick match|on KEY: drop_query = the table, fmt_first = the key
+    HR_STICK_STORE = 38     # stick store-request|on KEY: the same
 
 
 cdef struct hrule_t:
@@ -55,7 +57,7 @@ _HR_ACTIONS = {"deny": HR_DENY, "add-header": HR_ADD, "set-header": HR_SET, "del
                "redirect-scheme": HR_REDIR_SCHEME,   # tls
                "use-service": HR_USE_SERVICE, "tarpit": HR_TARPIT, "track-sc": HR_TRACK,
                "sc-inc": HR_SC_INC, "sc-set-gpt0": HR_SC_SET_GPT0, "accept": HR_ACCEPT,
-               "reject": HR_REJECT}
+               "reject": HR_REJECT, "stick-match": HR_STICK_MATCH, "stick-store": HR_STICK_STORE}
 
 
 cdef char *_hr_copy(bytes b) except? NULL:
@@ -106,6 +108,10 @@ cdef int httpreq_setup(object t) except -1:
         if i < g_npx:
             g_px[i].ts_first = first
             g_px[i].nts = count
+    for i, (first, count) in enumerate(t.stick):
+        if i < g_npx:
+            g_px[i].sk_first = first
+            g_px[i].nsk = count
     return 0
 
 
@@ -353,6 +359,67 @@ cdef int tcp_rules(int idx, int first, int count) noexcept nogil:
             return 1
         rules_stk(s, r, NULL, NULL, 0)
     return 0
+
+
+cdef int _stick_key(sess_t *s, hrule_t *r, const char *buf, h1_msg *m, unsigned char *key,
+                    uint32_t *klen) noexcept nogil:
+    cdef smp_t sv
+    if r.drop_query < 0 or r.drop_query >= g_nst:
+        return 0
+    if r.cond >= 0 and not acl_cond_match(s, &g_acl_cond[r.cond], buf, m):
+        return 0
+    return smp_one(s, &g_sexpr[r.fmt_first], buf, m, &sv) and stk_key_of(g_st[r.drop_query], &sv, key, klen)
+
+
+cdef int stick_match(int idx, const char *buf, h1_msg *m) noexcept nogil:
+    """`stick match|on` rules of the backend, in order: the server a table remembers for the
+    key (2.6 names servers by their id: their place in the backend, from 1), if it can take the
+    request (or is merely down under `option persist`); -1 when no rule gives one."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef px_t *p = &g_px[s.be]
+    cdef hrule_t *r
+    cdef unsigned char key[STK_KEYMAX]
+    cdef uint32_t klen = 0
+    cdef int k, i, g
+    cdef long long sid
+    for k in range(p.nsk):
+        r = &g_hrule[p.sk_first + k]
+        if r.action != HR_STICK_MATCH or not _stick_key(s, r, buf, m, key, &klen):
+            continue
+        i = st_get(g_st[r.drop_query], key, klen, 0, 0)
+        if i < 0:
+            continue
+        sid = st_value(g_st[r.drop_query], i, STD_SERVER_ID)
+        if sid <= 0 or sid > p.nsrv:
+            continue
+        g = p.srv_first + <int>sid - 1
+        if srv_persist_ok(g) or ((p.opts & PO_PERSIST) and shm_srv_at(g_shm, g).admin_down == 0):
+            return g
+    return -1
+
+
+cdef void stick_store(int idx, const char *buf, h1_msg *m) noexcept nogil:
+    """`stick store-request|on` rules, once the server is chosen: the key now leads to it (the
+    first matching rule of each table stores, as 2.6)."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef px_t *p = &g_px[s.be]
+    cdef hrule_t *r
+    cdef unsigned char key[STK_KEYMAX]
+    cdef uint32_t klen = 0
+    cdef int k, i
+    cdef unsigned long long done = 0
+    if s.state == ST_FREE or s.srv < p.srv_first or s.srv >= p.srv_first + p.nsrv:
+        return
+    for k in range(p.nsk):
+        r = &g_hrule[p.sk_first + k]
+        if r.action != HR_STICK_STORE or (done >> (r.drop_query & 63)) & 1:
+            continue
+        if not _stick_key(s, r, buf, m, key, &klen):
+            continue
+        i = st_get(g_st[r.drop_query], key, klen, 1, 0)
+        if i >= 0:
+            st_set_value(g_st[r.drop_query], i, STD_SERVER_ID, s.srv - p.srv_first + 1)
+        done |= 1ULL << (r.drop_query & 63)
 
 
 cdef int _http_rules_fail(int idx, int px, int rsp) noexcept nogil:

@@ -130,7 +130,13 @@ cdef void sess_begin(int idx) noexcept nogil:
         s.retries_left = g_px[s.be].conf.retries
         s.redispatched = 0
         touch_cli(s)
+        if g_px[s.be].nsk:
+            tq = stick_match(idx, NULL, NULL)
+            if tq >= 0:
+                sess_set_srv(s, tq)
         sess_start_connect(idx)
+        if g_px[s.be].nsk:
+            stick_store(idx, NULL, NULL)
 
 
 # ---- the PROXY protocol header of an `accept-proxy` listener (parsing: proxyproto.pxi)

@@ -210,6 +210,8 @@ cdef struct px_t:
     int ntc
     int ts_first        # its `tcp-request session` rules, in g_hrule
     int nts
+    int sk_first        # its `stick match|on|store-request` rules, in g_hrule
+    int nsk
     char ff_hdr[64]     # option forwardfor header NAME (X-Forwarded-For)
     int ff_hdr_len
     int ff_except       # option forwardfor except NET: no header for clients in it

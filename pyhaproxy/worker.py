@@ -147,6 +147,7 @@ class AclTables:
     expect: list[tuple[int, int]]   # `tcp-request connection expect-proxy`: (first cond, count)
     tconn: list[tuple[int, int]]    # `tcp-request connection` rules: (first, count) in hrules
     tsess: list[tuple[int, int]]    # `tcp-request session` rules
+    stick: list[tuple[int, int]]    # `stick match|on|store-request` rules
 
 
 MapRows = tuple[int, list[tuple[bytes, bytes, tuple[int, bytes, int] | None]]]
@@ -298,6 +299,7 @@ def compile_acls(cfg: Config) -> AclTables:
     expect: list[tuple[int, int]] = []
     tconn: list[tuple[int, int]] = []
     tsess: list[tuple[int, int]] = []
+    stick: list[tuple[int, int]] = []
     backends: dict[str, int] = {}
     for pi, px in enumerate(cfg.proxies):
         if px.cap in ("listen", "backend"):
@@ -445,6 +447,16 @@ def compile_acls(cfg: Config) -> AclTables:
                 else:
                     hrules.append((tr.action, cond, 0, 0, b"", b"", 0, 0))
             ranges.append((tfirst, len(hrules) - tfirst))
+        sfirst = len(hrules)
+        for sr in px.stick_rules if px.cap != "frontend" else []:
+            cond = -1
+            if sr.cond is not None:
+                cond = len(conds)
+                add_cond(px, local, sr.cond, -1)
+            assert sr.fmt and sr.fmt[0].sample is not None
+            hrules.append((sr.action, cond, 0, maps.table(sr.args[0] or None), b"", b"",
+                           expr_of(sr.fmt[0].sample), 0))
+        stick.append((sfirst, len(hrules) - sfirst))
         lfpx.append(add_log_items(px.log_format if px.cap != "backend" else None))
         uid_format = px.unique_id_format if px.cap != "backend" and px.mode == "http" else None
         uidpx.append(add_log_items(uid_format))
@@ -456,7 +468,7 @@ def compile_acls(cfg: Config) -> AclTables:
                      var_scopes=maps.var_scopes, acls=acls,
                      conds=conds, switch=switch, hrules=hrules, hreq=hreq, hres=hres, lf=lf, lfpx=lfpx,
                      uidpx=uidpx, fmts=fmts, expect=expect, map_keys=maps.keys, map_files=maps.files,
-                     tconn=tconn, tsess=tsess)
+                     tconn=tconn, tsess=tsess, stick=stick)
 
 
 @dataclass

@@ -77,7 +77,7 @@ from .kw_stats_log import (
     p_unique_id_format,
     p_unique_id_header,
 )
-from .kw_stick import p_stick_table
+from .kw_stick import p_stick, p_stick_table
 from .model import (
     Where,
 )
@@ -153,6 +153,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "redirect": (Kw(L, p_redirect, "1.3.14"),),   # tls: redirect scheme https if !{ ssl_fc }
     "http-response": (Kw(L, p_http_response, "1.5"),),
     "stick-table": (Kw(P, p_stick_table, "1.5"),),
+    "stick": (Kw(P, p_stick, "1.5", side=BACKEND),),
     "log-format": (Kw(FED, p_log_format, "1.5"),),
     "unique-id-format": (Kw(FED, p_unique_id_format, "1.5"),),
     "unique-id-header": (Kw(FED, p_unique_id_header, "1.5"),),
@@ -212,7 +213,6 @@ _LATER_PROXY_KEYWORDS = {
     "http-send-name-header": "1.4",
     "tcp-response": "1.5",
     "tcp-check": "1.5",
-    "stick": "1.5",
     "hash-type": "1.3.22",
     "hash-balance-factor": "1.7",
     "compression": "1.5",

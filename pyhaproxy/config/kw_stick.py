@@ -53,6 +53,42 @@ def p_stick_table(st: State, args: list[str], where: Where) -> None:
     px.stick_table = t
 
 
+def p_stick(st: State, args: list[str], where: Where) -> None:
+    """`stick on|match|store-request KEY [table T] [if|unless COND]` (a backend keyword):
+    persistence on a key; `stick on` is a match and a store-request."""
+    from .kw_rules import parse_condition  # (kw_rules imports this module)
+    defaults_forbidden(st, args, where)
+    px = st.px()
+    kind = args[1] if len(args) > 1 else ""
+    if kind == "store-response":
+        raise not_supported("'stick store-response' (keys of the response)", "1.5", where)
+    kinds = {"store": ["stick-store"], "store-request": ["stick-store"], "match": ["stick-match"],
+             "on": ["stick-match", "stick-store"]}
+    if kind not in kinds:
+        raise fail(where, f"'{args[0]}' expects 'on', 'match', or 'store'.")
+    if len(args) < 3 or not args[2]:
+        raise fail(where, f"'{args[0]}' expects a fetch method.")
+    try:
+        expr = parse_sample(args[2])
+    except SampleError as exc:
+        raise fail(where, f"'{args[0]}': {exc}") from None
+    rest = args[3:]
+    table = ""
+    if rest[:1] == ["table"]:
+        if len(rest) < 2:
+            raise fail(where, f"'{args[0]}': missing table name after 'table'.")
+        table, rest = rest[1], rest[2:]
+    if rest and rest[0] not in ("if", "unless"):
+        raise fail(where, f"'{args[0]}': unknown keyword '{rest[0]}'.")
+    cond = parse_condition(st, rest, where, args[0]) if rest else None
+    if expr.http and px.mode != "http":
+        raise fail(where, f"'{args[0]}': fetch method '{expr.fetch}' needs an HTTP request "
+                          f"({px.cap} '{px.name}' is in {px.mode} mode).")
+    for action in kinds[kind]:
+        px.stick_rules.append(HttpRule(action=action, args=[table], cond=cond, where=copy.copy(where),
+                                       fmt=[Segment(sample=expr)]))
+
+
 def is_stick_action(action: str) -> bool:
     return bool(_TRACK.match(action) or _SC_ACTION.match(action))
 
@@ -123,7 +159,8 @@ def _samples(px: Proxy) -> list[tuple[SampleExpr, Where, str]]:
     for acl in px.acls:
         if acl.expr is not None:
             out.append((acl.expr, acl.where, "ACL keyword"))
-    for rule in [*px.http_rules, *px.http_res_rules, *px.tcp_conn_rules, *px.tcp_sess_rules]:
+    for rule in [*px.http_rules, *px.http_res_rules, *px.tcp_conn_rules, *px.tcp_sess_rules,
+                 *px.stick_rules]:
         for seg in rule.fmt or []:
             if seg.sample is not None:
                 out.append((seg.sample, rule.where, "sample fetch keyword"))
@@ -140,8 +177,16 @@ def _samples(px: Proxy) -> list[tuple[SampleExpr, Where, str]]:
 def check_stick_refs(cfg: Config) -> None:
     """2.6's post-parse errors: a table named by a track-sc rule or a fetch must exist (src_*
     and table_* default to the proxy's own table; sc_* to the tracked one)."""
-    tables = {name for name, _t in table_names(cfg)}
+    tables = {name: t for name, t in table_names(cfg)}
     for px in cfg.proxies:
+        for rule in px.stick_rules:
+            name = rule.args[0] or px.name
+            target = tables.get(name)
+            if target is None:
+                w = rule.where
+                raise ConfigError(w.file, w.line, f"Proxy '{px.name}': unable to find stick-table '{name}'.")
+            if not any(n == "server_id" for n, _p in target.data_types):
+                target.data_types.append(("server_id", 0))   # as 2.6, for the stick rules
         for rule in [*px.http_rules, *px.tcp_conn_rules, *px.tcp_sess_rules]:
             if rule.action == "track-sc":
                 name = rule.args[1] or px.name

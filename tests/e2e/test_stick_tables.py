@@ -253,3 +253,78 @@ def test_tcp_request_connection_and_session_rules(proxy: Any, binary: str, syslo
     assert len(log.lines(3)) == 3
     with pytest.raises(AssertionError):
         log.lines(1, timeout=1.0)        # the rejected connections are not logged
+
+
+STICK_CFG = """
+global
+    nbthread 2
+defaults
+    mode http
+    timeout client 5s
+    timeout connect 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+backend be
+    balance roundrobin
+    stick-table type ip size 1k expire 60s
+    stick on src
+    server s1 127.0.0.1:{p1}
+    server s2 127.0.0.1:{p2}
+    server s3 127.0.0.1:{p3}
+"""
+
+
+def served_by(port: int, source: str) -> bytes:
+    """The body (the server's name) of one request from the client address `source`."""
+    with socket.socket() as s:
+        s.settimeout(10)
+        s.bind((source, 0))
+        s.connect((LOCALHOST, port))
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data.partition(b"\r\n\r\n")[2].strip()
+
+
+def test_stick_on_src_keeps_each_client_on_its_server(proxy: Any, binary: str,  # noqa: F811
+                                                       http_backend: Callable[..., Any]) -> None:
+    """Round robin gives three clients three servers; `stick on src` keeps each on its own
+    afterwards, from whichever worker (pyhaproxy's are paused in turn, as above)."""
+    (port,) = free_ports(1)
+    apps = [http_backend(name=f"s{i}") for i in (1, 2, 3)]
+    px = proxy.start(STICK_CFG, port=port, p1=apps[0].port, p2=apps[1].port, p3=apps[2].port)
+    clients = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+    first = {c: served_by(port, c) for c in clients}
+    assert sorted(first.values()) == [b"s1", b"s2", b"s3"], first
+    workers = px.worker_pids() if binary == "pyhaproxy" else []
+    for paused in (workers or [None]):
+        if paused is not None:
+            os.kill(paused, signal.SIGSTOP)
+        try:
+            for c in clients * 2:
+                assert served_by(port, c) == first[c], c
+        finally:
+            if paused is not None:
+                os.kill(paused, signal.SIGCONT)
+
+
+def test_stick_on_a_server_gone_down_goes_elsewhere_and_sticks_there(
+        proxy: Any, binary: str, http_backend: Callable[..., Any]) -> None:  # noqa: F811
+    """A remembered server that is in maintenance is not used (no `option persist`): the
+    request is balanced, and the new server is remembered."""
+    (port,) = free_ports(1)
+    apps = [http_backend(name=f"s{i}") for i in (1, 2, 3)]
+    cfg = STICK_CFG.replace("global\n", "global\n    stats socket {sock} level admin\n")
+    sock = proxy.tmp_path / "admin.sock"
+    proxy.start(cfg, port=port, p1=apps[0].port, p2=apps[1].port, p3=apps[2].port, sock=sock)
+    home = served_by(port, "127.0.0.5")
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(sock))
+        s.sendall(f"disable server be/{home.decode()}\n".encode())
+        s.recv(4096)
+    moved = served_by(port, "127.0.0.5")
+    assert moved != home
+    assert [served_by(port, "127.0.0.5") for _ in range(3)] == [moved] * 3
