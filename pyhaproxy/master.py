@@ -182,6 +182,7 @@ class Master:
         self._mcli: list[Any] = []  # -S: pyhaproxy.master_cli.MasterCliServer
         self.peers: Any = None  # peers: pyhaproxy.peers.service.PeersService, with `peers` sections
         self._purge_due = 0.0   # stick tables: the next purge of expired entries
+        self._peers_tables: object = None  # the proxies' tables the peers links serve
         self._started_at = time.time()
         self._reloads = 0
 
@@ -275,9 +276,12 @@ class Master:
         if not self.cfg.peers:
             return
         from pyhaproxy.peers.service import PeersService
+        from pyhaproxy.peers.shmstore import proxy_tables, section_table
 
         assert self.selector is not None
-        self.peers = PeersService(self.cfg)
+        extra = proxy_tables(self.cfg)
+        self.peers = PeersService(self.cfg, extra=extra, section_table=section_table)
+        self._peers_tables = _tables_signature(extra)
         for eng in self.peers.engines:
             try:
                 eng.attach(self.selector)
@@ -293,16 +297,21 @@ class Master:
         of the same section, name and shape keep their entries (the master outlives reloads,
         so 2.6's hand-over from the old process to the new one is not needed)."""
         from pyhaproxy.peers.service import PeersService
+        from pyhaproxy.peers.shmstore import proxy_tables, section_table
 
         old = self.peers
-        if old is not None and old.signature == PeersService.signature_of(cfg):
+        extra = proxy_tables(cfg)
+        if old is not None and old.signature == PeersService.signature_of(cfg) and \
+                self._peers_tables == _tables_signature(extra):
             return
         if old is not None:
             old.close()
         self.peers = None
         if not cfg.peers:
             return
-        self.peers = PeersService(cfg, keep=old.stores if old is not None else None)
+        self.peers = PeersService(cfg, keep=old.stores if old is not None else None, extra=extra,
+                                  section_table=section_table)
+        self._peers_tables = _tables_signature(extra)
         assert self.selector is not None
         for eng in self.peers.engines:
             try:
@@ -972,6 +981,11 @@ class Master:
 def _bare(line: str, prefix: str) -> str:
     line = line.rstrip("\n")
     return line[len(prefix) :].lstrip() if line.startswith(prefix) else line
+
+
+def _tables_signature(extra: dict[str, list[Any]]) -> object:
+    """Which shared tables the peers links hold: a reload that replaces one restarts them."""
+    return sorted((sec, s.name, id(getattr(s, "table", s))) for sec, stores in extra.items() for s in stores)
 
 
 def _state_of(shm: Any, i: int) -> int:

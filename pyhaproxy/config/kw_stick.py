@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import re
 
-from .kw_peers import parse_table
+from .kw_peers import parse_table, sync_peers_error
 from .lexer import ConfigError
 from .model import Config, HttpRule, PeerTable, Proxy, Where
 from .sample import STK_COUNTERS, STK_SRC, SampleError, SampleExpr, Segment, parse_sample
@@ -42,11 +42,10 @@ def p_stick_table(st: State, args: list[str], where: Where) -> None:
                           f"{px.stick_table.where.file}:{px.stick_table.where.line}).")
     peers: list[str] = []
     t = parse_table(args[0], px.name, args[1:], where, peers)
-    if peers:
-        raise not_supported("'peers' on a proxy's stick-table (the peers sections' own `table` "
-                            "lines are shared)", "1.5", where)
+    t.peers = peers[-1] if peers else ""
     if any(name == "server_key" for name, _ in t.data_types):
-        raise not_supported("store option 'server_key' (stick on/match persistence)", "2.0", where)
+        raise not_supported("store option 'server_key' (pyhaproxy's stick rules keep server_id)", "2.0",
+                            where)
     if t.key_len > KEY_MAX:
         raise fail(where, f"{args[0]}: a key of {t.key_len} bytes is longer than pyhaproxy's "
                           f"{KEY_MAX}.")
@@ -149,8 +148,12 @@ def stick_rule(st: State, kw: str, args: list[str], where: Where) -> HttpRule:
 
 
 def table_names(cfg: Config) -> list[tuple[str, PeerTable]]:
-    """Every proxy's stick table in index order (ext/stktable.pxi's g_st), named by its proxy."""
-    return [(px.name, px.stick_table) for px in cfg.proxies if px.stick_table is not None]
+    """Every stick table in index order (ext/stktable.pxi's g_st): the proxies' (named by their
+    proxy), then the `table` lines of the peers sections (named SECTION/NAME, as 2.6 names them
+    in `track-sc0 src table SECTION/NAME`)."""
+    out = [(px.name, px.stick_table) for px in cfg.proxies if px.stick_table is not None]
+    out += [(f"{sec.name}/{t.name}", t) for sec in cfg.peers for t in sec.tables]
+    return out
 
 
 def _samples(px: Proxy) -> list[tuple[SampleExpr, Where, str]]:
@@ -178,6 +181,11 @@ def check_stick_refs(cfg: Config) -> None:
     """2.6's post-parse errors: a table named by a track-sc rule or a fetch must exist (src_*
     and table_* default to the proxy's own table; sc_* to the tracked one)."""
     tables = {name: t for name, t in table_names(cfg)}
+    for name, t in tables.items():
+        if t.peers:
+            err = sync_peers_error(cfg.peers, cfg.localpeer, name, t.peers)
+            if err is not None:
+                raise ConfigError(t.where.file, t.where.line, err)
     for px in cfg.proxies:
         for rule in px.stick_rules:
             name = rule.args[0] or px.name

@@ -366,6 +366,7 @@ class PeerTable:
     expire_ms: int = 0
     nopurge: bool = False
     data_types: list[tuple[str, int]] = field(default_factory=list)  # (store option, period ms)
+    peers: str = ""     # a proxy's `stick-table ... peers NAME`: the section that shares it
 
 
 @dataclass
