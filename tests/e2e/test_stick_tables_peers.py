@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -136,3 +137,28 @@ def test_show_table_lists_the_shared_entry(proxy: ProxyLauncher, tmp_path: Path,
             break
         time.sleep(0.2)
     assert re.search(r"key=127\.0\.0\.1 .*gpc0=0 http_req_cnt=3", out), out
+
+
+def test_a_restarted_instance_gets_the_table_back(proxy: ProxyLauncher, tmp_path: Path,
+                                                  haproxy_side: list[subprocess.Popen[bytes]]) -> None:
+    """pyhaproxy counts a client, stops, starts again: the haproxy peer teaches it the table
+    (a resync on start), and its count goes on."""
+    pp, ph, http_py, http_hap = free_ports(4)
+    px = proxy.start(CFG.format(pp=pp, ph=ph, http=http_py), extra_args=["-L", "py"])
+    start_haproxy(haproxy_side, tmp_path, pp, ph, http_hap)
+    for _ in range(3):
+        get(http_py)
+    sock = tmp_path / "hap.sock"
+    end = time.monotonic() + 5
+    while "http_req_cnt=3" not in cli(sock, "show table limits"):
+        assert time.monotonic() < end, cli(sock, "show table limits")
+        time.sleep(0.2)
+    px.signal(signal.SIGTERM)
+    assert px.wait_exit() is not None
+    proxy.start(CFG.format(pp=pp, ph=ph, http=http_py), extra_args=["-L", "py"])
+    end = time.monotonic() + 10
+    while not re.search(r"id=py\(remote,active\).*last_status=ESTA", cli(sock, "show peers")):
+        assert time.monotonic() < end, cli(sock, "show peers")
+        time.sleep(0.2)
+    time.sleep(1.0)     # (the resync: every entry, then "finished")
+    assert fields(get(http_py)[1])["req"] == "4"
