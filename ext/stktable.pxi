@@ -583,7 +583,7 @@ cdef class StkTable:
         e = st_entry_at(self.h, i)
         st_elock(self.h, e)
         for t, v in values.items():
-            if 0 <= t < ST_NDATA and t != STD_CONN_CUR:
+            if 0 <= t < ST_NDATA:
                 st_set_locked(self.h, e, t, v, tick)
         st_touch(self.h, e, st_now())
         if expire_ms >= 0:

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pyhaproxy import runtime_maps
+from pyhaproxy import runtime_maps, runtime_tables
 from pyhaproxy.config.model import StatsSocket
 from pyhaproxy.stats import csv as csv_fmt
 from pyhaproxy.stats.collect import View, collect
@@ -289,6 +289,10 @@ HELP = (
     "  set map <map> <key> <value>   : modify a map entry\n"
     "  del map <map> <key>           : delete a map entry\n"
     "  clear map <map>               : clear the content of a map\n"
+    "  clear table <table> [<filter>]*         : remove an entry from a table (filter: data/key)\n"
+    "  set table <table> key <k> [data.* <v>]* : update or create a table entry's data\n"
+    "  show table <table> [<filter>]*          : report table usage stats or dump this table's contents "
+    "(filter: data/key)\n"
 )
 
 
@@ -358,6 +362,8 @@ class CommandHandler:
             return self._set_weight(view, words)
         if w0 in ("show", "add", "set", "del", "clear") and w1 == "map":
             return runtime_maps.execute(view.maps, words)
+        if w0 in ("show", "set", "clear") and w1 == "table":
+            return runtime_tables.execute(view, words, self.level)
         return f"Unknown command: '{cmd.strip()}'. Type 'help' for the list of commands.\n"
 
     def _show_stat(self, view: View, args: list[str]) -> str:
