@@ -30,6 +30,14 @@ cdef enum:
     HR_REJECT = 36          # tcp-request connection|session reject: closed, not logged (2.6)
     HR_STICK_MATCH = 37     # stick match|on KEY: drop_query = the table, fmt_first = the key
     HR_STICK_STORE = 38     # stick store-request|on KEY: the same
+    HR_REPLACE_HDR = 39     # replace-header NAME REGEX FMT: name, val = the regex, the format
+    HR_REPLACE_VAL = 40     # replace-value: the same on each comma-separated value
+    HR_REPLACE_PATH = 41    # replace-path REGEX FMT (val = the regex)
+    HR_REPLACE_PATHQ = 42
+    HR_REPLACE_URI = 43
+    HR_SET_METHOD = 44      # set-method FMT
+    HR_SET_STATUS = 45      # http-response set-status: status, name = the reason ("" standard)
+    HR_SET_SRC = 46         # set-src EXPR: fmt_first = the expression
 
 
 cdef struct hrule_t:
@@ -43,6 +51,7 @@ cdef struct hrule_t:
     int vlen
     int fmt_first       # the value's segments in g_fmt when it has %[...] parts
     int nfmt            # 0: the value is the literal val
+    regex_t *re         # replace-*: the compiled val
 
 
 cdef hrule_t *g_hrule = NULL
@@ -57,7 +66,11 @@ _HR_ACTIONS = {"deny": HR_DENY, "add-header": HR_ADD, "set-header": HR_SET, "del
                "redirect-scheme": HR_REDIR_SCHEME,   # tls
                "use-service": HR_USE_SERVICE, "tarpit": HR_TARPIT, "track-sc": HR_TRACK,
                "sc-inc": HR_SC_INC, "sc-set-gpt0": HR_SC_SET_GPT0, "accept": HR_ACCEPT,
-               "reject": HR_REJECT, "stick-match": HR_STICK_MATCH, "stick-store": HR_STICK_STORE}
+               "reject": HR_REJECT, "stick-match": HR_STICK_MATCH, "stick-store": HR_STICK_STORE,
+               "replace-header": HR_REPLACE_HDR, "replace-value": HR_REPLACE_VAL,
+               "replace-path": HR_REPLACE_PATH, "replace-pathq": HR_REPLACE_PATHQ,
+               "replace-uri": HR_REPLACE_URI, "set-method": HR_SET_METHOD,
+               "set-status": HR_SET_STATUS, "set-src": HR_SET_SRC}
 
 
 cdef char *_hr_copy(bytes b) except? NULL:
@@ -92,6 +105,11 @@ cdef int httpreq_setup(object t) except -1:
         r.vlen = len(value)
         r.fmt_first = fmt_first
         r.nfmt = nfmt
+        r.re = NULL
+        if HR_REPLACE_HDR <= r.action <= HR_REPLACE_URI:
+            r.re = <regex_t *>calloc(1, sizeof(regex_t))
+            if r.re == NULL or regcomp(r.re, r.val, REG_EXTENDED) != 0:
+                raise ValueError(f"cannot compile the regex {value!r}")
     for i, (first, count) in enumerate(t.hreq):
         if i < g_npx:
             g_px[i].hr_first = first
@@ -282,6 +300,17 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
         if r.action == HR_TRACK or r.action == HR_SC_INC or r.action == HR_SC_SET_GPT0:
             rules_stk(s, r, buf, m, not rsp)
             continue
+        if r.action == HR_SET_SRC:
+            if not rsp and smp_one(s, &g_sexpr[r.fmt_first], buf, m, &sv):
+                rules_set_src(s, &sv)
+            continue
+        if r.action == HR_SET_STATUS:
+            if rsp:
+                n = http_set_status(buf, plen[0], m, r)
+                if n < 0:
+                    return _http_rules_fail(idx, px, rsp)
+                plen[0] = n
+            continue
         val = r.val
         vlen = r.vlen
         if r.nfmt:
@@ -297,6 +326,22 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
         if r.action == HR_RETURN:
             http_return(idx, r, val, vlen)
             return 1
+        if HR_REPLACE_HDR <= r.action <= HR_REPLACE_URI:
+            if r.nfmt == 0:
+                vlen = 0        # an empty replacement
+            n = http_replace(buf, plen[0], m, r, val, vlen)
+            if n < 0:
+                return _http_rules_fail(idx, px, rsp)
+            plen[0] = n
+            continue
+        if r.action == HR_SET_METHOD:
+            n = h1_replace(buf, plen[0], BUFSIZE, m, m.meth_off, m.meth_len, val, vlen)
+            if n < 0:
+                return _http_rules_fail(idx, px, rsp)
+            plen[0] = n
+            m.meth = _h1_method(buf + m.meth_off, m.meth_len)
+            s.meth = m.meth
+            continue
         if r.action == HR_SET_PATH or r.action == HR_SET_QUERY or r.action == HR_SET_URI:
             n = http_set_uri_part(buf, plen[0], m, r.action, val, vlen)
             if n < 0:
@@ -420,6 +465,136 @@ cdef void stick_store(int idx, const char *buf, h1_msg *m) noexcept nogil:
         if i >= 0:
             st_set_value(g_st[r.drop_query], i, STD_SERVER_ID, s.srv - p.srv_first + 1)
         done |= 1ULL << (r.drop_query & 63)
+
+
+cdef void rules_set_src(sess_t *s, smp_t *v) noexcept nogil:
+    """set-src: the client address becomes the sample's (a string is read as an address); the
+    port is kept, as 2.6 keeps it."""
+    cdef int port = 0
+    cdef char txt[64]
+    cdef sockaddr_in *a4
+    cdef sockaddr_in6 *a6
+    if v.type == SMP_STR:
+        if v.len <= 0 or v.len >= 64:
+            return
+        memcpy(txt, v.p, v.len)
+        txt[v.len] = 0
+        if inet_pton(AF_INET, txt, v.ip) == 1:
+            v.family = AF_INET
+        elif inet_pton(AF_INET6, txt, v.ip) == 1:
+            v.family = AF_INET6
+        else:
+            return
+        v.type = SMP_IP
+    if v.type != SMP_IP:
+        return
+    if s.cli_addr.ss_family == AF_INET:
+        port = (<sockaddr_in *>&s.cli_addr).sin_port
+    elif s.cli_addr.ss_family == AF_INET6:
+        port = (<sockaddr_in6 *>&s.cli_addr).sin6_port
+    memset(&s.cli_addr, 0, sizeof(sockaddr_storage))
+    if v.family == AF_INET:
+        a4 = <sockaddr_in *>&s.cli_addr
+        a4.sin_family = AF_INET
+        memcpy(&a4.sin_addr.s_addr, v.ip, 4)
+        a4.sin_port = port
+        s.cli_addrlen = sizeof(sockaddr_in)
+    else:
+        a6 = <sockaddr_in6 *>&s.cli_addr
+        a6.sin6_family = AF_INET6
+        memcpy(a6.sin6_addr.s6_addr, v.ip, 16)
+        a6.sin6_port = port
+        s.cli_addrlen = sizeof(sockaddr_in6)
+
+
+cdef int _replace_span(char *buf, int len, h1_msg *m, hrule_t *r, int off, int n, const char *fmt,
+                       int flen) noexcept nogil:
+    """buf[off:off+n] replaced by fmt (its \\N are the regex's groups) when the regex matches
+    it whole or in part, as 2.6's exp_replace (the result is the expansion alone): the new
+    length, len when it does not match, -1 when it does not fit."""
+    cdef char subject[RULES_MAXLINE + 1]
+    cdef char out[RULES_MAXLINE]
+    cdef regmatch_t pm[RULES_NMATCH]
+    cdef int k
+    if n > RULES_MAXLINE:
+        return -1
+    memcpy(subject, buf + off, n)
+    subject[n] = 0
+    if regexec(r.re, subject, RULES_NMATCH, pm, 0) != 0:
+        return len
+    k = _rules_expand(fmt, flen, subject, pm, out, RULES_MAXLINE)
+    if k < 0:
+        return -1
+    return h1_replace(buf, len, BUFSIZE, m, off, n, out, k)
+
+
+cdef int http_replace(char *buf, int len, h1_msg *m, hrule_t *r, const char *fmt, int flen) noexcept nogil:
+    """replace-header / replace-value / replace-path / replace-pathq / replace-uri."""
+    cdef int k, off = 0, n = 0, st, en, vend
+    cdef h1_hdr *h
+    if r.action == HR_REPLACE_URI:
+        return _replace_span(buf, len, m, r, m.uri_off, m.uri_len, fmt, flen)
+    if r.action == HR_REPLACE_PATH or r.action == HR_REPLACE_PATHQ:
+        if not smp_path(buf, m, &off, &n, r.action == HR_REPLACE_PATHQ):
+            return len
+        return _replace_span(buf, len, m, r, off, n, fmt, flen)
+    for k in range(m.nhdr):
+        h = &m.hdr[k]
+        if not h1_hdr_name_is(buf, h, r.name, r.nlen):
+            continue
+        if r.action == HR_REPLACE_HDR:
+            len = _replace_span(buf, len, m, r, h.v_off, h.v_len, fmt, flen)
+            if len < 0:
+                return -1
+            continue
+        # replace-value: each comma-separated value, trimmed (h moves as the edits go)
+        st = 0
+        while st <= h.v_len:
+            en = st
+            while en < h.v_len and buf[h.v_off + en] != b',':
+                en += 1
+            vend = en
+            while st < vend and (buf[h.v_off + st] == b' ' or buf[h.v_off + st] == b'\t'):
+                st += 1
+            while vend > st and (buf[h.v_off + vend - 1] == b' ' or buf[h.v_off + vend - 1] == b'\t'):
+                vend -= 1
+            n = h.v_len
+            len = _replace_span(buf, len, m, r, h.v_off + st, vend - st, fmt, flen)
+            if len < 0:
+                return -1
+            st = en + (h.v_len - n) + 1
+    return len
+
+
+cdef int http_set_status(char *buf, int len, h1_msg *m, hrule_t *r) noexcept nogil:
+    """http-response set-status N [reason R]: the status line says N and R (the standard
+    reason, set at start-up, when none is given)."""
+    cdef char line[256]
+    cdef int n = 0
+    cdef const char *reason = r.name
+    cdef int rlen = r.nlen
+    if m.ver_len + 6 + rlen > 255:
+        return -1
+    memcpy(line, buf + m.ver_off, m.ver_len)
+    n = m.ver_len
+    line[n] = b' '
+    line[n + 1] = <char>(48 + r.status // 100)
+    line[n + 2] = <char>(48 + r.status // 10 % 10)
+    line[n + 3] = <char>(48 + r.status % 10)
+    line[n + 4] = b' '
+    n += 5
+    memcpy(line + n, reason, rlen)
+    n += rlen
+    len = h1_replace(buf, len, BUFSIZE, m, m.start, _rules_content_len(buf, m.start, m.first_line_len),
+                     line, n)
+    if len < 0:
+        return -1
+    # (the one span now covers the whole line: its parts are set again)
+    m.ver_off = m.start
+    m.reason_off = m.start + m.ver_len + 5
+    m.reason_len = rlen
+    m.status = r.status
+    return len
 
 
 cdef int _http_rules_fail(int idx, int px, int rsp) noexcept nogil:

@@ -260,6 +260,8 @@ def _return_head(args: list[str]) -> bytes:
 
 VAR_ACTIONS = ("set-var", "set-var-fmt", "unset-var")
 STICK_ACTIONS = ("track-sc", "sc-inc", "sc-set-gpt0")
+REWRITES = ("set-method", "set-src", "replace-header", "replace-value", "replace-path", "replace-pathq",
+            "replace-uri", "set-status")
 
 
 def compile_acls(cfg: Config) -> AclTables:
@@ -370,6 +372,20 @@ def compile_acls(cfg: Config) -> AclTables:
         assert hr.fmt and hr.fmt[0].sample is not None
         return ("sc-set-gpt0", cond, ctr, 0, b"", b"", expr_of(hr.fmt[0].sample), 0)
 
+    def rewrite_rule(hr: HttpRule, cond: int) -> tuple[str, int, int, int, bytes, bytes, int, int]:
+        """replace-*: name = the header, value = the regex, the format; set-method: the format;
+        set-src: fmt_first = the expression; set-status: status, name = the reason."""
+        a = hr.args
+        if hr.action == "set-status":
+            return ("set-status", cond, int(a[0]), 0, a[1].encode("latin-1"), b"", 0, 0)
+        if hr.action == "set-src":
+            assert hr.fmt and hr.fmt[0].sample is not None
+            return ("set-src", cond, 0, 0, b"", b"", expr_of(hr.fmt[0].sample), 0)
+        first, nfmt = add_fmt(hr.fmt or [])
+        name = a[0].encode("latin-1") if hr.action in ("replace-header", "replace-value") else b""
+        regex = a[-1].encode("latin-1") if a else b""
+        return (hr.action, cond, 0, 0, name, regex, first, nfmt)
+
     for pi, px in enumerate(cfg.proxies):
         local: dict[str, list[int]] = {}
         maps.proxy = px.name
@@ -410,6 +426,8 @@ def compile_acls(cfg: Config) -> AclTables:
                 hrules.append(var_rule(hr, cond))
             elif hr.action in STICK_ACTIONS:
                 hrules.append(stick_rule(hr, cond))
+            elif hr.action in REWRITES:
+                hrules.append(rewrite_rule(hr, cond))
             elif hr.action in ("set-path", "set-query", "set-uri"):
                 first, nfmt = add_fmt(hr.fmt or [])
                 hrules.append((hr.action, cond, 0, 0, b"", b"", first, nfmt))
@@ -430,6 +448,8 @@ def compile_acls(cfg: Config) -> AclTables:
                 hrules.append(("deny", cond, int(a[0]), 0, b"", b"", 0, 0))
             elif hr.action in VAR_ACTIONS:
                 hrules.append(var_rule(hr, cond))
+            elif hr.action in REWRITES:
+                hrules.append(rewrite_rule(hr, cond))
             else:
                 first, nfmt = add_fmt(hr.fmt or [])
                 hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"),

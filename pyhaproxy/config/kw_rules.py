@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import copy
+import http
 import re
 from collections.abc import Callable
 
@@ -147,13 +148,13 @@ _HTTP_REQUEST_ACTIONS = {"deny": 0, "tarpit": 0, "add-header": 2, "set-header": 
 _URI_ACTIONS = ("set-path", "set-query", "set-uri")
 
 _HTTP_REQUEST_LATER = (
-    "allow auth set-method set-log-level "
-    "set-nice set-tos set-mark replace-header replace-value replace-path replace-uri capture "
+    "allow auth set-log-level "
+    "set-nice set-tos set-mark capture "
     "track-sc0 track-sc1 track-sc2 sc-inc-gpc0 sc-set-gpt0 lua cache-use reject "
     "silent-drop wait-for-body wait-for-handshake early-hint normalize-uri set-timeout "
-    "set-src set-dst set-src-port set-dst-port do-resolve add-acl del-acl set-map "
+    "set-dst set-src-port set-dst-port do-resolve add-acl del-acl set-map "
     "del-map set-priority-class set-priority-offset send-spoe-group set-bandwidth-limit "
-    "disable-l7-retry ot-group replace-pathq set-pathq set-var-fmt strict-mode"
+    "disable-l7-retry ot-group set-pathq set-var-fmt strict-mode"
 ).split()
 
 
@@ -234,6 +235,9 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
     if action == "use-service":
         _service_rule(st, args, where)
         return
+    if action in REWRITES_REQ:
+        _rewrite_rule(st, "http-request", args, where, "req")
+        return
     if is_stick_action(action):
         rule = stick_rule(st, "http-request", args[1:], where)
         _check_sides(st, rule.cond, rule.fmt, "req", f"http-request {action}", where)
@@ -245,7 +249,8 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
             raise fail(where, f"'http-request {action}' is not supported (only deny, tarpit, add-header, "
                               "set-header, del-header, redirect, return, set-path, set-query, "
                               "set-uri, set-var, set-var-fmt, unset-var, track-sc0/1/2, sc-inc-gpc0, "
-                              "sc-inc-gpc1 and sc-set-gpt0 are).")
+                              "sc-inc-gpc1, sc-set-gpt0, set-method, set-src, replace-header, "
+                              "replace-value, replace-path, replace-pathq and replace-uri are).")
         raise fail(where, f"'http-request' : unknown action '{action}'.")
     rest = args[2:]
     k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))
@@ -361,6 +366,61 @@ def _check_sides(st: State, cond: Condition | None, fmt: list[Segment] | None, s
             raise fail(where, f"'{what}' : {exc}.") from None
 
 
+# http-request/http-response rewrites: action -> its parameters before the format
+REWRITES_REQ = {"set-method": 0, "set-src": 0, "replace-header": 2, "replace-value": 2,
+                "replace-path": 1, "replace-pathq": 1, "replace-uri": 1}
+REWRITES_RES = {"set-status": 0, "replace-header": 2, "replace-value": 2}
+
+
+def _rewrite_rule(st: State, kw: str, args: list[str], where: Where, side: str) -> None:
+    """`set-method FMT`, `set-src EXPR`, `replace-header|replace-value NAME REGEX FMT`,
+    `replace-path|replace-pathq|replace-uri REGEX FMT`, `set-status CODE [reason TEXT]`; the
+    regex is POSIX extended (2.6 is built with PCRE2: the common syntax is the same)."""
+    action = args[1]
+    rest = args[2:]
+    k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))
+    params, cond_words = rest[:k], rest[k:]
+    what = f"{kw} {action}"
+    cond = parse_condition(st, cond_words, where, what) if cond_words else None
+    fmt = None
+    if action == "set-status":
+        if not params:
+            raise fail(where, f"'{what}' expects a status code.")
+        code = parse_int(params[0], "set-status", where, lo=100, hi=999)
+        reason = ""
+        if params[1:2] == ["reason"] and len(params) == 3:
+            reason = params[2]
+        elif len(params) > 1:
+            raise fail(where, f"'{what}' : unexpected argument '{params[1]}' (only 'reason TEXT').")
+        if not reason:
+            try:
+                reason = http.HTTPStatus(code).phrase
+            except ValueError:
+                reason = "Other"
+        _check_sides(st, cond, None, side, what, where)
+        st.px().http_res_rules.append(HttpRule(action=action, args=[str(code), reason], cond=cond,
+                                               where=copy.copy(where)))
+        return
+    nbefore = (REWRITES_REQ if side == "req" else REWRITES_RES)[action]
+    if len(params) != nbefore + 1:
+        raise fail(where, f"'{what}' expects exactly {nbefore + 1} argument(s).")
+    if action.startswith("replace-header") or action == "replace-value":
+        if not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", params[0]):
+            raise fail(where, f"'{what}' : invalid header name '{params[0]}'.")
+    if nbefore:
+        compile_regex(params[nbefore - 1], False, where)
+    try:
+        if action == "set-src":
+            fmt = [Segment(sample=parse_sample(params[0]))]
+        else:
+            fmt = parse_format(params[-1])
+    except SampleError as exc:
+        raise fail(where, f"'{what}' : {exc}.") from None
+    _check_sides(st, cond, fmt, side, what, where)
+    rules = st.px().http_rules if side == "req" else st.px().http_res_rules
+    rules.append(HttpRule(action=action, args=params[:-1], cond=cond, where=copy.copy(where), fmt=fmt))
+
+
 def p_http_response(st: State, args: list[str], where: Where) -> None:
     """`http-response set-header|add-header|del-header|deny [if|unless COND]`."""
     defaults_forbidden(st, args, where)
@@ -369,7 +429,10 @@ def p_http_response(st: State, args: list[str], where: Where) -> None:
     action = args[1]
     if _var_rule(st, kw, args, where, "res"):
         return
-    allowed = tuple(_HTTP_RESPONSE_ACTIONS)
+    if action in REWRITES_RES:
+        _rewrite_rule(st, kw, args, where, "res")
+        return
+    allowed = (*_HTTP_RESPONSE_ACTIONS, *REWRITES_RES)
     if action not in allowed:
         raise fail(where, f"'{kw} {action}' is not supported (only {', '.join(allowed)} are).")
     rest = args[2:]
