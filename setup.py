@@ -34,7 +34,7 @@ def openssl_flags() -> tuple[list[str], list[str]]:
 ssl_cflags, ssl_libs = openssl_flags()
 exts = [
     Extension("pyhaproxy._core", sources=["ext/_core.pyx"], include_dirs=["ext"],
-              extra_compile_args=extra + ssl_cflags, extra_link_args=link + ssl_libs),
+              extra_compile_args=extra + ssl_cflags, extra_link_args=link + ssl_libs + ["-lcrypt"]),
     Extension("pyhaproxy._h1test", sources=["ext/_h1test.pyx"], include_dirs=["ext"],
               extra_compile_args=extra, extra_link_args=link),
 ]

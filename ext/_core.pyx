@@ -6,7 +6,7 @@ Each concern lives in its own .pxi, included here so that calls between them can
 """
 
 from libc.stdlib cimport malloc, calloc, free
-from libc.string cimport memset, memcpy, memcmp, memchr, strlen
+from libc.string cimport memset, memcpy, memcmp, memchr, strlen, strcmp
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from linux cimport *
 from shm cimport *

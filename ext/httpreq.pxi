@@ -38,6 +38,7 @@ cdef enum:
     HR_SET_METHOD = 44      # set-method FMT
     HR_SET_STATUS = 45      # http-response set-status: status, name = the reason ("" standard)
     HR_SET_SRC = 46         # set-src EXPR: fmt_first = the expression
+    HR_AUTH = 47            # http-request auth [realm R]: name = the whole 401 answer
 
 
 cdef struct hrule_t:
@@ -70,7 +71,7 @@ _HR_ACTIONS = {"deny": HR_DENY, "add-header": HR_ADD, "set-header": HR_SET, "del
                "replace-header": HR_REPLACE_HDR, "replace-value": HR_REPLACE_VAL,
                "replace-path": HR_REPLACE_PATH, "replace-pathq": HR_REPLACE_PATHQ,
                "replace-uri": HR_REPLACE_URI, "set-method": HR_SET_METHOD,
-               "set-status": HR_SET_STATUS, "set-src": HR_SET_SRC}
+               "set-status": HR_SET_STATUS, "set-src": HR_SET_SRC, "auth": HR_AUTH}
 
 
 cdef char *_hr_copy(bytes b) except? NULL:
@@ -93,6 +94,7 @@ cdef int httpreq_setup(object t) except -1:
     if g_hrule == NULL:
         raise MemoryError()
     format_setup(t.fmts)
+    userlists_setup(t.userlists)    # http_auth (sample.pxi)
     for i, (action, cond, status, drop, name, value, fmt_first, nfmt) in enumerate(rules):
         r = &g_hrule[i]
         r.action = _HR_ACTIONS[action]
@@ -300,6 +302,16 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
         if r.action == HR_TRACK or r.action == HR_SC_INC or r.action == HR_SC_SET_GPT0:
             rules_stk(s, r, buf, m, not rsp)
             continue
+        if r.action == HR_AUTH:
+            if rsp:
+                continue
+            s.cli_ka = 0
+            s.status = 401
+            if s.term_cause == TERM_NONE:
+                s.term_cause = TERM_LOCAL       # "LR", as 2.6 logs it
+                s.term_phase = PH_REQ
+            http_send_raw(idx, r.name, r.nlen)
+            return 1
         if r.action == HR_SET_SRC:
             if not rsp and smp_one(s, &g_sexpr[r.fmt_first], buf, m, &sv):
                 rules_set_src(s, &sv)

@@ -43,6 +43,8 @@ cpdef enum sample_fetch:
     SF_SSL_FC_SNI = 31   # tls: the server name the client sent (SNI)
     SF_UNIQUE_ID = 32    # the request's unique-id-format ID
     SF_STK = 33          # sc_*, scN_*, src_*, table_cnt/avl (stktable.pxi): iarg = counter | type << 8 | op << 16 | table+1 << 32
+    SF_HTTP_AUTH = 34    # http_auth(L): the request's Basic credentials are valid in userlist iarg
+    SF_HTTP_AUTH_GROUP = 35   # http_auth_group(L): each group of that user
 
 
 cpdef enum stk_op:       # what an SF_STK fetch does with its data type
@@ -416,6 +418,127 @@ cdef void vars_end_txn(sess_t *s) noexcept nogil:
             (<var_t *>s.vars)[k].type = SMP_NONE
 
 
+# ---------------------------------------------------------------------------------------------
+# userlists (`userlist` sections): http_auth, http_auth_group
+
+cdef struct ul_user_t:
+    char *name
+    int nlen
+    char *secret
+    int crypted          # `password HASH`: checked with crypt(3)
+    int gfirst           # its groups: g_ul_gname[gfirst .. gfirst + ngroups]
+    int ngroups
+
+
+cdef ul_user_t *g_ul_user = NULL
+cdef char **g_ul_gname = NULL
+cdef int *g_ul_first = NULL      # per userlist: its first user in g_ul_user, and how many
+cdef int *g_ul_count = NULL
+cdef int g_nul = 0
+cdef crypt_data g_crypt
+
+
+cdef int userlists_setup(list lists) except -1:
+    """lists: per userlist, [(name, secret, crypted, [group...])] (start-up)."""
+    global g_ul_user, g_ul_gname, g_ul_first, g_ul_count, g_nul
+    cdef int i, k, nu = 0, ng = 0, gi = 0
+    cdef ul_user_t *u
+    g_nul = len(lists)
+    for users in lists:
+        nu += len(users)
+        for _n, _s, _c, groups in users:
+            ng += len(groups)
+    g_ul_user = <ul_user_t *>calloc(max(1, nu), sizeof(ul_user_t))
+    g_ul_gname = <char **>calloc(max(1, ng), sizeof(char *))
+    g_ul_first = <int *>calloc(max(1, g_nul), sizeof(int))
+    g_ul_count = <int *>calloc(max(1, g_nul), sizeof(int))
+    if g_ul_user == NULL or g_ul_gname == NULL or g_ul_first == NULL or g_ul_count == NULL:
+        raise MemoryError()
+    memset(&g_crypt, 0, sizeof(crypt_data))
+    k = 0
+    for i, users in enumerate(lists):
+        g_ul_first[i] = k
+        g_ul_count[i] = len(users)
+        for name, secret, crypted, groups in users:
+            u = &g_ul_user[k]
+            u.name = _smp_copy(name)
+            u.nlen = len(name)
+            u.secret = _smp_copy(secret)
+            u.crypted = 1 if crypted else 0
+            u.gfirst = gi
+            u.ngroups = len(groups)
+            for g in groups:
+                g_ul_gname[gi] = _smp_copy(g)
+                gi += 1
+            k += 1
+    return 0
+
+
+cdef inline int _b64(char c) noexcept nogil:
+    if b'A' <= c <= b'Z':
+        return c - 65
+    if b'a' <= c <= b'z':
+        return c - 71
+    if b'0' <= c <= b'9':
+        return c + 4
+    if c == b'+':
+        return 62
+    if c == b'/':
+        return 63
+    return -1
+
+
+cdef int http_auth_user(int ul, const char *buf, h1_msg *m) noexcept nogil:
+    """The user of userlist ul whose `Authorization: Basic` credentials the request carries and
+    match (the index in g_ul_user), or -1."""
+    cdef char dec[512]
+    cdef int k, i = 0, n, d = 0, acc = 0, bits = 0, x, colon = -1, u, plen
+    cdef const char *v
+    cdef const char *res
+    cdef ul_user_t *usr
+    if ul < 0 or ul >= g_nul or buf == NULL or m == NULL:
+        return -1
+    k = h1_find_hdr(buf, m, b"authorization", 13, 0)
+    if k < 0:
+        return -1
+    v = buf + m.hdr[k].v_off
+    n = m.hdr[k].v_len
+    if n < 6 or (v[0] | 32) != b'b' or (v[1] | 32) != b'a' or (v[2] | 32) != b's' \
+            or (v[3] | 32) != b'i' or (v[4] | 32) != b'c' or v[5] != b' ':
+        return -1
+    i = 6
+    while i < n and v[i] == b' ':
+        i += 1
+    while i < n and v[i] != b'=' and v[i] != b' ':
+        x = _b64(v[i])
+        if x < 0 or d >= 511:
+            return -1
+        acc = (acc << 6) | x
+        bits += 6
+        if bits >= 8:
+            bits -= 8
+            dec[d] = <char>((acc >> bits) & 0xff)
+            d += 1
+        i += 1
+    dec[d] = 0
+    for k in range(d):
+        if dec[k] == b':':
+            colon = k
+            break
+    if colon < 0:
+        return -1
+    plen = d - colon - 1
+    for u in range(g_ul_first[ul], g_ul_first[ul] + g_ul_count[ul]):
+        usr = &g_ul_user[u]
+        if usr.nlen != colon or memcmp(usr.name, dec, colon) != 0:
+            continue
+        if usr.crypted:
+            res = crypt_r(dec + colon + 1, usr.secret, &g_crypt)
+            return u if res != NULL and strcmp(res, usr.secret) == 0 else -1
+        return u if <int>strlen(usr.secret) == plen and memcmp(usr.secret, dec + colon + 1, plen) == 0 else -1
+    return -1
+
+
 cdef int stk_key_of(st_hdr *h, smp_t *v, unsigned char *out, uint32_t *n) noexcept nogil:
     """A sample as a key of table h (2.6's casts: an IPv4 into an ipv6 table is v4-mapped, a
     v4-mapped IPv6 fits an ip table, an address is a string as text); 0 when it cannot be one."""
@@ -574,6 +697,14 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
             k += 1
         smp_int(v, x)
         return 1
+    if e.fetch == SF_HTTP_AUTH_GROUP:
+        k = http_auth_user(<int>e.iarg, buf, m)
+        if k < 0 or it[0] >= g_ul_user[k].ngroups:
+            return 0
+        p = g_ul_gname[g_ul_user[k].gfirst + it[0]]
+        smp_str(v, p, <int>strlen(p))
+        it[0] += 1
+        return 1
     if it[0]:
         return 0              # every other fetch has one value
     it[0] = 1
@@ -615,6 +746,10 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
         return var_get(s, <int>e.iarg, v)
     if e.fetch == SF_STK:
         return smp_stk(s, e.iarg, v)
+    if e.fetch == SF_HTTP_AUTH:
+        v.type = SMP_BOOL
+        v.i = 1 if http_auth_user(<int>e.iarg, buf, m) >= 0 else 0
+        return 1
     if e.fetch == SF_STATUS:
         if m != NULL and m.status > 0:
             smp_int(v, m.status)        # the response being analysed

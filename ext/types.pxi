@@ -82,6 +82,7 @@ cdef enum:
     TERM_INTERNAL = 5  # 'I'
     TERM_CLI_TO = 6    # 'c'
     TERM_SRV_TO = 7    # 's'
+    TERM_LOCAL = 8     # 'L': answered by the proxy's own processing (http-request auth)
     # session phase at termination (second letter)
     PH_NONE = 0        # '-'
     PH_REQ = 1         # 'R'

@@ -100,6 +100,8 @@ class sample_fetch(IntEnum):
     SF_SSL_FC_SNI = 31  # tls
     SF_UNIQUE_ID = 32
     SF_STK = 33
+    SF_HTTP_AUTH = 34
+    SF_HTTP_AUTH_GROUP = 35
 
 class stk_op(IntEnum):
     STK_GET = 0

@@ -147,6 +147,7 @@ class AclTables:
     expect: list[tuple[int, int]]   # `tcp-request connection expect-proxy`: (first cond, count)
     tconn: list[tuple[int, int]]    # `tcp-request connection` rules: (first, count) in hrules
     tsess: list[tuple[int, int]]    # `tcp-request session` rules
+    userlists: list[list[tuple[bytes, bytes, bool, list[bytes]]]]  # (user, secret, crypted, groups)
     stick: list[tuple[int, int]]    # `stick match|on|store-request` rules
 
 
@@ -191,6 +192,7 @@ class _Maps:
         self.files: list[MapFile] = []          # every map* converter's file, in compile order
         self.tables: dict[str, int] = {}        # stick table name -> index (ext/stktable.pxi)
         self.proxy = ""                         # the proxy being compiled (src_*'s own table)
+        self.userlists: dict[str, int] = {}     # userlist name -> index (ext/sample.pxi)
 
     def table(self, name: str | None) -> int:
         """A stick table's index, -1 when none (the parser checked the names)."""
@@ -223,6 +225,8 @@ def _expr_row(e: SampleExpr, maps: _Maps) -> tuple[int, bytes | None, int, int, 
     iarg = int(e.arg) if e.fetch == "int" and e.arg is not None else 0
     if e.fetch == "var" and e.arg is not None:
         iarg = maps.var(e.arg)
+    if e.fetch in ("http_auth", "http_auth_group"):
+        iarg = maps.userlists.get(e.arg or "", -1)
     if e.stk is not None:
         ctr, dtype, op = e.stk
         own = e.arg is not None or ctr == STK_SRC or e.fetch.startswith("table_")
@@ -259,6 +263,15 @@ def _return_head(args: list[str]) -> bytes:
 
 
 VAR_ACTIONS = ("set-var", "set-var-fmt", "unset-var")
+_AUTH_BODY = ("<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access "
+              "this content.\n</body></html>\n")
+
+
+def _auth_answer(realm: str) -> bytes:
+    """`http-request auth`'s answer: 2.6's 401 page with its WWW-Authenticate (and our close)."""
+    return (f"HTTP/1.1 401 Unauthorized\r\ncontent-length: {len(_AUTH_BODY)}\r\ncache-control: no-cache\r\n"
+            f"content-type: text/html\r\nwww-authenticate: Basic realm=\"{realm}\"\r\n"
+            f"connection: close\r\n\r\n{_AUTH_BODY}").encode("latin-1")
 STICK_ACTIONS = ("track-sc", "sc-inc", "sc-set-gpt0")
 REWRITES = ("set-method", "set-src", "replace-header", "replace-value", "replace-path", "replace-pathq",
             "replace-uri", "set-status")
@@ -275,6 +288,13 @@ def compile_acls(cfg: Config) -> AclTables:
     exprs: list[tuple[int, bytes | None, int, int, list[tuple[int, int]]]] = []
     maps = _Maps()
     maps.tables = {name: i for i, (name, _t) in enumerate(table_names(cfg))}
+    userlists: list[list[tuple[bytes, bytes, bool, list[bytes]]]] = []
+    for ul in cfg.userlists:
+        if ul.name in maps.userlists:
+            continue            # (a duplicated name: 2.6 keeps the first)
+        maps.userlists[ul.name] = len(userlists)
+        userlists.append([(u.name.encode("latin-1"), u.secret.encode("latin-1"), u.crypted,
+                           [g.encode("latin-1") for g in ul.groups_of(u)]) for u in ul.users])
     expr_index: dict[tuple[Any, ...], int] = {}
     acls: list[tuple[int, str, int, list[Any]]] = []
     fmts: list[tuple[int, bytes]] = []
@@ -428,6 +448,8 @@ def compile_acls(cfg: Config) -> AclTables:
                 hrules.append(stick_rule(hr, cond))
             elif hr.action in REWRITES:
                 hrules.append(rewrite_rule(hr, cond))
+            elif hr.action == "auth":
+                hrules.append(("auth", cond, 401, 0, _auth_answer(a[0] or px.name), b"", 0, 0))
             elif hr.action in ("set-path", "set-query", "set-uri"):
                 first, nfmt = add_fmt(hr.fmt or [])
                 hrules.append((hr.action, cond, 0, 0, b"", b"", first, nfmt))
@@ -488,7 +510,7 @@ def compile_acls(cfg: Config) -> AclTables:
                      var_scopes=maps.var_scopes, acls=acls,
                      conds=conds, switch=switch, hrules=hrules, hreq=hreq, hres=hres, lf=lf, lfpx=lfpx,
                      uidpx=uidpx, fmts=fmts, expect=expect, map_keys=maps.keys, map_files=maps.files,
-                     tconn=tconn, tsess=tsess, stick=stick)
+                     tconn=tconn, tsess=tsess, stick=stick, userlists=userlists)
 
 
 @dataclass

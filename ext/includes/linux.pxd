@@ -217,3 +217,9 @@ cdef extern from "<regex.h>" nogil:
         REG_ICASE
         REG_NOSUB
         REG_NOTBOL
+
+cdef extern from "<crypt.h>" nogil:
+    # libcrypt (Debian's libcrypt-dev): `userlist ... password HASH` (sample.pxi)
+    cdef struct crypt_data:
+        int initialized
+    char *crypt_r(const char *phrase, const char *setting, crypt_data *data)

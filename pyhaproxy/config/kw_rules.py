@@ -148,7 +148,7 @@ _HTTP_REQUEST_ACTIONS = {"deny": 0, "tarpit": 0, "add-header": 2, "set-header": 
 _URI_ACTIONS = ("set-path", "set-query", "set-uri")
 
 _HTTP_REQUEST_LATER = (
-    "allow auth set-log-level "
+    "allow set-log-level "
     "set-nice set-tos set-mark capture "
     "track-sc0 track-sc1 track-sc2 sc-inc-gpc0 sc-set-gpt0 lua cache-use reject "
     "silent-drop wait-for-body wait-for-handshake early-hint normalize-uri set-timeout "
@@ -238,6 +238,19 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
     if action in REWRITES_REQ:
         _rewrite_rule(st, "http-request", args, where, "req")
         return
+    if action == "auth":
+        rest = args[2:]
+        realm = ""
+        if rest[:1] == ["realm"]:
+            if len(rest) < 2 or rest[1] in ("if", "unless"):
+                raise fail(where, "'http-request auth' : missing realm value.")
+            realm, rest = rest[1], rest[2:]
+        if rest and rest[0] not in ("if", "unless"):
+            raise fail(where, f"'http-request auth' : unexpected argument '{rest[0]}'.")
+        cond = parse_condition(st, rest, where, "http-request auth") if rest else None
+        _check_sides(st, cond, None, "req", "http-request auth", where)
+        st.px().http_rules.append(HttpRule(action="auth", args=[realm], cond=cond, where=copy.copy(where)))
+        return
     if is_stick_action(action):
         rule = stick_rule(st, "http-request", args[1:], where)
         _check_sides(st, rule.cond, rule.fmt, "req", f"http-request {action}", where)
@@ -250,7 +263,7 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
                               "set-header, del-header, redirect, return, set-path, set-query, "
                               "set-uri, set-var, set-var-fmt, unset-var, track-sc0/1/2, sc-inc-gpc0, "
                               "sc-inc-gpc1, sc-set-gpt0, set-method, set-src, replace-header, "
-                              "replace-value, replace-path, replace-pathq and replace-uri are).")
+                              "replace-value, replace-path, replace-pathq, replace-uri and auth are).")
         raise fail(where, f"'http-request' : unknown action '{action}'.")
     rest = args[2:]
     k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))

@@ -203,6 +203,11 @@ def check_stick_refs(cfg: Config) -> None:
                     raise ConfigError(w.file, w.line, f"{px.cap} '{px.name}': unable to find table "
                                                       f"'{name}' referenced by track-sc{rule.args[0]}.")
         for expr, w, ctx in _samples(px):
+            if expr.fetch in ("http_auth", "http_auth_group"):
+                if not any(ul.name == expr.arg for ul in cfg.userlists):
+                    raise ConfigError(w.file, w.line, f"unable to find userlist '{expr.arg}' referenced in "
+                                                      f"arg 1 of {ctx} '{expr.fetch}' in proxy '{px.name}'.")
+                continue
             if expr.stk is None:
                 continue
             ctr = expr.stk[0]

@@ -337,6 +337,7 @@ class Config:
     files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     peers: list[PeersSection] = field(default_factory=list)  # peers: the `peers` sections
+    userlists: list[Userlist] = field(default_factory=list)  # `userlist` sections
     localpeer: str = ""  # peers: this process's peer name (-L, `localpeer`, the host name)
     localpeer_cmdline: bool = False  # peers: -L given (a `localpeer` line is then ignored)
 
@@ -367,6 +368,30 @@ class PeerTable:
     nopurge: bool = False
     data_types: list[tuple[str, int]] = field(default_factory=list)  # (store option, period ms)
     peers: str = ""     # a proxy's `stick-table ... peers NAME`: the section that shares it
+
+
+@dataclass
+class UserlistUser:
+    name: str
+    secret: str = ""
+    crypted: bool = False       # `password HASH` (crypt(3)) rather than `insecure-password`
+    groups: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Userlist:
+    """A `userlist` section (1.4+): users with their password and groups."""
+
+    name: str
+    where: Where
+    users: list[UserlistUser] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    group_users: dict[str, list[str]] = field(default_factory=dict)   # `group G users a,b`
+
+    def groups_of(self, user: UserlistUser) -> list[str]:
+        out = list(user.groups)
+        out += [g for g, members in self.group_users.items() if user.name in members and g not in out]
+        return out
 
 
 @dataclass

@@ -20,6 +20,8 @@ from .kw_bind import add_binds
 from .kw_peers import PEERS, initial_localpeer, peers_line
 from .kw_peers import open_section as peers_open_section
 from .kw_stick import check_stick_refs
+from .kw_userlist import USERLIST, check_userlists, userlist_line
+from .kw_userlist import open_section as userlist_open_section
 from .lexer import ConfigError, Context, Line, tokenize
 from .model import Acl, Condition, Config, Proxy, Where
 from .state import DEFAULTS, GLOBAL, UNSUPPORTED_SECTIONS, State
@@ -78,10 +80,16 @@ class Parser:
         if kw == PEERS:
             peers_open_section(st, args, where)
             return
+        if kw == USERLIST:
+            userlist_open_section(st, args, where)
+            return
         if kw in UNSUPPORTED_SECTIONS:
             raise not_supported(f"section '{kw}'", UNSUPPORTED_SECTIONS[kw], where)
         if st.section == PEERS:
             peers_line(st, args, where)
+            return
+        if st.section == USERLIST:
+            userlist_line(st, args, where)
             return
         if st.section is None:
             raise fail(where, f"unknown keyword '{kw}' out of section.")
@@ -172,6 +180,7 @@ class Parser:
             self._check_proxy(px)
         self._check_switching(cfg)
         check_stick_refs(cfg)
+        check_userlists(cfg.userlists)
         return cfg
 
     def _check_switching(self, cfg: Config) -> None:

@@ -56,6 +56,8 @@ _FETCHES: dict[str, tuple[str, str, str, bool]] = {
     "env": ("SF_STR", "str", "const", False),
     "var": ("SF_VAR", "str", "var", False),
     "unique-id": ("SF_UNIQUE_ID", "str", "", True),
+    "http_auth": ("SF_HTTP_AUTH", "bool", "name", True),
+    "http_auth_group": ("SF_HTTP_AUTH_GROUP", "str", "name", True),
 }
 # The stick-table fetches (2.6's 7.3.3): `sc_NAME(N[,table])`, `scN_NAME([table])`,
 # `src_NAME([table])`: NAME -> (data type id, ext/sample.pxi stk_op); the ids are 2.6's
@@ -151,7 +153,7 @@ DEFAULT_MATCH = {"str": "str", "int": "int", "ip": "ip", "bool": "bool"}
 # the message being analysed (`hdr()` without a prefix); the rest read the session.
 _REQUEST_ONLY = {"method", "path", "pathq", "url", "query", "base", "req.ver", "req.hdr", "req.fhdr",
                  "req.hdr_cnt", "req.fhdr_cnt", "req.hdr_val", "req.cook", "req.cook_cnt", "url_param",
-                 "req.proto_http", "req.len"}
+                 "req.proto_http", "req.len", "http_auth", "http_auth_group"}
 _RESPONSE_ONLY = {"status", "res.hdr", "res.fhdr", "res.hdr_cnt", "res.fhdr_cnt", "res.hdr_val"}
 _BOTH_WAYS = {"hdr", "fhdr", "hdr_cnt", "fhdr_cnt", "hdr_val"}   # the message being analysed
 

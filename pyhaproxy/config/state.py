@@ -34,7 +34,6 @@ ALL_SECTIONS = frozenset({GLOBAL, DEFAULTS, LISTEN, FRONTEND, BACKEND})
 # Sections of later HAProxy versions: recognised so the error can say "not supported yet".
 UNSUPPORTED_SECTIONS = {
     "ruleset": "1.3",
-    "userlist": "1.4",
     "resolvers": "1.6",
     "mailers": "1.6",
     "program": "1.9",

@@ -691,7 +691,7 @@ BROKEN: list[tuple[str, int, str]] = [
         "'http-request set-log-level' is not supported (only deny, tarpit, add-header, set-header, "
         "del-header, redirect, return, set-path, set-query, set-uri, set-var, set-var-fmt, "
         "unset-var, track-sc0/1/2, sc-inc-gpc0, sc-inc-gpc1, sc-set-gpt0, set-method, set-src, "
-        "replace-header, replace-value, replace-path, replace-pathq and replace-uri are).",
+        "replace-header, replace-value, replace-path, replace-pathq, replace-uri and auth are).",
     ),
     (
         "listen a :80\n    mode http\n    http-request return status 200 string x\n",
