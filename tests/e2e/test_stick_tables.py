@@ -291,14 +291,17 @@ def served_by(port: int, source: str) -> bytes:
 
 def test_stick_on_src_keeps_each_client_on_its_server(proxy: Any, binary: str,  # noqa: F811
                                                        http_backend: Callable[..., Any]) -> None:
-    """Round robin gives three clients three servers; `stick on src` keeps each on its own
-    afterwards, from whichever worker (pyhaproxy's are paused in turn, as above)."""
+    """Round robin spreads three clients; `stick on src` keeps each on its first server
+    afterwards (where round robin alone would move it), from whichever worker (pyhaproxy's are
+    paused in turn, as above)."""
     (port,) = free_ports(1)
     apps = [http_backend(name=f"s{i}") for i in (1, 2, 3)]
     px = proxy.start(STICK_CFG, port=port, p1=apps[0].port, p2=apps[1].port, p3=apps[2].port)
     clients = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
     first = {c: served_by(port, c) for c in clients}
-    assert sorted(first.values()) == [b"s1", b"s2", b"s3"], first
+    # (round robin goes on from client to client; pyhaproxy's workers each keep their own
+    # round-robin place, so two of the three may start on the same server)
+    assert len(set(first.values())) >= 2, first
     workers = px.worker_pids() if binary == "pyhaproxy" else []
     for paused in (workers or [None]):
         if paused is not None:
