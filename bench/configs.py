@@ -31,7 +31,13 @@ def _limits() -> tuple[int, int]:
 
 MAXCONN, ULIMIT_N = _limits()
 PROXIES = ("pyhaproxy", "haproxy")
-MODES = ("http", "tcp")
+MODES = ("http", "tcp", "stick")
+# the `stick` group: the HTTP setup plus per-client rate limiting in a stick table (issue 19's
+# bench): every request is tracked and its rate read; the limit is never reached
+STICK_LINES = """    stick-table type ip size 100k expire 30s store http_req_rate(10s)
+    http-request track-sc0 src
+    http-request deny deny_status 429 if { sc_http_req_rate(0) gt 1000000000 }
+"""
 
 
 def _servers(ports: list[int], http: bool) -> str:
@@ -46,7 +52,10 @@ def _servers(ports: list[int], http: bool) -> str:
 
 
 def pyhaproxy_config(mode: str, port: int, backends: list[int]) -> str:
-    """HAProxy 1.x syntax, as the pyhaproxy drop-in reads it."""
+    """HAProxy 1.x syntax, as the pyhaproxy drop-in reads it (2.x lines for the stick group)."""
+    if mode == "stick":
+        return pyhaproxy_config("http", port, backends).replace("    balance roundrobin\n",
+                                                                "    balance roundrobin\n" + STICK_LINES)
     if mode == "http":
         body = f"""listen webfarm 127.0.0.1:{port}
     mode http
@@ -80,6 +89,9 @@ global
 
 def haproxy_config(mode: str, port: int, backends: list[int]) -> str:
     """The same setup for haproxy 2.6 (keep-alive on both sides is 2.6's default)."""
+    if mode == "stick":
+        return haproxy_config("http", port, backends).replace("    balance roundrobin\n",
+                                                              "    balance roundrobin\n" + STICK_LINES)
     if mode == "http":
         body = f"""listen webfarm
     bind 127.0.0.1:{port}
