@@ -182,8 +182,10 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     s.status = 0
     s.q_pos = 0
     s.ck_found_srv = -1
-    ctr_px(s.px).req_tot += 1
     s.stk_done = 0
+    if p.ntcc and tcp_content_rules(idx, p.tcc_first, p.ntcc):
+        return
+    ctr_px(s.px).req_tot += 1
     stk_new_request(s)          # counters tracked before HTTP count this request
     if p.mon_uri_len and monitor_uri_matches(p, buf, m):
         s.status = 200

@@ -128,6 +128,10 @@ cdef int httpreq_setup(object t) except -1:
         if i < g_npx:
             g_px[i].ts_first = first
             g_px[i].nts = count
+    for i, (first, count) in enumerate(t.tcont):
+        if i < g_npx:
+            g_px[i].tcc_first = first
+            g_px[i].ntcc = count
     for i, (first, count) in enumerate(t.stick):
         if i < g_npx:
             g_px[i].sk_first = first
@@ -219,7 +223,7 @@ cdef void http_return(int idx, hrule_t *r, const char *body, int blen) noexcept 
     s.cli_ka = 0
     s.status = r.status
     if s.term_cause == TERM_NONE:
-        s.term_cause = TERM_PROXY       # "PR": the proxy answered, as for a redirect
+        s.term_cause = TERM_LOCAL       # "LR": answered locally, as 2.6 logs a `return`
         s.term_phase = PH_REQ
     http_send_raw(idx, g_redir, n)
 
@@ -394,6 +398,37 @@ cdef void rules_stk(sess_t *s, hrule_t *r, const char *buf, h1_msg *m, int http_
         st_count(g_st[s.stk_tab[c] - 1], s.stk_ent[c], r.drop_query, r.drop_query + 1, 1)
     elif smp_one(s, &g_sexpr[r.fmt_first], buf, m, &sv) and smp_as_int(&sv):
         st_set_value(g_st[s.stk_tab[c] - 1], s.stk_ent[c], STD_GPT0, sv.i)
+
+
+cdef int tcp_content_rules(int idx, int first, int count) noexcept nogil:
+    """`tcp-request content` rules of an HTTP frontend, on each request before it is counted
+    and before the http-request rules (2.6's analyser order): a track lasts the request; a
+    reject closes the connection without an answer, logged `PR--` with `<BADREQ>` as 2.6
+    logs it (1: rejected)."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef hrule_t *r
+    cdef int i
+    for i in range(count):
+        r = &g_hrule[first + i]
+        if r.cond >= 0 and not acl_cond_match(s, &g_acl_cond[r.cond], NULL, NULL):
+            continue
+        if r.action == HR_ACCEPT:
+            return 0
+        if r.action == HR_REJECT:
+            s.cli_ka = 0
+            s.t_req = 0
+            s.status = 0
+            s.term_cause = TERM_PROXY
+            s.term_phase = PH_REQ
+            if s.req.buf != NULL:       # (the request was not read yet, for the log)
+                buf_put(s.req.buf)
+                s.req.buf = NULL
+                s.req.buf_in = 0
+            s.state = ST_RELAY
+            sess_close(idx)
+            return 1
+        rules_stk(s, r, NULL, NULL, 2)
+    return 0
 
 
 cdef int tcp_rules(int idx, int first, int count) noexcept nogil:

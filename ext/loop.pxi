@@ -126,6 +126,8 @@ cdef void sess_begin(int idx) noexcept nogil:
             http_client_io(idx)
     else:
         # TCP: the backend is chosen now, on what is known at accept (src, dst_port)
+        if p.ntcc and tcp_content_rules(idx, p.tcc_first, p.ntcc):
+            return
         sess_set_be(s, acl_switch_backend(s, NULL, NULL))
         s.retries_left = g_px[s.be].conf.retries
         s.redispatched = 0

@@ -359,8 +359,9 @@ cdef void st_unref(st_hdr *h, int i, int conn_cur) noexcept nogil:
 
 cdef int stk_track(sess_t *s, int ctr, int t, const unsigned char *k, uint32_t n, int http) noexcept nogil:
     """track-scN on key k of table t (2.6's stream_track_stkctr + stream_start_counters, and an
-    HTTP request counted when an http-request rule tracks): nothing if the counter is already
-    tracked. 1 when tracking started."""
+    HTTP request counted when an http-request rule tracks: http 1; http 2, a tcp-request
+    content rule, lets stk_new_request() count it): nothing if the counter is already tracked.
+    1 when tracking started."""
     cdef st_hdr *h
     cdef int i
     if ctr < 0 or ctr >= STK_CTRS or t < 0 or t >= g_nst or s.stk_tab[ctr]:
@@ -378,7 +379,7 @@ cdef int stk_track(sess_t *s, int ctr, int t, const unsigned char *k, uint32_t n
     st_add_locked(h, e, STD_CONN_CUR, 1, tick)
     st_add_locked(h, e, STD_CONN_CNT, 1, tick)
     st_add_locked(h, e, STD_CONN_RATE, 1, tick)
-    if http:
+    if http == 1:
         st_add_locked(h, e, STD_HTTP_REQ_CNT, 1, tick)
         st_add_locked(h, e, STD_HTTP_REQ_RATE, 1, tick)
     st_touch(h, e, st_now())
@@ -395,10 +396,11 @@ cdef void stk_count_all(sess_t *s, int cnt, int rate, long long n) noexcept nogi
 
 
 cdef void stk_new_request(sess_t *s) noexcept nogil:
-    """A request arrives on a connection whose counters were tracked before HTTP (tcp-request)."""
+    """A request arrives (2.6's stream_inc_http_req_ctr): the counters tracked before the
+    http-request rules (tcp-request connection, session, content) count it."""
     cdef int c
     for c in range(STK_CTRS):
-        if s.stk_tab[c] and not s.stk_http[c]:
+        if s.stk_tab[c] and s.stk_http[c] != 1:
             st_count(g_st[s.stk_tab[c] - 1], s.stk_ent[c], STD_HTTP_REQ_CNT, STD_HTTP_REQ_RATE, 1)
 
 

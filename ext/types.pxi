@@ -82,7 +82,7 @@ cdef enum:
     TERM_INTERNAL = 5  # 'I'
     TERM_CLI_TO = 6    # 'c'
     TERM_SRV_TO = 7    # 's'
-    TERM_LOCAL = 8     # 'L': answered by the proxy's own processing (http-request auth)
+    TERM_LOCAL = 8     # 'L': answered by the proxy itself (http-request return, auth)
     # session phase at termination (second letter)
     PH_NONE = 0        # '-'
     PH_REQ = 1         # 'R'
@@ -209,6 +209,8 @@ cdef struct px_t:
     int nxp
     int tc_first        # its other `tcp-request connection` rules, in g_hrule (httpreq.pxi)
     int ntc
+    int tcc_first       # its `tcp-request content` rules, in g_hrule
+    int ntcc
     int ts_first        # its `tcp-request session` rules, in g_hrule
     int nts
     int sk_first        # its `stick match|on|store-request` rules, in g_hrule
@@ -357,7 +359,8 @@ cdef struct sess_t:
     char *vars             # set-var storage (sample.pxi), a pooled buffer taken at the first set
     int stk_tab[3]         # track-sc0..2: the tracked table's index + 1, 0 none (stktable.pxi)
     int stk_ent[3]         # the tracked entry
-    int stk_http[3]        # tracked by an http-request rule: released when the request ends
+    int stk_http[3]        # 1 tracked by an http-request rule, 2 by a tcp-request content rule
+                           # (both released when the request ends), 0 by connection|session
     int stk_done           # this request's status was counted (http_err/http_fail)
     char uid[UID_MAX]      # `unique-id-format`: this request's ID (logformat.pxi)
     int uid_len

@@ -147,6 +147,7 @@ class AclTables:
     expect: list[tuple[int, int]]   # `tcp-request connection expect-proxy`: (first cond, count)
     tconn: list[tuple[int, int]]    # `tcp-request connection` rules: (first, count) in hrules
     tsess: list[tuple[int, int]]    # `tcp-request session` rules
+    tcont: list[tuple[int, int]]    # `tcp-request content` rules
     userlists: list[list[tuple[bytes, bytes, bool, list[bytes]]]]  # (user, secret, crypted, groups)
     stick: list[tuple[int, int]]    # `stick match|on|store-request` rules
 
@@ -321,6 +322,7 @@ def compile_acls(cfg: Config) -> AclTables:
     expect: list[tuple[int, int]] = []
     tconn: list[tuple[int, int]] = []
     tsess: list[tuple[int, int]] = []
+    tcont: list[tuple[int, int]] = []
     stick: list[tuple[int, int]] = []
     backends: dict[str, int] = {}
     for pi, px in enumerate(cfg.proxies):
@@ -477,7 +479,8 @@ def compile_acls(cfg: Config) -> AclTables:
                 hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"),
                                (a[1] if len(a) > 1 else "").encode("latin-1"), first, nfmt))
         hres.append((hfirst, len(hrules) - hfirst))
-        for ruleset, ranges in ((px.tcp_conn_rules, tconn), (px.tcp_sess_rules, tsess)):
+        for ruleset, ranges in ((px.tcp_conn_rules, tconn), (px.tcp_sess_rules, tsess),
+                                (px.tcp_content_rules, tcont)):
             tfirst = len(hrules)
             for tr in ruleset if px.cap != "backend" else []:
                 cond = -1
@@ -510,7 +513,7 @@ def compile_acls(cfg: Config) -> AclTables:
                      var_scopes=maps.var_scopes, acls=acls,
                      conds=conds, switch=switch, hrules=hrules, hreq=hreq, hres=hres, lf=lf, lfpx=lfpx,
                      uidpx=uidpx, fmts=fmts, expect=expect, map_keys=maps.keys, map_files=maps.files,
-                     tconn=tconn, tsess=tsess, stick=stick, userlists=userlists)
+                     tconn=tconn, tsess=tsess, tcont=tcont, stick=stick, userlists=userlists)
 
 
 @dataclass

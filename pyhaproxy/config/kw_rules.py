@@ -22,7 +22,17 @@ from .model import (
 )
 from .sample import SampleError, Segment, check_var_name, parse_format, parse_sample
 from .state import BACKEND, Handler, State, defaults_forbidden
-from .values import IN_26, check_replacement, compile_regex, fail, need, no_extra, not_supported, parse_int
+from .values import (
+    IN_26,
+    check_replacement,
+    compile_regex,
+    fail,
+    need,
+    no_extra,
+    not_supported,
+    parse_int,
+    parse_time,
+)
 
 
 def header_rule(direction: str, action: str, icase: bool, nargs: int) -> Handler:
@@ -518,9 +528,17 @@ def p_tcp_request(st: State, args: list[str], where: Where) -> None:
     once the PROXY header and the TLS handshake are done) and [PROXY-PROTOCOL hook 4/4]
     `tcp-request connection expect-proxy layer4 [if|unless COND]`: the connections the
     condition matches start with a PROXY header, as on an `accept-proxy` bind. `tcp-request
-    content` and `inspect-delay` are not supported."""
+    content` rules run on each HTTP request before it is analysed (in TCP mode once, as the
+    session begins) and may use only what is known then: no payload fetch."""
     kind = args[1] if len(args) > 1 else ""
-    if kind in ("connection", "session") and len(args) > 2 and args[2] != "expect-proxy":
+    if kind == "inspect-delay":
+        # (the content rules pyhaproxy runs read only what is known when the request, or the
+        # TCP connection, begins: they decide at once, as 2.6's do then, and never wait)
+        if len(args) != 3:
+            raise fail(where, "'tcp-request inspect-delay' expects a timeout value.")
+        parse_time(args[2], "tcp-request inspect-delay", where)
+        return
+    if kind in ("connection", "session", "content") and len(args) > 2 and args[2] != "expect-proxy":
         _tcp_rule(st, kind, args, where)
         return
     if args[1:3] != ["connection", "expect-proxy"]:
@@ -574,5 +592,6 @@ def _tcp_rule(st: State, kind: str, args: list[str], where: Where) -> None:
     if samples or any(s.sample is not None and s.sample.http for s in rule.fmt or []):
         what = f"ACL '{samples[0].name}' uses '{samples[0].criterion}'" if samples else "its key is HTTP"
         raise fail(where, f"'tcp-request {kind}' : {what}, which is not known before the request.")
-    (px.tcp_conn_rules if kind == "connection" else px.tcp_sess_rules).append(rule)
+    {"connection": px.tcp_conn_rules, "session": px.tcp_sess_rules,
+     "content": px.tcp_content_rules}[kind].append(rule)
 

@@ -163,7 +163,7 @@ def _samples(px: Proxy) -> list[tuple[SampleExpr, Where, str]]:
         if acl.expr is not None:
             out.append((acl.expr, acl.where, "ACL keyword"))
     for rule in [*px.http_rules, *px.http_res_rules, *px.tcp_conn_rules, *px.tcp_sess_rules,
-                 *px.stick_rules]:
+                 *px.tcp_content_rules, *px.stick_rules]:
         for seg in rule.fmt or []:
             if seg.sample is not None:
                 out.append((seg.sample, rule.where, "sample fetch keyword"))
@@ -195,7 +195,7 @@ def check_stick_refs(cfg: Config) -> None:
                 raise ConfigError(w.file, w.line, f"Proxy '{px.name}': unable to find stick-table '{name}'.")
             if not any(n == "server_id" for n, _p in target.data_types):
                 target.data_types.append(("server_id", 0))   # as 2.6, for the stick rules
-        for rule in [*px.http_rules, *px.tcp_conn_rules, *px.tcp_sess_rules]:
+        for rule in [*px.http_rules, *px.tcp_conn_rules, *px.tcp_sess_rules, *px.tcp_content_rules]:
             if rule.action == "track-sc":
                 name = rule.args[1] or px.name
                 if name not in tables:

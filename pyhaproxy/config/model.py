@@ -321,6 +321,7 @@ class Proxy:
     stick_table: PeerTable | None = None  # `stick-table type ... size ...` (named as the proxy)
     tcp_conn_rules: list[HttpRule] = field(default_factory=list)  # tcp-request connection
     tcp_sess_rules: list[HttpRule] = field(default_factory=list)  # tcp-request session
+    tcp_content_rules: list[HttpRule] = field(default_factory=list)  # tcp-request content
     stick_rules: list[HttpRule] = field(default_factory=list)  # stick match|on|store-request
     log_format: list[LogItem] | None = None  # `log-format`, parsed (replaces option httplog/tcplog)
     unique_id_format: list[LogItem] | None = None  # `unique-id-format`, parsed

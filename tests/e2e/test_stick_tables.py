@@ -331,3 +331,40 @@ def test_stick_on_a_server_gone_down_goes_elsewhere_and_sticks_there(
     moved = served_by(port, "127.0.0.5")
     assert moved != home
     assert [served_by(port, "127.0.0.5") for _ in range(3)] == [moved] * 3
+
+
+CONTENT_CFG = """
+global
+    log 127.0.0.1:{logport} local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout client 5s
+    timeout server 5s
+    timeout connect 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    stick-table type ip size 1k expire 10s store http_req_cnt,http_req_rate(10s),conn_cur,conn_cnt
+    tcp-request inspect-delay 5s
+    tcp-request content track-sc0 src
+    tcp-request content reject if { sc0_http_req_rate gt 3 }
+    http-request return status 200 content-type text/plain lf-string "{body}\\n"
+"""
+CONTENT_BODY = "req=%[sc0_http_req_cnt] rate=%[sc0_http_req_rate] cnt=%[sc0_conn_cnt]"
+
+
+def test_tcp_request_content_rules_run_before_the_request_is_counted(
+        proxy: Any, binary: str, syslog: Any) -> None:  # noqa: F811
+    """`tcp-request content track-sc0` in an HTTP frontend tracks each request, which is counted
+    after the content rules ran (2.6's analyser order): the reject sees the 4 earlier requests
+    only at the 5th; the rejected one is closed unanswered and logged `PR--` `<BADREQ>`."""
+    (port,) = free_ports(1)
+    log, logport = syslog
+    proxy.start(CONTENT_CFG.replace("{body}", CONTENT_BODY), port=port, logport=logport)
+    answers = [try_get(port) for _ in range(5)]
+    assert [fields(a[1]) if a else None for a in answers] == [
+        {"req": str(n), "rate": str(n), "cnt": str(n)} for n in (1, 2, 3, 4)] + [None]
+    lines = log.lines(5)
+    assert all(" LR-- " in line for line in lines[:4]), lines
+    assert " -1/-1/-1/-1/" in lines[4] and " PR-- " in lines[4] and '"<BADREQ>"' in lines[4], lines[4]

@@ -62,8 +62,11 @@ def test_expect_proxy_rules() -> None:
     ("frontend f\n    bind :1\n    tcp-request connection set-mark 1\n", 3,
      "'tcp-request connection set-mark' is not supported (only accept, reject, track-sc0/1/2, "
      "sc-inc-gpc0, sc-inc-gpc1, sc-set-gpt0 are)."),
-    ("frontend f\n    bind :1\n    tcp-request content accept\n", 3,
-     "'tcp-request content accept' is not supported yet (it appeared in HAProxy 1.3.15)."),
+    ("frontend f\n    bind :1\n    tcp-request content set-var(txn.x) src\n", 3,
+     "'tcp-request content set-var(txn.x)' is not supported (only accept, reject, track-sc0/1/2, "
+     "sc-inc-gpc0, sc-inc-gpc1, sc-set-gpt0 are)."),
+    ("frontend f\n    bind :1\n    tcp-request inspect-delay\n", 3,
+     "'tcp-request inspect-delay' expects a timeout value."),
     ("frontend f\n    bind :1\n    acl p path /x\n    tcp-request connection expect-proxy layer4 if p\n", 4,
      "'tcp-request connection' : ACL 'p' uses 'path', which is not known when the connection is "
      "accepted."),
