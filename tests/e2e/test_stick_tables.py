@@ -368,3 +368,23 @@ def test_tcp_request_content_rules_run_before_the_request_is_counted(
     lines = log.lines(5)
     assert all(" LR-- " in line for line in lines[:4]), lines
     assert " -1/-1/-1/-1/" in lines[4] and " PR-- " in lines[4] and '"<BADREQ>"' in lines[4], lines[4]
+
+
+def test_stick_on_src_survives_a_reload(proxy: Any, http_backend: Callable[..., Any]) -> None:
+    """pyhaproxy only (its master keeps a table of the same shape across `-W` reloads; 2.6
+    needs a peers section naming the local peer): after a reload each client still goes to
+    the server it had, where round robin alone would move it."""
+    (port,) = free_ports(1)
+    apps = [http_backend(name=f"s{i}") for i in (1, 2, 3)]
+    px = proxy.start(STICK_CFG.replace("    nbthread 2\n", ""), port=port, p1=apps[0].port,
+                     p2=apps[1].port, p3=apps[2].port, extra_args=["-W"])
+    clients = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+    first = {c: served_by(port, c) for c in clients}
+    assert sorted(first.values()) == [b"s1", b"s2", b"s3"], first    # one worker: one round robin
+    workers = set(px.worker_pids())
+    px.signal(signal.SIGUSR2)
+    wait_until(lambda: set(px.worker_pids()) and not (set(px.worker_pids()) & workers), timeout=15,
+               message="the new workers alone")
+    # (in another order than round robin's, which starts again at s1 in the new worker)
+    for c in list(reversed(clients)) * 2:
+        assert served_by(port, c) == first[c], c
