@@ -31,10 +31,26 @@ def openssl_flags() -> tuple[list[str], list[str]]:
     return shlex.split(cflags), shlex.split(libs)
 
 
+def nghttp2_flags() -> tuple[list[str], list[str]]:
+    """(compile, link) flags of nghttp2 (HTTP/2 framing and HPACK, ext/h2.pxi) from pkg-config."""
+    try:
+        subprocess.run(["pkg-config", "--atleast-version=1.52", "libnghttp2"], check=True, capture_output=True)
+        cflags = subprocess.run(["pkg-config", "--cflags", "libnghttp2"], check=True, capture_output=True,
+                                text=True).stdout
+        libs = subprocess.run(["pkg-config", "--libs", "libnghttp2"], check=True, capture_output=True,
+                              text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        sys.exit("error: nghttp2 >= 1.52 development files not found by pkg-config: install Debian's "
+                 "'libnghttp2-dev' (and 'pkg-config'): apt-get install libnghttp2-dev pkg-config")
+    return shlex.split(cflags), shlex.split(libs)
+
+
 ssl_cflags, ssl_libs = openssl_flags()
+h2_cflags, h2_libs = nghttp2_flags()
 exts = [
     Extension("pyhaproxy._core", sources=["ext/_core.pyx"], include_dirs=["ext"],
-              extra_compile_args=extra + ssl_cflags, extra_link_args=link + ssl_libs + ["-lcrypt"]),
+              extra_compile_args=extra + ssl_cflags + h2_cflags,
+              extra_link_args=link + ssl_libs + h2_libs + ["-lcrypt"]),
     Extension("pyhaproxy._h1test", sources=["ext/_h1test.pyx"], include_dirs=["ext"],
               extra_compile_args=extra, extra_link_args=link),
 ]

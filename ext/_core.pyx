@@ -5,8 +5,9 @@ Each concern lives in its own .pxi, included here so that calls between them can
 (several extension modules cimporting each other cannot); .pxd files hold plain C declarations.
 """
 
-from libc.stdlib cimport malloc, calloc, free
-from libc.string cimport memset, memcpy, memcmp, memchr, strlen, strcmp
+from libc.stdlib cimport malloc, calloc, realloc, free
+from libc.string cimport memset, memcpy, memmove, memcmp, memchr, strlen, strcmp
+from libc.stdio cimport snprintf
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from linux cimport *
 from shm cimport *
@@ -41,5 +42,6 @@ include "rules.pxi"
 include "httpreq.pxi"
 include "appsession.pxi"
 include "http.pxi"
+include "h2.pxi"                # HTTP/2 client connections (nghttp2): each stream a session
 include "loop.pxi"
 include "setup.pxi"

@@ -309,7 +309,12 @@ cdef void http_client_io(int idx) noexcept nogil:
     # ST_REQ: gather and analyse the request headers
     while True:
         chan_compact(&s.req)
-        if s.req.buf != NULL and s.req.buf_in > 0:
+        r = 0
+        if s.req.buf != NULL and s.req.buf_in > 0 and not s.http_ka and s.h2c == 0 and s.req.buf[0] == b'P':
+            r = h2_preface_check(idx)   # HTTP/2 with prior knowledge (h2.pxi)
+            if r == 1:
+                return
+        if s.req.buf != NULL and s.req.buf_in > 0 and r == 0:
             end = h1_hdr_block_end(s.req.buf, s.req.buf_in, s.req.scan_from)
             if end > 0 or s.req.buf_in >= H1_MAX_HDR_BLOCK:
                 r = h1_parse_request(s.req.buf, s.req.buf_in, &g_msg)

@@ -470,7 +470,11 @@ cdef void log_keep_request(sess_t *s, h1_msg *m, const char *line, int n) noexce
     log_reset_tx(s)
     if n > LOG_REQ_MAX:
         n = LOG_REQ_MAX
-    memcpy(s.loginfo, line, n)
+    k = h2_log_reqline(s, s.loginfo, LOG_REQ_MAX) if s.h2s else 0    # HTTP/2: as 2.6 shows it
+    if k > 0:
+        n = k
+    else:
+        memcpy(s.loginfo, line, n)
     s.loginfo_len = n
     if be.ck_mode != CK_NONE:
         s.log_ck_req = 1
@@ -727,7 +731,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     log_date(b, &n, cap, s.accept_wall_ms)
     lc(b, &n, cap, b' ')
     la(b, &n, cap, p.name, p.name_len)
-    if tls_is(s.cfd):
+    if tls_is(sess_tls_fd(s)):
         lc(b, &n, cap, b'~')    # tls: haproxy marks a TLS frontend connection "fe~"
     lc(b, &n, cap, b' ')
     la(b, &n, cap, be.name, be.name_len)

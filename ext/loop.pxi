@@ -115,6 +115,9 @@ cdef void sess_begin(int idx) noexcept nogil:
     if p.nts > 0 and tcp_rules(idx, p.ts_first, p.nts):
         return
     log_accept(s)
+    if p.mode == MODE_HTTP and (g_lst[s.lst].proto_h2 or tls_alpn_h2(s.cfd)):
+        h2_start(idx, NULL, 0)      # HTTP/2: `proto h2` or ALPN h2 (h2.pxi)
+        return
     if p.mode == MODE_HTTP:
         s.state = ST_REQ
         s.req.buf = NULL
@@ -285,6 +288,9 @@ cdef void sess_io(int idx) noexcept nogil:
         if tls_hs_io(idx) > 0:
             sess_begin(idx)
         return
+    if s.state == ST_H2:
+        h2_conn_io(idx)
+        return
     if s.state == ST_REQ or s.state == ST_ERRPAGE or s.state == ST_LINGER:
         http_client_io(idx)
         return
@@ -319,6 +325,12 @@ cdef void sess_timeout(int idx) noexcept nogil:
     if s.state == ST_TLS_HS:    # tls: `timeout client` during the handshake
         if s.cli_exp and s.cli_exp <= g_now:
             tls_hs_timeout(idx)
+        else:
+            sess_arm(s, idx)
+        return
+    if s.state == ST_H2:
+        if s.cli_exp and s.cli_exp <= g_now:
+            h2_timeout(idx)
         else:
             sess_arm(s, idx)
         return
@@ -438,6 +450,8 @@ cdef void soft_stop() noexcept nogil:
         if g_sess[i].state == ST_REQ and g_sess[i].http_ka and g_sess[i].req.buf_in == 0:
             stop_idle_deadline(&g_sess[i])
             sess_arm(&g_sess[i], i)
+        elif g_sess[i].state == ST_H2:
+            h2_soft_stop(i)
     for li in range(g_nlst):
         px = g_lst[li].px
         if g_px[px].conf.grace > 0:
@@ -495,7 +509,10 @@ cdef void dispatch_event(unsigned long long data, unsigned int events) noexcept 
             handle_accept(idx)
         return
     if tag == TAG_SIGNAL:
-        handle_signals()
+        if idx > 0:
+            h2_gw_event(idx - 1, gen, events)     # an HTTP/2 stream's socket (h2.pxi)
+        else:
+            handle_signals()
         return
     s = &g_sess[idx]
     if s.state == ST_FREE or s.gen != gen:

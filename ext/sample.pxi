@@ -760,10 +760,10 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
         return 1
     if e.fetch == SF_SSL_FC:     # tls
         v.type = SMP_BOOL
-        v.i = tls_is(s.cfd)
+        v.i = tls_is(sess_tls_fd(s))
         return 1
     if e.fetch == SF_SSL_FC_SNI:     # tls
-        p = tls_sni(s.cfd)
+        p = tls_sni(sess_tls_fd(s))
         if p == NULL:
             return 0
         smp_str(v, p, <int>strlen(p))

@@ -114,7 +114,8 @@ cdef int setup_server(int i, object sp) except -1:
 def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0, list tls=None) -> int:
     """Build the C tables from `plan` (pyhaproxy/worker.py WorkerPlan) and run the loop until stopped.
 
-    listeners: list of (fd, proxy_index, port, backlog, accept_proxy, luid, name); tls: per
+    listeners: list of (fd, proxy_index, port, backlog, flags, luid, name) (flags: 1 accept-proxy,
+    2 proto h2); tls: per
     listener, None or its TLS settings (tls.pxi tls_setup). Returns the exit status.
     """
     global g_ep, g_px, g_npx, g_srv, g_nsrv, g_lst, g_nlst, g_sess, g_maxsess, g_free_sess, g_nfree
@@ -147,7 +148,8 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
         g_lst[i].px = px
         g_lst[i].port = port
         g_lst[i].backlog = backlog
-        g_lst[i].accept_proxy = 1 if accept_proxy else 0
+        g_lst[i].accept_proxy = accept_proxy & 1           # bit 0: accept-proxy
+        g_lst[i].proto_h2 = 1 if accept_proxy & 2 else 0   # bit 1: proto h2
         g_lst[i].luid = luid
         copy_name(g_lst[i].name, 64, lname, &g_lst[i].name_len)
         g_lst[i].state = LI_FULL
@@ -167,6 +169,7 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
     g_pipes = <int *>malloc(sizeof(int) * 2 * PIPE_POOL_MAX)
     if g_sess == NULL or g_free_sess == NULL or g_heap_exp == NULL or g_heap_idx == NULL:
         raise MemoryError("cannot allocate the session table")
+    h2_setup(g_maxsess, plan.h2[0], plan.h2[1], plan.h2[2])    # HTTP/2 streams (h2.pxi)
     memset(&g_stats_addr, 0, sizeof(g_stats_addr))
     if plan.stats_sock:
         path = plan.stats_sock.encode()[:107]

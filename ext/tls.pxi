@@ -83,6 +83,17 @@ cdef inline const char *tls_sni(int fd) noexcept nogil:
 
 # ---- callbacks (called by OpenSSL during the handshake)
 
+cdef int tls_alpn_h2(int fd) noexcept nogil:
+    """1 when the client's TLS handshake chose HTTP/2 by ALPN (h2.pxi takes the connection)."""
+    cdef SSL *ssl = tls_ssl(fd)
+    cdef const unsigned char *p = NULL
+    cdef unsigned int n = 0
+    if ssl == NULL:
+        return 0
+    SSL_get0_alpn_selected(ssl, &p, &n)
+    return n == 2 and p[0] == b'h' and p[1] == b'2'
+
+
 cdef inline unsigned char _tls_low(unsigned char c) noexcept nogil:
     if c >= b'A' and c <= b'Z':
         return c + 32

@@ -59,12 +59,14 @@ cdef enum:
     ST_TURNAROUND = 10  # a connect failed: waiting min(`timeout connect`, 1 s) before the retry
                         # (not counted as a session of its server meanwhile, as in HAProxy 2.x)
     ST_PROXY = 11       # `accept-proxy`: waiting for the PROXY protocol header (proxyproto.pxi)
+    ST_H2 = 13          # an HTTP/2 client connection: its streams are sessions of their own (h2.pxi)
+                        # (elsewhere: ST_TARPIT = 7 in rules.pxi, ST_TLS_HS = 12 in tlssess.pxi)
 
     # epoll tags (low 2 bits of data.u64)
     TAG_LISTENER = 0
     TAG_CLIENT = 1
     TAG_SERVER = 2
-    TAG_SIGNAL = 3
+    TAG_SIGNAL = 3      # index 0: the signalfd; index k > 0: HTTP/2 stream slot k - 1's gateway (h2.pxi)
 
     # listener states
     LI_READY = 0
@@ -276,6 +278,7 @@ cdef struct lst_t:
     int state
     int backlog
     int accept_proxy    # `bind ... accept-proxy`: a PROXY header comes before anything else
+    int proto_h2        # `bind ... proto h2`: HTTP/2 from the first byte (h2c prior knowledge)
     int luid            # its number in its proxy (`id`, else 1, 2...), and its `name`: the log
     char name[64]       # of a refused PROXY header names it
     int name_len
@@ -339,6 +342,8 @@ cdef struct sess_t:
     int pp_dst_set
     char *pp_auth                # its AUTHORITY TLV (malloc'ed, freed with the session), or NULL
     int pp_auth_len
+    int h2c                # an HTTP/2 stream's session: its connection's session index + 1, else 0
+    int h2s                # ...and its stream slot + 1 (h2.pxi)
     chan_t req
     chan_t rsp
     int status

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from pyhaproxy import _core
 from pyhaproxy.config.acl import network as acl_ip
 from pyhaproxy.config.acl import predefined as predefined_acl
+from pyhaproxy.config.kw_global import H2_TUNES, h2_tune
 from pyhaproxy.config.kw_stick import table_names
 from pyhaproxy.config.lexer import ConfigError
 from pyhaproxy.config.logformat import VARIABLES, LogItem
@@ -565,6 +566,8 @@ class WorkerPlan:
     maxconnrate: int = 0  # global `maxconnrate`: accepted connections per second, per process
     log_pid: int = 0  # the pid the log lines carry; 0: the worker's own
     log_host: str = ""  # `log-send-hostname`: the host name of the syslog headers
+    # tune.h2.max-concurrent-streams, tune.h2.initial-window-size, tune.h2.header-table-size
+    h2: tuple[int, int, int] = (100, 65535, 4096)
 
 
 def _enum_member(enum: Any, prefix: str, word: str) -> int:
@@ -635,7 +638,8 @@ def plan_worker(cfg: Config) -> WorkerPlan:
                       maxconnrate=cfg.global_.maxconnrate,
                       stats_sock=cfg.global_.tune.get("__stats_sock"),
                       promex_sock=cfg.global_.tune.get("__promex_sock"),
-                      log_host=cfg.global_.log_send_hostname or "")
+                      log_host=cfg.global_.log_send_hostname or "",
+                      h2=tuple(h2_tune(cfg.global_.tune, k) for k in H2_TUNES))  # type: ignore[arg-type]
 
 
 def tls_plan(listeners: list[Any]) -> list[Any] | None:
@@ -708,7 +712,8 @@ def run(cfg: Config, listeners: list[Any], shm: Shm, worker_idx: int, debug: boo
         plan.log_pid = os.getppid() if single else 0
         fds = [
             (lst.sock.fileno(), lst.proxy_index, lst.port, max(1, cfg.proxies[lst.proxy_index].maxconn),
-             "accept-proxy" in lst.bind.options, *_listener_id(cfg, lst))
+             ("accept-proxy" in lst.bind.options) | (2 if lst.bind.options.get("proto") == "h2" else 0),
+             *_listener_id(cfg, lst))
             for lst in listeners
         ]
         drop_privileges(cfg)

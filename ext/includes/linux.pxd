@@ -135,6 +135,7 @@ cdef extern from "<sys/socket.h>" nogil:
         int l_onoff
         int l_linger
     int socket(int domain, int type, int protocol)
+    int socketpair(int domain, int type, int protocol, int sv[2])
     int bind(int fd, const sockaddr *addr, socklen_t len)
     int connect(int fd, const sockaddr *addr, socklen_t len)
     int listen(int fd, int backlog)

@@ -23,6 +23,7 @@ _BIND_OPTIONS = {
     "mode": True, "user": True, "group": True, "uid": True, "gid": True,
     "defer-accept": False, "v6only": False, "v4v6": False, "transparent": False, "tfo": False,
     "accept-proxy": False,  # [PROXY-PROTOCOL hook 1/4] a PROXY header opens each connection
+    "proto": True,          # `proto h2`: HTTP/2 from the first byte (ext/h2.pxi)
 }
 
 _BIND_TLS_OPTIONS = frozenset({
@@ -37,7 +38,7 @@ _BIND_TLS_OPTIONS = frozenset({
 
 BIND_LATER_OPTIONS = {
     "accept-netscaler-cip": "1.6", "process": "1.5", "thread": "1.8",
-    "proto": "1.9", "level": "1.5", "severity-output": "1.9", "expose-fd": "1.8",
+    "level": "1.5", "severity-output": "1.9", "expose-fd": "1.8",
     "nice": "1.5", "namespace": "1.6",
     "nbconn": "1.5", "shards": "2.5", "label": "2.6", "maxconn": "1.4",
 }
@@ -70,6 +71,9 @@ def p_bind(st: State, args: list[str], where: Where) -> None:
             val = args[i + 1]
             if opt in ("backlog", "mss", "maxconn", "id"):
                 parse_int(val, f"bind {opt}", where, lo=1)
+            elif opt == "proto" and val != "h2":
+                raise fail(where, f"'bind {args[1]}' : 'proto' : unknown MUX protocol '{val}' "
+                                  "(pyhaproxy knows 'h2').")
             elif opt in ("uid", "gid"):
                 parse_int(val, f"bind {opt}", where)
             elif opt == "mode":

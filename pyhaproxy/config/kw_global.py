@@ -93,6 +93,19 @@ def g_path(st: State, args: list[str], where: Where) -> None:
         st.config.global_.pidfile = args[1]
 
 
+# tune.h2.* we apply: (2.6's default, lowest, highest)
+H2_TUNES = {
+    "tune.h2.max-concurrent-streams": (100, 1, 2147483647),
+    "tune.h2.initial-window-size": (65535, 0, 2147483647),
+    "tune.h2.header-table-size": (4096, 0, 65535),
+}
+
+
+def h2_tune(tune: dict[str, str], kw: str) -> int:
+    """An HTTP/2 setting of the `global` section, or 2.6's default."""
+    return int(tune.get(kw[len("tune."):], H2_TUNES[kw][0]))
+
+
 def g_tune(st: State, args: list[str], where: Where) -> None:
     kw = args[0]
     need(args, 1, where, f"'{kw}' expects an argument.")
@@ -100,6 +113,10 @@ def g_tune(st: State, args: list[str], where: Where) -> None:
     if kw == "tune.maxpollevents":
         parse_int(args[1], kw, where, lo=1)
     st.config.global_.tune[kw[len("tune.") :]] = args[1]
+    if kw in H2_TUNES:
+        # applied: the HTTP/2 connections' SETTINGS (ext/h2.pxi)
+        parse_int(args[1], kw, where, lo=H2_TUNES[kw][1], hi=H2_TUNES[kw][2])
+        return
     # the worker's buffers, polling and TLS are fixed: say so rather than ignore it silently
     st.warn(where, f"'{kw}' has no effect in pyhaproxy (accepted for compatibility).")
 

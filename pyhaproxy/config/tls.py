@@ -173,9 +173,9 @@ def _apply_options(t: BindTLS, words: list[str], where: Where, table: dict[str, 
         elif opt == "alpn":
             protos = [p for p in val.split(",") if p]
             for p in protos:
-                if p in ("h2", "h3"):
-                    raise _fail(where, f"{label} : 'alpn {val}' : protocol '{p}' (HTTP/2 and later) "
-                                       "is not supported by pyhaproxy yet; use 'alpn http/1.1'.")
+                if p == "h3":
+                    raise _fail(where, f"{label} : 'alpn {val}' : protocol 'h3' (HTTP/3, QUIC) "
+                                       "is not supported by pyhaproxy; use 'alpn h2,http/1.1'.")
                 if len(p) > 255:
                     raise _fail(where, f"{label} : 'alpn' : protocol name too long.")
             t.alpn = protos

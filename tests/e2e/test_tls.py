@@ -367,7 +367,8 @@ def test_config_errors_name_the_problem(proxy: Any, certs: dict[str, Path], tmp_
     bad = tmp_path / "bad.pem"
     bad.write_text("not a certificate\n")
     cases = [
-        (f"bind 127.0.0.1:1 ssl crt {certs['a']} alpn h2,http/1.1", "'alpn h2,http/1.1'"),
+        (f"bind 127.0.0.1:1 ssl crt {certs['a']} alpn h3,http/1.1", "protocol 'h3' (HTTP/3, QUIC)"),
+        ("bind 127.0.0.1:1 proto h3", "unknown MUX protocol 'h3'"),
         (f"bind 127.0.0.1:1 ssl crt {certs['a']} crt-list /x", "'crt-list' is not supported"),
         (f"bind 127.0.0.1:1 ssl crt {bad}", "unable to load SSL certificate"),
         ("bind 127.0.0.1:1 ssl", "'ssl' needs at least one certificate"),
