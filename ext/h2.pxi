@@ -39,7 +39,7 @@ cdef struct h2c_t:
     ssize_t pend_len
     int first                   # its streams: a list of slots, -1 ends it
     int nstreams
-    int goaway                  # soft stop: GOAWAY sent, close once the streams are done
+    int goaway                  # soft stop: 1 first GOAWAY sent, 2 the final one, 3 write side shut
 
 cdef struct h2s_t:
     unsigned int gen
@@ -215,11 +215,26 @@ cdef void h2_conn_io(int idx) noexcept nogil:
         buf_put(b)
     if h2_flush(c) < 0:
         done = 1
-    if done or (nghttp2_session_want_read(c.ng) == 0 and nghttp2_session_want_write(c.ng) == 0
-                and c.out_off >= c.out_len):
+    if done or h2_conn_idle_end(c):
         h2_conn_close(idx)
         return
     sess_arm(s, idx)
+
+
+cdef int h2_conn_idle_end(h2c_t *c) noexcept nogil:
+    """1 when the connection has nothing left to do and may be closed now. Stopping, after the
+    final GOAWAY and the last stream, the write side is shut first (0 until the client closes)."""
+    cdef sess_t *s = &g_sess[c.idx]
+    if c.out_off < c.out_len:
+        return 0
+    if c.goaway == 2 and c.nstreams == 0:
+        c.goaway = 3
+        tls_shut(s.cfd)
+        shutdown(s.cfd, SHUT_WR)
+        return 0
+    if c.goaway:
+        return 0
+    return nghttp2_session_want_read(c.ng) == 0 and nghttp2_session_want_write(c.ng) == 0
 
 
 cdef int h2_flush(h2c_t *c) noexcept nogil:
@@ -274,9 +289,28 @@ cdef void h2_conn_close(int idx) noexcept nogil:
 
 cdef void h2_timeout(int idx) noexcept nogil:
     """`timeout client` of an HTTP/2 connection counts only while no stream is open (a stream's
-    own session times its exchange): then a GOAWAY and the close."""
+    own session times its exchange): then a GOAWAY and the close. Stopping, the timer paces the
+    GOAWAYs (h2_soft_stop)."""
     cdef sess_t *s = &g_sess[idx]
     cdef h2c_t *c = g_h2c[idx]
+    if c != NULL and nghttp2_session_want_write(c.ng):
+        h2_conn_after(idx)      # frames queued outside the connection's events (h2s_client_timeout)
+        if g_h2c[idx] == NULL:
+            return
+        if s.cli_exp > g_now:
+            sess_arm(s, idx)
+            return
+    if c != NULL and c.goaway == 1:
+        # the final GOAWAY names the last stream processed; later ones the client retries
+        c.goaway = 2
+        nghttp2_submit_goaway(c.ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c.ng),
+                              NGHTTP2_NO_ERROR, NULL, 0)
+        s.cli_exp = g_now + STOP_IDLE_MS
+        h2_conn_io(idx)
+        return
+    if c != NULL and c.goaway >= 2 and c.nstreams == 0:
+        h2_conn_close(idx)          # the client did not close its side in time
+        return
     if c == NULL or c.nstreams > 0:
         h2_touch(s)
         sess_arm(s, idx)
@@ -288,14 +322,18 @@ cdef void h2_timeout(int idx) noexcept nogil:
 
 
 cdef void h2_soft_stop(int idx) noexcept nogil:
-    """Soft stop (reload): a GOAWAY tells the client to open new streams on a new connection;
-    those already open are served, then the connection closes."""
+    """Soft stop (reload), in RFC 9113 6.8's two steps: a GOAWAY naming no stream limit tells the
+    client to open its next streams on a new connection (while streams it sent meanwhile are
+    still served); STOP_IDLE_MS later the final GOAWAY names the last stream processed. Once
+    its streams are answered the connection shuts its write side and waits for the client's
+    close (a close with unread bytes would be a reset, which can destroy the GOAWAY)."""
+    cdef sess_t *s = &g_sess[idx]
     cdef h2c_t *c = g_h2c[idx]
     if c == NULL or c.goaway:
         return
     c.goaway = 1
-    nghttp2_submit_goaway(c.ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c.ng),
-                          NGHTTP2_NO_ERROR, NULL, 0)
+    nghttp2_submit_shutdown_notice(c.ng)
+    s.cli_exp = g_now + STOP_IDLE_MS
     h2_conn_io(idx)
 
 
@@ -304,9 +342,7 @@ cdef void h2_conn_after(int idx) noexcept nogil:
     cdef h2c_t *c = g_h2c[idx]
     if c == NULL:
         return
-    if h2_flush(c) < 0 or (c.goaway and c.nstreams == 0 and c.out_off >= c.out_len) or (
-            nghttp2_session_want_read(c.ng) == 0 and nghttp2_session_want_write(c.ng) == 0
-            and c.out_off >= c.out_len):
+    if h2_flush(c) < 0 or h2_conn_idle_end(c):
         h2_conn_close(idx)
 
 
@@ -402,6 +438,24 @@ cdef void h2s_free(h2s_t *st, int abort) noexcept nogil:
     st.gen += 1
     g_h2s_free[g_h2s_nfree] = k
     g_h2s_nfree += 1
+
+
+cdef void h2s_client_timeout(sess_t *s) noexcept nogil:
+    """A stream's session ends on `timeout client`: the client did not read its answer (a window
+    held at zero) or did not send its body. Its stream is reset (CANCEL) as 2.6 aborts it; the
+    connection's timer sends the frame (this runs inside sess_close, never inside nghttp2)."""
+    cdef h2s_t *st = &g_h2s[s.h2s - 1]
+    cdef h2c_t *c
+    cdef sess_t *cs
+    if not st.used or st.sess < 0 or &g_sess[st.sess] != s or g_sess[st.sess].gen != st.sess_gen:
+        return
+    c = g_h2c[st.conn]
+    if c == NULL:
+        return
+    nghttp2_submit_rst_stream(c.ng, NGHTTP2_FLAG_NONE, st.sid, NGHTTP2_CANCEL)
+    cs = &g_sess[st.conn]
+    cs.cli_exp = g_now
+    sess_arm(cs, st.conn)
 
 
 cdef int _h2_rq_put(h2s_t *st, const char *p, int n) noexcept nogil:

@@ -10,9 +10,12 @@ receives (Host from :authority, cookies joined, rules applied), the log's reques
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import signal
 import socket
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ from typing import Any
 import h2.config
 import h2.connection
 import h2.events
+import hpack
 import pytest
 
 from tests.e2e.test_tls import binary, certs  # noqa: F401  (fixtures: both binaries; test certificates)
@@ -243,3 +247,220 @@ def test_malformed_streams_are_refused_and_the_connection_goes_on(h2px: dict[str
         assert got[sid][0] == "reset" or got[sid][1] == "400", (sid, got)
     assert got[sids[-1]] == ("response", "200", b"A\n"), got
     assert all(r.target not in ("/bad1", "/bad2", "/bad3") for r in h2px["a"].requests)
+
+
+def _load_until_reloaded(port: int, reload: Callable[[], None], reloaded: Callable[[], bool],
+                         deadline: float) -> dict[str, int]:
+    """Batches of 4 concurrent streams on a connection, a new connection after each GOAWAY or
+    close; `reload()` once 40 answers came, then go on until `reloaded()` and 40 more. A stream
+    is failed if it was reset or lost although the GOAWAY's last stream id covered it (a stream
+    above it was never processed: the client retries it, as RFC 9113 6.8 allows)."""
+    stats = {"ok": 0, "failed": 0, "retried": 0, "connections": 0}
+    reloaded_at = -1
+    while time.monotonic() < deadline:
+        stats["connections"] += 1
+        conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        with socket.create_connection((LOCALHOST, port), timeout=10) as s:
+            ended = False
+            while not ended and time.monotonic() < deadline:
+                if 0 <= reloaded_at < 10**9 and stats["ok"] >= reloaded_at + 40:
+                    return stats
+                sids = []
+                for _ in range(4):
+                    sid = conn.get_next_available_stream_id()
+                    conn.send_headers(sid, _req(port, f"/r{sid}"), end_stream=True)
+                    sids.append(sid)
+                s.sendall(conn.data_to_send())
+                done: dict[int, str] = {}
+                last = 2**31 - 1
+                buf = b""
+                while len(done) < len(sids):
+                    data = s.recv(65536)
+                    if not data:
+                        ended = True
+                        break
+                    # frames are read here (Python's h2 stops at a GOAWAY, the streams it
+                    # covers still answer after it); h2 only acknowledges SETTINGS and PINGs
+                    buf += data
+                    while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+                        n, ftype, flags = int.from_bytes(buf[:3], "big"), buf[3], buf[4]
+                        sid = int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF
+                        payload, buf = buf[9:9 + n], buf[9 + n:]
+                        if ftype in (0, 1) and flags & 1:
+                            done[sid] = "ok"
+                        elif ftype == 3:
+                            done[sid] = "reset"
+                        elif ftype == 7:
+                            ended = True
+                            last = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
+                    if conn.state_machine.state != h2.connection.ConnectionState.CLOSED:
+                        conn.receive_data(data)
+                        with contextlib.suppress(OSError):     # (acknowledgements only)
+                            s.sendall(conn.data_to_send())
+                    if ended and all(sid in done or sid > last for sid in sids):
+                        break
+                for sid in sids:
+                    if done.get(sid) == "ok":
+                        stats["ok"] += 1
+                    elif sid > last:
+                        stats["retried"] += 1
+                    else:
+                        stats["failed"] += 1
+                if reloaded_at < 0 and stats["ok"] >= 40:
+                    reload()
+                    reloaded_at = 10**9
+                if reloaded_at == 10**9 and reloaded():
+                    reloaded_at = stats["ok"]
+    raise AssertionError(f"no end in time: {stats}")
+
+
+def test_goaway_on_reload_loses_no_stream(proxy: Any, binary: str, certs: dict[str, Path],  # noqa: F811
+                                          syslog: Any, http_backend: Callable[..., Any]) -> None:
+    port, ph2, ptls = free_ports(3)
+    a = http_backend(name="A", response=HttpResponse(body=b"A\n", delay=0.01))
+    b = http_backend(name="B")
+    px = proxy.start(CFG, port=port, ph2=ph2, ptls=ptls, crt=certs["a"], pa=a.port, pb=b.port,
+                     logport=syslog[1], extra_args=["-W"])
+    old = set(px.worker_pids())
+    stats = _load_until_reloaded(
+        port, lambda: px.signal(signal.SIGUSR2),
+        lambda: bool(set(px.worker_pids())) and not (set(px.worker_pids()) & old),
+        time.monotonic() + 60)
+    assert stats["failed"] == 0, stats
+    assert stats["connections"] >= 2, stats        # the GOAWAY moved the client to a new connection
+
+
+# ---- hostile input: each is answered, the worker survives and serves the next client
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def frame(ftype: int, flags: int, sid: int, payload: bytes = b"") -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + sid.to_bytes(4, "big") + payload
+
+
+def block(port: int, path: str, *extra: tuple[str, str]) -> bytes:
+    return bytes(hpack.Encoder().encode(_req(port, path, *extra)))
+
+
+def read_frames(s: socket.socket, seconds: float) -> tuple[list[tuple[int, int, int, bytes]], bool]:
+    """Frames the proxy sends within `seconds` (type, flags, stream, payload), and whether it
+    closed the connection."""
+    s.settimeout(0.2)
+    buf = b""
+    closed = False
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            data = s.recv(65536)
+        except TimeoutError:
+            continue
+        except OSError:
+            closed = True
+            break
+        if not data:
+            closed = True
+            break
+        buf += data
+    frames = []
+    while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+        n = int.from_bytes(buf[:3], "big")
+        frames.append((buf[3], buf[4], int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF, buf[9:9 + n]))
+        buf = buf[9 + n:]
+    return frames, closed
+
+
+def still_serves(port: int) -> None:
+    got = h2_exchange(port, [_req(port, "/after")])
+    assert list(got.values()) == [("response", "200", b"A\n")], got
+
+
+def send_all(s: socket.socket, data: bytes) -> None:
+    with contextlib.suppress(OSError):      # the proxy may cut the connection while it is sent
+        s.sendall(data)
+
+
+def test_rapid_reset_and_ping_and_settings_floods(h2px: dict[str, Any]) -> None:
+    port = h2px["port"]
+    hb = block(port, "/rr")
+    # CVE-2023-44487: streams opened and reset at once, in a loop
+    with socket.create_connection((LOCALHOST, port), timeout=10) as s:
+        burst = PREFACE + frame(4, 0, 0)
+        for i in range(2000):
+            sid = 2 * i + 1
+            burst += frame(1, 0x5, sid, hb) + frame(3, 0, sid, (8).to_bytes(4, "big"))
+        send_all(s, burst)
+        read_frames(s, 1.0)
+    still_serves(port)
+    # PING and SETTINGS floods from a client that reads nothing
+    with socket.create_connection((LOCALHOST, port), timeout=10) as s:
+        send_all(s, PREFACE + frame(4, 0, 0) + frame(6, 0, 0, b"12345678") * 50000)
+        send_all(s, frame(4, 0, 0) * 20000)
+    still_serves(port)
+
+
+def test_continuation_flood_and_hpack_bomb(h2px: dict[str, Any]) -> None:
+    port = h2px["port"]
+    # CVE-2024-27316 class: one header block that never ends, in CONTINUATION frames
+    with socket.create_connection((LOCALHOST, port), timeout=10) as s:
+        junk = bytes(hpack.Encoder().encode([("x-junk", "j" * 4000)]))
+        opening = PREFACE + frame(4, 0, 0) + frame(1, 0, 1, block(port, "/cf"))
+        send_all(s, opening + frame(9, 0, 1, junk) * 1000)
+        frames, closed = read_frames(s, 2.0)
+        assert closed or any(f[0] == 7 for f in frames), frames     # GOAWAY or closed
+    still_serves(port)
+    # an HPACK bomb: one 4 KB value in the dynamic table, then referenced 2,000 times (8 MB)
+    enc = hpack.Encoder()
+    first = bytes(enc.encode(_req(port, "/hb", ("x-big", "b" * 4000))))
+    refs = b"\xbe" * 2000          # indexed field 62: the newest dynamic entry, x-big
+    with socket.create_connection((LOCALHOST, port), timeout=10) as s:
+        send_all(s, PREFACE + frame(4, 0, 0) + frame(1, 0x5, 1, first + refs))
+        frames, closed = read_frames(s, 2.0)
+    refused = closed or any(f[0] in (3, 7) for f in frames) or any(
+        f[0] == 1 and f[2] == 1 for f in frames)      # reset, GOAWAY, or an error status
+    assert refused, frames
+    assert all(r.target != "/hb" for r in h2px["a"].requests)
+    still_serves(port)
+
+
+def test_content_length_disagreeing_with_data_is_refused(h2px: dict[str, Any]) -> None:
+    port = h2px["port"]
+    hb = bytes(hpack.Encoder().encode(
+        [(":method", "POST"), (":scheme", "http"), (":authority", f"{LOCALHOST}:{port}"), (":path", "/cl"),
+         ("content-length", "10")]))
+    with socket.create_connection((LOCALHOST, port), timeout=10) as s:
+        send_all(s, PREFACE + frame(4, 0, 0) + frame(1, 0x4, 1, hb) + frame(0, 0x1, 1, b"short"))
+        frames, _closed = read_frames(s, 1.5)
+    assert any(f[0] in (3, 7) and (f[2] in (0, 1)) for f in frames), frames   # RST_STREAM or GOAWAY
+    assert not any(r.target == "/cl" and len(r.body) == 10 for r in h2px["a"].requests)
+    still_serves(port)
+
+
+SLOW_CFG = """
+defaults
+    mode http
+    timeout client 1s
+    timeout server 5s
+    timeout connect 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend ba
+backend ba
+    server a 127.0.0.1:{pa}
+"""
+
+
+def test_a_window_held_at_zero_meets_timeout_client(proxy: Any, binary: str,  # noqa: F811
+                                                    http_backend: Callable[..., Any]) -> None:
+    (port,) = free_ports(1)
+    a = http_backend(name="A", response=HttpResponse(body=b"z" * (4 << 20)))
+    proxy.start(SLOW_CFG, port=port, pa=a.port)
+    settings = (4).to_bytes(2, "big") + (0).to_bytes(4, "big")      # SETTINGS_INITIAL_WINDOW_SIZE = 0
+    with socket.create_connection((LOCALHOST, port), timeout=10) as s:
+        send_all(s, PREFACE + frame(4, 0, 0, settings) + frame(1, 0x5, 1, block(port, "/slow")))
+        frames, closed = read_frames(s, 8.0)       # (bounded: 1 s timeouts, 8 s to see it)
+    assert closed or any(f[0] == 7 for f in frames), frames      # the connection was ended...
+    assert not any(f[0] == 0 and f[3] for f in frames)          # ...without a byte of the body
+    still_serves_slow = h2_exchange(port, [_req(port, "/after")])
+    assert len(still_serves_slow) == 1 and list(still_serves_slow.values())[0][1] == "200"
