@@ -3,17 +3,19 @@
 # client's, nghttp2 turns them into callbacks, and each stream becomes an HTTP/1.1 request.
 #
 # A stream is served by a session of its own, exactly as a request of an HTTP/1.1 client is:
-# the stream's HEADERS are rewritten as an HTTP/1.1 request and written into one end of a
-# socketpair whose other end is that session's client socket, so the request meets the whole
-# analysis (ACLs, use_backend, cookies, http-request/response rules, stick tables, logs) with no
-# second code path; the session's HTTP/1.1 answer is read back here, parsed with the same h1
-# parser, and sent as HEADERS and DATA frames. docs/architecture.md "HTTP/2" says why (one
-# analysis path) and what it costs (a socketpair per stream).
+# the stream's HEADERS are rewritten as an HTTP/1.1 request that the session reads from its
+# virtual client fd (VFD_BASE + the stream's slot: tls_recv() -> h2v_recv(), memory, no socket),
+# so the request meets the whole analysis (ACLs, use_backend, cookies, http-request/response
+# rules, stick tables, logs) with no second code path; the session's HTTP/1.1 answer, written
+# with tls_send() -> h2v_send() into the stream's buffer, is parsed with the same h1 parser and
+# sent as HEADERS and DATA frames. docs/architecture.md "HTTP/2" says why.
 #
+# The two sides move each other through a queue of wake-ups run by the event loop after its
+# events (h2_run_wakes), never from inside an nghttp2 callback into a session or back.
 # Flow control keeps memory bounded both ways: DATA the client sends is given back to its window
-# (nghttp2_session_consume) only once written into the stream's socket; the answer is read from
-# the socket only as fast as nghttp2 asks for it (the data source callback), so a client that
-# does not read leaves the bytes in the stream session, which applies `timeout client` to it.
+# (nghttp2_session_consume) only once the session has read it; the answer is taken from the
+# session (BUFSIZE at a time) only as fast as nghttp2 asks for it, so a client that does not
+# read leaves the session blocked on its write, and `timeout client` applies to it.
 
 from nghttp2 cimport *
 
@@ -46,8 +48,9 @@ cdef struct h2s_t:
     int used
     int conn                    # the connection's session index
     int sid                     # HTTP/2 stream id
-    int gw                      # this side of the stream's socketpair, -1 once closed
-    int sess                    # the stream's session, and its generation when it was opened
+    int sess                    # the stream's session (-1 none, or ended), and its generation
+    int queued                  # in the wake-up queue
+    int wake_sess, wake_rsp     # what to run then: the session (it may read or write more), the answer
     unsigned int sess_gen
     int next, prev
     # the request
@@ -62,12 +65,14 @@ cdef struct h2s_t:
     int rq_len, rq_off, rq_cap
     int rq_data                 # DATA payload bytes among them (window given back once written)
     # the answer
-    char *rs
+    char *rs                    # what the session wrote, not yet sent (BUFSIZE at most)
     int rs_len, rs_off
+    int rs_full                 # the session was told to wait (EAGAIN): wake it once rs empties
     int body
     long long left
     h1_chunk ck
-    int gw_eof, deferred
+    int gw_eof                  # the session has ended: nothing more will be written
+    int deferred
 
 cdef h2s_t *g_h2s = NULL
 cdef int *g_h2s_free = NULL
@@ -78,11 +83,13 @@ cdef nghttp2_option *g_h2_opt = NULL
 cdef int g_h2_max_streams = 100         # tune.h2.max-concurrent-streams (2.6's default)
 cdef int g_h2_window = 65535            # tune.h2.initial-window-size
 cdef int g_h2_hdr_table = 4096          # tune.h2.header-table-size
+cdef int *g_h2_wake = NULL              # stream slots to run (h2_run_wakes)
+cdef int g_h2_nwake = 0
 
 
 cdef int h2_setup(int nsess, int max_streams, int window, int table) except -1:
     """Stream slots (one per possible session) and nghttp2's callbacks, at worker start."""
-    global g_h2s, g_h2s_free, g_h2s_nfree, g_h2c, g_h2_cbs, g_h2_opt
+    global g_h2s, g_h2s_free, g_h2s_nfree, g_h2c, g_h2_cbs, g_h2_opt, g_h2_wake
     global g_h2_max_streams, g_h2_window, g_h2_hdr_table
     cdef int i
     g_h2_max_streams = max_streams
@@ -91,7 +98,8 @@ cdef int h2_setup(int nsess, int max_streams, int window, int table) except -1:
     g_h2s = <h2s_t *>calloc(nsess, sizeof(h2s_t))
     g_h2s_free = <int *>malloc(sizeof(int) * nsess)
     g_h2c = <h2c_t **>calloc(nsess, sizeof(h2c_t *))
-    if g_h2s == NULL or g_h2s_free == NULL or g_h2c == NULL:
+    g_h2_wake = <int *>malloc(sizeof(int) * nsess)
+    if g_h2s == NULL or g_h2s_free == NULL or g_h2c == NULL or g_h2_wake == NULL:
         raise MemoryError()
     for i in range(nsess):
         g_h2s_free[i] = nsess - 1 - i
@@ -371,8 +379,10 @@ cdef h2s_t *h2s_new(h2c_t *c, int sid) noexcept nogil:
     st.used = 1
     st.conn = c.idx
     st.sid = sid
-    st.gw = -1
     st.sess = -1
+    st.queued = 0
+    st.wake_sess = st.wake_rsp = 0
+    st.rs_full = 0
     st.hd_len = 0
     st.ps_len = 0
     st.meth_len = st.path_len = st.auth_len = st.sch_len = 0
@@ -401,21 +411,20 @@ cdef void h2s_free(h2s_t *st, int abort) noexcept nogil:
     cdef h2c_t *c = g_h2c[st.conn]
     cdef int k = <int>(st - g_h2s)
     cdef sess_t *s
+    cdef int si
     if not st.used:
         return
-    if st.gw >= 0:
-        close(st.gw)
-        st.gw = -1
     if st.sess >= 0:
-        s = &g_sess[st.sess]
+        si = st.sess
+        st.sess = -1            # (its close must not come back to this stream)
+        s = &g_sess[si]
         if s.state != ST_FREE and s.gen == st.sess_gen:
             if s.state == ST_REQ and s.req.buf_in == 0 and (s.http_ka or s.logged):
                 s.logged = 1        # the answer was complete: nothing more to log
             elif s.term_cause == TERM_NONE:
                 s.term_cause = TERM_CLI_ABORT
                 s.term_phase = PH_DATA if s.state == ST_RELAY else PH_REQ
-            sess_close(st.sess)
-        st.sess = -1
+            sess_close(si)
     if st.hd != NULL:
         buf_put(st.hd)
         st.hd = NULL
@@ -479,24 +488,123 @@ cdef int _h2_rq_put(h2s_t *st, const char *p, int n) noexcept nogil:
     return 0
 
 
-cdef void h2s_push(h2s_t *st) noexcept nogil:
-    """Write the queued request bytes into the stream's socket; once all are written, the DATA
-    they carried is given back to the client's windows."""
-    cdef h2c_t *c = g_h2c[st.conn]
-    cdef ssize_t n
-    while st.rq_off < st.rq_len and st.gw >= 0:
-        n = send(st.gw, st.rq + st.rq_off, st.rq_len - st.rq_off, MSG_NOSIGNAL | MSG_DONTWAIT)
-        if n < 0:
-            if errno == EAGAIN:
-                return
-            st.rq_off = st.rq_len       # the stream's session went away: nothing more to write
-            break
-        st.rq_off += <int>n
-    st.rq_off = 0
-    st.rq_len = 0
-    if st.rq_data > 0 and c != NULL:
-        nghttp2_session_consume(c.ng, st.sid, st.rq_data)
-        st.rq_data = 0
+cdef void h2s_wake(h2s_t *st, int sess, int rsp) noexcept nogil:
+    """Have the event loop run the stream's session (it can read or write more) and/or its
+    answer (there is more to send) after the current events."""
+    global g_h2_nwake
+    if sess:
+        st.wake_sess = 1
+    if rsp:
+        st.wake_rsp = 1
+    if not st.queued:
+        st.queued = 1
+        g_h2_wake[g_h2_nwake] = <int>(st - g_h2s)
+        g_h2_nwake += 1
+
+
+cdef void h2_run_wakes() noexcept nogil:
+    """Run the queued wake-ups; those they queue run in the same pass (bounded)."""
+    global g_h2_nwake
+    cdef h2s_t *st
+    cdef sess_t *s
+    cdef int i = 0, conn, k, rounds = 0
+    while i < g_h2_nwake and rounds < 1000000:
+        rounds += 1
+        st = &g_h2s[g_h2_wake[i]]
+        i += 1
+        st.queued = 0
+        if not st.used:
+            continue
+        conn = st.conn
+        if st.wake_sess:
+            st.wake_sess = 0
+            if st.sess >= 0:
+                s = &g_sess[st.sess]
+                if s.state != ST_FREE and s.gen == st.sess_gen:
+                    sess_io(st.sess)
+        if st.used and st.wake_rsp:
+            st.wake_rsp = 0
+            h2s_rsp_io(st)
+        h2_conn_after(conn)
+        if i == g_h2_nwake or i > 4096:
+            # compact what is left so the queue never outgrows the slots
+            k = g_h2_nwake - i
+            memmove(g_h2_wake, g_h2_wake + i, k * sizeof(int))
+            g_h2_nwake = k
+            i = 0
+    g_h2_nwake = 0
+
+
+cdef ssize_t h2v_recv(int slot, char *buf, size_t n) noexcept nogil:
+    """recv() of a stream session's virtual client: the HTTP/1.1 form of the request."""
+    cdef h2s_t *st = &g_h2s[slot]
+    cdef int k
+    cdef h2c_t *c
+    if not st.used:
+        return 0
+    k = st.rq_len - st.rq_off
+    if k == 0:
+        tls_set_errno(EAGAIN)
+        return -1
+    if <size_t>k > n:
+        k = <int>n
+    memcpy(buf, st.rq + st.rq_off, k)
+    st.rq_off += k
+    if st.rq_off == st.rq_len:
+        st.rq_off = 0
+        st.rq_len = 0
+        c = g_h2c[st.conn]
+        if st.rq_data > 0 and c != NULL:
+            # all of it read: the client may send that much more (WINDOW_UPDATE, sent by the wake-up)
+            nghttp2_session_consume(c.ng, st.sid, st.rq_data)
+            st.rq_data = 0
+            h2s_wake(st, 0, 0)
+    return k
+
+
+cdef ssize_t h2v_send(int slot, const char *buf, size_t n) noexcept nogil:
+    """send() of a stream session's virtual client: its HTTP/1.1 answer, into the stream's
+    buffer (EAGAIN when full: the session waits, as on a full socket)."""
+    cdef h2s_t *st = &g_h2s[slot]
+    cdef int k
+    if not st.used or st.rs == NULL:
+        tls_set_errno(EPIPE)
+        return -1
+    if st.rs_off > 0 and st.rs_len + <int>n > BUFSIZE:
+        memmove(st.rs, st.rs + st.rs_off, st.rs_len - st.rs_off)
+        st.rs_len -= st.rs_off
+        st.rs_off = 0
+    k = BUFSIZE - st.rs_len
+    if k == 0:
+        st.rs_full = 1
+        tls_set_errno(EAGAIN)
+        return -1
+    if <size_t>k >= n:
+        k = <int>n
+    else:
+        st.rs_full = 1      # a short write: the session may now wait to be told there is room
+    memcpy(st.rs + st.rs_len, buf, k)
+    st.rs_len += k
+    h2s_wake(st, 0, 1)
+    return k
+
+
+cdef void h2s_sess_closed(sess_t *s) noexcept nogil:
+    """A stream's session ends (sess_close): whatever it wrote is all there will be."""
+    cdef h2s_t *st = &g_h2s[s.h2s - 1]
+    if not st.used or st.sess < 0 or &g_sess[st.sess] != s or s.gen != st.sess_gen:
+        return
+    st.sess = -1
+    st.gw_eof = 1
+    h2s_wake(st, 0, 1)
+
+
+cdef void _h2s_rs_taken(h2s_t *st) noexcept nogil:
+    """Bytes were taken from rs: a session waiting for room may write again."""
+    if st.rs_full and st.sess >= 0:
+        st.rs_full = 0
+        g_sess[st.sess].cli_wr = 1
+        h2s_wake(st, 1, 0)
 
 
 cdef int _h2_ps(h2s_t *st, const uint8_t *v, size_t vlen, int *off, int *ln) noexcept nogil:
@@ -580,7 +688,6 @@ cdef int h2s_open(h2c_t *c, h2s_t *st, int end_stream) noexcept nogil:
     whose other end is the client socket of a new session. -1: refuse the stream."""
     cdef sess_t *cs = &g_sess[c.idx]
     cdef sess_t *s
-    cdef int sv[2]
     cdef int idx, i, tq
     cdef socklen_t alen
     cdef char num[24]
@@ -607,11 +714,8 @@ cdef int h2s_open(h2c_t *c, h2s_t *st, int end_stream) noexcept nogil:
         st.chunked = 1
     if _h2_rq_put(st, b"\r\n", 2) < 0:
         return -1
-    if socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0:
-        return -1
-    idx = sess_open(cs.lst, sv[0], &cs.cli_addr, cs.cli_addrlen)
+    idx = sess_open(cs.lst, VFD_BASE + <int>(st - g_h2s), &cs.cli_addr, cs.cli_addrlen)
     if idx < 0:
-        close(sv[1])
         return -1
     ctr_px(cs.px).tot_sess -= 1     # one session for the connection, as 2.6 counts (req_tot per stream)
     s = &g_sess[idx]
@@ -624,20 +728,24 @@ cdef int h2s_open(h2c_t *c, h2s_t *st, int end_stream) noexcept nogil:
         alen = sizeof(s.pp_dst)
         getsockname(cs.cfd, <sockaddr *>&s.pp_dst, &alen)
     s.pp_dst_set = 1
-    st.gw = sv[1]
     st.sess = idx
     st.sess_gen = s.gen
-    if ep_add(st.gw, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-              (<unsigned long long>st.gen << 32) | (<unsigned long long>(<int>(st - g_h2s) + 1) << 2)
-              | TAG_SIGNAL) < 0 or sess_watch(idx) < 0:
-        return -1
     # as sess_begin() for HTTP, without the connection's rules (they ran for the connection)
     s.state = ST_REQ
     tq = g_px[s.px].conf.httpreqtimeout if g_px[s.px].conf.httpreqtimeout > 0 else g_px[s.px].conf.clitimeout
     s.cli_exp = g_now + tq if tq > 0 else 0
     sess_arm(s, idx)
-    h2s_push(st)
+    s.cli_rd = 1
+    s.cli_wr = 1
+    h2s_wake(st, 1, 0)
     return 0
+
+
+cdef void _h2s_rq_ready(h2s_t *st) noexcept nogil:
+    """More of the request for the stream's session: it may read."""
+    if st.sess >= 0:
+        g_sess[st.sess].cli_rd = 1
+        h2s_wake(st, 1, 0)
 
 
 cdef void _h2_req_end(h2s_t *st) noexcept nogil:
@@ -645,7 +753,7 @@ cdef void _h2_req_end(h2s_t *st) noexcept nogil:
     if st.chunked:
         st.chunked = 0
         _h2_rq_put(st, b"0\r\n\r\n", 5)
-        h2s_push(st)
+        _h2s_rq_ready(st)
 
 
 cdef int _h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *fr, void *ud) noexcept nogil:
@@ -672,7 +780,7 @@ cdef int _h2_on_data(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint
     cdef h2s_t *st = <h2s_t *>nghttp2_session_get_stream_user_data(ng, sid)
     cdef char num[24]
     cdef int k
-    if st == NULL or st.gw < 0:
+    if st == NULL or st.sess < 0:
         nghttp2_session_consume(ng, sid, n)     # nobody to give it to: keep the window open
         return 0
     if st.chunked:
@@ -683,7 +791,7 @@ cdef int _h2_on_data(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint
     if st.chunked:
         _h2_rq_put(st, b"\r\n", 2)
     st.rq_data += <int>n
-    h2s_push(st)
+    _h2s_rq_ready(st)
     return 0
 
 
@@ -694,56 +802,23 @@ cdef int _h2_on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t err, voi
     return 0
 
 
-# ---- the answer, read back from the stream's socket
-
-cdef void h2_gw_event(int slot, unsigned int gen, unsigned int events) noexcept nogil:
-    cdef h2s_t *st = &g_h2s[slot]
-    cdef int conn
-    if not st.used or st.gen != gen:
-        return
-    conn = st.conn
-    if st.rq_off < st.rq_len:
-        h2s_push(st)
-    if events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR):
-        h2s_rsp_io(st)
-    h2_conn_after(conn)
-
-
-cdef int _h2_rs_read(h2s_t *st) noexcept nogil:
-    """Read the stream's socket into the free part of rs: 1 some came, 0 nothing now, -1 end."""
-    cdef ssize_t n
-    if st.gw < 0 or st.gw_eof:
-        return -1
-    if st.rs_off > 0:
-        memmove(st.rs, st.rs + st.rs_off, st.rs_len - st.rs_off)
-        st.rs_len -= st.rs_off
-        st.rs_off = 0
-    if st.rs_len >= BUFSIZE:
-        return 0
-    n = recv(st.gw, st.rs + st.rs_len, BUFSIZE - st.rs_len, MSG_DONTWAIT)
-    if n > 0:
-        st.rs_len += <int>n
-        return 1
-    if n < 0 and errno == EAGAIN:
-        return 0
-    st.gw_eof = 1
-    return -1
-
+# ---- the answer, as the stream's session wrote it
 
 cdef void h2s_rsp_io(h2s_t *st) noexcept nogil:
+    """The session wrote (or ended): send the answer's headers once complete, resume its body."""
     cdef h2c_t *c = g_h2c[st.conn]
-    cdef int r
     if c == NULL:
         return
-    while st.body == H2B_HDRS:
-        r = _h2_rs_read(st)
-        if h2s_rsp_headers(c, st) != 0 or st.body != H2B_HDRS:
-            break
-        if r <= 0:
-            if r < 0 or st.rs_len >= BUFSIZE:
-                # the stream's session closed (or sent a header block too large) without an answer
+    if st.body == H2B_HDRS:
+        if h2s_rsp_headers(c, st) != 0:
+            return
+        if st.body == H2B_HDRS:
+            if st.gw_eof or st.rs_len - st.rs_off >= BUFSIZE:
+                # the session ended (or sent a header block too large) without an answer
+                st.body = H2B_DONE
                 nghttp2_submit_rst_stream(c.ng, NGHTTP2_FLAG_NONE, st.sid, NGHTTP2_INTERNAL_ERROR)
             return
+        _h2s_rs_taken(st)
     if st.deferred:
         st.deferred = 0
         nghttp2_session_resume_data(c.ng, st.sid)
@@ -826,19 +901,16 @@ cdef ssize_t _h2_body_read(nghttp2_session *ng, int32_t sid, uint8_t *out, size_
     cdef h2s_t *st = <h2s_t *>src.ptr
     cdef size_t total = 0
     cdef long long take
-    cdef int avail, r
+    cdef int avail
     while total < length and st.body != H2B_DONE:
         avail = st.rs_len - st.rs_off
         if avail == 0:
-            r = _h2_rs_read(st)
-            if r == 0:
+            if not st.gw_eof:
+                break                   # the session will write more (and wake the stream)
+            if st.body == H2B_EOF:
+                st.body = H2B_DONE
                 break
-            if r < 0:
-                if st.body == H2B_EOF:
-                    st.body = H2B_DONE
-                    break
-                return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE     # cut short: the stream is reset
-            continue
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE     # cut short: the stream is reset
         if st.body == H2B_CHUNKED and st.ck.state != H1_CK_DATA:
             # framing bytes: one at a time through the chunk parser (they are few)
             if h1_chunk_feed(&st.ck, st.rs + st.rs_off, 1) < 0:
@@ -863,6 +935,8 @@ cdef ssize_t _h2_body_read(nghttp2_session *ng, int32_t sid, uint8_t *out, size_
             st.left -= take
             if st.left == 0:
                 st.body = H2B_DONE
+    if total > 0:
+        _h2s_rs_taken(st)
     if st.body == H2B_DONE:
         flags[0] |= NGHTTP2_DATA_FLAG_EOF
         return <ssize_t>total

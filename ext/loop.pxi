@@ -416,6 +416,8 @@ cdef int next_timeout_ms() noexcept nogil:
     cdef long long t = -1
     cdef long long d
     cdef int i
+    if g_h2_nwake:
+        return 0
     if g_heap_n > 0:
         t = g_heap_exp[0]
     if g_cps_resume_at and (t < 0 or g_cps_resume_at < t):
@@ -509,10 +511,7 @@ cdef void dispatch_event(unsigned long long data, unsigned int events) noexcept 
             handle_accept(idx)
         return
     if tag == TAG_SIGNAL:
-        if idx > 0:
-            h2_gw_event(idx - 1, gen, events)     # an HTTP/2 stream's socket (h2.pxi)
-        else:
-            handle_signals()
+        handle_signals()
         return
     s = &g_sess[idx]
     if s.state == ST_FREE or s.gen != gen:
@@ -554,6 +553,8 @@ cdef int event_loop() noexcept nogil:
         if n > 0:
             for i in range(n):
                 dispatch_event(events[i].data.u64, events[i].events)
+        if g_h2_nwake:
+            h2_run_wakes()      # HTTP/2 streams and their sessions moved by each other (h2.pxi)
         run_timers()
         if g_cps_resume_at and g_cps_resume_at <= g_now and not g_stopping:
             lst_resume_rate()

@@ -57,8 +57,10 @@ cdef void sess_close(int idx) noexcept nogil:
     if s.state == ST_QUEUED:
         queue_del(idx)
     sess_log(s)
-    if s.h2s and s.term_cause == TERM_CLI_TO:
-        h2s_client_timeout(s)       # an HTTP/2 stream's client did not read or send: reset it
+    if s.h2s:
+        if s.term_cause == TERM_CLI_TO:
+            h2s_client_timeout(s)   # an HTTP/2 stream's client did not read or send: reset it
+        h2s_sess_closed(s)          # its answer is complete (or cut short)
     if g_px[s.px].opts & PO_NOLINGER and s.cfd >= 0:
         # `option nolinger`: drop unsent data and free the socket at once (a reset).
         lg.l_onoff = 1

@@ -73,6 +73,18 @@ cdef inline int tls_is(int fd) noexcept nogil:
     return tls_ssl(fd) != NULL
 
 
+cdef enum:
+    # An HTTP/2 stream's session has a virtual client fd, VFD_BASE + its stream slot: no socket,
+    # tls_recv()/tls_send() read and write the stream's memory (h2.pxi h2v_recv/h2v_send), and
+    # the syscalls a session makes on it (shutdown, close, setsockopt) fail harmlessly (EBADF).
+    VFD_BASE = 1 << 28
+
+
+cdef inline int cli_copy_only(int fd) noexcept nogil:
+    """A side that never splices: TLS, or an HTTP/2 stream's memory."""
+    return fd >= VFD_BASE or tls_ssl(fd) != NULL
+
+
 cdef inline const char *tls_sni(int fd) noexcept nogil:
     """The server name the client sent (SNI), NULL if none or not TLS."""
     cdef SSL *ssl = tls_ssl(fd)
@@ -162,6 +174,8 @@ cdef ssize_t tls_recv(int fd, char *buf, size_t n) noexcept nogil:
     cdef tls_conn_t *c
     cdef int r, e
     cdef size_t got = 0
+    if fd >= VFD_BASE:
+        return h2v_recv(fd - VFD_BASE, buf, n)
     if g_tls_fd == NULL or fd < 0 or fd >= g_tls_maxfd or g_tls_fd[fd].ssl == NULL:
         return recv(fd, buf, n, MSG_DONTWAIT)
     c = &g_tls_fd[fd]
@@ -205,6 +219,8 @@ cdef ssize_t tls_send(int fd, const char *buf, size_t n) noexcept nogil:
     be offered again (they are: the channel keeps them in its buffer)."""
     cdef tls_conn_t *c
     cdef int r, e
+    if fd >= VFD_BASE:
+        return h2v_send(fd - VFD_BASE, buf, n)
     if g_tls_fd == NULL or fd < 0 or fd >= g_tls_maxfd or g_tls_fd[fd].ssl == NULL:
         return send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT)
     c = &g_tls_fd[fd]

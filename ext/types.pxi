@@ -66,7 +66,7 @@ cdef enum:
     TAG_LISTENER = 0
     TAG_CLIENT = 1
     TAG_SERVER = 2
-    TAG_SIGNAL = 3      # index 0: the signalfd; index k > 0: HTTP/2 stream slot k - 1's gateway (h2.pxi)
+    TAG_SIGNAL = 3
 
     # listener states
     LI_READY = 0
