@@ -92,7 +92,8 @@ def _p99_ms(log: Path) -> float:
     return d[min(len(d) - 1, int(len(d) * 0.99))] / 1000.0 if d else float("nan")
 
 
-def measure(which: str, mode: str, crt: Path, backend: int, workdir: Path, requests: int) -> tuple[float, float]:
+def measure(which: str, mode: str, crt: Path, backend: int, workdir: Path,
+            requests: int) -> tuple[float, float]:
     port = _free_port()
     cfg = workdir / f"{which}-{port}.cfg"
     hap_answer, ngx_answer = MODES[mode]
@@ -118,10 +119,10 @@ def measure(which: str, mode: str, crt: Path, backend: int, workdir: Path, reque
                 raise RuntimeError(f"{which} did not answer: {tail}")
             time.sleep(0.2)
         c0 = _cpu(root)
-        r = subprocess.run(["h2load", "-c", "10", "-m", "10", "-n", str(requests), "--log-file", str(reqlog), url],
-                           capture_output=True, text=True, timeout=300, preexec_fn=_client_preexec)
+        r = subprocess.run(["h2load", "-c", "10", "-m", "10", "-n", str(requests), "--log-file", str(reqlog),
+                            url], capture_output=True, text=True, timeout=300, preexec_fn=_client_preexec)
         c1 = _cpu(root)
-        if f"{requests} succeeded" not in r.stdout or "status codes: " + str(requests) + " 2xx" not in r.stdout:
+        if f"{requests} succeeded" not in r.stdout or f"status codes: {requests} 2xx" not in r.stdout:
             raise RuntimeError(f"{which}: h2load: {r.stdout[-600:]}")
         return requests / max(c1 - c0, 1e-6), _p99_ms(reqlog)
     finally:
@@ -167,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         py, hp, ng = rps["pyhaproxy"], rps["haproxy"], rps["nginx"]
         print(f"| {mode}: requests per proxy CPU-second | {py:,.0f} | {hp:,.0f} | {ng:,.0f} | "
               f"{py / hp:.2f}x | {py / ng:.2f}x |")
-        print(f"| {mode}: p99 (ms) | {p99['pyhaproxy']:.2f} | {p99['haproxy']:.2f} | {p99['nginx']:.2f} | | |")
+        print(f"| {mode}: p99 (ms) | {p99['pyhaproxy']:.2f} | {p99['haproxy']:.2f} | "
+              f"{p99['nginx']:.2f} | | |")
     print()
     for mode, vals in rows:
         print(f"{mode}: " + "; ".join(f"{k} " + ", ".join(f"{x[0]:,.0f}/{x[1]:.1f}ms" for x in v)
