@@ -36,6 +36,7 @@ include "listeners.pxi"
 include "session.pxi"
 include "tlssess.pxi"           # tls: handshake of a session
 include "connect.pxi"
+include "srvpool.pxi"           # idle server connections shared by HTTP/2 streams
 include "tcp.pxi"
 include "acl.pxi"
 include "rules.pxi"

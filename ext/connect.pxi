@@ -99,6 +99,8 @@ cdef void sess_start_connect(int idx) noexcept nogil:
             sess_set_srv(s, g)
         else:
             s.srv = -2
+    if pool_reuse(idx):
+        return              # an HTTP/2 stream: an idle connection to that server (srvpool.pxi)
     while True:
         if s.t_cstart == 0:
             s.t_cstart = g_now     # the end of Tw (time in the queue), the start of Tc

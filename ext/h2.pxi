@@ -42,6 +42,7 @@ cdef struct h2c_t:
     int first                   # its streams: a list of slots, -1 ends it
     int nstreams
     int goaway                  # soft stop: 1 first GOAWAY sent, 2 the final one, 3 write side shut
+    int nopened                 # streams opened so far
 
 cdef struct h2s_t:
     unsigned int gen
@@ -61,6 +62,7 @@ cdef struct h2s_t:
     int ck_len[H2_MAX_COOKIES]
     int nck
     int has_host, has_cl, chunked, head, bad
+    int first                   # the connection's first stream (never on a parked server connection)
     char *rq                    # bytes for the stream's socket not written yet
     int rq_len, rq_off, rq_cap
     int rq_data                 # DATA payload bytes among them (window given back once written)
@@ -114,6 +116,12 @@ cdef int h2_setup(int nsess, int max_streams, int window, int table) except -1:
     # the window is given back by hand once the bytes are written into the stream's socket
     nghttp2_option_set_no_auto_window_update(g_h2_opt, 1)
     return 0
+
+
+cdef inline int h2_may_reuse(sess_t *s) noexcept nogil:
+    """An HTTP/2 stream's session may use a parked server connection (srvpool.pxi): not the
+    first stream of its connection (2.6's `http-reuse safe`)."""
+    return s.h2s != 0 and not g_h2s[s.h2s - 1].first
 
 
 cdef inline int sess_tls_fd(sess_t *s) noexcept nogil:
@@ -730,6 +738,8 @@ cdef int h2s_open(h2c_t *c, h2s_t *st, int end_stream) noexcept nogil:
     s.pp_dst_set = 1
     st.sess = idx
     st.sess_gen = s.gen
+    c.nopened += 1
+    st.first = c.nopened == 1
     # as sess_begin() for HTTP, without the connection's rules (they ran for the connection)
     s.state = ST_REQ
     tq = g_px[s.px].conf.httpreqtimeout if g_px[s.px].conf.httpreqtimeout > 0 else g_px[s.px].conf.clitimeout

@@ -511,7 +511,10 @@ cdef void dispatch_event(unsigned long long data, unsigned int events) noexcept 
             handle_accept(idx)
         return
     if tag == TAG_SIGNAL:
-        handle_signals()
+        if idx > 0:
+            pool_event(idx - 1, gen, events)    # a parked server connection (srvpool.pxi)
+        else:
+            handle_signals()
         return
     s = &g_sess[idx]
     if s.state == ST_FREE or s.gen != gen:

@@ -70,7 +70,7 @@ cdef void sess_close(int idx) noexcept nogil:
     if s.cfd >= 0:
         tls_release(s.cfd)      # tls: close_notify, free the TLS state
         close(s.cfd)
-    if s.sfd >= 0:
+    if s.sfd >= 0 and not pool_park(s):    # an HTTP/2 stream's idle server connection is kept
         close(s.sfd)
     chan_release(&s.req)
     chan_release(&s.rsp)

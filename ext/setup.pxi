@@ -170,6 +170,7 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
     if g_sess == NULL or g_free_sess == NULL or g_heap_exp == NULL or g_heap_idx == NULL:
         raise MemoryError("cannot allocate the session table")
     h2_setup(g_maxsess, plan.h2[0], plan.h2[1], plan.h2[2])    # HTTP/2 streams (h2.pxi)
+    pool_setup(g_maxsess, g_nsrv)       # their idle server connections (srvpool.pxi)
     memset(&g_stats_addr, 0, sizeof(g_stats_addr))
     if plan.stats_sock:
         path = plan.stats_sock.encode()[:107]

@@ -66,7 +66,7 @@ cdef enum:
     TAG_LISTENER = 0
     TAG_CLIENT = 1
     TAG_SERVER = 2
-    TAG_SIGNAL = 3
+    TAG_SIGNAL = 3      # index 0: the signalfd; k > 0: parked server connection k - 1 (srvpool.pxi)
 
     # listener states
     LI_READY = 0

@@ -1,0 +1,167 @@
+# Idle server connections shared by the streams of HTTP/2 connections (2.6's `http-reuse safe`,
+# its default, as it applies to HTTP/2 clients): each stream is a session of its own here
+# (h2.pxi), so without this every stream would connect anew. A stream's session that ends with
+# a kept-alive, idle server connection parks it here; a later stream (never the first of its
+# HTTP/2 connection, as `safe` wants: a client's first request goes over its own connection)
+# to the same server takes it instead of connecting. A parked connection stays in the epoll set:
+# any event on it (the server closed it, or sent something unasked) ends it. The pool is bounded
+# (POOL_PER_SRV per server, one slot per possible session in all) and a connection parked for
+# longer than POOL_IDLE_MS is not reused. A request on a reused connection that fails before any
+# answer is resent once on a fresh one (http_retry_fresh), as for a client's kept connection.
+
+cdef enum:
+    POOL_PER_SRV = 64
+    POOL_IDLE_MS = 5000         # 2.6's pool-purge-delay default
+
+cdef struct pool_ent:
+    int fd
+    int srv
+    int next, prev
+    int used
+    unsigned int gen
+    long long since
+
+cdef pool_ent *g_pool = NULL
+cdef int *g_pool_free = NULL
+cdef int g_pool_nfree = 0
+cdef int *g_pool_head = NULL     # per server: its idle connections, newest first (-1: none)
+cdef int *g_pool_count = NULL
+
+
+cdef int pool_setup(int nent, int nsrv) except -1:
+    global g_pool, g_pool_free, g_pool_nfree, g_pool_head, g_pool_count
+    cdef int i
+    g_pool = <pool_ent *>calloc(max(1, nent), sizeof(pool_ent))
+    g_pool_free = <int *>malloc(sizeof(int) * max(1, nent))
+    g_pool_head = <int *>malloc(sizeof(int) * max(1, nsrv))
+    g_pool_count = <int *>calloc(max(1, nsrv), sizeof(int))
+    if g_pool == NULL or g_pool_free == NULL or g_pool_head == NULL or g_pool_count == NULL:
+        raise MemoryError()
+    for i in range(nent):
+        g_pool_free[i] = nent - 1 - i
+    g_pool_nfree = nent
+    for i in range(nsrv):
+        g_pool_head[i] = -1
+    return 0
+
+
+cdef void _pool_unlink(int k) noexcept nogil:
+    global g_pool_nfree
+    cdef pool_ent *e = &g_pool[k]
+    if e.prev >= 0:
+        g_pool[e.prev].next = e.next
+    else:
+        g_pool_head[e.srv] = e.next
+    if e.next >= 0:
+        g_pool[e.next].prev = e.prev
+    g_pool_count[e.srv] -= 1
+    e.used = 0
+    e.gen += 1
+    g_pool_free[g_pool_nfree] = k
+    g_pool_nfree += 1
+
+
+cdef int pool_put(int srv, int fd) noexcept nogil:
+    """Park an idle kept-alive connection to server srv: 1 if parked, 0 if it must be closed."""
+    global g_pool_nfree
+    cdef epoll_event ev
+    cdef pool_ent *e
+    cdef int k
+    if g_pool == NULL or srv < 0 or g_pool_nfree == 0 or g_pool_count[srv] >= POOL_PER_SRV:
+        return 0
+    k = g_pool_free[g_pool_nfree - 1]
+    e = &g_pool[k]
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET
+    ev.data.u64 = (<unsigned long long>(e.gen + 1) << 32) | (<unsigned long long>(k + 1) << 2) | TAG_SIGNAL
+    if epoll_ctl(g_ep, EPOLL_CTL_MOD, fd, &ev) < 0:
+        return 0
+    g_pool_nfree -= 1
+    e.gen += 1
+    e.used = 1
+    e.fd = fd
+    e.srv = srv
+    e.since = g_now
+    e.prev = -1
+    e.next = g_pool_head[srv]
+    if e.next >= 0:
+        g_pool[e.next].prev = k
+    g_pool_head[srv] = k
+    g_pool_count[srv] += 1
+    return 1
+
+
+cdef int pool_take(int srv, int idx) noexcept nogil:
+    """An idle connection to server srv for session idx (its epoll data becomes the session's
+    server side), or -1."""
+    cdef epoll_event ev
+    cdef pool_ent *e
+    cdef int k, fd
+    if g_pool == NULL or srv < 0:
+        return -1
+    while g_pool_head[srv] >= 0:
+        k = g_pool_head[srv]
+        e = &g_pool[k]
+        fd = e.fd
+        _pool_unlink(k)
+        if g_now - e.since > POOL_IDLE_MS:
+            close(fd)
+            continue
+        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET
+        ev.data.u64 = ev_data(idx, TAG_SERVER)
+        if epoll_ctl(g_ep, EPOLL_CTL_MOD, fd, &ev) < 0:
+            close(fd)
+            continue
+        return fd
+    return -1
+
+
+cdef void pool_event(int k, unsigned int gen, unsigned int events) noexcept nogil:
+    """Something happened on a parked connection: the server closed it (or broke the protocol)."""
+    cdef pool_ent *e = &g_pool[k]
+    cdef int fd
+    if not e.used or e.gen != gen:
+        return
+    fd = e.fd
+    _pool_unlink(k)
+    close(fd)
+
+
+cdef int pool_reuse(int idx) noexcept nogil:
+    """A stream's session with its server chosen: send its request over a parked connection to
+    that server if there is one (1), else 0 (connect as usual)."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef int fd
+    if s.h2c == 0 or s.srv < 0 or s.sfd >= 0 or not h2_may_reuse(s) or g_srv[s.srv].conf.maxconn:
+        return 0
+    if g_srv[s.srv].conf.send_proxy:
+        return 0                # (a PROXY header names one client: its connection is its own)
+    fd = pool_take(s.srv, idx)
+    if fd < 0:
+        return 0
+    s.sfd = fd
+    s.srv_wr = 1
+    s.srv_rd = 0
+    s.state = ST_RELAY
+    s.t_conn = g_now
+    if s.t_cstart == 0:
+        s.t_cstart = g_now
+    s.srv_reused = 1
+    s.req.hold = 1
+    touch_srv(s)
+    sess_arm(s, idx)
+    http_relay_io(idx)
+    return 1
+
+
+cdef int pool_park(sess_t *s) noexcept nogil:
+    """A stream's session ends: park its server connection if it is idle and kept alive (1)."""
+    if s.h2c == 0 or s.sfd < 0 or s.srv < 0 or s.state != ST_REQ or not s.http_ka:
+        return 0
+    if s.req.buf_in or s.rsp.buf_in or s.srv_rd == 2 or s.term_cause != TERM_NONE:
+        return 0
+    if g_srv[s.srv].conf.maxconn or g_srv[s.srv].conf.send_proxy:
+        return 0
+    if pool_put(s.srv, s.sfd):
+        s.sfd = -1
+        return 1
+    return 0
