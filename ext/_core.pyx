@@ -12,6 +12,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from linux cimport *
 from shm cimport *
 from openssl cimport *          # tls: OpenSSL 3.0 (ext/tls.pxi)
+from nghttp2 cimport *          # HTTP/2 framing and HPACK (ext/h2stream.pxi, ext/h2.pxi)
 
 include "h1.pxi"
 include "h1chunk.pxi"
@@ -20,6 +21,7 @@ include "proxyproto.pxi"
 include "types.pxi"
 include "convert.pxi"
 include "pools.pxi"
+include "h2stream.pxi"          # HTTP/2 streams as their sessions see them (virtual client fds)
 include "tls.pxi"               # tls: contexts, TLS client I/O
 include "shmview.pxi"
 include "stktable.pxi"           # stick tables in shared memory
@@ -33,10 +35,10 @@ include "logbuf.pxi"
 include "logformat.pxi"
 include "logline.pxi"
 include "listeners.pxi"
+include "srvpool.pxi"           # idle server connections shared by HTTP/2 streams
 include "session.pxi"
 include "tlssess.pxi"           # tls: handshake of a session
 include "connect.pxi"
-include "srvpool.pxi"           # idle server connections shared by HTTP/2 streams
 include "tcp.pxi"
 include "acl.pxi"
 include "rules.pxi"

@@ -74,6 +74,33 @@ cdef int sess_abort_on_close(int idx) noexcept nogil:
     return 1
 
 
+cdef int pool_reuse(int idx) noexcept nogil:
+    """A stream's session with its server chosen: send its request over a parked connection to
+    that server if there is one (1), else 0 (connect as usual)."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef int fd
+    if s.h2c == 0 or s.srv < 0 or s.sfd >= 0 or not h2_may_reuse(s) or g_srv[s.srv].conf.maxconn:
+        return 0
+    if g_srv[s.srv].conf.send_proxy:
+        return 0                # (a PROXY header names one client: its connection is its own)
+    fd = pool_take(s.srv, idx)
+    if fd < 0:
+        return 0
+    s.sfd = fd
+    s.srv_wr = 1
+    s.srv_rd = 0
+    s.state = ST_RELAY
+    s.t_conn = g_now
+    if s.t_cstart == 0:
+        s.t_cstart = g_now
+    s.srv_reused = 1
+    s.req.hold = 1
+    touch_srv(s)
+    sess_arm(s, idx)
+    # (its new epoll data reports it writable at the next turn: the request goes then)
+    return 1
+
+
 cdef void sess_start_connect(int idx) noexcept nogil:
     """Choose a server if none is set yet, then connect, retrying as `retries`/`redispatch` say."""
     global g_queue_dirty

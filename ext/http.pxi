@@ -311,8 +311,9 @@ cdef void http_client_io(int idx) noexcept nogil:
         chan_compact(&s.req)
         r = 0
         if s.req.buf != NULL and s.req.buf_in > 0 and not s.http_ka and s.h2c == 0 and s.req.buf[0] == b'P':
-            r = h2_preface_check(idx)   # HTTP/2 with prior knowledge (h2.pxi)
+            r = h2_preface_seen(s)      # HTTP/2 with prior knowledge (h2stream.pxi)
             if r == 1:
+                s.state = ST_H2         # (loop.pxi starts the connection: h2_start_preface)
                 return
         if s.req.buf != NULL and s.req.buf_in > 0 and r == 0:
             end = h1_hdr_block_end(s.req.buf, s.req.buf_in, s.req.scan_from)

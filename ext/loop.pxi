@@ -127,6 +127,7 @@ cdef void sess_begin(int idx) noexcept nogil:
         if tls_is(s.cfd) or s.cli_rd:
             # the request may have come with the handshake's end or with the PROXY header
             http_client_io(idx)
+            h2_start_preface(idx)
     else:
         # TCP: the backend is chosen now, on what is known at accept (src, dst_port)
         if p.ntcc and tcp_content_rules(idx, p.tcc_first, p.ntcc):
@@ -293,6 +294,7 @@ cdef void sess_io(int idx) noexcept nogil:
         return
     if s.state == ST_REQ or s.state == ST_ERRPAGE or s.state == ST_LINGER:
         http_client_io(idx)
+        h2_start_preface(idx)       # (the HTTP/2 preface came instead of a request)
         return
     if (s.state == ST_CONNECTING or s.state == ST_TURNAROUND) and sess_abort_on_close(idx):
         return

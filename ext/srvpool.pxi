@@ -126,33 +126,6 @@ cdef void pool_event(int k, unsigned int gen, unsigned int events) noexcept nogi
     close(fd)
 
 
-cdef int pool_reuse(int idx) noexcept nogil:
-    """A stream's session with its server chosen: send its request over a parked connection to
-    that server if there is one (1), else 0 (connect as usual)."""
-    cdef sess_t *s = &g_sess[idx]
-    cdef int fd
-    if s.h2c == 0 or s.srv < 0 or s.sfd >= 0 or not h2_may_reuse(s) or g_srv[s.srv].conf.maxconn:
-        return 0
-    if g_srv[s.srv].conf.send_proxy:
-        return 0                # (a PROXY header names one client: its connection is its own)
-    fd = pool_take(s.srv, idx)
-    if fd < 0:
-        return 0
-    s.sfd = fd
-    s.srv_wr = 1
-    s.srv_rd = 0
-    s.state = ST_RELAY
-    s.t_conn = g_now
-    if s.t_cstart == 0:
-        s.t_cstart = g_now
-    s.srv_reused = 1
-    s.req.hold = 1
-    touch_srv(s)
-    sess_arm(s, idx)
-    http_relay_io(idx)
-    return 1
-
-
 cdef int pool_park(sess_t *s) noexcept nogil:
     """A stream's session ends: park its server connection if it is idle and kept alive (1)."""
     if s.h2c == 0 or s.sfd < 0 or s.srv < 0 or s.state != ST_REQ or not s.http_ka:

@@ -73,13 +73,6 @@ cdef inline int tls_is(int fd) noexcept nogil:
     return tls_ssl(fd) != NULL
 
 
-cdef enum:
-    # An HTTP/2 stream's session has a virtual client fd, VFD_BASE + its stream slot: no socket,
-    # tls_recv()/tls_send() read and write the stream's memory (h2.pxi h2v_recv/h2v_send), and
-    # the syscalls a session makes on it (shutdown, close, setsockopt) fail harmlessly (EBADF).
-    VFD_BASE = 1 << 28
-
-
 cdef inline int cli_copy_only(int fd) noexcept nogil:
     """A side that never splices: TLS, or an HTTP/2 stream's memory."""
     return fd >= VFD_BASE or tls_ssl(fd) != NULL
