@@ -19,7 +19,7 @@
 
 cdef int h2_setup(int nsess, int max_streams, int window, int table) except -1:
     """Stream slots (one per possible session) and nghttp2's callbacks, at worker start."""
-    global g_h2s, g_h2s_free, g_h2s_nfree, g_h2c, g_h2_cbs, g_h2_opt, g_h2_wake
+    global g_h2s, g_h2s_free, g_h2s_nfree, g_h2c, g_h2_cbs, g_h2_opt, g_h2_wake, g_h2_dirty
     global g_h2_max_streams, g_h2_window, g_h2_hdr_table
     cdef int i
     g_h2_max_streams = max_streams
@@ -29,7 +29,8 @@ cdef int h2_setup(int nsess, int max_streams, int window, int table) except -1:
     g_h2s_free = <int *>malloc(sizeof(int) * nsess)
     g_h2c = <h2c_t **>calloc(nsess, sizeof(h2c_t *))
     g_h2_wake = <int *>malloc(sizeof(int) * nsess)
-    if g_h2s == NULL or g_h2s_free == NULL or g_h2c == NULL or g_h2_wake == NULL:
+    g_h2_dirty = <int *>malloc(sizeof(int) * nsess)
+    if g_h2s == NULL or g_h2s_free == NULL or g_h2c == NULL or g_h2_wake == NULL or g_h2_dirty == NULL:
         raise MemoryError()
     for i in range(nsess):
         g_h2s_free[i] = nsess - 1 - i
@@ -400,7 +401,35 @@ cdef void h2_sess_io(int idx) noexcept nogil:
 
 
 cdef void h2_run_wakes() noexcept nogil:
-    """Run the queued wake-ups; those they queue run in the same pass (bounded)."""
+    """Run the queued wake-ups, then write each connection they touched once (a burst of
+    answers leaves in one write, not one per stream); what that queues runs again (bounded)."""
+    global g_h2_ndirty
+    cdef int rounds = 0, i, idx
+    cdef h2c_t *c
+    while (g_h2_nwake or g_h2_ndirty) and rounds < 64:
+        rounds += 1
+        _h2_run_queue()
+        i = 0
+        while i < g_h2_ndirty:
+            idx = g_h2_dirty[i]
+            i += 1
+            c = g_h2c[idx]
+            if c != NULL and c.dirty:
+                c.dirty = 0
+                h2_conn_after(idx)
+        g_h2_ndirty = 0
+
+
+cdef void _h2_mark_dirty(int conn) noexcept nogil:
+    global g_h2_ndirty
+    cdef h2c_t *c = g_h2c[conn]
+    if c != NULL and not c.dirty:
+        c.dirty = 1
+        g_h2_dirty[g_h2_ndirty] = conn
+        g_h2_ndirty += 1
+
+
+cdef void _h2_run_queue() noexcept nogil:
     global g_h2_nwake
     cdef h2s_t *st
     cdef sess_t *s
@@ -422,7 +451,7 @@ cdef void h2_run_wakes() noexcept nogil:
         if st.used and st.wake_rsp:
             st.wake_rsp = 0
             h2s_rsp_io(st)
-        h2_conn_after(conn)
+        _h2_mark_dirty(conn)
         if i == g_h2_nwake or i > 4096:
             # compact what is left so the queue never outgrows the slots
             k = g_h2_nwake - i

@@ -28,6 +28,7 @@ cdef struct h2c_t:
     int nstreams
     int goaway                  # soft stop: 1 first GOAWAY sent, 2 the final one, 3 write side shut
     int nopened                 # streams opened so far
+    int dirty                   # in g_h2_dirty
 
 cdef struct h2s_t:
     unsigned int gen
@@ -79,6 +80,8 @@ cdef int g_h2_window = 65535            # tune.h2.initial-window-size
 cdef int g_h2_hdr_table = 4096          # tune.h2.header-table-size
 cdef int *g_h2_wake = NULL              # stream slots to run (h2_run_wakes)
 cdef int g_h2_nwake = 0
+cdef int *g_h2_dirty = NULL             # connections to write once the wake-ups have run
+cdef int g_h2_ndirty = 0
 
 
 cdef inline int h2_may_reuse(sess_t *s) noexcept nogil:
