@@ -308,8 +308,10 @@ cdef h2s_t *h2s_new(h2c_t *c, int sid) noexcept nogil:
     st.meth_len = st.path_len = st.auth_len = st.sch_len = 0
     st.nck = 0
     st.has_host = st.has_cl = st.chunked = st.head = st.bad = 0
-    st.rq = NULL
-    st.rq_len = st.rq_off = st.rq_cap = st.rq_data = 0
+    st.rq = buf_get()                   # (a pooled buffer; a larger body backlog gets its own)
+    st.rq_pooled = st.rq != NULL
+    st.rq_cap = BUFSIZE if st.rq != NULL else 0
+    st.rq_len = st.rq_off = st.rq_data = 0
     st.rs_len = st.rs_off = 0
     st.body = H2B_HDRS
     st.left = 0
@@ -351,7 +353,10 @@ cdef void h2s_free(h2s_t *st, int abort) noexcept nogil:
     if st.rs != NULL:
         buf_put(st.rs)
         st.rs = NULL
-    free(st.rq)
+    if st.rq_pooled:
+        buf_put(st.rq)
+    else:
+        free(st.rq)
     st.rq = NULL
     if c != NULL:
         if abort:
@@ -380,9 +385,17 @@ cdef int _h2_rq_put(h2s_t *st, const char *p, int n) noexcept nogil:
             st.rq_off = 0
             need = st.rq_len + n
         if need > st.rq_cap:
-            nb = <char *>realloc(st.rq, need + 4096)
-            if nb == NULL:
-                return -1
+            if st.rq_pooled:
+                nb = <char *>malloc(need + 4096)
+                if nb == NULL:
+                    return -1
+                memcpy(nb, st.rq, st.rq_len)
+                buf_put(st.rq)
+                st.rq_pooled = 0
+            else:
+                nb = <char *>realloc(st.rq, need + 4096)
+                if nb == NULL:
+                    return -1
             st.rq = nb
             st.rq_cap = need + 4096
     memcpy(st.rq + st.rq_len, p, n)
@@ -576,11 +589,11 @@ cdef int h2s_open(h2c_t *c, h2s_t *st, int end_stream) noexcept nogil:
     s.h2c = c.idx + 1
     s.h2s = <int>(st - g_h2s) + 1
     # what the client reached: the connection's local address (dst, dst_port, the log)
-    if cs.pp_dst_set:
-        s.pp_dst = cs.pp_dst
-    else:
-        alen = sizeof(s.pp_dst)
-        getsockname(cs.cfd, <sockaddr *>&s.pp_dst, &alen)
+    if not cs.pp_dst_set:
+        alen = sizeof(cs.pp_dst)        # (once per connection)
+        getsockname(cs.cfd, <sockaddr *>&cs.pp_dst, &alen)
+        cs.pp_dst_set = 1
+    s.pp_dst = cs.pp_dst
     s.pp_dst_set = 1
     st.sess = idx
     st.sess_gen = s.gen

@@ -61,13 +61,13 @@ cdef void sess_close(int idx) noexcept nogil:
         if s.term_cause == TERM_CLI_TO:
             h2s_client_timeout(s)   # an HTTP/2 stream's client did not read or send: reset it
         h2s_sess_closed(s)          # its answer is complete (or cut short)
-    if g_px[s.px].opts & PO_NOLINGER and s.cfd >= 0:
+    if g_px[s.px].opts & PO_NOLINGER and s.cfd >= 0 and s.cfd < VFD_BASE:
         # `option nolinger`: drop unsent data and free the socket at once (a reset).
         lg.l_onoff = 1
         lg.l_linger = 0
         setsockopt(s.cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg))
     log_closed(s)
-    if s.cfd >= 0:
+    if s.cfd >= 0 and s.cfd < VFD_BASE:     # (an HTTP/2 stream's virtual fd is no socket)
         tls_release(s.cfd)      # tls: close_notify, free the TLS state
         close(s.cfd)
     if s.sfd >= 0 and not pool_park(s):    # an HTTP/2 stream's idle server connection is kept
@@ -175,8 +175,8 @@ cdef void http_linger(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef int to = g_px[s.px].conf.clitimeout
     sess_log(s)        # the transaction ends here; the lingering is not part of its timers
-    if g_px[s.px].opts & PO_NOLINGER:
-        sess_close(idx)
+    if g_px[s.px].opts & PO_NOLINGER or s.cfd >= VFD_BASE:
+        sess_close(idx)         # (an HTTP/2 stream's client has the whole answer: nothing to drain)
         return
     tls_shut(s.cfd)     # tls: close_notify first
     shutdown(s.cfd, SHUT_WR)
