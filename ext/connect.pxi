@@ -54,6 +54,7 @@ cdef int sess_try_connect(int idx) noexcept nogil:
         close(fd)
         return -2
     s.sfd = fd
+    s.sfd_tagged = 0
     s.srv_rd = 0
     s.srv_wr = 0
     s.state = ST_CONNECTING
@@ -87,6 +88,7 @@ cdef int pool_reuse(int idx) noexcept nogil:
     if fd < 0:
         return 0
     s.sfd = fd
+    s.sfd_tagged = 1
     s.srv_wr = 1
     s.srv_rd = 0
     s.state = ST_RELAY
@@ -97,7 +99,7 @@ cdef int pool_reuse(int idx) noexcept nogil:
     s.req.hold = 1
     touch_srv(s)
     sess_arm(s, idx)
-    # (its new epoll data reports it writable at the next turn: the request goes then)
+    h2s_wake(&g_h2s[s.h2s - 1], 1, 0)    # the request goes now (no new edge will say writable)
     return 1
 
 

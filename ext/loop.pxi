@@ -514,7 +514,10 @@ cdef void dispatch_event(unsigned long long data, unsigned int events) noexcept 
         return
     if tag == TAG_SIGNAL:
         if idx > 0:
-            pool_event(idx - 1, gen, events)    # a parked server connection (srvpool.pxi)
+            # a server connection once parked (srvpool.pxi): the pool's, or a session's again
+            idx = pool_fd_event(idx - 1, gen, events)
+            if idx >= 0:
+                server_event(idx, events)
         else:
             handle_signals()
         return
@@ -531,19 +534,25 @@ cdef void dispatch_event(unsigned long long data, unsigned int events) noexcept 
             s.cli_wr = 1
         sess_io(idx)
     else:
-        if s.state == ST_CONNECTING:
-            handle_server_connecting(idx, events)
-            return
-        if s.state == ST_REQ or s.state == ST_ERRPAGE or s.state == ST_LINGER:
-            http_idle_server_event(idx)
-            return
-        if events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR):
-            s.srv_rd = 2
-        elif events & EPOLLIN and s.srv_rd == 0:
-            s.srv_rd = 1
-        if events & (EPOLLOUT | EPOLLHUP | EPOLLERR):
-            s.srv_wr = 1
-        sess_io(idx)
+        server_event(idx, events)
+
+
+cdef void server_event(int idx, unsigned int events) noexcept nogil:
+    """Events on a session's server side."""
+    cdef sess_t *s = &g_sess[idx]
+    if s.state == ST_CONNECTING:
+        handle_server_connecting(idx, events)
+        return
+    if s.state == ST_REQ or s.state == ST_ERRPAGE or s.state == ST_LINGER:
+        http_idle_server_event(idx)
+        return
+    if events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR):
+        s.srv_rd = 2
+    elif events & EPOLLIN and s.srv_rd == 0:
+        s.srv_rd = 1
+    if events & (EPOLLOUT | EPOLLHUP | EPOLLERR):
+        s.srv_wr = 1
+    sess_io(idx)
 
 
 cdef int event_loop() noexcept nogil:

@@ -66,7 +66,7 @@ cdef enum:
     TAG_LISTENER = 0
     TAG_CLIENT = 1
     TAG_SERVER = 2
-    TAG_SIGNAL = 3      # index 0: the signalfd; k > 0: parked server connection k - 1 (srvpool.pxi)
+    TAG_SIGNAL = 3      # index 0: the signalfd; k > 0: the server connection on fd k - 1 (srvpool.pxi)
 
     # listener states
     LI_READY = 0
@@ -342,6 +342,7 @@ cdef struct sess_t:
     int pp_dst_set
     char *pp_auth                # its AUTHORITY TLV (malloc'ed, freed with the session), or NULL
     int pp_auth_len
+    int sfd_tagged         # sfd's epoll data names the fd (a parked connection's, srvpool.pxi)
     int h2c                # an HTTP/2 stream's session: its connection's session index + 1, else 0
     int h2s                # ...and its stream slot + 1 (h2.pxi)
     chan_t req
