@@ -11,8 +11,9 @@ streams each, TLS 1.3 with ALPN h2, ECDSA P-256) runs on CPU 0 for a fixed numbe
 - "proxied": each request goes on to an nginx backend over HTTP/1.1 kept alive (nginx proxy:
   `proxy_pass` with an upstream `keepalive` pool), the backend on CPU 0 beside the client.
 
-The figure is requests completed / (user + system CPU seconds of every process of the proxy over
-the same interval); p99 comes from h2load's per-request log (`--log-file`). Medians of the runs;
+The figures are requests completed / (user + system CPU seconds of every process of the proxy
+over the same interval), and / (busy CPU-seconds of the whole machine from /proc/stat: client,
+backend, proxy and kernel); p99 comes from h2load's per-request log (`--log-file`). Medians of the runs;
 the ratio is pyhaproxy / the other. Prints a Markdown table. Every process started is stopped by
 PID; every wait is bounded.
 """
@@ -20,6 +21,7 @@ PID; every wait is bounded.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -30,7 +32,7 @@ from pathlib import Path
 import psutil
 
 from bench.backends import NginxBackends
-from bench.run import HAPROXY, _preexec_proxy
+from bench.run import HAPROXY, _cpu_ticks, _preexec_proxy
 from bench.tls import NGINX, _client_preexec, _cpu, _free_port, make_cert
 
 PROXIES = ("pyhaproxy", "haproxy", "nginx")
@@ -93,7 +95,7 @@ def _p99_ms(log: Path) -> float:
 
 
 def measure(which: str, mode: str, crt: Path, backend: int, workdir: Path,
-            requests: int) -> tuple[float, float]:
+            requests: int) -> tuple[float, float, float]:
     port = _free_port()
     cfg = workdir / f"{which}-{port}.cfg"
     hap_answer, ngx_answer = MODES[mode]
@@ -119,12 +121,15 @@ def measure(which: str, mode: str, crt: Path, backend: int, workdir: Path,
                 raise RuntimeError(f"{which} did not answer: {tail}")
             time.sleep(0.2)
         c0 = _cpu(root)
+        m0 = _cpu_ticks()[0]
         r = subprocess.run(["h2load", "-c", "10", "-m", "10", "-n", str(requests), "--log-file", str(reqlog),
                             url], capture_output=True, text=True, timeout=300, preexec_fn=_client_preexec)
         c1 = _cpu(root)
+        m1 = _cpu_ticks()[0]
         if f"{requests} succeeded" not in r.stdout or f"status codes: {requests} 2xx" not in r.stdout:
             raise RuntimeError(f"{which}: h2load: {r.stdout[-600:]}")
-        return requests / max(c1 - c0, 1e-6), _p99_ms(reqlog)
+        machine_s = (m1 - m0) / os.sysconf("SC_CLK_TCK")
+        return requests / max(c1 - c0, 1e-6), _p99_ms(reqlog), requests / max(machine_s, 1e-6)
     finally:
         try:
             procs = [root, *root.children(recursive=True)]
@@ -154,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         d = Path(tmp)
         crt = make_cert(d, "ec", ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
         for mode in MODES:
-            vals: dict[str, list[tuple[float, float]]] = {w: [] for w in PROXIES}
+            vals: dict[str, list[tuple[float, float, float]]] = {w: [] for w in PROXIES}
             for _ in range(a.runs):
                 for which in PROXIES:
                     vals[which].append(measure(which, mode, crt, be.ports[0], d, a.requests))
@@ -168,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         py, hp, ng = rps["pyhaproxy"], rps["haproxy"], rps["nginx"]
         print(f"| {mode}: requests per proxy CPU-second | {py:,.0f} | {hp:,.0f} | {ng:,.0f} | "
               f"{py / hp:.2f}x | {py / ng:.2f}x |")
+        mach = {w: statistics.median(x[2] for x in v) for w, v in vals.items()}
+        mp, mh, mn = mach["pyhaproxy"], mach["haproxy"], mach["nginx"]
+        print(f"| {mode}: requests per machine CPU-second | {mp:,.0f} | {mh:,.0f} | {mn:,.0f} | "
+              f"{mp / mh:.2f}x | {mp / mn:.2f}x |")
         print(f"| {mode}: p99 (ms) | {p99['pyhaproxy']:.2f} | {p99['haproxy']:.2f} | "
               f"{p99['nginx']:.2f} | | |")
     print()
