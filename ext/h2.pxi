@@ -316,6 +316,9 @@ cdef h2s_t *h2s_new(h2c_t *c, int sid) noexcept nogil:
     st.body = H2B_HDRS
     st.left = 0
     st.gw_eof = 0
+    st.trl = NULL
+    st.trl_len = 0
+    st.req_trl = 0
     st.deferred = 0
     st.prev = -1
     st.next = c.first
@@ -353,6 +356,9 @@ cdef void h2s_free(h2s_t *st, int abort) noexcept nogil:
     if st.rs != NULL:
         buf_put(st.rs)
         st.rs = NULL
+    if st.trl != NULL:
+        buf_put(st.trl)
+        st.trl = NULL
     if st.rq_pooled:
         buf_put(st.rq)
     else:
@@ -504,10 +510,28 @@ cdef int _h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *fr, void
 cdef int _h2_on_header(nghttp2_session *ng, const nghttp2_frame *fr, const uint8_t *name, size_t nl,
                        const uint8_t *val, size_t vl, uint8_t flags, void *ud) noexcept nogil:
     cdef h2s_t *st
-    if fr.hd.type != NGHTTP2_HEADERS or fr.headers.cat != NGHTTP2_HCAT_REQUEST:
-        return 0                    # trailers: not forwarded (yet)
+    if fr.hd.type != NGHTTP2_HEADERS:
+        return 0
     st = <h2s_t *>nghttp2_session_get_stream_user_data(ng, fr.hd.stream_id)
     if st == NULL or st.bad:
+        return 0
+    if fr.headers.cat != NGHTTP2_HCAT_REQUEST:
+        # the request's trailer fields: kept (below H2_PS_OFF, free once the request is
+        # written) for the last chunk of a chunked request body
+        if not st.req_trl:
+            st.req_trl = 1
+            st.hd_len = 0
+        if st.hd_len + <int>(nl + vl) + 4 <= H2_PS_OFF:
+            memcpy(st.hd + st.hd_len, name, nl)
+            st.hd_len += <int>nl
+            st.hd[st.hd_len] = b':'
+            st.hd[st.hd_len + 1] = b' '
+            st.hd_len += 2
+            memcpy(st.hd + st.hd_len, val, vl)
+            st.hd_len += <int>vl
+            st.hd[st.hd_len] = b'\r'
+            st.hd[st.hd_len + 1] = b'\n'
+            st.hd_len += 2
         return 0
     if nl > 0 and name[0] == b':':
         if _h2_name_is(name, nl, b":method", 7):
@@ -621,7 +645,12 @@ cdef void _h2_req_end(h2s_t *st) noexcept nogil:
     """The client's END_STREAM: the last chunk of a chunked request body."""
     if st.chunked:
         st.chunked = 0
-        _h2_rq_put(st, b"0\r\n\r\n", 5)
+        if st.req_trl and st.hd_len > 0:
+            _h2_rq_put(st, b"0\r\n", 3)
+            _h2_rq_put(st, st.hd, st.hd_len)     # the trailer fields (RFC 9112 7.1.2)
+            _h2_rq_put(st, b"\r\n", 2)
+        else:
+            _h2_rq_put(st, b"0\r\n\r\n", 5)
         _h2s_rq_ready(st)
 
 
@@ -763,6 +792,46 @@ cdef int h2s_rsp_headers(h2c_t *c, h2s_t *st) noexcept nogil:
     return 0
 
 
+cdef int h2s_submit_trailers(nghttp2_session *ng, h2s_t *st) noexcept nogil:
+    """The answer's chunked trailer section ("name: value" lines) as a trailing HEADERS frame:
+    names in lower case, connection-specific and framing fields left out. 0 if submitted."""
+    cdef nghttp2_nv nv[32]
+    cdef char *b = st.trl
+    cdef int n = st.trl_len, i = 0, k = 0, ls, le, c, ve, j
+    while i < n and k < 32:
+        ls = i
+        while i < n and b[i] != b'\n':
+            i += 1
+        le = i
+        i += 1
+        if le > ls and b[le - 1] == b'\r':
+            le -= 1
+        c = ls
+        while c < le and b[c] != b':':
+            c += 1
+        if c == ls or c >= le:
+            continue                # the final empty line, or not a field
+        for j in range(ls, c):
+            b[j] = <char>h1_lower[<unsigned char>b[j]]
+        if ((c - ls == 14 and memcmp(b + ls, b"content-length", 14) == 0)
+                or (c - ls == 17 and memcmp(b + ls, b"transfer-encoding", 17) == 0)
+                or (c - ls == 10 and memcmp(b + ls, b"connection", 10) == 0)
+                or (c - ls == 4 and memcmp(b + ls, b"host", 4) == 0)):
+            continue
+        ve = c + 1
+        while ve < le and (b[ve] == b' ' or b[ve] == b'\t'):
+            ve += 1
+        nv[k].name = <uint8_t *>(b + ls)
+        nv[k].namelen = c - ls
+        nv[k].value = <uint8_t *>(b + ve)
+        nv[k].valuelen = le - ve
+        nv[k].flags = NGHTTP2_NV_FLAG_NONE
+        k += 1
+    if k == 0:
+        return -1
+    return 0 if nghttp2_submit_trailer(ng, st.sid, nv, k) == 0 else -1
+
+
 cdef ssize_t _h2_body_read(nghttp2_session *ng, int32_t sid, uint8_t *out, size_t length,
                            uint32_t *flags, nghttp2_data_source *src, void *ud) noexcept nogil:
     """nghttp2 asks for up to `length` bytes of the answer's body (as the client's windows
@@ -781,7 +850,14 @@ cdef ssize_t _h2_body_read(nghttp2_session *ng, int32_t sid, uint8_t *out, size_
                 break
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE     # cut short: the stream is reset
         if st.body == H2B_CHUNKED and st.ck.state != H1_CK_DATA:
-            # framing bytes: one at a time through the chunk parser (they are few)
+            # framing bytes: one at a time through the chunk parser (they are few); those of
+            # the trailer section are kept for a trailing HEADERS frame
+            if st.ck.state >= H1_CK_TRL_START and st.ck.state <= H1_CK_END_LF:
+                if st.trl == NULL:
+                    st.trl = buf_get()
+                if st.trl != NULL and st.trl_len < H1_MAX_HDR_BLOCK:
+                    st.trl[st.trl_len] = st.rs[st.rs_off]
+                    st.trl_len += 1
             if h1_chunk_feed(&st.ck, st.rs + st.rs_off, 1) < 0:
                 return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE
             st.rs_off += 1
@@ -808,6 +884,8 @@ cdef ssize_t _h2_body_read(nghttp2_session *ng, int32_t sid, uint8_t *out, size_
         _h2s_rs_taken(st)
     if st.body == H2B_DONE:
         flags[0] |= NGHTTP2_DATA_FLAG_EOF
+        if st.trl_len > 2 and h2s_submit_trailers(ng, st) == 0:
+            flags[0] |= NGHTTP2_DATA_FLAG_NO_END_STREAM   # the trailers end the stream
         return <ssize_t>total
     if total == 0:
         st.deferred = 1

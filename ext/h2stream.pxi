@@ -61,6 +61,9 @@ cdef struct h2s_t:
     long long left
     h1_chunk ck
     int gw_eof                  # the session has ended: nothing more will be written
+    char *trl                   # the answer's chunked trailer section as received (pooled), or NULL
+    int trl_len
+    int req_trl                 # the request's trailer fields are being gathered in hd (below H2_PS_OFF)
     int deferred
 
 cdef enum:

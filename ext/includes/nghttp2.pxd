@@ -62,6 +62,7 @@ cdef extern from "<nghttp2/nghttp2.h>" nogil:
         NGHTTP2_FLAG_END_HEADERS = 0x04
         NGHTTP2_NV_FLAG_NONE = 0
         NGHTTP2_DATA_FLAG_EOF = 0x01
+        NGHTTP2_DATA_FLAG_NO_END_STREAM = 0x02
         NGHTTP2_ERR_DEFERRED = -508
         NGHTTP2_ERR_CALLBACK_FAILURE = -902
         NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE = -521
@@ -120,6 +121,8 @@ cdef extern from "<nghttp2/nghttp2.h>" nogil:
                                 size_t niv)
     int nghttp2_submit_response(nghttp2_session *s, int32_t stream_id, const nghttp2_nv *nva,
                                 size_t nvlen, const nghttp2_data_provider *prd)
+    int nghttp2_submit_trailer(nghttp2_session *s, int32_t stream_id, const nghttp2_nv *nva,
+                               size_t nvlen)
     int nghttp2_submit_rst_stream(nghttp2_session *s, uint8_t flags, int32_t stream_id,
                                   uint32_t error_code)
     int nghttp2_submit_goaway(nghttp2_session *s, uint8_t flags, int32_t last_stream_id,

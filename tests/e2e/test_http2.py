@@ -466,3 +466,46 @@ def test_a_window_held_at_zero_meets_timeout_client(proxy: Any, binary: str,  # 
     assert not any(f[0] == 0 and f[3] for f in frames)          # ...without a byte of the body
     still_serves_slow = h2_exchange(port, [_req(port, "/after")])
     assert len(still_serves_slow) == 1 and list(still_serves_slow.values())[0][1] == "200"
+
+
+def test_trailers_both_ways(proxy: Any, binary: str, certs: dict[str, Path],  # noqa: F811
+                            syslog: Any, http_backend: Callable[..., Any]) -> None:
+    """A chunked answer's trailer fields reach the HTTP/2 client as a trailing HEADERS frame;
+    an HTTP/2 request's trailers reach the server in the last chunk of a chunked body."""
+    def answer(req: RecordedRequest) -> HttpResponse:
+        return HttpResponse(headers=[("Transfer-Encoding", "chunked")],
+                            body=b"5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Other: 2\r\n\r\n")
+
+    port, ph2, ptls = free_ports(3)
+    a = http_backend(name="A", responder=answer)
+    b = http_backend(name="B")
+    proxy.start(CFG, port=port, ph2=ph2, ptls=ptls, crt=certs["a"], pa=a.port, pb=b.port, logport=syslog[1])
+    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True,
+                                                                       header_encoding="utf-8"))
+    conn.initiate_connection()
+    trailers: list[tuple[str, str]] = []
+    body = b""
+    with socket.create_connection((LOCALHOST, port), timeout=10) as s:
+        conn.send_headers(1, [(":method", "POST"), (":scheme", "http"), (":authority", f"{LOCALHOST}:{port}"),
+                              (":path", "/t"), ("te", "trailers")])
+        conn.send_data(1, b"payload")
+        conn.send_headers(1, [("x-req-sum", "42")], end_stream=True)
+        s.sendall(conn.data_to_send())
+        ended = False
+        while not ended:
+            data = s.recv(65536)
+            assert data, "closed before the end of the stream"
+            for ev in conn.receive_data(data):
+                if isinstance(ev, h2.events.DataReceived):
+                    body += ev.data
+                    conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                elif isinstance(ev, h2.events.TrailersReceived):
+                    trailers = list(ev.headers)
+                elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)):
+                    ended = True
+            s.sendall(conn.data_to_send())
+    assert body == b"hello"
+    assert ("x-checksum", "abc") in trailers and ("x-other", "2") in trailers, trailers
+    req = a.wait_requests(1)[0]
+    assert req.body == b"payload"
+    assert b"x-req-sum: 42\r\n" in req.raw.lower(), req.raw
