@@ -42,7 +42,7 @@ cdef int h2_setup(int nsess, int max_streams, int window, int table) except -1:
     nghttp2_session_callbacks_set_on_frame_recv_callback(g_h2_cbs, _h2_on_frame_recv)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(g_h2_cbs, _h2_on_data)
     nghttp2_session_callbacks_set_on_stream_close_callback(g_h2_cbs, _h2_on_stream_close)
-    # the window is given back by hand once the bytes are written into the stream's socket
+    # the window is given back by hand once the stream's session has read the bytes
     nghttp2_option_set_no_auto_window_update(g_h2_opt, 1)
     return 0
 
@@ -381,7 +381,7 @@ cdef void h2s_free(h2s_t *st, int abort) noexcept nogil:
 
 
 cdef int _h2_rq_put(h2s_t *st, const char *p, int n) noexcept nogil:
-    """Queue bytes for the stream's socket; -1 when out of memory."""
+    """Queue request bytes for the stream's session (h2v_recv); -1 when out of memory."""
     cdef int need = st.rq_len + n
     cdef char *nb
     if need > st.rq_cap:
@@ -575,8 +575,8 @@ cdef int _h2_on_header(nghttp2_session *ng, const nghttp2_frame *fr, const uint8
 
 
 cdef int h2s_open(h2c_t *c, h2s_t *st, int end_stream) noexcept nogil:
-    """The stream's header block is complete: write its HTTP/1.1 form into a new socketpair
-    whose other end is the client socket of a new session. -1: refuse the stream."""
+    """The stream's header block is complete: its HTTP/1.1 form is queued for a new session
+    whose client is the stream's virtual fd. -1: refuse the stream."""
     cdef sess_t *cs = &g_sess[c.idx]
     cdef sess_t *s
     cdef int idx, i, tq
@@ -835,7 +835,7 @@ cdef int h2s_submit_trailers(nghttp2_session *ng, h2s_t *st) noexcept nogil:
 cdef ssize_t _h2_body_read(nghttp2_session *ng, int32_t sid, uint8_t *out, size_t length,
                            uint32_t *flags, nghttp2_data_source *src, void *ud) noexcept nogil:
     """nghttp2 asks for up to `length` bytes of the answer's body (as the client's windows
-    allow): taken from rs, which is refilled from the stream's socket only now."""
+    allow): taken from rs, which the stream's session refills (h2v_send) once woken."""
     cdef h2s_t *st = <h2s_t *>src.ptr
     cdef size_t total = 0
     cdef long long take

@@ -49,7 +49,7 @@ cdef struct h2s_t:
     int nck
     int has_host, has_cl, chunked, head, bad
     int first                   # the connection's first stream (never on a parked server connection)
-    char *rq                    # bytes for the stream's socket not written yet
+    char *rq                    # request bytes its session has not read yet
     int rq_len, rq_off, rq_cap
     int rq_pooled               # rq is a pooled buffer (else malloc'ed)
     int rq_data                 # DATA payload bytes among them (window given back once written)
