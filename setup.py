@@ -17,36 +17,24 @@ if os.environ.get("PYHAPROXY_ASAN") == "1":
 link = ["-fsanitize=address"] if os.environ.get("PYHAPROXY_ASAN") == "1" else []
 
 
-def openssl_flags() -> tuple[list[str], list[str]]:
-    """(compile, link) flags of OpenSSL >= 3.0 (TLS in the worker, ext/tls.pxi) from pkg-config."""
+def pkg_flags(pkg: str, version: str, what: str, debian: str) -> tuple[list[str], list[str]]:
+    """(compile, link) flags of `pkg` >= `version` from pkg-config; a clear error naming the
+    Debian package when it is missing."""
     try:
-        subprocess.run(["pkg-config", "--atleast-version=3.0", "openssl"], check=True, capture_output=True)
-        cflags = subprocess.run(["pkg-config", "--cflags", "openssl"], check=True, capture_output=True,
+        subprocess.run(["pkg-config", f"--atleast-version={version}", pkg], check=True, capture_output=True)
+        cflags = subprocess.run(["pkg-config", "--cflags", pkg], check=True, capture_output=True,
                                 text=True).stdout
-        libs = subprocess.run(["pkg-config", "--libs", "openssl"], check=True, capture_output=True,
+        libs = subprocess.run(["pkg-config", "--libs", pkg], check=True, capture_output=True,
                               text=True).stdout
     except (OSError, subprocess.CalledProcessError):
-        sys.exit("error: OpenSSL 3.0 development files not found by pkg-config: install Debian's "
-                 "'libssl-dev' (and 'pkg-config'): apt-get install libssl-dev pkg-config")
+        sys.exit(f"error: {what} development files not found by pkg-config: install Debian's "
+                 f"'{debian}' (and 'pkg-config'): apt-get install {debian} pkg-config")
     return shlex.split(cflags), shlex.split(libs)
 
 
-def nghttp2_flags() -> tuple[list[str], list[str]]:
-    """(compile, link) flags of nghttp2 (HTTP/2 framing and HPACK, ext/h2.pxi) from pkg-config."""
-    try:
-        subprocess.run(["pkg-config", "--atleast-version=1.52", "libnghttp2"], check=True, capture_output=True)
-        cflags = subprocess.run(["pkg-config", "--cflags", "libnghttp2"], check=True, capture_output=True,
-                                text=True).stdout
-        libs = subprocess.run(["pkg-config", "--libs", "libnghttp2"], check=True, capture_output=True,
-                              text=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        sys.exit("error: nghttp2 >= 1.52 development files not found by pkg-config: install Debian's "
-                 "'libnghttp2-dev' (and 'pkg-config'): apt-get install libnghttp2-dev pkg-config")
-    return shlex.split(cflags), shlex.split(libs)
-
-
-ssl_cflags, ssl_libs = openssl_flags()
-h2_cflags, h2_libs = nghttp2_flags()
+# TLS in the worker (ext/tls.pxi); HTTP/2 framing and HPACK (ext/h2.pxi)
+ssl_cflags, ssl_libs = pkg_flags("openssl", "3.0", "OpenSSL 3.0", "libssl-dev")
+h2_cflags, h2_libs = pkg_flags("libnghttp2", "1.52", "nghttp2 >= 1.52", "libnghttp2-dev")
 exts = [
     Extension("pyhaproxy._core", sources=["ext/_core.pyx"], include_dirs=["ext"],
               extra_compile_args=extra + ssl_cflags + h2_cflags,
