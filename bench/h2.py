@@ -24,16 +24,13 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
 from bench.backends import NginxBackends
-from bench.run import HAPROXY, _cpu_ticks, _preexec_proxy
-from bench.tls import NGINX, _client_preexec, _cpu, _free_port, make_cert
+from bench.run import _cpu_ticks
+from bench.tls import _client_preexec, _cpu, _free_port, make_cert, proxy_cmd, running
 
 PROXIES = ("pyhaproxy", "haproxy", "nginx")
 
@@ -101,23 +98,17 @@ def measure(which: str, mode: str, crt: Path, backend: int, workdir: Path,
     hap_answer, ngx_answer = MODES[mode]
     if which == "nginx":
         cfg.write_text(NGINX_CFG.format(port=port, crt=crt, dir=workdir, backend=backend, answer=ngx_answer))
-        cmd = [NGINX, "-p", str(workdir), "-e", str(workdir / f"nginx-{port}.err"), "-c", str(cfg)]
     else:
         cfg.write_text(CFG.format(port=port, crt=crt, backend=backend, answer=hap_answer))
-        cmd = ([sys.executable, "-m", "pyhaproxy", "-db", "-f", str(cfg)] if which == "pyhaproxy"
-               else [HAPROXY, "-db", "-f", str(cfg)])
-    out = open(workdir / f"{which}-{port}.log", "wb")
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                            preexec_fn=_preexec_proxy, start_new_session=True)
-    root = psutil.Process(proc.pid)
     url = f"https://127.0.0.1:{port}/"
     reqlog = workdir / f"h2load-{which}-{port}.log"
-    try:
+    log_path = workdir / f"{which}-{port}.log"
+    with running(proxy_cmd(which, cfg, workdir, port), log_path) as (proc, root):
         deadline = time.monotonic() + 10
         while b"1 succeeded" not in subprocess.run(["h2load", "-n", "1", url], capture_output=True,
                                                    timeout=10).stdout:
             if time.monotonic() > deadline or proc.poll() is not None:
-                tail = (workdir / f"{which}-{port}.log").read_text(errors="replace")[-400:]
+                tail = log_path.read_text(errors="replace")[-400:]
                 raise RuntimeError(f"{which} did not answer: {tail}")
             time.sleep(0.2)
         c0 = _cpu(root)
@@ -130,23 +121,6 @@ def measure(which: str, mode: str, crt: Path, backend: int, workdir: Path,
             raise RuntimeError(f"{which}: h2load: {r.stdout[-600:]}")
         machine_s = (m1 - m0) / os.sysconf("SC_CLK_TCK")
         return requests / max(c1 - c0, 1e-6), _p99_ms(reqlog), requests / max(machine_s, 1e-6)
-    finally:
-        try:
-            procs = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            procs = [root]
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
-        for p in procs:
-            try:
-                p.kill()
-            except psutil.Error:
-                pass
-        proc.wait(5)
-        out.close()
 
 
 def main(argv: list[str] | None = None) -> int:

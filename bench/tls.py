@@ -20,6 +20,7 @@ Markdown table. Every process started is stopped by PID; every wait is bounded.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import signal
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -114,43 +116,25 @@ def _client_preexec() -> None:
         os.sched_setaffinity(0, {CLIENT_CPU})
 
 
-def measure(which: str, crt: Path, workdir: Path, seconds: int, mode: list[str]) -> float:
-    port = _free_port()
-    cfg = workdir / f"{which}-{port}.cfg"
+def proxy_cmd(which: str, cfg: Path, workdir: Path, port: int) -> list[str]:
+    """The command line of `which` (pyhaproxy, haproxy or nginx) on configuration `cfg`."""
     if which == "nginx":
-        cfg.write_text(NGINX_CFG.format(port=port, crt=crt, dir=workdir))
-        cmd = [NGINX, "-p", str(workdir), "-e", str(workdir / f"nginx-{port}.err"), "-c", str(cfg)]
-    else:
-        cfg.write_text(CFG.format(port=port, crt=crt))
-        cmd = ([sys.executable, "-m", "pyhaproxy", "-db", "-f", str(cfg)] if which == "pyhaproxy"
-               else [HAPROXY, "-db", "-f", str(cfg)])
-    log = open(workdir / f"{which}-{port}.log", "wb")
+        return [NGINX, "-p", str(workdir), "-e", str(workdir / f"nginx-{port}.err"), "-c", str(cfg)]
+    if which == "pyhaproxy":
+        return [sys.executable, "-m", "pyhaproxy", "-db", "-f", str(cfg)]
+    return [HAPROXY, "-db", "-f", str(cfg)]
+
+
+@contextlib.contextmanager
+def running(cmd: list[str], log_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], psutil.Process]]:
+    """Start a proxy pinned to the proxy CPU, output to `log_path`; on the way out stop it and
+    every process it started, by PID (SIGTERM, then SIGKILL after 5 s)."""
+    log = open(log_path, "wb")
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                             preexec_fn=_preexec_proxy, start_new_session=True)
     root = psutil.Process(proc.pid)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    log.flush()
-                    tail = (workdir / f"{which}-{port}.log").read_text(errors="replace")[-400:]
-                    raise RuntimeError(f"{which} did not start: {tail}") from None
-                time.sleep(0.1)
-        time.sleep(0.5)
-        c0 = _cpu(root)
-        out = subprocess.run(["openssl", "s_time", "-connect", f"127.0.0.1:{port}", *mode,
-                              "-time", str(seconds)], capture_output=True, text=True,
-                             timeout=seconds + 30, preexec_fn=_client_preexec)
-        c1 = _cpu(root)
-        m = re.search(r"(\d+) connections in [\d.]+s", out.stdout)
-        if m is None:
-            raise RuntimeError(f"s_time: {out.stdout[-300:]} {out.stderr[-300:]}")
-        n = int(m.group(1))
-        return n / max(c1 - c0, 1e-6)
+        yield proc, root
     finally:
         try:
             procs = [root, *root.children(recursive=True)]
@@ -169,6 +153,36 @@ def measure(which: str, crt: Path, workdir: Path, seconds: int, mode: list[str])
                 pass
         proc.wait(5)
         log.close()
+
+
+def measure(which: str, crt: Path, workdir: Path, seconds: int, mode: list[str]) -> float:
+    port = _free_port()
+    cfg = workdir / f"{which}-{port}.cfg"
+    cfg.write_text(NGINX_CFG.format(port=port, crt=crt, dir=workdir) if which == "nginx"
+                   else CFG.format(port=port, crt=crt))
+    log_path = workdir / f"{which}-{port}.log"
+    with running(proxy_cmd(which, cfg, workdir, port), log_path) as (proc, root):
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    tail = log_path.read_text(errors="replace")[-400:]
+                    raise RuntimeError(f"{which} did not start: {tail}") from None
+                time.sleep(0.1)
+        time.sleep(0.5)
+        c0 = _cpu(root)
+        out = subprocess.run(["openssl", "s_time", "-connect", f"127.0.0.1:{port}", *mode,
+                              "-time", str(seconds)], capture_output=True, text=True,
+                             timeout=seconds + 30, preexec_fn=_client_preexec)
+        c1 = _cpu(root)
+        m = re.search(r"(\d+) connections in [\d.]+s", out.stdout)
+        if m is None:
+            raise RuntimeError(f"s_time: {out.stdout[-300:]} {out.stderr[-300:]}")
+        n = int(m.group(1))
+        return n / max(c1 - c0, 1e-6)
 
 
 def main(argv: list[str] | None = None) -> int:
