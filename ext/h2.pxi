@@ -507,6 +507,23 @@ cdef int _h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *fr, void
     return 0
 
 
+cdef int _h2_hd_line(h2s_t *st, const uint8_t *name, size_t nl, const uint8_t *val, size_t vl) noexcept nogil:
+    """Append "name: value\\r\\n" to the header lines below H2_PS_OFF; -1 if it does not fit."""
+    if st.hd_len + <int>(nl + vl) + 4 > H2_PS_OFF:
+        return -1
+    memcpy(st.hd + st.hd_len, name, nl)
+    st.hd_len += <int>nl
+    st.hd[st.hd_len] = b':'
+    st.hd[st.hd_len + 1] = b' '
+    st.hd_len += 2
+    memcpy(st.hd + st.hd_len, val, vl)
+    st.hd_len += <int>vl
+    st.hd[st.hd_len] = b'\r'
+    st.hd[st.hd_len + 1] = b'\n'
+    st.hd_len += 2
+    return 0
+
+
 cdef int _h2_on_header(nghttp2_session *ng, const nghttp2_frame *fr, const uint8_t *name, size_t nl,
                        const uint8_t *val, size_t vl, uint8_t flags, void *ud) noexcept nogil:
     cdef h2s_t *st
@@ -521,17 +538,7 @@ cdef int _h2_on_header(nghttp2_session *ng, const nghttp2_frame *fr, const uint8
         if not st.req_trl:
             st.req_trl = 1
             st.hd_len = 0
-        if st.hd_len + <int>(nl + vl) + 4 <= H2_PS_OFF:
-            memcpy(st.hd + st.hd_len, name, nl)
-            st.hd_len += <int>nl
-            st.hd[st.hd_len] = b':'
-            st.hd[st.hd_len + 1] = b' '
-            st.hd_len += 2
-            memcpy(st.hd + st.hd_len, val, vl)
-            st.hd_len += <int>vl
-            st.hd[st.hd_len] = b'\r'
-            st.hd[st.hd_len + 1] = b'\n'
-            st.hd_len += 2
+        _h2_hd_line(st, name, nl, val, vl)     # (a trailer that does not fit is dropped)
         return 0
     if nl > 0 and name[0] == b':':
         if _h2_name_is(name, nl, b":method", 7):
@@ -558,19 +565,8 @@ cdef int _h2_on_header(nghttp2_session *ng, const nghttp2_frame *fr, const uint8
         st.has_host = 1
     elif _h2_name_is(name, nl, b"content-length", 14):
         st.has_cl = 1
-    if st.hd_len + <int>(nl + vl) + 4 > H2_PS_OFF:
-        st.bad = 1
-        return 0
-    memcpy(st.hd + st.hd_len, name, nl)
-    st.hd_len += <int>nl
-    st.hd[st.hd_len] = b':'
-    st.hd[st.hd_len + 1] = b' '
-    st.hd_len += 2
-    memcpy(st.hd + st.hd_len, val, vl)
-    st.hd_len += <int>vl
-    st.hd[st.hd_len] = b'\r'
-    st.hd[st.hd_len + 1] = b'\n'
-    st.hd_len += 2
+    if _h2_hd_line(st, name, nl, val, vl) < 0:
+        st.bad = 1                  # a header block over 8 KB: the stream is refused
     return 0
 
 
