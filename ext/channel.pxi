@@ -65,7 +65,9 @@ cdef int chan_recv(chan_t *ch, int fd, int *ready, int limit) noexcept nogil:
         return -1
     n = tls_recv(fd, ch.buf + ch.buf_in, limit - ch.buf_in)   # tls: recv() or SSL_read()
     if n > 0:
-        if n < limit - ch.buf_in and ready[0] == 1:
+        if tls_eof_pending(fd):
+            ready[0] = 2         # tls: the peer's end came with the data; read on until 0
+        elif n < limit - ch.buf_in and ready[0] == 1:
             # Edge-triggered: a short read drained the socket; new data raises a new edge.
             # (ready == 2: the peer's FIN came with that edge, keep reading until 0.)
             ready[0] = 0
@@ -137,7 +139,9 @@ cdef int chan_copy(chan_t *ch, int src, int dst, int *src_ready, int *dst_ready)
         r |= XF_RD
         if ch.to_fwd > 0:
             ch.to_fwd -= n
-        if <size_t>n < want and src_ready[0] == 1:
+        if tls_eof_pending(src):
+            src_ready[0] = 2     # tls: the end of stream is behind these bytes
+        elif <size_t>n < want and src_ready[0] == 1:
             src_ready[0] = 0
         m = tls_send(dst, tmp, n)   # tls
         if m < 0:

@@ -29,6 +29,7 @@ cdef enum:
     TLS_WR_WANT_RD = 4    # SSL_write needs to read first
     TLS_SHUT = 8          # close_notify sent (or the connection failed: no more SSL calls)
     TLS_GOT_HELLO = 16    # the ClientHello was read (SNI callback called)
+    TLS_EOF = 32          # the end of stream came behind data already returned (see tls_recv)
     TLS_MAX_NAMES = 4096
 
 
@@ -54,6 +55,7 @@ cdef struct tls_bind_t:
 cdef struct tls_conn_t:
     SSL *ssl
     int flags
+    int srv1              # a server connection (tlssrv.pxi): its server's index + 1; 0 a client's
 
 
 cdef tls_conn_t *g_tls_fd = NULL     # indexed by fd; ssl NULL for a plain connection
@@ -185,9 +187,14 @@ cdef ssize_t tls_recv(int fd, char *buf, size_t n) noexcept nogil:
         if got > 0:
             if e == SSL_ERROR_WANT_WRITE:
                 c.flags |= TLS_RD_WANT_WR
-            elif e != SSL_ERROR_WANT_READ and e != SSL_ERROR_ZERO_RETURN:
-                _tls_fail(c)
-            return <ssize_t>got       # (an end of stream is seen again by the next call)
+            elif e != SSL_ERROR_WANT_READ:
+                # an end of stream (or a failure) behind the data: the next call says it, and
+                # tls_eof_pending() tells the caller to make that call although the socket,
+                # drained by OpenSSL, will raise no new edge
+                c.flags |= TLS_EOF
+                if e != SSL_ERROR_ZERO_RETURN:
+                    _tls_fail(c)
+            return <ssize_t>got
         if e == SSL_ERROR_WANT_READ:
             tls_set_errno(EAGAIN)
             return -1
@@ -205,6 +212,11 @@ cdef ssize_t tls_recv(int fd, char *buf, size_t n) noexcept nogil:
         tls_set_errno(ECONNRESET)
         return -1
     return <ssize_t>got
+
+
+cdef inline int tls_eof_pending(int fd) noexcept nogil:
+    """The last tls_recv() returned data with the end of stream behind it (read it now)."""
+    return fd < VFD_BASE and tls_ssl(fd) != NULL and (g_tls_fd[fd].flags & TLS_EOF) != 0
 
 
 cdef ssize_t tls_send(int fd, const char *buf, size_t n) noexcept nogil:
@@ -240,7 +252,7 @@ cdef ssize_t tls_send(int fd, const char *buf, size_t n) noexcept nogil:
     return -1
 
 
-cdef inline int tls_cli_events(int fd, int events) noexcept nogil:
+cdef inline int tls_fd_events(int fd, int events) noexcept nogil:
     """epoll events of a client fd as its TLS layer sees them: a read that waited for the socket
     to become writable (or a write that waited for input) may go on."""
     cdef SSL *ssl = tls_ssl(fd)
@@ -275,6 +287,14 @@ cdef void tls_release(int fd) noexcept nogil:
     SSL_free(g_tls_fd[fd].ssl)
     g_tls_fd[fd].ssl = NULL
     g_tls_fd[fd].flags = 0
+    g_tls_fd[fd].srv1 = 0
+
+
+cdef inline void sfd_close(int fd) noexcept nogil:
+    """Close a server connection, TLS (tlssrv.pxi) or not: the fd-indexed TLS state must go
+    with the fd, or the next connection given that number would inherit it."""
+    tls_release(fd)
+    close(fd)
 
 
 cdef int tls_new(int li, int fd) noexcept nogil:
@@ -291,6 +311,7 @@ cdef int tls_new(int li, int fd) noexcept nogil:
     SSL_set_accept_state(ssl)
     g_tls_fd[fd].ssl = ssl
     g_tls_fd[fd].flags = 0
+    g_tls_fd[fd].srv1 = 0
     SSL_set_ex_data(ssl, g_tls_ex_conn, &g_tls_fd[fd])
     return 0
 
@@ -437,21 +458,34 @@ cdef tls_bind_t *_tls_bind(object cfg, int luid, str lname) except NULL:
     return tb
 
 
-cdef int tls_setup(list tls) except -1:
-    """tls: per listener, its TLS settings (pyhaproxy/config/tls.py BindTLS, with `luid` and
-    `lname` of the listener) or None. Builds every context before the loop starts."""
-    global g_lst_tls, g_tls_fd, g_tls_maxfd, g_tls_ex_conn
-    cdef int li, maxfd
-    if not any(t is not None for t in tls):
+cdef int tls_fd_table() except -1:
+    """The fd-indexed TLS states, shared by client (bind ... ssl) and server (server ... ssl)
+    connections: allocated once, when either side has TLS."""
+    global g_tls_fd, g_tls_maxfd, g_tls_ex_conn
+    cdef int maxfd
+    if g_tls_fd != NULL:
         return 0
     import resource
     maxfd = min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], 1 << 24)
-    g_lst_tls = <tls_bind_t **>calloc(max(1, len(tls)), sizeof(tls_bind_t *))
     g_tls_fd = <tls_conn_t *>calloc(maxfd, sizeof(tls_conn_t))
-    if g_lst_tls == NULL or g_tls_fd == NULL:
+    if g_tls_fd == NULL:
         raise MemoryError()
     g_tls_maxfd = maxfd
     g_tls_ex_conn = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL)
+    return 0
+
+
+cdef int tls_setup(list tls) except -1:
+    """tls: per listener, its TLS settings (pyhaproxy/config/tls.py BindTLS, with `luid` and
+    `lname` of the listener) or None. Builds every context before the loop starts."""
+    global g_lst_tls
+    cdef int li
+    if not any(t is not None for t in tls):
+        return 0
+    tls_fd_table()
+    g_lst_tls = <tls_bind_t **>calloc(max(1, len(tls)), sizeof(tls_bind_t *))
+    if g_lst_tls == NULL:
+        raise MemoryError()
     for li, item in enumerate(tls):
         if item is not None:
             cfg, luid, lname = item
