@@ -38,6 +38,7 @@ include "listeners.pxi"
 include "srvpool.pxi"           # idle server connections shared by HTTP/2 streams
 include "session.pxi"
 include "tlssess.pxi"           # tls: handshake of a session
+include "tlssrv.pxi"            # tls: towards the servers (server ... ssl)
 include "connect.pxi"
 include "tcp.pxi"
 include "acl.pxi"

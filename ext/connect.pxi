@@ -249,7 +249,7 @@ cdef void conn_failed(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef int r
     if s.sfd >= 0:
-        close(s.sfd)
+        sfd_close(s.sfd)
         s.sfd = -1
     s.con_exp = 0
     r = sess_retry(idx, 1)

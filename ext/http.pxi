@@ -158,7 +158,7 @@ cdef void http_to_master(int idx, int total, h1_msg *m, int kind) noexcept nogil
     s.rsp_no_body = 1 if m.meth == H1_M_HEAD else 0
     s.cli_exp = 0
     if s.sfd >= 0:
-        close(s.sfd)
+        sfd_close(s.sfd)
         s.sfd = -1
     sess_set_srv(s, -1)
     s.srv = kind
@@ -290,7 +290,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         http_relay_io(idx)
         return
     if s.sfd >= 0:
-        close(s.sfd)
+        sfd_close(s.sfd)
         s.sfd = -1
     sess_set_srv(s, -1)
     if g >= 0:
@@ -647,7 +647,7 @@ cdef int http_retry_fresh(int idx) noexcept nogil:
         return 0
     s.srv_reused = 0
     s.req.hold = 0
-    close(s.sfd)
+    sfd_close(s.sfd)
     s.sfd = -1
     s.req.buf_off = 0
     s.req.err = 0
@@ -733,7 +733,7 @@ cdef void http_end_transaction(int idx) noexcept nogil:
         # (a server with maxconn counts transactions: its slot is given back between requests)
         # (srv_rd == 2: the server's FIN came with the response's edge, it will not serve again)
         if s.sfd >= 0:
-            close(s.sfd)
+            sfd_close(s.sfd)
             s.sfd = -1
         sess_set_srv(s, -1)
     if s.rsp.buf != NULL:
@@ -839,6 +839,6 @@ cdef void http_idle_server_event(int idx) noexcept nogil:
         return
     if recv(s.sfd, &b, 1, MSG_DONTWAIT | MSG_PEEK) < 0 and errno == EAGAIN:
         return
-    close(s.sfd)
+    sfd_close(s.sfd)
     s.sfd = -1
     sess_set_srv(s, -1)

@@ -256,22 +256,29 @@ cdef int pp_send_header(int idx) noexcept nogil:
 
 cdef void handle_server_connecting(int idx, unsigned int events) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
-    cdef int err = 0
+    cdef int err = 0, hs = tls_srv_pending(s)
     cdef socklen_t elen = sizeof(err)
-    if events & (EPOLLOUT | EPOLLERR | EPOLLHUP):
+    if events & (EPOLLOUT | EPOLLERR | EPOLLHUP) or hs:
         # Writable without an error flag means connected; only an error needs SO_ERROR.
+        # (tls: during the server handshake any event may move it on, a read as well.)
         if events & (EPOLLERR | EPOLLHUP):
             getsockopt(s.sfd, SOL_SOCKET, SO_ERROR, &err, &elen)
             if err == 0:
                 err = ECONNREFUSED
-        if err == 0 and pp_send_header(idx) < 0:
+        if err == 0 and not hs and pp_send_header(idx) < 0:
             err = EPIPE
+        if err == 0:
+            hs = tls_srv_step(idx)      # tls: the handshake is part of the connect
+            if hs == 0:
+                return
+            if hs < 0:
+                err = ECONNRESET
         if err == 0:
             s.srv_wr = 1
             if events & (EPOLLRDHUP | EPOLLHUP):
                 s.srv_rd = 2
-            elif events & EPOLLIN:
-                s.srv_rd = 1
+            elif events & EPOLLIN or tls_is(s.sfd):
+                s.srv_rd = 1        # (tls: the handshake may have taken the read edge)
             conn_established(idx)
             sess_io(idx)
             return
@@ -357,7 +364,7 @@ cdef void sess_timeout(int idx) noexcept nogil:
         if s.srv >= 0:
             pass
         if s.sfd >= 0:
-            close(s.sfd)
+            sfd_close(s.sfd)
             s.sfd = -1
         if s.retries_left <= 0:
             s.term_cause = TERM_SRV_TO
@@ -529,7 +536,7 @@ cdef void dispatch_event(unsigned long long data, unsigned int events) noexcept 
     if s.state == ST_FREE or s.gen != gen:
         return
     if tag == TAG_CLIENT:
-        events = tls_cli_events(s.cfd, events)     # tls
+        events = tls_fd_events(s.cfd, events)     # tls
         if events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR):
             s.cli_rd = 2
         elif events & EPOLLIN and s.cli_rd == 0:
@@ -544,6 +551,7 @@ cdef void dispatch_event(unsigned long long data, unsigned int events) noexcept 
 cdef void server_event(int idx, unsigned int events) noexcept nogil:
     """Events on a session's server side."""
     cdef sess_t *s = &g_sess[idx]
+    events = tls_fd_events(s.sfd, events) if s.sfd >= 0 else events     # tls (server ... ssl)
     if s.state == ST_CONNECTING:
         handle_server_connecting(idx, events)
         return

@@ -348,7 +348,7 @@ cdef void rules_tarpit_start(int idx, int status) noexcept nogil:
         s.term_cause = TERM_PROXY
         s.term_phase = PH_TARPIT
     if s.sfd >= 0:
-        close(s.sfd)
+        sfd_close(s.sfd)
         s.sfd = -1
     sess_set_srv(s, -1)
     s.status = status

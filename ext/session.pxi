@@ -71,7 +71,7 @@ cdef void sess_close(int idx) noexcept nogil:
         tls_release(s.cfd)      # tls: close_notify, free the TLS state
         close(s.cfd)
     if s.sfd >= 0 and not pool_park(s):    # an HTTP/2 stream's idle server connection is kept
-        close(s.sfd)
+        sfd_close(s.sfd)
     chan_release(&s.req)
     chan_release(&s.rsp)
     if s.loginfo != NULL:
@@ -181,7 +181,7 @@ cdef void http_linger(int idx) noexcept nogil:
     tls_shut(s.cfd)     # tls: close_notify first
     shutdown(s.cfd, SHUT_WR)
     if s.sfd >= 0:
-        close(s.sfd)
+        sfd_close(s.sfd)
         s.sfd = -1
     chan_release(&s.req)
     chan_release(&s.rsp)
@@ -258,7 +258,7 @@ cdef void http_send_error(int idx, int status) noexcept nogil:
         page = error_page(status)
         n = <int>strlen(page)
     if s.sfd >= 0:
-        close(s.sfd)
+        sfd_close(s.sfd)
         s.sfd = -1
     chan_release(&s.rsp)
     s.rsp.buf = buf_get()

@@ -111,12 +111,15 @@ cdef int setup_server(int i, object sp) except -1:
     return 0
 
 
-def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0, list tls=None) -> int:
+def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0, list tls=None,
+               object privileged_done=None) -> int:
     """Build the C tables from `plan` (pyhaproxy/worker.py WorkerPlan) and run the loop until stopped.
 
     listeners: list of (fd, proxy_index, port, backlog, flags, luid, name) (flags: 1 accept-proxy,
     2 proto h2); tls: per
-    listener, None or its TLS settings (tls.pxi tls_setup). Returns the exit status.
+    listener, None or its TLS settings (tls.pxi tls_setup); privileged_done: called once the
+    files the worker reads (certificates, CA files) are loaded, to drop privileges (chroot) before
+    anything else. Returns the exit status.
     """
     global g_ep, g_px, g_npx, g_srv, g_nsrv, g_lst, g_nlst, g_sess, g_maxsess, g_free_sess, g_nfree
     global g_maxconn, g_cps_lim, g_shm, g_worker, g_sigfd, g_bufs, g_pipes, g_heap_exp, g_heap_idx, g_heap_cap
@@ -154,6 +157,10 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
         copy_name(g_lst[i].name, 64, lname, &g_lst[i].name_len)
         g_lst[i].state = LI_FULL
     tls_setup(tls or [])    # tls: contexts (tls.pxi)
+    tls_srv_setup([sp.sv.tls if sp.sv.tls is not None and sp.sv.tls.use_ssl else None
+                   for sp in plan.servers], plan.acl.srv_sni)    # tls: towards servers (tlssrv.pxi)
+    if privileged_done is not None:
+        privileged_done()       # (certificates are read outside the chroot, as haproxy does)
     g_maxconn = plan.maxconn
     g_cps_lim = plan.maxconnrate
     g_maxsess = g_maxconn

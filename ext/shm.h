@@ -22,6 +22,7 @@ enum check_status {
     CHK_UNKNOWN = 0, CHK_L4OK = 1, CHK_L4CON = 2, CHK_L4TOUT = 3,
     CHK_L7OK = 4, CHK_L7STS = 5, CHK_L7RSP = 6, CHK_L7TOUT = 7,
     CHK_L7OKC = 8, /* "conditionally passed": a 404 under disable-on-404 */
+    CHK_L6OK = 9, CHK_L6TOUT = 10, CHK_L6RSP = 11,  /* check-ssl: the TLS layer passed, timed out, failed */
 };
 
 typedef struct shm_hdr {

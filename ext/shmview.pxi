@@ -19,6 +19,9 @@ cdef extern from "shm.h" nogil:
         CHK_L7RSP
         CHK_L7TOUT
         CHK_L7OKC
+        CHK_L6OK
+        CHK_L6TOUT
+        CHK_L6RSP
 
 _CTR_FIELDS = ("cur_sess", "max_sess", "tot_sess", "bytes_in", "bytes_out", "denied_req", "denied_resp",
                "err_req", "err_conn", "err_resp", "retries", "redispatches", "req_tot")

@@ -123,7 +123,7 @@ cdef int pool_take(int srv, int idx) noexcept nogil:
         g_fdo[fd].pool = -1
         g_fdo[fd].sess = -1
         if g_now - e.since > POOL_IDLE_MS:
-            close(fd)
+            sfd_close(fd)
             continue
         g_fdo[fd].sess = idx
         g_fdo[fd].sess_gen = g_sess[idx].gen
@@ -144,7 +144,7 @@ cdef int pool_fd_event(int fd, unsigned int gen, unsigned int events) noexcept n
             k = o.pool
             o.pool = -1
             _pool_unlink(k)
-            close(fd)
+            sfd_close(fd)
         return -1
     if o.sess < 0 or g_sess[o.sess].gen != o.sess_gen or g_sess[o.sess].state == ST_FREE \
             or g_sess[o.sess].sfd != fd:

@@ -64,6 +64,9 @@ class check_status(IntEnum):
     CHK_L7RSP = 6
     CHK_L7TOUT = 7
     CHK_L7OKC = 8
+    CHK_L6OK = 9
+    CHK_L6TOUT = 10
+    CHK_L6RSP = 11
 
 class sample_fetch(IntEnum):
     SF_TRUE = 0
@@ -314,7 +317,8 @@ def srv_conf_fields() -> tuple[str, ...]: ...
 def log_parse_address(address: str) -> tuple[str, str, int]: ...
 def log_setup(plan: Any) -> None: ...
 def tls_check(cfg: Any) -> None: ...  # tls
+def tls_srv_check(cfg: Any) -> None: ...  # tls: server ... ssl
 def set_maps_refresh(fn: Callable[[int], list[Any]]) -> None: ...
 def run_worker(plan: Any, shm: Shm, worker_idx: int,
                listeners: list[tuple[int, int, int, int, int, int, str]], debug: int = 0,
-               tls: list[Any] | None = None) -> int: ...
+               tls: list[Any] | None = None, privileged_done: Callable[[], None] | None = None) -> int: ...

@@ -11,8 +11,11 @@ cdef extern from "<openssl/ssl.h>" nogil:
         pass
     ctypedef struct SSL_CIPHER:
         pass
+    ctypedef struct SSL_SESSION:
+        pass
 
     const SSL_METHOD *TLS_server_method()
+    const SSL_METHOD *TLS_client_method()
     SSL_CTX *SSL_CTX_new(const SSL_METHOD *meth)
     void SSL_CTX_free(SSL_CTX *ctx)
     int SSL_CTX_use_certificate_chain_file(SSL_CTX *ctx, const char *file)
@@ -37,6 +40,18 @@ cdef extern from "<openssl/ssl.h>" nogil:
                               unsigned int server_len, const unsigned char *client,
                               unsigned int client_len)
     long SSL_CTX_set_tlsext_ticket_keys(SSL_CTX *ctx, void *keys, long keylen)
+    # the server side (tlssrv.pxi): verification, client certificate, session reuse, ALPN
+    int SSL_CTX_load_verify_locations(SSL_CTX *ctx, const char *CAfile, const char *CApath)
+    int SSL_CTX_set_default_verify_paths(SSL_CTX *ctx)
+    void SSL_CTX_set_verify(SSL_CTX *ctx, int mode, void *cb)
+    void SSL_CTX_sess_set_new_cb(SSL_CTX *ctx, int (*cb)(SSL *, SSL_SESSION *) noexcept nogil)
+    int SSL_CTX_set_alpn_protos(SSL_CTX *ctx, const unsigned char *protos, unsigned int len)
+    void SSL_set_connect_state(SSL *ssl)
+    long SSL_set_tlsext_host_name(SSL *ssl, const char *name)
+    int SSL_set1_host(SSL *ssl, const char *hostname)
+    int SSL_set_session(SSL *ssl, SSL_SESSION *session)
+    void SSL_SESSION_free(SSL_SESSION *session)
+    long SSL_get_verify_result(const SSL *ssl)
 
     SSL *SSL_new(SSL_CTX *ctx)
     void SSL_free(SSL *ssl)
@@ -78,6 +93,10 @@ cdef extern from "<openssl/ssl.h>" nogil:
         SSL_OP_CIPHER_SERVER_PREFERENCE
         SSL_OP_NO_TICKET
         SSL_SESS_CACHE_SERVER
+        SSL_SESS_CACHE_CLIENT
+        SSL_SESS_CACHE_NO_INTERNAL_STORE
+        SSL_VERIFY_NONE
+        SSL_VERIFY_PEER
         SSL_SESS_CACHE_OFF
         TLSEXT_NAMETYPE_host_name
         SSL_TLSEXT_ERR_OK
