@@ -26,6 +26,13 @@ Facts taken from HAProxy 1.2.12 (haproxy.c: process_chk, set_server_down, cfg pa
     (and, for DOWN, the sessions the workers still have on the server: they are not cut),
     then "Proxy PX has no server available !" when none is left; stderr [WARNING] plus syslog
     at alert (DOWN) / notice (UP), and [ALERT] plus emerg for the last one.
+  * TLS (`server ... ssl` checked where its traffic goes, or `check-ssl`): the check's connection
+    does a TLS handshake first (its PROXY header before it), with the server's `verify`, `ca-file`,
+    `crt`, `ciphers`, versions, and `check-sni` as SNI (`verifyhost` names the certificate's
+    expected name when there is no check-sni, and is then sent as SNI too: Python's ssl checks
+    the name it sends); a plain connect check that completes its handshake is L6OK, a failed
+    handshake L6RSP ("SSL handshake failure", or 2.6's words for a certificate with another
+    name), a handshake that does not finish in time L6TOUT.
 `timeout check` (HAProxy 1.3.15+): when set, the connect phase may last min(timeout connect,
 inter) and the reply `timeout check` from the connection; without it the whole check has `inter`.
 `fastinter`/`downinter` (HAProxy 1.3) are honoured: downinter while fully down, fastinter while
@@ -58,6 +65,7 @@ import os
 import re
 import selectors
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +73,7 @@ from typing import Any, Protocol
 
 from pyhaproxy._core import check_status, srv_state
 from pyhaproxy.config.model import Config, Proxy, Server
+from pyhaproxy.config.tls_server import ServerTLS, checks_tls
 from pyhaproxy.logs import LOG_ALERT, LOG_EMERG, LOG_NOTICE
 from pyhaproxy.shm import server_table
 
@@ -86,6 +95,9 @@ REASONS: dict[int, str] = {
     check_status.CHK_L7STS: "Layer7 wrong status",
     check_status.CHK_L7RSP: "Layer7 invalid response",
     check_status.CHK_L7TOUT: "Layer7 timeout",
+    check_status.CHK_L6OK: "Layer6 check passed",
+    check_status.CHK_L6TOUT: "Layer6 timeout",
+    check_status.CHK_L6RSP: "Layer6 invalid response",
 }
 # statuses at or above 2.6's HCHK_STATUS_L57DATA print the reply's code
 _WITH_CODE = (check_status.CHK_L7OK, check_status.CHK_L7OKC, check_status.CHK_L7STS)
@@ -208,6 +220,36 @@ def _parse_source(spec: str) -> tuple[str, int]:
     return spec, 0
 
 
+def _tls_version(name: str) -> ssl.TLSVersion:
+    """`TLSv1.2` -> ssl.TLSVersion.TLSv1_2 (`TLSv1.0` is TLSv1 there)."""
+    return ssl.TLSVersion[name.replace(".", "_").replace("TLSv1_0", "TLSv1")]
+
+
+def _check_tls_context(t: ServerTLS) -> tuple[ssl.SSLContext, str | None]:
+    """The TLS client context of a server's checks (its settings, as its traffic's), and the
+    name it sends and expects: `check-sni`, else `verifyhost`."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    name = t.check_sni or t.verifyhost
+    ctx.check_hostname = bool(t.verify and name)
+    ctx.verify_mode = ssl.CERT_REQUIRED if t.verify else ssl.CERT_NONE
+    if t.verify:
+        for f in t.ca_files:
+            if f == "@system-ca":
+                ctx.load_default_certs()
+            else:
+                ctx.load_verify_locations(cafile=f)
+    if t.crt:
+        ctx.load_cert_chain(t.crt)
+    if t.ciphers:
+        ctx.set_ciphers(t.ciphers)
+    ctx.minimum_version = _tls_version(t.min_ver or "TLSv1.2")
+    if t.max_ver:
+        ctx.maximum_version = _tls_version(t.max_ver)
+    if t.no_tls_tickets:
+        ctx.options |= ssl.OP_NO_TICKET
+    return ctx, name
+
+
 @dataclass(eq=False)
 class _Target:
     """One checked server: its static parameters, its health and its check in flight."""
@@ -234,6 +276,9 @@ class _Target:
     connected: bool = False
     reply: bytearray = field(default_factory=bytearray)
     cb: Callable[[int], None] | None = None
+    tls: ssl.SSLContext | None = None   # check over TLS (check-ssl)
+    tls_name: str | None = None         # its SNI / expected certificate name
+    handshaking: bool = False
 
     @property
     def label(self) -> str:
@@ -347,8 +392,13 @@ class HealthChecker:
         if srv.check_send_proxy or (srv.send_proxy and srv.check_addr is None
                                     and srv.check_port in (None, srv.port)):
             pp = 2 if srv.send_proxy == 2 else 1
-        return _Target(idx=idx, pidx=pidx, proxy=px, srv=srv, family=family, sockaddr=sockaddr,
-                       request=request, source=source, health=srv.rise, kind=kind, proxy_version=pp)
+        target = _Target(idx=idx, pidx=pidx, proxy=px, srv=srv, family=family, sockaddr=sockaddr,
+                         request=request, source=source, health=srv.rise, kind=kind, proxy_version=pp)
+        same_place = srv.check_addr is None and srv.check_port in (None, srv.port)
+        if checks_tls(srv.tls, same_place):
+            assert srv.tls is not None
+            target.tls, target.tls_name = _check_tls_context(srv.tls)
+        return target
 
     # ---- the master's interface --------------------------------------------------------------
 
@@ -369,7 +419,8 @@ class HealthChecker:
         for t in self._targets:
             if t.sock is not None:
                 if now >= t.deadline:
-                    tout = check_status.CHK_L7TOUT if t.connected else check_status.CHK_L4TOUT
+                    tout = check_status.CHK_L6TOUT if t.handshaking else \
+                        check_status.CHK_L7TOUT if t.connected else check_status.CHK_L4TOUT
                     self._finish(t, False, tout, now)
             if t.sock is None and now >= t.next_start:
                 if self._shm.srv_admin_down(t.idx):
@@ -394,6 +445,7 @@ class HealthChecker:
         if t.proxy.checktimeout > 0 and t.proxy.contimeout > 0:
             t.deadline = now + min(t.proxy.contimeout, t.srv.inter) / 1000.0
         t.connected = False
+        t.handshaking = False
         t.reply = bytearray()
         if t.sockaddr is None:
             self._finish(t, False, check_status.CHK_L4CON, now)
@@ -442,9 +494,14 @@ class HealthChecker:
                 self._finish(t, False, check_status.CHK_L4CON, now, desc=os.strerror(err))
                 return
             t.connected = True
+            out = _check_proxy_header(sock, t.proxy_version) if t.proxy_version else b""
+            if t.tls is not None:
+                # the PROXY header goes in clear, first; the handshake is part of the connect
+                # (its timeout), as in 2.6
+                self._start_tls(t, out, now)
+                return
             if t.proxy.checktimeout > 0:
                 t.deadline = now + t.proxy.checktimeout / 1000.0  # the reply's own timeout
-            out = _check_proxy_header(sock, t.proxy_version) if t.proxy_version else b""
             out += t.request or b""
             try:
                 sent = sock.send(out) if out else 0
@@ -459,9 +516,14 @@ class HealthChecker:
                 return
             self._sel.modify(sock, selectors.EVENT_READ, t.cb)
             return
+        if t.handshaking:
+            self._handshake(t, now)
+            return
         try:
             data = sock.recv(CHKSIZE if t.kind == "http" else _MAX_REPLY)
-        except BlockingIOError:
+            while isinstance(sock, ssl.SSLSocket) and data and sock.pending() and len(data) < CHKSIZE:
+                data += sock.recv(CHKSIZE - len(data))     # (decrypted bytes no event announces)
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError:
             self._judge_reply(t, now, eof=True)
@@ -475,6 +537,59 @@ class HealthChecker:
         elif (len(t.reply) >= _STATUS_LEN or (t.kind == "ssl")
                 or (t.kind == "smtp" and b"\n" in t.reply)):
             self._judge_reply(t, now, eof=False)
+
+    def _start_tls(self, t: _Target, clear: bytes, now: float) -> None:
+        """check-ssl: send what goes in clear (a PROXY header), then begin the handshake."""
+        sock = t.sock
+        assert sock is not None and self._sel is not None and t.tls is not None
+        try:
+            if clear and sock.send(clear) != len(clear):
+                raise OSError("short send")
+            self._sel.unregister(sock)
+            t.sock = t.tls.wrap_socket(sock, server_hostname=t.tls_name, do_handshake_on_connect=False)
+        except (OSError, ValueError):
+            self._finish(t, False, check_status.CHK_L6RSP, now, desc="SSL handshake failure")
+            return
+        t.handshaking = True
+        self._sel.register(t.sock, selectors.EVENT_WRITE, t.cb)
+        self._handshake(t, now)
+
+    def _handshake(self, t: _Target, now: float) -> None:
+        """One step of a check's TLS handshake; once done, the check goes on in TLS."""
+        sock = t.sock
+        assert isinstance(sock, ssl.SSLSocket) and self._sel is not None
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._sel.modify(sock, selectors.EVENT_READ, t.cb)
+            return
+        except ssl.SSLWantWriteError:
+            self._sel.modify(sock, selectors.EVENT_WRITE, t.cb)
+            return
+        except ssl.SSLCertVerificationError as exc:
+            desc = "SSL handshake failure"
+            if exc.verify_code == 62:       # X509_V_ERR_HOSTNAME_MISMATCH: 2.6's words
+                desc = ("Server presented an SSL certificate different from the "
+                        + ("expected one" if t.srv.tls and t.srv.tls.check_sni else "configured one"))
+            self._finish(t, False, check_status.CHK_L6RSP, now, desc=desc)
+            return
+        except (OSError, ValueError):
+            self._finish(t, False, check_status.CHK_L6RSP, now, desc="SSL handshake failure")
+            return
+        t.handshaking = False
+        if t.proxy.checktimeout > 0:
+            t.deadline = now + t.proxy.checktimeout / 1000.0  # the reply's own timeout
+        if t.request is None:
+            self._finish(t, True, check_status.CHK_L6OK, now)
+            return
+        try:
+            sent = sock.send(t.request)
+        except (OSError, ValueError):
+            sent = -1
+        if sent != len(t.request):
+            self._finish(t, False, check_status.CHK_L7RSP, now)
+            return
+        self._sel.modify(sock, selectors.EVENT_READ, t.cb)
 
     def _judge_http(self, t: _Target, now: float, eof: bool) -> None:
         """An `option httpchk` reply, as 2.6 judges it; returns without a verdict (waits for more)

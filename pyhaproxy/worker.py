@@ -151,6 +151,7 @@ class AclTables:
     tcont: list[tuple[int, int]]    # `tcp-request content` rules
     userlists: list[list[tuple[bytes, bytes, bool, list[bytes]]]]  # (user, secret, crypted, groups)
     stick: list[tuple[int, int]]    # `stick match|on|store-request` rules
+    srv_sni: list[int]              # tls: per global server index, its `sni` expression or -1
 
 
 MapRows = tuple[int, list[tuple[bytes, bytes, tuple[int, bytes, int] | None]]]
@@ -510,11 +511,17 @@ def compile_acls(cfg: Config) -> AclTables:
         for xcond in px.expect_proxy if px.cap != "backend" else []:
             add_cond(px, local, xcond, -1)
         expect.append((xfirst, len(conds) - xfirst))
+    srv_sni: list[int] = []
+    for _gi, pi, sv in server_table(cfg):     # tls: `server ... ssl sni EXPR`
+        maps.proxy = cfg.proxies[pi].name
+        t = sv.tls
+        srv_sni.append(expr_of(t.sni_expr) if t is not None and t.use_ssl and t.sni_expr else -1)
     return AclTables(exprs=exprs, maps=maps.maps, mapuses=maps.uses, cargs=maps.cargs,
                      var_scopes=maps.var_scopes, acls=acls,
                      conds=conds, switch=switch, hrules=hrules, hreq=hreq, hres=hres, lf=lf, lfpx=lfpx,
                      uidpx=uidpx, fmts=fmts, expect=expect, map_keys=maps.keys, map_files=maps.files,
-                     tconn=tconn, tsess=tsess, tcont=tcont, stick=stick, userlists=userlists)
+                     tconn=tconn, tsess=tsess, tcont=tcont, stick=stick, userlists=userlists,
+                     srv_sni=srv_sni)
 
 
 @dataclass
@@ -716,12 +723,17 @@ def run(cfg: Config, listeners: list[Any], shm: Shm, worker_idx: int, debug: boo
              *_listener_id(cfg, lst))
             for lst in listeners
         ]
-        drop_privileges(cfg)
-        if ready_fd >= 0:
-            with contextlib.suppress(OSError):
-                os.write(ready_fd, b"r")
-                os.close(ready_fd)
-        code = _core.run_worker(plan, shm, worker_idx, fds, 1 if debug else 0, tls=tls_plan(listeners))
+
+        def privileged_done() -> None:
+            # the worker has read its certificates and CA files: chroot, user, group now
+            drop_privileges(cfg)
+            if ready_fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.write(ready_fd, b"r")
+                    os.close(ready_fd)
+
+        code = _core.run_worker(plan, shm, worker_idx, fds, 1 if debug else 0, tls=tls_plan(listeners),
+                                privileged_done=privileged_done)
     except BaseException as exc:  # a worker must never unwind into the master's code
         print(f"[ALERT] worker {os.getpid()}: {exc!r}", file=sys.stderr)
         code = 1

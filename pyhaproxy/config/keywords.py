@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from . import tls as TLS  # tls
+from . import tls_server as TLSS  # tls
 from .kw_bind import p_bind
 from .kw_global import (
     GLOBAL_TLS_KEYWORDS,
@@ -22,6 +23,7 @@ from .kw_global import (
     g_path,
     g_tls,
     g_tls_ignored,
+    g_tls_server,
     g_tune,
     g_user,
 )
@@ -297,7 +299,8 @@ for _kw in "clitcpka-idle clitcpka-intvl http-error srvtcpka-idle srvtcpka-intvl
 
 
 for _kw in GLOBAL_TLS_KEYWORDS:
-    KEYWORDS[_kw] = (Kw(G, g_tls if _kw in TLS.GLOBAL_KEYWORDS else g_tls_ignored, "1.5"),)  # tls
+    KEYWORDS[_kw] = (Kw(G, g_tls if _kw in TLS.GLOBAL_KEYWORDS
+                        else g_tls_server if _kw in TLSS.GLOBAL_KEYWORDS else g_tls_ignored, "1.5"),)  # tls
 
 for _kw, _since in _LATER_PROXY_KEYWORDS.items():
     KEYWORDS.setdefault(_kw, (Kw(P, None, _since),))

@@ -8,7 +8,8 @@ from __future__ import annotations
 import grp
 import pwd
 
-from . import tls as TLS  # tls
+from . import tls as TLS
+from . import tls_server as TLSS  # tls
 from .model import (
     Where,
 )
@@ -129,6 +130,10 @@ def g_tls_ignored(st: State, args: list[str], where: Where) -> None:
 
 def g_tls(st: State, args: list[str], where: Where) -> None:  # tls: crt-base, ssl-default-bind-*
     TLS.parse_global(st.config.global_.tls, args, where)
+
+
+def g_tls_server(st: State, args: list[str], where: Where) -> None:  # tls: ssl-server-verify...
+    TLSS.parse_global(st.config.global_.tls, args, where)
 
 
 GLOBAL_TLS_KEYWORDS = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import re
 
+from . import tls_server as TLSS
 from .model import (
     HttpCheckSend,
     Server,
@@ -82,6 +83,12 @@ def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
                 raise fail(where, "'source' expects <addr>[:<port>] as argument.")
             srv.source = parse_source_addr(args[i + 1], "source", where)
             i += 2
+        elif opt in TLSS.SERVER_OPTIONS:  # tls: config/tls_server.py reads them in order
+            n = 2 if TLSS.SERVER_OPTIONS[opt] else 1
+            if n == 2:
+                val(i)
+            srv.tls_words.extend(args[i:i + n])
+            i += n
         elif opt in _PROXY_PROTOCOL_SERVER_OPTIONS:  # [PROXY-PROTOCOL hook 2/4]
             i += _proxy_protocol_server_option(srv, args, i, where)
         elif opt in LATER_SERVER_OPTIONS:
@@ -126,8 +133,8 @@ def _proxy_protocol_server_option(srv: Server, args: list[str], i: int, where: W
             elif word == "authority":  # the AUTHORITY a client's own PROXY header carried
                 srv.pp_opts |= 2
             elif word in _PP2_TLS_OPTIONS:
-                raise fail(where, f"server {srv.name} : 'proxy-v2-options {word}' needs TLS, which "
-                                  "pyhaproxy does not handle.")
+                raise fail(where, f"server {srv.name} : 'proxy-v2-options {word}' (the client's TLS "
+                                  "details) is not supported by pyhaproxy yet.")
             elif word == "unique-id":
                 raise not_supported(f"'proxy-v2-options {word}'", "1.9", where)
             else:
@@ -218,7 +225,9 @@ def p_default_server(st: State, args: list[str], where: Where) -> None:
     """`default-server OPTIONS`: options every later `server` line of the section (and of the
     proxies after a `defaults` section) starts with; its own options come after and win."""
     need(args, 1, where, "'default-server' expects at least one option.")
-    _apply_server_options(Server(name="default-server", host=""), args[1:], where)  # validated now
+    dflt = Server(name="default-server", host="")
+    _apply_server_options(dflt, args[1:], where)  # validated now
+    TLSS.apply(TLSS.ServerTLS(), dflt.tls_words, where, "'default-server'", st.config.global_.tls)
     st.px().default_server = [*st.px().default_server, *args[1:]]
 
 
@@ -251,6 +260,7 @@ def p_server(st: State, args: list[str], where: Where) -> None:
     srv.port = fixed_port
 
     _apply_server_options(srv, [*st.px().default_server, *args[3:]], where)
+    srv.tls = TLSS.build(st.config.global_.tls, srv.tls_words, where, st.px().name, name)  # tls
     if srv.check:
         if srv.check_port is None and srv.port is not None:
             srv.check_port = srv.port
@@ -268,13 +278,6 @@ def p_server(st: State, args: list[str], where: Where) -> None:
 
 
 LATER_SERVER_OPTIONS = {
-    "ssl": "1.5",
-    "verify": "1.5",
-    "ca-file": "1.5",
-    "crt": "1.5",
-    "sni": "1.5",
-    "alpn": "1.5",
-    "check-ssl": "1.5",
     "track": "1.3.21",
     "id": "1.3.16",
     "redir": "1.3.20",

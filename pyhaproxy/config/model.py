@@ -14,6 +14,7 @@ from .sample import SampleExpr, Segment
 
 if TYPE_CHECKING:  # tls
     from .tls import BindTLS, GlobalTLS
+    from .tls_server import ServerTLS
 
 # HAProxy 1.2 compile-time defaults (include/common/defaults.h).
 DEFAULT_MAXCONN = 2000
@@ -142,6 +143,8 @@ class Server:
     send_proxy: int = 0  # `send-proxy` 1, `send-proxy-v2` 2: PROXY header on each connection
     pp_opts: int = 0  # `proxy-v2-options`: _core PP_OPT_* bits (crc32c 1, authority 2)
     check_send_proxy: bool = False  # `check-send-proxy`: health checks send the header too
+    tls_words: list[str] = field(default_factory=list)  # its TLS options as written (config/tls_server.py)
+    tls: ServerTLS | None = None  # TLS towards it (or for its checks only), else None
 
 
 @dataclass

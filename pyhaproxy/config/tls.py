@@ -77,6 +77,11 @@ class GlobalTLS:
     bind_ciphersuites: str | None = None
     bind_curves: str | None = None
     bind_options: list[str] = field(default_factory=list)
+    # towards the servers (config/tls_server.py)
+    server_verify: bool = True          # `ssl-server-verify`: required unless `none`
+    server_ciphers: str | None = None
+    server_ciphersuites: str | None = None
+    server_options: list[str] = field(default_factory=list)
 
 
 def parse_global(g: GlobalTLS, args: list[str], where: Where) -> None:
@@ -196,17 +201,23 @@ def _apply_options(t: BindTLS, words: list[str], where: Where, table: dict[str, 
         elif opt == "prefer-client-ciphers":
             t.prefer_client_ciphers = True
     if no_versions:
-        # the no-* options narrow the range from each end (as haproxy does with a gap-free range)
-        lo = VERSIONS.index(t.min_ver) if t.min_ver else VERSIONS.index("TLSv1.2")
-        hi = VERSIONS.index(t.max_ver) if t.max_ver else len(VERSIONS) - 1
-        while lo <= hi and VERSIONS[lo] in no_versions:
-            lo += 1
-        while hi >= lo and VERSIONS[hi] in no_versions:
-            hi -= 1
-        if lo > hi:
-            raise _fail(where, f"{label} : every TLS version is disabled.")
-        t.min_ver, t.max_ver = VERSIONS[lo], VERSIONS[hi]
+        t.min_ver, t.max_ver = narrow_versions(t.min_ver, t.max_ver, no_versions, where, label)
     return has_ssl
+
+
+def narrow_versions(min_ver: str | None, max_ver: str | None, no_versions: set[str], where: Where,
+                    label: str) -> tuple[str, str]:
+    """The no-* options narrow the range from each end (as haproxy does with a gap-free range);
+    None ends are TLSv1.2 and the highest."""
+    lo = VERSIONS.index(min_ver) if min_ver else VERSIONS.index("TLSv1.2")
+    hi = VERSIONS.index(max_ver) if max_ver else len(VERSIONS) - 1
+    while lo <= hi and VERSIONS[lo] in no_versions:
+        lo += 1
+    while hi >= lo and VERSIONS[hi] in no_versions:
+        hi -= 1
+    if lo > hi:
+        raise _fail(where, f"{label} : every TLS version is disabled.")
+    return VERSIONS[lo], VERSIONS[hi]
 
 
 def parse_bind(g: GlobalTLS, bind_text: str, words: list[str], where: Where) -> BindTLS | None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from pyhaproxy import __version__
 from pyhaproxy._core import check_status
+from pyhaproxy.checks import REASONS
 from pyhaproxy.config.model import Config, Proxy, Server
 
 # HAProxy 2.6's fixed statistics fields, in `show stat` order (read from Debian's haproxy 2.6
@@ -46,16 +47,8 @@ TYPE_SERVER = 2
 # shm_srv.check_status (ext/shm.h) -> HAProxy's check_status names and descriptions
 # check_status.CHK_L4OK -> "L4OK" (the stats page's names); CHK_UNKNOWN shows nothing
 CHECK_NAMES = {int(m): ("" if m is check_status.CHK_UNKNOWN else m.name[4:]) for m in check_status}
-CHECK_DESC = {
-    1: "Layer4 check passed",
-    2: "Layer4 connection problem",
-    3: "Layer4 timeout",
-    4: "Layer7 check passed",
-    5: "Layer7 wrong status",
-    6: "Layer7 invalid response",
-    7: "Layer7 timeout",
-    8: "Layer7 check conditionally passed",
-}
+CHECK_DESC = dict(REASONS)
+del CHECK_DESC[check_status.CHK_UNKNOWN]
 HRSP = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other")
 # Index of each HRSP column in shm_ctr.hrsp[6] as the worker writes it (ext/http.pxi:
 # hrsp[status // 100] for 1xx..5xx, hrsp[0] for any other status).

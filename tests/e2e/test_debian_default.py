@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.test_tls import certs, tls_get  # noqa: F401  (fixture)
 from tests.helpers import free_ports, recv_until_closed
 
 pytestmark = pytest.mark.timeout(60)
@@ -41,9 +42,15 @@ def _usable() -> str | None:
 
 
 @pytest.mark.skipif(_usable() is not None, reason=str(_usable()))
-def test_debian_default_runs_with_frontend_and_backends(proxy, http_backend, tmp_path: Path) -> None:
+def test_debian_default_runs_with_frontend_and_backends(proxy, http_backend, tmp_path: Path,
+                                                       certs: dict[str, Path]) -> None:  # noqa: F811
+    import ssl
+
     web = http_backend(name="web")
-    port, dead = free_ports(2)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(certs["b"]))
+    tlsweb = http_backend(name="tlsweb", tls=ctx)
+    port, dead, tport = free_ports(3)
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(DEBIAN_CFG.read_text() + f"""
 frontend www
@@ -57,6 +64,14 @@ backend web
 
 backend nobody
 \tserver gone 127.0.0.1:{dead}
+
+# TLS both ways, with certificates outside the chroot: read before privileges are dropped
+frontend tls
+\tbind 127.0.0.1:{tport} ssl crt {certs["a"]}
+\tdefault_backend tlsweb
+
+backend tlsweb
+\tserver t 127.0.0.1:{tlsweb.port} ssl verify required ca-file {certs["ca"]}
 """)
     px = proxy.start(cfg, daemon=True)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
@@ -65,6 +80,8 @@ backend nobody
     with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
         c.sendall(b"GET /dead HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert recv_until_closed(c, timeout=20) == Path("/etc/haproxy/errors/503.http").read_bytes()
+    r = tls_get(tport, certs["ca"], "a.example")
+    assert (r["status"], r["body"]) == (200, "tlsweb\n")
     # workers dropped to the haproxy user; the admin socket answers
     uid = pwd.getpwnam("haproxy").pw_uid
     workers = px.worker_pids()

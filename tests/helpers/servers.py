@@ -19,11 +19,13 @@ import http
 import random
 import select
 import socket
+import ssl
 import struct
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .net import LOCALHOST, recv_exactly, recv_until_closed, wait_until
 
@@ -31,6 +33,11 @@ from .net import LOCALHOST, recv_exactly, recv_until_closed, wait_until
 def deterministic_bytes(n: int, seed: int) -> bytes:
     """n pseudo-random bytes that depend only on `seed` (same on both ends of a transfer)."""
     return random.Random(seed).randbytes(n)
+
+
+def _note_sni(sock: Any, name: str | None, _ctx: ssl.SSLContext) -> None:
+    """A TLS backend's SNI callback: the name the client sent, kept on its connection."""
+    sock.sni_seen = name
 
 
 class TcpServer:
@@ -42,8 +49,12 @@ class TcpServer:
     """
 
     def __init__(self, host: str = LOCALHOST, port: int = 0, name: str | None = None,
-                 backlog: int = 256) -> None:
+                 backlog: int = 256, tls: ssl.SSLContext | None = None) -> None:
         self.host = host
+        # tls: a server-side context; each connection's handshake is done before handle(), and
+        # what it negotiated is kept in `tls_info` (sni, reused, version, peer certificate)
+        self.tls = tls
+        self.tls_info: list[dict[str, Any]] = []
         self.port = port
         self.name = name or f"{type(self).__name__}@{host}:{port}"
         self.backlog = backlog
@@ -164,9 +175,31 @@ class TcpServer:
             self._threads = [x for x in self._threads if x.is_alive() or x is t]
             t.start()
 
+    def _tls_accept(self, conn: socket.socket) -> socket.socket:
+        """The TLS handshake of an accepted connection (blocking, bounded); what it negotiated
+        goes to tls_info."""
+        assert self.tls is not None
+        if self.tls.sni_callback is None:
+            self.tls.sni_callback = _note_sni
+        conn.settimeout(10)
+        tconn = self.tls.wrap_socket(conn, server_side=True)
+        tconn.settimeout(None)
+        seen = {"sni": getattr(tconn, "sni_seen", None), "reused": tconn.session_reused,
+                "version": tconn.version(), "peer_cert": tconn.getpeercert(),
+                "alpn": tconn.selected_alpn_protocol()}
+        with self.lock:
+            self.tls_info.append(seen)
+        return tconn
+
     def _run_handler(self, conn: socket.socket, peer: tuple[str, int], conn_id: int) -> None:
         self._tls.conn_id = conn_id
         try:
+            if self.tls is not None:
+                raw = conn
+                conn = self._tls_accept(conn)
+                with self.lock:
+                    self._conns.discard(raw)
+                    self._conns.add(conn)
             self.handle(conn, peer)
         except OSError:
             pass  # peers (the proxy) may reset connections; that is not a server bug
@@ -443,8 +476,9 @@ class HttpServer(TcpServer):
 
     def __init__(self, host: str = LOCALHOST, port: int = 0, name: str | None = None,
                  keepalive: bool = True, response: HttpResponse | None = None,
-                 responder: Callable[[RecordedRequest], HttpResponse] | None = None) -> None:
-        super().__init__(host, port, name)
+                 responder: Callable[[RecordedRequest], HttpResponse] | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
+        super().__init__(host, port, name, tls=tls)
         self.keepalive = keepalive
         self._response = response
         self.responder = responder

@@ -24,7 +24,9 @@ SHM_H = (__import__("pathlib").Path(__file__).resolve().parents[2] / "ext" / "sh
 
 
 def _int_fields(cls: type) -> dict[str, typing.Any]:
-    hints = typing.get_type_hints(cls)
+    from pyhaproxy.config.tls_server import ServerTLS  # (the model names it for type checkers only)
+
+    hints = typing.get_type_hints(cls, localns={"ServerTLS": ServerTLS})
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 

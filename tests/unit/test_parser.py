@@ -661,7 +661,10 @@ BROKEN: list[tuple[str, int, str]] = [
     (
         "listen a :80\n    server s 127.0.0.2 ssl\n",
         2,
-        "server option 'ssl' is not supported yet (it appeared in HAProxy 1.5).",
+        "'server a/s' : verify is enabled by default but no CA file specified. If you're running on a "
+        "LAN where you're certain to trust the server's certificate, please set an explicit 'verify "
+        "none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section "
+        "to disable server-side verifications by default.",
     ),
     (
         "listen a :80\n    server s 127.0.0.2:80 check inter 2x\n",

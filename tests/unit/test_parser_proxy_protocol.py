@@ -50,7 +50,7 @@ def test_expect_proxy_rules() -> None:
     ("backend b\n    server s 127.0.0.1:80 proxy-v2-options\n", 2,
      "'proxy-v2-options' expects an argument (server s)."),
     ("backend b\n    server s 127.0.0.1:80 proxy-v2-options ssl\n", 2,
-     "server s : 'proxy-v2-options ssl' needs TLS, which pyhaproxy does not handle."),
+     "server s : 'proxy-v2-options ssl' (the client's TLS details) is not supported by pyhaproxy yet."),
     ("backend b\n    server s 127.0.0.1:80 proxy-v2-options unique-id\n", 2,
      "'proxy-v2-options unique-id' is not supported yet (it appeared in HAProxy 1.9)."),
     ("backend b\n    tcp-request connection expect-proxy layer4\n", 2,
