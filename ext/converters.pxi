@@ -574,6 +574,13 @@ cdef int smp_conv_more(int c, carg_t *a, smp_t *v) noexcept nogil:
             else:
                 v.ip[i] = 0
         return 1
+    if c == SC_HEX and (v.type == SMP_INT or v.type == SMP_BOOL):
+        # 2.6 casts an integer to 8 bytes in network order first: 16 digits
+        out = smp_other_buf(v)
+        for i in range(16):
+            out[i] = LOG_HEX_UP[(<unsigned long long>v.i >> (60 - 4 * i)) & 15]
+        smp_str(v, out, 16)
+        return 1
     if not smp_as_str(v):
         return 0
     u = <const unsigned char *>v.p

@@ -65,6 +65,8 @@ cpdef enum log_var:
     LV_TERM_STATE = 58
     LV_TERM_STATE_COOKIE = 59
     LV_UNIQUE_ID = 60
+    LV_SSL_VERSION = 61     # %sslv (tls.pxi)
+    LV_SSL_CIPHER = 62      # %sslc
 
 cdef enum:
     LF_Q = 1        # quote a string
@@ -253,8 +255,9 @@ cdef void lf_reqpart(char *b, int *n, int cap, sess_t *s, int part, int flags) n
     lf_str(b, n, cap, l + k, j - k, flags)
 
 
-cdef void lf_headers(char *b, int *n, int cap, sess_t *s, int rsp, int clf, int flags) noexcept nogil:
-    """Captured headers: {a|b} (%hr, %hs), or each one quoted and space-separated (%hrl, %hsl)."""
+cdef int lf_headers(char *b, int *n, int cap, sess_t *s, int rsp, int clf, int flags) noexcept nogil:
+    """Captured headers: {a|b} (%hr, %hs), or each one quoted and space-separated (%hrl, %hsl);
+    nothing at all when the frontend captures none (0 returned, as 2.6 writes nothing then)."""
     cdef px_t *p = &g_px[s.px]
     cdef int ncap = p.ncap_rsp if rsp else p.ncap_req
     cdef short *lens = &s.log_hreq_len[0]
@@ -265,8 +268,7 @@ cdef void lf_headers(char *b, int *n, int cap, sess_t *s, int rsp, int clf, int 
     if s.loginfo != NULL:
         base = s.loginfo + (LOG_HRSP_OFF if rsp else LOG_HREQ_OFF)
     if ncap == 0:
-        lf_str(b, n, cap, NULL, 0, flags)
-        return
+        return 0
     if not clf:
         lc(b, n, cap, b'{')
     for c in range(ncap):
@@ -278,6 +280,7 @@ cdef void lf_headers(char *b, int *n, int cap, sess_t *s, int rsp, int clf, int 
             lesc(b, n, cap, base + c * 256, lens[c], 1)
     if not clf:
         lc(b, n, cap, b'}')
+    return 1
 
 
 cdef void log_custom(sess_t *s, log_fields_t *f, char *b, int *n, int cap) noexcept nogil:
@@ -317,11 +320,19 @@ cdef void lf_format(sess_t *s, log_fields_t *f, int first, int count, char *b, i
     cdef long long td
     cdef smp_t v
     cdef sockaddr_storage a
+    cdef const char *tp
+    cdef int skip_sp = 0     # the field before wrote nothing: 2.6 drops the separator after it
     for k in range(count):
         op = &g_lf[first + k]
         fl = op.flags
+        if op.var != LV_TEXT:
+            skip_sp = 0
         if op.var == LV_TEXT:
-            la(b, n, cap, op.text, op.len)
+            if skip_sp and op.len > 0 and op.text[0] == b' ':
+                la(b, n, cap, op.text + 1, op.len - 1)
+            else:
+                la(b, n, cap, op.text, op.len)
+            skip_sp = 0
         elif op.var == LV_SAMPLE:
             if smp_one(s, &g_sexpr[op.expr], buf, m, &v) and smp_as_str(&v):
                 lf_str(b, n, cap, v.p, v.len, fl)
@@ -343,6 +354,11 @@ cdef void lf_format(sess_t *s, log_fields_t *f, int first, int count, char *b, i
                 lf_str(b, n, cap, NULL, 0, fl)
         elif op.var == LV_FRONTEND or op.var == LV_FRONTEND_TRANSPORT:
             lf_str(b, n, cap, p.name, p.name_len, fl)
+            if op.var == LV_FRONTEND_TRANSPORT and tls_is(sess_tls_fd(s)):
+                la(b, n, cap, b"~", 1)          # %ft: "fe~" over TLS, as %ft in 2.6
+        elif op.var == LV_SSL_VERSION or op.var == LV_SSL_CIPHER:
+            tp = tls_protocol(sess_tls_fd(s)) if op.var == LV_SSL_VERSION else tls_cipher(sess_tls_fd(s))
+            lf_str(b, n, cap, tp, <int>strlen(tp) if tp != NULL else 0, fl)
         elif op.var == LV_BACKEND:
             lf_str(b, n, cap, be.name, be.name_len, fl)
         elif op.var == LV_SERVER:
@@ -422,8 +438,8 @@ cdef void lf_format(sess_t *s, log_fields_t *f, int first, int count, char *b, i
         elif op.var >= LV_HTTP_METHOD and op.var <= LV_HTTP_VERSION:
             lf_reqpart(b, n, cap, s, op.var, fl)
         elif op.var == LV_HDR_REQ or op.var == LV_HDR_REQ_LIST:
-            lf_headers(b, n, cap, s, 0, op.var == LV_HDR_REQ_LIST, fl)
+            skip_sp = not lf_headers(b, n, cap, s, 0, op.var == LV_HDR_REQ_LIST, fl)
         elif op.var == LV_UNIQUE_ID:
             lf_str(b, n, cap, s.uid if s.uid_len > 0 else NULL, s.uid_len, fl)
         elif op.var == LV_HDR_RSP or op.var == LV_HDR_RSP_LIST:
-            lf_headers(b, n, cap, s, 1, op.var == LV_HDR_RSP_LIST, fl)
+            skip_sp = not lf_headers(b, n, cap, s, 1, op.var == LV_HDR_RSP_LIST, fl)

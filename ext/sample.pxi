@@ -45,6 +45,16 @@ cpdef enum sample_fetch:
     SF_STK = 33          # sc_*, scN_*, src_*, table_cnt/avl (stktable.pxi): iarg = counter | type << 8 | op << 16 | table+1 << 32
     SF_HTTP_AUTH = 34    # http_auth(L): the request's Basic credentials are valid in userlist iarg
     SF_HTTP_AUTH_GROUP = 35   # http_auth_group(L): each group of that user
+    SF_SSL_FC_PROTOCOL = 36   # tls: the client connection's protocol ("TLSv1.3")
+    SF_SSL_FC_CIPHER = 37     # tls: its cipher ("TLS_AES_256_GCM_SHA384")
+    SF_SSL_FC_RESUMED = 38    # tls: its session was resumed (bool; 0 for a plain connection, as 2.6)
+    SF_SSL_FC_ALPN = 39       # tls: the protocol ALPN chose
+    SF_SSL_FC_HAS_SNI = 40    # tls: the client sent a server name (bool)
+    SF_SSL_ZERO = 41          # tls: ssl_fc_err, ssl_c_err, ssl_c_ca_err, ssl_c_verify: 0 on a TLS
+                              # connection (no error, no client certificate asked), nothing on a plain one
+    SF_SSL_C_USED = 42        # tls: a client certificate was presented (bool; never asked yet)
+    SF_FC_ERR = 43            # the front connection's error code: 0 once it is a session
+    SF_SSL_BC = 44            # tls: the server connection is TLS (bool)
 
 
 cpdef enum stk_op:       # what an SF_STK fetch does with its data type
@@ -672,6 +682,38 @@ cdef int smp_stk(sess_t *s, long long arg, smp_t *v) noexcept nogil:
     return 1
 
 
+cdef int smp_tls(sess_t *s, int fetch, smp_t *v) noexcept nogil:
+    """The TLS fetches of 2.6's `option httpslog` and their kin (tls.pxi reads OpenSSL)."""
+    cdef int fd = sess_tls_fd(s)
+    cdef const char *p
+    if fetch == SF_FC_ERR:
+        smp_int(v, 0)
+        return 1
+    if fetch == SF_SSL_BC:
+        v.type = SMP_BOOL
+        v.i = s.sfd >= 0 and tls_is(s.sfd)
+        return 1
+    if fetch == SF_SSL_FC_RESUMED or fetch == SF_SSL_FC_HAS_SNI:
+        v.type = SMP_BOOL
+        v.i = tls_resumed(fd) if fetch == SF_SSL_FC_RESUMED else tls_sni(fd) != NULL
+        return 1
+    if not tls_is(fd):
+        return 0
+    if fetch == SF_SSL_ZERO:
+        smp_int(v, 0)
+        return 1
+    if fetch == SF_SSL_C_USED:
+        v.type = SMP_BOOL
+        v.i = 0
+        return 1
+    p = tls_protocol(fd) if fetch == SF_SSL_FC_PROTOCOL else \
+        tls_cipher(fd) if fetch == SF_SSL_FC_CIPHER else tls_alpn(fd)
+    if p == NULL or p[0] == 0:
+        return 0
+    smp_str(v, p, <int>strlen(p))
+    return 1
+
+
 cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, smp_t *v) noexcept nogil:
     """The next raw value of fetch e (it starts at 0): 1 and v set, 0 when there is no more.
     buf/m: the scanned request, NULL outside HTTP (HTTP fetches then give nothing)."""
@@ -768,6 +810,8 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
             return 0
         smp_str(v, p, <int>strlen(p))
         return 1
+    if e.fetch >= SF_SSL_FC_PROTOCOL and e.fetch <= SF_SSL_BC:
+        return smp_tls(s, e.fetch, v)
     if buf == NULL or m == NULL:
         return 0              # an HTTP fetch outside HTTP gives nothing
     if e.fetch == SF_PROTO_HTTP:

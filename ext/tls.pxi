@@ -88,6 +88,46 @@ cdef inline const char *tls_sni(int fd) noexcept nogil:
     return SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)
 
 
+cdef char g_tls_alpn[256]      # tls_alpn()'s answer (NUL-terminated)
+
+
+cdef const char *tls_protocol(int fd) noexcept nogil:
+    """The negotiated protocol ("TLSv1.3"), NULL if not TLS: %sslv, ssl_fc_protocol."""
+    cdef SSL *ssl = tls_ssl(fd)
+    return SSL_get_version(ssl) if ssl != NULL else NULL
+
+
+cdef const char *tls_cipher(int fd) noexcept nogil:
+    """The negotiated cipher ("TLS_AES_256_GCM_SHA384"), NULL if not TLS: %sslc, ssl_fc_cipher."""
+    cdef SSL *ssl = tls_ssl(fd)
+    cdef const SSL_CIPHER *c
+    if ssl == NULL:
+        return NULL
+    c = SSL_get_current_cipher(ssl)
+    return SSL_CIPHER_get_name(c) if c != NULL else NULL
+
+
+cdef int tls_resumed(int fd) noexcept nogil:
+    cdef SSL *ssl = tls_ssl(fd)
+    return SSL_session_reused(ssl) if ssl != NULL else 0
+
+
+cdef const char *tls_alpn(int fd) noexcept nogil:
+    """The protocol ALPN chose ("" when none), NULL if not TLS."""
+    cdef SSL *ssl = tls_ssl(fd)
+    cdef const unsigned char *p = NULL
+    cdef unsigned int n = 0
+    if ssl == NULL:
+        return NULL
+    SSL_get0_alpn_selected(ssl, &p, &n)
+    if n > 255:
+        n = 255
+    if n:
+        memcpy(g_tls_alpn, p, n)
+    g_tls_alpn[n] = 0
+    return g_tls_alpn
+
+
 # ---- callbacks (called by OpenSSL during the handshake)
 
 cdef int tls_alpn_h2(int fd) noexcept nogil:

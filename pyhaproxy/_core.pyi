@@ -105,6 +105,15 @@ class sample_fetch(IntEnum):
     SF_STK = 33
     SF_HTTP_AUTH = 34
     SF_HTTP_AUTH_GROUP = 35
+    SF_SSL_FC_PROTOCOL = 36
+    SF_SSL_FC_CIPHER = 37
+    SF_SSL_FC_RESUMED = 38
+    SF_SSL_FC_ALPN = 39
+    SF_SSL_FC_HAS_SNI = 40
+    SF_SSL_ZERO = 41
+    SF_SSL_C_USED = 42
+    SF_FC_ERR = 43
+    SF_SSL_BC = 44
 
 class stk_op(IntEnum):
     STK_GET = 0
@@ -282,6 +291,8 @@ class log_var(IntEnum):
     LV_TERM_STATE = 58
     LV_TERM_STATE_COOKIE = 59
     LV_UNIQUE_ID = 60
+    LV_SSL_VERSION = 61
+    LV_SSL_CIPHER = 62
 
 LOG_FACILITIES: list[str]
 LOG_LEVELS: list[str]

@@ -7,6 +7,7 @@ import os
 import re
 
 from .kw_stats_log import p_no_log
+from .logformat import HTTPSLOG, parse_log_format
 from .model import (
     BUFSIZE,
     Capture,
@@ -239,6 +240,13 @@ def p_option(st: State, args: list[str], where: Where) -> None:
         no_extra(args, 2, where)
         px.options.difference_update(("http-server-close", "http-keep-alive", "httpclose"))
         px.options.add(name)
+        return
+    if name == "httpslog":
+        # 2.6's 8.2.4: the HTTP format plus the TLS fields, as a log-format (it replaces one
+        # given before; a later log-format replaces it)
+        no_extra(args, 2, where)
+        px.log_format = parse_log_format(HTTPSLOG)
+        px.options.add("httplog")
         return
     if name in _FLAG_OPTIONS:
         if name == "httplog" and len(args) > 2:

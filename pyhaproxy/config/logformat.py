@@ -27,10 +27,10 @@ VARIABLES = {
     "s": "LV_SERVER", "sc": "LV_SRVCONN", "si": "LV_SERVER_IP", "sp": "LV_SERVER_PORT",
     "sq": "LV_SRV_QUEUE", "t": "LV_DATE", "tr": "LV_DATE_REQ", "trg": "LV_DATE_REQ_GMT",
     "trl": "LV_DATE_REQ_LOCAL", "ts": "LV_TERM_STATE", "tsc": "LV_TERM_STATE_COOKIE",
-    "ID": "LV_UNIQUE_ID",
+    "ID": "LV_UNIQUE_ID", "sslv": "LV_SSL_VERSION", "sslc": "LV_SSL_CIPHER",
 }
 # 2.6's variables we cannot produce yet: an error names them
-UNSUPPORTED = {"sslc": "TLS", "sslv": "TLS", "bi": "the backend source address",
+UNSUPPORTED = {"bi": "the backend source address",
                "bp": "the backend source port"}
 FLAG_Q, FLAG_X, FLAG_E = 1, 2, 4
 _FLAGS = {"Q": FLAG_Q, "X": FLAG_X, "E": FLAG_E}
@@ -38,6 +38,9 @@ _FLAGS = {"Q": FLAG_Q, "X": FLAG_X, "E": FLAG_E}
 HTTPLOG = ("%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq "
            "%hr %hs %{+Q}r")
 TCPLOG = "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq"
+# 8.2.4: `option httpslog` (2.5+)
+HTTPSLOG = (HTTPLOG + " %[fc_err]/%[ssl_fc_err,hex]/%[ssl_c_err]/%[ssl_c_ca_err]/%[ssl_fc_is_resumed] "
+            "%[ssl_fc_sni]/%sslv/%sslc")
 
 
 class LogFormatError(ValueError):

@@ -45,6 +45,18 @@ _FETCHES: dict[str, tuple[str, str, str, bool]] = {
     "req.len": ("SF_REQ_LEN", "int", "", False),
     "ssl_fc": ("SF_SSL_FC", "bool", "", False),            # tls
     "ssl_fc_sni": ("SF_SSL_FC_SNI", "str", "", False),     # tls
+    "ssl_fc_protocol": ("SF_SSL_FC_PROTOCOL", "str", "", False),
+    "ssl_fc_cipher": ("SF_SSL_FC_CIPHER", "str", "", False),
+    "ssl_fc_is_resumed": ("SF_SSL_FC_RESUMED", "bool", "", False),
+    "ssl_fc_alpn": ("SF_SSL_FC_ALPN", "str", "", False),
+    "ssl_fc_has_sni": ("SF_SSL_FC_HAS_SNI", "bool", "", False),
+    "ssl_fc_err": ("SF_SSL_ZERO", "int", "", False),
+    "ssl_c_err": ("SF_SSL_ZERO", "int", "", False),
+    "ssl_c_ca_err": ("SF_SSL_ZERO", "int", "", False),
+    "ssl_c_verify": ("SF_SSL_ZERO", "int", "", False),
+    "ssl_c_used": ("SF_SSL_C_USED", "bool", "", False),
+    "fc_err": ("SF_FC_ERR", "int", "", False),
+    "ssl_bc": ("SF_SSL_BC", "bool", "", False),
     "status": ("SF_STATUS", "int", "", True),
     "res.hdr": ("SF_HDR", "str", "name,occ", True),
     "res.fhdr": ("SF_FHDR", "str", "name,occ", True),

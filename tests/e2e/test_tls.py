@@ -624,3 +624,57 @@ def test_reload_reads_the_new_certificate(proxy: Any, binary: str, certs: dict[s
             break
         time.sleep(0.05)
     assert cns[-1] == "b.example" and set(cns) <= {"a.example", "b.example"}
+
+
+HTTPSLOG_CFG = """
+global
+    log 127.0.0.1:{logport} local0
+defaults
+    mode http
+    log global
+    option httpslog
+    timeout client 5s
+    timeout connect 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port} ssl crt {a} alpn http/1.1
+    bind 127.0.0.1:{plain}
+    http-request set-header X-TLS "{tlshdr}"
+    default_backend bd
+backend bd
+    server s 127.0.0.1:{pd}
+"""
+
+
+def test_httpslog_and_the_tls_fetches(proxy: Any, binary: str, certs: dict[str, Path],
+                                      http_backend: Callable[..., Any], syslog: Any) -> None:
+    """`option httpslog`: 2.6's line with its TLS fields (fc_err, ssl_fc_err as 16 hex digits,
+    client-certificate errors, resumption, SNI, %sslv, %sslc; "-" for what a plain connection
+    lacks) and `%ft` as `fe~`; the TLS fetches in a header."""
+    port, plain = free_ports(2)
+    bd = http_backend(name="D")
+    fetches = ("ssl_fc_protocol", "ssl_fc_cipher", "ssl_fc_is_resumed", "ssl_fc_alpn", "ssl_fc_has_sni",
+               "ssl_c_used", "ssl_fc_err", "fc_err")
+    proxy.start(HTTPSLOG_CFG, port=port, plain=plain, logport=syslog[1], a=certs["a"], pd=bd.port,
+                tlshdr="|".join(f"%[{f}]" for f in fetches))
+    log = syslog[0]
+    r = tls_get(port, certs["ca"], "a.example", path="/t", alpn=["http/1.1"])
+    assert r["status"] == 200
+    (line,) = log.lines(1)
+    assert " fe~ bd/s " in line
+    assert line.rstrip("\n").endswith('"GET /t HTTP/1.1" 0/0000000000000000/0/0/0 '
+                                      'a.example/TLSv1.3/TLS_AES_256_GCM_SHA384'), line
+    r = tls_get(port, certs["ca"], None, path="/t12", max_ver=ssl.TLSVersion.TLSv1_2, alpn=["http/1.1"])
+    (line,) = log.lines(1)
+    assert line.rstrip("\n").endswith('"GET /t12 HTTP/1.1" 0/0000000000000000/0/0/0 '
+                                      '-/TLSv1.2/ECDHE-RSA-AES256-GCM-SHA384'), line
+    with socket.create_connection((LOCALHOST, plain), timeout=10) as s:
+        s.sendall(b"GET /p HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        while s.recv(65536):
+            pass
+    (line,) = log.lines(1)
+    assert " fe bd/s " in line and line.rstrip("\n").endswith('"GET /p HTTP/1.1" 0/-/-/-/0 -/-/-'), line
+    tls_hdr = [dict((k.lower(), v) for k, v in q.headers).get("x-tls") for q in bd.requests]
+    assert tls_hdr == ["TLSv1.3|TLS_AES_256_GCM_SHA384|0|http/1.1|1|0|0|0",
+                       "TLSv1.2|ECDHE-RSA-AES256-GCM-SHA384|0|http/1.1|0|0|0|0",
+                       "||0||0|||0"]
