@@ -50,11 +50,17 @@ cpdef enum sample_fetch:
     SF_SSL_FC_RESUMED = 38    # tls: its session was resumed (bool; 0 for a plain connection, as 2.6)
     SF_SSL_FC_ALPN = 39       # tls: the protocol ALPN chose
     SF_SSL_FC_HAS_SNI = 40    # tls: the client sent a server name (bool)
-    SF_SSL_ZERO = 41          # tls: ssl_fc_err, ssl_c_err, ssl_c_ca_err, ssl_c_verify: 0 on a TLS
-                              # connection (no error, no client certificate asked), nothing on a plain one
-    SF_SSL_C_USED = 42        # tls: a client certificate was presented (bool; never asked yet)
+    SF_SSL_ZERO = 41          # tls: ssl_fc_err: 0 on a TLS connection (one that is a session had
+                              # no error), nothing on a plain one
+    SF_SSL_C_USED = 42        # tls: a client certificate was presented (bool)
     SF_FC_ERR = 43            # the front connection's error code: 0 once it is a session
     SF_SSL_BC = 44            # tls: the server connection is TLS (bool)
+    SF_SSL_C_S_DN = 45        # tls: the client certificate's subject DN, or one entry (iarg: occurrence)
+    SF_SSL_C_I_DN = 46        # tls: its issuer DN
+    SF_SSL_C_SERIAL = 47      # tls: its serial (binary)
+    SF_SSL_C_SHA1 = 48        # tls: its SHA-1 fingerprint (binary)
+    SF_SSL_C_VERSION = 49     # tls: its X509 version (int)
+    SF_SSL_C_ERR = 50         # tls: iarg 0 ssl_c_err, 1 ssl_c_ca_err, 2 ssl_c_verify
 
 
 cpdef enum stk_op:       # what an SF_STK fetch does with its data type
@@ -682,9 +688,10 @@ cdef int smp_stk(sess_t *s, long long arg, smp_t *v) noexcept nogil:
     return 1
 
 
-cdef int smp_tls(sess_t *s, int fetch, smp_t *v) noexcept nogil:
-    """The TLS fetches of 2.6's `option httpslog` and their kin (tls.pxi reads OpenSSL)."""
-    cdef int fd = sess_tls_fd(s)
+cdef int smp_tls(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
+    """The TLS fetches of 2.6's `option httpslog`, the client certificate's (tls.pxi reads
+    OpenSSL)."""
+    cdef int fd = sess_tls_fd(s), fetch = e.fetch, n = 0, occ
     cdef const char *p
     if fetch == SF_FC_ERR:
         smp_int(v, 0)
@@ -704,7 +711,19 @@ cdef int smp_tls(sess_t *s, int fetch, smp_t *v) noexcept nogil:
         return 1
     if fetch == SF_SSL_C_USED:
         v.type = SMP_BOOL
-        v.i = 0
+        v.i = tls_cert_field(fd, 4, NULL, 0, &n)
+        return 1
+    if fetch == SF_SSL_C_ERR:
+        smp_int(v, tls_cert_errors(fd, <int>e.iarg))
+        return 1
+    if fetch >= SF_SSL_C_S_DN and fetch <= SF_SSL_C_VERSION:
+        occ = <int>e.iarg
+        if not tls_cert_field(fd, fetch - SF_SSL_C_S_DN, e.arg, occ - 1 if occ > 0 else occ, &n):
+            return 0
+        if fetch == SF_SSL_C_VERSION:
+            smp_int(v, g_tls_cert[0] - 48)
+        else:
+            smp_str(v, g_tls_cert, n)
         return 1
     p = tls_protocol(fd) if fetch == SF_SSL_FC_PROTOCOL else \
         tls_cipher(fd) if fetch == SF_SSL_FC_CIPHER else tls_alpn(fd)
@@ -810,8 +829,8 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
             return 0
         smp_str(v, p, <int>strlen(p))
         return 1
-    if e.fetch >= SF_SSL_FC_PROTOCOL and e.fetch <= SF_SSL_BC:
-        return smp_tls(s, e.fetch, v)
+    if e.fetch >= SF_SSL_FC_PROTOCOL and e.fetch <= SF_SSL_C_ERR:
+        return smp_tls(s, e, v)
     if buf == NULL or m == NULL:
         return 0              # an HTTP fetch outside HTTP gives nothing
     if e.fetch == SF_PROTO_HTTP:

@@ -18,9 +18,11 @@
 cdef extern from *:
     """
     #include <errno.h>
+    #include <strings.h>
     static inline void tls_set_errno(int e) { errno = e; }
     """
     void tls_set_errno(int e) nogil
+    int strcasecmp(const char *a, const char *b) nogil
 
 
 cdef enum:
@@ -31,6 +33,9 @@ cdef enum:
     TLS_GOT_HELLO = 16    # the ClientHello was read (SNI callback called)
     TLS_EOF = 32          # the end of stream came behind data already returned (see tls_recv)
     TLS_MAX_NAMES = 4096
+    TLS_VERIFY_NONE = 0
+    TLS_VERIFY_OPTIONAL = 1
+    TLS_VERIFY_REQUIRED = 2
 
 
 cdef struct tls_name_t:
@@ -47,6 +52,9 @@ cdef struct tls_bind_t:
     int nnames
     unsigned char alpn[256]   # wire format: length-prefixed protocol names
     int alpn_len
+    int verify            # client certificates: TLS_VERIFY_NONE (not asked), _OPTIONAL, _REQUIRED
+    unsigned long long ca_ign    # `ca-ignore-err`: X509 error ids (< 64) ignored at depth > 0
+    unsigned long long crt_ign   # `crt-ignore-err`: at depth 0
     int luid              # the listener's number in its proxy (log: "fe/1" when the bind has no name)
     char lname[64]        # `bind ... name N`
     int lname_len
@@ -56,6 +64,9 @@ cdef struct tls_conn_t:
     SSL *ssl
     int flags
     int srv1              # a server connection (tlssrv.pxi): its server's index + 1; 0 a client's
+    tls_bind_t *tb        # a client connection's listener settings
+    int c_err             # the first error verifying the client's certificate (ssl_c_err)
+    int ca_err            # ... and its chain (ssl_c_ca_err)
 
 
 cdef tls_conn_t *g_tls_fd = NULL     # indexed by fd; ssl NULL for a plain connection
@@ -128,6 +139,81 @@ cdef const char *tls_alpn(int fd) noexcept nogil:
     return g_tls_alpn
 
 
+cdef char g_tls_cert[1024]      # the answers of tls_cert_field() (NUL-terminated)
+
+
+cdef int tls_cert_errors(int fd, int which) noexcept nogil:
+    """ssl_c_err (which 0), ssl_c_ca_err (1), ssl_c_verify (2) of a TLS client connection."""
+    if which == 2:
+        return <int>SSL_get_verify_result(g_tls_fd[fd].ssl)
+    return g_tls_fd[fd].ca_err if which else g_tls_fd[fd].c_err
+
+
+cdef int _tls_entry_is(X509_NAME_ENTRY *ne, const char *entry) noexcept nogil:
+    """A DN entry named `entry` (its short or long name, case-insensitive: CN, commonName)."""
+    cdef int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(ne))
+    cdef const char *sn = OBJ_nid2sn(nid)
+    cdef const char *ln = OBJ_nid2ln(nid)
+    return (sn != NULL and strcasecmp(sn, entry) == 0) or (ln != NULL and strcasecmp(ln, entry) == 0)
+
+
+cdef int tls_cert_field(int fd, int what, const char *entry, int occ, int *n) noexcept nogil:
+    """A field of the client's certificate into g_tls_cert (n: its length): what 0 its subject
+    DN, 1 its issuer DN (the whole "/C=FR/O=.../CN=...", or the occ-th value (from 0) of the
+    `entry` named, case-insensitive, short or long name), 2 its serial (binary), 3 its SHA-1
+    (binary), 4 its version. 0 when there is no certificate (or no such entry)."""
+    cdef SSL *ssl = tls_ssl(fd)
+    cdef X509 *x
+    cdef X509_NAME *nm
+    cdef X509_NAME_ENTRY *ne
+    cdef ASN1_STRING *a
+    cdef unsigned int dl = 0
+    cdef int i, k = 0, found = 0
+    if ssl == NULL:
+        return 0
+    x = SSL_get1_peer_certificate(ssl)
+    if x == NULL:
+        return 0
+    n[0] = 0
+    if what <= 1:
+        nm = X509_get_subject_name(x) if what == 0 else X509_get_issuer_name(x)
+        if entry == NULL:
+            X509_NAME_oneline(nm, g_tls_cert, sizeof(g_tls_cert))
+            n[0] = <int>strlen(g_tls_cert)
+            found = 1
+        else:
+            if occ < 0:             # counted from the end: how many there are first
+                for i in range(X509_NAME_entry_count(nm)):
+                    if _tls_entry_is(X509_NAME_get_entry(nm, i), entry):
+                        k += 1
+                occ = k + occ
+                k = 0
+            for i in range(X509_NAME_entry_count(nm)):
+                ne = X509_NAME_get_entry(nm, i)
+                if not _tls_entry_is(ne, entry):
+                    continue
+                if k == occ:
+                    a = X509_NAME_ENTRY_get_data(ne)
+                    n[0] = min(ASN1_STRING_length(a), <int>sizeof(g_tls_cert) - 1)
+                    memcpy(g_tls_cert, ASN1_STRING_get0_data(a), n[0])
+                    found = 1
+                    break
+                k += 1
+    elif what == 2:
+        a = X509_get_serialNumber(x)
+        n[0] = min(ASN1_STRING_length(a), <int>sizeof(g_tls_cert) - 1)
+        memcpy(g_tls_cert, ASN1_STRING_get0_data(a), n[0])
+        found = 1
+    elif what == 3:
+        found = X509_digest(x, EVP_sha1(), <unsigned char *>g_tls_cert, &dl) == 1
+        n[0] = <int>dl
+    else:
+        n[0] = snprintf(g_tls_cert, sizeof(g_tls_cert), b"%ld", X509_get_version(x) + 1)
+        found = 1
+    X509_free(x)
+    return found
+
+
 # ---- callbacks (called by OpenSSL during the handshake)
 
 cdef int tls_alpn_h2(int fd) noexcept nogil:
@@ -195,6 +281,36 @@ cdef int _tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen
             != OPENSSL_NPN_NEGOTIATED:
         return SSL_TLSEXT_ERR_NOACK        # (haproxy 2.6 goes on without ALPN too)
     return SSL_TLSEXT_ERR_OK
+
+
+cdef int _tls_verify_cb(int ok, X509_STORE_CTX *x) noexcept nogil:
+    """A client certificate (or one of its chain) failed verification: remember the first error
+    of each kind (ssl_c_err, ssl_c_ca_err, the log line) and go on only if it is ignored
+    (`ca-ignore-err`, `crt-ignore-err`), as haproxy 2.6 does."""
+    cdef SSL *ssl
+    cdef tls_conn_t *c
+    cdef int err, depth
+    cdef unsigned long long ign
+    if ok:
+        return 1
+    ssl = <SSL *>X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx())
+    c = <tls_conn_t *>SSL_get_ex_data(ssl, g_tls_ex_conn) if ssl != NULL else NULL
+    if c == NULL or c.tb == NULL:
+        return 0
+    err = X509_STORE_CTX_get_error(x)
+    depth = X509_STORE_CTX_get_error_depth(x)
+    if depth > 0:
+        if not c.ca_err:
+            c.ca_err = err
+        ign = c.tb.ca_ign
+    else:
+        if not c.c_err:
+            c.c_err = err
+        ign = c.tb.crt_ign
+    if 0 <= err < 64 and ign & (1ULL << err):
+        ERR_clear_error()
+        return 1
+    return 0
 
 
 # ---- I/O on a client connection, TLS or not
@@ -328,6 +444,7 @@ cdef void tls_release(int fd) noexcept nogil:
     g_tls_fd[fd].ssl = NULL
     g_tls_fd[fd].flags = 0
     g_tls_fd[fd].srv1 = 0
+    g_tls_fd[fd].tb = NULL
 
 
 cdef inline void sfd_close(int fd) noexcept nogil:
@@ -352,6 +469,9 @@ cdef int tls_new(int li, int fd) noexcept nogil:
     g_tls_fd[fd].ssl = ssl
     g_tls_fd[fd].flags = 0
     g_tls_fd[fd].srv1 = 0
+    g_tls_fd[fd].tb = tb
+    g_tls_fd[fd].c_err = 0
+    g_tls_fd[fd].ca_err = 0
     SSL_set_ex_data(ssl, g_tls_ex_conn, &g_tls_fd[fd])
     return 0
 
@@ -376,7 +496,11 @@ cdef const char *tls_hs_error(int fd, int *n) noexcept nogil:
     """After a failed handshake, haproxy 2.6's words for it (its log line): nothing of a TLS
     handshake was received ("Connection closed"/"error"), or a handshake that went wrong."""
     cdef const char *m
-    if SSL_get_state(g_tls_fd[fd].ssl) == TLS_ST_BEFORE and not (g_tls_fd[fd].flags & TLS_GOT_HELLO) \
+    if g_tls_fd[fd].c_err:
+        m = b"SSL client certificate not trusted"
+    elif g_tls_fd[fd].ca_err:
+        m = b"SSL client CA chain cannot be verified"
+    elif SSL_get_state(g_tls_fd[fd].ssl) == TLS_ST_BEFORE and not (g_tls_fd[fd].flags & TLS_GOT_HELLO) \
             and ERR_GET_REASON(ERR_peek_error()) != SSL_R_HTTP_REQUEST:
         if errno == 0 or ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING:
             m = b"Connection closed during SSL handshake"
@@ -457,7 +581,39 @@ cdef SSL_CTX *_tls_ctx(object cfg, object crt, tls_bind_t *tb) except NULL:
     SSL_CTX_set_tlsext_servername_callback(ctx, _tls_sni_cb)
     SSL_CTX_set_tlsext_servername_arg(ctx, tb)
     SSL_CTX_set_alpn_select_cb(ctx, _tls_alpn_cb, tb)
+    if cfg.verify != "none":
+        _tls_client_ca(ctx, cfg)
     return ctx
+
+
+cdef int _tls_client_ca(SSL_CTX *ctx, object cfg) except -1:
+    """`verify optional|required` with `ca-file` (the CA names sent in the request too) and
+    `crl-file`: client certificates asked and checked."""
+    cdef stack_st_X509_NAME *names = NULL
+    cdef X509_STORE *st
+    cdef bytes b
+    for f in cfg.ca_files:
+        b = str(f).encode()
+        if SSL_CTX_load_verify_locations(ctx, b, NULL) != 1:
+            SSL_CTX_free(ctx)
+            raise ValueError(f"unable to load CA file '{f}': {_tls_errors()}")
+        if names == NULL:
+            names = SSL_load_client_CA_file(b)
+        else:
+            SSL_add_file_cert_subjects_to_stack(names, b)
+    if names != NULL:
+        SSL_CTX_set_client_CA_list(ctx, names)
+    if cfg.crl_file:
+        st = SSL_CTX_get_cert_store(ctx)
+        b = str(cfg.crl_file).encode()
+        if X509_STORE_load_file(st, b) != 1:
+            SSL_CTX_free(ctx)
+            raise ValueError(f"unable to configure CRL file '{cfg.crl_file}': {_tls_errors()}")
+        X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL)
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (SSL_VERIFY_FAIL_IF_NO_PEER_CERT if cfg.verify == "required"
+                                               else 0), _tls_verify_cb)
+    ERR_clear_error()
+    return 0
 
 
 cdef tls_bind_t *_tls_bind(object cfg, int luid, str lname) except NULL:
@@ -491,6 +647,9 @@ cdef tls_bind_t *_tls_bind(object cfg, int luid, str lname) except NULL:
     b = b"".join(bytes([len(p)]) + p.encode() for p in cfg.alpn)[:255]
     memcpy(tb.alpn, <const char *>b, len(b))
     tb.alpn_len = len(b)
+    tb.verify = {"none": TLS_VERIFY_NONE, "optional": TLS_VERIFY_OPTIONAL, "required": TLS_VERIFY_REQUIRED}[cfg.verify]
+    tb.ca_ign = cfg.ca_ignore_err
+    tb.crt_ign = cfg.crt_ignore_err
     tb.luid = luid
     b = lname.encode()[:63]
     memcpy(tb.lname, <const char *>b, len(b))

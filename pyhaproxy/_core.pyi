@@ -114,6 +114,12 @@ class sample_fetch(IntEnum):
     SF_SSL_C_USED = 42
     SF_FC_ERR = 43
     SF_SSL_BC = 44
+    SF_SSL_C_S_DN = 45
+    SF_SSL_C_I_DN = 46
+    SF_SSL_C_SERIAL = 47
+    SF_SSL_C_SHA1 = 48
+    SF_SSL_C_VERSION = 49
+    SF_SSL_C_ERR = 50
 
 class stk_op(IntEnum):
     STK_GET = 0

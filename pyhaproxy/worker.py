@@ -222,6 +222,9 @@ class _Maps:
         return len(self.uses) - 1
 
 
+_CERT_ERRORS = ("ssl_c_err", "ssl_c_ca_err", "ssl_c_verify")    # SF_SSL_C_ERR's iarg
+
+
 def _expr_row(e: SampleExpr, maps: _Maps) -> tuple[int, bytes | None, int, int, list[tuple[int, int]]]:
     """A SampleExpr as ext/sample.pxi's sexpr_t wants it (C enum values by name)."""
     fetch = int(_core.sample_fetch[e.c_fetch])
@@ -230,12 +233,17 @@ def _expr_row(e: SampleExpr, maps: _Maps) -> tuple[int, bytes | None, int, int, 
         iarg = maps.var(e.arg)
     if e.fetch in ("http_auth", "http_auth_group"):
         iarg = maps.userlists.get(e.arg or "", -1)
+    if e.fetch in _CERT_ERRORS:
+        iarg = _CERT_ERRORS.index(e.fetch)
     if e.stk is not None:
         ctr, dtype, op = e.stk
         own = e.arg is not None or ctr == STK_SRC or e.fetch.startswith("table_")
         iarg = ctr | dtype << 8 | op << 16 | (maps.table(e.arg) + 1 if own else 0) << 32
         return fetch, None, iarg, 0, _conv_rows(e, maps)
     arg = e.arg.encode("latin-1") if e.arg is not None else None
+    if e.fetch in ("ssl_c_s_dn", "ssl_c_i_dn"):
+        # the entry's occurrence is the fetch's own argument (one value, not a choice among many)
+        return fetch, arg, e.occ, 0, _conv_rows(e, maps)
     return fetch, arg, iarg, e.occ, _conv_rows(e, maps)
 
 

@@ -13,6 +13,24 @@ cdef extern from "<openssl/ssl.h>" nogil:
         pass
     ctypedef struct SSL_SESSION:
         pass
+    ctypedef struct X509_STORE_CTX:
+        pass
+    ctypedef struct X509:
+        pass
+    ctypedef struct X509_NAME:
+        pass
+    ctypedef struct X509_NAME_ENTRY:
+        pass
+    ctypedef struct X509_STORE:
+        pass
+    ctypedef struct ASN1_STRING:
+        pass
+    ctypedef struct ASN1_OBJECT:
+        pass
+    ctypedef struct EVP_MD:
+        pass
+    cdef struct stack_st_X509_NAME:
+        pass
 
     const SSL_METHOD *TLS_server_method()
     const SSL_METHOD *TLS_client_method()
@@ -43,7 +61,14 @@ cdef extern from "<openssl/ssl.h>" nogil:
     # the server side (tlssrv.pxi): verification, client certificate, session reuse, ALPN
     int SSL_CTX_load_verify_locations(SSL_CTX *ctx, const char *CAfile, const char *CApath)
     int SSL_CTX_set_default_verify_paths(SSL_CTX *ctx)
-    void SSL_CTX_set_verify(SSL_CTX *ctx, int mode, void *cb)
+    void SSL_CTX_set_verify(SSL_CTX *ctx, int mode, int (*cb)(int, X509_STORE_CTX *) noexcept nogil)
+    # client certificates on a bind (tls.pxi): CA names sent, CRLs, the verify callback, fetches
+    stack_st_X509_NAME *SSL_load_client_CA_file(const char *file)
+    int SSL_add_file_cert_subjects_to_stack(stack_st_X509_NAME *stk, const char *file)
+    void SSL_CTX_set_client_CA_list(SSL_CTX *ctx, stack_st_X509_NAME *names)
+    X509_STORE *SSL_CTX_get_cert_store(const SSL_CTX *ctx)
+    int SSL_get_ex_data_X509_STORE_CTX_idx()
+    X509 *SSL_get1_peer_certificate(const SSL *ssl)
     void SSL_CTX_sess_set_new_cb(SSL_CTX *ctx, int (*cb)(SSL *, SSL_SESSION *) noexcept nogil)
     int SSL_CTX_set_alpn_protos(SSL_CTX *ctx, const unsigned char *protos, unsigned int len)
     void SSL_set_connect_state(SSL *ssl)
@@ -97,6 +122,7 @@ cdef extern from "<openssl/ssl.h>" nogil:
         SSL_SESS_CACHE_NO_INTERNAL_STORE
         SSL_VERIFY_NONE
         SSL_VERIFY_PEER
+        SSL_VERIFY_FAIL_IF_NO_PEER_CERT
         SSL_SESS_CACHE_OFF
         TLSEXT_NAMETYPE_host_name
         SSL_TLSEXT_ERR_OK
@@ -125,3 +151,36 @@ cdef extern from "<openssl/ssl.h>" nogil:
     ctypedef enum OSSL_HANDSHAKE_STATE:
         TLS_ST_BEFORE
     OSSL_HANDSHAKE_STATE SSL_get_state(const SSL *ssl)
+
+cdef extern from "<openssl/x509.h>" nogil:
+    void *X509_STORE_CTX_get_ex_data(const X509_STORE_CTX *ctx, int idx)
+    int X509_STORE_CTX_get_error(const X509_STORE_CTX *ctx)
+    int X509_STORE_CTX_get_error_depth(const X509_STORE_CTX *ctx)
+    int X509_STORE_load_file(X509_STORE *st, const char *file)
+    int X509_STORE_set_flags(X509_STORE *st, unsigned long flags)
+    void X509_free(X509 *x)
+    X509_NAME *X509_get_subject_name(const X509 *x)
+    X509_NAME *X509_get_issuer_name(const X509 *x)
+    char *X509_NAME_oneline(const X509_NAME *a, char *buf, int size)
+    int X509_NAME_entry_count(const X509_NAME *name)
+    X509_NAME_ENTRY *X509_NAME_get_entry(const X509_NAME *name, int loc)
+    ASN1_OBJECT *X509_NAME_ENTRY_get_object(const X509_NAME_ENTRY *ne)
+    ASN1_STRING *X509_NAME_ENTRY_get_data(const X509_NAME_ENTRY *ne)
+    ASN1_STRING *X509_get_serialNumber(X509 *x)
+    long X509_get_version(const X509 *x)
+    int X509_digest(const X509 *data, const EVP_MD *type, unsigned char *md, unsigned int *len)
+    enum:
+        X509_V_FLAG_CRL_CHECK
+        X509_V_FLAG_CRL_CHECK_ALL
+
+cdef extern from "<openssl/objects.h>" nogil:
+    int OBJ_obj2nid(const ASN1_OBJECT *o)
+    const char *OBJ_nid2sn(int n)
+    const char *OBJ_nid2ln(int n)
+
+cdef extern from "<openssl/asn1.h>" nogil:
+    const unsigned char *ASN1_STRING_get0_data(const ASN1_STRING *x)
+    int ASN1_STRING_length(const ASN1_STRING *x)
+
+cdef extern from "<openssl/evp.h>" nogil:
+    const EVP_MD *EVP_sha1()

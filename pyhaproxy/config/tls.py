@@ -26,7 +26,8 @@ _FORCE_VERSION = {"force-sslv3": "SSLv3", "force-tlsv10": "TLSv1.0", "force-tlsv
 BIND_OPTIONS = {
     "ssl": False, "crt": True, "alpn": True, "ssl-min-ver": True, "ssl-max-ver": True,
     "ciphers": True, "ciphersuites": True, "curves": True, "no-tls-tickets": False,
-    "prefer-client-ciphers": False,
+    "prefer-client-ciphers": False, "ca-file": True, "verify": True, "crl-file": True,
+    "ca-ignore-err": True, "crt-ignore-err": True,
     **{k: False for k in _NO_VERSION}, **{k: False for k in _FORCE_VERSION},
 }
 # the options of ssl-default-bind-options that are applied (the others are refused by name)
@@ -37,6 +38,7 @@ _DEFAULT_BIND_OPTIONS = {"ssl-min-ver": True, "ssl-max-ver": True, "no-tls-ticke
 GLOBAL_KEYWORDS = ("crt-base", "ca-base", "ssl-default-bind-ciphers", "ssl-default-bind-ciphersuites",
                    "ssl-default-bind-curves", "ssl-default-bind-options")
 _CRT_SKIP_EXT = (".key", ".ocsp", ".issuer", ".sctl")   # `crt DIR`: files that are not certificates
+_CA_EXT = (".pem", ".crt", ".cer", ".crl")   # `ca-file DIR`: the files loaded, as 2.6 does
 
 
 def _fail(where: Where, message: str) -> ConfigError:
@@ -64,6 +66,13 @@ class BindTLS:
     curves: str | None = None
     no_tls_tickets: bool = False
     prefer_client_ciphers: bool = False
+    # client certificates: `verify none|optional|required`, `ca-file`, `crl-file`, and the X509
+    # errors ignored (bit N: error id N; `all`: every one) at depth > 0 and at depth 0
+    verify: str = "none"
+    ca_files: list[str] = field(default_factory=list)
+    crl_file: str | None = None
+    ca_ignore_err: int = 0
+    crt_ignore_err: int = 0
     # session ticket keys (OpenSSL's 80 bytes: name, HMAC key, AES key), drawn here in the master
     # so that every worker it forks resumes the tickets of the others
     ticket_keys: bytes = field(default_factory=lambda: os.urandom(80))
@@ -103,6 +112,22 @@ def parse_global(g: GlobalTLS, args: list[str], where: Where) -> None:
     setattr(g, attr, args[1])
 
 
+def ca_files(g: GlobalTLS | None, name: str, where: Where, label: str) -> list[str]:
+    """`ca-file FILE|DIR|@system-ca` (relative to ca-base): the files OpenSSL loads."""
+    if name == "@system-ca":
+        return [name]
+    base = g.ca_base if g else None
+    path = name if os.path.isabs(name) or not base else os.path.join(base, name)
+    if os.path.isdir(path):
+        files = [os.path.join(path, f) for f in sorted(os.listdir(path))
+                 if not f.startswith(".") and f.endswith(_CA_EXT) and os.path.isfile(os.path.join(path, f))]
+        if files:
+            return files
+    elif os.path.isfile(path):
+        return [path]
+    raise _fail(where, f"{label} : unable to load CA file '{path}'.")
+
+
 def _cert_names(path: str) -> list[str]:
     """The DNS subjectAltNames and the CN of the first certificate of a PEM file."""
     try:
@@ -140,6 +165,18 @@ def load_crt(g: GlobalTLS, name: str, where: Where) -> list[Crt]:
                                f"expected): {exc}.") from None
         out.append(Crt(path=f, names=_cert_names(f)))
     return out
+
+
+def _ignored_errors(val: str, where: Where, label: str, opt: str) -> int:
+    """`ca-ignore-err`/`crt-ignore-err all|ID,...`: a mask of X509 error ids (below 64, as 2.6)."""
+    if val == "all":
+        return (1 << 64) - 1
+    mask = 0
+    for word in val.split(","):
+        if not word.isdigit() or int(word) >= 64:
+            raise _fail(where, f"{label} : '{opt}' : '{word}' is not an error id (0 to 63) or 'all'.")
+        mask |= 1 << int(word)
+    return mask
 
 
 def _set_version(t: BindTLS, opt: str, val: str, where: Where, label: str) -> None:
@@ -200,6 +237,18 @@ def _apply_options(t: BindTLS, words: list[str], where: Where, table: dict[str, 
             t.no_tls_tickets = True
         elif opt == "prefer-client-ciphers":
             t.prefer_client_ciphers = True
+        elif opt == "verify":
+            if val not in ("none", "optional", "required"):
+                raise _fail(where, f"{label} : 'verify' expects 'none', 'optional' or 'required' "
+                                   f"(got '{val}').")
+            t.verify = val
+        elif opt == "ca-file":
+            t.ca_files = ca_files(g, val, where, label)
+        elif opt == "crl-file":
+            base = g.ca_base if g else None
+            t.crl_file = val if os.path.isabs(val) or not base else os.path.join(base, val)
+        elif opt in ("ca-ignore-err", "crt-ignore-err"):
+            setattr(t, opt.replace("-", "_"), _ignored_errors(val, where, label, opt))
     if no_versions:
         t.min_ver, t.max_ver = narrow_versions(t.min_ver, t.max_ver, no_versions, where, label)
     return has_ssl
@@ -238,6 +287,8 @@ def parse_bind(g: GlobalTLS, bind_text: str, words: list[str], where: Where) -> 
         raise _fail(where, f"{label} : no certificate found in '{crts[0]}'.")
     if t.min_ver and t.max_ver and VERSIONS.index(t.min_ver) > VERSIONS.index(t.max_ver):
         raise _fail(where, f"{label} : 'ssl-min-ver {t.min_ver}' is above 'ssl-max-ver {t.max_ver}'.")
+    if t.verify != "none" and not t.ca_files:
+        raise _fail(where, f"{label} : verify is enabled but no CA file specified.")
     # the worker's own code builds the contexts once, here, to check them
     from .. import _core
 

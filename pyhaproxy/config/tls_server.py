@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from .lexer import ConfigError
 from .model import Where
 from .sample import SampleError, SampleExpr, parse_sample
-from .tls import _FORCE_VERSION, _NO_VERSION, VERSIONS, GlobalTLS, narrow_versions
+from .tls import _FORCE_VERSION, _NO_VERSION, VERSIONS, GlobalTLS, ca_files, narrow_versions
 
 # server options handled here: value-taking ones map to True
 SERVER_OPTIONS = {
@@ -33,7 +33,6 @@ _DEFAULT_OPTIONS = frozenset({"ssl-min-ver", "ssl-max-ver", "no-tls-tickets", "n
                               *_NO_VERSION, *_FORCE_VERSION})
 GLOBAL_KEYWORDS = ("ssl-server-verify", "ssl-default-server-ciphers", "ssl-default-server-ciphersuites",
                    "ssl-default-server-options")
-_CA_EXT = (".pem", ".crt", ".cer", ".crl")   # `ca-file DIR`: the files loaded, as 2.6 does
 
 
 def _fail(where: Where, message: str) -> ConfigError:
@@ -106,7 +105,7 @@ def apply(t: ServerTLS, words: list[str], where: Where, label: str, g: GlobalTLS
                 raise _fail(where, f"{label} : 'verify' expects 'none' or 'required' (got '{val}').")
             t.verify = val == "required"
         elif opt == "ca-file":
-            t.ca_files = _ca_files(g, val, where, label)
+            t.ca_files = ca_files(g, val, where, label)
         elif opt == "crt":
             base = g.crt_base if g else None
             t.crt = val if os.path.isabs(val) or not base else os.path.join(base, val)
@@ -155,22 +154,6 @@ def apply(t: ServerTLS, words: list[str], where: Where, label: str, g: GlobalTLS
             t.check_sni = val
     if no_versions:
         t.min_ver, t.max_ver = narrow_versions(t.min_ver, t.max_ver, no_versions, where, label)
-
-
-def _ca_files(g: GlobalTLS | None, name: str, where: Where, label: str) -> list[str]:
-    """`ca-file FILE|DIR|@system-ca` (relative to ca-base): the files OpenSSL loads."""
-    if name == "@system-ca":
-        return [name]
-    base = g.ca_base if g else None
-    path = name if os.path.isabs(name) or not base else os.path.join(base, name)
-    if os.path.isdir(path):
-        files = [os.path.join(path, f) for f in sorted(os.listdir(path))
-                 if not f.startswith(".") and f.endswith(_CA_EXT) and os.path.isfile(os.path.join(path, f))]
-        if files:
-            return files
-    elif os.path.isfile(path):
-        return [path]
-    raise _fail(where, f"{label} : unable to load CA file '{path}'.")
 
 
 def build(g: GlobalTLS, words: list[str], where: Where, px_name: str, srv_name: str) -> ServerTLS | None:

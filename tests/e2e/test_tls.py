@@ -57,7 +57,12 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "a": _leaf(d, "a", rsa, ["a.example"]),                   # RSA 2048, the default
         "b": _leaf(d, "b", ec, ["b.example", "www.b.example"]),  # ECDSA P-256
         "w": _leaf(d, "w", ec, ["*.w.example"]),                  # a wildcard
+        "client": _leaf(d, "client", ec, ["client.example"]),     # a client certificate
     }
+    _run(OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", "stranger.key", "-out", "stranger.crt", "-days", "2", "-subj", "/CN=stranger", cwd=d)
+    out["stranger"] = d / "stranger.pem"      # self-signed: no CA of ours trusts it
+    out["stranger"].write_text((d / "stranger.crt").read_text() + (d / "stranger.key").read_text())
     crtdir = d / "dir"
     crtdir.mkdir()
     for k in ("a", "b"):
@@ -80,10 +85,13 @@ def binary(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
 
 def tls_get(port: int, ca: Path, sni: str | None, path: str = "/", alpn: list[str] | None = None,
             max_ver: ssl.TLSVersion | None = None, min_ver: ssl.TLSVersion | None = None,
-            ciphers: str | None = None) -> dict[str, Any]:
-    """One HTTPS request with Python's ssl: what was negotiated and the answer."""
+            ciphers: str | None = None, cert: Path | None = None) -> dict[str, Any]:
+    """One HTTPS request with Python's ssl: what was negotiated and the answer (cert: a client
+    certificate to present, PEM with its key)."""
     ctx = ssl.create_default_context(cafile=str(ca))
     ctx.check_hostname = False
+    if cert:
+        ctx.load_cert_chain(str(cert))
     if alpn:
         ctx.set_alpn_protocols(alpn)
     if max_ver:
@@ -374,6 +382,10 @@ def test_config_errors_name_the_problem(proxy: Any, certs: dict[str, Path], tmp_
         ("bind 127.0.0.1:1 ssl", "'ssl' needs at least one certificate"),
         (f"bind 127.0.0.1:1 ssl crt {certs['a']} ciphersuites BOGUS", "unable to set TLS 1.3 cipher suites"),
         (f"bind 127.0.0.1:1 ssl crt {certs['a']} ciphers BOGUS", "unable to set SSL cipher list"),
+        (f"bind 127.0.0.1:1 ssl crt {certs['a']} verify required", "verify is enabled but no CA file"),
+        (f"bind 127.0.0.1:1 ssl crt {certs['a']} ca-file {certs['ca']} verify maybe", "'verify' expects"),
+        (f"bind 127.0.0.1:1 ssl crt {certs['a']} ca-file /nonexistent.pem", "unable to load CA file"),
+        (f"bind 127.0.0.1:1 ssl crt {certs['a']} crt-ignore-err 99", "is not an error id"),
     ]
     for line, words in cases:
         cfg = proxy.write_config(f"frontend f\n    mode http\n    {line}\n")
@@ -678,3 +690,56 @@ def test_httpslog_and_the_tls_fetches(proxy: Any, binary: str, certs: dict[str, 
     assert tls_hdr == ["TLSv1.3|TLS_AES_256_GCM_SHA384|0|http/1.1|1|0|0|0",
                        "TLSv1.2|ECDHE-RSA-AES256-GCM-SHA384|0|http/1.1|0|0|0|0",
                        "||0||0|||0"]
+
+
+MTLS_CFG = """
+global
+    log 127.0.0.1:{logport} local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout client 5s
+    timeout connect 5s
+    timeout server 5s
+frontend req
+    bind 127.0.0.1:{preq} ssl crt {a} ca-file {ca} verify required
+    http-request return status 200 content-type text/plain lf-string "{show}"
+frontend opt
+    bind 127.0.0.1:{popt} ssl crt {a} ca-file {ca} verify optional
+    http-request return status 200 content-type text/plain lf-string "{show}"
+frontend ign
+    bind 127.0.0.1:{pign} ssl crt {a} ca-file {ca} verify required crt-ignore-err all
+    http-request return status 200 content-type text/plain lf-string "{show}"
+"""
+
+
+def test_client_certificates(proxy: Any, binary: str, certs: dict[str, Path], syslog: Any) -> None:
+    """`ca-file` + `verify required|optional` (+ `crt-ignore-err`): who gets in, the
+    certificate's fields as fetches, and haproxy's log line for who does not (TLS 1.2 for the
+    refusals: in TLS 1.3 the client's certificate comes after the server's Finished, and when
+    the refusal reaches the client is a matter of timing)."""
+    preq, popt, pign = free_ports(3)
+    show = ("used=%[ssl_c_used] verify=%[ssl_c_verify] err=%[ssl_c_err]/%[ssl_c_ca_err] "
+            "s_dn=%[ssl_c_s_dn] cn=%[ssl_c_s_dn(cn)] i_dn=%[ssl_c_i_dn] ver=%[ssl_c_version]")
+    proxy.start(MTLS_CFG, preq=preq, popt=popt, pign=pign, logport=syslog[1], a=certs["a"],
+                ca=certs["ca"], show=show)
+    log = syslog[0]
+    ok = "err=0/0 s_dn=/CN=client.example cn=client.example i_dn=/CN=pyhaproxy test CA ver=3"
+    r = tls_get(preq, certs["ca"], "a.example", cert=certs["client"])
+    assert (r["status"], r["body"]) == (200, f"used=1 verify=0 {ok}")
+    (line,) = log.lines(1)
+    assert " req~ req/<NOSRV> " in line
+    tls12 = ssl.TLSVersion.TLSv1_2
+    for port, cert, msg in ((preq, None, "req/1: SSL handshake failure"),
+                            (preq, certs["stranger"], "req/1: SSL client certificate not trusted"),
+                            (popt, certs["stranger"], "opt/1: SSL client certificate not trusted")):
+        with pytest.raises((ssl.SSLError, OSError)):
+            tls_get(port, certs["ca"], "a.example", cert=cert, max_ver=tls12)
+        (line,) = log.lines(1)
+        assert line.split("] ", 2)[-1].strip() == msg, line
+    r = tls_get(popt, certs["ca"], "a.example")          # optional: no certificate is fine
+    assert (r["status"], r["body"]) == (200, "used=0 verify=0 err=0/0 s_dn= cn= i_dn= ver=")
+    r = tls_get(pign, certs["ca"], "a.example", cert=certs["stranger"])    # its error ignored
+    assert (r["status"], r["body"]) == (200, "used=1 verify=18 err=18/0 s_dn=/CN=stranger cn=stranger "
+                                             "i_dn=/CN=stranger ver=3")
