@@ -10,10 +10,12 @@
 # socket is drained (a TLS record can end before the socket's data does). TLS connections
 # never splice (the channel stays on its buffers); plain ones are untouched.
 #
-# Per listener (g_lst_tls[li], NULL for a plain one): one SSL_CTX per certificate (`crt`), the
-# first the default; the SNI callback switches to the context whose name matches exactly, else
-# by wildcard (`*.example.com` matches one label), else keeps the default. Every context of a
-# listener has the same settings (versions, ciphers, ALPN), so only the certificate changes.
+# Per listener (g_lst_tls[li], NULL for a plain one): one SSL_CTX per certificate (`crt`, each
+# line of a `crt-list`), the first the default; the ClientHello callback switches to the context
+# whose name matches exactly, else by wildcard (`*.example.com` matches one label; a crt-list
+# `!name` excludes), else keeps the default. A crt-list line may have its own settings (ALPN,
+# versions, ciphers, curves, client certificates): what the SSL copied from the default context
+# at SSL_new is set again from the chosen one.
 
 cdef extern from *:
     """
@@ -43,6 +45,13 @@ cdef struct tls_name_t:
     int len
     int wild
     int ctx
+    int neg               # a crt-list `!name`: this context is not chosen for that name
+
+
+cdef struct tls_ctxopt_t:     # what a context adds that the SSL does not take from it by itself
+    unsigned char alpn[256]   # wire format: length-prefixed protocol names
+    int alpn_len
+    char curves[256]          # "" none given
 
 
 cdef struct tls_bind_t:
@@ -50,8 +59,7 @@ cdef struct tls_bind_t:
     int nctx
     tls_name_t *names
     int nnames
-    unsigned char alpn[256]   # wire format: length-prefixed protocol names
-    int alpn_len
+    tls_ctxopt_t *opt     # per context: its ALPN, curves (a crt-list line may have its own)
     int verify            # client certificates: TLS_VERIFY_NONE (not asked), _OPTIONAL, _REQUIRED
     unsigned long long ca_ign    # `ca-ignore-err`: X509 error ids (< 64) ignored at depth > 0
     unsigned long long crt_ign   # `crt-ignore-err`: at depth 0
@@ -241,43 +249,79 @@ cdef int _tls_name_eq(const char *a, const char *b, int n) noexcept nogil:
     return 1
 
 
+cdef int _tls_excluded(tls_bind_t *tb, int k, const char *sni, int n) noexcept nogil:
+    """A crt-list `!name` of context k names sni."""
+    cdef int i
+    for i in range(tb.nnames):
+        if tb.names[i].neg and tb.names[i].ctx == k and tb.names[i].len == n \
+                and _tls_name_eq(sni, tb.names[i].name, n):
+            return 1
+    return 0
+
+
 cdef int tls_pick_ctx(tls_bind_t *tb, const char *sni) noexcept nogil:
     """The context for this server name: exact name first, then a wildcard, else -1."""
     cdef int n = <int>strlen(sni), i, dot = 0
     for i in range(tb.nnames):
-        if not tb.names[i].wild and tb.names[i].len == n and _tls_name_eq(sni, tb.names[i].name, n):
+        if not tb.names[i].wild and not tb.names[i].neg and tb.names[i].len == n \
+                and _tls_name_eq(sni, tb.names[i].name, n) and not _tls_excluded(tb, tb.names[i].ctx, sni, n):
             return tb.names[i].ctx
     while dot < n and sni[dot] != b'.':
         dot += 1
     if dot == 0 or dot >= n:
         return -1
     for i in range(tb.nnames):
-        if tb.names[i].wild and tb.names[i].len == n - dot and _tls_name_eq(sni + dot, tb.names[i].name, n - dot):
+        if tb.names[i].wild and not tb.names[i].neg and tb.names[i].len == n - dot \
+                and _tls_name_eq(sni + dot, tb.names[i].name, n - dot) \
+                and not _tls_excluded(tb, tb.names[i].ctx, sni, n):
             return tb.names[i].ctx
     return -1
 
 
 cdef int _tls_sni_cb(SSL *ssl, int *al, void *arg) noexcept nogil:
-    cdef tls_bind_t *tb = <tls_bind_t *>arg
-    cdef const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)
+    """The server name extension was read (the context was chosen already, _tls_hello_cb)."""
     cdef tls_conn_t *c = <tls_conn_t *>SSL_get_ex_data(ssl, g_tls_ex_conn)
-    cdef int k
     if c != NULL:
         c.flags |= TLS_GOT_HELLO
-    if sni == NULL or tb.nctx < 2:
-        return SSL_TLSEXT_ERR_OK
+    return SSL_TLSEXT_ERR_OK
+
+
+cdef int _tls_hello_cb(SSL *ssl, int *al, void *arg) noexcept nogil:
+    """The ClientHello came: choose the context by its server name now, before OpenSSL picks the
+    version (a crt-list line's ssl-min-ver must count), as haproxy 2.6 does."""
+    cdef tls_bind_t *tb = <tls_bind_t *>arg
+    cdef const unsigned char *p = NULL
+    cdef size_t plen = 0, n
+    cdef char sni[256]
+    cdef int k
+    if tb.nctx < 2 or SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &plen) != 1:
+        return SSL_CLIENT_HELLO_SUCCESS
+    # server_name_list: a 2-byte length, then (type 0 host_name, 2-byte length, name)
+    if plen < 5 or p[2] != 0:
+        return SSL_CLIENT_HELLO_SUCCESS
+    n = (<size_t>p[3] << 8) | p[4]
+    if n == 0 or n > 255 or n + 5 > plen or memchr(p + 5, 0, n) != NULL:
+        return SSL_CLIENT_HELLO_SUCCESS
+    memcpy(sni, p + 5, n)
+    sni[n] = 0
     k = tls_pick_ctx(tb, sni)
     if k > 0:
         SSL_set_SSL_CTX(ssl, tb.ctx[k])
-    return SSL_TLSEXT_ERR_OK
+        # (the ciphers and the CA names follow the context; these were copied at SSL_new)
+        SSL_set_verify(ssl, SSL_CTX_get_verify_mode(tb.ctx[k]), _tls_verify_cb)
+        SSL_set_min_proto_version(ssl, SSL_CTX_get_min_proto_version(tb.ctx[k]))
+        SSL_set_max_proto_version(ssl, SSL_CTX_get_max_proto_version(tb.ctx[k]))
+        if tb.opt[k].curves[0]:
+            SSL_set1_groups_list(ssl, tb.opt[k].curves)
+    return SSL_CLIENT_HELLO_SUCCESS
 
 
 cdef int _tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                       const unsigned char *inp, unsigned int inlen, void *arg) noexcept nogil:
-    cdef tls_bind_t *tb = <tls_bind_t *>arg
-    if tb.alpn_len == 0:
+    cdef tls_ctxopt_t *o = <tls_ctxopt_t *>arg      # (the chosen context's: its own callback)
+    if o.alpn_len == 0:
         return SSL_TLSEXT_ERR_NOACK
-    if SSL_select_next_proto(<unsigned char **>out, outlen, tb.alpn, tb.alpn_len, inp, inlen) \
+    if SSL_select_next_proto(<unsigned char **>out, outlen, o.alpn, o.alpn_len, inp, inlen) \
             != OPENSSL_NPN_NEGOTIATED:
         return SSL_TLSEXT_ERR_NOACK        # (haproxy 2.6 goes on without ALPN too)
     return SSL_TLSEXT_ERR_OK
@@ -532,7 +576,7 @@ cdef str _tls_errors():
     return "; ".join(out) or "unknown error"
 
 
-cdef SSL_CTX *_tls_ctx(object cfg, object crt, tls_bind_t *tb) except NULL:
+cdef SSL_CTX *_tls_ctx(object cfg, object crt, tls_bind_t *tb, tls_ctxopt_t *o) except NULL:
     """One context: the certificate file crt (PEM: certificate, chain, key) with the bind's settings."""
     cdef SSL_CTX *ctx = SSL_CTX_new(TLS_server_method())
     cdef bytes b
@@ -580,7 +624,8 @@ cdef SSL_CTX *_tls_ctx(object cfg, object crt, tls_bind_t *tb) except NULL:
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER)
     SSL_CTX_set_tlsext_servername_callback(ctx, _tls_sni_cb)
     SSL_CTX_set_tlsext_servername_arg(ctx, tb)
-    SSL_CTX_set_alpn_select_cb(ctx, _tls_alpn_cb, tb)
+    SSL_CTX_set_alpn_select_cb(ctx, _tls_alpn_cb, o)
+    SSL_CTX_set_client_hello_cb(ctx, _tls_hello_cb, tb)
     if cfg.verify != "none":
         _tls_client_ca(ctx, cfg)
     return ctx
@@ -624,16 +669,27 @@ cdef tls_bind_t *_tls_bind(object cfg, int luid, str lname) except NULL:
         raise MemoryError()
     crts = list(cfg.certs)
     names = [(name, k) for k, crt in enumerate(crts) for name in crt.names][:TLS_MAX_NAMES]
+    names += [("!" + name, k) for k, crt in enumerate(crts) for name in crt.excluded]
+    names = names[:TLS_MAX_NAMES]
     tb.ctx = <SSL_CTX **>calloc(max(1, len(crts)), sizeof(SSL_CTX *))
+    tb.opt = <tls_ctxopt_t *>calloc(max(1, len(crts)), sizeof(tls_ctxopt_t))
     tb.names = <tls_name_t *>calloc(max(1, len(names)), sizeof(tls_name_t))
-    if tb.ctx == NULL or tb.names == NULL:
+    if tb.ctx == NULL or tb.names == NULL or tb.opt == NULL:
         raise MemoryError()
     for k, crt in enumerate(crts):
-        tb.ctx[k] = _tls_ctx(cfg, crt, tb)
+        own = crt.opts if crt.opts is not None else cfg      # a crt-list line's settings
+        b = b"".join(bytes([len(p)]) + p.encode() for p in own.alpn)[:255]
+        memcpy(tb.opt[k].alpn, <const char *>b, len(b))
+        tb.opt[k].alpn_len = len(b)
+        b = (own.curves or "").encode()[:255]
+        memcpy(tb.opt[k].curves, <const char *>b, len(b))
+        tb.ctx[k] = _tls_ctx(own, crt, tb, &tb.opt[k])
         tb.nctx = k + 1
     for i, (name, k) in enumerate(names):
         name = name.lower()
-        wild = name.startswith("*.")
+        neg = name.startswith("!")
+        name = name.lstrip("!")
+        wild = name.startswith("*.") and not neg
         b = (name[1:] if wild else name).encode("idna" if not name.isascii() else "ascii")
         tb.names[i].name = <char *>malloc(len(b) + 1)
         if tb.names[i].name == NULL:
@@ -642,11 +698,9 @@ cdef tls_bind_t *_tls_bind(object cfg, int luid, str lname) except NULL:
         tb.names[i].name[len(b)] = 0
         tb.names[i].len = len(b)
         tb.names[i].wild = 1 if wild else 0
+        tb.names[i].neg = 1 if neg else 0
         tb.names[i].ctx = k
         tb.nnames = i + 1
-    b = b"".join(bytes([len(p)]) + p.encode() for p in cfg.alpn)[:255]
-    memcpy(tb.alpn, <const char *>b, len(b))
-    tb.alpn_len = len(b)
     tb.verify = {"none": TLS_VERIFY_NONE, "optional": TLS_VERIFY_OPTIONAL, "required": TLS_VERIFY_REQUIRED}[cfg.verify]
     tb.ca_ign = cfg.ca_ignore_err
     tb.crt_ign = cfg.crt_ignore_err
@@ -703,5 +757,6 @@ def tls_check(object cfg) -> None:
     for i in range(tb.nnames):
         free(tb.names[i].name)
     free(tb.ctx)
+    free(tb.opt)
     free(tb.names)
     free(tb)

@@ -69,6 +69,16 @@ cdef extern from "<openssl/ssl.h>" nogil:
     X509_STORE *SSL_CTX_get_cert_store(const SSL_CTX *ctx)
     int SSL_get_ex_data_X509_STORE_CTX_idx()
     X509 *SSL_get1_peer_certificate(const SSL *ssl)
+    # crt-list: what SSL_set_SSL_CTX leaves on the SSL, set again from the chosen context
+    int SSL_CTX_get_verify_mode(const SSL_CTX *ctx)
+    void SSL_set_verify(SSL *ssl, int mode, int (*cb)(int, X509_STORE_CTX *) noexcept nogil)
+    int SSL_CTX_get_min_proto_version(SSL_CTX *ctx)
+    int SSL_CTX_get_max_proto_version(SSL_CTX *ctx)
+    int SSL_set_min_proto_version(SSL *ssl, int version)
+    int SSL_set_max_proto_version(SSL *ssl, int version)
+    int SSL_set1_groups_list(SSL *ssl, const char *s)
+    void SSL_CTX_set_client_hello_cb(SSL_CTX *ctx, int (*cb)(SSL *, int *, void *) noexcept nogil, void *arg)
+    int SSL_client_hello_get0_ext(SSL *ssl, unsigned int type, const unsigned char **out, size_t *outlen)
     void SSL_CTX_sess_set_new_cb(SSL_CTX *ctx, int (*cb)(SSL *, SSL_SESSION *) noexcept nogil)
     int SSL_CTX_set_alpn_protos(SSL_CTX *ctx, const unsigned char *protos, unsigned int len)
     void SSL_set_connect_state(SSL *ssl)
@@ -125,6 +135,8 @@ cdef extern from "<openssl/ssl.h>" nogil:
         SSL_VERIFY_FAIL_IF_NO_PEER_CERT
         SSL_SESS_CACHE_OFF
         TLSEXT_NAMETYPE_host_name
+        TLSEXT_TYPE_server_name
+        SSL_CLIENT_HELLO_SUCCESS
         SSL_TLSEXT_ERR_OK
         SSL_TLSEXT_ERR_NOACK
         SSL_TLSEXT_ERR_ALERT_FATAL

@@ -10,6 +10,7 @@ does). The options not handled yet are refused by name.
 
 from __future__ import annotations
 
+import copy
 import os
 import ssl
 from dataclasses import dataclass, field
@@ -26,10 +27,13 @@ _FORCE_VERSION = {"force-sslv3": "SSLv3", "force-tlsv10": "TLSv1.0", "force-tlsv
 BIND_OPTIONS = {
     "ssl": False, "crt": True, "alpn": True, "ssl-min-ver": True, "ssl-max-ver": True,
     "ciphers": True, "ciphersuites": True, "curves": True, "no-tls-tickets": False,
-    "prefer-client-ciphers": False, "ca-file": True, "verify": True, "crl-file": True,
+    "prefer-client-ciphers": False, "ca-file": True, "verify": True, "crl-file": True, "crt-list": True,
     "ca-ignore-err": True, "crt-ignore-err": True,
     **{k: False for k in _NO_VERSION}, **{k: False for k in _FORCE_VERSION},
 }
+# the options of a crt-list line (`[...]`) that are applied: 2.6's list, those pyhaproxy has
+_CRT_LIST_OPTIONS = {k: BIND_OPTIONS[k] for k in ("alpn", "ca-file", "ciphers", "ciphersuites", "crl-file",
+                                                  "curves", "verify", "ssl-min-ver", "ssl-max-ver")}
 # the options of ssl-default-bind-options that are applied (the others are refused by name)
 _DEFAULT_BIND_OPTIONS = {"ssl-min-ver": True, "ssl-max-ver": True, "no-tls-tickets": False,
                          "prefer-client-ciphers": False, **{k: False for k in _NO_VERSION},
@@ -47,10 +51,14 @@ def _fail(where: Where, message: str) -> ConfigError:
 
 @dataclass
 class Crt:
-    """One certificate (PEM with its key and chain) and the names SNI selects it by."""
+    """One certificate (PEM with its key and chain) and the names SNI selects it by; from a
+    `crt-list` line, the names may be its SNI filters (`excluded`: its `!name` ones) and `opts`
+    the bind's settings with the line's own (`[alpn ... ciphers ...]`)."""
 
     path: str
     names: list[str] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+    opts: BindTLS | None = None
 
 
 @dataclass
@@ -179,6 +187,50 @@ def _ignored_errors(val: str, where: Where, label: str, opt: str) -> int:
     return mask
 
 
+def load_crt_list(g: GlobalTLS, t: BindTLS, path: str, where: Where, label: str) -> list[Crt]:
+    """`crt-list FILE`: one certificate per line, `<crtfile> [[<sslbindconf> ...]] [[!]<snifilter> ...]`
+    (blank lines and `#` comments skipped); crtfile relative to crt-base. The line's settings
+    start from the bind's (applied by the time the certificates are loaded)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise _fail(where, f"{label} : unable to read crt-list file '{path}' : {exc.strerror}.") from None
+    out: list[Crt] = []
+    for lineno, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        lw = Where(path, lineno)
+        crt, _, rest = line.partition(" ")
+        opts_text = ""
+        rest = rest.strip()
+        if rest.startswith("["):
+            if "]" not in rest:
+                raise _fail(lw, f"{label} : crt-list : missing ']' in '{line}'.")
+            opts_text, _, rest = rest[1:].partition("]")
+        filters = rest.split()
+        found = load_crt(g, crt, lw)
+        for c in found:
+            if opts_text.split():
+                c.opts = copy.deepcopy(t)
+                c.opts.certs = []
+                _apply_options(c.opts, opts_text.split(), lw, _CRT_LIST_OPTIONS, f"{label} crt-list", g)
+                if c.opts.verify != "none" and not c.opts.ca_files:
+                    raise _fail(lw, f"{label} crt-list : verify is enabled but no CA file specified.")
+            positive = [n.lower() for n in filters if not n.startswith("!")]
+            c.excluded = [n[1:].lower() for n in filters if n.startswith("!")]
+            if positive:
+                c.names = positive
+            if "*" in c.excluded:           # `!*`: its own names are not looked up
+                c.names = positive
+                c.excluded.remove("*")
+        out.extend(found)
+    if not out:
+        raise _fail(where, f"{label} : no certificate in crt-list file '{path}'.")
+    return out
+
+
 def _set_version(t: BindTLS, opt: str, val: str, where: Where, label: str) -> None:
     if val not in VERSIONS:
         raise _fail(where, f"{label} : option '{opt}' expects one of {', '.join(VERSIONS)} "
@@ -209,9 +261,9 @@ def _apply_options(t: BindTLS, words: list[str], where: Where, table: dict[str, 
             i += 1
         if opt == "ssl":
             has_ssl = True
-        elif opt == "crt":
+        elif opt in ("crt", "crt-list"):
             assert crts is not None
-            crts.append(val)
+            crts.append(val if opt == "crt" else "\0" + val)     # (a crt-list marked, order kept)
         elif opt == "alpn":
             protos = [p for p in val.split(",") if p]
             for p in protos:
@@ -282,7 +334,7 @@ def parse_bind(g: GlobalTLS, bind_text: str, words: list[str], where: Where) -> 
     if not crts:
         raise _fail(where, f"{label} : 'ssl' needs at least one certificate (use 'crt').")
     for c in crts:
-        t.certs.extend(load_crt(g, c, where))
+        t.certs.extend(load_crt_list(g, t, c[1:], where, label) if c[0] == "\0" else load_crt(g, c, where))
     if not t.certs:
         raise _fail(where, f"{label} : no certificate found in '{crts[0]}'.")
     if t.min_ver and t.max_ver and VERSIONS.index(t.min_ver) > VERSIONS.index(t.max_ver):

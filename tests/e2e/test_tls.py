@@ -377,7 +377,8 @@ def test_config_errors_name_the_problem(proxy: Any, certs: dict[str, Path], tmp_
     cases = [
         (f"bind 127.0.0.1:1 ssl crt {certs['a']} alpn h3,http/1.1", "protocol 'h3' (HTTP/3, QUIC)"),
         ("bind 127.0.0.1:1 proto h3", "unknown MUX protocol 'h3'"),
-        (f"bind 127.0.0.1:1 ssl crt {certs['a']} crt-list /x", "'crt-list' is not supported"),
+        (f"bind 127.0.0.1:1 ssl crt {certs['a']} crt-list /x", "unable to read crt-list file '/x'"),
+        (f"bind 127.0.0.1:1 ssl crt {certs['a']} strict-sni", "'strict-sni' is not supported"),
         (f"bind 127.0.0.1:1 ssl crt {bad}", "unable to load SSL certificate"),
         ("bind 127.0.0.1:1 ssl", "'ssl' needs at least one certificate"),
         (f"bind 127.0.0.1:1 ssl crt {certs['a']} ciphersuites BOGUS", "unable to set TLS 1.3 cipher suites"),
@@ -743,3 +744,56 @@ def test_client_certificates(proxy: Any, binary: str, certs: dict[str, Path], sy
     r = tls_get(pign, certs["ca"], "a.example", cert=certs["stranger"])    # its error ignored
     assert (r["status"], r["body"]) == (200, "used=1 verify=18 err=18/0 s_dn=/CN=stranger cn=stranger "
                                              "i_dn=/CN=stranger ver=3")
+
+
+def _hello(port: int, ca: Path, sni: str, alpn: list[str],
+           max_ver: ssl.TLSVersion | None = None) -> tuple[str, str | None]:
+    """A handshake only: the certificate's CN and the protocol ALPN chose."""
+    ctx = ssl.create_default_context(cafile=str(ca))
+    ctx.check_hostname = False
+    ctx.set_alpn_protocols(alpn)
+    if max_ver:
+        ctx.maximum_version = max_ver
+    with socket.create_connection((LOCALHOST, port), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname=sni) as s:
+        cert: Any = s.getpeercert()
+        return dict(x[0] for x in cert["subject"])["commonName"], s.selected_alpn_protocol()
+
+
+def test_crt_list(proxy: Any, binary: str, certs: dict[str, Path], tmp_path: Path,
+                  http_backend: Callable[..., Any]) -> None:
+    """`crt-list`: SNI filters (only b.example for b, not its other name), a wildcard with a
+    `!name` exception, per-line settings (ALPN, a minimum version) applied when SNI picks the
+    line; the first certificate is the default."""
+    (port,) = free_ports(1)
+    bd = http_backend(name="D")
+    lst = tmp_path / "certs.lst"
+    lst.write_text(f"""# the default first
+{certs['a']}
+
+{certs['b']} [alpn h2,http/1.1] b.example
+{certs['w']} [ssl-min-ver TLSv1.3] *.w.example !no.w.example
+""")
+    proxy.start("""
+defaults
+    mode http
+    timeout client 5s
+    timeout connect 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port} ssl crt-list {lst} alpn http/1.1
+    default_backend bd
+backend bd
+    server s 127.0.0.1:{pd}
+""", port=port, lst=lst, pd=bd.port)
+    offer = ["h2", "http/1.1"]
+    assert _hello(port, certs["ca"], "a.example", offer) == ("a.example", "http/1.1")
+    assert _hello(port, certs["ca"], "b.example", offer) == ("b.example", "h2")
+    assert _hello(port, certs["ca"], "www.b.example", offer) == ("a.example", "http/1.1")
+    assert _hello(port, certs["ca"], "x.w.example", offer) == ("*.w.example", "http/1.1")
+    assert _hello(port, certs["ca"], "no.w.example", offer) == ("a.example", "http/1.1")
+    with pytest.raises((ssl.SSLError, OSError)):
+        _hello(port, certs["ca"], "x.w.example", offer, max_ver=ssl.TLSVersion.TLSv1_2)
+    assert _hello(port, certs["ca"], "a.example", offer, max_ver=ssl.TLSVersion.TLSv1_2)[0] == "a.example"
+    r = tls_get(port, certs["ca"], "x.w.example", path="/w")
+    assert (r["cn"], r["status"], r["body"]) == ("*.w.example", 200, "D\n")

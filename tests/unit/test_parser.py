@@ -750,7 +750,7 @@ BROKEN: list[tuple[str, int, str]] = [
     (
         "listen a\n    bind :443 ssl crt-list /x.lst\n",
         2,
-        "'bind :443' : TLS option 'crt-list' is not supported by pyhaproxy yet.",
+        "'bind :443' : unable to read crt-list file '/x.lst' : No such file or directory.",
     ),
     ("listen a\n    bind :443 accept-netscaler-cip 1234\n", 2,
      "'bind' option 'accept-netscaler-cip' is not supported yet (it appeared in HAProxy 1.6)."),
