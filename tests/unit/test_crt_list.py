@@ -31,7 +31,8 @@ def _bind_tls(text: str) -> object:
 
 def test_filters_and_options(pem: Path, tmp_path: Path) -> None:
     lst = tmp_path / "l.lst"
-    lst.write_text(f"# comment\n\n{pem}\n{pem} [alpn h2,http/1.1 ssl-min-ver TLSv1.3] *.x.example !no.x.example\n"
+    lst.write_text(f"# comment\n\n{pem}\n"
+                   f"{pem} [alpn h2,http/1.1 ssl-min-ver TLSv1.3] *.x.example !no.x.example\n"
                    f"{pem} !*\n{pem} !two.example\n")
     t = _bind_tls(f"frontend f\n    mode http\n    bind :443 ssl crt-list {lst} alpn http/1.1 ciphers HIGH\n")
     a, b, c, d = t.certs   # type: ignore[attr-defined]
