@@ -68,6 +68,8 @@ cdef void sess_close(int idx) noexcept nogil:
         setsockopt(s.cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg))
     log_closed(s)
     if s.cfd >= 0 and s.cfd < VFD_BASE:     # (an HTTP/2 stream's virtual fd is no socket)
+        if tls_is(s.cfd):
+            ctr_px(s.px).ssl_cur -= 1
         tls_release(s.cfd)      # tls: close_notify, free the TLS state
         close(s.cfd)
     if s.sfd >= 0 and not pool_park(s):    # an HTTP/2 stream's idle server connection is kept

@@ -66,6 +66,12 @@ typedef struct shm_ctr {
     volatile uint64_t redispatches;
     volatile uint64_t req_tot;
     volatile uint64_t hrsp[SHM_NHRSP];
+    /* TLS (tls.pxi, tlssrv.pxi): handshakes done (a proxy's clients, a server's connections),
+     * resumed among them, failed; a proxy's TLS client connections open now */
+    volatile uint64_t ssl_sess;
+    volatile uint64_t ssl_reused;
+    volatile uint64_t ssl_fail;
+    volatile uint64_t ssl_cur;
 } shm_ctr;
 
 static inline shm_srv *shm_srv_at(shm_hdr *h, uint32_t i) {

@@ -24,7 +24,8 @@ cdef extern from "shm.h" nogil:
         CHK_L6RSP
 
 _CTR_FIELDS = ("cur_sess", "max_sess", "tot_sess", "bytes_in", "bytes_out", "denied_req", "denied_resp",
-               "err_req", "err_conn", "err_resp", "retries", "redispatches", "req_tot")
+               "err_req", "err_conn", "err_resp", "retries", "redispatches", "req_tot",
+               "ssl_sess", "ssl_reused", "ssl_fail", "ssl_cur")
 
 
 cdef class Shm:
@@ -139,7 +140,8 @@ cdef class Shm:
         d = dict(cur_sess=c.cur_sess, max_sess=c.max_sess, tot_sess=c.tot_sess, bytes_in=c.bytes_in,
                  bytes_out=c.bytes_out, denied_req=c.denied_req, denied_resp=c.denied_resp, err_req=c.err_req,
                  err_conn=c.err_conn, err_resp=c.err_resp, retries=c.retries, redispatches=c.redispatches,
-                 req_tot=c.req_tot)
+                 req_tot=c.req_tot, ssl_sess=c.ssl_sess, ssl_reused=c.ssl_reused, ssl_fail=c.ssl_fail,
+                 ssl_cur=c.ssl_cur)
         d["hrsp"] = [c.hrsp[k] for k in range(SHM_NHRSP)]
         return d
 
@@ -163,3 +165,4 @@ cdef class Shm:
         cdef int s
         for s in range(self.hdr.nproxy + self.hdr.nsrv):
             shm_ctr_at(self.hdr, worker, s).cur_sess = 0
+            shm_ctr_at(self.hdr, worker, s).ssl_cur = 0

@@ -484,6 +484,8 @@ cdef void tls_release(int fd) noexcept nogil:
     if tls_ssl(fd) == NULL:
         return
     tls_shut(fd)
+    if g_tls_fd[fd].srv1:
+        ctr_srv(g_tls_fd[fd].srv1 - 1).ssl_cur -= 1      # (a client's: sess_close counts it)
     SSL_free(g_tls_fd[fd].ssl)
     g_tls_fd[fd].ssl = NULL
     g_tls_fd[fd].flags = 0

@@ -62,6 +62,8 @@ cdef int tls_start(int idx) noexcept nogil:
         s.logged = 1
         sess_close(idx)
         return 1
+    ctr_px(s.px).ssl_sess += 1      # a TLS endpoint (show info: CumSslConns, CurrSslConns, as 2.6)
+    ctr_px(s.px).ssl_cur += 1
     s.state = ST_TLS_HS
     to = g_px[s.px].conf.clitimeout
     s.cli_exp = g_now + to if to > 0 else 0
@@ -77,9 +79,12 @@ cdef int tls_hs_io(int idx) noexcept nogil:
     r = tls_handshake(s.cfd)
     if r > 0:
         s.cli_exp = 0
+        if tls_resumed(s.cfd):
+            ctr_px(s.px).ssl_reused += 1
         return 1
     if r == 0:
         return 0
+    ctr_px(s.px).ssl_fail += 1
     msg = tls_hs_error(s.cfd, &n)
     tls_hs_end(idx, msg, n)
     return -1

@@ -97,6 +97,8 @@ cdef int _tls_srv_new(sess_t *s, tls_srv_t *ts) noexcept nogil:
     g_tls_fd[fd].flags = 0
     g_tls_fd[fd].srv1 = s.srv + 1
     SSL_set_ex_data(ssl, g_tls_ex_conn, &g_tls_fd[fd])
+    ctr_srv(s.srv).ssl_sess += 1        # a TLS endpoint (its ssl_cur goes down in tls_release)
+    ctr_srv(s.srv).ssl_cur += 1
     n = _tls_srv_sni(s, ts)
     if n:
         SSL_set_tlsext_host_name(ssl, g_sni_name)
@@ -124,7 +126,11 @@ cdef int tls_srv_step(int idx) noexcept nogil:
     if tls_ssl(s.sfd) == NULL and _tls_srv_new(s, ts) < 0:
         return -1
     r = tls_handshake(s.sfd)
+    if r > 0:
+        if tls_resumed(s.sfd):
+            ctr_srv(s.srv).ssl_reused += 1
     if r < 0:
+        ctr_srv(s.srv).ssl_fail += 1
         ERR_clear_error()
         if ts.sess != NULL:
             SSL_SESSION_free(ts.sess)       # (2.6 forgets the session after a failure too)

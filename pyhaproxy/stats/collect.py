@@ -175,6 +175,7 @@ def collect(view: View, scope: set[str] | None = None, now: float | None = None)
     proxies: list[ProxyStats] = []
     gi = 0  # global server index: proxies in config order, servers in order inside each
     cum_conns = cum_req = cur_conns = 0
+    ssl = {"ssl_sess": 0, "ssl_reused": 0, "ssl_cur": 0, "srv_ssl_sess": 0, "srv_ssl_cur": 0}
     for pi, px in enumerate(cfg.proxies):
         first = gi
         gi += len(px.servers)
@@ -182,6 +183,12 @@ def collect(view: View, scope: set[str] | None = None, now: float | None = None)
         cum_conns += pc["tot_sess"]
         cum_req += pc["req_tot"]
         cur_conns += pc["cur_sess"]
+        for k in ("ssl_sess", "ssl_reused", "ssl_cur"):
+            ssl[k] += pc[k]
+        for sgi in range(first, gi):
+            sc = _sum(shm, nproxy + sgi)
+            ssl["srv_ssl_sess"] += sc["ssl_sess"]
+            ssl["srv_ssl_cur"] += sc["ssl_cur"]
         if not _in_scope(scope, px.name):
             continue
         proxies.append(_proxy_rows(view, px, pi, first, nproxy, pc, now))
@@ -206,6 +213,14 @@ def collect(view: View, scope: set[str] | None = None, now: float | None = None)
         "CurrConns": cur_conns,
         "CumConns": cum_conns,
         "CumReq": cum_req,
+        # TLS endpoints, both sides, as 2.6 counts them (from SSL_new, failed handshakes included)
+        "MaxSslConns": 0,
+        "CurrSslConns": ssl["ssl_cur"] + ssl["srv_ssl_cur"],
+        "CumSslConns": ssl["ssl_sess"] + ssl["srv_ssl_sess"],
+        # (2.6 computes it over the last second's rates; here: over the process's life)
+        "SslFrontendSessionReuse_pct": (100 * ssl["ssl_reused"] // ssl["ssl_sess"]) if ssl["ssl_sess"] else 0,
+        "SslCacheLookups": 0,       # (no session-id cache shared by the workers yet)
+        "SslCacheMisses": 0,
         "Stopping": int(view.stopping),
         "Listeners": sum(len(p.binds) for p in cfg.proxies if not p.disabled),
     }
@@ -240,6 +255,7 @@ def _sum(shm: Any, slot: int) -> dict[str, Any]:
         "cur_sess": 0, "max_sess": 0, "tot_sess": 0, "bytes_in": 0, "bytes_out": 0,
         "denied_req": 0, "denied_resp": 0, "err_req": 0, "err_conn": 0, "err_resp": 0,
         "retries": 0, "redispatches": 0, "req_tot": 0, "hrsp": [0] * 6,
+        "ssl_sess": 0, "ssl_reused": 0, "ssl_fail": 0, "ssl_cur": 0,
     }  # fmt: skip
     try:
         got = shm.counters_sum(slot)
