@@ -60,6 +60,7 @@ cdef struct tls_bind_t:
     tls_name_t *names
     int nnames
     tls_ctxopt_t *opt     # per context: its ALPN, curves (a crt-list line may have its own)
+    int strict_sni        # `strict-sni`: no handshake without a server name some certificate has
     int verify            # client certificates: TLS_VERIFY_NONE (not asked), _OPTIONAL, _REQUIRED
     unsigned long long ca_ign    # `ca-ignore-err`: X509 error ids (< 64) ignored at depth > 0
     unsigned long long crt_ign   # `crt-ignore-err`: at depth 0
@@ -286,6 +287,15 @@ cdef int _tls_sni_cb(SSL *ssl, int *al, void *arg) noexcept nogil:
     return SSL_TLSEXT_ERR_OK
 
 
+cdef inline int _tls_no_name(tls_bind_t *tb, int *al) noexcept nogil:
+    """No certificate for the client's server name (or none sent): the default one, unless
+    `strict-sni` (then the handshake ends with an unrecognized_name alert, as in 2.6)."""
+    if tb.strict_sni:
+        al[0] = SSL_AD_UNRECOGNIZED_NAME
+        return SSL_CLIENT_HELLO_ERROR
+    return SSL_CLIENT_HELLO_SUCCESS
+
+
 cdef int _tls_hello_cb(SSL *ssl, int *al, void *arg) noexcept nogil:
     """The ClientHello came: choose the context by its server name now, before OpenSSL picks the
     version (a crt-list line's ssl-min-ver must count), as haproxy 2.6 does."""
@@ -294,17 +304,20 @@ cdef int _tls_hello_cb(SSL *ssl, int *al, void *arg) noexcept nogil:
     cdef size_t plen = 0, n
     cdef char sni[256]
     cdef int k
-    if tb.nctx < 2 or SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &plen) != 1:
-        return SSL_CLIENT_HELLO_SUCCESS
+    if (tb.nctx < 2 and not tb.strict_sni) \
+            or SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &plen) != 1:
+        return _tls_no_name(tb, al)
     # server_name_list: a 2-byte length, then (type 0 host_name, 2-byte length, name)
     if plen < 5 or p[2] != 0:
-        return SSL_CLIENT_HELLO_SUCCESS
+        return _tls_no_name(tb, al)
     n = (<size_t>p[3] << 8) | p[4]
     if n == 0 or n > 255 or n + 5 > plen or memchr(p + 5, 0, n) != NULL:
-        return SSL_CLIENT_HELLO_SUCCESS
+        return _tls_no_name(tb, al)
     memcpy(sni, p + 5, n)
     sni[n] = 0
     k = tls_pick_ctx(tb, sni)
+    if k < 0:
+        return _tls_no_name(tb, al)
     if k > 0:
         SSL_set_SSL_CTX(ssl, tb.ctx[k])
         # (the ciphers and the CA names follow the context; these were copied at SSL_new)
@@ -704,6 +717,7 @@ cdef tls_bind_t *_tls_bind(object cfg, int luid, str lname) except NULL:
         tb.names[i].ctx = k
         tb.nnames = i + 1
     tb.verify = {"none": TLS_VERIFY_NONE, "optional": TLS_VERIFY_OPTIONAL, "required": TLS_VERIFY_REQUIRED}[cfg.verify]
+    tb.strict_sni = 1 if cfg.strict_sni else 0
     tb.ca_ign = cfg.ca_ignore_err
     tb.crt_ign = cfg.crt_ignore_err
     tb.luid = luid

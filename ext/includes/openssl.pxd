@@ -137,6 +137,8 @@ cdef extern from "<openssl/ssl.h>" nogil:
         TLSEXT_NAMETYPE_host_name
         TLSEXT_TYPE_server_name
         SSL_CLIENT_HELLO_SUCCESS
+        SSL_CLIENT_HELLO_ERROR
+        SSL_AD_UNRECOGNIZED_NAME
         SSL_TLSEXT_ERR_OK
         SSL_TLSEXT_ERR_NOACK
         SSL_TLSEXT_ERR_ALERT_FATAL

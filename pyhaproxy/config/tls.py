@@ -28,6 +28,7 @@ BIND_OPTIONS = {
     "ssl": False, "crt": True, "alpn": True, "ssl-min-ver": True, "ssl-max-ver": True,
     "ciphers": True, "ciphersuites": True, "curves": True, "no-tls-tickets": False,
     "prefer-client-ciphers": False, "ca-file": True, "verify": True, "crl-file": True, "crt-list": True,
+    "strict-sni": False,
     "ca-ignore-err": True, "crt-ignore-err": True,
     **{k: False for k in _NO_VERSION}, **{k: False for k in _FORCE_VERSION},
 }
@@ -77,6 +78,7 @@ class BindTLS:
     # client certificates: `verify none|optional|required`, `ca-file`, `crl-file`, and the X509
     # errors ignored (bit N: error id N; `all`: every one) at depth > 0 and at depth 0
     verify: str = "none"
+    strict_sni: bool = False        # `strict-sni`: no default certificate for unknown names
     ca_files: list[str] = field(default_factory=list)
     crl_file: str | None = None
     ca_ignore_err: int = 0
@@ -289,6 +291,8 @@ def _apply_options(t: BindTLS, words: list[str], where: Where, table: dict[str, 
             t.no_tls_tickets = True
         elif opt == "prefer-client-ciphers":
             t.prefer_client_ciphers = True
+        elif opt == "strict-sni":
+            t.strict_sni = True
         elif opt == "verify":
             if val not in ("none", "optional", "required"):
                 raise _fail(where, f"{label} : 'verify' expects 'none', 'optional' or 'required' "

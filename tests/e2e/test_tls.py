@@ -381,7 +381,7 @@ def test_config_errors_name_the_problem(proxy: Any, certs: dict[str, Path], tmp_
         (f"bind 127.0.0.1:1 ssl crt {certs['a']} alpn h3,http/1.1", "protocol 'h3' (HTTP/3, QUIC)"),
         ("bind 127.0.0.1:1 proto h3", "unknown MUX protocol 'h3'"),
         (f"bind 127.0.0.1:1 ssl crt {certs['a']} crt-list /x", "unable to read crt-list file '/x'"),
-        (f"bind 127.0.0.1:1 ssl crt {certs['a']} strict-sni", "'strict-sni' is not supported"),
+        (f"bind 127.0.0.1:1 ssl crt {certs['a']} ca-verify-file {certs['ca']}", "'ca-verify-file' is not supp"),
         (f"bind 127.0.0.1:1 ssl crt {bad}", "unable to load SSL certificate"),
         ("bind 127.0.0.1:1 ssl", "'ssl' needs at least one certificate"),
         (f"bind 127.0.0.1:1 ssl crt {certs['a']} ciphersuites BOGUS", "unable to set TLS 1.3 cipher suites"),
@@ -800,3 +800,36 @@ backend bd
     assert _hello(port, certs["ca"], "a.example", offer, max_ver=ssl.TLSVersion.TLSv1_2)[0] == "a.example"
     r = tls_get(port, certs["ca"], "x.w.example", path="/w")
     assert (r["cn"], r["status"], r["body"]) == ("*.w.example", 200, "D\n")
+
+
+def test_strict_sni(proxy: Any, binary: str, certs: dict[str, Path], http_backend: Callable[..., Any],
+                    syslog: Any) -> None:
+    """`strict-sni`: a name no certificate has, or no name at all, ends the handshake (logged as
+    2.6 logs it); the names of every certificate, the first one's included, are served."""
+    (port,) = free_ports(1)
+    bd = http_backend(name="D")
+    proxy.start("""
+global
+    log 127.0.0.1:{logport} local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout client 5s
+    timeout connect 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port} ssl crt {a} crt {b} strict-sni
+    default_backend bd
+backend bd
+    server s 127.0.0.1:{pd}
+""", port=port, a=certs["a"], b=certs["b"], pd=bd.port, logport=syslog[1])
+    log = syslog[0]
+    for sni, cn in (("a.example", "a.example"), ("www.b.example", "b.example")):
+        assert _hello(port, certs["ca"], sni, ["http/1.1"])[0] == cn
+    for sni in ("other.example", None):
+        with pytest.raises((ssl.SSLError, OSError)):
+            tls_get(port, certs["ca"], sni)
+        line = log.wait_for("SSL handshake")
+        log.seen.remove(line)
+        assert line.split("] ", 2)[-1].strip() == "fe/1: SSL handshake failure", line
