@@ -544,6 +544,10 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
                 total = h1_add_hdr(buf, total, BUFSIZE, m, b"Cache-control", 13, b"private", 7)
             if total < 0:
                 return -1
+    if klass != 1 and (g_px[s.be].nha or g_px[s.px].nha):
+        if http_after_rules(idx, buf, &total, m) < 0:      # http-after-response (httpreq.pxi)
+            return -1
+        s.status = m.status
     if (m.status == 101 and s.req_upgrade and s.meth != H1_M_CONNECT) or (
             klass == 2 and s.meth == H1_M_CONNECT):
         http_switch_to_tunnel(s, total)

@@ -120,6 +120,12 @@ cdef int httpreq_setup(object t) except -1:
         if i < g_npx:
             g_px[i].hs_first = first
             g_px[i].nhs = count
+    for i, (first, count) in enumerate(t.hafter):
+        if i < g_npx:
+            g_px[i].ha_first = first
+            g_px[i].nha = count
+    global g_after_response
+    g_after_response = http_after_generated      # (session.pxi calls it for haproxy's answers)
     for i, (first, count) in enumerate(t.tconn):
         if i < g_npx:
             g_px[i].tc_first = first
@@ -262,6 +268,40 @@ cdef int http_rsp_rules(int idx, int px, int *plen, h1_msg *m) noexcept nogil:
     """Proxy px's http-response rules on the response m (the backend's, then the frontend's, as
     2.6 runs them). 1: the response was refused (deny: the error page instead), 0: go on."""
     return _http_rules(idx, px, g_px[px].hs_first, g_px[px].nhs, g_sess[idx].rsp.buf, plen, m, 1)
+
+
+cdef int http_after_rules(int idx, char *buf, int *plen, h1_msg *m) noexcept nogil:
+    """The http-after-response rules (the backend's, then the frontend's, as 2.6) on a response
+    about to be sent: the server's, after everything else, or one haproxy made. 0, or -1 when an
+    edit did not fit (the response then goes as it was)."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef int n = plen[0]
+    if g_px[s.be].nha and _http_rules(idx, s.be, g_px[s.be].ha_first, g_px[s.be].nha, buf, &n, m, 2):
+        return -1
+    if s.be != s.px and g_px[s.px].nha and \
+            _http_rules(idx, s.px, g_px[s.px].ha_first, g_px[s.px].nha, buf, &n, m, 2):
+        return -1
+    plen[0] = n
+    return 0
+
+
+cdef h1_msg g_after_msg     # scratch: haproxy's own answer parsed for the after-response rules
+
+
+cdef void http_after_generated(int idx) noexcept nogil:
+    """An answer haproxy made (an error page, `return`, a redirect, 401...) is in the session's
+    response buffer: its http-after-response rules, if any, as 2.6 applies them."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef int n = s.rsp.buf_len, hl
+    if not (g_px[s.be].nha or g_px[s.px].nha) or g_px[s.px].mode != MODE_HTTP:
+        return
+    hl = h1_parse_response(s.rsp.buf, n, &g_after_msg)
+    if hl <= 0 or http_after_rules(idx, s.rsp.buf, &n, &g_after_msg) < 0:
+        return
+    s.rsp.buf_len = n
+    s.rsp.buf_in = n
+    if g_after_msg.status > 0:
+        s.status = g_after_msg.status       # (set-status)
 
 
 cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen, h1_msg *m,

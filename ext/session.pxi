@@ -233,6 +233,9 @@ cdef void answer_io(int idx) noexcept nogil:
         http_linger_drain(idx)
 
 
+cdef void (*g_after_response)(int) noexcept nogil     # httpreq.pxi's http_after_generated, or NULL
+
+
 cdef void http_send_raw(int idx, const char *data, int n) noexcept nogil:
     """Queue a fixed answer (monitor-uri) and close once it is sent."""
     cdef sess_t *s = &g_sess[idx]
@@ -246,6 +249,8 @@ cdef void http_send_raw(int idx, const char *data, int n) noexcept nogil:
     s.rsp.buf_in = n
     s.rsp.buf_off = 0
     s.state = ST_ERRPAGE
+    if g_after_response != NULL:
+        g_after_response(idx)       # http-after-response rules
     answer_io(idx)
 
 
@@ -276,6 +281,8 @@ cdef void http_send_error(int idx, int status) noexcept nogil:
     s.srv_exp = 0
     s.con_exp = 0
     touch_cli(s)
+    if g_after_response != NULL:
+        g_after_response(idx)       # http-after-response rules
     answer_io(idx)
 
 

@@ -207,6 +207,8 @@ cdef struct px_t:
     int nhr
     int hs_first        # its http-response rules, in the same table
     int nhs
+    int ha_first        # its http-after-response rules (every response sent, haproxy's own too)
+    int nha
     int xp_first        # its `tcp-request connection expect-proxy` conditions (acl.pxi)
     int nxp
     int tc_first        # its other `tcp-request connection` rules, in g_hrule (httpreq.pxi)

@@ -139,6 +139,7 @@ class AclTables:
     hrules: list[tuple[str, int, int, int, bytes, bytes, int, int]]
     hreq: list[tuple[int, int]]
     hres: list[tuple[int, int]]
+    hafter: list[tuple[int, int]]   # http-after-response rules: (first, count) per proxy
     lf: list[tuple[int, int, int, bytes]]
     lfpx: list[tuple[int, int]]
     uidpx: list[tuple[int, int]]
@@ -314,6 +315,7 @@ def compile_acls(cfg: Config) -> AclTables:
     hrules: list[tuple[str, int, int, int, bytes, bytes, int, int]] = []
     hreq: list[tuple[int, int]] = []
     hres: list[tuple[int, int]] = []
+    hafter: list[tuple[int, int]] = []
     lf: list[tuple[int, int, int, bytes]] = []
     lfpx: list[tuple[int, int]] = []
     uidpx: list[tuple[int, int]] = []
@@ -471,24 +473,25 @@ def compile_acls(cfg: Config) -> AclTables:
                 hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"), value.encode("latin-1"),
                                first, nfmt))
         hreq.append((hfirst, len(hrules) - hfirst))
-        hfirst = len(hrules)
-        for hr in px.http_res_rules if px.mode == "http" else []:
-            cond = -1
-            if hr.cond is not None:
-                cond = len(conds)
-                add_cond(px, local, hr.cond, -1)
-            a = hr.args
-            if hr.action == "deny":
-                hrules.append(("deny", cond, int(a[0]), 0, b"", b"", 0, 0))
-            elif hr.action in VAR_ACTIONS:
-                hrules.append(var_rule(hr, cond))
-            elif hr.action in REWRITES:
-                hrules.append(rewrite_rule(hr, cond))
-            else:
-                first, nfmt = add_fmt(hr.fmt or [])
-                hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"),
-                               (a[1] if len(a) > 1 else "").encode("latin-1"), first, nfmt))
-        hres.append((hfirst, len(hrules) - hfirst))
+        for rules, ranges in ((px.http_res_rules, hres), (px.http_after_rules, hafter)):
+            hfirst = len(hrules)
+            for hr in rules if px.mode == "http" else []:
+                cond = -1
+                if hr.cond is not None:
+                    cond = len(conds)
+                    add_cond(px, local, hr.cond, -1)
+                a = hr.args
+                if hr.action == "deny":
+                    hrules.append(("deny", cond, int(a[0]), 0, b"", b"", 0, 0))
+                elif hr.action in VAR_ACTIONS:
+                    hrules.append(var_rule(hr, cond))
+                elif hr.action in REWRITES:
+                    hrules.append(rewrite_rule(hr, cond))
+                else:
+                    first, nfmt = add_fmt(hr.fmt or [])
+                    hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"),
+                                   (a[1] if len(a) > 1 else "").encode("latin-1"), first, nfmt))
+            ranges.append((hfirst, len(hrules) - hfirst))
         for ruleset, ranges in ((px.tcp_conn_rules, tconn), (px.tcp_sess_rules, tsess),
                                 (px.tcp_content_rules, tcont)):
             tfirst = len(hrules)
@@ -526,7 +529,8 @@ def compile_acls(cfg: Config) -> AclTables:
         srv_sni.append(expr_of(t.sni_expr) if t is not None and t.use_ssl and t.sni_expr else -1)
     return AclTables(exprs=exprs, maps=maps.maps, mapuses=maps.uses, cargs=maps.cargs,
                      var_scopes=maps.var_scopes, acls=acls,
-                     conds=conds, switch=switch, hrules=hrules, hreq=hreq, hres=hres, lf=lf, lfpx=lfpx,
+                     conds=conds, switch=switch, hrules=hrules, hreq=hreq, hres=hres, hafter=hafter,
+                     lf=lf, lfpx=lfpx,
                      uidpx=uidpx, fmts=fmts, expect=expect, map_keys=maps.keys, map_files=maps.files,
                      tconn=tconn, tsess=tsess, tcont=tcont, stick=stick, userlists=userlists,
                      srv_sni=srv_sni)

@@ -59,6 +59,7 @@ from .kw_rules import (
     header_rule,
     p_acl,
     p_default_backend,
+    p_http_after_response,
     p_http_request,
     p_http_response,
     p_redirect,
@@ -154,6 +155,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "http-request": (Kw(L, p_http_request, "1.4"),),
     "redirect": (Kw(L, p_redirect, "1.3.14"),),   # tls: redirect scheme https if !{ ssl_fc }
     "http-response": (Kw(L, p_http_response, "1.5"),),
+    "http-after-response": (Kw(L, p_http_after_response, "2.2"),),
     "stick-table": (Kw(P, p_stick_table, "1.5"),),
     "stick": (Kw(P, p_stick, "1.5", side=BACKEND),),
     "log-format": (Kw(FED, p_log_format, "1.5"),),
@@ -209,7 +211,6 @@ for _dir, _acts in (("req", ("del", "deny", "allow", "pass", "tarpit")), ("rsp",
 
 # Recognised keywords of later versions: an error that says "not supported yet".
 _LATER_PROXY_KEYWORDS = {
-    "http-after-response": "2.2",
     "block": "1.3.10",
     "http-reuse": "1.6",
     "http-send-name-header": "1.4",

@@ -491,6 +491,27 @@ def p_http_response(st: State, args: list[str], where: Where) -> None:
                                            fmt=fmt))
 
 
+# 2.6's http-after-response actions that pyhaproxy has (allow, capture, set-map... are not)
+_AFTER_RESPONSE_ACTIONS = ("add-header", "set-header", "del-header", "replace-header", "replace-value",
+                           "set-status", "set-var", "set-var-fmt", "unset-var")
+
+
+def p_http_after_response(st: State, args: list[str], where: Where) -> None:
+    """`http-after-response ACTION ... [if|unless COND]` (2.2+): rules on every response sent,
+    the server's after `http-response` and haproxy's own (errors, `return`, redirects,
+    `deny` pages); read as an http-response rule, then kept apart (ext/httpreq.pxi)."""
+    defaults_forbidden(st, args, where)
+    need(args, 1, where, "'http-after-response' expects an action.")
+    if args[1] not in _AFTER_RESPONSE_ACTIONS:
+        raise fail(where, f"'http-after-response {args[1]}' is not supported (only "
+                          f"{', '.join(_AFTER_RESPONSE_ACTIONS)} are).")
+    px = st.px()
+    n = len(px.http_res_rules)
+    p_http_response(st, args, where)
+    px.http_after_rules.extend(px.http_res_rules[n:])
+    del px.http_res_rules[n:]
+
+
 def _parse_redirect(params: list[str], where: Where) -> list[str]:
     """`location|prefix|scheme URL`, `code N` and `drop-query` in any order (as 2.x) ->
     [kind, url, code, drop]."""

@@ -321,6 +321,7 @@ class Proxy:
     acls: list[Acl] = field(default_factory=list)
     http_rules: list[HttpRule] = field(default_factory=list)
     http_res_rules: list[HttpRule] = field(default_factory=list)  # http-response
+    http_after_rules: list[HttpRule] = field(default_factory=list)  # http-after-response (2.2+)
     stick_table: PeerTable | None = None  # `stick-table type ... size ...` (named as the proxy)
     tcp_conn_rules: list[HttpRule] = field(default_factory=list)  # tcp-request connection
     tcp_sess_rules: list[HttpRule] = field(default_factory=list)  # tcp-request session
