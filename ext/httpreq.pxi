@@ -39,6 +39,7 @@ cdef enum:
     HR_SET_STATUS = 45      # http-response set-status: status, name = the reason ("" standard)
     HR_SET_SRC = 46         # set-src EXPR: fmt_first = the expression
     HR_AUTH = 47            # http-request auth [realm R]: name = the whole 401 answer
+    HR_CAPTURE = 48         # capture EXPR len|id N: status = the frontend's capture slot, fmt_first = EXPR
 
 
 cdef struct hrule_t:
@@ -71,7 +72,8 @@ _HR_ACTIONS = {"deny": HR_DENY, "add-header": HR_ADD, "set-header": HR_SET, "del
                "replace-header": HR_REPLACE_HDR, "replace-value": HR_REPLACE_VAL,
                "replace-path": HR_REPLACE_PATH, "replace-pathq": HR_REPLACE_PATHQ,
                "replace-uri": HR_REPLACE_URI, "set-method": HR_SET_METHOD,
-               "set-status": HR_SET_STATUS, "set-src": HR_SET_SRC, "auth": HR_AUTH}
+               "set-status": HR_SET_STATUS, "set-src": HR_SET_SRC, "auth": HR_AUTH,
+               "capture": HR_CAPTURE}
 
 
 cdef char *_hr_copy(bytes b) except? NULL:
@@ -356,6 +358,10 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
                 s.term_phase = PH_REQ
             http_send_raw(idx, r.name, r.nlen)
             return 1
+        if r.action == HR_CAPTURE:
+            if smp_one(s, &g_sexpr[r.fmt_first], buf, m, &sv) and smp_as_str(&sv):
+                log_capture_value(s, rsp, r.status, sv.p, sv.len)
+            continue
         if r.action == HR_SET_SRC:
             if not rsp and smp_one(s, &g_sexpr[r.fmt_first], buf, m, &sv):
                 rules_set_src(s, &sv)

@@ -436,6 +436,24 @@ cdef void log_capture_headers(char *buf, h1_msg *m, int ncap, int *lens, int *ma
                 out[c] = <short>k
 
 
+cdef void log_capture_value(sess_t *s, int rsp, int slot, const char *v, int n) noexcept nogil:
+    """`http-request|http-response capture`: a value into the frontend's capture slot, cut at its
+    length (%hr, %hs show it among the header captures)."""
+    cdef px_t *p = &g_px[s.px]
+    cdef int ncap = p.ncap_rsp if rsp else p.ncap_req
+    cdef int mx
+    if s.loginfo == NULL or slot < 0 or slot >= ncap:
+        return
+    mx = p.cap_rsp_max[slot] if rsp else p.cap_req_max[slot]
+    if n > mx:
+        n = mx
+    memcpy(s.loginfo + (LOG_HRSP_OFF if rsp else LOG_HREQ_OFF) + slot * 256, v, n)
+    if rsp:
+        s.log_hrsp_len[slot] = <short>n
+    else:
+        s.log_hreq_len[slot] = <short>n
+
+
 cdef void log_reset_tx(sess_t *s) noexcept nogil:
     cdef int i
     s.loginfo_len = 0

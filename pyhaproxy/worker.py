@@ -458,6 +458,9 @@ def compile_acls(cfg: Config) -> AclTables:
                                first, nfmt))
             elif hr.action in VAR_ACTIONS:
                 hrules.append(var_rule(hr, cond))
+            elif hr.action == "capture":
+                assert hr.fmt and hr.fmt[0].sample is not None
+                hrules.append(("capture", cond, int(a[0]), 0, b"", b"", expr_of(hr.fmt[0].sample), 0))
             elif hr.action in STICK_ACTIONS:
                 hrules.append(stick_rule(hr, cond))
             elif hr.action in REWRITES:
@@ -485,6 +488,9 @@ def compile_acls(cfg: Config) -> AclTables:
                     hrules.append(("deny", cond, int(a[0]), 0, b"", b"", 0, 0))
                 elif hr.action in VAR_ACTIONS:
                     hrules.append(var_rule(hr, cond))
+                elif hr.action == "capture":
+                    assert hr.fmt and hr.fmt[0].sample is not None
+                    hrules.append(("capture", cond, int(a[0]), 0, b"", b"", expr_of(hr.fmt[0].sample), 0))
                 elif hr.action in REWRITES:
                     hrules.append(rewrite_rule(hr, cond))
                 else:

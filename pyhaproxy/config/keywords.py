@@ -58,6 +58,7 @@ from .kw_proxy import (
 from .kw_rules import (
     header_rule,
     p_acl,
+    p_declare,
     p_default_backend,
     p_http_after_response,
     p_http_request,
@@ -156,6 +157,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "redirect": (Kw(L, p_redirect, "1.3.14"),),   # tls: redirect scheme https if !{ ssl_fc }
     "http-response": (Kw(L, p_http_response, "1.5"),),
     "http-after-response": (Kw(L, p_http_after_response, "2.2"),),
+    "declare": (Kw(L, p_declare, "1.6"),),
     "stick-table": (Kw(P, p_stick_table, "1.5"),),
     "stick": (Kw(P, p_stick, "1.5", side=BACKEND),),
     "log-format": (Kw(FED, p_log_format, "1.5"),),
@@ -241,7 +243,6 @@ _LATER_PROXY_KEYWORDS = {
     "srvtcpka-cnt": "2.2",
     "clitcpka-cnt": "2.2",
     "errorfiles": "2.2",
-    "declare": "1.6",
     "max-session-srv-conns": "2.0",
 }
 

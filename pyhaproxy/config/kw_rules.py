@@ -14,6 +14,7 @@ from .kw_stick import is_stick_action, stick_rule
 from .model import (
     BUFSIZE,
     Acl,
+    Capture,
     Condition,
     HeaderRule,
     HttpRule,
@@ -201,6 +202,53 @@ def _var_rule(st: State, kw: str, args: list[str], where: Where, side: str) -> b
     return True
 
 
+def _capture_rule(st: State, kw: str, args: list[str], where: Where, side: str) -> None:
+    """`http-request capture SAMPLE len N` (a new slot of the frontend's request captures) or
+    `http-request|http-response capture SAMPLE id N` (slot N, declared before by `capture ...
+    header`, `declare capture` or a `len` rule): the sample goes to the log's %hr/%hs, cut at
+    the slot's length."""
+    px = st.px()
+    kind = "request" if side == "req" else "response"
+    rest = args[2:]
+    k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))
+    params, cond_words = rest[:k], rest[k:]
+    what = f"{kw} capture"
+    if px.cap == "backend":
+        raise fail(where, f"'{what}' : captures belong to a frontend; not supported in a backend "
+                          "by pyhaproxy.")
+    if len(params) != 3 or params[1] not in ("len", "id") or (side == "res" and params[1] == "len"):
+        raise fail(where, f"'{what}' expects <expression> " + ("'len' <length> or " if side == "req" else "")
+                          + "'id' <idx>.")
+    try:
+        fmt = [Segment(sample=parse_sample(params[0]))]
+    except SampleError as exc:
+        raise fail(where, f"'{what}' : {exc}.") from None
+    slots = [c for c in px.captures if c.kind == kind]
+    if params[1] == "len":
+        length = parse_int(params[2], f"{what} len", where, lo=1)
+        px.captures.append(Capture(kind=kind, name="", length=length))
+        slot = len(slots)
+    else:
+        slot = parse_int(params[2], f"{what} id", where, lo=0)
+        if slot >= len(slots):
+            raise fail(where, f"'{what}' : unable to find capture id '{slot}' (declare it before).")
+    cond = parse_condition(st, cond_words, where, what) if cond_words else None
+    _check_sides(st, cond, fmt, side, what, where)
+    rules = px.http_rules if side == "req" else px.http_res_rules
+    rules.append(HttpRule(action="capture", args=[str(slot)], cond=cond, where=copy.copy(where), fmt=fmt))
+
+
+def p_declare(st: State, args: list[str], where: Where) -> None:
+    """`declare capture request|response len N`: a capture slot for `capture ... id N` rules."""
+    defaults_forbidden(st, args, where)
+    if len(args) != 5 or args[1] != "capture" or args[2] not in ("request", "response") or args[3] != "len":
+        raise fail(where, "'declare' expects 'capture' 'request|response' 'len' <length>.")
+    if st.px().cap == "backend":
+        raise fail(where, "'declare capture' : captures belong to a frontend (not allowed in a backend).")
+    st.px().captures.append(Capture(kind=args[2], name="", length=parse_int(args[4], "declare capture len",
+                                                                             where, lo=1)))
+
+
 def p_redirect(st: State, args: list[str], where: Where) -> None:
     """tls: `redirect location|prefix|scheme TO [code N] [drop-query] [if|unless COND]`: an
     http-request redirect run after the proxy's http-request rules, as haproxy runs them (args[4]
@@ -244,6 +292,9 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
         return
     if action == "use-service":
         _service_rule(st, args, where)
+        return
+    if action == "capture":
+        _capture_rule(st, "http-request", args, where, "req")
         return
     if action in REWRITES_REQ:
         _rewrite_rule(st, "http-request", args, where, "req")
@@ -451,6 +502,9 @@ def p_http_response(st: State, args: list[str], where: Where) -> None:
     need(args, 1, where, f"'{kw}' expects an action.")
     action = args[1]
     if _var_rule(st, kw, args, where, "res"):
+        return
+    if action == "capture" and kw == "http-response":
+        _capture_rule(st, kw, args, where, "res")
         return
     if action in REWRITES_RES:
         _rewrite_rule(st, kw, args, where, "res")

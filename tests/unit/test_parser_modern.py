@@ -389,3 +389,26 @@ def test_stats_admin_is_refused_by_name() -> None:
         parse_text("listen st\n    bind :80\n    mode http\n    stats enable\n"
                    "    stats admin if TRUE\n", "t.cfg")
     assert "'stats admin' is not supported: pyhaproxy's stats page has no admin mode" in str(ei.value)
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("http-request capture path len x", "'http-request capture len' expects an integer"),
+    ("http-request capture path id 3", "unable to find capture id '3'"),
+    ("http-response capture res.hdr(x) len 4", "expects <expression> 'id' <idx>"),
+    ("http-request capture nosuchfetch len 4", "unknown fetch method"),
+    ("declare capture request 4", "'declare' expects 'capture' 'request|response' 'len' <length>"),
+])
+def test_capture_rules_refused(line: str, message: str) -> None:
+    with pytest.raises(ConfigError) as ei:
+        parse_text(f"frontend f\n    mode http\n    {line}\n", "t.cfg")
+    assert message in ei.value.message and ei.value.line == 3
+
+
+def test_capture_slots_in_order() -> None:
+    cfg = parse_text("frontend f\n    mode http\n    bind :80\n    capture request header Host len 5\n"
+                     "    declare capture request len 7\n    http-request capture path len 9\n"
+                     "    http-request capture src id 1\n", "t.cfg")
+    px = cfg.proxies[0]
+    assert [(c.kind, c.name, c.length) for c in px.captures] == [
+        ("request", "Host", 5), ("request", "", 7), ("request", "", 9)]
+    assert [(r.action, r.args) for r in px.http_rules] == [("capture", ["2"]), ("capture", ["1"])]
