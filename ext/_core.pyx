@@ -22,6 +22,7 @@ include "types.pxi"
 include "convert.pxi"
 include "pools.pxi"
 include "h2stream.pxi"          # HTTP/2 streams as their sessions see them (virtual client fds)
+include "tlscache.pxi"          # tls: the session cache shared by the workers
 include "tls.pxi"               # tls: contexts, TLS client I/O
 include "shmview.pxi"
 include "stktable.pxi"           # stick tables in shared memory

@@ -78,6 +78,18 @@ WORKER_SIGNALS = (signal.SIGUSR1, signal.SIGTTOU, signal.SIGTTIN, signal.SIGTERM
 PR_SET_PDEATHSIG = 1
 
 
+def tls_session_cache(cfg: Config) -> Any:
+    """The TLS session cache a generation's workers share (2.6's shared cache, `tune.ssl.cachesize`
+    entries, 0 none), when one of its binds has TLS; None otherwise."""
+    from pyhaproxy import _core
+    from pyhaproxy.config.kw_global import SSL_CACHESIZE
+
+    if not any(getattr(b, "tls", None) is not None for px in cfg.proxies for b in px.binds):
+        return None
+    n = int(cfg.global_.tune.get("ssl.cachesize", SSL_CACHESIZE))
+    return _core.TlsCache(n) if n > 0 else None
+
+
 @dataclass
 class Generation:
     """One set of workers sharing a configuration and a shared-memory region."""
@@ -95,6 +107,7 @@ class Generation:
     ready_r: int = -1
     ready_w: int = -1
     ready: int = 0
+    tls_cache: Any = None  # _core.TlsCache: the TLS session cache its workers share
 
     def all_ready(self) -> bool:
         return self.ready >= len(self.slots)
@@ -579,6 +592,7 @@ class Master:
         assert self.selector is not None
         self.selector.register(gen.ready_r, selectors.EVENT_READ, lambda mask, g=gen: self._on_ready(g))
         self.gens.append(gen)
+        gen.tls_cache = tls_session_cache(cfg)
         for i in range(n):
             self._spawn(gen, i)
         if HealthChecker is not None:
@@ -631,6 +645,8 @@ class Master:
         sys.stderr.flush()
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
         master_pid = os.getpid()
+        if gen.tls_cache is not None:
+            gen.tls_cache.activate()     # the worker inherits the generation's TLS session cache
         try:
             pid = os.fork()
         except OSError:

@@ -86,6 +86,14 @@ cdef extern from "<openssl/ssl.h>" nogil:
     int SSL_set1_host(SSL *ssl, const char *hostname)
     int SSL_set_session(SSL *ssl, SSL_SESSION *session)
     void SSL_SESSION_free(SSL_SESSION *session)
+    # the shared session cache (tlscache.pxi)
+    void SSL_CTX_sess_set_get_cb(SSL_CTX *ctx, SSL_SESSION *(*cb)(SSL *, const unsigned char *, int, int *) noexcept nogil)
+    void SSL_CTX_sess_set_remove_cb(SSL_CTX *ctx, void (*cb)(SSL_CTX *, SSL_SESSION *) noexcept nogil)
+    const unsigned char *SSL_SESSION_get_id(const SSL_SESSION *s, unsigned int *len)
+    long SSL_SESSION_get_time(const SSL_SESSION *s)
+    long SSL_SESSION_get_timeout(const SSL_SESSION *s)
+    int i2d_SSL_SESSION(const SSL_SESSION *s, unsigned char **pp)
+    SSL_SESSION *d2i_SSL_SESSION(SSL_SESSION **a, const unsigned char **pp, long length)
     long SSL_get_verify_result(const SSL *ssl)
 
     SSL *SSL_new(SSL_CTX *ctx)
@@ -130,6 +138,7 @@ cdef extern from "<openssl/ssl.h>" nogil:
         SSL_SESS_CACHE_SERVER
         SSL_SESS_CACHE_CLIENT
         SSL_SESS_CACHE_NO_INTERNAL_STORE
+        SSL_SESS_CACHE_NO_INTERNAL
         SSL_VERIFY_NONE
         SSL_VERIFY_PEER
         SSL_VERIFY_FAIL_IF_NO_PEER_CERT

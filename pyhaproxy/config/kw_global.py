@@ -102,6 +102,9 @@ H2_TUNES = {
 }
 
 
+SSL_CACHESIZE = 20000      # 2.6's tune.ssl.cachesize default (0: no shared cache)
+
+
 def h2_tune(tune: dict[str, str], kw: str) -> int:
     """An HTTP/2 setting of the `global` section, or 2.6's default."""
     return int(tune.get(kw[len("tune."):], H2_TUNES[kw][0]))
@@ -117,6 +120,10 @@ def g_tune(st: State, args: list[str], where: Where) -> None:
     if kw in H2_TUNES:
         # applied: the HTTP/2 connections' SETTINGS (ext/h2.pxi)
         parse_int(args[1], kw, where, lo=H2_TUNES[kw][1], hi=H2_TUNES[kw][2])
+        return
+    if kw == "tune.ssl.cachesize":
+        # applied: the entries of the TLS session cache the workers share (ext/tlscache.pxi)
+        parse_int(args[1], kw, where, lo=0, hi=1 << 22)
         return
     # the worker's buffers, polling and TLS are fixed: say so rather than ignore it silently
     st.warn(where, f"'{kw}' has no effect in pyhaproxy (accepted for compatibility).")

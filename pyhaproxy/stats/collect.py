@@ -219,7 +219,7 @@ def collect(view: View, scope: set[str] | None = None, now: float | None = None)
         "CumSslConns": ssl["ssl_sess"] + ssl["srv_ssl_sess"],
         # (2.6 computes it over the last second's rates; here: over the process's life)
         "SslFrontendSessionReuse_pct": (100 * ssl["ssl_reused"] // ssl["ssl_sess"]) if ssl["ssl_sess"] else 0,
-        "SslCacheLookups": 0,       # (no session-id cache shared by the workers yet)
+        "SslCacheLookups": 0,       # (the shared session cache does not count them yet)
         "SslCacheMisses": 0,
         "Stopping": int(view.stopping),
         "Listeners": sum(len(p.binds) for p in cfg.proxies if not p.disabled),

@@ -452,7 +452,7 @@ defaults
     timeout connect 5s
     timeout server 5s
 frontend fe
-    bind 127.0.0.1:{port} ssl crt {a} crt {b}
+    bind 127.0.0.1:{port} ssl crt {a} crt {b} {tickets}
     default_backend bd
 backend bd
     server s 127.0.0.1:{pd}
@@ -493,9 +493,13 @@ def _https_keep(ctx: ssl.SSLContext, port: int, session: Any) -> ssl.SSLSocket:
     return s
 
 
+@pytest.mark.parametrize("tickets", ["", "no-tls-tickets"])
 def test_ticket_resumption_across_workers(proxy: Any, binary: str, certs: dict[str, Path],
-                                          http_backend: Callable[..., Any], syslog: Any) -> None:
-    """Tickets (TLS 1.3 and 1.2) resume on every worker. pyhaproxy runs `nbthread 2` as two
+                                          http_backend: Callable[..., Any], syslog: Any,
+                                          tickets: str) -> None:
+    """Tickets (TLS 1.3 and 1.2) resume on every worker; with `no-tls-tickets` (Debian's default),
+    session IDs and TLS 1.3's stateful tickets do too, through the session cache the workers
+    share (ext/tlscache.pxi) as 2.6's threads share theirs. pyhaproxy runs `nbthread 2` as two
     worker processes, each with `maxconn 1`: a kept-alive resumed connection fills one worker, so
     the next resumed one must be the other's, and each worker logs its own pid. (Sequential
     connections may all land on one worker: the kernel chooses.) haproxy's threads share one
@@ -504,7 +508,7 @@ def test_ticket_resumption_across_workers(proxy: Any, binary: str, certs: dict[s
     bd = http_backend(name="D")
     ours = binary == "pyhaproxy"
     proxy.start(RESUME_CFG, port=port, logport=syslog[1], a=certs["a"], b=certs["b"], pd=bd.port,
-                maxconn="maxconn 1" if ours else "")
+                maxconn="maxconn 1" if ours else "", tickets=tickets)
     log = syslog[0]
     for ver in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
         ctx = ssl.create_default_context(cafile=str(certs["ca"]))
