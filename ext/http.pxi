@@ -183,7 +183,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     s.q_pos = 0
     s.ck_found_srv = -1
     s.stk_done = 0
-    if p.ntcc and tcp_content_rules(idx, p.tcc_first, p.ntcc):
+    if p.ntcc and tcp_content_rules(idx, p.tcc_first, p.ntcc, 1):
         return
     ctr_px(s.px).req_tot += 1
     stk_new_request(s)          # counters tracked before HTTP count this request

@@ -446,18 +446,26 @@ cdef void rules_stk(sess_t *s, hrule_t *r, const char *buf, h1_msg *m, int http_
         st_set_value(g_st[s.stk_tab[c] - 1], s.stk_ent[c], STD_GPT0, sv.i)
 
 
-cdef int tcp_content_rules(int idx, int first, int count) noexcept nogil:
+cdef int tcp_content_rules(int idx, int first, int count, int final) noexcept nogil:
     """`tcp-request content` rules of an HTTP frontend, on each request before it is counted
-    and before the http-request rules (2.6's analyser order): a track lasts the request; a
-    reject closes the connection without an answer, logged `PR--` with `<BADREQ>` as 2.6
-    logs it (1: rejected)."""
+    and before the http-request rules (2.6's analyser order), or of a TCP one on what the
+    client sent so far (tcpinspect.pxi): a track lasts the request; a reject closes the
+    connection without an answer, logged `PR--` with `<BADREQ>` as 2.6 logs it (1: rejected).
+    Unless `final`, a condition whose payload fetch lacked data that may still come stops the
+    rules for now (2: wait, as 2.6 waits for more until `inspect-delay`)."""
+    global g_smp_may_change
     cdef sess_t *s = &g_sess[idx]
     cdef hrule_t *r
-    cdef int i
+    cdef int i, ok
     for i in range(count):
         r = &g_hrule[first + i]
-        if r.cond >= 0 and not acl_cond_match(s, &g_acl_cond[r.cond], NULL, NULL):
-            continue
+        if r.cond >= 0:
+            g_smp_may_change = 0
+            ok = acl_cond_match(s, &g_acl_cond[r.cond], NULL, NULL)
+            if g_smp_may_change and not final:
+                return 2
+            if not ok:
+                continue
         if r.action == HR_ACCEPT:
             return 0
         if r.action == HR_REJECT:

@@ -129,20 +129,67 @@ cdef void sess_begin(int idx) noexcept nogil:
             http_client_io(idx)
             h2_start_preface(idx)
     else:
-        # TCP: the backend is chosen now, on what is known at accept (src, dst_port)
-        if p.ntcc and tcp_content_rules(idx, p.tcc_first, p.ntcc):
+        if p.ntcc and p.conf.inspectdelay > 0:
+            # content rules that may wait for the client's first bytes (req.ssl_sni...)
+            s.state = ST_INSPECT
+            s.cli_exp = g_now + p.conf.inspectdelay
+            sess_arm(s, idx)
+            tcp_inspect_io(idx, 0)
             return
-        sess_set_be(s, acl_switch_backend(s, NULL, NULL))
-        s.retries_left = g_px[s.be].conf.retries
-        s.redispatched = 0
-        touch_cli(s)
-        if g_px[s.be].nsk:
-            tq = stick_match(idx, NULL, NULL)
-            if tq >= 0:
-                sess_set_srv(s, tq)
-        sess_start_connect(idx)
-        if g_px[s.be].nsk:
-            stick_store(idx, NULL, NULL)
+        if p.ntcc and tcp_content_rules(idx, p.tcc_first, p.ntcc, 1):
+            return
+        tcp_choose_and_connect(idx)
+
+
+cdef enum:
+    ST_INSPECT = 14     # TCP: `tcp-request content` rules waiting for data (`inspect-delay`)
+
+
+cdef void tcp_inspect_io(int idx, int final) noexcept nogil:
+    """TCP content inspection: read what the client sends (not forwarded yet) and run the
+    content rules on it each time, until they decide, the buffer is full, the client's data
+    ends or `inspect-delay` expires (`final`: they decide on what is there), as 2.6 does."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef px_t *p = &g_px[s.px]
+    cdef int n = 1, r
+    while n > 0 and (s.req.buf == NULL or s.req.buf_in < BUFSIZE):
+        n = chan_recv(&s.req, s.cfd, &s.cli_rd, BUFSIZE)
+    if n == -2:
+        s.term_cause = TERM_CLI_ABORT
+        s.term_phase = PH_REQ
+        sess_close(idx)
+        return
+    if s.req.eof or (s.req.buf != NULL and s.req.buf_in >= BUFSIZE):
+        final = 1
+    r = tcp_content_rules(idx, p.tcc_first, p.ntcc, final)
+    if r == 1:
+        return
+    if r == 2:
+        sess_arm(s, idx)
+        return
+    s.cli_exp = 0
+    if s.req.buf != NULL:
+        s.req.buf_len = s.req.buf_in    # what was read goes to the server first
+        s.req.buf_off = 0
+    tcp_choose_and_connect(idx)
+
+
+cdef void tcp_choose_and_connect(int idx) noexcept nogil:
+    """TCP: the backend is chosen now, on what is known (src, dst_port, the inspected payload),
+    and the connect starts."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef int tq
+    sess_set_be(s, acl_switch_backend(s, NULL, NULL))
+    s.retries_left = g_px[s.be].conf.retries
+    s.redispatched = 0
+    touch_cli(s)
+    if g_px[s.be].nsk:
+        tq = stick_match(idx, NULL, NULL)
+        if tq >= 0:
+            sess_set_srv(s, tq)
+    sess_start_connect(idx)
+    if g_px[s.be].nsk:
+        stick_store(idx, NULL, NULL)
 
 
 # ---- the PROXY protocol header of an `accept-proxy` listener (parsing: proxyproto.pxi)
@@ -296,6 +343,9 @@ cdef void sess_io(int idx) noexcept nogil:
         if tls_hs_io(idx) > 0:
             sess_begin(idx)
         return
+    if s.state == ST_INSPECT:
+        tcp_inspect_io(idx, 0)
+        return
     if s.state == ST_H2:
         h2_conn_io(idx)
         return
@@ -334,6 +384,12 @@ cdef void sess_timeout(int idx) noexcept nogil:
     if s.state == ST_TLS_HS:    # tls: `timeout client` during the handshake
         if s.cli_exp and s.cli_exp <= g_now:
             tls_hs_timeout(idx)
+        else:
+            sess_arm(s, idx)
+        return
+    if s.state == ST_INSPECT:   # `inspect-delay` over: the content rules decide on what came
+        if s.cli_exp and s.cli_exp <= g_now:
+            tcp_inspect_io(idx, 1)
         else:
             sess_arm(s, idx)
         return

@@ -61,6 +61,10 @@ cpdef enum sample_fetch:
     SF_SSL_C_SHA1 = 48        # tls: its SHA-1 fingerprint (binary)
     SF_SSL_C_VERSION = 49     # tls: its X509 version (int)
     SF_SSL_C_ERR = 50         # tls: iarg 0 ssl_c_err, 1 ssl_c_ca_err, 2 ssl_c_verify
+    SF_REQ_PAYLOAD = 51       # req.payload(off,len): iarg = off | len << 32 (len 0: the rest)
+    SF_REQ_SSL_SNI = 52       # req.ssl_sni: the server name of a ClientHello in the buffer
+    SF_REQ_SSL_HELLO = 53     # req.ssl_hello_type: its handshake type (1: ClientHello)
+    SF_REQ_SSL_VER = 54       # req.ssl_ver: its version (0x0303 TLS 1.2's record...)
 
 
 cpdef enum stk_op:       # what an SF_STK fetch does with its data type
@@ -733,6 +737,93 @@ cdef int smp_tls(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
     return 1
 
 
+cdef int g_smp_may_change = 0   # a payload fetch lacked data that may still come (tcpinspect.pxi)
+
+
+cdef inline int _smp_more(sess_t *s) noexcept nogil:
+    """The data a payload fetch needs is not there yet: say so when it may still come."""
+    global g_smp_may_change
+    if not s.req.eof and s.req.buf_in < BUFSIZE:
+        g_smp_may_change = 1
+    return 0
+
+
+cdef int smp_payload(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
+    """req.payload, req.ssl_*: read what the client sent so far (s.req.buf), as 2.6's content
+    inspection does. A ClientHello is read from its record: type, version, session ID, cipher
+    suites, compression methods, then the extensions up to server_name."""
+    cdef const unsigned char *p = <const unsigned char *>s.req.buf
+    cdef int n = s.req.buf_in if s.req.buf != NULL else 0
+    cdef long long off, ln
+    cdef int i, end, ext_end, t, l
+    if e.fetch == SF_REQ_PAYLOAD:
+        off = e.iarg & 0xffffffffLL
+        ln = e.iarg >> 32
+        if ln == 0:
+            ln = n - off
+        if ln <= 0 or off + ln > n:
+            return _smp_more(s)
+        smp_str(v, <const char *>p + off, <int>ln)
+        return 1
+    if n < 5:
+        return _smp_more(s)
+    if p[0] != 0x16:                      # not a TLS handshake record: never will be
+        return 0
+    if e.fetch == SF_REQ_SSL_VER and n >= 11:
+        smp_int(v, (<int>p[9] << 8) | p[10])     # the ClientHello's version
+        return 1
+    if e.fetch == SF_REQ_SSL_HELLO:
+        # 2.6: the whole handshake message must be there (its header says how long)
+        if n < 9:
+            return _smp_more(s)
+        if ((<int>p[1] << 16) | (<int>p[2] << 8)) < 0x030000 or ((<int>p[3] << 8) | p[4]) < 4:
+            return 0
+        if n < 9 + ((<int>p[6] << 16) | (<int>p[7] << 8) | p[8]):
+            return _smp_more(s)
+        smp_int(v, p[5])
+        return 1
+    if n < 6:
+        return _smp_more(s)
+    if e.fetch == SF_REQ_SSL_VER:
+        return _smp_more(s)
+    # req.ssl_sni: the whole record must be there
+    end = 5 + ((<int>p[3] << 8) | p[4])
+    if p[5] != 1:
+        return 0
+    if n < end:
+        return _smp_more(s)
+    i = 5 + 4 + 2 + 32                    # handshake header, version, random
+    if i >= end:
+        return 0
+    i += 1 + p[i]                          # session id
+    if i + 2 > end:
+        return 0
+    i += 2 + ((<int>p[i] << 8) | p[i + 1])   # cipher suites
+    if i >= end:
+        return 0
+    i += 1 + p[i]                          # compression methods
+    if i + 2 > end:
+        return 0
+    ext_end = i + 2 + ((<int>p[i] << 8) | p[i + 1])
+    i += 2
+    if ext_end > end:
+        return 0
+    while i + 4 <= ext_end:
+        t = (<int>p[i] << 8) | p[i + 1]
+        l = (<int>p[i + 2] << 8) | p[i + 3]
+        i += 4
+        if i + l > ext_end:
+            return 0
+        if t == 0 and l >= 5 and p[i + 2] == 0:
+            l = (<int>p[i + 3] << 8) | p[i + 4]
+            if i + 5 + l > ext_end or l == 0:
+                return 0
+            smp_str(v, <const char *>p + i + 5, l)
+            return 1
+        i += l
+    return 0
+
+
 cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, smp_t *v) noexcept nogil:
     """The next raw value of fetch e (it starts at 0): 1 and v set, 0 when there is no more.
     buf/m: the scanned request, NULL outside HTTP (HTTP fetches then give nothing)."""
@@ -831,6 +922,11 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
         return 1
     if e.fetch >= SF_SSL_FC_PROTOCOL and e.fetch <= SF_SSL_C_ERR:
         return smp_tls(s, e, v)
+    if e.fetch >= SF_REQ_PAYLOAD and e.fetch <= SF_REQ_SSL_VER:
+        return smp_payload(s, e, v)
+    if e.fetch == SF_REQ_LEN and m == NULL:
+        smp_int(v, s.req.buf_in if s.req.buf != NULL else 0)     # TCP: what the client sent so far
+        return 1
     if buf == NULL or m == NULL:
         return 0              # an HTTP fetch outside HTTP gives nothing
     if e.fetch == SF_PROTO_HTTP:

@@ -136,6 +136,7 @@ cdef struct px_conf_t:
     int srvtimeout
     int httpreqtimeout
     int keepalivetimeout   # idle time allowed between two requests (`timeout http-keep-alive`)
+    int inspectdelay       # `tcp-request inspect-delay`: TCP content rules wait for data (tcpinspect.pxi)
     int queuetimeout       # `timeout queue` (0: `timeout connect`, as HAProxy does)
     int tunneltimeout      # `timeout tunnel`: TCP sessions once connected (both directions)
     int tarpittimeout      # `timeout tarpit`: how long a tarpitted request is held (0: contimeout)

@@ -120,6 +120,10 @@ class sample_fetch(IntEnum):
     SF_SSL_C_SHA1 = 48
     SF_SSL_C_VERSION = 49
     SF_SSL_C_ERR = 50
+    SF_REQ_PAYLOAD = 51
+    SF_REQ_SSL_SNI = 52
+    SF_REQ_SSL_HELLO = 53
+    SF_REQ_SSL_VER = 54
 
 class stk_op(IntEnum):
     STK_GET = 0

@@ -236,6 +236,9 @@ def _expr_row(e: SampleExpr, maps: _Maps) -> tuple[int, bytes | None, int, int, 
         iarg = maps.userlists.get(e.arg or "", -1)
     if e.fetch in _CERT_ERRORS:
         iarg = _CERT_ERRORS.index(e.fetch)
+    if e.fetch == "req.payload" and e.arg is not None:
+        off, length = (int(x) for x in e.arg.split(","))
+        iarg = off | length << 32
     if e.stk is not None:
         ctr, dtype, op = e.stk
         own = e.arg is not None or ctr == STK_SRC or e.fetch.startswith("table_")

@@ -604,14 +604,14 @@ def p_tcp_request(st: State, args: list[str], where: Where) -> None:
     `tcp-request connection expect-proxy layer4 [if|unless COND]`: the connections the
     condition matches start with a PROXY header, as on an `accept-proxy` bind. `tcp-request
     content` rules run on each HTTP request before it is analysed (in TCP mode once, as the
-    session begins) and may use only what is known then: no payload fetch."""
+    session begins, waiting up to `inspect-delay` for the data a payload fetch needs)."""
     kind = args[1] if len(args) > 1 else ""
     if kind == "inspect-delay":
-        # (the content rules pyhaproxy runs read only what is known when the request, or the
-        # TCP connection, begins: they decide at once, as 2.6's do then, and never wait)
+        # TCP mode: the content rules wait up to this long for the data their payload fetches
+        # (req.ssl_sni, req.payload...) need (ext/tcpinspect.pxi); HTTP mode has the request
         if len(args) != 3:
             raise fail(where, "'tcp-request inspect-delay' expects a timeout value.")
-        parse_time(args[2], "tcp-request inspect-delay", where)
+        st.px().inspectdelay = parse_time(args[2], "tcp-request inspect-delay", where)
         return
     if kind in ("connection", "session", "content") and len(args) > 2 and args[2] != "expect-proxy":
         _tcp_rule(st, kind, args, where)

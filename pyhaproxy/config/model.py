@@ -284,6 +284,7 @@ class Proxy:
     queuetimeout: int = 0
     httpreqtimeout: int = 0
     keepalivetimeout: int = 0
+    inspectdelay: int = 0  # `tcp-request inspect-delay`: TCP content rules may wait this long for data
     retries: int = DEFAULT_RETRIES
     redispatch: bool = False
     grace: int = 0

@@ -43,6 +43,11 @@ _FETCHES: dict[str, tuple[str, str, str, bool]] = {
     "url_param": ("SF_URL_PARAM", "str", "name", True),
     "req.proto_http": ("SF_PROTO_HTTP", "bool", "", True),
     "req.len": ("SF_REQ_LEN", "int", "", False),
+    # TCP content inspection (ext/tcpinspect.pxi): what the client sent so far
+    "req.payload": ("SF_REQ_PAYLOAD", "str", "int,int", False),
+    "req.ssl_sni": ("SF_REQ_SSL_SNI", "str", "", False),
+    "req.ssl_hello_type": ("SF_REQ_SSL_HELLO", "int", "", False),
+    "req.ssl_ver": ("SF_REQ_SSL_VER", "int", "", False),
     "ssl_fc": ("SF_SSL_FC", "bool", "", False),            # tls
     "ssl_fc_sni": ("SF_SSL_FC_SNI", "str", "", False),     # tls
     "ssl_fc_protocol": ("SF_SSL_FC_PROTOCOL", "str", "", False),
@@ -115,6 +120,7 @@ _ALIASES = {
     "hdr": "req.hdr", "fhdr": "req.fhdr", "hdr_cnt": "req.hdr_cnt", "fhdr_cnt": "req.fhdr_cnt",
     "hdr_val": "req.hdr_val", "cook": "req.cook", "cook_cnt": "req.cook_cnt", "urlp": "url_param",
     "req_ver": "req.ver", "req_proto_http": "req.proto_http", "req_len": "req.len",
+    "req_ssl_sni": "req.ssl_sni", "req_ssl_hello_type": "req.ssl_hello_type", "req_ssl_ver": "req.ssl_ver",
 }
 # name -> (C converter member, input type, output type, arguments); "any" takes every type (cast
 # to a string); arguments: "i" integer, "s" string, "r" regex, "f" regsub flags, "m" map file,
@@ -400,6 +406,13 @@ def parse_sample(text: str) -> SampleExpr:
             except ValueError:
                 raise SampleError(f"fetch method '{raw}' : failed to parse '{args[1]}' as type "
                                   "signed integer") from None
+    elif spec == "int,int":
+        try:
+            if len(args) != 2 or int(args[0]) < 0 or int(args[1]) < 0:
+                raise ValueError
+        except ValueError:
+            raise SampleError(f"fetch method '{raw}' expects <offset>,<length> (integers)") from None
+        expr.arg = f"{int(args[0])},{int(args[1])}"
     elif spec == "var":
         if len(args) != 1:
             raise SampleError(f"fetch method '{raw}' : expects a variable name as its argument")
