@@ -339,6 +339,7 @@ cdef void http_client_io(int idx) noexcept nogil:
                 # A new request on a kept-alive connection: the request timer starts now.
                 s.accept_ms = g_now
                 s.accept_wall_ms = g_wall
+                s.t_hs = 0          # (the handshake belongs to the connection's first request)
             continue
         if n == -1:
             break
@@ -757,6 +758,7 @@ cdef void http_end_transaction(int idx) noexcept nogil:
     s.stk_done = 0
     s.accept_ms = g_now
     s.accept_wall_ms = g_wall
+    s.t_hs = 0
     s.srv_exp = 0
     s.con_exp = 0
     if g_px[s.px].conf.keepalivetimeout > 0:

@@ -84,6 +84,7 @@ cdef struct lf_op_t:
 
 cdef struct log_fields_t:   # what a log line says of a session, computed once (logline.pxi)
     long long tq, tw, tc, tr, tt
+    long long th                # the TLS handshake (Th)
     int status
     unsigned long long bytes
     const char *srvname
@@ -298,6 +299,7 @@ cdef void unique_id_build(sess_t *s, const char *buf, h1_msg *m) noexcept nogil:
     cdef int n = 0
     memset(&f, 0, sizeof(f))
     f.tq = f.tw = f.tc = f.tr = f.tt = -1
+    f.th = s.t_hs
     f.status = -1
     f.srvname = b"<NOSRV>"
     f.srvname_len = 7
@@ -366,11 +368,12 @@ cdef void lf_format(sess_t *s, log_fields_t *f, int first, int count, char *b, i
         elif op.var == LV_HOSTNAME:
             lf_str(b, n, cap, g_hostname, g_hostname_len, fl)
         elif op.var == LV_DATE or op.var == LV_DATE_REQ:
-            lf_date(b, n, cap, s.accept_wall_ms, 0, 1)
+            # (%tr, the request's date, is after the TLS handshake: 2.6's accept + Th)
+            lf_date(b, n, cap, s.accept_wall_ms + (f.th if op.var == LV_DATE_REQ else 0), 0, 1)
         elif op.var == LV_DATE_GMT or op.var == LV_DATE_REQ_GMT:
-            lf_date(b, n, cap, s.accept_wall_ms, 1, 0)
+            lf_date(b, n, cap, s.accept_wall_ms + (f.th if op.var == LV_DATE_REQ_GMT else 0), 1, 0)
         elif op.var == LV_DATE_LOCAL or op.var == LV_DATE_REQ_LOCAL:
-            lf_date(b, n, cap, s.accept_wall_ms, 0, 0)
+            lf_date(b, n, cap, s.accept_wall_ms + (f.th if op.var == LV_DATE_REQ_LOCAL else 0), 0, 0)
         elif op.var == LV_TS:
             lf_num(b, n, cap, s.accept_wall_ms // 1000, fl)
         elif op.var == LV_MS:
@@ -383,10 +386,14 @@ cdef void lf_format(sess_t *s, log_fields_t *f, int first, int count, char *b, i
             ld(b, n, cap, f.tc)
         elif op.var == LV_TR:
             ld(b, n, cap, f.tr)
-        elif op.var == LV_TT or op.var == LV_TU or op.var == LV_TA:
+        elif op.var == LV_TT or op.var == LV_TU:
             ld(b, n, cap, f.tt)
-        elif op.var == LV_TH or op.var == LV_TI:
-            ld(b, n, cap, 0)                 # no TLS/PROXY handshake; idle time is not in Tt
+        elif op.var == LV_TA:
+            ld(b, n, cap, f.tt - f.th if f.tt >= 0 else f.tt)    # the active time: no handshake
+        elif op.var == LV_TH:
+            ld(b, n, cap, f.th)
+        elif op.var == LV_TI:
+            ld(b, n, cap, 0)                 # (idle time is not in Tt)
         elif op.var == LV_TD:
             td = -1
             if f.tr >= 0 and f.tc >= 0 and f.tw >= 0:

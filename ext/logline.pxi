@@ -659,7 +659,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     http = p.mode == MODE_HTTP and (p.opts & PO_HTTPLOG) != 0
     # timers; -1 for a phase never reached
     t0 = s.t_req if (http and s.t_req) else s.accept_ms
-    tq = s.t_req - s.accept_ms if s.t_req else -1
+    tq = s.t_req - s.accept_ms - s.t_hs if s.t_req else -1     # (2.6's TR starts after the handshake)
     if s.t_cstart:
         tw = s.t_cstart - t0           # time in the backend queue (0 when it did not wait)
     elif s.t_conn or (s.term_phase >= PH_CONNECT and s.srv != -1) or (not http and s.term_phase == PH_DATA):
@@ -717,6 +717,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     if p.nlf:
         # the frontend's log-format (logformat.pxi)
         f.tq = tq
+        f.th = s.t_hs
         f.tw = tw
         f.tc = tc
         f.tr = tr
@@ -746,7 +747,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     else:
         laddr(b, &n, cap, &s.cli_addr)
     lc(b, &n, cap, b' ')
-    log_date(b, &n, cap, s.accept_wall_ms)
+    log_date(b, &n, cap, s.accept_wall_ms + (s.t_hs if http else 0))     # httplog: %tr, tcplog: %t
     lc(b, &n, cap, b' ')
     la(b, &n, cap, p.name, p.name_len)
     if tls_is(sess_tls_fd(s)):
@@ -768,7 +769,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         lc(b, &n, cap, b'/')
     if asap:
         lc(b, &n, cap, b'+')
-    ld(b, &n, cap, tt)
+    ld(b, &n, cap, tt - s.t_hs if http else tt)     # httplog: Ta (active), tcplog: Tt
     lc(b, &n, cap, b' ')
     if http:
         status = s.status if s.status else -1

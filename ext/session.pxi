@@ -145,6 +145,7 @@ cdef int sess_open(int li, int fd, sockaddr_storage *addr, socklen_t alen) noexc
     s.cli_addr = addr[0]
     s.cli_addrlen = alen
     s.accept_ms = g_now
+    s.t_hs = 0
     s.accept_wall_ms = g_wall
     s.cli_wr = 1
     g_actconn += 1

@@ -79,6 +79,7 @@ cdef int tls_hs_io(int idx) noexcept nogil:
     r = tls_handshake(s.cfd)
     if r > 0:
         s.cli_exp = 0
+        s.t_hs = <int>(g_now - s.accept_ms)     # 2.6's Th: TR, Ta and %tr leave it out
         if tls_resumed(s.cfd):
             ctr_px(s.px).ssl_reused += 1
         return 1

@@ -335,6 +335,7 @@ cdef struct sess_t:
     long long heap_at       # time of this session's earliest heap entry, 0 if none
     long long accept_ms
     long long accept_wall_ms
+    int t_hs               # ms of the client's TLS handshake (2.6's Th): not part of TR, Ta, %tr
     long long t_req        # request complete (Tq)
     long long t_conn       # connection established (Tc)
     long long t_cstart     # left the queue (or never waited) and began connecting: ends Tw

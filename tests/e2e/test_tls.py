@@ -15,6 +15,7 @@ import ssl
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -838,3 +839,39 @@ backend bd
         line = log.wait_for("SSL handshake")
         log.seen.remove(line)
         assert line.split("] ", 2)[-1].strip() == "fe/1: SSL handshake failure", line
+
+
+def test_the_handshake_is_not_request_time(proxy: Any, binary: str, certs: dict[str, Path],
+                                           syslog: Any) -> None:
+    """2.6's Th: a client that waits 0.4 s before its ClientHello shows it in %Th, not in %TR nor
+    %Ta; the request's date (%tr) is after it, the accept date (%t) before."""
+    (port,) = free_ports(1)
+    proxy.start("""
+global
+    log 127.0.0.1:{logport} local0
+defaults
+    mode http
+    log global
+    timeout client 5s
+    timeout connect 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port} ssl crt {a}
+    log-format "%Th %TR %Ta %Ts%ms %tr"
+    http-request return status 200 content-type text/plain string ok
+""", port=port, a=certs["a"], logport=syslog[1])
+    ctx = ssl.create_default_context(cafile=str(certs["ca"]))
+    ctx.check_hostname = False
+    with socket.create_connection((LOCALHOST, port), timeout=10) as raw:
+        time.sleep(0.4)
+        with ctx.wrap_socket(raw, server_hostname="a.example") as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            while s.recv(65536):
+                pass
+    (line,) = syslog[0].lines(1)
+    th, tr, ta, ts_ms, date = line.rstrip("\n").split("]: ", 1)[1].split(" ", 4)
+    assert int(th) >= 400 and 0 <= int(tr) < 400 and 0 <= int(ta) < 400, line
+    accept = int(ts_ms)                 # %Ts%ms: the accept date in ms
+    req = datetime.strptime(date, "%d/%b/%Y:%H:%M:%S.%f")
+    req_ms = int(req.replace(tzinfo=datetime.now().astimezone().tzinfo).timestamp() * 1000)
+    assert req_ms - accept >= 400, line
