@@ -306,6 +306,14 @@ cdef void http_after_generated(int idx) noexcept nogil:
         s.status = g_after_msg.status       # (set-status)
 
 
+cdef inline void _http_rsp_replaced(sess_t *s, int rsp) noexcept nogil:
+    """http-response return|redirect: the server's answer is replaced, logged `LH` as in 2.6."""
+    if rsp and s.term_cause == TERM_NONE:
+        s.term_cause = TERM_LOCAL
+        s.term_phase = PH_HDRS
+        s.srv_ka = 0
+
+
 cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen, h1_msg *m,
                      int rsp) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
@@ -328,6 +336,7 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
                 sess_fail(idx, TERM_PROXY, PH_REQ, r.status)
             return 1
         if r.action == HR_REDIR_LOC or r.action == HR_REDIR_PREFIX or r.action == HR_REDIR_SCHEME:
+            _http_rsp_replaced(s, rsp)
             http_redirect(idx, r, buf, m)
             return 1
         if r.action == HR_TARPIT and not rsp:
@@ -386,6 +395,7 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
             var_set(s, r.status, &sv)
             continue
         if r.action == HR_RETURN:
+            _http_rsp_replaced(s, rsp)
             http_return(idx, r, val, vlen)
             return 1
         if HR_REPLACE_HDR <= r.action <= HR_REPLACE_URI:

@@ -268,7 +268,9 @@ def _return_head(args: list[str]) -> bytes:
     try:
         reason = http.HTTPStatus(int(status)).phrase
     except ValueError:
-        reason = ""
+        # 2.6's http_get_reason() for a code it does not name: its class's word
+        reason = {1: "Informational", 2: "Success", 3: "Redirection", 4: "Client Error",
+                  5: "Server Error"}.get(int(status) // 100, "Other")
     head = f"HTTP/1.1 {status} {reason}\r\n"
     if ctype:
         head += f"content-type: {ctype}\r\n"
@@ -489,6 +491,13 @@ def compile_acls(cfg: Config) -> AclTables:
                 a = hr.args
                 if hr.action == "deny":
                     hrules.append(("deny", cond, int(a[0]), 0, b"", b"", 0, 0))
+                elif hr.action == "redirect":
+                    hrules.append((f"redirect-{a[0]}", cond, int(a[2]), int(a[3]), a[1].encode("latin-1"),
+                                   b"", 0, 0))
+                elif hr.action == "return":
+                    first, nfmt = add_fmt(hr.fmt or [])
+                    hrules.append(("return", cond, int(a[0]), 0, _return_head(a), a[2].encode("latin-1"),
+                                   first, nfmt))
                 elif hr.action in VAR_ACTIONS:
                     hrules.append(var_rule(hr, cond))
                 elif hr.action == "capture":

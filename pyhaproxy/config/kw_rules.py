@@ -506,6 +506,9 @@ def p_http_response(st: State, args: list[str], where: Where) -> None:
     if action == "capture" and kw == "http-response":
         _capture_rule(st, kw, args, where, "res")
         return
+    if action in ("return", "redirect") and kw == "http-response":
+        _response_answer(st, action, args, where)
+        return
     if action in REWRITES_RES:
         _rewrite_rule(st, kw, args, where, "res")
         return
@@ -548,6 +551,27 @@ def p_http_response(st: State, args: list[str], where: Where) -> None:
 # 2.6's http-after-response actions that pyhaproxy has (allow, capture, set-map... are not)
 _AFTER_RESPONSE_ACTIONS = ("add-header", "set-header", "del-header", "replace-header", "replace-value",
                            "set-status", "set-var", "set-var-fmt", "unset-var")
+
+
+def _response_answer(st: State, action: str, args: list[str], where: Where) -> None:
+    """`http-response return ...` and `http-response redirect location URL [code N]`: the server's
+    answer is replaced by one haproxy makes (logged `LH`, as 2.6). A redirect `prefix` or
+    `scheme` would need the request's parts, which the response rules do not keep: refused."""
+    rest = args[2:]
+    k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))
+    params, cond_words = rest[:k], rest[k:]
+    what = f"http-response {action}"
+    cond = parse_condition(st, cond_words, where, what) if cond_words else None
+    fmt = None
+    if action == "redirect":
+        params = _parse_redirect(params, where)
+        if params[0] != "location":
+            raise fail(where, f"'{what} {params[0]}' is not supported by pyhaproxy (only 'location').")
+    else:
+        params, fmt = _parse_return(params, where)
+    _check_sides(st, cond, fmt, "res", what, where)
+    st.px().http_res_rules.append(HttpRule(action=action, args=params, cond=cond, where=copy.copy(where),
+                                           fmt=fmt))
 
 
 def p_http_after_response(st: State, args: list[str], where: Where) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from tests.e2e.test_tls import binary  # noqa: F401  (fixture)
 from tests.helpers.net import LOCALHOST, free_ports
+from tests.helpers.servers import HttpResponse
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -49,7 +50,8 @@ backend dead
 
 
 def _head(port: int, path: str) -> tuple[int, dict[str, list[str]]]:
-    """One request; the answer's status and headers (names lower-cased, every value kept)."""
+    """One request; the answer's status and headers (names lower-cased, every value kept; the
+    status line's reason as the "reason" entry)."""
     with socket.create_connection((LOCALHOST, port), timeout=15) as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
         data = b""
@@ -60,6 +62,7 @@ def _head(port: int, path: str) -> tuple[int, dict[str, list[str]]]:
     for line in head[1:]:
         name, _, value = line.partition(":")
         headers.setdefault(name.strip().lower(), []).append(value.strip())
+    headers["reason"] = [head[0].split(" ", 2)[2]]
     return int(head[0].split(" ", 2)[1]), headers
 
 
@@ -84,3 +87,47 @@ def test_after_response_on_server_and_own_answers(
     for path, code in (("/moved", 302), ("/denied", 403), ("/dead", 503)):
         st, h = _head(port, path)
         assert (st, h.get("strict-transport-security"), h.get("x-stage")) == (code, hsts, ["after"]), path
+
+
+RETURN_CFG = """
+global
+    log 127.0.0.1:{logport} local0
+defaults
+    mode http
+    log global
+    option httplog
+    retries 0
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    http-response return status 299 content-type text/plain string replaced if { status 404 }
+    http-response redirect location /moved code 301 if { status 201 }
+    default_backend web
+backend web
+    server s 127.0.0.1:{pw}
+"""
+
+
+def test_http_response_return_and_redirect(
+        proxy: Any, binary: str,  # noqa: F811
+        http_backend: Callable[..., Any], syslog: Any) -> None:
+    """`http-response return|redirect`: the server's answer replaced by one haproxy makes,
+    logged `LH--` with no response time, as 2.6 logs it."""
+    (port,) = free_ports(1)
+    codes = {"/nope": 404, "/made": 201}
+    web = http_backend(name="W", responder=lambda req: HttpResponse(status=codes.get(req.target, 200),
+                                                                   body=b"server\n"))
+    proxy.start(RETURN_CFG, port=port, pw=web.port, logport=syslog[1])
+    log = syslog[0]
+    st, h = _head(port, "/nope")
+    assert (st, h["reason"], h["content-type"]) == (299, ["Success"], ["text/plain"])
+    (line,) = log.lines(1)
+    assert " 299 " in line and " LH-- " in line and "/-1/" in line.split(" 299 ")[0], line
+    st, h = _head(port, "/made")
+    assert (st, h["location"]) == (301, ["/moved"])
+    (line,) = log.lines(1)
+    assert " 301 " in line and " LH-- " in line, line
+    st, _h = _head(port, "/ok")
+    assert st == 200
