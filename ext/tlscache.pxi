@@ -15,10 +15,17 @@ cdef extern from *:
     static inline int tlsc_trylock(unsigned char *l) { return __sync_lock_test_and_set(l, 1) == 0; }
     static inline void tlsc_unlock(unsigned char *l) { __sync_lock_release(l); }
     static inline long tlsc_now(void) { return (long)time(NULL); }
+    static inline void tlsc_count(unsigned long long *c) { __sync_fetch_and_add(c, 1ULL); }
     """
     int tlsc_trylock(unsigned char *l) nogil
     void tlsc_unlock(unsigned char *l) nogil
     long tlsc_now() nogil
+    void tlsc_count(unsigned long long *c) nogil
+
+
+cdef struct tlsc_head_t:     # the mapping's first entry: show info's SslCacheLookups, SslCacheMisses
+    unsigned long long lookups
+    unsigned long long misses
 
 
 cdef enum:
@@ -36,8 +43,9 @@ cdef struct tlsc_entry_t:
     unsigned char der[TLSC_DER_MAX]
 
 
-cdef tlsc_entry_t *g_tlsc = NULL     # the generation's cache (NULL: OpenSSL's own, per worker)
+cdef tlsc_entry_t *g_tlsc = NULL     # the generation's cache entries (NULL: OpenSSL's own, per worker)
 cdef unsigned int g_tlsc_n = 0
+cdef tlsc_head_t *g_tlsc_head = NULL # its counters (the entry before the first)
 
 
 cdef inline unsigned int _tlsc_slot(const unsigned char *id, unsigned int n) noexcept nogil:
@@ -77,14 +85,15 @@ cdef SSL_SESSION *tlsc_get_cb(SSL *ssl, const unsigned char *id, int idlen, int 
     copy[0] = 0
     if g_tlsc == NULL or idlen <= 0 or idlen > 32:
         return NULL
+    tlsc_count(&g_tlsc_head.lookups)
     e = &g_tlsc[_tlsc_slot(id, <unsigned int>idlen)]
-    if not tlsc_trylock(&e.lock):
-        return NULL
-    if e.derlen and e.idlen == idlen and memcmp(e.id, id, idlen) == 0 and e.expire > tlsc_now():
-        n = e.derlen
-        memcpy(der, e.der, n)
-    tlsc_unlock(&e.lock)
+    if tlsc_trylock(&e.lock):
+        if e.derlen and e.idlen == idlen and memcmp(e.id, id, idlen) == 0 and e.expire > tlsc_now():
+            n = e.derlen
+            memcpy(der, e.der, n)
+        tlsc_unlock(&e.lock)
     if n == 0:
+        tlsc_count(&g_tlsc_head.misses)
         return NULL
     return d2i_SSL_SESSION(NULL, &p, n)
 
@@ -125,22 +134,31 @@ cdef class TlsCache:
     def __cinit__(self, unsigned int entries):
         cdef void *p
         self.n = max(1, entries)
-        p = mmap(NULL, <size_t>self.n * sizeof(tlsc_entry_t), PROT_READ | PROT_WRITE,
+        # (one more entry first: the counters)
+        p = mmap(NULL, <size_t>(self.n + 1) * sizeof(tlsc_entry_t), PROT_READ | PROT_WRITE,
                  MAP_SHARED | MAP_ANONYMOUS, -1, 0)
         if p == MAP_FAILED:
             raise MemoryError("cannot map the TLS session cache")
         self.mem = <tlsc_entry_t *>p
 
     def activate(self) -> None:
-        global g_tlsc, g_tlsc_n
-        g_tlsc = self.mem
+        global g_tlsc, g_tlsc_n, g_tlsc_head
+        g_tlsc_head = <tlsc_head_t *>self.mem
+        g_tlsc = self.mem + 1
         g_tlsc_n = self.n
 
+    def counters(self) -> tuple:
+        """(lookups, misses) of every worker of the generation: show info's SslCacheLookups,
+        SslCacheMisses."""
+        cdef tlsc_head_t *h = <tlsc_head_t *>self.mem
+        return (h.lookups, h.misses)
+
     def __dealloc__(self):
-        global g_tlsc, g_tlsc_n
+        global g_tlsc, g_tlsc_n, g_tlsc_head
         if self.mem != NULL:
-            if g_tlsc == self.mem:
+            if g_tlsc == self.mem + 1:
                 g_tlsc = NULL
+                g_tlsc_head = NULL
                 g_tlsc_n = 0
-            munmap(self.mem, <size_t>self.n * sizeof(tlsc_entry_t))
+            munmap(self.mem, <size_t>(self.n + 1) * sizeof(tlsc_entry_t))
             self.mem = NULL

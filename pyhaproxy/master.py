@@ -638,6 +638,7 @@ class Master:
             gen.cfg, gen.shm, list(gen.slots), started=self._stats.started, stopping=bool(self.st.stopping),
             maps=gen.maps,
             peers=list(self.peers.engines) if self.peers is not None else [],  # peers
+            tls_cache=gen.tls_cache,
         )
 
     def _spawn(self, gen: Generation, idx: int) -> int | None:

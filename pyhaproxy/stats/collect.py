@@ -67,6 +67,7 @@ class View:
     stopping: bool = False
     maps: Any = None  # pyhaproxy.runtime_maps.RuntimeMaps of the generation
     peers: list[Any] = field(default_factory=list)  # peers: the master's PeersEngines (`show peers`)
+    tls_cache: Any = None  # _core.TlsCache of the generation (its lookup counters), or None
 
 
 @dataclass
@@ -196,6 +197,7 @@ def collect(view: View, scope: set[str] | None = None, now: float | None = None)
     for slot, pid in enumerate(view.workers):
         rss, cpu = _process_figures(pid)
         workers.append(WorkerInfo(slot + 1, pid, rss, cpu))
+    cache = tuple(view.tls_cache.counters()) if view.tls_cache is not None else (0, 0)
     uptime = max(0, int(now - view.started))
     g = cfg.global_
     info: dict[str, Any] = {
@@ -219,8 +221,8 @@ def collect(view: View, scope: set[str] | None = None, now: float | None = None)
         "CumSslConns": ssl["ssl_sess"] + ssl["srv_ssl_sess"],
         # (2.6 computes it over the last second's rates; here: over the process's life)
         "SslFrontendSessionReuse_pct": (100 * ssl["ssl_reused"] // ssl["ssl_sess"]) if ssl["ssl_sess"] else 0,
-        "SslCacheLookups": 0,       # (the shared session cache does not count them yet)
-        "SslCacheMisses": 0,
+        "SslCacheLookups": cache[0],    # the session cache the workers share (tlscache.pxi)
+        "SslCacheMisses": cache[1],
         "Stopping": int(view.stopping),
         "Listeners": sum(len(p.binds) for p in cfg.proxies if not p.disabled),
     }

@@ -443,6 +443,7 @@ def test_redirect_scheme_https(proxy: Any, binary: str, certs: dict[str, Path],
 RESUME_CFG = """
 global
     nbthread 2
+    stats socket {sock} level admin
     {maxconn}
     log 127.0.0.1:{logport} local0
 defaults
@@ -497,7 +498,7 @@ def _https_keep(ctx: ssl.SSLContext, port: int, session: Any) -> ssl.SSLSocket:
 @pytest.mark.parametrize("tickets", ["", "no-tls-tickets"])
 def test_ticket_resumption_across_workers(proxy: Any, binary: str, certs: dict[str, Path],
                                           http_backend: Callable[..., Any], syslog: Any,
-                                          tickets: str) -> None:
+                                          tickets: str, tmp_path: Path) -> None:
     """Tickets (TLS 1.3 and 1.2) resume on every worker; with `no-tls-tickets` (Debian's default),
     session IDs and TLS 1.3's stateful tickets do too, through the session cache the workers
     share (ext/tlscache.pxi) as 2.6's threads share theirs. pyhaproxy runs `nbthread 2` as two
@@ -508,8 +509,9 @@ def test_ticket_resumption_across_workers(proxy: Any, binary: str, certs: dict[s
     (port,) = free_ports(1)
     bd = http_backend(name="D")
     ours = binary == "pyhaproxy"
+    sock = tmp_path / "stats.sock"
     proxy.start(RESUME_CFG, port=port, logport=syslog[1], a=certs["a"], b=certs["b"], pd=bd.port,
-                maxconn="maxconn 1" if ours else "", tickets=tickets)
+                maxconn="maxconn 1" if ours else "", tickets=tickets, sock=sock)
     log = syslog[0]
     for ver in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
         ctx = ssl.create_default_context(cafile=str(certs["ca"]))
@@ -527,6 +529,9 @@ def test_ticket_resumption_across_workers(proxy: Any, binary: str, certs: dict[s
                 s.close()
         pids = {line.split("haproxy[", 1)[1].split("]", 1)[0] for line in lines}
         assert len(pids) == len(held), (ver, lines)
+    # the shared cache is looked up only when the sessions are not in tickets (show info)
+    lookups = int(_show_info(sock)["SslCacheLookups"])
+    assert lookups > 0 if tickets else lookups == 0, lookups
 
 BODY_CFG = """
 defaults
