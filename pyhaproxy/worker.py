@@ -425,6 +425,28 @@ def compile_acls(cfg: Config) -> AclTables:
         regex = a[-1].encode("latin-1") if a else b""
         return (hr.action, cond, 0, 0, name, regex, first, nfmt)
 
+    def http_rule(hr: HttpRule, cond: int) -> tuple[str, int, int, int, bytes, bytes, int, int]:
+        """An http-request, http-response or http-after-response rule whose action both
+        directions have (deny, redirect, return, variables, capture, rewrites, header edits)."""
+        a = hr.args
+        if hr.action == "deny":
+            return ("deny", cond, int(a[0]) if a else 403, 0, b"", b"", 0, 0)
+        if hr.action == "redirect":
+            return (f"redirect-{a[0]}", cond, int(a[2]), int(a[3]), a[1].encode("latin-1"), b"", 0, 0)
+        if hr.action == "return":
+            first, nfmt = add_fmt(hr.fmt or [])
+            return ("return", cond, int(a[0]), 0, _return_head(a), a[2].encode("latin-1"), first, nfmt)
+        if hr.action in VAR_ACTIONS:
+            return var_rule(hr, cond)
+        if hr.action == "capture":
+            assert hr.fmt and hr.fmt[0].sample is not None
+            return ("capture", cond, int(a[0]), 0, b"", b"", expr_of(hr.fmt[0].sample), 0)
+        if hr.action in REWRITES:
+            return rewrite_rule(hr, cond)
+        first, nfmt = add_fmt(hr.fmt or [])
+        return (hr.action, cond, 0, 0, a[0].encode("latin-1"), (a[1] if len(a) > 1 else "").encode("latin-1"),
+                first, nfmt)
+
     for pi, px in enumerate(cfg.proxies):
         local: dict[str, list[int]] = {}
         maps.proxy = px.name
@@ -450,36 +472,17 @@ def compile_acls(cfg: Config) -> AclTables:
                 cond = len(conds)
                 add_cond(px, local, hr.cond, -1)
             a = hr.args
-            if hr.action == "deny":
-                hrules.append(("deny", cond, int(a[0]) if a else 403, 0, b"", b"", 0, 0))
-            elif hr.action == "tarpit":
+            if hr.action == "tarpit":
                 hrules.append(("tarpit", cond, int(a[0]) if a else 500, 0, b"", b"", 0, 0))
-            elif hr.action == "redirect":
-                hrules.append((f"redirect-{a[0]}", cond, int(a[2]), int(a[3]), a[1].encode("latin-1"), b"",
-                               0, 0))
-            elif hr.action == "return":
-                first, nfmt = add_fmt(hr.fmt or [])
-                hrules.append(("return", cond, int(a[0]), 0, _return_head(a), a[2].encode("latin-1"),
-                               first, nfmt))
-            elif hr.action in VAR_ACTIONS:
-                hrules.append(var_rule(hr, cond))
-            elif hr.action == "capture":
-                assert hr.fmt and hr.fmt[0].sample is not None
-                hrules.append(("capture", cond, int(a[0]), 0, b"", b"", expr_of(hr.fmt[0].sample), 0))
             elif hr.action in STICK_ACTIONS:
                 hrules.append(stick_rule(hr, cond))
-            elif hr.action in REWRITES:
-                hrules.append(rewrite_rule(hr, cond))
             elif hr.action == "auth":
                 hrules.append(("auth", cond, 401, 0, _auth_answer(a[0] or px.name), b"", 0, 0))
             elif hr.action in ("set-path", "set-query", "set-uri"):
                 first, nfmt = add_fmt(hr.fmt or [])
                 hrules.append((hr.action, cond, 0, 0, b"", b"", first, nfmt))
             else:
-                value = a[1] if len(a) > 1 else ""
-                first, nfmt = add_fmt(hr.fmt or [])
-                hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"), value.encode("latin-1"),
-                               first, nfmt))
+                hrules.append(http_rule(hr, cond))
         hreq.append((hfirst, len(hrules) - hfirst))
         for rules, ranges in ((px.http_res_rules, hres), (px.http_after_rules, hafter)):
             hfirst = len(hrules)
@@ -488,27 +491,7 @@ def compile_acls(cfg: Config) -> AclTables:
                 if hr.cond is not None:
                     cond = len(conds)
                     add_cond(px, local, hr.cond, -1)
-                a = hr.args
-                if hr.action == "deny":
-                    hrules.append(("deny", cond, int(a[0]), 0, b"", b"", 0, 0))
-                elif hr.action == "redirect":
-                    hrules.append((f"redirect-{a[0]}", cond, int(a[2]), int(a[3]), a[1].encode("latin-1"),
-                                   b"", 0, 0))
-                elif hr.action == "return":
-                    first, nfmt = add_fmt(hr.fmt or [])
-                    hrules.append(("return", cond, int(a[0]), 0, _return_head(a), a[2].encode("latin-1"),
-                                   first, nfmt))
-                elif hr.action in VAR_ACTIONS:
-                    hrules.append(var_rule(hr, cond))
-                elif hr.action == "capture":
-                    assert hr.fmt and hr.fmt[0].sample is not None
-                    hrules.append(("capture", cond, int(a[0]), 0, b"", b"", expr_of(hr.fmt[0].sample), 0))
-                elif hr.action in REWRITES:
-                    hrules.append(rewrite_rule(hr, cond))
-                else:
-                    first, nfmt = add_fmt(hr.fmt or [])
-                    hrules.append((hr.action, cond, 0, 0, a[0].encode("latin-1"),
-                                   (a[1] if len(a) > 1 else "").encode("latin-1"), first, nfmt))
+                hrules.append(http_rule(hr, cond))
             ranges.append((hfirst, len(hrules) - hfirst))
         for ruleset, ranges in ((px.tcp_conn_rules, tconn), (px.tcp_sess_rules, tsess),
                                 (px.tcp_content_rules, tcont)):
