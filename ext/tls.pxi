@@ -591,6 +591,28 @@ cdef str _tls_errors():
     return "; ".join(out) or "unknown error"
 
 
+cdef int tls_ctx_protocol(SSL_CTX *ctx, object cfg) except -1:
+    """What a context of either side has: the options and modes every TLS connection here uses,
+    the version range (TLSv1.2 up by default, as 2.6), `ciphers`, `ciphersuites` (cfg: a
+    BindTLS or a ServerTLS). Raises ValueError; the caller frees ctx."""
+    cdef bytes b
+    # (a FIN without close_notify is an end of stream, without an alert, as in haproxy)
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF)
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
+                     | SSL_MODE_RELEASE_BUFFERS)
+    SSL_CTX_set_min_proto_version(ctx, _TLS_VERSIONS[cfg.min_ver] if cfg.min_ver else TLS1_2_VERSION)
+    SSL_CTX_set_max_proto_version(ctx, _TLS_VERSIONS[cfg.max_ver] if cfg.max_ver else 0)
+    if cfg.ciphers:
+        b = cfg.ciphers.encode()
+        if SSL_CTX_set_cipher_list(ctx, b) != 1:
+            raise ValueError(f"unable to set SSL cipher list to '{cfg.ciphers}': {_tls_errors()}")
+    if cfg.ciphersuites:
+        b = cfg.ciphersuites.encode()
+        if SSL_CTX_set_ciphersuites(ctx, b) != 1:
+            raise ValueError(f"unable to set TLS 1.3 cipher suites to '{cfg.ciphersuites}': {_tls_errors()}")
+    return 0
+
+
 cdef SSL_CTX *_tls_ctx(object cfg, object crt, tls_bind_t *tb, tls_ctxopt_t *o) except NULL:
     """One context: the certificate file crt (PEM: certificate, chain, key) with the bind's settings."""
     cdef SSL_CTX *ctx = SSL_CTX_new(TLS_server_method())
@@ -604,23 +626,13 @@ cdef SSL_CTX *_tls_ctx(object cfg, object crt, tls_bind_t *tb, tls_ctxopt_t *o) 
     if SSL_CTX_use_PrivateKey_file(ctx, path, SSL_FILETYPE_PEM) != 1 or SSL_CTX_check_private_key(ctx) != 1:
         SSL_CTX_free(ctx)
         raise ValueError(f"unable to load SSL private key from PEM file '{crt.path}': {_tls_errors()}")
-    # (a FIN without close_notify is an end of stream, without an alert, as in haproxy)
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF
-                        | (SSL_OP_CIPHER_SERVER_PREFERENCE if not cfg.prefer_client_ciphers else 0))
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
-                     | SSL_MODE_RELEASE_BUFFERS)
-    SSL_CTX_set_min_proto_version(ctx, _TLS_VERSIONS[cfg.min_ver] if cfg.min_ver else TLS1_2_VERSION)
-    SSL_CTX_set_max_proto_version(ctx, _TLS_VERSIONS[cfg.max_ver] if cfg.max_ver else 0)
-    if cfg.ciphers:
-        b = cfg.ciphers.encode()
-        if SSL_CTX_set_cipher_list(ctx, b) != 1:
-            SSL_CTX_free(ctx)
-            raise ValueError(f"unable to set SSL cipher list to '{cfg.ciphers}': {_tls_errors()}")
-    if cfg.ciphersuites:
-        b = cfg.ciphersuites.encode()
-        if SSL_CTX_set_ciphersuites(ctx, b) != 1:
-            SSL_CTX_free(ctx)
-            raise ValueError(f"unable to set TLS 1.3 cipher suites to '{cfg.ciphersuites}': {_tls_errors()}")
+    try:
+        tls_ctx_protocol(ctx, cfg)
+    except BaseException:
+        SSL_CTX_free(ctx)
+        raise
+    if not cfg.prefer_client_ciphers:
+        SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE)
     if cfg.curves:
         b = cfg.curves.encode()
         if SSL_CTX_set1_groups_list(ctx, b) != 1:

@@ -161,21 +161,9 @@ cdef tls_srv_t *_tls_srv_build(object cfg, int sni_expr) except NULL:
     ts.verify = 1 if cfg.verify else 0
     ts.reuse = 1 if cfg.reuse else 0
     try:
-        SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF
-                            | (SSL_OP_NO_TICKET if cfg.no_tls_tickets else 0))
-        SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
-                         | SSL_MODE_RELEASE_BUFFERS)
-        SSL_CTX_set_min_proto_version(ctx, _TLS_VERSIONS[cfg.min_ver] if cfg.min_ver else TLS1_2_VERSION)
-        SSL_CTX_set_max_proto_version(ctx, _TLS_VERSIONS[cfg.max_ver] if cfg.max_ver else 0)
-        if cfg.ciphers:
-            b = cfg.ciphers.encode()
-            if SSL_CTX_set_cipher_list(ctx, b) != 1:
-                raise ValueError(f"unable to set SSL cipher list to '{cfg.ciphers}': {_tls_errors()}")
-        if cfg.ciphersuites:
-            b = cfg.ciphersuites.encode()
-            if SSL_CTX_set_ciphersuites(ctx, b) != 1:
-                raise ValueError(f"unable to set TLS 1.3 cipher suites to '{cfg.ciphersuites}': "
-                                 f"{_tls_errors()}")
+        tls_ctx_protocol(ctx, cfg)      # (tls.pxi: as a bind's contexts)
+        if cfg.no_tls_tickets:
+            SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET)
         if cfg.crt:
             b = str(cfg.crt).encode()
             if SSL_CTX_use_certificate_chain_file(ctx, b) != 1 \
