@@ -14,9 +14,13 @@ import copy
 import os
 import ssl
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .lexer import ConfigError
 from .model import Where
+
+if TYPE_CHECKING:
+    from .tls_server import ServerTLS
 
 VERSIONS = ("SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 _NO_VERSION = {"no-sslv3": "SSLv3", "no-tlsv10": "TLSv1.0", "no-tlsv11": "TLSv1.1",
@@ -233,7 +237,8 @@ def load_crt_list(g: GlobalTLS, t: BindTLS, path: str, where: Where, label: str)
     return out
 
 
-def _set_version(t: BindTLS, opt: str, val: str, where: Where, label: str) -> None:
+def set_version(t: BindTLS | ServerTLS, opt: str, val: str, where: Where, label: str) -> None:
+    """`ssl-min-ver|ssl-max-ver VERSION` of a bind or a server."""
     if val not in VERSIONS:
         raise _fail(where, f"{label} : option '{opt}' expects one of {', '.join(VERSIONS)} "
                            f"(got '{val}').")
@@ -241,6 +246,12 @@ def _set_version(t: BindTLS, opt: str, val: str, where: Where, label: str) -> No
         t.min_ver = val
     else:
         t.max_ver = val
+
+
+def check_version_range(t: BindTLS | ServerTLS, where: Where, label: str) -> None:
+    """The range of a bind or a server, once its options are all read, is not empty."""
+    if t.min_ver and t.max_ver and VERSIONS.index(t.min_ver) > VERSIONS.index(t.max_ver):
+        raise _fail(where, f"{label} : 'ssl-min-ver {t.min_ver}' is above 'ssl-max-ver {t.max_ver}'.")
 
 
 def _apply_options(t: BindTLS, words: list[str], where: Where, table: dict[str, bool], label: str,
@@ -276,7 +287,7 @@ def _apply_options(t: BindTLS, words: list[str], where: Where, table: dict[str, 
                     raise _fail(where, f"{label} : 'alpn' : protocol name too long.")
             t.alpn = protos
         elif opt in ("ssl-min-ver", "ssl-max-ver"):
-            _set_version(t, opt, val, where, label)
+            set_version(t, opt, val, where, label)
         elif opt in _NO_VERSION:
             no_versions.add(_NO_VERSION[opt])
         elif opt in _FORCE_VERSION:
@@ -341,8 +352,7 @@ def parse_bind(g: GlobalTLS, bind_text: str, words: list[str], where: Where) -> 
         t.certs.extend(load_crt_list(g, t, c[1:], where, label) if c[0] == "\0" else load_crt(g, c, where))
     if not t.certs:
         raise _fail(where, f"{label} : no certificate found in '{crts[0]}'.")
-    if t.min_ver and t.max_ver and VERSIONS.index(t.min_ver) > VERSIONS.index(t.max_ver):
-        raise _fail(where, f"{label} : 'ssl-min-ver {t.min_ver}' is above 'ssl-max-ver {t.max_ver}'.")
+    check_version_range(t, where, label)
     if t.verify != "none" and not t.ca_files:
         raise _fail(where, f"{label} : verify is enabled but no CA file specified.")
     # the worker's own code builds the contexts once, here, to check them

@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from .lexer import ConfigError
 from .model import Where
 from .sample import SampleError, SampleExpr, parse_sample
-from .tls import _FORCE_VERSION, _NO_VERSION, VERSIONS, GlobalTLS, ca_files, narrow_versions
+from .tls import (
+    _FORCE_VERSION,
+    _NO_VERSION,
+    GlobalTLS,
+    ca_files,
+    check_version_range,
+    narrow_versions,
+    set_version,
+)
 
 # server options handled here: value-taking ones map to True
 SERVER_OPTIONS = {
@@ -133,13 +141,7 @@ def apply(t: ServerTLS, words: list[str], where: Where, label: str, g: GlobalTLS
         elif opt in ("ciphers", "ciphersuites"):
             setattr(t, opt, val)
         elif opt in ("ssl-min-ver", "ssl-max-ver"):
-            if val not in VERSIONS:
-                raise _fail(where, f"{label} : option '{opt}' expects one of {', '.join(VERSIONS)} "
-                                   f"(got '{val}').")
-            if opt == "ssl-min-ver":
-                t.min_ver = val
-            else:
-                t.max_ver = val
+            set_version(t, opt, val, where, label)
         elif opt in _NO_VERSION:
             no_versions.add(_NO_VERSION[opt])
         elif opt in _FORCE_VERSION:
@@ -168,8 +170,7 @@ def build(g: GlobalTLS, words: list[str], where: Where, px_name: str, srv_name: 
     apply(t, words, where, label, g)
     if not t.use_ssl and not t.check_ssl:
         return None
-    if t.min_ver and t.max_ver and VERSIONS.index(t.min_ver) > VERSIONS.index(t.max_ver):
-        raise _fail(where, f"{label} : 'ssl-min-ver {t.min_ver}' is above 'ssl-max-ver {t.max_ver}'.")
+    check_version_range(t, where, label)
     if t.verify and not t.ca_files:
         if g.server_verify:
             raise _fail(where, f"{label} : verify is enabled by default but no CA file specified. If "
