@@ -186,10 +186,11 @@ def collect(view: View, scope: set[str] | None = None, now: float | None = None)
         cur_conns += pc["cur_sess"]
         for k in ("ssl_sess", "ssl_reused", "ssl_cur"):
             ssl[k] += pc[k]
-        for sgi in range(first, gi):
-            sc = _sum(shm, nproxy + sgi)
-            ssl["srv_ssl_sess"] += sc["ssl_sess"]
-            ssl["srv_ssl_cur"] += sc["ssl_cur"]
+        for sgi, sv in enumerate(px.servers, first):
+            if sv.tls is not None and sv.tls.use_ssl:     # (only they count: a large farm stays cheap)
+                sc = _sum(shm, nproxy + sgi)
+                ssl["srv_ssl_sess"] += sc["ssl_sess"]
+                ssl["srv_ssl_cur"] += sc["ssl_cur"]
         if not _in_scope(scope, px.name):
             continue
         proxies.append(_proxy_rows(view, px, pi, first, nproxy, pc, now))
