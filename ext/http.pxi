@@ -151,6 +151,7 @@ cdef void http_to_master(int idx, int total, h1_msg *m, int kind) noexcept nogil
         return
     s.cli_ka = 0
     s.req.buf_in = total
+    s.req_unsettled = 0
     if http_body_start(&s.req, m.hdrs_end, 0, 1) < 0:
         sess_fail(idx, TERM_PROXY, PH_REQ, 400)
         return
@@ -185,6 +186,13 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     s.stk_done = 0
     if p.ntcc and tcp_content_rules(idx, p.tcc_first, p.ntcc, 1):
         return
+    # an answer of haproxy's own may keep the client (session.pxi answer_frame()); until the body
+    # framing is set up below, http_req_settle() sets it up for the answer
+    s.ans_ka = ((m.minor >= 1 and not m.conn_close) or (m.minor == 0 and m.conn_keepalive)) and not (
+        p.opts & (PO_HTTPCLOSE | PO_FORCECLOSE))
+    s.req_unsettled = 1
+    s.req_after_hdr = total - m.hdrs_end
+    s.req_v10 = m.minor == 0
     ctr_px(s.px).req_tot += 1
     stk_new_request(s)          # counters tracked before HTTP count this request
     if p.mon_uri_len and monitor_uri_matches(p, buf, m):
@@ -236,6 +244,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     opts = p.opts | be.opts
     if opts & (PO_HTTPCLOSE | PO_FORCECLOSE):
         s.cli_ka = 0
+        s.ans_ka = 0
     if be.ck_mode != CK_NONE and be.nsrv > 0:
         g = http_req_cookie(idx, buf, &total)
     if g < 0 and as_used(s.be):
@@ -262,6 +271,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         sess_fail(idx, TERM_PROXY, PH_REQ, 400)
         return
     s.req.buf_in = total
+    s.req_unsettled = 0
     if http_body_start(&s.req, m.hdrs_end, 0, 1) < 0:
         ctr_px(s.px).err_req += 1
         sess_fail(idx, TERM_PROXY, PH_REQ, 400)
@@ -321,6 +331,7 @@ cdef void http_client_io(int idx) noexcept nogil:
                 r = h1_parse_request(s.req.buf, s.req.buf_in, &g_msg)
                 if r > 0:
                     http_request_ready(idx, r)
+                    g_sess[idx].req_unsettled = 0
                     return
                 if r < 0 or s.req.buf_in >= H1_MAX_HDR_BLOCK:
                     ctr_px(s.px).err_req += 1
@@ -717,6 +728,25 @@ cdef void http_read_response(int idx) noexcept nogil:
         return
 
 
+cdef void http_req_settle(int idx) noexcept nogil:
+    """haproxy answers while http_request_ready() analyses the request (g_msg is still its head,
+    moved by the header edits made so far): set up s.req's body framing as forwarding would, so
+    that the answer knows whether the request was read whole and where the next one starts."""
+    cdef sess_t *s = &g_sess[idx]
+    s.req_unsettled = 0
+    s.req.buf_in = g_msg.hdrs_end + s.req_after_hdr
+    if http_body_start(&s.req, g_msg.hdrs_end, 0, 1) < 0:
+        s.ans_ka = 0
+
+
+cdef void http_answer_kept(int idx) noexcept nogil:
+    """haproxy's own answer is sent and the client stays (answer_frame()): what is left of the
+    request is dropped, the transaction ends and the next request is read."""
+    cdef sess_t *s = &g_sess[idx]
+    s.req.buf_off = s.req.buf_len
+    http_end_transaction(idx)
+
+
 cdef void http_end_transaction(int idx) noexcept nogil:
     """Both messages are complete: log, then close or wait for the next request on this connection."""
     cdef sess_t *s = &g_sess[idx]
@@ -733,8 +763,9 @@ cdef void http_end_transaction(int idx) noexcept nogil:
         s.logged = 1
         sess_close(idx)
         return
-    if (not s.srv_ka or s.rsp.buf_in > s.rsp.buf_len or s.srv_rd == 2 or s.rsp.eof
+    if (s.sfd < 0 or not s.srv_ka or s.rsp.buf_in > s.rsp.buf_len or s.srv_rd == 2 or s.rsp.eof
             or (s.srv >= 0 and g_srv[s.srv].conf.maxconn)):
+        # (sfd < 0: haproxy answered on its own, with no server connection left to keep)
         # (a server with maxconn counts transactions: its slot is given back between requests)
         # (srv_rd == 2: the server's FIN came with the response's edge, it will not serve again)
         if s.sfd >= 0:
@@ -751,6 +782,9 @@ cdef void http_end_transaction(int idx) noexcept nogil:
     s.http_ka = 1
     s.logged = 0
     s.status = 0
+    s.ans_ka = 0
+    s.term_cause = TERM_NONE        # (set by haproxy's own answer to the request before)
+    s.term_phase = PH_NONE
     s.t_req = s.t_conn = s.t_rsp = s.t_cstart = 0
     s.req.hold = 0
     ctr_add_bytes(s)

@@ -57,7 +57,7 @@ cdef struct hrule_t:
 
 
 cdef hrule_t *g_hrule = NULL
-cdef const char *REDIR_END = b"\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n"
+cdef const char *REDIR_END = b"\r\ncache-control: no-cache\r\n\r\n"   # (2.6's bytes)
 cdef char g_redir[BUFSIZE]
 cdef char g_hr_val[BUFSIZE]
 
@@ -155,7 +155,7 @@ cdef int _hr_put(char *dst, int n, const char *src, int len) noexcept nogil:
 
 
 cdef void http_redirect(int idx, hrule_t *r, const char *buf, h1_msg *m) noexcept nogil:
-    """Answer the redirect of rule r and close."""
+    """Answer the redirect of rule r (2.6's bytes)."""
     cdef sess_t *s = &g_sess[idx]
     cdef int n = 0, ulen, k
     cdef const char *reason
@@ -170,7 +170,7 @@ cdef void http_redirect(int idx, hrule_t *r, const char *buf, h1_msg *m) noexcep
     else:
         reason = b"HTTP/1.1 302 Found\r\n"
     n = _hr_put(g_redir, n, reason, <int>strlen(reason))
-    n = _hr_put(g_redir, n, b"Content-Length: 0\r\nLocation: ", 29)
+    n = _hr_put(g_redir, n, b"content-length: 0\r\nlocation: ", 29)
     if n >= 0 and (r.action == HR_REDIR_PREFIX or r.action == HR_REDIR_SCHEME):
         if r.action == HR_REDIR_SCHEME:     # tls: scheme "://" host, then the URI as for prefix
             n = _hr_put(g_redir, n, r.name, r.nlen)
@@ -204,12 +204,16 @@ cdef void http_redirect(int idx, hrule_t *r, const char *buf, h1_msg *m) noexcep
 
 
 cdef void http_return(int idx, hrule_t *r, const char *body, int blen) noexcept nogil:
-    """http-request return: the status line and headers, Content-Length, the payload; close."""
+    """http-request return: the status line, content-length, the headers, the payload."""
     cdef sess_t *s = &g_sess[idx]
     cdef int n = 0
     cdef char num[24]
     cdef int k = 0, x = blen
-    n = _hr_put(g_redir, n, r.name, r.nlen)
+    cdef int sl = 0
+    while sl < r.nlen and r.name[sl] != b'\n':
+        sl += 1
+    sl += 1                     # the status line, then content-length, then the other headers
+    n = _hr_put(g_redir, n, r.name, sl)
     if n >= 0:
         n = _hr_put(g_redir, n, b"content-length: ", 16)
     while True:
@@ -222,7 +226,11 @@ cdef void http_return(int idx, hrule_t *r, const char *body, int blen) noexcept 
         k -= 1
         n = _hr_put(g_redir, n, &num[k], 1)
     if n >= 0:
-        n = _hr_put(g_redir, n, b"\r\n\r\n", 4)
+        n = _hr_put(g_redir, n, b"\r\n", 2)
+    if n >= 0 and sl < r.nlen:
+        n = _hr_put(g_redir, n, r.name + sl, r.nlen - sl)
+    if n >= 0:
+        n = _hr_put(g_redir, n, b"\r\n", 2)
     if n >= 0:
         n = _hr_put(g_redir, n, body, blen)
     if n < 0:

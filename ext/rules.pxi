@@ -297,6 +297,7 @@ cdef int rules_http_request(int idx, int px, int *plen, h1_msg *m) noexcept nogi
     if r == 0:
         return 0
     s.cli_ka = 0
+    s.ans_ka = 0        # (1.x's reqdeny/reqtarpit close the connection after their page)
     if r == 403:
         ctr_px(s.px).denied_req += 1
         sess_fail(idx, TERM_PROXY, PH_REQ, 403)
@@ -328,6 +329,7 @@ cdef void http_refuse_response(int idx) noexcept nogil:
     if s.srv >= 0:
         ctr_srv(s.srv).denied_resp += 1
     s.cli_ka = 0
+    s.ans_ka = 0        # (1.x's rspdeny/checkcache close the connection after their page)
     s.srv_ka = 0
     s.status = 502
     sess_fail(idx, TERM_PROXY, PH_HDRS, 502)
@@ -343,6 +345,8 @@ cdef void rules_tarpit_start(int idx, int status) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef px_conf_t *c = &g_px[s.px].conf
     cdef int to = c.tarpittimeout if c.tarpittimeout > 0 else c.contimeout
+    if s.req_unsettled and g_req_settle != NULL:
+        g_req_settle(idx)       # (the answer comes later: the request's framing is set up now)
     ctr_px(s.px).denied_req += 1
     if s.term_cause == TERM_NONE:
         s.term_cause = TERM_PROXY

@@ -226,7 +226,10 @@ cdef void answer_io(int idx) noexcept nogil:
         if r & XF_DST_ERR:
             sess_close(idx)
         elif s.rsp.buf_len == 0:
-            http_linger(idx)
+            if s.cli_ka and g_answer_kept != NULL:
+                g_answer_kept(idx)      # 2.6 keeps the client: the next request (http.pxi)
+            else:
+                http_linger(idx)
         else:
             sess_arm(s, idx)
         return
@@ -235,10 +238,69 @@ cdef void answer_io(int idx) noexcept nogil:
 
 
 cdef void (*g_after_response)(int) noexcept nogil     # httpreq.pxi's http_after_generated, or NULL
+cdef void (*g_req_settle)(int) noexcept nogil         # http.pxi's http_req_settle
+cdef void (*g_answer_kept)(int) noexcept nogil        # http.pxi's http_answer_kept
+
+
+cdef int page_has_hdr(const char *buf, int head, const char *name, int nlen) noexcept nogil:
+    """The answer's head (head bytes) has a header line named name (lower case given)."""
+    cdef int i = 0, k
+    while i < head:
+        if buf[i] == b'\n' and i + 1 + nlen < head and buf[i + 1 + nlen] == b':':
+            k = 0
+            while k < nlen and (buf[i + 1 + k] | 0x20) == name[k]:
+                k += 1
+            if k == nlen:
+                return 1
+        i += 1
+    return 0
+
+
+cdef void answer_frame(int idx) noexcept nogil:
+    """Decide whether the client stays after haproxy's own answer in s.rsp, and say so in it.
+
+    2.6 keeps an HTTP/1.1 client (or a 1.0 one that asked for keep-alive) after a deny, a return,
+    a redirect, a 401, a tarpit, monitor-uri and a 502/503/504 page, when the request was read
+    whole; its parser's errors (400, 408, 414, 501, 505) close. It writes `connection: close`
+    when closing, `connection: keep-alive` when keeping a 1.0 client, nothing otherwise. An
+    errorfile with a connection header of its own, or without a content-length, is sent as it is
+    and the connection closes after it.
+    """
+    cdef sess_t *s = &g_sess[idx]
+    cdef char *buf = s.rsp.buf
+    cdef const char *line
+    cdef int head, n, keep
+    if s.req_unsettled and g_req_settle != NULL:
+        g_req_settle(idx)       # (an answer from the request's analysis: its body framing now)
+    keep = (s.ans_ka and s.req.phase == CH_DONE and s.req.in_pipe == 0 and not s.req.eof
+            and not g_stopping and s.h2c == 0 and s.status != 400 and s.status != 408
+            and s.status != 414 and s.status != 501 and s.status != 505)
+    s.cli_ka = 0
+    if s.h2c != 0 or buf == NULL:
+        return                  # (an HTTP/2 stream ends with its answer; no connection header)
+    head = h1_hdr_block_end(buf, s.rsp.buf_len, 0)
+    if head <= 0:
+        return
+    head -= 2 if head >= 2 and buf[head - 2] == b'\r' else 1     # where the blank line starts
+    if page_has_hdr(buf, head, b"connection", 10) or not page_has_hdr(buf, head, b"content-length", 14):
+        return                  # (an errorfile that says how it ends, or ends with the connection)
+    if keep and not s.req_v10:
+        s.cli_ka = 1
+        return
+    line = b"connection: keep-alive\r\n" if keep else b"connection: close\r\n"
+    n = <int>strlen(line)
+    if s.rsp.buf_len + n > BUFSIZE:
+        return
+    memmove(buf + head + n, buf + head, s.rsp.buf_len - head)
+    memcpy(buf + head, line, n)
+    s.rsp.buf_len += n
+    s.rsp.buf_in += n
+    s.cli_ka = keep
 
 
 cdef void http_send_raw(int idx, const char *data, int n) noexcept nogil:
-    """Queue a fixed answer (monitor-uri) and close once it is sent."""
+    """Queue a fixed answer (monitor-uri, redirect, return, 401): the client stays or goes as
+    answer_frame() decides."""
     cdef sess_t *s = &g_sess[idx]
     chan_release(&s.rsp)
     s.rsp.buf = buf_get()
@@ -252,11 +314,12 @@ cdef void http_send_raw(int idx, const char *data, int n) noexcept nogil:
     s.state = ST_ERRPAGE
     if g_after_response != NULL:
         g_after_response(idx)       # http-after-response rules
+    answer_frame(idx)
     answer_io(idx)
 
 
 cdef void http_send_error(int idx, int status) noexcept nogil:
-    """Answer with HAProxy's error page, then close the connection."""
+    """Answer with HAProxy's error page; the client stays or goes as answer_frame() decides."""
     cdef sess_t *s = &g_sess[idx]
     cdef int n = 0
     cdef const char *page = px_error_page(s.be, status, &n)   # errorfile / errorloc (errors.pxi)
@@ -284,6 +347,7 @@ cdef void http_send_error(int idx, int status) noexcept nogil:
     touch_cli(s)
     if g_after_response != NULL:
         g_after_response(idx)       # http-after-response rules
+    answer_frame(idx)
     answer_io(idx)
 
 

@@ -143,6 +143,9 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
         setup_server(i, sp)
     acl_setup(plan.acl)             # ACLs and use_backend rules (acl.pxi)
     httpreq_setup(plan.acl)         # http-request rules (httpreq.pxi)
+    global g_req_settle, g_answer_kept
+    g_req_settle = http_req_settle  # keep-alive after haproxy's own answers (session.pxi, http.pxi)
+    g_answer_kept = http_answer_kept
     stk_tables_setup(shm.tables)    # stick tables (stktable.pxi)
     g_nlst = len(listeners)
     g_lst = <lst_t *>calloc(max(1, g_nlst), sizeof(lst_t))

@@ -353,6 +353,9 @@ cdef struct sess_t:
     chan_t rsp
     int status
     int cli_ka             # the client connection stays open after this transaction
+    int ans_ka             # ...and after haproxy's own answer to it, as 2.6 (session.pxi answer_frame)
+    int req_unsettled      # http_request_ready() runs: s.req's framing is not set up yet
+    int req_after_hdr      # bytes after the request's head when it was parsed (body, pipelined)
     int req_upgrade        # the request asked for a protocol switch (Connection: upgrade + Upgrade)
     int tunnel             # HTTP became a byte tunnel (101 to an upgrade, 2xx to CONNECT)
     int srv_ka             # the server connection may serve the next request

@@ -105,13 +105,14 @@ ERRORLOC_STATUS = {"302": "302 Found", "303": "303 See Other"}
 def error_pages(px: Proxy) -> dict[int, bytes]:
     """The proxy's custom answers by status: errorfile contents as they are, errorloc redirects.
 
-    An errorloc answer is 2.6's bytes, plus `connection: close` since we close after it.
+    An errorloc answer is 2.6's bytes (ext/session.pxi answer_frame() adds the connection header
+    when the client goes).
     """
     pages = {code: text.encode("latin-1") for code, text in px.errorfile.items()}
     for code, (kind, url) in px.errorloc.items():
         status = ERRORLOC_STATUS.get(kind, ERRORLOC_STATUS["302"])
         pages[code] = (f"HTTP/1.1 {status}\r\ncache-control: no-cache\r\ncontent-length: 0\r\n"
-                       f"location: {url}\r\nconnection: close\r\n\r\n").encode("latin-1")
+                       f"location: {url}\r\n\r\n").encode("latin-1")
     return pages
 
 
@@ -263,7 +264,7 @@ def _conv_rows(e: SampleExpr, maps: _Maps) -> list[tuple[int, int]]:
 
 def _return_head(args: list[str]) -> bytes:
     """`http-request return`'s status line and headers, without Content-Length and the blank
-    line (ext/httpreq.pxi adds them once the payload is known)."""
+    line (ext/httpreq.pxi adds them once the payload is known, content-length first as 2.6)."""
     status, ctype, body, *hdrs = args
     try:
         reason = http.HTTPStatus(int(status)).phrase
@@ -285,10 +286,10 @@ _AUTH_BODY = ("<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and 
 
 
 def _auth_answer(realm: str) -> bytes:
-    """`http-request auth`'s answer: 2.6's 401 page with its WWW-Authenticate (and our close)."""
+    """`http-request auth`'s answer: 2.6's 401 page with its WWW-Authenticate."""
     return (f"HTTP/1.1 401 Unauthorized\r\ncontent-length: {len(_AUTH_BODY)}\r\ncache-control: no-cache\r\n"
             f"content-type: text/html\r\nwww-authenticate: Basic realm=\"{realm}\"\r\n"
-            f"connection: close\r\n\r\n{_AUTH_BODY}").encode("latin-1")
+            f"\r\n{_AUTH_BODY}").encode("latin-1")
 STICK_ACTIONS = ("track-sc", "sc-inc", "sc-set-gpt0")
 REWRITES = ("set-method", "set-src", "replace-header", "replace-value", "replace-path", "replace-pathq",
             "replace-uri", "set-status")

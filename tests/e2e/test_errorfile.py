@@ -29,8 +29,9 @@ ERR_502 = builtin_page(502)
 ERR_503 = builtin_page(503)
 
 
-def one_shot(port: int, data: bytes = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") -> bytes:
-    """Send a request on a new connection; everything the proxy sends until it closes."""
+def one_shot(port: int, data: bytes = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") -> bytes:
+    """Send a request on a new connection; everything the proxy sends until it closes (the
+    client asks to close: a page with a content-length would keep a keep-alive client)."""
     with socket.create_connection((HOST, port), timeout=20) as s:
         s.sendall(data)
         return recv_until_closed(s, timeout=20)
@@ -92,6 +93,35 @@ def test_errorloc_answers_302_with_location(proxy) -> None:
     """ + TIMEOUTS, host=HOST, port=port, dead=dead_port())
     assert one_shot(port) == (b"HTTP/1.1 302 Found\r\ncache-control: no-cache\r\ncontent-length: 0\r\n"
                               b"location: http://example/\r\nconnection: close\r\n\r\n")
+
+
+def test_errorloc_keeps_a_keep_alive_client_and_a_raw_errorfile_closes(proxy, tmp_path: Path) -> None:
+    """errorloc's answer has a content-length: the client stays, as after a built-in page (2.6);
+    a 1.x errorfile (`Connection: close`, no length) goes out as it is and the connection ends."""
+    p_loc, p_file = free_port(), free_port()
+    path, data = page_503(tmp_path)
+    proxy.start("""
+    listen loc {host}:{p_loc}
+        mode http
+        server dead {host}:{dead}
+        errorloc 503 http://example/
+    listen file {host}:{p_file}
+        mode http
+        server dead {host}:{dead}
+        errorfile 503 {path}
+    """ + TIMEOUTS, host=HOST, p_loc=p_loc, p_file=p_file, dead=dead_port(), path=path)
+    page = (b"HTTP/1.1 302 Found\r\ncache-control: no-cache\r\ncontent-length: 0\r\n"
+            b"location: http://example/\r\n\r\n")
+    with socket.create_connection((HOST, p_loc), timeout=20) as s:
+        for _ in range(2):
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = b""
+            while len(got) < len(page):
+                chunk = s.recv(65536)
+                assert chunk, "the connection was closed after an errorloc answer"
+                got += chunk
+            assert got == page
+    assert one_shot(p_file, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") == data
 
 
 def test_errorloc302_and_errorloc303(proxy) -> None:

@@ -2,11 +2,11 @@
 
 2.6 sends a parser error (400, 408, and our 414) in the raw form of its H1 mux, with
 `Content-length` and `Connection: close`, and a stream error (403, 429, 502, 503, 504 ...) in the
-lower-case form of its HTX layer. pyhaproxy always closes after an error page, so its stream
-errors carry `connection: close`; 2.6 writes that header only when it closes on its own account
-(an HTTP/1.0 client, a deny_status page under `http-request return` ...), so `page_head()` leaves it
-out when a test compares both binaries. Debian's /etc/haproxy/errors/*.http are the older 1.x
-bytes (HTTP/1.0, no length): `debian_page()`.
+lower-case form of its HTX layer, followed by `connection: close` only when the connection ends
+with it (the client asked to close, the request was not read whole, an HTTP/1.0 client without
+keep-alive): both binaries keep an HTTP/1.1 client after a stream error. `page_head()` leaves the
+connection header out. Debian's /etc/haproxy/errors/*.http are the older 1.x bytes (HTTP/1.0, no
+length): `debian_page()`.
 """
 
 from __future__ import annotations
@@ -48,9 +48,10 @@ def page_head(code: int) -> bytes:
             f"content-type: text/html\r\n").encode()
 
 
-def builtin_page(code: int) -> bytes:
-    """pyhaproxy's whole answer for `code` (2.6's bytes; `connection: close` on stream errors)."""
-    close = b"" if code in _RAW else b"connection: close\r\n"
+def builtin_page(code: int, closing: bool = True) -> bytes:
+    """The whole answer for `code` (2.6's bytes) on a connection that ends with it (closing) or
+    stays open (an HTTP/1.1 client's: no connection header on a stream error)."""
+    close = b"connection: close\r\n" if closing and code not in _RAW else b""
     return page_head(code) + close + b"\r\n" + page_body(code)
 
 
