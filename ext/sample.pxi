@@ -65,6 +65,10 @@ cpdef enum sample_fetch:
     SF_REQ_SSL_SNI = 52       # req.ssl_sni: the server name of a ClientHello in the buffer
     SF_REQ_SSL_HELLO = 53     # req.ssl_hello_type: its handshake type (1: ClientHello)
     SF_REQ_SSL_VER = 54       # req.ssl_ver: its version (0x0303 TLS 1.2's record...)
+    SF_REQ_PAYLOAD_LV = 55    # req.payload_lv(off1,size[,off2]): iarg = off1 | size << 20 |
+                              # off2's kind << 28 (0 none, 1 absolute, 2 relative) | off2 << 32
+    SF_REQ_RDP_COOKIE = 56    # req.rdp_cookie([name]): an RDP connection request's cookie
+    SF_REQ_RDP_COOKIE_CNT = 57    # req.rdp_cookie_cnt([name]): 1 when it is there, else 0
 
 
 cpdef enum stk_op:       # what an SF_STK fetch does with its data type
@@ -748,6 +752,88 @@ cdef inline int _smp_more(sess_t *s) noexcept nogil:
     return 0
 
 
+cdef int _rdp_cookie(const unsigned char *p, int n, const char *name, int nlen, int *voff,
+                     int *vlen) noexcept nogil:
+    """The cookie of an RDP connection request (an 11-byte TPKT/X.224 header, then `Cookie:
+    NAME=VALUE` CRLF): 1 found (value at voff, vlen bytes), 0 not one, -1 not all there yet.
+    Only the first cookie is read and the name is case-insensitive, as 2.6 reads it."""
+    cdef const char *word = b"cookie:"
+    cdef int i = 11, k
+    if n - i <= 7:
+        return -1
+    for k in range(7):
+        if (p[i + k] | 0x20) != <unsigned char>word[k]:    # (':' is unchanged by | 0x20)
+            return 0
+    i += 7
+    while i < n and p[i] == b' ':
+        i += 1
+    if nlen:
+        if n - i <= nlen:
+            return -1
+        if p[i + nlen] != b'=':
+            return 0
+        for k in range(nlen):
+            if (p[i + k] | 0x20) != (<unsigned char>name[k] | 0x20):
+                return 0
+        i += nlen + 1
+    else:
+        while i < n and p[i] != b'=':
+            if p[i] == b'\r' or p[i] == b'\n':
+                return 0
+            i += 1
+        if i >= n:
+            return -1
+        i += 1
+    voff[0] = i
+    while i < n and p[i] != b'\r':
+        i += 1
+    if n - i < 2:
+        return -1
+    if p[i + 1] != b'\n':
+        return 0
+    vlen[0] = i - voff[0]
+    return 1
+
+
+cdef int smp_payload_lv(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
+    """req.payload_lv, req.rdp_cookie(_cnt): a length-prefixed block, an RDP cookie, read from
+    what the client sent so far (2.6's payload.c semantics; offset2 as documented)."""
+    cdef const unsigned char *p = <const unsigned char *>s.req.buf
+    cdef int n = s.req.buf_in if s.req.buf != NULL else 0
+    cdef long long off1, lsz, kind, boff
+    cdef unsigned int size = 0
+    cdef int i, r, voff = 0, vlen = 0
+    if e.fetch == SF_REQ_PAYLOAD_LV:
+        off1 = e.iarg & 0xfffff
+        lsz = (e.iarg >> 20) & 0xff
+        kind = (e.iarg >> 28) & 3
+        if off1 + lsz > n:
+            return _smp_more(s)
+        for i in range(<int>lsz):
+            size = (size << 8) + p[off1 + i]
+        boff = off1 + lsz
+        if kind == 1:
+            boff = e.iarg >> 32
+        elif kind == 2:
+            boff += e.iarg >> 32
+        if size == 0 or size > BUFSIZE or boff < 0 or boff + size > BUFSIZE:
+            return 0                # never will
+        if boff + size > n:
+            return _smp_more(s)
+        smp_str(v, <const char *>p + boff, <int>size)
+        return 1
+    r = _rdp_cookie(p, n, e.arg, e.arg_len if e.arg != NULL else 0, &voff, &vlen)
+    if r < 0:
+        return _smp_more(s)
+    if e.fetch == SF_REQ_RDP_COOKIE_CNT:
+        smp_int(v, r)
+        return 1
+    if r == 0:
+        return 0
+    smp_str(v, <const char *>p + voff, vlen)
+    return 1
+
+
 cdef int smp_payload(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
     """req.payload, req.ssl_*: read what the client sent so far (s.req.buf), as 2.6's content
     inspection does. A ClientHello is read from its record: type, version, session ID, cipher
@@ -924,6 +1010,8 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
         return smp_tls(s, e, v)
     if e.fetch >= SF_REQ_PAYLOAD and e.fetch <= SF_REQ_SSL_VER:
         return smp_payload(s, e, v)
+    if e.fetch >= SF_REQ_PAYLOAD_LV and e.fetch <= SF_REQ_RDP_COOKIE_CNT:
+        return smp_payload_lv(s, e, v)
     if e.fetch == SF_REQ_LEN and m == NULL:
         smp_int(v, s.req.buf_in if s.req.buf != NULL else 0)     # TCP: what the client sent so far
         return 1

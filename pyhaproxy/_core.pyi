@@ -124,6 +124,9 @@ class sample_fetch(IntEnum):
     SF_REQ_SSL_SNI = 52
     SF_REQ_SSL_HELLO = 53
     SF_REQ_SSL_VER = 54
+    SF_REQ_PAYLOAD_LV = 55
+    SF_REQ_RDP_COOKIE = 56
+    SF_REQ_RDP_COOKIE_CNT = 57
 
 class stk_op(IntEnum):
     STK_GET = 0

@@ -240,6 +240,11 @@ def _expr_row(e: SampleExpr, maps: _Maps) -> tuple[int, bytes | None, int, int, 
     if e.fetch == "req.payload" and e.arg is not None:
         off, length = (int(x) for x in e.arg.split(","))
         iarg = off | length << 32
+    if e.fetch == "req.payload_lv" and e.arg is not None:
+        off1, size, kind, off2 = (int(x) for x in e.arg.split(","))
+        iarg = off1 | size << 20 | kind << 28 | off2 << 32
+    if e.fetch in ("req.rdp_cookie", "req.rdp_cookie_cnt"):
+        iarg = 0
     if e.stk is not None:
         ctr, dtype, op = e.stk
         own = e.arg is not None or ctr == STK_SRC or e.fetch.startswith("table_")

@@ -42,6 +42,7 @@ PREDEFINED: dict[str, list[str]] = {
     "METH_PUT": ["method", "PUT"],
     "METH_TRACE": ["method", "TRACE"],
     "REQ_CONTENT": ["req.len", "gt", "0"],
+    "RDP_COOKIE": ["req.rdp_cookie_cnt", "gt", "0"],
     "WAIT_END": ["always_true"],   # 2.6 waits for the end of analysis; ours is done when rules run
 }
 _INT_OPS = {"eq", "ge", "gt", "le", "lt"}

@@ -48,6 +48,9 @@ _FETCHES: dict[str, tuple[str, str, str, bool]] = {
     "req.ssl_sni": ("SF_REQ_SSL_SNI", "str", "", False),
     "req.ssl_hello_type": ("SF_REQ_SSL_HELLO", "int", "", False),
     "req.ssl_ver": ("SF_REQ_SSL_VER", "int", "", False),
+    "req.payload_lv": ("SF_REQ_PAYLOAD_LV", "str", "lv", False),
+    "req.rdp_cookie": ("SF_REQ_RDP_COOKIE", "str", "name?", False),
+    "req.rdp_cookie_cnt": ("SF_REQ_RDP_COOKIE_CNT", "int", "name?", False),
     "ssl_fc": ("SF_SSL_FC", "bool", "", False),            # tls
     "ssl_fc_sni": ("SF_SSL_FC_SNI", "str", "", False),     # tls
     "ssl_fc_protocol": ("SF_SSL_FC_PROTOCOL", "str", "", False),
@@ -120,6 +123,7 @@ _ALIASES = {
     "hdr": "req.hdr", "fhdr": "req.fhdr", "hdr_cnt": "req.hdr_cnt", "fhdr_cnt": "req.fhdr_cnt",
     "hdr_val": "req.hdr_val", "cook": "req.cook", "cook_cnt": "req.cook_cnt", "urlp": "url_param",
     "req_ver": "req.ver", "req_proto_http": "req.proto_http", "req_len": "req.len",
+    "rdp_cookie": "req.rdp_cookie", "rdp_cookie_cnt": "req.rdp_cookie_cnt",
     "req_ssl_sni": "req.ssl_sni", "req_ssl_hello_type": "req.ssl_hello_type", "req_ssl_ver": "req.ssl_ver",
 }
 # name -> (C converter member, input type, output type, arguments); "any" takes every type (cast
@@ -368,6 +372,33 @@ def _parse_stk(raw: str, args: list[str], args_text: str | None) -> SampleExpr:
                       stk=(ctr, dtype, op))
 
 
+def _payload_lv_args(raw: str, args: list[str]) -> str:
+    """`req.payload_lv(<offset1>,<length>[,<offset2>])`'s checks (2.6's words): "off1,size,kind,off2"
+    with kind 0 (no offset2), 1 (absolute), 2 (relative: a leading sign)."""
+    if len(args) not in (2, 3):
+        raise SampleError(f"fetch method '{raw}' expects <offset1>,<length>[,<offset2>]")
+    try:
+        off1, size = int(args[0]), int(args[1])
+    except ValueError:
+        raise SampleError(f"fetch method '{raw}' expects <offset1>,<length> (integers)") from None
+    if off1 < 0:
+        raise SampleError(f"fetch method '{raw}' : payload offset1 must be positive")
+    if size <= 0:
+        raise SampleError(f"fetch method '{raw}' : payload length must be > 0")
+    if off1 >= 1 << 20 or size > 4:
+        raise SampleError(f"fetch method '{raw}' : offset1 below 1048576 and a length of 1 to 4 "
+                          "bytes are supported")
+    if len(args) == 2 or not args[2]:
+        return f"{off1},{size},0,0"
+    try:
+        off2 = int(args[2])
+    except ValueError:
+        raise SampleError(f"fetch method '{raw}' : payload offset2 is not a number") from None
+    if off1 + size + off2 < 0:
+        raise SampleError(f"fetch method '{raw}' : payload offset2 too negative")
+    return f"{off1},{size},{2 if args[2][0] in '+-' else 1},{off2}"
+
+
 def parse_sample(text: str) -> SampleExpr:
     """`req.hdr(host,1),lower` -> SampleExpr; SampleError names what is wrong."""
     parts = _split_top(text, ",")
@@ -413,6 +444,8 @@ def parse_sample(text: str) -> SampleExpr:
         except ValueError:
             raise SampleError(f"fetch method '{raw}' expects <offset>,<length> (integers)") from None
         expr.arg = f"{int(args[0])},{int(args[1])}"
+    elif spec == "lv":
+        expr.arg = _payload_lv_args(raw, args)
     elif spec == "var":
         if len(args) != 1:
             raise SampleError(f"fetch method '{raw}' : expects a variable name as its argument")

@@ -128,3 +128,67 @@ def test_the_delay_decides_on_what_came(proxy: Any, binary: str, certs: dict[str
         while chunk := s.recv(65536):
             data += chunk
     assert data.startswith(b"HTTP/1.1 200") and d.requests[0].method == "POST"
+
+
+LV_CFG = """
+defaults
+    mode tcp
+    timeout client 5s
+    timeout connect 2s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    tcp-request inspect-delay 1s
+    tcp-request content accept if RDP_COOKIE
+    tcp-request content accept if { req.payload_lv(0,2) -m found }
+    use_backend b_alice if { req.rdp_cookie(mstshash) -m str alice }
+    use_backend b_rdp if { rdp_cookie_cnt gt 0 }
+    use_backend b_lv if { req.payload_lv(0,2) -m str hello }
+    use_backend b_rel if { req.payload_lv(0,1,+1) -m str abc }
+    default_backend b_other
+backend b_alice
+    server s 127.0.0.1:{p_alice}
+backend b_rdp
+    server s 127.0.0.1:{p_rdp}
+backend b_lv
+    server s 127.0.0.1:{p_lv}
+backend b_rel
+    server s 127.0.0.1:{p_rel}
+backend b_other
+    server s 127.0.0.1:{p_other}
+"""
+
+# An RDP connection request: TPKT (4 bytes) and X.224 (7 bytes) headers, then the cookie line
+_TPKT = b"\x03\x00\x00\x2a\x25\xe0\x00\x00\x00\x00\x00"
+
+
+def _first_reply(port: int, pieces: list[bytes]) -> bytes:
+    """Send the pieces (0.3 s apart): the server's banner names the backend chosen."""
+    with socket.create_connection((LOCALHOST, port), timeout=10) as s:
+        for i, piece in enumerate(pieces):
+            if i:
+                time.sleep(0.3)
+            s.sendall(piece)
+        return s.recv(64)
+
+
+@pytest.mark.parametrize("pieces, backend", [
+    ([_TPKT + b"Cookie: mstshash=alice\r\n"], b"alice"),
+    ([_TPKT + b"cookie:  MSTSHASH=alice\r\n"], b"alice"),      # any case, spaces skipped
+    ([_TPKT + b"Cookie: mstshash=bob\r\n"], b"rdp"),
+    ([_TPKT + b"Cookie: msts=carol\r\n"], b"rdp"),           # another cookie: counted, not ours
+    ([_TPKT[:8], _TPKT[8:] + b"Cookie: mstsh", b"ash=alice\r\n"], b"alice"),   # waited for
+    ([b"\x00\x05hello"], b"lv"),                              # 2-byte length, then the block
+    ([b"\x00\x05he", b"llo"], b"lv"),                         # the block waited for
+    ([b"\x03xabc"], b"rel"),                                  # 1-byte length, block 1 byte later
+    ([b"\x00\x03abc"], b"other"),
+], ids=["rdp-cookie", "rdp-cookie-case", "rdp-other-user", "rdp-other-cookie", "rdp-pieces",
+        "lv", "lv-pieces", "lv-relative", "lv-other"])
+def test_rdp_cookie_and_length_prefixed_payload(proxy: Any, binary: str,  # noqa: F811
+                                                tcp_backend: Callable[..., Any],
+                                                pieces: list[bytes], backend: bytes) -> None:
+    ports = {f"p_{name}": tcp_backend(banner=name.encode()).port
+             for name in ("alice", "rdp", "lv", "rel", "other")}
+    (port,) = free_ports(1)
+    proxy.start(LV_CFG, port=port, **ports)
+    assert _first_reply(port, pieces).startswith(backend)

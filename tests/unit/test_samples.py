@@ -69,3 +69,31 @@ def test_every_predefined_acl_parses() -> None:
     for name in PREDEFINED:
         assert predefined(name) is not None, name
     assert predefined("NOPE") is None
+
+
+@pytest.mark.parametrize("text, arg", [
+    ("req.payload_lv(0,2)", "0,2,0,0"),
+    ("req.payload_lv(4,1,10)", "4,1,1,10"),
+    ("req.payload_lv(4,1,+3)", "4,1,2,3"),
+    ("req.payload_lv(4,2,-2)", "4,2,2,-2"),
+])
+def test_payload_lv_arguments(text: str, arg: str) -> None:
+    assert parse_sample(text).arg == arg
+
+
+@pytest.mark.parametrize("text, message", [
+    ("req.payload_lv(0)", "<offset1>,<length>"),
+    ("req.payload_lv(-1,2)", "offset1 must be positive"),
+    ("req.payload_lv(0,0)", "length must be > 0"),
+    ("req.payload_lv(0,2,x)", "offset2 is not a number"),
+    ("req.payload_lv(0,1,-5)", "offset2 too negative"),
+])
+def test_payload_lv_bad_arguments(text: str, message: str) -> None:
+    with pytest.raises(SampleError, match=message):
+        parse_sample(text)
+
+
+def test_rdp_cookie_spellings() -> None:
+    assert parse_sample("rdp_cookie(mstshash)").fetch == "req.rdp_cookie"
+    assert parse_sample("req.rdp_cookie").arg is None
+    assert parse_sample("rdp_cookie_cnt").type == "int"
