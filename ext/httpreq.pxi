@@ -40,6 +40,7 @@ cdef enum:
     HR_SET_SRC = 46         # set-src EXPR: fmt_first = the expression
     HR_AUTH = 47            # http-request auth [realm R]: name = the whole 401 answer
     HR_CAPTURE = 48         # capture EXPR len|id N: status = the frontend's capture slot, fmt_first = EXPR
+    HR_TCP_CLOSE = 49       # tcp-response content close: the server connection ends
 
 
 cdef struct hrule_t:
@@ -73,7 +74,7 @@ _HR_ACTIONS = {"deny": HR_DENY, "add-header": HR_ADD, "set-header": HR_SET, "del
                "replace-path": HR_REPLACE_PATH, "replace-pathq": HR_REPLACE_PATHQ,
                "replace-uri": HR_REPLACE_URI, "set-method": HR_SET_METHOD,
                "set-status": HR_SET_STATUS, "set-src": HR_SET_SRC, "auth": HR_AUTH,
-               "capture": HR_CAPTURE}
+               "capture": HR_CAPTURE, "close": HR_TCP_CLOSE}
 
 
 cdef char *_hr_copy(bytes b) except? NULL:
@@ -136,6 +137,10 @@ cdef int httpreq_setup(object t) except -1:
         if i < g_npx:
             g_px[i].ts_first = first
             g_px[i].nts = count
+    for i, (first, count) in enumerate(t.tres):
+        if i < g_npx:
+            g_px[i].trc_first = first
+            g_px[i].ntrc = count
     for i, (first, count) in enumerate(t.tcont):
         if i < g_npx:
             g_px[i].tcc_first = first
@@ -500,6 +505,53 @@ cdef int tcp_content_rules(int idx, int first, int count, int final) noexcept no
             sess_close(idx)
             return 1
         rules_stk(s, r, NULL, NULL, 2)
+    return 0
+
+
+cdef int tcp_response_rules(int idx, int final) noexcept nogil:
+    """The backend's `tcp-response content` rules on what the server sent so far (s.rsp, not
+    forwarded yet), as 2.6's tcp_inspect_response(): 0 accepted (also when no rule matches),
+    1 rejected (the session is closed, logged `PD`, counted as a denied response), 2 wait (a
+    payload fetch lacked data that may still come, and not `final`). `close` closes the server
+    connection, then lets what it sent go to the client."""
+    global g_smp_may_change
+    cdef sess_t *s = &g_sess[idx]
+    cdef px_t *b = &g_px[s.be]
+    cdef hrule_t *r
+    cdef int i, ok
+    for i in range(b.ntrc):
+        r = &g_hrule[b.trc_first + i]
+        if r.cond >= 0:
+            g_smp_may_change = 0
+            ok = acl_cond_match(s, &g_acl_cond[r.cond], NULL, NULL)
+            if g_smp_may_change and not final:
+                return 2
+            if not ok:
+                continue
+        if r.action == HR_ACCEPT:
+            return 0
+        if r.action == HR_REJECT:
+            if s.rsp.buf != NULL:
+                s.rsp.bytes += s.rsp.buf_in     # (logged as read from the server, as 2.6 does)
+            ctr_px(s.px).denied_resp += 1
+            if s.be != s.px:
+                ctr_px(s.be).denied_resp += 1
+            if s.srv >= 0:
+                ctr_srv(s.srv).denied_resp += 1
+            if s.term_cause == TERM_NONE:
+                s.term_cause = TERM_PROXY
+                s.term_phase = PH_DATA
+            sess_close(idx)
+            return 1
+        if r.action == HR_TCP_CLOSE:
+            # the server's side ends now (no lingering): its data so far still goes to the
+            # client, then the client's side is closed after it
+            shutdown(s.sfd, SHUT_RDWR)
+            s.rsp.eof = 1
+            s.srv_rd = 0
+            s.req.eof = 1
+            s.req.shut = 1
+            return 0
     return 0
 
 

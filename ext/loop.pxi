@@ -174,6 +174,45 @@ cdef void tcp_inspect_io(int idx, int final) noexcept nogil:
     tcp_choose_and_connect(idx)
 
 
+cdef int tcp_rsp_inspect_io(int idx, int final) noexcept nogil:
+    """TCP response inspection: read what the server sends (not forwarded yet) and run the
+    backend's `tcp-response content` rules on it each time, until they decide, the buffer is
+    full, the server's data ends or `tcp-response inspect-delay` expires (`final`), as 2.6.
+    The client's data goes on to the server meanwhile. 0: decided, relay as usual (what was
+    read goes to the client first); 1: still waiting, or the session is gone."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef int n = 1, r, r1
+    cdef int delay = g_px[s.be].conf.rspinspectdelay
+    while n > 0 and (s.rsp.buf == NULL or s.rsp.buf_in < BUFSIZE):
+        n = chan_recv(&s.rsp, s.sfd, &s.srv_rd, BUFSIZE)
+    if n > 0 or s.rsp.buf_in > 0:
+        touch_srv(s)
+    if delay <= 0 or s.rsp.eof or (s.rsp.buf != NULL and s.rsp.buf_in >= BUFSIZE):
+        final = 1
+    r = tcp_response_rules(idx, final)
+    if r == 1:
+        return 1
+    if r == 2:
+        if s.con_exp == 0:
+            s.con_exp = g_now + delay
+        r1 = chan_xfer(&s.req, s.cfd, s.sfd, &s.cli_rd, &s.srv_wr)
+        if r1 & (XF_SRC_ERR | XF_DST_ERR):
+            s.term_cause = TERM_SRV_ABORT if r1 & XF_DST_ERR else TERM_CLI_ABORT
+            s.term_phase = PH_DATA
+            sess_close(idx)
+            return 1
+        if r1 & XF_RD:
+            touch_cli(s)
+        sess_arm(s, idx)
+        return 1
+    s.rsp_insp = 0
+    s.con_exp = 0
+    if s.rsp.buf != NULL:
+        s.rsp.buf_len = s.rsp.buf_in    # what was read goes to the client first
+        s.rsp.buf_off = 0
+    return 0
+
+
 cdef void tcp_choose_and_connect(int idx) noexcept nogil:
     """TCP: the backend is chosen now, on what is known (src, dst_port, the inspected payload),
     and the connect starts."""
@@ -367,7 +406,7 @@ cdef void sess_io(int idx) noexcept nogil:
         return
     if g_px[s.px].mode == MODE_HTTP:
         http_relay_io(idx)
-    else:
+    elif not s.rsp_insp or tcp_rsp_inspect_io(idx, 0) == 0:
         tcp_relay_io(idx)
 
 
@@ -386,6 +425,12 @@ cdef void sess_timeout(int idx) noexcept nogil:
             tls_hs_timeout(idx)
         else:
             sess_arm(s, idx)
+        return
+    if s.state == ST_RELAY and s.rsp_insp and s.con_exp and s.con_exp <= g_now:
+        # `tcp-response inspect-delay` over: the response rules decide on what came
+        s.con_exp = 0
+        if tcp_rsp_inspect_io(idx, 1) == 0:
+            tcp_relay_io(idx)
         return
     if s.state == ST_INSPECT:   # `inspect-delay` over: the content rules decide on what came
         if s.cli_exp and s.cli_exp <= g_now:

@@ -69,6 +69,8 @@ cpdef enum sample_fetch:
                               # off2's kind << 28 (0 none, 1 absolute, 2 relative) | off2 << 32
     SF_REQ_RDP_COOKIE = 56    # req.rdp_cookie([name]): an RDP connection request's cookie
     SF_REQ_RDP_COOKIE_CNT = 57    # req.rdp_cookie_cnt([name]): 1 when it is there, else 0
+    SF_RES_PAYLOAD = 58       # res.payload(off,len): what the server sent so far (tcp-response)
+    SF_RES_LEN = 59           # res.len
 
 
 cpdef enum stk_op:       # what an SF_STK fetch does with its data type
@@ -752,6 +754,26 @@ cdef inline int _smp_more(sess_t *s) noexcept nogil:
     return 0
 
 
+cdef int smp_res_payload(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
+    """res.payload, res.len: what the server sent so far, held by `tcp-response` inspection."""
+    global g_smp_may_change
+    cdef int n = s.rsp.buf_in if s.rsp.buf != NULL else 0
+    cdef long long off, ln
+    if e.fetch == SF_RES_LEN:
+        smp_int(v, n)
+        return 1
+    off = e.iarg & 0xffffffffLL
+    ln = e.iarg >> 32
+    if ln == 0:
+        ln = n - off
+    if ln <= 0 or off + ln > n:
+        if not s.rsp.eof and n < BUFSIZE:
+            g_smp_may_change = 1
+        return 0
+    smp_str(v, s.rsp.buf + off, <int>ln)
+    return 1
+
+
 cdef int _rdp_cookie(const unsigned char *p, int n, const char *name, int nlen, int *voff,
                      int *vlen) noexcept nogil:
     """The cookie of an RDP connection request (an 11-byte TPKT/X.224 header, then `Cookie:
@@ -1012,6 +1034,8 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
         return smp_payload(s, e, v)
     if e.fetch >= SF_REQ_PAYLOAD_LV and e.fetch <= SF_REQ_RDP_COOKIE_CNT:
         return smp_payload_lv(s, e, v)
+    if e.fetch == SF_RES_PAYLOAD or e.fetch == SF_RES_LEN:
+        return smp_res_payload(s, e, v)
     if e.fetch == SF_REQ_LEN and m == NULL:
         smp_int(v, s.req.buf_in if s.req.buf != NULL else 0)     # TCP: what the client sent so far
         return 1

@@ -137,6 +137,7 @@ cdef struct px_conf_t:
     int httpreqtimeout
     int keepalivetimeout   # idle time allowed between two requests (`timeout http-keep-alive`)
     int inspectdelay       # `tcp-request inspect-delay`: TCP content rules wait for data (tcpinspect.pxi)
+    int rspinspectdelay    # `tcp-response inspect-delay`: the response rules wait for the server's data
     int queuetimeout       # `timeout queue` (0: `timeout connect`, as HAProxy does)
     int tunneltimeout      # `timeout tunnel`: TCP sessions once connected (both directions)
     int tarpittimeout      # `timeout tarpit`: how long a tarpitted request is held (0: contimeout)
@@ -216,6 +217,8 @@ cdef struct px_t:
     int ntc
     int tcc_first       # its `tcp-request content` rules, in g_hrule
     int ntcc
+    int trc_first       # its `tcp-response content` rules (a backend's), in g_hrule
+    int ntrc
     int ts_first        # its `tcp-request session` rules, in g_hrule
     int nts
     int sk_first        # its `stick match|on|store-request` rules, in g_hrule
@@ -356,6 +359,7 @@ cdef struct sess_t:
     int ans_ka             # ...and after haproxy's own answer to it, as 2.6 (session.pxi answer_frame)
     int req_unsettled      # http_request_ready() runs: s.req's framing is not set up yet
     int req_after_hdr      # bytes after the request's head when it was parsed (body, pipelined)
+    int rsp_insp           # TCP: `tcp-response content` rules not decided yet (con_exp: the delay's end)
     int req_upgrade        # the request asked for a protocol switch (Connection: upgrade + Upgrade)
     int tunnel             # HTTP became a byte tunnel (101 to an upgrade, 2xx to CONNECT)
     int srv_ka             # the server connection may serve the next request

@@ -127,6 +127,8 @@ class sample_fetch(IntEnum):
     SF_REQ_PAYLOAD_LV = 55
     SF_REQ_RDP_COOKIE = 56
     SF_REQ_RDP_COOKIE_CNT = 57
+    SF_RES_PAYLOAD = 58
+    SF_RES_LEN = 59
 
 class stk_op(IntEnum):
     STK_GET = 0

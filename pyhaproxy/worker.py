@@ -151,6 +151,7 @@ class AclTables:
     tconn: list[tuple[int, int]]    # `tcp-request connection` rules: (first, count) in hrules
     tsess: list[tuple[int, int]]    # `tcp-request session` rules
     tcont: list[tuple[int, int]]    # `tcp-request content` rules
+    tres: list[tuple[int, int]]     # `tcp-response content` rules (a TCP backend's)
     userlists: list[list[tuple[bytes, bytes, bool, list[bytes]]]]  # (user, secret, crypted, groups)
     stick: list[tuple[int, int]]    # `stick match|on|store-request` rules
     srv_sni: list[int]              # tls: per global server index, its `sni` expression or -1
@@ -237,7 +238,7 @@ def _expr_row(e: SampleExpr, maps: _Maps) -> tuple[int, bytes | None, int, int, 
         iarg = maps.userlists.get(e.arg or "", -1)
     if e.fetch in _CERT_ERRORS:
         iarg = _CERT_ERRORS.index(e.fetch)
-    if e.fetch == "req.payload" and e.arg is not None:
+    if e.fetch in ("req.payload", "res.payload") and e.arg is not None:
         off, length = (int(x) for x in e.arg.split(","))
         iarg = off | length << 32
     if e.fetch == "req.payload_lv" and e.arg is not None:
@@ -346,6 +347,7 @@ def compile_acls(cfg: Config) -> AclTables:
     tconn: list[tuple[int, int]] = []
     tsess: list[tuple[int, int]] = []
     tcont: list[tuple[int, int]] = []
+    tres: list[tuple[int, int]] = []
     stick: list[tuple[int, int]] = []
     backends: dict[str, int] = {}
     for pi, px in enumerate(cfg.proxies):
@@ -512,6 +514,14 @@ def compile_acls(cfg: Config) -> AclTables:
                 else:
                     hrules.append((tr.action, cond, 0, 0, b"", b"", 0, 0))
             ranges.append((tfirst, len(hrules) - tfirst))
+        tfirst = len(hrules)
+        for tr in px.tcp_res_rules if px.cap != "frontend" and px.mode != "http" else []:
+            cond = -1
+            if tr.cond is not None:
+                cond = len(conds)
+                add_cond(px, local, tr.cond, -1)
+            hrules.append((tr.action, cond, 0, 0, b"", b"", 0, 0))
+        tres.append((tfirst, len(hrules) - tfirst))
         sfirst = len(hrules)
         for sr in px.stick_rules if px.cap != "frontend" else []:
             cond = -1
@@ -539,7 +549,7 @@ def compile_acls(cfg: Config) -> AclTables:
                      conds=conds, switch=switch, hrules=hrules, hreq=hreq, hres=hres, hafter=hafter,
                      lf=lf, lfpx=lfpx,
                      uidpx=uidpx, fmts=fmts, expect=expect, map_keys=maps.keys, map_files=maps.files,
-                     tconn=tconn, tsess=tsess, tcont=tcont, stick=stick, userlists=userlists,
+                     tconn=tconn, tsess=tsess, tcont=tcont, tres=tres, stick=stick, userlists=userlists,
                      srv_sni=srv_sni)
 
 

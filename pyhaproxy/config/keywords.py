@@ -65,6 +65,7 @@ from .kw_rules import (
     p_http_response,
     p_redirect,
     p_tcp_request,
+    p_tcp_response,
     p_use_backend,
 )
 from .kw_server import p_default_server, p_http_check, p_server
@@ -152,6 +153,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "acl": (Kw(L, p_acl, "1.3.10"),),
     "use_backend": (Kw(FE, p_use_backend, "1.3.10"),),
     "tcp-request": (Kw(P, p_tcp_request, "1.3.15"),),  # [PROXY-PROTOCOL hook 4/4]
+    "tcp-response": (Kw(P, p_tcp_response, "1.5"),),
     "default_backend": (Kw(FED, p_default_backend, "1.3"),),
     "http-request": (Kw(L, p_http_request, "1.4"),),
     "redirect": (Kw(L, p_redirect, "1.3.14"),),   # tls: redirect scheme https if !{ ssl_fc }
@@ -216,7 +218,6 @@ _LATER_PROXY_KEYWORDS = {
     "block": "1.3.10",
     "http-reuse": "1.6",
     "http-send-name-header": "1.4",
-    "tcp-response": "1.5",
     "tcp-check": "1.5",
     "hash-type": "1.3.22",
     "hash-balance-factor": "1.7",

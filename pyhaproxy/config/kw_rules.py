@@ -665,6 +665,42 @@ def p_tcp_request(st: State, args: list[str], where: Where) -> None:
     px.expect_proxy.append(cond)
 
 
+_TCP_RES_ACTIONS = ("accept", "reject", "close")
+
+
+def p_tcp_response(st: State, args: list[str], where: Where) -> None:
+    """`tcp-response inspect-delay TIME` and `tcp-response content accept|reject|close [if|unless
+    COND]` (a backend's, TCP mode): the server's first bytes are held until a rule decides, the
+    delay expires or the buffer is full (res.payload, res.len; ext/loop.pxi tcp_rsp_inspect_io)."""
+    px = st.px()
+    what = px.cap if not st.in_defaults else "defaults"
+    if len(args) < 2:
+        raise fail(where, f"missing argument for 'tcp-response' in {what} '{px.name}'")
+    if args[1] == "inspect-delay":
+        if (st.in_defaults and not px.name) or px.cap == "frontend":
+            raise fail(where, "tcp-response inspect-delay is only allowed in 'backend' sections or "
+                              "'defaults' section with a name")
+        if len(args) != 3:
+            raise fail(where, f"'tcp-response inspect-delay' expects a positive delay in milliseconds, "
+                              f"in {what} '{px.name}'")
+        px.rspinspectdelay = parse_time(args[2], "tcp-response inspect-delay", where)
+        return
+    if args[1] != "content":
+        raise fail(where, f"'tcp-response' expects 'inspect-delay' or 'content' in {what} '{px.name}' "
+                          f"(got '{args[1]}')")
+    if st.in_defaults:
+        raise not_supported("'tcp-response content' in a 'defaults' section", IN_26, where)
+    action = args[2] if len(args) > 2 else ""
+    if action not in _TCP_RES_ACTIONS:
+        raise fail(where, f"'tcp-response content {action}' is not supported by pyhaproxy (only "
+                          f"{', '.join(_TCP_RES_ACTIONS)} are).")
+    rest = args[3:]
+    if rest and rest[0] not in ("if", "unless"):
+        raise fail(where, f"'tcp-response content {action}' : unexpected argument '{rest[0]}'.")
+    cond = parse_condition(st, rest, where, "tcp-response content") if rest else None
+    px.tcp_res_rules.append(HttpRule(action=action, args=[], cond=cond, where=copy.copy(where)))
+
+
 def _tcp_rule(st: State, kind: str, args: list[str], where: Where) -> None:
     px = st.px()
     if st.in_defaults and px.name:

@@ -285,6 +285,7 @@ class Proxy:
     httpreqtimeout: int = 0
     keepalivetimeout: int = 0
     inspectdelay: int = 0  # `tcp-request inspect-delay`: TCP content rules may wait this long for data
+    rspinspectdelay: int = 0  # `tcp-response inspect-delay`: the response rules wait for the server
     retries: int = DEFAULT_RETRIES
     redispatch: bool = False
     grace: int = 0
@@ -327,6 +328,7 @@ class Proxy:
     tcp_conn_rules: list[HttpRule] = field(default_factory=list)  # tcp-request connection
     tcp_sess_rules: list[HttpRule] = field(default_factory=list)  # tcp-request session
     tcp_content_rules: list[HttpRule] = field(default_factory=list)  # tcp-request content
+    tcp_res_rules: list[HttpRule] = field(default_factory=list)  # tcp-response content
     stick_rules: list[HttpRule] = field(default_factory=list)  # stick match|on|store-request
     log_format: list[LogItem] | None = None  # `log-format`, parsed (replaces option httplog/tcplog)
     unique_id_format: list[LogItem] | None = None  # `unique-id-format`, parsed

@@ -220,6 +220,16 @@ class Parser:
             if px.http_rules and px.mode != "http":
                 w = px.http_rules[0].where
                 self.st.warn(w, f"'http-request' rules ignored for {px.cap} '{px.name}' (needs 'mode http').")
+            if px.tcp_res_rules and px.mode == "http":
+                # 2.6 runs them on the HTTP response before its analysis; pyhaproxy's HTTP
+                # responses go straight to the HTTP analyser
+                w = px.tcp_res_rules[0].where
+                raise ConfigError(w.file, w.line, f"'tcp-response content' in {px.cap} '{px.name}' "
+                                  "(mode http) is not supported by pyhaproxy (only in mode tcp).")
+            if px.tcp_res_rules and px.cap == "frontend":
+                w = px.tcp_res_rules[0].where
+                self.st.warn(w, f"'tcp-response content' rules of frontend '{px.name}' are never "
+                             "evaluated (a backend's rules apply to its responses).")
 
     @staticmethod
     def _cond_acls(px: Proxy, cond: Condition | None) -> list[Acl]:

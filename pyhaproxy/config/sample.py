@@ -49,6 +49,8 @@ _FETCHES: dict[str, tuple[str, str, str, bool]] = {
     "req.ssl_hello_type": ("SF_REQ_SSL_HELLO", "int", "", False),
     "req.ssl_ver": ("SF_REQ_SSL_VER", "int", "", False),
     "req.payload_lv": ("SF_REQ_PAYLOAD_LV", "str", "lv", False),
+    "res.payload": ("SF_RES_PAYLOAD", "str", "int,int", False),   # tcp-response inspection
+    "res.len": ("SF_RES_LEN", "int", "", False),
     "req.rdp_cookie": ("SF_REQ_RDP_COOKIE", "str", "name?", False),
     "req.rdp_cookie_cnt": ("SF_REQ_RDP_COOKIE_CNT", "int", "name?", False),
     "ssl_fc": ("SF_SSL_FC", "bool", "", False),            # tls
