@@ -783,6 +783,7 @@ cdef void http_end_transaction(int idx) noexcept nogil:
     s.logged = 0
     s.status = 0
     s.ans_ka = 0
+    s.log_level = 0
     s.term_cause = TERM_NONE        # (set by haproxy's own answer to the request before)
     s.term_phase = PH_NONE
     s.t_req = s.t_conn = s.t_rsp = s.t_cstart = 0

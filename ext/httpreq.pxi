@@ -41,6 +41,8 @@ cdef enum:
     HR_AUTH = 47            # http-request auth [realm R]: name = the whole 401 answer
     HR_CAPTURE = 48         # capture EXPR len|id N: status = the frontend's capture slot, fmt_first = EXPR
     HR_TCP_CLOSE = 49       # tcp-response content close: the server connection ends
+    HR_SET_LOG_LEVEL = 50   # set-log-level: status = the level + 1, or LOG_SILENT
+    HR_SET_PATHQ = 51       # set-pathq FMT: the path and the query
 
 
 cdef struct hrule_t:
@@ -74,7 +76,8 @@ _HR_ACTIONS = {"deny": HR_DENY, "add-header": HR_ADD, "set-header": HR_SET, "del
                "replace-path": HR_REPLACE_PATH, "replace-pathq": HR_REPLACE_PATHQ,
                "replace-uri": HR_REPLACE_URI, "set-method": HR_SET_METHOD,
                "set-status": HR_SET_STATUS, "set-src": HR_SET_SRC, "auth": HR_AUTH,
-               "capture": HR_CAPTURE, "close": HR_TCP_CLOSE}
+               "capture": HR_CAPTURE, "close": HR_TCP_CLOSE, "allow": HR_ACCEPT,
+               "set-log-level": HR_SET_LOG_LEVEL, "set-pathq": HR_SET_PATHQ}
 
 
 cdef char *_hr_copy(bytes b) except? NULL:
@@ -250,8 +253,9 @@ cdef void http_return(int idx, hrule_t *r, const char *body, int blen) noexcept 
 
 
 cdef int http_set_uri_part(char *buf, int len, h1_msg *m, int action, const char *val, int vlen) noexcept nogil:
-    """set-uri (the whole target), set-path (up to '?'), set-query (after '?'; one is added when
-    there is none and the value is not empty, as 2.6 does). The new length, or -1."""
+    """set-uri (the whole target), set-path (up to '?'), set-pathq (the path and the query),
+    set-query (after '?'; one is added when there is none and the value is not empty, as 2.6
+    does). The new length, or -1."""
     cdef int off = 0, n = 0, q
     if action == HR_SET_URI:
         return h1_replace(buf, len, BUFSIZE, m, m.uri_off, m.uri_len, val, vlen)
@@ -259,6 +263,10 @@ cdef int http_set_uri_part(char *buf, int len, h1_msg *m, int action, const char
         if not smp_path(buf, m, &off, &n, 0):
             return len
         return h1_replace(buf, len, BUFSIZE, m, off, n, val, vlen)
+    if action == HR_SET_PATHQ:      # from the path to the target's end (its query included)
+        if not smp_path(buf, m, &off, &n, 0):
+            return len
+        return h1_replace(buf, len, BUFSIZE, m, off, m.uri_off + m.uri_len - off, val, vlen)
     q = 0
     while q < m.uri_len and buf[m.uri_off + q] != b'?':
         q += 1
@@ -338,6 +346,23 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
         r = &g_hrule[first + i]
         if r.cond >= 0 and not acl_cond_match(s, &g_acl_cond[r.cond], buf, m):
             continue
+        if r.action == HR_ACCEPT:
+            return 0            # allow: this section's other rules of the direction are skipped
+        if r.action == HR_SET_LOG_LEVEL:
+            s.log_level = r.status
+            continue
+        if r.action == HR_REJECT and not rsp:
+            # http-request reject: closed with no answer, logged PR with no status (2.6)
+            ctr_px(s.px).denied_req += 1
+            if px != s.px:
+                ctr_px(px).denied_req += 1
+            s.cli_ka = 0
+            s.status = 0
+            if s.term_cause == TERM_NONE:
+                s.term_cause = TERM_PROXY
+                s.term_phase = PH_REQ
+            sess_close(idx)
+            return 1
         if r.action == HR_DENY:
             s.cli_ka = 0
             if rsp:
@@ -427,7 +452,8 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
             m.meth = _h1_method(buf + m.meth_off, m.meth_len)
             s.meth = m.meth
             continue
-        if r.action == HR_SET_PATH or r.action == HR_SET_QUERY or r.action == HR_SET_URI:
+        if (r.action == HR_SET_PATH or r.action == HR_SET_QUERY or r.action == HR_SET_URI
+                or r.action == HR_SET_PATHQ):
             n = http_set_uri_part(buf, plen[0], m, r.action, val, vlen)
             if n < 0:
                 return _http_rules_fail(idx, px, rsp)

@@ -10,6 +10,10 @@
 # and cut at the target's `len` (1024 by default), as haproxy 2.6 does.
 # Nothing here blocks or raises: a lost datagram is a lost log line, as in HAProxy.
 
+
+cpdef enum log_override:
+    LOG_SILENT = 9          # `set-log-level silent`: the transaction is not logged (s.log_level)
+
 cdef int g_log_fd4 = -1
 
 
@@ -648,6 +652,9 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     if s.logged:
         return
     s.logged = 1
+    if s.log_level == LOG_SILENT:
+        log_release(s)
+        return
     if s.state == ST_ERRPAGE and s.status == 200 and s.term_cause == TERM_NONE:
         # monitor-uri answers are neither forwarded nor logged (HAProxy's rule); an
         # `http-request return` (term_cause PR) is logged
@@ -713,6 +720,8 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
             redisp or s.term_cause != 0 or retries > 0
             or (p.mode == MODE_HTTP and s.status >= 500)):
         level = LOG_ERR
+    if s.log_level:
+        level = s.log_level - 1     # set-log-level (2.6: over log-separate-errors)
 
     if p.nlf:
         # the frontend's log-format (logformat.pxi)

@@ -360,6 +360,7 @@ cdef struct sess_t:
     int req_unsettled      # http_request_ready() runs: s.req's framing is not set up yet
     int req_after_hdr      # bytes after the request's head when it was parsed (body, pipelined)
     int rsp_insp           # TCP: `tcp-response content` rules not decided yet (con_exp: the delay's end)
+    int log_level          # `set-log-level`: this transaction's level + 1, LOG_SILENT none, 0 as usual
     int req_upgrade        # the request asked for a protocol switch (Connection: upgrade + Upgrade)
     int tunnel             # HTTP became a byte tunnel (101 to an upgrade, 2xx to CONNECT)
     int srv_ka             # the server connection may serve the next request

@@ -244,6 +244,9 @@ class sample_type(IntEnum):
     SMP_IP = 3
     SMP_BOOL = 4
 
+class log_override(IntEnum):
+    LOG_SILENT = 9
+
 class log_var(IntEnum):
     LV_TEXT = 0
     LV_SAMPLE = 1

@@ -24,6 +24,7 @@ from pyhaproxy.config.lexer import ConfigError
 from pyhaproxy.config.logformat import VARIABLES, LogItem
 from pyhaproxy.config.model import Acl, Condition, Config, HttpRule, LogTarget, Proxy, Server
 from pyhaproxy.config.sample import STK_SRC, VAR_SCOPES, ConvArg, MapFile, SampleExpr, Segment, c_converter
+from pyhaproxy.config.values import LOG_LEVELS
 from pyhaproxy.runtime_maps import read_published
 from pyhaproxy.shm import Shm, server_table
 
@@ -446,6 +447,12 @@ def compile_acls(cfg: Config) -> AclTables:
             return ("return", cond, int(a[0]), 0, _return_head(a), a[2].encode("latin-1"), first, nfmt)
         if hr.action in VAR_ACTIONS:
             return var_rule(hr, cond)
+        if hr.action in ("allow", "reject"):
+            return (hr.action, cond, 0, 0, b"", b"", 0, 0)
+        if hr.action == "set-log-level":
+            # the level + 1 (0: unchanged), LOG_SILENT: no log line (ext/logline.pxi)
+            level = LOG_LEVELS.index(a[0]) + 1 if a[0] in LOG_LEVELS else int(_core.log_override.LOG_SILENT)
+            return ("set-log-level", cond, level, 0, b"", b"", 0, 0)
         if hr.action == "capture":
             assert hr.fmt and hr.fmt[0].sample is not None
             return ("capture", cond, int(a[0]), 0, b"", b"", expr_of(hr.fmt[0].sample), 0)
@@ -486,7 +493,7 @@ def compile_acls(cfg: Config) -> AclTables:
                 hrules.append(stick_rule(hr, cond))
             elif hr.action == "auth":
                 hrules.append(("auth", cond, 401, 0, _auth_answer(a[0] or px.name), b"", 0, 0))
-            elif hr.action in ("set-path", "set-query", "set-uri"):
+            elif hr.action in ("set-path", "set-query", "set-uri", "set-pathq"):
                 first, nfmt = add_fmt(hr.fmt or [])
                 hrules.append((hr.action, cond, 0, 0, b"", b"", first, nfmt))
             else:

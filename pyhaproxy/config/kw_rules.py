@@ -25,6 +25,7 @@ from .sample import SampleError, Segment, check_var_name, parse_format, parse_sa
 from .state import BACKEND, Handler, State, defaults_forbidden
 from .values import (
     IN_26,
+    LOG_LEVELS,
     check_replacement,
     compile_regex,
     fail,
@@ -154,18 +155,21 @@ def p_use_backend(st: State, args: list[str], where: Where) -> None:
 DENY_CODES = (400, 403, 404, 405, 408, 429, 500, 502, 503, 504)
 
 _HTTP_REQUEST_ACTIONS = {"deny": 0, "tarpit": 0, "add-header": 2, "set-header": 2, "del-header": 1,
-                         "redirect": -1, "return": -1, "set-path": 1, "set-query": 1, "set-uri": 1}
+                         "redirect": -1, "return": -1, "set-path": 1, "set-query": 1, "set-uri": 1,
+                         "set-pathq": 1}
 # actions whose one argument is a format (%[...] allowed), not a header name
-_URI_ACTIONS = ("set-path", "set-query", "set-uri")
+_URI_ACTIONS = ("set-path", "set-query", "set-uri", "set-pathq")
+# actions on the rules' flow and the log, with no argument but set-log-level's level
+_FLOW_ACTIONS = {"http-request": ("allow", "reject", "set-log-level"),
+                 "http-response": ("allow", "set-log-level")}
 
 _HTTP_REQUEST_LATER = (
-    "allow set-log-level "
     "set-nice set-tos set-mark capture "
-    "track-sc0 track-sc1 track-sc2 sc-inc-gpc0 sc-set-gpt0 lua cache-use reject "
+    "track-sc0 track-sc1 track-sc2 sc-inc-gpc0 sc-set-gpt0 lua cache-use "
     "silent-drop wait-for-body wait-for-handshake early-hint normalize-uri set-timeout "
     "set-dst set-src-port set-dst-port do-resolve add-acl del-acl set-map "
     "del-map set-priority-class set-priority-offset send-spoe-group set-bandwidth-limit "
-    "disable-l7-retry ot-group set-pathq set-var-fmt strict-mode"
+    "disable-l7-retry ot-group set-var-fmt strict-mode"
 ).split()
 
 
@@ -284,11 +288,39 @@ def _service_rule(st: State, args: list[str], where: Where) -> None:
                                        where=copy.copy(where)))
 
 
+def _flow_rule(st: State, args: list[str], where: Where) -> bool:
+    """`allow` (the rest of this section's rules of that direction is skipped), `reject`
+    (http-request: the connection is closed with no answer) and `set-log-level LEVEL|silent`
+    (this transaction's log line at that level, or none). True when args was one of them."""
+    kw, action = args[0], args[1]
+    if action not in _FLOW_ACTIONS.get(kw, ()):
+        return False
+    rest = args[2:]
+    params: list[str] = []
+    if action == "set-log-level":
+        if not rest or rest[0] in ("if", "unless"):
+            raise fail(where, f"'{kw} set-log-level' expects a level (one of {', '.join(LOG_LEVELS)} "
+                              "or silent).")
+        if rest[0] not in (*LOG_LEVELS, "silent"):
+            raise fail(where, f"'{kw} set-log-level' : unknown level '{rest[0]}'.")
+        params, rest = [rest[0]], rest[1:]
+    if rest and rest[0] not in ("if", "unless"):
+        raise fail(where, f"'{kw} {action}' : unexpected argument '{rest[0]}'.")
+    cond = parse_condition(st, rest, where, f"{kw} {action}") if rest else None
+    side = "req" if kw == "http-request" else "res"
+    _check_sides(st, cond, None, side, f"{kw} {action}", where)
+    rules = st.px().http_rules if side == "req" else st.px().http_res_rules
+    rules.append(HttpRule(action=action, args=params, cond=cond, where=copy.copy(where)))
+    return True
+
+
 def p_http_request(st: State, args: list[str], where: Where) -> None:
     defaults_forbidden(st, args, where)
     need(args, 1, where, "'http-request' expects an action.")
     action = args[1]
     if _var_rule(st, "http-request", args, where, "req"):
+        return
+    if _flow_rule(st, args, where):
         return
     if action == "use-service":
         _service_rule(st, args, where)
@@ -320,11 +352,12 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
     if action not in _HTTP_REQUEST_ACTIONS:
         base = action.split("(", 1)[0]
         if base in _HTTP_REQUEST_LATER or base.startswith(("track-sc", "sc-", "lua.")):
-            raise fail(where, f"'http-request {action}' is not supported (only deny, tarpit, add-header, "
-                              "set-header, del-header, redirect, return, set-path, set-query, "
-                              "set-uri, set-var, set-var-fmt, unset-var, track-sc0/1/2, sc-inc-gpc0, "
-                              "sc-inc-gpc1, sc-set-gpt0, set-method, set-src, replace-header, "
-                              "replace-value, replace-path, replace-pathq, replace-uri and auth are).")
+            raise fail(where, f"'http-request {action}' is not supported (only allow, deny, reject, "
+                              "tarpit, add-header, set-header, del-header, redirect, return, set-path, "
+                              "set-pathq, set-query, set-uri, set-log-level, set-var, set-var-fmt, "
+                              "unset-var, track-sc0/1/2, sc-inc-gpc0, sc-inc-gpc1, sc-set-gpt0, "
+                              "set-method, set-src, replace-header, replace-value, replace-path, "
+                              "replace-pathq, replace-uri and auth are).")
         raise fail(where, f"'http-request' : unknown action '{action}'.")
     rest = args[2:]
     k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))
@@ -502,6 +535,8 @@ def p_http_response(st: State, args: list[str], where: Where) -> None:
     need(args, 1, where, f"'{kw}' expects an action.")
     action = args[1]
     if _var_rule(st, kw, args, where, "res"):
+        return
+    if _flow_rule(st, args, where):
         return
     if action == "capture" and kw == "http-response":
         _capture_rule(st, kw, args, where, "res")

@@ -689,12 +689,13 @@ BROKEN: list[tuple[str, int, str]] = [
         "'acl' : '127.0.0.1:80' is not a valid IPv4 or IPv6 address[/mask].",
     ),
     (
-        "listen a :80\n    http-request set-log-level debug\n",
+        "listen a :80\n    http-request set-nice 5\n",
         2,
-        "'http-request set-log-level' is not supported (only deny, tarpit, add-header, set-header, "
-        "del-header, redirect, return, set-path, set-query, set-uri, set-var, set-var-fmt, "
-        "unset-var, track-sc0/1/2, sc-inc-gpc0, sc-inc-gpc1, sc-set-gpt0, set-method, set-src, "
-        "replace-header, replace-value, replace-path, replace-pathq, replace-uri and auth are).",
+        "'http-request set-nice' is not supported (only allow, deny, reject, tarpit, add-header, "
+        "set-header, del-header, redirect, return, set-path, set-pathq, set-query, set-uri, "
+        "set-log-level, set-var, set-var-fmt, unset-var, track-sc0/1/2, sc-inc-gpc0, sc-inc-gpc1, "
+        "sc-set-gpt0, set-method, set-src, replace-header, replace-value, replace-path, "
+        "replace-pathq, replace-uri and auth are).",
     ),
     (
         "listen a :80\n    mode http\n    http-request return status 200 string x\n",
@@ -769,8 +770,8 @@ BROKEN: list[tuple[str, int, str]] = [
     ("listen a :80\n    mode http\n    http-request set-var(foo.x) str(1)\n", 3,
      "'http-request set-var(foo.x)' : invalid variable name 'foo.x'. A variable name must start with "
      "its scope (proc, sess, txn, req or res), then a dot and letters, digits, '.' or '_'."),
-    ("listen a :80\n    mode http\n    http-response set-log-level debug\n", 3,
-     "'http-response set-log-level' is not supported (only add-header, set-header, del-header, deny, "
+    ("listen a :80\n    mode http\n    http-response set-nice 5\n", 3,
+     "'http-response set-nice' is not supported (only add-header, set-header, del-header, deny, "
      "set-status, replace-header, replace-value are)."),
     ("listen a :80\n    stick-table type ip size 1m store gpc(3)\n", 2,
      "store option 'gpc' of a stick-table is not supported yet (it appeared in HAProxy 2.5)."),
