@@ -530,8 +530,31 @@ cdef int tcp_content_rules(int idx, int first, int count, int final) noexcept no
             s.state = ST_RELAY
             sess_close(idx)
             return 1
-        rules_stk(s, r, NULL, NULL, 2)
+        tcp_rule_action(s, r, 2)
     return 0
+
+
+cdef void tcp_rule_action(sess_t *s, hrule_t *r, int track) noexcept nogil:
+    """The actions a `tcp-request connection|session|content` rule may take besides accept and
+    reject: set-var, set-var-fmt, unset-var, capture (no HTTP message: its fetches give
+    nothing), and the stick counters' (rules_stk, `track` its kind: 2 content, 0 otherwise)."""
+    cdef smp_t sv
+    cdef int n
+    if r.action == HR_SET_VAR:
+        if smp_one(s, &g_sexpr[r.fmt_first], NULL, NULL, &sv):
+            var_set(s, r.status, &sv)
+    elif r.action == HR_SET_VAR_FMT:
+        n = format_build(s, r.fmt_first, r.nfmt, NULL, NULL, g_hr_val, BUFSIZE)
+        if n >= 0:
+            smp_str(&sv, g_hr_val, n)
+            var_set(s, r.status, &sv)
+    elif r.action == HR_UNSET_VAR:
+        var_unset(s, r.status)
+    elif r.action == HR_CAPTURE:
+        if smp_one(s, &g_sexpr[r.fmt_first], NULL, NULL, &sv) and smp_as_str(&sv):
+            log_capture_value(s, 0, r.status, sv.p, sv.len)
+    else:
+        rules_stk(s, r, NULL, NULL, track)
 
 
 cdef int tcp_response_rules(int idx, int final) noexcept nogil:
@@ -599,7 +622,7 @@ cdef int tcp_rules(int idx, int first, int count) noexcept nogil:
             s.state = ST_RELAY      # (a session not begun yet is still ST_FREE to sess_close)
             sess_close(idx)
             return 1
-        rules_stk(s, r, NULL, NULL, 0)
+        tcp_rule_action(s, r, 0)
     return 0
 
 

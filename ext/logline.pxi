@@ -446,8 +446,14 @@ cdef void log_capture_value(sess_t *s, int rsp, int slot, const char *v, int n) 
     cdef px_t *p = &g_px[s.px]
     cdef int ncap = p.ncap_rsp if rsp else p.ncap_req
     cdef int mx
-    if s.loginfo == NULL or slot < 0 or slot >= ncap:
+    if slot < 0 or slot >= ncap:
         return
+    if s.loginfo == NULL:
+        # (TCP mode: no request line was kept; a `tcp-request content capture` starts the store)
+        s.loginfo = buf_get()
+        if s.loginfo == NULL:
+            return
+        log_reset_tx(s)
     mx = p.cap_rsp_max[slot] if rsp else p.cap_req_max[slot]
     if n > mx:
         n = mx
@@ -456,6 +462,24 @@ cdef void log_capture_value(sess_t *s, int rsp, int slot, const char *v, int n) 
         s.log_hrsp_len[slot] = <short>n
     else:
         s.log_hreq_len[slot] = <short>n
+
+
+cdef int log_capture_get(sess_t *s, int rsp, int slot, const char **out) noexcept nogil:
+    """capture.req.hdr(N) / capture.res.hdr(N): the value captured in slot N and its length,
+    or -1 when the slot does not exist or holds nothing (2.6 then gives no sample)."""
+    cdef px_t *p = &g_px[s.px]
+    cdef int ncap = p.ncap_rsp if rsp else p.ncap_req
+    cdef int n
+    if s.loginfo == NULL or slot < 0 or slot >= ncap:
+        return -1
+    n = s.log_hrsp_len[slot] if rsp else s.log_hreq_len[slot]
+    if n <= 0:
+        return -1
+    out[0] = s.loginfo + (LOG_HRSP_OFF if rsp else LOG_HREQ_OFF) + slot * 256
+    return n
+
+
+g_capture_get = log_capture_get      # (sample.pxi's capture.*.hdr fetches read them here)
 
 
 cdef void log_reset_tx(sess_t *s) noexcept nogil:

@@ -71,6 +71,9 @@ cpdef enum sample_fetch:
     SF_REQ_RDP_COOKIE_CNT = 57    # req.rdp_cookie_cnt([name]): 1 when it is there, else 0
     SF_RES_PAYLOAD = 58       # res.payload(off,len): what the server sent so far (tcp-response)
     SF_RES_LEN = 59           # res.len
+    SF_CAPTURE_REQ = 60       # capture.req.hdr(N): the request capture slot N (iarg), as logged
+    SF_CAPTURE_RES = 61       # capture.res.hdr(N)
+    SF_WAIT_END = 62          # wait_end: true, but content rules wait for the delay's end first
 
 
 cpdef enum stk_op:       # what an SF_STK fetch does with its data type
@@ -754,6 +757,10 @@ cdef inline int _smp_more(sess_t *s) noexcept nogil:
     return 0
 
 
+# logline.pxi's log_capture_get (the captures live in the log's storage, defined after this file)
+cdef int (*g_capture_get)(sess_t *, int, int, const char **) noexcept nogil
+
+
 cdef int smp_res_payload(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
     """res.payload, res.len: what the server sent so far, held by `tcp-response` inspection."""
     global g_smp_may_change
@@ -935,6 +942,7 @@ cdef int smp_payload(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
 cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, smp_t *v) noexcept nogil:
     """The next raw value of fetch e (it starts at 0): 1 and v set, 0 when there is no more.
     buf/m: the scanned request, NULL outside HTTP (HTTP fetches then give nothing)."""
+    global g_smp_may_change
     cdef int off = 0, n = 0, k
     cdef long long x
     cdef const char *p
@@ -1036,6 +1044,21 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
         return smp_payload_lv(s, e, v)
     if e.fetch == SF_RES_PAYLOAD or e.fetch == SF_RES_LEN:
         return smp_res_payload(s, e, v)
+    if e.fetch == SF_WAIT_END:
+        # 2.6: no value until the inspection is over, then true; the content rules wait while a
+        # fetch "may change" and decide with what they have once final
+        g_smp_may_change = 1
+        v.type = SMP_BOOL
+        v.i = 1
+        return 1
+    if e.fetch == SF_CAPTURE_REQ or e.fetch == SF_CAPTURE_RES:
+        if g_capture_get == NULL:
+            return 0
+        n = g_capture_get(s, e.fetch == SF_CAPTURE_RES, <int>e.iarg, &p)
+        if n < 0:
+            return 0
+        smp_str(v, p, n)
+        return 1
     if e.fetch == SF_REQ_LEN and m == NULL:
         smp_int(v, s.req.buf_in if s.req.buf != NULL else 0)     # TCP: what the client sent so far
         return 1

@@ -129,6 +129,9 @@ class sample_fetch(IntEnum):
     SF_REQ_RDP_COOKIE_CNT = 57
     SF_RES_PAYLOAD = 58
     SF_RES_LEN = 59
+    SF_CAPTURE_REQ = 60
+    SF_CAPTURE_RES = 61
+    SF_WAIT_END = 62
 
 class stk_op(IntEnum):
     STK_GET = 0

@@ -245,8 +245,8 @@ def _expr_row(e: SampleExpr, maps: _Maps) -> tuple[int, bytes | None, int, int, 
     if e.fetch == "req.payload_lv" and e.arg is not None:
         off1, size, kind, off2 = (int(x) for x in e.arg.split(","))
         iarg = off1 | size << 20 | kind << 28 | off2 << 32
-    if e.fetch in ("req.rdp_cookie", "req.rdp_cookie_cnt"):
-        iarg = 0
+    if e.fetch in ("capture.req.hdr", "capture.res.hdr") and e.arg is not None:
+        iarg = int(e.arg)
     if e.stk is not None:
         ctr, dtype, op = e.stk
         own = e.arg is not None or ctr == STK_SRC or e.fetch.startswith("table_")
@@ -518,6 +518,8 @@ def compile_acls(cfg: Config) -> AclTables:
                     add_cond(px, local, tr.cond, -1)
                 if tr.action in STICK_ACTIONS:
                     hrules.append(stick_rule(tr, cond))
+                elif tr.action in VAR_ACTIONS or tr.action == "capture":
+                    hrules.append(http_rule(tr, cond))
                 else:
                     hrules.append((tr.action, cond, 0, 0, b"", b"", 0, 0))
             ranges.append((tfirst, len(hrules) - tfirst))

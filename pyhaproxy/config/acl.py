@@ -43,7 +43,7 @@ PREDEFINED: dict[str, list[str]] = {
     "METH_TRACE": ["method", "TRACE"],
     "REQ_CONTENT": ["req.len", "gt", "0"],
     "RDP_COOKIE": ["req.rdp_cookie_cnt", "gt", "0"],
-    "WAIT_END": ["always_true"],   # 2.6 waits for the end of analysis; ours is done when rules run
+    "WAIT_END": ["wait_end"],
 }
 _INT_OPS = {"eq", "ge", "gt", "le", "lt"}
 _INT_MAX = (1 << 63) - 1

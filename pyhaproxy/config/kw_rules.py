@@ -176,7 +176,8 @@ _HTTP_REQUEST_LATER = (
 _VAR_ACTION = re.compile(r"^(set-var|set-var-fmt|unset-var)\((.*)\)$")
 
 
-def _var_rule(st: State, kw: str, args: list[str], where: Where, side: str) -> bool:
+def _var_rule(st: State, kw: str, args: list[str], where: Where, side: str,
+              rules: list[HttpRule] | None = None) -> bool:
     """`set-var(scope.name) EXPR`, `set-var-fmt(scope.name) FMT`, `unset-var(scope.name)`: the
     rule, added to the proxy; False when args[1] is no variable action."""
     m = _VAR_ACTION.match(args[1])
@@ -201,12 +202,14 @@ def _var_rule(st: State, kw: str, args: list[str], where: Where, side: str) -> b
     except SampleError as exc:
         raise fail(where, f"'{what}' : {exc}.") from None
     _check_sides(st, cond, fmt, side, what, where)
-    rules = st.px().http_rules if side == "req" else st.px().http_res_rules
+    if rules is None:
+        rules = st.px().http_rules if side == "req" else st.px().http_res_rules
     rules.append(HttpRule(action=action, args=[name], cond=cond, where=copy.copy(where), fmt=fmt))
     return True
 
 
-def _capture_rule(st: State, kw: str, args: list[str], where: Where, side: str) -> None:
+def _capture_rule(st: State, kw: str, args: list[str], where: Where, side: str,
+                  rules: list[HttpRule] | None = None) -> None:
     """`http-request capture SAMPLE len N` (a new slot of the frontend's request captures) or
     `http-request|http-response capture SAMPLE id N` (slot N, declared before by `capture ...
     header`, `declare capture` or a `len` rule): the sample goes to the log's %hr/%hs, cut at
@@ -238,7 +241,8 @@ def _capture_rule(st: State, kw: str, args: list[str], where: Where, side: str) 
             raise fail(where, f"'{what}' : unable to find capture id '{slot}' (declare it before).")
     cond = parse_condition(st, cond_words, where, what) if cond_words else None
     _check_sides(st, cond, fmt, side, what, where)
-    rules = px.http_rules if side == "req" else px.http_res_rules
+    if rules is None:
+        rules = px.http_rules if side == "req" else px.http_res_rules
     rules.append(HttpRule(action="capture", args=[str(slot)], cond=cond, where=copy.copy(where), fmt=fmt))
 
 
@@ -653,7 +657,8 @@ def _parse_redirect(params: list[str], where: Where) -> list[str]:
     return [kind, url, code, drop]
 
 
-_TCP_ACTIONS = "accept, reject, track-sc0/1/2, sc-inc-gpc0, sc-inc-gpc1, sc-set-gpt0"
+_TCP_ACTIONS = ("accept, reject, track-sc0/1/2, sc-inc-gpc0, sc-inc-gpc1, sc-set-gpt0, set-var, "
+                "set-var-fmt, unset-var, capture")
 
 
 def p_tcp_request(st: State, args: list[str], where: Where) -> None:
@@ -754,6 +759,14 @@ def _tcp_rule(st: State, kind: str, args: list[str], where: Where) -> None:
         rule = HttpRule(action=action, args=[], cond=cond, where=copy.copy(where))
     elif is_stick_action(action):
         rule = stick_rule(st, f"tcp-request {kind}", args[2:], where)
+    elif _VAR_ACTION.match(action) or action == "capture":
+        found: list[HttpRule] = []
+        sub_args = [f"tcp-request {kind}", *args[2:]]
+        if action == "capture":
+            _capture_rule(st, sub_args[0], sub_args, where, "req", found)
+        else:
+            _var_rule(st, sub_args[0], sub_args, where, "req", found)
+        rule = found[0]
     else:
         raise fail(where, f"'tcp-request {kind} {action}' is not supported (only {_TCP_ACTIONS} "
                           "are).")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 # optional occurrence (both optional for hdr()), "const" the constant of str()/int()/env()
 _FETCHES: dict[str, tuple[str, str, str, bool]] = {
     "always_true": ("SF_TRUE", "bool", "", False),
+    "wait_end": ("SF_WAIT_END", "bool", "", False),
     "always_false": ("SF_FALSE", "bool", "", False),
     "src": ("SF_SRC", "ip", "", False),
     "src_port": ("SF_SRC_PORT", "int", "", False),
@@ -51,6 +52,8 @@ _FETCHES: dict[str, tuple[str, str, str, bool]] = {
     "req.payload_lv": ("SF_REQ_PAYLOAD_LV", "str", "lv", False),
     "res.payload": ("SF_RES_PAYLOAD", "str", "int,int", False),   # tcp-response inspection
     "res.len": ("SF_RES_LEN", "int", "", False),
+    "capture.req.hdr": ("SF_CAPTURE_REQ", "str", "slot", False),   # the log's captures
+    "capture.res.hdr": ("SF_CAPTURE_RES", "str", "slot", False),
     "req.rdp_cookie": ("SF_REQ_RDP_COOKIE", "str", "name?", False),
     "req.rdp_cookie_cnt": ("SF_REQ_RDP_COOKIE_CNT", "int", "name?", False),
     "ssl_fc": ("SF_SSL_FC", "bool", "", False),            # tls
@@ -446,6 +449,10 @@ def parse_sample(text: str) -> SampleExpr:
         except ValueError:
             raise SampleError(f"fetch method '{raw}' expects <offset>,<length> (integers)") from None
         expr.arg = f"{int(args[0])},{int(args[1])}"
+    elif spec == "slot":
+        if len(args) != 1 or not args[0].isdigit():
+            raise SampleError(f"fetch method '{raw}' expects a capture slot number as its argument")
+        expr.arg = args[0]
     elif spec == "lv":
         expr.arg = _payload_lv_args(raw, args)
     elif spec == "var":
