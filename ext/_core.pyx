@@ -44,6 +44,7 @@ include "connect.pxi"
 include "tcp.pxi"
 include "acl.pxi"
 include "rules.pxi"
+include "urinorm.pxi"           # normalize-uri (2.6's uri_normalizer.c)
 include "httpreq.pxi"
 include "appsession.pxi"
 include "http.pxi"

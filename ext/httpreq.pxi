@@ -43,6 +43,7 @@ cdef enum:
     HR_TCP_CLOSE = 49       # tcp-response content close: the server connection ends
     HR_SET_LOG_LEVEL = 50   # set-log-level: status = the level + 1, or LOG_SILENT
     HR_SET_PATHQ = 51       # set-pathq FMT: the path and the query
+    HR_NORMALIZE_URI = 52   # normalize-uri: status = the normalizer (urinorm.pxi), drop_query = its option
 
 
 cdef struct hrule_t:
@@ -77,7 +78,8 @@ _HR_ACTIONS = {"deny": HR_DENY, "add-header": HR_ADD, "set-header": HR_SET, "del
                "replace-uri": HR_REPLACE_URI, "set-method": HR_SET_METHOD,
                "set-status": HR_SET_STATUS, "set-src": HR_SET_SRC, "auth": HR_AUTH,
                "capture": HR_CAPTURE, "close": HR_TCP_CLOSE, "allow": HR_ACCEPT,
-               "set-log-level": HR_SET_LOG_LEVEL, "set-pathq": HR_SET_PATHQ}
+               "set-log-level": HR_SET_LOG_LEVEL, "set-pathq": HR_SET_PATHQ,
+               "normalize-uri": HR_NORMALIZE_URI}
 
 
 cdef char *_hr_copy(bytes b) except? NULL:
@@ -350,6 +352,17 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
             return 0            # allow: this section's other rules of the direction are skipped
         if r.action == HR_SET_LOG_LEVEL:
             s.log_level = r.status
+            continue
+        if r.action == HR_NORMALIZE_URI and not rsp:
+            n = uri_normalize(buf, plen[0], m, r.status, r.drop_query)
+            if n == NU_INVALID:
+                # a `strict` normalizer met a bad %-sequence: 400, as 2.6's invalid action
+                ctr_px(s.px).err_req += 1
+                sess_fail(idx, TERM_PROXY, PH_REQ, 400)
+                return 1
+            if n < 0:
+                return _http_rules_fail(idx, px, rsp)
+            plen[0] = n
             continue
         if r.action == HR_REJECT and not rsp:
             # http-request reject: closed with no answer, logged PR with no status (2.6)

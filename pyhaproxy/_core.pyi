@@ -247,6 +247,16 @@ class sample_type(IntEnum):
     SMP_IP = 3
     SMP_BOOL = 4
 
+class uri_normalizer(IntEnum):
+    NU_FRAGMENT_ENCODE = 0
+    NU_FRAGMENT_STRIP = 1
+    NU_MERGE_SLASHES = 2
+    NU_STRIP_DOT = 3
+    NU_STRIP_DOTDOT = 4
+    NU_PERCENT_DECODE = 5
+    NU_PERCENT_UPPER = 6
+    NU_QUERY_SORT = 7
+
 class log_override(IntEnum):
     LOG_SILENT = 9
 

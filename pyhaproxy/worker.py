@@ -288,6 +288,11 @@ def _return_head(args: list[str]) -> bytes:
 
 
 VAR_ACTIONS = ("set-var", "set-var-fmt", "unset-var")
+# normalize-uri's normalizers as ext/urinorm.pxi numbers them
+NORMALIZER_ENUM = {"fragment-encode": "NU_FRAGMENT_ENCODE", "fragment-strip": "NU_FRAGMENT_STRIP",
+                   "path-merge-slashes": "NU_MERGE_SLASHES", "path-strip-dot": "NU_STRIP_DOT",
+                   "path-strip-dotdot": "NU_STRIP_DOTDOT", "percent-decode-unreserved": "NU_PERCENT_DECODE",
+                   "percent-to-uppercase": "NU_PERCENT_UPPER", "query-sort-by-name": "NU_QUERY_SORT"}
 _AUTH_BODY = ("<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access "
               "this content.\n</body></html>\n")
 
@@ -491,6 +496,9 @@ def compile_acls(cfg: Config) -> AclTables:
                 hrules.append(("tarpit", cond, int(a[0]) if a else 500, 0, b"", b"", 0, 0))
             elif hr.action in STICK_ACTIONS:
                 hrules.append(stick_rule(hr, cond))
+            elif hr.action == "normalize-uri":
+                kind = int(_core.uri_normalizer[NORMALIZER_ENUM[a[0]]])
+                hrules.append(("normalize-uri", cond, kind, 1 if a[1] else 0, b"", b"", 0, 0))
             elif hr.action == "auth":
                 hrules.append(("auth", cond, 401, 0, _auth_answer(a[0] or px.name), b"", 0, 0))
             elif hr.action in ("set-path", "set-query", "set-uri", "set-pathq"):

@@ -166,7 +166,7 @@ _FLOW_ACTIONS = {"http-request": ("allow", "reject", "set-log-level"),
 _HTTP_REQUEST_LATER = (
     "set-nice set-tos set-mark capture "
     "track-sc0 track-sc1 track-sc2 sc-inc-gpc0 sc-set-gpt0 lua cache-use "
-    "silent-drop wait-for-body wait-for-handshake early-hint normalize-uri set-timeout "
+    "silent-drop wait-for-body wait-for-handshake early-hint set-timeout "
     "set-dst set-src-port set-dst-port do-resolve add-acl del-acl set-map "
     "del-map set-priority-class set-priority-offset send-spoe-group set-bandwidth-limit "
     "disable-l7-retry ot-group set-var-fmt strict-mode"
@@ -318,6 +318,37 @@ def _flow_rule(st: State, args: list[str], where: Where) -> bool:
     return True
 
 
+# normalize-uri's normalizers (2.6's names) and the option each takes
+NORMALIZERS = {"fragment-encode": None, "fragment-strip": None, "path-merge-slashes": None,
+               "path-strip-dot": None, "path-strip-dotdot": "full", "percent-decode-unreserved": "strict",
+               "percent-to-uppercase": "strict", "query-sort-by-name": None}
+
+
+def _normalize_rule(st: State, args: list[str], where: Where) -> None:
+    """`http-request normalize-uri NORMALIZER [full|strict] [if|unless COND]` (experimental in
+    2.6: only with the global `expose-experimental-directives`); args = [normalizer, option]."""
+    px = st.px()
+    what = f"error detected in {px.cap} '{px.name}' while parsing 'http-request normalize-uri' rule"
+    if not st.config.global_.expose_experimental_directives:
+        raise fail(where, "'normalize-uri' action is experimental, must be allowed via a global "
+                          "'expose-experimental-directives'")
+    rest = args[2:]
+    if not rest or rest[0] in ("if", "unless"):
+        raise fail(where, f"{what} : missing argument <normalizer>.")
+    name, rest = rest[0], rest[1:]
+    if name not in NORMALIZERS:
+        raise fail(where, f"{what} : unknown normalizer '{name}'.")
+    opt = ""
+    if rest and rest[0] not in ("if", "unless"):
+        if rest[0] != NORMALIZERS[name]:
+            raise fail(where, f"{what} : unknown argument '{rest[0]}' for '{name}' normalizer.")
+        opt, rest = rest[0], rest[1:]
+    cond = parse_condition(st, rest, where, "http-request normalize-uri") if rest else None
+    _check_sides(st, cond, None, "req", "http-request normalize-uri", where)
+    px.http_rules.append(HttpRule(action="normalize-uri", args=[name, opt], cond=cond,
+                                  where=copy.copy(where)))
+
+
 def p_http_request(st: State, args: list[str], where: Where) -> None:
     defaults_forbidden(st, args, where)
     need(args, 1, where, "'http-request' expects an action.")
@@ -325,6 +356,9 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
     if _var_rule(st, "http-request", args, where, "req"):
         return
     if _flow_rule(st, args, where):
+        return
+    if action == "normalize-uri":
+        _normalize_rule(st, args, where)
         return
     if action == "use-service":
         _service_rule(st, args, where)
@@ -358,7 +392,8 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
         if base in _HTTP_REQUEST_LATER or base.startswith(("track-sc", "sc-", "lua.")):
             raise fail(where, f"'http-request {action}' is not supported (only allow, deny, reject, "
                               "tarpit, add-header, set-header, del-header, redirect, return, set-path, "
-                              "set-pathq, set-query, set-uri, set-log-level, set-var, set-var-fmt, "
+                              "set-pathq, set-query, set-uri, set-log-level, normalize-uri, set-var, "
+                              "set-var-fmt, "
                               "unset-var, track-sc0/1/2, sc-inc-gpc0, sc-inc-gpc1, sc-set-gpt0, "
                               "set-method, set-src, replace-header, replace-value, replace-path, "
                               "replace-pathq, replace-uri and auth are).")

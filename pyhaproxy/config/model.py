@@ -73,6 +73,7 @@ class Global:
     maxconnrate: int = 0  # `maxconnrate N`: connections accepted per second by each worker (0: none)
     nbproc: int = 1
     hard_stop_after: int = 0  # ms; 0: a soft stop waits for every session
+    expose_experimental_directives: bool = False  # 2.5+: experimental keywords are allowed
     noreuseport: bool = False  # listeners are bound with SO_REUSEPORT unless this is set (2.x)
     nbthread: int = 1  # worker processes too (pyhaproxy has no threads): see cli.apply_command_line
     uid: int | None = None
