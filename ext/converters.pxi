@@ -35,6 +35,7 @@ cpdef enum sample_conv:
     SC_ODD = 29
     SC_EVEN = 30
     SC_IPMASK = 31
+    SC_TABLE = 32        # in_table(T), table_NAME(T): i0 = the table, i1 = data type | op << 8
 
 
 cdef struct carg_t:      # a converter's arguments (conv_arg indexes g_carg)
@@ -715,6 +716,10 @@ cdef int smp_convert(sexpr_t *e, smp_t *v) noexcept nogil:
             smp_int(v, v.len)
         elif c == SC_MAP:
             if not map_lookup(&g_mapuse[g_carg[e.conv_arg[k]].mapuse], v):
+                return 0
+        elif c == SC_TABLE:
+            if not smp_table_conv(g_carg[e.conv_arg[k]].i0, <int>(g_carg[e.conv_arg[k]].i1 & 0xff),
+                                  <int>(g_carg[e.conv_arg[k]].i1 >> 8), v):
                 return 0
         elif not smp_conv_more(c, &g_carg[e.conv_arg[k]], v):
             return 0

@@ -85,6 +85,7 @@ cpdef enum stk_op:       # what an SF_STK fetch does with its data type
     STK_KBYTES = 5       # kbytes_in/out: the byte count / 1024
     STK_TABLE_CNT = 6    # table_cnt: entries in use
     STK_TABLE_AVL = 7    # table_avl: free entries
+    STK_IN_TABLE = 8     # the in_table converter: whether the key has an entry (bool)
 
 
 cdef enum:
@@ -695,6 +696,38 @@ cdef int smp_stk(sess_t *s, long long arg, smp_t *v) noexcept nogil:
         x = st_value_clear(h, i, dt)
     else:
         x = st_value(h, i, dt)
+    if x < 0:
+        return 0
+    smp_int(v, x >> 10 if op == STK_KBYTES else x)
+    return 1
+
+
+cdef int smp_table_conv(long long t, int dt, int op, smp_t *v) noexcept nogil:
+    """The table_* converters and in_table (2.6's sample_conv_table_*): the value v is a key of
+    table t, looked up without being created; a key with no entry gives 0 (in_table: false), a
+    data type the table does not store gives nothing."""
+    cdef st_hdr *h
+    cdef unsigned char key[STK_KEYMAX]
+    cdef uint32_t klen = 0
+    cdef int i
+    cdef long long x
+    if t < 0 or t >= g_nst:
+        return 0
+    h = g_st[t]
+    if not stk_key_of(h, v, key, &klen):
+        return 0
+    i = st_get(h, key, klen, 0, 0)
+    if op == STK_IN_TABLE:
+        v.type = SMP_BOOL
+        v.i = 1 if i >= 0 else 0
+        return 1
+    if i < 0:
+        smp_int(v, 0)
+        return 1
+    if op == STK_TRACKERS:
+        smp_int(v, st_entry_at(h, i).ref_cnt)
+        return 1
+    x = st_value(h, i, dt)
     if x < 0:
         return 0
     smp_int(v, x >> 10 if op == STK_KBYTES else x)

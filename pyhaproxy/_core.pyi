@@ -142,6 +142,7 @@ class stk_op(IntEnum):
     STK_KBYTES = 5
     STK_TABLE_CNT = 6
     STK_TABLE_AVL = 7
+    STK_IN_TABLE = 8
 
 class stk_key_type(IntEnum):
     STK_IP = 0
@@ -225,6 +226,7 @@ class sample_conv(IntEnum):
     SC_ODD = 29
     SC_EVEN = 30
     SC_IPMASK = 31
+    SC_TABLE = 32
 
 class pattern_match(IntEnum):
     PM_STR = 0

@@ -23,7 +23,16 @@ from pyhaproxy.config.kw_stick import table_names
 from pyhaproxy.config.lexer import ConfigError
 from pyhaproxy.config.logformat import VARIABLES, LogItem
 from pyhaproxy.config.model import Acl, Condition, Config, HttpRule, LogTarget, Proxy, Server
-from pyhaproxy.config.sample import STK_SRC, VAR_SCOPES, ConvArg, MapFile, SampleExpr, Segment, c_converter
+from pyhaproxy.config.sample import (
+    STK_SRC,
+    VAR_SCOPES,
+    ConvArg,
+    MapFile,
+    SampleExpr,
+    Segment,
+    c_converter,
+    table_conv,
+)
 from pyhaproxy.config.values import LOG_LEVELS
 from pyhaproxy.runtime_maps import read_published
 from pyhaproxy.shm import Shm, server_table
@@ -263,7 +272,11 @@ def _conv_rows(e: SampleExpr, maps: _Maps) -> list[tuple[int, int]]:
     convs = []
     for c, a in zip(e.convs, e.conv_args, strict=True):
         mapuse = maps.use(a) if a.map is not None else -1
-        maps.cargs.append((list(a.ints), [s.encode("latin-1") for s in a.strs],
+        ints = list(a.ints)
+        if a.table is not None:
+            dt, op = table_conv(c)
+            ints = [maps.table(a.table), dt | op << 8]
+        maps.cargs.append((ints, [s.encode("latin-1") for s in a.strs],
                            a.icase if c == "regsub" else None, a.glob, mapuse))
         convs.append((int(_core.sample_conv[c_converter(c)]), len(maps.cargs) - 1))
     return convs

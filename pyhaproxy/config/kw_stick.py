@@ -203,6 +203,10 @@ def check_stick_refs(cfg: Config) -> None:
                     raise ConfigError(w.file, w.line, f"{px.cap} '{px.name}': unable to find table "
                                                       f"'{name}' referenced by track-sc{rule.args[0]}.")
         for expr, w, ctx in _samples(px):
+            for cname, carg in zip(expr.convs, expr.conv_args, strict=True):
+                if carg.table is not None and carg.table not in tables:
+                    raise ConfigError(w.file, w.line, f"unable to find table '{carg.table}' referenced in "
+                                                      f"arg 1 of converter '{cname}' in proxy '{px.name}'.")
             if expr.fetch in ("http_auth", "http_auth_group"):
                 if not any(ul.name == expr.arg for ul in cfg.userlists):
                     raise ConfigError(w.file, w.line, f"unable to find userlist '{expr.arg}' referenced in "

@@ -92,7 +92,8 @@ _FETCHES: dict[str, tuple[str, str, str, bool]] = {
 # The stick-table fetches (2.6's 7.3.3): `sc_NAME(N[,table])`, `scN_NAME([table])`,
 # `src_NAME([table])`: NAME -> (data type id, ext/sample.pxi stk_op); the ids are 2.6's
 # (ext/stktable.pxi stk_data)
-STK_GET, STK_INC, STK_CLR, STK_TRACKED, STK_TRACKERS, STK_KBYTES, STK_TABLE_CNT, STK_TABLE_AVL = range(8)
+STK_GET, STK_INC, STK_CLR, STK_TRACKED, STK_TRACKERS, STK_KBYTES, STK_TABLE_CNT, STK_TABLE_AVL, \
+    STK_IN_TABLE = range(9)
 STK_SRC = 3
 STK_FETCHES: dict[str, tuple[int, int]] = {
     "get_gpt0": (1, STK_GET), "get_gpc0": (2, STK_GET), "inc_gpc0": (2, STK_INC),
@@ -166,6 +167,7 @@ _CONVERTERS: dict[str, tuple[str, str, str, str]] = {
     "odd": ("SC_ODD", "int", "bool", ""),
     "even": ("SC_EVEN", "int", "bool", ""),
     "ipmask": ("SC_IPMASK", "ip", "ip", "s s?"),
+    "in_table": ("SC_TABLE", "any", "bool", "t"),       # stick tables (2.6's table_* converters)
     "map": ("SC_MAP", "any", "str", "m s?"),
     "map_str": ("SC_MAP", "any", "str", "m s?"),
     "map_beg": ("SC_MAP", "any", "str", "m s?"),
@@ -176,6 +178,19 @@ _CONVERTERS: dict[str, tuple[str, str, str, str]] = {
     "map_reg": ("SC_MAP", "any", "str", "m s?"),
     "map_ip": ("SC_MAP", "any", "str", "m s?"),
 }
+# table_NAME(T): the stored value of data type NAME for the key (2.6's table_* converters)
+_TABLE_CONVS: dict[str, tuple[int, int]] = {
+    "table_" + name.removeprefix("get_"): (dt, op) for name, (dt, op) in STK_FETCHES.items()
+    if op in (STK_GET, STK_KBYTES)}
+_TABLE_CONVS["table_trackers"] = (0, STK_TRACKERS)
+_TABLE_CONVS["in_table"] = (0, STK_IN_TABLE)
+_CONVERTERS.update({name: ("SC_TABLE", "any", "int", "t") for name in _TABLE_CONVS if name != "in_table"})
+
+
+def table_conv(name: str) -> tuple[int, int]:
+    """A table converter's (data type, ext/sample.pxi stk_op)."""
+    return _TABLE_CONVS[name]
+
 _MAP_LIMIT = 64 << 20
 MATCHES = ("str", "beg", "end", "sub", "reg", "dom", "dir", "len", "found", "int", "ip", "bool")
 # the match a fetch gets without -m, by its output type (7.1: "the default matching method")
@@ -220,6 +235,7 @@ class ConvArg:
     strs: list[str] = field(default_factory=list)
     icase: bool = False
     glob: bool = False
+    table: str | None = None    # in_table / table_*: the stick table's name
 
 
 def load_map(path: str, match: str) -> MapFile:
@@ -510,6 +526,10 @@ def _conv_args(cname: str, text: str | None) -> ConvArg:
             except ValueError:
                 raise SampleError(f"converter '{cname}' : failed to parse '{arg}' as type signed "
                                   "integer") from None
+        elif kind == "t":
+            if not arg:
+                raise SampleError(f"converter '{cname}' : expects a stick-table name as its argument")
+            carg.table = arg
         elif kind == "m":
             if not arg:
                 raise SampleError(f"converter '{cname}' : expects a map file as its argument")

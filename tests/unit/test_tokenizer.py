@@ -435,7 +435,8 @@ _2X_FILES = {"test_tokenizer.py", "test_config_syntax.py",
              "test_stick_tables.py",    # (quoted log-format and lf-string arguments: 2.x words)
              "test_http_rewrites.py",   # (a quoted reason, backslashes in replacements)
              "test_http_after_response.py",  # (a quoted header value)
-             "test_tcp_request_vars.py"}     # (a quoted log-format)
+             "test_tcp_request_vars.py",     # (a quoted log-format)
+             "test_table_converters.py"}     # (a quoted lf-string)
 
 
 def _fill_placeholders(text: str) -> str:
