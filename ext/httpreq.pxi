@@ -406,7 +406,7 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
             var_unset(s, r.status)
             continue
         if r.action == HR_TRACK or r.action == HR_SC_INC or r.action == HR_SC_SET_GPT0:
-            rules_stk(s, r, buf, m, not rsp)
+            rules_stk(s, r, buf, m, 1)      # (either direction: counts the request, ends with it)
             continue
         if r.action == HR_AUTH:
             if rsp:

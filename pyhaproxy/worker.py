@@ -527,7 +527,7 @@ def compile_acls(cfg: Config) -> AclTables:
                 if hr.cond is not None:
                     cond = len(conds)
                     add_cond(px, local, hr.cond, -1)
-                hrules.append(http_rule(hr, cond))
+                hrules.append(stick_rule(hr, cond) if hr.action in STICK_ACTIONS else http_rule(hr, cond))
             ranges.append((hfirst, len(hrules) - hfirst))
         for ruleset, ranges in ((px.tcp_conn_rules, tconn), (px.tcp_sess_rules, tsess),
                                 (px.tcp_content_rules, tcont)):

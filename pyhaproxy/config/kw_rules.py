@@ -586,6 +586,12 @@ def p_http_response(st: State, args: list[str], where: Where) -> None:
     if action in REWRITES_RES:
         _rewrite_rule(st, kw, args, where, "res")
         return
+    if kw == "http-response" and is_stick_action(action):
+        # track-scN KEY (the response's headers may be the key), sc-inc-gpc0/1, sc-set-gpt0
+        rule = stick_rule(st, kw, args[1:], where)
+        _check_sides(st, rule.cond, rule.fmt, "res", f"{kw} {action}", where)
+        st.px().http_res_rules.append(rule)
+        return
     allowed = (*_HTTP_RESPONSE_ACTIONS, *REWRITES_RES)
     if action not in allowed:
         raise fail(where, f"'{kw} {action}' is not supported (only {', '.join(allowed)} are).")

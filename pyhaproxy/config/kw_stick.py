@@ -195,7 +195,8 @@ def check_stick_refs(cfg: Config) -> None:
                 raise ConfigError(w.file, w.line, f"Proxy '{px.name}': unable to find stick-table '{name}'.")
             if not any(n == "server_id" for n, _p in target.data_types):
                 target.data_types.append(("server_id", 0))   # as 2.6, for the stick rules
-        for rule in [*px.http_rules, *px.tcp_conn_rules, *px.tcp_sess_rules, *px.tcp_content_rules]:
+        for rule in [*px.http_rules, *px.http_res_rules, *px.tcp_conn_rules, *px.tcp_sess_rules,
+                     *px.tcp_content_rules]:
             if rule.action == "track-sc":
                 name = rule.args[1] or px.name
                 if name not in tables:
