@@ -483,6 +483,8 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     cdef srv_t *sv = NULL
     cdef char val[512]
     cdef h1_hdr *h
+    if g_px[s.be].nsk:
+        stick_store_response(idx, buf, m)           # stick store-response (httpreq.pxi)
     if rules_http_response(idx, &total, &g_msg):    # rspadd/rsprep/rspdeny... (rules.pxi)
         return -2
     if g_px[s.be].nhs and http_rsp_rules(idx, s.be, &total, m):        # http-response (httpreq.pxi)

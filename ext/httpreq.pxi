@@ -44,6 +44,7 @@ cdef enum:
     HR_SET_LOG_LEVEL = 50   # set-log-level: status = the level + 1, or LOG_SILENT
     HR_SET_PATHQ = 51       # set-pathq FMT: the path and the query
     HR_NORMALIZE_URI = 52   # normalize-uri: status = the normalizer (urinorm.pxi), drop_query = its option
+    HR_STICK_STORE_RSP = 53 # stick store-response KEY: drop_query = the table, fmt_first = the key
 
 
 cdef struct hrule_t:
@@ -79,7 +80,7 @@ _HR_ACTIONS = {"deny": HR_DENY, "add-header": HR_ADD, "set-header": HR_SET, "del
                "set-status": HR_SET_STATUS, "set-src": HR_SET_SRC, "auth": HR_AUTH,
                "capture": HR_CAPTURE, "close": HR_TCP_CLOSE, "allow": HR_ACCEPT,
                "set-log-level": HR_SET_LOG_LEVEL, "set-pathq": HR_SET_PATHQ,
-               "normalize-uri": HR_NORMALIZE_URI}
+               "normalize-uri": HR_NORMALIZE_URI, "stick-store-rsp": HR_STICK_STORE_RSP}
 
 
 cdef char *_hr_copy(bytes b) except? NULL:
@@ -679,6 +680,16 @@ cdef int stick_match(int idx, const char *buf, h1_msg *m) noexcept nogil:
 cdef void stick_store(int idx, const char *buf, h1_msg *m) noexcept nogil:
     """`stick store-request|on` rules, once the server is chosen: the key now leads to it (the
     first matching rule of each table stores, as 2.6)."""
+    _stick_store(idx, buf, m, HR_STICK_STORE)
+
+
+cdef void stick_store_response(int idx, const char *buf, h1_msg *m) noexcept nogil:
+    """`stick store-response` rules on the server's response (buf/m), before the http-response
+    rules edit it (2.6's analyser order): its key now leads to the server that answered."""
+    _stick_store(idx, buf, m, HR_STICK_STORE_RSP)
+
+
+cdef void _stick_store(int idx, const char *buf, h1_msg *m, int action) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef px_t *p = &g_px[s.be]
     cdef hrule_t *r
@@ -690,7 +701,7 @@ cdef void stick_store(int idx, const char *buf, h1_msg *m) noexcept nogil:
         return
     for k in range(p.nsk):
         r = &g_hrule[p.sk_first + k]
-        if r.action != HR_STICK_STORE or (done >> (r.drop_query & 63)) & 1:
+        if r.action != action or (done >> (r.drop_query & 63)) & 1:
             continue
         if not _stick_key(s, r, buf, m, key, &klen):
             continue

@@ -74,6 +74,8 @@ cpdef enum sample_fetch:
     SF_CAPTURE_REQ = 60       # capture.req.hdr(N): the request capture slot N (iarg), as logged
     SF_CAPTURE_RES = 61       # capture.res.hdr(N)
     SF_WAIT_END = 62          # wait_end: true, but content rules wait for the delay's end first
+    SF_RES_COOK = 63          # res.cook([name]): the response's Set-Cookie values
+    SF_RES_COOK_CNT = 64      # res.cook_cnt([name])
 
 
 cpdef enum stk_op:       # what an SF_STK fetch does with its data type
@@ -264,13 +266,17 @@ cdef int _smp_hdr_next(sexpr_t *e, const char *buf, h1_msg *m, int *it, int spli
 
 
 cdef int _smp_cook_next(sexpr_t *e, const char *buf, h1_msg *m, int *it, smp_t *v) noexcept nogil:
-    """The next cookie named e.arg (any cookie without a name) on the request's Cookie lines."""
+    """The next cookie named e.arg (any cookie without a name) on the request's Cookie lines, or
+    (res.cook) the response's Set-Cookie lines, whose attributes (Path=/...) count as pairs too,
+    as 2.6 reads them."""
     cdef int hi = it[0] >> 16, off = it[0] & 0xffff, st, en, eq, ns, ne, vend
+    cdef int rsp = e.fetch == SF_RES_COOK or e.fetch == SF_RES_COOK_CNT
     cdef const char *val
     cdef h1_hdr *h
     while hi < m.nhdr:
         h = &m.hdr[hi]
-        if not h1_hdr_name_is(buf, h, b"cookie", 6) or off > h.v_len:
+        if off > h.v_len or not (h1_hdr_name_is(buf, h, b"set-cookie", 10) if rsp
+                                 else h1_hdr_name_is(buf, h, b"cookie", 6)):
             hi += 1
             off = 0
             continue
@@ -984,7 +990,7 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
         if buf == NULL or m == NULL:
             return 0
         return _smp_hdr_next(e, buf, m, it, e.fetch == SF_HDR, v)
-    if e.fetch == SF_COOK:
+    if e.fetch == SF_COOK or e.fetch == SF_RES_COOK:
         if buf == NULL or m == NULL:
             return 0
         return _smp_cook_next(e, buf, m, it, v)
@@ -1140,7 +1146,7 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
     if e.fetch == SF_HDR_CNT or e.fetch == SF_FHDR_CNT:
         smp_int(v, _smp_count(e, buf, m, e.fetch == SF_HDR_CNT))
         return 1
-    if e.fetch == SF_COOK_CNT:
+    if e.fetch == SF_COOK_CNT or e.fetch == SF_RES_COOK_CNT:
         k = 0
         n = 0
         while _smp_cook_next(e, buf, m, &k, v):

@@ -132,6 +132,8 @@ class sample_fetch(IntEnum):
     SF_CAPTURE_REQ = 60
     SF_CAPTURE_RES = 61
     SF_WAIT_END = 62
+    SF_RES_COOK = 63
+    SF_RES_COOK_CNT = 64
 
 class stk_op(IntEnum):
     STK_GET = 0

@@ -330,7 +330,7 @@ class Proxy:
     tcp_sess_rules: list[HttpRule] = field(default_factory=list)  # tcp-request session
     tcp_content_rules: list[HttpRule] = field(default_factory=list)  # tcp-request content
     tcp_res_rules: list[HttpRule] = field(default_factory=list)  # tcp-response content
-    stick_rules: list[HttpRule] = field(default_factory=list)  # stick match|on|store-request
+    stick_rules: list[HttpRule] = field(default_factory=list)  # stick match|on|store-request|-response
     log_format: list[LogItem] | None = None  # `log-format`, parsed (replaces option httplog/tcplog)
     unique_id_format: list[LogItem] | None = None  # `unique-id-format`, parsed
     unique_id_header: str | None = None  # `unique-id-header NAME`

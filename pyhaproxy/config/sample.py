@@ -81,6 +81,8 @@ _FETCHES: dict[str, tuple[str, str, str, bool]] = {
     "res.hdr_cnt": ("SF_HDR_CNT", "int", "name?", True),
     "res.fhdr_cnt": ("SF_FHDR_CNT", "int", "name?", True),
     "res.hdr_val": ("SF_HDR_VAL", "int", "name,occ", True),
+    "res.cook": ("SF_RES_COOK", "str", "name?", True),
+    "res.cook_cnt": ("SF_RES_COOK_CNT", "int", "name?", True),
     "str": ("SF_STR", "str", "const", False),
     "int": ("SF_INT", "int", "const", False),
     "env": ("SF_STR", "str", "const", False),
@@ -130,6 +132,7 @@ _ALIASES = {
     "hdr_val": "req.hdr_val", "cook": "req.cook", "cook_cnt": "req.cook_cnt", "urlp": "url_param",
     "req_ver": "req.ver", "req_proto_http": "req.proto_http", "req_len": "req.len",
     "rdp_cookie": "req.rdp_cookie", "rdp_cookie_cnt": "req.rdp_cookie_cnt",
+    "scook": "res.cook", "scook_cnt": "res.cook_cnt",
     "req_ssl_sni": "req.ssl_sni", "req_ssl_hello_type": "req.ssl_hello_type", "req_ssl_ver": "req.ssl_ver",
 }
 # name -> (C converter member, input type, output type, arguments); "any" takes every type (cast
@@ -201,7 +204,8 @@ DEFAULT_MATCH = {"str": "str", "int": "int", "ip": "ip", "bool": "bool"}
 _REQUEST_ONLY = {"method", "path", "pathq", "url", "query", "base", "req.ver", "req.hdr", "req.fhdr",
                  "req.hdr_cnt", "req.fhdr_cnt", "req.hdr_val", "req.cook", "req.cook_cnt", "url_param",
                  "req.proto_http", "req.len", "http_auth", "http_auth_group"}
-_RESPONSE_ONLY = {"status", "res.hdr", "res.fhdr", "res.hdr_cnt", "res.fhdr_cnt", "res.hdr_val"}
+_RESPONSE_ONLY = {"status", "res.hdr", "res.fhdr", "res.hdr_cnt", "res.fhdr_cnt", "res.hdr_val",
+                  "res.cook", "res.cook_cnt"}
 _BOTH_WAYS = {"hdr", "fhdr", "hdr_cnt", "fhdr_cnt", "hdr_val"}   # the message being analysed
 
 _CALL = re.compile(r"([a-z_][a-z0-9_.-]*)(?:\((.*)\))?$")
