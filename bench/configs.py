@@ -31,12 +31,34 @@ def _limits() -> tuple[int, int]:
 
 MAXCONN, ULIMIT_N = _limits()
 PROXIES = ("pyhaproxy", "haproxy")
-MODES = ("http", "tcp", "stick")
+MODES = ("http", "tcp", "stick", "rules")
 # the `stick` group: the HTTP setup plus per-client rate limiting in a stick table (issue 19's
 # bench): every request is tracked and its rate read; the limit is never reached
 STICK_LINES = """    stick-table type ip size 100k expire 30s store http_req_rate(10s)
     http-request track-sc0 src
     http-request deny deny_status 429 if { sc_http_req_rate(0) gt 1000000000 }
+"""
+# the `rules` group: the HTTP setup with the rule engine at work (issue 18's bench): 10 ACLs,
+# 5 http-request rules and a log-format line sent to a UDP port nobody reads (both proxies do
+# the same work; the discard port answers nothing)
+RULE_LINES = """    log 127.0.0.1:9 local0
+    log-format "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc \
+%{+Q}r %[var(txn.host)]"
+    acl h_www req.hdr(host) -i www.example.com
+    acl h_api req.hdr(host) -i api.example.com
+    acl p_static path -m beg /static /images /css
+    acl p_admin path -m beg /admin
+    acl m_post method POST
+    acl m_get method GET
+    acl x_debug req.hdr(x-debug) -m found
+    acl ua_bot req.hdr(user-agent) -m sub -i bot
+    acl src_bad src 10.99.0.0/16
+    acl q_token url_param(token) -m found
+    http-request set-var(txn.host) req.hdr(host),lower
+    http-request deny if src_bad
+    http-request deny if p_admin !x_debug
+    http-request set-header X-Forwarded-Proto http if !x_debug
+    http-request add-header X-Bench yes if m_get !ua_bot !h_www !h_api !p_static !m_post !q_token
 """
 
 
@@ -53,9 +75,10 @@ def _servers(ports: list[int], http: bool) -> str:
 
 def pyhaproxy_config(mode: str, port: int, backends: list[int]) -> str:
     """HAProxy 1.x syntax, as the pyhaproxy drop-in reads it (2.x lines for the stick group)."""
-    if mode == "stick":
+    if mode in ("stick", "rules"):
+        lines = STICK_LINES if mode == "stick" else RULE_LINES
         return pyhaproxy_config("http", port, backends).replace("    balance roundrobin\n",
-                                                                "    balance roundrobin\n" + STICK_LINES)
+                                                                "    balance roundrobin\n" + lines)
     if mode == "http":
         body = f"""listen webfarm 127.0.0.1:{port}
     mode http
@@ -89,9 +112,10 @@ global
 
 def haproxy_config(mode: str, port: int, backends: list[int]) -> str:
     """The same setup for haproxy 2.6 (keep-alive on both sides is 2.6's default)."""
-    if mode == "stick":
+    if mode in ("stick", "rules"):
+        lines = STICK_LINES if mode == "stick" else RULE_LINES
         return haproxy_config("http", port, backends).replace("    balance roundrobin\n",
-                                                              "    balance roundrobin\n" + STICK_LINES)
+                                                              "    balance roundrobin\n" + lines)
     if mode == "http":
         body = f"""listen webfarm
     bind 127.0.0.1:{port}

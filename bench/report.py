@@ -53,6 +53,13 @@ FIGURES: list[Figure] = [
     Figure("tcp_1m_mbmcpu", "TCP /1m (-c10), MB per machine CPU-second", "MB/CPU-s"),
     Figure("tcp_1m_mbacpu", "TCP /1m (-c10), MB per proxy-attributable CPU-second", "MB/CPU-s"),
     Figure("tcp_1m_mbcpu", "TCP /1m (-c10), MB per proxy CPU-second", "MB/CPU-s"),
+    # the rules group (issue 18): the HTTP setup with 10 ACLs, 5 http-request rules, a log-format
+    Figure("rules_ka_rps", "rules: HTTP keep-alive, requests/s on /", "req/s"),
+    Figure("rules_ka_rpcpu", "rules: HTTP keep-alive, requests per proxy CPU-second", "req/CPU-s",
+           target=1.0),
+    Figure("rules_ka_rpmcpu", "rules: HTTP keep-alive, requests per machine CPU-second", "req/CPU-s"),
+    Figure("rules_close_rpcpu", "rules: HTTP close, requests per proxy CPU-second", "req/CPU-s"),
+    Figure("rules_close_rpmcpu", "rules: HTTP close, requests per machine CPU-second", "req/CPU-s"),
     Figure("mem_http_bpc", "HTTP mode, RSS per idle connection", "bytes", lower_better=True, target=1.0),
     Figure("mem_tcp_bpc", "TCP mode, RSS per idle connection", "bytes", lower_better=True, target=1.0),
 ]
