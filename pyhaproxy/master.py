@@ -639,6 +639,7 @@ class Master:
             maps=gen.maps,
             peers=list(self.peers.engines) if self.peers is not None else [],  # peers
             tls_cache=gen.tls_cache,
+            rates=self._stats.rates,
         )
 
     def _spawn(self, gen: Generation, idx: int) -> int | None:

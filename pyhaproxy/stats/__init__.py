@@ -11,7 +11,8 @@
 
 `StatsService` owns both servers for the master: `configure(cfg)` (before each generation of
 workers forks) opens or re-opens them and publishes the internal server's address in
-`cfg.global_.tune[STATS_SOCK_KEY]`; `tick(now)` expires idle connections; `close()` at exit.
+`cfg.global_.tune[STATS_SOCK_KEY]`; `tick(now)` samples the counters for the rates (rates.py)
+once a second and expires idle connections; `close()` at exit.
 Everything runs inside the master's selector loop, never blocking it.
 """
 
@@ -23,8 +24,9 @@ import time
 from collections.abc import Callable
 
 from pyhaproxy.config.model import Config
-from pyhaproxy.stats.collect import Snapshot, View, collect
+from pyhaproxy.stats.collect import Snapshot, View, collect, proxy_sums
 from pyhaproxy.stats.http import InternalHttpServer
+from pyhaproxy.stats.rates import RateMeter, counters_of
 from pyhaproxy.stats.socket import CliServer, StatsSocketError
 
 # The tune key the worker compiler reads (pyhaproxy/worker.py: tables["stats_sock"]).
@@ -50,6 +52,7 @@ class StatsService:
         self.clis: list[CliServer] = []  # one per `stats socket` line
         self.http: InternalHttpServer | None = None
         self.promex: InternalHttpServer | None = None
+        self.rates = RateMeter()    # the last second's rates (rates.py), sampled on tick()
 
     def configure(self, cfg: Config) -> None:
         """Before forking workers for `cfg`. Raises StatsSocketError if the socket cannot bind."""
@@ -84,6 +87,10 @@ class StatsService:
             g.tune.pop(PROMEX_SOCK_KEY, None)
 
     def tick(self, now: float) -> None:
+        if self.rates.due(now):
+            view = self.get_view()
+            if view is not None:
+                self.rates.sample(now, view.shm, counters_of(view, proxy_sums))
         for srv in (*self.clis, self.http, self.promex):
             if srv is not None:
                 srv.tick(now)

@@ -23,6 +23,7 @@ from pyhaproxy import __version__
 from pyhaproxy._core import check_status
 from pyhaproxy.checks import REASONS
 from pyhaproxy.config.model import Config, Proxy, Server
+from pyhaproxy.stats.rates import RateMeter
 
 # HAProxy 2.6's fixed statistics fields, in `show stat` order (read from Debian's haproxy 2.6
 # header line). The per-module columns that follow them there (`-`, ssl_*, h2_*, h1_*) are not
@@ -68,6 +69,7 @@ class View:
     maps: Any = None  # pyhaproxy.runtime_maps.RuntimeMaps of the generation
     peers: list[Any] = field(default_factory=list)  # peers: the master's PeersEngines (`show peers`)
     tls_cache: Any = None  # _core.TlsCache of the generation (its lookup counters), or None
+    rates: Any = None  # rates.RateMeter: the master's once-a-second samples, or None (no rates)
 
 
 @dataclass
@@ -172,6 +174,7 @@ def collect(view: View, scope: set[str] | None = None, now: float | None = None)
     """Gather a snapshot; `scope` (proxy names) limits the proxies listed, None lists all."""
     now = time.time() if now is None else now
     cfg, shm = view.cfg, view.shm
+    rates = view.rates if view.rates is not None else RateMeter()
     nproxy = len(cfg.proxies)
     proxies: list[ProxyStats] = []
     gi = 0  # global server index: proxies in config order, servers in order inside each
@@ -193,7 +196,7 @@ def collect(view: View, scope: set[str] | None = None, now: float | None = None)
                 ssl["srv_ssl_cur"] += sc["ssl_cur"]
         if not _in_scope(scope, px.name):
             continue
-        proxies.append(_proxy_rows(view, px, pi, first, nproxy, pc, now))
+        proxies.append(_proxy_rows(view, px, pi, first, nproxy, pc, now, rates))
     workers = []
     for slot, pid in enumerate(view.workers):
         rss, cpu = _process_figures(pid)
@@ -220,6 +223,18 @@ def collect(view: View, scope: set[str] | None = None, now: float | None = None)
         "MaxSslConns": 0,
         "CurrSslConns": ssl["ssl_cur"] + ssl["srv_ssl_cur"],
         "CumSslConns": ssl["ssl_sess"] + ssl["srv_ssl_sess"],
+        # the last second's rates and their maxima (rates.py; 2.6's order and names)
+        "ConnRate": rates.rate("conns"),
+        "ConnRateLimit": g.maxconnrate,
+        "MaxConnRate": rates.max("conns"),
+        "SessRate": rates.rate("conns"),
+        "SessRateLimit": 0,
+        "MaxSessRate": rates.max("conns"),
+        "SslRate": rates.rate("ssl"),
+        "SslRateLimit": 0,
+        "MaxSslRate": rates.max("ssl"),
+        "SslFrontendKeyRate": rates.rate("ssl_full"),
+        "SslFrontendMaxKeyRate": rates.max("ssl_full"),
         # (2.6 computes it over the last second's rates; here: over the process's life)
         "SslFrontendSessionReuse_pct": (100 * ssl["ssl_reused"] // ssl["ssl_sess"]) if ssl["ssl_sess"] else 0,
         "SslCacheLookups": cache[0],    # the session cache the workers share (tlscache.pxi)
@@ -253,6 +268,11 @@ def format_uptime(sec: int) -> str:
     return f"{d}d {h}h{m:02d}m{s:02d}s"
 
 
+def proxy_sums(shm: Any, slot: int) -> dict[str, Any]:
+    """A proxy's (or a server's, at nproxy + its index) counters summed over the workers."""
+    return _sum(shm, slot)
+
+
 def _sum(shm: Any, slot: int) -> dict[str, Any]:
     base: dict[str, Any] = {
         "cur_sess": 0, "max_sess": 0, "tot_sess": 0, "bytes_in": 0, "bytes_out": 0,
@@ -284,7 +304,8 @@ def _http_fields(px: Proxy, c: dict[str, Any], values: dict[str, Any]) -> None:
 
 
 def _proxy_rows(
-    view: View, px: Proxy, pi: int, first: int, nproxy: int, pc: dict[str, Any], now: float
+    view: View, px: Proxy, pi: int, first: int, nproxy: int, pc: dict[str, Any], now: float,
+    rates: RateMeter,
 ) -> ProxyStats:
     shm = view.shm
     iid = pi + 1
@@ -297,8 +318,13 @@ def _proxy_rows(
         "pid": 1, "iid": iid, "sid": 0, "type": TYPE_FRONTEND, "mode": mode, "conn_tot": pc["tot_sess"],
     }  # fmt: skip
     _http_fields(px, pc, fe)
+    sess_rate, sess_max = rates.rate(f"px{pi}.sess"), rates.max(f"px{pi}.sess")
+    fe.update({"rate": sess_rate, "rate_lim": 0, "rate_max": sess_max,
+               "conn_rate": sess_rate, "conn_rate_max": sess_max})
     if px.mode == "http":
         fe["req_tot"] = pc["req_tot"]
+        fe["req_rate"] = rates.rate(f"px{pi}.req")
+        fe["req_rate_max"] = rates.max(f"px{pi}.req")
     frontend = Row(px.name, "FRONTEND", TYPE_FRONTEND, fe, "up" if fe["status"] == "OPEN" else "down")
 
     servers: list[Row] = []
@@ -366,6 +392,8 @@ def _proxy_rows(
     }  # fmt: skip
     if last_change:
         be["lastchg"] = max(0, int(now - last_change / 1000))
+    be["rate"] = sess_rate
+    be["rate_max"] = sess_max
     _http_fields(px, pc, be)
     if px.mode == "http":
         be["req_tot"] = pc["req_tot"]
