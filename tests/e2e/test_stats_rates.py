@@ -40,6 +40,9 @@ listen web
 listen idle
     bind 127.0.0.1:{port2}
     server s 127.0.0.1:{pw}
+frontend metrics
+    bind 127.0.0.1:{port3}
+    http-request use-service prometheus-exporter
 """
 BURST = 12
 
@@ -58,10 +61,10 @@ def _cli(sock: Path, command: str) -> str:
 
 def test_rates_after_a_burst(proxy: Any, binary: str, tmp_path: Path,  # noqa: F811
                              http_backend: Callable[..., Any]) -> None:
-    port, port2 = free_ports(2)
+    port, port2, port3 = free_ports(3)
     web = http_backend(name="W")
     sock = tmp_path / "stats.sock"
-    proxy.start(CFG, port=port, port2=port2, pw=web.port, sock=sock)
+    proxy.start(CFG, port=port, port2=port2, port3=port3, pw=web.port, sock=sock)
     for _ in range(BURST):
         with socket.create_connection((LOCALHOST, port), timeout=10) as s:
             s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -82,3 +85,20 @@ def test_rates_after_a_burst(proxy: Any, binary: str, tmp_path: Path,  # noqa: F
     assert int(fe["rate"]) <= BURST and int(fe["req_rate"]) <= BURST, fe
     idle = rows[("idle", "FRONTEND")]
     assert (idle["rate"], idle["rate_max"], idle["req_rate_max"]) == ("0", "0", "0"), idle
+    # the same figures in the exporter, under 2.6's names
+    with socket.create_connection((LOCALHOST, port3), timeout=10) as s:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        metrics = b""
+        while chunk := s.recv(65536):
+            metrics += chunk
+    values = {}
+    for line in metrics.partition(b"\r\n\r\n")[2].decode().splitlines():
+        if line and not line.startswith("#") and " " in line:
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    assert 1 <= values["haproxy_process_max_connection_rate"] <= BURST + 1, values
+    assert values["haproxy_process_current_ssl_rate"] == 0
+    assert 1 <= values['haproxy_frontend_max_session_rate{proxy="web"}'] <= BURST, values
+    assert 1 <= values['haproxy_frontend_http_requests_rate_max{proxy="web"}'] <= BURST, values
+    assert 1 <= values['haproxy_backend_max_session_rate{proxy="web"}'] <= BURST, values
+    assert values['haproxy_frontend_max_session_rate{proxy="idle"}'] == 0
