@@ -149,6 +149,12 @@ cdef extern from "<sys/socket.h>" nogil:
     ssize_t recv(int fd, void *buf, size_t len, int flags)
     ssize_t sendto(int fd, const void *buf, size_t len, int flags, const sockaddr *addr, socklen_t alen)
 
+cdef extern from "<sys/ioctl.h>" nogil:
+    int ioctl(int fd, unsigned long request, ...)
+
+cdef extern from "<linux/sockios.h>" nogil:
+    enum: SIOCOUTQ          # bytes in a socket's send queue, not yet acknowledged (early-hint)
+
 cdef extern from "<sys/un.h>" nogil:
     cdef struct sockaddr_un:
         sa_family_t sun_family

@@ -156,7 +156,7 @@ DENY_CODES = (400, 403, 404, 405, 408, 429, 500, 502, 503, 504)
 
 _HTTP_REQUEST_ACTIONS = {"deny": 0, "tarpit": 0, "add-header": 2, "set-header": 2, "del-header": 1,
                          "redirect": -1, "return": -1, "set-path": 1, "set-query": 1, "set-uri": 1,
-                         "set-pathq": 1}
+                         "set-pathq": 1, "early-hint": 2}
 # actions whose one argument is a format (%[...] allowed), not a header name
 _URI_ACTIONS = ("set-path", "set-query", "set-uri", "set-pathq")
 # actions on the rules' flow and the log, with no argument but set-log-level's level
@@ -166,7 +166,7 @@ _FLOW_ACTIONS = {"http-request": ("allow", "reject", "set-log-level"),
 _HTTP_REQUEST_LATER = (
     "set-nice set-tos set-mark capture "
     "track-sc0 track-sc1 track-sc2 sc-inc-gpc0 sc-set-gpt0 lua cache-use "
-    "silent-drop wait-for-body wait-for-handshake early-hint set-timeout "
+    "silent-drop wait-for-body wait-for-handshake set-timeout "
     "set-dst set-src-port set-dst-port do-resolve add-acl del-acl set-map "
     "del-map set-priority-class set-priority-offset send-spoe-group set-bandwidth-limit "
     "disable-l7-retry ot-group set-var-fmt strict-mode"
@@ -392,7 +392,8 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
         if base in _HTTP_REQUEST_LATER or base.startswith(("track-sc", "sc-", "lua.")):
             raise fail(where, f"'http-request {action}' is not supported (only allow, deny, reject, "
                               "tarpit, add-header, set-header, del-header, redirect, return, set-path, "
-                              "set-pathq, set-query, set-uri, set-log-level, normalize-uri, set-var, "
+                              "set-pathq, set-query, set-uri, set-log-level, normalize-uri, early-hint, "
+                              "set-var, "
                               "set-var-fmt, "
                               "unset-var, track-sc0/1/2, sc-inc-gpc0, sc-inc-gpc1, sc-set-gpt0, "
                               "set-method, set-src, replace-header, replace-value, replace-path, "

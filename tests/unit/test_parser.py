@@ -693,7 +693,8 @@ BROKEN: list[tuple[str, int, str]] = [
         2,
         "'http-request set-nice' is not supported (only allow, deny, reject, tarpit, add-header, "
         "set-header, del-header, redirect, return, set-path, set-pathq, set-query, set-uri, "
-        "set-log-level, normalize-uri, set-var, set-var-fmt, unset-var, track-sc0/1/2, sc-inc-gpc0, "
+        "set-log-level, normalize-uri, early-hint, set-var, set-var-fmt, unset-var, track-sc0/1/2, "
+        "sc-inc-gpc0, "
         "sc-inc-gpc1, "
         "sc-set-gpt0, set-method, set-src, replace-header, replace-value, replace-path, "
         "replace-pathq, replace-uri and auth are).",

@@ -436,7 +436,8 @@ _2X_FILES = {"test_tokenizer.py", "test_config_syntax.py",
              "test_http_rewrites.py",   # (a quoted reason, backslashes in replacements)
              "test_http_after_response.py",  # (a quoted header value)
              "test_tcp_request_vars.py",     # (a quoted log-format)
-             "test_table_converters.py"}     # (a quoted lf-string)
+             "test_table_converters.py",     # (a quoted lf-string)
+             "test_early_hint.py"}           # (quoted header values)
 
 
 def _fill_placeholders(text: str) -> str:
