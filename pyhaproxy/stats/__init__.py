@@ -90,7 +90,10 @@ class StatsService:
         if self.rates.due(now):
             view = self.get_view()
             if view is not None:
-                self.rates.sample(now, view.shm, counters_of(view, proxy_sums))
+                # (a generation being retired may have unmapped its memory: the sample is
+                # skipped, never the master's loop)
+                with contextlib.suppress(OSError, ValueError, KeyError, IndexError):
+                    self.rates.sample(now, view.shm, counters_of(view, proxy_sums))
         for srv in (*self.clis, self.http, self.promex):
             if srv is not None:
                 srv.tick(now)
