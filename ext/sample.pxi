@@ -788,12 +788,25 @@ cdef int smp_tls(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
 cdef int g_smp_may_change = 0   # a payload fetch lacked data that may still come (tcpinspect.pxi)
 
 
-cdef inline int _smp_more(sess_t *s) noexcept nogil:
+cdef inline int _smp_more(chan_t *ch) noexcept nogil:
     """The data a payload fetch needs is not there yet: say so when it may still come."""
     global g_smp_may_change
-    if not s.req.eof and s.req.buf_in < BUFSIZE:
+    if not ch.eof and ch.buf_in < BUFSIZE:
         g_smp_may_change = 1
     return 0
+
+
+cdef int _smp_slice(chan_t *ch, long long iarg, smp_t *v) noexcept nogil:
+    """req.payload / res.payload(off,len): iarg = off | len << 32 (len 0: the rest) of what
+    channel ch holds so far (not forwarded yet)."""
+    cdef int n = ch.buf_in if ch.buf != NULL else 0
+    cdef long long off = iarg & 0xffffffffLL, ln = iarg >> 32
+    if ln == 0:
+        ln = n - off
+    if ln <= 0 or off + ln > n:
+        return _smp_more(ch)
+    smp_str(v, ch.buf + off, <int>ln)
+    return 1
 
 
 # logline.pxi's log_capture_get (the captures live in the log's storage, defined after this file)
@@ -802,22 +815,10 @@ cdef int (*g_capture_get)(sess_t *, int, int, const char **) noexcept nogil
 
 cdef int smp_res_payload(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
     """res.payload, res.len: what the server sent so far, held by `tcp-response` inspection."""
-    global g_smp_may_change
-    cdef int n = s.rsp.buf_in if s.rsp.buf != NULL else 0
-    cdef long long off, ln
     if e.fetch == SF_RES_LEN:
-        smp_int(v, n)
+        smp_int(v, s.rsp.buf_in if s.rsp.buf != NULL else 0)
         return 1
-    off = e.iarg & 0xffffffffLL
-    ln = e.iarg >> 32
-    if ln == 0:
-        ln = n - off
-    if ln <= 0 or off + ln > n:
-        if not s.rsp.eof and n < BUFSIZE:
-            g_smp_may_change = 1
-        return 0
-    smp_str(v, s.rsp.buf + off, <int>ln)
-    return 1
+    return _smp_slice(&s.rsp, e.iarg, v)
 
 
 cdef int _rdp_cookie(const unsigned char *p, int n, const char *name, int nlen, int *voff,
@@ -876,7 +877,7 @@ cdef int smp_payload_lv(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
         lsz = (e.iarg >> 20) & 0xff
         kind = (e.iarg >> 28) & 3
         if off1 + lsz > n:
-            return _smp_more(s)
+            return _smp_more(&s.req)
         for i in range(<int>lsz):
             size = (size << 8) + p[off1 + i]
         boff = off1 + lsz
@@ -887,12 +888,12 @@ cdef int smp_payload_lv(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
         if size == 0 or size > BUFSIZE or boff < 0 or boff + size > BUFSIZE:
             return 0                # never will
         if boff + size > n:
-            return _smp_more(s)
+            return _smp_more(&s.req)
         smp_str(v, <const char *>p + boff, <int>size)
         return 1
     r = _rdp_cookie(p, n, e.arg, e.arg_len if e.arg != NULL else 0, &voff, &vlen)
     if r < 0:
-        return _smp_more(s)
+        return _smp_more(&s.req)
     if e.fetch == SF_REQ_RDP_COOKIE_CNT:
         smp_int(v, r)
         return 1
@@ -908,19 +909,11 @@ cdef int smp_payload(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
     suites, compression methods, then the extensions up to server_name."""
     cdef const unsigned char *p = <const unsigned char *>s.req.buf
     cdef int n = s.req.buf_in if s.req.buf != NULL else 0
-    cdef long long off, ln
     cdef int i, end, ext_end, t, l
     if e.fetch == SF_REQ_PAYLOAD:
-        off = e.iarg & 0xffffffffLL
-        ln = e.iarg >> 32
-        if ln == 0:
-            ln = n - off
-        if ln <= 0 or off + ln > n:
-            return _smp_more(s)
-        smp_str(v, <const char *>p + off, <int>ln)
-        return 1
+        return _smp_slice(&s.req, e.iarg, v)
     if n < 5:
-        return _smp_more(s)
+        return _smp_more(&s.req)
     if p[0] != 0x16:                      # not a TLS handshake record: never will be
         return 0
     if e.fetch == SF_REQ_SSL_VER and n >= 11:
@@ -929,23 +922,23 @@ cdef int smp_payload(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
     if e.fetch == SF_REQ_SSL_HELLO:
         # 2.6: the whole handshake message must be there (its header says how long)
         if n < 9:
-            return _smp_more(s)
+            return _smp_more(&s.req)
         if ((<int>p[1] << 16) | (<int>p[2] << 8)) < 0x030000 or ((<int>p[3] << 8) | p[4]) < 4:
             return 0
         if n < 9 + ((<int>p[6] << 16) | (<int>p[7] << 8) | p[8]):
-            return _smp_more(s)
+            return _smp_more(&s.req)
         smp_int(v, p[5])
         return 1
     if n < 6:
-        return _smp_more(s)
+        return _smp_more(&s.req)
     if e.fetch == SF_REQ_SSL_VER:
-        return _smp_more(s)
+        return _smp_more(&s.req)
     # req.ssl_sni: the whole record must be there
     end = 5 + ((<int>p[3] << 8) | p[4])
     if p[5] != 1:
         return 0
     if n < end:
-        return _smp_more(s)
+        return _smp_more(&s.req)
     i = 5 + 4 + 2 + 32                    # handshake header, version, random
     if i >= end:
         return 0
