@@ -14,6 +14,8 @@ request) for ``--seconds`` while a reloader thread reloads the proxy every secon
 - ``haproxy-sf``: Debian's haproxy 2.6 (``/usr/sbin/haproxy``, full path) with the same proxy
   in 2.6 syntax, each reload a new ``haproxy -D -p pidfile -f cfg -sf OLDPID`` (no ``-x``: the new
   process binds its own sockets, the old one closes its listeners).
+- ``haproxy-sf-x``: the same with ``stats socket ... expose-fd listeners`` and ``-x`` (the new
+  process takes the old one's sockets).
 
 Every reload writes the config again with the other of two weights on the server, so each
 generation really loads a changed file. A failed request is anything wrk counts in its
@@ -47,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HAPROXY = "/usr/sbin/haproxy"  # full path: our own `haproxy` console script may shadow it
 WRK = "wrk"
 CONNS = 20
-MODES = ("4.3-script", "master-worker", "pyhaproxy-sf", "haproxy-W", "haproxy-sf")
+MODES = ("4.3-script", "master-worker", "pyhaproxy-sf", "haproxy-W", "haproxy-sf", "haproxy-sf-x")
 LOADS = ("close", "keep-alive")  # wrk with `Connection: close` (a connection per request), or not
 TAG_VAR = "PYHAPROXY_BENCH_RELOAD_TAG"
 RESULTS = ROOT / "docs" / "reload.md"
@@ -320,9 +322,27 @@ class PyhaproxySf(HaproxySf):
         return argv
 
 
+class HaproxySfX(HaproxySf):
+    """haproxy 2.6's seamless reload: `-x` takes the old process's sockets over its stats socket."""
+
+    template = HA_CONFIG.replace(
+        "    maxconn 2000\n", "    maxconn 2000\n    stats socket {sock} level admin expose-fd listeners\n")
+
+    def write_config(self) -> None:
+        self.weight = 2 if self.weight == 1 else 1
+        self.cfg.write_text(self.template.format(port=self.port, bport=self.bport, weight=self.weight,
+                                                 sock=self.workdir / "admin.sock"))
+
+    def command(self, old: int | None) -> list[str]:
+        argv = super().command(old)
+        if old is not None:
+            argv += ["-x", str(self.workdir / "admin.sock")]
+        return argv
+
+
 KINDS: dict[str, type[Reloadable]] = {"4.3-script": Script43, "master-worker": MasterWorker,
                                       "pyhaproxy-sf": PyhaproxySf, "haproxy-W": HaproxyMasterWorker,
-                                      "haproxy-sf": HaproxySf}
+                                      "haproxy-sf": HaproxySf, "haproxy-sf-x": HaproxySfX}
 
 
 def run_mode(mode: str, seconds: float, bport: int, load: str = "close") -> Result:
@@ -405,11 +425,13 @@ DOC_HEAD = """\
 
 pyhaproxy can be reloaded three ways:
 
-- **`-sf`/`-st` PIDs**, as with HAProxy: the new process binds beside the old one (SO_REUSEPORT,
-  as haproxy 2.x; with an old instance bound without it, SIGTTOU to the old pids and retries for
-  up to 1 s), starts its workers, waits until they serve, then sends SIGUSR1 (`-sf`, finish the
-  sessions then exit) or SIGTERM (`-st`) to the old pids. The old workers accept what waits in
-  their sockets' queues before closing them.
+- **`-sf`/`-st` PIDs**, as with HAProxy: the new process takes the old one's listening sockets
+  (HAProxy's `-x SOCKET` with `stats socket ... expose-fd listeners`; a pyhaproxy master also
+  hands them to a new instance started with plain `-sf`, see pyhaproxy/sockxfer.py), binds
+  what the old one did not have (SO_REUSEPORT, as haproxy 2.x; with an old instance bound
+  without it, SIGTTOU to the old pids and retries for up to 1 s), starts its workers, waits until
+  they serve, then sends SIGUSR1 (`-sf`, finish the sessions then exit) or SIGTERM (`-st`) to the
+  old pids. The old workers only close their copies of the shared sockets.
 - **The section 4.3 script** (architecture.txt): SIGTTOU to the old instance (its listeners leave
   the LISTEN state but stay bound), start the new one, then SIGUSR1 to the old one, or SIGTTIN to
   resume it if the new one failed to start.
@@ -424,8 +446,9 @@ pyhaproxy can be reloaded three ways:
   listening fd and finishes its sessions; the socket itself, with its accept queue, stays open
   in the master and the new workers, so no connection waiting in the queue is lost.
 
-Only the last one never has a moment where the port is closed or a listening socket with queued
-connections is destroyed; the other two lose requests under load, as the figures show.
+With the sockets handed over, and in master-worker mode, there is never a moment where the
+port is closed or a listening socket with queued connections is destroyed; the section 4.3
+script, and haproxy 2.6's `-sf` without `-x`, lose requests under load, as the figures show.
 
 ## Benchmark
 
@@ -440,12 +463,15 @@ server weight toggled between 1 and 2. A failed request is anything wrk reports 
 - `4.3-script`: `pyhaproxy -D -p pidfile -f cfg`, each reload the section 4.3 sequence: `kill -TTOU
   old`, start a new `pyhaproxy -D -p pidfile -f cfg`, `kill -USR1 old` (or `-TTIN` on failure).
 - `master-worker`: one `pyhaproxy -W -db -f cfg`, each reload `kill -USR2 master`.
-- `pyhaproxy-sf`: each reload a new `pyhaproxy -D -p pidfile -f cfg -sf OLDPID`.
+- `pyhaproxy-sf`: each reload a new `pyhaproxy -D -p pidfile -f cfg -sf OLDPID` (no `-x`: the
+  old master hands its sockets over by itself).
 - `haproxy-W`: Debian's haproxy 2.6 in master-worker mode, `haproxy -W -db -f cfg`, each reload
   `kill -USR2 master`.
 - `haproxy-sf`: Debian's `/usr/sbin/haproxy` ({haproxy}) with the same proxy in 2.6 syntax (`bind`,
   `timeout connect/client/server`), each reload `haproxy -D -p pidfile -f cfg -sf OLDPID`
   (plain `-sf`: no `-x`/`expose-fd listeners` socket transfer).
+- `haproxy-sf-x`: the same with `stats socket ... expose-fd listeners` and `-x` on each reload
+  (2.6's seamless reload).
 
 Results ({seconds:g} s per mode, {when}, {machine}):
 
@@ -456,13 +482,13 @@ Why the first and last lose requests: with the 4.3 script, SIGTTOU takes the old
 the LISTEN state, which resets every connection still in their accept queue, and the port
 refuses connections until the new process (a Python start-up, a few hundred ms) has bound it
 (wrk reports a refused or reset connection as a write error).
-With `-sf`, both processes listen on the port at once (SO_REUSEPORT, one accept queue each);
-when the old one closes its sockets, the connections the kernel had already queued on them are
-reset. pyhaproxy's old workers first accept what is queued, which leaves only the connections
-that arrive between that last accept and the close. In master-worker mode there is only ever
-one socket per address, and it never leaves the LISTEN state: the master holds it throughout,
-so connections queued while the old workers drop their copies simply wait for the new workers
-to accept them.
+With haproxy's plain `-sf`, both processes listen on the port at once (SO_REUSEPORT, one accept
+queue each); when the old one closes its sockets, the connections the kernel had already queued
+on them are reset (`net.ipv4.tcp_migrate_req` would move them, but it is off by default). When
+the sockets are handed over (`-x`, and pyhaproxy's `-sf`) and in master-worker mode there is
+only ever one socket per address, and it never leaves the LISTEN state: some process holds it
+throughout, so connections queued while the old workers drop their copies simply wait for the
+new workers to accept them.
 """
 
 

@@ -279,9 +279,6 @@ def main(argv: list[str] | None = None) -> int:
     warn_log = MasterLog(None, quiet=quiet)
     for w in extra:
         warn_log.warning(w, syslog=False)
-    if opts.expose_fd is not None and opts.verbose:
-        warn_log.warning(f"-x {opts.expose_fd}: not needed, pyhaproxy keeps its listening sockets "
-                         "across reloads itself.", syslog=False)
     if opts.zero_warning and extra:
         startup_log.alert("Some warnings were found and 'zero-warning' is set. Aborting.", syslog=False)
         return 1

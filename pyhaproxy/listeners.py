@@ -8,6 +8,9 @@ out of the LISTEN state while it stays bound to its address, so a new process us
 bind the same port; resume() is listen() again, which fails with EADDRINUSE if someone else now
 listens there. Since a socket is shared by every process holding it, pausing it in one process
 pauses it for all of them.
+
+A socket handed over by the instance being replaced (`-x`, sockxfer.py) is taken instead of
+binding a new one when its address and options match.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import socket
 from dataclasses import dataclass
 
 from pyhaproxy.config.model import Bind, Config, Proxy
+from pyhaproxy.sockxfer import SocketPool, v6only_default
 
 # A listener's identity across reloads: a socket is reused when all of these are unchanged.
 ListenerKey = tuple[str, int, str, int]  # (proxy name, family, host, port)
@@ -211,14 +215,66 @@ def bind_unix_listener(proxy_index: int, proxy: Proxy, bind: Bind) -> Listener:
     return Listener(sock, proxy_index, bind, 0, proxy_name=proxy.name, backlog=backlog)
 
 
-def bind_one(proxy_index: int, proxy: Proxy, bind: Bind, port: int, reuseport: bool = True) -> Listener:
+def _backlog(proxy: Proxy, bind: Bind) -> int:
+    if "backlog" in bind.options:
+        return int(bind.options["backlog"])
+    return proxy.maxconn if proxy.maxconn > 0 else socket.SOMAXCONN
+
+
+def _bind_address(bind: Bind, port: int) -> tuple[int, object]:
+    """(family, the address getsockname() would give) of a bind line's port, to match it with
+    a socket handed over by the old instance."""
+    if bind.family == socket.AF_UNIX:
+        return socket.AF_UNIX, abns_address(bind.host[5:]) if bind.host.startswith("abns@") else bind.host
+    family = socket.AF_INET6 if bind.family == socket.AF_INET6 else socket.AF_INET
+    host = listen_host(bind)
+    try:
+        host = socket.inet_ntop(family, socket.inet_pton(family, host))
+    except OSError:
+        with contextlib.suppress(OSError, IndexError):
+            host = str(socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0,
+                                          socket.AI_PASSIVE)[0][4][0])
+    return family, (host, port)
+
+
+def take_from_pool(pool: SocketPool, proxy_index: int, proxy: Proxy, bind: Bind,
+                   port: int) -> Listener | None:
+    """The old instance's socket for this bind and port (sockxfer.py), listening again with
+    this configuration's backlog; None when it handed over no such socket."""
+    family, address = _bind_address(bind, port)
+    opts = bind.options
+    v6only = family == socket.AF_INET6 and (
+        "v6only" in opts or (v6only_default() and "v4v6" not in opts))
+    sock = pool.take(family, address, opts.get("interface", ""), v6only, "transparent" in opts)
+    if sock is None:
+        return None
+    backlog = _backlog(proxy, bind)
+    try:
+        sock.setblocking(False)
+        if family != socket.AF_UNIX:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.listen(backlog)  # on a listening socket: only the backlog changes
+    except OSError as e:
+        sock.close()
+        raise BindError(f"cannot use the socket of the old process for proxy {proxy.name} "
+                        f"({e.strerror}). Aborting.", proxy.name, False, e.errno or 0) from e
+    return Listener(sock, proxy_index, bind, port, proxy_name=proxy.name, backlog=backlog)
+
+
+def bind_one(proxy_index: int, proxy: Proxy, bind: Bind, port: int, reuseport: bool = True,
+             pool: SocketPool | None = None) -> Listener:
     """Creates, binds and listens one socket; raises BindError with HAProxy's message.
 
-    SO_REUSEPORT (HAProxy 2.x's default on Linux, `noreuseport` turns it off) lets a new process
-    started with `-sf` bind beside the old one before the old one is told to stop, so the port
-    never refuses a connection during the start-up."""
+    With `pool` (the sockets the old instance handed over), a matching one is taken instead.
+    Otherwise SO_REUSEPORT (HAProxy 2.x's default on Linux, `noreuseport` turns it off) lets a
+    new process started with `-sf` bind beside the old one before the old one is told to stop,
+    so the port never refuses a connection during the start-up."""
     if bind.fd >= 0:
         return adopt_fd(proxy_index, proxy, bind)
+    if pool is not None:
+        lst = take_from_pool(pool, proxy_index, proxy, bind, port)
+        if lst is not None:
+            return lst
     if bind.family == socket.AF_UNIX:
         return bind_unix_listener(proxy_index, proxy, bind)
     family = socket.AF_INET6 if bind.family == socket.AF_INET6 else socket.AF_INET
@@ -252,9 +308,7 @@ def bind_one(proxy_index: int, proxy: Proxy, bind: Bind, port: int, reuseport: b
             raise BindError(
                 f"cannot bind socket for proxy {proxy.name}. Aborting.", proxy.name, True, e.errno or 0
             ) from e
-        backlog = proxy.maxconn if proxy.maxconn > 0 else socket.SOMAXCONN
-        if "backlog" in bind.options:
-            backlog = int(bind.options["backlog"])
+        backlog = _backlog(proxy, bind)
         try:
             sock.listen(backlog)
         except OSError as e:

@@ -46,6 +46,7 @@ from pyhaproxy.config.model import Config, Proxy
 from pyhaproxy.listeners import BindError, Listener, ListenerKey, bind_all
 from pyhaproxy.logs import LOG_NOTICE, LOG_WARNING, MasterLog
 from pyhaproxy.sdnotify import Notifier
+from pyhaproxy.sockxfer import ListenerExport
 from pyhaproxy.startup import (
     Options,
     Startup,
@@ -198,6 +199,7 @@ class Master:
         self._peers_tables: object = None  # the proxies' tables the peers links serve
         self._started_at = time.time()
         self._reloads = 0
+        self._export: ListenerExport | None = None  # `_getsocks` for plain `-sf` (sockxfer.py)
 
     # ------------------------------------------------------------------------------------------
     # start-up
@@ -221,6 +223,7 @@ class Master:
         self._setup_signals()
         try:
             self._start_master_cli()  # before the workers, as haproxy: usable as soon as they serve
+            self._start_export()
             self._start_peers()
             gen = self._new_generation(self.cfg, listeners)
         except StartupFailed:
@@ -563,6 +566,25 @@ class Master:
         self._forget_pending()
         self._close_listeners()
 
+    # --- handing the listening sockets to the instance replacing this one (sockxfer.py) -------
+    def _start_export(self) -> None:
+        assert self.selector is not None
+        try:
+            self._export = ListenerExport(self.selector, self._exported_sockets)
+        except OSError as e:  # e.g. a stale name in this network namespace: plain `-sf` binds beside
+            self.log.warning(f"cannot offer the listening sockets to a next instance ({e.strerror}).",
+                             syslog=False)
+
+    def _exported_sockets(self) -> list[tuple[int, str, str]]:
+        """(fd, netns, interface) of every listening socket this master bound itself, as 2.6
+        exports (not the `fd@` ones it inherited, nor paused ones)."""
+        out = []
+        for lst in self.bound.values():
+            fd = lst.sock.fileno()
+            if fd >= 0 and lst.bind.fd < 0 and not lst.paused:
+                out.append((fd, "", lst.bind.options.get("interface", "")))
+        return out
+
     def _close_listeners(self) -> None:
         for lst in self.bound.values():
             lst.close()
@@ -621,7 +643,8 @@ class Master:
 
         assert self.selector is not None
         if self._stats is None:
-            self._stats = StatsService(self.selector, self._stats_view, self.log.notice)
+            self._stats = StatsService(self.selector, self._stats_view, self.log.notice,
+                                       exported=self._exported_sockets)
         try:
             self._stats.configure(cfg)
         except StatsSocketError as e:

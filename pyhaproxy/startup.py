@@ -2,7 +2,8 @@
 
 The command line's `Options`, reading the configuration (`load_config`, `apply_options`: the
 command line over the global section, in HAProxy's order) and `Startup`: bind every listener
-(with -sf/-st: on failure send SIGTTOU to the old pids and retry for up to 1 s, as HAProxy does),
+(taking over the old instance's sockets where it hands them over: `-x`, sockxfer.py; with
+-sf/-st, on failure send SIGTTOU to the old pids and retry for up to 1 s, as HAProxy does),
 open the pidfile, raise RLIMIT_NOFILE. Then, in daemon mode, fork: the parent waits on a pipe
 until the master reports that its workers run, and exits 0 (or 1). The master (master.py) then
 creates the shared memory, forks the workers, writes the pidfile through `Startup`, sends SIGUSR1
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pyhaproxy.config.model import DEFAULT_MAXCONN, Config
 from pyhaproxy.listeners import BindError, Listener, bind_one, iter_binds
 from pyhaproxy.logs import MasterLog
+from pyhaproxy.sockxfer import SocketPool, TransferError, export_name, fetch_sockets
 
 # HAProxy: up to 100 bind attempts 10 ms apart while the old processes release the ports.
 MAX_START_RETRIES = 100
@@ -58,7 +60,7 @@ class Options:
     condition: str | None = None  # -cc EXPR: evaluate a .if condition and exit
     sd_notify: bool = False  # -Ws: master-worker with systemd's readiness notifications
     master_cli: list[str] = field(default_factory=list)  # -S SOCKET[,opts]: the master CLI
-    expose_fd: str | None = None  # -x SOCKET: accepted (the listeners are kept across reloads anyway)
+    expose_fd: str | None = None  # -x SOCKET: take the old instance's listening sockets (sockxfer.py)
     localpeer: str | None = None  # -L NAME
     zero_warning: bool = False  # -dW: a warning at start-up is fatal
     diag: bool = False  # -dD: diagnostic messages (.diag)
@@ -202,11 +204,41 @@ class Startup:
                 return rc, []  # the parent, once the master reported
         return None, listeners
 
+    def old_sockets(self) -> SocketPool | None:
+        """The old instance's listening sockets: from `-x SOCKET` (its stats socket with
+        `expose-fd listeners`; failing is fatal, as 2.6, except in master-worker mode), else
+        from the first old pid of `-sf`/`-st` that is a pyhaproxy master (sockxfer.py)."""
+        path = self.opts.expose_fd
+        if path is not None and path != "/dev/null":
+            try:
+                return SocketPool(fetch_sockets(path))
+            except TransferError as e:
+                self.log.warning(str(e), syslog=False)
+                self.log.alert("Failed to get the sockets from the old process!", syslog=False)
+                if not (self.opts.master_worker or self.cfg.global_.master_worker):
+                    raise StartupFailed() from None
+                return None
+        if path is None:
+            for pid in self.opts.oldpids:
+                with contextlib.suppress(TransferError):
+                    return SocketPool(fetch_sockets(export_name(pid)))
+        return None
+
     def bind_initial(self) -> list[Listener]:
-        """Binds everything; with old pids, pauses them (SIGTTOU) and retries for up to ~1 s."""
+        """Binds everything, taking the old instance's sockets where it hands them over; with
+        old pids still holding a port, pauses them (SIGTTOU) and retries for up to ~1 s."""
+        pool = self.old_sockets()
+        try:
+            return self._bind_all(pool)
+        finally:
+            if pool is not None:
+                pool.close_rest()
+
+    def _bind_all(self, pool: SocketPool | None) -> list[Listener]:
         binds = iter_binds(self.cfg)
         done: dict[int, Listener] = {}
-        nold = len(self.opts.oldpids)
+        # (a pause would shut the sockets just taken over down in every process sharing them)
+        nold = len(self.opts.oldpids) if pool is None or pool.taken == 0 else 0
         retry = MAX_START_RETRIES
         failed = False
         while retry >= 0:
@@ -217,7 +249,8 @@ class Startup:
                 if i in done:
                     continue
                 try:
-                    done[i] = bind_one(pi, proxy, b, port, reuseport=not self.cfg.global_.noreuseport)
+                    done[i] = bind_one(pi, proxy, b, port, reuseport=not self.cfg.global_.noreuseport,
+                                       pool=pool)
                 except BindError as e:
                     failed = True
                     if not e.retryable:

@@ -244,6 +244,10 @@ def g_stats(st: State, args: list[str], where: Where) -> None:
                         where, "'stats socket' : 'level' only supports 'user', 'operator', and 'admin'."
                     )
                 sock.level = val
+            elif opt == "expose-fd":
+                if val != "listeners":
+                    raise fail(where, f"'stats socket' : 'expose-fd' only supports 'listeners' (got '{val}')")
+                sock.expose_fd = True
             elif opt == "uid":
                 sock.uid = parse_int(val, "stats socket uid", where)
             elif opt == "gid":

@@ -61,6 +61,7 @@ class StatsSocket:
     level: str = "user"
     uid: int | None = None
     gid: int | None = None
+    expose_fd: bool = False  # `expose-fd listeners`: answers `_getsocks` (pyhaproxy/sockxfer.py)
 
 
 @dataclass

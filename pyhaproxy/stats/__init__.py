@@ -44,8 +44,10 @@ class StatsService:
         selector: selectors.BaseSelector,
         get_view: Callable[[], View | None],
         notify: Callable[[str], None] | None = None,
+        exported: Callable[[], list[tuple[int, str, str]]] | None = None,
     ) -> None:
         self.selector = selector
+        self.exported = exported  # the master's listening sockets, for `expose-fd listeners`
         self.get_view = get_view
         self.notify = notify
         self.started = time.time()
@@ -63,7 +65,7 @@ class StatsService:
             cli = next((c for c in self.clis if c.same_as(conf) and c not in keep), None)
             if cli is None:
                 cli = CliServer(self.selector, conf, self.get_view, maxconn=g.stats_maxconn,
-                                timeout=timeout, notify=self.notify)
+                                timeout=timeout, notify=self.notify, exported=self.exported)
             cli.timeout = timeout
             cli.maxconn = max(1, g.stats_maxconn)
             keep.append(cli)

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pyhaproxy import runtime_maps, runtime_tables
+from pyhaproxy import runtime_maps, runtime_tables, sockxfer
 from pyhaproxy.config.model import StatsSocket
 from pyhaproxy.stats import csv as csv_fmt
 from pyhaproxy.stats.collect import View, collect
@@ -443,7 +443,9 @@ class CliServer(UnixServer):
         maxconn: int = 10,
         timeout: float = 10.0,
         notify: Callable[[str], None] | None = None,
+        exported: Callable[[], list[tuple[int, str, str]]] | None = None,
     ) -> None:
+        self.exported = exported  # the master's listening sockets, for `_getsocks`
         if conf.path.startswith("fd@"):
             sock, self.ident = adopt_unix_fd(int(conf.path[3:])), None
         elif conf.path.startswith(("ipv4@", "ipv6@")):
@@ -457,12 +459,14 @@ class CliServer(UnixServer):
         super().__init__(selector, sock, maxconn, timeout)
 
     def same_as(self, conf: StatsSocket | None) -> bool:
-        return conf is not None and (conf.path, conf.mode, conf.level, conf.uid, conf.gid) == (
+        return conf is not None and (conf.path, conf.mode, conf.level, conf.uid, conf.gid,
+                                     conf.expose_fd) == (
             self.conf.path,
             self.conf.mode,
             self.conf.level,
             self.conf.uid,
             self.conf.gid,
+            self.conf.expose_fd,
         )
 
     def on_input(self, c: Conn, eof: bool) -> None:
@@ -495,12 +499,27 @@ class CliServer(UnixServer):
             if words == ["prompt"]:
                 c.interactive = not c.interactive
                 continue
+            if words == ["_getsocks"]:
+                self._getsocks(c)
+                return
             out = self.handler.execute(cmd)
             c.out += out.encode()
             if out or words:
                 c.out += b"\n"
         if c.interactive:
             c.out += b"> "
+
+    def _getsocks(self, c: Conn) -> None:
+        """The listening sockets, handed to a new instance started with `-x` (sockxfer.py);
+        with no `expose-fd listeners` on this socket the connection just ends, as in 2.6."""
+        c.closing = True
+        c.out.clear()
+        if not self.conf.expose_fd or self.exported is None:
+            return
+        with contextlib.suppress(OSError):
+            sockxfer.send_sockets(c.sock, self.exported())
+        with contextlib.suppress(OSError):
+            c.sock.setblocking(False)
 
     def close(self) -> None:
         super().close()

@@ -459,10 +459,10 @@ def test_master_worker_nbproc2_respawn_keeps_count(proxy, tcp_echo_backend):
 
 
 def test_sf_binds_beside_the_old_instance_and_loses_nothing(proxy, http_backend):
-    """`-sf` binds beside the old instance (SO_REUSEPORT, as haproxy 2.x) instead of pausing it
-    with SIGTTOU first, so the port never refuses during the new one's start-up; the old one
-    accepts what is queued on its socket before closing it. Three reloads under a sequential
-    new-connection load fail no request."""
+    """`-sf` takes the old instance's sockets (sockxfer.py) instead of pausing it with SIGTTOU
+    first, so the port never refuses during the new one's start-up and no queued connection is
+    reset when the old one closes its copy. Three reloads under a sequential new-connection
+    load fail no request."""
     backend = http_backend(name="b")
     port = free_port()
     cur = proxy.start(HTTP_PROXY, daemon=True, host=HOST, port=port, bport=backend.port, name="gen0")

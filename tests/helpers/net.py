@@ -117,6 +117,19 @@ def listening_sockets() -> set[tuple[str, int]]:
     return found
 
 
+def listening_inodes(port: int) -> set[int]:
+    """Inodes of the IPv4 TCP sockets in LISTEN state on `port` (/proc/net/tcp): one socket
+    shared by several processes counts once, sockets bound side by side count each."""
+    found: set[int] = set()
+    with contextlib.suppress(OSError), open("/proc/net/tcp") as f:
+        next(f, None)
+        for line in f:
+            parts = line.split()
+            if len(parts) > 9 and parts[3] == "0A" and int(parts[1].split(":")[1], 16) == port:
+                found.add(int(parts[9]))
+    return found
+
+
 def is_listening(host: str, port: int) -> bool:
     """True if some socket listens on host:port (or on the wildcard address with that port)."""
     wanted = {"0.0.0.0", host or "0.0.0.0"}

@@ -375,6 +375,16 @@ def test_stats_socket_bad_addresses(line: str, message: str) -> None:
     assert str(ei.value) == f"[ALERT] parsing [t.cfg:2] : {message}"
 
 
+def test_stats_socket_expose_fd() -> None:
+    cfg = parse_text("global\n    stats socket /run/a.sock level admin expose-fd listeners\n"
+                     "    stats socket /run/b.sock\nfrontend fe\n    bind :80\n", "t.cfg")
+    assert [s.expose_fd for s in cfg.global_.stats_sockets] == [True, False]
+    with pytest.raises(ConfigError) as ei:
+        parse_text("global\n    stats socket /run/a.sock expose-fd all\n", "t.cfg")
+    assert str(ei.value) == ("[ALERT] parsing [t.cfg:2] : 'stats socket' : 'expose-fd' only supports "
+                             "'listeners' (got 'all')")
+
+
 def test_unix_binds() -> None:
     cfg = parse_text("frontend fe\n    bind unix@/run/a.sock mode 660 uid 0\n    bind /run/b.sock\n"
                      "    bind abns@name\n    bind :80\n", "t.cfg")
