@@ -17,6 +17,7 @@ from nghttp2 cimport *          # HTTP/2 framing and HPACK (ext/h2stream.pxi, ex
 include "h1.pxi"
 include "h1chunk.pxi"
 include "h1edit.pxi"
+include "connerr.pxi"            # 2.6's connection error codes (fc_err) and messages
 include "proxyproto.pxi"
 include "types.pxi"
 include "convert.pxi"

@@ -100,9 +100,10 @@ cdef char g_hostname[256]
 cdef int g_hostname_len = 0
 
 
-cdef int logformat_setup(list ops, list ranges, list uid_ranges) except -1:
+cdef int logformat_setup(list ops, list ranges, list uid_ranges, list elf_ranges) except -1:
     """ops: (var, flags, expr, text bytes) of every format; ranges: (first, count) per proxy,
-    its log-format; uid_ranges: the same for its unique-id-format."""
+    its log-format; uid_ranges and elf_ranges: the same for its unique-id-format and its
+    error-log-format."""
     global g_lf, g_hostname_len
     cdef int i
     cdef bytes b
@@ -128,6 +129,10 @@ cdef int logformat_setup(list ops, list ranges, list uid_ranges) except -1:
         if i < g_npx:
             g_px[i].uid_first = first
             g_px[i].nuid = count
+    for i, (first, count) in enumerate(elf_ranges):
+        if i < g_npx:
+            g_px[i].elf_first = first
+            g_px[i].nelf = count
     if gethostname(g_hostname, sizeof(g_hostname) - 1) == 0:
         g_hostname[sizeof(g_hostname) - 1] = 0
         g_hostname_len = <int>strlen(g_hostname)

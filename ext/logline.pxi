@@ -942,7 +942,7 @@ def log_setup(object plan):
     raw = str(plan.log_host).encode()[:255]
     memcpy(g_log_host, <const char *>raw, len(raw))
     g_log_host_len = len(raw)
-    logformat_setup(plan.acl.lf, plan.acl.lfpx, plan.acl.uidpx)     # log-format, unique-id-format
+    logformat_setup(plan.acl.lf, plan.acl.lfpx, plan.acl.uidpx, plan.acl.elfpx)     # and error-log-format
     for i, pp in enumerate(plan.proxies):
         captures = pp.px.captures
         p = &g_px[i]
@@ -1011,35 +1011,62 @@ def log_setup(object plan):
             p.ncap_rsp += 1
 
 
-# ---- the log line of a refused PROXY header (proxyproto.pxi parses it, loop.pxi waits for it)
+# ---- the line of a connection that failed before its session began (a refused PROXY header,
+# a failed TLS handshake: proxyproto.pxi and tlssess.pxi)
+
+cdef void log_conn_error(sess_t *s, int code, const char *lname, int lname_len,
+                         int luid) noexcept nogil:
+    """2.6's session_kill_embryonic: the frontend's `error-log-format`, or else its fixed
+    "IP:PORT [date] FRONTEND/LISTENER: message" (LISTENER its `name` or its number), at err
+    level with `option log-separate-errors`. `code` is the connection error (connerr.pxi), which
+    `fc_err` returns meanwhile. As 2.6, a frontend with neither a traffic log format nor an
+    error-log-format logs none (its to_log). The caller applies `option dontlognull`."""
+    cdef px_t *p = &g_px[s.px]
+    cdef char b[LOG_HDR_ROOM + LOG_MAX + 8]
+    cdef int cap = LOG_HDR_ROOM + LOG_MAX
+    cdef const char *msg = conn_err_str(code)
+    cdef int n, level = LOG_ERR if (p.opts & PO_LOG_SEPARATE_ERRORS) else LOG_INFO
+    cdef log_fields_t f
+    if p.nlog == 0 or (not log_wanted(p) and p.nelf == 0):
+        return
+    s.fc_err = code
+    n = log_begin(b)
+    if p.nelf:
+        # what 2.6 logs of a session that never had a stream: no request, no server, its
+        # whole life as Tt (and as Th, unless it timed out)
+        memset(&f, 0, sizeof(f))
+        f.tq = f.tw = f.tc = f.tr = -1
+        f.tt = g_now - s.accept_ms
+        f.th = -1 if (code == CO_ER_SSL_TIMEOUT or code == CO_ER_PRX_EMPTY + 2) else f.tt
+        f.status = 0
+        f.srvname = b"<NOSRV>"
+        f.srvname_len = 7
+        memcpy(f.tsc, b"PR--", 4)
+        p.lf_count += 1
+        lf_format(s, &f, p.elf_first, p.nelf, b, &n, cap, NULL, NULL)
+    else:
+        laddr(b, &n, cap, &s.cli_addr)
+        lc(b, &n, cap, b' ')
+        log_date(b, &n, cap, s.accept_wall_ms)
+        lc(b, &n, cap, b' ')
+        la(b, &n, cap, p.name, p.name_len)
+        lc(b, &n, cap, b'/')
+        if lname_len > 0:
+            la(b, &n, cap, lname, lname_len)
+        else:
+            ld(b, &n, cap, luid)
+        la(b, &n, cap, b": ", 2)
+        la(b, &n, cap, msg, <int>strlen(msg))
+    log_end_line(b, &n)
+    log_send(p, level, b, n)
+
 
 cdef void pp_log_refused(sess_t *s, int err, int null_conn) noexcept nogil:
-    """haproxy 2.6's line for a connection that ended before its session began:
-    "IP:PORT [date] FRONTEND/LISTENER: message", LISTENER its `name` or its number. As in 2.6,
-    `option dontlognull` hides a client that closed or failed before a header, or that sent
-    nothing before `timeout client` (null_conn)."""
+    """A refused PROXY header's line. As in 2.6, `option dontlognull` hides a client that
+    closed or failed before a header, or that sent nothing before `timeout client` (null_conn)."""
     cdef px_t *p = &g_px[s.px]
     cdef lst_t *l = &g_lst[s.lst]
-    cdef char b[LOG_HDR_ROOM + LOG_MAX + 8]
-    cdef const char *msg = pp_err_msg(err)
-    cdef int n
-    if p.nlog == 0:
-        return
     if (p.opts & PO_DONTLOGNULL) and (err == PP_ERR_EMPTY or err == PP_ERR_ABORT or
                                       (err == PP_ERR_TIMEOUT and null_conn)):
         return
-    n = log_begin(b)
-    laddr(b, &n, LOG_HDR_ROOM + LOG_MAX, &s.cli_addr)
-    lc(b, &n, LOG_HDR_ROOM + LOG_MAX, b' ')
-    log_date(b, &n, LOG_HDR_ROOM + LOG_MAX, s.accept_wall_ms)
-    lc(b, &n, LOG_HDR_ROOM + LOG_MAX, b' ')
-    la(b, &n, LOG_HDR_ROOM + LOG_MAX, p.name, p.name_len)
-    lc(b, &n, LOG_HDR_ROOM + LOG_MAX, b'/')
-    if l.name_len > 0:
-        la(b, &n, LOG_HDR_ROOM + LOG_MAX, l.name, l.name_len)
-    else:
-        ld(b, &n, LOG_HDR_ROOM + LOG_MAX, l.luid)
-    la(b, &n, LOG_HDR_ROOM + LOG_MAX, b": ", 2)
-    la(b, &n, LOG_HDR_ROOM + LOG_MAX, msg, <int>strlen(msg))
-    log_end_line(b, &n)
-    log_send(p, LOG_INFO, b, n)
+    log_conn_error(s, pp_conn_err(err), l.name, l.name_len, l.luid)

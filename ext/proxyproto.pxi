@@ -36,20 +36,11 @@ cdef uint32_t g_crc32c_table[256]
 cdef int g_crc32c_ready = 0
 
 
-cdef const char *pp_err_msg(int err) noexcept nogil:
-    if err == PP_ERR_EMPTY:
-        return b"Connection closed while waiting for PROXY protocol header"
-    if err == PP_ERR_ABORT:
-        return b"Connection error while waiting for PROXY protocol header"
-    if err == PP_ERR_TIMEOUT:
-        return b"Timeout while waiting for PROXY protocol header"
-    if err == PP_ERR_TRUNCATED:
-        return b"Truncated PROXY protocol header received"
-    if err == PP_ERR_NOT_HDR:
-        return b"Received something which does not look like a PROXY protocol header"
-    if err == PP_ERR_BAD_PROTO:
-        return b"Received an unhandled protocol in the PROXY protocol header"
-    return b"Received an invalid PROXY protocol header"
+cdef int pp_conn_err(int err) noexcept nogil:
+    """A pp_parse error as 2.6's connection error code (connerr.pxi: they run in the same order)."""
+    if err < PP_ERR_BAD_PROTO or err > PP_ERR_EMPTY:
+        return CO_ER_PRX_EMPTY + (PP_ERR_EMPTY - PP_ERR_BAD_HDR)
+    return CO_ER_PRX_EMPTY + (PP_ERR_EMPTY - err)
 
 
 cdef uint32_t pp_crc32c(const uint8_t *p, int n) noexcept nogil:

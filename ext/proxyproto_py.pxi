@@ -69,7 +69,7 @@ def pp_crc32c_py(bytes data):
 
 
 def pp_error_message(int err):
-    return pp_err_msg(err).decode()
+    return conn_err_str(pp_conn_err(err)).decode()
 
 
 PP_ERRORS = {"EMPTY": PP_ERR_EMPTY, "ABORT": PP_ERR_ABORT, "TIMEOUT": PP_ERR_TIMEOUT,

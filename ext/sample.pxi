@@ -53,7 +53,8 @@ cpdef enum sample_fetch:
     SF_SSL_ZERO = 41          # tls: ssl_fc_err: 0 on a TLS connection (one that is a session had
                               # no error), nothing on a plain one
     SF_SSL_C_USED = 42        # tls: a client certificate was presented (bool)
-    SF_FC_ERR = 43            # the front connection's error code: 0 once it is a session
+    SF_FC_ERR = 43            # the front connection's error code (connerr.pxi): set on the line of one
+                              # that failed, 0 for a session
     SF_SSL_BC = 44            # tls: the server connection is TLS (bool)
     SF_SSL_C_S_DN = 45        # tls: the client certificate's subject DN, or one entry (iarg: occurrence)
     SF_SSL_C_I_DN = 46        # tls: its issuer DN
@@ -76,6 +77,7 @@ cpdef enum sample_fetch:
     SF_WAIT_END = 62          # wait_end: true, but content rules wait for the delay's end first
     SF_RES_COOK = 63          # res.cook([name]): the response's Set-Cookie values
     SF_RES_COOK_CNT = 64      # res.cook_cnt([name])
+    SF_FC_ERR_STR = 65        # fc_err_str: the message of fc_err's code (connerr.pxi)
 
 
 cpdef enum stk_op:       # what an SF_STK fetch does with its data type
@@ -746,7 +748,11 @@ cdef int smp_tls(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
     cdef int fd = sess_tls_fd(s), fetch = e.fetch, n = 0, occ
     cdef const char *p
     if fetch == SF_FC_ERR:
-        smp_int(v, 0)
+        smp_int(v, s.fc_err)
+        return 1
+    if fetch == SF_FC_ERR_STR:
+        p = conn_err_str(s.fc_err)
+        smp_str(v, p, <int>strlen(p))
         return 1
     if fetch == SF_SSL_BC:
         v.type = SMP_BOOL
@@ -1068,7 +1074,7 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
             return 0
         smp_str(v, p, <int>strlen(p))
         return 1
-    if e.fetch >= SF_SSL_FC_PROTOCOL and e.fetch <= SF_SSL_C_ERR:
+    if (e.fetch >= SF_SSL_FC_PROTOCOL and e.fetch <= SF_SSL_C_ERR) or e.fetch == SF_FC_ERR_STR:
         return smp_tls(s, e, v)
     if e.fetch >= SF_REQ_PAYLOAD and e.fetch <= SF_REQ_SSL_VER:
         return smp_payload(s, e, v)

@@ -551,25 +551,24 @@ cdef int tls_handshake(int fd) noexcept nogil:
     return -1
 
 
-cdef const char *tls_hs_error(int fd, int *n) noexcept nogil:
-    """After a failed handshake, haproxy 2.6's words for it (its log line): nothing of a TLS
-    handshake was received ("Connection closed"/"error"), or a handshake that went wrong."""
-    cdef const char *m
+cdef int tls_hs_error(int fd) noexcept nogil:
+    """After a failed handshake, 2.6's connection error code for it (connerr.pxi): nothing of a
+    TLS handshake was received (closed, or an error), or a handshake that went wrong."""
+    cdef int code
     if g_tls_fd[fd].c_err:
-        m = b"SSL client certificate not trusted"
+        code = CO_ER_SSL_CRT_FAIL
     elif g_tls_fd[fd].ca_err:
-        m = b"SSL client CA chain cannot be verified"
+        code = CO_ER_SSL_CA_FAIL
     elif SSL_get_state(g_tls_fd[fd].ssl) == TLS_ST_BEFORE and not (g_tls_fd[fd].flags & TLS_GOT_HELLO) \
             and ERR_GET_REASON(ERR_peek_error()) != SSL_R_HTTP_REQUEST:
         if errno == 0 or ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING:
-            m = b"Connection closed during SSL handshake"
+            code = CO_ER_SSL_EMPTY
         else:
-            m = b"Connection error during SSL handshake"
+            code = CO_ER_SSL_ABORT
     else:
-        m = b"SSL handshake failure"
+        code = CO_ER_SSL_HANDSHAKE
     ERR_clear_error()
-    n[0] = <int>strlen(m)
-    return m
+    return code
 
 
 # ---- start-up (Python)

@@ -8,40 +8,21 @@ cdef enum:
     ST_TLS_HS = 12      # TLS handshake in progress (sess_t.state; the others: types.pxi, rules.pxi)
 
 
-cdef void tls_log_fail(sess_t *s, const char *msg, int mlen) noexcept nogil:
-    """haproxy 2.6's line for a connection that failed before becoming a session (session.c):
-    with `option dontlognull`, one that received nothing is not logged."""
+cdef void tls_log_fail(sess_t *s, int code) noexcept nogil:
+    """A failed handshake's line (logline.pxi log_conn_error): with `option dontlognull`, one
+    that received nothing is not logged, as in 2.6."""
     cdef px_t *p = &g_px[s.px]
     cdef tls_bind_t *tb = g_lst_tls[s.lst]
-    cdef char b[LOG_HDR_ROOM + LOG_MAX + 8]
-    cdef int cap = LOG_HDR_ROOM + LOG_MAX
-    cdef int n
-    if not log_wanted(p):
+    if (p.opts & PO_DONTLOGNULL) and (code == CO_ER_SSL_EMPTY or code == CO_ER_SSL_ABORT):
         return
-    if (p.opts & PO_DONTLOGNULL) and msg[0] == b'C':     # "Connection closed/error during ..."
-        return
-    n = log_begin(b)
-    laddr(b, &n, cap, &s.cli_addr)
-    lc(b, &n, cap, b' ')
-    log_date(b, &n, cap, s.accept_wall_ms)
-    lc(b, &n, cap, b' ')
-    la(b, &n, cap, p.name, p.name_len)
-    lc(b, &n, cap, b'/')
-    if tb.lname_len:
-        la(b, &n, cap, tb.lname, tb.lname_len)
-    else:
-        ld(b, &n, cap, tb.luid)
-    la(b, &n, cap, b": ", 2)
-    la(b, &n, cap, msg, mlen)
-    lc(b, &n, cap, b'\n')
-    log_send(p, LOG_INFO, b, n)
+    log_conn_error(s, code, tb.lname, tb.lname_len, tb.luid)
 
 
-cdef void tls_hs_end(int idx, const char *msg, int mlen) noexcept nogil:
+cdef void tls_hs_end(int idx, int code) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef char junk[4096]
     cdef int k
-    tls_log_fail(s, msg, mlen)
+    tls_log_fail(s, code)
     s.logged = 1
     # what the client sent and OpenSSL did not read (a plain request) is read first: a close
     # with unread input would be a reset, haproxy's is a FIN
@@ -74,8 +55,7 @@ cdef int tls_start(int idx) noexcept nogil:
 cdef int tls_hs_io(int idx) noexcept nogil:
     """A client event during the handshake: 1 done (the session may begin), 0 waiting, -1 ended."""
     cdef sess_t *s = &g_sess[idx]
-    cdef int r, n = 0
-    cdef const char *msg
+    cdef int r
     r = tls_handshake(s.cfd)
     if r > 0:
         s.cli_exp = 0
@@ -86,10 +66,9 @@ cdef int tls_hs_io(int idx) noexcept nogil:
     if r == 0:
         return 0
     ctr_px(s.px).ssl_fail += 1
-    msg = tls_hs_error(s.cfd, &n)
-    tls_hs_end(idx, msg, n)
+    tls_hs_end(idx, tls_hs_error(s.cfd))
     return -1
 
 
 cdef void tls_hs_timeout(int idx) noexcept nogil:
-    tls_hs_end(idx, b"Timeout during SSL handshake", 28)
+    tls_hs_end(idx, CO_ER_SSL_TIMEOUT)

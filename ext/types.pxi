@@ -244,6 +244,8 @@ cdef struct px_t:
     long long lf_count                  # lines logged (%lc)
     int uid_first                       # `unique-id-format`: g_lf[uid_first .. + nuid], 0: none
     int nuid
+    int elf_first                       # `error-log-format`: g_lf[elf_first .. + nelf], 0: none
+    int nelf
     char uid_hdr[64]                    # `unique-id-header NAME`, "" none
     int uid_hdr_len
     int cap_ck_len                      # `capture cookie NAME len N`: prefix length, 0 none
@@ -373,6 +375,7 @@ cdef struct sess_t:
     int ck_found_srv       # server found by cookie (global idx) or -1
     int ck_insert          # insert a Set-Cookie in the response
     int logged
+    int fc_err             # 2.6's connection error code (connerr.pxi) of one that failed, else 0
     char *loginfo          # request line kept for the log (allocated from buffer pool when logging)
     char *vars             # set-var storage (sample.pxi), a pooled buffer taken at the first set
     int stk_tab[3]         # track-sc0..2: the tracked table's index + 1, 0 none (stktable.pxi)

@@ -134,6 +134,7 @@ class sample_fetch(IntEnum):
     SF_WAIT_END = 62
     SF_RES_COOK = 63
     SF_RES_COOK_CNT = 64
+    SF_FC_ERR_STR = 65
 
 class stk_op(IntEnum):
     STK_GET = 0

@@ -154,6 +154,7 @@ class AclTables:
     lf: list[tuple[int, int, int, bytes]]
     lfpx: list[tuple[int, int]]
     uidpx: list[tuple[int, int]]
+    elfpx: list[tuple[int, int]]    # error-log-format: (first, count) per proxy
     map_keys: list[tuple[str, str]]     # (file, match) per map index
     map_files: list[MapFile]            # every map* converter's file (runtime_maps.py)
     fmts: list[tuple[int, bytes]]
@@ -350,6 +351,7 @@ def compile_acls(cfg: Config) -> AclTables:
     lf: list[tuple[int, int, int, bytes]] = []
     lfpx: list[tuple[int, int]] = []
     uidpx: list[tuple[int, int]] = []
+    elfpx: list[tuple[int, int]] = []
 
     def add_log_items(items: list[LogItem] | None) -> tuple[int, int]:
         """A log-format (or unique-id-format) as logformat.pxi's ops: (first, count)."""
@@ -565,6 +567,7 @@ def compile_acls(cfg: Config) -> AclTables:
         lfpx.append(add_log_items(px.log_format if px.cap != "backend" else None))
         uid_format = px.unique_id_format if px.cap != "backend" and px.mode == "http" else None
         uidpx.append(add_log_items(uid_format))
+        elfpx.append(add_log_items(px.error_log_format if px.cap != "backend" else None))
         xfirst = len(conds)
         for xcond in px.expect_proxy if px.cap != "backend" else []:
             add_cond(px, local, xcond, -1)
@@ -577,7 +580,7 @@ def compile_acls(cfg: Config) -> AclTables:
     return AclTables(exprs=exprs, maps=maps.maps, mapuses=maps.uses, cargs=maps.cargs,
                      var_scopes=maps.var_scopes, acls=acls,
                      conds=conds, switch=switch, hrules=hrules, hreq=hreq, hres=hres, hafter=hafter,
-                     lf=lf, lfpx=lfpx,
+                     lf=lf, lfpx=lfpx, elfpx=elfpx,
                      uidpx=uidpx, fmts=fmts, expect=expect, map_keys=maps.keys, map_files=maps.files,
                      tconn=tconn, tsess=tsess, tcont=tcont, tres=tres, stick=stick, userlists=userlists,
                      srv_sni=srv_sni)

@@ -75,6 +75,7 @@ from .kw_stats_log import (
     g_log_tag,
     g_no,
     g_stats,
+    p_error_log_format,
     p_log,
     p_log_format,
     p_log_tag,
@@ -163,7 +164,8 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "declare": (Kw(L, p_declare, "1.6"),),
     "stick-table": (Kw(P, p_stick_table, "1.5"),),
     "stick": (Kw(P, p_stick, "1.5", side=BACKEND),),
-    "log-format": (Kw(FED, p_log_format, "1.5"),),
+    "log-format": (Kw(P, p_log_format, "1.5"),),           # (ignored in a backend, as 2.6)
+    "error-log-format": (Kw(P, p_error_log_format, "2.5"),),
     "unique-id-format": (Kw(FED, p_unique_id_format, "1.5"),),
     "unique-id-header": (Kw(FED, p_unique_id_header, "1.5"),),
     "mode": (Kw(P, p_mode, "1.0"),),

@@ -371,13 +371,35 @@ def p_stats(st: State, args: list[str], where: Where) -> None:
     s.enabled = True
 
 
+def _ignored_in_backend(st: State, args: list[str], where: Where) -> bool:
+    """2.6 warns about a frontend's log format in a backend section and goes on without it."""
+    if st.section != "backend":
+        return False
+    st.warn(where, f"backend '{st.px().name}' : '{args[0]}' directive is ignored in backends.")
+    return True
+
+
 def p_log_format(st: State, args: list[str], where: Where) -> None:
     """`log-format STRING`: the words are joined by one space (2.6 merges unescaped spaces)."""
     need(args, 1, where, "'log-format' expects a log format string.")
+    if _ignored_in_backend(st, args, where):
+        return
     try:
         st.px().log_format = parse_log_format(" ".join(args[1:]))
     except LogFormatError as exc:
         raise fail(where, f"'log-format' : {exc}.") from None
+
+
+def p_error_log_format(st: State, args: list[str], where: Where) -> None:
+    """`error-log-format STRING` (2.5+): the line of a connection that failed before its session
+    began (TLS handshake, PROXY header), in place of 2.6's fixed one (configuration 8.2.5)."""
+    need(args, 1, where, "'error-log-format' expects a log format string.")
+    if _ignored_in_backend(st, args, where):
+        return
+    try:
+        st.px().error_log_format = parse_log_format(" ".join(args[1:]))
+    except LogFormatError as exc:
+        raise fail(where, f"'error-log-format' : {exc}.") from None
 
 
 def p_unique_id_format(st: State, args: list[str], where: Where) -> None:

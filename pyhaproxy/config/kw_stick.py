@@ -173,7 +173,7 @@ def _samples(px: Proxy) -> list[tuple[SampleExpr, Where, str]]:
         for seg in ub.fmt or []:
             if seg.sample is not None:
                 out.append((seg.sample, ub.where, "sample fetch keyword"))
-    for item in [*(px.log_format or []), *(px.unique_id_format or [])]:
+    for item in [*(px.log_format or []), *(px.unique_id_format or []), *(px.error_log_format or [])]:
         if item.sample is not None:
             out.append((item.sample, px.where, "sample fetch keyword"))
     return out

@@ -334,6 +334,7 @@ class Proxy:
     stick_rules: list[HttpRule] = field(default_factory=list)  # stick match|on|store-request|-response
     log_format: list[LogItem] | None = None  # `log-format`, parsed (replaces option httplog/tcplog)
     unique_id_format: list[LogItem] | None = None  # `unique-id-format`, parsed
+    error_log_format: list[LogItem] | None = None  # `error-log-format`: failed connections' line
     unique_id_header: str | None = None  # `unique-id-header NAME`
     forwardfor_header: str = "X-Forwarded-For"
     forwardfor_except: tuple[str, int] | None = None  # (network, prefixlen)

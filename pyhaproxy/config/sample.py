@@ -74,6 +74,7 @@ _FETCHES: dict[str, tuple[str, str, str, bool]] = {
     "ssl_c_version": ("SF_SSL_C_VERSION", "int", "", False),
     "ssl_c_used": ("SF_SSL_C_USED", "bool", "", False),
     "fc_err": ("SF_FC_ERR", "int", "", False),
+    "fc_err_str": ("SF_FC_ERR_STR", "str", "", False),
     "ssl_bc": ("SF_SSL_BC", "bool", "", False),
     "status": ("SF_STATUS", "int", "", True),
     "res.hdr": ("SF_HDR", "str", "name,occ", True),
