@@ -574,15 +574,15 @@ cdef void soft_stop() noexcept nogil:
 
 
 cdef void lst_drain_close(int li) noexcept nogil:
-    """Stopping: accept what already waits in the listener's queue, then close it. With -sf the
-    socket is this process's own (SO_REUSEPORT), and closing it resets every connection still
-    queued in it; the new process's socket takes the next ones. The queue is shrunk first
-    (listen() with a backlog of 0): a SYN that comes while it drains is dropped rather than
-    queued, and its retransmission finds the new socket alone, where one queued between the
-    last accept() and the close() would be reset."""
+    """Stopping: accept what already waits in the listener's queue, then close this process's
+    copy. Usually the socket lives on in the processes replacing this one (`-W` reloads, and
+    `-sf`/`-x`, which hand the sockets over: pyhaproxy/sockxfer.py), queue included; when it does
+    not (a successor that bound its own), draining first leaves fewer queued connections to be
+    reset by the close. The socket's backlog is never touched here: it is shared, and a smaller
+    one would be every later generation's (a listen(fd, 0) here once left -W reloads with a
+    queue of one, and SYNs dropped)."""
     cdef int k
     if g_lst[li].state == LI_READY:
-        listen(g_lst[li].fd, 0)
         for k in range(64):       # bounded: at most 64 bursts (4,096 connections)
             handle_accept(li)
     lst_close(li)

@@ -336,10 +336,12 @@ def bind_all(cfg: Config, reuse: dict[ListenerKey, Listener] | None = None) -> l
             key = listener_key(proxy.name, b, port)
             old = reuse.get(key) if reuse else None
             if old is not None:
-                backlog = proxy.maxconn if proxy.maxconn > 0 else old.backlog
-                if backlog != old.backlog and not old.paused:
+                backlog = _backlog(proxy, b)
+                if not old.paused:
                     try:
-                        old.sock.listen(backlog)  # only updates the backlog of a listening socket
+                        # only sets the backlog of a listening socket: the configured one, even
+                        # if a process sharing the socket changed it
+                        old.sock.listen(backlog)
                     except OSError:
                         pass
                 out.append(Listener(old.sock, pi, b, port, proxy_name=proxy.name, backlog=backlog,

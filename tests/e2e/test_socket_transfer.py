@@ -10,6 +10,7 @@ failures (`-x` to a socket without `expose-fd`, or to no socket) against both.
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 from pathlib import Path
@@ -20,7 +21,7 @@ from tests.e2e.test_tls import (
     HAPROXY,
     binary,  # noqa: F401  (fixture: each test runs against both binaries)
 )
-from tests.helpers import free_port, listening_inodes, recv_exactly, wait_until
+from tests.helpers import free_port, listen_backlogs, listening_inodes, recv_exactly, wait_until
 from tests.helpers.proxy import CMD_VAR
 
 pytestmark = pytest.mark.timeout(90)
@@ -34,11 +35,12 @@ CFG = """
         timeout client 30s
         timeout server 30s
     listen echo
-        bind 127.0.0.1:{port}
+        bind 127.0.0.1:{port} backlog {BACKLOG}
         server s1 127.0.0.1:{bport}
     """
 
 EXPOSE = " expose-fd listeners"
+BACKLOG = 1000
 
 
 def _echo(s: socket.socket, data: bytes) -> bool:
@@ -49,7 +51,7 @@ def _echo(s: socket.socket, data: bytes) -> bool:
 def _start(proxy, tmp_path: Path, name: str, port: int, bport: int, expose: str = EXPOSE,
            extra: list[str] | None = None):
     return proxy.start(CFG, daemon=True, name=name, sock=tmp_path / f"{name}.sock", expose=expose,
-                       port=port, bport=bport, extra_args=extra or [])
+                       port=port, bport=bport, BACKLOG=BACKLOG, extra_args=extra or [])
 
 
 def _one_socket(port: int) -> int:
@@ -71,6 +73,7 @@ def _reload_keeps_the_socket(proxy, tmp_path: Path, backend, old_cmd: str | None
         if name == "old":
             old = _start(proxy, tmp_path, "old", port, backend.port)
             inode = _one_socket(port)
+            assert listen_backlogs(port) == [BACKLOG]
             held = socket.create_connection(("127.0.0.1", port), timeout=5)
             assert _echo(held, b"before")
         else:
@@ -86,6 +89,9 @@ def _reload_keeps_the_socket(proxy, tmp_path: Path, backend, old_cmd: str | None
         held.close()
     old.wait_exit(20)
     assert _one_socket(port) == inode, "the socket went with the old instance"
+    # the old instance left the shared socket as it found it (a stopping pyhaproxy worker once
+    # shrank its queue to one, for every process after it)
+    assert listen_backlogs(port) == [BACKLOG]
     with socket.create_connection(("127.0.0.1", port), timeout=5) as after:
         assert _echo(after, b"after")
     assert new.alive()
@@ -125,6 +131,25 @@ def test_plain_sf_takes_over_too(proxy, tmp_path, tcp_echo_backend):
     assert _one_socket(port) == inode
 
 
+def test_master_worker_reloads_keep_the_listen_backlog(proxy, tmp_path, tcp_echo_backend,
+                                                       binary):  # noqa: F811
+    """`-W`: the generations share the master's socket; two SIGUSR2 reloads, and once the old
+    workers are gone the socket still has the configured queue."""
+    backend = tcp_echo_backend()
+    port = free_port()
+    px = proxy.start(CFG, name="mw", sock=tmp_path / "mw.sock", expose="", port=port,
+                     bport=backend.port, BACKLOG=BACKLOG, extra_args=["-W"])
+    assert listen_backlogs(port) == [BACKLOG]
+    for _ in range(2):
+        before = set(px.worker_pids())
+        px.signal(signal.SIGUSR2)
+        wait_until(lambda b=before: px.worker_pids() and not set(px.worker_pids()) & b, timeout=20,
+                   message="the new generation alone")
+    assert listen_backlogs(port) == [BACKLOG]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        assert _echo(c, b"served")
+
+
 @pytest.mark.parametrize("case", ["no-expose-fd", "no-socket"])
 def test_x_failing_is_fatal(proxy, tmp_path, tcp_echo_backend, binary, case):  # noqa: F811
     """2.6: a warning saying what failed, `Failed to get the sockets from the old process!`,
@@ -137,7 +162,8 @@ def test_x_failing_is_fatal(proxy, tmp_path, tcp_echo_backend, binary, case):  #
     else:
         source, warning = tmp_path / "nothing.sock", "Failed to connect to the old process socket"
     port2 = free_port()
-    cfg = proxy.write_config(CFG, sock=tmp_path / "new.sock", expose=EXPOSE, port=port2, bport=backend.port)
+    cfg = proxy.write_config(CFG, sock=tmp_path / "new.sock", expose=EXPOSE, port=port2, bport=backend.port,
+                             BACKLOG=BACKLOG)
     done = proxy.run(["-f", str(cfg), "-db", "-x", str(source)], timeout=20)
     out = done.stdout + done.stderr
     assert done.returncode == 1, out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -128,6 +129,14 @@ def listening_inodes(port: int) -> set[int]:
             if len(parts) > 9 and parts[3] == "0A" and int(parts[1].split(":")[1], 16) == port:
                 found.add(int(parts[9]))
     return found
+
+
+def listen_backlogs(port: int) -> list[int]:
+    """The accept-queue sizes (backlogs) of the TCP sockets listening on `port`, from `ss`
+    (its Send-Q column for a listening socket)."""
+    out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True,
+                         check=True).stdout
+    return [int(line.split()[2]) for line in out.splitlines() if line.strip()]
 
 
 def is_listening(host: str, port: int) -> bool:
