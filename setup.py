@@ -35,10 +35,12 @@ def pkg_flags(pkg: str, version: str, what: str, debian: str) -> tuple[list[str]
 # TLS in the worker (ext/tls.pxi); HTTP/2 framing and HPACK (ext/h2.pxi)
 ssl_cflags, ssl_libs = pkg_flags("openssl", "3.0", "OpenSSL 3.0", "libssl-dev")
 h2_cflags, h2_libs = pkg_flags("libnghttp2", "1.52", "nghttp2 >= 1.52", "libnghttp2-dev")
+# the xxh32/xxh64/xxh3 converters (ext/converters.pxi)
+xxh_cflags, xxh_libs = pkg_flags("libxxhash", "0.8", "xxHash >= 0.8", "libxxhash-dev")
 exts = [
     Extension("pyhaproxy._core", sources=["ext/_core.pyx"], include_dirs=["ext"],
-              extra_compile_args=extra + ssl_cflags + h2_cflags,
-              extra_link_args=link + ssl_libs + h2_libs + ["-lcrypt"]),
+              extra_compile_args=extra + ssl_cflags + h2_cflags + xxh_cflags,
+              extra_link_args=link + ssl_libs + h2_libs + xxh_libs + ["-lcrypt"]),
     Extension("pyhaproxy._h1test", sources=["ext/_h1test.pyx"], include_dirs=["ext"],
               extra_compile_args=extra, extra_link_args=link),
 ]

@@ -31,7 +31,7 @@ def _limits() -> tuple[int, int]:
 
 MAXCONN, ULIMIT_N = _limits()
 PROXIES = ("pyhaproxy", "haproxy")
-MODES = ("http", "tcp", "stick", "rules")
+MODES = ("http", "tcp", "stick", "rules", "map")
 # the `stick` group: the HTTP setup plus per-client rate limiting in a stick table (issue 19's
 # bench): every request is tracked and its rate read; the limit is never reached
 STICK_LINES = """    stick-table type ip size 100k expire 30s store http_req_rate(10s)
@@ -60,6 +60,34 @@ RULE_LINES = """    log 127.0.0.1:9 local0
     http-request set-header X-Forwarded-Proto http if !x_debug
     http-request add-header X-Bench yes if m_get !ua_bot !h_www !h_api !p_static !m_post !q_token
 """
+# the `map` group: issue 18's pipeline benchmark, the HTTP setup plus the many-hosts pattern on a
+# 10,000-entry map (the Host wrk sends is one of its keys) and a log-format line printing the
+# result; against the `http` group, the per-request cost of that pipeline
+MAP_ENTRIES = 10_000
+MAP_LINES = """    log 127.0.0.1:9 local0
+    log-format "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %{{+Q}}r %[var(txn.site)]"
+    http-request set-var(txn.site) req.hdr(host),lower,map({map},unknown)
+    http-request set-header X-Site %[var(txn.site)]
+"""
+
+
+def write_map(directory: Path, port: int) -> Path:
+    """MAP_ENTRIES hosts, `127.0.0.1:PORT` (wrk's Host header) among them, each to a site name."""
+    path = directory / f"hosts-{port}.map"
+    lines = [f"site{i}.example.com site{i % 97}" for i in range(MAP_ENTRIES - 1)]
+    lines.insert(MAP_ENTRIES // 2, f"127.0.0.1:{port} bench")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _extra_lines(mode: str, map_path: Path | None) -> str:
+    """The lines a group adds to the HTTP setup (after `balance`)."""
+    if mode == "stick":
+        return STICK_LINES
+    if mode == "rules":
+        return RULE_LINES
+    assert map_path is not None
+    return MAP_LINES.format(map=map_path)
 
 
 def _servers(ports: list[int], http: bool) -> str:
@@ -73,10 +101,10 @@ def _servers(ports: list[int], http: bool) -> str:
     return "\n".join(lines)
 
 
-def pyhaproxy_config(mode: str, port: int, backends: list[int]) -> str:
+def pyhaproxy_config(mode: str, port: int, backends: list[int], map_path: Path | None = None) -> str:
     """HAProxy 1.x syntax, as the pyhaproxy drop-in reads it (2.x lines for the stick group)."""
-    if mode in ("stick", "rules"):
-        lines = STICK_LINES if mode == "stick" else RULE_LINES
+    if mode in ("stick", "rules", "map"):
+        lines = _extra_lines(mode, map_path)
         return pyhaproxy_config("http", port, backends).replace("    balance roundrobin\n",
                                                                 "    balance roundrobin\n" + lines)
     if mode == "http":
@@ -110,10 +138,10 @@ global
 {body}"""
 
 
-def haproxy_config(mode: str, port: int, backends: list[int]) -> str:
+def haproxy_config(mode: str, port: int, backends: list[int], map_path: Path | None = None) -> str:
     """The same setup for haproxy 2.6 (keep-alive on both sides is 2.6's default)."""
-    if mode in ("stick", "rules"):
-        lines = STICK_LINES if mode == "stick" else RULE_LINES
+    if mode in ("stick", "rules", "map"):
+        lines = _extra_lines(mode, map_path)
         return haproxy_config("http", port, backends).replace("    balance roundrobin\n",
                                                               "    balance roundrobin\n" + lines)
     if mode == "http":
@@ -153,7 +181,8 @@ def write_config(directory: Path, proxy: str, mode: str, port: int, backends: li
     """Write the config of `proxy` ("pyhaproxy"|"haproxy") for `mode` ("http"|"tcp"); return its path."""
     if proxy not in PROXIES or mode not in MODES:
         raise ValueError(f"unknown proxy/mode {proxy}/{mode}")
-    text = (pyhaproxy_config if proxy == "pyhaproxy" else haproxy_config)(mode, port, backends)
+    map_path = write_map(directory, port) if mode == "map" else None
+    text = (pyhaproxy_config if proxy == "pyhaproxy" else haproxy_config)(mode, port, backends, map_path)
     path = directory / f"{proxy}-{mode}-{port}.cfg"
     path.write_text(text)
     return path

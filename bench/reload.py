@@ -489,6 +489,14 @@ the sockets are handed over (`-x`, and pyhaproxy's `-sf`) and in master-worker m
 only ever one socket per address, and it never leaves the LISTEN state: some process holds it
 throughout, so connections queued while the old workers drop their copies simply wait for the
 new workers to accept them.
+
+A lesson from this table: with shared sockets, a stopping process must leave the socket as it
+found it. A stopping pyhaproxy worker used to shrink its listener's queue (`listen(fd, 0)`) before
+draining it, which was harmless on a socket of its own but, on the shared one of a `-W` reload,
+left the new workers a queue of one: SYNs were dropped under load and wrk counted 2 to 9 requests
+timed out per run, each a client waiting for its SYN's retransmission (fixed in e8c2281).
+haproxy's failed requests with keep-alive are connections it closes on soft stop while the client
+sends its next request on them (a read error), not lost queued connections.
 """
 
 

@@ -60,6 +60,12 @@ FIGURES: list[Figure] = [
     Figure("rules_ka_rpmcpu", "rules: HTTP keep-alive, requests per machine CPU-second", "req/CPU-s"),
     Figure("rules_close_rpcpu", "rules: HTTP close, requests per proxy CPU-second", "req/CPU-s"),
     Figure("rules_close_rpmcpu", "rules: HTTP close, requests per machine CPU-second", "req/CPU-s"),
+    # the map group (issue 18's pipeline): req.hdr(host),lower,map(F) on 10,000 entries + log-format
+    Figure("map_ka_rps", "map: HTTP keep-alive, requests/s on /", "req/s"),
+    Figure("map_ka_rpcpu", "map: HTTP keep-alive, requests per proxy CPU-second", "req/CPU-s",
+           target=1.0),
+    Figure("map_ka_rpmcpu", "map: HTTP keep-alive, requests per machine CPU-second", "req/CPU-s"),
+    Figure("map_close_rpcpu", "map: HTTP close, requests per proxy CPU-second", "req/CPU-s"),
     Figure("mem_http_bpc", "HTTP mode, RSS per idle connection", "bytes", lower_better=True, target=1.0),
     Figure("mem_tcp_bpc", "TCP mode, RSS per idle connection", "bytes", lower_better=True, target=1.0),
 ]

@@ -41,7 +41,7 @@ WRK = "wrk"
 IDLE_CONNS = min(10_000, MAXCONN - 50)
 CLIENT_NOFILE = 30_000
 PROXIES = ("pyhaproxy", "haproxy")
-GROUPS = ("http", "tcp", "mem", "stick", "rules")
+GROUPS = ("http", "tcp", "mem", "stick", "rules", "map")
 
 NCPU = os.cpu_count() or 1
 PINNED = NCPU >= 2
@@ -107,7 +107,7 @@ class Proxy:
             try:
                 status, raw = http_get(self.port, "/", timeout=1.0)
                 if status == 200:
-                    if self.mode in ("http", "stick", "rules") and b"SERVERID=" not in raw:
+                    if self.mode in ("http", "stick", "rules", "map") and b"SERVERID=" not in raw:
                         self.notes.append(f"{self.name}: no SERVERID cookie in the first HTTP response")
                     self.tree()
                     time.sleep(0.3)  # let the health checks and first allocations settle

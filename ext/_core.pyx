@@ -6,13 +6,14 @@ Each concern lives in its own .pxi, included here so that calls between them can
 """
 
 from libc.stdlib cimport malloc, calloc, realloc, free
-from libc.string cimport memset, memcpy, memmove, memcmp, memchr, strlen, strcmp
+from libc.string cimport memset, memcpy, memmove, memcmp, memchr, strlen, strcmp, strncmp
 from libc.stdio cimport snprintf
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from linux cimport *
 from shm cimport *
 from openssl cimport *          # tls: OpenSSL 3.0 (ext/tls.pxi)
 from nghttp2 cimport *          # HTTP/2 framing and HPACK (ext/h2stream.pxi, ext/h2.pxi)
+from xxhash cimport *           # the xxh32/xxh64/xxh3 converters (ext/converters.pxi)
 
 include "h1.pxi"
 include "h1chunk.pxi"

@@ -27,6 +27,27 @@ cdef inline int srv_alive(int g) noexcept nogil:
     return st.state != SRV_DOWN and st.admin_down == 0
 
 
+cdef int be_usable_servers(int px) noexcept nogil:
+    """2.6's nbsrv: the active servers up, else the backups up (one when only the first backup
+    would be used, without `option allbackups`)."""
+    cdef int g, act = 0, bck = 0
+    cdef px_t *p = &g_px[px]
+    cdef shm_srv *st
+    for g in range(p.srv_first, p.srv_first + p.nsrv):
+        st = shm_srv_at(g_shm, g)
+        if st.state == SRV_DOWN or st.admin_down or st.weight == 0:
+            continue
+        if g_srv[g].conf.backup:
+            bck += 1
+        else:
+            act += 1
+    if act:
+        return act
+    if bck and not (p.opts & PO_ALLBACKUPS):
+        return 1
+    return bck
+
+
 cdef int srv_ramp(int g) noexcept nogil:
     """`slowstart`: the share of its weight (out of 256) a server has, ramping up linearly for
     `slowstart` ms after it came back UP (not at start-up, as in HAProxy)."""

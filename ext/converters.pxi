@@ -36,6 +36,12 @@ cpdef enum sample_conv:
     SC_EVEN = 30
     SC_IPMASK = 31
     SC_TABLE = 32        # in_table(T), table_NAME(T): i0 = the table, i1 = data type | op << 8
+    SC_B64DEC = 33
+    SC_STRCMP = 34       # strcmp(VAR): i0 = the variable
+    SC_CONCAT = 35       # concat([START],[VAR],[END]): s0, s1 = START, END; i0 = the variable or -1
+    SC_XXH32 = 36        # xxh32/xxh64/xxh3([SEED]): libxxhash, as 2.6 (a signed result)
+    SC_XXH64 = 37
+    SC_XXH3 = 38
 
 
 cdef struct carg_t:      # a converter's arguments (conv_arg indexes g_carg)
@@ -521,6 +527,50 @@ cdef inline int smp_hexval(unsigned char c) noexcept nogil:
     return -1
 
 
+cdef int b64_val(unsigned char ch) noexcept nogil:
+    if ch >= b'A' and ch <= b'Z':
+        return ch - 65
+    if ch >= b'a' and ch <= b'z':
+        return ch - 71
+    if ch >= b'0' and ch <= b'9':
+        return ch + 4
+    if ch == b'+':
+        return 62
+    if ch == b'/':
+        return 63
+    return -1
+
+
+cdef int b64_decode(const unsigned char *u, int n, char *out, int cap) noexcept nogil:
+    """Standard base64 with its padding (2.6's base64dec): the decoded length, -1 if it is not
+    base64 (a length that is not a multiple of 4, a stray character, padding inside)."""
+    cdef int i, k = 0, pad = 0, q, x, d
+    if n % 4 != 0 or n // 4 * 3 > cap:
+        return -1
+    i = 0
+    while i < n:
+        q = 0
+        for d in range(4):
+            if u[i + d] == b'=':
+                if i + 4 != n or d < 2:
+                    return -1
+                pad += 1
+                x = 0
+            else:
+                if pad:
+                    return -1
+                x = b64_val(u[i + d])
+                if x < 0:
+                    return -1
+            q = (q << 6) | x
+        out[k] = <char>(q >> 16)
+        out[k + 1] = <char>((q >> 8) & 0xff)
+        out[k + 2] = <char>(q & 0xff)
+        k += 3
+        i += 4
+    return k - pad
+
+
 cdef int smp_conv_more(int c, carg_t *a, smp_t *v) noexcept nogil:
     """Every converter but lower/upper/length/map: 0 if it cannot apply (the value is dropped)."""
     cdef char *out
@@ -609,6 +659,14 @@ cdef int smp_conv_more(int c, carg_t *a, smp_t *v) noexcept nogil:
             n -= 1
         v.len = n
         return 1
+    if c >= SC_XXH32 and c <= SC_XXH3:
+        if c == SC_XXH32:
+            smp_int(v, XXH32(u, v.len, <uint32_t>(a.i0 if a.ni else 0)))
+        elif c == SC_XXH64:
+            smp_int(v, <long long>XXH64(u, v.len, <uint64_t>(a.i0 if a.ni else 0)))
+        else:
+            smp_int(v, <long long>XXH3_64bits_withSeed(u, v.len, <uint64_t>(a.i0 if a.ni else 0)))
+        return 1
     if c >= SC_SDBM and c <= SC_CRC32:
         h = smp_hash(c, u, v.len)
         if a.ni > 0 and a.i0 == 1:
@@ -646,6 +704,10 @@ cdef int smp_conv_more(int c, carg_t *a, smp_t *v) noexcept nogil:
             out[n + 2] = B64[(u[i + 1] & 15) << 2]
             out[n + 3] = b'='
             n += 4
+    elif c == SC_B64DEC:
+        n = b64_decode(u, v.len, out, SMP_SCRATCH)
+        if n < 0:
+            return 0                # not base64: 2.6 fails too
     elif c == SC_URL_DEC:
         i = 0
         while i < v.len:
@@ -694,7 +756,55 @@ cdef int smp_conv_more(int c, carg_t *a, smp_t *v) noexcept nogil:
     return 1
 
 
-cdef int smp_convert(sexpr_t *e, smp_t *v) noexcept nogil:
+cdef const char *conv_var_str(sess_t *s, long long k, char *num, int *n) noexcept nogil:
+    """Variable k's value as a string (an integer printed into num, 24 bytes), NULL if unset."""
+    cdef smp_t x
+    if k < 0 or not var_get(s, <int>k, &x):
+        return NULL
+    if x.type == SMP_STR:
+        n[0] = x.len
+        return x.p
+    if x.type == SMP_INT or x.type == SMP_BOOL:
+        n[0] = snprintf(num, 24, "%lld", x.i)
+        return num
+    return NULL
+
+
+cdef int conv_with_var(sess_t *s, int c, carg_t *a, smp_t *v) noexcept nogil:
+    """strcmp(VAR) and concat(START,VAR,END) (the value, then START, VAR's value and END), the
+    converters that read a variable."""
+    cdef char num[24]
+    cdef const char *p
+    cdef char *out
+    cdef int n = 0, r, k
+    if not smp_as_str(v):
+        return 0
+    p = conv_var_str(s, a.i0, num, &n)
+    if c == SC_STRCMP:
+        if p == NULL:
+            return 0
+        # 2.6: strncmp over the shorter length, then the difference of the lengths
+        r = strncmp(v.p, p, v.len if v.len < n else n)
+        smp_int(v, r if r != 0 else v.len - n)
+        return 1
+    if p == NULL:
+        n = 0
+    if a.s0len + v.len + n + a.s1len > SMP_SCRATCH:
+        return 0
+    out = smp_other_buf(v)
+    memcpy(out, v.p, v.len)
+    k = v.len
+    memcpy(out + k, a.s0, a.s0len)
+    k += a.s0len
+    if n:
+        memcpy(out + k, p, n)
+        k += n
+    memcpy(out + k, a.s1, a.s1len)
+    smp_str(v, out, k + a.s1len)
+    return 1
+
+
+cdef int smp_convert(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
     """Apply e's converters to v: 0 if one cannot (the value is then dropped, as in 2.6)."""
     cdef int k, i, c
     for k in range(e.nconv):
@@ -721,6 +831,9 @@ cdef int smp_convert(sexpr_t *e, smp_t *v) noexcept nogil:
             if not smp_table_conv(g_carg[e.conv_arg[k]].i0, <int>(g_carg[e.conv_arg[k]].i1 & 0xff),
                                   <int>(g_carg[e.conv_arg[k]].i1 >> 8), v):
                 return 0
+        elif c == SC_STRCMP or c == SC_CONCAT:
+            if not conv_with_var(s, c, &g_carg[e.conv_arg[k]], v):
+                return 0
         elif not smp_conv_more(c, &g_carg[e.conv_arg[k]], v):
             return 0
     return 1
@@ -732,7 +845,7 @@ cdef int smp_convert(sexpr_t *e, smp_t *v) noexcept nogil:
 cdef int smp_next(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, smp_t *v) noexcept nogil:
     """The next converted value of e (ACL iteration): 1 and v set, 0 when there is no more."""
     while smp_fetch(s, e, buf, m, it, v):
-        if smp_convert(e, v):
+        if smp_convert(s, e, v):
             return 1
     return 0
 
@@ -755,12 +868,12 @@ cdef int smp_one(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, smp_t *v) no
     while smp_fetch(s, e, buf, m, &it, v):
         n += 1
         if want > 0 and n == want:
-            return smp_convert(e, v)
+            return smp_convert(s, e, v)
         last = v[0]
     if want > 0 or last.type == SMP_NONE:
         return 0
     v[0] = last
-    return smp_convert(e, v)
+    return smp_convert(s, e, v)
 
 
 

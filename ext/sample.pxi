@@ -78,6 +78,8 @@ cpdef enum sample_fetch:
     SF_RES_COOK = 63          # res.cook([name]): the response's Set-Cookie values
     SF_RES_COOK_CNT = 64      # res.cook_cnt([name])
     SF_FC_ERR_STR = 65        # fc_err_str: the message of fc_err's code (connerr.pxi)
+    SF_NBSRV = 66             # nbsrv([BE]): its usable servers (iarg: the backend, -1 the current one)
+    SF_QUEUE = 67             # queue([BE]): the connections waiting in its queue (this worker's)
 
 
 cpdef enum stk_op:       # what an SF_STK fetch does with its data type
@@ -1032,6 +1034,10 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
     if e.fetch == SF_BE_NAME:
         smp_str(v, g_px[s.be].name, g_px[s.be].name_len)
         return 1
+    if e.fetch == SF_NBSRV or e.fetch == SF_QUEUE:
+        k = <int>e.iarg if e.iarg >= 0 else s.be
+        smp_int(v, be_usable_servers(k) if e.fetch == SF_NBSRV else g_px[k].nq)
+        return 1
     if e.fetch == SF_SRV_NAME:
         if s.srv < 0:
             return 0
@@ -1129,8 +1135,10 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
         smp_str(v, buf + off, n)
         return 1
     if e.fetch == SF_BASE:
-        if m.host_off < 0 or not smp_path(buf, m, &off, &n, 0):
+        if m.host_off < 0:
             return 0
+        if not smp_path(buf, m, &off, &n, 0):
+            n = 0               # no path ("*", "http://host"): the host alone, as 2.6
         if m.host_len + n > SMP_SCRATCH:
             return 0
         memcpy(g_smp_scratch, buf + m.host_off, m.host_len)

@@ -135,6 +135,8 @@ class sample_fetch(IntEnum):
     SF_RES_COOK = 63
     SF_RES_COOK_CNT = 64
     SF_FC_ERR_STR = 65
+    SF_NBSRV = 66
+    SF_QUEUE = 67
 
 class stk_op(IntEnum):
     STK_GET = 0
@@ -230,6 +232,12 @@ class sample_conv(IntEnum):
     SC_EVEN = 30
     SC_IPMASK = 31
     SC_TABLE = 32
+    SC_B64DEC = 33
+    SC_STRCMP = 34
+    SC_CONCAT = 35
+    SC_XXH32 = 36
+    SC_XXH64 = 37
+    SC_XXH3 = 38
 
 class pattern_match(IntEnum):
     PM_STR = 0

@@ -210,6 +210,7 @@ class _Maps:
         self.tables: dict[str, int] = {}        # stick table name -> index (ext/stktable.pxi)
         self.proxy = ""                         # the proxy being compiled (src_*'s own table)
         self.userlists: dict[str, int] = {}     # userlist name -> index (ext/sample.pxi)
+        self.backends: dict[str, int] = {}      # backend name -> proxy index (nbsrv, queue)
 
     def table(self, name: str | None) -> int:
         """A stick table's index, -1 when none (the parser checked the names)."""
@@ -247,6 +248,8 @@ def _expr_row(e: SampleExpr, maps: _Maps) -> tuple[int, bytes | None, int, int, 
         iarg = maps.var(e.arg)
     if e.fetch in ("http_auth", "http_auth_group"):
         iarg = maps.userlists.get(e.arg or "", -1)
+    if e.fetch in ("nbsrv", "queue"):
+        iarg = maps.backends.get(e.arg, -1) if e.arg else -1
     if e.fetch in _CERT_ERRORS:
         iarg = _CERT_ERRORS.index(e.fetch)
     if e.fetch in ("req.payload", "res.payload") and e.arg is not None:
@@ -277,6 +280,8 @@ def _conv_rows(e: SampleExpr, maps: _Maps) -> list[tuple[int, int]]:
         if a.table is not None:
             dt, op = table_conv(c)
             ints = [maps.table(a.table), dt | op << 8]
+        if c in ("strcmp", "concat"):
+            ints = [maps.var(a.var) if a.var else -1]
         maps.cargs.append((ints, [s.encode("latin-1") for s in a.strs],
                            a.icase if c == "regsub" else None, a.glob, mapuse))
         convs.append((int(_core.sample_conv[c_converter(c)]), len(maps.cargs) - 1))
@@ -332,6 +337,7 @@ def compile_acls(cfg: Config) -> AclTables:
     exprs: list[tuple[int, bytes | None, int, int, list[tuple[int, int]]]] = []
     maps = _Maps()
     maps.tables = {name: i for i, (name, _t) in enumerate(table_names(cfg))}
+    maps.backends = {px.name: i for i, px in enumerate(cfg.proxies) if px.cap != "frontend"}
     userlists: list[list[tuple[bytes, bytes, bool, list[bytes]]]] = []
     for ul in cfg.userlists:
         if ul.name in maps.userlists:

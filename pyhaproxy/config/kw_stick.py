@@ -210,6 +210,11 @@ def check_stick_refs(cfg: Config) -> None:
                 if carg.table is not None and carg.table not in tables:
                     raise ConfigError(w.file, w.line, f"unable to find table '{carg.table}' referenced in "
                                                       f"arg 1 of converter '{cname}' in proxy '{px.name}'.")
+            if expr.fetch in ("nbsrv", "queue") and expr.arg is not None and not any(
+                    p.name == expr.arg and p.cap != "frontend" for p in cfg.proxies):
+                raise ConfigError(w.file, w.line, f"unable to find backend '{expr.arg}' referenced in "
+                                                  f"arg 1 of sample fetch keyword '{expr.fetch}' in "
+                                                  f"proxy '{px.name}'.")
             if expr.fetch in ("http_auth", "http_auth_group"):
                 if not any(ul.name == expr.arg for ul in cfg.userlists):
                     raise ConfigError(w.file, w.line, f"unable to find userlist '{expr.arg}' referenced in "

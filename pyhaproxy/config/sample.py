@@ -26,6 +26,8 @@ _FETCHES: dict[str, tuple[str, str, str, bool]] = {
     "dst_port": ("SF_DST_PORT", "int", "", False),
     "fe_name": ("SF_FE_NAME", "str", "", False),
     "be_name": ("SF_BE_NAME", "str", "", False),
+    "nbsrv": ("SF_NBSRV", "int", "name?", False),
+    "queue": ("SF_QUEUE", "int", "name?", False),
     "srv_name": ("SF_SRV_NAME", "str", "", False),
     "method": ("SF_METHOD", "str", "", True),
     "path": ("SF_PATH", "str", "", True),
@@ -172,6 +174,12 @@ _CONVERTERS: dict[str, tuple[str, str, str, str]] = {
     "even": ("SC_EVEN", "int", "bool", ""),
     "ipmask": ("SC_IPMASK", "ip", "ip", "s s?"),
     "in_table": ("SC_TABLE", "any", "bool", "t"),       # stick tables (2.6's table_* converters)
+    "b64dec": ("SC_B64DEC", "any", "str", ""),
+    "strcmp": ("SC_STRCMP", "any", "int", "v"),
+    "concat": ("SC_CONCAT", "any", "str", "s? v? s?"),
+    "xxh32": ("SC_XXH32", "any", "int", "i?"),
+    "xxh64": ("SC_XXH64", "any", "int", "i?"),
+    "xxh3": ("SC_XXH3", "any", "int", "i?"),
     "map": ("SC_MAP", "any", "str", "m s?"),
     "map_str": ("SC_MAP", "any", "str", "m s?"),
     "map_beg": ("SC_MAP", "any", "str", "m s?"),
@@ -241,6 +249,7 @@ class ConvArg:
     icase: bool = False
     glob: bool = False
     table: str | None = None    # in_table / table_*: the stick table's name
+    var: str | None = None      # strcmp / concat: the variable read
 
 
 def load_map(path: str, match: str) -> MapFile:
@@ -531,6 +540,11 @@ def _conv_args(cname: str, text: str | None) -> ConvArg:
             except ValueError:
                 raise SampleError(f"converter '{cname}' : failed to parse '{arg}' as type signed "
                                   "integer") from None
+        elif kind == "v":
+            if arg:
+                carg.var = check_var_name(arg)
+            elif cname == "strcmp":
+                raise SampleError(f"converter '{cname}' : expects a variable name as its argument")
         elif kind == "t":
             if not arg:
                 raise SampleError(f"converter '{cname}' : expects a stick-table name as its argument")

@@ -422,3 +422,16 @@ def test_capture_slots_in_order() -> None:
     assert [(c.kind, c.name, c.length) for c in px.captures] == [
         ("request", "Host", 5), ("request", "", 7), ("request", "", 9)]
     assert [(r.action, r.args) for r in px.http_rules] == [("capture", ["2"]), ("capture", ["1"])]
+
+
+@pytest.mark.parametrize(("rule", "message"), [
+    ("http-request set-header X %[str(a),strcmp()]",
+     "converter 'strcmp' : expects 1 argument(s)"),
+    ("http-request set-header X %[str(a),strcmp(nope)]", "nope"),
+    ("http-request set-header X %[nbsrv(missing)]",
+     "unable to find backend 'missing' referenced in arg 1 of sample fetch keyword 'nbsrv' in proxy 'fe'."),
+])
+def test_converters_and_fetches_with_names_refuse_bad_ones(rule: str, message: str) -> None:
+    with pytest.raises(ConfigError) as ei:
+        parse_text(f"frontend fe\n    bind :80\n    {rule}\n", "t.cfg")
+    assert message in str(ei.value)
