@@ -718,31 +718,11 @@ cdef void h2s_rsp_io(h2s_t *st) noexcept nogil:
         nghttp2_session_resume_data(c.ng, st.sid)
 
 
-cdef int h2s_rsp_headers(h2c_t *c, h2s_t *st) noexcept nogil:
-    """A complete HTTP/1.1 header block in rs becomes the stream's HEADERS: 0 (done or wait),
-    -1 when the stream was reset."""
-    cdef h1_msg *m = &g_msg
-    cdef nghttp2_nv nv[H1_MAX_HDRS + 1]
-    cdef nghttp2_data_provider prd
-    cdef char status[4]
-    cdef char *b = st.rs + st.rs_off
-    cdef int avail = st.rs_len - st.rs_off, r, i, j, k = 0
+cdef int h2s_head_nv(char *b, h1_msg *m, nghttp2_nv *nv, char *status) noexcept nogil:
+    """An HTTP/1.1 answer's head as HTTP/2 fields: :status, then its header fields with their
+    names in lower case, the connection-specific ones left out. Returns how many."""
+    cdef int i, j, k
     cdef h1_hdr *h
-    while True:
-        if avail <= 0 or h1_hdr_block_end(b, avail, 0) <= 0:
-            return 0
-        r = h1_parse_response(b, avail, m)
-        if r == 0:
-            return 0
-        if r < 0:
-            nghttp2_submit_rst_stream(c.ng, NGHTTP2_FLAG_NONE, st.sid, NGHTTP2_INTERNAL_ERROR)
-            return -1
-        if m.status >= 100 and m.status < 200 and m.status != 101:
-            st.rs_off += r          # an interim answer (100 Continue): not forwarded
-            b += r
-            avail -= r
-            continue
-        break
     status[0] = <char>(48 + (m.status // 100) % 10)
     status[1] = <char>(48 + (m.status // 10) % 10)
     status[2] = <char>(48 + m.status % 10)
@@ -767,6 +747,37 @@ cdef int h2s_rsp_headers(h2c_t *c, h2s_t *st) noexcept nogil:
         nv[k].valuelen = h.v_len
         nv[k].flags = NGHTTP2_NV_FLAG_NONE
         k += 1
+    return k
+
+
+cdef int h2s_rsp_headers(h2c_t *c, h2s_t *st) noexcept nogil:
+    """A complete HTTP/1.1 header block in rs becomes the stream's HEADERS: 0 (done or wait),
+    -1 when the stream was reset. A 103 (early hints) goes out as a non-final HEADERS frame."""
+    cdef h1_msg *m = &g_msg
+    cdef nghttp2_nv nv[H1_MAX_HDRS + 1]
+    cdef nghttp2_data_provider prd
+    cdef char status[4]
+    cdef char *b = st.rs + st.rs_off
+    cdef int avail = st.rs_len - st.rs_off, r, k = 0
+    while True:
+        if avail <= 0 or h1_hdr_block_end(b, avail, 0) <= 0:
+            return 0
+        r = h1_parse_response(b, avail, m)
+        if r == 0:
+            return 0
+        if r < 0:
+            nghttp2_submit_rst_stream(c.ng, NGHTTP2_FLAG_NONE, st.sid, NGHTTP2_INTERNAL_ERROR)
+            return -1
+        if m.status >= 100 and m.status < 200 and m.status != 101:
+            if m.status == 103:
+                k = h2s_head_nv(b, m, nv, status)
+                nghttp2_submit_headers(c.ng, NGHTTP2_FLAG_NONE, st.sid, NULL, nv, k, NULL)
+            st.rs_off += r          # another interim answer (100 Continue): not forwarded
+            b += r
+            avail -= r
+            continue
+        break
+    k = h2s_head_nv(b, m, nv, status)
     if st.head or m.status == 204 or m.status == 304:
         st.body = H2B_NONE
     elif m.chunked:

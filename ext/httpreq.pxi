@@ -172,11 +172,17 @@ cdef void http_early_hint(sess_t *s, const char *name, int nlen, const char *val
     at once, one per rule as 2.6.12 sends them (the name in lower case, as its HTX writes it);
     not to an HTTP/1.0 client, as 2.6. It goes out only onto an empty send queue, where a
     small write is never partial: otherwise it is left out (a hint is optional; a half-sent
-    one would corrupt the answer that follows). HTTP/2 streams get none (not built)."""
+    one would corrupt the answer that follows). An HTTP/2 stream's goes whole into its answer
+    buffer or not at all, and h2.pxi sends it as a non-final HEADERS frame."""
     cdef int q = 0, n = 0, k
-    if s.h2c != 0 or s.req_v10 or s.cfd < 0 or s.cfd >= VFD_BASE:
+    cdef h2s_t *st = NULL
+    if s.req_v10 or s.cfd < 0:
         return
-    if ioctl(s.cfd, SIOCOUTQ, &q) < 0 or q != 0:
+    if s.cfd >= VFD_BASE:
+        st = &g_h2s[s.cfd - VFD_BASE]
+        if s.h2s == 0 or st.rs == NULL:
+            return
+    elif ioctl(s.cfd, SIOCOUTQ, &q) < 0 or q != 0:
         return
     n = _hr_put(g_redir, n, b"HTTP/1.1 103 Early Hints\r\n", 26)
     k = n
@@ -191,6 +197,8 @@ cdef void http_early_hint(sess_t *s, const char *name, int nlen, const char *val
         n = _hr_put(g_redir, n, val, vlen)
     if n >= 0:
         n = _hr_put(g_redir, n, b"\r\n\r\n", 4)
+    if st != NULL and n > BUFSIZE - (st.rs_len - st.rs_off):
+        return                  # (no room for all of it: h2v_send would write a part)
     if n > 0:
         tls_send(s.cfd, g_redir, n)
 

@@ -121,6 +121,10 @@ cdef extern from "<nghttp2/nghttp2.h>" nogil:
                                 size_t niv)
     int nghttp2_submit_response(nghttp2_session *s, int32_t stream_id, const nghttp2_nv *nva,
                                 size_t nvlen, const nghttp2_data_provider *prd)
+    # (pri_spec: NULL here, the default priority; a 1xx answer is a non-final HEADERS frame)
+    int nghttp2_submit_headers(nghttp2_session *s, uint8_t flags, int32_t stream_id,
+                               const void *pri_spec, const nghttp2_nv *nva, size_t nvlen,
+                               void *stream_user_data)
     int nghttp2_submit_trailer(nghttp2_session *s, int32_t stream_id, const nghttp2_nv *nva,
                                size_t nvlen)
     int nghttp2_submit_rst_stream(nghttp2_session *s, uint8_t flags, int32_t stream_id,
