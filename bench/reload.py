@@ -497,6 +497,14 @@ left the new workers a queue of one: SYNs were dropped under load and wrk counte
 timed out per run, each a client waiting for its SYN's retransmission (fixed in e8c2281).
 haproxy's failed requests with keep-alive are connections it closes on soft stop while the client
 sends its next request on them (a read error), not lost queued connections.
+
+The section 4.3 script's keep-alive figure grew since 2026-12-02 (0 then, thousands now)
+without a change to what the script does: a pyhaproxy start-up now takes about 1.3 s (more to
+load: TLS, HTTP/2, stick tables, peers), longer than the 1 s between reloads, so each reload's
+SIGTTOU comes right after the previous one's new instance started and the port stays paused
+nearly all the time; clients whose connection the old instance closes meet a closed port and
+wrk, retrying at once, counts a write error per attempt. The script pauses before starting, by
+design; `-sf` and `-W` do not.
 """
 
 
