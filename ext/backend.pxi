@@ -48,6 +48,20 @@ cdef int be_usable_servers(int px) noexcept nogil:
     return bck
 
 
+cdef int be_conn_slots(int px) noexcept nogil:
+    """2.6's connslots: over the servers not down, free connection slots plus free queue slots;
+    -1 as soon as one has no maxconn or no maxqueue (no limit to count)."""
+    cdef int g, n = 0
+    cdef px_t *p = &g_px[px]
+    for g in range(p.srv_first, p.srv_first + p.nsrv):
+        if shm_srv_at(g_shm, g).state == SRV_DOWN:
+            continue
+        if g_srv[g].conf.maxconn == 0 or g_srv[g].conf.maxqueue == 0:
+            return -1
+        n += (g_srv[g].conf.maxconn - g_srv[g].cur_sess) + g_srv[g].conf.maxqueue
+    return n
+
+
 cdef int srv_ramp(int g) noexcept nogil:
     """`slowstart`: the share of its weight (out of 256) a server has, ramping up linearly for
     `slowstart` ms after it came back UP (not at start-up, as in HAProxy)."""

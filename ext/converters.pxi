@@ -42,6 +42,7 @@ cpdef enum sample_conv:
     SC_XXH32 = 36        # xxh32/xxh64/xxh3([SEED]): libxxhash, as 2.6 (a signed result)
     SC_XXH64 = 37
     SC_XXH3 = 38
+    SC_SET_VAR = 39      # set-var(VAR): i0 = the variable; the value goes on unchanged
 
 
 cdef struct carg_t:      # a converter's arguments (conv_arg indexes g_carg)
@@ -831,6 +832,8 @@ cdef int smp_convert(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
             if not smp_table_conv(g_carg[e.conv_arg[k]].i0, <int>(g_carg[e.conv_arg[k]].i1 & 0xff),
                                   <int>(g_carg[e.conv_arg[k]].i1 >> 8), v):
                 return 0
+        elif c == SC_SET_VAR:
+            var_set(s, <int>g_carg[e.conv_arg[k]].i0, v)
         elif c == SC_STRCMP or c == SC_CONCAT:
             if not conv_with_var(s, c, &g_carg[e.conv_arg[k]], v):
                 return 0

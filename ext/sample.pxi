@@ -80,6 +80,12 @@ cpdef enum sample_fetch:
     SF_FC_ERR_STR = 65        # fc_err_str: the message of fc_err's code (connerr.pxi)
     SF_NBSRV = 66             # nbsrv([BE]): its usable servers (iarg: the backend, -1 the current one)
     SF_QUEUE = 67             # queue([BE]): the connections waiting in its queue (this worker's)
+    SF_BE_CONN = 68           # be_conn([BE]): its current connections (this worker's)
+    SF_CONNSLOTS = 69         # connslots([BE]): free connection and queue slots of its servers
+    SF_SRV_IS_UP = 70         # srv_is_up([BE/]SRV): iarg = the server
+    SF_DATE = 71              # date([OFFSET][,UNIT]): iarg = OFFSET, arg = "ms"/"us" or none
+    SF_RAND = 72              # rand([RANGE]): iarg = RANGE, 0 for 2^32
+    SF_UUID = 73              # uuid([4]): a random (version 4) UUID
 
 
 cpdef enum stk_op:       # what an SF_STK fetch does with its data type
@@ -163,6 +169,7 @@ cdef char g_smp_scratch2[SMP_SCRATCH]
 
 
 cdef char g_smp_num[24]
+cdef char g_smp_uuid[40]       # uuid's value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -979,6 +986,42 @@ cdef int smp_payload(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
     return 0
 
 
+cdef unsigned long long g_prng_state = 0
+
+
+cdef unsigned long long smp_prng() noexcept nogil:
+    """rand and uuid's numbers: xorshift64*, seeded once per worker from its pid and the clock
+    (2.6 says of rand: not for security purposes; neither is this)."""
+    global g_prng_state
+    if g_prng_state == 0:
+        g_prng_state = (<unsigned long long>getpid() << 32) ^ <unsigned long long>g_wall ^ 0x9E3779B97F4A7C15ULL
+    g_prng_state ^= g_prng_state >> 12
+    g_prng_state ^= g_prng_state << 25
+    g_prng_state ^= g_prng_state >> 27
+    return g_prng_state * 0x2545F4914F6CDD1DULL
+
+
+cdef void smp_uuid4(smp_t *v) noexcept nogil:
+    """A version 4 UUID (RFC 4122), lower-case hex as 2.6 prints it."""
+    cdef unsigned long long a = smp_prng(), b = smp_prng()
+    cdef const char *HEX = b"0123456789abcdef"
+    cdef unsigned char r[16]
+    cdef int i, n = 0
+    for i in range(8):
+        r[i] = <unsigned char>(a >> (8 * i))
+        r[8 + i] = <unsigned char>(b >> (8 * i))
+    r[6] = (r[6] & 0x0f) | 0x40         # version 4
+    r[8] = (r[8] & 0x3f) | 0x80         # the RFC 4122 variant
+    for i in range(16):
+        if i == 4 or i == 6 or i == 8 or i == 10:
+            g_smp_uuid[n] = b'-'
+            n += 1
+        g_smp_uuid[n] = HEX[r[i] >> 4]
+        g_smp_uuid[n + 1] = HEX[r[i] & 15]
+        n += 2
+    smp_str(v, g_smp_uuid, n)
+
+
 cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, smp_t *v) noexcept nogil:
     """The next raw value of fetch e (it starts at 0): 1 and v set, 0 when there is no more.
     buf/m: the scanned request, NULL outside HTTP (HTTP fetches then give nothing)."""
@@ -1034,9 +1077,32 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
     if e.fetch == SF_BE_NAME:
         smp_str(v, g_px[s.be].name, g_px[s.be].name_len)
         return 1
-    if e.fetch == SF_NBSRV or e.fetch == SF_QUEUE:
+    if e.fetch == SF_NBSRV or e.fetch == SF_QUEUE or e.fetch == SF_BE_CONN or e.fetch == SF_CONNSLOTS:
         k = <int>e.iarg if e.iarg >= 0 else s.be
-        smp_int(v, be_usable_servers(k) if e.fetch == SF_NBSRV else g_px[k].nq)
+        if e.fetch == SF_NBSRV:
+            smp_int(v, be_usable_servers(k))
+        elif e.fetch == SF_QUEUE:
+            smp_int(v, g_px[k].nq)
+        elif e.fetch == SF_BE_CONN:
+            smp_int(v, g_px[k].beconn)
+        else:
+            smp_int(v, be_conn_slots(k))
+        return 1
+    if e.fetch == SF_SRV_IS_UP:
+        v.type = SMP_BOOL
+        v.i = srv_alive(<int>e.iarg)
+        return 1
+    if e.fetch == SF_DATE:
+        x = g_wall if (e.arg != NULL and e.arg[0] == b'm') else \
+            g_wall * 1000 if (e.arg != NULL and e.arg[0] == b'u') else g_wall // 1000
+        smp_int(v, x + e.iarg)
+        return 1
+    if e.fetch == SF_RAND:
+        x = <long long>(smp_prng() & 0xffffffffULL)
+        smp_int(v, (x * e.iarg) >> 32 if e.iarg > 0 else x)
+        return 1
+    if e.fetch == SF_UUID:
+        smp_uuid4(v)
         return 1
     if e.fetch == SF_SRV_NAME:
         if s.srv < 0:

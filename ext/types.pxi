@@ -152,6 +152,7 @@ cdef struct srv_conf_t:
     int port_offset      # "+N"/"-N" port syntax: the client's port plus this offset
     int send_proxy       # `send-proxy` 1, `send-proxy-v2` 2: the PROXY header opens each connection
     int pp_opts          # `proxy-v2-options`: PP_OPT_* (proxyproto.pxi)
+    int maxqueue         # `maxqueue`: read by connslots (the queue itself is the backend's)
 
 
 cdef struct px_t:

@@ -137,6 +137,12 @@ class sample_fetch(IntEnum):
     SF_FC_ERR_STR = 65
     SF_NBSRV = 66
     SF_QUEUE = 67
+    SF_BE_CONN = 68
+    SF_CONNSLOTS = 69
+    SF_SRV_IS_UP = 70
+    SF_DATE = 71
+    SF_RAND = 72
+    SF_UUID = 73
 
 class stk_op(IntEnum):
     STK_GET = 0
@@ -238,6 +244,7 @@ class sample_conv(IntEnum):
     SC_XXH32 = 36
     SC_XXH64 = 37
     SC_XXH3 = 38
+    SC_SET_VAR = 39
 
 class pattern_match(IntEnum):
     PM_STR = 0

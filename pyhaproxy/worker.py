@@ -211,6 +211,7 @@ class _Maps:
         self.proxy = ""                         # the proxy being compiled (src_*'s own table)
         self.userlists: dict[str, int] = {}     # userlist name -> index (ext/sample.pxi)
         self.backends: dict[str, int] = {}      # backend name -> proxy index (nbsrv, queue)
+        self.servers: dict[str, int] = {}       # "backend/server" -> global index (srv_is_up)
 
     def table(self, name: str | None) -> int:
         """A stick table's index, -1 when none (the parser checked the names)."""
@@ -248,8 +249,15 @@ def _expr_row(e: SampleExpr, maps: _Maps) -> tuple[int, bytes | None, int, int, 
         iarg = maps.var(e.arg)
     if e.fetch in ("http_auth", "http_auth_group"):
         iarg = maps.userlists.get(e.arg or "", -1)
-    if e.fetch in ("nbsrv", "queue"):
+    if e.fetch in ("nbsrv", "queue", "be_conn", "connslots"):
         iarg = maps.backends.get(e.arg, -1) if e.arg else -1
+    if e.fetch == "srv_is_up" and e.arg is not None:
+        iarg = maps.servers.get(e.arg if "/" in e.arg else f"{maps.proxy}/{e.arg}", 0)
+    if e.fetch == "rand" and e.arg is not None:
+        iarg = int(e.arg)
+    if e.fetch == "date" and e.arg is not None:
+        offset, unit = e.arg.split(",")
+        return fetch, unit.encode() if unit != "s" else None, int(offset), 0, _conv_rows(e, maps)
     if e.fetch in _CERT_ERRORS:
         iarg = _CERT_ERRORS.index(e.fetch)
     if e.fetch in ("req.payload", "res.payload") and e.arg is not None:
@@ -280,7 +288,7 @@ def _conv_rows(e: SampleExpr, maps: _Maps) -> list[tuple[int, int]]:
         if a.table is not None:
             dt, op = table_conv(c)
             ints = [maps.table(a.table), dt | op << 8]
-        if c in ("strcmp", "concat"):
+        if c in ("strcmp", "concat", "set-var"):
             ints = [maps.var(a.var) if a.var else -1]
         maps.cargs.append((ints, [s.encode("latin-1") for s in a.strs],
                            a.icase if c == "regsub" else None, a.glob, mapuse))
@@ -338,6 +346,7 @@ def compile_acls(cfg: Config) -> AclTables:
     maps = _Maps()
     maps.tables = {name: i for i, (name, _t) in enumerate(table_names(cfg))}
     maps.backends = {px.name: i for i, px in enumerate(cfg.proxies) if px.cap != "frontend"}
+    maps.servers = {f"{cfg.proxies[pi].name}/{sv.name}": gi for gi, pi, sv in server_table(cfg)}
     userlists: list[list[tuple[bytes, bytes, bool, list[bytes]]]] = []
     for ul in cfg.userlists:
         if ul.name in maps.userlists:

@@ -210,7 +210,15 @@ def check_stick_refs(cfg: Config) -> None:
                 if carg.table is not None and carg.table not in tables:
                     raise ConfigError(w.file, w.line, f"unable to find table '{carg.table}' referenced in "
                                                       f"arg 1 of converter '{cname}' in proxy '{px.name}'.")
-            if expr.fetch in ("nbsrv", "queue") and expr.arg is not None and not any(
+            if expr.fetch == "srv_is_up" and expr.arg is not None:
+                be, _, sv = expr.arg.rpartition("/")
+                be = be or px.name
+                if not any(p.name == be and p.cap != "frontend" and any(s.name == sv for s in p.servers)
+                           for p in cfg.proxies):
+                    raise ConfigError(w.file, w.line, f"unable to find server '{sv}' in backend '{be}' "
+                                                      f"referenced in arg 1 of sample fetch keyword "
+                                                      f"'srv_is_up' in proxy '{px.name}'.")
+            if expr.fetch in ("nbsrv", "queue", "be_conn", "connslots") and expr.arg is not None and not any(
                     p.name == expr.arg and p.cap != "frontend" for p in cfg.proxies):
                 raise ConfigError(w.file, w.line, f"unable to find backend '{expr.arg}' referenced in "
                                                   f"arg 1 of sample fetch keyword '{expr.fetch}' in "

@@ -28,6 +28,12 @@ _FETCHES: dict[str, tuple[str, str, str, bool]] = {
     "be_name": ("SF_BE_NAME", "str", "", False),
     "nbsrv": ("SF_NBSRV", "int", "name?", False),
     "queue": ("SF_QUEUE", "int", "name?", False),
+    "be_conn": ("SF_BE_CONN", "int", "name?", False),
+    "connslots": ("SF_CONNSLOTS", "int", "name?", False),
+    "srv_is_up": ("SF_SRV_IS_UP", "bool", "name", False),
+    "date": ("SF_DATE", "int", "date", False),
+    "rand": ("SF_RAND", "int", "int?", False),
+    "uuid": ("SF_UUID", "str", "int?", False),
     "srv_name": ("SF_SRV_NAME", "str", "", False),
     "method": ("SF_METHOD", "str", "", True),
     "path": ("SF_PATH", "str", "", True),
@@ -177,6 +183,7 @@ _CONVERTERS: dict[str, tuple[str, str, str, str]] = {
     "b64dec": ("SC_B64DEC", "any", "str", ""),
     "strcmp": ("SC_STRCMP", "any", "int", "v"),
     "concat": ("SC_CONCAT", "any", "str", "s? v? s?"),
+    "set-var": ("SC_SET_VAR", "any", "same", "v"),
     "xxh32": ("SC_XXH32", "any", "int", "i?"),
     "xxh64": ("SC_XXH64", "any", "int", "i?"),
     "xxh3": ("SC_XXH3", "any", "int", "i?"),
@@ -479,6 +486,24 @@ def parse_sample(text: str) -> SampleExpr:
         except ValueError:
             raise SampleError(f"fetch method '{raw}' expects <offset>,<length> (integers)") from None
         expr.arg = f"{int(args[0])},{int(args[1])}"
+    elif spec == "int?":
+        if len(args) > 1 or (args and not re.fullmatch(r"[0-9]+", args[0])):
+            raise SampleError(f"fetch method '{raw}' : expects an optional positive integer")
+        expr.arg = args[0] if args and args[0] else None
+        if raw == "uuid" and expr.arg not in (None, "4"):
+            raise SampleError(f"fetch method 'uuid' : Unsupported UUID version: '{expr.arg}'")
+    elif spec == "date":
+        if len(args) > 2:
+            raise SampleError(f"fetch method '{raw}' : end of arguments expected at '{args[2]}'")
+        try:
+            offset = int(args[0]) if args and args[0] else 0
+        except ValueError:
+            raise SampleError(f"fetch method '{raw}' : failed to parse '{args[0]}' as type signed "
+                              "integer") from None
+        unit = args[1] if len(args) > 1 else "s"
+        if unit not in ("s", "ms", "us"):
+            raise SampleError(f"fetch method '{raw}' : expects 's', 'ms' or 'us', got '{unit}'")
+        expr.arg = f"{offset},{unit}"
     elif spec == "slot":
         if len(args) != 1 or not args[0].isdigit():
             raise SampleError(f"fetch method '{raw}' expects a capture slot number as its argument")
@@ -519,7 +544,7 @@ def _with_converters(expr: SampleExpr, parts: list[str]) -> SampleExpr:
             raise SampleError(f"converter '{cname}' cannot be applied to a {expr.type}")
         expr.convs.append(cname)
         expr.conv_args.append(carg)
-        expr.type = tout
+        expr.type = tout if tout != "same" else expr.type     # (set-var passes the value on)
     return expr
 
 
@@ -543,7 +568,7 @@ def _conv_args(cname: str, text: str | None) -> ConvArg:
         elif kind == "v":
             if arg:
                 carg.var = check_var_name(arg)
-            elif cname == "strcmp":
+            elif cname in ("strcmp", "set-var"):
                 raise SampleError(f"converter '{cname}' : expects a variable name as its argument")
         elif kind == "t":
             if not arg:
