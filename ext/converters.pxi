@@ -833,7 +833,7 @@ cdef int smp_convert(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
                                   <int>(g_carg[e.conv_arg[k]].i1 >> 8), v):
                 return 0
         elif c == SC_SET_VAR:
-            var_set(s, <int>g_carg[e.conv_arg[k]].i0, v)
+            var_set_if(s, <int>g_carg[e.conv_arg[k]].i0, v, <int>g_carg[e.conv_arg[k]].i1)
         elif c == SC_STRCMP or c == SC_CONCAT:
             if not conv_with_var(s, c, &g_carg[e.conv_arg[k]], v):
                 return 0

@@ -52,7 +52,7 @@ cdef struct hrule_t:
     int action
     int cond            # index in g_acl_cond, -1: always
     int status          # deny / redirect status
-    int drop_query
+    int drop_query      # (set-var, set-var-fmt: their conditions, var_cond)
     char *name          # header name, or the redirect location / prefix
     int nlen
     char *val
@@ -439,7 +439,7 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
             continue
         if r.action == HR_SET_VAR:
             if smp_one(s, &g_sexpr[r.fmt_first], buf, m, &sv):
-                var_set(s, r.status, &sv)
+                var_set_if(s, r.status, &sv, r.drop_query)
             continue
         if r.action == HR_UNSET_VAR:
             var_unset(s, r.status)
@@ -482,7 +482,7 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
                 return _http_rules_fail(idx, px, rsp)
         if r.action == HR_SET_VAR_FMT:
             smp_str(&sv, val, vlen)
-            var_set(s, r.status, &sv)
+            var_set_if(s, r.status, &sv, r.drop_query)
             continue
         if r.action == HR_EARLY_HINT:
             if not rsp:
@@ -598,12 +598,12 @@ cdef void tcp_rule_action(sess_t *s, hrule_t *r, int track) noexcept nogil:
     cdef int n
     if r.action == HR_SET_VAR:
         if smp_one(s, &g_sexpr[r.fmt_first], NULL, NULL, &sv):
-            var_set(s, r.status, &sv)
+            var_set_if(s, r.status, &sv, r.drop_query)
     elif r.action == HR_SET_VAR_FMT:
         n = format_build(s, r.fmt_first, r.nfmt, NULL, NULL, g_hr_val, BUFSIZE)
         if n >= 0:
             smp_str(&sv, g_hr_val, n)
-            var_set(s, r.status, &sv)
+            var_set_if(s, r.status, &sv, r.drop_query)
     elif r.action == HR_UNSET_VAR:
         var_unset(s, r.status)
     elif r.action == HR_CAPTURE:

@@ -449,6 +449,37 @@ cdef void var_set(sess_t *s, int k, smp_t *v) noexcept nogil:
         memcpy(x.data, v.p, x.len)
 
 
+cpdef enum var_cond:     # set-var(NAME,COND...) (2.6): every one given must hold for the value to be set
+    VC_IFEXISTS = 1      # the variable exists (here: is set; unset-var removes it, as in 2.6)
+    VC_IFNOTEXISTS = 2
+    VC_IFEMPTY = 4       # the new value is an empty string (a number is never empty)
+    VC_IFNOTEMPTY = 8
+    VC_IFSET = 16
+    VC_IFNOTSET = 32
+    VC_IFGT = 64         # the variable is greater than the new value (true unless both are integers)
+    VC_IFLT = 128
+
+
+cdef void var_set_if(sess_t *s, int k, smp_t *v, int conds) noexcept nogil:
+    """set-var with its conditions (var_cond): var_set only when all of them hold."""
+    cdef var_t *x
+    cdef int is_set, empty, both_int
+    if conds:
+        x = var_slot(s, k, 0)
+        is_set = x != NULL and x.type != SMP_NONE
+        empty = v.type == SMP_STR and v.len == 0
+        both_int = is_set and x.type == SMP_INT and v.type == SMP_INT
+        if (conds & (VC_IFEXISTS | VC_IFSET)) and not is_set:
+            return
+        if (conds & (VC_IFNOTEXISTS | VC_IFNOTSET)) and is_set:
+            return
+        if ((conds & VC_IFEMPTY) and not empty) or ((conds & VC_IFNOTEMPTY) and empty):
+            return
+        if both_int and (((conds & VC_IFGT) and not x.i > v.i) or ((conds & VC_IFLT) and not x.i < v.i)):
+            return
+    var_set(s, k, v)
+
+
 cdef void var_unset(sess_t *s, int k) noexcept nogil:
     cdef var_t *x = var_slot(s, k, 0)
     if x != NULL:

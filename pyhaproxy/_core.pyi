@@ -68,6 +68,16 @@ class check_status(IntEnum):
     CHK_L6TOUT = 10
     CHK_L6RSP = 11
 
+class var_cond(IntEnum):
+    VC_IFEXISTS = 1
+    VC_IFNOTEXISTS = 2
+    VC_IFEMPTY = 4
+    VC_IFNOTEMPTY = 8
+    VC_IFSET = 16
+    VC_IFNOTSET = 32
+    VC_IFGT = 64
+    VC_IFLT = 128
+
 class sample_fetch(IntEnum):
     SF_TRUE = 0
     SF_FALSE = 1

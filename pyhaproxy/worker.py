@@ -280,6 +280,14 @@ def _expr_row(e: SampleExpr, maps: _Maps) -> tuple[int, bytes | None, int, int, 
     return fetch, arg, iarg, e.occ, _conv_rows(e, maps)
 
 
+def var_cond_mask(conds: list[str]) -> int:
+    """set-var's condition names (checked by the parser) as ext/sample.pxi's var_cond bits."""
+    mask = 0
+    for c in conds:
+        mask |= int(_core.var_cond[f"VC_{c.upper()}"])
+    return mask
+
+
 def _conv_rows(e: SampleExpr, maps: _Maps) -> list[tuple[int, int]]:
     convs = []
     for c, a in zip(e.convs, e.conv_args, strict=True):
@@ -289,7 +297,7 @@ def _conv_rows(e: SampleExpr, maps: _Maps) -> list[tuple[int, int]]:
             dt, op = table_conv(c)
             ints = [maps.table(a.table), dt | op << 8]
         if c in ("strcmp", "concat", "set-var"):
-            ints = [maps.var(a.var) if a.var else -1]
+            ints = [maps.var(a.var) if a.var else -1, var_cond_mask(a.strs if c == "set-var" else [])]
         maps.cargs.append((ints, [s.encode("latin-1") for s in a.strs],
                            a.icase if c == "regsub" else None, a.glob, mapuse))
         convs.append((int(_core.sample_conv[c_converter(c)]), len(maps.cargs) - 1))
@@ -408,12 +416,13 @@ def compile_acls(cfg: Config) -> AclTables:
     def var_rule(hr: HttpRule, cond: int) -> tuple[str, int, int, int, bytes, bytes, int, int]:
         """set-var: status = the variable, fmt_first = its expression; set-var-fmt: the format."""
         var = maps.var(hr.args[0])
+        conds = var_cond_mask(hr.args[1:])          # (in drop_query: ext/httpreq.pxi hrule_t)
         if hr.action == "set-var":
             assert hr.fmt and hr.fmt[0].sample is not None
-            return ("set-var", cond, var, 0, b"", b"", expr_of(hr.fmt[0].sample), 0)
+            return ("set-var", cond, var, conds, b"", b"", expr_of(hr.fmt[0].sample), 0)
         if hr.action == "set-var-fmt":
             first, nfmt = add_fmt(hr.fmt or [])
-            return ("set-var-fmt", cond, var, 0, b"", b"", first, nfmt)
+            return ("set-var-fmt", cond, var, conds, b"", b"", first, nfmt)
         return ("unset-var", cond, var, 0, b"", b"", 0, 0)
 
     def add_fmt(segs: list[Segment]) -> tuple[int, int]:

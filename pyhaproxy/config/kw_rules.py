@@ -21,7 +21,7 @@ from .model import (
     UseBackend,
     Where,
 )
-from .sample import SampleError, Segment, check_var_name, parse_format, parse_sample
+from .sample import SampleError, Segment, check_var_conditions, check_var_name, parse_format, parse_sample
 from .state import BACKEND, Handler, State, defaults_forbidden
 from .values import (
     IN_26,
@@ -184,6 +184,7 @@ def _var_rule(st: State, kw: str, args: list[str], where: Where, side: str,
     if not m:
         return False
     action, name = m.group(1), m.group(2)
+    name, *conds = (w.strip() for w in name.split(","))
     rest = args[2:]
     k = next((j for j, w in enumerate(rest) if w in ("if", "unless")), len(rest))
     params, cond_words = rest[:k], rest[k:]
@@ -195,6 +196,9 @@ def _var_rule(st: State, kw: str, args: list[str], where: Where, side: str,
     fmt = None
     try:
         check_var_name(name)
+        if conds and action == "unset-var":
+            raise SampleError("unset-var takes no condition")
+        check_var_conditions(conds)
         if action == "set-var":
             fmt = [Segment(sample=parse_sample(params[0]))]
         elif action == "set-var-fmt":
@@ -204,7 +208,7 @@ def _var_rule(st: State, kw: str, args: list[str], where: Where, side: str,
     _check_sides(st, cond, fmt, side, what, where)
     if rules is None:
         rules = st.px().http_rules if side == "req" else st.px().http_res_rules
-    rules.append(HttpRule(action=action, args=[name], cond=cond, where=copy.copy(where), fmt=fmt))
+    rules.append(HttpRule(action=action, args=[name, *conds], cond=cond, where=copy.copy(where), fmt=fmt))
     return True
 
 

@@ -366,6 +366,18 @@ def _unquote(arg: str) -> str:
 VAR_SCOPES = {"proc": 0, "sess": 1, "txn": 2, "req": 2, "res": 2}   # ext/sample.pxi VAR_*
 
 
+def check_var_conditions(conds: list[str]) -> list[str]:
+    """set-var's conditions (2.6: `set-var(NAME,ifnotset,...)`), the names of ext/sample.pxi's
+    var_cond; SampleError naming an unknown one."""
+    from .. import _core
+
+    known = {m[3:].lower() for m in _core.var_cond.__members__}
+    for c in conds:
+        if c not in known:
+            raise SampleError(f"unknown condition '{c}' (expects one of {', '.join(sorted(known))})")
+    return conds
+
+
 def check_var_name(name: str) -> str:
     """`scope.name` of a variable (proc, sess, txn, req, res), as 2.6 checks it."""
     scope, _, rest = name.partition(".")
@@ -552,6 +564,10 @@ def _conv_args(cname: str, text: str | None) -> ConvArg:
     """Check a converter's arguments against its spec (`i s i?`...)."""
     spec = _CONVERTERS[cname][3].split()
     args = [_unquote(a) for a in _split_top(text, ",")] if text not in (None, "") else []
+    if cname == "set-var" and len(args) > 1:
+        carg = _conv_args(cname, args[0])
+        carg.strs = check_var_conditions(args[1:])
+        return carg
     need = len([s for s in spec if not s.endswith("?")])
     if len(args) < need:
         raise SampleError(f"converter '{cname}' : expects {need} argument(s)")

@@ -61,6 +61,9 @@ SAMPLES = [
     ("srvup", "srv_is_up(app/s1)"), ("srvup2", "srv_is_up(limited/up2)"),
     ("nbsrv3", "nbsrv(limited)"), ("setvar", "req.hdr(x-in),set-var(txn.sv),upper"),
     ("setvar2", "var(txn.sv)"),
+    # set-var's conditions (2.6): the rules at the top of the frontend
+    ("vc1", "var(txn.c1)"), ("vc2", "var(txn.c2)"), ("vc3", "var(txn.c3)"), ("vc4", "var(txn.c4)"),
+    ("vc5", "var(txn.c5),length"), ("vc6", "var(txn.c6)"), ("vc7", "var(txn.c7)"), ("vc8", "var(txn.c8)"),
 ]
 
 # (header suffix, condition): `http-request set-header X-<suffix> 1 if <condition>`
@@ -124,6 +127,16 @@ CFG = """
     frontend fe
         bind 127.0.0.1:{port}
         http-request set-var(txn.v) str(hello)
+        http-request set-var(txn.c1,ifnotset) str(first)
+        http-request set-var(txn.c1,ifnotset) str(second)
+        http-request set-var(txn.c2,ifset) str(x)
+        http-request set-var(txn.c3) int(5)
+        http-request set-var(txn.c3,ifgt) int(3)
+        http-request set-var(txn.c3,iflt) int(1)
+        http-request set-var(txn.c4,ifnotempty) req.hdr(x-opt)
+        http-request set-var(txn.c5,ifempty,ifnotexists) req.hdr(x-opt)
+        http-request set-var(txn.c6) str(abc),set-var(txn.c7,ifnotset),upper
+        http-request set-var-fmt(txn.c8,ifnotexists) "%[path]-%[var(txn.c1)]"
 {rules}
         default_backend app
     backend limited
@@ -203,6 +216,9 @@ def test_every_rule_computes_what_haproxy_computes(proxy: Any, http_backend: Any
     assert len(written) >= 0.9 * (len(SAMPLES) // 4 + len(CONDITIONS) - 1), sorted(written)
     assert all("=;" not in v[0] and not v[0].endswith("=") for _, req, _ in ours[:1]
                for h, v in req.items() if h in ("x-g0", "x-g1", "x-g2")), "samples gave nothing"
+    first = ";" + ";".join(v[0] for v in ours[0][1].values()) + ";"
+    for want in ("vc1=first", "vc2=", "vc3=3", "vc4=", "vc5=0", "vc6=ABC", "vc7=abc", "vc8=/api/v1-first"):
+        assert f";{want};" in first, (want, first)
     for i, (raw, (st_o, req_o, rsp_o), (st_t, req_t, rsp_t)) in enumerate(
             zip(REQUESTS, ours, theirs, strict=True)):
         where = raw.split(b"\r\n", 1)[0].decode()
