@@ -35,12 +35,14 @@ cpdef enum sample_conv:
     SC_ODD = 29
     SC_EVEN = 30
     SC_IPMASK = 31
-    SC_TABLE = 32        # in_table(T), table_NAME(T): i0 = the table, i1 = data type | op << 8
+    SC_TABLE = 32        # in_table(T), table_NAME([idx,]T[,default]): i0 = the table, i1 = data type | op << 8
+                         # | array index << 16, i2 = the default (ni 3: there is one)
 
 
 cdef struct carg_t:      # a converter's arguments (conv_arg indexes g_carg)
     long long i0
     long long i1
+    long long i2
     int ni
     char *s0
     int s0len
@@ -267,6 +269,7 @@ cdef int sample_setup(list exprs, list cargs) except -1:
         c.ni = len(ints)
         c.i0 = ints[0] if len(ints) > 0 else 0
         c.i1 = ints[1] if len(ints) > 1 else 0
+        c.i2 = ints[2] if len(ints) > 2 else 0
         c.ns = len(strs)
         if len(strs) > 0:
             c.s0 = _smp_copy(strs[0])
@@ -697,6 +700,7 @@ cdef int smp_conv_more(int c, carg_t *a, smp_t *v) noexcept nogil:
 cdef int smp_convert(sexpr_t *e, smp_t *v) noexcept nogil:
     """Apply e's converters to v: 0 if one cannot (the value is then dropped, as in 2.6)."""
     cdef int k, i, c
+    cdef carg_t *ca
     for k in range(e.nconv):
         c = e.conv[k]
         if c == SC_LOWER or c == SC_UPPER:
@@ -718,8 +722,9 @@ cdef int smp_convert(sexpr_t *e, smp_t *v) noexcept nogil:
             if not map_lookup(&g_mapuse[g_carg[e.conv_arg[k]].mapuse], v):
                 return 0
         elif c == SC_TABLE:
-            if not smp_table_conv(g_carg[e.conv_arg[k]].i0, <int>(g_carg[e.conv_arg[k]].i1 & 0xff),
-                                  <int>(g_carg[e.conv_arg[k]].i1 >> 8), v):
+            ca = &g_carg[e.conv_arg[k]]
+            if not smp_table_conv(ca.i0, <int>(ca.i1 & 0xff) | <int>((ca.i1 >> 16) & 0xff) << STD_IDX_SHIFT,
+                                  <int>((ca.i1 >> 8) & 0xff), ca.ni > 2, ca.i2, v):
                 return 0
         elif not smp_conv_more(c, &g_carg[e.conv_arg[k]], v):
             return 0

@@ -42,7 +42,8 @@ cpdef enum sample_fetch:
     SF_SSL_FC = 30       # tls: the client connection is TLS (bool)
     SF_SSL_FC_SNI = 31   # tls: the server name the client sent (SNI)
     SF_UNIQUE_ID = 32    # the request's unique-id-format ID
-    SF_STK = 33          # sc_*, scN_*, src_*, table_cnt/avl (stktable.pxi): iarg = counter | type << 8 | op << 16 | table+1 << 32
+    SF_STK = 33          # sc_*, scN_*, src_*, table_cnt/avl (stktable.pxi): iarg = counter | type << 8 | op << 16
+                         # | array index << 24 | table+1 << 32
     SF_HTTP_AUTH = 34    # http_auth(L): the request's Basic credentials are valid in userlist iarg
     SF_HTTP_AUTH_GROUP = 35   # http_auth_group(L): each group of that user
     SF_SSL_FC_PROTOCOL = 36   # tls: the client connection's protocol ("TLSv1.3")
@@ -90,6 +91,8 @@ cpdef enum stk_op:       # what an SF_STK fetch does with its data type
     STK_TABLE_CNT = 6    # table_cnt: entries in use
     STK_TABLE_AVL = 7    # table_avl: free entries
     STK_IN_TABLE = 8     # the in_table converter: whether the key has an entry (bool)
+    STK_EXPIRE = 9       # the table_expire converter: ms before the entry expires
+    STK_IDLE = 10        # the table_idle converter: ms since the entry was last touched
 
 
 cdef enum:
@@ -645,9 +648,12 @@ cdef int stk_key_of(st_hdr *h, smp_t *v, unsigned char *out, uint32_t *n) noexce
 
 
 cdef int smp_stk(sess_t *s, long long arg, smp_t *v) noexcept nogil:
-    """sc_*/scN_*/src_*/table_* (2.6's semantics): a counter not tracked gives 0, a data type
-    the table does not store gives nothing; src_* looks the client's address up (inc creates)."""
-    cdef int ctr = arg & 0xff, dt = (arg >> 8) & 0xff, op = (arg >> 16) & 0xff
+    """sc_*/scN_*/src_*/table_* (2.6's semantics): a counter not tracked gives nothing (but
+    sc_tracked: false), a data type the table does not store gives nothing, a key with no entry
+    0; src_* looks the client's address up (inc creates)."""
+    cdef int ctr = arg & 0xff, op = (arg >> 16) & 0xff
+    cdef int dt = <int>((arg >> 8) & 0xff) | <int>((arg >> 24) & 0xff) << STD_IDX_SHIFT    # a dtx
+    cdef int dtt
     cdef int t = <int>(arg >> 32) - 1, i
     cdef st_hdr *h
     cdef smp_t kv
@@ -665,9 +671,8 @@ cdef int smp_stk(sess_t *s, long long arg, smp_t *v) noexcept nogil:
             if op == STK_TRACKED:
                 v.type = SMP_BOOL
                 v.i = 0
-            else:
-                smp_int(v, 0)
-            return 1
+                return 1
+            return 0            # 2.6: no value from a counter not tracked
         if op == STK_TRACKED:
             v.type = SMP_BOOL
             v.i = 1
@@ -696,9 +701,10 @@ cdef int smp_stk(sess_t *s, long long arg, smp_t *v) noexcept nogil:
         smp_int(v, st_entry_at(h, i).ref_cnt)
         return 1
     if op == STK_INC:
-        if st_data(h, st_entry_at(h, i), dt) == NULL:
+        dtt = dt
+        if st_slot(h, st_entry_at(h, i), &dtt) == NULL:
             return 0
-        st_count(h, i, dt, dt + 1, 1)           # gpc0/gpc1 and their rates (id + 1)
+        st_count(h, i, dt, dt + 1, 1)           # gpc0/gpc1/gpc(N) and their rates (id + 1)
         x = st_value(h, i, dt)
     elif op == STK_CLR:
         x = st_value_clear(h, i, dt)
@@ -710,15 +716,17 @@ cdef int smp_stk(sess_t *s, long long arg, smp_t *v) noexcept nogil:
     return 1
 
 
-cdef int smp_table_conv(long long t, int dt, int op, smp_t *v) noexcept nogil:
+cdef int smp_table_conv(long long t, int dt, int op, int has_def, long long defv, smp_t *v) noexcept nogil:
     """The table_* converters and in_table (2.6's sample_conv_table_*): the value v is a key of
-    table t, looked up without being created; a key with no entry gives 0 (in_table: false), a
-    data type the table does not store gives nothing."""
+    table t, looked up without being created; a key with no entry gives 0 (in_table: false;
+    table_expire/table_idle: their default, else nothing), a data type (dtx dt) the table does
+    not store gives nothing."""
     cdef st_hdr *h
     cdef unsigned char key[STK_KEYMAX]
     cdef uint32_t klen = 0
     cdef int i
     cdef long long x
+    cdef st_entry *e
     if t < 0 or t >= g_nst:
         return 0
     h = g_st[t]
@@ -728,6 +736,22 @@ cdef int smp_table_conv(long long t, int dt, int op, smp_t *v) noexcept nogil:
     if op == STK_IN_TABLE:
         v.type = SMP_BOOL
         v.i = 1 if i >= 0 else 0
+        return 1
+    if op == STK_EXPIRE or op == STK_IDLE:
+        if i < 0:
+            if not has_def:
+                return 0
+            smp_int(v, defv)
+            return 1
+        e = st_entry_at(h, i)
+        st_elock(h, e)
+        x = e.expire - st_now() if e.expire else 0
+        st_eunlock(h, e)
+        if x < 0:
+            x = 0
+        if op == STK_IDLE:      # (the table's expire less what is left of it)
+            x = h.expire_ms - x if x < h.expire_ms else 0
+        smp_int(v, x)
         return 1
     if i < 0:
         smp_int(v, 0)
