@@ -195,6 +195,9 @@ _TABLE_CONVS: dict[str, tuple[int, int]] = {
     if op in (STK_GET, STK_KBYTES)}
 _TABLE_CONVS["table_trackers"] = (0, STK_TRACKERS)
 _TABLE_CONVS["in_table"] = (0, STK_IN_TABLE)
+_TABLE_CONVS["table_server_id"] = (0, STK_GET)     # (no sc_* fetch of its own)
+_TABLE_CONVS["table_expire"] = (0, STK_EXPIRE)     # (2.6.12's, added after 2.6.0: `T[,default]`)
+_TABLE_CONVS["table_idle"] = (0, STK_IDLE)
 TABLE_ARRAY_CONVS = {"table_gpt", "table_gpc", "table_gpc_rate"}    # `IDX,T`
 _CONVERTERS.update({name: ("SC_TABLE", "any", "int", "i t" if name in TABLE_ARRAY_CONVS else
                            "t i?" if name in ("table_expire", "table_idle") else "t")

@@ -1,4 +1,5 @@
-"""2.5+'s stick-table arrays in 2.6: `store gpc(N)`, `gpc_rate(N,P)`, `gpt(N)`; the fetches
+"""2.5+'s stick-table arrays in 2.6, and the converters table_expire/table_idle (2.6.12's) and
+table_server_id: `store gpc(N)`, `gpc_rate(N,P)`, `gpt(N)`; the fetches
 `sc_get_gpc/sc_inc_gpc/sc_clr_gpc/sc_gpc_rate/sc_get_gpt(IDX,CTR[,T])` and their `src_*(IDX,T)`
 forms, the actions `sc-inc-gpc(IDX,CTR)`/`sc-set-gpt(IDX,CTR) VALUE` (http-request,
 http-response, tcp-request), the converters `table_gpc/table_gpc_rate/table_gpt(IDX,T)`, the legacy
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import re
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +224,64 @@ frontend fe
 """)
     result = proxy.run(["-c", "-f", str(cfg)])
     assert result.returncode == 0, result.stderr
+
+
+IDLE_CFG = HEAD + """
+backend st
+    stick-table type ip size 1k expire 30s store gpc0
+backend noexp
+    stick-table type ip size 1k store gpc0
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request track-sc0 src table st
+    http-request track-sc1 src table noexp
+    http-request return status 200 content-type text/plain lf-string "\
+%[src,table_expire(st)] %[src,table_idle(st)] \
+def=%[str(10.9.9.9),table_expire(st,-5)]/%[str(10.9.9.9),table_idle(st,77)] \
+none=%[str(10.9.9.9),table_expire(st)]/%[str(10.9.9.9),table_idle(st)] \
+noexp=%[src,table_expire(noexp)]/%[src,table_idle(noexp)] end"
+"""
+
+
+def test_table_expire_and_idle(proxy: Any, binary: str, tmp_path: Path) -> None:  # noqa: F811
+    """table_expire(T[,DEF]): ms before the key's entry expires; table_idle(T[,DEF]): the
+    table's expire less that (ms since the entry was last touched); a key with no entry gives
+    DEF, else nothing; a table with no expire gives 0 for both (2.6.12's converters)."""
+    (port,) = free_ports(1)
+    proxy.start(IDLE_CFG, port=port, sock=tmp_path / "s.sock")
+    expire, idle, rest = _get(port, "/").split(" ", 2)
+    assert rest == "def=-5/77 none=/ noexp=0/0 end"
+    # the entry was touched by this very request: both within the table's 30s, adding up to
+    # at most 30s (the two converters read the clock one after the other)
+    assert 0 < int(expire) <= 30000 and 0 <= int(idle) <= 30000
+    assert int(expire) + int(idle) <= 30000
+
+
+SERVER_ID_CFG = HEAD + """
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request track-sc0 src table st
+    http-request return status 200 content-type text/plain lf-string "\
+id=%[src,table_server_id(be)] none=%[str(10.9.9.9),table_server_id(be)] \
+missing=%[src,table_server_id(st)] end" if { path /id }
+    default_backend be
+backend st
+    stick-table type ip size 1k expire 30s store gpc0
+backend be
+    stick-table type ip size 1k expire 30s
+    stick on src
+    server s1 127.0.0.1:{p1}
+"""
+
+
+def test_table_server_id(proxy: Any, binary: str, tmp_path: Path,  # noqa: F811
+                         http_backend: Callable[..., Any]) -> None:
+    """table_server_id(T): the server a `stick` rule stored for the key (its id, 1 for the first
+    server), 0 for a key with no entry, nothing from a table that stores no server_id (the
+    client's key is in `st`, tracked)."""
+    (port,) = free_ports(1)
+    app = http_backend(name="s1")
+    proxy.start(SERVER_ID_CFG, port=port, p1=app.port, sock=tmp_path / "s.sock")
+    assert _get(port, "/id") == "id=0 none=0 missing= end"
+    assert _get(port, "/").strip() == "s1"
+    assert _get(port, "/id") == "id=1 none=0 missing= end"
