@@ -693,7 +693,7 @@ cdef int smp_stk(sess_t *s, long long arg, smp_t *v) noexcept nogil:
         smp_addr(&kv, &s.cli_addr, 0)
         if kv.type == SMP_NONE or not stk_key_of(h, &kv, key, &klen):
             return 0
-        i = st_get(h, key, klen, op == STK_INC, 0)
+        i = st_get(h, key, klen, op == STK_INC or op == STK_CLR, 0)     # (2.6: src_inc/clr_* create)
     if i < 0:
         smp_int(v, 0)       # no entry for that key: 0, as 2.6
         return 1

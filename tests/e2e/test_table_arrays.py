@@ -86,6 +86,42 @@ def test_array_fetches_actions_converters(proxy: Any, binary: str, tmp_path: Pat
                                   "untracked=/ inc= clr=4 end")
 
 
+SRC_CFG = HEAD + """
+backend st
+    stick-table type ip size 1k expire 30s store gpc(2),gpc_rate(2,10s)
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request track-sc0 src table st if { path /track }
+    http-request set-var(txn.v) src_inc_gpc(1,st) if { path /inc }
+    http-request set-var(txn.v) src_clr_gpc(1,st) if { path /clr }
+    http-request set-var(txn.v) src_clr_gpc0(legacy) if { path /clr0 }
+    http-request return status 200 content-type text/plain lf-string "\
+v=%[var(txn.v)] in=%[src,in_table(st)] g=%[src_get_gpc(1,st)]/%[src_gpc_rate(1,st)] \
+other=%[src_get_gpc(0,st)] legacy=%[src,in_table(legacy)] end"
+backend legacy
+    stick-table type ip size 1k expire 30s store gpc0
+"""
+
+
+def test_src_inc_and_clr(proxy: Any, binary: str, tmp_path: Path) -> None:  # noqa: F811
+    """src_inc_gpc(IDX,T) creates the client's entry (no track needed), src_clr_gpc(IDX,T) reads
+    and zeroes the counter; the other elements are untouched. src_clr_gpc0 creates an entry."""
+    (port,) = free_ports(1)
+    proxy.start(SRC_CFG, port=port, sock=tmp_path / "s.sock")
+    assert _get(port, "/") == "v= in=0 g=0/0 other=0 legacy=0 end"
+    # src_clr_gpc0 creates the client's entry too (returning 0)
+    assert _get(port, "/clr0") == "v=0 in=0 g=0/0 other=0 legacy=1 end"
+    if binary == "haproxy":
+        # A difference on purpose: for a client with no entry yet, 2.6.12's src_inc_gpc and
+        # src_clr_gpc take their index argument for the table and the process dies (their
+        # gpc0 forms do not); there the entry is made by a track first. pyhaproxy creates it
+        # (src_inc_gpc) as the manual says.
+        _get(port, "/track")
+    assert _get(port, "/inc") == "v=1 in=1 g=1/1 other=0 legacy=1 end"
+    assert _get(port, "/inc") == "v=2 in=1 g=2/2 other=0 legacy=1 end"
+    assert _get(port, "/clr") == "v=2 in=1 g=0/2 other=0 legacy=1 end"
+
+
 LEGACY = HEAD + """
 backend st
     stick-table type ip size 1k expire 30s store gpc(2),gpc_rate(2,10s),gpt(1)
