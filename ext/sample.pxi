@@ -653,7 +653,6 @@ cdef int smp_stk(sess_t *s, long long arg, smp_t *v) noexcept nogil:
     0; src_* looks the client's address up (inc creates)."""
     cdef int ctr = arg & 0xff, op = (arg >> 16) & 0xff
     cdef int dt = <int>((arg >> 8) & 0xff) | <int>((arg >> 24) & 0xff) << STD_IDX_SHIFT    # a dtx
-    cdef int dtt
     cdef int t = <int>(arg >> 32) - 1, i
     cdef st_hdr *h
     cdef smp_t kv
@@ -701,11 +700,9 @@ cdef int smp_stk(sess_t *s, long long arg, smp_t *v) noexcept nogil:
         smp_int(v, st_entry_at(h, i).ref_cnt)
         return 1
     if op == STK_INC:
-        dtt = dt
-        if st_slot(h, st_entry_at(h, i), &dtt) == NULL:
-            return 0
-        st_count(h, i, dt, dt + 1, 1)           # gpc0/gpc1/gpc(N) and their rates (id + 1)
-        x = st_value(h, i, dt)
+        x = st_inc(h, i, dt, dt + 1)            # gpc0/gpc1/gpc(N) and their rates (id + 1)
+        if x < 0:
+            x = 0                               # (2.6: 0 when neither is stored)
     elif op == STK_CLR:
         x = st_value_clear(h, i, dt)
     else:

@@ -327,6 +327,27 @@ cdef void st_count(st_hdr *h, int i, int cnt, int rate, long long n) noexcept no
     st_eunlock(h, e)
 
 
+cdef long long st_inc(st_hdr *h, int i, int cnt, int rate) noexcept nogil:
+    """inc_gpc*: +1 on the counter and its rate (dtxs) of entry i, touched; 2.6's answer: the
+    counter's new value, else (only the rate stored) the rate's events of its current period,
+    else -1 (neither stored)."""
+    cdef st_entry *e = st_entry_at(h, i)
+    cdef uint32_t tick = st_tick()
+    cdef int tc = cnt, tr = rate
+    cdef void *pc = st_slot(h, e, &tc)
+    cdef void *pr = st_slot(h, e, &tr)
+    cdef long long v
+    if pc == NULL and pr == NULL:
+        return -1
+    st_elock(h, e)
+    st_add_locked(h, e, rate, 1, tick)
+    st_add_locked(h, e, cnt, 1, tick)
+    v = (<uint32_t *>pc)[0] if pc != NULL else (<st_freq *>pr).curr_ctr
+    st_touch(h, e, st_now())
+    st_eunlock(h, e)
+    return v
+
+
 cdef long long st_value(st_hdr *h, int i, int t) noexcept nogil:
     cdef st_entry *e = st_entry_at(h, i)
     cdef long long v

@@ -321,3 +321,27 @@ def test_table_server_id(proxy: Any, binary: str, tmp_path: Path,  # noqa: F811
     assert _get(port, "/id") == "id=0 none=0 missing= end"
     assert _get(port, "/").strip() == "s1"
     assert _get(port, "/id") == "id=1 none=0 missing= end"
+
+
+RATE_ONLY_CFG = HEAD + """
+backend r
+    stick-table type ip size 1k expire 30s store gpc_rate(2,10s)
+backend n
+    stick-table type ip size 1k expire 30s store http_req_cnt
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request track-sc0 src table r
+    http-request track-sc1 src table n
+    http-request return status 200 content-type text/plain lf-string "\
+a=%[sc_inc_gpc(1,0)] b=%[sc_inc_gpc0(1)] c=%[sc_clr_gpc0(1)] d=%[sc_inc_gpc(5,0)] \
+e=%[sc_get_gpc(1,0)] end"
+"""
+
+
+def test_inc_with_only_the_rate_or_nothing_stored(proxy: Any, binary: str, tmp_path: Path) -> None:  # noqa: F811
+    """sc_inc_gpc* on a table that stores the rate but not the counter gives the rate's events
+    of its current period; with neither stored, 0 (where the get/clr forms give nothing)."""
+    (port,) = free_ports(1)
+    proxy.start(RATE_ONLY_CFG, port=port, sock=tmp_path / "s.sock")
+    assert _get(port, "/") == "a=1 b=0 c= d=0 e= end"
+    assert _get(port, "/") == "a=2 b=0 c= d=0 e= end"
