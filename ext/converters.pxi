@@ -35,19 +35,21 @@ cpdef enum sample_conv:
     SC_ODD = 29
     SC_EVEN = 30
     SC_IPMASK = 31
-    SC_TABLE = 32        # in_table(T), table_NAME(T): i0 = the table, i1 = data type | op << 8
+    SC_TABLE = 32        # in_table(T), table_NAME([idx,]T[,default]): i0 = the table, i1 = data type | op << 8
+                         # | array index << 16, i2 = the default (ni 3: there is one)
     SC_B64DEC = 33
     SC_STRCMP = 34       # strcmp(VAR): i0 = the variable
     SC_CONCAT = 35       # concat([START],[VAR],[END]): s0, s1 = START, END; i0 = the variable or -1
     SC_XXH32 = 36        # xxh32/xxh64/xxh3([SEED]): libxxhash, as 2.6 (a signed result)
     SC_XXH64 = 37
     SC_XXH3 = 38
-    SC_SET_VAR = 39      # set-var(VAR): i0 = the variable; the value goes on unchanged
+    SC_SET_VAR = 39      # set-var(VAR): i0 = the variable, i1 its conditions; the value goes on unchanged
 
 
 cdef struct carg_t:      # a converter's arguments (conv_arg indexes g_carg)
     long long i0
     long long i1
+    long long i2
     int ni
     char *s0
     int s0len
@@ -274,6 +276,7 @@ cdef int sample_setup(list exprs, list cargs) except -1:
         c.ni = len(ints)
         c.i0 = ints[0] if len(ints) > 0 else 0
         c.i1 = ints[1] if len(ints) > 1 else 0
+        c.i2 = ints[2] if len(ints) > 2 else 0
         c.ns = len(strs)
         if len(strs) > 0:
             c.s0 = _smp_copy(strs[0])
@@ -808,6 +811,7 @@ cdef int conv_with_var(sess_t *s, int c, carg_t *a, smp_t *v) noexcept nogil:
 cdef int smp_convert(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
     """Apply e's converters to v: 0 if one cannot (the value is then dropped, as in 2.6)."""
     cdef int k, i, c
+    cdef carg_t *ca
     for k in range(e.nconv):
         c = e.conv[k]
         if c == SC_LOWER or c == SC_UPPER:
@@ -829,8 +833,9 @@ cdef int smp_convert(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
             if not map_lookup(&g_mapuse[g_carg[e.conv_arg[k]].mapuse], v):
                 return 0
         elif c == SC_TABLE:
-            if not smp_table_conv(g_carg[e.conv_arg[k]].i0, <int>(g_carg[e.conv_arg[k]].i1 & 0xff),
-                                  <int>(g_carg[e.conv_arg[k]].i1 >> 8), v):
+            ca = &g_carg[e.conv_arg[k]]
+            if not smp_table_conv(ca.i0, <int>(ca.i1 & 0xff) | <int>((ca.i1 >> 16) & 0xff) << STD_IDX_SHIFT,
+                                  <int>((ca.i1 >> 8) & 0xff), ca.ni > 2, ca.i2, v):
                 return 0
         elif c == SC_SET_VAR:
             var_set_if(s, <int>g_carg[e.conv_arg[k]].i0, v, <int>g_carg[e.conv_arg[k]].i1)

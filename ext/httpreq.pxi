@@ -24,8 +24,9 @@ cdef enum:
     HR_USE_SERVICE = 30     # use-service prometheus-exporter: answered by the master (http.pxi)
     HR_TARPIT = 31          # held `timeout tarpit`, then the error page of `status` (rules.pxi)
     HR_TRACK = 32           # track-scN: status = N, drop_query = the table, fmt_first = the key's expression
-    HR_SC_INC = 33          # sc-inc-gpc0/1(N): status = N, drop_query = the data type
-    HR_SC_SET_GPT0 = 34     # sc-set-gpt0(N): status = N, fmt_first = the value's expression
+    HR_SC_INC = 33          # sc-inc-gpc0/1(N), sc-inc-gpc(I,N): status = N, drop_query = the data type (a dtx)
+    HR_SC_SET_GPT0 = 34     # sc-set-gpt0(N), sc-set-gpt(I,N): status = N, drop_query = the data type (a dtx),
+                            # fmt_first = the value's expression
     HR_ACCEPT = 35          # tcp-request connection|session accept: the rules stop, go on
     HR_REJECT = 36          # tcp-request connection|session reject: closed, not logged (2.6)
     HR_STICK_MATCH = 37     # stick match|on KEY: drop_query = the table, fmt_first = the key
@@ -548,7 +549,7 @@ cdef void rules_stk(sess_t *s, hrule_t *r, const char *buf, h1_msg *m, int http_
     if r.action == HR_SC_INC:
         st_count(g_st[s.stk_tab[c] - 1], s.stk_ent[c], r.drop_query, r.drop_query + 1, 1)
     elif smp_one(s, &g_sexpr[r.fmt_first], buf, m, &sv) and smp_as_int(&sv):
-        st_set_value(g_st[s.stk_tab[c] - 1], s.stk_ent[c], STD_GPT0, sv.i)
+        st_set_value(g_st[s.stk_tab[c] - 1], s.stk_ent[c], r.drop_query, sv.i)
 
 
 cdef int tcp_content_rules(int idx, int first, int count, int final) noexcept nogil:

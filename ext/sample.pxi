@@ -42,7 +42,8 @@ cpdef enum sample_fetch:
     SF_SSL_FC = 30       # tls: the client connection is TLS (bool)
     SF_SSL_FC_SNI = 31   # tls: the server name the client sent (SNI)
     SF_UNIQUE_ID = 32    # the request's unique-id-format ID
-    SF_STK = 33          # sc_*, scN_*, src_*, table_cnt/avl (stktable.pxi): iarg = counter | type << 8 | op << 16 | table+1 << 32
+    SF_STK = 33          # sc_*, scN_*, src_*, table_cnt/avl (stktable.pxi): iarg = counter | type << 8 | op << 16
+                         # | array index << 24 | table+1 << 32
     SF_HTTP_AUTH = 34    # http_auth(L): the request's Basic credentials are valid in userlist iarg
     SF_HTTP_AUTH_GROUP = 35   # http_auth_group(L): each group of that user
     SF_SSL_FC_PROTOCOL = 36   # tls: the client connection's protocol ("TLSv1.3")
@@ -98,6 +99,8 @@ cpdef enum stk_op:       # what an SF_STK fetch does with its data type
     STK_TABLE_CNT = 6    # table_cnt: entries in use
     STK_TABLE_AVL = 7    # table_avl: free entries
     STK_IN_TABLE = 8     # the in_table converter: whether the key has an entry (bool)
+    STK_EXPIRE = 9       # the table_expire converter: ms before the entry expires
+    STK_IDLE = 10        # the table_idle converter: ms since the entry was last touched
 
 
 cdef enum:
@@ -685,9 +688,11 @@ cdef int stk_key_of(st_hdr *h, smp_t *v, unsigned char *out, uint32_t *n) noexce
 
 
 cdef int smp_stk(sess_t *s, long long arg, smp_t *v) noexcept nogil:
-    """sc_*/scN_*/src_*/table_* (2.6's semantics): a counter not tracked gives 0, a data type
-    the table does not store gives nothing; src_* looks the client's address up (inc creates)."""
-    cdef int ctr = arg & 0xff, dt = (arg >> 8) & 0xff, op = (arg >> 16) & 0xff
+    """sc_*/scN_*/src_*/table_* (2.6's semantics): a counter not tracked gives nothing (but
+    sc_tracked: false), a data type the table does not store gives nothing, a key with no entry
+    0; src_* looks the client's address up (inc creates)."""
+    cdef int ctr = arg & 0xff, op = (arg >> 16) & 0xff
+    cdef int dt = <int>((arg >> 8) & 0xff) | <int>((arg >> 24) & 0xff) << STD_IDX_SHIFT    # a dtx
     cdef int t = <int>(arg >> 32) - 1, i
     cdef st_hdr *h
     cdef smp_t kv
@@ -705,9 +710,8 @@ cdef int smp_stk(sess_t *s, long long arg, smp_t *v) noexcept nogil:
             if op == STK_TRACKED:
                 v.type = SMP_BOOL
                 v.i = 0
-            else:
-                smp_int(v, 0)
-            return 1
+                return 1
+            return 0            # 2.6: no value from a counter not tracked
         if op == STK_TRACKED:
             v.type = SMP_BOOL
             v.i = 1
@@ -728,7 +732,7 @@ cdef int smp_stk(sess_t *s, long long arg, smp_t *v) noexcept nogil:
         smp_addr(&kv, &s.cli_addr, 0)
         if kv.type == SMP_NONE or not stk_key_of(h, &kv, key, &klen):
             return 0
-        i = st_get(h, key, klen, op == STK_INC, 0)
+        i = st_get(h, key, klen, op == STK_INC or op == STK_CLR, 0)     # (2.6: src_inc/clr_* create)
     if i < 0:
         smp_int(v, 0)       # no entry for that key: 0, as 2.6
         return 1
@@ -736,10 +740,9 @@ cdef int smp_stk(sess_t *s, long long arg, smp_t *v) noexcept nogil:
         smp_int(v, st_entry_at(h, i).ref_cnt)
         return 1
     if op == STK_INC:
-        if st_data(h, st_entry_at(h, i), dt) == NULL:
-            return 0
-        st_count(h, i, dt, dt + 1, 1)           # gpc0/gpc1 and their rates (id + 1)
-        x = st_value(h, i, dt)
+        x = st_inc(h, i, dt, dt + 1)            # gpc0/gpc1/gpc(N) and their rates (id + 1)
+        if x < 0:
+            x = 0                               # (2.6: 0 when neither is stored)
     elif op == STK_CLR:
         x = st_value_clear(h, i, dt)
     else:
@@ -750,15 +753,17 @@ cdef int smp_stk(sess_t *s, long long arg, smp_t *v) noexcept nogil:
     return 1
 
 
-cdef int smp_table_conv(long long t, int dt, int op, smp_t *v) noexcept nogil:
+cdef int smp_table_conv(long long t, int dt, int op, int has_def, long long defv, smp_t *v) noexcept nogil:
     """The table_* converters and in_table (2.6's sample_conv_table_*): the value v is a key of
-    table t, looked up without being created; a key with no entry gives 0 (in_table: false), a
-    data type the table does not store gives nothing."""
+    table t, looked up without being created; a key with no entry gives 0 (in_table: false;
+    table_expire/table_idle: their default, else nothing), a data type (dtx dt) the table does
+    not store gives nothing."""
     cdef st_hdr *h
     cdef unsigned char key[STK_KEYMAX]
     cdef uint32_t klen = 0
     cdef int i
     cdef long long x
+    cdef st_entry *e
     if t < 0 or t >= g_nst:
         return 0
     h = g_st[t]
@@ -768,6 +773,22 @@ cdef int smp_table_conv(long long t, int dt, int op, smp_t *v) noexcept nogil:
     if op == STK_IN_TABLE:
         v.type = SMP_BOOL
         v.i = 1 if i >= 0 else 0
+        return 1
+    if op == STK_EXPIRE or op == STK_IDLE:
+        if i < 0:
+            if not has_def:
+                return 0
+            smp_int(v, defv)
+            return 1
+        e = st_entry_at(h, i)
+        st_elock(h, e)
+        x = e.expire - st_now() if e.expire else 0
+        st_eunlock(h, e)
+        if x < 0:
+            x = 0
+        if op == STK_IDLE:      # (the table's expire less what is left of it)
+            x = h.expire_ms - x if x < h.expire_ms else 0
+        smp_int(v, x)
         return 1
     if i < 0:
         smp_int(v, 0)

@@ -5,7 +5,8 @@
  * (and kept across reloads while the table keeps its shape):
  *   [st_hdr][uint32 lock x nbuckets][uint32 head x nbuckets][entry x size]
  * An entry is [st_entry][key: key_size bytes][data], every part 8-byte aligned; the data of a
- * stored type sits at hdr.data_off[type] (0: not stored).
+ * stored type sits at hdr.data_off[type] (0: not stored); an array type (gpt, gpc, gpc_rate)
+ * holds hdr.data_nelem[type] elements there, one after the other, each the size of one value.
  *
  * Locks are per bucket: a lookup, an update of an entry's data and a chain edit take only the
  * lock of the entry's bucket. Taking an entry from the free list takes the table's alloc lock,
@@ -23,7 +24,8 @@
 #include <sys/types.h>
 
 #define ST_MAGIC 0x53544b32u
-#define ST_NDATA 22            /* 2.6's STKTABLE_DT_* ids 0..21 (the arrays gpt/gpc are refused) */
+#define ST_NDATA 25            /* 2.6's STKTABLE_DT_* ids 0..24 (22..24: the arrays gpt, gpc, gpc_rate) */
+#define ST_MAX_ARRAY 100       /* 2.6's STKTABLE_MAX_DT_ARRAY_SIZE: elements of an array type at most */
 
 /* 2.6's frequency counter: events of the current period and of the previous one */
 typedef struct st_freq {
@@ -43,6 +45,7 @@ typedef struct st_hdr {
     uint32_t nopurge;          /* full: refuse new entries instead of evicting the oldest */
     uint32_t data_off[ST_NDATA];
     uint32_t data_period[ST_NDATA];
+    uint32_t data_nelem[ST_NDATA]; /* elements of a stored type (1 but for the arrays) */
     volatile uint32_t used;        /* live entries */
     volatile uint32_t alloc_lock;
     uint32_t free_head;            /* freed entries: index + 1, chained through st_entry.next */
@@ -73,6 +76,13 @@ static inline unsigned char *st_key(st_entry *e) { return (unsigned char *)(e + 
 static inline void *st_data(st_hdr *h, st_entry *e, int type)
 {
     return h->data_off[type] ? (char *)e + h->data_off[type] : (void *)0;
+}
+/* element idx of a stored type whose values take `stride` bytes; NULL past its last one */
+static inline void *st_data_idx(st_hdr *h, st_entry *e, int type, uint32_t idx, uint32_t stride)
+{
+    if (!h->data_off[type] || idx >= h->data_nelem[type])
+        return (void *)0;
+    return (char *)e + h->data_off[type] + (uint64_t)idx * stride;
 }
 
 static inline uint64_t st_region_size(uint32_t nbuckets, uint32_t size, uint32_t entry_size)

@@ -37,9 +37,13 @@ cpdef enum stk_data:          # 2.6's STKTABLE_DT_* ids (the peers protocol's to
     STD_SERVER_KEY = 19       # (not stored: refused by the parser)
     STD_HTTP_FAIL_CNT = 20
     STD_HTTP_FAIL_RATE = 21
+    STD_GPT = 22              # the arrays of 2.5+: store gpt(N), gpc(N), gpc_rate(N,P)
+    STD_GPC = 23
+    STD_GPC_RATE = 24
 
 
 cdef enum:
+    STD_IDX_SHIFT = 8         # a "dtx": a data type with an element index, type | idx << 8 (0 but for arrays)
     STK_CTRS = 3              # track-sc0..2 (2.6's MAX_SESS_STKCTR)
     STK_KEYMAX = 1024         # the longest key kept (a `len` beyond it is refused)
 
@@ -47,7 +51,7 @@ cdef enum:
 cdef inline int std_is_rate(int t) noexcept nogil:
     return t == STD_GPC0_RATE or t == STD_CONN_RATE or t == STD_SESS_RATE or t == STD_HTTP_REQ_RATE \
         or t == STD_HTTP_ERR_RATE or t == STD_BYTES_IN_RATE or t == STD_BYTES_OUT_RATE \
-        or t == STD_GPC1_RATE or t == STD_HTTP_FAIL_RATE
+        or t == STD_GPC1_RATE or t == STD_HTTP_FAIL_RATE or t == STD_GPC_RATE
 
 
 cdef inline int std_is_ull(int t) noexcept nogil:
@@ -241,9 +245,28 @@ cdef inline void st_eunlock(st_hdr *h, st_entry *e) noexcept nogil:
     st_unlock(&st_locks(h)[st_entry_bucket(h, e)])
 
 
+cdef inline void *st_slot(st_hdr *h, st_entry *e, int *t) noexcept nogil:
+    """The value of dtx t[0] (type | idx << 8) in entry e, or NULL: not stored (an index past
+    the array). As 2.6, the legacy gpt0, gpc0/gpc1 and gpc0_rate/gpc1_rate are element 0/1 of
+    the array a table stores instead of them. t[0] becomes the type of the value found."""
+    cdef int dt = t[0] & 0xff
+    cdef uint32_t idx = <uint32_t>t[0] >> STD_IDX_SHIFT
+    if not h.data_off[dt]:
+        if dt == STD_GPT0 or dt == STD_GPC0 or dt == STD_GPC1:
+            idx = 1 if dt == STD_GPC1 else 0
+            dt = STD_GPT if dt == STD_GPT0 else STD_GPC
+        elif dt == STD_GPC0_RATE or dt == STD_GPC1_RATE:
+            idx = 1 if dt == STD_GPC1_RATE else 0
+            dt = STD_GPC_RATE
+        else:
+            return NULL
+    t[0] = dt
+    return st_data_idx(h, e, dt, idx, 16 if std_is_rate(dt) else 8)
+
+
 cdef inline void st_add_locked(st_hdr *h, st_entry *e, int t, long long n, uint32_t tick) noexcept nogil:
-    """Data type t += n (a rate counts n events), the entry's bucket locked."""
-    cdef void *p = st_data(h, e, t)
+    """Dtx t += n (a rate counts n events), the entry's bucket locked."""
+    cdef void *p = st_slot(h, e, &t)
     if p == NULL:
         return
     if std_is_rate(t):
@@ -257,8 +280,8 @@ cdef inline void st_add_locked(st_hdr *h, st_entry *e, int t, long long n, uint3
 
 
 cdef inline long long st_get_locked(st_hdr *h, st_entry *e, int t, uint32_t tick) noexcept nogil:
-    """Data type t's value (a rate read over its period); -1 when the table does not store it."""
-    cdef void *p = st_data(h, e, t)
+    """Dtx t's value (a rate read over its period); -1 when the table does not store it."""
+    cdef void *p = st_slot(h, e, &t)
     if p == NULL:
         return -1
     if std_is_rate(t):
@@ -271,8 +294,8 @@ cdef inline long long st_get_locked(st_hdr *h, st_entry *e, int t, uint32_t tick
 
 
 cdef inline void st_set_locked(st_hdr *h, st_entry *e, int t, long long v, uint32_t tick) noexcept nogil:
-    """Data type t = v (a rate: its current period counts v events, as `set table` does)."""
-    cdef void *p = st_data(h, e, t)
+    """Dtx t = v (a rate: its current period counts v events, as `set table` does)."""
+    cdef void *p = st_slot(h, e, &t)
     cdef st_freq *f
     if p == NULL:
         return
@@ -293,7 +316,8 @@ cdef void st_count(st_hdr *h, int i, int cnt, int rate, long long n) noexcept no
     """One event (n of them) on the counter pair cnt/rate of entry i (-1: no such type), touched."""
     cdef st_entry *e = st_entry_at(h, i)
     cdef uint32_t tick = st_tick()
-    if st_data(h, e, cnt) == NULL and (rate < 0 or st_data(h, e, rate) == NULL):
+    cdef int tc = cnt, tr = rate
+    if st_slot(h, e, &tc) == NULL and (rate < 0 or st_slot(h, e, &tr) == NULL):
         return
     st_elock(h, e)
     st_add_locked(h, e, cnt, n, tick)
@@ -303,10 +327,32 @@ cdef void st_count(st_hdr *h, int i, int cnt, int rate, long long n) noexcept no
     st_eunlock(h, e)
 
 
+cdef long long st_inc(st_hdr *h, int i, int cnt, int rate) noexcept nogil:
+    """inc_gpc*: +1 on the counter and its rate (dtxs) of entry i, touched; 2.6's answer: the
+    counter's new value, else (only the rate stored) the rate's events of its current period,
+    else -1 (neither stored)."""
+    cdef st_entry *e = st_entry_at(h, i)
+    cdef uint32_t tick = st_tick()
+    cdef int tc = cnt, tr = rate
+    cdef void *pc = st_slot(h, e, &tc)
+    cdef void *pr = st_slot(h, e, &tr)
+    cdef long long v
+    if pc == NULL and pr == NULL:
+        return -1
+    st_elock(h, e)
+    st_add_locked(h, e, rate, 1, tick)
+    st_add_locked(h, e, cnt, 1, tick)
+    v = (<uint32_t *>pc)[0] if pc != NULL else (<st_freq *>pr).curr_ctr
+    st_touch(h, e, st_now())
+    st_eunlock(h, e)
+    return v
+
+
 cdef long long st_value(st_hdr *h, int i, int t) noexcept nogil:
     cdef st_entry *e = st_entry_at(h, i)
     cdef long long v
-    if st_data(h, e, t) == NULL:
+    cdef int tt = t
+    if st_slot(h, e, &tt) == NULL:
         return -1
     st_elock(h, e)
     v = st_get_locked(h, e, t, st_tick())
@@ -319,7 +365,8 @@ cdef long long st_value_clear(st_hdr *h, int i, int t) noexcept nogil:
     cdef st_entry *e = st_entry_at(h, i)
     cdef long long v
     cdef uint32_t tick = st_tick()
-    if st_data(h, e, t) == NULL:
+    cdef int tt = t
+    if st_slot(h, e, &tt) == NULL:
         return -1
     st_elock(h, e)
     v = st_get_locked(h, e, t, tick)
@@ -331,7 +378,8 @@ cdef long long st_value_clear(st_hdr *h, int i, int t) noexcept nogil:
 
 cdef void st_set_value(st_hdr *h, int i, int t, long long v) noexcept nogil:
     cdef st_entry *e = st_entry_at(h, i)
-    if st_data(h, e, t) == NULL:
+    cdef int tt = t
+    if st_slot(h, e, &tt) == NULL:
         return
     st_elock(h, e)
     st_set_locked(h, e, t, v, st_tick())
@@ -476,8 +524,8 @@ cdef class StkTable:
         while nb < <uint32_t>size and nb < (1u << 30):
             nb <<= 1
         off = sizeof(st_entry) + ((key_size + 7) & ~7)
-        for t, _period in data:
-            off += 16 if std_is_rate(t) else 8
+        for item in data:
+            off += (16 if std_is_rate(item[0]) else 8) * (item[2] if len(item) > 2 else 1)
         esz = (off + 7) & ~7
         self.nbytes = st_region_size(nb, size, esz)
         p = mmap(NULL, self.nbytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
@@ -494,12 +542,15 @@ cdef class StkTable:
         self.h.expire_ms = expire_ms
         self.h.nopurge = 1 if nopurge else 0
         off = sizeof(st_entry) + ((key_size + 7) & ~7)
-        for t, period in data:
-            if t < 0 or t >= ST_NDATA:
+        for item in data:              # (type, period[, elements])
+            t, period = item[0], item[1]
+            nelem = item[2] if len(item) > 2 else 1
+            if t < 0 or t >= ST_NDATA or not 1 <= nelem <= ST_MAX_ARRAY:
                 raise ValueError("bad stick table data type")
             self.h.data_off[t] = off
             self.h.data_period[t] = period
-            off += 16 if std_is_rate(t) else 8
+            self.h.data_nelem[t] = nelem
+            off += (16 if std_is_rate(t) else 8) * nelem
         global g_st_pid
         g_st_pid = <uint32_t>getpid()
 
@@ -525,11 +576,17 @@ cdef class StkTable:
         g_st_pid = <uint32_t>getpid()     # the master, or a test's process
 
     cdef dict _data(self, st_entry *e, uint32_t tick):
+        """{data type: value}; an array type's value is the list of its elements."""
         cdef int t
+        cdef uint32_t k
         d = {}
         for t in range(ST_NDATA):
             if self.h.data_off[t]:
-                d[t] = st_get_locked(self.h, e, t, tick)
+                if t >= STD_GPT:
+                    d[t] = [st_get_locked(self.h, e, t | k << STD_IDX_SHIFT, tick)
+                            for k in range(self.h.data_nelem[t])]
+                else:
+                    d[t] = st_get_locked(self.h, e, t, tick)
         return d
 
     def entries(self, long long since=0) -> list:
@@ -571,8 +628,9 @@ cdef class StkTable:
         return r
 
     def set(self, bytes key, dict values, long long expire_ms=-1) -> bool:
-        """Create key if needed and set data types (`set table`, a peer's update); expire_ms >= 0
-        replaces the expiry (0 never). False when the table is full."""
+        """Create key if needed and set data types (`set table`, a peer's update; an array type's
+        element 0, as 2.6's `set table`); expire_ms >= 0 replaces the expiry (0 never). False
+        when the table is full."""
         cdef int i
         cdef st_entry *e
         cdef uint32_t tick = st_tick()

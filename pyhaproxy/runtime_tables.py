@@ -67,15 +67,26 @@ def _key_text(t: PeerTable, key: bytes) -> str:
     return key.ljust(t.key_len, b"\0").hex().upper()
 
 
-def _entry_line(t: PeerTable, key: bytes, exp: int, refs: int, data: dict[int, int]) -> str:
+def _entry_line(t: PeerTable, key: bytes, exp: int, refs: int, data: dict[int, int | list[int]]) -> str:
     # (2.6 prints the entry's address; pyhaproxy an offset-free stand-in of the same form)
     line = f"0x{id(key) & 0xffffffffffff:x}: key={_key_text(t, key)} use={refs} exp={exp}"
     periods = dict(t.data_types)
     for dt in sorted(data):
         name = DATA_NAMES[dt]
         period = periods.get(name, 0)
-        line += f" {name}({period})={data[dt]}" if name.endswith("_rate") else f" {name}={data[dt]}"
+        value = data[dt]
+        # an array's elements as 2.6 names them: its index after the name's first word
+        # (gpc_rate's element 3 is gpc3_rate)
+        items = [(name, value)] if not isinstance(value, list) else \
+            [(name.replace("_", f"{k}_", 1) if "_" in name else f"{name}{k}", v) for k, v in enumerate(value)]
+        for label, v in items:
+            line += f" {label}({period})={v}" if name.endswith("_rate") else f" {label}={v}"
     return line + "\n"
+
+
+def _first(v: int | list[int]) -> int:
+    """A value as `show table`'s filters and `set table` see it: an array's element 0 (2.6)."""
+    return v[0] if isinstance(v, list) else v
 
 
 def parse_key(t: PeerTable, text: str) -> bytes | None:
@@ -158,7 +169,7 @@ def execute(view: Any, words: list[str], level: int) -> str:
         return out + "# contents not dumped due to insufficient privileges\n" if verb == "show" else out
     rows = sorted(st.entries(), key=lambda r: r[0])
     for key, exp, refs, _seq, data in rows:
-        if any(not op(data.get(dt, 0), value) for dt, op, value in flt):
+        if any(not op(_first(data.get(dt, 0)), value) for dt, op, value in flt):
             continue
         if verb == "show":
             out += _entry_line(t, key, exp, refs, data)

@@ -9,10 +9,11 @@ from pyhaproxy.config.model import Config, PeerTable, Server
 __all__ = ["Shm", "StickTables", "create_shm", "server_table"]
 
 
-def table_shape(t: PeerTable) -> tuple[int, int, int, int, bool, tuple[tuple[int, int], ...]]:
-    """A table's shape as StkTable takes it (and compares it across reloads)."""
+def table_shape(t: PeerTable) -> tuple[int, int, int, int, bool, tuple[tuple[int, int, int], ...]]:
+    """A table's shape as StkTable takes it (and compares it across reloads): the data types
+    as (id, period, elements)."""
     return (KEY_TYPE_IDS[t.key_type], t.key_len, t.size, t.expire_ms, t.nopurge,
-            tuple((DATA_IDS[name], period) for name, period in t.data_types))
+            tuple((DATA_IDS[name], period, t.data_nelem.get(name, 1)) for name, period in t.data_types))
 
 
 class StickTables:

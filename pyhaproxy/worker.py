@@ -24,7 +24,9 @@ from pyhaproxy.config.lexer import ConfigError
 from pyhaproxy.config.logformat import VARIABLES, LogItem
 from pyhaproxy.config.model import Acl, Condition, Config, HttpRule, LogTarget, Proxy, Server
 from pyhaproxy.config.sample import (
+    STK_IDX_MAX,
     STK_SRC,
+    TABLE_ARRAY_CONVS,
     VAR_SCOPES,
     ConvArg,
     MapFile,
@@ -271,7 +273,9 @@ def _expr_row(e: SampleExpr, maps: _Maps) -> tuple[int, bytes | None, int, int, 
     if e.stk is not None:
         ctr, dtype, op = e.stk
         own = e.arg is not None or ctr == STK_SRC or e.fetch.startswith("table_")
-        iarg = ctr | dtype << 8 | op << 16 | (maps.table(e.arg) + 1 if own else 0) << 32
+        # (dtype: the data type | an array's index << 8, ext/sample.pxi SF_STK)
+        iarg = ctr | (dtype & 0xff) << 8 | op << 16 | (dtype >> 8) << 24 \
+            | (maps.table(e.arg) + 1 if own else 0) << 32
         return fetch, None, iarg, 0, _conv_rows(e, maps)
     arg = e.arg.encode("latin-1") if e.arg is not None else None
     if e.fetch in ("ssl_c_s_dn", "ssl_c_i_dn"):
@@ -295,7 +299,11 @@ def _conv_rows(e: SampleExpr, maps: _Maps) -> list[tuple[int, int]]:
         ints = list(a.ints)
         if a.table is not None:
             dt, op = table_conv(c)
-            ints = [maps.table(a.table), dt | op << 8]
+            if c in TABLE_ARRAY_CONVS:      # IDX,T: the index (one past any array when out of range)
+                dt |= (a.ints[0] if 0 <= a.ints[0] <= STK_IDX_MAX else STK_IDX_MAX) << 16
+                ints = [maps.table(a.table), dt | op << 8]
+            else:                           # T[,default] (table_expire/table_idle)
+                ints = [maps.table(a.table), dt | op << 8, *a.ints]
         if c in ("strcmp", "concat", "set-var"):
             ints = [maps.var(a.var) if a.var else -1, var_cond_mask(a.strs if c == "set-var" else [])]
         maps.cargs.append((ints, [s.encode("latin-1") for s in a.strs],
@@ -453,7 +461,8 @@ def compile_acls(cfg: Config) -> AclTables:
 
     def stick_rule(hr: HttpRule, cond: int) -> tuple[str, int, int, int, bytes, bytes, int, int]:
         """track-sc: status = the counter, drop_query = the table, fmt_first = the key; sc-inc:
-        drop_query = the data type; sc-set-gpt0: fmt_first = the value."""
+        drop_query = the data type (gpc0, gpc1, gpc with its index); sc-set-gpt0 (also gpt(IDX)):
+        drop_query = the data type, fmt_first = the value."""
         ctr = int(hr.args[0])
         if hr.action == "track-sc":
             assert hr.fmt and hr.fmt[0].sample is not None
@@ -462,7 +471,7 @@ def compile_acls(cfg: Config) -> AclTables:
         if hr.action == "sc-inc":
             return ("sc-inc", cond, ctr, int(hr.args[1]), b"", b"", 0, 0)
         assert hr.fmt and hr.fmt[0].sample is not None
-        return ("sc-set-gpt0", cond, ctr, 0, b"", b"", expr_of(hr.fmt[0].sample), 0)
+        return ("sc-set-gpt0", cond, ctr, int(hr.args[1]), b"", b"", expr_of(hr.fmt[0].sample), 0)
 
     def rewrite_rule(hr: HttpRule, cond: int) -> tuple[str, int, int, int, bytes, bytes, int, int]:
         """replace-*: name = the header, value = the regex, the format; set-method: the format;

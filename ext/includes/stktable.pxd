@@ -5,6 +5,7 @@ cdef extern from "stktable.h" nogil:
     enum:
         ST_MAGIC
         ST_NDATA
+        ST_MAX_ARRAY
     ctypedef struct st_freq:
         uint32_t curr_tick
         uint32_t curr_ctr
@@ -18,8 +19,9 @@ cdef extern from "stktable.h" nogil:
         uint32_t entry_size
         int64_t expire_ms
         uint32_t nopurge
-        uint32_t data_off[22]
-        uint32_t data_period[22]
+        uint32_t data_off[25]
+        uint32_t data_period[25]
+        uint32_t data_nelem[25]
         uint32_t used
         uint32_t alloc_lock
         uint32_t free_head
@@ -38,6 +40,7 @@ cdef extern from "stktable.h" nogil:
     st_entry *st_entry_at(st_hdr *h, uint32_t i)
     unsigned char *st_key(st_entry *e)
     void *st_data(st_hdr *h, st_entry *e, int type)
+    void *st_data_idx(st_hdr *h, st_entry *e, int type, uint32_t idx, uint32_t stride)
     uint64_t st_region_size(uint32_t nbuckets, uint32_t size, uint32_t entry_size)
     void st_lock(uint32_t *l, uint32_t me)
     void st_unlock(uint32_t *l)

@@ -31,6 +31,11 @@ _RATE = {"gpc0_rate", "conn_rate", "sess_rate", "http_req_rate", "http_err_rate"
 _PLAIN = {"server_id", "gpt0", "gpc0", "conn_cnt", "conn_cur", "sess_cnt", "http_req_cnt",
           "http_err_cnt", "bytes_in_cnt", "bytes_out_cnt", "gpc1", "server_key", "http_fail_cnt"}
 _ARRAYS = {"gpt", "gpc", "gpc_rate"}
+_RATE.add("gpc_rate")
+ARRAY_MAX = 100     # 2.6's STKTABLE_MAX_DT_ARRAY_SIZE (ext/stktable.h ST_MAX_ARRAY)
+# an array replaces the legacy types of the same name (2.6 refuses both in one table)
+_OVERRIDES = (("gpt", {"gpt0"}, "'gpt' and 'gpt0'"), ("gpc", {"gpc0", "gpc1"}, "'gpc' and 'gpc[0/1]'"),
+              ("gpc_rate", {"gpc0_rate", "gpc1_rate"}, "'gpc_rate' and 'gpc[0/1]_rate'"))
 
 
 def initial_localpeer(cmdline: str | None) -> str:
@@ -210,6 +215,7 @@ def parse_table(kw: str, name: str, args: list[str], where: Where,
         elif w == "store":
             for opt in _split_store(arg_after(i), where):
                 _store_option(kw, t, opt, where)
+            _check_overrides(kw, t, where)
             i += 2
         elif w == "srvkey":
             v = args[i + 1] if i + 1 < len(args) else ""
@@ -253,11 +259,23 @@ def _split_store(text: str, where: Where) -> list[tuple[str, str | None]]:
 
 def _store_option(kw: str, t: PeerTable, opt: tuple[str, str | None], where: Where) -> None:
     name, arg = opt
-    if name in _ARRAYS:
-        what = "in a peers section's table" if kw == "table" else "of a stick-table"
-        raise not_supported(f"store option '{name}' {what}", "2.5", where)
-    if name not in _RATE and name not in _PLAIN:
+    if name not in _RATE and name not in _PLAIN and name not in _ARRAYS:
         raise fail(where, f"{kw}: unknown store option '{name}'.")
+    nelem = 1
+    if name in _ARRAYS and kw == "table":
+        # (pyhaproxy's peers link does not speak the arrays: a table it shares has none)
+        raise not_supported(f"store option '{name}' in a peers section's table", "2.5", where)
+    if name in _ARRAYS:
+        # 2.5+: the element count first (C's atoi, 1 to 100), then gpc_rate's period
+        if arg is None:
+            raise fail(where, f"{kw}: missing argument to store option '{name}'.")
+        count, _sep, arg2 = arg.partition(",")
+        m = re.match(r"[ \t]*([+-]?[0-9]+)", count)
+        nelem = int(m.group(1)) if m else 0
+        if not 1 <= nelem <= ARRAY_MAX:
+            raise fail(where, f"{kw}: array size is out of allowed range (1-{ARRAY_MAX}) for store option "
+                              f"'{name}'.")
+        arg = arg2 if _sep else None
     if name in _RATE:
         if not arg:
             raise fail(where, f"{kw}: missing argument to store option '{name}'.")
@@ -269,6 +287,18 @@ def _store_option(kw: str, t: PeerTable, opt: tuple[str, str | None], where: Whe
     if any(n == name for n, _ in t.data_types):
         return  # 2.6 warns "already enabled, ignored"
     t.data_types.append((name, period))
+    if name in _ARRAYS:
+        t.data_nelem[name] = nelem
+
+
+def _check_overrides(kw: str, t: PeerTable, where: Where) -> None:
+    """After a `store` word: an array and the legacy types it replaces are refused together."""
+    stored = {n for n, _p in t.data_types}
+    for array, legacy, text in _OVERRIDES:
+        if array in stored and stored & legacy:
+            first, second = text.split(" and ")
+            raise fail(where, f"{kw}: simultaneous usage of {text} in a same table is not permitted as "
+                              f"{first} overrides {second}.")
 
 
 def sync_peers_error(cfg_peers: list[PeersSection], localpeer: str, proxy: str, name: str) -> str | None:

@@ -400,6 +400,7 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
                               "set-var, "
                               "set-var-fmt, "
                               "unset-var, track-sc0/1/2, sc-inc-gpc0, sc-inc-gpc1, sc-set-gpt0, "
+                              "sc-inc-gpc, sc-set-gpt, "
                               "set-method, set-src, replace-header, replace-value, replace-path, "
                               "replace-pathq, replace-uri and auth are).")
         raise fail(where, f"'http-request' : unknown action '{action}'.")
@@ -703,7 +704,8 @@ def _parse_redirect(params: list[str], where: Where) -> list[str]:
     return [kind, url, code, drop]
 
 
-_TCP_ACTIONS = ("accept, reject, track-sc0/1/2, sc-inc-gpc0, sc-inc-gpc1, sc-set-gpt0, set-var, "
+_TCP_ACTIONS = ("accept, reject, track-sc0/1/2, sc-inc-gpc0, sc-inc-gpc1, sc-set-gpt0, sc-inc-gpc, "
+                "sc-set-gpt, set-var, "
                 "set-var-fmt, unset-var, capture")
 
 

@@ -1,8 +1,8 @@
 """Stick tables in proxies (HAProxy 1.5+, 2.6's syntax): the `stick-table` line, the
-`track-scN`/`sc-inc-gpc0`/`sc-inc-gpc1`/`sc-set-gpt0` actions of `http-request` and
-`tcp-request connection`, and the post-parse check that every table a rule or a fetch names
-exists (2.6's messages). The tables live in shared memory (ext/stktable.pxi); a table is named
-after its proxy.
+`track-scN`/`sc-inc-gpc0`/`sc-inc-gpc1`/`sc-set-gpt0` actions and 2.5's `sc-inc-gpc(IDX,N)`/
+`sc-set-gpt(IDX,N)` of `http-request`, `http-response` and `tcp-request`, and the post-parse
+check that every table a rule or a fetch names exists (2.6's messages). The tables live in
+shared memory (ext/stktable.pxi); a table is named after its proxy.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 
 from .kw_peers import parse_table, sync_peers_error
 from .lexer import ConfigError
-from .model import Config, HttpRule, PeerTable, Proxy, Where
+from .model import Condition, Config, HttpRule, PeerTable, Proxy, Where
 from .sample import STK_COUNTERS, STK_SRC, SampleError, SampleExpr, Segment, parse_sample
 from .state import State, defaults_forbidden
 from .values import fail, not_supported
@@ -25,12 +25,14 @@ DATA_IDS = {
     "conn_cur": 6, "sess_cnt": 7, "sess_rate": 8, "http_req_cnt": 9, "http_req_rate": 10,
     "http_err_cnt": 11, "http_err_rate": 12, "bytes_in_cnt": 13, "bytes_in_rate": 14,
     "bytes_out_cnt": 15, "bytes_out_rate": 16, "gpc1": 17, "gpc1_rate": 18, "server_key": 19,
-    "http_fail_cnt": 20, "http_fail_rate": 21,
+    "http_fail_cnt": 20, "http_fail_rate": 21, "gpt": 22, "gpc": 23, "gpc_rate": 24,
 }
+IDX_SHIFT = 8           # ext/stktable.pxi STD_IDX_SHIFT: a data type with an array index
 DATA_NAMES = {v: k for k, v in DATA_IDS.items()}
 
 _TRACK = re.compile(r"^track-sc([0-9]+)$")
 _SC_ACTION = re.compile(r"^(sc-inc-gpc0|sc-inc-gpc1|sc-set-gpt0)\(([0-9]+)\)$")
+_SC_ARRAY = re.compile(r"^(sc-inc-gpc|sc-set-gpt)\(")
 
 
 def p_stick_table(st: State, args: list[str], where: Where) -> None:
@@ -46,6 +48,10 @@ def p_stick_table(st: State, args: list[str], where: Where) -> None:
     if any(name == "server_key" for name, _ in t.data_types):
         raise not_supported("store option 'server_key' (pyhaproxy's stick rules keep server_id)", "2.0",
                             where)
+    array = next((name for name, _ in t.data_types if name in t.data_nelem), None)
+    if t.peers and array is not None:
+        # (pyhaproxy's peers link does not speak the arrays: a table it shares has none)
+        raise not_supported(f"store option '{array}' in a stick-table shared with peers", "2.5", where)
     if t.key_len > KEY_MAX:
         raise fail(where, f"{args[0]}: a key of {t.key_len} bytes is longer than pyhaproxy's "
                           f"{KEY_MAX}.")
@@ -91,7 +97,40 @@ def p_stick(st: State, args: list[str], where: Where) -> None:
 
 
 def is_stick_action(action: str) -> bool:
-    return bool(_TRACK.match(action) or _SC_ACTION.match(action))
+    return bool(_TRACK.match(action) or _SC_ACTION.match(action) or _SC_ARRAY.match(action))
+
+
+def _c_ulong(text: str) -> tuple[int, str]:
+    """C's strtoul on text: the number read (0 when none) and what follows it."""
+    m = re.match(r"[ \t]*([+-]?)([0-9]*)", text)
+    assert m is not None
+    if not m.group(2):
+        return 0, text
+    return (-1 if m.group(1) == "-" else 1) * int(m.group(2)), text[m.end():]
+
+
+def _array_action(st: State, kw: str, action: str, where: Where) -> tuple[int, int]:
+    """`sc-inc-gpc(IDX,N)`/`sc-set-gpt(IDX,N)` -> (IDX, N), with 2.6's checks and messages (2.6
+    checks N, not IDX: an index past the table's array makes the action do nothing)."""
+    base = "sc-inc-gpc" if action.startswith("sc-inc-gpc") else "sc-set-gpt"
+    what = "gpc" if base == "sc-inc-gpc" else "gpt"
+    usage = f"Expects {base}(<{what.upper()} ID>,<Track ID>)"
+    idx, rest = _c_ulong(action[len(base) + 1:])
+    if not rest.startswith(","):
+        err = f"Missing {what} ID '{action}'. {usage}"
+    else:
+        ctr, rest = _c_ulong(rest[1:])
+        if rest[:1] != ")":
+            err = f"invalid stick table track ID '{action}'. {usage}"
+        elif ctr >= STK_COUNTERS:
+            err = f"invalid stick table track ID '{action}'. The max allowed ID is {STK_COUNTERS - 1}"
+        else:
+            return idx, ctr
+    if kw.startswith("http-"):
+        px = st.px()
+        raise fail(where, f"error detected in {px.cap} '{px.name}' while parsing '{kw} {action}' rule : "
+                          f"{err}.")
+    raise fail(where, err)
 
 
 def stick_rule(st: State, kw: str, args: list[str], where: Where) -> HttpRule:
@@ -127,6 +166,16 @@ def stick_rule(st: State, kw: str, args: list[str], where: Where) -> HttpRule:
             raise fail(where, f"'{what}' : unexpected argument '{extra[0]}'.")
         return HttpRule(action="track-sc", args=[str(ctr), table], cond=cond, where=copy.copy(where),
                         fmt=[Segment(sample=expr)])
+    if _SC_ARRAY.match(action):
+        idx, ctr = _array_action(st, kw, action, where)
+        # an index past 255 is past any array (2.6's at most 100): it finds nothing, as in 2.6
+        idx = idx if 0 <= idx < 256 else 255
+        if action.startswith("sc-inc-gpc"):
+            if params:
+                raise fail(where, f"'{what}' : unexpected argument '{params[0]}'.")
+            dtype = DATA_IDS["gpc"] | idx << IDX_SHIFT
+            return HttpRule(action="sc-inc", args=[str(ctr), str(dtype)], cond=cond, where=copy.copy(where))
+        return _set_gpt(what, params, ctr, DATA_IDS["gpt"] | idx << IDX_SHIFT, cond, where)
     m = _SC_ACTION.match(action)
     assert m is not None
     name, ctr = m.group(1), int(m.group(2))
@@ -134,19 +183,25 @@ def stick_rule(st: State, kw: str, args: list[str], where: Where) -> HttpRule:
         raise fail(where, f"'{kw} {name}' : invalid stick counter {ctr} (only 0 to "
                           f"{STK_COUNTERS - 1} are).")
     if name == "sc-set-gpt0":
-        if len(params) != 1:
-            raise fail(where, f"'{what}' expects an integer or an expression.")
-        text = params[0]
-        try:
-            expr = parse_sample(f"int({text})" if re.fullmatch(r"-?[0-9]+", text) else text)
-        except SampleError as exc:
-            raise fail(where, f"'{what}' : {exc}.") from None
-        return HttpRule(action="sc-set-gpt0", args=[str(ctr)], cond=cond, where=copy.copy(where),
-                        fmt=[Segment(sample=expr)])
+        return _set_gpt(what, params, ctr, DATA_IDS["gpt0"], cond, where)
     if params:
         raise fail(where, f"'{what}' : unexpected argument '{params[0]}'.")
     dtype = DATA_IDS["gpc0"] if name == "sc-inc-gpc0" else DATA_IDS["gpc1"]
     return HttpRule(action="sc-inc", args=[str(ctr), str(dtype)], cond=cond, where=copy.copy(where))
+
+
+def _set_gpt(what: str, params: list[str], ctr: int, dtype: int, cond: Condition | None,
+             where: Where) -> HttpRule:
+    """sc-set-gpt0(N)/sc-set-gpt(IDX,N) VALUE: args = [counter, the data type (with its index)]."""
+    if len(params) != 1:
+        raise fail(where, f"'{what}' expects an integer or an expression.")
+    text = params[0]
+    try:
+        expr = parse_sample(f"int({text})" if re.fullmatch(r"-?[0-9]+", text) else text)
+    except SampleError as exc:
+        raise fail(where, f"'{what}' : {exc}.") from None
+    return HttpRule(action="sc-set-gpt0", args=[str(ctr), str(dtype)], cond=cond,
+                    where=copy.copy(where), fmt=[Segment(sample=expr)])
 
 
 def table_names(cfg: Config) -> list[tuple[str, PeerTable]]:

@@ -378,6 +378,7 @@ class PeerTable:
     expire_ms: int = 0
     nopurge: bool = False
     data_types: list[tuple[str, int]] = field(default_factory=list)  # (store option, period ms)
+    data_nelem: dict[str, int] = field(default_factory=dict)  # gpt/gpc/gpc_rate: their array's size
     peers: str = ""     # a proxy's `stick-table ... peers NAME`: the section that shares it
 
 

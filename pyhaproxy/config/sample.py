@@ -104,7 +104,7 @@ _FETCHES: dict[str, tuple[str, str, str, bool]] = {
 # `src_NAME([table])`: NAME -> (data type id, ext/sample.pxi stk_op); the ids are 2.6's
 # (ext/stktable.pxi stk_data)
 STK_GET, STK_INC, STK_CLR, STK_TRACKED, STK_TRACKERS, STK_KBYTES, STK_TABLE_CNT, STK_TABLE_AVL, \
-    STK_IN_TABLE = range(9)
+    STK_IN_TABLE, STK_EXPIRE, STK_IDLE = range(11)
 STK_SRC = 3
 STK_FETCHES: dict[str, tuple[int, int]] = {
     "get_gpt0": (1, STK_GET), "get_gpc0": (2, STK_GET), "inc_gpc0": (2, STK_INC),
@@ -116,7 +116,12 @@ STK_FETCHES: dict[str, tuple[int, int]] = {
     "get_gpc1": (17, STK_GET), "inc_gpc1": (17, STK_INC), "clr_gpc1": (17, STK_CLR),
     "gpc1_rate": (18, STK_GET), "http_fail_cnt": (20, STK_GET), "http_fail_rate": (21, STK_GET),
     "tracked": (0, STK_TRACKED), "trackers": (0, STK_TRACKERS),
+    # 2.5+'s arrays: `sc_NAME(IDX,N[,table])` and `src_NAME(IDX,table)` only
+    "get_gpt": (22, STK_GET), "get_gpc": (23, STK_GET), "inc_gpc": (23, STK_INC),
+    "clr_gpc": (23, STK_CLR), "gpc_rate": (24, STK_GET),
 }
+STK_ARRAYS = {"get_gpt", "get_gpc", "inc_gpc", "clr_gpc", "gpc_rate"}
+STK_IDX_MAX = 255       # an index kept past this one is kept as this one (past any array: nothing)
 STK_COUNTERS = 3        # sc0..sc2 (2.6's default tune.stick-counters)
 _STK_NAME = re.compile(r"^(sc_|sc([0-9])_|src_)([a-z0-9_]+)$")
 
@@ -128,6 +133,8 @@ def stk_fetch(name: str) -> tuple[int | None, str] | None:
     m = _STK_NAME.match(name)
     if not m or m.group(3) not in STK_FETCHES:
         return None
+    if m.group(3) in STK_ARRAYS and m.group(2) is not None:
+        return None         # no scN_ form
     if m.group(1) == "src_":
         return None if m.group(3) in ("tracked", "trackers") else (STK_SRC, m.group(3))
     if m.group(1) == "sc_":
@@ -203,7 +210,13 @@ _TABLE_CONVS: dict[str, tuple[int, int]] = {
     if op in (STK_GET, STK_KBYTES)}
 _TABLE_CONVS["table_trackers"] = (0, STK_TRACKERS)
 _TABLE_CONVS["in_table"] = (0, STK_IN_TABLE)
-_CONVERTERS.update({name: ("SC_TABLE", "any", "int", "t") for name in _TABLE_CONVS if name != "in_table"})
+_TABLE_CONVS["table_server_id"] = (0, STK_GET)     # (no sc_* fetch of its own)
+_TABLE_CONVS["table_expire"] = (0, STK_EXPIRE)     # (2.6.12's, added after 2.6.0: `T[,default]`)
+_TABLE_CONVS["table_idle"] = (0, STK_IDLE)
+TABLE_ARRAY_CONVS = {"table_gpt", "table_gpc", "table_gpc_rate"}    # `IDX,T`
+_CONVERTERS.update({name: ("SC_TABLE", "any", "int", "i t" if name in TABLE_ARRAY_CONVS else
+                           "t i?" if name in ("table_expire", "table_idle") else "t")
+                    for name in _TABLE_CONVS if name != "in_table"})
 
 
 def table_conv(name: str) -> tuple[int, int]:
@@ -406,6 +419,20 @@ def _parse_stk(raw: str, args: list[str], args_text: str | None) -> SampleExpr:
     found = stk_fetch(raw)
     assert found is not None
     ctr, what = found
+    idx = 0
+    if what in STK_ARRAYS:
+        need = 2 if ctr is None or ctr == STK_SRC else 1
+        if len(args) < need or not all(args[:need]):
+            got = len([a for a in args[:need] if a])
+            kind = "table" if ctr == STK_SRC else "integer"
+            raise SampleError(f"fetch method '{raw}' : missing arguments (got {got}/{need}), type '{kind}' "
+                              "expected")
+        if not re.fullmatch(r"[+-]?[0-9]+", args[0]):
+            raise SampleError(f"fetch method '{raw}' : failed to parse '{args[0]}' as type signed "
+                              "integer")
+        idx = int(args[0])
+        idx = idx if 0 <= idx <= STK_IDX_MAX else STK_IDX_MAX
+        args = args[1:]
     if ctr is None:
         if not args or not args[0]:
             raise SampleError(f"fetch method '{raw}' : expects a stick counter number as its "
@@ -423,7 +450,7 @@ def _parse_stk(raw: str, args: list[str], args_text: str | None) -> SampleExpr:
     dtype, op = STK_FETCHES[what]
     typ = "bool" if op == STK_TRACKED else "int"
     return SampleExpr(fetch=raw, arg=args[0] if args and args[0] else None, type=typ,
-                      stk=(ctr, dtype, op))
+                      stk=(ctr, dtype | idx << 8, op))
 
 
 def _payload_lv_args(raw: str, args: list[str]) -> str:

@@ -37,8 +37,10 @@ class ShmStore:
             return key[: self.key_len].ljust(self.key_len, b"\0")
         return key
 
-    def _row(self, key: bytes, exp: int, data: dict[int, int]) -> Entry:
-        return self._wire(key), exp, {DATA_NAMES[t]: v for t, v in data.items() if t in DATA_NAMES}
+    def _row(self, key: bytes, exp: int, data: dict[int, int | list[int]]) -> Entry:
+        # (the arrays gpt/gpc/gpc_rate are not shared with peers: pyhaproxy does not speak them)
+        return self._wire(key), exp, {DATA_NAMES[t]: v for t, v in data.items()
+                                      if t in DATA_NAMES and not isinstance(v, list)}
 
     def entries(self) -> list[Entry]:
         return [self._row(k, exp, data) for k, exp, _refs, _seq, data in self.table.entries()]

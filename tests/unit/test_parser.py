@@ -696,7 +696,8 @@ BROKEN: list[tuple[str, int, str]] = [
         "set-log-level, normalize-uri, early-hint, set-var, set-var-fmt, unset-var, track-sc0/1/2, "
         "sc-inc-gpc0, "
         "sc-inc-gpc1, "
-        "sc-set-gpt0, set-method, set-src, replace-header, replace-value, replace-path, "
+        "sc-set-gpt0, sc-inc-gpc, sc-set-gpt, set-method, set-src, replace-header, replace-value, "
+        "replace-path, "
         "replace-pathq, replace-uri and auth are).",
     ),
     (
@@ -775,8 +776,13 @@ BROKEN: list[tuple[str, int, str]] = [
     ("listen a :80\n    mode http\n    http-response set-nice 5\n", 3,
      "'http-response set-nice' is not supported (only add-header, set-header, del-header, deny, "
      "set-status, replace-header, replace-value are)."),
-    ("listen a :80\n    stick-table type ip size 1m store gpc(3)\n", 2,
-     "store option 'gpc' of a stick-table is not supported yet (it appeared in HAProxy 2.5)."),
+    ("listen a :80\n    stick-table type ip size 1m store gpc(101)\n", 2,
+     "stick-table: array size is out of allowed range (1-100) for store option 'gpc'."),
+    ("peers p\n    peer a 127.0.0.1:1\n    table t type ip size 10 store gpc(2)\n", 3,
+     "store option 'gpc' in a peers section's table is not supported yet (it appeared in HAProxy 2.5)."),
+    ("listen a :80\n    stick-table type ip size 1m store gpt(1),gpt0\n", 2,
+     "stick-table: simultaneous usage of 'gpt' and 'gpt0' in a same table is not permitted as 'gpt' "
+     "overrides 'gpt0'."),
     ("global\n    lua-load /x.lua\n", 2, "'lua-load' is not supported yet (it appeared in HAProxy 1.6)."),
     (
         "listen a\n    bind 127.0.0.1\n",

@@ -61,10 +61,12 @@ def test_expect_proxy_rules() -> None:
      "'tcp-request connection expect-proxy' only supports 'layer4' in frontend 'f' (got '')"),
     ("frontend f\n    bind :1\n    tcp-request connection set-mark 1\n", 3,
      "'tcp-request connection set-mark' is not supported (only accept, reject, track-sc0/1/2, "
-     "sc-inc-gpc0, sc-inc-gpc1, sc-set-gpt0, set-var, set-var-fmt, unset-var, capture are)."),
+     "sc-inc-gpc0, sc-inc-gpc1, sc-set-gpt0, sc-inc-gpc, sc-set-gpt, set-var, set-var-fmt, unset-var, "
+     "capture are)."),
     ("frontend f\n    bind :1\n    tcp-request content silent-drop\n", 3,
      "'tcp-request content silent-drop' is not supported (only accept, reject, track-sc0/1/2, "
-     "sc-inc-gpc0, sc-inc-gpc1, sc-set-gpt0, set-var, set-var-fmt, unset-var, capture are)."),
+     "sc-inc-gpc0, sc-inc-gpc1, sc-set-gpt0, sc-inc-gpc, sc-set-gpt, set-var, set-var-fmt, unset-var, "
+     "capture are)."),
     ("frontend f\n    bind :1\n    tcp-request inspect-delay\n", 3,
      "'tcp-request inspect-delay' expects a timeout value."),
     ("frontend f\n    bind :1\n    acl p path /x\n    tcp-request connection expect-proxy layer4 if p\n", 4,

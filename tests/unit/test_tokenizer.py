@@ -437,6 +437,7 @@ _2X_FILES = {"test_tokenizer.py", "test_config_syntax.py",
              "test_http_after_response.py",  # (a quoted header value)
              "test_tcp_request_vars.py",     # (a quoted log-format)
              "test_table_converters.py",     # (a quoted lf-string)
+             "test_table_arrays.py",         # (quoted lf-strings)
              "test_early_hint.py"}           # (quoted header values)
 
 
