@@ -238,7 +238,7 @@ cdef void conn_established(int idx) noexcept nogil:
     s.con_exp = 0
     # TCP: the backend's `tcp-response content` rules hold what the server sends until they
     # decide (loop.pxi tcp_rsp_inspect_io)
-    s.rsp_insp = 1 if g_px[s.be].ntrc > 0 and g_px[s.px].mode != MODE_HTTP else 0
+    s.rsp_insp = 1 if (g_px[s.be].ntrc > 0 or g_px[s.be].sk_rsp) and g_px[s.px].mode != MODE_HTTP else 0
     s.t_conn = g_now
     touch_srv(s)
     if sess_tunnel(s):

@@ -158,6 +158,7 @@ cdef int httpreq_setup(object t) except -1:
         if i < g_npx:
             g_px[i].sk_first = first
             g_px[i].nsk = count
+            g_px[i].sk_rsp = any(g_hrule[first + k].action == HR_STICK_STORE_RSP for k in range(count))
     return 0
 
 
@@ -559,7 +560,7 @@ cdef int tcp_content_rules(int idx, int first, int count, int final) noexcept no
     connection without an answer, logged `PR--` with `<BADREQ>` as 2.6 logs it (1: rejected).
     Unless `final`, a condition whose payload fetch lacked data that may still come stops the
     rules for now (2: wait, as 2.6 waits for more until `inspect-delay`)."""
-    global g_smp_may_change
+    global g_smp_may_change, g_smp_may_grow
     cdef sess_t *s = &g_sess[idx]
     cdef hrule_t *r
     cdef int i, ok
@@ -567,8 +568,9 @@ cdef int tcp_content_rules(int idx, int first, int count, int final) noexcept no
         r = &g_hrule[first + i]
         if r.cond >= 0:
             g_smp_may_change = 0
+            g_smp_may_grow = 0
             ok = acl_cond_match(s, &g_acl_cond[r.cond], NULL, NULL)
-            if g_smp_may_change and not final:
+            if not final and (g_smp_may_change or (g_smp_may_grow and not ok)):
                 return 2
             if not ok:
                 continue
@@ -620,7 +622,7 @@ cdef int tcp_response_rules(int idx, int final) noexcept nogil:
     1 rejected (the session is closed, logged `PD`, counted as a denied response), 2 wait (a
     payload fetch lacked data that may still come, and not `final`). `close` closes the server
     connection, then lets what it sent go to the client."""
-    global g_smp_may_change
+    global g_smp_may_change, g_smp_may_grow
     cdef sess_t *s = &g_sess[idx]
     cdef px_t *b = &g_px[s.be]
     cdef hrule_t *r
@@ -629,8 +631,9 @@ cdef int tcp_response_rules(int idx, int final) noexcept nogil:
         r = &g_hrule[b.trc_first + i]
         if r.cond >= 0:
             g_smp_may_change = 0
+            g_smp_may_grow = 0
             ok = acl_cond_match(s, &g_acl_cond[r.cond], NULL, NULL)
-            if g_smp_may_change and not final:
+            if not final and (g_smp_may_change or (g_smp_may_grow and not ok)):
                 return 2
             if not ok:
                 continue

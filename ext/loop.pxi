@@ -192,8 +192,11 @@ cdef int tcp_rsp_inspect_io(int idx, int final) noexcept nogil:
     r = tcp_response_rules(idx, final)
     if r == 1:
         return 1
+    if r == 0 and g_px[s.be].sk_rsp and not s.rsp.eof and (s.rsp.buf == NULL or s.rsp.buf_in == 0) \
+            and not (final and delay > 0):
+        r = 2                   # `stick store-response` reads the first data: it has not come yet
     if r == 2:
-        if s.con_exp == 0:
+        if s.con_exp == 0 and delay > 0:
             s.con_exp = g_now + delay
         r1 = chan_xfer(&s.req, s.cfd, s.sfd, &s.cli_rd, &s.srv_wr)
         if r1 & (XF_SRC_ERR | XF_DST_ERR):
@@ -205,6 +208,8 @@ cdef int tcp_rsp_inspect_io(int idx, int final) noexcept nogil:
             touch_cli(s)
         sess_arm(s, idx)
         return 1
+    if g_px[s.be].sk_rsp:
+        stick_store_response(idx, NULL, NULL)   # (res.payload reads the data held here)
     s.rsp_insp = 0
     s.con_exp = 0
     if s.rsp.buf != NULL:

@@ -853,6 +853,8 @@ cdef int smp_tls(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
 
 
 cdef int g_smp_may_change = 0   # a payload fetch lacked data that may still come (tcpinspect.pxi)
+cdef int g_smp_may_grow = 0     # req.len/res.len gave a length that may still grow: a condition
+                                # that does not hold yet waits (one that holds is final), as 2.6
 
 
 cdef inline int _smp_more(chan_t *ch) noexcept nogil:
@@ -882,8 +884,11 @@ cdef int (*g_capture_get)(sess_t *, int, int, const char **) noexcept nogil
 
 cdef int smp_res_payload(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
     """res.payload, res.len: what the server sent so far, held by `tcp-response` inspection."""
+    global g_smp_may_grow
     if e.fetch == SF_RES_LEN:
         smp_int(v, s.rsp.buf_in if s.rsp.buf != NULL else 0)
+        if not s.rsp.eof and s.rsp.buf_in < BUFSIZE:
+            g_smp_may_grow = 1
         return 1
     return _smp_slice(&s.rsp, e.iarg, v)
 
@@ -1077,7 +1082,7 @@ cdef void smp_uuid4(smp_t *v) noexcept nogil:
 cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, smp_t *v) noexcept nogil:
     """The next raw value of fetch e (it starts at 0): 1 and v set, 0 when there is no more.
     buf/m: the scanned request, NULL outside HTTP (HTTP fetches then give nothing)."""
-    global g_smp_may_change
+    global g_smp_may_change, g_smp_may_grow
     cdef int off = 0, n = 0, k
     cdef long long x
     cdef const char *p
@@ -1223,6 +1228,8 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
         return 1
     if e.fetch == SF_REQ_LEN and m == NULL:
         smp_int(v, s.req.buf_in if s.req.buf != NULL else 0)     # TCP: what the client sent so far
+        if not s.req.eof and s.req.buf_in < BUFSIZE:
+            g_smp_may_grow = 1
         return 1
     if buf == NULL or m == NULL:
         return 0              # an HTTP fetch outside HTTP gives nothing

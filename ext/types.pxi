@@ -224,6 +224,7 @@ cdef struct px_t:
     int nts
     int sk_first        # its `stick match|on|store-request` rules, in g_hrule
     int nsk
+    int sk_rsp          # some of them are `stick store-response` (TCP: the response is inspected)
     char ff_hdr[64]     # option forwardfor header NAME (X-Forwarded-For)
     int ff_hdr_len
     int ff_except       # option forwardfor except NET: no header for clients in it

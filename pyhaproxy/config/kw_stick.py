@@ -61,14 +61,12 @@ def p_stick_table(st: State, args: list[str], where: Where) -> None:
 def p_stick(st: State, args: list[str], where: Where) -> None:
     """`stick on|match|store-request|store-response KEY [table T] [if|unless COND]` (a backend
     keyword): persistence on a key; `stick on` is a match and a store-request; store-response
-    takes its key from the server's response (HTTP mode)."""
+    takes its key from the server's response (in TCP mode its first data, which the response
+    inspection holds: ext/loop.pxi)."""
     from .kw_rules import parse_condition  # (kw_rules imports this module)
     defaults_forbidden(st, args, where)
     px = st.px()
     kind = args[1] if len(args) > 1 else ""
-    if kind == "store-response" and px.mode != "http":
-        raise fail(where, f"'{args[0]} store-response' is only supported by pyhaproxy in mode http "
-                          f"({px.cap} '{px.name}' is in {px.mode} mode).")
     kinds = {"store": ["stick-store"], "store-request": ["stick-store"], "match": ["stick-match"],
              "on": ["stick-match", "stick-store"], "store-response": ["stick-store-rsp"]}
     if kind not in kinds:

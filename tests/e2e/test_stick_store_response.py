@@ -71,3 +71,58 @@ def test_store_response_then_match(proxy: Any, binary: str,  # noqa: F811
     for sid, server in (("alpha", "A"), ("beta", "B")):
         assert [_get(port, sid)["body"] for _ in range(4)] == [server] * 4
     assert {_get(port, "unknown")["body"] for _ in range(4)} == {"A", "B"}
+
+
+TCP_CFG = """
+defaults
+    mode tcp
+    timeout client 5s
+    timeout connect 2s
+    timeout server 5s
+listen tok
+    bind 127.0.0.1:{port}
+    balance roundrobin
+    tcp-request inspect-delay 2s
+    tcp-request content accept if { req.len gt 0 }
+    tcp-response inspect-delay 2s
+    tcp-response content accept if { res.len ge 4 }
+    stick-table type binary len 4 size 1k expire 30s
+    stick store-response res.payload(0,4)
+    stick match req.payload(0,4)
+    server a 127.0.0.1:{pa}
+    server b 127.0.0.1:{pb}
+"""
+
+
+def _tok(port: int, first: bytes) -> bytes:
+    """Connect, send `first`, read the server's 4-byte token and the echo."""
+    with socket.create_connection((LOCALHOST, port), timeout=5) as s:
+        s.sendall(first)
+        data = b""
+        while len(data) < 4 + len(first):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    assert data[4:] == first, data
+    return data[:4]
+
+
+def test_tcp_store_response_of_a_server_token(proxy: Any, binary: str,  # noqa: F811
+                                              tcp_echo_backend: Callable[..., Any]) -> None:
+    """TCP mode (2.6's SSL-session-id pattern, with a plain token): each server opens with its
+    token, the first 4 bytes of the response are stored with that server, and a client that
+    starts with a token is sent to the server that gave it, against the round robin. The
+    content rules wait for the client's first bytes (`req.len` may still grow: 2.6 waits; it
+    once accepted at once, before any byte, and the match saw nothing)."""
+    port, = free_ports(1)
+    a = tcp_echo_backend(banner=b"TOKA", name="A")
+    b = tcp_echo_backend(banner=b"TOKB", name="B")
+    proxy.start(TCP_CFG, port=port, pa=a.port, pb=b.port)
+    first = [_tok(port, b"hello") for _ in range(2)]
+    assert sorted(first) == [b"TOKA", b"TOKB"], first
+    # four times each token: the stored server every time (round robin would alternate)
+    for tok in (b"TOKA", b"TOKB"):
+        assert [_tok(port, tok + b"-again") for _ in range(4)] == [tok] * 4
+    # an unknown token: the round robin again
+    assert {_tok(port, b"TOKZ-new") for _ in range(2)} == {b"TOKA", b"TOKB"}
