@@ -84,6 +84,11 @@ cdef int h2_start(int idx, const char *pre, int n) noexcept nogil:
         return -1
     if s.cli_rd == 0:
         s.cli_rd = 1            # what followed may be there already: read it (no new edge)
+    if g_stopping:
+        # accepted while this worker stops (its listener's queue drained): the client is told
+        # at once to take its next streams elsewhere, as the connections open at the stop were
+        h2_soft_stop(idx)
+        return 0
     h2_conn_io(idx)
     return 0
 
