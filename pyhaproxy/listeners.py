@@ -167,8 +167,7 @@ def bind_unix_listener(proxy_index: int, proxy: Proxy, bind: Bind) -> Listener:
     under a temporary name, given its mode/owner, then renamed over the final one, as 2.6 does,
     so a socket file left by a previous instance is replaced and never missing."""
     opts = bind.options
-    backlog = int(opts["backlog"]) if "backlog" in opts else (proxy.maxconn if proxy.maxconn > 0
-                                                              else socket.SOMAXCONN)
+    backlog = _backlog(proxy, bind)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     tmp = ""
     try:
