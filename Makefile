@@ -2,6 +2,9 @@
 # (lint, types, unit tests: under a minute).
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Test processes (pytest-xdist, one file per process at a time): the e2e tests mostly wait on
+# sockets and timers, so four share two cores; `make test TEST_JOBS=0` runs them in one process.
+TEST_JOBS ?= 4
 
 .PHONY: venv build demo check test lint bench clean
 
@@ -35,7 +38,7 @@ check: build
 test: build
 	$(PY) -m ruff check pyhaproxy tests bench
 	$(PY) -m mypy
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile tests
 
 bench: build
 	$(PY) -m pip install -q matplotlib

@@ -127,9 +127,7 @@ def test_both_workers_share_the_count(proxy: Any, binary: str, syslog: Any) -> N
     (port,) = free_ports(1)
     log, logport = syslog
     px = proxy.start(LIMIT_CFG.replace("gt 4", "gt 100"), port=port, logport=logport)
-    workers = px.worker_pids() if binary == "pyhaproxy" else []
-    if binary == "pyhaproxy":
-        assert len(workers) == 2
+    workers = px.wait_workers(2) if binary == "pyhaproxy" else []
     rates = []
     for paused in (workers or [None, None]):
         if paused is not None:

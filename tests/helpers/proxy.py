@@ -194,6 +194,12 @@ class ProxyProcess:
         except psutil.NoSuchProcess:
             return []
 
+    def wait_workers(self, n: int, timeout: float = 15.0) -> list[int]:
+        """The worker PIDs once there are exactly `n` (the master forks them after its
+        listeners are bound, so a test that just started it may see fewer)."""
+        return wait_until(lambda: pids if len(pids := self.worker_pids()) == n else [], timeout,
+                          message=f"{self.name}: {n} workers")
+
     def wait_exit(self, timeout: float = 15.0) -> int | None:
         """Wait for the master to exit; return its exit code when known (foreground mode),
         None for a daemon (not our child). AssertionError if it still runs after `timeout`."""
