@@ -23,6 +23,7 @@ from typing import Any
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
 import hpack
 import pytest
 
@@ -297,8 +298,11 @@ def _load_until_reloaded(port: int, reload: Callable[[], None], reloaded: Callab
                             ended = True
                             last = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
                     if conn.state_machine.state != h2.connection.ConnectionState.CLOSED:
-                        conn.receive_data(data)
-                        with contextlib.suppress(OSError):     # (acknowledgements only)
+                        # (acknowledgements only) Python's h2 closes at a GOAWAY and refuses the
+                        # frames that follow it in the same read: the streams' answers
+                        with contextlib.suppress(h2.exceptions.ProtocolError):
+                            conn.receive_data(data)
+                        with contextlib.suppress(OSError):
                             s.sendall(conn.data_to_send())
                     if ended and all(sid in done or sid > last for sid in sids):
                         break
