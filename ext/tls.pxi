@@ -34,6 +34,7 @@ cdef enum:
     TLS_SHUT = 8          # close_notify sent (or the connection failed: no more SSL calls)
     TLS_GOT_HELLO = 16    # the ClientHello was read (SNI callback called)
     TLS_EOF = 32          # the end of stream came behind data already returned (see tls_recv)
+    TLS_VERIFIED = 64     # the client's certificate was verified on this connection (not resumed)
     TLS_MAX_NAMES = 4096
     TLS_VERIFY_NONE = 0
     TLS_VERIFY_OPTIONAL = 1
@@ -230,6 +231,77 @@ cdef int tls_cert_field(int fd, int what, const char *entry, int occ, int *n) no
     return found
 
 
+cdef inline void _pp2_sub(char *out, int *n, int cap, int t, const char *v, int len) noexcept nogil:
+    """One sub-TLV of the SSL TLV (a value too long for what is left is cut)."""
+    if v == NULL or len <= 0 or n[0] + 3 >= cap:
+        return
+    if len > cap - n[0] - 3:
+        len = cap - n[0] - 3
+    out[n[0]] = <char>t
+    out[n[0] + 1] = <char>(len >> 8)
+    out[n[0] + 2] = <char>(len & 0xff)
+    memcpy(out + n[0] + 3, v, len)
+    n[0] += 3 + len
+
+
+cdef int tls_pp2_ssl(int fd, int opts, char *out, int cap) noexcept nogil:
+    """The PROXY v2 PP2_TYPE_SSL TLV for a client on fd (`proxy-v2-options ssl,cert-cn,...`,
+    `send-proxy-v2-ssl[-cn]`) as 2.6 writes it: client flags, verify result (only when the
+    session has a client certificate), then the version, CN, key and signature algorithms of
+    the frontend's certificate, cipher. A plain client: the flags and verify at 0, no sub-TLV."""
+    cdef SSL *ssl = tls_ssl(fd)
+    cdef X509 *x
+    cdef EVP_PKEY *pk
+    cdef const char *v
+    cdef char alg[32]
+    cdef int n = 8, k, kind
+    cdef unsigned int vr
+    cdef uint8_t client = 0
+    if cap < 8:
+        return 0
+    memset(out, 0, 8)
+    out[0] = <char>PP2_TYPE_SSL
+    if ssl != NULL:
+        client = PP2_CLIENT_SSL
+        v = SSL_get_version(ssl)
+        _pp2_sub(out, &n, cap, PP2_SUBTYPE_SSL_VERSION, v, <int>strlen(v) if v != NULL else 0)
+        x = SSL_get1_peer_certificate(ssl)
+        if x != NULL:
+            client |= PP2_CLIENT_CERT_SESS
+            vr = <unsigned int>SSL_get_verify_result(ssl)
+            out[4] = <char>(vr >> 24)
+            out[5] = <char>(vr >> 16)
+            out[6] = <char>(vr >> 8)
+            out[7] = <char>vr
+            if g_tls_fd[fd].flags & TLS_VERIFIED:
+                client |= PP2_CLIENT_CERT_CONN
+            X509_free(x)
+            if (opts & PP_OPT_SSL_CN) and tls_cert_field(fd, 0, b"CN", 0, &k):
+                _pp2_sub(out, &n, cap, PP2_SUBTYPE_SSL_CN, g_tls_cert, k)
+        x = SSL_get_certificate(ssl)        # the frontend's own certificate
+        if (opts & PP_OPT_SSL_KEY) and x != NULL:
+            pk = X509_get0_pubkey(x)
+            kind = EVP_PKEY_get_base_id(pk) if pk != NULL else 0
+            k = 0
+            if kind == EVP_PKEY_RSA:
+                k = snprintf(alg, sizeof(alg), b"RSA%d", EVP_PKEY_get_bits(pk))
+            elif kind == EVP_PKEY_EC:
+                k = snprintf(alg, sizeof(alg), b"EC%d", EVP_PKEY_get_bits(pk))
+            elif kind == EVP_PKEY_DSA:
+                k = snprintf(alg, sizeof(alg), b"DSA%d", EVP_PKEY_get_bits(pk))
+            _pp2_sub(out, &n, cap, PP2_SUBTYPE_SSL_KEY_ALG, alg, k)
+        if (opts & PP_OPT_SSL_SIG) and x != NULL:
+            v = OBJ_nid2sn(X509_get_signature_nid(x))
+            _pp2_sub(out, &n, cap, PP2_SUBTYPE_SSL_SIG_ALG, v, <int>strlen(v) if v != NULL else 0)
+        if opts & PP_OPT_SSL_CIPHER:
+            v = tls_cipher(fd)
+            _pp2_sub(out, &n, cap, PP2_SUBTYPE_SSL_CIPHER, v, <int>strlen(v) if v != NULL else 0)
+    out[3] = <char>client
+    out[1] = <char>((n - 3) >> 8)
+    out[2] = <char>((n - 3) & 0xff)
+    return n
+
+
 # ---- callbacks (called by OpenSSL during the handshake)
 
 cdef int tls_alpn_h2(int fd) noexcept nogil:
@@ -397,10 +469,12 @@ cdef int _tls_verify_cb(int ok, X509_STORE_CTX *x) noexcept nogil:
     cdef tls_conn_t *c
     cdef int err, depth
     cdef unsigned long long ign
-    if ok:
-        return 1
     ssl = <SSL *>X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx())
     c = <tls_conn_t *>SSL_get_ex_data(ssl, g_tls_ex_conn) if ssl != NULL else NULL
+    if c != NULL:
+        c.flags |= TLS_VERIFIED     # (PP2_CLIENT_CERT_CONN, as 2.6 marks it in its callback)
+    if ok:
+        return 1
     if c == NULL or c.tb == NULL:
         return 0
     err = X509_STORE_CTX_get_error(x)

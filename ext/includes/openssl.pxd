@@ -250,3 +250,21 @@ cdef extern from "<openssl/ssl.h>" nogil:
     int SSL_CTX_set_tlsext_ticket_key_evp_cb(
         SSL_CTX *ctx, int (*fp)(SSL *, unsigned char *, unsigned char *, EVP_CIPHER_CTX *, EVP_MAC_CTX *,
                                 int) noexcept nogil)
+
+# the PROXY v2 SSL TLV (tls.pxi tls_pp2_ssl): the frontend certificate's key and signature
+cdef extern from "<openssl/ssl.h>" nogil:
+    X509 *SSL_get_certificate(const SSL *ssl)
+
+cdef extern from "<openssl/x509.h>" nogil:
+    ctypedef struct EVP_PKEY:
+        pass
+    EVP_PKEY *X509_get0_pubkey(const X509 *x)
+    int X509_get_signature_nid(const X509 *x)
+
+cdef extern from "<openssl/evp.h>" nogil:
+    int EVP_PKEY_get_base_id(const EVP_PKEY *pkey)
+    int EVP_PKEY_get_bits(const EVP_PKEY *pkey)
+    enum:
+        EVP_PKEY_RSA
+        EVP_PKEY_EC
+        EVP_PKEY_DSA
