@@ -161,3 +161,52 @@ def test_bad_key_files_are_refused(proxy: Any, certs: dict[str, Path], tmp_path:
                              f"tls-ticket-keys {tmp_path}/none.keys\n")
     r = proxy.run(["-c", "-f", str(cfg)])
     assert r.returncode != 0 and "unable to load ssl tickets keys file" in r.stderr, r.stderr
+
+
+SHOW_CFG = """
+global
+    stats socket {sock} level user
+defaults
+    mode http
+    timeout client 5s
+    timeout connect 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{p1} ssl crt {b} tls-ticket-keys {k1}
+    bind 127.0.0.1:{p2} ssl crt {b} tls-ticket-keys {k2}
+    bind 127.0.0.1:{p3} ssl crt {b} tls-ticket-keys {k1}
+    bind 127.0.0.1:{p4} ssl crt {b}
+    http-request return status 200
+"""
+
+
+def _cli(sock: Path, cmd: str) -> str:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(str(sock))
+        s.sendall(cmd.encode() + b"\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data.decode()
+
+
+def test_show_tls_keys(proxy: Any, binary: str, certs: dict[str, Path], tmp_path: Path) -> None:  # noqa: F811
+    """`show tls-keys [id|*]`: one reference per file, numbered from the last file read, and the
+    file's last three keys from the oldest (a 4-line and a 5-line file: the rings differ)."""
+    k1, k2 = _keys(4), _keys(5, 48)
+    f1, f2 = tmp_path / "one.keys", tmp_path / "two.keys"
+    f1.write_text("\n".join(k1) + "\n")
+    f2.write_text("\n".join(k2) + "\n")
+    sock = tmp_path / "stats.sock"
+    p1, p2, p3, p4 = free_ports(4)
+    proxy.start(SHOW_CFG, sock=sock, p1=p1, p2=p2, p3=p3, p4=p4, b=certs["b"], k1=f1, k2=f2)
+    assert _cli(sock, "show tls-keys") == f"# id (file)\n0 ({f2})\n1 ({f1})\n\n"
+    dump1 = f"# 1 ({f1})\n" + "".join(f"1.{i} {k}\n" for i, k in enumerate(k1[-3:]))
+    dump0 = f"# 0 ({f2})\n" + "".join(f"0.{i} {k}\n" for i, k in enumerate(k2[-3:]))
+    assert _cli(sock, "show tls-keys *") == "# id secret\n" + dump0 + dump1 + "\n"
+    assert _cli(sock, "show tls-keys #1") == "# id secret\n" + dump1 + "\n"
+    assert _cli(sock, f"show tls-keys {f2}") == "# id secret\n" + dump0 + "\n"
+    for ref in ("#7", "nothing"):
+        answer = _cli(sock, f"show tls-keys {ref}")
+        assert answer == "'show tls-keys' unable to locate referenced filename\n\n", ref
