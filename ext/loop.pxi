@@ -324,9 +324,10 @@ cdef int pp_send_header(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef srv_t *sv
     cdef char out[PP_BUILD_MAX]
+    cdef char tlv[PP_SSL_TLV_MAX]
     cdef sockaddr_storage local
     cdef sockaddr_storage *dst = &s.pp_dst
-    cdef int n
+    cdef int n, ssl_len = 0
     if s.srv < 0:
         return 0
     sv = &g_srv[s.srv]
@@ -336,8 +337,10 @@ cdef int pp_send_header(int idx) noexcept nogil:
         if sess_local_addr(s, &local) < 0:
             return -1
         dst = &local
+    if sv.conf.send_proxy == 2 and (sv.conf.pp_opts & PP_OPT_SSL):
+        ssl_len = tls_pp2_ssl(sess_tls_fd(s), sv.conf.pp_opts, tlv, PP_SSL_TLV_MAX)
     n = pp_build(sv.conf.send_proxy, sv.conf.pp_opts, &s.cli_addr, dst, s.pp_auth, s.pp_auth_len,
-                 out, PP_BUILD_MAX)
+                 tlv, ssl_len, out, PP_BUILD_MAX)
     if n <= 0 or send(s.sfd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT) != n:
         return -1
     return 0

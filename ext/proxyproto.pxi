@@ -21,13 +21,28 @@ cdef enum:
     # server proxy-v2-options (srv_conf_t.pp_opts)
     PP_OPT_CRC32C = 1
     PP_OPT_AUTHORITY = 2   # pass on the AUTHORITY TLV the client's own header carried
+    PP_OPT_SSL = 4         # the PP2_TYPE_SSL TLV (the client's TLS: tls.pxi tls_pp2_ssl)
+    PP_OPT_SSL_CN = 8      # ... with the client certificate's CN
+    PP_OPT_SSL_CIPHER = 16 # ... the cipher
+    PP_OPT_SSL_SIG = 32    # ... the signature algorithm of the frontend's certificate
+    PP_OPT_SSL_KEY = 64    # ... and its key's ("RSA2048", "EC256")
     PP_AUTHORITY_MAX = 255
-    PP_BUILD_MAX = 16 + 36 + 7 + 3 + 255   # the longest header pp_build writes
+    PP_SSL_TLV_MAX = 512   # the SSL TLV and its sub-TLVs (each string cut to fit)
+    PP_BUILD_MAX = 16 + 36 + 7 + 3 + 255 + 512   # the longest header pp_build writes
 
     # v2 TLV types that are checked
     PP2_TYPE_AUTHORITY = 0x02
     PP2_TYPE_CRC32C = 0x03
     PP2_TYPE_UNIQUE_ID = 0x05
+    PP2_TYPE_SSL = 0x20
+    PP2_SUBTYPE_SSL_VERSION = 0x21
+    PP2_SUBTYPE_SSL_CN = 0x22
+    PP2_SUBTYPE_SSL_CIPHER = 0x23
+    PP2_SUBTYPE_SSL_SIG_ALG = 0x24
+    PP2_SUBTYPE_SSL_KEY_ALG = 0x25
+    PP2_CLIENT_SSL = 0x01
+    PP2_CLIENT_CERT_CONN = 0x02
+    PP2_CLIENT_CERT_SESS = 0x04
 
 
 cdef const char *PP_V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
@@ -313,11 +328,13 @@ cdef inline uint16_t pp_port_n(sockaddr_storage *a) noexcept nogil:
 
 
 cdef int pp_build(int version, int opts, sockaddr_storage *src, sockaddr_storage *dst,
-                  const char *auth, int auth_len, char *out, int cap) noexcept nogil:
+                  const char *auth, int auth_len, const char *ssl_tlv, int ssl_len,
+                  char *out, int cap) noexcept nogil:
     """The header for a server connection carrying a client from src to dst (as haproxy 2.6
     writes it: one family, IPv4 mapped into IPv6 when the two differ; UNKNOWN / LOCAL when
     either address is not IP, e.g. NULL for a health check), with the TLVs `opts` asks for:
-    CRC32C, then AUTHORITY when auth_len > 0, in 2.6's order. Its length, 0 if cap is short."""
+    CRC32C, then AUTHORITY when auth_len > 0, then the SSL TLV ssl_tlv (built by the caller,
+    tls.pxi tls_pp2_ssl) when ssl_len > 0, in 2.6's order. Its length, 0 if cap is short."""
     cdef int n = 0, known, v6, crc_at = -1
     cdef char ip[64]
     cdef uint8_t a6[16]
@@ -353,7 +370,7 @@ cdef int pp_build(int version, int opts, sockaddr_storage *src, sockaddr_storage
         pp_putu(out, &n, ntohs(pp_port_n(dst)))
         pp_put(out, &n, b"\r\n", 2)
         return n
-    if cap < PP_BUILD_MAX or auth_len > PP_AUTHORITY_MAX:
+    if cap < PP_BUILD_MAX or auth_len > PP_AUTHORITY_MAX or ssl_len > PP_SSL_TLV_MAX:
         return 0
     memcpy(out, PP_V2_SIG, 12)
     if not known:
@@ -389,6 +406,9 @@ cdef int pp_build(int version, int opts, sockaddr_storage *src, sockaddr_storage
         u[n + 2] = <uint8_t>auth_len
         memcpy(out + n + 3, auth, auth_len)
         n += 3 + auth_len
+    if ssl_len > 0:
+        memcpy(out + n, ssl_tlv, ssl_len)
+        n += ssl_len
     u[14] = <uint8_t>((n - PP_V2_HDR) >> 8)
     u[15] = <uint8_t>((n - PP_V2_HDR) & 0xff)
     if crc_at >= 0:

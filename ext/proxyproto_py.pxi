@@ -60,7 +60,7 @@ def pp_build_py(int version, int opts, src, dst, bytes authority=b""):
     if dst is not None:
         _pp_addr_c(dst, &d)
     n = pp_build(version, opts, &s if src is not None else NULL, &d if dst is not None else NULL,
-                 authority, <int>len(authority), out, PP_BUILD_MAX)
+                 authority, <int>len(authority), NULL, 0, out, PP_BUILD_MAX)
     return out[:n]
 
 

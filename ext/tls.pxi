@@ -34,6 +34,7 @@ cdef enum:
     TLS_SHUT = 8          # close_notify sent (or the connection failed: no more SSL calls)
     TLS_GOT_HELLO = 16    # the ClientHello was read (SNI callback called)
     TLS_EOF = 32          # the end of stream came behind data already returned (see tls_recv)
+    TLS_VERIFIED = 64     # the client's certificate was verified on this connection (not resumed)
     TLS_MAX_NAMES = 4096
     TLS_VERIFY_NONE = 0
     TLS_VERIFY_OPTIONAL = 1
@@ -54,6 +55,12 @@ cdef struct tls_ctxopt_t:     # what a context adds that the SSL does not take f
     char curves[256]          # "" none given
 
 
+cdef struct tls_tkeys_t:     # `tls-ticket-keys FILE`: the last 3 keys of the file, as 2.6 keeps them
+    unsigned char key[3][80]  # each: name (16), AES key (16 or 32), HMAC key (16 or 32), 2.6's layout
+    int enc                   # the key that encrypts (the file's last but one); all 3 decrypt
+    int klen                  # 16 (48-byte keys: AES-128) or 32 (80-byte keys: AES-256)
+
+
 cdef struct tls_bind_t:
     SSL_CTX **ctx         # one per certificate; ctx[0] is the default
     int nctx
@@ -64,6 +71,7 @@ cdef struct tls_bind_t:
     int verify            # client certificates: TLS_VERIFY_NONE (not asked), _OPTIONAL, _REQUIRED
     unsigned long long ca_ign    # `ca-ignore-err`: X509 error ids (< 64) ignored at depth > 0
     unsigned long long crt_ign   # `crt-ignore-err`: at depth 0
+    tls_tkeys_t *tk       # `tls-ticket-keys` (NULL: a random key drawn by the master per bind)
     int luid              # the listener's number in its proxy (log: "fe/1" when the bind has no name)
     char lname[64]        # `bind ... name N`
     int lname_len
@@ -223,6 +231,77 @@ cdef int tls_cert_field(int fd, int what, const char *entry, int occ, int *n) no
     return found
 
 
+cdef inline void _pp2_sub(char *out, int *n, int cap, int t, const char *v, int len) noexcept nogil:
+    """One sub-TLV of the SSL TLV (a value too long for what is left is cut)."""
+    if v == NULL or len <= 0 or n[0] + 3 >= cap:
+        return
+    if len > cap - n[0] - 3:
+        len = cap - n[0] - 3
+    out[n[0]] = <char>t
+    out[n[0] + 1] = <char>(len >> 8)
+    out[n[0] + 2] = <char>(len & 0xff)
+    memcpy(out + n[0] + 3, v, len)
+    n[0] += 3 + len
+
+
+cdef int tls_pp2_ssl(int fd, int opts, char *out, int cap) noexcept nogil:
+    """The PROXY v2 PP2_TYPE_SSL TLV for a client on fd (`proxy-v2-options ssl,cert-cn,...`,
+    `send-proxy-v2-ssl[-cn]`) as 2.6 writes it: client flags, verify result (only when the
+    session has a client certificate), then the version, CN, key and signature algorithms of
+    the frontend's certificate, cipher. A plain client: the flags and verify at 0, no sub-TLV."""
+    cdef SSL *ssl = tls_ssl(fd)
+    cdef X509 *x
+    cdef EVP_PKEY *pk
+    cdef const char *v
+    cdef char alg[32]
+    cdef int n = 8, k, kind
+    cdef unsigned int vr
+    cdef uint8_t client = 0
+    if cap < 8:
+        return 0
+    memset(out, 0, 8)
+    out[0] = <char>PP2_TYPE_SSL
+    if ssl != NULL:
+        client = PP2_CLIENT_SSL
+        v = SSL_get_version(ssl)
+        _pp2_sub(out, &n, cap, PP2_SUBTYPE_SSL_VERSION, v, <int>strlen(v) if v != NULL else 0)
+        x = SSL_get1_peer_certificate(ssl)
+        if x != NULL:
+            client |= PP2_CLIENT_CERT_SESS
+            vr = <unsigned int>SSL_get_verify_result(ssl)
+            out[4] = <char>(vr >> 24)
+            out[5] = <char>(vr >> 16)
+            out[6] = <char>(vr >> 8)
+            out[7] = <char>vr
+            if g_tls_fd[fd].flags & TLS_VERIFIED:
+                client |= PP2_CLIENT_CERT_CONN
+            X509_free(x)
+            if (opts & PP_OPT_SSL_CN) and tls_cert_field(fd, 0, b"CN", 0, &k):
+                _pp2_sub(out, &n, cap, PP2_SUBTYPE_SSL_CN, g_tls_cert, k)
+        x = SSL_get_certificate(ssl)        # the frontend's own certificate
+        if (opts & PP_OPT_SSL_KEY) and x != NULL:
+            pk = X509_get0_pubkey(x)
+            kind = EVP_PKEY_get_base_id(pk) if pk != NULL else 0
+            k = 0
+            if kind == EVP_PKEY_RSA:
+                k = snprintf(alg, sizeof(alg), b"RSA%d", EVP_PKEY_get_bits(pk))
+            elif kind == EVP_PKEY_EC:
+                k = snprintf(alg, sizeof(alg), b"EC%d", EVP_PKEY_get_bits(pk))
+            elif kind == EVP_PKEY_DSA:
+                k = snprintf(alg, sizeof(alg), b"DSA%d", EVP_PKEY_get_bits(pk))
+            _pp2_sub(out, &n, cap, PP2_SUBTYPE_SSL_KEY_ALG, alg, k)
+        if (opts & PP_OPT_SSL_SIG) and x != NULL:
+            v = OBJ_nid2sn(X509_get_signature_nid(x))
+            _pp2_sub(out, &n, cap, PP2_SUBTYPE_SSL_SIG_ALG, v, <int>strlen(v) if v != NULL else 0)
+        if opts & PP_OPT_SSL_CIPHER:
+            v = tls_cipher(fd)
+            _pp2_sub(out, &n, cap, PP2_SUBTYPE_SSL_CIPHER, v, <int>strlen(v) if v != NULL else 0)
+    out[3] = <char>client
+    out[1] = <char>((n - 3) >> 8)
+    out[2] = <char>((n - 3) & 0xff)
+    return n
+
+
 # ---- callbacks (called by OpenSSL during the handshake)
 
 cdef int tls_alpn_h2(int fd) noexcept nogil:
@@ -340,6 +419,48 @@ cdef int _tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen
     return SSL_TLSEXT_ERR_OK
 
 
+cdef int _tls_mac_key(EVP_MAC_CTX *h, unsigned char *key, int klen) noexcept nogil:
+    cdef OSSL_PARAM prm[3]
+    prm[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, key, <size_t>klen)
+    prm[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, <char *>EVP_MD_get0_name(EVP_sha256()), 0)
+    prm[2] = OSSL_PARAM_construct_end()
+    return EVP_MAC_CTX_set_params(h, prm)
+
+
+cdef int _tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHER_CTX *ectx,
+                        EVP_MAC_CTX *hctx, int enc) noexcept nogil:
+    """Session tickets sealed with the keys of `tls-ticket-keys` as 2.6 seals them (the same
+    cipher, MAC and key layout), so that haproxy and pyhaproxy with the same file resume each
+    other's tickets: the encrypting key's name, a random IV, AES-CBC, HMAC-SHA256. A ticket
+    under one of the other two keys is accepted and renewed (2), an unknown name is a full
+    handshake (0)."""
+    cdef tls_conn_t *c = <tls_conn_t *>SSL_get_ex_data(ssl, g_tls_ex_conn)
+    cdef tls_tkeys_t *tk
+    cdef unsigned char *k
+    cdef const EVP_CIPHER *ciph
+    cdef int i
+    if c == NULL or c.tb == NULL or c.tb.tk == NULL:
+        return -1
+    tk = c.tb.tk
+    ciph = EVP_aes_128_cbc() if tk.klen == 16 else EVP_aes_256_cbc()
+    if enc:
+        k = tk.key[tk.enc]
+        memcpy(name, k, 16)
+        if RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1 \
+                or EVP_EncryptInit_ex(ectx, ciph, NULL, k + 16, iv) != 1 \
+                or _tls_mac_key(hctx, k + 16 + tk.klen, tk.klen) != 1:
+            return -1
+        return 1
+    for i in range(3):
+        k = tk.key[(tk.enc + i) % 3]
+        if memcmp(name, k, 16) == 0:
+            if _tls_mac_key(hctx, k + 16 + tk.klen, tk.klen) != 1 \
+                    or EVP_DecryptInit_ex(ectx, ciph, NULL, k + 16, iv) != 1:
+                return -1
+            return 2 if i else 1
+    return 0
+
+
 cdef int _tls_verify_cb(int ok, X509_STORE_CTX *x) noexcept nogil:
     """A client certificate (or one of its chain) failed verification: remember the first error
     of each kind (ssl_c_err, ssl_c_ca_err, the log line) and go on only if it is ignored
@@ -348,10 +469,12 @@ cdef int _tls_verify_cb(int ok, X509_STORE_CTX *x) noexcept nogil:
     cdef tls_conn_t *c
     cdef int err, depth
     cdef unsigned long long ign
-    if ok:
-        return 1
     ssl = <SSL *>X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx())
     c = <tls_conn_t *>SSL_get_ex_data(ssl, g_tls_ex_conn) if ssl != NULL else NULL
+    if c != NULL:
+        c.flags |= TLS_VERIFIED     # (PP2_CLIENT_CERT_CONN, as 2.6 marks it in its callback)
+    if ok:
+        return 1
     if c == NULL or c.tb == NULL:
         return 0
     err = X509_STORE_CTX_get_error(x)
@@ -639,6 +762,8 @@ cdef SSL_CTX *_tls_ctx(object cfg, object crt, tls_bind_t *tb, tls_ctxopt_t *o) 
             raise ValueError(f"unable to set SSL curves list to '{cfg.curves}': {_tls_errors()}")
     if cfg.no_tls_tickets:
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET)
+    elif tb.tk != NULL:
+        SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, _tls_ticket_cb)     # `tls-ticket-keys FILE`
     else:
         # the same ticket keys in every context of the bind and every worker (drawn once by the
         # master while it read the configuration): a ticket resumes on whichever worker accepts
@@ -646,7 +771,9 @@ cdef SSL_CTX *_tls_ctx(object cfg, object crt, tls_bind_t *tb, tls_ctxopt_t *o) 
         if len(b) != 80 or SSL_CTX_set_tlsext_ticket_keys(ctx, <char *>b, 80) != 1:
             SSL_CTX_free(ctx)
             raise ValueError(f"unable to set the TLS ticket keys: {_tls_errors()}")
-    SSL_CTX_set_session_id_context(ctx, <const unsigned char *>b"pyhaproxy", 9)
+    # (2.6's session ID context: a session carries it, and one from another context is never
+    # resumed; haproxy's tickets, same keys, resume here and ours there)
+    SSL_CTX_set_session_id_context(ctx, <const unsigned char *>b"haproxy", 7)
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER)
     tlsc_attach(ctx)        # the workers' shared cache, when the master made one (tlscache.pxi)
     SSL_CTX_set_tlsext_servername_callback(ctx, _tls_sni_cb)
@@ -659,8 +786,8 @@ cdef SSL_CTX *_tls_ctx(object cfg, object crt, tls_bind_t *tb, tls_ctxopt_t *o) 
 
 
 cdef int _tls_client_ca(SSL_CTX *ctx, object cfg) except -1:
-    """`verify optional|required` with `ca-file` (the CA names sent in the request too) and
-    `crl-file`: client certificates asked and checked."""
+    """`verify optional|required` with `ca-file` (the CA names sent in the request too),
+    `ca-verify-file` (not sent) and `crl-file`: client certificates asked and checked."""
     cdef stack_st_X509_NAME *names = NULL
     cdef X509_STORE *st
     cdef bytes b
@@ -675,6 +802,11 @@ cdef int _tls_client_ca(SSL_CTX *ctx, object cfg) except -1:
             SSL_add_file_cert_subjects_to_stack(names, b)
     if names != NULL:
         SSL_CTX_set_client_CA_list(ctx, names)
+    for f in cfg.ca_verify_files:       # `ca-verify-file`: to verify with, their names not sent
+        b = str(f).encode()
+        if SSL_CTX_load_verify_locations(ctx, b, NULL) != 1:
+            SSL_CTX_free(ctx)
+            raise ValueError(f"unable to load CA file '{f}': {_tls_errors()}")
     if cfg.crl_file:
         st = SSL_CTX_get_cert_store(ctx)
         b = str(cfg.crl_file).encode()
@@ -703,6 +835,15 @@ cdef tls_bind_t *_tls_bind(object cfg, int luid, str lname) except NULL:
     tb.names = <tls_name_t *>calloc(max(1, len(names)), sizeof(tls_name_t))
     if tb.ctx == NULL or tb.names == NULL or tb.opt == NULL:
         raise MemoryError()
+    if cfg.ticket_klen:
+        tb.tk = <tls_tkeys_t *>calloc(1, sizeof(tls_tkeys_t))
+        if tb.tk == NULL:
+            raise MemoryError()
+        for k in range(3):
+            b = bytes(cfg.ticket_ring[k])
+            memcpy(tb.tk.key[k], <const char *>b, min(len(b), 80))
+        tb.tk.enc = cfg.ticket_enc
+        tb.tk.klen = cfg.ticket_klen
     for k, crt in enumerate(crts):
         own = crt.opts if crt.opts is not None else cfg      # a crt-list line's settings
         b = b"".join(bytes([len(p)]) + p.encode() for p in own.alpn)[:255]
@@ -787,4 +928,5 @@ def tls_check(object cfg) -> None:
     free(tb.ctx)
     free(tb.opt)
     free(tb.names)
+    free(tb.tk)
     free(tb)

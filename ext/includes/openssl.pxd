@@ -207,3 +207,64 @@ cdef extern from "<openssl/asn1.h>" nogil:
 
 cdef extern from "<openssl/evp.h>" nogil:
     const EVP_MD *EVP_sha1()
+
+# `tls-ticket-keys FILE` (tls.pxi): the ticket key callback, 2.6's key layout (AES-CBC, HMAC-SHA256)
+cdef extern from "<openssl/evp.h>" nogil:
+    ctypedef struct EVP_CIPHER_CTX:
+        pass
+    ctypedef struct EVP_CIPHER:
+        pass
+    ctypedef struct EVP_MAC_CTX:
+        pass
+    ctypedef struct ENGINE:
+        pass
+    const EVP_MD *EVP_sha256()
+    const char *EVP_MD_get0_name(const EVP_MD *md)
+    const EVP_CIPHER *EVP_aes_128_cbc()
+    const EVP_CIPHER *EVP_aes_256_cbc()
+    int EVP_EncryptInit_ex(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *t, ENGINE *impl, const unsigned char *key,
+                           const unsigned char *iv)
+    int EVP_DecryptInit_ex(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *t, ENGINE *impl, const unsigned char *key,
+                           const unsigned char *iv)
+    enum:
+        EVP_MAX_IV_LENGTH
+
+cdef extern from "<openssl/core.h>" nogil:
+    ctypedef struct OSSL_PARAM:
+        const char *key
+
+cdef extern from "<openssl/params.h>" nogil:
+    OSSL_PARAM OSSL_PARAM_construct_octet_string(const char *key, void *buf, size_t bsize)
+    OSSL_PARAM OSSL_PARAM_construct_utf8_string(const char *key, char *buf, size_t bsize)
+    OSSL_PARAM OSSL_PARAM_construct_end()
+
+cdef extern from "<openssl/core_names.h>" nogil:
+    const char *OSSL_MAC_PARAM_KEY
+    const char *OSSL_MAC_PARAM_DIGEST
+
+cdef extern from "<openssl/rand.h>" nogil:
+    int RAND_bytes(unsigned char *buf, int num)
+
+cdef extern from "<openssl/ssl.h>" nogil:
+    int EVP_MAC_CTX_set_params(EVP_MAC_CTX *ctx, const OSSL_PARAM *params)
+    int SSL_CTX_set_tlsext_ticket_key_evp_cb(
+        SSL_CTX *ctx, int (*fp)(SSL *, unsigned char *, unsigned char *, EVP_CIPHER_CTX *, EVP_MAC_CTX *,
+                                int) noexcept nogil)
+
+# the PROXY v2 SSL TLV (tls.pxi tls_pp2_ssl): the frontend certificate's key and signature
+cdef extern from "<openssl/ssl.h>" nogil:
+    X509 *SSL_get_certificate(const SSL *ssl)
+
+cdef extern from "<openssl/x509.h>" nogil:
+    ctypedef struct EVP_PKEY:
+        pass
+    EVP_PKEY *X509_get0_pubkey(const X509 *x)
+    int X509_get_signature_nid(const X509 *x)
+
+cdef extern from "<openssl/evp.h>" nogil:
+    int EVP_PKEY_get_base_id(const EVP_PKEY *pkey)
+    int EVP_PKEY_get_bits(const EVP_PKEY *pkey)
+    enum:
+        EVP_PKEY_RSA
+        EVP_PKEY_EC
+        EVP_PKEY_DSA

@@ -27,7 +27,6 @@ _BIND_OPTIONS = {
 }
 
 _BIND_TLS_OPTIONS = frozenset({
-    "ca-verify-file", "tls-ticket-keys",
     "ssl", "crt", "crt-list", "ca-file", "crl-file", "verify", "alpn", "npn", "ciphers",
     "ciphersuites", "curves", "ecdhe", "ssl-min-ver", "ssl-max-ver", "no-sslv3", "no-tlsv10",
     "no-tlsv11", "no-tlsv12", "no-tlsv13", "force-sslv3", "force-tlsv10", "force-tlsv11",

@@ -108,8 +108,12 @@ def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
 _PROXY_PROTOCOL_SERVER_OPTIONS = frozenset({
     "send-proxy", "send-proxy-v2", "no-send-proxy", "no-send-proxy-v2", "proxy-v2-options",
     "check-send-proxy", "no-check-send-proxy",
+    "send-proxy-v2-ssl", "send-proxy-v2-ssl-cn", "no-send-proxy-v2-ssl", "no-send-proxy-v2-ssl-cn",
 })
-_PP2_TLS_OPTIONS = frozenset({"ssl", "cert-cn", "ssl-cipher", "cert-sig", "cert-key"})
+# proxy-v2-options words and their _core PP_OPT_* bits (ext/proxyproto.pxi): the TLS ones all
+# include PP_OPT_SSL (4), the PP2_TYPE_SSL TLV, as in 2.6
+_PP2_OPTIONS = {"crc32c": 1, "authority": 2, "ssl": 4, "cert-cn": 4 | 8, "ssl-cipher": 4 | 16,
+                "cert-sig": 4 | 32, "cert-key": 4 | 64}
 
 
 def _proxy_protocol_server_option(srv: Server, args: list[str], i: int, where: Where) -> int:
@@ -124,17 +128,19 @@ def _proxy_protocol_server_option(srv: Server, args: list[str], i: int, where: W
         srv.check_send_proxy = True
     elif opt == "no-check-send-proxy":
         srv.check_send_proxy = False
+    elif opt in ("send-proxy-v2-ssl", "send-proxy-v2-ssl-cn"):
+        srv.send_proxy = 2
+        srv.pp_opts |= _PP2_OPTIONS["cert-cn" if opt.endswith("-cn") else "ssl"]
+    elif opt in ("no-send-proxy-v2-ssl", "no-send-proxy-v2-ssl-cn"):
+        if srv.send_proxy == 2:
+            srv.send_proxy = 0
+        srv.pp_opts &= ~(_PP2_OPTIONS["cert-cn" if opt.endswith("-cn") else "ssl"])
     else:  # proxy-v2-options LIST: used by send-proxy-v2 (it does not imply it, as in 2.6)
         if i + 1 >= len(args) or args[i + 1] == "":
             raise fail(where, f"'{opt}' expects an argument (server {srv.name}).")
         for word in args[i + 1].split(","):
-            if word == "crc32c":
-                srv.pp_opts |= 1
-            elif word == "authority":  # the AUTHORITY a client's own PROXY header carried
-                srv.pp_opts |= 2
-            elif word in _PP2_TLS_OPTIONS:
-                raise fail(where, f"server {srv.name} : 'proxy-v2-options {word}' (the client's TLS "
-                                  "details) is not supported by pyhaproxy yet.")
+            if word in _PP2_OPTIONS:   # (authority: the one a client's own PROXY header carried)
+                srv.pp_opts |= _PP2_OPTIONS[word]
             elif word == "unique-id":
                 raise not_supported(f"'proxy-v2-options {word}'", "1.9", where)
             else:
@@ -304,10 +310,10 @@ for _kw in (
     "agent-addr agent-send allow-0rtt check-alpn check-proto check-sni check-via-socks4 ciphers "
     "ciphersuites crl-file enabled force-sslv3 force-tlsv10 force-tlsv11 force-tlsv12 force-tlsv13 "
     "log-proto max-reuse no-agent-check no-backup no-check no-check-ssl "
-    "no-send-proxy-v2-ssl no-send-proxy-v2-ssl-cn no-ssl "
+    "no-ssl "
     "no-ssl-reuse no-sslv3 no-tfo no-tls-tickets no-tlsv10 no-tlsv11 no-tlsv12 no-tlsv13 npn "
     "pool-low-conn pool-max-conn pool-purge-delay resolve-net resolve-opts "
-    "send-proxy-v2-ssl send-proxy-v2-ssl-cn socks4 ssl-max-ver ssl-min-ver ssl-reuse stick tcp-ut "
+    "socks4 ssl-max-ver ssl-min-ver ssl-reuse stick tcp-ut "
     "tls-tickets verifyhost ws"
 ).split():
     LATER_SERVER_OPTIONS.setdefault(_kw, IN_26)

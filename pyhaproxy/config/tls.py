@@ -10,6 +10,8 @@ does). The options not handled yet are refused by name.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import os
 import ssl
@@ -31,14 +33,16 @@ _FORCE_VERSION = {"force-sslv3": "SSLv3", "force-tlsv10": "TLSv1.0", "force-tlsv
 BIND_OPTIONS = {
     "ssl": False, "crt": True, "alpn": True, "ssl-min-ver": True, "ssl-max-ver": True,
     "ciphers": True, "ciphersuites": True, "curves": True, "no-tls-tickets": False,
-    "prefer-client-ciphers": False, "ca-file": True, "verify": True, "crl-file": True, "crt-list": True,
+    "prefer-client-ciphers": False, "ca-file": True, "ca-verify-file": True, "verify": True,
+    "crl-file": True, "crt-list": True, "tls-ticket-keys": True,
     "strict-sni": False,
     "ca-ignore-err": True, "crt-ignore-err": True,
     **{k: False for k in _NO_VERSION}, **{k: False for k in _FORCE_VERSION},
 }
 # the options of a crt-list line (`[...]`) that are applied: 2.6's list, those pyhaproxy has
-_CRT_LIST_OPTIONS = {k: BIND_OPTIONS[k] for k in ("alpn", "ca-file", "ciphers", "ciphersuites", "crl-file",
-                                                  "curves", "verify", "ssl-min-ver", "ssl-max-ver")}
+_CRT_LIST_OPTIONS = {k: BIND_OPTIONS[k] for k in ("alpn", "ca-file", "ca-verify-file", "ciphers",
+                                                  "ciphersuites", "crl-file", "curves", "verify",
+                                                  "ssl-min-ver", "ssl-max-ver")}
 # the options of ssl-default-bind-options that are applied (the others are refused by name)
 _DEFAULT_BIND_OPTIONS = {"ssl-min-ver": True, "ssl-max-ver": True, "no-tls-tickets": False,
                          "prefer-client-ciphers": False, **{k: False for k in _NO_VERSION},
@@ -84,12 +88,22 @@ class BindTLS:
     verify: str = "none"
     strict_sni: bool = False        # `strict-sni`: no default certificate for unknown names
     ca_files: list[str] = field(default_factory=list)
+    # `ca-verify-file`: CA certificates that verify the client's chain but whose names are not
+    # sent in the CertificateRequest (typically the roots, when ca-file has the intermediates)
+    ca_verify_files: list[str] = field(default_factory=list)
     crl_file: str | None = None
     ca_ignore_err: int = 0
     crt_ignore_err: int = 0
     # session ticket keys (OpenSSL's 80 bytes: name, HMAC key, AES key), drawn here in the master
     # so that every worker it forks resumes the tickets of the others
     ticket_keys: bytes = field(default_factory=lambda: os.urandom(80))
+    # `tls-ticket-keys FILE` (2.6's format and rotation): the file's last 3 keys, key N of the
+    # file in slot N % 3, the last but one encrypting (ticket_enc its slot), all 3 decrypting;
+    # ticket_klen 16 (48-byte keys, AES-128) or 32 (80-byte keys, AES-256), 0 without a file
+    ticket_file: str | None = None
+    ticket_ring: list[bytes] = field(default_factory=list)
+    ticket_enc: int = 0
+    ticket_klen: int = 0
 
 
 @dataclass
@@ -193,6 +207,42 @@ def _ignored_errors(val: str, where: Where, label: str, opt: str) -> int:
     return mask
 
 
+TICKET_KEYS_NO = 3      # the keys kept from a tls-ticket-keys file (2.6's TLS_TICKETS_NO, its default)
+
+
+def load_ticket_keys(t: BindTLS, path: str, where: Where, label: str) -> None:
+    """`tls-ticket-keys FILE`: one base64 key a line, 48 or 80 bytes (the first line's size for
+    all), at least 3; 2.6's messages for what it refuses."""
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().split(b"\n")
+    except OSError:
+        raise _fail(where, f"{label} : 'tls-ticket-keys' : '{path}' : unable to load ssl tickets keys "
+                           "file.") from None
+    if lines and lines[-1] == b"":
+        lines.pop()             # (the newline that ends the last line)
+    ring: list[bytes] = [b""] * TICKET_KEYS_NO
+    size = 0
+    for n, line in enumerate(lines):
+        try:
+            key = base64.b64decode(line.rstrip(b"\r"), validate=True)
+        except (binascii.Error, ValueError):
+            raise _fail(where, f"{label} : 'tls-ticket-keys' : '{path}' : unable to decode base64 key "
+                               f"on line {n + 1}.") from None
+        if len(key) not in (48, 80) or (size and len(key) != size):
+            raise _fail(where, f"{label} : 'tls-ticket-keys' : '{path}' : wrong sized key on line "
+                               f"{n + 1}.")
+        size = len(key)
+        ring[n % TICKET_KEYS_NO] = key
+    if len(lines) < TICKET_KEYS_NO:
+        raise _fail(where, f"{label} : 'tls-ticket-keys' : '{path}' : please supply at least "
+                           f"{TICKET_KEYS_NO} keys in the tls-tickets-file.")
+    t.ticket_file = path
+    t.ticket_ring = ring
+    t.ticket_enc = (len(lines) - 2) % TICKET_KEYS_NO
+    t.ticket_klen = 16 if size == 48 else 32
+
+
 def load_crt_list(g: GlobalTLS, t: BindTLS, path: str, where: Where, label: str) -> list[Crt]:
     """`crt-list FILE`: one certificate per line, `<crtfile> [[<sslbindconf> ...]] [[!]<snifilter> ...]`
     (blank lines and `#` comments skipped); crtfile relative to crt-base. The line's settings
@@ -222,7 +272,7 @@ def load_crt_list(g: GlobalTLS, t: BindTLS, path: str, where: Where, label: str)
                 c.opts = copy.deepcopy(t)
                 c.opts.certs = []
                 _apply_options(c.opts, opts_text.split(), lw, _CRT_LIST_OPTIONS, f"{label} crt-list", g)
-                if c.opts.verify != "none" and not c.opts.ca_files:
+                if c.opts.verify != "none" and not c.opts.ca_files and not c.opts.ca_verify_files:
                     raise _fail(lw, f"{label} crt-list : verify is enabled but no CA file specified.")
             positive = [n.lower() for n in filters if not n.startswith("!")]
             c.excluded = [n[1:].lower() for n in filters if n.startswith("!")]
@@ -311,9 +361,13 @@ def _apply_options(t: BindTLS, words: list[str], where: Where, table: dict[str, 
             t.verify = val
         elif opt == "ca-file":
             t.ca_files = ca_files(g, val, where, label)
+        elif opt == "ca-verify-file":
+            t.ca_verify_files = ca_files(g, val, where, label)
         elif opt == "crl-file":
             base = g.ca_base if g else None
             t.crl_file = val if os.path.isabs(val) or not base else os.path.join(base, val)
+        elif opt == "tls-ticket-keys":
+            load_ticket_keys(t, val, where, label)
         elif opt in ("ca-ignore-err", "crt-ignore-err"):
             setattr(t, opt.replace("-", "_"), _ignored_errors(val, where, label, opt))
     if no_versions:
@@ -353,7 +407,7 @@ def parse_bind(g: GlobalTLS, bind_text: str, words: list[str], where: Where) -> 
     if not t.certs:
         raise _fail(where, f"{label} : no certificate found in '{crts[0]}'.")
     check_version_range(t, where, label)
-    if t.verify != "none" and not t.ca_files:
+    if t.verify != "none" and not t.ca_files and not t.ca_verify_files:
         raise _fail(where, f"{label} : verify is enabled but no CA file specified.")
     # the worker's own code builds the contexts once, here, to check them
     from .. import _core

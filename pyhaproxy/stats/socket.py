@@ -13,6 +13,7 @@ command's answer ends with an empty line; the connection is closed after the lin
   help                       this list
   show info                  process figures (`Name: value` lines)
   show stat [IID TYPE SID]   CSV statistics; -1 = any, TYPE a mask (1 frontends, 2 backends, 4 servers)
+  show tls-keys [ID|*]       the tls-ticket-keys files, or their keys (stats/tlskeys.py)
   disable server PX/SRV      put a server in maintenance (no new sessions)        [admin]
   enable server PX/SRV       end the maintenance                                  [admin]
   get weight PX/SRV          current and initial weight
@@ -280,6 +281,7 @@ HELP = (
     "  quit                          : disconnect\n"
     "  show info                     : report information about the running process\n"
     "  show stat [iid type sid]      : report counters for each proxy and server (CSV)\n"
+    "  show tls-keys [id|*]          : show tls keys references or dump tls ticket keys when id specified\n"
     "  get weight <px>/<srv>         : report a server's current weight\n"
     "  set weight <px>/<srv> <w>[%]  : change a server's weight (admin)\n"
     "  disable server <px>/<srv>     : put a server in maintenance, no new sessions (admin)\n"
@@ -350,6 +352,10 @@ class CommandHandler:
             return show_peers(view.peers, words[2:])
         if w0 == "show" and w1 == "stat":
             return self._show_stat(view, words[2:])
+        if w0 == "show" and w1 == "tls-keys":
+            from pyhaproxy.stats.tlskeys import show_tls_keys
+
+            return show_tls_keys(view.cfg, words[2:])
         if w0 in ("disable", "enable") and w1 == "server":
             return self._admin(view, words, down=w0 == "disable")
         if w0 == "get" and w1 == "weight":

@@ -179,8 +179,8 @@ def test_bind_ssl_names_the_line() -> None:
         parse_text("frontend f\n    bind :80\n\n    bind :443 ssl crt /nonexistent/x.pem\n", "t.cfg")
     assert ei.value.line == 4 and "/nonexistent/x.pem" in ei.value.message
     with pytest.raises(ConfigError) as ei:
-        parse_text("frontend f\n    bind :80\n\n    bind :443 ssl ca-verify-file /x crt /x\n", "t.cfg")
-    assert ei.value.line == 4 and "'ca-verify-file'" in ei.value.message
+        parse_text("frontend f\n    bind :80\n\n    bind :443 ssl generate-certificates crt /x\n", "t.cfg")
+    assert ei.value.line == 4 and "'generate-certificates'" in ei.value.message
     assert "not supported" in ei.value.message
 
 

@@ -36,6 +36,18 @@ def test_default_server_send_proxy() -> None:
     assert [s.send_proxy for s in cfg.proxies[0].servers] == [2, 0]
 
 
+def test_ssl_tlv_options() -> None:
+    """proxy-v2-options' TLS words and send-proxy-v2-ssl[-cn] as _core's PP_OPT_* bits."""
+    cfg = parse_text("backend b\n"
+                     "    server s 127.0.0.1:80 send-proxy-v2 proxy-v2-options crc32c,cert-cn,ssl-cipher\n"
+                     "    server t 127.0.0.1:81 proxy-v2-options cert-sig,cert-key,ssl\n"
+                     "    server u 127.0.0.1:82 send-proxy-v2-ssl\n"
+                     "    server v 127.0.0.1:83 send-proxy-v2-ssl-cn\n"
+                     "    server w 127.0.0.1:84 send-proxy-v2-ssl-cn no-send-proxy-v2-ssl-cn\n", "t.cfg")
+    got = [(s.send_proxy, s.pp_opts) for s in cfg.proxies[0].servers]
+    assert got == [(2, 1 | 4 | 8 | 16), (0, 4 | 32 | 64), (2, 4), (2, 4 | 8), (0, 0)]
+
+
 def test_expect_proxy_rules() -> None:
     cfg = parse_text("frontend f\n    bind :80\n    acl lb src 10.0.0.0/8\n"
                      "    tcp-request connection expect-proxy layer4 if lb\n"
@@ -49,8 +61,6 @@ def test_expect_proxy_rules() -> None:
      "'proxy-v2-options' : failed to parse 'bogus' (server s)."),
     ("backend b\n    server s 127.0.0.1:80 proxy-v2-options\n", 2,
      "'proxy-v2-options' expects an argument (server s)."),
-    ("backend b\n    server s 127.0.0.1:80 proxy-v2-options ssl\n", 2,
-     "server s : 'proxy-v2-options ssl' (the client's TLS details) is not supported by pyhaproxy yet."),
     ("backend b\n    server s 127.0.0.1:80 proxy-v2-options unique-id\n", 2,
      "'proxy-v2-options unique-id' is not supported yet (it appeared in HAProxy 1.9)."),
     ("backend b\n    tcp-request connection expect-proxy layer4\n", 2,
