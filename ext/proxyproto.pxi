@@ -4,6 +4,17 @@
 # worker (pyhaproxy._h1test wraps them for the unit tests); the wait for a header (a session in
 # ST_PROXY) is the loop's (loop.pxi), the log line of a refused one logline.pxi's.
 
+cpdef enum pp_opt:
+    # server proxy-v2-options (srv_conf_t.pp_opts), bits; the parser's words map onto them
+    PP_OPT_CRC32C = 1
+    PP_OPT_AUTHORITY = 2   # pass on the AUTHORITY TLV the client's own header carried
+    PP_OPT_SSL = 4         # the PP2_TYPE_SSL TLV (the client's TLS: tls.pxi tls_pp2_ssl)
+    PP_OPT_SSL_CN = 8      # ... with the client certificate's CN
+    PP_OPT_SSL_CIPHER = 16 # ... the cipher
+    PP_OPT_SSL_SIG = 32    # ... the signature algorithm of the frontend's certificate
+    PP_OPT_SSL_KEY = 64    # ... and its key's ("RSA2048", "EC256")
+
+
 cdef enum:
     # pp_parse results (< 0), with haproxy 2.6's connection error codes' messages
     PP_ERR_EMPTY = -1      # closed before sending anything
@@ -18,14 +29,6 @@ cdef enum:
     PP_V2_HDR = 16
     PP_PEEK_MAX = 16384    # a v2 header longer than this is refused (haproxy 2.6: its buffer size)
 
-    # server proxy-v2-options (srv_conf_t.pp_opts)
-    PP_OPT_CRC32C = 1
-    PP_OPT_AUTHORITY = 2   # pass on the AUTHORITY TLV the client's own header carried
-    PP_OPT_SSL = 4         # the PP2_TYPE_SSL TLV (the client's TLS: tls.pxi tls_pp2_ssl)
-    PP_OPT_SSL_CN = 8      # ... with the client certificate's CN
-    PP_OPT_SSL_CIPHER = 16 # ... the cipher
-    PP_OPT_SSL_SIG = 32    # ... the signature algorithm of the frontend's certificate
-    PP_OPT_SSL_KEY = 64    # ... and its key's ("RSA2048", "EC256")
     PP_AUTHORITY_MAX = 255
     PP_SSL_TLV_MAX = 512   # the SSL TLV and its sub-TLVs (each string cut to fit)
     PP_BUILD_MAX = 16 + 36 + 7 + 3 + 255 + 512   # the longest header pp_build writes

@@ -110,10 +110,19 @@ _PROXY_PROTOCOL_SERVER_OPTIONS = frozenset({
     "check-send-proxy", "no-check-send-proxy",
     "send-proxy-v2-ssl", "send-proxy-v2-ssl-cn", "no-send-proxy-v2-ssl", "no-send-proxy-v2-ssl-cn",
 })
-# proxy-v2-options words and their _core PP_OPT_* bits (ext/proxyproto.pxi): the TLS ones all
-# include PP_OPT_SSL (4), the PP2_TYPE_SSL TLV, as in 2.6
-_PP2_OPTIONS = {"crc32c": 1, "authority": 2, "ssl": 4, "cert-cn": 4 | 8, "ssl-cipher": 4 | 16,
-                "cert-sig": 4 | 32, "cert-key": 4 | 64}
+# proxy-v2-options words and their _core.pp_opt bits (ext/proxyproto.pxi): the TLS ones all
+# include PP_OPT_SSL, the PP2_TYPE_SSL TLV, as in 2.6
+_PP2_WORDS = {"crc32c": ("CRC32C",), "authority": ("AUTHORITY",), "ssl": ("SSL",),
+              "cert-cn": ("SSL", "SSL_CN"), "ssl-cipher": ("SSL", "SSL_CIPHER"),
+              "cert-sig": ("SSL", "SSL_SIG"), "cert-key": ("SSL", "SSL_KEY")}
+
+
+def _pp2_bits(word: str) -> int:
+    from .. import _core
+    bits = 0
+    for name in _PP2_WORDS[word]:
+        bits |= int(_core.pp_opt["PP_OPT_" + name])
+    return bits
 
 
 def _proxy_protocol_server_option(srv: Server, args: list[str], i: int, where: Where) -> int:
@@ -130,17 +139,17 @@ def _proxy_protocol_server_option(srv: Server, args: list[str], i: int, where: W
         srv.check_send_proxy = False
     elif opt in ("send-proxy-v2-ssl", "send-proxy-v2-ssl-cn"):
         srv.send_proxy = 2
-        srv.pp_opts |= _PP2_OPTIONS["cert-cn" if opt.endswith("-cn") else "ssl"]
+        srv.pp_opts |= _pp2_bits("cert-cn" if opt.endswith("-cn") else "ssl")
     elif opt in ("no-send-proxy-v2-ssl", "no-send-proxy-v2-ssl-cn"):
         if srv.send_proxy == 2:
             srv.send_proxy = 0
-        srv.pp_opts &= ~(_PP2_OPTIONS["cert-cn" if opt.endswith("-cn") else "ssl"])
+        srv.pp_opts &= ~_pp2_bits("cert-cn" if opt.endswith("-cn") else "ssl")
     else:  # proxy-v2-options LIST: used by send-proxy-v2 (it does not imply it, as in 2.6)
         if i + 1 >= len(args) or args[i + 1] == "":
             raise fail(where, f"'{opt}' expects an argument (server {srv.name}).")
         for word in args[i + 1].split(","):
-            if word in _PP2_OPTIONS:   # (authority: the one a client's own PROXY header carried)
-                srv.pp_opts |= _PP2_OPTIONS[word]
+            if word in _PP2_WORDS:   # (authority: the one a client's own PROXY header carried)
+                srv.pp_opts |= _pp2_bits(word)
             elif word == "unique-id":
                 raise not_supported(f"'proxy-v2-options {word}'", "1.9", where)
             else:

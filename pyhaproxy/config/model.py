@@ -143,7 +143,7 @@ class Server:
     family: int = 2  # socket.AF_INET; 10 = AF_INET6 (host is always a numeric address)
     hostname: str | None = None  # the name as written when it had to be resolved
     send_proxy: int = 0  # `send-proxy` 1, `send-proxy-v2` 2: PROXY header on each connection
-    pp_opts: int = 0  # `proxy-v2-options`: _core PP_OPT_* bits (crc32c 1, authority 2)
+    pp_opts: int = 0  # `proxy-v2-options`: _core.pp_opt bits
     check_send_proxy: bool = False  # `check-send-proxy`: health checks send the header too
     tls_words: list[str] = field(default_factory=list)  # its TLS options as written (config/tls_server.py)
     tls: ServerTLS | None = None  # TLS towards it (or for its checks only), else None
