@@ -45,6 +45,7 @@ static long skm_bpf(int cmd, union bpf_attr *attr)
 #define I_LDX_W(d, s, o) I_RAW(BPF_LDX | BPF_MEM | BPF_W, d, s, o, 0)
 #define I_STX_W(d, s, o) I_RAW(BPF_STX | BPF_MEM | BPF_W, d, s, o, 0)
 #define I_JNE_IMM(d, i, o) I_RAW(BPF_JMP | BPF_JNE | BPF_K, d, 0, o, i)
+#define I_JEQ_IMM(d, i, o) I_RAW(BPF_JMP | BPF_JEQ | BPF_K, d, 0, o, i)
 #define I_JLE_IMM(d, i, o) I_RAW(BPF_JMP | BPF_JLE | BPF_K, d, 0, o, i)
 #define I_CALL(f) I_RAW(BPF_JMP | BPF_CALL, 0, 0, 0, f)
 #define I_EXIT() I_RAW(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
@@ -54,8 +55,10 @@ static long skm_bpf(int cmd, union bpf_attr *attr)
 /* The verdict program. The key is the skb's own 4-tuple (struct skm_key): its addresses as the
  * kernel stores them (network order), the remote port normalised to its network-order 16 bits
  * (on little-endian kernels __sk_buff.remote_port holds them shifted left by 16), the local
- * port in host order. The target socket was stored under exactly that key by skm_pair(). */
-static int skm_program(struct bpf_insn *p, int target_fd)
+ * port in host order. The target socket was stored under exactly that key by skm_pair().
+ * A socket whose key is in `hold` keeps its bytes (the worker takes the session back); else
+ * the bytes are counted in `count` (what the target's queue has had) and redirected. */
+static int skm_program(struct bpf_insn *p, const struct skm_maps *m)
 {
     int n = 0;
     p[n++] = I_MOV64_REG(BPF_REG_6, BPF_REG_1);                 /* r6 = skb */
@@ -76,26 +79,42 @@ static int skm_program(struct bpf_insn *p, int target_fd)
     p[n++] = I_STX_W(BPF_REG_10, BPF_REG_2, -8);
     p[n++] = I_LDX_W(BPF_REG_2, BPF_REG_6, SKB(local_port));
     p[n++] = I_STX_W(BPF_REG_10, BPF_REG_2, -4);
+    /* held? */
+    p[n++] = I_RAW(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, m->hold);
+    p[n++] = I_RAW(0, 0, 0, 0, 0);
+    p[n++] = I_MOV64_REG(BPF_REG_2, BPF_REG_10);
+    p[n++] = I_ADD64_IMM(BPF_REG_2, -16);
+    p[n++] = I_CALL(BPF_FUNC_map_lookup_elem);
+    p[n++] = I_JNE_IMM(BPF_REG_0, 0, 15);                       /* -> keep */
+    /* counted */
+    p[n++] = I_RAW(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, m->count);
+    p[n++] = I_RAW(0, 0, 0, 0, 0);
+    p[n++] = I_MOV64_REG(BPF_REG_2, BPF_REG_10);
+    p[n++] = I_ADD64_IMM(BPF_REG_2, -16);
+    p[n++] = I_CALL(BPF_FUNC_map_lookup_elem);
+    p[n++] = I_JEQ_IMM(BPF_REG_0, 0, 9);                        /* no entry -> keep */
+    p[n++] = I_LDX_W(BPF_REG_1, BPF_REG_6, SKB(len));
+    p[n++] = I_RAW(BPF_STX | BPF_ATOMIC | BPF_DW, BPF_REG_0, BPF_REG_1, 0, BPF_ADD);
     p[n++] = I_MOV64_REG(BPF_REG_1, BPF_REG_6);                 /* bpf_sk_redirect_hash(skb, */
-    p[n++] = I_RAW(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_2, BPF_PSEUDO_MAP_FD, 0, target_fd); /* map, */
+    p[n++] = I_RAW(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_2, BPF_PSEUDO_MAP_FD, 0, m->target); /* map, */
     p[n++] = I_RAW(0, 0, 0, 0, 0);
     p[n++] = I_MOV64_REG(BPF_REG_3, BPF_REG_10);
     p[n++] = I_ADD64_IMM(BPF_REG_3, -16);                       /* &key, */
     p[n++] = I_MOV64_IMM(BPF_REG_4, 0);                         /* 0: the target's send path) */
     p[n++] = I_CALL(BPF_FUNC_sk_redirect_hash);
-    /* SK_PASS either way: redirected when the key was found, else kept by this socket */
+    /* keep: SK_PASS either way (redirected when the key was found, else kept by this socket) */
     p[n++] = I_MOV64_IMM(BPF_REG_0, SK_PASS);
     p[n++] = I_EXIT();
     return n;
 }
 
-static int skm_map(unsigned int entries)
+static int skm_map(unsigned int type, unsigned int value_size, unsigned int entries)
 {
     union bpf_attr a;
     memset(&a, 0, sizeof(a));
-    a.map_type = BPF_MAP_TYPE_SOCKHASH;
+    a.map_type = type;
     a.key_size = sizeof(struct skm_key);
-    a.value_size = sizeof(uint32_t);
+    a.value_size = value_size;
     a.max_entries = entries;
     return (int)skm_bpf(BPF_MAP_CREATE, &a);
 }
@@ -124,6 +143,17 @@ static int skm_key_of(int fd, struct skm_key *k)
     return 0;
 }
 
+static int skm_update_value(int map, const struct skm_key *k, const void *v)
+{
+    union bpf_attr a;
+    memset(&a, 0, sizeof(a));
+    a.map_fd = map;
+    a.key = (uint64_t)(uintptr_t)k;
+    a.value = (uint64_t)(uintptr_t)v;
+    a.flags = BPF_ANY;
+    return (int)skm_bpf(BPF_MAP_UPDATE_ELEM, &a);
+}
+
 static int skm_update(int map, struct skm_key *k, int fd)
 {
     union bpf_attr a;
@@ -136,7 +166,7 @@ static int skm_update(int map, struct skm_key *k, int fd)
     return (int)skm_bpf(BPF_MAP_UPDATE_ELEM, &a);
 }
 
-static void skm_delete(int map, struct skm_key *k)
+static void skm_delete(int map, const struct skm_key *k)
 {
     union bpf_attr a;
     memset(&a, 0, sizeof(a));
@@ -145,26 +175,22 @@ static void skm_delete(int map, struct skm_key *k)
     skm_bpf(BPF_MAP_DELETE_ELEM, &a);
 }
 
-int skm_pair(int verdict, int target, int a, int b)
+int skm_pair(const struct skm_maps *m, int a, int b, struct skm_key *ka, struct skm_key *kb)
 {
-    struct skm_key ka, kb;
+    uint64_t zero = 0;
     int one = 1;
-    if (skm_key_of(a, &ka) < 0 || skm_key_of(b, &kb) < 0)
+    if (skm_key_of(a, ka) < 0 || skm_key_of(b, kb) < 0)
         return -1;
-    /* each socket under its peer's tuple: a's bytes find b, b's find a */
-    if (skm_update(target, &ka, b) < 0)
+    /* each socket under its peer's tuple: a's bytes find b, b's find a; then their counters */
+    if (skm_update(m->target, ka, b) < 0)
         return -1;
-    if (skm_update(target, &kb, a) < 0) {
-        skm_delete(target, &ka);
-        return -1;
-    }
+    if (skm_update(m->target, kb, a) < 0 || skm_update_value(m->count, ka, &zero) < 0
+            || skm_update_value(m->count, kb, &zero) < 0)
+        goto undo;
     /* the program starts judging their bytes (keyed by their own tuples here: any unique key) */
-    if (skm_update(verdict, &ka, a) < 0) {
-        skm_delete(target, &ka);
-        skm_delete(target, &kb);
-        return -1;
-    }
-    if (skm_update(verdict, &kb, b) < 0) {
+    if (skm_update(m->verdict, ka, a) < 0)
+        goto undo;
+    if (skm_update(m->verdict, kb, b) < 0) {
         /* (a's bytes may already have moved: a stays, the caller closes the session) */
         return -2;
     }
@@ -175,6 +201,34 @@ int skm_pair(int verdict, int target, int a, int b)
     setsockopt(a, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
     setsockopt(b, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
     return 0;
+undo:
+    skm_delete(m->target, ka);
+    skm_delete(m->target, kb);
+    skm_delete(m->count, ka);
+    skm_delete(m->count, kb);
+    return -1;
+}
+
+int skm_redirected(const struct skm_maps *m, const struct skm_key *k, uint64_t *out)
+{
+    union bpf_attr a;
+    memset(&a, 0, sizeof(a));
+    a.map_fd = m->count;
+    a.key = (uint64_t)(uintptr_t)k;
+    a.value = (uint64_t)(uintptr_t)out;
+    return (int)skm_bpf(BPF_MAP_LOOKUP_ELEM, &a);
+}
+
+int skm_hold(const struct skm_maps *m, const struct skm_key *k)
+{
+    uint32_t one = 1;
+    return skm_update_value(m->hold, k, &one);
+}
+
+void skm_forget(const struct skm_maps *m, const struct skm_key *k)
+{
+    skm_delete(m->count, k);
+    skm_delete(m->hold, k);
 }
 
 int skm_read(int fd, struct skm_counts *c)
@@ -215,9 +269,11 @@ static int skm_loopback_pair(int lfd, struct sockaddr_in *at, int *cli, int *acc
 
 /* Two connections c1-p1 and p2-s2; p1 and p2 paired: what c1 writes must come out at s2 and
  * what s2 writes at c1 (checks the program, the attach and the key's byte orders at once). */
-static int skm_selftest(int verdict, int target, char *err, int errlen)
+static int skm_selftest(const struct skm_maps *m, char *err, int errlen)
 {
     int lfd = -1, c1 = -1, p1 = -1, p2 = -1, s2 = -1, r = -1, one = 1;
+    struct skm_key k1, k2;
+    uint64_t moved = 0;
     struct sockaddr_in at;
     socklen_t al = sizeof(at);
     struct pollfd pf;
@@ -238,7 +294,7 @@ static int skm_selftest(int verdict, int target, char *err, int errlen)
         goto out;
     }
     usleep(1000);
-    if (skm_pair(verdict, target, p1, p2) < 0) {
+    if (skm_pair(m, p1, p2, &k1, &k2) < 0) {
         r = fail(err, errlen, "adding sockets to the SOCKHASH");
         goto out;
     }
@@ -259,8 +315,17 @@ static int skm_selftest(int verdict, int target, char *err, int errlen)
         r = fail(err, errlen, "self-test: bytes not redirected back");
         goto out;
     }
+    if (skm_redirected(m, &k1, &moved) < 0 || moved != 1) {
+        errno = EPROTO;
+        r = fail(err, errlen, "self-test: redirected bytes not counted");
+        goto out;
+    }
     r = 0;
 out:
+    if (p1 >= 0) {
+        skm_forget(m, &k1);
+        skm_forget(m, &k2);
+    }
     if (c1 >= 0) close(c1);
     if (p1 >= 0) close(p1);
     if (p2 >= 0) close(p2);
@@ -269,23 +334,25 @@ out:
     return r;
 }
 
-int skm_open(unsigned int entries, int *verdict_out, int *target_out, int *prog_out, char *err, int errlen)
+int skm_open(unsigned int entries, struct skm_maps *m, char *err, int errlen)
 {
-    struct bpf_insn insns[32];
+    struct bpf_insn insns[64];
     char log[4096];
     union bpf_attr a;
-    int verdict = -1, target = -1, prog = -1, n, r;
-    *verdict_out = *target_out = *prog_out = -1;
+    int n, r;
+    m->verdict = m->target = m->hold = m->count = m->prog = -1;
     err[0] = 0;
-    verdict = skm_map(entries);
-    if (verdict < 0)
+    m->verdict = skm_map(BPF_MAP_TYPE_SOCKHASH, sizeof(uint32_t), entries);
+    if (m->verdict < 0)
         return fail(err, errlen, "creating the SOCKHASH");
-    target = skm_map(entries);
-    if (target < 0) {
-        r = fail(err, errlen, "creating the SOCKHASH");
+    m->target = skm_map(BPF_MAP_TYPE_SOCKHASH, sizeof(uint32_t), entries);
+    m->hold = skm_map(BPF_MAP_TYPE_HASH, sizeof(uint32_t), entries);
+    m->count = skm_map(BPF_MAP_TYPE_HASH, sizeof(uint64_t), entries);
+    if (m->target < 0 || m->hold < 0 || m->count < 0) {
+        r = fail(err, errlen, "creating the maps");
         goto bad;
     }
-    n = skm_program(insns, target);
+    n = skm_program(insns, m);
     memset(&a, 0, sizeof(a));
     log[0] = 0;
     a.prog_type = BPF_PROG_TYPE_SK_SKB;
@@ -295,29 +362,34 @@ int skm_open(unsigned int entries, int *verdict_out, int *target_out, int *prog_
     a.log_buf = (uint64_t)(uintptr_t)log;
     a.log_size = sizeof(log);
     a.log_level = 1;
-    prog = (int)skm_bpf(BPF_PROG_LOAD, &a);
-    if (prog < 0) {
+    m->prog = (int)skm_bpf(BPF_PROG_LOAD, &a);
+    if (m->prog < 0) {
         r = fail(err, errlen, "loading the sk_skb program");
         goto bad;
     }
     memset(&a, 0, sizeof(a));
-    a.target_fd = verdict;
-    a.attach_bpf_fd = prog;
+    a.target_fd = m->verdict;
+    a.attach_bpf_fd = m->prog;
     a.attach_type = BPF_SK_SKB_STREAM_VERDICT;
     if (skm_bpf(BPF_PROG_ATTACH, &a) < 0) {
         r = fail(err, errlen, "attaching the stream verdict");
         goto bad;
     }
-    r = skm_selftest(verdict, target, err, errlen);
+    r = skm_selftest(m, err, errlen);
     if (r < 0)
         goto bad;
-    *verdict_out = verdict;
-    *target_out = target;
-    *prog_out = prog;
     return 0;
 bad:
-    if (prog >= 0) close(prog);
-    if (target >= 0) close(target);
-    if (verdict >= 0) close(verdict);
+    skm_close(m);
     return r;
+}
+
+void skm_close(struct skm_maps *m)
+{
+    int *fds[5] = {&m->prog, &m->verdict, &m->target, &m->hold, &m->count};
+    for (int i = 0; i < 5; i++) {
+        if (*fds[i] >= 0)
+            close(*fds[i]);
+        *fds[i] = -1;
+    }
 }

@@ -21,7 +21,7 @@ cdef void tcp_relay_io(int idx) noexcept nogil:
     if (r1 & XF_WR) or (r2 & XF_RD):
         touch_srv(s)
     tcp_shut_check(idx)
-    if s.state == ST_RELAY and s.fast == 0 and s.fast_tried == 0 and g_skm_verdict >= 0:
+    if s.state == ST_RELAY and s.fast == 0 and s.fast_tried == 0 and g_skm.verdict >= 0:
         fp_try(idx)
 
 
@@ -83,7 +83,7 @@ cdef void fp_try(int idx) noexcept nogil:
     if fp_counts_stable(s.cfd, &cc) < 0 or fp_counts_stable(s.sfd, &cs) < 0:
         s.fast_tried = 1
         return
-    r = skm_pair(g_skm_verdict, g_skm_target, s.cfd, s.sfd)
+    r = skm_pair(&g_skm, s.cfd, s.sfd, &s.fp_key_c, &s.fp_key_s)
     if r == -1:
         s.fast_tried = 1
         return
@@ -105,6 +105,53 @@ cdef void fp_try(int idx) noexcept nogil:
     epoll_ctl(g_ep, EPOLL_CTL_MOD, s.cfd, &ev)
     ev.data.u64 = ev_data(idx, TAG_SERVER)
     epoll_ctl(g_ep, EPOLL_CTL_MOD, s.sfd, &ev)
+    s.con_exp = g_now + FP_CHECK_MS // 10   # (its queues are looked at: fp_check)
+    sess_arm(s, idx)
+
+
+cdef void fp_check(int idx) noexcept nogil:
+    """The kernel does not bound what it queues for a socket that does not read: a side with
+    more than FP_QUEUE_MAX waiting is held (the program keeps new bytes on their own socket,
+    where TCP's window bounds them) and the loop takes the session back once the kernel's
+    queues are written (fp_return)."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef long long q1 = fp_queued(1, s), q0 = fp_queued(0, s)
+    if q1 > FP_QUEUE_MAX or q0 > FP_QUEUE_MAX:
+        skm_hold(&g_skm, &s.fp_key_c)
+        skm_hold(&g_skm, &s.fp_key_s)
+        s.fast = 3
+        s.con_exp = g_now + FP_CHECK_MS // 10
+    elif q1 > FP_QUEUE_MAX // 16 or q0 > FP_QUEUE_MAX // 16:
+        # a queue building up: on loopback a peer can push 2 GB/s, look again soon
+        if s.con_exp == 0 or s.con_exp > g_now + FP_CHECK_MS // 10:
+            s.con_exp = g_now + FP_CHECK_MS // 10
+    elif s.con_exp == 0:
+        s.con_exp = g_now + FP_CHECK_MS
+
+
+cdef void fp_return(int idx) noexcept nogil:
+    """A held session whose kernel queues are written: the loop relays it again, with recv()
+    and send() (what came meanwhile waits in the sockets' sockmap queues: splice() would not
+    see it), its ends and timeouts as any session's."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef epoll_event ev
+    fp_settle(s)
+    s.fast_tried = 1
+    s.con_exp = 0
+    s.req.nosplice = 1
+    s.rsp.nosplice = 1
+    if s.cli_rd != 2:
+        s.cli_rd = 1
+    if s.srv_rd != 2:
+        s.srv_rd = 1
+    s.cli_wr = 1
+    s.srv_wr = 1
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET
+    ev.data.u64 = ev_data(idx, TAG_CLIENT)
+    epoll_ctl(g_ep, EPOLL_CTL_MOD, s.cfd, &ev)
+    ev.data.u64 = ev_data(idx, TAG_SERVER)
+    epoll_ctl(g_ep, EPOLL_CTL_MOD, s.sfd, &ev)
+    tcp_relay_io(idx)
 
 
 cdef void fp_half_close(int idx) noexcept nogil:
@@ -112,7 +159,9 @@ cdef void fp_half_close(int idx) noexcept nogil:
     side (the kernel may still hold some: look again in FP_DRAIN_MS); close once both are."""
     cdef sess_t *s = &g_sess[idx]
     cdef long long p
-    s.con_exp = 0
+    if s.fast != 1:
+        return          # (held: the loop takes the ends once it relays the session again)
+    s.con_exp = g_now + FP_CHECK_MS
     if s.cli_rd == 2 and not s.req.shut:
         p = fp_pending(s.cfd, s.sfd, s.fp_cons_c, s.fp_wr_s, 0)
         if p == 0:
@@ -163,9 +212,17 @@ cdef void fp_timeout(int idx) noexcept nogil:
     cdef unsigned int gen = s.gen
     cdef int idle, to
     if s.con_exp and s.con_exp <= g_now:
-        fp_half_close(idx)
-        if s.state == ST_FREE or s.gen != gen:
-            return
+        if s.fast == 3:
+            if fp_queued(1, s) == 0 and fp_queued(0, s) == 0:
+                fp_return(idx)      # (the loop's relay from here on, timers included)
+                return
+            s.con_exp = g_now + FP_CHECK_MS // 10
+        else:
+            fp_half_close(idx)
+            if s.state == ST_FREE or s.gen != gen:
+                return
+            if s.fast == 1:
+                fp_check(idx)
     if s.cli_exp and s.cli_exp <= g_now:
         to = sess_tunnel(s) or g_px[s.px].conf.clitimeout
         idle = fp_idle_ms(s.cfd)
