@@ -550,3 +550,60 @@ def test_slow_reader_is_held_and_taken_back(proxy: Any, syslog: Any, backends: l
     assert pushed < (256 << 20), f"the server pushed {pushed >> 20} MiB to a client reading nothing"
     assert got.received == n and got.sha.hexdigest() == digest(n, 9)
     assert log_fields(log) == (n + 5, 5, "--")
+
+
+PP_CFG = """
+    global
+        maxconn 200
+    defaults
+        mode tcp
+        timeout connect 5s
+        timeout client 30s
+        timeout server 30s
+    listen fp
+        bind {host}:{port} accept-proxy
+        {option}
+        log 127.0.0.1:{sport} local0
+        log-format "fpline %B %U %ts"
+        server s1 127.0.0.1:{bport} send-proxy
+    """
+
+
+def test_proxy_headers_both_sides(proxy: Any, variant: str, syslog: Any, backends: list[Backend]) -> None:
+    """An accept-proxy listener and a send-proxy server: the headers read from the client and
+    sent to the server before the first byte are no session bytes, and the hand-over's counters
+    start after them (8 MiB each way, then the log line, as through the epoll relay and 2.6)."""
+    n = 8 << 20
+    server = Side()
+    seen: dict[str, bytes] = {}
+    done: dict[str, Any] = {}
+
+    def handler(c: socket.socket) -> None:
+        line = b""
+        while not line.endswith(b"\r\n"):
+            d = c.recv(1)
+            if not d:
+                return
+            line += d
+        seen["pp"] = line
+        answer_hello(c)
+        done["r"] = pump(c, n, 6, server, time.monotonic() + 60)
+
+    backends.append(Backend(handler))
+    log, sport = syslog
+    port = free_port()
+    px = proxy.start(PP_CFG, host=HOST, port=port, sport=sport, bport=backends[0].port,
+                     option="option tcp-fastpath" if variant == "fast" else "")
+    client = Side()
+    with socket.create_connection((HOST, port)) as s:
+        s.sendall(b"PROXY TCP4 192.0.2.7 198.51.100.1 40000 443\r\n")
+        hello(s)
+        if variant == "fast":
+            wait_fast(px)
+        r = pump(s, n, 5, client, time.monotonic() + 60)
+        r.join(70)
+        done["r"].join(70)
+    assert seen["pp"] == b"PROXY TCP4 192.0.2.7 198.51.100.1 40000 443\r\n"
+    assert (client.received, server.received) == (n, n)
+    assert client.sha.hexdigest() == digest(n, 6) and server.sha.hexdigest() == digest(n, 5)
+    assert log_fields(log) == (n + 5, n + 5, "--")
