@@ -116,6 +116,8 @@ static int skm_map(unsigned int type, unsigned int value_size, unsigned int entr
     a.key_size = sizeof(struct skm_key);
     a.value_size = value_size;
     a.max_entries = entries;
+    if (type == BPF_MAP_TYPE_HASH)
+        a.map_flags = BPF_F_NO_PREALLOC;    /* (sized for maxconn: allocate per session instead) */
     return (int)skm_bpf(BPF_MAP_CREATE, &a);
 }
 
