@@ -38,7 +38,7 @@ h2_cflags, h2_libs = pkg_flags("libnghttp2", "1.52", "nghttp2 >= 1.52", "libnght
 # the xxh32/xxh64/xxh3 converters (ext/converters.pxi)
 xxh_cflags, xxh_libs = pkg_flags("libxxhash", "0.8", "xxHash >= 0.8", "libxxhash-dev")
 exts = [
-    Extension("pyhaproxy._core", sources=["ext/_core.pyx"], include_dirs=["ext"],
+    Extension("pyhaproxy._core", sources=["ext/_core.pyx", "ext/sockmap.c"], include_dirs=["ext"],
               extra_compile_args=extra + ssl_cflags + h2_cflags + xxh_cflags,
               extra_link_args=link + ssl_libs + h2_libs + xxh_libs + ["-lcrypt"]),
     Extension("pyhaproxy._h1test", sources=["ext/_h1test.pyx"], include_dirs=["ext"],

@@ -14,6 +14,7 @@ from shm cimport *
 from openssl cimport *          # tls: OpenSSL 3.0 (ext/tls.pxi)
 from nghttp2 cimport *          # HTTP/2 framing and HPACK (ext/h2stream.pxi, ext/h2.pxi)
 from xxhash cimport *           # the xxh32/xxh64/xxh3 converters (ext/converters.pxi)
+from sockmap cimport *          # the TCP fast path's BPF side (ext/sockmap.c, ext/sockmap.pxi)
 
 include "h1.pxi"
 include "h1chunk.pxi"
@@ -23,6 +24,7 @@ include "proxyproto.pxi"
 include "types.pxi"
 include "convert.pxi"
 include "pools.pxi"
+include "sockmap.pxi"           # TCP fast path: the generation's SOCKHASH, a session's kernel counts
 include "h2stream.pxi"          # HTTP/2 streams as their sessions see them (virtual client fds)
 include "tlscache.pxi"          # tls: the session cache shared by the workers
 include "tls.pxi"               # tls: contexts, TLS client I/O

@@ -165,7 +165,7 @@ cdef int chan_copy(chan_t *ch, int src, int dst, int *src_ready, int *dst_ready)
             ch.buf_len = <int>(n - m)
             ch.buf_in = ch.buf_len
             return r
-        if <size_t>n == COPY_CHUNK and not cli_copy_only(src) and not cli_copy_only(dst):   # tls, h2: never splice
+        if <size_t>n == COPY_CHUNK and not ch.nosplice and not cli_copy_only(src) and not cli_copy_only(dst):   # tls, h2: never splice
             ch.big = 1
             return r
     return r
@@ -179,7 +179,7 @@ cdef int chan_xfer(chan_t *ch, int src, int dst, int *src_ready, int *dst_ready)
     r = chan_flush_buf(ch, dst, dst_ready)
     if r & XF_DST_ERR or ch.buf_len > 0:
         return r
-    if cli_copy_only(src) or cli_copy_only(dst):
+    if cli_copy_only(src) or cli_copy_only(dst) or ch.nosplice:
         # tls: a TLS side (or an HTTP/2 stream's memory) never splices: through the stack and the buffer only
         if ch.to_fwd == 0 or ch.buf_in > 0:
             return r

@@ -412,6 +412,9 @@ cdef void sess_io(int idx) noexcept nogil:
         return
     if s.state != ST_RELAY:
         return
+    if s.fast & 1:
+        fp_io(idx)          # the kernel relays it: an end or an error (tcp.pxi)
+        return
     if g_px[s.px].mode == MODE_HTTP:
         http_relay_io(idx)
     elif not s.rsp_insp or tcp_rsp_inspect_io(idx, 0) == 0:
@@ -422,6 +425,9 @@ cdef void sess_io(int idx) noexcept nogil:
 
 cdef void sess_timeout(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
+    if s.fast & 1:
+        fp_timeout(idx)     # (tcp.pxi)
+        return
     if s.state == ST_PROXY:
         if s.cli_exp and s.cli_exp <= g_now:
             pp_refuse(idx, PP_ERR_TIMEOUT)
@@ -646,6 +652,8 @@ cdef void dispatch_event(unsigned long long data, unsigned int events) noexcept 
         return
     if tag == TAG_CLIENT:
         events = tls_fd_events(s.cfd, events)     # tls
+        if events & EPOLLERR and s.fast & 1:
+            s.fast_err |= 1
         if events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR):
             s.cli_rd = 2
         elif events & EPOLLIN and s.cli_rd == 0:
@@ -667,6 +675,8 @@ cdef void server_event(int idx, unsigned int events) noexcept nogil:
     if s.state == ST_REQ or s.state == ST_ERRPAGE or s.state == ST_LINGER:
         http_idle_server_event(idx)
         return
+    if events & EPOLLERR and s.fast & 1:
+        s.fast_err |= 2
     if events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR):
         s.srv_rd = 2
     elif events & EPOLLIN and s.srv_rd == 0:

@@ -56,6 +56,8 @@ cdef void sess_close(int idx) noexcept nogil:
         return
     if s.state == ST_QUEUED:
         queue_del(idx)
+    if s.fast & 1:
+        fp_settle(s)        # what the kernel relayed, counted before the log line (sockmap.pxi)
     sess_log(s)
     if s.h2s:
         if s.term_cause == TERM_CLI_TO:

@@ -1,4 +1,5 @@
-# TCP mode's data phase (and HTTP tunnels): relay both ways, forward half-closes.
+# TCP mode's data phase (and HTTP tunnels): relay both ways, forward half-closes; `option
+# tcp-fastpath` hands a TCP session's sockets to the kernel's sockmap (sockmap.pxi, ext/sockmap.c).
 
 cdef void tcp_relay_io(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
@@ -20,6 +21,8 @@ cdef void tcp_relay_io(int idx) noexcept nogil:
     if (r1 & XF_WR) or (r2 & XF_RD):
         touch_srv(s)
     tcp_shut_check(idx)
+    if s.state == ST_RELAY and s.fast == 0 and s.fast_tried == 0 and g_skm.verdict >= 0:
+        fp_try(idx)
 
 
 cdef void tcp_shut_check(int idx) noexcept nogil:
@@ -43,3 +46,201 @@ cdef void tcp_shut_check(int idx) noexcept nogil:
         s.cli_exp = 0
     sess_arm(s, idx)
 
+
+
+# ---- the fast path (docs/tcp-fastpath.md)
+
+cdef int fp_ready(sess_t *s) noexcept nogil:
+    """A TCP session the kernel may take over now: the option is on, the connect and everything
+    before the first byte is done (rules, PROXY header, `tcp-response` inspection), a first
+    exchange went each way through the loop, nothing of it waits in user space or a pipe, and
+    no side has ended."""
+    if not ((g_px[s.px].opts | g_px[s.be].opts) & PO_TCP_FASTPATH) or g_px[s.px].mode != MODE_TCP:
+        return 0
+    if s.rsp_insp or s.req.bytes == 0 or s.rsp.bytes == 0:
+        return 0
+    if s.req.buf_in or s.req.buf_len or s.req.in_pipe or s.rsp.buf_in or s.rsp.buf_len or s.rsp.in_pipe:
+        return 0
+    if s.req.eof or s.rsp.eof or s.req.shut or s.rsp.shut or s.cli_rd == 2 or s.srv_rd == 2:
+        return 0
+    return 1
+
+
+cdef void fp_try(int idx) noexcept nogil:
+    """Hand the session's two sockets to the kernel when it is ready (fp_ready): each one's bytes
+    then go straight to the other's send path, and the loop only hears of their ends and errors.
+    A session that cannot go (TLS, IPv6, a full map) stays on the epoll relay."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef skm_counts cc, cs
+    cdef int r
+    cdef epoll_event ev
+    if not fp_ready(s):
+        return
+    if s.cfd >= VFD_BASE or tls_is(s.cfd) or tls_is(s.sfd) or s.sfd < 0:
+        s.fast_tried = 1
+        return
+    # what user space took off each socket and wrote to each, before the kernel does any of it
+    if fp_counts_stable(s.cfd, &cc) < 0 or fp_counts_stable(s.sfd, &cs) < 0:
+        s.fast_tried = 1
+        return
+    r = skm_pair(&g_skm, s.cfd, s.sfd, &s.fp_key_c, &s.fp_key_s)
+    if r == -1:
+        s.fast_tried = 1
+        return
+    s.fast = 1
+    s.fp_cons_c = cc.received - cc.inq
+    s.fp_cons_s = cs.received - cs.inq
+    s.fp_wr_c = cc.written
+    s.fp_wr_s = cs.written
+    chan_release(&s.req)
+    chan_release(&s.rsp)
+    if r == -2:         # half in: neither the kernel nor the loop can relay it whole
+        s.term_cause = TERM_RESOURCE
+        s.term_phase = PH_DATA
+        sess_close(idx)
+        return
+    # only the ends and errors now (EPOLLERR and EPOLLHUP are always reported)
+    ev.events = EPOLLRDHUP | EPOLLET
+    ev.data.u64 = ev_data(idx, TAG_CLIENT)
+    epoll_ctl(g_ep, EPOLL_CTL_MOD, s.cfd, &ev)
+    ev.data.u64 = ev_data(idx, TAG_SERVER)
+    epoll_ctl(g_ep, EPOLL_CTL_MOD, s.sfd, &ev)
+    s.con_exp = g_now + FP_CHECK_MS // 10   # (its queues are looked at: fp_check)
+    sess_arm(s, idx)
+
+
+cdef void fp_check(int idx) noexcept nogil:
+    """The kernel does not bound what it queues for a socket that does not read: a side with
+    more than FP_QUEUE_MAX waiting is held (the program keeps new bytes on their own socket,
+    where TCP's window bounds them) and the loop takes the session back once the kernel's
+    queues are written (fp_return)."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef long long q1 = fp_queued(1, s), q0 = fp_queued(0, s)
+    if q1 > FP_QUEUE_MAX or q0 > FP_QUEUE_MAX:
+        skm_hold(&g_skm, &s.fp_key_c)
+        skm_hold(&g_skm, &s.fp_key_s)
+        s.fast = 3
+        s.con_exp = g_now + FP_CHECK_MS // 10
+    elif q1 > FP_QUEUE_MAX // 16 or q0 > FP_QUEUE_MAX // 16:
+        # a queue building up: on loopback a peer can push 2 GB/s, look again soon
+        if s.con_exp == 0 or s.con_exp > g_now + FP_CHECK_MS // 10:
+            s.con_exp = g_now + FP_CHECK_MS // 10
+    elif s.con_exp == 0:
+        s.con_exp = g_now + FP_CHECK_MS
+
+
+cdef void fp_return(int idx) noexcept nogil:
+    """A held session whose kernel queues are written: the loop relays it again, with recv()
+    and send() (what came meanwhile waits in the sockets' sockmap queues: splice() would not
+    see it), its ends and timeouts as any session's."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef epoll_event ev
+    fp_settle(s)
+    s.fast_tried = 1
+    s.con_exp = 0
+    s.req.nosplice = 1
+    s.rsp.nosplice = 1
+    if s.cli_rd != 2:
+        s.cli_rd = 1
+    if s.srv_rd != 2:
+        s.srv_rd = 1
+    s.cli_wr = 1
+    s.srv_wr = 1
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET
+    ev.data.u64 = ev_data(idx, TAG_CLIENT)
+    epoll_ctl(g_ep, EPOLL_CTL_MOD, s.cfd, &ev)
+    ev.data.u64 = ev_data(idx, TAG_SERVER)
+    epoll_ctl(g_ep, EPOLL_CTL_MOD, s.sfd, &ev)
+    tcp_relay_io(idx)
+
+
+cdef void fp_half_close(int idx) noexcept nogil:
+    """Pass a side's FIN on once every byte received from it has been written to the other
+    side (the kernel may still hold some: look again in FP_DRAIN_MS); close once both are."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef long long p
+    if s.fast != 1:
+        return          # (held: the loop takes the ends once it relays the session again)
+    s.con_exp = g_now + FP_CHECK_MS
+    if s.cli_rd == 2 and not s.req.shut:
+        p = fp_pending(s.cfd, s.sfd, s.fp_cons_c, s.fp_wr_s, 0)
+        if p == 0:
+            shutdown(s.sfd, SHUT_WR)
+            s.req.shut = 1
+            s.req.eof = 1
+        else:
+            s.con_exp = g_now + FP_DRAIN_MS
+    if s.srv_rd == 2 and not s.rsp.shut:
+        p = fp_pending(s.sfd, s.cfd, s.fp_cons_s, s.fp_wr_c, 0)
+        if p == 0:
+            shutdown(s.cfd, SHUT_WR)
+            s.rsp.shut = 1
+            s.rsp.eof = 1
+        else:
+            s.con_exp = g_now + FP_DRAIN_MS
+    if s.req.shut and s.rsp.shut:
+        sess_close(idx)
+        return
+    if s.req.eof and s.rsp.shut:
+        s.cli_exp = 0       # (as tcp_shut_check: a side done both ways has no timeout any more)
+    sess_arm(s, idx)
+
+
+cdef void fp_io(int idx) noexcept nogil:
+    """An event on a fast session's socket: an end (half-close) or an error."""
+    cdef sess_t *s = &g_sess[idx]
+    if s.fast_err:
+        s.term_cause = TERM_CLI_ABORT if s.fast_err & 1 else TERM_SRV_ABORT
+        s.term_phase = PH_DATA
+        sess_close(idx)
+        return
+    fp_half_close(idx)
+
+
+cdef int fp_idle_ms(int fd) noexcept nogil:
+    """Milliseconds since data last went either way on the socket, -1 if unknown."""
+    cdef skm_counts c
+    if skm_read(fd, &c) < 0:
+        return -1
+    return <int>(c.last_recv_ms if c.last_recv_ms < c.last_sent_ms else c.last_sent_ms)
+
+
+cdef void fp_timeout(int idx) noexcept nogil:
+    """A fast session's timer: a half-close to look at again, or `timeout client`/`server`
+    (`tunnel`) measured from the sockets' last data, which the loop no longer sees."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef unsigned int gen = s.gen
+    cdef int idle, to
+    if s.con_exp and s.con_exp <= g_now:
+        if s.fast == 3:
+            if fp_queued(1, s) == 0 and fp_queued(0, s) == 0:
+                fp_return(idx)      # (the loop's relay from here on, timers included)
+                return
+            s.con_exp = g_now + FP_CHECK_MS // 10
+        else:
+            fp_half_close(idx)
+            if s.state == ST_FREE or s.gen != gen:
+                return
+            if s.fast == 1:
+                fp_check(idx)
+    if s.cli_exp and s.cli_exp <= g_now:
+        to = sess_tunnel(s) or g_px[s.px].conf.clitimeout
+        idle = fp_idle_ms(s.cfd)
+        if 0 <= idle < to:
+            s.cli_exp = g_now + to - idle
+        else:
+            s.term_cause = TERM_CLI_TO
+            s.term_phase = PH_DATA
+            sess_close(idx)
+            return
+    if s.srv_exp and s.srv_exp <= g_now:
+        to = sess_tunnel(s) or g_px[s.be].conf.srvtimeout
+        idle = fp_idle_ms(s.sfd)
+        if 0 <= idle < to:
+            s.srv_exp = g_now + to - idle
+        else:
+            s.term_cause = TERM_SRV_TO
+            s.term_phase = PH_DATA
+            sess_close(idx)
+            return
+    sess_arm(s, idx)

@@ -38,6 +38,7 @@ cpdef enum proxy_option:
     PO_FORCECLOSE = 1 << 15
     PO_HTTP_SERVER_CLOSE = 1 << 16   # close the server side after each response
     PO_LOG_SEPARATE_ERRORS = 1 << 17 # a session ending in error is logged at level err
+    PO_TCP_FASTPATH = 1 << 18        # pyhaproxy's `option tcp-fastpath`: TCP relayed by the kernel (sockmap.pxi)
 
 cpdef enum cookie_mode:
     CK_NONE = 0
@@ -312,6 +313,8 @@ cdef struct chan_t:
     int scan_from        # where to resume looking for the end of the header block
     int big              # large transfers seen: move data with splice() instead of recv()/send()
     int hold             # keep sent bytes in buf (a request that may have to be sent again)
+    int nosplice         # never splice: the source is a socket the fast path gave back (its bytes
+                         # wait in its sockmap queue, which splice() does not read; tcp.pxi)
     h1_chunk ck
 
 
@@ -364,6 +367,16 @@ cdef struct sess_t:
     int req_unsettled      # http_request_ready() runs: s.req's framing is not set up yet
     int req_after_hdr      # bytes after the request's head when it was parsed (body, pipelined)
     int rsp_insp           # TCP: `tcp-response content` rules not decided yet (con_exp: the delay's end)
+    int fast               # TCP fast path (sockmap.pxi): 1 the kernel relays, 3 being taken back,
+                           # 2 the kernel's bytes counted (closed or relayed by the loop again)
+    int fast_tried         # ...it was tried and refused: the epoll relay goes on
+    int fast_err           # EPOLLERR seen on the client (1) or server (2) socket while fast
+    unsigned long long fp_cons_c   # bytes taken off the client socket by user space before (counts)
+    unsigned long long fp_cons_s   # ...and off the server socket
+    unsigned long long fp_wr_c     # bytes written to the client socket before the kernel took over
+    unsigned long long fp_wr_s     # ...and to the server socket
+    skm_key fp_key_c               # the client socket's key in the maps (its own tuple)
+    skm_key fp_key_s
     int log_level          # `set-log-level`: this transaction's level + 1, LOG_SILENT none, 0 as usual
     int req_upgrade        # the request asked for a protocol switch (Connection: upgrade + Upgrade)
     int tunnel             # HTTP became a byte tunnel (101 to an upgrade, 2xx to CONNECT)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import resource
 import selectors
@@ -36,6 +37,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +93,26 @@ def tls_session_cache(cfg: Config) -> Any:
     return _core.TlsCache(n) if n > 0 else None
 
 
+def tcp_fastpath(cfg: Config, warn: Callable[[str], None]) -> Any:
+    """The kernel side of `option tcp-fastpath` a generation's workers share (ext/sockmap.pxi):
+    loaded once, here, before fork (the workers inherit its fds and may have dropped the
+    privileges it needs). None when no proxy asks for it, or when the kernel refuses: then one
+    warning, and those proxies relay through the epoll loop as without the option."""
+    from pyhaproxy import _core
+
+    if not any("tcp-fastpath" in px.options and not px.disabled for px in cfg.proxies):
+        return None
+    entries = min(1 << 20, 2 * max(1, cfg.global_.maxconn) * max(1, cfg.global_.nbproc))
+    try:
+        if os.environ.get("PYHAPROXY_TEST_SOCKMAP_FAIL"):    # tests/e2e/test_tcp_fastpath.py
+            raise OSError(errno.EPERM, "refused for the test (PYHAPROXY_TEST_SOCKMAP_FAIL)")
+        return _core.Sockmap(entries)
+    except OSError as e:
+        warn(f"'option tcp-fastpath': the kernel's sockmap is not available ({e.strerror}); "
+             "TCP sessions are relayed by the worker.")
+        return None
+
+
 @dataclass
 class Generation:
     """One set of workers sharing a configuration and a shared-memory region."""
@@ -109,6 +131,7 @@ class Generation:
     ready_w: int = -1
     ready: int = 0
     tls_cache: Any = None  # _core.TlsCache: the TLS session cache its workers share
+    sockmap: Any = None  # _core.Sockmap: `option tcp-fastpath`'s SOCKHASH and program
 
     def all_ready(self) -> bool:
         return self.ready >= len(self.slots)
@@ -615,6 +638,7 @@ class Master:
         self.selector.register(gen.ready_r, selectors.EVENT_READ, lambda mask, g=gen: self._on_ready(g))
         self.gens.append(gen)
         gen.tls_cache = tls_session_cache(cfg)
+        gen.sockmap = tcp_fastpath(cfg, self.log.warning)
         for i in range(n):
             self._spawn(gen, i)
         if HealthChecker is not None:
@@ -672,6 +696,8 @@ class Master:
         master_pid = os.getpid()
         if gen.tls_cache is not None:
             gen.tls_cache.activate()     # the worker inherits the generation's TLS session cache
+        if gen.sockmap is not None:
+            gen.sockmap.activate()       # ...and its fast path's maps
         try:
             pid = os.fork()
         except OSError:
@@ -808,6 +834,9 @@ class Master:
         gen.ready_r = gen.ready_w = -1
         if gen.maps is not None:
             gen.maps.close()
+        if gen.sockmap is not None:
+            gen.sockmap.close()     # (its workers are gone: the kernel frees maps and program)
+            gen.sockmap = None
         close = getattr(gen.shm, "close", None)
         if callable(close):
             with contextlib.suppress(Exception):

@@ -166,6 +166,9 @@ _FLAG_OPTIONS = {
     "accept-invalid-http-request": "1.3.15",
     "accept-invalid-http-response": "1.3.15",
     "log-separate-errors": "1.3.21",
+    # pyhaproxy's own: a TCP session's bytes relayed by the kernel (docs/tcp-fastpath.md); a
+    # proxy not in `mode tcp` ignores it with a warning (config/parser.py)
+    "tcp-fastpath": "pyhaproxy",
 }
 
 _LATER_OPTIONS = {

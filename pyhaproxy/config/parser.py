@@ -275,6 +275,11 @@ class Parser:
             )
         if px.mode != "health" and px.servers and px.dispatch is not None and px.balance_explicit:
             warn(f"dispatch address of listener {px.name} will be ignored in balance mode.")
+        if "tcp-fastpath" in px.options and px.mode != "tcp":
+            # (2.6 ignores an option of the other mode the same way: "'option httpclose' ignored
+            # for proxy 'x' as it requires HTTP mode.")
+            warn(f"'option tcp-fastpath' ignored for proxy '{px.name}' as it requires TCP mode.")
+            px.options.discard("tcp-fastpath")
         if px.mode in ("tcp", "health"):
             if px.cookie is not None:
                 warn(f"cookie will be ignored for listener {px.name}.")

@@ -40,13 +40,19 @@ TCP_PROXY = """
         server s1 127.0.0.1:{bport}
     """
 
+# `option tcp-fastpath` (docs/tcp-fastpath.md): the same tests with the kernel relaying once a
+# session's first bytes went each way (mid-transfer, for the concurrent one)
+FASTPATH = pytest.mark.parametrize("fastpath", ["", "option tcp-fastpath"], ids=["epoll", "fastpath"])
+
 
 @pytest.mark.timeout(180)
-def test_1mib_both_directions_50_concurrent(proxy, data_backend):
+@FASTPATH
+def test_1mib_both_directions_50_concurrent(proxy, data_backend, fastpath):
     """50 concurrent sessions each move 1 MiB up and 1 MiB down; sha256 matches on both ends."""
     backend = data_backend(down_bytes=1 << 20, up_bytes=1 << 20)
     port = free_port()
-    proxy.start(TCP_PROXY, host=HOST, port=port, bport=backend.port)
+    proxy.start(TCP_PROXY.replace("mode tcp\n", f"mode tcp\n        {fastpath}\n"), host=HOST, port=port,
+                bport=backend.port)
     with ThreadPoolExecutor(max_workers=50) as pool:
         results = list(pool.map(lambda seed: data_exchange(HOST, port, seed, timeout=90), range(1, 51)))
     bad = [detail for ok, detail in results if not ok]
@@ -59,11 +65,13 @@ def test_1mib_both_directions_50_concurrent(proxy, data_backend):
     assert sorted(r.seed for r in seen) == list(range(1, 51))
 
 
-def test_half_close_client_still_gets_full_reply(proxy, tcp_backend):
+@FASTPATH
+def test_half_close_client_still_gets_full_reply(proxy, tcp_backend, fastpath):
     """Client sends, shuts down its write side; the server sees EOF and its full reply arrives."""
     backend = tcp_backend("eof_reply", reply_size=256 * 1024)
     port = free_port()
-    proxy.start(TCP_PROXY, host=HOST, port=port, bport=backend.port)
+    proxy.start(TCP_PROXY.replace("mode tcp\n", f"mode tcp\n        {fastpath}\n"), host=HOST, port=port,
+                bport=backend.port)
     payload = deterministic_bytes(100 * 1024, 3)
     with connect(HOST, port) as s:
         s.sendall(payload)
@@ -75,18 +83,20 @@ def test_half_close_client_still_gets_full_reply(proxy, tcp_backend):
         assert backend.received == [payload]
 
 
-def test_clitimeout_closes_idle_client(proxy, tcp_echo_backend):
+@FASTPATH
+def test_clitimeout_closes_idle_client(proxy, tcp_echo_backend, fastpath):
     """An idle client is disconnected after about clitimeout (1 s); so is the server side."""
     backend = tcp_echo_backend()
     port = free_port()
     proxy.start("""
         listen idle {host}:{port}
             mode tcp
+            {fastpath}
             contimeout 5000
             clitimeout 1000
             srvtimeout 30000
             server s1 127.0.0.1:{bport}
-        """, host=HOST, port=port, bport=backend.port)
+        """, host=HOST, port=port, bport=backend.port, fastpath=fastpath)
     with connect(HOST, port) as s:
         s.sendall(b"hello\n")
         assert recv_exactly(s, 6) == b"hello\n"
