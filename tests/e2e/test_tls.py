@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.net import LOCALHOST, free_ports
+from tests.helpers.net import LOCALHOST, free_ports, wait_until
 from tests.helpers.proxy import CMD_VAR
 
 pytestmark = pytest.mark.timeout(120)
@@ -654,6 +654,32 @@ def test_reload_reads_the_new_certificate(proxy: Any, binary: str, certs: dict[s
             break
         time.sleep(0.05)
     assert cns[-1] == "b.example" and set(cns) <= {"a.example", "b.example"}
+
+
+def test_reload_with_a_bad_certificate_keeps_the_old_workers(
+        proxy: Any, binary: str, certs: dict[str, Path], http_backend: Callable[..., Any],
+        tmp_path: Path) -> None:
+    """A certificate file broken before a `-W` reload: the master says why with an [ALERT]
+    naming the file, the workers that were running stay and keep serving the old certificate,
+    and the next reload with a good file goes through."""
+    (port,) = free_ports(1)
+    bd = http_backend(name="D")
+    crt = tmp_path / "site.pem"
+    crt.write_text(certs["a"].read_text())
+    px = proxy.start(RELOAD_CFG, extra_args=["-W"], port=port, crt=crt, pd=bd.port)
+    workers = set(px.wait_workers(1))
+    crt.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
+    px.signal(signal.SIGUSR2)
+    wait_until(lambda: "ALERT" in px.stderr_text() and str(crt) in px.stderr_text(), 20,
+               message="the reload's alert")
+    for _ in range(5):
+        r = tls_get(port, certs["ca"], None)
+        assert (r["cn"], r["status"]) == ("a.example", 200)
+    assert set(px.worker_pids()) == workers
+    crt.write_text(certs["b"].read_text())
+    px.signal(signal.SIGUSR2)
+    wait_until(lambda: tls_get(port, certs["ca"], None)["cn"] == "b.example", 20,
+               message="the good certificate after the next reload")
 
 
 HTTPSLOG_CFG = """
