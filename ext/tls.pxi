@@ -735,6 +735,54 @@ cdef int tls_ctx_protocol(SSL_CTX *ctx, object cfg) except -1:
     return 0
 
 
+cdef EVP_PKEY *_tls_dh_file(bytes path) noexcept:
+    """The DH parameters of a PEM file, NULL when it has none (the error queue cleared)."""
+    cdef BIO *bio = BIO_new_file(path, b"r")
+    cdef EVP_PKEY *pk = NULL
+    if bio != NULL:
+        pk = PEM_read_bio_Parameters(bio, NULL)
+        BIO_free(bio)
+    if pk == NULL:
+        ERR_clear_error()
+    return pk
+
+
+cdef int _tls_dh(SSL_CTX *ctx, object cfg, bytes crtpath) except -1:
+    """DHE key exchange as 2.6 enables it: the DH parameters of the certificate file, else those
+    of `ssl-dh-param-file`, else RFC 7919's group of `tune.ssl.default-dh-param` bits, no larger
+    than an RSA key (2048, 3072 or 4096: 2.6 picks the same ffdhe groups); none of these, no DHE
+    (ECDHE only), as 2.6 with OpenSSL 3 does."""
+    cdef EVP_PKEY *pk = _tls_dh_file(crtpath)
+    cdef EVP_PKEY *key
+    cdef EVP_PKEY_CTX *pc
+    cdef OSSL_PARAM prm[2]
+    cdef int bits
+    cdef bytes group
+    if pk == NULL and cfg.dh_file:
+        pk = _tls_dh_file(cfg.dh_file.encode())
+        if pk == NULL:
+            raise ValueError(f"unable to load DH parameters from file <{cfg.dh_file}>.")
+    if pk == NULL and cfg.dh_bits >= 2048:
+        bits = cfg.dh_bits
+        key = SSL_CTX_get0_privatekey(ctx)
+        if key != NULL and EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA and EVP_PKEY_get_bits(key) < bits:
+            bits = EVP_PKEY_get_bits(key)
+        group = b"ffdhe4096" if bits >= 4096 else b"ffdhe3072" if bits >= 3072 else b"ffdhe2048"
+        pc = EVP_PKEY_CTX_new_from_name(NULL, b"DH", NULL)
+        prm[0] = OSSL_PARAM_construct_utf8_string(b"group", <char *>group, 0)
+        prm[1] = OSSL_PARAM_construct_end()
+        if pc == NULL or EVP_PKEY_paramgen_init(pc) != 1 or EVP_PKEY_CTX_set_params(pc, prm) != 1 \
+                or EVP_PKEY_paramgen(pc, &pk) != 1:
+            pk = NULL
+        EVP_PKEY_CTX_free(pc)
+        if pk == NULL:
+            raise ValueError(f"unable to set the DH group {group.decode()}: {_tls_errors()}")
+    if pk != NULL and SSL_CTX_set0_tmp_dh_pkey(ctx, pk) != 1:
+        EVP_PKEY_free(pk)
+        raise ValueError(f"unable to set the DH parameters: {_tls_errors()}")
+    return 0
+
+
 cdef SSL_CTX *_tls_ctx(object cfg, object crt, tls_bind_t *tb, tls_ctxopt_t *o) except NULL:
     """One context: the certificate file crt (PEM: certificate, chain, key) with the bind's settings."""
     cdef SSL_CTX *ctx = SSL_CTX_new(TLS_server_method())
@@ -755,6 +803,11 @@ cdef SSL_CTX *_tls_ctx(object cfg, object crt, tls_bind_t *tb, tls_ctxopt_t *o) 
         raise
     if not cfg.prefer_client_ciphers:
         SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE)
+    try:
+        _tls_dh(ctx, cfg, path)
+    except BaseException:
+        SSL_CTX_free(ctx)
+        raise
     if cfg.curves:
         b = cfg.curves.encode()
         if SSL_CTX_set1_groups_list(ctx, b) != 1:

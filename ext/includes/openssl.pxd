@@ -268,3 +268,29 @@ cdef extern from "<openssl/evp.h>" nogil:
         EVP_PKEY_RSA
         EVP_PKEY_EC
         EVP_PKEY_DSA
+
+# DHE (tls.pxi _tls_dh): DH parameters from a PEM file, or RFC 7919's named groups
+cdef extern from "<openssl/bio.h>" nogil:
+    ctypedef struct BIO:
+        pass
+    BIO *BIO_new_file(const char *filename, const char *mode)
+    int BIO_free(BIO *a)
+
+cdef extern from "<openssl/pem.h>" nogil:
+    EVP_PKEY *PEM_read_bio_Parameters(BIO *bp, EVP_PKEY **x)
+
+cdef extern from "<openssl/evp.h>" nogil:
+    ctypedef struct EVP_PKEY_CTX:
+        pass
+    ctypedef struct OSSL_LIB_CTX:
+        pass
+    EVP_PKEY_CTX *EVP_PKEY_CTX_new_from_name(OSSL_LIB_CTX *libctx, const char *name, const char *propquery)
+    int EVP_PKEY_paramgen_init(EVP_PKEY_CTX *ctx)
+    int EVP_PKEY_CTX_set_params(EVP_PKEY_CTX *ctx, const OSSL_PARAM *params)
+    int EVP_PKEY_paramgen(EVP_PKEY_CTX *ctx, EVP_PKEY **ppkey)
+    void EVP_PKEY_CTX_free(EVP_PKEY_CTX *ctx)
+    void EVP_PKEY_free(EVP_PKEY *pkey)
+
+cdef extern from "<openssl/ssl.h>" nogil:
+    int SSL_CTX_set0_tmp_dh_pkey(SSL_CTX *ctx, EVP_PKEY *dhpkey)
+    EVP_PKEY *SSL_CTX_get0_privatekey(const SSL_CTX *ctx)

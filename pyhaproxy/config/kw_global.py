@@ -121,6 +121,15 @@ def g_tune(st: State, args: list[str], where: Where) -> None:
         # applied: the HTTP/2 connections' SETTINGS (ext/h2.pxi)
         parse_int(args[1], kw, where, lo=H2_TUNES[kw][1], hi=H2_TUNES[kw][2])
         return
+    if kw == "tune.ssl.default-dh-param":
+        # applied: DHE's group (ext/tls.pxi _tls_dh); OpenSSL's default security level refuses
+        # DH under 2048 bits, so 1024 gives no DHE, as with 2.6 on the same OpenSSL
+        bits = parse_int(args[1], kw, where, lo=1024)
+        st.config.global_.tls.dh_bits = bits
+        if bits < 2048:
+            st.warn(where, f"'{kw} {bits}': DH parameters under 2048 bits are refused by OpenSSL's "
+                           "security level: no DHE key exchange.")
+        return
     if kw == "tune.ssl.cachesize":
         # applied: the entries of the TLS session cache the workers share (ext/tlscache.pxi)
         parse_int(args[1], kw, where, lo=0, hi=1 << 22)

@@ -49,7 +49,7 @@ _DEFAULT_BIND_OPTIONS = {"ssl-min-ver": True, "ssl-max-ver": True, "no-tls-ticke
                          **{k: False for k in _FORCE_VERSION}}
 # the global TLS keywords handled here
 GLOBAL_KEYWORDS = ("crt-base", "ca-base", "ssl-default-bind-ciphers", "ssl-default-bind-ciphersuites",
-                   "ssl-default-bind-curves", "ssl-default-bind-options")
+                   "ssl-default-bind-curves", "ssl-default-bind-options", "ssl-dh-param-file")
 _CRT_SKIP_EXT = (".key", ".ocsp", ".issuer", ".sctl")   # `crt DIR`: files that are not certificates
 _CA_EXT = (".pem", ".crt", ".cer", ".crl")   # `ca-file DIR`: the files loaded, as 2.6 does
 
@@ -104,6 +104,9 @@ class BindTLS:
     ticket_ring: list[bytes] = field(default_factory=list)
     ticket_enc: int = 0
     ticket_klen: int = 0
+    # DHE (ext/tls.pxi _tls_dh): `ssl-dh-param-file`, `tune.ssl.default-dh-param` (0: not given)
+    dh_file: str | None = None
+    dh_bits: int = 0
 
 
 @dataclass
@@ -119,6 +122,8 @@ class GlobalTLS:
     server_ciphers: str | None = None
     server_ciphersuites: str | None = None
     server_options: list[str] = field(default_factory=list)
+    dh_file: str | None = None          # `ssl-dh-param-file`
+    dh_bits: int = 0                    # `tune.ssl.default-dh-param` (config/kw_global.py)
 
 
 def parse_global(g: GlobalTLS, args: list[str], where: Where) -> None:
@@ -132,6 +137,17 @@ def parse_global(g: GlobalTLS, args: list[str], where: Where) -> None:
         return
     if len(args) > 2:
         raise _fail(where, f"'{kw}' expects exactly one argument.")
+    if kw == "ssl-dh-param-file":
+        # read by each context (ext/tls.pxi _tls_dh); 2.6 takes only "DH PARAMETERS" blocks
+        try:
+            with open(args[1], encoding="latin-1") as f:
+                ok = "-----BEGIN DH PARAMETERS-----" in f.read()
+        except OSError:
+            ok = False
+        if not ok:
+            raise _fail(where, f"'{kw}': unable to load DH parameters from file <{args[1]}>.")
+        g.dh_file = args[1]
+        return
     attr = {"crt-base": "crt_base", "ca-base": "ca_base", "ssl-default-bind-ciphers": "bind_ciphers",
             "ssl-default-bind-ciphersuites": "bind_ciphersuites",
             "ssl-default-bind-curves": "bind_curves"}[kw]
@@ -394,7 +410,8 @@ def parse_bind(g: GlobalTLS, bind_text: str, words: list[str], where: Where) -> 
     """The TLS options of one `bind` line (already separated from the others): its BindTLS, or
     None when the line has no `ssl` (certificates named without `ssl` are not used, as in 2.6)."""
     label = f"'bind {bind_text}'"
-    t = BindTLS(ciphers=g.bind_ciphers, ciphersuites=g.bind_ciphersuites, curves=g.bind_curves)
+    t = BindTLS(ciphers=g.bind_ciphers, ciphersuites=g.bind_ciphersuites, curves=g.bind_curves,
+                dh_file=g.dh_file, dh_bits=g.dh_bits)
     if g.bind_options:
         _apply_options(t, g.bind_options, where, _DEFAULT_BIND_OPTIONS, label)
     crts: list[str] = []
