@@ -842,6 +842,8 @@ cdef void http_relay_io(int idx) noexcept nogil:
         if s.req.phase == CH_DONE and s.req.buf_off >= s.req.buf_len and s.req.in_pipe == 0:
             s.cli_exp = 0
             touch_srv(s)
+    if s.srv_rd == 0 and io_rd_pending(s.sfd):
+        s.srv_rd = 1        # h2: the response came in while the request was being sent
     if s.rsp.phase == CH_HDR:
         http_read_response(idx)
         if s.state != ST_RELAY or g_sess[idx].gen != s.gen:
@@ -880,7 +882,10 @@ cdef void http_idle_server_event(int idx) noexcept nogil:
     cdef char b
     if s.sfd < 0:
         return
-    if recv(s.sfd, &b, 1, MSG_DONTWAIT | MSG_PEEK) < 0 and errno == EAGAIN:
+    if h2o_of(s.sfd) != NULL:
+        if h2o_idle_event(s.sfd) == 0:
+            return              # HTTP/2: SETTINGS, PING, WINDOW_UPDATE between streams
+    elif recv(s.sfd, &b, 1, MSG_DONTWAIT | MSG_PEEK) < 0 and errno == EAGAIN:
         return
     sfd_close(s.sfd)
     s.sfd = -1
