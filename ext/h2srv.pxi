@@ -40,6 +40,7 @@ cdef struct h2o_t:
     char head[H2O_HEAD_MAX]
     int head_len
     int head_req                 # a HEAD request: its answer has no body
+    int h2cli                    # the next request is an HTTP/2 client's: 1 over h2c, 2 over TLS
     int rq_chunked
     long long rq_left            # Content-Length bytes still to come
     h1_chunk ck
@@ -330,7 +331,8 @@ cdef inline int _h2o_is(const char *p, int n, const char *w) noexcept nogil:
 cdef int _h2o_submit(h2o_t *o, int hlen) noexcept nogil:
     """The request's head is whole in o.head: submit its HEADERS (the pseudo-header fields as
     2.6 writes them: an origin-form target goes with `:scheme https` and the Host field, an
-    absolute one gives :scheme and :authority and drops Host). 0, or -1."""
+    absolute one gives :scheme and :authority and drops Host; an HTTP/2 client's request, which
+    2.6 holds in absolute form, gives its connection's scheme and its Host as :authority). 0, or -1."""
     cdef h1_msg *m = &g_h2o_msg
     cdef nghttp2_nv nv[H1_MAX_HDRS + 4]
     cdef nghttp2_data_provider prd
@@ -339,6 +341,8 @@ cdef int _h2o_submit(h2o_t *o, int hlen) noexcept nogil:
     cdef char *hn
     cdef int nn = 0, i, k, hl, ul, sl = 0, al = 0, a0 = 0, te_trl
     cdef int32_t sid
+    cdef int h2cli = o.h2cli
+    o.h2cli = 0
     if h1_parse_request(h, hlen, m) <= 0:
         return -1
     u = h + m.uri_off
@@ -364,11 +368,21 @@ cdef int _h2o_submit(h2o_t *o, int hlen) noexcept nogil:
     if al or sl:
         nv[nn].value = <uint8_t *>u
         nv[nn].valuelen = sl
+    elif h2cli == 1:
+        nv[nn].value = <uint8_t *>b"http"
+        nv[nn].valuelen = 4
     else:
         nv[nn].value = <uint8_t *>b"https"
         nv[nn].valuelen = 5
     nn += 1
-    if al:
+    if h2cli and not (al or sl) and m.host_off >= 0:
+        nv[nn].name = <uint8_t *>b":authority"
+        nv[nn].namelen = 10
+        nv[nn].value = <uint8_t *>(h + m.host_off)
+        nv[nn].valuelen = m.host_len
+        nn += 1
+        al = -1                 # (Host goes as :authority, not as a field)
+    if al > 0:
         nv[nn].name = <uint8_t *>b":authority"
         nv[nn].namelen = 10
         nv[nn].value = <uint8_t *>(u + a0)
@@ -391,7 +405,7 @@ cdef int _h2o_submit(h2o_t *o, int hlen) noexcept nogil:
         hl = m.hdr[i].n_len
         if _h2o_is(hn, hl, b"connection") or _h2o_is(hn, hl, b"proxy-connection") \
                 or _h2o_is(hn, hl, b"keep-alive") or _h2o_is(hn, hl, b"upgrade") \
-                or _h2o_is(hn, hl, b"transfer-encoding") or (al and _h2o_is(hn, hl, b"host")):
+                or _h2o_is(hn, hl, b"transfer-encoding") or (al != 0 and _h2o_is(hn, hl, b"host")):
             continue
         for k in range(hl):                   # (HTTP/2 field names are in lower case)
             if hn[k] >= b'A' and hn[k] <= b'Z':
@@ -582,6 +596,7 @@ cdef int h2o_new(int fd) noexcept nogil:
     """An HTTP/2 layer for a server connection just established: its preface and SETTINGS go
     with the first request. 0, or -1."""
     cdef h2o_t *o
+    cdef nghttp2_settings_entry iv[1]
     if g_h2o == NULL or fd < 0 or fd >= g_h2o_max:
         return -1
     o = <h2o_t *>calloc(1, sizeof(h2o_t))
@@ -594,7 +609,9 @@ cdef int h2o_new(int fd) noexcept nogil:
         return -1
     o.fd = fd
     o.rq = RQ_HEAD
-    nghttp2_submit_settings(o.ng, NGHTTP2_FLAG_NONE, NULL, 0)
+    iv[0].settings_id = NGHTTP2_SETTINGS_ENABLE_PUSH      # (no server push, as 2.6)
+    iv[0].value = 0
+    nghttp2_submit_settings(o.ng, NGHTTP2_FLAG_NONE, iv, 1)
     g_h2o[fd] = o
     return 0
 
@@ -641,6 +658,13 @@ cdef inline int io_eof_pending(int fd) noexcept nogil:
 cdef inline int io_copy_only(int fd) noexcept nogil:
     """A side that never splices: TLS, an HTTP/2 stream's memory, an HTTP/2 server connection."""
     return cli_copy_only(fd) or h2o_of(fd) != NULL
+
+
+cdef inline void h2o_client_h2(int fd, int tls) noexcept nogil:
+    """The request about to be sent on fd is an HTTP/2 client's (tls: over TLS)."""
+    cdef h2o_t *o = h2o_of(fd)
+    if o != NULL and o.rq != RQ_BODY:
+        o.h2cli = 2 if tls else 1
 
 
 cdef inline int io_rd_pending(int fd) noexcept nogil:

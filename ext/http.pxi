@@ -822,6 +822,8 @@ cdef void http_relay_io(int idx) noexcept nogil:
         tcp_relay_io(idx)
         return
     if s.req.phase != CH_DONE or s.req.buf_off < s.req.buf_len or s.req.in_pipe > 0:
+        if s.h2c and s.rsp.phase == CH_HDR:
+            h2o_client_h2(s.sfd, tls_is(sess_tls_fd(s)))    # h2 to an h2 server: its pseudo-headers
         r1 = http_forward(&s.req, s.cfd, s.sfd, &s.cli_rd, &s.srv_wr)
         if r1 & XF_SRC_ERR:
             s.term_cause = TERM_CLI_ABORT

@@ -137,8 +137,21 @@ def test_http2_client_to_http2_server(h2s: Callable[..., dict[str, Any]]) -> Non
     head, body = head_and_body(r.stdout)
     assert head[0] == "HTTP/2 200 " and body == b"one,two,three\n"
     req = px["plain"].requests[-1]
-    assert req.pseudo()[":method"] == "GET" and req.pseudo()[":path"] == "/chunk/h2"
+    # 2.6 holds an HTTP/2 request in absolute form: the client's scheme, :authority, no Host
+    assert req.headers[:4] == [(":method", "GET"), (":scheme", "http"),
+                               (":authority", f"127.0.0.1:{px['ph2']}"), (":path", "/chunk/h2")]
+    assert req.header("host") is None
     assert px["log"].wait_for("/chunk/h2 HTTP/2.0")
+
+
+def test_absolute_form_request(h2s: Callable[..., dict[str, Any]]) -> None:
+    px = h2s()
+    r = curl("-x", f"http://127.0.0.1:{px['port']}", "http://example.test/cl/abs")
+    assert r.stdout == b"cl from H2C\n"
+    req = px["plain"].requests[-1]
+    assert req.headers[:4] == [(":method", "GET"), (":scheme", "http"), (":authority", "example.test"),
+                               (":path", "/cl/abs")]
+    assert req.header("host") is None
 
 
 @pytest.mark.parametrize("chunked", [False, True])
