@@ -12,6 +12,7 @@ silence (502 SH, SD, 504 sH), and the log line.
 from __future__ import annotations
 
 import re
+import socket
 import ssl
 import subprocess
 from collections.abc import Callable, Iterator
@@ -246,4 +247,37 @@ def test_server_errors(h2s: Callable[..., dict[str, Any]], path: str, status: st
     assert f" {status} " in line and f" {flags} " in line
     # the next request gets a fresh stream (or connection) and its answer
     r = curl(f"http://127.0.0.1:{px['port']}/cl/after")
+    assert r.stdout == b"cl from H2C\n"
+
+
+def test_head_and_pipelined_requests(h2s: Callable[..., dict[str, Any]]) -> None:
+    px = h2s()
+    # HEAD: the answer's fields, no body and no chunked framing, whatever the server's length
+    r = curl("-i", "-I", f"http://127.0.0.1:{px['port']}/chunk/head")
+    head, body = head_and_body(r.stdout)
+    assert head[0] == "HTTP/1.1 200 " and body == b""
+    assert not any(h.startswith("transfer-encoding") for h in head)
+    # two pipelined requests on one client connection: two streams, two answers in order
+    with socket.create_connection(("127.0.0.1", px["port"]), timeout=10) as s:
+        s.sendall(b"GET /cl/p1 HTTP/1.1\r\nHost: x\r\n\r\nGET /chunk/p2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while not got.endswith(b"0\r\n\r\n"):
+            data = s.recv(65536)
+            if not data:
+                break
+            got += data
+    first, _, second = got.partition(b"cl from H2C\n")
+    assert first.startswith(b"HTTP/1.1 200 ") and second.startswith(b"HTTP/1.1 200 ")
+    assert dechunk(second.partition(b"\r\n\r\n")[2]) == (b"one,two,three\n", b"\r\n")
+    assert [q.pseudo()[":path"] for q in px["plain"].requests[-2:]] == ["/cl/p1", "/chunk/p2"]
+
+
+def test_client_leaving_mid_body(h2s: Callable[..., dict[str, Any]]) -> None:
+    px = h2s()
+    with socket.create_connection(("127.0.0.1", px["port"]), timeout=10) as s:
+        s.sendall(b"GET /big/8000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.recv(65536)
+    line = px["log"].wait_for('"GET /big/8000000 HTTP/1.1"')
+    assert " 200 " in line and " CD-- " in line
+    r = curl(f"http://127.0.0.1:{px['port']}/cl/after")      # the worker serves on
     assert r.stdout == b"cl from H2C\n"
