@@ -281,3 +281,15 @@ def test_client_leaving_mid_body(h2s: Callable[..., dict[str, Any]]) -> None:
     assert " 200 " in line and " CD-- " in line
     r = curl(f"http://127.0.0.1:{px['port']}/cl/after")      # the worker serves on
     assert r.stdout == b"cl from H2C\n"
+
+
+def test_graceful_goaway_then_next_request(h2s: Callable[..., dict[str, Any]]) -> None:
+    px = h2s()
+    # the server answers, then says GOAWAY with that stream as the last and closes: the kept-alive
+    # client's next requests go on a new server connection
+    r = curl(f"http://127.0.0.1:{px['port']}/bye/1", f"http://127.0.0.1:{px['port']}/cl/2",
+             f"http://127.0.0.1:{px['port']}/cl/3")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"bye from H2C\ncl from H2C\ncl from H2C\n"
+    reqs = px["plain"].requests[-3:]
+    assert reqs[0].conn_id != reqs[1].conn_id == reqs[2].conn_id
