@@ -23,6 +23,8 @@ cdef enum:
     H2O_BODY_MAX = 65536
     H2O_HEAD_MAX = 16384
     H2O_RD_CAP = 262144          # response bytes held before the socket is read again
+    H2O_TRL_MAX = 4096           # a chunked request's trailer section, passed on as trailers
+    H2O_TRL_NV = 64
     RQ_HEAD = 0                  # reading the request's head
     RQ_BODY = 1                  # its body
     RQ_SENT = 2                  # the whole request is in nghttp2's hands
@@ -50,6 +52,8 @@ cdef struct h2o_t:
     int body_end                 # the whole body is in `body`
     int deferred                 # the data provider said DEFERRED (resume when bytes come)
     int st_closed                # the stream is closed (what is still sent of the request is dropped)
+    char trl[H2O_TRL_MAX]        # the chunked request's trailer lines ("name: value\r\n"...)
+    int trl_len
     # the response being received
     char *rout                   # HTTP/1.1 response bytes for io_recv()
     int rout_len, rout_off, rout_cap
@@ -103,6 +107,20 @@ cdef int _h2o_rout_add(h2o_t *o, const char *p, int n) noexcept nogil:
 
 cdef inline int _h2o_rout_str(h2o_t *o, const char *p) noexcept nogil:
     return _h2o_rout_add(o, p, <int>strlen(p))
+
+
+cdef inline int _h2o_is(const char *p, int n, const char *w) noexcept nogil:
+    cdef int k = <int>strlen(w), i
+    cdef char c
+    if n != k:
+        return 0
+    for i in range(n):
+        c = p[i]
+        if c >= b'A' and c <= b'Z':
+            c = c + 32
+        if c != w[i]:
+            return 0
+    return 1
 
 
 # ---- nghttp2's callbacks (the response)
@@ -217,6 +235,43 @@ cdef int _h2o_on_close(nghttp2_session *ng, int32_t sid, uint32_t err, void *ud)
     return 0
 
 
+cdef void _h2o_body_eof(h2o_t *o, uint32_t *flags) noexcept nogil:
+    """The request body's end: END_STREAM on this DATA frame, or a trailing HEADERS frame with
+    the chunked request's trailer fields (names in lower case; framing fields left out)."""
+    cdef nghttp2_nv nv[H2O_TRL_NV]
+    cdef int n = 0, p = 0, e, c, v, k
+    flags[0] |= NGHTTP2_DATA_FLAG_EOF
+    while p < o.trl_len and n < H2O_TRL_NV:
+        e = p
+        while e < o.trl_len and o.trl[e] != b'\n':
+            e += 1
+        c = p
+        while c < e and o.trl[c] != b':':
+            if o.trl[c] >= b'A' and o.trl[c] <= b'Z':
+                o.trl[c] = o.trl[c] + 32
+            c += 1
+        v = c + 1
+        while v < e and (o.trl[v] == b' ' or o.trl[v] == b'\t'):
+            v += 1
+        k = e
+        while k > v and (o.trl[k - 1] == b'\r' or o.trl[k - 1] == b' ' or o.trl[k - 1] == b'\t'):
+            k -= 1
+        if c < e and c > p and not (_h2o_is(o.trl + p, c - p, b"content-length")
+                                    or _h2o_is(o.trl + p, c - p, b"transfer-encoding")
+                                    or _h2o_is(o.trl + p, c - p, b"connection")
+                                    or _h2o_is(o.trl + p, c - p, b"host")):
+            nv[n].name = <uint8_t *>(o.trl + p)
+            nv[n].namelen = c - p
+            nv[n].value = <uint8_t *>(o.trl + v)
+            nv[n].valuelen = k - v if k > v else 0
+            nv[n].flags = NGHTTP2_NV_FLAG_NONE
+            n += 1
+        p = e + 1
+    o.trl_len = 0
+    if n and nghttp2_submit_trailer(o.ng, o.sid, nv, n) == 0:
+        flags[0] |= NGHTTP2_DATA_FLAG_NO_END_STREAM
+
+
 cdef ssize_t _h2o_read_body(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t length,
                             uint32_t *flags, nghttp2_data_source *src, void *ud) noexcept nogil:
     """nghttp2 takes request body bytes for DATA frames as the server's window allows."""
@@ -225,7 +280,7 @@ cdef ssize_t _h2o_read_body(nghttp2_session *ng, int32_t sid, uint8_t *buf, size
     cdef int k
     if avail == 0:
         if o.body_end:
-            flags[0] |= NGHTTP2_DATA_FLAG_EOF
+            _h2o_body_eof(o, flags)
             return 0
         o.deferred = 1
         return NGHTTP2_ERR_DEFERRED
@@ -235,7 +290,7 @@ cdef ssize_t _h2o_read_body(nghttp2_session *ng, int32_t sid, uint8_t *buf, size
     if o.body_off == o.body_len:
         o.body_off = o.body_len = 0
         if o.body_end:
-            flags[0] |= NGHTTP2_DATA_FLAG_EOF
+            _h2o_body_eof(o, flags)
     return k
 
 
@@ -313,20 +368,6 @@ cdef int _h2o_in(h2o_t *o) noexcept nogil:
 
 
 # ---- the request (HTTP/1.1 bytes from the session)
-
-cdef inline int _h2o_is(const char *p, int n, const char *w) noexcept nogil:
-    cdef int k = <int>strlen(w), i
-    cdef char c
-    if n != k:
-        return 0
-    for i in range(n):
-        c = p[i]
-        if c >= b'A' and c <= b'Z':
-            c = c + 32
-        if c != w[i]:
-            return 0
-    return 1
-
 
 cdef int _h2o_submit(h2o_t *o, int hlen) noexcept nogil:
     """The request's head is whole in o.head: submit its HEADERS (the pseudo-header fields as
@@ -432,6 +473,7 @@ cdef int _h2o_submit(h2o_t *o, int hlen) noexcept nogil:
     o.body_end = 0
     o.deferred = 0
     o.st_closed = 0
+    o.trl_len = 0
     o.rs_final = o.rs_status = o.rs_has_cl = o.rs_chunked = o.rs_done = o.rs_err = o.rs_trl = 0
     prd.source.ptr = o
     prd.read_callback = _h2o_read_body
@@ -470,7 +512,7 @@ cdef ssize_t h2o_send(int fd, const char *buf, size_t n) noexcept nogil:
     """send() for an HTTP/2 server connection: the session's HTTP/1.1 request bytes."""
     cdef h2o_t *o = g_h2o[fd]
     cdef size_t used = 0
-    cdef int k, e, take, hl
+    cdef int k, e, take, hl, st
     cdef long long left
     if o.want_rd:
         o.want_rd = 0
@@ -526,11 +568,17 @@ cdef ssize_t h2o_send(int fd, const char *buf, size_t n) noexcept nogil:
                 h1_chunk_skip_data(&o.ck, k)
                 used += k
             else:
-                # framing bytes (sizes, CRLFs, trailers: the request's trailers are dropped)
+                # framing bytes (sizes, CRLFs), and the trailer lines kept for a trailing HEADERS
+                st = o.ck.state
                 k = h1_chunk_feed(&o.ck, buf + used, 1)
                 if k < 0:
                     tls_set_errno(EPIPE)
                     return -1
+                if (st == H1_CK_TRL_LINE or st == H1_CK_TRL_LF
+                        or (st == H1_CK_TRL_START and o.ck.state == H1_CK_TRL_LINE)) \
+                        and o.trl_len < H2O_TRL_MAX:
+                    o.trl[o.trl_len] = buf[used]
+                    o.trl_len += 1
                 used += 1
                 if o.ck.done:
                     o.body_end = 1

@@ -293,3 +293,20 @@ def test_graceful_goaway_then_next_request(h2s: Callable[..., dict[str, Any]]) -
     assert r.stdout == b"bye from H2C\ncl from H2C\ncl from H2C\n"
     reqs = px["plain"].requests[-3:]
     assert reqs[0].conn_id != reqs[1].conn_id == reqs[2].conn_id
+
+
+def test_request_trailers_go_as_a_trailing_headers(h2s: Callable[..., dict[str, Any]]) -> None:
+    px = h2s()
+    with socket.create_connection(("127.0.0.1", px["port"]), timeout=10) as s:
+        s.sendall(b"POST /echo/trl HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"5\r\nhello\r\n6\r\n world\r\n0\r\nX-Checksum: abc\r\nGrpc-Status: 0\r\n\r\n")
+        got = b""
+        while not got.endswith(b"0\r\n\r\n"):
+            data = s.recv(65536)
+            if not data:
+                break
+            got += data
+    assert dechunk(got.partition(b"\r\n\r\n")[2])[0] == b"hello world"
+    req = px["plain"].requests[-1]
+    assert req.body == b"hello world"
+    assert req.trailers == [("x-checksum", "abc"), ("grpc-status", "0")]
