@@ -34,6 +34,7 @@ cdef struct h2o_t:
     nghttp2_session *ng
     int fd
     int dead                     # the connection failed or is closing (GOAWAY, EOF): no new stream
+    int up                       # the server's SETTINGS came: it speaks HTTP/2
     int want_rd                  # io_send() said EAGAIN: the next EPOLLIN makes it writable
     char *wout                   # wire bytes waiting for the socket
     int wout_len, wout_off, wout_cap
@@ -188,6 +189,9 @@ cdef void _h2o_rs_end(h2o_t *o) noexcept nogil:
 
 cdef int _h2o_on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *ud) noexcept nogil:
     cdef h2o_t *o = <h2o_t *>ud
+    if f.hd.type == NGHTTP2_SETTINGS:
+        o.up = 1
+        return 0
     if f.hd.type == NGHTTP2_GOAWAY:
         o.dead = 1               # no new stream on it; the streams it refused are closed by nghttp2
         return 0
@@ -706,6 +710,13 @@ cdef inline int io_eof_pending(int fd) noexcept nogil:
 cdef inline int io_copy_only(int fd) noexcept nogil:
     """A side that never splices: TLS, an HTTP/2 stream's memory, an HTTP/2 server connection."""
     return cli_copy_only(fd) or h2o_of(fd) != NULL
+
+
+cdef inline int h2o_never_up(int fd) noexcept nogil:
+    """An HTTP/2 server connection that failed before the server's SETTINGS came (it does not
+    speak HTTP/2): 2.6 counts that as a failed connection (retries, then 503 SC)."""
+    cdef h2o_t *o = h2o_of(fd)
+    return o != NULL and not o.up
 
 
 cdef inline void h2o_client_h2(int fd, int tls) noexcept nogil:

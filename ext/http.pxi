@@ -675,6 +675,25 @@ cdef int http_retry_fresh(int idx) noexcept nogil:
     return 1
 
 
+cdef int http_h2_not_up(int idx) noexcept nogil:
+    """`proto h2` (or ALPN h2) towards a server that failed before its SETTINGS: a failed
+    connect as in 2.6 (retries, redispatch, then 503 SC), the request sent again from the
+    buffer. 1 when handled so."""
+    cdef sess_t *s = &g_sess[idx]
+    if s.rsp.bytes or s.rsp.buf_in or s.req.chunked or s.req.in_pipe or s.req.to_fwd:
+        return 0
+    if s.req.phase != CH_DONE or s.srv < 0:
+        return 0
+    s.req.buf_off = 0
+    s.req.err = 0
+    chan_reset_msg(&s.rsp)
+    s.rsp.err = 0
+    s.state = ST_CONNECTING
+    s.t_conn = 0
+    conn_failed(idx)
+    return 1
+
+
 cdef void http_read_response(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef int r, n, end
@@ -722,6 +741,8 @@ cdef void http_read_response(int idx) noexcept nogil:
             return
         # The server closed or failed before a complete response.
         if http_retry_fresh(idx):
+            return
+        if h2o_never_up(s.sfd) and http_h2_not_up(idx):
             return
         ctr_px(s.be).err_resp += 1
         if s.srv >= 0:

@@ -64,6 +64,7 @@ cdef extern from "<nghttp2/nghttp2.h>" nogil:
         NGHTTP2_DATA = 0
         NGHTTP2_HEADERS = 0x01
         NGHTTP2_RST_STREAM = 0x03
+        NGHTTP2_SETTINGS = 0x04
         NGHTTP2_GOAWAY = 0x07
         NGHTTP2_FLAG_NONE = 0
         NGHTTP2_FLAG_END_STREAM = 0x01

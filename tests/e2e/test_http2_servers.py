@@ -42,11 +42,15 @@ frontend fe
     bind 127.0.0.1:{port}
     bind 127.0.0.1:{ph2} proto h2
     use_backend btls if { path_beg /tls }
+    use_backend bh1 if { path_beg /h1 }
     default_backend bh2c
 backend bh2c
     server s1 127.0.0.1:{ps} proto h2
 backend btls
     server t1 127.0.0.1:{pt} ssl verify none alpn h2
+backend bh1
+    retries 1
+    server h1 127.0.0.1:{ph1} proto h2
 """
 
 
@@ -87,11 +91,14 @@ def servers(certs: dict[str, Path]) -> Iterator[dict[str, H2Server]]:  # noqa: F
 
 
 @pytest.fixture
-def h2s(proxy: Any, binary: str, syslog: Any, servers: dict[str, H2Server]) -> Callable[..., dict[str, Any]]:  # noqa: F811
+def h2s(proxy: Any, binary: str, syslog: Any, servers: dict[str, H2Server],  # noqa: F811
+        http_backend: Callable[..., Any]) -> Callable[..., dict[str, Any]]:
+    h1 = http_backend(name="H1")
+
     def start(tsrv: str = "10s") -> dict[str, Any]:
         port, ph2 = free_ports(2)
         proxy.start(CFG, port=port, ph2=ph2, ps=servers["plain"].port, pt=servers["tls"].port,
-                    logport=syslog[1], tsrv=tsrv)
+                    ph1=h1.port, logport=syslog[1], tsrv=tsrv)
         return {"port": port, "ph2": ph2, "log": syslog[0], **servers}
     return start
 
@@ -310,3 +317,15 @@ def test_request_trailers_go_as_a_trailing_headers(h2s: Callable[..., dict[str, 
     req = px["plain"].requests[-1]
     assert req.body == b"hello world"
     assert req.trailers == [("x-checksum", "abc"), ("grpc-status", "0")]
+
+
+def test_proto_h2_towards_an_http11_server(h2s: Callable[..., dict[str, Any]]) -> None:
+    px = h2s()
+    # the server answers the preface as HTTP/1.1 would: a failed connection for 2.6 (retried
+    # once here, `retries 1`), then 503 SC with Tc -1 and the retry counted
+    r = curl("-i", f"http://127.0.0.1:{px['port']}/h1/x")
+    head, _ = head_and_body(r.stdout)
+    assert head[0] == "HTTP/1.1 503 Service Unavailable"
+    line = px["log"].wait_for('"GET /h1/x HTTP/1.1"')
+    assert " bh1/h1 " in line and " 503 " in line and " SC-- " in line
+    assert re.search(r" 0/0/-1/-1/\d+ 503 ", line) and re.search(r" \d+/\d+/\d+/\d+/1 0/0 ", line), line
