@@ -330,3 +330,16 @@ def test_proto_h2_towards_an_http11_server(h2s: Callable[..., dict[str, Any]]) -
     assert " bh1/h1 " in line and " 503 " in line and " SC-- " in line
     # (Tc and Tr -1: never connected, no answer; the other timers are not looked at)
     assert re.search(r" \d+/\d+/-1/-1/\d+ 503 ", line) and re.search(r" \d+/\d+/\d+/\d+/1 0/0 ", line), line
+
+
+def test_interim_answer(h2s: Callable[..., dict[str, Any]]) -> None:
+    px = h2s()
+    r = curl("-i", f"http://127.0.0.1:{px['port']}/early/x")
+    assert r.returncode == 0, r.stderr
+    interim, _, rest = r.stdout.partition(b"\r\n\r\n")
+    assert interim.split(b"\r\n")[0] == b"HTTP/1.1 103 "
+    assert b"link: </s.css>; rel=preload" in interim
+    head, body = head_and_body(rest)
+    assert head[0] == "HTTP/1.1 200 " and body == b"early from H2C\n"
+    line = px["log"].wait_for('"GET /early/x HTTP/1.1"')
+    assert " 200 " in line

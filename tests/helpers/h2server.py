@@ -12,6 +12,7 @@ connection) and answers by path:
   /empty/...     204 in one HEADERS frame with END_STREAM
   /rst/...       RST_STREAM (INTERNAL_ERROR) instead of an answer
   /goaway/...    GOAWAY (last stream 0, so the stream is refused), then the connection closes
+  /early/...     103 Early Hints (a `link` field), then 200 with a content-length
   /bye/...       the answer, then a graceful GOAWAY (this stream the last) and the close
   /close/...     the answer's HEADERS, part of its body, then the connection closes
   /hang/...      no answer (the proxy's `timeout server`)
@@ -141,6 +142,11 @@ class H2Server(TcpServer):
             pending[sid] = (b"\x00\x00\x00\x00\x05hello", [("grpc-status", "0"), ("grpc-message", "ok")])
         elif kind == "empty":
             h2c.send_headers(sid, [(":status", "204"), ("x-server", self.name)], end_stream=True)
+        elif kind == "early":
+            h2c.send_headers(sid, [(":status", "103"), ("link", "</s.css>; rel=preload")])
+            body = f"early from {self.name}\n".encode()
+            h2c.send_headers(sid, hdrs + [("content-length", str(len(body)))])
+            h2c.send_data(sid, body, end_stream=True)
         elif kind == "bye":
             body = f"bye from {self.name}\n".encode()
             h2c.send_headers(sid, hdrs + [("content-length", str(len(body)))])
