@@ -28,6 +28,7 @@ include "sockmap.pxi"           # TCP fast path: the generation's SOCKHASH, a se
 include "h2stream.pxi"          # HTTP/2 streams as their sessions see them (virtual client fds)
 include "tlscache.pxi"          # tls: the session cache shared by the workers
 include "tls.pxi"               # tls: contexts, TLS client I/O
+include "h2srv.pxi"             # HTTP/2 towards the servers: a layer above TLS on the server fd
 include "shmview.pxi"
 include "stktable.pxi"           # stick tables in shared memory
 include "channel.pxi"

@@ -63,9 +63,9 @@ cdef int chan_recv(chan_t *ch, int fd, int *ready, int limit) noexcept nogil:
             return -2
     if ch.buf_in >= limit:
         return -1
-    n = tls_recv(fd, ch.buf + ch.buf_in, limit - ch.buf_in)   # tls: recv() or SSL_read()
+    n = io_recv(fd, ch.buf + ch.buf_in, limit - ch.buf_in)   # tls: recv() or SSL_read()
     if n > 0:
-        if tls_eof_pending(fd):
+        if io_eof_pending(fd):
             ready[0] = 2         # tls: the peer's end came with the data; read on until 0
         elif n < limit - ch.buf_in and ready[0] == 1:
             # Edge-triggered: a short read drained the socket; new data raises a new edge.
@@ -91,7 +91,7 @@ cdef int chan_flush_buf(chan_t *ch, int dst, int *dst_ready) noexcept nogil:
     cdef ssize_t n
     cdef int r = 0
     while ch.buf_off < ch.buf_len and dst_ready[0]:
-        n = tls_send(dst, ch.buf + ch.buf_off, ch.buf_len - ch.buf_off)   # tls: send() or SSL_write()
+        n = io_send(dst, ch.buf + ch.buf_off, ch.buf_len - ch.buf_off)   # tls: send() or SSL_write()
         if n > 0:
             ch.buf_off += n
             ch.bytes += n
@@ -123,7 +123,7 @@ cdef int chan_copy(chan_t *ch, int src, int dst, int *src_ready, int *dst_ready)
         want = COPY_CHUNK
         if ch.to_fwd > 0 and ch.to_fwd < <long long>want:
             want = <size_t>ch.to_fwd
-        n = tls_recv(src, tmp, want)   # tls
+        n = io_recv(src, tmp, want)   # tls
         if n == 0:
             ch.eof = 1
             return r | XF_RD
@@ -139,11 +139,11 @@ cdef int chan_copy(chan_t *ch, int src, int dst, int *src_ready, int *dst_ready)
         r |= XF_RD
         if ch.to_fwd > 0:
             ch.to_fwd -= n
-        if tls_eof_pending(src):
+        if io_eof_pending(src):
             src_ready[0] = 2     # tls: the end of stream is behind these bytes
         elif <size_t>n < want and src_ready[0] == 1:
             src_ready[0] = 0
-        m = tls_send(dst, tmp, n)   # tls
+        m = io_send(dst, tmp, n)   # tls
         if m < 0:
             if errno != EAGAIN and errno != EINTR:
                 ch.err = 1
@@ -165,7 +165,7 @@ cdef int chan_copy(chan_t *ch, int src, int dst, int *src_ready, int *dst_ready)
             ch.buf_len = <int>(n - m)
             ch.buf_in = ch.buf_len
             return r
-        if <size_t>n == COPY_CHUNK and not ch.nosplice and not cli_copy_only(src) and not cli_copy_only(dst):   # tls, h2: never splice
+        if <size_t>n == COPY_CHUNK and not ch.nosplice and not io_copy_only(src) and not io_copy_only(dst):   # tls, h2: never splice
             ch.big = 1
             return r
     return r
@@ -179,7 +179,7 @@ cdef int chan_xfer(chan_t *ch, int src, int dst, int *src_ready, int *dst_ready)
     r = chan_flush_buf(ch, dst, dst_ready)
     if r & XF_DST_ERR or ch.buf_len > 0:
         return r
-    if cli_copy_only(src) or cli_copy_only(dst) or ch.nosplice:
+    if io_copy_only(src) or io_copy_only(dst) or ch.nosplice:
         # tls: a TLS side (or an HTTP/2 stream's memory) never splices: through the stack and the buffer only
         if ch.to_fwd == 0 or ch.buf_in > 0:
             return r

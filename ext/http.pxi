@@ -675,6 +675,25 @@ cdef int http_retry_fresh(int idx) noexcept nogil:
     return 1
 
 
+cdef int http_h2_not_up(int idx) noexcept nogil:
+    """`proto h2` (or ALPN h2) towards a server that failed before its SETTINGS: a failed
+    connect as in 2.6 (retries, redispatch, then 503 SC), the request sent again from the
+    buffer. 1 when handled so."""
+    cdef sess_t *s = &g_sess[idx]
+    if s.rsp.bytes or s.rsp.buf_in or s.req.chunked or s.req.in_pipe or s.req.to_fwd:
+        return 0
+    if s.req.phase != CH_DONE or s.srv < 0:
+        return 0
+    s.req.buf_off = 0
+    s.req.err = 0
+    chan_reset_msg(&s.rsp)
+    s.rsp.err = 0
+    s.state = ST_CONNECTING
+    s.t_conn = 0
+    conn_failed(idx)
+    return 1
+
+
 cdef void http_read_response(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef int r, n, end
@@ -722,6 +741,8 @@ cdef void http_read_response(int idx) noexcept nogil:
             return
         # The server closed or failed before a complete response.
         if http_retry_fresh(idx):
+            return
+        if h2o_never_up(s.sfd) and http_h2_not_up(idx):
             return
         ctr_px(s.be).err_resp += 1
         if s.srv >= 0:
@@ -822,6 +843,8 @@ cdef void http_relay_io(int idx) noexcept nogil:
         tcp_relay_io(idx)
         return
     if s.req.phase != CH_DONE or s.req.buf_off < s.req.buf_len or s.req.in_pipe > 0:
+        if s.h2c and s.rsp.phase == CH_HDR:
+            h2o_client_h2(s.sfd, tls_is(sess_tls_fd(s)))    # h2 to an h2 server: its pseudo-headers
         r1 = http_forward(&s.req, s.cfd, s.sfd, &s.cli_rd, &s.srv_wr)
         if r1 & XF_SRC_ERR:
             s.term_cause = TERM_CLI_ABORT
@@ -842,6 +865,8 @@ cdef void http_relay_io(int idx) noexcept nogil:
         if s.req.phase == CH_DONE and s.req.buf_off >= s.req.buf_len and s.req.in_pipe == 0:
             s.cli_exp = 0
             touch_srv(s)
+    if s.srv_rd == 0 and io_rd_pending(s.sfd):
+        s.srv_rd = 1        # h2: the response came in while the request was being sent
     if s.rsp.phase == CH_HDR:
         http_read_response(idx)
         if s.state != ST_RELAY or g_sess[idx].gen != s.gen:
@@ -880,7 +905,10 @@ cdef void http_idle_server_event(int idx) noexcept nogil:
     cdef char b
     if s.sfd < 0:
         return
-    if recv(s.sfd, &b, 1, MSG_DONTWAIT | MSG_PEEK) < 0 and errno == EAGAIN:
+    if h2o_of(s.sfd) != NULL:
+        if h2o_idle_event(s.sfd) == 0:
+            return              # HTTP/2: SETTINGS, PING, WINDOW_UPDATE between streams
+    elif recv(s.sfd, &b, 1, MSG_DONTWAIT | MSG_PEEK) < 0 and errno == EAGAIN:
         return
     sfd_close(s.sfd)
     s.sfd = -1

@@ -367,6 +367,13 @@ cdef void handle_server_connecting(int idx, unsigned int events) noexcept nogil:
                 return
             if hs < 0:
                 err = ECONNRESET
+        if err == 0 and (g_srv[s.srv].conf.proto_h2 or tls_alpn_h2(s.sfd)):
+            # HTTP/2 to the server: `proto h2`, or ALPN chose h2; the request is kept until the
+            # server's SETTINGS say it speaks HTTP/2 (else a failed connect, http_read_response)
+            if h2o_new(s.sfd) < 0:
+                err = ENOMEM
+            else:
+                s.req.hold = 1
         if err == 0:
             s.srv_wr = 1
             if events & (EPOLLRDHUP | EPOLLHUP):
@@ -668,7 +675,7 @@ cdef void dispatch_event(unsigned long long data, unsigned int events) noexcept 
 cdef void server_event(int idx, unsigned int events) noexcept nogil:
     """Events on a session's server side."""
     cdef sess_t *s = &g_sess[idx]
-    events = tls_fd_events(s.sfd, events) if s.sfd >= 0 else events     # tls (server ... ssl)
+    events = h2o_events(s.sfd, events) if s.sfd >= 0 else events     # tls (server ... ssl), h2 (h2srv.pxi)
     if s.state == ST_CONNECTING:
         handle_server_connecting(idx, events)
         return

@@ -162,6 +162,9 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
     tls_setup(tls or [])    # tls: contexts (tls.pxi)
     tls_srv_setup([sp.sv.tls if sp.sv.tls is not None and sp.sv.tls.use_ssl else None
                    for sp in plan.servers], plan.acl.srv_sni)    # tls: towards servers (tlssrv.pxi)
+    if any(sp.sv.proto_h2 or (sp.sv.tls is not None and sp.sv.tls.use_ssl and "h2" in sp.sv.tls.alpn)
+           for sp in plan.servers):
+        h2o_setup()         # HTTP/2 towards servers (h2srv.pxi)
     if privileged_done is not None:
         privileged_done()       # (certificates are read outside the chroot, as haproxy does)
     g_maxconn = plan.maxconn

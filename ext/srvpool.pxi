@@ -140,7 +140,9 @@ cdef int pool_fd_event(int fd, unsigned int gen, unsigned int events) noexcept n
         return -1
     o = &g_fdo[fd]
     if o.pool >= 0:
-        if events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR):
+        if events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR) and not (
+                h2o_of(fd) != NULL and not (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+                and h2o_idle_event(fd) == 0):   # (h2: frames between streams keep it)
             k = o.pool
             o.pool = -1
             _pool_unlink(k)

@@ -629,13 +629,6 @@ cdef void tls_release(int fd) noexcept nogil:
     g_tls_fd[fd].tb = NULL
 
 
-cdef inline void sfd_close(int fd) noexcept nogil:
-    """Close a server connection, TLS (tlssrv.pxi) or not: the fd-indexed TLS state must go
-    with the fd, or the next connection given that number would inherit it."""
-    tls_release(fd)
-    close(fd)
-
-
 cdef int tls_new(int li, int fd) noexcept nogil:
     """A TLS state for a connection accepted on TLS listener li: 0, or -1 (no memory, fd too high)."""
     cdef tls_bind_t *tb = g_lst_tls[li]

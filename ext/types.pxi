@@ -154,6 +154,7 @@ cdef struct srv_conf_t:
     int send_proxy       # `send-proxy` 1, `send-proxy-v2` 2: the PROXY header opens each connection
     int pp_opts          # `proxy-v2-options`: PP_OPT_* (proxyproto.pxi)
     int maxqueue         # `maxqueue`: read by connslots (the queue itself is the backend's)
+    int proto_h2         # `proto h2`: HTTP/2 with prior knowledge on the connection (h2srv.pxi)
 
 
 cdef struct px_t:

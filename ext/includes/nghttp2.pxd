@@ -27,9 +27,15 @@ cdef extern from "<nghttp2/nghttp2.h>" nogil:
         nghttp2_frame_hd hd
         nghttp2_headers_category cat
 
+    ctypedef struct nghttp2_goaway:
+        nghttp2_frame_hd hd
+        int32_t last_stream_id
+        uint32_t error_code
+
     ctypedef union nghttp2_frame:
         nghttp2_frame_hd hd
         nghttp2_headers headers
+        nghttp2_goaway goaway
 
     ctypedef struct nghttp2_nv:
         uint8_t *name
@@ -57,6 +63,9 @@ cdef extern from "<nghttp2/nghttp2.h>" nogil:
     enum:
         NGHTTP2_DATA = 0
         NGHTTP2_HEADERS = 0x01
+        NGHTTP2_RST_STREAM = 0x03
+        NGHTTP2_SETTINGS = 0x04
+        NGHTTP2_GOAWAY = 0x07
         NGHTTP2_FLAG_NONE = 0
         NGHTTP2_FLAG_END_STREAM = 0x01
         NGHTTP2_FLAG_END_HEADERS = 0x04
@@ -73,6 +82,7 @@ cdef extern from "<nghttp2/nghttp2.h>" nogil:
         NGHTTP2_CANCEL = 8
         NGHTTP2_ENHANCE_YOUR_CALM = 11
         NGHTTP2_SETTINGS_HEADER_TABLE_SIZE = 1
+        NGHTTP2_SETTINGS_ENABLE_PUSH = 2
         NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS = 3
         NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE = 4
         NGHTTP2_SETTINGS_MAX_FRAME_SIZE = 5
@@ -107,6 +117,12 @@ cdef extern from "<nghttp2/nghttp2.h>" nogil:
 
     int nghttp2_session_server_new2(nghttp2_session **s, const nghttp2_session_callbacks *cbs,
                                     void *user_data, const nghttp2_option *opt)
+    # (the server side, ext/h2srv.pxi: a client session on a server connection)
+    int nghttp2_session_client_new2(nghttp2_session **s, const nghttp2_session_callbacks *cbs,
+                                    void *user_data, const nghttp2_option *opt)
+    int32_t nghttp2_submit_request(nghttp2_session *s, const void *pri_spec, const nghttp2_nv *nva,
+                                   size_t nvlen, const nghttp2_data_provider *prd,
+                                   void *stream_user_data)
     void nghttp2_session_del(nghttp2_session *s)
     ssize_t nghttp2_session_mem_recv(nghttp2_session *s, const uint8_t *data, size_t len)
     ssize_t nghttp2_session_mem_send(nghttp2_session *s, const uint8_t **data)

@@ -83,6 +83,14 @@ def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
                 raise fail(where, "'source' expects <addr>[:<port>] as argument.")
             srv.source = parse_source_addr(args[i + 1], "source", where)
             i += 2
+        elif opt == "proto":
+            # h1: HTTP/1.1, what a server is spoken to in anyway; h2: HTTP/2 (ext/h2srv.pxi)
+            mux = val(i)
+            if mux not in ("h1", "h2"):
+                raise fail(where, f"'proto' : unknown MUX protocol '{mux}' for server '{name}' "
+                                  "(pyhaproxy supports 'h1' and 'h2').")
+            srv.proto_h2 = 1 if mux == "h2" else 0
+            i += 2
         elif opt in TLSS.SERVER_OPTIONS:  # tls: config/tls_server.py reads them in order
             n = 2 if TLSS.SERVER_OPTIONS[opt] else 1
             if n == 2:
@@ -308,7 +316,6 @@ LATER_SERVER_OPTIONS = {
     "resolve-prefer": "1.6",
     "init-addr": "1.7",
     "namespace": "1.6",
-    "proto": "1.9",
     "non-stick": "1.5",
     "tfo": "1.8",
     "usesrc": "1.3.10",

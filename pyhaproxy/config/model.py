@@ -145,6 +145,7 @@ class Server:
     send_proxy: int = 0  # `send-proxy` 1, `send-proxy-v2` 2: PROXY header on each connection
     pp_opts: int = 0  # `proxy-v2-options`: _core.pp_opt bits
     check_send_proxy: bool = False  # `check-send-proxy`: health checks send the header too
+    proto_h2: int = 0  # `proto h2`: HTTP/2 with prior knowledge towards this server (ext/h2srv.pxi)
     tls_words: list[str] = field(default_factory=list)  # its TLS options as written (config/tls_server.py)
     tls: ServerTLS | None = None  # TLS towards it (or for its checks only), else None
 

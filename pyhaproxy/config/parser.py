@@ -248,6 +248,10 @@ class Parser:
             self.st.warn(where, msg)
 
         for srv in px.servers:
+            if srv.proto_h2 and px.mode != "http" and not px.disabled:
+                raise ConfigError(srv.where.file, srv.where.line,
+                                  f"{px.cap} '{px.name}' : MUX protocol 'h2' is not usable for server "
+                                  f"'{srv.name}' (needs 'mode http').")
             # HAProxy 1.2: "if only <minconn> is specified, it has the same effect as <maxconn>"
             if srv.minconn and srv.minconn >= srv.maxconn:
                 srv.maxconn, srv.minconn = srv.minconn, 0

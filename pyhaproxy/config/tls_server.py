@@ -134,9 +134,9 @@ def apply(t: ServerTLS, words: list[str], where: Where, label: str, g: GlobalTLS
         elif opt == "alpn":
             protos = [p for p in val.split(",") if p]
             for p in protos:
-                if p in ("h2", "h3") or len(p) > 255:
+                if p == "h3" or len(p) > 255:
                     raise _fail(where, f"{label} : 'alpn {val}' : protocol '{p}' towards a server is "
-                                       "not supported by pyhaproxy yet (HTTP/1.1 only).")
+                                       "not supported by pyhaproxy (HTTP/1.1 and h2 only).")
             t.alpn = protos
         elif opt in ("ciphers", "ciphersuites"):
             setattr(t, opt, val)

@@ -61,3 +61,18 @@ def test_proto_h2_is_the_only_mux_protocol() -> None:
         parse_text(cfg(opts="proto fcgi"))
     with pytest.raises(ConfigError, match="expects an argument"):
         parse_text(cfg(opts="proto"))
+
+
+def test_server_proto() -> None:
+    """`server ... proto h2` (HTTP/2 towards the server, ext/h2srv.pxi), `proto h1` (the default);
+    another MUX protocol, or h2 in a TCP backend, refused by name as 2.6 refuses it."""
+    c = parse_text("backend b\n    mode http\n    server s 127.0.0.1:80 proto h2\n"
+                   "    server t 127.0.0.1:81 proto h1\n")
+    assert [s.proto_h2 for s in c.proxies[0].servers] == [1, 0]
+    with pytest.raises(ConfigError, match="unknown MUX protocol 'fcgi'"):
+        parse_text("backend b\n    mode http\n    server s 127.0.0.1:80 proto fcgi\n")
+    with pytest.raises(ConfigError, match="MUX protocol 'h2' is not usable for server 's'") as ei:
+        parse_text("backend b\n    mode tcp\n    server s 127.0.0.1:80 proto h2\n")
+    assert ei.value.line == 3
+    t = parse_text("backend b\n    mode http\n    server s 127.0.0.1:443 ssl verify none alpn h2,http/1.1\n")
+    assert t.proxies[0].servers[0].tls.alpn == ["h2", "http/1.1"]   # type: ignore[union-attr]

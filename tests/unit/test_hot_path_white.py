@@ -20,6 +20,7 @@ ALLOWED = {"3Shm__srv", "fill_addr", "copy_name", "int_array", "rules_setup_prox
            "logformat_setup", "vars_setup", "maps_build", "maps_refresh",
            "tls_setup", "_tls_bind", "_tls_ctx", "_tls_errors",  # tls: start-up (ext/tls.pxi)
            "tls_fd_table", "tls_srv_setup", "_tls_srv_build", "_tls_client_ca",   # tls: start-up
+           "h2o_setup",     # HTTP/2 towards the servers: start-up (ext/h2srv.pxi)
            "tls_ctx_protocol",
            "stk_tables_setup", "8StkTable__data",   # stick tables: start-up; the master's accessor
            "userlists_setup"}

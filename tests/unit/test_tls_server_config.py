@@ -77,7 +77,7 @@ backend b
     ("server s 127.0.0.1:443 ssl", "verify is enabled by default but no CA file specified"),
     ("server s 127.0.0.1:443 ssl verify required", "verify is enabled by default but no CA file"),
     ("server s 127.0.0.1:443 ssl verify maybe", "'verify' expects 'none' or 'required'"),
-    ("server s 127.0.0.1:443 ssl verify none alpn h2", "protocol 'h2' towards a server is not supported"),
+    ("server s 127.0.0.1:443 ssl verify none alpn h3", "protocol 'h3' towards a server is not supported"),
     ("server s 127.0.0.1:443 ssl verify none sni nosuchfetch", "'sni' : failed to parse sample expression"),
     ("server s 127.0.0.1:443 ssl ca-file /nonexistent/ca.pem", "unable to load CA file"),
     ("server s 127.0.0.1:443 ssl verify none crt /nonexistent/c.pem", "unable to stat SSL certificate"),
