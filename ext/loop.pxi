@@ -367,7 +367,7 @@ cdef void handle_server_connecting(int idx, unsigned int events) noexcept nogil:
                 return
             if hs < 0:
                 err = ECONNRESET
-        if err == 0 and (g_srv[s.srv].conf.proto_h2 or tls_alpn_h2(s.sfd)):
+        if err == 0 and ((s.srv >= 0 and g_srv[s.srv].conf.proto_h2) or tls_alpn_h2(s.sfd)):
             # HTTP/2 to the server: `proto h2`, or ALPN chose h2; the request is kept until the
             # server's SETTINGS say it speaks HTTP/2 (else a failed connect, http_read_response)
             if h2o_new(s.sfd) < 0:

@@ -18,7 +18,7 @@ ALLOWED = {"3Shm__srv", "fill_addr", "copy_name", "int_array", "rules_setup_prox
            "acl_setup", "httpreq_setup", "_hr_copy", "appsession_setup_proxy", "setup_proxy",
            "setup_server", "_struct_fields", "sample_setup", "format_setup", "maps_setup", "_smp_copy",
            "logformat_setup", "vars_setup", "maps_build", "maps_refresh",
-           "tls_setup", "_tls_bind", "_tls_ctx", "_tls_errors",  # tls: start-up (ext/tls.pxi)
+           "tls_setup", "_tls_bind", "_tls_ctx", "_tls_errors", "_tls_dh", "_tls_dh_file",  # tls: start-up
            "tls_fd_table", "tls_srv_setup", "_tls_srv_build", "_tls_client_ca",   # tls: start-up
            "h2o_setup",     # HTTP/2 towards the servers: start-up (ext/h2srv.pxi)
            "tls_ctx_protocol",
