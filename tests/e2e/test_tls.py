@@ -668,6 +668,8 @@ def test_reload_with_a_bad_certificate_keeps_the_old_workers(
     crt.write_text(certs["a"].read_text())
     px = proxy.start(RELOAD_CFG, extra_args=["-W"], port=port, crt=crt, pd=bd.port)
     workers = set(px.wait_workers(1))
+    # (served once first: a worker reads the file when it starts, after the master did)
+    assert tls_get(port, certs["ca"], None)["cn"] == "a.example"
     crt.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
     px.signal(signal.SIGUSR2)
     wait_until(lambda: "ALERT" in px.stderr_text() and str(crt) in px.stderr_text(), 20,
