@@ -4,7 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # Test processes (pytest-xdist, one file per process at a time): the e2e tests mostly wait on
 # sockets and timers, so four share two cores; `make test TEST_JOBS=0` runs them in one process.
+# tests/ha runs alone after them: its failovers count the requests lost while VRRP moves an
+# address, which a loaded machine makes slower (4 lost against 3 allowed, once, in parallel).
 TEST_JOBS ?= 4
+# So does the sockmap fast path's file: under load its session was once not handed over after
+# the first exchange (docs/tcp-fastpath.md, "Not done"); a bug to find, not hidden: it runs.
+SERIAL_E2E := tests/e2e/test_tcp_fastpath.py
 
 .PHONY: venv build demo check test lint bench clean
 
@@ -38,7 +43,8 @@ check: build
 test: build
 	$(PY) -m ruff check pyhaproxy tests bench
 	$(PY) -m mypy
-	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile tests
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --ignore=tests/ha --ignore=$(SERIAL_E2E) tests
+	$(PY) -m pytest -q tests/ha $(SERIAL_E2E)
 
 bench: build
 	$(PY) -m pip install -q matplotlib
