@@ -220,36 +220,6 @@ def running(cmd: list[str], log_path: Path) -> Iterator[tuple[subprocess.Popen[b
         log.close()
 
 
-def measure(which: str, crt: Path, workdir: Path, seconds: int, mode: list[str]) -> float:
-    port = _free_port()
-    cfg = workdir / f"{which}-{port}.cfg"
-    cfg.write_text(NGINX_CFG.format(port=port, crt=crt, dir=workdir) if which == "nginx"
-                   else CFG.format(port=port, crt=crt))
-    log_path = workdir / f"{which}-{port}.log"
-    with running(proxy_cmd(which, cfg, workdir, port), log_path) as (proc, root):
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    tail = log_path.read_text(errors="replace")[-400:]
-                    raise RuntimeError(f"{which} did not start: {tail}") from None
-                time.sleep(0.1)
-        time.sleep(0.5)
-        c0 = _cpu(root)
-        out = subprocess.run(["openssl", "s_time", "-connect", f"127.0.0.1:{port}", *mode,
-                              "-time", str(seconds)], capture_output=True, text=True,
-                             timeout=seconds + 30, preexec_fn=_client_preexec)
-        c1 = _cpu(root)
-        m = re.search(r"(\d+) connections in [\d.]+s", out.stdout)
-        if m is None:
-            raise RuntimeError(f"s_time: {out.stdout[-300:]} {out.stderr[-300:]}")
-        n = int(m.group(1))
-        return n / max(c1 - c0, 1e-6)
-
-
 def _started(which: str, proc: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
     deadline = time.monotonic() + 10
     while True:
@@ -261,6 +231,27 @@ def _started(which: str, proc: subprocess.Popen[bytes], port: int, log_path: Pat
                 tail = log_path.read_text(errors="replace")[-400:]
                 raise RuntimeError(f"{which} did not start: {tail}") from None
             time.sleep(0.1)
+
+
+def measure(which: str, crt: Path, workdir: Path, seconds: int, mode: list[str]) -> float:
+    port = _free_port()
+    cfg = workdir / f"{which}-{port}.cfg"
+    cfg.write_text(NGINX_CFG.format(port=port, crt=crt, dir=workdir) if which == "nginx"
+                   else CFG.format(port=port, crt=crt))
+    log_path = workdir / f"{which}-{port}.log"
+    with running(proxy_cmd(which, cfg, workdir, port), log_path) as (proc, root):
+        _started(which, proc, port, log_path)
+        time.sleep(0.5)
+        c0 = _cpu(root)
+        out = subprocess.run(["openssl", "s_time", "-connect", f"127.0.0.1:{port}", *mode,
+                              "-time", str(seconds)], capture_output=True, text=True,
+                             timeout=seconds + 30, preexec_fn=_client_preexec)
+        c1 = _cpu(root)
+        m = re.search(r"(\d+) connections in [\d.]+s", out.stdout)
+        if m is None:
+            raise RuntimeError(f"s_time: {out.stdout[-300:]} {out.stderr[-300:]}")
+        n = int(m.group(1))
+        return n / max(c1 - c0, 1e-6)
 
 
 def measure_http(which: str, crt: Path, workdir: Path, seconds: int, bport: int, path: str,

@@ -362,20 +362,22 @@ def test_idle_timeout_fires(proxy: Any, variant: str, syslog: Any, backends: lis
 # ---- reload, fallback
 
 
+def echo_after_hello(c: socket.socket) -> None:
+    """A server that answers the hello, then echoes everything until the client's FIN."""
+    answer_hello(c)
+    with contextlib.suppress(OSError):
+        while True:
+            d = c.recv(1 << 20)
+            if not d:
+                break
+            c.sendall(d)
+        c.shutdown(socket.SHUT_WR)
+
+
 def test_reload_keeps_fast_sessions_to_their_end(proxy: Any, syslog: Any, backends: list[Backend]) -> None:
     """A `-W` reload with fast sessions open: the old worker keeps relaying them (its maps are
     its own copy) until they end, the new one serves new sessions through its own maps."""
-    def echo(c: socket.socket) -> None:
-        answer_hello(c)
-        with contextlib.suppress(OSError):
-            while True:
-                d = c.recv(1 << 20)
-                if not d:
-                    break
-                c.sendall(d)
-            c.shutdown(socket.SHUT_WR)
-
-    backends.append(Backend(echo))
+    backends.append(Backend(echo_after_hello))
     log, sport = syslog
     px, port = start(proxy, "fast", sport, backends[0].port, extra_args=["-W"])
     old = px.worker_pids()
@@ -450,17 +452,7 @@ def test_fallback_when_the_kernel_refuses(proxy: Any, syslog: Any, backends: lis
             pytest.skip("setpriv is not installed")
         monkeypatch.setenv(CMD_VAR, _no_caps_cmd(tmp_path))
 
-    def echo(c: socket.socket) -> None:
-        answer_hello(c)
-        with contextlib.suppress(OSError):
-            while True:
-                d = c.recv(1 << 20)
-                if not d:
-                    break
-                c.sendall(d)
-            c.shutdown(socket.SHUT_WR)
-
-    backends.append(Backend(echo))
+    backends.append(Backend(echo_after_hello))
     log, sport = syslog
     px, port = start(proxy, "fast", sport, backends[0].port, env=env)
     payload = b"z" * (4 << 20)
