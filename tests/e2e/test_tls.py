@@ -462,7 +462,9 @@ backend bd
 """
 
 
-def _https_close(ctx: ssl.SSLContext, port: int, session: Any) -> tuple[bool, Any]:
+def https_close(ctx: ssl.SSLContext, port: int, session: Any) -> tuple[bool, Any, bytes]:
+    """One request on a new connection (SNI b.example), offering `session`: (resumed, the new
+    session, the answer's body); the answer must be a 200."""
     with socket.create_connection((LOCALHOST, port), timeout=10) as raw, \
             ctx.wrap_socket(raw, server_hostname="b.example", session=session) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
@@ -475,8 +477,13 @@ def _https_close(ctx: ssl.SSLContext, port: int, session: Any) -> tuple[bool, An
             if not chunk:
                 break
             data += chunk
-        assert data.startswith(b"HTTP/1.1 200")
-        return bool(s.session_reused), s.session
+        assert data.startswith(b"HTTP/1.1 200"), data
+        return bool(s.session_reused), s.session, data.partition(b"\r\n\r\n")[2]
+
+
+def _https_close(ctx: ssl.SSLContext, port: int, session: Any) -> tuple[bool, Any]:
+    reused, new, _body = https_close(ctx, port, session)
+    return reused, new
 
 
 def _https_keep(ctx: ssl.SSLContext, port: int, session: Any) -> ssl.SSLSocket:

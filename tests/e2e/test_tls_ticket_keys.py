@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_tls import HAPROXY, binary, certs  # noqa: F401  (fixtures)
-from tests.helpers.net import LOCALHOST, free_ports
+from tests.e2e.test_tls import HAPROXY, binary, certs, https_close  # noqa: F401  (fixtures)
+from tests.helpers.net import free_ports
 from tests.helpers.proxy import CMD_VAR
 
 pytestmark = pytest.mark.timeout(120)
@@ -46,20 +46,8 @@ def _keys(n: int, size: int = 80) -> list[str]:
 
 def _get(ctx: ssl.SSLContext, port: int, session: Any) -> tuple[bool, Any, str]:
     """One request on a new connection, offering `session`: (resumed, the new session, body)."""
-    with socket.create_connection((LOCALHOST, port), timeout=10) as raw, \
-            ctx.wrap_socket(raw, server_hostname="b.example", session=session) as s:
-        s.sendall(b"GET / HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ssl.SSLZeroReturnError:
-                break
-            if not chunk:
-                break
-            data += chunk
-        assert data.startswith(b"HTTP/1.1 200"), data
-        return bool(s.session_reused), s.session, data.partition(b"\r\n\r\n")[2].decode()
+    reused, new, body = https_close(ctx, port, session)
+    return reused, new, body.decode()
 
 
 def _ctx(ca: Path, ver: ssl.TLSVersion) -> ssl.SSLContext:
