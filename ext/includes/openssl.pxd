@@ -92,6 +92,8 @@ cdef extern from "<openssl/ssl.h>" nogil:
     const unsigned char *SSL_SESSION_get_id(const SSL_SESSION *s, unsigned int *len)
     long SSL_SESSION_get_time(const SSL_SESSION *s)
     long SSL_SESSION_get_timeout(const SSL_SESSION *s)
+    int SSL_SESSION_get_protocol_version(const SSL_SESSION *s)
+    unsigned long long SSL_get_options(const SSL *ssl)
     int i2d_SSL_SESSION(const SSL_SESSION *s, unsigned char **pp)
     SSL_SESSION *d2i_SSL_SESSION(SSL_SESSION **a, const unsigned char **pp, long length)
     long SSL_get_verify_result(const SSL *ssl)
