@@ -90,6 +90,7 @@ cdef struct log_fields_t:   # what a log line says of a session, computed once (
     const char *srvname
     int srvname_len
     int srvconn
+    int beconn
     int retries
     int redisp
     char tsc[4]
@@ -308,6 +309,7 @@ cdef void unique_id_build(sess_t *s, const char *buf, h1_msg *m) noexcept nogil:
     f.status = -1
     f.srvname = b"<NOSRV>"
     f.srvname_len = 7
+    f.beconn = (p.feconn if p.has_be else 0) if s.be == s.px else g_px[s.be].beconn
     f.tsc[0] = b'-'
     f.tsc[1] = b'-'
     f.tsc[2] = b'-'
@@ -425,7 +427,7 @@ cdef void lf_format(sess_t *s, log_fields_t *f, int first, int count, char *b, i
         elif op.var == LV_FECONN:
             ld(b, n, cap, p.feconn)
         elif op.var == LV_BECONN:
-            ld(b, n, cap, (p.feconn if p.has_be else 0) if s.be == s.px else be.beconn)
+            ld(b, n, cap, f.beconn)
         elif op.var == LV_SRVCONN:
             ld(b, n, cap, f.srvconn)
         elif op.var == LV_RETRIES:

@@ -665,7 +665,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     cdef px_t *be = &g_px[s.be]     # the same proxy for a `listen`
     cdef char b[LOG_HDR_ROOM + LOG_MAX + 8]
     cdef int cap = LOG_HDR_ROOM + LOG_MAX
-    cdef int n, http, retries, redisp, srvconn, status, k, level
+    cdef int n, http, retries, redisp, srvconn, beconn, status, k, level
     cdef long long tq, tw, tc, tr, tt, t0
     cdef unsigned long long nbytes
     cdef const char *line
@@ -726,6 +726,15 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         srvname = b"<NOSRV>"
         srvname_len = 7
         srvconn = 0
+    # a `listen` proxy is its own backend; a frontend that has not switched yet has none (0)
+    beconn = (p.feconn if p.has_be else 0) if s.be == s.px else be.beconn
+    if not asap:
+        # 2.6 logs once the stream has left its server and its backend: their counts are the
+        # other sessions' (`option logasap` logs while the session still holds them)
+        if s.srv >= 0 and srvconn > 0:
+            srvconn -= 1
+        if beconn > 0:
+            beconn -= 1
     retries = 0
     redisp = 0
     # retries count only once a connection was tried: a request answered in the request phase
@@ -760,6 +769,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         f.srvname = srvname
         f.srvname_len = srvname_len
         f.srvconn = srvconn
+        f.beconn = beconn
         f.retries = retries
         f.redisp = redisp
         f.tsc[0] = LOG_TERM_CAUSE[s.term_cause if 0 <= s.term_cause <= 8 else 5]
@@ -834,8 +844,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     lc(b, &n, cap, b'/')
     ld(b, &n, cap, p.feconn)
     lc(b, &n, cap, b'/')
-    # a `listen` proxy is its own backend; a frontend that has not switched yet has none (0)
-    ld(b, &n, cap, (p.feconn if p.has_be else 0) if s.be == s.px else be.beconn)
+    ld(b, &n, cap, beconn)
     lc(b, &n, cap, b'/')
     ld(b, &n, cap, srvconn)
     lc(b, &n, cap, b'/')
@@ -1041,6 +1050,7 @@ cdef void log_conn_error(sess_t *s, int code, const char *lname, int lname_len,
         f.status = 0
         f.srvname = b"<NOSRV>"
         f.srvname_len = 7
+        f.beconn = p.feconn if p.has_be else 0
         memcpy(f.tsc, b"PR--", 4)
         p.lf_count += 1
         lf_format(s, &f, p.elf_first, p.nelf, b, &n, cap, NULL, NULL)

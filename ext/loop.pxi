@@ -509,6 +509,9 @@ cdef void sess_timeout(int idx) noexcept nogil:
             else:
                 sess_fail(idx, TERM_CLI_TO, PH_REQ, 408)
             return
+        if tcp_timeout_applies(s):
+            tcp_timeout(idx, 1)
+            return
         s.term_cause = TERM_CLI_TO
         s.term_phase = PH_DATA
         sess_close(idx)
@@ -518,11 +521,20 @@ cdef void sess_timeout(int idx) noexcept nogil:
         if g_px[s.px].mode == MODE_HTTP and s.rsp.bytes == 0 and s.t_rsp == 0:
             sess_fail(idx, TERM_SRV_TO, PH_HDRS, 504)
             return
+        if tcp_timeout_applies(s):
+            tcp_timeout(idx, 0)
+            return
         s.term_cause = TERM_SRV_TO
         s.term_phase = PH_DATA
         sess_close(idx)
         return
     sess_arm(s, idx)
+
+
+cdef inline int tcp_timeout_applies(sess_t *s) noexcept nogil:
+    """A relayed TCP session or tunnel on the loop's relay: its timeouts are tcp_timeout's."""
+    return s.state == ST_RELAY and s.fast == 0 and not s.rsp_insp \
+        and (g_px[s.px].mode == MODE_TCP or s.tunnel)
 
 
 cdef void run_timers() noexcept nogil:

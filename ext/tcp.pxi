@@ -6,14 +6,10 @@ cdef void tcp_relay_io(int idx) noexcept nogil:
     cdef int r1, r2
     r1 = chan_xfer(&s.req, s.cfd, s.sfd, &s.cli_rd, &s.srv_wr)
     r2 = chan_xfer(&s.rsp, s.sfd, s.cfd, &s.srv_rd, &s.cli_wr)
-    if (r1 & XF_DST_ERR) or (r2 & XF_SRC_ERR):
-        s.term_cause = TERM_SRV_ABORT
-        s.term_phase = PH_DATA
-        sess_close(idx)
-        return
-    if (r2 & XF_DST_ERR) or (r1 & XF_SRC_ERR):
-        s.term_cause = TERM_CLI_ABORT
-        s.term_phase = PH_DATA
+    if (r1 & XF_DST_ERR) or (r2 & XF_SRC_ERR) or (r2 & XF_DST_ERR) or (r1 & XF_SRC_ERR):
+        if s.term_cause == TERM_NONE:       # (the first cause is logged: a timeout before it)
+            s.term_cause = TERM_SRV_ABORT if (r1 & XF_DST_ERR) or (r2 & XF_SRC_ERR) else TERM_CLI_ABORT
+            s.term_phase = PH_DATA
         sess_close(idx)
         return
     if (r1 & XF_RD) or (r2 & XF_WR):
@@ -41,10 +37,42 @@ cdef void tcp_shut_check(int idx) noexcept nogil:
     if s.req.shut and s.rsp.shut:
         sess_close(idx)
         return
-    # A side that has finished both ways has no timeout of its own any more.
-    if s.req.eof and s.rsp.shut:
-        s.cli_exp = 0
+    # A side that sends no more (its end read, or its read timed out) keeps a timeout only while
+    # data waits to be written to it: 2.6's write timeout. An idle session whose client has
+    # ended lasts until the server ends too, or until `timeout server`, not `timeout client`.
+    if s.req.eof:
+        if s.rsp.shut or (s.rsp.buf_len == 0 and s.rsp.in_pipe == 0):
+            s.cli_exp = 0
+        elif s.cli_exp == 0:
+            touch_cli(s)
+    if s.rsp.eof:
+        if s.req.shut or (s.req.buf_len == 0 and s.req.in_pipe == 0):
+            s.srv_exp = 0
+        elif s.srv_exp == 0:
+            touch_srv(s)
     sess_arm(s, idx)
+
+
+cdef void tcp_timeout(int idx, int cli) noexcept nogil:
+    """`timeout client` (cli) or `timeout server` of a TCP session or tunnel, as 2.6 applies
+    them: a side idle both ways is read no more and its end is passed on to the other side (a
+    FIN), which may still answer until it ends or times out itself; the session is logged with
+    the first timeout (cD, sD). A side that does not read what waits for it ends the session."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef chan_t *ch = &s.req if cli else &s.rsp       # what this side sends
+    cdef chan_t *back = &s.rsp if cli else &s.req     # what waits to be written to it
+    if s.term_cause == TERM_NONE:
+        s.term_cause = TERM_CLI_TO if cli else TERM_SRV_TO
+        s.term_phase = PH_DATA
+    if ch.eof or back.buf_len or back.in_pipe:
+        sess_close(idx)
+        return
+    ch.eof = 1
+    if cli:
+        s.cli_exp = 0
+    else:
+        s.srv_exp = 0
+    tcp_shut_check(idx)
 
 
 
@@ -228,19 +256,38 @@ cdef void fp_timeout(int idx) noexcept nogil:
         idle = fp_idle_ms(s.cfd)
         if 0 <= idle < to:
             s.cli_exp = g_now + to - idle
-        else:
-            s.term_cause = TERM_CLI_TO
-            s.term_phase = PH_DATA
-            sess_close(idx)
+        elif fp_timeout_side(idx, 1) < 0:
             return
     if s.srv_exp and s.srv_exp <= g_now:
         to = sess_tunnel(s) or g_px[s.be].conf.srvtimeout
         idle = fp_idle_ms(s.sfd)
         if 0 <= idle < to:
             s.srv_exp = g_now + to - idle
-        else:
-            s.term_cause = TERM_SRV_TO
-            s.term_phase = PH_DATA
-            sess_close(idx)
+        elif fp_timeout_side(idx, 0) < 0:
             return
     sess_arm(s, idx)
+
+
+cdef int fp_timeout_side(int idx, int cli) noexcept nogil:
+    """tcp_timeout's rule for a fast session: a side idle both ways with nothing queued either
+    way gets no more of its bytes forwarded and its end is passed on (a FIN to the other side);
+    otherwise the session ends. -1 when it has ended."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef chan_t *ch = &s.req if cli else &s.rsp
+    if s.term_cause == TERM_NONE:
+        s.term_cause = TERM_CLI_TO if cli else TERM_SRV_TO
+        s.term_phase = PH_DATA
+    if s.fast != 1 or ch.shut or fp_queued(1, s) != 0 or fp_queued(0, s) != 0:
+        sess_close(idx)
+        return -1
+    shutdown(s.sfd if cli else s.cfd, SHUT_WR)
+    ch.shut = 1
+    ch.eof = 1
+    if cli:
+        s.cli_exp = 0
+    else:
+        s.srv_exp = 0
+    if s.req.shut and s.rsp.shut:
+        sess_close(idx)
+        return -1
+    return 0
