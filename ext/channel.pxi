@@ -209,7 +209,12 @@ cdef int chan_xfer(chan_t *ch, int src, int dst, int *src_ready, int *dst_ready)
                 pipe_put(ch)
             return r
         if pipe_get(ch) < 0:
-            return r
+            # no pipe to be had (the fd limit counts two sockets per connection, as 2.6's does,
+            # not pipes): this channel copies through its buffer from now on
+            ch.nosplice = 1
+            if ch.to_fwd == 0 or ch.buf_in > 0:
+                return r
+            return r | chan_copy(ch, src, dst, src_ready, dst_ready)
         want = SPLICE_CHUNK
         if ch.to_fwd > 0 and ch.to_fwd < <long long>want:
             want = <size_t>ch.to_fwd

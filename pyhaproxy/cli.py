@@ -16,7 +16,6 @@ import socket
 import sys
 
 from pyhaproxy import __version__
-from pyhaproxy.config.model import DEFAULT_MAXCONN
 from pyhaproxy.startup import Options, apply_options, progname
 from pyhaproxy.version import HAPROXY_VERSION, RELEASE_DATE, feature_list
 
@@ -185,9 +184,9 @@ def usage_text(name: str) -> str:
         "        -D goes daemon ; warnings and alerts are shown before detaching\n"
         "        -q quiet mode : don't display messages\n"
         "        -c check mode : only check config file and exit\n"
-        f"        -n sets the maximum total # of connections ({DEFAULT_MAXCONN})\n"
+        "        -n sets the maximum total # of connections (uses ulimit -n)\n"
         "        -m limits the usable amount of memory (in MB)\n"
-        f"        -N sets the default, per-proxy maximum # of connections ({DEFAULT_MAXCONN})\n"
+        "        -N sets the default, per-proxy maximum # of connections (0)\n"
         "        -p writes the pid of the master process to this file\n"
         "        -W master-worker mode (SIGUSR2 reloads the configuration)\n"
         "        -de/-dp/-dk/-ds accepted for compatibility (epoll() is always used)\n"

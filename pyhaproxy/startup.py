@@ -28,7 +28,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from pyhaproxy.config.model import DEFAULT_MAXCONN, Config
+from pyhaproxy.config.model import MIN_AUTO_MAXCONN, Config, Global
 from pyhaproxy.listeners import BindError, Listener, bind_one, iter_binds
 from pyhaproxy.logs import MasterLog
 from pyhaproxy.sockxfer import SocketPool, TransferError, export_name, fetch_sockets
@@ -38,6 +38,10 @@ MAX_START_RETRIES = 100
 RETRY_DELAY = 0.010
 # HAProxy 1.2 only warns when RLIMIT_NOFILE cannot be raised; True makes it fatal.
 STRICT_LIMITS = False
+# RLIMIT_NOFILE as the process found it: 2.6 computes an unset maxconn from the larger of the two
+# (not from what start-up raised it to), so a reload computes the same value again.
+BOOT_NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)
+NR_OPEN_DEFAULT = 1 << 20   # an unlimited rlimit counts as Linux's default fs.nr_open
 
 
 @dataclass
@@ -98,13 +102,11 @@ def apply_options(cfg: Config, opts: Options) -> list[str]:
     if opts.maxconn > 0:
         g.maxconn = opts.maxconn
     if g.maxconn <= 0:
-        g.maxconn = DEFAULT_MAXCONN
-    if opts.maxpconn > 0:
-        # -N is the default for proxies without their own maxconn; the model cannot tell an explicit
-        # "maxconn 2000" from the default, so only proxies still at the default take it.
-        for p in cfg.proxies:
-            if p.maxconn == DEFAULT_MAXCONN:
-                p.maxconn = opts.maxpconn
+        g.maxconn = ideal_maxconn(cfg)
+    for p in cfg.proxies:
+        if p.maxconn <= 0:
+            # 2.6: a proxy without its own maxconn takes -N, else the global maxconn
+            p.maxconn = opts.maxpconn if opts.maxpconn > 0 else g.maxconn
     if opts.pidfile:
         g.pidfile = opts.pidfile
     if opts.master_worker:
@@ -148,15 +150,42 @@ class StartupFailed(Exception):
     """Start-up cannot complete; the alert has been printed."""
 
 
-def compute_maxsock(cfg: Config, nlisteners: int) -> int:
-    """File descriptors one worker may need: HAProxy's count plus one splice pipe per session.
+def nthreads(g: Global) -> int:
+    """2.6's thread count in its fd arithmetic: `nbthread`, else the CPUs it may run on."""
+    return g.nbthread if g.nbthread_set else max(1, len(os.sched_getaffinity(0)))
 
-    2 sockets per connection (client + server), 2 fds for its pipe, one per listener, one per
-    checked server, and a reserve of 10 (logs, stats socket, signalfd, epoll...).
-    """
+
+def reserved_fds(cfg: Config, nlisteners: int | None = None) -> int:
+    """2.6's global.maxsock before connections count: 10 in reserve, one per listener, one per
+    checked server, and for the stats sockets one each plus their `stats maxconn`."""
     g = cfg.global_
+    if nlisteners is None:
+        nlisteners = len(iter_binds(cfg))
     checks = sum(1 for p in cfg.proxies if not p.disabled for s in p.servers if s.check)
-    return 10 + 2 * g.maxconn + 2 * g.maxconn + nlisteners + checks + len(g.logs)
+    stats = len(g.stats_sockets) + (g.stats_maxconn if g.stats_sockets else 0)
+    return 10 + nlisteners + checks + stats
+
+
+def ideal_maxconn(cfg: Config) -> int:
+    """An unset global maxconn, as 2.6 computes it (haproxy.c compute_ideal_maxconn, without
+    splice pipes or async engines): what the fd limit leaves after the reserve and three fds per
+    thread, two per connection; at least MIN_AUTO_MAXCONN. The same ulimit gives the same value
+    as /usr/sbin/haproxy (`show info` Maxconn, tests/e2e/test_auto_maxconn.py)."""
+    g = cfg.global_
+    remain = max(lim if lim != resource.RLIM_INFINITY else NR_OPEN_DEFAULT for lim in BOOT_NOFILE)
+    if g.fd_hard_limit and remain > g.fd_hard_limit:
+        remain = g.fd_hard_limit
+    remain -= reserved_fds(cfg) + 3 * nthreads(g)
+    return max(MIN_AUTO_MAXCONN, remain // 2)
+
+
+def compute_maxsock(cfg: Config, nlisteners: int) -> int:
+    """File descriptors one worker needs, counted as 2.6 counts them: the reserve, two sockets
+    per connection, three per thread. A splice pipe is taken only while data is in flight and
+    is not counted, as 2.6 does not count them unless told to splice: where none can be had,
+    the channel copies through its buffer instead (ext/channel.pxi)."""
+    g = cfg.global_
+    return reserved_fds(cfg, nlisteners) + 2 * g.maxconn + 3 * nthreads(g)
 
 
 class Startup:
@@ -333,6 +362,8 @@ class Startup:
         g = cfg.global_
         maxsock = compute_maxsock(cfg, nlisteners)
         want = g.ulimit_n if g.ulimit_n else maxsock
+        if g.fd_hard_limit and want > g.fd_hard_limit:
+            want = g.fd_hard_limit
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft != want and (g.ulimit_n or soft < want):
             new_hard = hard if hard == resource.RLIM_INFINITY or hard >= want else want

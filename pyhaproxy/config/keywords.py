@@ -141,6 +141,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "maxconnrate": (Kw(G, g_int, "1.5"),),
     "nbthread": (Kw(G, g_int, "1.8"),),
     "ulimit-n": (Kw(G, g_int, "1.1.32"),),
+    "fd-hard-limit": (Kw(G, g_int, "2.5"),),
     "user": (Kw(G, g_user, "1.1.27"),),
     "group": (Kw(G, g_user, "1.1.27"),),
     "chroot": (Kw(G, g_path, "1.0"),),

@@ -35,7 +35,7 @@ def g_int(st: State, args: list[str], where: Where) -> None:
     kw = args[0]
     need(args, 1, where, f"'{kw}' expects an integer argument.")
     no_extra(args, 2, where)
-    lo = 1 if kw in ("nbproc", "nbthread", "maxconn", "ulimit-n") else 0
+    lo = 1 if kw in ("nbproc", "nbthread", "maxconn", "ulimit-n", "fd-hard-limit") else 0
     value = parse_int(args[1], kw, where, lo=lo)
     if kw in ("nbproc", "nbthread") and value > MAX_PROCS:
         # HAProxy 1.x kept one bit per process in a long; 2.6 caps nbthread at MAX_THREADS=64.
@@ -52,6 +52,9 @@ def g_int(st: State, args: list[str], where: Where) -> None:
         g.nbproc = value
     elif kw == "nbthread":
         g.nbthread = value
+        g.nbthread_set = True
+    elif kw == "fd-hard-limit":
+        g.fd_hard_limit = value
     elif kw == "ulimit-n":
         g.ulimit_n = value
     elif kw == "uid":

@@ -16,8 +16,10 @@ if TYPE_CHECKING:  # tls
     from .tls import BindTLS, GlobalTLS
     from .tls_server import ServerTLS
 
-# HAProxy 1.2 compile-time defaults (include/common/defaults.h).
-DEFAULT_MAXCONN = 2000
+# HAProxy 1.2 compile-time defaults (include/common/defaults.h); maxconn's is 2.6's:
+# a global maxconn left unset is computed from the fd limit (startup.ideal_maxconn), never
+# below this (its DEFAULT_MAXCONN); a proxy's unset maxconn (0) is the global one.
+MIN_AUTO_MAXCONN = 100
 DEFAULT_RETRIES = 3
 DEFAULT_INTER = 2000
 DEFAULT_RISE = 2
@@ -70,7 +72,9 @@ class Global:
     debug: bool = False
     quiet: bool = False
     master_worker: bool = False
-    maxconn: int = DEFAULT_MAXCONN
+    maxconn: int = 0  # 0: automatic, from the fd limit as 2.6 computes it (startup.apply_options)
+    fd_hard_limit: int = 0  # `fd-hard-limit N`: the fd limit the automatic maxconn and ulimit-n stay under
+    nbthread_set: bool = False  # `nbthread` was given (2.6's default is the number of CPUs)
     maxconnrate: int = 0  # `maxconnrate N`: connections accepted per second by each worker (0: none)
     nbproc: int = 1
     hard_stop_after: int = 0  # ms; 0: a soft stop waits for every session
@@ -292,7 +296,7 @@ class Proxy:
     retries: int = DEFAULT_RETRIES
     redispatch: bool = False
     grace: int = 0
-    maxconn: int = DEFAULT_MAXCONN
+    maxconn: int = 0  # 0: the global maxconn (2.6), set by startup.apply_options
     fullconn: int = 0
     monitor_net: list[tuple[str, int]] = field(default_factory=list)  # (network, prefixlen)
     monitor_uri: str | None = None

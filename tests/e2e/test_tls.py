@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.net import LOCALHOST, free_ports, wait_until
+from tests.helpers.net import LOCALHOST, free_ports, show_info, wait_until
 from tests.helpers.proxy import CMD_VAR
 
 pytestmark = pytest.mark.timeout(120)
@@ -312,18 +312,6 @@ backend bd
 """
 
 
-def _show_info(sock: Path) -> dict[str, str]:
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(10)
-    s.connect(str(sock))
-    s.sendall(b"show info\n")
-    data = b""
-    while chunk := s.recv(65536):
-        data += chunk
-    s.close()
-    return dict(line.split(": ", 1) for line in data.decode().splitlines() if ": " in line)
-
-
 def _closed_by_peer(s: socket.socket, timeout: float = 15.0) -> bytes:
     """Everything the proxy sends before closing (b'' for a close without an answer)."""
     s.settimeout(timeout)
@@ -366,9 +354,9 @@ def test_bad_input_leaves_the_worker_serving(proxy: Any, binary: str, certs: dic
     (line,) = log.lines(1)
     assert " fe~ bd/s " in line and " 200 " in line
     deadline = time.monotonic() + 10
-    while _show_info(sock).get("CurrConns") != "0" and time.monotonic() < deadline:
+    while show_info(sock).get("CurrConns") != "0" and time.monotonic() < deadline:
         time.sleep(0.05)
-    info = _show_info(sock)
+    info = show_info(sock)
     assert info.get("CurrConns") == "0"
     # four TLS endpoints were made (2.6 counts the failed handshakes too), none is left
     assert (info.get("CumSslConns"), info.get("CurrSslConns")) == ("4", "0")
@@ -540,7 +528,7 @@ def test_ticket_resumption_across_workers(proxy: Any, binary: str, certs: dict[s
         pids = {line.split("haproxy[", 1)[1].split("]", 1)[0] for line in lines}
         assert len(pids) == len(held), (ver, lines)
     # the shared cache is looked up only when the sessions are not in tickets (show info)
-    lookups = int(_show_info(sock)["SslCacheLookups"])
+    lookups = int(show_info(sock)["SslCacheLookups"])
     assert lookups > 0 if tickets else lookups == 0, lookups
 
 BODY_CFG = """

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -266,3 +267,20 @@ def try_echo_roundtrip(host: str, port: int, payload: bytes = b"ping\n", timeout
         return echo_roundtrip(host, port, payload, timeout) == payload
     except (OSError, AssertionError):
         return False
+
+
+def stats_command(path: str | Path, command: str, timeout: float = 10.0) -> str:
+    """One command on a stats (CLI) socket; its whole answer (the proxy closes after it)."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(timeout)
+        s.connect(str(path))
+        s.sendall(command.encode() + b"\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data.decode()
+
+
+def show_info(path: str | Path) -> dict[str, str]:
+    """`show info` on a stats socket, as a dict."""
+    return dict(line.split(": ", 1) for line in stats_command(path, "show info").splitlines() if ": " in line)

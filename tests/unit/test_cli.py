@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pyhaproxy import cli
-from pyhaproxy.config.model import DEFAULT_MAXCONN, Bind, Config, LogTarget, Proxy
+from pyhaproxy.config.model import MIN_AUTO_MAXCONN, Bind, Config, LogTarget, Proxy
 from pyhaproxy.listeners import BindError, bind_all
 from pyhaproxy.logs import LOG_INFO, LOG_NOTICE, LOG_WARNING, MasterLog, format_stderr, format_syslog
 from tests.helpers.syslog import Syslog
@@ -144,7 +144,21 @@ def test_apply_options_maxconn_and_pidfile() -> None:
     assert c.global_.maxconn == 321
     assert [p.maxconn for p in c.proxies] == [42, 100]  # -N only where the default applied
     assert c.global_.pidfile == "/tmp/p" and c.global_.master_worker
-    assert DEFAULT_MAXCONN == 2000
+
+
+def test_apply_options_automatic_maxconn() -> None:
+    """No maxconn anywhere: 2.6's, from the fd limit (two fds per connection after the reserve
+    and three per thread), and every proxy without its own takes it; fd-hard-limit caps it."""
+    c = _cfg()
+    c.global_.nbthread, c.global_.nbthread_set = 2, True
+    c.global_.fd_hard_limit = 4000
+    cli.apply_options(c, cli.parse_args(["-f", "x"]))
+    assert c.global_.maxconn == (4000 - 10 - 6) // 2     # (no listener, no check, no stats socket)
+    assert [p.maxconn for p in c.proxies] == [c.global_.maxconn, 100]
+    c = _cfg()
+    c.global_.fd_hard_limit = 150
+    cli.apply_options(c, cli.parse_args(["-f", "x"]))
+    assert c.global_.maxconn == MIN_AUTO_MAXCONN
 
 
 # --- -c on real files, through python -m pyhaproxy ---------------------------------------------
