@@ -8,9 +8,10 @@ from __future__ import annotations
 HAPROXY_VERSION = "2.6.0"
 RELEASE_DATE = "2026/12/02"
 
-# Only what is really there: `.if feature(OPENSSL)` must stay false until TLS exists.
-FEATURES = frozenset({"ACCEPT4", "EPOLL", "GETADDRINFO", "LINUX_SPLICE", "PRCTL", "TFO"})
-ABSENT_FEATURES = frozenset({"OPENSSL", "LUA", "PCRE", "PCRE2", "QUIC", "SYSTEMD", "THREAD", "ZLIB", "SLZ"})
+# Only what is really there: TLS (OpenSSL, ext/tls.pxi) and the Prometheus exporter
+# (`http-request use-service prometheus-exporter`) are; Lua, PCRE, QUIC, threads, compression not.
+FEATURES = frozenset({"ACCEPT4", "EPOLL", "GETADDRINFO", "LINUX_SPLICE", "OPENSSL", "PRCTL", "PROMEX", "TFO"})
+ABSENT_FEATURES = frozenset({"LUA", "PCRE", "PCRE2", "QUIC", "SYSTEMD", "THREAD", "ZLIB", "SLZ"})
 
 
 def feature_list() -> str:

@@ -155,9 +155,10 @@ def test_cc_evaluates_a_condition(proxy, cond: str, rc: int) -> None:
 
 
 def test_cc_feature_names_this_build(proxy) -> None:
-    # Each binary answers for itself: pyhaproxy has no OpenSSL yet, Debian's haproxy has.
+    # Each binary answers for itself: both have OpenSSL; Lua only Debian's haproxy.
     ours = base_command()[0] != "/usr/sbin/haproxy"
-    assert proxy.run(["-cc", "feature(OPENSSL)"]).returncode == (1 if ours else 0)
+    assert proxy.run(["-cc", "feature(OPENSSL)"]).returncode == 0
+    assert proxy.run(["-cc", "feature(LUA)"]).returncode == (1 if ours else 0)
     assert proxy.run(["-cc", "feature(EPOLL)"]).returncode == 0
 
 

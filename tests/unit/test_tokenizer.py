@@ -192,7 +192,7 @@ def test_block_errors(text: str, message: str) -> None:
         ('streq("a,b","a,b")', True), ("1 && 0 || 1", True), ("1 && (0 || 0)", False),
         ("! (0) && 1", True), ("version_atleast(2.4-dev19)", True), ("version_atleast(2.6)", True),
         ("version_atleast(2.7)", False), ("version_before(2.6.1)", True), ("version_before(2.6)", False),
-        ("feature(EPOLL)", True), ("feature(OPENSSL)", False),
+        ("feature(EPOLL)", True), ("feature(OPENSSL)", True), ("feature(LUA)", False),
     ],
 )
 def test_conditions(cond: str, value: bool) -> None:
