@@ -45,7 +45,7 @@ import psutil
 
 from pyhaproxy._core import srv_state
 from pyhaproxy.config.model import Config, Proxy
-from pyhaproxy.listeners import BindError, Listener, ListenerKey, bind_all
+from pyhaproxy.listeners import BindError, Listener, ListenerKey, bind_all, iter_binds
 from pyhaproxy.logs import LOG_NOTICE, LOG_WARNING, MasterLog
 from pyhaproxy.sdnotify import Notifier
 from pyhaproxy.sockxfer import ListenerExport
@@ -54,6 +54,7 @@ from pyhaproxy.startup import (
     Startup,
     StartupFailed,
     apply_options,
+    compute_maxsock,
     devnull_on,
     load_config,
     progname,
@@ -687,6 +688,8 @@ class Master:
             peers=list(self.peers.engines) if self.peers is not None else [],  # peers
             tls_cache=gen.tls_cache,
             rates=self._stats.rates,
+            maxsock=compute_maxsock(gen.cfg, len(iter_binds(gen.cfg))),
+            memmax_mb=self.opts.memmax,
         )
 
     def _spawn(self, gen: Generation, idx: int) -> int | None:

@@ -14,6 +14,7 @@ weight, active/backup servers, load-balanced total).
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from pyhaproxy._core import check_status
 from pyhaproxy.checks import REASONS
 from pyhaproxy.config.model import Config, Proxy, Server
 from pyhaproxy.stats.rates import RateMeter
+from pyhaproxy.version import RELEASE_DATE
 
 # HAProxy 2.6's fixed statistics fields, in `show stat` order (read from Debian's haproxy 2.6
 # header line). The per-module columns that follow them there (`-`, ssl_*, h2_*, h1_*) are not
@@ -70,6 +72,8 @@ class View:
     peers: list[Any] = field(default_factory=list)  # peers: the master's PeersEngines (`show peers`)
     tls_cache: Any = None  # _core.TlsCache of the generation (its lookup counters), or None
     rates: Any = None  # rates.RateMeter: the master's once-a-second samples, or None (no rates)
+    maxsock: int = 0  # the fd budget of a worker (startup.compute_maxsock)
+    memmax_mb: int = 0  # -m
 
 
 @dataclass
@@ -201,19 +205,26 @@ def collect(view: View, scope: set[str] | None = None, now: float | None = None)
     for slot, pid in enumerate(view.workers):
         rss, cpu = _process_figures(pid)
         workers.append(WorkerInfo(slot + 1, pid, rss, cpu))
+    total_out = sum(_sum(shm, pi)["bytes_out"] for pi, px in enumerate(cfg.proxies) if px.cap != "backend")
     cache = tuple(view.tls_cache.counters()) if view.tls_cache is not None else (0, 0)
     uptime = max(0, int(now - view.started))
     g = cfg.global_
+    nworkers = max(1, len(view.workers))
+    # 2.6's names and order; a field of 2.6 that has no counterpart here (memory pools, tasks,
+    # peers, resolvers, dropped logs) is left out rather than shown as a made-up 0
     info: dict[str, Any] = {
         "Name": "pyhaproxy",
         "Version": __version__,
+        "Release_date": RELEASE_DATE,
+        "Nbthread": g.nbthread,
         "Nbproc": len(view.workers),
-        "Process_num": 0,  # the master answers, for every worker
+        "Process_num": 1,  # (the master answers for every worker; 2.6 numbers its one process 1)
         "Pid": view.master_pid,
         "Uptime": format_uptime(uptime),
         "Uptime_sec": uptime,
-        "Start_time_sec": int(view.started),
+        "Memmax_MB": view.memmax_mb,
         "Ulimit-n": _nofile(),
+        "Maxsock": view.maxsock,
         "Maxconn": g.maxconn,
         "Hard_maxconn": g.maxconn,
         "CurrConns": cur_conns,
@@ -239,8 +250,18 @@ def collect(view: View, scope: set[str] | None = None, now: float | None = None)
         "SslFrontendSessionReuse_pct": (100 * ssl["ssl_reused"] // ssl["ssl_sess"]) if ssl["ssl_sess"] else 0,
         "SslCacheLookups": cache[0],    # the session cache the workers share (tlscache.pxi)
         "SslCacheMisses": cache[1],
+        "CompressBpsIn": 0,         # (no compression in this build: `compression` is refused)
+        "CompressBpsOut": 0,
+        "CompressBpsRateLim": 0,
+        # the workers' idle time over the last second, from their CPU time
+        "Idle_pct": max(0, min(100, 100 - rates.rate("cpu_ms") // (10 * nworkers))),
+        "node": socket.gethostname(),      # (2.6's default node name; `node` is not supported)
         "Stopping": int(view.stopping),
-        "Listeners": sum(len(p.binds) for p in cfg.proxies if not p.disabled),
+        # (2.6 counts the stats sockets' listeners too)
+        "Listeners": sum(len(p.binds) for p in cfg.proxies if not p.disabled) + len(g.stats_sockets),
+        "TotalBytesOut": total_out,
+        "BytesOutRate": rates.rate("bytes_out"),
+        "Start_time_sec": int(view.started),
     }
     mrss, mcpu = _process_figures(view.master_pid)
     if mrss is not None:

@@ -206,6 +206,7 @@ def render(snap: Snapshot) -> str:
     out = _Out()
     info = snap.info
     proc = [
+        ("nbthread", "gauge", "Number of started threads (global.nbthread)", info.get("Nbthread")),
         ("nbproc", "gauge", "Number of started worker processes", info.get("Nbproc")),
         (
             "uptime_seconds",
@@ -221,7 +222,11 @@ def render(snap: Snapshot) -> str:
             "Initial Maximum number of concurrent connections",
             info.get("Hard_maxconn"),
         ),
+        ("max_memory_bytes", "gauge",
+         "Worker process's hard limit on memory usage in byes (-m on command line)",
+         (info.get("Memmax_MB") or 0) * 1048576),
         ("max_fds", "gauge", "Maximum number of open file descriptors; 0=unset", info.get("Ulimit-n")),
+        ("max_sockets", "gauge", "Hard limit on the number of per-process sockets", info.get("Maxsock")),
         ("current_connections", "gauge", "Number of active sessions", info.get("CurrConns")),
         ("connections_total", "counter", "Total number of created sessions", info.get("CumConns")),
         ("current_ssl_connections", "gauge", "Number of opened SSL connections", info.get("CurrSslConns")),
@@ -257,8 +262,14 @@ def render(snap: Snapshot) -> str:
         ("max_frontend_ssl_key_rate", "gauge", "Maximum observed frontend SSL Key computation per second",
          info.get("SslFrontendMaxKeyRate")),
         ("requests_total", "counter", "Total number of requests (TCP or HTTP)", info.get("CumReq")),
+        ("idle_time_percent", "gauge", "Percentage of last second spent waiting in the current worker thread",
+         info.get("Idle_pct")),
         ("stopping", "gauge", "Non zero means stopping in progress", info.get("Stopping")),
         ("listeners", "gauge", "Number of active listeners", info.get("Listeners")),
+        ("bytes_out_total", "counter",
+         "Total number of bytes emitted by current worker process since started", info.get("TotalBytesOut")),
+        ("bytes_out_rate", "gauge", "Number of bytes emitted by current worker process over the last second",
+         info.get("BytesOutRate")),
     ]
     for suffix, typ, help_, val in proc:
         v = _num(val)

@@ -64,16 +64,37 @@ def counters_of(view: Any, sums: Any) -> dict[str, int]:
     (sessions, TLS sessions and the full handshakes among them). `sums(shm, slot)` reads a
     proxy's counters summed over the workers (collect.py `_sum`)."""
     out: dict[str, int] = {}
-    conns = ssl = ssl_full = 0
+    conns = ssl = ssl_full = bytes_out = 0
     for pi, px in enumerate(view.cfg.proxies):
         pc = sums(view.shm, pi)
         out[f"px{pi}.sess"] = pc["tot_sess"]
         out[f"px{pi}.req"] = pc["req_tot"]
         if px.cap != "backend":
             conns += pc["tot_sess"]
+            bytes_out += pc["bytes_out"]
         ssl += pc["ssl_sess"]
         ssl_full += pc["ssl_sess"] - pc["ssl_reused"]
     out["conns"] = conns
     out["ssl"] = ssl
     out["ssl_full"] = ssl_full
+    out["bytes_out"] = bytes_out
+    out["cpu_ms"] = workers_cpu_ms(view.workers)
     return out
+
+
+def workers_cpu_ms(pids: Any) -> int:
+    """The workers' CPU time so far, in milliseconds (`show info` Idle_pct is its rate)."""
+    total = 0.0
+    try:
+        import psutil
+    except ImportError:
+        return 0
+    for pid in pids:
+        if pid is None:
+            continue
+        try:
+            t = psutil.Process(pid).cpu_times()
+        except (psutil.Error, OSError):
+            continue
+        total += t.user + t.system
+    return int(total * 1000)

@@ -1,0 +1,61 @@
+"""`show info` beside Debian's haproxy 2.6 on one configuration: the fields pyhaproxy prints are
+2.6's names in 2.6's order (plus its own per-process lines, Master_* and WorkerN_*, at the end),
+and the ones that follow from the configuration and the fd limit have 2.6's values. Fields of
+2.6 with no counterpart here (memory pools, tasks, peers, resolvers) are left out, not faked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_tls import HAPROXY
+from tests.helpers.net import free_ports, show_info
+from tests.helpers.proxy import CMD_VAR
+
+CFG = """
+global
+    nbthread 1
+    stats socket {sock} level admin
+defaults
+    mode http
+    timeout client 5s
+    timeout connect 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{bport}
+"""
+
+# (not Ulimit-n: 2.6 lowers its soft limit to Maxsock when it is higher; pyhaproxy only raises it,
+# as its Python master keeps descriptors 2.6's count does not know of)
+SAME_VALUES = ("Nbthread", "Process_num", "Maxsock", "Maxconn", "Hard_maxconn", "Listeners",
+               "CompressBpsIn", "CompressBpsOut", "CompressBpsRateLim", "Stopping")
+OURS_ONLY = ("Master_", "Worker")
+
+
+def test_show_info_names_order_and_values(proxy: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         http_backend: Callable[..., Any]) -> None:
+    if not HAPROXY.exists():
+        pytest.skip("Debian's haproxy is not installed")
+    be = http_backend()
+    infos = []
+    for cmd in (None, str(HAPROXY)):
+        if cmd is None:
+            monkeypatch.delenv(CMD_VAR, raising=False)
+        else:
+            monkeypatch.setenv(CMD_VAR, cmd)
+        sock = tmp_path / f"{len(infos)}.sock"
+        (port,) = free_ports(1)
+        proxy.start(CFG, sock=sock, port=port, bport=be.port, name=f"p{len(infos)}")
+        infos.append(show_info(sock))
+    ours, theirs = infos
+    names = [k for k in ours if not k.startswith(OURS_ONLY)]
+    assert set(names) <= set(theirs), set(names) - set(theirs)
+    order = list(theirs)
+    assert names == sorted(names, key=order.index), "not in 2.6's order"
+    assert {k: ours[k] for k in SAME_VALUES} == {k: theirs[k] for k in SAME_VALUES}
