@@ -435,6 +435,8 @@ class Master:
             d = self.peers.next_deadline()
             if d is not None:
                 deadlines.append(d)
+        if self._stats is not None:  # the rates' once-a-second sample (a rate over a longer gap
+            deadlines.append(self._stats.next_sample())     # would be averaged down to nothing)
         if self.st.pending is not None and self.st.pending.due > now:
             deadlines.append(self.st.pending.due)  # past it, the readiness pipe wakes us
         if self.st.kill_deadline is not None:

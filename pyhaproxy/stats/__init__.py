@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pyhaproxy.config.model import Config
 from pyhaproxy.stats.collect import Snapshot, View, collect, proxy_sums
 from pyhaproxy.stats.http import InternalHttpServer
-from pyhaproxy.stats.rates import RateMeter, counters_of
+from pyhaproxy.stats.rates import SAMPLE_EVERY, RateMeter, counters_of
 from pyhaproxy.stats.socket import CliServer, StatsSocketError
 
 # The tune key the worker compiler reads (pyhaproxy/worker.py: tables["stats_sock"]).
@@ -55,6 +55,7 @@ class StatsService:
         self.http: InternalHttpServer | None = None
         self.promex: InternalHttpServer | None = None
         self.rates = RateMeter()    # the last second's rates (rates.py), sampled on tick()
+        self._sample_due = 0.0
 
     def configure(self, cfg: Config) -> None:
         """Before forking workers for `cfg`. Raises StatsSocketError if the socket cannot bind."""
@@ -88,8 +89,14 @@ class StatsService:
         else:
             g.tune.pop(PROMEX_SOCK_KEY, None)
 
+    def next_sample(self) -> float:
+        """When the rates want their next sample (monotonic time): the master's loop wakes up for
+        it, else a sample could come seconds late and a burst be averaged over the gap."""
+        return self._sample_due
+
     def tick(self, now: float) -> None:
-        if self.rates.due(now):
+        if now >= self._sample_due and self.rates.due(now):
+            self._sample_due = now + SAMPLE_EVERY
             view = self.get_view()
             if view is not None:
                 # (a generation being retired may have unmapped its memory: the sample is

@@ -188,9 +188,10 @@ def collect(view: View, scope: set[str] | None = None, now: float | None = None)
         first = gi
         gi += len(px.servers)
         pc = _sum(shm, pi)
-        cum_conns += pc["tot_sess"]
-        cum_req += pc["req_tot"]
-        cur_conns += pc["cur_sess"]
+        if px.cap != "backend":     # (a backend's sessions are its frontends' too: counted once)
+            cum_conns += pc["tot_sess"]
+            cum_req += pc["req_tot"]
+            cur_conns += pc["cur_sess"]
         for k in ("ssl_sess", "ssl_reused", "ssl_cur"):
             ssl[k] += pc[k]
         for sgi, sv in enumerate(px.servers, first):
