@@ -184,6 +184,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     s.q_pos = 0
     s.ck_found_srv = -1
     s.stk_done = 0
+    s.txn_counted = 0
     if p.ntcc and tcp_content_rules(idx, p.tcc_first, p.ntcc, 1):
         return
     # an answer of haproxy's own may keep the client (session.pxi answer_frame()); until the body
@@ -512,12 +513,10 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     klass = m.status // 100
     if klass < 1 or klass > 5:
         klass = 0
-    ctr_px(s.px).hrsp[klass] += 1
-    if s.be != s.px:
-        ctr_px(s.be).hrsp[klass] += 1
-    if s.srv >= 0:
+    if s.srv >= 0:     # (the frontend and backend count the transaction's final status at its end)
         sv = &g_srv[s.srv]
         ctr_srv(s.srv).hrsp[klass] += 1
+        ctr_srv(s.srv).req_tot += 1
     no_body = s.rsp_no_body or klass == 1 or m.status == 204 or m.status == 304
     rsp_ka = (m.minor >= 1 and not m.conn_close) or (m.minor == 0 and m.conn_keepalive)
     if sv != NULL and p.ck_mode == CK_PREFIX or (sv != NULL and p.ck_mode == CK_REWRITE):
@@ -777,6 +776,7 @@ cdef void http_end_transaction(int idx) noexcept nogil:
     sess_log(s)
     vars_end_txn(s)
     stk_txn_status(s, s.term_phase == PH_TARPIT)
+    ctr_txn_status(s)
     if not s.cli_ka or s.req.eof:
         tls_shut(s.cfd)     # tls: close_notify first
         shutdown(s.cfd, SHUT_WR)
@@ -814,6 +814,7 @@ cdef void http_end_transaction(int idx) noexcept nogil:
     ctr_add_bytes(s)
     stk_release(s, 1)           # the counters this request's http-request rules tracked
     s.stk_done = 0
+    s.txn_counted = 0
     s.accept_ms = g_now
     s.accept_wall_ms = g_wall
     s.t_hs = 0

@@ -27,6 +27,24 @@ cdef int sess_alloc() noexcept nogil:
     return idx
 
 
+cdef void ctr_txn_status(sess_t *s) noexcept nogil:
+    """An HTTP transaction's final status in its frontend's and backend's counters, once, as
+    2.6 counts them when a stream ends: haproxy's own answers (a 503 without a server, a 403
+    deny, a redirect) count in hrsp_* as the servers' do, and the backend counts the request
+    (req_tot). A server's counters take its response when it comes (http.pxi)."""
+    cdef int klass
+    if s.txn_counted or s.status <= 0:
+        return
+    s.txn_counted = 1
+    klass = s.status // 100
+    if klass < 1 or klass > 5:
+        klass = 0
+    ctr_px(s.px).hrsp[klass] += 1
+    if s.be != s.px and g_px[s.be].mode == MODE_HTTP:
+        ctr_px(s.be).hrsp[klass] += 1
+        ctr_px(s.be).req_tot += 1
+
+
 cdef void ctr_add_bytes(sess_t *s) noexcept nogil:
     """Move the session's byte counts into its proxy's and server's counters (and the stick
     table entries it tracks)."""
@@ -90,6 +108,7 @@ cdef void sess_close(int idx) noexcept nogil:
     ctr_add_bytes(s)
     if g_px[s.px].mode == MODE_HTTP and s.status > 0:
         stk_txn_status(s, s.term_phase == PH_TARPIT)
+        ctr_txn_status(s)
     stk_release(s, 0)
     ctr_px(s.px).cur_sess -= 1
     if s.state == ST_TURNAROUND and s.srv >= 0:

@@ -399,6 +399,7 @@ cdef struct sess_t:
     int stk_http[3]        # 1 tracked by an http-request rule, 2 by a tcp-request content rule
                            # (both released when the request ends), 0 by connection|session
     int stk_done           # this request's status was counted (http_err/http_fail)
+    int txn_counted        # ...and in its frontend's and backend's hrsp_* (session.pxi ctr_txn_status)
     char uid[UID_MAX]      # `unique-id-format`: this request's ID (logformat.pxi)
     int uid_len
     int loginfo_len

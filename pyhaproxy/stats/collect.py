@@ -398,6 +398,8 @@ def _proxy_rows(
         if lc:
             v["lastchg"] = max(0, int(now - lc / 1000))
         _http_fields(px, sc, v)
+        if px.mode == "http":
+            v["req_tot"] = sc["req_tot"]     # (requests the server answered, as 2.6 counts them)
         servers.append(Row(px.name, srv.name, TYPE_SERVER, v, state, srv.backup))
 
     up = act > 0 or bck > 0 or (not px.servers and px.dispatch is not None)

@@ -5,6 +5,9 @@ and the ones that follow from the configuration and the fd limit have 2.6's valu
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
 import socket
 import time
 from collections.abc import Callable
@@ -13,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_tls import HAPROXY
-from tests.helpers.net import LOCALHOST, free_ports, show_info
+from tests.e2e.test_tls import HAPROXY, binary  # noqa: F401  (binary: the fixture, both binaries)
+from tests.helpers.net import LOCALHOST, free_ports, show_info, stats_command, wait_until
 from tests.helpers.proxy import CMD_VAR
 
 CFG = """
@@ -72,3 +75,55 @@ def test_show_info_names_order_and_values(proxy: Any, tmp_path: Path, monkeypatc
     order = list(theirs)
     assert names == sorted(names, key=order.index), "not in 2.6's order"
     assert {k: ours[k] for k in SAME_VALUES} == {k: theirs[k] for k in SAME_VALUES}
+
+
+COUNTS_CFG = """
+global
+    nbthread 1
+    stats socket {sock} level admin
+defaults
+    mode http
+    timeout client 5s
+    timeout connect 2s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request deny if { path /deny }
+    use_backend dead if { path /dead }
+    default_backend be
+backend be
+    server s1 127.0.0.1:{bport}
+backend dead
+    retries 0
+    server s1 127.0.0.1:{dport}
+"""
+
+
+def test_haproxys_own_answers_count_in_hrsp(proxy: Any, binary: str, tmp_path: Path,  # noqa: F811
+                                           http_backend: Callable[..., Any]) -> None:
+    """`show stat` after a 200 from a server, a 403 from `http-request deny` and a 503 for a
+    server that refuses: the frontend counts all three in hrsp_*, each backend its own (the 503
+    too, with its request), the server only the response it gave, as 2.6 counts at a stream's end."""
+    be = http_backend()
+    port, dport = free_ports(2)
+    sock = tmp_path / "stats.sock"
+    proxy.start(COUNTS_CFG, sock=sock, port=port, bport=be.port, dport=dport)
+    for path in ("/", "/deny", "/dead"):
+        with socket.create_connection((LOCALHOST, port), timeout=10) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            while s.recv(65536):
+                pass
+    want = {("fe", "FRONTEND"): ("1", "1", "1", "3"), ("be", "BACKEND"): ("1", "0", "0", "1"),
+            ("be", "s1"): ("1", "0", "0", "1"), ("dead", "BACKEND"): ("0", "0", "1", "1")}
+
+    def counts() -> dict[tuple[str, str], tuple[str, ...]]:
+        rows = {(r["pxname"], r["svname"]): r
+                for r in csv.DictReader(io.StringIO(stats_command(sock, "show stat").lstrip("# ")))}
+        return {k: (rows[k]["hrsp_2xx"], rows[k]["hrsp_4xx"], rows[k]["hrsp_5xx"], rows[k]["req_tot"])
+                for k in want}
+
+    # (a session's counters may land just after its client saw the close)
+    got: list[dict[tuple[str, str], tuple[str, ...]]] = []
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: got.append(counts()) or got[-1] == want, timeout=5)
+    assert got[-1] == want, got[-1]
