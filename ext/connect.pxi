@@ -168,9 +168,11 @@ cdef int sess_retry(int idx, int async_err) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef px_t *p = &g_px[s.be]
     cdef int g, failed, redisp = 0, rr, act
-    if s.srv >= 0:
-        ctr_srv(s.srv).err_conn += 1
     if s.retries_left <= 0:
+        # (2.6 counts a connection error once, when the retries are spent: on the server and
+        # the backend; each failed attempt before is a retry, wretr)
+        if s.srv >= 0:
+            ctr_srv(s.srv).err_conn += 1
         ctr_px(s.be).err_conn += 1
         sess_fail(idx, TERM_SRV_ABORT, PH_CONNECT, 503)
         return 0

@@ -94,7 +94,7 @@ frontend fe
 backend be
     server s1 127.0.0.1:{bport}
 backend dead
-    retries 0
+    retries 1
     server s1 127.0.0.1:{dport}
 """
 
@@ -103,7 +103,8 @@ def test_haproxys_own_answers_count_in_hrsp(proxy: Any, binary: str, tmp_path: P
                                            http_backend: Callable[..., Any]) -> None:
     """`show stat` after a 200 from a server, a 403 from `http-request deny` and a 503 for a
     server that refuses: the frontend counts all three in hrsp_*, each backend its own (the 503
-    too, with its request), the server only the response it gave, as 2.6 counts at a stream's end."""
+    too, with its request), the server only the response it gave, as 2.6 counts at a stream's end;
+    the refused connection is one error (econ) after one retry (wretr), not one per attempt."""
     be = http_backend()
     port, dport = free_ports(2)
     sock = tmp_path / "stats.sock"
@@ -115,6 +116,8 @@ def test_haproxys_own_answers_count_in_hrsp(proxy: Any, binary: str, tmp_path: P
                 pass
     want = {("fe", "FRONTEND"): ("1", "1", "1", "3"), ("be", "BACKEND"): ("1", "0", "0", "1"),
             ("be", "s1"): ("1", "0", "0", "1"), ("dead", "BACKEND"): ("0", "0", "1", "1")}
+    # the refused server: two attempts, one retry, one connection error (not two)
+    want_dead = {("dead", "s1"): ("1", "1"), ("dead", "BACKEND"): ("1", "1")}
 
     def counts() -> dict[tuple[str, str], tuple[str, ...]]:
         rows = {(r["pxname"], r["svname"]): r
@@ -127,3 +130,6 @@ def test_haproxys_own_answers_count_in_hrsp(proxy: Any, binary: str, tmp_path: P
     with contextlib.suppress(AssertionError):
         wait_until(lambda: got.append(counts()) or got[-1] == want, timeout=5)
     assert got[-1] == want, got[-1]
+    rows = {(r["pxname"], r["svname"]): r
+            for r in csv.DictReader(io.StringIO(stats_command(sock, "show stat").lstrip("# ")))}
+    assert {k: (rows[k]["econ"], rows[k]["wretr"]) for k in want_dead} == want_dead
