@@ -107,6 +107,7 @@ def apply_options(cfg: Config, opts: Options) -> list[str]:
         if p.maxconn <= 0:
             # 2.6: a proxy without its own maxconn takes -N, else the global maxconn
             p.maxconn = opts.maxpconn if opts.maxpconn > 0 else g.maxconn
+    default_fullconn(cfg)
     if opts.pidfile:
         g.pidfile = opts.pidfile
     if opts.master_worker:
@@ -148,6 +149,26 @@ def apply_options(cfg: Config, opts: Options) -> list[str]:
 
 class StartupFailed(Exception):
     """Start-up cannot complete; the alert has been printed."""
+
+
+def default_fullconn(cfg: Config) -> None:
+    """A backend without `fullconn`: 10% of the maxconns of the frontends that may reach it (their
+    default_backend and static use_backend targets, each frontend once; a `listen` without a
+    default backend counts for itself), at least 1, as 2.6 sets it (proxy.c); `show stat` shows
+    it as the backend's slim."""
+    by_name = {p.name: p for p in cfg.proxies if not p.disabled}
+    total = dict.fromkeys(by_name, 0)
+    for p in by_name.values():
+        if p.cap == "backend":
+            continue
+        targets = {p.default_backend or (p.name if p.cap == "listen" else "")}
+        targets.update(u.backend for u in p.use_backends if u.fmt is None)
+        for name in targets:
+            if name in total:
+                total[name] += p.maxconn
+    for name, p in by_name.items():
+        if p.cap != "frontend" and p.fullconn <= 0:
+            p.fullconn = max(1, (total[name] + 9) // 10)
 
 
 def nthreads(g: Global) -> int:

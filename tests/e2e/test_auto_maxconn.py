@@ -2,7 +2,8 @@
 connection once its reserve and three per thread are set aside), and a frontend without its own
 takes the global value. Differential: the same configuration through pyhaproxy and
 /usr/sbin/haproxy gives the same `show info` Maxconn and the same frontend session limit in
-`show stat`, under the limit this test process passes on and under `fd-hard-limit`."""
+`show stat`, under the limit this test process passes on and under `fd-hard-limit`, and the
+backend's default fullconn (its slim) derived from it."""
 
 from __future__ import annotations
 
@@ -36,9 +37,9 @@ backend be
 """
 
 
-def frontend_slim(sock: Path) -> int:
+def slim(sock: Path, px: str, sv: str) -> int:
     rows = csv.DictReader(io.StringIO(stats_command(sock, "show stat").lstrip("# ")))
-    return next(int(r["slim"]) for r in rows if r["pxname"] == "fe" and r["svname"] == "FRONTEND")
+    return next(int(r["slim"]) for r in rows if r["pxname"] == px and r["svname"] == sv)
 
 
 @pytest.mark.parametrize("hard", [0, 3000])
@@ -53,4 +54,6 @@ def test_maxconn_from_the_fd_limit(proxy: Any, binary: str, tmp_path: Path,  # n
     be = http_backend()
     proxy.start(CFG, sock=sock, port=port, bport=be.port, hard=f"fd-hard-limit {hard}" if hard else "")
     assert int(show_info(sock)["Maxconn"]) == want
-    assert frontend_slim(sock) == want
+    assert slim(sock, "fe", "FRONTEND") == want
+    # the backend's: its fullconn, 10% of the maxconn of the frontends that reach it
+    assert slim(sock, "be", "BACKEND") == (want + 9) // 10
