@@ -47,6 +47,10 @@ cdef int sess_try_connect(int idx) noexcept nogil:
         if bind(fd, <sockaddr *>src, srclen) < 0:
             close(fd)
             return -2
+    if s.srv != SRV_STATS and s.srv != SRV_PROMEX:
+        ctr_px(s.be).connect += 1       # (an attempt: `connect` in show stat)
+        if s.srv >= 0:
+            ctr_srv(s.srv).connect += 1
     if connect(fd, <sockaddr *>&addr, alen) < 0 and errno != EINPROGRESS:
         close(fd)
         return -1
@@ -96,6 +100,7 @@ cdef int pool_reuse(int idx) noexcept nogil:
     if s.t_cstart == 0:
         s.t_cstart = g_now
     s.srv_reused = 1
+    ctr_reuse(s)
     s.req.hold = 1
     touch_srv(s)
     sess_arm(s, idx)

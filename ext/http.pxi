@@ -294,6 +294,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         s.t_conn = g_now
         s.t_cstart = g_now
         s.srv_reused = 1
+        ctr_reuse(s)
         s.req.hold = 1
         touch_srv(s)
         if be.nsk:

@@ -45,6 +45,28 @@ cdef void ctr_txn_status(sess_t *s) noexcept nogil:
         ctr_px(s.be).req_tot += 1
 
 
+cdef void ctr_reuse(sess_t *s) noexcept nogil:
+    """A request goes on an idle server connection (`reuse` in show stat)."""
+    ctr_px(s.be).reuse += 1
+    if s.srv >= 0:
+        ctr_srv(s.srv).reuse += 1
+
+
+cdef void ctr_aborts(sess_t *s) noexcept nogil:
+    """An HTTP transfer cut by the client or the server, in the backend's and server's
+    cli_abrt/srv_abrt (2.6 counts them in its HTTP analysers: not in TCP mode)."""
+    if g_px[s.px].mode != MODE_HTTP or s.be == s.px and not g_px[s.px].has_be:
+        return
+    if s.term_cause == TERM_CLI_ABORT and (s.term_phase == PH_DATA or s.term_phase == PH_HDRS):
+        ctr_px(s.be).cli_abrt += 1
+        if s.srv >= 0:
+            ctr_srv(s.srv).cli_abrt += 1
+    elif s.term_cause == TERM_SRV_ABORT and s.term_phase == PH_DATA:
+        ctr_px(s.be).srv_abrt += 1
+        if s.srv >= 0:
+            ctr_srv(s.srv).srv_abrt += 1
+
+
 cdef void ctr_add_bytes(sess_t *s) noexcept nogil:
     """Move the session's byte counts into its proxy's and server's counters (and the stick
     table entries it tracks)."""
@@ -109,6 +131,7 @@ cdef void sess_close(int idx) noexcept nogil:
     if g_px[s.px].mode == MODE_HTTP and s.status > 0:
         stk_txn_status(s, s.term_phase == PH_TARPIT)
         ctr_txn_status(s)
+    ctr_aborts(s)
     stk_release(s, 0)
     ctr_px(s.px).cur_sess -= 1
     if s.state == ST_TURNAROUND and s.srv >= 0:

@@ -72,6 +72,12 @@ typedef struct shm_ctr {
     volatile uint64_t ssl_reused;
     volatile uint64_t ssl_fail;
     volatile uint64_t ssl_cur;
+    /* a backend's and a server's: HTTP transfers aborted by the client / the server (2.6 counts
+     * them in its HTTP analysers only), connection attempts, reused idle connections */
+    volatile uint64_t cli_abrt;
+    volatile uint64_t srv_abrt;
+    volatile uint64_t connect;
+    volatile uint64_t reuse;
 } shm_ctr;
 
 static inline shm_srv *shm_srv_at(shm_hdr *h, uint32_t i) {

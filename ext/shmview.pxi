@@ -25,7 +25,7 @@ cdef extern from "shm.h" nogil:
 
 _CTR_FIELDS = ("cur_sess", "max_sess", "tot_sess", "bytes_in", "bytes_out", "denied_req", "denied_resp",
                "err_req", "err_conn", "err_resp", "retries", "redispatches", "req_tot",
-               "ssl_sess", "ssl_reused", "ssl_fail", "ssl_cur")
+               "ssl_sess", "ssl_reused", "ssl_fail", "ssl_cur", "cli_abrt", "srv_abrt", "connect", "reuse")
 
 
 cdef class Shm:
@@ -141,7 +141,8 @@ cdef class Shm:
                  bytes_out=c.bytes_out, denied_req=c.denied_req, denied_resp=c.denied_resp, err_req=c.err_req,
                  err_conn=c.err_conn, err_resp=c.err_resp, retries=c.retries, redispatches=c.redispatches,
                  req_tot=c.req_tot, ssl_sess=c.ssl_sess, ssl_reused=c.ssl_reused, ssl_fail=c.ssl_fail,
-                 ssl_cur=c.ssl_cur)
+                 ssl_cur=c.ssl_cur, cli_abrt=c.cli_abrt, srv_abrt=c.srv_abrt, connect=c.connect,
+                 reuse=c.reuse)
         d["hrsp"] = [c.hrsp[k] for k in range(SHM_NHRSP)]
         return d
 

@@ -43,6 +43,10 @@ cdef extern from "shm.h" nogil:
         uint64_t ssl_reused
         uint64_t ssl_fail
         uint64_t ssl_cur
+        uint64_t cli_abrt
+        uint64_t srv_abrt
+        uint64_t connect
+        uint64_t reuse
     shm_srv *shm_srv_at(shm_hdr *h, uint32_t i)
     shm_ctr *shm_ctr_at(shm_hdr *h, uint32_t w, uint32_t s)
     uint64_t shm_size(uint32_t nproxy, uint32_t nsrv, uint32_t nworkers)

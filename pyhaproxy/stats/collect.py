@@ -301,6 +301,7 @@ def _sum(shm: Any, slot: int) -> dict[str, Any]:
         "denied_req": 0, "denied_resp": 0, "err_req": 0, "err_conn": 0, "err_resp": 0,
         "retries": 0, "redispatches": 0, "req_tot": 0, "hrsp": [0] * 6,
         "ssl_sess": 0, "ssl_reused": 0, "ssl_fail": 0, "ssl_cur": 0,
+        "cli_abrt": 0, "srv_abrt": 0, "connect": 0, "reuse": 0,
     }  # fmt: skip
     try:
         got = shm.counters_sum(slot)
@@ -383,7 +384,8 @@ def _proxy_rows(
             "status": status, "weight": w, "act": 0 if srv.backup else 1, "bck": 1 if srv.backup else 0,
             "pid": 1, "iid": iid, "sid": si + 1, "lbtot": sc["tot_sess"], "type": TYPE_SERVER,
             "qlimit": srv.maxqueue or "", "addr": _addr(srv), "cookie": srv.cookie or "", "mode": mode,
-            "uweight": srv.weight,
+            "uweight": srv.weight, "cli_abrt": sc["cli_abrt"], "srv_abrt": sc["srv_abrt"],
+            "connect": sc["connect"], "reuse": sc["reuse"],
         }  # fmt: skip
         if srv.check:
             cs = int(info.get("check_status", 0))
@@ -412,7 +414,8 @@ def _proxy_rows(
         # HAProxy: the backups' weight only counts when no active server is left
         "weight": weight if act else bck_weight, "act": act, "bck": bck, "chkdown": chkdown,
         "pid": 1, "iid": iid, "sid": 0, "lbtot": lbtot, "type": TYPE_BACKEND, "mode": mode,
-        "algo": px.balance,
+        "algo": px.balance, "cli_abrt": pc["cli_abrt"], "srv_abrt": pc["srv_abrt"],
+        "connect": pc["connect"], "reuse": pc["reuse"],
     }  # fmt: skip
     if last_change:
         be["lastchg"] = max(0, int(now - last_change / 1000))

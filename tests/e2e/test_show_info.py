@@ -104,20 +104,33 @@ def test_haproxys_own_answers_count_in_hrsp(proxy: Any, binary: str, tmp_path: P
     """`show stat` after a 200 from a server, a 403 from `http-request deny` and a 503 for a
     server that refuses: the frontend counts all three in hrsp_*, each backend its own (the 503
     too, with its request), the server only the response it gave, as 2.6 counts at a stream's end;
-    the refused connection is one error (econ) after one retry (wretr), not one per attempt."""
+    the refused connection is one error (econ) after one retry (wretr), not one per attempt; the
+    connection attempts (connect) and the kept connection's second use (reuse) are counted."""
     be = http_backend()
     port, dport = free_ports(2)
     sock = tmp_path / "stats.sock"
     proxy.start(COUNTS_CFG, sock=sock, port=port, bport=be.port, dport=dport)
-    for path in ("/", "/deny", "/dead"):
+    with socket.create_connection((LOCALHOST, port), timeout=10) as s:
+        # two requests on one connection: the second goes on the kept server connection (reuse)
+        f = s.makefile("rb")
+        for close in ("", "Connection: close\r\n"):
+            s.sendall(f"GET / HTTP/1.1\r\nHost: x\r\n{close}\r\n".encode())
+            length = 0
+            while (line := f.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            f.read(length)
+    for path in ("/deny", "/dead"):
         with socket.create_connection((LOCALHOST, port), timeout=10) as s:
             s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
             while s.recv(65536):
                 pass
-    want = {("fe", "FRONTEND"): ("1", "1", "1", "3"), ("be", "BACKEND"): ("1", "0", "0", "1"),
-            ("be", "s1"): ("1", "0", "0", "1"), ("dead", "BACKEND"): ("0", "0", "1", "1")}
-    # the refused server: two attempts, one retry, one connection error (not two)
-    want_dead = {("dead", "s1"): ("1", "1"), ("dead", "BACKEND"): ("1", "1")}
+    want = {("fe", "FRONTEND"): ("2", "1", "1", "4"), ("be", "BACKEND"): ("2", "0", "0", "2"),
+            ("be", "s1"): ("2", "0", "0", "2"), ("dead", "BACKEND"): ("0", "0", "1", "1")}
+    # (econ, wretr, connect, reuse): the refused server had two attempts, one retry and one
+    # connection error (not two); the other server one connection, used twice
+    want_conn = {("dead", "s1"): ("1", "1", "2", "0"), ("dead", "BACKEND"): ("1", "1", "2", "0"),
+                 ("be", "s1"): ("0", "0", "1", "1"), ("be", "BACKEND"): ("0", "0", "1", "1")}
 
     def counts() -> dict[tuple[str, str], tuple[str, ...]]:
         rows = {(r["pxname"], r["svname"]): r
@@ -132,4 +145,5 @@ def test_haproxys_own_answers_count_in_hrsp(proxy: Any, binary: str, tmp_path: P
     assert got[-1] == want, got[-1]
     rows = {(r["pxname"], r["svname"]): r
             for r in csv.DictReader(io.StringIO(stats_command(sock, "show stat").lstrip("# ")))}
-    assert {k: (rows[k]["econ"], rows[k]["wretr"]) for k in want_dead} == want_dead
+    fields = ("econ", "wretr", "connect", "reuse")
+    assert {k: tuple(rows[k][f] for f in fields) for k in want_conn} == want_conn
