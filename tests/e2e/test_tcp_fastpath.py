@@ -348,6 +348,7 @@ def test_half_close_in_both_orders(proxy: Any, variant: str, syslog: Any, backen
     up_n, down_n = 3 << 20, 5 << 20
     server = Side()
     client = Side()
+    handed = threading.Event()      # the client has seen the hand-over (test_256mib...: why)
 
     def handler(c: socket.socket) -> None:
         answer_hello(c)
@@ -363,7 +364,7 @@ def test_half_close_in_both_orders(proxy: Any, variant: str, syslog: Any, backen
                 c.sendall(ch)
             c.shutdown(socket.SHUT_WR)
         else:
-            time.sleep(0.2)             # (the client is waiting for the fast path meanwhile)
+            handed.wait(30)
             for ch in pattern(down_n, 4):
                 c.sendall(ch)
             c.shutdown(socket.SHUT_WR)
@@ -384,6 +385,7 @@ def test_half_close_in_both_orders(proxy: Any, variant: str, syslog: Any, backen
         hello(s)
         if variant == "fast":
             wait_fast(px)
+        handed.set()
         if first == "client":
             for ch in pattern(up_n, 3):
                 s.sendall(ch)
@@ -565,9 +567,11 @@ def test_slow_reader_is_held_and_taken_back(proxy: Any, syslog: Any, backends: l
     n = 1 << 30
     sent = [0]
     stop = threading.Event()
+    handed = threading.Event()      # the client has seen the hand-over (test_256mib...: why)
 
     def flood(c: socket.socket) -> None:
         answer_hello(c)
+        handed.wait(30)
         c.settimeout(0.2)
         with contextlib.suppress(OSError):
             for chunk in pattern(n, 9):
@@ -588,6 +592,7 @@ def test_slow_reader_is_held_and_taken_back(proxy: Any, syslog: Any, backends: l
         s.settimeout(30)
         hello(s)
         wait_fast(px)
+        handed.set()
         before = -1
         deadline = time.monotonic() + 10        # until the server is blocked (or has sent it all)
         while time.monotonic() < deadline and sent[0] != before and sent[0] < n:
@@ -647,6 +652,7 @@ def test_proxy_headers_both_sides(proxy: Any, variant: str, syslog: Any, backend
             line += d
         seen["pp"] = line
         answer_hello(c)
+        c.recv(1, socket.MSG_PEEK)      # once the client has seen the hand-over (test_256mib...: why)
         done["r"] = pump(c, n, 6, server, time.monotonic() + 60)
 
     backends.append(Backend(handler))
