@@ -453,6 +453,11 @@ cdef void sess_timeout(int idx) noexcept nogil:
         if tcp_rsp_inspect_io(idx, 1) == 0:
             tcp_relay_io(idx)
         return
+    if (s.state == ST_RELAY and s.fast == 0 and s.fast_tried == 0 and s.con_exp and s.con_exp <= g_now
+            and g_px[s.px].mode == MODE_TCP):
+        s.con_exp = 0       # the fast path's hand-over, tried again (tcp.pxi fp_try)
+        tcp_relay_io(idx)
+        return
     if s.state == ST_INSPECT:   # `inspect-delay` over: the content rules decide on what came
         if s.cli_exp and s.cli_exp <= g_now:
             tcp_inspect_io(idx, 1)

@@ -10,18 +10,22 @@ cdef enum:
     FP_DRAIN_MS = 2       # a half-close waiting for the kernel to pass the last bytes: look again
     FP_CHECK_MS = 100     # how often a fast session's queues are looked at (a client not reading)
     FP_QUEUE_MAX = 4 << 20  # bytes queued by the kernel for a side that does not read: take it back
+    FP_TRIES = 64         # hand-overs put off because the counters moved while read (FP_DRAIN_MS apart)
     TCP_STATE_CLOSE = 7
 
 
 cdef int fp_counts_stable(int fd, skm_counts *c) noexcept nogil:
     """The socket's counters with `received` and `inq` read at one moment (bytes arriving
-    between the reads would make received - inq wrong): -1 if they cannot be read."""
+    between the reads would make received - inq wrong), and `written` too (an ACK between
+    TCP_INFO and SIOCOUTQ makes it short: the kernel's part, counted from it, would be long
+    and a FIN passed on early): -1 if they cannot be read, or keep moving (the caller tries
+    again later)."""
     cdef skm_counts again
     cdef int k
     for k in range(8):
         if skm_read(fd, c) < 0 or skm_read(fd, &again) < 0:
             return -1
-        if again.received == c.received and again.inq == c.inq:
+        if again.received == c.received and again.inq == c.inq and again.written == c.written:
             return 0
     return -1
 

@@ -17,7 +17,7 @@ cdef void tcp_relay_io(int idx) noexcept nogil:
     if (r1 & XF_WR) or (r2 & XF_RD):
         touch_srv(s)
     tcp_shut_check(idx)
-    if s.state == ST_RELAY and s.fast == 0 and s.fast_tried == 0 and g_skm.verdict >= 0:
+    if s.state == ST_RELAY and s.fast == 0 and s.fast_tried == 0 and fp_candidate(idx):
         fp_try(idx)
 
 
@@ -78,42 +78,82 @@ cdef void tcp_timeout(int idx, int cli) noexcept nogil:
 
 # ---- the fast path (docs/tcp-fastpath.md)
 
-cdef int fp_ready(sess_t *s) noexcept nogil:
-    """A TCP session the kernel may take over now: the option is on, the connect and everything
-    before the first byte is done (rules, PROXY header, `tcp-response` inspection), a first
-    exchange went each way through the loop, nothing of it waits in user space or a pipe, and
-    no side has ended."""
-    if not ((g_px[s.px].opts | g_px[s.be].opts) & PO_TCP_FASTPATH) or g_px[s.px].mode != MODE_TCP:
+cdef int fp_candidate(int idx) noexcept nogil:
+    """A session the fast path may still take (the option on, a TCP proxy, the generation's maps
+    loaded, plain sockets, both sides open): 1; 0 while `tcp-response` inspection runs. Any
+    other: the loop keeps it for good (fast_tried)."""
+    cdef sess_t *s = &g_sess[idx]
+    if s.rsp_insp:
         return 0
-    if s.rsp_insp or s.req.bytes == 0 or s.rsp.bytes == 0:
+    if (g_skm.verdict < 0 or g_px[s.px].mode != MODE_TCP
+            or not ((g_px[s.px].opts | g_px[s.be].opts) & PO_TCP_FASTPATH)):
+        s.fast_tried = 1
         return 0
-    if s.req.buf_in or s.req.buf_len or s.req.in_pipe or s.rsp.buf_in or s.rsp.buf_len or s.rsp.in_pipe:
+    if s.cfd >= VFD_BASE or s.sfd < 0 or tls_is(s.cfd) or tls_is(s.sfd):
+        fp_give_up(idx, b"TLS or not a plain socket", 25, 0)
         return 0
     if s.req.eof or s.rsp.eof or s.req.shut or s.rsp.shut or s.cli_rd == 2 or s.srv_rd == 2:
+        fp_give_up(idx, b"a side ended", 12, 0)
         return 0
     return 1
 
 
+cdef void fp_give_up(int idx, const char *why, int wlen, int err) noexcept nogil:
+    """The session stays on the epoll relay for good; `-d` says why."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef char b[96]
+    cdef int n = 0
+    s.fast_tried = 1
+    if s.con_exp and s.state == ST_RELAY:
+        s.con_exp = 0       # (a retry's timer: fp_try)
+    if dbg_on():
+        la(b, &n, 80, b"stays on the loop: ", 19)
+        la(b, &n, 80, why, wlen)
+        if err:
+            la(b, &n, 90, b" errno ", 7)
+            ld(b, &n, 95, err)
+        dbg_line(s, b"fastpath", 8, b, n)
+
+
 cdef void fp_try(int idx) noexcept nogil:
-    """Hand the session's two sockets to the kernel when it is ready (fp_ready): each one's bytes
-    then go straight to the other's send path, and the loop only hears of their ends and errors.
-    A session that cannot go (TLS, IPv6, a full map) stays on the epoll relay."""
+    """Hand a candidate's two sockets to the kernel once a first exchange went each way and
+    nothing of the session waits in user space: each socket's bytes then go straight to the
+    other's send path, and the loop only hears of their ends and errors.
+
+    Nothing in user space also means that the loop read each socket until it had nothing more
+    (it stops reading a socket with bytes left only when the other side is full, and then holds
+    some): no byte of the queue is half taken. That matters: the kernel passes a socket's queue
+    to the program a whole skb at a time, from its start, bytes already read included (measured
+    on 6.18: a hand-over after a 16 KiB read out of a longer skb sent those 16 KiB twice). So a
+    session whose loop cannot catch up (a server streaming to a client that is not reading)
+    waits on the epoll relay until the loop reads its sockets dry, on a later event.
+
+    A pairing the kernel refuses (IPv6, a full map) leaves the session on the epoll relay for
+    good; counters that moved while read (bytes or ACKs arriving) are read again on the next
+    event or in FP_DRAIN_MS, up to FP_TRIES times: not given up at the first try."""
     cdef sess_t *s = &g_sess[idx]
     cdef skm_counts cc, cs
-    cdef int r
+    cdef int r, e
     cdef epoll_event ev
-    if not fp_ready(s):
+    if s.req.bytes == 0 or s.rsp.bytes == 0:
         return
-    if s.cfd >= VFD_BASE or tls_is(s.cfd) or tls_is(s.sfd) or s.sfd < 0:
-        s.fast_tried = 1
-        return
+    if s.req.buf_in or s.req.buf_len or s.req.in_pipe or s.rsp.buf_in or s.rsp.buf_len or s.rsp.in_pipe:
+        return          # (the destination's EPOLLOUT brings us back)
+    if s.cli_rd == 1 or s.srv_rd == 1:
+        return          # (not read dry: a read cut short, e.g. no pipe; a later event)
     # what user space took off each socket and wrote to each, before the kernel does any of it
     if fp_counts_stable(s.cfd, &cc) < 0 or fp_counts_stable(s.sfd, &cs) < 0:
-        s.fast_tried = 1
+        s.fp_tries += 1
+        if s.fp_tries >= FP_TRIES:
+            fp_give_up(idx, b"counters never still", 20, 0)
+            return
+        s.con_exp = g_now + FP_DRAIN_MS
+        sess_arm(s, idx)
         return
     r = skm_pair(&g_skm, s.cfd, s.sfd, &s.fp_key_c, &s.fp_key_s)
     if r == -1:
-        s.fast_tried = 1
+        e = errno
+        fp_give_up(idx, b"pairing refused", 15, e)
         return
     s.fast = 1
     s.fp_cons_c = cc.received - cc.inq
@@ -135,6 +175,8 @@ cdef void fp_try(int idx) noexcept nogil:
     epoll_ctl(g_ep, EPOLL_CTL_MOD, s.sfd, &ev)
     s.con_exp = g_now + FP_CHECK_MS // 10   # (its queues are looked at: fp_check)
     sess_arm(s, idx)
+    if dbg_on():
+        dbg_line(s, b"fastpath", 8, b"handed to the kernel", 20)
 
 
 cdef void fp_check(int idx) noexcept nogil:

@@ -371,6 +371,7 @@ cdef struct sess_t:
     int fast               # TCP fast path (sockmap.pxi): 1 the kernel relays, 3 being taken back,
                            # 2 the kernel's bytes counted (closed or relayed by the loop again)
     int fast_tried         # ...it was tried and refused: the epoll relay goes on
+    int fp_tries           # ...hand-overs put off as the sockets' counters moved (tcp.pxi fp_try)
     int fast_err           # EPOLLERR seen on the client (1) or server (2) socket while fast
     unsigned long long fp_cons_c   # bytes taken off the client socket by user space before (counts)
     unsigned long long fp_cons_s   # ...and off the server socket

@@ -107,7 +107,10 @@ def wait_fast(px: Any, want: int = 2, timeout: float = 10.0) -> None:
         if fast_sockets(px.worker_pids()) >= want:
             return
         time.sleep(0.05)
-    raise AssertionError(f"the fast path did not take the session: {fast_sockets(px.worker_pids())} sockets")
+    why = [ln for ln in px.stdout_text().splitlines() if ".fastpath[" in ln]     # (with -d)
+    why += [ln for ln in px.stderr_text().splitlines() if "tcp-fastpath" in ln]  # (maps not made)
+    raise AssertionError(f"the fast path did not take the session: {fast_sockets(px.worker_pids())} "
+                         f"sockets {why}")
 
 
 def log_fields(syslog: Any) -> tuple[int, int, str]:
@@ -248,11 +251,16 @@ def test_256mib_both_ways_checksums_and_log_bytes(proxy: Any, variant: str, sysl
 
     def handler(c: socket.socket) -> None:
         answer_hello(c)
+        # Both ways start once the client has seen the hand-over: bytes the server would send
+        # meanwhile, more than the client's socket takes, would wait in the loop until the
+        # client reads (test_server_streams_right_after_its_answer).
+        c.recv(1, socket.MSG_PEEK)
         done["r"] = pump(c, n, 2, server, time.monotonic() + 200)
 
     backends.append(Backend(handler))
     log, sport = syslog
-    px, port = start(proxy, variant, sport, backends[0].port)
+    px, port = start(proxy, variant, sport, backends[0].port,
+                     extra_args=["-d"] if variant == "fast" else None)    # (wait_fast: the reason)
     client = Side()
     with socket.create_connection((HOST, port)) as s:
         hello(s)
@@ -272,6 +280,66 @@ def test_256mib_both_ways_checksums_and_log_bytes(proxy: Any, variant: str, sysl
     assert (down, up, ts) == (n + 5, n + 5, "--")
 
 
+def test_server_streams_right_after_its_answer(proxy: Any, variant: str, syslog: Any,
+                                               backends: list[Backend]) -> None:
+    """The server's first answer comes with 1 MiB more, in one write, to a client that does
+    not read it at once. The loop hands the session over once it has read the server's socket
+    dry with nothing of it held (as soon as it catches up, or once the client reads): not while
+    it holds bytes (they would come after the kernel's), not from a part-read queue (the
+    kernel would send that part again: it passes a queue a whole skb at a time), and it does
+    not give up on the way (the -d trace says so). The next 63 MiB go through the kernel. Every
+    byte arrives once, in order, and the log counts them."""
+    first_n, n = 1 << 20, 64 << 20
+    go_on = threading.Event()
+
+    def handler(c: socket.socket) -> None:
+        got = b""
+        while len(got) < 5:
+            d = c.recv(5 - len(got))
+            if not d:
+                return
+            got += d
+        with contextlib.suppress(OSError):
+            data = pattern(n, 7)
+            head = b"".join(next(data) for _ in range(first_n // (256 << 10)))
+            c.sendall(got.upper() + head)
+            go_on.wait(60)
+            for ch in data:
+                c.sendall(ch)
+            c.shutdown(socket.SHUT_WR)
+            while c.recv(1 << 20):
+                pass
+
+    backends.append(Backend(handler))
+    log, sport = syslog
+    px, port = start(proxy, variant, sport, backends[0].port,
+                     extra_args=["-d"] if variant == "fast" else None)     # (the trace: below)
+    client = Side()
+    with socket.create_connection((HOST, port)) as s:
+        s.settimeout(60)
+        hello(s)
+        while client.received < first_n:
+            d = s.recv(1 << 20)
+            assert d
+            client.received += len(d)
+            client.sha.update(d)
+        if variant == "fast":
+            wait_fast(px)
+        go_on.set()
+        while True:
+            d = s.recv(1 << 20)
+            if not d:
+                break
+            client.received += len(d)
+            client.sha.update(d)
+        s.shutdown(socket.SHUT_WR)
+    assert client.received == n and client.sha.hexdigest() == digest(n, 7)
+    assert log_fields(log) == (n + 5, 5, "--")
+    if variant == "fast":       # the -d trace: handed over once, never given up
+        trace = [ln.split(": ", 1)[-1] for ln in px.stdout_text().splitlines() if ".fastpath[" in ln]
+        assert trace == ["handed to the kernel"], trace
+
+
 @pytest.mark.parametrize("first", ["client", "server"])
 def test_half_close_in_both_orders(proxy: Any, variant: str, syslog: Any, backends: list[Backend],
                                    first: str) -> None:
@@ -280,6 +348,7 @@ def test_half_close_in_both_orders(proxy: Any, variant: str, syslog: Any, backen
     up_n, down_n = 3 << 20, 5 << 20
     server = Side()
     client = Side()
+    handed = threading.Event()      # the client has seen the hand-over (test_256mib...: why)
 
     def handler(c: socket.socket) -> None:
         answer_hello(c)
@@ -295,7 +364,7 @@ def test_half_close_in_both_orders(proxy: Any, variant: str, syslog: Any, backen
                 c.sendall(ch)
             c.shutdown(socket.SHUT_WR)
         else:
-            time.sleep(0.2)             # (the client is waiting for the fast path meanwhile)
+            handed.wait(30)
             for ch in pattern(down_n, 4):
                 c.sendall(ch)
             c.shutdown(socket.SHUT_WR)
@@ -316,6 +385,7 @@ def test_half_close_in_both_orders(proxy: Any, variant: str, syslog: Any, backen
         hello(s)
         if variant == "fast":
             wait_fast(px)
+        handed.set()
         if first == "client":
             for ch in pattern(up_n, 3):
                 s.sendall(ch)
@@ -514,9 +584,11 @@ def test_slow_reader_is_held_and_taken_back(proxy: Any, syslog: Any, backends: l
     n = 1 << 30
     sent = [0]
     stop = threading.Event()
+    handed = threading.Event()      # the client has seen the hand-over (test_256mib...: why)
 
     def flood(c: socket.socket) -> None:
         answer_hello(c)
+        handed.wait(30)
         c.settimeout(0.2)
         with contextlib.suppress(OSError):
             for chunk in pattern(n, 9):
@@ -537,6 +609,7 @@ def test_slow_reader_is_held_and_taken_back(proxy: Any, syslog: Any, backends: l
         s.settimeout(30)
         hello(s)
         wait_fast(px)
+        handed.set()
         before = -1
         deadline = time.monotonic() + 10        # until the server is blocked (or has sent it all)
         while time.monotonic() < deadline and sent[0] != before and sent[0] < n:
@@ -596,6 +669,7 @@ def test_proxy_headers_both_sides(proxy: Any, variant: str, syslog: Any, backend
             line += d
         seen["pp"] = line
         answer_hello(c)
+        c.recv(1, socket.MSG_PEEK)      # once the client has seen the hand-over (test_256mib...: why)
         done["r"] = pump(c, n, 6, server, time.monotonic() + 60)
 
     backends.append(Backend(handler))

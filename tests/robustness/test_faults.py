@@ -230,7 +230,12 @@ def conns_of(pid: int) -> set[int]:
 
 
 def test_worker_killed_under_load(proxy, streams) -> None:
-    size = 24 << 20
+    """Six long transfers over two workers and short requests meanwhile; one worker is killed
+    while every transfer is mid-way (each client has read its first MiB and then waits, so none
+    can end before the kill): the master starts a new worker, the transfers on the other worker
+    end whole, those on the killed one are cut, and the short requests go on."""
+    size = 128 << 20    # far more than the sockets between server and client can hold
+    started = 1 << 20
     big = stream_server(streams, size=size)
     port = free_port()
     px = proxy.start("""
@@ -248,17 +253,21 @@ def test_worker_killed_under_load(proxy, streams) -> None:
     results: dict[int, int] = {}
     lock = threading.Lock()
     stop = threading.Event()
+    release = threading.Event()     # set once the victim is dead: the clients read on
 
-    def transfer(c: socket.socket) -> None:
+    def transfer(c: socket.socket, flowing: threading.Event) -> None:
         got = 0
         with contextlib.suppress(OSError):
             c.sendall(GET)
             while True:
-                chunk = c.recv(65536)
+                chunk = c.recv(1 << 20)
                 if not chunk:
                     break
                 got += len(chunk)
-                time.sleep(0.004)       # a few MiB/s: the transfer lasts a few seconds
+                if got >= started and not flowing.is_set():
+                    flowing.set()           # mid-way: the rest waits in the sockets and the server
+                    release.wait(60)
+        flowing.set()
         with lock:
             results[c.getsockname()[1]] = got
         c.close()
@@ -266,15 +275,21 @@ def test_worker_killed_under_load(proxy, streams) -> None:
     # Six long transfers; the kernel decides which worker accepts each one.
     owner: dict[int, int] = {}
     threads = []
+    flowing = []
     for _ in range(6):
         c = socket.create_connection((HOST, port), timeout=20)
-        t = threading.Thread(target=transfer, args=(c,), daemon=True)
+        ev = threading.Event()
+        t = threading.Thread(target=transfer, args=(c, ev), daemon=True)
         t.start()
         threads.append(t)
+        flowing.append(ev)
         lport = c.getsockname()[1]
         wait_until(lambda lport=lport: any(lport in conns_of(w) for w in workers), timeout=5,
                    message="the transfer to be accepted")
         owner[lport] = next(w for w in workers if lport in conns_of(w))
+    for ev in flowing:
+        assert ev.wait(30), "a transfer did not start"
+    assert not results, f"a transfer ended before the kill: {results}"
 
     # Light load of short requests meanwhile, through both workers.
     short = {"ok": 0, "failed": 0}
@@ -296,11 +311,11 @@ def test_worker_killed_under_load(proxy, streams) -> None:
     # The victim is the worker that does not hold the first transfer (it may hold others, or none).
     survivor = next(iter(owner.values()))
     victim = next(w for w in workers if w != survivor)
-    time.sleep(0.3)
     os.kill(victim, signal.SIGKILL)
     new = wait_until(lambda: (lambda p: len(p) == 2 and victim not in p and p)(px.worker_pids()), timeout=20,
                      message="a new worker replacing the killed one")
     assert survivor in new and px.alive()
+    release.set()
     for t in threads:
         t.join(60)
     ok_before = short["ok"]
