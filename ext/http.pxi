@@ -176,7 +176,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     cdef h1_msg *m = &g_msg
     cdef char *buf = s.req.buf
     cdef int total = s.req.buf_in
-    cdef int g = -1, r, opts
+    cdef int g = -1, r, opts, prev
     cdef char ip[64]
     s.meth = m.meth
     s.t_req = g_now
@@ -287,6 +287,18 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         g = select_server(s)
         if g < 0:
             g = -1
+    if g < 0 and s.sfd >= 0 and s.srv >= 0 and not (
+            (opts & PO_PREFER_LAST_SERVER) and g_srv[s.srv].conf.send_proxy):
+        # 2.6 balances each request of a kept-alive connection again: the kept server connection
+        # serves it only if the balancing picks its server again. The slot on it is given back
+        # first, as 2.6's stream ended. (`option prefer-last-server` keeps the server only for a
+        # connection private to the client, which here is one that began with a PROXY header:
+        # 2.6's others go to the server's shared idle pool, where the option does not look.)
+        prev = s.srv
+        sess_set_srv(s, -1)
+        g = select_server(s)
+        if g == prev:
+            sess_set_srv(s, g)
     # Keep the server of this connection unless the cookie names another one (or another backend
     # serves this request).
     if s.sfd >= 0 and s.srv >= 0 and g_srv[s.srv].px == s.be and (g < 0 or g == s.srv) and srv_alive(s.srv):

@@ -39,6 +39,7 @@ cpdef enum proxy_option:
     PO_HTTP_SERVER_CLOSE = 1 << 16   # close the server side after each response
     PO_LOG_SEPARATE_ERRORS = 1 << 17 # a session ending in error is logged at level err
     PO_TCP_FASTPATH = 1 << 18        # pyhaproxy's `option tcp-fastpath`: TCP relayed by the kernel (sockmap.pxi)
+    PO_PREFER_LAST_SERVER = 1 << 19  # a kept-alive client's requests stay on its server (http.pxi)
 
 cpdef enum cookie_mode:
     CK_NONE = 0

@@ -166,6 +166,9 @@ _FLAG_OPTIONS = {
     "accept-invalid-http-request": "1.3.15",
     "accept-invalid-http-response": "1.3.15",
     "log-separate-errors": "1.3.21",
+    # a kept-alive client's next requests stay on the server of its connection when that
+    # connection is private to it (2.6; here: a `send-proxy` server), else balanced again
+    "prefer-last-server": "1.5",
     # pyhaproxy's own: a TCP session's bytes relayed by the kernel (docs/tcp-fastpath.md); a
     # proxy not in `mode tcp` ignores it with a warning (config/parser.py)
     "tcp-fastpath": "pyhaproxy",
@@ -197,7 +200,6 @@ _LATER_OPTIONS = {
     "originalto": "1.4",
     "contstats": "1.4",
     "dontlog-normal": "1.3.21",
-    "prefer-last-server": "1.5",
     "httplog-clf": "1.5",
     "disable-h2-upgrade": "2.0",
     "h1-case-adjust-bogus-client": "1.9",

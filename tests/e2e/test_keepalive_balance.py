@@ -1,0 +1,60 @@
+"""Each request of a kept-alive client connection is balanced again, as haproxy 2.6 does (its
+streams are per request; the idle server connection is only reused when the balancing picks its
+server again): one client with four requests on one connection through `balance roundrobin` over
+two servers reaches both, alternately. `option prefer-last-server` does not change that for a
+connection 2.6 shares in the server's idle pool (it keeps the client on a connection private to
+it, `send-proxy`'s here: not tested, the test servers do not read PROXY headers). Differential:
+both binaries."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_tls import binary  # noqa: F401  (the fixture: both binaries)
+from tests.helpers.net import LOCALHOST, free_ports
+
+CFG = """
+defaults
+    mode http
+    timeout client 5s
+    timeout connect 2s
+    timeout server 5s
+    {option}
+listen l
+    bind 127.0.0.1:{port}
+    balance roundrobin
+    server a 127.0.0.1:{pa}
+    server b 127.0.0.1:{pb}
+"""
+
+
+def servers_seen(port: int, n: int) -> str:
+    seen = ""
+    with socket.create_connection((LOCALHOST, port), timeout=10) as s:
+        f = s.makefile("rb")
+        for _ in range(n):
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            length = 0
+            server = ""
+            while (line := f.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+                elif name.lower() == "x-server":
+                    server = value.strip()
+            f.read(length)
+            seen += server
+    return seen
+
+
+@pytest.mark.parametrize("option", ["", "option prefer-last-server"])
+def test_each_request_is_balanced(proxy: Any, binary: str, http_backend: Callable[..., Any],  # noqa: F811
+                                  option: str) -> None:
+    a, b = http_backend(name="A"), http_backend(name="B")
+    (port,) = free_ports(1)
+    proxy.start(CFG, port=port, pa=a.port, pb=b.port, option=option)
+    assert servers_seen(port, 4) == "ABAB"
