@@ -120,6 +120,7 @@ cdef int http_body_start(chan_t *ch, int hdr_len, int no_body, int is_req) noexc
             c = h1_chunk_feed(&ch.ck, ch.buf + hdr_len, <int>avail)
             if c < 0:
                 return -1
+            chan_take_ovh(ch)
             ch.buf_len += c
             if ch.ck.done:
                 ch.phase = CH_DONE
@@ -152,6 +153,7 @@ cdef void http_to_master(int idx, int total, h1_msg *m, int kind) noexcept nogil
     s.cli_ka = 0
     s.req.buf_in = total
     s.req_unsettled = 0
+    s.req.hdr_wire += m.hdrs_end
     if http_body_start(&s.req, m.hdrs_end, 0, 1) < 0:
         sess_fail(idx, TERM_PROXY, PH_REQ, 400)
         return
@@ -181,6 +183,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     s.meth = m.meth
     s.t_req = g_now
     s.status = 0
+    s.req.adj += htx_head_size(buf, m, 1)      # 2.6 counts the head as received, in HTX form
     s.q_pos = 0
     s.ck_found_srv = -1
     s.stk_done = 0
@@ -272,6 +275,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         return
     s.req.buf_in = total
     s.req_unsettled = 0
+    s.req.hdr_wire += m.hdrs_end         # the head as forwarded (rewritten): counted by htx_head_size
     if http_body_start(&s.req, m.hdrs_end, 0, 1) < 0:
         ctr_px(s.px).err_req += 1
         sess_fail(idx, TERM_PROXY, PH_REQ, 400)
@@ -386,6 +390,7 @@ cdef int http_forward(chan_t *ch, int src, int dst, int *src_ready, int *dst_rea
                 if c < 0:
                     ch.err = 1
                     return r | XF_SRC_ERR
+                chan_take_ovh(ch)
                 ch.buf_len += c
                 if ch.ck.done:
                     ch.phase = CH_DONE
@@ -483,6 +488,7 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     cdef srv_t *sv = NULL
     cdef char val[512]
     cdef h1_hdr *h
+    s.rsp.adj += htx_head_size(buf, m, 0)      # as received, 1xx included (2.6)
     if g_px[s.be].nsk:
         stick_store_response(idx, buf, m)           # stick store-response (httpreq.pxi)
     if rules_http_response(idx, &total, &g_msg):    # rspadd/rsprep/rspdeny... (rules.pxi)
@@ -564,11 +570,13 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
         s.status = m.status
     if (m.status == 101 and s.req_upgrade and s.meth != H1_M_CONNECT) or (
             klass == 2 and s.meth == H1_M_CONNECT):
+        s.rsp.hdr_wire += m.hdrs_end
         http_switch_to_tunnel(s, total)
         return 0
     if m.status == 101:
         return -1      # a switch nobody asked for: a broken server (haproxy 2.6: 502 too)
     if klass == 1:
+        s.rsp.hdr_wire += m.hdrs_end
         s.rsp.buf_len = m.hdrs_end
         s.rsp.phase = CH_HDR
         s.rsp.buf_in = total
@@ -595,6 +603,7 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
             return -1
         s.cli_ka = 0
     s.rsp.buf_in = total
+    s.rsp.hdr_wire += m.hdrs_end
     if http_body_start(&s.rsp, m.hdrs_end, no_body, 0) < 0:
         return -1
     s.srv_ka = rsp_ka and s.rsp.to_fwd >= 0 and not (opts & (PO_HTTPCLOSE | PO_HTTP_SERVER_CLOSE))
