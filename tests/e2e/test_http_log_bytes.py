@@ -26,6 +26,7 @@ import pytest
 
 from tests.e2e.test_tls import binary  # noqa: F401  (fixture)
 from tests.helpers import HttpResponse
+from tests.helpers.htx import htx_size
 from tests.helpers.net import LOCALHOST, free_ports, recv_until_closed
 
 pytestmark = pytest.mark.timeout(120)
@@ -217,3 +218,28 @@ def test_logasap(proxy: Any, binary: str, http_backend: Any, syslog: Any) -> Non
         "GET /chunked HTTP/1.1": ("0", "+62", 200),
         "HEAD /head HTTP/1.1": ("0", "+49", 200),
     }
+
+
+
+def test_http2_requests_count_their_absolute_uri(proxy: Any, binary: str,  # noqa: F811
+                                                 http_backend: Any, syslog: Any) -> None:
+    """An HTTP/2 request's HTX form has its URI in absolute form (scheme://authority/path) and
+    version HTTP/2.0; its host header comes from :authority. The answers count as over HTTP/1.1."""
+    from tests.e2e.test_http2 import h2_exchange
+    port, _ = _start(proxy, http_backend, syslog)
+    base = [(":scheme", "http"), (":authority", "x")]
+    h2_exchange(port, [[(":method", "GET"), (":path", "/"), *base],
+                       [(":method", "GET"), (":path", "/chunked"), *base, ("x-b", "cc")]])
+    assert _counts(syslog[0].lines(2)) == {
+        "GET http://x/ HTTP/2.0": ("46", "51", 200),
+        "GET http://x/chunked HTTP/2.0": ("58", "62", 200),
+    }
+
+
+def test_the_tests_model_gives_the_measured_numbers() -> None:
+    """tests/helpers/htx.py (what the other tests compute their expectations with) against the
+    numbers measured above."""
+    for request, up, down in PROXIED:
+        path = request.split(" ", 2)[1].split("://x", 1)[-1]
+        assert htx_size(request.encode()) == up, request
+        assert htx_size(ANSWERS[path].encode(), no_body=request.startswith("HEAD")) == down, request
