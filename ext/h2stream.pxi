@@ -235,6 +235,18 @@ cdef int h2_log_reqline(sess_t *s, char *out, int cap) noexcept nogil:
     return n + 9
 
 
+cdef int h2_htx_uri_more(sess_t *s) noexcept nogil:
+    """What 2.6's HTX form of an HTTP/2 stream's request holds more than the HTTP/1.1 one it is
+    read as: its URI in absolute form (scheme://authority) when both were given; 0 otherwise."""
+    cdef h2s_t *st
+    if s.h2s == 0:
+        return 0
+    st = &g_h2s[s.h2s - 1]
+    if not st.used or st.hd == NULL or st.sch_len <= 0 or st.auth_len <= 0:
+        return 0
+    return st.sch_len + 3 + st.auth_len
+
+
 # ---- HTTP/2 with prior knowledge on an HTTP/1.1 listener
 
 cdef int h2_preface_seen(sess_t *s) noexcept nogil:
