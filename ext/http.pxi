@@ -488,7 +488,14 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     cdef srv_t *sv = NULL
     cdef char val[512]
     cdef h1_hdr *h
-    s.rsp.adj += htx_head_size(buf, m, 0)      # as received, 1xx included (2.6)
+    cdef long long body_seen = total - m.hdrs_end      # body bytes read with the head
+    if m.chunked:
+        body_seen = 0           # (their framing not parsed yet: not counted)
+    elif m.content_length >= 0 and body_seen > m.content_length:
+        body_seen = m.content_length
+    # as received, 1xx included (2.6); with the body read along until the rules let it through
+    # (a refused response counts so, its 502 logged before this returns)
+    s.rsp.adj += htx_head_size(buf, m, 0) + body_seen
     if g_px[s.be].nsk:
         stick_store_response(idx, buf, m)           # stick store-response (httpreq.pxi)
     if rules_http_response(idx, &total, &g_msg):    # rspadd/rsprep/rspdeny... (rules.pxi)
@@ -509,6 +516,7 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
         log_alert(p, val, n)
         http_refuse_response(idx)
         return -2
+    s.rsp.adj -= body_seen      # (let through: counted as sent)
     s.status = m.status
     s.t_rsp = g_now
     if as_used(s.be):
@@ -769,6 +777,9 @@ cdef void http_req_settle(int idx) noexcept nogil:
     s.req.buf_in = g_msg.hdrs_end + s.req_after_hdr
     if http_body_start(&s.req, g_msg.hdrs_end, 0, 1) < 0:
         s.ans_ka = 0
+    # 2.6 counts the body bytes it read with the head (its HTX form: chunked framing was taken
+    # out by http_body_start) though it never forwards them
+    s.req.adj += s.req.buf_len - g_msg.hdrs_end
 
 
 cdef void http_answer_kept(int idx) noexcept nogil:

@@ -46,7 +46,10 @@ defaults
 frontend fe
     bind 127.0.0.1:{port}
 {extra}
-    http-request deny if { path /deny }
+    http-request set-var(txn.p) path
+    http-response deny if { var(txn.p) -m str /rdeny }
+    http-request auth if { path /auth }
+    http-request deny if { path_beg /deny }
     http-request redirect location /x if { path /redir }
     http-request return status 200 content-type text/plain string hello if { path /ret }
     http-request return status 404 if { path /ret2 }
@@ -72,6 +75,7 @@ ANSWERS = {
     "/head": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n",
     "/eof": "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nokok",
     "/continue": "HTTP/1.1 100 Continue\r\n\r\n" + OK,
+    "/rdeny": OK,
     "/ka": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok",
 }
 
@@ -101,6 +105,13 @@ OWN = [
     ("GET /ret2 HTTP/1.1\r\nHost: x\r\n" + CLOSE + "\r\n", 42, 56, 404),
     ("GET /nosrv HTTP/1.1\r\nHost: x\r\n" + CLOSE + "\r\n", 43, 217, 503),
     ("GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 0, 0, 400),
+    # the body read with the head counts, though never forwarded
+    ("POST /deny HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n" + CLOSE + "\r\nhello", 63, 192, 403),
+    ("POST /deny2 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" + CLOSE +
+     "\r\n5\r\nhello\r\n0\r\n\r\n", 74, 192, 403),
+    ("POST /auth HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n" + CLOSE + "\r\nhel", 61, 247, 401),
+    # a response refused by a rule counts as received, then the 502 that replaces it
+    ("GET /rdeny HTTP/1.1\r\nHost: x\r\n" + CLOSE + "\r\n", 43, 260, 502),
 ]
 
 
