@@ -19,12 +19,14 @@ with the same configuration and expectations (the numbers were measured with the
 from __future__ import annotations
 
 import socket
+import ssl
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.test_tls import binary  # noqa: F401  (fixture)
+from tests.e2e.test_tls import binary, certs  # noqa: F401  (fixtures)
 from tests.helpers import HttpResponse
 from tests.helpers.htx import htx_size
 from tests.helpers.net import LOCALHOST, free_ports, recv_until_closed
@@ -245,6 +247,22 @@ def test_http2_requests_count_their_absolute_uri(proxy: Any, binary: str,  # noq
         "GET http://x/ HTTP/2.0": ("46", "51", 200),
         "GET http://x/chunked HTTP/2.0": ("58", "62", 200),
     }
+
+
+
+def test_tls_counts_as_plain(proxy: Any, binary: str, certs: dict[str, Path],  # noqa: F811
+                             http_backend: Any, syslog: Any) -> None:
+    (ptls,) = free_ports(1)
+    port, _ = _start(proxy, http_backend, syslog, f"    bind 127.0.0.1:{ptls} ssl crt {certs['a']}")
+    ctx = ssl.create_default_context(cafile=str(certs["ca"]))
+    ctx.check_hostname = False
+    with socket.create_connection((LOCALHOST, ptls), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname="a.example") as s:
+        s.sendall(("GET /chunked HTTP/1.1\r\nHost: x\r\n" + CLOSE + "\r\n").encode())
+        got = b""
+        while not got.endswith(b"0\r\n\r\n"):
+            got += s.recv(4096)
+    assert _counts(syslog[0].lines(1)) == {"GET /chunked HTTP/1.1": ("45", "62", 200)}
 
 
 def test_the_tests_model_gives_the_measured_numbers() -> None:
