@@ -183,7 +183,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     s.meth = m.meth
     s.t_req = g_now
     s.status = 0
-    s.req.adj += htx_head_size(buf, m, 1) + h2_htx_uri_more(s)   # 2.6 counts the head as received, in HTX form
+    s.req.adj += htx_head_size(buf, m, 1) + h2_htx_more(s, m.chunked)   # 2.6 counts the head as received, in HTX form
     s.q_pos = 0
     s.ck_found_srv = -1
     s.stk_done = 0
