@@ -16,6 +16,25 @@ cdef enum:
     CH_DONE = 2
 
 
+cdef inline unsigned long long chan_count(chan_t *ch) noexcept nogil:
+    """The bytes logged (%U, %B) and counted (bin, bout): those sent, in HTTP mode as 2.6 counts
+    them, each message's size in its HTX form: its head's as received (ch.adj, set as heads are
+    parsed; less the chunked framing stripped), and its body's bytes sent (those past the heads
+    forwarded: a head that never went out, say to a server that refused the connection, still
+    counts as 2.6 counts it, on receipt)."""
+    cdef long long body = <long long>ch.bytes - ch.hdr_wire
+    if body < 0:
+        body = 0
+    body += ch.adj
+    return <unsigned long long>body if body > 0 else 0
+
+
+cdef inline void chan_take_ovh(chan_t *ch) noexcept nogil:
+    """Chunked framing the parser stripped: not counted."""
+    ch.adj -= ch.ck.ovh
+    ch.ck.ovh = 0
+
+
 cdef void chan_release(chan_t *ch) noexcept nogil:
     if ch.pipe_r >= 0:
         if ch.in_pipe:

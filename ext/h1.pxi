@@ -725,3 +725,53 @@ cdef int h1_find_hdr(const char *buf, h1_msg *m, const char *name, int nlen, int
         if m.hdr[i].n_len == nlen and _h1_ieq(buf + m.hdr[i].n_off, name, nlen):
             return i
     return -1
+
+
+# ---------------------------------------------------------------------------------------------
+# haproxy 2.6's byte counts in HTTP mode: the size of a message in its HTX form, not on the wire
+
+cdef enum:
+    HTX_SL_FIXED = 20       # a start line's block: flags, info and three lengths before its text
+
+
+cdef int _htx_conn_value_len(const char *v, int n) noexcept nogil:
+    # a Connection header's value once 2.6's H1 parser has dropped its close/keep-alive tokens
+    # (what is left is rejoined with ", "; 0: the header is dropped)
+    cdef int i = 0, a, b, kept = 0, out = 0
+    while i < n:
+        while i < n and (v[i] == b' ' or v[i] == b'\t' or v[i] == b','):
+            i += 1
+        a = i
+        while i < n and v[i] != b',':
+            i += 1
+        b = i
+        while b > a and (v[b - 1] == b' ' or v[b - 1] == b'\t'):
+            b -= 1
+        if b == a or (b - a == 5 and _h1_ieq(v + a, b"close", 5)) or (
+                b - a == 10 and _h1_ieq(v + a, b"keep-alive", 10)):
+            continue
+        out += (b - a) + (2 if kept else 0)
+        kept += 1
+    return out
+
+
+cdef long long htx_head_size(const char *buf, h1_msg *m, int is_req) noexcept nogil:
+    """The HTX size of a parsed head (what 2.6 counts for it in %U/%B and bin/bout): the start
+    line's block (its fixed part and its three words), each header's name and value, and the
+    end-of-headers block; Connection's close/keep-alive tokens are not kept."""
+    cdef long long n = HTX_SL_FIXED + 1
+    cdef int i, k
+    cdef h1_hdr *h
+    if is_req:
+        n += m.meth_len + m.uri_len + m.ver_len
+    else:
+        n += m.ver_len + 3 + m.reason_len
+    for i in range(m.nhdr):
+        h = &m.hdr[i]
+        if h.n_len == 10 and _h1_ieq(buf + h.n_off, b"connection", 10):
+            k = _htx_conn_value_len(buf + h.v_off, h.v_len)
+            if k:
+                n += 10 + k
+        else:
+            n += h.n_len + h.v_len
+    return n

@@ -22,6 +22,10 @@ cdef struct h1_chunk:
     long long size          # size of the current chunk
     int done                # the last chunk and trailers have been consumed
     int err                 # 1 after a framing error (the message is poisoned)
+    long long ovh           # framing bytes consumed that 2.6's HTX form does not hold (sizes,
+                            # CRLFs, trailers' ': ' and line ends), less its end-of-trailers block;
+                            # the caller takes it and sets it back to 0 (%U/%B, bin/bout)
+    int trl                 # in a trailer line: 0 its name, 1 the ':' and spaces after it, 2 its value
 
 cdef void h1_chunk_init(h1_chunk *c) noexcept nogil:
     c.state = H1_CK_SIZE
@@ -30,6 +34,8 @@ cdef void h1_chunk_init(h1_chunk *c) noexcept nogil:
     c.size = 0
     c.done = 0
     c.err = 0
+    c.ovh = 0
+    c.trl = 0
 
 cdef inline int _h1_ck_fail(h1_chunk *c) noexcept nogil:
     c.err = 1
@@ -55,6 +61,7 @@ cdef int h1_chunk_feed(h1_chunk *c, const char *p, int n) noexcept nogil:
                 c.state = H1_CK_DATA_CR
             continue
         ch = <unsigned char>p[i]
+        c.ovh += 1          # (given back below for a trailer's name and value bytes)
         if st == H1_CK_SIZE:
             if h1_ctab[ch] & H1_C_HEX:
                 if c.size >= (<long long>1 << 58):
@@ -115,6 +122,8 @@ cdef int h1_chunk_feed(h1_chunk *c, const char *p, int n) noexcept nogil:
                 c.state = H1_CK_END_LF
             elif h1_ctab[ch] & H1_C_TCHAR:
                 c.state = H1_CK_TRL_LINE
+                c.trl = 0
+                c.ovh -= 1
             else:
                 return _h1_ck_fail(c)     # bare LF, obs-fold, junk
             i += 1
@@ -123,6 +132,14 @@ cdef int h1_chunk_feed(h1_chunk *c, const char *p, int n) noexcept nogil:
                 c.state = H1_CK_TRL_LF
             elif not (h1_ctab[ch] & H1_C_VAL):
                 return _h1_ck_fail(c)
+            elif c.trl == 0:
+                if ch == b':':
+                    c.trl = 1
+                else:
+                    c.ovh -= 1
+            elif c.trl == 2 or (ch != b' ' and ch != b'\t'):
+                c.trl = 2
+                c.ovh -= 1
             i += 1
         elif st == H1_CK_TRL_LF:
             if ch != b'\n':
@@ -135,8 +152,10 @@ cdef int h1_chunk_feed(h1_chunk *c, const char *p, int n) noexcept nogil:
             i += 1
             c.state = H1_CK_DONE
             c.done = 1
+            c.ovh -= 1          # the end-of-trailers block
             return i
         else:   # DONE: nothing more belongs to this message
+            c.ovh -= 1
             return i
     return i
 

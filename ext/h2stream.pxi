@@ -235,6 +235,26 @@ cdef int h2_log_reqline(sess_t *s, char *out, int cap) noexcept nogil:
     return n + 9
 
 
+cdef int h2_htx_more(sess_t *s, int chunked) noexcept nogil:
+    """What 2.6's HTX form of an HTTP/2 stream's request holds more (or less) than the HTTP/1.1
+    one it is read as: its URI in absolute form (scheme://authority) when both were given; not
+    the `transfer-encoding: chunked` written for a body without a length (chunked: the head
+    says so), nor the end of trailers its chunked framing stands for (a body sent with trailers
+    is not checked against 2.6). 0 for a request that is no HTTP/2 stream's."""
+    cdef h2s_t *st
+    cdef int n = 0
+    if s.h2s == 0:
+        return 0
+    st = &g_h2s[s.h2s - 1]
+    if not st.used or st.hd == NULL:
+        return 0
+    if st.sch_len > 0 and st.auth_len > 0:
+        n = st.sch_len + 3 + st.auth_len
+    if chunked:
+        n -= 17 + 7 + 1
+    return n
+
+
 # ---- HTTP/2 with prior knowledge on an HTTP/1.1 listener
 
 cdef int h2_preface_seen(sess_t *s) noexcept nogil:

@@ -120,6 +120,7 @@ cdef int http_body_start(chan_t *ch, int hdr_len, int no_body, int is_req) noexc
             c = h1_chunk_feed(&ch.ck, ch.buf + hdr_len, <int>avail)
             if c < 0:
                 return -1
+            chan_take_ovh(ch)
             ch.buf_len += c
             if ch.ck.done:
                 ch.phase = CH_DONE
@@ -152,6 +153,7 @@ cdef void http_to_master(int idx, int total, h1_msg *m, int kind) noexcept nogil
     s.cli_ka = 0
     s.req.buf_in = total
     s.req_unsettled = 0
+    s.req.hdr_wire += m.hdrs_end
     if http_body_start(&s.req, m.hdrs_end, 0, 1) < 0:
         sess_fail(idx, TERM_PROXY, PH_REQ, 400)
         return
@@ -181,6 +183,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     s.meth = m.meth
     s.t_req = g_now
     s.status = 0
+    s.req.adj += htx_head_size(buf, m, 1) + h2_htx_more(s, m.chunked)   # 2.6 counts the head as received, in HTX form
     s.q_pos = 0
     s.ck_found_srv = -1
     s.stk_done = 0
@@ -273,6 +276,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         return
     s.req.buf_in = total
     s.req_unsettled = 0
+    s.req.hdr_wire += m.hdrs_end         # the head as forwarded (rewritten): counted by htx_head_size
     if http_body_start(&s.req, m.hdrs_end, 0, 1) < 0:
         ctr_px(s.px).err_req += 1
         sess_fail(idx, TERM_PROXY, PH_REQ, 400)
@@ -400,6 +404,7 @@ cdef int http_forward(chan_t *ch, int src, int dst, int *src_ready, int *dst_rea
                 if c < 0:
                     ch.err = 1
                     return r | XF_SRC_ERR
+                chan_take_ovh(ch)
                 ch.buf_len += c
                 if ch.ck.done:
                     ch.phase = CH_DONE
@@ -497,6 +502,14 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     cdef srv_t *sv = NULL
     cdef char val[512]
     cdef h1_hdr *h
+    cdef long long body_seen = total - m.hdrs_end      # body bytes read with the head
+    if m.chunked:
+        body_seen = 0           # (their framing not parsed yet: not counted)
+    elif m.content_length >= 0 and body_seen > m.content_length:
+        body_seen = m.content_length
+    # as received, 1xx included (2.6); with the body read along until the rules let it through
+    # (a refused response counts so, its 502 logged before this returns)
+    s.rsp.adj += htx_head_size(buf, m, 0) + body_seen
     if g_px[s.be].nsk:
         stick_store_response(idx, buf, m)           # stick store-response (httpreq.pxi)
     if rules_http_response(idx, &total, &g_msg):    # rspadd/rsprep/rspdeny... (rules.pxi)
@@ -517,6 +530,7 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
         log_alert(p, val, n)
         http_refuse_response(idx)
         return -2
+    s.rsp.adj -= body_seen      # (let through: counted as sent)
     s.status = m.status
     s.t_rsp = g_now
     if as_used(s.be):
@@ -576,11 +590,13 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
         s.status = m.status
     if (m.status == 101 and s.req_upgrade and s.meth != H1_M_CONNECT) or (
             klass == 2 and s.meth == H1_M_CONNECT):
+        s.rsp.hdr_wire += m.hdrs_end
         http_switch_to_tunnel(s, total)
         return 0
     if m.status == 101:
         return -1      # a switch nobody asked for: a broken server (haproxy 2.6: 502 too)
     if klass == 1:
+        s.rsp.hdr_wire += m.hdrs_end
         s.rsp.buf_len = m.hdrs_end
         s.rsp.phase = CH_HDR
         s.rsp.buf_in = total
@@ -607,6 +623,7 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
             return -1
         s.cli_ka = 0
     s.rsp.buf_in = total
+    s.rsp.hdr_wire += m.hdrs_end
     if http_body_start(&s.rsp, m.hdrs_end, no_body, 0) < 0:
         return -1
     s.srv_ka = rsp_ka and s.rsp.to_fwd >= 0 and not (opts & (PO_HTTPCLOSE | PO_HTTP_SERVER_CLOSE))
@@ -772,6 +789,9 @@ cdef void http_req_settle(int idx) noexcept nogil:
     s.req.buf_in = g_msg.hdrs_end + s.req_after_hdr
     if http_body_start(&s.req, g_msg.hdrs_end, 0, 1) < 0:
         s.ans_ka = 0
+    # 2.6 counts the body bytes it read with the head (its HTX form: chunked framing was taken
+    # out by http_body_start) though it never forwards them
+    s.req.adj += s.req.buf_len - g_msg.hdrs_end
 
 
 cdef void http_answer_kept(int idx) noexcept nogil:

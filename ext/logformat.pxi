@@ -87,6 +87,7 @@ cdef struct log_fields_t:   # what a log line says of a session, computed once (
     long long th                # the TLS handshake (Th)
     int status
     unsigned long long bytes
+    unsigned long long bytes_up   # %U (0 in an `option logasap` line, as 2.6 counts them at the end)
     const char *srvname
     int srvname_len
     int srvconn
@@ -409,9 +410,11 @@ cdef void lf_format(sess_t *s, log_fields_t *f, int first, int count, char *b, i
         elif op.var == LV_STATUS:
             ld(b, n, cap, f.status)
         elif op.var == LV_BYTES_READ:
+            if g_px[s.px].opts & PO_LOGASAP:
+                lc(b, n, cap, b'+')     # (2.6: the count is not final)
             lf_num(b, n, cap, <long long>f.bytes, fl)
         elif op.var == LV_BYTES_UPLOADED:
-            lf_num(b, n, cap, <long long>s.req.bytes, fl)
+            lf_num(b, n, cap, <long long>f.bytes_up, fl)
         elif op.var == LV_CAPTURED_REQ_COOKIE:
             lf_str(b, n, cap, s.loginfo + LOG_CCK_REQ_OFF if s.loginfo != NULL and s.log_cck_req_len > 0
                    else NULL, s.log_cck_req_len, fl)

@@ -582,8 +582,9 @@ cdef void log_response(sess_t *s, h1_msg *m) noexcept nogil:
             log_capture_headers(buf, m, p.ncap_rsp, p.cap_rsp_len, p.cap_rsp_max, p.cap_rsp_name,
                                 s.loginfo + LOG_HRSP_OFF, s.log_hrsp_len)
     if p.opts & PO_LOGASAP:
-        # Logged before the body moves; the byte count is the header bytes sent to the client.
-        log_session(s, 1, s.rsp.bytes + m.hdrs_end)
+        # Logged before the body moves; 2.6 counts what its buffer holds of the response (its
+        # HTX form): the head and the body bytes read with it.
+        log_session(s, 1, chan_count(&s.rsp) + <unsigned long long>(s.rsp.buf_len - m.hdrs_end))
 
 
 # ---- the session log line
@@ -745,7 +746,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         if retries < 0:
             retries = 0
         redisp = s.redispatched
-    nbytes = asap_bytes if asap else s.rsp.bytes
+    nbytes = asap_bytes if asap else chan_count(&s.rsp)
     # `option log-separate-errors`: a redispatch, an abnormal end, a retry or a 5xx is logged
     # at level err (2.6's strm_log)
     level = LOG_INFO
@@ -766,6 +767,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         f.tt = tt
         f.status = s.status if s.status else -1
         f.bytes = nbytes
+        f.bytes_up = 0 if asap and p.mode == MODE_HTTP else chan_count(&s.req)
         f.srvname = srvname
         f.srvname_len = srvname_len
         f.srvconn = srvconn

@@ -71,19 +71,22 @@ cdef void ctr_add_bytes(sess_t *s) noexcept nogil:
     """Move the session's byte counts into its proxy's and server's counters (and the stick
     table entries it tracks)."""
     cdef shm_ctr *c = ctr_px(s.px)
-    stk_bytes(s, s.req.bytes, s.rsp.bytes)
-    c.bytes_in += s.req.bytes
-    c.bytes_out += s.rsp.bytes
+    cdef unsigned long long bin = chan_count(&s.req), bout = chan_count(&s.rsp)
+    stk_bytes(s, bin, bout)
+    c.bytes_in += bin
+    c.bytes_out += bout
     if s.be != s.px:
         c = ctr_px(s.be)
-        c.bytes_in += s.req.bytes
-        c.bytes_out += s.rsp.bytes
+        c.bytes_in += bin
+        c.bytes_out += bout
     if s.srv >= 0:
         c = ctr_srv(s.srv)
-        c.bytes_in += s.req.bytes
-        c.bytes_out += s.rsp.bytes
+        c.bytes_in += bin
+        c.bytes_out += bout
     s.req.bytes = 0
     s.rsp.bytes = 0
+    s.req.adj = s.req.hdr_wire = 0
+    s.rsp.adj = s.rsp.hdr_wire = 0
 
 
 cdef void sess_close(int idx) noexcept nogil:
@@ -342,6 +345,23 @@ cdef void answer_frame(int idx) noexcept nogil:
     s.cli_ka = keep
 
 
+cdef h1_msg g_ans_msg      # scratch: the head of haproxy's own answer, parsed to count it
+
+
+cdef void answer_count(sess_t *s) noexcept nogil:
+    """Count haproxy's own answer in s.rsp as 2.6 does: its HTX size; nothing for the answer to
+    a request that never parsed (2.6's H1 multiplexer writes those itself: 400, 408...)."""
+    cdef int r
+    if s.t_req == 0:
+        s.rsp.adj -= s.rsp.buf_len
+        return
+    r = h1_parse_response(s.rsp.buf, s.rsp.buf_len, &g_ans_msg)
+    if r > 0:
+        # (its body: the rest of the buffer; a Connection header added for the client is not counted)
+        s.rsp.adj += htx_head_size(s.rsp.buf, &g_ans_msg, 0)
+        s.rsp.hdr_wire += r
+
+
 cdef void http_send_raw(int idx, const char *data, int n) noexcept nogil:
     """Queue a fixed answer (monitor-uri, redirect, return, 401): the client stays or goes as
     answer_frame() decides."""
@@ -359,6 +379,7 @@ cdef void http_send_raw(int idx, const char *data, int n) noexcept nogil:
     if g_after_response != NULL:
         g_after_response(idx)       # http-after-response rules
     answer_frame(idx)
+    answer_count(s)
     answer_io(idx)
 
 
@@ -392,6 +413,7 @@ cdef void http_send_error(int idx, int status) noexcept nogil:
     if g_after_response != NULL:
         g_after_response(idx)       # http-after-response rules
     answer_frame(idx)
+    answer_count(s)
     answer_io(idx)
 
 

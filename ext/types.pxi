@@ -309,6 +309,8 @@ cdef struct chan_t:
     int shut             # the writing side was shut down
     int err
     unsigned long long bytes
+    long long adj        # HTTP: what 2.6 counts of the messages' HTX form but their bodies' bytes (chan_count)
+    long long hdr_wire   # HTTP: the heads forwarded, as sent (the rest of `bytes` is their bodies)
     int buf_in           # HTTP: bytes received into buf; [buf_len, buf_in) is not yet analysed
     int phase            # HTTP: CH_HDR, CH_BODY, CH_DONE
     int chunked
