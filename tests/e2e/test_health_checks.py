@@ -400,7 +400,8 @@ def test_no_request_reaches_a_down_server(proxy, http_backend) -> None:
                                          "check inter 300 rise 2 fall 3"))
     wait_until(lambda: all(len(check_requests(s)) >= 2 for s in web.values()), 10, message="checks")
 
-    # a kept-alive client connection whose server is s2
+    # a kept-alive client connection whose first request went to s2 (its next requests are
+    # balanced again, as 2.6 does: the kept server connection serves only if s2 is picked)
     kept: http.client.HTTPConnection | None = None
     for _ in range(6):
         c = http.client.HTTPConnection(HOST, port, timeout=10)
@@ -410,8 +411,6 @@ def test_no_request_reaches_a_down_server(proxy, http_backend) -> None:
         c.close()
     assert kept is not None, "no connection landed on s2"
     try:
-        assert get(port, conn=kept) == (200, "s2")
-
         # s2 still accepts connections and would answer, but fails its checks
         health["s2"] = 500
         wait_transition(px, "farm/s2", "DOWN")
