@@ -112,12 +112,14 @@ cdef int setup_server(int i, object sp) except -1:
 
 
 def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0, list tls=None,
-               object privileged_done=None) -> int:
+               object privileged_done=None, TlsContexts contexts=None) -> int:
     """Build the C tables from `plan` (pyhaproxy/worker.py WorkerPlan) and run the loop until stopped.
 
     listeners: list of (fd, proxy_index, port, backlog, flags, luid, name) (flags: 1 accept-proxy,
     2 proto h2); tls: per
-    listener, None or its TLS settings (tls.pxi tls_setup); privileged_done: called once the
+    listener, None or its TLS settings (tls.pxi tls_setup); contexts: the generation's TLS
+    contexts the master built before fork (tlssrv.pxi TlsContexts): given, the worker reads no
+    certificate file and `tls` is not used; privileged_done: called once the
     files the worker reads (certificates, CA files) are loaded, to drop privileges (chroot) before
     anything else. Returns the exit status.
     """
@@ -159,9 +161,12 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
         g_lst[i].luid = luid
         copy_name(g_lst[i].name, 64, lname, &g_lst[i].name_len)
         g_lst[i].state = LI_FULL
-    tls_setup(tls or [])    # tls: contexts (tls.pxi)
-    tls_srv_setup([sp.sv.tls if sp.sv.tls is not None and sp.sv.tls.use_ssl else None
-                   for sp in plan.servers], plan.acl.srv_sni)    # tls: towards servers (tlssrv.pxi)
+    if contexts is not None:
+        contexts.install(plan.acl.srv_sni)      # tls: inherited from the master (tlssrv.pxi)
+    else:
+        tls_setup(tls or [])    # tls: contexts (tls.pxi)
+        tls_srv_setup([sp.sv.tls if sp.sv.tls is not None and sp.sv.tls.use_ssl else None
+                       for sp in plan.servers], plan.acl.srv_sni)    # tls: towards servers (tlssrv.pxi)
     if any(sp.sv.proto_h2 or (sp.sv.tls is not None and sp.sv.tls.use_ssl and "h2" in sp.sv.tls.alpn)
            for sp in plan.servers):
         h2o_setup()         # HTTP/2 towards servers (h2srv.pxi)

@@ -222,3 +222,50 @@ def tls_srv_check(object cfg) -> None:
     cdef tls_srv_t *ts = _tls_srv_build(cfg, -1)
     SSL_CTX_free(ts.ctx)
     free(ts)
+
+
+cdef class TlsContexts:
+    """Every TLS context of one generation, both sides, built by the master before it forks the
+    generation's workers (issue 20): the certificate, key, CA, CRL, DH and ticket-key files are
+    read once, here, and a worker (started with the generation or re-forked later) inherits the
+    contexts through fork and never opens those files. Kept while the generation lives."""
+    cdef tls_bind_t **lst       # per listener, NULL for a plain one
+    cdef int nlst
+    cdef tls_srv_t **srv        # per global server index, NULL for a plain server
+    cdef int nsrv
+
+    def __init__(self, list tls, list servers):
+        """tls: per listener, None or (BindTLS, luid, name) (worker.py tls_plan); servers: per
+        global server index, its ServerTLS when its traffic is TLS, else None. The session cache
+        of the generation must be active (TlsCache.activate) first: the contexts attach to it.
+        Raises ValueError as the parser's checks do."""
+        cdef int i
+        self.nlst = len(tls)
+        self.nsrv = len(servers)
+        self.lst = <tls_bind_t **>calloc(max(1, self.nlst), sizeof(tls_bind_t *))
+        self.srv = <tls_srv_t **>calloc(max(1, self.nsrv), sizeof(tls_srv_t *))
+        if self.lst == NULL or self.srv == NULL:
+            raise MemoryError()
+        for i, item in enumerate(tls):
+            if item is not None:
+                cfg, luid, lname = item
+                self.lst[i] = _tls_bind(cfg, luid, lname)
+        for i, cfg in enumerate(servers):
+            if cfg is not None:
+                self.srv[i] = _tls_srv_build(cfg, -1)
+
+    cdef int install(self, list sni) except -1:
+        """In the worker: the inherited contexts become the loop's (sni: per server, the g_sexpr
+        index of its `sni` expression or -1)."""
+        global g_lst_tls, g_srv_tls
+        cdef int i
+        if any(self.lst[i] != NULL for i in range(self.nlst)):
+            tls_fd_table()
+            g_lst_tls = self.lst
+        if any(self.srv[i] != NULL for i in range(self.nsrv)):
+            tls_fd_table()
+            for i in range(self.nsrv):
+                if self.srv[i] != NULL:
+                    self.srv[i].sni_expr = sni[i] if i < len(sni) else -1
+            g_srv_tls = self.srv
+        return 0

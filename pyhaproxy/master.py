@@ -132,6 +132,7 @@ class Generation:
     ready_w: int = -1
     ready: int = 0
     tls_cache: Any = None  # _core.TlsCache: the TLS session cache its workers share
+    tls_contexts: Any = None  # _core.TlsContexts: its TLS contexts, built here before fork
     sockmap: Any = None  # _core.Sockmap: `option tcp-fastpath`'s SOCKHASH and program
 
     def all_ready(self) -> bool:
@@ -623,7 +624,7 @@ class Master:
         try:
             from pyhaproxy.runtime_maps import RuntimeMaps
             from pyhaproxy.shm import create_shm
-            from pyhaproxy.worker import compile_acls
+            from pyhaproxy.worker import compile_acls, tls_contexts
             from pyhaproxy.worker import run as run_worker
         except ImportError as e:
             # imported here, before fork, so that the workers start at once and an error shows
@@ -631,6 +632,16 @@ class Master:
             raise StartupFailed() from None
         self._run_worker = run_worker
         self._stats_configure(cfg)  # stats hook: before fork, the workers read the address from cfg
+        tls_cache = tls_session_cache(cfg)
+        if tls_cache is not None:
+            tls_cache.activate()     # the contexts attach to it as they are built
+        try:
+            # every certificate, key, CA, CRL, DH file read once, here, before fork: the workers
+            # inherit the contexts, so one re-forked later does not depend on the files (issue 20)
+            contexts = tls_contexts(cfg, listeners)
+        except ValueError as e:   # a file changed since the configuration was read
+            self.log.alert(f"[{self.name}.main()] {e}")
+            raise StartupFailed() from None
         n = max(1, cfg.global_.nbproc)
         shm = create_shm(cfg, n)
         self._gen_counter += 1
@@ -640,7 +651,8 @@ class Master:
         assert self.selector is not None
         self.selector.register(gen.ready_r, selectors.EVENT_READ, lambda mask, g=gen: self._on_ready(g))
         self.gens.append(gen)
-        gen.tls_cache = tls_session_cache(cfg)
+        gen.tls_cache = tls_cache
+        gen.tls_contexts = contexts
         gen.sockmap = tcp_fastpath(cfg, self.log.warning)
         for i in range(n):
             self._spawn(gen, i)
@@ -720,7 +732,8 @@ class Master:
             try:
                 self._child_setup(gen, old_mask)
                 self._run_worker(gen.cfg, gen.listeners, gen.shm, idx, debug=bool(gen.cfg.global_.debug),
-                                 ready_fd=gen.ready_w, maps_dir=gen.maps.directory if gen.maps else "")
+                                 ready_fd=gen.ready_w, maps_dir=gen.maps.directory if gen.maps else "",
+                                 contexts=gen.tls_contexts)
                 code = 0
             except SystemExit as e:
                 code = e.code if isinstance(e.code, int) else 1

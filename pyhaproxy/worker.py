@@ -744,6 +744,19 @@ def plan_worker(cfg: Config) -> WorkerPlan:
                       h2=tuple(h2_tune(cfg.global_.tune, k) for k in H2_TUNES))  # type: ignore[arg-type]
 
 
+def tls_contexts(cfg: Config, listeners: list[Any]) -> Any:
+    """tls: the master builds every TLS context of a generation (bind and server sides) before
+    forking its workers, which inherit them and never read a certificate, key, CA, CRL, DH or
+    ticket-key file (issue 20). None without TLS. Raises ValueError (a file changed since the
+    configuration was read)."""
+    binds = tls_plan(listeners) or []
+    servers = [sv.tls if sv.tls is not None and sv.tls.use_ssl else None
+               for _gi, _pi, sv in server_table(cfg)]
+    if not any(t is not None for t in binds) and not any(t is not None for t in servers):
+        return None
+    return _core.TlsContexts(binds, servers)
+
+
 def tls_plan(listeners: list[Any]) -> list[Any] | None:
     """tls: per listener, None or (BindTLS, luid, name): luid numbers a proxy's listeners from 1
     (haproxy's log names a listener `fe/1` unless its bind has a `name`)."""
@@ -799,9 +812,10 @@ def drop_privileges(cfg: Config) -> None:
 
 
 def run(cfg: Config, listeners: list[Any], shm: Shm, worker_idx: int, debug: bool = False,
-        ready_fd: int = -1, maps_dir: str = "") -> NoReturn:
+        ready_fd: int = -1, maps_dir: str = "", contexts: Any = None) -> NoReturn:
     """Body of a forked worker: never returns. One byte on `ready_fd` tells the master that the
-    tables are built (the C copy that follows is linear and short)."""
+    tables are built (the C copy that follows is linear and short). contexts: the
+    generation's TLS contexts, built by the master before fork (tls_contexts())."""
     code = 0
     try:
         plan = plan_worker(cfg)
@@ -828,7 +842,7 @@ def run(cfg: Config, listeners: list[Any], shm: Shm, worker_idx: int, debug: boo
                     os.close(ready_fd)
 
         code = _core.run_worker(plan, shm, worker_idx, fds, 1 if debug else 0, tls=tls_plan(listeners),
-                                privileged_done=privileged_done)
+                                privileged_done=privileged_done, contexts=contexts)
     except BaseException as exc:  # a worker must never unwind into the master's code
         print(f"[ALERT] worker {os.getpid()}: {exc!r}", file=sys.stderr)
         code = 1

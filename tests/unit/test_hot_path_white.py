@@ -23,7 +23,8 @@ ALLOWED = {"3Shm__srv", "fill_addr", "copy_name", "int_array", "rules_setup_prox
            "h2o_setup",     # HTTP/2 towards the servers: start-up (ext/h2srv.pxi)
            "tls_ctx_protocol",
            "stk_tables_setup", "8StkTable__data",   # stick tables: start-up; the master's accessor
-           "userlists_setup"}
+           "userlists_setup",
+           "11TlsContexts_install"}   # tls: the worker installs the master's contexts (start-up)
 DIRECTIVES = "cdivision=True,boundscheck=False,wraparound=False,initializedcheck=False"  # as setup.py
 IGNORED_CALLS = ("__Pyx_RefNanny", "__Pyx_TraceCall", "__Pyx_TraceReturn")
 
