@@ -77,6 +77,25 @@ cdef struct tls_bind_t:
     int lname_len
 
 
+cdef void tls_bind_free(tls_bind_t *tb) noexcept nogil:
+    """A listener's TLS contexts and settings, given back (tlssrv.pxi TlsContexts.__dealloc__)."""
+    cdef int i
+    if tb == NULL:
+        return
+    if tb.ctx != NULL:
+        for i in range(tb.nctx):
+            if tb.ctx[i] != NULL:
+                SSL_CTX_free(tb.ctx[i])
+        free(tb.ctx)
+    if tb.names != NULL:
+        for i in range(tb.nnames):
+            free(tb.names[i].name)
+        free(tb.names)
+    free(tb.opt)
+    free(tb.tk)
+    free(tb)
+
+
 cdef struct tls_conn_t:
     SSL *ssl
     int flags

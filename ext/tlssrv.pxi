@@ -224,6 +224,16 @@ def tls_srv_check(object cfg) -> None:
     free(ts)
 
 
+cdef void tls_srv_free(tls_srv_t *ts) noexcept nogil:
+    """A server's TLS context and kept session, given back (TlsContexts.__dealloc__)."""
+    if ts == NULL:
+        return
+    if ts.sess != NULL:
+        SSL_SESSION_free(ts.sess)
+    SSL_CTX_free(ts.ctx)
+    free(ts)
+
+
 cdef class TlsContexts:
     """Every TLS context of one generation, both sides, built by the master before it forks the
     generation's workers (issue 20): the certificate, key, CA, CRL, DH and ticket-key files are
@@ -233,6 +243,7 @@ cdef class TlsContexts:
     cdef int nlst
     cdef tls_srv_t **srv        # per global server index, NULL for a plain server
     cdef int nsrv
+    cdef int installed          # a worker's copy: its loop uses them until it exits
 
     def __init__(self, list tls, list servers):
         """tls: per listener, None or (BindTLS, luid, name) (worker.py tls_plan); servers: per
@@ -254,11 +265,27 @@ cdef class TlsContexts:
             if cfg is not None:
                 self.srv[i] = _tls_srv_build(cfg, -1)
 
+    def __dealloc__(self):
+        """The master's copy, once the generation is gone (its workers exited): the contexts
+        are given back, so reloads do not pile them up. A worker never frees its own."""
+        cdef int i
+        if self.installed:
+            return
+        if self.lst != NULL:
+            for i in range(self.nlst):
+                tls_bind_free(self.lst[i])
+            free(self.lst)
+        if self.srv != NULL:
+            for i in range(self.nsrv):
+                tls_srv_free(self.srv[i])
+            free(self.srv)
+
     cdef int install(self, list sni) except -1:
         """In the worker: the inherited contexts become the loop's (sni: per server, the g_sexpr
         index of its `sni` expression or -1)."""
         global g_lst_tls, g_srv_tls
         cdef int i
+        self.installed = 1
         if any(self.lst[i] != NULL for i in range(self.nlst)):
             tls_fd_table()
             g_lst_tls = self.lst
