@@ -39,6 +39,20 @@ _FE: list[tuple[str, str, str, str]] = [
     ("connections_rate_max", "gauge",
      "Highest value of connections per second observed since the worker process started", "conn_rate_max"),
 ]
+# backends' and servers' alike (2.6's B and S fields)
+_ABORTS_AND_CONNECTIONS: list[tuple[str, str, str, str]] = [
+    ("client_aborts_total", "counter",
+     "Total number of requests or connections aborted by the client since the worker process started",
+     "cli_abrt"),
+    ("server_aborts_total", "counter",
+     "Total number of requests or connections aborted by the server since the worker process started",
+     "srv_abrt"),
+    ("connection_attempts_total", "counter",
+     "Total number of outgoing connection attempts on this backend/server since the worker process started",
+     "connect"),
+    ("connection_reuses_total", "counter",
+     "Total number of reused connection on this backend/server since the worker process started", "reuse"),
+]
 _BE: list[tuple[str, str, str, str]] = [
     ("current_sessions", "gauge", "Number of current sessions on the frontend, backend or server", "scur"),
     ("max_sessions", "gauge", "Highest value of current sessions encountered since process started", "smax"),
@@ -81,17 +95,7 @@ _BE: list[tuple[str, str, str, str]] = [
     ("http_requests_total", "counter", "Total number of HTTP requests processed by this object", "req_tot"),
     ("max_session_rate", "gauge",
      "Highest value of sessions per second observed since the worker process started", "rate_max"),
-    ("client_aborts_total", "counter",
-     "Total number of requests or connections aborted by the client since the worker process started",
-     "cli_abrt"),
-    ("server_aborts_total", "counter",
-     "Total number of requests or connections aborted by the server since the worker process started",
-     "srv_abrt"),
-    ("connection_attempts_total", "counter",
-     "Total number of outgoing connection attempts on this backend/server since the worker process started",
-     "connect"),
-    ("connection_reuses_total", "counter",
-     "Total number of reused connection on this backend/server since the worker process started", "reuse"),
+    *_ABORTS_AND_CONNECTIONS,
 ]
 _SV: list[tuple[str, str, str, str]] = [
     ("current_sessions", "gauge", "Number of current sessions on the frontend, backend or server", "scur"),
@@ -141,17 +145,7 @@ _SV: list[tuple[str, str, str, str]] = [
         "downtime",
     ),
     ("loadbalanced_total", "counter", "Total number of times a service was selected", "lbtot"),
-    ("client_aborts_total", "counter",
-     "Total number of requests or connections aborted by the client since the worker process started",
-     "cli_abrt"),
-    ("server_aborts_total", "counter",
-     "Total number of requests or connections aborted by the server since the worker process started",
-     "srv_abrt"),
-    ("connection_attempts_total", "counter",
-     "Total number of outgoing connection attempts on this backend/server since the worker process started",
-     "connect"),
-    ("connection_reuses_total", "counter",
-     "Total number of reused connection on this backend/server since the worker process started", "reuse"),
+    *_ABORTS_AND_CONNECTIONS,
 ]
 _HRSP_HELP = "Total number of HTTP responses with status 100-199 returned by this object"
 _SERVER_STATES = ("DOWN", "UP", "MAINT", "DRAIN", "NOLB")

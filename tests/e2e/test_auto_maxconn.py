@@ -7,8 +7,6 @@ backend's default fullconn (its slim) derived from it."""
 
 from __future__ import annotations
 
-import csv
-import io
 import resource
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_tls import binary  # noqa: F401  (the fixture: both binaries)
-from tests.helpers.net import free_ports, show_info, stats_command
+from tests.helpers.net import free_ports, show_info, show_stat
 
 CFG = """
 global
@@ -38,8 +36,7 @@ backend be
 
 
 def slim(sock: Path, px: str, sv: str) -> int:
-    rows = csv.DictReader(io.StringIO(stats_command(sock, "show stat").lstrip("# ")))
-    return next(int(r["slim"]) for r in rows if r["pxname"] == px and r["svname"] == sv)
+    return int(show_stat(sock)[(px, sv)]["slim"])
 
 
 @pytest.mark.parametrize("hard", [0, 3000])

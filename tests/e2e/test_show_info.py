@@ -6,8 +6,6 @@ and the ones that follow from the configuration and the fd limit have 2.6's valu
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import socket
 import time
 from collections.abc import Callable
@@ -17,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_tls import HAPROXY, binary  # noqa: F401  (binary: the fixture, both binaries)
-from tests.helpers.net import LOCALHOST, free_ports, show_info, stats_command, wait_until
+from tests.helpers.net import LOCALHOST, free_ports, show_info, show_stat, wait_until
 from tests.helpers.proxy import CMD_VAR
 
 CFG = """
@@ -133,8 +131,7 @@ def test_haproxys_own_answers_count_in_hrsp(proxy: Any, binary: str, tmp_path: P
                  ("be", "s1"): ("0", "0", "1", "1"), ("be", "BACKEND"): ("0", "0", "1", "1")}
 
     def counts() -> dict[tuple[str, str], tuple[str, ...]]:
-        rows = {(r["pxname"], r["svname"]): r
-                for r in csv.DictReader(io.StringIO(stats_command(sock, "show stat").lstrip("# ")))}
+        rows = show_stat(sock)
         return {k: (rows[k]["hrsp_2xx"], rows[k]["hrsp_4xx"], rows[k]["hrsp_5xx"], rows[k]["req_tot"])
                 for k in want}
 
@@ -143,7 +140,6 @@ def test_haproxys_own_answers_count_in_hrsp(proxy: Any, binary: str, tmp_path: P
     with contextlib.suppress(AssertionError):
         wait_until(lambda: got.append(counts()) or got[-1] == want, timeout=5)
     assert got[-1] == want, got[-1]
-    rows = {(r["pxname"], r["svname"]): r
-            for r in csv.DictReader(io.StringIO(stats_command(sock, "show stat").lstrip("# ")))}
+    rows = show_stat(sock)
     fields = ("econ", "wretr", "connect", "reuse")
     assert {k: tuple(rows[k][f] for f in fields) for k in want_conn} == want_conn

@@ -7,7 +7,9 @@ with a clear message instead of hanging until the pytest timeout.
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
+import io
 import socket
 import subprocess
 import time
@@ -279,6 +281,12 @@ def stats_command(path: str | Path, command: str, timeout: float = 10.0) -> str:
         while chunk := s.recv(65536):
             data += chunk
     return data.decode()
+
+
+def show_stat(path: str | Path) -> dict[tuple[str, str], dict[str, str]]:
+    """`show stat` on a stats socket: each CSV row by (pxname, svname)."""
+    rows = csv.DictReader(io.StringIO(stats_command(path, "show stat").lstrip("# ")))
+    return {(r["pxname"], r["svname"]): r for r in rows}
 
 
 def show_info(path: str | Path) -> dict[str, str]:
