@@ -10,6 +10,8 @@ import contextlib
 import csv
 import errno
 import io
+import os
+import random
 import socket
 import subprocess
 import time
@@ -37,16 +39,34 @@ def _port_bindable(host: str, port: int) -> bool:
         s.close()
 
 
+def _own_port_range() -> range:
+    """Listening ports for this pytest process: below the kernel's ephemeral range (outgoing
+    connections of the suite's other tests take their local ports from it, and one took a port
+    a proxy was about to bind, once, in the parallel run), a slice per pytest-xdist worker so
+    that two processes never draw the same one. Empty when there is no room below the range."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            eph_lo = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return range(0)
+    lo, hi = 10000, eph_lo
+    workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0) % workers
+    width = (hi - lo) // workers
+    return range(lo + worker * width, lo + (worker + 1) * width) if width >= 100 else range(0)
+
+
 def free_ports(n: int, host: str = LOCALHOST, also_free_on: Iterable[str] = ()) -> list[int]:
     """Return `n` distinct TCP ports that are currently free on `host` (and on `also_free_on`).
 
-    The kernel picks them (bind to port 0); all sockets are held open until the n ports are known
-    so the same port is never returned twice, then released. There is an unavoidable window in
-    which another process could take a port; in practice it does not happen on a test box.
+    Drawn at random from this process's own slice below the ephemeral range (_own_port_range),
+    else picked by the kernel (bind to port 0); all sockets are held open until the n ports are
+    known so the same port is never returned twice, then released.
     """
     held: list[socket.socket] = []
     ports: list[int] = []
     extra = list(also_free_on)
+    own = _own_port_range()
     try:
         attempts = 0
         while len(ports) < n:
@@ -54,7 +74,11 @@ def free_ports(n: int, host: str = LOCALHOST, also_free_on: Iterable[str] = ()) 
             if attempts > 50 * n + 50:
                 raise RuntimeError(f"could not find {n} free ports on {host} and {extra}")
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((host, 0))
+            try:
+                s.bind((host, random.choice(own) if own else 0))
+            except OSError:
+                s.close()
+                continue
             held.append(s)
             port = s.getsockname()[1]
             if port in ports:
