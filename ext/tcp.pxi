@@ -186,11 +186,19 @@ cdef void fp_check(int idx) noexcept nogil:
     queues are written (fp_return)."""
     cdef sess_t *s = &g_sess[idx]
     cdef long long q1 = fp_queued(1, s), q0 = fp_queued(0, s)
+    cdef char b[96]
+    cdef int n = 0
     if q1 > FP_QUEUE_MAX or q0 > FP_QUEUE_MAX:
         skm_hold(&g_skm, &s.fp_key_c)
         skm_hold(&g_skm, &s.fp_key_s)
         s.fast = 3
         s.con_exp = g_now + FP_CHECK_MS // 10
+        if dbg_on():
+            la(b, &n, 90, b"held: queued to the server ", 27)
+            ld(b, &n, 90, q1)
+            la(b, &n, 90, b", to the client ", 16)
+            ld(b, &n, 90, q0)
+            dbg_line(s, b"fastpath", 8, b, n)
     elif q1 > FP_QUEUE_MAX // 16 or q0 > FP_QUEUE_MAX // 16:
         # a queue building up: on loopback a peer can push 2 GB/s, look again soon
         if s.con_exp == 0 or s.con_exp > g_now + FP_CHECK_MS // 10:
@@ -205,7 +213,16 @@ cdef void fp_return(int idx) noexcept nogil:
     see it), its ends and timeouts as any session's."""
     cdef sess_t *s = &g_sess[idx]
     cdef epoll_event ev
+    cdef char b[96]
+    cdef int n = 0
     fp_settle(s)
+    if dbg_on():
+        la(b, &n, 90, b"taken back after ", 17)
+        ld(b, &n, 90, <long long>s.req.bytes)
+        la(b, &n, 90, b" bytes up, ", 11)
+        ld(b, &n, 90, <long long>s.rsp.bytes)
+        la(b, &n, 90, b" down", 5)
+        dbg_line(s, b"fastpath", 8, b, n)
     s.fast_tried = 1
     s.con_exp = 0
     s.req.nosplice = 1

@@ -604,7 +604,7 @@ def test_slow_reader_is_held_and_taken_back(proxy: Any, syslog: Any, backends: l
 
     backends.append(Backend(flood))
     log, sport = syslog
-    px, port = start(proxy, "fast", sport, backends[0].port)
+    px, port = start(proxy, "fast", sport, backends[0].port, extra_args=["-d"])
     with socket.create_connection((HOST, port)) as s:
         s.settimeout(30)
         hello(s)
@@ -632,6 +632,12 @@ def test_slow_reader_is_held_and_taken_back(proxy: Any, syslog: Any, backends: l
     assert pushed < (256 << 20), f"the server pushed {pushed >> 20} MiB to a client reading nothing"
     assert got.received == n and got.sha.hexdigest() == digest(n, 9)
     assert log_fields(log) == (n + 5, 5, "--")
+    # (-d says when: held with more than FP_QUEUE_MAX queued to the client, then taken back)
+    steps = [ln.split(": ", 1)[1] for ln in px.stdout_text().splitlines() if ".fastpath[" in ln]
+    assert [st.split(":")[0].split(" after")[0] for st in steps] == [
+        "handed to the kernel", "held", "taken back"], steps
+    queued = re.search(r"to the client (\d+)", steps[1])
+    assert queued and int(queued.group(1)) > 4 << 20, steps
 
 
 PP_CFG = """
