@@ -1,9 +1,15 @@
-# Idle server connections shared by the streams of HTTP/2 connections (2.6's `http-reuse safe`,
-# its default, as it applies to HTTP/2 clients): each stream is a session of its own here
-# (h2.pxi), so without this every stream would connect anew. A stream's session that ends with
-# a kept-alive, idle server connection parks it here; a later stream (never the first of its
-# HTTP/2 connection, as `safe` wants: a client's first request goes over its own connection)
-# to the same server takes it instead of connecting. A parked connection stays in the epoll set:
+# Idle server connections shared by the streams of HTTP/2 connections: each stream is a session
+# of its own here (h2.pxi), so without this every stream would connect anew. A stream's session
+# that ends with a kept-alive, idle server connection parks it here; a later stream to the same
+# server takes it instead of connecting, as the backend's `http-reuse` allows (pool_want):
+#   never       only a stream of the HTTP/2 connection that parked it (2.6 shares no connection
+#               between sessions, and an HTTP/2 client connection is one session there)
+#   safe        (the default) any, but never for the first stream of an HTTP/2 connection: a
+#               client's first request goes over its own connection
+#   aggressive  as safe, and the first stream may take one that has carried a request of
+#               another session before (proven: it was taken from here at least once)
+#   always      any, first stream or not
+# A parked connection stays in the epoll set:
 # any input on it (the server closed it, or sent something unasked) ends it. So that parking and
 # taking cost no epoll_ctl(), a connection's epoll data names its fd the first time it is parked
 # (TAG_SIGNAL, index fd + 1, and a registration generation) and an owner table says who has it
@@ -16,6 +22,9 @@
 cdef enum:
     POOL_PER_SRV = 4096          # (2.6 has no cap per server, pool-max-conn -1: the slots bound it)
     POOL_IDLE_MS = 5000         # 2.6's pool-purge-delay default
+    POOL_ANY = 0                # pool_take: any idle connection to the server
+    POOL_PROVEN = 1             # only one that has carried a request of another session (aggressive)
+    POOL_OWNER = 2              # only one parked by the same HTTP/2 client connection (never)
 
 cdef struct pool_ent:
     int fd
@@ -24,6 +33,9 @@ cdef struct pool_ent:
     int used
     unsigned int gen
     long long since
+    int proven                  # it has served more than one session (taken from here before)
+    int owner                   # the HTTP/2 client connection (session index) that parked it
+    unsigned int owner_gen      # and that session's generation
 
 cdef struct fd_owner:
     int pool                    # >= 0: parked, its pool entry; -1: a session's
@@ -75,9 +87,10 @@ cdef void _pool_unlink(int k) noexcept nogil:
     g_pool_nfree += 1
 
 
-cdef int pool_put(int srv, int fd, int tagged) noexcept nogil:
+cdef int pool_put(int srv, int fd, int tagged, int proven, int owner,
+                  unsigned int owner_gen) noexcept nogil:
     """Park an idle kept-alive connection to server srv (tagged: its epoll data names its fd
-    already): 1 if parked, 0 if it must be closed."""
+    already; proven, owner: see pool_ent): 1 if parked, 0 if it must be closed."""
     global g_pool_nfree
     cdef epoll_event ev
     cdef pool_ent *e
@@ -100,6 +113,9 @@ cdef int pool_put(int srv, int fd, int tagged) noexcept nogil:
     e.fd = fd
     e.srv = srv
     e.since = g_now
+    e.proven = proven
+    e.owner = owner
+    e.owner_gen = owner_gen
     e.prev = -1
     e.next = g_pool_head[srv]
     if e.next >= 0:
@@ -109,25 +125,51 @@ cdef int pool_put(int srv, int fd, int tagged) noexcept nogil:
     return 1
 
 
-cdef int pool_take(int srv, int idx) noexcept nogil:
-    """An idle connection to server srv, now session idx's (its events go to it), or -1."""
+cdef int pool_take(int srv, int idx, int want) noexcept nogil:
+    """An idle connection to server srv that `want` (POOL_*) accepts, now session idx's (its
+    events go to it), or -1. Expired connections met on the way are closed."""
     cdef pool_ent *e
-    cdef int k, fd
+    cdef int k, nxt, fd, n
+    cdef sess_t *s = &g_sess[idx]
     if g_pool == NULL or srv < 0:
         return -1
-    while g_pool_head[srv] >= 0:
-        k = g_pool_head[srv]
+    k = g_pool_head[srv]
+    n = g_pool_count[srv]           # (bounds the walk: the list holds that many)
+    while k >= 0 and n > 0:
+        n -= 1
         e = &g_pool[k]
+        nxt = e.next
         fd = e.fd
+        if g_now - e.since > POOL_IDLE_MS:
+            _pool_unlink(k)
+            g_fdo[fd].pool = -1
+            g_fdo[fd].sess = -1
+            sfd_close(fd)
+            k = nxt
+            continue
+        if (want == POOL_PROVEN and not e.proven) or (want == POOL_OWNER and (
+                s.h2c == 0 or e.owner != s.h2c - 1 or e.owner_gen != g_sess[s.h2c - 1].gen)):
+            k = nxt
+            continue
         _pool_unlink(k)
         g_fdo[fd].pool = -1
-        g_fdo[fd].sess = -1
-        if g_now - e.since > POOL_IDLE_MS:
-            sfd_close(fd)
-            continue
         g_fdo[fd].sess = idx
-        g_fdo[fd].sess_gen = g_sess[idx].gen
+        g_fdo[fd].sess_gen = s.gen
         return fd
+    return -1
+
+
+cdef int pool_want(sess_t *s) noexcept nogil:
+    """Which parked connections an HTTP/2 stream's session may take (POOL_*), as the `http-reuse`
+    of its server's backend says; -1: none (`safe`, the first stream of its connection)."""
+    cdef int mode = g_px[g_srv[s.srv].px].reuse
+    cdef int first = s.h2s != 0 and g_h2s[s.h2s - 1].first
+    if mode == REUSE_NEVER:
+        return POOL_OWNER
+    if mode == REUSE_ALWAYS or not first:
+        return POOL_ANY
+    if mode == REUSE_AGGRESSIVE:
+        return POOL_PROVEN
     return -1
 
 
@@ -162,7 +204,9 @@ cdef int pool_park(sess_t *s) noexcept nogil:
         return 0
     if g_srv[s.srv].conf.maxconn or g_srv[s.srv].conf.send_proxy:
         return 0
-    if pool_put(s.srv, s.sfd, s.sfd_tagged):
+    # proven: this request went over a connection taken from the pool (srv_reused), so it has
+    # carried a request of another session; owner: for `http-reuse never`
+    if pool_put(s.srv, s.sfd, s.sfd_tagged, s.srv_reused, s.h2c - 1, g_sess[s.h2c - 1].gen):
         s.sfd = -1
         return 1
     return 0
