@@ -127,7 +127,8 @@ cdef int pool_put(int srv, int fd, int tagged, int proven, int owner,
 
 cdef int pool_take(int srv, int idx, int want) noexcept nogil:
     """An idle connection to server srv that `want` (POOL_*) accepts, now session idx's (its
-    events go to it), or -1. Expired connections met on the way are closed."""
+    events go to it), or -1. Expired connections met on the way are closed, and under `never`
+    those whose HTTP/2 client connection has ended."""
     cdef pool_ent *e
     cdef int k, nxt, fd, n
     cdef sess_t *s = &g_sess[idx]
@@ -140,7 +141,8 @@ cdef int pool_take(int srv, int idx, int want) noexcept nogil:
         e = &g_pool[k]
         nxt = e.next
         fd = e.fd
-        if g_now - e.since > POOL_IDLE_MS:
+        if g_now - e.since > POOL_IDLE_MS or (want == POOL_OWNER and g_sess[e.owner].gen != e.owner_gen):
+            # (expired; or, under `never`, its client connection has ended: no one may take it)
             _pool_unlink(k)
             g_fdo[fd].pool = -1
             g_fdo[fd].sess = -1
