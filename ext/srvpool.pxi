@@ -3,7 +3,9 @@
 # that ends with a kept-alive, idle server connection parks it here; a later stream to the same
 # server takes it instead of connecting, as the backend's `http-reuse` allows (pool_want):
 #   never       only a stream of the HTTP/2 connection that parked it (2.6 shares no connection
-#               between sessions, and an HTTP/2 client connection is one session there)
+#               between sessions, and an HTTP/2 client connection is one session there): such
+#               entries are also listed under that connection, looked up there and closed
+#               with it (pool_owner_end)
 #   safe        (the default) any, but never for the first stream of an HTTP/2 connection: a
 #               client's first request goes over its own connection
 #   aggressive  as safe, and the first stream may take one that has carried a request of
@@ -36,6 +38,8 @@ cdef struct pool_ent:
     int proven                  # it has served more than one session (taken from here before)
     int owner                   # the HTTP/2 client connection (session index) that parked it
     unsigned int owner_gen      # and that session's generation
+    int olisted                 # `never`: also in its owner's list (g_pool_ohead), by onext/oprev
+    int onext, oprev
 
 cdef struct fd_owner:
     int pool                    # >= 0: parked, its pool entry; -1: a session's
@@ -50,21 +54,28 @@ cdef int *g_pool_free = NULL
 cdef int g_pool_nfree = 0
 cdef int *g_pool_head = NULL     # per server: its idle connections, newest first (-1: none)
 cdef int *g_pool_count = NULL
+cdef int *g_pool_ohead = NULL    # per session (an HTTP/2 client connection): what it parked under `never`
+cdef int g_pool_nent = 0
 
 
 cdef int pool_setup(int nent, int nsrv) except -1:
     global g_pool, g_pool_free, g_pool_nfree, g_pool_head, g_pool_count, g_fdo, g_fdo_n
+    global g_pool_ohead, g_pool_nent
     cdef int i
+    g_pool_nent = nent
+    g_pool_ohead = <int *>malloc(sizeof(int) * max(1, nent))     # (nent: one per session)
     g_pool = <pool_ent *>calloc(max(1, nent), sizeof(pool_ent))
     g_pool_free = <int *>malloc(sizeof(int) * max(1, nent))
     g_pool_head = <int *>malloc(sizeof(int) * max(1, nsrv))
     g_pool_count = <int *>calloc(max(1, nsrv), sizeof(int))
     g_fdo_n = 4 * nent + 1024          # (a higher fd is simply not parked)
     g_fdo = <fd_owner *>calloc(g_fdo_n, sizeof(fd_owner))
-    if g_pool == NULL or g_pool_free == NULL or g_pool_head == NULL or g_pool_count == NULL or g_fdo == NULL:
+    if g_pool == NULL or g_pool_free == NULL or g_pool_head == NULL or g_pool_count == NULL or g_fdo == NULL \
+            or g_pool_ohead == NULL:
         raise MemoryError()
     for i in range(nent):
         g_pool_free[i] = nent - 1 - i
+        g_pool_ohead[i] = -1
     g_pool_nfree = nent
     for i in range(nsrv):
         g_pool_head[i] = -1
@@ -81,6 +92,14 @@ cdef void _pool_unlink(int k) noexcept nogil:
     if e.next >= 0:
         g_pool[e.next].prev = e.prev
     g_pool_count[e.srv] -= 1
+    if e.olisted:
+        if e.oprev >= 0:
+            g_pool[e.oprev].onext = e.onext
+        else:
+            g_pool_ohead[e.owner] = e.onext
+        if e.onext >= 0:
+            g_pool[e.onext].oprev = e.oprev
+        e.olisted = 0
     e.used = 0
     e.gen += 1
     g_pool_free[g_pool_nfree] = k
@@ -88,9 +107,10 @@ cdef void _pool_unlink(int k) noexcept nogil:
 
 
 cdef int pool_put(int srv, int fd, int tagged, int proven, int owner,
-                  unsigned int owner_gen) noexcept nogil:
+                  unsigned int owner_gen, int own) noexcept nogil:
     """Park an idle kept-alive connection to server srv (tagged: its epoll data names its fd
-    already; proven, owner: see pool_ent): 1 if parked, 0 if it must be closed."""
+    already; proven, owner: see pool_ent; own: listed under its owner too, for `never`): 1 if
+    parked, 0 if it must be closed."""
     global g_pool_nfree
     cdef epoll_event ev
     cdef pool_ent *e
@@ -116,6 +136,14 @@ cdef int pool_put(int srv, int fd, int tagged, int proven, int owner,
     e.proven = proven
     e.owner = owner
     e.owner_gen = owner_gen
+    e.olisted = 0
+    if own and 0 <= owner < g_pool_nent:
+        e.olisted = 1
+        e.oprev = -1
+        e.onext = g_pool_ohead[owner]
+        if e.onext >= 0:
+            g_pool[e.onext].oprev = k
+        g_pool_ohead[owner] = k
     e.prev = -1
     e.next = g_pool_head[srv]
     if e.next >= 0:
@@ -125,14 +153,49 @@ cdef int pool_put(int srv, int fd, int tagged, int proven, int owner,
     return 1
 
 
+cdef void _pool_drop(int k) noexcept nogil:
+    """Out of the pool and closed."""
+    cdef int fd = g_pool[k].fd
+    _pool_unlink(k)
+    g_fdo[fd].pool = -1
+    g_fdo[fd].sess = -1
+    sfd_close(fd)
+
+
+cdef int _pool_grab(int k, int idx) noexcept nogil:
+    """Out of the pool, session idx's now: its fd."""
+    cdef int fd = g_pool[k].fd
+    _pool_unlink(k)
+    g_fdo[fd].pool = -1
+    g_fdo[fd].sess = idx
+    g_fdo[fd].sess_gen = g_sess[idx].gen
+    return fd
+
+
 cdef int pool_take(int srv, int idx, int want) noexcept nogil:
     """An idle connection to server srv that `want` (POOL_*) accepts, now session idx's (its
-    events go to it), or -1. Expired connections met on the way are closed, and under `never`
-    those whose HTTP/2 client connection has ended."""
+    events go to it), or -1. Expired connections met on the way are closed. POOL_OWNER looks in
+    the list of the stream's HTTP/2 connection only."""
     cdef pool_ent *e
-    cdef int k, nxt, fd, n
+    cdef int k, nxt, n, owner
     cdef sess_t *s = &g_sess[idx]
     if g_pool == NULL or srv < 0:
+        return -1
+    if want == POOL_OWNER:
+        owner = s.h2c - 1
+        if owner < 0 or owner >= g_pool_nent:
+            return -1
+        k = g_pool_ohead[owner]
+        n = g_pool_nent - g_pool_nfree      # (bounds the walk: no more are parked)
+        while k >= 0 and n > 0:
+            n -= 1
+            e = &g_pool[k]
+            nxt = e.onext
+            if g_now - e.since > POOL_IDLE_MS or e.owner_gen != g_sess[owner].gen:
+                _pool_drop(k)       # (expired, or parked by an earlier session of that slot)
+            elif e.srv == srv:
+                return _pool_grab(k, idx)
+            k = nxt
         return -1
     k = g_pool_head[srv]
     n = g_pool_count[srv]           # (bounds the walk: the list holds that many)
@@ -140,25 +203,24 @@ cdef int pool_take(int srv, int idx, int want) noexcept nogil:
         n -= 1
         e = &g_pool[k]
         nxt = e.next
-        fd = e.fd
-        if g_now - e.since > POOL_IDLE_MS or (want == POOL_OWNER and g_sess[e.owner].gen != e.owner_gen):
-            # (expired; or, under `never`, its client connection has ended: no one may take it)
-            _pool_unlink(k)
-            g_fdo[fd].pool = -1
-            g_fdo[fd].sess = -1
-            sfd_close(fd)
-            k = nxt
-            continue
-        if (want == POOL_PROVEN and not e.proven) or (want == POOL_OWNER and (
-                s.h2c == 0 or e.owner != s.h2c - 1 or e.owner_gen != g_sess[s.h2c - 1].gen)):
-            k = nxt
-            continue
-        _pool_unlink(k)
-        g_fdo[fd].pool = -1
-        g_fdo[fd].sess = idx
-        g_fdo[fd].sess_gen = s.gen
-        return fd
+        if g_now - e.since > POOL_IDLE_MS:
+            _pool_drop(k)
+        elif want == POOL_ANY or e.proven:
+            return _pool_grab(k, idx)
+        k = nxt
     return -1
+
+
+cdef void pool_owner_end(int owner) noexcept nogil:
+    """An HTTP/2 client connection ends: close what it parked under `http-reuse never` (no one
+    else may take it), as 2.6 closes a session's connections with it."""
+    cdef int n
+    if g_pool == NULL or owner < 0 or owner >= g_pool_nent:
+        return
+    n = g_pool_nent
+    while g_pool_ohead[owner] >= 0 and n > 0:
+        n -= 1
+        _pool_drop(g_pool_ohead[owner])
 
 
 cdef int pool_want(sess_t *s) noexcept nogil:
@@ -208,7 +270,8 @@ cdef int pool_park(sess_t *s) noexcept nogil:
         return 0
     # proven: this request went over a connection taken from the pool (srv_reused), so it has
     # carried a request of another session; owner: for `http-reuse never`
-    if pool_put(s.srv, s.sfd, s.sfd_tagged, s.srv_reused, s.h2c - 1, g_sess[s.h2c - 1].gen):
+    if pool_put(s.srv, s.sfd, s.sfd_tagged, s.srv_reused, s.h2c - 1, g_sess[s.h2c - 1].gen,
+                g_px[g_srv[s.srv].px].reuse == REUSE_NEVER):
         s.sfd = -1
         return 1
     return 0
