@@ -212,6 +212,7 @@ cdef void h2_conn_close(int idx) noexcept nogil:
         return
     while c.first >= 0:
         h2s_free(&g_h2s[c.first], 1)
+    pool_owner_end(idx)         # (`http-reuse never`: its own idle server connections, srvpool.pxi)
     g_h2c[idx] = NULL
     nghttp2_session_del(c.ng)
     free(c.out)

@@ -48,7 +48,7 @@ cdef struct h2s_t:
     int ck_len[H2_MAX_COOKIES]
     int nck
     int has_host, has_cl, chunked, head, bad
-    int first                   # the connection's first stream (never on a parked server connection)
+    int first                   # the connection's first stream (`http-reuse safe`: never on a parked server connection)
     char *rq                    # request bytes its session has not read yet
     int rq_len, rq_off, rq_cap
     int rq_pooled               # rq is a pooled buffer (else malloc'ed)
@@ -86,12 +86,6 @@ cdef int *g_h2_wake = NULL              # stream slots to run (h2_run_wakes)
 cdef int g_h2_nwake = 0
 cdef int *g_h2_dirty = NULL             # connections to write once the wake-ups have run
 cdef int g_h2_ndirty = 0
-
-
-cdef inline int h2_may_reuse(sess_t *s) noexcept nogil:
-    """An HTTP/2 stream's session may use a parked server connection (srvpool.pxi): not the
-    first stream of its connection (2.6's `http-reuse safe`)."""
-    return s.h2s != 0 and not g_h2s[s.h2s - 1].first
 
 
 cdef inline int sess_tls_fd(sess_t *s) noexcept nogil:

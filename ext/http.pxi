@@ -292,12 +292,14 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         if g < 0:
             g = -1
     if g < 0 and s.sfd >= 0 and s.srv >= 0 and not (
-            (opts & PO_PREFER_LAST_SERVER) and g_srv[s.srv].conf.send_proxy):
+            (opts & PO_PREFER_LAST_SERVER) and (g_srv[s.srv].conf.send_proxy
+                                                or g_px[g_srv[s.srv].px].reuse == REUSE_NEVER)):
         # 2.6 balances each request of a kept-alive connection again: the kept server connection
         # serves it only if the balancing picks its server again. The slot on it is given back
         # first, as 2.6's stream ended. (`option prefer-last-server` keeps the server only for a
-        # connection private to the client, which here is one that began with a PROXY header:
-        # 2.6's others go to the server's shared idle pool, where the option does not look.)
+        # connection private to the client: one that began with a PROXY header, or any under
+        # `http-reuse never`; 2.6's others go to the server's shared idle pool, where the option
+        # does not look.)
         prev = s.srv
         sess_set_srv(s, -1)
         g = select_server(s)

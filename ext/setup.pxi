@@ -43,6 +43,7 @@ cdef int setup_proxy(int i, object pp) except -1:
     p.mode = pp.mode
     p.balance = pp.balance
     p.balance_set = 1 if px.balance_explicit else 0
+    p.reuse = pp.http_reuse
     p.opts = pp.opts
     p.srv_first = pp.srv_first
     p.nsrv = pp.nsrv

@@ -1,9 +1,17 @@
-# Idle server connections shared by the streams of HTTP/2 connections (2.6's `http-reuse safe`,
-# its default, as it applies to HTTP/2 clients): each stream is a session of its own here
-# (h2.pxi), so without this every stream would connect anew. A stream's session that ends with
-# a kept-alive, idle server connection parks it here; a later stream (never the first of its
-# HTTP/2 connection, as `safe` wants: a client's first request goes over its own connection)
-# to the same server takes it instead of connecting. A parked connection stays in the epoll set:
+# Idle server connections shared by the streams of HTTP/2 connections: each stream is a session
+# of its own here (h2.pxi), so without this every stream would connect anew. A stream's session
+# that ends with a kept-alive, idle server connection parks it here; a later stream to the same
+# server takes it instead of connecting, as the backend's `http-reuse` allows (pool_want):
+#   never       only a stream of the HTTP/2 connection that parked it (2.6 shares no connection
+#               between sessions, and an HTTP/2 client connection is one session there): such
+#               entries are also listed under that connection, looked up there and closed
+#               with it (pool_owner_end)
+#   safe        (the default) any, but never for the first stream of an HTTP/2 connection: a
+#               client's first request goes over its own connection
+#   aggressive  as safe, and the first stream may take one that has carried a request of
+#               another session before (proven: it was taken from here at least once)
+#   always      any, first stream or not
+# A parked connection stays in the epoll set:
 # any input on it (the server closed it, or sent something unasked) ends it. So that parking and
 # taking cost no epoll_ctl(), a connection's epoll data names its fd the first time it is parked
 # (TAG_SIGNAL, index fd + 1, and a registration generation) and an owner table says who has it
@@ -16,6 +24,9 @@
 cdef enum:
     POOL_PER_SRV = 4096          # (2.6 has no cap per server, pool-max-conn -1: the slots bound it)
     POOL_IDLE_MS = 5000         # 2.6's pool-purge-delay default
+    POOL_ANY = 0                # pool_take: any idle connection to the server
+    POOL_PROVEN = 1             # only one that has carried a request of another session (aggressive)
+    POOL_OWNER = 2              # only one parked by the same HTTP/2 client connection (never)
 
 cdef struct pool_ent:
     int fd
@@ -24,6 +35,11 @@ cdef struct pool_ent:
     int used
     unsigned int gen
     long long since
+    int proven                  # it has served more than one session (taken from here before)
+    int owner                   # the HTTP/2 client connection (session index) that parked it
+    unsigned int owner_gen      # and that session's generation
+    int olisted                 # `never`: also in its owner's list (g_pool_ohead), by onext/oprev
+    int onext, oprev
 
 cdef struct fd_owner:
     int pool                    # >= 0: parked, its pool entry; -1: a session's
@@ -38,21 +54,28 @@ cdef int *g_pool_free = NULL
 cdef int g_pool_nfree = 0
 cdef int *g_pool_head = NULL     # per server: its idle connections, newest first (-1: none)
 cdef int *g_pool_count = NULL
+cdef int *g_pool_ohead = NULL    # per session (an HTTP/2 client connection): what it parked under `never`
+cdef int g_pool_nent = 0
 
 
 cdef int pool_setup(int nent, int nsrv) except -1:
     global g_pool, g_pool_free, g_pool_nfree, g_pool_head, g_pool_count, g_fdo, g_fdo_n
+    global g_pool_ohead, g_pool_nent
     cdef int i
+    g_pool_nent = nent
+    g_pool_ohead = <int *>malloc(sizeof(int) * max(1, nent))     # (nent: one per session)
     g_pool = <pool_ent *>calloc(max(1, nent), sizeof(pool_ent))
     g_pool_free = <int *>malloc(sizeof(int) * max(1, nent))
     g_pool_head = <int *>malloc(sizeof(int) * max(1, nsrv))
     g_pool_count = <int *>calloc(max(1, nsrv), sizeof(int))
     g_fdo_n = 4 * nent + 1024          # (a higher fd is simply not parked)
     g_fdo = <fd_owner *>calloc(g_fdo_n, sizeof(fd_owner))
-    if g_pool == NULL or g_pool_free == NULL or g_pool_head == NULL or g_pool_count == NULL or g_fdo == NULL:
+    if g_pool == NULL or g_pool_free == NULL or g_pool_head == NULL or g_pool_count == NULL or g_fdo == NULL \
+            or g_pool_ohead == NULL:
         raise MemoryError()
     for i in range(nent):
         g_pool_free[i] = nent - 1 - i
+        g_pool_ohead[i] = -1
     g_pool_nfree = nent
     for i in range(nsrv):
         g_pool_head[i] = -1
@@ -69,15 +92,25 @@ cdef void _pool_unlink(int k) noexcept nogil:
     if e.next >= 0:
         g_pool[e.next].prev = e.prev
     g_pool_count[e.srv] -= 1
+    if e.olisted:
+        if e.oprev >= 0:
+            g_pool[e.oprev].onext = e.onext
+        else:
+            g_pool_ohead[e.owner] = e.onext
+        if e.onext >= 0:
+            g_pool[e.onext].oprev = e.oprev
+        e.olisted = 0
     e.used = 0
     e.gen += 1
     g_pool_free[g_pool_nfree] = k
     g_pool_nfree += 1
 
 
-cdef int pool_put(int srv, int fd, int tagged) noexcept nogil:
+cdef int pool_put(int srv, int fd, int tagged, int proven, int owner,
+                  unsigned int owner_gen, int own) noexcept nogil:
     """Park an idle kept-alive connection to server srv (tagged: its epoll data names its fd
-    already): 1 if parked, 0 if it must be closed."""
+    already; proven, owner: see pool_ent; own: listed under its owner too, for `never`): 1 if
+    parked, 0 if it must be closed."""
     global g_pool_nfree
     cdef epoll_event ev
     cdef pool_ent *e
@@ -100,6 +133,17 @@ cdef int pool_put(int srv, int fd, int tagged) noexcept nogil:
     e.fd = fd
     e.srv = srv
     e.since = g_now
+    e.proven = proven
+    e.owner = owner
+    e.owner_gen = owner_gen
+    e.olisted = 0
+    if own and 0 <= owner < g_pool_nent:
+        e.olisted = 1
+        e.oprev = -1
+        e.onext = g_pool_ohead[owner]
+        if e.onext >= 0:
+            g_pool[e.onext].oprev = k
+        g_pool_ohead[owner] = k
     e.prev = -1
     e.next = g_pool_head[srv]
     if e.next >= 0:
@@ -109,25 +153,87 @@ cdef int pool_put(int srv, int fd, int tagged) noexcept nogil:
     return 1
 
 
-cdef int pool_take(int srv, int idx) noexcept nogil:
-    """An idle connection to server srv, now session idx's (its events go to it), or -1."""
+cdef void _pool_drop(int k) noexcept nogil:
+    """Out of the pool and closed."""
+    cdef int fd = g_pool[k].fd
+    _pool_unlink(k)
+    g_fdo[fd].pool = -1
+    g_fdo[fd].sess = -1
+    sfd_close(fd)
+
+
+cdef int _pool_grab(int k, int idx) noexcept nogil:
+    """Out of the pool, session idx's now: its fd."""
+    cdef int fd = g_pool[k].fd
+    _pool_unlink(k)
+    g_fdo[fd].pool = -1
+    g_fdo[fd].sess = idx
+    g_fdo[fd].sess_gen = g_sess[idx].gen
+    return fd
+
+
+cdef int pool_take(int srv, int idx, int want) noexcept nogil:
+    """An idle connection to server srv that `want` (POOL_*) accepts, now session idx's (its
+    events go to it), or -1. Expired connections met on the way are closed. POOL_OWNER looks in
+    the list of the stream's HTTP/2 connection only."""
     cdef pool_ent *e
-    cdef int k, fd
+    cdef int k, nxt, n, owner
+    cdef sess_t *s = &g_sess[idx]
     if g_pool == NULL or srv < 0:
         return -1
-    while g_pool_head[srv] >= 0:
-        k = g_pool_head[srv]
+    if want == POOL_OWNER:
+        owner = s.h2c - 1
+        if owner < 0 or owner >= g_pool_nent:
+            return -1
+        k = g_pool_ohead[owner]
+        n = g_pool_nent - g_pool_nfree      # (bounds the walk: no more are parked)
+        while k >= 0 and n > 0:
+            n -= 1
+            e = &g_pool[k]
+            nxt = e.onext
+            if g_now - e.since > POOL_IDLE_MS or e.owner_gen != g_sess[owner].gen:
+                _pool_drop(k)       # (expired, or parked by an earlier session of that slot)
+            elif e.srv == srv:
+                return _pool_grab(k, idx)
+            k = nxt
+        return -1
+    k = g_pool_head[srv]
+    n = g_pool_count[srv]           # (bounds the walk: the list holds that many)
+    while k >= 0 and n > 0:
+        n -= 1
         e = &g_pool[k]
-        fd = e.fd
-        _pool_unlink(k)
-        g_fdo[fd].pool = -1
-        g_fdo[fd].sess = -1
+        nxt = e.next
         if g_now - e.since > POOL_IDLE_MS:
-            sfd_close(fd)
-            continue
-        g_fdo[fd].sess = idx
-        g_fdo[fd].sess_gen = g_sess[idx].gen
-        return fd
+            _pool_drop(k)
+        elif want == POOL_ANY or e.proven:
+            return _pool_grab(k, idx)
+        k = nxt
+    return -1
+
+
+cdef void pool_owner_end(int owner) noexcept nogil:
+    """An HTTP/2 client connection ends: close what it parked under `http-reuse never` (no one
+    else may take it), as 2.6 closes a session's connections with it."""
+    cdef int n
+    if g_pool == NULL or owner < 0 or owner >= g_pool_nent:
+        return
+    n = g_pool_nent
+    while g_pool_ohead[owner] >= 0 and n > 0:
+        n -= 1
+        _pool_drop(g_pool_ohead[owner])
+
+
+cdef int pool_want(sess_t *s) noexcept nogil:
+    """Which parked connections an HTTP/2 stream's session may take (POOL_*), as the `http-reuse`
+    of its server's backend says; -1: none (`safe`, the first stream of its connection)."""
+    cdef int mode = g_px[g_srv[s.srv].px].reuse
+    cdef int first = s.h2s != 0 and g_h2s[s.h2s - 1].first
+    if mode == REUSE_NEVER:
+        return POOL_OWNER
+    if mode == REUSE_ALWAYS or not first:
+        return POOL_ANY
+    if mode == REUSE_AGGRESSIVE:
+        return POOL_PROVEN
     return -1
 
 
@@ -162,7 +268,10 @@ cdef int pool_park(sess_t *s) noexcept nogil:
         return 0
     if g_srv[s.srv].conf.maxconn or g_srv[s.srv].conf.send_proxy:
         return 0
-    if pool_put(s.srv, s.sfd, s.sfd_tagged):
+    # proven: this request went over a connection taken from the pool (srv_reused), so it has
+    # carried a request of another session; owner: for `http-reuse never`
+    if pool_put(s.srv, s.sfd, s.sfd_tagged, s.srv_reused, s.h2c - 1, g_sess[s.h2c - 1].gen,
+                g_px[g_srv[s.srv].px].reuse == REUSE_NEVER):
         s.sfd = -1
         return 1
     return 0

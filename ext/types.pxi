@@ -19,6 +19,13 @@ cpdef enum balance_algo:
     BAL_URI = 5
     BAL_HDR = 6
 
+cpdef enum http_reuse:
+    # `http-reuse`: which idle server connections a session may take (srvpool.pxi)
+    REUSE_NEVER = 0
+    REUSE_SAFE = 1                   # 2.6's default
+    REUSE_AGGRESSIVE = 2
+    REUSE_ALWAYS = 3
+
 cpdef enum proxy_option:
     PO_HTTPCLOSE = 1 << 0
     PO_FORWARDFOR = 1 << 1
@@ -178,6 +185,7 @@ cdef struct px_t:
     int rr_bck_pos
     int has_dispatch
     int balance_set      # a `balance` line: without one, `dispatch` takes every new client (1.2 2.7)
+    int reuse            # `http-reuse`: REUSE_* (srvpool.pxi)
     sockaddr_storage dispatch
     socklen_t dispatch_len
     int has_source

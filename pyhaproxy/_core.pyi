@@ -22,6 +22,12 @@ class balance_algo(IntEnum):
     BAL_URI = 5
     BAL_HDR = 6
 
+class http_reuse(IntEnum):
+    REUSE_NEVER = 0
+    REUSE_SAFE = 1
+    REUSE_AGGRESSIVE = 2
+    REUSE_ALWAYS = 3
+
 class proxy_option(IntEnum):
     PO_HTTPCLOSE = ...
     PO_FORWARDFOR = ...

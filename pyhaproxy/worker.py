@@ -626,6 +626,7 @@ class ProxyPlan:
     px: Proxy
     mode: int
     balance: int
+    http_reuse: int  # `http-reuse` as _core.http_reuse
     opts: int
     cookie_mode: int
     srv_first: int
@@ -712,6 +713,7 @@ def plan_worker(cfg: Config) -> WorkerPlan:
             px=px,
             mode=_enum_member(_core.px_mode, "MODE_", px.mode),
             balance=_enum_member(_core.balance_algo, "BAL_", px.balance),
+            http_reuse=_enum_member(_core.http_reuse, "REUSE_", px.http_reuse),
             opts=_option_bits(px),
             cookie_mode=_enum_member(_core.cookie_mode, "CK_", ck.mode) if ck else 0,
             srv_first=mine[0][0] if mine else 0,

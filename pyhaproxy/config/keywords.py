@@ -47,6 +47,7 @@ from .kw_proxy import (
     p_dispatch,
     p_fullconn,
     p_grace,
+    p_http_reuse,
     p_int,
     p_mode,
     p_old_timeout,
@@ -173,6 +174,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "disabled": (Kw(P, p_disabled, "1.1"),),
     "enabled": (Kw(P, p_disabled, "1.1.22"),),
     "balance": (Kw(P, p_balance, "1.1", side=BACKEND),),
+    "http-reuse": (Kw(P, p_http_reuse, "1.6", side=BACKEND),),
     "dispatch": (Kw(BE, p_dispatch, "1.0"),),
     "source": (Kw(P, p_source, "1.1.18", side=BACKEND),),
     "cookie": (Kw(P, p_cookie, "1.0", side=BACKEND),),
@@ -220,7 +222,6 @@ for _dir, _acts in (("req", ("del", "deny", "allow", "pass", "tarpit")), ("rsp",
 # Recognised keywords of later versions: an error that says "not supported yet".
 _LATER_PROXY_KEYWORDS = {
     "block": "1.3.10",
-    "http-reuse": "1.6",
     "http-send-name-header": "1.4",
     "tcp-check": "1.5",
     "hash-type": "1.3.22",

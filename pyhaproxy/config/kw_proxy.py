@@ -30,6 +30,19 @@ def p_mode(st: State, args: list[str], where: Where) -> None:
     st.px().mode = args[1]
 
 
+HTTP_REUSE_MODES = ("never", "safe", "aggressive", "always")
+
+
+def p_http_reuse(st: State, args: list[str], where: Where) -> None:
+    """`http-reuse never|safe|aggressive|always` (2.6): kept in a frontend, where it does nothing
+    (the parser warns, as 2.6 does)."""
+    if len(args) < 2 or args[1] not in HTTP_REUSE_MODES:
+        raise fail(where, "'http-reuse' only supports 'never', 'safe', 'aggressive', 'always'.")
+    if len(args) > 2:
+        raise fail(where, f"'http-reuse {args[1]}' cannot handle unexpected argument '{args[2]}'.")
+    st.px().http_reuse = args[1]
+
+
 def p_disabled(st: State, args: list[str], where: Where) -> None:
     no_extra(args, 1, where)
     st.px().disabled = args[0] == "disabled"

@@ -276,6 +276,9 @@ class Proxy:
     binds: list[Bind] = field(default_factory=list)
     mode: str = "tcp"  # tcp | http | health
     balance: str = "roundrobin"  # roundrobin | source
+    # `http-reuse` never | safe | aggressive | always: which idle server connections a session
+    # may take (ext/srvpool.pxi; 2.6's default is safe)
+    http_reuse: str = "safe"
     disabled: bool = False
     servers: list[Server] = field(default_factory=list)
     dispatch: tuple[str, int] | None = None

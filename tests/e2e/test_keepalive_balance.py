@@ -3,8 +3,8 @@ streams are per request; the idle server connection is only reused when the bala
 server again): one client with four requests on one connection through `balance roundrobin` over
 two servers reaches both, alternately. `option prefer-last-server` does not change that for a
 connection 2.6 shares in the server's idle pool (it keeps the client on a connection private to
-it, `send-proxy`'s here: not tested, the test servers do not read PROXY headers). Differential:
-both binaries."""
+it: under `http-reuse never`, tested, and `send-proxy`'s, not tested, the test servers do not
+read PROXY headers). Differential: both binaries."""
 
 from __future__ import annotations
 
@@ -51,10 +51,22 @@ def servers_seen(port: int, n: int) -> str:
     return seen
 
 
-@pytest.mark.parametrize("option", ["", "option prefer-last-server"])
+@pytest.mark.parametrize("option", ["", "option prefer-last-server", "http-reuse never",
+                                    "http-reuse always\n    option prefer-last-server"])
 def test_each_request_is_balanced(proxy: Any, binary: str, http_backend: Callable[..., Any],  # noqa: F811
                                   option: str) -> None:
     a, b = http_backend(name="A"), http_backend(name="B")
     (port,) = free_ports(1)
     proxy.start(CFG, port=port, pa=a.port, pb=b.port, option=option)
     assert servers_seen(port, 4) == "ABAB"
+
+
+def test_prefer_last_server_keeps_a_private_connection(proxy: Any, binary: str,  # noqa: F811
+                                                       http_backend: Callable[..., Any]) -> None:
+    """Under `http-reuse never` the server connection is private to the client: with `option
+    prefer-last-server` its requests stay on that server (2.6: AAAA)."""
+    a, b = http_backend(name="A"), http_backend(name="B")
+    (port,) = free_ports(1)
+    proxy.start(CFG, port=port, pa=a.port, pb=b.port,
+                option="http-reuse never\n    option prefer-last-server")
+    assert servers_seen(port, 4) == "AAAA"
