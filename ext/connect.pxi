@@ -83,15 +83,12 @@ cdef int pool_reuse(int idx) noexcept nogil:
     """A stream's session with its server chosen: send its request over a parked connection to
     that server if there is one (1), else 0 (connect as usual)."""
     cdef sess_t *s = &g_sess[idx]
-    cdef int fd, want
+    cdef int fd
     if s.h2c == 0 or s.h2s == 0 or s.srv < 0 or s.sfd >= 0 or g_srv[s.srv].conf.maxconn:
         return 0
     if g_srv[s.srv].conf.send_proxy:
         return 0                # (a PROXY header names one client: its connection is its own)
-    want = pool_want(s)         # (`http-reuse`)
-    if want < 0:
-        return 0
-    fd = pool_take(s.srv, idx, want)
+    fd = pool_take(s.srv, idx, pool_want(s))     # (`http-reuse`)
     if fd < 0:
         return 0
     s.sfd = fd

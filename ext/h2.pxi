@@ -623,8 +623,6 @@ cdef int h2s_open(h2c_t *c, h2s_t *st, int end_stream) noexcept nogil:
     s.pp_dst_set = 1
     st.sess = idx
     st.sess_gen = s.gen
-    c.nopened += 1
-    st.first = c.nopened == 1
     # as sess_begin() for HTTP, without the connection's rules (they ran for the connection)
     s.state = ST_REQ
     tq = g_px[s.px].conf.httpreqtimeout if g_px[s.px].conf.httpreqtimeout > 0 else g_px[s.px].conf.clitimeout

@@ -27,7 +27,6 @@ cdef struct h2c_t:
     int first                   # its streams: a list of slots, -1 ends it
     int nstreams
     int goaway                  # soft stop: 1 first GOAWAY sent, 2 the final one, 3 write side shut
-    int nopened                 # streams opened so far
     int dirty                   # in g_h2_dirty
 
 cdef struct h2s_t:
@@ -48,7 +47,6 @@ cdef struct h2s_t:
     int ck_len[H2_MAX_COOKIES]
     int nck
     int has_host, has_cl, chunked, head, bad
-    int first                   # the connection's first stream (`http-reuse safe`: never on a parked server connection)
     char *rq                    # request bytes its session has not read yet
     int rq_len, rq_off, rq_cap
     int rq_pooled               # rq is a pooled buffer (else malloc'ed)

@@ -6,11 +6,11 @@
 #               between sessions, and an HTTP/2 client connection is one session there): such
 #               entries are also listed under that connection, looked up there and closed
 #               with it (pool_owner_end)
-#   safe        (the default) any, but never for the first stream of an HTTP/2 connection: a
-#               client's first request goes over its own connection
-#   aggressive  as safe, and the first stream may take one that has carried a request of
-#               another session before (proven: it was taken from here at least once)
-#   always      any, first stream or not
+#   safe        (the default), aggressive, always: any. Measured with 2.6: it counts every
+#               stream of an HTTP/2 connection as a request that is not a session's first
+#               (even the first stream of a new client connection takes an idle connection
+#               under `safe`), so the three modes differ only for HTTP/1 clients, whose server
+#               connections are not parked here (they stay the client session's own)
 # A parked connection stays in the epoll set:
 # any input on it (the server closed it, or sent something unasked) ends it. So that parking and
 # taking cost no epoll_ctl(), a connection's epoll data names its fd the first time it is parked
@@ -25,8 +25,7 @@ cdef enum:
     POOL_PER_SRV = 4096          # (2.6 has no cap per server, pool-max-conn -1: the slots bound it)
     POOL_IDLE_MS = 5000         # 2.6's pool-purge-delay default
     POOL_ANY = 0                # pool_take: any idle connection to the server
-    POOL_PROVEN = 1             # only one that has carried a request of another session (aggressive)
-    POOL_OWNER = 2              # only one parked by the same HTTP/2 client connection (never)
+    POOL_OWNER = 1              # only one parked by the same HTTP/2 client connection (never)
 
 cdef struct pool_ent:
     int fd
@@ -35,7 +34,6 @@ cdef struct pool_ent:
     int used
     unsigned int gen
     long long since
-    int proven                  # it has served more than one session (taken from here before)
     int owner                   # the HTTP/2 client connection (session index) that parked it
     unsigned int owner_gen      # and that session's generation
     int olisted                 # `never`: also in its owner's list (g_pool_ohead), by onext/oprev
@@ -106,10 +104,10 @@ cdef void _pool_unlink(int k) noexcept nogil:
     g_pool_nfree += 1
 
 
-cdef int pool_put(int srv, int fd, int tagged, int proven, int owner,
-                  unsigned int owner_gen, int own) noexcept nogil:
+cdef int pool_put(int srv, int fd, int tagged, int owner, unsigned int owner_gen,
+                  int own) noexcept nogil:
     """Park an idle kept-alive connection to server srv (tagged: its epoll data names its fd
-    already; proven, owner: see pool_ent; own: listed under its owner too, for `never`): 1 if
+    already; owner: see pool_ent; own: listed under its owner too, for `never`): 1 if
     parked, 0 if it must be closed."""
     global g_pool_nfree
     cdef epoll_event ev
@@ -133,7 +131,6 @@ cdef int pool_put(int srv, int fd, int tagged, int proven, int owner,
     e.fd = fd
     e.srv = srv
     e.since = g_now
-    e.proven = proven
     e.owner = owner
     e.owner_gen = owner_gen
     e.olisted = 0
@@ -205,7 +202,7 @@ cdef int pool_take(int srv, int idx, int want) noexcept nogil:
         nxt = e.next
         if g_now - e.since > POOL_IDLE_MS:
             _pool_drop(k)
-        elif want == POOL_ANY or e.proven:
+        else:
             return _pool_grab(k, idx)
         k = nxt
     return -1
@@ -225,16 +222,11 @@ cdef void pool_owner_end(int owner) noexcept nogil:
 
 cdef int pool_want(sess_t *s) noexcept nogil:
     """Which parked connections an HTTP/2 stream's session may take (POOL_*), as the `http-reuse`
-    of its server's backend says; -1: none (`safe`, the first stream of its connection)."""
-    cdef int mode = g_px[g_srv[s.srv].px].reuse
-    cdef int first = s.h2s != 0 and g_h2s[s.h2s - 1].first
-    if mode == REUSE_NEVER:
+    of its server's backend says (every stream counts as a request that is not a session's first,
+    as in 2.6)."""
+    if g_px[g_srv[s.srv].px].reuse == REUSE_NEVER:
         return POOL_OWNER
-    if mode == REUSE_ALWAYS or not first:
-        return POOL_ANY
-    if mode == REUSE_AGGRESSIVE:
-        return POOL_PROVEN
-    return -1
+    return POOL_ANY
 
 
 cdef int pool_fd_event(int fd, unsigned int gen, unsigned int events) noexcept nogil:
@@ -268,9 +260,8 @@ cdef int pool_park(sess_t *s) noexcept nogil:
         return 0
     if g_srv[s.srv].conf.maxconn or g_srv[s.srv].conf.send_proxy:
         return 0
-    # proven: this request went over a connection taken from the pool (srv_reused), so it has
-    # carried a request of another session; owner: for `http-reuse never`
-    if pool_put(s.srv, s.sfd, s.sfd_tagged, s.srv_reused, s.h2c - 1, g_sess[s.h2c - 1].gen,
+    # (owner: for `http-reuse never`)
+    if pool_put(s.srv, s.sfd, s.sfd_tagged, s.h2c - 1, g_sess[s.h2c - 1].gen,
                 g_px[g_srv[s.srv].px].reuse == REUSE_NEVER):
         s.sfd = -1
         return 1
