@@ -78,6 +78,15 @@ typedef struct shm_ctr {
     volatile uint64_t srv_abrt;
     volatile uint64_t connect;
     volatile uint64_t reuse;
+    /* a frontend's: requests haproxy answered itself in the frontend (redirect, return, auth,
+     * monitor-uri, stats page, use-service), connections refused by `tcp-request connection`
+     * rules, sessions refused by `tcp-request session` rules. Any proxy's and server's: header
+     * rewrites that did not fit, internal errors (the 500/502 such a failed rewrite gives) */
+    volatile uint64_t intercepted;
+    volatile uint64_t denied_conn;
+    volatile uint64_t denied_sess;
+    volatile uint64_t failed_rewrites;
+    volatile uint64_t internal_errors;
 } shm_ctr;
 
 static inline shm_srv *shm_srv_at(shm_hdr *h, uint32_t i) {

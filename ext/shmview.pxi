@@ -25,7 +25,8 @@ cdef extern from "shm.h" nogil:
 
 _CTR_FIELDS = ("cur_sess", "max_sess", "tot_sess", "bytes_in", "bytes_out", "denied_req", "denied_resp",
                "err_req", "err_conn", "err_resp", "retries", "redispatches", "req_tot",
-               "ssl_sess", "ssl_reused", "ssl_fail", "ssl_cur", "cli_abrt", "srv_abrt", "connect", "reuse")
+               "ssl_sess", "ssl_reused", "ssl_fail", "ssl_cur", "cli_abrt", "srv_abrt", "connect", "reuse",
+               "intercepted", "denied_conn", "denied_sess", "failed_rewrites", "internal_errors")
 
 
 cdef class Shm:
@@ -142,7 +143,9 @@ cdef class Shm:
                  err_conn=c.err_conn, err_resp=c.err_resp, retries=c.retries, redispatches=c.redispatches,
                  req_tot=c.req_tot, ssl_sess=c.ssl_sess, ssl_reused=c.ssl_reused, ssl_fail=c.ssl_fail,
                  ssl_cur=c.ssl_cur, cli_abrt=c.cli_abrt, srv_abrt=c.srv_abrt, connect=c.connect,
-                 reuse=c.reuse)
+                 reuse=c.reuse, intercepted=c.intercepted, denied_conn=c.denied_conn,
+                 denied_sess=c.denied_sess, failed_rewrites=c.failed_rewrites,
+                 internal_errors=c.internal_errors)
         d["hrsp"] = [c.hrsp[k] for k in range(SHM_NHRSP)]
         return d
 

@@ -1,0 +1,115 @@
+"""`show stat` columns that Debian's haproxy 2.6 fills with numbers, on one configuration run
+through both binaries: scripts parse them with int(), so an empty field where 2.6 prints `0`
+breaks them. The events are made on purpose: a `tcp-request connection` and a `tcp-request
+session` reject (dcon, dses), answers of haproxy's own in the frontend (intercepted: a redirect,
+`http-request return`, monitor-uri, the stats page; not a deny nor a backend's redirect), a
+header rewrite that does not fit (wrew, and the internal error it ends in, eint), and two
+sessions to a server (its rate_max)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.test_tls import binary  # noqa: F401  (the fixture: both binaries)
+from tests.helpers.net import LOCALHOST, free_ports, show_stat, wait_until
+
+CFG = """
+global
+    nbthread 1
+    stats socket {sock} level admin
+defaults
+    mode http
+    timeout client 5s
+    timeout connect 2s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    tcp-request connection reject if { src 127.0.0.2 }
+    tcp-request session reject if { src 127.0.0.3 }
+    http-request redirect location /x if { path /redir }
+    http-request return status 200 content-type text/plain string hi if { path /ret }
+    http-request deny if { path /deny }
+    http-request set-header X-C1 %[req.hdr(x-big)] if { path /big }
+    http-request set-header X-C2 %[req.hdr(x-big)] if { path /big }
+    monitor-uri /mon
+    stats enable
+    stats uri /stats
+    default_backend web
+backend web
+    http-request redirect location /y if { path /beredir }
+    server s1 127.0.0.1:{bport} weight 3
+listen li
+    bind 127.0.0.1:{lport}
+    http-request redirect location /x if { path /redir }
+    server s2 127.0.0.1:{bport}
+"""
+
+# the columns of this change, by row type, all numbers on both binaries
+FRONTEND_NUMBERS = ("comp_in", "comp_out", "comp_byp", "comp_rsp", "intercepted", "dcon", "dses", "wrew",
+                    "cache_lookups", "cache_hits", "eint")
+SERVER_NUMBERS = ("wrew", "eint", "uweight")
+BACKEND_NUMBERS = ("comp_in", "comp_out", "comp_byp", "comp_rsp", "wrew", "cache_lookups", "cache_hits",
+                   "eint", "uweight", "agg_server_status", "agg_server_check_status", "agg_check_status")
+
+
+def request(port: int, path: str, src: str = LOCALHOST, headers: str = "") -> bytes:
+    """One request on its own connection; the answer's status line (b"" when the connection was
+    closed or reset without one)."""
+    with socket.socket() as s:
+        s.settimeout(10)
+        s.bind((src, 0))
+        s.connect((LOCALHOST, port))
+        data = b""
+        try:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n".encode())
+            while chunk := s.recv(65536):
+                data += chunk
+        except ConnectionResetError:
+            pass
+        return data.split(b"\r\n", 1)[0]
+
+
+def test_show_stat_columns_2_6_fills(proxy: Any, binary: str, tmp_path: Path,  # noqa: F811
+                                     http_backend: Callable[..., Any]) -> None:
+    be = http_backend()
+    port, lport = free_ports(2)
+    sock = tmp_path / "stats.sock"
+    proxy.start(CFG, sock=sock, port=port, lport=lport, bport=be.port)
+    statuses = {path: request(port, path) for path in ("/", "/", "/redir", "/ret", "/deny", "/mon",
+                                                        "/stats", "/beredir")}
+    assert statuses["/"].endswith(b"200 OK") and statuses["/redir"].endswith(b"302 Found"), statuses
+    big = request(port, "/big", headers=f"X-Big: {'b' * 7000}\r\n")
+    assert big.startswith(b"HTTP/1.1 500"), big
+    assert request(port, "/", src="127.0.0.2") == b""      # (tcp-request connection reject)
+    assert request(port, "/", src="127.0.0.3") == b""      # (tcp-request session reject)
+    assert request(lport, "/redir").endswith(b"302 Found")
+
+    want = {
+        ("fe", "FRONTEND"): {"intercepted": "4", "dcon": "1", "dses": "1", "wrew": "1", "eint": "1"},
+        ("li", "FRONTEND"): {"intercepted": "1", "dcon": "0", "dses": "0", "wrew": "0", "eint": "0"},
+        ("web", "s1"): {"stot": "2", "wrew": "0", "eint": "0", "uweight": "3"},
+        ("web", "BACKEND"): {"wrew": "0", "eint": "0", "uweight": "3"},
+        ("li", "BACKEND"): {"uweight": "1"},
+    }
+
+    def got() -> dict[tuple[str, str], dict[str, str]]:
+        rows = show_stat(sock)
+        return {k: {c: rows[k][c] for c in cols} for k, cols in want.items()}
+
+    # (a session's counters land after its client saw the close: poll)
+    seen: list[dict[tuple[str, str], dict[str, str]]] = []
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: seen.append(got()) or seen[-1] == want, timeout=5)
+    assert seen[-1] == want, seen[-1]
+
+    rows = show_stat(sock)
+    for k, row in rows.items():
+        cols = {"FRONTEND": FRONTEND_NUMBERS, "BACKEND": BACKEND_NUMBERS}.get(k[1], SERVER_NUMBERS)
+        assert all(row[c].isdigit() for c in cols), (k, {c: row[c] for c in cols})
+        if k[1] != "s1" and k[1] != "s2":
+            # nothing compresses nor caches; the aggregates 2.6's CSV prints as 0
+            assert {row[c] for c in cols if c.startswith(("comp_", "cache_", "agg_"))} == {"0"}, (k, row)
