@@ -164,6 +164,19 @@ cdef class Shm:
                 total["hrsp"] = [a + b for a, b in zip(total["hrsp"], d["hrsp"])]
         return total
 
+    def srv_sessions(self) -> list:
+        """Each server's sessions so far (tot_sess summed over the workers), in server order: the
+        master samples them once a second for the servers' `rate` (stats/rates.py)."""
+        cdef uint32_t i, w
+        cdef uint64_t t
+        out = []
+        for i in range(self.hdr.nsrv):
+            t = 0
+            for w in range(self.hdr.nworkers):
+                t += shm_ctr_at(self.hdr, w, self.hdr.nproxy + i).tot_sess
+            out.append(t)
+        return out
+
     def reset_worker(self, int worker):
         """Zero the current-session gauges of a worker slot before a respawned worker reuses it."""
         cdef int s

@@ -398,6 +398,7 @@ def _proxy_rows(
             "uweight": w, "cli_abrt": sc["cli_abrt"], "srv_abrt": sc["srv_abrt"],
             "connect": sc["connect"], "reuse": sc["reuse"],
             "wrew": sc["failed_rewrites"], "eint": sc["internal_errors"],
+            "rate": rates.srv_rate(gi), "rate_max": rates.srv_max(gi),
         }  # fmt: skip
         if srv.check:
             cs = int(info.get("check_status", 0))

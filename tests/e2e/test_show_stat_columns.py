@@ -51,7 +51,7 @@ listen li
 # the columns of this change, by row type, all numbers on both binaries
 FRONTEND_NUMBERS = ("comp_in", "comp_out", "comp_byp", "comp_rsp", "intercepted", "dcon", "dses", "wrew",
                     "cache_lookups", "cache_hits", "eint")
-SERVER_NUMBERS = ("wrew", "eint", "uweight")
+SERVER_NUMBERS = ("rate", "rate_max", "wrew", "eint", "uweight")
 BACKEND_NUMBERS = ("comp_in", "comp_out", "comp_byp", "comp_rsp", "wrew", "cache_lookups", "cache_hits",
                    "eint", "uweight", "agg_server_status", "agg_server_check_status", "agg_check_status")
 
@@ -105,6 +105,13 @@ def test_show_stat_columns_2_6_fills(proxy: Any, binary: str, tmp_path: Path,  #
     with contextlib.suppress(AssertionError):
         wait_until(lambda: seen.append(got()) or seen[-1] == want, timeout=5)
     assert seen[-1] == want, seen[-1]
+
+    # the server's sessions per second: two sessions in the same second or two
+    # seconds, as the sampling fell (2.6 counts over a sliding second)
+    def srv_rate_max() -> int:
+        return int(show_stat(sock)[("web", "s1")]["rate_max"])
+
+    assert 1 <= wait_until(srv_rate_max, timeout=5) <= 2
 
     rows = show_stat(sock)
     for k, row in rows.items():
