@@ -120,3 +120,78 @@ def test_show_stat_columns_2_6_fills(proxy: Any, binary: str, tmp_path: Path,  #
         if k[1] != "s1" and k[1] != "s2":
             # nothing compresses nor caches; the aggregates 2.6's CSV prints as 0
             assert {row[c] for c in cols if c.startswith(("comp_", "cache_", "agg_"))} == {"0"}, (k, row)
+
+
+PROMEX_CFG = """
+global
+    nbthread 1
+    stats socket {sock} level admin
+defaults
+    mode http
+    timeout client 5s
+    timeout connect 2s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    tcp-request connection reject if { src 127.0.0.2 }
+    http-request redirect location /x if { path /redir }
+    http-request use-service prometheus-exporter if { path /metrics }
+    default_backend app
+backend app
+    server s1 127.0.0.1:{bport} weight 3
+"""
+
+
+def metrics(port: int) -> dict[str, str]:
+    """The exporter's samples, `name{labels}` -> value (its body read whole, chunked or not)."""
+    with socket.create_connection((LOCALHOST, port), timeout=10) as s:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    out = {}
+    for line in data.decode("latin-1").splitlines():
+        if line.startswith("haproxy_"):
+            key, _, value = line.rpartition(" ")
+            out[key] = value
+    return out
+
+
+def test_the_same_counts_in_the_exporter(proxy: Any, binary: str, tmp_path: Path,  # noqa: F811
+                                         http_backend: Callable[..., Any]) -> None:
+    """2.6's exporter names for these counts: the frontend's intercepted requests (the redirect
+    and the exporter's own request), denied connections and sessions, rewrites and internal
+    errors; compression and cache at 0; the user weights; the server's session rate maximum."""
+    be = http_backend()
+    (port,) = free_ports(1)
+    sock = tmp_path / "stats.sock"
+    proxy.start(PROMEX_CFG, sock=sock, port=port, bport=be.port)
+    assert request(port, "/").endswith(b"200 OK")
+    assert request(port, "/redir").endswith(b"302 Found")
+    assert request(port, "/", src="127.0.0.2") == b""
+
+    def settled() -> bool:
+        rows = show_stat(sock)
+        fe, s1 = rows[("fe", "FRONTEND")], rows[("app", "s1")]
+        return (fe["intercepted"], fe["dcon"], s1["stot"]) == ("1", "1", "1")
+
+    wait_until(settled, timeout=5)
+    m = metrics(port)
+    fe, app, s1 = '{proxy="fe"}', '{proxy="app"}', '{proxy="app",server="s1"}'
+    want = {
+        f"haproxy_frontend_intercepted_requests_total{fe}": "2",
+        f"haproxy_frontend_denied_connections_total{fe}": "1",
+        f"haproxy_frontend_denied_sessions_total{fe}": "0",
+        f"haproxy_backend_uweight{app}": "3",
+        f"haproxy_server_uweight{s1}": "3",
+    }
+    for labels, kind in ((fe, "frontend"), (app, "backend"), (s1, "server")):
+        want[f"haproxy_{kind}_failed_header_rewriting_total{labels}"] = "0"
+        want[f"haproxy_{kind}_internal_errors_total{labels}"] = "0"
+    for labels, kind in ((fe, "frontend"), (app, "backend")):
+        for name in ("http_comp_bytes_in_total", "http_comp_bytes_out_total",
+                     "http_comp_bytes_bypassed_total", "http_comp_responses_total",
+                     "http_cache_lookups_total", "http_cache_hits_total"):
+            want[f"haproxy_{kind}_{name}{labels}"] = "0"
+    assert {k: m.get(k) for k in want} == want
+    assert m[f"haproxy_server_max_session_rate{s1}"] in ("0", "1")
