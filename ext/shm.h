@@ -87,6 +87,12 @@ typedef struct shm_ctr {
     volatile uint64_t denied_sess;
     volatile uint64_t failed_rewrites;
     volatile uint64_t internal_errors;
+    /* a server's gauges (each worker its own, the master sums them): its connections a session
+     * holds now, and those parked idle for HTTP/2 streams (srvpool.pxi) that carried one
+     * request only (idle) or more (safe), as 2.6 splits its idle connections */
+    volatile uint64_t used_conns;
+    volatile uint64_t idle_conns;
+    volatile uint64_t safe_conns;
 } shm_ctr;
 
 static inline shm_srv *shm_srv_at(shm_hdr *h, uint32_t i) {

@@ -26,7 +26,8 @@ cdef extern from "shm.h" nogil:
 _CTR_FIELDS = ("cur_sess", "max_sess", "tot_sess", "bytes_in", "bytes_out", "denied_req", "denied_resp",
                "err_req", "err_conn", "err_resp", "retries", "redispatches", "req_tot",
                "ssl_sess", "ssl_reused", "ssl_fail", "ssl_cur", "cli_abrt", "srv_abrt", "connect", "reuse",
-               "intercepted", "denied_conn", "denied_sess", "failed_rewrites", "internal_errors")
+               "intercepted", "denied_conn", "denied_sess", "failed_rewrites", "internal_errors",
+               "used_conns", "idle_conns", "safe_conns")
 
 
 cdef class Shm:
@@ -145,7 +146,8 @@ cdef class Shm:
                  ssl_cur=c.ssl_cur, cli_abrt=c.cli_abrt, srv_abrt=c.srv_abrt, connect=c.connect,
                  reuse=c.reuse, intercepted=c.intercepted, denied_conn=c.denied_conn,
                  denied_sess=c.denied_sess, failed_rewrites=c.failed_rewrites,
-                 internal_errors=c.internal_errors)
+                 internal_errors=c.internal_errors, used_conns=c.used_conns, idle_conns=c.idle_conns,
+                 safe_conns=c.safe_conns)
         d["hrsp"] = [c.hrsp[k] for k in range(SHM_NHRSP)]
         return d
 
@@ -183,3 +185,6 @@ cdef class Shm:
         for s in range(self.hdr.nproxy + self.hdr.nsrv):
             shm_ctr_at(self.hdr, worker, s).cur_sess = 0
             shm_ctr_at(self.hdr, worker, s).ssl_cur = 0
+            shm_ctr_at(self.hdr, worker, s).used_conns = 0
+            shm_ctr_at(self.hdr, worker, s).idle_conns = 0
+            shm_ctr_at(self.hdr, worker, s).safe_conns = 0

@@ -22,6 +22,7 @@ cdef struct pool_ent:
     int srv
     int next, prev
     int used
+    int safe                    # it carried more than one request (taken from the pool before)
     unsigned int gen
     long long since
 
@@ -69,6 +70,10 @@ cdef void _pool_unlink(int k) noexcept nogil:
     if e.next >= 0:
         g_pool[e.next].prev = e.prev
     g_pool_count[e.srv] -= 1
+    if e.safe:
+        ctr_srv(e.srv).safe_conns -= 1
+    else:
+        ctr_srv(e.srv).idle_conns -= 1
     e.used = 0
     e.gen += 1
     g_pool_free[g_pool_nfree] = k
@@ -106,6 +111,13 @@ cdef int pool_put(int srv, int fd, int tagged) noexcept nogil:
         g_pool[e.next].prev = k
     g_pool_head[srv] = k
     g_pool_count[srv] += 1
+    # (a connection parked before was taken by a stream: it carries its second request or more)
+    e.safe = 1 if tagged else 0
+    if e.safe:
+        ctr_srv(srv).safe_conns += 1
+    else:
+        ctr_srv(srv).idle_conns += 1
+    srv_conn_unused(fd)
     return 1
 
 

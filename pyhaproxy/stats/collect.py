@@ -310,6 +310,7 @@ def _sum(shm: Any, slot: int) -> dict[str, Any]:
         "ssl_sess": 0, "ssl_reused": 0, "ssl_fail": 0, "ssl_cur": 0,
         "cli_abrt": 0, "srv_abrt": 0, "connect": 0, "reuse": 0,
         "intercepted": 0, "denied_conn": 0, "denied_sess": 0, "failed_rewrites": 0, "internal_errors": 0,
+        "used_conns": 0, "idle_conns": 0, "safe_conns": 0,
     }  # fmt: skip
     try:
         got = shm.counters_sum(slot)
@@ -399,6 +400,10 @@ def _proxy_rows(
             "connect": sc["connect"], "reuse": sc["reuse"],
             "wrew": sc["failed_rewrites"], "eint": sc["internal_errors"],
             "rate": rates.srv_rate(gi), "rate_max": rates.srv_max(gi),
+            # its connections: held by sessions now (a kept-alive client's stays its own between
+            # requests), parked idle for HTTP/2 streams after one request or more (srvpool.pxi)
+            "used_conn_cur": sc["used_conns"], "srv_icur": sc["idle_conns"] + sc["safe_conns"],
+            "idle_conn_cur": sc["idle_conns"], "safe_conn_cur": sc["safe_conns"],
         }  # fmt: skip
         if srv.check:
             cs = int(info.get("check_status", 0))
