@@ -342,9 +342,12 @@ def _proxy_rows(
     shm = view.shm
     iid = pi + 1
     mode = px.mode if px.mode in ("tcp", "http") else "tcp"
+    # a connection refused by `tcp-request connection|session` rules is one of conn_tot, never a
+    # session of stot (2.6, measured); the worker counts it in tot_sess at accept
+    stot = max(0, pc["tot_sess"] - pc["denied_conn"] - pc["denied_sess"])
     fe: dict[str, Any] = {
         "qcur": "", "qmax": "", "scur": pc["cur_sess"], "smax": pc["max_sess"], "slim": px.maxconn,
-        "stot": pc["tot_sess"], "bin": pc["bytes_in"], "bout": pc["bytes_out"],
+        "stot": stot, "bin": pc["bytes_in"], "bout": pc["bytes_out"],
         "dreq": pc["denied_req"], "dresp": pc["denied_resp"], "ereq": pc["err_req"],
         "status": "STOP" if px.disabled or view.stopping else "OPEN",
         "pid": 1, "iid": iid, "sid": 0, "type": TYPE_FRONTEND, "mode": mode, "conn_tot": pc["tot_sess"],
@@ -354,8 +357,9 @@ def _proxy_rows(
     fe.update(NO_COMPRESSION_NOR_CACHE)
     _http_fields(px, pc, fe)
     sess_rate, sess_max = rates.rate(f"px{pi}.sess"), rates.max(f"px{pi}.sess")
+    conn_rate, conn_max = rates.rate(f"px{pi}.conn"), rates.max(f"px{pi}.conn")
     fe.update({"rate": sess_rate, "rate_lim": 0, "rate_max": sess_max,
-               "conn_rate": sess_rate, "conn_rate_max": sess_max})
+               "conn_rate": conn_rate, "conn_rate_max": conn_max})
     if px.mode == "http":
         fe["req_tot"] = pc["req_tot"]
         fe["req_rate"] = rates.rate(f"px{pi}.req")
@@ -425,7 +429,7 @@ def _proxy_rows(
     up = act > 0 or bck > 0 or (not px.servers and px.dispatch is not None)
     be: dict[str, Any] = {
         "qcur": 0, "qmax": 0, "scur": pc["cur_sess"], "smax": pc["max_sess"],
-        "slim": px.fullconn or px.maxconn, "stot": pc["tot_sess"], "bin": pc["bytes_in"],
+        "slim": px.fullconn or px.maxconn, "stot": stot, "bin": pc["bytes_in"],
         "bout": pc["bytes_out"], "dreq": pc["denied_req"], "dresp": pc["denied_resp"],
         "econ": pc["err_conn"], "eresp": pc["err_resp"], "wretr": pc["retries"],
         "wredis": pc["redispatches"], "status": "UP" if up else "DOWN",

@@ -110,7 +110,9 @@ def counters_of(view: Any, sums: Any) -> dict[str, int]:
     conns = ssl = ssl_full = bytes_out = 0
     for pi, px in enumerate(view.cfg.proxies):
         pc = sums(view.shm, pi)
-        out[f"px{pi}.sess"] = pc["tot_sess"]
+        # (connections refused by tcp-request rules are connections, not sessions: collect.py)
+        out[f"px{pi}.conn"] = pc["tot_sess"]
+        out[f"px{pi}.sess"] = pc["tot_sess"] - pc.get("denied_conn", 0) - pc.get("denied_sess", 0)
         out[f"px{pi}.req"] = pc["req_tot"]
         if px.cap != "backend":
             conns += pc["tot_sess"]

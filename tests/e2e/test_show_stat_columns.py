@@ -92,7 +92,8 @@ def test_show_stat_columns_2_6_fills(proxy: Any, binary: str, tmp_path: Path,  #
     assert request(lport, "/redir").endswith(b"302 Found")
 
     want = {
-        ("fe", "FRONTEND"): {"intercepted": "4", "dcon": "1", "dses": "1", "wrew": "1", "eint": "1"},
+        ("fe", "FRONTEND"): {"intercepted": "4", "dcon": "1", "dses": "1", "wrew": "1", "eint": "1",
+                             "stot": "9", "conn_tot": "11"},     # (the refused two: connections only)
         ("li", "FRONTEND"): {"intercepted": "1", "dcon": "0", "dses": "0", "wrew": "0", "eint": "0"},
         ("web", "s1"): {"stot": "2", "wrew": "0", "eint": "0", "uweight": "3"},
         ("web", "BACKEND"): {"wrew": "0", "eint": "0", "uweight": "3"},
