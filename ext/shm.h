@@ -93,6 +93,9 @@ typedef struct shm_ctr {
     volatile uint64_t used_conns;
     volatile uint64_t idle_conns;
     volatile uint64_t safe_conns;
+    /* a server's and a backend's: wall-clock ms of the last session given to one of its servers
+     * (0: none yet); the master takes the workers' latest, for `lastsess` */
+    volatile int64_t last_sess_ms;
 } shm_ctr;
 
 static inline shm_srv *shm_srv_at(shm_hdr *h, uint32_t i) {

@@ -27,7 +27,7 @@ _CTR_FIELDS = ("cur_sess", "max_sess", "tot_sess", "bytes_in", "bytes_out", "den
                "err_req", "err_conn", "err_resp", "retries", "redispatches", "req_tot",
                "ssl_sess", "ssl_reused", "ssl_fail", "ssl_cur", "cli_abrt", "srv_abrt", "connect", "reuse",
                "intercepted", "denied_conn", "denied_sess", "failed_rewrites", "internal_errors",
-               "used_conns", "idle_conns", "safe_conns")
+               "used_conns", "idle_conns", "safe_conns", "last_sess_ms")
 
 
 cdef class Shm:
@@ -147,7 +147,7 @@ cdef class Shm:
                  reuse=c.reuse, intercepted=c.intercepted, denied_conn=c.denied_conn,
                  denied_sess=c.denied_sess, failed_rewrites=c.failed_rewrites,
                  internal_errors=c.internal_errors, used_conns=c.used_conns, idle_conns=c.idle_conns,
-                 safe_conns=c.safe_conns)
+                 safe_conns=c.safe_conns, last_sess_ms=c.last_sess_ms)
         d["hrsp"] = [c.hrsp[k] for k in range(SHM_NHRSP)]
         return d
 
@@ -159,7 +159,7 @@ cdef class Shm:
                 total = d
             else:
                 for k in _CTR_FIELDS:
-                    if k == "max_sess":
+                    if k == "max_sess" or k == "last_sess_ms":
                         total[k] = max(total[k], d[k])
                     else:
                         total[k] += d[k]

@@ -55,6 +55,7 @@ cdef extern from "shm.h" nogil:
         uint64_t used_conns
         uint64_t idle_conns
         uint64_t safe_conns
+        int64_t last_sess_ms
     shm_srv *shm_srv_at(shm_hdr *h, uint32_t i)
     shm_ctr *shm_ctr_at(shm_hdr *h, uint32_t w, uint32_t s)
     uint64_t shm_size(uint32_t nproxy, uint32_t nsrv, uint32_t nworkers)

@@ -310,7 +310,7 @@ def _sum(shm: Any, slot: int) -> dict[str, Any]:
         "ssl_sess": 0, "ssl_reused": 0, "ssl_fail": 0, "ssl_cur": 0,
         "cli_abrt": 0, "srv_abrt": 0, "connect": 0, "reuse": 0,
         "intercepted": 0, "denied_conn": 0, "denied_sess": 0, "failed_rewrites": 0, "internal_errors": 0,
-        "used_conns": 0, "idle_conns": 0, "safe_conns": 0,
+        "used_conns": 0, "idle_conns": 0, "safe_conns": 0, "last_sess_ms": 0,
     }  # fmt: skip
     try:
         got = shm.counters_sum(slot)
@@ -408,6 +408,7 @@ def _proxy_rows(
             # requests), parked idle for HTTP/2 streams after one request or more (srvpool.pxi)
             "used_conn_cur": sc["used_conns"], "srv_icur": sc["idle_conns"] + sc["safe_conns"],
             "idle_conn_cur": sc["idle_conns"], "safe_conn_cur": sc["safe_conns"],
+            "lastsess": _lastsess(sc, now),
         }  # fmt: skip
         if srv.check:
             cs = int(info.get("check_status", 0))
@@ -445,6 +446,7 @@ def _proxy_rows(
         "agg_server_status": 0, "agg_server_check_status": 0, "agg_check_status": 0,
     }  # fmt: skip
     be.update(NO_COMPRESSION_NOR_CACHE)
+    be["lastsess"] = _lastsess(pc, now)
     if last_change:
         be["lastchg"] = max(0, int(now - last_change / 1000))
     be["rate"] = sess_rate
@@ -454,6 +456,13 @@ def _proxy_rows(
         be["req_tot"] = pc["req_tot"]
     backend = Row(px.name, "BACKEND", TYPE_BACKEND, be, "up" if up else "down")
     return ProxyStats(px, iid, frontend, servers, backend)
+
+
+def _lastsess(c: dict[str, Any], now: float) -> int:
+    """Seconds since a session last went to the server (or to one of the backend's): -1 for
+    none yet, as 2.6 prints it."""
+    ms = int(c["last_sess_ms"])
+    return max(0, int(now - ms / 1000)) if ms > 0 else -1
 
 
 def _addr(srv: Server) -> str:

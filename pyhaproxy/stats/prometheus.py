@@ -34,6 +34,8 @@ _REWRITES_AND_INTERNAL: list[tuple[str, str, str, str]] = [
     ("internal_errors_total", "counter", "Internal errors since the start", "eint"),
 ]
 _UWEIGHT = ("uweight", "gauge", "A server's user weight; a backend's: the sum its weight counts", "uweight")
+_LASTSESS = ("last_session_seconds", "gauge", "Seconds since a session last went to a server (-1: never)",
+             "lastsess")
 
 # (suffix, type, help, row field) per object kind; the field is a CSV column name
 _FE: list[tuple[str, str, str, str]] = [
@@ -124,6 +126,7 @@ _BE: list[tuple[str, str, str, str]] = [
     *_COMP_AND_CACHE,
     *_REWRITES_AND_INTERNAL,
     _UWEIGHT,
+    _LASTSESS,
 ]
 _SV: list[tuple[str, str, str, str]] = [
     ("current_sessions", "gauge", "Number of current sessions on the frontend, backend or server", "scur"),
@@ -183,6 +186,7 @@ _SV: list[tuple[str, str, str, str]] = [
     *_ABORTS_AND_CONNECTIONS,
     *_REWRITES_AND_INTERNAL,
     _UWEIGHT,
+    _LASTSESS,
 ]
 _HRSP_HELP = "Total number of HTTP responses with status 100-199 returned by this object"
 _SERVER_STATES = ("DOWN", "UP", "MAINT", "DRAIN", "NOLB")

@@ -189,6 +189,8 @@ def test_the_same_counts_in_the_exporter(proxy: Any, binary: str, tmp_path: Path
         f"haproxy_backend_uweight{app}": "3",
         f"haproxy_server_uweight{s1}": "3",
     }
+    assert m[f"haproxy_server_last_session_seconds{s1}"].isdigit()       # (one session, just now)
+    assert m[f"haproxy_backend_last_session_seconds{app}"].isdigit()
     for labels, kind in ((fe, "frontend"), (app, "backend"), (s1, "server")):
         want[f"haproxy_{kind}_failed_header_rewriting_total{labels}"] = "0"
         want[f"haproxy_{kind}_internal_errors_total{labels}"] = "0"
@@ -220,7 +222,7 @@ def test_a_servers_connection_in_use(proxy: Any, binary: str, tmp_path: Path,  #
                                      http_backend: Callable[..., Any]) -> None:
     """used_conn_cur: 1 while the server holds the request, 0 once it answered and the client
     left (2.6 then keeps the connection idle, pyhaproxy closes it: their idle counts differ, so
-    only the one in use is compared)."""
+    only the one in use is compared). lastsess: -1 before any session, then seconds since."""
     release = threading.Event()
 
     def responder(req: RecordedRequest) -> HttpResponse:
@@ -235,7 +237,12 @@ def test_a_servers_connection_in_use(proxy: Any, binary: str, tmp_path: Path,  #
     def used() -> str:
         return show_stat(sock)[("li", "s1")]["used_conn_cur"]
 
+    def lastsess() -> tuple[str, str]:
+        rows = show_stat(sock)
+        return rows[("li", "s1")]["lastsess"], rows[("li", "BACKEND")]["lastsess"]
+
     assert used() == "0"
+    assert lastsess() == ("-1", "-1")
     try:
         with socket.create_connection((LOCALHOST, port), timeout=10) as s:
             s.sendall(b"GET /hold HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -246,6 +253,7 @@ def test_a_servers_connection_in_use(proxy: Any, binary: str, tmp_path: Path,  #
     finally:
         release.set()
     wait_until(lambda: used() == "0", timeout=5)
+    assert all(v.isdigit() for v in lastsess()), lastsess()
 
 
 def test_idle_connections_after_http2_streams(proxy: Any, binary: str, tmp_path: Path,  # noqa: F811
