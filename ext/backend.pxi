@@ -317,4 +317,6 @@ cdef inline void sess_set_srv(sess_t *s, int g) noexcept nogil:
     if g >= 0:
         g_srv[g].cur_sess += 1
         ctr_open(shm_ctr_at(g_shm, g_worker, g_npx + g))
+        shm_ctr_at(g_shm, g_worker, g_npx + g).last_sess_ms = g_wall     # (`lastsess` in show stat)
+        ctr_px(s.be).last_sess_ms = g_wall
 

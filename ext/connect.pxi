@@ -59,6 +59,7 @@ cdef int sess_try_connect(int idx) noexcept nogil:
         return -2
     s.sfd = fd
     s.sfd_tagged = 0
+    srv_conn_used(fd, s.srv)        # (a server's: `used_conn_cur`; none for the stats page)
     s.srv_rd = 0
     s.srv_wr = 0
     s.state = ST_CONNECTING
@@ -93,6 +94,7 @@ cdef int pool_reuse(int idx) noexcept nogil:
         return 0
     s.sfd = fd
     s.sfd_tagged = 1
+    srv_conn_used(fd, s.srv)
     s.srv_wr = 1
     s.srv_rd = 0
     s.state = ST_RELAY

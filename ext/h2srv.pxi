@@ -751,6 +751,7 @@ cdef inline void sfd_close(int fd) noexcept nogil:
     with the fd, or the next connection given that number would inherit them."""
     h2o_free(fd)
     tls_release(fd)
+    srv_conn_unused(fd)
     close(fd)
 
 

@@ -200,6 +200,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     ctr_px(s.px).req_tot += 1
     stk_new_request(s)          # counters tracked before HTTP count this request
     if p.mon_uri_len and monitor_uri_matches(p, buf, m):
+        ctr_px(s.px).intercepted += 1       # (answered by haproxy: `intercepted` in show stat)
         s.status = 200
         http_send_raw(idx, MONITOR_OK, <int>strlen(MONITOR_OK))
         return
@@ -219,6 +220,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     if p.nhr:
         r = http_req_rules(idx, s.px, &total, m)
         if r == 2:
+            ctr_px(s.px).intercepted += 1   # (the frontend's service answers: as 2.6 counts it)
             http_to_master(idx, total, m, SRV_PROMEX)
         if r:
             return
@@ -239,6 +241,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         lb_hash_request(s, buf, m)
     if (p.stats_uri_len and g_stats_addrlen and m.uri_len >= p.stats_uri_len
             and memcmp(buf + m.uri_off, p.stats_uri, p.stats_uri_len) == 0):
+        ctr_px(s.px).intercepted += 1       # (the frontend's stats page)
         http_to_master(idx, total, m, SRV_STATS)
         return
     s.cli_ka = (m.minor >= 1 and not m.conn_close) or (m.minor == 0 and m.conn_keepalive)

@@ -378,6 +378,13 @@ cdef inline void _http_rsp_replaced(sess_t *s, int rsp) noexcept nogil:
         s.srv_ka = 0
 
 
+cdef inline void _ctr_intercepted(sess_t *s, int px, int rsp) noexcept nogil:
+    """A request answered by haproxy itself: `intercepted` in show stat counts it as 2.6 does,
+    for the frontend's own request rules only (not a backend's, not the response rules)."""
+    if not rsp and px == s.px:
+        ctr_px(px).intercepted += 1
+
+
 cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen, h1_msg *m,
                      int rsp) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
@@ -429,6 +436,7 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
             return 1
         if r.action == HR_REDIR_LOC or r.action == HR_REDIR_PREFIX or r.action == HR_REDIR_SCHEME:
             _http_rsp_replaced(s, rsp)
+            _ctr_intercepted(s, px, rsp)
             http_redirect(idx, r, buf, m)
             return 1
         if r.action == HR_TARPIT and not rsp:
@@ -457,6 +465,7 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
             if s.term_cause == TERM_NONE:
                 s.term_cause = TERM_LOCAL       # "LR", as 2.6 logs it
                 s.term_phase = PH_REQ
+            _ctr_intercepted(s, px, rsp)
             http_send_raw(idx, r.name, r.nlen)
             return 1
         if r.action == HR_CAPTURE:
@@ -492,6 +501,7 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
             continue
         if r.action == HR_RETURN:
             _http_rsp_replaced(s, rsp)
+            _ctr_intercepted(s, px, rsp)
             http_return(idx, r, val, vlen)
             return 1
         if HR_REPLACE_HDR <= r.action <= HR_REPLACE_URI:
@@ -891,6 +901,16 @@ cdef int _http_rules_fail(int idx, int px, int rsp) noexcept nogil:
     """A rewrite that does not fit: HAProxy 2.x answers 500 (a request) or 502 (a response)."""
     cdef sess_t *s = &g_sess[idx]
     s.cli_ka = 0
+    # 2.6 counts a failed rewrite (wrew) and the internal error it ends in (eint) on the
+    # frontend, the backend once chosen and the server of a response
+    ctr_px(s.px).failed_rewrites += 1
+    ctr_px(s.px).internal_errors += 1
+    if s.be != s.px:
+        ctr_px(s.be).failed_rewrites += 1
+        ctr_px(s.be).internal_errors += 1
+    if rsp and s.srv >= 0:
+        ctr_srv(s.srv).failed_rewrites += 1
+        ctr_srv(s.srv).internal_errors += 1
     if rsp:
         s.srv_ka = 0
         ctr_px(px).err_resp += 1

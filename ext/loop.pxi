@@ -91,6 +91,7 @@ cdef void handle_accept(int li) noexcept nogil:
         if sess_watch(idx) < 0:
             continue
         if p.ntc > 0 and tcp_rules(idx, p.tc_first, p.ntc):
+            ctr_px(l.px).denied_conn += 1       # (`dcon` in show stat)
             continue
         if l.accept_proxy or (p.nxp > 0 and acl_expect_proxy(s)):
             # Nothing else happens before the PROXY header: it may change the client address
@@ -111,8 +112,9 @@ cdef void sess_begin(int idx) noexcept nogil:
     for a request, TCP chooses its backend and connects."""
     cdef sess_t *s = &g_sess[idx]
     cdef px_t *p = &g_px[s.px]
-    cdef int tq
+    cdef int tq, pxi = s.px
     if p.nts > 0 and tcp_rules(idx, p.ts_first, p.nts):
+        ctr_px(pxi).denied_sess += 1        # (`dses` in show stat)
         return
     log_accept(s)
     if p.mode == MODE_HTTP and (g_lst[s.lst].proto_h2 or tls_alpn_h2(s.cfd)):

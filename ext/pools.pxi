@@ -1,4 +1,5 @@
-# Worker-global state, clocks, the session/buffer/pipe pools and the timer heap.
+# Worker-global state, clocks, the session/buffer/pipe pools and the timer heap; which server
+# each server connection counts for (srv_conn_used / srv_conn_unused).
 
 cdef int g_ep = -1
 cdef long long g_now = 0          # monotonic milliseconds, updated once per loop turn
@@ -110,6 +111,41 @@ cdef inline shm_ctr *ctr_px(int px) noexcept nogil:
 
 cdef inline shm_ctr *ctr_srv(int gidx) noexcept nogil:
     return shm_ctr_at(g_shm, g_worker, g_npx + gidx)
+
+
+# Which server each open server connection counts for in `used_conn_cur` (index + 1, 0: none),
+# by fd: a connection is counted from its socket to its close (sfd_close) or its parking in the
+# idle pool (srvpool.pxi), whichever path ends it. Sized to the fd limit (srv_conn_setup).
+cdef int *g_sfd_srv = NULL
+cdef int g_sfd_srv_n = 0
+
+
+cdef int srv_conn_setup(int nofile) noexcept nogil:
+    """The table for fds below nofile, the worker's fd limit (no fd reaches it); -1: no memory."""
+    global g_sfd_srv, g_sfd_srv_n
+    g_sfd_srv_n = min(max(nofile, 1024), 1 << 24)
+    g_sfd_srv = <int *>calloc(g_sfd_srv_n, sizeof(int))
+    return -1 if g_sfd_srv == NULL else 0
+
+
+cdef inline void srv_conn_unused(int fd) noexcept nogil:
+    """Server connection fd no longer counts as used (closed, or parked idle)."""
+    cdef int g
+    if fd < 0 or fd >= g_sfd_srv_n:
+        return
+    g = g_sfd_srv[fd] - 1
+    if g >= 0:
+        g_sfd_srv[fd] = 0
+        ctr_srv(g).used_conns -= 1
+
+
+cdef inline void srv_conn_used(int fd, int g) noexcept nogil:
+    """Server connection fd is now held by a session of server g (not the stats page's)."""
+    if g < 0 or fd < 0 or fd >= g_sfd_srv_n:
+        return
+    srv_conn_unused(fd)
+    g_sfd_srv[fd] = g + 1
+    ctr_srv(g).used_conns += 1
 
 
 cdef inline void ctr_open(shm_ctr *c) noexcept nogil:

@@ -190,6 +190,10 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
         raise MemoryError("cannot allocate the session table")
     h2_setup(g_maxsess, plan.h2[0], plan.h2[1], plan.h2[2])    # HTTP/2 streams (h2.pxi)
     pool_setup(g_maxsess, g_nsrv)       # their idle server connections (srvpool.pxi)
+    import resource
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if srv_conn_setup(nofile if 0 < nofile < (1 << 24) else (1 << 24)) < 0:   # servers' connections in use
+        raise MemoryError("cannot allocate the server connections' table")
     memset(&g_stats_addr, 0, sizeof(g_stats_addr))
     if plan.stats_sock:
         path = plan.stats_sock.encode()[:107]

@@ -78,6 +78,24 @@ typedef struct shm_ctr {
     volatile uint64_t srv_abrt;
     volatile uint64_t connect;
     volatile uint64_t reuse;
+    /* a frontend's: requests haproxy answered itself in the frontend (redirect, return, auth,
+     * monitor-uri, stats page, use-service), connections refused by `tcp-request connection`
+     * rules, sessions refused by `tcp-request session` rules. Any proxy's and server's: header
+     * rewrites that did not fit, internal errors (the 500/502 such a failed rewrite gives) */
+    volatile uint64_t intercepted;
+    volatile uint64_t denied_conn;
+    volatile uint64_t denied_sess;
+    volatile uint64_t failed_rewrites;
+    volatile uint64_t internal_errors;
+    /* a server's gauges (each worker its own, the master sums them): its connections a session
+     * holds now, and those parked idle for HTTP/2 streams (srvpool.pxi) that carried one
+     * request only (idle) or more (safe), as 2.6 splits its idle connections */
+    volatile uint64_t used_conns;
+    volatile uint64_t idle_conns;
+    volatile uint64_t safe_conns;
+    /* a server's and a backend's: wall-clock ms of the last session given to one of its servers
+     * (0: none yet); the master takes the workers' latest, for `lastsess` */
+    volatile int64_t last_sess_ms;
 } shm_ctr;
 
 static inline shm_srv *shm_srv_at(shm_hdr *h, uint32_t i) {

@@ -25,7 +25,9 @@ cdef extern from "shm.h" nogil:
 
 _CTR_FIELDS = ("cur_sess", "max_sess", "tot_sess", "bytes_in", "bytes_out", "denied_req", "denied_resp",
                "err_req", "err_conn", "err_resp", "retries", "redispatches", "req_tot",
-               "ssl_sess", "ssl_reused", "ssl_fail", "ssl_cur", "cli_abrt", "srv_abrt", "connect", "reuse")
+               "ssl_sess", "ssl_reused", "ssl_fail", "ssl_cur", "cli_abrt", "srv_abrt", "connect", "reuse",
+               "intercepted", "denied_conn", "denied_sess", "failed_rewrites", "internal_errors",
+               "used_conns", "idle_conns", "safe_conns", "last_sess_ms")
 
 
 cdef class Shm:
@@ -142,7 +144,10 @@ cdef class Shm:
                  err_conn=c.err_conn, err_resp=c.err_resp, retries=c.retries, redispatches=c.redispatches,
                  req_tot=c.req_tot, ssl_sess=c.ssl_sess, ssl_reused=c.ssl_reused, ssl_fail=c.ssl_fail,
                  ssl_cur=c.ssl_cur, cli_abrt=c.cli_abrt, srv_abrt=c.srv_abrt, connect=c.connect,
-                 reuse=c.reuse)
+                 reuse=c.reuse, intercepted=c.intercepted, denied_conn=c.denied_conn,
+                 denied_sess=c.denied_sess, failed_rewrites=c.failed_rewrites,
+                 internal_errors=c.internal_errors, used_conns=c.used_conns, idle_conns=c.idle_conns,
+                 safe_conns=c.safe_conns, last_sess_ms=c.last_sess_ms)
         d["hrsp"] = [c.hrsp[k] for k in range(SHM_NHRSP)]
         return d
 
@@ -154,12 +159,25 @@ cdef class Shm:
                 total = d
             else:
                 for k in _CTR_FIELDS:
-                    if k == "max_sess":
+                    if k == "max_sess" or k == "last_sess_ms":
                         total[k] = max(total[k], d[k])
                     else:
                         total[k] += d[k]
                 total["hrsp"] = [a + b for a, b in zip(total["hrsp"], d["hrsp"])]
         return total
+
+    def srv_sessions(self) -> list:
+        """Each server's sessions so far (tot_sess summed over the workers), in server order: the
+        master samples them once a second for the servers' `rate` (stats/rates.py)."""
+        cdef uint32_t i, w
+        cdef uint64_t t
+        out = []
+        for i in range(self.hdr.nsrv):
+            t = 0
+            for w in range(self.hdr.nworkers):
+                t += shm_ctr_at(self.hdr, w, self.hdr.nproxy + i).tot_sess
+            out.append(t)
+        return out
 
     def reset_worker(self, int worker):
         """Zero the current-session gauges of a worker slot before a respawned worker reuses it."""
@@ -167,3 +185,6 @@ cdef class Shm:
         for s in range(self.hdr.nproxy + self.hdr.nsrv):
             shm_ctr_at(self.hdr, worker, s).cur_sess = 0
             shm_ctr_at(self.hdr, worker, s).ssl_cur = 0
+            shm_ctr_at(self.hdr, worker, s).used_conns = 0
+            shm_ctr_at(self.hdr, worker, s).idle_conns = 0
+            shm_ctr_at(self.hdr, worker, s).safe_conns = 0

@@ -32,6 +32,7 @@ cdef struct pool_ent:
     int srv
     int next, prev
     int used
+    int safe                    # it carried more than one request (taken from the pool before)
     unsigned int gen
     long long since
     int owner                   # the HTTP/2 client connection (session index) that parked it
@@ -98,6 +99,10 @@ cdef void _pool_unlink(int k) noexcept nogil:
         if e.onext >= 0:
             g_pool[e.onext].oprev = e.oprev
         e.olisted = 0
+    if e.safe:
+        ctr_srv(e.srv).safe_conns -= 1
+    else:
+        ctr_srv(e.srv).idle_conns -= 1
     e.used = 0
     e.gen += 1
     g_pool_free[g_pool_nfree] = k
@@ -147,6 +152,13 @@ cdef int pool_put(int srv, int fd, int tagged, int owner, unsigned int owner_gen
         g_pool[e.next].prev = k
     g_pool_head[srv] = k
     g_pool_count[srv] += 1
+    # (a connection parked before was taken by a stream: it carries its second request or more)
+    e.safe = 1 if tagged else 0
+    if e.safe:
+        ctr_srv(srv).safe_conns += 1
+    else:
+        ctr_srv(srv).idle_conns += 1
+    srv_conn_unused(fd)
     return 1
 
 

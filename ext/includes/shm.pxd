@@ -47,6 +47,15 @@ cdef extern from "shm.h" nogil:
         uint64_t srv_abrt
         uint64_t connect
         uint64_t reuse
+        uint64_t intercepted
+        uint64_t denied_conn
+        uint64_t denied_sess
+        uint64_t failed_rewrites
+        uint64_t internal_errors
+        uint64_t used_conns
+        uint64_t idle_conns
+        uint64_t safe_conns
+        int64_t last_sess_ms
     shm_srv *shm_srv_at(shm_hdr *h, uint32_t i)
     shm_ctr *shm_ctr_at(shm_hdr *h, uint32_t w, uint32_t s)
     uint64_t shm_size(uint32_t nproxy, uint32_t nsrv, uint32_t nworkers)

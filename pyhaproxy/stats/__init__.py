@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pyhaproxy.config.model import Config
 from pyhaproxy.stats.collect import Snapshot, View, collect, proxy_sums
 from pyhaproxy.stats.http import InternalHttpServer
-from pyhaproxy.stats.rates import SAMPLE_EVERY, RateMeter, counters_of
+from pyhaproxy.stats.rates import SAMPLE_EVERY, RateMeter, counters_of, srv_sessions
 from pyhaproxy.stats.socket import CliServer, StatsSocketError
 
 # The tune key the worker compiler reads (pyhaproxy/worker.py: tables["stats_sock"]).
@@ -102,7 +102,7 @@ class StatsService:
                 # (a generation being retired may have unmapped its memory: the sample is
                 # skipped, never the master's loop)
                 with contextlib.suppress(OSError, ValueError, KeyError, IndexError):
-                    self.rates.sample(now, view.shm, counters_of(view, proxy_sums))
+                    self.rates.sample(now, view.shm, counters_of(view, proxy_sums), srv_sessions(view.shm))
         for srv in (*self.clis, self.http, self.promex):
             if srv is not None:
                 srv.tick(now)

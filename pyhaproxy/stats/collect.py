@@ -43,6 +43,13 @@ FIELDS: tuple[str, ...] = tuple(
     "agg_server_check_status,agg_check_status".split(",")
 )
 
+# Compression and the cache are not in this build (`compression`, `filter` and `cache` are refused
+# by the configuration parser): their counters are truthfully 0, as 2.6 prints them for a proxy
+# without either, on the FRONTEND and BACKEND rows.
+NO_COMPRESSION_NOR_CACHE: dict[str, int] = {
+    "comp_in": 0, "comp_out": 0, "comp_byp": 0, "comp_rsp": 0, "cache_lookups": 0, "cache_hits": 0,
+}
+
 TYPE_FRONTEND = 0
 TYPE_BACKEND = 1
 TYPE_SERVER = 2
@@ -302,6 +309,8 @@ def _sum(shm: Any, slot: int) -> dict[str, Any]:
         "retries": 0, "redispatches": 0, "req_tot": 0, "hrsp": [0] * 6,
         "ssl_sess": 0, "ssl_reused": 0, "ssl_fail": 0, "ssl_cur": 0,
         "cli_abrt": 0, "srv_abrt": 0, "connect": 0, "reuse": 0,
+        "intercepted": 0, "denied_conn": 0, "denied_sess": 0, "failed_rewrites": 0, "internal_errors": 0,
+        "used_conns": 0, "idle_conns": 0, "safe_conns": 0, "last_sess_ms": 0,
     }  # fmt: skip
     try:
         got = shm.counters_sum(slot)
@@ -333,17 +342,24 @@ def _proxy_rows(
     shm = view.shm
     iid = pi + 1
     mode = px.mode if px.mode in ("tcp", "http") else "tcp"
+    # a connection refused by `tcp-request connection|session` rules is one of conn_tot, never a
+    # session of stot (2.6, measured); the worker counts it in tot_sess at accept
+    stot = max(0, pc["tot_sess"] - pc["denied_conn"] - pc["denied_sess"])
     fe: dict[str, Any] = {
         "qcur": "", "qmax": "", "scur": pc["cur_sess"], "smax": pc["max_sess"], "slim": px.maxconn,
-        "stot": pc["tot_sess"], "bin": pc["bytes_in"], "bout": pc["bytes_out"],
+        "stot": stot, "bin": pc["bytes_in"], "bout": pc["bytes_out"],
         "dreq": pc["denied_req"], "dresp": pc["denied_resp"], "ereq": pc["err_req"],
         "status": "STOP" if px.disabled or view.stopping else "OPEN",
         "pid": 1, "iid": iid, "sid": 0, "type": TYPE_FRONTEND, "mode": mode, "conn_tot": pc["tot_sess"],
+        "intercepted": pc["intercepted"], "dcon": pc["denied_conn"], "dses": pc["denied_sess"],
+        "wrew": pc["failed_rewrites"], "eint": pc["internal_errors"],
     }  # fmt: skip
+    fe.update(NO_COMPRESSION_NOR_CACHE)
     _http_fields(px, pc, fe)
     sess_rate, sess_max = rates.rate(f"px{pi}.sess"), rates.max(f"px{pi}.sess")
+    conn_rate, conn_max = rates.rate(f"px{pi}.conn"), rates.max(f"px{pi}.conn")
     fe.update({"rate": sess_rate, "rate_lim": 0, "rate_max": sess_max,
-               "conn_rate": sess_rate, "conn_rate_max": sess_max})
+               "conn_rate": conn_rate, "conn_rate_max": conn_max})
     if px.mode == "http":
         fe["req_tot"] = pc["req_tot"]
         fe["req_rate"] = rates.rate(f"px{pi}.req")
@@ -384,8 +400,15 @@ def _proxy_rows(
             "status": status, "weight": w, "act": 0 if srv.backup else 1, "bck": 1 if srv.backup else 0,
             "pid": 1, "iid": iid, "sid": si + 1, "lbtot": sc["tot_sess"], "type": TYPE_SERVER,
             "qlimit": srv.maxqueue or "", "addr": _addr(srv), "cookie": srv.cookie or "", "mode": mode,
-            "uweight": srv.weight, "cli_abrt": sc["cli_abrt"], "srv_abrt": sc["srv_abrt"],
+            "uweight": w, "cli_abrt": sc["cli_abrt"], "srv_abrt": sc["srv_abrt"],
             "connect": sc["connect"], "reuse": sc["reuse"],
+            "wrew": sc["failed_rewrites"], "eint": sc["internal_errors"],
+            "rate": rates.srv_rate(gi), "rate_max": rates.srv_max(gi),
+            # its connections: held by sessions now (a kept-alive client's stays its own between
+            # requests), parked idle for HTTP/2 streams after one request or more (srvpool.pxi)
+            "used_conn_cur": sc["used_conns"], "srv_icur": sc["idle_conns"] + sc["safe_conns"],
+            "idle_conn_cur": sc["idle_conns"], "safe_conn_cur": sc["safe_conns"],
+            "lastsess": _lastsess(sc, now),
         }  # fmt: skip
         if srv.check:
             cs = int(info.get("check_status", 0))
@@ -407,7 +430,7 @@ def _proxy_rows(
     up = act > 0 or bck > 0 or (not px.servers and px.dispatch is not None)
     be: dict[str, Any] = {
         "qcur": 0, "qmax": 0, "scur": pc["cur_sess"], "smax": pc["max_sess"],
-        "slim": px.fullconn or px.maxconn, "stot": pc["tot_sess"], "bin": pc["bytes_in"],
+        "slim": px.fullconn or px.maxconn, "stot": stot, "bin": pc["bytes_in"],
         "bout": pc["bytes_out"], "dreq": pc["denied_req"], "dresp": pc["denied_resp"],
         "econ": pc["err_conn"], "eresp": pc["err_resp"], "wretr": pc["retries"],
         "wredis": pc["redispatches"], "status": "UP" if up else "DOWN",
@@ -416,7 +439,14 @@ def _proxy_rows(
         "pid": 1, "iid": iid, "sid": 0, "lbtot": lbtot, "type": TYPE_BACKEND, "mode": mode,
         "algo": px.balance, "cli_abrt": pc["cli_abrt"], "srv_abrt": pc["srv_abrt"],
         "connect": pc["connect"], "reuse": pc["reuse"],
+        "wrew": pc["failed_rewrites"], "eint": pc["internal_errors"],
+        # the servers' user weights, as the weight column sums them (`set weight` changes both)
+        "uweight": weight if act else bck_weight,
+        # (2.6's CSV prints these three aggregates as 0 whatever its servers' states: measured)
+        "agg_server_status": 0, "agg_server_check_status": 0, "agg_check_status": 0,
     }  # fmt: skip
+    be.update(NO_COMPRESSION_NOR_CACHE)
+    be["lastsess"] = _lastsess(pc, now)
     if last_change:
         be["lastchg"] = max(0, int(now - last_change / 1000))
     be["rate"] = sess_rate
@@ -426,6 +456,13 @@ def _proxy_rows(
         be["req_tot"] = pc["req_tot"]
     backend = Row(px.name, "BACKEND", TYPE_BACKEND, be, "up" if up else "down")
     return ProxyStats(px, iid, frontend, servers, backend)
+
+
+def _lastsess(c: dict[str, Any], now: float) -> int:
+    """Seconds since a session last went to the server (or to one of the backend's): -1 for
+    none yet, as 2.6 prints it."""
+    ms = int(c["last_sess_ms"])
+    return max(0, int(now - ms / 1000)) if ms > 0 else -1
 
 
 def _addr(srv: Server) -> str:

@@ -17,6 +17,26 @@ from pyhaproxy.stats.collect import HRSP, Row, Snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+# frontends' and backends' alike: no compression nor cache in this build, so zeros (collect.py)
+_COMP_AND_CACHE: list[tuple[str, str, str, str]] = [
+    ("http_comp_bytes_in_total", "counter", "Bytes given to the HTTP compressor (none here)", "comp_in"),
+    ("http_comp_bytes_out_total", "counter", "Bytes the HTTP compressor gave out (none here)", "comp_out"),
+    ("http_comp_bytes_bypassed_total", "counter", "Bytes that went around the HTTP compressor (none here)",
+     "comp_byp"),
+    ("http_comp_responses_total", "counter", "HTTP responses compressed (none here)", "comp_rsp"),
+    ("http_cache_lookups_total", "counter", "HTTP requests looked up in a cache (none here)",
+     "cache_lookups"),
+    ("http_cache_hits_total", "counter", "HTTP requests a cache answered (none here)", "cache_hits"),
+]
+# every object's: header rewrites that did not fit, and the internal errors they ended in
+_REWRITES_AND_INTERNAL: list[tuple[str, str, str, str]] = [
+    ("failed_header_rewriting_total", "counter", "HTTP header rewrites that failed since the start", "wrew"),
+    ("internal_errors_total", "counter", "Internal errors since the start", "eint"),
+]
+_UWEIGHT = ("uweight", "gauge", "A server's user weight; a backend's: the sum its weight counts", "uweight")
+_LASTSESS = ("last_session_seconds", "gauge", "Seconds since a session last went to a server (-1: never)",
+             "lastsess")
+
 # (suffix, type, help, row field) per object kind; the field is a CSV column name
 _FE: list[tuple[str, str, str, str]] = [
     ("current_sessions", "gauge", "Number of current sessions on the frontend, backend or server", "scur"),
@@ -38,6 +58,13 @@ _FE: list[tuple[str, str, str, str]] = [
      "req_rate_max"),
     ("connections_rate_max", "gauge",
      "Highest value of connections per second observed since the worker process started", "conn_rate_max"),
+    ("intercepted_requests_total", "counter",
+     "HTTP requests the frontend answered itself (redirects, returns, monitor, stats, services)",
+     "intercepted"),
+    ("denied_connections_total", "counter", "Connections refused by tcp-request connection rules", "dcon"),
+    ("denied_sessions_total", "counter", "Sessions refused by tcp-request session rules", "dses"),
+    *_COMP_AND_CACHE,
+    *_REWRITES_AND_INTERNAL,
 ]
 # backends' and servers' alike (2.6's B and S fields)
 _ABORTS_AND_CONNECTIONS: list[tuple[str, str, str, str]] = [
@@ -96,6 +123,10 @@ _BE: list[tuple[str, str, str, str]] = [
     ("max_session_rate", "gauge",
      "Highest value of sessions per second observed since the worker process started", "rate_max"),
     *_ABORTS_AND_CONNECTIONS,
+    *_COMP_AND_CACHE,
+    *_REWRITES_AND_INTERNAL,
+    _UWEIGHT,
+    _LASTSESS,
 ]
 _SV: list[tuple[str, str, str, str]] = [
     ("current_sessions", "gauge", "Number of current sessions on the frontend, backend or server", "scur"),
@@ -145,7 +176,17 @@ _SV: list[tuple[str, str, str, str]] = [
         "downtime",
     ),
     ("loadbalanced_total", "counter", "Total number of times a service was selected", "lbtot"),
+    ("max_session_rate", "gauge", "The server's highest sessions per second so far", "rate_max"),
+    ("idle_connections_current", "gauge", "The server's idle connections, parked for reuse", "srv_icur"),
+    ("unsafe_idle_connections_current", "gauge", "Idle connections that carried one request only",
+     "idle_conn_cur"),
+    ("safe_idle_connections_current", "gauge", "Idle connections that carried more than one request",
+     "safe_conn_cur"),
+    ("used_connections_current", "gauge", "The server's connections held by sessions now", "used_conn_cur"),
     *_ABORTS_AND_CONNECTIONS,
+    *_REWRITES_AND_INTERNAL,
+    _UWEIGHT,
+    _LASTSESS,
 ]
 _HRSP_HELP = "Total number of HTTP responses with status 100-199 returned by this object"
 _SERVER_STATES = ("DOWN", "UP", "MAINT", "DRAIN", "NOLB")

@@ -7,14 +7,17 @@ start. Here the workers keep only totals; the master samples them once a second 
 second. A new generation (reload) has new counters: the samples start again, the maxima stay
 (2.6's are per process too, so after a reload they start again there; ours keep the larger).
 
-Only the process-wide figures and the proxies' are sampled: a farm of 100,000 servers would
-cost the master 100,000 sums a second for columns few dashboards read (servers' rate is left
-empty).
+The servers' sessions are sampled too, for their `rate` and `rate_max` (2.6 keeps a frequency
+counter per server): one call (`Shm.srv_sessions`) sums them in C, in server order, and the
+maxima are a list by server index. A farm of 100,000 servers costs the master one pass over that
+list a second. A new generation starts the servers' maxima again (its server list may differ; 2.6's
+start again after a reload as well).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 SAMPLE_EVERY = 1.0      # seconds between two samples
@@ -28,22 +31,62 @@ class RateMeter:
         self.samples: deque[tuple[float, dict[str, int]]] = deque(maxlen=KEEP)
         self.maxima: dict[str, int] = {}
         self.source: object = None
+        # per server (by its global index): the sessions so far of the last two samples, maxima
+        self.srv_samples: deque[Sequence[int]] = deque(maxlen=2)
+        self.srv_maxima: list[int] = []
 
     def due(self, now: float) -> bool:
         return not self.samples or now - self.samples[-1][0] >= SAMPLE_EVERY
 
-    def sample(self, now: float, source: object, counters: dict[str, int]) -> None:
+    def sample(self, now: float, source: object, counters: dict[str, int],
+               srv_sessions: Sequence[int] = ()) -> None:
         """Record counters read at `now` from `source` (a generation's shared memory: another
-        one means new counters, so the samples start again)."""
+        one means new counters, so the samples start again), and the servers' sessions so far."""
         if source is not self.source:
             self.samples.clear()
+            self.srv_samples.clear()
+            self.srv_maxima = []
             self.source = source
         self.samples.append((now, counters))
+        self.srv_samples.append(srv_sessions)
         if len(self.samples) >= 2:
             for key in counters:
                 r = self.rate(key)
                 if r > self.maxima.get(key, 0):
                     self.maxima[key] = r
+            self._srv_maxima()
+
+    def _span(self) -> float:
+        (t0, _), (t1, _) = self.samples[-2], self.samples[-1]
+        return max(t1 - t0, SAMPLE_EVERY)
+
+    def _srv_maxima(self) -> None:
+        if len(self.srv_samples) < 2:
+            return
+        old, new = self.srv_samples[0], self.srv_samples[-1]
+        if len(old) != len(new):
+            return
+        if len(self.srv_maxima) != len(new):
+            self.srv_maxima = [0] * len(new)
+        span = self._span()
+        mx = self.srv_maxima
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            if b > a:
+                r = int(round((b - a) / span))
+                if r > mx[i]:
+                    mx[i] = r
+
+    def srv_rate(self, gi: int) -> int:
+        """Sessions per second of server `gi` (its global index) between the last two samples."""
+        if len(self.srv_samples) < 2 or len(self.samples) < 2:
+            return 0
+        old, new = self.srv_samples[0], self.srv_samples[-1]
+        if gi >= len(old) or gi >= len(new) or new[gi] <= old[gi]:
+            return 0
+        return int(round((new[gi] - old[gi]) / self._span()))
+
+    def srv_max(self, gi: int) -> int:
+        return self.srv_maxima[gi] if gi < len(self.srv_maxima) else 0
 
     def rate(self, key: str) -> int:
         """Events per second between the last two samples (0 before there are two)."""
@@ -67,7 +110,9 @@ def counters_of(view: Any, sums: Any) -> dict[str, int]:
     conns = ssl = ssl_full = bytes_out = 0
     for pi, px in enumerate(view.cfg.proxies):
         pc = sums(view.shm, pi)
-        out[f"px{pi}.sess"] = pc["tot_sess"]
+        # (connections refused by tcp-request rules are connections, not sessions: collect.py)
+        out[f"px{pi}.conn"] = pc["tot_sess"]
+        out[f"px{pi}.sess"] = pc["tot_sess"] - pc.get("denied_conn", 0) - pc.get("denied_sess", 0)
         out[f"px{pi}.req"] = pc["req_tot"]
         if px.cap != "backend":
             conns += pc["tot_sess"]
@@ -98,3 +143,9 @@ def workers_cpu_ms(pids: Any) -> int:
             continue
         total += t.user + t.system
     return int(total * 1000)
+
+
+def srv_sessions(shm: Any) -> Sequence[int]:
+    """Every server's sessions so far, in server order (empty if the accessor has no such call)."""
+    get = getattr(shm, "srv_sessions", None)
+    return get() if get is not None else ()
