@@ -161,14 +161,17 @@ cdef int tls_resumed(int fd) noexcept nogil:
     return SSL_session_reused(ssl) if ssl != NULL else 0
 
 
-cdef const char *tls_alpn(int fd) noexcept nogil:
-    """The protocol ALPN chose ("" when none), NULL if not TLS."""
+cdef const char *tls_alpn(int fd, int npn) noexcept nogil:
+    """The protocol ALPN (npn: NPN) chose ("" when none), NULL if not TLS."""
     cdef SSL *ssl = tls_ssl(fd)
     cdef const unsigned char *p = NULL
     cdef unsigned int n = 0
     if ssl == NULL:
         return NULL
-    SSL_get0_alpn_selected(ssl, &p, &n)
+    if npn:
+        SSL_get0_next_proto_negotiated(ssl, &p, &n)
+    else:
+        SSL_get0_alpn_selected(ssl, &p, &n)
     if n > 255:
         n = 255
     if n:

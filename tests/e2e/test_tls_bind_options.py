@@ -9,7 +9,6 @@ Differential: the same configuration and expectations against pyhaproxy and /usr
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,11 @@ from tests.helpers.net import free_ports
 pytestmark = pytest.mark.timeout(120)
 
 
-def s_client(port: int, *args: str, sni: str = "a.example") -> str:
-    """One `openssl s_client` handshake (no data): its whole output."""
+def s_client(port: int, *args: str, sni: str = "a.example", data: str = "") -> str:
+    """One `openssl s_client` handshake (and `data` sent, the answer read): its whole output."""
+    more = ["-ign_eof"] if data else []
     r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", sni,
-                        *args], input="", capture_output=True, text=True, timeout=30)
+                        *more, *args], input=data, capture_output=True, text=True, timeout=30)
     return r.stdout + r.stderr
 
 
@@ -51,24 +51,21 @@ frontend fe
     bind 127.0.0.1:{p4} ssl crt {a} verify optional ca-file {ca}
     bind 127.0.0.1:{p5} ssl crt {a} verify optional ca-file {ca} no-ca-names
     bind 127.0.0.1:{p6} ssl crt {a} npn http/1.1,foo/2 alpn http/1.1
-    default_backend bd
-backend bd
-    server s 127.0.0.1:{pd}
+    http-request return status 200 content-type text/plain lf-string "<npn=%[ssl_fc_npn] alpn=%[ssl_fc_alpn]>"
 """
 
 
 @pytest.fixture
-def options_proxy(proxy: Any, binary: str, certs: dict[str, Path], tmp_path: Path,  # noqa: F811
-                  http_backend: Callable[..., Any]) -> list[int]:
+def options_proxy(proxy: Any, binary: str, certs: dict[str, Path],  # noqa: F811
+                  tmp_path: Path) -> list[int]:
     ports = free_ports(6)
-    bd = http_backend(name="D")
     lst = tmp_path / "certs.lst"
     # the default line has the bind's settings; b.example's line its own curve, no CA names and NPN
     lst.write_text(f"{certs['a']} [verify optional ca-file {certs['ca']}]\n"
                    f"{certs['b']} [ecdhe P-521 verify optional ca-file {certs['ca']} no-ca-names "
                    f"npn foo/1] b.example\n")
     proxy.start(CFG, **{f"p{i + 1}": p for i, p in enumerate(ports)}, a=certs["a"], ca=certs["ca"],
-                lst=lst, pd=bd.port)
+                lst=lst)
     return ports
 
 
@@ -111,6 +108,10 @@ def test_npn(options_proxy: list[int]) -> None:
     assert "Protocols advertised by server: http/1.1, foo/2" in out, out
     assert "Next protocol: (1) http/1.1" in out, out     # the server's order first
     assert "Next protocol: (1) foo/2" in s_client(p6, "-tls1_2", "-nextprotoneg", "foo/2")
+    # ssl_fc_npn: the protocol NPN chose (none over TLS 1.3, which has no NPN)
+    req = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    assert "<npn=foo/2 alpn=>" in s_client(p6, "-tls1_2", "-nextprotoneg", "foo/2", data=req)
+    assert "<npn= alpn=http/1.1>" in s_client(p6, "-tls1_3", "-alpn", "http/1.1", data=req)
     out = s_client(p6, "-tls1_2", "-nextprotoneg", "bar")
     assert "Next protocol: (2) bar" in out, out          # no overlap: the client's first (RFC draft)
     assert "Next protocol: (1) foo/1" in s_client(p3, "-tls1_2", "-nextprotoneg", "foo/1",
