@@ -51,6 +51,7 @@ frontend fe
     bind 127.0.0.1:{p4} ssl crt {a} verify optional ca-file {ca}
     bind 127.0.0.1:{p5} ssl crt {a} verify optional ca-file {ca} no-ca-names
     bind 127.0.0.1:{p6} ssl crt {a} npn http/1.1,foo/2 alpn http/1.1
+    bind 127.0.0.1:{p7} ssl crt-list {lst2}
     http-request return status 200 content-type text/plain lf-string "<npn=%[ssl_fc_npn] alpn=%[ssl_fc_alpn]>"
 """
 
@@ -58,14 +59,18 @@ frontend fe
 @pytest.fixture
 def options_proxy(proxy: Any, binary: str, certs: dict[str, Path],  # noqa: F811
                   tmp_path: Path) -> list[int]:
-    ports = free_ports(6)
+    ports = free_ports(7)
     lst = tmp_path / "certs.lst"
     # the default line has the bind's settings; b.example's line its own curve, no CA names and NPN
     lst.write_text(f"{certs['a']} [verify optional ca-file {certs['ca']}]\n"
                    f"{certs['b']} [ecdhe P-521 verify optional ca-file {certs['ca']} no-ca-names "
                    f"npn foo/1] b.example\n")
+    # the other way round: the default line sends no CA names, b.example's line does
+    lst2 = tmp_path / "certs2.lst"
+    lst2.write_text(f"{certs['a']} [verify optional ca-file {certs['ca']} no-ca-names]\n"
+                    f"{certs['b']} [verify optional ca-file {certs['ca']}] b.example\n")
     proxy.start(CFG, **{f"p{i + 1}": p for i, p in enumerate(ports)}, a=certs["a"], ca=certs["ca"],
-                lst=lst)
+                lst=lst, lst2=lst2)
     return ports
 
 
@@ -90,7 +95,7 @@ def test_ecdhe_sets_the_groups(options_proxy: list[int], binary: str) -> None:  
 
 
 def test_no_ca_names(options_proxy: list[int]) -> None:
-    p3, p4, p5 = options_proxy[2:5]
+    p3, p4, p5, p7 = *options_proxy[2:5], options_proxy[6]
     for ver in ("-tls1_3", "-tls1_2"):
         out = s_client(p4, ver)
         assert "Acceptable client certificate CA names" in out and "CN = pyhaproxy test CA" in out, out
@@ -100,6 +105,9 @@ def test_no_ca_names(options_proxy: list[int]) -> None:
     # on a crt-list line: b.example's line sends none, the default line its CA
     assert "No client certificate CA names sent" in s_client(p3, "-tls1_3", sni="b.example")
     assert "Acceptable client certificate CA names" in s_client(p3, "-tls1_3", sni="a.example")
+    for ver in ("-tls1_3", "-tls1_2"):
+        assert "No client certificate CA names sent" in s_client(p7, ver, sni="a.example")
+        assert "Acceptable client certificate CA names" in s_client(p7, ver, sni="b.example")
 
 
 def test_npn(options_proxy: list[int]) -> None:
