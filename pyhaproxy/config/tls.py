@@ -49,6 +49,8 @@ _CRT_LIST_OPTIONS = {k: BIND_OPTIONS[k] for k in ("alpn", "ca-file", "ca-verify-
 _DEFAULT_BIND_OPTIONS = {"ssl-min-ver": True, "ssl-max-ver": True, "no-tls-tickets": False,
                          "prefer-client-ciphers": False, **{k: False for k in _NO_VERSION},
                          **{k: False for k in _FORCE_VERSION}}
+# not options of 2.6 (Debian's 2.6.12 does not know them, on a bind or a crt-list line)
+_LATER_OPTIONS = {"sigalgs": "2.8", "client-sigalgs": "2.8"}
 # the global TLS keywords handled here
 GLOBAL_KEYWORDS = ("crt-base", "ca-base", "ssl-default-bind-ciphers", "ssl-default-bind-ciphersuites",
                    "ssl-default-bind-curves", "ssl-default-bind-options", "ssl-dh-param-file")
@@ -334,6 +336,9 @@ def _apply_options(t: BindTLS, words: list[str], where: Where, table: dict[str, 
     i = 0
     while i < len(words):
         opt = words[i]
+        if opt in _LATER_OPTIONS:
+            raise _fail(where, f"{label} : TLS option '{opt}' is not supported yet (it appeared in "
+                               f"HAProxy {_LATER_OPTIONS[opt]}).")
         if opt not in table:
             raise _fail(where, f"{label} : TLS option '{opt}' is not supported by pyhaproxy yet.")
         val = ""
