@@ -87,6 +87,7 @@ cpdef enum sample_fetch:
     SF_DATE = 71              # date([OFFSET][,UNIT]): iarg = OFFSET, arg = "ms"/"us" or none
     SF_RAND = 72              # rand([RANGE]): iarg = RANGE, 0 for 2^32
     SF_UUID = 73              # uuid([4]): a random (version 4) UUID
+    SF_SSL_FC_NPN = 74        # tls: the protocol NPN chose (`npn`, TLS 1.2)
 
 
 cpdef enum stk_op:       # what an SF_STK fetch does with its data type
@@ -845,7 +846,7 @@ cdef int smp_tls(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
             smp_str(v, g_tls_cert, n)
         return 1
     p = tls_protocol(fd) if fetch == SF_SSL_FC_PROTOCOL else \
-        tls_cipher(fd) if fetch == SF_SSL_FC_CIPHER else tls_alpn(fd)
+        tls_cipher(fd) if fetch == SF_SSL_FC_CIPHER else tls_alpn(fd, fetch == SF_SSL_FC_NPN)
     if p == NULL or p[0] == 0:
         return 0
     smp_str(v, p, <int>strlen(p))
@@ -1203,7 +1204,8 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
             return 0
         smp_str(v, p, <int>strlen(p))
         return 1
-    if (e.fetch >= SF_SSL_FC_PROTOCOL and e.fetch <= SF_SSL_C_ERR) or e.fetch == SF_FC_ERR_STR:
+    if (e.fetch >= SF_SSL_FC_PROTOCOL and e.fetch <= SF_SSL_C_ERR) or e.fetch == SF_FC_ERR_STR \
+            or e.fetch == SF_SSL_FC_NPN:
         return smp_tls(s, e, v)
     if e.fetch >= SF_REQ_PAYLOAD and e.fetch <= SF_REQ_SSL_VER:
         return smp_payload(s, e, v)

@@ -52,7 +52,9 @@ cdef struct tls_name_t:
 cdef struct tls_ctxopt_t:     # what a context adds that the SSL does not take from it by itself
     unsigned char alpn[256]   # wire format: length-prefixed protocol names
     int alpn_len
-    char curves[256]          # "" none given
+    char curves[256]          # "" none given (`curves`, else `ecdhe`)
+    unsigned char npn[256]    # `npn`: wire format, as alpn
+    int npn_len
 
 
 cdef struct tls_tkeys_t:     # `tls-ticket-keys FILE`: the last 3 keys of the file, as 2.6 keeps them
@@ -159,14 +161,17 @@ cdef int tls_resumed(int fd) noexcept nogil:
     return SSL_session_reused(ssl) if ssl != NULL else 0
 
 
-cdef const char *tls_alpn(int fd) noexcept nogil:
-    """The protocol ALPN chose ("" when none), NULL if not TLS."""
+cdef const char *tls_alpn(int fd, int npn) noexcept nogil:
+    """The protocol ALPN (npn: NPN) chose ("" when none), NULL if not TLS."""
     cdef SSL *ssl = tls_ssl(fd)
     cdef const unsigned char *p = NULL
     cdef unsigned int n = 0
     if ssl == NULL:
         return NULL
-    SSL_get0_alpn_selected(ssl, &p, &n)
+    if npn:
+        SSL_get0_next_proto_negotiated(ssl, &p, &n)
+    else:
+        SSL_get0_alpn_selected(ssl, &p, &n)
     if n > 255:
         n = 255
     if n:
@@ -324,13 +329,16 @@ cdef int tls_pp2_ssl(int fd, int opts, char *out, int cap) noexcept nogil:
 # ---- callbacks (called by OpenSSL during the handshake)
 
 cdef int tls_alpn_h2(int fd) noexcept nogil:
-    """1 when the client's TLS handshake chose HTTP/2 by ALPN (h2.pxi takes the connection)."""
+    """1 when the client's TLS handshake chose HTTP/2 by ALPN, else by NPN, as 2.6 looks (h2.pxi
+    takes the connection)."""
     cdef SSL *ssl = tls_ssl(fd)
     cdef const unsigned char *p = NULL
     cdef unsigned int n = 0
     if ssl == NULL:
         return 0
     SSL_get0_alpn_selected(ssl, &p, &n)
+    if n == 0:
+        SSL_get0_next_proto_negotiated(ssl, &p, &n)
     return n == 2 and p[0] == b'h' and p[1] == b'2'
 
 
@@ -424,6 +432,9 @@ cdef int _tls_hello_cb(SSL *ssl, int *al, void *arg) noexcept nogil:
         SSL_set_max_proto_version(ssl, SSL_CTX_get_max_proto_version(tb.ctx[k]))
         if tb.opt[k].curves[0]:
             SSL_set1_groups_list(ssl, tb.opt[k].curves)
+        # the CA names of the CertificateRequest: the chosen context's (none with `no-ca-names`),
+        # not those SSL_new copied from the default one
+        SSL_set_client_CA_list(ssl, NULL)
     return SSL_CLIENT_HELLO_SUCCESS
 
 
@@ -435,6 +446,16 @@ cdef int _tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen
     if SSL_select_next_proto(<unsigned char **>out, outlen, o.alpn, o.alpn_len, inp, inlen) \
             != OPENSSL_NPN_NEGOTIATED:
         return SSL_TLSEXT_ERR_NOACK        # (haproxy 2.6 goes on without ALPN too)
+    return SSL_TLSEXT_ERR_OK
+
+
+cdef int _tls_npn_cb(SSL *ssl, const unsigned char **out, unsigned int *outlen, void *arg) noexcept nogil:
+    """`npn`: the chosen context's protocols, advertised in a TLS 1.2 ServerHello."""
+    cdef tls_ctxopt_t *o = <tls_ctxopt_t *>arg
+    if o.npn_len == 0:
+        return SSL_TLSEXT_ERR_NOACK
+    out[0] = o.npn
+    outlen[0] = <unsigned int>o.npn_len
     return SSL_TLSEXT_ERR_OK
 
 
@@ -825,6 +846,12 @@ cdef SSL_CTX *_tls_ctx(object cfg, object crt, tls_bind_t *tb, tls_ctxopt_t *o) 
         if SSL_CTX_set1_groups_list(ctx, b) != 1:
             SSL_CTX_free(ctx)
             raise ValueError(f"unable to set SSL curves list to '{cfg.curves}': {_tls_errors()}")
+    elif cfg.ecdhe:
+        # `ecdhe`: with OpenSSL >= 1.1.1 the list of groups, as 2.6 sets it (only without `curves`)
+        b = cfg.ecdhe.encode()
+        if SSL_CTX_set1_curves_list(ctx, b) != 1:
+            SSL_CTX_free(ctx)
+            raise ValueError(f"unable to set elliptic named curve to '{cfg.ecdhe}': {_tls_errors()}")
     if cfg.no_tls_tickets:
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET)
     elif tb.tk != NULL:
@@ -844,6 +871,8 @@ cdef SSL_CTX *_tls_ctx(object cfg, object crt, tls_bind_t *tb, tls_ctxopt_t *o) 
     SSL_CTX_set_tlsext_servername_callback(ctx, _tls_sni_cb)
     SSL_CTX_set_tlsext_servername_arg(ctx, tb)
     SSL_CTX_set_alpn_select_cb(ctx, _tls_alpn_cb, o)
+    if o.npn_len:
+        SSL_CTX_set_next_protos_advertised_cb(ctx, _tls_npn_cb, o)
     SSL_CTX_set_client_hello_cb(ctx, _tls_hello_cb, tb)
     if cfg.verify != "none":
         _tls_client_ca(ctx, cfg)
@@ -861,6 +890,8 @@ cdef int _tls_client_ca(SSL_CTX *ctx, object cfg) except -1:
         if SSL_CTX_load_verify_locations(ctx, b, NULL) != 1:
             SSL_CTX_free(ctx)
             raise ValueError(f"unable to load CA file '{f}': {_tls_errors()}")
+        if cfg.no_ca_names:     # `no-ca-names`: the request names no CA (2.6 sets no list)
+            continue
         if names == NULL:
             names = SSL_load_client_CA_file(b)
         else:
@@ -914,8 +945,11 @@ cdef tls_bind_t *_tls_bind(object cfg, int luid, str lname) except NULL:
         b = b"".join(bytes([len(p)]) + p.encode() for p in own.alpn)[:255]
         memcpy(tb.opt[k].alpn, <const char *>b, len(b))
         tb.opt[k].alpn_len = len(b)
-        b = (own.curves or "").encode()[:255]
+        b = (own.curves or own.ecdhe or "").encode()[:255]
         memcpy(tb.opt[k].curves, <const char *>b, len(b))
+        b = b"".join(bytes([len(p)]) + p.encode() for p in own.npn)[:255]
+        memcpy(tb.opt[k].npn, <const char *>b, len(b))
+        tb.opt[k].npn_len = len(b)
         tb.ctx[k] = _tls_ctx(own, crt, tb, &tb.opt[k])
         tb.nctx = k + 1
     for i, (name, k) in enumerate(names):

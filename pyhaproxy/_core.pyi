@@ -170,6 +170,7 @@ class sample_fetch(IntEnum):
     SF_DATE = 71
     SF_RAND = 72
     SF_UUID = 73
+    SF_SSL_FC_NPN = 74
 
 class stk_op(IntEnum):
     STK_GET = 0

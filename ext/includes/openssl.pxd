@@ -46,6 +46,7 @@ cdef extern from "<openssl/ssl.h>" nogil:
     int SSL_CTX_set_cipher_list(SSL_CTX *ctx, const char *s)
     int SSL_CTX_set_ciphersuites(SSL_CTX *ctx, const char *s)
     int SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *s)
+    int SSL_CTX_set1_curves_list(SSL_CTX *ctx, const char *s)       # `ecdhe` (a macro: the groups)
     int SSL_CTX_set_session_id_context(SSL_CTX *ctx, const unsigned char *sid, unsigned int len)
     long SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode)
     long SSL_CTX_set_tlsext_servername_callback(SSL_CTX *ctx, int (*cb)(SSL *, int *, void *) noexcept nogil)
@@ -54,6 +55,12 @@ cdef extern from "<openssl/ssl.h>" nogil:
                                     int (*cb)(SSL *, const unsigned char **, unsigned char *,
                                               const unsigned char *, unsigned int, void *) noexcept nogil,
                                     void *arg)
+    # `npn`: the protocols advertised in the ServerHello (TLS 1.2 and below)
+    void SSL_CTX_set_next_protos_advertised_cb(SSL_CTX *ctx,
+                                               int (*cb)(SSL *, const unsigned char **, unsigned int *,
+                                                         void *) noexcept nogil,
+                                               void *arg)
+    void SSL_get0_next_proto_negotiated(const SSL *s, const unsigned char **data, unsigned int *len)
     int SSL_select_next_proto(unsigned char **out, unsigned char *outlen, const unsigned char *server,
                               unsigned int server_len, const unsigned char *client,
                               unsigned int client_len)
@@ -77,6 +84,7 @@ cdef extern from "<openssl/ssl.h>" nogil:
     int SSL_set_min_proto_version(SSL *ssl, int version)
     int SSL_set_max_proto_version(SSL *ssl, int version)
     int SSL_set1_groups_list(SSL *ssl, const char *s)
+    void SSL_set_client_CA_list(SSL *ssl, stack_st_X509_NAME *names)
     void SSL_CTX_set_client_hello_cb(SSL_CTX *ctx, int (*cb)(SSL *, int *, void *) noexcept nogil, void *arg)
     int SSL_client_hello_get0_ext(SSL *ssl, unsigned int type, const unsigned char **out, size_t *outlen)
     void SSL_CTX_sess_set_new_cb(SSL_CTX *ctx, int (*cb)(SSL *, SSL_SESSION *) noexcept nogil)

@@ -253,6 +253,10 @@ _LATER_PROXY_KEYWORDS = {
 }
 
 _LATER_GLOBAL_KEYWORDS = {
+    # not keywords of 2.6 (Debian's 2.6.12 does not know them)
+    "ssl-default-bind-sigalgs": "2.8",
+    "ssl-default-bind-client-sigalgs": "2.8",
+    "ssl-default-server-sigalgs": "2.8",
     "cpu-map": "1.5",
     "lua-load": "1.6",
     "ssl-default-bind-ciphers": "1.5",

@@ -32,7 +32,7 @@ _BIND_TLS_OPTIONS = frozenset({
     "no-tlsv11", "no-tlsv12", "no-tlsv13", "force-sslv3", "force-tlsv10", "force-tlsv11",
     "force-tlsv12", "force-tlsv13", "strict-sni", "generate-certificates", "ca-sign-file",
     "ca-sign-pass", "no-tls-tickets", "prefer-client-ciphers", "allow-0rtt", "ssl-ignore-err",
-    "ca-ignore-err", "crt-ignore-err", "no-ca-names", "quic-cc-algo", "sigalgs", "client-sigalgs",
+    "ca-ignore-err", "crt-ignore-err", "no-ca-names", "quic-cc-algo",
 })
 
 BIND_LATER_OPTIONS = {
@@ -40,6 +40,8 @@ BIND_LATER_OPTIONS = {
     "level": "1.5", "severity-output": "1.9", "expose-fd": "1.8",
     "nice": "1.5", "namespace": "1.6",
     "nbconn": "1.5", "shards": "2.5", "label": "2.6", "maxconn": "1.4",
+    # not keywords of 2.6 (Debian's 2.6.12 does not know them): refused as a later version's
+    "sigalgs": "2.8", "client-sigalgs": "2.8",
 }
 BIND_LATER_OPTIONS.setdefault("tcp-ut", IN_26)  # listed by haproxy 2.6 too
 

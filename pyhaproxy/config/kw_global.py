@@ -157,10 +157,9 @@ def g_tls_server(st: State, args: list[str], where: Where) -> None:  # tls: ssl-
 
 GLOBAL_TLS_KEYWORDS = (
     "ca-base", "crt-base", "key-base", "ssl-default-bind-ciphers", "ssl-default-bind-ciphersuites",
-    "ssl-default-bind-options", "ssl-default-bind-curves", "ssl-default-bind-sigalgs",
-    "ssl-default-bind-client-sigalgs", "ssl-default-server-ciphers",
+    "ssl-default-bind-options", "ssl-default-bind-curves", "ssl-default-server-ciphers",
     "ssl-default-server-ciphersuites", "ssl-default-server-options", "ssl-default-server-curves",
-    "ssl-default-server-sigalgs", "ssl-server-verify", "ssl-dh-param-file", "ssl-engine",
+    "ssl-server-verify", "ssl-dh-param-file", "ssl-engine",
     "ssl-mode-async", "ssl-load-extra-files", "ssl-load-extra-del-ext", "ssl-skip-self-issued-ca",
     "ssl-propquery", "ssl-provider", "ssl-provider-path", "ssl-security-level",
 )

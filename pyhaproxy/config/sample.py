@@ -70,6 +70,7 @@ _FETCHES: dict[str, tuple[str, str, str, bool]] = {
     "ssl_fc_cipher": ("SF_SSL_FC_CIPHER", "str", "", False),
     "ssl_fc_is_resumed": ("SF_SSL_FC_RESUMED", "bool", "", False),
     "ssl_fc_alpn": ("SF_SSL_FC_ALPN", "str", "", False),
+    "ssl_fc_npn": ("SF_SSL_FC_NPN", "str", "", False),
     "ssl_fc_has_sni": ("SF_SSL_FC_HAS_SNI", "bool", "", False),
     "ssl_fc_err": ("SF_SSL_ZERO", "int", "", False),
     "ssl_c_err": ("SF_SSL_C_ERR", "int", "", False),

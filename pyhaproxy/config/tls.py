@@ -37,16 +37,20 @@ BIND_OPTIONS = {
     "crl-file": True, "crt-list": True, "tls-ticket-keys": True,
     "strict-sni": False,
     "ca-ignore-err": True, "crt-ignore-err": True,
+    "ecdhe": True, "no-ca-names": False, "npn": True,
     **{k: False for k in _NO_VERSION}, **{k: False for k in _FORCE_VERSION},
 }
 # the options of a crt-list line (`[...]`) that are applied: 2.6's list, those pyhaproxy has
 _CRT_LIST_OPTIONS = {k: BIND_OPTIONS[k] for k in ("alpn", "ca-file", "ca-verify-file", "ciphers",
-                                                  "ciphersuites", "crl-file", "curves", "verify",
+                                                  "ciphersuites", "crl-file", "curves", "ecdhe",
+                                                  "no-ca-names", "npn", "verify",
                                                   "ssl-min-ver", "ssl-max-ver")}
 # the options of ssl-default-bind-options that are applied (the others are refused by name)
 _DEFAULT_BIND_OPTIONS = {"ssl-min-ver": True, "ssl-max-ver": True, "no-tls-tickets": False,
                          "prefer-client-ciphers": False, **{k: False for k in _NO_VERSION},
                          **{k: False for k in _FORCE_VERSION}}
+# not options of 2.6 (Debian's 2.6.12 does not know them, on a bind or a crt-list line)
+_LATER_OPTIONS = {"sigalgs": "2.8", "client-sigalgs": "2.8"}
 # the global TLS keywords handled here
 GLOBAL_KEYWORDS = ("crt-base", "ca-base", "ssl-default-bind-ciphers", "ssl-default-bind-ciphersuites",
                    "ssl-default-bind-curves", "ssl-default-bind-options", "ssl-dh-param-file")
@@ -81,6 +85,9 @@ class BindTLS:
     ciphers: str | None = None
     ciphersuites: str | None = None
     curves: str | None = None
+    # `ecdhe CURVE[:...]`: with OpenSSL 3 the groups list when `curves` is not given (it wins), as 2.6
+    ecdhe: str | None = None
+    npn: list[str] = field(default_factory=list)    # `npn`: protocols advertised by NPN (TLS <= 1.2)
     no_tls_tickets: bool = False
     prefer_client_ciphers: bool = False
     # client certificates: `verify none|optional|required`, `ca-file`, `crl-file`, and the X509
@@ -88,6 +95,7 @@ class BindTLS:
     verify: str = "none"
     strict_sni: bool = False        # `strict-sni`: no default certificate for unknown names
     ca_files: list[str] = field(default_factory=list)
+    no_ca_names: bool = False       # `no-ca-names`: the CertificateRequest names no CA (ca-file's not sent)
     # `ca-verify-file`: CA certificates that verify the client's chain but whose names are not
     # sent in the CertificateRequest (typically the roots, when ca-file has the intermediates)
     ca_verify_files: list[str] = field(default_factory=list)
@@ -328,6 +336,9 @@ def _apply_options(t: BindTLS, words: list[str], where: Where, table: dict[str, 
     i = 0
     while i < len(words):
         opt = words[i]
+        if opt in _LATER_OPTIONS:
+            raise _fail(where, f"{label} : TLS option '{opt}' is not supported yet (it appeared in "
+                               f"HAProxy {_LATER_OPTIONS[opt]}).")
         if opt not in table:
             raise _fail(where, f"{label} : TLS option '{opt}' is not supported by pyhaproxy yet.")
         val = ""
@@ -352,6 +363,15 @@ def _apply_options(t: BindTLS, words: list[str], where: Where, table: dict[str, 
                 if len(p) > 255:
                     raise _fail(where, f"{label} : 'alpn' : protocol name too long.")
             t.alpn = protos
+        elif opt == "npn":
+            protos = [p for p in val.split(",") if p]
+            if any(len(p) > 255 for p in protos):
+                raise _fail(where, f"{label} : 'npn' : protocol name too long.")
+            t.npn = protos
+        elif opt == "ecdhe":
+            t.ecdhe = val
+        elif opt == "no-ca-names":
+            t.no_ca_names = True
         elif opt in ("ssl-min-ver", "ssl-max-ver"):
             set_version(t, opt, val, where, label)
         elif opt in _NO_VERSION:
