@@ -56,6 +56,7 @@ cdef int http_req_cookie(int idx, char *buf, int *plen) noexcept nogil:
     cdef h1_msg *m = &g_msg
     cdef int i = 0, po, pl, vo, vl, k, srvlen, g = -1, n
     cdef h1_hdr *h
+    s.log_ck_req = 1        # (the log's request cookie state: the backend's, known only here)
     while i < m.nhdr:
         h = &m.hdr[i]
         if not h1_hdr_name_is(buf, h, b"cookie", 6):
@@ -73,6 +74,7 @@ cdef int http_req_cookie(int idx, char *buf, int *plen) noexcept nogil:
                     break
             if srvlen < 0:
                 return -1          # the application's own cookie, not prefixed by us
+        s.log_ck_req = 2
         g = cookie_server(s, buf + h.v_off + vo, srvlen)
         if p.ck_mode == CK_PREFIX:
             # Give the server back the value it set: strip "SRV~".

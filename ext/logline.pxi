@@ -497,9 +497,8 @@ cdef void log_reset_tx(sess_t *s) noexcept nogil:
 cdef void log_keep_request(sess_t *s, h1_msg *m, const char *line, int n) noexcept nogil:
     """A request was parsed (m, in s.req.buf): keep its line and captures for the log."""
     cdef px_t *p = &g_px[s.px]
-    cdef px_t *be = &g_px[s.be]
     cdef char *buf = s.req.buf
-    cdef int i, k, po, pl, vo, vl
+    cdef int i, k
     cdef h1_hdr *h
     while n > 0 and (line[n - 1] == b'\n' or line[n - 1] == b'\r'):
         n -= 1
@@ -522,15 +521,6 @@ cdef void log_keep_request(sess_t *s, h1_msg *m, const char *line, int n) noexce
     else:
         memcpy(s.loginfo, line, n)
     s.loginfo_len = n
-    if be.ck_mode != CK_NONE:
-        s.log_ck_req = 1
-        for i in range(m.nhdr):
-            h = &m.hdr[i]
-            if h1_hdr_name_is(buf, h, b"cookie", 6) and h1_find_cookie(
-                    buf + h.v_off, h.v_len, be.ck_name, be.ck_name_len, &po, &pl, &vo, &vl):
-                if be.ck_mode != CK_PREFIX or memchr(buf + h.v_off + vo, b'~', vl) != NULL:
-                    s.log_ck_req = 2
-                break
     if p.cap_ck_len:
         for i in range(m.nhdr):
             h = &m.hdr[i]

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.test_tls import binary  # noqa: F401  (the fixture: both binaries)
 from tests.helpers import HttpResponse, free_port, recv_until_closed
 from tests.helpers.htx import htx_head_size, htx_size
 from tests.helpers.syslog import LEVEL_INFO, Syslog
@@ -337,6 +338,35 @@ def test_cookie_flags_and_capture(proxy, http_backend, syslog) -> None:
     http_get(port, b"GET / HTTP/1.0\r\nCookie: SERVERID=zz\r\n\r\n")
     m = httplog(rx.line())
     assert m["term"] == "--II", m.string
+
+
+def test_cookie_flags_of_a_backend_behind_a_frontend(proxy, binary, http_backend, syslog) -> None:  # noqa: F811
+    """The request cookie's state (3rd character) is the backend's, known once the frontend has
+    chosen it: `--II` for a cookie naming no server, as 2.6 logs it (it was `--NI` when the
+    cookie mode was looked up on the frontend, which has none). Both binaries."""
+    rx, lport = syslog
+    be = http_backend(keepalive=False)
+    port = free_port()
+    proxy.start(f"""
+    defaults
+        mode http
+        timeout connect 5s
+        timeout client 10s
+        timeout server 10s
+    frontend fe
+        bind {HOST}:{port}
+        log {HOST}:{lport} local0
+        option httplog
+        default_backend be
+    backend be
+        cookie SERVERID insert indirect
+        server s1 {HOST}:{be.address[1]} cookie A
+    """)
+    for cookie, term in (("", "--NI"), ("Cookie: SERVERID=A\r\n", "--VN"),
+                         ("Cookie: SERVERID=zz\r\n", "--II")):
+        http_get(port, f"GET / HTTP/1.0\r\n{cookie}\r\n".encode())
+        m = httplog(rx.line())
+        assert m["term"] == term, (binary, m.string)
 
 
 # ---------------------------------------------------------------------------------------------
