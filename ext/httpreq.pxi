@@ -124,6 +124,10 @@ cdef int httpreq_setup(object t) except -1:
             r.re = <regex_t *>calloc(1, sizeof(regex_t))
             if r.re == NULL or regcomp(r.re, r.val, REG_EXTENDED) != 0:
                 raise ValueError(f"cannot compile the regex {value!r}")
+        elif r.action == HR_DEL and r.status == 4:     # `del-header REGEX -m reg`: on the name
+            r.re = <regex_t *>calloc(1, sizeof(regex_t))
+            if r.re == NULL or regcomp(r.re, r.name, REG_EXTENDED | REG_NOSUB) != 0:
+                raise ValueError(f"cannot compile the regex {name!r}")
     for i, (first, count) in enumerate(t.hreq):
         if i < g_npx:
             g_px[i].hr_first = first
@@ -530,7 +534,8 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
         if r.action == HR_SET or r.action == HR_DEL:
             k = 0
             while k < m.nhdr:
-                if h1_hdr_name_is(buf, &m.hdr[k], r.name, r.nlen):
+                if (hr_del_match(buf, &m.hdr[k], r) if r.action == HR_DEL
+                        else h1_hdr_name_is(buf, &m.hdr[k], r.name, r.nlen)):
                     plen[0] = h1_del_hdr(buf, plen[0], m, k)
                 else:
                     k += 1
@@ -539,6 +544,35 @@ cdef int _http_rules(int idx, int px, int first, int count, char *buf, int *plen
             if n < 0:
                 return _http_rules_fail(idx, px, rsp)
             plen[0] = n
+    return 0
+
+
+cdef int hr_del_match(const char *buf, h1_hdr *h, hrule_t *r) noexcept nogil:
+    """`del-header NAME [-m METH]`: 1 when header h's name matches (r.status: 0 str, 1 beg, 2 end,
+    3 sub, case-insensitive; 4 reg, the regex r.re against the name in lower case, as 2.6 holds
+    header names)."""
+    cdef char low[256]
+    cdef int i, n = h.n_len
+    if r.status == 0:
+        return h1_hdr_name_is(buf, h, r.name, r.nlen)
+    if r.status == 4:
+        if r.re == NULL or n >= 256:
+            return 0
+        for i in range(n):
+            low[i] = buf[h.n_off + i]
+            if b'A' <= low[i] <= b'Z':
+                low[i] = <char>(low[i] + 32)
+        low[n] = 0
+        return regexec(r.re, low, 0, NULL, 0) == 0
+    if r.nlen > n:
+        return 0
+    if r.status == 1:
+        return _h1_ieq(buf + h.n_off, r.name, r.nlen)
+    if r.status == 2:
+        return _h1_ieq(buf + h.n_off + n - r.nlen, r.name, r.nlen)
+    for i in range(n - r.nlen + 1):
+        if _h1_ieq(buf + h.n_off + i, r.name, r.nlen):
+            return 1
     return 0
 
 

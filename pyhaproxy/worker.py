@@ -19,6 +19,7 @@ from pyhaproxy import _core
 from pyhaproxy.config.acl import network as acl_ip
 from pyhaproxy.config.acl import predefined as predefined_acl
 from pyhaproxy.config.kw_global import H2_TUNES, h2_tune
+from pyhaproxy.config.kw_rules import DEL_HEADER_METHODS
 from pyhaproxy.config.kw_stick import table_names
 from pyhaproxy.config.lexer import ConfigError
 from pyhaproxy.config.logformat import VARIABLES, LogItem
@@ -511,6 +512,10 @@ def compile_acls(cfg: Config) -> AclTables:
             return ("capture", cond, int(a[0]), 0, b"", b"", expr_of(hr.fmt[0].sample), 0)
         if hr.action in REWRITES:
             return rewrite_rule(hr, cond)
+        if hr.action == "del-header":
+            # how the name matches (`-m`): the rule's status field (ext/httpreq.pxi hr_del_match)
+            meth = DEL_HEADER_METHODS.index(a[1]) if len(a) > 1 else 0
+            return ("del-header", cond, meth, 0, a[0].encode("latin-1"), b"", 0, 0)
         first, nfmt = add_fmt(hr.fmt or [])
         return (hr.action, cond, 0, 0, a[0].encode("latin-1"), (a[1] if len(a) > 1 else "").encode("latin-1"),
                 first, nfmt)

@@ -435,9 +435,10 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
             raise fail(where, f"'http-request {action}' : {exc}.") from None
     else:
         nargs = _HTTP_REQUEST_ACTIONS[action]
+        if action == "del-header":
+            params = _del_header_params("http-request", params, where)
+            nargs = len(params)
         if len(params) != nargs:
-            if action == "del-header" and len(params) == 3 and params[1] == "-m":
-                raise fail(where, "'http-request del-header -m' is not supported.")
             raise fail(where, f"'http-request {action}' expects {nargs} argument(s) "
                               f"({'<name>' if nargs == 1 else '<name> <value>'}).")
         fmt = None
@@ -448,7 +449,7 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
                 raise fail(where, f"'http-request {action}' : {exc}.") from None
             if any(s.sample is not None and s.sample.http and st.px().mode != "http" for s in fmt):
                 raise fail(where, f"'http-request {action}' : an HTTP sample in a {st.px().mode} proxy.")
-        if not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", params[0]):
+        if params[1:] in ([], ["str"]) and not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", params[0]):
             raise fail(where, f"'http-request {action}' : invalid header name '{params[0]}'.")
     _check_sides(st, cond, fmt, "req", f"http-request {action}", where)
     no_fmt = action in ("deny", "tarpit", "redirect", "del-header")
@@ -619,10 +620,13 @@ def p_http_response(st: State, args: list[str], where: Where) -> None:
         params = [status]
     else:
         nargs = _HTTP_RESPONSE_ACTIONS[action]
+        if action == "del-header":
+            params = _del_header_params(kw, params, where)
+            nargs = len(params)
         if len(params) != nargs:
             raise fail(where, f"'{kw} {action}' expects {nargs} argument(s) "
                               f"({'<name>' if nargs == 1 else '<name> <value>'}).")
-        if not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", params[0]):
+        if params[1:] in ([], ["str"]) and not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", params[0]):
             raise fail(where, f"'{kw} {action}' : invalid header name '{params[0]}'.")
         if nargs == 2 and "%" in params[1]:
             try:
@@ -702,6 +706,32 @@ def _parse_redirect(params: list[str], where: Where) -> list[str]:
     if "%" in url:
         raise fail(where, "'http-request redirect' : log-format values ('%...') are not supported.")
     return [kind, url, code, drop]
+
+
+# `del-header NAME -m METH` (2.6): how NAME matches the header names, in the rule's status field
+DEL_HEADER_METHODS = ("str", "beg", "end", "sub", "reg")
+
+
+def _del_header_params(kw: str, params: list[str], where: Where) -> list[str]:
+    """`del-header NAME [-m str|beg|end|sub|reg]` -> [NAME] or [NAME, METH]."""
+    if len(params) >= 2 and params[1] == "-m":
+        if len(params) < 3:
+            raise fail(where, f"'{kw} del-header' : -m expects a matching method.")
+        if params[2] not in DEL_HEADER_METHODS:
+            raise fail(where, f"'{kw} del-header' : -m with unsupported matching method '{params[2]}'.")
+        if len(params) > 3:
+            raise fail(where, f"'{kw} del-header' expects exactly 1 argument (<name>) and an "
+                              "optional '-m <method>'.")
+        if params[2] == "reg":
+            try:
+                re.compile(params[0])
+            except re.error as exc:
+                raise fail(where, f"'{kw} del-header' : invalid regex '{params[0]}' ({exc}).") from None
+        return [params[0], params[2]]
+    if len(params) != 1:
+        raise fail(where, f"'{kw} del-header' expects exactly 1 argument (<name>) and an optional "
+                          "'-m <method>'.")
+    return params
 
 
 _TCP_ACTIONS = ("accept, reject, track-sc0/1/2, sc-inc-gpc0, sc-inc-gpc1, sc-set-gpt0, sc-inc-gpc, "

@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.e2e.test_tls import binary  # noqa: F401  (the fixture: both binaries)
 from tests.helpers import free_ports
-from tests.helpers.servers import HttpServer
+from tests.helpers.servers import HttpResponse, HttpServer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -169,3 +170,56 @@ def test_forwardfor_header_and_except(proxy, http_backend: Callable[..., HttpSer
     a, b = srv.wait_requests(2)
     assert a.header("X-Real-Client") == "127.0.0.1" and a.header("X-Forwarded-For") is None
     assert b.header("X-Forwarded-For") is None
+
+
+DEL_HEADER_CFG = """
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend f
+    bind 127.0.0.1:{port}
+    http-request del-header x-str1
+    http-request del-header X-Str2 -m str
+    http-request del-header x-beg -m beg
+    http-request del-header end1 -m end
+    http-request del-header sub -m sub
+    http-request del-header ^x.reg.$ -m reg
+    http-response del-header x-str1
+    http-response del-header x-beg -m beg
+    http-response del-header ^x.reg.$ -m reg
+    http-after-response del-header sub -m sub
+    default_backend b
+backend b
+    server s1 127.0.0.1:{s1}
+"""
+DEL_HEADER_NAMES = ["X-Keep", "x-str1", "x-STR2", "x-beg1", "X-Beg2", "x-end1", "x-end2", "x-sub1",
+                    "x-reg1", "X-Reg2", "x-reg10"]
+
+
+def test_del_header_match_methods(proxy, binary: str,  # noqa: F811
+                                  http_backend: Callable[..., HttpServer]) -> None:
+    """`del-header NAME -m str|beg|end|sub|reg` (2.6) on requests, responses and haproxy's
+    after-response rules: the same headers removed by both binaries (str, beg, end and sub
+    ignore case; reg runs on the name in lower case, as 2.6 holds header names)."""
+    srv = http_backend(name="s1", response=HttpResponse(headers=[(n, "v") for n in DEL_HEADER_NAMES]))
+    (port,) = free_ports(1)
+    proxy.start(DEL_HEADER_CFG, port=port, s1=srv.port)
+    answer = get(port, "/", "".join(f"{n}: v\r\n" for n in DEL_HEADER_NAMES))
+    (req,) = srv.wait_requests(1)
+    kept = [n for n in DEL_HEADER_NAMES if req.header(n) is not None]
+    assert kept == ["X-Keep", "x-end2", "x-reg10"], binary
+    head = answer.split(b"\r\n\r\n", 1)[0].decode().lower()
+    kept = [n for n in DEL_HEADER_NAMES if f"\r\n{n.lower()}: v" in head]
+    assert kept == ["X-Keep", "x-STR2", "x-end1", "x-end2", "x-reg10"], (binary, head)
+
+
+@pytest.mark.parametrize("words", ["x -m foo", "x -m", "x -m str extra"])
+def test_del_header_bad_match_method(proxy, binary: str, words: str, tmp_path) -> None:  # noqa: F811
+    cfg = tmp_path / "bad.cfg"
+    cfg.write_text(f"defaults\n    mode http\nfrontend f\n    bind 127.0.0.1:1\n"
+                   f"    http-request del-header {words}\n")
+    done = proxy.run(["-c", "-f", str(cfg)])
+    assert done.returncode == 1, (binary, done.stdout, done.stderr)
+    assert "[ALERT]" in done.stdout + done.stderr and ":5]" in done.stdout + done.stderr
