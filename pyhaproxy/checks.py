@@ -22,10 +22,12 @@ Facts taken from HAProxy 1.2.12 (haproxy.c: process_chk, set_server_down, cfg pa
   * `option ssl-hello-chk`: a TLS ClientHello is sent and the reply must be a TLS record of type
     handshake (22) or alert (21), proof that an SSL/TLS stack answered.
     When a proxy names several, ssl-hello-chk is used, else smtpchk, else httpchk.
-  * messages: "[Backup ]Server PX/SRV is DOWN|UP. ..." counting the proxy's servers still UP
-    (and, for DOWN, the sessions the workers still have on the server: they are not cut),
-    then "Proxy PX has no server available !" when none is left; stderr [WARNING] plus syslog
-    at alert (DOWN) / notice (UP), and [ALERT] plus emerg for the last one.
+  * messages, as 2.6 writes them: "[Backup ]Server PX/SRV is DOWN|UP, reason: ..., [code: N, ]
+    [info: "...", ]check duration: Nms. ..." counting the proxy's servers still UP (and, for
+    DOWN, the sessions the workers still have on the server: they are not cut), then
+    "backend 'PX' has no server available!" ("proxy" for a listen; unquoted in the syslog line)
+    when none is left; stderr [WARNING] plus syslog at alert (DOWN) / notice (UP), and [ALERT]
+    plus emerg for the last one.
   * TLS (`server ... ssl` checked where its traffic goes, or `check-ssl`): the check's connection
     does a TLS handshake first (its PROXY header before it), with the server's `verify`, `ca-file`,
     `crt`, `ciphers`, versions, and `check-sni` as SNI (`verifyhost` names the certificate's
@@ -101,6 +103,17 @@ REASONS: dict[int, str] = {
 }
 # statuses at or above 2.6's HCHK_STATUS_L57DATA print the reply's code
 _WITH_CODE = (check_status.CHK_L7OK, check_status.CHK_L7OKC, check_status.CHK_L7STS)
+
+
+def _status_text(status: int, code: int, desc: str, duration_ms: int) -> str:
+    """What 2.6 appends to a check's messages (srv_append_status): ", reason: ...[, code: N]
+    [, info: "..."], check duration: Nms"."""
+    text = f", reason: {REASONS.get(status, 'Unknown')}"
+    if status in _WITH_CODE:
+        text += f", code: {code}"
+    if desc:
+        text += ', info: "' + desc.replace('"', '\\"') + '"'
+    return text + f", check duration: {duration_ms}ms"
 
 
 def http_check_request(px: Proxy) -> bytes:
@@ -308,10 +321,12 @@ class HealthChecker:
         self._members: dict[int, list[tuple[int, bool]]] = {}
         self._build(time.monotonic())
 
-    def _say(self, px: Proxy, stderr_kind: str, level: int | None, msg: str) -> None:
-        """One message: `stderr_kind` ("warning"/"alert") on stderr, syslog `level` (None: none).
+    def _say(self, px: Proxy, stderr_kind: str, level: int | None, msg: str,
+             syslog_msg: str | None = None) -> None:
+        """One message: `stderr_kind` ("warning"/"alert") on stderr, syslog `level` (None: none),
+        `syslog_msg` there when it differs.
 
-        HAProxy 1.2 prints check transitions with Warning()/Alert() and sends them with
+        HAProxy prints check transitions with ha_warning()/ha_alert() and sends them with
         send_log(proxy, level), i.e. to the proxy's log targets. A plain sink gets the level's method.
         """
         log: Any = self._log
@@ -319,7 +334,7 @@ class HealthChecker:
         if proxy_log is not None:
             getattr(log, stderr_kind)(msg, syslog=False)
             if level is not None:
-                proxy_log(px, level, msg)
+                proxy_log(px, level, msg if syslog_msg is None else syslog_msg)
         elif level is None:
             getattr(log, stderr_kind)(msg)
         elif level == LOG_NOTICE:
@@ -722,13 +737,14 @@ class HealthChecker:
         if "log-health-checks" in t.proxy.options and (status != t.prev_status or t.health != before):
             self._log_check(t, ok, cond, status, code, desc, duration_ms)
         t.prev_status = status
+        why = _status_text(status, code, desc, duration_ms)
         if ok and t.health >= s.rise:
             if cond and not t.nolb:
-                self._set_nolb(t)
+                self._set_nolb(t, why)
             elif not cond and (not was_up or t.nolb):
-                self._set_up(t)
+                self._set_up(t, why)
         elif not ok and t.health < s.rise and was_up:
-            self._set_down(t)
+            self._set_down(t, why)
             t.health = 0
         self._shm.set_srv_check(t.idx, status, duration_ms, t.health)
         self._reschedule(t, t.started, now)
@@ -739,12 +755,7 @@ class HealthChecker:
         s = t.srv
         msg = (f"Health check for {'backup ' if s.backup else ''}server {t.label} "
                f"{'conditionally ' if cond else ''}{'succeeded' if ok else 'failed'}")
-        msg += f", reason: {REASONS.get(status, 'Unknown')}"
-        if status in _WITH_CODE:
-            msg += f", code: {code}"
-        if desc:
-            msg += ', info: "' + desc.replace('"', '\\"') + '"'
-        msg += f", check duration: {duration_ms}ms"
+        msg += _status_text(status, code, desc, duration_ms)
         h = t.health
         if h >= s.rise:
             msg += f", status: {h - s.rise + 1}/{s.fall} {'UP' if s.weight else 'DRAIN'}."
@@ -782,7 +793,13 @@ class HealthChecker:
             return 0
         return max(0, total)
 
-    def _set_down(self, t: _Target) -> None:
+    def _no_server(self, px: Proxy) -> None:
+        """2.6's set_backend_down(): the proxy's kind and name, quoted on stderr only."""
+        kind = "proxy" if px.cap == "listen" else px.cap
+        self._say(px, "alert", LOG_EMERG, f"{kind} '{px.name}' has no server available!",
+                  f"{kind} {px.name} has no server available!")
+
+    def _set_down(self, t: _Target, why: str = "") -> None:
         was_nolb = t.nolb
         t.up = t.nolb = False
         self._shm.set_srv_state(t.idx, srv_state.SRV_DOWN, _wall_ms())
@@ -793,12 +810,12 @@ class HealthChecker:
         # no queues here: nothing is requeued and nothing remains in a queue
         # 2.6: "we don't send an alert if the server was previously paused" (stopping)
         self._say(t.proxy, "warning", LOG_NOTICE if was_nolb else LOG_ALERT,
-                  f"{prefix}Server {t.label} is DOWN. {act} active and {bck} backup servers left."
+                  f"{prefix}Server {t.label} is DOWN{why}. {act} active and {bck} backup servers left."
                   f"{on_backup} {cur} sessions active, 0 requeued, 0 remaining in queue.")
         if act == 0 and bck == 0:
-            self._say(t.proxy, "alert", LOG_EMERG, f"Proxy {t.proxy.name} has no server available !")
+            self._no_server(t.proxy)
 
-    def _set_nolb(self, t: _Target) -> None:
+    def _set_nolb(self, t: _Target, why: str = "") -> None:
         """disable-on-404: UP but out of load balancing; 2.6 logs it "is stopping" at notice."""
         t.up = t.nolb = True
         self._shm.set_srv_state(t.idx, srv_state.SRV_NOLB, _wall_ms())
@@ -806,13 +823,13 @@ class HealthChecker:
         prefix = "Backup " if t.srv.backup else ""
         on_backup = " Running on backup." if bck and not act else ""
         self._say(t.proxy, "warning", LOG_NOTICE,
-                  f"{prefix}Server {t.label} is stopping. {act} active and {bck} backup servers online."
+                  f"{prefix}Server {t.label} is stopping{why}. {act} active and {bck} backup servers online."
                   f"{on_backup} 0 sessions requeued, 0 total in queue.")
         if act == 0 and bck == 0:
             # 2.6 sets the backend down when its last server stops taking new traffic
-            self._say(t.proxy, "alert", LOG_EMERG, f"Proxy {t.proxy.name} has no server available !")
+            self._no_server(t.proxy)
 
-    def _set_up(self, t: _Target) -> None:
+    def _set_up(self, t: _Target, why: str = "") -> None:
         t.up = True
         t.nolb = False
         self._shm.set_srv_state(t.idx, srv_state.SRV_UP, _wall_ms())
@@ -820,5 +837,5 @@ class HealthChecker:
         prefix = "Backup " if t.srv.backup else ""
         on_backup = " Running on backup." if bck and not act else ""
         self._say(t.proxy, "warning", LOG_NOTICE,
-                  f"{prefix}Server {t.label} is UP. {act} active and {bck} backup servers online."
+                  f"{prefix}Server {t.label} is UP{why}. {act} active and {bck} backup servers online."
                   f"{on_backup} 0 sessions requeued, 0 total in queue.")

@@ -901,7 +901,7 @@ class Master:
             self.log.alert(str(e))
             self.log.alert("Configuration not reloaded, the running workers are kept.")
             return
-        if not listeners:
+        if not listeners and not cfg.global_.stats_sockets:
             self.log.alert("No enabled listener found in the new configuration, not reloaded.")
             return
         new_bound: dict[ListenerKey, Listener] = {}

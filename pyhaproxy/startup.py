@@ -233,7 +233,7 @@ class Startup:
             listeners = self.bind_initial()
         except StartupFailed:
             return 1, []
-        if not listeners:
+        if not listeners and not g.stats_sockets:   # (a stats socket is a listener too, as in 2.6)
             self.log.alert(
                 f"[{self.name}.main()] No enabled listener found (check the <listen> keywords) ! Exiting.",
                 syslog=False,

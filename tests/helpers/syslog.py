@@ -20,6 +20,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 LEVEL_INFO = 6
@@ -45,6 +46,8 @@ class Syslog:
         self.entries: list[tuple[float, int, int, str]] = []   # filled by the thread (start())
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # applied to each message the thread collects (start()): a test may drop its variable parts
+        self.normalize: Callable[[str], str] | None = None
 
     def __enter__(self) -> Syslog:
         return self
@@ -165,8 +168,11 @@ class Syslog:
                 continue
             text = data.decode("latin-1")
             m = SYSLOG_RE.match(text)
-            entry = (time.monotonic(), int(m["pri"]), int(m["pid"]), m["msg"]) if m else \
-                (time.monotonic(), -1, -1, text)
+            msg = m["msg"] if m else text
+            if self.normalize is not None:
+                msg = self.normalize(msg)
+            entry = (time.monotonic(), int(m["pri"]), int(m["pid"]), msg) if m else \
+                (time.monotonic(), -1, -1, msg)
             with self.lock:
                 self.entries.append(entry)
 
