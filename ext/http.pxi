@@ -188,6 +188,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     s.ck_found_srv = -1
     s.stk_done = 0
     s.txn_counted = 0
+    s.ts_counted = 0
     if p.ntcc and tcp_content_rules(idx, p.tcc_first, p.ntcc, 1):
         return
     # an answer of haproxy's own may keep the client (session.pxi answer_frame()); until the body
@@ -815,6 +816,7 @@ cdef void http_end_transaction(int idx) noexcept nogil:
     vars_end_txn(s)
     stk_txn_status(s, s.term_phase == PH_TARPIT)
     ctr_txn_status(s)
+    ctr_time_stats(s)
     if not s.cli_ka or s.req.eof:
         tls_shut(s.cfd)     # tls: close_notify first
         shutdown(s.cfd, SHUT_WR)
@@ -853,6 +855,7 @@ cdef void http_end_transaction(int idx) noexcept nogil:
     stk_release(s, 1)           # the counters this request's http-request rules tracked
     s.stk_done = 0
     s.txn_counted = 0
+    s.ts_counted = 0
     s.accept_ms = g_now
     s.accept_wall_ms = g_wall
     s.t_hs = 0

@@ -412,6 +412,7 @@ cdef struct sess_t:
                            # (both released when the request ends), 0 by connection|session
     int stk_done           # this request's status was counted (http_err/http_fail)
     int txn_counted        # ...and in its frontend's and backend's hrsp_* (session.pxi ctr_txn_status)
+    int ts_counted         # ...and its times in its server's and backend's averages (ctr_time_stats)
     char uid[UID_MAX]      # `unique-id-format`: this request's ID (logformat.pxi)
     int uid_len
     int loginfo_len
