@@ -75,7 +75,8 @@ cdef void ctr_time_stats(sess_t *s) noexcept nogil:
     """A stream that reached a server at its end: its queue, connect, response and total times
     into its server's and backend's averages and maxima (2.6's stream_update_time_stats), once
     per transaction. A stream that never connected, or an HTTP one without a response, counts
-    nothing; a TCP one's response time is 0."""
+    nothing; a TCP one's response time is 0; the total time of a kept-alive connection's next
+    request counts from the previous one's end (the log's Tt counts from the request)."""
     cdef long long tq, tw, tc, tr, tt
     cdef int http = g_px[s.be].mode == MODE_HTTP
     cdef shm_ctr *c
@@ -87,6 +88,7 @@ cdef void ctr_time_stats(sess_t *s) noexcept nogil:
         return
     if not http:
         tr = 0
+    tt += s.t_idle          # 2.6's total time counts a kept-alive request's idle wait (Ti)
     if tw < 0:
         tw = 0
     if s.srv >= 0:

@@ -361,6 +361,7 @@ cdef struct sess_t:
     long long t_req        # request complete (Tq)
     long long t_conn       # connection established (Tc)
     long long t_cstart     # left the queue (or never waited) and began connecting: ends Tw
+    long long t_idle       # a kept-alive request's wait since the previous one ended (2.6's Ti)
     long long t_rsp        # response headers received (Tr)
     sockaddr_storage cli_addr    # the client: the socket's peer, or what a PROXY header said
     socklen_t cli_addrlen

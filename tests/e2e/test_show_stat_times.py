@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -123,3 +124,53 @@ def test_time_averages(proxy: Any, binary: str, tmp_path: Path,  # noqa: F811
                 # rounding up of the average
                 lo, hi = (max(0, ms - 1) * n + 511) // 512, (ms * n + 511) // 512
                 assert lo / 1000 <= float(m[name]) <= hi / 1000, (name, m[name], ms, n)
+
+
+KA_CFG = """
+global
+    nbthread 1
+    stats socket {sock} level admin
+defaults
+    mode http
+    timeout client 10s
+    timeout connect 2s
+    timeout server 10s
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend app
+backend app
+    server s1 127.0.0.1:{bport}
+"""
+PAUSE_MS = 400
+
+
+def test_a_kept_alive_requests_total_time_counts_its_wait(proxy: Any, binary: str,  # noqa: F811
+                                                           tmp_path: Path,
+                                                           http_backend: Callable[..., Any]) -> None:
+    """Two requests on one connection, PAUSE apart: the second one's total time (ttime_max)
+    counts the wait since the first ended, as 2.6's does; its response time does not."""
+    be = http_backend(response=HttpResponse(body=b"ok\n", delay=DELAY_MS / 1000))
+    (port,) = free_ports(1)
+    sock = tmp_path / "stats.sock"
+    proxy.start(KA_CFG, sock=sock, port=port, bport=be.port)
+    with socket.create_connection((LOCALHOST, port), timeout=10) as s:
+        for i in range(2):
+            if i:
+                time.sleep(PAUSE_MS / 1000)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            for _ in range(100):
+                if data.endswith(b"ok\n"):
+                    break
+                data += s.recv(65536)
+            assert data.startswith(b"HTTP/1.1 200"), data
+
+    def settled() -> dict[str, str] | None:
+        r = show_stat(sock)[("app", "BACKEND")]
+        return r if r["req_tot"] == "2" and r["ttime_max"] != "0" else None
+
+    row = wait_until(settled, timeout=10)
+    v = {c: int(row[c]) for c in AVERAGES + MAXIMA}
+    assert 250 <= v["rtime"] <= 2000 and v["rtime_max"] <= 2000, v
+    assert v["ttime_max"] >= v["rtime_max"] + PAUSE_MS - 50, v
+    assert v["ttime"] > v["rtime"] + (PAUSE_MS - 50) // 2, v
