@@ -172,5 +172,7 @@ def test_a_kept_alive_requests_total_time_counts_its_wait(proxy: Any, binary: st
     row = wait_until(settled, timeout=10)
     v = {c: int(row[c]) for c in AVERAGES + MAXIMA}
     assert 250 <= v["rtime"] <= 2000 and v["rtime_max"] <= 2000, v
-    assert v["ttime_max"] >= v["rtime_max"] + PAUSE_MS - 50, v
-    assert v["ttime"] > v["rtime"] + (PAUSE_MS - 50) // 2, v
+    # the second request: its wait (~PAUSE) and its response (>= ~DELAY); without the wait it
+    # would be ~DELAY (ranges kept loose for a loaded machine)
+    assert v["ttime_max"] >= PAUSE_MS + 250 - 50, v
+    assert v["ttime"] >= v["rtime"] + PAUSE_MS // 4, v
