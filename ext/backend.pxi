@@ -319,4 +319,5 @@ cdef inline void sess_set_srv(sess_t *s, int g) noexcept nogil:
         ctr_open(shm_ctr_at(g_shm, g_worker, g_npx + g))
         shm_ctr_at(g_shm, g_worker, g_npx + g).last_sess_ms = g_wall     # (`lastsess` in show stat)
         ctr_px(s.be).last_sess_ms = g_wall
+        ctr_px(s.be).lbconn += 1       # (the sum of its servers' tot_sess: 2.6's cum_lbconn)
 

@@ -190,6 +190,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     s.ck_found_srv = -1
     s.stk_done = 0
     s.txn_counted = 0
+    s.ts_counted = 0
     if p.ntcc and tcp_content_rules(idx, p.tcc_first, p.ntcc, 1):
         return
     # an answer of haproxy's own may keep the client (session.pxi answer_frame()); until the body
@@ -372,7 +373,9 @@ cdef void http_client_io(int idx) noexcept nogil:
         n = chan_recv(&s.req, s.cfd, &s.cli_rd, H1_MAX_HDR_BLOCK)
         if n > 0:
             if s.http_ka and s.req.buf_in == n:
-                # A new request on a kept-alive connection: the request timer starts now.
+                # A new request on a kept-alive connection: the request timer starts now. The
+                # wait is kept for the total time of the time averages (2.6 counts it there).
+                s.t_idle = g_now - s.accept_ms
                 s.accept_ms = g_now
                 s.accept_wall_ms = g_wall
                 s.t_hs = 0          # (the handshake belongs to the connection's first request)
@@ -817,6 +820,7 @@ cdef void http_end_transaction(int idx) noexcept nogil:
     vars_end_txn(s)
     stk_txn_status(s, s.term_phase == PH_TARPIT)
     ctr_txn_status(s)
+    ctr_time_stats(s)
     if not s.cli_ka or s.req.eof:
         tls_shut(s.cfd)     # tls: close_notify first
         shutdown(s.cfd, SHUT_WR)
@@ -855,7 +859,9 @@ cdef void http_end_transaction(int idx) noexcept nogil:
     stk_release(s, 1)           # the counters this request's http-request rules tracked
     s.stk_done = 0
     s.txn_counted = 0
+    s.ts_counted = 0
     s.accept_ms = g_now
+    s.t_idle = 0
     s.accept_wall_ms = g_wall
     s.t_hs = 0
     s.srv_exp = 0

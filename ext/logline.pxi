@@ -629,6 +629,29 @@ cdef void log_captures(char *b, int *n, int cap, char *base, int ncap, short *le
     lc(b, n, cap, b'}')
 
 
+cdef long long sess_timers(sess_t *s, int http, long long *tq, long long *tw, long long *tc,
+                           long long *tr, long long *tt) noexcept nogil:
+    """The stream's timers in ms, -1 for a phase never reached: the request (TR), the queue (Tw),
+    the connect (Tc), the response (Tr) and the total (Tt), as the log prints them; Tw counts from
+    the request when `http` (2.6's t_queue - t_request), else from the accept. Returns where Tw
+    starts. The log and the time averages (session.pxi ctr_time_stats) read them."""
+    cdef long long t0 = s.t_req if (http and s.t_req) else s.accept_ms
+    tq[0] = s.t_req - s.accept_ms - s.t_hs if s.t_req else -1     # (2.6's TR starts after the handshake)
+    if s.t_cstart:
+        tw[0] = s.t_cstart - t0        # time in the backend queue (0 when it did not wait)
+    elif s.t_conn or (s.term_phase >= PH_CONNECT and s.srv != -1) or (not http and s.term_phase == PH_DATA):
+        tw[0] = 0
+    else:
+        tw[0] = -1
+    if s.t_conn:
+        tc[0] = s.t_conn - (s.t_cstart if s.t_cstart else t0)
+    else:
+        tc[0] = -1
+    tr[0] = s.t_rsp - s.t_conn if (s.t_rsp and s.t_conn) else -1
+    tt[0] = g_now - s.accept_ms
+    return t0
+
+
 cdef void sess_log(sess_t *s) noexcept nogil:
     """Log the session (TCP) or the transaction (HTTP) once; a no-op when already logged."""
     log_session(s, 0, 0)
@@ -680,20 +703,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         return
     http = p.mode == MODE_HTTP and (p.opts & PO_HTTPLOG) != 0
     # timers; -1 for a phase never reached
-    t0 = s.t_req if (http and s.t_req) else s.accept_ms
-    tq = s.t_req - s.accept_ms - s.t_hs if s.t_req else -1     # (2.6's TR starts after the handshake)
-    if s.t_cstart:
-        tw = s.t_cstart - t0           # time in the backend queue (0 when it did not wait)
-    elif s.t_conn or (s.term_phase >= PH_CONNECT and s.srv != -1) or (not http and s.term_phase == PH_DATA):
-        tw = 0
-    else:
-        tw = -1
-    if s.t_conn:
-        tc = s.t_conn - (s.t_cstart if s.t_cstart else t0)
-    else:
-        tc = -1
-    tr = s.t_rsp - s.t_conn if (s.t_rsp and s.t_conn) else -1
-    tt = g_now - s.accept_ms
+    t0 = sess_timers(s, http, &tq, &tw, &tc, &tr, &tt)
     if s.term_phase == PH_TARPIT:
         # 2.6 counts the hold as the wait (Tw) and no request time (TR -1)
         tw = g_now - t0

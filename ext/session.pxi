@@ -45,6 +45,61 @@ cdef void ctr_txn_status(sess_t *s) noexcept nogil:
         ctr_px(s.be).req_tot += 1
 
 
+cdef inline uint32_t swrate_add_dynamic(uint32_t *sum, uint32_t n, uint32_t v) noexcept nogil:
+    """2.6's sliding-window sum (freq_ctr.h): the window's share of the sum leaves, the sample
+    comes in; n = 0 (fewer samples than the window so far) only adds. One writer per block."""
+    sum[0] = sum[0] - ((sum[0] + n - 1) // n if n else 0) + v
+    return sum[0]
+
+
+cdef inline void ctr_time_add(shm_ctr *c, uint64_t count, uint32_t q, uint32_t ct, uint32_t d,
+                              uint32_t tt) noexcept nogil:
+    """One stream's times into a server's or a backend's averages; `count` is 2.6's sample
+    counter (requests in HTTP, sessions in TCP): the window slides once it passed the size."""
+    cdef uint32_t n = SHM_TIME_SAMPLES if count > SHM_TIME_SAMPLES else 0
+    swrate_add_dynamic(&c.q_time, n, q)
+    swrate_add_dynamic(&c.c_time, n, ct)
+    swrate_add_dynamic(&c.d_time, n, d)
+    swrate_add_dynamic(&c.t_time, n, tt)
+    if q > c.qtime_max:
+        c.qtime_max = q
+    if ct > c.ctime_max:
+        c.ctime_max = ct
+    if d > c.dtime_max:
+        c.dtime_max = d
+    if tt > c.ttime_max:
+        c.ttime_max = tt
+
+
+cdef void ctr_time_stats(sess_t *s) noexcept nogil:
+    """A stream that reached a server at its end: its queue, connect, response and total times
+    into its server's and backend's averages and maxima (2.6's stream_update_time_stats), once
+    per transaction. A stream that never connected, or an HTTP one without a response, counts
+    nothing; a TCP one's response time is 0; the total time of a kept-alive connection's next
+    request counts from the previous one's end (the log's Tt counts from the request)."""
+    cdef long long tq, tw, tc, tr, tt
+    cdef int http = g_px[s.be].mode == MODE_HTTP
+    cdef shm_ctr *c
+    if s.ts_counted:
+        return
+    s.ts_counted = 1
+    sess_timers(s, http, &tq, &tw, &tc, &tr, &tt)
+    if tc < 0 or (http and tr < 0):
+        return
+    if not http:
+        tr = 0
+    tt += s.t_idle          # 2.6's total time counts a kept-alive request's idle wait (Ti)
+    if tw < 0:
+        tw = 0
+    if s.srv >= 0:
+        c = ctr_srv(s.srv)
+        ctr_time_add(c, c.req_tot if http else c.tot_sess, <uint32_t>tw, <uint32_t>tc, <uint32_t>tr,
+                     <uint32_t>tt)
+    c = ctr_px(s.be)
+    ctr_time_add(c, c.req_tot if http else c.lbconn, <uint32_t>tw, <uint32_t>tc, <uint32_t>tr,
+                 <uint32_t>tt)
+
+
 cdef void ctr_reuse(sess_t *s) noexcept nogil:
     """A request goes on an idle server connection (`reuse` in show stat)."""
     ctr_px(s.be).reuse += 1
@@ -134,6 +189,7 @@ cdef void sess_close(int idx) noexcept nogil:
     if g_px[s.px].mode == MODE_HTTP and s.status > 0:
         stk_txn_status(s, s.term_phase == PH_TARPIT)
         ctr_txn_status(s)
+    ctr_time_stats(s)
     ctr_aborts(s)
     stk_release(s, 0)
     ctr_px(s.px).cur_sess -= 1

@@ -96,7 +96,24 @@ typedef struct shm_ctr {
     /* a server's and a backend's: wall-clock ms of the last session given to one of its servers
      * (0: none yet); the master takes the workers' latest, for `lastsess` */
     volatile int64_t last_sess_ms;
+    /* a backend's: sessions given to one of its servers (2.6's cum_lbconn, what a TCP backend's
+     * time averages are divided by; a server's is tot_sess) */
+    volatile uint64_t lbconn;
+    /* a server's and a backend's time averages (`qtime`..`ttime_max`): 2.6's sliding-window sums
+     * (swrate_add_dynamic over SHM_TIME_SAMPLES) of the queue, connect, response (data) and
+     * total times in ms of the streams that reached a server, and their maxima (session.pxi) */
+    volatile uint32_t q_time;
+    volatile uint32_t c_time;
+    volatile uint32_t d_time;
+    volatile uint32_t t_time;
+    volatile uint32_t qtime_max;
+    volatile uint32_t ctime_max;
+    volatile uint32_t dtime_max;
+    volatile uint32_t ttime_max;
 } shm_ctr;
+
+/* 2.6's TIME_STATS_SAMPLES: the window of the time averages */
+#define SHM_TIME_SAMPLES 512
 
 static inline shm_srv *shm_srv_at(shm_hdr *h, uint32_t i) {
     return ((shm_srv *)(h + 1)) + i;

@@ -27,7 +27,13 @@ _CTR_FIELDS = ("cur_sess", "max_sess", "tot_sess", "bytes_in", "bytes_out", "den
                "err_req", "err_conn", "err_resp", "retries", "redispatches", "req_tot",
                "ssl_sess", "ssl_reused", "ssl_fail", "ssl_cur", "cli_abrt", "srv_abrt", "connect", "reuse",
                "intercepted", "denied_conn", "denied_sess", "failed_rewrites", "internal_errors",
-               "used_conns", "idle_conns", "safe_conns", "last_sess_ms")
+               "used_conns", "idle_conns", "safe_conns", "last_sess_ms", "lbconn",
+               "q_time", "c_time", "d_time", "t_time", "qtime_max", "ctime_max", "dtime_max", "ttime_max")
+# taken as the workers' largest, not summed
+_CTR_MAXIMA = ("max_sess", "last_sess_ms", "qtime_max", "ctime_max", "dtime_max", "ttime_max")
+# a worker's sliding-window sums and sample counters, kept per worker under "time_windows" for
+# the master to combine (stats/collect.py time_avg)
+_CTR_WINDOW = ("req_tot", "tot_sess", "lbconn", "q_time", "c_time", "d_time", "t_time")
 
 
 cdef class Shm:
@@ -147,7 +153,10 @@ cdef class Shm:
                  reuse=c.reuse, intercepted=c.intercepted, denied_conn=c.denied_conn,
                  denied_sess=c.denied_sess, failed_rewrites=c.failed_rewrites,
                  internal_errors=c.internal_errors, used_conns=c.used_conns, idle_conns=c.idle_conns,
-                 safe_conns=c.safe_conns, last_sess_ms=c.last_sess_ms)
+                 safe_conns=c.safe_conns, last_sess_ms=c.last_sess_ms, lbconn=c.lbconn,
+                 q_time=c.q_time, c_time=c.c_time, d_time=c.d_time, t_time=c.t_time,
+                 qtime_max=c.qtime_max, ctime_max=c.ctime_max, dtime_max=c.dtime_max,
+                 ttime_max=c.ttime_max)
         d["hrsp"] = [c.hrsp[k] for k in range(SHM_NHRSP)]
         return d
 
@@ -155,11 +164,14 @@ cdef class Shm:
         total = None
         for w in range(self.hdr.nworkers):
             d = self.counters(w, slot)
+            win = {k: d[k] for k in _CTR_WINDOW}
             if total is None:
                 total = d
+                total["time_windows"] = [win]
             else:
+                total["time_windows"].append(win)
                 for k in _CTR_FIELDS:
-                    if k == "max_sess" or k == "last_sess_ms":
+                    if k in _CTR_MAXIMA:
                         total[k] = max(total[k], d[k])
                     else:
                         total[k] += d[k]

@@ -361,6 +361,7 @@ cdef struct sess_t:
     long long t_req        # request complete (Tq)
     long long t_conn       # connection established (Tc)
     long long t_cstart     # left the queue (or never waited) and began connecting: ends Tw
+    long long t_idle       # a kept-alive request's wait since the previous one ended (2.6's Ti)
     long long t_rsp        # response headers received (Tr)
     sockaddr_storage cli_addr    # the client: the socket's peer, or what a PROXY header said
     socklen_t cli_addrlen
@@ -412,6 +413,7 @@ cdef struct sess_t:
                            # (both released when the request ends), 0 by connection|session
     int stk_done           # this request's status was counted (http_err/http_fail)
     int txn_counted        # ...and in its frontend's and backend's hrsp_* (session.pxi ctr_txn_status)
+    int ts_counted         # ...and its times in its server's and backend's averages (ctr_time_stats)
     char uid[UID_MAX]      # `unique-id-format`: this request's ID (logformat.pxi)
     int uid_len
     int loginfo_len

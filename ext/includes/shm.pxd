@@ -5,6 +5,7 @@ cdef extern from "shm.h" nogil:
     enum:
         SHM_MAGIC
         SHM_NHRSP
+        SHM_TIME_SAMPLES
     ctypedef struct shm_hdr:
         uint32_t magic
         uint32_t nproxy
@@ -56,6 +57,15 @@ cdef extern from "shm.h" nogil:
         uint64_t idle_conns
         uint64_t safe_conns
         int64_t last_sess_ms
+        uint64_t lbconn
+        uint32_t q_time
+        uint32_t c_time
+        uint32_t d_time
+        uint32_t t_time
+        uint32_t qtime_max
+        uint32_t ctime_max
+        uint32_t dtime_max
+        uint32_t ttime_max
     shm_srv *shm_srv_at(shm_hdr *h, uint32_t i)
     shm_ctr *shm_ctr_at(shm_hdr *h, uint32_t w, uint32_t s)
     uint64_t shm_size(uint32_t nproxy, uint32_t nsrv, uint32_t nworkers)

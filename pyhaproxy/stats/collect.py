@@ -409,6 +409,7 @@ def _proxy_rows(
             "used_conn_cur": sc["used_conns"], "srv_icur": sc["idle_conns"] + sc["safe_conns"],
             "idle_conn_cur": sc["idle_conns"], "safe_conn_cur": sc["safe_conns"],
             "lastsess": _lastsess(sc, now),
+            **_time_fields(sc, "req_tot" if px.mode == "http" else "tot_sess"),
         }  # fmt: skip
         if srv.check:
             cs = int(info.get("check_status", 0))
@@ -447,6 +448,7 @@ def _proxy_rows(
     }  # fmt: skip
     be.update(NO_COMPRESSION_NOR_CACHE)
     be["lastsess"] = _lastsess(pc, now)
+    be.update(_time_fields(pc, "req_tot" if px.mode == "http" else "lbconn"))
     if last_change:
         be["lastchg"] = max(0, int(now - last_change / 1000))
     be["rate"] = sess_rate
@@ -456,6 +458,41 @@ def _proxy_rows(
         be["req_tot"] = pc["req_tot"]
     backend = Row(px.name, "BACKEND", TYPE_BACKEND, be, "up" if up else "down")
     return ProxyStats(px, iid, frontend, servers, backend)
+
+
+TIME_STATS_SAMPLES = 512  # 2.6's window of the time averages (ext/shm.h SHM_TIME_SAMPLES)
+
+
+def time_avg(windows: list[tuple[int, int]], full: bool = False) -> int:
+    """2.6's swrate_avg over the workers' windows: each worker gives (its sliding-window sum, its
+    sample counter: the object's requests in HTTP, sessions in TCP). A worker's window holds
+    min(counter, 512) samples; the workers' sums are added and divided by their windows' sizes
+    added, rounded up: an average weighted by each worker's sample count. With one worker this is
+    2.6's figure exactly (a counter of 0 divides by the full window, which gives 0). `full`: each
+    worker that has samples counts a whole window, as 2.6's exporter divides by 512 however few
+    samples there are (its averages are low until 512 streams went through)."""
+    total = size = 0
+    for wsum, count in windows:
+        total += wsum
+        size += (TIME_STATS_SAMPLES if count else 0) if full else min(count, TIME_STATS_SAMPLES)
+    if size == 0:
+        size = TIME_STATS_SAMPLES
+    return (total + size - 1) // size
+
+
+def _time_fields(c: dict[str, Any], count: str) -> dict[str, int]:
+    """A server's or backend's qtime..ttime (ms, averaged as 2.6's show stat does) and their
+    maxima; promex_qtime..promex_ttime, the averages as 2.6's exporter computes them; `count`
+    names its sample counter (req_tot, tot_sess or lbconn)."""
+    wins = c.get("time_windows") or [c]
+    out = {}
+    for col, key in (("qtime", "q_time"), ("ctime", "c_time"), ("rtime", "d_time"), ("ttime", "t_time")):
+        per_worker = [(int(w.get(key, 0)), int(w.get(count, 0))) for w in wins]
+        out[col] = time_avg(per_worker)
+        out[f"promex_{col}"] = time_avg(per_worker, full=True)     # (prometheus.py: 2.6's exporter)
+    out.update({"qtime_max": int(c.get("qtime_max", 0)), "ctime_max": int(c.get("ctime_max", 0)),
+                "rtime_max": int(c.get("dtime_max", 0)), "ttime_max": int(c.get("ttime_max", 0))})
+    return out
 
 
 def _lastsess(c: dict[str, Any], now: float) -> int:

@@ -130,8 +130,22 @@ def _row_html(row: Row) -> str:
         name = row.svname
     cells = [f'<td class="al">{escape(name)}</td>']
     for key, _ in ((k, t) for t, k in _COLS):
-        cells.append(f"<td>{escape(_fmt(key, row.values.get(key), row))}</td>")
+        tip = f' title="{escape(_times_tip(row))}"' if key == "stot" and row.type != 0 else ""
+        cells.append(f"<td{tip}>{escape(_fmt(key, row.values.get(key), row))}</td>")
     return f'<tr class="{cls}">' + "".join(cells) + "</tr>"
+
+
+def _times_tip(row: Row) -> str:
+    """A server's or backend's time maxima and averages, the lines of 2.6's tooltip on the
+    session total (the response time in HTTP only), as the cell's title."""
+    v = row.values
+    lines = ["Max / Avg over last 1024 success. conn."]
+    for label, col in (("Queue time", "qtime"), ("Connect time", "ctime"), ("Responses time", "rtime"),
+                       ("Total time", "ttime")):
+        if col == "rtime" and v.get("mode") != "http":
+            continue
+        lines.append(f"- {label}: {v.get(col + '_max', 0)} / {v.get(col, 0)} ms")
+    return "\n".join(lines)
 
 
 def _group_th(title: str, n: int) -> str:

@@ -34,6 +34,26 @@ _REWRITES_AND_INTERNAL: list[tuple[str, str, str, str]] = [
     ("internal_errors_total", "counter", "Internal errors since the start", "eint"),
 ]
 _UWEIGHT = ("uweight", "gauge", "A server's user weight; a backend's: the sum its weight counts", "uweight")
+# 2.6's time averages and maxima: the columns are in ms, the families in seconds. The averages
+# are 2.6's exporter's: the window's sum over 512 however few samples it holds (collect.py)
+_TIMES: list[tuple[str, str, str, str]] = [
+    ("queue_time_average_seconds", "gauge", "Avg. queue time for last 1024 successful connections.",
+     "promex_qtime"),
+    ("connect_time_average_seconds", "gauge", "Avg. connect time for last 1024 successful connections.",
+     "promex_ctime"),
+    ("response_time_average_seconds", "gauge", "Avg. response time for last 1024 successful connections.",
+     "promex_rtime"),
+    ("total_time_average_seconds", "gauge", "Avg. total time for last 1024 successful connections.",
+     "promex_ttime"),
+    ("max_queue_time_seconds", "gauge", "Maximum observed time spent in the queue", "qtime_max"),
+    ("max_connect_time_seconds", "gauge", "Maximum observed time spent waiting for a connection to complete",
+     "ctime_max"),
+    ("max_response_time_seconds", "gauge", "Maximum observed time spent waiting for a server response",
+     "rtime_max"),
+    ("max_total_time_seconds", "gauge",
+     "Maximum observed total request+response time (request+queue+connect+response+processing)", "ttime_max"),
+]
+_IN_SECONDS = {t[0] for t in _TIMES}
 _LASTSESS = ("last_session_seconds", "gauge", "Seconds since a session last went to a server (-1: never)",
              "lastsess")
 
@@ -127,6 +147,7 @@ _BE: list[tuple[str, str, str, str]] = [
     *_REWRITES_AND_INTERNAL,
     _UWEIGHT,
     _LASTSESS,
+    *_TIMES,
 ]
 _SV: list[tuple[str, str, str, str]] = [
     ("current_sessions", "gauge", "Number of current sessions on the frontend, backend or server", "scur"),
@@ -187,6 +208,7 @@ _SV: list[tuple[str, str, str, str]] = [
     *_REWRITES_AND_INTERNAL,
     _UWEIGHT,
     _LASTSESS,
+    *_TIMES,
 ]
 _HRSP_HELP = "Total number of HTTP responses with status 100-199 returned by this object"
 _SERVER_STATES = ("DOWN", "UP", "MAINT", "DRAIN", "NOLB")
@@ -209,6 +231,13 @@ def _num(v: Any) -> str | None:
         return str(int(v))
     except (TypeError, ValueError):
         return None
+
+
+def _seconds(ms: Any) -> str | None:
+    """A value in ms as the exporter's seconds, printed as 2.6 prints them (0.300000)."""
+    if ms is None or ms == "":
+        return None
+    return f"{int(ms) / 1000.0:f}"
 
 
 class _Out:
@@ -234,7 +263,7 @@ def _rows_family(
     for suffix, typ, help_, fld in table:
         samples = []
         for r in rows:
-            v = _num(r.values.get(fld))
+            v = _seconds(r.values.get(fld)) if suffix in _IN_SECONDS else _num(r.values.get(fld))
             if v is not None:
                 samples.append((_labels(**labels(r)), v))
         out.family(f"{prefix}_{suffix}", typ, help_, samples)

@@ -251,6 +251,31 @@ def test_html_page(view: View) -> None:
         assert f"<td>{pid}</td>" in page
 
 
+def test_time_averages_in_csv_page_and_exporter(view: View) -> None:
+    """qtime..ttime from the workers' windows (two workers: 2 and 1 samples), the maxima the
+    workers' largest, the page's tooltip, the exporter's seconds (2.6's sum over 512)."""
+    nproxy = 3
+    s1 = view.shm.ctr[nproxy + 0]
+    s1.update(req_tot=3, qtime_max=602, ctime_max=1, dtime_max=301, ttime_max=903)
+    s1["time_windows"] = [
+        {"req_tot": 2, "tot_sess": 2, "lbconn": 0, "q_time": 300, "c_time": 1, "d_time": 602, "t_time": 903},
+        {"req_tot": 1, "tot_sess": 1, "lbconn": 0, "q_time": 601, "c_time": 0, "d_time": 301, "t_time": 903},
+    ]
+    rows = {(r["pxname"], r["svname"]): r for r in csv_rows(csv_fmt.render(collect(view)))}
+    got = {c: rows[("web", "s1")][c] for c in ("qtime", "ctime", "rtime", "ttime", "qtime_max", "rtime_max")}
+    assert got == {"qtime": "301", "ctime": "1", "rtime": "301", "ttime": "602", "qtime_max": "602",
+                   "rtime_max": "301"}
+    assert rows[("web", "s2")]["qtime"] == "0" and rows[("web", "BACKEND")]["ttime"] == "0"
+    assert rows[("web", "FRONTEND")]["qtime"] == ""
+    page = html_fmt.render(collect(view), uri="/st")
+    assert "- Queue time: 602 / 301 ms" in page and "- Responses time: 301 / 301 ms" in page
+    prom = prom_fmt.render(collect(view))
+    # (two workers with samples: 901 ms over two windows of 512)
+    assert 'haproxy_server_queue_time_average_seconds{proxy="web",server="s1"} 0.001000' in prom
+    assert 'haproxy_server_max_total_time_seconds{proxy="web",server="s1"} 0.903000' in prom
+    assert 'haproxy_backend_total_time_average_seconds{proxy="web"} 0.000000' in prom
+
+
 def test_html_hide_version_no_refresh_only_up(view: View) -> None:
     page = html_fmt.render(collect(view), uri="/st", hide_version=True, only_up=True)
     assert "version" not in page.split("<h2>")[0]
