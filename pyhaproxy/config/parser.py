@@ -272,8 +272,11 @@ class Parser:
             )
         elif (px.mode != "health" and not px.servers and px.dispatch is None and not px.transparent
               and not (px.mode == "http" and px.stats.enabled) and px.default_backend is None
-              and not px.use_backends):
-            # (a `listen` serving only the stats page, or switching to backends, is valid in 1.3+)
+              and not px.use_backends
+              and any(b.where.line == where.line and b.where.file == where.file for b in px.binds)):
+            # (a `listen` serving only the stats page, or switching to backends, is valid in 1.3+;
+            # a 2.x one, its addresses on `bind` lines, needs no server at all: 2.6 accepts it and
+            # answers 503 to what its rules do not answer themselves)
             raise err(
                 f"listener {px.name} has no dispatch address and is not in transparent or balance mode."
             )
