@@ -189,9 +189,6 @@ _LATER_OPTIONS = {
     "tcp-check": "1.5",
     "external-check": "1.6",
     "spop-check": "1.7",
-    "splice-auto": "1.4",
-    "splice-request": "1.4",
-    "splice-response": "1.4",
     "socket-stats": "1.4",
     "tcp-smart-accept": "1.4",
     "tcp-smart-connect": "1.4",
@@ -207,6 +204,11 @@ _LATER_OPTIONS = {
     "http-restrict-req-hdr-names": "2.5",
     "idle-close-on-response": "2.6",
 }
+
+
+# 2.6 splices only with these options; pyhaproxy splices large transfers whenever it can (HTTP
+# and TCP, docs/architecture.md), so they are accepted and change nothing
+_SPLICE_OPTIONS = ("splice-auto", "splice-request", "splice-response")
 
 
 def _forwardfor_args(px: Proxy, args: list[str], where: Where) -> None:
@@ -252,6 +254,10 @@ def p_option(st: State, args: list[str], where: Where) -> None:
         no_extra(args, 2, where)
         px.log_format = parse_log_format(HTTPSLOG)
         px.options.add("httplog")
+        return
+    if name in _SPLICE_OPTIONS:
+        no_extra(args, 2, where)
+        px.options.add(name)
         return
     if name in _FLAG_OPTIONS:
         if name == "httplog" and len(args) > 2:
@@ -302,11 +308,37 @@ def p_option(st: State, args: list[str], where: Where) -> None:
     raise fail(where, f"unknown option '{name}'.")
 
 
+# options 2.6 refuses to negate ("negation/default is not supported for option 'X'")
+_NOT_NEGATABLE = ("httplog", "httpslog", "tcplog", "forwardfor", "httpchk", "smtpchk", "ssl-hello-chk",
+                  "tcpka", "originalto", "tcp-check", "mysql-check", "pgsql-check", "redis-check",
+                  "ldap-check", "spop-check", "external-check", "http_proxy")
+
+
 def p_no(st: State, args: list[str], where: Where) -> None:
+    """`no log`, and `no option NAME`: an option inherited from `defaults` (or set earlier)
+    turned off, as 2.6 allows it for its boolean options."""
     if len(args) > 1 and args[1] == "log":
         p_no_log(st, args[1:], where)
         return
-    raise not_supported("'no option'", "1.3.15", where)
+    if len(args) < 2 or args[1] != "option":
+        raise fail(where, f"'no' expects 'option' or 'log' (got '{' '.join(args[1:2])}').")
+    need(args, 2, where, "'no option' expects an option name.")
+    name = args[2]
+    no_extra(args, 3, where)
+    if name in _NOT_NEGATABLE:
+        raise fail(where, f"negation/default is not supported for option '{name}'.")
+    px = st.px()
+    if name in _FLAG_OPTIONS or name in ("http-server-close", "http-keep-alive", "forceclose",
+                                         "redispatch", "transparent", *_SPLICE_OPTIONS):
+        px.options.discard(name)
+        if name == "redispatch":
+            px.redispatch = False
+        elif name == "transparent":
+            px.transparent = False
+        return
+    if name in _LATER_OPTIONS:
+        return      # (off: what pyhaproxy does without the option)
+    raise fail(where, f"unknown option '{name}'.")
 
 
 def p_errorloc(st: State, args: list[str], where: Where) -> None:

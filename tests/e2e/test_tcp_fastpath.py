@@ -566,10 +566,11 @@ def test_option_outside_tcp_mode_is_ignored_with_a_warning(proxy: Any, tmp_path:
     r = proxy.run(["-c", "-f", str(cfg)])
     assert r.returncode == 0
     assert "'option tcp-fastpath' ignored for proxy 'h' as it requires TCP mode." in r.stdout + r.stderr
-    cfg.write_text("listen h\n bind 127.0.0.1:1\n mode tcp\n no option tcp-fastpath\n server s 127.0.0.1:2\n")
+    # `no option tcp-fastpath` turns off one given by `defaults`, as `no option` does 2.6's options
+    cfg.write_text("defaults\n mode tcp\n option tcp-fastpath\nlisten h\n bind 127.0.0.1:1\n"
+                   " no option tcp-fastpath\n server s 127.0.0.1:2\n")
     r = proxy.run(["-c", "-f", str(cfg)])
-    assert r.returncode == 1
-    assert "[ALERT] parsing [" in r.stdout + r.stderr
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 # ---- a client that does not read
