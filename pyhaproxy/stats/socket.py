@@ -13,6 +13,7 @@ command's answer ends with an empty line; the connection is closed after the lin
   help                       this list
   show info                  process figures (`Name: value` lines)
   show stat [IID TYPE SID]   CSV statistics; -1 = any, TYPE a mask (1 frontends, 2 backends, 4 servers)
+  show servers state [BE]    the servers' runtime state, as the server state file holds it
   show tls-keys [ID|*]       the tls-ticket-keys files, or their keys (stats/tlskeys.py)
   disable server PX/SRV      put a server in maintenance (no new sessions)        [admin]
   enable server PX/SRV       end the maintenance                                  [admin]
@@ -281,6 +282,7 @@ HELP = (
     "  quit                          : disconnect\n"
     "  show info                     : report information about the running process\n"
     "  show stat [iid type sid]      : report counters for each proxy and server (CSV)\n"
+    "  show servers state [<backend>]: dump volatile server information (all or for a single backend)\n"
     "  show tls-keys [id|*]          : show tls keys references or dump tls ticket keys when id specified\n"
     "  get weight <px>/<srv>         : report a server's current weight\n"
     "  set weight <px>/<srv> <w>[%]  : change a server's weight (admin)\n"
@@ -352,6 +354,11 @@ class CommandHandler:
             return show_peers(view.peers, words[2:])
         if w0 == "show" and w1 == "stat":
             return self._show_stat(view, words[2:])
+        if w0 == "show" and w1 == "servers" and len(words) > 2 and words[2] == "state":
+            from pyhaproxy import server_state
+
+            return server_state.dump(view.cfg, view.shm, words[3] if len(words) > 3 else None,
+                                     started=view.started)
         if w0 == "show" and w1 == "tls-keys":
             from pyhaproxy.stats.tlskeys import show_tls_keys
 
@@ -406,9 +413,11 @@ class CommandHandler:
         found = self._find(view, words[2:3])
         if isinstance(found, str):
             return found
-        gi, _srv = found
+        gi, srv = found
         if view.shm.srv_admin_down(gi) != down:
             view.shm.set_srv_admin_down(gi, down)
+            if down and not srv.check:
+                view.shm.set_srv_check(gi, 0, 0, 0)  # 2.6: health 0, and still 0 once enabled
             if self.notify is not None:
                 what = "is going DOWN for maintenance" if down else "is UP (leaving maintenance)"
                 self.notify(f"Server {words[2]} {what}.")
