@@ -17,6 +17,7 @@ command's answer ends with an empty line; the connection is closed after the lin
   show tls-keys [ID|*]       the tls-ticket-keys files, or their keys (stats/tlskeys.py)
   disable server PX/SRV      put a server in maintenance (no new sessions)        [admin]
   enable server PX/SRV       end the maintenance                                  [admin]
+  set server PX/SRV state ready|maint, set server PX/SRV weight W[%]: the same   [admin]
   get weight PX/SRV          current and initial weight
   set weight PX/SRV W[%]     weight 0..256, or a percentage of the initial weight  [admin]
   prompt / quit              interactive mode / close
@@ -287,6 +288,8 @@ HELP = (
     "  get weight <px>/<srv>         : report a server's current weight\n"
     "  set weight <px>/<srv> <w>[%]  : change a server's weight (admin)\n"
     "  disable server <px>/<srv>     : put a server in maintenance, no new sessions (admin)\n"
+    "  set server <px>/<srv> state ready|maint : change a server's administrative state (admin)\n"
+    "  set server <px>/<srv> weight <w>[%]     : change a server's weight (admin)\n"
     "  enable server <px>/<srv>      : end a server's maintenance (admin)\n"
     "  show map [map]                : report available maps or dump a map's contents\n"
     "  add map <map> <key> <value>   : add a map entry\n"
@@ -373,6 +376,8 @@ class CommandHandler:
             return f"{view.shm.srv_weight(gi)} (initial {srv.weight})\n"
         if w0 == "set" and w1 == "weight":
             return self._set_weight(view, words)
+        if w0 == "set" and w1 == "server" and len(words) > 3 and words[3] in ("state", "weight"):
+            return self._set_server(view, words)
         if w0 in ("show", "add", "set", "del", "clear") and w1 == "map":
             return runtime_maps.execute(view.maps, words)
         if w0 in ("show", "set", "clear") and w1 == "table":
@@ -422,6 +427,24 @@ class CommandHandler:
                 what = "is going DOWN for maintenance" if down else "is UP (leaving maintenance)"
                 self.notify(f"Server {words[2]} {what}.")
         return ""
+
+    def _set_server(self, view: View, words: list[str]) -> str:
+        """`set server PX/SRV state ready|maint` and `set server PX/SRV weight W[%]` (2.6's
+        forms of `enable|disable server` and `set weight`). `drain` has no state of its own here
+        (a drained server would need a zero effective weight kept apart from its weight)."""
+        if self.level < LEVELS["admin"]:
+            return "Permission denied\n"
+        found = self._find(view, words[2:3])
+        if isinstance(found, str):
+            return found
+        value = words[4] if len(words) > 4 else ""
+        if words[3] == "weight":
+            return self._set_weight(view, ["set", "weight", words[2], *words[4:5]])
+        if value in ("ready", "maint"):
+            return self._admin(view, ["set", "server", words[2]], down=value == "maint")
+        if value == "drain":
+            return "'set server <srv> state drain' is not supported yet.\n"
+        return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n"
 
     def _set_weight(self, view: View, words: list[str]) -> str:
         if self.level < LEVELS["admin"]:

@@ -104,7 +104,7 @@ def test_show_servers_state_after_cli_changes(proxy, binary: str, tmp_path: Path
     v = _values(tmp_path)
     _start(proxy, CONFIG.replace("        load-server-state-from-file global\n", ""), v)
     sock = v["sock"]
-    assert stats_command(sock, "disable server be/s1") == "\n"
+    assert stats_command(sock, "set server be/s1 state maint") == "\n"
     assert stats_command(sock, "set weight be/s2 50") == "\n"
     lines = masked(stats_command(sock, "show servers state be"))
     assert lines == [*_expected(v, 1, 50), ""]
@@ -116,6 +116,13 @@ def test_show_servers_state_after_cli_changes(proxy, binary: str, tmp_path: Path
     assert stats_command(sock, "show servers state fe") == "Can't find backend.\n\n"
     everything = masked(stats_command(sock, "show servers state"))
     assert everything[:5] == _expected(v, 1, 50) and everything[5].startswith("4 be2 1 x ")
+    # back to ready, the weight set the other way: 2.6 leaves an unchecked server's health at 0
+    assert stats_command(sock, "set server be/s1 state ready;set server be/s2 weight 30") == "\n\n"
+    lines = masked(stats_command(sock, "show servers state be"))
+    assert lines[2] == f"3 be 1 s1 127.0.0.1 2 0 1 1 T 1 0 0 0 0 0 0 - {v['b1']} - 0 0 - - 0"
+    assert lines[3].split(" ")[7:9] == ["30", "20"]
+    assert stats_command(sock, "set server be/s1 state sideways") == \
+        "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n\n"
 
 
 def _dump_to_file(v: dict[str, object]) -> None:
