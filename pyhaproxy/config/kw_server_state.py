@@ -8,7 +8,7 @@ Messages are 2.6's (src/cfgparse-global.c, src/cfgparse-listen.c).
 from __future__ import annotations
 
 from .model import Where
-from .state import State
+from .state import DEFAULTS, State
 from .values import fail, no_extra
 
 
@@ -36,7 +36,10 @@ def p_load_server_state(st: State, args: list[str], where: Where) -> None:
 
 
 def p_server_state_file_name(st: State, args: list[str], where: Where) -> None:
-    """`server-state-file-name [FILE|use-backend-name]`: no argument is the backend's name too."""
+    """`server-state-file-name [FILE|use-backend-name]`: no argument is the backend's name too.
+    In `defaults` it is accepted and has no effect, as in 2.6."""
     no_extra(args, 2, where)
+    if st.section == DEFAULTS:
+        return  # accepted, but 2.6 does not pass it on: each backend reads its own name (measured)
     value = args[1] if len(args) > 1 else ""
     st.px().server_state_file_name = "" if value in ("", "use-backend-name") else value

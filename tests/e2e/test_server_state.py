@@ -211,3 +211,25 @@ def test_keywords_check(proxy, binary: str, tmp_path: Path, line: str, error: st
     else:
         assert done.returncode != 0
         assert error in done.stdout + done.stderr
+
+
+def test_local_file_of_a_backend(proxy, binary: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`load-server-state-from-file local` with `server-state-file-name`: lines of other backends
+    skipped, a server the configuration no longer has warned about."""
+    v = _values(tmp_path)
+    # (a server-state-file-name in defaults is not inherited in 2.6: only be's own one counts)
+    text = CONFIG.replace("load-server-state-from-file global",
+                          "load-server-state-from-file local\n    server-state-file-name ignored")
+    text = text.replace("    backend be\n", "    backend be\n        server-state-file-name be.state\n")
+    (tmp_path / "be.state").write_text(
+        "1\n" + HEADER + "\n"
+        f"3 be 1 s1 127.0.0.1 0 1 1 1 0 1 0 0 0 0 0 0 - {v['b1']} - 0 0 - - 0\n"
+        f"3 be 9 zz 127.0.0.1 0 1 1 1 0 1 0 0 0 0 0 0 - {v['b1']} - 0 0 - - 0\n"
+        f"4 be2 1 x 127.0.0.2 0 1 1 1 0 1 0 0 0 0 0 0 - {v['b1']} - 0 0 - - 0\n")
+    px = _start(proxy, text, v)
+    out = px.output_text()
+    assert "Proxy 'be': can't find server 'zz' in backend 'be'" in out
+    lines = masked(stats_command(v["sock"], "show servers state"))
+    assert lines[2].split(" ")[5:7] == ["0", "1"]  # s1 in maint
+    assert lines[5].split(" ")[6] == "0"  # be2 reads its own (missing) file: x as configured
+    assert f"Proxy 'be2': Can't open server state file '{tmp_path}/be2': No such file or directory." in out
