@@ -186,6 +186,7 @@ class ShmLike(Protocol):
     def set_srv_state(self, i: int, state: int, now_ms: int) -> None: ...
     def set_srv_check(self, i: int, status: int, duration_ms: int, health: int) -> None: ...
     def srv_admin_down(self, i: int) -> bool: ...
+    def srv_info(self, i: int) -> dict[str, Any]: ...
 
 
 class LogLike(Protocol):
@@ -310,10 +311,14 @@ class _Target:
 class HealthChecker:
     """All health checks of one configuration, driven by the master's selector loop."""
 
-    def __init__(self, cfg: Config, shm: ShmLike, log: LogLike) -> None:
+    def __init__(self, cfg: Config, shm: ShmLike, log: LogLike,
+                 restored: frozenset[int] = frozenset()) -> None:
         self._cfg = cfg
         self._shm = shm
         self._log = log
+        # servers whose state and health came from the server state file (server_state.py):
+        # their checks start from there instead of "UP, health = rise"
+        self._restored = restored
         self._sel: selectors.BaseSelector | None = None
         self._closed = False
         self._targets: list[_Target] = []
@@ -368,6 +373,9 @@ class HealthChecker:
             for pos, t in enumerate(targets):
                 first_ms = t.srv.inter + mininter * pos // len(targets)
                 t.next_start = now + first_ms / 1000.0
+                if t.idx in self._restored:
+                    t.health = self._shm.srv_info(t.idx)["check_health"]
+                    continue
                 self._shm.set_srv_state(t.idx, srv_state.SRV_UP, now_ms)
                 self._shm.set_srv_check(t.idx, check_status.CHK_UNKNOWN, 0, t.health)
             self._targets.extend(targets)

@@ -269,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
         startup_log.alert("Some warnings were found and 'zero-warning' is set. Aborting.", syslog=False)
         return 1
     if opts.check:
+        # 2.6 reads the server state files under -c too, and says what is wrong with them
+        from pyhaproxy import server_state
+
+        server_state.load(cfg, lambda msg: None if quiet else startup_log.warning(msg, syslog=False))
         if not quiet:
             sys.stdout.write(f"Configuration file is valid : {' '.join(opts.files)}\n")
             sys.stdout.flush()

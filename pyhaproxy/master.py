@@ -43,6 +43,7 @@ from typing import Any
 
 import psutil
 
+from pyhaproxy import server_state
 from pyhaproxy._core import srv_state
 from pyhaproxy.config.model import Config, Proxy
 from pyhaproxy.listeners import BindError, Listener, ListenerKey, bind_all, iter_binds
@@ -644,6 +645,9 @@ class Master:
             raise StartupFailed() from None
         n = max(1, cfg.global_.nbproc)
         shm = create_shm(cfg, n)
+        # the servers' state saved with `show servers state`, before the workers see the servers
+        restores = server_state.load(cfg, self.log.warning)
+        server_state.apply(restores, shm, cfg, self.log.warning)
         self._gen_counter += 1
         gen = Generation(self._gen_counter, cfg, listeners, shm, [None] * n, [0.0] * n)
         gen.maps = RuntimeMaps(compile_acls(cfg).map_files, shm)
@@ -658,7 +662,7 @@ class Master:
             self._spawn(gen, i)
         if HealthChecker is not None:
             try:
-                gen.checker = HealthChecker(cfg, shm, self.log)
+                gen.checker = HealthChecker(cfg, shm, self.log, frozenset(r.gi for r in restores))
                 assert self.selector is not None
                 gen.checker.attach(self.selector)
             except Exception as e:  # checks failing must not take the service down

@@ -60,6 +60,8 @@ def create_shm(cfg: Config, nworkers: int) -> Shm:
     shm.tables = TABLES.for_config(cfg)
     for gi, _pi, sv in table:
         shm.set_srv_weight(gi, sv.weight)
+        if not sv.check and not sv.disabled:
+            shm.set_srv_check(gi, 0, 0, sv.rise)  # 2.6's health of an unchecked server that is up
         if sv.disabled:
             shm.set_srv_admin_down(gi, True)
     return shm

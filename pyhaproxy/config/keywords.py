@@ -70,6 +70,7 @@ from .kw_rules import (
     p_use_backend,
 )
 from .kw_server import p_default_server, p_http_check, p_server
+from .kw_server_state import g_server_state, p_load_server_state, p_server_state_file_name
 from .kw_stats_log import (
     g_log,
     g_log_send_hostname,
@@ -152,6 +153,10 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "log-tag": (Kw(G, g_log_tag, "1.5"), Kw(P, p_log_tag, "1.6")),
     "log-send-hostname": (Kw(G, g_log_send_hostname, "1.4"),),
     "stats": (Kw(G, g_stats, "1.2"), Kw(P, p_stats, "1.2.14")),
+    "server-state-base": (Kw(G, g_server_state, "1.6"),),
+    "server-state-file": (Kw(G, g_server_state, "1.6"),),
+    "load-server-state-from-file": (Kw(P, p_load_server_state, "1.6", side=BACKEND),),
+    "server-state-file-name": (Kw(P, p_server_state_file_name, "1.6", side=BACKEND),),
     # proxies
     "bind": (Kw(FE, p_bind, "1.2"),),
     "acl": (Kw(L, p_acl, "1.3.10"),),
@@ -243,7 +248,6 @@ _LATER_PROXY_KEYWORDS = {
     "external-check": "1.6",
     "use-server": "1.5",
     "dynamic-cookie-key": "1.8",
-    "load-server-state-from-file": "1.6",
     "max-keep-alive-queue": "1.6",
     "retry-on": "2.0",
     "srvtcpka-cnt": "2.2",
@@ -278,8 +282,6 @@ _LATER_GLOBAL_KEYWORDS = {
     "unsetenv": "1.7",
     "resetenv": "1.7",
     "insecure-fork-wanted": "2.2",
-    "server-state-file": "1.6",
-    "server-state-base": "1.6",
     "localpeer": "2.0",
     "h1-case-adjust": "1.9",
     "nosplice": "1.4",

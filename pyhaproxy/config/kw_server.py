@@ -52,6 +52,7 @@ def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
             i += 2
         elif opt == "port":
             srv.check_port = parse_int(val(i), "port", where, lo=1, hi=65535)
+            srv.check_port_set = True
             i += 2
         elif opt == "addr":
             r = resolve(val(i))

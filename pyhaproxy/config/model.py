@@ -91,6 +91,8 @@ class Global:
     logs: list[LogTarget] = field(default_factory=list)
     log_send_hostname: str | None = None  # `log-send-hostname [NAME]`: the host name in headers
     log_tag: str = "haproxy"  # `log-tag`: the program name of the syslog header
+    server_state_base: str | None = None  # `server-state-base DIR`: where relative state files are
+    server_state_file: str | None = None  # `server-state-file FILE`: the global server state file
     stats_socket: StatsSocket | None = None  # the first `stats socket` line
     stats_sockets: list[StatsSocket] = field(default_factory=list)  # every one, in order
     stats_timeout: int = 10000
@@ -134,6 +136,7 @@ class Server:
     rise: int = DEFAULT_RISE
     fall: int = DEFAULT_FALL
     check_port: int | None = None
+    check_port_set: bool = False  # `port` given (check_port is else the server's port)
     check_addr: str | None = None
     backup: bool = False
     weight: int = 1
@@ -306,6 +309,10 @@ class Proxy:
     logs: list[LogTarget] = field(default_factory=list)
     log_global: bool = False
     log_tag: str | None = None  # `log-tag` of the proxy; else the global one
+    # `load-server-state-from-file global|local|none` (None: not said, which is `none`) and
+    # `server-state-file-name`: the file of `local` ("" = the backend's name, `use-backend-name`)
+    load_server_state: str | None = None
+    server_state_file_name: str | None = None
     rules: list[HeaderRule] = field(default_factory=list)
     captures: list[Capture] = field(default_factory=list)
     errorloc: dict[int, tuple[str, str]] = field(default_factory=dict)  # code -> (kind, value)

@@ -178,6 +178,11 @@ class Parser:
             raise ConfigError(files[-1] if files else "<string>", 0, "no <listen> line. Nothing to do !")
         for px in cfg.proxies:
             self._check_proxy(px)
+            if (px.cap != "frontend" and px.load_server_state == "global"
+                    and not cfg.global_.server_state_file):
+                cfg.warnings.append(
+                    f"[WARNING] backend '{px.name}' configured to load server state file from global section "
+                    "'server-state-file' directive. Unfortunately, 'server-state-file' is not set!")
         self._check_switching(cfg)
         check_stick_refs(cfg)
         check_userlists(cfg.userlists)

@@ -13,9 +13,11 @@ command's answer ends with an empty line; the connection is closed after the lin
   help                       this list
   show info                  process figures (`Name: value` lines)
   show stat [IID TYPE SID]   CSV statistics; -1 = any, TYPE a mask (1 frontends, 2 backends, 4 servers)
+  show servers state [BE]    the servers' runtime state, as the server state file holds it
   show tls-keys [ID|*]       the tls-ticket-keys files, or their keys (stats/tlskeys.py)
   disable server PX/SRV      put a server in maintenance (no new sessions)        [admin]
   enable server PX/SRV       end the maintenance                                  [admin]
+  set server PX/SRV state ready|maint, set server PX/SRV weight W[%]: the same   [admin]
   get weight PX/SRV          current and initial weight
   set weight PX/SRV W[%]     weight 0..256, or a percentage of the initial weight  [admin]
   prompt / quit              interactive mode / close
@@ -281,10 +283,13 @@ HELP = (
     "  quit                          : disconnect\n"
     "  show info                     : report information about the running process\n"
     "  show stat [iid type sid]      : report counters for each proxy and server (CSV)\n"
+    "  show servers state [<backend>]: dump volatile server information (all or for a single backend)\n"
     "  show tls-keys [id|*]          : show tls keys references or dump tls ticket keys when id specified\n"
     "  get weight <px>/<srv>         : report a server's current weight\n"
     "  set weight <px>/<srv> <w>[%]  : change a server's weight (admin)\n"
     "  disable server <px>/<srv>     : put a server in maintenance, no new sessions (admin)\n"
+    "  set server <px>/<srv> state ready|maint : change a server's administrative state (admin)\n"
+    "  set server <px>/<srv> weight <w>[%]     : change a server's weight (admin)\n"
     "  enable server <px>/<srv>      : end a server's maintenance (admin)\n"
     "  show map [map]                : report available maps or dump a map's contents\n"
     "  add map <map> <key> <value>   : add a map entry\n"
@@ -352,6 +357,11 @@ class CommandHandler:
             return show_peers(view.peers, words[2:])
         if w0 == "show" and w1 == "stat":
             return self._show_stat(view, words[2:])
+        if w0 == "show" and w1 == "servers" and len(words) > 2 and words[2] == "state":
+            from pyhaproxy import server_state
+
+            return server_state.dump(view.cfg, view.shm, words[3] if len(words) > 3 else None,
+                                     started=view.started)
         if w0 == "show" and w1 == "tls-keys":
             from pyhaproxy.stats.tlskeys import show_tls_keys
 
@@ -366,6 +376,8 @@ class CommandHandler:
             return f"{view.shm.srv_weight(gi)} (initial {srv.weight})\n"
         if w0 == "set" and w1 == "weight":
             return self._set_weight(view, words)
+        if w0 == "set" and w1 == "server" and len(words) > 3 and words[3] in ("state", "weight"):
+            return self._set_server(view, words)
         if w0 in ("show", "add", "set", "del", "clear") and w1 == "map":
             return runtime_maps.execute(view.maps, words)
         if w0 in ("show", "set", "clear") and w1 == "table":
@@ -406,13 +418,33 @@ class CommandHandler:
         found = self._find(view, words[2:3])
         if isinstance(found, str):
             return found
-        gi, _srv = found
+        gi, srv = found
         if view.shm.srv_admin_down(gi) != down:
             view.shm.set_srv_admin_down(gi, down)
+            if down and not srv.check:
+                view.shm.set_srv_check(gi, 0, 0, 0)  # 2.6: health 0, and still 0 once enabled
             if self.notify is not None:
                 what = "is going DOWN for maintenance" if down else "is UP (leaving maintenance)"
                 self.notify(f"Server {words[2]} {what}.")
         return ""
+
+    def _set_server(self, view: View, words: list[str]) -> str:
+        """`set server PX/SRV state ready|maint` and `set server PX/SRV weight W[%]` (2.6's
+        forms of `enable|disable server` and `set weight`). `drain` has no state of its own here
+        (a drained server would need a zero effective weight kept apart from its weight)."""
+        if self.level < LEVELS["admin"]:
+            return "Permission denied\n"
+        found = self._find(view, words[2:3])
+        if isinstance(found, str):
+            return found
+        value = words[4] if len(words) > 4 else ""
+        if words[3] == "weight":
+            return self._set_weight(view, ["set", "weight", words[2], *words[4:5]])
+        if value in ("ready", "maint"):
+            return self._admin(view, ["set", "server", words[2]], down=value == "maint")
+        if value == "drain":
+            return "'set server <srv> state drain' is not supported yet.\n"
+        return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n"
 
     def _set_weight(self, view: View, words: list[str]) -> str:
         if self.level < LEVELS["admin"]:
