@@ -375,6 +375,10 @@ class HealthChecker:
                 t.next_start = now + first_ms / 1000.0
                 if t.idx in self._restored:
                     t.health = self._shm.srv_info(t.idx)["check_health"]
+                    # (a server restored DOWN comes UP through _set_up once its checks pass)
+                    state = self._shm.srv_state(t.idx)
+                    t.up = state != srv_state.SRV_DOWN
+                    t.nolb = state == srv_state.SRV_NOLB
                     continue
                 self._shm.set_srv_state(t.idx, srv_state.SRV_UP, now_ms)
                 self._shm.set_srv_check(t.idx, check_status.CHK_UNKNOWN, 0, t.health)
