@@ -237,7 +237,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     if s.be != s.px and rules_http_request(idx, s.be, &total, m):
         return
     s.lb_hash_ok = 0
-    if be.balance == BAL_URI or be.balance == BAL_HDR:
+    if be.balance == BAL_URI or be.balance == BAL_HDR or be.balance == BAL_URL_PARAM:
         lb_hash_request(s, buf, m)
     if (p.stats_uri_len and g_stats_addrlen and m.uri_len >= p.stats_uri_len
             and memcmp(buf + m.uri_off, p.stats_uri, p.stats_uri_len) == 0):

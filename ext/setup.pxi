@@ -61,8 +61,18 @@ cdef int setup_proxy(int i, object pp) except -1:
     p.q_head = -1
     p.q_tail = -1
     p.hash_whole = 1 if px.hash_balance_arg == "whole" and p.balance == BAL_URI else 0
-    if p.balance == BAL_HDR:
+    if p.balance == BAL_HDR or p.balance == BAL_URL_PARAM:
         copy_name(p.hash_hdr, 64, px.hash_balance_arg or "", &p.hash_hdr_len)
+    p.hash_fn = {"djb2": HFN_DJB2, "wt6": HFN_WT6, "crc32": HFN_CRC32}.get(px.hash_fn, HFN_SDBM)
+    p.hash_cons = 1 if px.hash_type == "consistent" or p.balance == BAL_RANDOM else 0
+    if not p.hash_cons and p.balance in (BAL_SOURCE, BAL_URI, BAL_HDR, BAL_URL_PARAM) and pp.nsrv:
+        p.hm_gcd = pp.map_gcd
+        p.hm_ws = <int *>calloc(pp.nsrv, sizeof(int))
+        if p.hm_ws == NULL:
+            raise MemoryError()
+    if p.hash_cons:
+        setup_ring(p, 0, [t for t in pp.ch_servers if not t[3]])
+        setup_ring(p, 1, [t for t in pp.ch_servers if t[3]])
     p.rr_act = int_array(pp.rr_act)
     p.rr_act_len = len(pp.rr_act)
     p.rr_bck = int_array(pp.rr_bck)
@@ -93,6 +103,47 @@ cdef int setup_proxy(int i, object pp) except -1:
     rules_setup_proxy(i, pp)        # header rules (rules.pxi)
     appsession_setup_proxy(i, px)   # (appsession.pxi)
     return 0
+
+
+cdef int setup_ring(px_t *p, int r, list servers) except -1:
+    """Ring r of a consistent-hash backend, as 2.6's chash_init_server_tree lays it out: a server
+    of id ID and weight W has W * 16 nodes, node j at full_hash(ID * 4096 + j). servers:
+    (global index, id, weight, backup) in declaration order (equal keys keep that order)."""
+    cdef int k, n
+    entries = []
+    for order, (g, puid, w, _bck) in enumerate(servers):
+        for j in range(w * 16):
+            entries.append((full_hash(<unsigned int>((puid * 4096 + j) & 0xffffffff)), order, j, g))
+    entries.sort()
+    n = len(entries)
+    p.ch_n[r] = n
+    if n == 0:
+        return 0
+    p.ch_key[r] = <unsigned int *>malloc(sizeof(unsigned int) * n)
+    p.ch_srv[r] = <int *>malloc(sizeof(int) * n)
+    p.ch_node[r] = <int *>malloc(sizeof(int) * n)
+    if p.ch_key[r] == NULL or p.ch_srv[r] == NULL or p.ch_node[r] == NULL:
+        raise MemoryError()
+    for k in range(n):
+        p.ch_key[r][k] = entries[k][0]
+        p.ch_node[r][k] = entries[k][2]
+        p.ch_srv[r][k] = entries[k][3]
+    p.ch_last = -1
+    return 0
+
+
+def chash_key(unsigned int a) -> int:
+    """full_hash() (backend.pxi), for the tests."""
+    return full_hash(a)
+
+
+def hash_key(str fn, bytes key, int avalanche=0) -> int:
+    """A key as `hash-type ... fn [avalanche]` hashes it (backend.pxi), for the tests."""
+    cdef px_t p
+    memset(&p, 0, sizeof(px_t))
+    p.hash_fn = {"djb2": HFN_DJB2, "wt6": HFN_WT6, "crc32": HFN_CRC32}.get(fn, HFN_SDBM)
+    p.conf.hash_aval = avalanche
+    return lb_hash_bytes(&p, key, len(key))
 
 
 cdef int setup_server(int i, object sp) except -1:

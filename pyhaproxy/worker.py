@@ -633,6 +633,10 @@ class ProxyPlan:
     nsrv: int
     rr_act: list[int]
     rr_bck: list[int]
+    # the consistent-hash ring's servers (hash-type consistent, balance random):
+    # (global index, id, weight, backup) in declaration order
+    ch_servers: list[tuple[int, int, int, bool]]
+    map_gcd: int  # hash-type map-based: the servers' weights' greatest common divisor (2.6's wmult)
     dispatch: tuple[str, int] | None
     source: tuple[str, int] | None
     monitor_net: list[tuple[int, bytes, int]]
@@ -698,6 +702,24 @@ def _option_bits(px: Proxy) -> int:
     return bits
 
 
+def server_ids(servers: list[Server]) -> list[int]:
+    """The servers' numeric ids as 2.6 numbers them: `id N` when given, else the first id not
+    taken from a counter that moves on by one at every server (explicit ones included)."""
+    used = {sv.puid for sv in servers if sv.puid}
+    out: list[int] = []
+    nxt = 1
+    for sv in servers:
+        if sv.puid:
+            out.append(sv.puid)
+        else:
+            while nxt in used:
+                nxt += 1
+            used.add(nxt)
+            out.append(nxt)
+        nxt += 1
+    return out
+
+
 def plan_worker(cfg: Config) -> WorkerPlan:
     """The configuration as the worker's C tables need it (ext/setup.pxi reads it)."""
     proxies: list[ProxyPlan] = []
@@ -720,6 +742,9 @@ def plan_worker(cfg: Config) -> WorkerPlan:
             nsrv=len(mine),
             rr_act=weighted_sequence([(gi, sv.weight) for gi, sv in mine if not sv.backup and sv.weight]),
             rr_bck=weighted_sequence([(gi, sv.weight) for gi, sv in mine if sv.backup and sv.weight]),
+            map_gcd=math.gcd(*[sv.weight for _, sv in mine if sv.weight]) or 1,
+            ch_servers=[(gi, sid, sv.weight, sv.backup)
+                        for (gi, sv), sid in zip(mine, server_ids([sv for _, sv in mine]), strict=True)],
             dispatch=(_resolve(px.dispatch[0]), px.dispatch[1]) if px.dispatch else None,
             source=_ip_port(px.source),
             monitor_net=_monitor_nets(px),

@@ -1,0 +1,194 @@
+"""Differential: `hash-type` and the hashing balances (uri and its options, url_param, hdr with
+use_domain_only, source) and `balance random`, on pyhaproxy and on Debian's haproxy 2.6 with the
+same configuration. Each test runs both binaries one after the other against the same test
+servers and asserts they send the same requests to the same servers, request by request
+(random: the spread and the accepted syntax only)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_tls import HAPROXY
+from tests.helpers.net import LOCALHOST, free_ports
+from tests.helpers.proxy import CMD_VAR
+
+pytestmark = [pytest.mark.timeout(180),
+              pytest.mark.skipif(not HAPROXY.exists(), reason="Debian's haproxy is not installed")]
+
+CFG = """
+global
+    stats socket {sock} level admin
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    {dflt}
+listen l
+    bind 127.0.0.1:{port}
+    {balance}
+    {hash_type}
+    server s1 127.0.0.1:{p1} id 7 weight 10
+    server s2 127.0.0.1:{p2} weight 25
+    server s3 127.0.0.1:{p3} id 3 weight 1
+    server s4 127.0.0.1:{p4} weight 60
+"""
+
+
+def ask(port: int, path: str, headers: dict[str, str] | None = None) -> str:
+    """One GET on its own connection: the X-Server of the answer ('-' for no 200)."""
+    hdrs = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    with socket.create_connection((LOCALHOST, port), timeout=30) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n{hdrs}Connection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    if not head.startswith("HTTP/1.1 200"):
+        return "-"
+    for line in head.split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.lower() == "x-server":
+            return value.strip()
+    return "?"
+
+
+def cli(sock: Path, command: str) -> str:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(str(sock))
+        s.sendall(command.encode() + b"\n")
+        out = b""
+        while got := s.recv(65536):
+            out += got
+    return out.decode()
+
+
+Request = tuple[str, dict[str, str]]
+
+
+def run_both(proxy: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+             http_backend: Callable[..., Any], requests: list[Request], balance: str,
+             hash_type: str = "", dflt: str = "", down: str | None = None
+             ) -> dict[str, tuple[list[str], list[str]]]:
+    """{binary: (picks, picks after `disable server l/<down>`)} for pyhaproxy and haproxy 2.6."""
+    names = ["s1", "s2", "s3", "s4"]
+    backends = [http_backend(name=n) for n in names]
+    out: dict[str, tuple[list[str], list[str]]] = {}
+    for which in ("haproxy", "pyhaproxy"):
+        if which == "haproxy":
+            monkeypatch.setenv(CMD_VAR, str(HAPROXY))
+        else:
+            monkeypatch.delenv(CMD_VAR, raising=False)
+        (port,) = free_ports(1)
+        sock = tmp_path / f"{which}.sock"
+        p = proxy.start(CFG, port=port, sock=sock, balance=balance, hash_type=hash_type, dflt=dflt,
+                        p1=backends[0].port, p2=backends[1].port, p3=backends[2].port,
+                        p4=backends[3].port, name=which)
+        first = [ask(port, path, hdrs) for path, hdrs in requests]
+        after: list[str] = []
+        if down:
+            assert cli(sock, f"disable server l/{down}").strip() == ""
+            after = [ask(port, path, hdrs) for path, hdrs in requests]
+        out[which] = (first, after)
+        p.signal(15)
+        p.wait_exit()
+    return out
+
+
+URIS = [(f"/obj/{i * 7919 % 1000}/item{i}.png?v={i % 3}", {}) for i in range(50)]
+
+
+@pytest.mark.parametrize("hash_type", [
+    "hash-type consistent",
+    "hash-type consistent sdbm",
+    "hash-type consistent djb2",
+    "hash-type consistent wt6 avalanche",
+    "hash-type consistent crc32",
+    "hash-type map-based",
+    "hash-type map-based djb2 avalanche",
+    "hash-type map-based wt6",
+    "hash-type map-based crc32 avalanche",
+])
+def test_uri_hash_types(proxy: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                        http_backend: Callable[..., Any], hash_type: str) -> None:
+    got = run_both(proxy, monkeypatch, tmp_path, http_backend, URIS, "balance uri", hash_type)
+    assert got["pyhaproxy"][0] == got["haproxy"][0]
+    assert len(set(got["haproxy"][0])) >= 3          # (the keys do spread)
+
+
+@pytest.mark.parametrize("hash_type", ["hash-type consistent", "hash-type consistent djb2"])
+def test_consistent_keeps_keys_when_a_server_goes(proxy: Any, monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path, http_backend: Callable[..., Any],
+                                                  hash_type: str) -> None:
+    got = run_both(proxy, monkeypatch, tmp_path, http_backend, URIS, "balance uri", hash_type,
+                   down="s2")
+    assert got["pyhaproxy"] == got["haproxy"]
+    before, after = got["pyhaproxy"]
+    assert "s2" in before and "s2" not in after
+    for b, a in zip(before, after, strict=True):
+        if b != "s2":
+            assert a == b                              # only s2's keys moved
+
+
+def test_hash_type_in_defaults(proxy: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                               http_backend: Callable[..., Any]) -> None:
+    got = run_both(proxy, monkeypatch, tmp_path, http_backend, URIS, "balance uri whole",
+                   dflt="hash-type consistent crc32 avalanche")
+    assert got["pyhaproxy"][0] == got["haproxy"][0]
+
+
+@pytest.mark.parametrize("balance", [
+    "balance uri len 8", "balance uri depth 2", "balance uri depth 1 whole", "balance uri whole len 20",
+    "balance uri path-only", "balance uri path-only whole",
+])
+@pytest.mark.parametrize("hash_type", ["", "hash-type consistent"])
+def test_uri_options(proxy: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                     http_backend: Callable[..., Any], balance: str, hash_type: str) -> None:
+    reqs = URIS[:20] + [(f"http://h{i}.example/a/b{i}/c?q={i}", {}) for i in range(20)]
+    got = run_both(proxy, monkeypatch, tmp_path, http_backend, reqs, balance, hash_type)
+    assert got["pyhaproxy"][0] == got["haproxy"][0]
+
+
+@pytest.mark.parametrize("hash_type", ["", "hash-type consistent", "hash-type map-based djb2"])
+def test_url_param(proxy: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                   http_backend: Callable[..., Any], hash_type: str) -> None:
+    reqs = [(f"/p?a=1&user=u{i * 31}&b=2", {}) for i in range(30)]
+    reqs += [(f"/p?user=x{i}", {}) for i in range(10)] + [("/p?useri=1&user=", {}), ("/p?user", {})]
+    # without the parameter: round robin (the map's, or the ring's), the same on both
+    reqs += [("/nothing", {}) for _ in range(12)]
+    got = run_both(proxy, monkeypatch, tmp_path, http_backend, reqs, "balance url_param user", hash_type)
+    assert got["pyhaproxy"][0] == got["haproxy"][0]
+
+
+@pytest.mark.parametrize("hash_type", ["", "hash-type consistent"])
+def test_hdr_use_domain_only(proxy: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                             http_backend: Callable[..., Any], hash_type: str) -> None:
+    hosts = [f"www{i % 4}.site{i}.example.com" for i in range(25)] + [f"site{i}.org" for i in range(15)]
+    hosts += ["plain", ".lead", "trail."]
+    reqs = [("/", {"X-Site": h}) for h in hosts]
+    got = run_both(proxy, monkeypatch, tmp_path, http_backend, reqs,
+                   "balance hdr(X-Site) use_domain_only", hash_type)
+    assert got["pyhaproxy"][0] == got["haproxy"][0]
+
+
+def test_source_consistent(proxy: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                           http_backend: Callable[..., Any]) -> None:
+    got = run_both(proxy, monkeypatch, tmp_path, http_backend, URIS[:10], "balance source",
+                   "hash-type consistent")
+    assert got["pyhaproxy"][0] == got["haproxy"][0]
+
+
+@pytest.mark.parametrize("balance", ["balance random", "balance random(3)", "balance random(1)"])
+def test_random_spreads(proxy: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                        http_backend: Callable[..., Any], balance: str) -> None:
+    reqs = [("/", {}) for _ in range(120)]
+    got = run_both(proxy, monkeypatch, tmp_path, http_backend, reqs, balance, down="s4")
+    for which, (first, after) in got.items():
+        assert set(first) == {"s1", "s2", "s3", "s4"} or set(first) >= {"s1", "s2", "s4"}, which
+        assert "-" not in first and "s4" not in after and "-" not in after, which
