@@ -541,7 +541,8 @@ cdef int select_server(sess_t *s) noexcept nogil:
         # clients (chosen before this); every new client goes to the dispatch address
         return -2 if p.has_dispatch else -1
     if ((p.balance == BAL_SOURCE and (s.cli_addr.ss_family == AF_INET or s.cli_addr.ss_family == AF_INET6))
-            or ((p.balance == BAL_URI or p.balance == BAL_HDR or p.balance == BAL_URL_PARAM)
+            or ((p.balance == BAL_URI or p.balance == BAL_HDR or p.balance == BAL_URL_PARAM
+                 or p.balance == BAL_HASH)
                 and s.lb_hash_ok)):
         # a UNIX-socket client has no address to hash: round robin, as 2.6 falls back
         if p.balance == BAL_SOURCE:

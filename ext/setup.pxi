@@ -65,7 +65,7 @@ cdef int setup_proxy(int i, object pp) except -1:
         copy_name(p.hash_hdr, 64, px.hash_balance_arg or "", &p.hash_hdr_len)
     p.hash_fn = {"djb2": HFN_DJB2, "wt6": HFN_WT6, "crc32": HFN_CRC32}.get(px.hash_fn, HFN_SDBM)
     p.hash_cons = 1 if px.hash_type == "consistent" or p.balance == BAL_RANDOM else 0
-    if not p.hash_cons and p.balance in (BAL_SOURCE, BAL_URI, BAL_HDR, BAL_URL_PARAM) and pp.nsrv:
+    if not p.hash_cons and p.balance in (BAL_SOURCE, BAL_URI, BAL_HDR, BAL_URL_PARAM, BAL_HASH) and pp.nsrv:
         p.hm_gcd = pp.map_gcd
         p.hm_ws = <int *>calloc(pp.nsrv, sizeof(int))
         if p.hm_ws == NULL:
@@ -197,6 +197,8 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
         setup_server(i, sp)
     acl_setup(plan.acl)             # ACLs and use_backend rules (acl.pxi)
     httpreq_setup(plan.acl)         # http-request rules (httpreq.pxi)
+    for i, e in enumerate(plan.acl.lbexpr):
+        g_px[i].lb_expr = e             # balance hash EXPR (http.pxi)
     global g_req_settle, g_answer_kept
     g_req_settle = http_req_settle  # keep-alive after haproxy's own answers (session.pxi, http.pxi)
     g_answer_kept = http_answer_kept

@@ -20,6 +20,7 @@ cpdef enum balance_algo:
     BAL_HDR = 6
     BAL_RANDOM = 7                   # `balance random[(draws)]` (on the consistent ring)
     BAL_URL_PARAM = 8                # `balance url_param NAME`
+    BAL_HASH = 9                     # `balance hash EXPR` (HTTP mode)
 
 cpdef enum http_reuse:
     # `http-reuse`: which idle server connections a session may take (srvpool.pxi)
@@ -265,6 +266,7 @@ cdef struct px_t:
     int *ch_node[2]
     int ch_n[2]
     int ch_last         # the ring's round robin (no key to hash): the last node given
+    int lb_expr         # balance hash EXPR: its sample expression (g_sexpr index), -1 none
     # hash-type map-based: 2.6's server map (lb_map.c), rebuilt when the active servers' states
     # or weights change: hm[hash % hm_len]
     int *hm

@@ -23,6 +23,7 @@ class balance_algo(IntEnum):
     BAL_HDR = 6
     BAL_RANDOM = 7
     BAL_URL_PARAM = 8
+    BAL_HASH = 9
 
 class http_reuse(IntEnum):
     REUSE_NEVER = 0

@@ -168,6 +168,7 @@ class AclTables:
     userlists: list[list[tuple[bytes, bytes, bool, list[bytes]]]]  # (user, secret, crypted, groups)
     stick: list[tuple[int, int]]    # `stick match|on|store-request` rules
     srv_sni: list[int]              # tls: per global server index, its `sni` expression or -1
+    lbexpr: list[int]               # per proxy: its `balance hash EXPR` expression or -1
 
 
 MapRows = tuple[int, list[tuple[bytes, bytes, tuple[int, bytes, int] | None]]]
@@ -605,6 +606,10 @@ def compile_acls(cfg: Config) -> AclTables:
         for xcond in px.expect_proxy if px.cap != "backend" else []:
             add_cond(px, local, xcond, -1)
         expect.append((xfirst, len(conds) - xfirst))
+    lbexpr = []
+    for px in cfg.proxies:
+        maps.proxy = px.name
+        lbexpr.append(expr_of(px.balance_expr) if px.balance == "hash" and px.balance_expr else -1)
     srv_sni: list[int] = []
     for _gi, pi, sv in server_table(cfg):     # tls: `server ... ssl sni EXPR`
         maps.proxy = cfg.proxies[pi].name
@@ -616,7 +621,7 @@ def compile_acls(cfg: Config) -> AclTables:
                      lf=lf, lfpx=lfpx, elfpx=elfpx,
                      uidpx=uidpx, fmts=fmts, expect=expect, map_keys=maps.keys, map_files=maps.files,
                      tconn=tconn, tsess=tsess, tcont=tcont, tres=tres, stick=stick, userlists=userlists,
-                     srv_sni=srv_sni)
+                     srv_sni=srv_sni, lbexpr=lbexpr)
 
 
 @dataclass

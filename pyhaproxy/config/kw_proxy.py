@@ -123,8 +123,15 @@ def p_balance(st: State, args: list[str], where: Where) -> None:
         px.balance = "hdr"
         px.hash_balance_arg = m.group(1)
         px.hdr_domain_only = bool(rest)
-    elif algo == "hash" or algo.startswith("rdp-cookie"):
-        raise not_supported(f"'balance {algo}'", "2.6" if algo == "hash" else "1.3.22", where)
+    elif algo == "hash":
+        if not rest:
+            raise _balance_fail(where, "hash requires a sample expression.")
+        if len(rest) > 1:
+            raise _balance_fail(where, f"hash takes no other argument (got '{rest[1]}').")
+        px.balance = "hash"
+        px.balance_expr_text = rest[0]          # parsed with the proxy's checks (parser.py)
+    elif algo.startswith("rdp-cookie"):
+        raise not_supported(f"'balance {algo}'", "1.3.22", where)
     else:
         raise _balance_fail(where, "only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', "
                                    "'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.")

@@ -356,6 +356,8 @@ class Proxy:
     uri_path_only: bool = False  # `balance uri path-only`
     hdr_domain_only: bool = False  # `balance hdr(NAME) use_domain_only`
     rnd_draws: int = 2  # `balance random(N)`
+    balance_expr_text: str = ""  # `balance hash EXPR` as written
+    balance_expr: SampleExpr | None = None  # and parsed (the proxy's checks)
 
 
 @dataclass

@@ -192,3 +192,14 @@ def test_random_spreads(proxy: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: P
     for which, (first, after) in got.items():
         assert set(first) == {"s1", "s2", "s3", "s4"} or set(first) >= {"s1", "s2", "s4"}, which
         assert "-" not in first and "s4" not in after and "-" not in after, which
+
+
+@pytest.mark.parametrize("expr", ["path", "req.hdr(x-key),lower", "url_param(user)", "src",
+                                  "req.hdr_cnt(x-key)"])
+@pytest.mark.parametrize("hash_type", ["", "hash-type consistent"])
+def test_balance_hash_expression(proxy: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                 http_backend: Callable[..., Any], expr: str, hash_type: str) -> None:
+    reqs = [(f"/k/{i}?user=u{i % 7}", {"X-Key": f"Key-{i * 13}"}) for i in range(30)]
+    reqs += [("/k/none", {}) for _ in range(6)]          # (no header: round robin)
+    got = run_both(proxy, monkeypatch, tmp_path, http_backend, reqs, f"balance hash {expr}", hash_type)
+    assert got["pyhaproxy"][0] == got["haproxy"][0]

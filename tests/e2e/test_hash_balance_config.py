@@ -45,6 +45,8 @@ BAD = [
     "balance hdr()",
     "balance hdr(Host) bogus",
     "balance random(0)",
+    "balance hash",
+    "balance hash path lower",
     "balance random(2",
     "balance random(2x)",
     "balance bogus",
@@ -59,6 +61,8 @@ GOOD = [
     "balance uri len 10 depth 3 whole path-only",
     "balance hdr(Host) use_domain_only",
     "balance random",
+    "balance hash path,lower",
+    "balance hash req.hdr(host)",
     "balance random(5)",
     "balance randomly",
     "hash-type consistent",
@@ -89,7 +93,6 @@ def test_accepted_as_26_accepts(tmp_path: Path, line: str) -> None:
 
 
 @pytest.mark.parametrize("line, words", [
-    ("balance hash path", "'balance hash'"),
     ("balance rdp-cookie", "'balance rdp-cookie'"),
     ("balance url_param user check_post", "'balance url_param ... check_post'"),
 ])
@@ -98,3 +101,21 @@ def test_not_built_is_refused_by_name(tmp_path: Path, line: str, words: str) -> 
     cfg.write_text(CFG.format(line=line))
     rc, alerts = check([sys.executable, "-m", "pyhaproxy"], cfg)
     assert rc == 1 and words in alerts[0] and "not supported" in alerts[0]
+
+
+@pytest.mark.skipif(not HAPROXY.exists(), reason="Debian's haproxy is not installed")
+@pytest.mark.parametrize("expr", ["bogus_fetch", "res.hdr(x)"])
+def test_bad_hash_expression_refused_at_the_proxy_line(tmp_path: Path, expr: str) -> None:
+    cfg = tmp_path / "h.cfg"
+    cfg.write_text(CFG.format(line=f"balance hash {expr}"))
+    rc26 = subprocess.run([str(HAPROXY), "-c", "-f", str(cfg)], capture_output=True, timeout=60).returncode
+    rc, alerts = check([sys.executable, "-m", "pyhaproxy"], cfg)
+    assert rc26 != 0 and rc == 1
+    assert "h.cfg:6]" in alerts[0] and f"'balance hash' expression '{expr}'" in alerts[0]
+
+
+def test_balance_hash_outside_http_is_refused_by_name(tmp_path: Path) -> None:
+    cfg = tmp_path / "h.cfg"
+    cfg.write_text(CFG.format(line="balance hash src").replace("mode http", "mode tcp"))
+    rc, alerts = check([sys.executable, "-m", "pyhaproxy"], cfg)
+    assert rc == 1 and "'balance hash' outside 'mode http' is not supported" in alerts[0]
