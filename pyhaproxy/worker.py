@@ -22,7 +22,7 @@ from pyhaproxy.config.kw_global import H2_TUNES, h2_tune
 from pyhaproxy.config.kw_stick import table_names
 from pyhaproxy.config.lexer import ConfigError
 from pyhaproxy.config.logformat import VARIABLES, LogItem
-from pyhaproxy.config.model import Acl, Condition, Config, HttpRule, LogTarget, Proxy, Server
+from pyhaproxy.config.model import Acl, Condition, Config, HttpRule, LogTarget, Proxy, Server, server_ids
 from pyhaproxy.config.sample import (
     STK_IDX_MAX,
     STK_SRC,
@@ -705,24 +705,6 @@ def _option_bits(px: Proxy) -> int:
         if member in _core.proxy_option.__members__:
             bits |= int(_core.proxy_option[member])
     return bits
-
-
-def server_ids(servers: list[Server]) -> list[int]:
-    """The servers' numeric ids as 2.6 numbers them: `id N` when given, else the first id not
-    taken from a counter that moves on by one at every server (explicit ones included)."""
-    used = {sv.puid for sv in servers if sv.puid}
-    out: list[int] = []
-    nxt = 1
-    for sv in servers:
-        if sv.puid:
-            out.append(sv.puid)
-        else:
-            while nxt in used:
-                nxt += 1
-            used.add(nxt)
-            out.append(nxt)
-        nxt += 1
-    return out
 
 
 def plan_worker(cfg: Config) -> WorkerPlan:

@@ -444,3 +444,21 @@ class PeersSection:
 def _global_tls() -> Any:  # tls: (config/tls.py imports this module)
     from .tls import GlobalTLS
     return GlobalTLS()
+
+
+def server_ids(servers: list[Server]) -> list[int]:
+    """The servers' numeric ids as 2.6 numbers them: `id N` when given, else the first id not
+    taken from a counter that moves on by one at every server (explicit ones included)."""
+    used = {sv.puid for sv in servers if sv.puid}
+    out: list[int] = []
+    nxt = 1
+    for sv in servers:
+        if sv.puid:
+            out.append(sv.puid)
+        else:
+            while nxt in used:
+                nxt += 1
+            used.add(nxt)
+            out.append(nxt)
+        nxt += 1
+    return out

@@ -203,3 +203,27 @@ def test_balance_hash_expression(proxy: Any, monkeypatch: pytest.MonkeyPatch, tm
     reqs += [("/k/none", {}) for _ in range(6)]          # (no header: round robin)
     got = run_both(proxy, monkeypatch, tmp_path, http_backend, reqs, f"balance hash {expr}", hash_type)
     assert got["pyhaproxy"][0] == got["haproxy"][0]
+
+
+def test_server_ids_in_show_stat(proxy: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                 http_backend: Callable[..., Any]) -> None:
+    """`id N` and the automatic numbering of the others, as `show stat` shows them (sid)."""
+    backends = [http_backend(name=n) for n in ("s1", "s2", "s3", "s4")]
+    sids: dict[str, list[str]] = {}
+    for which in ("haproxy", "pyhaproxy"):
+        if which == "haproxy":
+            monkeypatch.setenv(CMD_VAR, str(HAPROXY))
+        else:
+            monkeypatch.delenv(CMD_VAR, raising=False)
+        (port,) = free_ports(1)
+        sock = tmp_path / f"{which}.sock"
+        p = proxy.start(CFG, port=port, sock=sock, balance="balance roundrobin", hash_type="", dflt="",
+                        p1=backends[0].port, p2=backends[1].port, p3=backends[2].port,
+                        p4=backends[3].port, name=which)
+        lines = cli(sock, "show stat").splitlines()
+        cols = lines[0].lstrip("# ").split(",")
+        rows = [dict(zip(cols, x.split(","), strict=False)) for x in lines[1:] if x]
+        sids[which] = [f"{r['svname']}={r['sid']}" for r in rows if r["svname"].startswith("s")]
+        p.signal(15)
+        p.wait_exit()
+    assert sids["pyhaproxy"] == sids["haproxy"] == ["s1=7", "s2=2", "s3=3", "s4=4"]
