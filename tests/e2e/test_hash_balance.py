@@ -74,9 +74,10 @@ Request = tuple[str, dict[str, str]]
 
 def run_both(proxy: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
              http_backend: Callable[..., Any], requests: list[Request], balance: str,
-             hash_type: str = "", dflt: str = "", down: str | None = None
+             hash_type: str = "", dflt: str = "", down: str | None = None, cmd: str | None = None
              ) -> dict[str, tuple[list[str], list[str]]]:
-    """{binary: (picks, picks after `disable server l/<down>`)} for pyhaproxy and haproxy 2.6."""
+    """{binary: (picks, picks after `disable server l/<down>` or the CLI command `cmd`)} for
+    pyhaproxy and haproxy 2.6."""
     names = ["s1", "s2", "s3", "s4"]
     backends = [http_backend(name=n) for n in names]
     out: dict[str, tuple[list[str], list[str]]] = {}
@@ -92,9 +93,12 @@ def run_both(proxy: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                         p4=backends[3].port, name=which)
         first = [ask(port, path, hdrs) for path, hdrs in requests]
         after: list[str] = []
-        if down:
-            assert cli(sock, f"disable server l/{down}").strip() == ""
+        if down or cmd:
+            answer = cli(sock, cmd or f"disable server l/{down}").strip()
+            assert answer == "" or cmd
             after = [ask(port, path, hdrs) for path, hdrs in requests]
+            if cmd:
+                after.append(f"cli: {answer}")     # (compared too)
         out[which] = (first, after)
         p.signal(15)
         p.wait_exit()
@@ -227,3 +231,16 @@ def test_server_ids_in_show_stat(proxy: Any, monkeypatch: pytest.MonkeyPatch, tm
         p.signal(15)
         p.wait_exit()
     assert sids["pyhaproxy"] == sids["haproxy"] == ["s1=7", "s2=2", "s3=3", "s4=4"]
+
+
+@pytest.mark.parametrize("hash_type", ["hash-type consistent", "", "hash-type map-based djb2"])
+@pytest.mark.parametrize("cmd", ["set weight l/s4 20", "disable server l/s2", "set weight l/s1 0"])
+def test_state_and_weight_changes(proxy: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                  http_backend: Callable[..., Any], hash_type: str, cmd: str) -> None:
+    """The ring (or the map) after a weight change or a server put in maintenance: the same
+    picks on both, before and after."""
+    if cmd == "set weight l/s4 20" and "consistent" not in hash_type:
+        # 2.6: a map is static, its weights only go to 0 and back (the same answer on both)
+        cmd = "set weight l/s4 20; set weight l/s4 60"
+    got = run_both(proxy, monkeypatch, tmp_path, http_backend, URIS, "balance uri", hash_type, cmd=cmd)
+    assert got["pyhaproxy"] == got["haproxy"]
