@@ -456,10 +456,83 @@ cdef int ch_lookup(px_t *p, int r, unsigned int h) noexcept nogil:
     return ni
 
 
+cdef struct ch_ent:
+    unsigned int key
+    int order
+    int node
+    int g
+
+
+cdef int ch_cmp(const void *a, const void *b) noexcept nogil:
+    cdef const ch_ent *x = <const ch_ent *>a
+    cdef const ch_ent *y = <const ch_ent *>b
+    if x.key != y.key:
+        return -1 if x.key < y.key else 1
+    if x.order != y.order:
+        return -1 if x.order < y.order else 1
+    return x.node - y.node
+
+
+cdef int ch_build(px_t *p, int r) noexcept nogil:
+    """Lay out ring r (0 active, 1 backup servers) as 2.6's chash_init_server_tree does: a server
+    of id ID has one node per unit of weight * 16, node j keyed full_hash(ID * 4096 + j), all
+    sorted by key (equal keys in declaration order). -1 when out of memory (the ring is kept)."""
+    cdef int k, j, n = 0, i = 0, g
+    cdef ch_ent *e
+    cdef unsigned int *key
+    cdef int *srv
+    cdef int *node
+    for k in range(p.nsrv):
+        if g_srv[p.srv_first + k].conf.backup == r:
+            n += p.ch_w[k] * 16
+    e = <ch_ent *>malloc(sizeof(ch_ent) * (n if n > 0 else 1))
+    key = <unsigned int *>malloc(sizeof(unsigned int) * (n if n > 0 else 1))
+    srv = <int *>malloc(sizeof(int) * (n if n > 0 else 1))
+    node = <int *>malloc(sizeof(int) * (n if n > 0 else 1))
+    if e == NULL or key == NULL or srv == NULL or node == NULL:
+        free(e)
+        free(key)
+        free(srv)
+        free(node)
+        return -1
+    for k in range(p.nsrv):
+        g = p.srv_first + k
+        if g_srv[g].conf.backup != r:
+            continue
+        for j in range(p.ch_w[k] * 16):
+            e[i].key = full_hash(<unsigned int>p.ch_id[k] * 4096U + <unsigned int>j)
+            e[i].order = k
+            e[i].node = j
+            e[i].g = g
+            i += 1
+    qsort(e, n, sizeof(ch_ent), ch_cmp)
+    for i in range(n):
+        key[i] = e[i].key
+        srv[i] = e[i].g
+        node[i] = e[i].node
+    free(e)
+    free(p.ch_key[r])
+    free(p.ch_srv[r])
+    free(p.ch_node[r])
+    p.ch_key[r] = key
+    p.ch_srv[r] = srv
+    p.ch_node[r] = node
+    p.ch_n[r] = n
+    p.ch_last = -1
+    return 0
+
+
 cdef int ch_ring(px_t *p) noexcept nogil:
     """Which ring serves: the active servers' while one is up, else the backups' (-1: none, or
     only the first backup serves, without `option allbackups`)."""
-    cdef int g
+    cdef int g, k, w
+    for k in range(p.nsrv):
+        # `set weight` above the weight the ring was laid out for: 2.6 gives the server the
+        # nodes it lacks, here the ring is laid out again
+        w = shm_srv_at(g_shm, p.srv_first + k).weight
+        if w > p.ch_w[k]:
+            p.ch_w[k] = w
+            ch_build(p, g_srv[p.srv_first + k].conf.backup)
     for g in range(p.srv_first, p.srv_first + p.nsrv):
         if not g_srv[g].conf.backup and ch_in_ring(g, 0):
             return 0

@@ -71,8 +71,10 @@ cdef int setup_proxy(int i, object pp) except -1:
         if p.hm_ws == NULL:
             raise MemoryError()
     if p.hash_cons:
-        setup_ring(p, 0, [t for t in pp.ch_servers if not t[3]])
-        setup_ring(p, 1, [t for t in pp.ch_servers if t[3]])
+        p.ch_w = int_array([t[2] for t in pp.ch_servers] or [0])
+        p.ch_id = int_array([t[1] for t in pp.ch_servers] or [0])
+        if ch_build(p, 0) < 0 or ch_build(p, 1) < 0:
+            raise MemoryError()
     p.rr_act = int_array(pp.rr_act)
     p.rr_act_len = len(pp.rr_act)
     p.rr_bck = int_array(pp.rr_bck)
@@ -102,33 +104,6 @@ cdef int setup_proxy(int i, object pp) except -1:
     errors_setup_proxy(i, pp)       # errorfile / errorloc (errors.pxi)
     rules_setup_proxy(i, pp)        # header rules (rules.pxi)
     appsession_setup_proxy(i, px)   # (appsession.pxi)
-    return 0
-
-
-cdef int setup_ring(px_t *p, int r, list servers) except -1:
-    """Ring r of a consistent-hash backend, as 2.6's chash_init_server_tree lays it out: a server
-    of id ID and weight W has W * 16 nodes, node j at full_hash(ID * 4096 + j). servers:
-    (global index, id, weight, backup) in declaration order (equal keys keep that order)."""
-    cdef int k, n
-    entries = []
-    for order, (g, puid, w, _bck) in enumerate(servers):
-        for j in range(w * 16):
-            entries.append((full_hash(<unsigned int>((puid * 4096 + j) & 0xffffffff)), order, j, g))
-    entries.sort()
-    n = len(entries)
-    p.ch_n[r] = n
-    if n == 0:
-        return 0
-    p.ch_key[r] = <unsigned int *>malloc(sizeof(unsigned int) * n)
-    p.ch_srv[r] = <int *>malloc(sizeof(int) * n)
-    p.ch_node[r] = <int *>malloc(sizeof(int) * n)
-    if p.ch_key[r] == NULL or p.ch_srv[r] == NULL or p.ch_node[r] == NULL:
-        raise MemoryError()
-    for k in range(n):
-        p.ch_key[r][k] = entries[k][0]
-        p.ch_node[r][k] = entries[k][2]
-        p.ch_srv[r][k] = entries[k][3]
-    p.ch_last = -1
     return 0
 
 

@@ -266,6 +266,8 @@ cdef struct px_t:
     int *ch_node[2]
     int ch_n[2]
     int ch_last         # the ring's round robin (no key to hash): the last node given
+    int *ch_w           # per server of the proxy: the weight its nodes were laid out for
+    int *ch_id          # per server of the proxy: its id (`id N` or 2.6's number)
     int lb_expr         # balance hash EXPR: its sample expression (g_sexpr index), -1 none
     # hash-type map-based: 2.6's server map (lb_map.c), rebuilt when the active servers' states
     # or weights change: hm[hash % hm_len]

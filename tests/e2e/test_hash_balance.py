@@ -234,7 +234,8 @@ def test_server_ids_in_show_stat(proxy: Any, monkeypatch: pytest.MonkeyPatch, tm
 
 
 @pytest.mark.parametrize("hash_type", ["hash-type consistent", "", "hash-type map-based djb2"])
-@pytest.mark.parametrize("cmd", ["set weight l/s4 20", "disable server l/s2", "set weight l/s1 0"])
+@pytest.mark.parametrize("cmd", ["set weight l/s4 20", "set weight l/s3 50", "disable server l/s2",
+                                 "set weight l/s1 0"])
 def test_state_and_weight_changes(proxy: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                   http_backend: Callable[..., Any], hash_type: str, cmd: str) -> None:
     """The ring (or the map) after a weight change or a server put in maintenance: the same

@@ -24,7 +24,6 @@ ALLOWED = {"3Shm__srv", "fill_addr", "copy_name", "int_array", "rules_setup_prox
            "tls_ctx_protocol",
            "stk_tables_setup", "8StkTable__data",   # stick tables: start-up; the master's accessor
            "userlists_setup",
-           "setup_ring",    # the consistent-hash ring: start-up (ext/setup.pxi)
            "11TlsContexts_install"}   # tls: the worker installs the master's contexts (start-up)
 DIRECTIVES = "cdivision=True,boundscheck=False,wraparound=False,initializedcheck=False"  # as setup.py
 IGNORED_CALLS = ("__Pyx_RefNanny", "__Pyx_TraceCall", "__Pyx_TraceReturn")
