@@ -541,15 +541,52 @@ cdef int ch_ring(px_t *p) noexcept nogil:
     return -1
 
 
+cdef int ch_eligible(px_t *p, int r, int g) noexcept nogil:
+    """`hash-balance-factor` (2.6's chash_server_is_eligible, consistent hashing with bounded
+    loads): the slots of the backend's load plus this request, times the factor, shared by
+    weight (the remainder by each server's cumulative weight in declaration order); a server
+    already serving its share is passed over."""
+    cdef long long served = 0, tot = 0, cum = 0, ew = 0, slots, per, rem, tslots
+    cdef int k, x, w
+    for k in range(p.nsrv):
+        x = p.srv_first + k
+        served += srv_conns(x)
+        if g_srv[x].conf.backup != r or not ch_in_ring(x, 0):
+            continue
+        w = shm_srv_at(g_shm, x).weight * 16
+        if x < g:
+            cum += w
+        elif x == g:
+            ew = w
+        tot += w
+    if tot == 0:
+        return 1
+    tslots = ((served + 1) * p.conf.hash_balance_factor + 99) // 100
+    per = tslots // tot
+    rem = tslots % tot
+    slots = ew * per + ((cum + ew) * rem) // tot - (cum * rem) // tot
+    if slots == 0:
+        slots = 1
+    return srv_conns(g) < slots
+
+
 cdef int pick_chash(px_t *p, unsigned int h) noexcept nogil:
     """hash-type consistent: the server 2.6 picks for hash h (-1: none or it is full)."""
-    cdef int r = ch_ring(p), i, g
+    cdef int r = ch_ring(p), i, g, k, n
     if r < 0:
         return first_backup(p)
     i = ch_lookup(p, r, h)
     if i < 0:
         return -1
     g = p.ch_srv[r][i]
+    if p.conf.hash_balance_factor:
+        # bounded loads: on along the ring past the servers over their share (a single lap)
+        n = p.ch_n[r]
+        for k in range(n):
+            if ch_in_ring(g, p.ch_node[r][i]) and ch_eligible(p, r, g):
+                break
+            i = (i + 1) % n
+            g = p.ch_srv[r][i]
     return g if srv_usable(g) else -1
 
 

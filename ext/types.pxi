@@ -161,6 +161,7 @@ cdef struct px_conf_t:
     int hdr_domain_only    # `balance hdr(NAME) use_domain_only`: the domain's middle word only
     int rnd_draws          # `balance random(N)`: servers drawn, the least loaded wins (2.6: 2)
     int hash_aval          # `hash-type ... avalanche`: the hash goes through full_hash() first
+    int hash_balance_factor  # `hash-balance-factor N`: consistent hashing with bounded loads (0: off)
 
 cdef struct srv_conf_t:
     int weight

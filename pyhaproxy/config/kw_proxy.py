@@ -144,6 +144,18 @@ def _atoi(s: str) -> int:
     return int(m.group(1)) if m else 0
 
 
+def p_hash_balance_factor(st: State, args: list[str], where: Where) -> None:
+    """`hash-balance-factor N` (1.7): under consistent hashing a server takes no more than N% of
+    the average load for its weight; the key goes on to the next node (0: no bound)."""
+    if len(args) < 2 or args[1] == "":
+        raise fail(where, "'hash-balance-factor' expects an integer argument.")
+    m = re.match(r"^\s*([+-]?[0-9]+)", args[1])
+    n = int(m.group(1)) if m else 0
+    if n != 0 and n <= 100:
+        raise fail(where, "'hash-balance-factor' must be 0 or greater than 100.")
+    st.px().hash_balance_factor = n
+
+
 HASH_FUNCTIONS = ("sdbm", "djb2", "wt6", "crc32")
 
 

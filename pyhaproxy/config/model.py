@@ -356,6 +356,7 @@ class Proxy:
     uri_path_only: bool = False  # `balance uri path-only`
     hdr_domain_only: bool = False  # `balance hdr(NAME) use_domain_only`
     rnd_draws: int = 2  # `balance random(N)`
+    hash_balance_factor: int = 0  # `hash-balance-factor N` (0 or > 100): bounded loads on the ring
     balance_expr_text: str = ""  # `balance hash EXPR` as written
     balance_expr: SampleExpr | None = None  # and parsed (the proxy's checks)
 

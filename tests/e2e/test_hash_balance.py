@@ -140,6 +140,15 @@ def test_consistent_keeps_keys_when_a_server_goes(proxy: Any, monkeypatch: pytes
             assert a == b                              # only s2's keys moved
 
 
+def test_hash_balance_factor_without_load(proxy: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                          http_backend: Callable[..., Any]) -> None:
+    """`hash-balance-factor`: with one request at a time every server is under its bound, the
+    picks are the ring's own, on both."""
+    got = run_both(proxy, monkeypatch, tmp_path, http_backend, URIS, "balance uri",
+                   "hash-type consistent\n    hash-balance-factor 150")
+    assert got["pyhaproxy"][0] == got["haproxy"][0]
+
+
 def test_hash_type_in_defaults(proxy: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                http_backend: Callable[..., Any]) -> None:
     got = run_both(proxy, monkeypatch, tmp_path, http_backend, URIS, "balance uri whole",
@@ -245,3 +254,56 @@ def test_state_and_weight_changes(proxy: Any, monkeypatch: pytest.MonkeyPatch, t
         cmd = "set weight l/s4 20; set weight l/s4 60"
     got = run_both(proxy, monkeypatch, tmp_path, http_backend, URIS, "balance uri", hash_type, cmd=cmd)
     assert got["pyhaproxy"] == got["haproxy"]
+
+
+def _slow(name: str) -> Callable[[Any], Any]:
+    from tests.helpers.servers import HttpResponse
+
+    def answer(req: Any) -> Any:
+        delay = 3.0 if req.target.startswith("/long") else 0.0
+        return HttpResponse(headers=[("X-Server", name)], body=name.encode(), delay=delay)
+    return answer
+
+
+@pytest.mark.parametrize("factor", ["hash-balance-factor 101", "hash-balance-factor 0"])
+def test_bounded_loads_move_a_busy_key_on(proxy: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                          http_backend: Callable[..., Any], factor: str) -> None:
+    """Six slow requests for one key, one after the other while the earlier ones are served:
+    with `hash-balance-factor 101` a server over its share passes the key on along the ring
+    (2.6's consistent hashing with bounded loads), without it they all stay on the key's
+    server; the same servers, in the same order, on both binaries."""
+    import threading
+    import time
+    seqs: dict[str, list[str]] = {}
+    for which in ("haproxy", "pyhaproxy"):
+        backends = [http_backend(name=n, responder=_slow(n)) for n in ("s1", "s2", "s3", "s4")]
+        if which == "haproxy":
+            monkeypatch.setenv(CMD_VAR, str(HAPROXY))
+        else:
+            monkeypatch.delenv(CMD_VAR, raising=False)
+        (port,) = free_ports(1)
+        p = proxy.start(CFG, port=port, sock=tmp_path / f"{which}.sock", balance="balance uri",
+                        hash_type=f"hash-type consistent\n    {factor}", dflt="", p1=backends[0].port,
+                        p2=backends[1].port, p3=backends[2].port, p4=backends[3].port, name=which)
+        seq: list[str] = []
+        threads = []
+        for i in range(6):
+            before = [b.request_count() for b in backends]
+            t = threading.Thread(target=ask, args=(port, "/long/key"), daemon=True)
+            t.start()
+            threads.append(t)
+            deadline = time.monotonic() + 10
+            while [b.request_count() for b in backends] == before:
+                assert time.monotonic() < deadline, i
+                time.sleep(0.02)
+            after = [b.request_count() for b in backends]
+            seq += [b.name for b, x, y in zip(backends, before, after, strict=True) if y > x]
+        for t in threads:
+            t.join(20)
+        seqs[which] = seq
+        p.signal(15)
+        p.wait_exit()
+    assert seqs["pyhaproxy"] == seqs["haproxy"]
+    assert len(set(seqs["haproxy"])) == (1 if factor.endswith(" 0") else len(set(seqs["haproxy"])))
+    if factor.endswith("101"):
+        assert len(set(seqs["haproxy"])) > 1

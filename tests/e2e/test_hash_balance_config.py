@@ -55,6 +55,9 @@ BAD = [
     "hash-type avalanche",
     "hash-type consistent md5",
     "hash-type map-based sdbm bogus",
+    "hash-balance-factor",
+    "hash-balance-factor 100",
+    "hash-balance-factor 50",
 ]
 GOOD = [
     "balance url_param user",
@@ -68,6 +71,8 @@ GOOD = [
     "hash-type consistent",
     "hash-type consistent wt6 avalanche",
     "hash-type map-based crc32",
+    "hash-type consistent\n    hash-balance-factor 150",
+    "hash-balance-factor 0",
     "balance source\n    hash-type consistent djb2",
 ]
 
