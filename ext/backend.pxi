@@ -254,9 +254,41 @@ cdef unsigned int lb_hash_bytes(px_t *p, const char *b, int n) noexcept nogil:
     return h
 
 
-cdef void lb_hash_request(sess_t *s, const char *buf, h1_msg *m) noexcept nogil:
+cdef inline int lb_is_token(unsigned char c) noexcept nogil:
+    return (c >= b'0' and c <= b'9') or (c >= b'a' and c <= b'z') or (c >= b'A' and c <= b'Z') or (
+        c != 0 and memchr(b"!#$%&'*+-.^_`|~", c, 15) != NULL)
+
+
+cdef void lb_hash_post(sess_t *s, px_t *p, const char *d, int n) noexcept nogil:
+    """balance url_param on a POST whose query string lacks the parameter: 2.6's
+    get_server_ph_post looks for it in the body received so far (d, n), URL-encoded; a value
+    whose first character is neither a token character nor white space means it is no form."""
+    cdef int i = 0, en
+    while n - i > p.hash_hdr_len:
+        if d[i + p.hash_hdr_len] == b'=' and memcmp(d + i, p.hash_hdr, p.hash_hdr_len) == 0:
+            i += p.hash_hdr_len + 1
+            en = i
+            while en < n and d[en] != b'&':
+                # (2.6 tests the value's first character each time round, not the current one)
+                if not lb_is_token(<unsigned char>d[i]):
+                    if d[i] == b' ' or d[i] == b'\t' or d[i] == b'\r' or d[i] == b'\n':
+                        break
+                    return
+                en += 1
+            s.lb_hash = lb_hash_bytes(p, d + i, en - i)
+            s.lb_hash_ok = 1
+            return
+        while i < n and d[i] != b'&':
+            i += 1
+        if i >= n:
+            return
+        i += 1
+
+
+cdef void lb_hash_request(sess_t *s, const char *buf, h1_msg *m, int total) noexcept nogil:
     """balance uri / url_param / hdr(NAME): hash what this request is balanced on (m is the
-    request); without it (no such parameter or header) lb_hash_ok stays 0: round robin."""
+    request, total the bytes of it in buf); without it (no such parameter or header) lb_hash_ok
+    stays 0: round robin."""
     cdef px_t *p = &g_px[s.be]
     cdef const char *u = buf + m.uri_off
     cdef int i, n = m.uri_len, slashes = 0, st, en
@@ -307,6 +339,10 @@ cdef void lb_hash_request(sess_t *s, const char *buf, h1_msg *m) noexcept nogil:
             while i < n and u[i] != b'&':
                 i += 1
             i += 1
+        if (m.meth == H1_M_POST and not m.chunked and m.content_length > 0
+                and total > m.hdrs_end):
+            lb_hash_post(s, p, buf + m.hdrs_end,
+                         <int>min(<long long>(total - m.hdrs_end), m.content_length))
     elif p.balance == BAL_HDR:
         i = h1_find_hdr(buf, m, p.hash_hdr, p.hash_hdr_len, 0)
         if i >= 0 and m.hdr[i].v_len > 0:

@@ -261,7 +261,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         return
     s.lb_hash_ok = 0
     if be.balance == BAL_URI or be.balance == BAL_HDR or be.balance == BAL_URL_PARAM:
-        lb_hash_request(s, buf, m)
+        lb_hash_request(s, buf, m, total)
     elif be.balance == BAL_HASH and be.lb_expr >= 0:
         lb_hash_expr(s, buf, m)
     if (p.stats_uri_len and g_stats_addrlen and m.uri_len >= p.stats_uri_len

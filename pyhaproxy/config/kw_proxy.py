@@ -10,7 +10,6 @@ from .model import (
 )
 from .state import BACKEND, FRONTEND, State, defaults_forbidden
 from .values import (
-    IN_26,
     fail,
     isnum,
     need,
@@ -110,8 +109,7 @@ def p_balance(st: State, args: list[str], where: Where) -> None:
             raise _balance_fail(where, "url_param requires an URL parameter name.")
         if len(rest) > 1 and rest[1] != "check_post":
             raise _balance_fail(where, f"url_param only accepts 'check_post' modifier (got '{rest[1]}').")
-        if len(rest) > 1:
-            raise not_supported("'balance url_param ... check_post'", IN_26, where)
+        # (`check_post`: 2.6 looks into a POST's body whatever it says, so does backend.pxi)
         px.balance = "url_param"
         px.hash_balance_arg = rest[0]
     elif algo.startswith("hdr("):
