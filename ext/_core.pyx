@@ -5,7 +5,7 @@ Each concern lives in its own .pxi, included here so that calls between them can
 (several extension modules cimporting each other cannot); .pxd files hold plain C declarations.
 """
 
-from libc.stdlib cimport malloc, calloc, realloc, free
+from libc.stdlib cimport malloc, calloc, realloc, free, qsort
 from libc.string cimport memset, memcpy, memmove, memcmp, memchr, strlen, strcmp, strncmp
 from libc.stdio cimport snprintf
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t

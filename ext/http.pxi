@@ -172,6 +172,29 @@ cdef void http_to_master(int idx, int total, h1_msg *m, int kind) noexcept nogil
     sess_start_connect(idx)
 
 
+cdef void lb_hash_expr(sess_t *s, const char *buf, h1_msg *m) noexcept nogil:
+    """balance hash EXPR: the expression's value as 2.6 hashes it (as binary: a string as is, an
+    integer as 8 bytes big-endian, an address as its 4 or 16 bytes); none: round robin."""
+    cdef px_t *p = &g_px[s.be]
+    cdef smp_t v
+    cdef unsigned char b[8]
+    cdef int k
+    s.lb_hash_ok = 0
+    if not smp_one(s, &g_sexpr[p.lb_expr], buf, m, &v):
+        return
+    if v.type == SMP_STR:
+        s.lb_hash = lb_hash_bytes(p, v.p, v.len)
+    elif v.type == SMP_INT or v.type == SMP_BOOL:
+        for k in range(8):
+            b[k] = <unsigned char>((<unsigned long long>v.i) >> (56 - 8 * k))
+        s.lb_hash = lb_hash_bytes(p, <const char *>b, 8)
+    elif v.type == SMP_IP:
+        s.lb_hash = lb_hash_bytes(p, <const char *>v.ip, 4 if v.family == AF_INET else 16)
+    else:
+        return
+    s.lb_hash_ok = 1
+
+
 cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef px_t *p = &g_px[s.px]
@@ -240,8 +263,10 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     if s.be != s.px and rules_http_request(idx, s.be, &total, m):
         return
     s.lb_hash_ok = 0
-    if be.balance == BAL_URI or be.balance == BAL_HDR:
-        lb_hash_request(s, buf, m)
+    if be.balance == BAL_URI or be.balance == BAL_HDR or be.balance == BAL_URL_PARAM:
+        lb_hash_request(s, buf, m, total)
+    elif be.balance == BAL_HASH and be.lb_expr >= 0:
+        lb_hash_expr(s, buf, m)
     if (p.stats_uri_len and g_stats_addrlen and m.uri_len >= p.stats_uri_len
             and memcmp(buf + m.uri_off, p.stats_uri, p.stats_uri_len) == 0):
         ctr_px(s.px).intercepted += 1       # (the frontend's stats page)

@@ -61,8 +61,20 @@ cdef int setup_proxy(int i, object pp) except -1:
     p.q_head = -1
     p.q_tail = -1
     p.hash_whole = 1 if px.hash_balance_arg == "whole" and p.balance == BAL_URI else 0
-    if p.balance == BAL_HDR:
+    if p.balance == BAL_HDR or p.balance == BAL_URL_PARAM:
         copy_name(p.hash_hdr, 64, px.hash_balance_arg or "", &p.hash_hdr_len)
+    p.hash_fn = {"djb2": HFN_DJB2, "wt6": HFN_WT6, "crc32": HFN_CRC32}.get(px.hash_fn, HFN_SDBM)
+    p.hash_cons = 1 if px.hash_type == "consistent" or p.balance == BAL_RANDOM else 0
+    if not p.hash_cons and p.balance in (BAL_SOURCE, BAL_URI, BAL_HDR, BAL_URL_PARAM, BAL_HASH) and pp.nsrv:
+        p.hm_gcd = pp.map_gcd
+        p.hm_ws = <int *>calloc(pp.nsrv, sizeof(int))
+        if p.hm_ws == NULL:
+            raise MemoryError()
+    if p.hash_cons:
+        p.ch_w = int_array([t[2] for t in pp.ch_servers] or [0])
+        p.ch_id = int_array([t[1] for t in pp.ch_servers] or [0])
+        if ch_build(p, 0) < 0 or ch_build(p, 1) < 0:
+            raise MemoryError()
     p.rr_act = int_array(pp.rr_act)
     p.rr_act_len = len(pp.rr_act)
     p.rr_bck = int_array(pp.rr_bck)
@@ -93,6 +105,20 @@ cdef int setup_proxy(int i, object pp) except -1:
     rules_setup_proxy(i, pp)        # header rules (rules.pxi)
     appsession_setup_proxy(i, px)   # (appsession.pxi)
     return 0
+
+
+def chash_key(unsigned int a) -> int:
+    """full_hash() (backend.pxi), for the tests."""
+    return full_hash(a)
+
+
+def hash_key(str fn, bytes key, int avalanche=0) -> int:
+    """A key as `hash-type ... fn [avalanche]` hashes it (backend.pxi), for the tests."""
+    cdef px_t p
+    memset(&p, 0, sizeof(px_t))
+    p.hash_fn = {"djb2": HFN_DJB2, "wt6": HFN_WT6, "crc32": HFN_CRC32}.get(fn, HFN_SDBM)
+    p.conf.hash_aval = avalanche
+    return lb_hash_bytes(&p, key, len(key))
 
 
 cdef int setup_server(int i, object sp) except -1:
@@ -146,6 +172,8 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
         setup_server(i, sp)
     acl_setup(plan.acl)             # ACLs and use_backend rules (acl.pxi)
     httpreq_setup(plan.acl)         # http-request rules (httpreq.pxi)
+    for i, e in enumerate(plan.acl.lbexpr):
+        g_px[i].lb_expr = e             # balance hash EXPR (http.pxi)
     global g_req_settle, g_answer_kept
     g_req_settle = http_req_settle  # keep-alive after haproxy's own answers (session.pxi, http.pxi)
     g_answer_kept = http_answer_kept

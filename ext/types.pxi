@@ -18,6 +18,9 @@ cpdef enum balance_algo:
     BAL_FIRST = 4
     BAL_URI = 5
     BAL_HDR = 6
+    BAL_RANDOM = 7                   # `balance random[(draws)]` (on the consistent ring)
+    BAL_URL_PARAM = 8                # `balance url_param NAME`
+    BAL_HASH = 9                     # `balance hash EXPR` (HTTP mode)
 
 cpdef enum http_reuse:
     # `http-reuse`: which idle server connections a session may take (srvpool.pxi)
@@ -152,6 +155,13 @@ cdef struct px_conf_t:
     int tarpittimeout      # `timeout tarpit`: how long a tarpitted request is held (0: contimeout)
     int grace
     int retries
+    int uri_len            # `balance uri len N`: at most N characters of the URI are hashed (0: all)
+    int uri_depth          # `balance uri depth N`, stored as N + 1: hashing stops at that '/'
+    int uri_path_only      # `balance uri path-only`: an absolute URI's scheme and authority are skipped
+    int hdr_domain_only    # `balance hdr(NAME) use_domain_only`: the domain's middle word only
+    int rnd_draws          # `balance random(N)`: servers drawn, the least loaded wins (2.6: 2)
+    int hash_aval          # `hash-type ... avalanche`: the hash goes through full_hash() first
+    int hash_balance_factor  # `hash-balance-factor N`: consistent hashing with bounded loads (0: off)
 
 cdef struct srv_conf_t:
     int weight
@@ -245,8 +255,31 @@ cdef struct px_t:
     # --- balance leastconn / uri / hdr(NAME) (backend.pxi)
     int lc_pos          # leastconn: where the next scan starts, so equal servers take turns
     int hash_whole      # balance uri whole: the query string is hashed too
-    char hash_hdr[64]   # balance hdr(NAME)
+    char hash_hdr[64]   # balance hdr(NAME), balance url_param NAME
     int hash_hdr_len
+    int hash_fn         # `hash-type`'s function: HFN_* (backend.pxi)
+    int hash_cons       # `hash-type consistent` (or balance random): picks go by the ring below
+    # the consistent-hash ring (2.6's chash trees), active and backup servers apart: every node
+    # sorted by key, with its server (global index) and rank among that server's nodes; a node
+    # is in use while its server is usable and its rank is under weight * 16
+    unsigned int *ch_key[2]
+    int *ch_srv[2]
+    int *ch_node[2]
+    int ch_n[2]
+    int ch_last         # the ring's round robin (no key to hash): the last node given
+    int *ch_w           # per server of the proxy: the weight its nodes were laid out for
+    int *ch_id          # per server of the proxy: its id (`id N` or 2.6's number)
+    int lb_expr         # balance hash EXPR: its sample expression (g_sexpr index), -1 none
+    # hash-type map-based: 2.6's server map (lb_map.c), rebuilt when the active servers' states
+    # or weights change: hm[hash % hm_len]
+    int *hm
+    int hm_len
+    int hm_cap
+    int hm_gcd          # the configured weights' greatest common divisor (2.6's wmult)
+    int *hm_ws          # a score per server while the map is built
+    unsigned long long hm_sig   # the states and weights it was built for
+    long long hm_stamp  # g_now when they were last compared
+    int hm_rr           # the map's round robin (no key to hash): the next slot
     # --- queue of sessions waiting for a server slot (server maxconn), FIFO, per worker
     int q_head          # session indexes, -1 when empty
     int q_tail

@@ -23,7 +23,7 @@ from pyhaproxy.config.kw_rules import DEL_HEADER_METHODS
 from pyhaproxy.config.kw_stick import table_names
 from pyhaproxy.config.lexer import ConfigError
 from pyhaproxy.config.logformat import VARIABLES, LogItem
-from pyhaproxy.config.model import Acl, Condition, Config, HttpRule, LogTarget, Proxy, Server
+from pyhaproxy.config.model import Acl, Condition, Config, HttpRule, LogTarget, Proxy, Server, server_ids
 from pyhaproxy.config.sample import (
     STK_IDX_MAX,
     STK_SRC,
@@ -169,6 +169,7 @@ class AclTables:
     userlists: list[list[tuple[bytes, bytes, bool, list[bytes]]]]  # (user, secret, crypted, groups)
     stick: list[tuple[int, int]]    # `stick match|on|store-request` rules
     srv_sni: list[int]              # tls: per global server index, its `sni` expression or -1
+    lbexpr: list[int]               # per proxy: its `balance hash EXPR` expression or -1
 
 
 MapRows = tuple[int, list[tuple[bytes, bytes, tuple[int, bytes, int] | None]]]
@@ -610,6 +611,10 @@ def compile_acls(cfg: Config) -> AclTables:
         for xcond in px.expect_proxy if px.cap != "backend" else []:
             add_cond(px, local, xcond, -1)
         expect.append((xfirst, len(conds) - xfirst))
+    lbexpr = []
+    for px in cfg.proxies:
+        maps.proxy = px.name
+        lbexpr.append(expr_of(px.balance_expr) if px.balance == "hash" and px.balance_expr else -1)
     srv_sni: list[int] = []
     for _gi, pi, sv in server_table(cfg):     # tls: `server ... ssl sni EXPR`
         maps.proxy = cfg.proxies[pi].name
@@ -621,7 +626,7 @@ def compile_acls(cfg: Config) -> AclTables:
                      lf=lf, lfpx=lfpx, elfpx=elfpx,
                      uidpx=uidpx, fmts=fmts, expect=expect, map_keys=maps.keys, map_files=maps.files,
                      tconn=tconn, tsess=tsess, tcont=tcont, tres=tres, stick=stick, userlists=userlists,
-                     srv_sni=srv_sni)
+                     srv_sni=srv_sni, lbexpr=lbexpr)
 
 
 @dataclass
@@ -638,6 +643,10 @@ class ProxyPlan:
     nsrv: int
     rr_act: list[int]
     rr_bck: list[int]
+    # the consistent-hash ring's servers (hash-type consistent, balance random):
+    # (global index, id, weight, backup) in declaration order
+    ch_servers: list[tuple[int, int, int, bool]]
+    map_gcd: int  # hash-type map-based: the servers' weights' greatest common divisor (2.6's wmult)
     dispatch: tuple[str, int] | None
     source: tuple[str, int] | None
     monitor_net: list[tuple[int, bytes, int]]
@@ -725,6 +734,9 @@ def plan_worker(cfg: Config) -> WorkerPlan:
             nsrv=len(mine),
             rr_act=weighted_sequence([(gi, sv.weight) for gi, sv in mine if not sv.backup and sv.weight]),
             rr_bck=weighted_sequence([(gi, sv.weight) for gi, sv in mine if sv.backup and sv.weight]),
+            map_gcd=math.gcd(*[sv.weight for _, sv in mine if sv.weight]) or 1,
+            ch_servers=[(gi, sid, sv.weight, sv.backup)
+                        for (gi, sv), sid in zip(mine, server_ids([sv for _, sv in mine]), strict=True)],
             dispatch=(_resolve(px.dispatch[0]), px.dispatch[1]) if px.dispatch else None,
             source=_ip_port(px.source),
             monitor_net=_monitor_nets(px),

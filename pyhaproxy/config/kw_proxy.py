@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from .lexer import ConfigError
 from .model import (
     Where,
 )
@@ -48,40 +49,138 @@ def p_disabled(st: State, args: list[str], where: Where) -> None:
     st.px().disabled = args[0] == "disabled"
 
 
+def _balance_fail(where: Where, msg: str) -> ConfigError:
+    return fail(where, f"balance {msg}")
+
+
 def p_balance(st: State, args: list[str], where: Where) -> None:
+    """`balance ALGO [ARGS]` as 2.6's backend_parse_balance reads it (its messages too)."""
     px = st.px()
     algo = args[1] if len(args) > 1 else "roundrobin"
+    rest = args[2:]
     if algo in ("roundrobin", "source", "static-rr", "leastconn", "first"):
         no_extra(args, 2, where)
         px.balance = algo
-        px.balance_explicit = True
-        return
-    if algo == "uri":
-        for opt in args[2:]:
-            if opt != "whole":
-                raise not_supported(f"'balance uri {opt}'", "1.3.21", where)
+    elif algo.startswith("random"):
+        # 2.6 reads any word that begins with "random"; `random(N)` sets the number of draws
+        draws = 2
+        if algo[6:7] == "(" and algo[7:8] != ")":
+            m = re.match(r"^([+-]?(?:0[xX][0-9a-fA-F]+|[0-9]+))(.*)$", algo[7:])
+            num, tail = (m.group(1), m.group(2)) if m else ("0", algo[7:])
+            if not tail.startswith(")"):
+                if not tail:
+                    raise _balance_fail(where, "random : missing closing parenthesis.")
+                raise _balance_fail(where, f"random : unexpected character '{tail[0]}' after argument.")
+            draws = int(num, 0) if not re.match(r"^[+-]?0[0-7]+$", num) else int(num, 8)
+            if draws < 1:
+                raise _balance_fail(where, "random : number of draws must be at least 1.")
+        px.balance = "random"
+        px.rnd_draws = draws
+    elif algo == "uri":
+        whole = path_only = False
+        ulen = depth = 0
+        i = 0
+        while i < len(rest):
+            opt = rest[i]
+            if opt in ("len", "depth"):
+                v = rest[i + 1] if i + 1 < len(rest) else ""
+                n = _atoi(v)
+                if n <= 0:
+                    raise _balance_fail(where, f"uri : '{opt}' expects a positive integer (got '{v}').")
+                if opt == "len":
+                    ulen = n
+                else:
+                    depth = n + 1
+                i += 2
+            elif opt == "whole":
+                whole = True
+                i += 1
+            elif opt == "path-only":
+                path_only = True
+                i += 1
+            else:
+                raise _balance_fail(where, "uri only accepts parameters 'len', 'depth', 'path-only', and "
+                                           f"'whole' (got '{opt}').")
         px.balance = "uri"
-        px.hash_balance_arg = "whole" if args[2:] else ""
-        px.balance_explicit = True
-        return
-    m = re.match(r"^hdr\(([!#$%&'*+.^_`|~0-9A-Za-z-]+)\)$", algo)
-    if m:
-        for opt in args[2:]:
-            raise not_supported(f"'balance {algo} {opt}'", "1.3.21", where)
+        px.hash_balance_arg = "whole" if whole else ""
+        px.uri_len, px.uri_depth, px.uri_path_only = ulen, depth, path_only
+    elif algo == "url_param":
+        if not rest:
+            raise _balance_fail(where, "url_param requires an URL parameter name.")
+        if len(rest) > 1 and rest[1] != "check_post":
+            raise _balance_fail(where, f"url_param only accepts 'check_post' modifier (got '{rest[1]}').")
+        # (`check_post`: 2.6 looks into a POST's body whatever it says, so does backend.pxi)
+        px.balance = "url_param"
+        px.hash_balance_arg = rest[0]
+    elif algo.startswith("hdr("):
+        m = re.match(r"^hdr\(([^)]+)\)", algo)
+        if not m:
+            raise _balance_fail(where, "hdr requires an http header field name.")
+        if rest and rest[0] != "use_domain_only":
+            raise _balance_fail(where, f"{algo} only accepts 'use_domain_only' modifier (got '{rest[0]}').")
         px.balance = "hdr"
         px.hash_balance_arg = m.group(1)
-        px.balance_explicit = True
-        return
-    later = {
-        "url_param": "1.3.14",
-        "random": "1.9",
-        "rdp-cookie": "1.3.22",
-        "hash": "2.6",
-    }
-    if algo in later or algo.startswith("rdp-cookie"):
-        raise not_supported(f"'balance {algo}'", later.get(algo, "1.3.22"), where)
-    raise fail(where, "'balance' only supports 'roundrobin', 'static-rr', 'leastconn', 'first', "
-                      "'source', 'uri' and 'hdr(name)' options.")
+        px.hdr_domain_only = bool(rest)
+    elif algo == "hash":
+        if not rest:
+            raise _balance_fail(where, "hash requires a sample expression.")
+        if len(rest) > 1:
+            raise _balance_fail(where, f"hash takes no other argument (got '{rest[1]}').")
+        px.balance = "hash"
+        px.balance_expr_text = rest[0]          # parsed with the proxy's checks (parser.py)
+    elif algo.startswith("rdp-cookie"):
+        raise not_supported(f"'balance {algo}'", "1.3.22", where)
+    else:
+        raise _balance_fail(where, "only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', "
+                                   "'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.")
+    px.balance_explicit = True
+
+
+def _atoi(s: str) -> int:
+    """C's atoi: optional sign and leading digits, 0 when there are none."""
+    m = re.match(r"^\s*([+-]?[0-9]+)", s)
+    return int(m.group(1)) if m else 0
+
+
+def p_hash_balance_factor(st: State, args: list[str], where: Where) -> None:
+    """`hash-balance-factor N` (1.7): under consistent hashing a server takes no more than N% of
+    the average load for its weight; the key goes on to the next node (0: no bound)."""
+    if len(args) < 2 or args[1] == "":
+        raise fail(where, "'hash-balance-factor' expects an integer argument.")
+    m = re.match(r"^\s*([+-]?[0-9]+)", args[1])
+    n = int(m.group(1)) if m else 0
+    if n != 0 and n <= 100:
+        raise fail(where, "'hash-balance-factor' must be 0 or greater than 100.")
+    st.px().hash_balance_factor = n
+
+
+HASH_FUNCTIONS = ("sdbm", "djb2", "wt6", "crc32")
+
+
+def p_hash_type(st: State, args: list[str], where: Where) -> None:
+    """`hash-type map-based|consistent [<function> [avalanche]]` (2.6): how hashing balances pick.
+    Without a function: sdbm, with avalanche when consistent."""
+    px = st.px()
+    kind = args[1] if len(args) > 1 else ""
+    if kind == "avalanche":
+        raise fail(where, "experimental feature 'hash-type avalanche' is not supported anymore, please "
+                          "use 'hash-type map-based sdbm avalanche' instead.")
+    if kind not in ("consistent", "map-based"):
+        raise fail(where, "'hash-type' only supports 'consistent' and 'map-based'.")
+    fn = args[2] if len(args) > 2 else ""
+    aval = False
+    if not fn:
+        fn = "sdbm"
+        aval = kind == "consistent"
+    else:
+        if fn not in HASH_FUNCTIONS:
+            raise fail(where, "'hash-type' only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash functions.")
+        mod = args[3] if len(args) > 3 else ""
+        if mod == "avalanche":
+            aval = True
+        elif mod:
+            raise fail(where, "'hash-type' only supports 'avalanche' as a modifier for hash functions.")
+    px.hash_type, px.hash_fn, px.hash_aval = kind, fn, aval
 
 
 def p_dispatch(st: State, args: list[str], where: Where) -> None:

@@ -63,6 +63,18 @@ def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
         elif opt == "backup":
             srv.backup = True
             i += 1
+        elif opt == "id":
+            # 2.6 (srv_parse_id): the server's numeric id (stats, the consistent-hash ring)
+            if name == "default-server":
+                raise fail(where, "'id' option is not accepted in default-server sections")
+            if i + 1 >= len(args) or args[i + 1] == "":
+                raise fail(where, f"'server {name}' : 'id' : expects an integer argument.")
+            m = re.match(r"^\s*[+-]?[0-9]+", args[i + 1])
+            n = int(m.group(0)) if m else 0
+            if n <= 0:
+                raise fail(where, f"'server {name}' : 'id' : custom id has to be > 0.")
+            srv.puid = n
+            i += 2
         elif opt == "check":
             srv.check = True
             i += 1
@@ -298,12 +310,16 @@ def p_server(st: State, args: list[str], where: Where) -> None:
         raise fail(where, f"{st.px().cap} '{st.px().name}', another server named '{srv.name}' was "
                           f"already defined at line {other.where.line}, please use distinct names.")
     seen[srv.name] = srv
+    if srv.puid:
+        for o in st.px().servers:
+            if o.puid == srv.puid:
+                raise fail(where, f"'server {srv.name}' : 'id' : custom id {srv.puid} already used at "
+                                  f"{o.where.file}:{o.where.line} ('server {o.name}').")
     st.px().servers.append(srv)
 
 
 LATER_SERVER_OPTIONS = {
     "track": "1.3.21",
-    "id": "1.3.16",
     "redir": "1.3.20",
     "observe": "1.4",
     "error-limit": "1.4",

@@ -140,6 +140,7 @@ class Server:
     check_addr: str | None = None
     backup: bool = False
     weight: int = 1
+    puid: int = 0  # `id N`: its numeric id (0: numbered automatically, as 2.6 does)
     source: str | None = None  # "ip[:port]"
     maxconn: int = 0
     minconn: int = 0
@@ -353,7 +354,18 @@ class Proxy:
     unique_id_header: str | None = None  # `unique-id-header NAME`
     forwardfor_header: str = "X-Forwarded-For"
     forwardfor_except: tuple[str, int] | None = None  # (network, prefixlen)
-    hash_balance_arg: str = ""  # the NAME of `balance hdr(NAME)`
+    hash_balance_arg: str = ""  # the NAME of `balance hdr(NAME)` / `url_param NAME`, `whole` of uri
+    hash_type: str = "map-based"  # `hash-type map-based|consistent`
+    hash_fn: str = "sdbm"  # `hash-type`'s function: sdbm, djb2, wt6, crc32
+    hash_aval: bool = False  # `hash-type ... avalanche` (implied by a bare `hash-type consistent`)
+    uri_len: int = 0  # `balance uri len N`
+    uri_depth: int = 0  # `balance uri depth N`, stored as N + 1 (as 2.6 does)
+    uri_path_only: bool = False  # `balance uri path-only`
+    hdr_domain_only: bool = False  # `balance hdr(NAME) use_domain_only`
+    rnd_draws: int = 2  # `balance random(N)`
+    hash_balance_factor: int = 0  # `hash-balance-factor N` (0 or > 100): bounded loads on the ring
+    balance_expr_text: str = ""  # `balance hash EXPR` as written
+    balance_expr: SampleExpr | None = None  # and parsed (the proxy's checks)
 
 
 @dataclass
@@ -440,3 +452,21 @@ class PeersSection:
 def _global_tls() -> Any:  # tls: (config/tls.py imports this module)
     from .tls import GlobalTLS
     return GlobalTLS()
+
+
+def server_ids(servers: list[Server]) -> list[int]:
+    """The servers' numeric ids as 2.6 numbers them: `id N` when given, else the first id not
+    taken from a counter that moves on by one at every server (explicit ones included)."""
+    used = {sv.puid for sv in servers if sv.puid}
+    out: list[int] = []
+    nxt = 1
+    for sv in servers:
+        if sv.puid:
+            out.append(sv.puid)
+        else:
+            while nxt in used:
+                nxt += 1
+            used.add(nxt)
+            out.append(nxt)
+        nxt += 1
+    return out

@@ -249,6 +249,18 @@ class Parser:
         def err(msg: str) -> ConfigError:
             return ConfigError(where.file, where.line, msg)
 
+        if px.balance == "hash" and px.cap != "frontend":
+            # 2.6 parses the expression once the proxy is read, and names the proxy's line
+            try:
+                px.balance_expr = sample.parse_sample(px.balance_expr_text)
+                px.balance_expr.check_side("req")
+            except sample.SampleError as e:
+                raise err(f"proxy '{px.name}': failed to parse 'balance hash' expression "
+                          f"'{px.balance_expr_text}' in : {e}.") from None
+            if px.mode != "http":
+                raise err(f"proxy '{px.name}': 'balance hash' outside 'mode http' is not supported "
+                          "(it is a keyword of HAProxy 2.6).")
+
         def warn(msg: str) -> None:
             self.st.warn(where, msg)
 

@@ -23,7 +23,7 @@ from typing import Any
 from pyhaproxy import __version__
 from pyhaproxy._core import check_status
 from pyhaproxy.checks import REASONS
-from pyhaproxy.config.model import Config, Proxy, Server
+from pyhaproxy.config.model import Config, Proxy, Server, server_ids
 from pyhaproxy.stats.rates import RateMeter
 from pyhaproxy.version import RELEASE_DATE
 
@@ -371,6 +371,7 @@ def _proxy_rows(
     weight = bck_weight = 0
     lbtot = chkdown = 0
     last_change = 0
+    sids = server_ids(px.servers)       # `id N`, else numbered as 2.6 numbers them
     for si, srv in enumerate(px.servers):
         gi = first + si
         info = _srv_info(shm, gi)
@@ -398,7 +399,7 @@ def _proxy_rows(
             "bout": sc["bytes_out"], "dresp": sc["denied_resp"], "econ": sc["err_conn"],
             "eresp": sc["err_resp"], "wretr": sc["retries"], "wredis": sc["redispatches"],
             "status": status, "weight": w, "act": 0 if srv.backup else 1, "bck": 1 if srv.backup else 0,
-            "pid": 1, "iid": iid, "sid": si + 1, "lbtot": sc["tot_sess"], "type": TYPE_SERVER,
+            "pid": 1, "iid": iid, "sid": sids[si], "lbtot": sc["tot_sess"], "type": TYPE_SERVER,
             "qlimit": srv.maxqueue or "", "addr": _addr(srv), "cookie": srv.cookie or "", "mode": mode,
             "uweight": w, "cli_abrt": sc["cli_abrt"], "srv_abrt": sc["srv_abrt"],
             "connect": sc["connect"], "reuse": sc["reuse"],

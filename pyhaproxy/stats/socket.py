@@ -40,7 +40,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pyhaproxy import runtime_maps, runtime_tables, sockxfer
-from pyhaproxy.config.model import StatsSocket
+from pyhaproxy.config.model import Proxy, StatsSocket
 from pyhaproxy.stats import csv as csv_fmt
 from pyhaproxy.stats.collect import View, collect
 
@@ -466,8 +466,19 @@ class CommandHandler:
             w = max(1, srv.weight * w // 100) if w else 0
         if not 0 <= w <= 256:
             return "Absolute weight can only be between 0 and 256 inclusive.\n"
+        px = next((p for p in view.cfg.proxies if p.name == words[2].partition("/")[0]), None)
+        if w and w != srv.weight and px is not None and _static_lb(px):
+            return "Backend is using a static LB algorithm and only accepts weights '0%' and '100%'.\n"
         view.shm.set_srv_weight(gi, w)
         return ""
+
+
+def _static_lb(px: Proxy) -> bool:
+    """2.6's algorithms without BE_LB_PROP_DYN: static-rr and the map-based hashes, whose weights
+    only go to 0 and back to the configured one."""
+    if px.balance == "static-rr":
+        return True
+    return px.balance in ("source", "uri", "url_param", "hdr", "hash") and px.hash_type == "map-based"
 
 
 class CliServer(UnixServer):

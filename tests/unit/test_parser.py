@@ -625,16 +625,12 @@ BROKEN: list[tuple[str, int, str]] = [
     ("bogus\n", 1, "unknown keyword 'bogus' out of section."),
     ("listen a :80\n    server s\n", 2, "'server' expects <name> and <addr>[:<port>] as arguments."),
     ("listen a :80\n    mode ftp\n", 2, "unknown proxy mode 'ftp'."),
+    ("listen a :80\n    balance url_param\n", 2, "balance url_param requires an URL parameter name."),
     (
-        "listen a :80\n    balance url_param id\n",
+        "listen a :80\n    balance round-ish\n",
         2,
-        "'balance url_param' is not supported yet (it appeared in HAProxy 1.3.14).",
-    ),
-    (
-        "listen a :80\n    balance random-ish\n",
-        2,
-        "'balance' only supports 'roundrobin', 'static-rr', 'leastconn', 'first', 'source', 'uri' "
-        "and 'hdr(name)' options.",
+        "balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', "
+        "'hdr(name)' and 'rdp-cookie(name)' options.",
     ),
     (
         "# c\n\nlisten a :80\n    server s 127.0.0.2 weight 300\n",
