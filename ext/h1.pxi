@@ -34,6 +34,8 @@
 #    request), a response's server connection is not reused, and an HTTP/1.0 chunked response
 #    closes the client's too.
 #  - Content-Length: 1*DIGIT, or a list of identical values ("5, 5"), also across several lines.
+#  - An HTTP/1.0 GET, HEAD or DELETE with a body (Content-Length > 0 or chunked) is a 413, as 2.6
+#    answers, unless `h1-accept-payload-with-any-method` (g_h1_any_payload).
 #  - A status line may omit the reason and its SP ("HTTP/1.1 200\r\n"), as servers do.
 #  - The whole header block must end within H1_MAX_HDR_BLOCK (bufsize - maxrewrite) bytes; when the
 #    buffer holds that much and the block is still open, the parser itself returns -400 (-414 if the
@@ -91,6 +93,9 @@ cdef enum:
     H1_MAX_HDRS = 101           # HAProxy 1.3's MAX_HTTP_HDR; one more header -> 400
     H1_MAX_HDR_BLOCK = 8192     # bufsize 16384 - maxrewrite 8192
     H1_MAX_REQLINE = 8190       # request line (without its line end) longer than this -> 414
+
+# global `h1-accept-payload-with-any-method` (set once at start-up by setup.pxi)
+cdef int g_h1_any_payload = 0
 
 cdef enum:
     H1_C_TCHAR = 1
@@ -598,6 +603,9 @@ cdef int h1_parse_request(const char *buf, int len, h1_msg *m) noexcept nogil:
     e = _h1_headers(buf, p, lim, m, 400)
     if e == 0 and len >= H1_MAX_HDR_BLOCK:
         return _h1_fail(m, lim - 1, 400)
+    if (e > 0 and m.minor == 0 and not g_h1_any_payload and (m.content_length > 0 or m.chunked)
+            and (m.meth == H1_M_GET or m.meth == H1_M_HEAD or m.meth == H1_M_DELETE)):
+        return _h1_fail(m, e - 1, 413)
     if e > 0 and m.host_off >= 0 and _h1_authority_mismatch(buf, m):
         return _h1_fail(m, e - 1, 400)
     return e

@@ -263,6 +263,32 @@ def test_bad_request_coding(proxy: Any, binary: str, server: Recorder, te: bytes
                           b"The server cannot process the contained instructions.\n</body></html>\n")
 
 
+PAGE_413 = (b"HTTP/1.1 413 Payload Too Large\r\nContent-length: 106\r\nCache-Control: no-cache\r\n"
+            b"Content-Type: text/html\r\n\r\n<html><body><h1>413 Payload Too Large</h1>\n"
+            b"The request entity exceeds the maximum allowed.\n</body></html>\n")
+
+
+@pytest.mark.parametrize("data", [
+    b"GET /p HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    b"HEAD /p HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    b"GET /p HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc",
+], ids=["get-chunked", "head-chunked", "get-cl"])
+@pytest.mark.parametrize("any_method", [False, True], ids=["default", "h1-accept-payload-with-any-method"])
+def test_http10_get_with_a_body(proxy: Any, binary: str, server: Recorder, data: bytes,  # noqa: F811
+                                any_method: bool) -> None:
+    """2.6 answers 413 to an HTTP/1.0 GET/HEAD/DELETE with a body (chunked now included), unless
+    `h1-accept-payload-with-any-method`."""
+    (port,) = free_ports(1)
+    glob = "global\n    h1-accept-payload-with-any-method\n" if any_method else ""
+    proxy.start(glob + CFG, port=port, sport=server.port)
+    answer, closed = exchange(port, data)
+    assert closed
+    if any_method:
+        assert head_of(answer)[0] == 200 and len(server.requests) == 1, answer
+    else:
+        assert answer == PAGE_413 and server.requests == []
+
+
 @pytest.mark.parametrize("path", ["/bad-cc", "/bad-cgc", "/bad-cg", "/bad-g", "/bad-gc"])
 def test_bad_response_coding(proxy: Any, binary: str, server: Recorder, path: str) -> None:  # noqa: F811
     port = start(proxy, server)

@@ -210,6 +210,10 @@ BAD_REQUESTS: list[tuple[str, bytes, int]] = [
     ("te-gzip-chunked-cl", CL_TE + b"Transfer-Encoding: gzip, chunked\r\nContent-Length: 4\r\n\r\n", 422),
     ("te-chunked-gzip-chunked", CL_TE + b"Transfer-Encoding: chunked, gzip, chunked\r\n\r\n", 400),
     ("te-gzip", CL_TE + b"Transfer-Encoding: gzip\r\n\r\n", 400),
+    # an HTTP/1.0 GET, HEAD or DELETE with a body: 413, as 2.6
+    ("get-http10-cl", b"GET / HTTP/1.0\r\nContent-Length: 3\r\n\r\n", 413),
+    ("head-http10-chunked", b"HEAD / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 413),
+    ("delete-http10-cl", b"DELETE / HTTP/1.0\r\nContent-Length: 1\r\n\r\n", 413),
     # field syntax
     ("obs-fold", b"GET / HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n", 400),
     ("obs-fold-tab", b"GET / HTTP/1.1\r\nX-A: a\r\n\tb\r\n\r\n", 400),
@@ -352,6 +356,10 @@ def test_request_te_with_cl_or_http10_accepted_as_26() -> None:
     assert r["ret"] > 0 and r["te_close"] == 3, r
     r = req(CL_TE + b"Transfer-Encoding: chunked\r\n\r\n")
     assert r["ret"] > 0 and r["te_close"] == 0 and r["cl_drop"] == -1, r
+    # (a 1.0 GET without a body, or with Content-Length: 0, and a 1.1 GET with one are fine)
+    for data in (b"GET / HTTP/1.0\r\nContent-Length: 0\r\n\r\n", b"GET / HTTP/1.0\r\n\r\n",
+                 b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n"):
+        assert req(data)["ret"] > 0, data
     # a Content-Length that is bad on its own is still a 400
     r = req(CL_TE + b"Transfer-Encoding: chunked\r\nContent-Length: 4, 5\r\n\r\n")
     assert r["ret"] == -400, r
