@@ -42,6 +42,16 @@ cdef const char *ERR_405 = b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 
 cdef const char *ERR_422 = b"HTTP/1.1 422 Unprocessable Content\r\ncontent-length: 116\r\ncache-control: no-cache\r\ncontent-type: text/html\r\n\r\n<html><body><h1>422 Unprocessable Content</h1>\nThe server cannot process the contained instructions.\n</body></html>\n"
 
 
+# the 422 of 2.6's H1 parser (a request coding other than chunked): the mux's raw form, which
+# has no connection header though the connection closes after it
+cdef const char *ERR_422_H1 = b"HTTP/1.1 422 Unprocessable Content\r\nContent-length: 116\r\nCache-Control: no-cache\r\nContent-Type: text/html\r\n\r\n<html><body><h1>422 Unprocessable Content</h1>\nThe server cannot process the contained instructions.\n</body></html>\n"
+
+
+# the 413 of 2.6's H1 parser (an HTTP/1.0 GET, HEAD or DELETE with a body), its mux's raw form:
+# no connection header though the connection closes after it
+cdef const char *ERR_413_H1 = b"HTTP/1.1 413 Payload Too Large\r\nContent-length: 106\r\nCache-Control: no-cache\r\nContent-Type: text/html\r\n\r\n<html><body><h1>413 Payload Too Large</h1>\nThe request entity exceeds the maximum allowed.\n</body></html>\n"
+
+
 cdef const char *ERR_429 = b"HTTP/1.1 429 Too Many Requests\r\ncontent-length: 117\r\ncache-control: no-cache\r\ncontent-type: text/html\r\n\r\n<html><body><h1>429 Too Many Requests</h1>\nYou have sent too many requests in a given amount of time.\n</body></html>\n"
 
 

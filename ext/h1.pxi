@@ -25,11 +25,17 @@
 #  - The request-target may not hold CTL, SP, DEL or bytes >= 0x80 (HAProxy 2.6 answers 400 to raw
 #    UTF-8 in the URI too).
 #  - Transfer-Encoding: a comma list of tokens (empty elements ignored, no parameters); `chunked`
-#    must be the final coding and appear once; other codings before it are allowed (RFC).  In a
-#    request anything else is 400; TE together with Content-Length, or in HTTP/1.0, is an error
-#    in both directions (a response with both is refused with 502 rather than rewritten).  A
-#    response whose final coding is not chunked is delimited by the close (m.chunked = 0, m.has_te).
+#    appears once at most.  Requests: `chunked` must be the final coding (else 400); another coding
+#    before it is a 422, as haproxy 2.6 answers.  Responses: any coding but `chunked` is a 502.
+#  - Transfer-Encoding with Content-Length, or in HTTP/1.0, is accepted as 2.6 does (RFC 9112
+#    6.1/6.3): the body is read as chunked, every Content-Length header is dropped (m.cl_drop) and
+#    m.te_close says the connection cannot be trusted further: a request's client connection
+#    closes after its answer (so bytes smuggled behind the chunked body are never read as a
+#    request), a response's server connection is not reused, and an HTTP/1.0 chunked response
+#    closes the client's too.
 #  - Content-Length: 1*DIGIT, or a list of identical values ("5, 5"), also across several lines.
+#  - An HTTP/1.0 GET, HEAD or DELETE with a body (Content-Length > 0 or chunked) is a 413, as 2.6
+#    answers, unless `h1-accept-payload-with-any-method` (g_h1_any_payload).
 #  - A status line may omit the reason and its SP ("HTTP/1.1 200\r\n"), as servers do.
 #  - The whole header block must end within H1_MAX_HDR_BLOCK (bufsize - maxrewrite) bytes; when the
 #    buffer holds that much and the block is still open, the parser itself returns -400 (-414 if the
@@ -88,6 +94,9 @@ cdef enum:
     H1_MAX_HDR_BLOCK = 8192     # bufsize 16384 - maxrewrite 8192
     H1_MAX_REQLINE = 8190       # request line (without its line end) longer than this -> 414
 
+# global `h1-accept-payload-with-any-method` (set once at start-up by setup.pxi)
+cdef int g_h1_any_payload = 0
+
 cdef enum:
     H1_C_TCHAR = 1
     H1_C_VAL = 2
@@ -128,7 +137,9 @@ cdef struct h1_msg:
     int has_te                  # a Transfer-Encoding header was present
     int te_other                # a transfer coding other than chunked was named
     int host_off, host_len      # the first Host header's value (host_off -1: none)
-    int cl_drop                 # response: index of a Content-Length that chunked overrides, or -1
+    int cl_drop                 # >= 0: chunked overrides Content-Length, every such header is dropped
+    int te_close                # Transfer-Encoding framing forces a close: 1 with Content-Length,
+                                # 2 in HTTP/1.0 (both bits can be set)
     int conn_close, conn_keepalive
     int conn_upgrade            # `Connection: upgrade`
     int has_upgrade             # an `Upgrade:` header
@@ -276,6 +287,7 @@ cdef inline void _h1_reset(h1_msg *m) noexcept nogil:
     m.host_off = -1
     m.host_len = 0
     m.cl_drop = -1
+    m.te_close = 0
     m.err_pos = -1
     m.err_code = 0
 
@@ -482,27 +494,25 @@ cdef int _h1_headers(const char *buf, int p, int lim, h1_msg *m, int code) noexc
     # framing errors seen at the end of the block; err_pos: its last byte, the one that decided
     if not m.has_te:
         m.cl_drop = -1
-    elif code == 400:
-        # requests: strict, as RFC 9112 allows (6.1: a server MAY reject TE+CL, and TE in 1.0)
+        return p
+    if code == 400:
+        # requests, as haproxy 2.6: chunked must be the final coding, and a coding before it is
+        # one nobody here can undo (422)
         if not last_chunked:
             return _h1_fail(m, p - 1, code)     # the length of the body cannot be known
         if m.te_other:
-            return _h1_fail(m, p - 1, 422)      # chunked over a coding we cannot undo (2.6: 422)
-        if has_cl:
-            return _h1_fail(m, p - 1, code)     # CL.TE / TE.CL
-        if m.minor == 0:
-            return _h1_fail(m, p - 1, code)     # no Transfer-Encoding in HTTP/1.0
-        m.chunked = 1
+            return _h1_fail(m, p - 1, 422)
+    elif m.te_other or not last_chunked:
+        return _h1_fail(m, p - 1, code)         # responses: a coding other than chunked is a 502
+    # chunked wins over Content-Length (dropped); TE+CL or TE in HTTP/1.0 closes (m.te_close)
+    m.chunked = 1
+    m.content_length = -1
+    if has_cl:
+        m.te_close = 1
     else:
-        # responses: as haproxy 2.6 (stricter would only break servers): a coding other than
-        # chunked is a 502, chunked overrides a Content-Length (which is removed), and a chunked
-        # HTTP/1.0 response is read as chunked
-        if m.te_other or not last_chunked:
-            return _h1_fail(m, p - 1, code)
-        m.chunked = 1
-        m.content_length = -1
-        if not has_cl:
-            m.cl_drop = -1
+        m.cl_drop = -1
+    if m.minor == 0:
+        m.te_close |= 2
     return p
 
 # ---------------------------------------------------------------------------------------------
@@ -593,6 +603,9 @@ cdef int h1_parse_request(const char *buf, int len, h1_msg *m) noexcept nogil:
     e = _h1_headers(buf, p, lim, m, 400)
     if e == 0 and len >= H1_MAX_HDR_BLOCK:
         return _h1_fail(m, lim - 1, 400)
+    if (e > 0 and m.minor == 0 and not g_h1_any_payload and (m.content_length > 0 or m.chunked)
+            and (m.meth == H1_M_GET or m.meth == H1_M_HEAD or m.meth == H1_M_DELETE)):
+        return _h1_fail(m, e - 1, 413)
     if e > 0 and m.host_off >= 0 and _h1_authority_mismatch(buf, m):
         return _h1_fail(m, e - 1, 400)
     return e
@@ -768,6 +781,8 @@ cdef long long htx_head_size(const char *buf, h1_msg *m, int is_req) noexcept no
         n += m.ver_len + 3 + m.reason_len
     for i in range(m.nhdr):
         h = &m.hdr[i]
+        if m.cl_drop >= 0 and h.n_len == 14 and _h1_ieq(buf + h.n_off, b"content-length", 14):
+            continue            # (dropped by the parser: chunked wins)
         if h.n_len == 10 and _h1_ieq(buf + h.n_off, b"connection", 10):
             k = _htx_conn_value_len(buf + h.v_off, h.v_len)
             if k:

@@ -33,6 +33,8 @@ cdef dict _h1_msg_dict(bytes data, int ret, h1_msg *m):
         "content_length": m.content_length,
         "chunked": m.chunked,
         "has_te": m.has_te,
+        "te_close": m.te_close,
+        "cl_drop": m.cl_drop,
         "conn_close": m.conn_close,
         "conn_keepalive": m.conn_keepalive,
     }
@@ -126,8 +128,9 @@ def h1_edit_py(bytes data, list ops) -> dict:
     """Apply edits to a parsed request and return the re-described message.
 
     ops: ("replace", abs_off, olen, bytes), ("del", idx), ("add", name, value),
-    ("cut_cookie", hdr_idx, cookie_name) -- the last removes a cookie pair the way the loop will
-    (the whole header when it was the only pair).
+    ("cut_cookie", hdr_idx, cookie_name) -- removes a cookie pair the way the loop will (the
+    whole header when it was the only pair), ("drop_cl",) -- every Content-Length header,
+    ("filter_te",) -- the TE headers as an HTTP/1 message is written.
     """
     cdef h1_msg m
     cdef int cap = len(data) + 4096, n = len(data), r, po = 0, pl = 0, vo = 0, vl = 0, idx
@@ -156,6 +159,10 @@ def h1_edit_py(bytes data, list ops) -> dict:
                 r = h1_del_hdr(b, n, &m, idx)
             else:
                 r = h1_replace(b, n, cap, &m, m.hdr[idx].v_off + po, pl, NULL, 0)
+        elif op[0] == "drop_cl":
+            r = h1_drop_cl(b, n, &m)
+        elif op[0] == "filter_te":
+            r = h1_filter_te(b, n, cap, &m)
         else:
             raise ValueError(op[0])
         if r < 0:

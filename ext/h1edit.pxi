@@ -168,3 +168,44 @@ cdef int h1_add_hdr(char *buf, int len, int cap, h1_msg *m, const char *name, in
     h.line_len = n
     m.hdrs_end += n
     return len + n
+
+cdef int h1_drop_cl(char *buf, int len, h1_msg *m) noexcept nogil:
+    # remove every Content-Length header (chunked framing wins, m.cl_drop); returns the new length
+    cdef int i = 0
+    while i < m.nhdr:
+        if m.hdr[i].n_len == 14 and _h1_ieq(buf + m.hdr[i].n_off, b"content-length", 14):
+            len = h1_del_hdr(buf, len, m, i)
+        else:
+            i += 1
+    m.cl_drop = -1
+    return len
+
+cdef inline int _h1_te_trailers(const char *v, int n) noexcept nogil:
+    # 1 when a TE value names "trailers" as haproxy 2.6's H1 and H2 output sees it: its first
+    # occurrence (case-sensitive, as a substring) ends the value or is followed by a comma
+    cdef int k
+    for k in range(n - 7):
+        if memcmp(v + k, b"trailers", 8) == 0:
+            return k + 8 == n or v[k + 8] == b','
+    return 0
+
+cdef int h1_filter_te(char *buf, int len, int cap, h1_msg *m) noexcept nogil:
+    # the TE request header is hop-by-hop and only "trailers" may be forwarded (RFC 9110 10.1.4):
+    # as haproxy 2.6 writes an HTTP/1 message, a TE header naming trailers becomes "TE: trailers",
+    # any other is removed.  Returns the new length, -1 when it does not fit in cap.
+    cdef int i = 0
+    cdef h1_hdr *h
+    while i < m.nhdr:
+        h = &m.hdr[i]
+        if h.n_len != 2 or not _h1_ieq(buf + h.n_off, b"te", 2):
+            i += 1
+            continue
+        if not _h1_te_trailers(buf + h.v_off, h.v_len):
+            len = h1_del_hdr(buf, len, m, i)
+            continue
+        if h.v_len != 8:
+            len = h1_replace(buf, len, cap, m, h.v_off, h.v_len, b"trailers", 8)
+            if len < 0:
+                return -1
+        i += 1
+    return len

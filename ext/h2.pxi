@@ -565,8 +565,9 @@ cdef int _h2_on_header(nghttp2_session *ng, const nghttp2_frame *fr, const uint8
         st.bad = _h2_ps(st, val, vl, &st.ck_off[st.nck], &st.ck_len[st.nck])
         st.nck += 1
         return 0
-    if _h2_name_is(name, nl, b"te", 2):
-        return 0                    # hop-by-hop in HTTP/1.1 ("trailers" only in HTTP/2)
+    if _h2_name_is(name, nl, b"te", 2) and (vl != 8 or memcmp(val, b"trailers", 8) != 0):
+        st.bad = 1                  # only "te: trailers" in HTTP/2 (RFC 9113 8.2.2), forwarded
+        return 0                    # as it is; 2.6 refuses any other value, case included
     if _h2_name_is(name, nl, b"host", 4):
         st.has_host = 1
     elif _h2_name_is(name, nl, b"content-length", 14):
@@ -741,7 +742,8 @@ cdef int h2s_head_nv(char *b, h1_msg *m, nghttp2_nv *nv, char *status) noexcept 
         h = &m.hdr[i]
         if (h1_hdr_name_is(b, h, b"connection", 10) or h1_hdr_name_is(b, h, b"keep-alive", 10)
                 or h1_hdr_name_is(b, h, b"proxy-connection", 16)
-                or h1_hdr_name_is(b, h, b"transfer-encoding", 17) or h1_hdr_name_is(b, h, b"upgrade", 7)):
+                or h1_hdr_name_is(b, h, b"transfer-encoding", 17) or h1_hdr_name_is(b, h, b"upgrade", 7)
+                or h1_hdr_name_is(b, h, b"te", 2)):
             continue                # connection-specific: not in HTTP/2 (RFC 9113 8.2.2)
         for j in range(h.n_len):
             b[h.n_off + j] = <char>h1_lower[<unsigned char>b[h.n_off + j]]

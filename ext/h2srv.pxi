@@ -384,7 +384,7 @@ cdef int _h2o_submit(h2o_t *o, int hlen) noexcept nogil:
     cdef char *h = o.head
     cdef char *u
     cdef char *hn
-    cdef int nn = 0, i, k, hl, ul, sl = 0, al = 0, a0 = 0, te_trl
+    cdef int nn = 0, i, k, hl, ul, sl = 0, al = 0, a0 = 0
     cdef int32_t sid
     cdef int h2cli = o.h2cli
     o.h2cli = 0
@@ -461,12 +461,8 @@ cdef int _h2o_submit(h2o_t *o, int hlen) noexcept nogil:
         nv[nn].valuelen = m.hdr[i].v_len
         nv[nn].flags = NGHTTP2_NV_FLAG_NONE
         if _h2o_is(hn, hl, b"te"):
-            te_trl = 0
-            for k in range(m.hdr[i].v_len - 7):
-                if _h2o_is(h + m.hdr[i].v_off + k, 8, b"trailers"):
-                    te_trl = 1
-            if not te_trl:
-                continue
+            if not _h1_te_trailers(h + m.hdr[i].v_off, m.hdr[i].v_len):
+                continue        # (only "trailers" goes on, as 2.6's H1 output: h1edit.pxi)
             nv[nn].value = <uint8_t *>b"trailers"
             nv[nn].valuelen = 8
         nn += 1

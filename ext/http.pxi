@@ -208,6 +208,12 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     s.meth = m.meth
     s.t_req = g_now
     s.status = 0
+    if m.cl_drop >= 0:
+        # Transfer-Encoding with Content-Length: chunked wins, the Content-Length goes (2.6's
+        # parser drops it: no rule sees it, the server never gets it)
+        total = h1_drop_cl(buf, total, m)
+        s.req.buf_in = total
+    s.req_te_close = m.te_close     # (its client connection closes after the answer: h1.pxi)
     s.req.adj += htx_head_size(buf, m, 1) + h2_htx_more(s, m.chunked)   # 2.6 counts the head as received, in HTX form
     s.q_pos = 0
     s.ck_found_srv = -1
@@ -219,7 +225,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     # an answer of haproxy's own may keep the client (session.pxi answer_frame()); until the body
     # framing is set up below, http_req_settle() sets it up for the answer
     s.ans_ka = ((m.minor >= 1 and not m.conn_close) or (m.minor == 0 and m.conn_keepalive)) and not (
-        p.opts & (PO_HTTPCLOSE | PO_FORCECLOSE))
+        p.opts & (PO_HTTPCLOSE | PO_FORCECLOSE)) and not m.te_close
     s.req_unsettled = 1
     s.req_after_hdr = total - m.hdrs_end
     s.req_v10 = m.minor == 0
@@ -272,7 +278,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         ctr_px(s.px).intercepted += 1       # (the frontend's stats page)
         http_to_master(idx, total, m, SRV_STATS)
         return
-    s.cli_ka = (m.minor >= 1 and not m.conn_close) or (m.minor == 0 and m.conn_keepalive)
+    s.cli_ka = ((m.minor >= 1 and not m.conn_close) or (m.minor == 0 and m.conn_keepalive)) and not m.te_close
     s.req_v10 = m.minor == 0
     s.req_upgrade = 1 if (m.conn_upgrade and m.has_upgrade) or m.meth == H1_M_CONNECT else 0
     # connection options: either side asks (HAProxy ORs the frontend's and the backend's)
@@ -301,6 +307,8 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
                 ffp.ff_except and ff_excepted(ffp, &s.cli_addr)):
             addr_to_str(&s.cli_addr, ip, 64)
             total = h1_add_hdr(buf, total, BUFSIZE, m, ffp.ff_hdr, ffp.ff_hdr_len, ip, <int>strlen(ip))
+    if total >= 0:
+        total = h1_filter_te(buf, total, BUFSIZE, m)     # TE: only "trailers" goes on (h1edit.pxi)
     if total < 0:
         ctr_px(s.px).err_req += 1
         sess_fail(idx, TERM_PROXY, PH_REQ, 400)
@@ -537,7 +545,11 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     cdef srv_t *sv = NULL
     cdef char val[512]
     cdef h1_hdr *h
-    cdef long long body_seen = total - m.hdrs_end      # body bytes read with the head
+    cdef long long body_seen
+    if m.cl_drop >= 0:
+        total = h1_drop_cl(buf, total, m)       # chunked wins over Content-Length (as 2.6's parser)
+        s.rsp.buf_in = total
+    body_seen = total - m.hdrs_end              # body bytes read with the head
     if m.chunked:
         body_seen = 0           # (their framing not parsed yet: not counted)
     elif m.content_length >= 0 and body_seen > m.content_length:
@@ -570,8 +582,6 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     s.t_rsp = g_now
     if as_used(s.be):
         appsession_response(idx, buf, &g_msg)
-    if m.cl_drop >= 0:
-        total = h1_del_hdr(buf, total, m, m.cl_drop)   # chunked wins over Content-Length
     klass = m.status // 100
     if klass < 1 or klass > 5:
         klass = 0
@@ -580,7 +590,8 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
         ctr_srv(s.srv).hrsp[klass] += 1
         ctr_srv(s.srv).req_tot += 1
     no_body = s.rsp_no_body or klass == 1 or m.status == 204 or m.status == 304
-    rsp_ka = (m.minor >= 1 and not m.conn_close) or (m.minor == 0 and m.conn_keepalive)
+    # (Transfer-Encoding with Content-Length or in HTTP/1.0: the server connection is not reused)
+    rsp_ka = ((m.minor >= 1 and not m.conn_close) or (m.minor == 0 and m.conn_keepalive)) and not m.te_close
     if sv != NULL and p.ck_mode == CK_PREFIX or (sv != NULL and p.ck_mode == CK_REWRITE):
         i = 0
         while i < m.nhdr:
@@ -636,11 +647,15 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
         s.rsp.phase = CH_HDR
         s.rsp.buf_in = total
         return 0
-    if opts & PO_HTTPCLOSE:
+    if (opts & PO_HTTPCLOSE) or (s.req_te_close and m.minor >= 1):
+        # (a request framed by Transfer-Encoding with Content-Length or in HTTP/1.0: its client
+        # connection closes after this answer, which says so as 2.6's does)
         http_del_conn_hdrs(buf, &total)
         total = h1_add_hdr(buf, total, BUFSIZE, m, b"Connection", 10, b"close", 5)
         if total < 0:
             return -1
+    elif (m.te_close & 2) and m.conn_keepalive:
+        http_del_conn_hdrs(buf, &total)     # a chunked HTTP/1.0 response: its keep-alive is void
     elif (opts & PO_HTTP_SERVER_CLOSE) and s.cli_ka:
         # http-server-close: the server was asked to close; the client keeps its connection
         http_del_conn_hdrs(buf, &total)
@@ -657,13 +672,16 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
         if total < 0:
             return -1
         s.cli_ka = 0
+    total = h1_filter_te(buf, total, BUFSIZE, m)     # TE: only "trailers" goes on (h1edit.pxi)
+    if total < 0:
+        return -1
     s.rsp.buf_in = total
     s.rsp.hdr_wire += m.hdrs_end
     if http_body_start(&s.rsp, m.hdrs_end, no_body, 0) < 0:
         return -1
     s.srv_ka = rsp_ka and s.rsp.to_fwd >= 0 and not (opts & (PO_HTTPCLOSE | PO_HTTP_SERVER_CLOSE))
-    if s.rsp.to_fwd < 0 or (m.conn_close and not (opts & PO_HTTP_SERVER_CLOSE)):
-        s.cli_ka = 0
+    if s.rsp.to_fwd < 0 or (m.conn_close and not (opts & PO_HTTP_SERVER_CLOSE)) or (m.te_close & 2):
+        s.cli_ka = 0        # (te_close 2: a chunked HTTP/1.0 response closes the client, as 2.6)
     if (opts & PO_HTTP_SERVER_CLOSE) and s.cli_ka:
         return http_response_done(s)
     if s.cli_ka and m.minor == 0 and not m.conn_keepalive:

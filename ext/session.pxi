@@ -381,6 +381,8 @@ cdef void answer_frame(int idx) noexcept nogil:
     s.cli_ka = 0
     if s.h2c != 0 or buf == NULL:
         return                  # (an HTTP/2 stream ends with its answer; no connection header)
+    if s.t_req == 0 and (s.status == 422 or s.status == 413):
+        return                  # (the parser's 422/413: closes, 2.6's mux writes no connection header)
     head = h1_hdr_block_end(buf, s.rsp.buf_len, 0)
     if head <= 0:
         return
@@ -448,6 +450,8 @@ cdef void http_send_error(int idx, int status) noexcept nogil:
         page = px_error_page(s.px, status, &n)
     if page == NULL:
         page = error_page(status)
+        if s.t_req == 0 and (status == 422 or status == 413):
+            page = ERR_422_H1 if status == 422 else ERR_413_H1     # (the parser's, 2.6's mux form)
         n = <int>strlen(page)
     if s.sfd >= 0:
         sfd_close(s.sfd)

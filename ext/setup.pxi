@@ -203,6 +203,8 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
         privileged_done()       # (certificates are read outside the chroot, as haproxy does)
     g_maxconn = plan.maxconn
     g_cps_lim = plan.maxconnrate
+    global g_h1_any_payload
+    g_h1_any_payload = 1 if plan.h1_any_payload else 0     # (h1.pxi: the 413 of a 1.0 GET with a body)
     g_maxsess = g_maxconn
     g_sess = <sess_t *>calloc(g_maxsess, sizeof(sess_t))
     g_free_sess = <int *>malloc(sizeof(int) * g_maxsess)

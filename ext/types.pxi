@@ -378,6 +378,7 @@ cdef struct sess_t:
     int q_prev
     int q_pos            # place in the queue when it entered (log: backend queue)
     int req_v10          # the request was HTTP/1.0 (http-server-close answers keep-alive to it)
+    int req_te_close     # the request's Transfer-Encoding framing closes the client (h1.pxi te_close)
     int retries_left
     int redispatched     # a retry went to another server (the log's retries field gets a '+')
     int flags

@@ -681,6 +681,7 @@ class WorkerPlan:
     stats_sock: str | None
     promex_sock: str | None = None  # `use-service prometheus-exporter`: the master's service address
     maxconnrate: int = 0  # global `maxconnrate`: accepted connections per second, per process
+    h1_any_payload: bool = False  # global `h1-accept-payload-with-any-method`
     log_pid: int = 0  # the pid the log lines carry; 0: the worker's own
     log_host: str = ""  # `log-send-hostname`: the host name of the syslog headers
     # tune.h2.max-concurrent-streams, tune.h2.initial-window-size, tune.h2.header-table-size
@@ -757,6 +758,7 @@ def plan_worker(cfg: Config) -> WorkerPlan:
     return WorkerPlan(proxies=proxies, servers=servers, acl=compile_acls(cfg),
                       maxconn=max(1, cfg.global_.maxconn), quiet=cfg.global_.quiet,
                       maxconnrate=cfg.global_.maxconnrate,
+                      h1_any_payload=cfg.global_.h1_accept_payload_with_any_method,
                       stats_sock=cfg.global_.tune.get("__stats_sock"),
                       promex_sock=cfg.global_.tune.get("__promex_sock"),
                       log_host=cfg.global_.log_send_hostname or "",

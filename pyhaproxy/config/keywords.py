@@ -130,6 +130,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "daemon": (Kw(G, g_flag, "1.0"),),
     "debug": (Kw(G, g_flag, "1.0"),),
     "quiet": (Kw(G, g_flag, "1.0"),),
+    "h1-accept-payload-with-any-method": (Kw(G, g_flag, "2.5"),),
     "nopoll": (Kw(G, g_flag, "1.2.5", "accepted, epoll is always used"),),
     "noreuseport": (Kw(G, g_flag, "1.8"),),
     "expose-experimental-directives": (Kw(G, g_flag, "2.5"),),

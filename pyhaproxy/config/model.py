@@ -76,6 +76,8 @@ class Global:
     fd_hard_limit: int = 0  # `fd-hard-limit N`: the fd limit the automatic maxconn and ulimit-n stay under
     nbthread_set: bool = False  # `nbthread` was given (2.6's default is the number of CPUs)
     maxconnrate: int = 0  # `maxconnrate N`: connections accepted per second by each worker (0: none)
+    # `h1-accept-payload-with-any-method`: an HTTP/1.0 GET/HEAD/DELETE with a body is not a 413
+    h1_accept_payload_with_any_method: bool = False
     nbproc: int = 1
     hard_stop_after: int = 0  # ms; 0: a soft stop waits for every session
     expose_experimental_directives: bool = False  # 2.5+: experimental keywords are allowed

@@ -181,8 +181,6 @@ def test_block_end_hint() -> None:
 CL_TE = b"POST / HTTP/1.1\r\nHost: a\r\n"
 BAD_REQUESTS: list[tuple[str, bytes, int]] = [
     # framing conflicts
-    ("cl-te", CL_TE + b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
-    ("te-cl", CL_TE + b"Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n", 400),
     ("cl-differs", CL_TE + b"Content-Length: 4\r\nContent-Length: 5\r\n\r\n", 400),
     ("cl-list-differs", CL_TE + b"Content-Length: 4, 5\r\n\r\n", 400),
     ("cl-not-digits", CL_TE + b"Content-Length: 4a\r\n\r\n", 400),
@@ -208,7 +206,14 @@ BAD_REQUESTS: list[tuple[str, bytes, int]] = [
     ("te-empty", CL_TE + b"Transfer-Encoding: \r\n\r\n", 400),
     ("te-space-before-colon", CL_TE + b"Transfer-Encoding : chunked\r\n\r\n", 400),
     ("te-folded", CL_TE + b"Transfer-Encoding:\r\n chunked\r\n\r\n", 400),
-    ("te-http10", b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+    ("te-gzip-chunked", CL_TE + b"Transfer-Encoding: gzip, chunked\r\n\r\n", 422),
+    ("te-gzip-chunked-cl", CL_TE + b"Transfer-Encoding: gzip, chunked\r\nContent-Length: 4\r\n\r\n", 422),
+    ("te-chunked-gzip-chunked", CL_TE + b"Transfer-Encoding: chunked, gzip, chunked\r\n\r\n", 400),
+    ("te-gzip", CL_TE + b"Transfer-Encoding: gzip\r\n\r\n", 400),
+    # an HTTP/1.0 GET, HEAD or DELETE with a body: 413, as 2.6
+    ("get-http10-cl", b"GET / HTTP/1.0\r\nContent-Length: 3\r\n\r\n", 413),
+    ("head-http10-chunked", b"HEAD / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 413),
+    ("delete-http10-cl", b"DELETE / HTTP/1.0\r\nContent-Length: 1\r\n\r\n", 413),
     # field syntax
     ("obs-fold", b"GET / HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n", 400),
     ("obs-fold-tab", b"GET / HTTP/1.1\r\nX-A: a\r\n\tb\r\n\r\n", 400),
@@ -337,15 +342,50 @@ def test_response_variants() -> None:
     assert r["reason"] == b"Internal\tServer Error"
 
 
+def test_request_te_with_cl_or_http10_accepted_as_26() -> None:
+    # haproxy 2.6: Transfer-Encoding wins over Content-Length (every such header dropped) and the
+    # client connection closes after the answer (te_close 1); TE in HTTP/1.0 closes too (2)
+    for first, second in ((b"Content-Length: 4", b"Transfer-Encoding: chunked"),
+                          (b"Transfer-Encoding: chunked", b"Content-Length: 4")):
+        r = req(CL_TE + first + b"\r\n" + second + b"\r\n\r\n")
+        assert r["ret"] > 0 and r["chunked"] == 1 and r["content_length"] == -1, r
+        assert r["te_close"] == 1 and r["cl_drop"] >= 0, r
+    r = req(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n")
+    assert r["ret"] > 0 and r["chunked"] == 1 and r["te_close"] == 2 and r["cl_drop"] == -1, r
+    r = req(b"POST / HTTP/1.0\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n")
+    assert r["ret"] > 0 and r["te_close"] == 3, r
+    r = req(CL_TE + b"Transfer-Encoding: chunked\r\n\r\n")
+    assert r["ret"] > 0 and r["te_close"] == 0 and r["cl_drop"] == -1, r
+    # (a 1.0 GET without a body, or with Content-Length: 0, and a 1.1 GET with one are fine)
+    for data in (b"GET / HTTP/1.0\r\nContent-Length: 0\r\n\r\n", b"GET / HTTP/1.0\r\n\r\n",
+                 b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n"):
+        assert req(data)["ret"] > 0, data
+    # a Content-Length that is bad on its own is still a 400
+    r = req(CL_TE + b"Transfer-Encoding: chunked\r\nContent-Length: 4, 5\r\n\r\n")
+    assert r["ret"] == -400, r
+
+
+def test_edit_drop_cl_and_filter_te() -> None:
+    data = (CL_TE + b"Content-Length: 4\r\nTE: trailers, gzip\r\nTransfer-Encoding: chunked\r\n"
+            b"content-length: 4\r\nte: gzip\r\nTe: trailers;q=0.5\r\nTE: deflate, trailers\r\n"
+            b"TE: Trailers\r\nTE: xtrailers\r\nX: y\r\n\r\n")
+    res = _h1test.h1_edit_py(data, [("drop_cl",), ("filter_te",)])
+    assert res["headers"] == [(b"Host", b"a"), (b"TE", b"trailers"), (b"Transfer-Encoding", b"chunked"),
+                              (b"TE", b"trailers"), (b"TE", b"trailers"), (b"X", b"y")], res
+    assert res["reparse"]["headers"] == res["headers"]
+
+
 def test_response_chunked_and_close_delimited() -> None:
     r = rsp(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
     assert r["chunked"] == 1
     # as haproxy 2.6: chunked wins over Content-Length, a chunked HTTP/1.0 response is read
     # as chunked, and a coding other than chunked is a 502
     r = rsp(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n")
-    assert r["ret"] > 0 and r["chunked"] == 1 and r["content_length"] == -1
+    assert r["ret"] > 0 and r["chunked"] == 1 and r["content_length"] == -1 and r["te_close"] == 1
     r = rsp(b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-    assert r["ret"] > 0 and r["chunked"] == 1
+    assert r["ret"] > 0 and r["chunked"] == 1 and r["te_close"] == 2
+    r = rsp(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
+    assert r["ret"] == -502
     r = rsp(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n")
     assert r["ret"] == -502
 
