@@ -337,7 +337,10 @@ def test_server_streams_right_after_its_answer(proxy: Any, variant: str, syslog:
     assert log_fields(log) == (n + 5, 5, "--")
     if variant == "fast":       # the -d trace: handed over once, never given up
         trace = [ln.split(": ", 1)[-1] for ln in px.stdout_text().splitlines() if ".fastpath[" in ln]
-        assert trace == ["handed to the kernel"], trace
+        # (on a loaded machine the client may fall more than FP_QUEUE_MAX behind the kernel:
+        # the session is then held and taken back, which -d says too: test_slow_reader_...)
+        assert trace[:1] == ["handed to the kernel"], trace
+        assert all(t.startswith(("held: ", "taken back after ")) for t in trace[1:]), trace
 
 
 @pytest.mark.parametrize("first", ["client", "server"])
