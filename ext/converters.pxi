@@ -44,6 +44,7 @@ cpdef enum sample_conv:
     SC_XXH64 = 37
     SC_XXH3 = 38
     SC_SET_VAR = 39      # set-var(VAR): i0 = the variable, i1 its conditions; the value goes on unchanged
+    SC_URL_ENC = 40      # url_enc([query]): RFC 3986's unreserved characters stay, the rest %XX
 
 
 cdef struct carg_t:      # a converter's arguments (conv_arg indexes g_carg)
@@ -713,9 +714,13 @@ cdef int smp_conv_more(int c, carg_t *a, smp_t *v) noexcept nogil:
         if n < 0:
             return 0                # not base64: 2.6 fails too
     elif c == SC_URL_DEC:
+        # as 2.6: '+' is a space in form mode (the argument) or once past a '?'; a NUL ends it
+        x = <int>(a.ni > 0 and a.i0 != 0)
         i = 0
-        while i < v.len:
+        while i < v.len and u[i] != 0:
             ch = u[i]
+            if ch == b'?':
+                x = 1
             if ch == b'%':
                 if i + 2 >= v.len:
                     return 0            # a truncated escape: 2.6 fails too
@@ -726,9 +731,23 @@ cdef int smp_conv_more(int c, carg_t *a, smp_t *v) noexcept nogil:
                 out[n] = <char>(hi * 16 + lo)
                 i += 3
             else:
-                out[n] = <char>(b' ' if ch == b'+' and a.ni > 0 and a.i0 else ch)
+                out[n] = <char>(b' ' if ch == b'+' and x else ch)
                 i += 1
             n += 1
+    elif c == SC_URL_ENC:
+        for i in range(v.len):
+            ch = u[i]
+            if n + 3 > SMP_SCRATCH:
+                return 0
+            if (ch >= b'a' and ch <= b'z') or (ch >= b'A' and ch <= b'Z') or (ch >= b'0' and ch <= b'9') \
+                    or ch == b'-' or ch == b'.' or ch == b'_' or ch == b'~':
+                out[n] = <char>ch
+                n += 1
+            else:
+                out[n] = b'%'
+                out[n + 1] = LOG_HEX_UP[ch >> 4]
+                out[n + 2] = LOG_HEX_UP[ch & 15]
+                n += 3
     elif c == SC_JSON:
         for i in range(v.len):
             ch = u[i]

@@ -278,6 +278,7 @@ class sample_conv(IntEnum):
     SC_XXH64 = 37
     SC_XXH3 = 38
     SC_SET_VAR = 39
+    SC_URL_ENC = 40
 
 class pattern_match(IntEnum):
     PM_STR = 0
