@@ -45,6 +45,7 @@ cpdef enum sample_conv:
     SC_XXH3 = 38
     SC_SET_VAR = 39      # set-var(VAR): i0 = the variable, i1 its conditions; the value goes on unchanged
     SC_URL_ENC = 40      # url_enc([query]): RFC 3986's unreserved characters stay, the rest %XX
+    SC_IIF = 41          # iif(TRUE,FALSE): s0 if the boolean input is true, else s1
 
 
 cdef struct carg_t:      # a converter's arguments (conv_arg indexes g_carg)
@@ -615,6 +616,14 @@ cdef int smp_conv_more(int c, carg_t *a, smp_t *v) noexcept nogil:
             else:
                 v.i = (v.i & 1) == 0
             v.type = SMP_BOOL
+        return 1
+    if c == SC_IIF:
+        if not smp_as_int(v):
+            return 0
+        if v.i != 0:
+            smp_str(v, a.s0, a.s0len)
+        else:
+            smp_str(v, a.s1, a.s1len)
         return 1
     if c == SC_IPMASK:
         if v.type != SMP_IP:

@@ -279,6 +279,7 @@ class sample_conv(IntEnum):
     SC_XXH3 = 38
     SC_SET_VAR = 39
     SC_URL_ENC = 40
+    SC_IIF = 41
 
 class pattern_match(IntEnum):
     PM_STR = 0

@@ -167,6 +167,7 @@ _CONVERTERS: dict[str, tuple[str, str, str, str]] = {
     "base64": ("SC_BASE64", "any", "str", ""),
     "url_dec": ("SC_URL_DEC", "any", "str", "i?"),
     "url_enc": ("SC_URL_ENC", "any", "str", "s?"),
+    "iif": ("SC_IIF", "int", "str", "s s"),
     "json": ("SC_JSON", "any", "str", "s?"),
     "ltrim": ("SC_LTRIM", "any", "str", "s"),
     "rtrim": ("SC_RTRIM", "any", "str", "s"),
