@@ -46,6 +46,7 @@ cpdef enum sample_conv:
     SC_SET_VAR = 39      # set-var(VAR): i0 = the variable, i1 its conditions; the value goes on unchanged
     SC_URL_ENC = 40      # url_enc([query]): RFC 3986's unreserved characters stay, the rest %XX
     SC_IIF = 41          # iif(TRUE,FALSE): s0 if the boolean input is true, else s1
+    SC_SECURE_MEMCMP = 42    # secure_memcmp(VAR): i0 = the variable; equal bytes in constant time
 
 
 cdef struct carg_t:      # a converter's arguments (conv_arg indexes g_carg)
@@ -819,6 +820,16 @@ cdef int conv_with_var(sess_t *s, int c, carg_t *a, smp_t *v) noexcept nogil:
         r = strncmp(v.p, p, v.len if v.len < n else n)
         smp_int(v, r if r != 0 else v.len - n)
         return 1
+    if c == SC_SECURE_MEMCMP:
+        if p == NULL:
+            return 0
+        r = 0
+        if n == v.len:
+            for k in range(n):
+                r = r | (<unsigned char>v.p[k] ^ <unsigned char>p[k])
+        smp_int(v, 1 if n == v.len and r == 0 else 0)
+        v.type = SMP_BOOL
+        return 1
     if p == NULL:
         n = 0
     if a.s0len + v.len + n + a.s1len > SMP_SCRATCH:
@@ -867,7 +878,7 @@ cdef int smp_convert(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
                 return 0
         elif c == SC_SET_VAR:
             var_set_if(s, <int>g_carg[e.conv_arg[k]].i0, v, <int>g_carg[e.conv_arg[k]].i1)
-        elif c == SC_STRCMP or c == SC_CONCAT:
+        elif c == SC_STRCMP or c == SC_CONCAT or c == SC_SECURE_MEMCMP:
             if not conv_with_var(s, c, &g_carg[e.conv_arg[k]], v):
                 return 0
         elif not smp_conv_more(c, &g_carg[e.conv_arg[k]], v):

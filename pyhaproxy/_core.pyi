@@ -280,6 +280,7 @@ class sample_conv(IntEnum):
     SC_SET_VAR = 39
     SC_URL_ENC = 40
     SC_IIF = 41
+    SC_SECURE_MEMCMP = 42
 
 class pattern_match(IntEnum):
     PM_STR = 0

@@ -192,6 +192,7 @@ _CONVERTERS: dict[str, tuple[str, str, str, str]] = {
     "in_table": ("SC_TABLE", "any", "bool", "t"),       # stick tables (2.6's table_* converters)
     "b64dec": ("SC_B64DEC", "any", "str", ""),
     "strcmp": ("SC_STRCMP", "any", "int", "v"),
+    "secure_memcmp": ("SC_SECURE_MEMCMP", "any", "bool", "v"),
     "concat": ("SC_CONCAT", "any", "str", "s? v? s?"),
     "set-var": ("SC_SET_VAR", "any", "same", "v"),
     "xxh32": ("SC_XXH32", "any", "int", "i?"),
@@ -616,7 +617,7 @@ def _conv_args(cname: str, text: str | None) -> ConvArg:
         elif kind == "v":
             if arg:
                 carg.var = check_var_name(arg)
-            elif cname in ("strcmp", "set-var"):
+            elif cname in ("strcmp", "secure_memcmp", "set-var"):
                 raise SampleError(f"converter '{cname}' : expects a variable name as its argument")
         elif kind == "t":
             if not arg:
