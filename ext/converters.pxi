@@ -44,6 +44,9 @@ cpdef enum sample_conv:
     SC_XXH64 = 37
     SC_XXH3 = 38
     SC_SET_VAR = 39      # set-var(VAR): i0 = the variable, i1 its conditions; the value goes on unchanged
+    SC_URL_ENC = 40      # url_enc([query]): RFC 3986's unreserved characters stay, the rest %XX
+    SC_IIF = 41          # iif(TRUE,FALSE): s0 if the boolean input is true, else s1
+    SC_SECURE_MEMCMP = 42    # secure_memcmp(VAR): i0 = the variable; equal bytes in constant time
 
 
 cdef struct carg_t:      # a converter's arguments (conv_arg indexes g_carg)
@@ -615,6 +618,14 @@ cdef int smp_conv_more(int c, carg_t *a, smp_t *v) noexcept nogil:
                 v.i = (v.i & 1) == 0
             v.type = SMP_BOOL
         return 1
+    if c == SC_IIF:
+        if not smp_as_int(v):
+            return 0
+        if v.i != 0:
+            smp_str(v, a.s0, a.s0len)
+        else:
+            smp_str(v, a.s1, a.s1len)
+        return 1
     if c == SC_IPMASK:
         if v.type != SMP_IP:
             return 0
@@ -713,9 +724,13 @@ cdef int smp_conv_more(int c, carg_t *a, smp_t *v) noexcept nogil:
         if n < 0:
             return 0                # not base64: 2.6 fails too
     elif c == SC_URL_DEC:
+        # as 2.6: '+' is a space in form mode (the argument) or once past a '?'; a NUL ends it
+        x = <int>(a.ni > 0 and a.i0 != 0)
         i = 0
-        while i < v.len:
+        while i < v.len and u[i] != 0:
             ch = u[i]
+            if ch == b'?':
+                x = 1
             if ch == b'%':
                 if i + 2 >= v.len:
                     return 0            # a truncated escape: 2.6 fails too
@@ -726,9 +741,23 @@ cdef int smp_conv_more(int c, carg_t *a, smp_t *v) noexcept nogil:
                 out[n] = <char>(hi * 16 + lo)
                 i += 3
             else:
-                out[n] = <char>(b' ' if ch == b'+' and a.ni > 0 and a.i0 else ch)
+                out[n] = <char>(b' ' if ch == b'+' and x else ch)
                 i += 1
             n += 1
+    elif c == SC_URL_ENC:
+        for i in range(v.len):
+            ch = u[i]
+            if n + 3 > SMP_SCRATCH:
+                return 0
+            if (ch >= b'a' and ch <= b'z') or (ch >= b'A' and ch <= b'Z') or (ch >= b'0' and ch <= b'9') \
+                    or ch == b'-' or ch == b'.' or ch == b'_' or ch == b'~':
+                out[n] = <char>ch
+                n += 1
+            else:
+                out[n] = b'%'
+                out[n + 1] = LOG_HEX_UP[ch >> 4]
+                out[n + 2] = LOG_HEX_UP[ch & 15]
+                n += 3
     elif c == SC_JSON:
         for i in range(v.len):
             ch = u[i]
@@ -791,6 +820,16 @@ cdef int conv_with_var(sess_t *s, int c, carg_t *a, smp_t *v) noexcept nogil:
         r = strncmp(v.p, p, v.len if v.len < n else n)
         smp_int(v, r if r != 0 else v.len - n)
         return 1
+    if c == SC_SECURE_MEMCMP:
+        if p == NULL:
+            return 0
+        r = 0
+        if n == v.len:
+            for k in range(n):
+                r = r | (<unsigned char>v.p[k] ^ <unsigned char>p[k])
+        smp_int(v, 1 if n == v.len and r == 0 else 0)
+        v.type = SMP_BOOL
+        return 1
     if p == NULL:
         n = 0
     if a.s0len + v.len + n + a.s1len > SMP_SCRATCH:
@@ -839,7 +878,7 @@ cdef int smp_convert(sess_t *s, sexpr_t *e, smp_t *v) noexcept nogil:
                 return 0
         elif c == SC_SET_VAR:
             var_set_if(s, <int>g_carg[e.conv_arg[k]].i0, v, <int>g_carg[e.conv_arg[k]].i1)
-        elif c == SC_STRCMP or c == SC_CONCAT:
+        elif c == SC_STRCMP or c == SC_CONCAT or c == SC_SECURE_MEMCMP:
             if not conv_with_var(s, c, &g_carg[e.conv_arg[k]], v):
                 return 0
         elif not smp_conv_more(c, &g_carg[e.conv_arg[k]], v):

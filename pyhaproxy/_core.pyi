@@ -281,6 +281,9 @@ class sample_conv(IntEnum):
     SC_XXH64 = 37
     SC_XXH3 = 38
     SC_SET_VAR = 39
+    SC_URL_ENC = 40
+    SC_IIF = 41
+    SC_SECURE_MEMCMP = 42
 
 class pattern_match(IntEnum):
     PM_STR = 0

@@ -306,7 +306,7 @@ def _conv_rows(e: SampleExpr, maps: _Maps) -> list[tuple[int, int]]:
                 ints = [maps.table(a.table), dt | op << 8]
             else:                           # T[,default] (table_expire/table_idle)
                 ints = [maps.table(a.table), dt | op << 8, *a.ints]
-        if c in ("strcmp", "concat", "set-var"):
+        if c in ("strcmp", "concat", "set-var", "secure_memcmp"):
             ints = [maps.var(a.var) if a.var else -1, var_cond_mask(a.strs if c == "set-var" else [])]
         maps.cargs.append((ints, [s.encode("latin-1") for s in a.strs],
                            a.icase if c == "regsub" else None, a.glob, mapuse))

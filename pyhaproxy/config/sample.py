@@ -166,6 +166,8 @@ _CONVERTERS: dict[str, tuple[str, str, str, str]] = {
     "hex": ("SC_HEX", "any", "str", ""),
     "base64": ("SC_BASE64", "any", "str", ""),
     "url_dec": ("SC_URL_DEC", "any", "str", "i?"),
+    "url_enc": ("SC_URL_ENC", "any", "str", "s?"),
+    "iif": ("SC_IIF", "int", "str", "s s"),
     "json": ("SC_JSON", "any", "str", "s?"),
     "ltrim": ("SC_LTRIM", "any", "str", "s"),
     "rtrim": ("SC_RTRIM", "any", "str", "s"),
@@ -190,6 +192,7 @@ _CONVERTERS: dict[str, tuple[str, str, str, str]] = {
     "in_table": ("SC_TABLE", "any", "bool", "t"),       # stick tables (2.6's table_* converters)
     "b64dec": ("SC_B64DEC", "any", "str", ""),
     "strcmp": ("SC_STRCMP", "any", "int", "v"),
+    "secure_memcmp": ("SC_SECURE_MEMCMP", "any", "bool", "v"),
     "concat": ("SC_CONCAT", "any", "str", "s? v? s?"),
     "set-var": ("SC_SET_VAR", "any", "same", "v"),
     "xxh32": ("SC_XXH32", "any", "int", "i?"),
@@ -491,7 +494,9 @@ def parse_sample(text: str) -> SampleExpr:
     name = fetch_name(raw)
     if name is None:
         raise SampleError(f"unknown fetch method '{raw}'")
-    args = [a.strip() for a in args_text.split(",")] if args_text not in (None, "") else []
+    # 2.6 strips no space from an argument: str()'s own spaces are part of the string
+    args = [a if name == "str" else a.strip() for a in args_text.split(",")] \
+        if args_text not in (None, "") else []
     if name not in _FETCHES:
         return _with_converters(_parse_stk(name, args, args_text), parts[1:])
     cfetch, typ, spec, http = _FETCHES[name]
@@ -612,7 +617,7 @@ def _conv_args(cname: str, text: str | None) -> ConvArg:
         elif kind == "v":
             if arg:
                 carg.var = check_var_name(arg)
-            elif cname in ("strcmp", "set-var"):
+            elif cname in ("strcmp", "secure_memcmp", "set-var"):
                 raise SampleError(f"converter '{cname}' : expects a variable name as its argument")
         elif kind == "t":
             if not arg:
@@ -636,6 +641,8 @@ def _conv_args(cname: str, text: str | None) -> ConvArg:
             carg.default = arg
         else:
             carg.strs.append(arg)
+    if cname == "url_enc" and carg.strs and carg.strs[0] not in ("", "query"):
+        raise SampleError("converter 'url_enc' : Unexpected encode type. Allowed value is 'query'")
     if cname == "ipmask":
         for k, mask in enumerate(carg.strs):
             try:
