@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from pyhaproxy._core import check_status
+from pyhaproxy._core import check_status, srv_state
 from pyhaproxy.checks import HealthChecker, http_check_request
 from pyhaproxy.config.model import Config, Global, HttpCheck, HttpCheckSend, LogTarget, Proxy, Server
 from pyhaproxy.logs import MasterLog
@@ -605,3 +605,21 @@ def test_master_log_routing_is_haproxy_12s(servers: list[TcpServer], loops: list
 def test_http_check_send_request(httpchk: HttpCheck, send: HttpCheckSend | None, wire: bytes) -> None:
     px = Proxy(name="b", httpchk=httpchk, http_check_send=send)
     assert http_check_request(px) == wire
+
+
+def test_server_restored_down_comes_back_up(servers: list[TcpServer], loops: list[Loop]) -> None:
+    """A checked server the server state file restored DOWN (health 0, server_state.py) is
+    brought UP by its checks once they pass `rise` times, with the UP message; before 5945cbf
+    its checker still took it for UP and never said so, and the server stayed DOWN."""
+    target = start(servers, CheckTarget())
+    cfg = Config(global_=Global(nbproc=1), proxies=[Proxy(name="px", servers=[
+        srv("s1", target.port, inter=100, rise=2)])])
+    shm = make_shm(cfg)
+    shm.set_srv_state(0, srv_state.SRV_DOWN, 0)
+    shm.set_srv_check(0, check_status.CHK_L4CON, 0, 0)
+    log = ListLog()
+    loop = Loop(HealthChecker(cfg, shm, log, restored=frozenset({0})))
+    loops.append(loop)
+    assert shm.srv_state(0) == srv_state.SRV_DOWN          # (not reset to UP at start)
+    assert loop.run(3.0, until=lambda: shm.srv_state(0) == srv_state.SRV_UP)
+    assert [m for m in log.messages() if "is UP" in m], log.messages()
