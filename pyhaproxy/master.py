@@ -58,6 +58,7 @@ from pyhaproxy.startup import (
     compute_maxsock,
     devnull_on,
     load_config,
+    nothing_listens,
     progname,
 )
 
@@ -905,7 +906,7 @@ class Master:
             self.log.alert(str(e))
             self.log.alert("Configuration not reloaded, the running workers are kept.")
             return
-        if not listeners and not cfg.global_.stats_sockets:
+        if nothing_listens(cfg, listeners):
             self.log.alert("No enabled listener found in the new configuration, not reloaded.")
             return
         new_bound: dict[ListenerKey, Listener] = {}

@@ -44,6 +44,12 @@ BOOT_NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)
 NR_OPEN_DEFAULT = 1 << 20   # an unlimited rlimit counts as Linux's default fs.nr_open
 
 
+def nothing_listens(cfg: Config, listeners: list[Listener]) -> bool:
+    """No proxy listener and no stats socket (2.6 counts a stats socket as a listener: a
+    checks-only configuration runs): start-up and reload refuse such a configuration."""
+    return not listeners and not cfg.global_.stats_sockets
+
+
 @dataclass
 class Options:
     files: list[str] = field(default_factory=list)
@@ -233,7 +239,7 @@ class Startup:
             listeners = self.bind_initial()
         except StartupFailed:
             return 1, []
-        if not listeners and not g.stats_sockets:   # (a stats socket is a listener too, as in 2.6)
+        if nothing_listens(self.cfg, listeners):
             self.log.alert(
                 f"[{self.name}.main()] No enabled listener found (check the <listen> keywords) ! Exiting.",
                 syslog=False,

@@ -6,14 +6,13 @@ and runs (checks only); pyhaproxy used to refuse to start ("No enabled listener 
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.test_tls import binary  # noqa: F401  (the fixture: both binaries)
-from tests.helpers.net import wait_until
+from tests.helpers.net import free_port, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -30,15 +29,9 @@ backend b
 """
 
 
-def _refused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])     # (closed: nothing listens there)
-
-
 def test_down_message_and_no_server_alert(proxy: Any, binary: str, tmp_path: Path) -> None:  # noqa: F811
     sock = tmp_path / "admin.sock"
-    px = proxy.start(CFG, sock=sock, dead=_refused_port())
+    px = proxy.start(CFG, sock=sock, dead=free_port())    # (a port nothing listens on)
     wait_until(lambda: "has no server available" in px.stderr_text(), 15, message="the alert")
     text = re.sub(r"check duration: \d+ms", "check duration: Nms", px.stderr_text())
     assert ('Server b/s1 is DOWN, reason: Layer4 connection problem, info: "Connection refused", '

@@ -30,7 +30,7 @@ import pytest
 from tests.e2e.test_tls import binary, certs  # noqa: F401  (fixtures)
 from tests.helpers import HttpResponse
 from tests.helpers.htx import htx_size
-from tests.helpers.net import LOCALHOST, free_ports, recv_until_closed, wait_until
+from tests.helpers.net import LOCALHOST, free_ports, recv_until_closed, show_stat, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -148,18 +148,9 @@ def _counts(lines: list[str]) -> dict[str, tuple[str, str, int]]:
 
 
 def _stat(sock: str, name: str, svname: str) -> tuple[int, int]:
-    with socket.socket(socket.AF_UNIX) as u:
-        u.settimeout(10)
-        u.connect(sock)
-        u.sendall(b"show stat\n")
-        data = recv_until_closed(u).decode()
-    lines = data.splitlines()
-    head = lines[0].lstrip("# ").split(",")
-    for ln in lines[1:]:
-        f = ln.split(",")
-        if len(f) > 2 and f[0] == name and f[1] == svname:
-            return int(f[head.index("bin")]), int(f[head.index("bout")])
-    raise AssertionError(f"{name}/{svname} not in {data!r}")
+    rows = show_stat(sock)
+    assert (name, svname) in rows, f"{name}/{svname} not in {sorted(rows)}"
+    return int(rows[name, svname]["bin"]), int(rows[name, svname]["bout"])
 
 
 def _settled_stat(sock: str, name: str, svname: str, want: tuple[int, int]) -> tuple[int, int]:
