@@ -384,53 +384,17 @@ cdef int map_lookup(mapuse_t *u, smp_t *v) noexcept nogil:
 
 
 
-cdef inline unsigned int smp_avalanche(unsigned int a) noexcept nogil:
-    """Bob Jenkins' full avalanche of a 32-bit integer (the `avalanche` argument of the hashes)."""
-    a = (a + 0x7ed55d16u) + (a << 12)
-    a = (a ^ 0xc761c23cu) ^ (a >> 19)
-    a = (a + 0x165667b1u) + (a << 5)
-    a = (a + 0xd3a2646cu) ^ (a << 9)
-    a = (a + 0xfd7046c5u) + (a << 3)
-    a = (a ^ 0xb55a4f09u) ^ (a >> 16)
-    return a * 3221225473u            # spread over the 32-bit space, as 2.6 does
-
-
 cdef unsigned int smp_hash(int c, const unsigned char *k, int n) noexcept nogil:
-    """The hashes of HAProxy's hash-type (sdbm, djb2, wt6, crc32), same results."""
-    cdef unsigned int h, h0, h1, step0, step1, x
-    cdef int i, bit
+    """The hashes of HAProxy's hash-type (sdbm, djb2, wt6, crc32): the balancing's own
+    (backend.pxi), so a converter and `hash-type` give the same results."""
+    cdef const char *b = <const char *>k
     if c == SC_SDBM:
-        h = 0
-        for i in range(n):
-            h = k[i] + (h << 6) + (h << 16) - h
-        return h
+        return hash_sdbm(b, n)
     if c == SC_DJB2:
-        h = 5381
-        for i in range(n):
-            h = ((h << 5) + h) + k[i]
-        return h
+        return hash_djb2(b, n)
     if c == SC_CRC32:
-        h = 0xffffffffu
-        for i in range(n):
-            h ^= k[i]
-            for bit in range(8):
-                h = (h >> 1) ^ (0xedb88320u if (h & 1) else 0)
-        return ~h
-    h0 = 0xa53c965au
-    h1 = 0x5ca6953au
-    step0 = 6
-    step1 = 18
-    for i in range(n):
-        x = k[i]
-        h0 = ~(h0 ^ x)
-        h1 = ~(h1 + x)
-        x = (h1 << step0) | (h1 >> (32 - step0))
-        h1 = (h0 << step1) | (h0 >> (32 - step1))
-        h0 = x
-        x = ((h0 >> 16) ^ h1) & 0xffff
-        step0 = x & 0x1f
-        step1 = x >> 11
-    return h0 ^ h1
+        return hash_crc32(b, n)
+    return hash_wt6(b, n)
 
 
 cdef int smp_field(carg_t *a, smp_t *v, int words) noexcept nogil:
@@ -685,7 +649,7 @@ cdef int smp_conv_more(int c, carg_t *a, smp_t *v) noexcept nogil:
     if c >= SC_SDBM and c <= SC_CRC32:
         h = smp_hash(c, u, v.len)
         if a.ni > 0 and a.i0 == 1:
-            h = smp_avalanche(h)
+            h = full_hash(h)      # (`avalanche`: backend.pxi)
         smp_int(v, h)
         return 1
     out = smp_other_buf(v)
