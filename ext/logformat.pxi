@@ -72,6 +72,7 @@ cdef enum:
     LF_Q = 1        # quote a string
     LF_X = 2        # hexadecimal numbers and addresses
     LF_E = 4        # escape '"', '\' and ']' (RFC 5424 structured data)
+    LF_M = 8        # mandatory: an empty value is '-' (log lines; unique-id-format writes nothing)
 
 
 cdef struct lf_op_t:
@@ -145,11 +146,12 @@ cdef int logformat_setup(list ops, list ranges, list uid_ranges, list elf_ranges
 # formatting (plain C)
 
 cdef void lf_str(char *b, int *n, int cap, const char *s, int len, int flags) noexcept nogil:
-    """A string value: '-' when there is none; quoted (Q) and escaped (E) on demand."""
+    """A string value, quoted (Q) and escaped (E) on demand. An empty one is 2.6's lf_text: '""'
+    when quoted, else '-' in a log line (M) and nothing in a unique ID."""
     cdef int i
-    if s == NULL:
+    if s == NULL or len <= 0:
         s = b"-"
-        len = 1
+        len = 1 if (flags & (LF_M | LF_Q)) == LF_M else 0
     if flags & LF_Q:
         lc(b, n, cap, b'"')
     if flags & LF_E:
@@ -319,6 +321,19 @@ cdef void unique_id_build(sess_t *s, const char *buf, h1_msg *m) noexcept nogil:
     s.uid_len = n
 
 
+cdef void lf_text_merged(char *b, int *n, int cap, const char *t, int len, int *last_sp) noexcept nogil:
+    """A format's literal text, each run of spaces one separator (written after something else)."""
+    cdef int i
+    for i in range(len):
+        if t[i] == b' ':
+            if not last_sp[0]:
+                lc(b, n, cap, b' ')
+                last_sp[0] = 1
+        else:
+            lc(b, n, cap, t[i])
+            last_sp[0] = 0
+
+
 cdef void lf_format(sess_t *s, log_fields_t *f, int first, int count, char *b, int *n, int cap,
                     const char *buf, h1_msg *m) noexcept nogil:
     """Log items g_lf[first .. first + count] into b (log-format and unique-id-format). buf/m:
@@ -331,19 +346,22 @@ cdef void lf_format(sess_t *s, log_fields_t *f, int first, int count, char *b, i
     cdef smp_t v
     cdef sockaddr_storage a
     cdef const char *tp
-    cdef int skip_sp = 0     # the field before wrote nothing: 2.6 drops the separator after it
+    # 2.6 parses these formats with spaces merged into separators: a separator is written only
+    # after something that is not one (so none at the start, one for a run of spaces, none after
+    # a field that wrote nothing: %hr without captures)
+    cdef int last_sp = 1
+    cdef int mand = LF_M if buf == NULL else 0      # (a unique ID leaves an empty value empty)
+    cdef int n0
     for k in range(count):
         op = &g_lf[first + k]
-        fl = op.flags
-        if op.var != LV_TEXT:
-            skip_sp = 0
+        fl = op.flags | mand
         if op.var == LV_TEXT:
-            if skip_sp and op.len > 0 and op.text[0] == b' ':
-                la(b, n, cap, op.text + 1, op.len - 1)
-            else:
-                la(b, n, cap, op.text, op.len)
-            skip_sp = 0
-        elif op.var == LV_SAMPLE:
+            lf_text_merged(b, n, cap, op.text, op.len, &last_sp)
+            continue
+        n0 = n[0]
+        if op.var == LV_SAMPLE:
+            if buf != NULL:
+                fl &= ~LF_Q      # (2.6 writes a unique ID's samples unquoted, whatever the flags)
             if smp_one(s, &g_sexpr[op.expr], buf, m, &v) and smp_as_str(&v):
                 lf_str(b, n, cap, v.p, v.len, fl)
             else:
@@ -455,8 +473,10 @@ cdef void lf_format(sess_t *s, log_fields_t *f, int first, int count, char *b, i
         elif op.var >= LV_HTTP_METHOD and op.var <= LV_HTTP_VERSION:
             lf_reqpart(b, n, cap, s, op.var, fl)
         elif op.var == LV_HDR_REQ or op.var == LV_HDR_REQ_LIST:
-            skip_sp = not lf_headers(b, n, cap, s, 0, op.var == LV_HDR_REQ_LIST, fl)
+            lf_headers(b, n, cap, s, 0, op.var == LV_HDR_REQ_LIST, fl)
         elif op.var == LV_UNIQUE_ID:
             lf_str(b, n, cap, s.uid if s.uid_len > 0 else NULL, s.uid_len, fl)
         elif op.var == LV_HDR_RSP or op.var == LV_HDR_RSP_LIST:
-            skip_sp = not lf_headers(b, n, cap, s, 1, op.var == LV_HDR_RSP_LIST, fl)
+            lf_headers(b, n, cap, s, 1, op.var == LV_HDR_RSP_LIST, fl)
+        if n[0] != n0:
+            last_sp = 0

@@ -7,7 +7,7 @@ import os
 import re
 
 from .kw_stats_log import p_no_log
-from .logformat import HTTPSLOG, parse_log_format
+from .logformat import HTTPLOG_CLF, HTTPSLOG, parse_log_format
 from .model import (
     BUFSIZE,
     Capture,
@@ -259,9 +259,19 @@ def p_option(st: State, args: list[str], where: Where) -> None:
         no_extra(args, 2, where)
         px.options.add(name)
         return
-    if name in _FLAG_OPTIONS:
+    if name in ("httplog", "tcplog"):
+        # 2.6: each sets the proxy's log format, so the last of these and `log-format` wins
         if name == "httplog" and len(args) > 2:
-            raise not_supported(f"'option httplog {args[2]}'", "1.3.21", where)
+            if args[2] != "clf":
+                raise fail(where, "keyword 'httplog' only supports option 'clf'.")
+            no_extra(args, 3, where)
+            px.log_format = parse_log_format(HTTPLOG_CLF)
+        else:
+            no_extra(args, 2, where)
+            px.log_format = None
+        px.options.add(name)
+        return
+    if name in _FLAG_OPTIONS:
         no_extra(args, 2, where)
         px.options.add(name)
         return

@@ -38,6 +38,9 @@ _FLAGS = {"Q": FLAG_Q, "X": FLAG_X, "E": FLAG_E}
 HTTPLOG = ("%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq "
            "%hr %hs %{+Q}r")
 TCPLOG = "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq"
+# 8.2.3: `option httplog clf`, the same fields in the Common Log Format's order
+HTTPLOG_CLF = ('%{+Q}o %{-Q}ci - - [%trg] %r %ST %B "" "" %cp %ms %ft %b %s %TR %Tw %Tc %Tr %Ta %tsc '
+               '%ac %fc %bc %sc %rc %sq %bq %CC %CS %hrl %hsl')
 # 8.2.4: `option httpslog` (2.5+)
 HTTPSLOG = (HTTPLOG + " %[fc_err]/%[ssl_fc_err,hex]/%[ssl_c_err]/%[ssl_c_ca_err]/%[ssl_fc_is_resumed] "
             "%[ssl_fc_sni]/%sslv/%sslc")

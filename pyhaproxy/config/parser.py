@@ -23,6 +23,7 @@ from .kw_stick import check_stick_refs
 from .kw_userlist import USERLIST, check_userlists, userlist_line
 from .kw_userlist import open_section as userlist_open_section
 from .lexer import ConfigError, Context, Line, tokenize
+from .logformat import HTTPLOG_CLF, parse_log_format
 from .model import Acl, Condition, Config, Proxy, Where
 from .state import DEFAULTS, GLOBAL, UNSUPPORTED_SECTIONS, State
 from .values import fail, looks_like_bind, not_supported
@@ -320,6 +321,8 @@ class Parser:
                 )
                 px.options.discard("httplog")
                 px.options.add("tcplog")
+                if px.log_format == parse_log_format(HTTPLOG_CLF):
+                    px.log_format = None        # (`option httplog clf` falls back the same way)
             if px.appsession is not None:
                 warn(f"'appsession' will be ignored for listener {px.name} (needs 'mode http').")
         elif px.mode == "http" and px.cap == "listen":
