@@ -170,6 +170,10 @@ cdef int acl_setup(object t) except -1:
         if i < g_npx:
             g_px[i].xp_first = first
             g_px[i].nxp = count
+    for i, (first, count) in enumerate(t.monitor_fail):
+        if i < g_npx:
+            g_px[i].mf_first = first
+            g_px[i].nmf = count
     return 0
 
 
@@ -320,6 +324,18 @@ cdef int acl_switch_backend(sess_t *s, const char *buf, h1_msg *m) noexcept nogi
             be = backend_by_name(g_be_name, n) if n > 0 else -1
             return be if be >= 0 else p.default_be
     return p.default_be
+
+
+cdef int acl_monitor_fail(sess_t *s, const char *buf, h1_msg *m) noexcept nogil:
+    """`monitor fail if|unless COND`: 1 when one of the frontend's conditions holds."""
+    cdef px_t *p = &g_px[s.px]
+    cdef int i
+    cdef acl_cond_t *c
+    for i in range(p.nmf):
+        c = &g_acl_cond[p.mf_first + i]
+        if c.nterm == 0 or acl_cond_match(s, c, buf, m):
+            return 1
+    return 0
 
 
 cdef int acl_expect_proxy(sess_t *s) noexcept nogil:

@@ -233,6 +233,10 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     stk_new_request(s)          # counters tracked before HTTP count this request
     if p.mon_uri_len and monitor_uri_matches(p, buf, m):
         ctr_px(s.px).intercepted += 1       # (answered by haproxy: `intercepted` in show stat)
+        if p.nmf and acl_monitor_fail(s, buf, m):
+            s.log_level = LOG_SILENT        # (a monitor request is not logged, failed or not)
+            http_send_error(idx, 503)       # `monitor fail`: the proxy's 503 page
+            return
         s.status = 200
         http_send_raw(idx, MONITOR_OK, <int>strlen(MONITOR_OK))
         return

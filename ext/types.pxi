@@ -235,6 +235,8 @@ cdef struct px_t:
     int nha
     int xp_first        # its `tcp-request connection expect-proxy` conditions (acl.pxi)
     int nxp
+    int mf_first        # its `monitor fail` conditions (acl.pxi)
+    int nmf
     int tc_first        # its other `tcp-request connection` rules, in g_hrule (httpreq.pxi)
     int ntc
     int tcc_first       # its `tcp-request content` rules, in g_hrule

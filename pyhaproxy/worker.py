@@ -162,6 +162,7 @@ class AclTables:
     map_files: list[MapFile]            # every map* converter's file (runtime_maps.py)
     fmts: list[tuple[int, bytes]]
     expect: list[tuple[int, int]]   # `tcp-request connection expect-proxy`: (first cond, count)
+    monitor_fail: list[tuple[int, int]]  # `monitor fail`: (first cond, count)
     tconn: list[tuple[int, int]]    # `tcp-request connection` rules: (first, count) in hrules
     tsess: list[tuple[int, int]]    # `tcp-request session` rules
     tcont: list[tuple[int, int]]    # `tcp-request content` rules
@@ -398,6 +399,7 @@ def compile_acls(cfg: Config) -> AclTables:
                 lf.append((int(_core.log_var.LV_TEXT), 0, 0, item.text.encode("latin-1")))
         return first, len(lf) - first
     expect: list[tuple[int, int]] = []
+    monitor_fail: list[tuple[int, int]] = []
     tconn: list[tuple[int, int]] = []
     tsess: list[tuple[int, int]] = []
     tcont: list[tuple[int, int]] = []
@@ -611,6 +613,10 @@ def compile_acls(cfg: Config) -> AclTables:
         for xcond in px.expect_proxy if px.cap != "backend" else []:
             add_cond(px, local, xcond, -1)
         expect.append((xfirst, len(conds) - xfirst))
+        mfirst = len(conds)
+        for mcond in px.monitor_fail if px.cap != "backend" and px.mode == "http" else []:
+            add_cond(px, local, mcond, -1)
+        monitor_fail.append((mfirst, len(conds) - mfirst))
     lbexpr = []
     for px in cfg.proxies:
         maps.proxy = px.name
@@ -624,7 +630,8 @@ def compile_acls(cfg: Config) -> AclTables:
                      var_scopes=maps.var_scopes, acls=acls,
                      conds=conds, switch=switch, hrules=hrules, hreq=hreq, hres=hres, hafter=hafter,
                      lf=lf, lfpx=lfpx, elfpx=elfpx,
-                     uidpx=uidpx, fmts=fmts, expect=expect, map_keys=maps.keys, map_files=maps.files,
+                     uidpx=uidpx, fmts=fmts, expect=expect, monitor_fail=monitor_fail, map_keys=maps.keys,
+                     map_files=maps.files,
                      tconn=tconn, tsess=tsess, tcont=tcont, tres=tres, stick=stick, userlists=userlists,
                      srv_sni=srv_sni, lbexpr=lbexpr)
 

@@ -6,6 +6,7 @@ import ipaddress
 import os
 import re
 
+from .kw_rules import parse_condition
 from .kw_stats_log import p_no_log
 from .logformat import HTTPLOG_CLF, HTTPSLOG, parse_log_format
 from .model import (
@@ -141,7 +142,13 @@ def p_monitor_uri(st: State, args: list[str], where: Where) -> None:
 
 
 def p_monitor(st: State, args: list[str], where: Where) -> None:
-    raise not_supported("'monitor fail'", "1.3.10", where)
+    """`monitor fail if|unless COND`: the monitor-uri answer is 503 when the condition holds."""
+    defaults_forbidden(st, args, where)
+    if len(args) < 2 or args[1] != "fail":
+        raise fail(where, "'monitor' only supports 'fail'.")
+    if len(args) < 3 or args[2] not in ("if", "unless"):
+        raise fail(where, "'monitor fail' requires either 'if' or 'unless' followed by a condition.")
+    st.px().monitor_fail.append(parse_condition(st, args[2:], where, "monitor fail"))
 
 
 # option name -> (handler, since); plain flags are stored as-is in Proxy.options

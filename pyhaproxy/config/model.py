@@ -309,6 +309,7 @@ class Proxy:
     fullconn: int = 0
     monitor_net: list[tuple[str, int]] = field(default_factory=list)  # (network, prefixlen)
     monitor_uri: str | None = None
+    monitor_fail: list[Condition] = field(default_factory=list)  # `monitor fail if|unless COND`
     logs: list[LogTarget] = field(default_factory=list)
     log_global: bool = False
     log_tag: str | None = None  # `log-tag` of the proxy; else the global one
