@@ -174,6 +174,14 @@ cdef int acl_setup(object t) except -1:
         if i < g_npx:
             g_px[i].mf_first = first
             g_px[i].nmf = count
+    for i, (first, count) in enumerate(t.use_server):
+        if i < g_npx:
+            g_px[i].us_first = first
+            g_px[i].nus = count
+    for i, (first, count) in enumerate(t.persist):
+        if i < g_npx:
+            g_px[i].pr_first = first
+            g_px[i].npr = count
     return 0
 
 
@@ -324,6 +332,50 @@ cdef int acl_switch_backend(sess_t *s, const char *buf, h1_msg *m) noexcept nogi
             be = backend_by_name(g_be_name, n) if n > 0 else -1
             return be if be >= 0 else p.default_be
     return p.default_be
+
+
+cdef int acl_persist_rules(sess_t *s, const char *buf, h1_msg *m) noexcept nogil:
+    """The backend's `force-persist` / `ignore-persist` rules: the first that matches decides
+    (PRST_FORCE or PRST_IGNORE), 0 when none does (2.6's process_switching_rules)."""
+    cdef px_t *p = &g_px[s.be]
+    cdef int i
+    cdef acl_cond_t *c
+    for i in range(p.npr):
+        c = &g_acl_cond[p.pr_first + i]
+        if c.nterm == 0 or acl_cond_match(s, c, buf, m):
+            return PRST_FORCE if c.target == 0 else PRST_IGNORE
+    return 0
+
+
+cdef int acl_use_server(sess_t *s, const char *buf, h1_msg *m) noexcept nogil:
+    """The backend's `use-server` rules, in order (2.6's process_server_rules): the server of the
+    first one that matches and whose server is not down (or is, under `option persist` or a
+    force-persist rule); -1 when none gives one. A name built per request that names no server of
+    the backend ends the rules."""
+    cdef px_t *p = &g_px[s.be]
+    cdef int i, n, g
+    cdef acl_cond_t *c
+    for i in range(p.nus):
+        c = &g_acl_cond[p.us_first + i]
+        if not acl_cond_match(s, c, buf, m):
+            continue
+        g = c.target
+        if c.nfmt:
+            n = format_build(s, c.fmt_first, c.nfmt, buf, m, g_be_name, MAX_NAME - 1)
+            g = server_by_name(p, g_be_name, n) if n > 0 else -1
+            if g < 0:
+                return -1
+        if srv_alive(g) or (p.opts & PO_PERSIST) or s.prst == PRST_FORCE:
+            return g
+    return -1
+
+
+cdef int server_by_name(px_t *p, const char *name, int n) noexcept nogil:
+    cdef int g
+    for g in range(p.srv_first, p.srv_first + p.nsrv):
+        if g_srv[g].name_len == n and memcmp(g_srv[g].name, name, n) == 0:
+            return g
+    return -1
 
 
 cdef int acl_monitor_fail(sess_t *s, const char *buf, h1_msg *m) noexcept nogil:

@@ -46,11 +46,14 @@ cdef int cookie_server(sess_t *s, const char *val, int vlen) noexcept nogil:
     s.ck_found_srv = first
     if first >= 0 and (p.opts & PO_PERSIST) and shm_srv_at(g_shm, first).admin_down == 0:
         return first
+    if first >= 0 and s.prst == PRST_FORCE:
+        return first        # force-persist: even a server in maintenance (2.6)
     return -1
 
 
-cdef int http_req_cookie(int idx, char *buf, int *plen) noexcept nogil:
-    """Find the persistence cookie in the request, edit it as the cookie mode says; the server or -1."""
+cdef int http_req_cookie(int idx, char *buf, int *plen, int assign) noexcept nogil:
+    """Find the persistence cookie in the request, edit it as the cookie mode says; the server or -1.
+    Without `assign` (use-server chose, or ignore-persist) it names no server: logged 'U'."""
     cdef sess_t *s = &g_sess[idx]
     cdef px_t *p = &g_px[s.be]
     cdef h1_msg *m = &g_msg
@@ -75,7 +78,10 @@ cdef int http_req_cookie(int idx, char *buf, int *plen) noexcept nogil:
             if srvlen < 0:
                 return -1          # the application's own cookie, not prefixed by us
         s.log_ck_req = 2
-        g = cookie_server(s, buf + h.v_off + vo, srvlen)
+        if assign:
+            g = cookie_server(s, buf + h.v_off + vo, srvlen)
+        else:
+            s.log_ck_req = 3
         if p.ck_mode == CK_PREFIX:
             # Give the server back the value it set: strip "SRV~".
             n = h1_replace(buf, plen[0], BUFSIZE, m, h.v_off + vo, srvlen + 1, b"", 0)
@@ -264,6 +270,9 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         return
     sess_set_be(s, acl_switch_backend(s, buf, m))
     be = &g_px[s.be]
+    # force-persist / ignore-persist: decided with the backend, before its rules (2.6)
+    s.prst = acl_persist_rules(s, buf, m) if be.npr else 0
+    s.srv_direct = 0
     if s.be != s.px and be.nhr:
         r = http_req_rules(idx, s.be, &total, m)
         if r == 2:
@@ -290,8 +299,14 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     if opts & (PO_HTTPCLOSE | PO_FORCECLOSE):
         s.cli_ka = 0
         s.ans_ka = 0
+    if be.nus:
+        g = acl_use_server(s, buf, m)      # use-server (acl.pxi): before the cookie, as 2.6
+        s.srv_direct = g >= 0
     if be.ck_mode != CK_NONE and be.nsrv > 0:
-        g = http_req_cookie(idx, buf, &total)
+        # (the cookie is still edited when a use-server rule or ignore-persist decides)
+        r = http_req_cookie(idx, buf, &total, g < 0 and s.prst != PRST_IGNORE)
+        if g < 0:
+            g = r
     if g < 0 and as_used(s.be):
         g = appsession_request(idx, buf, m)
     if g < 0 and be.nsk:
@@ -596,6 +611,8 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
     no_body = s.rsp_no_body or klass == 1 or m.status == 204 or m.status == 304
     # (Transfer-Encoding with Content-Length or in HTTP/1.0: the server connection is not reused)
     rsp_ka = ((m.minor >= 1 and not m.conn_close) or (m.minor == 0 and m.conn_keepalive)) and not m.te_close
+    if s.prst == PRST_IGNORE:
+        sv = NULL           # ignore-persist: the response's cookie is neither rewritten nor inserted
     if sv != NULL and p.ck_mode == CK_PREFIX or (sv != NULL and p.ck_mode == CK_REWRITE):
         i = 0
         while i < m.nhdr:
@@ -611,7 +628,7 @@ cdef int http_response_ready(int idx, int hlen) noexcept nogil:
                     return -1
                 total = n
             i += 1
-    if sv != NULL and p.ck_mode == CK_INSERT and sv.cookie_len > 0 and klass != 1:
+    if sv != NULL and p.ck_mode == CK_INSERT and sv.cookie_len > 0 and klass != 1 and not s.srv_direct:
         if (s.ck_found_srv < 0 or g_srv[s.ck_found_srv].cookie_len != sv.cookie_len
                 or memcmp(g_srv[s.ck_found_srv].cookie, sv.cookie, sv.cookie_len) != 0) and (
                 not p.ck_postonly or s.meth == H1_M_POST):

@@ -762,7 +762,8 @@ cdef int stick_match(int idx, const char *buf, h1_msg *m) noexcept nogil:
         if sid <= 0 or sid > p.nsrv:
             continue
         g = p.srv_first + <int>sid - 1
-        if srv_persist_ok(g) or ((p.opts & PO_PERSIST) and shm_srv_at(g_shm, g).admin_down == 0):
+        if srv_persist_ok(g) or ((p.opts & PO_PERSIST) and shm_srv_at(g_shm, g).admin_down == 0) or (
+                s.prst == PRST_FORCE):
             return g
     return -1
 

@@ -663,7 +663,9 @@ cdef void log_cookie_state(sess_t *s, px_t *be, char *out) noexcept nogil:
         out[0] = b'-'
         out[1] = b'-'
         return
-    if s.log_ck_req != 2:
+    if s.log_ck_req == 3:
+        out[0] = b'U'       # a cookie a use-server rule or ignore-persist left unused
+    elif s.log_ck_req != 2:
         out[0] = b'N'
     elif s.ck_found_srv < 0:
         out[0] = b'I'

@@ -229,10 +229,13 @@ cdef void tcp_choose_and_connect(int idx) noexcept nogil:
     s.retries_left = g_px[s.be].conf.retries
     s.redispatched = 0
     touch_cli(s)
-    if g_px[s.be].nsk:
+    # 2.6's order: the persist rules with the backend, then use-server, then stick match
+    s.prst = acl_persist_rules(s, NULL, NULL) if g_px[s.be].npr else 0
+    tq = acl_use_server(s, NULL, NULL) if g_px[s.be].nus else -1
+    if tq < 0 and g_px[s.be].nsk:
         tq = stick_match(idx, NULL, NULL)
-        if tq >= 0:
-            sess_set_srv(s, tq)
+    if tq >= 0:
+        sess_set_srv(s, tq)
     sess_start_connect(idx)
     if g_px[s.be].nsk:
         stick_store(idx, NULL, NULL)

@@ -59,6 +59,11 @@ cpdef enum cookie_mode:
     CK_PREFIX = 4
 
 cdef enum:
+    # the backend's force-persist / ignore-persist rule that matched a request (sess_t.prst)
+    PRST_FORCE = 1
+    PRST_IGNORE = 2
+
+cdef enum:
     # session states
     ST_FREE = 0
     ST_REQ = 1          # HTTP: waiting for the request headers
@@ -237,6 +242,10 @@ cdef struct px_t:
     int nxp
     int mf_first        # its `monitor fail` conditions (acl.pxi)
     int nmf
+    int us_first        # its `use-server` rules (acl.pxi)
+    int nus
+    int pr_first        # its `force-persist` / `ignore-persist` rules (acl.pxi)
+    int npr
     int tc_first        # its other `tcp-request connection` rules, in g_hrule (httpreq.pxi)
     int ntc
     int tcc_first       # its `tcp-request content` rules, in g_hrule
@@ -455,7 +464,9 @@ cdef struct sess_t:
     int loginfo_len
     # --- logging (logline.pxi)
     unsigned int log_uid   # session number shown by the -d trace
-    int log_ck_req         # request persistence cookie: 0 n/a, 1 absent, 2 present (3rd state char)
+    int log_ck_req         # request persistence cookie: 0 n/a, 1 absent, 2 present, 3 unused (3rd state char)
+    int prst               # the backend's persist rules for this request: PRST_FORCE, PRST_IGNORE or 0
+    int srv_direct         # the server was named by a use-server rule (no cookie is inserted then)
     int log_ck_rsp         # response cookie: 0 none seen, else the 4th state char ('I','P','R','D')
     int log_cck_req_len    # captured cookies (kept in loginfo), 0 none
     int log_cck_rsp_len

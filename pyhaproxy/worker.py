@@ -163,6 +163,8 @@ class AclTables:
     fmts: list[tuple[int, bytes]]
     expect: list[tuple[int, int]]   # `tcp-request connection expect-proxy`: (first cond, count)
     monitor_fail: list[tuple[int, int]]  # `monitor fail`: (first cond, count)
+    use_server: list[tuple[int, int]]    # `use-server`: (first cond, count)
+    persist: list[tuple[int, int]]       # `force-persist`/`ignore-persist`: (first cond, count)
     tconn: list[tuple[int, int]]    # `tcp-request connection` rules: (first, count) in hrules
     tsess: list[tuple[int, int]]    # `tcp-request session` rules
     tcont: list[tuple[int, int]]    # `tcp-request content` rules
@@ -400,6 +402,8 @@ def compile_acls(cfg: Config) -> AclTables:
         return first, len(lf) - first
     expect: list[tuple[int, int]] = []
     monitor_fail: list[tuple[int, int]] = []
+    use_server: list[tuple[int, int]] = []
+    persist: list[tuple[int, int]] = []
     tconn: list[tuple[int, int]] = []
     tsess: list[tuple[int, int]] = []
     tcont: list[tuple[int, int]] = []
@@ -613,6 +617,19 @@ def compile_acls(cfg: Config) -> AclTables:
         for xcond in px.expect_proxy if px.cap != "backend" else []:
             add_cond(px, local, xcond, -1)
         expect.append((xfirst, len(conds) - xfirst))
+        # the backend's use-server rules (target: the server's global index, -1 for a name
+        # built per request) and force-/ignore-persist rules (target 0 force, 1 ignore)
+        ufirst = len(conds)
+        for us in px.use_servers if px.cap != "frontend" else []:
+            if us.fmt is not None:
+                add_cond(px, local, us.cond, -1, us.fmt)
+            else:
+                add_cond(px, local, us.cond, maps.servers[f"{px.name}/{us.server}"])
+        use_server.append((ufirst, len(conds) - ufirst))
+        pfirst = len(conds)
+        for pkind, pcond in px.persist_rules if px.cap != "frontend" else []:
+            add_cond(px, local, pcond, 0 if pkind == "force" else 1)
+        persist.append((pfirst, len(conds) - pfirst))
         mfirst = len(conds)
         for mcond in px.monitor_fail if px.cap != "backend" and px.mode == "http" else []:
             add_cond(px, local, mcond, -1)
@@ -630,7 +647,8 @@ def compile_acls(cfg: Config) -> AclTables:
                      var_scopes=maps.var_scopes, acls=acls,
                      conds=conds, switch=switch, hrules=hrules, hreq=hreq, hres=hres, hafter=hafter,
                      lf=lf, lfpx=lfpx, elfpx=elfpx,
-                     uidpx=uidpx, fmts=fmts, expect=expect, monitor_fail=monitor_fail, map_keys=maps.keys,
+                     uidpx=uidpx, fmts=fmts, expect=expect, monitor_fail=monitor_fail, use_server=use_server,
+                     persist=persist, map_keys=maps.keys,
                      map_files=maps.files,
                      tconn=tconn, tsess=tsess, tcont=tcont, tres=tres, stick=stick, userlists=userlists,
                      srv_sni=srv_sni, lbexpr=lbexpr)

@@ -66,10 +66,12 @@ from .kw_rules import (
     p_http_after_response,
     p_http_request,
     p_http_response,
+    p_persist_rule,
     p_redirect,
     p_tcp_request,
     p_tcp_response,
     p_use_backend,
+    p_use_server,
 )
 from .kw_server import p_default_server, p_http_check, p_server
 from .kw_server_state import g_server_state, p_load_server_state, p_server_state_file_name
@@ -164,6 +166,9 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "bind": (Kw(FE, p_bind, "1.2"),),
     "acl": (Kw(L, p_acl, "1.3.10"),),
     "use_backend": (Kw(FE, p_use_backend, "1.3.10"),),
+    "use-server": (Kw(L, p_use_server, "1.5", side=BACKEND),),
+    "force-persist": (Kw(L, p_persist_rule, "1.4", side=BACKEND),),
+    "ignore-persist": (Kw(L, p_persist_rule, "1.5", side=BACKEND),),
     "tcp-request": (Kw(P, p_tcp_request, "1.3.15"),),  # [PROXY-PROTOCOL hook 4/4]
     "tcp-response": (Kw(P, p_tcp_response, "1.5"),),
     "default_backend": (Kw(FED, p_default_backend, "1.3"),),
@@ -238,8 +243,6 @@ _LATER_PROXY_KEYWORDS = {
     "filter": "1.7",
     "rate-limit": "1.4",
     "persist": "1.5",
-    "ignore-persist": "1.5",
-    "force-persist": "1.4",
     "description": "1.4",
     "id": "1.3.16",
     "reqsetbe": "1.3",
@@ -249,7 +252,6 @@ _LATER_PROXY_KEYWORDS = {
     "backlog": "1.4",
     "email-alert": "1.6",
     "external-check": "1.6",
-    "use-server": "1.5",
     "dynamic-cookie-key": "1.8",
     "max-keep-alive-queue": "1.6",
     "retry-on": "2.0",

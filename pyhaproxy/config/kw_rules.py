@@ -19,6 +19,7 @@ from .model import (
     HeaderRule,
     HttpRule,
     UseBackend,
+    UseServer,
     Where,
 )
 from .sample import SampleError, Segment, check_var_conditions, check_var_name, parse_format, parse_sample
@@ -150,6 +151,30 @@ def p_use_backend(st: State, args: list[str], where: Where) -> None:
         except SampleError as exc:
             raise fail(where, f"'use_backend' : {exc}.") from None
     st.px().use_backends.append(UseBackend(backend=args[1], cond=cond, where=copy.copy(where), fmt=fmt))
+
+
+def p_use_server(st: State, args: list[str], where: Where) -> None:
+    """`use-server NAME|FMT if|unless COND` (checked against the backend's servers at the end)."""
+    if len(args) < 2 or not args[1]:
+        raise fail(where, "'use-server' expects a server name.")
+    if len(args) < 3 or args[2] not in ("if", "unless"):
+        raise fail(where, "'use-server' requires either 'if' or 'unless' followed by a condition.")
+    cond = parse_condition(st, args[2:], where, "use-server")
+    fmt = None
+    if "%" in args[1]:
+        try:
+            fmt = parse_format(args[1])
+        except SampleError as exc:
+            raise fail(where, f"'use-server' : {exc}.") from None
+    st.px().use_servers.append(UseServer(server=args[1], cond=cond, where=copy.copy(where), fmt=fmt))
+
+
+def p_persist_rule(st: State, args: list[str], where: Where) -> None:
+    """`force-persist|ignore-persist if|unless COND`: the first rule that matches decides."""
+    if len(args) < 2 or args[1] not in ("if", "unless"):
+        raise fail(where, f"'{args[0]}' requires either 'if' or 'unless' followed by a condition.")
+    cond = parse_condition(st, args[1:], where, args[0])
+    st.px().persist_rules.append(("force" if args[0] == "force-persist" else "ignore", cond))
 
 
 DENY_CODES = (400, 403, 404, 405, 408, 429, 500, 502, 503, 504)

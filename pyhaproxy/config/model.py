@@ -252,6 +252,16 @@ class Condition:
 
 
 @dataclass
+class UseServer:
+    """`use-server NAME if|unless COND` (NAME may be a log-format: `fmt`, resolved per request)."""
+
+    server: str
+    cond: Condition
+    where: Where = field(default_factory=Where)
+    fmt: list[Segment] | None = None
+
+
+@dataclass
 class UseBackend:
     """`use_backend NAME [if|unless COND]` (a missing condition always matches)."""
 
@@ -339,6 +349,9 @@ class Proxy:
     smtpchk: tuple[str, str] | None = None  # `option smtpchk [HELO|EHLO domain]`
     default_backend: str | None = None
     use_backends: list[UseBackend] = field(default_factory=list)
+    use_servers: list[UseServer] = field(default_factory=list)
+    # `force-persist` / `ignore-persist` rules, in order: ("force" | "ignore", condition)
+    persist_rules: list[tuple[str, Condition]] = field(default_factory=list)
     # `tcp-request connection expect-proxy layer4 [if|unless COND]`: None = always
     expect_proxy: list[Condition | None] = field(default_factory=list)
     acls: list[Acl] = field(default_factory=list)

@@ -193,6 +193,11 @@ class Parser:
         """Resolve backend names: they must exist, have servers' side and the frontend's mode."""
         backends = {p.name: p for p in cfg.proxies if p.cap in ("backend", "listen")}
         for px in cfg.proxies:
+            for u in px.use_servers if px.cap != "frontend" else []:
+                if u.fmt is None and not any(sv.name == u.server for sv in px.servers):
+                    kind = "listener" if px.cap == "listen" else px.cap
+                    raise ConfigError(u.where.file, u.where.line, f"{kind} '{px.name}' : unable to find "
+                                      f"server '{u.server}' referenced in a 'use-server' rule.")
             if px.cap == "backend":
                 continue
             targets = [(r.backend, r.where) for r in px.use_backends if r.fmt is None]
