@@ -182,6 +182,10 @@ cdef int acl_setup(object t) except -1:
         if i < g_npx:
             g_px[i].pr_first = first
             g_px[i].npr = count
+    for i, (first, count) in enumerate(t.stats_admin):
+        if i < g_npx:
+            g_px[i].sa_first = first
+            g_px[i].nsa = count
     return 0
 
 
@@ -376,6 +380,18 @@ cdef int server_by_name(px_t *p, const char *name, int n) noexcept nogil:
         if g_srv[g].name_len == n and memcmp(g_srv[g].name, name, n) == 0:
             return g
     return -1
+
+
+cdef int acl_stats_admin(sess_t *s, int px, const char *buf, h1_msg *m) noexcept nogil:
+    """`stats admin if|unless COND` of proxy px: 1 when one of its rules matches the request."""
+    cdef px_t *p = &g_px[px]
+    cdef int i
+    cdef acl_cond_t *c
+    for i in range(p.nsa):
+        c = &g_acl_cond[p.sa_first + i]
+        if c.nterm == 0 or acl_cond_match(s, c, buf, m):
+            return 1
+    return 0
 
 
 cdef int acl_monitor_fail(sess_t *s, const char *buf, h1_msg *m) noexcept nogil:

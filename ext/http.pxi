@@ -150,6 +150,11 @@ cdef int http_body_start(chan_t *ch, int hdr_len, int no_body, int is_req) noexc
     return 0
 
 
+cdef inline int stats_uri_matches(px_t *p, const char *buf, h1_msg *m) noexcept nogil:
+    return p.stats_uri_len and m.uri_len >= p.stats_uri_len and memcmp(
+        buf + m.uri_off, p.stats_uri, p.stats_uri_len) == 0
+
+
 cdef void http_to_master(int idx, int total, h1_msg *m, int kind) noexcept nogil:
     """Rare event: the master answers (kind SRV_STATS: the stats page of `stats uri`; SRV_PROMEX:
     `http-request use-service prometheus-exporter`); the request goes there unchanged, then the
@@ -158,6 +163,14 @@ cdef void http_to_master(int idx, int total, h1_msg *m, int kind) noexcept nogil
     if kind == SRV_PROMEX and g_promex_addrlen == 0:
         sess_fail(idx, TERM_PROXY, PH_REQ, 503)
         return
+    if kind == SRV_STATS and g_stats_admin_key_len and (
+            acl_stats_admin(s, s.px, s.req.buf, m) or (s.be != s.px and acl_stats_admin(s, s.be, s.req.buf, m))):
+        # `stats admin`: the master acts on the page's forms only with this header's secret value
+        total = h1_add_hdr(s.req.buf, total, BUFSIZE, m, STATS_ADMIN_HDR, <int>strlen(STATS_ADMIN_HDR),
+                           g_stats_admin_key, g_stats_admin_key_len)
+        if total < 0:
+            sess_fail(idx, TERM_PROXY, PH_REQ, 500)
+            return
     s.cli_ka = 0
     s.req.buf_in = total
     s.req_unsettled = 0
@@ -286,9 +299,13 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         lb_hash_request(s, buf, m, total)
     elif be.balance == BAL_HASH and be.lb_expr >= 0:
         lb_hash_expr(s, buf, m)
-    if (p.stats_uri_len and g_stats_addrlen and m.uri_len >= p.stats_uri_len
-            and memcmp(buf + m.uri_off, p.stats_uri, p.stats_uri_len) == 0):
-        ctr_px(s.px).intercepted += 1       # (the frontend's stats page)
+    # the stats page: the frontend's `stats uri`, or the backend's (2.6 looks at both proxies)
+    # (counted as intercepted by the frontend only when it is the frontend's own page, as 2.6)
+    if g_stats_addrlen and stats_uri_matches(p, buf, m):
+        ctr_px(s.px).intercepted += 1
+        http_to_master(idx, total, m, SRV_STATS)
+        return
+    if g_stats_addrlen and s.be != s.px and stats_uri_matches(be, buf, m):
         http_to_master(idx, total, m, SRV_STATS)
         return
     s.cli_ka = ((m.minor >= 1 and not m.conn_close) or (m.minor == 0 and m.conn_keepalive)) and not m.te_close

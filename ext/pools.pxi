@@ -26,6 +26,10 @@ cdef int g_debug = 0
 cdef int g_queue_dirty = 0        # a server slot was freed while sessions wait in a backend queue
 cdef sockaddr_storage g_stats_addr   # the master's internal stats server (AF_UNIX), family 0 if none
 cdef socklen_t g_stats_addrlen = 0
+cdef const char *STATS_ADMIN_HDR = b"x-pyhaproxy-stats-admin"   # (its name, for the master too)
+STATS_ADMIN_HEADER = (<bytes>STATS_ADMIN_HDR).decode()
+cdef char g_stats_admin_key[64]      # `stats admin`: the header value the master trusts
+cdef int g_stats_admin_key_len = 0
 cdef sockaddr_storage g_promex_addr  # the master's prometheus-exporter service (AF_UNIX)
 cdef socklen_t g_promex_addrlen = 0
 cdef long long *g_grace_until = NULL   # per proxy, set by soft stop when the proxy has a grace time

@@ -152,7 +152,7 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
     """
     global g_ep, g_px, g_npx, g_srv, g_nsrv, g_lst, g_nlst, g_sess, g_maxsess, g_free_sess, g_nfree
     global g_maxconn, g_cps_lim, g_shm, g_worker, g_sigfd, g_bufs, g_pipes, g_heap_exp, g_heap_idx, g_heap_cap
-    global g_debug, g_grace_until, g_stats_addrlen, g_promex_addrlen
+    global g_debug, g_grace_until, g_stats_addrlen, g_promex_addrlen, g_stats_admin_key_len
     cdef int i
     cdef sigset_t mask
     cdef epoll_event ev
@@ -230,6 +230,9 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
         (<sockaddr_un *>&g_stats_addr).sun_family = AF_UNIX
         memcpy((<sockaddr_un *>&g_stats_addr).sun_path, <const char *>path, len(path))
         g_stats_addrlen = sizeof(sockaddr_un)
+    key = plan.stats_admin_key.encode()[:63]
+    memcpy(g_stats_admin_key, <const char *>key, len(key))
+    g_stats_admin_key_len = len(key)
     memset(&g_promex_addr, 0, sizeof(g_promex_addr))
     if plan.promex_sock:
         path = plan.promex_sock.encode()[:107]

@@ -246,6 +246,8 @@ cdef struct px_t:
     int nus
     int pr_first        # its `force-persist` / `ignore-persist` rules (acl.pxi)
     int npr
+    int sa_first        # its `stats admin` rules (acl.pxi)
+    int nsa
     int tc_first        # its other `tcp-request connection` rules, in g_hrule (httpreq.pxi)
     int ntc
     int tcc_first       # its `tcp-request content` rules, in g_hrule

@@ -386,6 +386,7 @@ class log_var(IntEnum):
 
 LOG_FACILITIES: list[str]
 LOG_LEVELS: list[str]
+STATS_ADMIN_HEADER: str  # the header a worker adds to a stats request `stats admin` allows
 
 class Shm:
     tables: list[StkTable]

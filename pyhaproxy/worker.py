@@ -165,6 +165,7 @@ class AclTables:
     monitor_fail: list[tuple[int, int]]  # `monitor fail`: (first cond, count)
     use_server: list[tuple[int, int]]    # `use-server`: (first cond, count)
     persist: list[tuple[int, int]]       # `force-persist`/`ignore-persist`: (first cond, count)
+    stats_admin: list[tuple[int, int]]   # `stats admin if|unless COND`: (first cond, count)
     tconn: list[tuple[int, int]]    # `tcp-request connection` rules: (first, count) in hrules
     tsess: list[tuple[int, int]]    # `tcp-request session` rules
     tcont: list[tuple[int, int]]    # `tcp-request content` rules
@@ -403,6 +404,7 @@ def compile_acls(cfg: Config) -> AclTables:
     expect: list[tuple[int, int]] = []
     monitor_fail: list[tuple[int, int]] = []
     use_server: list[tuple[int, int]] = []
+    stats_admin: list[tuple[int, int]] = []
     persist: list[tuple[int, int]] = []
     tconn: list[tuple[int, int]] = []
     tsess: list[tuple[int, int]] = []
@@ -630,6 +632,10 @@ def compile_acls(cfg: Config) -> AclTables:
         for pkind, pcond in px.persist_rules if px.cap != "frontend" else []:
             add_cond(px, local, pcond, 0 if pkind == "force" else 1)
         persist.append((pfirst, len(conds) - pfirst))
+        afirst = len(conds)
+        for acond in px.stats.admin if px.stats.enabled and px.mode == "http" else []:
+            add_cond(px, local, acond, -1)
+        stats_admin.append((afirst, len(conds) - afirst))
         mfirst = len(conds)
         for mcond in px.monitor_fail if px.cap != "backend" and px.mode == "http" else []:
             add_cond(px, local, mcond, -1)
@@ -648,7 +654,7 @@ def compile_acls(cfg: Config) -> AclTables:
                      conds=conds, switch=switch, hrules=hrules, hreq=hreq, hres=hres, hafter=hafter,
                      lf=lf, lfpx=lfpx, elfpx=elfpx,
                      uidpx=uidpx, fmts=fmts, expect=expect, monitor_fail=monitor_fail, use_server=use_server,
-                     persist=persist, map_keys=maps.keys,
+                     persist=persist, stats_admin=stats_admin, map_keys=maps.keys,
                      map_files=maps.files,
                      tconn=tconn, tsess=tsess, tcont=tcont, tres=tres, stick=stick, userlists=userlists,
                      srv_sni=srv_sni, lbexpr=lbexpr)
@@ -705,6 +711,7 @@ class WorkerPlan:
     quiet: bool
     stats_sock: str | None
     promex_sock: str | None = None  # `use-service prometheus-exporter`: the master's service address
+    stats_admin_key: str = ""  # `stats admin`: the header value telling the master it may act
     maxconnrate: int = 0  # global `maxconnrate`: accepted connections per second, per process
     h1_any_payload: bool = False  # global `h1-accept-payload-with-any-method`
     log_pid: int = 0  # the pid the log lines carry; 0: the worker's own
@@ -786,6 +793,7 @@ def plan_worker(cfg: Config) -> WorkerPlan:
                       h1_any_payload=cfg.global_.h1_accept_payload_with_any_method,
                       stats_sock=cfg.global_.tune.get("__stats_sock"),
                       promex_sock=cfg.global_.tune.get("__promex_sock"),
+                      stats_admin_key=cfg.global_.tune.get("__stats_admin_key", ""),
                       log_host=cfg.global_.log_send_hostname or "",
                       h2=tuple(h2_tune(cfg.global_.tune, k) for k in H2_TUNES))  # type: ignore[arg-type]
 

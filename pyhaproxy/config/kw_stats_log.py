@@ -7,6 +7,7 @@ import ipaddress
 import pwd
 import socket
 
+from .kw_rules import parse_condition
 from .logformat import LogFormatError, parse_log_format
 from .model import (
     LogTarget,
@@ -349,9 +350,13 @@ def p_stats(st: State, args: list[str], where: Where) -> None:
     elif sub == "enable":
         no_extra(args, 2, where)
     elif sub == "admin":
-        raise fail(where, "'stats admin' is not supported: pyhaproxy's stats page has no admin mode "
-                          "(change server states on the stats socket: 'disable server', "
-                          "'enable server', 'set weight').")
+        # `stats admin if|unless COND`: the page's admin forms (evaluated by the worker that
+        # relays the request, pyhaproxy/stats/http.py applies them)
+        if st.in_defaults:
+            raise fail(where, "'stats admin' not allowed in 'defaults' section.")
+        if len(args) < 3 or args[2] not in ("if", "unless"):
+            raise fail(where, "'stats admin' requires either 'if' or 'unless' followed by a condition.")
+        s.admin.append(parse_condition(st, args[2:], where, "stats admin"))
     elif sub in (
         "show-desc",
         "show-legends",

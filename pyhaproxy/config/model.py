@@ -220,6 +220,7 @@ class Stats:
     scope: list[str] = field(default_factory=list)
     refresh: int = 0
     hide_version: bool = False
+    admin: list[Condition] = field(default_factory=list)  # `stats admin if|unless COND`
 
 
 @dataclass

@@ -31,6 +31,7 @@ from pyhaproxy.stats.socket import CliServer, StatsSocketError
 
 # The tune key the worker compiler reads (pyhaproxy/worker.py: tables["stats_sock"]).
 STATS_SOCK_KEY = "__stats_sock"
+STATS_ADMIN_KEY = "__stats_admin_key"   # (pyhaproxy/worker.py reads it as the plan's stats_admin_key)
 PROMEX_SOCK_KEY = "__promex_sock"  # `http-request use-service prometheus-exporter` (promex_sock)
 
 __all__ = ["STATS_SOCK_KEY", "Snapshot", "StatsService", "StatsSocketError", "View", "collect"]
@@ -76,9 +77,10 @@ class StatsService:
         self.clis = keep
         wanted = any(p.stats.enabled and p.mode == "http" and not p.disabled for p in cfg.proxies)
         if wanted and self.http is None:
-            self.http = InternalHttpServer(self.selector, self.get_view)
+            self.http = InternalHttpServer(self.selector, self.get_view, notify=self.notify)
         if self.http is not None:
             g.tune[STATS_SOCK_KEY] = self.http.name
+            g.tune[STATS_ADMIN_KEY] = self.http.admin_key
         else:
             g.tune.pop(STATS_SOCK_KEY, None)
         promex = any(r.action == "use-service" for p in cfg.proxies for r in p.http_rules)

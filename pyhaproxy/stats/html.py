@@ -120,7 +120,19 @@ def _size(n: int | None) -> str:
     return f"{n} GB"
 
 
-def _row_html(row: Row) -> str:
+# `stats admin`: the message 2.6 shows for the `;st=` code of the redirection after a POST
+_STATUS_TEXT = {
+    "DONE": "Action processed successfully.",
+    "NONE": "Nothing has changed.",
+    "PART": "Action not processed for all requested servers.",
+    "ERRP": "Action not processed because of invalid parameters.",
+    "EXCD": "Action not processed : the buffer couldn't store all the data.",
+    "DENY": "Action denied.",
+    "IVAL": "Invalid requests (unsupported method or chunked encoded request).",
+}
+
+
+def _row_html(row: Row, admin: bool = False) -> str:
     if row.type == 0:
         cls, name = ("frontend" if row.state == "up" else "stopped"), "Frontend"
     elif row.type == 1:
@@ -128,7 +140,8 @@ def _row_html(row: Row) -> str:
     else:
         cls = ("backup_" if row.backup else "active_") + (row.state or "up")
         name = row.svname
-    cells = [f'<td class="al">{escape(name)}</td>']
+    box = f'<input type="checkbox" name="s" value="{escape(name)}"> ' if admin and row.type == 2 else ""
+    cells = [f'<td class="al">{box}{escape(name)}</td>']
     for key, _ in ((k, t) for t, k in _COLS):
         tip = f' title="{escape(_times_tip(row))}"' if key == "stot" and row.type != 0 else ""
         cells.append(f"<td{tip}>{escape(_fmt(key, row.values.get(key), row))}</td>")
@@ -153,10 +166,12 @@ def _group_th(title: str, n: int) -> str:
     return f'<th colspan="{n}">{title}</th>' if title else '<th rowspan="2" width="10%"></th>'
 
 
-def _proxy_table(ps: ProxyStats, only_up: bool) -> str:
+def _proxy_table(ps: ProxyStats, only_up: bool, admin: bool = False, uri: str = "") -> str:
     px = ps.proxy
     ncols = 1 + len(_COLS)
-    out = [
+    admin = admin and bool(ps.servers)
+    out = [f'<form method="post" action="{escape(uri)}">'] if admin else []
+    out += [
         '<table class="tbl" width="100%">',
         f'<tr><th class="pxname" width="10%"><a name="{escape(px.name)}"></a>{escape(px.name)}</th>'
         f'<th class="empty" colspan="{ncols - 1}"></th></tr>',
@@ -168,10 +183,17 @@ def _proxy_table(ps: ProxyStats, only_up: bool) -> str:
     for r in ps.servers:
         if only_up and r.state in ("down", "going_up", "maint"):
             continue
-        out.append(_row_html(r))
+        out.append(_row_html(r, admin))
     if ps.has_backend:
         out.append(_row_html(ps.backend))
     out.append("</table>")
+    if admin:
+        # the actions pyhaproxy carries out (pyhaproxy/stats/http.py ADMIN_ACTIONS), 2.6's names
+        out.append('Choose the action to perform on the checked servers : <select name="action">'
+                   '<option value="">...</option><option value="ready">Set state to READY</option>'
+                   '<option value="maint">Set state to MAINT</option></select>'
+                   f'<input type="hidden" name="b" value="#{ps.iid}"><input type="submit" value="Apply">'
+                   "</form>")
     return "\n".join(out)
 
 
@@ -183,8 +205,11 @@ def render(
     hide_version: bool = False,
     only_up: bool = False,
     show_refresh_link: bool = True,
+    admin: bool = False,
+    status: str = "",
 ) -> str:
-    """The whole page. `refresh` is in seconds (0: none)."""
+    """The whole page. `refresh` is in seconds (0: none); `admin`: the servers' forms (`stats
+    admin`); `status`: the `;st=` code of the redirection after a POST."""
     info = snap.info
     title = "Statistics Report for pyhaproxy"
     head = [
@@ -234,7 +259,12 @@ def render(
     body.append("<b>Display option:</b><ul>" + "".join(f"<li>{x}</li>" for x in links) + "</ul>")
     body.append("</td></tr></table>")
     body.append(f"<p>Generated {escape(time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(snap.now)))}</p>")
+    if status:
+        ok = status in ("DONE", "NONE")
+        body.append(f'<p class="{"active_up" if ok else "active_down"}"><b>'
+                    f'{escape(_STATUS_TEXT.get(status, "Unexpected result."))}</b> '
+                    f'[<a href="{escape(uri)}">X</a>]</p>')
     for ps in snap.proxies:
-        body.append(_proxy_table(ps, only_up))
+        body.append(_proxy_table(ps, only_up, admin, uri))
     body.append("</body></html>")
     return "\n".join(head + body) + "\n"

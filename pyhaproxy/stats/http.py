@@ -27,16 +27,19 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 import secrets
 import selectors
 from collections.abc import Callable
+from urllib.parse import parse_qsl
 
+from pyhaproxy._core import STATS_ADMIN_HEADER
 from pyhaproxy.config.model import Config, Proxy
 from pyhaproxy.stats import csv as csv_fmt
 from pyhaproxy.stats import html as html_fmt
 from pyhaproxy.stats import prometheus as prom_fmt
 from pyhaproxy.stats.collect import View, collect, scope_for
-from pyhaproxy.stats.socket import MAX_INPUT, Conn, UnixServer, bind_unix
+from pyhaproxy.stats.socket import MAX_INPUT, CommandHandler, Conn, UnixServer, bind_unix
 
 SUN_PATH_LEN = 108  # sizeof(sockaddr_un.sun_path) on Linux
 
@@ -133,9 +136,61 @@ def handle_service(raw: bytes, view: View | None) -> bytes:
                     head_only=head_only)
 
 
-def handle_request(raw: bytes, view: View | None) -> bytes:
-    """One complete request head -> the whole response (pure function, unit-testable)."""
-    head = raw.split(b"\r\n\r\n", 1)[0].replace(b"\r\n", b"\n")
+# `stats admin`: the page's POST actions (2.6's stats_process_http_post) pyhaproxy carries out, as
+# the stats socket's commands they are; 2.6's others (drain, health and agent overrides, shutdown)
+# count as not done (st=ERRP), and the page does not offer them.
+ADMIN_ACTIONS = {"maint": "disable", "disable": "disable", "ready": "enable", "enable": "enable"}
+KNOWN_ACTIONS = {*ADMIN_ACTIONS, "drain", "shutdown", "dhlth", "ehlth", "hrunn", "hnolb", "hdown",
+                 "dagent", "eagent", "arunn", "adown", "stop", "start"}
+
+
+def admin_post(body: bytes, view: View, notify: Callable[[str], None] | None) -> str:
+    """The form's parameters (`b` the backend by name or `#id`, `action`, one `s` per server) ->
+    2.6's status code: DONE (all changed), PART, NONE (no server named), ERRP."""
+    try:
+        params = parse_qsl(body.decode("latin-1"), keep_blank_values=True, strict_parsing=False)
+    except ValueError:
+        return "ERRP"
+    backend = next((v for k, v in reversed(params) if k == "b"), None)
+    action = next((v for k, v in reversed(params) if k == "action"), None)
+    servers = [v for k, v in params if k == "s"]
+    if action is not None and action not in KNOWN_ACTIONS:
+        return "ERRP"
+    names = [p.name for p in view.cfg.proxies if p.cap != "frontend"]
+    if backend is not None and backend.startswith("#") and backend[1:].isdigit():
+        i = int(backend[1:]) - 1            # (the proxy's iid, as the page's forms send it)
+        backend = view.cfg.proxies[i].name if 0 <= i < len(view.cfg.proxies) else None
+    if backend is None or names.count(backend) != 1:
+        return "ERRP" if servers or backend is not None else "NONE"
+    if not servers or action is None:
+        return "NONE"
+    handler = CommandHandler(lambda: view, "admin", notify)
+    altered = 0
+    for name in servers:
+        if action not in ADMIN_ACTIONS:
+            continue
+        if handler.execute(f"{ADMIN_ACTIONS[action]} server {backend}/{name}") == "":
+            altered += 1
+    if altered == 0:
+        return "ERRP"
+    return "DONE" if altered == len(servers) else "PART"
+
+
+def _see_other(uri: str, code: str, flags: set[str]) -> bytes:
+    """2.6 answers a POST with a redirection to the page, so that a refresh does not post again."""
+    location = f"{uri};st={code}" + (";up" if "up" in flags else "") + (
+        ";norefresh" if "norefresh" in flags else "")
+    return (f"HTTP/1.1 303 See Other\r\nCache-Control: no-cache\r\nContent-Type: text/plain\r\n"
+            f"Content-Length: 0\r\nLocation: {location}\r\nConnection: close\r\n\r\n").encode("latin-1")
+
+
+def handle_request(raw: bytes, view: View | None, admin_key: str = "",
+                   notify: Callable[[str], None] | None = None) -> bytes:
+    """One complete request (head, and the body of a POST) -> the whole response (unit-testable).
+    `admin_key`: the value of the header a worker adds when the proxy's `stats admin` rules allow
+    the request; a client's own copy of it does not match."""
+    head, _, post_body = raw.partition(b"\r\n\r\n")
+    head = head.replace(b"\r\n", b"\n")
     lines = head.decode("latin-1").split("\n")
     parts = lines[0].split()
     if len(parts) != 3 or not parts[2].startswith("HTTP/"):
@@ -145,10 +200,13 @@ def handle_request(raw: bytes, view: View | None) -> bytes:
     if method not in ("GET", "HEAD", "POST"):
         return _error(405, "Method not allowed.", extra=["Allow: GET, HEAD"], head_only=head_only)
     headers: dict[str, str] = {}
+    admin = False
     for line in lines[1:]:
         name, colon, value = line.partition(":")
         if colon:
             headers.setdefault(name.strip().lower(), value.strip())
+            if admin_key and name.strip().lower() == STATS_ADMIN_HEADER:
+                admin = admin or secrets.compare_digest(value.strip(), admin_key)
     if view is None:
         return _error(404, "No statistics available.", head_only=head_only)
     cands = _candidates(view.cfg, uri, headers.get("host"))
@@ -174,6 +232,10 @@ def handle_request(raw: bytes, view: View | None) -> bytes:
         scope |= s
     first = admitted[0]
     flags = set(uri[len(first.stats.uri) :].split(";")[1:])
+    if method == "POST":
+        if not any(p.stats.refresh for p in admitted):
+            flags.discard("norefresh")      # (2.6 keeps ;norefresh only where there is a refresh)
+        return _see_other(first.stats.uri, admin_post(post_body, view, notify) if admin else "DENY", flags)
     snap = collect(view, scope)
     if "csv" in flags:
         return response(200, csv_fmt.render(snap).encode(), "text/plain", head_only=head_only)
@@ -186,6 +248,8 @@ def handle_request(raw: bytes, view: View | None) -> bytes:
         refresh=refresh,
         hide_version=any(p.stats.hide_version for p in admitted),
         only_up="up" in flags,
+        admin=admin,
+        status=next((f[3:] for f in flags if f.startswith("st=")), ""),
     )
     extra = [f"Refresh: {refresh}"] if refresh else []
     return response(200, page.encode(), "text/html; charset=utf-8", extra=extra, head_only=head_only)
@@ -202,8 +266,11 @@ class InternalHttpServer(UnixServer):
         maxconn: int = 64,
         timeout: float = 10.0,
         service: str = "",
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         self.service = service  # "prometheus-exporter": every request gets the exporter's page
+        self.admin_key = secrets.token_hex(16)   # (see handle_request)
+        self.notify = notify
         self.name = name or abstract_name()
         sock, _ = bind_unix(
             sockaddr_bytes(self.name).decode("latin-1") if self.name.startswith("\0") else self.name,
@@ -221,6 +288,12 @@ class InternalHttpServer(UnixServer):
         end = c.inbuf.find(b"\r\n\r\n")
         if end < 0:
             end = c.inbuf.find(b"\n\n")
+        if end >= 0 and c.inbuf.startswith(b"POST ") and not eof:
+            # a `stats admin` form: its body (Content-Length; a worker's buffer bounds it)
+            m = re.search(rb"\ncontent-length:[ \t]*(\d+)", bytes(c.inbuf[:end]).lower())
+            want = end + 4 + int(m[1]) if m else 0
+            if len(c.inbuf) < want and want <= MAX_INPUT:
+                return
         if end > MAX_INPUT or (end < 0 and len(c.inbuf) > MAX_INPUT):
             # as a worker's buffer would: a head larger than bufsize is refused
             c.out += _error(400, "Request too large.")
@@ -233,6 +306,6 @@ class InternalHttpServer(UnixServer):
         if self.service:
             c.out += handle_service(bytes(c.inbuf), self.get_view())
         else:
-            c.out += handle_request(bytes(c.inbuf), self.get_view())
+            c.out += handle_request(bytes(c.inbuf), self.get_view(), self.admin_key, self.notify)
         c.inbuf.clear()
         c.closing = True
