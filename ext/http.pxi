@@ -224,6 +224,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     cdef int total = s.req.buf_in
     cdef int g = -1, r, opts, prev
     cdef char ip[64]
+    cdef sockaddr_storage dst
     s.meth = m.meth
     s.t_req = g_now
     s.status = 0
@@ -343,6 +344,15 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
                 ffp.ff_except and ff_excepted(ffp, &s.cli_addr)):
             addr_to_str(&s.cli_addr, ip, 64)
             total = h1_add_hdr(buf, total, BUFSIZE, m, ffp.ff_hdr, ffp.ff_hdr_len, ip, <int>strlen(ip))
+    if total >= 0 and (opts & PO_ORIGINALTO):
+        # option originalto: the address the client connected to (the backend's settings when it
+        # asks for the header, else the frontend's); `except` is a destination network
+        ffp = be if be.opts & PO_ORIGINALTO else p
+        if sess_local_addr(s, &dst) == 0 and (dst.ss_family == AF_INET or dst.ss_family == AF_INET6) and not (
+                ffp.ot_except and net_contains(dst.ss_family, &dst, ffp.ot_exc_family, ffp.ot_exc_net,
+                                               ffp.ot_exc_bits)):
+            addr_to_str(&dst, ip, 64)
+            total = h1_add_hdr(buf, total, BUFSIZE, m, ffp.ot_hdr, ffp.ot_hdr_len, ip, <int>strlen(ip))
     if total >= 0:
         total = h1_filter_te(buf, total, BUFSIZE, m)     # TE: only "trailers" goes on (h1edit.pxi)
     if total < 0:
@@ -758,17 +768,23 @@ cdef int http_response_done(sess_t *s) noexcept nogil:
 
 cdef int ff_excepted(px_t *p, sockaddr_storage *a) noexcept nogil:
     """option forwardfor except NET: 1 if the client address is inside NET."""
+    return net_contains(a.ss_family, a, p.ff_exc_family, p.ff_exc_net, p.ff_exc_bits)
+
+
+cdef int net_contains(int family, sockaddr_storage *a, int net_family, const unsigned char *net,
+                      int bits) noexcept nogil:
+    """1 if address a (of `family`) is inside the network net/bits of net_family."""
     cdef unsigned char *ip
-    cdef int nbytes = p.ff_exc_bits >> 3, rem = p.ff_exc_bits & 7
-    if a.ss_family != p.ff_exc_family:
+    cdef int nbytes = bits >> 3, rem = bits & 7
+    if family != net_family:
         return 0
-    if a.ss_family == AF_INET:
+    if family == AF_INET:
         ip = <unsigned char *>&(<sockaddr_in *>a).sin_addr.s_addr
     else:
         ip = (<sockaddr_in6 *>a).sin6_addr.s6_addr
-    if nbytes and memcmp(ip, p.ff_exc_net, nbytes) != 0:
+    if nbytes and memcmp(ip, net, nbytes) != 0:
         return 0
-    if rem and ((ip[nbytes] ^ p.ff_exc_net[nbytes]) & (0xff << (8 - rem)) & 0xff):
+    if rem and ((ip[nbytes] ^ net[nbytes]) & (0xff << (8 - rem)) & 0xff):
         return 0
     return 1
 

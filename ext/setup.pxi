@@ -58,6 +58,13 @@ cdef int setup_proxy(int i, object pp) except -1:
         p.ff_exc_family = fam
         memcpy(p.ff_exc_net, <const char *>raw, len(raw))
         p.ff_exc_bits = bits
+    copy_name(p.ot_hdr, 64, px.originalto_header or "X-Original-To", &p.ot_hdr_len)
+    if pp.ot_except is not None:
+        p.ot_except = 1
+        fam, raw, bits = pp.ot_except
+        p.ot_exc_family = fam
+        memcpy(p.ot_exc_net, <const char *>raw, len(raw))
+        p.ot_exc_bits = bits
     p.q_head = -1
     p.q_tail = -1
     p.hash_whole = 1 if px.hash_balance_arg == "whole" and p.balance == BAL_URI else 0

@@ -50,6 +50,7 @@ cpdef enum proxy_option:
     PO_LOG_SEPARATE_ERRORS = 1 << 17 # a session ending in error is logged at level err
     PO_TCP_FASTPATH = 1 << 18        # pyhaproxy's `option tcp-fastpath`: TCP relayed by the kernel (sockmap.pxi)
     PO_PREFER_LAST_SERVER = 1 << 19  # a kept-alive client's requests stay on its server (http.pxi)
+    PO_ORIGINALTO = 1 << 20          # the request's destination address in X-Original-To (http.pxi)
 
 cpdef enum cookie_mode:
     CK_NONE = 0
@@ -265,6 +266,12 @@ cdef struct px_t:
     int ff_exc_family
     unsigned char ff_exc_net[16]
     int ff_exc_bits
+    char ot_hdr[64]     # option originalto header NAME (X-Original-To)
+    int ot_hdr_len
+    int ot_except       # option originalto except NET: no header for destinations in it
+    int ot_exc_family
+    unsigned char ot_exc_net[16]
+    int ot_exc_bits
     # --- balance leastconn / uri / hdr(NAME) (backend.pxi)
     int lc_pos          # leastconn: where the next scan starts, so equal servers take turns
     int hash_whole      # balance uri whole: the query string is hashed too

@@ -682,6 +682,7 @@ class ProxyPlan:
     source: tuple[str, int] | None
     monitor_net: list[tuple[int, bytes, int]]
     ff_except: tuple[int, bytes, int] | None
+    ot_except: tuple[int, bytes, int] | None
     stats_uri: str
     logs: list[LogTarget]
     log_tag: str  # `log-tag`: the proxy's, else the global one
@@ -775,6 +776,8 @@ def plan_worker(cfg: Config) -> WorkerPlan:
             monitor_net=_monitor_nets(px),
             ff_except=acl_ip(f"{px.forwardfor_except[0]}/{px.forwardfor_except[1]}")
             if px.forwardfor_except else None,
+            ot_except=acl_ip(f"{px.originalto_except[0]}/{px.originalto_except[1]}")
+            if px.originalto_except else None,
             stats_uri=px.stats.uri if px.stats.enabled and px.mode == "http" else "",
             logs=(cfg.global_.logs if px.log_global else []) + px.logs,
             log_tag=px.log_tag if px.log_tag is not None else cfg.global_.log_tag,

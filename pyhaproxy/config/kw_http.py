@@ -201,7 +201,6 @@ _LATER_OPTIONS = {
     "tcp-smart-connect": "1.4",
     "independent-streams": "1.4",
     "independant-streams": "1.4",
-    "originalto": "1.4",
     "contstats": "1.4",
     "dontlog-normal": "1.3.21",
     "httplog-clf": "1.5",
@@ -219,8 +218,9 @@ _SPLICE_OPTIONS = ("splice-auto", "splice-request", "splice-response")
 
 
 def _forwardfor_args(px: Proxy, args: list[str], where: Where) -> None:
-    """`option forwardfor [except NETWORK] [header NAME]`."""
+    """`option forwardfor|originalto [except NETWORK] [header NAME]`."""
     i = 2
+    kind = args[1]
     while i < len(args):
         opt = args[i]
         if opt in ("except", "header") and i + 1 < len(args) and args[i + 1]:
@@ -228,24 +228,31 @@ def _forwardfor_args(px: Proxy, args: list[str], where: Where) -> None:
                 try:
                     net = ipaddress.ip_network(args[i + 1], strict=False)
                 except ValueError:
-                    raise fail(where, f"'option forwardfor' : invalid network '{args[i + 1]}'.") from None
-                px.forwardfor_except = (str(net.network_address), net.prefixlen)
+                    raise fail(where, f"'option {kind}' : invalid network '{args[i + 1]}'.") from None
+                if kind == "forwardfor":
+                    px.forwardfor_except = (str(net.network_address), net.prefixlen)
+                else:
+                    px.originalto_except = (str(net.network_address), net.prefixlen)
             else:
                 if not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", args[i + 1]):
-                    raise fail(where, f"'option forwardfor' : invalid header name '{args[i + 1]}'.")
-                px.forwardfor_header = args[i + 1]
+                    raise fail(where, f"'option {kind}' : invalid header name '{args[i + 1]}'.")
+                if kind == "forwardfor":
+                    px.forwardfor_header = args[i + 1]
+                else:
+                    px.originalto_header = args[i + 1]
             i += 2
-        elif opt == "if-none":
+        elif opt == "if-none" and kind == "forwardfor":
             raise not_supported("'option forwardfor if-none'", "1.5", where)
         else:
-            raise fail(where, "'option forwardfor' only supports optional values 'except' and 'header'.")
+            allowed = "'except', 'header' and 'if-none'" if kind == "forwardfor" else "'except' and 'header'"
+            raise fail(where, f"'option {kind}' only supports optional values: {allowed}.")
 
 
 def p_option(st: State, args: list[str], where: Where) -> None:
     need(args, 1, where, "'option' expects an option name.")
     px = st.px()
     name = args[1]
-    if name == "forwardfor" and len(args) > 2:
+    if name in ("forwardfor", "originalto"):
         _forwardfor_args(px, args, where)
         px.options.add(name)
         return

@@ -371,6 +371,8 @@ class Proxy:
     unique_id_header: str | None = None  # `unique-id-header NAME`
     forwardfor_header: str = "X-Forwarded-For"
     forwardfor_except: tuple[str, int] | None = None  # (network, prefixlen)
+    originalto_header: str = "X-Original-To"  # `option originalto [except NET] [header NAME]`
+    originalto_except: tuple[str, int] | None = None  # (a destination network, prefixlen)
     hash_balance_arg: str = ""  # the NAME of `balance hdr(NAME)` / `url_param NAME`, `whole` of uri
     hash_type: str = "map-based"  # `hash-type map-based|consistent`
     hash_fn: str = "sdbm"  # `hash-type`'s function: sdbm, djb2, wt6, crc32

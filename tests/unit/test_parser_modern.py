@@ -394,11 +394,10 @@ def test_unix_binds() -> None:
     assert binds[0].options == {"mode": "660", "uid": "0"}
 
 
-def test_stats_admin_is_refused_by_name() -> None:
-    with pytest.raises(ConfigError) as ei:
-        parse_text("listen st\n    bind :80\n    mode http\n    stats enable\n"
-                   "    stats admin if TRUE\n", "t.cfg")
-    assert "'stats admin' is not supported: pyhaproxy's stats page has no admin mode" in str(ei.value)
+def test_stats_admin_keeps_its_conditions() -> None:
+    cfg = parse_text("listen st\n    bind :80\n    mode http\n    stats enable\n"
+                     "    stats admin if TRUE\n    stats admin unless FALSE\n", "t.cfg")
+    assert [c.unless for c in cfg.proxies[0].stats.admin] == [False, True]
 
 
 @pytest.mark.parametrize(("line", "message"), [
