@@ -425,7 +425,8 @@ cdef void http_client_io(int idx) noexcept nogil:
     while True:
         chan_compact(&s.req)
         r = 0
-        if s.req.buf != NULL and s.req.buf_in > 0 and not s.http_ka and s.h2c == 0 and s.req.buf[0] == b'P':
+        if (s.req.buf != NULL and s.req.buf_in > 0 and not s.http_ka and s.h2c == 0 and s.req.buf[0] == b'P'
+                and not (g_px[s.px].opts & PO_DISABLE_H2_UPGRADE)):
             r = h2_preface_seen(s)      # HTTP/2 with prior knowledge (h2stream.pxi)
             if r == 1:
                 s.state = ST_H2         # (loop.pxi starts the connection: h2_start_preface)

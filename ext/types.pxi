@@ -51,6 +51,7 @@ cpdef enum proxy_option:
     PO_TCP_FASTPATH = 1 << 18        # pyhaproxy's `option tcp-fastpath`: TCP relayed by the kernel (sockmap.pxi)
     PO_PREFER_LAST_SERVER = 1 << 19  # a kept-alive client's requests stay on its server (http.pxi)
     PO_ORIGINALTO = 1 << 20          # the request's destination address in X-Original-To (http.pxi)
+    PO_DISABLE_H2_UPGRADE = 1 << 21  # no HTTP/2 by its preface on an HTTP/1 connection (http.pxi)
 
 cpdef enum cookie_mode:
     CK_NONE = 0

@@ -179,11 +179,15 @@ _FLAG_OPTIONS = {
     # pyhaproxy's own: a TCP session's bytes relayed by the kernel (docs/tcp-fastpath.md); a
     # proxy not in `mode tcp` ignores it with a warning (config/parser.py)
     "tcp-fastpath": "pyhaproxy",
+    # no HTTP/2 by its connection preface on a clear-text HTTP/1 connection (http.pxi)
+    "disable-h2-upgrade": "2.0",
+    # what 2.6 does with it, pyhaproxy always does: TCP_NODELAY on every socket and no MSG_MORE
+    # (nothing held back to fill packets), so it is accepted and changes nothing
+    "http-no-delay": "1.5",
 }
 
 _LATER_OPTIONS = {
     "http-pretend-keepalive": "1.4",
-    "http-no-delay": "1.5",
     "http-use-proxy-header": "1.4",
     "http-buffer-request": "1.6",
     "http-ignore-probes": "1.6",
@@ -204,7 +208,6 @@ _LATER_OPTIONS = {
     "contstats": "1.4",
     "dontlog-normal": "1.3.21",
     "httplog-clf": "1.5",
-    "disable-h2-upgrade": "2.0",
     "h1-case-adjust-bogus-client": "1.9",
     "h1-case-adjust-bogus-server": "1.9",
     "http-restrict-req-hdr-names": "2.5",
