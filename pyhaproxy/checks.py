@@ -62,6 +62,7 @@ HAProxy 2.6 additions:
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import re
@@ -74,7 +75,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pyhaproxy._core import check_status, srv_state
-from pyhaproxy.config.model import Config, Proxy, Server
+from pyhaproxy.config.model import Config, Proxy, Server, TcpCheckRule
 from pyhaproxy.config.tls_server import ServerTLS, checks_tls
 from pyhaproxy.logs import LOG_ALERT, LOG_EMERG, LOG_NOTICE
 from pyhaproxy.shm import server_table
@@ -177,6 +178,16 @@ def _client_hello() -> bytes:
 
 
 _SSL_HELLO = _client_hello()
+
+# tcp-check status names -> check_status (2.6's L7OKD/L7OKCD are L7OK/L7OKC in its output)
+_TC_STATUS: dict[str, int] = {
+    "L4OK": check_status.CHK_L4OK, "L4CON": check_status.CHK_L4CON, "L4TOUT": check_status.CHK_L4TOUT,
+    "L6OK": check_status.CHK_L6OK, "L6RSP": check_status.CHK_L6RSP, "L6TOUT": check_status.CHK_L6TOUT,
+    "L7OK": check_status.CHK_L7OK, "L7OKC": check_status.CHK_L7OKC, "L7RSP": check_status.CHK_L7RSP,
+    "L7STS": check_status.CHK_L7STS, "L7TOUT": check_status.CHK_L7TOUT,
+}
+# 2.6's HCHK_DESC_LEN - 1: how much of a check's text it keeps
+_DESC_LEN = 127
 
 
 class ShmLike(Protocol):
@@ -293,6 +304,17 @@ class _Target:
     tls: ssl.SSLContext | None = None   # check over TLS (check-ssl)
     tls_name: str | None = None         # its SNI / expected certificate name
     handshaking: bool = False
+    # tcp-check (kind "tcpcheck"): the rules, comments folded in, a connect first
+    rules: list[TcpCheckRule] = field(default_factory=list)
+    tcp_chk: bool = False    # the proxy's own `tcp-check` rules (2.6's generic messages)
+    step: int = 0            # the rule being evaluated
+    must_read: bool = False  # an expect must wait for data read after the last send/connect
+    eof: bool = False        # the server closed (or the read failed): no more data
+    conn_tls: bool = False   # the current connection is TLS (an ending connect is L6OK)
+    # per connect rule (by index in rules): where it goes, its TLS, its PROXY header version
+    rule_addr: dict[int, tuple[int, tuple[Any, ...] | None]] = field(default_factory=dict)
+    rule_tls: dict[int, tuple[ssl.SSLContext, str | None]] = field(default_factory=dict)
+    rule_pp: dict[int, int] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -404,7 +426,9 @@ class HealthChecker:
             self._log.alert(f"Cannot resolve address '{host}' of server {px.name}/{srv.name}.")
         request = None
         kind = "tcp"
-        if "ssl-hello-chk" in px.options:
+        if px.tcpcheck is not None:
+            kind = "tcpcheck"
+        elif "ssl-hello-chk" in px.options:
             request, kind = _SSL_HELLO, "ssl"
         elif px.smtpchk is not None:
             request, kind = f"{px.smtpchk[0]} {px.smtpchk[1]}\r\n".encode("latin-1"), "smtp"
@@ -425,7 +449,63 @@ class HealthChecker:
         if checks_tls(srv.tls, same_place):
             assert srv.tls is not None
             target.tls, target.tls_name = _check_tls_context(srv.tls)
+        if kind == "tcpcheck":
+            self._tcpcheck_setup(target, port)
+            target.sockaddr = target.rule_addr[0][1]
+            target.family = target.rule_addr[0][0]
         return target
+
+    def _tcpcheck_setup(self, t: _Target, port: int) -> None:
+        """The rules a tcp-check runs, as 2.6's check_proxy_tcpcheck() leaves them: comments
+        given to the rules that follow them (of one kind), an implicit connect first."""
+        px, srv = t.proxy, t.srv
+        t.tcp_chk = px.tcpcheck == "tcp"
+        src = px.tcpcheck_rules if t.tcp_chk else px.tcpcheck_proto
+        rules: list[TcpCheckRule] = []
+        comment: str | None = None
+        prev = "comment"
+        for r in src:
+            if r.action != prev and prev != "comment":
+                comment = None
+            prev = r.action
+            if r.action == "comment":
+                comment = r.comment
+                continue
+            if r.comment is None and comment is not None:
+                r = dataclasses.replace(r, comment=comment)
+            if r.action == "connect":
+                comment = None
+            rules.append(r)
+        if not rules or rules[0].action != "connect":
+            rules.insert(0, TcpCheckRule("connect", default=True, implicit=True))
+        t.rules = rules
+        for n, r in enumerate(rules):
+            if r.action != "connect":
+                continue
+            host = r.addr or srv.check_addr or srv.host
+            rport = r.port or port
+            try:
+                info = socket.getaddrinfo(host, rport, type=socket.SOCK_STREAM)[0]
+                t.rule_addr[n] = (info[0], tuple(info[4]))
+            except (OSError, UnicodeError):
+                t.rule_addr[n] = (socket.AF_INET, None)
+            if r.send_proxy:
+                t.rule_pp[n] = 2 if srv.send_proxy == 2 else 1
+            elif r.default:
+                t.rule_pp[n] = t.proxy_version
+            if r.ssl:
+                if srv.tls is not None:
+                    ctx, name = _check_tls_context(srv.tls)
+                else:
+                    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                    ctx.check_hostname = False
+                    ctx.verify_mode = ssl.CERT_NONE
+                    name = None
+                if r.alpn:
+                    ctx.set_alpn_protocols(r.alpn.split(","))
+                t.rule_tls[n] = (ctx, r.sni or name)
+            elif r.default and t.tls is not None:
+                t.rule_tls[n] = (t.tls, r.sni or t.tls_name)
 
     # ---- the master's interface --------------------------------------------------------------
 
@@ -446,9 +526,15 @@ class HealthChecker:
         for t in self._targets:
             if t.sock is not None:
                 if now >= t.deadline:
-                    tout = check_status.CHK_L6TOUT if t.handshaking else \
+                    tout: int = check_status.CHK_L6TOUT if t.handshaking else \
                         check_status.CHK_L7TOUT if t.connected else check_status.CHK_L4TOUT
-                    self._finish(t, False, tout, now)
+                    if t.kind == "tcpcheck":
+                        cur = t.rules[min(t.step, len(t.rules) - 1)]
+                        if tout == check_status.CHK_L7TOUT and cur.action == "expect" and cur.tout_status:
+                            tout = _TC_STATUS[cur.tout_status]
+                        self._finish(t, False, tout, now, desc=self._conn_desc(t, ""))
+                    else:
+                        self._finish(t, False, tout, now)
             if t.sock is None and now >= t.next_start:
                 if self._shm.srv_admin_down(t.idx):
                     # maintenance: no check while the operator keeps it down (HAProxy 1.4+ too)
@@ -474,11 +560,24 @@ class HealthChecker:
         t.connected = False
         t.handshaking = False
         t.reply = bytearray()
-        if t.sockaddr is None:
-            self._finish(t, False, check_status.CHK_L4CON, now)
+        t.step = 0
+        t.eof = False
+        self._open(t, t.family, t.sockaddr, now)
+
+    def _open(self, t: _Target, family: int, sockaddr: tuple[Any, ...] | None, now: float) -> None:
+        """A check's connection (a tcp-check may open several, one per `connect` rule)."""
+        assert self._sel is not None
+        t.connected = t.handshaking = t.conn_tls = False
+        t.reply = bytearray()
+        t.eof = False
+        if t.kind == "tcpcheck":
+            t.tls, t.tls_name = t.rule_tls.get(t.step, (None, None))
+            t.proxy_version = t.rule_pp.get(t.step, 0)
+        if sockaddr is None:
+            self._finish(t, False, check_status.CHK_L4CON, now, desc=self._conn_desc(t, ""))
             return
         try:
-            sock = socket.socket(t.family, socket.SOCK_STREAM)
+            sock = socket.socket(family, socket.SOCK_STREAM)
         except OSError:
             self._finish(t, False, check_status.CHK_L4CON, now)
             return
@@ -495,12 +594,12 @@ class HealthChecker:
                     self._say(t.proxy, "alert", None, msg)
                     self._finish(t, False, check_status.CHK_L4CON, now)
                     return
-            err = sock.connect_ex(t.sockaddr)
+            err = sock.connect_ex(sockaddr)
         except OSError:
-            self._finish(t, False, check_status.CHK_L4CON, now)
+            self._finish(t, False, check_status.CHK_L4CON, now, desc=self._conn_desc(t, ""))
             return
         if err not in (0, errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY):
-            self._finish(t, False, check_status.CHK_L4CON, now, desc=os.strerror(err))
+            self._finish(t, False, check_status.CHK_L4CON, now, desc=self._conn_desc(t, os.strerror(err)))
             return
         target = t
 
@@ -518,7 +617,7 @@ class HealthChecker:
         if not t.connected:
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err:
-                self._finish(t, False, check_status.CHK_L4CON, now, desc=os.strerror(err))
+                self._finish(t, False, check_status.CHK_L4CON, now, desc=self._conn_desc(t, os.strerror(err)))
                 return
             t.connected = True
             out = _check_proxy_header(sock, t.proxy_version) if t.proxy_version else b""
@@ -527,8 +626,16 @@ class HealthChecker:
                 # (its timeout), as in 2.6
                 self._start_tls(t, out, now)
                 return
-            if t.proxy.checktimeout > 0:
+            if t.proxy.checktimeout > 0 and (t.kind != "tcpcheck" or t.step == 0):
                 t.deadline = now + t.proxy.checktimeout / 1000.0  # the reply's own timeout
+            if t.kind == "tcpcheck":
+                if out and not self._tc_write(t, out, now):
+                    return
+                self._sel.modify(sock, selectors.EVENT_READ, t.cb)
+                t.step += 1
+                t.must_read = True
+                self._tc_run(t, now)
+                return
             out += t.request or b""
             try:
                 sent = sock.send(out) if out else 0
@@ -545,6 +652,9 @@ class HealthChecker:
             return
         if t.handshaking:
             self._handshake(t, now)
+            return
+        if t.kind == "tcpcheck":
+            self._tc_read(t, now)
             return
         try:
             data = sock.recv(CHKSIZE if t.kind == "http" else _MAX_REPLY)
@@ -598,14 +708,22 @@ class HealthChecker:
             if exc.verify_code == 62:       # X509_V_ERR_HOSTNAME_MISMATCH: 2.6's words
                 desc = ("Server presented an SSL certificate different from the "
                         + ("expected one" if t.srv.tls and t.srv.tls.check_sni else "configured one"))
-            self._finish(t, False, check_status.CHK_L6RSP, now, desc=desc)
+            self._finish(t, False, check_status.CHK_L6RSP, now, desc=self._conn_desc(t, desc))
             return
         except (OSError, ValueError):
-            self._finish(t, False, check_status.CHK_L6RSP, now, desc="SSL handshake failure")
+            self._finish(t, False, check_status.CHK_L6RSP, now,
+                         desc=self._conn_desc(t, "SSL handshake failure"))
             return
         t.handshaking = False
-        if t.proxy.checktimeout > 0:
+        if t.proxy.checktimeout > 0 and (t.kind != "tcpcheck" or t.step == 0):
             t.deadline = now + t.proxy.checktimeout / 1000.0  # the reply's own timeout
+        if t.kind == "tcpcheck":
+            t.conn_tls = True
+            self._sel.modify(sock, selectors.EVENT_READ, t.cb)
+            t.step += 1
+            t.must_read = True
+            self._tc_run(t, now)
+            return
         if t.request is None:
             self._finish(t, True, check_status.CHK_L6OK, now)
             return
@@ -617,6 +735,289 @@ class HealthChecker:
             self._finish(t, False, check_status.CHK_L7RSP, now)
             return
         self._sel.modify(sock, selectors.EVENT_READ, t.cb)
+
+    # ---- tcp-check: 2.6's rule engine (tcpcheck_main) ---------------------------------------
+
+    @staticmethod
+    def _step_id(rule: TcpCheckRule) -> int:
+        """2.6's tcpcheck_get_step_id(): the rule's place (1-based), 0 for the implicit connect."""
+        return 0 if rule.implicit else rule.index + 1
+
+    def _conn_desc(self, t: _Target, base: str) -> str:
+        """A connection problem's text: what failed, then (the proxy's own tcp-check rules only)
+        where, as 2.6's chk_report_conn_err() writes it."""
+        if t.kind != "tcpcheck" or not t.tcp_chk or not t.rules:
+            return base
+        rule = t.rules[min(t.step, len(t.rules) - 1)]
+        step = self._step_id(rule)
+        if step == 0:
+            return base + " at initial connection step of tcp-check"
+        text = f" at step {step} of tcp-check"
+        if rule.action == "connect":
+            text += f" (connect port {rule.port})" if rule.port else " (connect)"
+        elif rule.action == "expect":
+            pat = rule.pattern.decode("latin-1")
+            text += {"string": f" (expect string '{pat}')", "binary": f" (expect binary '{pat}')",
+                     "rstring": " (expect regex)", "rbinary": " (expect binary regex)"}.get(
+                         rule.kind, " (expect custom function)")
+        elif rule.action == "send":
+            text += " (send)"
+        if rule.comment:
+            text += f" comment: '{rule.comment}'"
+        return base + text
+
+    def _tc_write(self, t: _Target, data: bytes, now: float) -> bool:
+        sock = t.sock
+        assert sock is not None
+        try:
+            sent = sock.send(data)
+        except (OSError, ValueError) as e:
+            err = e.errno if isinstance(e, OSError) and e.errno else 0
+            self._finish(t, False, check_status.CHK_L7RSP, now,
+                         desc=self._conn_desc(t, os.strerror(err) if err else ""))
+            return False
+        if sent != len(data):  # a few bytes on a fresh socket: a short send is a broken peer
+            self._finish(t, False, check_status.CHK_L7RSP, now, desc=self._conn_desc(t, ""))
+            return False
+        return True
+
+    def _tc_read(self, t: _Target, now: float) -> None:
+        sock = t.sock
+        assert sock is not None
+        room = CHKSIZE - len(t.reply)
+        try:
+            data = sock.recv(max(1, room)) if room > 0 else b""
+            while isinstance(sock, ssl.SSLSocket) and data and sock.pending() and len(data) < room:
+                data += sock.recv(room - len(data))
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            t.eof = True
+        t.reply += data
+        t.must_read = False
+        # after a wait, 2.6 resumes at the head of the expect chain (the first inverted one)
+        self._tc_run(t, now)
+
+    def _tc_run(self, t: _Target, now: float) -> None:
+        """Evaluate the rules from t.step on until one waits (for data, or a connection) or the
+        check ends."""
+        rules = t.rules
+        while t.step < len(rules):
+            r = rules[t.step]
+            if r.action == "connect":
+                self._drop_socket(t)
+                family, addr = t.rule_addr[t.step]
+                self._open(t, family, addr, now)
+                return
+            if r.action == "send":
+                t.reply = bytearray()
+                if not self._tc_write(t, r.data, now):
+                    return
+                t.must_read = True
+                t.step += 1
+                continue
+            # expect
+            if t.must_read and not t.eof:
+                return  # wait for the server (the selector has the socket for reading)
+            if not t.reply and t.eof:
+                desc = f"TCPCHK got an empty response at step {self._step_id(r)}"
+                if r.comment:
+                    desc += f" comment: '{r.comment}'"
+                self._tc_fail(t, r, r.err_status or "L7RSP", desc, now)
+                return
+            verdict = self._tc_expect(t, r, now)
+            if verdict == "stop":
+                return
+            if verdict == "wait":
+                head = t.step
+                while head > 0 and rules[head - 1].action == "expect" and rules[head - 1].inverse:
+                    head -= 1
+                t.step = head
+                t.must_read = True
+                return
+            t.step += 1
+        self._tc_success(t, now)
+
+    def _tc_success(self, t: _Target, now: float) -> None:
+        """Every rule passed: the last one says how (2.6's end of tcpcheck_main)."""
+        last = t.rules[-1]
+        if last.action == "expect":
+            desc = (self._tc_fmt(t, last.on_success) if last.on_success
+                    else "(tcp-check)" if t.tcp_chk else "")
+            self._tc_status(t, last.ok_status or "L7OK", desc, now, self._tc_code(t, last))
+        elif last.action == "connect":
+            status = "L6OK" if t.conn_tls else "L4OK"
+            self._tc_status(t, status, "" if last.implicit else "(tcp-check)", now)
+        else:
+            self._tc_status(t, "L7OK", "(tcp-check)", now)
+
+    def _tc_status(self, t: _Target, name: str, desc: str, now: float, code: int = 0) -> None:
+        status = _TC_STATUS[name]
+        ok = name in ("L7OK", "L7OKC", "L6OK", "L4OK")
+        cut = desc.find("\0")
+        if cut >= 0:
+            desc = desc[:cut]
+        self._finish(t, ok, status, now, code=code, desc=desc[:_DESC_LEN], cond=name == "L7OKC")
+
+    def _tc_code(self, t: _Target, r: TcpCheckRule) -> int:
+        if r.status_code is None:
+            return 0
+        off, length = r.status_code
+        data = bytes(t.reply[off:off + length] if length else t.reply[off:])
+        m = re.match(rb"\s*[-+]?\d+", data)
+        return int(m.group()) if m else 0
+
+    def _tc_fail(self, t: _Target, r: TcpCheckRule, status: str, info: str, now: float,
+                 match: bool = False, code: int = 0) -> None:
+        """2.6's tcpcheck_expect_onerror_message(): the info given, else the rule's on-error,
+        else (own tcp-check rules) the generic text; then the rule's comment."""
+        if info:
+            msg = info
+        elif r.on_error is not None:
+            msg = self._tc_fmt(t, r.on_error)
+        elif t.tcp_chk:
+            msg = "TCPCHK matched unwanted content" if match else "TCPCHK did not match content"
+            step = self._step_id(r)
+            msg += {"string": f" '{r.pattern.decode('latin-1')}' at step {step}",
+                    "binary": f" (binary) at step {step}", "rstring": f" (regex) at step {step}",
+                    "rbinary": f" (binary regex) at step {step}"}.get(
+                        r.kind, f" (custom function) at step {step}")
+        else:
+            msg = ""
+        if r.comment and not info.startswith("TCPCHK got an empty"):
+            msg += " comment: " + r.comment
+        if r.status_code is not None:
+            code = self._tc_code(t, r)
+        self._tc_status(t, status, msg, now, code)
+
+    def _tc_fmt(self, t: _Target, fmt: list[str | tuple[int, int, list[tuple[str, str]]]]) -> str:
+        """An on-success/on-error text: its `%[res.payload(O,L),...]` parts on the reply."""
+        out = []
+        for part in fmt:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            off, length, convs = part
+            if off > len(t.reply) or (length and off + length > len(t.reply)):
+                out.append("-")  # no sample: log-format's dash
+                continue
+            val = bytes(t.reply[off:off + length] if length else t.reply[off:]).decode("latin-1")
+            for name, arg in convs:
+                if name == "cut_crlf":
+                    val = re.split("[\r\n]", val, maxsplit=1)[0]
+                elif name == "ltrim":
+                    val = val.lstrip(arg)
+                elif name == "rtrim":
+                    val = val.rstrip(arg)
+                elif name == "lower":
+                    val = val.lower()
+                elif name == "upper":
+                    val = val.upper()
+            out.append(val)
+        return "".join(out)
+
+    def _tc_expect(self, t: _Target, r: TcpCheckRule, now: float) -> str:
+        """One expect rule on the data read: "next", "wait" (more data could change it) or "stop"
+        (the check failed, or a protocol rule ended it)."""
+        buf = bytes(t.reply)
+        last = t.eof or len(buf) >= CHKSIZE
+        if r.kind == "mysql-iniths":
+            return self._tc_mysql(t, r, 0, last, now)
+        if r.kind == "mysql-ok":
+            hslen = 4 + buf[0] + (buf[1] << 8) + (buf[2] << 16) if len(buf) >= 3 else 4
+            return self._tc_mysql(t, r, hslen, last, now)
+        if r.kind == "ldap-bindrsp":
+            return self._tc_ldap(t, r, last, now)
+        if not last:
+            if r.kind in ("string", "binary") and len(buf) < len(r.pattern):
+                return "wait"
+            if r.min_recv > 0 and len(buf) < r.min_recv:
+                return "wait"
+        if r.kind in ("string", "binary"):
+            match = r.pattern in buf
+        elif r.kind == "rstring":
+            match = re.search(r.pattern, buf[:CHKSIZE - 1]) is not None
+        else:
+            match = re.search(r.pattern, buf.hex().upper().encode()) is not None
+        if not match and not last and r.min_recv == -1:
+            return "wait"
+        if match != r.inverse:
+            return "next"
+        self._tc_fail(t, r, r.err_status or "L7RSP", "", now, match=match)
+        return "stop"
+
+    @staticmethod
+    def _cstr(data: bytes) -> str:
+        return data.split(b"\0", 1)[0].decode("latin-1")
+
+    def _tc_mysql(self, t: _Target, r: TcpCheckRule, off: int, last: bool, now: float) -> str:
+        """2.6's tcpcheck_mysql_expect_packet(): a whole packet at `off`; an error packet (0xff)
+        is L7STS with its code and text; the last rule passes with the server's version."""
+        buf = bytes(t.reply)
+        if len(buf) < off + 4:
+            if not last:
+                return "wait"
+            self._tc_fail(t, r, "L7RSP", "", now)
+            return "stop"
+        plen = buf[off] + (buf[off + 1] << 8) + (buf[off + 2] << 16)
+        if len(buf) < off + plen + 4:
+            if not last:
+                return "wait"
+            self._tc_fail(t, r, "L7RSP", "", now)
+            return "stop"
+        if buf[off + 4] == 0xFF:
+            err = buf[off + 5] + (buf[off + 6] << 8) if len(buf) > off + 6 else 0
+            self._tc_fail(t, r, "L7STS", self._cstr(buf[off + 7:]), now, code=err)
+            return "stop"
+        if r is not t.rules[-1]:
+            return "next"
+        self._tc_status(t, r.ok_status or "L7OK", self._cstr(buf[5:]), now)
+        return "stop"
+
+    def _tc_ldap(self, t: _Target, r: TcpCheckRule, last: bool, now: float) -> str:
+        """2.6's tcpcheck_ldap_expect_bindrsp(): an LDAPv3 bindResponse, resultCode 0."""
+        buf = bytes(t.reply)
+
+        def bad(status: str, desc: str, code: int = 0) -> str:
+            self._tc_fail(t, r, status, desc, now, code=code)
+            return "stop"
+
+        def short() -> str:
+            return "wait" if not last else bad("L7RSP", "")
+
+        if len(buf) < 2:
+            return short()
+        nbytes = 0
+        if buf[1] & 0x80:
+            nbytes = buf[1] & 0x7F
+            if len(buf) < 1 + nbytes:
+                return short()
+            if nbytes == 4:
+                msglen = int.from_bytes(buf[2:6], "big")
+            elif nbytes == 2:
+                msglen = int.from_bytes(buf[2:4], "big")
+            else:
+                return bad("L7RSP", "Not LDAPv3 protocol")
+        else:
+            msglen = buf[1]
+        ptr = 2 + nbytes
+        if len(buf) < 2 + nbytes + msglen:
+            return short()
+        if buf[ptr:ptr + 4] != b"\x02\x01\x01\x61":
+            return bad("L7RSP", "Not LDAPv3 protocol")
+        ptr += 4
+        if ptr >= len(buf):
+            return bad("L7RSP", "Not LDAPv3 protocol")
+        ptr += 1 + ((buf[ptr] & 0x7F) if buf[ptr] & 0x80 else 0)
+        if buf[ptr:ptr + 2] != b"\x0a\x01" or ptr + 2 >= len(buf):
+            return bad("L7RSP", "Not LDAPv3 protocol")
+        code = buf[ptr + 2]
+        if code:
+            return bad("L7STS", "See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9", code)
+        self._tc_status(t, r.ok_status or "L7OK", "Success", now)
+        return "stop"
 
     def _judge_http(self, t: _Target, now: float, eof: bool) -> None:
         """An `option httpchk` reply, as 2.6 judges it; returns without a verdict (waits for more)

@@ -88,6 +88,7 @@ from .kw_stats_log import (
     p_unique_id_header,
 )
 from .kw_stick import p_stick, p_stick_table
+from .kw_tcpcheck import p_tcp_check
 from .model import (
     Where,
 )
@@ -208,6 +209,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "server": (Kw(BE, p_server, "1.0"),),
     "default-server": (Kw(P, p_default_server, "1.4"),),
     "http-check": (Kw(P, p_http_check, "1.4"),),
+    "tcp-check": (Kw(P, p_tcp_check, "1.5", side=BACKEND),),
     "errorloc": (Kw(P, p_errorloc, "1.1"),),
     "errorloc302": (Kw(P, p_errorloc, "1.2.5"),),
     "errorloc303": (Kw(P, p_errorloc, "1.2.5"),),
@@ -233,7 +235,6 @@ for _dir, _acts in (("req", ("del", "deny", "allow", "pass", "tarpit")), ("rsp",
 _LATER_PROXY_KEYWORDS = {
     "block": "1.3.10",
     "http-send-name-header": "1.4",
-    "tcp-check": "1.5",
     "compression": "1.5",
     "filter": "1.7",
     "rate-limit": "1.4",

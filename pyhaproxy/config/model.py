@@ -212,6 +212,40 @@ class HttpCheckSend:
 
 
 @dataclass
+class TcpCheckRule:
+    """One `tcp-check` rule (2.6's struct tcpcheck_rule), or one of the rules an `option
+    redis-check|mysql-check|pgsql-check|ldap-check` stands for (checks.py runs them)."""
+
+    action: str  # connect | send | expect | comment
+    index: int = 0  # its place in the proxy's list (comments count): step = index + 1
+    comment: str | None = None
+    # connect
+    port: int = 0
+    addr: str | None = None
+    send_proxy: bool = False
+    ssl: bool = False
+    sni: str | None = None
+    alpn: str | None = None
+    default: bool = False  # the server's check settings (its PROXY header, TLS)
+    implicit: bool = False  # the connect 2.6 adds before rules that do not start with one
+    # send: the bytes
+    data: bytes = b""
+    # expect: string | rstring | binary | rbinary | mysql-iniths | mysql-ok | ldap-bindrsp
+    kind: str = ""
+    pattern: bytes = b""  # the string or the binary; a regex's source for rstring/rbinary
+    inverse: bool = False
+    min_recv: int = -1
+    ok_status: str | None = None  # L7OK, L7OKC, L6OK, L4OK
+    err_status: str | None = None  # L7RSP, L7STS, L7OKC, L6RSP, L4CON
+    tout_status: str | None = None  # L7TOUT, L6TOUT, L4TOUT
+    # on-success / on-error: text with `%[res.payload(O,L),CONV...]` parts: a list of literal
+    # strings and (offset, length, converters) triples
+    on_success: list[str | tuple[int, int, list[tuple[str, str]]]] | None = None
+    on_error: list[str | tuple[int, int, list[tuple[str, str]]]] | None = None
+    status_code: tuple[int, int] | None = None  # `status-code res.payload(O,L)`
+
+
+@dataclass
 class Stats:
     enabled: bool = False
     uri: str = "/haproxy?stats"
@@ -336,6 +370,12 @@ class Proxy:
     tunneltimeout: int = 0  # `timeout tunnel`
     tarpittimeout: int = 0  # `timeout tarpit` (0: `timeout connect`, as HAProxy does)
     smtpchk: tuple[str, str] | None = None  # `option smtpchk [HELO|EHLO domain]`
+    # `option tcp-check|redis-check|mysql-check|pgsql-check|ldap-check`: "tcp", "redis"...
+    # (the last check option of a proxy wins, as in 2.6)
+    tcpcheck: str | None = None
+    tcpcheck_rules: list[TcpCheckRule] = field(default_factory=list)  # the `tcp-check` lines
+    tcpcheck_inherited: bool = False  # those rules are the defaults' (a proxy's own replace them)
+    tcpcheck_proto: list[TcpCheckRule] = field(default_factory=list)  # the option's own rules
     default_backend: str | None = None
     use_backends: list[UseBackend] = field(default_factory=list)
     # `tcp-request connection expect-proxy layer4 [if|unless COND]`: None = always

@@ -144,6 +144,7 @@ class Parser:
         if cap == "backend":
             px.default_backend = None
         px.dispatch = None
+        px.tcpcheck_inherited = bool(px.tcpcheck_rules)  # a proxy's own `tcp-check` lines replace them
         px.appsession, px.appsession_len, px.appsession_timeout = None, 0, 0
         # header captures are not inherited in 1.2 (only the cookie capture is)
         px.captures = [c for c in px.captures if c.kind == "cookie"]
