@@ -42,6 +42,7 @@ typedef struct shm_srv {
     volatile int32_t check_status;
     volatile int32_t check_duration_ms;
     volatile int32_t check_health; /* rise/fall counter */
+    volatile int32_t check_code;   /* the reply's code (HTTP status, MySQL error...), as 2.6's check.code */
     volatile int64_t last_change_ms;
     volatile int64_t downtime_ms;
     volatile uint64_t chk_fail;

@@ -126,8 +126,9 @@ cdef class Shm:
     def set_srv_weight(self, int i, int w):
         self._srv(i).weight = w
 
-    def set_srv_check(self, int i, int status, int duration_ms, int health):
+    def set_srv_check(self, int i, int status, int duration_ms, int health, int code=0):
         cdef shm_srv *s = self._srv(i)
+        s.check_code = code
         s.check_status = status
         s.check_duration_ms = duration_ms
         s.check_health = health
@@ -138,6 +139,7 @@ cdef class Shm:
         cdef shm_srv *s = self._srv(i)
         return dict(state=s.state, admin_down=s.admin_down, weight=s.weight, check_status=s.check_status,
                     check_duration_ms=s.check_duration_ms, check_health=s.check_health,
+                    check_code=s.check_code,
                     last_change_ms=s.last_change_ms, downtime_ms=s.downtime_ms, chk_fail=s.chk_fail,
                     down_trans=s.down_trans)
 

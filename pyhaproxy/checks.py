@@ -65,6 +65,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
+import random
 import re
 import selectors
 import socket
@@ -195,7 +196,7 @@ class ShmLike(Protocol):
 
     def srv_state(self, i: int) -> int: ...
     def set_srv_state(self, i: int, state: int, now_ms: int) -> None: ...
-    def set_srv_check(self, i: int, status: int, duration_ms: int, health: int) -> None: ...
+    def set_srv_check(self, i: int, status: int, duration_ms: int, health: int, code: int = 0) -> None: ...
     def srv_admin_down(self, i: int) -> bool: ...
     def srv_info(self, i: int) -> dict[str, Any]: ...
 
@@ -392,6 +393,9 @@ class HealthChecker:
                 continue
             # HAProxy spreads the first checks of a proxy over its smallest interval.
             mininter = min(t.srv.inter for t in targets)
+            cap = self._cfg.global_.max_spread_checks
+            if cap and mininter > cap:
+                mininter = cap  # 2.6's max-spread-checks
             for pos, t in enumerate(targets):
                 first_ms = t.srv.inter + mininter * pos // len(targets)
                 t.next_start = now + first_ms / 1000.0
@@ -1123,6 +1127,11 @@ class HealthChecker:
     def _reschedule(self, t: _Target, started: float, now: float) -> None:
         step = t.interval_ms() / 1000.0
         nxt = started + step
+        spread = self._cfg.global_.spread_checks
+        if spread > 0:
+            # 2.6: inter + rv, rv drawn in [-inter * N / 100, +inter * N / 100]
+            rv = step * spread / 100.0
+            nxt += rv - 2 * rv * random.random()
         if nxt <= now:
             # a slot already gone (timeout, or a slow loop): skip to the next one, no burst
             nxt += step * (int((now - nxt) / step) + 1)
@@ -1150,7 +1159,8 @@ class HealthChecker:
         if "log-health-checks" in t.proxy.options and (status != t.prev_status or t.health != before):
             self._log_check(t, ok, cond, status, code, desc, duration_ms)
         t.prev_status = status
-        why = _status_text(status, code, desc, duration_ms)
+        # 2.6: with log-health-checks the check's own line said why; the transition does not
+        why = "" if "log-health-checks" in t.proxy.options else _status_text(status, code, desc, duration_ms)
         if ok and t.health >= s.rise:
             if cond and not t.nolb:
                 self._set_nolb(t, why)
@@ -1159,7 +1169,7 @@ class HealthChecker:
         elif not ok and t.health < s.rise and was_up:
             self._set_down(t, why)
             t.health = 0
-        self._shm.set_srv_check(t.idx, status, duration_ms, t.health)
+        self._shm.set_srv_check(t.idx, status, duration_ms, t.health, code)
         self._reschedule(t, t.started, now)
 
     def _log_check(self, t: _Target, ok: bool, cond: bool, status: int, code: int, desc: str,

@@ -29,10 +29,17 @@ _CONVS = ("cut_crlf", "ltrim", "rtrim", "lower", "upper")
 Fmt = list[str | tuple[int, int, list[tuple[str, str]]]]
 
 
-def _parse_binary(hexstr: str) -> bytes | None:
-    """2.6's parse_binary() on a hex string: pairs of hex digits."""
-    if len(hexstr) % 2 or not re.fullmatch(r"[0-9A-Fa-f]*", hexstr):
-        return None
+def _parse_binary(hexstr: str, what: str, where: Where, quote: bool = True) -> bytes:
+    """2.6's parse_binary() on a hex string: pairs of hex digits, or its error."""
+    why = ""
+    if len(hexstr) % 2:
+        why = "an even number of hex digit is expected"
+    else:
+        bad = re.search(r"[^0-9A-Fa-f]", hexstr)
+        if bad:
+            why = f"an hex digit is expected (found '{bad.group()}')"
+    if why:
+        raise fail(where, f"'{what}' : {repr(hexstr) + ' ' if quote else ''}invalid binary string ({why}).")
     return bytes.fromhex(hexstr)
 
 
@@ -159,10 +166,7 @@ def _send(args: list[str], where: Where) -> TcpCheckRule:
             raise not_supported(f"'tcp-check {kw}' with a log-format string", IN_26, where)
         kw = kw[:-3]
     if kw == "send-binary":
-        raw = _parse_binary(data)
-        if raw is None:
-            raise fail(where, f"'tcp-check {args[1]}' : '{data}' invalid binary string (invalid hex string).")
-        rule.data = raw
+        rule.data = _parse_binary(data, f"tcp-check {args[1]}", where)
     else:
         rule.data = data.encode("latin-1", "replace")
     return rule
@@ -254,10 +258,7 @@ def _expect(args: list[str], where: Where) -> TcpCheckRule:
     if not rule.kind or pattern is None:
         raise fail(where, "'tcp-check expect' : expects at least a matching pattern as arguments.")
     if rule.kind == "binary":
-        raw = _parse_binary(pattern)
-        if raw is None:
-            raise fail(where, f"'tcp-check expect' : '{pattern}' invalid binary string (invalid hex string).")
-        rule.pattern = raw
+        rule.pattern = _parse_binary(pattern, "tcp-check expect", where, quote=False)
     else:
         rule.pattern = pattern.encode("latin-1", "replace")
         if rule.kind in ("rstring", "rbinary"):
@@ -288,11 +289,11 @@ def p_tcp_check(st: State, args: list[str], where: Where) -> None:
         if len(args) > 3:
             raise fail(where, f"'tcp-check comment' : unexpected extra argument '{args[3]}'.")
         rule = TcpCheckRule("comment", comment=args[2])
-    elif sub in ("set-var", "unset-var") or sub.startswith("set-var(") or sub.startswith("unset-var("):
+    elif sub.startswith(("set-var(", "set-var-fmt(", "unset-var(")):
         raise not_supported(f"'tcp-check {sub}'", IN_26, where)
     else:
         raise fail(where, "'tcp-check' only supports 'comment', 'connect', 'send', 'send-binary', 'expect', "
-                          f"set-var, unset-var. but got '{sub}'")
+                          f"'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)'. but got '{sub}'")
     rule.index = len(rules)
     rules.append(rule)
 
@@ -402,5 +403,5 @@ def option_check(px: Proxy, name: str, args: list[str], where: Where) -> None:
         raise fail(where, f"'{args[0]} {name}' expects 'user <username>' as argument.")
     variant = rest[2] if len(rest) > 2 else "post-41"
     if variant not in ("post-41", "pre-41"):
-        raise fail(where, f"'user' only supports optional values: 'pre-41' and 'post-41' (got '{variant}').")
+        raise fail(where, f"keyword 'user' only supports 'post-41' and 'pre-41' (got '{variant}').")
     _set_option(px, "mysql", mysql_rules(rest[1], variant == "post-41"))

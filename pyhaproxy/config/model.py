@@ -80,6 +80,8 @@ class Global:
     h1_accept_payload_with_any_method: bool = False
     nbproc: int = 1
     hard_stop_after: int = 0  # ms; 0: a soft stop waits for every session
+    spread_checks: int = 0  # `spread-checks N`: each check interval moved by a random +/- N %
+    max_spread_checks: int = 0  # `max-spread-checks T` (ms): at most this between a proxy's first checks
     expose_experimental_directives: bool = False  # 2.5+: experimental keywords are allowed
     noreuseport: bool = False  # listeners are bound with SO_REUSEPORT unless this is set (2.x)
     nbthread: int = 1  # worker processes too (pyhaproxy has no threads): see cli.apply_command_line

@@ -59,6 +59,7 @@ TYPE_SERVER = 2
 CHECK_NAMES = {int(m): ("" if m is check_status.CHK_UNKNOWN else m.name[4:]) for m in check_status}
 CHECK_DESC = dict(REASONS)
 del CHECK_DESC[check_status.CHK_UNKNOWN]
+_CODE_STATUSES = (check_status.CHK_L7OK, check_status.CHK_L7OKC, check_status.CHK_L7STS)
 HRSP = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other")
 # Index of each HRSP column in shm_ctr.hrsp[6] as the worker writes it (ext/http.pxi:
 # hrsp[status // 100] for 1xx..5xx, hrsp[0] for any other status).
@@ -417,6 +418,8 @@ def _proxy_rows(
             v.update({
                 "chkfail": int(info.get("chk_fail", 0)), "chkdown": int(info.get("down_trans", 0)),
                 "check_status": CHECK_NAMES.get(cs, ""), "check_desc": CHECK_DESC.get(cs, ""),
+                # 2.6 gives the code of the statuses with layer 5-7 data only
+                "check_code": int(info.get("check_code", 0)) if cs in _CODE_STATUSES else "",
                 "check_duration": int(info.get("check_duration_ms", 0)) if cs else "",
                 "check_rise": srv.rise, "check_fall": srv.fall,
                 "check_health": int(info.get("check_health", 0)),
