@@ -17,8 +17,8 @@ Facts taken from HAProxy 1.2.12 (haproxy.c: process_chk, set_server_down, cfg pa
     inter + mininter * n / nbchk, so the checks of one proxy do not fire together.
   * HTTP check: `METHOD URI VERSION\\r\\n\\r\\n` (default `OPTIONS / HTTP/1.0`); a reply starting
     with `HTTP/1.x 2xx` or `3xx` passes, anything else fails.
-  * `option smtpchk [HELO|EHLO domain]` (default `HELO localhost`): the command is sent once
-    connected and the first reply line (the server's greeting) must start with '2'.
+  * `option smtpchk [HELO|EHLO domain]` (default `HELO localhost`): 2.6's rule set (below): the
+    greeting must be a 2xx line, then the command is sent and its reply must be 2xx too.
   * `option ssl-hello-chk`: a TLS ClientHello is sent and the reply must be a TLS record of type
     handshake (22) or alert (21), proof that an SSL/TLS stack answered.
     When a proxy names several, ssl-hello-chk is used, else smtpchk, else httpchk.
@@ -42,6 +42,16 @@ the health counter is between its ends. A server put down by the operator (shm a
 not checked until it is enabled again, and does not count among the servers left.
 
 HAProxy 2.6 additions:
+  * `option tcp-check` with `tcp-check connect|send|send-binary|expect|comment` rules, and the
+    protocol checks 2.6 defines as rule sets (config/kw_tcpcheck.py: `redis-check`, `mysql-check`,
+    `pgsql-check`, `ldap-check`, `smtpchk`), run by one engine (the `_tc_*` methods) as 2.6's
+    tcpcheck_main(): an implicit connect first, comments given to the rules after them, a send
+    clears what was read, an expect waits for data while more could change its verdict (resuming
+    at the head of its chain of inverted expects), `min-recv`, `!`, ok/error/tout-status,
+    on-success/on-error and status-code over `res.payload(O,L)`, and 2.6's texts ("TCPCHK did not
+    match content 'X' at step N", "Connection refused at initial connection step of tcp-check",
+    " at step N of tcp-check (expect string 'X')" on a timeout, "(tcp-check)" on success).
+  * `spread-checks N`: each next check is moved by a random +/- N % of its interval.
   * `http-check send [meth M] [uri U] [ver V] [hdr N V]... [body S]`: the request is built as 2.6
     sends it: header names lower-cased, then `content-length` (when there is a body, or on
     HTTP/1.1 for a method other than GET/HEAD), then `connection: close` on HTTP/1.1 unless a
@@ -76,6 +86,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pyhaproxy._core import check_status, srv_state
+from pyhaproxy.config.kw_tcpcheck import smtp_rules
 from pyhaproxy.config.model import Config, Proxy, Server, TcpCheckRule
 from pyhaproxy.config.tls_server import ServerTLS, checks_tls
 from pyhaproxy.logs import LOG_ALERT, LOG_EMERG, LOG_NOTICE
@@ -435,7 +446,7 @@ class HealthChecker:
         elif "ssl-hello-chk" in px.options:
             request, kind = _SSL_HELLO, "ssl"
         elif px.smtpchk is not None:
-            request, kind = f"{px.smtpchk[0]} {px.smtpchk[1]}\r\n".encode("latin-1"), "smtp"
+            kind = "tcpcheck"    # 2.6: a predefined tcp-check rule set
         elif px.httpchk is not None:
             request = http_check_request(px)
             kind = "http"
@@ -465,6 +476,8 @@ class HealthChecker:
         px, srv = t.proxy, t.srv
         t.tcp_chk = px.tcpcheck == "tcp"
         src = px.tcpcheck_rules if t.tcp_chk else px.tcpcheck_proto
+        if px.tcpcheck is None and px.smtpchk is not None:
+            src = smtp_rules(f"{px.smtpchk[0]} {px.smtpchk[1]}")
         rules: list[TcpCheckRule] = []
         comment: str | None = None
         prev = "comment"
@@ -675,8 +688,7 @@ class HealthChecker:
         t.reply += data
         if t.kind == "http":
             self._judge_http(t, now, eof=len(t.reply) >= CHKSIZE)
-        elif (len(t.reply) >= _STATUS_LEN or (t.kind == "ssl")
-                or (t.kind == "smtp" and b"\n" in t.reply)):
+        elif len(t.reply) >= _STATUS_LEN or t.kind == "ssl":
             self._judge_reply(t, now, eof=False)
 
     def _start_tls(self, t: _Target, clear: bytes, now: float) -> None:
@@ -1090,15 +1102,6 @@ class HealthChecker:
         if t.kind == "ssl":
             ok = t.reply[:1] in (b"\x15", b"\x16")
             self._finish(t, ok, check_status.CHK_L7OK if ok else check_status.CHK_L7RSP, now)
-            return
-        if t.kind == "smtp":
-            if not t.reply:
-                self._finish(t, False, check_status.CHK_L7RSP, now)
-            else:
-                code = int(t.reply[:3]) if t.reply[:3].isdigit() else 0  # logged as the code
-                ok = t.reply[:1] == b"2"
-                self._finish(t, ok, check_status.CHK_L7OK if ok else check_status.CHK_L7STS, now,
-                             code=code)
             return
         head = bytes(t.reply[:_STATUS_LEN])
         if (len(head) == _STATUS_LEN and head.startswith(b"HTTP/1.") and head[8:9] == b" "

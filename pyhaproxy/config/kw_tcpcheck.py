@@ -364,6 +364,25 @@ def pgsql_rules(user: str) -> list[TcpCheckRule]:
     ])
 
 
+def smtp_rules(command: str) -> list[TcpCheckRule]:
+    """`option smtpchk [HELO|EHLO domain]`: 2.6.12 reads the greeting before it sends the command,
+    takes the whole (multi-line) reply, then says QUIT and expects a 2xx (2.7's fix for issue
+    1812, backported to 2.6.7)."""
+    text = [(4, 0, [("ltrim", " "), ("cut_crlf", "")])]
+    return _indexed([
+        TcpCheckRule("connect", default=True),
+        _rx("rstring", "^[0-9]{3}[ \r]", min_recv=4, err_status="L7RSP",
+            on_error=[(0, 0, [("cut_crlf", "")])]),
+        _rx("rstring", "^2[0-9]{2}[ \r]", min_recv=4, err_status="L7STS", on_error=text, status_code=(0, 3)),
+        TcpCheckRule("send", data=command.encode("latin-1") + b"\r\n"),
+        _rx("rstring", "^(2[0-9]{2}-[^\r]*\r\n)*2[0-9]{2}[ \r]", err_status="L7STS", on_error=text,
+            on_success=text, status_code=(0, 3)),
+        TcpCheckRule("send", data=b"QUIT\r\n"),
+        _rx("rstring", "^2[0-9]{2}[- \r]", min_recv=4, err_status="L7STS", on_error=text, on_success=text,
+            status_code=(0, 3)),
+    ])
+
+
 def ldap_rules() -> list[TcpCheckRule]:
     return _indexed([
         TcpCheckRule("send", data=bytes.fromhex("300C020101600702010304008000")),

@@ -1,11 +1,12 @@
 """`option tcp-check` with `tcp-check` rules, and the protocol checks 2.6 builds on them
-(`option redis-check|mysql-check|pgsql-check|ldap-check`), against both binaries.
+(`option redis-check|mysql-check|pgsql-check|ldap-check|smtpchk`), against both binaries.
 
 Real servers started here speak just enough of each protocol: a redis that answers `+PONG` (or
 an error), a MySQL server's handshake packet then an OK or an error packet, a PostgreSQL `R`
-authentication reply (or an `E` error), an LDAPv3 bindResponse. What is compared: the texts 2.6
-writes on stderr when a server goes DOWN or (with `option log-health-checks`) when a check's
-result changes, with its reason, code and info, and `show stat`'s check_status/check_code.
+authentication reply (or an `E` error), an LDAPv3 bindResponse, a mail server's greeting.
+What is compared: the texts 2.6 writes on stderr when a server goes DOWN or (with `option
+log-health-checks`) when a check's result changes, with its reason, code and info, and `show
+stat`'s check_status/check_code.
 """
 
 from __future__ import annotations
@@ -111,6 +112,19 @@ LDAP_BIND_OK = bytes.fromhex("300c02010161070a010004000400")
 LDAP_BIND_BAD = bytes.fromhex("300c02010161070a013104000400")
 
 
+def smtp(greeting: bytes) -> Talk:
+    """A mail server: its greeting, a multi-line `250` to the checker's EHLO, `221` to its QUIT
+    (2.6.12 says QUIT and waits for the answer)."""
+    def talk(conn: socket.socket) -> None:
+        conn.sendall(greeting)
+        if conn.recv(4096):
+            conn.sendall(b"250-mx.test Hello\r\n250 SIZE 1000\r\n")
+        if conn.recv(4096).startswith(b"QUIT"):
+            conn.sendall(b"221 2.0.0 Bye\r\n")
+        _drain(conn)
+    return talk
+
+
 @pytest.fixture
 def speakers() -> Iterator[dict[str, Speaker]]:
     made = {
@@ -126,6 +140,8 @@ def speakers() -> Iterator[dict[str, Speaker]]:
         "pg_err": Speaker(answer(PG_ERROR)),
         "ldap_ok": Speaker(answer(LDAP_BIND_OK, keep=True)),
         "ldap_bad": Speaker(answer(LDAP_BIND_BAD)),
+        "smtp_ok": Speaker(smtp(b"220 mx.test ESMTP ready\r\n")),
+        "smtp_busy": Speaker(smtp(b"421 mx.test too busy, try later\r\n")),
     }
     yield made
     for s in made.values():
@@ -196,6 +212,12 @@ backend ldap_ok
 backend ldap_bad
     option ldap-check
     server s1 127.0.0.1:{ldap_bad} check
+backend smtp_ok
+    option smtpchk EHLO checker.test
+    server s1 127.0.0.1:{smtp_ok} check
+backend smtp_busy
+    option smtpchk
+    server s1 127.0.0.1:{smtp_busy} check
 """
 
 # backend -> (the check_status show stat settles on, what stderr says of it)
@@ -218,6 +240,9 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "ldap_ok": ("L7OK", 'succeeded, reason: Layer7 check passed, code: 0, info: "Success"'),
     "ldap_bad": ("L7STS", "failed, reason: Layer7 wrong status, code: 49, "
                           'info: "See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9"'),
+    "smtp_ok": ("L7OK", 'succeeded, reason: Layer7 check passed, code: 221, info: "2.0.0 Bye"'),
+    "smtp_busy": ("L7STS", "failed, reason: Layer7 wrong status, code: 421, "
+                           'info: "mx.test too busy, try later"'),
 }
 
 
