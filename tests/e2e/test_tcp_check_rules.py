@@ -306,3 +306,100 @@ def test_bad_rules(binary: str, tmp_path: Path, line: str, message: str) -> None
     assert res.returncode == 1, (binary, res.stderr)
     assert "[ALERT]" in res.stderr and f"parsing [{cfg}:9]" in res.stderr, (binary, res.stderr)
     assert message in res.stderr, (binary, res.stderr)
+
+
+def proxy_then_ping(conn: socket.socket) -> None:
+    """Answers +PONG when the check opened with a PROXY v1 line, -ERR otherwise."""
+    data = b""
+    for _ in range(10):
+        data += conn.recv(4096)
+        if data.count(b"\r\n") >= 2 or not data.startswith(b"PROXY"):
+            break
+    conn.sendall(b"+PONG\r\n" if data.startswith(b"PROXY TCP4 127.0.0.1 127.0.0.1 ") else b"-ERR\r\n")
+    _drain(conn)
+
+
+CFG2 = """
+global
+    stats socket {sock} level admin
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+    timeout check 500
+    option log-health-checks
+    default-server inter 300 rise 1 fall 1
+    option tcp-check
+    tcp-check send PING\\r\\n
+    tcp-check expect string +PONG
+backend inherited
+    server s1 127.0.0.1:{pong} check
+backend own
+    tcp-check send PING\\r\\n
+    tcp-check expect string PONG!
+    server s1 127.0.0.1:{pong_close} check
+backend tout
+    option tcp-check
+    tcp-check send PING\\r\\n
+    tcp-check expect string PONG tout-status L6TOUT comment waiting
+    server s1 127.0.0.1:{nope} check
+backend minrecv
+    option tcp-check
+    tcp-check send PING\\r\\n
+    tcp-check expect min-recv 3 rstring ^\\+NO error-status L7STS
+    server s1 127.0.0.1:{pong} check
+backend pp
+    option tcp-check
+    tcp-check connect send-proxy
+    tcp-check send PING\\r\\n
+    tcp-check expect string +PONG on-success "pong after %[res.payload(0,1)]"
+    server s1 127.0.0.1:{pp} check
+backend last_send
+    option tcp-check
+    tcp-check connect
+    tcp-check send PING\\r\\n
+    server s1 127.0.0.1:{pong} check
+"""
+
+EXPECTED2: dict[str, tuple[str, str]] = {
+    "inherited": ("L7OK", 'succeeded, reason: Layer7 check passed, code: 0, info: "(tcp-check)"'),
+    "own": ("L7RSP", "failed, reason: Layer7 invalid response, "
+                     "info: \"TCPCHK did not match content 'PONG!' at step 2\""),
+    "tout": ("L6TOUT", "failed, reason: Layer6 timeout, "
+                       "info: \" at step 2 of tcp-check (expect string 'PONG') comment: 'waiting'\""),
+    "minrecv": ("L7STS", "failed, reason: Layer7 wrong status, code: 0, "
+                         'info: "TCPCHK did not match content (regex) at step 2"'),
+    "pp": ("L7OK", 'succeeded, reason: Layer7 check passed, code: 0, info: "pong after +"'),
+    "last_send": ("L7OK", 'succeeded, reason: Layer7 check passed, code: 0, info: "(tcp-check)"'),
+}
+
+
+def test_rules_inherited_timeouts_and_proxy_header(proxy: Any, binary: str,  # noqa: F811
+                                                   tmp_path: Path) -> None:
+    made = {"pong": Speaker(answer(b"+PONG\r\n", keep=True)),
+            "pong_close": Speaker(answer(b"+PONG\r\n")),
+            "nope": Speaker(answer(b"+NOPE\r\n", keep=True)),
+            "pp": Speaker(proxy_then_ping)}
+    try:
+        sock = tmp_path / "admin.sock"
+        px = proxy.start(CFG2, sock=sock, **{n: s.port for n, s in made.items()})
+
+        def settled() -> bool:
+            rows = show_stat(sock)
+            return all(rows.get((be, "s1"), {}).get("check_status") == st
+                       for be, (st, _) in EXPECTED2.items())
+
+        wait_until(settled, 30, message="every check's status")
+
+        def text() -> str:
+            return re.sub(r"check duration: \d+ms", "check duration: Nms", px.stderr_text())
+
+        for be, (_, said) in EXPECTED2.items():
+            line = (f"Health check for server {be}/s1 {said}, check duration: Nms, status: "
+                    + ("1/1 UP." if said.startswith("succeeded") else "0/1 DOWN."))
+            wait_until(lambda line=line: line in text(), 15, message=f"{binary}: {line}")  # type: ignore[misc]
+        assert px.alive(), binary
+    finally:
+        for s in made.values():
+            s.close()
