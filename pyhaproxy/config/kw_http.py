@@ -293,6 +293,8 @@ def p_option(st: State, args: list[str], where: Where) -> None:
         px.options.add("httpchk")
         return
     if name in ("tcp-check", "redis-check", "mysql-check", "pgsql-check", "ldap-check"):
+        if px.cap == "frontend":
+            st.warn(where, f"'{name}' ignored because frontend '{px.name}' has no backend capability.")
         option_check(px, name, args, where)
         return
     if name == "smtpchk":

@@ -179,6 +179,9 @@ class Parser:
             raise ConfigError(files[-1] if files else "<string>", 0, "no <listen> line. Nothing to do !")
         for px in cfg.proxies:
             self._check_proxy(px)
+            if px.tcpcheck_rules and not px.tcpcheck_inherited and px.tcpcheck != "tcp":
+                cfg.warnings.append(f"[WARNING] {px.cap} '{px.name}' uses tcp-check rules without "
+                                    "'option tcp-check', so the rules are ignored.")
             if (px.cap != "frontend" and px.load_server_state == "global"
                     and not cfg.global_.server_state_file):
                 cfg.warnings.append(
