@@ -113,6 +113,7 @@ REASONS: dict[int, str] = {
     check_status.CHK_L6OK: "Layer6 check passed",
     check_status.CHK_L6TOUT: "Layer6 timeout",
     check_status.CHK_L6RSP: "Layer6 invalid response",
+    check_status.CHK_CHECKED: "No status change",
 }
 # statuses at or above 2.6's HCHK_STATUS_L57DATA print the reply's code
 _WITH_CODE = (check_status.CHK_L7OK, check_status.CHK_L7OKC, check_status.CHK_L7STS)
@@ -210,6 +211,10 @@ class ShmLike(Protocol):
     def set_srv_check(self, i: int, status: int, duration_ms: int, health: int, code: int = 0) -> None: ...
     def srv_admin_down(self, i: int) -> bool: ...
     def srv_info(self, i: int) -> dict[str, Any]: ...
+    def set_srv_agent(self, i: int, status: int, duration_ms: int, health: int, code: int,
+                      drain: int = -1) -> None: ...
+    def set_srv_admin_down(self, i: int, down: bool) -> None: ...
+    def set_srv_weight(self, i: int, w: int) -> None: ...
 
 
 class LogLike(Protocol):
@@ -327,6 +332,9 @@ class _Target:
     rule_addr: dict[int, tuple[int, tuple[Any, ...] | None]] = field(default_factory=dict)
     rule_tls: dict[int, tuple[ssl.SSLContext, str | None]] = field(default_factory=dict)
     rule_pp: dict[int, int] = field(default_factory=dict)
+    agent: bool = False      # the server's `agent-check` (rise 1, fall 1, its own interval)
+    agent_status: int = 0    # its last status (kept when a reply announces no health)
+    drained_from: int = 0    # the weight an agent's `drain` took away (0: not drained)
 
     @property
     def label(self) -> str:
@@ -335,6 +343,8 @@ class _Target:
     def interval_ms(self) -> int:
         """Time between two checks: HAProxy 1.3's inter / fastinter / downinter choice."""
         s = self.srv
+        if self.agent:
+            return s.agent_inter or s.inter
         if self.health >= s.rise + s.fall - 1:
             return s.inter
         if not self.up and self.health == 0:
@@ -358,6 +368,8 @@ class HealthChecker:
         self._targets: list[_Target] = []
         # global indexes of every server of each proxy, and whether it is a backup, for counting
         self._members: dict[int, list[tuple[int, bool]]] = {}
+        self._checks: dict[int, _Target] = {}   # server index -> its health check
+        self._agents: dict[int, _Target] = {}   # server index -> its agent check
         self._build(time.monotonic())
 
     def _say(self, px: Proxy, stderr_kind: str, level: int | None, msg: str,
@@ -420,6 +432,44 @@ class HealthChecker:
                 self._shm.set_srv_state(t.idx, srv_state.SRV_UP, now_ms)
                 self._shm.set_srv_check(t.idx, check_status.CHK_UNKNOWN, 0, t.health)
             self._targets.extend(targets)
+        for t in self._targets:
+            self._checks[t.idx] = t
+        for pidx, entries in by_proxy.items():
+            px = self._cfg.proxies[pidx]
+            if px.disabled:
+                continue
+            for idx, srv in entries:
+                if srv.agent_check and srv.agent_port:
+                    a = self._make_agent(idx, pidx, px, srv)
+                    a.next_start = now + a.interval_ms() / 1000.0
+                    self._agents[idx] = a
+                    self._targets.append(a)
+                    if idx not in self._checks:
+                        self._shm.set_srv_state(idx, srv_state.SRV_UP, now_ms)
+                    self._shm.set_srv_agent(idx, check_status.CHK_UNKNOWN, 0, a.health, 0)
+
+    def _make_agent(self, idx: int, pidx: int, px: Proxy, srv: Server) -> _Target:
+        """The agent check of a server: 2.6's agent rule set (connect to the agent, send
+        agent-send if any, read one line), with rise = fall = 1."""
+        host = srv.agent_addr or srv.host
+        family: int = socket.AF_INET
+        sockaddr: tuple[Any, ...] | None = None
+        try:
+            info = socket.getaddrinfo(host, srv.agent_port, type=socket.SOCK_STREAM)[0]
+            family, sockaddr = info[0], tuple(info[4])
+        except (OSError, UnicodeError):
+            self._log.alert(f"Cannot resolve address '{host}' of server {px.name}/{srv.name}.")
+        source_spec = srv.source or px.source
+        t = _Target(idx=idx, pidx=pidx, proxy=px, srv=srv, family=family, sockaddr=sockaddr,
+                    request=None, source=_parse_source(source_spec) if source_spec else None,
+                    health=1, kind="tcpcheck", agent=True)
+        rules = [TcpCheckRule("connect", implicit=True)]
+        if srv.agent_send:
+            rules.append(TcpCheckRule("send", data=srv.agent_send, index=1))
+        rules.append(TcpCheckRule("expect", kind="agent", index=len(rules)))
+        t.rules = rules
+        t.rule_addr[0] = (family, sockaddr)
+        return t
 
     def _make_target(self, idx: int, pidx: int, px: Proxy, srv: Server) -> _Target | None:
         port = srv.check_port if srv.check_port is not None else srv.port
@@ -553,7 +603,8 @@ class HealthChecker:
                     else:
                         self._finish(t, False, tout, now)
             if t.sock is None and now >= t.next_start:
-                if self._shm.srv_admin_down(t.idx):
+                if self._shm.srv_admin_down(t.idx) and not t.agent:
+                    # (2.6 pauses the health check only: an agent may say `ready` again)
                     # maintenance: no check while the operator keeps it down (HAProxy 1.4+ too)
                     self._reschedule(t, now, now)
                     continue
@@ -571,7 +622,8 @@ class HealthChecker:
         if self._sel is None:
             raise RuntimeError("HealthChecker.attach() was not called")
         t.started = now
-        t.deadline = now + t.srv.inter / 1000.0  # HAProxy 1.2: a check may last up to inter
+        # HAProxy 1.2: a check may last up to inter (an agent: its own interval)
+        t.deadline = now + (t.interval_ms() if t.agent else t.srv.inter) / 1000.0
         if t.proxy.checktimeout > 0 and t.proxy.contimeout > 0:
             t.deadline = now + min(t.proxy.contimeout, t.srv.inter) / 1000.0
         t.connected = False
@@ -946,6 +998,8 @@ class HealthChecker:
             return self._tc_mysql(t, r, hslen, last, now)
         if r.kind == "ldap-bindrsp":
             return self._tc_ldap(t, r, last, now)
+        if r.kind == "agent":
+            return self._tc_agent(t, last, now)
         if not last:
             if r.kind in ("string", "binary") and len(buf) < len(r.pattern):
                 return "wait"
@@ -991,6 +1045,167 @@ class HealthChecker:
             return "next"
         self._tc_status(t, r.ok_status or "L7OK", self._cstr(buf[5:]), now)
         return "stop"
+
+    def _tc_agent(self, t: _Target, last: bool, now: float) -> str:
+        """2.6's tcpcheck_agent_expect_reply(): one line of words (health: up, down, stopped,
+        fail; admin: ready, drain, maint; a weight `N%`; `maxconn:N`), then `# description`."""
+        buf = bytes(t.reply)
+        ends = [i for i in (buf.find(b"\r"), buf.find(b"\n"), buf.find(b"\0")) if i >= 0]
+        end = min(ends) if ends else -1
+        if end < 0 or buf[end:end + 1] == b"\0":
+            if not last:
+                return "wait"
+            self._agent_finish(t, check_status.CHK_CHECKED, now, desc="Ignoring incomplete line from agent",
+                               neutral=True)
+            return "stop"
+        line = buf[:end].decode("latin-1")
+        hs = adm = ps = err = wrn = ""
+        descr = ""
+        pos = 0
+        while pos < len(line):
+            c = line[pos]
+            if c in " \t,":
+                pos += 1
+                continue
+            if c == "#":
+                descr = line[pos + 1:].lstrip(" \t")
+                break
+            m = re.match(r"[^\t ,]*", line[pos:])
+            word = m.group() if m else c
+            pos += len(word) + 1
+            lw = word.lower()
+            if lw in ("up", "down", "stopped", "fail"):
+                hs = word
+            elif lw in ("ready", "drain", "maint"):
+                adm = word
+            elif word[:1].isdigit() and "%" in word:
+                ps = word
+            elif lw.startswith("maxconn:"):
+                pass    # (no run-time maxconn here: the agent's value is not applied)
+            elif not err:
+                err = word
+        descr = descr.lstrip(" \n")
+        if adm:
+            self._agent_admin(t, adm.lower())
+        if ps:
+            wrn = self._agent_weight(t, ps) or ""
+        if hs:
+            up = hs.lower() == "up"
+            t.health = 1 if up else 0
+            status = check_status.CHK_L7OK if up else check_status.CHK_L7STS
+            msg = descr
+            if not msg or up:
+                msg = err or wrn or msg
+            desc = f"via agent : {hs}" + (f" ({msg})" if msg else "")
+            self._agent_finish(t, status, now, desc=desc)
+        elif err or wrn:
+            desc = f"agent reports an error : {err}" if err else f"agent warns : {wrn}"
+            self._agent_finish(t, check_status.CHK_CHECKED, now, desc=desc, neutral=True)
+        else:
+            self._agent_finish(t, check_status.CHK_CHECKED, now, neutral=True)
+        return "stop"
+
+    def _agent_admin(self, t: _Target, word: str) -> None:
+        """ready / drain / maint from an agent (2.6: srv_adm_set_ready|drain|maint), with 2.6's
+        messages. A drained server keeps its weight for show stat (shm agent_drain) while the
+        workers see 0."""
+        i = t.idx
+        holder = self._checks.get(i, t)
+        prefix = "Backup " if t.srv.backup else ""
+        if word == "maint":
+            if self._shm.srv_admin_down(i):
+                return
+            self._shm.set_srv_admin_down(i, True)
+            c = self._checks.get(i)
+            if c is not None:      # (2.6 pauses the health check: its status is reset)
+                self._shm.set_srv_check(i, check_status.CHK_UNKNOWN, 0, c.health)
+            act, bck = self._count(t)
+            self._say(t.proxy, "warning", LOG_NOTICE,
+                      f"{prefix}Server {t.label} is going DOWN for maintenance. {act} active and {bck} "
+                      f"backup servers left. {self._active_sessions(t)} sessions active, 0 requeued, "
+                      "0 remaining in queue.")
+            if act == 0 and bck == 0 and holder.up:
+                self._no_server(t.proxy)
+            return
+        if word == "drain":
+            w = int(self._shm.srv_info(i).get("weight", t.srv.weight))
+            if t.drained_from or self._shm.srv_admin_down(i):
+                return
+            t.drained_from = w or t.srv.weight
+            self._shm.set_srv_weight(i, 0)
+            self._shm.set_srv_agent(i, t.agent_status, 0, t.health, 0, drain=t.drained_from)
+            act, bck = self._count(t)
+            self._say(t.proxy, "warning", LOG_NOTICE,
+                      f"{prefix}Server {t.label} enters drain state. {act} active and {bck} backup servers "
+                      "online. 0 sessions requeued, 0 total in queue.")
+            return
+        if self._shm.srv_admin_down(i):     # ready
+            self._shm.set_srv_admin_down(i, False)
+            self._say(t.proxy, "warning", LOG_NOTICE,
+                      f"{prefix}Server {t.label} is UP/READY (leaving forced maintenance).")
+        if t.drained_from:
+            self._shm.set_srv_weight(i, t.drained_from)
+            t.drained_from = 0
+            self._shm.set_srv_agent(i, t.agent_status, 0, t.health, 0, drain=0)
+            self._say(t.proxy, "warning", LOG_NOTICE,
+                      f"{prefix}Server {t.label} is UP (leaving forced drain).")
+
+    def _agent_weight(self, t: _Target, word: str) -> str | None:
+        """An agent's `N%` (2.6: server_parse_weight_change_request): N % of the configured weight;
+        a warning text when it is refused."""
+        m = re.match(r"\d+", word)
+        pct = min(int(m.group()) if m else 0, 25600)
+        w = min(t.srv.weight * pct // 100, 256)
+        px = t.proxy
+        static = px.balance == "static-rr" or (
+            px.balance in ("source", "uri", "url_param", "hdr", "hash") and px.hash_type == "map-based")
+        if w and w != t.srv.weight and static:
+            return "Backend is using a static LB algorithm and only accepts weights '0%' and '100%'.\n"
+        if t.drained_from:
+            t.drained_from = w or t.drained_from
+            self._shm.set_srv_agent(t.idx, t.agent_status, 0, t.health, 0, drain=t.drained_from)
+        else:
+            self._shm.set_srv_weight(t.idx, w)
+        return None
+
+    def _agent_finish(self, t: _Target, status: int, now: float, code: int = 0, desc: str = "",
+                      neutral: bool = False) -> None:
+        """An agent check's result: its own health (rise = fall = 1); the server goes DOWN only
+        on an agent's down/stopped/fail (L7STS), and UP again only when its health check (if
+        any) agrees, as 2.6's check_notify_failure/success."""
+        self._drop_socket(t)
+        duration_ms = max(0, int((now - t.started) * 1000))
+        ok = status in (check_status.CHK_L7OK, check_status.CHK_L7OKC, check_status.CHK_L6OK,
+                        check_status.CHK_L4OK)
+        before = t.health
+        if not neutral:
+            if ok:
+                t.health = 1
+            elif status in _WITH_CODE and t.health > 0:
+                t.health = 0
+        report = t.health != before
+        if "log-health-checks" in t.proxy.options and (status != t.prev_status or report):
+            self._log_check(t, ok, False, status, code, desc, duration_ms)
+        t.prev_status = status
+        t.agent_status = status
+        self._shm.set_srv_agent(t.idx, status, duration_ms, t.health, code)
+        why = "" if "log-health-checks" in t.proxy.options else _status_text(status, code, desc, duration_ms)
+        holder = self._checks.get(t.idx, t)
+        if not neutral and status == check_status.CHK_L7STS and t.health == 0 and holder.up:
+            self._set_down(holder, why)
+        elif not neutral and ok and not holder.up and self._may_rise(t.idx):
+            self._set_up(holder, why)
+        self._reschedule(t, t.started, now)
+
+    def _may_rise(self, idx: int) -> bool:
+        """2.6's check_notify_success(): no maintenance, the health check (if any) and the agent
+        (if any) both up."""
+        if self._shm.srv_admin_down(idx):
+            return False
+        c, a = self._checks.get(idx), self._agents.get(idx)
+        if c is not None and c.health < c.srv.rise:
+            return False
+        return a is None or a.health >= 1
 
     def _tc_ldap(self, t: _Target, r: TcpCheckRule, last: bool, now: float) -> str:
         """2.6's tcpcheck_ldap_expect_bindrsp(): an LDAPv3 bindResponse, resultCode 0."""
@@ -1145,6 +1360,9 @@ class HealthChecker:
     def _finish(self, t: _Target, ok: bool, status: int, now: float, code: int = 0,
                 desc: str = "", cond: bool = False) -> None:
         """One check's result. `cond`: a conditional pass (2.6's L7OKC, disable-on-404)."""
+        if t.agent:
+            self._agent_finish(t, status, now, code, desc)
+            return
         self._drop_socket(t)
         s = t.srv
         duration_ms = max(0, int((now - t.started) * 1000))
@@ -1167,7 +1385,7 @@ class HealthChecker:
         if ok and t.health >= s.rise:
             if cond and not t.nolb:
                 self._set_nolb(t, why)
-            elif not cond and (not was_up or t.nolb):
+            elif not cond and (not was_up or t.nolb) and self._may_rise(t.idx):
                 self._set_up(t, why)
         elif not ok and t.health < s.rise and was_up:
             self._set_down(t, why)
@@ -1179,14 +1397,15 @@ class HealthChecker:
                    duration_ms: int) -> None:
         """2.6's `option log-health-checks` line (check.c set_server_check_status)."""
         s = t.srv
-        msg = (f"Health check for {'backup ' if s.backup else ''}server {t.label} "
-               f"{'conditionally ' if cond else ''}{'succeeded' if ok else 'failed'}")
+        msg = (f"{'Agent' if t.agent else 'Health'} check for {'backup ' if s.backup else ''}server "
+               f"{t.label} {'conditionally ' if cond else ''}{'succeeded' if ok else 'failed'}")
         msg += _status_text(status, code, desc, duration_ms)
         h = t.health
-        if h >= s.rise:
-            msg += f", status: {h - s.rise + 1}/{s.fall} {'UP' if s.weight else 'DRAIN'}."
+        rise, fall = (1, 1) if t.agent else (s.rise, s.fall)
+        if h >= rise:
+            msg += f", status: {h - rise + 1}/{fall} {'UP' if s.weight else 'DRAIN'}."
         else:
-            msg += f", status: {h}/{s.rise} DOWN."
+            msg += f", status: {h}/{rise} DOWN."
         self._say(t.proxy, "warning", LOG_NOTICE, msg)
 
     def _count(self, t: _Target) -> tuple[int, int]:
@@ -1195,6 +1414,9 @@ class HealthChecker:
         for idx, backup in self._members.get(t.pidx, []):
             if self._shm.srv_state(idx) != srv_state.SRV_UP or self._shm.srv_admin_down(idx):
                 continue
+            agent = self._agents.get(idx)
+            if agent is not None and agent.drained_from:
+                continue    # (drained by its agent: not usable, as 2.6 counts)
             if backup:
                 bck += 1
             else:

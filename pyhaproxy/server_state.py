@@ -60,6 +60,7 @@ _HCHK = {
     9: (9, RES_PASSED),  # L6OK
     10: (10, RES_FAILED),  # L6TOUT
     11: (11, RES_FAILED),  # L6RSP
+    12: (3, RES_NEUTRAL),  # CHECKED (an agent's reply without a health word)
 }
 _FROM_HCHK = {h: ours for ours, (h, _r) in _HCHK.items()}
 

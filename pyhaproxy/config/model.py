@@ -157,6 +157,13 @@ class Server:
     send_proxy: int = 0  # `send-proxy` 1, `send-proxy-v2` 2: PROXY header on each connection
     pp_opts: int = 0  # `proxy-v2-options`: _core.pp_opt bits
     check_send_proxy: bool = False  # `check-send-proxy`: health checks send the header too
+    # `agent-check` (checks.py): an agent on agent-addr:agent-port (the server's address by
+    # default) asked every agent-inter (default inter) after sending agent-send
+    agent_check: bool = False
+    agent_port: int = 0
+    agent_inter: int = 0
+    agent_addr: str | None = None
+    agent_send: bytes = b""
     proto_h2: int = 0  # `proto h2`: HTTP/2 with prior knowledge towards this server (ext/h2srv.pxi)
     tls_words: list[str] = field(default_factory=list)  # its TLS options as written (config/tls_server.py)
     tls: ServerTLS | None = None  # TLS towards it (or for its checks only), else None

@@ -157,6 +157,12 @@ def server_state(info: dict[str, Any], srv: Server) -> tuple[str, str]:
     if info.get("admin_down"):
         return "maint", "MAINT"
     up = info.get("state", 1) in (1, 2)
+    if srv.agent_check and srv.agent_port:
+        # 2.6: an agent's drain, and a server its agent put down, say so
+        if up and info.get("agent_drain"):
+            return "nolb", "DRAIN (agent)"
+        if not up and not int(info.get("agent_health", 1)):
+            return "down", "DOWN (agent)"
     if info.get("state", 1) == 2:
         # UP by its checks but out of load balancing (http-check disable-on-404): 2.6's NOLB
         health = int(info.get("check_health", 0))
@@ -379,7 +385,7 @@ def _proxy_rows(
         sc = _sum(shm, nproxy + gi)
         state, status = server_state(info, srv)
         usable = state in ("up", "going_down", "nocheck")
-        w = int(info.get("weight", srv.weight))
+        w = int(info.get("weight", srv.weight)) or int(info.get("agent_drain", 0))
         if usable:
             if srv.backup:
                 bck += 1
@@ -424,6 +430,14 @@ def _proxy_rows(
                 "check_rise": srv.rise, "check_fall": srv.fall,
                 "check_health": int(info.get("check_health", 0)),
                 "downtime": downtime // 1000,
+            })  # fmt: skip
+        if srv.agent_check and srv.agent_port:
+            ag = int(info.get("agent_status", 0))
+            v.update({
+                "agent_status": CHECK_NAMES.get(ag, ""), "agent_desc": CHECK_DESC.get(ag, ""),
+                "agent_code": int(info.get("agent_code", 0)) if ag in _CODE_STATUSES else "",
+                "agent_duration": int(info.get("agent_duration_ms", 0)) if ag else "",
+                "agent_rise": 1, "agent_fall": 1, "agent_health": int(info.get("agent_health", 0)),
             })  # fmt: skip
         if lc:
             v["lastchg"] = max(0, int(now - lc / 1000))
