@@ -1116,9 +1116,10 @@ class HealthChecker:
             if self._shm.srv_admin_down(i):
                 return
             self._shm.set_srv_admin_down(i, True)
-            c = self._checks.get(i)
-            if c is not None:      # (2.6 pauses the health check: its status is reset)
-                self._shm.set_srv_check(i, check_status.CHK_UNKNOWN, 0, c.health)
+            if t.drained_from:     # (2.6: maintenance replaces the drain)
+                self._shm.set_srv_weight(i, t.drained_from)
+                t.drained_from = 0
+                self._shm.set_srv_agent(i, t.agent_status, 0, t.health, 0, drain=0)
             act, bck = self._count(t)
             self._say(t.proxy, "warning", LOG_NOTICE,
                       f"{prefix}Server {t.label} is going DOWN for maintenance. {act} active and {bck} "

@@ -420,9 +420,12 @@ def _proxy_rows(
             **_time_fields(sc, "req_tot" if px.mode == "http" else "tot_sess"),
         }  # fmt: skip
         if srv.check:
+            v.update({"chkfail": int(info.get("chk_fail", 0)), "chkdown": int(info.get("down_trans", 0)),
+                      "downtime": downtime // 1000})
+        if srv.check and not info.get("admin_down"):
+            # (2.6: a server in maintenance has its health check paused: no check fields)
             cs = int(info.get("check_status", 0))
             v.update({
-                "chkfail": int(info.get("chk_fail", 0)), "chkdown": int(info.get("down_trans", 0)),
                 "check_status": CHECK_NAMES.get(cs, ""), "check_desc": CHECK_DESC.get(cs, ""),
                 # 2.6 gives the code of the statuses with layer 5-7 data only
                 "check_code": int(info.get("check_code", 0)) if cs in _CODE_STATUSES else "",

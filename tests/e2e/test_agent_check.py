@@ -3,7 +3,8 @@ against both binaries: an agent started here answers one line per connection, ch
 test step by step, and the server's state and weight follow as 2.6 makes them: `down # why`
 puts it DOWN ("DOWN (agent)" in show stat, "via agent : down (why)" in the message), `up 50%`
 brings it back at half its weight, `maint`/`ready`/`drain` change its administrative state with
-2.6's messages, a word it does not know is "agent reports an error", `stopped`/`fail` are down.
+2.6's messages, a word it does not know is "agent reports an error", `stopped`/`fail` are down;
+`show servers state` carries the drain/maintenance flags and the agent's state and port.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_tls import binary  # noqa: F401  (the fixture: both binaries)
-from tests.helpers.net import show_stat, wait_until
+from tests.helpers.net import show_stat, stats_command, wait_until
 from tests.helpers.proxy import base_command
 
 pytestmark = pytest.mark.timeout(120)
@@ -142,6 +143,12 @@ def test_agent_replies_drive_the_server(proxy: Any, binary: str, tmp_path: Path)
                     text = re.sub(r"check duration: \d+ms", "check duration: Nms", px.stderr_text())
                     return said in text
                 wait_until(seen, 15, message=f"{binary}: {said}")
+            # show servers state: the admin state (FDRAIN for the agent's drain, FMAINT), the
+            # weight it keeps, the agent's state (configured, enabled, agent) and port
+            f = stats_command(sock, "show servers state agents").splitlines()[2].split()
+            admin = {b"maint\n": "1", b"drain\n": "8"}.get(reply, "0")
+            assert (f[3], f[6], f[7], f[14], f[-1]) == ("s1", admin, weight, "22", str(agent.port)), \
+                (binary, reply, f)
         assert agent.got and agent.got[0] == b"hello\n", (binary, agent.got[:1])
         assert px.alive(), binary
     finally:
