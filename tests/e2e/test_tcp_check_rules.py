@@ -12,7 +12,9 @@ stat`'s check_status/check_code.
 from __future__ import annotations
 
 import re
+import shutil
 import socket
+import ssl
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -403,3 +405,73 @@ def test_rules_inherited_timeouts_and_proxy_header(proxy: Any, binary: str,  # n
     finally:
         for s in made.values():
             s.close()
+
+
+CFG3 = """
+global
+    stats socket {sock} level admin
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+    timeout check 2s
+    option log-health-checks
+    default-server inter 300 rise 1 fall 1
+backend tls_rules
+    option tcp-check
+    tcp-check connect ssl sni localhost
+    tcp-check send PING\\r\\n
+    tcp-check expect string +PONG
+    server s1 127.0.0.1:{tls} check verify none
+backend tls_only
+    option tcp-check
+    tcp-check connect ssl
+    server s1 127.0.0.1:{tls} check verify none
+"""
+
+EXPECTED3: dict[str, tuple[str, str]] = {
+    "tls_rules": ("L7OK", 'succeeded, reason: Layer7 check passed, code: 0, info: "(tcp-check)"'),
+    "tls_only": ("L6OK", 'succeeded, reason: Layer6 check passed, info: "(tcp-check)"'),
+}
+
+
+def test_connect_ssl(proxy: Any, binary: str, tmp_path: Path) -> None:  # noqa: F811
+    """`tcp-check connect ssl`: the rules go over TLS (the server line has no `ssl`)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make the test certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=localhost"],
+                   check=True, capture_output=True, timeout=60)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+
+    def talk(conn: socket.socket) -> None:
+        with ctx.wrap_socket(conn, server_side=True) as tls:
+            if tls.recv(4096):
+                tls.sendall(b"+PONG\r\n")
+            for _ in range(100):
+                if not tls.recv(4096):
+                    return
+
+    server = Speaker(talk)
+    try:
+        sock = tmp_path / "admin.sock"
+        px = proxy.start(CFG3, sock=sock, tls=server.port)
+
+        def settled() -> bool:
+            rows = show_stat(sock)
+            return all(rows.get((be, "s1"), {}).get("check_status") == st
+                       for be, (st, _) in EXPECTED3.items())
+
+        wait_until(settled, 30, message="every check's status")
+
+        def text() -> str:
+            return re.sub(r"check duration: \d+ms", "check duration: Nms", px.stderr_text())
+
+        for be, (_, said) in EXPECTED3.items():
+            line = f"Health check for server {be}/s1 {said}, check duration: Nms, status: 1/1 UP."
+            wait_until(lambda line=line: line in text(), 15, message=f"{binary}: {line}")  # type: ignore[misc]
+    finally:
+        server.close()
