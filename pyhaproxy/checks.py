@@ -335,6 +335,7 @@ class _Target:
     agent: bool = False      # the server's `agent-check` (rise 1, fall 1, its own interval)
     agent_status: int = 0    # its last status (kept when a reply announces no health)
     drained_from: int = 0    # the weight an agent's `drain` took away (0: not drained)
+    last_desc: str = ""      # the last result's text (show stat's last_chk / last_agt)
 
     @property
     def label(self) -> str:
@@ -575,6 +576,13 @@ class HealthChecker:
                 t.rule_tls[n] = (t.tls, r.sni or t.tls_name)
 
     # ---- the master's interface --------------------------------------------------------------
+
+    def last_texts(self, idx: int) -> tuple[str, str]:
+        """show stat's last_chk and last_agt of a server: its checks' last texts (2.6's
+        check->desc), for the tcp-check rule sets and agents (other checks: empty)."""
+        c, a = self._checks.get(idx), self._agents.get(idx)
+        return (c.last_desc if c is not None and c.kind == "tcpcheck" else "",
+                a.last_desc if a is not None else "")
 
     def attach(self, sel: selectors.BaseSelector) -> None:
         """Use the master's selector; every key registered here has data = callable(mask)."""
@@ -1189,6 +1197,7 @@ class HealthChecker:
             self._log_check(t, ok, False, status, code, desc, duration_ms)
         t.prev_status = status
         t.agent_status = status
+        t.last_desc = desc
         self._shm.set_srv_agent(t.idx, status, duration_ms, t.health, code)
         why = "" if "log-health-checks" in t.proxy.options else _status_text(status, code, desc, duration_ms)
         holder = self._checks.get(t.idx, t)
@@ -1367,6 +1376,7 @@ class HealthChecker:
         self._drop_socket(t)
         s = t.srv
         duration_ms = max(0, int((now - t.started) * 1000))
+        t.last_desc = desc
         before = t.health
         was_up = t.up
         if ok:

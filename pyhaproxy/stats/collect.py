@@ -82,6 +82,7 @@ class View:
     rates: Any = None  # rates.RateMeter: the master's once-a-second samples, or None (no rates)
     maxsock: int = 0  # the fd budget of a worker (startup.compute_maxsock)
     memmax_mb: int = 0  # -m
+    checker: Any = None  # checks.HealthChecker of the generation: the checks' last texts, or None
 
 
 @dataclass
@@ -434,7 +435,12 @@ def _proxy_rows(
                 "check_health": int(info.get("check_health", 0)),
                 "downtime": downtime // 1000,
             })  # fmt: skip
+        last = view.checker.last_texts(gi) if view.checker is not None else ("", "")
+        if srv.check and not info.get("admin_down") and last[0]:
+            v["last_chk"] = last[0]
         if srv.agent_check and srv.agent_port:
+            if last[1]:
+                v["last_agt"] = last[1]
             ag = int(info.get("agent_status", 0))
             v.update({
                 "agent_status": CHECK_NAMES.get(ag, ""), "agent_desc": CHECK_DESC.get(ag, ""),

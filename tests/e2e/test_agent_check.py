@@ -136,6 +136,13 @@ def test_agent_replies_drive_the_server(proxy: Any, binary: str, tmp_path: Path)
                 return r if got == (status, weight, agent_status, health) else None
 
             r = wait_until(row, 15, message=f"{binary}: after {reply!r}: {status} {weight} {agent_status}")
+            # last_agt: the agent's text ("via agent : down (disk full)"), none for admin words
+            text = reply.decode().strip()
+            word, _, why = text.partition(" # ")
+            last = "" if word.split()[0] in ("maint", "ready", "drain") else \
+                f"via agent : {word.split()[0]}" + (f" ({why})" if why else "")
+            wait_until(lambda last=last: show_stat(sock)[("agents", "s1")]["last_agt"] == last, 15,
+                       message=f"{binary}: last_agt {last!r}")
             assert (r["agent_rise"], r["agent_fall"]) == ("1", "1"), binary
             assert r["agent_code"] == ("0" if agent_status.startswith("L7") else ""), (binary, r)
             if said:

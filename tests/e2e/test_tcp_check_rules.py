@@ -265,6 +265,10 @@ def test_rules_and_protocol_checks(proxy: Any, binary: str, tmp_path: Path,  # n
     assert rows[("ldap_bad", "s1")]["check_code"] == "49", binary
     assert rows[("redis_ok", "s1")]["check_code"] == "0", binary      # (L7OK: a code, 0)
     assert rows[("pg_err", "s1")]["check_code"] == "", binary         # (L7RSP: none)
+    # last_chk: the check's text, as 2.6 keeps it
+    assert rows[("redis_ok", "s1")]["last_chk"] == "Redis server is ok", binary
+    assert rows[("tc_bad", "s1")]["last_chk"] == \
+        "TCPCHK did not match content 'PONG' at step 2 comment: pong", binary
     assert rows[("tc_ok", "s1")]["status"] == "UP", binary
     assert rows[("pg_err", "s1")]["status"] == "DOWN", binary
 
