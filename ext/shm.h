@@ -24,6 +24,7 @@ enum check_status {
     CHK_L7OKC = 8, /* "conditionally passed": a 404 under disable-on-404 */
     CHK_L6OK = 9, CHK_L6TOUT = 10, CHK_L6RSP = 11,  /* check-ssl: the TLS layer passed, timed out, failed */
     CHK_CHECKED = 12, /* an agent's reply without a health word: "No status change" */
+    CHK_SOCKERR = 13, /* the connection broke before any data (a reset): "Socket error" */
 };
 
 typedef struct shm_hdr {

@@ -23,6 +23,7 @@ cdef extern from "shm.h" nogil:
         CHK_L6TOUT
         CHK_L6RSP
         CHK_CHECKED
+        CHK_SOCKERR
 
 _CTR_FIELDS = ("cur_sess", "max_sess", "tot_sess", "bytes_in", "bytes_out", "denied_req", "denied_resp",
                "err_req", "err_conn", "err_resp", "retries", "redispatches", "req_tot",
@@ -133,7 +134,7 @@ cdef class Shm:
         s.check_status = status
         s.check_duration_ms = duration_ms
         s.check_health = health
-        if status in (2, 3, 5, 6, 7):
+        if status in (2, 3, 5, 6, 7, 13):
             s.chk_fail += 1
 
     def set_srv_agent(self, int i, int status, int duration_ms, int health, int code, int drain=-1):

@@ -79,6 +79,7 @@ class check_status(IntEnum):
     CHK_L6TOUT = 10
     CHK_L6RSP = 11
     CHK_CHECKED = 12
+    CHK_SOCKERR = 13
 
 class pp_opt(IntEnum):
     PP_OPT_CRC32C = ...

@@ -114,6 +114,7 @@ REASONS: dict[int, str] = {
     check_status.CHK_L6TOUT: "Layer6 timeout",
     check_status.CHK_L6RSP: "Layer6 invalid response",
     check_status.CHK_CHECKED: "No status change",
+    check_status.CHK_SOCKERR: "Socket error",
 }
 # statuses at or above 2.6's HCHK_STATUS_L57DATA print the reply's code
 _WITH_CODE = (check_status.CHK_L7OK, check_status.CHK_L7OKC, check_status.CHK_L7STS)
@@ -867,7 +868,12 @@ class HealthChecker:
                 data += sock.recv(room - len(data))
         except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
-        except OSError:
+        except OSError as e:
+            if not t.reply:
+                # 2.6 reports a network error when nothing came: a socket error, not a reply
+                err = os.strerror(e.errno) if e.errno else ""
+                self._finish(t, False, check_status.CHK_SOCKERR, now, desc=self._conn_desc(t, err))
+                return
             data = b""
         if not data:
             t.eof = True

@@ -61,6 +61,7 @@ _HCHK = {
     10: (10, RES_FAILED),  # L6TOUT
     11: (11, RES_FAILED),  # L6RSP
     12: (3, RES_NEUTRAL),  # CHECKED (an agent's reply without a health word)
+    13: (5, RES_FAILED),  # SOCKERR
 }
 _FROM_HCHK = {h: ours for ours, (h, _r) in _HCHK.items()}
 

@@ -15,6 +15,7 @@ import re
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -87,6 +88,12 @@ def answer(reply: bytes, first: bool = False, keep: bool = False) -> Talk:
     return talk
 
 
+def reset(conn: socket.socket) -> None:
+    """Reads the request, then closes with a reset (SO_LINGER 0) instead of answering."""
+    conn.recv(4096)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
 def mysql_packet(seq: int, payload: bytes) -> bytes:
     return len(payload).to_bytes(3, "little") + bytes([seq]) + payload
 
@@ -133,6 +140,7 @@ def speakers() -> Iterator[dict[str, Speaker]]:
         "tc_ok": Speaker(answer(b"+PONG\r\n", keep=True)),
         "tc_bad": Speaker(answer(b"+NOPE\r\n")),
         "tc_banner": Speaker(answer(b"220 ready\r\n", first=True, keep=True)),
+        "tc_reset": Speaker(reset),
         "redis_ok": Speaker(answer(b"+PONG\r\n", keep=True)),
         "redis_err": Speaker(answer(b"-ERR unknown command\r\n")),
         "mysql_ok": Speaker(mysql(None)),
@@ -177,6 +185,11 @@ backend tc_banner
     tcp-check expect rstring ^220
     tcp-check send QUIT\\r\\n
     server s1 127.0.0.1:{tc_banner} check
+backend tc_reset
+    option tcp-check
+    tcp-check send PING\r\n
+    tcp-check expect string +PONG
+    server s1 127.0.0.1:{tc_reset} check
 backend tc_refused
     option tcp-check
     tcp-check connect port {dead}
@@ -228,6 +241,8 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "tc_bad": ("L7RSP", "failed, reason: Layer7 invalid response, "
                         "info: \"TCPCHK did not match content 'PONG' at step 2 comment: pong\""),
     "tc_banner": ("L7OK", 'succeeded, reason: Layer7 check passed, code: 0, info: "(tcp-check)"'),
+    "tc_reset": ("SOCKERR", "failed, reason: Socket error, info: \"Connection reset by peer at step 2 "
+                            "of tcp-check (expect string '+PONG')\""),
     "tc_refused": ("L4CON", 'failed, reason: Layer4 connection problem, '
                             'info: "Connection refused at step 1 of tcp-check (connect port {dead})"'),
     "tc_binary": ("L7RSP", 'failed, reason: Layer7 invalid response, info: "bad: +PONG"'),
