@@ -88,6 +88,21 @@ def answer(reply: bytes, first: bool = False, keep: bool = False) -> Talk:
     return talk
 
 
+def redis_master(conn: socket.socket) -> None:
+    """A redis master: PING, INFO REPLICATION and QUIT on one connection it keeps open."""
+    answers = {b"PING": b"+PONG\r\n", b"info replication": b"$29\r\n# Replication\r\nrole:master\r\n\r\n",
+               b"QUIT": b"+OK\r\n"}
+    data = b""
+    for _ in range(20):
+        chunk = conn.recv(4096)
+        if not chunk:
+            return
+        data += chunk
+        while b"\r\n" in data:
+            line, _, data = data.partition(b"\r\n")
+            conn.sendall(answers.get(line, b"-ERR\r\n"))
+
+
 def reset(conn: socket.socket) -> None:
     """Reads the request, then closes with a reset (SO_LINGER 0) instead of answering."""
     conn.recv(4096)
@@ -141,6 +156,7 @@ def speakers() -> Iterator[dict[str, Speaker]]:
         "tc_bad": Speaker(answer(b"+NOPE\r\n")),
         "tc_banner": Speaker(answer(b"220 ready\r\n", first=True, keep=True)),
         "tc_reset": Speaker(reset),
+        "tc_master": Speaker(redis_master),
         "redis_ok": Speaker(answer(b"+PONG\r\n", keep=True)),
         "redis_err": Speaker(answer(b"-ERR unknown command\r\n")),
         "mysql_ok": Speaker(mysql(None)),
@@ -185,9 +201,18 @@ backend tc_banner
     tcp-check expect rstring ^220
     tcp-check send QUIT\\r\\n
     server s1 127.0.0.1:{tc_banner} check
+backend tc_master
+    option tcp-check
+    tcp-check send PING\\r\\n
+    tcp-check expect string +PONG
+    tcp-check send info\\ replication\\r\\n
+    tcp-check expect string role:master
+    tcp-check send QUIT\\r\\n
+    tcp-check expect string +OK
+    server s1 127.0.0.1:{tc_master} check
 backend tc_reset
     option tcp-check
-    tcp-check send PING\r\n
+    tcp-check send PING\\r\\n
     tcp-check expect string +PONG
     server s1 127.0.0.1:{tc_reset} check
 backend tc_refused
@@ -241,6 +266,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "tc_bad": ("L7RSP", "failed, reason: Layer7 invalid response, "
                         "info: \"TCPCHK did not match content 'PONG' at step 2 comment: pong\""),
     "tc_banner": ("L7OK", 'succeeded, reason: Layer7 check passed, code: 0, info: "(tcp-check)"'),
+    "tc_master": ("L7OK", 'succeeded, reason: Layer7 check passed, code: 0, info: "(tcp-check)"'),
     "tc_reset": ("SOCKERR", "failed, reason: Socket error, info: \"Connection reset by peer at step 2 "
                             "of tcp-check (expect string '+PONG')\""),
     "tc_refused": ("L4CON", 'failed, reason: Layer4 connection problem, '
