@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_tls import binary  # noqa: F401  (the fixture: both binaries)
-from tests.helpers.net import show_stat, stats_command, wait_until
+from tests.helpers.net import free_port, show_stat, stats_command, wait_until
 from tests.helpers.proxy import base_command
 
 pytestmark = pytest.mark.timeout(120)
@@ -60,9 +60,11 @@ class Agent:
 
 
 class Sink:
-    """A plain TCP server for the health check: accepts and closes."""
+    """A plain TCP server: says its name to each connection and closes (the health check gets
+    it too)."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: bytes = b"") -> None:
+        self.name = name
         self.lsock = socket.socket()
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind(("127.0.0.1", 0))
@@ -76,10 +78,29 @@ class Sink:
                 conn, _ = self.lsock.accept()
             except OSError:
                 return
+            try:
+                conn.sendall(self.name)
+            except OSError:
+                pass
             conn.close()
 
     def close(self) -> None:
         self.lsock.close()
+
+
+def served_by(port: int, n: int = 8) -> set[bytes]:
+    """Which servers answer n connections through the proxy."""
+    names = set()
+    for _ in range(n):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+            data = b""
+            for _ in range(10):
+                chunk = c.recv(100)
+                if not chunk:
+                    break
+                data += chunk
+            names.add(data)
+    return names
 
 
 CFG = """
@@ -90,10 +111,11 @@ defaults
     timeout connect 2s
     timeout client 5s
     timeout server 5s
-backend agents
+listen agents
+    bind 127.0.0.1:{port}
     default-server inter 300 rise 1 fall 1 weight 100
     server s1 127.0.0.1:{web} check agent-check agent-port {agent} agent-inter 150 agent-send hello\\n
-    server s2 127.0.0.1:{web}
+    server s2 127.0.0.1:{web2}
 """
 
 # agent's line -> (show stat's status, weight, agent_status, agent_health), the stderr line
@@ -122,10 +144,11 @@ STEPS: list[tuple[bytes, tuple[str, str, str, str], str]] = [
 
 
 def test_agent_replies_drive_the_server(proxy: Any, binary: str, tmp_path: Path) -> None:  # noqa: F811
-    agent, web = Agent(expect=b"hello\n"), Sink()
+    agent, web, web2 = Agent(expect=b"hello\n"), Sink(b"s1"), Sink(b"s2")
+    port = free_port()
     try:
         sock = tmp_path / "admin.sock"
-        px = proxy.start(CFG, sock=sock, web=web.port, agent=agent.port)
+        px = proxy.start(CFG, sock=sock, web=web.port, web2=web2.port, agent=agent.port, port=port)
         for reply, (status, weight, agent_status, health), said in STEPS:
             agent.reply = reply
 
@@ -152,6 +175,9 @@ def test_agent_replies_drive_the_server(proxy: Any, binary: str, tmp_path: Path)
                 wait_until(seen, 15, message=f"{binary}: {said}")
             # show servers state: the admin state (FDRAIN for the agent's drain, FMAINT), the
             # weight it keeps, the agent's state (configured, enabled, agent) and port
+            # the traffic: s1 takes none while its agent holds it down, drained or in maintenance
+            if status in ("UP", "DOWN (agent)", "DRAIN (agent)", "MAINT"):
+                assert served_by(port) == ({b"s1", b"s2"} if status == "UP" else {b"s2"}), (binary, reply)
             f = stats_command(sock, "show servers state agents").splitlines()[2].split()
             admin = {b"maint\n": "1", b"drain\n": "8"}.get(reply, "0")
             assert (f[3], f[6], f[7], f[14], f[-1]) == ("s1", admin, weight, "22", str(agent.port)), \
@@ -161,6 +187,7 @@ def test_agent_replies_drive_the_server(proxy: Any, binary: str, tmp_path: Path)
     finally:
         agent.close()
         web.close()
+        web2.close()
 
 
 @pytest.mark.parametrize("options, message", [
