@@ -52,6 +52,11 @@ HAProxy 2.6 additions:
     match content 'X' at step N", "Connection refused at initial connection step of tcp-check",
     " at step N of tcp-check (expect string 'X')" on a timeout, "(tcp-check)" on success).
   * `spread-checks N`: each next check is moved by a random +/- N % of its interval.
+  * a connection reset before any data of a tcp-check is SOCKERR ("Socket error").
+  * server `agent-check`: a second target per server (kind tcpcheck, `agent`), rise = fall = 1;
+    its line's words change the server's health (up/down/stopped/fail), administrative state
+    (ready/drain/maint) and weight (N%), as 2.6's tcpcheck_agent_expect_reply(); only an agent's
+    L7STS puts the server DOWN, and it comes UP only when its health check and agent agree.
   * `http-check send [meth M] [uri U] [ver V] [hdr N V]... [body S]`: the request is built as 2.6
     sends it: header names lower-cased, then `content-length` (when there is a body, or on
     HTTP/1.1 for a method other than GET/HEAD), then `connection: close` on HTTP/1.1 unless a
