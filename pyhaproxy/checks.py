@@ -557,7 +557,7 @@ class HealthChecker:
             if r.action != "connect":
                 continue
             host = r.addr or srv.check_addr or srv.host
-            rport = r.port or port
+            rport = r.port or r.addr_port or port
             try:
                 info = socket.getaddrinfo(host, rport, type=socket.SOCK_STREAM)[0]
                 t.rule_addr[n] = (info[0], tuple(info[4]))

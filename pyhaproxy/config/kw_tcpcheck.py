@@ -19,7 +19,7 @@ import re
 
 from .model import Proxy, TcpCheckRule, Where
 from .state import State
-from .values import IN_26, fail, not_supported, resolve
+from .values import IN_26, fail, not_supported, resolve, split_host_port
 
 _OK_ST = {"L7OK": "L7OK", "L7OKC": "L7OKC", "L6OK": "L6OK", "L4OK": "L4OK"}
 _ERR_ST = {"L7RSP": "L7RSP", "L7STS": "L7STS", "L7OKC": "L7OKC", "L6RSP": "L6RSP", "L4CON": "L4CON"}
@@ -106,10 +106,13 @@ def _connect(args: list[str], rules: list[TcpCheckRule], where: Where) -> TcpChe
         elif opt == "addr":
             if not has:
                 raise fail(where, f"'tcp-check connect' : '{opt}' expects <ipv4|ipv6> as argument.")
-            res = resolve(args[i + 1])
-            if res is None:
+            host, aport = split_host_port(args[i + 1])
+            res = resolve(host)
+            if res is None or (aport not in (None, "") and not (aport.isdigit() and int(aport) <= 65535)):
                 raise fail(where, f"'tcp-check connect' : '{opt}' : invalid address: '{args[i + 1]}'.")
             rule.addr = res[0]
+            if aport:
+                rule.addr_port = int(aport)  # (used when there is no `port`, as 2.6)
             i += 1
         elif opt == "port":
             if not has:

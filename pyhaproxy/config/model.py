@@ -231,6 +231,7 @@ class TcpCheckRule:
     # connect
     port: int = 0
     addr: str | None = None
+    addr_port: int = 0  # a port given with `addr`
     send_proxy: bool = False
     ssl: bool = False
     sni: str | None = None

@@ -402,6 +402,12 @@ backend pp
     tcp-check send PING\\r\\n
     tcp-check expect string +PONG on-success "pong after %[res.payload(0,1)]"
     server s1 127.0.0.1:{pp} check
+backend addr_port
+    option tcp-check
+    tcp-check connect addr 127.0.0.1:{pong}
+    tcp-check send PING\\r\\n
+    tcp-check expect string +PONG
+    server s1 127.0.0.1:1 check
 backend last_send
     option tcp-check
     tcp-check connect
@@ -418,6 +424,7 @@ EXPECTED2: dict[str, tuple[str, str]] = {
     "minrecv": ("L7STS", "failed, reason: Layer7 wrong status, code: 0, "
                          'info: "TCPCHK did not match content (regex) at step 2"'),
     "pp": ("L7OK", 'succeeded, reason: Layer7 check passed, code: 0, info: "pong after +"'),
+    "addr_port": ("L7OK", 'succeeded, reason: Layer7 check passed, code: 0, info: "(tcp-check)"'),
     "last_send": ("L7OK", 'succeeded, reason: Layer7 check passed, code: 0, info: "(tcp-check)"'),
 }
 
