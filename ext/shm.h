@@ -23,6 +23,8 @@ enum check_status {
     CHK_L7OK = 4, CHK_L7STS = 5, CHK_L7RSP = 6, CHK_L7TOUT = 7,
     CHK_L7OKC = 8, /* "conditionally passed": a 404 under disable-on-404 */
     CHK_L6OK = 9, CHK_L6TOUT = 10, CHK_L6RSP = 11,  /* check-ssl: the TLS layer passed, timed out, failed */
+    CHK_CHECKED = 12, /* an agent's reply without a health word: "No status change" */
+    CHK_SOCKERR = 13, /* the connection broke before any data (a reset): "Socket error" */
 };
 
 typedef struct shm_hdr {
@@ -42,6 +44,12 @@ typedef struct shm_srv {
     volatile int32_t check_status;
     volatile int32_t check_duration_ms;
     volatile int32_t check_health; /* rise/fall counter */
+    volatile int32_t check_code;   /* the reply's code (HTTP status, MySQL error...), as 2.6's check.code */
+    volatile int32_t agent_status; /* `agent-check`: its last result (a check_status), duration, */
+    volatile int32_t agent_duration_ms;
+    volatile int32_t agent_health; /* health (0 or 1: 2.6's agent rise and fall are 1) */
+    volatile int32_t agent_code;   /* and code */
+    volatile int32_t agent_drain;  /* an agent's `drain`: the weight it took away (0: none) */
     volatile int64_t last_change_ms;
     volatile int64_t downtime_ms;
     volatile uint64_t chk_fail;

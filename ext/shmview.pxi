@@ -22,6 +22,8 @@ cdef extern from "shm.h" nogil:
         CHK_L6OK
         CHK_L6TOUT
         CHK_L6RSP
+        CHK_CHECKED
+        CHK_SOCKERR
 
 _CTR_FIELDS = ("cur_sess", "max_sess", "tot_sess", "bytes_in", "bytes_out", "denied_req", "denied_resp",
                "err_req", "err_conn", "err_resp", "retries", "redispatches", "req_tot",
@@ -126,18 +128,31 @@ cdef class Shm:
     def set_srv_weight(self, int i, int w):
         self._srv(i).weight = w
 
-    def set_srv_check(self, int i, int status, int duration_ms, int health):
+    def set_srv_check(self, int i, int status, int duration_ms, int health, int code=0):
         cdef shm_srv *s = self._srv(i)
+        s.check_code = code
         s.check_status = status
         s.check_duration_ms = duration_ms
         s.check_health = health
-        if status in (2, 3, 5, 6, 7):
+        if status in (2, 3, 5, 6, 7, 13):
             s.chk_fail += 1
+
+    def set_srv_agent(self, int i, int status, int duration_ms, int health, int code, int drain=-1):
+        cdef shm_srv *s = self._srv(i)
+        if drain >= 0:
+            s.agent_drain = drain
+        s.agent_status = status
+        s.agent_duration_ms = duration_ms
+        s.agent_health = health
+        s.agent_code = code
 
     def srv_info(self, int i) -> dict:
         cdef shm_srv *s = self._srv(i)
         return dict(state=s.state, admin_down=s.admin_down, weight=s.weight, check_status=s.check_status,
                     check_duration_ms=s.check_duration_ms, check_health=s.check_health,
+                    check_code=s.check_code, agent_status=s.agent_status,
+                    agent_duration_ms=s.agent_duration_ms, agent_health=s.agent_health,
+                    agent_code=s.agent_code, agent_drain=s.agent_drain,
                     last_change_ms=s.last_change_ms, downtime_ms=s.downtime_ms, chk_fail=s.chk_fail,
                     down_trans=s.down_trans)
 

@@ -17,8 +17,8 @@ Facts taken from HAProxy 1.2.12 (haproxy.c: process_chk, set_server_down, cfg pa
     inter + mininter * n / nbchk, so the checks of one proxy do not fire together.
   * HTTP check: `METHOD URI VERSION\\r\\n\\r\\n` (default `OPTIONS / HTTP/1.0`); a reply starting
     with `HTTP/1.x 2xx` or `3xx` passes, anything else fails.
-  * `option smtpchk [HELO|EHLO domain]` (default `HELO localhost`): the command is sent once
-    connected and the first reply line (the server's greeting) must start with '2'.
+  * `option smtpchk [HELO|EHLO domain]` (default `HELO localhost`): 2.6's rule set (below): the
+    greeting must be a 2xx line, then the command is sent and its reply must be 2xx too.
   * `option ssl-hello-chk`: a TLS ClientHello is sent and the reply must be a TLS record of type
     handshake (22) or alert (21), proof that an SSL/TLS stack answered.
     When a proxy names several, ssl-hello-chk is used, else smtpchk, else httpchk.
@@ -42,6 +42,21 @@ the health counter is between its ends. A server put down by the operator (shm a
 not checked until it is enabled again, and does not count among the servers left.
 
 HAProxy 2.6 additions:
+  * `option tcp-check` with `tcp-check connect|send|send-binary|expect|comment` rules, and the
+    protocol checks 2.6 defines as rule sets (config/kw_tcpcheck.py: `redis-check`, `mysql-check`,
+    `pgsql-check`, `ldap-check`, `smtpchk`), run by one engine (the `_tc_*` methods) as 2.6's
+    tcpcheck_main(): an implicit connect first, comments given to the rules after them, a send
+    clears what was read, an expect waits for data while more could change its verdict (resuming
+    at the head of its chain of inverted expects), `min-recv`, `!`, ok/error/tout-status,
+    on-success/on-error and status-code over `res.payload(O,L)`, and 2.6's texts ("TCPCHK did not
+    match content 'X' at step N", "Connection refused at initial connection step of tcp-check",
+    " at step N of tcp-check (expect string 'X')" on a timeout, "(tcp-check)" on success).
+  * `spread-checks N`: each next check is moved by a random +/- N % of its interval.
+  * a connection reset before any data of a tcp-check is SOCKERR ("Socket error").
+  * server `agent-check`: a second target per server (kind tcpcheck, `agent`), rise = fall = 1;
+    its line's words change the server's health (up/down/stopped/fail), administrative state
+    (ready/drain/maint) and weight (N%), as 2.6's tcpcheck_agent_expect_reply(); only an agent's
+    L7STS puts the server DOWN, and it comes UP only when its health check and agent agree.
   * `http-check send [meth M] [uri U] [ver V] [hdr N V]... [body S]`: the request is built as 2.6
     sends it: header names lower-cased, then `content-length` (when there is a body, or on
     HTTP/1.1 for a method other than GET/HEAD), then `connection: close` on HTTP/1.1 unless a
@@ -62,8 +77,10 @@ HAProxy 2.6 additions:
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
+import random
 import re
 import selectors
 import socket
@@ -74,7 +91,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pyhaproxy._core import check_status, srv_state
-from pyhaproxy.config.model import Config, Proxy, Server
+from pyhaproxy.config.kw_tcpcheck import smtp_rules
+from pyhaproxy.config.model import Config, Proxy, Server, TcpCheckRule
 from pyhaproxy.config.tls_server import ServerTLS, checks_tls
 from pyhaproxy.logs import LOG_ALERT, LOG_EMERG, LOG_NOTICE
 from pyhaproxy.shm import server_table
@@ -100,6 +118,8 @@ REASONS: dict[int, str] = {
     check_status.CHK_L6OK: "Layer6 check passed",
     check_status.CHK_L6TOUT: "Layer6 timeout",
     check_status.CHK_L6RSP: "Layer6 invalid response",
+    check_status.CHK_CHECKED: "No status change",
+    check_status.CHK_SOCKERR: "Socket error",
 }
 # statuses at or above 2.6's HCHK_STATUS_L57DATA print the reply's code
 _WITH_CODE = (check_status.CHK_L7OK, check_status.CHK_L7OKC, check_status.CHK_L7STS)
@@ -178,15 +198,29 @@ def _client_hello() -> bytes:
 
 _SSL_HELLO = _client_hello()
 
+# tcp-check status names -> check_status (2.6's L7OKD/L7OKCD are L7OK/L7OKC in its output)
+_TC_STATUS: dict[str, int] = {
+    "L4OK": check_status.CHK_L4OK, "L4CON": check_status.CHK_L4CON, "L4TOUT": check_status.CHK_L4TOUT,
+    "L6OK": check_status.CHK_L6OK, "L6RSP": check_status.CHK_L6RSP, "L6TOUT": check_status.CHK_L6TOUT,
+    "L7OK": check_status.CHK_L7OK, "L7OKC": check_status.CHK_L7OKC, "L7RSP": check_status.CHK_L7RSP,
+    "L7STS": check_status.CHK_L7STS, "L7TOUT": check_status.CHK_L7TOUT,
+}
+# 2.6's HCHK_DESC_LEN - 1: how much of a check's text it keeps
+_DESC_LEN = 127
+
 
 class ShmLike(Protocol):
     """The part of pyhaproxy._core.Shm the checker uses."""
 
     def srv_state(self, i: int) -> int: ...
     def set_srv_state(self, i: int, state: int, now_ms: int) -> None: ...
-    def set_srv_check(self, i: int, status: int, duration_ms: int, health: int) -> None: ...
+    def set_srv_check(self, i: int, status: int, duration_ms: int, health: int, code: int = 0) -> None: ...
     def srv_admin_down(self, i: int) -> bool: ...
     def srv_info(self, i: int) -> dict[str, Any]: ...
+    def set_srv_agent(self, i: int, status: int, duration_ms: int, health: int, code: int,
+                      drain: int = -1) -> None: ...
+    def set_srv_admin_down(self, i: int, down: bool) -> None: ...
+    def set_srv_weight(self, i: int, w: int) -> None: ...
 
 
 class LogLike(Protocol):
@@ -293,6 +327,21 @@ class _Target:
     tls: ssl.SSLContext | None = None   # check over TLS (check-ssl)
     tls_name: str | None = None         # its SNI / expected certificate name
     handshaking: bool = False
+    # tcp-check (kind "tcpcheck"): the rules, comments folded in, a connect first
+    rules: list[TcpCheckRule] = field(default_factory=list)
+    tcp_chk: bool = False    # the proxy's own `tcp-check` rules (2.6's generic messages)
+    step: int = 0            # the rule being evaluated
+    must_read: bool = False  # an expect must wait for data read after the last send/connect
+    eof: bool = False        # the server closed (or the read failed): no more data
+    conn_tls: bool = False   # the current connection is TLS (an ending connect is L6OK)
+    # per connect rule (by index in rules): where it goes, its TLS, its PROXY header version
+    rule_addr: dict[int, tuple[int, tuple[Any, ...] | None]] = field(default_factory=dict)
+    rule_tls: dict[int, tuple[ssl.SSLContext, str | None]] = field(default_factory=dict)
+    rule_pp: dict[int, int] = field(default_factory=dict)
+    agent: bool = False      # the server's `agent-check` (rise 1, fall 1, its own interval)
+    agent_status: int = 0    # its last status (kept when a reply announces no health)
+    drained_from: int = 0    # the weight an agent's `drain` took away (0: not drained)
+    last_desc: str = ""      # the last result's text (show stat's last_chk / last_agt)
 
     @property
     def label(self) -> str:
@@ -301,6 +350,8 @@ class _Target:
     def interval_ms(self) -> int:
         """Time between two checks: HAProxy 1.3's inter / fastinter / downinter choice."""
         s = self.srv
+        if self.agent:
+            return s.agent_inter or s.inter
         if self.health >= s.rise + s.fall - 1:
             return s.inter
         if not self.up and self.health == 0:
@@ -324,6 +375,8 @@ class HealthChecker:
         self._targets: list[_Target] = []
         # global indexes of every server of each proxy, and whether it is a backup, for counting
         self._members: dict[int, list[tuple[int, bool]]] = {}
+        self._checks: dict[int, _Target] = {}   # server index -> its health check
+        self._agents: dict[int, _Target] = {}   # server index -> its agent check
         self._build(time.monotonic())
 
     def _say(self, px: Proxy, stderr_kind: str, level: int | None, msg: str,
@@ -370,6 +423,9 @@ class HealthChecker:
                 continue
             # HAProxy spreads the first checks of a proxy over its smallest interval.
             mininter = min(t.srv.inter for t in targets)
+            cap = self._cfg.global_.max_spread_checks
+            if cap and mininter > cap:
+                mininter = cap  # 2.6's max-spread-checks
             for pos, t in enumerate(targets):
                 first_ms = t.srv.inter + mininter * pos // len(targets)
                 t.next_start = now + first_ms / 1000.0
@@ -383,6 +439,44 @@ class HealthChecker:
                 self._shm.set_srv_state(t.idx, srv_state.SRV_UP, now_ms)
                 self._shm.set_srv_check(t.idx, check_status.CHK_UNKNOWN, 0, t.health)
             self._targets.extend(targets)
+        for t in self._targets:
+            self._checks[t.idx] = t
+        for pidx, entries in by_proxy.items():
+            px = self._cfg.proxies[pidx]
+            if px.disabled:
+                continue
+            for idx, srv in entries:
+                if srv.agent_check and srv.agent_port:
+                    a = self._make_agent(idx, pidx, px, srv)
+                    a.next_start = now + a.interval_ms() / 1000.0
+                    self._agents[idx] = a
+                    self._targets.append(a)
+                    if idx not in self._checks:
+                        self._shm.set_srv_state(idx, srv_state.SRV_UP, now_ms)
+                    self._shm.set_srv_agent(idx, check_status.CHK_UNKNOWN, 0, a.health, 0)
+
+    def _make_agent(self, idx: int, pidx: int, px: Proxy, srv: Server) -> _Target:
+        """The agent check of a server: 2.6's agent rule set (connect to the agent, send
+        agent-send if any, read one line), with rise = fall = 1."""
+        host = srv.agent_addr or srv.host
+        family: int = socket.AF_INET
+        sockaddr: tuple[Any, ...] | None = None
+        try:
+            info = socket.getaddrinfo(host, srv.agent_port, type=socket.SOCK_STREAM)[0]
+            family, sockaddr = info[0], tuple(info[4])
+        except (OSError, UnicodeError):
+            self._log.alert(f"Cannot resolve address '{host}' of server {px.name}/{srv.name}.")
+        source_spec = srv.source or px.source
+        t = _Target(idx=idx, pidx=pidx, proxy=px, srv=srv, family=family, sockaddr=sockaddr,
+                    request=None, source=_parse_source(source_spec) if source_spec else None,
+                    health=1, kind="tcpcheck", agent=True)
+        rules = [TcpCheckRule("connect", implicit=True)]
+        if srv.agent_send:
+            rules.append(TcpCheckRule("send", data=srv.agent_send, index=1))
+        rules.append(TcpCheckRule("expect", kind="agent", index=len(rules)))
+        t.rules = rules
+        t.rule_addr[0] = (family, sockaddr)
+        return t
 
     def _make_target(self, idx: int, pidx: int, px: Proxy, srv: Server) -> _Target | None:
         port = srv.check_port if srv.check_port is not None else srv.port
@@ -404,10 +498,12 @@ class HealthChecker:
             self._log.alert(f"Cannot resolve address '{host}' of server {px.name}/{srv.name}.")
         request = None
         kind = "tcp"
-        if "ssl-hello-chk" in px.options:
+        if px.tcpcheck is not None:
+            kind = "tcpcheck"
+        elif "ssl-hello-chk" in px.options:
             request, kind = _SSL_HELLO, "ssl"
         elif px.smtpchk is not None:
-            request, kind = f"{px.smtpchk[0]} {px.smtpchk[1]}\r\n".encode("latin-1"), "smtp"
+            kind = "tcpcheck"    # 2.6: a predefined tcp-check rule set
         elif px.httpchk is not None:
             request = http_check_request(px)
             kind = "http"
@@ -425,9 +521,74 @@ class HealthChecker:
         if checks_tls(srv.tls, same_place):
             assert srv.tls is not None
             target.tls, target.tls_name = _check_tls_context(srv.tls)
+        if kind == "tcpcheck":
+            self._tcpcheck_setup(target, port)
+            target.sockaddr = target.rule_addr[0][1]
+            target.family = target.rule_addr[0][0]
         return target
 
+    def _tcpcheck_setup(self, t: _Target, port: int) -> None:
+        """The rules a tcp-check runs, as 2.6's check_proxy_tcpcheck() leaves them: comments
+        given to the rules that follow them (of one kind), an implicit connect first."""
+        px, srv = t.proxy, t.srv
+        t.tcp_chk = px.tcpcheck == "tcp"
+        src = px.tcpcheck_rules if t.tcp_chk else px.tcpcheck_proto
+        if px.tcpcheck is None and px.smtpchk is not None:
+            src = smtp_rules(f"{px.smtpchk[0]} {px.smtpchk[1]}")
+        rules: list[TcpCheckRule] = []
+        comment: str | None = None
+        prev = "comment"
+        for r in src:
+            if r.action != prev and prev != "comment":
+                comment = None
+            prev = r.action
+            if r.action == "comment":
+                comment = r.comment
+                continue
+            if r.comment is None and comment is not None:
+                r = dataclasses.replace(r, comment=comment)
+            if r.action == "connect":
+                comment = None
+            rules.append(r)
+        if not rules or rules[0].action != "connect":
+            rules.insert(0, TcpCheckRule("connect", default=True, implicit=True))
+        t.rules = rules
+        for n, r in enumerate(rules):
+            if r.action != "connect":
+                continue
+            host = r.addr or srv.check_addr or srv.host
+            rport = r.port or r.addr_port or port
+            try:
+                info = socket.getaddrinfo(host, rport, type=socket.SOCK_STREAM)[0]
+                t.rule_addr[n] = (info[0], tuple(info[4]))
+            except (OSError, UnicodeError):
+                t.rule_addr[n] = (socket.AF_INET, None)
+            if r.send_proxy:
+                t.rule_pp[n] = 2 if srv.send_proxy == 2 else 1
+            elif r.default:
+                t.rule_pp[n] = t.proxy_version
+            if r.ssl:
+                if srv.tls is not None:
+                    ctx, name = _check_tls_context(srv.tls)
+                else:
+                    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                    ctx.check_hostname = False
+                    ctx.verify_mode = ssl.CERT_NONE
+                    name = None
+                if r.alpn:
+                    ctx.set_alpn_protocols(r.alpn.split(","))
+                t.rule_tls[n] = (ctx, r.sni or name)
+            elif r.default and t.tls is not None:
+                t.rule_tls[n] = (t.tls, r.sni or t.tls_name)
+
     # ---- the master's interface --------------------------------------------------------------
+
+    def last_texts(self, idx: int) -> tuple[str, str]:
+        """show stat's last_chk and last_agt of a server: its checks' last texts (2.6's
+        check->desc), for the tcp-check rule sets and agents (other checks: empty)."""
+        c, a = self._checks.get(idx), self._agents.get(idx)
+        return (c.last_desc if c is not None and c.kind == "tcpcheck" else "",
+                a.last_desc if a is not None else "")
 
     def attach(self, sel: selectors.BaseSelector) -> None:
         """Use the master's selector; every key registered here has data = callable(mask)."""
@@ -446,11 +607,18 @@ class HealthChecker:
         for t in self._targets:
             if t.sock is not None:
                 if now >= t.deadline:
-                    tout = check_status.CHK_L6TOUT if t.handshaking else \
+                    tout: int = check_status.CHK_L6TOUT if t.handshaking else \
                         check_status.CHK_L7TOUT if t.connected else check_status.CHK_L4TOUT
-                    self._finish(t, False, tout, now)
+                    if t.kind == "tcpcheck":
+                        cur = t.rules[min(t.step, len(t.rules) - 1)]
+                        if tout == check_status.CHK_L7TOUT and cur.action == "expect" and cur.tout_status:
+                            tout = _TC_STATUS[cur.tout_status]
+                        self._finish(t, False, tout, now, desc=self._conn_desc(t, ""))
+                    else:
+                        self._finish(t, False, tout, now)
             if t.sock is None and now >= t.next_start:
-                if self._shm.srv_admin_down(t.idx):
+                if self._shm.srv_admin_down(t.idx) and not t.agent:
+                    # (2.6 pauses the health check only: an agent may say `ready` again)
                     # maintenance: no check while the operator keeps it down (HAProxy 1.4+ too)
                     self._reschedule(t, now, now)
                     continue
@@ -468,17 +636,31 @@ class HealthChecker:
         if self._sel is None:
             raise RuntimeError("HealthChecker.attach() was not called")
         t.started = now
-        t.deadline = now + t.srv.inter / 1000.0  # HAProxy 1.2: a check may last up to inter
+        # HAProxy 1.2: a check may last up to inter (an agent: its own interval)
+        t.deadline = now + (t.interval_ms() if t.agent else t.srv.inter) / 1000.0
         if t.proxy.checktimeout > 0 and t.proxy.contimeout > 0:
             t.deadline = now + min(t.proxy.contimeout, t.srv.inter) / 1000.0
         t.connected = False
         t.handshaking = False
         t.reply = bytearray()
-        if t.sockaddr is None:
-            self._finish(t, False, check_status.CHK_L4CON, now)
+        t.step = 0
+        t.eof = False
+        self._open(t, t.family, t.sockaddr, now)
+
+    def _open(self, t: _Target, family: int, sockaddr: tuple[Any, ...] | None, now: float) -> None:
+        """A check's connection (a tcp-check may open several, one per `connect` rule)."""
+        assert self._sel is not None
+        t.connected = t.handshaking = t.conn_tls = False
+        t.reply = bytearray()
+        t.eof = False
+        if t.kind == "tcpcheck":
+            t.tls, t.tls_name = t.rule_tls.get(t.step, (None, None))
+            t.proxy_version = t.rule_pp.get(t.step, 0)
+        if sockaddr is None:
+            self._finish(t, False, check_status.CHK_L4CON, now, desc=self._conn_desc(t, ""))
             return
         try:
-            sock = socket.socket(t.family, socket.SOCK_STREAM)
+            sock = socket.socket(family, socket.SOCK_STREAM)
         except OSError:
             self._finish(t, False, check_status.CHK_L4CON, now)
             return
@@ -495,12 +677,12 @@ class HealthChecker:
                     self._say(t.proxy, "alert", None, msg)
                     self._finish(t, False, check_status.CHK_L4CON, now)
                     return
-            err = sock.connect_ex(t.sockaddr)
+            err = sock.connect_ex(sockaddr)
         except OSError:
-            self._finish(t, False, check_status.CHK_L4CON, now)
+            self._finish(t, False, check_status.CHK_L4CON, now, desc=self._conn_desc(t, ""))
             return
         if err not in (0, errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY):
-            self._finish(t, False, check_status.CHK_L4CON, now, desc=os.strerror(err))
+            self._finish(t, False, check_status.CHK_L4CON, now, desc=self._conn_desc(t, os.strerror(err)))
             return
         target = t
 
@@ -518,7 +700,7 @@ class HealthChecker:
         if not t.connected:
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err:
-                self._finish(t, False, check_status.CHK_L4CON, now, desc=os.strerror(err))
+                self._finish(t, False, check_status.CHK_L4CON, now, desc=self._conn_desc(t, os.strerror(err)))
                 return
             t.connected = True
             out = _check_proxy_header(sock, t.proxy_version) if t.proxy_version else b""
@@ -527,8 +709,16 @@ class HealthChecker:
                 # (its timeout), as in 2.6
                 self._start_tls(t, out, now)
                 return
-            if t.proxy.checktimeout > 0:
+            if t.proxy.checktimeout > 0 and (t.kind != "tcpcheck" or t.step == 0):
                 t.deadline = now + t.proxy.checktimeout / 1000.0  # the reply's own timeout
+            if t.kind == "tcpcheck":
+                if out and not self._tc_write(t, out, now):
+                    return
+                self._sel.modify(sock, selectors.EVENT_READ, t.cb)
+                t.step += 1
+                t.must_read = True
+                self._tc_run(t, now)
+                return
             out += t.request or b""
             try:
                 sent = sock.send(out) if out else 0
@@ -546,6 +736,9 @@ class HealthChecker:
         if t.handshaking:
             self._handshake(t, now)
             return
+        if t.kind == "tcpcheck":
+            self._tc_read(t, now)
+            return
         try:
             data = sock.recv(CHKSIZE if t.kind == "http" else _MAX_REPLY)
             while isinstance(sock, ssl.SSLSocket) and data and sock.pending() and len(data) < CHKSIZE:
@@ -561,8 +754,7 @@ class HealthChecker:
         t.reply += data
         if t.kind == "http":
             self._judge_http(t, now, eof=len(t.reply) >= CHKSIZE)
-        elif (len(t.reply) >= _STATUS_LEN or (t.kind == "ssl")
-                or (t.kind == "smtp" and b"\n" in t.reply)):
+        elif len(t.reply) >= _STATUS_LEN or t.kind == "ssl":
             self._judge_reply(t, now, eof=False)
 
     def _start_tls(self, t: _Target, clear: bytes, now: float) -> None:
@@ -598,14 +790,22 @@ class HealthChecker:
             if exc.verify_code == 62:       # X509_V_ERR_HOSTNAME_MISMATCH: 2.6's words
                 desc = ("Server presented an SSL certificate different from the "
                         + ("expected one" if t.srv.tls and t.srv.tls.check_sni else "configured one"))
-            self._finish(t, False, check_status.CHK_L6RSP, now, desc=desc)
+            self._finish(t, False, check_status.CHK_L6RSP, now, desc=self._conn_desc(t, desc))
             return
         except (OSError, ValueError):
-            self._finish(t, False, check_status.CHK_L6RSP, now, desc="SSL handshake failure")
+            self._finish(t, False, check_status.CHK_L6RSP, now,
+                         desc=self._conn_desc(t, "SSL handshake failure"))
             return
         t.handshaking = False
-        if t.proxy.checktimeout > 0:
+        if t.proxy.checktimeout > 0 and (t.kind != "tcpcheck" or t.step == 0):
             t.deadline = now + t.proxy.checktimeout / 1000.0  # the reply's own timeout
+        if t.kind == "tcpcheck":
+            t.conn_tls = True
+            self._sel.modify(sock, selectors.EVENT_READ, t.cb)
+            t.step += 1
+            t.must_read = True
+            self._tc_run(t, now)
+            return
         if t.request is None:
             self._finish(t, True, check_status.CHK_L6OK, now)
             return
@@ -617,6 +817,459 @@ class HealthChecker:
             self._finish(t, False, check_status.CHK_L7RSP, now)
             return
         self._sel.modify(sock, selectors.EVENT_READ, t.cb)
+
+    # ---- tcp-check: 2.6's rule engine (tcpcheck_main) ---------------------------------------
+
+    @staticmethod
+    def _step_id(rule: TcpCheckRule) -> int:
+        """2.6's tcpcheck_get_step_id(): the rule's place (1-based), 0 for the implicit connect."""
+        return 0 if rule.implicit else rule.index + 1
+
+    def _conn_desc(self, t: _Target, base: str) -> str:
+        """A connection problem's text: what failed, then (the proxy's own tcp-check rules only)
+        where, as 2.6's chk_report_conn_err() writes it."""
+        if t.kind != "tcpcheck" or not t.tcp_chk or not t.rules:
+            return base
+        rule = t.rules[min(t.step, len(t.rules) - 1)]
+        step = self._step_id(rule)
+        if step == 0:
+            return base + " at initial connection step of tcp-check"
+        text = f" at step {step} of tcp-check"
+        if rule.action == "connect":
+            text += f" (connect port {rule.port})" if rule.port else " (connect)"
+        elif rule.action == "expect":
+            pat = rule.pattern.decode("latin-1")
+            text += {"string": f" (expect string '{pat}')", "binary": f" (expect binary '{pat}')",
+                     "rstring": " (expect regex)", "rbinary": " (expect binary regex)"}.get(
+                         rule.kind, " (expect custom function)")
+        elif rule.action == "send":
+            text += " (send)"
+        if rule.comment:
+            text += f" comment: '{rule.comment}'"
+        return base + text
+
+    def _tc_write(self, t: _Target, data: bytes, now: float) -> bool:
+        sock = t.sock
+        assert sock is not None
+        try:
+            sent = sock.send(data)
+        except (OSError, ValueError) as e:
+            err = e.errno if isinstance(e, OSError) and e.errno else 0
+            self._finish(t, False, check_status.CHK_L7RSP, now,
+                         desc=self._conn_desc(t, os.strerror(err) if err else ""))
+            return False
+        if sent != len(data):  # a few bytes on a fresh socket: a short send is a broken peer
+            self._finish(t, False, check_status.CHK_L7RSP, now, desc=self._conn_desc(t, ""))
+            return False
+        return True
+
+    def _tc_read(self, t: _Target, now: float) -> None:
+        sock = t.sock
+        assert sock is not None
+        room = CHKSIZE - len(t.reply)
+        try:
+            data = sock.recv(max(1, room)) if room > 0 else b""
+            while isinstance(sock, ssl.SSLSocket) and data and sock.pending() and len(data) < room:
+                data += sock.recv(room - len(data))
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return
+        except OSError as e:
+            if not t.reply:
+                # 2.6 reports a network error when nothing came: a socket error, not a reply
+                err = os.strerror(e.errno) if e.errno else ""
+                self._finish(t, False, check_status.CHK_SOCKERR, now, desc=self._conn_desc(t, err))
+                return
+            data = b""
+        if not data:
+            t.eof = True
+        t.reply += data
+        t.must_read = False
+        # after a wait, 2.6 resumes at the head of the expect chain (the first inverted one)
+        self._tc_run(t, now)
+
+    def _tc_run(self, t: _Target, now: float) -> None:
+        """Evaluate the rules from t.step on until one waits (for data, or a connection) or the
+        check ends."""
+        rules = t.rules
+        while t.step < len(rules):
+            r = rules[t.step]
+            if r.action == "connect":
+                self._drop_socket(t)
+                family, addr = t.rule_addr[t.step]
+                self._open(t, family, addr, now)
+                return
+            if r.action == "send":
+                t.reply = bytearray()
+                if not self._tc_write(t, r.data, now):
+                    return
+                t.must_read = True
+                t.step += 1
+                continue
+            # expect
+            if t.must_read and not t.eof:
+                return  # wait for the server (the selector has the socket for reading)
+            if not t.reply and t.eof:
+                desc = f"TCPCHK got an empty response at step {self._step_id(r)}"
+                if r.comment:
+                    desc += f" comment: '{r.comment}'"
+                self._tc_fail(t, r, r.err_status or "L7RSP", desc, now)
+                return
+            verdict = self._tc_expect(t, r, now)
+            if verdict == "stop":
+                return
+            if verdict == "wait":
+                head = t.step
+                while head > 0 and rules[head - 1].action == "expect" and rules[head - 1].inverse:
+                    head -= 1
+                t.step = head
+                t.must_read = True
+                return
+            t.step += 1
+        self._tc_success(t, now)
+
+    def _tc_success(self, t: _Target, now: float) -> None:
+        """Every rule passed: the last one says how (2.6's end of tcpcheck_main)."""
+        last = t.rules[-1]
+        if last.action == "expect":
+            desc = (self._tc_fmt(t, last.on_success) if last.on_success
+                    else "(tcp-check)" if t.tcp_chk else "")
+            self._tc_status(t, last.ok_status or "L7OK", desc, now, self._tc_code(t, last))
+        elif last.action == "connect":
+            status = "L6OK" if t.conn_tls else "L4OK"
+            self._tc_status(t, status, "" if last.implicit else "(tcp-check)", now)
+        else:
+            self._tc_status(t, "L7OK", "(tcp-check)", now)
+
+    def _tc_status(self, t: _Target, name: str, desc: str, now: float, code: int = 0) -> None:
+        status = _TC_STATUS[name]
+        ok = name in ("L7OK", "L7OKC", "L6OK", "L4OK")
+        cut = desc.find("\0")
+        if cut >= 0:
+            desc = desc[:cut]
+        self._finish(t, ok, status, now, code=code, desc=desc[:_DESC_LEN], cond=name == "L7OKC")
+
+    def _tc_code(self, t: _Target, r: TcpCheckRule) -> int:
+        if r.status_code is None:
+            return 0
+        off, length = r.status_code
+        data = bytes(t.reply[off:off + length] if length else t.reply[off:])
+        m = re.match(rb"\s*[-+]?\d+", data)
+        return int(m.group()) if m else 0
+
+    def _tc_fail(self, t: _Target, r: TcpCheckRule, status: str, info: str, now: float,
+                 match: bool = False, code: int = 0) -> None:
+        """2.6's tcpcheck_expect_onerror_message(): the info given, else the rule's on-error,
+        else (own tcp-check rules) the generic text; then the rule's comment."""
+        if info:
+            msg = info
+        elif r.on_error is not None:
+            msg = self._tc_fmt(t, r.on_error)
+        elif t.tcp_chk:
+            msg = "TCPCHK matched unwanted content" if match else "TCPCHK did not match content"
+            step = self._step_id(r)
+            msg += {"string": f" '{r.pattern.decode('latin-1')}' at step {step}",
+                    "binary": f" (binary) at step {step}", "rstring": f" (regex) at step {step}",
+                    "rbinary": f" (binary regex) at step {step}"}.get(
+                        r.kind, f" (custom function) at step {step}")
+        else:
+            msg = ""
+        if r.comment and not info.startswith("TCPCHK got an empty"):
+            msg += " comment: " + r.comment
+        if r.status_code is not None:
+            code = self._tc_code(t, r)
+        self._tc_status(t, status, msg, now, code)
+
+    def _tc_fmt(self, t: _Target, fmt: list[str | tuple[int, int, list[tuple[str, str]]]]) -> str:
+        """An on-success/on-error text: its `%[res.payload(O,L),...]` parts on the reply."""
+        out = []
+        for part in fmt:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            off, length, convs = part
+            if off > len(t.reply) or (length and off + length > len(t.reply)):
+                out.append("-")  # no sample: log-format's dash
+                continue
+            val = bytes(t.reply[off:off + length] if length else t.reply[off:]).decode("latin-1")
+            for name, arg in convs:
+                if name == "cut_crlf":
+                    val = re.split("[\r\n]", val, maxsplit=1)[0]
+                elif name == "ltrim":
+                    val = val.lstrip(arg)
+                elif name == "rtrim":
+                    val = val.rstrip(arg)
+                elif name == "lower":
+                    val = val.lower()
+                elif name == "upper":
+                    val = val.upper()
+            out.append(val)
+        return "".join(out)
+
+    def _tc_expect(self, t: _Target, r: TcpCheckRule, now: float) -> str:
+        """One expect rule on the data read: "next", "wait" (more data could change it) or "stop"
+        (the check failed, or a protocol rule ended it)."""
+        buf = bytes(t.reply)
+        last = t.eof or len(buf) >= CHKSIZE
+        if r.kind == "mysql-iniths":
+            return self._tc_mysql(t, r, 0, last, now)
+        if r.kind == "mysql-ok":
+            hslen = 4 + buf[0] + (buf[1] << 8) + (buf[2] << 16) if len(buf) >= 3 else 4
+            return self._tc_mysql(t, r, hslen, last, now)
+        if r.kind == "ldap-bindrsp":
+            return self._tc_ldap(t, r, last, now)
+        if r.kind == "agent":
+            return self._tc_agent(t, last, now)
+        if not last:
+            if r.kind in ("string", "binary") and len(buf) < len(r.pattern):
+                return "wait"
+            if r.min_recv > 0 and len(buf) < r.min_recv:
+                return "wait"
+        if r.kind in ("string", "binary"):
+            match = r.pattern in buf
+        elif r.kind == "rstring":
+            match = re.search(r.pattern, buf[:CHKSIZE - 1]) is not None
+        else:
+            match = re.search(r.pattern, buf.hex().upper().encode()) is not None
+        if not match and not last and r.min_recv == -1:
+            return "wait"
+        if match != r.inverse:
+            return "next"
+        self._tc_fail(t, r, r.err_status or "L7RSP", "", now, match=match)
+        return "stop"
+
+    @staticmethod
+    def _cstr(data: bytes) -> str:
+        return data.split(b"\0", 1)[0].decode("latin-1")
+
+    def _tc_mysql(self, t: _Target, r: TcpCheckRule, off: int, last: bool, now: float) -> str:
+        """2.6's tcpcheck_mysql_expect_packet(): a whole packet at `off`; an error packet (0xff)
+        is L7STS with its code and text; the last rule passes with the server's version."""
+        buf = bytes(t.reply)
+        if len(buf) < off + 4:
+            if not last:
+                return "wait"
+            self._tc_fail(t, r, "L7RSP", "", now)
+            return "stop"
+        plen = buf[off] + (buf[off + 1] << 8) + (buf[off + 2] << 16)
+        if len(buf) < off + plen + 4:
+            if not last:
+                return "wait"
+            self._tc_fail(t, r, "L7RSP", "", now)
+            return "stop"
+        if buf[off + 4] == 0xFF:
+            err = buf[off + 5] + (buf[off + 6] << 8) if len(buf) > off + 6 else 0
+            self._tc_fail(t, r, "L7STS", self._cstr(buf[off + 7:]), now, code=err)
+            return "stop"
+        if r is not t.rules[-1]:
+            return "next"
+        self._tc_status(t, r.ok_status or "L7OK", self._cstr(buf[5:]), now)
+        return "stop"
+
+    def _tc_agent(self, t: _Target, last: bool, now: float) -> str:
+        """2.6's tcpcheck_agent_expect_reply(): one line of words (health: up, down, stopped,
+        fail; admin: ready, drain, maint; a weight `N%`; `maxconn:N`), then `# description`."""
+        buf = bytes(t.reply)
+        ends = [i for i in (buf.find(b"\r"), buf.find(b"\n"), buf.find(b"\0")) if i >= 0]
+        end = min(ends) if ends else -1
+        if end < 0 or buf[end:end + 1] == b"\0":
+            if not last:
+                return "wait"
+            self._agent_finish(t, check_status.CHK_CHECKED, now, desc="Ignoring incomplete line from agent",
+                               neutral=True)
+            return "stop"
+        line = buf[:end].decode("latin-1")
+        hs = adm = ps = err = wrn = ""
+        descr = ""
+        pos = 0
+        while pos < len(line):
+            c = line[pos]
+            if c in " \t,":
+                pos += 1
+                continue
+            if c == "#":
+                descr = line[pos + 1:].lstrip(" \t")
+                break
+            m = re.match(r"[^\t ,]*", line[pos:])
+            word = m.group() if m else c
+            pos += len(word) + 1
+            lw = word.lower()
+            if lw in ("up", "down", "stopped", "fail"):
+                hs = word
+            elif lw in ("ready", "drain", "maint"):
+                adm = word
+            elif word[:1].isdigit() and "%" in word:
+                ps = word
+            elif lw.startswith("maxconn:"):
+                pass    # (no run-time maxconn here: the agent's value is not applied)
+            elif not err:
+                err = word
+        descr = descr.lstrip(" \n")
+        if adm:
+            self._agent_admin(t, adm.lower())
+        if ps:
+            wrn = self._agent_weight(t, ps) or ""
+        if hs:
+            up = hs.lower() == "up"
+            t.health = 1 if up else 0
+            status = check_status.CHK_L7OK if up else check_status.CHK_L7STS
+            msg = descr
+            if not msg or up:
+                msg = err or wrn or msg
+            desc = f"via agent : {hs}" + (f" ({msg})" if msg else "")
+            self._agent_finish(t, status, now, desc=desc)
+        elif err or wrn:
+            desc = f"agent reports an error : {err}" if err else f"agent warns : {wrn}"
+            self._agent_finish(t, check_status.CHK_CHECKED, now, desc=desc, neutral=True)
+        else:
+            self._agent_finish(t, check_status.CHK_CHECKED, now, neutral=True)
+        return "stop"
+
+    def _agent_admin(self, t: _Target, word: str) -> None:
+        """ready / drain / maint from an agent (2.6: srv_adm_set_ready|drain|maint), with 2.6's
+        messages. A drained server keeps its weight for show stat (shm agent_drain) while the
+        workers see 0."""
+        i = t.idx
+        holder = self._checks.get(i, t)
+        prefix = "Backup " if t.srv.backup else ""
+        if word == "maint":
+            if self._shm.srv_admin_down(i):
+                return
+            self._shm.set_srv_admin_down(i, True)
+            if t.drained_from:     # (2.6: maintenance replaces the drain)
+                self._shm.set_srv_weight(i, t.drained_from)
+                t.drained_from = 0
+                self._shm.set_srv_agent(i, t.agent_status, 0, t.health, 0, drain=0)
+            act, bck = self._count(t)
+            self._say(t.proxy, "warning", LOG_NOTICE,
+                      f"{prefix}Server {t.label} is going DOWN for maintenance. {act} active and {bck} "
+                      f"backup servers left. {self._active_sessions(t)} sessions active, 0 requeued, "
+                      "0 remaining in queue.")
+            if act == 0 and bck == 0 and holder.up:
+                self._no_server(t.proxy)
+            return
+        if word == "drain":
+            w = int(self._shm.srv_info(i).get("weight", t.srv.weight))
+            if t.drained_from or self._shm.srv_admin_down(i):
+                return
+            t.drained_from = w or t.srv.weight
+            self._shm.set_srv_weight(i, 0)
+            self._shm.set_srv_agent(i, t.agent_status, 0, t.health, 0, drain=t.drained_from)
+            act, bck = self._count(t)
+            self._say(t.proxy, "warning", LOG_NOTICE,
+                      f"{prefix}Server {t.label} enters drain state. {act} active and {bck} backup servers "
+                      "online. 0 sessions requeued, 0 total in queue.")
+            return
+        if self._shm.srv_admin_down(i):     # ready
+            self._shm.set_srv_admin_down(i, False)
+            self._say(t.proxy, "warning", LOG_NOTICE,
+                      f"{prefix}Server {t.label} is UP/READY (leaving forced maintenance).")
+        if t.drained_from:
+            self._shm.set_srv_weight(i, t.drained_from)
+            t.drained_from = 0
+            self._shm.set_srv_agent(i, t.agent_status, 0, t.health, 0, drain=0)
+            self._say(t.proxy, "warning", LOG_NOTICE,
+                      f"{prefix}Server {t.label} is UP (leaving forced drain).")
+
+    def _agent_weight(self, t: _Target, word: str) -> str | None:
+        """An agent's `N%` (2.6: server_parse_weight_change_request): N % of the configured weight;
+        a warning text when it is refused."""
+        m = re.match(r"\d+", word)
+        pct = min(int(m.group()) if m else 0, 25600)
+        w = min(t.srv.weight * pct // 100, 256)
+        px = t.proxy
+        static = px.balance == "static-rr" or (
+            px.balance in ("source", "uri", "url_param", "hdr", "hash") and px.hash_type == "map-based")
+        if w and w != t.srv.weight and static:
+            return "Backend is using a static LB algorithm and only accepts weights '0%' and '100%'.\n"
+        if t.drained_from:
+            t.drained_from = w or t.drained_from
+            self._shm.set_srv_agent(t.idx, t.agent_status, 0, t.health, 0, drain=t.drained_from)
+        else:
+            self._shm.set_srv_weight(t.idx, w)
+        return None
+
+    def _agent_finish(self, t: _Target, status: int, now: float, code: int = 0, desc: str = "",
+                      neutral: bool = False) -> None:
+        """An agent check's result: its own health (rise = fall = 1); the server goes DOWN only
+        on an agent's down/stopped/fail (L7STS), and UP again only when its health check (if
+        any) agrees, as 2.6's check_notify_failure/success."""
+        self._drop_socket(t)
+        duration_ms = max(0, int((now - t.started) * 1000))
+        ok = status in (check_status.CHK_L7OK, check_status.CHK_L7OKC, check_status.CHK_L6OK,
+                        check_status.CHK_L4OK)
+        before = t.health
+        if not neutral:
+            if ok:
+                t.health = 1
+            elif status in _WITH_CODE and t.health > 0:
+                t.health = 0
+        report = t.health != before
+        if "log-health-checks" in t.proxy.options and (status != t.prev_status or report):
+            self._log_check(t, ok, False, status, code, desc, duration_ms)
+        t.prev_status = status
+        t.agent_status = status
+        t.last_desc = desc
+        self._shm.set_srv_agent(t.idx, status, duration_ms, t.health, code)
+        why = "" if "log-health-checks" in t.proxy.options else _status_text(status, code, desc, duration_ms)
+        holder = self._checks.get(t.idx, t)
+        if not neutral and status == check_status.CHK_L7STS and t.health == 0 and holder.up:
+            self._set_down(holder, why)
+        elif not neutral and ok and not holder.up and self._may_rise(t.idx):
+            self._set_up(holder, why)
+        self._reschedule(t, t.started, now)
+
+    def _may_rise(self, idx: int) -> bool:
+        """2.6's check_notify_success(): no maintenance, the health check (if any) and the agent
+        (if any) both up."""
+        if self._shm.srv_admin_down(idx):
+            return False
+        c, a = self._checks.get(idx), self._agents.get(idx)
+        if c is not None and c.health < c.srv.rise:
+            return False
+        return a is None or a.health >= 1
+
+    def _tc_ldap(self, t: _Target, r: TcpCheckRule, last: bool, now: float) -> str:
+        """2.6's tcpcheck_ldap_expect_bindrsp(): an LDAPv3 bindResponse, resultCode 0."""
+        buf = bytes(t.reply)
+
+        def bad(status: str, desc: str, code: int = 0) -> str:
+            self._tc_fail(t, r, status, desc, now, code=code)
+            return "stop"
+
+        def short() -> str:
+            return "wait" if not last else bad("L7RSP", "")
+
+        if len(buf) < 2:
+            return short()
+        nbytes = 0
+        if buf[1] & 0x80:
+            nbytes = buf[1] & 0x7F
+            if len(buf) < 1 + nbytes:
+                return short()
+            if nbytes == 4:
+                msglen = int.from_bytes(buf[2:6], "big")
+            elif nbytes == 2:
+                msglen = int.from_bytes(buf[2:4], "big")
+            else:
+                return bad("L7RSP", "Not LDAPv3 protocol")
+        else:
+            msglen = buf[1]
+        ptr = 2 + nbytes
+        if len(buf) < 2 + nbytes + msglen:
+            return short()
+        if buf[ptr:ptr + 4] != b"\x02\x01\x01\x61":
+            return bad("L7RSP", "Not LDAPv3 protocol")
+        ptr += 4
+        if ptr >= len(buf):
+            return bad("L7RSP", "Not LDAPv3 protocol")
+        ptr += 1 + ((buf[ptr] & 0x7F) if buf[ptr] & 0x80 else 0)
+        if buf[ptr:ptr + 2] != b"\x0a\x01" or ptr + 2 >= len(buf):
+            return bad("L7RSP", "Not LDAPv3 protocol")
+        code = buf[ptr + 2]
+        if code:
+            return bad("L7STS", "See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9", code)
+        self._tc_status(t, r.ok_status or "L7OK", "Success", now)
+        return "stop"
 
     def _judge_http(self, t: _Target, now: float, eof: bool) -> None:
         """An `option httpchk` reply, as 2.6 judges it; returns without a verdict (waits for more)
@@ -686,15 +1339,6 @@ class HealthChecker:
             ok = t.reply[:1] in (b"\x15", b"\x16")
             self._finish(t, ok, check_status.CHK_L7OK if ok else check_status.CHK_L7RSP, now)
             return
-        if t.kind == "smtp":
-            if not t.reply:
-                self._finish(t, False, check_status.CHK_L7RSP, now)
-            else:
-                code = int(t.reply[:3]) if t.reply[:3].isdigit() else 0  # logged as the code
-                ok = t.reply[:1] == b"2"
-                self._finish(t, ok, check_status.CHK_L7OK if ok else check_status.CHK_L7STS, now,
-                             code=code)
-            return
         head = bytes(t.reply[:_STATUS_LEN])
         if (len(head) == _STATUS_LEN and head.startswith(b"HTTP/1.") and head[8:9] == b" "
                 and head[9:12].isdigit()):
@@ -722,6 +1366,11 @@ class HealthChecker:
     def _reschedule(self, t: _Target, started: float, now: float) -> None:
         step = t.interval_ms() / 1000.0
         nxt = started + step
+        spread = self._cfg.global_.spread_checks
+        if spread > 0:
+            # 2.6: inter + rv, rv drawn in [-inter * N / 100, +inter * N / 100]
+            rv = step * spread / 100.0
+            nxt += rv - 2 * rv * random.random()
         if nxt <= now:
             # a slot already gone (timeout, or a slow loop): skip to the next one, no burst
             nxt += step * (int((now - nxt) / step) + 1)
@@ -732,9 +1381,13 @@ class HealthChecker:
     def _finish(self, t: _Target, ok: bool, status: int, now: float, code: int = 0,
                 desc: str = "", cond: bool = False) -> None:
         """One check's result. `cond`: a conditional pass (2.6's L7OKC, disable-on-404)."""
+        if t.agent:
+            self._agent_finish(t, status, now, code, desc)
+            return
         self._drop_socket(t)
         s = t.srv
         duration_ms = max(0, int((now - t.started) * 1000))
+        t.last_desc = desc
         before = t.health
         was_up = t.up
         if ok:
@@ -749,30 +1402,32 @@ class HealthChecker:
         if "log-health-checks" in t.proxy.options and (status != t.prev_status or t.health != before):
             self._log_check(t, ok, cond, status, code, desc, duration_ms)
         t.prev_status = status
-        why = _status_text(status, code, desc, duration_ms)
+        # 2.6: with log-health-checks the check's own line said why; the transition does not
+        why = "" if "log-health-checks" in t.proxy.options else _status_text(status, code, desc, duration_ms)
         if ok and t.health >= s.rise:
             if cond and not t.nolb:
                 self._set_nolb(t, why)
-            elif not cond and (not was_up or t.nolb):
+            elif not cond and (not was_up or t.nolb) and self._may_rise(t.idx):
                 self._set_up(t, why)
         elif not ok and t.health < s.rise and was_up:
             self._set_down(t, why)
             t.health = 0
-        self._shm.set_srv_check(t.idx, status, duration_ms, t.health)
+        self._shm.set_srv_check(t.idx, status, duration_ms, t.health, code)
         self._reschedule(t, t.started, now)
 
     def _log_check(self, t: _Target, ok: bool, cond: bool, status: int, code: int, desc: str,
                    duration_ms: int) -> None:
         """2.6's `option log-health-checks` line (check.c set_server_check_status)."""
         s = t.srv
-        msg = (f"Health check for {'backup ' if s.backup else ''}server {t.label} "
-               f"{'conditionally ' if cond else ''}{'succeeded' if ok else 'failed'}")
+        msg = (f"{'Agent' if t.agent else 'Health'} check for {'backup ' if s.backup else ''}server "
+               f"{t.label} {'conditionally ' if cond else ''}{'succeeded' if ok else 'failed'}")
         msg += _status_text(status, code, desc, duration_ms)
         h = t.health
-        if h >= s.rise:
-            msg += f", status: {h - s.rise + 1}/{s.fall} {'UP' if s.weight else 'DRAIN'}."
+        rise, fall = (1, 1) if t.agent else (s.rise, s.fall)
+        if h >= rise:
+            msg += f", status: {h - rise + 1}/{fall} {'UP' if s.weight else 'DRAIN'}."
         else:
-            msg += f", status: {h}/{s.rise} DOWN."
+            msg += f", status: {h}/{rise} DOWN."
         self._say(t.proxy, "warning", LOG_NOTICE, msg)
 
     def _count(self, t: _Target) -> tuple[int, int]:
@@ -781,6 +1436,9 @@ class HealthChecker:
         for idx, backup in self._members.get(t.pidx, []):
             if self._shm.srv_state(idx) != srv_state.SRV_UP or self._shm.srv_admin_down(idx):
                 continue
+            agent = self._agents.get(idx)
+            if agent is not None and agent.drained_from:
+                continue    # (drained by its agent: not usable, as 2.6 counts)
             if backup:
                 bck += 1
             else:

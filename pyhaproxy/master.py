@@ -709,6 +709,7 @@ class Master:
             rates=self._stats.rates,
             maxsock=compute_maxsock(gen.cfg, len(iter_binds(gen.cfg))),
             memmax_mb=self.opts.memmax,
+            checker=gen.checker,
         )
 
     def _spawn(self, gen: Generation, idx: int) -> int | None:

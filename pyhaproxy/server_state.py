@@ -60,6 +60,8 @@ _HCHK = {
     9: (9, RES_PASSED),  # L6OK
     10: (10, RES_FAILED),  # L6TOUT
     11: (11, RES_FAILED),  # L6RSP
+    12: (3, RES_NEUTRAL),  # CHECKED (an agent's reply without a health word)
+    13: (5, RES_FAILED),  # SOCKERR
 }
 _FROM_HCHK = {h: ours for ours, (h, _r) in _HCHK.items()}
 
@@ -102,16 +104,20 @@ def server_line(uuid: int, px: Proxy, si: int, sv: Server, info: dict[str, Any],
         status, result = 1, RES_UNKNOWN
         # 2.6 pauses the (absent) checks of a server `disabled` in the configuration only
         chk_state = CHK_ST_PAUSED if sv.disabled else 0
+    agent = sv.agent_check and sv.agent_port > 0
+    drained = int(info.get("agent_drain", 0)) if agent else 0     # (an agent's `drain`: FDRAIN)
+    agent_state = CHK_ST_CONFIGURED | CHK_ST_ENABLED | CHK_ST_AGENT if agent else 0
     last = int(info.get("last_change_ms", 0)) / 1000.0 or started
     since = max(0, int(now) - int(last))
     use_ssl = 1 if sv.tls is not None and getattr(sv.tls, "use_ssl", False) else 0
     return (
         f"{uuid} {px.name} {si + 1} {sv.name} {sv.host or '-'} "
-        f"{op} {admin_state(sv, admin_down)} {int(info.get('weight', sv.weight))} {sv.weight} {since} "
-        f"{status} {result} {health} {chk_state} 0 "
+        f"{op} {admin_state(sv, admin_down) | (ADMF_FDRAIN if drained else 0)} "
+        f"{int(info.get('weight', sv.weight)) or drained} {sv.weight} {since} "
+        f"{status} {result} {health} {chk_state} {agent_state} "
         f"0 0 - {sv.port or 0} "
         f"- {use_ssl} {sv.check_port if sv.check_port_set else 0} "
-        f"{sv.check_addr or '-'} - 0\n"
+        f"{sv.check_addr or '-'} {(sv.agent_addr or '-') if agent else '-'} {sv.agent_port if agent else 0}\n"
     )
 
 

@@ -21,6 +21,12 @@ cdef extern from "shm.h" nogil:
         int32_t check_status
         int32_t check_duration_ms
         int32_t check_health
+        int32_t check_code
+        int32_t agent_status
+        int32_t agent_duration_ms
+        int32_t agent_health
+        int32_t agent_code
+        int32_t agent_drain
         int64_t last_change_ms
         int64_t downtime_ms
         uint64_t chk_fail

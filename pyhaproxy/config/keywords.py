@@ -20,7 +20,9 @@ from .kw_global import (
     g_flag,
     g_hard_stop_after,
     g_int,
+    g_max_spread_checks,
     g_path,
+    g_spread_checks,
     g_tls,
     g_tls_ignored,
     g_tls_server,
@@ -90,6 +92,7 @@ from .kw_stats_log import (
     p_unique_id_header,
 )
 from .kw_stick import p_stick, p_stick_table
+from .kw_tcpcheck import p_tcp_check
 from .model import (
     Where,
 )
@@ -137,6 +140,8 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "noreuseport": (Kw(G, g_flag, "1.8"),),
     "expose-experimental-directives": (Kw(G, g_flag, "2.5"),),
     "hard-stop-after": (Kw(G, g_hard_stop_after, "1.8"),),
+    "spread-checks": (Kw(G, g_spread_checks, "1.3.15"),),
+    "max-spread-checks": (Kw(G, g_max_spread_checks, "1.5"),),
     "noepoll": (Kw(G, g_flag, "1.2.5", "accepted, epoll is always used"),),
     "nosepoll": (Kw(G, g_flag, "1.3.9", "accepted, epoll is always used"),),
     "nokqueue": (Kw(G, g_flag, "1.3.9", "accepted, epoll is always used"),),
@@ -213,6 +218,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "server": (Kw(BE, p_server, "1.0"),),
     "default-server": (Kw(P, p_default_server, "1.4"),),
     "http-check": (Kw(P, p_http_check, "1.4"),),
+    "tcp-check": (Kw(P, p_tcp_check, "1.5", side=BACKEND),),
     "errorloc": (Kw(P, p_errorloc, "1.1"),),
     "errorloc302": (Kw(P, p_errorloc, "1.2.5"),),
     "errorloc303": (Kw(P, p_errorloc, "1.2.5"),),
@@ -238,7 +244,6 @@ for _dir, _acts in (("req", ("del", "deny", "allow", "pass", "tarpit")), ("rsp",
 _LATER_PROXY_KEYWORDS = {
     "block": "1.3.10",
     "http-send-name-header": "1.4",
-    "tcp-check": "1.5",
     "compression": "1.5",
     "filter": "1.7",
     "rate-limit": "1.4",
@@ -274,7 +279,6 @@ _LATER_GLOBAL_KEYWORDS = {
     "ssl-default-server-options": "1.5",
     "ssl-server-verify": "1.5",
     "tune": "1.3",
-    "spread-checks": "1.3.15",
     "node": "1.4",
     "description": "1.4",
     "maxsslconn": "1.5",

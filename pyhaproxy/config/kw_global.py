@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import grp
 import pwd
+import re
 
 from . import tls as TLS
 from . import tls_server as TLSS  # tls
@@ -23,6 +24,35 @@ def g_hard_stop_after(st: State, args: list[str], where: Where) -> None:
     need(args, 1, where, "'hard-stop-after' expects <time> as argument.")
     no_extra(args, 2, where)
     st.config.global_.hard_stop_after = parse_time(args[1], "hard-stop-after", where)
+
+
+def g_spread_checks(st: State, args: list[str], where: Where) -> None:
+    """`spread-checks <0..50>`: each check's next interval is `inter` plus a random part of up to
+    N % of it, either way (2.6's check.c)."""
+    g = st.config.global_
+    if len(args) > 2:
+        raise fail(where, f"'{args[0]}' cannot handle unexpected argument '{args[2]}'.")
+    if g.spread_checks != 0:
+        # 2.6: an alert, not fatal: the first value stays
+        st.config.warnings.append(f"[ALERT] parsing [{where.file}:{where.line}]: spread-checks already "
+                                  "specified. Continuing.")
+        return
+    if len(args) < 2 or args[1] == "":
+        raise fail(where, f"'{args[0]}' expects an integer argument (0..50).")
+    m = re.match(r"[-+]?\d+", args[1])     # (atol)
+    n = int(m.group()) if m else 0
+    if not 0 <= n <= 50:
+        raise fail(where, "'spread-checks' needs a positive value in range 0..50.")
+    g.spread_checks = n
+
+
+def g_max_spread_checks(st: State, args: list[str], where: Where) -> None:
+    """`max-spread-checks TIME`: the first checks of a proxy are spread over at most this."""
+    if len(args) > 2:
+        raise fail(where, f"'{args[0]}' cannot handle unexpected argument '{args[2]}'.")
+    if len(args) < 2 or args[1] == "":
+        raise fail(where, f"'{args[0]}' expects an integer argument (0..50).")
+    st.config.global_.max_spread_checks = parse_time(args[1], args[0], where)
 
 
 def g_flag(st: State, args: list[str], where: Where) -> None:

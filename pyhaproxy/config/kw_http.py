@@ -8,6 +8,7 @@ import re
 
 from .kw_rules import parse_condition
 from .kw_stats_log import p_no_log
+from .kw_tcpcheck import option_check
 from .logformat import HTTPLOG_CLF, HTTPSLOG, parse_log_format
 from .model import (
     BUFSIZE,
@@ -193,11 +194,6 @@ _LATER_OPTIONS = {
     "http-ignore-probes": "1.6",
     "http-use-htx": "1.9",
     "http_proxy": "1.3.21",
-    "redis-check": "1.5",
-    "mysql-check": "1.4",
-    "pgsql-check": "1.5",
-    "ldap-check": "1.5",
-    "tcp-check": "1.5",
     "external-check": "1.6",
     "spop-check": "1.7",
     "socket-stats": "1.4",
@@ -289,6 +285,8 @@ def p_option(st: State, args: list[str], where: Where) -> None:
         px.options.add(name)
         return
     if name in _FLAG_OPTIONS:
+        if name == "ssl-hello-chk":
+            px.tcpcheck = None
         no_extra(args, 2, where)
         px.options.add(name)
         return
@@ -318,7 +316,13 @@ def p_option(st: State, args: list[str], where: Where) -> None:
         else:
             chk = HttpCheck(method=rest[0], uri=rest[1], version=rest[2] if len(rest) > 2 else "HTTP/1.0")
         px.httpchk = chk
+        px.tcpcheck = None
         px.options.add("httpchk")
+        return
+    if name in ("tcp-check", "redis-check", "mysql-check", "pgsql-check", "ldap-check"):
+        if px.cap == "frontend":
+            st.warn(where, f"'{name}' ignored because frontend '{px.name}' has no backend capability.")
+        option_check(px, name, args, where)
         return
     if name == "smtpchk":
         rest = args[2:]
@@ -328,6 +332,7 @@ def p_option(st: State, args: list[str], where: Where) -> None:
             px.smtpchk = (rest[0], rest[1])
         else:
             raise fail(where, "'option smtpchk' expects [HELO|EHLO <domain>].")
+        px.tcpcheck = None
         px.options.add("smtpchk")
         return
     if name in _LATER_OPTIONS:

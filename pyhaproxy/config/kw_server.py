@@ -78,6 +78,33 @@ def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
         elif opt == "check":
             srv.check = True
             i += 1
+        elif opt in ("agent-check", "no-agent-check"):
+            srv.agent_check = opt == "agent-check"
+            i += 1
+        elif opt in ("agent-port", "agent-inter", "agent-addr", "agent-send"):
+            if i + 1 >= len(args) or args[i + 1] == "":
+                what = {"agent-port": "a port number", "agent-inter": "a delay",
+                        "agent-addr": "an address", "agent-send": "a string"}[opt]
+                raise fail(where, f"'server {name}' : '{opt}' expects {what} as argument.")
+            arg = args[i + 1]
+            if opt == "agent-port":
+                if not isnum(arg) or not 1 <= int(arg) <= 65535:
+                    raise fail(where, f"'server {name}' : invalid port '{arg}' for 'agent-port'.")
+                srv.agent_port = int(arg)
+            elif opt == "agent-inter":
+                t = parse_time(arg, opt, where)
+                if t <= 0:
+                    raise fail(where, f"'server {name}' : invalid value {arg} for argument '{opt}' of "
+                                      f"server {name}.")
+                srv.agent_inter = t
+            elif opt == "agent-addr":
+                r = resolve(arg)
+                if r is None:
+                    raise fail(where, f"'server {name}' : parse agent-addr failed ('{arg}').")
+                srv.agent_addr = r[0]
+            else:
+                srv.agent_send = arg.encode("latin-1", "replace")
+            i += 2
         elif opt == "disabled":
             srv.disabled = True
             i += 1
@@ -304,6 +331,9 @@ def p_server(st: State, args: list[str], where: Where) -> None:
             raise fail(
                 where, f"server {name} has neither service port nor check port. Check has been disabled."
             )
+    if srv.agent_check and not srv.agent_port:
+        raise fail(where, f"'server {st.px().name}/{name}' : server {name} does not have agent port. "
+                          "Agent check has been disabled.")
     seen = st.server_names.setdefault(id(st.px()), {})  # a dict: a farm of 100,000 stays linear
     other = seen.get(srv.name)
     if other is not None:
@@ -326,9 +356,6 @@ LATER_SERVER_OPTIONS = {
     "on-error": "1.4",
     "on-marked-down": "1.5",
     "on-marked-up": "1.5",
-    "agent-check": "1.5",
-    "agent-port": "1.5",
-    "agent-inter": "1.5",
     "resolvers": "1.6",
     "resolve-prefer": "1.6",
     "init-addr": "1.7",
@@ -340,9 +367,9 @@ LATER_SERVER_OPTIONS = {
 }
 # Server options haproxy 2.6 lists (`haproxy -dKcfg`) that the table above does not name yet.
 for _kw in (
-    "agent-addr agent-send allow-0rtt check-alpn check-proto check-sni check-via-socks4 ciphers "
+    "allow-0rtt check-alpn check-proto check-sni check-via-socks4 ciphers "
     "ciphersuites crl-file enabled force-sslv3 force-tlsv10 force-tlsv11 force-tlsv12 force-tlsv13 "
-    "log-proto max-reuse no-agent-check no-backup no-check no-check-ssl "
+    "log-proto max-reuse no-backup no-check no-check-ssl "
     "no-ssl "
     "no-ssl-reuse no-sslv3 no-tfo no-tls-tickets no-tlsv10 no-tlsv11 no-tlsv12 no-tlsv13 npn "
     "pool-low-conn pool-max-conn pool-purge-delay resolve-net resolve-opts "

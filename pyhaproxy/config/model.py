@@ -80,6 +80,8 @@ class Global:
     h1_accept_payload_with_any_method: bool = False
     nbproc: int = 1
     hard_stop_after: int = 0  # ms; 0: a soft stop waits for every session
+    spread_checks: int = 0  # `spread-checks N`: each check interval moved by a random +/- N %
+    max_spread_checks: int = 0  # `max-spread-checks T` (ms): at most this between a proxy's first checks
     expose_experimental_directives: bool = False  # 2.5+: experimental keywords are allowed
     noreuseport: bool = False  # listeners are bound with SO_REUSEPORT unless this is set (2.x)
     nbthread: int = 1  # worker processes too (pyhaproxy has no threads): see cli.apply_command_line
@@ -155,6 +157,13 @@ class Server:
     send_proxy: int = 0  # `send-proxy` 1, `send-proxy-v2` 2: PROXY header on each connection
     pp_opts: int = 0  # `proxy-v2-options`: _core.pp_opt bits
     check_send_proxy: bool = False  # `check-send-proxy`: health checks send the header too
+    # `agent-check` (checks.py): an agent on agent-addr:agent-port (the server's address by
+    # default) asked every agent-inter (default inter) after sending agent-send
+    agent_check: bool = False
+    agent_port: int = 0
+    agent_inter: int = 0
+    agent_addr: str | None = None
+    agent_send: bytes = b""
     proto_h2: int = 0  # `proto h2`: HTTP/2 with prior knowledge towards this server (ext/h2srv.pxi)
     tls_words: list[str] = field(default_factory=list)  # its TLS options as written (config/tls_server.py)
     tls: ServerTLS | None = None  # TLS towards it (or for its checks only), else None
@@ -209,6 +218,41 @@ class HttpCheckSend:
     version: str | None = None
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: str | None = None
+
+
+@dataclass
+class TcpCheckRule:
+    """One `tcp-check` rule (2.6's struct tcpcheck_rule), or one of the rules an `option
+    redis-check|mysql-check|pgsql-check|ldap-check` stands for (checks.py runs them)."""
+
+    action: str  # connect | send | expect | comment
+    index: int = 0  # its place in the proxy's list (comments count): step = index + 1
+    comment: str | None = None
+    # connect
+    port: int = 0
+    addr: str | None = None
+    addr_port: int = 0  # a port given with `addr`
+    send_proxy: bool = False
+    ssl: bool = False
+    sni: str | None = None
+    alpn: str | None = None
+    default: bool = False  # the server's check settings (its PROXY header, TLS)
+    implicit: bool = False  # the connect 2.6 adds before rules that do not start with one
+    # send: the bytes
+    data: bytes = b""
+    # expect: string | rstring | binary | rbinary | mysql-iniths | mysql-ok | ldap-bindrsp
+    kind: str = ""
+    pattern: bytes = b""  # the string or the binary; a regex's source for rstring/rbinary
+    inverse: bool = False
+    min_recv: int = -1
+    ok_status: str | None = None  # L7OK, L7OKC, L6OK, L4OK
+    err_status: str | None = None  # L7RSP, L7STS, L7OKC, L6RSP, L4CON
+    tout_status: str | None = None  # L7TOUT, L6TOUT, L4TOUT
+    # on-success / on-error: text with `%[res.payload(O,L),CONV...]` parts: a list of literal
+    # strings and (offset, length, converters) triples
+    on_success: list[str | tuple[int, int, list[tuple[str, str]]]] | None = None
+    on_error: list[str | tuple[int, int, list[tuple[str, str]]]] | None = None
+    status_code: tuple[int, int] | None = None  # `status-code res.payload(O,L)`
 
 
 @dataclass
@@ -348,6 +392,12 @@ class Proxy:
     tunneltimeout: int = 0  # `timeout tunnel`
     tarpittimeout: int = 0  # `timeout tarpit` (0: `timeout connect`, as HAProxy does)
     smtpchk: tuple[str, str] | None = None  # `option smtpchk [HELO|EHLO domain]`
+    # `option tcp-check|redis-check|mysql-check|pgsql-check|ldap-check`: "tcp", "redis"...
+    # (the last check option of a proxy wins, as in 2.6)
+    tcpcheck: str | None = None
+    tcpcheck_rules: list[TcpCheckRule] = field(default_factory=list)  # the `tcp-check` lines
+    tcpcheck_inherited: bool = False  # those rules are the defaults' (a proxy's own replace them)
+    tcpcheck_proto: list[TcpCheckRule] = field(default_factory=list)  # the option's own rules
     default_backend: str | None = None
     use_backends: list[UseBackend] = field(default_factory=list)
     use_servers: list[UseServer] = field(default_factory=list)

@@ -145,6 +145,7 @@ class Parser:
         if cap == "backend":
             px.default_backend = None
         px.dispatch = None
+        px.tcpcheck_inherited = bool(px.tcpcheck_rules)  # a proxy's own `tcp-check` lines replace them
         px.appsession, px.appsession_len, px.appsession_timeout = None, 0, 0
         # header captures are not inherited in 1.2 (only the cookie capture is)
         px.captures = [c for c in px.captures if c.kind == "cookie"]
@@ -179,6 +180,9 @@ class Parser:
             raise ConfigError(files[-1] if files else "<string>", 0, "no <listen> line. Nothing to do !")
         for px in cfg.proxies:
             self._check_proxy(px)
+            if px.tcpcheck_rules and not px.tcpcheck_inherited and px.tcpcheck != "tcp":
+                cfg.warnings.append(f"[WARNING] {px.cap} '{px.name}' uses tcp-check rules without "
+                                    "'option tcp-check', so the rules are ignored.")
             if (px.cap != "frontend" and px.load_server_state == "global"
                     and not cfg.global_.server_state_file):
                 cfg.warnings.append(

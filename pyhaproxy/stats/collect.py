@@ -59,6 +59,7 @@ TYPE_SERVER = 2
 CHECK_NAMES = {int(m): ("" if m is check_status.CHK_UNKNOWN else m.name[4:]) for m in check_status}
 CHECK_DESC = dict(REASONS)
 del CHECK_DESC[check_status.CHK_UNKNOWN]
+_CODE_STATUSES = (check_status.CHK_L7OK, check_status.CHK_L7OKC, check_status.CHK_L7STS)
 HRSP = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other")
 # Index of each HRSP column in shm_ctr.hrsp[6] as the worker writes it (ext/http.pxi:
 # hrsp[status // 100] for 1xx..5xx, hrsp[0] for any other status).
@@ -81,6 +82,7 @@ class View:
     rates: Any = None  # rates.RateMeter: the master's once-a-second samples, or None (no rates)
     maxsock: int = 0  # the fd budget of a worker (startup.compute_maxsock)
     memmax_mb: int = 0  # -m
+    checker: Any = None  # checks.HealthChecker of the generation: the checks' last texts, or None
 
 
 @dataclass
@@ -156,6 +158,12 @@ def server_state(info: dict[str, Any], srv: Server) -> tuple[str, str]:
     if info.get("admin_down"):
         return "maint", "MAINT"
     up = info.get("state", 1) in (1, 2)
+    if srv.agent_check and srv.agent_port:
+        # 2.6: an agent's drain, and a server its agent put down, say so
+        if up and info.get("agent_drain"):
+            return "nolb", "DRAIN (agent)"
+        if not up and not int(info.get("agent_health", 1)):
+            return "down", "DOWN (agent)"
     if info.get("state", 1) == 2:
         # UP by its checks but out of load balancing (http-check disable-on-404): 2.6's NOLB
         health = int(info.get("check_health", 0))
@@ -378,7 +386,7 @@ def _proxy_rows(
         sc = _sum(shm, nproxy + gi)
         state, status = server_state(info, srv)
         usable = state in ("up", "going_down", "nocheck")
-        w = int(info.get("weight", srv.weight))
+        w = int(info.get("weight", srv.weight)) or int(info.get("agent_drain", 0))
         if usable:
             if srv.backup:
                 bck += 1
@@ -413,14 +421,32 @@ def _proxy_rows(
             **_time_fields(sc, "req_tot" if px.mode == "http" else "tot_sess"),
         }  # fmt: skip
         if srv.check:
+            v.update({"chkfail": int(info.get("chk_fail", 0)), "chkdown": int(info.get("down_trans", 0)),
+                      "downtime": downtime // 1000})
+        if srv.check and not info.get("admin_down"):
+            # (2.6: a server in maintenance has its health check paused: no check fields)
             cs = int(info.get("check_status", 0))
             v.update({
-                "chkfail": int(info.get("chk_fail", 0)), "chkdown": int(info.get("down_trans", 0)),
                 "check_status": CHECK_NAMES.get(cs, ""), "check_desc": CHECK_DESC.get(cs, ""),
+                # 2.6 gives the code of the statuses with layer 5-7 data only
+                "check_code": int(info.get("check_code", 0)) if cs in _CODE_STATUSES else "",
                 "check_duration": int(info.get("check_duration_ms", 0)) if cs else "",
                 "check_rise": srv.rise, "check_fall": srv.fall,
                 "check_health": int(info.get("check_health", 0)),
                 "downtime": downtime // 1000,
+            })  # fmt: skip
+        last = view.checker.last_texts(gi) if view.checker is not None else ("", "")
+        if srv.check and not info.get("admin_down") and last[0]:
+            v["last_chk"] = last[0]
+        if srv.agent_check and srv.agent_port:
+            if last[1]:
+                v["last_agt"] = last[1]
+            ag = int(info.get("agent_status", 0))
+            v.update({
+                "agent_status": CHECK_NAMES.get(ag, ""), "agent_desc": CHECK_DESC.get(ag, ""),
+                "agent_code": int(info.get("agent_code", 0)) if ag in _CODE_STATUSES else "",
+                "agent_duration": int(info.get("agent_duration_ms", 0)) if ag else "",
+                "agent_rise": 1, "agent_fall": 1, "agent_health": int(info.get("agent_health", 0)),
             })  # fmt: skip
         if lc:
             v["lastchg"] = max(0, int(now - lc / 1000))

@@ -1,7 +1,7 @@
 """End-to-end tests of the protocol health checks `option smtpchk` and `option ssl-hello-chk`.
 
-smtpchk (HAProxy 1.2): `HELO localhost` (or the configured `HELO|EHLO domain`) is sent once
-connected, and the server's first reply line must start with '2'. ssl-hello-chk: a TLS
+smtpchk (HAProxy 1.2; 2.6.12's rule set): the greeting must be a 2xx line, then `HELO localhost`
+(or the configured `HELO|EHLO domain`) is sent and must get a 2xx, then QUIT. ssl-hello-chk: a TLS
 ClientHello is sent, and a TLS handshake or alert record in reply proves an SSL/TLS stack
 answered. Real servers started here: a small SMTP speaker, Python's TLS server with a
 certificate made by openssl, and plain TCP servers that answer something else.
@@ -75,6 +75,9 @@ def smtp(greeting: bytes) -> Callable[[socket.socket, list[bytes]], None]:
         received.append(data)
         if data:
             conn.sendall(b"250 mx.test\r\n")
+            # 2.6.12 then says QUIT and wants a 2xx to it
+            if conn.recv(1024).startswith(b"QUIT"):
+                conn.sendall(b"221 bye\r\n")
     return talk
 
 

@@ -33,7 +33,7 @@ class FakeShm:
     def set_srv_weight(self, i: int, w: int) -> None:
         self.info[i]["weight"] = w
 
-    def set_srv_check(self, i: int, status: int, duration_ms: int, health: int) -> None:
+    def set_srv_check(self, i: int, status: int, duration_ms: int, health: int, code: int = 0) -> None:
         self.info[i].update(check_status=status, check_health=health)
 
 

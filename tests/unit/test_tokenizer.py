@@ -439,6 +439,7 @@ _2X_FILES = {"test_tokenizer.py", "test_config_syntax.py",
              "test_table_converters.py",     # (a quoted lf-string)
              "test_table_arrays.py",         # (quoted lf-strings)
              "test_early_hint.py",           # (quoted header values)
+             "test_tcp_check_rules.py",      # (a quoted on-error log-format)
              "test_hash_functions.py",       # (a quoted lf-string)
              "test_log_format_merge.py"}     # (quoted log-formats with runs of spaces)
 
