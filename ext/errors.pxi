@@ -9,7 +9,7 @@
 # when it stays (2.6 keeps an HTTP/1.1 client after a deny, a 503...).
 
 cdef enum:
-    ERR_NPAGES = 7          # the statuses a proxy can replace: 400 403 408 500 502 503 504
+    ERR_NPAGES = 17         # the statuses a proxy can replace (ERROR_CODES)
 
 
 cdef struct px_pages_t:
@@ -19,7 +19,12 @@ cdef struct px_pages_t:
 
 cdef px_pages_t *g_pages = NULL
 cdef int g_npages_px = 0
-_PAGE_CODES = (400, 403, 408, 500, 502, 503, 504)
+# 2.6's: the statuses it can generate, so the ones `errorfile`, `errorfiles` and `http-error`
+# accept (pyhaproxy/config reads them from here)
+ERROR_CODES = (200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504)
+cdef int ERROR_CODE_AT[ERR_NPAGES]
+for _k, _code in enumerate(ERROR_CODES):
+    ERROR_CODE_AT[_k] = _code
 
 cdef const char *ERR_400 = b"HTTP/1.1 400 Bad request\r\nContent-length: 90\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n"
 
@@ -112,9 +117,9 @@ cdef int errors_setup_proxy(int px, object pp) except -1:
     if px >= g_npages_px:
         raise ValueError("proxy index out of range")
     for code, page in pp.errpages.items():
-        if code not in _PAGE_CODES:
+        if code not in ERROR_CODES:
             continue
-        k = _PAGE_CODES.index(code)
+        k = ERROR_CODES.index(code)
         text = bytes(page)[:BUFSIZE]
         g_pages[px].page[k] = <char *>malloc(max(1, len(text)))
         if g_pages[px].page[k] == NULL:
@@ -125,29 +130,20 @@ cdef int errors_setup_proxy(int px, object pp) except -1:
 
 
 cdef const char *px_error_page(int px, int status, int *len) noexcept nogil:
-    """Proxy px's errorfile/errorloc answer for status (len set), or NULL for the built-in page.
-
-    Statuses map to pages as error_page() does (501/505 use the 400 page, unknown ones the 500).
-    """
+    """Proxy px's errorfile/errorloc/http-error answer for status (len set), or NULL for the
+    built-in page. A status 2.6 cannot generate uses its page for 500 (505: the 400 one)."""
     cdef int k
     if g_pages == NULL or px < 0 or px >= g_npages_px:
         return NULL
-    if status == 400 or status == 501 or status == 505:
-        k = 0
-    elif status == 403:
-        k = 1
-    elif status == 408:
-        k = 2
-    elif status == 502:
-        k = 4
-    elif status == 503:
-        k = 5
-    elif status == 504:
-        k = 6
-    elif status == 500:
-        k = 3
+    if status == 505:
+        status = 400
+    for k in range(ERR_NPAGES):
+        if ERROR_CODE_AT[k] == status:
+            break
     else:
-        return NULL          # (404, 405, 429 of http-request deny: the built-in page)
+        for k in range(ERR_NPAGES):
+            if ERROR_CODE_AT[k] == 500:
+                break
     if g_pages[px].page[k] == NULL:
         return NULL
     len[0] = g_pages[px].page_len[k]

@@ -225,6 +225,8 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     cdef int g = -1, r, opts, prev
     cdef char ip[64]
     cdef sockaddr_storage dst
+    cdef const char *mon
+    cdef int n = 0
     s.meth = m.meth
     s.t_req = g_now
     s.status = 0
@@ -258,7 +260,11 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
             http_send_error(idx, 503)       # `monitor fail`: the proxy's 503 page
             return
         s.status = 200
-        http_send_raw(idx, MONITOR_OK, <int>strlen(MONITOR_OK))
+        mon = px_error_page(s.px, 200, &n)       # (`errorfile 200` replaces the answer, as 2.6)
+        if mon == NULL:
+            mon = MONITOR_OK
+            n = <int>strlen(MONITOR_OK)
+        http_send_raw(idx, mon, n)
         return
     log_keep_request(s, m, buf + m.start, m.first_line_len)     # the request line as received
     s.uid_len = 0

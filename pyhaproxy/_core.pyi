@@ -390,6 +390,7 @@ class log_var(IntEnum):
 
 LOG_FACILITIES: list[str]
 LOG_LEVELS: list[str]
+ERROR_CODES: tuple[int, ...]  # the statuses a proxy's error pages may replace (2.6's)
 STATS_ADMIN_HEADER: str  # the header a worker adds to a stats request `stats admin` allows
 
 class Shm:

@@ -41,6 +41,7 @@ from .kw_http import (
     p_no,
     p_option,
 )
+from .kw_http_errors import p_errorfiles, p_http_error
 from .kw_peers import g_localpeer  # peers
 from .kw_proxy import (
     TIMEOUT_SIDES,
@@ -223,6 +224,8 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "errorloc302": (Kw(P, p_errorloc, "1.2.5"),),
     "errorloc303": (Kw(P, p_errorloc, "1.2.5"),),
     "errorfile": (Kw(P, p_errorfile, "1.2.13"),),
+    "errorfiles": (Kw(P, p_errorfiles, "2.2"),),
+    "http-error": (Kw(P, p_http_error, "2.2"),),
     "reqadd": (Kw(L, header_rule("req", "add", False, 1), "1.0"),),
     "rspadd": (Kw(L, header_rule("rsp", "add", False, 1), "1.0"),),
     "reqrep": (Kw(L, header_rule("req", "rep", False, 2), "1.0"),),
@@ -262,7 +265,6 @@ _LATER_PROXY_KEYWORDS = {
     "retry-on": "2.0",
     "srvtcpka-cnt": "2.2",
     "clitcpka-cnt": "2.2",
-    "errorfiles": "2.2",
     "max-session-srv-conns": "2.0",
 }
 

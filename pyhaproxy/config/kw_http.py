@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 
+from .kw_http_errors import read_errorfile
 from .kw_rules import parse_condition
 from .kw_stats_log import p_no_log
 from .kw_tcpcheck import option_check
 from .logformat import HTTPLOG_CLF, HTTPSLOG, parse_log_format
 from .model import (
-    BUFSIZE,
     Capture,
     Cookie,
     HttpCheck,
@@ -382,8 +381,7 @@ def p_errorloc(st: State, args: list[str], where: Where) -> None:
         st.warn(where, f"error {code} relocation will be ignored.")
         return
     kind = "303" if args[0] == "errorloc303" else "302"
-    st.px().errorloc[code] = (kind, args[2])
-    st.px().errorfile.pop(code, None)
+    st.px().error_rules.append(("loc", code, (kind, args[2])))
 
 
 def p_errorfile(st: State, args: list[str], where: Where) -> None:
@@ -391,16 +389,8 @@ def p_errorfile(st: State, args: list[str], where: Where) -> None:
         raise fail(where, "'errorfile' expects <error> and <file> as arguments.")
     no_extra(args, 3, where)
     code = parse_int(args[1], "errorfile", where)
-    path = args[2]
-    try:
-        with open(path, "rb") as f:
-            data = f.read(BUFSIZE + 1)
-    except OSError as e:
-        raise fail(where, f"error opening file <{path}> ({os.strerror(e.errno or 0)}).") from None
-    if len(data) > BUFSIZE:
-        raise fail(where, f"file <{path}> is larger than the buffer size ({BUFSIZE} bytes).")
+    text = read_errorfile(args[2], where)
     if code not in ERROR_CODES:
         st.warn(where, f"status code {code} cannot be overridden.")
         return
-    st.px().errorfile[code] = data.decode("latin-1")
-    st.px().errorloc.pop(code, None)
+    st.px().error_rules.append(("page", code, text))

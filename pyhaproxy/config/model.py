@@ -376,6 +376,11 @@ class Proxy:
     captures: list[Capture] = field(default_factory=list)
     errorloc: dict[int, tuple[str, str]] = field(default_factory=dict)  # code -> (kind, value)
     errorfile: dict[int, str] = field(default_factory=dict)  # code -> file contents
+    # errorfile/errorloc/errorfiles/http-error lines in order (defaults' first), resolved into
+    # errorfile/errorloc once every http-errors section is known (kw_http_errors.resolve):
+    # ("page", code, raw answer) | ("loc", code, (kind, url)) | ("files", code or 0, (name, where))
+    # | ("default", code, None)
+    error_rules: list[tuple[str, int, Any]] = field(default_factory=list)
     stats: Stats = field(default_factory=Stats)
     where: Where = field(default_factory=Where)
     # True when a `balance` line was given (directly or through defaults). HAProxy 1.2 without
@@ -445,6 +450,7 @@ class Config:
     warnings: list[str] = field(default_factory=list)
     peers: list[PeersSection] = field(default_factory=list)  # peers: the `peers` sections
     userlists: list[Userlist] = field(default_factory=list)  # `userlist` sections
+    http_errors: dict[str, dict[int, str]] = field(default_factory=dict)  # `http-errors` sections
     localpeer: str = ""  # peers: this process's peer name (-L, `localpeer`, the host name)
     localpeer_cmdline: bool = False  # peers: -L given (a `localpeer` line is then ignored)
 

@@ -17,6 +17,10 @@ import stat
 from . import sample
 from .keywords import lookup
 from .kw_bind import add_binds
+from .kw_http_errors import HTTP_ERRORS
+from .kw_http_errors import open_section as http_errors_open_section
+from .kw_http_errors import resolve as resolve_error_pages
+from .kw_http_errors import section_line as http_errors_line
 from .kw_peers import PEERS, initial_localpeer, peers_line
 from .kw_peers import open_section as peers_open_section
 from .kw_stick import check_stick_refs
@@ -84,6 +88,9 @@ class Parser:
         if kw == USERLIST:
             userlist_open_section(st, args, where)
             return
+        if kw == HTTP_ERRORS:
+            http_errors_open_section(st, args, where)
+            return
         if kw in UNSUPPORTED_SECTIONS:
             raise not_supported(f"section '{kw}'", UNSUPPORTED_SECTIONS[kw], where)
         if st.section == PEERS:
@@ -91,6 +98,9 @@ class Parser:
             return
         if st.section == USERLIST:
             userlist_line(st, args, where)
+            return
+        if st.section == HTTP_ERRORS:
+            http_errors_line(st, args, where)
             return
         if st.section is None:
             raise fail(where, f"unknown keyword '{kw}' out of section.")
@@ -189,6 +199,7 @@ class Parser:
                     f"[WARNING] backend '{px.name}' configured to load server state file from global section "
                     "'server-state-file' directive. Unfortunately, 'server-state-file' is not set!")
         self._check_switching(cfg)
+        resolve_error_pages(cfg)
         check_stick_refs(cfg)
         check_userlists(cfg.userlists)
         return cfg

@@ -38,7 +38,6 @@ UNSUPPORTED_SECTIONS = {
     "mailers": "1.6",
     "program": "1.9",
     "cache": "1.8",
-    "http-errors": "2.2",
     "ring": "2.2",
     "log-forward": "2.3",
     "fcgi-app": "2.1",
@@ -58,6 +57,7 @@ class State:
     seen: set[str] = field(default_factory=set)  # "already specified" tracking, per section
     global_seen: set[str] = field(default_factory=set)
     stats_detached: bool = False  # a listen's first `stats` line drops the inherited settings
+    http_errors_name: str = ""  # the `http-errors` section being read
     anon_acls: int = 0  # numbering of anonymous `{ ... }` ACLs
     server_names: dict[int, dict[str, Server]] = field(default_factory=dict)  # per proxy (by id)
 

@@ -12,6 +12,7 @@ import socket
 import warnings
 from functools import lru_cache
 
+from .. import _core
 from .lexer import ConfigError
 from .model import (
     Where,
@@ -26,7 +27,8 @@ LOG_LEVELS = "emerg alert crit err warning notice info debug".split()
 
 CAPTURE_LEN = 64  # HAProxy 1.2: cookie captures are truncated to CAPTURE_LEN - 1 bytes
 
-ERROR_CODES = (400, 403, 408, 500, 502, 503, 504)
+# the statuses a proxy's error pages may replace: ext/errors.pxi's (2.6's) list
+ERROR_CODES: tuple[int, ...] = tuple(_core.ERROR_CODES)
 
 MAX_TIME_MS = 2**31 - 1
 

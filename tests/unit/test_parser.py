@@ -436,12 +436,14 @@ def test_capture_cookie_is_truncated_with_warning() -> None:
 def test_errorloc_variants() -> None:
     cfg = parse_text(
         "listen a :80\n    errorloc 503 /sorry.html\n    errorloc302 502 http://x/e\n"
-        "    errorloc303 504 /late\n    errorloc 404 /nope\n    server s 127.0.0.2\n",
+        "    errorloc303 504 /late\n    errorloc 409 /nope\n    errorloc 404 /gone\n    server s 127.0.0.2\n",
         "e.cfg",
     )
     px = cfg.proxies[0]
-    assert px.errorloc == {503: ("302", "/sorry.html"), 502: ("302", "http://x/e"), 504: ("303", "/late")}
-    assert cfg.warnings == ["[WARNING] parsing [e.cfg:5] : error 404 relocation will be ignored."]
+    # (every status 2.6 can generate may be relocated: 404 too, not 409)
+    assert px.errorloc == {503: ("302", "/sorry.html"), 502: ("302", "http://x/e"), 504: ("303", "/late"),
+                           404: ("302", "/gone")}
+    assert cfg.warnings == ["[WARNING] parsing [e.cfg:5] : error 409 relocation will be ignored."]
 
 
 def test_errorfile_reads_the_file(tmp_path: Path) -> None:
