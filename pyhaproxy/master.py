@@ -737,6 +737,7 @@ class Master:
             code = 1
             try:
                 self._child_setup(gen, old_mask)
+                self._cpu_map(gen, idx)
                 self._run_worker(gen.cfg, gen.listeners, gen.shm, idx, debug=bool(gen.cfg.global_.debug),
                                  ready_fd=gen.ready_w, maps_dir=gen.maps.directory if gen.maps else "",
                                  contexts=gen.tls_contexts)
@@ -753,6 +754,16 @@ class Master:
         gen.started[idx] = time.monotonic()
         self.pids[pid] = (gen, idx)
         return pid
+
+    def _cpu_map(self, gen: Generation, idx: int) -> None:  # pragma: no cover - in the worker
+        """`cpu-map 1/N CPUS`: worker N (2.6's thread N) binds itself before it serves."""
+        cpus = gen.cfg.global_.cpu_map.get(idx + 1)
+        if cpus:
+            try:
+                os.sched_setaffinity(0, set(cpus))
+            except OSError as e:
+                self.log.warning(f"[{self.name}.main()] cpu-map: cannot bind worker {idx + 1} to "
+                                 f"CPUs {','.join(map(str, cpus))}: {e.strerror}.")
 
     def _child_setup(self, gen: Generation, old_mask: set[Any]) -> None:  # pragma: no cover
         """In the forked worker: drop everything of the master's before entering the worker."""

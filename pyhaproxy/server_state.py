@@ -67,10 +67,28 @@ _FROM_HCHK = {h: ours for ours, (h, _r) in _HCHK.items()}
 
 
 def proxy_uuids(cfg: Config) -> list[int]:
-    """Each proxy's id as 2.6 numbers them: in order from 1, after the `GLOBAL` proxy that a
-    `stats socket` line creates (measured: with one, the first proxy is #2)."""
-    base = 2 if cfg.global_.stats_sockets or cfg.global_.stats_socket is not None else 1
-    return [base + i for i in range(len(cfg.proxies))]
+    """Each proxy's id (`iid`) as 2.6 numbers them: `id N` where given; the others in order, the
+    `GLOBAL` proxy a `stats socket` line creates coming first (measured: with one, the first
+    proxy is #2), each taking the first free number from a counter that every proxy advances
+    (2.6's next_pxid: after `id 7` on the first proxy, the second is #3, not #2)."""
+    used = {px.id for px in cfg.proxies if px.id}
+    nxt = 1
+    if cfg.global_.stats_sockets or cfg.global_.stats_socket is not None:
+        while nxt in used:
+            nxt += 1
+        used.add(nxt)
+        nxt += 1
+    ids = []
+    for px in cfg.proxies:
+        if px.id:
+            ids.append(px.id)
+        else:
+            while nxt in used:
+                nxt += 1
+            used.add(nxt)
+            ids.append(nxt)
+        nxt += 1
+    return ids
 
 
 def _has_servers_side(px: Proxy) -> bool:

@@ -68,6 +68,9 @@ class StatsSocket:
 
 @dataclass
 class Global:
+    node: str = ""  # `node NAME` (show info; 2.6's default: the host name)
+    description: str = ""  # `description TEXT` (show info)
+    cpu_map: dict[int, list[int]] = field(default_factory=dict)  # `cpu-map`: worker (thread) -> CPUs
     daemon: bool = False
     debug: bool = False
     quiet: bool = False
@@ -381,6 +384,8 @@ class Proxy:
     # ("page", code, raw answer) | ("loc", code, (kind, url)) | ("files", code or 0, (name, where))
     # | ("default", code, None)
     error_rules: list[tuple[str, int, Any]] = field(default_factory=list)
+    description: str = ""  # `description TEXT` (the stats page)
+    id: int = 0  # `id N`: the proxy's iid; 0: numbered as 2.6 does (server_state.proxy_uuids)
     stats: Stats = field(default_factory=Stats)
     where: Where = field(default_factory=Where)
     # True when a `balance` line was given (directly or through defaults). HAProxy 1.2 without

@@ -46,6 +46,7 @@ class Parser:
         self.config = Config()
         self.st = State(config=self.config, defaults=_new_defaults())
         self.ctx = ctx or Context()
+        self.st.env = self.ctx.env
         self.config.localpeer = initial_localpeer(self.ctx.localpeer)  # peers
         self.config.localpeer_cmdline = bool(self.ctx.localpeer)
 

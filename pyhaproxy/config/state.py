@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .model import (
     Config,
@@ -58,6 +59,7 @@ class State:
     global_seen: set[str] = field(default_factory=set)
     stats_detached: bool = False  # a listen's first `stats` line drops the inherited settings
     http_errors_name: str = ""  # the `http-errors` section being read
+    env: Any = None  # the environment `"${VAR}"` expands from (setenv & co change it); None: os.environ
     anon_acls: int = 0  # numbering of anonymous `{ ... }` ACLs
     server_names: dict[int, dict[str, Server]] = field(default_factory=dict)  # per proxy (by id)
 

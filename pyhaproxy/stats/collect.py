@@ -24,6 +24,7 @@ from pyhaproxy import __version__
 from pyhaproxy._core import check_status
 from pyhaproxy.checks import REASONS
 from pyhaproxy.config.model import Config, Proxy, Server, server_ids
+from pyhaproxy.server_state import proxy_uuids
 from pyhaproxy.stats.rates import RateMeter
 from pyhaproxy.version import RELEASE_DATE
 
@@ -199,6 +200,7 @@ def collect(view: View, scope: set[str] | None = None, now: float | None = None)
     gi = 0  # global server index: proxies in config order, servers in order inside each
     cum_conns = cum_req = cur_conns = 0
     ssl = {"ssl_sess": 0, "ssl_reused": 0, "ssl_cur": 0, "srv_ssl_sess": 0, "srv_ssl_cur": 0}
+    uuids = proxy_uuids(cfg)
     for pi, px in enumerate(cfg.proxies):
         first = gi
         gi += len(px.servers)
@@ -216,7 +218,7 @@ def collect(view: View, scope: set[str] | None = None, now: float | None = None)
                 ssl["srv_ssl_cur"] += sc["ssl_cur"]
         if not _in_scope(scope, px.name):
             continue
-        proxies.append(_proxy_rows(view, px, pi, first, nproxy, pc, now, rates))
+        proxies.append(_proxy_rows(view, px, pi, uuids[pi], first, nproxy, pc, now, rates))
     workers = []
     for slot, pid in enumerate(view.workers):
         rss, cpu = _process_figures(pid)
@@ -271,7 +273,8 @@ def collect(view: View, scope: set[str] | None = None, now: float | None = None)
         "CompressBpsRateLim": 0,
         # the workers' idle time over the last second, from their CPU time
         "Idle_pct": max(0, min(100, 100 - rates.rate("cpu_ms") // (10 * nworkers))),
-        "node": socket.gethostname(),      # (2.6's default node name; `node` is not supported)
+        "node": g.node or socket.gethostname(),     # (`node`; 2.6's default: the host name)
+        "description": g.description,
         "Stopping": int(view.stopping),
         # (2.6 counts the stats sockets' listeners too)
         "Listeners": sum(len(p.binds) for p in cfg.proxies if not p.disabled) + len(g.stats_sockets),
@@ -344,11 +347,10 @@ def _http_fields(px: Proxy, c: dict[str, Any], values: dict[str, Any]) -> None:
 
 
 def _proxy_rows(
-    view: View, px: Proxy, pi: int, first: int, nproxy: int, pc: dict[str, Any], now: float,
+    view: View, px: Proxy, pi: int, iid: int, first: int, nproxy: int, pc: dict[str, Any], now: float,
     rates: RateMeter,
 ) -> ProxyStats:
     shm = view.shm
-    iid = pi + 1
     mode = px.mode if px.mode in ("tcp", "http") else "tcp"
     # a connection refused by `tcp-request connection|session` rules is one of conn_tot, never a
     # session of stot (2.6, measured); the worker counts it in tot_sess at accept

@@ -20,7 +20,7 @@ def header() -> str:
     return "# " + ",".join(FIELDS) + ",\n"
 
 
-def _field(v: object) -> str:
+def field(v: object) -> str:
     if v is None:
         return ""
     s = str(v)
@@ -31,8 +31,8 @@ def _field(v: object) -> str:
 
 def row_line(row: Row) -> str:
     vals = row.values
-    out = [_field(row.pxname), _field(row.svname)]
-    out += [_field(vals.get(name, "")) for name in FIELDS[2:]]
+    out = [field(row.pxname), field(row.svname)]
+    out += [field(vals.get(name, "")) for name in FIELDS[2:]]
     return ",".join(out) + ",\n"
 
 

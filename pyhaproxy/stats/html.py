@@ -174,7 +174,8 @@ def _proxy_table(ps: ProxyStats, only_up: bool, admin: bool = False, uri: str = 
     out += [
         '<table class="tbl" width="100%">',
         f'<tr><th class="pxname" width="10%"><a name="{escape(px.name)}"></a>{escape(px.name)}</th>'
-        f'<th class="empty" colspan="{ncols - 1}"></th></tr>',
+        f'<th class="{"desc" if px.description else "empty"}" colspan="{ncols - 1}">'
+        f'{escape(px.description)}</th></tr>',
         '<tr class="titre">' + "".join(_group_th(g, n) for g, n in _GROUPS) + "</tr>",
         '<tr class="titre">' + "".join(f"<th>{t}</th>" for t, _ in _COLS) + "</tr>",
     ]  # fmt: skip

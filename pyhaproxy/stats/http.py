@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl
 
 from pyhaproxy._core import STATS_ADMIN_HEADER
 from pyhaproxy.config.model import Config, Proxy
+from pyhaproxy.server_state import proxy_uuids
 from pyhaproxy.stats import csv as csv_fmt
 from pyhaproxy.stats import html as html_fmt
 from pyhaproxy.stats import prometheus as prom_fmt
@@ -158,8 +159,9 @@ def admin_post(body: bytes, view: View, notify: Callable[[str], None] | None) ->
         return "ERRP"
     names = [p.name for p in view.cfg.proxies if p.cap != "frontend"]
     if backend is not None and backend.startswith("#") and backend[1:].isdigit():
-        i = int(backend[1:]) - 1            # (the proxy's iid, as the page's forms send it)
-        backend = view.cfg.proxies[i].name if 0 <= i < len(view.cfg.proxies) else None
+        ids = proxy_uuids(view.cfg)         # (the proxy's iid, as the page's forms send it)
+        found = [p.name for p, i in zip(view.cfg.proxies, ids, strict=True) if i == int(backend[1:])]
+        backend = found[0] if found else None
     if backend is None or names.count(backend) != 1:
         return "ERRP" if servers or backend is not None else "NONE"
     if not servers or action is None:

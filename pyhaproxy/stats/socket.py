@@ -350,7 +350,8 @@ class CommandHandler:
             return HELP
         if w0 == "show" and w1 == "info":
             snap = collect(view)
-            return "".join(f"{k}: {v}\n" for k, v in snap.info.items())
+            # (a value with a comma or a quote is CSV-quoted, as 2.6 writes its fields)
+            return "".join(f"{k}: {csv_fmt.field(v)}\n" for k, v in snap.info.items())
         if w0 == "show" and w1 == "peers":  # peers
             from pyhaproxy.peers.show import show_peers
 

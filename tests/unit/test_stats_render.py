@@ -186,7 +186,7 @@ def test_show_stat_filter(view: View) -> None:
 
 
 def test_csv_quotes_commas() -> None:
-    assert csv_fmt._field('a,b"c') == '"a,b""c"'
+    assert csv_fmt.field('a,b"c') == '"a,b""c"'
 
 
 def test_scope_limits_proxies(view: View) -> None:
