@@ -161,6 +161,16 @@ cdef int be_srv_act(px_t *p) noexcept nogil:
     return n
 
 
+cdef inline int redispatch_due(px_t *p, int left) noexcept nogil:
+    """`option redispatch N` on this retry (`left` retries remain after it): every Nth retry, or
+    for N < 0 the -Nth retry before the last (the default -1: the last); 0 never (2.6's formula)."""
+    cdef int n = p.conf.redispatch_after, done = p.conf.retries - left, k
+    if n > 0:
+        return done % n == 0
+    k = p.conf.retries + 1 + n
+    return n < 0 and k > 0 and done % k == 0
+
+
 cdef int sess_retry(int idx, int async_err) noexcept nogil:
     """After a failed connect: 0 if the session was failed, 1 if another attempt should be made
     now, 2 if it should be made after the turn-around wait (`sess_turnaround`).
@@ -189,8 +199,8 @@ cdef int sess_retry(int idx, int async_err) noexcept nogil:
         ctr_srv(s.srv).retries += 1
     rr = p.balance == BAL_ROUNDROBIN or p.balance == BAL_STATIC_RR
     act = be_srv_act(p)
-    if (p.opts & PO_REDISPATCH) and p.nsrv > 0:
-        redisp = s.retries_left == 0 or (s.srv >= 0 and (
+    if (p.opts & PO_REDISPATCH) and p.nsrv > 0 and s.prst != PRST_FORCE:
+        redisp = redispatch_due(p, s.retries_left) or (s.srv >= 0 and (
             not srv_alive(s.srv) or (s.ck_found_srv != s.srv and act > 1 and rr)))
     if redisp:
         # Another server than the one that failed.

@@ -162,6 +162,7 @@ cdef struct px_conf_t:
     int tarpittimeout      # `timeout tarpit`: how long a tarpitted request is held (0: contimeout)
     int grace
     int retries
+    int redispatch_after   # `option redispatch N`: every Nth retry (N < 0: the -Nth before the last)
     int uri_len            # `balance uri len N`: at most N characters of the URI are hashed (0: all)
     int uri_depth          # `balance uri depth N`, stored as N + 1: hashing stops at that '/'
     int uri_path_only      # `balance uri path-only`: an absolute URI's scheme and authority are skipped

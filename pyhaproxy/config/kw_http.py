@@ -294,9 +294,12 @@ def p_option(st: State, args: list[str], where: Where) -> None:
         px.options.update(("forceclose", "httpclose"))  # forceclose implies httpclose
         return
     if name == "redispatch":
-        no_extra(args, 2, where)
+        no_extra(args, 3, where)
         px.options.add("redispatch")
         px.redispatch = True
+        if len(args) > 2 and not re.fullmatch(r"-?[0-9]{1,9}", args[2]):
+            raise fail(where, f"'option redispatch' expects an integer (got '{args[2]}').")
+        px.redispatch_after = int(args[2]) if len(args) > 2 else -1
         return
     if name == "transparent":
         no_extra(args, 2, where)

@@ -361,6 +361,7 @@ class Proxy:
     inspectdelay: int = 0  # `tcp-request inspect-delay`: TCP content rules may wait this long for data
     rspinspectdelay: int = 0  # `tcp-response inspect-delay`: the response rules wait for the server
     retries: int = DEFAULT_RETRIES
+    redispatch_after: int = -1  # `option redispatch [N]`: 2.6's default, the last retry
     redispatch: bool = False
     grace: int = 0
     maxconn: int = 0  # 0: the global maxconn (2.6), set by startup.apply_options
