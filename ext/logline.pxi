@@ -681,7 +681,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
     cdef px_t *be = &g_px[s.be]     # the same proxy for a `listen`
     cdef char b[LOG_HDR_ROOM + LOG_MAX + 8]
     cdef int cap = LOG_HDR_ROOM + LOG_MAX
-    cdef int n, http, retries, redisp, srvconn, beconn, status, k, level
+    cdef int n, http, retries, redisp, srvconn, beconn, status, k, level, err
     cdef long long tq, tw, tc, tr, tt, t0
     cdef unsigned long long nbytes
     cdef const char *line
@@ -749,13 +749,15 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
             retries = 0
         redisp = s.redispatched
     nbytes = asap_bytes if asap else chan_count(&s.rsp)
-    # `option log-separate-errors`: a redispatch, an abnormal end, a retry or a 5xx is logged
-    # at level err (2.6's strm_log)
-    level = LOG_INFO
-    if (p.opts & PO_LOG_SEPARATE_ERRORS) and (
-            redisp or s.term_cause != 0 or retries > 0
-            or (p.mode == MODE_HTTP and s.status >= 500)):
-        level = LOG_ERR
+    # 2.6's strm_log: a redispatch, an abnormal end (beyond a local answer), a retry or a 5xx is
+    # an error: logged at level err under `option log-separate-errors`; the only lines
+    # `option dontlog-normal` keeps
+    err = redisp or (s.term_cause != TERM_NONE and s.term_cause != TERM_LOCAL) or retries > 0 or (
+        p.mode == MODE_HTTP and s.status >= 500)
+    if not err and (p.opts & PO_DONTLOG_NORMAL) and not asap:
+        log_release(s)
+        return
+    level = LOG_ERR if err and (p.opts & PO_LOG_SEPARATE_ERRORS) else LOG_INFO
     if s.log_level:
         level = s.log_level - 1     # set-log-level (2.6: over log-separate-errors)
 

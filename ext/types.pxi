@@ -52,6 +52,7 @@ cpdef enum proxy_option:
     PO_PREFER_LAST_SERVER = 1 << 19  # a kept-alive client's requests stay on its server (http.pxi)
     PO_ORIGINALTO = 1 << 20          # the request's destination address in X-Original-To (http.pxi)
     PO_DISABLE_H2_UPGRADE = 1 << 21  # no HTTP/2 by its preface on an HTTP/1 connection (http.pxi)
+    PO_DONTLOG_NORMAL = 1 << 22      # only the sessions that end in error are logged (logline.pxi)
 
 cpdef enum cookie_mode:
     CK_NONE = 0

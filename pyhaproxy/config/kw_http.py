@@ -184,6 +184,7 @@ _FLAG_OPTIONS = {
     # what 2.6 does with it, pyhaproxy always does: TCP_NODELAY on every socket and no MSG_MORE
     # (nothing held back to fill packets), so it is accepted and changes nothing
     "http-no-delay": "1.5",
+    "dontlog-normal": "1.3.21",     # only the sessions that end in error are logged (logline.pxi)
 }
 
 _LATER_OPTIONS = {
@@ -201,7 +202,6 @@ _LATER_OPTIONS = {
     "independent-streams": "1.4",
     "independant-streams": "1.4",
     "contstats": "1.4",
-    "dontlog-normal": "1.3.21",
     "httplog-clf": "1.5",
     "h1-case-adjust-bogus-client": "1.9",
     "h1-case-adjust-bogus-server": "1.9",
