@@ -307,6 +307,10 @@ _LATER_GLOBAL_KEYWORDS = {
     "httpclient.resolvers.prefer": "2.5",
     "default-path": "2.4",
     "stats-file": "3.0",
+    # HTTP compression's limits: refused with `compression` and `filter` (proxies, above)
+    "maxcomprate": "1.5",
+    "maxcompcpuusage": "1.5",
+    "maxzlibmem": "1.5",
 }
 
 # Keywords haproxy 2.6 lists (`haproxy -dKcfg`) that the tables above do not name yet.
