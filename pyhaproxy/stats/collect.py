@@ -274,7 +274,7 @@ def collect(view: View, scope: set[str] | None = None, now: float | None = None)
         # the workers' idle time over the last second, from their CPU time
         "Idle_pct": max(0, min(100, 100 - rates.rate("cpu_ms") // (10 * nworkers))),
         "node": g.node or socket.gethostname(),     # (`node`; 2.6's default: the host name)
-        "description": g.description,
+        **({"description": g.description} if g.description else {}),    # (2.6: only when set)
         "Stopping": int(view.stopping),
         # (2.6 counts the stats sockets' listeners too)
         "Listeners": sum(len(p.binds) for p in cfg.proxies if not p.disabled) + len(g.stats_sockets),
