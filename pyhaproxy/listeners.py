@@ -217,6 +217,8 @@ def bind_unix_listener(proxy_index: int, proxy: Proxy, bind: Bind) -> Listener:
 def _backlog(proxy: Proxy, bind: Bind) -> int:
     if "backlog" in bind.options:
         return int(bind.options["backlog"])
+    if proxy.backlog > 0:
+        return proxy.backlog        # the proxy's `backlog N` (2.6: after the bind's, before maxconn)
     return proxy.maxconn if proxy.maxconn > 0 else socket.SOMAXCONN
 
 

@@ -43,7 +43,7 @@ from .kw_http import (
 )
 from .kw_http_errors import p_errorfiles, p_http_error
 from .kw_peers import g_localpeer  # peers
-from .kw_process import g_cpu_map, g_node_description, g_setenv, p_description, p_id
+from .kw_process import g_cpu_map, g_node_description, g_setenv, p_backlog, p_description, p_id
 from .kw_proxy import (
     TIMEOUT_SIDES,
     p_balance,
@@ -228,6 +228,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "errorfiles": (Kw(P, p_errorfiles, "2.2"),),
     "description": (Kw(L, p_description, "1.4"), Kw(G, g_node_description, "1.4")),
     "id": (Kw(L, p_id, "1.3.16"),),
+    "backlog": (Kw(P, p_backlog, "1.4", side=FRONTEND),),
     "node": (Kw(G, g_node_description, "1.4"),),
     "cpu-map": (Kw(G, g_cpu_map, "1.5"),),
     "setenv": (Kw(G, g_setenv, "1.7"),),
@@ -264,7 +265,6 @@ _LATER_PROXY_KEYWORDS = {
     "reqisetbe": "1.3",
     "server-template": "1.8",
     "bind-process": "1.4",
-    "backlog": "1.4",
     "email-alert": "1.6",
     "external-check": "1.6",
     "dynamic-cookie-key": "1.8",

@@ -81,6 +81,13 @@ def p_id(st: State, args: list[str], where: Where) -> None:
     px.id = value
 
 
+def p_backlog(st: State, args: list[str], where: Where) -> None:
+    """`backlog N`: the listen() backlog of the proxy's bind lines that give none."""
+    if len(args) < 2:
+        raise fail(where, "'backlog' expects an integer argument.")
+    st.px().backlog = parse_int(args[1], "backlog", where)
+
+
 def _set(text: str, where: Where, what: str, lo: int) -> list[int]:
     """`all | odd | even | N | N-[M]` (a missing upper bound is 64), numbers from `lo`."""
     if text == "all":

@@ -387,6 +387,7 @@ class Proxy:
     error_rules: list[tuple[str, int, Any]] = field(default_factory=list)
     description: str = ""  # `description TEXT` (the stats page)
     id: int = 0  # `id N`: the proxy's iid; 0: numbered as 2.6 does (server_state.proxy_uuids)
+    backlog: int = 0  # `backlog N`: its listeners' listen() backlog when a bind line gives none
     stats: Stats = field(default_factory=Stats)
     where: Where = field(default_factory=Where)
     # True when a `balance` line was given (directly or through defaults). HAProxy 1.2 without

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +126,35 @@ def test_cpu_map(proxy: Any, binary: str) -> None:  # noqa: F811
     found = wait_until(lambda: (a if len(a := _affinities(px, binary)) == 2 and all(len(c) == 1 for c in a)
                                 else None), 10, message="two workers or threads, each on one CPU")
     assert sorted(sorted(a) for a in found) == [[0], [1]]
+
+
+BACKLOG_CFG = """
+defaults
+    mode http
+    timeout client 5s
+    timeout connect 5s
+    timeout server 5s
+    maxconn 500
+frontend fe
+    bind 127.0.0.1:{p1}
+    bind 127.0.0.1:{p2} backlog 33
+    backlog 77
+    http-request return status 200
+frontend fe2
+    bind 127.0.0.1:{p3}
+    http-request return status 200
+"""
+
+
+def _listen_backlog(port: int) -> int:
+    """The Send-Q `ss` shows for a listening socket: its listen() backlog."""
+    out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True,
+                         timeout=10).stdout.split()
+    return int(out[2])
+
+
+def test_backlog(proxy: Any, binary: str) -> None:  # noqa: F811
+    """`backlog N`: a bind line's own backlog first, then the proxy's, then its maxconn."""
+    p1, p2, p3 = free_ports(3)
+    proxy.start(BACKLOG_CFG, p1=p1, p2=p2, p3=p3)
+    assert [_listen_backlog(p) for p in (p1, p2, p3)] == [77, 33, 500]
