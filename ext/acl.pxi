@@ -338,17 +338,26 @@ cdef int acl_switch_backend(sess_t *s, const char *buf, h1_msg *m) noexcept nogi
     return p.default_be
 
 
+cdef int acl_first_match(sess_t *s, int first, int count, const char *buf, h1_msg *m) noexcept nogil:
+    """The first of the conditions g_acl_cond[first .. first + count] that holds (one without
+    terms always does), or -1: a proxy's list of `if|unless` rules where the first match decides."""
+    cdef int i
+    cdef acl_cond_t *c
+    for i in range(first, first + count):
+        c = &g_acl_cond[i]
+        if c.nterm == 0 or acl_cond_match(s, c, buf, m):
+            return i
+    return -1
+
+
 cdef int acl_persist_rules(sess_t *s, const char *buf, h1_msg *m) noexcept nogil:
     """The backend's `force-persist` / `ignore-persist` rules: the first that matches decides
     (PRST_FORCE or PRST_IGNORE), 0 when none does (2.6's process_switching_rules)."""
     cdef px_t *p = &g_px[s.be]
-    cdef int i
-    cdef acl_cond_t *c
-    for i in range(p.npr):
-        c = &g_acl_cond[p.pr_first + i]
-        if c.nterm == 0 or acl_cond_match(s, c, buf, m):
-            return PRST_FORCE if c.target == 0 else PRST_IGNORE
-    return 0
+    cdef int i = acl_first_match(s, p.pr_first, p.npr, buf, m)
+    if i < 0:
+        return 0
+    return PRST_FORCE if g_acl_cond[i].target == 0 else PRST_IGNORE
 
 
 cdef int acl_use_server(sess_t *s, const char *buf, h1_msg *m) noexcept nogil:
@@ -384,36 +393,15 @@ cdef int server_by_name(px_t *p, const char *name, int n) noexcept nogil:
 
 cdef int acl_stats_admin(sess_t *s, int px, const char *buf, h1_msg *m) noexcept nogil:
     """`stats admin if|unless COND` of proxy px: 1 when one of its rules matches the request."""
-    cdef px_t *p = &g_px[px]
-    cdef int i
-    cdef acl_cond_t *c
-    for i in range(p.nsa):
-        c = &g_acl_cond[p.sa_first + i]
-        if c.nterm == 0 or acl_cond_match(s, c, buf, m):
-            return 1
-    return 0
+    return acl_first_match(s, g_px[px].sa_first, g_px[px].nsa, buf, m) >= 0
 
 
 cdef int acl_monitor_fail(sess_t *s, const char *buf, h1_msg *m) noexcept nogil:
     """`monitor fail if|unless COND`: 1 when one of the frontend's conditions holds."""
-    cdef px_t *p = &g_px[s.px]
-    cdef int i
-    cdef acl_cond_t *c
-    for i in range(p.nmf):
-        c = &g_acl_cond[p.mf_first + i]
-        if c.nterm == 0 or acl_cond_match(s, c, buf, m):
-            return 1
-    return 0
+    return acl_first_match(s, g_px[s.px].mf_first, g_px[s.px].nmf, buf, m) >= 0
 
 
 cdef int acl_expect_proxy(sess_t *s) noexcept nogil:
     """`tcp-request connection expect-proxy layer4`: 1 when one of the proxy's rules matches
     the connection just accepted (the action does not end the rules, so any one will do)."""
-    cdef px_t *p = &g_px[s.px]
-    cdef int i
-    cdef acl_cond_t *c
-    for i in range(p.nxp):
-        c = &g_acl_cond[p.xp_first + i]
-        if c.nterm == 0 or acl_cond_match(s, c, NULL, NULL):
-            return 1
-    return 0
+    return acl_first_match(s, g_px[s.px].xp_first, g_px[s.px].nxp, NULL, NULL) >= 0

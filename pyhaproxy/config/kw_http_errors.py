@@ -20,13 +20,15 @@ from .values import ERROR_CODES, fail, no_extra, parse_int
 HTTP_ERRORS = "http-errors"
 
 
-def read_errorfile(path: str, where: Where) -> str:
-    """A file holding a whole HTTP answer, as 2.6 reads it (one buffer at most)."""
+def read_errorfile(path: str, where: Where, unreadable: str = "") -> str:
+    """A file holding a whole HTTP answer, as 2.6 reads it (one buffer at most). `unreadable`:
+    the message when it cannot be opened (else the proxy's errorfile one, with the reason)."""
     try:
         with open(path, "rb") as f:
             data = f.read(BUFSIZE + 1)
     except OSError as e:
-        raise fail(where, f"error opening file <{path}> ({os.strerror(e.errno or 0)}).") from None
+        why = unreadable or f"error opening file <{path}> ({os.strerror(e.errno or 0)})."
+        raise fail(where, why) from None
     if len(data) > BUFSIZE:
         raise fail(where, f"file <{path}> is larger than the buffer size ({BUFSIZE} bytes).")
     return data.decode("latin-1")
@@ -54,12 +56,8 @@ def section_line(st: State, args: list[str], where: Where) -> None:
     code = parse_int(args[1], "errorfile", where)
     if code not in ERROR_CODES:
         raise fail(where, f"errorfile : status code '{code}' not handled.")
-    try:
-        with open(args[2], "rb"):
-            pass
-    except OSError:
-        raise fail(where, f"errorfile : error opening file '{args[2]}'.") from None
-    st.config.http_errors[st.http_errors_name][code] = read_errorfile(args[2], where)
+    st.config.http_errors[st.http_errors_name][code] = read_errorfile(
+        args[2], where, f"errorfile : error opening file '{args[2]}'.")
 
 
 # ---- a proxy's `errorfiles NAME [CODE...]` and `http-error status CODE ...`

@@ -74,11 +74,10 @@ frontend fe
 
 def test_option_httplog_takes_clf_only(proxy: Any, binary: str, tmp_path: Any) -> None:  # noqa: F811
     cfg = tmp_path / "h.cfg"
-    cfg.write_text("defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n"
-                   "    timeout connect 1s\nfrontend fe\n    bind 127.0.0.1:80\n    option httplog foo\n")
-    r = proxy.run(["-c", "-f", str(cfg)])
-    assert r.returncode == 1
-    assert f"parsing [{cfg}:8] : keyword 'httplog' only supports option 'clf'." in r.stderr + r.stdout
+    out = proxy.refuses(cfg, "defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n"
+                        "    timeout connect 1s\nfrontend fe\n    bind 127.0.0.1:80\n"
+                        "    option httplog foo\n")
+    assert f"parsing [{cfg}:8] : keyword 'httplog' only supports option 'clf'." in out
 
 
 HTTPLOG_RE = (r'127\.0\.0\.1:\d+ \[[^\]]+\] fe fe/<NOSRV> \d+/-1/-1/-1/\d+ 200 \d+ - - LR-- 1/1/0/0/0 0/0 '

@@ -92,9 +92,7 @@ def test_monitor_fail_refusals(proxy: Any, binary: str, tmp_path: Any) -> None: 
         "    monitor fail if TRUE\n":
             "parsing [{cfg}:6] : 'monitor' not allowed in 'defaults' section.",
     }
+    cfg = tmp_path / "m.cfg"
     for body, message in cases.items():
-        cfg = tmp_path / "m.cfg"
-        cfg.write_text(head + body)
-        r = proxy.run(["-c", "-f", str(cfg)])
-        assert r.returncode == 1, body
-        assert message.format(cfg=cfg) in r.stdout + r.stderr, (body, r.stdout + r.stderr)
+        out = proxy.refuses(cfg, head + body)
+        assert message.format(cfg=cfg) in out, (body, out)

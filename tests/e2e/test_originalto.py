@@ -67,8 +67,6 @@ def test_originalto(proxy: Any, binary: str, http_backend: Any) -> None:  # noqa
 
 def test_originalto_refusals(proxy: Any, binary: str, tmp_path: Any) -> None:  # noqa: F811
     head = "defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n"
-    cfg = tmp_path / "o.cfg"
-    cfg.write_text(head + "frontend fe\n    bind 127.0.0.1:80\n    option originalto if-none\n")
-    r = proxy.run(["-c", "-f", str(cfg)])
-    assert r.returncode == 1
-    assert "'option originalto' only supports optional values: 'except' and 'header'." in r.stdout + r.stderr
+    out = proxy.refuses(tmp_path / "o.cfg",
+                        head + "frontend fe\n    bind 127.0.0.1:80\n    option originalto if-none\n")
+    assert "'option originalto' only supports optional values: 'except' and 'header'." in out

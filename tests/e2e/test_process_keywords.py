@@ -85,13 +85,11 @@ def test_id_refusals(proxy: Any, binary: str, tmp_path: Path) -> None:  # noqa: 
             "parsing [{cfg}:10]: backend b reuses same custom id as frontend fe (declared at {cfg}:6).",
         "frontend fe\n    bind 127.0.0.1:80\n    id 0\n": "custom id has to be > 0.",
     }
+    cfg = tmp_path / "i.cfg"
     for body, message in cases.items():
-        cfg = tmp_path / "i.cfg"
-        cfg.write_text(head + body)
-        r = proxy.run(["-c", "-f", str(cfg)])
-        assert r.returncode == 1, body
+        out = proxy.refuses(cfg, head + body)
         # (pyhaproxy's prefix is "parsing [FILE:LINE] : ", 2.6's for this one "parsing [FILE:LINE]: ")
-        assert message.format(cfg=cfg).split("]: ")[-1] in r.stdout + r.stderr, (body, r.stdout + r.stderr)
+        assert message.format(cfg=cfg).split("]: ")[-1] in out, (body, out)
 
 
 CPU_CFG = """

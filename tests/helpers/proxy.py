@@ -405,6 +405,14 @@ class ProxyLauncher:
                 self.tracked_pids.add(pid)
         return done
 
+    def refuses(self, path: Path, text: str) -> str:
+        """Write `text` to `path`, check it with `-c`: it must be refused (exit 1); the output
+        (stdout and stderr), for the test to look for the message."""
+        path.write_text(text)
+        r = self.run(["-c", "-f", str(path)])
+        assert r.returncode == 1, (text, r.stdout + r.stderr)
+        return r.stdout + r.stderr
+
     def run_shell(self, script: str, timeout: float = 60.0,
                   env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run a bash script (with our environment tag; `haproxy` on PATH is ours)."""
