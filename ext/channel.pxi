@@ -37,14 +37,8 @@ cdef inline void chan_take_ovh(chan_t *ch) noexcept nogil:
 
 cdef void chan_release(chan_t *ch) noexcept nogil:
     if ch.pipe_r >= 0:
-        if ch.in_pipe:
-            close(ch.pipe_r)
-            close(ch.pipe_w)
-            ch.pipe_r = -1
-            ch.pipe_w = -1
-            ch.in_pipe = 0
-        else:
-            pipe_put(ch)
+        # (pipe_put closes a pipe still holding data rather than pooling it)
+        pipe_put(ch)
     if ch.buf != NULL:
         buf_put(ch.buf)
         ch.buf = NULL

@@ -1,6 +1,20 @@
 # The server side: connect (server choice done), retries (with HAProxy 2.x's turn-around wait)
 # and redispatch, the queue's turn.
 
+
+cdef void set_tcp_keepalive(int fd, int cnt, int idle, int intvl) noexcept nogil:
+    """SO_KEEPALIVE (`option clitcpka|srvtcpka`) and the probes' timing of `clitcpka-*` /
+    `srvtcpka-*` when given (0 keeps the kernel's), as 2.6 sets them on each connection."""
+    cdef int one = 1
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one))
+    if cnt > 0:
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt))
+    if idle > 0:
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle))
+    if intvl > 0:
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl))
+
+
 cdef int sess_try_connect(int idx) noexcept nogil:
     """Start one connect(); 0 in progress, -1 failed at once (retryable), -2 no resource."""
     cdef sess_t *s = &g_sess[idx]
@@ -10,7 +24,7 @@ cdef int sess_try_connect(int idx) noexcept nogil:
     cdef socklen_t alen
     cdef sockaddr_storage *src = NULL
     cdef socklen_t srclen = 0
-    cdef int fd, one = 1
+    cdef int fd, one = 1, zero = 0
     if s.srv >= 0:
         sv = &g_srv[s.srv]
         addr = sv.addr
@@ -40,7 +54,14 @@ cdef int sess_try_connect(int idx) noexcept nogil:
     if addr.ss_family != AF_UNIX:
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
     if p.opts & PO_SRVTCPKA:
-        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one))
+        set_tcp_keepalive(fd, p.conf.srvtcpka_cnt, p.conf.srvtcpka_idle, p.conf.srvtcpka_intvl)
+    if (p.opts & PO_TCP_SMART_CONNECT) and addr.ss_family != AF_UNIX and s.srv >= 0 \
+            and g_srv[s.srv].conf.send_proxy:
+        # `option tcp-smart-connect`: the PROXY header leaves with the handshake's last ACK
+        # instead of after an empty one. Only then, as in 2.6: its "data to send" test looks at
+        # the response channel (backend.c do_connect_server), always empty at connect time, so
+        # a request alone never turns quick ACKs off (measured: QUICKACK stays 1 in 2.6.12)
+        setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero))
     if src != NULL:
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one))
         setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one))

@@ -58,14 +58,23 @@ cdef void handle_accept(int li) noexcept nogil:
     cdef sockaddr_storage addr
     cdef socklen_t alen
     cdef int fd, idx, k, one = 1
+    cdef long long wait
     cdef sess_t *s
     for k in range(ACCEPT_BURST):
         if g_actconn >= g_maxconn or p.feconn >= p.conf.maxconn:
             lst_disable_full(li)
             return
-        if g_cps_lim > 0 and cps_count() >= g_cps_lim:
-            # `maxconnrate`: this second's connections are taken; poll again when one is free
-            lst_limit_rate(li, g_now + cps_wait_ms())
+        # `maxconnrate`, `maxsessrate`, `maxsslrate` (a TLS listener), the frontend's `rate-limit
+        # sessions`: this second's share is taken; poll again when one is free, as 2.6 does
+        wait = freq_over(&g_cps, g_cps_lim)
+        if wait == 0:
+            wait = freq_over(&g_sps, g_sps_lim)
+        if wait == 0 and g_lst_tls != NULL and g_lst_tls[li] != NULL:
+            wait = freq_over(&g_sslps, g_ssl_lim)
+        if wait == 0:
+            wait = freq_over(&p.fe_sps, p.conf.fe_sps_lim)
+        if wait > 0:
+            lst_limit_rate(li, g_now + wait)
             return
         alen = sizeof(addr)
         fd = accept4(l.fd, <sockaddr *>&addr, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC)
@@ -74,8 +83,9 @@ cdef void handle_accept(int li) noexcept nogil:
                 # Out of resources: stop accepting until a session ends.
                 lst_disable_full(li)
             return
-        if g_cps_lim > 0:
-            cps_add()
+        freq_add(&g_cps)
+        if g_lst_tls != NULL and g_lst_tls[li] != NULL:
+            freq_add(&g_sslps)
         if monitor_match(p, &addr) or p.mode == MODE_HEALTH:
             # Answered by the proxy itself, never relayed nor logged.
             handle_monitor(li, fd, &addr, alen)
@@ -87,12 +97,14 @@ cdef void handle_accept(int li) noexcept nogil:
         # Small request/response exchanges must not wait on Nagle for the previous ACK.
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
         if p.opts & PO_CLITCPKA:
-            setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one))
+            set_tcp_keepalive(fd, p.conf.clitcpka_cnt, p.conf.clitcpka_idle, p.conf.clitcpka_intvl)
         if sess_watch(idx) < 0:
             continue
         if p.ntc > 0 and tcp_rules(idx, p.tc_first, p.ntc):
             ctr_px(l.px).denied_conn += 1       # (`dcon` in show stat)
             continue
+        freq_add(&g_sps)        # a session: the connection rules kept it
+        freq_add(&p.fe_sps)
         if l.accept_proxy or (p.nxp > 0 and acl_expect_proxy(s)):
             # Nothing else happens before the PROXY header: it may change the client address
             # that logs, ACLs, the source hash and forwardfor see. `timeout client` bounds the

@@ -34,48 +34,58 @@ cdef sockaddr_storage g_promex_addr  # the master's prometheus-exporter service 
 cdef socklen_t g_promex_addrlen = 0
 cdef long long *g_grace_until = NULL   # per proxy, set by soft stop when the proxy has a grace time
 
-# `maxconnrate`: connections accepted per second by this process, 2.6's freq_ctr over a 1 s
-# period: the current period's count plus the previous one's, weighted by what is left of it.
-cdef int g_cps_lim = 0            # 0: no limit
-cdef long long g_cps_tick = 0     # start of the current period (g_now ms)
-cdef long long g_cps_curr = 0
-cdef long long g_cps_prev = 0
-cdef long long g_cps_resume_at = 0  # when limited listeners are polled again (0: none limited)
+# Accept rates, 2.6's freq_ctr over a 1 s period: the current period's count plus the previous
+# one's, weighted by what is left of it. One per limit: `maxconnrate` (connections accepted),
+# `maxsessrate` (sessions: connections the tcp-request connection rules kept), `maxsslrate`
+# (connections to TLS listeners), each frontend's `rate-limit sessions` (px_t.fe_sps), all per
+# worker process as 2.6 counts them per process (freq_t: types.pxi).
+cdef int g_cps_lim = 0            # `maxconnrate` (0: no limit)
+cdef int g_sps_lim = 0            # `maxsessrate`
+cdef int g_ssl_lim = 0            # `maxsslrate`
+cdef freq_t g_cps
+cdef freq_t g_sps
+cdef freq_t g_sslps
+cdef long long g_cps_resume_at = 0  # when rate-limited listeners are polled again (0: none limited)
 
-cdef void cps_rotate() noexcept nogil:
-    global g_cps_tick, g_cps_curr, g_cps_prev
-    cdef long long el = g_now - g_cps_tick
+cdef void freq_rotate(freq_t *f) noexcept nogil:
+    cdef long long el = g_now - f.tick
     if el >= 1000:
-        g_cps_prev = g_cps_curr if el < 2000 else 0
-        g_cps_curr = 0
-        g_cps_tick = g_now - el % 1000
+        f.prev = f.curr if el < 2000 else 0
+        f.curr = 0
+        f.tick = g_now - el % 1000
 
 
-cdef long long cps_count() noexcept nogil:
-    """The connection rate as 2.6 computes it (freq_ctr_remain's sum)."""
-    cps_rotate()
-    return g_cps_curr + g_cps_prev * (1000 - (g_now - g_cps_tick)) // 1000
+cdef long long freq_count(freq_t *f) noexcept nogil:
+    """The rate as 2.6 computes it (freq_ctr_remain's sum)."""
+    freq_rotate(f)
+    return f.curr + f.prev * (1000 - (g_now - f.tick)) // 1000
 
 
-cdef inline void cps_add() noexcept nogil:
-    global g_cps_curr
-    cps_rotate()
-    g_cps_curr += 1
+cdef inline void freq_add(freq_t *f) noexcept nogil:
+    freq_rotate(f)
+    f.curr += 1
 
 
-cdef long long cps_wait_ms() noexcept nogil:
-    """Milliseconds until the rate falls below the limit again (at least 1)."""
+cdef long long freq_wait_ms(freq_t *f, long long lim) noexcept nogil:
+    """Milliseconds until the rate falls below `lim` again (at least 1)."""
     cdef long long el, w
-    cps_rotate()
-    el = g_now - g_cps_tick
-    if g_cps_curr >= g_cps_lim:
+    freq_rotate(f)
+    el = g_now - f.tick
+    if f.curr >= lim:
         # this period is full: wait for the next one, then for its weight to decay enough
-        w = (1000 - el) + 1000 - 1000 * g_cps_lim // g_cps_curr + 1
-    elif g_cps_prev > 0:
-        w = 1000 - el - 1000 * (g_cps_lim - g_cps_curr) // g_cps_prev + 1
+        w = (1000 - el) + 1000 - 1000 * lim // f.curr + 1
+    elif f.prev > 0:
+        w = 1000 - el - 1000 * (lim - f.curr) // f.prev + 1
     else:
         w = 1
     return w if w > 0 else 1
+
+
+cdef inline long long freq_over(freq_t *f, long long lim) noexcept nogil:
+    """0 while under `lim` (0: no limit), else the milliseconds to wait."""
+    if lim <= 0 or freq_count(f) < lim:
+        return 0
+    return freq_wait_ms(f, lim)
 
 
 cdef enum:
@@ -182,27 +192,42 @@ cdef void buf_put(char *b) noexcept nogil:
 
 # ---- pipes for splice(): taken when data flows, given back once empty
 
+cdef int g_nosplice = 0       # global `nosplice`: no pipe is ever given
+cdef int g_maxpipes = 0       # global `maxpipes`: pipes in use at once (0: no limit)
+cdef int g_pipes_used = 0
+
+
 cdef int pipe_get(chan_t *ch) noexcept nogil:
-    global g_npipes
+    """A pipe for the channel's splice(), -1 when none may be had (`nosplice`, `maxpipes`
+    reached, no fd): the caller copies through its buffer instead, as 2.6 does."""
+    global g_npipes, g_pipes_used
     cdef int fds[2]
     if ch.pipe_r >= 0:
         return 0
+    if g_nosplice:
+        return -1
     if g_npipes > 0:
         g_npipes -= 1
         ch.pipe_r = g_pipes[2 * g_npipes]
         ch.pipe_w = g_pipes[2 * g_npipes + 1]
-        return 0
-    if pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0:
-        return -1
-    ch.pipe_r = fds[0]
-    ch.pipe_w = fds[1]
+    else:
+        # 2.6's get_pipe(): a new pipe only while the pipes in use, the one asked for and the
+        # pooled ones stay under `maxpipes` (so at most maxpipes - 1 exist, as in 2.6)
+        if g_maxpipes > 0 and g_pipes_used + 1 + g_npipes >= g_maxpipes:
+            return -1
+        if pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0:
+            return -1
+        ch.pipe_r = fds[0]
+        ch.pipe_w = fds[1]
+    g_pipes_used += 1
     return 0
 
 
 cdef void pipe_put(chan_t *ch) noexcept nogil:
-    global g_npipes
+    global g_npipes, g_pipes_used
     if ch.pipe_r < 0:
         return
+    g_pipes_used -= 1
     if ch.in_pipe == 0 and g_npipes < PIPE_POOL_MAX:
         g_pipes[2 * g_npipes] = ch.pipe_r
         g_pipes[2 * g_npipes + 1] = ch.pipe_w

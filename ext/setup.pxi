@@ -210,6 +210,12 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
         privileged_done()       # (certificates are read outside the chroot, as haproxy does)
     g_maxconn = plan.maxconn
     g_cps_lim = plan.maxconnrate
+    global g_sps_lim, g_ssl_lim
+    g_sps_lim = plan.maxsessrate
+    global g_nosplice, g_maxpipes
+    g_nosplice = 1 if plan.nosplice else 0
+    g_maxpipes = plan.maxpipes
+    g_ssl_lim = plan.maxsslrate
     global g_h1_any_payload
     g_h1_any_payload = 1 if plan.h1_any_payload else 0     # (h1.pxi: the 413 of a 1.0 GET with a body)
     g_maxsess = g_maxconn

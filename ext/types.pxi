@@ -53,6 +53,7 @@ cpdef enum proxy_option:
     PO_ORIGINALTO = 1 << 20          # the request's destination address in X-Original-To (http.pxi)
     PO_DISABLE_H2_UPGRADE = 1 << 21  # no HTTP/2 by its preface on an HTTP/1 connection (http.pxi)
     PO_DONTLOG_NORMAL = 1 << 22      # only the sessions that end in error are logged (logline.pxi)
+    PO_TCP_SMART_CONNECT = 1 << 23   # no quick ACK on a server socket when the request is waiting (connect.pxi)
 
 cpdef enum cookie_mode:
     CK_NONE = 0
@@ -171,6 +172,13 @@ cdef struct px_conf_t:
     int rnd_draws          # `balance random(N)`: servers drawn, the least loaded wins (2.6: 2)
     int hash_aval          # `hash-type ... avalanche`: the hash goes through full_hash() first
     int hash_balance_factor  # `hash-balance-factor N`: consistent hashing with bounded loads (0: off)
+    int fe_sps_lim       # `rate-limit sessions N`: the frontend's sessions per second (0: none)
+    int clitcpka_cnt     # keep-alive probes on client sockets (option clitcpka): TCP_KEEPCNT,
+    int clitcpka_idle    # TCP_KEEPIDLE (s), TCP_KEEPINTVL (s); 0: the kernel's
+    int clitcpka_intvl
+    int srvtcpka_cnt     # the same on server sockets (option srvtcpka)
+    int srvtcpka_idle
+    int srvtcpka_intvl
 
 cdef struct srv_conf_t:
     int weight
@@ -182,6 +190,13 @@ cdef struct srv_conf_t:
     int pp_opts          # `proxy-v2-options`: PP_OPT_* (proxyproto.pxi)
     int maxqueue         # `maxqueue`: read by connslots (the queue itself is the backend's)
     int proto_h2         # `proto h2`: HTTP/2 with prior knowledge on the connection (h2srv.pxi)
+
+
+cdef struct freq_t:
+    # an event rate as 2.6's freq_ctr keeps it over 1 s periods (pools.pxi freq_count)
+    long long tick      # start of the current period (g_now ms)
+    long long curr      # events in the current period
+    long long prev      # events in the previous one
 
 
 cdef struct px_t:
@@ -303,6 +318,7 @@ cdef struct px_t:
     unsigned long long hm_sig   # the states and weights it was built for
     long long hm_stamp  # g_now when they were last compared
     int hm_rr           # the map's round robin (no key to hash): the next slot
+    freq_t fe_sps       # sessions per second accepted (`rate-limit sessions`, conf.fe_sps_lim)
     # --- queue of sessions waiting for a server slot (server maxconn), FIFO, per worker
     int q_head          # session indexes, -1 when empty
     int q_tail

@@ -103,6 +103,15 @@ def iter_binds(cfg: Config) -> list[tuple[int, Proxy, Bind, int]]:
     return out
 
 
+def _smart_accept(sock: socket.socket, bind: Bind, proxy: Proxy) -> None:
+    """`option tcp-smart-accept`, 2.6's default for HTTP and TLS listeners: no quick ACK of a
+    request, so the answer carries it. Set after listen(), which resets it."""
+    if bind.family in (socket.AF_INET, socket.AF_INET6):
+        smart = "tcp-smart-accept" in proxy.options or (
+            (proxy.mode == "http" or bind.tls is not None) and "tcp-smart-accept" not in proxy.no_options)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0 if smart else 1)
+
+
 def _bind_options(sock: socket.socket, bind: Bind, proxy: Proxy) -> None:
     """The socket options of a 1.3+/2.x `bind` line (set before bind()); name/id are labels."""
     opts = bind.options
@@ -316,6 +325,7 @@ def bind_one(proxy_index: int, proxy: Proxy, bind: Bind, port: int, reuseport: b
             raise BindError(
                 f"cannot listen to socket for proxy {proxy.name}. Aborting.", proxy.name, True, e.errno or 0
             ) from e
+        _smart_accept(sock, bind, proxy)
     except BaseException:
         sock.close()
         raise

@@ -714,6 +714,10 @@ class WorkerPlan:
     promex_sock: str | None = None  # `use-service prometheus-exporter`: the master's service address
     stats_admin_key: str = ""  # `stats admin`: the header value telling the master it may act
     maxconnrate: int = 0  # global `maxconnrate`: accepted connections per second, per process
+    maxsessrate: int = 0  # global `maxsessrate`: sessions per second, per process
+    maxsslrate: int = 0  # global `maxsslrate`: connections to TLS listeners per second, per process
+    maxpipes: int = 0  # global `maxpipes`: pipes in use at once for splice(), per process (0: no limit)
+    nosplice: bool = False  # global `nosplice`: no splice() at all
     h1_any_payload: bool = False  # global `h1-accept-payload-with-any-method`
     log_pid: int = 0  # the pid the log lines carry; 0: the worker's own
     log_host: str = ""  # `log-send-hostname`: the host name of the syslog headers
@@ -792,7 +796,9 @@ def plan_worker(cfg: Config) -> WorkerPlan:
             port_mode=1 if sv.port is None or sv.port_offset else 0, source=_ip_port(sv.source)))
     return WorkerPlan(proxies=proxies, servers=servers, acl=compile_acls(cfg),
                       maxconn=max(1, cfg.global_.maxconn), quiet=cfg.global_.quiet,
-                      maxconnrate=cfg.global_.maxconnrate,
+                      maxconnrate=cfg.global_.maxconnrate, maxsessrate=cfg.global_.maxsessrate,
+                      maxsslrate=cfg.global_.maxsslrate, maxpipes=cfg.global_.maxpipes,
+                      nosplice=cfg.global_.nosplice,
                       h1_any_payload=cfg.global_.h1_accept_payload_with_any_method,
                       stats_sock=cfg.global_.tune.get("__stats_sock"),
                       promex_sock=cfg.global_.tune.get("__promex_sock"),

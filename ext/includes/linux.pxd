@@ -187,6 +187,10 @@ cdef extern from "<netinet/tcp.h>" nogil:
     enum:
         TCP_NODELAY
         TCP_QUICKACK
+        TCP_KEEPCNT
+        TCP_KEEPIDLE
+        TCP_KEEPINTVL
+        TCP_DEFER_ACCEPT
 
 cdef extern from "<arpa/inet.h>" nogil:
     int inet_pton(int af, const char *src, void *dst)

@@ -94,6 +94,7 @@ from .kw_stats_log import (
     p_unique_id_header,
 )
 from .kw_stick import p_stick, p_stick_table
+from .kw_tcp_tuning import p_rate_limit, p_tcpka
 from .kw_tcpcheck import p_tcp_check
 from .model import (
     Where,
@@ -153,6 +154,10 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "nbproc": (Kw(G, g_int, "1.1"),),
     "localpeer": (Kw(G, g_localpeer, "2.0"),),  # peers
     "maxconnrate": (Kw(G, g_int, "1.5"),),
+    "maxsessrate": (Kw(G, g_int, "1.5"),),
+    "maxsslrate": (Kw(G, g_int, "1.5"),),
+    "maxpipes": (Kw(G, g_int, "1.4"),),
+    "nosplice": (Kw(G, g_flag, "1.4"),),
     "nbthread": (Kw(G, g_int, "1.8"),),
     "ulimit-n": (Kw(G, g_int, "1.1.32"),),
     "fd-hard-limit": (Kw(G, g_int, "2.5"),),
@@ -229,6 +234,13 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "description": (Kw(L, p_description, "1.4"), Kw(G, g_node_description, "1.4")),
     "id": (Kw(L, p_id, "1.3.16"),),
     "backlog": (Kw(P, p_backlog, "1.4", side=FRONTEND),),
+    "rate-limit": (Kw(P, p_rate_limit, "1.4", side=FRONTEND),),
+    "clitcpka-cnt": (Kw(P, p_tcpka, "2.2", side=FRONTEND),),
+    "clitcpka-idle": (Kw(P, p_tcpka, "2.2", side=FRONTEND),),
+    "clitcpka-intvl": (Kw(P, p_tcpka, "2.2", side=FRONTEND),),
+    "srvtcpka-cnt": (Kw(P, p_tcpka, "2.2", side=BACKEND),),
+    "srvtcpka-idle": (Kw(P, p_tcpka, "2.2", side=BACKEND),),
+    "srvtcpka-intvl": (Kw(P, p_tcpka, "2.2", side=BACKEND),),
     "node": (Kw(G, g_node_description, "1.4"),),
     "cpu-map": (Kw(G, g_cpu_map, "1.5"),),
     "setenv": (Kw(G, g_setenv, "1.7"),),
@@ -259,7 +271,6 @@ _LATER_PROXY_KEYWORDS = {
     "http-send-name-header": "1.4",
     "compression": "1.5",
     "filter": "1.7",
-    "rate-limit": "1.4",
     "persist": "1.5",
     "reqsetbe": "1.3",
     "reqisetbe": "1.3",
@@ -270,8 +281,6 @@ _LATER_PROXY_KEYWORDS = {
     "dynamic-cookie-key": "1.8",
     "max-keep-alive-queue": "1.6",
     "retry-on": "2.0",
-    "srvtcpka-cnt": "2.2",
-    "clitcpka-cnt": "2.2",
     "max-session-srv-conns": "2.0",
 }
 
@@ -288,14 +297,11 @@ _LATER_GLOBAL_KEYWORDS = {
     "ssl-server-verify": "1.5",
     "tune": "1.3",
     "maxsslconn": "1.5",
-    "maxsessrate": "1.5",
-    "maxpipes": "1.4",
     "ca-base": "1.5",
     "crt-base": "1.5",
     "insecure-fork-wanted": "2.2",
     "localpeer": "2.0",
     "h1-case-adjust": "1.9",
-    "nosplice": "1.4",
     "set-dumpable": "1.8",
     "external-check": "1.6",
     "strict-limits": "2.0",
@@ -322,7 +328,7 @@ for _kw in (
 ).split():
     KEYWORDS.setdefault(_kw, (Kw(G, None, IN_26),))
 
-for _kw in "clitcpka-idle clitcpka-intvl http-error srvtcpka-idle srvtcpka-intvl use-fcgi-app".split():
+for _kw in "http-error use-fcgi-app".split():
     KEYWORDS.setdefault(_kw, (Kw(P, None, IN_26),))
 
 

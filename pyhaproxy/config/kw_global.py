@@ -78,6 +78,12 @@ def g_int(st: State, args: list[str], where: Where) -> None:
         g.maxconn = value
     elif kw == "maxconnrate":
         g.maxconnrate = value  # per worker process, as 2.6 counts it per process
+    elif kw == "maxsessrate":
+        g.maxsessrate = value
+    elif kw == "maxsslrate":
+        g.maxsslrate = value
+    elif kw == "maxpipes":
+        g.maxpipes = value
     elif kw == "nbproc":
         g.nbproc = value
     elif kw == "nbthread":

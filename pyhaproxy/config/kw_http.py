@@ -185,6 +185,12 @@ _FLAG_OPTIONS = {
     # (nothing held back to fill packets), so it is accepted and changes nothing
     "http-no-delay": "1.5",
     "dontlog-normal": "1.3.21",     # only the sessions that end in error are logged (logline.pxi)
+    # TCP_QUICKACK off on the listeners (the request's ACK waits for the answer); on by default
+    # for an HTTP or TLS listener, as in 2.6, unless `no option tcp-smart-accept` (listeners.py)
+    "tcp-smart-accept": "1.4",
+    # TCP_QUICKACK off on a server socket before connect() when a PROXY header is to be sent
+    # (the handshake's last ACK carries it: connect.pxi says why only then, as 2.6)
+    "tcp-smart-connect": "1.4",
 }
 
 _LATER_OPTIONS = {
@@ -197,8 +203,6 @@ _LATER_OPTIONS = {
     "external-check": "1.6",
     "spop-check": "1.7",
     "socket-stats": "1.4",
-    "tcp-smart-accept": "1.4",
-    "tcp-smart-connect": "1.4",
     "independent-streams": "1.4",
     "independant-streams": "1.4",
     "contstats": "1.4",
@@ -288,6 +292,7 @@ def p_option(st: State, args: list[str], where: Where) -> None:
             px.tcpcheck = None
         no_extra(args, 2, where)
         px.options.add(name)
+        px.no_options.discard(name)
         return
     if name == "forceclose":
         no_extra(args, 2, where)
@@ -365,6 +370,7 @@ def p_no(st: State, args: list[str], where: Where) -> None:
     if name in _FLAG_OPTIONS or name in ("http-server-close", "http-keep-alive", "forceclose",
                                          "redispatch", "transparent", *_SPLICE_OPTIONS):
         px.options.discard(name)
+        px.no_options.add(name)
         if name == "redispatch":
             px.redispatch = False
         elif name == "transparent":

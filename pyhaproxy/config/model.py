@@ -79,6 +79,10 @@ class Global:
     fd_hard_limit: int = 0  # `fd-hard-limit N`: the fd limit the automatic maxconn and ulimit-n stay under
     nbthread_set: bool = False  # `nbthread` was given (2.6's default is the number of CPUs)
     maxconnrate: int = 0  # `maxconnrate N`: connections accepted per second by each worker (0: none)
+    maxsessrate: int = 0  # `maxsessrate N`: sessions (connections the rules kept) per second, per worker
+    maxsslrate: int = 0  # `maxsslrate N`: connections to TLS listeners per second, per worker
+    maxpipes: int = 0  # `maxpipes N`: pipes in use for splice() at once, per worker (0: no limit)
+    nosplice: bool = False  # `nosplice`: never splice(), every byte through the buffers
     # `h1-accept-payload-with-any-method`: an HTTP/1.0 GET/HEAD/DELETE with a body is not a 413
     h1_accept_payload_with_any_method: bool = False
     nbproc: int = 1
@@ -351,6 +355,7 @@ class Proxy:
     cookie: Cookie | None = None
     appsession: str | None = None
     options: set[str] = field(default_factory=set)  # httpclose, forwardfor, persist, ...
+    no_options: set[str] = field(default_factory=set)  # `no option NAME` (overrides a mode's default)
     httpchk: HttpCheck | None = None
     contimeout: int = 0
     clitimeout: int = 0
@@ -388,6 +393,15 @@ class Proxy:
     description: str = ""  # `description TEXT` (the stats page)
     id: int = 0  # `id N`: the proxy's iid; 0: numbered as 2.6 does (server_state.proxy_uuids)
     backlog: int = 0  # `backlog N`: its listeners' listen() backlog when a bind line gives none
+    fe_sps_lim: int = 0  # `rate-limit sessions N`: sessions per second the frontend accepts (0: none)
+    # `clitcpka-cnt|idle|intvl`, `srvtcpka-...`: keep-alive probes (count; idle and interval in
+    # seconds), set on the side's sockets when its keep-alive option is on (0: the kernel's)
+    clitcpka_cnt: int = 0
+    clitcpka_idle: int = 0
+    clitcpka_intvl: int = 0
+    srvtcpka_cnt: int = 0
+    srvtcpka_idle: int = 0
+    srvtcpka_intvl: int = 0
     stats: Stats = field(default_factory=Stats)
     where: Where = field(default_factory=Where)
     # True when a `balance` line was given (directly or through defaults). HAProxy 1.2 without

@@ -1,0 +1,98 @@
+"""A running proxy's socket options, read from outside: the test finds the proxy's socket by
+its ports in /proc/net/tcp*, duplicates it with pidfd_getfd(2) (Linux 5.6+; root or ptrace
+rights over the process) and calls getsockopt() on the copy. It sees what a keyword set on a
+listener, a client connection or a server connection, in pyhaproxy's workers and in haproxy
+alike."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+import struct
+from collections.abc import Iterable
+
+import psutil
+
+_SYS_PIDFD_OPEN = 434
+_SYS_PIDFD_GETFD = 438
+_libc = ctypes.CDLL(None, use_errno=True)
+_LISTEN = "0A"
+
+
+def _inodes(local_port: int, remote_port: int | None) -> set[str]:
+    """Socket inodes of TCP sockets with this local port and this remote port (None: listening)."""
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                lport = int(fields[1].rsplit(":", 1)[1], 16)
+                rport = int(fields[2].rsplit(":", 1)[1], 16)
+                if lport != local_port:
+                    continue
+                if (remote_port is None and fields[3] == _LISTEN) or rport == remote_port:
+                    found.add(fields[9])
+    return found
+
+
+def _steal(pid: int, fd: int) -> int:
+    pidfd = _libc.syscall(_SYS_PIDFD_OPEN, pid, 0)
+    if pidfd < 0:
+        raise OSError(ctypes.get_errno(), "pidfd_open")
+    try:
+        copy = _libc.syscall(_SYS_PIDFD_GETFD, pidfd, fd, 0)
+        if copy < 0:
+            raise OSError(ctypes.get_errno(), "pidfd_getfd")
+        return int(copy)
+    finally:
+        os.close(pidfd)
+
+
+def proxy_socket(pid: int, local_port: int, remote_port: int | None = None) -> socket.socket:
+    """A copy of the socket of process `pid` or its descendants whose local port is `local_port`
+    and remote port `remote_port` (None: the listener). Close it when done: the proxy's own fd
+    stays open."""
+    inodes = _inodes(local_port, remote_port)
+    assert inodes, f"no TCP socket with local port {local_port} and remote port {remote_port}"
+    root = psutil.Process(pid)
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            fds = os.listdir(f"/proc/{proc.pid}/fd")
+        except OSError:
+            continue
+        for name in fds:
+            try:
+                link = os.readlink(f"/proc/{proc.pid}/fd/{name}")
+            except OSError:
+                continue
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                return socket.socket(fileno=_steal(proc.pid, int(name)))
+    raise AssertionError(f"no process under {pid} holds the socket {local_port} -> {remote_port}")
+
+
+def int_option(sock: socket.socket, level: int, option: int) -> int:
+    return int(struct.unpack("i", sock.getsockopt(level, option, 4))[0])
+
+
+def int_options(sock: socket.socket, options: Iterable[tuple[int, int]]) -> list[int]:
+    return [int_option(sock, level, option) for level, option in options]
+
+
+def pipe_fds(pid: int) -> int:
+    """Pipe fds held by process `pid` and its descendants (splice() pipes, among others)."""
+    root = psutil.Process(pid)
+    n = 0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            names = os.listdir(f"/proc/{proc.pid}/fd")
+        except OSError:
+            continue
+        for name in names:
+            try:
+                if os.readlink(f"/proc/{proc.pid}/fd/{name}").startswith("pipe:"):
+                    n += 1
+            except OSError:
+                continue
+    return n
