@@ -421,6 +421,22 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         stick_store(idx, buf, m)           # (a request still queued stores nothing)
 
 
+cdef inline int http_req_probe(sess_t *s) noexcept nogil:
+    """1 when a connection that ends before a request (closed, timed out) is nothing to report:
+    a kept-alive one between requests, or with `option http-ignore-probes` a new one that sent
+    nothing (a browser's pre-connection), as 2.6's H1 multiplexer skips them."""
+    if s.req.buf_in > 0:
+        return 0
+    return 1 if s.http_ka or (g_px[s.px].opts & PO_HTTP_IGNORE_PROBES) else 0
+
+
+cdef inline void http_req_failed(sess_t *s) noexcept nogil:
+    """A request the H1 layer refuses (bad, cut, timed out): 2.6 counts it among the frontend's
+    requests (`req_tot`) and failed ones (`ereq`); the status is counted with the answer."""
+    ctr_px(s.px).err_req += 1
+    ctr_px(s.px).req_tot += 1
+
+
 cdef void http_client_io(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
     cdef int r, n, end
@@ -446,13 +462,13 @@ cdef void http_client_io(int idx) noexcept nogil:
                     g_sess[idx].req_unsettled = 0
                     return
                 if r < 0 or s.req.buf_in >= H1_MAX_HDR_BLOCK:
-                    ctr_px(s.px).err_req += 1
+                    http_req_failed(s)
                     sess_fail(idx, TERM_PROXY, PH_REQ, g_msg.err_code if r < 0 and g_msg.err_code else 400)
                     return
             elif h1_parse_request(s.req.buf, s.req.buf_in, &g_msg) < 0:
                 # A bad byte before the block ends (binary junk, an HTTP/0.9 line): refuse it now
                 # instead of holding the connection until a timeout.
-                ctr_px(s.px).err_req += 1
+                http_req_failed(s)
                 sess_fail(idx, TERM_PROXY, PH_REQ, g_msg.err_code if g_msg.err_code else 400)
                 return
             s.req.scan_from = s.req.buf_in - 3 if s.req.buf_in > 3 else 0
@@ -468,14 +484,16 @@ cdef void http_client_io(int idx) noexcept nogil:
             continue
         if n == -1:
             break
-        # EOF or error before a complete request: an idle keep-alive end or an aborted request.
-        if s.req.buf_in > 0 or not s.http_ka:
-            # HAProxy logs a connection that ends before a complete request as "CR".
-            s.term_cause = TERM_CLI_ABORT
-            s.term_phase = PH_REQ
-        else:
-            s.logged = 1         # the normal end of a kept-alive connection: nothing to log
-        sess_close(idx)
+        # EOF or error before a complete request: an idle keep-alive end, a probe, or an
+        # aborted request
+        if http_req_probe(s):
+            s.logged = 1         # nothing to log, nothing counted
+            sess_close(idx)
+            return
+        # 2.6's H1 multiplexer: a 400 (its page if the client still reads), logged "CR",
+        # counted as a failed request
+        http_req_failed(s)
+        sess_fail(idx, TERM_CLI_ABORT, PH_REQ, 400)
         return
     sess_arm(s, idx)
 

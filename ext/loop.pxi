@@ -524,11 +524,12 @@ cdef void sess_timeout(int idx) noexcept nogil:
     if s.cli_exp and s.cli_exp <= g_now:
         if s.state == ST_REQ:
             s.cli_exp = 0
-            if s.http_ka and s.req.buf_in == 0:
-                # An idle kept-alive connection simply ends.
+            if http_req_probe(s):
+                # An idle kept-alive connection (or an ignored probe) simply ends.
                 s.logged = 1
                 sess_close(idx)
             else:
+                http_req_failed(s)
                 sess_fail(idx, TERM_CLI_TO, PH_REQ, 408)
             return
         if tcp_timeout_applies(s):

@@ -54,6 +54,7 @@ cpdef enum proxy_option:
     PO_DISABLE_H2_UPGRADE = 1 << 21  # no HTTP/2 by its preface on an HTTP/1 connection (http.pxi)
     PO_DONTLOG_NORMAL = 1 << 22      # only the sessions that end in error are logged (logline.pxi)
     PO_TCP_SMART_CONNECT = 1 << 23   # no quick ACK on a server socket when the request is waiting (connect.pxi)
+    PO_HTTP_IGNORE_PROBES = 1 << 24  # a connection that sends nothing is neither answered nor logged (http.pxi)
 
 cpdef enum cookie_mode:
     CK_NONE = 0

@@ -191,13 +191,15 @@ _FLAG_OPTIONS = {
     # TCP_QUICKACK off on a server socket before connect() when a PROXY header is to be sent
     # (the handshake's last ACK carries it: connect.pxi says why only then, as 2.6)
     "tcp-smart-connect": "1.4",
+    # a connection that closes or times out before sending a byte is neither answered, counted
+    # nor logged (http.pxi http_req_probe)
+    "http-ignore-probes": "1.6",
 }
 
 _LATER_OPTIONS = {
     "http-pretend-keepalive": "1.4",
     "http-use-proxy-header": "1.4",
     "http-buffer-request": "1.6",
-    "http-ignore-probes": "1.6",
     "http-use-htx": "1.9",
     "http_proxy": "1.3.21",
     "external-check": "1.6",
