@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyhaproxy.config.model import Config, Proxy, Server
+from pyhaproxy.config.values import resolve
 
 VERSION = 1
 FIELDS = (
@@ -98,7 +99,8 @@ def _has_servers_side(px: Proxy) -> bool:
 def admin_state(sv: Server, admin_down: bool) -> int:
     """2.6's srv_admin_state: `disabled` in the configuration stays CMAINT for good (even after
     `enable server`, as 2.6 shows it); maintenance forced at run time is FMAINT."""
-    return (ADMF_CMAINT if sv.disabled else 0) | (ADMF_FMAINT if admin_down else 0)
+    return ((ADMF_CMAINT if sv.disabled else 0) | (ADMF_RMAINT if sv.rmaint else 0)
+            | (ADMF_FMAINT if admin_down and not sv.rmaint else 0))
 
 
 def server_line(uuid: int, px: Proxy, si: int, sv: Server, info: dict[str, Any], now: float,
@@ -133,7 +135,7 @@ def server_line(uuid: int, px: Proxy, si: int, sv: Server, info: dict[str, Any],
         f"{op} {admin_state(sv, admin_down) | (ADMF_FDRAIN if drained else 0)} "
         f"{int(info.get('weight', sv.weight)) or drained} {sv.weight} {since} "
         f"{status} {result} {health} {chk_state} {agent_state} "
-        f"0 0 - {sv.port or 0} "
+        f"0 0 {sv.hostname or '-'} {sv.port or 0} "
         f"- {use_ssl} {sv.check_port if sv.check_port_set else 0} "
         f"{sv.check_addr or '-'} {(sv.agent_addr or '-') if agent else '-'} {sv.agent_port if agent else 0}\n"
     )
@@ -225,6 +227,7 @@ class Restore:
     check_status: int
     check_result: int
     port: int  # the service port of the file (0: keep the configured one)
+    addr: tuple[str, int] | None = None  # `init-addr last`: the file's address and family
 
 
 def _validate(fields: list[str]) -> tuple[dict[str, int], str]:
@@ -295,8 +298,9 @@ def _restore(px: Proxy, sv: Server, gi: int, fields: list[str], warn: Callable[[
         maint = False
     weight = v["srv_uweight"] if v["srv_iweight"] == sv.weight else None
     port = _c_int(fields[18]) or 0
+    addr = resolve(fields[4], numeric_only=True) if sv.init_last else None
     return Restore(gi, op, health, maint, weight, _FROM_HCHK.get(v["srv_check_status"], 0),
-                   v["srv_check_result"], port if 0 < port <= 65535 else 0)
+                   v["srv_check_result"], port if 0 < port <= 65535 else 0, addr)
 
 
 def _proxy_of(cfg: Config, gi: int) -> int:
@@ -417,6 +421,13 @@ def apply(restores: list[Restore], shm: Any, cfg: Config, warn: Callable[[str], 
         owner.extend((first, len(px.servers)) for _ in px.servers)
     for r in restores:
         sv = servers[r.gi]
+        if r.addr is not None:
+            # `init-addr last` (2.6's default for a server written with a name): the address the
+            # previous process had wins over the methods after it
+            sv.host, sv.family = r.addr
+            if sv.rmaint:
+                sv.rmaint = False
+                shm.set_srv_admin_down(r.gi, sv.disabled)
         if r.port and sv.port_offset == 0:
             # 2.6 takes the service port of the file (a port changed in the configuration too)
             if not sv.check_port_set and sv.check_port == sv.port:

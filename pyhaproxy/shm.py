@@ -62,6 +62,7 @@ def create_shm(cfg: Config, nworkers: int) -> Shm:
         shm.set_srv_weight(gi, sv.weight)
         if not sv.check and not sv.disabled:
             shm.set_srv_check(gi, 0, 0, sv.rise)  # 2.6's health of an unchecked server that is up
-        if sv.disabled:
+        if sv.disabled or sv.rmaint:
+            # (`init-addr none` without an address: 2.6's RMAINT, maintenance until it has one)
             shm.set_srv_admin_down(gi, True)
     return shm

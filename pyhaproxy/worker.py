@@ -791,6 +791,10 @@ def plan_worker(cfg: Config) -> WorkerPlan:
             errpages=error_pages(px),
         ))
     for _gi, pi, sv in table:
+        if not sv.host:
+            # no address (`init-addr none`): kept in maintenance; a connect could only fail
+            servers.append(ServerPlan(sv=sv, px=pi, host="0.0.0.0", port=0, port_mode=0, source=None))
+            continue
         servers.append(ServerPlan(
             sv=sv, px=pi, host=_resolve(sv.host), port=sv.port or 0,
             port_mode=1 if sv.port is None or sv.port_offset else 0, source=_ip_port(sv.source)))

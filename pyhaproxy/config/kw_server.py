@@ -54,6 +54,9 @@ def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
             srv.check_port = parse_int(val(i), "port", where, lo=1, hi=65535)
             srv.check_port_set = True
             i += 2
+        elif opt == "init-addr":
+            parse_init_addr(srv, val(i), where)
+            i += 2
         elif opt == "addr":
             r = resolve(val(i))
             if r is None:
@@ -301,12 +304,11 @@ def p_server(st: State, args: list[str], where: Where) -> None:
     name = args[1]
     srv = Server(name=name, host="", where=copy.copy(where))
     host, port = split_host_port(args[2])
-    res = resolve(host)
+    res = resolve(host, numeric_only=True)
     if res is None:
-        raise fail(where, f"server {name} : could not resolve address '{host}'.")
-    srv.host, srv.family = res
-    if srv.host != host:
-        srv.hostname = host
+        srv.hostname = host         # resolved below, by the init-addr methods
+    else:
+        srv.host, srv.family = res
     # IP => port of the client connection ; IP:N => N ; IP:+N / IP:-N => client's port +/- N
     fixed_port: int | None = None
     if port not in (None, ""):
@@ -323,6 +325,7 @@ def p_server(st: State, args: list[str], where: Where) -> None:
     srv.port = fixed_port
 
     _apply_server_options(srv, [*st.px().default_server, *args[3:]], where)
+    init_address(st, srv, where)
     srv.tls = TLSS.build(st.config.global_.tls, srv.tls_words, where, st.px().name, name)  # tls
     if srv.check:
         if srv.check_port is None and srv.port is not None:
@@ -348,6 +351,63 @@ def p_server(st: State, args: list[str], where: Where) -> None:
     st.px().servers.append(srv)
 
 
+def parse_init_addr(srv: Server, text: str, where: Where) -> None:
+    """`init-addr {last|libc|none|IP},...`: the methods in order (2.6's parser and messages)."""
+    methods: list[str] = []
+    for word in text.split(","):
+        if word in ("libc", "last", "none"):
+            kind = word
+        elif resolve(word, numeric_only=True) is not None:
+            if any(m not in ("libc", "last", "none") for m in methods):
+                raise fail(where, f"'init-addr' : initial address already specified, cannot add '{word}'.")
+            kind = word
+        else:
+            raise fail(where, f"'init-addr' : unknown init-addr method '{word}', supported methods are "
+                              "'libc', 'last', 'none'.")
+        if len(methods) >= 10:      # (2.6 packs them in 3 bits each of an int: 10 at most)
+            raise fail(where, f"'init-addr' : too many init-addr methods when trying to add '{word}'")
+        methods.append(kind)
+    srv.init_addr = methods
+
+
+def init_address(st: State, srv: Server, where: Where) -> None:
+    """2.6's srv_iterate_initaddr() for a server written with a name: the first method that
+    gives an address wins (default "last,libc"; `-dr` adds "none"). `last` (a server-state
+    file's address) is known only once the files are read: the server is marked and
+    server_state.load() applies it; the methods after it give the address meanwhile (so
+    `init-addr last` alone, which 2.6 accepts when the state file has the address, is refused
+    here: noted in docs/architecture.md)."""
+    if srv.hostname is None:
+        return              # a numeric address: nothing to resolve (2.6 skips libc and last)
+    methods = list(srv.init_addr or ["last", "libc"])
+    failed = False
+    for m in methods:
+        if m == "last":
+            srv.init_last = True
+        elif m == "libc":
+            res = resolve(srv.hostname)
+            if res is not None:
+                srv.host, srv.family = res
+                return
+            failed = True
+        elif m == "none":
+            srv.rmaint = True
+            if failed:
+                st.warn(where, f"could not resolve address '{srv.hostname}', disabling server.")
+            return
+        else:
+            res = resolve(m, numeric_only=True)
+            assert res is not None
+            srv.host, srv.family = res
+            if failed:
+                st.warn(where, f"could not resolve address '{srv.hostname}', falling back to configured "
+                                "address.")
+            return
+    if not failed:
+        raise fail(where, f"server {srv.name} : no method found to resolve address '{srv.hostname}'.")
+    raise fail(where, f"server {srv.name} : could not resolve address '{srv.hostname}'.")
+
+
 LATER_SERVER_OPTIONS = {
     "track": "1.3.21",
     "redir": "1.3.20",
@@ -358,7 +418,6 @@ LATER_SERVER_OPTIONS = {
     "on-marked-up": "1.5",
     "resolvers": "1.6",
     "resolve-prefer": "1.6",
-    "init-addr": "1.7",
     "namespace": "1.6",
     "non-stick": "1.5",
     "tfo": "1.8",

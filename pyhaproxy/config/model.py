@@ -161,6 +161,10 @@ class Server:
     where: Where = field(default_factory=Where)
     family: int = 2  # socket.AF_INET; 10 = AF_INET6 (host is always a numeric address)
     hostname: str | None = None  # the name as written when it had to be resolved
+    # `init-addr METHOD,...` (2.6): how the start-up address is found; empty: 2.6's "last,libc"
+    init_addr: list[str] = field(default_factory=list)
+    init_last: bool = False  # a state file's address would come first (`last`: server_state.load)
+    rmaint: bool = False  # started without an address (`init-addr none`): MAINT (resolution)
     send_proxy: int = 0  # `send-proxy` 1, `send-proxy-v2` 2: PROXY header on each connection
     pp_opts: int = 0  # `proxy-v2-options`: _core.pp_opt bits
     check_send_proxy: bool = False  # `check-send-proxy`: health checks send the header too

@@ -116,12 +116,13 @@ def _getaddrinfo(host: str) -> tuple[str, int] | None:
     return None
 
 
-def resolve(host: str) -> tuple[str, int] | None:
-    """Numeric address and family (2 or 10) of `host`, resolving names; None if unknown."""
+def resolve(host: str, numeric_only: bool = False) -> tuple[str, int] | None:
+    """Numeric address and family (2 or 10) of `host`, resolving names (unless numeric_only);
+    None if unknown."""
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
-        if not host or "\x00" in host or len(host) > 253:
+        if numeric_only or not host or "\x00" in host or len(host) > 253:
             return None
         return _getaddrinfo(host)
     return str(ip), 10 if ip.version == 6 else 2

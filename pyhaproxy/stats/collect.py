@@ -157,7 +157,7 @@ def _process_figures(pid: int | None) -> tuple[int | None, float | None]:
 def server_state(info: dict[str, Any], srv: Server) -> tuple[str, str]:
     """(state key, HAProxy status text) of a server from its shared-memory record."""
     if info.get("admin_down"):
-        return "maint", "MAINT"
+        return "maint", "MAINT (resolution)" if srv.rmaint else "MAINT"
     up = info.get("state", 1) in (1, 2)
     if srv.agent_check and srv.agent_port:
         # 2.6: an agent's drain, and a server its agent put down, say so
@@ -532,6 +532,8 @@ def _lastsess(c: dict[str, Any], now: float) -> int:
 
 
 def _addr(srv: Server) -> str:
+    if not srv.host:
+        return ""           # (no address yet: `init-addr none`)
     host = f"[{srv.host}]" if ":" in srv.host else srv.host
     if srv.port is None:
         return host
