@@ -58,7 +58,7 @@ cdef const char *LOG_HEX = b"0123456789ABCDEF"      # the #XX escapes
 cdef const char *LOG_HEXL = b"0123456789abcdef"     # the -d trace (printf's %x)
 
 
-cdef const char *LOG_TERM_CAUSE = b"-CSPRIcsL"
+cdef const char *LOG_TERM_CAUSE = b"-CSPRIcsLDU"
 
 
 cdef const char *LOG_TERM_PHASE = b"-RQCHDLT"

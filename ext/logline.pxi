@@ -778,7 +778,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         f.beconn = beconn
         f.retries = retries
         f.redisp = redisp
-        f.tsc[0] = LOG_TERM_CAUSE[s.term_cause if 0 <= s.term_cause <= 8 else 5]
+        f.tsc[0] = LOG_TERM_CAUSE[s.term_cause if 0 <= s.term_cause <= TERM_UP else 5]
         f.tsc[1] = LOG_TERM_PHASE[s.term_phase if 0 <= s.term_phase <= 7 else 0]
         log_cookie_state(s, be, f.tsc + 2)
         n = log_begin(b)
@@ -840,7 +840,7 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         else:
             lc(b, &n, cap, b'-')
         lc(b, &n, cap, b' ')
-    lc(b, &n, cap, LOG_TERM_CAUSE[s.term_cause if 0 <= s.term_cause <= 8 else 5])
+    lc(b, &n, cap, LOG_TERM_CAUSE[s.term_cause if 0 <= s.term_cause <= TERM_UP else 5])
     lc(b, &n, cap, LOG_TERM_PHASE[s.term_phase if 0 <= s.term_phase <= 7 else 0])
     if http:
         log_cookie_state(s, be, ck)

@@ -728,6 +728,33 @@ cdef void server_event(int idx, unsigned int events) noexcept nogil:
     sess_io(idx)
 
 
+cdef unsigned int g_kill_gen_seen = 0
+
+
+cdef void kill_refresh() noexcept nogil:
+    """Cut the sessions of the servers whose shm kill_gen moved (`on-marked-down
+    shutdown-sessions`, `on-marked-up shutdown-backup-sessions`): those connected or connecting
+    to it, as 2.6's srv_shutdown_streams(); queued ones are left to the queue. HTTP/2 streams
+    (their server connections are shared) are left alone."""
+    global g_kill_gen_seen
+    cdef int i, idx
+    cdef shm_srv *sr
+    cdef sess_t *s
+    g_kill_gen_seen = g_shm.kill_gen
+    for i in range(g_nsrv):
+        sr = shm_srv_at(g_shm, i)
+        if sr.kill_gen == g_srv[i].kill_seen:
+            continue
+        g_srv[i].kill_seen = sr.kill_gen
+        for idx in range(g_maxsess):
+            s = &g_sess[idx]
+            if s.state == ST_FREE or s.srv != i or s.sfd < 0 or s.h2s != 0:
+                continue
+            s.term_cause = sr.kill_cause
+            s.term_phase = PH_NONE      # (2.6 logs "D-" / "U-": its stream is shut, no phase set)
+            sess_close(idx)
+
+
 cdef int event_loop() noexcept nogil:
     cdef epoll_event events[MAX_EVENTS]
     cdef int n, i, timeout
@@ -737,6 +764,8 @@ cdef int event_loop() noexcept nogil:
         clock_update()
         if g_shm.maps_gen != g_maps_gen_seen:
             maps_refresh(g_shm.maps_gen)    # `add map`... on the stats socket: a rare event
+        if g_shm.kill_gen != g_kill_gen_seen:
+            kill_refresh()                  # on-marked-down / on-marked-up: a rare event
         if n > 0:
             for i in range(n):
                 dispatch_event(events[i].data.u64, events[i].events)

@@ -177,6 +177,9 @@ def run_worker(object plan, Shm shm, int worker_idx, list listeners, int debug=0
         setup_proxy(i, pp)
     for i, sp in enumerate(plan.servers):
         setup_server(i, sp)
+        g_srv[i].kill_seen = shm_srv_at(g_shm, i).kill_gen     # (only later kills concern us)
+    global g_kill_gen_seen
+    g_kill_gen_seen = g_shm.kill_gen
     acl_setup(plan.acl)             # ACLs and use_backend rules (acl.pxi)
     httpreq_setup(plan.acl)         # http-request rules (httpreq.pxi)
     for i, e in enumerate(plan.acl.lbexpr):

@@ -35,6 +35,7 @@ typedef struct shm_hdr {
     int64_t start_ms;      /* wall clock at master start */
     volatile uint32_t generation;
     volatile uint32_t maps_gen; /* runtime map updates published by the master (converters.pxi) */
+    volatile uint32_t kill_gen; /* bumped with a server's kill_gen: its sessions are to be cut */
 } shm_hdr;
 
 typedef struct shm_srv {
@@ -54,6 +55,11 @@ typedef struct shm_srv {
     volatile int64_t downtime_ms;
     volatile uint64_t chk_fail;
     volatile uint64_t down_trans;
+    /* `on-marked-down shutdown-sessions`, `on-marked-up shutdown-backup-sessions`: the master
+     * bumps kill_gen (and the header's) to have each worker cut the server's sessions, logged
+     * with kill_cause (a TERM_* of types.pxi: 'D' or 'U') */
+    volatile uint32_t kill_gen;
+    volatile int32_t kill_cause;
 } shm_srv;
 
 /* HTTP response classes: hrsp[0] other, hrsp[1..5] 1xx..5xx (indexed by status / 100) */

@@ -116,6 +116,13 @@ cdef class Shm:
             s.last_change_ms = now_ms
         s.state = state
 
+    def kill_srv_sessions(self, int i, bint backup_left):
+        """Have every worker cut server i's sessions, logged 'D' (it went down) or, backup_left,
+        'U' (a backup server's, an active one came up)."""
+        self._srv(i).kill_cause = TERM_UP if backup_left else TERM_DOWN
+        self._srv(i).kill_gen += 1
+        self.hdr.kill_gen += 1     # one writer (the master); read by the loop between two waits
+
     def srv_admin_down(self, int i) -> bool:
         return self._srv(i).admin_down != 0
 

@@ -107,6 +107,8 @@ cdef enum:
     TERM_CLI_TO = 6    # 'c'
     TERM_SRV_TO = 7    # 's'
     TERM_LOCAL = 8     # 'L': answered by the proxy itself (http-request return, auth)
+    TERM_DOWN = 9      # 'D': cut because its server went down (`on-marked-down shutdown-sessions`)
+    TERM_UP = 10       # 'U': cut from a backup server when an active one came up (`on-marked-up`)
     # session phase at termination (second letter)
     PH_NONE = 0        # '-'
     PH_REQ = 1         # 'R'
@@ -353,6 +355,7 @@ cdef struct srv_t:
     int name_len
     int px
     int gidx            # global index = shm slot (servers) and counter slot nproxy + gidx
+    unsigned int kill_seen  # the shm kill_gen last acted on (loop.pxi kill_refresh)
     sockaddr_storage addr
     socklen_t addrlen
     int port_mode       # 0 fixed port, 1 client's port + offset

@@ -95,7 +95,7 @@ from pyhaproxy.config.kw_tcpcheck import smtp_rules
 from pyhaproxy.config.model import Config, Proxy, Server, TcpCheckRule
 from pyhaproxy.config.tls_server import ServerTLS, checks_tls
 from pyhaproxy.logs import LOG_ALERT, LOG_EMERG, LOG_NOTICE
-from pyhaproxy.shm import server_table
+from pyhaproxy.shm import server_marked_down, server_marked_up, server_table
 
 # A status line is judged on its first 12 bytes, "HTTP/1.x NNN" (HAProxy 1.2 looked at reply[9]).
 _STATUS_LEN = 12
@@ -214,6 +214,8 @@ class ShmLike(Protocol):
 
     def srv_state(self, i: int) -> int: ...
     def set_srv_state(self, i: int, state: int, now_ms: int) -> None: ...
+    def kill_srv_sessions(self, i: int, backup_left: bool) -> None: ...
+    def srv_weight(self, i: int) -> int: ...
     def set_srv_check(self, i: int, status: int, duration_ms: int, health: int, code: int = 0) -> None: ...
     def srv_admin_down(self, i: int) -> bool: ...
     def srv_info(self, i: int) -> dict[str, Any]: ...
@@ -1135,6 +1137,7 @@ class HealthChecker:
             if self._shm.srv_admin_down(i):
                 return
             self._shm.set_srv_admin_down(i, True)
+            server_marked_down(self._shm, i, t.srv)
             if t.drained_from:     # (2.6: maintenance replaces the drain)
                 self._shm.set_srv_weight(i, t.drained_from)
                 t.drained_from = 0
@@ -1473,6 +1476,7 @@ class HealthChecker:
         was_nolb = t.nolb
         t.up = t.nolb = False
         self._shm.set_srv_state(t.idx, srv_state.SRV_DOWN, _wall_ms())
+        server_marked_down(self._shm, t.idx, t.srv)
         act, bck = self._count(t)
         prefix = "Backup " if t.srv.backup else ""
         on_backup = " Running on backup." if bck and not act else ""
@@ -1503,6 +1507,7 @@ class HealthChecker:
         t.up = True
         t.nolb = False
         self._shm.set_srv_state(t.idx, srv_state.SRV_UP, _wall_ms())
+        server_marked_up(self._shm, t.idx, t.srv, self._members.get(t.pidx, []))
         act, bck = self._count(t)
         prefix = "Backup " if t.srv.backup else ""
         on_backup = " Running on backup." if bck and not act else ""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Protocol
+
 from pyhaproxy._core import Shm, StkTable
 from pyhaproxy.config.kw_stick import DATA_IDS, KEY_TYPE_IDS, table_names
 from pyhaproxy.config.model import Config, PeerTable, Server
 
-__all__ = ["Shm", "StickTables", "create_shm", "server_table"]
+__all__ = ["Shm", "StickTables", "create_shm", "server_marked_down", "server_marked_up", "server_table"]
 
 
 def table_shape(t: PeerTable) -> tuple[int, int, int, int, bool, tuple[tuple[int, int, int], ...]]:
@@ -66,3 +69,27 @@ def create_shm(cfg: Config, nworkers: int) -> Shm:
             # (`init-addr none` without an address: 2.6's RMAINT, maintenance until it has one)
             shm.set_srv_admin_down(gi, True)
     return shm
+
+
+class ServerKiller(Protocol):
+    """What the two functions below need of a Shm."""
+
+    def srv_weight(self, i: int) -> int: ...
+    def kill_srv_sessions(self, i: int, backup_left: bool) -> None: ...
+
+
+def server_marked_down(shm: ServerKiller, gi: int, sv: Server) -> None:
+    """A server went down (checks) or into maintenance: with `on-marked-down
+    shutdown-sessions` the workers cut its sessions, as 2.6's srv_shutdown_streams()."""
+    if sv.on_marked_down:
+        shm.kill_srv_sessions(gi, False)
+
+
+def server_marked_up(shm: ServerKiller, gi: int, sv: Server, members: Iterable[tuple[int, bool]]) -> None:
+    """A server came up (checks) or left maintenance: with `on-marked-up
+    shutdown-backup-sessions`, an active server with a weight has the workers cut the sessions
+    of its proxy's backup servers (`members`: (global index, backup) of each server), as 2.6."""
+    if sv.on_marked_up and not sv.backup and shm.srv_weight(gi) > 0:
+        for gj, backup in members:
+            if backup:
+                shm.kill_srv_sessions(gj, True)

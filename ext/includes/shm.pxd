@@ -14,6 +14,7 @@ cdef extern from "shm.h" nogil:
         int64_t start_ms
         uint32_t generation
         uint32_t maps_gen
+        uint32_t kill_gen
     ctypedef struct shm_srv:
         int32_t state
         int32_t admin_down
@@ -31,6 +32,8 @@ cdef extern from "shm.h" nogil:
         int64_t downtime_ms
         uint64_t chk_fail
         uint64_t down_trans
+        uint32_t kill_gen
+        int32_t kill_cause
     ctypedef struct shm_ctr:
         uint64_t cur_sess
         uint64_t max_sess

@@ -54,6 +54,12 @@ def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
             srv.check_port = parse_int(val(i), "port", where, lo=1, hi=65535)
             srv.check_port_set = True
             i += 2
+        elif opt in ("on-marked-down", "on-marked-up"):
+            want = "shutdown-sessions" if opt == "on-marked-down" else "shutdown-backup-sessions"
+            if val(i) != want:
+                raise fail(where, f"'{opt}' expects '{want}' but got '{args[i + 1]}'")
+            setattr(srv, opt.replace("-", "_"), True)
+            i += 2
         elif opt == "init-addr":
             parse_init_addr(srv, val(i), where)
             i += 2
@@ -414,8 +420,6 @@ LATER_SERVER_OPTIONS = {
     "observe": "1.4",
     "error-limit": "1.4",
     "on-error": "1.4",
-    "on-marked-down": "1.5",
-    "on-marked-up": "1.5",
     "resolvers": "1.6",
     "resolve-prefer": "1.6",
     "namespace": "1.6",

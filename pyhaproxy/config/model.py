@@ -165,6 +165,8 @@ class Server:
     init_addr: list[str] = field(default_factory=list)
     init_last: bool = False  # a state file's address would come first (`last`: server_state.load)
     rmaint: bool = False  # started without an address (`init-addr none`): MAINT (resolution)
+    on_marked_down: bool = False  # `on-marked-down shutdown-sessions`: its sessions cut when it goes down
+    on_marked_up: bool = False  # `on-marked-up shutdown-backup-sessions`: backups' cut when it comes up
     send_proxy: int = 0  # `send-proxy` 1, `send-proxy-v2` 2: PROXY header on each connection
     pp_opts: int = 0  # `proxy-v2-options`: _core.pp_opt bits
     check_send_proxy: bool = False  # `check-send-proxy`: health checks send the header too

@@ -40,7 +40,9 @@ from collections.abc import Callable
 from typing import Any
 
 from pyhaproxy import runtime_maps, runtime_tables, sockxfer
+from pyhaproxy._core import srv_state
 from pyhaproxy.config.model import Proxy, StatsSocket
+from pyhaproxy.shm import server_marked_down, server_marked_up, server_table
 from pyhaproxy.stats import csv as csv_fmt
 from pyhaproxy.stats.collect import View, collect
 
@@ -424,6 +426,12 @@ class CommandHandler:
             view.shm.set_srv_admin_down(gi, down)
             if down and not srv.check:
                 view.shm.set_srv_check(gi, 0, 0, 0)  # 2.6: health 0, and still 0 once enabled
+            if down:
+                server_marked_down(view.shm, gi, srv)
+            elif view.shm.srv_state(gi) == srv_state.SRV_UP:
+                table = server_table(view.cfg)
+                members = [(g, s.backup) for g, pi, s in table if pi == table[gi][1]]
+                server_marked_up(view.shm, gi, srv, members)
             if self.notify is not None:
                 what = "is going DOWN for maintenance" if down else "is UP (leaving maintenance)"
                 self.notify(f"Server {words[2]} {what}.")
