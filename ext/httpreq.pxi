@@ -790,6 +790,8 @@ cdef void _stick_store(int idx, const char *buf, h1_msg *m, int action) noexcept
     cdef unsigned long long done = 0
     if s.state == ST_FREE or s.srv < p.srv_first or s.srv >= p.srv_first + p.nsrv:
         return
+    if g_srv[s.srv].conf.non_stick:
+        return          # (2.6 drops the entries it would have stored)
     for k in range(p.nsk):
         r = &g_hrule[p.sk_first + k]
         if r.action != action or (done >> (r.drop_query & 63)) & 1:

@@ -193,6 +193,7 @@ cdef struct srv_conf_t:
     int pp_opts          # `proxy-v2-options`: PP_OPT_* (proxyproto.pxi)
     int maxqueue         # `maxqueue`: read by connslots (the queue itself is the backend's)
     int proto_h2         # `proto h2`: HTTP/2 with prior knowledge on the connection (h2srv.pxi)
+    int non_stick        # `non-stick`: no stick rule stores this server (httpreq.pxi _stick_store)
 
 
 cdef struct freq_t:

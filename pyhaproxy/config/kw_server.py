@@ -114,6 +114,12 @@ def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
             else:
                 srv.agent_send = arg.encode("latin-1", "replace")
             i += 2
+        elif opt == "enabled":
+            srv.disabled = False        # (after a `default-server disabled`)
+            i += 1
+        elif opt == "non-stick":
+            srv.non_stick = 1
+            i += 1
         elif opt == "disabled":
             srv.disabled = True
             i += 1
@@ -423,7 +429,6 @@ LATER_SERVER_OPTIONS = {
     "resolvers": "1.6",
     "resolve-prefer": "1.6",
     "namespace": "1.6",
-    "non-stick": "1.5",
     "tfo": "1.8",
     "usesrc": "1.3.10",
     "init-state": "3.1",
@@ -431,7 +436,7 @@ LATER_SERVER_OPTIONS = {
 # Server options haproxy 2.6 lists (`haproxy -dKcfg`) that the table above does not name yet.
 for _kw in (
     "allow-0rtt check-alpn check-proto check-sni check-via-socks4 ciphers "
-    "ciphersuites crl-file enabled force-sslv3 force-tlsv10 force-tlsv11 force-tlsv12 force-tlsv13 "
+    "ciphersuites crl-file force-sslv3 force-tlsv10 force-tlsv11 force-tlsv12 force-tlsv13 "
     "log-proto max-reuse no-backup no-check no-check-ssl "
     "no-ssl "
     "no-ssl-reuse no-sslv3 no-tfo no-tls-tickets no-tlsv10 no-tlsv11 no-tlsv12 no-tlsv13 npn "
