@@ -95,7 +95,7 @@ from pyhaproxy.config.kw_tcpcheck import smtp_rules
 from pyhaproxy.config.model import Config, Proxy, Server, TcpCheckRule
 from pyhaproxy.config.tls_server import ServerTLS, checks_tls
 from pyhaproxy.logs import LOG_ALERT, LOG_EMERG, LOG_NOTICE
-from pyhaproxy.shm import server_marked_down, server_marked_up, server_table
+from pyhaproxy.shm import follow_maintenance, server_marked_down, server_marked_up, server_table
 
 # A status line is judged on its first 12 bytes, "HTTP/1.x NNN" (HAProxy 1.2 looked at reply[9]).
 _STATUS_LEN = 12
@@ -377,6 +377,8 @@ class HealthChecker:
         self._targets: list[_Target] = []
         # global indexes of every server of each proxy, and whether it is a backup, for counting
         self._members: dict[int, list[tuple[int, bool]]] = {}
+        # `track`: the servers that follow each server's state, (index, proxy index, server)
+        self._trackers: dict[int, list[tuple[int, int, Server]]] = {}
         self._checks: dict[int, _Target] = {}   # server index -> its health check
         self._agents: dict[int, _Target] = {}   # server index -> its agent check
         self._build(time.monotonic())
@@ -409,6 +411,8 @@ class HealthChecker:
         for idx, pidx, srv in server_table(self._cfg):
             self._members.setdefault(pidx, []).append((idx, srv.backup))
             by_proxy.setdefault(pidx, []).append((idx, srv))
+            if srv.track_gi >= 0 and not self._cfg.proxies[pidx].disabled:
+                self._trackers.setdefault(srv.track_gi, []).append((idx, pidx, srv))
         now_ms = _wall_ms()
         for pidx, entries in by_proxy.items():
             px = self._cfg.proxies[pidx]
@@ -1137,6 +1141,7 @@ class HealthChecker:
             if self._shm.srv_admin_down(i):
                 return
             self._shm.set_srv_admin_down(i, True)
+            follow_maintenance(self._shm, self._cfg, i, _wall_ms())    # type: ignore[arg-type]
             server_marked_down(self._shm, i, t.srv)
             if t.drained_from:     # (2.6: maintenance replaces the drain)
                 self._shm.set_srv_weight(i, t.drained_from)
@@ -1164,6 +1169,7 @@ class HealthChecker:
             return
         if self._shm.srv_admin_down(i):     # ready
             self._shm.set_srv_admin_down(i, False)
+            follow_maintenance(self._shm, self._cfg, i, _wall_ms())    # type: ignore[arg-type]
             self._say(t.proxy, "warning", LOG_NOTICE,
                       f"{prefix}Server {t.label} is UP/READY (leaving forced maintenance).")
         if t.drained_from:
@@ -1435,8 +1441,11 @@ class HealthChecker:
 
     def _count(self, t: _Target) -> tuple[int, int]:
         """Servers of t's proxy that are UP and not put down by the operator: (active, backup)."""
+        return self._count_pidx(t.pidx)
+
+    def _count_pidx(self, pidx: int) -> tuple[int, int]:
         act = bck = 0
-        for idx, backup in self._members.get(t.pidx, []):
+        for idx, backup in self._members.get(pidx, []):
             if self._shm.srv_state(idx) != srv_state.SRV_UP or self._shm.srv_admin_down(idx):
                 continue
             agent = self._agents.get(idx)
@@ -1449,6 +1458,9 @@ class HealthChecker:
         return act, bck
 
     def _active_sessions(self, t: _Target) -> int:
+        return self._cur_sess(t.idx)
+
+    def _cur_sess(self, idx: int) -> int:
         """Sessions the workers have on t's server now (HAProxy printed the server's cur_sess).
 
         Each worker keeps its own gauge in its counter block (slot nproxy + server index); a
@@ -1457,7 +1469,7 @@ class HealthChecker:
         """
         shm: Any = self._shm
         try:
-            slot = int(shm.nproxy) + t.idx
+            slot = int(shm.nproxy) + idx
             total = 0
             for w in range(int(shm.nworkers)):
                 n = int(shm.counters(w, slot)["cur_sess"])
@@ -1488,6 +1500,7 @@ class HealthChecker:
                   f"{on_backup} {cur} sessions active, 0 requeued, 0 remaining in queue.")
         if act == 0 and bck == 0:
             self._no_server(t.proxy)
+        self._propagate(t.idx, srv_state.SRV_DOWN)
 
     def _set_nolb(self, t: _Target, why: str = "") -> None:
         """disable-on-404: UP but out of load balancing; 2.6 logs it "is stopping" at notice."""
@@ -1502,6 +1515,7 @@ class HealthChecker:
         if act == 0 and bck == 0:
             # 2.6 sets the backend down when its last server stops taking new traffic
             self._no_server(t.proxy)
+        self._propagate(t.idx, srv_state.SRV_NOLB)
 
     def _set_up(self, t: _Target, why: str = "") -> None:
         t.up = True
@@ -1514,3 +1528,32 @@ class HealthChecker:
         self._say(t.proxy, "warning", LOG_NOTICE,
                   f"{prefix}Server {t.label} is UP{why}. {act} active and {bck} backup servers online."
                   f"{on_backup} 0 sessions requeued, 0 total in queue.")
+        self._propagate(t.idx, srv_state.SRV_UP)
+
+    def _propagate(self, idx: int, state: int) -> None:
+        """`track`: the servers following server idx take its state, with 2.6's "via" messages
+        (srv_update_status), then their own followers."""
+        for tidx, pidx, srv in self._trackers.get(idx, []):
+            if self._shm.srv_state(tidx) == state:
+                continue
+            self._shm.set_srv_state(tidx, state, _wall_ms())
+            px = self._cfg.proxies[pidx]
+            act, bck = self._count_pidx(pidx)
+            head = f"{'Backup ' if srv.backup else ''}Server {px.name}/{srv.name}"
+            on_backup = " Running on backup." if bck and not act else ""
+            if state == srv_state.SRV_DOWN:
+                server_marked_down(self._shm, tidx, srv)
+                self._say(px, "warning", LOG_ALERT,
+                          f"{head} is DOWN via {srv.track_label}. {act} active and {bck} backup servers left."
+                          f"{on_backup} {self._cur_sess(tidx)} sessions active, 0 requeued, 0 remaining in "
+                          "queue.")
+                if act == 0 and bck == 0:
+                    self._no_server(px)
+            else:
+                if state == srv_state.SRV_UP:
+                    server_marked_up(self._shm, tidx, srv, self._members.get(pidx, []))
+                what = "UP" if state == srv_state.SRV_UP else "stopping"
+                self._say(px, "warning", LOG_NOTICE,
+                          f"{head} is {what} via {srv.track_label}. {act} active and {bck} backup servers "
+                          f"online.{on_backup} 0 sessions requeued, 0 total in queue.")
+            self._propagate(tidx, state)

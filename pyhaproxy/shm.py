@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from pyhaproxy._core import Shm, StkTable
+from pyhaproxy._core import Shm, StkTable, srv_state
 from pyhaproxy.config.kw_stick import DATA_IDS, KEY_TYPE_IDS, table_names
 from pyhaproxy.config.model import Config, PeerTable, Server
 
-__all__ = ["Shm", "StickTables", "create_shm", "server_marked_down", "server_marked_up", "server_table"]
+__all__ = ["Shm", "StickTables", "create_shm", "follow_maintenance", "server_marked_down", "server_marked_up",
+           "server_table"]
 
 
 def table_shape(t: PeerTable) -> tuple[int, int, int, int, bool, tuple[tuple[int, int, int], ...]]:
@@ -93,3 +94,21 @@ def server_marked_up(shm: ServerKiller, gi: int, sv: Server, members: Iterable[t
         for gj, backup in members:
             if backup:
                 shm.kill_srv_sessions(gj, True)
+
+
+def follow_maintenance(shm: Shm, cfg: Config, gi: int, now_ms: int) -> None:
+    """`track`: server gi entered or left maintenance; the servers following it (and theirs)
+    are DOWN for the workers while it is in maintenance (the stats show them `MAINT (via ...)`,
+    2.6's IMAINT), then take its state again."""
+    servers = [sv for px in cfg.proxies for sv in px.servers]
+    todo = [gi]
+    for _ in range(len(servers)):       # (chains are loop-free: config/track.py)
+        if not todo:
+            return
+        g = todo.pop()
+        state = srv_state.SRV_DOWN if shm.srv_admin_down(g) else shm.srv_state(g)
+        for t, sv in enumerate(servers):
+            if sv.track_gi == g:
+                if shm.srv_state(t) != state:
+                    shm.set_srv_state(t, state, now_ms)
+                todo.append(t)

@@ -114,6 +114,9 @@ def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
             else:
                 srv.agent_send = arg.encode("latin-1", "replace")
             i += 2
+        elif opt == "track":
+            srv.track = val(i)
+            i += 2
         elif opt == "enabled":
             srv.disabled = False        # (after a `default-server disabled`)
             i += 1
@@ -346,6 +349,9 @@ def p_server(st: State, args: list[str], where: Where) -> None:
             raise fail(
                 where, f"server {name} has neither service port nor check port. Check has been disabled."
             )
+    if srv.check and srv.track:
+        raise fail(where, f"'server {st.px().name}/{name}' : unable to enable checks and tracking at the "
+                          "same time!")
     if srv.agent_check and not srv.agent_port:
         raise fail(where, f"'server {st.px().name}/{name}' : server {name} does not have agent port. "
                           "Agent check has been disabled.")
@@ -421,7 +427,6 @@ def init_address(st: State, srv: Server, where: Where) -> None:
 
 
 LATER_SERVER_OPTIONS = {
-    "track": "1.3.21",
     "redir": "1.3.20",
     "observe": "1.4",
     "error-limit": "1.4",

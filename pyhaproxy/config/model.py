@@ -165,6 +165,9 @@ class Server:
     init_addr: list[str] = field(default_factory=list)
     init_last: bool = False  # a state file's address would come first (`last`: server_state.load)
     rmaint: bool = False  # started without an address (`init-addr none`): MAINT (resolution)
+    track: str | None = None  # `track [PROXY/]SERVER`: takes that server's check state (checks.py)
+    track_gi: int = -1  # the tracked server's global index, once resolved (config/track.py)
+    track_label: str = ""  # "PROXY/SERVER" of the tracked server, for logs and `MAINT (via ...)`
     non_stick: int = 0  # `non-stick`: stick rules never store this server (stktable via httpreq.pxi)
     on_marked_down: bool = False  # `on-marked-down shutdown-sessions`: its sessions cut when it goes down
     on_marked_up: bool = False  # `on-marked-up shutdown-backup-sessions`: backups' cut when it comes up

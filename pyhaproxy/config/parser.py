@@ -30,6 +30,7 @@ from .lexer import ConfigError, Context, Line, tokenize
 from .logformat import HTTPLOG_CLF, parse_log_format
 from .model import Acl, Condition, Config, Proxy, Where
 from .state import DEFAULTS, GLOBAL, UNSUPPORTED_SECTIONS, State
+from .track import resolve_tracks
 from .values import fail, looks_like_bind, not_supported
 
 _SIDES = {"listen": {"fe", "be"}, "frontend": {"fe"}, "backend": {"be"}}
@@ -202,6 +203,7 @@ class Parser:
         self._check_switching(cfg)
         resolve_error_pages(cfg)
         check_stick_refs(cfg)
+        resolve_tracks(cfg)
         check_userlists(cfg.userlists)
         return cfg
 

@@ -172,6 +172,8 @@ def server_state(info: dict[str, Any], srv: Server) -> tuple[str, str]:
         if health and health < rise + fall - 1:
             return "nolb", f"NOLB {health - rise + 1}/{fall}"
         return "nolb", "NOLB"
+    if srv.track_gi >= 0:
+        return ("up", "UP") if up else ("down", "DOWN")     # (the state of the server it tracks)
     if not srv.check:
         return ("nocheck", "no check") if up else ("down", "DOWN")
     health = int(info.get("check_health", 0))
@@ -184,6 +186,24 @@ def server_state(info: dict[str, Any], srv: Server) -> tuple[str, str]:
     if 0 < health < rise:
         return "going_up", f"DOWN {health}/{rise}"
     return "down", "DOWN"
+
+
+def _maint_via(cfg: Config, shm: Any, srv: Server) -> str:
+    """`track`: the tracked server's label when it (or one it follows) is in maintenance, as 2.6
+    shows `MAINT (via PROXY/SERVER)` (its IMAINT); "" otherwise."""
+    label = ""
+    table: list[Server] | None = None
+    for _ in range(64):
+        if srv.track_gi < 0:
+            return ""
+        if not label:
+            label = srv.track_label
+        if shm.srv_admin_down(srv.track_gi):
+            return label
+        if table is None:
+            table = [s for p in cfg.proxies for s in p.servers]
+        srv = table[srv.track_gi]
+    return ""
 
 
 def _in_scope(scope: set[str] | None, name: str) -> bool:
@@ -387,6 +407,9 @@ def _proxy_rows(
         info = _srv_info(shm, gi)
         sc = _sum(shm, nproxy + gi)
         state, status = server_state(info, srv)
+        via = _maint_via(view.cfg, shm, srv)
+        if via and not info.get("admin_down"):
+            state, status = "maint", f"MAINT (via {via})"
         usable = state in ("up", "going_down", "nocheck")
         w = int(info.get("weight", srv.weight)) or int(info.get("agent_drain", 0))
         if usable:

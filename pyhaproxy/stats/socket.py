@@ -42,7 +42,7 @@ from typing import Any
 from pyhaproxy import runtime_maps, runtime_tables, sockxfer
 from pyhaproxy._core import srv_state
 from pyhaproxy.config.model import Proxy, StatsSocket
-from pyhaproxy.shm import server_marked_down, server_marked_up, server_table
+from pyhaproxy.shm import follow_maintenance, server_marked_down, server_marked_up, server_table
 from pyhaproxy.stats import csv as csv_fmt
 from pyhaproxy.stats.collect import View, collect
 
@@ -426,6 +426,7 @@ class CommandHandler:
             view.shm.set_srv_admin_down(gi, down)
             if down and not srv.check:
                 view.shm.set_srv_check(gi, 0, 0, 0)  # 2.6: health 0, and still 0 once enabled
+            follow_maintenance(view.shm, view.cfg, gi, int(time.time() * 1000))
             if down:
                 server_marked_down(view.shm, gi, srv)
             elif view.shm.srv_state(gi) == srv_state.SRV_UP:
