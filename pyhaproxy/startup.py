@@ -397,13 +397,16 @@ class Startup:
             try:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (want, new_hard))
             except (OSError, ValueError):
-                if STRICT_LIMITS:
-                    self.log.alert(f"[{self.name}.main()] Cannot raise FD limit to {want}.", syslog=False)
+                if STRICT_LIMITS or g.strict_limits:
+                    self.log.alert(f"[{self.name}.main()] Cannot raise FD limit to {want}, limit is {soft}.",
+                                   syslog=False)
                     raise StartupFailed() from None
-                self.log.warning(f"[{self.name}.main()] Cannot raise FD limit to {want}.", syslog=False)
                 if soft < hard:  # at least up to the hard limit
                     with contextlib.suppress(OSError, ValueError):
                         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+                now, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+                self.log.warning(f"[{self.name}.main()] Cannot raise FD limit to {want}, limit is {now}.",
+                                 syslog=False)
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft != resource.RLIM_INFINITY and soft < maxsock:
             self.log.warning(

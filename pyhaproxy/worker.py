@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import grp
 import http
 import ipaddress
 import math
 import os
 import pwd
+import resource
 import socket
 import sys
 from collections.abc import Callable
@@ -23,7 +25,17 @@ from pyhaproxy.config.kw_rules import DEL_HEADER_METHODS
 from pyhaproxy.config.kw_stick import table_names
 from pyhaproxy.config.lexer import ConfigError
 from pyhaproxy.config.logformat import VARIABLES, LogItem
-from pyhaproxy.config.model import Acl, Condition, Config, HttpRule, LogTarget, Proxy, Server, server_ids
+from pyhaproxy.config.model import (
+    Acl,
+    Condition,
+    Config,
+    Global,
+    HttpRule,
+    LogTarget,
+    Proxy,
+    Server,
+    server_ids,
+)
 from pyhaproxy.config.sample import (
     STK_IDX_MAX,
     STK_SRC,
@@ -858,6 +870,8 @@ def _listener_id(cfg: Config, lst: Any) -> tuple[int, str]:
     return nid or 1, name
 
 
+_PR_SET_DUMPABLE = 4     # <linux/prctl.h>
+
 def drop_privileges(cfg: Config) -> None:
     """chroot, then group and user, as HAProxy does after binding."""
     g = cfg.global_
@@ -876,6 +890,32 @@ def drop_privileges(cfg: Config) -> None:
         os.setgid(gid)
     if uid is not None:
         os.setuid(uid)
+    process_limits(g)
+
+
+def process_limits(g: Global) -> None:
+    """2.6's last steps before the loop: `set-dumpable` raises the file and core size limits and
+    makes the process dumpable again (a user change cleared it); unless `insecure-fork-wanted`,
+    a worker may not fork (RLIMIT_NPROC 0: nothing in it has to, and an exploit could not)."""
+    if g.set_dumpable:
+        for res in (resource.RLIMIT_FSIZE, resource.RLIMIT_CORE):
+            try:
+                resource.setrlimit(res, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+            except (OSError, ValueError):
+                what = "file" if res == resource.RLIMIT_FSIZE else "core dump"
+                print(f"[WARNING] [haproxy.main()] Failed to set the raise the {what} size.",
+                      file=sys.stderr)
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0) == -1:
+            print("[WARNING] [haproxy.main()] Failed to set the dumpable flag, no core will be dumped.",
+                  file=sys.stderr)
+    if not g.insecure_fork_wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+        except (OSError, ValueError):
+            print("[WARNING] Failed to disable forks, please report to developers with detailed "
+                  "information about your operating system. You can silence this warning by adding "
+                  "'insecure-fork-wanted' in the 'global' section.", file=sys.stderr)
 
 
 def run(cfg: Config, listeners: list[Any], shm: Shm, worker_idx: int, debug: bool = False,

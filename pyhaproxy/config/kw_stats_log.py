@@ -160,7 +160,17 @@ def g_no(st: State, args: list[str], where: Where) -> None:
             raise fail(where, "log : 'no log' does not expect arguments")
         st.config.global_.logs = []
         return
-    raise fail(where, "'no' in 'global' : pyhaproxy supports only 'no log' there.")
+    if len(args) > 1 and args[1] in NEGATABLE_GLOBAL_FLAGS:
+        if len(args) > 2:
+            raise fail(where, f"'{args[1]}' cannot handle unexpected argument '{args[2]}'.")
+        setattr(st.config.global_, args[1].replace("-", "_"), False)
+        return
+    raise fail(where, "'no' in 'global' : pyhaproxy supports only 'no log' and 'no "
+                      f"{'|'.join(NEGATABLE_GLOBAL_FLAGS)}' there.")
+
+
+# process flags 2.6 lets `no` turn off (pyhaproxy/worker.py, pyhaproxy/startup.py apply them)
+NEGATABLE_GLOBAL_FLAGS = ("set-dumpable", "insecure-fork-wanted", "strict-limits")
 
 
 def g_log_send_hostname(st: State, args: list[str], where: Where) -> None:

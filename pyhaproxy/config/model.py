@@ -83,6 +83,11 @@ class Global:
     maxsslrate: int = 0  # `maxsslrate N`: connections to TLS listeners per second, per worker
     maxpipes: int = 0  # `maxpipes N`: pipes in use for splice() at once, per worker (0: no limit)
     nosplice: bool = False  # `nosplice`: never splice(), every byte through the buffers
+    set_dumpable: bool = False  # `set-dumpable`: workers may dump core (limits raised, dumpable again)
+    insecure_fork_wanted: bool = False  # else workers cannot fork (RLIMIT_NPROC 0), as in 2.6
+    # `strict-limits`: a resource limit that cannot be set is fatal. 2.6 has it on by default;
+    # pyhaproxy keeps 1.2's default (a warning) so that 1.x configurations start as they did
+    strict_limits: bool = False
     # `h1-accept-payload-with-any-method`: an HTTP/1.0 GET/HEAD/DELETE with a body is not a 413
     h1_accept_payload_with_any_method: bool = False
     nbproc: int = 1
