@@ -215,14 +215,18 @@ cdef inline int sess_tunnel(sess_t *s) noexcept nogil:
 
 
 cdef inline void touch_cli(sess_t *s) noexcept nogil:
-    cdef int to = sess_tunnel(s)
+    cdef int to = g_px[s.px].conf.clientfintimeout if s.rsp.shut else 0
+    if to == 0:
+        to = sess_tunnel(s)     # (`timeout client-fin` overrides the tunnel's, as in 2.6)
     if to == 0:
         to = g_px[s.px].conf.clitimeout
     s.cli_exp = g_now + to if to > 0 else 0
 
 
 cdef inline void touch_srv(sess_t *s) noexcept nogil:
-    cdef int to = sess_tunnel(s)
+    cdef int to = g_px[s.be].conf.serverfintimeout if s.req.shut else 0
+    if to == 0:
+        to = sess_tunnel(s)     # (`timeout server-fin` overrides the tunnel's, as in 2.6)
     if to == 0:
         to = g_px[s.be].conf.srvtimeout
     s.srv_exp = g_now + to if to > 0 else 0

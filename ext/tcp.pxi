@@ -29,11 +29,15 @@ cdef void tcp_shut_check(int idx) noexcept nogil:
         if not s.rsp.shut:
             shutdown(s.sfd, SHUT_WR)
         s.req.shut = 1
+        if g_px[s.be].conf.serverfintimeout > 0:
+            touch_srv(s)        # `timeout server-fin` from now on (2.6 sets it at the shutdown)
     if s.rsp.eof and not s.rsp.shut and s.rsp.in_pipe == 0 and s.rsp.buf_len == 0:
         if not s.req.shut:
             tls_shut(s.cfd)     # tls: close_notify first
             shutdown(s.cfd, SHUT_WR)
         s.rsp.shut = 1
+        if g_px[s.px].conf.clientfintimeout > 0:
+            touch_cli(s)        # `timeout client-fin`
     if s.req.shut and s.rsp.shut:
         sess_close(idx)
         return

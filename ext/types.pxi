@@ -164,6 +164,8 @@ cdef struct px_conf_t:
     int rspinspectdelay    # `tcp-response inspect-delay`: the response rules wait for the server's data
     int queuetimeout       # `timeout queue` (0: `timeout connect`, as HAProxy does)
     int tunneltimeout      # `timeout tunnel`: TCP sessions once connected (both directions)
+    int clientfintimeout   # `timeout client-fin`: the client side once its FIN was sent to it
+    int serverfintimeout   # `timeout server-fin`: the server side once its FIN was sent to it
     int tarpittimeout      # `timeout tarpit`: how long a tarpitted request is held (0: contimeout)
     int grace
     int retries

@@ -233,11 +233,13 @@ TIMEOUTS = {
     "check": "checktimeout",
     "tunnel": "tunneltimeout",
     "tarpit": "tarpittimeout",
+    "client-fin": "clientfintimeout",
+    "server-fin": "serverfintimeout",
 }
 # the side of a proxy each `timeout` acts on (the table's side column); the others act on both
 TIMEOUT_SIDES = {
-    **dict.fromkeys(("connect", "server", "queue", "tunnel", "check"), BACKEND),
-    **dict.fromkeys(("client", "http-request"), FRONTEND),
+    **dict.fromkeys(("connect", "server", "queue", "tunnel", "check", "server-fin"), BACKEND),
+    **dict.fromkeys(("client", "http-request", "client-fin"), FRONTEND),
 }
 
 # the 1.2 keyword each `timeout` form shares its "already specified" state with
@@ -246,7 +248,7 @@ _TIMEOUT_KEYS = {"connect": "contimeout", "client": "clitimeout", "server": "srv
 
 def p_timeout(st: State, args: list[str], where: Where) -> None:
     name = args[1] if len(args) > 1 else ""
-    if name in ("client-fin", "server-fin", "appsession"):
+    if name == "appsession":
         raise not_supported(f"'timeout {name}'", "1.5", where)
     if name not in TIMEOUTS:
         raise fail(

@@ -431,6 +431,10 @@ class Proxy:
     appsession_timeout: int = 0
     checktimeout: int = 0  # `timeout check`
     tunneltimeout: int = 0  # `timeout tunnel`
+    # `timeout client-fin` / `server-fin`: a side's inactivity timeout once the proxy has passed
+    # the other side's end (FIN) on to it (tcp.pxi; 0: its usual timeout)
+    clientfintimeout: int = 0
+    serverfintimeout: int = 0
     tarpittimeout: int = 0  # `timeout tarpit` (0: `timeout connect`, as HAProxy does)
     smtpchk: tuple[str, str] | None = None  # `option smtpchk [HELO|EHLO domain]`
     # `option tcp-check|redis-check|mysql-check|pgsql-check|ldap-check`: "tcp", "redis"...

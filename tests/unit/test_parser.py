@@ -912,9 +912,9 @@ BROKEN: list[tuple[str, int, str]] = [
         "'http-request', 'tunnel' or 'tarpit' (got 'fortnight').",
     ),
     (
-        "listen a :80\n    timeout client-fin 5s\n",
+        "listen a :80\n    timeout appsession 5s\n",
         2,
-        "'timeout client-fin' is not supported yet (it appeared in HAProxy 1.5).",
+        "'timeout appsession' is not supported yet (it appeared in HAProxy 1.5).",
     ),
     ("listen a :80\n    timeout client\n", 2, "'timeout client' expects an integer value (in milliseconds)."),
     (
