@@ -357,6 +357,9 @@ def p_stats(st: State, args: list[str], where: Where) -> None:
     elif sub == "hide-version":
         no_extra(args, 2, where)
         s.hide_version = True
+    elif sub == "show-legends":
+        no_extra(args, 2, where)
+        s.show_legends = True
     elif sub == "enable":
         no_extra(args, 2, where)
     elif sub == "admin":
@@ -369,7 +372,6 @@ def p_stats(st: State, args: list[str], where: Where) -> None:
         s.admin.append(parse_condition(st, args[2:], where, "stats admin"))
     elif sub in (
         "show-desc",
-        "show-legends",
         "show-node",
         "http-request",
         "bind-process",

@@ -286,6 +286,7 @@ class Stats:
     scope: list[str] = field(default_factory=list)
     refresh: int = 0
     hide_version: bool = False
+    show_legends: bool = False  # `stats show-legends`: addresses, cookies, algorithms on the page
     admin: list[Condition] = field(default_factory=list)  # `stats admin if|unless COND`
 
 

@@ -490,7 +490,8 @@ def _proxy_rows(
         # HAProxy: the backups' weight only counts when no active server is left
         "weight": weight if act else bck_weight, "act": act, "bck": bck, "chkdown": chkdown,
         "pid": 1, "iid": iid, "sid": 0, "lbtot": lbtot, "type": TYPE_BACKEND, "mode": mode,
-        "algo": px.balance, "cli_abrt": pc["cli_abrt"], "srv_abrt": pc["srv_abrt"],
+        "algo": px.balance, "cookie": px.cookie.name if px.cookie is not None else "",
+        "cli_abrt": pc["cli_abrt"], "srv_abrt": pc["srv_abrt"],
         "connect": pc["connect"], "reuse": pc["reuse"],
         "wrew": pc["failed_rewrites"], "eint": pc["internal_errors"],
         # the servers' user weights, as the weight column sums them (`set weight` changes both)

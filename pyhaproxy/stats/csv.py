@@ -29,10 +29,15 @@ def field(v: object) -> str:
     return s
 
 
-def row_line(row: Row) -> str:
+# shown only to whom 2.6 shows them: a stats page with `stats show-legends`, a stats socket at
+# level operator or admin (a server's address and cookie, a backend's cookie name and algorithm)
+LEGEND_FIELDS = frozenset(("addr", "cookie", "algo"))
+
+
+def row_line(row: Row, legends: bool = True) -> str:
     vals = row.values
     out = [field(row.pxname), field(row.svname)]
-    out += [field(vals.get(name, "")) for name in FIELDS[2:]]
+    out += [field("" if not legends and name in LEGEND_FIELDS else vals.get(name, "")) for name in FIELDS[2:]]
     return ",".join(out) + ",\n"
 
 
@@ -50,7 +55,7 @@ def select(rows: Iterable[Row], iid: int = -1, types: int = -1, sid: int = -1) -
     return out
 
 
-def render(snap: Snapshot, rows: Iterable[Row] | None = None) -> str:
+def render(snap: Snapshot, rows: Iterable[Row] | None = None, legends: bool = True) -> str:
     lines = [header()]
-    lines += [row_line(r) for r in (snap.rows() if rows is None else rows)]
+    lines += [row_line(r, legends) for r in (snap.rows() if rows is None else rows)]
     return "".join(lines)

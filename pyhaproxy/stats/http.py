@@ -240,7 +240,8 @@ def handle_request(raw: bytes, view: View | None, admin_key: str = "",
         return _see_other(first.stats.uri, admin_post(post_body, view, notify) if admin else "DENY", flags)
     snap = collect(view, scope)
     if "csv" in flags:
-        return response(200, csv_fmt.render(snap).encode(), "text/plain", head_only=head_only)
+        text = csv_fmt.render(snap, legends=any(p.stats.show_legends for p in admitted))
+        return response(200, text.encode(), "text/plain", head_only=head_only)
     if "prometheus" in flags:
         return response(200, prom_fmt.render(snap).encode(), prom_fmt.CONTENT_TYPE, head_only=head_only)
     refresh = 0 if "norefresh" in flags else max(p.stats.refresh for p in admitted) // 1000

@@ -398,7 +398,7 @@ class CommandHandler:
             except ValueError:
                 return "Require 'show stat' alone or followed by <iid> <type> <sid>.\n"
         rows = csv_fmt.select(snap.rows(), *flt)
-        return csv_fmt.render(snap, rows)
+        return csv_fmt.render(snap, rows, legends=self.level >= LEVELS["operator"])
 
     def _find(self, view: View, args: list[str]) -> tuple[int, Any] | str:
         if not args or "/" not in args[0]:
