@@ -43,7 +43,15 @@ from .kw_http import (
 )
 from .kw_http_errors import p_errorfiles, p_http_error
 from .kw_peers import g_localpeer  # peers
-from .kw_process import g_cpu_map, g_node_description, g_setenv, p_backlog, p_description, p_id
+from .kw_process import (
+    g_cpu_map,
+    g_node_description,
+    g_setenv,
+    p_backlog,
+    p_bind_process,
+    p_description,
+    p_id,
+)
 from .kw_proxy import (
     TIMEOUT_SIDES,
     p_balance,
@@ -238,6 +246,7 @@ KEYWORDS: dict[str, tuple[Kw, ...]] = {
     "id": (Kw(L, p_id, "1.3.16"),),
     "backlog": (Kw(P, p_backlog, "1.4", side=FRONTEND),),
     "rate-limit": (Kw(P, p_rate_limit, "1.4", side=FRONTEND),),
+    "bind-process": (Kw(P, p_bind_process, "1.4"),),
     "clitcpka-cnt": (Kw(P, p_tcpka, "2.2", side=FRONTEND),),
     "clitcpka-idle": (Kw(P, p_tcpka, "2.2", side=FRONTEND),),
     "clitcpka-intvl": (Kw(P, p_tcpka, "2.2", side=FRONTEND),),
@@ -278,7 +287,6 @@ _LATER_PROXY_KEYWORDS = {
     "reqsetbe": "1.3",
     "reqisetbe": "1.3",
     "server-template": "1.8",
-    "bind-process": "1.4",
     "email-alert": "1.6",
     "external-check": "1.6",
     "dynamic-cookie-key": "1.8",

@@ -13,7 +13,7 @@ from collections.abc import MutableMapping
 
 from .model import Where
 from .state import State
-from .values import fail, parse_int
+from .values import fail, not_supported, parse_int
 
 MAX_CPU = 64        # 2.6 on a 64-bit machine: CPU and thread numbers up to 64
 
@@ -79,6 +79,23 @@ def p_id(st: State, args: list[str], where: Where) -> None:
             raise fail(where, f"{px.cap} {px.name} reuses same custom id as {other.cap} {other.name} "
                               f"(declared at {other.where.file}:{other.where.line}).")
     px.id = value
+
+
+def p_bind_process(st: State, args: list[str], where: Where) -> None:
+    """`bind-process all|odd|even|N[-M]...`: 2.6 runs one process, so the line has no effect
+    (2.6's deprecation warning) and a number above 1 is 2.6's alert. With `nbproc` above 1 (a
+    1.x configuration) it would pin the proxy to some workers: refused, pyhaproxy does not."""
+    if st.config.global_.nbproc > 1:
+        raise not_supported("'bind-process' with 'nbproc' above 1", "1.4", where)
+    for word in args[1:]:
+        if word in ("all", "odd", "even"):
+            continue
+        m = re.fullmatch(r"(\d*)(-(\d*))?", word)
+        bounds = [int(x) for x in (m.group(1), m.group(3)) if x] if m and word not in ("", "-") else []
+        if not bounds or any(n != 1 for n in bounds):
+            raise fail(where, f"bind-process : '{word}' is not a valid number/range. It supports numbers "
+                              "from 1 to 1.")
+    st.warn(where, "'bind-process' has no effect, is deprecated, and will be removed in version 2.7.")
 
 
 def p_backlog(st: State, args: list[str], where: Where) -> None:

@@ -156,3 +156,21 @@ def test_backlog(proxy: Any, binary: str) -> None:  # noqa: F811
     p1, p2, p3 = free_ports(3)
     proxy.start(BACKLOG_CFG, p1=p1, p2=p2, p3=p3)
     assert [_listen_backlog(p) for p in (p1, p2, p3)] == [77, 33, 500]
+
+
+def test_bind_process(proxy: Any, binary: str, tmp_path: Path) -> None:  # noqa: F811
+    """2.6 runs one process: `bind-process` has no effect (a deprecation warning), and a
+    process number above 1 is refused."""
+    head = ("defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n"
+            "listen l\n    bind 127.0.0.1:1\n    http-request return status 200\n")
+    cfg = tmp_path / "b.cfg"
+    for words in ("all", "odd even", "1", "1-1"):
+        cfg.write_text(head + f"    bind-process {words}\n")
+        out = proxy.run(["-c", "-f", str(cfg)])
+        assert out.returncode in (0, 2), out
+        assert "'bind-process' has no effect, is deprecated, and will be removed in version 2.7." in (
+            out.stdout + out.stderr), out
+    for words in ("2", "1-4"):
+        out = proxy.refuses(cfg, head + f"    bind-process {words}\n")
+        assert f"bind-process : '{words}' is not a valid number/range. It supports numbers from 1 to 1." \
+            in out
