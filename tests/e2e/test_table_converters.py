@@ -51,10 +51,15 @@ def test_table_converters(proxy: Any, binary: str) -> None:  # noqa: F811
     proxy.start(CFG, port=port)
     # trackers: the one session tracking the key. 2.6.0 counts its own lookup's reference too
     # (ref_cnt read while the converter holds the entry): 2 there; the documented count here.
-    tr = 2 if binary == "haproxy" else 1
-    assert _body(port, "/") == f"rate=1 cnt=1 in=1 other=0 gpc0=0 trackers={tr} none=0 missing= end"
-    assert _body(port, "/inc") == f"rate=2 cnt=2 in=1 other=0 gpc0=1 trackers={tr} none=0 missing= end"
-    assert _body(port, "/") == f"rate=3 cnt=3 in=1 other=0 gpc0=1 trackers={tr} none=0 missing= end"
+    # Under load 2.6 may not have released the previous request's session yet when the next
+    # one reads the table (its client closed; 2.6 frees the stream afterwards): one more.
+    tr = {"2", "3"} if binary == "haproxy" else {"1"}
+    for path, want in (("/", "rate=1 cnt=1 in=1 other=0 gpc0=0 trackers={} none=0 missing= end"),
+                       ("/inc", "rate=2 cnt=2 in=1 other=0 gpc0=1 trackers={} none=0 missing= end"),
+                       ("/", "rate=3 cnt=3 in=1 other=0 gpc0=1 trackers={} none=0 missing= end")):
+        body = _body(port, path)
+        got = body.split("trackers=", 1)[1].split()[0] if "trackers=" in body else ""
+        assert got in tr and body == want.format(got), (body, tr)
 
 
 def test_unknown_table_is_refused(proxy: Any, binary: str) -> None:  # noqa: F811
