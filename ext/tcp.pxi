@@ -36,6 +36,11 @@ cdef void tcp_shut_check(int idx) noexcept nogil:
             tls_shut(s.cfd)     # tls: close_notify first
             shutdown(s.cfd, SHUT_WR)
         s.rsp.shut = 1
+        if s.tunnel and g_px[s.px].mode != MODE_TCP:
+            # 2.6: a server that ends an HTTP tunnel (after a 101 or CONNECT) ends the stream at
+            # once, its end passed on to the client (no client-fin wait, no termination flag)
+            sess_close(idx)
+            return
         if g_px[s.px].conf.clientfintimeout > 0:
             touch_cli(s)        # `timeout client-fin`
     if s.req.shut and s.rsp.shut:

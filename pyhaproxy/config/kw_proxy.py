@@ -223,6 +223,8 @@ def p_old_timeout(st: State, args: list[str], where: Where) -> None:
     _set_timeout(st, kw, _OLD_TIMEOUTS[kw], args[1], where)
 
 
+_TIME_PREFIX = re.compile(r"([0-9]*)(us|ms|s|m|h|d)?")
+
 TIMEOUTS = {
     "connect": "contimeout",
     "client": "clitimeout",
@@ -254,10 +256,26 @@ def p_timeout(st: State, args: list[str], where: Where) -> None:
         raise fail(
             where,
             "'timeout' supports 'client', 'server', 'connect', 'check', 'queue', "
-            "'http-keep-alive', 'http-request', 'tunnel' or 'tarpit' (got '" + name + "').",
+            "'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin' "
+            "(got '" + name + "')",
         )
     need(args, 2, where, f"'timeout {name}' expects an integer value (in milliseconds).")
-    no_extra(args, 3, where)
+    if len(args) > 3:       # (2.6's wording for `timeout`)
+        raise fail(where, f"'timeout {name}' : unexpected extra argument '{args[3]}' after value "
+                          f"'{args[2]}'.")
+    text = args[2]
+    ok = _TIME_PREFIX.match(text)
+    if ok and text and not ok.group(1):    # (no number: the first character is the unexpected one)
+        raise fail(where, f"unexpected character '{text[0]}' in 'timeout {name}'")
+    if ok and ok.end() < len(text):         # (the first character 2.6's time parser stops at)
+        if not ok.group(2):
+            raise fail(where, f"unexpected character '{text[ok.end()]}' in 'timeout {name}'")
+        # a unit followed by more: 2.6 warns and takes the number with its unit
+        st.config.warnings.append(
+            f"[WARNING] unexpected character '{text[ok.end()]}' after the timer value '{text}', only "
+            "(us=microseconds,ms=milliseconds,s=seconds,m=minutes,h=hours,d=days) are "
+            "supported. This will be reported as an error in next versions.")
+        args = args[:2] + [text[:ok.end()]]
     _set_timeout(st, _TIMEOUT_KEYS.get(name, f"timeout {name}"), TIMEOUTS[name], args[2], where,
                  written=f"timeout {name}")
 

@@ -909,7 +909,7 @@ BROKEN: list[tuple[str, int, str]] = [
         "listen a :80\n    timeout fortnight 5s\n",
         2,
         "'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', "
-        "'http-request', 'tunnel' or 'tarpit' (got 'fortnight').",
+        "'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got 'fortnight')",
     ),
     (
         "listen a :80\n    timeout appsession 5s\n",

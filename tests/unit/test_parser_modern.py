@@ -273,7 +273,7 @@ def test_redirect_options_in_any_order() -> None:
 
 
 @pytest.mark.parametrize(("line", "message"), [
-    ("    timeout connect abc", "unexpected character 'a' in time argument 'abc' to 'timeout connect'."),
+    ("    timeout connect abc", "unexpected character 'a' in 'timeout connect'"),
     ("    contimeout abc", "unexpected character 'a' in time argument 'abc' to 'contimeout'."),
     ("    http-request deny deny_status 403 errorfile /x",
      "'http-request deny' : unsupported argument 'errorfile' (only 'deny_status CODE')."),
