@@ -62,6 +62,12 @@ cdef int sess_try_connect(int idx) noexcept nogil:
         # the response channel (backend.c do_connect_server), always empty at connect time, so
         # a request alone never turns quick ACKs off (measured: QUICKACK stays 1 in 2.6.12)
         setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero))
+    if s.srv >= 0 and addr.ss_family != AF_UNIX and g_srv[s.srv].conf.tcp_ut > 0:
+        # `tcp-ut` (2.6 proto_tcp.c tcp_connect_server). (`tfo` sets nothing: 2.6 only asks for
+        # TCP_FASTOPEN_CONNECT when its "data to send" test passes, and that test looks at the
+        # response channel (backend.c connect_server), empty at connect time: measured, the
+        # SYNs of 2.6.12 never carry the TFO option)
+        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &g_srv[s.srv].conf.tcp_ut, sizeof(int))
     if src != NULL:
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one))
         setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one))

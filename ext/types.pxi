@@ -196,6 +196,7 @@ cdef struct srv_conf_t:
     int maxqueue         # `maxqueue`: read by connslots (the queue itself is the backend's)
     int proto_h2         # `proto h2`: HTTP/2 with prior knowledge on the connection (h2srv.pxi)
     int non_stick        # `non-stick`: no stick rule stores this server (httpreq.pxi _stick_store)
+    int tcp_ut           # `tcp-ut`: TCP_USER_TIMEOUT (ms) on the server socket, 0 not set
 
 
 cdef struct freq_t:

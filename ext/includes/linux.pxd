@@ -191,6 +191,7 @@ cdef extern from "<netinet/tcp.h>" nogil:
         TCP_KEEPIDLE
         TCP_KEEPINTVL
         TCP_DEFER_ACCEPT
+        TCP_USER_TIMEOUT
 
 cdef extern from "<arpa/inet.h>" nogil:
     int inet_pton(int af, const char *src, void *dst)

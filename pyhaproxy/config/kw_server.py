@@ -26,8 +26,9 @@ from .values import (
 )
 
 
-def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
-    """The options of a `server` line (after its address), `default-server` ones first."""
+def _apply_server_options(srv: Server, args: list[str], where: Where, n_default: int = 0) -> None:
+    """The options of a `server` line (after its address), `default-server` ones first (the
+    first n_default words)."""
     name = srv.name
 
     def val(i: int) -> str:
@@ -155,6 +156,8 @@ def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
                 val(i)
             srv.tls_words.extend(args[i:i + n])
             i += n
+        elif opt in _CONN_SERVER_OPTIONS:  # [SERVER-CONN hook 1/2] tfo, tcp-ut
+            i += _conn_server_option(srv, args, i, where, srv.name == "default-server" or i < n_default)
         elif opt in _PROXY_PROTOCOL_SERVER_OPTIONS:  # [PROXY-PROTOCOL hook 2/4]
             i += _proxy_protocol_server_option(srv, args, i, where)
         elif opt in LATER_SERVER_OPTIONS:
@@ -167,6 +170,38 @@ def _apply_server_options(srv: Server, args: list[str], where: Where) -> None:
                 "'source', 'minconn', 'maxconn', 'maxqueue', 'slowstart', "
                 "'disabled' and 'weight'.",
             )
+
+
+# [SERVER-CONN hook 2/2] the options of the server socket itself (ext/connect.pxi sess_try_connect):
+# one function, called from _apply_server_options, returning how many words it took.
+_CONN_SERVER_OPTIONS = frozenset({"tfo", "no-tfo", "tcp-ut"})
+_UT_RE = re.compile(r"^([0-9]+)(us|ms|s|m|h|d)?$")
+
+
+def _conn_server_option(srv: Server, args: list[str], i: int, where: Where, from_default: bool) -> int:
+    opt = args[i]
+    if opt in ("tfo", "no-tfo"):
+        # TCP_FASTOPEN_CONNECT on the server socket when the request is there at connect time
+        srv.tfo = 1 if opt == "tfo" else 0
+        return 1
+    # tcp-ut: TCP_USER_TIMEOUT (ms) on the server socket; 2.6 (cfgparse-tcp.c srv_parse_tcp_ut)
+    # keeps it only for an IPv4/IPv6 address known when the keyword is read, so never on a
+    # `default-server` line (no address) nor a unix socket: it is ignored there, as in 2.6
+    if i + 1 >= len(args) or args[i + 1] == "":
+        raise fail(where, f"'{opt}' : missing TCP User Timeout value")
+    text = args[i + 1]
+    m = _UT_RE.match(text)
+    if not m:
+        raise fail(where, f"'{opt}' : expects a positive delay in milliseconds")
+    us = int(m.group(1)) * {"us": 1, "ms": 1000, "s": 10**6, "m": 6 * 10**7, "h": 36 * 10**8,
+                            "d": 864 * 10**8}[m.group(2) or "ms"]
+    ms = us // 1000 + (1 if us % 1000 else 0)
+    if ms > 2**31 - 1:
+        raise fail(where, f"timer overflow in argument '{text}' to '{opt}' (maximum value is "
+                          "2147483647 ms or ~24.8 days)")
+    if not from_default and srv.family != 1:
+        srv.tcp_ut = ms
+    return 2
 
 
 # [PROXY-PROTOCOL hook 3/4] the server options of the PROXY protocol (send side): one function,
@@ -339,7 +374,12 @@ def p_server(st: State, args: list[str], where: Where) -> None:
             raise fail(where, f"server {name} : invalid port '{port}'.")
     srv.port = fixed_port
 
-    _apply_server_options(srv, [*st.px().default_server, *args[3:]], where)
+    _apply_server_options(srv, [*st.px().default_server, *args[3:]], where,
+                          n_default=len(st.px().default_server))
+    if srv.tfo:  # (2.6: unless `retry-on` has conn-failure, empty-response, response-timeout)
+        st.warn(where, f"'server {st.px().name}/{name}' : server has tfo activated, the backend should be "
+                       "configured with at least 'conn-failure', 'empty-response' and 'response-timeout' "
+                       "or we wouldn't be able to retry the connection on failure.")
     init_address(st, srv, where)
     srv.tls = TLSS.build(st.config.global_.tls, srv.tls_words, where, st.px().name, name)  # tls
     if srv.check:
@@ -434,7 +474,6 @@ LATER_SERVER_OPTIONS = {
     "resolvers": "1.6",
     "resolve-prefer": "1.6",
     "namespace": "1.6",
-    "tfo": "1.8",
     "usesrc": "1.3.10",
     "init-state": "3.1",
 }
@@ -444,9 +483,9 @@ for _kw in (
     "ciphersuites crl-file force-sslv3 force-tlsv10 force-tlsv11 force-tlsv12 force-tlsv13 "
     "log-proto max-reuse no-backup no-check no-check-ssl "
     "no-ssl "
-    "no-ssl-reuse no-sslv3 no-tfo no-tls-tickets no-tlsv10 no-tlsv11 no-tlsv12 no-tlsv13 npn "
+    "no-ssl-reuse no-sslv3 no-tls-tickets no-tlsv10 no-tlsv11 no-tlsv12 no-tlsv13 npn "
     "pool-low-conn pool-max-conn pool-purge-delay resolve-net resolve-opts "
-    "socks4 ssl-max-ver ssl-min-ver ssl-reuse stick tcp-ut "
+    "socks4 ssl-max-ver ssl-min-ver ssl-reuse stick "
     "tls-tickets verifyhost ws"
 ).split():
     LATER_SERVER_OPTIONS.setdefault(_kw, IN_26)
