@@ -447,11 +447,12 @@ cdef const char *CONTINUE_100 = "HTTP/1.1 100 Continue\r\n\r\n"
 
 cdef int http_body_wanted(int idx, h1_msg *m) noexcept nogil:
     """`option http-buffer-request` (2.6's http_wait_for_request_body, before the frontend's
-    rules): 1 while the request's body is neither whole in the buffer nor filling it, 0 to analyse
+    rules), or `http-request wait-for-body` as their first (2.6's http_action_wait_for_body,
+    `at-least` bytes are enough; its own time): 1 while the request's body is neither whole in the buffer nor filling it, 0 to analyse
     the request now (a bad chunked body is the forwarding's 400), -1 when the session ended."""
     cdef sess_t *s = &g_sess[idx]
     cdef px_t *p = &g_px[s.px]
-    cdef int have, h, tq
+    cdef int have, h, tq, opt = p.opts & PO_HTTP_BUFFER_REQUEST
     cdef h1_chunk ck
     if m.meth == H1_M_CONNECT or (not m.chunked and m.content_length <= 0):
         return 0
@@ -465,12 +466,16 @@ cdef int http_body_wanted(int idx, h1_msg *m) noexcept nogil:
                 if io_send(s.cfd, CONTINUE_100, 25) != 25:
                     pass        # (the client that waits for it times out, as on a lost packet)
         log_keep_request(s, m, s.req.buf + m.start, m.first_line_len)     # (for a 408's log)
-        # its own timer: `timeout http-request` from now, else the client's
-        tq = p.conf.httpreqtimeout if p.conf.httpreqtimeout > 0 else p.conf.clitimeout
+        # its own timer: `timeout http-request` (wait-for-body: its time) from now, else the client's
+        tq = p.conf.httpreqtimeout if opt else p.conf.wfbtime
+        if tq <= 0:
+            tq = p.conf.clitimeout
         s.cli_exp = g_now + tq if tq > 0 else 0
-    elif p.conf.httpreqtimeout <= 0 and p.conf.clitimeout > 0:
+    elif (p.conf.httpreqtimeout if opt else p.conf.wfbtime) <= 0 and p.conf.clitimeout > 0:
         s.cli_exp = g_now + p.conf.clitimeout       # (an inactivity timeout)
     have = s.req.buf_in - m.hdrs_end
+    if not opt and p.conf.wfbbytes > 0 and have >= p.conf.wfbbytes:
+        return 0        # (chunked: its framing counts too)
     if m.chunked:
         h1_chunk_init(&ck)
         if h1_chunk_feed(&ck, s.req.buf + m.hdrs_end, have) < 0 or ck.done:
@@ -504,7 +509,8 @@ cdef void http_client_io(int idx) noexcept nogil:
             if end > 0 or s.req.buf_in >= H1_MAX_HDR_BLOCK:
                 r = h1_parse_request(s.req.buf, s.req.buf_in, &g_msg)
                 if r > 0:
-                    w = http_body_wanted(idx, &g_msg) if g_px[s.px].opts & PO_HTTP_BUFFER_REQUEST else 0
+                    w = http_body_wanted(idx, &g_msg) if (g_px[s.px].opts & PO_HTTP_BUFFER_REQUEST
+                                                          or g_px[s.px].conf.wfbtime >= 0) else 0
                     if w == 0:
                         s.body_wait = 0
                         http_request_ready(idx, r)

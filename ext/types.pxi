@@ -160,6 +160,8 @@ cdef struct px_conf_t:
     int clitimeout
     int srvtimeout
     int httpreqtimeout
+    int wfbtime            # `http-request wait-for-body time T`: T ms (-1: none, 0: no limit; http.pxi)
+    int wfbbytes           # ... `at-least N`: N bytes (0: the whole body)
     int keepalivetimeout   # idle time allowed between two requests (`timeout http-keep-alive`)
     int inspectdelay       # `tcp-request inspect-delay`: TCP content rules wait for data (tcpinspect.pxi)
     int rspinspectdelay    # `tcp-response inspect-delay`: the response rules wait for the server's data

@@ -192,3 +192,89 @@ backend be
         return
     out = proxy.refuses(tmp_path / "b.cfg", cfg)
     assert "'option http-buffer-request' in a backend section is not supported by pyhaproxy" in out
+
+
+WFB_CFG = """
+global
+    log 127.0.0.1:{logport} local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout client 5s
+    timeout connect 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request wait-for-body time 1s at-least {atleast}
+    http-request deny if { req.body -m sub secret }
+    default_backend b1
+backend b1
+    server s1 127.0.0.1:{b1}
+"""
+
+
+def _start_wfb(proxy: Any, http_backend: Any, syslog: Any, atleast: str) -> tuple[int, Any]:
+    _log, logport = syslog
+    (port,) = free_ports(1)
+    be = http_backend(name="s1")
+    proxy.start(WFB_CFG, logport=logport, port=port, b1=be.port, atleast=atleast)
+    return port, be
+
+
+def test_wait_for_body_whole(proxy: Any, binary: str, http_backend: Any, syslog: Any) -> None:  # noqa: F811
+    port, be = _start_wfb(proxy, http_backend, syslog, "0")
+    assert _status(_post_cl(port, [b"0123456789ab", b"cdsecret"])) == 403
+    assert _status(_post_chunked(port, [b"0123456789ab", b"cdsecret"])) == 403
+    ans = _post_cl(port, [b"0123456789ab", b"cd"])
+    assert _status(ans) == 200 and be.requests[-1].body == b"0123456789abcd"
+
+
+def test_wait_for_body_at_least(proxy: Any, binary: str, http_backend: Any, syslog: Any) -> None:  # noqa: F811
+    port, be = _start_wfb(proxy, http_backend, syslog, "10")
+    # the first 12 bytes are enough: the rules never see the word that comes after them
+    ans = _post_cl(port, [b"0123456789ab", b"cdsecret"])
+    assert _status(ans) == 200 and be.requests[-1].body == b"0123456789abcdsecret"
+    assert _status(_post_cl(port, [b"secret789ab", b"cd"])) == 403
+
+
+def test_wait_for_body_timeout(proxy: Any, binary: str, http_backend: Any, syslog: Any) -> None:  # noqa: F811
+    log, _logport = syslog
+    port, _be = _start_wfb(proxy, http_backend, syslog, "0")
+    with socket.create_connection((LOCALHOST, port), timeout=10) as s:
+        s.sendall(b"POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nConnection: close\r\n\r\nabc")
+        ans = _read_all(s)
+    assert _status(ans) == 408
+    line = log.lines_with("/slow", 1)[0]
+    assert " fe fe/<NOSRV> " in line and " 408 " in line and " cR-- " in line, line
+
+
+def test_wait_for_body_config_errors(proxy: Any, binary: str, tmp_path: Any) -> None:  # noqa: F811
+    cases = {
+        "": "expects time <time> [ at-least <bytes> ]",
+        "time": "missing argument for 'time'",
+        "time abc": "unexpected character 'a'",
+        "time 10s at-least": "missing argument for 'at-least'",
+        "time 10s at-least 1x": "unexpected character 'x'",
+        "at-least 10": "expects time <time> [ at-least <bytes> ]",
+        "time 99999999999": "time overflow (maximum value is 2147483647 ms or ~24.8 days)",
+    }
+    for i, (value, msg) in enumerate(cases.items()):
+        out = proxy.refuses(tmp_path / f"w{i}.cfg", f"""
+defaults
+    mode http
+frontend fe
+    bind 127.0.0.1:8080
+    http-request wait-for-body {value}
+""")
+        assert ("error detected in frontend 'fe' while parsing 'http-request wait-for-body' rule : "
+                f"{msg}.") in out, (value, out)
+    out = proxy.refuses(tmp_path / "f.cfg", """
+defaults
+    mode http
+frontend fe
+    bind 127.0.0.1:8080
+    http-request wait-for-body time 1s foo
+""")
+    assert ("'http-request wait-for-body' expects either 'if' or 'unless' followed by a condition "
+            "but found 'foo'.") in out
