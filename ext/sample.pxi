@@ -91,6 +91,7 @@ cpdef enum sample_fetch:
     SF_REQ_BODY = 75          # req.body: the request body's bytes in the buffer (de-chunked)
     SF_REQ_BODY_LEN = 76      # req.body_len: how many of them
     SF_REQ_BODY_SIZE = 77     # req.body_size: its Content-Length (chunked: req.body_len)
+    SF_REQ_BODY_PARAM = 78    # req.body_param([name]): a NAME=VALUE of a url-encoded body's (first)
 
 
 cpdef enum stk_op:       # what an SF_STK fetch does with its data type
@@ -358,6 +359,27 @@ cdef int _smp_url_param(sexpr_t *e, const char *buf, h1_msg *m, smp_t *v) noexce
             return 1
         if i < n and u[i] == b'#':
             break
+        i += 1
+    return 0
+
+
+cdef int _smp_body_param(sexpr_t *e, const char *b, int n, smp_t *v) noexcept nogil:
+    """req.body_param([NAME]): the value of the body's first `&`-separated NAME=VALUE named
+    e.arg (no name: the first one)."""
+    cdef int i = 0, st, eq
+    while i < n:
+        st = i
+        while i < n and b[i] != b'&':
+            i += 1
+        eq = st
+        while eq < i and b[eq] != b'=':
+            eq += 1
+        if e.arg_len == 0 or (eq - st == e.arg_len and memcmp(b + st, e.arg, e.arg_len) == 0):
+            if eq < i:
+                smp_str(v, b + eq + 1, i - eq - 1)
+            else:
+                smp_str(v, b + i, 0)
+            return 1
         i += 1
     return 0
 
@@ -1295,10 +1317,13 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
     if e.fetch == SF_REQ_LEN:
         smp_int(v, m.hdrs_end - m.start)
         return 1
-    if e.fetch == SF_REQ_BODY or e.fetch == SF_REQ_BODY_LEN or e.fetch == SF_REQ_BODY_SIZE:
+    if (e.fetch == SF_REQ_BODY or e.fetch == SF_REQ_BODY_LEN or e.fetch == SF_REQ_BODY_SIZE
+            or e.fetch == SF_REQ_BODY_PARAM):
         if buf != s.req.buf:
             return 0            # (HTTP/2: its body is not in s.req.buf)
         n = _smp_req_body(s, buf, m, &p)
+        if e.fetch == SF_REQ_BODY_PARAM:
+            return _smp_body_param(e, p, n, v)
         if e.fetch == SF_REQ_BODY:
             smp_str(v, p, n)
         elif e.fetch == SF_REQ_BODY_SIZE and not m.chunked and m.content_length > n:

@@ -185,6 +185,7 @@ class sample_fetch(IntEnum):
     SF_REQ_BODY = 75
     SF_REQ_BODY_LEN = 76
     SF_REQ_BODY_SIZE = 77
+    SF_REQ_BODY_PARAM = 78
 
 class stk_op(IntEnum):
     STK_GET = 0

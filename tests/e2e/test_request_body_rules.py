@@ -6,7 +6,7 @@ pyhaproxy and /usr/sbin/haproxy (2.6):
 - `Expect: 100-continue`: the proxy answers the 100 itself when it waits for the body;
 - a body larger than the buffer: the rules see what filled it, the server still gets it all;
 - the body not coming in time: 408 after `timeout http-request`, logged "cR" as 2.6 does;
-- `req.body_len` / `req.body_size`;
+- `req.body_len` / `req.body_size` / `req.body_param([name])`;
 - the configuration errors 2.6 gives.
 """
 
@@ -37,7 +37,9 @@ frontend fe
     http-request deny if { req.body -m sub secret }
     http-request set-header x-len %[req.body_len]
     http-request set-header x-size %[req.body_size]
+    http-request set-header x-first %[req.body_param]
     use_backend b2 if { req.body -m beg route=two }
+    use_backend b2 if { req.body_param(go) -m str two }
     default_backend b1
 backend b1
     server s1 127.0.0.1:{b1}
@@ -101,6 +103,12 @@ def test_body_rules_content_length(proxy: Any, binary: str, http_backend: Any,  
     assert bes[1].requests[-1].header("x-len") == "13"
     assert bes[1].requests[-1].header("x-size") == "13"
     ans = _post_cl(port, [b"plain", b" body"])
+    assert _status(ans) == 200 and _server(ans) == "s1"
+    # req.body_param: a url-encoded body's NAME=VALUE (no name: the first one)
+    ans = _post_cl(port, [b"a=1&g", b"o=two&c=3"])
+    assert _status(ans) == 200 and _server(ans) == "s2"
+    assert bes[1].requests[-1].header("x-first") == "1"
+    ans = _post_cl(port, [b"a=1&go=twox"])
     assert _status(ans) == 200 and _server(ans) == "s1"
 
 
