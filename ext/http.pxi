@@ -448,8 +448,10 @@ cdef const char *CONTINUE_100 = "HTTP/1.1 100 Continue\r\n\r\n"
 cdef int http_body_wanted(int idx, h1_msg *m) noexcept nogil:
     """`option http-buffer-request` (2.6's http_wait_for_request_body, before the frontend's
     rules), or `http-request wait-for-body` as their first (2.6's http_action_wait_for_body,
-    `at-least` bytes are enough; its own time): 1 while the request's body is neither whole in the buffer nor filling it, 0 to analyse
-    the request now (a bad chunked body is the forwarding's 400), -1 when the session ended."""
+    `at-least` bytes are enough; its own time): 1 while the request's body is neither whole in
+    the buffer nor filling it, 0 to analyse the request now (a bad chunked body is the
+    forwarding's 400), 2 to parse its head again (its Expect header went), -1 when the session
+    ended."""
     cdef sess_t *s = &g_sess[idx]
     cdef px_t *p = &g_px[s.px]
     cdef int have, h, tq, opt = p.opts & PO_HTTP_BUFFER_REQUEST
@@ -457,7 +459,6 @@ cdef int http_body_wanted(int idx, h1_msg *m) noexcept nogil:
     if m.meth == H1_M_CONNECT or (not m.chunked and m.content_length <= 0):
         return 0
     if not s.body_wait:
-        s.body_wait = 1
         if m.minor >= 1:
             # 2.6 answers `Expect: 100-continue` itself and takes the header out
             h = h1_find_hdr(s.req.buf, m, "expect", 6, 0)
@@ -465,6 +466,8 @@ cdef int http_body_wanted(int idx, h1_msg *m) noexcept nogil:
                 s.req.buf_in = h1_del_hdr(s.req.buf, s.req.buf_in, m, h)
                 if io_send(s.cfd, CONTINUE_100, 25) != 25:
                     pass        # (the client that waits for it times out, as on a lost packet)
+                return 2        # (the head changed: parsed again)
+        s.body_wait = 1
         log_keep_request(s, m, s.req.buf + m.start, m.first_line_len)     # (for a 408's log)
         # its own timer: `timeout http-request` (wait-for-body: its time) from now, else the client's
         tq = p.conf.httpreqtimeout if opt else p.conf.wfbtime
@@ -518,6 +521,8 @@ cdef void http_client_io(int idx) noexcept nogil:
                         return
                     if w < 0:
                         return
+                    if w == 2:
+                        continue
                     lim = BODY_WAIT_LIMIT     # the head stays where it is: read on for its body
                 elif r < 0 or s.req.buf_in >= H1_MAX_HDR_BLOCK:
                     http_req_failed(s)

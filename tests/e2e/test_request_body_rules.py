@@ -140,6 +140,11 @@ def test_body_expect_100_continue(proxy: Any, binary: str, http_backend: Any,  #
     # the server never sees the Expect header: the proxy answered it
     assert bes[1].requests[-1].header("expect") is None
     assert bes[1].requests[-1].body == b"route=two"
+    # a body that came with the head: the 100 still goes first
+    ans = _send(port, b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\nExpect: 100-continue\r\n"
+                b"Connection: close\r\n\r\nroute=two", [])
+    assert ans.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200"), ans
+    assert bes[1].requests[-1].header("expect") is None
 
 
 def test_body_larger_than_the_buffer(proxy: Any, binary: str, http_backend: Any,  # noqa: F811
