@@ -291,3 +291,24 @@ frontend fe
 """)
     assert ("'http-request wait-for-body' expects either 'if' or 'unless' followed by a condition "
             "but found 'foo'.") in out
+
+
+def test_body_option_needs_http_mode(proxy: Any, binary: str, tmp_path: Any) -> None:  # noqa: F811
+    path = tmp_path / "t.cfg"
+    path.write_text("""
+defaults
+    mode tcp
+    timeout client 1s
+    timeout server 1s
+    timeout connect 1s
+frontend fe
+    bind 127.0.0.1:8080
+    option http-buffer-request
+    default_backend be
+backend be
+    server s 127.0.0.1:8081
+""")
+    r = proxy.run(["-c", "-f", str(path)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert ("'option http-buffer-request' ignored for frontend 'fe' as it requires HTTP mode."
+            in r.stdout + r.stderr)
