@@ -236,6 +236,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         total = h1_drop_cl(buf, total, m)
         s.req.buf_in = total
     s.req_te_close = m.te_close     # (its client connection closes after the answer: h1.pxi)
+    s.req_after_hdr = total - m.hdrs_end    # (the body's bytes for req.body: sample.pxi)
     s.req.adj += htx_head_size(buf, m, 1) + h2_htx_more(s, m.chunked)   # 2.6 counts the head as received, in HTX form
     s.q_pos = 0
     s.ck_found_srv = -1
@@ -249,7 +250,6 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     s.ans_ka = ((m.minor >= 1 and not m.conn_close) or (m.minor == 0 and m.conn_keepalive)) and not (
         p.opts & (PO_HTTPCLOSE | PO_FORCECLOSE)) and not m.te_close
     s.req_unsettled = 1
-    s.req_after_hdr = total - m.hdrs_end
     s.req_v10 = m.minor == 0
     ctr_px(s.px).req_tot += 1
     stk_new_request(s)          # counters tracked before HTTP count this request
@@ -437,9 +437,62 @@ cdef inline void http_req_failed(sess_t *s) noexcept nogil:
     ctr_px(s.px).req_tot += 1
 
 
+cdef enum:
+    # `option http-buffer-request`: 2.6 stops waiting when its buffer is full, less its reserve
+    # (tune.maxrewrite 1024)
+    BODY_WAIT_LIMIT = BUFSIZE - 1024
+
+cdef const char *CONTINUE_100 = "HTTP/1.1 100 Continue\r\n\r\n"
+
+
+cdef int http_body_wanted(int idx, h1_msg *m) noexcept nogil:
+    """`option http-buffer-request` (2.6's http_wait_for_request_body, before the frontend's
+    rules), or `http-request wait-for-body` as their first (2.6's http_action_wait_for_body,
+    `at-least` bytes are enough; its own time): 1 while the request's body is neither whole in
+    the buffer nor filling it, 0 to analyse the request now (a bad chunked body is the
+    forwarding's 400), 2 to parse its head again (its Expect header went), -1 when the session
+    ended."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef px_t *p = &g_px[s.px]
+    cdef int have, h, tq, opt = p.opts & PO_HTTP_BUFFER_REQUEST
+    cdef h1_chunk ck
+    if m.meth == H1_M_CONNECT or (not m.chunked and m.content_length <= 0):
+        return 0
+    if not s.body_wait:
+        if m.minor >= 1:
+            # 2.6 answers `Expect: 100-continue` itself and takes the header out
+            h = h1_find_hdr(s.req.buf, m, "expect", 6, 0)
+            if h >= 0 and m.hdr[h].v_len == 12 and _h1_ieq(s.req.buf + m.hdr[h].v_off, "100-continue", 12):
+                s.req.buf_in = h1_del_hdr(s.req.buf, s.req.buf_in, m, h)
+                if io_send(s.cfd, CONTINUE_100, 25) != 25:
+                    pass        # (the client that waits for it times out, as on a lost packet)
+                return 2        # (the head changed: parsed again)
+        s.body_wait = 1
+        log_keep_request(s, m, s.req.buf + m.start, m.first_line_len)     # (for a 408's log)
+        # its own timer: `timeout http-request` (wait-for-body: its time) from now, else the client's
+        tq = p.conf.httpreqtimeout if opt else p.conf.wfbtime
+        if tq <= 0:
+            tq = p.conf.clitimeout
+        s.cli_exp = g_now + tq if tq > 0 else 0
+    elif (p.conf.httpreqtimeout if opt else p.conf.wfbtime) <= 0 and p.conf.clitimeout > 0:
+        s.cli_exp = g_now + p.conf.clitimeout       # (an inactivity timeout)
+    have = s.req.buf_in - m.hdrs_end
+    if not opt and p.conf.wfbbytes > 0 and have >= p.conf.wfbbytes:
+        return 0        # (chunked: its framing counts too)
+    if m.chunked:
+        h1_chunk_init(&ck)
+        if h1_chunk_feed(&ck, s.req.buf + m.hdrs_end, have) < 0 or ck.done:
+            return 0
+    elif have >= m.content_length:
+        return 0
+    if s.req.buf_in >= BODY_WAIT_LIMIT:
+        return 0        # the buffer is full: 2.6 goes on with what it has
+    return 1
+
+
 cdef void http_client_io(int idx) noexcept nogil:
     cdef sess_t *s = &g_sess[idx]
-    cdef int r, n, end
+    cdef int r, n, end, w, lim
     if s.state == ST_ERRPAGE or s.state == ST_LINGER:
         answer_io(idx)
         return
@@ -447,6 +500,7 @@ cdef void http_client_io(int idx) noexcept nogil:
     while True:
         chan_compact(&s.req)
         r = 0
+        lim = H1_MAX_HDR_BLOCK
         if (s.req.buf != NULL and s.req.buf_in > 0 and not s.http_ka and s.h2c == 0 and s.req.buf[0] == b'P'
                 and not (g_px[s.px].opts & PO_DISABLE_H2_UPGRADE)):
             r = h2_preface_seen(s)      # HTTP/2 with prior knowledge (h2stream.pxi)
@@ -458,10 +512,19 @@ cdef void http_client_io(int idx) noexcept nogil:
             if end > 0 or s.req.buf_in >= H1_MAX_HDR_BLOCK:
                 r = h1_parse_request(s.req.buf, s.req.buf_in, &g_msg)
                 if r > 0:
-                    http_request_ready(idx, r)
-                    g_sess[idx].req_unsettled = 0
-                    return
-                if r < 0 or s.req.buf_in >= H1_MAX_HDR_BLOCK:
+                    w = http_body_wanted(idx, &g_msg) if (g_px[s.px].opts & PO_HTTP_BUFFER_REQUEST
+                                                          or g_px[s.px].conf.wfbtime >= 0) else 0
+                    if w == 0:
+                        s.body_wait = 0
+                        http_request_ready(idx, r)
+                        g_sess[idx].req_unsettled = 0
+                        return
+                    if w < 0:
+                        return
+                    if w == 2:
+                        continue
+                    lim = BODY_WAIT_LIMIT     # the head stays where it is: read on for its body
+                elif r < 0 or s.req.buf_in >= H1_MAX_HDR_BLOCK:
                     http_req_failed(s)
                     sess_fail(idx, TERM_PROXY, PH_REQ, g_msg.err_code if r < 0 and g_msg.err_code else 400)
                     return
@@ -471,8 +534,9 @@ cdef void http_client_io(int idx) noexcept nogil:
                 http_req_failed(s)
                 sess_fail(idx, TERM_PROXY, PH_REQ, g_msg.err_code if g_msg.err_code else 400)
                 return
-            s.req.scan_from = s.req.buf_in - 3 if s.req.buf_in > 3 else 0
-        n = chan_recv(&s.req, s.cfd, &s.cli_rd, H1_MAX_HDR_BLOCK)
+            if lim == H1_MAX_HDR_BLOCK:
+                s.req.scan_from = s.req.buf_in - 3 if s.req.buf_in > 3 else 0
+        n = chan_recv(&s.req, s.cfd, &s.cli_rd, lim)
         if n > 0:
             if s.http_ka and s.req.buf_in == n:
                 # A new request on a kept-alive connection: the request timer starts now. The

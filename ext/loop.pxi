@@ -529,6 +529,7 @@ cdef void sess_timeout(int idx) noexcept nogil:
                 s.logged = 1
                 sess_close(idx)
             else:
+                # (also a body that `option http-buffer-request` waits for: 2.6 logs it "cR" too)
                 http_req_failed(s)
                 sess_fail(idx, TERM_CLI_TO, PH_REQ, 408)
             return

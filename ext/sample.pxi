@@ -88,6 +88,10 @@ cpdef enum sample_fetch:
     SF_RAND = 72              # rand([RANGE]): iarg = RANGE, 0 for 2^32
     SF_UUID = 73              # uuid([4]): a random (version 4) UUID
     SF_SSL_FC_NPN = 74        # tls: the protocol NPN chose (`npn`, TLS 1.2)
+    SF_REQ_BODY = 75          # req.body: the request body's bytes in the buffer (de-chunked)
+    SF_REQ_BODY_LEN = 76      # req.body_len: how many of them
+    SF_REQ_BODY_SIZE = 77     # req.body_size: its Content-Length (chunked: req.body_len)
+    SF_REQ_BODY_PARAM = 78    # req.body_param([name]): a NAME=VALUE of a url-encoded body's (first)
 
 
 cpdef enum stk_op:       # what an SF_STK fetch does with its data type
@@ -355,6 +359,27 @@ cdef int _smp_url_param(sexpr_t *e, const char *buf, h1_msg *m, smp_t *v) noexce
             return 1
         if i < n and u[i] == b'#':
             break
+        i += 1
+    return 0
+
+
+cdef int _smp_body_param(sexpr_t *e, const char *b, int n, smp_t *v) noexcept nogil:
+    """req.body_param([NAME]): the value of the body's first `&`-separated NAME=VALUE named
+    e.arg (no name: the first one)."""
+    cdef int i = 0, st, eq
+    while i < n:
+        st = i
+        while i < n and b[i] != b'&':
+            i += 1
+        eq = st
+        while eq < i and b[eq] != b'=':
+            eq += 1
+        if e.arg_len == 0 or (eq - st == e.arg_len and memcmp(b + st, e.arg, e.arg_len) == 0):
+            if eq < i:
+                smp_str(v, b + eq + 1, i - eq - 1)
+            else:
+                smp_str(v, b + i, 0)
+            return 1
         i += 1
     return 0
 
@@ -1292,7 +1317,77 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
     if e.fetch == SF_REQ_LEN:
         smp_int(v, m.hdrs_end - m.start)
         return 1
+    if (e.fetch == SF_REQ_BODY or e.fetch == SF_REQ_BODY_LEN or e.fetch == SF_REQ_BODY_SIZE
+            or e.fetch == SF_REQ_BODY_PARAM):
+        if buf != s.req.buf:
+            return 0            # (HTTP/2: its body is not in s.req.buf)
+        n = _smp_req_body(s, buf, m, &p)
+        if e.fetch == SF_REQ_BODY_PARAM:
+            return _smp_body_param(e, p, n, v)
+        if e.fetch == SF_REQ_BODY:
+            smp_str(v, p, n)
+        elif e.fetch == SF_REQ_BODY_SIZE and not m.chunked and m.content_length > n:
+            smp_int(v, m.content_length)     # (2.6: the bytes in the buffer and those announced)
+        else:
+            smp_int(v, n)
+        return 1
     return 0
+
+
+cdef char g_body_dc[BUFSIZE]     # a chunked request body's data, its framing taken out (req.body)
+
+
+cdef inline int _hexval(char c) noexcept nogil:
+    if b'0' <= c <= b'9':
+        return c - 48
+    if b'a' <= c <= b'f':
+        return c - 87
+    if b'A' <= c <= b'F':
+        return c - 55
+    return -1
+
+
+cdef int _smp_req_body(sess_t *s, const char *buf, h1_msg *m, const char **out) noexcept nogil:
+    """The request body's bytes in the buffer as 2.6's HTX holds them (a chunked one without its
+    framing, in g_body_dc): their number, *out their start."""
+    cdef const char *p = buf + m.hdrs_end
+    cdef int n = s.req_after_hdr, i = 0, o = 0, k, d
+    cdef long long sz, take
+    out[0] = p
+    if n <= 0:
+        return 0
+    if not m.chunked:
+        if m.content_length <= 0:
+            return 0
+        return n if n < m.content_length else <int>m.content_length
+    out[0] = g_body_dc
+    while i < n:
+        sz = 0
+        k = i
+        while i < n:
+            d = _hexval(p[i])
+            if d < 0:
+                break
+            sz = sz * 16 + d
+            i += 1
+        if i == k or sz > BUFSIZE:
+            break
+        while i < n and p[i] != b'\n':     # chunk extensions up to the line end
+            i += 1
+        i += 1
+        if sz == 0 or i >= n:
+            break
+        take = sz if sz < n - i else n - i
+        memcpy(g_body_dc + o, p + i, take)
+        o += <int>take
+        i += <int>take
+        if take < sz:
+            break
+        if i < n and p[i] == b'\r':
+            i += 1
+        if i < n and p[i] == b'\n':
+            i += 1
+    return o
 
 
 cdef int smp_as_str(smp_t *v) noexcept nogil:

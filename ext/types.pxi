@@ -55,6 +55,7 @@ cpdef enum proxy_option:
     PO_DONTLOG_NORMAL = 1 << 22      # only the sessions that end in error are logged (logline.pxi)
     PO_TCP_SMART_CONNECT = 1 << 23   # no quick ACK on a server socket when the request is waiting (connect.pxi)
     PO_HTTP_IGNORE_PROBES = 1 << 24  # a connection that sends nothing is neither answered nor logged (http.pxi)
+    PO_HTTP_BUFFER_REQUEST = 1 << 25 # the request's body is waited for before its rules (http.pxi http_body_wanted)
 
 cpdef enum cookie_mode:
     CK_NONE = 0
@@ -159,6 +160,8 @@ cdef struct px_conf_t:
     int clitimeout
     int srvtimeout
     int httpreqtimeout
+    int wfbtime            # `http-request wait-for-body time T`: T ms (-1: none, 0: no limit; http.pxi)
+    int wfbbytes           # ... `at-least N`: N bytes (0: the whole body)
     int keepalivetimeout   # idle time allowed between two requests (`timeout http-keep-alive`)
     int inspectdelay       # `tcp-request inspect-delay`: TCP content rules wait for data (tcpinspect.pxi)
     int rspinspectdelay    # `tcp-response inspect-delay`: the response rules wait for the server's data
@@ -460,6 +463,7 @@ cdef struct sess_t:
     int ans_ka             # ...and after haproxy's own answer to it, as 2.6 (session.pxi answer_frame)
     int req_unsettled      # http_request_ready() runs: s.req's framing is not set up yet
     int req_after_hdr      # bytes after the request's head when it was parsed (body, pipelined)
+    int body_wait          # ST_REQ: the head is parsed, its body is waited for (option http-buffer-request)
     int rsp_insp           # TCP: `tcp-response content` rules not decided yet (con_exp: the delay's end)
     int fast               # TCP fast path (sockmap.pxi): 1 the kernel relays, 3 being taken back,
                            # 2 the kernel's bytes counted (closed or relayed by the loop again)

@@ -57,6 +57,7 @@ class proxy_option(IntEnum):
     PO_DONTLOG_NORMAL = ...
     PO_TCP_SMART_CONNECT = ...
     PO_HTTP_IGNORE_PROBES = ...
+    PO_HTTP_BUFFER_REQUEST = ...
 
 class cookie_mode(IntEnum):
     CK_NONE = 0
@@ -181,6 +182,10 @@ class sample_fetch(IntEnum):
     SF_RAND = 72
     SF_UUID = 73
     SF_SSL_FC_NPN = 74
+    SF_REQ_BODY = 75
+    SF_REQ_BODY_LEN = 76
+    SF_REQ_BODY_SIZE = 77
+    SF_REQ_BODY_PARAM = 78
 
 class stk_op(IntEnum):
     STK_GET = 0

@@ -194,12 +194,14 @@ _FLAG_OPTIONS = {
     # a connection that closes or times out before sending a byte is neither answered, counted
     # nor logged (http.pxi http_req_probe)
     "http-ignore-probes": "1.6",
+    # the frontend waits for the request's body (whole, or a full buffer) before its rules
+    # (http.pxi http_body_wanted; in a backend section it is refused: kw_http.option)
+    "http-buffer-request": "1.6",
 }
 
 _LATER_OPTIONS = {
     "http-pretend-keepalive": "1.4",
     "http-use-proxy-header": "1.4",
-    "http-buffer-request": "1.6",
     "http-use-htx": "1.9",
     "http_proxy": "1.3.21",
     "external-check": "1.6",
@@ -289,6 +291,12 @@ def p_option(st: State, args: list[str], where: Where) -> None:
             px.log_format = None
         px.options.add(name)
         return
+    if name == "http-buffer-request" and len(args) > 2:
+        raise fail(where, f"'option {name}' cannot handle unexpected argument '{args[2]}'.")   # (2.6's words)
+    if name == "http-buffer-request" and px.cap == "backend":
+        # (pyhaproxy waits for the body in the frontend only, before its rules)
+        raise fail(where, "'option http-buffer-request' in a backend section is not supported by "
+                          "pyhaproxy yet (put it in the frontend or in defaults).")
     if name in _FLAG_OPTIONS:
         if name == "ssl-hello-chk":
             px.tcpcheck = None

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from . import acl as acl_lines
 from .kw_stick import is_stick_action, stick_rule
+from .lexer import ConfigError
 from .model import (
     BUFSIZE,
     Acl,
@@ -191,11 +192,68 @@ _FLOW_ACTIONS = {"http-request": ("allow", "reject", "set-log-level"),
 _HTTP_REQUEST_LATER = (
     "set-nice set-tos set-mark capture "
     "track-sc0 track-sc1 track-sc2 sc-inc-gpc0 sc-set-gpt0 lua cache-use "
-    "silent-drop wait-for-body wait-for-handshake set-timeout "
+    "silent-drop wait-for-handshake set-timeout "
     "set-dst set-src-port set-dst-port do-resolve add-acl del-acl set-map "
     "del-map set-priority-class set-priority-offset send-spoe-group set-bandwidth-limit "
     "disable-l7-retry ot-group set-var-fmt strict-mode"
 ).split()
+
+
+_SIZE_MULT = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+
+
+def _wfb_err(st: State, where: Where, text: str) -> ConfigError:
+    return fail(where, f"error detected in {st.px().cap} '{st.px().name}' while parsing "
+                       f"'http-request wait-for-body' rule : {text}.")
+
+
+def _wait_for_body(st: State, args: list[str], where: Where) -> None:
+    """`http-request wait-for-body time T [at-least N]` with 2.6's errors; pyhaproxy honours it
+    as the frontend's first http-request rule with no condition (it waits before the rules,
+    http.pxi http_body_wanted), and refuses it by name elsewhere."""
+    px = st.px()
+    rest = args[2:]
+    if not rest:
+        raise _wfb_err(st, where, "expects time <time> [ at-least <bytes> ]")
+    t, n, i = -1, 0, 0
+    while i < len(rest) and rest[i] in ("time", "at-least"):
+        word = rest[i]
+        if i + 1 >= len(rest) or not rest[i + 1]:
+            raise _wfb_err(st, where, f"missing argument for '{word}'")
+        val = rest[i + 1]
+        m = re.match(r"[0-9]*", val)
+        digits = m[0] if m else ""
+        if word == "time":
+            tail = val[len(digits):]
+            if tail not in ("", "us", "ms", "s", "m", "h", "d") or not digits:
+                bad = tail[:1] if digits else val[:1]
+                raise _wfb_err(st, where, f"unexpected character '{bad}'")
+            ms = int(digits) * {"us": 0.001, "": 1, "ms": 1, "s": 1000, "m": 60000, "h": 3600000,
+                                "d": 86400000}[tail]
+            if ms > 2147483647:
+                raise _wfb_err(st, where, "time overflow (maximum value is 2147483647 ms or ~24.8 days)")
+            t = int(ms) if ms == int(ms) else int(ms) + 1
+        else:
+            tail = val[len(digits):]
+            if not digits or len(tail) > 1 or (tail and tail.lower() not in _SIZE_MULT):
+                bad = tail[1:2] if tail and tail.lower() in _SIZE_MULT else (tail[:1] if digits else val[:1])
+                raise _wfb_err(st, where, f"unexpected character '{bad}'")
+            n = int(digits) * _SIZE_MULT.get(tail.lower(), 1)
+        i += 2
+    if t < 0:
+        raise _wfb_err(st, where, "expects time <time> [ at-least <bytes> ]")
+    rest = rest[i:]
+    if rest and rest[0] not in ("if", "unless"):
+        raise fail(where, "'http-request wait-for-body' expects either 'if' or 'unless' followed by a "
+                          f"condition but found '{rest[0]}'.")
+    if rest:
+        raise fail(where, "'http-request wait-for-body' with a condition is not supported by pyhaproxy "
+                          "yet.")
+    if px.cap == "backend" or px.http_rules or px.wfbtime >= 0:
+        raise fail(where, "'http-request wait-for-body' is supported by pyhaproxy only as the first "
+                          "http-request rule of a frontend or listen section.")
+    px.wfbtime = t
+    px.wfbbytes = n
 
 
 _VAR_ACTION = re.compile(r"^(set-var|set-var-fmt|unset-var)\((.*)\)$")
@@ -415,6 +473,9 @@ def p_http_request(st: State, args: list[str], where: Where) -> None:
         rule = stick_rule(st, "http-request", args[1:], where)
         _check_sides(st, rule.cond, rule.fmt, "req", f"http-request {action}", where)
         st.px().http_rules.append(rule)
+        return
+    if action == "wait-for-body":
+        _wait_for_body(st, args, where)
         return
     if action not in _HTTP_REQUEST_ACTIONS:
         base = action.split("(", 1)[0]

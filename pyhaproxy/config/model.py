@@ -380,6 +380,10 @@ class Proxy:
     srvtimeout: int = 0
     queuetimeout: int = 0
     httpreqtimeout: int = 0
+    # `http-request wait-for-body time T [at-least N]` (its first rule, kw_rules.py): T in ms
+    # (-1: no such rule, 0: no time limit), N bytes (0: the whole body); http.pxi http_body_wanted
+    wfbtime: int = -1
+    wfbbytes: int = 0
     keepalivetimeout: int = 0
     inspectdelay: int = 0  # `tcp-request inspect-delay`: TCP content rules may wait this long for data
     rspinspectdelay: int = 0  # `tcp-response inspect-delay`: the response rules wait for the server

@@ -328,6 +328,10 @@ class Parser:
             # for proxy 'x' as it requires HTTP mode.")
             warn(f"'option tcp-fastpath' ignored for proxy '{px.name}' as it requires TCP mode.")
             px.options.discard("tcp-fastpath")
+        if "http-buffer-request" in px.options and px.mode != "http":
+            kind = {"frontend": "frontend", "backend": "backend"}.get(px.cap, "proxy")
+            warn(f"'option http-buffer-request' ignored for {kind} '{px.name}' as it requires HTTP mode.")
+            px.options.discard("http-buffer-request")
         if px.mode in ("tcp", "health"):
             if px.cookie is not None:
                 warn(f"cookie will be ignored for listener {px.name}.")

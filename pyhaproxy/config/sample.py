@@ -52,6 +52,12 @@ _FETCHES: dict[str, tuple[str, str, str, bool]] = {
     "url_param": ("SF_URL_PARAM", "str", "name", True),
     "req.proto_http": ("SF_PROTO_HTTP", "bool", "", True),
     "req.len": ("SF_REQ_LEN", "int", "", False),
+    # the request body as far as it is in the buffer (all of it after `option http-buffer-request`)
+    "req.body": ("SF_REQ_BODY", "str", "", True),
+    "req.body_len": ("SF_REQ_BODY_LEN", "int", "", True),
+    "req.body_size": ("SF_REQ_BODY_SIZE", "int", "", True),
+    # its first NAME=VALUE named so (no name: the first one), as given (no URL decoding)
+    "req.body_param": ("SF_REQ_BODY_PARAM", "str", "name?", True),
     # TCP content inspection (ext/tcpinspect.pxi): what the client sent so far
     "req.payload": ("SF_REQ_PAYLOAD", "str", "int,int", False),
     "req.ssl_sni": ("SF_REQ_SSL_SNI", "str", "", False),
