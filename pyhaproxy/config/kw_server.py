@@ -181,7 +181,8 @@ _UT_RE = re.compile(r"^([0-9]+)(us|ms|s|m|h|d)?$")
 def _conn_server_option(srv: Server, args: list[str], i: int, where: Where, from_default: bool) -> int:
     opt = args[i]
     if opt in ("tfo", "no-tfo"):
-        # TCP_FASTOPEN_CONNECT on the server socket when the request is there at connect time
+        # 2.6 would ask for TCP_FASTOPEN_CONNECT with data to send, and never has any at connect
+        # time (measured: no SYN of 2.6.12 carries the option): accepted, nothing set
         srv.tfo = 1 if opt == "tfo" else 0
         return 1
     # tcp-ut: TCP_USER_TIMEOUT (ms) on the server socket; 2.6 (cfgparse-tcp.c srv_parse_tcp_ut)

@@ -186,7 +186,7 @@ class Server:
     agent_inter: int = 0
     agent_addr: str | None = None
     agent_send: bytes = b""
-    tfo: int = 0  # `tfo`: TCP_FASTOPEN_CONNECT on its connections (ext/connect.pxi)
+    tfo: int = 0  # `tfo`: accepted, sets nothing, as 2.6.12 sends no fast open (ext/connect.pxi says why)
     tcp_ut: int = 0  # `tcp-ut`: TCP_USER_TIMEOUT (ms) on its connections, 0 the kernel's
     proto_h2: int = 0  # `proto h2`: HTTP/2 with prior knowledge towards this server (ext/h2srv.pxi)
     tls_words: list[str] = field(default_factory=list)  # its TLS options as written (config/tls_server.py)
