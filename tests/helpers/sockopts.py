@@ -81,10 +81,12 @@ def int_options(sock: socket.socket, options: Iterable[tuple[int, int]]) -> list
 
 
 def pipe_fds(pid: int) -> int:
-    """Pipe fds held by process `pid` and its descendants (splice() pipes, among others)."""
+    """Pipe fds held by the processes that relay traffic: `pid`'s descendants (pyhaproxy's
+    workers; its master's own pipes come and go with its workers' start-up), else `pid`
+    itself (haproxy -db). splice() pipes among others."""
     root = psutil.Process(pid)
     n = 0
-    for proc in [root, *root.children(recursive=True)]:
+    for proc in root.children(recursive=True) or [root]:
         try:
             names = os.listdir(f"/proc/{proc.pid}/fd")
         except OSError:
