@@ -59,6 +59,7 @@ cdef void handle_accept(int li) noexcept nogil:
     cdef socklen_t alen
     cdef int fd, idx, k, one = 1
     cdef long long wait
+    cdef int tls = 1 if g_lst_tls != NULL and g_lst_tls[li] != NULL else 0
     cdef sess_t *s
     for k in range(ACCEPT_BURST):
         if g_actconn >= g_maxconn or p.feconn >= p.conf.maxconn:
@@ -69,7 +70,7 @@ cdef void handle_accept(int li) noexcept nogil:
         wait = freq_over(&g_cps, g_cps_lim)
         if wait == 0:
             wait = freq_over(&g_sps, g_sps_lim)
-        if wait == 0 and g_lst_tls != NULL and g_lst_tls[li] != NULL:
+        if wait == 0 and tls:
             wait = freq_over(&g_sslps, g_ssl_lim)
         if wait == 0:
             wait = freq_over(&p.fe_sps, p.conf.fe_sps_lim)
@@ -84,7 +85,7 @@ cdef void handle_accept(int li) noexcept nogil:
                 lst_disable_full(li)
             return
         freq_add(&g_cps)
-        if g_lst_tls != NULL and g_lst_tls[li] != NULL:
+        if tls:
             freq_add(&g_sslps)
         if monitor_match(p, &addr) or p.mode == MODE_HEALTH:
             # Answered by the proxy itself, never relayed nor logged.

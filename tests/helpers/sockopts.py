@@ -10,7 +10,7 @@ import ctypes
 import os
 import socket
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import psutil
 
@@ -50,6 +50,20 @@ def _steal(pid: int, fd: int) -> int:
         os.close(pidfd)
 
 
+def _fd_links(procs: Iterable[psutil.Process]) -> Iterator[tuple[int, int, str]]:
+    """(pid, fd, link target) of every open fd of these processes (gone ones skipped)."""
+    for proc in procs:
+        try:
+            names = os.listdir(f"/proc/{proc.pid}/fd")
+        except OSError:
+            continue
+        for name in names:
+            try:
+                yield proc.pid, int(name), os.readlink(f"/proc/{proc.pid}/fd/{name}")
+            except OSError:
+                continue
+
+
 def proxy_socket(pid: int, local_port: int, remote_port: int | None = None) -> socket.socket:
     """A copy of the socket of process `pid` or its descendants whose local port is `local_port`
     and remote port `remote_port` (None: the listener). Close it when done: the proxy's own fd
@@ -57,18 +71,9 @@ def proxy_socket(pid: int, local_port: int, remote_port: int | None = None) -> s
     inodes = _inodes(local_port, remote_port)
     assert inodes, f"no TCP socket with local port {local_port} and remote port {remote_port}"
     root = psutil.Process(pid)
-    for proc in [root, *root.children(recursive=True)]:
-        try:
-            fds = os.listdir(f"/proc/{proc.pid}/fd")
-        except OSError:
-            continue
-        for name in fds:
-            try:
-                link = os.readlink(f"/proc/{proc.pid}/fd/{name}")
-            except OSError:
-                continue
-            if link.startswith("socket:[") and link[8:-1] in inodes:
-                return socket.socket(fileno=_steal(proc.pid, int(name)))
+    for owner, fd, link in _fd_links([root, *root.children(recursive=True)]):
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return socket.socket(fileno=_steal(owner, fd))
     raise AssertionError(f"no process under {pid} holds the socket {local_port} -> {remote_port}")
 
 
@@ -85,16 +90,5 @@ def pipe_fds(pid: int) -> int:
     workers; its master's own pipes come and go with its workers' start-up), else `pid`
     itself (haproxy -db). splice() pipes among others."""
     root = psutil.Process(pid)
-    n = 0
-    for proc in root.children(recursive=True) or [root]:
-        try:
-            names = os.listdir(f"/proc/{proc.pid}/fd")
-        except OSError:
-            continue
-        for name in names:
-            try:
-                if os.readlink(f"/proc/{proc.pid}/fd/{name}").startswith("pipe:"):
-                    n += 1
-            except OSError:
-                continue
-    return n
+    return sum(1 for _, _, link in _fd_links(root.children(recursive=True) or [root])
+               if link.startswith("pipe:"))
