@@ -14,10 +14,14 @@ import os
 import signal
 import socket
 import sys
+from typing import TYPE_CHECKING
 
 from pyhaproxy import __version__
 from pyhaproxy.startup import Options, apply_options, progname
 from pyhaproxy.version import HAPROXY_VERSION, RELEASE_DATE, feature_list
+
+if TYPE_CHECKING:
+    from pyhaproxy.config.model import Config
 
 
 class UsageError(Exception):
@@ -212,6 +216,22 @@ def _print_config_error(e: BaseException) -> None:
     sys.stderr.flush()
 
 
+
+def check_verdict(cfg: Config, quiet: bool, warned: bool) -> int:
+    """`-c`'s last words and exit code, as 2.6's: "Warnings were found." when any was
+    printed; valid (0) when at least one listener would start (a proxy's, a local peer's, or
+    a `stats socket`: 2.6 counts the global one's, as Debian's default haproxy.cfg shows),
+    else 2."""
+    listens = any(p.binds and not p.disabled for p in cfg.proxies) \
+        or any(s.bind is not None and not s.disabled for s in cfg.peers) or bool(cfg.global_.stats_sockets)
+    if not quiet:
+        if warned:
+            sys.stdout.write("Warnings were found.\n")
+        sys.stdout.write("Configuration file is valid\n" if listens else
+                         "Configuration file has no error but will not start (no listener) => exit(2).\n")
+        sys.stdout.flush()
+    return 0 if listens else 2
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``haproxy``/``pyhaproxy`` commands and of ``python -m pyhaproxy``."""
     if argv is None:
@@ -272,11 +292,15 @@ def main(argv: list[str] | None = None) -> int:
         # 2.6 reads the server state files under -c too, and says what is wrong with them
         from pyhaproxy import server_state
 
-        server_state.load(cfg, lambda msg: None if quiet else startup_log.warning(msg, syslog=False))
-        if not quiet:
-            sys.stdout.write(f"Configuration file is valid : {' '.join(opts.files)}\n")
-            sys.stdout.flush()
-        return 0
+        warned = [bool(cfg.warnings)]
+
+        def state_warning(msg: str) -> None:
+            warned[0] = True
+            if not quiet:
+                startup_log.warning(msg, syslog=False)
+
+        server_state.load(cfg, state_warning)
+        return check_verdict(cfg, quiet, warned[0])
 
     extra = apply_options(cfg, opts)
     warn_log = MasterLog(None, quiet=quiet)

@@ -217,7 +217,8 @@ def test_real_configs_are_valid() -> None:
 
 
 def test_check_mode_exit_codes(tmp_path: Path) -> None:
-    """`-c -f FILE` on fuzzed files: exit 0 or 1, a clean alert on 1, never a traceback."""
+    """`-c -f FILE` on fuzzed files: exit 0, 1 (a clean alert) or 2 (valid, nothing to listen
+    on: 2.6's sentence), never a traceback."""
     rnd = random.Random(9)
     samples: list[bytes] = [b"", b"\x00\xff\xfe", b"listen\n", b"global\n\tnbproc -1\n", b"listen a b c d\n",
                             b"\\x", b"listen p 127.0.0.1:99999\n", REAL_CONFIGS[0].encode()]
@@ -227,15 +228,17 @@ def test_check_mode_exit_codes(tmp_path: Path) -> None:
         lines[i] = " ".join([rnd.choice(KEYWORDS)] + rnd.sample(ARGS, 3))
         samples.append(("\n".join(lines) + "\n").encode("latin-1"))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    outcomes = {0: 0, 1: 0}
+    outcomes = {0: 0, 1: 0, 2: 0}
     for n, data in enumerate(samples):
         path = tmp_path / f"f{n}.cfg"
         path.write_bytes(data)
         done = subprocess.run([sys.executable, "-m", "pyhaproxy", "-c", "-f", str(path)], capture_output=True,
                               text=True, timeout=60, env=env, cwd=tmp_path)
-        assert done.returncode in (0, 1), (data, done.returncode, done.stderr)
+        assert done.returncode in (0, 1, 2), (data, done.returncode, done.stderr)
         assert "Traceback" not in done.stderr, (data, done.stderr)
         if done.returncode == 1:
             assert "[ALERT]" in done.stderr, (data, done.stderr)
+        if done.returncode == 2:
+            assert "will not start (no listener) => exit(2)" in done.stdout, (data, done.stdout)
         outcomes[done.returncode] += 1
     assert outcomes[0] >= 1 and outcomes[1] >= 10, outcomes

@@ -1,0 +1,89 @@
+"""`-c`'s last words and exit code, through pyhaproxy and haproxy 2.6 alike: "Configuration file
+is valid" (exit 0), "Warnings were found." before it when a warning was printed, and exit 2 with
+2.6's sentence when nothing would listen (src/haproxy.c, MODE_CHECK); nothing on stdout with -q.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import free_port, render_config
+from tests.helpers.proxy import CMD_VAR
+
+pytestmark = pytest.mark.timeout(60)
+
+HAPROXY = Path("/usr/sbin/haproxy")
+
+BASE = """
+    defaults
+        mode tcp
+        timeout connect 5s
+        timeout client 5s
+        timeout server 5s
+"""
+LISTEN = """
+    listen a
+        bind 127.0.0.1:{port}
+        {extra}
+        server s1 127.0.0.1:{bport}
+"""
+BACKEND_ONLY = """
+    backend b
+        server s1 127.0.0.1:{bport}
+"""
+
+
+@pytest.fixture(params=["pyhaproxy", "haproxy"])
+def binary(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "haproxy":
+        if not HAPROXY.exists():
+            pytest.skip("Debian's haproxy is not installed")
+        monkeypatch.setenv(CMD_VAR, str(HAPROXY))
+    else:
+        monkeypatch.delenv(CMD_VAR, raising=False)
+    return str(request.param)
+
+
+def check(proxy: Any, tmp_path: Path, text: str, *flags: str) -> tuple[int, str]:
+    cfg = tmp_path / "check.cfg"
+    cfg.write_text(render_config(BASE + text, port=free_port(), bport=free_port(), extra=""))
+    done = proxy.run([*flags, "-c", "-f", str(cfg)])
+    return done.returncode, done.stdout
+
+
+def test_valid(proxy: Any, binary: str, tmp_path: Path) -> None:
+    assert check(proxy, tmp_path, LISTEN) == (0, "Configuration file is valid\n")
+
+
+def test_warnings_are_announced(proxy: Any, binary: str, tmp_path: Path) -> None:
+    # (`bind-process` is one warning both print: 2.6's deprecation)
+    text = LISTEN.replace("{extra}", "bind-process 1")
+    assert check(proxy, tmp_path, text) == (0, "Warnings were found.\nConfiguration file is valid\n")
+
+
+def test_no_listener_exits_2(proxy: Any, binary: str, tmp_path: Path) -> None:
+    assert check(proxy, tmp_path, BACKEND_ONLY) == (
+        2, "Configuration file has no error but will not start (no listener) => exit(2).\n")
+
+
+def test_a_stats_socket_is_a_listener(proxy: Any, binary: str, tmp_path: Path) -> None:
+    # (Debian's default haproxy.cfg has no proxy, only `stats socket` in `global`: valid)
+    sock = tmp_path / "admin.sock"
+    text = f"""
+    global
+        stats socket {sock} mode 600 level admin
+""" + BASE + BACKEND_ONLY
+    cfg = tmp_path / "check.cfg"
+    cfg.write_text(render_config(text, bport=free_port()))
+    done = proxy.run(["-c", "-f", str(cfg)])
+    assert (done.returncode, done.stdout) == (0, "Configuration file is valid\n")
+
+
+@pytest.mark.parametrize("text", [LISTEN, LISTEN.replace("{extra}", "bind-process 1"), BACKEND_ONLY],
+                         ids=["valid", "warning", "no-listener"])
+def test_quiet_says_nothing(proxy: Any, binary: str, tmp_path: Path, text: str) -> None:
+    code, out = check(proxy, tmp_path, text, "-q")
+    assert out == "" and code == (2 if text is BACKEND_ONLY else 0)
