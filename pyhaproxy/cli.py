@@ -216,7 +216,6 @@ def _print_config_error(e: BaseException) -> None:
     sys.stderr.flush()
 
 
-
 def check_verdict(cfg: Config, quiet: bool, warned: bool) -> int:
     """`-c`'s last words and exit code, as 2.6's: "Warnings were found." when any was
     printed; valid (0) when at least one listener would start (a proxy's, a local peer's, or
@@ -231,6 +230,7 @@ def check_verdict(cfg: Config, quiet: bool, warned: bool) -> int:
                          "Configuration file has no error but will not start (no listener) => exit(2).\n")
         sys.stdout.flush()
     return 0 if listens else 2
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``haproxy``/``pyhaproxy`` commands and of ``python -m pyhaproxy``."""

