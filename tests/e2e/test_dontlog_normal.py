@@ -53,5 +53,7 @@ def test_dontlog_normal(proxy: Any, binary: str, syslog: Any, http_backend: Any)
         m = SYSLOG_RE.match(line)
         assert m, line
         lines.append(m["msg"].split('"')[1])
-    assert lines == ["GET /denied HTTP/1.1", "GET /dead HTTP/1.1"]
+    # (in any order: 2.6 may log a stream after the client has seen its connection close, so
+    # the next request, on another thread, can be logged first: seen once in a loaded CI run)
+    assert sorted(lines) == ["GET /dead HTTP/1.1", "GET /denied HTTP/1.1"]
     assert log.quiet_for(0.5) == []     # (nor /last, sent after /dead)
