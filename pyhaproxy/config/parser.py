@@ -323,6 +323,13 @@ class Parser:
             )
         if px.mode != "health" and px.servers and px.dispatch is not None and px.balance_explicit:
             warn(f"dispatch address of listener {px.name} will be ignored in balance mode.")
+        if px.cap != "backend" and px.mode in ("tcp", "http") and not px.logs \
+                and not (px.log_global and self.st.config.global_.logs) \
+                and (px.log_format is not None or px.options & {"httplog", "tcplog"}):
+            # 2.6 (cfgparse.c): a frontend with a log format and nowhere to send it
+            kind = "frontend" if px.cap == "frontend" else "proxy"
+            self.st.config.warnings.append(
+                f"[WARNING] config : log format ignored for {kind} '{px.name}' since it has no log address.")
         if "tcp-fastpath" in px.options and px.mode != "tcp":
             # (2.6 ignores an option of the other mode the same way: "'option httpclose' ignored
             # for proxy 'x' as it requires HTTP mode.")

@@ -64,6 +64,13 @@ def test_warnings_are_announced(proxy: Any, binary: str, tmp_path: Path) -> None
     assert check(proxy, tmp_path, text) == (0, "Warnings were found.\nConfiguration file is valid\n")
 
 
+def test_a_log_format_with_no_log_address_is_a_warning(proxy: Any, binary: str, tmp_path: Path) -> None:
+    text = LISTEN.replace("{extra}", "option tcplog")
+    assert check(proxy, tmp_path, text) == (0, "Warnings were found.\nConfiguration file is valid\n")
+    text = LISTEN.replace("{extra}", "option tcplog\n        log 127.0.0.1:514 local0")
+    assert check(proxy, tmp_path, text) == (0, "Configuration file is valid\n")
+
+
 def test_no_listener_exits_2(proxy: Any, binary: str, tmp_path: Path) -> None:
     assert check(proxy, tmp_path, BACKEND_ONLY) == (
         2, "Configuration file has no error but will not start (no listener) => exit(2).\n")
