@@ -10,12 +10,10 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_tls import binary  # noqa: F401  (the fixture: both binaries)
 from tests.helpers import free_port, render_config
-from tests.helpers.proxy import CMD_VAR
 
 pytestmark = pytest.mark.timeout(60)
-
-HAPROXY = Path("/usr/sbin/haproxy")
 
 BASE = """
     defaults
@@ -36,17 +34,6 @@ BACKEND_ONLY = """
 """
 
 
-@pytest.fixture(params=["pyhaproxy", "haproxy"])
-def binary(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "haproxy":
-        if not HAPROXY.exists():
-            pytest.skip("Debian's haproxy is not installed")
-        monkeypatch.setenv(CMD_VAR, str(HAPROXY))
-    else:
-        monkeypatch.delenv(CMD_VAR, raising=False)
-    return str(request.param)
-
-
 def check(proxy: Any, tmp_path: Path, text: str, *flags: str) -> tuple[int, str]:
     cfg = tmp_path / "check.cfg"
     cfg.write_text(render_config(BASE + text, port=free_port(), bport=free_port(), extra=""))
@@ -54,29 +41,29 @@ def check(proxy: Any, tmp_path: Path, text: str, *flags: str) -> tuple[int, str]
     return done.returncode, done.stdout
 
 
-def test_valid(proxy: Any, binary: str, tmp_path: Path) -> None:
+def test_valid(proxy: Any, binary: str, tmp_path: Path) -> None:  # noqa: F811
     assert check(proxy, tmp_path, LISTEN) == (0, "Configuration file is valid\n")
 
 
-def test_warnings_are_announced(proxy: Any, binary: str, tmp_path: Path) -> None:
+def test_warnings_are_announced(proxy: Any, binary: str, tmp_path: Path) -> None:  # noqa: F811
     # (`bind-process` is one warning both print: 2.6's deprecation)
     text = LISTEN.replace("{extra}", "bind-process 1")
     assert check(proxy, tmp_path, text) == (0, "Warnings were found.\nConfiguration file is valid\n")
 
 
-def test_a_log_format_with_no_log_address_is_a_warning(proxy: Any, binary: str, tmp_path: Path) -> None:
+def test_a_log_format_with_no_log_address_is_a_warning(proxy: Any, binary: str, tmp_path: Path) -> None:  # noqa: F811
     text = LISTEN.replace("{extra}", "option tcplog")
     assert check(proxy, tmp_path, text) == (0, "Warnings were found.\nConfiguration file is valid\n")
     text = LISTEN.replace("{extra}", "option tcplog\n        log 127.0.0.1:514 local0")
     assert check(proxy, tmp_path, text) == (0, "Configuration file is valid\n")
 
 
-def test_no_listener_exits_2(proxy: Any, binary: str, tmp_path: Path) -> None:
+def test_no_listener_exits_2(proxy: Any, binary: str, tmp_path: Path) -> None:  # noqa: F811
     assert check(proxy, tmp_path, BACKEND_ONLY) == (
         2, "Configuration file has no error but will not start (no listener) => exit(2).\n")
 
 
-def test_a_stats_socket_is_a_listener(proxy: Any, binary: str, tmp_path: Path) -> None:
+def test_a_stats_socket_is_a_listener(proxy: Any, binary: str, tmp_path: Path) -> None:  # noqa: F811
     # (Debian's default haproxy.cfg has no proxy, only `stats socket` in `global`: valid)
     sock = tmp_path / "admin.sock"
     text = f"""
@@ -91,6 +78,6 @@ def test_a_stats_socket_is_a_listener(proxy: Any, binary: str, tmp_path: Path) -
 
 @pytest.mark.parametrize("text", [LISTEN, LISTEN.replace("{extra}", "bind-process 1"), BACKEND_ONLY],
                          ids=["valid", "warning", "no-listener"])
-def test_quiet_says_nothing(proxy: Any, binary: str, tmp_path: Path, text: str) -> None:
+def test_quiet_says_nothing(proxy: Any, binary: str, tmp_path: Path, text: str) -> None:  # noqa: F811
     code, out = check(proxy, tmp_path, text, "-q")
     assert out == "" and code == (2 if text is BACKEND_ONLY else 0)

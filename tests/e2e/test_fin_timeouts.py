@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -34,6 +35,17 @@ listen l
 """
 
 
+def _backend(serve: Callable[..., None], arg: Any) -> tuple[socket.socket, threading.Event]:
+    """A listening socket whose one connection `serve(srv, hold, arg)` handles in a thread;
+    the test sets `hold` to let it end."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    hold = threading.Event()
+    threading.Thread(target=serve, args=(srv, hold, arg), daemon=True).start()
+    return srv, hold
+
+
 def _server(srv: socket.socket, hold: threading.Event, client_ends: bool) -> None:
     c, _ = srv.accept()
     with c:
@@ -52,12 +64,7 @@ FIN = "timeout client-fin 1s\n    timeout server-fin 1s"
 def test_fin_timeouts(proxy: Any, binary: str, syslog: Any, extra: str, client_ends: bool) -> None:  # noqa: F811
     log, logport = syslog
     port, _ = free_ports(2)
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(4)
-    hold = threading.Event()
-    t = threading.Thread(target=_server, args=(srv, hold, client_ends), daemon=True)
-    t.start()
+    srv, hold = _backend(_server, client_ends)
     proxy.start(CFG, logport=logport, port=port, sport=srv.getsockname()[1], extra=extra)
     with socket.create_connection(("127.0.0.1", port), timeout=15) as c:
         c.sendall(b"hi")
@@ -117,12 +124,7 @@ def test_fin_timeouts_http(proxy: Any, binary: str, syslog: Any, mode: str) -> N
     is not passed on to the server: `timeout server` acts, not server-fin (504, sH)."""
     log, logport = syslog
     port, _ = free_ports(2)
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(4)
-    hold = threading.Event()
-    t = threading.Thread(target=_http_server, args=(srv, hold, mode), daemon=True)
-    t.start()
+    srv, hold = _backend(_http_server, mode)
     proxy.start(HTTP_CFG, logport=logport, port=port, sport=srv.getsockname()[1],
                 server="3s" if mode == "req_shut" else "30s")
     with socket.create_connection(("127.0.0.1", port), timeout=15) as c:
