@@ -1,4 +1,4 @@
-"""The TCP fast path under packet loss (docs/tcp-fastpath.md, "Known bug"): a reproduction.
+"""The TCP fast path under packet loss (docs/tcp-fastpath.md, "Repeated bytes"): every byte checked.
 
     sudo python -m bench.fastpath_loss [--mib 256] [--loss 20] [--runs 10] [--slow 1.0] [--epoll]
 

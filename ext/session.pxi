@@ -144,6 +144,22 @@ cdef void ctr_add_bytes(sess_t *s) noexcept nogil:
     s.rsp.adj = s.rsp.hdr_wire = 0
 
 
+cdef void fp_release(sess_t *s) noexcept nogil:
+    """At a session's end, if it was ever handed to the kernel: forget its sockets' sequences
+    (the program's record of what it passed on, kept through a take-back); `-d` says how many
+    repeated bytes the program cut (docs/tcp-fastpath.md, "Repeated bytes")."""
+    cdef unsigned long long cut
+    cdef char b[64]
+    cdef int n = 0
+    if s.fast == 0 or g_skm.verdict < 0:
+        return
+    cut = skm_release(&g_skm, &s.fp_key_c) + skm_release(&g_skm, &s.fp_key_s)
+    if cut and dbg_on():
+        la(b, &n, 60, b"repeated bytes cut: ", 20)
+        ld(b, &n, 60, <long long>cut)
+        dbg_line(s, b"fastpath", 8, b, n)
+
+
 cdef void sess_close(int idx) noexcept nogil:
     """End a session: log it, close both sides, give back every resource, account for it."""
     global g_actconn, g_nfree
@@ -156,6 +172,7 @@ cdef void sess_close(int idx) noexcept nogil:
         queue_del(idx)
     if s.fast & 1:
         fp_settle(s)        # what the kernel relayed, counted before the log line (sockmap.pxi)
+    fp_release(s)
     sess_log(s)
     if s.h2s:
         if s.term_cause == TERM_CLI_TO:

@@ -19,11 +19,21 @@ struct skm_counts {         /* one socket's TCP counters (TCP_INFO, SIOCOUTQ, SI
     uint32_t state;         /* TCP state */
 };
 
+struct skm_seq {            /* one socket's sequence as the program passed it on */
+    uint32_t next;          /* end_seq of the last skb passed on */
+    uint32_t seen;          /* next is set */
+    uint64_t repeated;      /* bytes cut because they came before */
+};
+
+#define SKM_TRIM_CALLS 34   /* bpf_skb_adjust_room() calls, 4095 bytes each: two loopback skbs */
+#define SKM_PROG_MAX 640    /* instructions */
+
 struct skm_maps {            /* a generation's fast path: fds, -1 when absent */
     int verdict;            /* SOCKHASH carrying the program: its sockets' bytes are judged */
     int target;             /* SOCKHASH the program redirects through (each socket under its peer's key) */
     int hold;               /* HASH key -> u32: that socket keeps its bytes (the worker takes over) */
     int count;              /* HASH key -> u64: bytes the program redirected from that socket */
+    int seq;                /* HASH key -> struct skm_seq, from the pairing to the session's end */
     int prog;
 };
 
@@ -37,5 +47,7 @@ int skm_pair(const struct skm_maps *m, int a, int b, struct skm_key *ka, struct 
 int skm_redirected(const struct skm_maps *m, const struct skm_key *k, uint64_t *out);
 int skm_hold(const struct skm_maps *m, const struct skm_key *k);
 void skm_forget(const struct skm_maps *m, const struct skm_key *k);
+/* The session is over: forget the socket's sequence; the bytes the program cut as repeats. */
+uint64_t skm_release(const struct skm_maps *m, const struct skm_key *k);
 int skm_read(int fd, struct skm_counts *c);
 #endif

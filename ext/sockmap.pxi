@@ -3,7 +3,7 @@
 # has moved, read back from its sockets' TCP counters. The session side is tcp.pxi's.
 
 cdef skm_maps g_skm               # the generation's maps and program (verdict -1: no fast path)
-g_skm.verdict = g_skm.target = g_skm.hold = g_skm.count = g_skm.prog = -1
+g_skm.verdict = g_skm.target = g_skm.hold = g_skm.count = g_skm.seq = g_skm.prog = -1
 
 
 cdef enum:
@@ -102,7 +102,7 @@ cdef class Sockmap:
     def close(self) -> None:
         global g_skm
         if g_skm.verdict == self.m.verdict:
-            g_skm.verdict = g_skm.target = g_skm.hold = g_skm.count = g_skm.prog = -1
+            g_skm.verdict = g_skm.target = g_skm.hold = g_skm.count = g_skm.seq = g_skm.prog = -1
         skm_close(&self.m)
 
     def __dealloc__(self):

@@ -20,6 +20,7 @@ cdef extern from "sockmap.h" nogil:
         int target
         int hold
         int count
+        int seq
         int prog
     int skm_open(unsigned int entries, skm_maps *m, char *err, int errlen)
     void skm_close(skm_maps *m)
@@ -27,4 +28,5 @@ cdef extern from "sockmap.h" nogil:
     int skm_redirected(const skm_maps *m, const skm_key *k, uint64_t *out)
     int skm_hold(const skm_maps *m, const skm_key *k)
     void skm_forget(const skm_maps *m, const skm_key *k)
+    uint64_t skm_release(const skm_maps *m, const skm_key *k)
     int skm_read(int fd, skm_counts *c)
