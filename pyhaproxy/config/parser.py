@@ -330,6 +330,18 @@ class Parser:
             kind = "frontend" if px.cap == "frontend" else "proxy"
             self.st.config.warnings.append(
                 f"[WARNING] config : log format ignored for {kind} '{px.name}' since it has no log address.")
+        if px.mode in ("tcp", "http") and (
+                (px.cap != "backend" and not px.clitimeout)
+                or (px.cap != "frontend" and px.servers and (
+                    not px.contimeout
+                    or (not px.srvtimeout and (px.mode == "http" or not px.tunneltimeout))))):
+            # 2.6 (cfgparse.c), at start-up and with -c; a `listen` is a 'proxy' there
+            kind = {"frontend": "frontend", "backend": "backend"}.get(px.cap, "proxy")
+            self.st.config.warnings.append(
+                f"[WARNING] config : missing timeouts for {kind} '{px.name}'.\n"
+                "   | While not properly invalid, you will certainly encounter various problems\n"
+                "   | with such a configuration. To fix this, please ensure that all following\n"
+                "   | timeouts are set to a non-zero value: 'client', 'connect', 'server'.")
         if "tcp-fastpath" in px.options and px.mode != "tcp":
             # (2.6 ignores an option of the other mode the same way: "'option httpclose' ignored
             # for proxy 'x' as it requires HTTP mode.")

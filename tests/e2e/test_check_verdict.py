@@ -5,6 +5,7 @@ is valid" (exit 0), "Warnings were found." before it when a warning was printed,
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,33 @@ def test_a_log_format_with_no_log_address_is_a_warning(proxy: Any, binary: str, 
     assert check(proxy, tmp_path, text) == (0, "Warnings were found.\nConfiguration file is valid\n")
     text = LISTEN.replace("{extra}", "option tcplog\n        log 127.0.0.1:514 local0")
     assert check(proxy, tmp_path, text) == (0, "Configuration file is valid\n")
+
+
+MISSING_TIMEOUTS = [
+    # (a listen with none: 2.6 calls it a 'proxy')
+    ("listen a\n bind 127.0.0.1:{port}\n mode tcp\n server s1 127.0.0.1:{bport}", ["proxy 'a'"]),
+    # (a TCP backend: `timeout tunnel` stands for `timeout server`; an HTTP one needs the latter)
+    ("frontend f\n bind 127.0.0.1:{port}\n mode tcp\n default_backend b\n"
+     "backend b\n mode tcp\n timeout connect 1s\n timeout tunnel 1s\n server s1 127.0.0.1:{bport}",
+     ["frontend 'f'"]),
+    ("frontend f\n bind 127.0.0.1:{port}\n mode http\n timeout client 1s\n default_backend b\n"
+     "backend b\n mode http\n timeout connect 1s\n timeout tunnel 1s\n server s1 127.0.0.1:{bport}\n"
+     "backend unused\n mode http", ["backend 'b'"]),
+]
+
+
+@pytest.mark.parametrize("text, named", MISSING_TIMEOUTS)
+def test_missing_timeouts_are_a_warning(proxy: Any, binary: str, tmp_path: Path,  # noqa: F811
+                                        text: str, named: list[str]) -> None:
+    """2.6's 'missing timeouts for ...' warning: a frontend without `timeout client`, a backend
+    with servers without `timeout connect` or `timeout server` (in TCP mode `timeout tunnel`
+    will do); a backend with no server needs none."""
+    cfg = tmp_path / "check.cfg"
+    cfg.write_text(render_config(text + "\n", port=free_port(), bport=free_port()))
+    done = proxy.run(["-c", "-f", str(cfg)])
+    found = re.findall(r"missing timeouts for (\w+ '\w+')", done.stderr)
+    assert (done.returncode, found) == (0, named), done.stderr
+    assert done.stdout.startswith("Warnings were found.\n")
 
 
 def test_no_listener_exits_2(proxy: Any, binary: str, tmp_path: Path) -> None:  # noqa: F811

@@ -11,6 +11,7 @@ import pytest
 from pyhaproxy.config import Config, ConfigError, parse_files, parse_text
 from pyhaproxy.config.keywords import KEYWORDS
 from pyhaproxy.config.model import Proxy
+from tests.helpers.cfgwarn import other_warnings
 
 MIN = "listen app 127.0.0.1:8080\n    server s1 127.0.0.2:80\n"
 
@@ -70,7 +71,7 @@ global
     assert g.stats_socket is not None
     assert (g.stats_socket.path, g.stats_socket.mode, g.stats_socket.level) == ("/run/h.sock", 0o600, "admin")
     assert (g.stats_timeout, g.stats_maxconn) == (120000, 5)
-    assert [w.split(" : ", 1)[1] for w in cfg.warnings] == [
+    assert [w.split(" : ", 1)[1] for w in other_warnings(cfg)] == [
         "'tune.maxpollevents' has no effect in pyhaproxy (accepted for compatibility).",
         "'tune.bufsize' has no effect in pyhaproxy (accepted for compatibility).",
     ]
@@ -84,7 +85,7 @@ def test_global_user_group_resolve() -> None:
 def test_global_already_specified_warns_and_keeps_first() -> None:
     cfg = parse_text("global\n    maxconn 10\n    maxconn 20\n" + MIN, "w.cfg")
     assert cfg.global_.maxconn == 10
-    assert cfg.warnings == ["[WARNING] parsing [w.cfg:3] : 'maxconn' already specified. Continuing."]
+    assert other_warnings(cfg) == ["[WARNING] parsing [w.cfg:3] : 'maxconn' already specified. Continuing."]
 
 
 def test_several_global_sections_merge() -> None:
@@ -138,7 +139,7 @@ def test_nameless_listen_warns() -> None:
     px = cfg.proxies[0]
     assert px.name == "127.0.0.1:8000"
     assert (px.binds[0].host, px.binds[0].port_lo) == ("127.0.0.1", 8000)
-    assert len(cfg.warnings) == 1 and cfg.warnings[0].startswith(
+    assert len(other_warnings(cfg)) == 1 and other_warnings(cfg)[0].startswith(
         "[WARNING] parsing [n.cfg:1] : proxy '127.0.0.1:8000'"
     )
 
@@ -430,7 +431,7 @@ def test_captures() -> None:
 def test_capture_cookie_is_truncated_with_warning() -> None:
     cfg = parse_text("listen a :80\n    capture cookie X len 100\n    server s 127.0.0.2\n", "c.cfg")
     assert cfg.proxies[0].captures[0].length == 63
-    assert cfg.warnings == ["[WARNING] parsing [c.cfg:2] : truncating capture length to 63 bytes."]
+    assert other_warnings(cfg) == ["[WARNING] parsing [c.cfg:2] : truncating capture length to 63 bytes."]
 
 
 def test_errorloc_variants() -> None:
@@ -443,7 +444,7 @@ def test_errorloc_variants() -> None:
     # (every status 2.6 can generate may be relocated: 404 too, not 409)
     assert px.errorloc == {503: ("302", "/sorry.html"), 502: ("302", "http://x/e"), 504: ("303", "/late"),
                            404: ("302", "/gone")}
-    assert cfg.warnings == ["[WARNING] parsing [e.cfg:5] : error 409 relocation will be ignored."]
+    assert other_warnings(cfg) == ["[WARNING] parsing [e.cfg:5] : error 409 relocation will be ignored."]
 
 
 def test_errorfile_reads_the_file(tmp_path: Path) -> None:
@@ -533,7 +534,7 @@ listen three 127.0.0.3:80
         False,
     )
     assert three.balance_explicit is False and three.retries == 3
-    assert cfg.warnings == []
+    assert other_warnings(cfg) == []
 
 
 def test_defaults_disabled_and_enabled() -> None:
@@ -565,7 +566,7 @@ def test_dispatch_ignored_in_balance_mode_warns() -> None:
     cfg = parse_text(
         "listen a :80\n    balance roundrobin\n    dispatch 127.0.0.3:80\n    server s 127.0.0.2\n", "w.cfg"
     )
-    assert cfg.warnings == [
+    assert other_warnings(cfg) == [
         "[WARNING] parsing [w.cfg:1] : dispatch address of listener a will be ignored in balance mode."
     ]
 

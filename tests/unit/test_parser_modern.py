@@ -10,6 +10,7 @@ import pytest
 
 from pyhaproxy.config import ConfigError
 from pyhaproxy.config.parser import parse_text
+from tests.helpers.cfgwarn import other_warnings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -233,7 +234,7 @@ def test_one_side_keywords_are_warned_about() -> None:
     cfg = parse_text("frontend f\n    bind :80\n    balance leastconn\n    timeout server 3s\n"
                      "    default_backend b\nbackend b\n    timeout client 2s\n    capture cookie c len 9\n"
                      "    server s 127.0.0.1:1\n", "s.cfg")
-    assert [w.split(" : ", 1)[1] for w in cfg.warnings] == [
+    assert [w.split(" : ", 1)[1] for w in other_warnings(cfg)] == [
         "'balance' ignored because frontend 'f' has no backend capability.",
         "'timeout server' ignored because frontend 'f' has no backend capability.",
         "'timeout client' ignored because backend 'b' has no frontend capability.",
