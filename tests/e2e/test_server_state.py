@@ -156,7 +156,18 @@ def test_state_kept_across_a_master_worker_reload(proxy, binary: str, tmp_path: 
     old = px.wait_workers(1)
     _dump_to_file(v)
     px.signal(signal.SIGUSR2)
-    wait_until(lambda: px.worker_pids() and px.worker_pids() != old, 15, message="the new worker")
+
+    def new_worker() -> bool:
+        return bool(px.worker_pids()) and px.worker_pids() != old
+
+    if binary == "haproxy":
+        # (2.6's master can miss a SIGUSR2 that comes right after its start, seen once in CI
+        # under load: once more, for the reference only; ours must take the first)
+        try:
+            wait_until(new_worker, 5, message="the new worker")
+        except AssertionError:
+            px.signal(signal.SIGUSR2)
+    wait_until(new_worker, 15, message="the new worker")
     # 2.6's stats socket belongs to the worker, and the old one (s1 in maint too, but s2's health
     # not restored) may answer for a while: wait until the new one does
     want = [*_expected(v, 1, 50, restored=True), ""]
