@@ -273,6 +273,12 @@ class Parser:
         def err(msg: str) -> ConfigError:
             return ConfigError(where.file, where.line, msg)
 
+        def config_warn(msg: str) -> None:      # (2.6's warnings of the whole proxy: no line)
+            self.st.config.warnings.append(f"[WARNING] config : {msg}")
+
+        # how 2.6's messages name it (proxy_type_str): a listen is a 'proxy'
+        kind = {"frontend": "frontend", "backend": "backend"}.get(px.cap, "proxy")
+
         if px.balance == "hash" and px.cap != "frontend":
             # 2.6 parses the expression once the proxy is read, and names the proxy's line
             try:
@@ -327,18 +333,15 @@ class Parser:
                 and not (px.log_global and self.st.config.global_.logs) \
                 and (px.log_format is not None or px.options & {"httplog", "tcplog"}):
             # 2.6 (cfgparse.c): a frontend with a log format and nowhere to send it
-            kind = "frontend" if px.cap == "frontend" else "proxy"
-            self.st.config.warnings.append(
-                f"[WARNING] config : log format ignored for {kind} '{px.name}' since it has no log address.")
+            config_warn(f"log format ignored for {kind} '{px.name}' since it has no log address.")
         if px.mode in ("tcp", "http") and (
                 (px.cap != "backend" and not px.clitimeout)
                 or (px.cap != "frontend" and px.servers and (
                     not px.contimeout
                     or (not px.srvtimeout and (px.mode == "http" or not px.tunneltimeout))))):
-            # 2.6 (cfgparse.c), at start-up and with -c; a `listen` is a 'proxy' there
-            kind = {"frontend": "frontend", "backend": "backend"}.get(px.cap, "proxy")
-            self.st.config.warnings.append(
-                f"[WARNING] config : missing timeouts for {kind} '{px.name}'.\n"
+            # 2.6 (cfgparse.c), at start-up and with -c
+            config_warn(
+                f"missing timeouts for {kind} '{px.name}'.\n"
                 "   | While not properly invalid, you will certainly encounter various problems\n"
                 "   | with such a configuration. To fix this, please ensure that all following\n"
                 "   | timeouts are set to a non-zero value: 'client', 'connect', 'server'.")
@@ -348,7 +351,6 @@ class Parser:
             warn(f"'option tcp-fastpath' ignored for proxy '{px.name}' as it requires TCP mode.")
             px.options.discard("tcp-fastpath")
         if "http-buffer-request" in px.options and px.mode != "http":
-            kind = {"frontend": "frontend", "backend": "backend"}.get(px.cap, "proxy")
             warn(f"'option http-buffer-request' ignored for {kind} '{px.name}' as it requires HTTP mode.")
             px.options.discard("http-buffer-request")
         if px.mode in ("tcp", "health"):

@@ -101,21 +101,21 @@ def listening(pids: list[int]) -> bool:
     return False
 
 
+def fp_trace(px: Any) -> list[str]:
+    """The worker's `-d` fastpath lines: handed over, held, taken back, repeated bytes cut."""
+    return [ln for ln in px.stdout_text().splitlines() if ".fastpath[" in ln]
+
+
 def wait_fast(px: Any, want: int = 2, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if fast_sockets(px.worker_pids()) >= want:
             return
         time.sleep(0.05)
-    why = [ln for ln in px.stdout_text().splitlines() if ".fastpath[" in ln]     # (with -d)
+    why = fp_trace(px)                                                           # (with -d)
     why += [ln for ln in px.stderr_text().splitlines() if "tcp-fastpath" in ln]  # (maps not made)
     raise AssertionError(f"the fast path did not take the session: {fast_sockets(px.worker_pids())} "
                          f"sockets {why}")
-
-
-def fp_trace(px: Any) -> list[str]:
-    """The worker's `-d` fastpath lines: handed over, held, taken back, repeated bytes cut."""
-    return [ln for ln in px.stdout_text().splitlines() if ".fastpath[" in ln]
 
 
 def log_fields(syslog: Any) -> tuple[int, int, str]:
