@@ -222,7 +222,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     cdef h1_msg *m = &g_msg
     cdef char *buf = s.req.buf
     cdef int total = s.req.buf_in
-    cdef int g = -1, r, opts, prev
+    cdef int g = -1, r, opts, prev, reuse, kept
     cdef char ip[64]
     cdef sockaddr_storage dst
     cdef const char *mon
@@ -382,6 +382,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         g = select_server(s)
         if g < 0:
             g = -1
+    kept = s.srv        # (the server of the connection kept from the last request, if any)
     if g < 0 and s.sfd >= 0 and s.srv >= 0 and not (
             (opts & PO_PREFER_LAST_SERVER) and (g_srv[s.srv].conf.send_proxy
                                                 or g_px[g_srv[s.srv].px].reuse == REUSE_NEVER)):
@@ -398,7 +399,17 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
             sess_set_srv(s, g)
     # Keep the server of this connection unless the cookie names another one (or another backend
     # serves this request).
-    if s.sfd >= 0 and s.srv >= 0 and g_srv[s.srv].px == s.be and (g < 0 or g == s.srv) and srv_alive(s.srv):
+    reuse = s.sfd >= 0 and s.srv >= 0 and g_srv[s.srv].px == s.be and (g < 0 or g == s.srv) and srv_alive(s.srv)
+    if not reuse:
+        if s.sfd >= 0:
+            if not pool_park_h1(idx, kept):   # (another server: the kept connection goes idle to its pool)
+                sfd_close(s.sfd)
+            s.sfd = -1
+        sess_set_srv(s, -1)
+        if g >= 0:
+            sess_set_srv(s, g)
+            reuse = pool_take_h1(idx)   # an idle connection to that server, if one is parked
+    if reuse:
         s.state = ST_RELAY
         s.t_conn = g_now
         s.t_cstart = g_now
@@ -410,12 +421,6 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
             stick_store(idx, buf, m)
         http_relay_io(idx)
         return
-    if s.sfd >= 0:
-        sfd_close(s.sfd)
-        s.sfd = -1
-    sess_set_srv(s, -1)
-    if g >= 0:
-        sess_set_srv(s, g)
     sess_start_connect(idx)
     if be.nsk:
         stick_store(idx, buf, m)           # (a request still queued stores nothing)

@@ -191,6 +191,8 @@ cdef void sess_close(int idx) noexcept nogil:
         close(s.cfd)
     if s.sfd >= 0 and not pool_park(s):    # an HTTP/2 stream's idle server connection is kept
         sfd_close(s.sfd)
+    if s.h2c == 0:
+        pool_owner_end(idx)         # (the idle connections private to it: srvpool.pxi)
     chan_release(&s.req)
     chan_release(&s.rsp)
     if s.loginfo != NULL:

@@ -9,8 +9,12 @@
 #   safe        (the default), aggressive, always: any. Measured with 2.6: it counts every
 #               stream of an HTTP/2 connection as a request that is not a session's first
 #               (even the first stream of a new client connection takes an idle connection
-#               under `safe`), so the three modes differ only for HTTP/1 clients, whose server
-#               connections are not parked here (they stay the client session's own)
+#               under `safe`), so the three modes differ only for HTTP/1 clients.
+# HTTP/1 clients park here too: a kept-alive client whose next request is balanced to another
+# server leaves its idle connection to the previous one here (pool_park_h1), and a request that
+# is not its connection's first takes one (pool_take_h1): under `never` (or for a PROXY header's
+# connection) only its own, listed under the session as for an HTTP/2 connection; the first
+# request of a connection takes none, as 2.6's `safe`.
 # A parked connection stays in the epoll set:
 # any input on it (the server closed it, or sent something unasked) ends it. So that parking and
 # taking cost no epoll_ctl(), a connection's epoll data names its fd the first time it is parked
@@ -184,14 +188,14 @@ cdef int _pool_grab(int k, int idx) noexcept nogil:
 cdef int pool_take(int srv, int idx, int want) noexcept nogil:
     """An idle connection to server srv that `want` (POOL_*) accepts, now session idx's (its
     events go to it), or -1. Expired connections met on the way are closed. POOL_OWNER looks in
-    the list of the stream's HTTP/2 connection only."""
+    the list of the stream's HTTP/2 connection (or the HTTP/1 session's own) only."""
     cdef pool_ent *e
     cdef int k, nxt, n, owner
     cdef sess_t *s = &g_sess[idx]
     if g_pool == NULL or srv < 0:
         return -1
     if want == POOL_OWNER:
-        owner = s.h2c - 1
+        owner = s.h2c - 1 if s.h2c else idx     # (an HTTP/2 stream's connection, or the session)
         if owner < 0 or owner >= g_pool_nent:
             return -1
         k = g_pool_ohead[owner]
@@ -221,8 +225,8 @@ cdef int pool_take(int srv, int idx, int want) noexcept nogil:
 
 
 cdef void pool_owner_end(int owner) noexcept nogil:
-    """An HTTP/2 client connection ends: close what it parked under `http-reuse never` (no one
-    else may take it), as 2.6 closes a session's connections with it."""
+    """An HTTP/2 client connection (or an HTTP/1 session) ends: close what it parked as its own
+    (no one else may take it), as 2.6 closes a session's connections with it."""
     cdef int n
     if g_pool == NULL or owner < 0 or owner >= g_pool_nent:
         return
@@ -264,11 +268,68 @@ cdef int pool_fd_event(int fd, unsigned int gen, unsigned int events) noexcept n
     return o.sess
 
 
+cdef inline int pool_h1_want(sess_t *s, int srv) noexcept nogil:
+    """Which parked connections to server srv an HTTP/1 client's session may leave and take
+    (POOL_*): its own only (POOL_OWNER) where 2.6 makes the connection private to the client
+    (`http-reuse never`, a PROXY header: its session's list), else any; -1: none, for a server
+    with `maxconn` (its slot is given back between requests) or a stream of an HTTP/2 client."""
+    if s.h2c != 0 or srv < 0 or g_srv[srv].conf.maxconn:
+        return -1
+    if g_srv[srv].conf.send_proxy or g_px[g_srv[srv].px].reuse == REUSE_NEVER:
+        return POOL_OWNER
+    return POOL_ANY
+
+
+cdef int pool_park_h1(int idx, int srv) noexcept nogil:
+    """An HTTP/1 client's next request goes to another server: park the idle connection it kept
+    to the previous one, srv (1), as 2.6's H1 multiplexer gives a connection to its server's idle
+    list (or, private, to the session's) when a stream ends; 0: it must be closed. (The same
+    server again keeps it without this: http.pxi.)"""
+    cdef sess_t *s = &g_sess[idx]
+    cdef int want = pool_h1_want(s, srv)
+    if s.sfd < 0 or s.srv_rd == 2 or s.rsp.buf_in or want < 0 or h2o_of(s.sfd) != NULL:
+        return 0
+    if pool_put(srv, s.sfd, s.sfd_tagged, idx, s.gen, want == POOL_OWNER):
+        s.sfd = -1
+        return 1
+    return 0
+
+
+cdef int pool_take_h1(int idx) noexcept nogil:
+    """An HTTP/1 client's request that is not its connection's first, its server chosen and no
+    connection to it: an idle one from the pool (1), now the session's, as 2.6 takes an idle or
+    safe connection for such a request under `http-reuse safe|aggressive|always` (under `never`,
+    one of its own); else 0."""
+    cdef sess_t *s = &g_sess[idx]
+    cdef int fd, want = pool_h1_want(s, s.srv)
+    if not s.http_ka or s.sfd >= 0 or want < 0:
+        return 0
+    fd = pool_take(s.srv, idx, want)
+    if fd < 0:
+        return 0
+    s.sfd = fd
+    s.sfd_tagged = 1
+    srv_conn_used(fd, s.srv)
+    s.srv_wr = 1
+    s.srv_rd = 0
+    return 1
+
+
 cdef int pool_park(sess_t *s) noexcept nogil:
-    """A stream's session ends: park its server connection if it is idle and kept alive (1)."""
-    if s.h2c == 0 or s.sfd < 0 or s.srv < 0 or s.state != ST_REQ or not s.http_ka:
+    """A session ends: park its server connection if it is idle and kept alive (1): an HTTP/2
+    stream's, or an HTTP/1 client's gone between requests when the connection is not private to
+    it (2.6's H1 multiplexer gives it to the server's idle list; a private one ends with the
+    session)."""
+    if s.sfd < 0 or s.srv < 0 or s.state != ST_REQ or not s.http_ka:
         return 0
     if s.req.buf_in or s.rsp.buf_in or s.srv_rd == 2 or s.term_cause != TERM_NONE:
+        return 0
+    if s.h2c == 0:
+        if pool_h1_want(s, s.srv) != POOL_ANY or h2o_of(s.sfd) != NULL:
+            return 0
+        if pool_put(s.srv, s.sfd, s.sfd_tagged, -1, 0, 0):
+            s.sfd = -1
+            return 1
         return 0
     if g_srv[s.srv].conf.maxconn or g_srv[s.srv].conf.send_proxy:
         return 0

@@ -9,6 +9,7 @@ read PROXY headers). Differential: both binaries."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -70,3 +71,25 @@ def test_prefer_last_server_keeps_a_private_connection(proxy: Any, binary: str, 
     proxy.start(CFG, port=port, pa=a.port, pb=b.port,
                 option="http-reuse never\n    option prefer-last-server")
     assert servers_seen(port, 4) == "AAAA"
+
+
+@pytest.mark.parametrize("option", ["", "http-reuse never", "http-reuse always"])
+def test_idle_server_connections_are_reused_across_servers(
+        proxy: Any, binary: str, http_backend: Callable[..., Any], option: str) -> None:  # noqa: F811
+    """A kept-alive client balanced ABAB...: the connection to the server it leaves waits idle
+    (2.6: in the server's idle pool, or in the session's own list under `never`) and serves the
+    client's next request to that server: each server sees one connection for eight requests."""
+    a, b = http_backend(name="A"), http_backend(name="B")
+    (port,) = free_ports(1)
+    proxy.start(CFG, port=port, pa=a.port, pb=b.port, option=option)
+    assert servers_seen(port, 8) == "ABABABAB"
+    assert (a.request_count(), b.request_count()) == (4, 4)
+    assert (len(a.peers), len(b.peers)) == (1, 1)
+    # the client gone: a private connection goes with its session; a shared one stays idle in its
+    # server's pool (the one the session held last included)
+    if "never" in option:
+        a.wait_idle(5)
+        b.wait_idle(5)
+    else:
+        time.sleep(0.5)
+        assert (a.active, b.active) == (1, 1)
