@@ -245,12 +245,12 @@ def answer_hello(c: socket.socket) -> None:
 
 
 @pytest.mark.timeout(300)
-def test_256mib_both_ways_checksums_and_log_bytes(proxy: Any, variant: str, syslog: Any,
-                                                  backends: list[Backend]) -> None:
-    """256 MiB up and 256 MiB down at once on one session: both ends get exactly the other's
-    bytes; the log line counts them all (the same figures through the fast path, the epoll
-    relay and haproxy 2.6)."""
-    n = 256 << 20
+def test_1gib_both_ways_checksums_and_log_bytes(proxy: Any, variant: str, syslog: Any,
+                                                backends: list[Backend]) -> None:
+    """1 GiB up and 1 GiB down at once on one session (issue 22's size): both ends get exactly
+    the other's bytes; the log line counts them all (the same figures through the fast path,
+    the epoll relay and haproxy 2.6)."""
+    n = 1 << 30
     server = Side()
     done: dict[str, Any] = {}
 
@@ -356,7 +356,7 @@ def test_half_close_in_both_orders(proxy: Any, variant: str, syslog: Any, backen
     up_n, down_n = 3 << 20, 5 << 20
     server = Side()
     client = Side()
-    handed = threading.Event()      # the client has seen the hand-over (test_256mib...: why)
+    handed = threading.Event()      # the client has seen the hand-over (test_1gib...: why)
 
     def handler(c: socket.socket) -> None:
         answer_hello(c)
@@ -593,7 +593,7 @@ def test_slow_reader_is_held_and_taken_back(proxy: Any, syslog: Any, backends: l
     n = 1 << 30
     sent = [0]
     stop = threading.Event()
-    handed = threading.Event()      # the client has seen the hand-over (test_256mib...: why)
+    handed = threading.Event()      # the client has seen the hand-over (test_1gib...: why)
 
     def flood(c: socket.socket) -> None:
         answer_hello(c)
@@ -686,7 +686,7 @@ def test_proxy_headers_both_sides(proxy: Any, variant: str, syslog: Any, backend
             line += d
         seen["pp"] = line
         answer_hello(c)
-        c.recv(1, socket.MSG_PEEK)      # once the client has seen the hand-over (test_256mib...: why)
+        c.recv(1, socket.MSG_PEEK)      # once the client has seen the hand-over (test_1gib...: why)
         done["r"] = pump(c, n, 6, server, time.monotonic() + 60)
 
     backends.append(Backend(handler))
