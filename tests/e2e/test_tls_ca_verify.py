@@ -112,3 +112,48 @@ def test_ca_verify_file_verifies_without_naming(proxy: Any, binary: str, certs: 
     assert _ca_names(pboth, pki["leaf"]) == ["CN = Test Intermediate CA"]
     assert _ca_names(pinter, pki["leaf"]) == ["CN = Test Intermediate CA"]
     assert _ca_names(proot, pki["direct"]) == []
+
+
+CHAIN_CFG = """
+defaults
+    mode http
+    timeout client 5s
+    timeout connect 5s
+    timeout server 5s
+frontend alone
+    bind 127.0.0.1:{palone} ssl crt {alone} ca-file {inter} verify optional
+    http-request return status 200
+frontend chained
+    bind 127.0.0.1:{pchained} ssl crt {chained} ca-file {inter} verify optional
+    http-request return status 200
+"""
+
+
+def _served_chain(port: int) -> list[str]:
+    """The subjects of the certificates the server sends, as `openssl s_client -showcerts` lists
+    them ("0 s:CN = ...")."""
+    r = subprocess.run(["openssl", "s_client", "-connect", f"{LOCALHOST}:{port}", "-showcerts"],
+                       input=b"", capture_output=True, timeout=30)
+    out = r.stdout.decode(errors="replace")
+    assert "Certificate chain" in out, out
+    return [line.split("s:", 1)[1].strip() for line in out.splitlines()
+            if line[:1] == " " and line.strip()[:1].isdigit() and " s:" in line]
+
+
+def test_the_chain_served_is_the_files(proxy: Any, binary: str, pki: dict[str, Path]) -> None:  # noqa: F811
+    """A certificate file without its issuer is served alone, even when `ca-file` (the store
+    that verifies clients) holds that issuer: 2.6 sets the file's chain, empty or not, so that
+    OpenSSL builds none from the verify store (which it would do on every handshake)."""
+    d = pki["leaf"].parent
+    alone = d / "server-alone.pem"
+    chained = d / "server-chained.pem"
+    if not alone.exists():
+        _sign(d, "server", "/CN=server.example", "inter", "basicConstraints=CA:FALSE\n")
+        crt, key = (d / "server.crt").read_text(), (d / "server.key").read_text()
+        alone.write_text(crt + key)
+        chained.write_text(crt + (d / "inter.crt").read_text() + key)
+    palone, pchained = free_ports(2)
+    proxy.start(CHAIN_CFG, palone=palone, pchained=pchained, alone=alone, chained=chained,
+                inter=pki["inter"])
+    assert _served_chain(palone) == ["CN = server.example"]
+    assert _served_chain(pchained) == ["CN = server.example", "CN = Test Intermediate CA"]
