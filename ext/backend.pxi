@@ -686,13 +686,13 @@ cdef int select_server(sess_t *s) noexcept nogil:
         # HAProxy 1.2 (2.7, 2.10, 3.2): without `balance`, servers only serve their cookie's
         # clients (chosen before this); every new client goes to the dispatch address
         return -2 if p.has_dispatch else -1
-    if ((p.balance == BAL_SOURCE and (s.cli_addr.ss_family == AF_INET or s.cli_addr.ss_family == AF_INET6))
+    if ((p.balance == BAL_SOURCE and (s.cli_addr.sin6_family == AF_INET or s.cli_addr.sin6_family == AF_INET6))
             or ((p.balance == BAL_URI or p.balance == BAL_HDR or p.balance == BAL_URL_PARAM
                  or p.balance == BAL_HASH)
                 and s.lb_hash_ok)):
         # a UNIX-socket client has no address to hash: round robin, as 2.6 falls back
         if p.balance == BAL_SOURCE:
-            h = addr_hash(&s.cli_addr)
+            h = addr_hash(sa_of(&s.cli_addr))
             if p.conf.hash_aval:
                 h = full_hash(h)
         else:

@@ -608,7 +608,7 @@ cdef int h2s_open(h2c_t *c, h2s_t *st, int end_stream) noexcept nogil:
         st.chunked = 1
     if _h2_rq_put(st, b"\r\n", 2) < 0:
         return -1
-    idx = sess_open(cs.lst, VFD_BASE + <int>(st - g_h2s), &cs.cli_addr, cs.cli_addrlen)
+    idx = sess_open(cs.lst, VFD_BASE + <int>(st - g_h2s), sa_of(&cs.cli_addr), cs.cli_addrlen)
     if idx < 0:
         return -1
     ctr_px(cs.px).tot_sess -= 1     # one session for the connection, as 2.6 counts (req_tot per stream)

@@ -346,9 +346,9 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         # the backend's settings when it asks for the header, else the frontend's
         ffp = be if be.opts & PO_FORWARDFOR else p
         # a client on a UNIX socket has no IP to tell: no header, as 2.6
-        if (s.cli_addr.ss_family == AF_INET or s.cli_addr.ss_family == AF_INET6) and not (
-                ffp.ff_except and ff_excepted(ffp, &s.cli_addr)):
-            addr_to_str(&s.cli_addr, ip, 64)
+        if (s.cli_addr.sin6_family == AF_INET or s.cli_addr.sin6_family == AF_INET6) and not (
+                ffp.ff_except and ff_excepted(ffp, sa_of(&s.cli_addr))):
+            addr_to_str(sa_of(&s.cli_addr), ip, 64)
             total = h1_add_hdr(buf, total, BUFSIZE, m, ffp.ff_hdr, ffp.ff_hdr_len, ip, <int>strlen(ip))
     if total >= 0 and (opts & PO_ORIGINALTO):
         # option originalto: the address the client connected to (the backend's settings when it

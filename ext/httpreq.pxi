@@ -825,11 +825,11 @@ cdef void rules_set_src(sess_t *s, smp_t *v) noexcept nogil:
         v.type = SMP_IP
     if v.type != SMP_IP:
         return
-    if s.cli_addr.ss_family == AF_INET:
+    if s.cli_addr.sin6_family == AF_INET:
         port = (<sockaddr_in *>&s.cli_addr).sin_port
-    elif s.cli_addr.ss_family == AF_INET6:
+    elif s.cli_addr.sin6_family == AF_INET6:
         port = (<sockaddr_in6 *>&s.cli_addr).sin6_port
-    memset(&s.cli_addr, 0, sizeof(sockaddr_storage))
+    memset(&s.cli_addr, 0, sizeof(sess_addr_t))
     if v.family == AF_INET:
         a4 = <sockaddr_in *>&s.cli_addr
         a4.sin_family = AF_INET

@@ -367,7 +367,7 @@ cdef void lf_format(sess_t *s, log_fields_t *f, int first, int count, char *b, i
             else:
                 lf_str(b, n, cap, NULL, 0, fl)
         elif op.var == LV_CLIENT_IP or op.var == LV_CLIENT_PORT:
-            lf_ip(b, n, cap, &s.cli_addr, op.var == LV_CLIENT_PORT, fl)
+            lf_ip(b, n, cap, sa_of(&s.cli_addr), op.var == LV_CLIENT_PORT, fl)
         elif op.var == LV_FRONTEND_IP or op.var == LV_FRONTEND_PORT:
             if sess_local_addr(s, &a) == 0:      # (a PROXY header's destination, if any)
                 lf_ip(b, n, cap, &a, op.var == LV_FRONTEND_PORT, fl)

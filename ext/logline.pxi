@@ -358,7 +358,7 @@ cdef void log_accept(sess_t *s) noexcept nogil:
         la(b, &n, 1000, b")=", 2)
         lhex(b, &n, 1000, <unsigned short>s.cfd, 4)
         la(b, &n, 1000, b" from [", 7)
-        laddr(b, &n, 1000, &s.cli_addr)
+        laddr(b, &n, 1000, sa_of(&s.cli_addr))
         la(b, &n, 1000, b"]\n", 2)
         write(1, b, n)
     if p.nlog == 0 or (p.opts & (PO_HTTPLOG | PO_TCPLOG)):
@@ -366,7 +366,7 @@ cdef void log_accept(sess_t *s) noexcept nogil:
     sess_local_addr(s, &local)        # (the address a PROXY header said the client reached)
     n = log_begin(b)
     la(b, &n, LOG_HDR_ROOM + LOG_MAX, b"Connect from ", 13)
-    laddr(b, &n, LOG_HDR_ROOM + LOG_MAX, &s.cli_addr)
+    laddr(b, &n, LOG_HDR_ROOM + LOG_MAX, sa_of(&s.cli_addr))
     la(b, &n, LOG_HDR_ROOM + LOG_MAX, b" to ", 4)
     laddr(b, &n, LOG_HDR_ROOM + LOG_MAX, &local)
     la(b, &n, LOG_HDR_ROOM + LOG_MAX, b" (", 2)
@@ -789,12 +789,12 @@ cdef void log_session(sess_t *s, int asap, unsigned long long asap_bytes) noexce
         return
 
     n = log_begin(b)
-    if s.cli_addr.ss_family == AF_UNIX:
+    if s.cli_addr.sin6_family == AF_UNIX:
         # 2.6 logs a UNIX-socket client as unix:<the listener's id in its proxy>
         la(b, &n, cap, b"unix:", 5)
         ld(b, &n, cap, g_lst[s.lst].luid)
     else:
-        laddr(b, &n, cap, &s.cli_addr)
+        laddr(b, &n, cap, sa_of(&s.cli_addr))
     lc(b, &n, cap, b' ')
     log_date(b, &n, cap, s.accept_wall_ms + (s.t_hs if http else 0))     # httplog: %tr, tcplog: %t
     lc(b, &n, cap, b' ')
@@ -1061,7 +1061,7 @@ cdef void log_conn_error(sess_t *s, int code, const char *lname, int lname_len,
         p.lf_count += 1
         lf_format(s, &f, p.elf_first, p.nelf, b, &n, cap, NULL, NULL)
     else:
-        laddr(b, &n, cap, &s.cli_addr)
+        laddr(b, &n, cap, sa_of(&s.cli_addr))
         lc(b, &n, cap, b' ')
         log_date(b, &n, cap, s.accept_wall_ms)
         lc(b, &n, cap, b' ')

@@ -320,9 +320,9 @@ cdef void pp_client_io(int idx) noexcept nogil:
                 s.pp_auth_len = auth_len
     buf_put(b)
     if has_addr:
-        s.cli_addr = src
+        sess_addr_set(&s.cli_addr, &src)
         s.cli_addrlen = sizeof(sockaddr_in) if src.ss_family == AF_INET else sizeof(sockaddr_in6)
-        s.pp_dst = dst
+        sess_addr_set(&s.pp_dst, &dst)
         s.pp_dst_set = 1
     if r < 0:
         pp_refuse(idx, r)
@@ -344,7 +344,7 @@ cdef int pp_send_header(int idx) noexcept nogil:
     cdef char out[PP_BUILD_MAX]
     cdef char tlv[PP_SSL_TLV_MAX]
     cdef sockaddr_storage local
-    cdef sockaddr_storage *dst = &s.pp_dst
+    cdef sockaddr_storage *dst = sa_of(&s.pp_dst)
     cdef int n, ssl_len = 0
     if s.srv < 0:
         return 0
@@ -357,7 +357,7 @@ cdef int pp_send_header(int idx) noexcept nogil:
         dst = &local
     if sv.conf.send_proxy == 2 and (sv.conf.pp_opts & PP_OPT_SSL):
         ssl_len = tls_pp2_ssl(sess_tls_fd(s), sv.conf.pp_opts, tlv, PP_SSL_TLV_MAX)
-    n = pp_build(sv.conf.send_proxy, sv.conf.pp_opts, &s.cli_addr, dst, s.pp_auth, s.pp_auth_len,
+    n = pp_build(sv.conf.send_proxy, sv.conf.pp_opts, sa_of(&s.cli_addr), dst, s.pp_auth, s.pp_auth_len,
                  tlv, ssl_len, out, PP_BUILD_MAX)
     if n <= 0 or send(s.sfd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT) != n:
         return -1

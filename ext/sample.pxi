@@ -397,7 +397,7 @@ cdef int sess_local_addr(sess_t *s, sockaddr_storage *out) noexcept nogil:
     socket's own; -1 if unknown."""
     cdef socklen_t alen = sizeof(sockaddr_storage)
     if s.pp_dst_set:
-        out[0] = s.pp_dst
+        sess_addr_get(out, &s.pp_dst)
         return 0
     memset(out, 0, sizeof(sockaddr_storage))
     if s.cfd < 0 or getsockname(s.cfd, <sockaddr *>out, &alen) != 0:
@@ -408,7 +408,7 @@ cdef int sess_local_addr(sess_t *s, sockaddr_storage *out) noexcept nogil:
 cdef inline int sess_dst_port(sess_t *s) noexcept nogil:
     """The port the client connected to: the listener's, or the one a PROXY header gave."""
     if s.pp_dst_set:
-        if s.pp_dst.ss_family == AF_INET:
+        if s.pp_dst.sin6_family == AF_INET:
             return ntohs((<sockaddr_in *>&s.pp_dst).sin_port)
         return ntohs((<sockaddr_in6 *>&s.pp_dst).sin6_port)
     return g_lst[s.lst].port
@@ -755,7 +755,7 @@ cdef int smp_stk(sess_t *s, long long arg, smp_t *v) noexcept nogil:
         if t < 0 or t >= g_nst:
             return 0
         h = g_st[t]
-        smp_addr(&kv, &s.cli_addr, 0)
+        smp_addr(&kv, sa_of(&s.cli_addr), 0)
         if kv.type == SMP_NONE or not stk_key_of(h, &kv, key, &klen):
             return 0
         i = st_get(h, key, klen, op == STK_INC or op == STK_CLR, 0)     # (2.6: src_inc/clr_* create)
@@ -1147,7 +1147,7 @@ cdef int smp_fetch(sess_t *s, sexpr_t *e, const char *buf, h1_msg *m, int *it, s
         v.i = 1 if e.fetch == SF_TRUE else 0
         return 1
     if e.fetch == SF_SRC or e.fetch == SF_SRC_PORT:
-        smp_addr(v, &s.cli_addr, e.fetch == SF_SRC_PORT)
+        smp_addr(v, sa_of(&s.cli_addr), e.fetch == SF_SRC_PORT)
         return v.type != SMP_NONE
     if e.fetch == SF_DST or e.fetch == SF_DST_PORT:
         if e.fetch == SF_DST_PORT:

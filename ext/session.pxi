@@ -268,7 +268,7 @@ cdef int sess_open(int li, int fd, sockaddr_storage *addr, socklen_t alen) noexc
     s.px = g_lst[li].px
     s.be = s.px
     s.lst = li
-    s.cli_addr = addr[0]
+    sess_addr_set(&s.cli_addr, addr)
     s.cli_addrlen = alen
     s.accept_ms = g_now
     s.t_hs = 0
