@@ -416,11 +416,17 @@ def read_config_file(path: str) -> str:
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(path, 0, f"configuration file larger than {MAX_CONFIG_BYTES} bytes: "
                           "refusing to read it.")
-    start = 0
+    start = num = 0
     for num, end in enumerate(_line_ends(data), start=1):
         if end - start > MAX_LINE_BYTES:
             raise ConfigError(path, num, f"line longer than {MAX_LINE_BYTES} bytes.")
         start = end + 1
+    if data and not data.endswith(b"\n"):
+        # 2.6 refuses a last line without its LF: the file may have been cut short (written
+        # half by a deploy, a full disk). The position is the column after its last byte.
+        column = len(data) - data.rfind(b"\n")
+        why = f"Missing LF on last line, file might have been truncated at position {column}."
+        raise ConfigError(path, num, why, alert=f"[ALERT] parsing [{path}:{num}]: {why}")
     return data.decode("latin-1")
 
 

@@ -109,3 +109,19 @@ def test_a_stats_socket_is_a_listener(proxy: Any, binary: str, tmp_path: Path) -
 def test_quiet_says_nothing(proxy: Any, binary: str, tmp_path: Path, text: str) -> None:  # noqa: F811
     code, out = check(proxy, tmp_path, text, "-q")
     assert out == "" and code == (2 if text is BACKEND_ONLY else 0)
+
+
+@pytest.mark.parametrize("text, line, column", [
+    ("defaults\n    mode http\n    timeout client 5s", 3, 22),
+    ("defaults", 1, 9),
+])
+def test_a_last_line_without_lf_is_refused(proxy: Any, binary: str, tmp_path: Path,  # noqa: F811
+                                           text: str, line: int, column: int) -> None:
+    """2.6 refuses a file whose last line has no LF (it may have been cut short): exit 1 with
+    the line and the column after its last byte."""
+    cfg = tmp_path / "cut.cfg"
+    cfg.write_text(text)
+    done = proxy.run(["-c", "-f", str(cfg)])
+    assert done.returncode == 1, done.stderr
+    assert (f"parsing [{cfg}:{line}]: Missing LF on last line, file might have been truncated at "
+            f"position {column}.") in done.stderr, done.stderr

@@ -56,8 +56,10 @@ def substitute(text: str, values: Mapping[str, object]) -> str:
 
 
 def render_config(text: str, **values: object) -> str:
-    """Dedent a config written inline in a test and substitute `{name}` placeholders."""
-    return substitute(textwrap.dedent(text).lstrip("\n"), values)
+    """Dedent a config written inline in a test and substitute `{name}` placeholders; the text
+    ends with a LF (both binaries refuse a last line without one: it may have been cut short)."""
+    out = substitute(textwrap.dedent(text).lstrip("\n"), values)
+    return out if out.endswith("\n") else out + "\n"
 
 
 def _strip_comment(line: str) -> str:
