@@ -383,9 +383,8 @@ cdef int map_refresh(px_t *p) noexcept nogil:
     cdef unsigned long long sig = 1469598103934665603ULL
     cdef int g, k, w, tot = 0, o, best, v, mx, num
     cdef int *nm
-    if p.hm_stamp == g_now and p.hm_sig != 0:
-        return p.hm_len
-    p.hm_stamp = g_now
+    # (the signature is taken on every call: a cache by loop time let a request in the same
+    # millisecond as a weight change read the old map, and fall on a server no longer in it)
     for g in range(p.srv_first, p.srv_first + p.nsrv):
         if g_srv[g].conf.backup:
             continue

@@ -326,7 +326,6 @@ cdef struct px_t:
     int hm_gcd          # the configured weights' greatest common divisor (2.6's wmult)
     int *hm_ws          # a score per server while the map is built
     unsigned long long hm_sig   # the states and weights it was built for
-    long long hm_stamp  # g_now when they were last compared
     int hm_rr           # the map's round robin (no key to hash): the next slot
     freq_t fe_sps       # sessions per second accepted (`rate-limit sessions`, conf.fe_sps_lim)
     # --- queue of sessions waiting for a server slot (server maxconn), FIFO, per worker
