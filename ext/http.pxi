@@ -222,7 +222,7 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
     cdef h1_msg *m = &g_msg
     cdef char *buf = s.req.buf
     cdef int total = s.req.buf_in
-    cdef int g = -1, r, opts, prev, reuse, kept
+    cdef int g = -1, r, opts, reuse, kept
     cdef char ip[64]
     cdef sockaddr_storage dst
     cdef const char *mon
@@ -392,10 +392,9 @@ cdef void http_request_ready(int idx, int hlen) noexcept nogil:
         # connection private to the client: one that began with a PROXY header, or any under
         # `http-reuse never`; 2.6's others go to the server's shared idle pool, where the option
         # does not look.)
-        prev = s.srv
         sess_set_srv(s, -1)
         g = select_server(s)
-        if g == prev:
+        if g == kept:
             sess_set_srv(s, g)
     # Keep the server of this connection unless the cookie names another one (or another backend
     # serves this request).

@@ -324,13 +324,8 @@ cdef int pool_park(sess_t *s) noexcept nogil:
         return 0
     if s.req.buf_in or s.rsp.buf_in or s.srv_rd == 2 or s.term_cause != TERM_NONE:
         return 0
-    if s.h2c == 0:
-        if pool_h1_want(s, s.srv) != POOL_ANY or h2o_of(s.sfd) != NULL:
-            return 0
-        if pool_put(s.srv, s.sfd, s.sfd_tagged, -1, 0, 0):
-            s.sfd = -1
-            return 1
-        return 0
+    if s.h2c == 0:     # (a private one is not parked: it would be closed with the session)
+        return pool_h1_want(s, s.srv) == POOL_ANY and pool_park_h1(<int>(s - g_sess), s.srv)
     if g_srv[s.srv].conf.maxconn or g_srv[s.srv].conf.send_proxy:
         return 0
     # (owner: for `http-reuse never`)
